@@ -1,0 +1,103 @@
+"""evoforge: evolve better programs automatically.
+
+The public API is small:
+
+- :func:`run` starts a run on a problem directory and returns a :class:`RunResult`;
+- :class:`Engine` is the ask/tell object for custom loops;
+- :class:`Config` and :func:`load_problem` / :class:`Problem` describe what to run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evoforge.config import Config, ConfigError, load_yaml_mapping
+from evoforge.problem import Problem, ProblemError, load_problem
+from evoforge.program import EvalStatus, EvaluationResult, InsertOutcome, InsertStatus, Program
+
+if TYPE_CHECKING:
+    from evoforge.engine import Engine, EngineError, Job, StepReport
+    from evoforge.loop import Budget, RunResult
+
+_LAZY = {
+    "Engine": "evoforge.engine",
+    "EngineError": "evoforge.engine",
+    "Job": "evoforge.engine",
+    "StepReport": "evoforge.engine",
+    "Budget": "evoforge.loop",
+    "RunResult": "evoforge.loop",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the engine-level names on first use, keeping ``import evoforge`` light."""
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'evoforge' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module_name), name)
+
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Budget",
+    "Config",
+    "ConfigError",
+    "Engine",
+    "EngineError",
+    "EvalStatus",
+    "EvaluationResult",
+    "InsertOutcome",
+    "InsertStatus",
+    "Job",
+    "Problem",
+    "ProblemError",
+    "Program",
+    "RunResult",
+    "StepReport",
+    "load_problem",
+    "run",
+]
+
+
+def run(
+    problem_dir: str | Path,
+    *,
+    iterations: int | None = None,
+    seed: int | None = None,
+    workers: int | None = None,
+    config: str | Path | Mapping[str, Any] | None = None,
+    out: str | Path | None = None,
+    fresh: bool = False,
+    log_mode: str = "quiet",
+) -> RunResult:
+    """Run evoforge on ``problem_dir`` and return the result.
+
+    ``config`` is a YAML path or a mapping in the config file's layout; ``iterations``,
+    ``seed`` and ``workers`` override it, as the command-line flags do.
+    """
+    from evoforge.runs import start_run
+
+    file_layer: Mapping[str, Any] | None
+    if config is None or isinstance(config, Mapping):
+        file_layer = config
+    else:
+        file_layer = load_yaml_mapping(Path(config))
+    cli_layer: dict[str, Any] = {"run": {"log_mode": log_mode}}
+    if iterations is not None:
+        cli_layer["run"]["iterations"] = iterations
+    if workers is not None:
+        cli_layer["run"]["workers"] = workers
+    if seed is not None:
+        cli_layer["seed"] = seed
+    return start_run(
+        problem_dir,
+        config_file_layer=file_layer,
+        cli_layer=cli_layer,
+        run_dir=None if out is None else Path(out),
+        fresh=fresh,
+    )

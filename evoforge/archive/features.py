@@ -1,0 +1,153 @@
+"""Feature descriptors: the raw coordinates of a program in a MAP-Elites grid.
+
+Feature values are computed once, when a child is scored, and stored in
+``Program.features``; grids bin those raw values and never recompute them. Everything
+here is a pure function of its arguments (token sets are memoised by code text only).
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+import textwrap
+from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
+
+from evoforge.blocks import BlockError, evolve_blocks
+from evoforge.config import FeatureConfig
+from evoforge.program import Program
+
+BUILTIN_FEATURES = frozenset({"complexity", "diversity", "score", "behaviour"})
+"""Feature names computed here; any other name is read from the evaluator's metrics."""
+
+_TOKEN_RE = re.compile(r"[A-Za-z_]\w*|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+|[^\w\s]")
+_SCORE_METRIC = "combined_score"
+
+
+def _evolvable_text(code: str) -> list[str]:
+    """The evolve blocks of ``code``, or the whole code when it has no (valid) markers."""
+    try:
+        return list(evolve_blocks(code))
+    except BlockError:
+        return [code]
+
+
+def _count_nodes(source: str) -> int:
+    """AST nodes of ``source`` (dedented), without the module wrapper and contexts."""
+    tree = ast.parse(textwrap.dedent(source))
+    return sum(1 for node in ast.walk(tree) if not isinstance(node, ast.Module | ast.expr_context))
+
+
+def _tokens(code: str) -> list[str]:
+    return _TOKEN_RE.findall(code)
+
+
+def complexity(code: str) -> float:
+    """Size of the evolvable code: AST node count of the evolve blocks.
+
+    Falls back, in order, to the AST node count of the whole program when a block does
+    not parse on its own (or there are no markers), then to the token count of the
+    evolve blocks when nothing parses. Always finite and >= 0.
+    """
+    blocks = _evolvable_text(code)
+    try:
+        return float(sum(_count_nodes(block) for block in blocks))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        pass
+    try:
+        return float(_count_nodes(code))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return float(sum(len(_tokens(block)) for block in blocks))
+
+
+@lru_cache(maxsize=8192)
+def token_set(code: str) -> frozenset[str]:
+    """Distinct lexical tokens (names, numbers, punctuation) of the evolve blocks.
+
+    Frozen code is the same in every program of a run, so it is left out (it would only
+    dilute distances); code without valid markers is tokenised whole. Memoised by text.
+    """
+    return frozenset(token for block in _evolvable_text(code) for token in _tokens(block))
+
+
+def jaccard_distance(a: frozenset[str], b: frozenset[str]) -> float:
+    """1 - |a ∩ b| / |a ∪ b|; two empty sets are at distance 0."""
+    union = len(a | b)
+    if union == 0:
+        return 0.0
+    return 1.0 - len(a & b) / union
+
+
+def diversity(code: str, others: Iterable[str | Program]) -> float:
+    """Mean Jaccard distance between the token set of ``code`` and those of ``others``.
+
+    ``others`` are program texts or :class:`Program` records; 0.0 when there are none.
+    Cost is linear in ``len(others)``: callers pass a bounded reference set (see
+    ``Archive.features_reference``), never the whole history.
+    """
+    mine = token_set(code)
+    distances = [
+        jaccard_distance(mine, token_set(other.code if isinstance(other, Program) else other))
+        for other in others
+    ]
+    return float(sum(distances) / len(distances)) if distances else 0.0
+
+
+def behaviour_metric(metrics: Mapping[str, float]) -> str | None:
+    """Name of the metric used as ``behaviour``: the first by sorted name that is not
+    ``combined_score``, or None when the evaluator reports nothing else."""
+    names = sorted(name for name in metrics if name != _SCORE_METRIC)
+    return names[0] if names else None
+
+
+def _finite(value: object) -> float:
+    """``value`` as a float, with anything non-numeric or non-finite mapped to 0.0."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0
+    return number if math.isfinite(number) else 0.0
+
+
+class FeatureExtractor:
+    """Computes the configured feature values of one scored program.
+
+    Built-in names: ``complexity`` (:func:`complexity`), ``diversity`` (:func:`diversity`
+    against ``reference_programs``), ``score`` (the fitness) and ``behaviour`` (the metric
+    named by :func:`behaviour_metric`, or the score when there is none). Any other name
+    is read from the evaluator's metrics; a metric the evaluator did not report, and any
+    non-finite or non-numeric value, becomes 0.0 (so one odd metric cannot break the grid).
+    """
+
+    def __init__(self, features: Sequence[FeatureConfig]) -> None:
+        self.features: tuple[FeatureConfig, ...] = tuple(features)
+        self.names: tuple[str, ...] = tuple(feature.name for feature in self.features)
+
+    @property
+    def needs_references(self) -> bool:
+        """Whether ``compute`` reads ``reference_programs`` (only ``diversity`` does)."""
+        return "diversity" in self.names
+
+    def compute(
+        self,
+        code: str,
+        metrics: Mapping[str, float],
+        score: float | None,
+        reference_programs: Sequence[Program] = (),
+    ) -> dict[str, float]:
+        """Raw value of every configured feature, keyed by feature name, all finite."""
+        values: dict[str, float] = {}
+        for name in self.names:
+            if name == "complexity":
+                values[name] = complexity(code)
+            elif name == "diversity":
+                values[name] = diversity(code, reference_programs)
+            elif name == "score":
+                values[name] = _finite(score)
+            elif name == "behaviour":
+                metric = behaviour_metric(metrics)
+                values[name] = _finite(score if metric is None else metrics[metric])
+            else:
+                values[name] = _finite(metrics.get(name, 0.0))
+        return values

@@ -1,0 +1,294 @@
+"""The archive: K islands, each a MAP-Elites grid, plus a global elite set.
+
+Islands evolve apart and exchange their best programs by ring migration. The archive
+holds no random generator and no wall-clock state: every random choice uses the ``rng``
+passed in, and every ordering is by ``(seq, id)`` or by fitness, so replaying the same
+inserts and migrations in the same order (what the engine does on resume) rebuilds the
+same archive and, with the same generator states, the same choices.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping
+from dataclasses import replace
+from types import MappingProxyType
+from typing import Any, Literal
+
+import numpy as np
+
+from evoforge.archive import sampling
+from evoforge.archive.features import FeatureExtractor
+from evoforge.archive.map_elites import Cell, Grid, order_key
+from evoforge.config import ArchiveConfig
+from evoforge.program import InsertOutcome, InsertStatus, Program
+
+InspirationPolicy = Literal["top", "diverse", "neighbours", "mixed"]
+
+DEFAULT_REFERENCE_SIZE = 16
+"""Elites an island offers as the reference set for the ``diversity`` feature."""
+
+
+class Archive:
+    """Islands of MAP-Elites grids (higher score is better).
+
+    ``insert`` places a scored program into one island's grid and offers it to the
+    global elite set (top ``elite_size`` by score, ties to the earlier ``seq``); a
+    program that later leaves every grid stays in the global set if it is good enough,
+    and always stays in the run database. ``programs_by_id`` resolves any program the
+    archive currently holds (in some grid or in the global set).
+    """
+
+    def __init__(self, config: ArchiveConfig, *, reference_size: int = DEFAULT_REFERENCE_SIZE):
+        if reference_size < 1:
+            raise ValueError("reference_size must be >= 1")
+        self.config = config
+        self.reference_size = reference_size
+        self.feature_extractor = FeatureExtractor(config.features)
+        self._grids = [Grid(config.features) for _ in range(config.num_islands)]
+        self._inserts = [0] * config.num_islands
+        self._global: list[Program] = []  # best first, by sampling.fitness_key
+        self._global_keys: list[tuple[float, int, str]] = []
+        self._by_id: dict[str, Program] = {}
+        self._memberships: dict[str, int] = {}
+
+    # ----------------------------------------------------------------- queries
+    @property
+    def num_islands(self) -> int:
+        return len(self._grids)
+
+    @property
+    def programs_by_id(self) -> Mapping[str, Program]:
+        """Read-only view of every program currently in a grid or in the global elites."""
+        return MappingProxyType(self._by_id)
+
+    def __len__(self) -> int:
+        """Distinct programs currently held (grids and global elites together)."""
+        return len(self._by_id)
+
+    def grid(self, island: int) -> Grid:
+        """The grid of ``island`` (read it; insert through the archive only)."""
+        return self._grids[self._check_island(island)]
+
+    def elites(self, island: int) -> list[Program]:
+        """The elites of ``island`` in canonical ``(seq, id)`` order."""
+        return self.grid(island).elites()
+
+    def global_elites(self) -> list[Program]:
+        """The global elite set, best first."""
+        return list(self._global)
+
+    def best(self) -> Program | None:
+        """The best program ever inserted (earliest on a tie), or None when empty."""
+        return self._global[0] if self._global else None
+
+    def features_reference(self, island: int) -> list[Program]:
+        """Programs the ``diversity`` feature of a child of ``island`` is measured
+        against: the island's best ``reference_size`` elites (the global elites while the
+        island is empty), best first. Bounded, so computing diversity stays cheap."""
+        pool = self.elites(island) or self._global
+        return sampling.top(pool, self.reference_size)
+
+    def compute_features(
+        self,
+        code: str,
+        metrics: Mapping[str, float],
+        score: float | None,
+        island: int,
+    ) -> dict[str, float]:
+        """Raw feature values of a child of ``island`` (what ``Program.features`` holds)."""
+        references = (
+            self.features_reference(island) if self.feature_extractor.needs_references else []
+        )
+        return self.feature_extractor.compute(code, metrics, score, references)
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Per island: ``island``, ``cells`` (occupied), ``capacity``, ``coverage``,
+        ``size`` (programs offered to it, migrants included), ``best_score``, ``best_id``."""
+        rows: list[dict[str, Any]] = []
+        for island, grid in enumerate(self._grids):
+            elites = grid.elites()
+            best = sampling.best_first(elites)[0] if elites else None
+            rows.append(
+                {
+                    "island": island,
+                    "cells": len(grid),
+                    "capacity": grid.capacity,
+                    "coverage": len(grid) / grid.capacity,
+                    "size": self._inserts[island],
+                    "best_score": None if best is None else best.score,
+                    "best_id": None if best is None else best.id,
+                }
+            )
+        return rows
+
+    # ----------------------------------------------------------------- changes
+    def insert(self, program: Program, island: int) -> InsertOutcome:
+        """Offer a scored ``program`` to ``island``'s grid and to the global elites.
+
+        Returns the grid's outcome (see ``Grid.insert_and_evict``) with ``island`` set.
+        Raises ValueError for an unscored program or an island out of range.
+        """
+        self._check_island(island)
+        if program.score is None:
+            raise ValueError(f"program {program.id} has no score and cannot be archived")
+        outcome, evicted = self._grids[island].insert_and_evict(program)
+        self._inserts[island] += 1
+        if outcome.status is not InsertStatus.NOT_ADDED:
+            self._hold(program)
+        for gone in evicted:
+            self._release(gone)
+        self._offer_global(program)
+        return replace(outcome, island=island)
+
+    def migrate(self, rng: np.random.Generator) -> list[tuple[Program, int, int]]:
+        """Ring migration: island i sends its best ``migration_count`` elites to (i+1) % K.
+
+        Migrants are chosen from all islands first, then inserted in island order, so a
+        program moves one step per migration. A migrant is skipped when the destination
+        grid already holds the same program (same id or same code hash). Returns
+        ``(program, source, destination)`` for every migrant offered to a destination,
+        in order: replaying ``insert(program, destination)`` for each reproduces the
+        migration exactly. ``rng`` is unused by the ring policy (kept for the contract).
+        """
+        del rng
+        count = self.config.migration_count
+        if self.num_islands < 2 or count <= 0:
+            return []
+        outgoing = [sampling.top(grid.elites(), count) for grid in self._grids]
+        moved: list[tuple[Program, int, int]] = []
+        for source, migrants in enumerate(outgoing):
+            destination = (source + 1) % self.num_islands
+            for migrant in migrants:
+                present = self._grids[destination].elites()
+                if any(p.id == migrant.id or p.code_hash == migrant.code_hash for p in present):
+                    continue
+                self.insert(migrant, destination)
+                moved.append((migrant, source, destination))
+        return moved
+
+    # ------------------------------------------------------------- selection
+    def sample_parent(self, island: int, rng: np.random.Generator) -> Program:
+        """A parent for a child of ``island``: exploit (rank-weighted elite), explore
+        (uniform occupied cell) or tournament, with the configured rates normalised.
+        Falls back to the global elites when the island is empty; raises LookupError
+        when the whole archive is empty."""
+        candidates = self.elites(island) or sorted(self._global, key=order_key)
+        if not candidates:
+            raise LookupError("the archive is empty: insert the seed program first")
+        config = self.config
+        rates = (config.exploitation_rate, config.exploration_rate, config.tournament_rate)
+        parent, _ = sampling.select_parent(candidates, rates, config.tournament_size, rng)
+        return parent
+
+    def sample_inspirations(
+        self,
+        parent: Program,
+        island: int,
+        rng: np.random.Generator,
+        count: int | None = None,
+        policy: InspirationPolicy | None = None,
+    ) -> list[Program]:
+        """Up to ``count`` other programs to show an operator beside ``parent``.
+
+        ``top``: the island's best elites; ``diverse``: elites from distinct cells far
+        from the parent's and each other; ``neighbours``: elites of the cells nearest the
+        parent's (adjacent first); ``mixed``: a split of the three (top first). Candidates
+        are the island's elites, topped up with global elites when the island has too few.
+        Never includes the parent (by id or code hash) and never the same program twice.
+        ``count`` and ``policy`` default to the configured ones.
+        """
+        settings = self.config.inspirations
+        wanted = settings.count if count is None else count
+        chosen_policy: str = settings.policy if policy is None else policy
+        if wanted <= 0:
+            return []
+        grid = self.grid(island)
+        pool, cells = self._inspiration_pool(parent, island, wanted)
+        if not pool:
+            return []
+        parent_cell = grid.cell_of(parent)
+
+        def pick(name: str, exclude: set[str], how_many: int) -> list[Program]:
+            kept = [index for index, program in enumerate(pool) if program.id not in exclude]
+            candidates = [pool[index] for index in kept]
+            candidate_cells = [cells[index] for index in kept]
+            if name == "top":
+                return sampling.top(candidates, how_many)
+            if name == "diverse":
+                return sampling.diverse(
+                    candidates, candidate_cells, parent_cell, grid.shape, how_many, rng
+                )
+            if name == "neighbours":
+                return sampling.neighbours(candidates, candidate_cells, parent_cell, how_many, rng)
+            raise ValueError(f"unknown inspiration policy {name!r}")
+
+        if chosen_policy != "mixed":
+            return pick(chosen_policy, set(), wanted)
+        chosen: list[Program] = []
+        quotas = sampling.mixed_quotas(wanted)
+        for name, quota in zip(("top", "diverse", "neighbours"), quotas, strict=True):
+            if quota:
+                chosen.extend(pick(name, {program.id for program in chosen}, quota))
+        if len(chosen) < wanted:  # a policy came up short: fill with the best left
+            chosen.extend(pick("top", {program.id for program in chosen}, wanted - len(chosen)))
+        return chosen
+
+    # --------------------------------------------------------------- internals
+    def _check_island(self, island: int) -> int:
+        if not 0 <= island < len(self._grids):
+            raise ValueError(f"island {island} out of range 0..{len(self._grids) - 1}")
+        return island
+
+    def _inspiration_pool(
+        self, parent: Program, island: int, wanted: int
+    ) -> tuple[list[Program], list[Cell]]:
+        """Distinct programs other than ``parent`` and their cells in ``island``'s grid:
+        the island's elites, topped up with global elites when fewer than ``wanted``."""
+        grid = self._grids[island]
+        seen_ids = {parent.id}
+        seen_hashes = {parent.code_hash}
+        pool: list[Program] = []
+        cells: list[Cell] = []
+
+        def add(program: Program, cell: Cell | None) -> None:
+            if program.id in seen_ids or program.code_hash in seen_hashes:
+                return
+            seen_ids.add(program.id)
+            seen_hashes.add(program.code_hash)
+            pool.append(program)
+            cells.append(grid.cell_of(program) if cell is None else cell)
+
+        for cell, program in grid.entries():
+            add(program, cell)
+        if len(pool) < wanted:
+            for program in sorted(self._global, key=order_key):
+                add(program, None)
+        return pool, cells
+
+    def _offer_global(self, program: Program) -> None:
+        if any(elite.id == program.id for elite in self._global):
+            return
+        key = sampling.fitness_key(program)
+        position = bisect.bisect_left(self._global_keys, key)
+        if position >= self.config.elite_size:
+            return
+        self._global.insert(position, program)
+        self._global_keys.insert(position, key)
+        self._hold(program)
+        if len(self._global) > self.config.elite_size:
+            dropped = self._global.pop()
+            self._global_keys.pop()
+            self._release(dropped)
+
+    def _hold(self, program: Program) -> None:
+        self._memberships[program.id] = self._memberships.get(program.id, 0) + 1
+        self._by_id[program.id] = program
+
+    def _release(self, program: Program) -> None:
+        remaining = self._memberships.get(program.id, 0) - 1
+        if remaining > 0:
+            self._memberships[program.id] = remaining
+        else:
+            self._memberships.pop(program.id, None)
+            self._by_id.pop(program.id, None)

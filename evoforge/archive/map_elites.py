@@ -1,0 +1,224 @@
+"""One MAP-Elites grid: at most one elite per cell, the best score wins the cell.
+
+Cells are tuples of bin indices, one per feature dimension. A dimension with a fixed
+``range`` clips values outside it into the edge bins. A dimension without one adapts:
+it tracks the values seen and, when a value falls outside the current range, grows the
+range (with a 10% margin, so re-binning happens O(log spread) times rather than at
+every new extreme) and re-bins every elite. Two elites that land in one cell after a
+re-bin keep only the better (earlier ``seq`` on a tie); the loser leaves the grid but is
+not lost: the run database keeps every program.
+
+The grid holds no randomness and orders everything by ``(seq, id)``, so replaying the
+same inserts in the same order rebuilds the same grid.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from evoforge.config import FeatureConfig
+from evoforge.program import InsertOutcome, InsertStatus, Program
+
+Cell = tuple[int, ...]
+
+ADAPTIVE_MARGIN = 0.1
+"""Fraction of the new span added beyond a new extreme when an adaptive range grows."""
+
+
+def _raw_value(program: Program, name: str) -> float:
+    value = program.features.get(name, 0.0)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return number if math.isfinite(number) else 0.0
+
+
+def score_of(program: Program) -> float:
+    """The program's score, with unscored programs ranking below everything."""
+    return program.score if program.score is not None else -math.inf
+
+
+def order_key(program: Program) -> tuple[int, str]:
+    """Canonical, replay-stable order of programs: commit order, then id."""
+    return (program.seq, program.id)
+
+
+@dataclass
+class _Axis:
+    """One dimension's binning. ``low``/``high`` are None until an adaptive axis sees a value."""
+
+    name: str
+    bins: int
+    low: float | None
+    high: float | None
+    fixed: bool
+
+    def observe(self, value: float) -> bool:
+        """Grow an adaptive range to cover ``value``; True when the binning changed."""
+        if self.fixed:
+            return False
+        if self.low is None or self.high is None:
+            self.low = self.high = value
+            return True
+        if value < self.low:
+            self.low = value - ADAPTIVE_MARGIN * (self.high - value)
+            return True
+        if value > self.high:
+            self.high = value + ADAPTIVE_MARGIN * (value - self.low)
+            return True
+        return False
+
+    def index(self, value: float) -> int:
+        if self.low is None or self.high is None or self.high <= self.low:
+            return 0
+        position = (value - self.low) / (self.high - self.low)
+        return min(self.bins - 1, max(0, math.floor(position * self.bins)))
+
+
+class Grid:
+    """A MAP-Elites grid over ``features`` (higher score is better).
+
+    Programs must be scored and carry their raw feature values in ``Program.features``
+    (a missing or non-finite value counts as 0.0). ``insert`` and every query are
+    O(occupied cells) at worst; a plain insert without range growth is O(1).
+    """
+
+    def __init__(self, features: Sequence[FeatureConfig]) -> None:
+        if not features:
+            raise ValueError("a grid needs at least one feature dimension")
+        self._axes = [
+            _Axis(
+                name=feature.name,
+                bins=feature.bins,
+                low=None if feature.range is None else float(feature.range[0]),
+                high=None if feature.range is None else float(feature.range[1]),
+                fixed=feature.range is not None,
+            )
+            for feature in features
+        ]
+        self._cells: dict[Cell, Program] = {}
+        self._ordered: list[tuple[Cell, Program]] | None = None  # cache of entries()
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(axis.name for axis in self._axes)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Bins per dimension."""
+        return tuple(axis.bins for axis in self._axes)
+
+    @property
+    def capacity(self) -> int:
+        """Number of cells in the grid."""
+        return math.prod(self.shape)
+
+    def ranges(self) -> dict[str, tuple[float, float] | None]:
+        """Current [low, high] of every dimension (None for an adaptive one not yet seen)."""
+        return {
+            axis.name: None if axis.low is None or axis.high is None else (axis.low, axis.high)
+            for axis in self._axes
+        }
+
+    def __len__(self) -> int:
+        return len(self._cells)
+
+    def __iter__(self) -> Iterator[Program]:
+        return iter(self.elites())
+
+    def __contains__(self, program: object) -> bool:
+        if not isinstance(program, Program):
+            return False
+        occupant = self._cells.get(self.cell_of(program))
+        return occupant is not None and occupant.id == program.id
+
+    def get(self, cell: Cell) -> Program | None:
+        """The elite of ``cell``, or None when it is empty."""
+        return self._cells.get(tuple(cell))
+
+    def cells(self) -> dict[Cell, Program]:
+        """A copy of the occupied cells and their elites."""
+        return dict(self._cells)
+
+    def elites(self) -> list[Program]:
+        """Every elite, in canonical ``(seq, id)`` order."""
+        return [program for _, program in self.entries()]
+
+    def entries(self) -> list[tuple[Cell, Program]]:
+        """Every ``(cell, elite)`` pair, in canonical ``(seq, id)`` order of the elites."""
+        if self._ordered is None:
+            self._ordered = sorted(self._cells.items(), key=lambda item: order_key(item[1]))
+        return list(self._ordered)
+
+    def cell_of(self, program: Program) -> Cell:
+        """The cell ``program``'s features map to under the current binning (no update)."""
+        return tuple(axis.index(_raw_value(program, axis.name)) for axis in self._axes)
+
+    def neighbours(self, cell: Cell) -> list[Cell]:
+        """Cells adjacent to ``cell`` (Chebyshev distance 1, inside the grid), occupied or
+        not, in lexicographic order; ``cell`` itself is excluded."""
+        ranges = [
+            range(max(0, index - 1), min(axis.bins, index + 2))
+            for index, axis in zip(cell, self._axes, strict=True)
+        ]
+        centre = tuple(cell)
+        return [candidate for candidate in itertools.product(*ranges) if candidate != centre]
+
+    def insert(self, program: Program) -> InsertOutcome:
+        """Offer ``program`` to its cell (see :meth:`insert_and_evict`)."""
+        outcome, _ = self.insert_and_evict(program)
+        return outcome
+
+    def insert_and_evict(self, program: Program) -> tuple[InsertOutcome, list[Program]]:
+        """Offer ``program`` to its cell and report what left the grid.
+
+        Outcome: ``NEW_CELL`` (improvement = the score) when the cell was empty;
+        ``IMPROVED`` (improvement = new - old score) when it beats the occupant strictly;
+        ``NOT_ADDED`` (improvement = new - old, <= 0) otherwise, ties keeping the
+        incumbent. The second item lists the elites that left the grid: a displaced
+        occupant and any elite dropped by re-binning. ``island`` is left at 0.
+        Raises ValueError for an unscored program.
+        """
+        if program.score is None:
+            raise ValueError(f"program {program.id} has no score and cannot enter a grid")
+        evicted: list[Program] = []
+        grew = False
+        for axis in self._axes:
+            grew = axis.observe(_raw_value(program, axis.name)) or grew
+        if grew and self._cells:
+            evicted.extend(self._rebin())
+        cell = self.cell_of(program)
+        occupant = self._cells.get(cell)
+        if occupant is None:
+            self._cells[cell] = program
+            self._ordered = None
+            return InsertOutcome(InsertStatus.NEW_CELL, program.score, cell), evicted
+        gap = program.score - score_of(occupant)
+        if gap > 0:
+            self._cells[cell] = program
+            self._ordered = None
+            evicted.append(occupant)
+            return InsertOutcome(InsertStatus.IMPROVED, gap, cell), evicted
+        return InsertOutcome(InsertStatus.NOT_ADDED, gap, cell), evicted
+
+    def _rebin(self) -> list[Program]:
+        """Re-place every elite under the current binning; return those that collided."""
+        dropped: list[Program] = []
+        rebinned: dict[Cell, Program] = {}
+        for elite in self.elites():
+            cell = self.cell_of(elite)
+            occupant = rebinned.get(cell)
+            if occupant is None:
+                rebinned[cell] = elite
+            elif score_of(elite) > score_of(occupant):
+                rebinned[cell] = elite
+                dropped.append(occupant)
+            else:
+                dropped.append(elite)
+        self._cells = rebinned
+        self._ordered = None
+        return dropped

@@ -1,0 +1,183 @@
+"""Selection rules: small pure functions of (candidates, rng) used by the archive.
+
+Nothing here keeps state. Candidates arrive in a canonical order (the archive passes
+them sorted by ``(seq, id)``), every random draw comes from the ``rng`` argument, and
+ties are broken by that order, so equal inputs and equal generator states give equal
+choices. Higher score is better; weights are rank-based, so negative or wildly scaled
+scores need no special care.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Sequence
+from enum import StrEnum
+
+import numpy as np
+
+from evoforge.program import Program
+
+Cell = tuple[int, ...]
+
+
+class ParentMode(StrEnum):
+    """How a parent was chosen."""
+
+    EXPLOIT = "exploit"
+    EXPLORE = "explore"
+    TOURNAMENT = "tournament"
+
+
+def fitness_key(program: Program) -> tuple[float, int, str]:
+    """Sort key, best first: higher score, then earlier ``seq``, then id."""
+    score = program.score if program.score is not None else -math.inf
+    return (-score, program.seq, program.id)
+
+
+def best_first(candidates: Sequence[Program]) -> list[Program]:
+    """``candidates`` sorted best first (see :func:`fitness_key`)."""
+    return sorted(candidates, key=fitness_key)
+
+
+def rank_weights(scores: Sequence[float]) -> np.ndarray:
+    """Selection probabilities proportional to ``1 / (1 + rank)``, rank 0 the best.
+
+    Competition ranking: equal scores share the better rank, so equal programs are
+    equally likely. Depends only on the order of the scores, never their scale or sign.
+    """
+    values = np.asarray(scores, dtype=float)
+    if values.size == 0:
+        return values
+    ordered = np.sort(values)[::-1]
+    # rank = number of strictly better scores
+    ranks = np.searchsorted(-ordered, -values, side="left")
+    weights = 1.0 / (1.0 + ranks)
+    return np.asarray(weights / weights.sum())
+
+
+def choose_mode(rates: tuple[float, float, float], rng: np.random.Generator) -> ParentMode:
+    """Draw exploit / explore / tournament with probabilities ``rates`` (normalised)."""
+    weights = np.asarray(rates, dtype=float)
+    total = weights.sum()
+    if not total > 0:
+        raise ValueError(f"selection rates must sum to > 0, got {rates}")
+    draw = rng.random() * total
+    cumulative = np.cumsum(weights)
+    index = min(int(np.searchsorted(cumulative, draw, side="right")), 2)
+    while weights[index] <= 0:  # a draw on a zero-width boundary: move to a real mode
+        index -= 1
+    return (ParentMode.EXPLOIT, ParentMode.EXPLORE, ParentMode.TOURNAMENT)[index]
+
+
+def exploit(candidates: Sequence[Program], rng: np.random.Generator) -> Program:
+    """A rank-weighted pick (see :func:`rank_weights`): better programs more often."""
+    scores = [-fitness_key(program)[0] for program in candidates]
+    return candidates[int(rng.choice(len(candidates), p=rank_weights(scores)))]
+
+
+def explore(candidates: Sequence[Program], rng: np.random.Generator) -> Program:
+    """A uniform pick: every occupied cell equally likely."""
+    return candidates[int(rng.integers(len(candidates)))]
+
+
+def tournament(candidates: Sequence[Program], size: int, rng: np.random.Generator) -> Program:
+    """The best of ``size`` distinct candidates drawn uniformly (all of them if fewer)."""
+    drawn = rng.choice(len(candidates), size=min(size, len(candidates)), replace=False)
+    return min((candidates[int(index)] for index in drawn), key=fitness_key)
+
+
+def select_parent(
+    candidates: Sequence[Program],
+    rates: tuple[float, float, float],
+    tournament_size: int,
+    rng: np.random.Generator,
+) -> tuple[Program, ParentMode]:
+    """Choose a mode with ``rates`` (exploit, explore, tournament), then a parent by it.
+
+    Raises ValueError when there are no candidates.
+    """
+    if not candidates:
+        raise ValueError("no candidates to select a parent from")
+    mode = choose_mode(rates, rng)
+    if mode is ParentMode.EXPLOIT:
+        return exploit(candidates, rng), mode
+    if mode is ParentMode.EXPLORE:
+        return explore(candidates, rng), mode
+    return tournament(candidates, tournament_size, rng), mode
+
+
+def top(candidates: Sequence[Program], count: int) -> list[Program]:
+    """The ``count`` best candidates, best first."""
+    return heapq.nsmallest(max(0, count), candidates, key=fitness_key)
+
+
+def _normalised(cells: Sequence[Cell], shape: Sequence[int]) -> np.ndarray:
+    scale = np.asarray([max(1, bins - 1) for bins in shape], dtype=float)
+    return np.asarray(cells, dtype=float).reshape(len(cells), len(shape)) / scale
+
+
+def diverse(
+    candidates: Sequence[Program],
+    cells: Sequence[Cell],
+    parent_cell: Cell,
+    shape: Sequence[int],
+    count: int,
+    rng: np.random.Generator,
+) -> list[Program]:
+    """Up to ``count`` candidates from distinct cells far from the parent and each other.
+
+    k-means++ style: each pick is drawn with probability proportional to its distance
+    (Euclidean, each dimension scaled to [0, 1]) from the nearest of the parent's cell
+    and the cells already picked; uniform among the rest if all distances are 0.
+    ``cells[i]`` is the cell of ``candidates[i]``.
+    """
+    if count <= 0 or not candidates:
+        return []
+    points = _normalised(cells, shape)
+    origin = _normalised([parent_cell], shape)[0]
+    nearest = np.linalg.norm(points - origin, axis=1)
+    available = np.ones(len(candidates), dtype=bool)
+    chosen: list[int] = []
+    used_cells: set[Cell] = set()
+    while len(chosen) < count and available.any():
+        weights = np.where(available, nearest, 0.0)
+        if weights.sum() <= 0:
+            weights = available.astype(float)
+        pick = int(rng.choice(len(candidates), p=weights / weights.sum()))
+        chosen.append(pick)
+        used_cells.add(tuple(cells[pick]))
+        available[pick] = False
+        for index in np.flatnonzero(available):
+            if tuple(cells[int(index)]) in used_cells:
+                available[index] = False
+        nearest = np.minimum(nearest, np.linalg.norm(points - points[pick], axis=1))
+    return [candidates[index] for index in chosen]
+
+
+def neighbours(
+    candidates: Sequence[Program],
+    cells: Sequence[Cell],
+    parent_cell: Cell,
+    count: int,
+    rng: np.random.Generator,
+) -> list[Program]:
+    """Up to ``count`` candidates from the cells nearest the parent's.
+
+    Nearest by Chebyshev distance in bins (adjacent cells are at 1; the occupant of the
+    parent's own cell, when it is not the parent, at 0); ties in random order, so the
+    ring of adjacent cells is used first and farther rings only fill up.
+    """
+    if count <= 0 or not candidates:
+        return []
+    points = np.asarray(cells, dtype=float).reshape(len(cells), len(parent_cell))
+    distance = np.max(np.abs(points - np.asarray(parent_cell, dtype=float)), axis=1)
+    tiebreak = rng.permutation(len(candidates))
+    order = np.lexsort((tiebreak, distance))
+    return [candidates[int(index)] for index in order[:count]]
+
+
+def mixed_quotas(count: int) -> tuple[int, int, int]:
+    """How ``mixed`` splits ``count`` between top, diverse and neighbours (top first)."""
+    base, extra = divmod(max(0, count), 3)
+    return (base + (extra > 0), base + (extra > 1), base)

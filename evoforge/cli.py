@@ -1,0 +1,271 @@
+"""The ``evoforge`` command.
+
+Every user error (bad arguments, a malformed problem, an invalid config, a missing or
+locked run) ends with one readable line on stderr and exit status 2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any, NoReturn
+
+from rich.console import Console
+from rich.table import Table
+
+from evoforge.config import ConfigError, load_yaml_mapping
+from evoforge.engine import EngineError
+from evoforge.problem import ProblemError
+from evoforge.storage.db import DatabaseError, RunDatabase
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """A bad command line, reported as one line with exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def _at_least_one(text: str) -> int:
+    value = _positive_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="evoforge", description="Evolve better programs automatically.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="start a run on a problem directory")
+    run.add_argument("problem_dir", type=Path)
+    run.add_argument("--iterations", type=_positive_int, help="children to propose (budget)")
+    run.add_argument("--seed", type=_positive_int, help="random seed")
+    run.add_argument("--workers", type=_at_least_one, help="evaluations in flight at once")
+    run.add_argument("--config", type=Path, help="YAML config file")
+    run.add_argument("--out", type=Path, help="run directory (default runs/NAME-TIMESTAMP)")
+    run.add_argument("--fresh", action="store_true", help="replace a previous run in --out")
+    _add_log_flags(run)
+
+    resume = commands.add_parser("resume", help="continue a run (also after a crash)")
+    resume.add_argument("run_dir", type=Path)
+    resume.add_argument(
+        "--iterations",
+        type=_positive_int,
+        help="run this many more iterations (default: finish the budget)",
+    )
+    _add_log_flags(resume)
+
+    best = commands.add_parser("best", help="show the best program of a run")
+    best.add_argument("run_dir", type=Path)
+    best.add_argument("--json", action="store_true", help="one JSON object")
+
+    status = commands.add_parser("status", help="summarise a run")
+    status.add_argument("run_dir", type=Path)
+    status.add_argument("--json", action="store_true", help="one JSON object")
+
+    init = commands.add_parser("init", help="write a working example problem to start from")
+    init.add_argument("directory", type=Path)
+    return parser
+
+
+def _add_log_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--quiet", action="store_true", help="print only the final result")
+    group.add_argument("--jsonl", action="store_true", help="one JSON object per event on stdout")
+
+
+def _log_mode(args: argparse.Namespace) -> str | None:
+    if args.quiet:
+        return "quiet"
+    if args.jsonl:
+        return "jsonl"
+    return None
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from evoforge.runs import start_run
+
+    cli_layer: dict[str, Any] = {}
+    if args.iterations is not None:
+        cli_layer.setdefault("run", {})["iterations"] = args.iterations
+    if args.workers is not None:
+        cli_layer.setdefault("run", {})["workers"] = args.workers
+    if args.seed is not None:
+        cli_layer["seed"] = args.seed
+    mode = _log_mode(args)
+    if mode is not None:
+        cli_layer.setdefault("run", {})["log_mode"] = mode
+    file_layer = load_yaml_mapping(args.config) if args.config is not None else None
+    result = start_run(
+        args.problem_dir,
+        config_file_layer=file_layer,
+        cli_layer=cli_layer,
+        run_dir=args.out,
+        fresh=args.fresh,
+    )
+    _print_result(result, mode)
+    return EXIT_INTERRUPTED if result.stop_reason == "interrupted" else 0
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from evoforge.runs import resume_run
+
+    mode = _log_mode(args)
+    result = resume_run(args.run_dir, extra_iterations=args.iterations, log_mode=mode)
+    _print_result(result, mode)
+    return EXIT_INTERRUPTED if result.stop_reason == "interrupted" else 0
+
+
+def _print_result(result: Any, mode: str | None) -> None:
+    if mode == "jsonl":
+        return
+    best = "-" if result.best_score is None else f"{result.best_score:.6g}"
+    initial = "-" if result.initial_score is None else f"{result.initial_score:.6g}"
+    print(
+        f"{result.stop_reason}: best {best} (seed {initial}) after {result.iterations} "
+        f"iterations, {result.evaluations} evaluations; run in {result.run_dir}"
+    )
+
+
+def _open_db(run_dir: Path) -> RunDatabase:
+    path = run_dir / RunDatabase.FILENAME
+    if not path.is_file():
+        raise DatabaseError(f"{run_dir} holds no run (no {RunDatabase.FILENAME})")
+    return RunDatabase(path)
+
+
+def _cmd_best(args: argparse.Namespace) -> int:
+    from evoforge.report.summary import best_summary
+
+    db = _open_db(args.run_dir)
+    try:
+        summary = best_summary(db)
+    finally:
+        db.close()
+    if args.json:
+        print(json.dumps(summary, default=str))
+        return 0
+    console = Console()
+    if summary["program_id"] is None:
+        console.print("no scored program yet")
+        return 0
+    console.print(
+        f"[bold]best[/bold] {summary['program_id']}: score {summary['score']:.6g} "
+        f"(seed {summary['initial_score']:.6g}), found at iteration {summary['iteration_found']} "
+        f"by {summary['operator']}"
+    )
+    for name, value in sorted(summary["metrics"].items()):
+        console.print(f"  {name} = {value:.6g}")
+    console.print("")
+    print(summary["code"])
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from evoforge.report.summary import status_summary
+
+    db = _open_db(args.run_dir)
+    try:
+        summary = status_summary(db)
+    finally:
+        db.close()
+    if args.json:
+        print(json.dumps(summary, default=str))
+        return 0
+    console = Console()
+    best = summary["best_score"]
+    initial = summary["initial_score"]
+    console.print(
+        f"[bold]{summary['problem']}[/bold]: {summary['iterations']} iterations, "
+        f"{summary['evaluations']} evaluations, {summary['programs']} programs; "
+        f"best {best:.6g} (seed {initial:.6g})"
+        if best is not None and initial is not None
+        else f"{summary['iterations']} iterations"
+    )
+    console.print(f"stopped: {summary['stop_reason'] or 'running or never stopped cleanly'}")
+    if summary["failures"]:
+        console.print("failures: " + ", ".join(f"{k} {v}" for k, v in summary["failures"].items()))
+    table = Table("operator", "uses", "successes", "success rate", "mean reward")
+    for name, stats in summary["operators"].items():
+        table.add_row(
+            name,
+            str(stats["uses"]),
+            str(stats["successes"]),
+            f"{stats['success_rate']:.1%}",
+            f"{stats['mean_reward']:.3f}",
+        )
+    console.print(table)
+    islands = Table("island", "children", "best score")
+    for island in summary["islands"]:
+        score = island["best_score"]
+        islands.add_row(
+            str(island["island"]), str(island["children"]), "-" if score is None else f"{score:.6g}"
+        )
+    console.print(islands)
+    return 0
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    target: Path = args.directory
+    if target.exists() and any(target.iterdir()):
+        raise UsageError(f"evoforge init: {target} exists and is not empty")
+    template = resources.files("evoforge") / "templates" / "init"
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in template.iterdir():
+        if entry.is_file() and not entry.name.endswith(".pyc"):
+            (target / entry.name).write_bytes(entry.read_bytes())
+    print(f"wrote a problem to {target}; try: evoforge run {target} --iterations 100")
+    return 0
+
+
+_COMMANDS = {
+    "run": _cmd_run,
+    "resume": _cmd_resume,
+    "best": _cmd_best,
+    "status": _cmd_status,
+    "init": _cmd_init,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script. Returns the exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+        return _COMMANDS[args.command](args)
+    except (UsageError, ConfigError, ProblemError, EngineError, DatabaseError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"evoforge: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(
+            f"evoforge: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("evoforge: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

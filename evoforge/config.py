@@ -1,0 +1,274 @@
+"""Run configuration: pydantic models, YAML in, every key documented, unknown keys an error.
+
+Precedence (highest first): command-line flags > ``--config FILE`` > the problem's
+``config.yaml`` > the defaults below. :func:`resolve_config` merges the layers and
+validates once; any problem becomes a :class:`ConfigError` carrying one readable line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """A configuration problem, with a message fit to print as one line."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+class RunConfig(_Strict):
+    """Budgets and concurrency of the run loop. The run stops at the first budget hit."""
+
+    iterations: int = Field(200, ge=0, description="Children to propose and record.")
+    max_evaluations: int | None = Field(
+        None, ge=0, description="Stop after this many sandboxed evaluations (None: no limit)."
+    )
+    max_wall_time_s: float | None = Field(
+        None, gt=0, description="Stop after this many seconds of wall time (None: no limit)."
+    )
+    target_score: float | None = Field(
+        None, description="Stop as soon as the best score reaches this (None: never)."
+    )
+    workers: int = Field(2, ge=1, le=256, description="Evaluations kept in flight at once.")
+    log_mode: Literal["rich", "quiet", "jsonl"] = Field(
+        "rich", description="rich: live progress; quiet: final line only; jsonl: one event a line."
+    )
+
+
+class EvaluatorConfig(_Strict):
+    """The sandbox each candidate runs in, and the evaluation cascade."""
+
+    timeout_s: float = Field(
+        60.0, gt=0, description="Wall-clock limit per evaluation; kills the whole process group."
+    )
+    cpu_time_s: float | None = Field(
+        None, gt=0, description="CPU-seconds limit (RLIMIT_CPU); None means 2 x timeout_s."
+    )
+    memory_mb: int = Field(4096, ge=64, description="Address-space limit (RLIMIT_AS) in MiB.")
+    max_file_size_mb: int = Field(
+        64, ge=1, description="Largest file a candidate may write (RLIMIT_FSIZE), MiB."
+    )
+    max_output_bytes: int = Field(
+        65536, ge=1024, description="stdout/stderr kept per evaluation (the rest is discarded)."
+    )
+    isolate_network: bool = Field(
+        True, description="Run candidates in a new network namespace where the OS allows it."
+    )
+    cascade: bool = Field(
+        True, description="Use evaluate_stage1/2/3 when the evaluator defines them."
+    )
+    cascade_thresholds: list[float] = Field(
+        default_factory=lambda: [0.0, 0.0],
+        description="Score a stage must reach for the next stage to run (one per boundary).",
+    )
+    python: str | None = Field(
+        None, description="Interpreter that runs the evaluator (None: the one running evoforge)."
+    )
+
+
+class FeatureConfig(_Strict):
+    """One MAP-Elites dimension.
+
+    Built-in names: ``complexity`` (AST nodes in the evolve blocks), ``diversity`` (mean
+    token distance to the island's elites), ``behaviour`` (the evaluator's first
+    non-score metric by name, or the score when there is none), ``score``. Any other name
+    is read from the evaluator's metrics.
+    """
+
+    name: str = Field(..., min_length=1)
+    bins: int = Field(10, ge=1, le=1000, description="Number of bins along this dimension.")
+    range: tuple[float, float] | None = Field(
+        None, description="Fixed [low, high]; None adapts the range to the values seen."
+    )
+
+    @model_validator(mode="after")
+    def _range_ordered(self) -> FeatureConfig:
+        if self.range is not None and not self.range[0] < self.range[1]:
+            raise ValueError(f"range must have low < high, got {list(self.range)}")
+        return self
+
+
+class InspirationConfig(_Strict):
+    """Which other programs an operator sees besides its parent."""
+
+    policy: Literal["top", "diverse", "neighbours", "mixed"] = Field(
+        "mixed",
+        description="top: best elites; diverse: distinct cells; neighbours: adjacent cells.",
+    )
+    count: int = Field(2, ge=0, le=32, description="Inspirations per proposal.")
+
+
+class ArchiveConfig(_Strict):
+    """Islands of MAP-Elites grids, migration, and parent selection."""
+
+    num_islands: int = Field(4, ge=1, le=64)
+    features: list[FeatureConfig] = Field(
+        default_factory=lambda: [
+            FeatureConfig(name="complexity"),
+            FeatureConfig(name="behaviour"),
+        ],
+        description="MAP-Elites dimensions (see FeatureConfig).",
+    )
+    migration_interval: int = Field(
+        10, ge=1, description="Generations (children per island) between ring migrations."
+    )
+    migration_count: int = Field(2, ge=0, description="Elites each island sends to the next.")
+    elite_size: int = Field(20, ge=1, description="Size of the global elite set.")
+    exploitation_rate: float = Field(0.6, ge=0, le=1, description="Parent: fitness-weighted elite.")
+    exploration_rate: float = Field(0.2, ge=0, le=1, description="Parent: random occupied cell.")
+    tournament_rate: float = Field(0.2, ge=0, le=1, description="Parent: tournament winner.")
+    tournament_size: int = Field(3, ge=2)
+    inspirations: InspirationConfig = Field(default_factory=InspirationConfig)
+
+    @model_validator(mode="after")
+    def _rates_sum(self) -> ArchiveConfig:
+        total = self.exploitation_rate + self.exploration_rate + self.tournament_rate
+        if total <= 0:
+            raise ValueError("exploitation_rate + exploration_rate + tournament_rate must be > 0")
+        names = [f.name for f in self.features]
+        if len(set(names)) != len(names):
+            raise ValueError(f"feature names must be unique, got {names}")
+        return self
+
+
+class TuneConfig(_Strict):
+    sigma: float = Field(0.1, gt=0, description="Relative step size for numeric literals.")
+    use_cma: bool = Field(
+        True, description="Adapt the step with CMA-ES when a block has several literals."
+    )
+    max_literals: int = Field(64, ge=1, description="Literals perturbed at most per child.")
+
+
+class MutateConfig(_Strict):
+    max_edits: int = Field(2, ge=1, le=16, description="Edits applied per child.")
+
+
+class OperatorsConfig(_Strict):
+    """Which operators the bandit may choose among, and their settings."""
+
+    enabled: list[str] = Field(
+        default_factory=lambda: ["tune", "mutate", "crossover", "simplify"],
+        description="Operator names; each becomes an arm of the operator bandit.",
+    )
+    tune: TuneConfig = Field(default_factory=TuneConfig)
+    mutate: MutateConfig = Field(default_factory=MutateConfig)
+
+    @model_validator(mode="after")
+    def _known_operators(self) -> OperatorsConfig:
+        known = {"tune", "mutate", "crossover", "simplify"}
+        unknown = [name for name in self.enabled if name not in known]
+        if unknown:
+            raise ValueError(f"unknown operator(s) {unknown}; known: {sorted(known)}")
+        if not self.enabled:
+            raise ValueError("at least one operator must be enabled")
+        return self
+
+
+class BanditConfig(_Strict):
+    """Adaptive operator choice, paid from insert outcomes."""
+
+    policy: Literal["ucb1", "thompson", "exp3"] = "ucb1"
+    exploration: float = Field(1.0, ge=0, description="UCB1 exploration constant c.")
+    exp3_gamma: float = Field(0.1, gt=0, le=1, description="EXP3 uniform-mixing rate.")
+    discount: float = Field(
+        1.0, gt=0, le=1, description="Per-update decay of past statistics (1.0: stationary)."
+    )
+    window: int | None = Field(
+        None, ge=1, description="Use only the last N rewards per arm (None: all)."
+    )
+
+
+class Config(_Strict):
+    """The whole resolved configuration of a run."""
+
+    seed: int = Field(0, ge=0, description="The one seed all randomness derives from.")
+    run: RunConfig = Field(default_factory=RunConfig)
+    evaluator: EvaluatorConfig = Field(default_factory=EvaluatorConfig)
+    archive: ArchiveConfig = Field(default_factory=ArchiveConfig)
+    operators: OperatorsConfig = Field(default_factory=OperatorsConfig)
+    bandit: BanditConfig = Field(default_factory=BanditConfig)
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``override`` into a copy of ``base``: mappings merge, other values replace."""
+    merged: dict[str, Any] = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe_validation_error(err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif "input" in first and not isinstance(first["input"], dict | list):
+        message = f"{message} (got {first['input']!r})"
+    more = len(err.errors()) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"{source}: {where}: {message}{suffix}"
+
+
+def load_yaml_mapping(path: Path) -> dict[str, Any]:
+    """Read a YAML file that must hold a mapping (an empty file is an empty mapping)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: must be a mapping of keys to values, got {type(data).__name__}")
+    return data
+
+
+def validate_config(data: Mapping[str, Any], source: str = "config") -> Config:
+    """Validate a merged mapping into a :class:`Config` or raise a one-line ConfigError."""
+    try:
+        return Config.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ConfigError(_describe_validation_error(exc, source)) from exc
+
+
+def resolve_config(
+    *,
+    problem_layer: Mapping[str, Any] | None = None,
+    file_layer: Mapping[str, Any] | None = None,
+    cli_layer: Mapping[str, Any] | None = None,
+) -> Config:
+    """Merge the layers (defaults < problem < file < CLI) and validate each and the result.
+
+    Each layer is validated on its own first so that an error names its source.
+    """
+    merged: dict[str, Any] = {}
+    for source, layer in (
+        ("problem config.yaml", problem_layer),
+        ("--config file", file_layer),
+        ("command line", cli_layer),
+    ):
+        if layer:
+            validate_config(layer, source)
+            merged = deep_merge(merged, layer)
+    return validate_config(merged)
+
+
+def config_to_yaml(config: Config) -> str:
+    """The config as YAML, every key present (what the run database stores)."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,485 @@
+"""The engine: ask/tell, and the only place where the parts are wired together.
+
+``ask()`` picks an island, a parent, inspirations and an operator (the bandit's choice)
+and returns a :class:`Job`. The caller runs the job's operator, checks and evaluates the
+child (:meth:`Engine.check`, :meth:`Engine.evaluate`, or all at once with
+:meth:`Engine.run_job`) and hands the result to ``tell()``, which inserts it into the
+archive, pays the bandit and commits the step to the run database before it counts.
+
+Randomness: every decision of iteration ``i`` draws from generators seeded with
+``(seed, i, purpose)``, so a sequential run is reproducible and a resumed run continues
+exactly where the database says it stopped. The archive is rebuilt on open by replaying
+the committed inserts and migrations; the bandit's state is stored with every step.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evoforge.archive.features import FeatureExtractor
+from evoforge.archive.islands import Archive
+from evoforge.blocks import frozen_violation
+from evoforge.config import Config, config_to_yaml, validate_config
+from evoforge.evaluation.evaluator import ProblemEvaluator
+from evoforge.operators.ast_tools import literal_skeleton
+from evoforge.operators.base import Operator, Proposal, ProposalContext
+from evoforge.operators.registry import build_operators
+from evoforge.problem import EVALUATOR_FILENAME, Problem, materialise_problem
+from evoforge.program import (
+    EvalStatus,
+    EvaluationResult,
+    InsertOutcome,
+    InsertStatus,
+    Program,
+    code_hash,
+)
+from evoforge.selection.bandits import Bandit, make_bandit
+from evoforge.selection.rewards import reward_from_outcome
+from evoforge.storage.db import RunDatabase
+
+__all__ = ["Engine", "EngineError", "Job", "StepReport"]
+
+_RNG_SELECT = 0
+_RNG_OPERATOR = 1
+_RNG_MIGRATE = 2
+_MAX_RELATIVES = 32
+_PROBLEM_SUBDIR = "problem"
+
+
+class EngineError(RuntimeError):
+    """The run cannot start or continue (bad seed program, unusable run directory)."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work handed out by :meth:`Engine.ask`."""
+
+    iteration: int
+    island: int
+    parent: Program
+    operator: Operator
+    context: ProposalContext
+
+
+@dataclass(frozen=True)
+class StepReport:
+    """What :meth:`Engine.tell` committed."""
+
+    program: Program
+    outcome: InsertOutcome | None
+    reward: float
+    new_best: bool
+    evaluated: bool
+
+
+@dataclass
+class _Counters:
+    iterations: int = 0
+    evaluations: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+
+
+class Engine:
+    """Ask/tell evolution over one run directory. Use from one thread (the event loop);
+    :meth:`evaluate` alone may run in worker threads."""
+
+    def __init__(
+        self,
+        problem: Problem,
+        config: Config,
+        run_dir: Path,
+        database: RunDatabase,
+    ) -> None:
+        self.problem = problem
+        self.config = config
+        self.run_dir = run_dir
+        self.db = database
+        self.operators: dict[str, Operator] = build_operators(config.operators)
+        self.bandit: Bandit = make_bandit(list(self.operators), config.bandit)
+        self.archive = Archive(config.archive)
+        self.features = FeatureExtractor(config.archive.features)
+        self.evaluator = ProblemEvaluator(
+            run_dir / _PROBLEM_SUBDIR / EVALUATOR_FILENAME, config.evaluator
+        )
+        self.counters = _Counters()
+        self._next_iteration = 1
+        self._next_seq = 0
+        self._in_flight_hashes: set[str] = set()
+        self._scored: dict[str, Program] = {}
+        self._relatives: dict[str, list[Program]] = {}
+        self._skeleton_cache: dict[str, str] = {}
+        self._best: Program | None = None
+        self._seed: Program | None = None
+
+    # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        problem: Problem,
+        config: Config,
+        run_dir: Path,
+        on_seed: Callable[[EvaluationResult], None] | None = None,
+    ) -> Engine:
+        """Start a new run in ``run_dir`` (must not hold a run yet) and score the seed."""
+        db_path = run_dir / RunDatabase.FILENAME
+        if db_path.exists():
+            raise EngineError(f"{run_dir} already holds a run; use 'evoforge resume {run_dir}'")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        problem_copy = run_dir / _PROBLEM_SUBDIR
+        if problem_copy.exists():
+            shutil.rmtree(problem_copy)
+        materialise_problem(problem.files, problem_copy)
+        database = RunDatabase(db_path, create=True)
+        engine = cls(problem, config, run_dir, database)
+        result = engine.evaluator.evaluate(problem.initial_code)
+        if on_seed is not None:
+            on_seed(result)
+        if result.status is not EvalStatus.OK or result.score is None:
+            database.close()
+            db_path.unlink(missing_ok=True)
+            for suffix in ("-wal", "-shm"):
+                Path(str(db_path) + suffix).unlink(missing_ok=True)
+            detail = result.reason.splitlines()[-1] if result.reason else "no reason given"
+            raise EngineError(f"the seed program did not score ({result.status.value}): {detail}")
+        database.set_meta(
+            {
+                "config": config.model_dump_json(),
+                "config_yaml": config_to_yaml(config),
+                "problem_name": problem.name,
+                "problem_dir": str(problem.directory),
+                "created_at": repr(time.time()),
+            }
+        )
+        database.store_problem_files(problem.files)
+        engine._commit_seed(result)
+        return engine
+
+    @classmethod
+    def open(cls, run_dir: Path, config_override: Config | None = None) -> Engine:
+        """Reopen a run: rebuild the archive, bandit and counters from the database."""
+        db_path = run_dir / RunDatabase.FILENAME
+        database = RunDatabase(db_path)
+        stored = database.get_meta("config")
+        if stored is None:
+            raise EngineError(f"{run_dir}: run database has no configuration")
+        config = config_override or validate_config(json.loads(stored), "stored config")
+        files = database.problem_files()
+        problem_copy = run_dir / _PROBLEM_SUBDIR
+        if not (problem_copy / EVALUATOR_FILENAME).is_file():
+            materialise_problem(files, problem_copy)
+        problem = Problem(
+            directory=Path(database.get_meta("problem_dir") or str(problem_copy)),
+            name=database.get_meta("problem_name") or run_dir.name,
+            initial_code=files.get("initial_program.py", b"").decode("utf-8"),
+            evaluator_path=problem_copy / EVALUATOR_FILENAME,
+            files=files,
+        )
+        engine = cls(problem, config, run_dir, database)
+        engine._replay()
+        return engine
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- properties -----------------------------------------------------------------------
+
+    @property
+    def best(self) -> Program | None:
+        return self._best
+
+    @property
+    def seed_program(self) -> Program | None:
+        return self._seed
+
+    # -- ask ------------------------------------------------------------------------------
+
+    def ask(self) -> Job:
+        """Choose the next job. Deterministic given the committed history."""
+        iteration = self._next_iteration
+        self._next_iteration += 1
+        rng = self._rng(iteration, _RNG_SELECT)
+        island = (iteration - 1) % self.config.archive.num_islands
+        parent = self.archive.sample_parent(island, rng)
+        inspiration_config = self.config.archive.inspirations
+        inspirations = self.archive.sample_inspirations(
+            parent, island, rng, inspiration_config.count, inspiration_config.policy
+        )
+        operator = self.operators[self.bandit.select(rng)]
+        context = ProposalContext(
+            parent=parent,
+            rng=self._rng(iteration, _RNG_OPERATOR),
+            inspirations=tuple(inspirations),
+            relatives=tuple(self._relatives_of(parent)),
+            island=island,
+            iteration=iteration,
+        )
+        return Job(
+            iteration=iteration, island=island, parent=parent, operator=operator, context=context
+        )
+
+    async def propose(self, job: Job) -> Proposal | None:
+        """Run the job's operator; an operator that raises yields no proposal."""
+        try:
+            return await job.operator.propose(job.context)
+        except Exception:  # an operator bug must not end the run; recorded as rejected
+            return None
+
+    def check(self, job: Job, proposal: Proposal | None) -> str | None:
+        """Why this child must not be evaluated (syntax, frozen code, duplicate), or None."""
+        if proposal is None:
+            return f"{job.operator.name} produced no change"
+        try:
+            ast.parse(proposal.code)
+        except SyntaxError as exc:
+            return f"syntax error at line {exc.lineno}: {exc.msg}"
+        except (ValueError, RecursionError) as exc:
+            return f"unparsable code: {exc}"
+        violation = frozen_violation(self.problem.initial_code, proposal.code)
+        if violation is not None:
+            return violation
+        digest = code_hash(proposal.code)
+        if digest in self._in_flight_hashes or self.db.has_hash(digest):
+            return "duplicate of a program already evaluated"
+        return None
+
+    def evaluate(self, code: str) -> EvaluationResult:
+        """Score code in the sandbox. Safe to call from worker threads."""
+        return self.evaluator.evaluate(code)
+
+    async def run_job(self, job: Job) -> StepReport:
+        """Propose, check, evaluate (in a worker thread) and tell: one whole iteration."""
+        proposal = await self.propose(job)
+        rejection = self.check(job, proposal)
+        if rejection is not None or proposal is None:
+            result = EvaluationResult(status=EvalStatus.REJECTED, reason=rejection or "")
+            return self.tell(job, proposal, result, evaluated=False)
+        digest = code_hash(proposal.code)
+        self._in_flight_hashes.add(digest)
+        try:
+            result = await asyncio.to_thread(self.evaluate, proposal.code)
+        finally:
+            self._in_flight_hashes.discard(digest)
+        return self.tell(job, proposal, result, evaluated=True)
+
+    # -- tell -----------------------------------------------------------------------------
+
+    def tell(
+        self,
+        job: Job,
+        proposal: Proposal | None,
+        result: EvaluationResult,
+        *,
+        evaluated: bool = True,
+    ) -> StepReport:
+        """Insert the result, pay the bandit and commit the step. Returns what happened."""
+        code = proposal.code if proposal is not None else job.parent.code
+        parent = job.parent
+        features: dict[str, float] = {}
+        scored = result.status is EvalStatus.OK and result.score is not None
+        if scored:
+            features = self.features.compute(
+                code,
+                dict(result.metrics),
+                float(result.score or 0.0),
+                self.archive.features_reference(job.island),
+            )
+        inspiration_ids = tuple(p.id for p in job.context.inspirations)
+        if proposal is not None and proposal.extra_parent_ids:
+            inspiration_ids = tuple(dict.fromkeys(proposal.extra_parent_ids + inspiration_ids))
+        reason = result.reason
+        if proposal is not None and proposal.note and not reason:
+            reason = proposal.note
+        program = Program(
+            id=f"i{job.iteration:06d}",
+            code=code,
+            code_hash=code_hash(code),
+            seq=self._next_seq,
+            iteration=job.iteration,
+            parent_id=parent.id,
+            inspiration_ids=inspiration_ids,
+            operator=job.operator.name,
+            island=job.island,
+            generation=parent.generation + 1,
+            status=result.status,
+            reason=reason,
+            score=result.score if scored else None,
+            metrics=dict(result.metrics),
+            features=features,
+            artifacts=dict(result.artifacts),
+            eval_time_s=result.duration_s,
+            created_at=time.time(),
+        )
+        best_before = self._best.score if self._best is not None else None
+        outcome: InsertOutcome | None = None
+        if scored:
+            child_score = float(program.score or 0.0)
+            parent_score = parent.score if parent.score is not None else -math.inf
+            if job.operator.keep_only_if_no_worse and child_score < parent_score:
+                # e.g. simplify: a shorter program is only worth keeping if no worse
+                outcome = InsertOutcome(
+                    status=InsertStatus.NOT_ADDED,
+                    improvement=child_score - parent_score,
+                    island=job.island,
+                )
+            else:
+                outcome = self.archive.insert(program, job.island)
+        reward = reward_from_outcome(
+            outcome,
+            child_score=program.score,
+            parent_score=parent.score,
+            best_score_before=best_before,
+        )
+        self.bandit.update(job.operator.name, reward)
+        events: list[tuple[str, dict[str, Any]]] = []
+        new_best = scored and (best_before is None or float(program.score or 0.0) > best_before)
+        if scored:
+            self._remember_scored(program)
+        if new_best:
+            events.append(("new_best", {"program_id": program.id, "score": program.score}))
+        self.counters.iterations += 1
+        if evaluated:
+            self.counters.evaluations += 1
+        if result.status is not EvalStatus.OK:
+            key = result.status.value
+            self.counters.failures[key] = self.counters.failures.get(key, 0) + 1
+        migration_every = self.config.archive.migration_interval * self.config.archive.num_islands
+        if self.config.archive.num_islands > 1 and self.counters.iterations % migration_every == 0:
+            moved = self.archive.migrate(self._rng(job.iteration, _RNG_MIGRATE))
+            if moved:
+                events.append(
+                    (
+                        "migration",
+                        {
+                            "moves": [
+                                {"program_id": p.id, "from": source, "to": target}
+                                for p, source, target in moved
+                            ]
+                        },
+                    )
+                )
+        self.db.commit_step(
+            program,
+            evaluated=evaluated,
+            outcome=outcome,
+            reward=reward,
+            events=events,
+            state={"bandit": self.bandit.state()},
+        )
+        self._next_seq += 1
+        return StepReport(
+            program=program, outcome=outcome, reward=reward, new_best=new_best, evaluated=evaluated
+        )
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _rng(self, iteration: int, purpose: int) -> np.random.Generator:
+        return np.random.default_rng([self.config.seed, iteration, purpose])
+
+    def _commit_seed(self, result: EvaluationResult) -> None:
+        code = self.problem.initial_code
+        features = self.features.compute(code, dict(result.metrics), float(result.score or 0.0), [])
+        seed = Program(
+            id="seed",
+            code=code,
+            code_hash=code_hash(code),
+            seq=0,
+            iteration=0,
+            operator="seed",
+            status=EvalStatus.OK,
+            score=result.score,
+            metrics=dict(result.metrics),
+            features=features,
+            artifacts=dict(result.artifacts),
+            eval_time_s=result.duration_s,
+            created_at=time.time(),
+        )
+        outcome = self._insert_everywhere(seed)
+        self.db.commit_step(
+            seed,
+            evaluated=True,
+            outcome=outcome,
+            reward=None,
+            events=[("new_best", {"program_id": seed.id, "score": seed.score})],
+            state={"bandit": self.bandit.state()},
+        )
+        self._remember_scored(seed)
+        self._seed = seed
+        self.counters.evaluations = 1
+        self._next_seq = 1
+
+    def _insert_everywhere(self, program: Program) -> InsertOutcome:
+        outcome = self.archive.insert(program, 0)
+        for island in range(1, self.config.archive.num_islands):
+            self.archive.insert(program, island)
+        return outcome
+
+    def _remember_scored(self, program: Program) -> None:
+        self._scored[program.id] = program
+        if self._best is None or (program.score or 0.0) > (self._best.score or 0.0):
+            self._best = program
+        skeleton = self._skeleton(program)
+        relatives = self._relatives.setdefault(skeleton, [])
+        relatives.append(program)
+        relatives.sort(key=lambda p: (-(p.score or 0.0), p.seq))
+        del relatives[_MAX_RELATIVES:]
+
+    def _skeleton(self, program: Program) -> str:
+        cached = self._skeleton_cache.get(program.id)
+        if cached is None:
+            cached = literal_skeleton(program.code)
+            self._skeleton_cache[program.id] = cached
+        return cached
+
+    def _relatives_of(self, parent: Program) -> list[Program]:
+        return list(self._relatives.get(self._skeleton(parent), ()))
+
+    def _kept_out_by_rule(self, program: Program) -> bool:
+        """True when the engine (not the archive) refused this child: a keep-only-if-no-worse
+        operator whose child scored below its parent."""
+        operator = self.operators.get(program.operator)
+        parent = self._scored.get(program.parent_id or "")
+        if operator is None or not operator.keep_only_if_no_worse or parent is None:
+            return False
+        return parent.score is not None and (program.score or 0.0) < parent.score
+
+    def _replay(self) -> None:
+        migrations: dict[int, list[dict[str, Any]]] = {}
+        for event in self.db.events("migration"):
+            migrations.setdefault(event.seq, []).extend(event.payload.get("moves", []))
+        for step in self.db.steps():
+            program = step.program
+            if program.seq == 0:
+                self._insert_everywhere(program)
+                self._seed = program
+            elif step.outcome is not None and not self._kept_out_by_rule(program):
+                self.archive.insert(program, program.island)
+            if program.is_scored:
+                self._remember_scored(program)
+            if program.seq > 0:
+                self.counters.iterations += 1
+                if program.status is not EvalStatus.OK:
+                    key = program.status.value
+                    self.counters.failures[key] = self.counters.failures.get(key, 0) + 1
+            if step.evaluated:
+                self.counters.evaluations += 1
+            for move in migrations.get(program.seq, []):
+                moved = self._scored.get(move["program_id"])
+                if moved is not None:
+                    self.archive.insert(moved, int(move["to"]))
+            self._next_iteration = max(self._next_iteration, program.iteration + 1)
+            self._next_seq = program.seq + 1
+        bandit_state = self.db.get_state("bandit")
+        if bandit_state is not None:
+            self.bandit.load_state(bandit_state)

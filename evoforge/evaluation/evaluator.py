@@ -1,0 +1,292 @@
+"""Score one candidate program with a problem's evaluator, sandboxed, and judge the result.
+
+:class:`ProblemEvaluator` is the trusted half of evaluation. For each candidate it writes
+the code into a fresh sandbox directory, runs ``runner.py`` there (which imports the
+problem's ``evaluator.py`` and runs the cascade), and then, back in the parent, turns
+whatever came out (a result file, or a crash, a timeout, garbage) into an
+:class:`~evoforge.program.EvaluationResult`:
+
+========================================  ==========================================
+what happened                              result
+========================================  ==========================================
+wall-clock timeout                         ``timeout``, "exceeded {t}s wall-clock"
+evaluator raised (any stage)               ``failed``, "Type: message"; traceback tail
+no result (signal, exit, limits)           ``failed``, what killed it and which limit
+a metric not a finite real number          ``invalid``, naming the metric and value
+no metrics at all                          ``invalid``, "no score ..."
+a cascade stage below its threshold        ``ok`` with the stages run so far
+otherwise                                  ``ok``
+========================================  ==========================================
+
+The score is ``combined_score`` when the evaluator gives it, else the mean of the metrics
+(``bool`` counts as 0/1). stdout/stderr tails always go into the artifacts when non-empty.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from evoforge.config import EvaluatorConfig
+from evoforge.evaluation.sandbox import Sandbox, SandboxLimits, SandboxRun
+from evoforge.program import EvalStatus, EvaluationResult
+
+__all__ = ["ProblemEvaluator"]
+
+RUNNER_PATH = Path(__file__).with_name("runner.py")
+_RESULT_FILE = "evoforge-result.json"
+_SHOWN_VALUE_CHARS = 120
+
+
+class ProblemEvaluator:
+    """Evaluates candidate code against one problem's ``evaluator.py``. Thread-safe.
+
+    ``program_filename`` is the name the candidate is written under (OpenEvolve passes the
+    evaluator a path ending in the original file's name; some evaluators care).
+    ``evaluate`` never raises: every outcome is an :class:`EvaluationResult`.
+    """
+
+    def __init__(
+        self,
+        evaluator_path: Path,
+        config: EvaluatorConfig,
+        *,
+        program_filename: str = "program.py",
+    ) -> None:
+        evaluator_path = Path(evaluator_path).resolve()
+        if not evaluator_path.is_file():
+            raise FileNotFoundError(f"evaluator not found: {evaluator_path}")
+        if not program_filename or Path(program_filename).name != program_filename:
+            raise ValueError(f"program_filename must be a bare file name, got {program_filename!r}")
+        self.evaluator_path = evaluator_path
+        self.config = config
+        self.program_filename = program_filename
+        self.limits = SandboxLimits.from_config(config)
+        self.sandbox = Sandbox(self.limits)
+        self._evaluations = 0
+        self._count_lock = threading.Lock()
+
+    @property
+    def evaluations(self) -> int:
+        """How many candidates this evaluator has run (for budgets and reports)."""
+        return self._evaluations
+
+    def command(self) -> list[str]:
+        """The argv the sandbox runs for each candidate (relative paths: cwd is the sandbox)."""
+        return [
+            self.config.python or sys.executable,
+            "-I",
+            str(RUNNER_PATH),
+            "--evaluator",
+            str(self.evaluator_path),
+            "--program",
+            self.program_filename,
+            "--result",
+            _RESULT_FILE,
+            *([] if self.config.cascade else ["--no-cascade"]),
+            "--thresholds",
+            json.dumps(list(self.config.cascade_thresholds)),
+            "--max-artifact-chars",
+            str(self.limits.max_output_bytes),
+        ]
+
+    def evaluate(self, code: str) -> EvaluationResult:
+        """Run ``code`` through the problem's evaluator in the sandbox and judge the outcome."""
+        start = time.monotonic()
+        with self._count_lock:
+            self._evaluations += 1
+        try:
+            run = self.sandbox.run(
+                self.command(), files={self.program_filename: code}, collect=[_RESULT_FILE]
+            )
+            result = self._judge(run)
+        except Exception as exc:  # a bug of ours must not take the run down either
+            tail = "".join(traceback.format_exception(exc))[-4000:]
+            result = EvaluationResult(
+                status=EvalStatus.FAILED,
+                reason=f"evaluation machinery failed: {type(exc).__name__}: {exc}",
+                artifacts={"traceback": tail},
+            )
+        return replace(result, duration_s=time.monotonic() - start)
+
+    # -- judging -----------------------------------------------------------------------
+
+    def _judge(self, run: SandboxRun) -> EvaluationResult:
+        io_artifacts = {
+            name: text for name, text in (("stdout", run.stdout), ("stderr", run.stderr)) if text
+        }
+        if run.error is not None:
+            return EvaluationResult(EvalStatus.FAILED, reason=run.error, artifacts=io_artifacts)
+        if run.timed_out:
+            return EvaluationResult(
+                EvalStatus.TIMEOUT,
+                reason=f"exceeded {self.limits.timeout_s:g}s wall-clock",
+                artifacts=io_artifacts,
+            )
+        outcome = _parse_outcome(run.files.get(_RESULT_FILE))
+        if outcome is None:
+            return EvaluationResult(
+                EvalStatus.FAILED, reason=self._crash_reason(run), artifacts=io_artifacts
+            )
+        stages: list[dict[str, Any]] = outcome["stages"]
+        metrics_raw: dict[str, Any] = {}
+        artifacts: dict[str, str] = {}
+        for stage in stages:
+            metrics_raw.update(stage["metrics"])
+            artifacts.update(
+                {
+                    str(k): str(v)[: self.limits.max_output_bytes]
+                    for k, v in stage["artifacts"].items()
+                }
+            )
+        for name, text in io_artifacts.items():
+            artifacts[name if name not in artifacts else f"sandbox_{name}"] = text
+        error = outcome["error"]
+        if error is not None:
+            return self._failed_in_evaluator(error, artifacts, len(stages))
+        stage_count = len(stages)
+        metrics, problem = _validate_metrics(metrics_raw)
+        if problem is not None:
+            return EvaluationResult(
+                EvalStatus.INVALID, reason=problem, artifacts=artifacts, stage=stage_count
+            )
+        score = _score(metrics)
+        if score is None:
+            return EvaluationResult(
+                EvalStatus.INVALID,
+                reason="score is not finite (mean of the metrics overflows)",
+                metrics=metrics,
+                artifacts=artifacts,
+                stage=stage_count,
+            )
+        stopped = outcome["stopped"]
+        if stopped is not None:
+            stage_score, threshold = _show(stopped.get("score")), _show(stopped.get("threshold"))
+            artifacts["cascade"] = (
+                f"stopped at stage {stopped.get('stage')} "
+                f"(score {stage_score} < threshold {threshold})"
+            )
+        return EvaluationResult(
+            EvalStatus.OK, score=score, metrics=metrics, artifacts=artifacts, stage=stage_count
+        )
+
+    def _failed_in_evaluator(
+        self, error: Mapping[str, Any], artifacts: dict[str, str], stages_done: int
+    ) -> EvaluationResult:
+        kind = str(error.get("type", "Exception"))
+        message = str(error.get("message", ""))
+        where = int(error.get("stage", 0)) if isinstance(error.get("stage"), int) else 0
+        reason = f"{kind}: {message}" if message else kind
+        if kind == "MemoryError":
+            reason += f" (memory limit of {self.limits.memory_mb} MiB reached)"
+        if where == 0:
+            reason = f"evaluator could not start: {reason}"
+        tail = error.get("traceback_tail")
+        if tail:
+            artifacts["traceback"] = str(tail)
+        return EvaluationResult(
+            EvalStatus.FAILED,
+            reason=reason[:1000],
+            artifacts=artifacts,
+            stage=max(where, stages_done),
+        )
+
+    def _crash_reason(self, run: SandboxRun) -> str:
+        """Why a run ended without a result, naming the limit that killed it when one did."""
+        limits = self.limits
+        memory_hint = "MemoryError" in run.stderr or "Cannot allocate memory" in run.stderr
+        memory_note = f"memory limit of {limits.memory_mb} MiB"
+        cpu_limit = max(1, math.ceil(limits.cpu_time_s))
+        if run.signal == signal.SIGXCPU:
+            return f"killed by SIGXCPU: CPU-time limit of {cpu_limit}s exceeded"
+        if run.signal == signal.SIGKILL:
+            if run.cpu_time_s >= cpu_limit - 0.05:
+                return f"killed by SIGKILL: CPU-time limit of {cpu_limit}s exceeded"
+            return f"killed by SIGKILL (possibly out of memory; {memory_note})"
+        if run.signal == signal.SIGXFSZ:
+            return f"killed by SIGXFSZ: file-size limit of {limits.max_file_size_mb} MiB exceeded"
+        if run.signal == signal.SIGSEGV:
+            note = f"; {memory_note} reached" if memory_hint else ""
+            return f"crashed with SIGSEGV (segmentation fault{note})"
+        if run.signal is not None:
+            note = f" ({memory_note} reached)" if memory_hint else ""
+            return f"killed by {run.signal_name}{note}"
+        if memory_hint:
+            return f"MemoryError: {memory_note} reached (exit status {run.returncode})"
+        return f"exited with status {run.returncode} before reporting a result"
+
+
+def _parse_outcome(raw: bytes | None) -> dict[str, Any] | None:
+    """The runner's result record, or ``None`` if absent or not of the expected shape."""
+    if raw is None:
+        return None
+    try:
+        outcome = json.loads(raw.decode("utf-8", "replace"))
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(outcome, dict) or not isinstance(outcome.get("stages"), list):
+        return None
+    for stage in outcome["stages"]:
+        if not (
+            isinstance(stage, dict)
+            and isinstance(stage.get("metrics"), dict)
+            and isinstance(stage.get("artifacts"), dict)
+        ):
+            return None
+    if outcome.get("error") is not None and not isinstance(outcome["error"], dict):
+        return None
+    if outcome.get("stopped") is not None and not isinstance(outcome["stopped"], dict):
+        return None
+    outcome.setdefault("error", None)
+    outcome.setdefault("stopped", None)
+    return outcome
+
+
+def _validate_metrics(raw: Mapping[str, Any]) -> tuple[dict[str, float], str | None]:
+    """Metrics as floats, or the first problem: a value that is not a finite real number."""
+    if not raw:
+        return {}, "no score: the evaluator returned no metrics"
+    metrics: dict[str, float] = {}
+    for key, value in raw.items():
+        if isinstance(value, bool):
+            metrics[key] = float(value)
+            continue
+        if isinstance(value, int | float):
+            try:
+                number = float(value)
+            except OverflowError:
+                return {}, f"metric {key!r} is too large for a float: {_show(value)}"
+            if not math.isfinite(number):
+                return {}, f"metric {key!r} is not finite: {_show(value)}"
+            metrics[key] = number
+            continue
+        # The runner wrote non-numbers as their repr, so show them as they are.
+        shown = value if isinstance(value, str) else repr(value)
+        return {}, f"metric {key!r} is not a number: {shown[:_SHOWN_VALUE_CHARS]}"
+    return metrics, None
+
+
+def _score(metrics: Mapping[str, float]) -> float | None:
+    """``combined_score`` when present, else the mean of the metrics; ``None`` if not finite."""
+    if "combined_score" in metrics:
+        return metrics["combined_score"]
+    try:
+        score = math.fsum(metrics.values()) / len(metrics)
+    except OverflowError:
+        return None
+    return score if math.isfinite(score) else None
+
+
+def _show(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return repr(value)[:_SHOWN_VALUE_CHARS]

@@ -1,0 +1,276 @@
+"""Run a problem's evaluator on one program, inside the sandbox, and write the raw result.
+
+This is a standalone script: it must not import evoforge (the sandbox runs it as
+``python -I runner.py ...`` with whatever interpreter the user configured), and it trusts
+nothing it reports: the parent validates every value. Usage::
+
+    python -I runner.py --evaluator /problem/evaluator.py --program program.py \
+        --result result.json [--no-cascade] [--thresholds '[0.5, 0.8]'] \
+        [--max-artifact-chars 65536]
+
+It imports ``evaluator.py`` by path (its directory first on ``sys.path`` so it can import
+its siblings), runs the cascade, and writes, atomically and last, a JSON object::
+
+    {"stages": [{"stage": 1, "function": "evaluate_stage1", "score": 0.4,
+                 "metrics": {...}, "artifacts": {...}}, ...],
+     "stopped": null | {"stage": 1, "score": 0.4, "threshold": 0.5},
+     "error": null | {"stage": 2, "type": "ValueError", "message": "...",
+                      "traceback_tail": "..."}}
+
+Metric values are written faithfully: numbers as JSON numbers (NaN and infinities as the
+``NaN``/``Infinity`` extension), ``bool`` and ``None`` as themselves, anything else as its
+``repr`` string, so the parent can say exactly what was wrong. Artifact values are
+``str()``-ed. An evaluator may return a mapping, or an object with ``.metrics`` and
+``.artifacts`` (OpenEvolve's ``EvaluationResult``). When ``openevolve`` is not installed a
+small shim package (``openevolve.evaluation_result.EvaluationResult``) is put on the path
+so OpenEvolve evaluators run unchanged.
+
+Cascade (when enabled and the evaluator defines ``evaluate_stage1``): the stages are
+``evaluate_stage1``, then ``evaluate_stage2`` and ``evaluate_stage3`` as far as they are
+defined consecutively; when only ``evaluate_stage1`` is defined, ``evaluate`` (if any) is
+the second and final stage. Stage ``k+1`` runs only if stage ``k``'s score reaches
+``thresholds[k-1]`` (a missing threshold does not gate). A stage's score is its
+``combined_score`` when that is a number, else the mean of its numeric metrics (NaN when it
+has none, which stops the cascade). Metrics and artifacts of the stages that ran are
+merged, later stages overriding. Without a cascade, ``evaluate(program_path)`` is the one
+stage.
+
+After writing the result the script leaves with ``os._exit(0)``, so threads or atexit
+handlers the evaluator left behind cannot hang or change the outcome. Exit status 2 means
+the runner itself was misused (bad arguments), not that the candidate failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import math
+import numbers
+import os
+import sys
+import traceback
+from collections.abc import Callable, Mapping
+from types import ModuleType
+from typing import Any
+
+_TRACEBACK_TAIL_CHARS = 4000
+_STAGE_FUNCTIONS = ("evaluate_stage1", "evaluate_stage2", "evaluate_stage3")
+
+
+def _error_record(exc: BaseException, stage: int) -> dict[str, Any]:
+    """Type, message and traceback tail of ``exc``.
+
+    After a ``MemoryError`` the frames in the traceback still hold what exhausted memory, so
+    their locals are cleared (freeing it) before the traceback is formatted.
+    """
+    if isinstance(exc, MemoryError):
+        traceback.clear_frames(exc.__traceback__)
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next  # the runner's own frames say nothing about the candidate
+    try:
+        text = "".join(traceback.format_exception(type(exc), exc, tb))
+    except MemoryError:
+        traceback.clear_frames(exc.__traceback__)
+        text = "(traceback unavailable: out of memory)"
+    return {
+        "stage": stage,
+        "type": type(exc).__name__,
+        "message": _safe_str(exc),
+        "traceback_tail": text[-_TRACEBACK_TAIL_CHARS:],
+    }
+
+
+def _safe_str(value: object) -> str:
+    try:
+        return str(value)
+    except BaseException:  # a hostile __str__ must not take the runner down
+        return f"<unprintable {type(value).__name__}>"
+
+
+def _safe_repr(value: object) -> str:
+    try:
+        return repr(value)
+    except BaseException:
+        return f"<unrepresentable {type(value).__name__}>"
+
+
+def _metric_value(value: object) -> object:
+    """A JSON-writable stand-in for one metric value that keeps what the parent must judge."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, numbers.Real):  # int, float, and numpy scalars
+        try:
+            return float(value)
+        except (OverflowError, TypeError, ValueError):
+            return _safe_repr(value)
+    if getattr(value, "shape", None) == () and hasattr(value, "item"):  # 0-d arrays
+        try:
+            return _metric_value(value.item())
+        except Exception:
+            return _safe_repr(value)
+    return _safe_repr(value)
+
+
+def _split_result(result: object, stage: int, max_artifact_chars: int) -> dict[str, Any]:
+    """Turn what an evaluate function returned into a stage record."""
+    if isinstance(result, Mapping):
+        raw_metrics: object = result
+        raw_artifacts: object = {}
+    elif hasattr(result, "metrics"):
+        raw_metrics = result.metrics
+        raw_artifacts = getattr(result, "artifacts", None) or {}
+    else:
+        raise TypeError(
+            "evaluator must return a dict of metrics or an object with .metrics, "
+            f"got {type(result).__name__}"
+        )
+    if not isinstance(raw_metrics, Mapping):
+        raise TypeError(f".metrics must be a dict, got {type(raw_metrics).__name__}")
+    if not isinstance(raw_artifacts, Mapping):
+        raise TypeError(f".artifacts must be a dict, got {type(raw_artifacts).__name__}")
+    metrics = {_safe_str(key): _metric_value(value) for key, value in raw_metrics.items()}
+    artifacts: dict[str, str] = {}
+    for key, value in raw_artifacts.items():
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else _safe_str(value)
+        artifacts[_safe_str(key)] = text[:max_artifact_chars]
+    return {"stage": stage, "metrics": metrics, "artifacts": artifacts}
+
+
+def stage_score(metrics: Mapping[str, object]) -> float:
+    """``combined_score`` if it is a number, else the mean of the numeric metrics (NaN if none)."""
+    combined = metrics.get("combined_score")
+    if isinstance(combined, (int, float)):
+        return float(combined)
+    numeric = [float(v) for v in metrics.values() if isinstance(v, (int, float))]
+    if not numeric:
+        return math.nan
+    return math.fsum(numeric) / len(numeric)
+
+
+def _ensure_openevolve_importable() -> None:
+    """Put the bundled ``openevolve`` shim on the path when the real package is absent."""
+    try:
+        found = importlib.util.find_spec("openevolve") is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        shim = os.path.join(os.path.dirname(os.path.abspath(__file__)), "openevolve_shim")
+        sys.path.append(shim)
+
+
+def _load_evaluator(path: str) -> ModuleType:
+    directory = os.path.dirname(path)
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    name = os.path.splitext(os.path.basename(path))[0] or "evaluator"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load evaluator from {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickle inside it look the module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def _stages(module: ModuleType, cascade: bool) -> list[tuple[str, Callable[[str], object]]]:
+    def function(name: str) -> Callable[[str], object] | None:
+        candidate = getattr(module, name, None)
+        return candidate if callable(candidate) else None
+
+    evaluate = function("evaluate")
+    first = function(_STAGE_FUNCTIONS[0])
+    if not cascade or first is None:
+        if evaluate is None:
+            raise AttributeError("evaluator defines no evaluate(program_path) function")
+        return [("evaluate", evaluate)]
+    stages: list[tuple[str, Callable[[str], object]]] = [(_STAGE_FUNCTIONS[0], first)]
+    for name in _STAGE_FUNCTIONS[1:]:
+        found = function(name)
+        if found is None:
+            break
+        stages.append((name, found))
+    if len(stages) == 1 and evaluate is not None and evaluate is not first:
+        stages.append(("evaluate", evaluate))
+    return stages
+
+
+def run(
+    evaluator_path: str,
+    program_path: str,
+    cascade: bool,
+    thresholds: list[float],
+    max_artifact_chars: int,
+) -> dict[str, Any]:
+    """Evaluate ``program_path`` with the evaluator; return the result record (never raises)."""
+    outcome: dict[str, Any] = {"stages": [], "stopped": None, "error": None}
+    try:
+        _ensure_openevolve_importable()
+        module = _load_evaluator(evaluator_path)
+        stages = _stages(module, cascade)
+    except BaseException as exc:
+        outcome["error"] = _error_record(exc, 0)
+        return outcome
+    for index, (name, function) in enumerate(stages):
+        number = index + 1
+        try:
+            record = _split_result(function(program_path), number, max_artifact_chars)
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt too: report them
+            outcome["error"] = _error_record(exc, number)
+            return outcome
+        record["function"] = name
+        record["score"] = stage_score(record["metrics"])
+        outcome["stages"].append(record)
+        if number < len(stages) and index < len(thresholds):
+            threshold = float(thresholds[index])
+            if not record["score"] >= threshold:  # NaN stops too
+                outcome["stopped"] = {
+                    "stage": number,
+                    "score": record["score"],
+                    "threshold": threshold,
+                }
+                return outcome
+    return outcome
+
+
+def _write_atomically(path: str, outcome: Mapping[str, Any]) -> None:
+    text = json.dumps(outcome, allow_nan=True, default=_safe_repr)
+    temporary = f"{path}.partial"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(temporary, path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--evaluator", required=True)
+    parser.add_argument("--program", required=True)
+    parser.add_argument("--result", required=True)
+    parser.add_argument("--no-cascade", dest="cascade", action="store_false")
+    parser.add_argument("--thresholds", default="[]")
+    parser.add_argument("--max-artifact-chars", type=int, default=65536)
+    args = parser.parse_args(argv)
+    result_path = os.path.abspath(args.result)
+    outcome = run(
+        os.path.abspath(args.evaluator),
+        os.path.abspath(args.program),
+        args.cascade,
+        [float(value) for value in json.loads(args.thresholds)],
+        args.max_artifact_chars,
+    )
+    try:
+        _write_atomically(result_path, outcome)
+    except BaseException as exc:  # e.g. the file-size limit: report that instead
+        _write_atomically(
+            result_path, {"stages": [], "stopped": None, "error": _error_record(exc, 0)}
+        )
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BaseException):
+            stream.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""The asynchronous run loop: a thin driver around :class:`~evoforge.engine.Engine`.
+
+It keeps up to ``workers`` jobs in flight, stops at the first budget reached (iterations,
+evaluations, wall time, target score), and on SIGINT/SIGTERM stops asking for new work,
+lets the jobs in flight finish and commit, and returns; a second signal abandons them
+(nothing half-done is ever committed). With one worker the loop is strictly sequential,
+so a run is reproducible from its seed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from evoforge.engine import Engine, StepReport
+from evoforge.program import Program
+from evoforge.report.progress import Reporter
+
+STOP_ITERATIONS = "iterations budget reached"
+STOP_EVALUATIONS = "evaluations budget reached"
+STOP_WALL_TIME = "wall-time budget reached"
+STOP_TARGET = "target score reached"
+STOP_INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Totals for the whole run (not for this invocation), except ``max_wall_time_s``,
+    which counts from the start of this invocation."""
+
+    iterations: int
+    max_evaluations: int | None = None
+    max_wall_time_s: float | None = None
+    target_score: float | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The outcome of :func:`evoforge.run` or of one ``run``/``resume`` invocation."""
+
+    run_dir: Path
+    best: Program | None
+    initial_score: float | None
+    iterations: int
+    evaluations: int
+    stop_reason: str
+    failures: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def best_score(self) -> float | None:
+        return None if self.best is None else self.best.score
+
+
+class _Stop:
+    """Shared stop flags set by signal handlers and budgets."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self.abandon = False
+
+
+def drive(engine: Engine, budget: Budget, reporter: Reporter, workers: int) -> RunResult:
+    """Run the loop to completion in a fresh event loop and return the result."""
+    reason = asyncio.run(_drive(engine, budget, reporter, workers))
+    engine.db.set_state({"stop_reason": reason, "budget_iterations": budget.iterations})
+    seed = engine.seed_program
+    return RunResult(
+        run_dir=engine.run_dir,
+        best=engine.best,
+        initial_score=None if seed is None else seed.score,
+        iterations=engine.counters.iterations,
+        evaluations=engine.counters.evaluations,
+        stop_reason=reason,
+        failures=dict(engine.counters.failures),
+    )
+
+
+async def _drive(engine: Engine, budget: Budget, reporter: Reporter, workers: int) -> str:
+    stop = _Stop()
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.reason == STOP_INTERRUPTED:
+            stop.abandon = True
+            reporter.note("second interrupt: abandoning evaluations in flight")
+        else:
+            stop.reason = STOP_INTERRUPTED
+            reporter.note(
+                "interrupted: finishing evaluations in flight (interrupt again to abandon)"
+            )
+
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, on_signal)
+            installed.append(sig)
+
+    started = time.monotonic()
+    in_flight: set[asyncio.Task[StepReport]] = set()
+    engine.db.set_state({"budget_iterations": budget.iterations})
+    reporter.start(engine, budget)
+    try:
+        while True:
+            if stop.reason is None:
+                stop.reason = _budget_reached(engine, budget, started)
+            while (
+                stop.reason is None
+                and len(in_flight) < workers
+                and _may_ask(engine, budget, len(in_flight))
+            ):
+                job = engine.ask()
+                in_flight.add(asyncio.create_task(engine.run_job(job)))
+            if not in_flight:
+                break
+            done, _ = await asyncio.wait(
+                in_flight, timeout=0.5, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in done:
+                in_flight.discard(task)
+                reporter.step(engine, task.result())
+            if stop.abandon:
+                for task in in_flight:
+                    task.cancel()
+                await asyncio.gather(*in_flight, return_exceptions=True)
+                in_flight.clear()
+                break
+            reporter.tick(engine)
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        for task in in_flight:
+            task.cancel()
+        if in_flight:
+            await asyncio.gather(*in_flight, return_exceptions=True)
+        reporter.stop(engine)
+    return stop.reason or _budget_reached(engine, budget, started) or STOP_ITERATIONS
+
+
+def _may_ask(engine: Engine, budget: Budget, in_flight: int) -> bool:
+    """Whether one more job fits the iteration and evaluation budgets, counting those in flight."""
+    if engine.counters.iterations + in_flight >= budget.iterations:
+        return False
+    return budget.max_evaluations is None or (
+        engine.counters.evaluations + in_flight < budget.max_evaluations
+    )
+
+
+def _budget_reached(engine: Engine, budget: Budget, started: float) -> str | None:
+    best = engine.best
+    if (
+        budget.target_score is not None
+        and best is not None
+        and best.score is not None
+        and best.score >= budget.target_score
+    ):
+        return STOP_TARGET
+    if engine.counters.iterations >= budget.iterations:
+        return STOP_ITERATIONS
+    if budget.max_evaluations is not None and engine.counters.evaluations >= budget.max_evaluations:
+        return STOP_EVALUATIONS
+    if budget.max_wall_time_s is not None and time.monotonic() - started >= budget.max_wall_time_s:
+        return STOP_WALL_TIME
+    return None

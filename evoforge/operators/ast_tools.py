@@ -1,0 +1,561 @@
+"""Shared ``ast`` helpers for the symbolic operators (tune, mutate, crossover, simplify).
+
+The symbolic operators never edit text: each evolve block is dedented, parsed on its own,
+edited as a tree, unparsed, re-indented and put back with
+:func:`evoforge.blocks.replace_blocks`, so every child parses and keeps the frozen code.
+Blocks that do not parse on their own, or that are fragments of an expression of the
+whole program (see :func:`parse_program`), are left alone verbatim. Everything here is deterministic
+(no sets are iterated without sorting) so that a child depends only on the rng state.
+
+:func:`literal_skeleton` and :func:`literal_vector` are also for the engine: programs with
+the same skeleton differ only in numeric literals, and their vectors align position by
+position, which is what ``tune`` needs from ``ProposalContext.relatives``.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import hashlib
+import math
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from evoforge.blocks import (
+    BlockError,
+    block_indent,
+    dedent_block,
+    frozen_violation,
+    indent_block,
+    replace_blocks,
+    split_blocks,
+)
+from evoforge.program import normalise_code
+
+Number = int | float
+FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
+
+#: Placeholder that stands for every numeric literal in :func:`literal_skeleton`.
+LITERAL_PLACEHOLDER = "__evoforge_literal__"
+
+_PARSE_ERRORS = (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError)
+_SCOPE_BOUNDARIES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_NON_NUMERIC_VALUES = (
+    ast.List,
+    ast.Dict,
+    ast.Set,
+    ast.ListComp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.GeneratorExp,
+    ast.JoinedStr,
+    ast.Lambda,
+)
+
+# Unary functions the operators may call, by module, with whether the argument must be
+# wrapped in abs() to stay in the function's domain. Chosen so children stay runnable.
+_MATH_UNARY: Mapping[str, bool] = {
+    "sqrt": True,
+    "sin": False,
+    "cos": False,
+    "tanh": False,
+    "atan": False,
+    "fabs": False,
+    "log1p": True,
+}
+_NUMPY_UNARY: Mapping[str, bool] = {
+    "sqrt": True,
+    "sin": False,
+    "cos": False,
+    "tanh": False,
+    "arctan": False,
+    "abs": False,
+    "log1p": True,
+}
+_NUMPY_MODULES = ("numpy",)
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def is_number(value: object) -> bool:
+    """True for finite-or-not int and float values, False for bool, complex and the rest."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def literal_value(node: ast.AST) -> Number | None:
+    """The value of a numeric literal node, else None.
+
+    A literal is a numeric constant under any chain of unary signs (``3``, ``-3``,
+    ``--3.0``, ``+2``): signs belong to the literal, so that changing a value's sign never
+    changes the literal skeleton.
+    """
+    sign = 1
+    while isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        if isinstance(node.op, ast.USub):
+            sign = -sign
+        node = node.operand
+    if not isinstance(node, ast.Constant):
+        return None
+    value = _as_number(node.value)
+    if value is None:
+        return None
+    return -value if sign < 0 else value
+
+
+def is_canonical_literal(node: ast.AST) -> bool:
+    """Whether ``node`` is a literal as :func:`make_number` writes it (``3``, ``-3``)."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        node = node.operand
+    return isinstance(node, ast.Constant) and literal_value(node) is not None
+
+
+def _as_number(value: object) -> Number | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value
+
+
+def make_number(value: Number) -> ast.expr:
+    """A literal node for ``value``; negatives become ``-(abs)`` so precedence stays right.
+
+    Raises ValueError for inf and nan, which have no literal.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"no literal for {value!r}")
+    if value < 0:
+        return ast.UnaryOp(op=ast.USub(), operand=ast.Constant(value=-value))
+    if isinstance(value, float) and value == 0.0:
+        return ast.Constant(value=0.0)
+    return ast.Constant(value=value)
+
+
+@dataclass(frozen=True)
+class LiteralSite:
+    """One numeric literal in a block: its node, value and whether it indexes something."""
+
+    node: ast.expr
+    value: Number
+    in_subscript: bool
+
+
+def literal_sites(tree: ast.AST) -> list[LiteralSite]:
+    """Every numeric literal in ``tree`` in source order (depth first).
+
+    A negated literal (``-3``) is one site. Booleans and complex numbers are not numeric
+    literals. ``in_subscript`` marks literals inside an index or slice (``x[0]``).
+    """
+    sites: list[LiteralSite] = []
+
+    def visit(node: ast.AST, in_subscript: bool) -> None:
+        value = literal_value(node)
+        if value is not None and isinstance(node, ast.expr):
+            sites.append(LiteralSite(node=node, value=value, in_subscript=in_subscript))
+            return
+        for field, child_value in ast.iter_fields(node):
+            children = child_value if isinstance(child_value, list) else [child_value]
+            inner = in_subscript or (isinstance(node, ast.Subscript) and field == "slice")
+            for child in children:
+                if isinstance(child, ast.AST):
+                    visit(child, inner)
+
+    visit(tree, False)
+    return sites
+
+
+# --------------------------------------------------------------------------- editing
+
+
+class _Replacer(ast.NodeTransformer):
+    def __init__(self, mapping: Mapping[int, ast.AST]) -> None:
+        self.mapping = mapping
+
+    def visit(self, node: ast.AST) -> ast.AST:
+        replacement = self.mapping.get(id(node))
+        if replacement is not None:
+            return replacement
+        return self.generic_visit(node)
+
+
+def replace_nodes(tree: ast.AST, mapping: Mapping[int, ast.AST]) -> ast.AST:
+    """Replace nodes of ``tree`` in place, keyed by ``id(old_node)``; returns the tree."""
+    return _Replacer(mapping).visit(tree)
+
+
+def iter_bodies(tree: ast.AST) -> Iterator[list[ast.stmt]]:
+    """Every non-empty statement list in ``tree`` (body, orelse, finalbody), mutable."""
+    for node in ast.walk(tree):
+        for field in ("body", "orelse", "finalbody"):
+            value = getattr(node, field, None)
+            if isinstance(value, list) and value and isinstance(value[0], ast.stmt):
+                yield value
+
+
+def ensure_nonempty(tree: ast.AST) -> None:
+    """Give every statement list that must not be empty a ``pass`` (in place)."""
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and not body:
+            node.body = [ast.Pass()]  # type: ignore[attr-defined]
+        if isinstance(node, ast.Try | ast.TryStar) and not node.handlers and not node.finalbody:
+            node.finalbody = [ast.Pass()]
+
+
+def same_tree(first: ast.AST, second: ast.AST) -> bool:
+    """Structural equality of two trees (locations ignored)."""
+    return ast.dump(first) == ast.dump(second)
+
+
+# --------------------------------------------------------------------------- programs
+
+
+@dataclass(frozen=True)
+class Block:
+    """One evolve block: its verbatim text, indentation, first line (1-based) and tree.
+
+    ``tree`` is None when the dedented block does not parse on its own.
+    """
+
+    text: str
+    indent: str
+    first_line: int
+    tree: ast.Module | None
+
+
+@dataclass(frozen=True)
+class ParsedProgram:
+    """A program split into evolve blocks, each parsed where possible.
+
+    Operators edit copies from :meth:`fresh_trees` and turn them back into program text
+    with :meth:`render`; :meth:`accepts` is the one test a child must pass.
+    """
+
+    code: str
+    blocks: tuple[Block, ...]
+    tree: ast.Module | None
+    compiles: bool
+
+    @property
+    def usable(self) -> list[int]:
+        """Indexes of the blocks that parsed."""
+        return [index for index, block in enumerate(self.blocks) if block.tree is not None]
+
+    def fresh_trees(self) -> list[ast.Module | None]:
+        """Deep copies of the block trees, safe to edit."""
+        return [copy.deepcopy(block.tree) for block in self.blocks]
+
+    def render(self, trees: Sequence[ast.Module | None], edited: Sequence[int]) -> str:
+        """The program with blocks ``edited`` unparsed from ``trees``, others verbatim.
+
+        Raises ValueError when an edited block would not survive re-indentation unchanged
+        (e.g. a multi-line string whose content the indentation would alter).
+        """
+        new_blocks: list[str] = []
+        for index, block in enumerate(self.blocks):
+            tree = trees[index]
+            if index not in edited or tree is None:
+                new_blocks.append(block.text)
+                continue
+            ensure_nonempty(tree)
+            ast.fix_missing_locations(tree)
+            source = ast.unparse(tree)
+            text = indent_block(source, block.indent)
+            if ast.unparse(ast.parse(dedent_block(text))) != source:
+                raise ValueError("block changes under re-indentation")
+            new_blocks.append(text)
+        return replace_blocks(self.code, new_blocks)
+
+    def accepts(self, child_code: str) -> bool:
+        """Whether ``child_code`` is a valid, different child of this program.
+
+        It must parse, keep the frozen code, differ after normalisation, and compile when
+        the parent compiles.
+        """
+        child_tree = _quiet_parse(child_code)
+        if child_tree is None:
+            return False
+        if frozen_violation(self.code, child_code) is not None:
+            return False
+        if normalise_code(child_code) == normalise_code(self.code):
+            return False
+        return not self.compiles or _quiet_compile(child_tree)
+
+
+def parse_program(code: str) -> ParsedProgram | None:
+    """Split and parse ``code``; None when the markers are broken or no block is usable.
+
+    A block is usable when it parses on its own and, where the whole program parses, its
+    statements are exactly the program's statements on those lines (a block that is part
+    of an expression, such as ``1.0, 2.0,`` inside a list, may parse alone as a tuple but
+    is not usable).
+    """
+    try:
+        segments = split_blocks(code)
+    except BlockError:
+        return None
+    tree = _quiet_parse(code)
+    blocks: list[Block] = []
+    line = 1
+    for index, text in enumerate(segments.blocks):
+        line += segments.frozen[index].count("\n")
+        block_tree = parse_block(text)
+        last_line = line + text.count("\n") - 1
+        if (
+            block_tree is not None
+            and tree is not None
+            and not _same_statements(block_tree.body, _statements_within(tree, line, last_line))
+        ):
+            block_tree = None
+        blocks.append(Block(text=text, indent=block_indent(text), first_line=line, tree=block_tree))
+        line = last_line + 1
+    compiles = tree is not None and _quiet_compile(tree)
+    parsed = ParsedProgram(code=code, blocks=tuple(blocks), tree=tree, compiles=compiles)
+    return parsed if parsed.usable else None
+
+
+def _quiet_parse(code: str) -> ast.Module | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return ast.parse(code)
+    except _PARSE_ERRORS:
+        return None
+
+
+def _quiet_compile(tree: ast.Module) -> bool:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(tree, "<program>", "exec")
+    except _PARSE_ERRORS:
+        return False
+    return True
+
+
+def _statements_within(tree: ast.AST, first_line: int, last_line: int) -> list[ast.stmt]:
+    """The outermost statements of ``tree`` lying entirely on lines first..last."""
+    found: list[ast.stmt] = []
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.stmt):
+                end = child.end_lineno if child.end_lineno is not None else child.lineno
+                if first_line <= child.lineno and end <= last_line:
+                    found.append(child)
+                    continue
+                if end < first_line or child.lineno > last_line:
+                    continue
+            visit(child)
+
+    visit(tree)
+    return found
+
+
+def _same_statements(first: Sequence[ast.stmt], second: Sequence[ast.stmt]) -> bool:
+    return len(first) == len(second) and all(
+        ast.dump(a) == ast.dump(b) for a, b in zip(first, second, strict=True)
+    )
+
+
+def parse_block(text: str) -> ast.Module | None:
+    """The block's tree (dedented), or None when it does not parse on its own."""
+    return _quiet_parse(dedent_block(text))
+
+
+# --------------------------------------------------------------------------- skeletons
+
+
+def _skeleton_part(text: str, tree: ast.Module | None) -> str:
+    if tree is None:
+        return text
+    tree = copy.deepcopy(tree)
+    placeholders = {
+        id(site.node): ast.Name(id=LITERAL_PLACEHOLDER, ctx=ast.Load())
+        for site in literal_sites(tree)
+    }
+    replace_nodes(tree, placeholders)
+    return ast.unparse(tree)
+
+
+def literal_skeleton(code: str) -> str:
+    """A hash of the evolve blocks with every numeric literal replaced by a placeholder.
+
+    Two programs with equal skeletons differ at most in their numeric literals (and
+    formatting). Blocks that are not usable (see :func:`parse_program`) count verbatim;
+    code without a usable block counts as raw text. Never raises.
+    """
+    try:
+        parsed = parse_program(code)
+        if parsed is None:
+            parts = [code]
+        else:
+            parts = [_skeleton_part(block.text, block.tree) for block in parsed.blocks]
+    except Exception:  # unparse of exotic trees; fall back to the raw text
+        parts = [code]
+    digest = hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()[:32]
+
+
+def literal_vector(code: str) -> list[float]:
+    """The numeric literals of the usable evolve blocks, in order, as floats.
+
+    Programs with the same :func:`literal_skeleton` give vectors of the same length whose
+    positions correspond; ``tune`` numbers its literals the same way. Never raises
+    (unusable code gives ``[]``).
+    """
+    try:
+        parsed = parse_program(code)
+    except Exception:
+        return []
+    if parsed is None:
+        return []
+    values: list[float] = []
+    for block in parsed.blocks:
+        if block.tree is None:
+            continue
+        for site in literal_sites(block.tree):
+            try:
+                values.append(float(site.value))
+            except OverflowError:
+                values.append(math.inf if site.value > 0 else -math.inf)
+    return values
+
+
+# --------------------------------------------------------------------------- names
+
+
+def _walk_scope(node: ast.AST) -> Iterator[ast.AST]:
+    """Nodes of ``node``'s own scope: nested functions, classes, comprehensions excluded."""
+    stack = list(ast.iter_child_nodes(node))
+    stack.reverse()
+    while stack:
+        child = stack.pop()
+        yield child
+        if isinstance(child, _SCOPE_BOUNDARIES):
+            if not isinstance(child, ast.Lambda):
+                stack.extend(reversed(child.decorator_list))
+            continue
+        if isinstance(child, _COMPREHENSIONS):
+            continue
+        stack.extend(reversed(list(ast.iter_child_nodes(child))))
+
+
+def scope_names(scope: ast.AST) -> list[str]:
+    """Variables bound in ``scope`` that may hold numbers, sorted.
+
+    Parameters (for a function) plus names stored by assignments, loops and ``with``;
+    names only ever bound to containers, strings or lambdas are left out, as are
+    function, class and import names (not variables).
+    """
+    numeric: set[str] = set()
+    other: set[str] = set()
+    if isinstance(scope, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+        args = scope.args
+        for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
+            numeric.add(arg.arg)
+    handled: set[int] = set()
+    for node in _walk_scope(scope):
+        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            bucket = other if isinstance(node.value, _NON_NUMERIC_VALUES) else numeric
+            if isinstance(node.value, ast.Constant) and not is_number(node.value.value):
+                bucket = other
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    bucket.add(target.id)
+                    handled.add(id(target))
+                else:
+                    numeric.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+        elif (
+            isinstance(node, ast.Name)
+            and isinstance(node.ctx, ast.Store)
+            and id(node) not in handled
+        ):
+            numeric.add(node.id)
+    return sorted(numeric)
+
+
+def enclosing_function(
+    tree: ast.Module | None, line: int
+) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    """The innermost function of ``tree`` that starts before ``line`` and spans it."""
+    if tree is None:
+        return None
+    best: ast.FunctionDef | ast.AsyncFunctionDef | None = None
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.lineno < line <= (node.end_lineno or node.lineno)
+            and (best is None or node.lineno > best.lineno)
+        ):
+            best = node
+    return best
+
+
+@dataclass(frozen=True)
+class UnaryFunction:
+    """A callable the operators may insert: dotted name and whether to wrap arg in abs()."""
+
+    name: str
+    wants_abs: bool
+
+    def call(self, argument: ast.expr) -> ast.expr:
+        """``name(argument)`` (or ``name(abs(argument))``) as a node."""
+        func = ast.parse(self.name, mode="eval").body
+        if self.wants_abs:
+            argument = call_builtin("abs", argument)
+        return ast.Call(func=func, args=[argument], keywords=[])
+
+
+def call_builtin(name: str, *arguments: ast.expr) -> ast.expr:
+    """``name(*arguments)`` as a node."""
+    return ast.Call(func=ast.Name(id=name, ctx=ast.Load()), args=list(arguments), keywords=[])
+
+
+def imported_functions(trees: Sequence[ast.AST]) -> list[UnaryFunction]:
+    """Safe unary math/numpy functions reachable through the imports in ``trees``.
+
+    ``import math`` gives ``math.sqrt`` etc., ``import numpy as np`` gives ``np.sin`` etc.,
+    ``from math import sin`` gives ``sin``. Sorted by name, duplicates removed.
+    """
+    found: dict[str, UnaryFunction] = {}
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    table = _table_for(alias.name)
+                    if table is None:
+                        continue
+                    prefix = alias.asname or alias.name
+                    for func, wants_abs in table.items():
+                        found[f"{prefix}.{func}"] = UnaryFunction(f"{prefix}.{func}", wants_abs)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                table = _table_for(node.module)
+                if table is None:
+                    continue
+                for alias in node.names:
+                    if alias.name in table:
+                        local = alias.asname or alias.name
+                        found[local] = UnaryFunction(local, table[alias.name])
+    return [found[name] for name in sorted(found)]
+
+
+def _table_for(module: str) -> Mapping[str, bool] | None:
+    if module == "math":
+        return _MATH_UNARY
+    if module in _NUMPY_MODULES:
+        return _NUMPY_UNARY
+    return None
+
+
+def block_constants(tree: ast.AST) -> list[Number]:
+    """The distinct numeric literal values of ``tree``, sorted (ints before equal floats)."""
+    seen: dict[tuple[str, Number], Number] = {}
+    for site in literal_sites(tree):
+        value = site.value
+        if isinstance(value, float) and not math.isfinite(value):
+            continue
+        seen[(type(value).__name__, value)] = value
+    return sorted(seen.values(), key=lambda v: (float(v) if abs(v) < 1e300 else 0.0, str(v)))

@@ -1,0 +1,63 @@
+"""The operator contract: propose one child from a parent and its context.
+
+Operators are stateless: everything they need arrives in the :class:`ProposalContext`
+(including the random generator, derived by the engine from the run seed and the
+iteration, so a run is reproducible and resumable without hidden state).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from evoforge.program import Program
+
+
+@dataclass(frozen=True)
+class ProposalContext:
+    """What an operator may look at.
+
+    ``inspirations``: other programs chosen by the archive's inspiration policy.
+    ``relatives``: scored programs that share the parent's literal skeleton (same code up
+    to numeric literals), best first; ``tune`` uses them to adapt its step.
+    """
+
+    parent: Program
+    rng: np.random.Generator
+    inspirations: Sequence[Program] = ()
+    relatives: Sequence[Program] = ()
+    island: int = 0
+    iteration: int = 0
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A child's full program text and a short human-readable note on what changed."""
+
+    code: str
+    operator: str
+    note: str = ""
+    extra_parent_ids: tuple[str, ...] = field(default_factory=tuple)
+
+
+class Operator(ABC):
+    """One arm of the operator bandit.
+
+    ``propose`` returns a child whose evolve blocks differ from the parent's and whose
+    frozen code is untouched, or ``None`` when it cannot produce one from this parent
+    (the engine records that as a rejected proposal). It must never raise for any parent
+    that parses; a parent whose blocks do not parse is a ``None``.
+    ``keep_only_if_no_worse``: the engine archives the child only if its score is at least
+    the parent's (``simplify``).
+    """
+
+    name: ClassVar[str]
+    keep_only_if_no_worse: ClassVar[bool] = False
+
+    @abstractmethod
+    async def propose(self, context: ProposalContext) -> Proposal | None:
+        """Produce one child or None."""

@@ -1,0 +1,269 @@
+"""``crossover``: mix the evolve blocks of the parent with those of an inspiration.
+
+The partner is an inspiration with the same number of evolve blocks, different code and
+parseable blocks (tried in random order). For every block both sides parse, statements
+are *aligned* by what they define: ``def f`` with ``def f``, ``x = ...`` with
+``x = ...``, the k-th ``if`` with the k-th ``if``, and so on. Each aligned pair that
+differs is kept from the parent, taken from the partner, or (for compound statements
+such as functions and loops) crossed recursively in its body; statements only the partner
+has may be inserted after their aligned predecessor. When uniform crossover changes
+nothing, a one-point crossover (parent's head, partner's tail) is tried.
+
+The child is never a copy of either side; ``extra_parent_ids`` names the partner.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+from collections.abc import Sequence
+
+import numpy as np
+
+from evoforge.operators.ast_tools import ParsedProgram, parse_program, same_tree
+from evoforge.operators.base import Operator, Proposal, ProposalContext
+from evoforge.program import Program, normalise_code
+
+_UNIFORM_ATTEMPTS = 10
+_ONE_POINT_ATTEMPTS = 4
+# Per differing aligned pair: take the partner's, cross recursively (compound statements
+# only), else keep the parent's.
+_TAKE_PROBABILITY = 0.4
+_TAKE_PROBABILITY_COMPOUND = 0.2
+_RECURSE_PROBABILITY = 0.6
+_INSERT_PROBABILITY = 0.3
+_MAX_DEPTH = 4
+_NOTE_ITEMS = 4
+
+Key = tuple[str, str, int]
+_NESTED_BODIES = ("body", "orelse", "finalbody")
+_NOT_INSERTED = (ast.Return, ast.Raise, ast.Break, ast.Continue, ast.Pass)
+
+
+class CrossoverOperator(Operator):
+    """Statement-level crossover of the parent with one inspiration."""
+
+    name = "crossover"
+
+    async def propose(self, context: ProposalContext) -> Proposal | None:
+        """A child mixing parent and partner, or None with no usable partner or no change."""
+        parsed = parse_program(context.parent.code)
+        if parsed is None:
+            return None
+        partners = _partners(context.parent, parsed, context.inspirations)
+        if not partners:
+            return None
+        rng = context.rng
+        for index in rng.permutation(len(partners)):
+            partner, partner_parsed = partners[int(index)]
+            for attempt in range(_UNIFORM_ATTEMPTS + _ONE_POINT_ATTEMPTS):
+                try:
+                    proposal = _attempt(
+                        parsed,
+                        partner,
+                        partner_parsed,
+                        rng,
+                        one_point=attempt >= _UNIFORM_ATTEMPTS,
+                    )
+                except Exception:  # one failed attempt must never fail the proposal
+                    continue
+                if proposal is not None:
+                    return proposal
+        return None
+
+
+def _partners(
+    parent: Program, parsed: ParsedProgram, inspirations: Sequence[Program]
+) -> list[tuple[Program, ParsedProgram]]:
+    parent_normal = normalise_code(parent.code)
+    seen: set[str] = {parent_normal}
+    partners: list[tuple[Program, ParsedProgram]] = []
+    for inspiration in inspirations:
+        normal = normalise_code(inspiration.code)
+        if normal in seen:
+            continue
+        seen.add(normal)
+        other = parse_program(inspiration.code)
+        if other is None or len(other.blocks) != len(parsed.blocks):
+            continue
+        if not any(
+            parsed.blocks[i].tree is not None and other.blocks[i].tree is not None
+            for i in range(len(parsed.blocks))
+        ):
+            continue
+        partners.append((inspiration, other))
+    return partners
+
+
+def _attempt(
+    parsed: ParsedProgram,
+    partner: Program,
+    partner_parsed: ParsedProgram,
+    rng: np.random.Generator,
+    *,
+    one_point: bool,
+) -> Proposal | None:
+    trees = parsed.fresh_trees()
+    edited: list[int] = []
+    labels: list[str] = []
+    for index, tree in enumerate(trees):
+        other_tree = partner_parsed.blocks[index].tree
+        if tree is None or other_tree is None:
+            continue
+        other_body = copy.deepcopy(other_tree.body)
+        if one_point:
+            body, taken = _one_point(tree.body, other_body, rng)
+        else:
+            body, taken = _uniform(tree.body, other_body, rng, depth=0)
+        if taken:
+            tree.body = body
+            edited.append(index)
+            labels.extend(taken)
+    if not edited:
+        return None
+    child = parsed.render(trees, edited)
+    if not parsed.accepts(child) or normalise_code(child) == normalise_code(partner.code):
+        return None
+    shown = ", ".join(labels[:_NOTE_ITEMS]) + (", ..." if len(labels) > _NOTE_ITEMS else "")
+    mode = "one-point" if one_point else "uniform"
+    return Proposal(
+        code=child,
+        operator="crossover",
+        note=f"crossover ({mode}) with {partner.id}: {shown}",
+        extra_parent_ids=(partner.id,),
+    )
+
+
+# ---------------------------------------------------------------------- alignment
+
+
+def _kind(statement: ast.stmt) -> tuple[str, str]:
+    if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return "def", statement.name
+    if isinstance(statement, ast.Assign) and all(
+        isinstance(target, ast.Name) for target in statement.targets
+    ):
+        return "assign", ",".join(target.id for target in statement.targets)  # type: ignore[attr-defined]
+    if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
+        return "assign", statement.target.id
+    if isinstance(statement, ast.AugAssign) and isinstance(statement.target, ast.Name):
+        return "augassign", statement.target.id
+    if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call):
+        return "call", ast.unparse(statement.value.func)
+    if isinstance(statement, ast.For | ast.AsyncFor):
+        return "for", ast.unparse(statement.target)
+    return type(statement).__name__, ""
+
+
+def _keys(body: Sequence[ast.stmt]) -> list[Key]:
+    counts: dict[tuple[str, str], int] = {}
+    keys: list[Key] = []
+    for statement in body:
+        kind = _kind(statement)
+        occurrence = counts.get(kind, 0)
+        counts[kind] = occurrence + 1
+        keys.append((kind[0], kind[1], occurrence))
+    return keys
+
+
+def _label(key: Key) -> str:
+    kind, name, _ = key
+    if kind == "def":
+        return f"def {name}"
+    if kind in ("assign", "augassign"):
+        return f"{name} ="
+    if kind in ("call", "for"):
+        return f"{kind} {name}"
+    return kind.lower()
+
+
+def _recursable(first: ast.stmt, second: ast.stmt) -> bool:
+    return type(first) is type(second) and any(
+        isinstance(getattr(first, field, None), list) and getattr(first, field)
+        for field in _NESTED_BODIES
+    )
+
+
+def _uniform(
+    body: list[ast.stmt], other: list[ast.stmt], rng: np.random.Generator, depth: int
+) -> tuple[list[ast.stmt], list[str]]:
+    """Aligned uniform crossover of two statement lists: (new body, labels of what changed)."""
+    keys = _keys(body)
+    other_keys = _keys(other)
+    other_by_key = dict(zip(other_keys, other, strict=True))
+    shared = set(keys)
+    anchored: dict[Key | None, list[tuple[Key, ast.stmt]]] = {}
+    anchor: Key | None = None
+    for key, statement in zip(other_keys, other, strict=True):
+        if key in shared:
+            anchor = key
+        elif not isinstance(statement, _NOT_INSERTED):
+            anchored.setdefault(anchor, []).append((key, statement))
+
+    result: list[ast.stmt] = []
+    labels: list[str] = []
+
+    def insert_partner_only(after: Key | None) -> None:
+        for key, statement in anchored.get(after, []):
+            if rng.random() < _INSERT_PROBABILITY:
+                result.append(statement)
+                labels.append(f"+{_label(key)}")
+
+    insert_partner_only(None)
+    for key, statement in zip(keys, body, strict=True):
+        counterpart = other_by_key.get(key)
+        if counterpart is None or same_tree(statement, counterpart):
+            result.append(statement)
+        else:
+            draw = rng.random()
+            compound = depth < _MAX_DEPTH and _recursable(statement, counterpart)
+            take = _TAKE_PROBABILITY_COMPOUND if compound else _TAKE_PROBABILITY
+            if draw < take:
+                result.append(counterpart)
+                labels.append(_label(key))
+            elif compound and draw < take + _RECURSE_PROBABILITY:
+                crossed, inner = _cross_nested(statement, counterpart, rng, depth)
+                result.append(crossed)
+                labels.extend(f"{_label(key)}/{label}" for label in inner)
+            else:
+                result.append(statement)
+        insert_partner_only(key)
+    return result, labels
+
+
+def _cross_nested(
+    statement: ast.stmt, counterpart: ast.stmt, rng: np.random.Generator, depth: int
+) -> tuple[ast.stmt, list[str]]:
+    crossed = copy.copy(statement)
+    labels: list[str] = []
+    for field in _NESTED_BODIES:
+        mine = getattr(statement, field, None)
+        theirs = getattr(counterpart, field, None)
+        if isinstance(mine, list) and isinstance(theirs, list) and mine and theirs:
+            new_body, inner = _uniform(mine, theirs, rng, depth + 1)
+            setattr(crossed, field, new_body)
+            labels.extend(inner)
+    return crossed, labels
+
+
+def _one_point(
+    body: list[ast.stmt], other: list[ast.stmt], rng: np.random.Generator
+) -> tuple[list[ast.stmt], list[str]]:
+    """Parent's head and partner's tail, cut at the same relative position (at least one
+    statement from each); descends into a lone shared ``def``."""
+    if not body or not other:
+        return body, []
+    if (
+        len(body) == 1
+        and len(other) == 1
+        and _keys(body) == _keys(other)
+        and _recursable(body[0], other[0])
+        and isinstance(body[0], ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+    ):
+        crossed = copy.copy(body[0])
+        inner_body, labels = _one_point(body[0].body, other[0].body, rng)  # type: ignore[attr-defined]
+        crossed.body = inner_body
+        return [crossed], [f"{_label(_keys(body)[0])}/{label}" for label in labels]
+    cut = int(rng.integers(1, len(body) + 1))
+    other_cut = min(round(cut * len(other) / len(body)), len(other) - 1)
+    return body[:cut] + other[other_cut:], [f"cut {cut}|{other_cut}"]

@@ -1,0 +1,37 @@
+"""Build the enabled operators from the configuration, by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from evoforge.config import OperatorsConfig
+from evoforge.operators.base import Operator
+from evoforge.operators.crossover import CrossoverOperator
+from evoforge.operators.mutate import MutateOperator
+from evoforge.operators.simplify import SimplifyOperator
+from evoforge.operators.tune import TuneOperator
+
+_FACTORIES: dict[str, Callable[[OperatorsConfig], Operator]] = {
+    TuneOperator.name: lambda config: TuneOperator(config.tune),
+    MutateOperator.name: lambda config: MutateOperator(config.mutate),
+    CrossoverOperator.name: lambda config: CrossoverOperator(),
+    SimplifyOperator.name: lambda config: SimplifyOperator(),
+}
+
+#: Names of the built-in symbolic operators.
+BUILTIN_OPERATORS: tuple[str, ...] = tuple(_FACTORIES)
+
+
+def build_operators(config: OperatorsConfig) -> dict[str, Operator]:
+    """One operator per name in ``config.enabled``, in that order.
+
+    Raises ValueError for a name that is not a built-in operator (the config model
+    already rejects those, so this only guards hand-built configs).
+    """
+    operators: dict[str, Operator] = {}
+    for name in config.enabled:
+        factory = _FACTORIES.get(name)
+        if factory is None:
+            raise ValueError(f"unknown operator {name!r}; known: {sorted(_FACTORIES)}")
+        operators[name] = factory(config)
+    return operators

@@ -1,0 +1,347 @@
+"""``simplify``: behaviour-preserving clean-up of the evolve blocks (deterministic).
+
+Passes, repeated until nothing changes:
+
+* fold arithmetic on numeric literals (``2 * 3.0`` -> ``6.0``); skipped when it would
+  divide by zero, overflow, produce a complex, non-finite or huge number;
+* drop statements after ``return``/``raise``/``continue``/``break`` in the same body;
+* resolve branches on a constant test (``if False:``, ``if 0:``, ``while False:``,
+  ``x if True else y``);
+* drop assignments to function locals never read anywhere in that function (only for
+  side-effect-free values, never at module level, where the evaluator may read them);
+* drop ``pass`` next to other statements.
+
+Code whose removal could change a function's kind or scoping (``yield``, ``await``,
+``global``, ``nonlocal``) is kept. The engine keeps the child only if it scores no worse
+than the parent (``keep_only_if_no_worse``).
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+from collections.abc import Callable, Iterator, Sequence
+
+from evoforge.operators.ast_tools import (
+    Number,
+    ParsedProgram,
+    enclosing_function,
+    is_canonical_literal,
+    is_number,
+    iter_bodies,
+    literal_value,
+    make_number,
+    parse_program,
+)
+from evoforge.operators.base import Operator, Proposal, ProposalContext
+
+_MAX_PASSES = 10
+_MAX_INT_BITS = 64
+_MAX_POWER_EXPONENT = 64
+_TERMINATORS = (ast.Return, ast.Raise, ast.Continue, ast.Break)
+_SCOPE_EFFECTS = (ast.Yield, ast.YieldFrom, ast.Await, ast.Global, ast.Nonlocal)
+_DYNAMIC_SCOPE_CALLS = frozenset({"locals", "vars", "eval", "exec", "dir"})
+_PURE_NODES = (
+    ast.Constant,
+    ast.Name,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.BoolOp,
+    ast.Compare,
+    ast.IfExp,
+    ast.Tuple,
+    ast.List,
+    ast.Load,
+    ast.operator,
+    ast.unaryop,
+    ast.boolop,
+    ast.cmpop,
+)
+_FOLDABLE: dict[type[ast.operator], Callable[[Number, Number], Number]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+
+
+class SimplifyOperator(Operator):
+    """Dead-code removal and constant folding; None when the blocks are already simple."""
+
+    name = "simplify"
+    keep_only_if_no_worse = True
+
+    async def propose(self, context: ProposalContext) -> Proposal | None:
+        """The simplified child, or None when nothing simplifies."""
+        parsed = parse_program(context.parent.code)
+        if parsed is None:
+            return None
+        try:
+            return _simplify(parsed)
+        except Exception:  # simplify must never fail a proposal
+            return None
+
+
+def _simplify(parsed: ParsedProgram) -> Proposal | None:
+    trees = parsed.fresh_trees()
+    counts = {"folded": 0, "dead": 0, "unused": 0, "pass": 0}
+    edited: list[int] = []
+    for index, tree in enumerate(trees):
+        if tree is None:
+            continue
+        outer = enclosing_function(parsed.tree, parsed.blocks[index].first_line)
+        changed = False
+        for _ in range(_MAX_PASSES):
+            step = {
+                "folded": _fold_constants(tree),
+                "dead": _remove_dead_code(tree),
+                "unused": _remove_unused_assignments(tree, outer),
+                "pass": _remove_redundant_pass(tree),
+            }
+            for key, value in step.items():
+                counts[key] += value
+            if not any(step.values()):
+                break
+            changed = True
+        if changed:
+            edited.append(index)
+    if not edited:
+        return None
+    child = parsed.render(trees, edited)
+    if not parsed.accepts(child):
+        return None
+    parts = [f"{key} {value}" for key, value in counts.items() if value]
+    return Proposal(code=child, operator="simplify", note="simplify: " + ", ".join(parts))
+
+
+# ---------------------------------------------------------------------- folding
+
+
+def fold_value(op: ast.operator, left: Number, right: Number) -> Number | None:
+    """``left op right`` when it is safe to compute and has a literal, else None."""
+    function = _FOLDABLE.get(type(op))
+    if function is None:
+        return None
+    if isinstance(op, ast.Div | ast.FloorDiv | ast.Mod) and right == 0:
+        return None
+    if isinstance(op, ast.Pow):
+        if abs(right) > _MAX_POWER_EXPONENT or (left == 0 and right < 0):
+            return None
+        if isinstance(left, int) and isinstance(right, int) and abs(left) >= 2**_MAX_INT_BITS:
+            return None
+    for value in (left, right):
+        if isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
+            return None
+    try:
+        result = function(left, right)
+    except (ArithmeticError, ValueError, TypeError):
+        return None
+    if not is_number(result):
+        return None
+    if isinstance(result, float) and (
+        not math.isfinite(result) or (math.copysign(1.0, result) < 0 and result == 0)
+    ):
+        return None
+    if isinstance(result, int) and result.bit_length() > _MAX_INT_BITS:
+        return None
+    return result
+
+
+class _Folder(ast.NodeTransformer):
+    def __init__(self) -> None:
+        self.count = 0
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        self.generic_visit(node)
+        left = literal_value(node.left)
+        right = literal_value(node.right)
+        if left is None or right is None:
+            return node
+        result = fold_value(node.op, left, right)
+        if result is None:
+            return node
+        self.count += 1
+        return make_number(result)
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:
+        self.generic_visit(node)
+        value = literal_value(node)
+        if value is None or is_canonical_literal(node):
+            return node
+        self.count += 1
+        return make_number(value)
+
+    def visit_IfExp(self, node: ast.IfExp) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.test, ast.Constant):
+            self.count += 1
+            return node.body if node.test.value else node.orelse
+        return node
+
+
+def _fold_constants(tree: ast.Module) -> int:
+    folder = _Folder()
+    folder.visit(tree)
+    return folder.count
+
+
+# ---------------------------------------------------------------------- dead code
+
+
+def _has_scope_effects(statements: Sequence[ast.AST]) -> bool:
+    return any(
+        isinstance(node, _SCOPE_EFFECTS) for statement in statements for node in ast.walk(statement)
+    )
+
+
+def _remove_dead_code(tree: ast.Module) -> int:
+    removed = 0
+    for body in list(iter_bodies(tree)):
+        for index, statement in enumerate(body):
+            if isinstance(statement, _TERMINATORS):
+                tail = body[index + 1 :]
+                if tail and not _has_scope_effects(tail):
+                    del body[index + 1 :]
+                    removed += len(tail)
+                break
+        removed += _resolve_constant_branches(body)
+    return removed
+
+
+def _resolve_constant_branches(body: list[ast.stmt]) -> int:
+    """Replace ``if <constant>`` / ``while <falsy constant>`` by the branch that runs."""
+    removed = 0
+    index = 0
+    while index < len(body):
+        statement = body[index]
+        replacement: list[ast.stmt] | None = None
+        if isinstance(statement, ast.If) and isinstance(statement.test, ast.Constant):
+            taken, dropped = (
+                (statement.body, statement.orelse)
+                if statement.test.value
+                else (statement.orelse, statement.body)
+            )
+            if not _has_scope_effects(dropped):
+                replacement = list(taken)
+        elif (
+            isinstance(statement, ast.While)
+            and isinstance(statement.test, ast.Constant)
+            and not statement.test.value
+            and not _has_scope_effects(statement.body)
+        ):
+            replacement = list(statement.orelse)
+        if replacement is None:
+            index += 1
+            continue
+        body[index : index + 1] = replacement
+        removed += 1
+        index += len(replacement)
+    return removed
+
+
+def _remove_redundant_pass(tree: ast.Module) -> int:
+    removed = 0
+    for body in list(iter_bodies(tree)):
+        if len(body) < 2:
+            continue
+        kept = [statement for statement in body if not isinstance(statement, ast.Pass)]
+        if not kept:
+            kept = [body[0]]
+        removed += len(body) - len(kept)
+        body[:] = kept
+    return removed
+
+
+# ---------------------------------------------------------------------- unused locals
+
+
+def _own_bodies(node: ast.AST) -> Iterator[list[ast.stmt]]:
+    """Statement lists of ``node``'s own scope (not of nested functions or classes)."""
+    for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+        value = getattr(node, field, None)
+        if not isinstance(value, list) or not value:
+            continue
+        if isinstance(value[0], ast.stmt):
+            yield value
+            for statement in value:
+                if not isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                    yield from _own_bodies(statement)
+        else:  # except handlers, match cases
+            for item in value:
+                yield from _own_bodies(item)
+
+
+def _read_names(scope: ast.AST) -> set[str] | None:
+    """Names read (or deleted, or declared global/nonlocal) anywhere in ``scope``;
+    None when the scope may read variables dynamically (``locals()``, ``eval``...)."""
+    names: set[str] = set()
+    for node in ast.walk(scope):
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Load) and node.id in _DYNAMIC_SCOPE_CALLS:
+                return None
+            if not isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+        elif isinstance(node, ast.Global | ast.Nonlocal):
+            names.update(node.names)
+        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return names
+
+
+def _is_pure(value: ast.AST) -> bool:
+    return all(isinstance(node, _PURE_NODES) for node in ast.walk(value))
+
+
+def _assigned_name(statement: ast.stmt) -> str | None:
+    if (
+        isinstance(statement, ast.Assign)
+        and len(statement.targets) == 1
+        and isinstance(statement.targets[0], ast.Name)
+        and _is_pure(statement.value)
+    ):
+        return statement.targets[0].id
+    if (
+        isinstance(statement, ast.AnnAssign)
+        and isinstance(statement.target, ast.Name)
+        and statement.value is not None
+        and statement.simple
+        and _is_pure(statement.value)
+    ):
+        return statement.target.id
+    return None
+
+
+def _drop_unused(bodies: Sequence[list[ast.stmt]], read: set[str]) -> int:
+    removed = 0
+    for body in bodies:
+        kept = [s for s in body if (name := _assigned_name(s)) is None or name in read]
+        if len(kept) != len(body):
+            removed += len(body) - len(kept)
+            body[:] = kept or [ast.Pass()]
+    return removed
+
+
+def _remove_unused_assignments(
+    tree: ast.Module, outer: ast.FunctionDef | ast.AsyncFunctionDef | None
+) -> int:
+    """Drop pure assignments to locals that their function never reads.
+
+    Functions defined in the block use their own reads; the block's top-level statements
+    are locals only when the block sits inside a function (``outer``, from the parent's
+    whole-program tree, whose reads include the block's as it was: conservative).
+    """
+    removed = 0
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            read = _read_names(node)
+            if read is not None:
+                removed += _drop_unused(list(_own_bodies(node)), read)
+    if outer is not None:
+        read = _read_names(outer)
+        if read is not None:
+            removed += _drop_unused(list(_own_bodies(tree)), read)
+    return removed

@@ -1,0 +1,237 @@
+"""``tune``: perturb the numeric literals of the evolve blocks.
+
+Two modes, both drawing only from ``context.rng``:
+
+* **CMA-ES** (``use_cma``, at least two scored relatives and two tunable float literals):
+  the covariance is adapted *without hidden state*. A fresh
+  :class:`cma.CMAEvolutionStrategy` starts at the parent's float literals (per-coordinate
+  scale ``|x|``, step ``sigma``), is told the relatives' literal vectors (oldest first,
+  fitness ``-score``) in population-sized batches, and one sample is asked of it.
+* **Gaussian**: a random subset (one plus a third of the rest on average, at most
+  ``max_literals``) of the literals moves by
+  ``sigma * |x|`` (``sigma`` for zeros) times a standard normal draw. Ints stay ints and
+  move by at least 1.
+
+Literals inside indexes and slices (``x[0]``, ``x[1:]``) are never tuned; booleans are
+not numbers. Floats are rounded to 6 significant digits so children stay readable.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from evoforge.config import TuneConfig
+from evoforge.operators.ast_tools import (
+    LiteralSite,
+    Number,
+    ParsedProgram,
+    literal_sites,
+    literal_vector,
+    make_number,
+    parse_program,
+    replace_nodes,
+)
+from evoforge.operators.base import Operator, Proposal, ProposalContext
+from evoforge.program import Program
+
+_ATTEMPTS = 6
+_CMA_ATTEMPTS = 2
+_SIGNIFICANT_DIGITS = 6
+_ZERO_SCALE_BELOW = 1e-12
+
+
+@dataclass(frozen=True)
+class _Site:
+    block: int
+    position: int  # index into the program's literal_vector
+    site: LiteralSite
+
+
+class TuneOperator(Operator):
+    """Perturb numeric literals; CMA-ES over float literals when relatives allow it."""
+
+    name = "tune"
+
+    def __init__(self, config: TuneConfig | None = None) -> None:
+        self.config = config if config is not None else TuneConfig.model_validate({})
+
+    async def propose(self, context: ProposalContext) -> Proposal | None:
+        """A child with some literals changed, or None when the blocks hold none."""
+        parsed = parse_program(context.parent.code)
+        if parsed is None:
+            return None
+        for attempt in range(_ATTEMPTS):
+            try:
+                proposal = self._attempt(parsed, context, allow_cma=attempt < _CMA_ATTEMPTS)
+            except Exception:  # one failed attempt must never fail the proposal
+                continue
+            if proposal is not None:
+                return proposal
+        return None
+
+    def _attempt(
+        self, parsed: ParsedProgram, context: ProposalContext, *, allow_cma: bool
+    ) -> Proposal | None:
+        trees = parsed.fresh_trees()
+        sites: list[_Site] = []
+        for block_index, tree in enumerate(trees):
+            if tree is None:
+                continue
+            for site in literal_sites(tree):
+                sites.append(_Site(block=block_index, position=len(sites), site=site))
+        tunable = [site for site in sites if not site.site.in_subscript]
+        if not tunable:
+            return None
+
+        new_values: dict[int, Number] = {}
+        mode = "gauss"
+        if allow_cma and self.config.use_cma:
+            cma_values = self._cma_values(tunable, len(sites), context)
+            if cma_values is not None:
+                new_values, mode = cma_values, "cma"
+        if not new_values:
+            new_values = self._gaussian_values(tunable, context.rng)
+
+        mapping: dict[int, ast.AST] = {}
+        edited: set[int] = set()
+        for tunable_site in tunable:
+            value = new_values.get(tunable_site.position)
+            old = tunable_site.site.value
+            if value is None or (value == old and type(value) is type(old)):
+                continue
+            mapping[id(tunable_site.site.node)] = make_number(value)
+            edited.add(tunable_site.block)
+        if not mapping:
+            return None
+        for block_index in sorted(edited):
+            tree = trees[block_index]
+            if tree is not None:
+                replace_nodes(tree, mapping)
+        child = parsed.render(trees, sorted(edited))
+        if not parsed.accepts(child):
+            return None
+        count = len(mapping)
+        return Proposal(
+            code=child,
+            operator=self.name,
+            note=f"tune: {count} literal{'s' if count != 1 else ''}, {mode}",
+        )
+
+    # ------------------------------------------------------------------ Gaussian
+
+    def _gaussian_values(
+        self, tunable: Sequence[_Site], rng: np.random.Generator
+    ) -> dict[int, Number]:
+        limit = min(len(tunable), self.config.max_literals)
+        count = 1 + int(rng.binomial(limit - 1, 1 / 3))
+        chosen = sorted(int(i) for i in rng.choice(len(tunable), size=count, replace=False))
+        values: dict[int, Number] = {}
+        for index in chosen:
+            site = tunable[index]
+            values[site.position] = _perturb(site.site.value, self.config.sigma, rng)
+        return values
+
+    # ------------------------------------------------------------------ CMA-ES
+
+    def _cma_values(
+        self, tunable: Sequence[_Site], vector_length: int, context: ProposalContext
+    ) -> dict[int, Number] | None:
+        floats = [site for site in tunable if isinstance(site.site.value, float)]
+        if len(floats) < 2 or len(floats) > self.config.max_literals:
+            return None
+        if not all(math.isfinite(site.site.value) for site in floats):
+            return None
+        history = _relative_history(context.relatives, vector_length, [s.position for s in floats])
+        if len(history) < 2:
+            return None
+        x0 = np.array([float(site.site.value) for site in floats])
+        sample = _cma_sample(x0, self.config.sigma, history, context.rng)
+        if sample is None:
+            return None
+        return {site.position: _round(float(x)) for site, x in zip(floats, sample, strict=True)}
+
+
+def _relative_history(
+    relatives: Sequence[Program], vector_length: int, positions: Sequence[int]
+) -> list[tuple[np.ndarray, float]]:
+    """(literal sub-vector, score) of each usable relative, oldest first."""
+    usable: list[tuple[int, np.ndarray, float]] = []
+    for relative in relatives:
+        score = relative.score
+        if score is None or not math.isfinite(score):
+            continue
+        vector = literal_vector(relative.code)
+        if len(vector) != vector_length:
+            continue
+        sub = np.array([vector[p] for p in positions], dtype=float)
+        if not np.all(np.isfinite(sub)):
+            continue
+        usable.append((relative.seq, sub, float(score)))
+    usable.sort(key=lambda item: item[0])
+    return [(sub, score) for _, sub, score in usable]
+
+
+def _cma_sample(
+    x0: np.ndarray,
+    sigma: float,
+    history: Sequence[tuple[np.ndarray, float]],
+    rng: np.random.Generator,
+) -> np.ndarray | None:
+    """One CMA-ES sample after replaying ``history``; randomness from ``rng`` only."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import cma
+
+        dimension = len(x0)
+        default_popsize = 4 + int(3 * math.log(dimension))
+        popsize = max(2, min(default_popsize, len(history)))
+        scales = np.where(np.abs(x0) > _ZERO_SCALE_BELOW, np.abs(x0), 1.0)
+        randn: Callable[..., Any] = lambda *shape: rng.standard_normal(shape)  # noqa: E731
+        options = {
+            "verbose": -9,
+            "popsize": popsize,
+            "randn": randn,
+            "seed": float("nan"),
+            "CMA_stds": list(scales),
+        }
+        strategy = cma.CMAEvolutionStrategy(list(x0), sigma, options)
+        batches = [list(history[i : i + popsize]) for i in range(0, len(history), popsize)]
+        if len(batches[-1]) < popsize:
+            batches[-1] = list(history[-popsize:])
+        for batch in batches:
+            strategy.ask()
+            strategy.tell([vector.copy() for vector, _ in batch], [-score for _, score in batch])
+        sample = np.asarray(strategy.ask(1)[0], dtype=float)
+    if sample.shape != x0.shape or not np.all(np.isfinite(sample)):
+        return None
+    return sample
+
+
+# ---------------------------------------------------------------------- steps
+
+
+def _round(value: float) -> float:
+    return float(f"{value:.{_SIGNIFICANT_DIGITS}g}")
+
+
+def _perturb(value: Number, sigma: float, rng: np.random.Generator) -> Number:
+    """A scale-aware Gaussian step; ints stay ints and move by at least 1."""
+    if isinstance(value, int):
+        step = sigma * float(max(abs(value), 1)) * float(rng.standard_normal())
+        delta = round(step)
+        if delta == 0:
+            delta = 1 if step >= 0 else -1
+        return value + delta
+    scale = abs(value) if abs(value) > _ZERO_SCALE_BELOW else 1.0
+    for _ in range(4):
+        candidate = _round(value + sigma * scale * float(rng.standard_normal()))
+        if candidate != value and math.isfinite(candidate):
+            return candidate
+    return value

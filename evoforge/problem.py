@@ -1,0 +1,154 @@
+"""Load a problem directory: the seed program, its evaluator and optional defaults.
+
+A problem directory holds ``initial_program.py`` (with ``# EVOLVE-BLOCK-START`` /
+``# EVOLVE-BLOCK-END`` regions), ``evaluator.py`` (``evaluate(program_path) -> dict``
+and optionally ``evaluate_stage1/2/3``), and optionally ``config.yaml`` (evoforge
+settings, or an OpenEvolve config, which is translated) and ``README.md`` (the
+description). Loading checks everything that can be checked without running code and
+raises :class:`ProblemError` with one readable line otherwise.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evoforge.blocks import BlockError, split_blocks
+from evoforge.config import ConfigError, load_yaml_mapping
+from evoforge.openevolve_compat import looks_like_openevolve, translate_openevolve
+
+PROGRAM_FILENAME = "initial_program.py"
+EVALUATOR_FILENAME = "evaluator.py"
+CONFIG_FILENAME = "config.yaml"
+EVALUATE_FUNCTIONS = ("evaluate", "evaluate_stage1")
+_MAX_STORED_FILE_BYTES = 8 * 1024 * 1024
+_MAX_STORED_TOTAL_BYTES = 32 * 1024 * 1024
+_SKIPPED_DIRS = {"__pycache__", ".git", ".venv", "runs", "openevolve_output"}
+
+
+class ProblemError(ValueError):
+    """The problem directory is unusable; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A loaded, checked problem. ``files`` are the directory's files as given (bytes)."""
+
+    directory: Path
+    name: str
+    initial_code: str
+    evaluator_path: Path
+    description: str = ""
+    config_layer: dict[str, Any] = field(default_factory=dict)
+    notices: tuple[str, ...] = ()
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def program_filename(self) -> str:
+        return PROGRAM_FILENAME
+
+
+def load_problem(directory: Path | str) -> Problem:
+    """Read and check a problem directory."""
+    root = Path(directory)
+    if not root.exists():
+        raise ProblemError(f"problem directory {root} does not exist")
+    if not root.is_dir():
+        raise ProblemError(f"{root} is not a directory")
+    program_path = root / PROGRAM_FILENAME
+    evaluator_path = root / EVALUATOR_FILENAME
+    for required in (program_path, evaluator_path):
+        if not required.is_file():
+            raise ProblemError(f"{root}: missing {required.name}")
+
+    initial_code = _read_text(program_path)
+    try:
+        ast.parse(initial_code, filename=str(program_path))
+    except SyntaxError as exc:
+        raise ProblemError(f"{program_path}:{exc.lineno}: syntax error: {exc.msg}") from exc
+    try:
+        split_blocks(initial_code)
+    except BlockError as exc:
+        raise ProblemError(f"{program_path}: {exc}") from exc
+
+    evaluator_code = _read_text(evaluator_path)
+    try:
+        tree = ast.parse(evaluator_code, filename=str(evaluator_path))
+    except SyntaxError as exc:
+        raise ProblemError(f"{evaluator_path}:{exc.lineno}: syntax error: {exc.msg}") from exc
+    defined = {
+        node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+    if not defined.intersection(EVALUATE_FUNCTIONS):
+        raise ProblemError(
+            f"{evaluator_path}: defines neither evaluate(program_path) "
+            "nor evaluate_stage1(program_path)"
+        )
+
+    config_layer: dict[str, Any] = {}
+    notices: list[str] = []
+    config_path = root / CONFIG_FILENAME
+    if config_path.is_file():
+        try:
+            raw = load_yaml_mapping(config_path)
+        except ConfigError as exc:
+            raise ProblemError(str(exc)) from exc
+        if looks_like_openevolve(raw):
+            config_layer, not_applied = translate_openevolve(raw)
+            if not_applied:
+                notices.append(
+                    f"{config_path.name} is an OpenEvolve config; settings evoforge does not "
+                    f"apply: {', '.join(not_applied)}"
+                )
+        else:
+            config_layer = raw
+
+    readme = root / "README.md"
+    description = _read_text(readme) if readme.is_file() else ""
+    return Problem(
+        directory=root.resolve(),
+        name=root.resolve().name,
+        initial_code=initial_code,
+        evaluator_path=evaluator_path.resolve(),
+        description=description,
+        config_layer=config_layer,
+        notices=tuple(notices),
+        files=_collect_files(root),
+    )
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProblemError(f"{path}: not UTF-8 text") from exc
+    except OSError as exc:
+        raise ProblemError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _collect_files(root: Path) -> dict[str, bytes]:
+    """The problem's files (relative path -> bytes), skipping caches and huge files."""
+    files: dict[str, bytes] = {}
+    total = 0
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if any(part in _SKIPPED_DIRS for part in relative.parts) or not path.is_file():
+            continue
+        size = path.stat().st_size
+        if size > _MAX_STORED_FILE_BYTES or total + size > _MAX_STORED_TOTAL_BYTES:
+            continue
+        files[relative.as_posix()] = path.read_bytes()
+        total += size
+    return files
+
+
+def materialise_problem(files: dict[str, bytes], destination: Path) -> None:
+    """Write stored problem files under ``destination`` (used so a run is self-contained)."""
+    for relative, content in files.items():
+        target = destination / relative
+        if destination.resolve() not in target.resolve().parents:
+            raise ProblemError(f"refusing to write problem file outside the run: {relative}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)

@@ -1,0 +1,148 @@
+"""Immutable records shared by every part of evoforge, and code normalisation.
+
+Everything above this module (archive, operators, evaluation, storage, engine) talks
+through these records only. They are frozen: a program, once recorded, never changes;
+its lineage is kept forever even when the archive evicts it.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class EvalStatus(StrEnum):
+    """Outcome of evaluating one candidate.
+
+    ``ok``: scored. ``failed``: the evaluator raised (traceback tail in ``reason``).
+    ``timeout``: the wall-clock limit killed it. ``invalid``: metrics unusable (NaN, inf,
+    non-numeric, no score). ``rejected``: never evaluated (frozen code changed, syntax
+    error, duplicate, operator produced nothing).
+    """
+
+    OK = "ok"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    INVALID = "invalid"
+    REJECTED = "rejected"
+
+
+class InsertStatus(StrEnum):
+    """What an archive insert did: the one currency of reward."""
+
+    NEW_CELL = "new_cell"
+    IMPROVED = "improved"
+    NOT_ADDED = "not_added"
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """What the sandboxed evaluator reports about one program.
+
+    ``score`` is the fitness (higher is better): ``combined_score`` when the evaluator
+    gives it, otherwise the mean of the numeric metrics. It is ``None`` unless ``status``
+    is ``ok``. ``artifacts`` are text (stderr tail, evaluator feedback) kept for display
+    and for prompts. ``stage`` is the last cascade stage that ran (1-based, 0 if none).
+    """
+
+    status: EvalStatus
+    score: float | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    artifacts: Mapping[str, str] = field(default_factory=dict)
+    reason: str = ""
+    duration_s: float = 0.0
+    stage: int = 0
+
+
+@dataclass(frozen=True)
+class InsertOutcome:
+    """Result of ``Archive.insert``: status, improvement over the cell's previous
+    occupant (or over nothing: the score itself for a new cell), the cell and island."""
+
+    status: InsertStatus
+    improvement: float = 0.0
+    cell: tuple[int, ...] = ()
+    island: int = 0
+
+
+@dataclass(frozen=True)
+class Program:
+    """One candidate and everything known about it. Immutable.
+
+    ``id`` is unique within a run. ``seq`` is its commit order in the run database
+    (0 for the seed). ``parent_id`` is ``None`` for the seed. ``features`` are the
+    MAP-Elites coordinates' raw values by dimension name.
+    """
+
+    id: str
+    code: str
+    code_hash: str
+    seq: int = 0
+    iteration: int = 0
+    parent_id: str | None = None
+    inspiration_ids: tuple[str, ...] = ()
+    operator: str = "seed"
+    island: int = 0
+    generation: int = 0
+    status: EvalStatus = EvalStatus.OK
+    reason: str = ""
+    score: float | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    features: Mapping[str, float] = field(default_factory=dict)
+    artifacts: Mapping[str, str] = field(default_factory=dict)
+    eval_time_s: float = 0.0
+    created_at: float = 0.0
+
+    @property
+    def is_scored(self) -> bool:
+        return self.status is EvalStatus.OK and self.score is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "seq": self.seq,
+            "iteration": self.iteration,
+            "parent_id": self.parent_id,
+            "inspiration_ids": list(self.inspiration_ids),
+            "operator": self.operator,
+            "island": self.island,
+            "generation": self.generation,
+            "status": self.status.value,
+            "reason": self.reason,
+            "score": self.score,
+            "metrics": dict(self.metrics),
+            "features": dict(self.features),
+            "artifacts": dict(self.artifacts),
+            "eval_time_s": self.eval_time_s,
+            "created_at": self.created_at,
+            "code_hash": self.code_hash,
+            "code": self.code,
+        }
+
+
+def normalise_code(code: str) -> str:
+    """Canonical text of ``code``: comments, blank lines and formatting removed.
+
+    Two programs with the same normal form behave identically, so the result cache and
+    duplicate detection key on it. Code that does not parse is normalised by stripping
+    trailing comments, trailing whitespace and blank lines line by line.
+    """
+    try:
+        return ast.unparse(ast.parse(code))
+    except (SyntaxError, ValueError, RecursionError):
+        pass
+    lines = (_COMMENT_RE.sub("", line).rstrip() for line in code.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+_COMMENT_RE = re.compile(r"#[^'\"\n]*$")
+
+
+def code_hash(code: str) -> str:
+    """SHA-256 (hex, 32 chars) of the normalised code."""
+    return hashlib.sha256(normalise_code(code).encode("utf-8")).hexdigest()[:32]

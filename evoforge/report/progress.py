@@ -1,0 +1,167 @@
+"""Progress output of a run: a live ``rich`` display, JSON lines, or quiet.
+
+A :class:`Reporter` is told about the start, every committed step, periodic ticks and
+the end; it never influences the run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import TYPE_CHECKING, Any, TextIO
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+if TYPE_CHECKING:
+    from evoforge.engine import Engine, StepReport
+    from evoforge.loop import Budget
+
+
+class Reporter:
+    """Base reporter: prints nothing."""
+
+    def start(self, engine: Engine, budget: Budget) -> None:
+        """Called once before the first job."""
+
+    def step(self, engine: Engine, report: StepReport) -> None:
+        """Called after each committed step."""
+
+    def tick(self, engine: Engine) -> None:
+        """Called about twice a second while the run waits."""
+
+    def note(self, message: str) -> None:
+        """A one-line message for the user: warnings reach stderr even in quiet mode."""
+        print(message, file=sys.stderr, flush=True)
+
+    def stop(self, engine: Engine) -> None:
+        """Called once at the end."""
+
+
+def _format_score(score: float | None) -> str:
+    return "-" if score is None else f"{score:.6g}"
+
+
+class RichReporter(Reporter):
+    """A live progress bar with iteration, best score, evaluations per second, failures."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self._progress = Progress(
+            TextColumn("[bold]evolving[/bold]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("best {task.fields[best]}"),
+            TextColumn("{task.fields[rate]} eval/s"),
+            TextColumn("failures {task.fields[failures]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=False,
+        )
+        self._task: Any = None
+        self._started = 0.0
+        self._evaluations_at_start = 0
+
+    def start(self, engine: Engine, budget: Budget) -> None:
+        self._started = time.monotonic()
+        self._evaluations_at_start = engine.counters.evaluations
+        self._progress.start()
+        self._task = self._progress.add_task(
+            "run",
+            total=budget.iterations,
+            completed=engine.counters.iterations,
+            best=_format_score(engine.best.score if engine.best else None),
+            rate="0.0",
+            failures=0,
+        )
+
+    def _refresh(self, engine: Engine) -> None:
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        rate = (engine.counters.evaluations - self._evaluations_at_start) / elapsed
+        self._progress.update(
+            self._task,
+            completed=engine.counters.iterations,
+            best=_format_score(engine.best.score if engine.best else None),
+            rate=f"{rate:.1f}",
+            failures=sum(engine.counters.failures.values()),
+        )
+
+    def step(self, engine: Engine, report: StepReport) -> None:
+        self._refresh(engine)
+        if report.new_best:
+            self._progress.console.print(
+                f"  new best {_format_score(report.program.score)} at iteration "
+                f"{report.program.iteration} ({report.program.operator})"
+            )
+
+    def tick(self, engine: Engine) -> None:
+        self._refresh(engine)
+
+    def note(self, message: str) -> None:
+        self._progress.console.print(message)
+
+    def stop(self, engine: Engine) -> None:
+        self._refresh(engine)
+        self._progress.stop()
+
+
+class JsonLinesReporter(Reporter):
+    """One JSON object per line on ``stream``: start, each step, notes and the end."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def _emit(self, payload: dict[str, Any]) -> None:
+        self.stream.write(json.dumps(payload, allow_nan=False, default=str) + "\n")
+        self.stream.flush()
+
+    def start(self, engine: Engine, budget: Budget) -> None:
+        self._emit(
+            {
+                "event": "start",
+                "run_dir": str(engine.run_dir),
+                "iterations_done": engine.counters.iterations,
+                "budget_iterations": budget.iterations,
+            }
+        )
+
+    def step(self, engine: Engine, report: StepReport) -> None:
+        program = report.program
+        self._emit(
+            {
+                "event": "step",
+                "iteration": program.iteration,
+                "program_id": program.id,
+                "operator": program.operator,
+                "island": program.island,
+                "status": program.status.value,
+                "score": program.score,
+                "outcome": None if report.outcome is None else report.outcome.status.value,
+                "reward": report.reward,
+                "new_best": report.new_best,
+                "best_score": engine.best.score if engine.best else None,
+            }
+        )
+
+    def note(self, message: str) -> None:
+        self._emit({"event": "note", "message": message})
+
+    def stop(self, engine: Engine) -> None:
+        self._emit(
+            {
+                "event": "end",
+                "iterations": engine.counters.iterations,
+                "evaluations": engine.counters.evaluations,
+                "best_score": engine.best.score if engine.best else None,
+            }
+        )
+
+
+def make_reporter(mode: str) -> Reporter:
+    """The reporter for a ``run.log_mode`` value: rich, jsonl or quiet."""
+    if mode == "rich":
+        return RichReporter()
+    if mode == "jsonl":
+        return JsonLinesReporter()
+    return Reporter()

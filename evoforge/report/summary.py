@@ -1,0 +1,115 @@
+"""Summaries of a run read straight from its database, as plain data.
+
+These back ``evoforge best`` and ``evoforge status`` (and their ``--json`` forms, which
+scripts and the benchmark harness rely on). They only read, so they work while a run
+is still going (SQLite WAL allows a reader beside the writer).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from evoforge.storage.db import RunDatabase
+
+
+def best_summary(db: RunDatabase) -> dict[str, Any]:
+    """The best program: id, score, initial score, metrics, where it came from, its code."""
+    best = db.best_program()
+    seed = db.program("seed")
+    if best is None:
+        return {"program_id": None, "score": None, "initial_score": seed.score if seed else None}
+    lineage: list[str] = []
+    cursor: str | None = best.id
+    seen: set[str] = set()
+    while cursor is not None and cursor not in seen:
+        seen.add(cursor)
+        lineage.append(cursor)
+        node = db.program(cursor)
+        cursor = None if node is None else node.parent_id
+    return {
+        "program_id": best.id,
+        "score": best.score,
+        "initial_score": None if seed is None else seed.score,
+        "improvement": _difference(best.score, None if seed is None else seed.score),
+        "metrics": dict(best.metrics),
+        "iteration_found": best.iteration,
+        "operator": best.operator,
+        "island": best.island,
+        "generation": best.generation,
+        "parent_id": best.parent_id,
+        "lineage": list(reversed(lineage)),
+        "artifacts": dict(best.artifacts),
+        "code": best.code,
+    }
+
+
+def status_summary(db: RunDatabase) -> dict[str, Any]:
+    """Counts, best so far, failures by status, per-operator usage and rewards, islands."""
+    uses: dict[str, int] = defaultdict(int)
+    successes: dict[str, int] = defaultdict(int)
+    reward_sums: dict[str, float] = defaultdict(float)
+    islands: dict[int, dict[str, Any]] = {}
+    status_counts: dict[str, int] = defaultdict(int)
+    iterations = 0
+    evaluations = 0
+    programs = 0
+    best_score: float | None = None
+    initial_score: float | None = None
+    eval_time = 0.0
+    for step in db.steps():
+        program = step.program
+        programs += 1
+        if step.evaluated:
+            evaluations += 1
+            eval_time += program.eval_time_s
+        if program.seq == 0:
+            initial_score = program.score
+        else:
+            iterations += 1
+            status_counts[program.status.value] += 1
+            uses[program.operator] += 1
+            reward = step.reward or 0.0
+            reward_sums[program.operator] += reward
+            if reward > 0:
+                successes[program.operator] += 1
+            island = islands.setdefault(
+                program.island, {"island": program.island, "children": 0, "best_score": None}
+            )
+            island["children"] += 1
+            if program.score is not None and (
+                island["best_score"] is None or program.score > island["best_score"]
+            ):
+                island["best_score"] = program.score
+        if program.score is not None and (best_score is None or program.score > best_score):
+            best_score = program.score
+    operators = {
+        name: {
+            "uses": uses[name],
+            "successes": successes[name],
+            "success_rate": successes[name] / uses[name] if uses[name] else 0.0,
+            "mean_reward": reward_sums[name] / uses[name] if uses[name] else 0.0,
+        }
+        for name in sorted(uses)
+    }
+    failures = {status: count for status, count in sorted(status_counts.items()) if status != "ok"}
+    return {
+        "problem": db.get_meta("problem_name"),
+        "iterations": iterations,
+        "evaluations": evaluations,
+        "programs": programs,
+        "best_score": best_score,
+        "initial_score": initial_score,
+        "failures": failures,
+        "statuses": dict(sorted(status_counts.items())),
+        "operators": operators,
+        "islands": [islands[key] for key in sorted(islands)],
+        "migrations": len(db.events("migration")),
+        "evaluation_seconds": eval_time,
+        "budget_iterations": db.get_state("budget_iterations"),
+        "stop_reason": db.get_state("stop_reason"),
+    }
+
+
+def _difference(new: float | None, old: float | None) -> float | None:
+    return None if new is None or old is None else new - old

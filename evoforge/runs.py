@@ -1,0 +1,161 @@
+"""Starting and resuming runs: run directories, the run lock, budgets and the loop.
+
+A run directory holds ``run.sqlite`` (everything that counts), ``problem/`` (the problem
+files as given, so the run is self-contained) and ``run.lock``. Only one process may
+drive a run at a time: the lock is an exclusive ``flock`` that the kernel releases when
+the holder dies, so a ``kill -9`` never leaves a stale lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from evoforge.config import Config, resolve_config
+from evoforge.engine import Engine, EngineError
+from evoforge.loop import Budget, RunResult, drive
+from evoforge.problem import Problem, load_problem
+from evoforge.report.progress import Reporter, make_reporter
+from evoforge.storage.db import RunDatabase
+
+LOCK_FILENAME = "run.lock"
+
+
+class RunLockedError(EngineError):
+    """Another process is driving this run."""
+
+
+class RunLock:
+    """Exclusive, non-blocking lock on a run directory."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / LOCK_FILENAME
+        self._handle: IO[str] | None = None
+
+    def __enter__(self) -> RunLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise RunLockedError(
+                f"{self.path.parent} is in use by {holder}; wait for it or stop it first"
+            ) from exc
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        self._handle = handle
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+
+def default_run_dir(problem: Problem) -> Path:
+    return Path("runs") / f"{problem.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _clear_run_dir(run_dir: Path) -> None:
+    """Remove a previous run from ``run_dir``; refuse if it holds anything else."""
+    if not run_dir.exists():
+        return
+    known = {RunDatabase.FILENAME, f"{RunDatabase.FILENAME}-wal", f"{RunDatabase.FILENAME}-shm"}
+    known |= {LOCK_FILENAME, "problem"}
+    unknown = [entry.name for entry in run_dir.iterdir() if entry.name not in known]
+    if unknown:
+        raise EngineError(
+            f"--fresh refuses to clear {run_dir}: it holds files that are not a run's "
+            f"({', '.join(sorted(unknown)[:3])})"
+        )
+    for entry in run_dir.iterdir():
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        elif entry.name != LOCK_FILENAME:
+            entry.unlink()
+
+
+def _budget(config: Config) -> Budget:
+    return Budget(
+        iterations=config.run.iterations,
+        max_evaluations=config.run.max_evaluations,
+        max_wall_time_s=config.run.max_wall_time_s,
+        target_score=config.run.target_score,
+    )
+
+
+def start_run(
+    problem_dir: Path | str,
+    *,
+    config_file_layer: Mapping[str, Any] | None = None,
+    cli_layer: Mapping[str, Any] | None = None,
+    run_dir: Path | None = None,
+    fresh: bool = False,
+    reporter: Reporter | None = None,
+) -> RunResult:
+    """Load the problem, resolve the config, create the run, score the seed and run it."""
+    problem = load_problem(problem_dir)
+    config = resolve_config(
+        problem_layer=problem.config_layer, file_layer=config_file_layer, cli_layer=cli_layer
+    )
+    target = run_dir or default_run_dir(problem)
+    chosen = reporter or make_reporter(config.run.log_mode)
+    for notice in problem.notices:
+        chosen.note(notice)
+    with RunLock(target):
+        if fresh:
+            _clear_run_dir(target)
+        engine = Engine.create(problem, config, target)
+        try:
+            return drive(engine, _budget(config), chosen, config.run.workers)
+        finally:
+            engine.close()
+
+
+def resume_run(
+    run_dir: Path,
+    *,
+    extra_iterations: int | None = None,
+    log_mode: str | None = None,
+    reporter: Reporter | None = None,
+) -> RunResult:
+    """Continue a run. Without ``extra_iterations`` it completes the stored budget;
+    with it, it runs that many iterations beyond those already committed."""
+    if not (run_dir / RunDatabase.FILENAME).is_file():
+        raise EngineError(f"{run_dir} holds no run (no {RunDatabase.FILENAME})")
+    with RunLock(run_dir):
+        engine = Engine.open(run_dir)
+        try:
+            config = engine.config
+            budget = _budget(config)
+            stored_budget = engine.db.get_state("budget_iterations")
+            iterations = int(stored_budget) if stored_budget is not None else budget.iterations
+            if extra_iterations is not None:
+                iterations = engine.counters.iterations + extra_iterations
+            budget = Budget(
+                iterations=iterations,
+                max_evaluations=budget.max_evaluations,
+                max_wall_time_s=budget.max_wall_time_s,
+                target_score=budget.target_score,
+            )
+            chosen = reporter or make_reporter(log_mode or config.run.log_mode)
+            return drive(engine, budget, chosen, config.run.workers)
+        finally:
+            engine.close()

@@ -1,0 +1,78 @@
+"""Turning an archive insert outcome into a bandit reward in [0, 1].
+
+The insert outcome is the one currency of reward (DESIGN.md): an operator is paid for
+what its child did to the archive, not for its raw score, so scores on any scale give
+comparable rewards.
+
+============================  ==============================================
+child                          reward
+============================  ==============================================
+failed / rejected (None)       0
+NOT_ADDED                      0
+NEW_CELL                       0.5 + 0.5 * squash(child - parent), clipped >= 0
+IMPROVED                       0.5 + 0.5 * squash(improvement over the cell)
+new global best                1.0
+============================  ==============================================
+
+``squash(delta) = rel / (rel + KNEE)`` with ``rel = delta / (|parent_score| + EPSILON)``:
+scale-free, 0 for no gain, 0.5 at a 1% relative gain, approaching but never reaching 1,
+so only a new global best earns the full 1.0.
+
+NOT_ADDED earns nothing, even when the child beat its parent: the cell already held
+something at least as good, so the archive learnt nothing. Paying a little there would
+make ``successes`` (reward > 0) stop meaning "changed the archive", and would reward
+operators that produce near copies of good parents with noise-level gains.
+"""
+
+from __future__ import annotations
+
+import math
+
+from evoforge.program import InsertOutcome, InsertStatus
+
+EPSILON = 1e-9
+"""Added to |parent_score| so that a zero parent score still gives a finite scale."""
+
+KNEE = 0.01
+"""Relative gain that earns half of the improvement bonus."""
+
+NEW_CELL_BASE = 0.5
+"""Reward for filling a new cell or improving a cell, before the improvement bonus."""
+
+
+def squash(delta: float, parent_score: float) -> float:
+    """Relative gain ``delta / (|parent_score| + EPSILON)`` mapped into [0, 1)."""
+    if not math.isfinite(delta) or delta <= 0:
+        return 0.0
+    scale = abs(parent_score) if math.isfinite(parent_score) else 0.0
+    relative = delta / (scale + EPSILON)
+    if math.isinf(relative):
+        return 1.0 - 1e-12
+    return relative / (relative + KNEE)
+
+
+def reward_from_outcome(
+    outcome: InsertOutcome | None,
+    *,
+    child_score: float | None,
+    parent_score: float | None,
+    best_score_before: float | None,
+) -> float:
+    """The reward in [0, 1] for a child whose insert had ``outcome`` (None: not inserted).
+
+    ``best_score_before`` is the archive's best score before this insert (None when the
+    archive was empty, in which case an added child is the new best). ``parent_score``
+    None (no scored parent) counts as 0 for scaling.
+    """
+    if outcome is None or child_score is None or not math.isfinite(child_score):
+        return 0.0
+    if outcome.status is InsertStatus.NOT_ADDED:
+        return 0.0
+    if best_score_before is None or child_score > best_score_before:
+        return 1.0
+    parent = parent_score if parent_score is not None else 0.0
+    if outcome.status is InsertStatus.IMPROVED:
+        bonus = squash(outcome.improvement, parent)
+    else:
+        bonus = squash(child_score - parent, parent)
+    return min(1.0, max(0.0, NEW_CELL_BASE + (1.0 - NEW_CELL_BASE) * bonus))

@@ -1,0 +1,61 @@
+"""Bad input ends with one readable line on stderr and exit status 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evoforge.cli import main
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    status = main(argv)
+    captured = capsys.readouterr()
+    assert status == 2
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert "Traceback" not in captured.err
+    return lines[0]
+
+
+def test_bad_cli_input(capsys: pytest.CaptureFixture[str], curve_fit: Path, tmp_path: Path) -> None:
+    assert "does not exist" in _one_line_error(capsys, ["run", str(tmp_path / "nope")])
+    assert "must not be negative" in _one_line_error(
+        capsys, ["run", str(curve_fit), "--iterations", "-3"]
+    )
+    assert "invalid choice" in _one_line_error(capsys, ["frobnicate"])
+    assert "holds no run" in _one_line_error(capsys, ["resume", str(tmp_path)])
+    assert "holds no run" in _one_line_error(capsys, ["status", str(tmp_path)])
+    bad_config = tmp_path / "bad.yaml"
+    bad_config.write_text("run:\n  iteratons: 5\n")
+    line = _one_line_error(capsys, ["run", str(curve_fit), "--config", str(bad_config)])
+    assert "run.iteratons: unknown key" in line
+    negative = tmp_path / "negative.yaml"
+    negative.write_text("run:\n  max_evaluations: -1\n")
+    assert "max_evaluations" in _one_line_error(
+        capsys, ["run", str(curve_fit), "--config", str(negative)]
+    )
+
+
+def test_a_seed_that_fails_is_a_clear_error(
+    capsys: pytest.CaptureFixture[str], curve_fit: Path, tmp_path: Path
+) -> None:
+    evaluator = curve_fit / "evaluator.py"
+    evaluator.write_text(
+        evaluator.read_text().replace("return {", "raise RuntimeError('broken')\n    return {")
+    )
+    line = _one_line_error(capsys, ["run", str(curve_fit), "--out", str(tmp_path / "r")])
+    assert "seed program did not score" in line
+    assert not (tmp_path / "r" / "run.sqlite").exists()
+
+
+def test_init_writes_a_problem_that_loads(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from evoforge.problem import load_problem
+
+    target = tmp_path / "mine"
+    assert main(["init", str(target)]) == 0
+    load_problem(target)
+    assert "not empty" in _one_line_error(capsys, ["init", str(target)])

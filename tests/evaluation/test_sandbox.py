@@ -1,0 +1,263 @@
+"""The sandbox on real processes: limits, cleanup, environment, network, output."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from evoforge.config import EvaluatorConfig
+from evoforge.evaluation.sandbox import (
+    MARKER_VARIABLE,
+    Sandbox,
+    SandboxLimits,
+    SandboxRun,
+    network_isolation,
+    sanitized_environment,
+)
+
+from .conftest import needs_network_isolation, process_alive
+
+
+def python(code: str, **limits: object) -> SandboxRun:
+    """Run ``code`` with this interpreter in a sandbox with short default limits."""
+    settings: dict[str, object] = {"timeout_s": 3.0, "cpu_time_s": 6.0, "memory_mb": 1024}
+    settings.update(limits)
+    sandbox = Sandbox(SandboxLimits(**settings))  # type: ignore[arg-type]
+    return sandbox.run([sys.executable, "-c", textwrap.dedent(code)])
+
+
+def test_limits_from_config_default_cpu_is_twice_the_timeout() -> None:
+    limits = SandboxLimits.from_config(EvaluatorConfig(timeout_s=7, memory_mb=512))
+    assert limits.cpu_time_s == 14
+    assert limits.memory_mb == 512
+    explicit = SandboxLimits.from_config(EvaluatorConfig(timeout_s=7, cpu_time_s=3))
+    assert explicit.cpu_time_s == 3
+
+
+def test_runs_in_a_fresh_directory_that_is_removed_afterwards() -> None:
+    sandbox = Sandbox(SandboxLimits(timeout_s=3))
+    code = (
+        "import json, os\n"
+        "print(json.dumps({'cwd': os.getcwd(), 'home': os.environ['HOME'],"
+        " 'tmp': os.environ['TMPDIR'], 'staged': open('in.txt').read()}))\n"
+        "open('out.txt', 'w').write('written')\n"
+    )
+    run = sandbox.run(
+        [sys.executable, "-c", code], files={"in.txt": "hello"}, collect=["out.txt", "nope"]
+    )
+    assert run.returncode == 0, run.stderr
+    seen = json.loads(run.stdout)
+    assert seen["home"] == seen["tmp"] == seen["cwd"]
+    assert seen["staged"] == "hello"
+    assert run.files == {"out.txt": b"written"}
+    assert not Path(seen["cwd"]).exists()
+
+
+def test_environment_has_no_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-very-secret")
+    monkeypatch.setenv("github_token", "ghp-secret")
+    monkeypatch.setenv("DB_PASSWORD", "hunter2")
+    monkeypatch.setenv("HTTPS_PROXY", "http://user:pa55@proxy:3128")
+    monkeypatch.setenv("HARMLESS", "kept")
+    run = python("import json, os; print(json.dumps(dict(os.environ)))")
+    env = json.loads(run.stdout)
+    for secret in ("sk-very-secret", "ghp-secret", "hunter2", "pa55"):
+        assert secret not in run.stdout
+    assert env["HARMLESS"] == "kept"
+    assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "1"
+    assert env["PYTHONDONTWRITEBYTECODE"] == "1"
+    assert MARKER_VARIABLE in env
+
+
+def test_sanitized_environment_rules() -> None:
+    env = sanitized_environment(
+        {"AWS_SECRET_ACCESS_KEY": "x", "Authorization": "y", "PATH": "/bin", "LANG": "C"},
+        extra={"HOME": "/tmp/x"},
+    )
+    assert env["PATH"] == "/bin"
+    assert env["LANG"] == "C"
+    assert env["HOME"] == "/tmp/x"
+    assert "AWS_SECRET_ACCESS_KEY" not in env
+    assert "Authorization" not in env
+
+
+def test_wall_clock_timeout_kills_the_whole_group(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    run = python(
+        f"""
+        import os, subprocess
+        child = subprocess.Popen(["sleep", "1000"])
+        open({str(pids)!r}, "w").write(f"{{os.getpid()}} {{child.pid}}")
+        while True:
+            pass
+        """,
+        timeout_s=1.0,
+    )
+    assert run.timed_out
+    assert run.signal == signal.SIGKILL
+    assert 0.9 < run.duration_s < 3.0
+    for pid in map(int, pids.read_text().split()):
+        assert not process_alive(pid)
+
+
+def test_leftover_processes_are_killed_even_after_a_clean_exit(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    run = python(
+        f"""
+        import os, subprocess, time
+        found = [f"child:{{subprocess.Popen(['sleep', '1000']).pid}}"]
+        # Double fork + setsid: a daemon that left the session and the process group.
+        read_end, write_end = os.pipe()
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                os.write(write_end, f"env:{{os.getpid()}} ".encode())
+                time.sleep(1000)
+            os._exit(0)
+        # Another daemon that also re-executes with an empty environment.
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                os.write(write_end, f"noenv:{{os.getpid()}} ".encode())
+                os.execve("/bin/sleep", ["sleep", "1000"], {{}})
+            os._exit(0)
+        os.close(write_end)
+        while len(found) < 3:
+            found += os.read(read_end, 100).decode().split()
+        open({str(pids)!r}, "w").write(" ".join(found))
+        """
+    )
+    assert run.returncode == 0, run.stderr
+    found = dict(item.split(":") for item in pids.read_text().split())
+    assert set(found) == {"child", "env", "noenv"}
+    for kind in ("child", "env"):
+        assert not process_alive(int(found[kind])), f"{kind} process survived the sandbox"
+    if not network_isolation().startswith("none"):
+        # Only the run's network namespace identifies a daemon that cleared its environment.
+        assert not process_alive(int(found["noenv"]))
+    assert run.killed_leftovers >= 1
+
+
+def test_output_is_captured_to_files_and_capped() -> None:
+    run = python(
+        """
+        import sys
+        sys.stdout.write("HEAD" + "x" * 50_000_000 + "TAIL")
+        sys.stderr.write("e" * 1_000_000)
+        """,
+        max_output_bytes=4096,
+    )
+    assert run.returncode == 0
+    assert len(run.stdout) < 4096 + 100
+    assert run.stdout.startswith("HEAD")
+    assert run.stdout.endswith("TAIL")
+    assert "bytes dropped]" in run.stdout
+    assert len(run.stderr) < 4096 + 100
+
+
+def test_file_size_limit_stops_big_writes() -> None:
+    run = python(
+        "open('big', 'wb').write(b'x' * (3 * 1024 * 1024))",
+        max_file_size_mb=1,
+    )
+    assert run.returncode != 0
+    assert "File too large" in run.stderr
+
+
+def test_memory_limit() -> None:
+    run = python(
+        """
+        hog = []
+        while True:
+            hog.append(bytearray(10_000_000))
+        """,
+        memory_mb=200,
+    )
+    assert run.returncode == 1
+    assert "MemoryError" in run.stderr
+
+
+def test_cpu_limit_sends_sigxcpu() -> None:
+    run = python("while True: pass", timeout_s=5.0, cpu_time_s=1.0)
+    assert not run.timed_out
+    assert run.signal in (signal.SIGXCPU, signal.SIGKILL)
+    assert run.cpu_time_s >= 0.9
+
+
+def test_segfault_is_reported_as_a_signal() -> None:
+    run = python("import ctypes; ctypes.string_at(0)")
+    assert run.signal == signal.SIGSEGV
+    assert run.signal_name == "SIGSEGV"
+    assert run.returncode == -signal.SIGSEGV
+
+
+def test_a_command_that_cannot_start_is_an_error_not_an_exception() -> None:
+    sandbox = Sandbox(SandboxLimits(timeout_s=3))
+    run = sandbox.run(["/nonexistent/interpreter", "x"])
+    assert run.returncode is None
+    assert run.error is not None
+    assert "cannot execute" in run.error
+
+
+def test_network_isolation_reports_a_mode() -> None:
+    mode = network_isolation()
+    assert mode in ("netns", "userns+netns") or mode.startswith("none: ")
+    assert network_isolation() is mode  # probed once
+    disabled = Sandbox(SandboxLimits(isolate_network=False))
+    assert disabled.network.startswith("none")
+
+
+@needs_network_isolation
+def test_no_network_inside_the_sandbox() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        server.settimeout(0.2)
+        port = server.getsockname()[1]
+        run = python(f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=1)")
+        assert run.returncode != 0
+        assert "OSError" in run.stderr or "Error" in run.stderr
+        with pytest.raises(TimeoutError):
+            server.accept()
+
+
+def test_network_available_when_isolation_is_disabled() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        run = python(
+            f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=1)",
+            isolate_network=False,
+        )
+        assert run.returncode == 0, run.stderr
+        assert run.network.startswith("none")
+
+
+def test_concurrent_runs_are_independent() -> None:
+    sandbox = Sandbox(SandboxLimits(timeout_s=5))
+    results: dict[int, SandboxRun] = {}
+
+    def work(index: int) -> None:
+        code = f"import os; print({index}, os.getcwd())"
+        results[index] = sandbox.run([sys.executable, "-c", code])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    directories = set()
+    for index, run in results.items():
+        assert run.returncode == 0, run.stderr
+        number, directory = run.stdout.split()
+        assert int(number) == index
+        directories.add(directory)
+    assert len(directories) == 6

@@ -1,0 +1,304 @@
+"""The shipped examples and the ``evoforge init`` template: seeds score as documented and
+the trusted evaluators reject invalid constructions."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from evoforge.blocks import split_blocks
+
+ROOT = Path(__file__).resolve().parents[2]
+CIRCLE_PACKING = ROOT / "examples" / "circle_packing"
+FUNCTION_MINIMIZATION = ROOT / "examples" / "function_minimization"
+BIN_PACKING = ROOT / "examples" / "bin_packing"
+INIT_TEMPLATE = ROOT / "evoforge" / "templates" / "init"
+PROBLEM_DIRS = [CIRCLE_PACKING, FUNCTION_MINIMIZATION, BIN_PACKING, INIT_TEMPLATE]
+
+
+def load_evaluator(problem_dir: Path) -> ModuleType:
+    """Import ``problem_dir/evaluator.py`` with its folder on sys.path, as the sandbox does."""
+    sys.path.insert(0, str(problem_dir))
+    try:
+        spec = importlib.util.spec_from_file_location(
+            f"evaluator_{problem_dir.name}", problem_dir / "evaluator.py"
+        )
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(problem_dir))
+
+
+def write_program(tmp_path: Path, code: str) -> str:
+    path = tmp_path / "candidate.py"
+    path.write_text(code, encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize("problem_dir", PROBLEM_DIRS, ids=lambda p: p.name)
+def test_problem_dir_is_complete(problem_dir: Path) -> None:
+    for name in ("initial_program.py", "evaluator.py", "config.yaml", "README.md"):
+        assert (problem_dir / name).is_file(), name
+    code = (problem_dir / "initial_program.py").read_text(encoding="utf-8")
+    assert "# EVOLVE-BLOCK-START" in code and "# EVOLVE-BLOCK-END" in code
+    segments = split_blocks(code)
+    assert len(segments.blocks) >= 1
+    assert segments.join() == code
+
+
+@pytest.mark.parametrize("problem_dir", PROBLEM_DIRS, ids=lambda p: p.name)
+def test_config_is_valid(problem_dir: Path) -> None:
+    from evoforge.config import load_yaml_mapping, validate_config
+
+    validate_config(load_yaml_mapping(problem_dir / "config.yaml"), str(problem_dir))
+
+
+@pytest.mark.parametrize("problem_dir", PROBLEM_DIRS, ids=lambda p: p.name)
+def test_metrics_are_plain_numbers(problem_dir: Path) -> None:
+    metrics = load_evaluator(problem_dir).evaluate(str(problem_dir / "initial_program.py"))
+    assert "combined_score" in metrics
+    for name, value in metrics.items():
+        assert type(value) in (int, float), (name, type(value))
+        assert np.isfinite(value), name
+
+
+# --- circle packing -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def circles() -> ModuleType:
+    return load_evaluator(CIRCLE_PACKING)
+
+
+def test_circle_packing_seed_score(circles: ModuleType) -> None:
+    metrics = circles.evaluate(str(CIRCLE_PACKING / "initial_program.py"))
+    assert metrics["combined_score"] == pytest.approx(2.121537, abs=1e-6)
+    assert metrics["sum_radii"] == metrics["combined_score"]
+    assert metrics["target_ratio"] == pytest.approx(2.121537 / 2.635983, abs=1e-6)
+    assert metrics["min_radius"] > 0.0
+    assert metrics["min_gap"] >= 0.0
+
+
+def grid_packing() -> tuple[np.ndarray, np.ndarray]:
+    """A feasible packing with exactly representable numbers and touching disks: a 4 x 4
+    grid of radius-1/8 disks plus ten radius-0 points in the gaps and a corner."""
+    ticks = np.array([0.125, 0.375, 0.625, 0.875])
+    gaps = np.array([0.25, 0.5, 0.75])
+    disks = [(x, y) for x in ticks for y in ticks]
+    points = [(x, y) for x in gaps for y in gaps] + [(0.0, 0.0)]
+    centers = np.array(disks + points)
+    radii = np.array([0.125] * 16 + [0.0] * 10)
+    return centers, radii
+
+
+def test_circle_packing_accepts_touching_disks(circles: ModuleType) -> None:
+    centers, radii = grid_packing()
+    metrics = circles.verify_packing(centers, radii)
+    assert metrics["sum_radii"] == 2.0
+    assert metrics["min_gap"] == 0.0
+
+
+def test_circle_packing_rejects_tiny_overlap(circles: ModuleType) -> None:
+    centers, radii = grid_packing()
+    radii[5] += 1e-12  # disk 5 touches four neighbours exactly
+    with pytest.raises(ValueError, match="overlap"):
+        circles.verify_packing(centers, radii)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda c, r: c.__setitem__((0, 0), 0.1249999), "unit square"),
+        (lambda c, r: c.__setitem__((3, 1), 1.2), "unit square"),
+        (lambda c, r: r.__setitem__(4, np.nan), "NaN"),
+        (lambda c, r: c.__setitem__((4, 0), np.inf), "NaN or infinite"),
+        (lambda c, r: r.__setitem__(25, -1e-3), "negative radius"),
+        (lambda c, r: r.__setitem__(25, 1e-320), "subnormal"),
+    ],
+    ids=["left wall", "top wall", "nan radius", "inf centre", "negative radius", "subnormal"],
+)
+def test_circle_packing_rejects_invalid(circles: ModuleType, mutate: object, message: str) -> None:
+    centers, radii = grid_packing()
+    mutate(centers, radii)  # type: ignore[operator]
+    with pytest.raises(ValueError, match=message):
+        circles.verify_packing(centers, radii)
+
+
+def test_circle_packing_rejects_wrong_counts_and_types(circles: ModuleType) -> None:
+    centers, radii = grid_packing()
+    with pytest.raises(ValueError, match="shape"):
+        circles.verify_packing(centers[:25], radii[:25])
+    with pytest.raises(ValueError, match="shape"):
+        circles.verify_packing(centers, radii[:, None])
+    with pytest.raises(ValueError, match="complex"):
+        circles.verify_packing(centers, radii.astype(complex))
+    with pytest.raises(ValueError, match="numeric"):
+        circles.verify_packing(centers, np.array(["a"] * 26))
+
+
+def test_circle_packing_evaluate_runs_the_candidate(circles: ModuleType, tmp_path: Path) -> None:
+    overlapping = (
+        "import numpy as np\n"
+        "def construct_packing():\n"
+        "    return np.full((26, 2), 0.5), np.full(26, 0.1)\n"
+    )
+    with pytest.raises(ValueError, match="overlap"):
+        circles.evaluate(write_program(tmp_path, overlapping))
+    broken = "def construct_packing():\n    raise RuntimeError('boom')\n"
+    with pytest.raises(RuntimeError, match="boom"):
+        circles.evaluate(write_program(tmp_path, broken))
+
+
+# --- bin packing --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bins() -> ModuleType:
+    return load_evaluator(BIN_PACKING)
+
+
+def test_bin_packing_best_fit_matches_reference(bins: ModuleType) -> None:
+    metrics = bins.evaluate(str(BIN_PACKING / "initial_program.py"))
+    assert metrics["excess_percent"] == pytest.approx(5.37, abs=0.05)
+    assert metrics["combined_score"] == -metrics["excess_percent"]
+    assert metrics["mean_l1_bound"] == pytest.approx(201.2)
+    stage1 = bins.evaluate_stage1(str(BIN_PACKING / "initial_program.py"))
+    assert 0.0 < stage1["excess_percent"] < 10.0
+
+
+def test_bin_packing_data_has_twenty_or3_instances(bins: ModuleType) -> None:
+    instances = bins.load_instances()
+    assert len(instances) == 20
+    assert all(capacity == 150.0 and len(items) == 500 for _, capacity, items in instances)
+
+
+def test_bin_packing_loop_opens_bins_only_when_needed(bins: ModuleType) -> None:
+    def best_fit(item: float, remaining: np.ndarray) -> np.ndarray:
+        return -(remaining - item)
+
+    assert bins.pack(best_fit, 10.0, np.array([6.0, 4.0, 6.0, 3.0, 1.0])) == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("return np.zeros(len(bins) + 1)", "shape"),
+        ("return -item", "shape"),
+        ("return np.full(len(bins), np.nan)", "NaN"),
+        ("return np.full(len(bins), np.inf)", "infinite"),
+        ("return bins.astype(complex)", "real"),
+    ],
+    ids=["too long", "scalar", "nan", "inf", "complex"],
+)
+def test_bin_packing_rejects_bad_priorities(
+    bins: ModuleType, tmp_path: Path, body: str, message: str
+) -> None:
+    code = f"import numpy as np\ndef priority(item, bins):\n    {body}\n"
+    with pytest.raises(ValueError, match=message):
+        bins.evaluate_stage1(write_program(tmp_path, code))
+
+
+# --- function minimisation ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def minimisation() -> ModuleType:
+    return load_evaluator(FUNCTION_MINIMIZATION)
+
+
+def test_function_minimization_seed_in_range(minimisation: ModuleType) -> None:
+    path = str(FUNCTION_MINIMIZATION / "initial_program.py")
+    metrics = minimisation.evaluate(path)
+    assert 0.4 < metrics["combined_score"] < 0.8
+    assert metrics["mean_calls"] <= minimisation.ITERATIONS
+    assert minimisation.evaluate(path) == metrics  # deterministic
+    assert 0.0 <= minimisation.evaluate_stage1(path)["combined_score"] <= 1.0
+
+
+def test_function_minimization_known_minimum(minimisation: ModuleType) -> None:
+    """The stored global minimum beats every point of a dense grid over the bounds."""
+    grid = np.linspace(-5.0, 5.0, 801)
+    x, y = np.meshgrid(grid, grid)
+    values = 0.05 * (x * x + y * y) + np.sin(3 * x + 1) * np.cos(2 * y - 0.5) + 0.3 * np.sin(x * y)
+    assert values.min() >= minimisation.GLOBAL_MIN_VALUE
+    assert minimisation.objective(
+        minimisation.GLOBAL_MIN_X, minimisation.GLOBAL_MIN_Y
+    ) == pytest.approx(minimisation.GLOBAL_MIN_VALUE, abs=1e-12)
+
+
+def test_function_minimization_perfect_search_scores_one(
+    minimisation: ModuleType, tmp_path: Path
+) -> None:
+    code = (
+        "def search_algorithm(iterations, bounds):\n"
+        f"    x, y = {minimisation.GLOBAL_MIN_X!r}, {minimisation.GLOBAL_MIN_Y!r}\n"
+        "    return x, y, evaluate_function(x, y)\n"
+    )
+    assert minimisation.evaluate(write_program(tmp_path, code))["combined_score"] == (
+        pytest.approx(1.0)
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ("return 9.0, 0.0, -100.0", ValueError),
+        ("return float('nan'), 0.0, 0.0", ValueError),
+        ("return 0.0, 0.0", ValueError),
+        (
+            "[evaluate_function(0.0, 0.0) for _ in range(iterations + 1)]\n"
+            "    return 0.0, 0.0, 0.0",
+            RuntimeError,
+        ),
+    ],
+    ids=["out of bounds", "nan", "wrong arity", "over budget"],
+)
+def test_function_minimization_rejects_invalid(
+    minimisation: ModuleType, tmp_path: Path, body: str, error: type[Exception]
+) -> None:
+    code = f"def search_algorithm(iterations, bounds):\n    {body}\n"
+    with pytest.raises(error):
+        minimisation.evaluate_stage1(write_program(tmp_path, code))
+
+
+def test_function_minimization_ignores_reported_value(
+    minimisation: ModuleType, tmp_path: Path
+) -> None:
+    code = "def search_algorithm(iterations, bounds):\n    return 0.0, 0.0, -1000.0\n"
+    metrics = minimisation.evaluate_stage1(write_program(tmp_path, code))
+    assert metrics["combined_score"] < 0.8
+
+
+# --- init template ------------------------------------------------------------------
+
+
+def test_init_template_seed_score() -> None:
+    metrics = load_evaluator(INIT_TEMPLATE).evaluate(str(INIT_TEMPLATE / "initial_program.py"))
+    assert metrics["rmse"] == pytest.approx(0.5563, abs=1e-3)
+    assert 0.1 < metrics["combined_score"] < 0.2
+
+
+def test_init_template_rewards_a_better_fit(tmp_path: Path) -> None:
+    evaluator = load_evaluator(INIT_TEMPLATE)
+    code = (INIT_TEMPLATE / "initial_program.py").read_text(encoding="utf-8")
+    better = code.replace(
+        "c0, c1, c2, c3 = 0.2, 1.0, 0.5, -0.1", "c0, c1, c2, c3 = 0.0, 1.742, 0.3, -0.775"
+    )
+    assert better != code
+    seed_score = evaluator.evaluate(str(INIT_TEMPLATE / "initial_program.py"))["combined_score"]
+    assert evaluator.evaluate(write_program(tmp_path, better))["combined_score"] > seed_score + 0.3
+
+
+@pytest.fixture(autouse=True)
+def _restore_sys_path() -> Iterator[None]:
+    saved = list(sys.path)
+    yield
+    sys.path[:] = saved

@@ -1,0 +1,140 @@
+"""mutate: genetic-programming edits that keep children runnable-looking."""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import re
+
+from operator_cases import PROGRAMS, assert_valid_child, block_source, run_propose
+
+from evoforge.blocks import dedent_block
+from evoforge.config import MutateConfig
+from evoforge.operators.mutate import MutateOperator
+
+PROGRAM = """\
+import math
+import numpy as np
+
+LIMIT = 3.0
+NAMES = ["a", "b"]
+
+
+def helper(q):
+    return q
+
+
+# EVOLVE-BLOCK-START
+def energy(x, y):
+    d = x - y
+    e = d * d + 0.5
+    if e > LIMIT:
+        e = LIMIT
+    return math.sqrt(e) / 2
+# EVOLVE-BLOCK-END
+"""
+
+
+def _block_tree(code: str) -> ast.Module:
+    return ast.parse(dedent_block(block_source(code, 0)))
+
+
+def _children(operator: MutateOperator, code: str, seeds: range) -> list:
+    return [p for seed in seeds if (p := run_propose(operator, code, seed)) is not None]
+
+
+def test_edits_cover_every_kind() -> None:
+    notes = " ".join(p.note for p in _children(MutateOperator(), PROGRAM, range(60)))
+    for kind in ("swap +", "swap -", "swap >", "replace", "wrap", "delete", "duplicate"):
+        assert kind in notes, kind
+
+
+def test_children_are_valid_and_returns_survive() -> None:
+    operator = MutateOperator(MutateConfig(max_edits=4))
+    parent_returns = sum(isinstance(n, ast.Return) for n in ast.walk(_block_tree(PROGRAM)))
+    for proposal in _children(operator, PROGRAM, range(40)):
+        child = assert_valid_child(PROGRAM, proposal, operator)
+        tree = _block_tree(child)
+        assert sum(isinstance(n, ast.Return) for n in ast.walk(tree)) == parent_returns
+        assert [n.name for n in tree.body if isinstance(n, ast.FunctionDef)] == ["energy"]
+
+
+def test_new_names_come_from_scope_and_imports() -> None:
+    allowed = {"x", "y", "d", "e", "LIMIT", "math", "np", "abs", "min", "max"}
+    for proposal in _children(MutateOperator(MutateConfig(max_edits=3)), PROGRAM, range(60)):
+        names = {n.id for n in ast.walk(_block_tree(proposal.code)) if isinstance(n, ast.Name)}
+        assert names <= allowed, names - allowed
+        # Containers and functions are never used as numbers.
+        assert "NAMES" not in names and "helper" not in names
+
+
+def test_functions_only_from_imported_modules() -> None:
+    no_imports = PROGRAM.replace("import math\nimport numpy as np\n", "").replace(
+        "math.sqrt(e)", "e"
+    )
+    for proposal in _children(MutateOperator(MutateConfig(max_edits=3)), no_imports, range(40)):
+        assert "math." not in proposal.code and "np." not in proposal.code
+        called = {
+            n.func.id
+            for n in ast.walk(ast.parse(proposal.code))
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+        }
+        assert called <= {"abs", "min", "max"}
+
+
+def test_max_edits_one_makes_one_edit() -> None:
+    edit = re.compile(r"(?:^mutate: |, )(?:swap|replace|wrap|delete|duplicate) ")
+    for proposal in _children(MutateOperator(MutateConfig(max_edits=1)), PROGRAM, range(20)):
+        assert len(edit.findall(proposal.note)) == 1, proposal.note
+
+
+def test_indented_block_edits_stay_in_the_loop() -> None:
+    code = PROGRAMS["two_blocks"]
+    for proposal in _children(MutateOperator(), code, range(20)):
+        assert_valid_child(code, proposal, MutateOperator())
+        second = block_source(proposal.code, 1)
+        assert all(line.startswith("        ") for line in second.splitlines() if line.strip())
+
+
+def test_block_without_expressions_or_statements_gives_none() -> None:
+    code = "# EVOLVE-BLOCK-START\nimport math\n# EVOLVE-BLOCK-END\n"
+    assert run_propose(MutateOperator(), code, 0) is None
+
+
+def test_string_formatting_is_not_swapped() -> None:
+    code = "# EVOLVE-BLOCK-START\ndef f(x):\n    return 'v=%d' % x\n# EVOLVE-BLOCK-END\n"
+    for proposal in _children(MutateOperator(), code, range(20)):
+        assert "'v=%d' %" in proposal.code or "%" not in proposal.code
+
+
+def test_children_of_runnable_parent_mostly_run() -> None:
+    ok = 0
+    children = _children(MutateOperator(), PROGRAM, range(40))
+    for proposal in children:
+        namespace: dict[str, object] = {"__builtins__": builtins}
+        try:
+            exec(compile(proposal.code, "<child>", "exec"), namespace)
+            float(namespace["energy"](1.5, 0.25))  # type: ignore[operator]
+            ok += 1
+        except Exception:
+            pass
+    assert ok >= len(children) * 0.6
+
+
+def test_range_arguments_and_indexes_are_not_replaced_or_wrapped() -> None:
+    code = (
+        "# EVOLVE-BLOCK-START\n"
+        "def f(xs, n):\n"
+        "    total = 0.0\n"
+        "    for i in range(n):\n"
+        "        total = total + xs[i]\n"
+        "    return total\n"
+        "# EVOLVE-BLOCK-END\n"
+    )
+    operator = MutateOperator(MutateConfig(max_edits=2))
+    for proposal in _children(operator, code, range(40)):
+        for node in ast.walk(_block_tree(proposal.code)):
+            if isinstance(node, ast.Subscript):
+                assert ast.unparse(node) == "xs[i]"
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "range":
+                assert ast.unparse(node) == "range(n)"

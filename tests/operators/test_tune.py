@@ -1,0 +1,197 @@
+"""tune: literal perturbation, ints kept ints, CMA-ES from relatives, determinism."""
+
+from __future__ import annotations
+
+import ast
+import warnings
+
+import numpy as np
+import pytest
+from operator_cases import (
+    PROGRAMS,
+    assert_valid_child,
+    block_source,
+    make_program,
+    run_propose,
+)
+
+from evoforge.blocks import dedent_block
+from evoforge.config import TuneConfig
+from evoforge.operators.ast_tools import literal_sites, literal_skeleton, literal_vector
+from evoforge.operators.tune import TuneOperator
+
+FLOATS = """\
+import math
+
+# EVOLVE-BLOCK-START
+def f(x):
+    a = 1.5
+    b = -0.25
+    c = 0.0
+    return a * math.cos(b * x) + c
+# EVOLVE-BLOCK-END
+"""
+
+INTS = """\
+# EVOLVE-BLOCK-START
+def g(xs):
+    total = 0
+    for i in range(10):
+        total += xs[2] * 3 - 7
+    flag = True
+    return total ** 2 + xs[1:4][0]
+# EVOLVE-BLOCK-END
+"""
+
+
+def _literals(code: str, block: int = 0) -> list[tuple[type, float, bool]]:
+    tree = ast.parse(dedent_block(block_source(code, block)))
+    return [(type(s.value), s.value, s.in_subscript) for s in literal_sites(tree)]
+
+
+def _relatives(count: int) -> list:
+    """Scored programs with FLOATS's skeleton: better the closer a is to 2 and b to 0."""
+    rng = np.random.default_rng(42)
+    relatives = []
+    for index in range(count):
+        a, b, c = 1.5 + rng.normal(0, 0.3), -0.25 + rng.normal(0, 0.1), rng.normal(0, 0.1)
+        code = (
+            FLOATS.replace("1.5", f"{a:.4f}")
+            .replace("-0.25", f"{b:.4f}")
+            .replace("c = 0.0", f"c = {c:.4f}")
+        )
+        score = -((a - 2) ** 2) - b**2
+        relatives.append(make_program(code, program_id=f"r{index}", score=score, seq=index + 1))
+    relatives.sort(key=lambda program: -program.score)
+    return relatives
+
+
+def test_ints_stay_ints_and_move_by_at_least_one() -> None:
+    operator = TuneOperator(TuneConfig(sigma=0.01))
+    before = _literals(INTS)
+    changed = 0
+    for seed in range(10):
+        child = assert_valid_child(INTS, run_propose(operator, INTS, seed), operator)
+        after = _literals(child)
+        assert len(after) == len(before)
+        for (old_type, old, _), (new_type, new, _) in zip(before, after, strict=True):
+            assert new_type is old_type is int
+            if new != old:
+                changed += 1
+                assert abs(new - old) >= 1
+    assert changed >= 10
+
+
+def test_indexes_and_booleans_are_never_tuned() -> None:
+    operator = TuneOperator()
+    for seed in range(10):
+        child = run_propose(operator, INTS, seed)
+        assert child is not None
+        indexes = [v for _, v, in_subscript in _literals(child.code) if in_subscript]
+        assert indexes == [2, 1, 4, 0]
+        assert "flag = True" in child.code
+
+
+def test_float_steps_are_relative_and_zero_moves() -> None:
+    operator = TuneOperator(TuneConfig(sigma=0.1, max_literals=64, use_cma=False))
+    zero_moved = False
+    for seed in range(20):
+        child = run_propose(operator, FLOATS, seed)
+        assert child is not None and "gauss" in child.note
+        values = [v for _, v, _ in _literals(child.code)]
+        assert all(isinstance(v, float) for v in values)
+        a, b, c = values
+        assert abs(a - 1.5) < 1.5 and abs(b + 0.25) < 0.25
+        zero_moved |= c != 0.0
+    assert zero_moved
+
+
+def test_negative_literals_keep_precedence() -> None:
+    code = "# EVOLVE-BLOCK-START\ny = -2.0 ** 2 + 3 ** -1.5\n# EVOLVE-BLOCK-END\n"
+    operator = TuneOperator(TuneConfig(sigma=3.0))
+    for seed in range(20):
+        child = assert_valid_child(code, run_propose(operator, code, seed), operator)
+        assert literal_skeleton(child) == literal_skeleton(code)
+
+
+def test_max_literals_limits_changes() -> None:
+    operator = TuneOperator(TuneConfig(max_literals=1, use_cma=False))
+    for seed in range(5):
+        proposal = run_propose(operator, FLOATS, seed)
+        assert proposal is not None
+        before, after = _literals(FLOATS), _literals(proposal.code)
+        assert sum(x != y for x, y in zip(before, after, strict=True)) == 1
+        assert proposal.note == "tune: 1 literal, gauss"
+
+
+def test_no_literals_gives_none() -> None:
+    code = "# EVOLVE-BLOCK-START\ndef h(x):\n    return x\n# EVOLVE-BLOCK-END\n"
+    assert run_propose(TuneOperator(), code, 0) is None
+
+
+def test_child_keeps_the_literal_skeleton() -> None:
+    for code in PROGRAMS.values():
+        child = run_propose(TuneOperator(), code, 5)
+        assert child is not None
+        assert literal_skeleton(child.code) == literal_skeleton(code)
+        assert len(literal_vector(child.code)) == len(literal_vector(code))
+        assert literal_vector(child.code) != literal_vector(code)
+
+
+def test_skeleton_and_vector() -> None:
+    assert literal_vector(FLOATS) == [1.5, -0.25, 0.0]
+    other = FLOATS.replace("1.5", "7").replace("    a =", "    # comment\n    a =")
+    assert literal_skeleton(other) == literal_skeleton(FLOATS)
+    assert literal_skeleton(FLOATS.replace("a * math", "a + math")) != literal_skeleton(FLOATS)
+    assert literal_vector("no markers") == []
+    assert isinstance(literal_skeleton("not python ((("), str)
+
+
+def test_cma_path_with_relatives_is_deterministic_and_quiet(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    operator = TuneOperator(TuneConfig(sigma=0.2))
+    relatives = _relatives(9)
+    global_state = np.random.get_state()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        first = run_propose(operator, FLOATS, 7, relatives=relatives)
+        second = run_propose(operator, FLOATS, 7, relatives=relatives)
+    assert first is not None and second is not None
+    assert first.note == "tune: 3 literals, cma"
+    assert first.code == second.code
+    assert capsys.readouterr() == ("", "")
+    assert np.array_equal(np.random.get_state()[1], global_state[1])  # numpy's global rng
+    assert_valid_child(FLOATS, first, operator)
+    assert literal_skeleton(first.code) == literal_skeleton(FLOATS)
+    other_seed = run_propose(operator, FLOATS, 8, relatives=relatives)
+    assert other_seed is not None and other_seed.code != first.code
+
+
+def test_cma_moves_towards_better_relatives() -> None:
+    operator = TuneOperator(TuneConfig(sigma=0.1))
+    relatives = _relatives(24)
+    a_values = []
+    for seed in range(20):
+        proposal = run_propose(operator, FLOATS, seed, relatives=relatives)
+        assert proposal is not None and "cma" in proposal.note
+        a_values.append(literal_vector(proposal.code)[0])
+    assert np.mean(a_values) > 1.5
+
+
+def test_gaussian_fallbacks() -> None:
+    relatives = _relatives(5)
+    no_cma = run_propose(TuneOperator(TuneConfig(use_cma=False)), FLOATS, 1, relatives=relatives)
+    assert no_cma is not None and no_cma.note.endswith("gauss")
+    one_relative = run_propose(TuneOperator(), FLOATS, 1, relatives=relatives[:1])
+    assert one_relative is not None and one_relative.note.endswith("gauss")
+    # Relatives with another skeleton (different literal count) are ignored.
+    strangers = [make_program(INTS, program_id=f"s{i}", score=1.0) for i in range(5)]
+    mismatched = run_propose(TuneOperator(), FLOATS, 1, relatives=strangers)
+    assert mismatched is not None and mismatched.note.endswith("gauss")
+    unscored = [make_program(r.code, program_id=r.id) for r in relatives]
+    assert run_propose(TuneOperator(), FLOATS, 1, relatives=unscored).note.endswith("gauss")
+    # One float literal only: no covariance to adapt.
+    single = INTS.replace("* 3 - 7", "* 3.5 - 7")
+    proposal = run_propose(TuneOperator(), single, 1, relatives=relatives)
+    assert proposal is not None and proposal.note.endswith("gauss")

@@ -1,0 +1,156 @@
+"""Bandits: learning the better arm, exact state round trips, non-stationarity, stats."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from evoforge.config import BanditConfig
+from evoforge.selection.bandits import EXP3, UCB1, Bandit, ThompsonSampling, make_bandit
+
+POLICIES = ["ucb1", "thompson", "exp3"]
+
+
+def bandit(policy: str, arms: list[str] | None = None, **settings_: Any) -> Bandit:
+    return make_bandit(
+        arms or ["good", "bad"], BanditConfig.model_validate({"policy": policy, **settings_})
+    )
+
+
+def run(b: Bandit, means: dict[str, float], pulls: int, rng: np.random.Generator) -> list[str]:
+    chosen = []
+    for _ in range(pulls):
+        arm = b.select(rng)
+        b.update(arm, float(rng.random() < means[arm]))
+        chosen.append(arm)
+    return chosen
+
+
+def test_make_bandit_picks_the_policy() -> None:
+    assert isinstance(bandit("ucb1"), UCB1)
+    assert isinstance(bandit("thompson"), ThompsonSampling)
+    assert isinstance(bandit("exp3"), EXP3)
+    with pytest.raises(ValueError):
+        make_bandit([], BanditConfig())
+    with pytest.raises(ValueError):
+        make_bandit(["a", "a"], BanditConfig())
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_concentrates_on_the_better_arm(policy: str) -> None:
+    b = bandit(policy, exploration=0.5)
+    chosen = run(b, {"good": 0.7, "bad": 0.3}, 600, np.random.default_rng(1))
+    assert chosen[-200:].count("good") > 140
+
+
+def test_ucb1_tries_every_arm_once_in_order() -> None:
+    b = bandit("ucb1", arms=["a", "b", "c"])
+    rng = np.random.default_rng(0)
+    order = []
+    for _ in range(3):
+        arm = b.select(rng)
+        order.append(arm)
+        b.update(arm, 0.0)
+    assert order == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.parametrize(
+    "settings_", [{}, {"discount": 0.9}, {"window": 5}, {"discount": 0.95, "window": 7}]
+)
+@settings(max_examples=15, deadline=None)
+@given(
+    updates=st.lists(
+        st.tuples(st.integers(0, 2), st.floats(0.0, 1.0, allow_nan=False)), max_size=40
+    ),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_state_round_trip_is_exact(
+    policy: str, settings_: dict[str, Any], updates: list[tuple[int, float]], seed: int
+) -> None:
+    arms = ["x", "y", "z"]
+    original = bandit(policy, arms, **settings_)
+    for index, reward in updates:
+        original.update(arms[index], reward)
+    state = original.state()
+    restored = bandit(policy, arms, **settings_)
+    restored.load_state(json.loads(json.dumps(state)))
+    assert restored.state() == state
+    rng_a, rng_b = np.random.default_rng(seed), np.random.default_rng(seed)
+    for step in range(20):
+        arm_a, arm_b = original.select(rng_a), restored.select(rng_b)
+        assert arm_a == arm_b
+        reward = (step * 0.37) % 1.0
+        original.update(arm_a, reward)
+        restored.update(arm_b, reward)
+    assert original.state() == restored.state()
+    assert original.stats() == restored.stats()
+
+
+def test_load_state_rejects_mismatches() -> None:
+    state = bandit("ucb1").state()
+    with pytest.raises(ValueError):
+        bandit("exp3").load_state(state)
+    with pytest.raises(ValueError):
+        bandit("ucb1", arms=["good", "other"]).load_state(state)
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.parametrize("settings_", [{"discount": 0.97}, {"window": 30}])
+def test_non_stationary_settings_adapt_after_a_switch(
+    policy: str, settings_: dict[str, Any]
+) -> None:
+    rng = np.random.default_rng(2)
+    b = bandit(policy, exploration=0.5, **settings_)
+    run(b, {"good": 0.9, "bad": 0.1}, 400, rng)
+    chosen = run(b, {"good": 0.1, "bad": 0.9}, 400, rng)
+    assert chosen[-150:].count("bad") > 100
+
+
+def test_forgetting_adapts_faster_than_a_stationary_policy() -> None:
+    # The contrast that makes the test above meaningful: count the pulls of the new best
+    # arm in the first 100 pulls after the switch, stationary vs discounted.
+    def early_bad_pulls(**settings_: Any) -> int:
+        rng = np.random.default_rng(0)
+        b = bandit("thompson", **settings_)
+        run(b, {"good": 0.9, "bad": 0.1}, 400, rng)
+        return run(b, {"good": 0.1, "bad": 0.9}, 100, rng).count("bad")
+
+    assert early_bad_pulls(discount=0.97) > early_bad_pulls() + 40
+    assert early_bad_pulls(window=30) > early_bad_pulls() + 40
+
+
+def test_stats_count_uses_successes_and_mean() -> None:
+    b = bandit("ucb1", arms=["a", "b"], discount=0.5, window=2)
+    for reward in (0.0, 0.5, 1.0):
+        b.update("a", reward)
+    b.update("b", 0.0)
+    stats = b.stats()
+    assert stats["a"] == {"uses": 3, "successes": 2, "mean_reward": pytest.approx(0.5)}
+    assert stats["b"] == {"uses": 1, "successes": 0, "mean_reward": 0.0}
+
+
+def test_update_validates_arm_and_reward() -> None:
+    b = bandit("ucb1")
+    with pytest.raises(KeyError):
+        b.update("nope", 1.0)
+    with pytest.raises(ValueError):
+        b.update("good", float("nan"))
+    b.update("good", 7.0)  # clipped
+    assert b.stats()["good"]["mean_reward"] == 1.0
+
+
+def test_exp3_probabilities_are_a_distribution_with_floor() -> None:
+    b = bandit("exp3", arms=["a", "b", "c"], exp3_gamma=0.3)
+    for _ in range(200):
+        b.update("a", 1.0)
+    assert isinstance(b, EXP3)
+    probabilities = b.probabilities()
+    assert probabilities.sum() == pytest.approx(1.0)
+    assert probabilities.min() >= 0.3 / 3 - 1e-12
+    assert probabilities[0] == probabilities.max()

@@ -1,0 +1,98 @@
+"""The run database: atomic steps, round trips, corruption is a clear error."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from evoforge.program import EvalStatus, InsertOutcome, InsertStatus, Program, code_hash
+from evoforge.storage.db import DatabaseError, RunDatabase
+
+
+def _program(seq: int, score: float | None = 1.0, **kw: object) -> Program:
+    code = f"x = {seq}\n"
+    return Program(
+        id=f"p{seq}",
+        code=code,
+        code_hash=code_hash(code),
+        seq=seq,
+        iteration=seq,
+        parent_id=None if seq == 0 else "p0",
+        score=score,
+        metrics={"combined_score": score if score is not None else 0.0},
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_steps_round_trip(tmp_path: Path) -> None:
+    db = RunDatabase(tmp_path / "run.sqlite", create=True)
+    outcome = InsertOutcome(InsertStatus.NEW_CELL, 1.0, (2, 3), 0)
+    db.commit_step(
+        _program(0, features={"complexity": 3.0}, artifacts={"stderr": "hi"}),
+        evaluated=True,
+        outcome=outcome,
+        reward=None,
+        events=[("new_best", {"program_id": "p0"})],
+        state={"bandit": {"counts": [1, 2]}},
+    )
+    db.commit_step(
+        _program(1, score=None, status=EvalStatus.FAILED, reason="boom"),
+        evaluated=True,
+        outcome=None,
+        reward=0.0,
+    )
+    db.close()
+    again = RunDatabase(tmp_path / "run.sqlite")
+    steps = list(again.steps())
+    assert [s.program.id for s in steps] == ["p0", "p1"]
+    assert steps[0].outcome == outcome
+    assert steps[0].program.features == {"complexity": 3.0}
+    assert steps[0].program.artifacts == {"stderr": "hi"}
+    assert steps[1].program.status is EvalStatus.FAILED
+    assert again.get_state("bandit") == {"counts": [1, 2]}
+    assert again.events("new_best")[0].payload == {"program_id": "p0"}
+    assert again.best_program() is not None and again.best_program().id == "p0"  # type: ignore[union-attr]
+    assert again.has_hash(code_hash("x = 1\n"))
+    assert again.status_counts() == {"ok": 1, "failed": 1}
+
+
+def test_a_failed_step_writes_nothing(tmp_path: Path) -> None:
+    db = RunDatabase(tmp_path / "run.sqlite", create=True)
+    db.commit_step(_program(0), evaluated=True, outcome=None, reward=None)
+    with pytest.raises(sqlite3.IntegrityError):
+        # same seq twice violates the primary key: the whole step must roll back
+        db.commit_step(
+            _program(0), evaluated=True, outcome=None, reward=None, state={"bandit": {"x": 1}}
+        )
+    assert db.count_programs() == 1
+    assert db.get_state("bandit") is None
+
+
+def test_non_finite_scores_are_stored_as_null(tmp_path: Path) -> None:
+    db = RunDatabase(tmp_path / "run.sqlite", create=True)
+    db.commit_step(_program(0, score=math.nan), evaluated=True, outcome=None, reward=None)
+    assert next(db.steps()).program.score is None
+
+
+def test_missing_and_corrupt_databases(tmp_path: Path) -> None:
+    with pytest.raises(DatabaseError, match="no run database"):
+        RunDatabase(tmp_path / "absent.sqlite")
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(DatabaseError, match="unreadable or corrupt"):
+        RunDatabase(garbage)
+    good = tmp_path / "good.sqlite"
+    db = RunDatabase(good, create=True)
+    for seq in range(50):
+        db.commit_step(_program(seq), evaluated=True, outcome=None, reward=None)
+    db._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    size = good.stat().st_size
+    with good.open("r+b") as handle:
+        handle.truncate(size // 2)
+    with pytest.raises(DatabaseError):
+        reopened = RunDatabase(good)
+        list(reopened.steps())

@@ -1,0 +1,77 @@
+"""Config: layering, validation, one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evoforge.config import (
+    Config,
+    ConfigError,
+    config_to_yaml,
+    load_yaml_mapping,
+    resolve_config,
+    validate_config,
+)
+
+
+def test_defaults_validate() -> None:
+    config = Config()
+    assert config.run.iterations > 0
+    assert [f.name for f in config.archive.features] == ["complexity", "behaviour"]
+
+
+def test_precedence_cli_over_file_over_problem() -> None:
+    config = resolve_config(
+        problem_layer={"seed": 1, "run": {"iterations": 10, "workers": 3}},
+        file_layer={"seed": 2, "run": {"iterations": 20}},
+        cli_layer={"run": {"iterations": 30}},
+    )
+    assert config.seed == 2
+    assert config.run.iterations == 30
+    assert config.run.workers == 3
+
+
+@pytest.mark.parametrize(
+    ("layer", "fragment"),
+    [
+        ({"runn": {}}, "runn: unknown key"),
+        ({"run": {"iterations": -1}}, "run.iterations"),
+        ({"run": {"workers": "many"}}, "run.workers"),
+        ({"archive": {"num_islands": 0}}, "archive.num_islands"),
+        ({"operators": {"enabled": ["teleport"]}}, "teleport"),
+        ({"archive": {"features": [{"name": "x", "range": [2, 1]}]}}, "low < high"),
+    ],
+)
+def test_bad_values_are_one_line_errors(layer: dict, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        resolve_config(file_layer=layer)
+    message = str(info.value)
+    assert fragment in message
+    assert "\n" not in message
+    assert message.startswith("--config file:")
+
+
+def test_yaml_file_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("run: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_yaml_mapping(bad)
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text("42\n")
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        load_yaml_mapping(scalar)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_yaml_mapping(tmp_path / "missing.yaml")
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    assert load_yaml_mapping(empty) == {}
+
+
+def test_yaml_round_trip_keeps_every_key() -> None:
+    import yaml
+
+    config = resolve_config(cli_layer={"seed": 7})
+    again = validate_config(yaml.safe_load(config_to_yaml(config)))
+    assert again == config

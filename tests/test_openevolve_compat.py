@@ -1,0 +1,38 @@
+"""OpenEvolve configs in problem dirs are translated, and what is not applied is named."""
+
+from __future__ import annotations
+
+from evoforge.config import resolve_config
+from evoforge.openevolve_compat import looks_like_openevolve, translate_openevolve
+
+OPENEVOLVE = {
+    "max_iterations": 50,
+    "random_seed": 3,
+    "llm": {"primary_model": "gpt-4o", "temperature": 0.7},
+    "database": {
+        "num_islands": 3,
+        "feature_dimensions": ["complexity", "diversity"],
+        "feature_bins": 8,
+        "population_size": 100,
+    },
+    "evaluator": {"timeout": 12, "cascade_evaluation": True, "parallel_evaluations": 2},
+}
+
+
+def test_detection() -> None:
+    assert looks_like_openevolve(OPENEVOLVE)
+    assert not looks_like_openevolve({"run": {"iterations": 3}, "evaluator": {"timeout_s": 3}})
+
+
+def test_translation_applies_equivalents_and_names_the_rest() -> None:
+    layer, not_applied = translate_openevolve(OPENEVOLVE)
+    config = resolve_config(problem_layer=layer)
+    assert config.run.iterations == 50
+    assert config.seed == 3
+    assert config.archive.num_islands == 3
+    assert [f.name for f in config.archive.features] == ["complexity", "diversity"]
+    assert all(f.bins == 8 for f in config.archive.features)
+    assert config.evaluator.timeout_s == 12
+    assert config.run.workers == 2
+    assert "llm.primary_model" in not_applied
+    assert "database.population_size" in not_applied

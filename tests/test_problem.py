@@ -1,0 +1,67 @@
+"""Problem loading: a good problem loads, every malformed one is a one-line ProblemError."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evoforge.problem import ProblemError, load_problem, materialise_problem
+
+SEED = "# EVOLVE-BLOCK-START\nX = 1.0\n# EVOLVE-BLOCK-END\n"
+EVALUATOR = "def evaluate(program_path):\n    return {'combined_score': 1.0}\n"
+
+
+def _problem(tmp_path: Path, **files: str) -> Path:
+    contents = {"initial_program.py": SEED, "evaluator.py": EVALUATOR}
+    contents.update(files)
+    for name, text in contents.items():
+        if text is not None:
+            (tmp_path / name).write_text(text)
+    return tmp_path
+
+
+def test_loads_a_problem(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "x.json").write_text("[1]")
+    problem = load_problem(_problem(tmp_path, **{"README.md": "# Demo\n"}))
+    assert problem.initial_code == SEED
+    assert problem.description.startswith("# Demo")
+    assert set(problem.files) == {"initial_program.py", "evaluator.py", "README.md", "data/x.json"}
+    copy = tmp_path.parent / (tmp_path.name + "-copy")
+    materialise_problem(problem.files, copy)
+    assert (copy / "data" / "x.json").read_text() == "[1]"
+
+
+@pytest.mark.parametrize(
+    ("files", "fragment"),
+    [
+        ({"initial_program.py": "X = 1\n"}, "no '# EVOLVE-BLOCK-START'"),
+        ({"initial_program.py": "# EVOLVE-BLOCK-START\nX = 1\n"}, "without a matching"),
+        ({"initial_program.py": "# EVOLVE-BLOCK-START\nX = (\n# EVOLVE-BLOCK-END\n"}, "syntax"),
+        ({"evaluator.py": "def evaluate(p:\n"}, "syntax error"),
+        ({"evaluator.py": "def score(p):\n    return {}\n"}, "defines neither evaluate"),
+        ({"config.yaml": "run: [1\n"}, "not valid YAML"),
+    ],
+)
+def test_malformed_problems(tmp_path: Path, files: dict[str, str], fragment: str) -> None:
+    with pytest.raises(ProblemError) as info:
+        load_problem(_problem(tmp_path, **files))
+    assert fragment in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_files(tmp_path: Path) -> None:
+    with pytest.raises(ProblemError, match="does not exist"):
+        load_problem(tmp_path / "nope")
+    (tmp_path / "initial_program.py").write_text(SEED)
+    with pytest.raises(ProblemError, match=r"missing evaluator\.py"):
+        load_problem(tmp_path)
+
+
+def test_openevolve_config_is_translated_with_a_notice(tmp_path: Path) -> None:
+    problem = load_problem(
+        _problem(tmp_path, **{"config.yaml": "max_iterations: 7\nllm:\n  temperature: 0.3\n"})
+    )
+    assert problem.config_layer == {"run": {"iterations": 7}}
+    assert any("llm.temperature" in notice for notice in problem.notices)
