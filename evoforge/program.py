@@ -8,6 +8,7 @@ its lineage is kept forever even when the archive evicts it.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import re
 from collections.abc import Mapping
@@ -125,6 +126,7 @@ class Program:
         }
 
 
+@functools.lru_cache(maxsize=4096)
 def normalise_code(code: str) -> str:
     """Canonical text of ``code``: comments, blank lines and formatting removed.
 

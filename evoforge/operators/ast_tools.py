@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 import hashlib
 import math
 import warnings
@@ -283,8 +284,12 @@ class ParsedProgram:
         return not self.compiles or _quiet_compile(child_tree)
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_program(code: str) -> ParsedProgram | None:
     """Split and parse ``code``; None when the markers are broken or no block is usable.
+
+    Results are cached by code text: callers must treat the returned trees as read-only
+    (``ParsedProgram.fresh_trees`` gives copies to edit).
 
     A block is usable when it parses on its own and, where the whole program parses, its
     statements are exactly the program's statements on those lines (a block that is part
@@ -379,6 +384,7 @@ def _skeleton_part(text: str, tree: ast.Module | None) -> str:
     return ast.unparse(tree)
 
 
+@functools.lru_cache(maxsize=4096)
 def literal_skeleton(code: str) -> str:
     """A hash of the evolve blocks with every numeric literal replaced by a placeholder.
 
@@ -399,18 +405,23 @@ def literal_skeleton(code: str) -> str:
 
 
 def literal_vector(code: str) -> list[float]:
-    """The numeric literals of the usable evolve blocks, in order, as floats.
+    """The numeric literals of the usable evolve blocks, in order, as floats (a new list).
 
     Programs with the same :func:`literal_skeleton` give vectors of the same length whose
     positions correspond; ``tune`` numbers its literals the same way. Never raises
     (unusable code gives ``[]``).
     """
+    return list(_literal_vector(code))
+
+
+@functools.lru_cache(maxsize=4096)
+def _literal_vector(code: str) -> tuple[float, ...]:
     try:
         parsed = parse_program(code)
     except Exception:
-        return []
+        return ()
     if parsed is None:
-        return []
+        return ()
     values: list[float] = []
     for block in parsed.blocks:
         if block.tree is None:
@@ -420,7 +431,7 @@ def literal_vector(code: str) -> list[float]:
                 values.append(float(site.value))
             except OverflowError:
                 values.append(math.inf if site.value > 0 else -math.inf)
-    return values
+    return tuple(values)
 
 
 # --------------------------------------------------------------------------- names
