@@ -85,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     init = commands.add_parser("init", help="write a working example problem to start from")
     init.add_argument("directory", type=Path)
+
+    config = commands.add_parser("config", help="print the default config or its reference")
+    config.add_argument(
+        "--reference", action="store_true", help="every key with default and meaning (Markdown)"
+    )
     return parser
 
 
@@ -238,7 +243,15 @@ def _cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_config(args: argparse.Namespace) -> int:
+    from evoforge.config import Config, config_reference, config_to_yaml
+
+    print(config_reference() if args.reference else config_to_yaml(Config()), end="")
+    return 0
+
+
 _COMMANDS = {
+    "config": _cmd_config,
     "run": _cmd_run,
     "resume": _cmd_resume,
     "best": _cmd_best,

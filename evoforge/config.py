@@ -82,7 +82,7 @@ class FeatureConfig(_Strict):
     is read from the evaluator's metrics.
     """
 
-    name: str = Field(..., min_length=1)
+    name: str = Field(..., min_length=1, description="A built-in feature or a metric name.")
     bins: int = Field(10, ge=1, le=1000, description="Number of bins along this dimension.")
     range: tuple[float, float] | None = Field(
         None, description="Fixed [low, high]; None adapts the range to the values seen."
@@ -108,7 +108,7 @@ class InspirationConfig(_Strict):
 class ArchiveConfig(_Strict):
     """Islands of MAP-Elites grids, migration, and parent selection."""
 
-    num_islands: int = Field(4, ge=1, le=64)
+    num_islands: int = Field(4, ge=1, le=64, description="Independent sub-populations (islands).")
     features: list[FeatureConfig] = Field(
         default_factory=lambda: [
             FeatureConfig(name="complexity"),
@@ -124,7 +124,7 @@ class ArchiveConfig(_Strict):
     exploitation_rate: float = Field(0.6, ge=0, le=1, description="Parent: fitness-weighted elite.")
     exploration_rate: float = Field(0.2, ge=0, le=1, description="Parent: random occupied cell.")
     tournament_rate: float = Field(0.2, ge=0, le=1, description="Parent: tournament winner.")
-    tournament_size: int = Field(3, ge=2)
+    tournament_size: int = Field(3, ge=2, description="Contestants per tournament selection.")
     inspirations: InspirationConfig = Field(default_factory=InspirationConfig)
 
     @model_validator(mode="after")
@@ -139,6 +139,8 @@ class ArchiveConfig(_Strict):
 
 
 class TuneConfig(_Strict):
+    """The tune operator: perturb numeric literals in the evolve blocks."""
+
     sigma: float = Field(0.1, gt=0, description="Relative step size for numeric literals.")
     use_cma: bool = Field(
         True, description="Adapt the step with CMA-ES when a block has several literals."
@@ -147,6 +149,8 @@ class TuneConfig(_Strict):
 
 
 class MutateConfig(_Strict):
+    """The mutate operator: genetic-programming edits of the evolve blocks."""
+
     max_edits: int = Field(2, ge=1, le=16, description="Edits applied per child.")
 
 
@@ -174,7 +178,9 @@ class OperatorsConfig(_Strict):
 class BanditConfig(_Strict):
     """Adaptive operator choice, paid from insert outcomes."""
 
-    policy: Literal["ucb1", "thompson", "exp3"] = "ucb1"
+    policy: Literal["ucb1", "thompson", "exp3"] = Field(
+        "ucb1", description="ucb1, thompson (Beta posterior) or exp3 (adversarial)."
+    )
     exploration: float = Field(1.0, ge=0, description="UCB1 exploration constant c.")
     exp3_gamma: float = Field(0.1, gt=0, le=1, description="EXP3 uniform-mixing rate.")
     discount: float = Field(
@@ -272,3 +278,52 @@ def resolve_config(
 def config_to_yaml(config: Config) -> str:
     """The config as YAML, every key present (what the run database stores)."""
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def config_reference() -> str:
+    """Every config key with its type, default and meaning, as Markdown (docs/CONFIG.md)."""
+    lines = [
+        "# Configuration reference",
+        "",
+        "Generated from `evoforge/config.py` by `evoforge config --reference`; a test keeps it",
+        "in step. Precedence: command line > `--config FILE` > the problem's `config.yaml` >",
+        "these defaults. An unknown key or a bad value stops the run with one line (exit 2).",
+        "",
+    ]
+    _describe_model(Config, "", lines)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _describe_model(model: type[BaseModel], prefix: str, lines: list[str]) -> None:
+    doc = (model.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+    title = prefix.rstrip(".") or "top level"
+    lines += [f"## `{title}`", "", doc, "", "| key | default | meaning |", "|---|---|---|"]
+    nested: list[tuple[type[BaseModel], str]] = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            nested.append((annotation, f"{prefix}{name}."))
+            lines.append(f"| `{prefix}{name}` | (section) | see `{prefix}{name}` below |")
+            continue
+        meaning = (field.description or "").replace("|", "\\|")
+        if field.is_required():
+            lines.append(f"| `{prefix}{name}` | (required) | {meaning} |")
+            continue
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, BaseModel):
+            default = default.model_dump(mode="json")
+        elif isinstance(default, list):
+            default = [
+                d.model_dump(mode="json") if isinstance(d, BaseModel) else d for d in default
+            ]
+        rendered = yaml.safe_dump(default, default_flow_style=True).strip().removesuffix("...")
+        lines.append(f"| `{prefix}{name}` | `{rendered.strip()}` | {meaning} |")
+    lines.append("")
+    for sub_model, sub_prefix in nested:
+        _describe_model(sub_model, sub_prefix, lines)
+    if model is ArchiveConfig:
+        _describe_model(FeatureConfig, f"{prefix}features[].", lines)
+
+
+def _plain(value: Any) -> Any:
+    return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
