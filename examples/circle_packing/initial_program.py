@@ -36,12 +36,12 @@ def place_centers() -> np.ndarray:
     """
     middle_x, middle_y = 0.5, 0.5
     inner_count = 8
-    ring_counts = [inner_count, NUM_CIRCLES - 1 - inner_count]
     ring_sizes = [0.23, 0.43]
     ring_phases = [0.2, 0.1]
     ring_squareness = [2.0, 2.0]
     ring_zigzag = [0.01, 0.01]
     centers = [(middle_x, middle_y)]
+    ring_counts = [inner_count, NUM_CIRCLES - len(centers) - inner_count]
     for ring, count in enumerate(ring_counts):
         angles = ring_phases[ring] + 2.0 * np.pi * np.arange(count) / count
         cos, sin = np.cos(angles), np.sin(angles)
@@ -61,7 +61,8 @@ def compute_radii(centers: np.ndarray) -> np.ndarray:
     """
     dist = pairwise_distances(centers)
     walls = wall_distances(centers)
-    radii = np.minimum(walls, 0.5 * dist.min(axis=1))
+    nearest = np.minimum.reduce(dist)  # dist is symmetric: column minima = row minima
+    radii = np.minimum(walls, 0.5 * nearest)
     for _ in range(2):
         for i in np.argsort(radii):
             radii[i] = min(walls[i], float(np.min(dist[i] - radii)))
