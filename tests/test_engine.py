@@ -1,0 +1,72 @@
+"""The ask/tell engine driven by a custom loop, as the README shows."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+from evoforge import Engine, EvalStatus, EvaluationResult, load_problem
+from evoforge.config import resolve_config
+from evoforge.program import InsertStatus
+
+PROBLEM = Path(__file__).parent / "e2e" / "problems" / "curve_fit"
+
+
+def test_custom_ask_tell_loop(tmp_path: Path) -> None:
+    shutil.copytree(PROBLEM, tmp_path / "problem")
+    problem = load_problem(tmp_path / "problem")
+    config = resolve_config(problem_layer=problem.config_layer, cli_layer={"seed": 4})
+    engine = Engine.create(problem, config, tmp_path / "run")
+    seed_score = engine.best.score if engine.best else None
+    outcomes = []
+    try:
+        for _ in range(30):
+            job = engine.ask()
+            proposal = asyncio.run(engine.propose(job))
+            reason = engine.check(job, proposal)
+            if reason is None and proposal is not None:
+                report = engine.tell(job, proposal, engine.evaluate(proposal.code))
+            else:
+                rejected = EvaluationResult(EvalStatus.REJECTED, reason=reason or "")
+                report = engine.tell(job, proposal, rejected, evaluated=False)
+            outcomes.append(report)
+        assert engine.counters.iterations == 30
+        assert engine.db.count_programs() == 31
+        assert seed_score is not None and engine.best is not None
+        assert engine.best.score is not None and engine.best.score > seed_score
+        statuses = {r.outcome.status for r in outcomes if r.outcome is not None}
+        assert InsertStatus.NEW_CELL in statuses or InsertStatus.IMPROVED in statuses
+        # a reward is paid for every step, and only archive gains earn one
+        for report in outcomes:
+            gained = report.outcome is not None and report.outcome.status in (
+                InsertStatus.NEW_CELL,
+                InsertStatus.IMPROVED,
+            )
+            assert (report.reward > 0) == gained
+    finally:
+        engine.close()
+
+
+def test_duplicate_children_are_never_evaluated_twice(tmp_path: Path) -> None:
+    shutil.copytree(PROBLEM, tmp_path / "problem")
+    problem = load_problem(tmp_path / "problem")
+    engine = Engine.create(
+        problem, resolve_config(problem_layer=problem.config_layer), tmp_path / "r"
+    )
+    try:
+        job = engine.ask()
+        from evoforge.operators.base import Proposal
+
+        same_as_seed = Proposal(
+            code=problem.initial_code.replace("b = 0.1", "b = 0.1  # same"), operator="x"
+        )
+        assert engine.check(job, same_as_seed) == "duplicate of a program already evaluated"
+        frozen = Proposal(code=problem.initial_code.replace("range(21)", "range(3)"), operator="x")
+        reason = engine.check(job, frozen)
+        assert reason is not None and "frozen code changed" in reason
+        broken = Proposal(code=problem.initial_code.replace("b = 0.1", "b = (0.1"), operator="x")
+        reason = engine.check(job, broken)
+        assert reason is not None and reason.startswith("syntax error")
+    finally:
+        engine.close()
