@@ -83,3 +83,31 @@ def test_a_second_process_cannot_drive_the_same_run(curve_fit: Path, tmp_path: P
             process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def test_ctrl_c_stops_cleanly_and_the_run_resumes(curve_fit: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(
+        evoforge_command(
+            "run", str(curve_fit), "--iterations", "30", "--out", str(run_dir), "--quiet"
+        ),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while len(_committed(run_dir)) < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    interrupted = json.loads(run_cli("status", str(run_dir), "--json").stdout)
+    assert interrupted["stop_reason"] == "interrupted"
+    assert interrupted["iterations"] < 30
+    done = run_cli("resume", str(run_dir), "--quiet")
+    assert done.returncode == 0, done.stderr
+    finished = json.loads(run_cli("status", str(run_dir), "--json").stdout)
+    assert finished["iterations"] == 30
+    assert finished["stop_reason"] == "iterations budget reached"
