@@ -64,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path, help="YAML config file")
     run.add_argument("--out", type=Path, help="run directory (default runs/NAME-TIMESTAMP)")
     run.add_argument("--fresh", action="store_true", help="replace a previous run in --out")
+    run.add_argument(
+        "--llm-base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1"
+    )
+    run.add_argument("--model", help="model name at that endpoint (enables the llm_* operators)")
+    run.add_argument(
+        "--api-key-env", help="environment variable holding the API key (default OPENAI_API_KEY)"
+    )
     _add_log_flags(run)
 
     resume = commands.add_parser("resume", help="continue a run (also after a crash)")
@@ -85,6 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     init = commands.add_parser("init", help="write a working example problem to start from")
     init.add_argument("directory", type=Path)
+
+    oracle = commands.add_parser(
+        "oracle", help="serve an offline stand-in language model (OpenAI-compatible)"
+    )
+    oracle.add_argument("--port", type=_positive_int, default=8765, help="0 picks a free port")
+    oracle.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    oracle.add_argument("--seed", type=_positive_int, default=0, help="answers depend on it")
+    oracle.add_argument("--verbose", action="store_true", help="log every request")
 
     config = commands.add_parser("config", help="print the default config or its reference")
     config.add_argument(
@@ -121,6 +136,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if mode is not None:
         cli_layer.setdefault("run", {})["log_mode"] = mode
     file_layer = load_yaml_mapping(args.config) if args.config is not None else None
+    if args.model is not None:
+        model: dict[str, Any] = {"model": args.model}
+        if args.llm_base_url is not None:
+            model["base_url"] = args.llm_base_url
+        if args.api_key_env is not None:
+            model["api_key_env"] = args.api_key_env
+        cli_layer["llm"] = {"models": [model]}
+    elif args.llm_base_url is not None or args.api_key_env is not None:
+        raise UsageError("evoforge run: --llm-base-url and --api-key-env need --model")
     result = start_run(
         args.problem_dir,
         config_file_layer=file_layer,
@@ -227,6 +251,50 @@ def _cmd_status(args: argparse.Namespace) -> int:
             str(island["island"]), str(island["children"]), "-" if score is None else f"{score:.6g}"
         )
     console.print(islands)
+    llm = summary.get("llm") or {}
+    if llm.get("calls"):
+        console.print(
+            f"language models: {llm['calls']} calls, {llm['tokens_in']} tokens in, "
+            f"{llm['tokens_out']} out, cost {llm['cost']:.4g}"
+            + (
+                "; failures: " + ", ".join(f"{k} {v}" for k, v in llm["failures"].items())
+                if llm["failures"]
+                else ""
+            )
+        )
+        models = Table("model", "calls", "tokens in", "tokens out", "cost", "outcomes")
+        for name, stats in llm["models"].items():
+            models.add_row(
+                name,
+                str(stats["calls"]),
+                str(stats["tokens_in"]),
+                str(stats["tokens_out"]),
+                f"{stats['cost']:.4g}",
+                ", ".join(f"{k} {v}" for k, v in stats["outcomes"].items()),
+            )
+        console.print(models)
+    novelty = summary.get("novelty") or {}
+    if novelty.get("exact_duplicates") or novelty.get("near_duplicates"):
+        console.print(
+            f"rejected before evaluation: {novelty['exact_duplicates']} exact duplicates, "
+            f"{novelty['near_duplicates']} near duplicates"
+        )
+    return 0
+
+
+def _cmd_oracle(args: argparse.Namespace) -> int:
+    from evoforge.llm.oracle import OracleServer
+
+    server = OracleServer(args.host, args.port, args.seed, verbose=args.verbose)
+    print(
+        f"evoforge oracle listening on {server.url} (model 'oracle'); Ctrl-C stops it", flush=True
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
     return 0
 
 
@@ -257,6 +325,7 @@ _COMMANDS = {
     "best": _cmd_best,
     "status": _cmd_status,
     "init": _cmd_init,
+    "oracle": _cmd_oracle,
 }
 
 

@@ -61,6 +61,11 @@ class EvaluatorConfig(_Strict):
     isolate_network: bool = Field(
         True, description="Run candidates in a new network namespace where the OS allows it."
     )
+    isolate_filesystem: bool = Field(
+        True,
+        description="Make everything but the candidate's working directory read-only "
+        "(mount namespace) where the OS allows it.",
+    )
     cascade: bool = Field(
         True, description="Use evaluate_stage1/2/3 when the evaluator defines them."
     )
@@ -154,19 +159,25 @@ class MutateConfig(_Strict):
     max_edits: int = Field(2, ge=1, le=16, description="Edits applied per child.")
 
 
+#: The symbolic (model-free) operators and the language-model operators, by name.
+SYMBOLIC_OPERATOR_NAMES: tuple[str, ...] = ("tune", "mutate", "crossover", "simplify")
+LLM_OPERATOR_NAMES: tuple[str, ...] = ("llm_diff", "llm_rewrite", "llm_crossover")
+
+
 class OperatorsConfig(_Strict):
     """Which operators the bandit may choose among, and their settings."""
 
     enabled: list[str] = Field(
         default_factory=lambda: ["tune", "mutate", "crossover", "simplify"],
-        description="Operator names; each becomes an arm of the operator bandit.",
+        description="Operator names; each becomes an arm of the operator bandit "
+        "(also llm_diff, llm_rewrite, llm_crossover: see the llm section).",
     )
     tune: TuneConfig = Field(default_factory=TuneConfig)
     mutate: MutateConfig = Field(default_factory=MutateConfig)
 
     @model_validator(mode="after")
     def _known_operators(self) -> OperatorsConfig:
-        known = {"tune", "mutate", "crossover", "simplify"}
+        known = set(SYMBOLIC_OPERATOR_NAMES) | set(LLM_OPERATOR_NAMES)
         unknown = [name for name in self.enabled if name not in known]
         if unknown:
             raise ValueError(f"unknown operator(s) {unknown}; known: {sorted(known)}")
@@ -191,6 +202,127 @@ class BanditConfig(_Strict):
     )
 
 
+class LLMModelConfig(_Strict):
+    """One language model behind an OpenAI-compatible endpoint.
+
+    The API key is read from the environment variable named by ``api_key_env`` when a
+    call is made; it is never written to the config, the run database or the logs.
+    """
+
+    model: str = Field(..., min_length=1, description="Model name the server knows.")
+    name: str | None = Field(
+        None, description="Label in records and reports (None: the model name)."
+    )
+    base_url: str = Field(
+        "https://api.openai.com/v1", min_length=1, description="Endpoint base URL (…/v1)."
+    )
+    api_key_env: str = Field(
+        "OPENAI_API_KEY",
+        min_length=1,
+        description="Environment variable holding the API key (unset: a placeholder key).",
+    )
+    temperature: float = Field(0.8, ge=0, le=2, description="Sampling temperature.")
+    top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling mass.")
+    max_tokens: int = Field(4096, ge=1, description="Largest completion, in tokens.")
+    timeout_s: float = Field(120.0, gt=0, description="Per-request timeout in seconds.")
+    price_input_per_mtok: float = Field(
+        0.0, ge=0, description="Price per million prompt tokens (your currency)."
+    )
+    price_output_per_mtok: float = Field(
+        0.0, ge=0, description="Price per million completion tokens."
+    )
+    weight: float = Field(1.0, gt=0, description="Share of calls under fixed-weight selection.")
+
+    @property
+    def label(self) -> str:
+        return self.name or self.model
+
+
+class LLMConfig(_Strict):
+    """Language models: endpoints, retries, circuit breaker, model choice and budgets."""
+
+    models: list[LLMModelConfig] = Field(
+        default_factory=list, description="Models the llm_* operators may call."
+    )
+    selection: Literal["weights", "bandit"] = Field(
+        "weights",
+        description="weights: fixed shares; bandit: learn the model with most gain per cost.",
+    )
+    auto_enable_operators: bool = Field(
+        True,
+        description="With models and no llm_* operator enabled, enable all three llm_* ones.",
+    )
+    completions_per_request: int = Field(
+        1, ge=1, le=16, description="n completions per request (the first usable one is kept)."
+    )
+    max_retries: int = Field(
+        4, ge=0, le=20, description="Retries of a failed request (429, 5xx, timeout, network)."
+    )
+    backoff_base_s: float = Field(
+        1.0, ge=0, description="First retry delay; doubles each retry, with jitter."
+    )
+    backoff_max_s: float = Field(
+        30.0, ge=0, description="Longest retry delay (also caps a server's Retry-After)."
+    )
+    circuit_failures: int = Field(
+        3, ge=1, description="Failed requests in a row after which a model is rested."
+    )
+    circuit_cooldown_s: float = Field(30.0, ge=0, description="How long a rested model rests.")
+    max_rests: int = Field(
+        3, ge=1, description="Rests in a row without a success after which a model is dropped."
+    )
+    max_total_tokens: int | None = Field(
+        None, ge=1, description="End the run once this many tokens were used (None: no limit)."
+    )
+    max_cost: float | None = Field(
+        None, gt=0, description="End the run once this much was spent (None: no limit)."
+    )
+
+
+class PromptConfig(_Strict):
+    """How prompts for the llm_* operators are built."""
+
+    system_message: str | None = Field(
+        None, description="Replaces the built-in system instruction (None: the template)."
+    )
+    template_dir: str | None = Field(
+        None, description="Directory whose template files override the built-in ones."
+    )
+    max_prompt_tokens: int = Field(
+        6000, ge=256, description="Prompt cap (estimated at 4 characters a token)."
+    )
+    inspiration_policy: Literal["top", "diverse", "novel"] = Field(
+        "top",
+        description="Inspirations shown: top scores, diverse cells, or least similar code.",
+    )
+    inspirations: int = Field(2, ge=0, le=8, description="Inspirations shown at most.")
+    stagnation_window: int = Field(
+        8, ge=1, description="Children on an island without improvement that add guidance."
+    )
+    failure_streak: int = Field(
+        1, ge=1, description="Failed children in a row on an island that add their reasons."
+    )
+    artifact_chars: int = Field(
+        1200, ge=0, description="Characters of each artifact (stderr, feedback) shown."
+    )
+
+
+class NoveltyConfig(_Strict):
+    """Rejecting near-duplicate children before they cost an evaluation."""
+
+    near_duplicates: bool = Field(
+        True, description="Reject children whose evolve blocks are near copies of a program."
+    )
+    threshold: float = Field(
+        0.98, gt=0, le=1, description="Estimated Jaccard similarity at or above which to reject."
+    )
+    shingle_size: int = Field(3, ge=1, le=16, description="Tokens per shingle.")
+    num_permutations: int = Field(64, ge=8, le=512, description="MinHash signature length.")
+    operators: Literal["llm", "all"] = Field(
+        "llm", description="Which children are checked: llm_* ones only, or every child."
+    )
+
+
 class Config(_Strict):
     """The whole resolved configuration of a run."""
 
@@ -200,6 +332,20 @@ class Config(_Strict):
     archive: ArchiveConfig = Field(default_factory=ArchiveConfig)
     operators: OperatorsConfig = Field(default_factory=OperatorsConfig)
     bandit: BanditConfig = Field(default_factory=BanditConfig)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    prompt: PromptConfig = Field(default_factory=PromptConfig)
+    novelty: NoveltyConfig = Field(default_factory=NoveltyConfig)
+
+    @model_validator(mode="after")
+    def _llm_operators_have_models(self) -> Config:
+        enabled = self.operators.enabled
+        uses_llm = any(name in LLM_OPERATOR_NAMES for name in enabled)
+        if self.llm.models and not uses_llm and self.llm.auto_enable_operators:
+            self.operators.enabled = [*enabled, *LLM_OPERATOR_NAMES]
+        labels = [model.label for model in self.llm.models]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"llm model labels must be unique, got {labels}; set 'name'")
+        return self
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -323,6 +469,8 @@ def _describe_model(model: type[BaseModel], prefix: str, lines: list[str]) -> No
         _describe_model(sub_model, sub_prefix, lines)
     if model is ArchiveConfig:
         _describe_model(FeatureConfig, f"{prefix}features[].", lines)
+    if model is LLMConfig:
+        _describe_model(LLMModelConfig, f"{prefix}models[].", lines)
 
 
 def _plain(value: Any) -> Any:

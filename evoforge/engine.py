@@ -20,6 +20,7 @@ import json
 import math
 import shutil
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,10 +31,14 @@ import numpy as np
 from evoforge.archive.features import FeatureExtractor
 from evoforge.archive.islands import Archive
 from evoforge.blocks import frozen_violation
-from evoforge.config import Config, config_to_yaml, validate_config
+from evoforge.config import LLM_OPERATOR_NAMES, Config, config_to_yaml, validate_config
 from evoforge.evaluation.evaluator import ProblemEvaluator
+from evoforge.evaluation.sandbox import sanitized_environment
+from evoforge.llm.records import LLMCallRecord
+from evoforge.novelty import NoveltyIndex
 from evoforge.operators.ast_tools import literal_skeleton
 from evoforge.operators.base import Operator, Proposal, ProposalContext
+from evoforge.operators.llm import LLMServices
 from evoforge.operators.registry import build_operators
 from evoforge.problem import EVALUATOR_FILENAME, Problem, materialise_problem
 from evoforge.program import (
@@ -54,6 +59,8 @@ _RNG_SELECT = 0
 _RNG_OPERATOR = 1
 _RNG_MIGRATE = 2
 _MAX_RELATIVES = 32
+_RECENT_PER_ISLAND = 12
+_POOL_SIZE = 16
 _PROBLEM_SUBDIR = "problem"
 
 
@@ -105,7 +112,12 @@ class Engine:
         self.config = config
         self.run_dir = run_dir
         self.db = database
-        self.operators: dict[str, Operator] = build_operators(config.operators)
+        self.llm: LLMServices | None = self._build_llm()
+        self.operators: dict[str, Operator] = build_operators(config.operators, self.llm)
+        self.novelty = NoveltyIndex(config.novelty) if config.novelty.near_duplicates else None
+        self._recent: dict[int, deque[Program]] = {}
+        self._stagnation: dict[int, int] = {}
+        self._island_best: dict[int, float] = {}
         self.bandit: Bandit = make_bandit(list(self.operators), config.bandit)
         self.archive = Archive(config.archive)
         self.features = FeatureExtractor(config.archive.features)
@@ -217,6 +229,7 @@ class Engine:
             parent, island, rng, inspiration_config.count, inspiration_config.policy
         )
         operator = self.operators[self.bandit.select(rng)]
+        pool = sorted(self.archive.elites(island), key=lambda p: (-(p.score or 0.0), p.seq))
         context = ProposalContext(
             parent=parent,
             rng=self._rng(iteration, _RNG_OPERATOR),
@@ -224,6 +237,10 @@ class Engine:
             relatives=tuple(self._relatives_of(parent)),
             island=island,
             iteration=iteration,
+            pool=tuple(pool[:_POOL_SIZE]),
+            recent=tuple(self._recent.get(island, ())),
+            stagnation=self._stagnation.get(island, 0),
+            call_log=[],
         )
         return Job(
             iteration=iteration, island=island, parent=parent, operator=operator, context=context
@@ -240,6 +257,8 @@ class Engine:
         """Why this child must not be evaluated (syntax, frozen code, duplicate), or None."""
         if proposal is None:
             return f"{job.operator.name} produced no change"
+        if proposal.rejection:
+            return proposal.rejection
         try:
             ast.parse(proposal.code)
         except SyntaxError as exc:
@@ -252,7 +271,16 @@ class Engine:
         digest = code_hash(proposal.code)
         if digest in self._in_flight_hashes or self.db.has_hash(digest):
             return "duplicate of a program already evaluated"
+        if self.novelty is not None and (
+            self.config.novelty.operators == "all" or job.operator.name in LLM_OPERATOR_NAMES
+        ):
+            return self.novelty.near_duplicate(proposal.code)
         return None
+
+    def llm_stop_reason(self) -> str | None:
+        """Why the run must stop for its language models (a token or cost budget reached,
+        no usable model left), or None."""
+        return None if self.llm is None else self.llm.router.stop_reason()
 
     def evaluate(self, code: str) -> EvaluationResult:
         """Score code in the sandbox. Safe to call from worker threads."""
@@ -342,10 +370,13 @@ class Engine:
             best_score_before=best_before,
         )
         self.bandit.update(job.operator.name, reward)
+        llm_calls = list(job.context.call_log or ())
+        self._reward_model(llm_calls, reward)
         events: list[tuple[str, dict[str, Any]]] = []
         new_best = scored and (best_before is None or float(program.score or 0.0) > best_before)
         if scored:
             self._remember_scored(program)
+        self._observe_child(program, evaluated=evaluated)
         if new_best:
             events.append(("new_best", {"program_id": program.id, "score": program.score}))
         self.counters.iterations += 1
@@ -369,13 +400,17 @@ class Engine:
                         },
                     )
                 )
+        state: dict[str, Any] = {"bandit": self.bandit.state()}
+        if self.llm is not None:
+            state["llm_router"] = self.llm.router.state()
         self.db.commit_step(
             program,
             evaluated=evaluated,
             outcome=outcome,
             reward=reward,
             events=events,
-            state={"bandit": self.bandit.state()},
+            state=state,
+            llm_calls=llm_calls,
         )
         self._next_seq += 1
         return StepReport(
@@ -383,6 +418,71 @@ class Engine:
         )
 
     # -- internals ------------------------------------------------------------------------
+
+    def _build_llm(self) -> LLMServices | None:
+        """The model router and prompt builder, when an llm_* operator is enabled."""
+        if not any(name in LLM_OPERATOR_NAMES for name in self.config.operators.enabled):
+            return None
+        llm_config = self.config.llm
+        if not llm_config.models:
+            raise EngineError(
+                "llm_* operators are enabled but no model is configured "
+                "(give --llm-base-url and --model, or llm.models in a config file)"
+            )
+        for model in llm_config.models:
+            if model.api_key_env in sanitized_environment({model.api_key_env: "x"}):
+                raise EngineError(
+                    f"llm model {model.label}: api_key_env {model.api_key_env!r} would reach "
+                    "candidate programs; use a name containing KEY, TOKEN or SECRET"
+                )
+        from evoforge.llm.client import LLMSetupError, OpenAIChatClient, RetryPolicy
+        from evoforge.llm.router import ModelRouter
+        from evoforge.operators.prompts import PromptBuilder
+
+        retry = RetryPolicy.from_config(llm_config)
+        try:
+            clients = {
+                model.label: OpenAIChatClient(model, retry, jitter_seed=self.config.seed + index)
+                for index, model in enumerate(llm_config.models)
+            }
+        except LLMSetupError as exc:
+            raise EngineError(str(exc)) from None
+        description = self.problem.description or self.problem.files.get("README.md", b"").decode(
+            "utf-8", "replace"
+        )
+        return LLMServices(
+            router=ModelRouter(llm_config, clients),
+            prompts=PromptBuilder(self.config.prompt, description, self.problem.initial_code),
+            completions_per_request=llm_config.completions_per_request,
+        )
+
+    def _reward_model(self, calls: list[LLMCallRecord], reward: float) -> None:
+        """Pay the model that answered this job: reward per unit cost (money when the
+        models have prices, tokens otherwise)."""
+        if self.llm is None or not calls:
+            return
+        answered = [call for call in calls if call.outcome.value == "ok"]
+        if not answered:
+            return
+        priced = any(
+            m.price_input_per_mtok > 0 or m.price_output_per_mtok > 0
+            for m in self.config.llm.models
+        )
+        cost = sum(call.cost if priced else float(call.tokens) for call in calls)
+        self.llm.router.reward_model(answered[-1].model, reward, cost)
+
+    def _observe_child(self, program: Program, *, evaluated: bool) -> None:
+        """Island feedback for prompts (recent children, stagnation) and the novelty index."""
+        recent = self._recent.setdefault(program.island, deque(maxlen=_RECENT_PER_ISLAND))
+        recent.append(program)
+        best = self._island_best.get(program.island)
+        if program.is_scored and (best is None or float(program.score or 0.0) > best):
+            self._island_best[program.island] = float(program.score or 0.0)
+            self._stagnation[program.island] = 0
+        else:
+            self._stagnation[program.island] = self._stagnation.get(program.island, 0) + 1
+        if evaluated and self.novelty is not None:
+            self.novelty.add(program.id, program.code)
 
     def _rng(self, iteration: int, purpose: int) -> np.random.Generator:
         return np.random.default_rng([self.config.seed, iteration, purpose])
@@ -406,6 +506,7 @@ class Engine:
             created_at=time.time(),
         )
         outcome = self._insert_everywhere(seed)
+        self._observe_seed(seed)
         self.db.commit_step(
             seed,
             evaluated=True,
@@ -418,6 +519,12 @@ class Engine:
         self._seed = seed
         self.counters.evaluations = 1
         self._next_seq = 1
+
+    def _observe_seed(self, seed: Program) -> None:
+        for island in range(self.config.archive.num_islands):
+            self._island_best[island] = float(seed.score or 0.0)
+        if self.novelty is not None:
+            self.novelty.add(seed.id, seed.code)
 
     def _insert_everywhere(self, program: Program) -> InsertOutcome:
         outcome = self.archive.insert(program, 0)
@@ -462,12 +569,14 @@ class Engine:
             program = step.program
             if program.seq == 0:
                 self._insert_everywhere(program)
+                self._observe_seed(program)
                 self._seed = program
             elif step.outcome is not None and not self._kept_out_by_rule(program):
                 self.archive.insert(program, program.island)
             if program.is_scored:
                 self._remember_scored(program)
             if program.seq > 0:
+                self._observe_child(program, evaluated=step.evaluated)
                 self.counters.iterations += 1
                 if program.status is not EvalStatus.OK:
                     key = program.status.value
@@ -483,3 +592,6 @@ class Engine:
         bandit_state = self.db.get_state("bandit")
         if bandit_state is not None:
             self.bandit.load_state(bandit_state)
+        if self.llm is not None:
+            self.llm.router.account([record for _, record in self.db.llm_calls()])
+            self.llm.router.load_state(self.db.get_state("llm_router"))

@@ -160,6 +160,9 @@ def _budget_reached(engine: Engine, budget: Budget, started: float) -> str | Non
         return STOP_TARGET
     if engine.counters.iterations >= budget.iterations:
         return STOP_ITERATIONS
+    llm_reason = engine.llm_stop_reason()  # token or cost budget, or no usable model
+    if llm_reason is not None:
+        return llm_reason
     if budget.max_evaluations is not None and engine.counters.evaluations >= budget.max_evaluations:
         return STOP_EVALUATIONS
     if budget.max_wall_time_s is not None and time.monotonic() - started >= budget.max_wall_time_s:

@@ -244,8 +244,12 @@ class ParsedProgram:
         return [index for index, block in enumerate(self.blocks) if block.tree is not None]
 
     def fresh_trees(self) -> list[ast.Module | None]:
-        """Deep copies of the block trees, safe to edit."""
-        return [copy.deepcopy(block.tree) for block in self.blocks]
+        """Fresh copies of the block trees, safe to edit.
+
+        Re-parsing the block text is several times faster than ``copy.deepcopy`` of a
+        tree and gives an identical tree (with the same line numbers).
+        """
+        return [None if block.tree is None else parse_block(block.text) for block in self.blocks]
 
     def render(self, trees: Sequence[ast.Module | None], edited: Sequence[int]) -> str:
         """The program with blocks ``edited`` unparsed from ``trees``, others verbatim.
@@ -375,7 +379,7 @@ def parse_block(text: str) -> ast.Module | None:
 def _skeleton_part(text: str, tree: ast.Module | None) -> str:
     if tree is None:
         return text
-    tree = copy.deepcopy(tree)
+    tree = parse_block(text) or copy.deepcopy(tree)
     placeholders = {
         id(site.node): ast.Name(id=LITERAL_PLACEHOLDER, ctx=ast.Load())
         for site in literal_sites(tree)

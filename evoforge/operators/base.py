@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from evoforge.llm.records import LLMCallRecord
 from evoforge.program import Program
 
 
@@ -24,6 +25,11 @@ class ProposalContext:
     ``inspirations``: other programs chosen by the archive's inspiration policy.
     ``relatives``: scored programs that share the parent's literal skeleton (same code up
     to numeric literals), best first; ``tune`` uses them to adapt its step.
+    ``pool``: the island's best elites, from which prompt policies pick what to show.
+    ``recent``: the island's latest children, oldest first (their statuses and reasons
+    feed failure feedback). ``stagnation``: children on the island since its best last
+    improved. ``call_log``: where a language-model operator appends a record of every
+    request it makes; the engine commits them with the step (None: not recorded).
     """
 
     parent: Program
@@ -32,16 +38,26 @@ class ProposalContext:
     relatives: Sequence[Program] = ()
     island: int = 0
     iteration: int = 0
+    pool: Sequence[Program] = ()
+    recent: Sequence[Program] = ()
+    stagnation: int = 0
+    call_log: list[LLMCallRecord] | None = None
 
 
 @dataclass(frozen=True)
 class Proposal:
-    """A child's full program text and a short human-readable note on what changed."""
+    """A child's full program text and a short human-readable note on what changed.
+
+    ``rejection``: set by an operator that got an answer it cannot turn into a child (a
+    model's edit that does not apply, say); the engine records the step as rejected with
+    this reason and ``code`` is then the parent's.
+    """
 
     code: str
     operator: str
     note: str = ""
     extra_parent_ids: tuple[str, ...] = field(default_factory=tuple)
+    rejection: str = ""
 
 
 class Operator(ABC):

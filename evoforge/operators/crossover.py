@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from evoforge.operators.ast_tools import ParsedProgram, parse_program, same_tree
+from evoforge.operators.ast_tools import ParsedProgram, parse_block, parse_program, same_tree
 from evoforge.operators.base import Operator, Proposal, ProposalContext
 from evoforge.program import Program, normalise_code
 
@@ -110,7 +110,8 @@ def _attempt(
         other_tree = partner_parsed.blocks[index].tree
         if tree is None or other_tree is None:
             continue
-        other_body = copy.deepcopy(other_tree.body)
+        fresh_other = parse_block(partner_parsed.blocks[index].text)
+        other_body = fresh_other.body if fresh_other is not None else copy.deepcopy(other_tree.body)
         if one_point:
             body, taken = _one_point(tree.body, other_body, rng)
         else:

@@ -57,9 +57,15 @@ def status_summary(db: RunDatabase) -> dict[str, Any]:
     best_score: float | None = None
     initial_score: float | None = None
     eval_time = 0.0
+    exact_duplicates = 0
+    near_duplicates = 0
     for step in db.steps():
         program = step.program
         programs += 1
+        if not step.evaluated and program.reason.startswith("duplicate of"):
+            exact_duplicates += 1
+        elif not step.evaluated and program.reason.startswith("near duplicate of"):
+            near_duplicates += 1
         if step.evaluated:
             evaluations += 1
             eval_time += program.eval_time_s
@@ -93,6 +99,7 @@ def status_summary(db: RunDatabase) -> dict[str, Any]:
         for name in sorted(uses)
     }
     failures = {status: count for status, count in sorted(status_counts.items()) if status != "ok"}
+    llm = db.llm_usage()
     return {
         "problem": db.get_meta("problem_name"),
         "iterations": iterations,
@@ -108,6 +115,8 @@ def status_summary(db: RunDatabase) -> dict[str, Any]:
         "evaluation_seconds": eval_time,
         "budget_iterations": db.get_state("budget_iterations"),
         "stop_reason": db.get_state("stop_reason"),
+        "llm": llm,
+        "novelty": {"exact_duplicates": exact_duplicates, "near_duplicates": near_duplicates},
     }
 
 

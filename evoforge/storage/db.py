@@ -9,6 +9,7 @@ evictions only happen in memory, the lineage stays here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sqlite3
@@ -18,9 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evoforge.llm.records import CallOutcome, LLMCallRecord
 from evoforge.program import EvalStatus, InsertOutcome, InsertStatus, Program
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2 added ``llm_calls``; a version-1 database is migrated on open (the table is added)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -69,7 +72,26 @@ CREATE TABLE IF NOT EXISTS problem_files (
     path TEXT PRIMARY KEY,
     content BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS llm_calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER NOT NULL,
+    model TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    response TEXT NOT NULL,
+    tokens_in INTEGER NOT NULL,
+    tokens_out INTEGER NOT NULL,
+    latency_s REAL NOT NULL,
+    cost REAL NOT NULL,
+    outcome TEXT NOT NULL,
+    error TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    completions INTEGER NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS llm_calls_by_seq ON llm_calls(seq);
 """
+_MIGRATIONS = {1: "llm_calls"}  # from version: what the upgrade adds (all IF NOT EXISTS)
 
 
 class DatabaseError(RuntimeError):
@@ -120,6 +142,7 @@ class RunDatabase:
             if create:
                 self._conn.executescript(_SCHEMA)
                 self._set_meta_if_absent("schema_version", str(SCHEMA_VERSION))
+            self._migrate()
             self._check_integrity()
         except sqlite3.DatabaseError as exc:
             raise DatabaseError(f"run database {path} is unreadable or corrupt: {exc}") from exc
@@ -140,6 +163,18 @@ class RunDatabase:
         row = self._conn.execute("PRAGMA quick_check").fetchone()
         if row is None or row[0] != "ok":
             raise DatabaseError(f"run database {self.path} failed its integrity check: {row}")
+
+    def _migrate(self) -> None:
+        """Bring an older run database up to :data:`SCHEMA_VERSION` (additive only)."""
+        try:
+            version = int(self.get_meta("schema_version") or "0")
+        except (ValueError, sqlite3.OperationalError):
+            return  # no meta table or a strange version: the integrity check reports it
+        if version in _MIGRATIONS and version < SCHEMA_VERSION:
+            self._conn.executescript(_SCHEMA)
+            self._conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+            )
 
     def close(self) -> None:
         self._conn.close()
@@ -195,8 +230,10 @@ class RunDatabase:
         reward: float | None,
         events: Sequence[tuple[str, Mapping[str, Any]]] = (),
         state: Mapping[str, Any] | None = None,
+        llm_calls: Sequence[LLMCallRecord] = (),
     ) -> None:
-        """Write one step atomically: the program, its outcome, events and new state."""
+        """Write one step atomically: the program, its outcome, events, new state and the
+        language-model requests made for it."""
         now = time.time()
         with self._transaction():
             self._conn.execute(
@@ -237,6 +274,94 @@ class RunDatabase:
             )
             if state:
                 self._write_state(state)
+            self._write_llm_calls(program.seq, llm_calls)
+
+    def _write_llm_calls(self, seq: int, records: Sequence[LLMCallRecord]) -> None:
+        self._conn.executemany(
+            """INSERT INTO llm_calls(seq, model, operator, prompt, response, tokens_in,
+            tokens_out, latency_s, cost, outcome, error, attempt, completions, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [
+                (
+                    seq,
+                    r.model,
+                    r.operator,
+                    r.prompt,
+                    r.response,
+                    r.tokens_in,
+                    r.tokens_out,
+                    r.latency_s,
+                    r.cost,
+                    r.outcome.value,
+                    r.error,
+                    r.attempt,
+                    r.completions,
+                    r.created_at,
+                )
+                for r in records
+            ],
+        )
+
+    def llm_calls(self) -> list[tuple[int, LLMCallRecord]]:
+        """Every recorded language-model request as ``(step seq, record)``, in order."""
+        rows = self._conn.execute(
+            "SELECT seq, model, operator, prompt, response, tokens_in, tokens_out, latency_s, "
+            "cost, outcome, error, attempt, completions, created_at FROM llm_calls ORDER BY id"
+        )
+        return [
+            (
+                int(row[0]),
+                LLMCallRecord(
+                    model=row[1],
+                    operator=row[2],
+                    prompt=row[3],
+                    response=row[4],
+                    tokens_in=int(row[5]),
+                    tokens_out=int(row[6]),
+                    latency_s=float(row[7]),
+                    cost=float(row[8]),
+                    outcome=CallOutcome(row[9]),
+                    error=row[10],
+                    attempt=int(row[11]),
+                    completions=int(row[12]),
+                    created_at=float(row[13]),
+                ),
+            )
+            for row in rows
+        ]
+
+    def llm_usage(self) -> dict[str, Any]:
+        """Totals of the recorded requests: calls, tokens, cost, outcomes, per model."""
+        per_model: dict[str, dict[str, Any]] = {}
+        totals: dict[str, Any] = {
+            "calls": 0,
+            "tokens_in": 0,
+            "tokens_out": 0,
+            "cost": 0.0,
+            "latency_s": 0.0,
+            "outcomes": {},
+            "failures": {},
+        }
+        rows = self._conn.execute(
+            "SELECT model, outcome, COUNT(*), SUM(tokens_in), SUM(tokens_out), SUM(cost), "
+            "SUM(latency_s) FROM llm_calls GROUP BY model, outcome ORDER BY model, outcome"
+        )
+        for model, outcome, calls, tokens_in, tokens_out, cost, latency in rows:
+            entry = per_model.setdefault(
+                model,
+                {"calls": 0, "tokens_in": 0, "tokens_out": 0, "cost": 0.0, "outcomes": {}},
+            )
+            for target in (totals, entry):
+                target["calls"] += int(calls)
+                target["tokens_in"] += int(tokens_in or 0)
+                target["tokens_out"] += int(tokens_out or 0)
+                target["cost"] += float(cost or 0.0)
+                target["outcomes"][outcome] = target["outcomes"].get(outcome, 0) + int(calls)
+            totals["latency_s"] += float(latency or 0.0)
+            if outcome != CallOutcome.OK.value:
+                totals["failures"][outcome] = totals["failures"].get(outcome, 0) + int(calls)
+        totals["models"] = per_model
+        return totals
 
     def add_event(self, seq: int, kind: str, payload: Mapping[str, Any]) -> None:
         with self._transaction():
@@ -299,19 +424,40 @@ class RunDatabase:
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception.
+
+    An SQLite error on the way (disk full, read-only or vanished file, I/O error, corrupt
+    page) is raised as :class:`DatabaseError` naming the file, after the rollback: the
+    step is then not recorded at all, never half-written.
+    """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
+    def _failure(self, error: sqlite3.Error) -> DatabaseError:
+        path = next((row[2] for row in self._conn.execute("PRAGMA database_list")), "")
+        return DatabaseError(f"cannot write the run database {path}: {error}")
+
     def __enter__(self) -> None:
-        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise self._failure(error) from error
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is None:
-            self._conn.execute("COMMIT")
-        else:
+            try:
+                self._conn.execute("COMMIT")
+                return
+            except sqlite3.Error as error:
+                failure = self._failure(error)
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
+                raise failure from error
+        with contextlib.suppress(sqlite3.Error):
             self._conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error):
+            raise self._failure(exc) from exc
 
 
 def _step_from_row(row: dict[str, Any]) -> StoredStep:

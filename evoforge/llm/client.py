@@ -1,0 +1,335 @@
+"""The one network boundary to language models: ``complete(request) -> response``.
+
+:class:`OpenAIChatClient` puts the official ``openai`` SDK (async) behind that one method
+for one configured model. The SDK's own retries are off; this module retries 429, 5xx,
+timeouts and connection errors itself, with exponential backoff and jitter, honouring a
+server's ``Retry-After``, so that every HTTP attempt becomes one
+:class:`~evoforge.llm.records.LLMCallRecord` (the run database keeps them all).
+
+This is the only module of evoforge that imports ``openai``. The API key is read from
+the environment variable the model config names, at client creation, and is held only by
+the SDK client; it never appears in a record, an error message or a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from evoforge.config import LLMConfig, LLMModelConfig
+from evoforge.llm.records import RETRYABLE, CallOutcome, LLMCallRecord
+
+__all__ = [
+    "ChatClient",
+    "ChatRequest",
+    "ChatResponse",
+    "LLMCallError",
+    "LLMSetupError",
+    "OpenAIChatClient",
+    "RetryPolicy",
+    "render_prompt",
+]
+
+#: Placed between completions when ``n > 1`` answers are stored as one response text.
+COMPLETION_SEPARATOR = "\n\n===== evoforge: next completion =====\n\n"
+#: Sent when the key variable is unset: local servers (vLLM, Ollama, llama.cpp) ignore it.
+PLACEHOLDER_KEY = "not-needed"
+
+
+class LLMSetupError(RuntimeError):
+    """The LLM path cannot be used at all (the ``openai`` package is missing)."""
+
+
+class LLMCallError(Exception):
+    """A request failed for good (after its retries). ``fatal``: the model is unusable
+    (bad key, unknown model) rather than temporarily failing."""
+
+    def __init__(
+        self,
+        outcome: CallOutcome,
+        message: str,
+        records: Sequence[LLMCallRecord] = (),
+        *,
+        fatal: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+        self.records = tuple(records)
+        self.fatal = fatal
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """Messages (``{"role": ..., "content": ...}``), completions wanted, and a seed that
+    servers supporting it use for reproducible sampling. ``operator`` labels records."""
+
+    messages: tuple[Mapping[str, str], ...]
+    n: int = 1
+    seed: int | None = None
+    operator: str = ""
+
+
+@dataclass(frozen=True)
+class ChatResponse:
+    """The completions (possibly fewer than asked for) and every attempt it took."""
+
+    texts: tuple[str, ...]
+    model: str
+    records: tuple[LLMCallRecord, ...] = field(default_factory=tuple)
+
+
+class ChatClient(Protocol):
+    """The whole interface the operators need. Raises :class:`LLMCallError` on failure."""
+
+    label: str
+
+    async def complete(self, request: ChatRequest) -> ChatResponse: ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter: attempt k waits ``base * 2**(k-1)`` scaled by a
+    random factor in [0.5, 1], at least a server's Retry-After, at most ``max_s``."""
+
+    max_retries: int = 4
+    base_s: float = 1.0
+    max_s: float = 30.0
+
+    @classmethod
+    def from_config(cls, config: LLMConfig) -> RetryPolicy:
+        return cls(config.max_retries, config.backoff_base_s, config.backoff_max_s)
+
+    def delay(self, attempt: int, retry_after: float | None, jitter: random.Random) -> float:
+        backoff = self.base_s * (2 ** (attempt - 1)) * jitter.uniform(0.5, 1.0)
+        if retry_after is not None:
+            backoff = max(backoff, retry_after)
+        return max(0.0, min(backoff, self.max_s))
+
+
+def render_prompt(messages: Sequence[Mapping[str, str]]) -> str:
+    """The messages as one text for the record (role headings, then content)."""
+    return "\n\n".join(f"[{m.get('role', '')}]\n{m.get('content', '')}" for m in messages)
+
+
+def _import_openai() -> Any:
+    try:
+        import openai
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise LLMSetupError(
+            "language-model operators need the openai package: install evoforge[llm]"
+        ) from exc
+    return openai
+
+
+def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
+    if not headers:
+        return None
+    lowered = {key.lower(): value for key, value in headers.items()}
+    millis = lowered.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return max(0.0, float(millis) / 1000.0)
+        except ValueError:
+            pass
+    value = lowered.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class OpenAIChatClient:
+    """One model over an OpenAI-compatible ``/chat/completions`` endpoint.
+
+    Safe to use from several tasks of one event loop at once. The SDK client is created
+    per event loop (each ``evoforge run``/``resume`` invocation runs its own loop).
+    """
+
+    def __init__(
+        self,
+        model: LLMModelConfig,
+        retry: RetryPolicy,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        jitter_seed: int = 0,
+    ) -> None:
+        self._openai = _import_openai()
+        self.model = model
+        self.label = model.label
+        self.retry = retry
+        self._sleep = sleep
+        self._jitter = random.Random(jitter_seed)
+        self._api_key = os.environ.get(model.api_key_env) or PLACEHOLDER_KEY
+        self._client: Any = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
+
+    def _sdk_client(self) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client_loop is not loop:
+            self._client = self._openai.AsyncOpenAI(
+                api_key=self._api_key,
+                base_url=self.model.base_url,
+                timeout=self.model.timeout_s,
+                max_retries=0,
+            )
+            self._client_loop = loop
+        return self._client
+
+    def cost_of(self, tokens_in: int, tokens_out: int) -> float:
+        return (
+            tokens_in * self.model.price_input_per_mtok
+            + tokens_out * self.model.price_output_per_mtok
+        ) / 1e6
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        """Send the request, retrying transient failures; every attempt is recorded."""
+        prompt = render_prompt(request.messages)
+        records: list[LLMCallRecord] = []
+        attempt = 0
+        while True:
+            attempt += 1
+            started = time.monotonic()
+            try:
+                texts, tokens_in, tokens_out = await self._attempt(request, prompt)
+            except LLMCallError as exc:
+                latency = time.monotonic() - started
+                records.append(
+                    self._record(request, prompt, "", 0, 0, latency, exc.outcome, str(exc), attempt)
+                )
+                retry_after = exc.retry_after
+                if exc.outcome not in RETRYABLE or attempt > self.retry.max_retries:
+                    raise LLMCallError(
+                        exc.outcome,
+                        f"{self.label}: {exc} (after {attempt} attempt{'s' * (attempt > 1)})",
+                        records,
+                        fatal=exc.fatal,
+                    ) from None
+                await self._sleep(self.retry.delay(attempt, retry_after, self._jitter))
+                continue
+            latency = time.monotonic() - started
+            records.append(
+                self._record(
+                    request,
+                    prompt,
+                    COMPLETION_SEPARATOR.join(texts),
+                    tokens_in,
+                    tokens_out,
+                    latency,
+                    CallOutcome.OK,
+                    "",
+                    attempt,
+                    completions=len(texts),
+                )
+            )
+            return ChatResponse(texts=tuple(texts), model=self.label, records=tuple(records))
+
+    def _record(
+        self,
+        request: ChatRequest,
+        prompt: str,
+        response: str,
+        tokens_in: int,
+        tokens_out: int,
+        latency: float,
+        outcome: CallOutcome,
+        error: str,
+        attempt: int,
+        *,
+        completions: int = 0,
+    ) -> LLMCallRecord:
+        return LLMCallRecord(
+            model=self.label,
+            operator=request.operator,
+            prompt=prompt,
+            response=response,
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            latency_s=latency,
+            cost=self.cost_of(tokens_in, tokens_out),
+            outcome=outcome,
+            error=error,
+            attempt=attempt,
+            completions=completions,
+            created_at=time.time(),
+        )
+
+    async def _attempt(self, request: ChatRequest, prompt: str) -> tuple[list[str], int, int]:
+        openai = self._openai
+        arguments: dict[str, Any] = {
+            "model": self.model.model,
+            "messages": [dict(message) for message in request.messages],
+            "temperature": self.model.temperature,
+            "top_p": self.model.top_p,
+            "max_tokens": self.model.max_tokens,
+        }
+        if request.n > 1:
+            arguments["n"] = request.n
+        if request.seed is not None:
+            arguments["seed"] = request.seed
+        try:
+            completion = await self._sdk_client().chat.completions.create(**arguments)
+        except openai.APITimeoutError:
+            raise LLMCallError(
+                CallOutcome.TIMEOUT, f"no answer within {self.model.timeout_s:g} s"
+            ) from None
+        except openai.APIConnectionError as exc:
+            raise LLMCallError(CallOutcome.CONNECTION_ERROR, _one_line(exc)) from None
+        except openai.APIStatusError as exc:
+            raise _status_error(exc) from None
+        except openai.APIResponseValidationError as exc:
+            raise LLMCallError(CallOutcome.CONNECTION_ERROR, _one_line(exc)) from None
+        except (ValueError, TypeError, KeyError) as exc:  # a body that is not a completion
+            raise LLMCallError(
+                CallOutcome.CONNECTION_ERROR, f"malformed response: {_one_line(exc)}"
+            ) from None
+        choices = getattr(completion, "choices", None) or []
+        texts = [
+            str(choice.message.content or "")
+            for choice in choices
+            if getattr(choice, "message", None) is not None
+        ]
+        usage = getattr(completion, "usage", None)
+        tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0) if usage else 0
+        tokens_out = int(getattr(usage, "completion_tokens", 0) or 0) if usage else 0
+        if usage is None:  # some servers omit usage: estimate at 4 characters a token
+            tokens_in = len(prompt) // 4
+            tokens_out = sum(len(text) for text in texts) // 4
+        return texts, tokens_in, tokens_out
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
+
+
+def _status_error(exc: Any) -> LLMCallError:
+    status = int(getattr(exc, "status_code", 0) or 0)
+    response = getattr(exc, "response", None)
+    headers = dict(response.headers) if response is not None else {}
+    detail = f"HTTP {status}: {_one_line(exc)}"
+    retry_after = parse_retry_after(headers)
+    if status == 429:
+        outcome, fatal = CallOutcome.RATE_LIMITED, False
+    elif status >= 500:
+        outcome, fatal = CallOutcome.SERVER_ERROR, False
+    elif status in (401, 403):
+        outcome, fatal = CallOutcome.AUTH_ERROR, True
+    else:  # 404 (unknown model or path) makes the model unusable; other 4xx only this request
+        outcome, fatal = CallOutcome.BAD_REQUEST, status == 404
+    return LLMCallError(outcome, detail, fatal=fatal, retry_after=retry_after)

@@ -1,0 +1,155 @@
+"""The real openai client against a real HTTP server: retries, backoff, accounting."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from evoforge.config import LLMConfig, LLMModelConfig
+from evoforge.llm.client import (
+    ChatRequest,
+    LLMCallError,
+    OpenAIChatClient,
+    RetryPolicy,
+    parse_retry_after,
+)
+from evoforge.llm.records import CallOutcome
+from evoforge.llm.router import BudgetExhausted, ModelRouter
+
+from .conftest import ScriptedServer, answer, drop, hang, status
+
+REQUEST = ChatRequest(messages=({"role": "user", "content": "hello"},), operator="test")
+
+
+def _client(
+    url: str, delays: list[float] | None = None, *, retries: int = 2, price: float = 0.0
+) -> OpenAIChatClient:
+    async def record_sleep(seconds: float) -> None:
+        if delays is not None:
+            delays.append(seconds)
+
+    model = LLMModelConfig(
+        model="m",
+        base_url=url,
+        timeout_s=1.0,
+        price_input_per_mtok=price,
+        price_output_per_mtok=2 * price,
+    )
+    return OpenAIChatClient(model, RetryPolicy(retries, 0.01, 5.0), sleep=record_sleep)
+
+
+def test_answer_is_returned_with_tokens_and_cost(scripted_server: ScriptedServer) -> None:
+    scripted_server.extend(answer("hi there"))
+    response = asyncio.run(_client(scripted_server.url, price=1.0).complete(REQUEST))
+    assert response.texts == ("hi there",)
+    (record,) = response.records
+    assert record.outcome is CallOutcome.OK
+    assert (record.tokens_in, record.tokens_out) == (100, 20)
+    assert record.cost == pytest.approx((100 * 1.0 + 20 * 2.0) / 1e6)
+    assert "hello" in record.prompt and record.response == "hi there"
+
+
+def test_n_completions_are_requested(scripted_server: ScriptedServer) -> None:
+    request = ChatRequest(messages=REQUEST.messages, n=3)
+    response = asyncio.run(_client(scripted_server.url).complete(request))
+    assert len(response.texts) == 3
+    assert scripted_server.requests[-1]["n"] == 3
+
+
+def test_429_honours_retry_after(scripted_server: ScriptedServer) -> None:
+    scripted_server.extend(status(429, Retry_After="2"), answer("ok"))
+    delays: list[float] = []
+    response = asyncio.run(_client(scripted_server.url, delays).complete(REQUEST))
+    assert [r.outcome for r in response.records] == [CallOutcome.RATE_LIMITED, CallOutcome.OK]
+    assert delays and delays[0] >= 2.0
+
+
+def test_500_then_success_backs_off(scripted_server: ScriptedServer) -> None:
+    scripted_server.extend(status(500), status(503), answer("ok"))
+    delays: list[float] = []
+    response = asyncio.run(_client(scripted_server.url, delays).complete(REQUEST))
+    outcomes = [r.outcome for r in response.records]
+    assert outcomes == [CallOutcome.SERVER_ERROR, CallOutcome.SERVER_ERROR, CallOutcome.OK]
+    assert len(delays) == 2 and all(d <= 5.0 for d in delays)
+
+
+def test_hang_times_out_and_is_retried(scripted_server: ScriptedServer) -> None:
+    scripted_server.extend(hang(5.0), answer("late but fine"))
+    response = asyncio.run(_client(scripted_server.url).complete(REQUEST))
+    assert [r.outcome for r in response.records] == [CallOutcome.TIMEOUT, CallOutcome.OK]
+    assert 0.9 < response.records[0].latency_s < 3.0
+
+
+def test_broken_connection_is_a_connection_error(scripted_server: ScriptedServer) -> None:
+    scripted_server.extend(drop(), drop(), drop())
+    with pytest.raises(LLMCallError) as raised:
+        asyncio.run(_client(scripted_server.url).complete(REQUEST))
+    assert raised.value.outcome is CallOutcome.CONNECTION_ERROR
+    assert len(raised.value.records) == 3  # the first attempt and two retries
+
+
+def test_auth_error_is_fatal_and_not_retried(scripted_server: ScriptedServer) -> None:
+    scripted_server.extend(status(401))
+    with pytest.raises(LLMCallError) as raised:
+        asyncio.run(_client(scripted_server.url).complete(REQUEST))
+    assert raised.value.fatal and raised.value.outcome is CallOutcome.AUTH_ERROR
+    assert len(raised.value.records) == 1
+
+
+def test_retry_after_forms() -> None:
+    assert parse_retry_after({"Retry-After": "3"}) == 3.0
+    assert parse_retry_after({"retry-after-ms": "250"}) == 0.25
+    assert parse_retry_after({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0
+    assert parse_retry_after({}) is None
+
+
+def test_router_rests_a_failing_model_and_uses_the_other(scripted_server: ScriptedServer) -> None:
+    config = LLMConfig(
+        models=[
+            LLMModelConfig(model="bad", name="bad", base_url="http://127.0.0.1:9/v1", timeout_s=1),
+            LLMModelConfig(model="good", name="good", base_url=scripted_server.url, timeout_s=1),
+        ],
+        max_retries=0,
+        circuit_failures=1,
+        circuit_cooldown_s=60,
+    )
+    retry = RetryPolicy.from_config(config)
+    clients = {m.label: OpenAIChatClient(m, retry) for m in config.models}
+    router = ModelRouter(config, clients)
+
+    async def many() -> list[str]:
+        used = []
+        rng = np.random.default_rng(0)
+        for _ in range(6):
+            try:
+                used.append((await router.complete(REQUEST, rng)).model)
+            except LLMCallError as exc:
+                used.append(f"failed {exc.outcome.value}")
+        return used
+
+    used = asyncio.run(many())
+    assert used.count("failed connection_error") <= 1
+    assert used[-3:] == ["good", "good", "good"]
+    assert router.health()["bad"]["resting_s"] > 0
+
+
+def test_router_stops_at_the_token_budget(scripted_server: ScriptedServer) -> None:
+    config = LLMConfig(
+        models=[LLMModelConfig(model="m", base_url=scripted_server.url, timeout_s=1)],
+        max_total_tokens=200,
+    )
+    router = ModelRouter(config, {"m": OpenAIChatClient(config.models[0], RetryPolicy())})
+
+    async def until_stopped() -> int:
+        calls = 0
+        rng = np.random.default_rng(0)
+        with pytest.raises(BudgetExhausted):
+            while True:
+                await router.complete(REQUEST, rng)
+                calls += 1
+        return calls
+
+    assert asyncio.run(until_stopped()) == 2  # 120 tokens a call
+    assert (router.stop_reason() or "").startswith("token budget reached")

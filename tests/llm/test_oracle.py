@@ -1,0 +1,189 @@
+"""The oracle: OpenAI-compatible answers made by the symbolic operators, whole runs
+through it, and the API key never reaching a candidate or the run's files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from openai import OpenAI
+
+from evoforge.llm.oracle import OracleServer, answer_prompt, diff_answer, start_oracle
+from evoforge.operators.diff import child_from_diff, child_from_rewrite
+from evoforge.operators.prompts import ANSWER_FULL, ANSWER_SEARCH_REPLACE, CURRENT_PROGRAM_HEADING
+
+from .conftest import PROBLEMS
+
+SEED_CODE = (PROBLEMS / "curve_fit" / "initial_program.py").read_text()
+
+
+@pytest.fixture
+def oracle() -> Iterator[OracleServer]:
+    server = start_oracle(port=0, seed=7)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def _prompt(answer_format: str) -> str:
+    return (
+        f"# Task\nfit\n\n{CURRENT_PROGRAM_HEADING}\n```python\n{SEED_CODE}```\n\n{answer_format}\n"
+    )
+
+
+def test_oracle_answers_in_the_form_asked(oracle: OracleServer) -> None:
+    client = OpenAI(base_url=oracle.url, api_key="unused", max_retries=0, timeout=10)
+    assert [m.id for m in client.models.list()] == ["oracle"]
+    diff = client.chat.completions.create(
+        model="oracle", messages=[{"role": "user", "content": _prompt(ANSWER_SEARCH_REPLACE)}], n=2
+    )
+    assert len(diff.choices) == 2 and diff.usage is not None and diff.usage.prompt_tokens > 0
+    for choice in diff.choices:
+        child = child_from_diff(SEED_CODE, choice.message.content or "")
+        assert child != SEED_CODE
+    full = client.chat.completions.create(
+        model="oracle", messages=[{"role": "user", "content": _prompt(ANSWER_FULL)}]
+    )
+    assert child_from_rewrite(SEED_CODE, full.choices[0].message.content or "") != SEED_CODE
+    prose = client.chat.completions.create(
+        model="oracle", messages=[{"role": "user", "content": "hello"}]
+    )
+    assert "```" not in (prose.choices[0].message.content or "")
+
+
+def test_oracle_is_deterministic_given_seed_and_request() -> None:
+    messages = [{"role": "user", "content": _prompt(ANSWER_SEARCH_REPLACE)}]
+    assert answer_prompt(1, messages, 5, 1) == answer_prompt(1, messages, 5, 1)
+    many = {answer_prompt(1, messages, seed, 1)[0] for seed in range(6)}
+    assert len(many) > 1
+
+
+def test_diff_answer_round_trips() -> None:
+    child = SEED_CODE.replace("    b = 0.1\n", "    b = 0.1\n    b = b * 2\n")
+    assert child_from_diff(SEED_CODE, diff_answer(SEED_CODE, child)) == child
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("COLUMNS", None)
+    return env
+
+
+def test_a_run_through_the_oracle_improves_and_reports_calls(
+    oracle: OracleServer, curve_fit: Path, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    config = tmp_path / "llm.yaml"
+    config.write_text("operators:\n  enabled: [llm_diff, llm_rewrite, llm_crossover]\n")
+    command = [sys.executable, "-m", "evoforge.cli"]
+    done = subprocess.run(
+        [
+            *command,
+            "run",
+            str(curve_fit),
+            "--llm-base-url",
+            oracle.url,
+            "--model",
+            "oracle",
+            "--config",
+            str(config),
+            "--iterations",
+            "24",
+            "--seed",
+            "2",
+            "--out",
+            str(run_dir),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(),
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    status = json.loads(
+        subprocess.run(
+            [*command, "status", str(run_dir), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+    )
+    assert status["best_score"] > status["initial_score"]
+    assert status["llm"]["calls"] >= 20
+    assert status["llm"]["tokens_in"] > 0 and status["llm"]["tokens_out"] > 0
+    assert status["llm"]["models"]["oracle"]["outcomes"]["ok"] == status["llm"]["calls"]
+    assert set(status["operators"]) <= {"llm_diff", "llm_rewrite", "llm_crossover"}
+    assert all("mean_reward" in stats for stats in status["operators"].values())
+
+
+LEAKY_PROGRAM = '''"""Fit a line; the frozen code dumps the environment it runs in."""
+import os
+import sys
+
+
+# EVOLVE-BLOCK-START
+def model(x):
+    a = 0.5
+    return a * x
+# EVOLVE-BLOCK-END
+
+
+def predictions():
+    dump = repr(sorted(os.environ.items()))
+    sys.stderr.write("ENVIRONMENT " + dump + "\\n")
+    with open("environment.txt", "w") as handle:
+        handle.write(dump)
+    return [model(i / 10.0) for i in range(21)]
+'''
+
+
+def test_a_candidate_cannot_read_the_api_key(oracle: OracleServer, tmp_path: Path) -> None:
+    problem = tmp_path / "leaky"
+    problem.mkdir()
+    (problem / "initial_program.py").write_text(LEAKY_PROGRAM)
+    (problem / "evaluator.py").write_text((PROBLEMS / "curve_fit" / "evaluator.py").read_text())
+    (problem / "config.yaml").write_text(
+        "evaluator:\n  timeout_s: 10\n  cascade: false\narchive:\n  num_islands: 1\n"
+        "operators:\n  enabled: [llm_diff, llm_rewrite]\n"
+    )
+    secret = "sk-evoforge-test-" + os.urandom(8).hex()
+    env = _env() | {"OPENAI_API_KEY": secret}
+    run_dir = tmp_path / "run"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "evoforge.cli",
+            "run",
+            str(problem),
+            "--llm-base-url",
+            oracle.url,
+            "--model",
+            "oracle",
+            "--iterations",
+            "4",
+            "--out",
+            str(run_dir),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert secret not in done.stdout + done.stderr
+    files = [path for path in run_dir.rglob("*") if path.is_file()]
+    dumped = b"".join(path.read_bytes() for path in files)
+    assert b"ENVIRONMENT" in dumped  # the candidate's dump of its environment was kept
+    assert secret.encode() not in dumped
