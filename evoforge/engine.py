@@ -131,6 +131,7 @@ class Engine:
         self._scored: dict[str, Program] = {}
         self._relatives: dict[str, list[Program]] = {}
         self._skeleton_cache: dict[str, str] = {}
+        self._unindexed: list[Program] = []
         self._best: Program | None = None
         self._seed: Program | None = None
 
@@ -234,7 +235,7 @@ class Engine:
             parent=parent,
             rng=self._rng(iteration, _RNG_OPERATOR),
             inspirations=tuple(inspirations),
-            relatives=tuple(self._relatives_of(parent)),
+            relatives=tuple(self._relatives_of(parent)) if operator.uses_relatives else (),
             island=island,
             iteration=iteration,
             pool=tuple(pool[:_POOL_SIZE]),
@@ -536,11 +537,7 @@ class Engine:
         self._scored[program.id] = program
         if self._best is None or (program.score or 0.0) > (self._best.score or 0.0):
             self._best = program
-        skeleton = self._skeleton(program)
-        relatives = self._relatives.setdefault(skeleton, [])
-        relatives.append(program)
-        relatives.sort(key=lambda p: (-(p.score or 0.0), p.seq))
-        del relatives[_MAX_RELATIVES:]
+        self._unindexed.append(program)
 
     def _skeleton(self, program: Program) -> str:
         cached = self._skeleton_cache.get(program.id)
@@ -550,6 +547,17 @@ class Engine:
         return cached
 
     def _relatives_of(self, parent: Program) -> list[Program]:
+        """Scored programs sharing the parent's literal skeleton, best first.
+
+        Skeletons cost a parse each, so programs are indexed lazily, only when an
+        operator that uses relatives is chosen; the index is the same either way.
+        """
+        for program in self._unindexed:
+            relatives = self._relatives.setdefault(self._skeleton(program), [])
+            relatives.append(program)
+            relatives.sort(key=lambda p: (-(p.score or 0.0), p.seq))
+            del relatives[_MAX_RELATIVES:]
+        self._unindexed.clear()
         return list(self._relatives.get(self._skeleton(parent), ()))
 
     def _kept_out_by_rule(self, program: Program) -> bool:

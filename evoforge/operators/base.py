@@ -67,12 +67,15 @@ class Operator(ABC):
     frozen code is untouched, or ``None`` when it cannot produce one from this parent
     (the engine records that as a rejected proposal). It must never raise for any parent
     that parses; a parent whose blocks do not parse is a ``None``.
+    ``uses_relatives``: the engine fills ``ProposalContext.relatives`` only for operators
+    that set it (finding relatives costs a parse per program).
     ``keep_only_if_no_worse``: the engine archives the child only if its score is at least
     the parent's (``simplify``).
     """
 
     name: ClassVar[str]
     keep_only_if_no_worse: ClassVar[bool] = False
+    uses_relatives: ClassVar[bool] = False
 
     @abstractmethod
     async def propose(self, context: ProposalContext) -> Proposal | None:

@@ -58,6 +58,7 @@ class TuneOperator(Operator):
     """Perturb numeric literals; CMA-ES over float literals when relatives allow it."""
 
     name = "tune"
+    uses_relatives = True
 
     def __init__(self, config: TuneConfig | None = None) -> None:
         self.config = config if config is not None else TuneConfig.model_validate({})
