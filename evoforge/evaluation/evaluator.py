@@ -20,20 +20,37 @@ otherwise                                  ``ok``
 
 The score is ``combined_score`` when the evaluator gives it, else the mean of the metrics
 (``bool`` counts as 0/1). stdout/stderr tails always go into the artifacts when non-empty.
+
+**Trusted verification.** The candidate runs in the same process as ``evaluate``, so it
+can patch the evaluator, ``builtins`` or ``math`` and report any metrics it likes. A
+problem that must not trust that defines ``verify(output) -> dict`` in ``evaluator.py``
+(detected without running the file: a top-level ``def verify``). Then ``evaluate`` runs in
+the sandbox as usual but its whole return value is the *output* (the construction: any
+JSON-serialisable data; the cascade is not used), and this class imports ``evaluator.py``
+once, in the parent, and calls ``verify(output)``, whose metrics (a dict, or an object
+with ``.metrics``/``.artifacts``) are validated as usual. ``verify`` raising is
+``failed`` ("verify rejected the output: ..."). ``verify`` is trusted problem code: it
+runs in the evoforge process, without a sandbox, on data the candidate chose; it must
+check that data, not execute it.
 """
 
 from __future__ import annotations
 
+import ast
+import contextlib
+import importlib.util
 import json
 import math
+import numbers
 import signal
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from evoforge.config import EvaluatorConfig
@@ -74,6 +91,9 @@ class ProblemEvaluator:
         self.sandbox = Sandbox(self.limits)
         self._evaluations = 0
         self._count_lock = threading.Lock()
+        self.verifies = _defines_verify(evaluator_path)
+        self._verify: Callable[[Any], object] | None = None
+        self._verify_lock = threading.Lock()
 
     @property
     def evaluations(self) -> int:
@@ -93,6 +113,7 @@ class ProblemEvaluator:
             "--result",
             _RESULT_FILE,
             *([] if self.config.cascade else ["--no-cascade"]),
+            *(["--output-only"] if self.verifies else []),
             "--thresholds",
             json.dumps(list(self.config.cascade_thresholds)),
             "--max-artifact-chars",
@@ -154,6 +175,10 @@ class ProblemEvaluator:
         if error is not None:
             return self._failed_in_evaluator(error, artifacts, len(stages))
         stage_count = len(stages)
+        if self.verifies:
+            rejected = self._run_verify(stages, metrics_raw, artifacts)
+            if rejected is not None:
+                return rejected
         metrics, problem = _validate_metrics(metrics_raw)
         if problem is not None:
             return EvaluationResult(
@@ -179,6 +204,47 @@ class ProblemEvaluator:
             EvalStatus.OK, score=score, metrics=metrics, artifacts=artifacts, stage=stage_count
         )
 
+    def _run_verify(
+        self, stages: list[dict[str, Any]], metrics_raw: dict[str, Any], artifacts: dict[str, str]
+    ) -> EvaluationResult | None:
+        """Replace ``metrics_raw`` with what the trusted ``verify`` says of the output.
+
+        Returns a failed result when there is no output or ``verify`` rejects it, else
+        ``None`` (``metrics_raw`` and ``artifacts`` updated in place).
+        """
+        if len(stages) != 1 or "output" not in stages[0]:
+            return EvaluationResult(
+                EvalStatus.FAILED,
+                reason="evaluate returned no output for verify()",
+                artifacts=artifacts,
+            )
+        output = stages[0]["output"]
+        try:
+            verdict = self._verify_function()(output)
+            metrics, extra = _verify_result(verdict)
+        except Exception as exc:
+            return EvaluationResult(
+                EvalStatus.FAILED,
+                reason=f"verify rejected the output: {type(exc).__name__}: {exc}"[:1000],
+                artifacts=artifacts,
+                stage=1,
+            )
+        metrics_raw.clear()
+        metrics_raw.update(metrics)
+        artifacts.update(extra)
+        return None
+
+    def _verify_function(self) -> Callable[[Any], object]:
+        """The problem's ``verify``, imported once (in this process) on first use."""
+        with self._verify_lock:
+            if self._verify is None:
+                module = _import_trusted(self.evaluator_path)
+                function = getattr(module, "verify", None)
+                if not callable(function):
+                    raise TypeError("evaluator.py's verify is not callable")
+                self._verify = function
+            return self._verify
+
     def _failed_in_evaluator(
         self, error: Mapping[str, Any], artifacts: dict[str, str], stages_done: int
     ) -> EvaluationResult:
@@ -188,6 +254,8 @@ class ProblemEvaluator:
         reason = f"{kind}: {message}" if message else kind
         if kind == "MemoryError":
             reason += f" (memory limit of {self.limits.memory_mb} MiB reached)"
+        if "File too large" in message:  # EFBIG: Python ignores SIGXFSZ
+            reason += f" (file-size limit of {self.limits.max_file_size_mb} MiB reached)"
         if where == 0:
             reason = f"evaluator could not start: {reason}"
         tail = error.get("traceback_tail")
@@ -223,6 +291,69 @@ class ProblemEvaluator:
         if memory_hint:
             return f"MemoryError: {memory_note} reached (exit status {run.returncode})"
         return f"exited with status {run.returncode} before reporting a result"
+
+
+def _defines_verify(evaluator_path: Path) -> bool:
+    """True when ``evaluator.py`` has a top-level ``def verify`` (checked without running it)."""
+    try:
+        tree = ast.parse(evaluator_path.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return False
+    return any(
+        isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "verify"
+        for node in tree.body
+    )
+
+
+_import_lock = threading.Lock()
+
+
+def _import_trusted(path: Path) -> ModuleType:
+    """Import the problem's ``evaluator.py`` in this process under a private module name.
+
+    Its directory is on ``sys.path`` only while it is imported (for sibling modules).
+    """
+    name = f"_evoforge_verify_{abs(hash(str(path))):x}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    with _import_lock:
+        directory = str(path.parent)
+        sys.path.insert(0, directory)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(name, None)
+            raise
+        finally:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(directory)
+    return module
+
+
+def _verify_result(verdict: object) -> tuple[dict[str, object], dict[str, str]]:
+    """Metrics and artifacts from what ``verify`` returned (a dict or ``.metrics`` object)."""
+    if isinstance(verdict, Mapping):
+        raw_metrics: object = verdict
+        raw_artifacts: object = {}
+    elif hasattr(verdict, "metrics"):
+        raw_metrics = verdict.metrics
+        raw_artifacts = getattr(verdict, "artifacts", None) or {}
+    else:
+        raise TypeError(f"verify must return a dict of metrics, got {type(verdict).__name__}")
+    if not isinstance(raw_metrics, Mapping) or not isinstance(raw_artifacts, Mapping):
+        raise TypeError("verify's metrics and artifacts must be dicts")
+    metrics: dict[str, object] = {}
+    for key, value in raw_metrics.items():
+        if isinstance(value, numbers.Real) and not isinstance(value, bool | int | float):
+            try:
+                value = float(value)  # numpy scalars
+            except (OverflowError, TypeError, ValueError):
+                value = repr(value)
+        metrics[str(key)] = value if isinstance(value, bool | int | float | str) else repr(value)
+    return metrics, {str(k): str(v) for k, v in raw_artifacts.items()}
 
 
 def _parse_outcome(raw: bytes | None) -> dict[str, Any] | None:

@@ -6,7 +6,7 @@ nothing it reports: the parent validates every value. Usage::
 
     python -I runner.py --evaluator /problem/evaluator.py --program program.py \
         --result result.json [--no-cascade] [--thresholds '[0.5, 0.8]'] \
-        [--max-artifact-chars 65536]
+        [--max-artifact-chars 65536] [--output-only]
 
 It imports ``evaluator.py`` by path (its directory first on ``sys.path`` so it can import
 its siblings), runs the cascade, and writes, atomically and last, a JSON object::
@@ -34,6 +34,14 @@ the second and final stage. Stage ``k+1`` runs only if stage ``k``'s score reach
 has none, which stops the cascade). Metrics and artifacts of the stages that ran are
 merged, later stages overriding. Without a cascade, ``evaluate(program_path)`` is the one
 stage.
+
+Trusted verification (``--output-only``, used when the problem's evaluator defines
+``verify(output)``): the runner calls only ``evaluate(program_path)`` (no cascade) and
+writes its whole return value, unjudged, as the one stage's ``"output"`` (``"metrics"`` and
+``"artifacts"`` stay empty). JSON types go through as they are (NaN and infinities
+included); anything else arrives as its ``repr`` string. The parent then calls ``verify``
+on that data in its own process, so nothing the candidate does in here (patching the
+evaluator, ``builtins``, ``math``, or this runner) can change the verdict.
 
 After writing the result the script leaves with ``os._exit(0)``, so threads or atexit
 handlers the evaluator left behind cannot hang or change the outcome. Exit status 2 means
@@ -203,15 +211,32 @@ def run(
     cascade: bool,
     thresholds: list[float],
     max_artifact_chars: int,
+    output_only: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate ``program_path`` with the evaluator; return the result record (never raises)."""
+    """Evaluate ``program_path`` with the evaluator; return the result record (never raises).
+
+    With ``output_only`` only ``evaluate`` runs and its return value is recorded as the
+    stage's ``output`` for the parent's ``verify`` (see the module docstring).
+    """
     outcome: dict[str, Any] = {"stages": [], "stopped": None, "error": None}
     try:
         _ensure_openevolve_importable()
         module = _load_evaluator(evaluator_path)
-        stages = _stages(module, cascade)
+        stages = _stages(module, cascade and not output_only)
+        if output_only and stages[0][0] != "evaluate":
+            raise AttributeError("evaluator defines verify() but no evaluate(program_path)")
     except BaseException as exc:
         outcome["error"] = _error_record(exc, 0)
+        return outcome
+    if output_only:
+        try:
+            output = stages[0][1](program_path)
+        except BaseException as exc:
+            outcome["error"] = _error_record(exc, 1)
+            return outcome
+        outcome["stages"].append(
+            {"stage": 1, "function": "evaluate", "metrics": {}, "artifacts": {}, "output": output}
+        )
         return outcome
     for index, (name, function) in enumerate(stages):
         number = index + 1
@@ -251,6 +276,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-cascade", dest="cascade", action="store_false")
     parser.add_argument("--thresholds", default="[]")
     parser.add_argument("--max-artifact-chars", type=int, default=65536)
+    parser.add_argument("--output-only", action="store_true")
     args = parser.parse_args(argv)
     result_path = os.path.abspath(args.result)
     outcome = run(
@@ -259,6 +285,7 @@ def main(argv: list[str] | None = None) -> None:
         args.cascade,
         [float(value) for value in json.loads(args.thresholds)],
         args.max_artifact_chars,
+        args.output_only,
     )
     try:
         _write_atomically(result_path, outcome)

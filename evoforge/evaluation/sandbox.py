@@ -75,7 +75,9 @@ __all__ = [
     "Sandbox",
     "SandboxLimits",
     "SandboxRun",
+    "filesystem_isolation",
     "network_isolation",
+    "pids_cgroup_root",
     "sanitized_environment",
 ]
 
@@ -108,6 +110,9 @@ class SandboxLimits:
     max_file_size_mb: int = 64
     max_output_bytes: int = 65536
     isolate_network: bool = True
+    isolate_filesystem: bool = True
+    shm_mb: int = 64
+    max_processes: int = 512
 
     @classmethod
     def from_config(cls, config: EvaluatorConfig) -> SandboxLimits:
@@ -120,6 +125,7 @@ class SandboxLimits:
             max_file_size_mb=config.max_file_size_mb,
             max_output_bytes=config.max_output_bytes,
             isolate_network=config.isolate_network,
+            isolate_filesystem=config.isolate_filesystem,
         )
 
 
@@ -133,7 +139,8 @@ class SandboxRun:
     (UTF-8, invalid bytes replaced) and capped to ``max_output_bytes`` each.
     ``files`` holds the files asked for with ``collect`` that existed after the run (each
     read up to the file-size limit). ``cpu_time_s`` and ``max_rss_mb`` come from the
-    kernel's accounting of the main process. ``network`` is the isolation this run got.
+    kernel's accounting of the main process. ``network`` and ``filesystem`` are the
+    isolation this run got (see :func:`network_isolation`, :func:`filesystem_isolation`).
     ``killed_leftovers`` counts processes of the run that the post-run sweep had to kill.
     ``error`` is set only when the sandbox itself failed (never for what the command did).
     """
@@ -148,6 +155,7 @@ class SandboxRun:
     max_rss_mb: float = 0.0
     files: Mapping[str, bytes] = field(default_factory=dict)
     network: str = "none"
+    filesystem: str = "none"
     killed_leftovers: int = 0
     error: str | None = None
 
@@ -176,20 +184,29 @@ argv = sys.argv[3:]
 def fail(message):
     os.write(status_fd, message.encode("utf-8", "replace"))
     os._exit(127)
+if spec.get("cgroup"):  # join the run's pids cgroup first: every descendant is counted
+    try:
+        with open(spec["cgroup"], "w") as handle:
+            handle.write(str(os.getpid()))
+    except OSError as exc:
+        fail("cannot join the pids cgroup: %s" % (exc,))
 try:
     for name, soft, hard in spec["limits"]:
         resource.setrlimit(getattr(resource, name), (soft, hard))
 except (OSError, ValueError) as exc:
     fail("cannot set resource limits: %s" % (exc,))
 mode = spec["network"]
-if mode != "none":
+filesystem = spec.get("filesystem", "none")
+if mode != "none" or filesystem != "none":
     import ctypes
     libc = ctypes.CDLL(None, use_errno=True)
+    def oserror():
+        return os.strerror(ctypes.get_errno())
+if mode != "none":
     CLONE_NEWNET, CLONE_NEWUSER = 0x40000000, 0x10000000
     flags = CLONE_NEWNET if mode == "netns" else CLONE_NEWUSER | CLONE_NEWNET
     if libc.unshare(flags) != 0:
-        fail("cannot create network namespace (%s): %s"
-             % (mode, os.strerror(ctypes.get_errno())))
+        fail("cannot create network namespace (%s): %s" % (mode, oserror()))
     if mode == "userns+netns":
         uid, gid = spec["uid"], spec["gid"]
         for path, text in (("/proc/self/setgroups", "deny"),
@@ -200,6 +217,110 @@ if mode != "none":
                     handle.write(text)
             except OSError:
                 pass
+if filesystem == "mountns":
+    import re, signal
+    MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+    MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+    KEPT = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC, "noatime": 1024,
+            "nodiratime": 2048, "relatime": 1 << 21}
+    CLONE_NEWNS, CLONE_NEWPID = 0x00020000, 0x20000000
+    libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
+    def mount(source, target, fstype, flags, data=None):
+        encode = lambda text: None if text is None else text.encode("utf-8", "surrogateescape")
+        if libc.mount(encode(source), encode(target), encode(fstype), flags, encode(data)) != 0:
+            return ctypes.get_errno()
+        return 0
+    def unescape(text):
+        return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), text)
+    # Its own user namespace (uid and gid mapped to themselves), where the kernel enforces
+    # RLIMIT_NPROC even for root: a fork bomb hits that ceiling.
+    uid, gid = os.getuid(), os.getgid()
+    if libc.unshare(0x10000000) != 0:
+        fail("cannot create a user namespace: %s" % (oserror(),))
+    for path, text in (("/proc/self/setgroups", "deny"),
+                       ("/proc/self/uid_map", "%d %d 1" % (uid, uid)),
+                       ("/proc/self/gid_map", "%d %d 1" % (gid, gid))):
+        try:
+            with open(path, "w") as handle:
+                handle.write(text)
+        except OSError as exc:
+            fail("cannot write %s: %s" % (path, exc))
+    try:
+        resource.setrlimit(resource.RLIMIT_NPROC, (spec["max_processes"],) * 2)
+    except (OSError, ValueError) as exc:
+        fail("cannot limit processes: %s" % (exc,))
+    if libc.unshare(CLONE_NEWNS | CLONE_NEWPID) != 0:
+        fail("cannot create mount and pid namespaces: %s" % (oserror(),))
+    if mount(None, "/", None, MS_REC | MS_PRIVATE):
+        fail("cannot make mounts private: %s" % (oserror(),))
+    work = os.getcwd()
+    if mount(work, work, None, MS_BIND | MS_REC):
+        fail("cannot bind the working directory: %s" % (oserror(),))
+    os.chdir(work)  # the cwd must resolve through the new, writable mount
+    with open("/proc/self/mountinfo") as handle:
+        mounts = [line.split() for line in handle]
+    for fields in mounts:
+        point, options = unescape(fields[4]), fields[5].split(",")
+        if point == work or point.startswith(work.rstrip("/") + "/") or "ro" in options:
+            continue
+        flags = MS_BIND | MS_REMOUNT | MS_RDONLY
+        for option in options:
+            flags |= KEPT.get(option, 0)
+        error = mount(None, point, None, flags)
+        if error and error not in (2, 13):  # ENOENT, EACCES: a mount nobody can reach
+            fail("cannot make %s read-only: %s" % (point, os.strerror(error)))
+    if os.path.isdir("/dev/shm"):  # POSIX semaphores (multiprocessing) need a writable one
+        shm = "size=%dk,mode=1777" % spec["shm_kib"]
+        mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, shm)
+    report_read, report_write = os.pipe()
+    init = os.fork()  # the first child is pid 1 of the new pid namespace
+    if init > 0:
+        # The launcher stays, so the sandbox can wait for it: it relays how the command ended.
+        os.close(report_write)
+        os.close(status_fd)
+        chunks = []
+        while True:
+            chunk = os.read(report_read, 64)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        _, init_status = os.waitpid(init, 0)
+        status = int(b"".join(chunks)) if chunks else init_status
+        if os.WIFSIGNALED(status):
+            number = os.WTERMSIG(status)
+            try:  # die of the same signal (SIGKILL and SIGSTOP cannot be handled anyway)
+                signal.signal(number, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, [number])
+            except (OSError, ValueError):
+                pass
+            os.kill(os.getpid(), number)
+            os._exit(128 + number)
+        os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 127)
+    os.close(report_read)
+    # pid 1: a fresh /proc shows only the run's own processes (best effort).
+    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY)
+    command = os.fork()
+    if command > 0:
+        os.close(status_fd)
+        while True:  # reap orphans too; leave (killing the namespace) when the command ends
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                os._exit(127)
+            if pid == command:
+                os.write(report_write, str(status).encode())
+                os._exit(0)
+    os.close(report_write)
+    # No capabilities at all, so it can neither remount nor leave.
+    PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 24, 38
+    for capability in range(64):
+        if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0 and ctypes.get_errno() != 22:
+            fail("cannot drop capability %d: %s" % (capability, oserror()))
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        fail("cannot set no_new_privs: %s" % (oserror(),))
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)
+    if libc.capset(header, (ctypes.c_uint32 * 6)()) != 0:
+        fail("cannot clear capabilities: %s" % (oserror(),))
 try:
     os.execvp(argv[0], argv)
 except OSError as exc:
@@ -257,6 +378,210 @@ def _probe_network_isolation() -> str:
     return answer
 
 
+_FILESYSTEM_CHECK = r"""
+import os, sys
+work = os.getcwd()
+with open("inside", "w") as handle:
+    handle.write("ok")
+outside = os.path.join(os.path.dirname(work), "evoforge-probe-%d" % os.getpid())
+try:
+    handle = open(outside, "w")
+except OSError:
+    print("ok")
+else:
+    handle.close()
+    os.unlink(outside)
+    print("the root filesystem stayed writable")
+"""
+
+_fs_probe_results: dict[str, str] = {}
+
+
+def filesystem_isolation(network_mode: str = "auto") -> str:
+    """Which filesystem isolation sandboxed runs get in this process.
+
+    ``"mountns"``: each run gets private mount and pid namespaces in which every mount is
+    read-only except the run's working directory (and a small private ``/dev/shm``), the
+    command runs without any capability (so it cannot remount) as a child of the
+    namespace's init (so every process it leaves dies with it). ``"none: <reason>"``: the
+    OS does not allow it (needs root or unprivileged user namespaces); runs go ahead
+    without it. ``network_mode`` is the network isolation combined with it (``"auto"``: the
+    one :func:`network_isolation` reports), since unprivileged users need the user
+    namespace that the network isolation creates. Probed once per mode by running the
+    real launcher, then cached; thread-safe.
+    """
+    if network_mode == "auto":
+        network_mode = network_isolation()
+    mode = network_mode if network_mode in ("netns", "userns+netns") else "none"
+    with _probe_lock:
+        if mode not in _fs_probe_results:
+            _fs_probe_results[mode] = _probe_filesystem_isolation(mode)
+        return _fs_probe_results[mode]
+
+
+def _probe_filesystem_isolation(network_mode: str) -> str:
+    if not sys.platform.startswith("linux"):
+        return f"none: mount namespaces need Linux, this is {sys.platform}"
+    spec = _launcher_spec([], network_mode, "mountns", 1)
+    try:
+        workdir = tempfile.mkdtemp(prefix="evoforge-probe-")
+    except OSError as exc:
+        return f"none: probe failed: {exc}"
+    status_read, status_write = os.pipe()
+    try:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-I",
+                "-S",
+                "-c",
+                _LAUNCHER,
+                str(status_write),
+                json.dumps(spec),
+                sys.executable,
+                "-I",
+                "-S",
+                "-c",
+                _FILESYSTEM_CHECK,
+            ],
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            stdin=subprocess.DEVNULL,
+            pass_fds=(status_write,),
+            start_new_session=True,
+        )
+        os.close(status_write)
+        status_write = -1
+        setup = os.read(status_read, 4096).decode("utf-8", "replace").strip()
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"none: probe failed: {exc}"
+    finally:
+        os.close(status_read)
+        if status_write >= 0:
+            os.close(status_write)
+        _remove_tree(Path(workdir))
+    if setup:
+        return f"none: {setup}"
+    answer = done.stdout.strip()
+    if done.returncode != 0 or answer != "ok":
+        tail = (answer or done.stderr.strip()).splitlines()[-1:] or [f"exit {done.returncode}"]
+        return f"none: probe failed: {tail[0]}"
+    return "mountns"
+
+
+_CGROUP_PIDS_ROOTS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))
+_cgroup_probe: list[Path | None] = []
+
+
+def pids_cgroup_root() -> Path | None:
+    """A cgroup directory under which each run can get its own ``pids.max``, or ``None``.
+
+    Needs a writable pids controller: cgroup v1's ``pids`` hierarchy, or the cgroup v2
+    root with ``pids`` enabled for its children (usually only as root, outside a
+    container). Probed once by creating and removing a test group; thread-safe.
+    """
+    with _probe_lock:
+        if not _cgroup_probe:
+            _cgroup_probe.append(_probe_pids_cgroup())
+        return _cgroup_probe[0]
+
+
+def _probe_pids_cgroup() -> Path | None:
+    for root in _CGROUP_PIDS_ROOTS:
+        if not (root / "cgroup.procs").is_file():
+            continue
+        if root.name != "pids":  # cgroup v2: the root must hand the pids controller down
+            try:
+                if "pids" not in (root / "cgroup.subtree_control").read_text().split():
+                    continue
+            except OSError:
+                continue
+        test = root / f"evoforge-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            test.mkdir()
+        except OSError:
+            continue
+        try:
+            (test / "pids.max").write_text("16")
+        except OSError:
+            continue
+        finally:
+            with contextlib.suppress(OSError):
+                test.rmdir()
+        _remove_stale_groups(root)
+        return root
+    return None
+
+
+_STALE_GROUP_AGE_S = 3600.0
+
+
+def _remove_stale_groups(root: Path) -> None:
+    """Remove run groups left by an evoforge process that was killed (``kill -9``).
+
+    Only groups older than an hour: a fresh, still empty one may belong to a run that
+    another process is starting right now. ``rmdir`` fails on a group with processes.
+    """
+    cutoff = time.time() - _STALE_GROUP_AGE_S
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(root):
+            if entry.name.startswith("evoforge-") and entry.is_dir(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        os.rmdir(entry.path)
+
+
+class _PidsCgroup:
+    """The run's own pids cgroup (``pids.max`` = the process limit), removed afterwards."""
+
+    def __init__(self, root: Path, run_id: str, max_processes: int) -> None:
+        self.path = root / f"evoforge-{run_id}"
+        self.path.mkdir()
+        try:
+            (self.path / "pids.max").write_text(str(max_processes))
+        except OSError:
+            self.remove()
+            raise
+
+    @property
+    def procs(self) -> str:
+        return str(self.path / "cgroup.procs")
+
+    def remove(self) -> None:
+        """Remove the group; its processes are gone by now, give exiting ones a moment."""
+        for attempt in range(50):
+            try:
+                self.path.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                time.sleep(0.002 * (attempt + 1))
+
+
+def _launcher_spec(
+    rlimits: list[tuple[str, int, int]],
+    network_mode: str,
+    filesystem_mode: str,
+    shm_mb: int,
+    max_processes: int = 512,
+    cgroup: str | None = None,
+) -> dict[str, object]:
+    return {
+        "limits": rlimits,
+        "cgroup": cgroup,
+        "max_processes": max_processes,
+        "network": network_mode,
+        "filesystem": filesystem_mode,
+        "shm_kib": shm_mb * 1024,
+        "uid": os.getuid(),
+        "gid": os.getgid(),
+    }
+
+
 def sanitized_environment(
     base: Mapping[str, str] | None = None, extra: Mapping[str, str] | None = None
 ) -> dict[str, str]:
@@ -294,6 +619,14 @@ class Sandbox:
         if not self.limits.isolate_network:
             return "none: disabled by configuration"
         return network_isolation()
+
+    @property
+    def filesystem(self) -> str:
+        """The filesystem isolation runs get: ``mountns`` or ``none: ...``."""
+        if not self.limits.isolate_filesystem:
+            return "none: disabled by configuration"
+        network = self.network
+        return filesystem_isolation(network if network in ("netns", "userns+netns") else "none")
 
     def run(
         self,
@@ -342,6 +675,8 @@ class Sandbox:
         limits = self.limits
         network = self.network
         mode = network if network in ("netns", "userns+netns") else "none"
+        filesystem = self.filesystem
+        fs_mode = "mountns" if filesystem == "mountns" else "none"
         try:
             for name, content in files.items():
                 target = _inside(workdir, name)
@@ -349,7 +684,12 @@ class Sandbox:
                 data = content.encode("utf-8") if isinstance(content, str) else content
                 target.write_bytes(data)
         except (OSError, ValueError) as exc:
-            return SandboxRun(returncode=None, network=network, error=f"cannot stage files: {exc}")
+            return SandboxRun(
+                returncode=None,
+                network=network,
+                filesystem=filesystem,
+                error=f"cannot stage files: {exc}",
+            )
 
         run_env = sanitized_environment(
             extra={
@@ -361,13 +701,41 @@ class Sandbox:
                 MARKER_VARIABLE: run_id,
             }
         )
+        cgroup: _PidsCgroup | None = None
+        cgroup_root = pids_cgroup_root()
+        if cgroup_root is not None:
+            with contextlib.suppress(OSError):
+                cgroup = _PidsCgroup(cgroup_root, run_id, limits.max_processes)
+        spec = _launcher_spec(
+            self._rlimits(),
+            mode,
+            fs_mode,
+            limits.shm_mb,
+            limits.max_processes,
+            cgroup.procs if cgroup is not None else None,
+        )
+        try:
+            return self._launch(argv, run_id, workdir, capture_dir, collect, run_env, spec)
+        finally:
+            if cgroup is not None:
+                cgroup.remove()
+
+    def _launch(
+        self,
+        argv: Sequence[str],
+        run_id: str,
+        workdir: Path,
+        capture_dir: Path,
+        collect: Sequence[str],
+        run_env: Mapping[str, str],
+        spec: Mapping[str, object],
+    ) -> SandboxRun:
+        """Start the launcher with ``spec``, wait for it, sweep, and read back the results."""
+        limits = self.limits
+        network = self.network
+        mode = str(spec["network"])
+        filesystem = self.filesystem
         status_read, status_write = os.pipe()
-        spec = {
-            "limits": self._rlimits(),
-            "network": mode,
-            "uid": os.getuid(),
-            "gid": os.getgid(),
-        }
         launcher = [
             sys.executable,
             "-I",
@@ -397,11 +765,18 @@ class Sandbox:
         except (OSError, subprocess.SubprocessError) as exc:
             os.close(status_read)
             os.close(status_write)
-            return SandboxRun(returncode=None, network=network, error=f"cannot start: {exc}")
+            return SandboxRun(
+                returncode=None,
+                network=network,
+                filesystem=filesystem,
+                error=f"cannot start: {exc}",
+            )
         os.close(status_write)
         deadline = start + limits.timeout_s
         try:
-            setup_error, our_netns = self._await_exec(proc.pid, status_read, deadline, mode)
+            setup_error, our_netns, netns_handle = self._await_exec(
+                proc.pid, status_read, deadline, mode
+            )
         finally:
             os.close(status_read)
 
@@ -416,7 +791,11 @@ class Sandbox:
         returncode = _decode_status(status)
         proc.returncode = returncode  # reaped by us; keeps Popen from reaping it again
         _kill_group(proc.pid)
-        killed = _sweep(run_id, proc.pid, our_netns)
+        try:
+            killed = _sweep(run_id, proc.pid, our_netns)
+        finally:
+            if netns_handle is not None:
+                os.close(netns_handle)  # only now may the kernel reuse the namespace's inode
 
         collected: dict[str, bytes] = {}
         for name in collect:
@@ -437,6 +816,7 @@ class Sandbox:
             max_rss_mb=(usage.ru_maxrss / 1024.0) if usage is not None else 0.0,
             files=collected,
             network=network,
+            filesystem=filesystem,
             killed_leftovers=killed,
             error=f"sandbox setup failed: {setup_error}" if setup_error else None,
         )
@@ -456,33 +836,46 @@ class Sandbox:
     @staticmethod
     def _await_exec(
         pid: int, status_read: int, deadline: float, mode: str
-    ) -> tuple[str | None, str | None]:
+    ) -> tuple[str | None, str | None, int | None]:
         """Wait until the launcher exec'd the command (EOF) or reported a setup failure.
 
-        Returns ``(setup_error, netns)``: ``netns`` is the run's network-namespace link
-        (``net:[inode]``), read while the command is known to be running, or ``None``.
+        Returns ``(setup_error, netns, handle)``: ``netns`` is the run's network-namespace
+        link (``net:[inode]``), read while the command is known to be running, or ``None``;
+        ``handle`` is an open descriptor on that namespace, which the caller closes after the
+        post-run sweep. Holding it keeps the namespace (and so its inode number) alive: the
+        kernel hands out the lowest free inode, so without it a run started by another
+        thread right after this one ended could get the same ``net:[inode]`` and be killed
+        by this run's sweep.
         """
         chunks: list[bytes] = []
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return None, None  # the wall-clock timeout will handle it
+                return None, None, None  # the wall-clock timeout will handle it
             ready, _, _ = select.select([status_read], [], [], remaining)
             if not ready:
-                return None, None
+                return None, None, None
             chunk = os.read(status_read, 4096)
             if not chunk:
                 break
             chunks.append(chunk)
         if chunks:
-            return b"".join(chunks).decode("utf-8", "replace"), None
+            return b"".join(chunks).decode("utf-8", "replace"), None, None
         if mode == "none":
-            return None, None
+            return None, None, None
         try:
-            netns = os.readlink(f"/proc/{pid}/ns/net")
+            handle = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
-            return None, None
-        return None, (netns if netns != _own_netns() else None)
+            return None, None, None
+        try:
+            netns = os.readlink(f"/proc/self/fd/{handle}")
+        except OSError:
+            os.close(handle)
+            return None, None, None
+        if netns == _own_netns():
+            os.close(handle)
+            return None, None, None
+        return None, netns, handle
 
 
 def _own_netns() -> str | None:

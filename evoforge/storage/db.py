@@ -450,14 +450,20 @@ class _Transaction:
                 self._conn.execute("COMMIT")
                 return
             except sqlite3.Error as error:
-                failure = self._failure(error)
                 with contextlib.suppress(sqlite3.Error):
                     self._conn.execute("ROLLBACK")
-                raise failure from error
+                if not _is_storage_failure(error):
+                    raise
+                raise self._failure(error) from error
         with contextlib.suppress(sqlite3.Error):
             self._conn.execute("ROLLBACK")
-        if isinstance(exc, sqlite3.Error):
+        if isinstance(exc, sqlite3.Error) and _is_storage_failure(exc):
             raise self._failure(exc) from exc
+
+
+def _is_storage_failure(exc: object) -> bool:
+    """Disk full, read-only, I/O error, corrupt file: not a constraint a caller broke."""
+    return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
 
 
 def _step_from_row(row: dict[str, Any]) -> StoredStep:

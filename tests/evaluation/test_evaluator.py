@@ -254,7 +254,8 @@ def test_segfault_fails(make_evaluator: MakeEvaluator) -> None:
 def test_timeout_kills_the_candidate(make_evaluator: MakeEvaluator, tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
     code = f"import os\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\nwhile True: pass\n"
-    result = make_evaluator(timeout_s=1.0).evaluate(code)
+    # The fallback path (pids and a file outside the work dir); tests/adversarial covers mountns.
+    result = make_evaluator(timeout_s=1.0, isolate_filesystem=False).evaluate(code)
     assert result.status is EvalStatus.TIMEOUT
     assert result.reason == "exceeded 1s wall-clock"
     assert not process_alive(int(pid_file.read_text()))
@@ -301,7 +302,8 @@ def run():
     daemon = int(os.read(read_end, 32))
     return {"combined_score": 1.0, "child": child.pid, "daemon": daemon}
 """
-    result = make_evaluator().evaluate(code)
+    # Host pids are only visible without the pid namespace; tests/adversarial covers mountns.
+    result = make_evaluator(isolate_filesystem=False).evaluate(code)
     assert result.status is EvalStatus.OK, result.reason
     for name in ("child", "daemon"):
         assert not process_alive(int(result.metrics[name])), f"{name} survived"

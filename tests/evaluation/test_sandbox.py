@@ -99,6 +99,7 @@ def test_wall_clock_timeout_kills_the_whole_group(tmp_path: Path) -> None:
             pass
         """,
         timeout_s=1.0,
+        isolate_filesystem=False,  # the fallback path; tests/adversarial covers mountns
     )
     assert run.timed_out
     assert run.signal == signal.SIGKILL
@@ -132,7 +133,8 @@ def test_leftover_processes_are_killed_even_after_a_clean_exit(tmp_path: Path) -
         while len(found) < 3:
             found += os.read(read_end, 100).decode().split()
         open({str(pids)!r}, "w").write(" ".join(found))
-        """
+        """,
+        isolate_filesystem=False,  # the fallback path; tests/adversarial covers mountns
     )
     assert run.returncode == 0, run.stderr
     found = dict(item.split(":") for item in pids.read_text().split())

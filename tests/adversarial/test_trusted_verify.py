@@ -1,0 +1,118 @@
+"""A problem's ``verify(output)`` runs in the parent: a candidate cannot report its own score.
+
+The candidate runs in the same process as ``evaluate`` and patches everything it can
+reach there: ``builtins.sum``, ``math``, the evaluator module and its ``verify``. None of it
+changes the verdict, because ``verify`` runs in the evoforge process on the data returned.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from evoforge.config import EvaluatorConfig
+from evoforge.evaluation.evaluator import ProblemEvaluator
+from evoforge.program import EvalStatus
+
+EVALUATOR = '''
+"""Points on the unit square; the score is the smallest pairwise distance."""
+import importlib.util
+import math
+
+
+def evaluate(program_path):
+    spec = importlib.util.spec_from_file_location("candidate", program_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return {"points": module.points()}  # the construction, not a score
+
+
+def verify(output):
+    points = [(float(x), float(y)) for x, y in output["points"]]
+    if len(points) != 4:
+        raise ValueError(f"expected 4 points, got {len(points)}")
+    for x, y in points:
+        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+            raise ValueError(f"point {(x, y)} is outside the unit square")
+    closest = min(
+        math.sqrt((a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2)
+        for i, a in enumerate(points)
+        for b in points[i + 1 :]
+    )
+    return {"combined_score": closest, "total": sum(x + y for x, y in points)}
+'''
+
+HONEST = """
+def points():
+    return [(0.0, 0.0), (0.0, 0.5), (0.5, 0.0), (0.5, 0.5)]
+"""
+
+CHEATING = """
+import builtins, math, sys
+
+builtins.sum = lambda *args, **kwargs: 1e9
+math.sqrt = lambda value: 1e9
+math.fsum = lambda values: 1e9
+for name, module in list(sys.modules.items()):
+    if hasattr(module, "verify"):
+        module.verify = lambda output: {"combined_score": 1e9}
+    if hasattr(module, "stage_score"):  # the runner itself
+        module.stage_score = lambda metrics: 1e9
+
+
+def points():
+    return [(0.0, 0.0), (0.0, 0.5), (0.5, 0.0), (0.5, 0.5)]
+"""
+
+
+@pytest.fixture
+def verifying_evaluator(tmp_path: Path) -> ProblemEvaluator:
+    problem = tmp_path / "problem"
+    problem.mkdir()
+    (problem / "evaluator.py").write_text(EVALUATOR)
+    return ProblemEvaluator(problem / "evaluator.py", EvaluatorConfig(timeout_s=3, memory_mb=512))
+
+
+def test_verify_scores_the_returned_construction(verifying_evaluator: ProblemEvaluator) -> None:
+    assert verifying_evaluator.verifies
+    result = verifying_evaluator.evaluate(HONEST)
+    assert result.status is EvalStatus.OK, result.reason
+    assert result.score == pytest.approx(0.5)
+    assert result.metrics["total"] == pytest.approx(2.0)
+
+
+def test_patching_the_evaluator_and_builtins_changes_nothing(
+    verifying_evaluator: ProblemEvaluator,
+) -> None:
+    result = verifying_evaluator.evaluate(CHEATING)
+    assert result.status is EvalStatus.OK, result.reason
+    assert result.score == pytest.approx(0.5)
+    assert result.metrics["total"] == pytest.approx(2.0)
+    assert math.sqrt(4.0) == 2.0 and sum([1, 2]) == 3  # and the parent is untouched
+
+
+def test_verify_rejecting_the_output_fails(verifying_evaluator: ProblemEvaluator) -> None:
+    result = verifying_evaluator.evaluate("def points():\n    return [(2.0, 0.0)] * 4\n")
+    assert result.status is EvalStatus.FAILED
+    assert result.reason.startswith("verify rejected the output: ValueError: point")
+
+
+def test_output_that_is_not_data_fails_cleanly(verifying_evaluator: ProblemEvaluator) -> None:
+    result = verifying_evaluator.evaluate("def points():\n    return object()\n")
+    assert result.status is EvalStatus.FAILED
+    assert "verify rejected the output" in result.reason
+
+
+def test_verify_returning_nan_is_invalid(tmp_path: Path) -> None:
+    problem = tmp_path / "nan_problem"
+    problem.mkdir()
+    (problem / "evaluator.py").write_text(
+        "def evaluate(program_path):\n    return 1\n\n"
+        "def verify(output):\n    return {'combined_score': float('nan')}\n"
+    )
+    evaluator = ProblemEvaluator(problem / "evaluator.py", EvaluatorConfig(timeout_s=3))
+    result = evaluator.evaluate("x = 1\n")
+    assert result.status is EvalStatus.INVALID
+    assert "not finite" in result.reason

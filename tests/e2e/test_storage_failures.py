@@ -1,0 +1,124 @@
+"""The run directory on a full disk or a read-only filesystem, and a damaged database.
+
+Each ends with one readable line and exit status 2; what was committed stays committed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import run_cli
+
+
+@contextlib.contextmanager
+def small_tmpfs(target: Path, size: str) -> Iterator[Path]:
+    """A private tmpfs of ``size`` at ``target``; skips the test where mounting is not allowed."""
+    target.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip() or done.returncode}")
+    try:
+        yield target
+    finally:
+        subprocess.run(["umount", "-l", str(target)], capture_output=True, check=False)
+
+
+def _one_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    return lines[0]
+
+
+def _count(db_path: Path, *, read_only: bool = False) -> int:
+    target = f"file:{db_path}?immutable=1" if read_only else str(db_path)
+    with contextlib.closing(sqlite3.connect(target, uri=read_only)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        return int(conn.execute("SELECT COUNT(*) FROM programs").fetchone()[0])
+
+
+@pytest.fixture
+def finished_run(curve_fit: Path, tmp_path: Path) -> Path:
+    run_dir = tmp_path / "run"
+    done = run_cli("run", str(curve_fit), "--iterations", "4", "--out", str(run_dir), "--quiet")
+    assert done.returncode == 0, done.stderr
+    return run_dir
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_full_disk_is_a_clear_error_and_keeps_what_was_committed(
+    curve_fit: Path, tmp_path: Path
+) -> None:
+    with small_tmpfs(tmp_path / "small", "600k") as mount:
+        run_dir = mount / "run"
+        done = run_cli(
+            "run", str(curve_fit), "--iterations", "5000", "--out", str(run_dir), "--quiet"
+        )
+        line = _one_line(done)
+        assert "full" in line, line
+        assert _count(run_dir / "run.sqlite") >= 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="remounting needs root")
+def test_read_only_run_directory_is_a_clear_error(curve_fit: Path, tmp_path: Path) -> None:
+    with small_tmpfs(tmp_path / "ro", "8m") as mount:
+        run_dir = mount / "run"
+        done = run_cli("run", str(curve_fit), "--iterations", "3", "--out", str(run_dir), "--quiet")
+        assert done.returncode == 0, done.stderr
+        before = _count(run_dir / "run.sqlite")
+        remount = subprocess.run(
+            ["mount", "-o", "remount,ro", str(mount)], capture_output=True, text=True, check=False
+        )
+        if remount.returncode != 0:
+            pytest.skip(f"cannot remount read-only: {remount.stderr.strip()}")
+        line = _one_line(run_cli("resume", str(run_dir), "--iterations", "3", "--quiet"))
+        assert "Read-only file system" in line or "readonly" in line, line
+        assert _count(run_dir / "run.sqlite", read_only=True) == before
+
+
+def test_truncated_database_is_a_clear_error(finished_run: Path) -> None:
+    db_path = finished_run / "run.sqlite"
+    for suffix in ("-wal", "-shm"):
+        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    size = db_path.stat().st_size
+    with open(db_path, "r+b") as handle:
+        handle.truncate(size // 3)
+    for command in ("status", "resume", "best"):
+        line = _one_line(run_cli(command, str(finished_run)))
+        assert "run database" in line, line
+
+
+def test_garbage_database_is_a_clear_error(finished_run: Path) -> None:
+    db_path = finished_run / "run.sqlite"
+    for suffix in ("-wal", "-shm"):
+        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    db_path.write_bytes(os.urandom(64 * 1024))
+    for command in ("status", "resume", "best"):
+        line = _one_line(run_cli(command, str(finished_run)))
+        assert "corrupt" in line or "not a database" in line, line
+
+
+def test_corrupted_pages_are_a_clear_error(finished_run: Path) -> None:
+    db_path = finished_run / "run.sqlite"
+    with contextlib.closing(sqlite3.connect(db_path)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(db_path.read_bytes())
+    page = 4096
+    for offset in range(page, len(data), page):  # keep the header page, scramble the rest
+        data[offset : offset + 64] = os.urandom(64)  # b-tree page headers and cell pointers
+    db_path.write_bytes(bytes(data))
+    line = _one_line(run_cli("resume", str(finished_run)))
+    assert "run database" in line, line

@@ -1,0 +1,221 @@
+"""Bad input: malformed problems, invalid configs, nonsense arguments, fuzzed text.
+
+Every user error is one readable line on stderr and exit status 2, and leaves nothing
+half-written (no run directory). The SEARCH/REPLACE parser and the problem loader never
+raise anything but their own error for any input.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from evoforge.cli import main
+from evoforge.problem import ProblemError, load_problem
+
+CURVE_FIT = Path(__file__).parent / "e2e" / "problems" / "curve_fit"
+GOOD_PROGRAM = (CURVE_FIT / "initial_program.py").read_text()
+GOOD_EVALUATOR = (CURVE_FIT / "evaluator.py").read_text()
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    status = main(argv)
+    captured = capsys.readouterr()
+    assert status == 2, captured
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert "Traceback" not in captured.err
+    return lines[0]
+
+
+def _problem(tmp_path: Path, program: str | None, evaluator: str | None) -> Path:
+    root = tmp_path / "problem"
+    root.mkdir()
+    if program is not None:
+        (root / "initial_program.py").write_text(program)
+    if evaluator is not None:
+        (root / "evaluator.py").write_text(evaluator)
+    return root
+
+
+MALFORMED = {
+    "no_markers": (
+        GOOD_PROGRAM.replace("# EVOLVE-BLOCK-START\n", "").replace("# EVOLVE-BLOCK-END\n", ""),
+        GOOD_EVALUATOR,
+        "EVOLVE-BLOCK",
+    ),
+    "unbalanced_markers": (
+        GOOD_PROGRAM.replace("# EVOLVE-BLOCK-END\n", ""),
+        GOOD_EVALUATOR,
+        "EVOLVE-BLOCK",
+    ),
+    "program_syntax_error": (
+        GOOD_PROGRAM.replace("def model(x):", "def model(x)"),
+        GOOD_EVALUATOR,
+        "syntax error",
+    ),
+    "evaluator_syntax_error": (
+        GOOD_PROGRAM,
+        GOOD_EVALUATOR.replace("def evaluate(", "def evaluate((("),
+        "syntax error",
+    ),
+    "evaluator_without_evaluate": (GOOD_PROGRAM, "def score(path):\n    return {}\n", "evaluate"),
+    "missing_program": (None, GOOD_EVALUATOR, "missing initial_program.py"),
+    "missing_evaluator": (GOOD_PROGRAM, None, "missing evaluator.py"),
+    "evaluator_returning_no_score": (
+        GOOD_PROGRAM,
+        "def evaluate(path):\n    return {}\n",
+        "seed program did not score",
+    ),
+    "evaluator_returning_text": (
+        GOOD_PROGRAM,
+        "def evaluate(path):\n    return {'s': 'hi'}\n",
+        "seed program did not score",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_problem_is_one_line_and_writes_nothing(
+    case: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    program, evaluator, expected = MALFORMED[case]
+    problem = _problem(tmp_path, program, evaluator)
+    out = tmp_path / "run"
+    line = _one_line_error(capsys, ["run", str(problem), "--out", str(out), "--quiet"])
+    assert expected in line, line
+    assert not (out / "run.sqlite").exists()
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        ("run:\n  iterations: 5\n  colour: blue\n", "run.colour: unknown key"),
+        ("evaluatr:\n  timeout_s: 3\n", "evaluatr"),
+        ("run:\n  iterations: many\n", "iterations"),
+        ("run:\n  iterations: -5\n", "iterations"),
+        ("evaluator:\n  timeout_s: -1\n", "timeout_s"),
+        ("evaluator:\n  memory_mb: 1.5e99\n", "memory_mb"),
+        ("run:\n  workers: 0\n", "workers"),
+        ("- just\n- a list\n", "mapping"),
+        ("run: [unclosed\n", ""),
+    ],
+)
+def test_invalid_config_is_one_line(
+    yaml_text: str, expected: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    problem = tmp_path / "curve_fit"
+    shutil.copytree(CURVE_FIT, problem)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml_text)
+    out = tmp_path / "run"
+    line = _one_line_error(
+        capsys, ["run", str(problem), "--config", str(config), "--out", str(out)]
+    )
+    assert expected in line, line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["run"],
+        ["run", "a", "b"],
+        ["run", "{problem}", "--iterations", "ten"],
+        ["run", "{problem}", "--iterations", "1e3"],
+        ["run", "{problem}", "--workers", "0"],
+        ["run", "{problem}", "--seed", "-1"],
+        ["run", "{problem}", "--quiet", "--jsonl"],
+        ["run", "{problem}", "--config", "{missing}"],
+        ["resume"],
+        ["resume", "{missing}"],
+        ["best", "{problem}"],
+        ["status", "--json"],
+        ["--frobnicate"],
+        ["\x00"],
+    ],
+)
+def test_nonsense_arguments_are_one_line(
+    argv: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    problem = tmp_path / "curve_fit"
+    shutil.copytree(CURVE_FIT, problem)
+    values = {"problem": str(problem), "missing": str(tmp_path / "missing")}
+    _one_line_error(capsys, [arg.format(**values) for arg in argv])
+    assert not (tmp_path / "runs").exists()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(answer=st.text(max_size=400), parent_extra=st.text(max_size=80))
+def test_search_replace_parser_never_raises_anything_else(answer: str, parent_extra: str) -> None:
+    diff = pytest.importorskip("evoforge.operators.diff")
+    parent = GOOD_PROGRAM.replace("b = 0.1", f"b = 0.1  # {parent_extra!r}")
+    for text in (
+        answer,
+        f"<<<<<<< SEARCH\n{answer}\n=======\nb = 0.2\n>>>>>>> REPLACE\n",
+        f"<<<<<<< SEARCH\n    b = 0.1\n=======\n{answer}\n>>>>>>> REPLACE\n",
+    ):
+        try:
+            child = diff.child_from_diff(parent, text)
+        except diff.AnswerError:
+            continue
+        assert isinstance(child, str)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(answer=st.text(max_size=400))
+def test_rewrite_parser_never_raises_anything_else(answer: str) -> None:
+    diff = pytest.importorskip("evoforge.operators.diff")
+    for text in (answer, f"```python\n{answer}\n```"):
+        try:
+            child = diff.child_from_rewrite(GOOD_PROGRAM, text)
+        except diff.AnswerError:
+            continue
+        assert isinstance(child, str)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    program=st.one_of(
+        st.text(max_size=300),
+        st.lists(
+            st.sampled_from(
+                [
+                    "# EVOLVE-BLOCK-START",
+                    "# EVOLVE-BLOCK-END",
+                    "x = 1",
+                    "def f():",
+                    "    return 2",
+                    "",
+                    "  # EVOLVE-BLOCK-START",
+                    "\t",
+                    "\x00",
+                ]
+            ),
+            max_size=12,
+        ).map("\n".join),
+    ),
+    evaluator=st.one_of(st.just(GOOD_EVALUATOR), st.text(max_size=200)),
+    config=st.one_of(st.none(), st.text(max_size=120)),
+)
+def test_problem_loader_never_raises_anything_else(
+    tmp_path_factory: pytest.TempPathFactory, program: str, evaluator: str, config: str | None
+) -> None:
+    root = tmp_path_factory.mktemp("fuzz")
+    (root / "initial_program.py").write_text(program, encoding="utf-8", errors="surrogatepass")
+    (root / "evaluator.py").write_text(evaluator, encoding="utf-8", errors="surrogatepass")
+    if config is not None:
+        (root / "config.yaml").write_text(config, encoding="utf-8", errors="surrogatepass")
+    try:
+        load_problem(root)
+    except ProblemError as exc:
+        assert str(exc) and "\n" not in str(exc)
