@@ -59,6 +59,8 @@ _RNG_SELECT = 0
 _RNG_OPERATOR = 1
 _RNG_MIGRATE = 2
 _MAX_RELATIVES = 32
+# Relatives come from the most recent programs only, which bounds memory on long runs.
+_RELATIVES_WINDOW = 2000
 _RECENT_PER_ISLAND = 12
 _POOL_SIZE = 16
 _PROBLEM_SUBDIR = "problem"
@@ -128,10 +130,10 @@ class Engine:
         self._next_iteration = 1
         self._next_seq = 0
         self._in_flight_hashes: set[str] = set()
-        self._scored: dict[str, Program] = {}
-        self._relatives: dict[str, list[Program]] = {}
-        self._skeleton_cache: dict[str, str] = {}
+        self._scores: dict[str, float] = {}
+        self._relatives: dict[str, deque[Program]] = {}
         self._unindexed: list[Program] = []
+        self._latest_scored_seq = 0
         self._best: Program | None = None
         self._seed: Program | None = None
 
@@ -534,40 +536,42 @@ class Engine:
         return outcome
 
     def _remember_scored(self, program: Program) -> None:
-        self._scored[program.id] = program
+        self._scores[program.id] = float(program.score or 0.0)
+        self._latest_scored_seq = program.seq
         if self._best is None or (program.score or 0.0) > (self._best.score or 0.0):
             self._best = program
-        self._unindexed.append(program)
-
-    def _skeleton(self, program: Program) -> str:
-        cached = self._skeleton_cache.get(program.id)
-        if cached is None:
-            cached = literal_skeleton(program.code)
-            self._skeleton_cache[program.id] = cached
-        return cached
+        if any(operator.uses_relatives for operator in self.operators.values()):
+            self._unindexed.append(program)
 
     def _relatives_of(self, parent: Program) -> list[Program]:
         """Scored programs sharing the parent's literal skeleton, best first.
 
-        Skeletons cost a parse each, so programs are indexed lazily, only when an
-        operator that uses relatives is chosen; the index is the same either way.
+        They are the last ``_MAX_RELATIVES`` such programs among those committed in the
+        last ``_RELATIVES_WINDOW`` steps: a pure function of the history, so a resumed
+        run sees the same relatives, and memory stays bounded on long runs. Skeletons cost
+        a parse each, so programs are indexed lazily, when an operator needs relatives.
         """
         for program in self._unindexed:
-            relatives = self._relatives.setdefault(self._skeleton(program), [])
-            relatives.append(program)
-            relatives.sort(key=lambda p: (-(p.score or 0.0), p.seq))
-            del relatives[_MAX_RELATIVES:]
+            skeleton = literal_skeleton(program.code)
+            self._relatives.setdefault(skeleton, deque(maxlen=_MAX_RELATIVES)).append(program)
         self._unindexed.clear()
-        return list(self._relatives.get(self._skeleton(parent), ()))
+        oldest = self._latest_scored_seq - _RELATIVES_WINDOW
+        if len(self._relatives) > _RELATIVES_WINDOW:
+            stale = [key for key, items in self._relatives.items() if items[-1].seq <= oldest]
+            for key in stale:
+                del self._relatives[key]
+        family = self._relatives.get(literal_skeleton(parent.code), ())
+        recent = [p for p in family if p.seq > oldest]
+        return sorted(recent, key=lambda p: (-(p.score or 0.0), p.seq))
 
     def _kept_out_by_rule(self, program: Program) -> bool:
         """True when the engine (not the archive) refused this child: a keep-only-if-no-worse
         operator whose child scored below its parent."""
         operator = self.operators.get(program.operator)
-        parent = self._scored.get(program.parent_id or "")
-        if operator is None or not operator.keep_only_if_no_worse or parent is None:
+        parent_score = self._scores.get(program.parent_id or "")
+        if operator is None or not operator.keep_only_if_no_worse or parent_score is None:
             return False
-        return parent.score is not None and (program.score or 0.0) < parent.score
+        return (program.score or 0.0) < parent_score
 
     def _replay(self) -> None:
         migrations: dict[int, list[dict[str, Any]]] = {}
@@ -592,7 +596,7 @@ class Engine:
             if step.evaluated:
                 self.counters.evaluations += 1
             for move in migrations.get(program.seq, []):
-                moved = self._scored.get(move["program_id"])
+                moved = self.archive.programs_by_id.get(move["program_id"])
                 if moved is not None:
                     self.archive.insert(moved, int(move["to"]))
             self._next_iteration = max(self._next_iteration, program.iteration + 1)

@@ -61,7 +61,7 @@ def complexity(code: str) -> float:
         return float(sum(len(_tokens(block)) for block in blocks))
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=2048)
 def token_set(code: str) -> frozenset[str]:
     """Distinct lexical tokens (names, numbers, punctuation) of the evolve blocks.
 

@@ -288,7 +288,7 @@ class ParsedProgram:
         return not self.compiles or _quiet_compile(child_tree)
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=256)
 def parse_program(code: str) -> ParsedProgram | None:
     """Split and parse ``code``; None when the markers are broken or no block is usable.
 

@@ -1,0 +1,325 @@
+"""Trusted evaluator for paging with one-bit predictions: evolve the eviction priority.
+
+Two halves, so that a candidate can never report its own score:
+
+* ``evaluate(program_path)`` runs in the sandbox. It generates the request traces (fixed
+  seeds, :func:`make_traces`), serves them with a cache of ``C`` pages and, on every miss
+  with a full cache, evicts the cached page of lowest ``priority(page_state)`` (ties: the
+  least recently used of the tied pages). It returns the eviction decisions as plain JSON
+  data under ``"construction"`` (per trace, the evicted page ids in order) with the
+  metrics ``verify`` gives for them.
+* ``verify(output)`` is the trusted check, run by evoforge in its own process: it
+  regenerates the traces, replays the decisions (each must evict a page that is in the
+  cache, exactly one per eviction), counts the hits itself and compares them with LRU and
+  with Belady's offline optimum, both computed here.
+
+Predictions. Each request carries one bit about the requested page: 1 means "Belady's
+optimal schedule keeps this page in the cache until its next request" (the next request
+is an OPT hit), 0 means OPT evicts it first or it is never requested again. Each bit is
+flipped independently with the trace's stated error rate (:data:`TRACE_SPECS`).
+
+Score per trace: ``(hits - hits_LRU) / (hits_OPT - hits_LRU)`` (0 = LRU, 1 = optimal,
+negative when worse than LRU). ``normalised_unclipped`` is the mean over the traces;
+``combined_score`` is that mean clipped to [0, 1].
+"""
+
+from __future__ import annotations
+
+import heapq
+import importlib.util
+import numbers
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any, NamedTuple
+
+import numpy as np
+
+
+class PageState(NamedTuple):
+    """What the policy sees of one cached page at an eviction (all counts in requests)."""
+
+    recency: int  # requests since this page was last requested (>= 1)
+    age: int  # requests since this page was brought into the cache (>= recency)
+    hits: int  # hits on this page since it was brought into the cache
+    frequency: int  # requests to this page so far in the trace, earlier stays included
+    last_gap: int  # requests between its two most recent requests (0 if requested once)
+    predicted: int  # prediction bit of its most recent request: 1 = "will be reused soon"
+    cache_size: int  # C, the capacity of the cache
+
+
+@dataclass(frozen=True)
+class TraceSpec:
+    """How one trace is generated: ``kind`` with its parameters, capacity and error rate."""
+
+    name: str
+    kind: str  # zipf | loop | scan | phases
+    length: int
+    cache_size: int
+    error_rate: float
+    seed: int
+    pages: int = 0  # page universe (zipf, phases: pages per phase)
+    skew: float = 0.0  # Zipf exponent
+    loop_pages: int = 0  # loop: cycle length
+    noise: float = 0.0  # loop: share of random requests; scan: share of scan requests
+
+
+TRACE_SPECS = (
+    TraceSpec("zipf_0.7", "zipf", 2500, 32, 0.10, 11, pages=500, skew=0.7),
+    TraceSpec("zipf_1.0", "zipf", 2500, 32, 0.10, 12, pages=500, skew=1.0),
+    TraceSpec("zipf_1.0_noisy", "zipf", 2500, 32, 0.35, 13, pages=500, skew=1.0),
+    TraceSpec("loop", "loop", 2500, 32, 0.15, 14, pages=200, loop_pages=40, noise=0.1),
+    TraceSpec("scan", "scan", 2500, 32, 0.10, 15, pages=40, skew=0.8, noise=0.3),
+    TraceSpec("phases", "phases", 2500, 32, 0.20, 16, pages=64, skew=0.9),
+)
+
+Priority = Callable[[PageState], Any]
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A generated request sequence with its prediction bits."""
+
+    spec: TraceSpec
+    requests: np.ndarray  # page ids
+    predictions: np.ndarray  # 0/1 per request (already with errors)
+
+
+def zipf_draws(rng: np.random.Generator, pages: int, skew: float, count: int) -> np.ndarray:
+    """``count`` draws from a Zipf law with exponent ``skew`` over ``pages`` pages (0 most
+    popular), by inverting the cumulative weights (uses only uniform draws)."""
+    weights = 1.0 / np.arange(1, pages + 1) ** skew
+    cumulative = np.cumsum(weights) / weights.sum()
+    return np.minimum(np.searchsorted(cumulative, rng.random(count), side="right"), pages - 1)
+
+
+def generate_requests(spec: TraceSpec, rng: np.random.Generator) -> np.ndarray:
+    """The page ids of one trace."""
+    t = spec.length
+    if spec.kind == "zipf":
+        return zipf_draws(rng, spec.pages, spec.skew, t)
+    if spec.kind == "loop":  # a cycle a bit larger than the cache, with random interruptions
+        requests = np.arange(t) % spec.loop_pages
+        noisy = rng.random(t) < spec.noise
+        requests[noisy] = spec.loop_pages + rng.integers(0, spec.pages, int(noisy.sum()))
+        return requests
+    if spec.kind == "scan":  # a Zipf hot set polluted by one-off sequential scan pages
+        requests = zipf_draws(rng, spec.pages, spec.skew, t)
+        scanning = rng.random(t) < spec.noise
+        requests[scanning] = spec.pages + np.arange(int(scanning.sum()))
+        return requests
+    if spec.kind == "phases":  # four phases, each with its own working set
+        phase = np.arange(t) * 4 // t
+        return phase * spec.pages + zipf_draws(rng, spec.pages, spec.skew, t)
+    raise ValueError(f"unknown trace kind {spec.kind!r}")
+
+
+def next_uses(requests: np.ndarray) -> np.ndarray:
+    """For each request, the index of the next request to the same page (len if none)."""
+    following = np.full(len(requests), len(requests), dtype=np.int64)
+    seen: dict[int, int] = {}
+    for t in range(len(requests) - 1, -1, -1):
+        page = int(requests[t])
+        following[t] = seen.get(page, len(requests))
+        seen[page] = t
+    return following
+
+
+def belady_hit_flags(requests: np.ndarray, cache_size: int) -> np.ndarray:
+    """Which requests hit under Belady's rule (evict the page requested furthest in the
+    future; never-again pages first, the smallest page id among equals)."""
+    following = next_uses(requests)
+    cached: dict[int, int] = {}  # page -> its next use
+    heap: list[tuple[int, int]] = []  # (-next use, page), stale entries skipped lazily
+    hits = np.zeros(len(requests), dtype=bool)
+    for t, page in enumerate(requests.tolist()):
+        if page in cached:
+            hits[t] = True
+        elif len(cached) == cache_size:
+            while True:
+                negative_next, victim = heapq.heappop(heap)
+                if cached.get(victim) == -negative_next:
+                    del cached[victim]
+                    break
+        cached[page] = int(following[t])
+        heapq.heappush(heap, (-int(following[t]), page))
+    return hits
+
+
+@cache
+def make_traces() -> tuple[Trace, ...]:
+    """All traces, generated from their fixed seeds (deterministic)."""
+    traces = []
+    for spec in TRACE_SPECS:
+        rng = np.random.default_rng(spec.seed)
+        requests = generate_requests(spec, rng).astype(np.int64)
+        opt_hit = np.append(belady_hit_flags(requests, spec.cache_size), False)
+        truth = opt_hit[next_uses(requests)]  # the next request is an OPT hit
+        flips = rng.random(len(requests)) < spec.error_rate
+        predictions = (truth ^ flips).astype(np.int64)
+        requests.flags.writeable = False
+        predictions.flags.writeable = False
+        traces.append(Trace(spec, requests, predictions))
+    return tuple(traces)
+
+
+def lru_hits(requests: np.ndarray, cache_size: int) -> int:
+    """Hits of least-recently-used eviction."""
+    cached: OrderedDict[int, None] = OrderedDict()
+    hits = 0
+    for page in requests.tolist():
+        if page in cached:
+            hits += 1
+            cached.move_to_end(page)
+            continue
+        if len(cached) == cache_size:
+            cached.popitem(last=False)
+        cached[page] = None
+    return hits
+
+
+def opt_hits(requests: np.ndarray, cache_size: int) -> int:
+    """Hits of Belady's offline optimum (the most any eviction policy can get)."""
+    return int(belady_hit_flags(requests, cache_size).sum())
+
+
+def load_candidate(program_path: str | Path) -> ModuleType:
+    """Import the candidate file as a fresh module (not registered in ``sys.modules``)."""
+    path = Path(program_path)
+    spec = importlib.util.spec_from_file_location("candidate_program", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import candidate program {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def checked_priority(value: object) -> float:
+    """The candidate's priority as a finite float, or ValueError saying why not."""
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"priority(page_state) must return a real number, got {value!r}")
+    number = float(value)
+    if not np.isfinite(number):
+        raise ValueError(f"priority(page_state) returned {number}")
+    return number
+
+
+def simulate(priority: Priority, trace: Trace) -> list[int]:
+    """Serve ``trace`` evicting the lowest-priority page; return the evicted page ids."""
+    size = trace.spec.cache_size
+    # per cached page: [insert time, last access, hits, last gap, prediction]
+    cached: dict[int, list[int]] = {}
+    frequency: dict[int, int] = {}
+    last_request: dict[int, int] = {}
+    evicted: list[int] = []
+    for t, (page, bit) in enumerate(
+        zip(trace.requests.tolist(), trace.predictions.tolist(), strict=True)
+    ):
+        if page in cached:
+            entry = cached[page]
+            entry[2] += 1
+            entry[3] = t - entry[1]
+            entry[1] = t
+            entry[4] = bit
+        else:
+            if len(cached) == size:
+                candidates = sorted(cached.items(), key=lambda item: item[1][1])  # LRU first
+                scores = [
+                    checked_priority(
+                        priority(
+                            PageState(
+                                recency=t - state[1],
+                                age=t - state[0],
+                                hits=state[2],
+                                frequency=frequency[victim],
+                                last_gap=state[3],
+                                predicted=state[4],
+                                cache_size=size,
+                            )
+                        )
+                    )
+                    for victim, state in candidates
+                ]
+                victim = candidates[int(np.argmin(scores))][0]
+                del cached[victim]
+                evicted.append(victim)
+            gap = t - last_request[page] if page in last_request else 0
+            cached[page] = [t, t, 0, gap, bit]
+        frequency[page] = frequency.get(page, 0) + 1
+        last_request[page] = t
+    return evicted
+
+
+def replay_hits(trace: Trace, evictions: Any) -> int:
+    """Hits of the given eviction decisions on ``trace``, checked step by step (trusted)."""
+    name = trace.spec.name
+    if not isinstance(evictions, list) or not all(type(page) is int for page in evictions):
+        raise ValueError(f"{name}: evictions must be a list of page ids (integers)")
+    cached: set[int] = set()
+    hits = 0
+    used = 0
+    for t, page in enumerate(trace.requests.tolist()):
+        if page in cached:
+            hits += 1
+            continue
+        if len(cached) == trace.spec.cache_size:
+            if used == len(evictions):
+                raise ValueError(f"{name}: too few evictions (ran out at request {t})")
+            victim = evictions[used]
+            used += 1
+            if victim not in cached:
+                raise ValueError(f"{name}: request {t} evicts page {victim}, not in the cache")
+            cached.remove(victim)
+        cached.add(page)
+    if used != len(evictions):
+        raise ValueError(f"{name}: {len(evictions) - used} evictions more than misses")
+    return hits
+
+
+@cache
+def reference_hits() -> dict[str, tuple[int, int]]:
+    """(LRU hits, OPT hits) per trace."""
+    return {
+        trace.spec.name: (
+            lru_hits(trace.requests, trace.spec.cache_size),
+            opt_hits(trace.requests, trace.spec.cache_size),
+        )
+        for trace in make_traces()
+    }
+
+
+def verify(output: Any) -> dict[str, float]:
+    """Replay ``output["construction"]`` (evictions per trace) and score it (trusted)."""
+    if not isinstance(output, Mapping) or not isinstance(output.get("construction"), Mapping):
+        raise ValueError('expected {"construction": {trace name: [evicted page ids]}}')
+    construction = output["construction"]
+    traces = make_traces()
+    if set(construction) != {trace.spec.name for trace in traces}:
+        raise ValueError("expected one list of evictions per trace")
+    metrics: dict[str, float] = {}
+    normalised = []
+    for trace in traces:
+        name = trace.spec.name
+        hits = replay_hits(trace, construction[name])
+        lru, opt = reference_hits()[name]
+        normalised.append((hits - lru) / (opt - lru))
+        metrics[f"{name}_hit_ratio"] = hits / trace.spec.length
+        metrics[f"{name}_normalised"] = normalised[-1]
+    mean = float(np.mean(normalised))
+    metrics["normalised_unclipped"] = mean
+    metrics["combined_score"] = min(1.0, max(0.0, mean))
+    return metrics
+
+
+def evaluate(program_path: str) -> dict[str, Any]:
+    """Serve every trace with the candidate's priority; return metrics and the evictions."""
+    priority = getattr(load_candidate(program_path), "priority", None)
+    if not callable(priority):
+        raise AttributeError("the program must define priority(page_state)")
+    construction = {trace.spec.name: simulate(priority, trace) for trace in make_traces()}
+    return {**verify({"construction": construction}), "construction": construction}

@@ -1,0 +1,192 @@
+"""Trusted evaluator for data selection ("data diet") on scikit-learn's digits.
+
+Two halves, so that a candidate can never report its own score:
+
+* ``evaluate(program_path)`` runs in the sandbox. It gives the candidate's
+  ``score(examples, early_model_outputs)`` the training split and the class probabilities
+  of an early model (a few steps of training on the whole split), keeps the half of the
+  examples with the highest scores (ties: lower index first) and returns their indices as
+  plain JSON data under ``"construction"``, with the metrics ``verify`` gives for them.
+* ``verify(output)`` is the trusted check, run by evoforge in its own process: it checks
+  the indices (exactly half the split, distinct, in range), trains the classifier on those
+  examples itself and measures its test accuracy.
+
+Data: the 1,797 8x8 digits bundled with scikit-learn (pixels scaled to [0, 1]), shuffled
+with seed 0: the first 300 are the training split, the other 1,497 the test split. A small
+training split keeps the regime data-limited, where the choice of examples matters.
+
+Classifier: multinomial logistic regression with a bias and L2 penalty 1e-3, trained by
+200 steps of Nesterov gradient descent (step 1.0, momentum 0.9) from zero; deterministic.
+
+Score: test accuracy of the classifier trained on the kept half. Normalised:
+``(acc - acc_random) / (acc_full - acc_random)`` clipped to [0, 1], where ``acc_random``
+is the mean over 10 fixed random halves and ``acc_full`` trains on the whole split.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Mapping
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+TRAIN_SIZE = 300
+KEEP = TRAIN_SIZE // 2
+CLASSES = 10
+TRAIN_STEPS = 200
+EARLY_STEPS = 10
+RANDOM_HALVES = 10
+
+Score = Callable[[dict[str, Any], np.ndarray], Any]
+
+
+def _digits_table() -> np.ndarray:
+    """The digits as rows of 64 pixel values (0-16) and the label, as scikit-learn ships
+    them; read from the bundled file without importing scikit-learn (a slow import)."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is not None and spec.submodule_search_locations:
+        for location in spec.submodule_search_locations:
+            path = Path(location) / "datasets" / "data" / "digits.csv.gz"
+            if path.is_file():
+                return np.loadtxt(path, delimiter=",")
+    from sklearn.datasets import load_digits  # the file moved: use the public API
+
+    digits = load_digits()
+    return np.column_stack([digits.data, digits.target])
+
+
+@cache
+def load_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(train_x, train_y, test_x, test_y)``: pixels in [0, 1], integer labels."""
+    table = _digits_table()
+    order = np.random.default_rng(0).permutation(len(table))
+    x = table[order, :-1] / 16.0
+    y = table[order, -1].astype(np.int64)
+    parts = (x[:TRAIN_SIZE], y[:TRAIN_SIZE], x[TRAIN_SIZE:], y[TRAIN_SIZE:])
+    for part in parts:
+        part.flags.writeable = False
+    return parts
+
+
+def _with_bias(x: np.ndarray) -> np.ndarray:
+    return np.hstack([x, np.ones((len(x), 1))])
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities: np.ndarray = shifted / shifted.sum(axis=1, keepdims=True)
+    return probabilities
+
+
+def train(x: np.ndarray, y: np.ndarray, steps: int = TRAIN_STEPS) -> np.ndarray:
+    """Weights of multinomial logistic regression after ``steps`` Nesterov steps."""
+    design = _with_bias(x)
+    targets = np.eye(CLASSES)[y]
+    weights = np.zeros((design.shape[1], CLASSES))
+    velocity = np.zeros_like(weights)
+    for _ in range(steps):
+        ahead = weights + 0.9 * velocity
+        error = _softmax(design @ ahead) - targets
+        velocity = 0.9 * velocity - (design.T @ error / len(y) + 1e-3 * ahead)
+        weights = weights + velocity
+    return weights
+
+
+def accuracy(weights: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
+    """Share of ``x`` classified as ``y``."""
+    return float(np.mean((_with_bias(x) @ weights).argmax(axis=1) == y))
+
+
+def test_accuracy(indices: np.ndarray) -> float:
+    """Test accuracy of the classifier trained on the training examples ``indices``."""
+    train_x, train_y, test_x, test_y = load_split()
+    return accuracy(train(train_x[indices], train_y[indices]), test_x, test_y)
+
+
+@cache
+def reference_accuracies() -> tuple[float, float]:
+    """``(acc_random, acc_full)``: mean over fixed random halves, and the whole split."""
+    rng = np.random.default_rng(12345)
+    halves = [rng.choice(TRAIN_SIZE, KEEP, replace=False) for _ in range(RANDOM_HALVES)]
+    random_mean = float(np.mean([test_accuracy(np.sort(half)) for half in halves]))
+    return random_mean, test_accuracy(np.arange(TRAIN_SIZE))
+
+
+def early_model_outputs() -> np.ndarray:
+    """Class probabilities on the training split of a model trained for a few steps."""
+    train_x, train_y, _, _ = load_split()
+    return _softmax(_with_bias(train_x) @ train(train_x, train_y, EARLY_STEPS))
+
+
+def load_candidate(program_path: str | Path) -> ModuleType:
+    """Import the candidate file as a fresh module (not registered in ``sys.modules``)."""
+    path = Path(program_path)
+    spec = importlib.util.spec_from_file_location("candidate_program", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import candidate program {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def checked_scores(scores: object) -> np.ndarray:
+    """The candidate's scores as a finite real vector with one entry per example."""
+    try:
+        array = np.asarray(scores)
+    except Exception as exc:
+        raise ValueError(f"score must return an array of numbers: {exc}") from exc
+    if array.dtype == object or not np.issubdtype(array.dtype, np.number):
+        raise ValueError(f"score must return real numbers, got dtype {array.dtype}")
+    if np.iscomplexobj(array):
+        raise ValueError("score must return real numbers, got complex values")
+    if array.shape != (TRAIN_SIZE,):
+        raise ValueError(f"score must return shape ({TRAIN_SIZE},), got {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError("score returned NaN or infinite values")
+    return array.astype(np.float64)
+
+
+def select(scores: np.ndarray) -> list[int]:
+    """The indices of the KEEP highest scores (ties: lower index first), ascending."""
+    return sorted(np.argsort(-scores, kind="stable")[:KEEP].tolist())
+
+
+def verify(output: Any) -> dict[str, float]:
+    """Check ``output["construction"]`` (the kept indices), train, and score (trusted)."""
+    if not isinstance(output, Mapping) or not isinstance(output.get("construction"), list):
+        raise ValueError('expected {"construction": [kept training indices]}')
+    kept = output["construction"]
+    if len(kept) != KEEP or not all(type(index) is int for index in kept):
+        raise ValueError(f"expected exactly {KEEP} integer indices")
+    indices = np.asarray(kept, dtype=np.int64)
+    if indices.min() < 0 or indices.max() >= TRAIN_SIZE:
+        raise ValueError(f"indices must lie in [0, {TRAIN_SIZE})")
+    if len(np.unique(indices)) != KEEP:
+        raise ValueError("an index is kept twice")
+    acc = test_accuracy(np.sort(indices))
+    acc_random, acc_full = reference_accuracies()
+    normalised = (acc - acc_random) / (acc_full - acc_random)
+    _, train_y, _, _ = load_split()
+    return {
+        "combined_score": min(1.0, max(0.0, normalised)),
+        "test_accuracy": acc,
+        "normalised_unclipped": normalised,
+        "random_half_accuracy": acc_random,
+        "full_data_accuracy": acc_full,
+        "smallest_class_kept": float(np.bincount(train_y[indices], minlength=CLASSES).min()),
+    }
+
+
+def evaluate(program_path: str) -> dict[str, Any]:
+    """Select with the candidate's ``score``; return the metrics and the kept indices."""
+    score = getattr(load_candidate(program_path), "score", None)
+    if not callable(score):
+        raise AttributeError("the program must define score(examples, early_model_outputs)")
+    train_x, train_y, _, _ = load_split()
+    examples = {"features": train_x.copy(), "labels": train_y.copy(), "num_classes": CLASSES}
+    kept = select(checked_scores(score(examples, early_model_outputs())))
+    return {**verify({"construction": kept}), "construction": kept}

@@ -1,0 +1,291 @@
+"""Trusted evaluator for symbolic optimiser discovery: evolve ``update(grad, state, step)``.
+
+Two halves, so that a candidate can never report its own score:
+
+* ``evaluate(program_path)`` runs in the sandbox. For each task (:func:`make_tasks`) and
+  each learning rate of the fixed sweep it trains from the task's fixed starting point for
+  :data:`STEPS` steps: ``delta, state = update(grad, state, step)`` (``step`` counts from
+  1, ``state`` starts as an empty dict), then ``params -= lr * delta``. It checks every
+  ``delta`` (same shape as the parameters, real, finite) and returns the final parameters
+  of every run as plain JSON data under ``"construction"`` (``None`` for a run that
+  diverged: a parameter beyond 1e6 in size), with the metrics ``verify`` gives for them.
+* ``verify(output)`` is the trusted check, run by evoforge in its own process: it checks
+  the parameter vectors and computes every final loss itself.
+
+Tasks (fixed seeds; the loss minimum ``loss*`` is known for each):
+
+* ``logistic``: L2-regularised logistic regression, 512 examples x 20 features with scales
+  from 0.1 to 10, minibatches of 64 in a fixed order; ``loss*`` from Newton's method.
+* ``two_layer``: a 8-16-1 tanh network fitted (full batch, mean squared error / 2) to the
+  outputs of a teacher network of the same shape, so ``loss* = 0``.
+* ``quadratic``: 0.5 (x - c)' A (x - c) in 40 dimensions, eigenvalues from 1e-4 to 1 in a
+  random basis (condition number 10^4); ``loss* = 0``.
+
+Score: per task, the gap ``loss - loss*`` of the best learning rate, floored at 1e-12;
+``mean_log10_gap`` is the mean of log10(gap) over the tasks (lower is better). Normalised
+per task: ``progress = (log10 gap0 - log10 gap) / (log10 gap0 + 12)`` clipped to [0, 1],
+the share of the way from the starting gap ``gap0`` to the floor 1e-12 on a log scale;
+``combined_score`` is the mean progress (1 would mean every task solved to 1e-12).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+STEPS = 300
+LEARNING_RATES = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+GAP_FLOOR = 1e-12
+DIVERGED_ABOVE = 1e6
+
+Update = Callable[[np.ndarray, Any, int], Any]
+
+
+@dataclass(frozen=True)
+class Task:
+    """A loss with its gradient oracle, a starting point and the loss minimum."""
+
+    name: str
+    start: np.ndarray
+    loss: Callable[[np.ndarray], float]
+    gradient: Callable[[np.ndarray, int], np.ndarray]  # (params, step) -> gradient
+    optimum_loss: float
+
+
+def _logistic_task() -> Task:
+    rng = np.random.default_rng(2001)
+    features, batch, l2 = 20, 64, 1e-3
+    x = rng.normal(size=(512, features)) * np.logspace(-1, 1, features)
+    true_w = rng.normal(size=features) / np.logspace(-1, 1, features)
+    y = np.where(x @ true_w + rng.normal(scale=1.0, size=512) > 0, 1.0, -1.0)
+    batches = [rng.choice(512, size=batch, replace=False) for _ in range(STEPS)]
+
+    def loss(w: np.ndarray) -> float:
+        return float(np.mean(np.logaddexp(0.0, -y * (x @ w))) + 0.5 * l2 * w @ w)
+
+    def batch_gradient(w: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        margin = y[rows] * (x[rows] @ w)
+        weight = -y[rows] * np.exp(-np.logaddexp(0.0, margin))  # -y * sigmoid(-margin)
+        return x[rows].T @ weight / len(rows) + l2 * w
+
+    def gradient(w: np.ndarray, step: int) -> np.ndarray:
+        return batch_gradient(w, batches[step - 1])
+
+    w = np.zeros(features)  # Newton's method for the exact minimum
+    for _ in range(50):
+        p = np.exp(-np.logaddexp(0.0, -y * (x @ w)))  # sigmoid(margin)
+        hessian = (x.T * (p * (1 - p))) @ x / len(y) + l2 * np.eye(features)
+        w = w - np.linalg.solve(hessian, batch_gradient(w, np.arange(len(y))))
+    return Task("logistic", np.zeros(features), loss, gradient, loss(w))
+
+
+def _two_layer_task() -> Task:
+    rng = np.random.default_rng(2002)
+    inputs, hidden = 8, 16
+    x = rng.normal(size=(256, inputs))
+    teacher_1 = rng.normal(scale=1.0 / math.sqrt(inputs), size=(inputs, hidden))
+    teacher_2 = rng.normal(scale=1.0 / math.sqrt(hidden), size=hidden)
+    target = np.tanh(x @ teacher_1) @ teacher_2
+    start = np.concatenate(
+        [
+            rng.normal(scale=1.0 / math.sqrt(inputs), size=inputs * hidden),
+            rng.normal(scale=1.0 / math.sqrt(hidden), size=hidden),
+        ]
+    )
+
+    def unpack(params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return params[: inputs * hidden].reshape(inputs, hidden), params[inputs * hidden :]
+
+    def loss(params: np.ndarray) -> float:
+        w1, w2 = unpack(params)
+        return float(0.5 * np.mean((np.tanh(x @ w1) @ w2 - target) ** 2))
+
+    def gradient(params: np.ndarray, step: int) -> np.ndarray:
+        w1, w2 = unpack(params)
+        activation = np.tanh(x @ w1)
+        error = (activation @ w2 - target) / len(x)
+        grad_w2 = activation.T @ error
+        grad_w1 = x.T @ (np.outer(error, w2) * (1.0 - activation**2))
+        return np.concatenate([grad_w1.ravel(), grad_w2])
+
+    return Task("two_layer", start, loss, gradient, 0.0)
+
+
+def _quadratic_task() -> Task:
+    rng = np.random.default_rng(2003)
+    dimension = 40
+    basis, _ = np.linalg.qr(rng.normal(size=(dimension, dimension)))
+    matrix = (basis * np.logspace(-4, 0, dimension)) @ basis.T
+    centre = rng.normal(size=dimension)
+
+    def loss(params: np.ndarray) -> float:
+        offset = params - centre
+        return float(0.5 * offset @ matrix @ offset)
+
+    def gradient(params: np.ndarray, step: int) -> np.ndarray:
+        return matrix @ (params - centre)
+
+    return Task("quadratic", np.zeros(dimension), loss, gradient, 0.0)
+
+
+@cache
+def make_tasks() -> tuple[Task, ...]:
+    """The three training tasks (deterministic)."""
+    return (_logistic_task(), _two_layer_task(), _quadratic_task())
+
+
+def load_candidate(program_path: str | Path) -> ModuleType:
+    """Import the candidate file as a fresh module (not registered in ``sys.modules``)."""
+    path = Path(program_path)
+    spec = importlib.util.spec_from_file_location("candidate_program", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import candidate program {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def checked_delta(result: object, shape: tuple[int, ...], step: int) -> tuple[np.ndarray, Any]:
+    """Split ``update``'s result into a finite real delta of ``shape`` and the new state."""
+    if not isinstance(result, tuple) or len(result) != 2:
+        raise ValueError(f"update must return a pair (delta, state), got {type(result).__name__}")
+    try:
+        delta = np.asarray(result[0])
+    except Exception as exc:
+        raise ValueError(f"delta is not an array: {exc}") from exc
+    if delta.dtype == object or not np.issubdtype(delta.dtype, np.number):
+        raise ValueError(f"delta must be real numbers, got dtype {delta.dtype}")
+    if np.iscomplexobj(delta):
+        raise ValueError("delta must be real, got complex values")
+    if delta.shape != shape:
+        raise ValueError(f"delta must have shape {shape}, got {delta.shape} (step {step})")
+    delta = delta.astype(np.float64)
+    if not np.all(np.isfinite(delta)):
+        raise ValueError(f"delta contains NaN or infinite values at step {step}")
+    return delta, result[1]
+
+
+def train(update: Update, task: Task, learning_rate: float) -> np.ndarray | None:
+    """Final parameters after STEPS steps of ``update`` at ``learning_rate`` (None if the run
+    diverged)."""
+    params = task.start.copy()
+    state: Any = {}
+    with np.errstate(all="ignore"):
+        for step in range(1, STEPS + 1):
+            grad = task.gradient(params, step)
+            delta, state = checked_delta(update(grad.copy(), state, step), params.shape, step)
+            params = params - learning_rate * delta
+            if not np.all(np.abs(params) <= DIVERGED_ABOVE):
+                return None
+    return params
+
+
+def log10_gap(task: Task, params: np.ndarray | None) -> float:
+    """log10 of the loss gap of ``params`` (floored at GAP_FLOOR; +inf for a diverged run)."""
+    if params is None:
+        return math.inf
+    gap = task.loss(params) - task.optimum_loss
+    return math.log10(max(gap, GAP_FLOOR)) if math.isfinite(gap) else math.inf
+
+
+def score_runs(runs: Mapping[str, list[np.ndarray | None]]) -> dict[str, float]:
+    """Metrics of the final parameters of every (task, learning rate) run."""
+    metrics: dict[str, float] = {}
+    progress = []
+    logs = []
+    for task in make_tasks():
+        gaps = [log10_gap(task, params) for params in runs[task.name]]
+        best = int(np.argmin(gaps))
+        start = log10_gap(task, task.start)
+        log_gap = gaps[best] if math.isfinite(gaps[best]) else start
+        share = (start - log_gap) / (start - math.log10(GAP_FLOOR))
+        progress.append(min(1.0, max(0.0, share)))
+        logs.append(log_gap)
+        metrics[f"{task.name}_log10_gap"] = log_gap
+        metrics[f"{task.name}_best_learning_rate"] = LEARNING_RATES[best]
+        metrics[f"{task.name}_progress"] = progress[-1]
+    metrics["mean_log10_gap"] = float(np.mean(logs))
+    metrics["combined_score"] = float(np.mean(progress))
+    return metrics
+
+
+def verify(output: Any) -> dict[str, float]:
+    """Check ``output["construction"]`` (final parameters per task and learning rate) and
+    score it (trusted)."""
+    if not isinstance(output, Mapping) or not isinstance(output.get("construction"), Mapping):
+        raise ValueError('expected {"construction": {task: [final params per learning rate]}}')
+    construction = output["construction"]
+    runs: dict[str, list[np.ndarray | None]] = {}
+    for task in make_tasks():
+        finals = construction.get(task.name)
+        if not isinstance(finals, list) or len(finals) != len(LEARNING_RATES):
+            raise ValueError(f"{task.name}: expected {len(LEARNING_RATES)} runs")
+        runs[task.name] = []
+        for params in finals:
+            if params is None:
+                runs[task.name].append(None)
+                continue
+            if not isinstance(params, list) or not all(type(v) in (int, float) for v in params):
+                raise ValueError(f"{task.name}: parameters must be a list of numbers or null")
+            array = np.asarray(params, dtype=np.float64)
+            if array.shape != task.start.shape or not np.all(np.isfinite(array)):
+                raise ValueError(f"{task.name}: parameters must be {task.start.size} finite floats")
+            runs[task.name].append(array)
+    return score_runs(runs)
+
+
+def run_all(update: Update) -> dict[str, list[list[float] | None]]:
+    """Train every task at every learning rate; the final parameters as plain lists."""
+    construction: dict[str, list[list[float] | None]] = {}
+    for task in make_tasks():
+        finals = [train(update, task, rate) for rate in LEARNING_RATES]
+        construction[task.name] = [None if p is None else p.tolist() for p in finals]
+    return construction
+
+
+def sgd_momentum(grad: np.ndarray, state: dict[str, Any], step: int) -> tuple[np.ndarray, Any]:
+    """Baseline: heavy-ball momentum 0.9 (the seed program's rule)."""
+    velocity = 0.9 * state.get("velocity", 0.0) + grad
+    return velocity, {"velocity": velocity}
+
+
+def adam(grad: np.ndarray, state: dict[str, Any], step: int) -> tuple[np.ndarray, Any]:
+    """Baseline: Adam (beta1 0.9, beta2 0.999, eps 1e-8)."""
+    m = 0.9 * state.get("m", 0.0) + 0.1 * grad
+    v = 0.999 * state.get("v", 0.0) + 0.001 * grad**2
+    delta = (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-8)
+    return delta, {"m": m, "v": v}
+
+
+def baseline_metrics() -> dict[str, dict[str, float]]:
+    """The metrics of the SGD-with-momentum and Adam baselines (for the README and tests)."""
+    return {
+        "sgd_momentum": score_runs(_as_arrays(run_all(sgd_momentum))),
+        "adam": score_runs(_as_arrays(run_all(adam))),
+    }
+
+
+def _as_arrays(
+    construction: Mapping[str, list[list[float] | None]],
+) -> dict[str, list[np.ndarray | None]]:
+    return {
+        name: [None if p is None else np.asarray(p) for p in finals]
+        for name, finals in construction.items()
+    }
+
+
+def evaluate(program_path: str) -> dict[str, Any]:
+    """Train every task with the candidate's ``update``; return metrics and final params."""
+    update = getattr(load_candidate(program_path), "update", None)
+    if not callable(update):
+        raise AttributeError("the program must define update(grad, state, step)")
+    construction = run_all(update)
+    return {**verify({"construction": construction}), "construction": construction}

@@ -1,0 +1,306 @@
+"""The algorithm benchmark problems: seeds score as their READMEs say, bad output is refused.
+
+Each problem's ``evaluator.py`` is imported in-process (as evoforge's trusted ``verify``
+would be) and its seed runs once per module through ``evaluate``; ``verify`` must agree
+with what ``evaluate`` reported.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+from evoforge.problem import load_problem
+
+PROBLEMS_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "problems"
+NAMES = (
+    "bin_packing",
+    "cap_set_8",
+    "cache_eviction",
+    "sor_relaxation",
+    "optimizer_update_rule",
+    "data_selection",
+)
+
+_modules: dict[str, ModuleType] = {}
+_seed_outputs: dict[str, dict[str, Any]] = {}
+
+
+def evaluator(name: str) -> ModuleType:
+    """The problem's evaluator module, imported once under a private name."""
+    if name not in _modules:
+        module_name = f"_bench_algorithm_{name}_evaluator"
+        spec = importlib.util.spec_from_file_location(
+            module_name, PROBLEMS_DIR / name / "evaluator.py"
+        )
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module  # dataclasses look their module up
+        spec.loader.exec_module(module)
+        _modules[name] = module
+    return _modules[name]
+
+
+def seed_output(name: str) -> dict[str, Any]:
+    """What ``evaluate`` returns for the problem's seed (computed once)."""
+    if name not in _seed_outputs:
+        path = PROBLEMS_DIR / name / "initial_program.py"
+        _seed_outputs[name] = evaluator(name).evaluate(str(path))
+    return _seed_outputs[name]
+
+
+def seed_metrics(name: str) -> dict[str, float]:
+    """The trusted ``verify`` metrics of the seed, checked against ``evaluate``'s own."""
+    output = seed_output(name)
+    metrics: dict[str, float] = evaluator(name).verify(output)
+    assert metrics == {k: v for k, v in output.items() if k != "construction"}
+    assert 0.0 <= metrics["combined_score"] <= 1.0
+    return metrics
+
+
+def candidate(tmp_path: Path, body: str) -> str:
+    """A candidate program file with ``body`` as its code."""
+    path = tmp_path / "candidate.py"
+    path.write_text("import math\nimport numpy as np\n\n" + body, encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_problem_dir_loads(name: str) -> None:
+    problem = load_problem(PROBLEMS_DIR / name)
+    assert problem.notices == ()
+    assert (PROBLEMS_DIR / name / "README.md").is_file()
+
+
+# -- bin packing --------------------------------------------------------------------------
+
+
+def test_bin_packing_seed_is_best_fit_with_the_published_excess() -> None:
+    metrics = seed_metrics("bin_packing")
+    assert metrics["or3_excess_percent"] == pytest.approx(5.37, abs=0.05)
+    assert metrics["weibull5k_excess_percent"] == pytest.approx(3.98, abs=0.05)
+    assert metrics["or3_mean_bins"] == 212.0
+    assert metrics["weibull5k_mean_bins"] == 2067.0
+    assert metrics["combined_score"] == pytest.approx(0.3750, abs=1e-4)
+
+
+def test_bin_packing_rejects_bad_priorities() -> None:
+    ev = evaluator("bin_packing")
+    items = np.array([60, 50, 40], dtype=np.int64)
+    with pytest.raises(ValueError, match="NaN"):
+        ev.pack(lambda item, bins: bins * np.nan, 100, items)
+    with pytest.raises(ValueError, match="shape"):
+        ev.pack(lambda item, bins: np.zeros(len(bins) + 1), 100, items)
+    with pytest.raises(ValueError, match="real"):
+        ev.pack(lambda item, bins: bins.astype(str), 100, items)
+
+
+def test_bin_packing_verify_rejects_an_overfull_bin() -> None:
+    ev = evaluator("bin_packing")
+    construction = seed_output("bin_packing")["construction"]
+    tampered = {name: dict(packings) for name, packings in construction.items()}
+    key = next(iter(tampered["or3"]))
+    tampered["or3"][key] = [0] * len(tampered["or3"][key])  # everything in one bin
+    with pytest.raises(ValueError, match="capacity"):
+        ev.verify({"construction": tampered})
+
+
+# -- cap set ------------------------------------------------------------------------------
+
+
+def test_cap_set_seed_size() -> None:
+    metrics = seed_metrics("cap_set_8")
+    assert metrics["cap_set_size"] == 256
+    assert metrics["combined_score"] == 0.5
+
+
+def test_cap_set_verify_rejects_a_collinear_triple() -> None:
+    ev = evaluator("cap_set_8")
+    x, y = [0] * 8, [1] + [0] * 7
+    z = [(-(a + b)) % 3 for a, b in zip(x, y, strict=True)]  # [2, 0, ...]: x + y + z = 0
+    with pytest.raises(ValueError, match="not a cap set"):
+        ev.verify({"construction": [x, y, [0, 1] + [0] * 6, z]})
+    with pytest.raises(ValueError, match="twice"):
+        ev.verify({"construction": [x, x]})
+    with pytest.raises(ValueError, match="0, 1 or 2"):
+        ev.verify({"construction": [[3] * 8]})
+
+
+def test_cap_set_greedy_builder_makes_cap_sets() -> None:
+    ev = evaluator("cap_set_8")
+    chosen = ev.greedy_cap_set(np.random.default_rng(1).random(ev.NUM_VECTORS))
+    vectors = ev.all_vectors()
+    assert ev.has_collinear_triple(vectors[chosen]) is None
+    member = np.zeros(ev.NUM_VECTORS, dtype=bool)
+    member[chosen] = True
+    for index in np.flatnonzero(~member)[::50]:  # greedy means maximal: no vector fits
+        third = ev.vector_index((-(vectors[chosen] + vectors[index])) % 3)
+        assert member[third].any()
+
+
+def test_cap_set_rejects_a_nan_priority(tmp_path: Path) -> None:
+    path = candidate(tmp_path, "def priority(vector, n):\n    return math.nan\n")
+    with pytest.raises(ValueError, match="nan"):
+        evaluator("cap_set_8").evaluate(path)
+
+
+# -- cache eviction -----------------------------------------------------------------------
+
+
+def test_cache_seed_is_lru() -> None:
+    metrics = seed_metrics("cache_eviction")
+    assert metrics["normalised_unclipped"] == 0.0
+    assert metrics["combined_score"] == 0.0
+
+
+def test_belady_beats_every_policy_on_the_traces() -> None:
+    ev = evaluator("cache_eviction")
+    policies = [
+        lambda s: -s.recency,
+        lambda s: s.frequency,
+        lambda s: s.predicted * 100 - s.recency,
+    ]
+    for trace in ev.make_traces()[:3]:
+        lru, opt = ev.reference_hits()[trace.spec.name]
+        assert opt > lru
+        for policy in policies:
+            assert ev.replay_hits(trace, ev.simulate(policy, trace)) <= opt
+
+
+def brute_force_hits(requests: list[int], size: int) -> int:
+    """The most hits any eviction schedule gets (exhaustive search, tiny traces only)."""
+
+    def best(t: int, cached: frozenset[int]) -> int:
+        if t == len(requests):
+            return 0
+        page = requests[t]
+        if page in cached:
+            return 1 + best(t + 1, cached)
+        if len(cached) < size:
+            return best(t + 1, cached | {page})
+        return max(best(t + 1, (cached - {victim}) | {page}) for victim in cached)
+
+    return best(0, frozenset())
+
+
+def test_belady_equals_brute_force_on_tiny_traces() -> None:
+    ev = evaluator("cache_eviction")
+    rng = np.random.default_rng(7)
+    for _ in range(5):
+        requests = rng.integers(0, 5, size=11)
+        assert ev.opt_hits(requests, 3) == brute_force_hits(requests.tolist(), 3)
+    fixed = [1, 2, 3, 4, 1, 2, 5, 1, 2, 3, 4, 5]
+    assert ev.opt_hits(np.array(fixed), 3) == brute_force_hits(fixed, 3) == 5
+
+
+def test_cache_rejects_bad_priorities_and_bad_decisions(tmp_path: Path) -> None:
+    ev = evaluator("cache_eviction")
+    path = candidate(tmp_path, "def priority(page_state):\n    return float('nan')\n")
+    with pytest.raises(ValueError, match="nan"):
+        ev.evaluate(path)
+    trace = ev.make_traces()[0]
+    decisions = ev.simulate(lambda s: -s.recency, trace)
+    with pytest.raises(ValueError, match="not in the cache"):
+        ev.replay_hits(trace, [10**6, *decisions[1:]])
+    with pytest.raises(ValueError, match="too few"):
+        ev.replay_hits(trace, decisions[:-1])
+
+
+# -- SOR ----------------------------------------------------------------------------------
+
+
+def test_sor_seed_is_gauss_seidel() -> None:
+    metrics = seed_metrics("sor_relaxation")
+    assert metrics["total_sweeps"] == 6252
+    assert metrics["limit_total_sweeps"] == 539
+    assert metrics["combined_score"] == pytest.approx(539 / 6252)
+
+
+@pytest.mark.parametrize("omega", ["2.0", "0.0", "-1.0", "float('nan')", "1j", "'1.5'"])
+def test_sor_rejects_omega_out_of_range(tmp_path: Path, omega: str) -> None:
+    path = candidate(tmp_path, f"def choose_omega(features, history):\n    return {omega}\n")
+    with pytest.raises(ValueError, match="omega"):
+        evaluator("sor_relaxation").evaluate(path)
+
+
+def test_sor_verify_checks_the_omegas() -> None:
+    ev = evaluator("sor_relaxation")
+    with pytest.raises(ValueError, match="expected 10"):
+        ev.verify({"construction": [1.5]})
+    with pytest.raises(ValueError, match="0 < omega < 2"):
+        ev.verify({"construction": [1.5] * 9 + [2.5]})
+
+
+# -- optimiser ----------------------------------------------------------------------------
+
+
+def test_optimizer_seed_is_sgd_momentum() -> None:
+    metrics = seed_metrics("optimizer_update_rule")
+    assert metrics["mean_log10_gap"] == pytest.approx(-2.9757, abs=1e-3)
+    assert metrics["combined_score"] == pytest.approx(0.2434, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("return grad * math.nan, state", "NaN"),
+        ("return grad[:-1], state", "shape"),
+        ("return grad", "pair"),
+        ("return grad.astype(complex), state", "real"),
+    ],
+)
+def test_optimizer_rejects_bad_deltas(tmp_path: Path, body: str, reason: str) -> None:
+    path = candidate(tmp_path, f"def update(grad, state, step):\n    {body}\n")
+    with pytest.raises(ValueError, match=reason):
+        evaluator("optimizer_update_rule").evaluate(path)
+
+
+def test_optimizer_diverging_runs_are_dropped_not_fatal() -> None:
+    ev = evaluator("optimizer_update_rule")
+    task = ev.make_tasks()[2]
+    assert ev.train(lambda g, s, k: (g * 1e3, s), task, 3.0) is None
+    nan_runs = {t.name: [[float("nan")] * t.start.size] * 8 for t in ev.make_tasks()}
+    with pytest.raises(ValueError, match="finite"):
+        ev.verify({"construction": nan_runs})
+
+
+# -- data selection -----------------------------------------------------------------------
+
+
+def test_data_selection_seed_is_error_norm() -> None:
+    metrics = seed_metrics("data_selection")
+    assert metrics["test_accuracy"] == pytest.approx(0.9332, abs=5e-4)
+    assert metrics["random_half_accuracy"] == pytest.approx(0.9196, abs=5e-4)
+    assert metrics["full_data_accuracy"] == pytest.approx(0.9499, abs=5e-4)
+    assert metrics["combined_score"] == pytest.approx(0.4493, abs=2e-3)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("return np.full(len(early_model_outputs), np.nan)", "NaN"),
+        ("return np.zeros(10)", "shape"),
+        ("return early_model_outputs", "shape"),
+        ("return ['a'] * 300", "real"),
+    ],
+)
+def test_data_selection_rejects_bad_scores(tmp_path: Path, body: str, reason: str) -> None:
+    path = candidate(tmp_path, f"def score(examples, early_model_outputs):\n    {body}\n")
+    with pytest.raises(ValueError, match=reason):
+        evaluator("data_selection").evaluate(path)
+
+
+def test_data_selection_verify_checks_the_indices() -> None:
+    ev = evaluator("data_selection")
+    with pytest.raises(ValueError, match="twice"):
+        ev.verify({"construction": [0] * ev.KEEP})
+    with pytest.raises(ValueError, match="exactly"):
+        ev.verify({"construction": list(range(ev.KEEP + 1))})
+    with pytest.raises(ValueError, match="must lie in"):
+        ev.verify({"construction": [*range(ev.KEEP - 1), ev.TRAIN_SIZE]})
