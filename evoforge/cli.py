@@ -101,11 +101,57 @@ def build_parser() -> argparse.ArgumentParser:
     oracle.add_argument("--seed", type=_positive_int, default=0, help="answers depend on it")
     oracle.add_argument("--verbose", action="store_true", help="log every request")
 
+    _add_bench_parser(commands)
+
     config = commands.add_parser("config", help="print the default config or its reference")
     config.add_argument(
         "--reference", action="store_true", help="every key with default and meaning (Markdown)"
     )
     return parser
+
+
+def _add_bench_parser(commands: Any) -> None:
+    from evoforge.bench.engines import ENGINES
+
+    bench = commands.add_parser(
+        "bench", help="compare engines on problems under one evaluation budget"
+    )
+    bench.add_argument(
+        "--problems",
+        nargs="+",
+        required=True,
+        metavar="PROBLEM",
+        help="names under benchmarks/problems, or problem directories",
+    )
+    bench.add_argument(
+        "--engines",
+        nargs="+",
+        metavar="ENGINE",
+        default=["evoforge", "evoforge-oracle", "openevolve", "random-search", "best-of-n"],
+        help=f"any of {', '.join(ENGINES)} (default: all)",
+    )
+    bench.add_argument("--seeds", type=_at_least_one, default=3, help="seeds 0..N-1 (default 3)")
+    bench.add_argument(
+        "--evaluations",
+        type=_at_least_one,
+        default=100,
+        help="evaluation budget per run, the seed's included (default 100)",
+    )
+    bench.add_argument(
+        "--out",
+        type=Path,
+        default=Path("benchmarks/results"),
+        help="output directory (default benchmarks/results)",
+    )
+    bench.add_argument(
+        "--jobs", type=_at_least_one, default=None, help="runs at once (default: cores)"
+    )
+    bench.add_argument(
+        "--max-run-seconds",
+        type=float,
+        default=None,
+        help="wall-time safety limit per run (default: none)",
+    )
 
 
 def _add_log_flags(parser: argparse.ArgumentParser) -> None:
@@ -298,6 +344,44 @@ def _cmd_oracle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import os
+    import shlex
+
+    from evoforge.bench.harness import BenchError, BenchInterrupted, BenchOptions, run_bench
+
+    words = ["--problems", *args.problems, "--engines", *args.engines]
+    words += ["--seeds", str(args.seeds), "--evaluations", str(args.evaluations)]
+    words += ["--out", str(args.out)]
+    if args.jobs is not None:
+        words += ["--jobs", str(args.jobs)]
+    if args.max_run_seconds is not None:
+        words += ["--max-run-seconds", str(args.max_run_seconds)]
+    command = "evoforge bench " + shlex.join(words)
+    options = BenchOptions(
+        problems=args.problems,
+        engines=args.engines,
+        seeds=args.seeds,
+        evaluations=args.evaluations,
+        out=args.out,
+        jobs=args.jobs or os.cpu_count() or 1,
+        max_run_seconds=args.max_run_seconds,
+        command=command,
+    )
+    try:
+        result = run_bench(options, log=lambda line: print(line, flush=True))
+    except BenchError as exc:
+        raise UsageError(f"evoforge bench: {exc}") from None
+    except BenchInterrupted as exc:
+        print(f"evoforge bench: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(
+        f"{result.ran} run(s) recorded, {result.skipped_finished} already finished, "
+        f"in {result.wall_time_s:.1f} s; report in {result.readme}"
+    )
+    return 0
+
+
 def _cmd_init(args: argparse.Namespace) -> int:
     target: Path = args.directory
     if target.exists() and any(target.iterdir()):
@@ -326,6 +410,7 @@ _COMMANDS = {
     "status": _cmd_status,
     "init": _cmd_init,
     "oracle": _cmd_oracle,
+    "bench": _cmd_bench,
 }
 
 

@@ -12,7 +12,11 @@ fenced block. A prompt without a program gets a polite answer with no code.
 So anyone can run the whole language-model path offline, and an engine that only speaks
 to language models can be compared with evoforge under the very same proposal
 distribution. Answers are deterministic given ``--seed`` and the request (messages,
-``seed`` and ``n``). Token counts are estimates (4 characters a token).
+``seed`` and ``n``). A request *without* a ``seed`` is answered as a sampling model
+would: the k-th identical unseeded request (same model name, messages and ``n``) gets
+the k-th fresh draw, so an engine that repeats a prompt is not handed the same child
+again (answers stay a function of the sequence of requests). Token counts are estimates
+(4 characters a token).
 """
 
 from __future__ import annotations
@@ -42,7 +46,11 @@ from evoforge.program import Program, code_hash
 __all__ = ["ORACLE_MODEL", "OracleServer", "answer_prompt", "diff_answer", "start_oracle"]
 
 ORACLE_MODEL = "oracle"
-_HEADING_RE = re.compile(r"^#{1,6}\s*(current program|second parent)\b.*$", re.I | re.M)
+# the heading names the program itself: "Current program", "Current Program (score 1)",
+# but not "Current Program Information" (OpenEvolve's metrics section, before its history)
+_HEADING_RE = re.compile(
+    r"^#{1,6}[ \t]*(current program|second parent)(?![ \t]*\w)[^\n]*$", re.I | re.M
+)
 _MARKER = "EVOLVE-BLOCK-START"
 _ATTEMPTS = 6
 
@@ -133,9 +141,20 @@ class _Oracle:
 
 
 def answer_prompt(
-    oracle_seed: int, messages: Sequence[dict[str, Any]], request_seed: int | None, n: int
+    oracle_seed: int,
+    messages: Sequence[dict[str, Any]],
+    request_seed: int | None,
+    n: int,
+    *,
+    model: str = ORACLE_MODEL,
+    repeat: int = 0,
 ) -> list[str]:
-    """The oracle's ``n`` answers to a chat request (pure function of its arguments)."""
+    """The oracle's ``n`` answers to a chat request (pure function of its arguments).
+
+    ``repeat`` (how many identical unseeded requests came before) and ``model`` only
+    matter when ``request_seed`` is ``None``; the first unseeded request to the model
+    ``oracle`` is answered as it always was.
+    """
     prompt = "\n\n".join(str(m.get("content", "")) for m in messages if m.get("role") != "system")
     parent, second = find_programs(prompt)
     if parent is None:
@@ -144,7 +163,10 @@ def answer_prompt(
         split_blocks(parent)
     except BlockError:
         return ["The program has no evolve blocks that I may change."] * n
-    digest = hashlib.sha256(json.dumps([prompt, request_seed]).encode()).digest()
+    material: list[Any] = [prompt, request_seed]
+    if request_seed is None and (repeat or model not in ("", ORACLE_MODEL)):
+        material += [model, repeat]
+    digest = hashlib.sha256(json.dumps(material).encode()).digest()
     oracle = _Oracle(
         oracle_seed, build_operators(OperatorsConfig(enabled=["tune", "mutate", "crossover"]))
     )
@@ -225,7 +247,11 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, TypeError) as exc:
             self._send(HTTPStatus.BAD_REQUEST, {"error": {"message": f"bad request: {exc}"}})
             return
-        answers = answer_prompt(self.server.seed, messages, request_seed, n)
+        model = str(request.get("model") or ORACLE_MODEL)
+        repeat = 0 if request_seed is not None else self.server.count_request(model, messages, n)
+        answers = answer_prompt(
+            self.server.seed, messages, request_seed, n, model=model, repeat=repeat
+        )
         prompt_chars = sum(len(str(m.get("content", ""))) for m in messages)
         completion_tokens = sum(len(a) for a in answers) // 4
         self._send(
@@ -262,6 +288,16 @@ class OracleServer(ThreadingHTTPServer):
         self.seed = seed
         self.verbose = verbose
         self._thread: threading.Thread | None = None
+        self._repeats: dict[str, int] = {}
+        self._repeats_lock = threading.Lock()
+
+    def count_request(self, model: str, messages: Sequence[dict[str, Any]], n: int) -> int:
+        """How many identical unseeded requests came before this one (and count it)."""
+        key = hashlib.sha256(json.dumps([model, list(messages), n], default=str).encode())
+        with self._repeats_lock:
+            seen = self._repeats.get(key.hexdigest(), 0)
+            self._repeats[key.hexdigest()] = seen + 1
+        return seen
 
     @property
     def url(self) -> str:

@@ -1,0 +1,391 @@
+"""The benchmark harness: problems x engines x seeds under one evaluation budget.
+
+:func:`run_bench` resolves the problems and engines, skips runs already finished in
+``OUT/runs.jsonl``, starts one oracle process when an engine needs it, installs
+OpenEvolve when asked for, runs the rest in a pool of worker processes (one run per
+process; each evoforge run uses one worker inside, so about ``jobs`` processes compute
+at once), appends each finished run's record to ``runs.jsonl`` as it ends, and writes
+the report (``README.md``, the table, the plots) from every record that matches.
+
+Resuming is re-running the same command: finished runs are skipped, an interrupted
+evoforge run continues from its run database, any other unfinished run starts again.
+Only one harness may use an output directory at a time (an ``flock``).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import fcntl
+import multiprocessing
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from evoforge.bench.engines import (
+    ENGINE_OPENEVOLVE,
+    ENGINES,
+    ORACLE_ENGINES,
+    RunInterrupted,
+    RunTask,
+    run_task,
+)
+from evoforge.bench.records import (
+    RUNS_FILENAME,
+    STATUS_FAILED,
+    STATUS_OK,
+    STATUS_SKIPPED,
+    RunRecord,
+    append_records,
+    read_records,
+)
+
+DEFAULT_OUT = Path("benchmarks") / "results"
+PROBLEMS_DIR = Path("benchmarks") / "problems"
+_ORACLE_URL_RE = re.compile(r"listening on (http://\S+/v1)")
+
+
+class BenchError(Exception):
+    """Bad input to the harness (unknown problem or engine, busy output); one line."""
+
+
+class BenchInterrupted(Exception):
+    """The bench was interrupted; finished runs are recorded, re-run to continue."""
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """What to run. ``problems`` are names under ``benchmarks/problems`` or paths."""
+
+    problems: Sequence[str]
+    engines: Sequence[str] = ("evoforge", "evoforge-oracle", "random-search", "best-of-n")
+    seeds: int = 3
+    evaluations: int = 100
+    out: Path = DEFAULT_OUT
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+    max_run_seconds: float | None = None
+    command: str = ""
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """What one invocation did, and where the report is."""
+
+    out: Path
+    ran: int
+    skipped_finished: int
+    records: list[RunRecord]
+    readme: Path | None
+    wall_time_s: float
+
+
+def repo_root() -> Path:
+    """The checkout evoforge is imported from (holds ``benchmarks/`` in a clone)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def resolve_problem(spec: str) -> tuple[str, Path]:
+    """(name, directory) for a problem name or path; :class:`BenchError` if neither."""
+    candidate = Path(spec)
+    if candidate.is_dir():
+        return candidate.resolve().name, candidate.resolve()
+    if "/" not in spec and spec not in ("", ".", ".."):
+        for base in (Path.cwd(), repo_root()):
+            directory = base / PROBLEMS_DIR / spec
+            if directory.is_dir():
+                return spec, directory.resolve()
+    raise BenchError(
+        f"unknown problem {spec!r}: not a directory and not in {PROBLEMS_DIR}/"
+        + (f" (known: {', '.join(known_problems()[:20])})" if known_problems() else "")
+    )
+
+
+def known_problems() -> list[str]:
+    for base in (Path.cwd(), repo_root()):
+        directory = base / PROBLEMS_DIR
+        if directory.is_dir():
+            return sorted(
+                entry.name
+                for entry in directory.iterdir()
+                if (entry / "initial_program.py").is_file()
+            )
+    return []
+
+
+def check_engines(engines: Sequence[str]) -> list[str]:
+    unknown = [name for name in engines if name not in ENGINES]
+    if unknown:
+        raise BenchError(f"unknown engine {unknown[0]!r} (known: {', '.join(ENGINES)})")
+    return list(dict.fromkeys(engines))
+
+
+def run_dir_for(out: Path, problem: str, engine: str, seed: int, budget: int) -> Path:
+    return out / "runs" / problem / engine / f"b{budget}-s{seed}"
+
+
+@contextlib.contextmanager
+def _out_lock(out: Path) -> Iterator[None]:
+    out.mkdir(parents=True, exist_ok=True)
+    handle = open(out / ".bench.lock", "a+", encoding="utf-8")  # noqa: SIM115
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BenchError(f"{out} is in use by another evoforge bench") from None
+        yield
+    finally:
+        handle.close()
+
+
+class OracleProcess:
+    """``evoforge oracle --port 0`` as a child process; :attr:`url` is read from its banner."""
+
+    def __init__(self, log_path: Path, seed: int = 0) -> None:
+        self.log_path = log_path
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "evoforge.cli", "oracle", "--port", "0", "--seed", str(seed)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,  # a Ctrl-C of the bench must not kill it mid-run
+        )
+        assert self.process.stdout is not None
+        self.url = self._read_url(self.process.stdout)
+        self._drain = threading.Thread(target=self._copy_output, daemon=True)
+        self._drain.start()
+
+    def _read_url(self, stream: IO[str]) -> str:
+        deadline = time.monotonic() + 60
+        seen: list[str] = []
+        while time.monotonic() < deadline:
+            line = stream.readline()
+            if not line:
+                break
+            seen.append(line)
+            match = _ORACLE_URL_RE.search(line)
+            if match:
+                return match.group(1)
+        self.stop()
+        raise BenchError(f"the oracle did not start: {''.join(seen)[-300:] or 'no output'}")
+
+    def _copy_output(self) -> None:
+        assert self.process.stdout is not None
+        with open(self.log_path, "a", encoding="utf-8") as log:
+            for line in self.process.stdout:
+                log.write(line)
+                log.flush()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _worker(task: RunTask) -> RunRecord | None:
+    """Pool entry point: one run, its output in ``run_dir/bench.log``; ``None`` if
+    interrupted (not recorded), a ``failed`` record if the run itself broke."""
+    task.run_dir.mkdir(parents=True, exist_ok=True)
+    log = open(task.run_dir / "bench.log", "a", encoding="utf-8")  # noqa: SIM115
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    started = time.monotonic()
+    try:
+        return run_task(task)
+    except (RunInterrupted, KeyboardInterrupt):
+        return None
+    except Exception as exc:
+        traceback.print_exc()
+        return task.record(
+            status=STATUS_FAILED,
+            wall_time_s=time.monotonic() - started,
+            reason=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300],
+        )
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+
+def _format_record(record: RunRecord) -> str:
+    where = f"{record.problem} / {record.engine} / seed {record.seed}"
+    if record.status != STATUS_OK:
+        return f"{where}: {record.status}: {record.reason}"
+    best = "-" if record.best_score is None else f"{record.best_score:.6g}"
+    initial = "-" if record.initial_score is None else f"{record.initial_score:.6g}"
+    return (
+        f"{where}: best {best} (seed {initial}), {record.evaluations} evaluations, "
+        f"{record.wall_time_s:.1f} s ({record.stop_reason})"
+    )
+
+
+def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> BenchResult:
+    """Run what is not finished yet, record it, and write the report. See the module doc."""
+    from evoforge.bench.report import write_report
+    from evoforge.problem import load_problem
+
+    started = time.monotonic()
+    if options.seeds < 1:
+        raise BenchError("--seeds must be at least 1")
+    if options.evaluations < 1:
+        raise BenchError("--evaluations must be at least 1")
+    if not options.problems:
+        raise BenchError("no problems given")
+    engines = check_engines(options.engines)
+    problems: dict[str, Path] = {}
+    for spec in options.problems:
+        name, directory = resolve_problem(spec)
+        if name in problems and problems[name] != directory:
+            raise BenchError(f"two problems are named {name!r}: {problems[name]} and {directory}")
+        load_problem(directory)  # a malformed problem stops the bench before anything runs
+        problems[name] = directory
+    out = options.out
+    budget = options.evaluations
+    seeds = list(range(options.seeds))
+    with _out_lock(out):
+        runs_file = out / RUNS_FILENAME
+        previous = read_records(runs_file)
+        pending: list[RunTask] = []
+        finished = 0
+        for seed in seeds:
+            for problem, directory in problems.items():
+                for engine in engines:
+                    record = previous.get((problem, engine, seed, budget))
+                    if record is not None and record.status == STATUS_OK:
+                        finished += 1
+                        continue
+                    pending.append(
+                        RunTask(
+                            problem=problem,
+                            problem_dir=directory,
+                            engine=engine,
+                            seed=seed,
+                            budget=budget,
+                            run_dir=run_dir_for(out, problem, engine, seed, budget).resolve(),
+                            max_run_seconds=options.max_run_seconds,
+                            python=sys.executable,
+                        )
+                    )
+        log(
+            f"evoforge bench: {len(problems)} problem(s) x {len(engines)} engine(s) x "
+            f"{len(seeds)} seed(s), {budget} evaluations each; {finished} finished before, "
+            f"{len(pending)} to run on {options.jobs} job(s); output in {out}"
+        )
+        pending, skipped = _prepare_openevolve(pending, out, log)
+        if skipped:
+            append_records(runs_file, skipped)
+        recorded = _run_pending(pending, out, options.jobs, log)
+        records = read_records(runs_file)
+        matching = [
+            record
+            for key, record in records.items()
+            if key[0] in problems and key[1] in engines and key[2] in seeds and key[3] == budget
+        ]
+        readme = write_report(
+            out,
+            matching,
+            problems=list(problems),
+            engines=engines,
+            seeds=seeds,
+            budget=budget,
+            command=options.command,
+            jobs=options.jobs,
+            log=log,
+        )
+    return BenchResult(
+        out=out,
+        ran=recorded,
+        skipped_finished=finished,
+        records=matching,
+        readme=readme,
+        wall_time_s=time.monotonic() - started,
+    )
+
+
+def _prepare_openevolve(
+    pending: list[RunTask], out: Path, log: Callable[[str], None]
+) -> tuple[list[RunTask], list[RunRecord]]:
+    """Give OpenEvolve runs their venv, or turn them into ``skipped`` records."""
+    from dataclasses import replace
+
+    from evoforge.bench.openevolve import OpenEvolveUnavailable, ensure_openevolve
+
+    if not any(task.engine == ENGINE_OPENEVOLVE for task in pending):
+        return pending, []
+    log("installing OpenEvolve into its own virtual environment (once) ...")
+    try:
+        bin_dir = ensure_openevolve(out / ".venvs", out / ".venvs" / "openevolve-install.log")
+    except OpenEvolveUnavailable as exc:
+        log(f"openevolve runs skipped: {exc}")
+        skipped = [
+            task.record(status=STATUS_SKIPPED, reason=str(exc))
+            for task in pending
+            if task.engine == ENGINE_OPENEVOLVE
+        ]
+        return [task for task in pending if task.engine != ENGINE_OPENEVOLVE], skipped
+    return [
+        replace(task, openevolve_bin=bin_dir) if task.engine == ENGINE_OPENEVOLVE else task
+        for task in pending
+    ], []
+
+
+def _run_pending(pending: list[RunTask], out: Path, jobs: int, log: Callable[[str], None]) -> int:
+    """Run the tasks in a process pool; append each record as it arrives. Returns how
+    many were recorded. On Ctrl-C the workers (same process group) stop their runs
+    cleanly; nothing unfinished is recorded, and :class:`BenchInterrupted` is raised."""
+    from dataclasses import replace
+
+    if not pending:
+        return 0
+    runs_file = out / RUNS_FILENAME
+    oracle: OracleProcess | None = None
+    if any(task.engine in ORACLE_ENGINES for task in pending):
+        oracle = OracleProcess(out / "oracle.log")
+        log(f"oracle serving on {oracle.url}")
+        pending = [
+            replace(task, oracle_url=oracle.url) if task.engine in ORACLE_ENGINES else task
+            for task in pending
+        ]
+    recorded = 0
+    context = multiprocessing.get_context("spawn")
+    executor = concurrent.futures.ProcessPoolExecutor(
+        max_workers=max(1, min(jobs, len(pending))), mp_context=context, max_tasks_per_child=1
+    )
+    try:
+        futures = {executor.submit(_worker, task): task for task in pending}
+        for done, future in enumerate(concurrent.futures.as_completed(futures), start=1):
+            task = futures[future]
+            try:
+                record = future.result()
+            except concurrent.futures.process.BrokenProcessPool as exc:
+                record = task.record(status=STATUS_FAILED, reason=f"worker died: {exc}")
+            if record is None:
+                log(
+                    f"[{done}/{len(pending)}] {task.problem} / {task.engine} / seed "
+                    f"{task.seed}: interrupted, not recorded"
+                )
+                continue
+            append_records(runs_file, [record])
+            recorded += 1
+            log(f"[{done}/{len(pending)}] {_format_record(record)}")
+    except KeyboardInterrupt:
+        executor.shutdown(wait=True, cancel_futures=True)
+        raise BenchInterrupted(
+            f"interrupted after {recorded} run(s); run the same command again to continue"
+        ) from None
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+        if oracle is not None:
+            oracle.stop()
+    return recorded

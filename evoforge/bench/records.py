@@ -1,0 +1,106 @@
+"""One benchmark run's record, and the ``runs.jsonl`` file that holds them.
+
+``runs.jsonl`` is append-only and written by the harness process alone (never by the
+pool workers), one JSON object a line. A run counts as finished when its latest record
+has ``status == "ok"``; ``skipped`` and ``failed`` records say why a run produced no
+score and are retried by the next invocation. Readers take the latest record per key,
+so a retried run simply supersedes its earlier line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+RUNS_FILENAME = "runs.jsonl"
+
+STATUS_OK = "ok"
+STATUS_SKIPPED = "skipped"
+STATUS_FAILED = "failed"
+
+RunKey = tuple[str, str, int, int]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """The outcome of one (problem, engine, seed) run under an evaluation budget.
+
+    ``trajectory[i]`` is the best score after ``i + 1`` evaluations (``None`` while no
+    evaluation has scored yet); the seed program's evaluation is the first.
+    """
+
+    problem: str
+    engine: str
+    seed: int
+    budget: int
+    status: str
+    best_score: float | None = None
+    initial_score: float | None = None
+    evaluations: int = 0
+    wall_time_s: float = 0.0
+    stop_reason: str = ""
+    trajectory: list[float | None] = field(default_factory=list)
+    run_dir: str = ""
+    reason: str = ""
+    resumed: bool = False
+    finished_at: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> RunKey:
+        return (self.problem, self.engine, self.seed, self.budget)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        known = set(cls.__dataclass_fields__)
+        return cls(**{name: value for name, value in data.items() if name in known})
+
+
+def run_key(problem: str, engine: str, seed: int, budget: int) -> RunKey:
+    return (problem, engine, seed, budget)
+
+
+def read_records(path: Path) -> dict[RunKey, RunRecord]:
+    """The latest record per run key. A torn last line (a crash mid-write) is ignored."""
+    latest: dict[RunKey, RunRecord] = {}
+    if not path.is_file():
+        return latest
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                record = RunRecord.from_dict(json.loads(line))
+            except (ValueError, TypeError):
+                continue
+            latest[record.key] = record
+    return latest
+
+
+def append_records(path: Path, records: Iterable[RunRecord]) -> None:
+    """Append records durably (flushed and fsynced before returning)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(record.to_json() + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def best_so_far(scores: Iterable[float | None]) -> list[float | None]:
+    """Running maximum of per-evaluation scores (``None``: that evaluation did not score)."""
+    best: float | None = None
+    trajectory: list[float | None] = []
+    for score in scores:
+        if score is not None and (best is None or score > best):
+            best = score
+        trajectory.append(best)
+    return trajectory

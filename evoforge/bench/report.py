@@ -1,0 +1,213 @@
+"""The benchmark report: per-problem tables, plots and ``README.md``, from run records.
+
+Statistics are computed as plain data first (:func:`summarise`) and rendered second
+(:func:`markdown_tables`, :func:`write_report`). The score is the best normalised score a
+run reached (the problem's ``combined_score``); the table gives, per problem and engine,
+its median and interquartile range over seeds.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from evoforge.bench.records import STATUS_OK, RunRecord
+
+README_FILENAME = "README.md"
+TABLE_FILENAME = "table.md"
+
+ENGINE_NOTES = {
+    "evoforge": "evoforge with its symbolic operators (tune, mutate, crossover, simplify)",
+    "evoforge-oracle": "evoforge with only its language-model operators, against the oracle",
+    "openevolve": "OpenEvolve 0.4.0 (its own virtual environment) against the same oracle",
+    "random-search": "children of the seed from the oracle, one at a time; the best is kept",
+    "best-of-n": "all children of the seed from the oracle at once; the best is kept",
+}
+
+
+@dataclass(frozen=True)
+class EngineStats:
+    """One engine on one problem, over the seeds that finished."""
+
+    engine: str
+    runs: int
+    median: float | None
+    q25: float | None
+    q75: float | None
+    mean_evaluations: float | None
+    mean_wall_time_s: float | None
+    initial_score: float | None
+    not_finished: tuple[str, ...] = ()
+
+
+def summarise(
+    records: Sequence[RunRecord], problems: Sequence[str], engines: Sequence[str]
+) -> dict[str, list[EngineStats]]:
+    """Per problem, per engine: median and quartiles of the best score over seeds."""
+    table: dict[str, list[EngineStats]] = {}
+    for problem in problems:
+        rows = []
+        for engine in engines:
+            mine = [r for r in records if r.problem == problem and r.engine == engine]
+            done = [r for r in mine if r.status == STATUS_OK]
+            scores = np.array([r.best_score for r in done if r.best_score is not None], float)
+            initial = [r.initial_score for r in done if r.initial_score is not None]
+            notes = tuple(
+                sorted({f"{r.status}: {r.reason}" for r in mine if r.status != STATUS_OK})
+            )
+            rows.append(
+                EngineStats(
+                    engine=engine,
+                    runs=len(scores),
+                    median=float(np.median(scores)) if scores.size else None,
+                    q25=float(np.percentile(scores, 25)) if scores.size else None,
+                    q75=float(np.percentile(scores, 75)) if scores.size else None,
+                    mean_evaluations=(
+                        float(np.mean([r.evaluations for r in done])) if done else None
+                    ),
+                    mean_wall_time_s=(
+                        float(np.mean([r.wall_time_s for r in done])) if done else None
+                    ),
+                    initial_score=initial[0] if initial else None,
+                    not_finished=notes,
+                )
+            )
+        table[problem] = rows
+    return table
+
+
+def _number(value: float | None, digits: int = 4) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def markdown_tables(summary: dict[str, list[EngineStats]], budget: int) -> str:
+    """One Markdown table per problem; the best median is in bold."""
+    parts: list[str] = []
+    for problem, rows in summary.items():
+        medians = [row.median for row in rows if row.median is not None]
+        top = max(medians) if medians else None
+        seed_scores = [row.initial_score for row in rows if row.initial_score is not None]
+        parts.append(f"### {problem}\n")
+        if seed_scores:
+            parts.append(
+                f"Seed program: {_number(seed_scores[0])}. Budget: {budget} evaluations.\n"
+            )
+        parts.append(
+            "| engine | median best score | IQR (q25–q75) | seeds | mean evaluations "
+            "| mean wall time (s) |"
+        )
+        parts.append("|---|---:|---:|---:|---:|---:|")
+        for row in rows:
+            median = _number(row.median)
+            if row.median is not None and row.median == top:
+                median = f"**{median}**"
+            iqr = "–" if row.q25 is None else f"{_number(row.q25)}–{_number(row.q75)}"
+            evaluations = "–" if row.mean_evaluations is None else f"{row.mean_evaluations:.1f}"
+            wall = "–" if row.mean_wall_time_s is None else f"{row.mean_wall_time_s:.1f}"
+            parts.append(
+                f"| {row.engine} | {median} | {iqr} | {row.runs} | {evaluations} | {wall} |"
+            )
+        notes = [f"{row.engine}: {note}" for row in rows for note in row.not_finished]
+        if notes:
+            parts.append("")
+            parts.extend(f"- not finished: {note}" for note in notes)
+        parts.append("")
+    return "\n".join(parts)
+
+
+def machine_description(jobs: int) -> str:
+    cpu = platform.processor()
+    arch = platform.machine() if cpu in ("", platform.machine()) else f"{platform.machine()}, {cpu}"
+    return (
+        f"{platform.system()} {platform.release()} ({arch}), "
+        f"{os.cpu_count()} cores, {jobs} job(s) at once; Python {sys.version.split()[0]}"
+    )
+
+
+def write_report(
+    out: Path,
+    records: Sequence[RunRecord],
+    *,
+    problems: Sequence[str],
+    engines: Sequence[str],
+    seeds: Sequence[int],
+    budget: int,
+    command: str,
+    jobs: int,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Write ``table.md``, ``plots/*.png`` and ``README.md`` under ``out``; return the README."""
+    summary = summarise(records, problems, engines)
+    tables = markdown_tables(summary, budget)
+    (out / TABLE_FILENAME).write_text(tables, encoding="utf-8")
+    plot_lines: list[str] = []
+    try:
+        from evoforge.bench.plots import plot_problem
+    except ImportError:
+        log("plots skipped: matplotlib is not installed (pip install 'evoforge[bench]')")
+        plot_lines.append("Plots were not made: matplotlib is not installed.")
+    else:
+        for problem in problems:
+            path = plot_problem(
+                out / "plots",
+                problem,
+                [r for r in records if r.problem == problem],
+                engines,
+                budget,
+            )
+            if path is not None:
+                plot_lines.append(f"![{problem}](plots/{path.name})\n")
+    finished = [r for r in records if r.status == STATUS_OK]
+    total_wall = sum(r.wall_time_s for r in finished)
+    span = (
+        max(r.finished_at for r in finished) - min(r.finished_at - r.wall_time_s for r in finished)
+        if finished
+        else 0.0
+    )
+    engine_lines = "\n".join(f"  - `{name}`: {ENGINE_NOTES.get(name, '')}" for name in engines)
+    today = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    readme = f"""# Benchmark results
+
+Produced by `evoforge bench` on {today}.
+
+```sh
+{command or "evoforge bench"}
+```
+
+- Problems: {", ".join(f"`{p}`" for p in problems)}
+- Engines:
+{engine_lines}
+- Seeds: {", ".join(str(s) for s in seeds)} ({len(seeds)} per problem and engine)
+- Budget: {budget} evaluations per run (the seed program's evaluation counts as one)
+- Machine: {machine_description(jobs)}
+- Wall time: {span / 60:.1f} min from the first run's start to the last run's end; the
+  runs' own wall times sum to {total_wall / 60:.1f} min
+
+The score is the best normalised score (`combined_score`) a run reached within its
+budget: the median over seeds, and the interquartile range. Every engine's programs are
+scored by evoforge's sandboxed evaluator with the problem's own settings; the oracle
+(`evoforge oracle`, one process for the whole bench) is the only "language model", so the
+engines differ only in how they search. Per-run records (with the best-so-far trajectory
+after every evaluation) are in [`runs.jsonl`](runs.jsonl); each run's files under `runs/`.
+
+## Results
+
+{tables}
+## Best score against evaluations
+
+Median over seeds of the best score so far, with a 95 % bootstrap confidence band
+(resampling seeds).
+
+{chr(10).join(plot_lines)}
+"""
+    path = out / README_FILENAME
+    path.write_text(readme, encoding="utf-8")
+    log(f"report: {path}")
+    return path

@@ -1,0 +1,101 @@
+"""Smoke test of ``evoforge bench``: a tiny problem, a few engines, a few evaluations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evoforge.bench import BenchOptions, run_bench
+from evoforge.bench.records import RunRecord, best_so_far, read_records
+from evoforge.bench.report import markdown_tables, summarise
+from evoforge.cli import main
+
+CURVE_FIT = Path(__file__).parents[1] / "e2e" / "problems" / "curve_fit"
+BUDGET = 6
+
+
+def test_bench_runs_records_reports_and_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    options = BenchOptions(
+        problems=[str(CURVE_FIT)],
+        engines=["evoforge", "evoforge-oracle", "random-search", "best-of-n"],
+        seeds=1,
+        evaluations=BUDGET,
+        out=out,
+        jobs=2,
+        command="evoforge bench (smoke test)",
+    )
+    lines: list[str] = []
+    first = run_bench(options, log=lines.append)
+
+    assert first.ran == 4 and first.skipped_finished == 0
+    records = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    assert {r["engine"] for r in records} == set(options.engines)
+    for record in records:
+        assert record["status"] == "ok", record
+        assert record["problem"] == "curve_fit" and record["budget"] == BUDGET
+        assert 1 <= record["evaluations"] <= BUDGET
+        assert len(record["trajectory"]) == record["evaluations"]
+        assert record["best_score"] == record["trajectory"][-1]
+        assert record["best_score"] >= record["initial_score"]
+    table = (out / "table.md").read_text()
+    assert "| evoforge |" in table and "| random-search |" in table
+    readme = (out / "README.md").read_text()
+    assert "evoforge bench (smoke test)" in readme and "plots/curve_fit.png" in readme
+    assert (out / "plots" / "curve_fit.png").stat().st_size > 1000
+    assert any("oracle serving on" in line for line in lines)
+
+    second = run_bench(options, log=lines.append)
+    assert second.ran == 0 and second.skipped_finished == 4
+    assert len((out / "runs.jsonl").read_text().splitlines()) == 4
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["--problems", "no_such_problem"], "unknown problem 'no_such_problem'"),
+        (["--problems", str(CURVE_FIT), "--engines", "nope"], "unknown engine 'nope'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    argv: list[str], fragment: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(["bench", *argv, "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert fragment in err and len(err.strip().splitlines()) == 1
+
+
+def _record(engine: str, seed: int, score: float) -> RunRecord:
+    return RunRecord(
+        problem="p",
+        engine=engine,
+        seed=seed,
+        budget=3,
+        status="ok",
+        best_score=score,
+        initial_score=0.0,
+        evaluations=3,
+        trajectory=best_so_far([0.0, None, score]),
+    )
+
+
+def test_summary_gives_median_and_quartiles_over_seeds(tmp_path: Path) -> None:
+    records = [_record("a", seed, score) for seed, score in enumerate([0.1, 0.2, 0.3, 0.4, 0.5])]
+    records.append(_record("b", 0, 0.9))
+    summary = summarise(records, ["p"], ["a", "b", "c"])
+    a, b, c = summary["p"]
+    assert (a.runs, a.median, a.q25, a.q75) == (5, 0.3, 0.2, 0.4)
+    assert b.median == 0.9 and c.runs == 0 and c.median is None
+    assert "**0.9000**" in markdown_tables(summary, 3)
+
+
+def test_runs_file_keeps_the_latest_record_and_survives_a_torn_line(tmp_path: Path) -> None:
+    path = tmp_path / "runs.jsonl"
+    failed = RunRecord(problem="p", engine="a", seed=0, budget=3, status="failed", reason="x")
+    path.write_text(failed.to_json() + "\n" + _record("a", 0, 0.5).to_json() + '\n{"probl')
+    latest = read_records(path)
+    assert list(latest) == [("p", "a", 0, 3)]
+    assert latest[("p", "a", 0, 3)].status == "ok"
