@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, NoReturn
@@ -229,14 +229,19 @@ def _open_db(run_dir: Path) -> RunDatabase:
     return RunDatabase(path)
 
 
+def _summarise(run_dir: Path, summarise: Callable[[RunDatabase], dict[str, Any]]) -> dict[str, Any]:
+    """Open the run database, summarise it, close it."""
+    db = _open_db(run_dir)
+    try:
+        return summarise(db)
+    finally:
+        db.close()
+
+
 def _cmd_best(args: argparse.Namespace) -> int:
     from evoforge.report.summary import best_summary
 
-    db = _open_db(args.run_dir)
-    try:
-        summary = best_summary(db)
-    finally:
-        db.close()
+    summary = _summarise(args.run_dir, best_summary)
     if args.json:
         print(json.dumps(summary, default=str))
         return 0
@@ -259,11 +264,7 @@ def _cmd_best(args: argparse.Namespace) -> int:
 def _cmd_status(args: argparse.Namespace) -> int:
     from evoforge.report.summary import status_summary
 
-    db = _open_db(args.run_dir)
-    try:
-        summary = status_summary(db)
-    finally:
-        db.close()
+    summary = _summarise(args.run_dir, status_summary)
     if args.json:
         print(json.dumps(summary, default=str))
         return 0
