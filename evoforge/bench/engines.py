@@ -74,6 +74,7 @@ class RunTask:
     openevolve_bin: Path | None = None
     max_run_seconds: float | None = None
     python: str = ""
+    revision: str = ""
 
     def record(self, **fields: Any) -> RunRecord:
         return RunRecord(
@@ -83,6 +84,7 @@ class RunTask:
             budget=self.budget,
             run_dir=str(self.run_dir),
             finished_at=time.time(),
+            revision=self.revision,
             **fields,
         )
 

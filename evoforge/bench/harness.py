@@ -120,6 +120,39 @@ def known_problems() -> list[str]:
     return []
 
 
+def source_revision() -> str:
+    """The git commit evoforge runs from (short hash, ``+modified`` when the package or the
+    benchmark problems differ from it), or ``""`` outside a git checkout."""
+    root = repo_root()
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout.strip()
+        changed = subprocess.run(
+            [
+                "git",
+                "-C",
+                str(root),
+                "status",
+                "--porcelain",
+                "--",
+                "evoforge",
+                "benchmarks/problems",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return f"{head}+modified" if head and changed else head
+
+
 def check_engines(engines: Sequence[str]) -> list[str]:
     unknown = [name for name in engines if name not in ENGINES]
     if unknown:
@@ -258,8 +291,10 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> Benc
         previous = read_records(runs_file)
         pending: list[RunTask] = []
         finished = 0
-        for seed in seeds:
-            for problem, directory in problems.items():
+        revision = source_revision()
+        # problem-major order: a long suite completes whole table rows first
+        for problem, directory in problems.items():
+            for seed in seeds:
                 for engine in engines:
                     record = previous.get((problem, engine, seed, budget))
                     if record is not None and record.status == STATUS_OK:
@@ -275,6 +310,7 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> Benc
                             run_dir=run_dir_for(out, problem, engine, seed, budget).resolve(),
                             max_run_seconds=options.max_run_seconds,
                             python=sys.executable,
+                            revision=revision,
                         )
                     )
         log(

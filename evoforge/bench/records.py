@@ -30,7 +30,9 @@ class RunRecord:
     """The outcome of one (problem, engine, seed) run under an evaluation budget.
 
     ``trajectory[i]`` is the best score after ``i + 1`` evaluations (``None`` while no
-    evaluation has scored yet); the seed program's evaluation is the first.
+    evaluation has scored yet); the seed program's evaluation is the first. ``revision``
+    names the evoforge source that ran it (see :func:`evoforge.bench.harness.source_revision`),
+    so a suite finished over several sessions says which code made which row.
     """
 
     problem: str
@@ -48,6 +50,7 @@ class RunRecord:
     reason: str = ""
     resumed: bool = False
     finished_at: float = 0.0
+    revision: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

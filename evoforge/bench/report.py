@@ -171,6 +171,10 @@ def write_report(
         if finished
         else 0.0
     )
+    revisions: dict[str, int] = {}
+    for record in finished:
+        revisions[record.revision or "unknown"] = revisions.get(record.revision or "unknown", 0) + 1
+    revision_line = ", ".join(f"`{name}` ({count} runs)" for name, count in revisions.items())
     engine_lines = "\n".join(f"  - `{name}`: {ENGINE_NOTES.get(name, '')}" for name in engines)
     today = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     readme = f"""# Benchmark results
@@ -187,6 +191,7 @@ Produced by `evoforge bench` on {today}.
 - Seeds: {", ".join(str(s) for s in seeds)} ({len(seeds)} per problem and engine)
 - Budget: {budget} evaluations per run (the seed program's evaluation counts as one)
 - Machine: {machine_description(jobs)}
+- evoforge source: {revision_line or "–"}
 - Wall time: {span / 60:.1f} min from the first run's start to the last run's end; the
   runs' own wall times sum to {total_wall / 60:.1f} min
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from evoforge.bench import BenchOptions, run_bench
+from evoforge.bench.harness import source_revision
 from evoforge.bench.records import RunRecord, best_so_far, read_records
 from evoforge.bench.report import markdown_tables, summarise
 from evoforge.cli import main
@@ -40,9 +41,11 @@ def test_bench_runs_records_reports_and_resumes(tmp_path: Path) -> None:
         assert len(record["trajectory"]) == record["evaluations"]
         assert record["best_score"] == record["trajectory"][-1]
         assert record["best_score"] >= record["initial_score"]
+        assert record["revision"] == source_revision()
     table = (out / "table.md").read_text()
     assert "| evoforge |" in table and "| random-search |" in table
     readme = (out / "README.md").read_text()
+    assert f"`{source_revision() or 'unknown'}` (4 runs)" in readme
     assert "evoforge bench (smoke test)" in readme and "plots/curve_fit.png" in readme
     assert (out / "plots" / "curve_fit.png").stat().st_size > 1000
     assert any("oracle serving on" in line for line in lines)
