@@ -20,6 +20,7 @@ import fcntl
 import multiprocessing
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -230,6 +231,9 @@ class OracleProcess:
 def _worker(task: RunTask) -> RunRecord | None:
     """Pool entry point: one run, its output in ``run_dir/bench.log``; ``None`` if
     interrupted (not recorded), a ``failed`` record if the run itself broke."""
+    # A bench started in the background (``cmd &``) inherits SIGINT ignored; the harness
+    # stops its workers with SIGINT, so they must take it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     task.run_dir.mkdir(parents=True, exist_ok=True)
     log = open(task.run_dir / "bench.log", "a", encoding="utf-8")  # noqa: SIM115
     os.dup2(log.fileno(), 1)
@@ -283,7 +287,7 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> Benc
             raise BenchError(f"two problems are named {name!r}: {problems[name]} and {directory}")
         load_problem(directory)  # a malformed problem stops the bench before anything runs
         problems[name] = directory
-    out = options.out
+    out = Path(options.out).resolve()  # workers run elsewhere: no relative paths
     budget = options.evaluations
     seeds = list(range(options.seeds))
     with _out_lock(out):
@@ -398,6 +402,7 @@ def _run_pending(pending: list[RunTask], out: Path, jobs: int, log: Callable[[st
     executor = concurrent.futures.ProcessPoolExecutor(
         max_workers=max(1, min(jobs, len(pending))), mp_context=context, max_tasks_per_child=1
     )
+    restore_sigterm = _sigterm_as_interrupt()
     try:
         futures = {executor.submit(_worker, task): task for task in pending}
         for done, future in enumerate(concurrent.futures.as_completed(futures), start=1):
@@ -416,12 +421,40 @@ def _run_pending(pending: list[RunTask], out: Path, jobs: int, log: Callable[[st
             recorded += 1
             log(f"[{done}/{len(pending)}] {_format_record(record)}")
     except KeyboardInterrupt:
+        _interrupt_workers(executor)
         executor.shutdown(wait=True, cancel_futures=True)
         raise BenchInterrupted(
             f"interrupted after {recorded} run(s); run the same command again to continue"
         ) from None
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
+        restore_sigterm()
         if oracle is not None:
             oracle.stop()
     return recorded
+
+
+def _sigterm_as_interrupt() -> Callable[[], None]:
+    """Make SIGTERM stop the bench like Ctrl-C (runs recorded, oracle stopped); returns the
+    function that puts the previous handler back. A no-op outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
+
+
+def _interrupt_workers(executor: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Send SIGINT to the pool's workers, so each stops its run cleanly. Ctrl-C in a terminal
+    reaches them anyway (same process group); a SIGTERM to the bench alone does not."""
+    for process in list(getattr(executor, "_processes", {}).values()):
+        with contextlib.suppress(OSError, ValueError):
+            if process.pid is not None and process.is_alive():
+                os.kill(process.pid, signal.SIGINT)

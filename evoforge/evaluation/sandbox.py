@@ -607,11 +607,61 @@ def sanitized_environment(
     return env
 
 
+_WORKDIR_PREFIXES = ("evoforge-sandbox-", "evoforge-capture-")
+_swept_stale_workdirs = False
+_sweep_lock = threading.Lock()
+
+
+def remove_stale_workdirs(tmp_root: Path | None = None) -> int:
+    """Remove run directories left under the temp directory by an evoforge process that was
+    killed mid-evaluation (``kill -9`` skips the cleanup). Returns how many were removed.
+
+    A directory's name carries the pid of the evoforge process that made it
+    (``evoforge-sandbox-<pid>-...``); it is stale when that process no longer exists.
+    Directories of live processes, and of other users' processes, are left alone.
+    """
+    root = Path(tmp_root or tempfile.gettempdir())
+    removed = 0
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(root):
+            prefix = next((p for p in _WORKDIR_PREFIXES if entry.name.startswith(p)), None)
+            if prefix is None or not entry.is_dir(follow_symlinks=False):
+                continue
+            owner, _, _ = entry.name[len(prefix) :].partition("-")
+            if not owner.isdigit() or _process_exists(int(owner)):
+                continue
+            with contextlib.suppress(OSError):
+                if entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                    continue
+            _remove_tree(Path(entry.path))
+            removed += not os.path.lexists(entry.path)
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, but not ours to signal
+    return True
+
+
 class Sandbox:
-    """Runs commands under :class:`SandboxLimits`. Stateless between runs; thread-safe."""
+    """Runs commands under :class:`SandboxLimits`. Stateless between runs; thread-safe.
+
+    The first sandbox a process makes removes the run directories that killed evoforge
+    processes left behind (:func:`remove_stale_workdirs`).
+    """
 
     def __init__(self, limits: SandboxLimits) -> None:
+        global _swept_stale_workdirs
         self.limits = limits
+        with _sweep_lock:
+            if not _swept_stale_workdirs:
+                _swept_stale_workdirs = True
+                remove_stale_workdirs()
 
     @property
     def network(self) -> str:
@@ -646,11 +696,11 @@ class Sandbox:
         """
         run_id = uuid.uuid4().hex
         try:
-            workdir = Path(tempfile.mkdtemp(prefix="evoforge-sandbox-"))
+            workdir = Path(tempfile.mkdtemp(prefix=f"evoforge-sandbox-{os.getpid()}-"))
         except OSError as exc:
             return SandboxRun(returncode=None, error=f"cannot create working directory: {exc}")
         try:
-            capture_dir = Path(tempfile.mkdtemp(prefix="evoforge-capture-"))
+            capture_dir = Path(tempfile.mkdtemp(prefix=f"evoforge-capture-{os.getpid()}-"))
         except OSError as exc:
             _remove_tree(workdir)
             return SandboxRun(returncode=None, error=f"cannot create capture directory: {exc}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,11 @@ CURVE_FIT = Path(__file__).parents[1] / "e2e" / "problems" / "curve_fit"
 BUDGET = 6
 
 
-def test_bench_runs_records_reports_and_resumes(tmp_path: Path) -> None:
-    out = tmp_path / "results"
+def test_bench_runs_records_reports_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = Path("results")  # relative: the workers run in other directories
     options = BenchOptions(
         problems=[str(CURVE_FIT)],
         engines=["evoforge", "evoforge-oracle", "random-search", "best-of-n"],
@@ -102,3 +106,58 @@ def test_runs_file_keeps_the_latest_record_and_survives_a_torn_line(tmp_path: Pa
     latest = read_records(path)
     assert list(latest) == [("p", "a", 0, 3)]
     assert latest[("p", "a", 0, 3)].status == "ok"
+
+
+def test_sigterm_to_the_bench_stops_its_runs_and_the_oracle(tmp_path: Path) -> None:
+    """A plain ``kill`` of the bench (not its process group) must not leave workers or the
+    oracle running, must record nothing unfinished, and a re-run finishes the job."""
+    import re
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "evoforge.cli", "bench", "--problems", str(CURVE_FIT)]
+    argv += ["--engines", "evoforge", "random-search", "--seeds", "1", "--out", str(out)]
+    # As with `evoforge bench ... &` from a script: SIGINT ignored from the start.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        bench = subprocess.Popen(
+            [*argv, "--evaluations", "400", "--jobs", "2"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # so the signal reaches the bench alone, as with `kill PID`
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        assert bench.stdout is not None
+        url = None
+        for line in bench.stdout:
+            match = re.search(r"oracle serving on http://127\.0\.0\.1:(\d+)/v1", line)
+            if match:
+                url = int(match.group(1))
+                break
+        assert url is not None, "the oracle did not start"
+        run_db = out / "runs" / "curve_fit" / "evoforge" / "b400-s0" / "run" / "run.sqlite"
+        for _ in range(600):  # until the evoforge run has started (at most ~60 s)
+            if run_db.exists():
+                break
+            subprocess.run(["sleep", "0.1"], check=True)
+        bench.send_signal(signal.SIGTERM)
+        rest = bench.communicate(timeout=120)[0]
+    finally:
+        if bench.poll() is None:
+            os.killpg(bench.pid, signal.SIGKILL)
+            bench.wait()
+    assert bench.returncode == 130, rest
+    assert "run the same command again" in rest
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", url), timeout=5):
+        pass  # the oracle is gone
+    records = (out / "runs.jsonl").read_text().splitlines() if (out / "runs.jsonl").exists() else []
+    assert all(json.loads(line)["status"] == "ok" for line in records)
+    assert not any(json.loads(line)["engine"] == "random-search" for line in records)
+    baseline_log = out / "runs" / "curve_fit" / "random-search" / "b400-s0" / "evaluations.jsonl"
+    assert len(baseline_log.read_text().splitlines()) < 399  # stopped, not run to the end

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import sys
@@ -263,3 +264,26 @@ def test_concurrent_runs_are_independent() -> None:
         assert int(number) == index
         directories.add(directory)
     assert len(directories) == 6
+
+
+def test_directories_left_by_a_killed_evoforge_process_are_removed(tmp_path: Path) -> None:
+    import subprocess
+
+    from evoforge.evaluation.sandbox import remove_stale_workdirs
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = tmp_path / f"evoforge-sandbox-{gone.pid}-abc"
+    (stale / "sub").mkdir(parents=True)
+    (stale / "sub" / "file.txt").write_text("left behind")
+    (stale / "sub").chmod(0o500)  # made read-only by the candidate
+    stale_capture = tmp_path / f"evoforge-capture-{gone.pid}-abc"
+    stale_capture.mkdir()
+    live = tmp_path / f"evoforge-sandbox-{os.getpid()}-abc"
+    live.mkdir()
+    unrelated = tmp_path / "evoforge-sandbox-notapid"
+    unrelated.mkdir()
+
+    assert remove_stale_workdirs(tmp_path) == 2
+    assert not stale.exists() and not stale_capture.exists()
+    assert live.is_dir() and unrelated.is_dir()
