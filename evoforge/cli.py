@@ -152,6 +152,11 @@ def _add_bench_parser(commands: Any) -> None:
         default=None,
         help="wall-time safety limit per run (default: none)",
     )
+    bench.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: write the report from the runs already in OUT/runs.jsonl",
+    )
 
 
 def _add_log_flags(parser: argparse.ArgumentParser) -> None:
@@ -368,6 +373,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         jobs=args.jobs or os.cpu_count() or 1,
         max_run_seconds=args.max_run_seconds,
         command=command,
+        report_only=args.report_only,
     )
     try:
         result = run_bench(options, log=lambda line: print(line, flush=True))

@@ -9,6 +9,8 @@ the report (``README.md``, the table, the plots) from every record that matches.
 
 Resuming is re-running the same command: finished runs are skipped, an interrupted
 evoforge run continues from its run database, any other unfinished run starts again.
+``--report-only`` runs nothing and writes the report from the records there are (a suite
+too long for one sitting can be reported, committed and resumed later).
 Only one harness may use an output directory at a time (an ``flock``).
 """
 
@@ -74,6 +76,7 @@ class BenchOptions:
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
     max_run_seconds: float | None = None
     command: str = ""
+    report_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -322,6 +325,9 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> Benc
             f"{len(seeds)} seed(s), {budget} evaluations each; {finished} finished before, "
             f"{len(pending)} to run on {options.jobs} job(s); output in {out}"
         )
+        if options.report_only:
+            log(f"report only: {len(pending)} run(s) left unrun")
+            pending = []
         pending, skipped = _prepare_openevolve(pending, out, log)
         if skipped:
             append_records(runs_file, skipped)

@@ -189,6 +189,11 @@ Produced by `evoforge bench` on {today}.
 - Engines:
 {engine_lines}
 - Seeds: {", ".join(str(s) for s in seeds)} ({len(seeds)} per problem and engine)
+- Runs finished: {len(finished)} of {len(problems) * len(engines) * len(seeds)}{
+        ""
+        if len(finished) >= len(problems) * len(engines) * len(seeds)
+        else " (the table's `seeds` column says how many each figure rests on)"
+    }
 - Budget: {budget} evaluations per run (the seed program's evaluation counts as one)
 - Machine: {machine_description(jobs)}
 - evoforge source: {revision_line or "–"}

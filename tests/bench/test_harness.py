@@ -58,6 +58,15 @@ def test_bench_runs_records_reports_and_resumes(
     assert second.ran == 0 and second.skipped_finished == 4
     assert len((out / "runs.jsonl").read_text().splitlines()) == 4
 
+    # a bigger suite, report only: nothing runs, the report says what is missing
+    from dataclasses import replace
+
+    partial = run_bench(replace(options, seeds=2, report_only=True), log=lines.append)
+    assert partial.ran == 0 and len(partial.records) == 4
+    assert len((out / "runs.jsonl").read_text().splitlines()) == 4
+    assert "Runs finished: 4 of 8" in (out / "README.md").read_text()
+    assert "report only: 4 run(s) left unrun" in lines
+
 
 @pytest.mark.parametrize(
     ("argv", "fragment"),
