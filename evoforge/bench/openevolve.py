@@ -3,8 +3,9 @@
 The harness installs ``openevolve==0.4.0`` once into ``OUT/.venvs/openevolve`` (a plain
 ``python -m venv`` plus ``pip install``) and reuses it. Each run writes an OpenEvolve
 config that points its language model at the oracle, and an ``evaluator.py`` wrapper
-that scores each program OpenEvolve hands it through evoforge's sandboxed evaluator
-(:mod:`evoforge.bench.evaluate_one`). So OpenEvolve's children are scored by exactly
+that sends each program OpenEvolve hands it to evoforge's sandboxed evaluator (a
+:class:`~evoforge.bench.evaluate_one.ScoringServer` on a Unix socket, served by the bench
+worker for the length of the run). So OpenEvolve's children are scored by exactly
 the code that scores everyone else's, and the wrapper's log gives the count of
 evaluations and the trajectory, independent of OpenEvolve's own bookkeeping.
 
@@ -27,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from evoforge.bench.evaluate_one import ScoringServer
 from evoforge.bench.records import STATUS_FAILED, STATUS_OK, RunRecord, best_so_far
 
 OPENEVOLVE_REQUIREMENT = "openevolve==0.4.0"
@@ -133,23 +135,24 @@ def openevolve_config(
 _WRAPPER = '''"""OpenEvolve evaluator written by evoforge bench: scores with evoforge's sandbox."""
 
 import json
-import subprocess
+import socket
 
-PYTHON = {python!r}
-PROBLEM = {problem!r}
-LOG = {log!r}
+SOCKET = {socket_path!r}
 TIMEOUT = {timeout!r}
 
 
 def evaluate(program_path):
-    completed = subprocess.run(
-        [PYTHON, "-m", "evoforge.bench.evaluate_one", "--problem", PROBLEM,
-         "--program", str(program_path), "--log", LOG],
-        capture_output=True, text=True, timeout=TIMEOUT, check=False,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError("evaluate_one failed: " + completed.stderr[-500:])
-    verdict = json.loads(completed.stdout.strip().splitlines()[-1])
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.settimeout(TIMEOUT)
+        connection.connect(SOCKET)
+        connection.sendall((json.dumps({{"program": str(program_path)}}) + "\\n").encode())
+        answer = b""
+        while not answer.endswith(b"\\n"):
+            chunk = connection.recv(1 << 16)
+            if not chunk:
+                raise RuntimeError("the evoforge scoring server closed the connection")
+            answer += chunk
+    verdict = json.loads(answer)
     if verdict["status"] != "ok" or verdict["score"] is None:
         raise RuntimeError(verdict["status"] + ": " + verdict["reason"][:300])
     metrics = dict(verdict["metrics"])
@@ -175,15 +178,6 @@ def run_openevolve(task: Any) -> RunRecord:
     log = work / "evaluations.jsonl"
     log.touch()
     (work / "initial_program.py").write_text(problem.initial_code, encoding="utf-8")
-    (work / "evaluator.py").write_text(
-        _WRAPPER.format(
-            python=task.python or sys.executable,
-            problem=str(task.problem_dir.resolve()),
-            log=str(log),
-            timeout=eval_timeout + 60,
-        ),
-        encoding="utf-8",
-    )
     iterations = max(task.budget - 1, 0)
     config = openevolve_config(
         oracle_url=task.oracle_url,
@@ -206,7 +200,14 @@ def run_openevolve(task: Any) -> RunRecord:
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_API_BASE")}
     env["OPENAI_API_KEY"] = "none"
     stop_reason = "iterations budget reached"
-    with open(work / "openevolve.log", "w", encoding="utf-8") as output:
+    with (
+        ScoringServer(task.problem_dir.resolve(), log) as server,
+        open(work / "openevolve.log", "w", encoding="utf-8") as output,
+    ):
+        (work / "evaluator.py").write_text(
+            _WRAPPER.format(socket_path=str(server.socket_path), timeout=eval_timeout + 60),
+            encoding="utf-8",
+        )
         try:
             completed = subprocess.run(
                 command,
