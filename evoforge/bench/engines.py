@@ -75,6 +75,7 @@ class RunTask:
     max_run_seconds: float | None = None
     python: str = ""
     revision: str = ""
+    stop_file: Path | None = None  # exists once the bench is interrupted: do not start
 
     def record(self, **fields: Any) -> RunRecord:
         return RunRecord(

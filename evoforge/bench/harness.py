@@ -31,7 +31,7 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from evoforge.bench.engines import (
     ENGINE_OPENEVOLVE,
@@ -53,6 +53,7 @@ from evoforge.bench.records import (
 
 DEFAULT_OUT = Path("benchmarks") / "results"
 PROBLEMS_DIR = Path("benchmarks") / "problems"
+_STOP_FILENAME = ".interrupted"
 _ORACLE_URL_RE = re.compile(r"listening on (http://\S+/v1)")
 
 
@@ -237,6 +238,8 @@ def _worker(task: RunTask) -> RunRecord | None:
     # A bench started in the background (``cmd &``) inherits SIGINT ignored; the harness
     # stops its workers with SIGINT, so they must take it.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    if task.stop_file is not None and task.stop_file.exists():
+        return None  # the bench was interrupted before this queued run started
     task.run_dir.mkdir(parents=True, exist_ok=True)
     log = open(task.run_dir / "bench.log", "a", encoding="utf-8")  # noqa: SIM115
     os.dup2(log.fileno(), 1)
@@ -403,6 +406,9 @@ def _run_pending(pending: list[RunTask], out: Path, jobs: int, log: Callable[[st
             replace(task, oracle_url=oracle.url) if task.engine in ORACLE_ENGINES else task
             for task in pending
         ]
+    stop_file = out / _STOP_FILENAME
+    stop_file.unlink(missing_ok=True)
+    pending = [replace(task, stop_file=stop_file) for task in pending]
     recorded = 0
     context = multiprocessing.get_context("spawn")
     executor = concurrent.futures.ProcessPoolExecutor(
@@ -427,8 +433,14 @@ def _run_pending(pending: list[RunTask], out: Path, jobs: int, log: Callable[[st
             recorded += 1
             log(f"[{done}/{len(pending)}] {_format_record(record)}")
     except KeyboardInterrupt:
-        _interrupt_workers(executor)
-        executor.shutdown(wait=True, cancel_futures=True)
+        # Runs already handed to the pool's queue cannot be cancelled: the stop file makes
+        # them return at once, and workers busy with a run are interrupted until none is.
+        stop_file.touch()
+        workers = getattr(executor, "_processes", None) or {}  # kept up to date by the pool
+        executor.shutdown(wait=False, cancel_futures=True)
+        while _interrupt_workers(workers):
+            time.sleep(0.5)
+        executor.shutdown(wait=True)
         raise BenchInterrupted(
             f"interrupted after {recorded} run(s); run the same command again to continue"
         ) from None
@@ -457,10 +469,14 @@ def _sigterm_as_interrupt() -> Callable[[], None]:
     return restore
 
 
-def _interrupt_workers(executor: concurrent.futures.ProcessPoolExecutor) -> None:
-    """Send SIGINT to the pool's workers, so each stops its run cleanly. Ctrl-C in a terminal
-    reaches them anyway (same process group); a SIGTERM to the bench alone does not."""
-    for process in list(getattr(executor, "_processes", {}).values()):
+def _interrupt_workers(workers: dict[int, Any]) -> int:
+    """Send SIGINT to the pool's live worker processes (``pid -> Process``), so each stops
+    its run cleanly; return how many were alive. Ctrl-C in a terminal reaches them anyway
+    (same process group); a SIGTERM to the bench alone does not."""
+    alive = 0
+    for process in list(workers.values()):
         with contextlib.suppress(OSError, ValueError):
             if process.pid is not None and process.is_alive():
+                alive += 1
                 os.kill(process.pid, signal.SIGINT)
+    return alive

@@ -17,9 +17,11 @@ says how many it made.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -199,7 +201,6 @@ def run_openevolve(task: Any) -> RunRecord:
     ]
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_API_BASE")}
     env["OPENAI_API_KEY"] = "none"
-    stop_reason = "iterations budget reached"
     with (
         ScoringServer(task.problem_dir.resolve(), log) as server,
         open(work / "openevolve.log", "w", encoding="utf-8") as output,
@@ -208,21 +209,9 @@ def run_openevolve(task: Any) -> RunRecord:
             _WRAPPER.format(socket_path=str(server.socket_path), timeout=eval_timeout + 60),
             encoding="utf-8",
         )
-        try:
-            completed = subprocess.run(
-                command,
-                cwd=work,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                timeout=task.max_run_seconds,
-                check=False,
-            )
-            returncode = completed.returncode
-        except subprocess.TimeoutExpired:
-            returncode = 0
-            stop_reason = "wall-time budget reached"
+        returncode, stop_reason = _run_in_own_group(
+            command, cwd=work, output=output, env=env, timeout=task.max_run_seconds
+        )
     if returncode < 0 or returncode == 130:
         from evoforge.bench.engines import RunInterrupted
 
@@ -256,6 +245,34 @@ def run_openevolve(task: Any) -> RunRecord:
         trajectory=trajectory,
         extra=extra,
     )
+
+
+def _run_in_own_group(
+    command: list[str], *, cwd: Path, output: Any, env: dict[str, str], timeout: float | None
+) -> tuple[int, str]:
+    """Run OpenEvolve in a process group of its own; (exit status, stop reason).
+
+    Whatever way it ends (exit, wall-time limit, an interrupt of the bench worker), the
+    whole group is killed afterwards, so its evaluation pool never outlives the run. An
+    interrupt is re-raised after that.
+    """
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        return process.wait(timeout=timeout), "iterations budget reached"
+    except subprocess.TimeoutExpired:
+        return 0, "wall-time budget reached"
+    finally:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def _best_program_info(output_dir: Path) -> dict[str, Any] | None:

@@ -128,7 +128,9 @@ def test_sigterm_to_the_bench_stops_its_runs_and_the_oracle(tmp_path: Path) -> N
 
     out = tmp_path / "out"
     argv = [sys.executable, "-m", "evoforge.cli", "bench", "--problems", str(CURVE_FIT)]
-    argv += ["--engines", "evoforge", "random-search", "--seeds", "1", "--out", str(out)]
+    # three runs on two jobs: the third waits in the pool's queue and must never start
+    argv += ["--engines", "evoforge", "random-search", "best-of-n", "--seeds", "1"]
+    argv += ["--out", str(out)]
     # As with `evoforge bench ... &` from a script: SIGINT ignored from the start.
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
@@ -171,3 +173,4 @@ def test_sigterm_to_the_bench_stops_its_runs_and_the_oracle(tmp_path: Path) -> N
     assert all(json.loads(line)["status"] == "ok" for line in records)
     assert not any(json.loads(line)["engine"] == "random-search" for line in records)
     assert len(baseline_log.read_text().splitlines()) < 3999  # stopped, not run to the end
+    assert not (out / "runs" / "curve_fit" / "best-of-n").exists()
