@@ -13,11 +13,17 @@ Feasibility, all in float64 with no tolerance:
 
 An infeasible construction raises ``ValueError`` with the reason; the engine records the
 evaluation as failed with that message.
+
+Two halves, so that a candidate can never report its own score: ``evaluate`` runs in the
+sandbox next to the candidate and returns the packing under ``"construction"``;
+``verify(output)`` is what evoforge trusts: it runs in evoforge's own process, where the
+candidate never ran, and checks and scores that packing again from scratch.
 """
 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -101,8 +107,16 @@ def verify_packing(centers: Any, radii: Any) -> dict[str, float]:
     }
 
 
-def evaluate(program_path: str) -> dict[str, float]:
-    """Run the candidate's ``construct_packing()`` and score the packing it returns."""
+def verify(output: Any) -> dict[str, float]:
+    """Check ``output["construction"]`` (centres and radii) and score it (trusted)."""
+    if not isinstance(output, Mapping) or not isinstance(output.get("construction"), Mapping):
+        raise ValueError('expected {"construction": {"centers": [...], "radii": [...]}}')
+    construction = output["construction"]
+    return verify_packing(construction.get("centers"), construction.get("radii"))
+
+
+def evaluate(program_path: str) -> dict[str, Any]:
+    """Run the candidate's ``construct_packing()``; return the packing and its metrics."""
     module = load_candidate(program_path)
     construct = getattr(module, "construct_packing", None)
     if not callable(construct):
@@ -111,4 +125,9 @@ def evaluate(program_path: str) -> dict[str, float]:
     if not isinstance(result, tuple | list) or len(result) != 2:
         raise ValueError("construct_packing() must return a pair (centers, radii)")
     centers, radii = result
-    return verify_packing(centers, radii)
+    metrics = verify_packing(centers, radii)  # a readable reason in the sandbox already
+    construction = {
+        "centers": np.asarray(centers, dtype=np.float64).tolist(),
+        "radii": np.asarray(radii, dtype=np.float64).tolist(),
+    }
+    return {**metrics, "construction": construction}

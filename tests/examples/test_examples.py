@@ -65,6 +65,7 @@ def test_config_is_valid(problem_dir: Path) -> None:
 def test_metrics_are_plain_numbers(problem_dir: Path) -> None:
     metrics = load_evaluator(problem_dir).evaluate(str(problem_dir / "initial_program.py"))
     assert "combined_score" in metrics
+    metrics.pop("construction", None)  # what a trusted verify() scores, not a metric
     for name, value in metrics.items():
         assert type(value) in (int, float), (name, type(value))
         assert np.isfinite(value), name
@@ -76,6 +77,17 @@ def test_metrics_are_plain_numbers(problem_dir: Path) -> None:
 @pytest.fixture(scope="module")
 def circles() -> ModuleType:
     return load_evaluator(CIRCLE_PACKING)
+
+
+def test_circle_packing_verify_rescores_the_construction(circles: ModuleType) -> None:
+    output = circles.evaluate(str(CIRCLE_PACKING / "initial_program.py"))
+    output["combined_score"] = 99.0  # what a candidate that patched evaluate() might claim
+    assert circles.verify(output)["combined_score"] == pytest.approx(2.121537, abs=1e-6)
+    output["construction"]["radii"][0] += 0.5  # an overlap, introduced after evaluate
+    with pytest.raises(ValueError, match=r"overlap|not inside"):
+        circles.verify(output)
+    with pytest.raises(ValueError, match="construction"):
+        circles.verify({"combined_score": 3.0})
 
 
 def test_circle_packing_seed_score(circles: ModuleType) -> None:
