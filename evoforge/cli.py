@@ -80,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         help="run this many more iterations (default: finish the budget)",
     )
+    resume.add_argument(
+        "--llm-base-url",
+        help="move the run's language models to this endpoint (a server that moved)",
+    )
     _add_log_flags(resume)
 
     best = commands.add_parser("best", help="show the best program of a run")
@@ -211,7 +215,12 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     from evoforge.runs import resume_run
 
     mode = _log_mode(args)
-    result = resume_run(args.run_dir, extra_iterations=args.iterations, log_mode=mode)
+    result = resume_run(
+        args.run_dir,
+        extra_iterations=args.iterations,
+        log_mode=mode,
+        llm_base_url=args.llm_base_url,
+    )
     _print_result(result, mode)
     return EXIT_INTERRUPTED if result.stop_reason == "interrupted" else 0
 

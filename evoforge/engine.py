@@ -182,14 +182,33 @@ class Engine:
         return engine
 
     @classmethod
-    def open(cls, run_dir: Path, config_override: Config | None = None) -> Engine:
-        """Reopen a run: rebuild the archive, bandit and counters from the database."""
+    def open(
+        cls,
+        run_dir: Path,
+        config_override: Config | None = None,
+        *,
+        llm_base_url: str | None = None,
+    ) -> Engine:
+        """Reopen a run: rebuild the archive, bandit and counters from the database.
+
+        ``llm_base_url`` moves every model of the run to that endpoint (a server that
+        came back elsewhere) and is stored, so later resumes use it too.
+        """
         db_path = run_dir / RunDatabase.FILENAME
         database = RunDatabase(db_path)
         stored = database.get_meta("config")
         if stored is None:
             raise EngineError(f"{run_dir}: run database has no configuration")
         config = config_override or validate_config(json.loads(stored), "stored config")
+        if llm_base_url is not None:
+            if not config.llm.models:
+                database.close()
+                raise EngineError(f"{run_dir}: the run uses no language model to move")
+            models = [m.model_copy(update={"base_url": llm_base_url}) for m in config.llm.models]
+            config = config.model_copy(
+                update={"llm": config.llm.model_copy(update={"models": models})}
+            )
+            database.set_meta({"config": config.model_dump_json()})
         files = database.problem_files()
         problem_copy = run_dir / _PROBLEM_SUBDIR
         if not (problem_copy / EVALUATOR_FILENAME).is_file():

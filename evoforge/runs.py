@@ -135,13 +135,15 @@ def resume_run(
     extra_iterations: int | None = None,
     log_mode: str | None = None,
     reporter: Reporter | None = None,
+    llm_base_url: str | None = None,
 ) -> RunResult:
     """Continue a run. Without ``extra_iterations`` it completes the stored budget;
-    with it, it runs that many iterations beyond those already committed."""
+    with it, it runs that many iterations beyond those already committed.
+    ``llm_base_url`` moves the run's models to another endpoint (see :meth:`Engine.open`)."""
     if not (run_dir / RunDatabase.FILENAME).is_file():
         raise EngineError(f"{run_dir} holds no run (no {RunDatabase.FILENAME})")
     with RunLock(run_dir):
-        engine = Engine.open(run_dir)
+        engine = Engine.open(run_dir, llm_base_url=llm_base_url)
         try:
             config = engine.config
             budget = _budget(config)

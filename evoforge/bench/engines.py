@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evoforge.bench.records import STATUS_OK, RunRecord, best_so_far
+from evoforge.bench.records import STATUS_FAILED, STATUS_OK, RunRecord, best_so_far
 
 ENGINE_EVOFORGE = "evoforge"
 ENGINE_EVOFORGE_ORACLE = "evoforge-oracle"
@@ -137,8 +137,9 @@ def _evoforge_trajectory(run_dir: Path) -> list[float | None]:
 
 def run_evoforge(task: RunTask, *, llm: bool) -> RunRecord:
     """evoforge on the problem; an interrupted run in ``run_dir`` is resumed, a broken one
-    is started again from scratch."""
+    is started again from scratch. A run that lost its language model is ``failed``."""
     from evoforge.engine import EngineError
+    from evoforge.llm.router import STOP_NO_MODEL
     from evoforge.report.progress import make_reporter
     from evoforge.runs import resume_run, start_run
     from evoforge.storage.db import DatabaseError, RunDatabase
@@ -149,7 +150,12 @@ def run_evoforge(task: RunTask, *, llm: bool) -> RunRecord:
     resumed = False
     if (evo_dir / RunDatabase.FILENAME).is_file():
         try:
-            result = resume_run(evo_dir, reporter=make_reporter("quiet"))
+            # the oracle of this bench may listen elsewhere than the one the run began with
+            result = resume_run(
+                evo_dir,
+                reporter=make_reporter("quiet"),
+                llm_base_url=task.oracle_url if llm else None,
+            )
             resumed = True
         except (EngineError, DatabaseError) as exc:
             print(f"cannot resume {evo_dir} ({exc}); starting again", flush=True)
@@ -165,6 +171,13 @@ def run_evoforge(task: RunTask, *, llm: bool) -> RunRecord:
         )
     if result.stop_reason == "interrupted":
         raise RunInterrupted(str(evo_dir))
+    if result.stop_reason.startswith(STOP_NO_MODEL):
+        # the oracle stopped answering: a bench fault, not the engine's result (re-run)
+        return task.record(
+            status=STATUS_FAILED,
+            wall_time_s=time.monotonic() - started,
+            reason=result.stop_reason[:300],
+        )
     trajectory = _evoforge_trajectory(evo_dir)
     return task.record(
         status=STATUS_OK,

@@ -187,3 +187,58 @@ def test_a_candidate_cannot_read_the_api_key(oracle: OracleServer, tmp_path: Pat
     dumped = b"".join(path.read_bytes() for path in files)
     assert b"ENVIRONMENT" in dumped  # the candidate's dump of its environment was kept
     assert secret.encode() not in dumped
+
+
+def test_resume_can_move_the_run_to_an_endpoint_that_moved(curve_fit: Path, tmp_path: Path) -> None:
+    """The server a run began with is gone; ``resume --llm-base-url`` carries on elsewhere
+    (and remembers it), where a plain resume would only find a dead endpoint."""
+    import sqlite3
+
+    run_dir = tmp_path / "run"
+    config = tmp_path / "llm.yaml"
+    config.write_text("operators:\n  enabled: [llm_diff, llm_rewrite]\n")
+    command = [sys.executable, "-m", "evoforge.cli"]
+    first = start_oracle(port=0, seed=3)
+    try:
+        begun = subprocess.run(
+            [*command, "run", str(curve_fit), "--llm-base-url", first.url, "--model", "oracle",
+             "--config", str(config), "--iterations", "6", "--out", str(run_dir), "--quiet"],
+            capture_output=True, text=True, timeout=120, env=_env(), check=False,
+        )  # fmt: skip
+    finally:
+        first.close()
+    assert begun.returncode == 0, begun.stderr
+    second = start_oracle(port=0, seed=4)
+    try:
+        resumed = subprocess.run(
+            [*command, "resume", str(run_dir), "--iterations", "6", "--llm-base-url",
+             second.url, "--quiet"],
+            capture_output=True, text=True, timeout=120, env=_env(), check=False,
+        )  # fmt: skip
+    finally:
+        second.close()
+    assert resumed.returncode == 0, resumed.stderr
+    assert "no usable language model" not in resumed.stdout + resumed.stderr
+    with sqlite3.connect(run_dir / "run.sqlite") as db:
+        (stored,) = db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+        (children,) = db.execute(
+            "SELECT count(*) FROM programs WHERE operator != 'seed'"
+        ).fetchone()
+    assert json.loads(stored)["llm"]["models"][0]["base_url"] == second.url
+    assert children == 12
+
+
+def test_resume_of_a_run_without_models_refuses_an_endpoint(
+    curve_fit: Path, tmp_path: Path
+) -> None:
+    from evoforge.cli import main
+
+    run_dir = tmp_path / "run"
+    assert main(["run", str(curve_fit), "--iterations", "2", "--out", str(run_dir), "--quiet"]) == 0
+    done = subprocess.run(
+        [sys.executable, "-m", "evoforge.cli", "resume", str(run_dir), "--iterations", "1",
+         "--llm-base-url", "http://127.0.0.1:9/v1"],
+        capture_output=True, text=True, timeout=120, env=_env(), check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "uses no language model" in done.stderr and len(done.stderr.strip().splitlines()) == 1
