@@ -415,6 +415,7 @@ def _run_pending(pending: list[RunTask], out: Path, jobs: int, log: Callable[[st
         max_workers=max(1, min(jobs, len(pending))), mp_context=context, max_tasks_per_child=1
     )
     restore_sigterm = _sigterm_as_interrupt()
+    pool_started = time.monotonic()
     try:
         futures = {executor.submit(_worker, task): task for task in pending}
         for done, future in enumerate(concurrent.futures.as_completed(futures), start=1):
@@ -431,7 +432,10 @@ def _run_pending(pending: list[RunTask], out: Path, jobs: int, log: Callable[[st
                 continue
             append_records(runs_file, [record])
             recorded += 1
-            log(f"[{done}/{len(pending)}] {_format_record(record)}")
+            log(
+                f"[{done}/{len(pending)}] {_format_record(record)}"
+                f"{_time_left(time.monotonic() - pool_started, done, len(pending))}"
+            )
     except KeyboardInterrupt:
         # Runs already handed to the pool's queue cannot be cancelled: the stop file makes
         # them return at once, and workers busy with a run are interrupted until none is.
@@ -450,6 +454,18 @@ def _run_pending(pending: list[RunTask], out: Path, jobs: int, log: Callable[[st
         if oracle is not None:
             oracle.stop()
     return recorded
+
+
+def _time_left(elapsed_s: float, done: int, total: int) -> str:
+    """A rough estimate of the time the rest will take at the pace so far ("" when done).
+
+    Runs differ a lot in cost (problems, engines), so this is a guide, not a promise."""
+    if done <= 0 or done >= total:
+        return ""
+    left = elapsed_s / done * (total - done)
+    if left >= 3600:
+        return f"; about {left / 3600:.1f} h left at this pace"
+    return f"; about {max(1, round(left / 60))} min left at this pace"
 
 
 def _sigterm_as_interrupt() -> Callable[[], None]:

@@ -122,6 +122,31 @@ def markdown_tables(summary: dict[str, list[EngineStats]], budget: int) -> str:
     return "\n".join(parts)
 
 
+def summary_matrix(summary: dict[str, list[EngineStats]], seeds: int) -> str:
+    """One Markdown table for all problems: the median best score per engine (bold: the
+    best on that problem), with ``(k/seeds)`` where fewer than all seeds have finished."""
+    engines = [row.engine for row in next(iter(summary.values()), [])]
+    lines = [
+        "| problem (seed program) | " + " | ".join(engines) + " |",
+        "|---|" + "---:|" * len(engines),
+    ]
+    for problem, rows in summary.items():
+        medians = [row.median for row in rows if row.median is not None]
+        top = max(medians) if medians else None
+        initial = next((row.initial_score for row in rows if row.initial_score is not None), None)
+        cells = []
+        for row in rows:
+            cell = _number(row.median)
+            if row.median is not None and row.median == top:
+                cell = f"**{cell}**"
+            if row.runs < seeds:
+                cell += f" ({row.runs}/{seeds})"
+            cells.append(cell)
+        label = problem if initial is None else f"{problem} ({_number(initial)})"
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def machine_description(jobs: int) -> str:
     cpu = platform.processor()
     arch = platform.machine() if cpu in ("", platform.machine()) else f"{platform.machine()}, {cpu}"
@@ -145,8 +170,11 @@ def write_report(
 ) -> Path:
     """Write ``table.md``, ``plots/*.png`` and ``README.md`` under ``out``; return the README."""
     summary = summarise(records, problems, engines)
+    matrix = summary_matrix(summary, len(seeds))
     tables = markdown_tables(summary, budget)
-    (out / TABLE_FILENAME).write_text(tables, encoding="utf-8")
+    (out / TABLE_FILENAME).write_text(
+        f"## Summary\n\n{matrix}\n## Per problem\n\n{tables}", encoding="utf-8"
+    )
     plot_lines: list[str] = []
     try:
         from evoforge.bench.plots import plot_problem
@@ -207,7 +235,13 @@ scored by evoforge's sandboxed evaluator with the problem's own settings; the or
 engines differ only in how they search. Per-run records (with the best-so-far trajectory
 after every evaluation) are in [`runs.jsonl`](runs.jsonl); each run's files under `runs/`.
 
-## Results
+## Summary
+
+Median best score over seeds; bold: the best engine on that problem; `(k/n)`: only k of
+the n seeds have finished.
+
+{matrix}
+## Results per problem
 
 {tables}
 ## Best score against evaluations

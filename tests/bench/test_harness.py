@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from evoforge.bench import BenchOptions, run_bench
-from evoforge.bench.harness import source_revision
+from evoforge.bench.harness import _time_left, source_revision
 from evoforge.bench.records import RunRecord, best_so_far, read_records
-from evoforge.bench.report import markdown_tables, summarise
+from evoforge.bench.report import markdown_tables, summarise, summary_matrix
 from evoforge.cli import main
 
 CURVE_FIT = Path(__file__).parents[1] / "e2e" / "problems" / "curve_fit"
@@ -174,3 +174,18 @@ def test_sigterm_to_the_bench_stops_its_runs_and_the_oracle(tmp_path: Path) -> N
     assert not any(json.loads(line)["engine"] == "random-search" for line in records)
     assert len(baseline_log.read_text().splitlines()) < 3999  # stopped, not run to the end
     assert not (out / "runs" / "curve_fit" / "best-of-n").exists()
+
+
+def test_summary_matrix_marks_the_best_and_unfinished_seeds() -> None:
+    records = [_record("a", seed, score) for seed, score in enumerate([0.1, 0.2, 0.3])]
+    records += [_record("b", 0, 0.9)]
+    matrix = summary_matrix(summarise(records, ["p"], ["a", "b", "c"]), seeds=3)
+    header, _rule, row = matrix.strip().splitlines()
+    assert header == "| problem (seed program) | a | b | c |"
+    assert row == "| p (0.0000) | 0.2000 | **0.9000** (1/3) | – (0/3) |"
+
+
+def test_time_left_is_a_rough_estimate_from_the_pace() -> None:
+    assert _time_left(60.0, 1, 3) == "; about 2 min left at this pace"
+    assert _time_left(3600.0, 1, 3) == "; about 2.0 h left at this pace"
+    assert _time_left(60.0, 3, 3) == ""
