@@ -9,6 +9,7 @@ its median and interquartile range over seeds.
 from __future__ import annotations
 
 import datetime
+import math
 import os
 import platform
 import sys
@@ -83,6 +84,12 @@ def summarise(
     return table
 
 
+def _is_top(value: float | None, top: float | None) -> bool:
+    """Whether ``value`` ties the best (to 1e-9 relative: the same construction scored by
+    another engine's path may differ in the last bits)."""
+    return value is not None and top is not None and math.isclose(value, top, rel_tol=1e-9)
+
+
 def _number(value: float | None, digits: int = 4) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
@@ -106,7 +113,7 @@ def markdown_tables(summary: dict[str, list[EngineStats]], budget: int) -> str:
         parts.append("|---|---:|---:|---:|---:|---:|")
         for row in rows:
             median = _number(row.median)
-            if row.median is not None and row.median == top:
+            if _is_top(row.median, top):
                 median = f"**{median}**"
             iqr = "–" if row.q25 is None else f"{_number(row.q25)}–{_number(row.q75)}"
             evaluations = "–" if row.mean_evaluations is None else f"{row.mean_evaluations:.1f}"
@@ -137,7 +144,7 @@ def summary_matrix(summary: dict[str, list[EngineStats]], seeds: int) -> str:
         cells = []
         for row in rows:
             cell = _number(row.median)
-            if row.median is not None and row.median == top:
+            if _is_top(row.median, top):
                 cell = f"**{cell}**"
             if row.runs < seeds:
                 cell += f" ({row.runs}/{seeds})"

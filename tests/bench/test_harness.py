@@ -178,11 +178,11 @@ def test_sigterm_to_the_bench_stops_its_runs_and_the_oracle(tmp_path: Path) -> N
 
 def test_summary_matrix_marks_the_best_and_unfinished_seeds() -> None:
     records = [_record("a", seed, score) for seed, score in enumerate([0.1, 0.2, 0.3])]
-    records += [_record("b", 0, 0.9)]
+    records += [_record("b", 0, 0.9), _record("c", 0, 0.9 * (1 + 1e-12))]
     matrix = summary_matrix(summarise(records, ["p"], ["a", "b", "c"]), seeds=3)
     header, _rule, row = matrix.strip().splitlines()
     assert header == "| problem (seed program) | a | b | c |"
-    assert row == "| p (0.0000) | 0.2000 | **0.9000** (1/3) | – (0/3) |"
+    assert row == "| p (0.0000) | 0.2000 | **0.9000** (1/3) | **0.9000** (1/3) |"
 
 
 def test_time_left_is_a_rough_estimate_from_the_pace() -> None:
