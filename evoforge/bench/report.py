@@ -154,6 +154,27 @@ def summary_matrix(summary: dict[str, list[EngineStats]], seeds: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def busy_seconds(intervals: Sequence[tuple[float, float]]) -> float:
+    """Length of the union of ``(start, end)`` intervals, in the intervals' unit.
+
+    Overlapping runs count once; gaps (a bench stopped and resumed days later) count not
+    at all. Intervals with ``end < start`` are ignored.
+    """
+    total = 0.0
+    current_start: float | None = None
+    current_end = 0.0
+    for start, end in sorted(i for i in intervals if i[1] >= i[0]):
+        if current_start is None or start > current_end:
+            if current_start is not None:
+                total += current_end - current_start
+            current_start, current_end = start, end
+        else:
+            current_end = max(current_end, end)
+    if current_start is not None:
+        total += current_end - current_start
+    return total
+
+
 def machine_description(jobs: int) -> str:
     cpu = platform.processor()
     arch = platform.machine() if cpu in ("", platform.machine()) else f"{platform.machine()}, {cpu}"
@@ -201,11 +222,7 @@ def write_report(
                 plot_lines.append(f"![{problem}](plots/{path.name})\n")
     finished = [r for r in records if r.status == STATUS_OK]
     total_wall = sum(r.wall_time_s for r in finished)
-    span = (
-        max(r.finished_at for r in finished) - min(r.finished_at - r.wall_time_s for r in finished)
-        if finished
-        else 0.0
-    )
+    busy = busy_seconds([(r.finished_at - r.wall_time_s, r.finished_at) for r in finished])
     revisions: dict[str, int] = {}
     for record in finished:
         revisions[record.revision or "unknown"] = revisions.get(record.revision or "unknown", 0) + 1
@@ -232,8 +249,9 @@ Produced by `evoforge bench` on {today}.
 - Budget: {budget} evaluations per run (the seed program's evaluation counts as one)
 - Machine: {machine_description(jobs)}
 - evoforge source: {revision_line or "–"}
-- Wall time: {span / 60:.1f} min from the first run's start to the last run's end; the
-  runs' own wall times sum to {total_wall / 60:.1f} min
+- Wall time: {busy / 60:.1f} min with at least one run in progress (a bench stopped and
+  resumed later does not count the pause); the runs' own wall times sum to
+  {total_wall / 60:.1f} min
 
 The score is the best normalised score (`combined_score`) a run reached within its
 budget: the median over seeds, and the interquartile range. Every engine's programs are
