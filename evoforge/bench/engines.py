@@ -30,7 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evoforge.bench.records import STATUS_FAILED, STATUS_OK, RunRecord, best_so_far
+from evoforge.bench.records import (
+    STATUS_FAILED,
+    STATUS_OK,
+    RunRecord,
+    best_so_far,
+    count_failed,
+)
 
 ENGINE_EVOFORGE = "evoforge"
 ENGINE_EVOFORGE_ORACLE = "evoforge-oracle"
@@ -119,20 +125,39 @@ def _evoforge_layer(task: RunTask, *, llm: bool) -> dict[str, Any]:
     return layer
 
 
-def _evoforge_trajectory(run_dir: Path) -> list[float | None]:
+def _evoforge_scores(run_dir: Path) -> tuple[list[float | None], dict[str, dict[str, int]]]:
+    """Per-evaluation scores of an evoforge run (``None``: no score), in order, and per
+    operator: ``evaluated``, ``failed`` (no score) and ``improved`` (scored above its
+    parent) counts over the evaluated children (the seed is not a child)."""
     from evoforge.program import EvalStatus
     from evoforge.storage.db import RunDatabase
 
     db = RunDatabase(run_dir / RunDatabase.FILENAME)
+    scores: list[float | None] = []
+    operators: dict[str, dict[str, int]] = {}
+    known: dict[str, float | None] = {}
     try:
-        scores = [
-            step.program.score if step.program.status is EvalStatus.OK else None
-            for step in db.steps()
-            if step.evaluated
-        ]
+        for step in db.steps():
+            program = step.program
+            score = program.score if program.status is EvalStatus.OK else None
+            known[program.id] = score
+            if not step.evaluated:
+                continue
+            scores.append(score)
+            if program.parent_id is None:
+                continue
+            counts = operators.setdefault(
+                program.operator, {"evaluated": 0, "failed": 0, "improved": 0}
+            )
+            counts["evaluated"] += 1
+            parent_score = known.get(program.parent_id)
+            if score is None:
+                counts["failed"] += 1
+            elif parent_score is not None and score > parent_score:
+                counts["improved"] += 1
     finally:
         db.close()
-    return best_so_far(scores)
+    return scores, operators
 
 
 def run_evoforge(task: RunTask, *, llm: bool) -> RunRecord:
@@ -178,16 +203,18 @@ def run_evoforge(task: RunTask, *, llm: bool) -> RunRecord:
             wall_time_s=time.monotonic() - started,
             reason=result.stop_reason[:300],
         )
-    trajectory = _evoforge_trajectory(evo_dir)
+    scores, operators = _evoforge_scores(evo_dir)
     return task.record(
         status=STATUS_OK,
         best_score=result.best_score,
         initial_score=result.initial_score,
-        evaluations=len(trajectory),
+        evaluations=len(scores),
         wall_time_s=time.monotonic() - started,
         stop_reason=result.stop_reason,
-        trajectory=trajectory,
+        trajectory=best_so_far(scores),
         resumed=resumed,
+        failed_evaluations=count_failed(scores),
+        extra={"operators": operators},
     )
 
 
@@ -352,6 +379,7 @@ def run_baseline(task: RunTask, *, batch: bool) -> RunRecord:
         wall_time_s=time.monotonic() - started,
         stop_reason=stop_reason,
         trajectory=trajectory,
+        failed_evaluations=count_failed(scores),
     )
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from evoforge.bench.evaluate_one import ScoringServer
-from evoforge.bench.records import STATUS_FAILED, STATUS_OK, RunRecord, best_so_far
+from evoforge.bench.records import STATUS_FAILED, STATUS_OK, RunRecord, best_so_far, count_failed
 
 OPENEVOLVE_REQUIREMENT = "openevolve==0.4.0"
 _STAMP = ".evoforge-installed"
@@ -243,6 +243,7 @@ def run_openevolve(task: Any) -> RunRecord:
         wall_time_s=time.monotonic() - started,
         stop_reason=stop_reason,
         trajectory=trajectory,
+        failed_evaluations=count_failed(scores),
         extra=extra,
     )
 

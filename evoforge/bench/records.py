@@ -33,6 +33,8 @@ class RunRecord:
     evaluation has scored yet); the seed program's evaluation is the first. ``revision``
     names the evoforge source that ran it (see :func:`evoforge.bench.harness.source_revision`),
     so a suite finished over several sessions says which code made which row.
+    ``failed_evaluations`` counts the evaluations that gave no score (an error, a timeout,
+    an answer the verifier rejected); ``None`` in records written before it was kept.
     """
 
     problem: str
@@ -51,6 +53,7 @@ class RunRecord:
     resumed: bool = False
     finished_at: float = 0.0
     revision: str = ""
+    failed_evaluations: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -96,6 +99,11 @@ def append_records(path: Path, records: Iterable[RunRecord]) -> None:
             handle.write(record.to_json() + "\n")
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def count_failed(scores: Iterable[float | None]) -> int:
+    """How many per-evaluation scores are ``None`` (the evaluation did not score)."""
+    return sum(1 for score in scores if score is None)
 
 
 def best_so_far(scores: Iterable[float | None]) -> list[float | None]:

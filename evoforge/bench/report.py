@@ -46,6 +46,9 @@ class EngineStats:
     mean_wall_time_s: float | None
     initial_score: float | None
     not_finished: tuple[str, ...] = ()
+    failed_share: float | None = None  # failed / evaluations over runs that counted them
+    failed_runs: int = 0  # how many runs the failed share rests on
+    operators: tuple[tuple[str, int, int, int], ...] = ()  # (name, evaluated, failed, improved)
 
 
 def summarise(
@@ -63,6 +66,9 @@ def summarise(
             notes = tuple(
                 sorted({f"{r.status}: {r.reason}" for r in mine if r.status != STATUS_OK})
             )
+            counted = [r for r in done if r.failed_evaluations is not None and r.evaluations]
+            failed = sum(r.failed_evaluations or 0 for r in counted)
+            evaluated = sum(r.evaluations for r in counted)
             rows.append(
                 EngineStats(
                     engine=engine,
@@ -78,10 +84,36 @@ def summarise(
                     ),
                     initial_score=initial[0] if initial else None,
                     not_finished=notes,
+                    failed_share=failed / evaluated if evaluated else None,
+                    failed_runs=len(counted),
+                    operators=_operator_totals(done),
                 )
             )
         table[problem] = rows
     return table
+
+
+def _operator_totals(records: Sequence[RunRecord]) -> tuple[tuple[str, int, int, int], ...]:
+    """Per-operator (evaluated, failed, improved) summed over runs that recorded them."""
+    totals: dict[str, list[int]] = {}
+    for record in records:
+        operators = record.extra.get("operators") if isinstance(record.extra, dict) else None
+        if not isinstance(operators, dict):
+            continue
+        for name, counts in operators.items():
+            if not isinstance(counts, dict):
+                continue
+            total = totals.setdefault(str(name), [0, 0, 0])
+            for index, key in enumerate(("evaluated", "failed", "improved")):
+                total[index] += int(counts.get(key, 0))
+    return tuple(
+        (name, values[0], values[1], values[2])
+        for name, values in sorted(totals.items(), key=lambda item: -item[1][0])
+    )
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.0f} %" if whole else "–"
 
 
 def _is_top(value: float | None, top: float | None) -> bool:
@@ -108,9 +140,9 @@ def markdown_tables(summary: dict[str, list[EngineStats]], budget: int) -> str:
             )
         parts.append(
             "| engine | median best score | IQR (q25–q75) | seeds | mean evaluations "
-            "| mean wall time (s) |"
+            "| failed evaluations | mean wall time (s) |"
         )
-        parts.append("|---|---:|---:|---:|---:|---:|")
+        parts.append("|---|---:|---:|---:|---:|---:|---:|")
         for row in rows:
             median = _number(row.median)
             if _is_top(row.median, top):
@@ -118,9 +150,21 @@ def markdown_tables(summary: dict[str, list[EngineStats]], budget: int) -> str:
             iqr = "–" if row.q25 is None else f"{_number(row.q25)}–{_number(row.q75)}"
             evaluations = "–" if row.mean_evaluations is None else f"{row.mean_evaluations:.1f}"
             wall = "–" if row.mean_wall_time_s is None else f"{row.mean_wall_time_s:.1f}"
+            failed = "–" if row.failed_share is None else f"{100 * row.failed_share:.0f} %"
+            if row.failed_share is not None and row.failed_runs < row.runs:
+                failed += f" ({row.failed_runs} runs)"
             parts.append(
-                f"| {row.engine} | {median} | {iqr} | {row.runs} | {evaluations} | {wall} |"
+                f"| {row.engine} | {median} | {iqr} | {row.runs} | {evaluations} | {failed} "
+                f"| {wall} |"
             )
+        for row in rows:
+            if row.operators:
+                described = ", ".join(
+                    f"{name} {evaluated} ({_percent(failed, evaluated)} failed, "
+                    f"{_percent(improved, evaluated)} better than the parent)"
+                    for name, evaluated, failed, improved in row.operators
+                )
+                parts.append(f"\n{row.engine} operators, evaluations over all seeds: {described}.")
         notes = [f"{row.engine}: {note}" for row in rows for note in row.not_finished]
         if notes:
             parts.append("")

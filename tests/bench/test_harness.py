@@ -46,6 +46,13 @@ def test_bench_runs_records_reports_and_resumes(
         assert record["best_score"] == record["trajectory"][-1]
         assert record["best_score"] >= record["initial_score"]
         assert record["revision"] == source_revision()
+        failed = record["failed_evaluations"]
+        assert isinstance(failed, int) and 0 <= failed < record["evaluations"]
+        if record["engine"].startswith("evoforge"):
+            operators = record["extra"]["operators"]
+            # every evaluation but the seed's is some operator's child
+            assert sum(c["evaluated"] for c in operators.values()) == record["evaluations"] - 1
+            assert sum(c["failed"] for c in operators.values()) <= failed
     table = (out / "table.md").read_text()
     assert "| evoforge |" in table and "| random-search |" in table
     readme = (out / "README.md").read_text()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from evoforge.bench.report import busy_seconds
+from evoforge.bench.records import RunRecord
+from evoforge.bench.report import busy_seconds, markdown_tables, summarise
 
 
 def test_overlapping_runs_count_once() -> None:
@@ -26,3 +27,46 @@ def test_nested_unordered_and_invalid_intervals() -> None:
 
 def test_no_runs_is_zero() -> None:
     assert busy_seconds([]) == 0.0
+
+
+def _run(engine: str, seed: int, **fields: object) -> RunRecord:
+    values: dict[str, object] = {
+        "problem": "p",
+        "engine": engine,
+        "seed": seed,
+        "budget": 10,
+        "status": "ok",
+        "best_score": 0.5,
+        "initial_score": 0.1,
+        "evaluations": 10,
+    }
+    values.update(fields)
+    return RunRecord(**values)  # type: ignore[arg-type]
+
+
+def test_failed_share_and_operator_counts_are_reported() -> None:
+    operators = {
+        "tune": {"evaluated": 6, "failed": 3, "improved": 1},
+        "mutate": {"evaluated": 3, "failed": 1, "improved": 0},
+    }
+    records = [
+        _run("evo", 0, failed_evaluations=4, extra={"operators": operators}),
+        _run("evo", 1, failed_evaluations=0, extra={"operators": operators}),
+        _run("old", 0),  # written before failures were counted
+        _run("mixed", 0, failed_evaluations=5),
+        _run("mixed", 1),
+    ]
+    summary = summarise(records, ["p"], ["evo", "old", "mixed"])
+    evo, old, mixed = summary["p"]
+    assert evo.failed_share == pytest.approx(4 / 20) and evo.failed_runs == 2
+    assert evo.operators == (("tune", 12, 6, 2), ("mutate", 6, 2, 0))
+    assert old.failed_share is None and old.operators == ()
+    assert mixed.failed_share == pytest.approx(0.5) and mixed.failed_runs == 1
+    table = markdown_tables(summary, 10)
+    assert "| evo | **0.5000** | 0.5000–0.5000 | 2 | 10.0 | 20 % | 0.0 |" in table
+    assert "| old | **0.5000** | 0.5000–0.5000 | 1 | 10.0 | – | 0.0 |" in table
+    assert "| 50 % (1 runs) |" in table
+    assert (
+        "evo operators, evaluations over all seeds: tune 12 (50 % failed, 17 % better than "
+        "the parent), mutate 6 (33 % failed, 0 % better than the parent)." in table
+    )
