@@ -2,8 +2,8 @@
 
 :func:`run_bench` resolves the problems and engines, skips runs already finished in
 ``OUT/runs.jsonl``, starts one oracle process when an engine needs it, installs
-OpenEvolve when asked for, runs the rest in a pool of worker processes (one run per
-process; each evoforge run uses one worker inside, so about ``jobs`` processes compute
+OpenEvolve when asked for, runs the rest at most ``jobs`` at once, each in a process of
+its own (each evoforge run uses one worker inside, so about ``jobs`` processes compute
 at once), appends each finished run's record to ``runs.jsonl`` as it ends, and writes
 the report (``README.md``, the table, the plots) from every record that matches.
 
@@ -16,10 +16,10 @@ Only one harness may use an output directory at a time (an ``flock``).
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import fcntl
 import multiprocessing
+import multiprocessing.connection
 import os
 import re
 import signal
@@ -390,7 +390,7 @@ def _prepare_openevolve(
 
 
 def _run_pending(pending: list[RunTask], out: Path, jobs: int, log: Callable[[str], None]) -> int:
-    """Run the tasks in a process pool; append each record as it arrives. Returns how
+    """Run the tasks, at most ``jobs`` at once; append each record as it arrives. Returns how
     many were recorded. On Ctrl-C the workers (same process group) stop their runs
     cleanly; nothing unfinished is recorded, and :class:`BenchInterrupted` is raised."""
     from dataclasses import replace
@@ -410,20 +410,11 @@ def _run_pending(pending: list[RunTask], out: Path, jobs: int, log: Callable[[st
     stop_file.unlink(missing_ok=True)
     pending = [replace(task, stop_file=stop_file) for task in pending]
     recorded = 0
-    context = multiprocessing.get_context("spawn")
-    executor = concurrent.futures.ProcessPoolExecutor(
-        max_workers=max(1, min(jobs, len(pending))), mp_context=context, max_tasks_per_child=1
-    )
+    pool = _RunPool(max(1, jobs))
     restore_sigterm = _sigterm_as_interrupt()
     pool_started = time.monotonic()
     try:
-        futures = {executor.submit(_worker, task): task for task in pending}
-        for done, future in enumerate(concurrent.futures.as_completed(futures), start=1):
-            task = futures[future]
-            try:
-                record = future.result()
-            except concurrent.futures.process.BrokenProcessPool as exc:
-                record = task.record(status=STATUS_FAILED, reason=f"worker died: {exc}")
+        for done, (task, record) in enumerate(pool.run(pending), start=1):
             if record is None:
                 log(
                     f"[{done}/{len(pending)}] {task.problem} / {task.engine} / seed "
@@ -437,23 +428,101 @@ def _run_pending(pending: list[RunTask], out: Path, jobs: int, log: Callable[[st
                 f"{_time_left(time.monotonic() - pool_started, done, len(pending))}"
             )
     except KeyboardInterrupt:
-        # Runs already handed to the pool's queue cannot be cancelled: the stop file makes
-        # them return at once, and workers busy with a run are interrupted until none is.
+        # No queued run starts any more; the running ones are asked to stop (SIGINT) until
+        # none is left. A run that finished meanwhile is still recorded.
         stop_file.touch()
-        workers = getattr(executor, "_processes", None) or {}  # kept up to date by the pool
-        executor.shutdown(wait=False, cancel_futures=True)
-        while _interrupt_workers(workers):
-            time.sleep(0.5)
-        executor.shutdown(wait=True)
+        for _task, record in pool.stop():
+            if record is not None and record.status == STATUS_OK:
+                append_records(runs_file, [record])
+                recorded += 1
+                log(f"{_format_record(record)} (finished while stopping)")
         raise BenchInterrupted(
             f"interrupted after {recorded} run(s); run the same command again to continue"
         ) from None
     finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+        pool.kill()
         restore_sigterm()
         if oracle is not None:
             oracle.stop()
     return recorded
+
+
+def _worker_main(task: RunTask, result: Any) -> None:
+    """Entry point of a run's process: :func:`_worker`'s record goes back through the
+    ``result`` pipe end (``None``: interrupted)."""
+    record = _worker(task)
+    with contextlib.suppress(OSError):
+        result.send(record)
+        result.close()
+
+
+class _RunPool:
+    """At most ``jobs`` runs at once, each in a fresh (spawned) process of its own.
+
+    A process per run keeps runs from sharing state and lets the harness interrupt one
+    without touching the others. (The standard ``ProcessPoolExecutor`` with one task per
+    child can hang interpreter exit after an interrupted shutdown, hence this.)
+    """
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+        self.context = multiprocessing.get_context("spawn")
+        self.running: dict[Any, tuple[Any, RunTask]] = {}  # pipe end -> (process, task)
+
+    def run(self, tasks: Sequence[RunTask]) -> Iterator[tuple[RunTask, RunRecord | None]]:
+        """Yield (task, record) as runs end; a run whose process died yields a ``failed``
+        record. Queued runs start only while the caller keeps iterating."""
+        queue = list(tasks)
+        queue.reverse()
+        while queue or self.running:
+            while queue and len(self.running) < self.jobs:
+                self._start(queue.pop())
+            for reader in multiprocessing.connection.wait(list(self.running)):
+                yield self._collect(reader)
+
+    def stop(self) -> list[tuple[RunTask, RunRecord | None]]:
+        """Interrupt the running runs (SIGINT, repeated until they end); their outcomes."""
+        outcomes: list[tuple[RunTask, RunRecord | None]] = []
+        while self.running:
+            for process, _task in self.running.values():
+                with contextlib.suppress(OSError, ValueError):
+                    if process.pid is not None and process.is_alive():
+                        os.kill(process.pid, signal.SIGINT)
+            for reader in multiprocessing.connection.wait(list(self.running), timeout=0.5):
+                outcomes.append(self._collect(reader))
+        return outcomes
+
+    def kill(self) -> None:
+        """Kill whatever still runs (only left after an unexpected error)."""
+        for reader, (process, _task) in list(self.running.items()):
+            with contextlib.suppress(OSError, ValueError):
+                process.kill()
+                process.join()
+                reader.close()
+        self.running.clear()
+
+    def _start(self, task: RunTask) -> None:
+        reader, writer = self.context.Pipe(duplex=False)
+        process = self.context.Process(target=_worker_main, args=(task, writer), daemon=False)
+        process.start()
+        writer.close()  # the child holds the only writer: EOF when it dies
+        self.running[reader] = (process, task)
+
+    def _collect(self, reader: Any) -> tuple[RunTask, RunRecord | None]:
+        process, task = self.running[reader]
+        record: RunRecord | None
+        try:
+            record = reader.recv()
+        except (EOFError, OSError):
+            process.join()
+            record = task.record(
+                status=STATUS_FAILED,
+                reason=f"worker died (exit status {process.exitcode})",
+            )
+        del self.running[reader]  # only now: an interrupt above leaves the run to stop()
+        reader.close()
+        process.join()
+        return task, record
 
 
 def _time_left(elapsed_s: float, done: int, total: int) -> str:
@@ -483,16 +552,3 @@ def _sigterm_as_interrupt() -> Callable[[], None]:
         signal.signal(signal.SIGTERM, previous)
 
     return restore
-
-
-def _interrupt_workers(workers: dict[int, Any]) -> int:
-    """Send SIGINT to the pool's live worker processes (``pid -> Process``), so each stops
-    its run cleanly; return how many were alive. Ctrl-C in a terminal reaches them anyway
-    (same process group); a SIGTERM to the bench alone does not."""
-    alive = 0
-    for process in list(workers.values()):
-        with contextlib.suppress(OSError, ValueError):
-            if process.pid is not None and process.is_alive():
-                alive += 1
-                os.kill(process.pid, signal.SIGINT)
-    return alive

@@ -135,8 +135,8 @@ def test_sigterm_to_the_bench_stops_its_runs_and_the_oracle(tmp_path: Path) -> N
 
     out = tmp_path / "out"
     argv = [sys.executable, "-m", "evoforge.cli", "bench", "--problems", str(CURVE_FIT)]
-    # three runs on two jobs: the third waits in the pool's queue and must never start
-    argv += ["--engines", "evoforge", "random-search", "best-of-n", "--seeds", "1"]
+    # six runs on two jobs: four wait in the queue and must never start
+    argv += ["--engines", "evoforge", "random-search", "best-of-n", "--seeds", "2"]
     argv += ["--out", str(out)]
     # As with `evoforge bench ... &` from a script: SIGINT ignored from the start.
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -181,6 +181,7 @@ def test_sigterm_to_the_bench_stops_its_runs_and_the_oracle(tmp_path: Path) -> N
     assert not any(json.loads(line)["engine"] == "random-search" for line in records)
     assert len(baseline_log.read_text().splitlines()) < 3999  # stopped, not run to the end
     assert not (out / "runs" / "curve_fit" / "best-of-n").exists()
+    assert not (out / "runs" / "curve_fit" / "evoforge" / "b4000-s1").exists()
 
 
 def test_summary_matrix_marks_the_best_and_unfinished_seeds() -> None:
