@@ -160,9 +160,22 @@ def _evoforge_scores(run_dir: Path) -> tuple[list[float | None], dict[str, dict[
     return scores, operators
 
 
+_EARLIER_SECONDS = "earlier-invocations-seconds"
+
+
+def _read_seconds(path: Path) -> float:
+    """Seconds stored in ``path`` by an interrupted invocation of a run (0 if none)."""
+    try:
+        return max(0.0, float(path.read_text(encoding="utf-8").strip()))
+    except (OSError, ValueError):
+        return 0.0
+
+
 def run_evoforge(task: RunTask, *, llm: bool) -> RunRecord:
     """evoforge on the problem; an interrupted run in ``run_dir`` is resumed, a broken one
-    is started again from scratch. A run that lost its language model is ``failed``."""
+    is started again from scratch. A run that lost its language model is ``failed``.
+    A resumed run's ``wall_time_s`` includes the time its interrupted invocations ran
+    (kept in ``run_dir`` when they stopped)."""
     from evoforge.engine import EngineError
     from evoforge.llm.router import STOP_NO_MODEL
     from evoforge.report.progress import make_reporter
@@ -170,6 +183,7 @@ def run_evoforge(task: RunTask, *, llm: bool) -> RunRecord:
     from evoforge.storage.db import DatabaseError, RunDatabase
 
     evo_dir = task.run_dir / "run"
+    earlier = task.run_dir / _EARLIER_SECONDS  # run time of interrupted invocations
     started = time.monotonic()
     result = None
     resumed = False
@@ -187,6 +201,8 @@ def run_evoforge(task: RunTask, *, llm: bool) -> RunRecord:
             shutil.rmtree(evo_dir)
     elif evo_dir.exists():
         shutil.rmtree(evo_dir)
+    if not resumed:
+        earlier.unlink(missing_ok=True)
     if result is None:
         result = start_run(
             task.problem_dir,
@@ -194,7 +210,9 @@ def run_evoforge(task: RunTask, *, llm: bool) -> RunRecord:
             run_dir=evo_dir,
             reporter=make_reporter("quiet"),
         )
+    before = _read_seconds(earlier)
     if result.stop_reason == "interrupted":
+        earlier.write_text(f"{before + time.monotonic() - started:.3f}\n", encoding="utf-8")
         raise RunInterrupted(str(evo_dir))
     if result.stop_reason.startswith(STOP_NO_MODEL):
         # the oracle stopped answering: a bench fault, not the engine's result (re-run)
@@ -209,7 +227,7 @@ def run_evoforge(task: RunTask, *, llm: bool) -> RunRecord:
         best_score=result.best_score,
         initial_score=result.initial_score,
         evaluations=len(scores),
-        wall_time_s=time.monotonic() - started,
+        wall_time_s=before + time.monotonic() - started,
         stop_reason=result.stop_reason,
         trajectory=best_so_far(scores),
         resumed=resumed,

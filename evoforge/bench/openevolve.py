@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -232,6 +233,11 @@ def run_openevolve(task: Any) -> RunRecord:
     trajectory = best_so_far(scores)
     seed_scores = [entry.get("score") for entry in entries if entry.get("is_seed")]
     extra: dict[str, Any] = {"iterations": iterations}
+    parents = parent_statistics(
+        (work / "openevolve.log").read_text(encoding="utf-8", errors="replace")
+    )
+    if parents["iterations"]:
+        extra["parents"] = parents
     info = _best_program_info(work / "output")
     if info is not None:
         extra["openevolve_best_metrics"] = info.get("metrics")
@@ -246,6 +252,28 @@ def run_openevolve(task: Any) -> RunRecord:
         failed_evaluations=count_failed(scores),
         extra=extra,
     )
+
+
+_EVALUATED_RE = re.compile(r"Evaluated program ([0-9a-f-]{36}) in ")
+_FAILED_RE = re.compile(r"All evaluation attempts failed for program ([0-9a-f-]{36})")
+_ITERATION_RE = re.compile(r"Iteration \d+: Program ([0-9a-f-]{36}) \(parent: ([0-9a-f-]{36})\)")
+
+
+def parent_statistics(log_text: str) -> dict[str, int]:
+    """How OpenEvolve 0.4.0 chose parents, read from its log: ``iterations`` (with a
+    parent), ``failed`` (the parent had failed its evaluation: OpenEvolve keeps failed
+    programs in its database) and ``seed`` (the parent was the initial program, the
+    first program evaluated). Parents it copied between islands carry new ids and count
+    in neither."""
+    failed = set(_FAILED_RE.findall(log_text))
+    first = _EVALUATED_RE.search(log_text)
+    seed_id = first.group(1) if first else None
+    counts = {"iterations": 0, "failed": 0, "seed": 0}
+    for _child, parent in _ITERATION_RE.findall(log_text):
+        counts["iterations"] += 1
+        counts["failed"] += parent in failed
+        counts["seed"] += parent == seed_id
+    return counts
 
 
 def _run_in_own_group(

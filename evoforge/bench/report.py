@@ -49,6 +49,7 @@ class EngineStats:
     failed_share: float | None = None  # failed / evaluations over runs that counted them
     failed_runs: int = 0  # how many runs the failed share rests on
     operators: tuple[tuple[str, int, int, int], ...] = ()  # (name, evaluated, failed, improved)
+    parents: tuple[int, int, int] | None = None  # OpenEvolve: (iterations, failed, seed)
 
 
 def summarise(
@@ -87,6 +88,7 @@ def summarise(
                     failed_share=failed / evaluated if evaluated else None,
                     failed_runs=len(counted),
                     operators=_operator_totals(done),
+                    parents=_parent_totals(done),
                 )
             )
         table[problem] = rows
@@ -110,6 +112,20 @@ def _operator_totals(records: Sequence[RunRecord]) -> tuple[tuple[str, int, int,
         (name, values[0], values[1], values[2])
         for name, values in sorted(totals.items(), key=lambda item: -item[1][0])
     )
+
+
+def _parent_totals(records: Sequence[RunRecord]) -> tuple[int, int, int] | None:
+    """OpenEvolve's parent choices (iterations, failed parent, seed parent) over runs."""
+    totals = [0, 0, 0]
+    seen = False
+    for record in records:
+        parents = record.extra.get("parents") if isinstance(record.extra, dict) else None
+        if not isinstance(parents, dict):
+            continue
+        seen = True
+        for index, key in enumerate(("iterations", "failed", "seed")):
+            totals[index] += int(parents.get(key, 0))
+    return (totals[0], totals[1], totals[2]) if seen else None
 
 
 def _percent(part: int, whole: int) -> str:
@@ -165,6 +181,13 @@ def markdown_tables(summary: dict[str, list[EngineStats]], budget: int) -> str:
                     for name, evaluated, failed, improved in row.operators
                 )
                 parts.append(f"\n{row.engine} operators, evaluations over all seeds: {described}.")
+            if row.parents is not None and row.parents[0]:
+                iterations, failed_parents, seed = row.parents
+                parts.append(
+                    f"\n{row.engine} parents over {iterations} iterations: a program that had "
+                    f"failed its evaluation {_percent(failed_parents, iterations)}, the seed "
+                    f"program {_percent(seed, iterations)}."
+                )
         notes = [f"{row.engine}: {note}" for row in rows for note in row.not_finished]
         if notes:
             parts.append("")

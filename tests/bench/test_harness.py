@@ -182,6 +182,35 @@ def test_sigterm_to_the_bench_stops_its_runs_and_the_oracle(tmp_path: Path) -> N
     assert len(baseline_log.read_text().splitlines()) < 3999  # stopped, not run to the end
     assert not (out / "runs" / "curve_fit" / "best-of-n").exists()
     assert not (out / "runs" / "curve_fit" / "evoforge" / "b4000-s1").exists()
+    # the interrupted evoforge run kept how long it ran, for its resumed record
+    earlier = out / "runs" / "curve_fit" / "evoforge" / "b4000-s0" / "earlier-invocations-seconds"
+    assert float(earlier.read_text()) > 0
+
+
+def test_a_resumed_evoforge_run_counts_the_time_of_its_earlier_invocations(
+    tmp_path: Path,
+) -> None:
+    from evoforge.bench.engines import RunTask, run_evoforge
+
+    task = RunTask(
+        problem="curve_fit",
+        problem_dir=CURVE_FIT,
+        engine="evoforge",
+        seed=0,
+        budget=BUDGET,
+        run_dir=tmp_path / "run-dir",
+    )
+    earlier = task.run_dir / "earlier-invocations-seconds"
+    task.run_dir.mkdir()
+    earlier.write_text("5000\n")  # left by some other run: no database, so not resumed
+    fresh = run_evoforge(task, llm=False)
+    assert fresh.status == "ok" and not fresh.resumed
+    assert fresh.wall_time_s < 5000 and not earlier.exists()
+
+    earlier.write_text("5000\n")  # as if an invocation had been interrupted after 5000 s
+    again = run_evoforge(task, llm=False)
+    assert again.status == "ok" and again.resumed
+    assert again.wall_time_s >= 5000 and again.best_score == fresh.best_score
 
 
 def test_summary_matrix_marks_the_best_and_unfinished_seeds() -> None:
