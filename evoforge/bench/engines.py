@@ -1,7 +1,7 @@
 """The engines a benchmark compares, each run under the same evaluation budget.
 
 Every engine function takes a :class:`RunTask` and returns a
-:class:`~evoforge.bench.records.RunRecord`. They run inside a pool worker of the harness,
+:class:`~evoforge.bench.records.RunRecord`. They run inside a run process of the harness,
 one run per worker process. An evaluation is one sandboxed run of the problem's
 evaluator through evoforge's :class:`~evoforge.evaluation.evaluator.ProblemEvaluator`
 (the seed program's included), so every engine is scored by the same code under the same
@@ -68,7 +68,7 @@ class RunInterrupted(Exception):
 
 @dataclass(frozen=True)
 class RunTask:
-    """Everything a pool worker needs for one run (plain data: it crosses processes)."""
+    """Everything a run process needs for one run (plain data: it crosses processes)."""
 
     problem: str
     problem_dir: Path

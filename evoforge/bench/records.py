@@ -1,7 +1,7 @@
 """One benchmark run's record, and the ``runs.jsonl`` file that holds them.
 
 ``runs.jsonl`` is append-only and written by the harness process alone (never by the
-pool workers), one JSON object a line. A run counts as finished when its latest record
+run processes), one JSON object a line. A run counts as finished when its latest record
 has ``status == "ok"``; ``skipped`` and ``failed`` records say why a run produced no
 score and are retried by the next invocation. Readers take the latest record per key,
 so a retried run simply supersedes its earlier line.
