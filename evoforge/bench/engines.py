@@ -1,8 +1,8 @@
 """The engines a benchmark compares, each run under the same evaluation budget.
 
 Every engine function takes a :class:`RunTask` and returns a
-:class:`~evoforge.bench.records.RunRecord`. They run inside a run process of the harness,
-one run per worker process. An evaluation is one sandboxed run of the problem's
+:class:`~evoforge.bench.records.RunRecord`. Each runs in a process of its own, started by the
+harness. An evaluation is one sandboxed run of the problem's
 evaluator through evoforge's :class:`~evoforge.evaluation.evaluator.ProblemEvaluator`
 (the seed program's included), so every engine is scored by the same code under the same
 limits and budgets count the same thing:
@@ -81,7 +81,6 @@ class RunTask:
     max_run_seconds: float | None = None
     python: str = ""
     revision: str = ""
-    stop_file: Path | None = None  # exists once the bench is interrupted: do not start
 
     def record(self, **fields: Any) -> RunRecord:
         return RunRecord(
@@ -187,33 +186,41 @@ def run_evoforge(task: RunTask, *, llm: bool) -> RunRecord:
     started = time.monotonic()
     result = None
     resumed = False
-    if (evo_dir / RunDatabase.FILENAME).is_file():
-        try:
-            # the oracle of this bench may listen elsewhere than the one the run began with
-            result = resume_run(
-                evo_dir,
-                reporter=make_reporter("quiet"),
-                llm_base_url=task.oracle_url if llm else None,
-            )
-            resumed = True
-        except (EngineError, DatabaseError) as exc:
-            print(f"cannot resume {evo_dir} ({exc}); starting again", flush=True)
-            shutil.rmtree(evo_dir)
-    elif evo_dir.exists():
-        shutil.rmtree(evo_dir)
-    if not resumed:
-        earlier.unlink(missing_ok=True)
-    if result is None:
-        result = start_run(
-            task.problem_dir,
-            cli_layer=_evoforge_layer(task, llm=llm),
-            run_dir=evo_dir,
-            reporter=make_reporter("quiet"),
-        )
-    before = _read_seconds(earlier)
-    if result.stop_reason == "interrupted":
+    before = 0.0
+
+    def interrupted() -> RunInterrupted:
         earlier.write_text(f"{before + time.monotonic() - started:.3f}\n", encoding="utf-8")
-        raise RunInterrupted(str(evo_dir))
+        return RunInterrupted(str(evo_dir))
+
+    try:
+        if (evo_dir / RunDatabase.FILENAME).is_file():
+            before = _read_seconds(earlier)
+            try:
+                # the oracle of this bench may listen elsewhere than the one it began with
+                result = resume_run(
+                    evo_dir,
+                    reporter=make_reporter("quiet"),
+                    llm_base_url=task.oracle_url if llm else None,
+                )
+                resumed = True
+            except (EngineError, DatabaseError) as exc:
+                print(f"cannot resume {evo_dir} ({exc}); starting again", flush=True)
+                shutil.rmtree(evo_dir)
+                before = 0.0
+        elif evo_dir.exists():
+            shutil.rmtree(evo_dir)
+        if result is None:
+            earlier.unlink(missing_ok=True)  # a fresh start: earlier time is not this run's
+            result = start_run(
+                task.problem_dir,
+                cli_layer=_evoforge_layer(task, llm=llm),
+                run_dir=evo_dir,
+                reporter=make_reporter("quiet"),
+            )
+    except KeyboardInterrupt:
+        raise interrupted() from None
+    if result.stop_reason == "interrupted":
+        raise interrupted()
     if result.stop_reason.startswith(STOP_NO_MODEL):
         # the oracle stopped answering: a bench fault, not the engine's result (re-run)
         return task.record(

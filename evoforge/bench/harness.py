@@ -53,7 +53,6 @@ from evoforge.bench.records import (
 
 DEFAULT_OUT = Path("benchmarks") / "results"
 PROBLEMS_DIR = Path("benchmarks") / "problems"
-_STOP_FILENAME = ".interrupted"
 _ORACLE_URL_RE = re.compile(r"listening on (http://\S+/v1)")
 
 
@@ -238,8 +237,6 @@ def _worker(task: RunTask) -> RunRecord | None:
     # A bench started in the background (``cmd &``) inherits SIGINT ignored; the harness
     # stops its workers with SIGINT, so they must take it.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    if task.stop_file is not None and task.stop_file.exists():
-        return None  # the bench was interrupted before this queued run started
     task.run_dir.mkdir(parents=True, exist_ok=True)
     log = open(task.run_dir / "bench.log", "a", encoding="utf-8")  # noqa: SIM115
     os.dup2(log.fileno(), 1)
@@ -406,9 +403,6 @@ def _run_pending(pending: list[RunTask], out: Path, jobs: int, log: Callable[[st
             replace(task, oracle_url=oracle.url) if task.engine in ORACLE_ENGINES else task
             for task in pending
         ]
-    stop_file = out / _STOP_FILENAME
-    stop_file.unlink(missing_ok=True)
-    pending = [replace(task, stop_file=stop_file) for task in pending]
     recorded = 0
     pool = _RunPool(max(1, jobs))
     restore_sigterm = _sigterm_as_interrupt()
@@ -430,7 +424,6 @@ def _run_pending(pending: list[RunTask], out: Path, jobs: int, log: Callable[[st
     except KeyboardInterrupt:
         # No queued run starts any more; the running ones are asked to stop (SIGINT) until
         # none is left. A run that finished meanwhile is still recorded.
-        stop_file.touch()
         for _task, record in pool.stop():
             if record is not None and record.status == STATUS_OK:
                 append_records(runs_file, [record])

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -95,37 +96,39 @@ def summarise(
     return table
 
 
+def _extra(record: RunRecord, key: str) -> dict[str, Any] | None:
+    value = record.extra.get(key) if isinstance(record.extra, dict) else None
+    return value if isinstance(value, dict) else None
+
+
+def _add_counts(total: list[int], counts: object, fields: tuple[str, ...]) -> None:
+    """Add ``counts[field]`` for each of ``fields`` to ``total`` (same order)."""
+    if isinstance(counts, dict):
+        for index, field_name in enumerate(fields):
+            total[index] += int(counts.get(field_name, 0))
+
+
 def _operator_totals(records: Sequence[RunRecord]) -> tuple[tuple[str, int, int, int], ...]:
-    """Per-operator (evaluated, failed, improved) summed over runs that recorded them."""
+    """Per-operator (evaluated, failed, improved) over the runs that recorded them, the
+    operator with the most evaluations first."""
     totals: dict[str, list[int]] = {}
     for record in records:
-        operators = record.extra.get("operators") if isinstance(record.extra, dict) else None
-        if not isinstance(operators, dict):
-            continue
-        for name, counts in operators.items():
-            if not isinstance(counts, dict):
-                continue
-            total = totals.setdefault(str(name), [0, 0, 0])
-            for index, key in enumerate(("evaluated", "failed", "improved")):
-                total[index] += int(counts.get(key, 0))
-    return tuple(
-        (name, values[0], values[1], values[2])
-        for name, values in sorted(totals.items(), key=lambda item: -item[1][0])
-    )
+        for name, counts in (_extra(record, "operators") or {}).items():
+            fields = ("evaluated", "failed", "improved")
+            _add_counts(totals.setdefault(str(name), [0, 0, 0]), counts, fields)
+    ordered = sorted(totals.items(), key=lambda item: -item[1][0])
+    return tuple((name, counts[0], counts[1], counts[2]) for name, counts in ordered)
 
 
 def _parent_totals(records: Sequence[RunRecord]) -> tuple[int, int, int] | None:
     """OpenEvolve's parent choices (iterations, failed parent, seed parent) over runs."""
-    totals = [0, 0, 0]
-    seen = False
-    for record in records:
-        parents = record.extra.get("parents") if isinstance(record.extra, dict) else None
-        if not isinstance(parents, dict):
-            continue
-        seen = True
-        for index, key in enumerate(("iterations", "failed", "seed")):
-            totals[index] += int(parents.get(key, 0))
-    return (totals[0], totals[1], totals[2]) if seen else None
+    found = [parents for record in records if (parents := _extra(record, "parents"))]
+    if not found:
+        return None
+    total = [0, 0, 0]
+    for parents in found:
+        _add_counts(total, parents, ("iterations", "failed", "seed"))
+    return (total[0], total[1], total[2])
 
 
 def _percent(part: int, whole: int) -> str:
