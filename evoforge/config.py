@@ -66,6 +66,11 @@ class EvaluatorConfig(_Strict):
         description="Make everything but the candidate's working directory read-only "
         "(mount namespace) where the OS allows it.",
     )
+    static_check: bool = Field(
+        True,
+        description="Refuse, unevaluated, a child that uses a name it never defines where "
+        "its parent does not (pyflakes).",
+    )
     cascade: bool = Field(
         True, description="Use evaluate_stage1/2/3 when the evaluator defines them."
     )

@@ -51,6 +51,7 @@ from evoforge.program import (
 )
 from evoforge.selection.bandits import Bandit, make_bandit
 from evoforge.selection.rewards import reward_from_outcome
+from evoforge.static_check import new_name_problems
 from evoforge.storage.db import RunDatabase
 
 __all__ = ["Engine", "EngineError", "Job", "StepReport"]
@@ -276,7 +277,8 @@ class Engine:
             return None
 
     def check(self, job: Job, proposal: Proposal | None) -> str | None:
-        """Why this child must not be evaluated (syntax, frozen code, duplicate), or None."""
+        """Why this child must not be evaluated (syntax, frozen code, a name it uses but
+        never defines where its parent does, duplicate), or None."""
         if proposal is None:
             return f"{job.operator.name} produced no change"
         if proposal.rejection:
@@ -290,6 +292,10 @@ class Engine:
         violation = frozen_violation(self.problem.initial_code, proposal.code)
         if violation is not None:
             return violation
+        if self.config.evaluator.static_check:
+            undefined = new_name_problems(job.parent.code, proposal.code)
+            if undefined:
+                return f"static check: {', '.join(undefined)}"
         digest = code_hash(proposal.code)
         if digest in self._in_flight_hashes or self.db.has_hash(digest):
             return "duplicate of a program already evaluated"

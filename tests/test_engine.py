@@ -70,3 +70,25 @@ def test_duplicate_children_are_never_evaluated_twice(tmp_path: Path) -> None:
         assert reason is not None and reason.startswith("syntax error")
     finally:
         engine.close()
+
+
+def test_children_using_undefined_names_are_refused_unless_the_check_is_off(
+    tmp_path: Path,
+) -> None:
+    from evoforge.operators.base import Proposal
+
+    shutil.copytree(PROBLEM, tmp_path / "problem")
+    problem = load_problem(tmp_path / "problem")
+    undefined = Proposal(
+        code=problem.initial_code.replace("b = 0.1", "b = 0.1 * slope"), operator="x"
+    )
+    for static_check, expected in ((True, "static check: undefined name 'slope'"), (False, None)):
+        config = resolve_config(
+            problem_layer=problem.config_layer,
+            cli_layer={"evaluator": {"static_check": static_check}},
+        )
+        engine = Engine.create(problem, config, tmp_path / f"run-{static_check}")
+        try:
+            assert engine.check(engine.ask(), undefined) == expected
+        finally:
+            engine.close()

@@ -33,6 +33,7 @@ from evoforge.blocks import (
     split_blocks,
 )
 from evoforge.program import normalise_code
+from evoforge.static_check import new_name_problems
 
 Number = int | float
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
@@ -275,8 +276,9 @@ class ParsedProgram:
     def accepts(self, child_code: str) -> bool:
         """Whether ``child_code`` is a valid, different child of this program.
 
-        It must parse, keep the frozen code, differ after normalisation, and compile when
-        the parent compiles.
+        It must parse, keep the frozen code, differ after normalisation, compile when
+        the parent compiles, and use no name that is undefined in it but not in the parent
+        (:mod:`evoforge.static_check`).
         """
         child_tree = _quiet_parse(child_code)
         if child_tree is None:
@@ -285,7 +287,9 @@ class ParsedProgram:
             return False
         if normalise_code(child_code) == normalise_code(self.code):
             return False
-        return not self.compiles or _quiet_compile(child_tree)
+        if self.compiles and not _quiet_compile(child_tree):
+            return False
+        return not new_name_problems(self.code, child_code)
 
 
 @functools.lru_cache(maxsize=256)

@@ -5,8 +5,10 @@ Two modes, both drawing only from ``context.rng``:
 * **CMA-ES** (``use_cma``, at least two scored relatives and two tunable float literals):
   the covariance is adapted *without hidden state*. A fresh
   :class:`cma.CMAEvolutionStrategy` starts at the parent's float literals (per-coordinate
-  scale ``|x|``, step ``sigma``), is told the relatives' literal vectors (oldest first,
-  fitness ``-score``) in population-sized batches, and one sample is asked of it.
+  scale ``|x|``, step ``sigma / sqrt(n)`` for ``n`` literals, so that its first samples
+  move the program as far as a Gaussian move of one literal does rather than ``sqrt(n)``
+  times as far), is told the relatives' literal vectors (oldest first, fitness
+  ``-score``) in population-sized batches, and one sample is asked of it.
 * **Gaussian**: a random subset (one plus a third of the rest on average, at most
   ``max_literals``) of the literals moves by
   ``sigma * |x|`` (``sigma`` for zeros) times a standard normal draw. Ints stay ints and
@@ -202,7 +204,7 @@ def _cma_sample(
             "seed": float("nan"),
             "CMA_stds": list(scales),
         }
-        strategy = cma.CMAEvolutionStrategy(list(x0), sigma, options)
+        strategy = cma.CMAEvolutionStrategy(list(x0), sigma / math.sqrt(dimension), options)
         batches = [list(history[i : i + popsize]) for i in range(0, len(history), popsize)]
         if len(batches[-1]) < popsize:
             batches[-1] = list(history[-popsize:])

@@ -11,6 +11,7 @@ from operator_cases import PROGRAMS, assert_valid_child, block_source, run_propo
 from evoforge.blocks import dedent_block
 from evoforge.config import MutateConfig
 from evoforge.operators.mutate import MutateOperator
+from evoforge.static_check import new_name_problems
 
 PROGRAM = """\
 import math
@@ -138,3 +139,15 @@ def test_range_arguments_and_indexes_are_not_replaced_or_wrapped() -> None:
                 assert ast.unparse(node) == "xs[i]"
             if isinstance(node, ast.Call) and ast.unparse(node.func) == "range":
                 assert ast.unparse(node) == "range(n)"
+
+
+def test_children_never_use_a_name_the_parent_defines_nowhere() -> None:
+    # deleting or reordering statements easily leaves a name undefined; mutate must retry
+    # such edits instead of handing the child to the sandbox to fail with NameError
+    operator = MutateOperator(MutateConfig(max_edits=4))
+    children = _children(operator, PROGRAM, range(150))
+    assert len(children) > 100
+    notes = " ".join(p.note for p in children)
+    assert "delete" in notes and "duplicate" in notes
+    for proposal in children:
+        assert new_name_problems(PROGRAM, proposal.code) == [], proposal.note

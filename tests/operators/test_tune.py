@@ -195,3 +195,31 @@ def test_gaussian_fallbacks() -> None:
     single = INTS.replace("* 3 - 7", "* 3.5 - 7")
     proposal = run_propose(TuneOperator(), single, 1, relatives=relatives)
     assert proposal is not None and proposal.note.endswith("gauss")
+
+
+def test_cma_steps_are_no_longer_than_a_one_literal_gaussian_move() -> None:
+    # 16 float literals: a first CMA-ES sample must not move the program sqrt(16) = 4 times
+    # as far (relative to each literal's size) as a Gaussian move of one literal does
+    values = [1.0 + 0.1 * index for index in range(16)]
+    body = "\n".join(f"    w{index} = {value}" for index, value in enumerate(values))
+    terms = " + ".join(f"w{index}" for index in range(16))
+    code = (
+        f"# EVOLVE-BLOCK-START\ndef f(x):\n{body}\n    return x * ({terms})\n# EVOLVE-BLOCK-END\n"
+    )
+    rng = np.random.default_rng(3)
+    relatives = []
+    for index in range(6):  # single-literal Gaussian relatives, as tune makes early on
+        moved = list(values)
+        moved[index] *= 1 + 0.1 * rng.standard_normal()
+        relative = code
+        for old, new in zip(values, moved, strict=True):
+            relative = relative.replace(f"= {old}\n", f"= {new:.6g}\n")
+        relatives.append(make_program(relative, program_id=f"r{index}", score=-index, seq=index))
+    operator = TuneOperator(TuneConfig(sigma=0.1))
+    lengths = []
+    for seed in range(20):
+        proposal = run_propose(operator, code, seed, relatives=relatives)
+        assert proposal is not None and "cma" in proposal.note
+        child = np.array(literal_vector(proposal.code))
+        lengths.append(float(np.linalg.norm((child - values) / np.abs(values))))
+    assert 0.02 < float(np.median(lengths)) < 0.2
