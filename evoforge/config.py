@@ -151,7 +151,14 @@ class ArchiveConfig(_Strict):
 class TuneConfig(_Strict):
     """The tune operator: perturb numeric literals in the evolve blocks."""
 
-    sigma: float = Field(0.1, gt=0, description="Relative step size for numeric literals.")
+    sigma: float = Field(0.1, gt=0, description="Largest relative step for numeric literals.")
+    step_decades: float = Field(
+        4.0,
+        ge=0,
+        le=12,
+        description="Each child's relative step is sigma x 10^-u, u uniform in [0, "
+        "step_decades] (0: always sigma), since the scale that pays is not known in advance.",
+    )
     use_cma: bool = Field(
         True, description="Adapt the step with CMA-ES when a block has several literals."
     )

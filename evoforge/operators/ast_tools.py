@@ -445,13 +445,32 @@ def _literal_vector(code: str) -> tuple[float, ...]:
 # --------------------------------------------------------------------------- names
 
 
+def _is_main_guard(node: ast.AST) -> bool:
+    """Whether ``node`` is ``if __name__ == "__main__":`` (either operand order)."""
+    if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare):
+        return False
+    test = node.test
+    if len(test.ops) != 1 or not isinstance(test.ops[0], ast.Eq):
+        return False
+    operands = [test.left, test.comparators[0]]
+    names = [o.id for o in operands if isinstance(o, ast.Name)]
+    constants = [o.value for o in operands if isinstance(o, ast.Constant)]
+    return names == ["__name__"] and constants == ["__main__"]
+
+
 def _walk_scope(node: ast.AST) -> Iterator[ast.AST]:
-    """Nodes of ``node``'s own scope: nested functions, classes, comprehensions excluded."""
+    """Nodes of ``node``'s own scope: nested functions, classes, comprehensions excluded,
+    and so is the body of an ``if __name__ == "__main__":`` guard, which never runs when
+    an evaluator imports the program (its names are not there to use)."""
     stack = list(ast.iter_child_nodes(node))
     stack.reverse()
     while stack:
         child = stack.pop()
         yield child
+        if _is_main_guard(child):
+            assert isinstance(child, ast.If)
+            stack.extend(reversed(child.orelse))
+            continue
         if isinstance(child, _SCOPE_BOUNDARIES):
             if not isinstance(child, ast.Lambda):
                 stack.extend(reversed(child.decorator_list))

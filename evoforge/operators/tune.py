@@ -1,21 +1,26 @@
 """``tune``: perturb the numeric literals of the evolve blocks.
 
-Two modes, both drawing only from ``context.rng``:
+Each child first draws its relative step ``s = sigma * 10**-u`` with ``u`` uniform in
+``[0, step_decades]``: the scale at which a program's literals can still improve ranges
+from whole units (a rough seed) to a millionth of the value (a polynomial fitted to a few
+digits), and no fixed step serves both. Then one of two modes, both drawing only from
+``context.rng``:
 
 * **CMA-ES** (``use_cma``, at least two scored relatives and two tunable float literals):
   the covariance is adapted *without hidden state*. A fresh
   :class:`cma.CMAEvolutionStrategy` starts at the parent's float literals (per-coordinate
-  scale ``|x|``, step ``sigma / sqrt(n)`` for ``n`` literals, so that its first samples
+  scale ``|x|``, step ``s / sqrt(n)`` for ``n`` literals, so that its first samples
   move the program as far as a Gaussian move of one literal does rather than ``sqrt(n)``
   times as far), is told the relatives' literal vectors (oldest first, fitness
   ``-score``) in population-sized batches, and one sample is asked of it.
 * **Gaussian**: a random subset (one plus a third of the rest on average, at most
   ``max_literals``) of the literals moves by
-  ``sigma * |x|`` (``sigma`` for zeros) times a standard normal draw. Ints stay ints and
+  ``s * |x|`` (``s`` for zeros) times a standard normal draw. Ints stay ints and
   move by at least 1.
 
 Literals inside indexes and slices (``x[0]``, ``x[1:]``) are never tuned; booleans are
-not numbers. Floats are rounded to 6 significant digits so children stay readable.
+not numbers. Floats are rounded to 6 significant digits, or to three digits of the step
+where it is finer, so children stay readable.
 """
 
 from __future__ import annotations
@@ -93,14 +98,17 @@ class TuneOperator(Operator):
         if not tunable:
             return None
 
+        step = self.config.sigma * 10.0 ** -float(
+            context.rng.uniform(0.0, self.config.step_decades)
+        )
         new_values: dict[int, Number] = {}
         mode = "gauss"
         if allow_cma and self.config.use_cma:
-            cma_values = self._cma_values(tunable, len(sites), context)
+            cma_values = self._cma_values(tunable, len(sites), context, step)
             if cma_values is not None:
                 new_values, mode = cma_values, "cma"
         if not new_values:
-            new_values = self._gaussian_values(tunable, context.rng)
+            new_values = self._gaussian_values(tunable, context.rng, step)
 
         mapping: dict[int, ast.AST] = {}
         edited: set[int] = set()
@@ -124,13 +132,13 @@ class TuneOperator(Operator):
         return Proposal(
             code=child,
             operator=self.name,
-            note=f"tune: {count} literal{'s' if count != 1 else ''}, {mode}",
+            note=f"tune: {count} literal{'s' if count != 1 else ''}, {mode}, step {step:.1e}",
         )
 
     # ------------------------------------------------------------------ Gaussian
 
     def _gaussian_values(
-        self, tunable: Sequence[_Site], rng: np.random.Generator
+        self, tunable: Sequence[_Site], rng: np.random.Generator, step: float
     ) -> dict[int, Number]:
         limit = min(len(tunable), self.config.max_literals)
         count = 1 + int(rng.binomial(limit - 1, 1 / 3))
@@ -138,13 +146,17 @@ class TuneOperator(Operator):
         values: dict[int, Number] = {}
         for index in chosen:
             site = tunable[index]
-            values[site.position] = _perturb(site.site.value, self.config.sigma, rng)
+            values[site.position] = _perturb(site.site.value, step, rng)
         return values
 
     # ------------------------------------------------------------------ CMA-ES
 
     def _cma_values(
-        self, tunable: Sequence[_Site], vector_length: int, context: ProposalContext
+        self,
+        tunable: Sequence[_Site],
+        vector_length: int,
+        context: ProposalContext,
+        step: float,
     ) -> dict[int, Number] | None:
         floats = [site for site in tunable if isinstance(site.site.value, float)]
         if len(floats) < 2 or len(floats) > self.config.max_literals:
@@ -155,10 +167,13 @@ class TuneOperator(Operator):
         if len(history) < 2:
             return None
         x0 = np.array([float(site.site.value) for site in floats])
-        sample = _cma_sample(x0, self.config.sigma, history, context.rng)
+        sample = _cma_sample(x0, step, history, context.rng)
         if sample is None:
             return None
-        return {site.position: _round(float(x)) for site, x in zip(floats, sample, strict=True)}
+        digits = _digits_for(step / math.sqrt(len(floats)))
+        return {
+            site.position: _round(float(x), digits) for site, x in zip(floats, sample, strict=True)
+        }
 
 
 def _relative_history(
@@ -220,8 +235,13 @@ def _cma_sample(
 # ---------------------------------------------------------------------- steps
 
 
-def _round(value: float) -> float:
-    return float(f"{value:.{_SIGNIFICANT_DIGITS}g}")
+def _digits_for(step: float) -> int:
+    """Significant digits that keep a relative move of ``step`` to about three digits."""
+    return max(_SIGNIFICANT_DIGITS, min(15, math.ceil(-math.log10(step)) + 3))
+
+
+def _round(value: float, digits: int = _SIGNIFICANT_DIGITS) -> float:
+    return float(f"{value:.{digits}g}")
 
 
 def _perturb(value: Number, sigma: float, rng: np.random.Generator) -> Number:
@@ -234,7 +254,7 @@ def _perturb(value: Number, sigma: float, rng: np.random.Generator) -> Number:
         return value + delta
     scale = abs(value) if abs(value) > _ZERO_SCALE_BELOW else 1.0
     for _ in range(4):
-        candidate = _round(value + sigma * scale * float(rng.standard_normal()))
+        candidate = _round(value + sigma * scale * float(rng.standard_normal()), _digits_for(sigma))
         if candidate != value and math.isfinite(candidate):
             return candidate
     return value

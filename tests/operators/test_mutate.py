@@ -151,3 +151,20 @@ def test_children_never_use_a_name_the_parent_defines_nowhere() -> None:
     assert "delete" in notes and "duplicate" in notes
     for proposal in children:
         assert new_name_problems(PROGRAM, proposal.code) == [], proposal.note
+
+
+def test_names_bound_only_under_the_main_guard_are_never_used() -> None:
+    # the evaluator imports the program, so a name bound only under
+    # `if __name__ == "__main__":` does not exist when the evolved code runs
+    guarded = PROGRAM + (
+        '\n\nif __name__ == "__main__":\n    for index, step in enumerate([1.0]):\n'
+        "        print(index, step)\n"
+    )
+    operator = MutateOperator(MutateConfig(max_edits=4))
+    children = _children(operator, guarded, range(150))
+    assert len(children) > 100
+    for proposal in children:
+        names = {
+            node.id for node in ast.walk(_block_tree(proposal.code)) if isinstance(node, ast.Name)
+        }
+        assert not names & {"index", "step"}, proposal.note

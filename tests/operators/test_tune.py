@@ -121,7 +121,7 @@ def test_max_literals_limits_changes() -> None:
         assert proposal is not None
         before, after = _literals(FLOATS), _literals(proposal.code)
         assert sum(x != y for x, y in zip(before, after, strict=True)) == 1
-        assert proposal.note == "tune: 1 literal, gauss"
+        assert proposal.note.startswith("tune: 1 literal, gauss, step ")
 
 
 def test_no_literals_gives_none() -> None:
@@ -158,7 +158,7 @@ def test_cma_path_with_relatives_is_deterministic_and_quiet(
         first = run_propose(operator, FLOATS, 7, relatives=relatives)
         second = run_propose(operator, FLOATS, 7, relatives=relatives)
     assert first is not None and second is not None
-    assert first.note == "tune: 3 literals, cma"
+    assert first.note.startswith("tune: 3 literals, cma, step ")
     assert first.code == second.code
     assert capsys.readouterr() == ("", "")
     assert np.array_equal(np.random.get_state()[1], global_state[1])  # numpy's global rng
@@ -182,19 +182,19 @@ def test_cma_moves_towards_better_relatives() -> None:
 def test_gaussian_fallbacks() -> None:
     relatives = _relatives(5)
     no_cma = run_propose(TuneOperator(TuneConfig(use_cma=False)), FLOATS, 1, relatives=relatives)
-    assert no_cma is not None and no_cma.note.endswith("gauss")
+    assert no_cma is not None and no_cma.note.split(", ")[1] == "gauss"
     one_relative = run_propose(TuneOperator(), FLOATS, 1, relatives=relatives[:1])
-    assert one_relative is not None and one_relative.note.endswith("gauss")
+    assert one_relative is not None and one_relative.note.split(", ")[1] == "gauss"
     # Relatives with another skeleton (different literal count) are ignored.
     strangers = [make_program(INTS, program_id=f"s{i}", score=1.0) for i in range(5)]
     mismatched = run_propose(TuneOperator(), FLOATS, 1, relatives=strangers)
-    assert mismatched is not None and mismatched.note.endswith("gauss")
+    assert mismatched is not None and mismatched.note.split(", ")[1] == "gauss"
     unscored = [make_program(r.code, program_id=r.id) for r in relatives]
-    assert run_propose(TuneOperator(), FLOATS, 1, relatives=unscored).note.endswith("gauss")
+    assert run_propose(TuneOperator(), FLOATS, 1, relatives=unscored).note.split(", ")[1] == "gauss"
     # One float literal only: no covariance to adapt.
     single = INTS.replace("* 3 - 7", "* 3.5 - 7")
     proposal = run_propose(TuneOperator(), single, 1, relatives=relatives)
-    assert proposal is not None and proposal.note.endswith("gauss")
+    assert proposal is not None and proposal.note.split(", ")[1] == "gauss"
 
 
 def test_cma_steps_are_no_longer_than_a_one_literal_gaussian_move() -> None:
@@ -215,7 +215,7 @@ def test_cma_steps_are_no_longer_than_a_one_literal_gaussian_move() -> None:
         for old, new in zip(values, moved, strict=True):
             relative = relative.replace(f"= {old}\n", f"= {new:.6g}\n")
         relatives.append(make_program(relative, program_id=f"r{index}", score=-index, seq=index))
-    operator = TuneOperator(TuneConfig(sigma=0.1))
+    operator = TuneOperator(TuneConfig(sigma=0.1, step_decades=0))
     lengths = []
     for seed in range(20):
         proposal = run_propose(operator, code, seed, relatives=relatives)
@@ -223,3 +223,20 @@ def test_cma_steps_are_no_longer_than_a_one_literal_gaussian_move() -> None:
         child = np.array(literal_vector(proposal.code))
         lengths.append(float(np.linalg.norm((child - values) / np.abs(values))))
     assert 0.02 < float(np.median(lengths)) < 0.2
+
+
+def test_steps_span_the_configured_decades_and_fine_moves_survive_rounding() -> None:
+    code = "# EVOLVE-BLOCK-START\nc = 0.693147180559945\n# EVOLVE-BLOCK-END\n"
+    moves = []
+    for seed in range(60):
+        proposal = run_propose(TuneOperator(TuneConfig(sigma=0.1, step_decades=4)), code, seed)
+        assert proposal is not None
+        step = float(proposal.note.rsplit("step ", 1)[1])
+        assert 1e-5 / 1.05 <= step <= 0.1 * 1.05
+        (child,) = literal_vector(proposal.code)
+        moves.append(abs(child - 0.693147180559945) / 0.693147180559945)
+    assert min(moves) > 0  # a step of 1e-5 is not rounded away
+    assert max(moves) / min(moves) > 1e3
+    assert sum(move < 1e-3 for move in moves) >= 10  # about half of the children are fine
+    fixed = run_propose(TuneOperator(TuneConfig(sigma=0.1, step_decades=0)), code, 0)
+    assert fixed is not None and fixed.note.endswith("step 1.0e-01")
