@@ -445,6 +445,63 @@ def _literal_vector(code: str) -> tuple[float, ...]:
 # --------------------------------------------------------------------------- names
 
 
+# Generic types whose subscription (``tuple[int, str]``) makes a type, not a number.
+_GENERIC_TYPES = frozenset(
+    [
+        "tuple",
+        "list",
+        "dict",
+        "set",
+        "frozenset",
+        "type",
+        "Callable",
+        "Optional",
+        "Union",
+        "Sequence",
+        "Mapping",
+        "Iterable",
+        "Iterator",
+        "Literal",
+        "Tuple",
+        "List",
+        "Dict",
+        "Set",
+        "FrozenSet",
+        "Type",
+        "Annotated",
+        "NDArray",
+    ]
+)
+_ALIAS_TAGS = frozenset({"TypeAlias", "typing.TypeAlias"})
+
+
+def _dotted_name(node: ast.AST) -> str | None:
+    """``a.b.c`` for a chain of names and attributes, else None."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted_name(node.value)
+        return None if base is None else f"{base}.{node.attr}"
+    return None
+
+
+def _is_type_expression(node: ast.AST) -> bool:
+    """Whether ``node`` is a subscripted generic (``tuple[str, float]``, ``npt.NDArray[X]``)
+    or a ``|`` union of such types (with names or ``None``)."""
+    if isinstance(node, ast.Subscript):
+        name = _dotted_name(node.value)
+        return name is not None and name.rsplit(".", 1)[-1] in _GENERIC_TYPES
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        sides = (node.left, node.right)
+        return any(_is_type_expression(side) for side in sides) and all(
+            _is_type_expression(side)
+            or isinstance(side, ast.Name)
+            or (isinstance(side, ast.Constant) and side.value is None)
+            for side in sides
+        )
+    return False
+
+
 def _is_main_guard(node: ast.AST) -> bool:
     """Whether ``node`` is ``if __name__ == "__main__":`` (either operand order)."""
     if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare):
@@ -500,6 +557,10 @@ def scope_names(scope: ast.AST) -> list[str]:
             bucket = other if isinstance(node.value, _NON_NUMERIC_VALUES) else numeric
             if isinstance(node.value, ast.Constant) and not is_number(node.value.value):
                 bucket = other
+            if _is_type_expression(node.value) or (
+                isinstance(node, ast.AnnAssign) and _dotted_name(node.annotation) in _ALIAS_TAGS
+            ):
+                bucket = other  # a type alias such as ``Step = tuple[str, float]``
             for target in targets:
                 if isinstance(target, ast.Name):
                     bucket.add(target.id)

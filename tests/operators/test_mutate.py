@@ -153,12 +153,17 @@ def test_children_never_use_a_name_the_parent_defines_nowhere() -> None:
         assert new_name_problems(PROGRAM, proposal.code) == [], proposal.note
 
 
-def test_names_bound_only_under_the_main_guard_are_never_used() -> None:
+def test_main_guard_names_and_type_aliases_are_never_used_as_numbers() -> None:
     # the evaluator imports the program, so a name bound only under
-    # `if __name__ == "__main__":` does not exist when the evolved code runs
-    guarded = PROGRAM + (
-        '\n\nif __name__ == "__main__":\n    for index, step in enumerate([1.0]):\n'
-        "        print(index, step)\n"
+    # `if __name__ == "__main__":` does not exist when the evolved code runs; a type alias
+    # such as `Step = tuple[str, float]` exists but is no number
+    guarded = (
+        "Step = tuple[str, float | None]\n"
+        + PROGRAM
+        + (
+            '\n\nif __name__ == "__main__":\n    for index, step in enumerate([1.0]):\n'
+            "        print(index, step)\n"
+        )
     )
     operator = MutateOperator(MutateConfig(max_edits=4))
     children = _children(operator, guarded, range(150))
@@ -167,4 +172,4 @@ def test_names_bound_only_under_the_main_guard_are_never_used() -> None:
         names = {
             node.id for node in ast.walk(_block_tree(proposal.code)) if isinstance(node, ast.Name)
         }
-        assert not names & {"index", "step"}, proposal.note
+        assert not names & {"index", "step", "Step"}, proposal.note
