@@ -1,9 +1,15 @@
 """``tune``: perturb the numeric literals of the evolve blocks.
 
-Each child first draws its relative step ``s = sigma * 10**-u`` with ``u`` uniform in
-``[0, step_decades]``: the scale at which a program's literals can still improve ranges
-from whole units (a rough seed) to a millionth of the value (a polynomial fitted to a few
-digits), and no fixed step serves both. Then one of two modes, both drawing only from
+Each child first draws its relative step ``s`` in ``[sigma * 10**-step_decades, sigma]``:
+the scale at which a program's literals can still improve ranges from a tenth of the value
+(a rough seed) to a millionth (a polynomial already fitted to a few digits), and no fixed
+step serves both. The step is remembered in the child's note (``step 3.2e-05``), and the
+lineage serves as the step's memory, *without hidden state*: the successful steps are
+those of the ``tune`` children among the relatives that scored above their parent (itself
+a relative). When there are any, half of the children reuse one of the latest
+``_STEP_MEMORY`` of them, jittered by ``10**N(0, _STEP_JITTER_DECADES)``; every other
+child draws ``s = sigma * 10**-u`` with ``u`` uniform in ``[0, step_decades]``, so the
+other scales keep being tried. Then one of two modes, both drawing only from
 ``context.rng``:
 
 * **CMA-ES** (``use_cma``, at least two scored relatives and two tunable float literals):
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -49,6 +56,9 @@ from evoforge.operators.base import Operator, Proposal, ProposalContext
 from evoforge.program import Program
 
 _ATTEMPTS = 6
+_STEP_MEMORY = 8  # successful steps remembered (the latest ones)
+_STEP_JITTER_DECADES = 0.25  # spread of a reused step, in decades (log10)
+_STEP_NOTE = re.compile(r", step ([0-9.eE+-]+)$")
 _CMA_ATTEMPTS = 2
 _SIGNIFICANT_DIGITS = 6
 _ZERO_SCALE_BELOW = 1e-12
@@ -98,9 +108,7 @@ class TuneOperator(Operator):
         if not tunable:
             return None
 
-        step = self.config.sigma * 10.0 ** -float(
-            context.rng.uniform(0.0, self.config.step_decades)
-        )
+        step = self._draw_step(context)
         new_values: dict[int, Number] = {}
         mode = "gauss"
         if allow_cma and self.config.use_cma:
@@ -134,6 +142,21 @@ class TuneOperator(Operator):
             operator=self.name,
             note=f"tune: {count} literal{'s' if count != 1 else ''}, {mode}, step {step:.1e}",
         )
+
+    # ------------------------------------------------------------------ step
+
+    def _draw_step(self, context: ProposalContext) -> float:
+        """This child's relative step: a remembered successful one half of the time (when
+        the lineage has any), else log-uniform over the configured decades."""
+        largest = self.config.sigma
+        smallest = largest * 10.0**-self.config.step_decades
+        remembered = successful_steps(context.relatives)[-_STEP_MEMORY:]
+        rng = context.rng
+        if remembered and rng.random() < 0.5:
+            base = remembered[int(rng.integers(len(remembered)))]
+            jittered = base * 10.0 ** float(rng.normal(0.0, _STEP_JITTER_DECADES))
+            return min(largest, max(smallest, jittered))
+        return largest * 10.0 ** -float(rng.uniform(0.0, self.config.step_decades))
 
     # ------------------------------------------------------------------ Gaussian
 
@@ -174,6 +197,36 @@ class TuneOperator(Operator):
         return {
             site.position: _round(float(x), digits) for site, x in zip(floats, sample, strict=True)
         }
+
+
+def step_of(program: Program) -> float | None:
+    """The relative step a ``tune`` child was made with (from its note), or None."""
+    if program.operator != TuneOperator.name:
+        return None
+    match = _STEP_NOTE.search(program.reason)
+    if match is None:
+        return None
+    try:
+        step = float(match.group(1))
+    except ValueError:
+        return None
+    return step if math.isfinite(step) and step > 0 else None
+
+
+def successful_steps(relatives: Sequence[Program]) -> list[float]:
+    """Steps of the ``tune`` children among ``relatives`` that scored above their parent
+    (which must be among the relatives too), oldest child first."""
+    scores = {program.id: program.score for program in relatives}
+    found: list[tuple[int, float]] = []
+    for program in relatives:
+        step = step_of(program)
+        parent_score = scores.get(program.parent_id or "")
+        if step is None or program.score is None or parent_score is None:
+            continue
+        if program.score > parent_score:
+            found.append((program.seq, step))
+    found.sort()
+    return [step for _, step in found]
 
 
 def _relative_history(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import warnings
 
 import numpy as np
@@ -18,7 +19,7 @@ from operator_cases import (
 from evoforge.blocks import dedent_block
 from evoforge.config import TuneConfig
 from evoforge.operators.ast_tools import literal_sites, literal_skeleton, literal_vector
-from evoforge.operators.tune import TuneOperator
+from evoforge.operators.tune import TuneOperator, successful_steps
 
 FLOATS = """\
 import math
@@ -240,3 +241,43 @@ def test_steps_span_the_configured_decades_and_fine_moves_survive_rounding() -> 
     assert sum(move < 1e-3 for move in moves) >= 10  # about half of the children are fine
     fixed = run_propose(TuneOperator(TuneConfig(sigma=0.1, step_decades=0)), code, 0)
     assert fixed is not None and fixed.note.endswith("step 1.0e-01")
+
+
+def test_successful_steps_come_from_tune_children_that_beat_their_parent() -> None:
+    def child(pid: str, parent: str, score: float, seq: int, note: str, operator: str = "tune"):
+        return dataclasses.replace(
+            make_program(FLOATS, program_id=pid, score=score, seq=seq),
+            parent_id=parent,
+            operator=operator,
+            reason=note,
+        )
+
+    relatives = [
+        make_program(FLOATS, program_id="root", score=1.0, seq=1),
+        child("better", "root", 2.0, 5, "tune: 2 literals, gauss, step 3.0e-05"),
+        child("worse", "root", 0.5, 3, "tune: 1 literal, gauss, step 1.0e-01"),
+        child("orphan", "gone", 9.0, 4, "tune: 1 literal, cma, step 2.0e-02"),
+        child("mutant", "root", 3.0, 6, "mutate: swap + -> -, step 4.0e-03", "mutate"),
+        child("older", "root", 1.5, 2, "tune: 3 literals, cma, step 7.0e-04"),
+    ]
+    assert successful_steps(relatives) == [7.0e-04, 3.0e-05]
+
+
+def test_remembered_steps_are_reused_for_about_half_of_the_children() -> None:
+    code = "# EVOLVE-BLOCK-START\nc = 0.693147180559945\n# EVOLVE-BLOCK-END\n"
+    parent = make_program(code, program_id="root", score=1.0, seq=1)
+    success = dataclasses.replace(
+        make_program(code.replace("0.693147180559945", "0.69314718"), "kid", 2.0, 2),
+        parent_id="root",
+        operator="tune",
+        reason="tune: 1 literal, gauss, step 3.0e-05",
+    )
+    operator = TuneOperator(TuneConfig(sigma=0.1, step_decades=4))
+    near = 0
+    for seed in range(200):
+        proposal = run_propose(operator, code, seed, relatives=[success, parent])
+        assert proposal is not None
+        step = float(proposal.note.rsplit("step ", 1)[1])
+        near += 1e-5 <= step <= 1e-4
+    # reuse (about half, nearly all within a factor 3.3) plus a quarter of the uniform draws
+    assert 0.45 * 200 < near < 0.75 * 200
