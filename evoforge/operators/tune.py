@@ -7,7 +7,9 @@ step serves both. The step is remembered in the child's note (``step 3.2e-05``),
 lineage serves as the step's memory, *without hidden state*: the successful steps are
 those of the ``tune`` children among the relatives that scored above their parent (itself
 a relative). When there are any, half of the children reuse one of the latest
-``_STEP_MEMORY`` of them, jittered by ``10**N(0, _STEP_JITTER_DECADES)``; every other
+``_STEP_MEMORY`` of them, chosen with odds proportional to the gain it made (so a step
+that gained 1e-3 outweighs one that polished the sixth digit), jittered by
+``10**N(0, _STEP_JITTER_DECADES)``; every other
 child draws ``s = sigma * 10**-u`` with ``u`` uniform in ``[0, step_decades]``, so the
 other scales keep being tried. Then one of two modes, both drawing only from
 ``context.rng``:
@@ -153,7 +155,9 @@ class TuneOperator(Operator):
         remembered = successful_steps(context.relatives)[-_STEP_MEMORY:]
         rng = context.rng
         if remembered and rng.random() < 0.5:
-            base = remembered[int(rng.integers(len(remembered)))]
+            gains = np.array([gain for _, gain in remembered])
+            index = int(rng.choice(len(remembered), p=gains / gains.sum()))
+            base = remembered[index][0]
             jittered = base * 10.0 ** float(rng.normal(0.0, _STEP_JITTER_DECADES))
             return min(largest, max(smallest, jittered))
         return largest * 10.0 ** -float(rng.uniform(0.0, self.config.step_decades))
@@ -213,20 +217,21 @@ def step_of(program: Program) -> float | None:
     return step if math.isfinite(step) and step > 0 else None
 
 
-def successful_steps(relatives: Sequence[Program]) -> list[float]:
-    """Steps of the ``tune`` children among ``relatives`` that scored above their parent
-    (which must be among the relatives too), oldest child first."""
+def successful_steps(relatives: Sequence[Program]) -> list[tuple[float, float]]:
+    """``(step, gain over the parent)`` of the ``tune`` children among ``relatives`` that
+    scored above their parent (which must be among the relatives too), oldest first."""
     scores = {program.id: program.score for program in relatives}
-    found: list[tuple[int, float]] = []
+    found: list[tuple[int, float, float]] = []
     for program in relatives:
         step = step_of(program)
         parent_score = scores.get(program.parent_id or "")
         if step is None or program.score is None or parent_score is None:
             continue
-        if program.score > parent_score:
-            found.append((program.seq, step))
+        gain = program.score - parent_score
+        if gain > 0 and math.isfinite(gain):
+            found.append((program.seq, step, gain))
     found.sort()
-    return [step for _, step in found]
+    return [(step, gain) for _, step, gain in found]
 
 
 def _relative_history(

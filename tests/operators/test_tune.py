@@ -20,6 +20,7 @@ from evoforge.blocks import dedent_block
 from evoforge.config import TuneConfig
 from evoforge.operators.ast_tools import literal_sites, literal_skeleton, literal_vector
 from evoforge.operators.tune import TuneOperator, successful_steps
+from evoforge.program import Program
 
 FLOATS = """\
 import math
@@ -260,7 +261,7 @@ def test_successful_steps_come_from_tune_children_that_beat_their_parent() -> No
         child("mutant", "root", 3.0, 6, "mutate: swap + -> -, step 4.0e-03", "mutate"),
         child("older", "root", 1.5, 2, "tune: 3 literals, cma, step 7.0e-04"),
     ]
-    assert successful_steps(relatives) == [7.0e-04, 3.0e-05]
+    assert successful_steps(relatives) == [(7.0e-04, 0.5), (3.0e-05, 1.0)]
 
 
 def test_remembered_steps_are_reused_for_about_half_of_the_children() -> None:
@@ -281,3 +282,30 @@ def test_remembered_steps_are_reused_for_about_half_of_the_children() -> None:
         near += 1e-5 <= step <= 1e-4
     # reuse (about half, nearly all within a factor 3.3) plus a quarter of the uniform draws
     assert 0.45 * 200 < near < 0.75 * 200
+
+
+def test_remembered_steps_are_chosen_by_the_gain_they_made() -> None:
+    code = "# EVOLVE-BLOCK-START\nc = 0.693147180559945\n# EVOLVE-BLOCK-END\n"
+    parent = make_program(code, program_id="root", score=1.0, seq=1)
+
+    def success(pid: str, seq: int, gain: float, step: str) -> Program:
+        moved = code.replace("0.693147180559945", f"0.69{seq}")
+        return dataclasses.replace(
+            make_program(moved, pid, 1.0 + gain, seq),
+            parent_id="root",
+            operator="tune",
+            reason=f"tune: 1 literal, gauss, step {step}",
+        )
+
+    # a big step that gained much, a tiny one that polished a far digit
+    relatives = [success("big", 2, 1e-2, "5.0e-02"), success("tiny", 3, 1e-8, "2.0e-05"), parent]
+    operator = TuneOperator(TuneConfig(sigma=0.1, step_decades=4))
+    steps = []
+    for seed in range(200):
+        proposal = run_propose(operator, code, seed, relatives=relatives)
+        assert proposal is not None
+        steps.append(float(proposal.note.rsplit("step ", 1)[1]))
+    near_big = sum(step >= 1e-2 for step in steps)  # reuse of "big" and the top decade
+    near_tiny = sum(step <= 1e-4 for step in steps)  # uniform draws only (a quarter of them)
+    assert near_big > 0.5 * 200
+    assert near_tiny < 0.2 * 200
