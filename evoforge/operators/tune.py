@@ -6,13 +6,13 @@ the scale at which a program's literals can still improve ranges from a tenth of
 step serves both. The step is remembered in the child's note (``step 3.2e-05``), and the
 lineage serves as the step's memory, *without hidden state*: the successful steps are
 those of the ``tune`` children among the relatives that scored above their parent (itself
-a relative). When there are any, half of the children reuse one of the latest
-``_STEP_MEMORY`` of them, chosen with odds proportional to the gain it made (so a step
-that gained 1e-3 outweighs one that polished the sixth digit), jittered by
-``10**N(0, _STEP_JITTER_DECADES)``; every other
-child draws ``s = sigma * 10**-u`` with ``u`` uniform in ``[0, step_decades]``, so the
-other scales keep being tried. Then one of two modes, both drawing only from
-``context.rng``:
+a relative). Half of the children exploit: they reuse one of the latest ``_STEP_MEMORY``
+successful steps, chosen with odds proportional to the gain it made (so a step that gained
+1e-3 outweighs one that polished the sixth digit) and jittered by
+``10**N(0, _STEP_JITTER_DECADES)``, or take ``sigma`` itself while the lineage has none.
+The other half explore: ``s = sigma * 10**-u`` with ``u`` uniform in
+``[0, step_decades]``, so every scale keeps being tried. Then one of two modes, both
+drawing only from ``context.rng``:
 
 * **CMA-ES** (``use_cma``, at least two scored relatives and two tunable float literals):
   the covariance is adapted *without hidden state*. A fresh
@@ -148,13 +148,15 @@ class TuneOperator(Operator):
     # ------------------------------------------------------------------ step
 
     def _draw_step(self, context: ProposalContext) -> float:
-        """This child's relative step: a remembered successful one half of the time (when
-        the lineage has any), else log-uniform over the configured decades."""
+        """This child's relative step: half of the time a remembered successful one (or
+        ``sigma`` while the lineage has none), else log-uniform over the decades."""
         largest = self.config.sigma
         smallest = largest * 10.0**-self.config.step_decades
-        remembered = successful_steps(context.relatives)[-_STEP_MEMORY:]
         rng = context.rng
-        if remembered and rng.random() < 0.5:
+        if rng.random() < 0.5:
+            remembered = successful_steps(context.relatives)[-_STEP_MEMORY:]
+            if not remembered:
+                return largest
             gains = np.array([gain for _, gain in remembered])
             index = int(rng.choice(len(remembered), p=gains / gains.sum()))
             base = remembered[index][0]
