@@ -156,8 +156,9 @@ class TuneConfig(_Strict):
         4.0,
         ge=0,
         le=12,
-        description="Each child's relative step is sigma x 10^-u, u uniform in [0, "
-        "step_decades] (0: always sigma), since the scale that pays is not known in advance.",
+        description="How many decades below sigma tune's step reaches: half of the children "
+        "draw it log-uniformly from [sigma x 10^-step_decades, sigma], half reuse a step that "
+        "paid in the lineage (sigma until one has); 0: always sigma.",
     )
     use_cma: bool = Field(
         True, description="Adapt the step with CMA-ES when a block has several literals."
