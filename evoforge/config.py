@@ -153,12 +153,12 @@ class TuneConfig(_Strict):
 
     sigma: float = Field(0.1, gt=0, description="Largest relative step for numeric literals.")
     step_decades: float = Field(
-        4.0,
+        5.0,
         ge=0,
         le=12,
-        description="How many decades below sigma tune's step reaches: half of the children "
-        "draw it log-uniformly from [sigma x 10^-step_decades, sigma], half reuse a step that "
-        "paid in the lineage (sigma until one has); 0: always sigma.",
+        description="How many decades below sigma tune's step reaches: a quarter of the "
+        "children draw it log-uniformly from [sigma x 10^-step_decades, sigma], the rest "
+        "reuse a step that paid in the lineage (sigma until one has); 0: always sigma.",
     )
     use_cma: bool = Field(
         True, description="Adapt the step with CMA-ES when a block has several literals."

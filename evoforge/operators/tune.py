@@ -6,21 +6,19 @@ the scale at which a program's literals can still improve ranges from a tenth of
 step serves both. The step is remembered in the child's note (``step 3.2e-05``), and the
 lineage serves as the step's memory, *without hidden state*: the successful steps are
 those of the ``tune`` children among the relatives that scored above their parent (itself
-a relative). Half of the children exploit: they reuse one of the latest ``_STEP_MEMORY``
-successful steps, chosen with odds proportional to the gain it made (so a step that gained
-1e-3 outweighs one that polished the sixth digit) and jittered by
-``10**N(0, _STEP_JITTER_DECADES)``, or take ``sigma`` itself while the lineage has none.
-The other half explore: ``s = sigma * 10**-u`` with ``u`` uniform in
+a relative). Three children in four (``_EXPLOIT_SHARE``) exploit: they reuse one of the
+latest ``_STEP_MEMORY`` successful steps, chosen with odds proportional to the gain it
+made (so a step that gained 1e-3 outweighs one that polished the sixth digit) and
+jittered by ``10**N(0, _STEP_JITTER_DECADES)``, or take ``sigma`` itself while the lineage
+has none. The others explore: ``s = sigma * 10**-u`` with ``u`` uniform in
 ``[0, step_decades]``, so every scale keeps being tried. Then one of two modes, both
 drawing only from ``context.rng``:
 
 * **CMA-ES** (``use_cma``, at least two scored relatives and two tunable float literals):
   the covariance is adapted *without hidden state*. A fresh
   :class:`cma.CMAEvolutionStrategy` starts at the parent's float literals (per-coordinate
-  scale ``|x|``, step ``s / sqrt(n)`` for ``n`` literals, so that its first samples
-  move the program as far as a Gaussian move of one literal does rather than ``sqrt(n)``
-  times as far), is told the relatives' literal vectors (oldest first, fitness
-  ``-score``) in population-sized batches, and one sample is asked of it.
+  scale ``|x|``, step ``s``), is told the relatives' literal vectors (oldest first,
+  fitness ``-score``) in population-sized batches, and one sample is asked of it.
 * **Gaussian**: a random subset (one plus a third of the rest on average, at most
   ``max_literals``) of the literals moves by
   ``s * |x|`` (``s`` for zeros) times a standard normal draw. Ints stay ints and
@@ -58,6 +56,7 @@ from evoforge.operators.base import Operator, Proposal, ProposalContext
 from evoforge.program import Program
 
 _ATTEMPTS = 6
+_EXPLOIT_SHARE = 0.75  # children that take a step that paid (or sigma) rather than explore
 _STEP_MEMORY = 8  # successful steps remembered (the latest ones)
 _STEP_JITTER_DECADES = 0.25  # spread of a reused step, in decades (log10)
 _STEP_NOTE = re.compile(r", step ([0-9.eE+-]+)$")
@@ -148,12 +147,12 @@ class TuneOperator(Operator):
     # ------------------------------------------------------------------ step
 
     def _draw_step(self, context: ProposalContext) -> float:
-        """This child's relative step: half of the time a remembered successful one (or
-        ``sigma`` while the lineage has none), else log-uniform over the decades."""
+        """This child's relative step: mostly a remembered successful one (or ``sigma``
+        while the lineage has none), else log-uniform over the decades."""
         largest = self.config.sigma
         smallest = largest * 10.0**-self.config.step_decades
         rng = context.rng
-        if rng.random() < 0.5:
+        if rng.random() < _EXPLOIT_SHARE:
             remembered = successful_steps(context.relatives)[-_STEP_MEMORY:]
             if not remembered:
                 return largest
@@ -199,7 +198,7 @@ class TuneOperator(Operator):
         sample = _cma_sample(x0, step, history, context.rng)
         if sample is None:
             return None
-        digits = _digits_for(step / math.sqrt(len(floats)))
+        digits = _digits_for(step)
         return {
             site.position: _round(float(x), digits) for site, x in zip(floats, sample, strict=True)
         }
@@ -279,7 +278,7 @@ def _cma_sample(
             "seed": float("nan"),
             "CMA_stds": list(scales),
         }
-        strategy = cma.CMAEvolutionStrategy(list(x0), sigma / math.sqrt(dimension), options)
+        strategy = cma.CMAEvolutionStrategy(list(x0), sigma, options)
         batches = [list(history[i : i + popsize]) for i in range(0, len(history), popsize)]
         if len(batches[-1]) < popsize:
             batches[-1] = list(history[-popsize:])

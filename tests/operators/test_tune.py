@@ -199,34 +199,6 @@ def test_gaussian_fallbacks() -> None:
     assert proposal is not None and proposal.note.split(", ")[1] == "gauss"
 
 
-def test_cma_steps_are_no_longer_than_a_one_literal_gaussian_move() -> None:
-    # 16 float literals: a first CMA-ES sample must not move the program sqrt(16) = 4 times
-    # as far (relative to each literal's size) as a Gaussian move of one literal does
-    values = [1.0 + 0.1 * index for index in range(16)]
-    body = "\n".join(f"    w{index} = {value}" for index, value in enumerate(values))
-    terms = " + ".join(f"w{index}" for index in range(16))
-    code = (
-        f"# EVOLVE-BLOCK-START\ndef f(x):\n{body}\n    return x * ({terms})\n# EVOLVE-BLOCK-END\n"
-    )
-    rng = np.random.default_rng(3)
-    relatives = []
-    for index in range(6):  # single-literal Gaussian relatives, as tune makes early on
-        moved = list(values)
-        moved[index] *= 1 + 0.1 * rng.standard_normal()
-        relative = code
-        for old, new in zip(values, moved, strict=True):
-            relative = relative.replace(f"= {old}\n", f"= {new:.6g}\n")
-        relatives.append(make_program(relative, program_id=f"r{index}", score=-index, seq=index))
-    operator = TuneOperator(TuneConfig(sigma=0.1, step_decades=0))
-    lengths = []
-    for seed in range(20):
-        proposal = run_propose(operator, code, seed, relatives=relatives)
-        assert proposal is not None and "cma" in proposal.note
-        child = np.array(literal_vector(proposal.code))
-        lengths.append(float(np.linalg.norm((child - values) / np.abs(values))))
-    assert 0.02 < float(np.median(lengths)) < 0.2
-
-
 def test_steps_span_the_configured_decades_and_fine_moves_survive_rounding() -> None:
     code = "# EVOLVE-BLOCK-START\nc = 0.693147180559945\n# EVOLVE-BLOCK-END\n"
     moves = []
@@ -241,10 +213,10 @@ def test_steps_span_the_configured_decades_and_fine_moves_survive_rounding() -> 
         moves.append(abs(child - 0.693147180559945) / 0.693147180559945)
     assert min(moves) > 0  # a step of 1e-5 is not rounded away
     assert max(moves) / min(moves) > 1e3
-    assert sum(move < 1e-3 for move in moves) >= 10  # a fine step is not rare
-    # with no successful step in the lineage yet, the exploiting half takes sigma itself
+    assert sum(move < 1e-3 for move in moves) >= 3  # fine steps are tried
+    # with no successful step in the lineage yet, the exploiting children take sigma itself
     at_sigma = sum(step == 0.1 for step in steps)
-    assert 0.3 * 60 <= at_sigma <= 0.7 * 60
+    assert 0.6 * 60 <= at_sigma <= 0.9 * 60
     fixed = run_propose(TuneOperator(TuneConfig(sigma=0.1, step_decades=0)), code, 0)
     assert fixed is not None and fixed.note.endswith("step 1.0e-01")
 
@@ -285,8 +257,8 @@ def test_remembered_steps_are_reused_for_about_half_of_the_children() -> None:
         assert proposal is not None
         step = float(proposal.note.rsplit("step ", 1)[1])
         near += 1e-5 <= step <= 1e-4
-    # reuse (about half, nearly all within a factor 3.3) plus a quarter of the uniform draws
-    assert 0.45 * 200 < near < 0.75 * 200
+    # reuse (three in four, nearly all within a factor 3.3) plus a quarter of the uniform draws
+    assert 0.6 * 200 < near < 0.9 * 200
 
 
 def test_remembered_steps_are_chosen_by_the_gain_they_made() -> None:
