@@ -22,6 +22,7 @@ import math
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from evoforge.blocks import (
     BlockError,
@@ -502,7 +503,7 @@ def _is_type_expression(node: ast.AST) -> bool:
     return False
 
 
-def _is_main_guard(node: ast.AST) -> bool:
+def _is_main_guard(node: ast.AST) -> TypeGuard[ast.If]:
     """Whether ``node`` is ``if __name__ == "__main__":`` (either operand order)."""
     if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare):
         return False
@@ -525,7 +526,6 @@ def _walk_scope(node: ast.AST) -> Iterator[ast.AST]:
         child = stack.pop()
         yield child
         if _is_main_guard(child):
-            assert isinstance(child, ast.If)
             stack.extend(reversed(child.orelse))
             continue
         if isinstance(child, _SCOPE_BOUNDARIES):
