@@ -67,6 +67,10 @@ def load_candidate(program_path: str | Path) -> ModuleType:
 
 def checked_scores(scores: object, count: int, item: float) -> np.ndarray:
     """The candidate's priorities as a finite real vector of length ``count``, or ValueError."""
+    if type(scores) is np.ndarray and scores.dtype == np.float64 and scores.shape == (count,):
+        if not np.isfinite(scores).all():  # the usual answer, checked fast
+            raise ValueError(f"priority({item!r}, bins) returned NaN or infinite values")
+        return scores
     try:
         array = np.asarray(scores)
     except Exception as exc:  # ragged sequences and the like
@@ -90,10 +94,10 @@ def pack(priority: Priority, capacity: int, items: np.ndarray) -> list[int]:
     assignment = np.empty(len(items), dtype=np.int64)
     for position, size in enumerate(items.tolist()):
         item = float(size)
-        feasible = np.flatnonzero(remaining >= item)
+        feasible = (remaining >= item).nonzero()[0]
         offered = remaining[feasible]  # a copy: the candidate cannot edit the real bins
         scores = checked_scores(priority(item, offered), len(feasible), item)
-        chosen = int(feasible[int(np.argmax(scores))])
+        chosen = int(feasible[scores.argmax()])
         remaining[chosen] -= item
         assignment[position] = chosen
     return assignment.tolist()
