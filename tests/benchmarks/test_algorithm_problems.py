@@ -101,6 +101,21 @@ def test_bin_packing_rejects_bad_priorities() -> None:
         ev.pack(lambda item, bins: bins.astype(str), 100, items)
 
 
+def test_bin_packing_ties_go_to_the_first_bin_and_any_real_dtype_is_accepted() -> None:
+    ev = evaluator("bin_packing")
+    items = np.array([30, 30, 50, 40, 60, 20], dtype=np.int64)
+    first_fit = ev.pack(lambda item, bins: np.zeros(len(bins)), 100, items)
+    assert first_fit == [0, 0, 1, 0, 2, 1]
+    best_fit = ev.pack(lambda item, bins: -(bins - item), 100, items)
+    for dtype in (np.int64, np.float32):  # the fast path is for float64; others still count
+        assert ev.pack(lambda item, bins, t=dtype: (item - bins).astype(t), 100, items) == best_fit
+    assert ev.pack(lambda item, bins: list(item - bins), 100, items) == best_fit
+    with pytest.raises(ValueError, match="infinite"):
+        ev.pack(lambda item, bins: np.full(len(bins), -np.inf), 100, items)
+    with pytest.raises(ValueError, match="real numbers"):
+        ev.pack(lambda item, bins: bins > item, 100, items)
+
+
 def test_bin_packing_verify_rejects_an_overfull_bin() -> None:
     ev = evaluator("bin_packing")
     construction = seed_output("bin_packing")["construction"]
@@ -157,6 +172,22 @@ def test_cache_seed_is_lru() -> None:
     metrics = seed_metrics("cache_eviction")
     assert metrics["normalised_unclipped"] == 0.0
     assert metrics["combined_score"] == 0.0
+
+
+def test_cache_priorities_of_every_real_type_count_and_ties_evict_the_lru_page() -> None:
+    ev = evaluator("cache_eviction")
+    trace = ev.make_traces()[0]
+    lru = ev.simulate(lambda s: -s.recency, trace)
+    assert ev.simulate(lambda s: 1.0, trace) == lru  # all tied: least recently used
+    assert ev.simulate(lambda s: 0 if s.predicted else -1, trace) == ev.simulate(
+        lambda s: 0.0 if s.predicted else -1.0, trace
+    )
+    for convert in (int, float, np.float64, np.int32, np.float32, np.array):
+        assert ev.simulate(lambda s, c=convert: c(-s.recency), trace) == lru
+    assert ev.checked_priority(-0.0) == 0.0
+    for bad, reason in ((True, "real number"), (np.float64("inf"), "inf"), ("1", "real")):
+        with pytest.raises(ValueError, match=reason):
+            ev.checked_priority(bad)
 
 
 def test_belady_beats_every_policy_on_the_traces() -> None:
