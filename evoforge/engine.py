@@ -60,6 +60,8 @@ _RNG_SELECT = 0
 _RNG_OPERATOR = 1
 _RNG_MIGRATE = 2
 _MAX_RELATIVES = 32
+# Evaluated children that failed, kept apart so that failures never crowd out the scored.
+_MAX_FAILED_RELATIVES = 16
 # Relatives come from the most recent programs only, which bounds memory on long runs.
 _RELATIVES_WINDOW = 2000
 _RECENT_PER_ISLAND = 12
@@ -133,6 +135,7 @@ class Engine:
         self._in_flight_hashes: set[str] = set()
         self._scores: dict[str, float] = {}
         self._relatives: dict[str, deque[Program]] = {}
+        self._failed_relatives: dict[str, deque[Program]] = {}
         self._unindexed: list[Program] = []
         self._latest_scored_seq = 0
         self._best: Program | None = None
@@ -355,8 +358,12 @@ class Engine:
         if proposal is not None and proposal.extra_parent_ids:
             inspiration_ids = tuple(dict.fromkeys(proposal.extra_parent_ids + inspiration_ids))
         reason = result.reason
-        if proposal is not None and proposal.note and not reason:
-            reason = proposal.note
+        if proposal is not None and proposal.note:
+            if not reason:
+                reason = proposal.note
+            elif evaluated and result.status is not EvalStatus.OK:
+                # the operator's note first (what was tried), the error last
+                reason = f"{proposal.note}\n{reason}"
         program = Program(
             id=f"i{job.iteration:06d}",
             code=code,
@@ -404,6 +411,8 @@ class Engine:
         new_best = scored and (best_before is None or float(program.score or 0.0) > best_before)
         if scored:
             self._remember_scored(program)
+        elif evaluated:
+            self._remember_failed(program)
         self._observe_child(program, evaluated=evaluated)
         if new_best:
             events.append(("new_best", {"program_id": program.id, "score": program.score}))
@@ -568,26 +577,41 @@ class Engine:
         if any(operator.uses_relatives for operator in self.operators.values()):
             self._unindexed.append(program)
 
-    def _relatives_of(self, parent: Program) -> list[Program]:
-        """Scored programs sharing the parent's literal skeleton, best first.
+    def _remember_failed(self, program: Program) -> None:
+        """Index an evaluated child that did not score (failed, invalid, timed out), so
+        that ``tune`` learns where its literals must not go."""
+        if any(operator.uses_relatives for operator in self.operators.values()):
+            self._unindexed.append(program)
 
-        They are the last ``_MAX_RELATIVES`` such programs among those committed in the
-        last ``_RELATIVES_WINDOW`` steps: a pure function of the history, so a resumed
-        run sees the same relatives, and memory stays bounded on long runs. Skeletons cost
-        a parse each, so programs are indexed lazily, when an operator needs relatives.
+    def _relatives_of(self, parent: Program) -> list[Program]:
+        """Evaluated programs sharing the parent's literal skeleton: the scored ones best
+        first, then the ones that failed in evaluation (score None), oldest first.
+
+        They are the last ``_MAX_RELATIVES`` scored and ``_MAX_FAILED_RELATIVES`` failed
+        such programs among those committed in the last ``_RELATIVES_WINDOW`` steps: a
+        pure function of the history, so a resumed run sees the same relatives, and memory
+        stays bounded on long runs. Skeletons cost a parse each, so programs are indexed
+        lazily, when an operator needs relatives.
         """
         for program in self._unindexed:
             skeleton = literal_skeleton(program.code)
-            self._relatives.setdefault(skeleton, deque(maxlen=_MAX_RELATIVES)).append(program)
+            if program.is_scored:
+                index, size = self._relatives, _MAX_RELATIVES
+            else:
+                index, size = self._failed_relatives, _MAX_FAILED_RELATIVES
+            index.setdefault(skeleton, deque(maxlen=size)).append(program)
         self._unindexed.clear()
         oldest = self._latest_scored_seq - _RELATIVES_WINDOW
-        if len(self._relatives) > _RELATIVES_WINDOW:
-            stale = [key for key, items in self._relatives.items() if items[-1].seq <= oldest]
-            for key in stale:
-                del self._relatives[key]
-        family = self._relatives.get(literal_skeleton(parent.code), ())
-        recent = [p for p in family if p.seq > oldest]
-        return sorted(recent, key=lambda p: (-(p.score or 0.0), p.seq))
+        for index in (self._relatives, self._failed_relatives):
+            if len(index) > _RELATIVES_WINDOW:
+                stale = [key for key, items in index.items() if items[-1].seq <= oldest]
+                for key in stale:
+                    del index[key]
+        skeleton = literal_skeleton(parent.code)
+        scored = [p for p in self._relatives.get(skeleton, ()) if p.seq > oldest]
+        failed = [p for p in self._failed_relatives.get(skeleton, ()) if p.seq > oldest]
+        scored.sort(key=lambda p: (-(p.score or 0.0), p.seq))
+        return scored + failed
 
     def _kept_out_by_rule(self, program: Program) -> bool:
         """True when the engine (not the archive) refused this child: a keep-only-if-no-worse
@@ -612,6 +636,8 @@ class Engine:
                 self.archive.insert(program, program.island)
             if program.is_scored:
                 self._remember_scored(program)
+            elif step.evaluated:
+                self._remember_failed(program)
             if program.seq > 0:
                 self._observe_child(program, evaluated=step.evaluated)
                 self.counters.iterations += 1

@@ -92,3 +92,47 @@ def test_children_using_undefined_names_are_refused_unless_the_check_is_off(
             assert engine.check(engine.ask(), undefined) == expected
         finally:
             engine.close()
+
+
+def test_failed_children_keep_their_note_and_count_among_the_relatives(tmp_path: Path) -> None:
+    from evoforge.operators.base import Proposal
+
+    shutil.copytree(PROBLEM, tmp_path / "problem")
+    problem = load_problem(tmp_path / "problem")
+    config = resolve_config(
+        problem_layer=problem.config_layer,
+        cli_layer={"operators": {"enabled": ["tune"]}, "archive": {"num_islands": 1}},
+    )
+    note = "tune: 1 literal, gauss, step 1.0e-01"
+    engine = Engine.create(problem, config, tmp_path / "run")
+    try:
+        job = engine.ask()
+        failing = Proposal(
+            code=problem.initial_code.replace("a = 0.5", "a = 0.9"), operator="tune", note=note
+        )
+        error = "Traceback (most recent call last):\nValueError: non-finite prediction"
+        engine.tell(job, failing, EvaluationResult(EvalStatus.FAILED, reason=error))
+        job = engine.ask()
+        refused = Proposal(code=problem.initial_code.replace("a = 0.5", "a = 0.8"), operator="t")
+        rejected = EvaluationResult(EvalStatus.REJECTED, reason="refused by a test")
+        engine.tell(job, refused, rejected, evaluated=False)
+        job = engine.ask()
+        scoring = Proposal(
+            code=problem.initial_code.replace("a = 0.5", "a = 0.6"), operator="tune", note=note
+        )
+        engine.tell(job, scoring, EvaluationResult(EvalStatus.OK, score=-1.0, metrics={}))
+        failed, unevaluated = engine.db.program("i000001"), engine.db.program("i000002")
+        assert failed is not None and failed.reason == f"{note}\n{error}"
+        assert unevaluated is not None and unevaluated.reason == "refused by a test"
+        relatives = [p.id for p in engine.ask().context.relatives]
+        # the scored ones best first, then the evaluated failure; never the unevaluated one
+        assert sorted(relatives[:2]) == ["i000003", "seed"] and relatives[2:] == ["i000001"]
+    finally:
+        engine.close()
+    reopened = Engine.open(tmp_path / "run")
+    try:
+        job = reopened.ask()
+        assert [p.id for p in job.context.relatives][-1] == "i000001"
+        assert "i000002" not in {p.id for p in job.context.relatives}
+    finally:
+        reopened.close()

@@ -23,8 +23,9 @@ class ProposalContext:
     """What an operator may look at.
 
     ``inspirations``: other programs chosen by the archive's inspiration policy.
-    ``relatives``: scored programs that share the parent's literal skeleton (same code up
-    to numeric literals), best first; ``tune`` uses them to adapt its step.
+    ``relatives``: evaluated programs that share the parent's literal skeleton (same code
+    up to numeric literals): the scored ones best first, then those that failed in
+    evaluation (``score`` None), oldest first; ``tune`` uses them to adapt its step.
     ``pool``: the island's best elites, from which prompt policies pick what to show.
     ``recent``: the island's latest children, oldest first (their statuses and reasons
     feed failure feedback). ``stagnation``: children on the island since its best last

@@ -7,11 +7,15 @@ step serves both. The step is remembered in the child's note (``step 3.2e-05``),
 lineage serves as the step's memory, *without hidden state*: the successful steps are
 those of the ``tune`` children among the relatives that scored above their parent (itself
 a relative). Three children in four (``_EXPLOIT_SHARE``) exploit: they reuse one of the
-latest ``_STEP_MEMORY`` successful steps, chosen with odds proportional to the gain it
-made (so a step that gained 1e-3 outweighs one that polished the sixth digit) and
-jittered by ``10**N(0, _STEP_JITTER_DECADES)``, or take ``sigma`` itself while the lineage
-has none. The others explore: ``s = sigma * 10**-u`` with ``u`` uniform in
-``[0, step_decades]``, so every scale keeps being tried. Then one of two modes, both
+latest ``_STEP_MEMORY`` successful steps, jittered by ``10**N(0, _STEP_JITTER_DECADES)``.
+A step's odds are the gain it made divided by the number of ``tune`` relatives tried at
+about its scale (within ``_ATTEMPT_SCALE_DECADES``), failed evaluations included: the gain
+per attempt at that scale, so a step that gained 1e-3 outweighs one that polished the
+sixth digit, unless most children at its scale broke the program (a layout pushed out of
+its domain). While the lineage has no successful step, an exploiting child takes
+``sigma`` itself with probability ``1 / n`` (``n`` the tries at sigma's scale so far, at
+least one), else explores. The others explore: ``s = sigma * 10**-u`` with ``u`` uniform
+in ``[0, step_decades]``, so every scale keeps being tried. Then one of two modes, both
 drawing only from ``context.rng``:
 
 * **CMA-ES** (``use_cma``, at least two scored relatives and two tunable float literals):
@@ -59,6 +63,7 @@ _ATTEMPTS = 6
 _EXPLOIT_SHARE = 0.75  # children that take a step that paid (or sigma) rather than explore
 _STEP_MEMORY = 8  # successful steps remembered (the latest ones)
 _STEP_JITTER_DECADES = 0.25  # spread of a reused step, in decades (log10)
+_ATTEMPT_SCALE_DECADES = 0.5  # tries within this many decades of a step count as its own
 _STEP_NOTE = re.compile(r", step ([0-9.eE+-]+)$")
 _CMA_ATTEMPTS = 2
 _SIGNIFICANT_DIGITS = 6
@@ -154,10 +159,15 @@ class TuneOperator(Operator):
         rng = context.rng
         if rng.random() < _EXPLOIT_SHARE:
             remembered = successful_steps(context.relatives)[-_STEP_MEMORY:]
+            attempts = attempted_steps(context.relatives)
             if not remembered:
-                return largest
-            gains = np.array([gain for _, gain in remembered])
-            index = int(rng.choice(len(remembered), p=gains / gains.sum()))
+                # sigma is worth one success until tries at its scale say otherwise
+                tries = step_odds([(largest, 1.0)], attempts)[0]
+                if rng.random() < tries:
+                    return largest
+                return largest * 10.0 ** -float(rng.uniform(0.0, self.config.step_decades))
+            odds = step_odds(remembered, attempts)
+            index = int(rng.choice(len(remembered), p=odds / odds.sum()))
             base = remembered[index][0]
             jittered = base * 10.0 ** float(rng.normal(0.0, _STEP_JITTER_DECADES))
             return min(largest, max(smallest, jittered))
@@ -205,10 +215,11 @@ class TuneOperator(Operator):
 
 
 def step_of(program: Program) -> float | None:
-    """The relative step a ``tune`` child was made with (from its note), or None."""
+    """The relative step a ``tune`` child was made with, or None. The step is in the
+    note, the first line of its ``reason`` (a failed child's error follows it)."""
     if program.operator != TuneOperator.name:
         return None
-    match = _STEP_NOTE.search(program.reason)
+    match = _STEP_NOTE.search(program.reason.partition("\n")[0])
     if match is None:
         return None
     try:
@@ -233,6 +244,23 @@ def successful_steps(relatives: Sequence[Program]) -> list[tuple[float, float]]:
             found.append((program.seq, step, gain))
     found.sort()
     return [(step, gain) for _, step, gain in found]
+
+
+def attempted_steps(relatives: Sequence[Program]) -> list[float]:
+    """The steps of every ``tune`` child among ``relatives`` whose step is known, whatever
+    came of it (better, worse, or failed in evaluation)."""
+    return [step for step in map(step_of, relatives) if step is not None]
+
+
+def step_odds(remembered: Sequence[tuple[float, float]], attempts: Sequence[float]) -> np.ndarray:
+    """Odds of reusing each remembered ``(step, gain)``: its gain divided by the number of
+    ``attempts`` within ``_ATTEMPT_SCALE_DECADES`` of its step (at least one)."""
+    tried = np.log10(np.asarray(attempts, dtype=float)) if attempts else np.zeros(0)
+    odds = []
+    for step, gain in remembered:
+        near = int(np.count_nonzero(np.abs(tried - math.log10(step)) <= _ATTEMPT_SCALE_DECADES))
+        odds.append(gain / max(1, near))
+    return np.asarray(odds, dtype=float)
 
 
 def _relative_history(

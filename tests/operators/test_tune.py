@@ -19,8 +19,14 @@ from operator_cases import (
 from evoforge.blocks import dedent_block
 from evoforge.config import TuneConfig
 from evoforge.operators.ast_tools import literal_sites, literal_skeleton, literal_vector
-from evoforge.operators.tune import TuneOperator, successful_steps
-from evoforge.program import Program
+from evoforge.operators.tune import (
+    TuneOperator,
+    attempted_steps,
+    step_odds,
+    step_of,
+    successful_steps,
+)
+from evoforge.program import EvalStatus, Program
 
 FLOATS = """\
 import math
@@ -286,3 +292,68 @@ def test_remembered_steps_are_chosen_by_the_gain_they_made() -> None:
     near_tiny = sum(step <= 1e-4 for step in steps)  # uniform draws only (a quarter of them)
     assert near_big > 0.5 * 200
     assert near_tiny < 0.2 * 200
+
+
+def test_a_step_whose_scale_mostly_breaks_the_program_loses_its_odds() -> None:
+    code = "# EVOLVE-BLOCK-START\nc = 0.693147180559945\n# EVOLVE-BLOCK-END\n"
+    parent = make_program(code, program_id="root", score=1.0, seq=1)
+
+    def tried(pid: str, seq: int, step: str, gain: float | None) -> Program:
+        moved = make_program(code.replace("0.693147180559945", f"0.69{seq}"), pid, None, seq)
+        return dataclasses.replace(
+            moved,
+            score=None if gain is None else 1.0 + gain,
+            status=EvalStatus.OK if gain is not None else EvalStatus.FAILED,
+            parent_id="root",
+            operator="tune",
+            reason=f"tune: 1 literal, gauss, step {step}"
+            + ("" if gain is not None else "\nValueError: point outside the triangle"),
+        )
+
+    # the big step gained twice as much once, but 9 of 10 children at its scale failed
+    big = [tried("big", 2, "5.0e-02", 1e-2)]
+    big += [tried(f"broke{i}", 10 + i, f"{4 + i % 3}.0e-02", None) for i in range(9)]
+    small = [tried("small", 3, "2.0e-04", 5e-3), tried("flat", 4, "3.0e-04", -1e-6)]
+    relatives = [*big, *small, parent]
+    assert step_of(big[1]) == pytest.approx(0.04)  # the note survives the failure
+    assert sorted(attempted_steps(relatives)) == sorted(
+        [0.05, 2e-4, 3e-4] + [(4 + i % 3) * 1e-2 for i in range(9)]
+    )
+    odds = step_odds(successful_steps(relatives), attempted_steps(relatives))
+    assert odds.tolist() == pytest.approx([1e-2 / 10, 5e-3 / 2])
+    operator = TuneOperator(TuneConfig(sigma=0.1, step_decades=4))
+    steps = []
+    for seed in range(200):
+        proposal = run_propose(operator, code, seed, relatives=relatives)
+        assert proposal is not None
+        steps.append(float(proposal.note.rsplit("step ", 1)[1]))
+    near_small = sum(3e-5 <= step <= 2e-3 for step in steps)
+    near_big = sum(step >= 1e-2 for step in steps)
+    assert near_small > 0.5 * 200 and near_big < 0.3 * 200
+
+
+def test_sigma_loses_its_share_when_tries_at_its_scale_keep_failing() -> None:
+    code = "# EVOLVE-BLOCK-START\nc = 0.693147180559945\n# EVOLVE-BLOCK-END\n"
+    parent = make_program(code, program_id="root", score=1.0, seq=1)
+    failed = [
+        dataclasses.replace(
+            make_program(code.replace("0.693147180559945", f"0.7{i}"), f"f{i}", None, i + 2),
+            status=EvalStatus.FAILED,
+            parent_id="root",
+            operator="tune",
+            reason="tune: 1 literal, gauss, step 1.0e-01\nValueError: out of the domain",
+        )
+        for i in range(7)
+    ]
+    operator = TuneOperator(TuneConfig(sigma=0.1, step_decades=4))
+
+    def share_at_sigma(relatives: list[Program]) -> float:
+        steps = []
+        for seed in range(200):
+            proposal = run_propose(operator, code, seed, relatives=relatives)
+            assert proposal is not None
+            steps.append(float(proposal.note.rsplit("step ", 1)[1]))
+        return sum(step == 0.1 for step in steps) / len(steps)
+
+    assert share_at_sigma([parent]) > 0.65  # a fresh lineage: three in four try sigma
+    assert share_at_sigma([*failed, parent]) < 0.25  # 1 in 7 of the exploiting children
