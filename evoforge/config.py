@@ -158,7 +158,8 @@ class TuneConfig(_Strict):
         le=12,
         description="How many decades below sigma tune's step reaches: a quarter of the "
         "children draw it log-uniformly from [sigma x 10^-step_decades, sigma], the rest "
-        "reuse a step that paid in the lineage (sigma until one has); 0: always sigma.",
+        "reuse a step that paid in the lineage, by its gain per try at its scale (sigma until "
+        "one has, less often as tries at sigma fail); 0: always sigma.",
     )
     use_cma: bool = Field(
         True, description="Adapt the step with CMA-ES when a block has several literals."
