@@ -574,12 +574,15 @@ class Engine:
         self._latest_scored_seq = program.seq
         if self._best is None or (program.score or 0.0) > (self._best.score or 0.0):
             self._best = program
-        if any(operator.uses_relatives for operator in self.operators.values()):
-            self._unindexed.append(program)
+        self._queue_for_relatives(program)
 
     def _remember_failed(self, program: Program) -> None:
         """Index an evaluated child that did not score (failed, invalid, timed out), so
         that ``tune`` learns where its literals must not go."""
+        self._queue_for_relatives(program)
+
+    def _queue_for_relatives(self, program: Program) -> None:
+        """Queue an evaluated program for :meth:`_relatives_of`'s lazy index."""
         if any(operator.uses_relatives for operator in self.operators.values()):
             self._unindexed.append(program)
 

@@ -160,17 +160,15 @@ class TuneOperator(Operator):
         if rng.random() < _EXPLOIT_SHARE:
             remembered = successful_steps(context.relatives)[-_STEP_MEMORY:]
             attempts = attempted_steps(context.relatives)
-            if not remembered:
-                # sigma is worth one success until tries at its scale say otherwise
-                tries = step_odds([(largest, 1.0)], attempts)[0]
-                if rng.random() < tries:
-                    return largest
-                return largest * 10.0 ** -float(rng.uniform(0.0, self.config.step_decades))
-            odds = step_odds(remembered, attempts)
-            index = int(rng.choice(len(remembered), p=odds / odds.sum()))
-            base = remembered[index][0]
-            jittered = base * 10.0 ** float(rng.normal(0.0, _STEP_JITTER_DECADES))
-            return min(largest, max(smallest, jittered))
+            if remembered:
+                odds = step_odds(remembered, attempts)
+                index = int(rng.choice(len(remembered), p=odds / odds.sum()))
+                base = remembered[index][0]
+                jittered = base * 10.0 ** float(rng.normal(0.0, _STEP_JITTER_DECADES))
+                return min(largest, max(smallest, jittered))
+            # sigma is worth one success until tries at its scale say otherwise
+            if rng.random() < step_odds([(largest, 1.0)], attempts)[0]:
+                return largest
         return largest * 10.0 ** -float(rng.uniform(0.0, self.config.step_decades))
 
     # ------------------------------------------------------------------ Gaussian

@@ -267,6 +267,16 @@ def test_remembered_steps_are_reused_for_about_half_of_the_children() -> None:
     assert 0.6 * 200 < near < 0.9 * 200
 
 
+def drawn_steps(operator: TuneOperator, code: str, relatives: list[Program]) -> list[float]:
+    """The steps of 200 children of ``code`` (seeds 0-199), read from their notes."""
+    steps = []
+    for seed in range(200):
+        proposal = run_propose(operator, code, seed, relatives=relatives)
+        assert proposal is not None
+        steps.append(float(proposal.note.rsplit("step ", 1)[1]))
+    return steps
+
+
 def test_remembered_steps_are_chosen_by_the_gain_they_made() -> None:
     code = "# EVOLVE-BLOCK-START\nc = 0.693147180559945\n# EVOLVE-BLOCK-END\n"
     parent = make_program(code, program_id="root", score=1.0, seq=1)
@@ -283,11 +293,7 @@ def test_remembered_steps_are_chosen_by_the_gain_they_made() -> None:
     # a big step that gained much, a tiny one that polished a far digit
     relatives = [success("big", 2, 1e-2, "5.0e-02"), success("tiny", 3, 1e-8, "2.0e-05"), parent]
     operator = TuneOperator(TuneConfig(sigma=0.1, step_decades=4))
-    steps = []
-    for seed in range(200):
-        proposal = run_propose(operator, code, seed, relatives=relatives)
-        assert proposal is not None
-        steps.append(float(proposal.note.rsplit("step ", 1)[1]))
+    steps = drawn_steps(operator, code, relatives)
     near_big = sum(step >= 1e-2 for step in steps)  # reuse of "big" and the top decade
     near_tiny = sum(step <= 1e-4 for step in steps)  # uniform draws only (a quarter of them)
     assert near_big > 0.5 * 200
@@ -322,11 +328,7 @@ def test_a_step_whose_scale_mostly_breaks_the_program_loses_its_odds() -> None:
     odds = step_odds(successful_steps(relatives), attempted_steps(relatives))
     assert odds.tolist() == pytest.approx([1e-2 / 10, 5e-3 / 2])
     operator = TuneOperator(TuneConfig(sigma=0.1, step_decades=4))
-    steps = []
-    for seed in range(200):
-        proposal = run_propose(operator, code, seed, relatives=relatives)
-        assert proposal is not None
-        steps.append(float(proposal.note.rsplit("step ", 1)[1]))
+    steps = drawn_steps(operator, code, relatives)
     near_small = sum(3e-5 <= step <= 2e-3 for step in steps)
     near_big = sum(step >= 1e-2 for step in steps)
     assert near_small > 0.5 * 200 and near_big < 0.3 * 200
@@ -348,11 +350,7 @@ def test_sigma_loses_its_share_when_tries_at_its_scale_keep_failing() -> None:
     operator = TuneOperator(TuneConfig(sigma=0.1, step_decades=4))
 
     def share_at_sigma(relatives: list[Program]) -> float:
-        steps = []
-        for seed in range(200):
-            proposal = run_propose(operator, code, seed, relatives=relatives)
-            assert proposal is not None
-            steps.append(float(proposal.note.rsplit("step ", 1)[1]))
+        steps = drawn_steps(operator, code, relatives)
         return sum(step == 0.1 for step in steps) / len(steps)
 
     assert share_at_sigma([parent]) > 0.65  # a fresh lineage: three in four try sigma
