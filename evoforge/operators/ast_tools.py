@@ -658,3 +658,173 @@ def block_constants(tree: ast.AST) -> list[Number]:
             continue
         seen[(type(value).__name__, value)] = value
     return sorted(seen.values(), key=lambda v: (float(v) if abs(v) < 1e300 else 0.0, str(v)))
+
+
+# --------------------------------------------------------------------------- arrays
+
+# numpy functions that build or return arrays whatever their arguments are.
+_ARRAY_BUILDERS = frozenset(
+    {
+        "array",
+        "asarray",
+        "arange",
+        "linspace",
+        "zeros",
+        "ones",
+        "full",
+        "empty",
+        "zeros_like",
+        "ones_like",
+        "full_like",
+        "column_stack",
+        "row_stack",
+        "stack",
+        "vstack",
+        "hstack",
+        "concatenate",
+        "tile",
+        "repeat",
+        "outer",
+    }
+)
+# Calls (functions or methods) that reduce an array to a number.
+_REDUCTIONS = frozenset(
+    {
+        "sum",
+        "mean",
+        "min",
+        "max",
+        "amin",
+        "amax",
+        "std",
+        "var",
+        "prod",
+        "median",
+        "ptp",
+        "norm",
+        "dot",
+        "argmin",
+        "argmax",
+        "any",
+        "all",
+        "count_nonzero",
+        "item",
+        "len",
+        "float",
+        "int",
+        "round",
+        "trace",
+        "det",
+    }
+)
+_ARRAY_ANNOTATIONS = ("ndarray", "NDArray", "ArrayLike")
+
+
+def numpy_alias(trees: Sequence[ast.AST]) -> str | None:
+    """The name ``import numpy [as alias]`` binds in ``trees`` (first found), else None."""
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name in _NUMPY_MODULES:
+                        return alias.asname or alias.name
+    return None
+
+
+def looks_array(node: ast.AST, arrays: frozenset[str], numpy_name: str | None) -> bool:
+    """A static guess: does the expression ``node`` evaluate to an array (not a number)?
+
+    True for names in ``arrays``, numpy's array builders (``np.arange``, ``np.zeros``...),
+    elementwise numpy calls and arithmetic with an array operand, slices of arrays and
+    ``x.T``. False for reductions (``np.sum(x)``, ``x.max()``, ``len(x)``, ``float(x)``),
+    indexing by a single index, and whatever it cannot tell.
+    """
+    if isinstance(node, ast.Name):
+        return node.id in arrays
+    if isinstance(node, ast.BinOp):
+        return looks_array(node.left, arrays, numpy_name) or looks_array(
+            node.right, arrays, numpy_name
+        )
+    if isinstance(node, ast.UnaryOp):
+        return looks_array(node.operand, arrays, numpy_name)
+    if isinstance(node, ast.IfExp):
+        return looks_array(node.body, arrays, numpy_name) or looks_array(
+            node.orelse, arrays, numpy_name
+        )
+    if isinstance(node, ast.Subscript):
+        parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        sliced = any(isinstance(part, ast.Slice) for part in parts)
+        return sliced and looks_array(node.value, arrays, numpy_name)
+    if isinstance(node, ast.Attribute):
+        return node.attr == "T" and looks_array(node.value, arrays, numpy_name)
+    if isinstance(node, ast.Call):
+        return _call_looks_array(node, arrays, numpy_name)
+    return False
+
+
+def _call_looks_array(node: ast.Call, arrays: frozenset[str], numpy_name: str | None) -> bool:
+    name = _dotted_name(node.func)
+    if name is None:
+        return False
+    last = name.rsplit(".", 1)[-1]
+    if last in _REDUCTIONS:
+        return False
+    arguments = [*node.args, *(keyword.value for keyword in node.keywords)]
+    if isinstance(node.func, ast.Attribute):
+        owner = _dotted_name(node.func.value)
+        if numpy_name is not None and owner is not None and owner.split(".")[0] == numpy_name:
+            return last in _ARRAY_BUILDERS or any(
+                looks_array(argument, arrays, numpy_name) for argument in arguments
+            )
+        return looks_array(node.func.value, arrays, numpy_name)  # x.copy(), x.reshape(...)
+    if name == "abs":
+        return any(looks_array(argument, arrays, numpy_name) for argument in arguments)
+    return False
+
+
+def array_valued_names(trees: Sequence[ast.AST], numpy_name: str | None) -> frozenset[str]:
+    """Names that hold arrays somewhere in ``trees`` (a static guess, scopes merged).
+
+    Parameters annotated as arrays (``np.ndarray``, ``NDArray[...]``) and names assigned
+    an expression :func:`looks_array` accepts, to a fixed point (``a = np.arange(n)``
+    then ``b = 2 * a``). A name also assigned numbers elsewhere still counts: the guess
+    steers edits, it never rejects a program.
+    """
+    found: set[str] = set()
+    assignments: list[tuple[ast.expr, ast.expr]] = []
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.arg) and node.annotation is not None:
+                text = ast.unparse(node.annotation)
+                if any(marker in text for marker in _ARRAY_ANNOTATIONS):
+                    found.add(node.arg)
+            elif isinstance(node, ast.Assign):
+                for target in node.targets:
+                    assignments.extend(_paired_targets(target, node.value))
+            elif isinstance(node, ast.AnnAssign | ast.AugAssign) and node.value is not None:
+                assignments.extend(_paired_targets(node.target, node.value))
+    changed = True
+    while changed:
+        changed = False
+        frozen = frozenset(found)
+        for target, value in assignments:
+            if (
+                isinstance(target, ast.Name)
+                and target.id not in found
+                and looks_array(value, frozen, numpy_name)
+            ):
+                found.add(target.id)
+                changed = True
+    return frozenset(found)
+
+
+def _paired_targets(target: ast.expr, value: ast.expr) -> list[tuple[ast.expr, ast.expr]]:
+    """``(name, value)`` pairs of an assignment, unpacking ``a, b = x, y`` pairwise."""
+    if isinstance(target, ast.Tuple | ast.List):
+        if isinstance(value, ast.Tuple | ast.List) and len(value.elts) == len(target.elts):
+            pairs: list[tuple[ast.expr, ast.expr]] = []
+            for inner_target, inner_value in zip(target.elts, value.elts, strict=True):
+                pairs.extend(_paired_targets(inner_target, inner_value))
+            return pairs
+        return []
+    return [(target, value)]

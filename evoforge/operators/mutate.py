@@ -7,7 +7,8 @@ inside expressions, which keep children runnable more often than statement edits
   (``< <= > >= == !=``) operator;
 * ``replace``: replace a numeric subexpression by a small random expression built from
   the variables in scope there, the block's constants, ``abs``/``min``/``max`` and the
-  math/numpy functions the program imports;
+  math/numpy functions the program imports; a subexpression that looks like an array
+  is replaced by one that uses an array variable (see below);
 * ``wrap``: wrap a numeric subexpression: ``(x * c)``, ``(x + c)``, ``-x``, ``abs(x)``,
   ``min(x, t)``, ``max(x, t)``, ``np.sin(x)``...;
 * ``delete`` / ``duplicate`` a statement, ``swap`` two adjacent statements. ``return``,
@@ -17,6 +18,13 @@ inside expressions, which keep children runnable more often than statement edits
 "Variables in scope" are the numeric-looking variables bound at module level, in the
 function that encloses the block (in the frozen code) and in the functions of the block
 that enclose the edited expression.
+
+Where the program imports numpy, generated minima and maxima are ``np.minimum`` /
+``np.maximum`` (elementwise, so they work on arrays as on numbers; the builtins raise on
+arrays). A static guess at which names hold arrays (parameters annotated as arrays, names
+assigned from numpy array constructors, elementwise numpy calls or arithmetic on such
+names; reductions such as ``np.sum`` or ``x.max()`` give numbers) keeps ``replace`` from
+collapsing an array into a number, the commonest way its children broke.
 """
 
 from __future__ import annotations
@@ -34,13 +42,16 @@ from evoforge.operators.ast_tools import (
     Number,
     ParsedProgram,
     UnaryFunction,
+    array_valued_names,
     block_constants,
     call_builtin,
     enclosing_function,
     imported_functions,
     iter_bodies,
     literal_value,
+    looks_array,
     make_number,
+    numpy_alias,
     parse_program,
     replace_nodes,
     same_tree,
@@ -49,6 +60,7 @@ from evoforge.operators.ast_tools import (
 from evoforge.operators.base import Operator, Proposal, ProposalContext
 
 _ATTEMPTS = 8
+_REPLACE_TRIES = 16
 _TRIES_PER_EDIT = 8
 _NOTE_WIDTH = 32
 
@@ -142,6 +154,8 @@ class _BlockEnv:
     constants: list[Number]
     functions: list[UnaryFunction]
     callable_names: frozenset[str] = field(default_factory=frozenset)
+    numpy_name: str | None = None
+    array_names: frozenset[str] = field(default_factory=frozenset)
 
     def names_at(self, scopes: Sequence[FunctionNode]) -> list[str]:
         """Variables visible inside the (block) functions ``scopes``, sorted."""
@@ -210,7 +224,10 @@ def _block_envs(parsed: ParsedProgram, trees: Sequence[ast.Module | None]) -> di
     if parsed.tree is not None:
         module_names.update(scope_names(parsed.tree))
     functions = imported_functions([parsed.tree] if parsed.tree is not None else block_trees)
+    numpy_name = numpy_alias([parsed.tree] if parsed.tree is not None else block_trees)
     callable_names = frozenset({"abs", "min", "max"} | {f.name for f in functions})
+    if numpy_name is not None:
+        callable_names |= {f"{numpy_name}.minimum", f"{numpy_name}.maximum"}
     envs: dict[int, _BlockEnv] = {}
     for index, (block, tree) in enumerate(zip(parsed.blocks, trees, strict=True)):
         if tree is None or block.tree is None:
@@ -226,6 +243,10 @@ def _block_envs(parsed: ParsedProgram, trees: Sequence[ast.Module | None]) -> di
             constants=block_constants(block.tree),
             functions=functions,
             callable_names=callable_names,
+            numpy_name=numpy_name,
+            array_names=array_valued_names(
+                [t for t in (parsed.tree, tree) if t is not None], numpy_name
+            ),
         )
     return envs
 
@@ -317,12 +338,22 @@ def _random_expr(
         if env.functions and rng.random() < 0.7:
             return env.functions[_pick(rng, env.functions)].call(argument)
         return call_builtin("abs", argument)
-    builtin = "min" if rng.random() < 0.5 else "max"
-    return call_builtin(
-        builtin,
+    return _extremum(
+        env,
+        "min" if rng.random() < 0.5 else "max",
         _random_expr(env, names, rng, depth - 1),
         _random_expr(env, names, rng, depth - 1),
     )
+
+
+def _extremum(env: _BlockEnv, kind: str, first: ast.expr, second: ast.expr) -> ast.expr:
+    """``min``/``max`` of two expressions: numpy's elementwise form where numpy is imported."""
+    if env.numpy_name is None:
+        return call_builtin(kind, first, second)
+    func = ast.Attribute(
+        value=ast.Name(id=env.numpy_name, ctx=ast.Load()), attr=f"{kind}imum", ctx=ast.Load()
+    )
+    return ast.Call(func=func, args=[first, second], keywords=[])
 
 
 def _terminal(env: _BlockEnv, names: Sequence[str], rng: np.random.Generator) -> ast.expr:
@@ -389,8 +420,12 @@ def _replace_subexpression(env: _BlockEnv, rng: np.random.Generator) -> str | No
         return None
     site = sites[_pick(rng, sites)]
     names = env.names_at(site.scopes)
-    for _ in range(4):
+    arrays = [name for name in names if name in env.array_names]
+    keep_array = bool(arrays) and looks_array(site.node, env.array_names, env.numpy_name)
+    for _ in range(_REPLACE_TRIES):
         new = _random_expr(env, names, rng, depth=int(rng.integers(0, 3)))
+        if keep_array and not looks_array(new, env.array_names, env.numpy_name):
+            continue  # an array replaced by a number mostly breaks the shapes downstream
         if not same_tree(new, site.node):
             note = f"replace {_short(site.node)} -> {_short(new)}"
             _replace_in_tree(env, site.node, new)
@@ -420,7 +455,9 @@ def _wrap_expression(env: _BlockEnv, rng: np.random.Generator) -> str | None:
     elif kind == "abs":
         wrapped = call_builtin("abs", node)
     elif kind in ("min", "max"):
-        wrapped = call_builtin(kind, node, _terminal(env, names, rng))
+        wrapped = _extremum(env, kind, node, _terminal(env, names, rng))
+        if env.numpy_name is not None:
+            kind = f"{env.numpy_name}.{kind}imum"
     else:
         function = env.functions[_pick(rng, env.functions)]
         wrapped = function.call(node)

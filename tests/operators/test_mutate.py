@@ -6,6 +6,7 @@ import ast
 import builtins
 import re
 
+import numpy as np
 from operator_cases import PROGRAMS, assert_valid_child, block_source, run_propose
 
 from evoforge.blocks import dedent_block
@@ -173,3 +174,45 @@ def test_main_guard_names_and_type_aliases_are_never_used_as_numbers() -> None:
             node.id for node in ast.walk(_block_tree(proposal.code)) if isinstance(node, ast.Name)
         }
         assert not names & {"index", "step", "Step"}, proposal.note
+
+
+ARRAY_PROGRAM = """\
+import numpy as np
+
+
+# EVOLVE-BLOCK-START
+def place(n: int) -> np.ndarray:
+    angles = 0.3 + 2.0 * np.pi * np.arange(n) / n
+    radius = 0.27
+    xs = 0.5 + radius * np.cos(angles)
+    ys = 0.3 + radius * np.sin(angles)
+    return np.column_stack([xs, ys])
+# EVOLVE-BLOCK-END
+"""
+
+
+def test_minima_and_maxima_are_elementwise_where_numpy_is_imported() -> None:
+    operator = MutateOperator(MutateConfig(max_edits=3))
+    children = _children(operator, ARRAY_PROGRAM, range(200))
+    called = {
+        ast.unparse(node.func)
+        for proposal in children
+        for node in ast.walk(_block_tree(proposal.code))
+        if isinstance(node, ast.Call)
+    }
+    assert {"np.minimum", "np.maximum"} <= called
+    assert not called & {"min", "max"}
+
+
+def test_replaced_arrays_stay_arrays() -> None:
+    # collapsing `xs` (or the expression it is computed from) into a number breaks
+    # np.column_stack: every child of a single replace edit must still give n rows
+    operator = MutateOperator(MutateConfig(max_edits=1))
+    children = [p for p in _children(operator, ARRAY_PROGRAM, range(300)) if "replace" in p.note]
+    assert len(children) > 40
+    for proposal in children:
+        namespace: dict[str, object] = {"__builtins__": builtins}
+        exec(compile(proposal.code, "<child>", "exec"), namespace)
+        with np.errstate(all="ignore"):
+            points = namespace["place"](11)  # type: ignore[operator]
+        assert np.shape(points)[1] == 2, proposal.note

@@ -1,0 +1,77 @@
+"""ast_tools' static guesses about numpy: the numpy alias and which names hold arrays."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from evoforge.operators.ast_tools import array_valued_names, looks_array, numpy_alias
+
+PROGRAM = """\
+import numpy as np
+
+
+def place(n: int, bins: np.ndarray, weights: "npt.NDArray[np.float64]", scale: float):
+    angles = 0.3 + 2.0 * np.pi * np.arange(n) / n
+    xs, radius = np.cos(angles), 0.5
+    ys = radius * np.sin(angles)
+    total = np.sum(xs)
+    peak = ys.max()
+    count = len(xs)
+    head = xs[0]
+    tail = xs[1:]
+    spread = np.minimum(ys, radius)
+    flat = np.minimum(radius, scale)
+    gap = bins - scale
+    gap += 1.0
+    return np.column_stack([xs, ys]), weights
+"""
+
+
+def _names(code: str = PROGRAM, alias: str | None = "np") -> frozenset[str]:
+    return array_valued_names([ast.parse(code)], alias)
+
+
+def test_numpy_alias_follows_the_import() -> None:
+    assert numpy_alias([ast.parse("import numpy as xp\n")]) == "xp"
+    assert numpy_alias([ast.parse("import math\nimport numpy\n")]) == "numpy"
+    assert numpy_alias([ast.parse("from numpy import sin\nimport math\n")]) is None
+
+
+def test_array_names_follow_builders_elementwise_calls_and_annotations() -> None:
+    names = _names()
+    assert {"angles", "xs", "ys", "tail", "spread", "bins", "weights", "gap"} <= names
+    # reductions, lengths, single indexes and elementwise calls on numbers give numbers
+    assert not names & {"n", "scale", "radius", "total", "peak", "count", "head", "flat"}
+
+
+def test_without_numpy_only_annotations_and_their_arithmetic_count() -> None:
+    names = _names(PROGRAM.replace("import numpy as np\n", ""), None)
+    assert names == {"bins", "weights", "gap"}
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("xs * 2.0 + radius", True),
+        ("-xs", True),
+        ("np.sqrt(np.abs(ys))", True),
+        ("abs(xs)", True),
+        ("np.zeros(3)", True),
+        ("xs.T", True),
+        ("xs[::2]", True),
+        ("xs if radius > 0 else ys", True),
+        ("np.mean(xs)", False),
+        ("xs.sum()", False),
+        ("float(xs[0])", False),
+        ("np.sqrt(radius)", False),
+        ("radius * 2.0", False),
+        ("xs[3]", False),
+        ("min(radius, 1.0)", False),
+        ("unknown(xs)", False),
+    ],
+)
+def test_looks_array(expression: str, expected: bool) -> None:
+    node = ast.parse(expression, mode="eval").body
+    assert looks_array(node, frozenset({"xs", "ys"}), "np") is expected
