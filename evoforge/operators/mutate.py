@@ -8,7 +8,7 @@ inside expressions, which keep children runnable more often than statement edits
 * ``replace``: replace a numeric subexpression by a small random expression built from
   the variables in scope there, the block's constants, ``abs``/``min``/``max`` and the
   math/numpy functions the program imports; a subexpression that looks like an array
-  is replaced by one that uses an array variable (see below);
+  is replaced by one that also looks like an array (see below);
 * ``wrap``: wrap a numeric subexpression: ``(x * c)``, ``(x + c)``, ``-x``, ``abs(x)``,
   ``min(x, t)``, ``max(x, t)``, ``np.sin(x)``...;
 * ``delete`` / ``duplicate`` a statement, ``swap`` two adjacent statements. ``return``,
@@ -223,8 +223,10 @@ def _block_envs(parsed: ParsedProgram, trees: Sequence[ast.Module | None]) -> di
     module_names: set[str] = set()
     if parsed.tree is not None:
         module_names.update(scope_names(parsed.tree))
-    functions = imported_functions([parsed.tree] if parsed.tree is not None else block_trees)
-    numpy_name = numpy_alias([parsed.tree] if parsed.tree is not None else block_trees)
+    program_trees = [parsed.tree] if parsed.tree is not None else block_trees
+    functions = imported_functions(program_trees)
+    numpy_name = numpy_alias(program_trees)
+    arrays = array_valued_names(program_trees, numpy_name)
     callable_names = frozenset({"abs", "min", "max"} | {f.name for f in functions})
     if numpy_name is not None:
         callable_names |= {f"{numpy_name}.minimum", f"{numpy_name}.maximum"}
@@ -244,9 +246,7 @@ def _block_envs(parsed: ParsedProgram, trees: Sequence[ast.Module | None]) -> di
             functions=functions,
             callable_names=callable_names,
             numpy_name=numpy_name,
-            array_names=array_valued_names(
-                [t for t in (parsed.tree, tree) if t is not None], numpy_name
-            ),
+            array_names=arrays,
         )
     return envs
 
