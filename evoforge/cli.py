@@ -144,8 +144,8 @@ def _add_bench_parser(commands: Any) -> None:
     bench.add_argument(
         "--out",
         type=Path,
-        default=Path("benchmarks/results"),
-        help="output directory (default benchmarks/results)",
+        default=Path("benchmarks/results/latest"),
+        help="output directory (default benchmarks/results/latest)",
     )
     bench.add_argument(
         "--jobs", type=_at_least_one, default=None, help="runs at once (default: cores)"

@@ -12,7 +12,7 @@ from evoforge.bench import BenchOptions, run_bench
 from evoforge.bench.harness import _time_left, source_revision
 from evoforge.bench.records import RunRecord, best_so_far, read_records
 from evoforge.bench.report import markdown_tables, summarise, summary_matrix
-from evoforge.cli import main
+from evoforge.cli import build_parser, main
 
 CURVE_FIT = Path(__file__).parents[1] / "e2e" / "problems" / "curve_fit"
 BUDGET = 6
@@ -89,6 +89,15 @@ def test_bad_input_is_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert status == 2
     assert fragment in err and len(err.strip().splitlines()) == 1
+
+
+def test_default_output_is_a_scratch_directory_beside_the_committed_results() -> None:
+    """Without --out a bench writes to benchmarks/results/latest, never over a result
+    directory in the repository (those are named: suite-500, acceptance-60, ...)."""
+    args = build_parser().parse_args(["bench", "--problems", "p"])
+    assert args.out == Path("benchmarks/results/latest")
+    ignored = (Path(__file__).parents[2] / "benchmarks/results/.gitignore").read_text()
+    assert "latest/" in ignored.splitlines()
 
 
 def _record(engine: str, seed: int, score: float) -> RunRecord:
