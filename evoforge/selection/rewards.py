@@ -9,19 +9,26 @@ child                          reward
 ============================  ==============================================
 failed / rejected (None)       0
 NOT_ADDED                      0
-NEW_CELL                       0.5 + 0.5 * squash(child - parent), clipped >= 0
-IMPROVED                       0.5 + 0.5 * squash(improvement over the cell)
-new global best                1.0
+NEW_CELL                       0.5 + 0.5 * squash(child - parent)
+IMPROVED                       squash(improvement over the cell), >= FLOOR
+first program of the run       1.0
+new global best                the above, r, raised to r + (1 - r) * squash(gain)
 ============================  ==============================================
 
-``squash(delta) = rel / (rel + KNEE)`` with ``rel = delta / (|parent_score| + EPSILON)``:
-scale-free, 0 for no gain, 0.5 at a 1% relative gain, approaching but never reaching 1,
-so only a new global best earns the full 1.0.
+``squash(delta) = rel / (rel + KNEE)`` with ``rel = delta / (|reference| + EPSILON)``,
+the reference being the parent's score (or, for a new best, the best before it):
+scale-free, 0 for no gain, 0.5 at a 1% relative gain, approaching but never reaching 1.
+
+Rewards follow the size of the gain. Filling a new cell is worth half the full reward
+whatever its score (diversity is what the grid is for), but improving a cell or the best
+pays only as much as it gained: an operator whose children make many tiny improvements
+(a fine step of ``tune`` on a smooth problem) must not look as good as one that makes a
+few large ones, or the bandit spends the budget polishing one solution.
 
 NOT_ADDED earns nothing, even when the child beat its parent: the cell already held
-something at least as good, so the archive learnt nothing. Paying a little there would
-make ``successes`` (reward > 0) stop meaning "changed the archive", and would reward
-operators that produce near copies of good parents with noise-level gains.
+something at least as good, so the archive learnt nothing. Every child that changed the
+archive earns more than 0 (at least ``FLOOR``), so ``successes`` (reward > 0) still
+means "changed the archive".
 """
 
 from __future__ import annotations
@@ -37,7 +44,10 @@ KNEE = 0.01
 """Relative gain that earns half of the improvement bonus."""
 
 NEW_CELL_BASE = 0.5
-"""Reward for filling a new cell or improving a cell, before the improvement bonus."""
+"""Reward for filling a new cell, before the improvement bonus."""
+
+FLOOR = 1e-3
+"""Least reward for a child that changed the archive (a cell improved by a tiny gain)."""
 
 
 def squash(delta: float, parent_score: float) -> float:
@@ -68,11 +78,13 @@ def reward_from_outcome(
         return 0.0
     if outcome.status is InsertStatus.NOT_ADDED:
         return 0.0
-    if best_score_before is None or child_score > best_score_before:
+    if best_score_before is None:
         return 1.0
     parent = parent_score if parent_score is not None else 0.0
     if outcome.status is InsertStatus.IMPROVED:
-        bonus = squash(outcome.improvement, parent)
+        reward = squash(outcome.improvement, parent)
     else:
-        bonus = squash(child_score - parent, parent)
-    return min(1.0, max(0.0, NEW_CELL_BASE + (1.0 - NEW_CELL_BASE) * bonus))
+        reward = NEW_CELL_BASE + (1.0 - NEW_CELL_BASE) * squash(child_score - parent, parent)
+    if child_score > best_score_before:
+        reward += (1.0 - reward) * squash(child_score - best_score_before, best_score_before)
+    return min(1.0, max(FLOOR, reward))

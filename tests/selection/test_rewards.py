@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from evoforge.program import InsertOutcome, InsertStatus
-from evoforge.selection.rewards import reward_from_outcome
+from evoforge.selection.rewards import FLOOR, reward_from_outcome
 
 
 def reward(
@@ -33,26 +33,40 @@ def test_failures_and_not_added_earn_nothing() -> None:
     assert reward(InsertStatus.NOT_ADDED, 0.9, 1.0, 10.0, gain=-0.1) == 0.0
 
 
-def test_new_cell_and_improved_rank_below_new_best() -> None:
+def test_new_cells_earn_a_base_and_improvements_earn_their_gain() -> None:
     flat_new_cell = reward(InsertStatus.NEW_CELL, 1.0, 1.0, 10.0, gain=1.0)
     better_new_cell = reward(InsertStatus.NEW_CELL, 1.1, 1.0, 10.0, gain=1.1)
+    tiny_improvement = reward(InsertStatus.IMPROVED, 1.0, 1.0, 10.0, gain=1e-9)
     small_improvement = reward(InsertStatus.IMPROVED, 1.0, 1.0, 10.0, gain=0.001)
+    one_percent = reward(InsertStatus.IMPROVED, 1.0, 1.0, 10.0, gain=0.01)
     big_improvement = reward(InsertStatus.IMPROVED, 1.0, 1.0, 10.0, gain=0.5)
-    best = reward(InsertStatus.IMPROVED, 11.0, 1.0, 10.0, gain=0.001)
     assert flat_new_cell == 0.5
     assert 0.5 < better_new_cell < 1.0
-    assert 0.5 < small_improvement < big_improvement < 1.0
-    assert best == 1.0
+    assert tiny_improvement == FLOOR > 0.0  # it changed the archive: still a success
+    assert FLOOR < small_improvement < 0.1 < big_improvement < 1.0
+    assert one_percent == pytest.approx(0.5)
     assert reward(InsertStatus.NEW_CELL, 0.0, 0.0, float("nan"), gain=0.0) == 0.5
-    assert (
-        reward_from_outcome(
-            InsertOutcome(InsertStatus.NEW_CELL, 1.0),
-            child_score=1.0,
-            parent_score=None,
-            best_score_before=None,
-        )
-        == 1.0
+    first = reward_from_outcome(
+        InsertOutcome(InsertStatus.NEW_CELL, 1.0),
+        child_score=1.0,
+        parent_score=None,
+        best_score_before=None,
     )
+    assert first == 1.0
+
+
+def test_a_new_best_earns_more_the_more_it_gains_over_the_best() -> None:
+    """A polishing step that edges past the best is worth little more than the cell
+    improvement it is; a jump well past the best approaches the full reward."""
+    as_cell = reward(InsertStatus.IMPROVED, 10.0 - 1e-6, 9.99, 10.0, gain=0.001)
+    edging_past = reward(InsertStatus.IMPROVED, 10.0 + 1e-6, 9.99, 10.0, gain=0.001)
+    jump = reward(InsertStatus.IMPROVED, 11.0, 9.99, 10.0, gain=0.001)
+    huge_jump = reward(InsertStatus.IMPROVED, 100.0, 9.99, 10.0, gain=0.001)
+    assert as_cell < edging_past < as_cell + 0.01
+    assert edging_past < jump < huge_jump < 1.0
+    assert jump > 0.9
+    new_cell_best = reward(InsertStatus.NEW_CELL, 10.0 + 1e-6, 9.99, 10.0, gain=10.0)
+    assert new_cell_best >= reward(InsertStatus.NEW_CELL, 10.0 - 1e-6, 9.99, 10.0, gain=10.0)
 
 
 def test_new_cell_worse_than_parent_gets_the_base() -> None:
