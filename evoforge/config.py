@@ -135,6 +135,15 @@ class ArchiveConfig(_Strict):
     exploration_rate: float = Field(0.2, ge=0, le=1, description="Parent: random occupied cell.")
     tournament_rate: float = Field(0.2, ge=0, le=1, description="Parent: tournament winner.")
     tournament_size: int = Field(3, ge=2, description="Contestants per tournament selection.")
+    seed_rate: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description=(
+            "Share of children whose parent is the seed program itself, before the rates "
+            "above apply (keeps sampling one-edit changes of the seed)."
+        ),
+    )
     inspirations: InspirationConfig = Field(default_factory=InspirationConfig)
 
     @model_validator(mode="after")

@@ -249,7 +249,7 @@ class Engine:
         self._next_iteration += 1
         rng = self._rng(iteration, _RNG_SELECT)
         island = (iteration - 1) % self.config.archive.num_islands
-        parent = self.archive.sample_parent(island, rng)
+        parent = self._seed_as_parent(rng) or self.archive.sample_parent(island, rng)
         inspiration_config = self.config.archive.inspirations
         inspirations = self.archive.sample_inspirations(
             parent, island, rng, inspiration_config.count, inspiration_config.policy
@@ -271,6 +271,15 @@ class Engine:
         return Job(
             iteration=iteration, island=island, parent=parent, operator=operator, context=context
         )
+
+    def _seed_as_parent(self, rng: np.random.Generator) -> Program | None:
+        """The seed program, for a share ``archive.seed_rate`` of children (None otherwise,
+        and always when the seed has no score). Draws from ``rng`` only when the share is
+        positive, so runs without it sample exactly as before."""
+        rate = self.config.archive.seed_rate
+        if rate <= 0 or self._seed is None or self._seed.score is None:
+            return None
+        return self._seed if rng.random() < rate else None
 
     async def propose(self, job: Job) -> Proposal | None:
         """Run the job's operator; an operator that raises yields no proposal."""

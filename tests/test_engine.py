@@ -136,3 +136,34 @@ def test_failed_children_keep_their_note_and_count_among_the_relatives(tmp_path:
         assert "i000002" not in {p.id for p in job.context.relatives}
     finally:
         reopened.close()
+
+
+def _parents(tmp_path: Path, name: str, archive: dict[str, float]) -> tuple[list[str], str]:
+    """Ids of the parents of 20 steps of the ask/tell loop, and the seed program's id."""
+    shutil.copytree(PROBLEM, tmp_path / name)
+    problem = load_problem(tmp_path / name)
+    config = resolve_config(
+        problem_layer=problem.config_layer, cli_layer={"seed": 4, "archive": archive}
+    )
+    engine = Engine.create(problem, config, tmp_path / f"{name}-run")
+    try:
+        assert engine.seed_program is not None
+        parents = []
+        for _ in range(20):
+            job = engine.ask()
+            parents.append(job.parent.id)
+            proposal = asyncio.run(engine.propose(job))
+            if engine.check(job, proposal) is None and proposal is not None:
+                engine.tell(job, proposal, engine.evaluate(proposal.code))
+            else:
+                engine.tell(job, proposal, EvaluationResult(EvalStatus.REJECTED), evaluated=False)
+        return parents, engine.seed_program.id
+    finally:
+        engine.close()
+
+
+def test_seed_rate_makes_the_seed_program_a_parent_again(tmp_path: Path) -> None:
+    always, seed_id = _parents(tmp_path, "always", {"seed_rate": 1.0})
+    assert set(always) == {seed_id}
+    never, seed_id = _parents(tmp_path, "never", {})
+    assert any(parent != seed_id for parent in never)  # the archive's own elites take over
