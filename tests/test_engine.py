@@ -8,9 +8,20 @@ from pathlib import Path
 
 from evoforge import Engine, EvalStatus, EvaluationResult, load_problem
 from evoforge.config import resolve_config
+from evoforge.engine import Job, StepReport
 from evoforge.program import InsertStatus
 
 PROBLEM = Path(__file__).parent / "e2e" / "problems" / "curve_fit"
+
+
+def _step(engine: Engine, job: Job) -> StepReport:
+    """Propose, check and evaluate ``job``'s child and tell the engine, as a custom loop does."""
+    proposal = asyncio.run(engine.propose(job))
+    reason = engine.check(job, proposal)
+    if reason is None and proposal is not None:
+        return engine.tell(job, proposal, engine.evaluate(proposal.code))
+    rejected = EvaluationResult(EvalStatus.REJECTED, reason=reason or "")
+    return engine.tell(job, proposal, rejected, evaluated=False)
 
 
 def test_custom_ask_tell_loop(tmp_path: Path) -> None:
@@ -22,15 +33,7 @@ def test_custom_ask_tell_loop(tmp_path: Path) -> None:
     outcomes = []
     try:
         for _ in range(30):
-            job = engine.ask()
-            proposal = asyncio.run(engine.propose(job))
-            reason = engine.check(job, proposal)
-            if reason is None and proposal is not None:
-                report = engine.tell(job, proposal, engine.evaluate(proposal.code))
-            else:
-                rejected = EvaluationResult(EvalStatus.REJECTED, reason=reason or "")
-                report = engine.tell(job, proposal, rejected, evaluated=False)
-            outcomes.append(report)
+            outcomes.append(_step(engine, engine.ask()))
         assert engine.counters.iterations == 30
         assert engine.db.count_programs() == 31
         assert seed_score is not None and engine.best is not None
@@ -152,11 +155,7 @@ def _parents(tmp_path: Path, name: str, archive: dict[str, float]) -> tuple[list
         for _ in range(20):
             job = engine.ask()
             parents.append(job.parent.id)
-            proposal = asyncio.run(engine.propose(job))
-            if engine.check(job, proposal) is None and proposal is not None:
-                engine.tell(job, proposal, engine.evaluate(proposal.code))
-            else:
-                engine.tell(job, proposal, EvaluationResult(EvalStatus.REJECTED), evaluated=False)
+            _step(engine, job)
         return parents, engine.seed_program.id
     finally:
         engine.close()

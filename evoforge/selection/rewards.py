@@ -50,11 +50,11 @@ FLOOR = 1e-3
 """Least reward for a child that changed the archive (a cell improved by a tiny gain)."""
 
 
-def squash(delta: float, parent_score: float) -> float:
-    """Relative gain ``delta / (|parent_score| + EPSILON)`` mapped into [0, 1)."""
+def squash(delta: float, reference: float) -> float:
+    """Relative gain ``delta / (|reference| + EPSILON)`` mapped into [0, 1)."""
     if not math.isfinite(delta) or delta <= 0:
         return 0.0
-    scale = abs(parent_score) if math.isfinite(parent_score) else 0.0
+    scale = abs(reference) if math.isfinite(reference) else 0.0
     relative = delta / (scale + EPSILON)
     if math.isinf(relative):
         return 1.0 - 1e-12
