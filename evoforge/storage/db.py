@@ -115,8 +115,33 @@ class Event:
     payload: dict[str, Any]
 
 
+def storable_text(text: str) -> str:
+    """``text`` as SQLite can store it: UTF-8 encodable, every lone surrogate replaced.
+
+    Candidate output, evaluator metrics and model answers may hold lone surrogates
+    (``"\\ud800"``, from ``surrogateescape`` decoding or a JSON ``\\ud800`` escape), which
+    UTF-8 cannot encode: writing them would make the step's commit fail, and with it every
+    resume. Each lone surrogate becomes U+FFFD; a well-formed surrogate pair becomes the
+    character it encodes; NUL and every other character are kept as they are. Text that
+    is already storable is returned unchanged (the same object).
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
+def _storable_or_none(text: str | None) -> str | None:
+    return None if text is None else storable_text(text)
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, allow_nan=True)
+    """JSON for a text column; strings inside (keys too) are made storable, so a lone
+    surrogate is read back as U+FFFD rather than as the surrogate itself."""
+    return storable_text(json.dumps(value, sort_keys=True, allow_nan=True, ensure_ascii=False))
 
 
 def _finite_or_none(value: float | None) -> float | None:
@@ -182,12 +207,16 @@ class RunDatabase:
     # -- meta and state ---------------------------------------------------------------
 
     def _set_meta_if_absent(self, key: str, value: str) -> None:
-        self._conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, value))
+        self._conn.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
+            (storable_text(key), storable_text(value)),
+        )
 
     def set_meta(self, values: Mapping[str, str]) -> None:
         with self._transaction():
             self._conn.executemany(
-                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", list(values.items())
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                [(storable_text(key), storable_text(value)) for key, value in values.items()],
             )
 
     def get_meta(self, key: str) -> str | None:
@@ -205,14 +234,14 @@ class RunDatabase:
     def _write_state(self, values: Mapping[str, Any]) -> None:
         self._conn.executemany(
             "INSERT OR REPLACE INTO state(key, value) VALUES (?, ?)",
-            [(key, _dumps(value)) for key, value in values.items()],
+            [(storable_text(key), _dumps(value)) for key, value in values.items()],
         )
 
     def store_problem_files(self, files: Mapping[str, bytes]) -> None:
         with self._transaction():
             self._conn.executemany(
                 "INSERT OR REPLACE INTO problem_files(path, content) VALUES (?, ?)",
-                list(files.items()),
+                [(storable_text(path), content) for path, content in files.items()],
             )
 
     def problem_files(self) -> dict[str, bytes]:
@@ -244,17 +273,17 @@ class RunDatabase:
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     program.seq,
-                    program.id,
+                    storable_text(program.id),
                     program.iteration,
-                    program.code,
-                    program.code_hash,
-                    program.parent_id,
+                    storable_text(program.code),
+                    storable_text(program.code_hash),
+                    _storable_or_none(program.parent_id),
                     _dumps(list(program.inspiration_ids)),
-                    program.operator,
+                    storable_text(program.operator),
                     program.island,
                     program.generation,
                     program.status.value,
-                    program.reason,
+                    storable_text(program.reason),
                     _finite_or_none(program.score),
                     _dumps(dict(program.metrics)),
                     _dumps(dict(program.features)),
@@ -270,7 +299,10 @@ class RunDatabase:
             )
             self._conn.executemany(
                 "INSERT INTO events(seq, kind, payload, created_at) VALUES (?, ?, ?, ?)",
-                [(program.seq, kind, _dumps(dict(payload)), now) for kind, payload in events],
+                [
+                    (program.seq, storable_text(kind), _dumps(dict(payload)), now)
+                    for kind, payload in events
+                ],
             )
             if state:
                 self._write_state(state)
@@ -284,16 +316,16 @@ class RunDatabase:
             [
                 (
                     seq,
-                    r.model,
-                    r.operator,
-                    r.prompt,
-                    r.response,
+                    storable_text(r.model),
+                    storable_text(r.operator),
+                    storable_text(r.prompt),
+                    storable_text(r.response),
                     r.tokens_in,
                     r.tokens_out,
                     r.latency_s,
                     r.cost,
                     r.outcome.value,
-                    r.error,
+                    storable_text(r.error),
                     r.attempt,
                     r.completions,
                     r.created_at,
@@ -367,7 +399,7 @@ class RunDatabase:
         with self._transaction():
             self._conn.execute(
                 "INSERT INTO events(seq, kind, payload, created_at) VALUES (?, ?, ?, ?)",
-                (seq, kind, _dumps(dict(payload)), time.time()),
+                (seq, storable_text(kind), _dumps(dict(payload)), time.time()),
             )
 
     def steps(self) -> Iterator[StoredStep]:
