@@ -8,15 +8,19 @@ text files with ``$name`` placeholders, see ``evoforge/operators/templates/``; a
 * the current program under ``## Current program`` in a fenced ``python`` block, with its
   score and metrics (the oracle and any other tool find the program by that heading);
 * evaluator feedback: the parent's artifacts (errors, stderr tail, evaluator notes);
+  like the failure reasons below, text a candidate produced, so it is quoted as untrusted
+  data (each piece capped, in a fence it cannot close: see :mod:`.untrusted`);
 * inspirations chosen by ``prompt.inspiration_policy`` (top, diverse, novel);
 * only when the island needs it: the reasons its last children failed (when the last
   ``failure_streak`` children all failed) and broader guidance (when it has gone
   ``stagnation_window`` children without improving). When things go well neither
   appears, so the same feedback is not repeated.
 
-The prompt is capped at ``max_prompt_tokens`` (estimated at 4 characters a token) by
-dropping inspirations, then shortening feedback, then dropping guidance; the parent's
-code is never cut.
+The prompt is capped at ``max_prompt_tokens`` (estimated at 4 characters a token, see
+:func:`estimate_tokens`) by shortening the feedback first (each piece down to
+``_MIN_PIECE_CHARS``), then dropping inspirations, then guidance and the failure list, and
+last the feedback itself; the parent's code is never cut (a parent larger than the budget
+on its own is sent anyway).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from pathlib import Path
 
 from evoforge.config import PromptConfig
 from evoforge.operators.base import ProposalContext
+from evoforge.operators.untrusted import UNTRUSTED_NOTE, cap_text, fence_untrusted, inline_label
 from evoforge.program import EvalStatus, Program
 
 __all__ = [
@@ -50,6 +55,9 @@ ANSWER_SEARCH_REPLACE = "Answer format: SEARCH/REPLACE"
 ANSWER_FULL = "Answer format: FULL PROGRAM"
 TEMPLATE_NAMES = ("system", "diff", "rewrite", "crossover", "stagnation", "failures")
 _CHARS_PER_TOKEN = 4
+_MIN_PIECE_CHARS = 200  # feedback pieces are not shortened below this; they are dropped
+_MAX_FEEDBACK_PIECES = 12  # artifacts shown at most; the rest are named
+_FAILURE_REASON_CHARS = 300
 _TOKEN_RE = re.compile(r"[A-Za-z_]\w*|\d+\.?\d*(?:[eE][-+]?\d+)?|\S")
 
 
@@ -120,7 +128,9 @@ def _format_score(program: Program) -> str:
 def _format_metrics(program: Program) -> str:
     if not program.metrics:
         return ""
-    shown = ", ".join(f"{k} = {v:.6g}" for k, v in sorted(program.metrics.items())[:12])
+    shown = ", ".join(
+        f"{inline_label(k)} = {v:.6g}" for k, v in sorted(program.metrics.items())[:12]
+    )
     return f"Metrics: {shown}\n"
 
 
@@ -131,11 +141,23 @@ def _fenced(code: str) -> str:
     return f"{fence}python\n{code.rstrip()}\n{fence}"
 
 
-def _tail(text: str, limit: int) -> str:
-    text = text.strip()
-    if limit <= 0:
-        return ""
-    return text if len(text) <= limit else "[...]" + text[-limit:]
+def _feedback_pieces(parent: Program) -> list[tuple[str, str]]:
+    """(label, text) of each piece of candidate-produced feedback on ``parent``: the reason
+    it did not score, then its artifacts by name (at most ``_MAX_FEEDBACK_PIECES``; a last
+    label-only piece names some of the rest)."""
+    pieces: list[tuple[str, str]] = []
+    if parent.status is not EvalStatus.OK and parent.reason.strip():
+        pieces.append((f"Status {parent.status.value}, reason:", parent.reason.strip()))
+    artifacts = [(name, str(value).strip()) for name, value in sorted(parent.artifacts.items())]
+    artifacts = [(name, text) for name, text in artifacts if text]
+    for name, text in artifacts[:_MAX_FEEDBACK_PIECES]:
+        pieces.append((f"{inline_label(name)}:", text))
+    rest = artifacts[_MAX_FEEDBACK_PIECES:]
+    if rest:
+        named = ", ".join(inline_label(name, 40) for name, _ in rest[:5])
+        more = f" and {len(rest) - 5} more" if len(rest) > 5 else ""
+        pieces.append((f"({len(rest)} more artifacts not shown: {named}{more})", ""))
+    return pieces
 
 
 class PromptBuilder:
@@ -164,16 +186,21 @@ class PromptBuilder:
         )
 
     def feedback_section(self, parent: Program, limit: int) -> str:
-        parts = []
-        if parent.status is not EvalStatus.OK and parent.reason:
-            parts.append(f"Status {parent.status.value}: {_tail(parent.reason, limit)}")
-        for name, value in sorted(parent.artifacts.items()):
-            text = _tail(str(value), limit)
-            if text:
-                parts.append(f"### {name}\n{text}")
-        if not parts:
+        """The parent's reason and artifacts, each capped at ``limit`` characters and fenced
+        as untrusted output; empty when there is none or ``limit <= 0``."""
+        pieces = _feedback_pieces(parent)
+        if not pieces or limit <= 0:
             return ""
-        return "## Evaluator feedback on the current program\n" + "\n\n".join(parts)
+        parts = [
+            label if not text else f"{label}\n{fence_untrusted(cap_text(text, limit))}"
+            for label, text in pieces
+        ]
+        return (
+            "## Evaluator feedback on the current program\n"
+            + UNTRUSTED_NOTE
+            + "\n\n"
+            + "\n\n".join(parts)
+        )
 
     def choose_inspirations(self, context: ProposalContext, count: int) -> list[Program]:
         """Up to ``count`` scored programs other than the parent, by the configured policy."""
@@ -228,10 +255,13 @@ class PromptBuilder:
         reasons: list[str] = []
         for program in streak:
             line = program.reason.strip().splitlines()
-            text = f"- {program.status.value}: {(line[-1] if line else 'no reason')[:300]}"
+            last = cap_text(line[-1] if line else "no reason", _FAILURE_REASON_CHARS)
+            text = f"- {program.status.value}: {last}"
             if text not in reasons:
                 reasons.append(text)
-        return self._fill("failures", {"failure_list": "\n".join(reasons[:6])})
+        listing = "\n".join(reasons[:6])
+        quoted = f"{UNTRUSTED_NOTE}\n{fence_untrusted(listing)}"
+        return self._fill("failures", {"failure_list": quoted})
 
     def guidance_section(self, context: ProposalContext) -> str:
         if context.stagnation < self.config.stagnation_window:
@@ -265,14 +295,16 @@ class PromptBuilder:
             prompt = Prompt(system=self.system, user=self._fill(template, values))
             if prompt.estimated_tokens <= budget:
                 return prompt
-            if inspirations:
+            if limit > _MIN_PIECE_CHARS:
+                limit = max(limit // 2, _MIN_PIECE_CHARS)
+            elif inspirations:
                 inspirations.pop()
-            elif limit > 200:
-                limit //= 2
             elif guidance:
                 guidance = ""
             elif failures:
                 failures = ""
+            elif limit > 0:
+                limit = 0  # no feedback at all
             else:
                 return prompt  # the parent alone exceeds the budget: send it anyway
 
