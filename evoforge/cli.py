@@ -20,6 +20,14 @@ from rich.table import Table
 from evoforge.config import ConfigError, load_yaml_mapping
 from evoforge.engine import EngineError
 from evoforge.problem import ProblemError
+from evoforge.report.commands import (
+    VIEW_COMMANDS,
+    ViewUsageError,
+    add_reasons,
+    add_view_parsers,
+    print_lineage,
+    print_reasons,
+)
 from evoforge.storage.db import DatabaseError, RunDatabase
 
 EXIT_USAGE = 2
@@ -89,10 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     best = commands.add_parser("best", help="show the best program of a run")
     best.add_argument("run_dir", type=Path)
     best.add_argument("--json", action="store_true", help="one JSON object")
+    best.add_argument("-o", "--output", type=Path, help="also write the best program to this file")
 
     status = commands.add_parser("status", help="summarise a run")
     status.add_argument("run_dir", type=Path)
     status.add_argument("--json", action="store_true", help="one JSON object")
+
+    add_view_parsers(commands, _positive_int)
 
     init = commands.add_parser("init", help="write a working example problem to start from")
     init.add_argument("directory", type=Path)
@@ -256,6 +267,8 @@ def _cmd_best(args: argparse.Namespace) -> int:
     from evoforge.report.summary import best_summary
 
     summary = _summarise(args.run_dir, best_summary)
+    if args.output is not None and summary["program_id"] is not None:
+        args.output.write_text(summary["code"], encoding="utf-8")
     if args.json:
         print(json.dumps(summary, default=str))
         return 0
@@ -270,6 +283,10 @@ def _cmd_best(args: argparse.Namespace) -> int:
     )
     for name, value in sorted(summary["metrics"].items()):
         console.print(f"  {name} = {value:.6g}")
+    print_lineage(args.run_dir)
+    if args.output is not None:
+        console.print(f"wrote {args.output}")
+        return 0
     console.print("")
     print(summary["code"])
     return 0
@@ -279,6 +296,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     from evoforge.report.summary import status_summary
 
     summary = _summarise(args.run_dir, status_summary)
+    add_reasons(args.run_dir, summary)
     if args.json:
         print(json.dumps(summary, default=str))
         return 0
@@ -295,6 +313,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     console.print(f"stopped: {summary['stop_reason'] or 'running or never stopped cleanly'}")
     if summary["failures"]:
         console.print("failures: " + ", ".join(f"{k} {v}" for k, v in summary["failures"].items()))
+    print_reasons(console, summary["reasons"])
     table = Table("operator", "uses", "successes", "success rate", "mean reward")
     for name, stats in summary["operators"].items():
         table.add_row(
@@ -427,6 +446,7 @@ _COMMANDS = {
     "init": _cmd_init,
     "oracle": _cmd_oracle,
     "bench": _cmd_bench,
+    **VIEW_COMMANDS,
 }
 
 
@@ -435,7 +455,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return _COMMANDS[args.command](args)
-    except (UsageError, ConfigError, ProblemError, EngineError, DatabaseError) as exc:
+    except (
+        UsageError,
+        ConfigError,
+        ProblemError,
+        EngineError,
+        DatabaseError,
+        ViewUsageError,
+    ) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"evoforge: error: {message}", file=sys.stderr)
         return EXIT_USAGE

@@ -136,6 +136,7 @@ class JsonLinesReporter(Reporter):
                 "operator": program.operator,
                 "island": program.island,
                 "status": program.status.value,
+                "reason": program.reason,
                 "score": program.score,
                 "outcome": None if report.outcome is None else report.outcome.status.value,
                 "reward": report.reward,

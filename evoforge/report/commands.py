@@ -1,0 +1,166 @@
+"""The viewing commands of the ``evoforge`` CLI: ``serve``, ``report`` and ``show``, and
+the reason and lineage parts of ``status`` and ``best``.
+
+All of them only read the run (through :class:`RunReader`), so they work on a run that is
+still being written. Bad input raises :class:`ViewUsageError` (one line, exit status 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from evoforge.report import views
+from evoforge.report.reader import RunReader
+from evoforge.report.reasons import top_reasons
+
+DEFAULT_PORT = 8000
+DEFAULT_HOST = "127.0.0.1"
+
+
+class ViewUsageError(Exception):
+    """A bad command line for a viewing command."""
+
+
+def add_view_parsers(commands: Any, non_negative_int: Callable[[str], int]) -> None:
+    """Register ``serve``, ``report`` and ``show`` on the CLI's subcommand parsers."""
+    serve = commands.add_parser("serve", help="open a live web view of one or more runs")
+    serve.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    serve.add_argument(
+        "--port", type=non_negative_int, default=DEFAULT_PORT, help="0 picks a free port"
+    )
+    serve.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help="address to bind (default loopback; any other address requires the printed token)",
+    )
+    report = commands.add_parser("report", help="write a run's web view as one HTML file")
+    report.add_argument("run_dir", type=Path)
+    report.add_argument("--out", type=Path, help="HTML file to write (default RUN_DIR/report.html)")
+    show = commands.add_parser("show", help="print one program and its diff against its parent")
+    show.add_argument("run_dir", type=Path)
+    show.add_argument("program_id")
+    show.add_argument("--json", action="store_true", help="one JSON object")
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    if args.port > 65535:
+        raise ViewUsageError(f"evoforge serve: --port must be at most 65535, got {args.port}")
+    missing = [name for name in ("fastapi", "uvicorn") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ViewUsageError(
+            f"evoforge serve needs {' and '.join(missing)}: pip install 'evoforge[web]'"
+        )
+    from evoforge.web.app import serve
+    from evoforge.web.security import is_loopback, new_token
+
+    for run_dir in args.run_dirs:  # fail on a bad directory before binding anything
+        RunReader(run_dir).close()
+    token = None if is_loopback(args.host) else new_token()
+
+    def announce(url: str) -> None:
+        note = "" if token is None else " (the token in it is required: keep it private)"
+        print(f"evoforge serving {len(args.run_dirs)} run(s) at {url}{note}; Ctrl-C stops it")
+        print(f"open: {url}", flush=True)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        serve(args.run_dirs, host=args.host, port=args.port, token=token, announce=announce)
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from evoforge.report.html import write_report
+
+    out = args.out or args.run_dir / "report.html"
+    reader = RunReader(args.run_dir)  # a missing run fails here, before anything is written
+    reader.close()
+    write_report(args.run_dir, out)
+    print(f"wrote {out}")
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    reader = RunReader(args.run_dir)
+    try:
+        program = views.program(reader, args.program_id)
+    finally:
+        reader.close()
+    if program is None:
+        raise ViewUsageError(f"evoforge show: {args.run_dir} has no program {args.program_id!r}")
+    if args.json:
+        print(json.dumps(program))
+        return 0
+    console = Console(highlight=False)
+    score = "-" if program["score"] is None else f"{program['score']:.6g}"
+    gain = "" if program["gain"] is None else f" ({program['gain']:+.4g} over its parent)"
+    console.print(
+        f"[bold]{escape(program['id'])}[/bold]: {program['status']}, score {score}{gain}; "
+        f"{escape(program['operator'])} on {escape(str(program['parent_id'] or 'nothing'))}, "
+        f"iteration {program['iteration']}, island {program['island']}, "
+        f"outcome {program['outcome'] or 'not inserted'}"
+    )
+    if program["reason"]:
+        console.print("reason:", escape(program["reason"]))
+    for name, value in sorted(program["metrics"].items()):
+        console.print(f"  {escape(name)} = {'-' if value is None else f'{value:.6g}'}")
+    print()
+    if program["parent_id"] is None:
+        print(program["code"], end="" if program["code"].endswith("\n") else "\n")
+    elif program["diff"]:
+        print(program["diff"], end="" if program["diff"].endswith("\n") else "\n")
+    else:
+        print(f"(same code as {program['parent_id']})")
+    return 0
+
+
+def add_reasons(run_dir: Path, summary: dict[str, Any]) -> None:
+    """Add ``reasons`` (top failure and rejection kinds) to a status summary."""
+    reader = RunReader(run_dir)
+    try:
+        summary["reasons"] = top_reasons(reader)
+    finally:
+        reader.close()
+
+
+def print_reasons(console: Console, reasons: dict[str, list[dict[str, Any]]]) -> None:
+    """The top failure and rejection reasons as two small tables (nothing when none)."""
+    for side, title in (("failures", "top failure reasons"), ("rejections", "top rejections")):
+        if not reasons.get(side):
+            continue
+        table = Table("count", title, "example", title_justify="left")
+        for entry in reasons[side]:
+            table.add_row(str(entry["count"]), escape(entry["reason"]), escape(entry["example_id"]))
+        console.print(table)
+
+
+def print_lineage(run_dir: Path) -> None:
+    """The best program's lineage, seed first: id, operator, score, gain per step."""
+    reader = RunReader(run_dir)
+    try:
+        chain = views.lineage(reader)
+    finally:
+        reader.close()
+    if chain is None:
+        return
+    console = Console(highlight=False)
+    console.print(f"lineage ({len(chain['nodes'])} programs, seed first):")
+    for node in chain["nodes"]:
+        score = "-" if node["score"] is None else f"{node['score']:.6g}"
+        gain = "" if node["gain"] is None else f" ({node['gain']:+.4g})"
+        console.print(f"  {escape(node['id'])}  {escape(node['operator'])}  {score}{gain}")
+
+
+VIEW_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "serve": _cmd_serve,
+    "report": _cmd_report,
+    "show": _cmd_show,
+}

@@ -1,0 +1,137 @@
+"""``evoforge report``: the web view's pages as one self-contained HTML file.
+
+The file carries the viewer's own script and style sheet inline, the answers the pages
+need as one JSON block (``type="application/json"``: data, never executed), and a content
+security policy that allows exactly that script and that style sheet by their SHA-256
+hashes and nothing else: no network, no other script. Candidate text inside the JSON has
+every ``<``, ``>`` and ``&`` escaped, so it cannot close the block.
+
+The programs included are the best program's lineage, the archive's elites, the latest
+programs and the examples of the top failure reasons (at most :data:`MAX_PROGRAMS`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from evoforge.report import views
+from evoforge.report.archive_view import ArchiveReplay
+from evoforge.report.reader import RunReader
+
+MAX_PROGRAMS = 150
+RECENT_PROGRAMS = 20
+
+
+def _static(name: str) -> str:
+    return (resources.files("evoforge.web") / "static" / name).read_text(encoding="utf-8")
+
+
+def _sha256(text: str) -> str:
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return "sha256-" + base64.b64encode(digest).decode("ascii")
+
+
+def _json_for_html(data: Any) -> str:
+    text = json.dumps(data, allow_nan=False, separators=(",", ":"))
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def report_data(reader: RunReader) -> dict[str, Any]:
+    """The API answers the report's pages read, keyed by their API path."""
+    base = "/api/runs/0"
+    overview = views.overview(reader)
+    islands = ArchiveReplay(reader).islands()
+    lineage = views.lineage(reader)
+    recent = views.programs(reader, limit=RECENT_PROGRAMS)
+    data: dict[str, Any] = {
+        "written_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "/api/runs": [
+            {
+                "index": 0,
+                "run": overview["run"],
+                "problem": overview["problem"],
+                "best_score": overview["best_score"],
+                "programs": overview["programs"],
+                "stop_reason": overview["stop_reason"],
+            }
+        ],
+        "/api/compare": [
+            {
+                "index": 0,
+                "run": overview["run"],
+                "problem": overview["problem"],
+                "best_score": overview["best_score"],
+                "curve": overview["best_curve"],
+            }
+        ],
+        f"{base}/overview": overview,
+        f"{base}/archive": islands,
+        f"{base}/operators": views.operators(reader),
+        f"{base}/models": views.models(reader),
+        f"{base}/programs?limit={RECENT_PROGRAMS}": recent,
+    }
+    wanted: list[str] = []
+    if lineage is not None:
+        data[f"{base}/lineage"] = lineage
+        wanted += [node["id"] for node in reversed(lineage["nodes"])]
+    wanted += [entry["example_id"] for side in overview["reasons"].values() for entry in side]
+    wanted += [p["id"] for p in recent]
+    elites = sorted(
+        (cell for island in islands for cell in island["cells"]),
+        key=lambda cell: -(cell["score"] or 0.0),
+    )
+    wanted += [cell["program_id"] for cell in elites]
+    for program_id in dict.fromkeys(wanted):
+        if sum(key.startswith(f"{base}/programs/") for key in data) >= MAX_PROGRAMS:
+            break
+        program = views.program(reader, program_id)
+        if program is not None:
+            data[f"{base}/programs/{program_id}"] = program
+            chain = views.lineage(reader, program_id)
+            if chain is not None:
+                data[f"{base}/lineage?program={program_id}"] = chain
+    return data
+
+
+def render_report(run_dir: Path) -> str:
+    """The report of ``run_dir`` as one HTML document (read-only on the run)."""
+    reader = RunReader(run_dir)
+    try:
+        data = report_data(reader)
+    finally:
+        reader.close()
+    script = _static("app.js")
+    style = _static("app.css")
+    policy = (
+        f"default-src 'none'; script-src '{_sha256(script)}'; style-src '{_sha256(style)}'; "
+        "img-src data:; base-uri 'none'; form-action 'none'"
+    )
+    title = f"evoforge report: {data['/api/runs'][0]['run']}"
+    escaped_title = title.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return (
+        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta http-equiv="Content-Security-Policy" content="{policy}">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{escaped_title}</title>\n"
+        '<link rel="icon" href="data:,">\n'
+        f"<style>{style}</style>\n"
+        "</head>\n<body>\n"
+        '<header><a class="brand" href="#/">evoforge</a><nav id="nav"></nav>'
+        '<span id="live" class="live"></span></header>\n'
+        '<main id="view"><p class="muted">loading…</p></main>\n'
+        f'<script type="application/json" id="evoforge-data">{_json_for_html(data)}</script>\n'
+        f"<script>{script}</script>\n"
+        "</body>\n</html>\n"
+    )
+
+
+def write_report(run_dir: Path, out: Path) -> Path:
+    """Write the report of ``run_dir`` to ``out`` and return ``out``."""
+    out.write_text(render_report(run_dir), encoding="utf-8")
+    return out

@@ -1,0 +1,108 @@
+"""Read-only access to a run database, for viewers that run beside a writing run.
+
+The connection is opened with SQLite's ``mode=ro`` URI, so nothing that reads through a
+:class:`RunReader` can change a run, and a run in progress keeps writing undisturbed
+(WAL lets one writer and many readers work at once). Every query answers plain data
+(dicts, lists, numbers, strings) for the web view, the HTML report and the CLI.
+
+A reader may be shared between threads: each query holds the reader's lock.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from evoforge.storage.db import DatabaseError, RunDatabase
+
+
+class RunReader:
+    """One run directory's database, opened read-only.
+
+    Raises :class:`DatabaseError` when ``run_dir`` holds no readable run database.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.path = run_dir / RunDatabase.FILENAME
+        if not self.path.is_file():
+            raise DatabaseError(f"{run_dir} holds no run (no {RunDatabase.FILENAME})")
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        try:
+            self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30.0)
+            self._conn.execute("PRAGMA query_only=ON")
+            tables = {
+                row[0]
+                for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseError(f"run database {self.path} is unreadable: {exc}") from exc
+        missing = {"meta", "programs", "events", "state"} - tables
+        if missing:
+            raise DatabaseError(f"run database {self.path} lacks tables {sorted(missing)}")
+        self._has_llm_calls = "llm_calls" in tables
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def locked(self) -> Iterator[sqlite3.Connection]:
+        """The connection, held exclusively for one consistent read (one transaction)."""
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                yield self._conn
+            finally:
+                self._conn.execute("COMMIT")
+
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """All rows of one query."""
+        with self._lock:
+            return list(self._conn.execute(sql, params))
+
+    def one(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+        with self._lock:
+            row = self._conn.execute(sql, params).fetchone()
+            return None if row is None else tuple(row)
+
+    @property
+    def has_llm_calls(self) -> bool:
+        return self._has_llm_calls
+
+    def meta(self, key: str) -> str | None:
+        row = self.one("SELECT value FROM meta WHERE key = ?", (key,))
+        return None if row is None else str(row[0])
+
+    def state(self, key: str) -> Any:
+        row = self.one("SELECT value FROM state WHERE key = ?", (key,))
+        return None if row is None else json.loads(row[0])
+
+    def version(self) -> dict[str, int]:
+        """A cheap fingerprint that changes whenever the run commits anything."""
+        with self._lock:
+            seq = self._conn.execute("SELECT COALESCE(MAX(seq), -1) FROM programs").fetchone()[0]
+            events = self._conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+            calls = (
+                self._conn.execute("SELECT COALESCE(MAX(id), 0) FROM llm_calls").fetchone()[0]
+                if self._has_llm_calls
+                else 0
+            )
+            states = self._conn.execute(
+                "SELECT COUNT(*) FROM state WHERE key = 'stop_reason'"
+            ).fetchone()[0]
+        return {"seq": int(seq), "events": int(events), "llm_calls": int(calls), "stop": states}
+
+    def config(self) -> dict[str, Any]:
+        """The run's stored configuration as plain data (empty when none is stored)."""
+        stored = self.meta("config")
+        if stored is None:
+            return {}
+        data = json.loads(stored)
+        return data if isinstance(data, dict) else {}

@@ -1,0 +1,407 @@
+// evoforge run viewer. Plain script, no dependencies, no markup built from data:
+// every value reaches the page through textContent or an attribute, never innerHTML.
+// Live mode fetches /api/... and polls the run's version; report mode (a single HTML
+// file written by `evoforge report`) reads the same answers from an embedded JSON block.
+"use strict";
+
+(function () {
+  const SVG_NS = "http://www.w3.org/2000/svg";
+  const POLL_MS = 1500;
+  const PALETTE = ["#2f6f4f", "#c2571a", "#3b5bdb", "#a61e4d", "#5f3dc4", "#087f5b", "#e67700", "#495057"];
+  const embedded = document.getElementById("evoforge-data");
+  const EMBED = embedded ? JSON.parse(embedded.textContent) : null;
+  const state = { route: null, versions: {}, runs: [], timer: null, rendering: false };
+
+  // ---------------------------------------------------------------- data
+  async function api(path) {
+    if (EMBED) {
+      if (Object.prototype.hasOwnProperty.call(EMBED, path)) return EMBED[path];
+      throw new Error("not included in this report: " + path);
+    }
+    const response = await fetch(path, { credentials: "same-origin", cache: "no-store" });
+    if (!response.ok) {
+      let detail = response.statusText;
+      try { detail = (await response.json()).detail || detail; } catch (e) { /* not JSON */ }
+      throw new Error(detail);
+    }
+    return response.json();
+  }
+
+  // ---------------------------------------------------------------- DOM helpers
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    setAttrs(node, attrs);
+    append(node, children);
+    return node;
+  }
+  function svg(tag, attrs, ...children) {
+    const node = document.createElementNS(SVG_NS, tag);
+    setAttrs(node, attrs);
+    append(node, children);
+    return node;
+  }
+  function setAttrs(node, attrs) {
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key.startsWith("on")) throw new Error("event handlers are attached, not set");
+      node.setAttribute(key, String(value));
+    }
+  }
+  function append(node, children) {
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      node.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+  }
+  function fmt(value, digits) {
+    if (value === null || value === undefined) return "–";
+    if (typeof value !== "number") return String(value);
+    if (Number.isInteger(value)) return String(value);
+    return Number(value.toPrecision(digits || 6)).toString();
+  }
+  function signed(value) {
+    if (value === null || value === undefined) return "";
+    return (value >= 0 ? "+" : "") + fmt(value, 4);
+  }
+  function table(headers, rows, attrs) {
+    return el("table", attrs,
+      el("thead", {}, el("tr", {}, headers.map((h) => el("th", {}, h)))),
+      el("tbody", {}, rows.map((cells) => el("tr", {}, cells.map((c) =>
+        c instanceof Node && c.tagName === "TD" ? c : el("td", typeof c === "number" ? { class: "num" } : {}, typeof c === "number" ? fmt(c) : c))))));
+  }
+  function card(label, value, testid) {
+    return el("div", { class: "card" }, el("div", { class: "label" }, label),
+      el("div", { class: "value", "data-testid": testid || null }, value));
+  }
+  function link(href, text) { return el("a", { href: href }, text); }
+  function programLink(run, id) { return link("#/run/" + run + "/program/" + encodeURIComponent(id), id); }
+  function statusSpan(status) { return el("span", { class: "status-" + status }, status); }
+
+  // ---------------------------------------------------------------- charts
+  function niceTicks(lo, hi, count) {
+    if (!(hi > lo)) { hi = lo + 1; }
+    const step0 = (hi - lo) / count;
+    const mag = Math.pow(10, Math.floor(Math.log10(step0)));
+    const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= step0) || step0;
+    const ticks = [];
+    for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) ticks.push(t);
+    return ticks;
+  }
+
+  // series: [{name, points: [[x, y], ...], color}]; y may be null (skipped).
+  function lineChart(series, opts) {
+    const W = opts.width || 640, H = opts.height || 280, L = 64, R = 12, T = 12, B = 36;
+    const pts = series.flatMap((s) => s.points.filter((p) => p[1] !== null && p[1] !== undefined));
+    const root = svg("svg", { viewBox: "0 0 " + W + " " + H, width: W, height: H, class: "chart", "data-testid": opts.testid || null });
+    if (!pts.length) {
+      root.appendChild(svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle" }, "no data yet"));
+      return el("div", {}, root);
+    }
+    let x0 = Math.min(...pts.map((p) => p[0])), x1 = Math.max(...pts.map((p) => p[0]));
+    let y0 = Math.min(...pts.map((p) => p[1])), y1 = Math.max(...pts.map((p) => p[1]));
+    if (opts.yZero) y0 = Math.min(0, y0);
+    if (x1 === x0) x1 = x0 + 1;
+    if (y1 === y0) { y0 -= Math.abs(y0) * 0.01 + 0.5; y1 += Math.abs(y1) * 0.01 + 0.5; }
+    const pad = (y1 - y0) * 0.05; y0 -= opts.yZero && y0 === 0 ? 0 : pad; y1 += pad;
+    const sx = (x) => L + (x - x0) / (x1 - x0) * (W - L - R);
+    const sy = (y) => H - B - (y - y0) / (y1 - y0) * (H - T - B);
+    for (const t of niceTicks(y0, y1, 5)) {
+      root.appendChild(svg("line", { x1: L, x2: W - R, y1: sy(t), y2: sy(t), class: "gridline" }));
+      root.appendChild(svg("text", { x: L - 6, y: sy(t) + 4, "text-anchor": "end" }, fmt(t, 4)));
+    }
+    for (const t of niceTicks(x0, x1, 6)) {
+      root.appendChild(svg("text", { x: sx(t), y: H - B + 16, "text-anchor": "middle" }, fmt(t, 4)));
+    }
+    root.appendChild(svg("line", { x1: L, x2: L, y1: T, y2: H - B, class: "axis" }));
+    root.appendChild(svg("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, class: "axis" }));
+    root.appendChild(svg("text", { x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle" }, opts.xLabel || ""));
+    root.appendChild(svg("text", { x: 12, y: (T + H - B) / 2, transform: "rotate(-90 12 " + (T + H - B) / 2 + ")", "text-anchor": "middle" }, opts.yLabel || ""));
+    series.forEach((s, i) => {
+      const color = s.color || PALETTE[i % PALETTE.length];
+      const coords = [];
+      let prev = null;
+      for (const p of s.points) {
+        if (p[1] === null || p[1] === undefined) continue;
+        if (opts.step && prev !== null) coords.push(sx(p[0]).toFixed(1) + "," + sy(prev).toFixed(1));
+        coords.push(sx(p[0]).toFixed(1) + "," + sy(p[1]).toFixed(1));
+        prev = p[1];
+      }
+      root.appendChild(svg("polyline", { points: coords.join(" "), class: "series", stroke: color, "data-series": s.name },
+        svg("title", {}, s.name)));
+    });
+    const legend = el("div", { class: "legend" }, series.map((s, i) =>
+      el("span", {}, el("i", { style: null, "data-color": s.color || PALETTE[i % PALETTE.length] }), s.name)));
+    for (const swatch of legend.querySelectorAll("i")) swatch.style.background = swatch.dataset.color;
+    return el("div", {}, root, series.length > 1 ? legend : null);
+  }
+
+  function heatColor(t) {
+    // t in [0, 1]: light yellow -> green -> deep blue
+    const stops = [[255, 247, 188], [120, 198, 121], [35, 132, 67], [8, 64, 129]];
+    const x = Math.max(0, Math.min(1, t)) * (stops.length - 1);
+    const i = Math.min(stops.length - 2, Math.floor(x)), f = x - i;
+    const c = stops[i].map((v, k) => Math.round(v + (stops[i + 1][k] - v) * f));
+    return "rgb(" + c.join(",") + ")";
+  }
+
+  // ---------------------------------------------------------------- views
+  const VIEWS = {
+    overview: renderOverview,
+    archive: renderArchive,
+    lineage: renderLineage,
+    program: renderProgram,
+    operators: renderOperators,
+    models: renderModels,
+  };
+
+  async function renderOverview(run) {
+    const d = await api("/api/runs/" + run + "/overview");
+    const recent = await api("/api/runs/" + run + "/programs?limit=20").catch(() => []);
+    const islands = Object.entries(d.island_curves).map(([island, points]) => ({ name: "island " + island, points: points.map((p) => [p[0], p[2]]) }));
+    const best = { name: "best", points: d.best_curve.map((p) => [p[0], p[2]]), color: "#111" };
+    const budgets = Object.entries(d.budgets).map(([name, b]) => [name, fmt(b.used), b.limit === null || b.limit === undefined ? "no limit" : fmt(b.limit)]);
+    const reasonRows = (list) => list.map((r) => [r.reason, r.count, Object.entries(r.statuses).map(([s, c]) => s + " " + c).join(", "), programLink(run, r.example_id)]);
+    return [
+      el("h1", {}, d.problem || d.run, " ", el("span", { class: "muted" }, d.run)),
+      el("div", { class: "cards" },
+        card("best score", d.best_score === null ? "–" : String(d.best_score), "best-score"),
+        card("seed score", fmt(d.initial_score)),
+        card("best program", d.best_id ? programLink(run, d.best_id) : "–"),
+        card("iterations", fmt(d.iterations), "iterations"),
+        card("evaluations", fmt(d.evaluations), "evaluations"),
+        card("evaluations / s", fmt(d.evaluations_per_s, 3)),
+        card("elapsed", fmt(d.duration_s, 4) + " s"),
+        card("stop reason", d.stop_reason || "running (or never stopped cleanly)", "stop-reason")),
+      el("div", { class: "grid2" },
+        el("section", {}, el("h2", {}, "Best score by evaluations"),
+          lineChart([best, ...islands], { xLabel: "evaluations", yLabel: "score", step: true, testid: "score-by-evaluations" })),
+        el("section", {}, el("h2", {}, "Best score over time"),
+          lineChart([{ name: "best", points: d.best_curve.map((p) => [p[1], p[2]]), color: "#111" }], { xLabel: "seconds", yLabel: "score", step: true })),
+        el("section", {}, el("h2", {}, "Evaluations per second"),
+          lineChart([{ name: "rate", points: d.rate_curve }], { xLabel: "seconds", yLabel: "evaluations / s", yZero: true }))),
+      el("h2", {}, "Failures by status"),
+      Object.keys(d.failures).length ? table(["status", "children"], Object.entries(d.failures).map(([s, c]) => [statusSpan(s), c]), { "data-testid": "failures" }) : el("p", { class: "muted" }, "no failures"),
+      el("h2", {}, "Top failure reasons"),
+      d.reasons.failures.length ? table(["reason", "count", "statuses", "example"], reasonRows(d.reasons.failures), { "data-testid": "failure-reasons" }) : el("p", { class: "muted" }, "none"),
+      el("h2", {}, "Top rejection reasons"),
+      d.reasons.rejections.length ? table(["reason", "count", "statuses", "example"], reasonRows(d.reasons.rejections), { "data-testid": "rejection-reasons" }) : el("p", { class: "muted" }, "none"),
+      el("h2", {}, "Budgets"),
+      table(["budget", "used", "limit"], budgets),
+      el("h2", {}, "Latest programs"),
+      table(["program", "iteration", "operator", "island", "status", "score", "reason"],
+        recent.map((p) => [programLink(run, p.id), p.iteration, p.operator, p.island, statusSpan(p.status), p.score === null ? "–" : p.score, p.reason]), { "data-testid": "recent" }),
+    ];
+  }
+
+  async function renderArchive(run) {
+    const islands = await api("/api/runs/" + run + "/archive");
+    const total = islands.reduce((n, i) => n + i.occupied, 0);
+    const scores = islands.flatMap((i) => i.cells.map((c) => c.score)).filter((s) => s !== null);
+    const lo = Math.min(...scores), hi = Math.max(...scores);
+    const parts = [el("h1", {}, "Archive"),
+      el("p", { class: "muted" }, "Each island's MAP-Elites grid: one square per occupied cell, coloured by its elite's score (darker is better). Click a cell for its elite."),
+      el("p", {}, "occupied cells: ", el("b", { "data-testid": "occupied" }, String(total)), " · score range ", fmt(lo), " – ", fmt(hi))];
+    for (const island of islands) {
+      const nx = island.shape[0] || 1, ny = island.shape.length > 1 ? island.shape[1] : 1;
+      const size = Math.max(14, Math.min(40, Math.floor(420 / Math.max(nx, ny))));
+      const L = 70, T = 10, W = L + nx * size + 10, H = T + ny * size + 44;
+      const root = svg("svg", { viewBox: "0 0 " + W + " " + H, width: W, height: H, "data-testid": "heatmap", "data-island": island.island });
+      for (let i = 0; i < nx; i++) for (let j = 0; j < ny; j++) {
+        root.appendChild(svg("rect", { x: L + i * size, y: T + (ny - 1 - j) * size, width: size, height: size, class: "empty" }));
+      }
+      for (const c of island.cells) {
+        const i = c.cell[0], j = c.cell.length > 1 ? c.cell[1] : 0;
+        const t = hi > lo ? (c.score - lo) / (hi - lo) : 1;
+        const rect = svg("rect", { x: L + i * size, y: T + (ny - 1 - j) * size, width: size, height: size, class: "cell", "data-program": c.program_id },
+          svg("title", {}, c.program_id + ": score " + fmt(c.score) + " · cell (" + c.cell.join(", ") + ")"));
+        rect.style.fill = heatColor(t);
+        root.appendChild(svg("a", { href: "#/run/" + run + "/program/" + encodeURIComponent(c.program_id) }, rect));
+      }
+      const fx = island.features[0] || "", fy = island.features[1] || "";
+      root.appendChild(svg("text", { x: L + nx * size / 2, y: T + ny * size + 18, "text-anchor": "middle" }, fx + " →"));
+      root.appendChild(svg("text", { x: 14, y: T + ny * size / 2, transform: "rotate(-90 14 " + (T + ny * size / 2) + ")", "text-anchor": "middle" }, fy ? fy + " →" : ""));
+      parts.push(el("section", {}, el("h2", {}, "Island " + island.island + " · " + island.occupied + " of " + island.capacity + " cells · best " + fmt(island.best_score)), root));
+    }
+    return parts;
+  }
+
+  async function renderLineage(run, programId) {
+    const path = "/api/runs/" + run + "/lineage" + (programId ? "?program=" + encodeURIComponent(programId) : "");
+    const d = await api(path);
+    const nodes = d.nodes;
+    const BW = 300, BH = 40, GAP = 34, X = 20, W = BW + 320;
+    const H = nodes.length * (BH + GAP) + 10;
+    const root = svg("svg", { viewBox: "0 0 " + W + " " + H, width: W, height: H, "data-testid": "lineage" });
+    nodes.forEach((n, k) => {
+      const y = 10 + k * (BH + GAP);
+      if (k > 0) {
+        root.appendChild(svg("line", { x1: X + BW / 2, x2: X + BW / 2, y1: y - GAP, y2: y, class: "edge" }));
+        root.appendChild(svg("text", { x: X + BW / 2 + 8, y: y - GAP / 2 + 4, class: "edge-label" }, n.operator + (n.gain === null ? "" : "  " + signed(n.gain))));
+      }
+      const g = svg("g", { class: "node" + (k === nodes.length - 1 ? " best" : ""), "data-program": n.id },
+        svg("rect", { x: X, y: y, width: BW, height: BH }),
+        svg("text", { x: X + 10, y: y + 17 }, n.id + " · " + n.status),
+        svg("text", { x: X + 10, y: y + 33 }, "score " + fmt(n.score) + " · iteration " + n.iteration + " · island " + n.island));
+      root.appendChild(svg("a", { href: "#/run/" + run + "/program/" + encodeURIComponent(n.id) }, g));
+    });
+    return [el("h1", {}, "Lineage of ", programLink(run, d.program_id)),
+      el("p", { class: "muted" }, nodes.length + " programs from the seed; each edge names the operator that made the child and its gain over the parent."),
+      root];
+  }
+
+  function diffBlock(text) {
+    const pre = el("pre", { "data-testid": "diff" });
+    for (const line of text.split("\n")) {
+      const cls = line.startsWith("@@") ? "hunk" : line.startsWith("+") && !line.startsWith("+++") ? "add" : line.startsWith("-") && !line.startsWith("---") ? "del" : null;
+      pre.appendChild(cls ? el("span", { class: cls }, line) : document.createTextNode(line + "\n"));
+    }
+    return pre;
+  }
+
+  async function renderProgram(run, programId) {
+    const p = await api("/api/runs/" + run + "/programs/" + encodeURIComponent(programId));
+    const kv = (obj) => table(["name", "value"], Object.entries(obj).map(([k, v]) => [k, v === null ? "–" : v]));
+    return [
+      el("h1", {}, "Program ", el("span", { "data-testid": "program-id" }, p.id), " ", statusSpan(p.status)),
+      el("div", { class: "cards" },
+        card("score", p.score === null ? "–" : String(p.score), "program-score"),
+        card("gain over parent", p.gain === null ? "–" : signed(p.gain)),
+        card("operator", p.operator),
+        card("parent", p.parent_id ? programLink(run, p.parent_id) : "none (seed)"),
+        card("iteration · island · generation", p.iteration + " · " + p.island + " · " + p.generation),
+        card("archive outcome", (p.outcome || "not inserted") + (p.reward === null ? "" : " · reward " + fmt(p.reward, 3))),
+        card("evaluation time", fmt(p.eval_time_s, 3) + " s")),
+      el("p", {}, link("#/run/" + run + "/lineage/" + encodeURIComponent(p.id), "lineage of this program")),
+      p.reason ? [el("h2", {}, "Reason"), el("pre", { class: "wrap", "data-testid": "reason" }, p.reason)] : null,
+      el("h2", {}, "Metrics"), Object.keys(p.metrics).length ? kv(p.metrics) : el("p", { class: "muted" }, "none"),
+      el("h2", {}, "Features"), Object.keys(p.features).length ? kv(p.features) : el("p", { class: "muted" }, "none"),
+      el("h2", {}, "Diff against its parent"), p.diff ? diffBlock(p.diff) : el("p", { class: "muted" }, p.parent_id ? "identical code" : "the seed has no parent"),
+      el("h2", {}, "Code"), el("pre", { "data-testid": "code" }, p.code),
+      el("h2", {}, "Artifacts"),
+      Object.keys(p.artifacts).length ? Object.entries(p.artifacts).map(([name, text]) =>
+        el("details", { open: "" }, el("summary", {}, name), el("pre", { class: "wrap", "data-testid": "artifact-" + name }, text))) : el("p", { class: "muted" }, "none"),
+      p.llm_calls.length ? [el("h2", {}, "Language-model requests"), p.llm_calls.map((c, i) => el("section", {},
+        el("p", {}, "request " + (i + 1) + ": " + c.model + " · " + c.outcome + " · " + c.tokens_in + " tokens in, " + c.tokens_out + " out · " + fmt(c.latency_s, 3) + " s" + (c.error ? " · " + c.error : "")),
+        el("details", {}, el("summary", {}, "prompt"), el("pre", { class: "wrap" }, c.prompt)),
+        el("details", { open: "" }, el("summary", {}, "answer"), el("pre", { class: "wrap" }, c.response))))] : null,
+    ];
+  }
+
+  async function renderOperators(run) {
+    const d = await api("/api/runs/" + run + "/operators");
+    const names = Object.keys(d.operators);
+    const rows = names.map((name) => {
+      const o = d.operators[name];
+      const prob = d.probabilities[name];
+      const bar = el("span", { class: "bar" }); bar.style.width = Math.round((prob || 0) * 120) + "px";
+      return [name, o.uses, o.successes, (o.success_rate * 100).toFixed(1) + "%", fmt(o.mean_reward, 3), el("td", {}, bar, " ", prob === undefined ? "–" : (prob * 100).toFixed(1) + "%")];
+    });
+    return [el("h1", {}, "Operators"),
+      el("p", { class: "muted" }, "Bandit policy: " + (d.policy || "–") + ". Choice probability: how often the policy would pick each operator now."),
+      table(["operator", "uses", "successes", "success rate", "mean reward", "choice probability"], rows, { "data-testid": "operators" }),
+      el("h2", {}, "Mean reward over iterations"),
+      lineChart(names.map((name) => ({ name: name, points: d.operators[name].reward_curve })), { xLabel: "iteration", yLabel: "mean reward", yZero: true })];
+  }
+
+  async function renderModels(run) {
+    const d = await api("/api/runs/" + run + "/models");
+    const names = Object.keys(d.models);
+    if (!names.length) return [el("h1", {}, "Model calls"), el("p", { class: "muted", "data-testid": "no-models" }, "This run made no language-model requests.")];
+    return [el("h1", {}, "Model calls"),
+      table(["model", "calls", "tokens in", "tokens out", "cost", "mean latency (s)", "worst latency (s)", "failures", "outcomes"],
+        names.map((n) => { const m = d.models[n]; return [n, m.calls, m.tokens_in, m.tokens_out, m.cost, m.mean_latency_s, m.max_latency_s, m.failures, Object.entries(m.outcomes).map(([k, v]) => k + " " + v).join(", ")]; }),
+        { "data-testid": "models" })];
+  }
+
+  async function renderCompare() {
+    const runs = await api("/api/compare");
+    return [el("h1", {}, "Compare runs"),
+      lineChart(runs.map((r) => ({ name: r.run, points: r.curve.map((p) => [p[0], p[2]]) })), { xLabel: "evaluations", yLabel: "best score", step: true, testid: "compare", width: 900, height: 360 }),
+      table(["run", "problem", "best score"], runs.map((r) => [link("#/run/" + r.index + "/overview", r.run), r.problem || "–", r.best_score === null ? "–" : r.best_score]), { "data-testid": "compare-table" })];
+  }
+
+  async function renderIndex() {
+    return [el("h1", {}, "Runs"),
+      table(["run", "problem", "programs", "best score", "stopped"], state.runs.map((r) => [link("#/run/" + r.index + "/overview", r.run), r.problem || "–", r.programs, r.best_score === null ? "–" : r.best_score, r.stop_reason || "running"]), { "data-testid": "runs" })];
+  }
+
+  // ---------------------------------------------------------------- routing
+  function parseRoute() {
+    const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
+    if (parts[0] === "compare") return { view: "compare", run: null };
+    if (parts[0] === "run" && parts.length >= 2) {
+      return { view: parts[2] || "overview", run: Number(parts[1]), arg: parts[3] || null };
+    }
+    return { view: "index", run: null };
+  }
+
+  function renderNav(route) {
+    const nav = document.getElementById("nav");
+    nav.replaceChildren();
+    const run = route.run === null ? 0 : route.run;
+    if (state.runs.length > 1) {
+      const select = el("select", { "aria-label": "run" }, state.runs.map((r) => el("option", { value: r.index, selected: r.index === run ? "" : null }, r.run)));
+      select.addEventListener("change", () => { location.hash = "#/run/" + select.value + "/" + (route.run === null ? "overview" : route.view); });
+      nav.appendChild(select);
+    }
+    for (const view of ["overview", "archive", "lineage", "operators", "models"]) {
+      nav.appendChild(el("a", { href: "#/run/" + run + "/" + view, class: route.view === view ? "active" : null }, view === "models" ? "model calls" : view));
+    }
+    nav.appendChild(el("a", { href: "#/compare", class: route.view === "compare" ? "active" : null }, "compare"));
+  }
+
+  async function render(keepScroll) {
+    if (state.rendering) return;
+    state.rendering = true;
+    const route = parseRoute();
+    const main = document.getElementById("view");
+    try {
+      if (!state.runs.length || !keepScroll) state.runs = await api("/api/runs");
+      if (route.view === "index" && state.runs.length === 1) { location.replace("#/run/0/overview"); return; }
+      renderNav(route);
+      let content;
+      if (route.view === "index") content = await renderIndex();
+      else if (route.view === "compare") content = await renderCompare();
+      else if (VIEWS[route.view]) content = await VIEWS[route.view](route.run, route.arg);
+      else content = [el("p", { class: "error" }, "unknown page: " + route.view)];
+      const y = window.scrollY;
+      main.replaceChildren(...[content].flat(3).filter(Boolean));
+      main.dataset.view = route.view;
+      main.dataset.rendered = String(Date.now());
+      if (keepScroll) window.scrollTo(0, y);
+      setLive(EMBED ? "report written " + (EMBED.written_at || "") : "live · updated " + new Date().toLocaleTimeString(), false);
+    } catch (error) {
+      main.replaceChildren(el("p", { class: "error", "data-testid": "error" }, String(error.message || error)));
+    } finally {
+      state.rendering = false;
+    }
+  }
+
+  function setLive(text, stale) {
+    const live = document.getElementById("live");
+    live.textContent = text;
+    live.classList.toggle("stale", stale);
+  }
+
+  async function poll() {
+    const route = parseRoute();
+    const runs = route.run === null ? state.runs.map((r) => r.index) : [route.run];
+    try {
+      let changed = false;
+      for (const run of runs) {
+        const version = JSON.stringify(await api("/api/runs/" + run + "/version"));
+        if (state.versions[run] !== undefined && state.versions[run] !== version) changed = true;
+        state.versions[run] = version;
+      }
+      if (changed && route.view !== "program") { state.runs = await api("/api/runs"); await render(true); }
+    } catch (error) {
+      setLive("server unreachable: " + (error.message || error), true);
+    }
+  }
+
+  window.addEventListener("hashchange", () => render(false));
+  document.addEventListener("DOMContentLoaded", () => {
+    render(false);
+    if (!EMBED) state.timer = setInterval(poll, POLL_MS);
+  });
+})();
