@@ -1,0 +1,117 @@
+"""The ``evoforge export`` subcommand: its flags and what it prints.
+
+Kept here so that the command line stays a thin layer: :mod:`evoforge.cli` only adds
+the parser and calls :func:`run_export`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from evoforge.export.options import DIFFICULTY_MODES, FORMATS, ExportOptions
+
+__all__ = ["add_export_parser", "run_export"]
+
+_DEFAULTS = ExportOptions(format="sft")
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def add_export_parser(commands: Any) -> None:
+    """Add ``export`` to the subcommands of the ``evoforge`` parser."""
+    export = commands.add_parser(
+        "export", help="write training data (JSONL and a dataset card) distilled from runs"
+    )
+    export.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    export.add_argument("--format", required=True, choices=FORMATS, help="record format")
+    export.add_argument("--out", required=True, type=Path, help="output directory")
+    export.add_argument(
+        "--difficulty",
+        choices=DIFFICULTY_MODES,
+        default=_DEFAULTS.difficulty,
+        help="improving children kept per parent: proportional to how rarely the parent "
+        "improved, uniform, or off (default proportional)",
+    )
+    export.add_argument(
+        "--per-parent",
+        type=_count,
+        default=_DEFAULTS.per_parent,
+        help=f"most improving children per parent (default {_DEFAULTS.per_parent})",
+    )
+    export.add_argument(
+        "--failure-examples",
+        type=_count,
+        default=_DEFAULTS.failure_examples,
+        help="failed children per parent turned into fix examples, sft only "
+        f"(default {_DEFAULTS.failure_examples}; 0: none)",
+    )
+    export.add_argument(
+        "--per-lineage",
+        type=_count,
+        default=_DEFAULTS.per_lineage,
+        help=f"most examples per lineage (default {_DEFAULTS.per_lineage}; 0: no cap)",
+    )
+    export.add_argument(
+        "--margin",
+        type=_number,
+        default=_DEFAULTS.margin,
+        help="preference: chosen beats rejected by more than MARGIN x |parent score| "
+        f"(default {_DEFAULTS.margin})",
+    )
+    export.add_argument(
+        "--rejected-per-chosen",
+        type=_count,
+        default=_DEFAULTS.rejected_per_chosen,
+        help=f"preference: pairs per chosen child (default {_DEFAULTS.rejected_per_chosen})",
+    )
+    export.add_argument(
+        "--validation",
+        type=_number,
+        default=_DEFAULTS.validation,
+        help=f"share of examples held out, whole lineages (default {_DEFAULTS.validation})",
+    )
+    export.add_argument(
+        "--seed", type=_count, default=_DEFAULTS.seed, help="which lineages are held out"
+    )
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Run the export the parsed flags describe and print one summary line.
+    Raises :class:`~evoforge.export.options.ExportError` on bad input."""
+    from evoforge.export.pipeline import export_runs
+
+    options = ExportOptions(
+        format=args.format,
+        difficulty=args.difficulty,
+        per_parent=args.per_parent,
+        failure_examples=args.failure_examples,
+        per_lineage=args.per_lineage,
+        margin=args.margin,
+        rejected_per_chosen=args.rejected_per_chosen,
+        validation=args.validation,
+        seed=args.seed,
+    )
+    result = export_runs(args.run_dirs, args.out, options)
+    counts = ", ".join(f"{count} {split}" for split, count in result.counts.items())
+    print(
+        f"{options.format}: {counts} examples from {result.candidates} candidates; "
+        f"card in {result.card}"
+    )
+    return 0

@@ -1,0 +1,156 @@
+"""Keeping secrets, machine paths and evaluator internals out of exported text.
+
+A run database holds text that was never meant to leave the machine: tracebacks whose
+frames point into the problem's ``evaluator.py`` (and quote its source lines), temporary
+sandbox paths, the user's home directory, and whatever a program or a model printed. A
+:class:`Scrubber` is built once per run and cleans every free-text field:
+
+* traceback frames outside the candidate program are removed with their quoted source
+  lines (the exception line itself stays: it is the feedback the evaluator meant to give);
+* a line that quotes a line of a private problem file (the evaluator, data files: any
+  file but ``initial_program.py`` and ``README.md``) and appears in no program of the run
+  is removed;
+* secrets (API keys, tokens, private keys, ``password=...``, the values of the current
+  environment's ``*KEY*``/``*TOKEN*``/``*SECRET*``/``*PASSWORD*`` variables) become
+  ``<redacted>``;
+* URLs become ``<url>`` and absolute paths keep only their last component.
+
+Code is never edited: a field that carries a program is checked with :meth:`Scrubber.is_clean`
+and the example is dropped when the program itself holds something sensitive.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+
+__all__ = ["PROGRAM_FILES", "Scrubber"]
+
+#: problem files whose text a model is meant to see; every other file is private
+PROGRAM_FILES = frozenset({"initial_program.py", "README.md"})
+_CANDIDATE_FILES = frozenset({"program.py", "initial_program.py", "<string>"})
+_MIN_INTERNAL_LINE = 16
+_SECRET_ENV_RE = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.I)
+_SECRET_PATTERNS = (
+    re.compile(
+        r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)", re.S
+    ),
+    re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_-]{16,}"),
+    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"),
+    re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"),
+    re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"),
+    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
+    re.compile(r"\bAIza[0-9A-Za-z_-]{30,}"),
+    re.compile(r"\bhf_[A-Za-z0-9]{20,}"),
+    re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"),
+    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{12,}=*"),
+)
+_ASSIGNED_SECRET_RE = re.compile(
+    r"(?i)\b(\w*(?:api[_-]?key|secret|token|password|passwd)\w*)(\s*[=:]\s*)"
+    r"(['\"]?)([^\s'\"]{6,})\3"
+)
+_URL_RE = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>()\[\]{}`]+")
+_POSIX_PATH_RE = re.compile(r"(?<![\w.:/\\~-])(?:~/|/)(?:[\w.@+%-]+/)+([\w.@+%-]*)")
+_WINDOWS_PATH_RE = re.compile(r"\b[A-Za-z]:\\(?:[^\\\s'\"<>|:*?]+\\)+([^\\\s'\"<>|:*?]*)")
+_FRAME_RE = re.compile(r'^(?P<indent>[ \t]*)File "(?P<file>[^"]+)", line \d+')
+_CARET_RE = re.compile(r"^[ \t]*[\^~]+[ \t]*$")
+
+
+class Scrubber:
+    """Cleans free text of one run (see the module docstring for the rules)."""
+
+    def __init__(
+        self,
+        *,
+        problem_files: Mapping[str, bytes],
+        program_codes: Iterable[str],
+        environment: Mapping[str, str] | None = None,
+        known_paths: Iterable[str] = (),
+    ) -> None:
+        code_lines: set[str] = set()
+        for code in program_codes:
+            code_lines.update(line.strip() for line in code.splitlines())
+        for name in PROGRAM_FILES:
+            code_lines.update(_lines(problem_files.get(name, b"")))
+        internal: set[str] = set()
+        for name, content in problem_files.items():
+            if name in PROGRAM_FILES:
+                continue
+            internal.update(
+                line
+                for line in _lines(content)
+                if len(line) >= _MIN_INTERNAL_LINE and line not in code_lines
+            )
+        self._internal_lines = frozenset(internal)
+        env = os.environ if environment is None else environment
+        values = {
+            value
+            for name, value in env.items()
+            if _SECRET_ENV_RE.search(name) and len(value.strip()) >= 8
+        }
+        self._secret_values = sorted(values, key=len, reverse=True)
+        self._known_paths = sorted(
+            {path.rstrip("/") for path in known_paths if len(path.rstrip("/")) > 1},
+            key=len,
+            reverse=True,
+        )
+
+    def scrub(self, text: str) -> str:
+        """``text`` without secrets, machine paths, URLs and evaluator internals."""
+        if not text:
+            return text
+        text = self._drop_foreign_frames(text)
+        if self._internal_lines:
+            kept = [
+                line
+                for line in text.splitlines(keepends=True)
+                if line.strip() not in self._internal_lines
+            ]
+            text = "".join(kept)
+        for value in self._secret_values:
+            text = text.replace(value, "<redacted>")
+        for pattern in _SECRET_PATTERNS:
+            text = pattern.sub("<redacted>", text)
+        text = _ASSIGNED_SECRET_RE.sub(r"\1\2\3<redacted>\3", text)
+        text = _URL_RE.sub("<url>", text)
+        for path in self._known_paths:
+            text = re.sub(re.escape(path) + r"/?", "", text)
+        text = _POSIX_PATH_RE.sub(lambda match: match.group(1), text)
+        return _WINDOWS_PATH_RE.sub(lambda match: match.group(1), text)
+
+    def is_clean(self, text: str) -> bool:
+        """Whether scrubbing would leave ``text`` unchanged (for fields that hold code)."""
+        return self.scrub(text) == text
+
+    @staticmethod
+    def _drop_foreign_frames(text: str) -> str:
+        """Remove traceback frames of files other than the candidate program, with the
+        source line and caret line the traceback quotes under each."""
+        if 'File "' not in text:
+            return text
+        lines = text.splitlines(keepends=True)
+        kept: list[str] = []
+        skipping_indent: int | None = None
+        for line in lines:
+            if skipping_indent is not None:
+                indent = len(line) - len(line.lstrip())
+                if line.strip() and (indent > skipping_indent or _CARET_RE.match(line)):
+                    continue
+                skipping_indent = None
+            match = _FRAME_RE.match(line)
+            if match is not None:
+                name = re.split(r"[\\/]", match["file"])[-1]
+                if name not in _CANDIDATE_FILES:
+                    skipping_indent = len(match["indent"])
+                    continue
+            kept.append(line)
+        return "".join(kept)
+
+
+def _lines(content: bytes) -> set[str]:
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        return set()
+    return {line.strip() for line in text.splitlines() if line.strip()}

@@ -1,0 +1,155 @@
+"""One export: read the runs, build, deduplicate, cap, split, write JSONL and the card.
+
+The order matters and is fixed: candidates are built per run (difficulty quotas and
+failure examples already applied), then deduplicated across all runs by normalised code,
+then capped per lineage, then split; the card counts what each step dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evoforge.export.card import CardData, render_card
+from evoforge.export.example import Example
+from evoforge.export.formats import DROP_REASONS, build_examples
+from evoforge.export.options import ExportError, ExportOptions
+from evoforge.export.selection import cap_per_lineage
+from evoforge.export.source import RunSource, load_run
+from evoforge.export.splits import assign_splits, deduplicate
+
+__all__ = ["CARD_FILENAME", "SPLIT_FILES", "ExportResult", "export_runs"]
+
+SPLIT_FILES = {"train": "train.jsonl", "validation": "validation.jsonl"}
+CARD_FILENAME = "README.md"
+_OWNED_FILES = {*SPLIT_FILES.values(), CARD_FILENAME}
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """Counts per split, the files written (absolute paths) and the dropped candidates."""
+
+    counts: dict[str, int]
+    files: dict[str, Path]
+    card: Path
+    drops: dict[str, int]
+    candidates: int
+
+
+def _labels(run_dirs: Sequence[Path]) -> list[str]:
+    """Each run's directory name, suffixed where two runs share one."""
+    labels: list[str] = []
+    seen: Counter[str] = Counter()
+    for run_dir in run_dirs:
+        name = run_dir.resolve().name or "run"
+        seen[name] += 1
+        labels.append(name if seen[name] == 1 else f"{name}-{seen[name]}")
+    return labels
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"--out {out} is a file, not a directory")
+    if out.is_dir():
+        foreign = sorted(entry.name for entry in out.iterdir() if entry.name not in _OWNED_FILES)
+        if foreign:
+            raise ExportError(
+                f"--out {out} holds other files ({', '.join(foreign[:3])}); "
+                "choose an empty or new directory"
+            )
+
+
+def export_runs(run_dirs: Sequence[Path], out: Path, options: ExportOptions) -> ExportResult:
+    """Export ``run_dirs`` in ``options.format`` to ``out``; ExportError on bad input or
+    when nothing is selected. A previous export in ``out`` is replaced."""
+    if not run_dirs:
+        raise ExportError("give at least one run directory")
+    _check_out(out)
+    sources = [
+        load_run(run_dir, label) for run_dir, label in zip(run_dirs, _labels(run_dirs), strict=True)
+    ]
+    drops: Counter[str] = Counter()
+    candidates: list[Example] = []
+    for source in sources:
+        candidates.extend(build_examples(source, options, drops))
+    examples, duplicates = deduplicate(candidates)
+    drops["duplicate"] += duplicates
+    if options.format != "traces":
+        examples, capped = cap_per_lineage(examples, options.per_lineage)
+        drops["lineage_cap"] += capped
+    splits = assign_splits(
+        examples,
+        options.validation,
+        options.seed,
+        {source.lineage_key(source.seed) for source in sources},
+    )
+    drops["split_boundary"] += splits.dropped
+    by_split = {"train": splits.train, "validation": splits.validation}
+    if not splits.train and not splits.validation:
+        raise ExportError(
+            f"no {options.format} examples selected from {len(sources)} run(s) "
+            f"({len(candidates)} candidates); the runs may hold no improving children"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
+    for split, filename in SPLIT_FILES.items():
+        path = out / filename
+        path.unlink(missing_ok=True)
+        if by_split[split]:
+            _write_jsonl(path, by_split[split])
+            files[split] = path
+    written = [example for split in files for example in by_split[split]]
+    card = CardData(
+        format=options.format,
+        options=options.as_dict(),
+        sources=[_describe(source) for source in sources],
+        counts={split: len(by_split[split]) for split in files},
+        files={split: path.name for split, path in files.items()},
+        drops=drops,
+        drop_reasons=_drop_reasons(options),
+        operators=Counter(example.operator for example in written),
+        problems=Counter(example.problem for example in written),
+        kinds=Counter(
+            str(example.record["kind"]) for example in written if "kind" in example.record
+        ),
+        candidates=len(candidates),
+    )
+    card_path = out / CARD_FILENAME
+    card_path.write_text(render_card(card), encoding="utf-8")
+    return ExportResult(
+        counts=dict(card.counts),
+        files=files,
+        card=card_path,
+        drops={reason: drops.get(reason, 0) for reason in card.drop_reasons},
+        candidates=len(candidates),
+    )
+
+
+def _drop_reasons(options: ExportOptions) -> dict[str, str]:
+    if options.format == "traces":
+        skipped = {"quota", "unparsable", "lineage_cap"}
+        return {key: text for key, text in DROP_REASONS.items() if key not in skipped}
+    return dict(DROP_REASONS)
+
+
+def _describe(source: RunSource) -> dict[str, Any]:
+    scored = [p for p in source.programs.values() if p.is_scored]
+    best = max((float(p.score or 0.0) for p in scored), default=None)
+    return {
+        "run": source.label,
+        "problem": source.problem,
+        "programs": source.counts.get("programs", 0),
+        "scored": source.counts.get("scored", 0),
+        "seed_score": source.seed.score,
+        "best_score": best,
+    }
+
+
+def _write_jsonl(path: Path, examples: Sequence[Example]) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for example in examples:
+            handle.write(json.dumps(example.record, ensure_ascii=False, allow_nan=False) + "\n")
