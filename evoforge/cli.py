@@ -117,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     oracle.add_argument("--verbose", action="store_true", help="log every request")
 
     _add_bench_parser(commands)
+    _add_export_parser(commands)
 
     config = commands.add_parser("config", help="print the default config or its reference")
     config.add_argument(
@@ -172,6 +173,12 @@ def _add_bench_parser(commands: Any) -> None:
         action="store_true",
         help="run nothing: write the report from the runs already in OUT/runs.jsonl",
     )
+
+
+def _add_export_parser(commands: Any) -> None:
+    from evoforge.export.command import add_export_parser
+
+    add_export_parser(commands)
 
 
 def _add_log_flags(parser: argparse.ArgumentParser) -> None:
@@ -417,6 +424,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from evoforge.export import ExportError
+    from evoforge.export.command import run_export
+
+    try:
+        return run_export(args)
+    except ExportError as exc:
+        raise UsageError(f"evoforge export: {exc}") from None
+
+
 def _cmd_init(args: argparse.Namespace) -> int:
     target: Path = args.directory
     if target.exists() and any(target.iterdir()):
@@ -446,6 +463,7 @@ _COMMANDS = {
     "init": _cmd_init,
     "oracle": _cmd_oracle,
     "bench": _cmd_bench,
+    "export": _cmd_export,
     **VIEW_COMMANDS,
 }
 
