@@ -1,5 +1,5 @@
 // evoforge run viewer. Plain script, no dependencies, no markup built from data:
-// every value reaches the page through textContent or an attribute, never innerHTML.
+// every value reaches the page as a text node or an attribute value, never parsed as HTML.
 // Live mode fetches /api/... and polls the run's version; report mode (a single HTML
 // file written by `evoforge report`) reads the same answers from an embedded JSON block.
 "use strict";

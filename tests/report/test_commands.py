@@ -1,0 +1,129 @@
+"""The viewing commands through the real ``evoforge`` command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "circle_packing"
+
+
+def evoforge(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "evoforge.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def best(small_run: Path) -> dict:
+    done = evoforge("best", str(small_run), "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_best_text_shows_the_lineage_and_writes_the_program(
+    small_run: Path, best: dict, tmp_path: Path
+) -> None:
+    out = tmp_path / "best.py"
+    done = evoforge("best", str(small_run), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert out.read_text(encoding="utf-8") == best["code"]
+    assert f"lineage ({len(best['lineage'])} programs, seed first):" in done.stdout
+    lines = done.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("lineage ("))
+    listed = [line.split()[0] for line in lines[start + 1 : start + 1 + len(best["lineage"])]]
+    assert listed == best["lineage"]
+    assert f"wrote {out}" in done.stdout
+
+
+def test_best_json_with_output_still_prints_one_object(
+    small_run: Path, best: dict, tmp_path: Path
+) -> None:
+    out = tmp_path / "b.py"
+    done = evoforge("best", str(small_run), "--json", "-o", str(out))
+    assert json.loads(done.stdout)["program_id"] == best["program_id"]
+    assert out.read_text(encoding="utf-8") == best["code"]
+
+
+def test_show_prints_the_diff_against_the_parent(small_run: Path, best: dict) -> None:
+    done = evoforge("show", str(small_run), best["program_id"])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"{best['program_id']}: ok, score ")
+    assert f"--- {best['parent_id']}\n+++ {best['program_id']}\n@@" in done.stdout
+    as_json = json.loads(evoforge("show", str(small_run), best["program_id"], "--json").stdout)
+    assert as_json["code"] == best["code"]
+    assert as_json["diff"] in done.stdout
+
+
+def test_show_seed_prints_its_code(small_run: Path) -> None:
+    done = evoforge("show", str(small_run), "seed")
+    assert done.returncode == 0
+    assert "EVOLVE-BLOCK-START" in done.stdout
+
+
+def test_status_lists_top_reasons(small_run: Path) -> None:
+    status = json.loads(evoforge("status", str(small_run), "--json").stdout)
+    reasons = status["reasons"]
+    assert set(reasons) == {"failures", "rejections"}
+    failed = sum(count for name, count in status["failures"].items() if name != "rejected")
+    assert sum(r["count"] for r in reasons["failures"]) == failed
+    text = evoforge("status", str(small_run)).stdout
+    for side, title in (("failures", "top failure reasons"), ("rejections", "top rejections")):
+        if reasons[side]:
+            assert title in text
+            assert reasons[side][0]["reason"][:40] in text
+
+
+def test_report_writes_one_html_file(small_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    done = evoforge("report", str(small_run), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"wrote {out}"
+    assert out.read_text(encoding="utf-8").startswith("<!doctype html>")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["show", "{run}", "no-such-id"], "has no program 'no-such-id'"),
+        (["show", "{missing}", "seed"], "holds no run"),
+        (["report", "{missing}"], "holds no run"),
+        (["serve", "{missing}"], "holds no run"),
+        (["serve", "{run}", "--port", "70000"], "at most 65535"),
+        (["serve", "{run}", "--port", "-1"], "must not be negative"),
+        (["best", "{missing}", "-o", "x.py"], "holds no run"),
+    ],
+)
+def test_bad_input_is_one_line_and_status_2(
+    small_run: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    filled = [a.format(run=small_run, missing=tmp_path / "missing") for a in args]
+    done = evoforge(*filled)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in done.stderr
+
+
+def test_jsonl_steps_carry_the_reason(tmp_path: Path) -> None:
+    done = evoforge(
+        "run", str(EXAMPLE), "--iterations", "12", "--out", str(tmp_path / "r"), "--jsonl"
+    )
+    assert done.returncode == 0, done.stderr
+    steps = [json.loads(line) for line in done.stdout.splitlines()]
+    steps = [s for s in steps if s["event"] == "step"]
+    assert len(steps) == 12
+    assert all(isinstance(s["reason"], str) for s in steps)
+    assert any(s["reason"] for s in steps), "operators describe what they did"

@@ -1,0 +1,62 @@
+"""RunReader: read-only, works beside a writer, refuses what is not a run."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from evoforge.program import EvalStatus, Program, code_hash
+from evoforge.report.reader import RunReader
+from evoforge.storage.db import DatabaseError, RunDatabase
+
+
+def _child(seq: int) -> Program:
+    code = f"x = {seq}\n"
+    return Program(
+        id=f"i{seq:06d}",
+        code=code,
+        code_hash=code_hash(code),
+        seq=seq,
+        iteration=seq,
+        parent_id="seed" if seq > 1 else None,
+        status=EvalStatus.OK,
+        score=float(seq),
+    )
+
+
+def test_reader_cannot_write(small_run: Path) -> None:
+    reader = RunReader(small_run)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match=r"readonly|read-only|query_only"):
+            reader.rows("DELETE FROM programs")
+        assert reader.rows("SELECT COUNT(*) FROM programs")[0][0] == 41
+    finally:
+        reader.close()
+
+
+def test_reader_sees_steps_a_writer_commits_while_it_is_open(tmp_path: Path) -> None:
+    db = RunDatabase(tmp_path / RunDatabase.FILENAME, create=True)
+    db.commit_step(_child(0), evaluated=True, outcome=None, reward=None)
+    reader = RunReader(tmp_path)
+    try:
+        before = reader.version()
+        db.commit_step(_child(1), evaluated=True, outcome=None, reward=0.5)
+        after = reader.version()
+        assert before["seq"] == 0
+        assert after["seq"] == 1
+        assert reader.one("SELECT score FROM programs WHERE id = 'i000001'") == (1.0,)
+    finally:
+        reader.close()
+        db.close()
+
+
+def test_missing_or_foreign_database_is_a_database_error(tmp_path: Path) -> None:
+    with pytest.raises(DatabaseError, match="holds no run"):
+        RunReader(tmp_path)
+    conn = sqlite3.connect(tmp_path / RunDatabase.FILENAME)
+    conn.execute("CREATE TABLE unrelated (x)")
+    conn.close()
+    with pytest.raises(DatabaseError, match="lacks tables"):
+        RunReader(tmp_path)

@@ -1,0 +1,126 @@
+"""The viewers' data agree with the run database and with the engine's own view."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evoforge.engine import Engine
+from evoforge.report import views
+from evoforge.report.archive_view import ArchiveReplay
+from evoforge.report.reader import RunReader
+from evoforge.report.summary import best_summary, status_summary
+from evoforge.storage.db import RunDatabase
+
+
+@pytest.fixture
+def reader(small_run: Path) -> RunReader:
+    opened = RunReader(small_run)
+    yield opened  # type: ignore[misc]
+    opened.close()
+
+
+@pytest.fixture(scope="module")
+def summaries(small_run: Path) -> tuple[dict, dict]:
+    db = RunDatabase(small_run / RunDatabase.FILENAME)
+    try:
+        return best_summary(db), status_summary(db)
+    finally:
+        db.close()
+
+
+def test_overview_matches_the_status_summary(reader: RunReader, summaries: tuple) -> None:
+    best, status = summaries
+    data = views.overview(reader)
+    assert data["best_score"] == best["score"]
+    assert data["best_id"] == best["program_id"]
+    assert data["initial_score"] == best["initial_score"]
+    assert data["iterations"] == status["iterations"] == 40
+    assert data["evaluations"] == status["evaluations"]
+    assert data["failures"] == status["failures"]
+    assert data["stop_reason"] == status["stop_reason"]
+    assert data["budgets"]["iterations"] == {"used": 40, "limit": 40}
+    curve = data["best_curve"]
+    assert curve[-1][0] == status["evaluations"]
+    assert curve[-1][2] == best["score"]
+    scores = [point[2] for point in curve]
+    assert scores == sorted(scores), "the best-so-far curve never goes down"
+    assert set(data["island_curves"]) == {str(i["island"]) for i in status["islands"]}
+    assert sum(r["count"] for r in data["reasons"]["failures"]) == sum(
+        count for name, count in status["failures"].items() if name != "rejected"
+    )
+
+
+def test_lineage_of_the_best_matches_best_summary(reader: RunReader, summaries: tuple) -> None:
+    best, _ = summaries
+    chain = views.lineage(reader)
+    assert chain is not None
+    assert [node["id"] for node in chain["nodes"]] == best["lineage"]
+    assert chain["nodes"][0]["gain"] is None
+    for parent, child in zip(chain["nodes"], chain["nodes"][1:], strict=False):
+        assert child["parent_id"] == parent["id"]
+        if child["score"] is not None and parent["score"] is not None:
+            assert child["gain"] == pytest.approx(child["score"] - parent["score"])
+    assert views.lineage(reader, "no-such-program") is None
+
+
+def test_program_has_a_diff_against_its_parent(reader: RunReader, summaries: tuple) -> None:
+    best, _ = summaries
+    data = views.program(reader, best["program_id"])
+    assert data is not None
+    assert data["code"] == best["code"]
+    assert data["parent_id"] == best["parent_id"]
+    assert data["diff"].startswith(f"--- {best['parent_id']}\n+++ {best['program_id']}\n")
+    assert any(line.startswith("+") for line in data["diff"].splitlines()[2:])
+    seed = views.program(reader, "seed")
+    assert seed is not None and seed["diff"] == "" and seed["parent_id"] is None
+    assert views.program(reader, "nope") is None
+
+
+def test_operators_match_status_and_probabilities_sum_to_one(
+    reader: RunReader, summaries: tuple
+) -> None:
+    _, status = summaries
+    data = views.operators(reader)
+    for name, stats in status["operators"].items():
+        assert data["operators"][name]["uses"] == stats["uses"]
+        assert data["operators"][name]["successes"] == stats["successes"]
+        assert data["operators"][name]["mean_reward"] == pytest.approx(stats["mean_reward"])
+    assert set(data["probabilities"]) >= set(status["operators"])
+    assert sum(data["probabilities"].values()) == pytest.approx(1.0)
+    assert data["policy"] == "ucb1"
+
+
+def test_models_view_of_a_run_without_models(reader: RunReader) -> None:
+    assert views.models(reader) == {"models": {}, "calls": 0}
+
+
+def test_archive_replay_matches_the_engine(small_run: Path, reader: RunReader) -> None:
+    islands = ArchiveReplay(reader).islands()
+    engine = Engine.open(small_run)
+    try:
+        expected = engine.archive.summary()
+        cells = {
+            island: {
+                tuple(cell): program.id for cell, program in engine.archive.grid(island).entries()
+            }
+            for island in range(engine.archive.num_islands)
+        }
+    finally:
+        engine.close()
+    assert [i["occupied"] for i in islands] == [row["cells"] for row in expected]
+    assert [i["best_id"] for i in islands] == [row["best_id"] for row in expected]
+    for island in islands:
+        assert {tuple(c["cell"]): c["program_id"] for c in island["cells"]} == cells[
+            island["island"]
+        ]
+        assert island["features"] == ["complexity", "min_radius"]
+        assert island["shape"] == [8, 8]
+
+
+def test_programs_list_is_newest_first(reader: RunReader) -> None:
+    rows = views.programs(reader, limit=5)
+    assert [row["iteration"] for row in rows] == [40, 39, 38, 37, 36]
+    rejected = views.programs(reader, status="rejected", limit=500)
+    assert all(row["status"] == "rejected" for row in rejected)

@@ -1,0 +1,166 @@
+"""The web view's API through httpx against the ASGI app (no server process)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from evoforge.program import EvalStatus, Program, code_hash
+from evoforge.report import views
+from evoforge.report.reader import RunReader
+from evoforge.storage.db import RunDatabase
+from evoforge.web.app import STATIC_DIR, create_app
+from evoforge.web.security import TOKEN_COOKIE
+
+LOCAL = "http://127.0.0.1:8000"
+
+
+def get(app: Any, path: str, *, base: str = LOCAL, **kwargs: Any) -> httpx.Response:
+    async def fetch() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=base) as client:
+            return await client.get(path, **kwargs)
+
+    return asyncio.run(fetch())
+
+
+@pytest.fixture(scope="module")
+def app(small_run: Path) -> Any:
+    return create_app([small_run])
+
+
+@pytest.fixture(scope="module")
+def reader(small_run: Path) -> Any:
+    opened = RunReader(small_run)
+    yield opened
+    opened.close()
+
+
+def test_every_endpoint_answers_what_the_views_compute(app: Any, reader: RunReader) -> None:
+    best_id = views.overview(reader)["best_id"]
+    expected = {
+        "/api/runs/0/overview": views.overview(reader),
+        "/api/runs/0/lineage": views.lineage(reader),
+        f"/api/runs/0/lineage?program={best_id}": views.lineage(reader, best_id),
+        f"/api/runs/0/programs/{best_id}": views.program(reader, best_id),
+        "/api/runs/0/programs?limit=7": views.programs(reader, limit=7),
+        "/api/runs/0/operators": views.operators(reader),
+        "/api/runs/0/models": views.models(reader),
+    }
+    for path, data in expected.items():
+        response = get(app, path)
+        assert response.status_code == 200, path
+        assert response.json() == data, path
+
+
+def test_runs_compare_archive_and_version(app: Any, small_run: Path, reader: RunReader) -> None:
+    runs = get(app, "/api/runs").json()
+    assert runs == [
+        {
+            "index": 0,
+            "run": small_run.name,
+            "problem": "circle_packing",
+            "best_score": views.overview(reader)["best_score"],
+            "programs": 61,
+            "stop_reason": "iterations budget reached",
+        }
+    ]
+    compare = get(app, "/api/compare").json()
+    assert compare[0]["curve"] == views.overview(reader)["best_curve"]
+    archive = get(app, "/api/runs/0/archive").json()
+    assert len(archive) == 2
+    assert all(island["occupied"] == len(island["cells"]) > 0 for island in archive)
+    version = get(app, "/api/runs/0/version").json()
+    assert version["seq"] == 60
+
+
+def test_unknown_run_or_program_is_404(app: Any) -> None:
+    assert get(app, "/api/runs/3/overview").status_code == 404
+    assert get(app, "/api/runs/0/programs/nope").status_code == 404
+    assert get(app, "/api/runs/0/lineage?program=nope").status_code == 404
+
+
+def test_every_answer_carries_a_strict_security_policy(app: Any) -> None:
+    for path in ("/", "/static/app.js", "/static/app.css", "/api/runs/0/overview", "/nothing"):
+        response = get(app, path)
+        policy = response.headers["content-security-policy"]
+        assert "script-src 'self'" in policy
+        assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+        assert "default-src 'none'" in policy
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert re.fullmatch(r"app;dur=\d+\.\d+", response.headers["server-timing"])
+    assert get(app, "/static/app.js").headers["content-type"].startswith("text/javascript")
+
+
+def test_pages_hold_no_inline_script_or_handlers() -> None:
+    page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    assert re.findall(r"<script(?![^>]*\ssrc=)", page) == []
+    assert not re.search(r"\son\w+\s*=", page)
+    assert "style=" not in page
+    assert not re.search(r"(src|href)=\"(https?:)?//", page), "everything is served locally"
+    script = (STATIC_DIR / "app.js").read_text(encoding="utf-8")
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in script, f"app.js must not use {sink}"
+
+
+def test_loopback_server_refuses_foreign_host_names(app: Any) -> None:
+    assert get(app, "/api/runs", base="http://localhost:8000").status_code == 200
+    assert get(app, "/api/runs", base="http://[::1]:8000").status_code == 200
+    refused = get(app, "/api/runs", base="http://attacker.example:8000")
+    assert refused.status_code == 403
+
+
+def test_token_is_required_when_one_is_set(small_run: Path) -> None:
+    token = "s3cret-token-value"
+    guarded = create_app([small_run], token=token)
+    base = "http://192.0.2.10:8000"
+    assert get(guarded, "/api/runs", base=base).status_code == 401
+    assert get(guarded, "/", base=base).status_code == 401
+    assert get(guarded, "/api/runs?token=wrong", base=base).status_code == 401
+    first = get(guarded, f"/?token={token}", base=base)
+    assert first.status_code == 200
+    cookie = first.headers["set-cookie"]
+    assert cookie.startswith(f"{TOKEN_COOKIE}={token}")
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    by_cookie = get(guarded, "/api/runs", base=base, headers={"Cookie": f"{TOKEN_COOKIE}={token}"})
+    assert by_cookie.status_code == 200
+    by_header = get(guarded, "/api/runs", base=base, headers={"Authorization": f"Bearer {token}"})
+    assert by_header.status_code == 200
+    wrong_cookie = get(guarded, "/api/runs", base=base, headers={"Cookie": f"{TOKEN_COOKIE}=x"})
+    assert wrong_cookie.status_code == 401
+
+
+def test_answers_follow_a_run_that_is_being_written(small_run: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(small_run, copy)
+    live = create_app([copy])
+    before = get(live, "/api/runs/0/overview").json()
+    writer = RunDatabase(copy / RunDatabase.FILENAME)
+    try:
+        code = "better = True\n"
+        child = Program(
+            id="i999999",
+            code=code,
+            code_hash=code_hash(code),
+            seq=before["programs"],
+            iteration=before["iterations"] + 1,
+            parent_id=before["best_id"],
+            status=EvalStatus.OK,
+            score=before["best_score"] + 1.0,
+        )
+        writer.commit_step(child, evaluated=True, outcome=None, reward=1.0)
+        after = get(live, "/api/runs/0/overview").json()
+    finally:
+        writer.close()
+    assert after["programs"] == before["programs"] + 1
+    assert after["best_id"] == "i999999"
+    assert after["best_score"] == before["best_score"] + 1.0
+    lineage = get(live, "/api/runs/0/lineage").json()
+    assert lineage["nodes"][-1]["id"] == "i999999"
+    assert lineage["nodes"][-2]["id"] == before["best_id"]
