@@ -382,11 +382,23 @@ def _parse_outcome(raw: bytes | None) -> dict[str, Any] | None:
     return outcome
 
 
-def _validate_metrics(raw: Mapping[str, Any]) -> tuple[dict[str, float], str | None]:
-    """Metrics as floats, or the first problem: a value that is not a finite real number."""
+def _validate_metrics(
+    raw: Mapping[str, Any], artifacts: dict[str, str] | None = None
+) -> tuple[dict[str, float], str | None]:
+    """The numeric metrics as floats, or the first problem.
+
+    As in OpenEvolve, a value that is not a number (text, ``None``, a list; the runner
+    writes such values as text) is not fitness: it is left out of the metrics (and, when
+    ``artifacts`` is given, kept there as ``metric:<name>`` unless already present; the
+    runner has done so for results from the sandbox). Still a problem, so ``invalid``:
+    a number that is not finite or too large for a float; a ``combined_score`` that is
+    not a number (it was meant as the fitness, and averaging the rest instead would
+    reward a candidate for breaking it); and no numeric metric at all ("no score").
+    """
     if not raw:
         return {}, "no score: the evaluator returned no metrics"
     metrics: dict[str, float] = {}
+    not_numbers: list[str] = []
     for key, value in raw.items():
         if isinstance(value, bool):
             metrics[key] = float(value)
@@ -401,13 +413,21 @@ def _validate_metrics(raw: Mapping[str, Any]) -> tuple[dict[str, float], str | N
             metrics[key] = number
             continue
         # The runner wrote non-numbers as their repr, so show them as they are.
-        shown = value if isinstance(value, str) else repr(value)
-        return {}, f"metric {key!r} is not a number: {shown[:_SHOWN_VALUE_CHARS]}"
+        shown = (value if isinstance(value, str) else repr(value))[:_SHOWN_VALUE_CHARS]
+        problem = f"metric {key!r} is not a number: {shown}"
+        if key == "combined_score":
+            return {}, problem
+        not_numbers.append(problem)
+        if artifacts is not None:
+            artifacts.setdefault(f"metric:{key}", value if isinstance(value, str) else repr(value))
+    if not metrics:
+        return {}, f"no score: no metric is a number ({not_numbers[0]})"
     return metrics, None
 
 
 def _score(metrics: Mapping[str, float]) -> float | None:
-    """``combined_score`` when present, else the mean of the metrics; ``None`` if not finite."""
+    """``combined_score`` when present, else the mean of the (numeric) metrics; ``None`` if
+    not finite. Only what :func:`_validate_metrics` kept is scored, so text never is."""
     if "combined_score" in metrics:
         return metrics["combined_score"]
     try:

@@ -123,10 +123,28 @@ def _metric_value(value: object) -> object:
 
 
 def _split_result(result: object, stage: int, max_artifact_chars: int) -> dict[str, Any]:
-    """Turn what an evaluate function returned into a stage record."""
-    if isinstance(result, Mapping):
-        raw_metrics: object = result
-        raw_artifacts: object = {}
+    """Turn what an evaluate function returned into a stage record.
+
+    The shapes OpenEvolve's evaluators return are all accepted: a dict of metrics; an
+    object with ``.metrics`` and ``.artifacts``; a dict of exactly ``{"metrics": {...},
+    "artifacts": {...}}``; and metrics holding an ``"artifacts"`` mapping, which is moved
+    to the artifacts. A metric value that is not a number (a string, ``None``, a list...)
+    stays in the metrics as written (the parent leaves it out of the fitness) and its text
+    is also put in the artifacts as ``metric:<name>``, so that it is kept and shown. A
+    number too large for a float is written as an infinity (its text in the artifacts), so
+    the parent still judges it invalid rather than taking it for text.
+    """
+    raw_metrics: object
+    raw_artifacts: object
+    if (
+        isinstance(result, Mapping)
+        and set(result) == {"metrics", "artifacts"}
+        and isinstance(result["metrics"], Mapping)
+        and isinstance(result["artifacts"], Mapping)
+    ):
+        raw_metrics, raw_artifacts = result["metrics"], result["artifacts"]
+    elif isinstance(result, Mapping):
+        raw_metrics, raw_artifacts = result, {}
     elif hasattr(result, "metrics"):
         raw_metrics = result.metrics
         raw_artifacts = getattr(result, "artifacts", None) or {}
@@ -139,11 +157,28 @@ def _split_result(result: object, stage: int, max_artifact_chars: int) -> dict[s
         raise TypeError(f".metrics must be a dict, got {type(raw_metrics).__name__}")
     if not isinstance(raw_artifacts, Mapping):
         raise TypeError(f".artifacts must be a dict, got {type(raw_artifacts).__name__}")
-    metrics = {_safe_str(key): _metric_value(value) for key, value in raw_metrics.items()}
+    nested = raw_metrics.get("artifacts")
+    if isinstance(nested, Mapping):
+        raw_metrics = {key: value for key, value in raw_metrics.items() if key != "artifacts"}
+        raw_artifacts = {**nested, **raw_artifacts}
     artifacts: dict[str, str] = {}
     for key, value in raw_artifacts.items():
         text = value.decode("utf-8", "replace") if isinstance(value, bytes) else _safe_str(value)
         artifacts[_safe_str(key)] = text[:max_artifact_chars]
+    metrics: dict[str, object] = {}
+    for key, value in raw_metrics.items():
+        name = _safe_str(key)
+        written = _metric_value(value)
+        if isinstance(written, str) and isinstance(value, numbers.Real):
+            # a number float() refuses (too large) stays a number, so it is judged invalid
+            number: Any = value
+            with contextlib.suppress(Exception):
+                written = math.inf if number > 0 else -math.inf
+            artifacts.setdefault(f"metric:{name}", _safe_repr(value)[:max_artifact_chars])
+        metrics[name] = written
+        if written is None or isinstance(written, str):
+            text = value if isinstance(value, str) else _safe_repr(value)
+            artifacts.setdefault(f"metric:{name}", text[:max_artifact_chars])
     return {"stage": stage, "metrics": metrics, "artifacts": artifacts}
 
 

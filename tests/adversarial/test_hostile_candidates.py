@@ -367,7 +367,9 @@ def test_environment_secrets_do_not_leak(hostile_run: HostileRun) -> None:
         )
     )
     try:
-        assert program.status is EvalStatus.INVALID, program.reason  # a text metric
+        # a text metric is not fitness: it is kept (and checked below) as an artifact
+        assert program.status is EvalStatus.OK, program.reason
+        assert f"metric:{SECRET_VARIABLE}" in program.artifacts
         _check_aftermath(hostile_run, program, before)
     finally:
         if os.path.exists("/tmp/loot.txt"):
