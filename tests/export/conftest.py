@@ -1,0 +1,111 @@
+"""Real runs shared by the export tests: offline (symbolic operators on two example
+problems), through the oracle (the offline stand-in model on 127.0.0.1), and a run whose
+evaluator leaks a token, a private path and its own source into its errors.
+
+Each run is made once per test package and only read afterwards."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import evoforge
+from evoforge.llm.oracle import start_oracle
+from evoforge.program import Program
+from evoforge.storage.db import RunDatabase
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+CURVE_FIT = ROOT / "tests" / "e2e" / "problems" / "curve_fit"
+
+LEAKED_TOKEN = "sk-live0123456789abcdefXYZ"
+PRIVATE_PATH = "/home/alice/private/answers.csv"
+INTERNAL_LINE = "REFERENCE_COEFFICIENTS_FOR_GRADING = (1.5, -2.0, 0.75)"
+LEAKY_EVALUATOR = f"""import importlib.util
+import sys
+
+{INTERNAL_LINE}
+
+
+def evaluate(program_path):
+    spec = importlib.util.spec_from_file_location("candidate", program_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    values = module.predictions()
+    a, b, c = REFERENCE_COEFFICIENTS_FOR_GRADING
+    print("grading against {PRIVATE_PATH}", file=sys.stderr)
+    if values[0] < 0.1:
+        raise ValueError("first prediction too low (key {LEAKED_TOKEN}, see {PRIVATE_PATH})")
+    error = sum((v - (a * (i / 10) ** 2 + b * i / 10 + c)) ** 2 for i, v in enumerate(values))
+    return {{"combined_score": -error / 21}}
+"""
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished run: its directory and its programs by id (read once)."""
+
+    directory: Path
+    programs: dict[str, Program]
+
+    @property
+    def label(self) -> str:
+        return self.directory.name
+
+
+def _finish(directory: Path) -> Run:
+    db = RunDatabase(directory / RunDatabase.FILENAME)
+    try:
+        programs = {step.program.id: step.program for step in db.steps()}
+    finally:
+        db.close()
+    return Run(directory, programs)
+
+
+def _run(problem: Path, out: Path, iterations: int, config: dict[str, Any]) -> Run:
+    evoforge.run(problem, iterations=iterations, config=config, out=out)
+    return _finish(out)
+
+
+@pytest.fixture(scope="package")
+def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("export-runs")
+
+
+@pytest.fixture(scope="package")
+def circle_run(runs_dir: Path) -> Run:
+    return _run(EXAMPLES / "circle_packing", runs_dir / "circles", 60, {"seed": 0})
+
+
+@pytest.fixture(scope="package")
+def minimization_run(runs_dir: Path) -> Run:
+    return _run(EXAMPLES / "function_minimization", runs_dir / "minimize", 40, {"seed": 0})
+
+
+@pytest.fixture(scope="package")
+def oracle_run(runs_dir: Path) -> Iterator[Run]:
+    server = start_oracle(port=0, seed=7)
+    try:
+        config = {
+            "seed": 2,
+            "run": {"workers": 2},
+            "operators": {"enabled": ["llm_diff", "llm_rewrite", "tune"]},
+            "llm": {"models": [{"model": "oracle", "base_url": server.url, "timeout_s": 10}]},
+        }
+        yield _run(CURVE_FIT, runs_dir / "oracle", 30, config)
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="package")
+def leaky_run(runs_dir: Path) -> Run:
+    problem = runs_dir / "leaky_problem"
+    shutil.copytree(CURVE_FIT, problem)
+    (problem / "evaluator.py").write_text(LEAKY_EVALUATOR)
+    config = {"seed": 1, "operators": {"enabled": ["tune"]}}
+    return _run(problem, runs_dir / "leaky", 30, config)

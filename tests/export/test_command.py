@@ -1,0 +1,85 @@
+"""``evoforge export`` as a user runs it: a summary line, and one error line with exit
+status 2 for bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import evoforge
+
+from .conftest import CURVE_FIT, Run
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env.pop("COLUMNS", None)
+    return subprocess.run(
+        [sys.executable, "-m", "evoforge.cli", "export", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def seed_only_run(runs_dir: Path) -> Path:
+    """A run with no children: nothing to select."""
+    out = runs_dir / "seed-only"
+    evoforge.run(CURVE_FIT, iterations=0, out=out)
+    return out
+
+
+def test_the_command_writes_the_files_and_the_card(circle_run: Run, tmp_path: Path) -> None:
+    out = tmp_path / "data"
+    done = _cli(str(circle_run.directory), "--format", "sft", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("sft: ") and "train" in done.stdout
+    card = (out / "README.md").read_text()
+    assert "| circles | circle_packing |" in card
+    assert "| per_lineage | 64 |" in card and "## Share by operator" in card
+    assert (out / "train.jsonl").is_file()
+    again = _cli(str(circle_run.directory), "--format", "traces", "--out", str(out))
+    assert again.returncode == 0, again.stderr
+    assert "# evoforge traces dataset" in (out / "README.md").read_text()
+
+
+def _assert_usage_error(done: subprocess.CompletedProcess[str], fragment: str) -> None:
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0], done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_bad_input_is_one_line_and_exit_status_2(
+    circle_run: Run, seed_only_run: Path, tmp_path: Path
+) -> None:
+    run = str(circle_run.directory)
+    out = str(tmp_path / "out")
+    _assert_usage_error(
+        _cli(str(tmp_path / "missing"), "--format", "sft", "--out", out), "does not exist"
+    )
+    _assert_usage_error(_cli(str(tmp_path), "--format", "sft", "--out", out), "holds no run")
+    _assert_usage_error(_cli(run, "--format", "rlhf", "--out", out), "invalid choice")
+    _assert_usage_error(_cli(run, "--format", "sft"), "--out")
+    _assert_usage_error(
+        _cli(run, "--format", "sft", "--out", out, "--validation", "0.9"), "--validation"
+    )
+    _assert_usage_error(
+        _cli(run, "--format", "sft", "--out", out, "--margin", "abc"), "expected a number"
+    )
+    _assert_usage_error(
+        _cli(str(seed_only_run), "--format", "sft", "--out", out), "no sft examples selected"
+    )
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    _assert_usage_error(_cli(run, "--format", "sft", "--out", str(busy)), "holds other files")
+    assert (busy / "notes.txt").read_text() == "mine"

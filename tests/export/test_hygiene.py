@@ -1,0 +1,94 @@
+"""The scrubber on its own, and a real run whose evaluator leaks a token, a private path
+and its own source into errors and stderr: none of it reaches an exported field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from evoforge.export import ExportOptions, export_runs
+from evoforge.export.hygiene import Scrubber
+
+from .conftest import INTERNAL_LINE, LEAKED_TOKEN, PRIVATE_PATH, Run
+
+EVALUATOR = b"""import json
+GOLDEN_ANSWERS = [0.125, 0.25, 0.5, 1.0, 2.0]
+def evaluate(path):
+    assert abs(result - GOLDEN_ANSWERS[3]) < 1e-9, "wrong"
+"""
+PROGRAM = "import numpy as np\n# EVOLVE-BLOCK-START\nx = np.arange(3) / 2\n# EVOLVE-BLOCK-END\n"
+TRACEBACK = """Traceback (most recent call last):
+  File "/tmp/evoforge-sandbox-1-abc/program.py", line 3, in <module>
+    x = np.arange(3) / 2
+  File "/home/bob/problems/p/evaluator.py", line 4, in evaluate
+    assert abs(result - GOLDEN_ANSWERS[3]) < 1e-9, "wrong"
+           ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+AssertionError: wrong
+"""
+
+
+def _scrubber(**environment: str) -> Scrubber:
+    return Scrubber(
+        problem_files={"evaluator.py": EVALUATOR, "initial_program.py": PROGRAM.encode()},
+        program_codes=[PROGRAM],
+        environment=environment,
+        known_paths=["/srv/runs/demo"],
+    )
+
+
+def test_foreign_traceback_frames_and_evaluator_lines_are_removed() -> None:
+    text = _scrubber().scrub(TRACEBACK)
+    assert text == (
+        "Traceback (most recent call last):\n"
+        '  File "program.py", line 3, in <module>\n'
+        "    x = np.arange(3) / 2\n"
+        "AssertionError: wrong\n"
+    )
+    quoted = _scrubber().scrub("see GOLDEN_ANSWERS = [0.125, 0.25, 0.5, 1.0, 2.0]\nok\n")
+    assert quoted == "see GOLDEN_ANSWERS = [0.125, 0.25, 0.5, 1.0, 2.0]\nok\n"
+    alone = _scrubber().scrub("    GOLDEN_ANSWERS = [0.125, 0.25, 0.5, 1.0, 2.0]\nok\n")
+    assert alone == "ok\n"
+
+
+def test_secrets_paths_and_urls_are_removed_and_code_is_left_alone() -> None:
+    scrubber = _scrubber(MY_SERVICE_TOKEN="tok-4f9a8b7c6d", HOME_DIR="/home/carol")
+    text = scrubber.scrub(
+        "token tok-4f9a8b7c6d and sk-abcdefghijklmnop0123 and ghp_abcdefghijklmnopqrstuvwx12\n"
+        "password = hunter2hunter2 at http://10.0.0.5:8000/v1 in /srv/runs/demo/run.sqlite\n"
+        "wrote ~/notes/today.txt and C:\\Users\\carol\\data.csv; x = a/b/c; y = 1 / 2\n"
+    )
+    assert "tok-4f9a8b7c6d" not in text and "sk-abc" not in text and "ghp_" not in text
+    assert "hunter2" not in text and "10.0.0.5" not in text and "/srv/" not in text
+    assert "carol" not in text and "~/notes" not in text
+    assert "today.txt" in text and "data.csv" in text and "run.sqlite" in text
+    assert "x = a/b/c; y = 1 / 2" in text
+    assert scrubber.is_clean(PROGRAM)
+    assert not scrubber.is_clean('open("/home/dave/data.txt")\n')
+
+
+def test_nothing_private_reaches_an_exported_field(leaky_run: Run, tmp_path: Path) -> None:
+    failed = [p for p in leaky_run.programs.values() if p.status.value == "failed"]
+    assert failed, "the leaky evaluator must have failed some children"
+    raw = json.dumps([p.to_dict() for p in failed])
+    assert LEAKED_TOKEN in raw and PRIVATE_PATH in raw and "evaluator.py" in raw
+    forbidden = [
+        LEAKED_TOKEN,
+        PRIVATE_PATH,
+        "/home/",
+        "/tmp/",
+        "evaluator.py",
+        "REFERENCE_COEFFICIENTS_FOR_GRADING",
+        INTERNAL_LINE,
+        str(leaky_run.directory),
+        str(Path.home()),
+    ]
+    for fmt in ("sft", "preference", "traces"):
+        out = tmp_path / fmt
+        export_runs([leaky_run.directory], out, ExportOptions(format=fmt))
+        for path in sorted(out.iterdir()):
+            text = path.read_text()
+            for secret in forbidden:
+                assert secret not in text, f"{secret!r} leaked into {fmt}/{path.name}"
+    traces = (tmp_path / "traces" / "train.jsonl").read_text()
+    assert "first prediction too low" in traces  # the evaluator's message itself stays
+    assert "<redacted>" in traces and "answers.csv" in traces

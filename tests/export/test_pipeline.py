@@ -1,0 +1,295 @@
+"""Exports of real runs, loaded back with Hugging Face ``datasets``: the schema, the
+preference margin, the split by lineage, and answers that parse back to the child."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evoforge.export import ExportOptions, export_runs
+from evoforge.export.selection import FAILED_STATUSES
+from evoforge.llm.oracle import find_programs
+from evoforge.operators.diff import child_from_diff, child_from_rewrite
+from evoforge.operators.prompts import ANSWER_SEARCH_REPLACE
+from evoforge.program import Program, normalise_code
+
+from .conftest import Run
+
+datasets = pytest.importorskip("datasets")
+
+SFT_COLUMNS = {
+    "messages",
+    "kind",
+    "source",
+    "answer_format",
+    "problem",
+    "run",
+    "operator",
+    "parent_id",
+    "child_id",
+    "failed_id",
+    "parent_score",
+    "child_score",
+    "difficulty",
+    "lineage",
+}
+PREFERENCE_COLUMNS = {
+    "prompt",
+    "chosen",
+    "rejected",
+    "answer_format",
+    "problem",
+    "run",
+    "parent_id",
+    "chosen_id",
+    "rejected_id",
+    "chosen_operator",
+    "rejected_operator",
+    "parent_score",
+    "chosen_score",
+    "rejected_score",
+    "rejected_status",
+    "rejected_error",
+    "margin",
+    "difficulty",
+    "lineage",
+}
+TRACE_COLUMNS = {
+    "problem",
+    "run",
+    "id",
+    "parent_id",
+    "inspiration_ids",
+    "operator",
+    "iteration",
+    "generation",
+    "island",
+    "status",
+    "reason",
+    "error",
+    "score",
+    "parent_score",
+    "improved",
+    "metrics",
+    "diff",
+    "code_hash",
+    "lineage",
+}
+COLUMNS = {"sft": SFT_COLUMNS, "preference": PREFERENCE_COLUMNS, "traces": TRACE_COLUMNS}
+
+
+def _load(out: Path) -> dict[str, Any]:
+    files = {
+        split: str(out / f"{split}.jsonl")
+        for split in ("train", "validation")
+        if (out / f"{split}.jsonl").is_file()
+    }
+    assert "train" in files
+    return dict(datasets.load_dataset("json", data_files=files))
+
+
+def _export(runs: Iterable[Run], out: Path, **options: Any) -> dict[str, Any]:
+    export_runs([run.directory for run in runs], out, ExportOptions(**options))
+    assert (out / "README.md").is_file()
+    return _load(out)
+
+
+def _program_ids(fmt: str, row: dict[str, Any]) -> list[str]:
+    if fmt == "sft":
+        return [row["parent_id"], row["child_id"]] + (
+            [row["failed_id"]] if row["failed_id"] else []
+        )
+    if fmt == "preference":
+        return [row["parent_id"], row["chosen_id"], row["rejected_id"]]
+    return [row["parent_id"], row["id"]]
+
+
+def _assert_split_by_lineage(fmt: str, data: dict[str, Any], runs: dict[str, Run]) -> None:
+    seen: dict[str, set[str]] = {}
+    for split, rows in data.items():
+        seen[split] = {
+            normalise_code(runs[row["run"]].programs[program_id].code)
+            for row in rows
+            for program_id in _program_ids(fmt, row)
+        }
+    if len(seen) == 2:
+        assert not seen["train"] & seen["validation"]
+
+
+def _apply(parent: str, answer: str, answer_format: str) -> str:
+    if answer_format == "search_replace":
+        return child_from_diff(parent, answer)
+    return child_from_rewrite(parent, answer)
+
+
+def _prompt_parent(user: str, parent: Program) -> str:
+    """The program under the prompt's current-program heading; it is the parent's code."""
+    shown, _ = find_programs(user)
+    assert shown is not None
+    assert shown.rstrip() == parent.code.rstrip()
+    return shown
+
+
+@pytest.fixture(scope="module")
+def offline_runs(circle_run: Run, minimization_run: Run) -> dict[str, Run]:
+    return {run.label: run for run in (circle_run, minimization_run)}
+
+
+@pytest.mark.parametrize("fmt", ["sft", "preference", "traces"])
+def test_offline_export_loads_with_the_documented_schema(
+    fmt: str, offline_runs: dict[str, Run], tmp_path: Path
+) -> None:
+    data = _export(offline_runs.values(), tmp_path / fmt, format=fmt)
+    assert set(data) == {"train", "validation"}, "two problems give lineages on both sides"
+    for rows in data.values():
+        assert set(rows.column_names) == COLUMNS[fmt]
+        assert len(rows) > 0
+    rows = data["train"]
+    assert {row["problem"] for split in data.values() for row in split} == {
+        "circle_packing",
+        "function_minimization",
+    }
+    if fmt == "sft":
+        assert [m["role"] for m in rows[0]["messages"]] == ["system", "user", "assistant"]
+    if fmt == "preference":
+        assert [m["role"] for m in rows[0]["prompt"]] == ["system", "user"]
+        assert [m["role"] for m in rows[0]["chosen"]] == ["assistant"]
+    _assert_split_by_lineage(fmt, data, offline_runs)
+
+
+def test_sft_answers_reproduce_the_child_from_the_prompts_parent(
+    offline_runs: dict[str, Run], tmp_path: Path
+) -> None:
+    data = _export(offline_runs.values(), tmp_path / "sft", format="sft")
+    kinds = set()
+    for rows in data.values():
+        for row in rows:
+            run = offline_runs[row["run"]]
+            parent, child = run.programs[row["parent_id"]], run.programs[row["child_id"]]
+            system, user, assistant = (m["content"] for m in row["messages"])
+            assert ANSWER_SEARCH_REPLACE in user and system
+            shown = _prompt_parent(user, parent)
+            assert _apply(shown, assistant, row["answer_format"]) == child.code
+            assert child.score is not None and parent.score is not None
+            assert child.score > parent.score
+            assert row["child_score"] == child.score
+            kinds.add(row["kind"])
+            if row["kind"] == "failure_fix":
+                failed = run.programs[row["failed_id"]]
+                assert failed.status in FAILED_STATUSES and failed.parent_id == parent.id
+                assert child.parent_id == parent.id
+    assert kinds == {"improvement", "failure_fix"}
+
+
+def test_every_chosen_beats_its_rejected_by_the_margin(
+    offline_runs: dict[str, Run], tmp_path: Path
+) -> None:
+    margin = 0.002
+    data = _export(offline_runs.values(), tmp_path / "pref", format="preference", margin=margin)
+    statuses = set()
+    for rows in data.values():
+        for row in rows:
+            run = offline_runs[row["run"]]
+            parent = run.programs[row["parent_id"]]
+            chosen = run.programs[row["chosen_id"]]
+            rejected = run.programs[row["rejected_id"]]
+            assert chosen.parent_id == rejected.parent_id == parent.id
+            assert chosen.score is not None and parent.score is not None
+            assert chosen.score > parent.score
+            if rejected.status in FAILED_STATUSES:
+                assert row["rejected_score"] is None and row["rejected_error"]
+            else:
+                assert rejected.score is not None
+                assert chosen.score - rejected.score > margin * abs(parent.score)
+                assert row["rejected_score"] == rejected.score
+            statuses.add(rejected.status.value)
+            user = row["prompt"][1]["content"]
+            shown = _prompt_parent(user, parent)
+            chosen_answer = row["chosen"][0]["content"]
+            rejected_answer = row["rejected"][0]["content"]
+            assert child_from_diff(shown, chosen_answer) == chosen.code
+            assert child_from_diff(shown, rejected_answer) == rejected.code
+    assert "ok" in statuses and statuses & {"failed", "invalid", "timeout"}
+
+
+def test_an_oracle_run_exports_the_models_own_answers(oracle_run: Run, tmp_path: Path) -> None:
+    runs = {oracle_run.label: oracle_run}
+    sources = set()
+    for fmt in ("sft", "preference", "traces"):
+        data = _export(runs.values(), tmp_path / fmt, format=fmt, validation=0.3)
+        for rows in data.values():
+            assert set(rows.column_names) == COLUMNS[fmt]
+        _assert_split_by_lineage(fmt, data, runs)
+        if fmt != "sft":
+            continue
+        for rows in data.values():
+            for row in rows:
+                parent = oracle_run.programs[row["parent_id"]]
+                child = oracle_run.programs[row["child_id"]]
+                user, assistant = row["messages"][1]["content"], row["messages"][2]["content"]
+                shown = _prompt_parent(user, parent)
+                assert _apply(shown, assistant, row["answer_format"]) == child.code
+                sources.add((row["source"], row["operator"]))
+    assert ("model", "llm_diff") in sources
+    assert any(source == "rebuilt" for source, _ in sources)
+
+
+def test_examples_are_unique_by_normalised_code(
+    offline_runs: dict[str, Run], tmp_path: Path
+) -> None:
+    twice = [*offline_runs.values(), offline_runs["circles"]]
+    data = _export(twice, tmp_path / "sft", format="sft")
+    keys = []
+    for rows in data.values():
+        for row in rows:
+            run = offline_runs[row["run"].removesuffix("-2")]
+            keys.append(
+                tuple(normalise_code(run.programs[i].code) for i in _program_ids("sft", row))
+            )
+    assert len(keys) == len(set(keys))
+    assert all(not row["run"].endswith("-2") for rows in data.values() for row in rows)
+
+
+def test_the_lineage_cap_and_the_difficulty_quota_limit_examples(
+    offline_runs: dict[str, Run], tmp_path: Path
+) -> None:
+    free = _export(
+        offline_runs.values(),
+        tmp_path / "free",
+        format="sft",
+        difficulty="off",
+        per_lineage=0,
+        failure_examples=0,
+        validation=0.0,
+    )
+    capped = _export(
+        offline_runs.values(),
+        tmp_path / "capped",
+        format="sft",
+        difficulty="off",
+        per_lineage=2,
+        failure_examples=0,
+        validation=0.0,
+    )
+    per_lineage: dict[tuple[str, str], int] = {}
+    for row in capped["train"]:
+        key = (row["run"], row["lineage"])
+        per_lineage[key] = per_lineage.get(key, 0) + 1
+    assert max(per_lineage.values()) == 2
+    assert len(capped["train"]) < len(free["train"])
+    single = _export(
+        offline_runs.values(),
+        tmp_path / "single",
+        format="sft",
+        difficulty="uniform",
+        per_parent=1,
+        per_lineage=0,
+        failure_examples=0,
+        validation=0.0,
+    )
+    parents = [(row["run"], row["parent_id"]) for row in single["train"]]
+    assert len(parents) == len(set(parents))
+    assert len(single["train"]) < len(free["train"])
