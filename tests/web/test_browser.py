@@ -1,0 +1,259 @@
+"""The web view in a real headless Chromium: every page, its content, live updates,
+hostile candidate output, and the single-file report."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evoforge.engine import Engine
+from evoforge.report.reader import RunReader
+
+from .support import EXAMPLE, Server, Watched, evoforge_command
+
+PAGES = {
+    "overview": "[data-testid=best-score]",
+    "archive": "svg[data-testid=heatmap]",
+    "lineage": "svg[data-testid=lineage]",
+    "operators": "table[data-testid=operators]",
+    "models": "[data-testid=no-models], table[data-testid=models]",
+}
+
+
+def best_json(run_dir: Path) -> dict[str, Any]:
+    done = subprocess.run(
+        evoforge_command("best", str(run_dir), "--json"),
+        capture_output=True,
+        text=True,
+        check=True,
+        stdin=subprocess.DEVNULL,
+    )
+    return json.loads(done.stdout)
+
+
+def occupied_cells(run_dir: Path) -> int:
+    engine = Engine.open(run_dir)
+    try:
+        return sum(row["cells"] for row in engine.archive.summary())
+    finally:
+        engine.close()
+
+
+def open_view(watched: Watched, url: str, route: str, selector: str) -> Any:
+    watched.page.goto(f"{url}#/{route}" if "?" not in url else url.replace("?", f"#/{route}?"))
+    watched.page.wait_for_selector(selector)
+    return watched.page
+
+
+def test_overview_shows_the_best_score_of_best_json(
+    server: Server, small_run: Path, watched: Watched
+) -> None:
+    page = open_view(watched, server.url, "run/0/overview", PAGES["overview"])
+    best = best_json(small_run)
+    assert float(page.inner_text("[data-testid=best-score]")) == best["score"]
+    assert page.inner_text("[data-testid=iterations]") == "60"
+    assert page.inner_text("[data-testid=stop-reason]") == "iterations budget reached"
+    assert page.locator("svg[data-testid=score-by-evaluations] polyline").count() == 3
+    watched.shot("overview")
+    assert watched.errors == []
+
+
+def test_every_page_renders_its_content(server: Server, small_run: Path, watched: Watched) -> None:
+    best = best_json(small_run)
+    for view, selector in PAGES.items():
+        page = open_view(watched, server.url, f"run/0/{view}", selector)
+        assert page.locator("main").get_attribute("data-view") == view
+        watched.shot(view)
+    page = open_view(
+        watched, server.url, f"run/0/program/{best['program_id']}", "[data-testid=program-id]"
+    )
+    assert page.inner_text("[data-testid=program-id]") == best["program_id"]
+    assert float(page.inner_text("[data-testid=program-score]")) == best["score"]
+    assert page.inner_text("[data-testid=code]").strip() == best["code"].strip()
+    diff = page.inner_text("[data-testid=diff]")
+    assert diff.startswith(f"--- {best['parent_id']}\n+++ {best['program_id']}")
+    watched.shot("program")
+    page = open_view(watched, server.url, "compare", "svg[data-testid=compare]")
+    assert page.locator("svg[data-testid=compare] polyline").count() == 1
+    operators = page.goto(server.url.rstrip("/") + "/api/runs/0/operators")
+    assert operators is not None and operators.ok
+    assert watched.errors == []
+
+
+def test_lineage_has_one_node_per_ancestor(
+    server: Server, small_run: Path, watched: Watched
+) -> None:
+    best = best_json(small_run)
+    page = open_view(watched, server.url, "run/0/lineage", "svg[data-testid=lineage]")
+    nodes = page.locator("svg[data-testid=lineage] g.node")
+    assert nodes.count() == len(best["lineage"])
+    shown = [nodes.nth(i).get_attribute("data-program") for i in range(nodes.count())]
+    assert shown == best["lineage"]
+    nodes.nth(0).click()
+    page.wait_for_selector("[data-testid=program-id]")
+    assert page.inner_text("[data-testid=program-id]") == "seed"
+    assert watched.errors == []
+
+
+def test_heatmap_has_the_archive_occupied_cells(
+    server: Server, small_run: Path, watched: Watched
+) -> None:
+    page = open_view(watched, server.url, "run/0/archive", "svg[data-testid=heatmap]")
+    expected = occupied_cells(small_run)
+    assert page.locator("svg[data-testid=heatmap]").count() == 2
+    assert page.locator("rect.cell").count() == expected
+    assert page.inner_text("[data-testid=occupied]") == str(expected)
+    cell = page.locator("rect.cell").first
+    program_id = cell.get_attribute("data-program")
+    cell.click()
+    page.wait_for_selector("[data-testid=program-id]")
+    assert page.inner_text("[data-testid=program-id]") == program_id
+    assert watched.errors == []
+
+
+@pytest.fixture
+def writing_run(tmp_path: Path) -> Iterator[Path]:
+    """A run in progress in a child process (stopped with SIGINT afterwards)."""
+    run_dir = tmp_path / "live"
+    process = subprocess.Popen(
+        evoforge_command(
+            "run", str(EXAMPLE), "--iterations", "2000", "--workers", "1",
+            "--out", str(run_dir), "--quiet",
+        ),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            if (run_dir / "run.sqlite").is_file():
+                try:
+                    reader = RunReader(run_dir)
+                except Exception:  # the schema is still being written
+                    reader = None
+                if reader is not None:
+                    seq = reader.version()["seq"]
+                    reader.close()
+                    if seq >= 2:
+                        break
+            time.sleep(0.2)
+        assert process.poll() is None, "the run ended before the test could watch it"
+        yield run_dir
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def test_page_updates_while_the_run_is_writing(writing_run: Path, watched: Watched) -> None:
+    live = Server(str(writing_run))
+    try:
+        page = open_view(watched, live.url, "run/0/overview", PAGES["overview"])
+        page.evaluate("window.__notReloaded = true")
+        first = int(page.inner_text("[data-testid=iterations]"))
+        page.wait_for_function(
+            "n => Number(document.querySelector('[data-testid=iterations]').textContent) > n + 2",
+            arg=first,
+            timeout=90_000,
+        )
+        assert page.evaluate("window.__notReloaded") is True, "updated without a reload"
+        stop = page.inner_text("[data-testid=stop-reason]")
+        assert stop.startswith("running")
+        watched.shot("overview-live")
+        assert watched.errors == []
+    finally:
+        live.stop()
+
+
+def test_hostile_candidate_output_executes_nothing(hostile_run: Path, watched: Watched) -> None:
+    served = Server(str(hostile_run))
+    try:
+        reader = RunReader(hostile_run)
+        try:
+            failed = reader.rows("SELECT id FROM programs WHERE status = 'failed' LIMIT 1")
+        finally:
+            reader.close()
+        page = open_view(watched, served.url, "run/0/program/seed", "[data-testid=code]")
+        stdout = page.inner_text("[data-testid=artifact-stdout]")
+        assert "<script>alert('stdout')</script>" in stdout
+        assert "onerror=\"alert('stdout-img')\"" in stdout
+        assert '</script><script>alert("code")</script>' in page.inner_text("[data-testid=code]")
+        watched.shot("hostile-program")
+        assert failed, "the hostile problem's mutants fail with markup in their reason"
+        page = open_view(
+            watched, served.url, f"run/0/program/{failed[0][0]}", "[data-testid=reason]"
+        )
+        assert "<img src=x onerror=" in page.inner_text("[data-testid=reason]")
+        page = open_view(watched, served.url, "run/0/overview", "[data-testid=failure-reasons]")
+        assert "<script>alert('reason')</script>" in page.inner_text(
+            "[data-testid=failure-reasons]"
+        )
+        for view in ("archive", "lineage", "operators"):
+            open_view(watched, served.url, f"run/0/{view}", PAGES[view])
+        page.wait_for_timeout(500)  # let any injected image fail to load (it must not exist)
+        assert page.evaluate("document.querySelectorAll('main img, main script').length") == 0
+        assert watched.dialogs == []
+        assert watched.errors == []
+    finally:
+        served.stop()
+
+
+def test_compare_shows_one_curve_per_run(
+    small_run: Path, hostile_run: Path, watched: Watched
+) -> None:
+    served = Server(str(small_run), str(hostile_run))
+    try:
+        page = open_view(watched, served.url, "compare", "svg[data-testid=compare]")
+        assert page.locator("svg[data-testid=compare] polyline").count() == 2
+        rows = page.locator("table[data-testid=compare-table] tbody tr")
+        assert rows.count() == 2
+        assert rows.nth(0).inner_text().startswith(small_run.name)
+        page = open_view(watched, served.url, "run/1/overview", PAGES["overview"])
+        assert float(page.inner_text("[data-testid=best-score]")) == best_json(hostile_run)["score"]
+        watched.shot("compare")
+        assert watched.errors == []
+    finally:
+        served.stop()
+
+
+def test_report_file_shows_the_same_views_offline(
+    small_run: Path, hostile_run: Path, tmp_path: Path, watched: Watched
+) -> None:
+    for run_dir in (small_run, hostile_run):
+        out = tmp_path / f"{run_dir.name}.html"
+        subprocess.run(
+            evoforge_command("report", str(run_dir), "--out", str(out)),
+            check=True,
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+        )
+        best = best_json(run_dir)
+        url = out.as_uri()
+        page = open_view(watched, url, "run/0/overview", PAGES["overview"])
+        assert float(page.inner_text("[data-testid=best-score]")) == best["score"]
+        page = open_view(watched, url, "run/0/archive", PAGES["archive"])
+        assert page.locator("rect.cell").count() == occupied_cells(run_dir)
+        page = open_view(watched, url, "run/0/lineage", PAGES["lineage"])
+        assert page.locator("g.node").count() == len(best["lineage"])
+        page = open_view(watched, url, "run/0/program/seed", "[data-testid=code]")
+        if run_dir == hostile_run:
+            assert "<script>alert('stdout')</script>" in page.inner_text(
+                "[data-testid=artifact-stdout]"
+            )
+        for view in ("operators", "models"):
+            open_view(watched, url, f"run/0/{view}", PAGES[view])
+        watched.shot(f"report-{run_dir.name}")
+    assert watched.dialogs == []
+    assert watched.errors == []
