@@ -22,6 +22,7 @@ from evoforge.engine import Engine, EngineError
 from evoforge.loop import Budget, RunResult, drive
 from evoforge.problem import Problem, load_problem
 from evoforge.report.progress import Reporter, make_reporter
+from evoforge.requirements_check import check_requirements
 from evoforge.storage.db import RunDatabase
 
 LOCK_FILENAME = "run.lock"
@@ -115,6 +116,7 @@ def start_run(
     config = resolve_config(
         problem_layer=problem.config_layer, file_layer=config_file_layer, cli_layer=cli_layer
     )
+    check_requirements(Path(problem_dir), config.evaluator.python)
     target = run_dir or default_run_dir(problem)
     chosen = reporter or make_reporter(config.run.log_mode)
     for notice in problem.notices:
