@@ -21,7 +21,7 @@ from rich.table import Table
 
 from evoforge.report import views
 from evoforge.report.reader import RunReader
-from evoforge.report.reasons import top_reasons
+from evoforge.report.tracker import top_reasons
 
 DEFAULT_PORT = 8000
 DEFAULT_HOST = "127.0.0.1"

@@ -3,158 +3,26 @@
 Each function reads a run through a :class:`RunReader` (read-only) and returns
 JSON-serialisable data; the web view serves it as its API, the HTML report embeds it and
 the CLI prints parts of it. Non-finite numbers never appear (they become ``None``).
-Curves are thinned to at most :data:`MAX_POINTS` points so that a 20,000-program run
-answers as quickly as a small one.
+Curves are thinned to a few hundred points so that a 20,000-program run answers as
+quickly as a small one.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-import math
-from collections import defaultdict
 from typing import Any
 
-import numpy as np
-
-from evoforge.config import BanditConfig
 from evoforge.report.reader import RunReader
-from evoforge.report.reasons import top_reasons
-from evoforge.selection.bandits import make_bandit
-
-MAX_POINTS = 400
-"""Largest number of points in one curve (the improvements are always kept)."""
+from evoforge.report.tracker import RunTracker, finite
 
 OUTPUT_TAIL_CHARS = 4000
 """How much of stdout/stderr a program view shows (the end: where errors are)."""
 
-_OPERATOR_BUCKETS = 20
-_PROBABILITY_DRAWS = 2000
-
-
-def _finite(value: Any) -> float | None:
-    if value is None:
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def _thin(points: list[list[Any]], keep: set[int]) -> list[list[Any]]:
-    """At most about MAX_POINTS of ``points``: every ``keep`` index, the last, an even spread."""
-    if len(points) <= MAX_POINTS:
-        return points
-    stride = math.ceil(len(points) / MAX_POINTS)
-    return [p for i, p in enumerate(points) if i in keep or i % stride == 0 or i == len(points) - 1]
-
 
 def overview(reader: RunReader) -> dict[str, Any]:
-    """Everything the overview page shows.
-
-    ``best_curve``: ``[evaluations, seconds since start, best score]`` after every step
-    (thinned); ``island_curves``: the same per island; ``rate_curve``: ``[seconds,
-    evaluations per second]`` per time bucket; ``failures``: counts by status (children
-    only); ``reasons``: see :func:`evoforge.report.reasons.top_reasons`; ``budgets``:
-    ``{name: {"used", "limit"}}`` for iterations, evaluations, tokens, cost, wall time.
-    """
-    config = reader.config()
-    with reader.locked() as conn:
-        rows = conn.execute(
-            "SELECT seq, island, evaluated, status, score, created_at FROM programs ORDER BY seq"
-        ).fetchall()
-        best_row = conn.execute(
-            "SELECT id, score FROM programs WHERE status = 'ok' AND score IS NOT NULL "
-            "ORDER BY score DESC, seq ASC LIMIT 1"
-        ).fetchone()
-        usage = (
-            conn.execute(
-                "SELECT COUNT(*), COALESCE(SUM(tokens_in + tokens_out), 0), "
-                "COALESCE(SUM(cost), 0) FROM llm_calls"
-            ).fetchone()
-            if reader.has_llm_calls
-            else (0, 0, 0.0)
-        )
-    num_islands = int(config.get("archive", {}).get("num_islands", 1))
-    start = float(rows[0][5]) if rows else 0.0
-    last = float(rows[-1][5]) if rows else 0.0
-    evaluations = 0
-    best: float | None = None
-    best_curve: list[list[Any]] = []
-    improvements: set[int] = set()
-    island_best: dict[int, float] = {}
-    island_curves: dict[int, list[list[Any]]] = defaultdict(list)
-    failures: dict[str, int] = defaultdict(int)
-    seed_score: float | None = None
-    for seq, island, evaluated, status, score, created_at in rows:
-        evaluations += int(evaluated)
-        elapsed = round(float(created_at) - start, 3)
-        value = _finite(score) if status == "ok" else None
-        if seq == 0:
-            seed_score = value
-        elif status != "ok":
-            failures[status] += 1
-        if value is not None and (best is None or value > best):
-            best = value
-            improvements.add(len(best_curve))
-        best_curve.append([evaluations, elapsed, best])
-        if value is not None:
-            targets = range(num_islands) if seq == 0 else [island]
-            for target in targets:
-                if target not in island_best or value > island_best[target]:
-                    island_best[target] = value
-                    island_curves[target].append([evaluations, elapsed, value])
-    for target, curve in island_curves.items():
-        if curve and best_curve:
-            curve.append([evaluations, round(last - start, 3), island_best[target]])
-    duration = max(last - start, 0.0)
-    run_config = config.get("run", {})
-    llm_config = config.get("llm", {})
-    iterations = max(0, len(rows) - 1)
-    budget_iterations = reader.state("budget_iterations") or run_config.get("iterations")
-    return {
-        "run": run_label(reader),
-        "problem": reader.meta("problem_name"),
-        "programs": len(rows),
-        "iterations": iterations,
-        "evaluations": evaluations,
-        "best_score": None if best_row is None else _finite(best_row[1]),
-        "best_id": None if best_row is None else str(best_row[0]),
-        "initial_score": seed_score,
-        "duration_s": round(duration, 3),
-        "evaluations_per_s": round(evaluations / duration, 3) if duration > 0 else None,
-        "stop_reason": reader.state("stop_reason"),
-        "failures": dict(sorted(failures.items())),
-        "reasons": top_reasons(reader),
-        "budgets": {
-            "iterations": {"used": iterations, "limit": budget_iterations},
-            "evaluations": {"used": evaluations, "limit": run_config.get("max_evaluations")},
-            "tokens": {"used": int(usage[1]), "limit": llm_config.get("max_total_tokens")},
-            "cost": {"used": float(usage[2]), "limit": llm_config.get("max_cost")},
-            "wall_time_s": {
-                "used": round(duration, 1),
-                "limit": run_config.get("max_wall_time_s"),
-            },
-        },
-        "llm_calls": int(usage[0]),
-        "best_curve": _thin(best_curve, improvements),
-        "island_curves": {
-            str(island): _thin(curve, set()) for island, curve in sorted(island_curves.items())
-        },
-        "rate_curve": _rate_curve(rows, start, duration),
-    }
-
-
-def _rate_curve(rows: list[Any], start: float, duration: float) -> list[list[float]]:
-    """Evaluations per second in up to 40 equal time buckets."""
-    if duration <= 0:
-        return []
-    buckets = min(40, max(1, len(rows) // 5))
-    width = duration / buckets
-    counts = [0] * buckets
-    for _, _, evaluated, _, _, created_at in rows:
-        if evaluated:
-            index = min(buckets - 1, int((float(created_at) - start) / width))
-            counts[index] += 1
-    return [[round((i + 0.5) * width, 3), round(c / width, 3)] for i, c in enumerate(counts)]
+    """Everything the overview page shows (see :meth:`RunTracker.overview`)."""
+    return RunTracker(reader).overview()
 
 
 def run_label(reader: RunReader) -> str:
@@ -221,8 +89,8 @@ def program(reader: RunReader, program_id: str) -> dict[str, Any] | None:
                     )
                 )
             )
-    parent_score = None if parent is None else _finite(parent["score"])
-    score = _finite(row["score"])
+    parent_score = None if parent is None else finite(parent["score"])
+    score = finite(row["score"])
     return {
         "id": row["id"],
         "seq": row["seq"],
@@ -237,14 +105,14 @@ def program(reader: RunReader, program_id: str) -> dict[str, Any] | None:
         "score": score,
         "parent_score": parent_score,
         "gain": None if score is None or parent_score is None else score - parent_score,
-        "metrics": {k: _finite(v) for k, v in json.loads(row["metrics"]).items()},
-        "features": {k: _finite(v) for k, v in json.loads(row["features"]).items()},
+        "metrics": {k: finite(v) for k, v in json.loads(row["metrics"]).items()},
+        "features": {k: finite(v) for k, v in json.loads(row["features"]).items()},
         "artifacts": artifacts,
         "eval_time_s": row["eval_time_s"],
         "evaluated": bool(row["evaluated"]),
         "outcome": row["outcome_status"],
-        "improvement": _finite(row["outcome_improvement"]),
-        "reward": _finite(row["reward"]),
+        "improvement": finite(row["outcome_improvement"]),
+        "reward": finite(row["reward"]),
         "code": row["code"],
         "diff": diff,
         "llm_calls": calls,
@@ -283,7 +151,7 @@ def lineage(reader: RunReader, program_id: str | None = None) -> dict[str, Any] 
                 "id": row[0],
                 "parent_id": row[1],
                 "operator": row[2],
-                "score": _finite(row[3]),
+                "score": finite(row[3]),
                 "iteration": row[4],
                 "status": row[5],
                 "island": row[6],
@@ -302,59 +170,8 @@ def lineage(reader: RunReader, program_id: str | None = None) -> dict[str, Any] 
 
 
 def operators(reader: RunReader) -> dict[str, Any]:
-    """Per operator: uses, successes (reward > 0), success rate, mean reward, the mean
-    reward per iteration bucket (reward over time), and the bandit's current choice
-    probabilities (estimated by drawing from the stored policy state with a fixed seed;
-    exact for deterministic policies)."""
-    rows = reader.rows(
-        "SELECT iteration, operator, COALESCE(reward, 0) FROM programs WHERE seq > 0 ORDER BY seq"
-    )
-    last_iteration = max((int(r[0]) for r in rows), default=0)
-    width = max(1, math.ceil((last_iteration + 1) / _OPERATOR_BUCKETS))
-    stats: dict[str, dict[str, Any]] = {}
-    for iteration, name, reward in rows:
-        entry = stats.setdefault(
-            name, {"uses": 0, "successes": 0, "reward": 0.0, "buckets": defaultdict(list)}
-        )
-        entry["uses"] += 1
-        entry["successes"] += reward > 0
-        entry["reward"] += float(reward)
-        entry["buckets"][int(iteration) // width].append(float(reward))
-    result = {}
-    for name in sorted(stats):
-        entry = stats[name]
-        result[name] = {
-            "uses": entry["uses"],
-            "successes": entry["successes"],
-            "success_rate": entry["successes"] / entry["uses"],
-            "mean_reward": entry["reward"] / entry["uses"],
-            "reward_curve": [
-                [bucket * width, sum(values) / len(values)]
-                for bucket, values in sorted(entry["buckets"].items())
-            ],
-        }
-    config = reader.config()
-    bandit_state = reader.state("bandit")
-    return {
-        "operators": result,
-        "policy": None if bandit_state is None else bandit_state.get("policy"),
-        "probabilities": _choice_probabilities(bandit_state, config.get("bandit")),
-    }
-
-
-def _choice_probabilities(state: Any, config: Any) -> dict[str, float]:
-    if not isinstance(state, dict) or "arms" not in state:
-        return {}
-    try:
-        bandit = make_bandit(list(state["arms"]), BanditConfig.model_validate(config or {}))
-        bandit.load_state(state)
-    except (ValueError, KeyError, TypeError):
-        return {}
-    rng = np.random.default_rng(0)
-    counts = dict.fromkeys(bandit.arms, 0)
-    for _ in range(_PROBABILITY_DRAWS):
-        counts[bandit.select(rng)] += 1
-    return {arm: count / _PROBABILITY_DRAWS for arm, count in counts.items()}
+    """Operator statistics and bandit choice probabilities (see :meth:`RunTracker.operators`)."""
+    return RunTracker(reader).operators()
 
 
 def models(reader: RunReader) -> dict[str, Any]:
@@ -414,7 +231,7 @@ def programs(
             "operator": r[2],
             "island": r[3],
             "status": r[4],
-            "score": _finite(r[5]),
+            "score": finite(r[5]),
             "reason": r[6].splitlines()[-1] if r[6] else "",
         }
         for r in rows

@@ -105,13 +105,17 @@ async def _plain(send: Send, status: int, text: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def create_app(run_dirs: Sequence[Path], *, token: str | None = None) -> Any:
+def create_app(run_dirs: Sequence[Path], *, token: str | None = None, warm_up: bool = False) -> Any:
     """The ASGI app serving ``run_dirs`` read-only.
 
     ``token`` ``None``: loopback Host names only. Otherwise every request must present
-    the token. Raises :class:`evoforge.storage.db.DatabaseError` for a missing run.
+    the token. ``warm_up``: read each run once in a background thread right away (what
+    :func:`serve` does), so the first page opened is quick on a large run. Raises
+    :class:`evoforge.storage.db.DatabaseError` for a missing run.
     """
     runs = RunSet(run_dirs)
+    if warm_up:
+        runs.warm_up_in_background()
     api = FastAPI(title="evoforge", docs_url=None, redoc_url=None, openapi_url=None)
     api.state.runs = runs
 
@@ -143,13 +147,12 @@ def create_app(run_dirs: Sequence[Path], *, token: str | None = None) -> Any:
 
     @api.get("/api/runs/{run}/overview")
     def overview(run: int) -> JSONResponse:
-        target = served(run)
-        return JSONResponse(target.cached("overview", lambda: views.overview(target.reader)))
+        return JSONResponse(served(run).overview())
 
     @api.get("/api/runs/{run}/archive")
     def archive(run: int) -> JSONResponse:
         target = served(run)
-        return JSONResponse(target.cached("archive", target.archive.islands))
+        return JSONResponse(target.islands())
 
     @api.get("/api/runs/{run}/lineage")
     def lineage(run: int, program: str | None = None) -> JSONResponse:
@@ -161,8 +164,7 @@ def create_app(run_dirs: Sequence[Path], *, token: str | None = None) -> Any:
 
     @api.get("/api/runs/{run}/operators")
     def operators(run: int) -> JSONResponse:
-        target = served(run)
-        return JSONResponse(target.cached("operators", lambda: views.operators(target.reader)))
+        return JSONResponse(served(run).operators())
 
     @api.get("/api/runs/{run}/models")
     def models(run: int) -> JSONResponse:
@@ -209,7 +211,7 @@ def serve(
     """
     if token is None and not is_loopback(host):
         raise ValueError(f"binding {host} needs a token")
-    app = create_app(run_dirs, token=token)
+    app = create_app(run_dirs, token=token, warm_up=True)
     family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -3,7 +3,8 @@
 Each run is read through its own read-only :class:`RunReader`. An answer is kept with
 the run's version fingerprint (last step, last event, last model call) and served again
 until the fingerprint changes, so a browser polling an idle or slow run costs one tiny
-query per poll.
+query per poll; when the run moved on, the archive replay and the statistics fold in only
+the new steps.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evoforge.report import views
 from evoforge.report.archive_view import ArchiveReplay
 from evoforge.report.reader import RunReader
+from evoforge.report.tracker import RunTracker
 
 
 @dataclass
@@ -25,6 +26,7 @@ class ServedRun:
 
     reader: RunReader
     archive: ArchiveReplay
+    tracker: RunTracker
     _cache: dict[str, tuple[dict[str, int], Any]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -44,8 +46,25 @@ class ServedRun:
 
     def overview(self) -> dict[str, Any]:
         """The overview answer (cached)."""
-        result: dict[str, Any] = self.cached("overview", lambda: views.overview(self.reader))
+        result: dict[str, Any] = self.cached("overview", self.tracker.overview)
         return result
+
+    def operators(self) -> dict[str, Any]:
+        """The operators answer (cached)."""
+        result: dict[str, Any] = self.cached("operators", self.tracker.operators)
+        return result
+
+    def islands(self) -> list[dict[str, Any]]:
+        """The archive answer (cached)."""
+        result: list[dict[str, Any]] = self.cached("archive", self.archive.islands)
+        return result
+
+    def warm_up(self) -> None:
+        """Read the whole run once (the archive replay and the statistics), so that the
+        first page a user opens does not pay for it."""
+        self.overview()
+        self.islands()
+        self.operators()
 
 
 class RunSet:
@@ -55,7 +74,20 @@ class RunSet:
         self.runs: list[ServedRun] = []
         for run_dir in run_dirs:
             reader = RunReader(run_dir)
-            self.runs.append(ServedRun(reader=reader, archive=ArchiveReplay(reader)))
+            self.runs.append(
+                ServedRun(reader=reader, archive=ArchiveReplay(reader), tracker=RunTracker(reader))
+            )
+
+    def warm_up_in_background(self) -> threading.Thread:
+        """Start :meth:`ServedRun.warm_up` of every run in a daemon thread."""
+
+        def warm() -> None:
+            for run in self.runs:
+                run.warm_up()
+
+        thread = threading.Thread(target=warm, name="evoforge-warm-up", daemon=True)
+        thread.start()
+        return thread
 
     def close(self) -> None:
         for run in self.runs:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from evoforge.program import EvalStatus, Program, code_hash
 from evoforge.report.reader import RunReader
-from evoforge.report.reasons import reason_kind, top_reasons
+from evoforge.report.reasons import reason_kind
+from evoforge.report.tracker import top_reasons
 from evoforge.storage.db import RunDatabase
 
 

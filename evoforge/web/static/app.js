@@ -217,9 +217,13 @@
         rect.style.fill = heatColor(t);
         root.appendChild(svg("a", { href: "#/run/" + run + "/program/" + encodeURIComponent(c.program_id) }, rect));
       }
-      const fx = island.features[0] || "", fy = island.features[1] || "";
-      root.appendChild(svg("text", { x: L + nx * size / 2, y: T + ny * size + 18, "text-anchor": "middle" }, fx + " →"));
-      root.appendChild(svg("text", { x: 14, y: T + ny * size / 2, transform: "rotate(-90 14 " + (T + ny * size / 2) + ")", "text-anchor": "middle" }, fy ? fy + " →" : ""));
+      const axis = (name) => {
+        if (!name) return "";
+        const range = island.ranges[name];
+        return name + (range ? " (" + fmt(range[0], 3) + " – " + fmt(range[1], 3) + ")" : "") + " →";
+      };
+      root.appendChild(svg("text", { x: L + nx * size / 2, y: T + ny * size + 18, "text-anchor": "middle" }, axis(island.features[0])));
+      root.appendChild(svg("text", { x: 14, y: T + ny * size / 2, transform: "rotate(-90 14 " + (T + ny * size / 2) + ")", "text-anchor": "middle" }, axis(island.features[1])));
       parts.push(el("section", {}, el("h2", {}, "Island " + island.island + " · " + island.occupied + " of " + island.capacity + " cells · best " + fmt(island.best_score)), root));
     }
     return parts;
@@ -368,6 +372,7 @@
       main.replaceChildren(...[content].flat(3).filter(Boolean));
       main.dataset.view = route.view;
       main.dataset.rendered = String(Date.now());
+      if (!performance.getEntriesByName("evoforge-first-view").length) performance.mark("evoforge-first-view");
       if (keepScroll) window.scrollTo(0, y);
       setLive(EMBED ? "report written " + (EMBED.written_at || "") : "live · updated " + new Date().toLocaleTimeString(), false);
     } catch (error) {

@@ -1,0 +1,315 @@
+"""Run-wide statistics kept up to date incrementally, for viewers that poll a live run.
+
+Committed programs never change and arrive in ``seq`` order, so the overview's curves and
+counts, the operators' statistics and the failure reasons can be folded in step by step:
+:class:`RunTracker` remembers the last ``seq`` it saw and each :meth:`RunTracker.catch_up`
+reads only the programs committed since. A poll after one new step costs one small
+query, however long the run.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from evoforge.config import BanditConfig
+from evoforge.report.reader import RunReader
+from evoforge.report.reasons import REJECTED, reason_kind
+from evoforge.selection.bandits import make_bandit
+
+MAX_POINTS = 400
+"""Largest number of points in one curve (every improvement of the best is kept)."""
+
+_OPERATOR_BUCKETS = 20
+_RATE_BUCKETS = 40
+_THOMPSON_DRAWS = 1000
+_REASONS_SHOWN = 10
+
+
+def finite(value: Any) -> float | None:
+    """``value`` as a float, or None when it is None, NaN or infinite."""
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _thin(points: list[list[Any]], keep: set[int]) -> list[list[Any]]:
+    """At most about MAX_POINTS of ``points`` (plus ``keep``): an even spread and the last."""
+    if len(points) <= MAX_POINTS:
+        return [list(p) for p in points]
+    stride = math.ceil(len(points) / MAX_POINTS)
+    last = len(points) - 1
+    return [list(p) for i, p in enumerate(points) if i % stride == 0 or i in keep or i == last]
+
+
+class RunTracker:
+    """Overview, operator and reason statistics of one run, updated from new steps only.
+
+    Thread-safe: every public method holds the tracker's lock.
+    """
+
+    def __init__(self, reader: RunReader) -> None:
+        self._reader = reader
+        self._lock = threading.Lock()
+        config = reader.config()
+        self._num_islands = int(config.get("archive", {}).get("num_islands", 1))
+        self._run_config: dict[str, Any] = config.get("run", {})
+        self._llm_config: dict[str, Any] = config.get("llm", {})
+        self._bandit_config: Any = config.get("bandit")
+        self._next_seq = 0
+        self._start: float | None = None
+        self._last_time = 0.0
+        self._evaluations = 0
+        self._eval_times: list[float] = []
+        self._best: float | None = None
+        self._seed_score: float | None = None
+        self._best_curve: list[tuple[int, float, float | None]] = []
+        self._improvements: set[int] = set()
+        self._island_best: dict[int, float] = {}
+        self._island_curves: dict[int, list[tuple[int, float, float]]] = defaultdict(list)
+        self._failures: dict[str, int] = defaultdict(int)
+        self._operator_stats: dict[str, list[float]] = {}  # uses, successes, reward sum
+        self._operator_rewards: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        self._last_iteration = 0
+        self._reasons: dict[str, dict[str, dict[str, Any]]] = {"failures": {}, "rejections": {}}
+        self._kinds: dict[str, str] = {}
+
+    # -- folding in new steps ------------------------------------------------------------
+
+    def catch_up(self) -> None:
+        """Fold in every program committed since the last call."""
+        with self._lock:
+            self._catch_up()
+
+    def _catch_up(self) -> None:
+        with self._reader.locked() as conn:
+            rows = conn.execute(
+                "SELECT seq, iteration, island, evaluated, status, score, created_at, operator, "
+                "reward, CASE WHEN status != 'ok' THEN reason END, id FROM programs "
+                "WHERE seq >= ? ORDER BY seq",
+                (self._next_seq,),
+            ).fetchall()
+        for row in rows:
+            self._fold(row)
+        if rows:
+            self._next_seq = int(rows[-1][0]) + 1
+
+    def _fold(self, row: tuple[Any, ...]) -> None:
+        seq, iteration, island, evaluated, status, score, created_at, operator, reward = row[:9]
+        created = float(created_at)
+        if self._start is None:
+            self._start = created
+        self._last_time = max(self._last_time, created)
+        elapsed = created - self._start
+        if evaluated:
+            self._evaluations += 1
+            self._eval_times.append(elapsed)
+        value = finite(score) if status == "ok" else None
+        if seq == 0:
+            self._seed_score = value
+        else:
+            if status != "ok":
+                self._failures[status] += 1
+                self._add_reason(status, row[9] or "", row[10])
+            self._last_iteration = max(self._last_iteration, int(iteration))
+            paid = float(reward or 0.0)
+            stats = self._operator_stats.setdefault(operator, [0.0, 0.0, 0.0])
+            stats[0] += 1
+            stats[1] += paid > 0
+            stats[2] += paid
+            self._operator_rewards[operator].append((int(iteration), paid))
+        if value is not None and (self._best is None or value > self._best):
+            self._best = value
+            self._improvements.add(len(self._best_curve))
+        self._best_curve.append((self._evaluations, elapsed, self._best))
+        if value is not None:
+            for target in range(self._num_islands) if seq == 0 else [int(island)]:
+                if target not in self._island_best or value > self._island_best[target]:
+                    self._island_best[target] = value
+                    self._island_curves[target].append((self._evaluations, elapsed, value))
+
+    def _add_reason(self, status: str, reason: str, program_id: str) -> None:
+        kind = self._kinds.get(reason)
+        if kind is None:
+            kind = reason_kind(reason)
+            if len(self._kinds) < 100_000:
+                self._kinds[reason] = kind
+        side = "rejections" if status == REJECTED else "failures"
+        entry = self._reasons[side].setdefault(
+            kind, {"reason": kind, "count": 0, "statuses": {}, "example_id": program_id}
+        )
+        entry["count"] += 1
+        entry["statuses"][status] = entry["statuses"].get(status, 0) + 1
+
+    # -- answers ---------------------------------------------------------------------------
+
+    def reasons(self, limit: int = _REASONS_SHOWN) -> dict[str, list[dict[str, Any]]]:
+        """The commonest failure and rejection kinds (see :mod:`evoforge.report.reasons`)."""
+        with self._lock:
+            self._catch_up()
+            return self._top_reasons(limit)
+
+    def _top_reasons(self, limit: int) -> dict[str, list[dict[str, Any]]]:
+        return {
+            side: [
+                {**entry, "statuses": dict(sorted(entry["statuses"].items()))}
+                for entry in sorted(entries.values(), key=lambda e: (-e["count"], e["reason"]))[
+                    :limit
+                ]
+            ]
+            for side, entries in self._reasons.items()
+        }
+
+    def overview(self) -> dict[str, Any]:
+        """Everything the overview page shows.
+
+        ``best_curve``: ``[evaluations, seconds since start, best score]`` after every step
+        (thinned, improvements kept); ``island_curves``: per island, a point at each
+        improvement and one at the end; ``rate_curve``: ``[seconds, evaluations per
+        second]`` per time bucket; ``failures``: counts by status (children only);
+        ``reasons``: the top failure and rejection kinds; ``budgets``: ``{name: {"used",
+        "limit"}}`` for iterations, evaluations, tokens, cost and wall time.
+        """
+        with self._lock:
+            self._catch_up()
+            return self._overview()
+
+    def _overview(self) -> dict[str, Any]:
+        reader = self._reader
+        best_row = reader.one(
+            "SELECT id, score FROM programs WHERE status = 'ok' AND score IS NOT NULL "
+            "AND seq < ? ORDER BY score DESC, seq ASC LIMIT 1",
+            (self._next_seq,),
+        )
+        usage = (
+            reader.one(
+                "SELECT COUNT(*), COALESCE(SUM(tokens_in + tokens_out), 0), "
+                "COALESCE(SUM(cost), 0) FROM llm_calls"
+            )
+            if reader.has_llm_calls
+            else None
+        ) or (0, 0, 0.0)
+        duration = max(0.0, self._last_time - (self._start or self._last_time))
+        programs = len(self._best_curve)
+        iterations = max(0, programs - 1)
+        island_curves = {}
+        for island, curve in sorted(self._island_curves.items()):
+            points = [[e, round(t, 3), s] for e, t, s in curve]
+            points.append([self._evaluations, round(duration, 3), self._island_best[island]])
+            island_curves[str(island)] = _thin(points, set())
+        best_curve = [[e, round(t, 3), s] for e, t, s in self._best_curve]
+        budget_iterations = reader.state("budget_iterations") or self._run_config.get("iterations")
+        return {
+            "run": reader.run_dir.resolve().name,
+            "problem": reader.meta("problem_name"),
+            "programs": programs,
+            "iterations": iterations,
+            "evaluations": self._evaluations,
+            "best_score": None if best_row is None else finite(best_row[1]),
+            "best_id": None if best_row is None else str(best_row[0]),
+            "initial_score": self._seed_score,
+            "duration_s": round(duration, 3),
+            "evaluations_per_s": (round(self._evaluations / duration, 3) if duration > 0 else None),
+            "stop_reason": reader.state("stop_reason"),
+            "failures": dict(sorted(self._failures.items())),
+            "reasons": self._top_reasons(_REASONS_SHOWN),
+            "budgets": {
+                "iterations": {"used": iterations, "limit": budget_iterations},
+                "evaluations": {
+                    "used": self._evaluations,
+                    "limit": self._run_config.get("max_evaluations"),
+                },
+                "tokens": {
+                    "used": int(usage[1]),
+                    "limit": self._llm_config.get("max_total_tokens"),
+                },
+                "cost": {"used": float(usage[2]), "limit": self._llm_config.get("max_cost")},
+                "wall_time_s": {
+                    "used": round(duration, 1),
+                    "limit": self._run_config.get("max_wall_time_s"),
+                },
+            },
+            "llm_calls": int(usage[0]),
+            "best_curve": _thin(best_curve, self._improvements),
+            "island_curves": island_curves,
+            "rate_curve": self._rate_curve(duration),
+        }
+
+    def _rate_curve(self, duration: float) -> list[list[float]]:
+        """Evaluations per second in up to 40 equal time buckets."""
+        if duration <= 0 or not self._eval_times:
+            return []
+        buckets = min(_RATE_BUCKETS, max(1, len(self._best_curve) // 5))
+        counts, edges = np.histogram(self._eval_times, bins=buckets, range=(0.0, duration))
+        width = duration / buckets
+        return [
+            [round(float(edges[i]) + width / 2, 3), round(float(count) / width, 3)]
+            for i, count in enumerate(counts)
+        ]
+
+    def operators(self) -> dict[str, Any]:
+        """Per operator: uses, successes (reward > 0), success rate, mean reward and the
+        mean reward per iteration bucket (reward over time); with the bandit's current
+        choice probabilities (exact for UCB1 and EXP3, estimated from draws with a fixed
+        seed for Thompson sampling)."""
+        with self._lock:
+            self._catch_up()
+            width = max(1, math.ceil((self._last_iteration + 1) / _OPERATOR_BUCKETS))
+            result = {}
+            for name in sorted(self._operator_stats):
+                uses, successes, total = self._operator_stats[name]
+                buckets: dict[int, list[float]] = defaultdict(list)
+                for iteration, reward in self._operator_rewards[name]:
+                    buckets[iteration // width].append(reward)
+                result[name] = {
+                    "uses": int(uses),
+                    "successes": int(successes),
+                    "success_rate": successes / uses,
+                    "mean_reward": total / uses,
+                    "reward_curve": [
+                        [bucket * width, sum(values) / len(values)]
+                        for bucket, values in sorted(buckets.items())
+                    ],
+                }
+        state = self._reader.state("bandit")
+        return {
+            "operators": result,
+            "policy": state.get("policy") if isinstance(state, dict) else None,
+            "probabilities": choice_probabilities(state, self._bandit_config),
+        }
+
+
+def choice_probabilities(state: Any, config: Any) -> dict[str, float]:
+    """How likely the stored bandit is to pick each arm next (empty when unknown)."""
+    if not isinstance(state, dict) or "arms" not in state:
+        return {}
+    try:
+        bandit = make_bandit(list(state["arms"]), BanditConfig.model_validate(config or {}))
+        bandit.load_state(state)
+    except (ValueError, KeyError, TypeError):
+        return {}
+    exact = getattr(bandit, "probabilities", None)
+    if callable(exact):
+        return {arm: float(p) for arm, p in zip(bandit.arms, exact(), strict=True)}
+    rng = np.random.default_rng(0)
+    draws = 1 if bandit.policy == "ucb1" else _THOMPSON_DRAWS  # UCB1 is deterministic
+    counts = dict.fromkeys(bandit.arms, 0)
+    for _ in range(draws):
+        counts[bandit.select(rng)] += 1
+    return {arm: count / draws for arm, count in counts.items()}
+
+
+def top_reasons(reader: RunReader, limit: int = _REASONS_SHOWN) -> dict[str, list[dict[str, Any]]]:
+    """The commonest failure kinds (failed, timeout, invalid) and rejection kinds.
+
+    Returns ``{"failures": [...], "rejections": [...]}``, each at most ``limit`` entries
+    ``{"reason", "count", "statuses": {status: count}, "example_id"}``, most frequent
+    first (ties in reason order); the example is the earliest program of that kind. The
+    seed never counts.
+    """
+    return RunTracker(reader).reasons(limit)
