@@ -174,7 +174,7 @@
         card("stop reason", d.stop_reason || "running (or never stopped cleanly)", "stop-reason")),
       el("div", { class: "grid2" },
         el("section", {}, el("h2", {}, "Best score by evaluations"),
-          lineChart([best, ...islands], { xLabel: "evaluations", yLabel: "score", step: true, testid: "score-by-evaluations" })),
+          lineChart([...islands, best], { xLabel: "evaluations", yLabel: "score", step: true, testid: "score-by-evaluations" })),
         el("section", {}, el("h2", {}, "Best score over time"),
           lineChart([{ name: "best", points: d.best_curve.map((p) => [p[1], p[2]]), color: "#111" }], { xLabel: "seconds", yLabel: "score", step: true })),
         el("section", {}, el("h2", {}, "Evaluations per second"),
