@@ -29,7 +29,8 @@ _DESCRIPTIONS = {
     ),
     "traces": (
         "One record per child: parent, operator, unified diff, metrics, status, reason and "
-        "error, for building your own datasets."
+        "error, and for a model child the prompt and the answer it was made from, for "
+        "building your own datasets."
     ),
 }
 

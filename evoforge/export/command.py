@@ -41,7 +41,7 @@ def add_export_parser(commands: Any) -> None:
     )
     export.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
     export.add_argument("--format", required=True, choices=FORMATS, help="record format")
-    export.add_argument("--out", required=True, type=Path, help="output directory")
+    export.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
     export.add_argument(
         "--difficulty",
         choices=DIFFICULTY_MODES,
@@ -52,12 +52,14 @@ def add_export_parser(commands: Any) -> None:
     export.add_argument(
         "--per-parent",
         type=_count,
+        metavar="N",
         default=_DEFAULTS.per_parent,
         help=f"most improving children per parent (default {_DEFAULTS.per_parent})",
     )
     export.add_argument(
         "--failure-examples",
         type=_count,
+        metavar="N",
         default=_DEFAULTS.failure_examples,
         help="failed children per parent turned into fix examples, sft only "
         f"(default {_DEFAULTS.failure_examples}; 0: none)",
@@ -65,30 +67,38 @@ def add_export_parser(commands: Any) -> None:
     export.add_argument(
         "--per-lineage",
         type=_count,
+        metavar="N",
         default=_DEFAULTS.per_lineage,
         help=f"most examples per lineage (default {_DEFAULTS.per_lineage}; 0: no cap)",
     )
     export.add_argument(
         "--margin",
         type=_number,
+        metavar="M",
         default=_DEFAULTS.margin,
-        help="preference: chosen beats rejected by more than MARGIN x |parent score| "
+        help="preference: chosen beats rejected by more than M x |parent score| "
         f"(default {_DEFAULTS.margin})",
     )
     export.add_argument(
         "--rejected-per-chosen",
         type=_count,
+        metavar="N",
         default=_DEFAULTS.rejected_per_chosen,
         help=f"preference: pairs per chosen child (default {_DEFAULTS.rejected_per_chosen})",
     )
     export.add_argument(
         "--validation",
         type=_number,
+        metavar="SHARE",
         default=_DEFAULTS.validation,
         help=f"share of examples held out, whole lineages (default {_DEFAULTS.validation})",
     )
     export.add_argument(
-        "--seed", type=_count, default=_DEFAULTS.seed, help="which lineages are held out"
+        "--seed",
+        type=_count,
+        metavar="S",
+        default=_DEFAULTS.seed,
+        help="which lineages are held out (default 0)",
     )
 
 

@@ -6,7 +6,7 @@
 * ``preference``: ``prompt`` (system, user), ``chosen`` and ``rejected`` (one assistant
   message each), two children of the same parent, ``chosen`` ahead by the margin.
 * ``traces``: one record per child: parent, operator, unified diff, metrics, status,
-  reason, outcome.
+  reason, error, and for a model child the prompt and the answer it was made from.
 
 Every builder drops, and counts in ``drops``, an example whose program code holds
 something the scrubber would change (code is never edited) or whose answer does not
@@ -39,6 +39,7 @@ from evoforge.export.turns import (
     edit_answer,
     failure_turns,
     improvement_turns,
+    model_turns,
     rebuilt_prompt,
 )
 from evoforge.program import Program
@@ -284,6 +285,18 @@ def _finite(values: Mapping[str, Any]) -> dict[str, float | None]:
     return result
 
 
+def _model_exchange(source: RunSource, parent: Program, program: Program) -> tuple[str, str]:
+    """The user turn and answer of the model request that made ``program`` (the answer
+    that reproduces it, else the last request's first answer); empty for other children."""
+    recorded = model_turns(source, parent, program)
+    if recorded is not None:
+        return recorded.user, recorded.assistant
+    exchanges = source.exchanges.get(program.seq, [])
+    if not exchanges:
+        return "", ""
+    return exchanges[-1].user, exchanges[-1].answers[0] if exchanges[-1].answers else ""
+
+
 def _traces(source: RunSource, drops: Counter[str]) -> list[Example]:
     examples: list[Example] = []
     scrubber = source.scrubber
@@ -299,9 +312,10 @@ def _traces(source: RunSource, drops: Counter[str]) -> list[Example]:
                 tofile="child.py",
             )
         )
-        if not scrubber.is_clean(diff):
+        if not (scrubber.is_clean(parent.code) and scrubber.is_clean(program.code)):
             drops["sensitive"] += 1
             continue
+        prompt, answer = _model_exchange(source, parent, program)
         record = {
             "problem": source.problem,
             "run": source.label,
@@ -322,6 +336,8 @@ def _traces(source: RunSource, drops: Counter[str]) -> list[Example]:
                 {"name": name, "value": value} for name, value in _finite(program.metrics).items()
             ],
             "diff": diff,
+            "model_prompt": scrubber.scrub(prompt),
+            "model_answer": scrubber.scrub(answer),
             "code_hash": program.code_hash,
             "lineage": source.lineage_key(program)[2],
         }

@@ -70,7 +70,9 @@ def assign_splits(
     seed_lineages: set[Lineage],
 ) -> Splits:
     """Hold out whole groups of lineages for validation, aiming at ``validation_share``
-    of the examples; ``seed_lineages`` (each run's seed) always train."""
+    of the examples (counting those that lie wholly inside a group); ``seed_lineages``
+    (each run's seed) always train. When no group fits the aim, the smallest non-empty
+    one is held out, so validation is empty only when every group is pinned."""
     groups = _Groups()
     by_hash: dict[str, Lineage] = {}
     for example in examples:
@@ -79,7 +81,11 @@ def assign_splits(
             first = by_hash.setdefault(program.code_hash, program.lineage)
             groups.union(first, program.lineage)
     pinned = {groups.find(lineage) for lineage in seed_lineages}
-    sizes: Counter[Lineage] = Counter(groups.find(example.lineage) for example in examples)
+    sizes: Counter[Lineage] = Counter()  # examples lying wholly inside one group
+    for example in examples:
+        inside = {groups.find(lineage) for lineage in _lineages_of(example)}
+        if len(inside) == 1:
+            sizes[inside.pop()] += 1
     target = validation_share * len(examples)
     held_out: set[Lineage] = set()
     if target > 0:
@@ -92,15 +98,14 @@ def assign_splits(
             if total + sizes[group] <= target:
                 held_out.add(group)
                 total += sizes[group]
-        if not held_out and candidates and len(sizes) > 1:
+        if not held_out and candidates and len(examples) > 1:
             smallest = min(candidates, key=lambda group: (sizes[group], str(group)))
             held_out.add(smallest)
     train: list[Example] = []
     validation: list[Example] = []
     dropped = 0
     for example in examples:
-        sides = {groups.find(program.lineage) in held_out for program in example.programs}
-        sides.add(groups.find(example.lineage) in held_out)
+        sides = {groups.find(lineage) in held_out for lineage in _lineages_of(example)}
         if len(sides) > 1:
             dropped += 1
         elif True in sides:
@@ -108,3 +113,7 @@ def assign_splits(
         else:
             train.append(example)
     return Splits(train, validation, dropped)
+
+
+def _lineages_of(example: Example) -> set[Lineage]:
+    return {example.lineage, *(program.lineage for program in example.programs)}

@@ -2,7 +2,8 @@
 problems), through the oracle (the offline stand-in model on 127.0.0.1), and a run whose
 evaluator leaks a token, a private path and its own source into its errors.
 
-Each run is made once per test package and only read afterwards."""
+Each run is made once per test package and only read afterwards. One worker each, so a
+run is the same every time (its seed fixes it) and so are the assertions on it."""
 
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ def _finish(directory: Path) -> Run:
 
 
 def _run(problem: Path, out: Path, iterations: int, config: dict[str, Any]) -> Run:
-    evoforge.run(problem, iterations=iterations, config=config, out=out)
+    evoforge.run(problem, iterations=iterations, workers=1, config=config, out=out)
     return _finish(out)
 
 
@@ -79,7 +80,7 @@ def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="package")
 def circle_run(runs_dir: Path) -> Run:
-    return _run(EXAMPLES / "circle_packing", runs_dir / "circles", 60, {"seed": 0})
+    return _run(EXAMPLES / "circle_packing", runs_dir / "circles", 60, {"seed": 2})
 
 
 @pytest.fixture(scope="package")

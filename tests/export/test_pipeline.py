@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import datasets
 import pytest
 
 from evoforge.export import ExportOptions, export_runs
@@ -17,8 +18,6 @@ from evoforge.operators.prompts import ANSWER_SEARCH_REPLACE
 from evoforge.program import Program, normalise_code
 
 from .conftest import Run
-
-datasets = pytest.importorskip("datasets")
 
 SFT_COLUMNS = {
     "messages",
@@ -75,6 +74,8 @@ TRACE_COLUMNS = {
     "improved",
     "metrics",
     "diff",
+    "model_prompt",
+    "model_answer",
     "code_hash",
     "lineage",
 }
@@ -223,6 +224,14 @@ def test_an_oracle_run_exports_the_models_own_answers(oracle_run: Run, tmp_path:
         for rows in data.values():
             assert set(rows.column_names) == COLUMNS[fmt]
         _assert_split_by_lineage(fmt, data, runs)
+        if fmt == "traces":
+            exchanges = [
+                (row["operator"], bool(row["model_prompt"]), bool(row["model_answer"]))
+                for rows in data.values()
+                for row in rows
+            ]
+            assert all(not p and not a for op, p, a in exchanges if not op.startswith("llm_"))
+            assert any(p and a for op, p, a in exchanges if op == "llm_diff")
         if fmt != "sft":
             continue
         for rows in data.values():
