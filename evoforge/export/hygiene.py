@@ -115,7 +115,7 @@ class Scrubber:
         text = _ASSIGNED_SECRET_RE.sub(r"\1\2\3<redacted>\3", text)
         text = _URL_RE.sub("<url>", text)
         for path in self._known_paths:
-            text = re.sub(re.escape(path) + r"/?", "", text)
+            text = re.sub(re.escape(path) + r"(?![\w.@+%-])/?", "", text)
         text = _POSIX_PATH_RE.sub(lambda match: match.group(1), text)
         return _WINDOWS_PATH_RE.sub(lambda match: match.group(1), text)
 
