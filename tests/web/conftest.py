@@ -8,6 +8,7 @@ to ``$EVOFORGE_TEST_ARTIFACTS`` (default ``runs/test-artifacts/web``, not commit
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,7 @@ from .support import (
 )
 
 
-def _run(*args: str) -> None:
+def _run(*args: str, env: dict[str, str] | None = None) -> None:
     """A run through the real command, in its own process (Playwright's sync API holds
     this process's event loop, so a run may not start one here)."""
     subprocess.run(
@@ -35,6 +36,7 @@ def _run(*args: str) -> None:
         capture_output=True,
         stdin=subprocess.DEVNULL,
         timeout=300,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -43,6 +45,24 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished demo-sized run of the circle-packing example (60 children, 2 islands)."""
     run_dir = tmp_path_factory.mktemp("web") / "circles"
     _run("run", str(EXAMPLE), "--iterations", "60", "--seed", "1", "--out", str(run_dir))
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def llm_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished run whose llm_* operators asked the offline oracle model (16 children)."""
+    from evoforge.llm.oracle import start_oracle
+
+    run_dir = tmp_path_factory.mktemp("web") / "with-model"
+    oracle = start_oracle(port=0, seed=7)
+    try:
+        _run(
+            "run", str(EXAMPLE), "--iterations", "16", "--out", str(run_dir),
+            "--llm-base-url", oracle.url, "--model", "oracle",
+            env={"OPENAI_API_KEY": "not-needed-by-the-oracle"},
+        )  # fmt: skip
+    finally:
+        oracle.close()
     return run_dir
 
 

@@ -164,3 +164,22 @@ def test_answers_follow_a_run_that_is_being_written(small_run: Path, tmp_path: P
     lineage = get(live, "/api/runs/0/lineage").json()
     assert lineage["nodes"][-1]["id"] == "i999999"
     assert lineage["nodes"][-2]["id"] == before["best_id"]
+
+
+def test_model_calls_agree_with_the_run_database(llm_run: Path) -> None:
+    db = RunDatabase(llm_run / RunDatabase.FILENAME)
+    try:
+        usage = db.llm_usage()
+    finally:
+        db.close()
+    app = create_app([llm_run])
+    models = get(app, "/api/runs/0/models").json()
+    assert models["calls"] == usage["calls"] > 0
+    for name, stats in usage["models"].items():
+        served = models["models"][name]
+        for key in ("calls", "tokens_in", "tokens_out", "outcomes"):
+            assert served[key] == stats[key], key
+        assert served["mean_latency_s"] > 0
+    overview = get(app, "/api/runs/0/overview").json()
+    assert overview["llm_calls"] == usage["calls"]
+    assert overview["budgets"]["tokens"]["used"] == usage["tokens_in"] + usage["tokens_out"]

@@ -220,6 +220,8 @@ def test_compare_shows_one_curve_per_run(
         rows = page.locator("table[data-testid=compare-table] tbody tr")
         assert rows.count() == 2
         assert rows.nth(0).inner_text().startswith(small_run.name)
+        page = open_view(watched, served.url, "", "table[data-testid=runs]")
+        assert page.locator("table[data-testid=runs] tbody tr").count() == 2
         page = open_view(watched, served.url, "run/1/overview", PAGES["overview"])
         assert float(page.inner_text("[data-testid=best-score]")) == best_json(hostile_run)["score"]
         watched.shot("compare")
@@ -257,3 +259,41 @@ def test_report_file_shows_the_same_views_offline(
         watched.shot(f"report-{run_dir.name}")
     assert watched.dialogs == []
     assert watched.errors == []
+
+
+def test_model_calls_and_the_prompt_and_answer_of_a_model_made_program(
+    llm_run: Path, watched: Watched
+) -> None:
+    reader = RunReader(llm_run)
+    try:
+        per_model = reader.rows(
+            "SELECT model, COUNT(*), SUM(tokens_in), SUM(tokens_out) FROM llm_calls GROUP BY model"
+        )
+        made = reader.rows(
+            "SELECT p.id, c.prompt, c.response FROM programs p JOIN llm_calls c ON c.seq = p.seq "
+            "WHERE p.operator LIKE 'llm_%' ORDER BY p.seq LIMIT 1"
+        )
+    finally:
+        reader.close()
+    assert per_model and made, "the run asked the oracle"
+    served = Server(str(llm_run))
+    try:
+        page = open_view(watched, served.url, "run/0/models", "table[data-testid=models]")
+        cells = page.locator("table[data-testid=models] tbody tr").first.locator("td")
+        model, calls, tokens_in, tokens_out = per_model[0]
+        assert [cells.nth(i).inner_text() for i in range(4)] == [
+            model,
+            str(calls),
+            str(tokens_in),
+            str(tokens_out),
+        ]
+        program_id, prompt, response = made[0]
+        page = open_view(
+            watched, served.url, f"run/0/program/{program_id}", "[data-testid=llm-calls]"
+        )
+        assert page.locator("[data-testid=prompt]").first.text_content() == prompt
+        assert page.locator("[data-testid=answer]").first.text_content() == response
+        watched.shot("model-made-program")
+        assert watched.errors == []
+    finally:
+        served.stop()

@@ -159,6 +159,7 @@
     const recent = await api("/api/runs/" + run + "/programs?limit=20").catch(() => []);
     const islands = Object.entries(d.island_curves).map(([island, points]) => ({ name: "island " + island, points: points.map((p) => [p[0], p[2]]) }));
     const best = { name: "best", points: d.best_curve.map((p) => [p[0], p[2]]), color: "#111" };
+    const islandsOverTime = Object.entries(d.island_curves).map(([island, points]) => ({ name: "island " + island, points: points.map((p) => [p[1], p[2]]) }));
     const budgets = Object.entries(d.budgets).map(([name, b]) => [name, fmt(b.used), b.limit === null || b.limit === undefined ? "no limit" : fmt(b.limit)]);
     const reasonRows = (list) => list.map((r) => [r.reason, r.count, Object.entries(r.statuses).map(([s, c]) => s + " " + c).join(", "), programLink(run, r.example_id)]);
     return [
@@ -176,7 +177,7 @@
         el("section", {}, el("h2", {}, "Best score by evaluations"),
           lineChart([...islands, best], { xLabel: "evaluations", yLabel: "score", step: true, testid: "score-by-evaluations" })),
         el("section", {}, el("h2", {}, "Best score over time"),
-          lineChart([{ name: "best", points: d.best_curve.map((p) => [p[1], p[2]]), color: "#111" }], { xLabel: "seconds", yLabel: "score", step: true })),
+          lineChart([...islandsOverTime, { name: "best", points: d.best_curve.map((p) => [p[1], p[2]]), color: "#111" }], { xLabel: "seconds", yLabel: "score", step: true, testid: "score-over-time" })),
         el("section", {}, el("h2", {}, "Evaluations per second"),
           lineChart([{ name: "rate", points: d.rate_curve }], { xLabel: "seconds", yLabel: "evaluations / s", yZero: true }))),
       el("h2", {}, "Failures by status"),
@@ -284,10 +285,10 @@
       el("h2", {}, "Artifacts"),
       Object.keys(p.artifacts).length ? Object.entries(p.artifacts).map(([name, text]) =>
         el("details", { open: "" }, el("summary", {}, name), el("pre", { class: "wrap", "data-testid": "artifact-" + name }, text))) : el("p", { class: "muted" }, "none"),
-      p.llm_calls.length ? [el("h2", {}, "Language-model requests"), p.llm_calls.map((c, i) => el("section", {},
+      p.llm_calls.length ? [el("h2", {}, "Language-model requests"), p.llm_calls.map((c, i) => el("section", { "data-testid": "llm-calls" },
         el("p", {}, "request " + (i + 1) + ": " + c.model + " · " + c.outcome + " · " + c.tokens_in + " tokens in, " + c.tokens_out + " out · " + fmt(c.latency_s, 3) + " s" + (c.error ? " · " + c.error : "")),
-        el("details", {}, el("summary", {}, "prompt"), el("pre", { class: "wrap" }, c.prompt)),
-        el("details", { open: "" }, el("summary", {}, "answer"), el("pre", { class: "wrap" }, c.response))))] : null,
+        el("details", {}, el("summary", {}, "prompt"), el("pre", { class: "wrap", "data-testid": "prompt" }, c.prompt)),
+        el("details", { open: "" }, el("summary", {}, "answer"), el("pre", { class: "wrap", "data-testid": "answer" }, c.response))))] : null,
     ];
   }
 
