@@ -78,6 +78,10 @@ def test_bad_input_is_one_line_and_exit_status_2(
     _assert_usage_error(
         _cli(str(seed_only_run), "--format", "sft", "--out", out), "no sft examples selected"
     )
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "run.sqlite").write_bytes(b"this is not a database" * 100)
+    _assert_usage_error(_cli(str(corrupt), "--format", "sft", "--out", out), "corrupt")
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "notes.txt").write_text("mine")
