@@ -94,10 +94,15 @@ class RunReader:
                 if self._has_llm_calls
                 else 0
             )
-            states = self._conn.execute(
+            stopped = self._conn.execute(
                 "SELECT COUNT(*) FROM state WHERE key = 'stop_reason'"
             ).fetchone()[0]
-        return {"seq": int(seq), "events": int(events), "llm_calls": int(calls), "stop": states}
+        return {
+            "seq": int(seq),
+            "events": int(events),
+            "llm_calls": int(calls),
+            "stopped": int(stopped),
+        }
 
     def config(self) -> dict[str, Any]:
         """The run's stored configuration as plain data (empty when none is stored)."""
