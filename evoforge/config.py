@@ -63,8 +63,24 @@ class EvaluatorConfig(_Strict):
     )
     isolate_filesystem: bool = Field(
         True,
-        description="Make everything but the candidate's working directory read-only "
-        "(mount namespace) where the OS allows it.",
+        description="Run each side of an evaluation in a jail (mount, pid and user "
+        "namespaces) that shows only the interpreter, what that side may read and its own "
+        "working directory, where the OS allows it.",
+    )
+    call_timeout_s: float | None = Field(
+        None,
+        gt=0,
+        description="Isolated problems: the longest one call into the candidate may take "
+        "before the evaluation fails (default: the whole timeout_s).",
+    )
+    max_message_mb: int = Field(
+        64, ge=1, description="Isolated problems: the largest message on the channel, MiB."
+    )
+    pass_env: list[str] = Field(
+        default_factory=list,
+        description="Environment variables passed to evaluations besides PATH, locale, TZ "
+        "and TERM (all others are dropped; names or values that look like secrets never "
+        "pass).",
     )
     static_check: bool = Field(
         True,

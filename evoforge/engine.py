@@ -32,8 +32,8 @@ from evoforge.archive.features import FeatureExtractor
 from evoforge.archive.islands import Archive
 from evoforge.blocks import frozen_violation
 from evoforge.config import LLM_OPERATOR_NAMES, Config, config_to_yaml, validate_config
+from evoforge.evaluation.environment import sanitized_environment
 from evoforge.evaluation.evaluator import ProblemEvaluator
-from evoforge.evaluation.sandbox import sanitized_environment
 from evoforge.llm.records import LLMCallRecord
 from evoforge.novelty import NoveltyIndex
 from evoforge.operators.ast_tools import literal_skeleton
@@ -476,10 +476,13 @@ class Engine:
                 "(give --llm-base-url and --model, or llm.models in a config file)"
             )
         for model in llm_config.models:
-            if model.api_key_env in sanitized_environment({model.api_key_env: "x"}):
+            passed = sanitized_environment(
+                {model.api_key_env: "x"}, allow=self.config.evaluator.pass_env
+            )
+            if model.api_key_env in passed:
                 raise EngineError(
                     f"llm model {model.label}: api_key_env {model.api_key_env!r} would reach "
-                    "candidate programs; use a name containing KEY, TOKEN or SECRET"
+                    "candidate programs; remove it from evaluator.pass_env"
                 )
         from evoforge.llm.client import LLMSetupError, OpenAIChatClient, RetryPolicy
         from evoforge.llm.router import ModelRouter

@@ -54,13 +54,19 @@ from types import ModuleType
 from typing import Any
 
 from evoforge.config import EvaluatorConfig
-from evoforge.evaluation.sandbox import Sandbox, SandboxLimits, SandboxRun
+from evoforge.evaluation.sandbox import Sandbox, SandboxLimits, SandboxRun, SideRequest
 from evoforge.program import EvalStatus, EvaluationResult
 
 __all__ = ["ProblemEvaluator"]
 
 RUNNER_PATH = Path(__file__).with_name("runner.py")
-_RESULT_FILE = "evoforge-result.json"
+CANDIDATE_HOST_PATH = Path(__file__).with_name("candidate_host.py")
+ISOLATED_FUNCTION = "evaluate_candidate"
+MAX_RESULT_BYTES = 8 * 1024 * 1024
+"""The most the evaluator side may report; a bigger result fails the evaluation unread."""
+_MAX_ARTIFACTS = 32
+_MAX_METRICS = 256
+_MAX_KEY_CHARS = 200
 _SHOWN_VALUE_CHARS = 120
 
 
@@ -91,7 +97,8 @@ class ProblemEvaluator:
         self.sandbox = Sandbox(self.limits)
         self._evaluations = 0
         self._count_lock = threading.Lock()
-        self.verifies = _defines_verify(evaluator_path)
+        self.verifies = _defines(evaluator_path, "verify")
+        self.isolated = _defines(evaluator_path, ISOLATED_FUNCTION)
         self._verify: Callable[[Any], object] | None = None
         self._verify_lock = threading.Lock()
 
@@ -100,24 +107,57 @@ class ProblemEvaluator:
         """How many candidates this evaluator has run (for budgets and reports)."""
         return self._evaluations
 
+    @property
+    def form(self) -> str:
+        """``isolated`` (candidate and evaluator in separate jailed processes, joined by the
+        channel) or ``shared-process`` (the evaluator imports the candidate)."""
+        return "isolated" if self.isolated else "shared-process"
+
     def command(self) -> list[str]:
-        """The argv the sandbox runs for each candidate (relative paths: cwd is the sandbox)."""
-        return [
-            self.config.python or sys.executable,
+        """The evaluator side's argv (relative paths: its cwd is its sandbox directory)."""
+        python = self.config.python or sys.executable
+        argv = [
+            python,
             "-I",
             str(RUNNER_PATH),
             "--evaluator",
             str(self.evaluator_path),
-            "--program",
-            self.program_filename,
-            "--result",
-            _RESULT_FILE,
-            *([] if self.config.cascade else ["--no-cascade"]),
+            "--result-fd",
+            "{result_fd}",
             *(["--output-only"] if self.verifies else []),
-            "--thresholds",
-            json.dumps(list(self.config.cascade_thresholds)),
             "--max-artifact-chars",
             str(self.limits.max_output_bytes),
+        ]
+        if self.isolated:
+            call_timeout = self.config.call_timeout_s or self.config.timeout_s
+            return [
+                *argv,
+                "--candidate-fds",
+                "{request_fd},{reply_fd}",
+                "--call-timeout",
+                repr(float(call_timeout)),
+                "--max-message-bytes",
+                str(self.config.max_message_mb * 1024 * 1024),
+            ]
+        return [
+            *argv,
+            "--program",
+            self.program_filename,
+            *([] if self.config.cascade else ["--no-cascade"]),
+            "--thresholds",
+            json.dumps(list(self.config.cascade_thresholds)),
+        ]
+
+    def candidate_command(self) -> list[str]:
+        """The candidate side's argv in the isolated form."""
+        return [
+            self.config.python or sys.executable,
+            "-I",
+            str(CANDIDATE_HOST_PATH),
+            self.program_filename,
+            "{request_fd}",
+            "{reply_fd}",
+            str(self.config.max_message_mb * 1024 * 1024),
         ]
 
     def evaluate(self, code: str) -> EvaluationResult:
@@ -126,10 +166,7 @@ class ProblemEvaluator:
         with self._count_lock:
             self._evaluations += 1
         try:
-            run = self.sandbox.run(
-                self.command(), files={self.program_filename: code}, collect=[_RESULT_FILE]
-            )
-            result = self._judge(run)
+            result = self._judge(*self._run(code))
         except Exception as exc:  # a bug of ours must not take the run down either
             tail = "".join(traceback.format_exception(exc))[-4000:]
             result = EvaluationResult(
@@ -139,21 +176,54 @@ class ProblemEvaluator:
             )
         return replace(result, duration_s=time.monotonic() - start)
 
+    def _run(self, code: str) -> tuple[SandboxRun, SandboxRun | None]:
+        """Run the evaluation: one shared process, or the evaluator and candidate sides."""
+        scripts = RUNNER_PATH.parent
+        problem = self.evaluator_path.parent
+        if not self.isolated:
+            run = self.sandbox.run(
+                self.command(),
+                files={self.program_filename: code},
+                readable=(problem, scripts),
+                result_limit=MAX_RESULT_BYTES,
+            )
+            return run, None
+        judge = SideRequest(self.command(), readable=(problem, scripts))
+        subject = SideRequest(
+            self.candidate_command(), files={self.program_filename: code}, readable=(scripts,)
+        )
+        return self.sandbox.run_pair(judge, subject, result_limit=MAX_RESULT_BYTES)
+
     # -- judging -----------------------------------------------------------------------
 
-    def _judge(self, run: SandboxRun) -> EvaluationResult:
-        io_artifacts = {
-            name: text for name, text in (("stdout", run.stdout), ("stderr", run.stderr)) if text
-        }
-        if run.error is not None:
-            return EvaluationResult(EvalStatus.FAILED, reason=run.error, artifacts=io_artifacts)
+    def _judge(self, run: SandboxRun, candidate: SandboxRun | None = None) -> EvaluationResult:
+        outputs = [("stdout", run.stdout), ("stderr", run.stderr)]
+        if candidate is not None:  # the program's own output first; the evaluator's beside it
+            outputs = [
+                ("stdout", candidate.stdout),
+                ("stderr", candidate.stderr),
+                ("evaluator_stdout", run.stdout),
+                ("evaluator_stderr", run.stderr),
+            ]
+        io_artifacts = {name: text for name, text in outputs if text}
+        for side in (run, candidate):
+            if side is not None and side.error is not None:
+                return EvaluationResult(
+                    EvalStatus.FAILED, reason=side.error, artifacts=io_artifacts
+                )
         if run.timed_out:
             return EvaluationResult(
                 EvalStatus.TIMEOUT,
                 reason=f"exceeded {self.limits.timeout_s:g}s wall-clock",
                 artifacts=io_artifacts,
             )
-        outcome = _parse_outcome(run.files.get(_RESULT_FILE))
+        if run.result_overflow:
+            return EvaluationResult(
+                EvalStatus.FAILED,
+                reason=f"the result was larger than {MAX_RESULT_BYTES // (1024 * 1024)} MiB",
+                artifacts=io_artifacts,
+            )
+        outcome = _parse_outcome(run.result)
         if outcome is None:
             return EvaluationResult(
                 EvalStatus.FAILED, reason=self._crash_reason(run), artifacts=io_artifacts
@@ -173,7 +243,18 @@ class ProblemEvaluator:
             artifacts[name if name not in artifacts else f"sandbox_{name}"] = text
         error = outcome["error"]
         if error is not None:
-            return self._failed_in_evaluator(error, artifacts, len(stages))
+            failed = self._failed_in_evaluator(error, artifacts, len(stages))
+            if candidate is not None and error.get("type") == "ChannelBroken":
+                cpu_limit = max(1, math.ceil(self.limits.cpu_time_s))
+                telling = (
+                    candidate.out_of_memory
+                    or candidate.signal not in (None, signal.SIGKILL)
+                    or candidate.cpu_time_s >= cpu_limit - 0.05
+                )
+                if telling:
+                    ended = self._crash_reason(candidate)
+                    failed = replace(failed, reason=f"{failed.reason} ({ended})"[:1000])
+            return failed
         stage_count = len(stages)
         if self.verifies:
             rejected = self._run_verify(stages, metrics_raw, artifacts)
@@ -274,6 +355,11 @@ class ProblemEvaluator:
         memory_hint = "MemoryError" in run.stderr or "Cannot allocate memory" in run.stderr
         memory_note = f"memory limit of {limits.memory_mb} MiB"
         cpu_limit = max(1, math.ceil(limits.cpu_time_s))
+        if run.out_of_memory:
+            return (
+                f"killed: memory limit of {limits.memory_mb} MiB reached "
+                "(all processes of the evaluation together)"
+            )
         if run.signal == signal.SIGXCPU:
             return f"killed by SIGXCPU: CPU-time limit of {cpu_limit}s exceeded"
         if run.signal == signal.SIGKILL:
@@ -293,14 +379,14 @@ class ProblemEvaluator:
         return f"exited with status {run.returncode} before reporting a result"
 
 
-def _defines_verify(evaluator_path: Path) -> bool:
-    """True when ``evaluator.py`` has a top-level ``def verify`` (checked without running it)."""
+def _defines(evaluator_path: Path, name: str) -> bool:
+    """True when ``evaluator.py`` has a top-level ``def name`` (checked without running it)."""
     try:
         tree = ast.parse(evaluator_path.read_bytes())
     except (OSError, SyntaxError, ValueError):
         return False
     return any(
-        isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "verify"
+        isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name
         for node in tree.body
     )
 
@@ -377,6 +463,21 @@ def _parse_outcome(raw: bytes | None) -> dict[str, Any] | None:
         return None
     if outcome.get("stopped") is not None and not isinstance(outcome["stopped"], dict):
         return None
+    if len(outcome["stages"]) > 8:
+        return None
+    for stage in outcome["stages"]:
+        if len(stage["metrics"]) > _MAX_METRICS:
+            return None
+        stage["metrics"] = {str(k)[:_MAX_KEY_CHARS]: v for k, v in stage["metrics"].items()}
+        kept = list(stage["artifacts"].items())[:_MAX_ARTIFACTS]
+        stage["artifacts"] = {str(k)[:_MAX_KEY_CHARS]: v for k, v in kept}
+    error = outcome.get("error")
+    if isinstance(error, dict):
+        outcome["error"] = {
+            key: str(error[key])[:4000]
+            for key in ("type", "message", "traceback_tail")
+            if error.get(key) is not None
+        } | ({"stage": error["stage"]} if isinstance(error.get("stage"), int) else {})
     outcome.setdefault("error", None)
     outcome.setdefault("stopped", None)
     return outcome

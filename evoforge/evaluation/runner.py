@@ -65,6 +65,7 @@ from typing import Any
 
 _TRACEBACK_TAIL_CHARS = 4000
 _STAGE_FUNCTIONS = ("evaluate_stage1", "evaluate_stage2", "evaluate_stage3")
+ISOLATED_FUNCTION = "evaluate_candidate"
 
 
 def _error_record(exc: BaseException, stage: int) -> dict[str, Any]:
@@ -204,6 +205,18 @@ def _ensure_openevolve_importable() -> None:
         sys.path.append(shim)
 
 
+def _load_channel() -> Any:
+    """evoforge's channel module, loaded from beside this script (evoforge is not importable)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "channel.py")
+    spec = importlib.util.spec_from_file_location("_evoforge_channel", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["_evoforge_channel"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def _load_evaluator(path: str) -> ModuleType:
     directory = os.path.dirname(path)
     if directory not in sys.path:
@@ -242,32 +255,45 @@ def _stages(module: ModuleType, cascade: bool) -> list[tuple[str, Callable[[str]
 
 def run(
     evaluator_path: str,
-    program_path: str,
+    program_path: str | None,
     cascade: bool,
     thresholds: list[float],
     max_artifact_chars: int,
     output_only: bool = False,
+    candidate: Any = None,
 ) -> dict[str, Any]:
-    """Evaluate ``program_path`` with the evaluator; return the result record (never raises).
+    """Evaluate the candidate with the evaluator; return the result record (never raises).
 
-    With ``output_only`` only ``evaluate`` runs and its return value is recorded as the
-    stage's ``output`` for the parent's ``verify`` (see the module docstring).
+    In the shared-process form the candidate is ``program_path``, which the evaluator
+    imports. In the isolated form ``candidate`` is the channel's
+    :class:`~evoforge.evaluation.channel.EvaluatorEnd` and the one stage is
+    ``evaluate_candidate(candidate)``; whenever the channel broke (the candidate died, hung
+    or sent garbage) the outcome is that error, whatever the evaluator returned. With
+    ``output_only`` only one stage runs and its return value is recorded as the stage's
+    ``output`` for the parent's ``verify`` (see the module docstring).
     """
     outcome: dict[str, Any] = {"stages": [], "stopped": None, "error": None}
     try:
         _ensure_openevolve_importable()
         module = _load_evaluator(evaluator_path)
-        stages = _stages(module, cascade and not output_only)
-        if output_only and stages[0][0] != "evaluate":
-            raise AttributeError("evaluator defines verify() but no evaluate(program_path)")
+        if candidate is not None:
+            stages = _isolated_stage(module)
+        else:
+            stages = _stages(module, cascade and not output_only)
+            if output_only and stages[0][0] != "evaluate":
+                raise AttributeError("evaluator defines verify() but no evaluate(program_path)")
     except BaseException as exc:
         outcome["error"] = _error_record(exc, 0)
         return outcome
+    argument = candidate if candidate is not None else program_path
     if output_only:
         try:
-            output = stages[0][1](program_path)
+            output = stages[0][1](argument)
         except BaseException as exc:
-            outcome["error"] = _error_record(exc, 1)
+            outcome["error"] = _candidate_error(candidate, exc, 1)
+            return outcome
+        if candidate is not None and candidate.broken is not None:
+            outcome["error"] = _broken_record(candidate.broken, 1)
             return outcome
         outcome["stages"].append(
             {"stage": 1, "function": "evaluate", "metrics": {}, "artifacts": {}, "output": output}
@@ -276,9 +302,12 @@ def run(
     for index, (name, function) in enumerate(stages):
         number = index + 1
         try:
-            record = _split_result(function(program_path), number, max_artifact_chars)
+            record = _split_result(function(argument), number, max_artifact_chars)
         except BaseException as exc:  # SystemExit and KeyboardInterrupt too: report them
-            outcome["error"] = _error_record(exc, number)
+            outcome["error"] = _candidate_error(candidate, exc, number)
+            return outcome
+        if candidate is not None and candidate.broken is not None:
+            outcome["error"] = _broken_record(candidate.broken, number)
             return outcome
         record["function"] = name
         record["score"] = stage_score(record["metrics"])
@@ -295,39 +324,90 @@ def run(
     return outcome
 
 
-def _write_atomically(path: str, outcome: Mapping[str, Any]) -> None:
-    text = json.dumps(outcome, allow_nan=True, default=_safe_repr)
-    temporary = f"{path}.partial"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
+def _isolated_stage(module: ModuleType) -> list[tuple[str, Callable[[Any], object]]]:
+    function = getattr(module, ISOLATED_FUNCTION, None)
+    if not callable(function):
+        raise AttributeError(f"evaluator defines no {ISOLATED_FUNCTION}(candidate) function")
+    return [(ISOLATED_FUNCTION, function)]
+
+
+def _broken_record(reason: str, stage: int) -> dict[str, Any]:
+    return {"stage": stage, "type": "ChannelBroken", "message": reason, "traceback_tail": ""}
+
+
+def _candidate_error(candidate: Any, exc: BaseException, stage: int) -> dict[str, Any]:
+    """The error record of a stage that raised: the channel's break, the candidate's own
+    exception (with the candidate's traceback) or the evaluator's."""
+    if candidate is not None and candidate.broken is not None:
+        return _broken_record(candidate.broken, stage)
+    kind = getattr(exc, "kind", None)
+    if candidate is not None and isinstance(kind, str) and hasattr(exc, "traceback_tail"):
+        return {
+            "stage": stage,
+            "type": kind,
+            "message": f"in the candidate: {getattr(exc, 'message', '')}",
+            "traceback_tail": str(exc.traceback_tail)[-_TRACEBACK_TAIL_CHARS:],
+        }
+    return _error_record(exc, stage)
+
+
+def _plain(value: object) -> object:
+    """JSON stand-in for values json cannot write: arrays as lists, the rest as repr."""
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist) and hasattr(value, "dtype"):
+        try:
+            return tolist()
+        except Exception:
+            return _safe_repr(value)
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    return _safe_repr(value)
+
+
+def _write_result(fd: int, outcome: Mapping[str, Any]) -> None:
+    """Write the outcome to the result pipe, whole, then close it."""
+    data = json.dumps(outcome, allow_nan=True, default=_plain).encode("utf-8", "replace")
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.close(fd)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--evaluator", required=True)
-    parser.add_argument("--program", required=True)
-    parser.add_argument("--result", required=True)
+    parser.add_argument("--program")
+    parser.add_argument("--result-fd", type=int, required=True)
+    parser.add_argument("--candidate-fds", help="REQUEST_FD,REPLY_FD: the isolated form")
+    parser.add_argument("--call-timeout", type=float, default=60.0)
+    parser.add_argument("--max-message-bytes", type=int, default=64 * 1024 * 1024)
     parser.add_argument("--no-cascade", dest="cascade", action="store_false")
     parser.add_argument("--thresholds", default="[]")
     parser.add_argument("--max-artifact-chars", type=int, default=65536)
     parser.add_argument("--output-only", action="store_true")
     args = parser.parse_args(argv)
-    result_path = os.path.abspath(args.result)
+    candidate = None
+    if args.candidate_fds:
+        channel = _load_channel()
+        request_fd, reply_fd = (int(part) for part in args.candidate_fds.split(","))
+        candidate = channel.EvaluatorEnd(
+            request_fd, reply_fd, args.call_timeout, args.max_message_bytes
+        )
     outcome = run(
         os.path.abspath(args.evaluator),
-        os.path.abspath(args.program),
+        os.path.abspath(args.program) if args.program else None,
         args.cascade,
         [float(value) for value in json.loads(args.thresholds)],
         args.max_artifact_chars,
         args.output_only,
+        candidate,
     )
     try:
-        _write_atomically(result_path, outcome)
-    except BaseException as exc:  # e.g. the file-size limit: report that instead
-        _write_atomically(
-            result_path, {"stages": [], "stopped": None, "error": _error_record(exc, 0)}
-        )
+        _write_result(args.result_fd, outcome)
+    except BaseException as exc:  # a value json cannot write: report that instead
+        with contextlib.suppress(BaseException):
+            error: dict[str, Any] = {"stages": [], "stopped": None, "error": _error_record(exc, 0)}
+            _write_result(args.result_fd, error)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(BaseException):
             stream.flush()

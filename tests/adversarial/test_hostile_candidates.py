@@ -12,6 +12,7 @@ import os
 import re
 import socket
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -295,8 +296,13 @@ def test_writing_outside_the_work_dir_is_prevented(hostile_run: HostileRun) -> N
             )
         )
         assert program.status is EvalStatus.OK, program.reason
-        # The one write that works is to /dev/shm: the run's own private tmpfs, gone with it.
-        assert program.score == 1.0, "the candidate wrote outside its working directory"
+        # Writes that "work" land in the jail's private tmpfs (/tmp, /dev/shm, and the
+        # directories leading to what the jail shows), gone with it: the host sees none.
+        for target in targets:
+            if str(target).startswith(str(hostile_run.problem_dir)):
+                continue  # compared by the snapshot below
+            if Path(target).exists():
+                assert b"pwned" not in Path(target).read_bytes(), target
         for target in targets[-3:]:
             assert not os.path.exists(target)
         _check_aftermath(hostile_run, program, before)

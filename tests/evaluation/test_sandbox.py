@@ -61,20 +61,43 @@ def test_runs_in_a_fresh_directory_that_is_removed_afterwards() -> None:
     assert not Path(seen["cwd"]).exists()
 
 
-def test_environment_has_no_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-very-secret")
-    monkeypatch.setenv("github_token", "ghp-secret")
-    monkeypatch.setenv("DB_PASSWORD", "hunter2")
-    monkeypatch.setenv("HTTPS_PROXY", "http://user:pa55@proxy:3128")
-    monkeypatch.setenv("HARMLESS", "kept")
+def test_environment_is_an_allow_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    secrets = {
+        "OPENAI_API_KEY": "sk-very-secret",
+        "github_token": "ghp-secret",
+        "DB_PASSWORD": "hunter2",
+        "HTTPS_PROXY": "http://user:pa55@proxy:3128",
+        "MYSQL_PWD": "mysql-pw",
+        "SSHPASS": "ssh-pw",
+        "SMTP_PASS": "smtp-pw",
+        "DATABASE_URL": "postgresql://app:dsn-pw@db/app",
+        "PGCONN": "host=db user=app password=kv-pw",
+        "HARMLESS": "not-passed-either",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LC_CTYPE", "C.UTF-8")
     run = python("import json, os; print(json.dumps(dict(os.environ)))")
     env = json.loads(run.stdout)
-    for secret in ("sk-very-secret", "ghp-secret", "hunter2", "pa55"):
-        assert secret not in run.stdout
-    assert env["HARMLESS"] == "kept"
+    for value in secrets.values():
+        assert value.split("@")[0].split("=")[-1] not in run.stdout
+    assert "HARMLESS" not in env
+    assert env["LC_CTYPE"] == "C.UTF-8"
     assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "1"
     assert env["PYTHONDONTWRITEBYTECODE"] == "1"
     assert MARKER_VARIABLE in env
+
+
+def test_pass_env_lets_named_variables_through_but_never_secrets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("EVOFORGE_TEST_SETTING", "kept")
+    monkeypatch.setenv("EVOFORGE_TEST_TOKEN", "tok-secret")
+    code = "import json, os; print(json.dumps(dict(os.environ)))"
+    run = python(code, pass_env=("EVOFORGE_TEST_SETTING", "EVOFORGE_TEST_TOKEN"))
+    env = json.loads(run.stdout)
+    assert env["EVOFORGE_TEST_SETTING"] == "kept"
+    assert "EVOFORGE_TEST_TOKEN" not in env
 
 
 def test_sanitized_environment_rules() -> None:

@@ -1,0 +1,101 @@
+"""The candidate side of an isolated evaluation: load the program, answer calls, nothing else.
+
+A standalone script, run inside the candidate's jail (no problem directory, no evaluator,
+no run database there) with whatever interpreter the user configured::
+
+    python -I candidate_host.py PROGRAM REQUEST_FD REPLY_FD MAX_MESSAGE_BYTES
+
+It imports the program, sends a hello naming the program's public functions (or why the
+program could not be loaded), then answers each ``call`` / ``batch`` request on
+``REQUEST_FD`` with the result or the exception on ``REPLY_FD`` until the evaluator side
+closes the request pipe (see :mod:`evoforge.evaluation.channel` for the format). The
+program runs in this process, so everything here is untrusted: the evaluator side checks
+every answer, and this process is killed as soon as the evaluator side is done.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from types import ModuleType
+from typing import Any
+
+
+def _load(path: str, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError("cannot load %s" % path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _public_functions(module: ModuleType) -> list[str]:
+    names = []
+    for name, value in list(vars(module).items()):
+        if name.startswith("_") or not callable(value):
+            continue
+        if getattr(value, "__module__", None) == module.__name__:
+            names.append(name)
+    return names
+
+
+def _answer(
+    channel: Any, module: ModuleType, functions: list[str], message: dict[str, Any]
+) -> dict[str, Any]:
+    """The reply to one request: ``{"ok": result}`` or ``{"error": record}``."""
+    name = message.get("name")
+    if message.get("op") not in ("call", "batch") or name not in functions:
+        return {
+            "error": {
+                "type": "AttributeError",
+                "message": "the program defines no function %r" % (name,),
+                "traceback_tail": "",
+            }
+        }
+    function = getattr(module, name)
+    try:
+        if message["op"] == "call":
+            args, kwargs = message.get("args") or (), message.get("kwargs") or {}
+            result = function(*args, **kwargs)
+        else:
+            result = [function(*args) for args in message.get("calls") or ()]
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt are answers too
+        return {"error": channel.error_record(exc)}
+    return {"ok": result}
+
+
+def main(argv: list[str]) -> None:
+    here = os.path.dirname(os.path.abspath(__file__))
+    channel = _load(os.path.join(here, "channel.py"), "_evoforge_channel")
+    program, request_fd, reply_fd, max_bytes = argv[1], int(argv[2]), int(argv[3]), int(argv[4])
+    try:
+        module = _load(os.path.abspath(program), "candidate")
+    except BaseException as exc:
+        channel.write_frame(reply_fd, {"load_error": channel.error_record(exc)})
+        os._exit(0)
+    functions = _public_functions(module)
+    channel.write_frame(reply_fd, {"functions": functions})
+    reader = channel.FrameReader(request_fd, max_bytes)
+    while True:
+        try:
+            message = reader.read()
+        except EOFError:
+            os._exit(0)
+        reply = _answer(channel, module, functions, message)
+        try:
+            channel.write_frame(reply_fd, reply)
+        except channel.ChannelError as exc:
+            error = {
+                "type": "TypeError",
+                "message": "%s returned a value that cannot be sent: %s"
+                % (message.get("name"), exc),
+                "traceback_tail": "",
+            }
+            channel.write_frame(reply_fd, {"error": error})
+
+
+if __name__ == "__main__":
+    main(sys.argv)

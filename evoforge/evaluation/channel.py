@@ -1,0 +1,422 @@
+"""The narrow channel between an evaluator and the candidate it scores: plain values only.
+
+The evaluator side and the candidate side of an evaluation are two processes that share
+nothing but two pipes. This module is both ends of them. It is a standalone module (the
+standard library, and numpy only when a message holds arrays), because each side runs it
+inside the sandbox with whatever interpreter the user configured, without evoforge.
+
+**Format.** A message is a frame: a 4-byte big-endian length, a UTF-8 JSON header, then the
+raw bytes of any arrays, whose lengths the header lists. Values are JSON scalars (``None``,
+``bool``, ``int``, ``float`` with NaN and infinities, ``str``), lists, and tagged objects:
+``{"T": [...]}`` a tuple, ``{"D": [[key, value], ...]}`` a dict, ``{"C": [re, im]}`` a
+complex number, ``{"B": i}`` bytes, ``{"A": i, "dtype": "<f8", "shape": [n]}`` a numpy
+array and ``{"S": i, "dtype": "<i8"}`` a numpy scalar (``i`` indexes the raw buffers).
+Reading a message never executes anything: arrays must have a plain numeric or boolean
+dtype (no objects, no records) whose size times shape equals their buffer exactly; nesting
+is bounded; a frame over the size limit is refused before it is read. Nothing is pickled.
+
+**Protocol.** The candidate side sends one *hello* (the functions its program defines, or
+why it could not be loaded), then answers each request in order: ``call`` (one call) or
+``batch`` (many independent calls of one function, one round trip). The evaluator side
+waits for each answer with a per-call time limit. A candidate's exception comes back as
+:class:`CandidateError` (type, message, traceback tail). A dead, hanging or garbled
+candidate raises :class:`ChannelBroken` and marks the channel broken for good: the
+evaluation then fails with that reason, whatever the evaluator does with the exception.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import select
+import struct
+import sys
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "CandidateError",
+    "ChannelBroken",
+    "ChannelError",
+    "EvaluatorEnd",
+    "FrameReader",
+    "decode",
+    "encode",
+    "read_frame",
+    "write_frame",
+]
+
+MAX_DEPTH = 32
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+TRACEBACK_TAIL_CHARS = 4000
+_LENGTH = struct.Struct(">I")
+_ARRAY_KINDS = "biufc"  # bool, signed and unsigned integers, floats, complex
+
+
+class ChannelError(ValueError):
+    """A value that cannot be sent, or bytes that are not a well-formed message."""
+
+
+class ChannelBroken(BaseException):
+    """The candidate side died, hung or sent garbage: the evaluation cannot go on.
+
+    A ``BaseException`` so that an evaluator's ``except Exception`` does not swallow it;
+    the evaluation fails with :attr:`reason` even if the evaluator catches it anyway.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class CandidateError(Exception):
+    """The candidate's function raised. ``kind``, ``message`` and ``traceback_tail`` say how."""
+
+    def __init__(self, kind: str, message: str, traceback_tail: str = "") -> None:
+        super().__init__(f"{kind}: {message}" if message else kind)
+        self.kind = kind
+        self.message = message
+        self.traceback_tail = traceback_tail
+
+
+# -- values ---------------------------------------------------------------------------
+
+
+def encode(value: object, buffers: list[bytes], depth: int = 0) -> object:
+    """The JSON-able form of ``value``; raw array bytes are appended to ``buffers``."""
+    if depth > MAX_DEPTH:
+        raise ChannelError(f"value nested deeper than {MAX_DEPTH} levels")
+    if value is None or isinstance(value, bool | str):
+        return value
+    kind = type(value)
+    if kind is int or kind is float:
+        return value
+    if kind is list:
+        return [encode(item, buffers, depth + 1) for item in value]  # type: ignore[attr-defined]
+    if kind is tuple:
+        return {"T": [encode(item, buffers, depth + 1) for item in value]}  # type: ignore[attr-defined]
+    if kind is dict:
+        return {
+            "D": [
+                [encode(key, buffers, depth + 1), encode(item, buffers, depth + 1)]
+                for key, item in value.items()  # type: ignore[attr-defined]
+            ]
+        }
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        if isinstance(value, numpy.ndarray):
+            return _encode_array(numpy, value, buffers)
+        if isinstance(value, numpy.generic):
+            array = numpy.asarray(value)
+            if array.dtype.kind not in _ARRAY_KINDS:
+                raise ChannelError(f"cannot send numpy scalar of dtype {array.dtype}")
+            buffers.append(array.tobytes())
+            return {"S": len(buffers) - 1, "dtype": array.dtype.str}
+    if isinstance(value, bool | int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, complex):
+        return {"C": [value.real, value.imag]}
+    if isinstance(value, bytes | bytearray | memoryview):
+        buffers.append(bytes(value))
+        return {"B": len(buffers) - 1}
+    if isinstance(value, Mapping):
+        return encode(dict(value), buffers, depth)
+    if isinstance(value, tuple):
+        return encode(tuple(value), buffers, depth)
+    if isinstance(value, list):
+        return encode(list(value), buffers, depth)
+    raise ChannelError(f"cannot send a value of type {type(value).__name__}")
+
+
+def _encode_array(numpy: Any, array: Any, buffers: list[bytes]) -> dict[str, object]:
+    if array.dtype.kind not in _ARRAY_KINDS or array.dtype.fields is not None:
+        raise ChannelError(f"cannot send an array of dtype {array.dtype}")
+    buffers.append(numpy.ascontiguousarray(array).tobytes())
+    return {"A": len(buffers) - 1, "dtype": array.dtype.str, "shape": list(array.shape)}
+
+
+def decode(data: object, buffers: Sequence[bytes], depth: int = 0) -> object:
+    """The value a header describes; :class:`ChannelError` for anything malformed."""
+    if depth > MAX_DEPTH:
+        raise ChannelError(f"message nested deeper than {MAX_DEPTH} levels")
+    if data is None or isinstance(data, bool | int | float | str):
+        return data
+    if isinstance(data, list):
+        return [decode(item, buffers, depth + 1) for item in data]
+    if not isinstance(data, dict) or len(data) not in (1, 2, 3):
+        raise ChannelError("malformed value in message")
+    if "T" in data and len(data) == 1 and isinstance(data["T"], list):
+        return tuple(decode(item, buffers, depth + 1) for item in data["T"])
+    if "D" in data and len(data) == 1 and isinstance(data["D"], list):
+        result: dict[object, object] = {}
+        for pair in data["D"]:
+            if not isinstance(pair, list) or len(pair) != 2:
+                raise ChannelError("malformed dict in message")
+            key = decode(pair[0], buffers, depth + 1)
+            try:
+                result[key] = decode(pair[1], buffers, depth + 1)
+            except TypeError as exc:
+                raise ChannelError(f"unhashable dict key in message: {exc}") from None
+        return result
+    if "C" in data and len(data) == 1:
+        parts = data["C"]
+        if not (isinstance(parts, list) and len(parts) == 2):
+            raise ChannelError("malformed complex number in message")
+        if not all(isinstance(p, int | float) and not isinstance(p, bool) for p in parts):
+            raise ChannelError("malformed complex number in message")
+        return complex(parts[0], parts[1])
+    if "B" in data and len(data) == 1:
+        return bytes(_buffer(buffers, data["B"]))
+    if "A" in data or "S" in data:
+        return _decode_array(data, buffers)
+    raise ChannelError("malformed value in message")
+
+
+def _buffer(buffers: Sequence[bytes], index: object) -> bytes:
+    if type(index) is not int or not 0 <= index < len(buffers):
+        raise ChannelError("message refers to a missing buffer")
+    return buffers[index]
+
+
+def _decode_array(data: dict[str, object], buffers: Sequence[bytes]) -> object:
+    import numpy
+
+    scalar = "S" in data
+    raw = _buffer(buffers, data["S"] if scalar else data["A"])
+    dtype_text = data.get("dtype")
+    if not isinstance(dtype_text, str) or len(dtype_text) > 8:
+        raise ChannelError("malformed array dtype in message")
+    try:
+        dtype = numpy.dtype(dtype_text)
+    except TypeError:
+        raise ChannelError(f"unknown array dtype {dtype_text!r}") from None
+    if dtype.kind not in _ARRAY_KINDS or dtype.fields is not None or dtype.hasobject:
+        raise ChannelError(f"refused array dtype {dtype_text!r}")
+    if scalar:
+        if len(data) != 2 or len(raw) != dtype.itemsize:
+            raise ChannelError("malformed numpy scalar in message")
+        return numpy.frombuffer(raw, dtype=dtype)[0]
+    shape = data.get("shape")
+    if len(data) != 3 or not isinstance(shape, list) or len(shape) > MAX_DEPTH:
+        raise ChannelError("malformed array shape in message")
+    if not all(type(n) is int and n >= 0 for n in shape):
+        raise ChannelError("malformed array shape in message")
+    if math.prod(shape) * dtype.itemsize != len(raw):
+        raise ChannelError("array shape and dtype do not match its bytes")
+    return numpy.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+
+
+# -- frames ---------------------------------------------------------------------------
+
+
+def write_frame(fd: int, message: Mapping[str, object]) -> None:
+    """Encode ``message`` (a mapping of plain values) and write it whole to ``fd``."""
+    buffers: list[bytes] = []
+    header = {key: encode(value, buffers) for key, value in message.items()}
+    header["buffers"] = [len(b) for b in buffers]
+    text = json.dumps(header, allow_nan=True, separators=(",", ":")).encode("utf-8")
+    parts = [_LENGTH.pack(len(text)), text, *buffers]
+    data = b"".join(parts) if sum(map(len, parts)) < (1 << 20) else None
+    if data is not None:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        return
+    for part in parts:
+        view = memoryview(part)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+
+
+class FrameReader:
+    """Reads frames from a pipe, with a byte limit per frame and an optional deadline."""
+
+    def __init__(self, fd: int, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+        self.fd = fd
+        self.max_bytes = max_bytes
+        self._pending = bytearray()
+
+    def _take(self, size: int, deadline: float | None) -> bytes:
+        while len(self._pending) < size:
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                ready, _, _ = select.select([self.fd], [], [], remaining)
+                if not ready:
+                    raise TimeoutError
+            chunk = os.read(self.fd, max(1 << 16, min(size - len(self._pending), 1 << 22)))
+            if not chunk:
+                raise EOFError
+            self._pending += chunk
+        taken = bytes(self._pending[:size])
+        del self._pending[:size]
+        return taken
+
+    def read(self, deadline: float | None = None) -> dict[str, object]:
+        """The next message as a dict of decoded values.
+
+        Raises ``EOFError`` (the writer is gone), ``TimeoutError`` (the deadline passed) or
+        :class:`ChannelError` (too big or malformed).
+        """
+        (size,) = _LENGTH.unpack(self._take(_LENGTH.size, deadline))
+        if size > self.max_bytes:
+            raise ChannelError(f"message header of {size} bytes is over the limit")
+        try:
+            header = json.loads(self._take(size, deadline).decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise ChannelError("message header is not valid JSON") from None
+        if not isinstance(header, dict):
+            raise ChannelError("message header is not an object")
+        lengths = header.pop("buffers", [])
+        if not isinstance(lengths, list) or not all(type(n) is int and n >= 0 for n in lengths):
+            raise ChannelError("malformed buffer list in message")
+        if size + sum(lengths) > self.max_bytes:
+            raise ChannelError(f"message of {size + sum(lengths)} bytes is over the limit")
+        buffers = [self._take(n, deadline) for n in lengths]
+        try:
+            return {str(key): decode(value, buffers) for key, value in header.items()}
+        except RecursionError:
+            raise ChannelError("message nested too deeply") from None
+
+
+def read_frame(fd: int, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> dict[str, object]:
+    """One message from ``fd`` without a deadline (the candidate side's reads)."""
+    return FrameReader(fd, max_bytes).read()
+
+
+def error_record(exc: BaseException) -> dict[str, str]:
+    """Type, message and traceback tail of an exception, as plain strings."""
+    try:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except BaseException:
+        text = "(traceback unavailable)"
+    try:
+        message = str(exc)
+    except BaseException:
+        message = f"<unprintable {type(exc).__name__}>"
+    return {
+        "type": type(exc).__name__,
+        "message": message[:TRACEBACK_TAIL_CHARS],
+        "traceback_tail": text[-TRACEBACK_TAIL_CHARS:],
+    }
+
+
+# -- the evaluator's end ----------------------------------------------------------------
+
+
+class EvaluatorEnd:
+    """The candidate as the evaluator sees it: its functions, called through the channel.
+
+    ``candidate.priority(item, bins)`` calls the candidate's ``priority``;
+    ``candidate.call(name, *args, **kwargs)`` does the same by name;
+    ``candidate.batch(name, [args, ...])`` makes many independent calls in one round trip
+    and returns their results in order (the first exception raises). Arguments and
+    results travel by value (see the module docstring for what can travel).
+    ``candidate.functions`` names the functions the candidate defines. Each call must be
+    answered within ``call_timeout_s``.
+    """
+
+    def __init__(
+        self,
+        request_fd: int,
+        reply_fd: int,
+        call_timeout_s: float,
+        max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> None:
+        self._request_fd = request_fd
+        self._reader = FrameReader(reply_fd, max_bytes)
+        self._timeout = call_timeout_s
+        self._functions: tuple[str, ...] | None = None
+        self.broken: str | None = None
+        self.calls = 0
+
+    @property
+    def functions(self) -> tuple[str, ...]:
+        if self._functions is None:
+            hello = self._receive("the candidate did not start")
+            if "load_error" in hello:
+                error = hello["load_error"]
+                if not isinstance(error, dict):
+                    raise self._break("the candidate sent a malformed hello")
+                raise CandidateError(
+                    str(error.get("type", "Exception")),
+                    f"loading the candidate failed: {error.get('message', '')}",
+                    str(error.get("traceback_tail", "")),
+                )
+            names = hello.get("functions")
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise self._break("the candidate sent a malformed hello")
+            self._functions = tuple(names)
+        return self._functions
+
+    def __getattr__(self, name: str) -> Callable[..., object]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+
+        def call(*args: object, **kwargs: object) -> object:
+            return self.call(name, *args, **kwargs)
+
+        call.__name__ = name
+        return call
+
+    def call(self, name: str, *args: object, **kwargs: object) -> object:
+        """Call the candidate's function ``name`` and return its result."""
+        return self._request({"op": "call", "name": name, "args": args, "kwargs": kwargs})
+
+    def batch(self, name: str, calls: Sequence[Sequence[object]]) -> list[object]:
+        """``[candidate.name(*args) for args in calls]`` in one round trip."""
+        result = self._request({"op": "batch", "name": name, "calls": [tuple(c) for c in calls]})
+        if not isinstance(result, list) or len(result) != len(calls):
+            raise self._break("the candidate answered a batch with the wrong number of results")
+        return result
+
+    def _request(self, message: Mapping[str, object]) -> object:
+        if self.broken is not None:
+            raise ChannelBroken(self.broken)
+        self.functions  # noqa: B018 - the hello comes first (and may carry a load error)
+        self.calls += 1
+        try:
+            write_frame(self._request_fd, message)
+        except ChannelError:
+            raise
+        except OSError:
+            raise self._break("the candidate process ended before the call") from None
+        answer = self._receive(f"no answer to {message.get('name')!r}")
+        if "error" in answer:
+            error = answer["error"]
+            if not isinstance(error, dict):
+                raise self._break("the candidate sent a malformed error")
+            raise CandidateError(
+                str(error.get("type", "Exception")),
+                str(error.get("message", "")),
+                str(error.get("traceback_tail", "")),
+            )
+        if "ok" not in answer:
+            raise self._break("the candidate sent a malformed answer")
+        return answer["ok"]
+
+    def _receive(self, what: str) -> dict[str, object]:
+        if self.broken is not None:
+            raise ChannelBroken(self.broken)
+        try:
+            return self._reader.read(time.monotonic() + self._timeout)
+        except TimeoutError:
+            raise self._break(f"{what} within the call time limit of {self._timeout:g}s") from None
+        except EOFError:
+            raise self._break(f"{what}: the candidate process ended") from None
+        except ChannelError as exc:
+            raise self._break(f"the candidate sent a bad message: {exc}") from None
+        except OSError as exc:
+            raise self._break(f"{what}: {exc}") from None
+
+    def _break(self, reason: str) -> ChannelBroken:
+        self.broken = reason
+        return ChannelBroken(reason)

@@ -1,0 +1,167 @@
+"""Per-run cgroups: a process ceiling and a memory ceiling for a run's whole process tree.
+
+``RLIMIT_AS`` bounds one process; a candidate that forks ten children gets ten times the
+memory. A run's memory cgroup bounds them together: when their sum passes the limit the
+kernel's OOM killer kills inside the group only. Likewise the pids group bounds how many
+processes the run can have at once. Both need a writable controller (cgroup v1's ``pids``
+and ``memory`` hierarchies, or the cgroup v2 root with the controller handed down), which
+usually means root outside a container. Each is probed once; where a controller is not
+writable, runs go ahead without that ceiling (the sandbox reports which it got).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["RunCgroups", "memory_cgroup_root", "pids_cgroup_root"]
+
+_V1_ROOTS = {"pids": Path("/sys/fs/cgroup/pids"), "memory": Path("/sys/fs/cgroup/memory")}
+_V2_ROOT = Path("/sys/fs/cgroup")
+_LIMIT_FILES = {"pids": ("pids.max", "pids.max"), "memory": ("memory.limit_in_bytes", "memory.max")}
+_STALE_GROUP_AGE_S = 3600.0
+_probe_lock = threading.Lock()
+_probed: dict[str, Path | None] = {}
+
+
+def pids_cgroup_root() -> Path | None:
+    """A cgroup directory under which each run can get its own ``pids.max``, or ``None``."""
+    return _root("pids")
+
+
+def memory_cgroup_root() -> Path | None:
+    """A cgroup directory under which each run can get its own memory limit, or ``None``."""
+    return _root("memory")
+
+
+def _root(controller: str) -> Path | None:
+    with _probe_lock:
+        if controller not in _probed:
+            _probed[controller] = _probe(controller)
+        return _probed[controller]
+
+
+def _limit_file(root: Path, controller: str) -> str:
+    v1, v2 = _LIMIT_FILES[controller]
+    return v1 if root == _V1_ROOTS[controller] else v2
+
+
+def _probe(controller: str) -> Path | None:
+    for root in (_V1_ROOTS[controller], _V2_ROOT):
+        if not (root / "cgroup.procs").is_file():
+            continue
+        if root == _V2_ROOT:  # cgroup v2: the root must hand the controller down
+            try:
+                if controller not in (root / "cgroup.subtree_control").read_text().split():
+                    continue
+            except OSError:
+                continue
+        test = root / f"evoforge-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            test.mkdir()
+        except OSError:
+            continue
+        try:
+            (test / _limit_file(root, controller)).write_text("16777216")
+        except OSError:
+            continue
+        finally:
+            with contextlib.suppress(OSError):
+                test.rmdir()
+        _remove_stale_groups(root)
+        return root
+    return None
+
+
+def _remove_stale_groups(root: Path) -> None:
+    """Remove run groups left by an evoforge process that was killed (``kill -9``).
+
+    Only groups older than an hour: a fresh, still empty one may belong to a run that
+    another process is starting right now. ``rmdir`` fails on a group with processes.
+    """
+    cutoff = time.time() - _STALE_GROUP_AGE_S
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(root):
+            if entry.name.startswith("evoforge-") and entry.is_dir(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        os.rmdir(entry.path)
+
+
+@dataclass
+class _Group:
+    path: Path
+    root: Path
+    controller: str
+
+
+class RunCgroups:
+    """The run's own groups (whichever controllers are available), removed by :meth:`remove`.
+
+    ``procs`` lists the ``cgroup.procs`` files the launcher writes its pid to, so the whole
+    process tree is counted from its first instruction.
+    """
+
+    def __init__(self, run_id: str, max_processes: int, memory_bytes: int) -> None:
+        self.groups: list[_Group] = []
+        wanted = (
+            ("pids", pids_cgroup_root(), max_processes),
+            ("memory", memory_cgroup_root(), memory_bytes),
+        )
+        for controller, root, limit in wanted:
+            if root is None:
+                continue
+            path = root / f"evoforge-{run_id}"
+            try:
+                path.mkdir()
+            except OSError:
+                continue
+            group = _Group(path, root, controller)
+            self.groups.append(group)
+            try:
+                (path / _limit_file(root, controller)).write_text(str(limit))
+                if controller == "memory" and root == _V1_ROOTS["memory"]:
+                    with contextlib.suppress(OSError):  # swap counts too, where accounted
+                        (path / "memory.memsw.limit_in_bytes").write_text(str(limit))
+            except OSError:
+                self.remove()
+                self.groups = []
+                break
+
+    @property
+    def procs(self) -> list[str]:
+        return [str(group.path / "cgroup.procs") for group in self.groups]
+
+    @property
+    def memory_limited(self) -> bool:
+        return any(group.controller == "memory" for group in self.groups)
+
+    def out_of_memory(self) -> bool:
+        """True when the kernel's OOM killer killed a process of the run's memory group."""
+        for group in self.groups:
+            if group.controller != "memory":
+                continue
+            name = "memory.oom_control" if group.root == _V1_ROOTS["memory"] else "memory.events"
+            with contextlib.suppress(OSError, ValueError):
+                for line in (group.path / name).read_text().splitlines():
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill" and int(value) > 0:
+                        return True
+        return False
+
+    def remove(self) -> None:
+        """Remove the groups; their processes are gone by now, give exiting ones a moment."""
+        for group in self.groups:
+            for attempt in range(50):
+                try:
+                    group.path.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.002 * (attempt + 1))

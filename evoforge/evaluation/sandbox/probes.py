@@ -1,0 +1,195 @@
+"""What isolation this machine allows: probed once per process, in throwaway children."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from evoforge.evaluation.sandbox.jail import jail_spec
+from evoforge.evaluation.sandbox.reaper import remove_tree
+
+__all__ = ["LAUNCHER_PATH", "filesystem_isolation", "launcher_spec", "network_isolation"]
+
+LAUNCHER_PATH = Path(__file__).with_name("launcher.py")
+
+_PROBE = r"""
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWNET, CLONE_NEWUSER = 0x40000000, 0x10000000
+if libc.unshare(CLONE_NEWNET) == 0:
+    print("netns"); sys.exit(0)
+first = ctypes.get_errno()
+if libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0:
+    print("userns+netns"); sys.exit(0)
+import os
+print("none: unshare(CLONE_NEWNET): %s; unshare(CLONE_NEWUSER|CLONE_NEWNET): %s"
+      % (os.strerror(first), os.strerror(ctypes.get_errno())))
+"""
+
+_probe_lock = threading.Lock()
+_probe_result: str | None = None
+
+
+def network_isolation() -> str:
+    """Which network isolation sandboxed runs get in this process.
+
+    ``"netns"``, ``"userns+netns"``, or ``"none: <reason>"``. Probed once, in a throwaway
+    child process, then cached; thread-safe.
+    """
+    global _probe_result
+    with _probe_lock:
+        if _probe_result is None:
+            _probe_result = _probe_network_isolation()
+        return _probe_result
+
+
+def _probe_network_isolation() -> str:
+    if not sys.platform.startswith("linux"):
+        return f"none: network namespaces need Linux, this is {sys.platform}"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", _PROBE],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"none: probe failed: {exc}"
+    answer = done.stdout.strip()
+    if done.returncode != 0 or not answer:
+        tail = done.stderr.strip().splitlines()[-1:] or [f"exit status {done.returncode}"]
+        return f"none: probe failed: {tail[0]}"
+    return answer
+
+
+_FILESYSTEM_CHECK = r"""
+import os, sys
+with open("inside", "w") as handle:
+    handle.write("ok")
+if os.path.exists(sys.argv[1]):
+    print("a host file stayed visible in the jail")
+    sys.exit(0)
+try:
+    handle = open("/evoforge-probe-%d" % os.getpid(), "w")
+except OSError:
+    print("ok")
+else:
+    handle.close()
+    print("the root filesystem stayed writable")
+"""
+
+_fs_probe_results: dict[str, str] = {}
+
+
+def filesystem_isolation(network_mode: str = "auto") -> str:
+    """Which filesystem isolation sandboxed runs get in this process.
+
+    ``"mountns"``: each run gets private user, mount and pid namespaces and a jail: a new
+    root holding only the system's programs, the interpreter and its packages (read-only),
+    the directories the caller names (read-only) and the run's working directory (the one
+    writable place); the command runs without any capability (so it cannot remount) as a
+    child of the namespace's init (so every process it leaves dies with it) and sees only
+    its own processes in ``/proc``. ``"none: <reason>"``: the OS does not allow it (needs
+    root or unprivileged user namespaces); runs go ahead without it. ``network_mode`` is
+    the network isolation combined with it (``"auto"``: the one :func:`network_isolation`
+    reports). Probed once per mode by running the real launcher and jail; thread-safe.
+    """
+    if network_mode == "auto":
+        network_mode = network_isolation()
+    mode = network_mode if network_mode in ("netns", "userns+netns") else "none"
+    with _probe_lock:
+        if mode not in _fs_probe_results:
+            _fs_probe_results[mode] = _probe_filesystem_isolation(mode)
+        return _fs_probe_results[mode]
+
+
+def _probe_filesystem_isolation(network_mode: str) -> str:
+    if not sys.platform.startswith("linux"):
+        return f"none: mount namespaces need Linux, this is {sys.platform}"
+    try:
+        base = Path(tempfile.mkdtemp(prefix="evoforge-probe-"))
+    except OSError as exc:
+        return f"none: probe failed: {exc}"
+    workdir = base / "work"
+    root = base / "root"
+    status_read, status_write = os.pipe()
+    try:
+        workdir.mkdir()
+        root.mkdir()
+        hidden = base / "hidden"
+        hidden.write_text("the jail must not show this")
+        spec = launcher_spec(
+            [], network_mode, "mountns", 1, jail=jail_spec(root, workdir, sys.executable)
+        )
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-I",
+                "-S",
+                str(LAUNCHER_PATH),
+                str(status_write),
+                json.dumps(spec),
+                sys.executable,
+                "-I",
+                "-S",
+                "-c",
+                _FILESYSTEM_CHECK,
+                str(hidden),
+            ],
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            stdin=subprocess.DEVNULL,
+            pass_fds=(status_write,),
+            start_new_session=True,
+        )
+        os.close(status_write)
+        status_write = -1
+        setup = os.read(status_read, 4096).decode("utf-8", "replace").strip()
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"none: probe failed: {exc}"
+    finally:
+        os.close(status_read)
+        if status_write >= 0:
+            os.close(status_write)
+        remove_tree(base)
+    if setup:
+        return f"none: {setup}"
+    answer = done.stdout.strip()
+    if done.returncode != 0 or answer != "ok":
+        tail = (answer or done.stderr.strip()).splitlines()[-1:] or [f"exit {done.returncode}"]
+        return f"none: probe failed: {tail[0]}"
+    return "mountns"
+
+
+def launcher_spec(
+    rlimits: list[tuple[str, int, int]],
+    network_mode: str,
+    filesystem_mode: str,
+    shm_mb: int,
+    max_processes: int = 512,
+    cgroups: list[str] | None = None,
+    jail: dict[str, object] | None = None,
+    pass_fds: tuple[int, ...] = (),
+) -> dict[str, object]:
+    """The JSON spec the launcher reads (see :mod:`evoforge.evaluation.sandbox.launcher`)."""
+    return {
+        "limits": rlimits,
+        "cgroups": cgroups or [],
+        "max_processes": max_processes,
+        "network": network_mode,
+        "filesystem": filesystem_mode,
+        "shm_kib": shm_mb * 1024,
+        "uid": os.getuid(),
+        "gid": os.getgid(),
+        "jail": jail if filesystem_mode == "mountns" else None,
+        "pass_fds": list(pass_fds),
+    }
