@@ -318,6 +318,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         else f"{summary['iterations']} iterations"
     )
     console.print(f"stopped: {summary['stop_reason'] or 'running or never stopped cleanly'}")
+    console.print(f"isolation: {summary['isolation']}")
     if summary["failures"]:
         console.print("failures: " + ", ".join(f"{k} {v}" for k, v in summary["failures"].items()))
     print_reasons(console, summary["reasons"])

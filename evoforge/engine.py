@@ -178,6 +178,7 @@ class Engine:
                 "config_yaml": config_to_yaml(config),
                 "problem_name": problem.name,
                 "problem_dir": str(problem.directory),
+                "isolation": engine.evaluator.form,
                 "created_at": repr(time.time()),
             }
         )

@@ -1,10 +1,11 @@
 """Load a problem directory: the seed program, its evaluator and optional defaults.
 
 A problem directory holds ``initial_program.py`` (with ``# EVOLVE-BLOCK-START`` /
-``# EVOLVE-BLOCK-END`` regions), ``evaluator.py`` (``evaluate(program_path) -> dict``
-and optionally ``evaluate_stage1/2/3``), and optionally ``config.yaml`` (evoforge
-settings, or an OpenEvolve config, which is translated) and ``README.md`` (the
-description). Loading checks everything that can be checked without running code and
+``# EVOLVE-BLOCK-END`` regions), ``evaluator.py`` (the isolated form:
+``evaluate_candidate(candidate) -> dict``; or the shared-process form:
+``evaluate(program_path) -> dict`` and optionally ``evaluate_stage1/2/3``), and optionally
+``config.yaml`` (evoforge settings, or an OpenEvolve config, which is translated) and
+``README.md`` (the description). Loading checks everything that can be checked without running code and
 raises :class:`ProblemError` with one readable line otherwise.
 """
 
@@ -22,7 +23,7 @@ from evoforge.openevolve_compat import looks_like_openevolve, translate_openevol
 PROGRAM_FILENAME = "initial_program.py"
 EVALUATOR_FILENAME = "evaluator.py"
 CONFIG_FILENAME = "config.yaml"
-EVALUATE_FUNCTIONS = ("evaluate", "evaluate_stage1")
+EVALUATE_FUNCTIONS = ("evaluate_candidate", "evaluate", "evaluate_stage1")
 _MAX_STORED_FILE_BYTES = 8 * 1024 * 1024
 _MAX_STORED_TOTAL_BYTES = 32 * 1024 * 1024
 _SKIPPED_DIRS = {"__pycache__", ".git", ".venv", "runs", "openevolve_output"}
@@ -83,8 +84,8 @@ def load_problem(directory: Path | str) -> Problem:
     }
     if not defined.intersection(EVALUATE_FUNCTIONS):
         raise ProblemError(
-            f"{evaluator_path}: defines neither evaluate(program_path) "
-            "nor evaluate_stage1(program_path)"
+            f"{evaluator_path}: defines none of evaluate_candidate(candidate), "
+            "evaluate(program_path) or evaluate_stage1(program_path)"
         )
 
     config_layer: dict[str, Any] = {}

@@ -125,6 +125,7 @@ def start_run(
         if fresh:
             _clear_run_dir(target)
         engine = Engine.create(problem, config, target)
+        chosen.note(engine.evaluator.form_notice)
         try:
             return drive(engine, _budget(config), chosen, config.run.workers)
         finally:

@@ -40,7 +40,7 @@ def test_loads_a_problem(tmp_path: Path) -> None:
         ({"initial_program.py": "# EVOLVE-BLOCK-START\nX = 1\n"}, "without a matching"),
         ({"initial_program.py": "# EVOLVE-BLOCK-START\nX = (\n# EVOLVE-BLOCK-END\n"}, "syntax"),
         ({"evaluator.py": "def evaluate(p:\n"}, "syntax error"),
-        ({"evaluator.py": "def score(p):\n    return {}\n"}, "defines neither evaluate"),
+        ({"evaluator.py": "def score(p):\n    return {}\n"}, "defines none of evaluate_candidate"),
         ({"config.yaml": "run: [1\n"}, "not valid YAML"),
     ],
 )

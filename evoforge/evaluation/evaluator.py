@@ -113,6 +113,25 @@ class ProblemEvaluator:
         channel) or ``shared-process`` (the evaluator imports the candidate)."""
         return "isolated" if self.isolated else "shared-process"
 
+    @property
+    def form_notice(self) -> str:
+        """One line for the user: the problem's form and, where it is weak, the risk."""
+        jail = self.sandbox.filesystem
+        if self.isolated:
+            text = (
+                "isolation: isolated (the candidate runs in its own jailed process and reaches "
+                "the evaluator only through the channel)"
+            )
+        else:
+            text = (
+                "warning: this problem uses the shared-process form: each candidate runs inside "
+                "the evaluator's interpreter and can read the problem directory, so it can fake "
+                f"its score; define {ISOLATED_FUNCTION}(candidate) in evaluator.py to isolate it"
+            )
+        if jail != "mountns":
+            text += f"; warning: no filesystem jail on this machine ({jail})"
+        return text
+
     def command(self) -> list[str]:
         """The evaluator side's argv (relative paths: its cwd is its sandbox directory)."""
         python = self.config.python or sys.executable

@@ -102,6 +102,7 @@ def status_summary(db: RunDatabase) -> dict[str, Any]:
     llm = db.llm_usage()
     return {
         "problem": db.get_meta("problem_name"),
+        "isolation": db.get_meta("isolation") or "shared-process",
         "iterations": iterations,
         "evaluations": evaluations,
         "programs": programs,
