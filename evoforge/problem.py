@@ -5,8 +5,8 @@ A problem directory holds ``initial_program.py`` (with ``# EVOLVE-BLOCK-START`` 
 ``evaluate_candidate(candidate) -> dict``; or the shared-process form:
 ``evaluate(program_path) -> dict`` and optionally ``evaluate_stage1/2/3``), and optionally
 ``config.yaml`` (evoforge settings, or an OpenEvolve config, which is translated) and
-``README.md`` (the description). Loading checks everything that can be checked without running code and
-raises :class:`ProblemError` with one readable line otherwise.
+``README.md`` (the description). Loading checks everything that can be checked without
+running code and raises :class:`ProblemError` with one readable line otherwise.
 """
 
 from __future__ import annotations
