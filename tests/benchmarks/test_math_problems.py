@@ -1,9 +1,11 @@
-"""The mathematical and numerical benchmark problems: each loads as a problem, its seed
-scores what its README says, its trusted ``verify`` rejects infeasible constructions with
-zero tolerance, and a known better construction scores higher than the seed.
+"""The mathematical and numerical benchmark problems: each loads as an isolated problem,
+its seed scores what its README says (in-process and through the real sandbox), a program
+cannot read the problem directory, its trusted ``verify`` rejects infeasible constructions
+with zero tolerance, and a known better construction scores higher than the seed.
 
-Evaluators are imported in-process (as the sandbox and the trusted parent both do); the
-outputs go through a JSON round trip, as they do between the sandbox and ``verify``.
+Evaluators are imported in-process (as the trusted parent does for ``verify``) and call the
+candidate through :class:`LocalCandidate` (the channel's encoding, no isolation); outputs go
+through a JSON round trip, as they do between the evaluator's sandbox and ``verify``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,11 @@ import pytest
 
 from evoforge.blocks import split_blocks
 from evoforge.config import load_yaml_mapping, validate_config
+from evoforge.evaluation.evaluator import ProblemEvaluator
+from evoforge.evaluation.local_candidate import LocalCandidate
+from evoforge.evaluation.sandbox import filesystem_isolation
 from evoforge.problem import load_problem
+from evoforge.program import EvalStatus
 
 PROBLEMS_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "problems"
 
@@ -39,6 +45,16 @@ SEED_SCORES: dict[str, tuple[float, str, float]] = {
     "exp2_approximation": (0.290625, "digits", 4.068748),
 }
 PROBLEMS = sorted(SEED_SCORES)
+# The function each evaluator calls (no arguments; it returns the construction).
+ENTRY_FUNCTIONS = {
+    "circle_packing_26": "construct_packing",
+    "circle_packing_32": "construct_packing",
+    "heilbronn_triangle_11": "construct_points",
+    "min_max_distance_16": "construct_points",
+    "autocorrelation_1": "construct_function",
+    "erdos_min_overlap": "construct_function",
+    "exp2_approximation": "construct_program",
+}
 
 _loaded: dict[str, ModuleType] = {}
 
@@ -79,6 +95,13 @@ def seed_score(name: str) -> float:
     return SEED_SCORES[name][0]
 
 
+def sandboxed(name: str) -> ProblemEvaluator:
+    """The real evaluation path (two jailed processes) with the problem's own settings."""
+    directory = PROBLEMS_DIR / name
+    config = validate_config(load_yaml_mapping(directory / "config.yaml"), str(directory))
+    return ProblemEvaluator(directory / "evaluator.py", config.evaluator)
+
+
 # --- every problem ----------------------------------------------------------------------
 
 
@@ -90,12 +113,15 @@ def test_problem_loads_and_config_is_valid(name: str) -> None:
     assert len(split_blocks(problem.initial_code).blocks) >= 1
     validate_config(load_yaml_mapping(directory / "config.yaml"), str(directory))
     assert (directory / "README.md").is_file()
+    assert "What the candidate receives" in (directory / "README.md").read_text()
+    assert problem.notices == ()
+    assert sandboxed(name).form == "isolated"
 
 
 @pytest.mark.parametrize("name", PROBLEMS)
 def test_seed_scores_as_documented(name: str) -> None:
     module = evaluator(name)
-    output = module.evaluate(str(PROBLEMS_DIR / name / "initial_program.py"))
+    output = module.evaluate_candidate(LocalCandidate(PROBLEMS_DIR / name / "initial_program.py"))
     round_trip = json.loads(json.dumps(output))
     trusted = module.verify(round_trip)
     combined, raw_name, raw_value = SEED_SCORES[name]
@@ -114,11 +140,62 @@ def test_verify_rejects_output_without_a_construction(name: str, output: Any) ->
         evaluator(name).verify(output)
 
 
-def test_evaluate_runs_the_named_entry_function(tmp_path: Path) -> None:
-    program = tmp_path / "candidate.py"
-    program.write_text("def something_else():\n    return []\n", encoding="utf-8")
-    with pytest.raises(AttributeError, match="construct_points"):
-        evaluator("heilbronn_triangle_11").evaluate(str(program))
+@pytest.mark.parametrize("name", PROBLEMS)
+def test_seed_scores_as_documented_through_the_sandbox(name: str) -> None:
+    result = sandboxed(name).evaluate((PROBLEMS_DIR / name / "initial_program.py").read_text())
+    assert result.status is EvalStatus.OK, result.reason
+    combined, raw_name, raw_value = SEED_SCORES[name]
+    assert result.score == pytest.approx(combined, abs=1e-6)
+    assert result.metrics[raw_name] == pytest.approx(raw_value, rel=1e-6)
+
+
+@pytest.mark.skipif(
+    filesystem_isolation() != "mountns", reason="no filesystem jail on this machine"
+)
+@pytest.mark.parametrize("name", PROBLEMS)
+def test_the_program_cannot_read_the_problem_directory(name: str) -> None:
+    # The seed, whose entry function first reads the evaluator's source: the read raises
+    # inside the candidate's jail, so the evaluation fails instead of scoring the seed.
+    entry = ENTRY_FUNCTIONS[name]
+    spying = (PROBLEMS_DIR / name / "initial_program.py").read_text() + (
+        f"\n\n_seed_entry = {entry}\n\n\ndef {entry}():\n"
+        f"    with open({str(PROBLEMS_DIR / name / 'evaluator.py')!r}) as handle:\n"
+        "        handle.read()\n"
+        "    return _seed_entry()\n"
+    )
+    assert evaluator(name).evaluate_candidate(LocalCandidate(code=spying))  # readable here
+    result = sandboxed(name).evaluate(spying)
+    assert result.status is EvalStatus.FAILED
+    assert (result.reason or "").startswith("FileNotFoundError: in the candidate")
+
+
+@pytest.mark.parametrize("name", PROBLEMS)
+def test_evaluate_candidate_calls_the_named_entry_function(name: str) -> None:
+    candidate = LocalCandidate(code="def something_else():\n    return []\n")
+    with pytest.raises(AttributeError, match=ENTRY_FUNCTIONS[name]):
+        evaluator(name).evaluate_candidate(candidate)
+    assert candidate.calls == 0
+
+
+def test_a_candidate_that_raises_fails_the_evaluation() -> None:
+    candidate = LocalCandidate(code="def construct_points():\n    raise RuntimeError('boom')\n")
+    with pytest.raises(Exception, match="boom"):
+        evaluator("heilbronn_triangle_11").evaluate_candidate(candidate)
+
+
+@pytest.mark.parametrize(
+    "returned",
+    [
+        "np.zeros((26, 3))",
+        "'not a packing'",
+        "(np.zeros((26, 2)),)",
+        "[[0.5, 0.5]] * 26, [0.4] * 26",
+    ],
+)
+def test_circle_packing_refuses_malformed_answers_in_the_evaluator(returned: str) -> None:
+    code = f"import numpy as np\n\n\ndef construct_packing():\n    return {returned}\n"
+    with pytest.raises(ValueError):
+        evaluator("circle_packing_26").evaluate_candidate(LocalCandidate(code=code))
 
 
 # --- circle packing ---------------------------------------------------------------------

@@ -3,13 +3,15 @@ whose autoconvolution has the smallest possible peak.
 
 Two halves, so that a candidate can never report its own score:
 
-* ``evaluate(program_path)`` runs in the sandbox. It imports the candidate, calls its
-  ``construct_function()`` and returns the heights as plain JSON data under
-  ``"construction"`` (``{"heights": [a_0, ..., a_{N-1}]}``), together with the metrics
-  ``verify`` gives for them (for tools that only call ``evaluate``, such as OpenEvolve).
-* ``verify(output)`` is the trusted check. evoforge sees the top-level ``def verify``, drops
-  whatever metrics ``evaluate`` reported and calls ``verify`` in its own process on the
-  returned data; only ``output["construction"]`` is read.
+* ``evaluate_candidate(candidate)`` runs in the evaluator's own jail; the candidate program
+  runs in a separate process and is never imported here. It calls
+  ``candidate.construct_function()`` (no arguments; the heights come back by value through
+  the channel) and returns them as plain JSON data under ``"construction"``
+  (``{"heights": [a_0, ..., a_{N-1}]}``), together with the metrics ``verify`` gives for
+  them, so a malformed answer already fails here with the same reason.
+* ``verify(output)`` is the trusted check. evoforge sees the top-level ``def verify``,
+  drops whatever metrics ``evaluate_candidate`` reported and calls ``verify`` in its own
+  process on the returned data; only ``output["construction"]`` is read.
 
 Why the discrete formula is exact: f has N steps of width w = 1/(2N) and heights a_i, so
 ``integral f = w * sum(a)``, and ``f * f`` is piecewise linear with knots at multiples of
@@ -27,27 +29,13 @@ value; not clipped, so a new record scores above 1).
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Mapping
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 MAX_STEPS = 10_000
 BEST_KNOWN_RATIO = 1.502863  # a later open system, after AlphaEvolve's 1.505294
-
-
-def load_candidate(program_path: str | Path) -> ModuleType:
-    """Import the candidate file as a fresh module (not registered in ``sys.modules``)."""
-    path = Path(program_path)
-    spec = importlib.util.spec_from_file_location("candidate_program", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import candidate program {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def plain_data(value: Any) -> Any:
@@ -106,10 +94,9 @@ def verify(output: Any) -> dict[str, float]:
     }
 
 
-def evaluate(program_path: str) -> dict[str, Any]:
-    """Run the candidate's ``construct_function()``; return its metrics and the construction."""
-    construct = getattr(load_candidate(program_path), "construct_function", None)
-    if not callable(construct):
+def evaluate_candidate(candidate: Any) -> dict[str, Any]:
+    """Call the candidate's ``construct_function()``; return its metrics and the construction."""
+    if "construct_function" not in candidate.functions:
         raise AttributeError("the program must define construct_function()")
-    construction = {"heights": plain_data(construct())}
+    construction = {"heights": plain_data(candidate.construct_function())}
     return {**verify({"construction": construction}), "construction": construction}

@@ -2,13 +2,15 @@
 
 Two halves, so that a candidate can never report its own score:
 
-* ``evaluate(program_path)`` runs in the sandbox. It imports the candidate, calls its
-  ``construct_packing()`` and returns the construction as plain JSON data under
-  ``"construction"`` (``{"centers": [[x, y], ...], "radii": [...]}``), together with the
-  metrics ``verify`` gives for it (for tools that only call ``evaluate``, such as OpenEvolve).
-* ``verify(output)`` is the trusted check. evoforge sees the top-level ``def verify``, drops
-  whatever metrics ``evaluate`` reported and calls ``verify`` in its own process on the
-  returned data; only ``output["construction"]`` is read.
+* ``evaluate_candidate(candidate)`` runs in the evaluator's own jail; the candidate program
+  runs in a separate process and is never imported here. It calls
+  ``candidate.construct_packing()`` (no arguments; the packing comes back by value through
+  the channel) and returns it as plain JSON data under ``"construction"``
+  (``{"centers": [[x, y], ...], "radii": [...]}``), together with the metrics ``verify``
+  gives for it, so a malformed answer already fails here with the same reason.
+* ``verify(output)`` is the trusted check. evoforge sees the top-level ``def verify``,
+  drops whatever metrics ``evaluate_candidate`` reported and calls ``verify`` in its own
+  process on the returned data; only ``output["construction"]`` is read.
 
 Feasibility, in float64 with zero tolerance: exactly 32 real, finite centres and radii;
 every radius >= 0 and not subnormal; ``x - r >= 0``, ``x + r <= 1`` and the same for ``y``;
@@ -21,27 +23,13 @@ not clipped, so a new record scores above 1).
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Mapping
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 NUM_CIRCLES = 32
 BEST_KNOWN_SUM = 2.937945  # AlphaEvolve (2025)
-
-
-def load_candidate(program_path: str | Path) -> ModuleType:
-    """Import the candidate file as a fresh module (not registered in ``sys.modules``)."""
-    path = Path(program_path)
-    spec = importlib.util.spec_from_file_location("candidate_program", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import candidate program {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def plain_data(value: Any) -> Any:
@@ -114,12 +102,11 @@ def verify(output: Any) -> dict[str, float]:
     }
 
 
-def evaluate(program_path: str) -> dict[str, Any]:
-    """Run the candidate's ``construct_packing()``; return its metrics and the construction."""
-    construct = getattr(load_candidate(program_path), "construct_packing", None)
-    if not callable(construct):
+def evaluate_candidate(candidate: Any) -> dict[str, Any]:
+    """Call the candidate's ``construct_packing()``; return its metrics and the construction."""
+    if "construct_packing" not in candidate.functions:
         raise AttributeError("the program must define construct_packing()")
-    result = construct()
+    result = candidate.construct_packing()
     if not isinstance(result, tuple | list) or len(result) != 2:
         raise ValueError("construct_packing() must return a pair (centers, radii)")
     construction = {"centers": plain_data(result[0]), "radii": plain_data(result[1])}

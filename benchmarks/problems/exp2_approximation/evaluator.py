@@ -3,14 +3,17 @@ operations from {+, -, *, /} that approximates 2**x on [0, 1].
 
 Two halves, so that a candidate can never report its own score:
 
-* ``evaluate(program_path)`` runs in the sandbox. It imports the candidate, calls its
-  ``construct_program()`` and returns the steps as plain JSON data under
-  ``"construction"`` (``{"steps": [[op, a, b], ...]}``), together with the metrics
-  ``verify`` gives for them (for tools that only call ``evaluate``, such as OpenEvolve).
-* ``verify(output)`` is the trusted check. evoforge sees the top-level ``def verify``, drops
-  whatever metrics ``evaluate`` reported and calls ``verify`` in its own process on the
-  returned data; only ``output["construction"]`` is read. The steps are data, interpreted
-  here by a four-operation interpreter: nothing the candidate wrote is executed.
+* ``evaluate_candidate(candidate)`` runs in the evaluator's own jail; the candidate program
+  runs in a separate process and is never imported here. It calls
+  ``candidate.construct_program()`` (no arguments; the steps come back by value through the
+  channel) and returns them as plain JSON data under ``"construction"``
+  (``{"steps": [[op, a, b], ...]}``), together with the metrics ``verify`` gives for them,
+  so a malformed answer already fails here with the same reason.
+* ``verify(output)`` is the trusted check. evoforge sees the top-level ``def verify``,
+  drops whatever metrics ``evaluate_candidate`` reported and calls ``verify`` in its own
+  process on the returned data; only ``output["construction"]`` is read. The steps are
+  data, interpreted here by a four-operation interpreter: nothing the candidate wrote is
+  executed.
 
 Format: 1 to 10 steps ``[op, a, b]``; ``op`` in ``+ - * /``; an operand is ``"x"``,
 ``"r<k>"`` (the result of an earlier step k, from 0) or a real number (int or float,
@@ -36,12 +39,9 @@ program closer to the float64 limit of about 15.9 digits scores above 1).
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import re
 from collections.abc import Mapping
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -54,17 +54,6 @@ OPERATIONS = ("+", "-", "*", "/")
 _RESULT_NAME = re.compile(r"r(0|[1-9][0-9]*)")
 
 Operand = tuple[str, Any]  # ("x", None), ("result", index) or ("constant", value)
-
-
-def load_candidate(program_path: str | Path) -> ModuleType:
-    """Import the candidate file as a fresh module (not registered in ``sys.modules``)."""
-    path = Path(program_path)
-    spec = importlib.util.spec_from_file_location("candidate_program", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import candidate program {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def plain_data(value: Any) -> Any:
@@ -212,10 +201,9 @@ def verify(output: Any) -> dict[str, float]:
     }
 
 
-def evaluate(program_path: str) -> dict[str, Any]:
-    """Run the candidate's ``construct_program()``; return its metrics and the construction."""
-    construct = getattr(load_candidate(program_path), "construct_program", None)
-    if not callable(construct):
+def evaluate_candidate(candidate: Any) -> dict[str, Any]:
+    """Call the candidate's ``construct_program()``; return its metrics and the construction."""
+    if "construct_program" not in candidate.functions:
         raise AttributeError("the program must define construct_program()")
-    construction = {"steps": plain_data(construct())}
+    construction = {"steps": plain_data(candidate.construct_program())}
     return {**verify({"construction": construction}), "construction": construction}

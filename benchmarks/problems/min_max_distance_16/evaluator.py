@@ -3,13 +3,15 @@
 
 Two halves, so that a candidate can never report its own score:
 
-* ``evaluate(program_path)`` runs in the sandbox. It imports the candidate, calls its
-  ``construct_points()`` and returns the points as plain JSON data under
-  ``"construction"`` (``{"points": [[x, y], ...]}``), together with the metrics ``verify``
-  gives for them (for tools that only call ``evaluate``, such as OpenEvolve).
-* ``verify(output)`` is the trusted check. evoforge sees the top-level ``def verify``, drops
-  whatever metrics ``evaluate`` reported and calls ``verify`` in its own process on the
-  returned data; only ``output["construction"]`` is read.
+* ``evaluate_candidate(candidate)`` runs in the evaluator's own jail; the candidate program
+  runs in a separate process and is never imported here. It calls
+  ``candidate.construct_points()`` (no arguments; the points come back by value through the
+  channel) and returns them as plain JSON data under ``"construction"``
+  (``{"points": [[x, y], ...]}``), together with the metrics ``verify`` gives for them, so
+  a malformed answer already fails here with the same reason.
+* ``verify(output)`` is the trusted check. evoforge sees the top-level ``def verify``,
+  drops whatever metrics ``evaluate_candidate`` reported and calls ``verify`` in its own
+  process on the returned data; only ``output["construction"]`` is read.
 
 Checks: exactly 16 real, finite points (shape (16, 2)) with coordinates of magnitude at
 most 1e6 (the ratio is scale-invariant, so this loses nothing and keeps squares far from
@@ -23,10 +25,7 @@ clipped, so a new record scores above 1).
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Mapping
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -34,17 +33,6 @@ import numpy as np
 NUM_POINTS = 16
 BEST_KNOWN_RATIO_SQUARED = 12.889266  # AlphaEvolve (2025)
 MAX_COORDINATE = 1e6
-
-
-def load_candidate(program_path: str | Path) -> ModuleType:
-    """Import the candidate file as a fresh module (not registered in ``sys.modules``)."""
-    path = Path(program_path)
-    spec = importlib.util.spec_from_file_location("candidate_program", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import candidate program {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def plain_data(value: Any) -> Any:
@@ -121,10 +109,9 @@ def verify(output: Any) -> dict[str, float]:
     }
 
 
-def evaluate(program_path: str) -> dict[str, Any]:
-    """Run the candidate's ``construct_points()``; return its metrics and the construction."""
-    construct = getattr(load_candidate(program_path), "construct_points", None)
-    if not callable(construct):
+def evaluate_candidate(candidate: Any) -> dict[str, Any]:
+    """Call the candidate's ``construct_points()``; return its metrics and the construction."""
+    if "construct_points" not in candidate.functions:
         raise AttributeError("the program must define construct_points()")
-    construction = {"points": plain_data(construct())}
+    construction = {"points": plain_data(candidate.construct_points())}
     return {**verify({"construction": construction}), "construction": construction}
