@@ -21,7 +21,6 @@ from evoforge.problem import load_problem
 PROBLEMS_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "problems"
 NAMES = (
     "bin_packing",
-    "cap_set_8",
     "cache_eviction",
     "sor_relaxation",
     "optimizer_update_rule",
@@ -124,45 +123,6 @@ def test_bin_packing_verify_rejects_an_overfull_bin() -> None:
     tampered["or3"][key] = [0] * len(tampered["or3"][key])  # everything in one bin
     with pytest.raises(ValueError, match="capacity"):
         ev.verify({"construction": tampered})
-
-
-# -- cap set ------------------------------------------------------------------------------
-
-
-def test_cap_set_seed_size() -> None:
-    metrics = seed_metrics("cap_set_8")
-    assert metrics["cap_set_size"] == 256
-    assert metrics["combined_score"] == 0.5
-
-
-def test_cap_set_verify_rejects_a_collinear_triple() -> None:
-    ev = evaluator("cap_set_8")
-    x, y = [0] * 8, [1] + [0] * 7
-    z = [(-(a + b)) % 3 for a, b in zip(x, y, strict=True)]  # [2, 0, ...]: x + y + z = 0
-    with pytest.raises(ValueError, match="not a cap set"):
-        ev.verify({"construction": [x, y, [0, 1] + [0] * 6, z]})
-    with pytest.raises(ValueError, match="twice"):
-        ev.verify({"construction": [x, x]})
-    with pytest.raises(ValueError, match="0, 1 or 2"):
-        ev.verify({"construction": [[3] * 8]})
-
-
-def test_cap_set_greedy_builder_makes_cap_sets() -> None:
-    ev = evaluator("cap_set_8")
-    chosen = ev.greedy_cap_set(np.random.default_rng(1).random(ev.NUM_VECTORS))
-    vectors = ev.all_vectors()
-    assert ev.has_collinear_triple(vectors[chosen]) is None
-    member = np.zeros(ev.NUM_VECTORS, dtype=bool)
-    member[chosen] = True
-    for index in np.flatnonzero(~member)[::50]:  # greedy means maximal: no vector fits
-        third = ev.vector_index((-(vectors[chosen] + vectors[index])) % 3)
-        assert member[third].any()
-
-
-def test_cap_set_rejects_a_nan_priority(tmp_path: Path) -> None:
-    path = candidate(tmp_path, "def priority(vector, n):\n    return math.nan\n")
-    with pytest.raises(ValueError, match="nan"):
-        evaluator("cap_set_8").evaluate(path)
 
 
 # -- cache eviction -----------------------------------------------------------------------

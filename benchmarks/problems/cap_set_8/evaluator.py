@@ -2,11 +2,15 @@
 
 Two halves, so that a candidate can never report its own score:
 
-* ``evaluate(program_path)`` runs in the sandbox. It scores all 3^8 = 6561 vectors with the
-  candidate's ``priority(vector, n)`` and runs the fixed greedy builder: vectors in
-  descending priority (ties in lexicographic order) are added while no three members of the
-  set are collinear. It returns the set as plain JSON data under ``"construction"`` (a list
-  of vectors, each a list of 8 entries in {0, 1, 2}) with the metrics ``verify`` gives.
+* ``evaluate_candidate(candidate)`` runs in the evaluator's own jail; the candidate program
+  runs in a separate process and is never imported here. It makes one call,
+  ``candidate.priorities(8)``: the program's frozen ``priorities`` answers with the list of
+  ``priority(vector, 8)`` for all 3^8 = 6561 vectors (tuples of 8 ints in {0, 1, 2}) in
+  lexicographic order. Each answer must be a finite real number. The fixed greedy builder
+  here then adds vectors in descending priority (ties in lexicographic order) while no
+  three members of the set are collinear, and the set is returned as plain JSON data
+  under ``"construction"`` (a list of vectors, each a list of 8 entries in {0, 1, 2}) with
+  the metrics ``verify`` gives.
 * ``verify(output)`` is the trusted check, run by evoforge in its own process: it checks
   the vectors (shape, entries, no duplicates) and that no three distinct members x, y, z
   satisfy x + y + z = 0 (mod 3), from scratch, then counts them.
@@ -18,12 +22,9 @@ z = -(x + y) (mod 3). Score: the size of the cap set; ``combined_score = size / 
 
 from __future__ import annotations
 
-import importlib.util
 import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import cache
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -32,8 +33,6 @@ N = 8
 NUM_VECTORS = 3**N
 BEST_KNOWN_SIZE = 512  # FunSearch (Romera-Paredes et al., Nature 2024)
 PREVIOUS_BEST_SIZE = 496
-
-Priority = Callable[[tuple[int, ...], int], Any]
 
 
 @cache
@@ -48,17 +47,6 @@ def all_vectors() -> np.ndarray:
 def vector_index(vectors: np.ndarray) -> np.ndarray:
     """Row indices into :func:`all_vectors` of the rows of ``vectors`` (entries in {0,1,2})."""
     return vectors @ 3 ** np.arange(N - 1, -1, -1)
-
-
-def load_candidate(program_path: str | Path) -> ModuleType:
-    """Import the candidate file as a fresh module (not registered in ``sys.modules``)."""
-    path = Path(program_path)
-    spec = importlib.util.spec_from_file_location("candidate_program", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import candidate program {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def checked_priority(value: object, vector: tuple[int, ...]) -> float:
@@ -139,15 +127,21 @@ def verify(output: Any) -> dict[str, float]:
     }
 
 
-def evaluate(program_path: str) -> dict[str, Any]:
-    """Build the cap set from the candidate's priority; return its metrics and the set."""
-    priority = getattr(load_candidate(program_path), "priority", None)
-    if not callable(priority):
-        raise AttributeError("the program must define priority(vector, n)")
-    scores = np.empty(NUM_VECTORS)
-    for index, row in enumerate(all_vectors().tolist()):
-        vector = tuple(row)
-        scores[index] = checked_priority(priority(vector, N), vector)
+def evaluate_candidate(candidate: Any) -> dict[str, Any]:
+    """Build the cap set from the candidate's priorities; return its metrics and the set.
+
+    One call for all 6561 vectors: the answers come back as one list, in the order of
+    :func:`all_vectors` (lexicographic), and each is checked here.
+    """
+    if "priorities" not in candidate.functions:
+        raise AttributeError("the program must define priorities(n) (frozen in the seed)")
+    answers = candidate.priorities(N)
+    if not isinstance(answers, list | tuple) or len(answers) != NUM_VECTORS:
+        raise ValueError(f"priorities({N}) must return a list of {NUM_VECTORS} numbers")
+    vectors = [tuple(row) for row in all_vectors().tolist()]
+    scores = np.array(
+        [checked_priority(value, vector) for value, vector in zip(answers, vectors, strict=True)]
+    )
     chosen = greedy_cap_set(scores)
     construction = all_vectors()[chosen].tolist()
     return {**verify({"construction": construction}), "construction": construction}
