@@ -22,9 +22,6 @@ PROBLEMS_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "problems"
 NAMES = (
     "bin_packing",
     "cache_eviction",
-    "sor_relaxation",
-    "optimizer_update_rule",
-    "data_selection",
 )
 
 _modules: dict[str, ModuleType] = {}
@@ -201,97 +198,3 @@ def test_cache_rejects_bad_priorities_and_bad_decisions(tmp_path: Path) -> None:
         ev.replay_hits(trace, [10**6, *decisions[1:]])
     with pytest.raises(ValueError, match="too few"):
         ev.replay_hits(trace, decisions[:-1])
-
-
-# -- SOR ----------------------------------------------------------------------------------
-
-
-def test_sor_seed_is_gauss_seidel() -> None:
-    metrics = seed_metrics("sor_relaxation")
-    assert metrics["total_sweeps"] == 6252
-    assert metrics["limit_total_sweeps"] == 539
-    assert metrics["combined_score"] == pytest.approx(539 / 6252)
-
-
-@pytest.mark.parametrize("omega", ["2.0", "0.0", "-1.0", "float('nan')", "1j", "'1.5'"])
-def test_sor_rejects_omega_out_of_range(tmp_path: Path, omega: str) -> None:
-    path = candidate(tmp_path, f"def choose_omega(features, history):\n    return {omega}\n")
-    with pytest.raises(ValueError, match="omega"):
-        evaluator("sor_relaxation").evaluate(path)
-
-
-def test_sor_verify_checks_the_omegas() -> None:
-    ev = evaluator("sor_relaxation")
-    with pytest.raises(ValueError, match="expected 10"):
-        ev.verify({"construction": [1.5]})
-    with pytest.raises(ValueError, match="0 < omega < 2"):
-        ev.verify({"construction": [1.5] * 9 + [2.5]})
-
-
-# -- optimiser ----------------------------------------------------------------------------
-
-
-def test_optimizer_seed_is_sgd_momentum() -> None:
-    metrics = seed_metrics("optimizer_update_rule")
-    assert metrics["mean_log10_gap"] == pytest.approx(-2.9757, abs=1e-3)
-    assert metrics["combined_score"] == pytest.approx(0.2434, abs=1e-3)
-
-
-@pytest.mark.parametrize(
-    ("body", "reason"),
-    [
-        ("return grad * math.nan, state", "NaN"),
-        ("return grad[:-1], state", "shape"),
-        ("return grad", "pair"),
-        ("return grad.astype(complex), state", "real"),
-    ],
-)
-def test_optimizer_rejects_bad_deltas(tmp_path: Path, body: str, reason: str) -> None:
-    path = candidate(tmp_path, f"def update(grad, state, step):\n    {body}\n")
-    with pytest.raises(ValueError, match=reason):
-        evaluator("optimizer_update_rule").evaluate(path)
-
-
-def test_optimizer_diverging_runs_are_dropped_not_fatal() -> None:
-    ev = evaluator("optimizer_update_rule")
-    task = ev.make_tasks()[2]
-    assert ev.train(lambda g, s, k: (g * 1e3, s), task, 3.0) is None
-    nan_runs = {t.name: [[float("nan")] * t.start.size] * 8 for t in ev.make_tasks()}
-    with pytest.raises(ValueError, match="finite"):
-        ev.verify({"construction": nan_runs})
-
-
-# -- data selection -----------------------------------------------------------------------
-
-
-def test_data_selection_seed_is_error_norm() -> None:
-    metrics = seed_metrics("data_selection")
-    assert metrics["test_accuracy"] == pytest.approx(0.9332, abs=5e-4)
-    assert metrics["random_half_accuracy"] == pytest.approx(0.9196, abs=5e-4)
-    assert metrics["full_data_accuracy"] == pytest.approx(0.9499, abs=5e-4)
-    assert metrics["combined_score"] == pytest.approx(0.4493, abs=2e-3)
-
-
-@pytest.mark.parametrize(
-    ("body", "reason"),
-    [
-        ("return np.full(len(early_model_outputs), np.nan)", "NaN"),
-        ("return np.zeros(10)", "shape"),
-        ("return early_model_outputs", "shape"),
-        ("return ['a'] * 300", "real"),
-    ],
-)
-def test_data_selection_rejects_bad_scores(tmp_path: Path, body: str, reason: str) -> None:
-    path = candidate(tmp_path, f"def score(examples, early_model_outputs):\n    {body}\n")
-    with pytest.raises(ValueError, match=reason):
-        evaluator("data_selection").evaluate(path)
-
-
-def test_data_selection_verify_checks_the_indices() -> None:
-    ev = evaluator("data_selection")
-    with pytest.raises(ValueError, match="twice"):
-        ev.verify({"construction": [0] * ev.KEEP})
-    with pytest.raises(ValueError, match="exactly"):
-        ev.verify({"construction": list(range(ev.KEEP + 1))})
-    with pytest.raises(ValueError, match="must lie in"):
-        ev.verify({"construction": [*range(ev.KEEP - 1), ev.TRAIN_SIZE]})

@@ -1,12 +1,14 @@
 """Trusted evaluator for data selection ("data diet") on scikit-learn's digits.
 
-Two halves, so that a candidate can never report its own score:
+The isolated form: the candidate runs in its own process and this evaluator reaches it only
+through ``candidate`` (plain values by copy), so it sees the training split and the early
+model's outputs on it, never the test split, the classifier or the accuracy helpers here.
 
-* ``evaluate(program_path)`` runs in the sandbox. It gives the candidate's
+* ``evaluate_candidate(candidate)`` runs in the sandbox. It gives the candidate's
   ``score(examples, early_model_outputs)`` the training split and the class probabilities
   of an early model (a few steps of training on the whole split), keeps the half of the
   examples with the highest scores (ties: lower index first) and returns their indices as
-  plain JSON data under ``"construction"``, with the metrics ``verify`` gives for them.
+  plain data under ``"construction"`` (one call).
 * ``verify(output)`` is the trusted check, run by evoforge in its own process: it checks
   the indices (exactly half the split, distinct, in range), trains the classifier on those
   examples itself and measures its test accuracy.
@@ -20,7 +22,8 @@ Classifier: multinomial logistic regression with a bias and L2 penalty 1e-3, tra
 
 Score: test accuracy of the classifier trained on the kept half. Normalised:
 ``(acc - acc_random) / (acc_full - acc_random)`` clipped to [0, 1], where ``acc_random``
-is the mean over 10 fixed random halves and ``acc_full`` trains on the whole split.
+is the mean over 10 fixed random halves and ``acc_full`` trains on the whole split: 1 means
+the kept half does as well as the whole split, not a known best selection.
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ import importlib.util
 from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -42,6 +44,7 @@ EARLY_STEPS = 10
 RANDOM_HALVES = 10
 
 Score = Callable[[dict[str, Any], np.ndarray], Any]
+"""``score(examples, early_model_outputs) -> scores``, as the candidate defines it."""
 
 
 def _digits_table() -> np.ndarray:
@@ -53,7 +56,7 @@ def _digits_table() -> np.ndarray:
             path = Path(location) / "datasets" / "data" / "digits.csv.gz"
             if path.is_file():
                 return np.loadtxt(path, delimiter=",")
-    from sklearn.datasets import load_digits  # the file moved: use the public API
+    from sklearn.datasets import load_digits  # type: ignore[import-untyped]  # file moved
 
     digits = load_digits()
     return np.column_stack([digits.data, digits.target])
@@ -122,17 +125,6 @@ def early_model_outputs() -> np.ndarray:
     return _softmax(_with_bias(train_x) @ train(train_x, train_y, EARLY_STEPS))
 
 
-def load_candidate(program_path: str | Path) -> ModuleType:
-    """Import the candidate file as a fresh module (not registered in ``sys.modules``)."""
-    path = Path(program_path)
-    spec = importlib.util.spec_from_file_location("candidate_program", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import candidate program {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def checked_scores(scores: object) -> np.ndarray:
     """The candidate's scores as a finite real vector with one entry per example."""
     try:
@@ -181,12 +173,20 @@ def verify(output: Any) -> dict[str, float]:
     }
 
 
-def evaluate(program_path: str) -> dict[str, Any]:
-    """Select with the candidate's ``score``; return the metrics and the kept indices."""
-    score = getattr(load_candidate(program_path), "score", None)
-    if not callable(score):
-        raise AttributeError("the program must define score(examples, early_model_outputs)")
+def training_examples() -> dict[str, Any]:
+    """What ``score`` gets as ``examples``: the training split's pixels and labels only."""
     train_x, train_y, _, _ = load_split()
-    examples = {"features": train_x.copy(), "labels": train_y.copy(), "num_classes": CLASSES}
-    kept = select(checked_scores(score(examples, early_model_outputs())))
-    return {**verify({"construction": kept}), "construction": kept}
+    return {"features": train_x.copy(), "labels": train_y.copy(), "num_classes": CLASSES}
+
+
+def kept_indices(score: Score) -> list[int]:
+    """The training indices ``score`` keeps (checked), ascending."""
+    return select(checked_scores(score(training_examples(), early_model_outputs())))
+
+
+def evaluate_candidate(candidate: Any) -> dict[str, Any]:
+    """Select with the candidate's ``score``; return the kept indices (the output ``verify``
+    scores)."""
+    if "score" not in candidate.functions:
+        raise AttributeError("the program must define score(examples, early_model_outputs)")
+    return {"construction": kept_indices(candidate.score)}

@@ -1,14 +1,18 @@
 """Trusted evaluator for symbolic optimiser discovery: evolve ``update(grad, state, step)``.
 
-Two halves, so that a candidate can never report its own score:
+The isolated form: the candidate runs in its own process and this evaluator reaches it only
+through ``candidate`` (plain values by copy), so it sees gradients, its own state and the
+step number, never the tasks, the losses or this file.
 
-* ``evaluate(program_path)`` runs in the sandbox. For each task (:func:`make_tasks`) and
-  each learning rate of the fixed sweep it trains from the task's fixed starting point for
-  :data:`STEPS` steps: ``delta, state = update(grad, state, step)`` (``step`` counts from
-  1, ``state`` starts as an empty dict), then ``params -= lr * delta``. It checks every
-  ``delta`` (same shape as the parameters, real, finite) and returns the final parameters
-  of every run as plain JSON data under ``"construction"`` (``None`` for a run that
-  diverged: a parameter beyond 1e6 in size), with the metrics ``verify`` gives for them.
+* ``evaluate_candidate(candidate)`` runs in the sandbox. For each task (:func:`make_tasks`)
+  and each learning rate of the fixed sweep it trains from the task's fixed starting point
+  for :data:`STEPS` steps: ``delta, state = update(grad, state, step)`` (``step`` counts
+  from 1, ``state`` starts as an empty dict), then ``params -= lr * delta``. The runs are
+  independent, so they advance in lockstep: one ``candidate.batch("update", ...)`` per step
+  holds the calls of every run still going. It checks every ``delta`` (same shape as the
+  parameters, real, finite) and returns the final parameters of every run as plain data
+  under ``"construction"`` (``None`` for a run that diverged: a parameter beyond 1e6 in
+  size).
 * ``verify(output)`` is the trusted check, run by evoforge in its own process: it checks
   the parameter vectors and computes every final loss itself.
 
@@ -25,18 +29,16 @@ Score: per task, the gap ``loss - loss*`` of the best learning rate, floored at 
 ``mean_log10_gap`` is the mean of log10(gap) over the tasks (lower is better). Normalised
 per task: ``progress = (log10 gap0 - log10 gap) / (log10 gap0 + 12)`` clipped to [0, 1],
 the share of the way from the starting gap ``gap0`` to the floor 1e-12 on a log scale;
-``combined_score`` is the mean progress (1 would mean every task solved to 1e-12).
+``combined_score`` is the mean progress: 1 would mean every task solved to the floor
+1e-12, the limit of this measure, not a known achievable value.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -47,6 +49,8 @@ GAP_FLOOR = 1e-12
 DIVERGED_ABOVE = 1e6
 
 Update = Callable[[np.ndarray, Any, int], Any]
+UpdateBatch = Callable[[list[tuple[np.ndarray, Any, int]]], Sequence[object]]
+"""Many independent ``update(grad, state, step)`` calls at once; their results in order."""
 
 
 @dataclass(frozen=True)
@@ -142,17 +146,6 @@ def make_tasks() -> tuple[Task, ...]:
     return (_logistic_task(), _two_layer_task(), _quadratic_task())
 
 
-def load_candidate(program_path: str | Path) -> ModuleType:
-    """Import the candidate file as a fresh module (not registered in ``sys.modules``)."""
-    path = Path(program_path)
-    spec = importlib.util.spec_from_file_location("candidate_program", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import candidate program {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def checked_delta(result: object, shape: tuple[int, ...], step: int) -> tuple[np.ndarray, Any]:
     """Split ``update``'s result into a finite real delta of ``shape`` and the new state."""
     if not isinstance(result, tuple) or len(result) != 2:
@@ -173,19 +166,35 @@ def checked_delta(result: object, shape: tuple[int, ...], step: int) -> tuple[np
     return delta, result[1]
 
 
-def train(update: Update, task: Task, learning_rate: float) -> np.ndarray | None:
-    """Final parameters after STEPS steps of ``update`` at ``learning_rate`` (None if the run
-    diverged)."""
-    params = task.start.copy()
-    state: Any = {}
+def train_all(update_batch: UpdateBatch) -> dict[str, list[np.ndarray | None]]:
+    """Final parameters of every (task, learning rate) run after STEPS steps (None for a run
+    that diverged).
+
+    The runs are independent, so they advance in lockstep: at each step one
+    ``update_batch`` call holds the ``(grad, state, step)`` of every run still going, in
+    task then learning-rate order. Each run sees only its own gradients and state, exactly
+    as if it were trained alone.
+    """
+    runs = [(task, rate) for task in make_tasks() for rate in LEARNING_RATES]
+    params: list[np.ndarray | None] = [task.start.copy() for task, _ in runs]
+    states: list[Any] = [{} for _ in runs]
     with np.errstate(all="ignore"):
         for step in range(1, STEPS + 1):
-            grad = task.gradient(params, step)
-            delta, state = checked_delta(update(grad.copy(), state, step), params.shape, step)
-            params = params - learning_rate * delta
-            if not np.all(np.abs(params) <= DIVERGED_ABOVE):
-                return None
-    return params
+            going = [(index, p) for index, p in enumerate(params) if p is not None]
+            if not going:
+                break
+            calls = [(runs[index][0].gradient(p, step), states[index], step) for index, p in going]
+            results = update_batch(calls)
+            if len(results) != len(calls):
+                raise ValueError(f"expected {len(calls)} update results, got {len(results)}")
+            for (index, current), result in zip(going, results, strict=True):
+                delta, states[index] = checked_delta(result, current.shape, step)
+                moved = current - runs[index][1] * delta
+                params[index] = moved if np.all(np.abs(moved) <= DIVERGED_ABOVE) else None
+    finals: dict[str, list[np.ndarray | None]] = {task.name: [] for task in make_tasks()}
+    for (task, _), final in zip(runs, params, strict=True):
+        finals[task.name].append(final)
+    return finals
 
 
 def log10_gap(task: Task, params: np.ndarray | None) -> float:
@@ -242,13 +251,21 @@ def verify(output: Any) -> dict[str, float]:
     return score_runs(runs)
 
 
-def run_all(update: Update) -> dict[str, list[list[float] | None]]:
+def run_all(update_batch: UpdateBatch) -> dict[str, list[list[float] | None]]:
     """Train every task at every learning rate; the final parameters as plain lists."""
-    construction: dict[str, list[list[float] | None]] = {}
-    for task in make_tasks():
-        finals = [train(update, task, rate) for rate in LEARNING_RATES]
-        construction[task.name] = [None if p is None else p.tolist() for p in finals]
-    return construction
+    return {
+        name: [None if p is None else p.tolist() for p in finals]
+        for name, finals in train_all(update_batch).items()
+    }
+
+
+def in_process(update: Update) -> UpdateBatch:
+    """An :data:`UpdateBatch` that calls ``update`` here (for the trusted baselines)."""
+
+    def update_batch(calls: list[tuple[np.ndarray, Any, int]]) -> list[object]:
+        return [update(grad.copy(), state, step) for grad, state, step in calls]
+
+    return update_batch
 
 
 def sgd_momentum(grad: np.ndarray, state: dict[str, Any], step: int) -> tuple[np.ndarray, Any]:
@@ -268,24 +285,14 @@ def adam(grad: np.ndarray, state: dict[str, Any], step: int) -> tuple[np.ndarray
 def baseline_metrics() -> dict[str, dict[str, float]]:
     """The metrics of the SGD-with-momentum and Adam baselines (for the README and tests)."""
     return {
-        "sgd_momentum": score_runs(_as_arrays(run_all(sgd_momentum))),
-        "adam": score_runs(_as_arrays(run_all(adam))),
+        "sgd_momentum": score_runs(train_all(in_process(sgd_momentum))),
+        "adam": score_runs(train_all(in_process(adam))),
     }
 
 
-def _as_arrays(
-    construction: Mapping[str, list[list[float] | None]],
-) -> dict[str, list[np.ndarray | None]]:
-    return {
-        name: [None if p is None else np.asarray(p) for p in finals]
-        for name, finals in construction.items()
-    }
-
-
-def evaluate(program_path: str) -> dict[str, Any]:
-    """Train every task with the candidate's ``update``; return metrics and final params."""
-    update = getattr(load_candidate(program_path), "update", None)
-    if not callable(update):
+def evaluate_candidate(candidate: Any) -> dict[str, Any]:
+    """Train every task with the candidate's ``update``; return the final parameters (the
+    output ``verify`` scores)."""
+    if "update" not in candidate.functions:
         raise AttributeError("the program must define update(grad, state, step)")
-    construction = run_all(update)
-    return {**verify({"construction": construction}), "construction": construction}
+    return {"construction": run_all(lambda calls: candidate.batch("update", calls))}

@@ -5,7 +5,9 @@ The evaluator trains three small models with it. At every step it calls
 this function returned last time (an empty dict at step 1) and the step number (from 1),
 and applies ``params -= learning_rate * delta``. The learning rate comes from a fixed
 sweep (the best one per task counts), so the rule's overall scale does not matter much.
-``delta`` must have the gradient's shape and be finite.
+``delta`` must have the gradient's shape and be finite. The runs are stepped together, so
+calls for different runs are interleaved: keep everything a run needs in ``state`` (plain
+values: numbers, strings, lists, dicts, numpy arrays).
 """
 
 import numpy as np

@@ -1,13 +1,16 @@
 """Trusted evaluator for learning to relax: choose SOR's omega across a sequence of systems.
 
-Two halves, so that a candidate can never report its own score:
+The isolated form: the candidate runs in its own process and this evaluator reaches it only
+through ``candidate`` (plain values by copy), so it sees the features of the coming system
+and the history of the sequence, never the systems' coefficients beyond those features, the
+reference omegas (data/reference.json) or this file.
 
-* ``evaluate(program_path)`` runs in the sandbox. For each system of the fixed sequence
-  (:func:`make_systems`) it calls the candidate's ``choose_omega(features, history)``,
-  checks that 0 < omega < 2, solves the system by red-black SOR with that omega and appends
-  ``{"features", "omega", "iterations"}`` to the history the next call sees. It returns the
-  chosen omegas as plain JSON data under ``"construction"`` with the metrics ``verify``
-  gives for them.
+* ``evaluate_candidate(candidate)`` runs in the sandbox. For each system of the fixed
+  sequence (:func:`make_systems`) it calls the candidate's ``choose_omega(features,
+  history)``, checks that 0 < omega < 2, solves the system by red-black SOR with that omega
+  and appends ``{"features", "omega", "iterations"}`` to the history the next call sees
+  (one call per system, in order: each call depends on the solves before it). It returns
+  the chosen omegas as plain data under ``"construction"``.
 * ``verify(output)`` is the trusted check, run by evoforge in its own process: it checks
   the omegas (one per system, finite, 0 < omega < 2) and solves every system again itself
   to count the iterations.
@@ -22,21 +25,18 @@ residual ||f - A u|| / ||f|| is at most 1e-6, or after 2000 sweeps (counted as 2
 Score: total sweeps over the sequence, lower is better. ``combined_score = limit / total``
 where ``limit`` is the total with the best omega of a 0.005-spaced grid chosen separately
 for every system (data/reference.json, made by ``python make_reference.py``); 1 means
-every system got its best grid omega (values above 1 are clipped: a finer omega can beat
-the grid by a sweep or two).
+every system got its best grid omega, a per-system oracle an online policy is not expected
+to reach (values above 1 are clipped: a finer omega can beat the grid by a sweep or two).
 """
 
 from __future__ import annotations
 
-import copy
-import importlib.util
 import json
 import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -59,6 +59,7 @@ SYSTEM_SPECS = (
 )
 
 ChooseOmega = Callable[[dict[str, float], list[dict[str, Any]]], Any]
+"""``choose_omega(features, history) -> omega``, as the candidate defines it."""
 
 
 @dataclass(frozen=True)
@@ -160,17 +161,6 @@ def reference() -> dict[str, Any]:
     return data
 
 
-def load_candidate(program_path: str | Path) -> ModuleType:
-    """Import the candidate file as a fresh module (not registered in ``sys.modules``)."""
-    path = Path(program_path)
-    spec = importlib.util.spec_from_file_location("candidate_program", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import candidate program {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def checked_omega(value: object, where: str) -> float:
     """``value`` as a float in the open interval (0, 2), or ValueError saying why not."""
     if isinstance(value, np.ndarray) and value.shape == ():
@@ -213,22 +203,25 @@ def score_sweeps(sweeps: list[int], omegas: list[float]) -> dict[str, float]:
     }
 
 
-def evaluate(program_path: str) -> dict[str, Any]:
-    """Run the candidate's ``choose_omega`` over the sequence; return metrics and omegas."""
-    choose_omega = getattr(load_candidate(program_path), "choose_omega", None)
-    if not callable(choose_omega):
-        raise AttributeError("the program must define choose_omega(features, history)")
+def choose_all(choose_omega: ChooseOmega) -> list[float]:
+    """The omega ``choose_omega`` picks for each system of the sequence, each checked and
+    solved before the next call, whose history records it. ``choose_omega`` gets the
+    evaluator's own history list: it must not keep or change it (the candidate's channel
+    hands it a copy)."""
     history: list[dict[str, Any]] = []
     omegas: list[float] = []
-    sweeps: list[int] = []
     for index, system in enumerate(make_systems()):
-        value = choose_omega(dict(system.features), copy.deepcopy(history))
+        value = choose_omega(dict(system.features), history)
         omega = checked_omega(value, f"choose_omega for system {index}")
-        sweeps.append(sor_sweeps(system, omega))
-        history.append(
-            {"features": dict(system.features), "omega": omega, "iterations": sweeps[-1]}
-        )
+        sweeps = sor_sweeps(system, omega)
+        history.append({"features": dict(system.features), "omega": omega, "iterations": sweeps})
         omegas.append(omega)
-    # the same metrics verify computes, from the sweeps counted here (evoforge discards them
-    # and calls verify; they serve tools that only call evaluate)
-    return {**score_sweeps(sweeps, omegas), "construction": omegas}
+    return omegas
+
+
+def evaluate_candidate(candidate: Any) -> dict[str, Any]:
+    """Run the candidate's ``choose_omega`` over the sequence; return the omegas (the output
+    ``verify`` scores)."""
+    if "choose_omega" not in candidate.functions:
+        raise AttributeError("the program must define choose_omega(features, history)")
+    return {"construction": choose_all(candidate.choose_omega)}
