@@ -76,6 +76,11 @@ class EvaluatorConfig(_Strict):
     max_message_mb: int = Field(
         64, ge=1, description="Isolated problems: the largest message on the channel, MiB."
     )
+    template_processes: bool = Field(
+        True,
+        description="Start each side's interpreter and jail once and fork a sealed child per "
+        "evaluation (fast); off: a fresh process per evaluation.",
+    )
     pass_env: list[str] = Field(
         default_factory=list,
         description="Environment variables passed to evaluations besides PATH, locale, TZ "

@@ -69,7 +69,9 @@ def _answer(
 
 def main(argv: list[str]) -> None:
     here = os.path.dirname(os.path.abspath(__file__))
-    channel = _load(os.path.join(here, "channel.py"), "_evoforge_channel")
+    channel = sys.modules.get("_evoforge_channel") or _load(
+        os.path.join(here, "channel.py"), "_evoforge_channel"
+    )
     program, request_fd, reply_fd, max_bytes = argv[1], int(argv[2]), int(argv[3]), int(argv[4])
     try:
         module = _load(os.path.abspath(program), "candidate")

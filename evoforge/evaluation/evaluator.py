@@ -55,6 +55,7 @@ from typing import Any
 
 from evoforge.config import EvaluatorConfig
 from evoforge.evaluation.sandbox import Sandbox, SandboxLimits, SandboxRun, SideRequest
+from evoforge.evaluation.sandbox.templates import ProcessTemplate
 from evoforge.program import EvalStatus, EvaluationResult
 
 __all__ = ["ProblemEvaluator"]
@@ -101,6 +102,8 @@ class ProblemEvaluator:
         self.isolated = _defines(evaluator_path, ISOLATED_FUNCTION)
         self._verify: Callable[[Any], object] | None = None
         self._verify_lock = threading.Lock()
+        self._templates: dict[str, ProcessTemplate] = {}
+        self._templates_lock = threading.Lock()
 
     @property
     def evaluations(self) -> int:
@@ -195,6 +198,41 @@ class ProblemEvaluator:
             )
         return replace(result, duration_s=time.monotonic() - start)
 
+    def _template(self, side: str) -> ProcessTemplate | None:
+        """The template process of one side (``evaluator`` or ``candidate``), made on first
+        use; ``None`` where templates are off or the machine gives no jail."""
+        if not self.config.template_processes or self.sandbox.filesystem != "mountns":
+            return None
+        with self._templates_lock:
+            if side not in self._templates:
+                python = self.config.python or sys.executable
+                scripts = RUNNER_PATH.parent
+                if side == "evaluator":
+                    self._templates[side] = ProcessTemplate(
+                        self.limits,
+                        python,
+                        RUNNER_PATH,
+                        readable=(self.evaluator_path.parent, scripts),
+                        preload_evaluator=self.evaluator_path,
+                        network=self.sandbox.network,
+                    )
+                else:
+                    self._templates[side] = ProcessTemplate(
+                        self.limits,
+                        python,
+                        CANDIDATE_HOST_PATH,
+                        readable=(scripts,),
+                        network=self.sandbox.network,
+                    )
+            return self._templates[side]
+
+    def close(self) -> None:
+        """End the template processes (they also end on their own when this process does)."""
+        with self._templates_lock:
+            for template in self._templates.values():
+                template.close()
+            self._templates.clear()
+
     def _run(self, code: str) -> tuple[SandboxRun, SandboxRun | None]:
         """Run the evaluation: one shared process, or the evaluator and candidate sides."""
         scripts = RUNNER_PATH.parent
@@ -205,11 +243,17 @@ class ProblemEvaluator:
                 files={self.program_filename: code},
                 readable=(problem, scripts),
                 result_limit=MAX_RESULT_BYTES,
+                template=self._template("evaluator"),
             )
             return run, None
-        judge = SideRequest(self.command(), readable=(problem, scripts))
+        judge = SideRequest(
+            self.command(), readable=(problem, scripts), template=self._template("evaluator")
+        )
         subject = SideRequest(
-            self.candidate_command(), files={self.program_filename: code}, readable=(scripts,)
+            self.candidate_command(),
+            files={self.program_filename: code},
+            readable=(scripts,),
+            template=self._template("candidate"),
         )
         return self.sandbox.run_pair(judge, subject, result_limit=MAX_RESULT_BYTES)
 

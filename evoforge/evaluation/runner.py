@@ -207,6 +207,9 @@ def _ensure_openevolve_importable() -> None:
 
 def _load_channel() -> Any:
     """evoforge's channel module, loaded from beside this script (evoforge is not importable)."""
+    loaded = sys.modules.get("_evoforge_channel")
+    if loaded is not None:
+        return loaded
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "channel.py")
     spec = importlib.util.spec_from_file_location("_evoforge_channel", path)
     if spec is None or spec.loader is None:
@@ -217,7 +220,19 @@ def _load_channel() -> Any:
     return module
 
 
+_PRELOADED: dict[str, ModuleType] = {}
+
+
+def preload_evaluator(path: str) -> None:
+    """Import the evaluator now (a template process does, once, before it forks)."""
+    _ensure_openevolve_importable()
+    _PRELOADED[os.path.abspath(path)] = _load_evaluator(path)
+
+
 def _load_evaluator(path: str) -> ModuleType:
+    preloaded = _PRELOADED.get(os.path.abspath(path))
+    if preloaded is not None:
+        return preloaded
     directory = os.path.dirname(path)
     if directory not in sys.path:
         sys.path.insert(0, directory)
@@ -385,7 +400,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--thresholds", default="[]")
     parser.add_argument("--max-artifact-chars", type=int, default=65536)
     parser.add_argument("--output-only", action="store_true")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv[1:] if argv is not None else None)  # argv[0]: this script
     candidate = None
     if args.candidate_fds:
         channel = _load_channel()

@@ -37,7 +37,9 @@ def small_tmpfs(target: Path, size: str) -> Iterator[Path]:
 
 def _one_line(done: subprocess.CompletedProcess[str]) -> str:
     assert done.returncode == 2, (done.returncode, done.stderr)
-    lines = done.stderr.strip().splitlines()
+    lines = [
+        line for line in done.stderr.strip().splitlines() if not line.startswith("warning:")
+    ]
     assert len(lines) == 1, done.stderr
     assert "Traceback" not in done.stderr
     return lines[0]

@@ -37,7 +37,6 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from evoforge.evaluation.environment import sanitized_environment
@@ -58,31 +57,14 @@ from evoforge.evaluation.sandbox.reaper import (
     sweep,
     wait_for,
 )
-from evoforge.evaluation.sandbox.records import SandboxLimits, SandboxRun
+from evoforge.evaluation.sandbox.records import SandboxLimits, SandboxRun, SideRequest
+from evoforge.evaluation.sandbox.templates import ProcessTemplate, TemplateError, TemplateRun
 
 __all__ = ["Sandbox", "SideRequest"]
 
 _MIB = 1024 * 1024
 _swept_stale_workdirs = False
 _sweep_lock = threading.Lock()
-
-
-@dataclass(frozen=True)
-class SideRequest:
-    """One command of a run: its argv, the files staged for it, what it may read.
-
-    ``files`` are written into its fresh working directory first (relative paths; ``str``
-    as UTF-8). ``readable`` directories are visible read-only inside its jail (nothing else
-    of the host's is, but the interpreter). ``collect`` names files of the working
-    directory to read back after the run (regular files only, capped). ``env`` adds
-    variables to the sanitized environment.
-    """
-
-    argv: Sequence[str]
-    files: Mapping[str, str | bytes] = field(default_factory=dict)
-    readable: Sequence[Path] = ()
-    collect: Sequence[str] = ()
-    env: Mapping[str, str] | None = None
 
 
 class Sandbox:
@@ -124,15 +106,17 @@ class Sandbox:
         env: Mapping[str, str] | None = None,
         readable: Sequence[Path] = (),
         result_limit: int | None = None,
+        template: ProcessTemplate | None = None,
     ) -> SandboxRun:
         """Run ``argv`` in a fresh working directory and return what it did.
 
         With ``result_limit`` the command gets a result pipe (``{result_fd}`` in ``argv``)
-        and :attr:`SandboxRun.result` holds what it wrote there. The directory and every
+        and :attr:`SandboxRun.result` holds what it wrote there. With ``template`` the run
+        is a child of that template process (see :class:`SideRequest`). The directory and every
         process of the run are gone when this returns. Never raises for what it does.
         """
-        side = SideRequest(argv, files or {}, readable, collect, env)
-        with _Process(self, side) as process:
+        side = SideRequest(argv, files or {}, readable, collect, env, template)
+        with _open(self, side) as process:
             if process.error is not None:
                 return process.failed()
             result_read, result_write = _pipe_or_none(result_limit)
@@ -158,7 +142,7 @@ class Sandbox:
         the candidate is killed when the evaluator ends. Returns both runs' records; the
         evaluator's carries the result.
         """
-        with _Process(self, evaluator) as judge, _Process(self, candidate) as subject:
+        with _open(self, evaluator) as judge, _open(self, candidate) as subject:
             for process in (judge, subject):
                 if process.error is not None:
                     return judge.failed(process.error), subject.failed(process.error)
@@ -186,6 +170,19 @@ class Sandbox:
                 return judge.finish(), subject.finish()
             finally:
                 _close(result_read)
+
+
+def _open(sandbox: Sandbox, side: SideRequest) -> _Process | TemplateRun:
+    """The run of one side: a child of its template when it has a usable one, else a fresh
+    process."""
+    template = side.template
+    if template is not None and template.unusable is None:
+        try:
+            template.ensure_started()
+            return TemplateRun(template, side)
+        except TemplateError:
+            pass  # remembered as unusable: this and later runs take the one-shot path
+    return _Process(sandbox, side)
 
 
 def _pipe_or_none(limit: int | None) -> tuple[int | None, int | None]:

@@ -93,12 +93,17 @@ def jail_spec(
     workdir: Path,
     python: str,
     readable: Sequence[Path] = (),
+    mountpoints: Sequence[str] = (),
+    readonly_tmp: bool = False,
 ) -> dict[str, object]:
     """The launcher's ``jail`` spec: mount the new root at ``root`` (an empty directory).
 
     ``readable`` directories are bound read-only at their own paths (for an evaluator: the
     problem directory and evoforge's evaluation scripts). ``workdir`` is the one writable
-    place and the process's working directory.
+    place and the process's working directory. ``mountpoints`` are empty directories made
+    in the new root (where a template's children mount their own working directory).
+    ``readonly_tmp`` makes ``/tmp`` read-only (a template's children share it, so none may
+    leave anything there for another; they get ``TMPDIR`` in their working directory).
     """
     symlinks: list[list[str]] = []
     binds: list[list[str]] = []
@@ -119,4 +124,6 @@ def jail_spec(
         "workdir": str(workdir),
         "symlinks": symlinks,
         "binds": binds,
+        "mountpoints": list(mountpoints),
+        "readonly_tmp": readonly_tmp,
     }

@@ -21,7 +21,9 @@ points evoforge at. In order, it:
    read-write, a few device nodes, a fresh ``/proc`` that shows only the run's processes, a
    small ``/tmp`` and ``/dev/shm``). Nothing else of the host's files exists in there: no
    problem directory unless bound, no run database, no other run's working directory;
-5. drops every capability and sets ``no_new_privs``, then ``exec``\\ s the command.
+5. drops every capability and sets ``no_new_privs`` (unless ``spec["keep_capabilities"]``:
+   a template process, which drops them in every child it forks), then ``exec``\\ s the
+   command.
 
 A setup failure is written to ``STATUS_FD`` (close-on-exec): end-of-file with no data tells
 the parent the command was exec'd. With a mount namespace the launcher stays as the parent
@@ -232,11 +234,15 @@ def build_jail(setup: Setup, jail: dict[str, Any]) -> None:
     make_node(root + workdir, True)
     if setup.mount(workdir, root + workdir, None, MS_BIND | MS_REC):
         setup.fail("cannot bind the working directory: %s" % setup.errno_text())
+    for directory in jail.get("mountpoints", ()):  # empty, for a template's children
+        make_node(root + directory, True)
     make_node(root + "/proc", True)
     proc_flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
     if setup.mount("proc", root + "/proc", "proc", proc_flags):
         setup.fail("cannot mount /proc: %s" % setup.errno_text())
-    writable = {root + workdir, root + "/tmp", root + "/dev/shm", root + "/proc"}
+    writable = {root + workdir, root + "/dev/shm", root + "/proc"}
+    if not jail.get("readonly_tmp"):
+        writable.add(root + "/tmp")
     for point, options in mount_table():
         inside = point == root or point.startswith(root + "/")
         if not inside or point in writable or "ro" in options:
@@ -369,7 +375,8 @@ def main(argv: list[str]) -> None:
         else:  # a fresh /proc shows only the run's own processes (best effort)
             setup.mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY)
         run_init(setup, report_write, list(spec.get("pass_fds") or ()))
-        drop_privileges(setup)
+        if not spec.get("keep_capabilities"):  # a template drops them in each child
+            drop_privileges(setup)
     try:
         os.execvp(command[0], command)
     except OSError as exc:

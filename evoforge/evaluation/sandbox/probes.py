@@ -179,6 +179,7 @@ def launcher_spec(
     cgroups: list[str] | None = None,
     jail: dict[str, object] | None = None,
     pass_fds: tuple[int, ...] = (),
+    keep_capabilities: bool = False,
 ) -> dict[str, object]:
     """The JSON spec the launcher reads (see :mod:`evoforge.evaluation.sandbox.launcher`)."""
     return {
@@ -192,4 +193,5 @@ def launcher_spec(
         "gid": os.getgid(),
         "jail": jail if filesystem_mode == "mountns" else None,
         "pass_fds": list(pass_fds),
+        "keep_capabilities": keep_capabilities,
     }

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from evoforge.config import EvaluatorConfig
+    from evoforge.evaluation.sandbox.templates import ProcessTemplate
 
 
 @dataclass(frozen=True)
@@ -87,3 +89,24 @@ class SandboxRun:
             return signal.Signals(self.signal).name
         except ValueError:
             return f"signal {self.signal}"
+
+
+@dataclass(frozen=True)
+class SideRequest:
+    """One command of a run: its argv, the files staged for it, what it may read.
+
+    ``files`` are written into its fresh working directory first (relative paths; ``str``
+    as UTF-8). ``readable`` directories are visible read-only inside its jail (nothing else
+    of the host's is, but the interpreter). ``collect`` names files of the working
+    directory to read back after the run (regular files only, capped). ``env`` adds
+    variables to the sanitized environment. With ``template`` the run is a child forked by
+    that template process (same jail and limits, no interpreter start-up) instead of a
+    fresh process; ``collect`` is not supported there.
+    """
+
+    argv: Sequence[str]
+    files: Mapping[str, str | bytes] = field(default_factory=dict)
+    readable: Sequence[Path] = ()
+    collect: Sequence[str] = ()
+    env: Mapping[str, str] | None = None
+    template: ProcessTemplate | None = None

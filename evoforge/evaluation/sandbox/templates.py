@@ -1,0 +1,453 @@
+"""Template processes: each side's interpreter, imports and jail set up once, forked per run.
+
+A :class:`ProcessTemplate` starts :mod:`evoforge.evaluation.sandbox.zygote` through the
+launcher (in the side's jail, with no network) once, and then asks it for one sealed child
+per evaluation (fresh mount, pid, network and IPC namespaces; its own working directory,
+``/tmp`` and ``/dev/shm``; the evaluation's cgroups; the limits; no capabilities). Requests
+go over a SEQPACKET socket with the evaluation's descriptors attached; the template answers
+on a per-run socket with a pidfd of the run's pid-namespace init (killing it ends every
+process of the run) and, at the end, the exit status and resource usage.
+
+:class:`TemplateRun` offers the same steps as the one-shot path in
+:mod:`evoforge.evaluation.sandbox.core` (start, wait while reading the result pipe, stop,
+finish), so :meth:`Sandbox.run_pair` and :meth:`Sandbox.run` use either. A template that
+died is started again on the next run; one that cannot start (no jail on this machine)
+makes the sandbox fall back to a fresh process per run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from evoforge.evaluation.environment import sanitized_environment
+from evoforge.evaluation.sandbox.cgroups import RunCgroups
+from evoforge.evaluation.sandbox.jail import jail_spec
+from evoforge.evaluation.sandbox.probes import LAUNCHER_PATH, launcher_spec
+from evoforge.evaluation.sandbox.reaper import MARKER_VARIABLE, decode_status, remove_tree
+from evoforge.evaluation.sandbox.records import SandboxLimits, SandboxRun, SideRequest
+
+__all__ = ["TEMPLATE_WORKDIR", "ProcessTemplate", "TemplateRun"]
+
+ZYGOTE_PATH = Path(__file__).with_name("zygote.py")
+TEMPLATE_WORKDIR = "/sandbox"
+"""Where a templated run sees its own working directory."""
+_MIB = 1024 * 1024
+_START_TIMEOUT_S = 60.0
+
+
+class TemplateError(RuntimeError):
+    """The template could not be started or did not accept a run."""
+
+
+class ProcessTemplate:
+    """One side's template: ``python -I zygote.py`` in a jail, forking a child per run.
+
+    ``script`` is the side's script (its ``main(argv)`` runs one evaluation); ``readable``
+    the directories the side may read; ``preload_evaluator`` an evaluator the template
+    imports once (the evaluator side). Thread-safe; :meth:`close` ends the template.
+    """
+
+    def __init__(
+        self,
+        limits: SandboxLimits,
+        python: str,
+        script: Path,
+        readable: Sequence[Path] = (),
+        preload_evaluator: Path | None = None,
+        network: str = "none",
+    ) -> None:
+        self.limits = limits
+        self.python = python
+        self.script = script
+        self.readable = tuple(readable)
+        self.preload_evaluator = preload_evaluator
+        self.network = network if network in ("netns", "userns+netns") else "none"
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._control: socket.socket | None = None
+        self._spool: Path | None = None
+        self._capture: Path | None = None
+        self.unusable: str | None = None
+
+    @property
+    def spool(self) -> Path:
+        assert self._spool is not None
+        return self._spool
+
+    def _alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def ensure_started(self) -> None:
+        """Start the template unless it runs; :class:`TemplateError` if it cannot."""
+        with self._lock:
+            if self._alive():
+                return
+            self._shutdown()
+            try:
+                self._start()
+            except TemplateError as exc:
+                self.unusable = str(exc)
+                raise
+
+    def _start(self) -> None:
+        pid = os.getpid()
+        self._spool = Path(tempfile.mkdtemp(prefix=f"evoforge-sandbox-{pid}-spool-"))
+        self._capture = Path(tempfile.mkdtemp(prefix=f"evoforge-capture-{pid}-"))
+        root = self._capture / "root"
+        root.mkdir()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        limits = self.limits
+        fsize = limits.max_file_size_mb * _MIB
+        spec = launcher_spec(
+            [("RLIMIT_FSIZE", fsize, fsize), ("RLIMIT_CORE", 0, 0)],
+            self.network,
+            "mountns",
+            limits.shm_mb,
+            limits.max_processes * 4,
+            jail=jail_spec(
+                root,
+                self._spool,
+                self.python,
+                [*self.readable, self.script.parent, ZYGOTE_PATH.parent],
+                mountpoints=[TEMPLATE_WORKDIR],
+                readonly_tmp=True,
+            ),
+            pass_fds=(theirs.fileno(),),
+            keep_capabilities=True,
+        )
+        zygote_spec = {
+            "script": str(self.script),
+            "preload_evaluator": str(self.preload_evaluator) if self.preload_evaluator else None,
+            "spool": str(self._spool),
+            "workdir": TEMPLATE_WORKDIR,
+            "shm_kib": limits.shm_mb * 1024,
+        }
+        status_read, status_write = os.pipe()
+        argv = [
+            sys.executable,
+            "-I",
+            "-S",
+            str(LAUNCHER_PATH),
+            str(status_write),
+            json.dumps(spec),
+            self.python,
+            "-I",
+            str(ZYGOTE_PATH),
+            str(theirs.fileno()),
+            json.dumps(zygote_spec),
+        ]
+        stderr_path = self._capture / "template-stderr"
+        try:
+            with open(stderr_path, "wb") as err:
+                self._proc = subprocess.Popen(
+                    argv,
+                    cwd=self._spool,
+                    env=sanitized_environment(allow=limits.pass_env),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=err,
+                    start_new_session=True,
+                    pass_fds=(status_write, theirs.fileno()),
+                    close_fds=True,
+                )
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise TemplateError(f"cannot start the template: {exc}") from None
+        finally:
+            os.close(status_write)
+            theirs.close()
+        self._control = ours
+        try:
+            watched: list[socket.socket | int] = [ours, status_read]
+            ready, _, _ = select.select(watched, [], [], _START_TIMEOUT_S)
+            setup = b""
+            if status_read in ready:
+                setup = os.read(status_read, 4096)
+            if setup:
+                raise TemplateError(f"template setup failed: {setup.decode('utf-8', 'replace')}")
+            ready, _, _ = select.select(watched[:1], [], [], _START_TIMEOUT_S)
+            hello = ours.recv(4096) if ready else b""
+            if not hello:
+                tail = stderr_path.read_bytes()[-2000:].decode("utf-8", "replace").strip()
+                raise TemplateError(f"the template did not start: {tail or 'no message'}")
+        except BaseException:
+            self._shutdown()
+            raise
+        finally:
+            os.close(status_read)
+
+    def submit(self, request: dict[str, object], fds: Sequence[int]) -> None:
+        """Send one run's request with its descriptors (the reply socket first)."""
+        with self._lock:
+            if self._control is None or not self._alive():
+                raise TemplateError("the template is not running")
+            try:
+                socket.send_fds(self._control, [json.dumps(request).encode()], list(fds))
+            except OSError as exc:
+                raise TemplateError(f"the template refused a run: {exc}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        if self._control is not None:
+            self._control.close()  # the template leaves on end-of-file; its runs die with it
+            self._control = None
+        if self._proc is not None:
+            with contextlib.suppress(OSError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.SubprocessError, OSError):
+                self._proc.wait(timeout=10)
+            self._proc = None
+        for path in (self._spool, self._capture):
+            if path is not None:
+                remove_tree(path)
+        self._spool = self._capture = None
+
+
+class TemplateRun:
+    """One run through a :class:`ProcessTemplate` (a context manager), step by step."""
+
+    def __init__(self, template: ProcessTemplate, side: SideRequest) -> None:
+        self.template = template
+        self.limits = template.limits
+        self.side = side
+        self.files = side.files
+        self.run_id = uuid.uuid4().hex
+        self.entry: Path | None = None
+        self.capture: Path | None = None
+        self.cgroups: RunCgroups | None = None
+        self.reply: socket.socket | None = None
+        self.pidfd: int | None = None
+        self.error: str | None = None
+        self.started_at = 0.0
+        self.deadline = 0.0
+        self.timed_out = False
+        self.ended: dict[str, object] | None = None
+        self.result: bytes | None = None
+        self.result_overflow = False
+
+    def __enter__(self) -> TemplateRun:
+        try:
+            self.template.ensure_started()
+            self.entry = self.template.spool / self.run_id
+            self.entry.mkdir()
+            for name, content in self.files.items():
+                target = (self.entry / name).resolve()
+                if not target.is_relative_to(self.entry.resolve()):
+                    raise ValueError(f"path {name!r} leaves the working directory")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+            self.capture = Path(tempfile.mkdtemp(prefix=f"evoforge-capture-{os.getpid()}-"))
+        except (OSError, ValueError, TemplateError) as exc:
+            self.error = str(exc)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        if self.cgroups is not None:
+            self.cgroups.remove()
+        if self.reply is not None:
+            self.reply.close()
+        for path in (self.entry, self.capture):
+            if path is not None:
+                remove_tree(path)
+
+    def failed(self, error: str | None = None) -> SandboxRun:
+        return SandboxRun(returncode=None, filesystem="mountns", error=error or self.error)
+
+    def start(self, fds: Mapping[str, int], deadline_from: float | None = None) -> bool:
+        """Ask the template for the run's child and wait until it is handed over."""
+        assert self.capture is not None
+        argv, env = self.side.argv, self.side.env
+        limits = self.limits
+        self.started_at = time.monotonic() if deadline_from is None else deadline_from
+        self.deadline = self.started_at + limits.timeout_s
+        with contextlib.suppress(OSError):
+            self.cgroups = RunCgroups(self.run_id, limits.max_processes, limits.memory_mb * _MIB)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.reply = ours
+        opened: list[int] = []
+        try:
+            for name in ("stdout", "stderr"):
+                flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+                opened.append(os.open(self.capture / name, flags, 0o600))
+            procs = self.cgroups.procs if self.cgroups is not None else []
+            for path in procs:
+                opened.append(os.open(path, os.O_WRONLY | os.O_CLOEXEC))
+            request = {
+                "argv": list(argv),
+                "entry": self.run_id,
+                "env": sanitized_environment(
+                    allow=limits.pass_env,
+                    extra={
+                        "HOME": TEMPLATE_WORKDIR,
+                        "TMPDIR": TEMPLATE_WORKDIR,
+                        "TMP": TEMPLATE_WORKDIR,
+                        "TEMP": TEMPLATE_WORKDIR,
+                        **(env or {}),
+                        MARKER_VARIABLE: self.run_id,
+                    },
+                ),
+                "limits": self._rlimits(),
+                "cgroups": len(procs),
+                "fd_names": list(fds),
+            }
+            self.template.submit(request, [theirs.fileno(), *opened, *fds.values()])
+        except (OSError, TemplateError) as exc:
+            self.error = str(exc)
+            return False
+        finally:
+            theirs.close()
+            for fd in opened:
+                os.close(fd)
+        message, handles = self._receive(self.deadline)
+        if message is None or "error" in message or not handles:
+            for fd in handles:
+                os.close(fd)
+            detail = (message or {}).get("error", "the template did not answer")
+            self.error = f"sandbox setup failed: {detail}"
+            return False
+        self.pidfd = handles[0]
+        for fd in handles[1:]:
+            os.close(fd)
+        return True
+
+    def await_exec(self) -> None:
+        """Nothing to wait for: the child is running once it is handed over."""
+
+    def _receive(self, deadline: float) -> tuple[dict[str, object] | None, list[int]]:
+        assert self.reply is not None
+        remaining = max(0.0, deadline - time.monotonic())
+        ready, _, _ = select.select([self.reply], [], [], remaining)
+        if not ready:
+            return None, []
+        try:
+            data, handles, _, _ = socket.recv_fds(self.reply, 65536, 4)
+        except OSError:
+            return None, []
+        if not data:
+            return None, handles
+        try:
+            message = json.loads(data)
+        except ValueError:
+            return None, handles
+        return (message if isinstance(message, dict) else None), handles
+
+    def wait_reporting(self, result_read: int | None, limit: int) -> None:
+        """Wait for the run to end (or the deadline), reading its result pipe meanwhile."""
+        if self.pidfd is None:
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while result_read is not None:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            ready, _, _ = select.select([result_read, self.pidfd], [], [], remaining)
+            if result_read in ready:
+                chunk = os.read(result_read, 65536)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > limit:
+                    self.result_overflow = True
+                    self._kill()
+                    break
+                chunks.append(chunk)
+                continue
+            if self.pidfd in ready:
+                from evoforge.evaluation.sandbox.core import _drain
+
+                chunks.extend(_drain(result_read, limit - size))
+                break
+        if limit and not self.result_overflow:
+            self.result = b"".join(chunks) if chunks else None
+        remaining = max(0.0, self.deadline - time.monotonic())
+        ready, _, _ = select.select([self.pidfd], [], [], remaining)
+        if not ready:
+            self.timed_out = True
+            self._kill()
+        self._collect_status()
+
+    def _kill(self) -> None:
+        if self.pidfd is not None:
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+
+    def _collect_status(self) -> None:
+        if self.ended is not None:
+            return
+        message, handles = self._receive(time.monotonic() + 10.0)
+        for fd in handles:
+            os.close(fd)
+        self.ended = message or {"status": signal.SIGKILL}
+
+    def stop(self) -> None:
+        """Kill the run now (the candidate side, once the evaluator is done)."""
+        if self.pidfd is None:
+            return
+        if self.ended is None:
+            self._kill()
+            self._collect_status()
+        os.close(self.pidfd)
+        self.pidfd = None
+
+    def finish(self) -> SandboxRun:
+        """The record of the run (after :meth:`wait_reporting` or :meth:`stop`)."""
+        from evoforge.evaluation.sandbox.core import read_head_tail
+
+        network = self.template.network if self.template.network != "none" else "none"
+        if self.error is not None or self.capture is None:
+            return SandboxRun(
+                returncode=None, network=network, filesystem="mountns", error=self.error
+            )
+        if self.ended is None:
+            self.wait_reporting(None, 0)
+        ended = self.ended or {}
+        status = ended.get("status")
+        returncode = decode_status(int(status)) if isinstance(status, int) else -signal.SIGKILL
+        cpu = ended.get("cpu")
+        rss = ended.get("max_rss_kib")
+        limits = self.limits
+        return SandboxRun(
+            returncode=returncode,
+            stdout=read_head_tail(self.capture / "stdout", limits.max_output_bytes),
+            stderr=read_head_tail(self.capture / "stderr", limits.max_output_bytes),
+            timed_out=self.timed_out,
+            duration_s=time.monotonic() - self.started_at,
+            signal=-returncode if returncode < 0 else None,
+            cpu_time_s=float(cpu) if isinstance(cpu, int | float) else 0.0,
+            max_rss_mb=float(rss) / 1024.0 if isinstance(rss, int | float) else 0.0,
+            network=network,
+            filesystem="mountns",
+            result=self.result,
+            result_overflow=self.result_overflow,
+            out_of_memory=self.cgroups.out_of_memory() if self.cgroups is not None else False,
+        )
+
+    def _rlimits(self) -> list[tuple[str, int, int]]:
+        limits = self.limits
+        cpu_soft = max(1, math.ceil(limits.cpu_time_s))
+        memory = limits.memory_mb * _MIB
+        fsize = limits.max_file_size_mb * _MIB
+        return [
+            ("RLIMIT_CPU", cpu_soft, cpu_soft + 1),
+            ("RLIMIT_AS", memory, memory),
+            ("RLIMIT_FSIZE", fsize, fsize),
+            ("RLIMIT_CORE", 0, 0),
+        ]
