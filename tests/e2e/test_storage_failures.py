@@ -37,9 +37,7 @@ def small_tmpfs(target: Path, size: str) -> Iterator[Path]:
 
 def _one_line(done: subprocess.CompletedProcess[str]) -> str:
     assert done.returncode == 2, (done.returncode, done.stderr)
-    lines = [
-        line for line in done.stderr.strip().splitlines() if not line.startswith("warning:")
-    ]
+    lines = [line for line in done.stderr.strip().splitlines() if not line.startswith("warning:")]
     assert len(lines) == 1, done.stderr
     assert "Traceback" not in done.stderr
     return lines[0]
