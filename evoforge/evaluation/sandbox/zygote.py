@@ -17,13 +17,13 @@ evaluation's working directory), ``workdir`` (where a child sees its own), ``shm
 For each request (a SEQPACKET message on ``CONTROL_FD``: JSON plus passed descriptors) the
 template forks **C1**, which unshares fresh mount, pid, network and IPC namespaces, binds
 its own working directory at ``workdir``, hides the spool (the other evaluations) under an
-empty read-only tmpfs, mounts a fresh ``/dev/shm`` (``/tmp`` is read-only: ``TMPDIR`` is the
-working directory), joins the evaluation's cgroups and forks **C2**, pid 1 of the new pid namespace. C2 mounts a ``/proc`` that shows
-only the evaluation's processes and forks **C3**, which sets the resource limits, the
-environment and the standard streams, closes every other descriptor, drops every
-capability, reseeds the random generators and calls the script's ``main``. C1 hands the
-parent a pidfd of C2 (killing C2 kills the whole pid namespace) and, when C2 ends, C3's
-exit status and resource usage.
+empty read-only tmpfs, mounts a fresh ``/dev/shm`` (``/tmp`` is read-only: ``TMPDIR`` is
+the working directory), joins the evaluation's cgroups and forks **C2**, pid 1 of the new
+pid namespace. C2 mounts a ``/proc`` that shows only the evaluation's processes and forks
+**C3**, which sets the resource limits, the environment and the standard streams, closes
+every other descriptor, drops every capability, reseeds the random generators and calls
+the script's ``main``. C1 hands the parent a pidfd of C2 (killing C2 kills the whole pid
+namespace) and, when C2 ends, C3's exit status and resource usage.
 
 Request JSON: ``argv`` (with ``{name}`` placeholders for the passed descriptors, listed
 in ``fd_names`` in the order they were passed), ``entry`` (the evaluation's directory
