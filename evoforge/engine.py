@@ -230,6 +230,7 @@ class Engine:
         return engine
 
     def close(self) -> None:
+        self.evaluator.close()
         self.db.close()
 
     # -- properties -----------------------------------------------------------------------

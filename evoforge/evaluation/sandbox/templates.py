@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -77,19 +78,17 @@ class ProcessTemplate:
         self.preload_evaluator = preload_evaluator
         self.network = network if network in ("netns", "userns+netns") else "none"
         self._lock = threading.Lock()
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._control: socket.socket | None = None
-        self._spool: Path | None = None
-        self._capture: Path | None = None
+        self._state = _TemplateState()
         self.unusable: str | None = None
+        weakref.finalize(self, _end_template, self._state)
 
     @property
     def spool(self) -> Path:
-        assert self._spool is not None
-        return self._spool
+        assert self._state.spool is not None
+        return self._state.spool
 
     def _alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return self._state.proc is not None and self._state.proc.poll() is None
 
     def ensure_started(self) -> None:
         """Start the template unless it runs; :class:`TemplateError` if it cannot."""
@@ -105,9 +104,9 @@ class ProcessTemplate:
 
     def _start(self) -> None:
         pid = os.getpid()
-        self._spool = Path(tempfile.mkdtemp(prefix=f"evoforge-sandbox-{pid}-spool-"))
-        self._capture = Path(tempfile.mkdtemp(prefix=f"evoforge-capture-{pid}-"))
-        root = self._capture / "root"
+        self._state.spool = Path(tempfile.mkdtemp(prefix=f"evoforge-sandbox-{pid}-spool-"))
+        self._state.capture = Path(tempfile.mkdtemp(prefix=f"evoforge-capture-{pid}-"))
+        root = self._state.capture / "root"
         root.mkdir()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         limits = self.limits
@@ -120,7 +119,7 @@ class ProcessTemplate:
             limits.max_processes * 4,
             jail=jail_spec(
                 root,
-                self._spool,
+                self._state.spool,
                 self.python,
                 [*self.readable, self.script.parent, ZYGOTE_PATH.parent],
                 mountpoints=[TEMPLATE_WORKDIR],
@@ -132,7 +131,7 @@ class ProcessTemplate:
         zygote_spec = {
             "script": str(self.script),
             "preload_evaluator": str(self.preload_evaluator) if self.preload_evaluator else None,
-            "spool": str(self._spool),
+            "spool": str(self._state.spool),
             "workdir": TEMPLATE_WORKDIR,
             "shm_kib": limits.shm_mb * 1024,
         }
@@ -150,12 +149,12 @@ class ProcessTemplate:
             str(theirs.fileno()),
             json.dumps(zygote_spec),
         ]
-        stderr_path = self._capture / "template-stderr"
+        stderr_path = self._state.capture / "template-stderr"
         try:
             with open(stderr_path, "wb") as err:
-                self._proc = subprocess.Popen(
+                self._state.proc = subprocess.Popen(
                     argv,
-                    cwd=self._spool,
+                    cwd=self._state.spool,
                     env=sanitized_environment(allow=limits.pass_env),
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
@@ -169,7 +168,7 @@ class ProcessTemplate:
         finally:
             os.close(status_write)
             theirs.close()
-        self._control = ours
+        self._state.control = ours
         try:
             watched: list[socket.socket | int] = [ours, status_read]
             ready, _, _ = select.select(watched, [], [], _START_TIMEOUT_S)
@@ -192,10 +191,10 @@ class ProcessTemplate:
     def submit(self, request: dict[str, object], fds: Sequence[int]) -> None:
         """Send one run's request with its descriptors (the reply socket first)."""
         with self._lock:
-            if self._control is None or not self._alive():
+            if self._state.control is None or not self._alive():
                 raise TemplateError("the template is not running")
             try:
-                socket.send_fds(self._control, [json.dumps(request).encode()], list(fds))
+                socket.send_fds(self._state.control, [json.dumps(request).encode()], list(fds))
             except OSError as exc:
                 raise TemplateError(f"the template refused a run: {exc}") from None
 
@@ -204,19 +203,34 @@ class ProcessTemplate:
             self._shutdown()
 
     def _shutdown(self) -> None:
-        if self._control is not None:
-            self._control.close()  # the template leaves on end-of-file; its runs die with it
-            self._control = None
-        if self._proc is not None:
-            with contextlib.suppress(OSError):
-                os.killpg(self._proc.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.SubprocessError, OSError):
-                self._proc.wait(timeout=10)
-            self._proc = None
-        for path in (self._spool, self._capture):
-            if path is not None:
-                remove_tree(path)
-        self._spool = self._capture = None
+        _end_template(self._state)
+
+
+class _TemplateState:
+    """What a running template holds (kept apart so a finalizer can end it)."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.control: socket.socket | None = None
+        self.spool: Path | None = None
+        self.capture: Path | None = None
+
+
+def _end_template(state: _TemplateState) -> None:
+    """End a template (on close, or when its owner is collected) and remove its files."""
+    if state.control is not None:
+        state.control.close()  # the template leaves on end-of-file; its runs die with it
+        state.control = None
+    if state.proc is not None:
+        with contextlib.suppress(OSError):
+            os.killpg(state.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.SubprocessError, OSError):
+            state.proc.wait(timeout=10)
+        state.proc = None
+    for path in (state.spool, state.capture):
+        if path is not None:
+            remove_tree(path)
+    state.spool = state.capture = None
 
 
 class TemplateRun:
