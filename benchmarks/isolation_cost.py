@@ -1,0 +1,212 @@
+"""What running candidates apart from their evaluator costs, against the shared-process form.
+
+Three measurements, each as figures and ratios in one run on this machine:
+
+1. **Channel round trip**: one call of a candidate function with a 50-element float array
+   and back, timed inside a real isolated evaluation (µs per call), against the same call
+   made in-process as the shared-process form does.
+2. **Whole evaluations** of bin_packing and cache_eviction's seed programs: the isolated
+   evaluators in ``benchmarks/problems`` against the shared-process evaluators they replaced
+   (read from git at ``--old-revision``), each through evoforge's real sandbox.
+3. **Fixed cost of one evaluation** on an instant evaluator: wall time from request to
+   judged result minus the evaluator's own time, for the shared-process and the isolated
+   form, each with a fresh process per evaluation and with template processes.
+
+    python benchmarks/isolation_cost.py                      # writes benchmarks/results/isolation/
+    python benchmarks/isolation_cost.py --repeats 3 --fixed 20 --out /tmp/iso
+
+Medians over ``--repeats`` (whole evaluations) and ``--fixed`` (fixed cost) evaluations,
+after one warm-up evaluation each. The machine and its load are recorded with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from evoforge.config import EvaluatorConfig
+from evoforge.evaluation.evaluator import ProblemEvaluator
+from evoforge.program import EvalStatus
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBLEMS = ROOT / "benchmarks" / "problems"
+DEFAULT_OLD_REVISION = "03e0ed4"  # the last revision with the shared-process evaluators
+
+_CALLS = 2000
+_ROUND_TRIP_EVALUATOR = f'''
+import time
+import numpy as np
+
+
+def evaluate_candidate(candidate):
+    bins = np.arange(50.0)
+    candidate.functions
+    start = time.perf_counter()
+    for _ in range({_CALLS}):
+        candidate.priority(1.0, bins)
+    elapsed = time.perf_counter() - start
+    return {{"combined_score": 1.0, "us_per_call": elapsed / {_CALLS} * 1e6}}
+'''
+_IN_PROCESS_EVALUATOR = f'''
+import importlib.util
+import time
+import numpy as np
+
+
+def evaluate(program_path):
+    spec = importlib.util.spec_from_file_location("candidate", program_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    bins = np.arange(50.0)
+    start = time.perf_counter()
+    for _ in range({_CALLS}):
+        module.priority(1.0, bins)
+    elapsed = time.perf_counter() - start
+    return {{"combined_score": 1.0, "us_per_call": elapsed / {_CALLS} * 1e6}}
+'''
+_PRIORITY_PROGRAM = "import numpy as np\n\n\ndef priority(item, bins):\n    return -bins\n"
+_INSTANT_ISOLATED = """
+import time
+
+
+def evaluate_candidate(candidate):
+    start = time.perf_counter()
+    value = candidate.answer()
+    return {"combined_score": float(value), "own_s": time.perf_counter() - start}
+"""
+_INSTANT_SHARED = """
+import importlib.util
+import time
+
+
+def evaluate(program_path):
+    start = time.perf_counter()
+    spec = importlib.util.spec_from_file_location("candidate", program_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    value = module.answer()
+    return {"combined_score": float(value), "own_s": time.perf_counter() - start}
+"""
+_INSTANT_PROGRAM = "def answer():\n    return 1.0\n"
+
+
+def _evaluator(directory: Path, source: str, **config: object) -> ProblemEvaluator:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "evaluator.py").write_text(source)
+    return ProblemEvaluator(directory / "evaluator.py", EvaluatorConfig(**config))  # type: ignore[arg-type]
+
+
+def _timed(evaluator: ProblemEvaluator, code: str, repeats: int) -> tuple[list[float], list[dict]]:
+    """Wall times and metrics of ``repeats`` evaluations after one warm-up."""
+    warm = evaluator.evaluate(code)
+    if warm.status is not EvalStatus.OK:
+        raise SystemExit(f"warm-up evaluation failed: {warm.reason}")
+    times: list[float] = []
+    metrics: list[dict] = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = evaluator.evaluate(code)
+        times.append(time.perf_counter() - start)
+        if result.status is not EvalStatus.OK:
+            raise SystemExit(f"evaluation failed: {result.reason}")
+        metrics.append(dict(result.metrics))
+    evaluator.close()
+    return times, metrics
+
+
+def round_trip(work: Path, repeats: int) -> dict[str, float]:
+    isolated = _evaluator(work / "rt-isolated", _ROUND_TRIP_EVALUATOR, timeout_s=60)
+    shared = _evaluator(work / "rt-shared", _IN_PROCESS_EVALUATOR, timeout_s=60)
+    _, iso = _timed(isolated, _PRIORITY_PROGRAM, repeats)
+    _, sha = _timed(shared, _PRIORITY_PROGRAM, repeats)
+    channel = statistics.median(m["us_per_call"] for m in iso)
+    direct = statistics.median(m["us_per_call"] for m in sha)
+    return {"channel_us": channel, "in_process_us": direct, "ratio": channel / direct}
+
+
+def _old_problem(name: str, revision: str, work: Path) -> Path:
+    """The problem directory as it was at ``revision`` (the shared-process evaluator)."""
+    target = work / f"old-{name}"
+    shutil.copytree(PROBLEMS / name, target)
+    for file in ("evaluator.py", "initial_program.py"):
+        text = subprocess.run(
+            ["git", "show", f"{revision}:benchmarks/problems/{name}/{file}"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        (target / file).write_text(text)
+    return target
+
+
+def whole_evaluations(work: Path, revision: str, repeats: int) -> dict[str, dict[str, float]]:
+    rows: dict[str, dict[str, float]] = {}
+    for name in ("bin_packing", "cache_eviction"):
+        old_dir = _old_problem(name, revision, work)
+        new_dir = PROBLEMS / name
+        figures: dict[str, float] = {}
+        for label, directory in (("shared_process", old_dir), ("isolated", new_dir)):
+            evaluator = ProblemEvaluator(
+                directory / "evaluator.py", EvaluatorConfig(timeout_s=120, memory_mb=4096)
+            )
+            times, metrics = _timed(evaluator, (directory / "initial_program.py").read_text(), repeats)
+            figures[f"{label}_s"] = statistics.median(times)
+            figures[f"{label}_score"] = metrics[0].get("combined_score", float("nan"))
+        figures["ratio"] = figures["isolated_s"] / figures["shared_process_s"]
+        rows[name] = figures
+    return rows
+
+
+def fixed_costs(work: Path, count: int) -> dict[str, float]:
+    rows: dict[str, float] = {}
+    for form, source in (("shared_process", _INSTANT_SHARED), ("isolated", _INSTANT_ISOLATED)):
+        for templates in (False, True):
+            label = f"{form}_{'templates' if templates else 'fresh_process'}_ms"
+            evaluator = _evaluator(
+                work / f"fixed-{form}-{templates}",
+                source,
+                timeout_s=30,
+                template_processes=templates,
+            )
+            times, metrics = _timed(evaluator, _INSTANT_PROGRAM, count)
+            fixed = [t - m["own_s"] for t, m in zip(times, metrics, strict=True)]
+            rows[label] = statistics.median(fixed) * 1000.0
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--fixed", type=int, default=30)
+    parser.add_argument("--old-revision", default=DEFAULT_OLD_REVISION)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "isolation")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="evoforge-isolation-bench-") as temporary:
+        work = Path(temporary)
+        record = {
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+            "load_average_before": os.getloadavg()[0],
+            "repeats": args.repeats,
+            "fixed_cost_evaluations": args.fixed,
+            "old_revision": args.old_revision,
+            "round_trip": round_trip(work, args.repeats),
+            "whole_evaluations": whole_evaluations(work, args.old_revision, args.repeats),
+            "fixed_cost_ms": fixed_costs(work, args.fixed),
+            "load_average_after": os.getloadavg()[0],
+        }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "isolation_cost.json").write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps(record, indent=2))
+
+
+if __name__ == "__main__":
+    main()
