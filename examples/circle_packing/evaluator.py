@@ -2,7 +2,9 @@
 
 The candidate's ``construct_packing()`` returns centres and radii; this module checks the
 construction with zero tolerance and recomputes the score itself. Nothing the candidate
-says about its own score is used.
+says about its own score is used, and the candidate never runs in this process: it runs
+in its own jailed process, and ``evaluate_candidate`` reaches it only through the channel
+(``candidate.construct_packing()``, no arguments; the arrays come back by value).
 
 Feasibility, all in float64 with no tolerance:
 
@@ -14,18 +16,15 @@ Feasibility, all in float64 with no tolerance:
 An infeasible construction raises ``ValueError`` with the reason; the engine records the
 evaluation as failed with that message.
 
-Two halves, so that a candidate can never report its own score: ``evaluate`` runs in the
-sandbox next to the candidate and returns the packing under ``"construction"``;
-``verify(output)`` is what evoforge trusts: it runs in evoforge's own process, where the
-candidate never ran, and checks and scores that packing again from scratch.
+Two halves, so that a candidate can never report its own score: ``evaluate_candidate``
+runs in the evaluator's jail, checks the packing (a readable reason early) and returns it
+under ``"construction"``; ``verify(output)`` is what evoforge trusts: it runs in evoforge's
+own process and checks and scores that packing again from scratch.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Mapping
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -33,17 +32,6 @@ import numpy as np
 NUM_CIRCLES = 26
 BEST_KNOWN_SUM = 2.635983  # strictly feasible packing reported after AlphaEvolve
 ALPHAEVOLVE_SUM = 2.635863
-
-
-def load_candidate(program_path: str | Path) -> ModuleType:
-    """Import the candidate file as a fresh module (not registered in ``sys.modules``)."""
-    path = Path(program_path)
-    spec = importlib.util.spec_from_file_location("candidate_program", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import candidate program {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _as_real_array(value: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -115,17 +103,15 @@ def verify(output: Any) -> dict[str, float]:
     return verify_packing(construction.get("centers"), construction.get("radii"))
 
 
-def evaluate(program_path: str) -> dict[str, Any]:
-    """Run the candidate's ``construct_packing()``; return the packing and its metrics."""
-    module = load_candidate(program_path)
-    construct = getattr(module, "construct_packing", None)
-    if not callable(construct):
+def evaluate_candidate(candidate: Any) -> dict[str, Any]:
+    """Call the candidate's ``construct_packing()``; return the packing and its metrics."""
+    if "construct_packing" not in candidate.functions:
         raise AttributeError("the program must define construct_packing()")
-    result = construct()
+    result = candidate.construct_packing()
     if not isinstance(result, tuple | list) or len(result) != 2:
         raise ValueError("construct_packing() must return a pair (centers, radii)")
     centers, radii = result
-    metrics = verify_packing(centers, radii)  # a readable reason in the sandbox already
+    metrics = verify_packing(centers, radii)  # a readable reason in the evaluator already
     construction = {
         "centers": np.asarray(centers, dtype=np.float64).tolist(),
         "radii": np.asarray(radii, dtype=np.float64).tolist(),

@@ -1,11 +1,14 @@
 """Trusted evaluator for function minimisation: score a search algorithm by where it ends.
 
-The candidate's ``search_algorithm(iterations, bounds)`` runs once per fixed seed (the
-evaluator seeds ``random`` and ``numpy.random`` before each run, so a score is
-deterministic). Each run may call ``evaluate_function`` at most ``ITERATIONS`` times:
-the evaluator swaps in a counting copy of the objective and rejects a run that goes over
-budget. The returned point must be finite and inside the bounds; its value is recomputed
-here, never taken from the candidate.
+The candidate runs in its own jailed process and is never imported here. One batch
+through the channel asks its frozen ``run_search(seed, ITERATIONS, BOUNDS)`` for each
+fixed seed; there, ``random`` and ``numpy.random`` are seeded with ``seed`` before
+``search_algorithm(iterations, bounds)`` runs (so a score is deterministic), and the
+answer is ``((x, y, value), calls)``. A run may call ``evaluate_function`` at most
+``ITERATIONS`` times: the program's frozen objective counts and raises on the call after
+that, and a run reporting more calls is rejected here. (That count comes from the
+candidate's process; the score never depends on it.) The returned point must be finite
+and inside the bounds; its value is recomputed here, never taken from the candidate.
 
 Per run, with ``gap = f(x, y) - f*`` and ``distance`` to the global minimiser:
 ``value_score = 1 / (1 + 10 * gap)``, ``distance_score = 1 / (1 + distance)``, and the
@@ -16,12 +19,8 @@ landing exactly on the global minimum.
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import random
-from collections.abc import Callable
-from pathlib import Path
-from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -49,31 +48,6 @@ class BudgetExceeded(RuntimeError):
     """The search called the objective more often than its budget allows."""
 
 
-class CountingObjective:
-    """The objective as handed to the candidate: counts calls and enforces the budget."""
-
-    def __init__(self, budget: int) -> None:
-        self.budget = budget
-        self.calls = 0
-
-    def __call__(self, x: float, y: float) -> float:
-        self.calls += 1
-        if self.calls > self.budget:
-            raise BudgetExceeded(f"evaluate_function called more than {self.budget} times")
-        return objective(float(x), float(y))
-
-
-def load_candidate(program_path: str | Path) -> ModuleType:
-    """Import the candidate file as a fresh module (not registered in ``sys.modules``)."""
-    path = Path(program_path)
-    spec = importlib.util.spec_from_file_location("candidate_program", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import candidate program {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _returned_point(result: object) -> tuple[float, float]:
     """The (x, y) of the candidate's result, checked to be finite, real and in bounds."""
     if not isinstance(result, tuple | list) or len(result) != 3:
@@ -91,24 +65,34 @@ def _returned_point(result: object) -> tuple[float, float]:
     return point[0], point[1]
 
 
-def run_once(module: ModuleType, seed: int) -> tuple[float, float, int]:
-    """One seeded run: ``(value gap, distance to the minimiser, objective calls used)``."""
-    search: Callable[..., object] | None = getattr(module, "search_algorithm", None)
-    if not callable(search):
-        raise AttributeError("the program must define search_algorithm(iterations, bounds)")
-    counter = CountingObjective(ITERATIONS)
-    module.__dict__["evaluate_function"] = counter  # looked up by name at call time
-    random.seed(seed)
-    np.random.seed(seed)
-    x, y = _returned_point(search(ITERATIONS, BOUNDS))
-    gap = max(objective(x, y) - GLOBAL_MIN_VALUE, 0.0)
-    distance = math.hypot(x - GLOBAL_MIN_X, y - GLOBAL_MIN_Y)
-    return gap, distance, counter.calls
+def run_searches(candidate: Any, seeds: tuple[int, ...]) -> list[tuple[float, float, int]]:
+    """One seeded run per seed, all in one batch: ``(value gap, distance, calls)`` each."""
+    if "run_search" not in candidate.functions:
+        raise AttributeError("the program must define run_search(seed, iterations, bounds)")
+    answers = candidate.batch("run_search", [(seed, ITERATIONS, BOUNDS) for seed in seeds])
+    runs = []
+    for seed, answer in zip(seeds, answers, strict=True):
+        if not isinstance(answer, tuple | list) or len(answer) != 2:
+            raise ValueError(f"run_search({seed}, ...) must return (result, calls)")
+        result, calls = answer
+        if isinstance(calls, bool) or not isinstance(calls, int | np.integer) or calls < 0:
+            raise ValueError(f"run_search({seed}, ...) reported {calls!r} objective calls")
+        if calls > ITERATIONS:
+            raise BudgetExceeded(f"evaluate_function called more than {ITERATIONS} times")
+        x, y = _returned_point(result)
+        gap = max(objective(x, y) - GLOBAL_MIN_VALUE, 0.0)
+        runs.append((gap, math.hypot(x - GLOBAL_MIN_X, y - GLOBAL_MIN_Y), int(calls)))
+    return runs
 
 
-def score_runs(module: ModuleType, seeds: tuple[int, ...]) -> dict[str, float]:
-    """Run the search once per seed and combine the runs into the metrics."""
-    runs = np.array([run_once(module, seed) for seed in seeds], dtype=float)
+def evaluate_candidate(candidate: Any) -> dict[str, float]:
+    """Run the search with every fixed seed and score closeness and reliability.
+
+    Per run, with ``gap = f(x, y) - f*`` and ``distance`` to the global minimiser, the
+    metrics combine ``1 / (1 + 10 gap)``, ``1 / (1 + distance)`` and the success rate
+    (see the module docstring).
+    """
+    runs = np.array(run_searches(candidate, SEEDS), dtype=float)
     gaps, distances, calls = runs[:, 0], runs[:, 1], runs[:, 2]
     value_score = float(np.mean(1.0 / (1.0 + 10.0 * gaps)))
     distance_score = float(np.mean(1.0 / (1.0 + distances)))
@@ -122,13 +106,3 @@ def score_runs(module: ModuleType, seeds: tuple[int, ...]) -> dict[str, float]:
         "mean_distance": float(np.mean(distances)),
         "mean_calls": float(np.mean(calls)),
     }
-
-
-def evaluate_stage1(program_path: str) -> dict[str, float]:
-    """Cheap cascade stage: a single seeded run."""
-    return score_runs(load_candidate(program_path), SEEDS[:1])
-
-
-def evaluate(program_path: str) -> dict[str, float]:
-    """Run the search with every fixed seed and score closeness and reliability."""
-    return score_runs(load_candidate(program_path), SEEDS)

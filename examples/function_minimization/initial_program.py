@@ -2,21 +2,36 @@
 
 ``search_algorithm(iterations, bounds)`` may call ``evaluate_function(x, y)`` at most
 ``iterations`` times and returns its best point as ``(x, y, value)``. The evaluator runs
-it with several fixed random seeds and scores how close the returned point is to the
-global minimum; it recomputes the value itself, so only the point matters.
+it through the frozen ``run_search`` with several fixed random seeds and scores how close
+the returned point is to the global minimum; it recomputes the value itself, so only the
+point matters.
 
 The seed mixes uniform random samples with Gaussian steps around the best point so far;
 its numeric knobs (how often to explore, how far to step, how fast steps shrink) are the
 obvious first thing to tune, and its structure is the next.
 """
 
+import math
+import random
+
 import numpy as np
+
+_budget = {"calls": 0, "limit": 0}
 
 
 def evaluate_function(x: float, y: float) -> float:
-    """The objective (a tilted landscape of ripples with about 40 local minima in the box)."""
+    """The objective (a tilted landscape of ripples with about 40 local minima in the box).
+
+    Each call counts against the run's budget; one call too many raises RuntimeError.
+    """
+    _budget["calls"] += 1
+    if _budget["calls"] > _budget["limit"]:
+        raise RuntimeError(f"evaluate_function called more than {_budget['limit']} times")
+    x, y = float(x), float(y)
     return float(
-        0.05 * (x * x + y * y) + np.sin(3.0 * x + 1.0) * np.cos(2.0 * y - 0.5) + 0.3 * np.sin(x * y)
+        0.05 * (x * x + y * y)
+        + math.sin(3.0 * x + 1.0) * math.cos(2.0 * y - 0.5)
+        + 0.3 * math.sin(x * y)
     )
 
 
@@ -47,3 +62,15 @@ def search_algorithm(
 
 
 # EVOLVE-BLOCK-END
+
+
+def run_search(
+    seed: int, iterations: int, bounds: tuple[float, float]
+) -> tuple[tuple[float, float, float], int]:
+    """One run as the evaluator asks for it: seed ``random`` and ``numpy.random`` with
+    ``seed``, give the search a budget of ``iterations`` objective calls, and return what
+    it returned together with the calls it made."""
+    random.seed(seed)
+    np.random.seed(seed)
+    _budget["calls"], _budget["limit"] = 0, iterations
+    return search_algorithm(iterations, bounds), _budget["calls"]

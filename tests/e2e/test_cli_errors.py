@@ -53,9 +53,15 @@ def test_a_seed_that_fails_is_a_clear_error(
 def test_init_writes_a_problem_that_loads(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    from evoforge.config import EvaluatorConfig
+    from evoforge.evaluation.evaluator import ProblemEvaluator
     from evoforge.problem import load_problem
 
     target = tmp_path / "mine"
     assert main(["init", str(target)]) == 0
     load_problem(target)
+    written = ProblemEvaluator(target / "evaluator.py", EvaluatorConfig(timeout_s=30))
+    assert written.form == "isolated"
+    result = written.evaluate((target / "initial_program.py").read_text())
+    assert result.score == pytest.approx(0.152, abs=1e-3), result.reason
     assert "not empty" in _one_line_error(capsys, ["init", str(target)])

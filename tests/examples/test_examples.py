@@ -1,9 +1,14 @@
 """The shipped examples and the ``evoforge init`` template: seeds score as documented and
-the trusted evaluators reject invalid constructions."""
+the trusted evaluators reject invalid constructions.
+
+Isolated evaluators call the program through :class:`LocalCandidate` in the fast tests and
+through the real :class:`ProblemEvaluator` (two jailed processes) for the seed scores and
+for programs that try to read their problem directory."""
 
 from __future__ import annotations
 
 import importlib.util
+import random
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +18,11 @@ import numpy as np
 import pytest
 
 from evoforge.blocks import split_blocks
+from evoforge.config import load_yaml_mapping, validate_config
+from evoforge.evaluation.evaluator import ProblemEvaluator
+from evoforge.evaluation.local_candidate import LocalCandidate
+from evoforge.evaluation.sandbox import filesystem_isolation
+from evoforge.program import EvalStatus, EvaluationResult
 
 ROOT = Path(__file__).resolve().parents[2]
 CIRCLE_PACKING = ROOT / "examples" / "circle_packing"
@@ -35,6 +45,42 @@ def load_evaluator(problem_dir: Path) -> ModuleType:
         return module
     finally:
         sys.path.remove(str(problem_dir))
+
+
+def seed_output(problem_dir: Path) -> dict[str, object]:
+    """What the evaluator returns for the seed (isolated form: through a LocalCandidate)."""
+    module = load_evaluator(problem_dir)
+    seed = problem_dir / "initial_program.py"
+    if hasattr(module, "evaluate_candidate"):
+        output: dict[str, object] = module.evaluate_candidate(LocalCandidate(seed))
+    else:
+        output = module.evaluate(str(seed))
+    return output
+
+
+def sandboxed(problem_dir: Path, code: str) -> EvaluationResult:
+    """``code`` evaluated the real way, with the problem's own evaluator settings."""
+    config = validate_config(load_yaml_mapping(problem_dir / "config.yaml"), str(problem_dir))
+    return ProblemEvaluator(problem_dir / "evaluator.py", config.evaluator).evaluate(code)
+
+
+def spying_on(problem_dir: Path, function: str) -> str:
+    """The seed with ``function`` wrapped so that it first reads the problem's evaluator."""
+    return (problem_dir / "initial_program.py").read_text(encoding="utf-8") + (
+        f"\n\n_seed_{function} = {function}\n\n\ndef {function}(*args):\n"
+        f"    with open({str(problem_dir / 'evaluator.py')!r}) as handle:\n"
+        "        handle.read()\n"
+        f"    return _seed_{function}(*args)\n"
+    )
+
+
+def assert_cannot_read(problem_dir: Path, function: str) -> None:
+    """The spying seed runs where the evaluator is readable, and fails in the jail."""
+    if filesystem_isolation() != "mountns":
+        pytest.skip("no filesystem jail on this machine")
+    result = sandboxed(problem_dir, spying_on(problem_dir, function))
+    assert result.status is EvalStatus.FAILED
+    assert (result.reason or "").startswith("FileNotFoundError: in the candidate")
 
 
 def write_program(tmp_path: Path, code: str) -> str:
@@ -63,7 +109,7 @@ def test_config_is_valid(problem_dir: Path) -> None:
 
 @pytest.mark.parametrize("problem_dir", PROBLEM_DIRS, ids=lambda p: p.name)
 def test_metrics_are_plain_numbers(problem_dir: Path) -> None:
-    metrics = load_evaluator(problem_dir).evaluate(str(problem_dir / "initial_program.py"))
+    metrics = seed_output(problem_dir)
     assert "combined_score" in metrics
     metrics.pop("construction", None)  # what a trusted verify() scores, not a metric
     for name, value in metrics.items():
@@ -80,7 +126,7 @@ def circles() -> ModuleType:
 
 
 def test_circle_packing_verify_rescores_the_construction(circles: ModuleType) -> None:
-    output = circles.evaluate(str(CIRCLE_PACKING / "initial_program.py"))
+    output = circles.evaluate_candidate(LocalCandidate(CIRCLE_PACKING / "initial_program.py"))
     output["combined_score"] = 99.0  # what a candidate that patched evaluate() might claim
     assert circles.verify(output)["combined_score"] == pytest.approx(2.121537, abs=1e-6)
     output["construction"]["radii"][0] += 0.5  # an overlap, introduced after evaluate
@@ -91,7 +137,7 @@ def test_circle_packing_verify_rescores_the_construction(circles: ModuleType) ->
 
 
 def test_circle_packing_seed_score(circles: ModuleType) -> None:
-    metrics = circles.evaluate(str(CIRCLE_PACKING / "initial_program.py"))
+    metrics = circles.evaluate_candidate(LocalCandidate(CIRCLE_PACKING / "initial_program.py"))
     assert metrics["combined_score"] == pytest.approx(2.121537, abs=1e-6)
     assert metrics["sum_radii"] == metrics["combined_score"]
     assert metrics["target_ratio"] == pytest.approx(2.121537 / 2.635983, abs=1e-6)
@@ -156,20 +202,43 @@ def test_circle_packing_rejects_wrong_counts_and_types(circles: ModuleType) -> N
         circles.verify_packing(centers, np.array(["a"] * 26))
 
 
-def test_circle_packing_evaluate_runs_the_candidate(circles: ModuleType, tmp_path: Path) -> None:
+def test_circle_packing_evaluate_candidate_calls_the_candidate(circles: ModuleType) -> None:
     overlapping = (
         "import numpy as np\n"
         "def construct_packing():\n"
         "    return np.full((26, 2), 0.5), np.full(26, 0.1)\n"
     )
     with pytest.raises(ValueError, match="overlap"):
-        circles.evaluate(write_program(tmp_path, overlapping))
+        circles.evaluate_candidate(LocalCandidate(code=overlapping))
     broken = "def construct_packing():\n    raise RuntimeError('boom')\n"
-    with pytest.raises(RuntimeError, match="boom"):
-        circles.evaluate(write_program(tmp_path, broken))
+    with pytest.raises(Exception, match="boom"):
+        circles.evaluate_candidate(LocalCandidate(code=broken))
+    for answer in ("None", "(1.0, 2.0, 3.0)", "'packing'"):
+        code = f"def construct_packing():\n    return {answer}\n"
+        with pytest.raises(ValueError, match="pair"):
+            circles.evaluate_candidate(LocalCandidate(code=code))
+    with pytest.raises(AttributeError, match="construct_packing"):
+        circles.evaluate_candidate(LocalCandidate(code="def other():\n    return 1\n"))
+
+
+def test_circle_packing_seed_scores_through_the_sandbox() -> None:
+    result = sandboxed(CIRCLE_PACKING, (CIRCLE_PACKING / "initial_program.py").read_text())
+    assert result.status is EvalStatus.OK, result.reason
+    assert result.score == pytest.approx(2.121537, abs=1e-6)
+    assert result.metrics["target_ratio"] == pytest.approx(2.121537 / 2.635983, abs=1e-6)
+
+
+def test_circle_packing_program_cannot_read_the_problem_directory(circles: ModuleType) -> None:
+    spying = spying_on(CIRCLE_PACKING, "construct_packing")
+    readable = circles.evaluate_candidate(LocalCandidate(code=spying))  # no jail here
+    assert readable["combined_score"] == pytest.approx(2.121537, abs=1e-6)
+    assert_cannot_read(CIRCLE_PACKING, "construct_packing")
 
 
 # --- bin packing --------------------------------------------------------------------
+
+BIN_PACKING_SEED_EXCESS = 5.367793240556666  # best fit on OR3: 212.0 bins vs L1 201.2
+BEST_FIT = "def priority(item, bins):\n    return -(bins - item)\n"
 
 
 @pytest.fixture(scope="module")
@@ -178,12 +247,11 @@ def bins() -> ModuleType:
 
 
 def test_bin_packing_best_fit_matches_reference(bins: ModuleType) -> None:
-    metrics = bins.evaluate(str(BIN_PACKING / "initial_program.py"))
-    assert metrics["excess_percent"] == pytest.approx(5.37, abs=0.05)
+    metrics = bins.evaluate_candidate(LocalCandidate(BIN_PACKING / "initial_program.py"))
+    assert metrics["excess_percent"] == pytest.approx(BIN_PACKING_SEED_EXCESS, abs=1e-12)
     assert metrics["combined_score"] == -metrics["excess_percent"]
     assert metrics["mean_l1_bound"] == pytest.approx(201.2)
-    stage1 = bins.evaluate_stage1(str(BIN_PACKING / "initial_program.py"))
-    assert 0.0 < stage1["excess_percent"] < 10.0
+    assert metrics["mean_bins"] == 212.0
 
 
 def test_bin_packing_data_has_twenty_or3_instances(bins: ModuleType) -> None:
@@ -193,29 +261,70 @@ def test_bin_packing_data_has_twenty_or3_instances(bins: ModuleType) -> None:
 
 
 def test_bin_packing_loop_opens_bins_only_when_needed(bins: ModuleType) -> None:
-    def best_fit(item: float, remaining: np.ndarray) -> np.ndarray:
-        return -(remaining - item)
+    items = np.array([6.0, 4.0, 6.0, 3.0, 1.0])
+    assert bins.pack_all(LocalCandidate(code=BEST_FIT), [(10.0, items)]) == [2]
 
-    assert bins.pack(best_fit, 10.0, np.array([6.0, 4.0, 6.0, 3.0, 1.0])) == 2
+
+def test_bin_packing_instances_in_lockstep_pack_as_they_would_alone(bins: ModuleType) -> None:
+    # Best fit, recording every call: each instance gets the calls (item, feasible bins)
+    # and the packing it gets alone, however the instances are interleaved.
+    code = "SEEN = []\n\ndef priority(item, bins):\n    SEEN.append((item, bins.tolist()))\n"
+    code += "    return -(bins - item)\n"
+    instances = [
+        (10.0, np.array([6.0, 4.0, 6.0, 3.0, 1.0])),
+        (8.0, np.array([5.0, 5.0])),
+        (10.0, np.array([2.0, 9.0, 2.0, 7.0])),
+    ]
+    together = LocalCandidate(code=code)
+    used = bins.pack_all(together, instances)
+    alone_calls = []
+    for instance, count in zip(instances, used, strict=True):
+        alone = LocalCandidate(code=code)
+        assert bins.pack_all(alone, [instance]) == [count]
+        alone_calls.append(alone._module.SEEN)
+    assert used == [2, 2, 3]
+    assert sorted(together._module.SEEN) == sorted(call for calls in alone_calls for call in calls)
+    assert together._module.SEEN[:3] == [calls[0] for calls in alone_calls]  # one batch
 
 
 @pytest.mark.parametrize(
-    ("body", "message"),
+    ("body", "error", "message"),
     [
-        ("return np.zeros(len(bins) + 1)", "shape"),
-        ("return -item", "shape"),
-        ("return np.full(len(bins), np.nan)", "NaN"),
-        ("return np.full(len(bins), np.inf)", "infinite"),
-        ("return bins.astype(complex)", "real"),
+        ("return np.zeros(len(bins) + 1)", ValueError, "shape"),
+        ("return -item", ValueError, "shape"),
+        ("return np.full(len(bins), np.nan)", ValueError, "NaN"),
+        ("return np.full(len(bins), np.inf)", ValueError, "infinite"),
+        ("return bins.astype(complex)", ValueError, "real"),
+        ("return [str(b) for b in bins]", ValueError, "numbers"),
+        ("raise RuntimeError('boom')", Exception, "boom"),  # the channel's CandidateError
     ],
-    ids=["too long", "scalar", "nan", "inf", "complex"],
+    ids=["too long", "scalar", "nan", "inf", "complex", "text", "raises"],
 )
 def test_bin_packing_rejects_bad_priorities(
-    bins: ModuleType, tmp_path: Path, body: str, message: str
+    bins: ModuleType, body: str, error: type[Exception], message: str
 ) -> None:
     code = f"import numpy as np\ndef priority(item, bins):\n    {body}\n"
-    with pytest.raises(ValueError, match=message):
-        bins.evaluate_stage1(write_program(tmp_path, code))
+    with pytest.raises(error, match=message):
+        bins.evaluate_candidate(LocalCandidate(code=code))
+
+
+def test_bin_packing_refuses_a_program_without_priority(bins: ModuleType) -> None:
+    with pytest.raises(AttributeError, match="priority"):
+        bins.evaluate_candidate(LocalCandidate(code="def other():\n    return 1\n"))
+
+
+def test_bin_packing_seed_scores_through_the_sandbox() -> None:
+    result = sandboxed(BIN_PACKING, (BIN_PACKING / "initial_program.py").read_text())
+    assert result.status is EvalStatus.OK, result.reason
+    assert result.score == pytest.approx(-BIN_PACKING_SEED_EXCESS, abs=1e-12)
+    assert result.metrics["mean_bins"] == 212.0
+
+
+def test_bin_packing_program_cannot_read_the_problem_directory(bins: ModuleType) -> None:
+    spying = spying_on(BIN_PACKING, "priority")
+    readable = bins.evaluate_candidate(LocalCandidate(code=spying))  # no jail here
+    assert readable["excess_percent"] == pytest.approx(BIN_PACKING_SEED_EXCESS, abs=1e-12)
+    assert_cannot_read(BIN_PACKING, "priority")
 
 
 # --- function minimisation ----------------------------------------------------------
@@ -226,13 +335,52 @@ def minimisation() -> ModuleType:
     return load_evaluator(FUNCTION_MINIMIZATION)
 
 
-def test_function_minimization_seed_in_range(minimisation: ModuleType) -> None:
-    path = str(FUNCTION_MINIMIZATION / "initial_program.py")
-    metrics = minimisation.evaluate(path)
-    assert 0.4 < metrics["combined_score"] < 0.8
-    assert metrics["mean_calls"] <= minimisation.ITERATIONS
-    assert minimisation.evaluate(path) == metrics  # deterministic
-    assert 0.0 <= minimisation.evaluate_stage1(path)["combined_score"] <= 1.0
+def with_search(body: str) -> LocalCandidate:
+    """The seed program with ``search_algorithm`` replaced by one whose body is ``body``."""
+    seed = (FUNCTION_MINIMIZATION / "initial_program.py").read_text(encoding="utf-8")
+    head, rest = seed.split("# EVOLVE-BLOCK-START\n")
+    _, tail = rest.split("# EVOLVE-BLOCK-END\n")
+    search = f"def search_algorithm(iterations, bounds):\n    {body}\n\n\n"
+    return LocalCandidate(code=f"{head}# EVOLVE-BLOCK-START\n{search}# EVOLVE-BLOCK-END\n{tail}")
+
+
+def test_function_minimization_seed_score(minimisation: ModuleType) -> None:
+    seed = FUNCTION_MINIMIZATION / "initial_program.py"
+    candidate = LocalCandidate(seed)
+    metrics = minimisation.evaluate_candidate(candidate)
+    assert metrics["combined_score"] == pytest.approx(0.5610, abs=5e-5)
+    assert metrics["mean_calls"] == minimisation.ITERATIONS
+    assert candidate.calls == len(minimisation.SEEDS)  # one batch: one call per seed
+    assert minimisation.evaluate_candidate(LocalCandidate(seed)) == metrics  # deterministic
+
+
+def test_function_minimization_seed_scores_through_the_sandbox() -> None:
+    seed = (FUNCTION_MINIMIZATION / "initial_program.py").read_text()
+    result = sandboxed(FUNCTION_MINIMIZATION, seed)
+    assert result.status is EvalStatus.OK, result.reason
+    assert result.score == pytest.approx(0.5610, abs=5e-5)
+    assert result.metrics["mean_calls"] == 1000.0
+
+
+def test_function_minimization_program_cannot_read_the_problem_directory() -> None:
+    assert_cannot_read(FUNCTION_MINIMIZATION, "run_search")
+
+
+def test_function_minimization_runs_are_seeded_in_the_program(minimisation: ModuleType) -> None:
+    # Each run starts from its own seed, whatever the runs before it drew.
+    candidate = with_search(
+        "SEEN.append((float(np.random.uniform(-1.0, 1.0)), random.random()))\n"
+        "    return 0.0, 0.0, 0.0"
+    )
+    seen: list[tuple[float, float]] = []
+    candidate._module.SEEN = seen
+    assert minimisation.evaluate_candidate(candidate)["mean_calls"] == 0.0
+    expected = []
+    for seed in minimisation.SEEDS:
+        np.random.seed(seed)
+        random.seed(seed)
+        expected.append((float(np.random.uniform(-1.0, 1.0)), random.random()))
+    assert seen == expected
 
 
 def test_function_minimization_known_minimum(minimisation: ModuleType) -> None:
@@ -246,46 +394,59 @@ def test_function_minimization_known_minimum(minimisation: ModuleType) -> None:
     ) == pytest.approx(minimisation.GLOBAL_MIN_VALUE, abs=1e-12)
 
 
-def test_function_minimization_perfect_search_scores_one(
-    minimisation: ModuleType, tmp_path: Path
-) -> None:
-    code = (
-        "def search_algorithm(iterations, bounds):\n"
-        f"    x, y = {minimisation.GLOBAL_MIN_X!r}, {minimisation.GLOBAL_MIN_Y!r}\n"
-        "    return x, y, evaluate_function(x, y)\n"
+def test_function_minimization_perfect_search_scores_one(minimisation: ModuleType) -> None:
+    candidate = with_search(
+        f"x, y = {minimisation.GLOBAL_MIN_X!r}, {minimisation.GLOBAL_MIN_Y!r}\n"
+        "    return x, y, evaluate_function(x, y)"
     )
-    assert minimisation.evaluate(write_program(tmp_path, code))["combined_score"] == (
-        pytest.approx(1.0)
-    )
+    metrics = minimisation.evaluate_candidate(candidate)
+    assert metrics["combined_score"] == pytest.approx(1.0)
+    assert metrics["mean_calls"] == 1.0
 
 
 @pytest.mark.parametrize(
-    ("body", "error"),
+    ("body", "error", "message"),
     [
-        ("return 9.0, 0.0, -100.0", ValueError),
-        ("return float('nan'), 0.0, 0.0", ValueError),
-        ("return 0.0, 0.0", ValueError),
+        ("return 9.0, 0.0, -100.0", ValueError, "outside the bounds"),
+        ("return float('nan'), 0.0, 0.0", ValueError, "not finite"),
+        ("return 0.0, 0.0", ValueError, "tuple"),
+        ("return '0.0', 0.0, 0.0", ValueError, "real number"),
         (
             "[evaluate_function(0.0, 0.0) for _ in range(iterations + 1)]\n"
             "    return 0.0, 0.0, 0.0",
-            RuntimeError,
+            Exception,  # raised in the program: the channel's CandidateError
+            "more than 1000 times",
+        ),
+        (
+            "try:\n"
+            "        [evaluate_function(0.0, 0.0) for _ in range(iterations + 1)]\n"
+            "    except RuntimeError:\n"
+            "        pass\n"
+            "    return 0.0, 0.0, 0.0",
+            RuntimeError,  # the budget error swallowed: the reported count still refuses it
+            "more than 1000 times",
         ),
     ],
-    ids=["out of bounds", "nan", "wrong arity", "over budget"],
+    ids=["out of bounds", "nan", "wrong arity", "text", "over budget", "over budget, caught"],
 )
 def test_function_minimization_rejects_invalid(
-    minimisation: ModuleType, tmp_path: Path, body: str, error: type[Exception]
+    minimisation: ModuleType, body: str, error: type[Exception], message: str
 ) -> None:
-    code = f"def search_algorithm(iterations, bounds):\n    {body}\n"
-    with pytest.raises(error):
-        minimisation.evaluate_stage1(write_program(tmp_path, code))
+    with pytest.raises(error, match=message):
+        minimisation.evaluate_candidate(with_search(body))
 
 
-def test_function_minimization_ignores_reported_value(
-    minimisation: ModuleType, tmp_path: Path
+@pytest.mark.parametrize("answer", ["None", "(0.0, 0.0, 0.0)", "((0.0, 0.0, 0.0), -1)"])
+def test_function_minimization_rejects_a_malformed_run_answer(
+    minimisation: ModuleType, answer: str
 ) -> None:
-    code = "def search_algorithm(iterations, bounds):\n    return 0.0, 0.0, -1000.0\n"
-    metrics = minimisation.evaluate_stage1(write_program(tmp_path, code))
+    code = f"def run_search(seed, iterations, bounds):\n    return {answer}\n"
+    with pytest.raises(ValueError, match="run_search"):
+        minimisation.evaluate_candidate(LocalCandidate(code=code))
+
+
+def test_function_minimization_ignores_reported_value(minimisation: ModuleType) -> None:
+    metrics = minimisation.evaluate_candidate(with_search("return 0.0, 0.0, -1000.0"))
     assert metrics["combined_score"] < 0.8
 
 
@@ -293,20 +454,43 @@ def test_function_minimization_ignores_reported_value(
 
 
 def test_init_template_seed_score() -> None:
-    metrics = load_evaluator(INIT_TEMPLATE).evaluate(str(INIT_TEMPLATE / "initial_program.py"))
+    metrics = seed_output(INIT_TEMPLATE)
     assert metrics["rmse"] == pytest.approx(0.5563, abs=1e-3)
-    assert 0.1 < metrics["combined_score"] < 0.2
+    assert metrics["combined_score"] == pytest.approx(0.152, abs=1e-3)
 
 
-def test_init_template_rewards_a_better_fit(tmp_path: Path) -> None:
+def test_init_template_seed_scores_through_the_sandbox() -> None:
+    result = sandboxed(INIT_TEMPLATE, (INIT_TEMPLATE / "initial_program.py").read_text())
+    assert result.status is EvalStatus.OK, result.reason
+    assert result.score == pytest.approx(0.152, abs=1e-3)
+    assert result.metrics["rmse"] == pytest.approx(0.5563, abs=1e-3)
+
+
+def test_init_template_program_cannot_read_the_problem_directory() -> None:
+    assert_cannot_read(INIT_TEMPLATE, "predict")
+
+
+def test_init_template_rewards_a_better_fit() -> None:
     evaluator = load_evaluator(INIT_TEMPLATE)
     code = (INIT_TEMPLATE / "initial_program.py").read_text(encoding="utf-8")
     better = code.replace(
         "c0, c1, c2, c3 = 0.2, 1.0, 0.5, -0.1", "c0, c1, c2, c3 = 0.0, 1.742, 0.3, -0.775"
     )
     assert better != code
-    seed_score = evaluator.evaluate(str(INIT_TEMPLATE / "initial_program.py"))["combined_score"]
-    assert evaluator.evaluate(write_program(tmp_path, better))["combined_score"] > seed_score + 0.3
+    seed_score = seed_output(INIT_TEMPLATE)["combined_score"]
+    assert isinstance(seed_score, float)
+    score = evaluator.evaluate_candidate(LocalCandidate(code=better))["combined_score"]
+    assert score > seed_score + 0.3
+
+
+@pytest.mark.parametrize(
+    ("returned", "message"),
+    [("x[:-1]", "shape"), ("x * float('nan')", "NaN"), ("float(x[0])", "shape")],
+)
+def test_init_template_refuses_bad_predictions(returned: str, message: str) -> None:
+    code = f"def predict(x):\n    return {returned}\n"
+    with pytest.raises(ValueError, match=message):
+        load_evaluator(INIT_TEMPLATE).evaluate_candidate(LocalCandidate(code=code))
 
 
 @pytest.fixture(autouse=True)

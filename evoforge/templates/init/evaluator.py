@@ -1,21 +1,23 @@
 """Evaluator of the polynomial-fit problem: how well does ``predict`` match the target?
 
-evoforge calls ``evaluate(program_path)`` in a sandboxed subprocess whose working
+evoforge calls ``evaluate_candidate(candidate)`` in a sandboxed process whose working
 directory is a fresh temporary folder; this file's own folder is on ``sys.path``, so use
-``Path(__file__).parent`` to find data files next to it. Return a dict of numbers;
-``combined_score`` is the fitness (higher is better) and every other entry is recorded
-for plots and can serve as a MAP-Elites feature. A broken or cheating candidate should
-make this function raise with a clear message: evoforge records the evaluation as failed
-together with the traceback.
+``Path(__file__).parent`` to find data files next to it. The candidate program runs in a
+separate sandboxed process that cannot see this folder: call its top-level functions
+through ``candidate`` (``candidate.predict(x)``; ``candidate.batch("predict", [(x1,),
+(x2,)])`` makes many independent calls in one round trip). Arguments and results travel
+by value: numbers, strings, lists, tuples, dicts and numeric numpy arrays.
 
-Optionally define ``evaluate_stage1(program_path)`` too: a cheap first stage that evoforge
-runs before ``evaluate`` (a cascade), skipping the full evaluation for hopeless children.
+Return a dict of numbers; ``combined_score`` is the fitness (higher is better) and every
+other entry is recorded for plots and can serve as a MAP-Elites feature. A broken or
+cheating candidate should make this function raise with a clear message: evoforge records
+the evaluation as failed together with the traceback. An exception raised inside the
+candidate arrives here as an ``Exception`` carrying the candidate's traceback.
 """
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,15 +29,9 @@ def target(x: np.ndarray) -> np.ndarray:
     return np.sin(2.0 * x) + 0.3 * x**2
 
 
-def evaluate(program_path: str) -> dict[str, float]:
-    """Import the candidate, call its ``predict`` on the grid, and score the fit."""
-    spec = importlib.util.spec_from_file_location("candidate_program", Path(program_path))
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {program_path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-
-    predicted = np.asarray(module.predict(GRID.copy()), dtype=float)
+def evaluate_candidate(candidate: Any) -> dict[str, float]:
+    """Call the candidate's ``predict`` on the grid and score the fit."""
+    predicted = np.asarray(candidate.predict(GRID), dtype=float)  # a copy travels, by value
     if predicted.shape != GRID.shape:
         raise ValueError(f"predict must return shape {GRID.shape}, got {predicted.shape}")
     if not np.all(np.isfinite(predicted)):
