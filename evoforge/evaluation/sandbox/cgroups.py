@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["RunCgroups", "memory_cgroup_root", "pids_cgroup_root"]
+__all__ = ["RunCgroups", "cgroup_roots", "memory_cgroup_root", "pids_cgroup_root"]
 
 _V1_ROOTS = {"pids": Path("/sys/fs/cgroup/pids"), "memory": Path("/sys/fs/cgroup/memory")}
 _V2_ROOT = Path("/sys/fs/cgroup")
@@ -165,3 +165,25 @@ class RunCgroups:
                     break
                 except OSError:
                     time.sleep(0.002 * (attempt + 1))
+
+
+def cgroup_roots(max_processes: int, memory_bytes: int) -> list[dict[str, object]]:
+    """What a template needs to give each of its runs its own groups: per available
+    controller its root directory, the limit files to write and the limit.
+
+    ``path`` is the root's path; the template receives an open descriptor of it.
+    """
+    roots: list[dict[str, object]] = []
+    for controller, root, limit in (
+        ("pids", pids_cgroup_root(), max_processes),
+        ("memory", memory_cgroup_root(), memory_bytes),
+    ):
+        if root is None:
+            continue
+        files = [_limit_file(root, controller)]
+        if controller == "memory" and root == _V1_ROOTS["memory"]:
+            files.append("memory.memsw.limit_in_bytes")  # swap counts too, where accounted
+        roots.append(
+            {"controller": controller, "path": str(root), "limit_files": files, "limit": limit}
+        )
+    return roots

@@ -35,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from evoforge.evaluation.environment import sanitized_environment
-from evoforge.evaluation.sandbox.cgroups import RunCgroups
+from evoforge.evaluation.sandbox.cgroups import cgroup_roots
 from evoforge.evaluation.sandbox.jail import jail_spec
 from evoforge.evaluation.sandbox.probes import LAUNCHER_PATH, launcher_spec
 from evoforge.evaluation.sandbox.reaper import MARKER_VARIABLE, decode_status, remove_tree
@@ -106,11 +106,18 @@ class ProcessTemplate:
         pid = os.getpid()
         self._state.spool = Path(tempfile.mkdtemp(prefix=f"evoforge-sandbox-{pid}-spool-"))
         self._state.capture = Path(tempfile.mkdtemp(prefix=f"evoforge-capture-{pid}-"))
-        root = self._state.capture / "root"
-        root.mkdir()
+        jail_root = self._state.capture / "root"
+        jail_root.mkdir()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         limits = self.limits
         fsize = limits.max_file_size_mb * _MIB
+        roots: list[dict[str, object]] = []
+        root_fds: list[int] = []
+        for group in cgroup_roots(limits.max_processes, limits.memory_mb * _MIB):
+            with contextlib.suppress(OSError):
+                fd = os.open(str(group.pop("path")), os.O_RDONLY | os.O_DIRECTORY)
+                roots.append({**group, "fd": fd})
+                root_fds.append(fd)
         spec = launcher_spec(
             [("RLIMIT_FSIZE", fsize, fsize), ("RLIMIT_CORE", 0, 0)],
             self.network,
@@ -118,14 +125,14 @@ class ProcessTemplate:
             limits.shm_mb,
             limits.max_processes * 4,
             jail=jail_spec(
-                root,
+                jail_root,
                 self._state.spool,
                 self.python,
                 [*self.readable, self.script.parent, ZYGOTE_PATH.parent],
                 mountpoints=[TEMPLATE_WORKDIR],
                 readonly_tmp=True,
             ),
-            pass_fds=(theirs.fileno(),),
+            pass_fds=(theirs.fileno(), *root_fds),
             keep_capabilities=True,
         )
         zygote_spec = {
@@ -134,6 +141,7 @@ class ProcessTemplate:
             "spool": str(self._state.spool),
             "workdir": TEMPLATE_WORKDIR,
             "shm_kib": limits.shm_mb * 1024,
+            "cgroups": roots,
         }
         status_read, status_write = os.pipe()
         argv = [
@@ -160,7 +168,7 @@ class ProcessTemplate:
                     stdout=subprocess.DEVNULL,
                     stderr=err,
                     start_new_session=True,
-                    pass_fds=(status_write, theirs.fileno()),
+                    pass_fds=(status_write, theirs.fileno(), *root_fds),
                     close_fds=True,
                 )
         except (OSError, subprocess.SubprocessError) as exc:
@@ -168,6 +176,8 @@ class ProcessTemplate:
         finally:
             os.close(status_write)
             theirs.close()
+            for fd in root_fds:
+                os.close(fd)
         self._state.control = ours
         try:
             watched: list[socket.socket | int] = [ours, status_read]
@@ -188,7 +198,7 @@ class ProcessTemplate:
         finally:
             os.close(status_read)
 
-    def submit(self, request: dict[str, object], fds: Sequence[int]) -> None:
+    def submit(self, request: Mapping[str, object], fds: Sequence[int]) -> None:
         """Send one run's request with its descriptors (the reply socket first)."""
         with self._lock:
             if self._state.control is None or not self._alive():
@@ -244,7 +254,6 @@ class TemplateRun:
         self.run_id = uuid.uuid4().hex
         self.entry: Path | None = None
         self.capture: Path | None = None
-        self.cgroups: RunCgroups | None = None
         self.reply: socket.socket | None = None
         self.pidfd: int | None = None
         self.error: str | None = None
@@ -273,8 +282,6 @@ class TemplateRun:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-        if self.cgroups is not None:
-            self.cgroups.remove()
         if self.reply is not None:
             self.reply.close()
         for path in (self.entry, self.capture):
@@ -285,14 +292,12 @@ class TemplateRun:
         return SandboxRun(returncode=None, filesystem="mountns", error=error or self.error)
 
     def start(self, fds: Mapping[str, int], deadline_from: float | None = None) -> bool:
-        """Ask the template for the run's child and wait until it is handed over."""
+        """Ask the template for the run's child (see :meth:`await_exec` for the handover)."""
         assert self.capture is not None
         argv, env = self.side.argv, self.side.env
         limits = self.limits
         self.started_at = time.monotonic() if deadline_from is None else deadline_from
         self.deadline = self.started_at + limits.timeout_s
-        with contextlib.suppress(OSError):
-            self.cgroups = RunCgroups(self.run_id, limits.max_processes, limits.memory_mb * _MIB)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.reply = ours
         opened: list[int] = []
@@ -300,9 +305,6 @@ class TemplateRun:
             for name in ("stdout", "stderr"):
                 flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
                 opened.append(os.open(self.capture / name, flags, 0o600))
-            procs = self.cgroups.procs if self.cgroups is not None else []
-            for path in procs:
-                opened.append(os.open(path, os.O_WRONLY | os.O_CLOEXEC))
             request = {
                 "argv": list(argv),
                 "entry": self.run_id,
@@ -318,7 +320,6 @@ class TemplateRun:
                     },
                 ),
                 "limits": self._rlimits(),
-                "cgroups": len(procs),
                 "fd_names": list(fds),
             }
             self.template.submit(request, [theirs.fileno(), *opened, *fds.values()])
@@ -329,20 +330,25 @@ class TemplateRun:
             theirs.close()
             for fd in opened:
                 os.close(fd)
+        return True
+
+    def await_exec(self) -> None:
+        """Wait until the template hands the run's child over (a pidfd of its init).
+
+        Kept apart from :meth:`start` so that both sides of a pair are set up at once.
+        """
+        if self.reply is None or self.error is not None:
+            return
         message, handles = self._receive(self.deadline)
         if message is None or "error" in message or not handles:
             for fd in handles:
                 os.close(fd)
             detail = (message or {}).get("error", "the template did not answer")
             self.error = f"sandbox setup failed: {detail}"
-            return False
+            return
         self.pidfd = handles[0]
         for fd in handles[1:]:
             os.close(fd)
-        return True
-
-    def await_exec(self) -> None:
-        """Nothing to wait for: the child is running once it is handed over."""
 
     def _receive(self, deadline: float) -> tuple[dict[str, object] | None, list[int]]:
         assert self.reply is not None
@@ -451,7 +457,7 @@ class TemplateRun:
             filesystem="mountns",
             result=self.result,
             result_overflow=self.result_overflow,
-            out_of_memory=self.cgroups.out_of_memory() if self.cgroups is not None else False,
+            out_of_memory=ended.get("out_of_memory") is True,
         )
 
     def _rlimits(self) -> list[tuple[str, int, int]]:

@@ -28,8 +28,9 @@ namespace) and, when C2 ends, C3's exit status and resource usage.
 Request JSON: ``argv`` (with ``{name}`` placeholders for the passed descriptors, listed
 in ``fd_names`` in the order they were passed), ``entry`` (the evaluation's directory
 name in the spool), ``env``, ``limits`` (``[name, soft, hard]``). Descriptors: the reply
-socket first, then stdout, stderr, then the cgroup ``procs`` files (``cgroups`` says how
-many), then the named ones.
+socket first, then stdout, stderr, then the named ones. Each run's cgroups are made by its
+C1 under the roots in ``spec["cgroups"]`` (open directory descriptors, inherited); a
+*spare* C1, forked ahead of the next request, joins them while the current run goes on.
 """
 
 from __future__ import annotations
@@ -91,6 +92,75 @@ class Kernel:
         header = (self.ctypes.c_uint32 * 2)(0x20080522, 0)
         if libc.capset(header, (self.ctypes.c_uint32 * 6)()) != 0:
             raise OSError("cannot clear capabilities: " + self.error())
+
+
+class RunGroups:
+    """The evaluation's own cgroups, made and joined by its C1 through the root directory
+    descriptors the template was given (``spec["cgroups"]``), and removed at the end."""
+
+    def __init__(self, roots: list[dict[str, Any]]) -> None:
+        self.roots = roots
+        self.made: list[tuple[dict[str, Any], str]] = []
+
+    def join(self) -> None:
+        import uuid
+
+        for root in self.roots:
+            name = "evoforge-%s" % uuid.uuid4().hex
+            os.mkdir(name, dir_fd=root["fd"])
+            self.made.append((root, name))
+            for limit_file in root["limit_files"]:
+                try:
+                    write_at(root["fd"], "%s/%s" % (name, limit_file), str(root["limit"]))
+                except OSError:
+                    if limit_file == root["limit_files"][0]:
+                        raise
+            write_at(root["fd"], name + "/cgroup.procs", str(os.getpid()))
+
+    def out_of_memory(self) -> bool:
+        for root, name in self.made:
+            if root["controller"] != "memory":
+                continue
+            for events in ("memory.oom_control", "memory.events"):
+                try:
+                    fd = os.open("%s/%s" % (name, events), os.O_RDONLY, dir_fd=root["fd"])
+                except OSError:
+                    continue
+                try:
+                    text = os.read(fd, 4096).decode()
+                finally:
+                    os.close(fd)
+                for line in text.splitlines():
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill" and value.strip().isdigit() and int(value) > 0:
+                        return True
+        return False
+
+    def remove(self) -> None:
+        """Leave the groups (back to the template's) and remove them."""
+        import time
+
+        for root, name in self.made:
+            try:
+                write_at(root["fd"], "cgroup.procs", str(os.getpid()))
+            except OSError:
+                pass
+            for attempt in range(50):
+                try:
+                    os.rmdir(name, dir_fd=root["fd"])
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.002 * (attempt + 1))
+
+
+def write_at(directory_fd: int, path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY, dir_fd=directory_fd)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
 
 
 def load(path: str, name: str) -> ModuleType:
@@ -190,17 +260,16 @@ def run_evaluation(
     spec: dict[str, Any],
     request: dict[str, Any],
     fds: list[int],
+    groups: RunGroups,
 ) -> NoReturn:
-    """C1: make the evaluation's namespaces and mounts, start C2, report to the parent."""
+    """C1: make the evaluation's namespaces and mounts, start C2, report to the parent.
+
+    ``groups`` are already joined (a spare C1 joined them before the request came).
+    """
     reply = socket.socket(fileno=fds[0])
     try:
-        cgroup_count = int(request.get("cgroups", 0))
         stdout, stderr = fds[1], fds[2]
-        cgroup_fds = fds[3 : 3 + cgroup_count]
-        named = dict(zip(request["fd_names"], fds[3 + cgroup_count :], strict=True))
-        for fd in cgroup_fds:
-            os.write(fd, str(os.getpid()).encode())
-            os.close(fd)
+        named = dict(zip(request["fd_names"], fds[3:], strict=True))
         kernel.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC)
         kernel.mount(None, "/", None, MS_REC | MS_PRIVATE, None)
         entry = os.path.join(spec["spool"], os.path.basename(request["entry"]))
@@ -212,6 +281,7 @@ def run_evaluation(
         init = os.fork()
     except BaseException as exc:
         send(reply, {"error": "%s: %s" % (type(exc).__name__, exc)})
+        groups.remove()
         os._exit(1)
     if init == 0:
         os.close(report_read)
@@ -253,11 +323,88 @@ def run_evaluation(
                 "status": status,
                 "cpu": usage.ru_utime + usage.ru_stime,
                 "max_rss_kib": usage.ru_maxrss,
+                "out_of_memory": groups.out_of_memory(),
             },
         )
     except OSError:
         pass
+    groups.remove()
     os._exit(0)
+
+
+def start_spare(
+    kernel: Kernel, script: ModuleType, spec: dict[str, Any]
+) -> tuple[int, socket.socket]:
+    """Fork a C1 that joins fresh cgroups now and waits for the next request.
+
+    Joining a cgroup can take a scheduler-wide synchronisation (about 10 ms); a spare pays
+    it while the previous evaluation runs. It says ``r`` when ready, then takes one
+    request (JSON and descriptors) on its socket; on end-of-file it cleans up and leaves.
+    """
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid > 0:
+        theirs.close()
+        return pid, ours
+    ours.close()
+    groups = RunGroups(spec["cgroups"])
+    try:
+        groups.join()
+        theirs.send(b"r")
+        message, fds, _, _ = socket.recv_fds(theirs, 1 << 20, MAX_FDS)
+    except BaseException:
+        groups.remove()
+        os._exit(0)
+    if not message:
+        groups.remove()
+        os._exit(0)
+    theirs.close()
+    run_evaluation(kernel, script, spec, json.loads(message), fds, groups)
+
+
+def dispatch(
+    kernel: Kernel,
+    script: ModuleType,
+    spec: dict[str, Any],
+    control: socket.socket,
+    spare: tuple[int, socket.socket] | None,
+    message: bytes,
+    request: dict[str, Any],
+    fds: list[int],
+) -> tuple[int, socket.socket] | None:
+    """Hand a request to the spare C1 if it is ready, else to a fresh one; keep a spare."""
+    handed = False
+    if spare is not None:
+        import select
+
+        _, channel = spare
+        ready, _, _ = select.select([channel], [], [], 0)
+        if ready:
+            try:
+                if channel.recv(1) == b"r":
+                    socket.send_fds(channel, [message], fds)
+                    handed = True
+            except OSError:
+                pass
+            channel.close()
+            spare = None
+    if not handed:
+        child = os.fork()
+        if child == 0:
+            control.close()
+            groups = RunGroups(spec["cgroups"])
+            try:
+                groups.join()
+            except BaseException as exc:
+                send(socket.socket(fileno=fds[0]), {"error": "cannot join cgroups: %s" % exc})
+                groups.remove()
+                os._exit(1)
+            run_evaluation(kernel, script, spec, request, fds, groups)
+    for fd in fds:
+        os.close(fd)
+    if spare is None:
+        spare = start_spare(kernel, script, spec)
+    return spare
 
 
 def main(argv: list[str]) -> None:
@@ -282,6 +429,7 @@ def main(argv: list[str]) -> None:
         except BaseException:
             pass
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    spare: tuple[int, socket.socket] | None = start_spare(kernel, script, spec)
     send(control, {"ready": True})
     while True:
         try:
@@ -296,12 +444,7 @@ def main(argv: list[str]) -> None:
             for fd in fds:
                 os.close(fd)
             continue
-        child = os.fork()
-        if child == 0:
-            control.close()
-            run_evaluation(kernel, script, spec, request, fds)
-        for fd in fds:
-            os.close(fd)
+        spare = dispatch(kernel, script, spec, control, spare, message, request, fds)
         while True:  # reap the C1s that have finished
             try:
                 pid, _ = os.waitpid(-1, os.WNOHANG)
