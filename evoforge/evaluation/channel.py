@@ -27,7 +27,6 @@ evaluation then fails with that reason, whatever the evaluator does with the exc
 from __future__ import annotations
 
 import json
-import math
 import os
 import select
 import struct
@@ -89,10 +88,8 @@ def encode(value: object, buffers: list[bytes], depth: int = 0) -> object:
     """The JSON-able form of ``value``; raw array bytes are appended to ``buffers``."""
     if depth > MAX_DEPTH:
         raise ChannelError(f"value nested deeper than {MAX_DEPTH} levels")
-    if value is None or isinstance(value, bool | str):
-        return value
     kind = type(value)
-    if kind is int or kind is float:
+    if kind is float or kind is int or kind is str or kind is bool or value is None:
         return value
     if kind is list:
         return [encode(item, buffers, depth + 1) for item in value]  # type: ignore[attr-defined]
@@ -115,7 +112,11 @@ def encode(value: object, buffers: list[bytes], depth: int = 0) -> object:
                 raise ChannelError(f"cannot send numpy scalar of dtype {array.dtype}")
             buffers.append(array.tobytes())
             return {"S": len(buffers) - 1, "dtype": array.dtype.str}
-    if isinstance(value, bool | int):
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
         return float(value)
@@ -144,18 +145,25 @@ def decode(data: object, buffers: Sequence[bytes], depth: int = 0) -> object:
     """The value a header describes; :class:`ChannelError` for anything malformed."""
     if depth > MAX_DEPTH:
         raise ChannelError(f"message nested deeper than {MAX_DEPTH} levels")
-    if data is None or isinstance(data, bool | int | float | str):
+    kind = type(data)
+    if kind is float or kind is int or kind is str or kind is bool or data is None:
         return data
-    if isinstance(data, list):
-        return [decode(item, buffers, depth + 1) for item in data]
-    if not isinstance(data, dict) or len(data) not in (1, 2, 3):
+    if kind is list:
+        return [decode(item, buffers, depth + 1) for item in data]  # type: ignore[attr-defined]
+    if kind is not dict:
         raise ChannelError("malformed value in message")
-    if "T" in data and len(data) == 1 and isinstance(data["T"], list):
-        return tuple(decode(item, buffers, depth + 1) for item in data["T"])
-    if "D" in data and len(data) == 1 and isinstance(data["D"], list):
+    assert isinstance(data, dict)
+    if "A" in data or "S" in data:  # arrays first: the commonest tagged value
+        return _decode_array(data, buffers)
+    if len(data) != 1:
+        raise ChannelError("malformed value in message")
+    tag, inner = next(iter(data.items()))
+    if tag == "T" and type(inner) is list:
+        return tuple([decode(item, buffers, depth + 1) for item in inner])
+    if tag == "D" and type(inner) is list:
         result: dict[object, object] = {}
-        for pair in data["D"]:
-            if not isinstance(pair, list) or len(pair) != 2:
+        for pair in inner:
+            if type(pair) is not list or len(pair) != 2:
                 raise ChannelError("malformed dict in message")
             key = decode(pair[0], buffers, depth + 1)
             try:
@@ -163,17 +171,14 @@ def decode(data: object, buffers: Sequence[bytes], depth: int = 0) -> object:
             except TypeError as exc:
                 raise ChannelError(f"unhashable dict key in message: {exc}") from None
         return result
-    if "C" in data and len(data) == 1:
-        parts = data["C"]
-        if not (isinstance(parts, list) and len(parts) == 2):
+    if tag == "C":
+        if not (type(inner) is list and len(inner) == 2):
             raise ChannelError("malformed complex number in message")
-        if not all(isinstance(p, int | float) and not isinstance(p, bool) for p in parts):
+        if not all(type(p) is int or type(p) is float for p in inner):
             raise ChannelError("malformed complex number in message")
-        return complex(parts[0], parts[1])
-    if "B" in data and len(data) == 1:
-        return bytes(_buffer(buffers, data["B"]))
-    if "A" in data or "S" in data:
-        return _decode_array(data, buffers)
+        return complex(inner[0], inner[1])
+    if tag == "B":
+        return bytes(_buffer(buffers, inner))
     raise ChannelError("malformed value in message")
 
 
@@ -181,6 +186,25 @@ def _buffer(buffers: Sequence[bytes], index: object) -> bytes:
     if type(index) is not int or not 0 <= index < len(buffers):
         raise ChannelError("message refers to a missing buffer")
     return buffers[index]
+
+
+_DTYPES: dict[str, Any] = {}
+
+
+def _dtype(numpy: Any, text: str) -> Any:
+    """The numpy dtype named ``text``, refused unless plain numbers or booleans (cached)."""
+    known = _DTYPES.get(text)
+    if known is not None:
+        return known
+    try:
+        dtype = numpy.dtype(text)
+    except TypeError:
+        raise ChannelError(f"unknown array dtype {text!r}") from None
+    if dtype.kind not in _ARRAY_KINDS or dtype.fields is not None or dtype.hasobject:
+        raise ChannelError(f"refused array dtype {text!r}")
+    if len(_DTYPES) < 256:
+        _DTYPES[text] = dtype
+    return dtype
 
 
 def _decode_array(data: dict[str, object], buffers: Sequence[bytes]) -> object:
@@ -191,48 +215,50 @@ def _decode_array(data: dict[str, object], buffers: Sequence[bytes]) -> object:
     dtype_text = data.get("dtype")
     if not isinstance(dtype_text, str) or len(dtype_text) > 8:
         raise ChannelError("malformed array dtype in message")
-    try:
-        dtype = numpy.dtype(dtype_text)
-    except TypeError:
-        raise ChannelError(f"unknown array dtype {dtype_text!r}") from None
-    if dtype.kind not in _ARRAY_KINDS or dtype.fields is not None or dtype.hasobject:
-        raise ChannelError(f"refused array dtype {dtype_text!r}")
+    dtype = _dtype(numpy, dtype_text)
     if scalar:
         if len(data) != 2 or len(raw) != dtype.itemsize:
             raise ChannelError("malformed numpy scalar in message")
         return numpy.frombuffer(raw, dtype=dtype)[0]
     shape = data.get("shape")
-    if len(data) != 3 or not isinstance(shape, list) or len(shape) > MAX_DEPTH:
+    if len(data) != 3 or type(shape) is not list or len(shape) > MAX_DEPTH:
         raise ChannelError("malformed array shape in message")
-    if not all(type(n) is int and n >= 0 for n in shape):
-        raise ChannelError("malformed array shape in message")
-    if math.prod(shape) * dtype.itemsize != len(raw):
+    count = 1
+    for n in shape:
+        if type(n) is not int or n < 0:
+            raise ChannelError("malformed array shape in message")
+        count *= n
+    if count * dtype.itemsize != len(raw):
         raise ChannelError("array shape and dtype do not match its bytes")
-    return numpy.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+    # ``raw`` is a view of this message's own, writable buffer: no other message shares it
+    return numpy.frombuffer(raw, dtype=dtype).reshape(shape)
 
 
 # -- frames ---------------------------------------------------------------------------
 
 
 def write_frame(fd: int, message: Mapping[str, object]) -> None:
-    """Encode ``message`` (a mapping of plain values) and write it whole to ``fd``."""
+    """Encode ``message`` (a mapping of plain values) and write it whole to ``fd``.
+
+    Each raw buffer is followed by zero bytes up to a multiple of 8, so that arrays start
+    aligned in the reader's copy of the message.
+    """
     buffers: list[bytes] = []
     header = {key: encode(value, buffers) for key, value in message.items()}
     header["buffers"] = [len(b) for b in buffers]
     text = json.dumps(header, allow_nan=True, separators=(",", ":")).encode("utf-8")
-    parts = [_LENGTH.pack(len(text)), text, *buffers]
-    data = b"".join(parts) if sum(map(len, parts)) < (1 << 20) else None
-    if data is not None:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        return
+    parts = [_LENGTH.pack(len(text)), text]
+    for buffer in buffers:
+        parts.append(buffer)
+        if len(buffer) % 8:
+            parts.append(bytes(-len(buffer) % 8))
+    total = sum(map(len, parts))
+    if total < (1 << 20):
+        parts = [b"".join(parts)]
     for part in parts:
         view = memoryview(part)
         while view:
-            written = os.write(fd, view)
-            view = view[written:]
+            view = view[os.write(fd, view) :]
 
 
 class FrameReader:
@@ -242,9 +268,14 @@ class FrameReader:
         self.fd = fd
         self.max_bytes = max_bytes
         self._pending = bytearray()
+        self._start = 0
 
-    def _take(self, size: int, deadline: float | None) -> bytes:
-        while len(self._pending) < size:
+    def _fill(self, size: int, deadline: float | None) -> None:
+        """Read until ``size`` unread bytes are pending."""
+        if self._start and (self._start > (1 << 20) or self._start == len(self._pending)):
+            del self._pending[: self._start]
+            self._start = 0
+        while len(self._pending) - self._start < size:
             if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -252,12 +283,17 @@ class FrameReader:
                 ready, _, _ = select.select([self.fd], [], [], remaining)
                 if not ready:
                     raise TimeoutError
-            chunk = os.read(self.fd, max(1 << 16, min(size - len(self._pending), 1 << 22)))
+            missing = size - (len(self._pending) - self._start)
+            chunk = os.read(self.fd, max(1 << 16, min(missing, 1 << 24)))
             if not chunk:
                 raise EOFError
             self._pending += chunk
-        taken = bytes(self._pending[:size])
-        del self._pending[:size]
+
+    def _take(self, size: int, deadline: float | None) -> bytearray:
+        """The next ``size`` bytes, as a fresh buffer of their own."""
+        self._fill(size, deadline)
+        taken = self._pending[self._start : self._start + size]
+        self._start += size
         return taken
 
     def read(self, deadline: float | None = None) -> dict[str, object]:
@@ -278,11 +314,17 @@ class FrameReader:
         lengths = header.pop("buffers", [])
         if not isinstance(lengths, list) or not all(type(n) is int and n >= 0 for n in lengths):
             raise ChannelError("malformed buffer list in message")
-        if size + sum(lengths) > self.max_bytes:
-            raise ChannelError(f"message of {size + sum(lengths)} bytes is over the limit")
-        buffers = [self._take(n, deadline) for n in lengths]
+        padded = [n + (-n % 8) for n in lengths]
+        if size + sum(padded) > self.max_bytes:
+            raise ChannelError(f"message of {size + sum(padded)} bytes is over the limit")
+        body = memoryview(self._take(sum(padded), deadline))
+        buffers: list[memoryview] = []
+        offset = 0
+        for length, step in zip(lengths, padded, strict=True):
+            buffers.append(body[offset : offset + length])
+            offset += step
         try:
-            return {str(key): decode(value, buffers) for key, value in header.items()}
+            return {str(key): decode(value, buffers) for key, value in header.items()}  # type: ignore[arg-type]
         except RecursionError:
             raise ChannelError("message nested too deeply") from None
 
