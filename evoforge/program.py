@@ -146,5 +146,14 @@ _COMMENT_RE = re.compile(r"#[^'\"\n]*$")
 
 
 def code_hash(code: str) -> str:
-    """SHA-256 (hex, 32 chars) of the normalised code."""
-    return hashlib.sha256(normalise_code(code).encode("utf-8")).hexdigest()[:32]
+    """SHA-256 (hex, 32 chars) of the normalised code.
+
+    Code a model wrote may hold a lone surrogate (a JSON ``\\ud800`` escape); it is hashed
+    as it is stored (U+FFFD), never raised on.
+    """
+    text = normalise_code(code)
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates become U+FFFD, as the run database stores them
+        data = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
+    return hashlib.sha256(data).hexdigest()[:32]

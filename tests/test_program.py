@@ -20,3 +20,10 @@ def test_unparsable_code_still_normalises() -> None:
     assert "# c" not in text
     assert normalise_code("x = (1,\n\n  2   \n") == normalise_code("x = (1,\n  2\n")
     assert code_hash("def f(:\n  pass\n") == code_hash("def f(:\n  pass\n")
+
+
+def test_code_hash_of_code_with_a_lone_surrogate_does_not_raise() -> None:
+    from evoforge.program import code_hash
+
+    hashed = code_hash("x = '\ud800'\n")
+    assert hashed == code_hash("x = '\ufffd'\n")

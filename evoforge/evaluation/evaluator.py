@@ -1,37 +1,57 @@
 """Score one candidate program with a problem's evaluator, sandboxed, and judge the result.
 
-:class:`ProblemEvaluator` is the trusted half of evaluation. For each candidate it writes
-the code into a fresh sandbox directory, runs ``runner.py`` there (which imports the
-problem's ``evaluator.py`` and runs the cascade), and then, back in the parent, turns
-whatever came out (a result file, or a crash, a timeout, garbage) into an
-:class:`~evoforge.program.EvaluationResult`:
+:class:`ProblemEvaluator` is the trusted half of evaluation. A problem comes in one of two
+forms, told apart without running its ``evaluator.py``:
+
+* **isolated** (it defines ``evaluate_candidate(candidate)``): the candidate runs in its own
+  jailed process (``candidate_host.py``), which sees its own file, the interpreter and its
+  packages and nothing else; the evaluator runs in another jailed process (``runner.py``)
+  that may read the problem directory and calls the candidate's functions only through the
+  channel (:mod:`evoforge.evaluation.channel`: plain values, size and time limits);
+* **shared-process** (``evaluate(program_path)``, OpenEvolve's form, with an optional
+  cascade): the evaluator imports the candidate, so the candidate can reach the evaluator
+  and the problem directory. ``evoforge run`` warns about it.
+
+Each side's interpreter, imports and jail start once as a template process that forks a
+sealed child per evaluation (:mod:`evoforge.evaluation.sandbox.templates`). The evaluator
+side reports through a pipe the candidate cannot reach, at most :data:`MAX_RESULT_BYTES`,
+and here, in the parent, whatever came out (a result, or a crash, a timeout, garbage)
+becomes an :class:`~evoforge.program.EvaluationResult`:
 
 ========================================  ==========================================
 what happened                              result
 ========================================  ==========================================
 wall-clock timeout                         ``timeout``, "exceeded {t}s wall-clock"
-evaluator raised (any stage)               ``failed``, "Type: message"; traceback tail
+evaluator or candidate raised              ``failed``, "Type: message"; traceback tail
+the candidate died, hung or sent garbage   ``failed``, "ChannelBroken: ..." and why
 no result (signal, exit, limits)           ``failed``, what killed it and which limit
-a metric not a finite real number          ``invalid``, naming the metric and value
-no metrics at all                          ``invalid``, "no score ..."
+a result over the size limit               ``failed``, "the result was larger than ..."
+a numeric metric not finite or too large   ``invalid``, naming the metric and value
+``combined_score`` not a number            ``invalid``
+no numeric metric at all                   ``invalid``, "no score ..."
 a cascade stage below its threshold        ``ok`` with the stages run so far
 otherwise                                  ``ok``
 ========================================  ==========================================
 
-The score is ``combined_score`` when the evaluator gives it, else the mean of the metrics
-(``bool`` counts as 0/1). stdout/stderr tails always go into the artifacts when non-empty.
+Text metrics are not fitness: they are kept as ``metric:<name>`` artifacts. The score is
+``combined_score`` when the evaluator gives it, else the mean of the numeric metrics
+(``bool`` counts as 0/1). stdout/stderr tails always go into the artifacts when non-empty
+(in the isolated form the program's own; the evaluator's as ``evaluator_stdout``/``_stderr``).
+What the evaluator side reports is bounded before it is stored: at most 8 stages, 256
+metrics and 32 artifacts per stage, keys of 200 characters, each artifact capped.
 
-**Trusted verification.** The candidate runs in the same process as ``evaluate``, so it
-can patch the evaluator, ``builtins`` or ``math`` and report any metrics it likes. A
-problem that must not trust that defines ``verify(output) -> dict`` in ``evaluator.py``
-(detected without running the file: a top-level ``def verify``). Then ``evaluate`` runs in
-the sandbox as usual but its whole return value is the *output* (the construction: any
-JSON-serialisable data; the cascade is not used), and this class imports ``evaluator.py``
-once, in the parent, and calls ``verify(output)``, whose metrics (a dict, or an object
-with ``.metrics``/``.artifacts``) are validated as usual. ``verify`` raising is
-``failed`` ("verify rejected the output: ..."). ``verify`` is trusted problem code: it
-runs in the evoforge process, without a sandbox, on data the candidate chose; it must
-check that data, not execute it.
+**Trusted verification.** In the shared-process form the candidate runs in the same process
+as ``evaluate``, so it can patch the evaluator, ``builtins`` or ``math`` and report any
+metrics it likes. A problem that must not trust that defines ``verify(output) -> dict`` in
+``evaluator.py`` (detected without running the file: a top-level ``def verify``). Then
+``evaluate`` (or ``evaluate_candidate``) runs in the sandbox as usual but its whole return
+value is the *output* (the construction: any JSON-serialisable data, numpy arrays as
+lists; the cascade is not used), and this class imports ``evaluator.py`` once, in the
+parent, and calls ``verify(output)``, whose metrics (a dict, or an object with
+``.metrics``/``.artifacts``) are validated as usual. ``verify`` raising is ``failed``
+("verify rejected the output: ..."). ``verify`` is trusted problem code: it runs in the
+evoforge process, without a sandbox, on data the candidate chose; it must check that
+data, not execute it.
 """
 
 from __future__ import annotations
@@ -323,7 +343,7 @@ class ProblemEvaluator:
             rejected = self._run_verify(stages, metrics_raw, artifacts)
             if rejected is not None:
                 return rejected
-        metrics, problem = _validate_metrics(metrics_raw)
+        metrics, problem = _validate_metrics(metrics_raw, artifacts)
         if problem is not None:
             return EvaluationResult(
                 EvalStatus.INVALID, reason=problem, artifacts=artifacts, stage=stage_count
