@@ -9,11 +9,14 @@ appears anywhere it could write.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
+import signal
 import textwrap
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,3 +155,303 @@ def hostile_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostileRun
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+# -- isolated-form runs ---------------------------------------------------------------------
+
+ISOLATED_INITIAL_PROGRAM = """\
+import numpy as np
+
+
+# EVOLVE-BLOCK-START
+def priority(item, bins):
+    return np.zeros(len(bins))
+# EVOLVE-BLOCK-END
+"""
+
+# A simulator-like loop over hidden answers: the bin a candidate picks (the highest
+# priority) scores only where it is the secret answer for that case. The seed (all zeros:
+# always bin 0) scores the share of cases whose answer is 0; the answers are not derivable
+# from the inputs, so only a candidate that reaches this file or its data could do better.
+ISOLATED_EVALUATOR = """\
+import json
+import os
+
+import numpy as np
+
+SECRET = {secret!r}
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _cases():
+    with open(os.path.join(_HERE, "data", "cases.json")) as handle:
+        return json.load(handle)
+
+
+def _reference_priority(case):
+    scores = np.zeros(len(case["bins"]))
+    scores[case["answer"]] = 1.0
+    return scores
+
+
+def _checked(answer, size):
+    if not isinstance(answer, (list, tuple, np.ndarray)):
+        raise ValueError(
+            f"invalid answer: priority returned {{type(answer).__name__}}, "
+            f"expected {{size}} numbers"
+        )
+    values = np.asarray(answer, dtype=float)
+    if values.shape != (size,):
+        raise ValueError(f"invalid answer: shape {{values.shape}}, expected ({{size}},)")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("invalid answer: priorities must be finite")
+    return values
+
+
+def evaluate_candidate(candidate):
+    cases = _cases()
+    right = 0
+    for case in cases:
+        bins = np.asarray(case["bins"], dtype=float)
+        values = _checked(candidate.priority(float(case["item"]), bins), len(bins))
+        right += int(np.argmax(values)) == case["answer"]
+    return {{"combined_score": right / len(cases)}}
+"""
+
+ISOLATED_CONFIG = """\
+evaluator:
+  timeout_s: 5
+  call_timeout_s: 1
+  max_message_mb: 1
+  memory_mb: 512
+  max_file_size_mb: 4
+  max_output_bytes: 4096
+  pass_env: [EVOFORGE_ADVERSARIAL_TAG]
+archive:
+  num_islands: 1
+run:
+  workers: 1
+"""
+
+ISOLATED_CASES = 24
+
+
+def _isolated_cases(seed: int) -> list[dict[str, object]]:
+    import random
+
+    rng = random.Random(seed)
+    cases = []
+    for index in range(ISOLATED_CASES):
+        bins = [round(rng.uniform(0.5, 1.0), 3) for _ in range(4)]
+        answer = 0 if index % 4 == 0 else rng.randrange(1, 4)  # the seed gets 1 in 4
+        cases.append({"item": round(rng.uniform(0.0, 0.5), 3), "bins": bins, "answer": answer})
+    return cases
+
+
+ISOLATED_SEED_SCORE = 0.25
+
+
+def _parent_and_script(pid: int) -> tuple[int, str]:
+    """The parent's pid and the name of the Python script the process runs ("" if none)."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_bytes()
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return 0, ""
+    script = next((a for a in argv[1:] if a.endswith(b".py")), b"")
+    return int(raw[raw.rfind(b")") + 2 :].split()[1]), os.path.basename(script.decode())
+
+
+def _pid_depth(pid: int) -> int:
+    """How many pid namespaces ``pid`` is nested in (1: the host's only)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("NSpid:"):
+            return len(line.split()) - 1
+    return 1
+
+
+def leftover_processes(run: HostileRun) -> list[int]:
+    """The run's tagged processes that outlived their evaluation.
+
+    Where the sandbox keeps template processes (``zygote.py``, started once per
+    evaluator side and kept for later evaluations), every process that ran evaluation
+    code lives in a pid namespace of its own below the template's: those are the
+    leftovers. The template, the launchers above it and its own helpers beside it (the
+    spare child forked ahead of the next request; a finished evaluation's first child
+    removing its cgroups) never run candidate code. Without templates, every tagged
+    process is a leftover. Processes already killed (SIGKILL pending) are not counted.
+    """
+    tagged = run.tagged_processes()
+    template_depths = [
+        _pid_depth(pid)
+        for pid in tagged
+        if _parent_and_script(pid)[1] == "zygote.py"
+        and _parent_and_script(_parent_and_script(pid)[0])[1] != "zygote.py"
+    ]
+    floor = min(template_depths, default=0)
+    return [pid for pid in tagged if _pid_depth(pid) > floor and not _dying(pid)]
+
+
+def _dying(pid: int) -> bool:
+    """True when SIGKILL is pending for ``pid``: killed, still tearing down its memory."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    pending = 0
+    for line in status.splitlines():
+        if line.startswith(("SigPnd:", "ShdPnd:")):
+            pending |= int(line.split()[1], 16)
+    return bool(pending & (1 << (signal.SIGKILL - 1)))
+
+
+def describe_processes(pids: list[int]) -> list[str]:
+    """``pid parent state script`` of each process, for assertion messages."""
+    described = []
+    for pid in pids:
+        parent, script = _parent_and_script(pid)
+        try:
+            raw = Path(f"/proc/{pid}/stat").read_bytes()
+            state = raw[raw.rfind(b")") + 2 :][:1].decode()
+        except OSError:
+            state = "gone"
+        described.append(f"{pid} parent={parent} state={state} script={script or '?'}")
+    return described
+
+
+def with_block(program: str, block: str, *, keep: bool = False) -> str:
+    """``program`` with the body of its (one) evolve block replaced by ``block`` (dedented),
+    or with ``block`` appended to that body when ``keep``."""
+    start, end = "# EVOLVE-BLOCK-START\n", "# EVOLVE-BLOCK-END"
+    head, _, rest = program.partition(start)
+    body, marker, tail = rest.partition(end)
+    assert marker, "the program has no evolve block"
+    added = textwrap.dedent(block).strip("\n") + "\n"
+    return head + start + (body + "\n" if keep else "") + added + end + tail
+
+
+@dataclass
+class IsolatedRun(HostileRun):
+    """A live run of an isolated-form problem; ``evaluator_secret`` is a module-level
+    constant of its ``evaluator.py`` that no candidate may ever see."""
+
+    evaluator_secret: str = ""
+    seed_score: float = 0.0
+
+    def candidate(self, block: str) -> str:
+        """The seed program with its evolve block replaced by ``block`` (dedented)."""
+        return with_block(self.engine.problem.initial_code, block)
+
+    @property
+    def used_problem_dir(self) -> Path:
+        """The problem copy the run's evaluator side actually reads."""
+        return self.run_dir / "problem"
+
+    def leaked(self, program: Program) -> list[str]:
+        """Every secret of the test found in the program's reason or artifacts."""
+        texts = [program.reason, *program.artifacts.values()]
+        secrets = (self.secret, self.evaluator_secret)
+        return [s for s in secrets if s and any(s in text for text in texts)]
+
+
+@contextlib.contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    """``values`` set in ``os.environ`` for the block, the previous state restored after."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def start_run(
+    base: Path,
+    files: Mapping[str, str],
+    overrides: Mapping[str, object] | None = None,
+    problem_dir: Path | None = None,
+) -> tuple[Engine, Path, Path]:
+    """A real run (seed scored) of the problem ``files`` written under ``base/problem``, or
+    of the existing ``problem_dir``; returns the engine, the problem dir and the run dir."""
+    if problem_dir is None:
+        problem_dir = base / "problem"
+        for name, text in files.items():
+            path = problem_dir / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    problem = load_problem(problem_dir)
+    config = resolve_config(
+        problem_layer=problem.config_layer, cli_layer=dict(overrides) if overrides else None
+    )
+    run_dir = base / "run"
+    engine = Engine.create(problem, config, run_dir)
+    return engine, problem_dir, run_dir
+
+
+@pytest.fixture(scope="module")
+def isolated_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IsolatedRun]:
+    """A run of a small isolated-form problem (hidden answers in ``data/cases.json``)."""
+    base = tmp_path_factory.mktemp("isolated")
+    home = base / "home"
+    home.mkdir()
+    (home / "notes.txt").write_text("the user's own file\n")
+    tag = uuid.uuid4().hex
+    secret = f"sk-adversarial-{uuid.uuid4().hex}"
+    evaluator_secret = f"evaluator-secret-{uuid.uuid4().hex}"
+    files = {
+        "initial_program.py": ISOLATED_INITIAL_PROGRAM,
+        "evaluator.py": ISOLATED_EVALUATOR.format(secret=evaluator_secret),
+        "config.yaml": ISOLATED_CONFIG,
+        "README.md": f"A test problem. {evaluator_secret}\n",
+        "data/cases.json": json.dumps(_isolated_cases(7)),
+    }
+    with _environment({TAG_VARIABLE: tag, SECRET_VARIABLE: secret}):
+        engine, problem_dir, run_dir = start_run(base, files)
+        try:
+            assert engine.evaluator.isolated
+            seed = engine.seed_program
+            assert seed is not None and seed.score == ISOLATED_SEED_SCORE, seed
+            yield IsolatedRun(
+                engine,
+                problem_dir,
+                run_dir,
+                home,
+                tag,
+                secret,
+                evaluator_secret=evaluator_secret,
+                seed_score=seed.score,
+            )
+        finally:
+            engine.close()
+
+
+@pytest.fixture(scope="module")
+def tagged_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostileRun]:
+    """Like ``hostile_run`` (the shared-process form), but the run passes the tag variable
+    to its evaluations, so :meth:`HostileRun.tagged_processes` sees their leftovers."""
+    base = tmp_path_factory.mktemp("tagged")
+    home = base / "home"
+    home.mkdir()
+    (home / "notes.txt").write_text("the user's own file\n")
+    tag = uuid.uuid4().hex
+    secret = f"sk-adversarial-{uuid.uuid4().hex}"
+    files = {
+        "initial_program.py": INITIAL_PROGRAM,
+        "evaluator.py": EVALUATOR,
+        "config.yaml": CONFIG,
+    }
+    overrides = {"evaluator": {"pass_env": [TAG_VARIABLE]}}
+    with _environment({TAG_VARIABLE: tag, SECRET_VARIABLE: secret}):
+        engine, problem_dir, run_dir = start_run(base, files, overrides)
+        try:
+            yield HostileRun(engine, problem_dir, run_dir, home, tag, secret)
+        finally:
+            engine.close()
