@@ -19,6 +19,7 @@ import pytest
 
 from evoforge.blocks import split_blocks
 from evoforge.config import load_yaml_mapping, validate_config
+from evoforge.evaluation.channel import CandidateError
 from evoforge.evaluation.evaluator import ProblemEvaluator
 from evoforge.evaluation.local_candidate import LocalCandidate
 from evoforge.evaluation.sandbox import filesystem_isolation
@@ -237,19 +238,33 @@ def test_circle_packing_program_cannot_read_the_problem_directory(circles: Modul
 
 # --- bin packing --------------------------------------------------------------------
 
+BIN_PACKING_SEED_EXCESS = 5.367793240556666  # best fit on OR3: 212.0 bins vs L1 201.2
+
 
 @pytest.fixture(scope="module")
 def bins() -> ModuleType:
     return load_evaluator(BIN_PACKING)
 
 
+def packing_program(body: str, adapter: bool = True) -> str:
+    """A program whose ``priority`` runs ``body``: the seed with its evolve block replaced
+    (so with the seed's frozen ``choose_bins`` adapter), or just ``priority``."""
+    block = f"import numpy as np\n\nSEEN = []\n\n\ndef priority(item, bins):\n    {body}\n\n\n"
+    if not adapter:
+        return block
+    head, rest = (BIN_PACKING / "initial_program.py").read_text().split("# EVOLVE-BLOCK-START\n")
+    _, tail = rest.split("# EVOLVE-BLOCK-END\n")
+    return f"{head}# EVOLVE-BLOCK-START\n{block}# EVOLVE-BLOCK-END\n{tail}"
+
+
 def test_bin_packing_best_fit_matches_reference(bins: ModuleType) -> None:
-    metrics = bins.evaluate(str(BIN_PACKING / "initial_program.py"))
-    assert metrics["excess_percent"] == pytest.approx(5.37, abs=0.05)
+    metrics = bins.evaluate_candidate(LocalCandidate(BIN_PACKING / "initial_program.py"))
+    assert metrics["excess_percent"] == pytest.approx(BIN_PACKING_SEED_EXCESS, abs=1e-12)
     assert metrics["combined_score"] == -metrics["excess_percent"]
     assert metrics["mean_l1_bound"] == pytest.approx(201.2)
-    stage1 = bins.evaluate_stage1(str(BIN_PACKING / "initial_program.py"))
-    assert 0.0 < stage1["excess_percent"] < 10.0
+    assert metrics["mean_bins"] == 212.0
+    plain = LocalCandidate(code=packing_program("return -(bins - item)", adapter=False))
+    assert bins.evaluate_candidate(plain) == metrics  # without the adapter: the same
 
 
 def test_bin_packing_data_has_twenty_or3_instances(bins: ModuleType) -> None:
@@ -258,13 +273,40 @@ def test_bin_packing_data_has_twenty_or3_instances(bins: ModuleType) -> None:
     assert all(capacity == 150.0 and len(items) == 500 for _, capacity, items in instances)
 
 
-def test_bin_packing_loop_opens_bins_only_when_needed(bins: ModuleType) -> None:
-    def best_fit(item: float, remaining: np.ndarray) -> np.ndarray:
-        return -(remaining - item)
+@pytest.mark.parametrize("adapter", [True, False], ids=["adapter", "batches"])
+def test_bin_packing_loop_opens_bins_only_when_needed(bins: ModuleType, adapter: bool) -> None:
+    best_fit = LocalCandidate(code=packing_program("return -(bins - item)", adapter))
+    assert bins.pack_all(best_fit, [(10.0, np.array([6.0, 4.0, 6.0, 3.0, 1.0]))]) == [2]
 
-    assert bins.pack(best_fit, 10.0, np.array([6.0, 4.0, 6.0, 3.0, 1.0])) == 2
+
+@pytest.mark.parametrize("adapter", [True, False], ids=["adapter", "batches"])
+def test_bin_packing_instances_in_lockstep_pack_as_they_would_alone(
+    bins: ModuleType, adapter: bool
+) -> None:
+    # Each instance gets the calls (item, feasible bins) and the packing it gets alone,
+    # however the instances are interleaved; the last feasible bin skips never-used bins.
+    for rule in ("-(bins - item)", "np.arange(len(bins)) * 1.0"):
+        code = packing_program(f"SEEN.append((item, bins.tolist()))\n    return {rule}", adapter)
+        instances = [
+            (10.0, np.array([6.0, 4.0, 6.0, 3.0, 1.0])),
+            (8.0, np.array([5.0, 5.0])),
+            (10.0, np.array([2.0, 9.0, 2.0, 7.0])),
+        ]
+        together = LocalCandidate(code=code)
+        used = bins.pack_all(together, instances)
+        alone_calls = []
+        for instance, count in zip(instances, used, strict=True):
+            alone = LocalCandidate(code=code)
+            assert bins.pack_all(alone, [instance]) == [count]
+            alone_calls.append(alone._module.SEEN)
+        if rule.startswith("-"):  # best fit
+            assert used == [2, 2, 3]
+        seen = together._module.SEEN
+        assert sorted(seen) == sorted(call for calls in alone_calls for call in calls)
+        assert seen[:3] == [calls[0] for calls in alone_calls]  # one round trip
 
 
+@pytest.mark.parametrize("adapter", [True, False], ids=["adapter", "batches"])
 @pytest.mark.parametrize(
     ("body", "message"),
     [
@@ -273,15 +315,47 @@ def test_bin_packing_loop_opens_bins_only_when_needed(bins: ModuleType) -> None:
         ("return np.full(len(bins), np.nan)", "NaN"),
         ("return np.full(len(bins), np.inf)", "infinite"),
         ("return bins.astype(complex)", "real"),
+        ("return [str(b) for b in bins]", "numbers"),
+        ("raise RuntimeError('boom')", "boom"),
     ],
-    ids=["too long", "scalar", "nan", "inf", "complex"],
+    ids=["too long", "scalar", "nan", "inf", "complex", "text", "raises"],
 )
 def test_bin_packing_rejects_bad_priorities(
-    bins: ModuleType, tmp_path: Path, body: str, message: str
+    bins: ModuleType, body: str, message: str, adapter: bool
 ) -> None:
-    code = f"import numpy as np\ndef priority(item, bins):\n    {body}\n"
-    with pytest.raises(ValueError, match=message):
-        bins.evaluate_stage1(write_program(tmp_path, code))
+    # checked in the evaluator (ValueError), or in the program's adapter (CandidateError)
+    expected = CandidateError if adapter or "raise" in body else ValueError
+    with pytest.raises(expected, match=message):
+        bins.evaluate_candidate(LocalCandidate(code=packing_program(body, adapter)))
+
+
+def test_bin_packing_checks_the_adapters_answer(bins: ModuleType) -> None:
+    for answer, message in (("[0, 0]", "one per instance"), ("[7]", "index"), ("[0.0]", "index")):
+        code = "def priority(item, bins):\n    return bins\n\n\n"
+        code += (
+            f"def choose_bins(items, counts, values, unused, capacities):\n    return {answer}\n"
+        )
+        with pytest.raises(ValueError, match=message):
+            bins.pack_all(LocalCandidate(code=code), [(10.0, np.array([6.0, 4.0]))])
+
+
+def test_bin_packing_refuses_a_program_without_priority(bins: ModuleType) -> None:
+    with pytest.raises(AttributeError, match="priority"):
+        bins.evaluate_candidate(LocalCandidate(code="def other():\n    return 1\n"))
+
+
+def test_bin_packing_seed_scores_through_the_sandbox() -> None:
+    result = sandboxed(BIN_PACKING, (BIN_PACKING / "initial_program.py").read_text())
+    assert result.status is EvalStatus.OK, result.reason
+    assert result.score == pytest.approx(-BIN_PACKING_SEED_EXCESS, abs=1e-12)
+    assert result.metrics["mean_bins"] == 212.0
+
+
+def test_bin_packing_program_cannot_read_the_problem_directory(bins: ModuleType) -> None:
+    spying = spying_on(BIN_PACKING, "priority")
+    readable = bins.evaluate_candidate(LocalCandidate(code=spying))  # no jail here
+    assert readable["excess_percent"] == pytest.approx(BIN_PACKING_SEED_EXCESS, abs=1e-12)
+    assert_cannot_read(BIN_PACKING, "priority")
 
 
 # --- function minimisation ----------------------------------------------------------

@@ -1,11 +1,13 @@
 """Trusted evaluator for FunSearch-style online bin packing (OR3 and Weibull 5k).
 
-Two halves, so that a candidate can never report its own score:
+The isolated form, in two halves, so that a candidate can never report its own score:
 
-* ``evaluate(program_path)`` runs in the sandbox. The fixed online loop lives here; the
-  candidate only supplies ``priority(item, bins)``. It returns the packings it produced as
-  plain JSON data under ``"construction"`` (for each data set and instance, the bin index
-  of every item, in arrival order), together with the metrics ``verify`` gives for them.
+* ``evaluate_candidate(candidate)`` runs in the evaluator's sandbox; the candidate runs in
+  a process of its own and is reached only through ``candidate`` (plain values, by copy).
+  The fixed online loop lives here; the candidate only supplies ``priority(item, bins)``.
+  It returns the packings it produced as plain JSON data under ``"construction"`` (for
+  each data set and instance, the bin index of every item, in arrival order), together
+  with the metrics ``verify`` gives for them.
 * ``verify(output)`` is the trusted check: evoforge calls it in its own process on the
   returned data. It checks every packing (one bin index per item, no bin over capacity,
   exact integer arithmetic) and counts the bins itself.
@@ -13,7 +15,11 @@ Two halves, so that a candidate can never report its own score:
 The loop is FunSearch's: one bin per item is allocated up front at full capacity; for each
 item, in arrival order, the feasible bins are those whose remaining capacity is at least
 the item, in index order; the item goes into the feasible bin of highest priority (the
-first one on ties). An unused bin is always feasible, so choosing it opens a new bin.
+first one on ties). An unused bin is always feasible, so choosing it opens a new bin. The
+instances are independent, so they are packed in lockstep: the calls for the k-th item of
+every instance still packing go to the candidate in one batch (one round trip per item
+position instead of one per item); each instance sees exactly the calls, and gets exactly
+the packing, of packing it alone.
 
 Score per data set: ``excess_percent = 100 * (mean bins used - mean L1 bound) / mean L1
 bound`` with the L1 bound ``ceil(sum(items) / capacity)`` per instance (FunSearch's
@@ -24,12 +30,10 @@ FunSearch's evolved heuristic; best fit 0.579 on OR3, 0.171 on Weibull 5k);
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -40,8 +44,8 @@ DATASETS = ("or3", "weibull5k")
 BEST_FIT_EXCESS = {"or3": 5.37, "weibull5k": 3.98}
 FUNSEARCH_EXCESS = {"or3": 3.11, "weibull5k": 0.68}
 
-Priority = Callable[[float, np.ndarray], Any]
 Instance = tuple[str, int, np.ndarray]  # (name, capacity, integer item sizes)
+ADAPTER = "choose_bins"  # the program's per-item-position entry point, when it has one
 
 
 @cache
@@ -52,17 +56,6 @@ def load_dataset(name: str) -> tuple[Instance, ...]:
         (key, int(spec["capacity"]), np.asarray(spec["items"], dtype=np.int64))
         for key, spec in data["instances"].items()
     )
-
-
-def load_candidate(program_path: str | Path) -> ModuleType:
-    """Import the candidate file as a fresh module (not registered in ``sys.modules``)."""
-    path = Path(program_path)
-    spec = importlib.util.spec_from_file_location("candidate_program", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import candidate program {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def checked_scores(scores: object, count: int, item: float) -> np.ndarray:
@@ -88,19 +81,117 @@ def checked_scores(scores: object, count: int, item: float) -> np.ndarray:
     return array
 
 
-def pack(priority: Priority, capacity: int, items: np.ndarray) -> list[int]:
-    """Pack ``items`` online with ``priority``; return the bin index of each item."""
-    remaining = np.full(len(items), float(capacity))
-    assignment = np.empty(len(items), dtype=np.int64)
-    for position, size in enumerate(items.tolist()):
-        item = float(size)
-        feasible = (remaining >= item).nonzero()[0]
-        offered = remaining[feasible]  # a copy: the candidate cannot edit the real bins
-        scores = checked_scores(priority(item, offered), len(feasible), item)
-        chosen = int(feasible[scores.argmax()])
-        remaining[chosen] -= item
-        assignment[position] = chosen
-    return assignment.tolist()
+def pack_all(candidate: Any, instances: Sequence[tuple[int, np.ndarray]]) -> list[list[int]]:
+    """Pack every ``(capacity, items)`` instance online; return the bin of each item.
+
+    The instances are stepped in lockstep, one round trip per item position: through the
+    program's ``choose_bins`` adapter when it has one (:func:`pack_with_adapter`), else
+    by a batch of ``priority`` calls (:func:`pack_with_batches`). Both give each instance
+    exactly the packing it would get alone.
+    """
+    if ADAPTER in candidate.functions:
+        return pack_with_adapter(candidate, instances)
+    return pack_with_batches(candidate, instances)
+
+
+def pack_with_batches(
+    candidate: Any, instances: Sequence[tuple[int, np.ndarray]]
+) -> list[list[int]]:
+    """:func:`pack_all` by one ``candidate.batch("priority", ...)`` per item position.
+
+    The batch holds the call of every instance that still has items, in instance order;
+    each answer is checked here on its own (:func:`checked_scores`); a candidate's
+    exception propagates.
+    """
+    remaining = [np.full(len(items), float(capacity)) for capacity, items in instances]
+    assignments = [np.empty(len(items), dtype=np.int64) for _, items in instances]
+    sizes = [items.tolist() for _, items in instances]
+    for position in range(max((len(items) for items in sizes), default=0)):
+        live = [index for index, items in enumerate(sizes) if position < len(items)]
+        feasibles: list[np.ndarray] = []
+        calls: list[tuple[float, np.ndarray]] = []
+        for index in live:
+            item = float(sizes[index][position])
+            feasible = (remaining[index] >= item).nonzero()[0]
+            feasibles.append(feasible)
+            # a copy: the candidate never holds the real bins
+            calls.append((item, remaining[index][feasible]))
+        answers = candidate.batch("priority", calls)
+        for index, feasible, (item, _), answer in zip(live, feasibles, calls, answers, strict=True):
+            scores = checked_scores(answer, len(feasible), item)
+            chosen = int(feasible[scores.argmax()])
+            remaining[index][chosen] -= item
+            assignments[index][position] = chosen
+    return [assignment.tolist() for assignment in assignments]
+
+
+def pack_with_adapter(
+    candidate: Any, instances: Sequence[tuple[int, np.ndarray]]
+) -> list[list[int]]:
+    """:func:`pack_all` by one call of the program's ``choose_bins`` per item position.
+
+    The call gets, for every instance that still has items (in instance order), the item,
+    and the feasible bins in a compact form: the remaining capacities of the feasible bins
+    already used (``counts`` of them, concatenated in ``values``) and the number of
+    never-used bins that follow them (``unused``, at full ``capacities``). While an
+    instance's used bins are exactly its first bins this is its whole feasible array, in
+    bin order; once a program skips a never-used bin, that instance's feasible bins are
+    all sent as values (``unused`` 0). The answer must be, per instance, an integer index
+    into its feasible bins; the chosen bin must hold the item.
+    """
+    remaining = [np.full(len(items), float(capacity)) for capacity, items in instances]
+    assignments = [np.empty(len(items), dtype=np.int64) for _, items in instances]
+    sizes = [items.tolist() for _, items in instances]
+    capacity_of = [float(capacity) for capacity, _ in instances]
+    used = [0] * len(instances)  # bins [0, used) are the used ones, while in order
+    in_order = [True] * len(instances)
+    for position in range(max((len(items) for items in sizes), default=0)):
+        live = [index for index, items in enumerate(sizes) if position < len(items)]
+        items_now: list[float] = []
+        feasibles: list[np.ndarray] = []
+        chunks: list[np.ndarray] = []
+        unused: list[int] = []
+        for index in live:
+            item = float(sizes[index][position])
+            bins = remaining[index]
+            if in_order[index]:
+                feasible = (bins[: used[index]] >= item).nonzero()[0]
+                unused.append(len(bins) - used[index])
+            else:
+                feasible = (bins >= item).nonzero()[0]
+                unused.append(0)
+            items_now.append(item)
+            feasibles.append(feasible)
+            chunks.append(bins[feasible])
+        answer = candidate.call(
+            ADAPTER,
+            np.array(items_now),
+            np.array([len(feasible) for feasible in feasibles], dtype=np.int64),
+            np.concatenate(chunks) if chunks else np.empty(0),
+            np.array(unused, dtype=np.int64),
+            np.array([capacity_of[index] for index in live]),
+        )
+        if not isinstance(answer, list | tuple) or len(answer) != len(live):
+            raise ValueError(f"{ADAPTER} must return {len(live)} bin indices, one per instance")
+        for index, item, feasible, spare, choice in zip(
+            live, items_now, feasibles, unused, answer, strict=True
+        ):
+            if type(choice) is not int or not 0 <= choice < len(feasible) + spare:
+                raise ValueError(
+                    f"{ADAPTER} must return an index into the {len(feasible) + spare} "
+                    f"feasible bins, got {choice!r}"
+                )
+            if choice < len(feasible):
+                chosen = int(feasible[choice])
+            else:
+                chosen = used[index] + choice - len(feasible)
+                if choice == len(feasible):
+                    used[index] += 1
+                else:
+                    in_order[index] = False
+            remaining[index][chosen] -= item
+            assignments[index][position] = chosen
+    return [assignment.tolist() for assignment in assignments]
 
 
 def l1_bound(capacity: int, items: np.ndarray) -> int:
@@ -160,13 +251,17 @@ def verify(output: Any) -> dict[str, float]:
     return metrics
 
 
-def evaluate(program_path: str) -> dict[str, Any]:
+def evaluate_candidate(candidate: Any) -> dict[str, Any]:
     """Pack every instance with the candidate's priority; return metrics and the packings."""
-    priority = getattr(load_candidate(program_path), "priority", None)
-    if not callable(priority):
+    if "priority" not in candidate.functions:
         raise AttributeError("the program must define priority(item, bins)")
-    construction = {
-        name: {key: pack(priority, capacity, items) for key, capacity, items in load_dataset(name)}
+    instances = [
+        (name, key, capacity, items)
         for name in DATASETS
-    }
+        for key, capacity, items in load_dataset(name)
+    ]
+    packings = pack_all(candidate, [(capacity, items) for _, _, capacity, items in instances])
+    construction: dict[str, dict[str, list[int]]] = {name: {} for name in DATASETS}
+    for (name, key, _, _), packing in zip(instances, packings, strict=True):
+        construction[name][key] = packing
     return {**verify({"construction": construction}), "construction": construction}

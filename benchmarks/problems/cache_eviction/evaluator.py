@@ -1,39 +1,49 @@
 """Trusted evaluator for paging with one-bit predictions: evolve the eviction priority.
 
-Two halves, so that a candidate can never report its own score:
+The isolated form, in two halves, so that a candidate can never report its own score:
 
-* ``evaluate(program_path)`` runs in the sandbox. It generates the request traces (fixed
-  seeds, :func:`make_traces`), serves them with a cache of ``C`` pages and, on every miss
-  with a full cache, evicts the cached page of lowest ``priority(page_state)`` (ties: the
-  least recently used of the tied pages). It returns the eviction decisions as plain JSON
-  data under ``"construction"`` (per trace, the evicted page ids in order) with the
-  metrics ``verify`` gives for them.
+* ``evaluate_candidate(candidate)`` runs in the evaluator's sandbox; the candidate runs in
+  a process of its own and is reached only through ``candidate`` (plain values, by copy).
+  It generates the request traces (fixed seeds, :func:`make_traces`), serves them with a
+  cache of ``C`` pages and, on every miss with a full cache, evicts the cached page of
+  lowest priority (ties: the least recently used of the tied pages). The candidate sees
+  only the state of the cached pages at each eviction, never the trace. It returns the
+  eviction decisions as plain JSON data under ``"construction"`` (per trace, the evicted
+  page ids in order) with the metrics ``verify`` gives for them.
 * ``verify(output)`` is the trusted check, run by evoforge in its own process: it
   regenerates the traces, replays the decisions (each must evict a page that is in the
   cache, exactly one per eviction), counts the hits itself and compares them with LRU and
   with Belady's offline optimum, both computed here.
+
+The candidate program defines ``priority(page_state)`` (evolved) and, outside its evolve
+block, the adapter ``eviction_priorities(states)``: ``states`` is an int64 array with one
+row per cached page holding the :class:`PageState` fields in order; the adapter turns each
+row into a ``PageState`` named tuple (a named tuple cannot cross the channel) and returns
+``priority`` of each, in row order. The traces are independent, so they are served in
+lockstep: the evictions that fall on the same request index in several traces go to the
+candidate in one call (their rows stacked, trace after trace, each eviction's pages least
+recently used first); each trace gets exactly the evictions of serving it alone.
 
 Predictions. Each request carries one bit about the requested page: 1 means "Belady's
 optimal schedule keeps this page in the cache until its next request" (the next request
 is an OPT hit), 0 means OPT evicts it first or it is never requested again. Each bit is
 flipped independently with the trace's stated error rate (:data:`TRACE_SPECS`).
 
-Score per trace: ``(hits - hits_LRU) / (hits_OPT - hits_LRU)`` (0 = LRU, 1 = optimal,
-negative when worse than LRU). ``normalised_unclipped`` is the mean over the traces;
-``combined_score`` is that mean clipped to [0, 1].
+Score per trace: ``(hits - hits_LRU) / (hits_OPT - hits_LRU)`` (0 = LRU, 1 = Belady's
+offline optimum, which no online policy can be sure to reach; negative when worse than
+LRU). ``normalised_unclipped`` is the mean over the traces; ``combined_score`` is that mean
+clipped to [0, 1].
 """
 
 from __future__ import annotations
 
 import heapq
-import importlib.util
 import numbers
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
-from types import ModuleType
+from itertools import islice
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -76,7 +86,7 @@ TRACE_SPECS = (
     TraceSpec("phases", "phases", 2500, 32, 0.20, 16, pages=64, skew=0.9),
 )
 
-Priority = Callable[[PageState], Any]
+ADAPTER = "eviction_priorities"  # the candidate's per-eviction entry point
 
 
 @dataclass(frozen=True)
@@ -186,17 +196,6 @@ def opt_hits(requests: np.ndarray, cache_size: int) -> int:
     return int(belady_hit_flags(requests, cache_size).sum())
 
 
-def load_candidate(program_path: str | Path) -> ModuleType:
-    """Import the candidate file as a fresh module (not registered in ``sys.modules``)."""
-    path = Path(program_path)
-    spec = importlib.util.spec_from_file_location("candidate_program", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import candidate program {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def checked_priority(value: object) -> float:
     """The candidate's priority as a finite float, or ValueError saying why not."""
     kind = type(value)
@@ -215,57 +214,105 @@ def checked_priority(value: object) -> float:
     return number
 
 
-def simulate(priority: Priority, trace: Trace) -> list[int]:
-    """Serve ``trace`` evicting the lowest-priority page; return the evicted page ids."""
-    size = trace.spec.cache_size
-    new_tuple = tuple.__new__
-    # per cached page: [insert time, last access, hits, last gap, prediction]
-    cached: dict[int, list[int]] = {}
-    frequency: dict[int, int] = {}
-    last_request: dict[int, int] = {}
-    evicted: list[int] = []
-    for t, (page, bit) in enumerate(
-        zip(trace.requests.tolist(), trace.predictions.tolist(), strict=True)
-    ):
-        if page in cached:
-            entry = cached[page]
+def checked_priorities(answer: object, count: int) -> list[float]:
+    """The adapter's answer for ``count`` pages as finite floats, or ValueError saying why not.
+
+    The answer is a list (or tuple) of what ``priority`` returned, each checked by
+    :func:`checked_priority`, or a float64 array of shape ``(count,)`` whose values must
+    all be finite (the seed's adapter sends one when every priority is a float).
+    """
+    if type(answer) is np.ndarray and answer.dtype == np.float64 and answer.shape == (count,):
+        if not np.isfinite(answer).all():
+            raise ValueError(f"priority(page_state) returned {answer[~np.isfinite(answer)][0]}")
+        return answer.tolist()
+    if not isinstance(answer, list | tuple) or len(answer) != count:
+        raise ValueError(f"{ADAPTER}(states) must return a list of {count} priorities, one per row")
+    return [checked_priority(value) for value in answer]
+
+
+class _Server:
+    """One trace being served: the cache, the page statistics and the evictions so far."""
+
+    def __init__(self, trace: Trace) -> None:
+        self.size = trace.spec.cache_size
+        self.requests = list(zip(trace.requests.tolist(), trace.predictions.tolist(), strict=True))
+        # per cached page, least recently used first (a hit moves the page to the end):
+        # [insert time, last access, hits, last gap, prediction, frequency]
+        self.cached: dict[int, list[int]] = {}
+        self.frequency: dict[int, int] = {}
+        self.last_request: dict[int, int] = {}
+        self.evicted: list[int] = []
+
+    def eviction_rows(self, t: int, rows: list[int]) -> int:
+        """Append the cached pages' states to ``rows`` if request ``t`` must evict a page.
+
+        One row per cached page, least recently used first, the :class:`PageState` fields
+        in order, flattened; returns the number of rows added (0: no eviction). :meth:`evict`
+        then takes the priorities of these rows.
+        """
+        cached = self.cached
+        if len(cached) < self.size or self.requests[t][0] in cached:
+            return 0
+        size = self.size
+        for e in cached.values():
+            rows += (t - e[1], t - e[0], e[2], e[5], e[3], e[4], size)
+        return len(cached)
+
+    def evict(self, scores: Sequence[float]) -> None:
+        """Evict the page of the first lowest score (the least recently used among ties)."""
+        position = min(range(len(scores)), key=scores.__getitem__)
+        victim = next(islice(self.cached, position, None))
+        del self.cached[victim]
+        self.evicted.append(victim)
+
+    def serve(self, t: int) -> None:
+        """Serve request ``t`` (after its eviction, if it needed one)."""
+        page, bit = self.requests[t]
+        frequency = self.frequency.get(page, 0) + 1
+        entry = self.cached.pop(page, None)
+        if entry is not None:
             entry[2] += 1
             entry[3] = t - entry[1]
             entry[1] = t
             entry[4] = bit
+            entry[5] = frequency
         else:
-            if len(cached) == size:
-                candidates = sorted(cached.items(), key=lambda item: item[1][1])  # LRU first
-                # PageState(recency, age, hits, frequency, last_gap, predicted, cache_size),
-                # built without the keyword wrapper (this loop is the evaluation's hot spot)
-                scores = [
-                    checked_priority(
-                        priority(
-                            new_tuple(
-                                PageState,
-                                (
-                                    t - state[1],
-                                    t - state[0],
-                                    state[2],
-                                    frequency[victim],
-                                    state[3],
-                                    state[4],
-                                    size,
-                                ),
-                            )
-                        )
-                    )
-                    for victim, state in candidates
-                ]
-                # the first lowest score, as numpy's argmin picks it
-                victim = candidates[min(range(len(scores)), key=scores.__getitem__)][0]
-                del cached[victim]
-                evicted.append(victim)
-            gap = t - last_request[page] if page in last_request else 0
-            cached[page] = [t, t, 0, gap, bit]
-        frequency[page] = frequency.get(page, 0) + 1
-        last_request[page] = t
-    return evicted
+            gap = t - self.last_request[page] if page in self.last_request else 0
+            entry = [t, t, 0, gap, bit, frequency]
+        self.cached[page] = entry  # now the most recently used
+        self.frequency[page] = frequency
+        self.last_request[page] = t
+
+
+def simulate_all(candidate: Any, traces: Sequence[Trace]) -> list[list[int]]:
+    """Serve every trace evicting the lowest-priority page; return the evicted page ids.
+
+    The traces are served in lockstep: at each request index, the states of the cached
+    pages of every trace whose request must evict a page are stacked (in trace order) into
+    one array and sent in one call of the adapter; its answer is checked
+    (:func:`checked_priorities`) and split back per trace. A candidate's exception
+    propagates.
+    """
+    servers = [_Server(trace) for trace in traces]
+    fields = len(PageState._fields)
+    for t in range(max((len(server.requests) for server in servers), default=0)):
+        live = [server for server in servers if t < len(server.requests)]
+        rows: list[int] = []
+        pending = []
+        for server in live:
+            count = server.eviction_rows(t, rows)
+            if count:
+                pending.append((server, count))
+        if pending:
+            states = np.array(rows, dtype=np.int64).reshape(-1, fields)
+            scores = checked_priorities(candidate.call(ADAPTER, states), len(states))
+            start = 0
+            for server, count in pending:
+                server.evict(scores[start : start + count])
+                start += count
+        for server in live:
+            server.serve(t)
+    return [server.evicted for server in servers]
 
 
 def replay_hits(trace: Trace, evictions: Any) -> int:
@@ -329,10 +376,17 @@ def verify(output: Any) -> dict[str, float]:
     return metrics
 
 
-def evaluate(program_path: str) -> dict[str, Any]:
+def evaluate_candidate(candidate: Any) -> dict[str, Any]:
     """Serve every trace with the candidate's priority; return metrics and the evictions."""
-    priority = getattr(load_candidate(program_path), "priority", None)
-    if not callable(priority):
-        raise AttributeError("the program must define priority(page_state)")
-    construction = {trace.spec.name: simulate(priority, trace) for trace in make_traces()}
+    missing = [name for name in ("priority", ADAPTER) if name not in candidate.functions]
+    if missing:
+        raise AttributeError(
+            "the program must define priority(page_state) and keep the seed's "
+            f"{ADAPTER}(states) adapter; missing: {', '.join(missing)}"
+        )
+    traces = make_traces()
+    evictions = simulate_all(candidate, traces)
+    construction = {
+        trace.spec.name: evicted for trace, evicted in zip(traces, evictions, strict=True)
+    }
     return {**verify({"construction": construction}), "construction": construction}

@@ -1,6 +1,6 @@
 """Seed program: the eviction priority of a cache that gets one-bit predictions.
 
-On every miss with a full cache the evaluator calls ``priority(page_state)`` for each cached
+On every miss with a full cache the evaluator asks for ``priority(page_state)`` of each cached
 page and evicts the page of lowest priority (ties: the least recently used of them).
 ``page_state`` has the fields (all counts in requests):
 
@@ -15,7 +15,27 @@ page and evicts the page of lowest priority (ties: the least recently used of th
 
 The seed is LRU (evict the page unused the longest). Its prediction bonus is 0: raising
 it trusts the predictor more.
+
+The evaluator runs in another process and sends the page states as rows of numbers;
+``eviction_priorities`` (below the evolve block) turns each row into a ``PageState`` and
+asks ``priority``.
 """
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+class PageState(NamedTuple):
+    """What the policy sees of one cached page at an eviction (all counts in requests)."""
+
+    recency: int
+    age: int
+    hits: int
+    frequency: int
+    last_gap: int
+    predicted: int
+    cache_size: int
 
 
 # EVOLVE-BLOCK-START
@@ -30,3 +50,17 @@ def priority(page_state) -> float:
 
 
 # EVOLVE-BLOCK-END
+
+
+def eviction_priorities(states):
+    """The evaluator's call: ``priority`` of each row of ``states``, in row order.
+
+    ``states`` is an int64 array with one row per cached page (the ``PageState`` fields in
+    order), for the evictions of one request index across the traces. The answer is one
+    float64 array when every priority is a float (faster to send), else the list of what
+    ``priority`` returned.
+    """
+    values = [priority(PageState._make(row)) for row in states.tolist()]
+    if all(type(value) is float for value in values):
+        return np.array(values, dtype=np.float64)
+    return values
