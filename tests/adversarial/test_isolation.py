@@ -321,7 +321,7 @@ def check_aftermath(
     program: Program,
     before: dict[str, str],
     honest: float,
-    follow_up: str,
+    follow_up: str | None,
 ) -> None:
     """The promises of every case (see the module docstring)."""
     if program.status is EvalStatus.OK:
@@ -335,8 +335,9 @@ def check_aftermath(
     texts = [program.reason, *program.artifacts.values()]
     for prefix in ("sk-adversarial-", "evaluator-secret-"):
         assert not any(prefix in text for text in texts), f"a secret ({prefix}...) leaked"
-    after = run.submit(follow_up)
-    assert after.status is EvalStatus.OK, f"the run did not continue: {after.reason}"
+    if follow_up is not None:
+        after = run.submit(follow_up)
+        assert after.status is EvalStatus.OK, f"the run did not continue: {after.reason}"
 
 
 def _follow_up(run: IsolatedRun, program: Program) -> str:
@@ -635,14 +636,14 @@ def suite_run(
             engine.close()
 
 
-def _suite_follow_up(run: IsolatedRun, program: Program) -> str:
-    return with_block(run.engine.problem.initial_code, f"_FOLLOW_UP = {program.seq}", keep=True)
+def _suite_follow_up(run: IsolatedRun) -> str:
+    return with_block(run.engine.problem.initial_code, "_FOLLOW_UP = True", keep=True)
 
 
 def _suite_probe(run: IsolatedRun, attack: str) -> Program:
     before = run.outside_snapshot()
     program = run.submit(hostile(run.engine.problem.initial_code, attack, uuid.uuid4().hex))
-    check_aftermath(run, program, before, run.seed_score, _suite_follow_up(run, program))
+    check_aftermath(run, program, before, run.seed_score, None)  # one follow-up, at the end
     return program
 
 
@@ -671,8 +672,12 @@ def test_suite_problem_signals(suite_run: IsolatedRun) -> None:
     assert "the candidate process ended" in program.reason
 
 
-def test_suite_problems_resume(suite_run: IsolatedRun) -> None:
-    """Whatever the hostile programs did, the run's database reopens with all of them."""
+def test_suite_problem_run_goes_on_and_resumes(suite_run: IsolatedRun) -> None:
+    """After every attack above, the seed's twin scores as the seed did, and the run's
+    database reopens with every program."""
+    twin = suite_run.submit(_suite_follow_up(suite_run))
+    assert twin.status is EvalStatus.OK, twin.reason
+    assert twin.score == suite_run.seed_score
     count = suite_run.engine.db.count_programs()
     reopened = Engine.open(suite_run.run_dir)
     try:
