@@ -221,7 +221,7 @@ def evaluate_candidate(candidate):
 ISOLATED_CONFIG = """\
 evaluator:
   timeout_s: 5
-  call_timeout_s: 1
+  call_timeout_s: 2
   max_message_mb: 1
   memory_mb: 512
   max_file_size_mb: 4

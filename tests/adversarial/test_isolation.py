@@ -242,7 +242,7 @@ def _run_database(known):
             for name in files:
                 if name.endswith((".sqlite", ".sqlite-wal", ".sqlite-shm")):
                     _leak("database " + _os.path.join(root, name))
-            if walked > 200000:
+            if walked > 100000:
                 dirs[:] = []
     print("WALKED %d" % walked, flush=True)
 
@@ -539,7 +539,53 @@ CHANNEL_CASES: list[tuple[str, str, EvalStatus, str]] = [
             time.sleep(3600)
         """,
         EvalStatus.FAILED,
-        "no answer to 'priority' within the call time limit of 1s",
+        "no answer to 'priority' within the call time limit of 2s",
+    ),
+    (
+        "orphan_holds_the_pipe",
+        """
+        import os, signal, time
+        def priority(item, bins):
+            if os.fork() == 0:  # would keep the reply pipe open after its parent is gone
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                os.setsid()
+                time.sleep(3600)
+            os._exit(0)  # ends its pid namespace, and the orphan with it
+        """,
+        EvalStatus.FAILED,
+        "no answer to 'priority': the candidate process ended",
+    ),
+    (
+        "hang_at_import",
+        """
+        import time
+        time.sleep(3600)
+        def priority(item, bins):
+            return [1.0, 0.0, 0.0, 0.0]
+        """,
+        EvalStatus.FAILED,
+        "the candidate did not start within the call time limit of 2s",
+    ),
+    (
+        "exit_at_import",
+        """
+        import os
+        os._exit(3)
+        def priority(item, bins):
+            return [1.0, 0.0, 0.0, 0.0]
+        """,
+        EvalStatus.FAILED,
+        "the candidate did not start: the candidate process ended",
+    ),
+    (
+        "raise_at_import",
+        """
+        raise RuntimeError("refusing to load")
+        def priority(item, bins):
+            return [1.0, 0.0, 0.0, 0.0]
+        """,
+        EvalStatus.FAILED,
+        "loading the candidate failed: refusing to load",
     ),
     (
         "exit_mid_call",
