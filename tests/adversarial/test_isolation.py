@@ -27,7 +27,9 @@ from pathlib import Path
 
 import pytest
 
+from evoforge.config import EvaluatorConfig
 from evoforge.engine import Engine
+from evoforge.evaluation.evaluator import ProblemEvaluator
 from evoforge.evaluation.sandbox import filesystem_isolation
 from evoforge.program import EvalStatus, Program
 
@@ -730,3 +732,41 @@ def test_suite_problem_run_goes_on_and_resumes(suite_run: IsolatedRun) -> None:
         assert reopened.db.count_programs() == count
     finally:
         reopened.close()
+
+
+# -- the call limit covers sending the call too ------------------------------------------------
+
+STOPS_READING = """
+import sys, time
+def echo(values):
+    # The host reads the next call with the channel module's reader: make it never read.
+    channel = sys.modules["_evoforge_channel"]
+    channel.FrameReader.read = lambda self, deadline=None: time.sleep(3600)
+    return values[:1]
+"""
+
+BIG_CALLS = """
+import numpy as np
+
+def evaluate_candidate(candidate):
+    big = np.zeros(100_000)  # 800 kB: more than a pipe holds
+    return {"combined_score": sum(float(candidate.echo(big)[0]) for _ in range(3))}
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="EvaluatorEnd writes a call with a blocking write and no deadline: a candidate "
+    "that stops reading its calls holds the evaluator until the wall-clock timeout",
+)
+def test_a_candidate_that_stops_reading_fails_within_the_call_limit(tmp_path: Path) -> None:
+    (tmp_path / "evaluator.py").write_text(BIG_CALLS)
+    evaluator = ProblemEvaluator(
+        tmp_path / "evaluator.py", EvaluatorConfig(timeout_s=4, call_timeout_s=1)
+    )
+    try:
+        result = evaluator.evaluate(STOPS_READING)
+    finally:
+        evaluator.close()
+    assert result.status is EvalStatus.FAILED, result.reason
+    assert "within the call time limit of 1s" in result.reason

@@ -365,7 +365,10 @@ def test_memory_is_bounded_over_all_processes_of_an_evaluation(tmp_path: Path) -
     evaluator = ProblemEvaluator(
         tmp_path / "evaluator.py", EvaluatorConfig(timeout_s=8, memory_mb=memory_mb)
     )
-    result = evaluator.evaluate(MEMORY_HOG.replace("MEMORY_MB", str(memory_mb)))
+    try:
+        result = evaluator.evaluate(MEMORY_HOG.replace("MEMORY_MB", str(memory_mb)))
+    finally:
+        evaluator.close()
     if result.status is EvalStatus.OK:
         assert result.score is not None and result.score <= 1.0, result.metrics
     else:
@@ -423,8 +426,11 @@ def evaluate_candidate(candidate):
             problem / "evaluator.py",
             EvaluatorConfig(timeout_s=5, memory_mb=512, pass_env=allowed),
         )
-        assert evaluator.form == form
-        result = evaluator.evaluate(program)
+        try:
+            assert evaluator.form == form
+            result = evaluator.evaluate(program)
+        finally:
+            evaluator.close()
     assert result.status is EvalStatus.OK, result.reason
     for side in ("candidate", "evaluator"):
         text = result.artifacts[f"metric:{side}"]
