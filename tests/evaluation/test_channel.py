@@ -470,3 +470,31 @@ def test_a_closed_writer_is_end_of_file(pipe: tuple[int, int]) -> None:
     os.close(write_end)
     with pytest.raises(EOFError):
         FrameReader(read_end).read(time.monotonic() + 5)
+
+
+# -- malformed values that numpy or float conversion refuse ----------------------------------
+
+NUMPY_REFUSED = [
+    (b'{"v": {"A": 0, "dtype": ",", "shape": [1]}, "buffers": [8]}', "dtype_numpy_cannot_parse"),
+    (b'{"v": {"A": 0, "dtype": "0[", "shape": [1]}, "buffers": [8]}', "dtype_bad_format"),
+    (
+        b'{"v": {"A": 0, "dtype": "<f8", "shape": [0, 9223372036854775808]}, "buffers": [0]}',
+        "huge_dimension",
+    ),
+    (b'{"v": {"C": [1' + b"0" * 400 + b", 0]}}", "complex_too_large"),
+]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=(SyntaxError, ValueError, OverflowError),
+    reason="decode lets numpy's and float()'s own errors (SyntaxError, ValueError, "
+    "OverflowError) out instead of ChannelError, so the evaluator's end is not broken",
+)
+@pytest.mark.parametrize(
+    "header", [case[0] for case in NUMPY_REFUSED], ids=[case[1] for case in NUMPY_REFUSED]
+)
+def test_values_numpy_refuses_are_channel_errors(header: bytes) -> None:
+    body = bytes(8) if b'"buffers": [8]' in header else b""
+    with pytest.raises(ChannelError):
+        _read_raw(_frame(header, body))
