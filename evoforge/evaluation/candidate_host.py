@@ -89,7 +89,7 @@ def main(argv: list[str]) -> None:
         reply = _answer(channel, module, functions, message)
         try:
             channel.write_frame(reply_fd, reply)
-        except channel.ChannelError as exc:
+        except ValueError as exc:  # ChannelError, or JSON refusing an int of 4300+ digits
             error = {
                 "type": "TypeError",
                 "message": "%s returned a value that cannot be sent: %s"

@@ -484,6 +484,26 @@ CHANNEL_CASES: list[tuple[str, str, EvalStatus, str]] = [
         "cannot be sent: value nested deeper than 32 levels",
     ),
     (
+        "int_too_long_for_json",
+        """
+        def priority(item, bins):
+            return [10**5000, 0, 0, 0]
+        """,
+        EvalStatus.FAILED,
+        "returned a value that cannot be sent: Exceeds the limit (4300 digits)",
+    ),
+    (
+        "memory_hog",
+        """
+        def priority(item, bins):
+            hog = []
+            while True:
+                hog.append(bytearray(10**7))
+        """,
+        EvalStatus.FAILED,
+        "memory limit of 512 MiB reached",
+    ),
+    (
         "nan",
         """
         def priority(item, bins):
