@@ -783,7 +783,7 @@ def evaluate_candidate(candidate):
 def test_a_candidate_that_stops_reading_fails_within_the_call_limit(tmp_path: Path) -> None:
     (tmp_path / "evaluator.py").write_text(BIG_CALLS)
     evaluator = ProblemEvaluator(
-        tmp_path / "evaluator.py", EvaluatorConfig(timeout_s=4, call_timeout_s=1)
+        tmp_path / "evaluator.py", EvaluatorConfig(timeout_s=3, call_timeout_s=1)
     )
     try:
         result = evaluator.evaluate(STOPS_READING)

@@ -192,7 +192,8 @@ def test_a_very_deep_tree_is_removed(tagged_run: HostileRun) -> None:
             return {"combined_score": 0.375}
         """,
     )
-    assert program.status is EvalStatus.OK, program.reason
+    # 5,000 levels take about a second; on a loaded machine the 2 s limit may come first
+    assert program.status in (EvalStatus.OK, EvalStatus.TIMEOUT), program.reason
     assert _own_workdirs() == []
 
 
