@@ -230,7 +230,7 @@ def _signals():
     _os.killpg(_os.getpgid(0), _signal.SIGKILL)
 
 
-def _run_database(known):
+def _run_database(known, problem_files=("initial_program.py", "cases.json")):
     for path in known:
         if _os.path.lexists(path):
             _leak("exists " + path)
@@ -244,6 +244,8 @@ def _run_database(known):
             for name in files:
                 if name.endswith((".sqlite", ".sqlite-wal", ".sqlite-shm")):
                     _leak("database " + _os.path.join(root, name))
+                if name in problem_files:  # a problem directory, or a run's copy of it
+                    _leak("problem file " + _os.path.join(root, name))
             if walked > 100000:
                 dirs[:] = []
     print("WALKED %d" % walked, flush=True)

@@ -451,7 +451,7 @@ def test_the_evaluator_side_sees_the_problem_but_not_the_run_database(
     problem_copy = tagged_run.run_dir / "problem"
     known = [str(tagged_run.run_dir / "run.sqlite"), str(tagged_run.run_dir / "run.sqlite-wal")]
     attack = (
-        f"_run_database({known!r}); "
+        f"_run_database({known!r}, problem_files=()); "
         f"print('PROBLEM-VISIBLE', _os.path.isfile({str(problem_copy / 'evaluator.py')!r}),"
         f" _os.listdir({str(tagged_run.run_dir)!r}), flush=True)"
     )
