@@ -20,6 +20,7 @@ the shared-process form, where they do find the evaluator: the probes are not bl
 from __future__ import annotations
 
 import ast
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -842,3 +843,66 @@ def test_a_malformed_answer_breaks_the_channel(tmp_path: Path) -> None:
         evaluator.close()
     assert result.status is EvalStatus.FAILED, result.artifacts
     assert "ChannelBroken: the candidate sent a bad message" in result.reason
+
+
+# -- evaluations share nothing ---------------------------------------------------------------
+
+PLANT = """
+import os
+import numpy as np
+PLACES = ["planted", "/tmp/planted", "/dev/shm/planted", "/var/tmp/planted",
+          os.path.expanduser("~/planted"), os.path.join(os.environ.get("TMPDIR", "."), "planted")]
+DONE = []
+def priority(item, bins):
+    if DONE:
+        return np.zeros(len(bins))
+    DONE.append(True)
+    planted = []
+    for place in PLACES:
+        try:
+            with open(place, "w") as handle:
+                handle.write("MARK")
+            planted.append(os.path.abspath(place))
+        except OSError:
+            pass
+    print("PLANTED " + " ".join(planted), flush=True)
+    return np.zeros(len(bins))
+"""
+
+FIND = """
+import os
+import numpy as np
+DONE = []
+def priority(item, bins):
+    if DONE:
+        return np.zeros(len(bins))
+    DONE.append(True)
+    found = []
+    for place in PLACES:
+        try:
+            with open(place) as handle:
+                found.append(place + "=" + handle.read())
+        except OSError:
+            pass
+    for root, dirs, files in os.walk("/tmp"):
+        found.extend(os.path.join(root, f) for f in files if f == "planted")
+    print("FOUND " + " ".join(found), flush=True)
+    return np.zeros(len(bins))
+"""
+
+
+def test_one_evaluation_leaves_nothing_for_the_next(isolated_run: IsolatedRun) -> None:
+    before = isolated_run.outside_snapshot()
+    planter = isolated_run.submit(isolated_run.candidate(PLANT))
+    assert planter.status is EvalStatus.OK, planter.reason
+    (planted,) = [x for x in stdout_of(planter).splitlines() if x.startswith("PLANTED")]
+    places = planted.split()[1:]
+    assert places, "the planter could write nowhere, not even its own directory"
+    finder_code = f"PLACES = {places!r}\n" + FIND
+    finder = isolated_run.submit(isolated_run.candidate(finder_code))
+    assert finder.status is EvalStatus.OK, finder.reason
+    (found,) = [x for x in stdout_of(finder).splitlines() if x.startswith("FOUND")]
+    assert found.split()[1:] == [], found
+    for place in places:
+        assert not os.path.exists(place) or b"MARK" not in Path(place).read_bytes(), place
+    check_aftermath(isolated_run, finder, before, isolated_run.seed_score, None)
