@@ -906,3 +906,41 @@ def test_one_evaluation_leaves_nothing_for_the_next(isolated_run: IsolatedRun) -
     for place in places:
         assert not os.path.exists(place) or b"MARK" not in Path(place).read_bytes(), place
     check_aftermath(isolated_run, finder, before, isolated_run.seed_score, None)
+
+
+# -- a batch answered with the wrong number of results ---------------------------------------
+
+BATCH_EVALUATOR = """
+def evaluate_candidate(candidate):
+    total = 0.0
+    for _ in range(2):
+        total += sum(candidate.batch("value", [(i,) for i in range(8)]))
+    return {"combined_score": total}
+"""
+
+SHORT_BATCH = """
+import sys
+def value(i):
+    # Find the host's answering function up the stack: every later batch answer is short.
+    frame = sys._getframe(1)
+    while frame is not None and "_answer" not in frame.f_globals:
+        frame = frame.f_back
+    host = frame.f_globals
+    host["_answer"] = lambda *args: {"ok": [1.0e9]}
+    return float(i)
+"""
+
+
+def test_a_short_batch_answer_breaks_the_channel(tmp_path: Path) -> None:
+    (tmp_path / "evaluator.py").write_text(BATCH_EVALUATOR)
+    evaluator = ProblemEvaluator(
+        tmp_path / "evaluator.py", EvaluatorConfig(timeout_s=3, call_timeout_s=1)
+    )
+    try:
+        honest = evaluator.evaluate("def value(i):\n    return float(i)\n")
+        result = evaluator.evaluate(SHORT_BATCH)
+    finally:
+        evaluator.close()
+    assert honest.status is EvalStatus.OK and honest.score == 56.0, honest.reason
+    assert result.status is EvalStatus.FAILED, result.reason
+    assert "answered a batch with the wrong number of results" in result.reason
