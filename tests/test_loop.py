@@ -54,6 +54,9 @@ def test_jsonl_mode_prints_one_object_per_event(
     )
     assert status == 0
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    notes = [e["message"] for e in events if e["event"] == "note"]
+    assert any("shared-process form" in note for note in notes)  # the problem's form
+    events = [e for e in events if e["event"] != "note"]
     assert events[0]["event"] == "start"
     assert [e["event"] for e in events].count("step") == 5
     assert events[-1]["event"] == "end" and events[-1]["iterations"] == 5
