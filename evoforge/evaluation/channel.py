@@ -237,11 +237,13 @@ def _decode_array(data: dict[str, object], buffers: Sequence[bytes]) -> object:
 # -- frames ---------------------------------------------------------------------------
 
 
-def write_frame(fd: int, message: Mapping[str, object]) -> None:
+def write_frame(fd: int, message: Mapping[str, object], deadline: float | None = None) -> None:
     """Encode ``message`` (a mapping of plain values) and write it whole to ``fd``.
 
     Each raw buffer is followed by zero bytes up to a multiple of 8, so that arrays start
-    aligned in the reader's copy of the message.
+    aligned in the reader's copy of the message. With a ``deadline`` (``fd`` must then be
+    non-blocking) a reader that stops reading raises ``TimeoutError`` instead of holding
+    the writer.
     """
     buffers: list[bytes] = []
     header = {key: encode(value, buffers) for key, value in message.items()}
@@ -258,7 +260,18 @@ def write_frame(fd: int, message: Mapping[str, object]) -> None:
     for part in parts:
         view = memoryview(part)
         while view:
-            view = view[os.write(fd, view) :]
+            if deadline is None:
+                view = view[os.write(fd, view) :]
+                continue
+            try:
+                view = view[os.write(fd, view) :]
+            except BlockingIOError:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError from None
+                _, ready, _ = select.select([], [fd], [], remaining)
+                if not ready:
+                    raise TimeoutError from None
 
 
 class FrameReader:
@@ -325,8 +338,13 @@ class FrameReader:
             offset += step
         try:
             return {str(key): decode(value, buffers) for key, value in header.items()}  # type: ignore[arg-type]
+        except ChannelError:
+            raise
         except RecursionError:
             raise ChannelError("message nested too deeply") from None
+        except (ValueError, TypeError, OverflowError, SyntaxError, MemoryError) as exc:
+            # what numpy or complex() refuse in a crafted value: malformed, never a result
+            raise ChannelError(f"malformed value in message: {type(exc).__name__}") from None
 
 
 def read_frame(fd: int, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> dict[str, object]:
@@ -374,6 +392,7 @@ class EvaluatorEnd:
         max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
         self._request_fd = request_fd
+        os.set_blocking(request_fd, False)  # so that sending a call has a deadline too
         self._reader = FrameReader(reply_fd, max_bytes)
         self._timeout = call_timeout_s
         self._functions: tuple[str, ...] | None = None
@@ -425,10 +444,17 @@ class EvaluatorEnd:
             raise ChannelBroken(self.broken)
         self.functions  # noqa: B018 - the hello comes first (and may carry a load error)
         self.calls += 1
+        deadline = time.monotonic() + self._timeout
         try:
-            write_frame(self._request_fd, message)
+            write_frame(self._request_fd, message, deadline)
         except ChannelError:
             raise
+        except TimeoutError:
+            limit = f"{self._timeout:g}s"
+            raise self._break(
+                f"the candidate did not take the call {message.get('name')!r} within the call "
+                f"time limit of {limit}"
+            ) from None
         except OSError:
             raise self._break("the candidate process ended before the call") from None
         answer = self._receive(f"no answer to {message.get('name')!r}")

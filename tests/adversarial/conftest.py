@@ -52,6 +52,7 @@ evaluator:
   memory_mb: 256
   max_file_size_mb: 4
   max_output_bytes: 4096
+  pass_env: [EVOFORGE_ADVERSARIAL_TAG]  # so leftover processes can be found by their tag
 archive:
   num_islands: 1
 run:

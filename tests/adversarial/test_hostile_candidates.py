@@ -19,7 +19,7 @@ import pytest
 from evoforge.evaluation.sandbox import filesystem_isolation, pids_cgroup_root
 from evoforge.program import EvalStatus, Program
 
-from .conftest import SECRET_VARIABLE, HostileRun
+from .conftest import SECRET_VARIABLE, HostileRun, describe_processes, leftover_processes
 
 ISOLATED = filesystem_isolation() == "mountns"
 needs_filesystem_isolation = pytest.mark.skipif(
@@ -185,7 +185,8 @@ CASES: list[tuple[str, str, EvalStatus, str]] = [
 
 
 def _check_aftermath(hostile_run: HostileRun, program: Program, before: dict[str, str]) -> None:
-    assert hostile_run.tagged_processes() == [], "a process of the candidate is still alive"
+    left = leftover_processes(hostile_run)
+    assert left == [], f"processes of the candidate are alive: {describe_processes(left)}"
     assert hostile_run.outside_snapshot() == before, "something outside the work dir changed"
     hostile_run.secret_is_nowhere()
     assert hostile_run.secret not in program.reason

@@ -485,12 +485,6 @@ NUMPY_REFUSED = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(SyntaxError, ValueError, OverflowError),
-    reason="decode lets numpy's and float()'s own errors (SyntaxError, ValueError, "
-    "OverflowError) out instead of ChannelError, so the evaluator's end is not broken",
-)
 @pytest.mark.parametrize(
     "header", [case[0] for case in NUMPY_REFUSED], ids=[case[1] for case in NUMPY_REFUSED]
 )
