@@ -62,6 +62,7 @@ import importlib.util
 import json
 import math
 import numbers
+import os
 import signal
 import sys
 import threading
@@ -246,6 +247,16 @@ class ProblemEvaluator:
                     )
             return self._templates[side]
 
+    def _next_cpu(self) -> int | None:
+        """The processor for the next isolated evaluation's two sides, round-robin."""
+        try:
+            allowed = sorted(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            return None
+        with self._count_lock:
+            self._cpu_turn = getattr(self, "_cpu_turn", -1) + 1
+            return allowed[self._cpu_turn % len(allowed)] if allowed else None
+
     def close(self) -> None:
         """End the template processes (they also end on their own when this process does)."""
         with self._templates_lock:
@@ -266,14 +277,19 @@ class ProblemEvaluator:
                 template=self._template("evaluator"),
             )
             return run, None
+        cpu = self._next_cpu()
         judge = SideRequest(
-            self.command(), readable=(problem, scripts), template=self._template("evaluator")
+            self.command(),
+            readable=(problem, scripts),
+            template=self._template("evaluator"),
+            cpu=cpu,
         )
         subject = SideRequest(
             self.candidate_command(),
             files={self.program_filename: code},
             readable=(scripts,),
             template=self._template("candidate"),
+            cpu=cpu,
         )
         return self.sandbox.run_pair(judge, subject, result_limit=MAX_RESULT_BYTES)
 

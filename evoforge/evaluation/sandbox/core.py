@@ -294,6 +294,7 @@ class _Process:
             self.cgroups.procs if self.cgroups is not None else None,
             jail=jail,
             pass_fds=tuple(fds.values()),
+            cpu=self.side.cpu,
         )
         status_read, status_write = os.pipe()
         self.status_read = status_read

@@ -352,6 +352,11 @@ def main(argv: list[str]) -> None:
     command = argv[3:]
     spec = setup.spec
     join_cgroups(setup)
+    if spec.get("cpu") is not None:  # see SideRequest.cpu
+        try:
+            os.sched_setaffinity(0, {int(spec["cpu"])})
+        except OSError:
+            pass
     set_limits(setup)
     isolate_network(setup)
     if spec.get("filesystem", "none") == "mountns":

@@ -180,6 +180,7 @@ def launcher_spec(
     jail: dict[str, object] | None = None,
     pass_fds: tuple[int, ...] = (),
     keep_capabilities: bool = False,
+    cpu: int | None = None,
 ) -> dict[str, object]:
     """The JSON spec the launcher reads (see :mod:`evoforge.evaluation.sandbox.launcher`)."""
     return {
@@ -194,4 +195,5 @@ def launcher_spec(
         "jail": jail if filesystem_mode == "mountns" else None,
         "pass_fds": list(pass_fds),
         "keep_capabilities": keep_capabilities,
+        "cpu": cpu,
     }

@@ -101,7 +101,9 @@ class SideRequest:
     directory to read back after the run (regular files only, capped). ``env`` adds
     variables to the sanitized environment. With ``template`` the run is a child forked by
     that template process (same jail and limits, no interpreter start-up) instead of a
-    fresh process; ``collect`` is not supported there.
+    fresh process; ``collect`` is not supported there. ``cpu`` pins the command to that
+    processor: the two sides of an isolated evaluation take turns, never run at once, and
+    on one processor a call and its answer need no wake-up across processors.
     """
 
     argv: Sequence[str]
@@ -110,3 +112,4 @@ class SideRequest:
     collect: Sequence[str] = ()
     env: Mapping[str, str] | None = None
     template: ProcessTemplate | None = None
+    cpu: int | None = None

@@ -320,6 +320,7 @@ class TemplateRun:
                     },
                 ),
                 "limits": self._rlimits(),
+                "cpu": self.side.cpu,
                 "fd_names": list(fds),
             }
             self.template.submit(request, [theirs.fileno(), *opened, *fds.values()])

@@ -204,6 +204,11 @@ def run_payload(
     status = 127
     try:
         os.chdir(request["workdir"])
+        if request.get("cpu") is not None:
+            try:
+                os.sched_setaffinity(0, {int(request["cpu"])})
+            except OSError:
+                pass
         for name, soft, hard in request["limits"]:
             resource.setrlimit(getattr(resource, name), (soft, hard))
         null = os.open("/dev/null", os.O_RDONLY)
