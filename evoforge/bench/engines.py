@@ -239,6 +239,7 @@ def run_evoforge(task: RunTask, *, llm: bool) -> RunRecord:
         trajectory=best_so_far(scores),
         resumed=resumed,
         failed_evaluations=count_failed(scores),
+        best_code=result.best.code if result.best is not None else "",
         extra={"operators": operators},
     )
 
@@ -355,10 +356,13 @@ def run_baseline(task: RunTask, *, batch: bool) -> RunRecord:
                 return
 
     scores: list[float | None] = []
+    best_code = [""]
 
     def evaluate(code: str, label: str) -> None:
         result = evaluator.evaluate(code)
         score = result.score if result.status is EvalStatus.OK else None
+        if score is not None and all(s is None or score > s for s in scores):
+            best_code[0] = code
         scores.append(score)
         (children_dir / f"{label}.py").write_text(code, encoding="utf-8")
         log.write(
@@ -405,6 +409,7 @@ def run_baseline(task: RunTask, *, batch: bool) -> RunRecord:
         stop_reason=stop_reason,
         trajectory=trajectory,
         failed_evaluations=count_failed(scores),
+        best_code=best_code[0],
     )
 
 

@@ -36,6 +36,11 @@ from typing import Any
 _MAX_REQUEST_BYTES = 64 * 1024
 
 
+def best_path(log_path: Path) -> Path:
+    """Where a scorer keeps the best-scoring program it has seen (beside its log)."""
+    return log_path.with_name(log_path.stem + "-best.py")
+
+
 class ProgramScorer:
     """Scores program files of one problem and logs each evaluation. Thread-safe."""
 
@@ -55,6 +60,7 @@ class ProgramScorer:
         self.log_path = log_path
         self._seed_hash = code_hash(self.problem.initial_code)
         self._log_lock = threading.Lock()
+        self.best_score: float | None = None
 
     def score(self, program: Path) -> dict[str, Any]:
         """Evaluate the file, log the evaluation, return the verdict (plain JSON data)."""
@@ -74,6 +80,9 @@ class ProgramScorer:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # other processes may log here too
             handle.write(json.dumps(line) + "\n")
             handle.flush()
+            if score is not None and (self.best_score is None or score > self.best_score):
+                self.best_score = score
+                best_path(self.log_path).write_text(code, encoding="utf-8")
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
         return {
             "status": result.status.value,

@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from evoforge.bench.evaluate_one import ScoringServer
+from evoforge.bench.evaluate_one import ScoringServer, best_path
 from evoforge.bench.records import STATUS_FAILED, STATUS_OK, RunRecord, best_so_far, count_failed
 
 OPENEVOLVE_REQUIREMENT = "openevolve==0.4.0"
@@ -250,6 +250,7 @@ def run_openevolve(task: Any) -> RunRecord:
         stop_reason=stop_reason,
         trajectory=trajectory,
         failed_evaluations=count_failed(scores),
+        best_code=_read_best(best_path(log)),
         extra=extra,
     )
 
@@ -302,6 +303,14 @@ def _run_in_own_group(
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def _read_best(path: Path) -> str:
+    """The best-scoring program the scoring server kept, or ``""``."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
 
 
 def _best_program_info(output_dir: Path) -> dict[str, Any] | None:

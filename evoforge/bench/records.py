@@ -35,6 +35,8 @@ class RunRecord:
     so a suite finished over several sessions says which code made which row.
     ``failed_evaluations`` counts the evaluations that gave no score (an error, a timeout,
     an answer the verifier rejected); ``None`` in records written before it was kept.
+    ``best_code`` is the program that scored ``best_score`` (as evoforge's evaluator scored
+    it), so anyone can audit what won; empty in records written before it was kept.
     """
 
     problem: str
@@ -54,6 +56,7 @@ class RunRecord:
     finished_at: float = 0.0
     revision: str = ""
     failed_evaluations: int | None = None
+    best_code: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-from evoforge.bench.evaluate_one import ProgramScorer, ScoringServer, main
+from evoforge.bench.evaluate_one import ProgramScorer, ScoringServer, best_path, main
 from evoforge.bench.openevolve import _WRAPPER
 
 CURVE_FIT = Path(__file__).parents[1] / "e2e" / "problems" / "curve_fit"
@@ -52,6 +52,7 @@ def test_wrapper_scores_through_the_server_like_evoforge(tmp_path: Path) -> None
     assert [line["is_seed"] for line in lines] == [True, False]
     assert lines[0]["score"] == expected["score"] and lines[1]["score"] is None
     assert not directory.exists()  # the socket's directory is removed on close
+    assert best_path(log).read_text() == seed.read_text()  # the best program, for audit
 
 
 def test_one_shot_command_prints_the_verdict(

@@ -45,6 +45,7 @@ def test_bench_runs_records_reports_and_resumes(
         assert len(record["trajectory"]) == record["evaluations"]
         assert record["best_score"] == record["trajectory"][-1]
         assert record["best_score"] >= record["initial_score"]
+        assert "EVOLVE-BLOCK-START" in record["best_code"]  # what won, kept for audit
         assert record["revision"] == source_revision()
         failed = record["failed_evaluations"]
         assert isinstance(failed, int) and 0 <= failed < record["evaluations"]
