@@ -27,6 +27,7 @@ evaluation then fails with that reason, whatever the evaluator does with the exc
 from __future__ import annotations
 
 import json
+import math
 import os
 import select
 import struct
@@ -84,17 +85,37 @@ class CandidateError(Exception):
 # -- values ---------------------------------------------------------------------------
 
 
+_PLAIN = frozenset({float, int, str, bool, type(None)})
+"""Types that are their own JSON form (exact types only: subclasses go the long way)."""
+_ndarray: Any = None
+"""``numpy.ndarray`` once numpy is loaded (the commonest tagged value, checked first)."""
+
+
 def encode(value: object, buffers: list[bytes], depth: int = 0) -> object:
     """The JSON-able form of ``value``; raw array bytes are appended to ``buffers``."""
     if depth > MAX_DEPTH:
         raise ChannelError(f"value nested deeper than {MAX_DEPTH} levels")
     kind = type(value)
-    if kind is float or kind is int or kind is str or kind is bool or value is None:
+    if kind in _PLAIN:
         return value
+    if kind is _ndarray:
+        return _encode_array(value, buffers)
     if kind is list:
-        return [encode(item, buffers, depth + 1) for item in value]  # type: ignore[attr-defined]
+        depth += 1
+        return [
+            item if type(item) in _PLAIN and depth <= MAX_DEPTH else encode(item, buffers, depth)
+            for item in value  # type: ignore[attr-defined]
+        ]
     if kind is tuple:
-        return {"T": [encode(item, buffers, depth + 1) for item in value]}  # type: ignore[attr-defined]
+        depth += 1
+        return {
+            "T": [
+                item
+                if type(item) in _PLAIN and depth <= MAX_DEPTH
+                else encode(item, buffers, depth)
+                for item in value  # type: ignore[attr-defined]
+            ]
+        }
     if kind is dict:
         return {
             "D": [
@@ -102,10 +123,17 @@ def encode(value: object, buffers: list[bytes], depth: int = 0) -> object:
                 for key, item in value.items()  # type: ignore[attr-defined]
             ]
         }
+    return _encode_other(value, buffers, depth)
+
+
+def _encode_other(value: object, buffers: list[bytes], depth: int) -> object:
+    """:func:`encode` for everything but exact plain types, lists, tuples, dicts, arrays."""
+    global _ndarray
     numpy = sys.modules.get("numpy")
     if numpy is not None:
-        if isinstance(value, numpy.ndarray):
-            return _encode_array(numpy, value, buffers)
+        _ndarray = numpy.ndarray
+        if isinstance(value, numpy.ndarray):  # a subclass: its plain array's bytes
+            return _encode_array(value, buffers, numpy.ascontiguousarray(value).tobytes)
         if isinstance(value, numpy.generic):
             array = numpy.asarray(value)
             if array.dtype.kind not in _ARRAY_KINDS:
@@ -134,11 +162,15 @@ def encode(value: object, buffers: list[bytes], depth: int = 0) -> object:
     raise ChannelError(f"cannot send a value of type {type(value).__name__}")
 
 
-def _encode_array(numpy: Any, array: Any, buffers: list[bytes]) -> dict[str, object]:
-    if array.dtype.kind not in _ARRAY_KINDS or array.dtype.fields is not None:
-        raise ChannelError(f"cannot send an array of dtype {array.dtype}")
-    buffers.append(numpy.ascontiguousarray(array).tobytes())
-    return {"A": len(buffers) - 1, "dtype": array.dtype.str, "shape": list(array.shape)}
+def _encode_array(
+    array: Any, buffers: list[bytes], raw: Callable[[], bytes] | None = None
+) -> dict[str, object]:
+    """An array's tagged form; its bytes (C order) go to ``buffers``, from ``raw`` if given."""
+    dtype = array.dtype
+    if dtype.kind not in _ARRAY_KINDS or dtype.fields is not None:
+        raise ChannelError(f"cannot send an array of dtype {dtype}")
+    buffers.append(array.tobytes() if raw is None else raw())
+    return {"A": len(buffers) - 1, "dtype": dtype.str, "shape": list(array.shape)}
 
 
 def decode(data: object, buffers: Sequence[bytes], depth: int = 0) -> object:
@@ -146,10 +178,14 @@ def decode(data: object, buffers: Sequence[bytes], depth: int = 0) -> object:
     if depth > MAX_DEPTH:
         raise ChannelError(f"message nested deeper than {MAX_DEPTH} levels")
     kind = type(data)
-    if kind is float or kind is int or kind is str or kind is bool or data is None:
+    if kind in _PLAIN:
         return data
     if kind is list:
-        return [decode(item, buffers, depth + 1) for item in data]  # type: ignore[attr-defined]
+        depth += 1
+        return [
+            item if type(item) in _PLAIN and depth <= MAX_DEPTH else decode(item, buffers, depth)
+            for item in data  # type: ignore[attr-defined]
+        ]
     if kind is not dict:
         raise ChannelError("malformed value in message")
     assert isinstance(data, dict)
@@ -159,7 +195,15 @@ def decode(data: object, buffers: Sequence[bytes], depth: int = 0) -> object:
         raise ChannelError("malformed value in message")
     tag, inner = next(iter(data.items()))
     if tag == "T" and type(inner) is list:
-        return tuple([decode(item, buffers, depth + 1) for item in inner])
+        depth += 1
+        return tuple(
+            [
+                item
+                if type(item) in _PLAIN and depth <= MAX_DEPTH
+                else decode(item, buffers, depth)
+                for item in inner
+            ]
+        )
     if tag == "D" and type(inner) is list:
         result: dict[object, object] = {}
         for pair in inner:
@@ -237,6 +281,10 @@ def _decode_array(data: dict[str, object], buffers: Sequence[bytes]) -> object:
 # -- frames ---------------------------------------------------------------------------
 
 
+_JSON = json.JSONEncoder(allow_nan=True, separators=(",", ":"))
+_ZEROS = bytes(8)
+
+
 def write_frame(fd: int, message: Mapping[str, object], deadline: float | None = None) -> None:
     """Encode ``message`` (a mapping of plain values) and write it whole to ``fd``.
 
@@ -248,30 +296,40 @@ def write_frame(fd: int, message: Mapping[str, object], deadline: float | None =
     buffers: list[bytes] = []
     header = {key: encode(value, buffers) for key, value in message.items()}
     header["buffers"] = [len(b) for b in buffers]
-    text = json.dumps(header, allow_nan=True, separators=(",", ":")).encode("utf-8")
+    text = _JSON.encode(header).encode("utf-8")
     parts = [_LENGTH.pack(len(text)), text]
+    total = 4 + len(text)
     for buffer in buffers:
         parts.append(buffer)
+        total += len(buffer)
         if len(buffer) % 8:
-            parts.append(bytes(-len(buffer) % 8))
-    total = sum(map(len, parts))
+            parts.append(_ZEROS[: -len(buffer) % 8])
+            total += -len(buffer) % 8
     if total < (1 << 20):
         parts = [b"".join(parts)]
     for part in parts:
-        view = memoryview(part)
-        while view:
-            if deadline is None:
-                view = view[os.write(fd, view) :]
-                continue
-            try:
-                view = view[os.write(fd, view) :]
-            except BlockingIOError:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError from None
-                _, ready, _ = select.select([], [fd], [], remaining)
-                if not ready:
-                    raise TimeoutError from None
+        try:
+            written = os.write(fd, part)  # a small frame mostly goes whole at once
+        except BlockingIOError:
+            written = 0
+        if written < len(part):
+            _write_rest(fd, memoryview(part)[written:], deadline)
+
+
+def _write_rest(fd: int, view: memoryview, deadline: float | None) -> None:
+    while view:
+        if deadline is None:
+            view = view[os.write(fd, view) :]
+            continue
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError from None
+            _, ready, _ = select.select([], [fd], [], remaining)
+            if not ready:
+                raise TimeoutError from None
 
 
 class FrameReader:
@@ -282,32 +340,34 @@ class FrameReader:
         self.max_bytes = max_bytes
         self._pending = bytearray()
         self._start = 0
+        self._poll: Any = None
 
     def _fill(self, size: int, deadline: float | None) -> None:
         """Read until ``size`` unread bytes are pending."""
         if self._start and (self._start > (1 << 20) or self._start == len(self._pending)):
             del self._pending[: self._start]
             self._start = 0
-        while len(self._pending) - self._start < size:
+        pending = self._pending
+        while len(pending) - self._start < size:
             if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError
-                ready, _, _ = select.select([self.fd], [], [], remaining)
-                if not ready:
-                    raise TimeoutError
-            missing = size - (len(self._pending) - self._start)
+                self._wait(deadline)
+            missing = size - (len(pending) - self._start)
             chunk = os.read(self.fd, max(1 << 16, min(missing, 1 << 24)))
             if not chunk:
                 raise EOFError
-            self._pending += chunk
+            pending += chunk
 
-    def _take(self, size: int, deadline: float | None) -> bytearray:
-        """The next ``size`` bytes, as a fresh buffer of their own."""
-        self._fill(size, deadline)
-        taken = self._pending[self._start : self._start + size]
-        self._start += size
-        return taken
+    def _wait(self, deadline: float) -> None:
+        """Return once the pipe is readable (data or end of file); ``TimeoutError`` at the
+        deadline."""
+        if self._poll is None:
+            self._poll = select.poll()
+            self._poll.register(self.fd, select.POLLIN)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        if not self._poll.poll(math.ceil(remaining * 1000.0)):
+            raise TimeoutError
 
     def read(self, deadline: float | None = None) -> dict[str, object]:
         """The next message as a dict of decoded values.
@@ -315,29 +375,42 @@ class FrameReader:
         Raises ``EOFError`` (the writer is gone), ``TimeoutError`` (the deadline passed) or
         :class:`ChannelError` (too big or malformed).
         """
-        (size,) = _LENGTH.unpack(self._take(_LENGTH.size, deadline))
+        if len(self._pending) - self._start < 4:
+            self._fill(4, deadline)
+        (size,) = _LENGTH.unpack_from(self._pending, self._start)
         if size > self.max_bytes:
             raise ChannelError(f"message header of {size} bytes is over the limit")
+        self._start += 4
+        if len(self._pending) - self._start < size:
+            self._fill(size, deadline)
+        start = self._start
+        raw_header = self._pending[start : start + size]
+        self._start = start + size
         try:
-            header = json.loads(self._take(size, deadline).decode("utf-8"))
+            header = json.loads(raw_header.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError):
             raise ChannelError("message header is not valid JSON") from None
-        if not isinstance(header, dict):
+        if type(header) is not dict:
             raise ChannelError("message header is not an object")
         lengths = header.pop("buffers", [])
-        if not isinstance(lengths, list) or not all(type(n) is int and n >= 0 for n in lengths):
+        if type(lengths) is not list or not all(type(n) is int and n >= 0 for n in lengths):
             raise ChannelError("malformed buffer list in message")
-        padded = [n + (-n % 8) for n in lengths]
-        if size + sum(padded) > self.max_bytes:
-            raise ChannelError(f"message of {size + sum(padded)} bytes is over the limit")
-        body = memoryview(self._take(sum(padded), deadline))
         buffers: list[memoryview] = []
-        offset = 0
-        for length, step in zip(lengths, padded, strict=True):
-            buffers.append(body[offset : offset + length])
-            offset += step
+        if lengths:
+            padded = [n + (-n % 8) for n in lengths]
+            body_size = sum(padded)
+            if size + body_size > self.max_bytes:
+                raise ChannelError(f"message of {size + body_size} bytes is over the limit")
+            body = memoryview(self._take(body_size, deadline))
+            offset = 0
+            for length, step in zip(lengths, padded, strict=True):
+                buffers.append(body[offset : offset + length])
+                offset += step
         try:
-            return {str(key): decode(value, buffers) for key, value in header.items()}  # type: ignore[arg-type]
+            return {
+                key: value if type(value) in _PLAIN else decode(value, buffers)  # type: ignore[arg-type]
+                for key, value in header.items()
+            }
         except ChannelError:
             raise
         except RecursionError:
@@ -345,6 +418,14 @@ class FrameReader:
         except (ValueError, TypeError, OverflowError, SyntaxError, MemoryError) as exc:
             # what numpy or complex() refuse in a crafted value: malformed, never a result
             raise ChannelError(f"malformed value in message: {type(exc).__name__}") from None
+
+    def _take(self, size: int, deadline: float | None) -> bytearray:
+        """The next ``size`` bytes, as a fresh buffer of their own."""
+        if len(self._pending) - self._start < size:
+            self._fill(size, deadline)
+        taken = self._pending[self._start : self._start + size]
+        self._start += size
+        return taken
 
 
 def read_frame(fd: int, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> dict[str, object]:
@@ -421,11 +502,13 @@ class EvaluatorEnd:
     def __getattr__(self, name: str) -> Callable[..., object]:
         if name.startswith("_"):
             raise AttributeError(name)
+        request = self._request
 
         def call(*args: object, **kwargs: object) -> object:
-            return self.call(name, *args, **kwargs)
+            return request({"op": "call", "name": name, "args": args, "kwargs": kwargs})
 
         call.__name__ = name
+        self.__dict__[name] = call  # made once per name: later look-ups find it directly
         return call
 
     def call(self, name: str, *args: object, **kwargs: object) -> object:
@@ -442,7 +525,8 @@ class EvaluatorEnd:
     def _request(self, message: Mapping[str, object]) -> object:
         if self.broken is not None:
             raise ChannelBroken(self.broken)
-        self.functions  # noqa: B018 - the hello comes first (and may carry a load error)
+        if self._functions is None:
+            self.functions  # noqa: B018 - the hello comes first (and may carry a load error)
         self.calls += 1
         deadline = time.monotonic() + self._timeout
         try:
@@ -457,7 +541,10 @@ class EvaluatorEnd:
             ) from None
         except OSError:
             raise self._break("the candidate process ended before the call") from None
-        answer = self._receive(f"no answer to {message.get('name')!r}")
+        try:
+            answer = self._reader.read(time.monotonic() + self._timeout)
+        except (TimeoutError, EOFError, ChannelError, OSError) as exc:
+            raise self._broken_by(exc, f"no answer to {message.get('name')!r}") from None
         if "error" in answer:
             error = answer["error"]
             if not isinstance(error, dict):
@@ -476,14 +563,18 @@ class EvaluatorEnd:
             raise ChannelBroken(self.broken)
         try:
             return self._reader.read(time.monotonic() + self._timeout)
-        except TimeoutError:
-            raise self._break(f"{what} within the call time limit of {self._timeout:g}s") from None
-        except EOFError:
-            raise self._break(f"{what}: the candidate process ended") from None
-        except ChannelError as exc:
-            raise self._break(f"the candidate sent a bad message: {exc}") from None
-        except OSError as exc:
-            raise self._break(f"{what}: {exc}") from None
+        except (TimeoutError, EOFError, ChannelError, OSError) as exc:
+            raise self._broken_by(exc, what) from None
+
+    def _broken_by(self, exc: BaseException, what: str) -> ChannelBroken:
+        """The break that a failed read of an answer (``what``) means."""
+        if isinstance(exc, TimeoutError):
+            return self._break(f"{what} within the call time limit of {self._timeout:g}s")
+        if isinstance(exc, EOFError):
+            return self._break(f"{what}: the candidate process ended")
+        if isinstance(exc, ChannelError):
+            return self._break(f"the candidate sent a bad message: {exc}")
+        return self._break(f"{what}: {exc}")
 
     def _break(self, reason: str) -> ChannelBroken:
         self.broken = reason

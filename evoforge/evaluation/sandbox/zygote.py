@@ -4,8 +4,10 @@ Starting an interpreter, importing numpy and setting up namespaces cost about 0.
 process, most of a fast evaluation. A template pays that once: the launcher starts it in
 the side's jail (user, mount, pid and network namespaces, the new root) *keeping* its
 capabilities inside that user namespace, it imports what every evaluation needs (numpy,
-the channel, the side's script, and for the evaluator side the problem's evaluator), and
-then it only forks. It never runs candidate code itself. Usage (by
+the channel, the side's script, and for the evaluator side the problem's evaluator), warms
+up what each child would otherwise redo (argparse's lazy imports), freezes its objects out
+of the garbage collector (so collections in a child copy none of its pages), and then it
+only forks. It never runs candidate code itself. Usage (by
 :mod:`evoforge.evaluation.sandbox.templates` only)::
 
     python -I zygote.py CONTROL_FD SPEC_JSON
@@ -21,9 +23,10 @@ empty read-only tmpfs, mounts a fresh ``/dev/shm`` (``/tmp`` is read-only: ``TMP
 the working directory), joins the evaluation's cgroups and forks **C2**, pid 1 of the new
 pid namespace. C2 mounts a ``/proc`` that shows only the evaluation's processes and forks
 **C3**, which sets the resource limits, the environment and the standard streams, closes
-every other descriptor, drops every capability, reseeds the random generators and calls
-the script's ``main``. C1 hands the parent a pidfd of C2 (killing C2 kills the whole pid
-namespace) and, when C2 ends, C3's exit status and resource usage.
+every other descriptor, drops every capability, reseeds the random generators, moves to
+the request's ``cpu`` if it names one (last, so that both sides of an evaluation set up
+in parallel) and calls the script's ``main``. C1 hands the parent a pidfd of C2 (killing
+C2 kills the whole pid namespace) and, when C2 ends, C3's exit status and resource usage.
 
 Request JSON: ``argv`` (with ``{name}`` placeholders for the passed descriptors, listed
 in ``fd_names`` in the order they were passed), ``entry`` (the evaluation's directory
@@ -35,6 +38,7 @@ C1 under the roots in ``spec["cgroups"]`` (open directory descriptors, inherited
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import json
 import os
@@ -204,11 +208,6 @@ def run_payload(
     status = 127
     try:
         os.chdir(request["workdir"])
-        if request.get("cpu") is not None:
-            try:
-                os.sched_setaffinity(0, {int(request["cpu"])})
-            except OSError:
-                pass
         for name, soft, hard in request["limits"]:
             resource.setrlimit(getattr(resource, name), (soft, hard))
         null = os.open("/dev/null", os.O_RDONLY)
@@ -228,6 +227,12 @@ def run_payload(
         argv = [fill(arg, named) for arg in request["argv"]]
         if request["script"] in argv:  # drop the interpreter and its flags
             argv = argv[argv.index(request["script"]) :]
+        if request.get("cpu") is not None:
+            # last: until here both sides set up on whichever processors are free
+            try:
+                os.sched_setaffinity(0, {int(request["cpu"])})
+            except OSError:
+                pass
         script.main(argv)
         status = 0
     except SystemExit as exc:
@@ -412,6 +417,22 @@ def dispatch(
     return spare
 
 
+def warm_up() -> None:
+    """Do once here what every child's first steps would otherwise do on their own.
+
+    A side's ``main`` parses its arguments: the first parse in a process imports the
+    modules argparse loads lazily and compiles its patterns (several milliseconds in each
+    child). A throwaway parse in the template leaves all of that behind for the children.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="warm-up", description="warm-up")
+    parser.add_argument("--value", type=float, default=0.0)
+    parser.add_argument("--flag", action="store_true")
+    parser.add_argument("--number", type=int)
+    parser.parse_args(["--value", "1.5", "--flag", "--number", "2"])
+
+
 def main(argv: list[str]) -> None:
     control = socket.socket(fileno=int(argv[1]))
     spec = json.loads(argv[2])
@@ -433,7 +454,9 @@ def main(argv: list[str]) -> None:
             script.preload_evaluator(preload)
         except BaseException:
             pass
+    warm_up()
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    gc.freeze()  # what the template made is never collected in a child: no copies of it
     spare: tuple[int, socket.socket] | None = start_spare(kernel, script, spec)
     send(control, {"ready": True})
     while True:
