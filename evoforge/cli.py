@@ -31,6 +31,8 @@ from evoforge.report.commands import (
 from evoforge.storage.db import DatabaseError, RunDatabase
 
 EXIT_USAGE = 2
+#: The run stopped because no language model was usable (``llm.on_no_model: stop``).
+EXIT_NO_MODEL = 3
 EXIT_INTERRUPTED = 130
 
 
@@ -79,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--api-key-env", help="environment variable holding the API key (default OPENAI_API_KEY)"
     )
+    _add_allow_unreachable(run)
     _add_log_flags(run)
 
     resume = commands.add_parser("resume", help="continue a run (also after a crash)")
@@ -92,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--llm-base-url",
         help="move the run's language models to this endpoint (a server that moved)",
     )
+    _add_allow_unreachable(resume)
     _add_log_flags(resume)
 
     best = commands.add_parser("best", help="show the best program of a run")
@@ -181,6 +185,23 @@ def _add_export_parser(commands: Any) -> None:
     add_export_parser(commands)
 
 
+def _add_allow_unreachable(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-unreachable",
+        action="store_true",
+        help="start even if a language model fails the start-up check",
+    )
+
+
+def _exit_status(stop_reason: str) -> int:
+    """0, or 130 for an interrupted run, or 3 when no language model was usable."""
+    if stop_reason == "interrupted":
+        return EXIT_INTERRUPTED
+    if stop_reason.startswith("no usable language model"):
+        return EXIT_NO_MODEL
+    return 0
+
+
 def _add_log_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--quiet", action="store_true", help="print only the final result")
@@ -224,9 +245,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         cli_layer=cli_layer,
         run_dir=args.out,
         fresh=args.fresh,
+        allow_unreachable=args.allow_unreachable,
     )
     _print_result(result, mode)
-    return EXIT_INTERRUPTED if result.stop_reason == "interrupted" else 0
+    return _exit_status(result.stop_reason)
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
@@ -238,9 +260,10 @@ def _cmd_resume(args: argparse.Namespace) -> int:
         extra_iterations=args.iterations,
         log_mode=mode,
         llm_base_url=args.llm_base_url,
+        allow_unreachable=args.allow_unreachable,
     )
     _print_result(result, mode)
-    return EXIT_INTERRUPTED if result.stop_reason == "interrupted" else 0
+    return _exit_status(result.stop_reason)
 
 
 def _print_result(result: Any, mode: str | None) -> None:

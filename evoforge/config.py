@@ -315,6 +315,11 @@ class LLMConfig(_Strict):
     max_rests: int = Field(
         3, ge=1, description="Rests in a row without a success after which a model is dropped."
     )
+    on_no_model: Literal["symbolic", "stop"] = Field(
+        "symbolic",
+        description="When every model is dropped: symbolic (carry on with the enabled "
+        "symbolic operators; a run with none stops) or stop (end the run, exit status 3).",
+    )
     max_total_tokens: int | None = Field(
         None, ge=1, description="End the run once this many tokens were used (None: no limit)."
     )

@@ -257,6 +257,9 @@ class Engine:
             parent, island, rng, inspiration_config.count, inspiration_config.policy
         )
         operator = self.operators[self.bandit.select(rng)]
+        if operator.name in LLM_OPERATOR_NAMES and self.models_gone_symbolic():
+            symbolic = [name for name in self.operators if name not in LLM_OPERATOR_NAMES]
+            operator = self.operators[symbolic[int(rng.integers(len(symbolic)))]]
         pool = sorted(self.archive.elites(island), key=lambda p: (-(p.score or 0.0), p.seq))
         context = ProposalContext(
             parent=parent,
@@ -321,8 +324,21 @@ class Engine:
 
     def llm_stop_reason(self) -> str | None:
         """Why the run must stop for its language models (a token or cost budget reached,
-        no usable model left), or None."""
-        return None if self.llm is None else self.llm.router.stop_reason()
+        no usable model left unless the run carries on without them), or None."""
+        if self.llm is None or self.models_gone_symbolic():
+            return None
+        return self.llm.router.stop_reason()
+
+    def models_gone_symbolic(self) -> bool:
+        """True when every model is dropped and the run carries on with its symbolic
+        operators (``llm.on_no_model: symbolic`` and at least one is enabled); ``ask``
+        then picks one of them, uniformly, wherever the bandit picks an llm_* one."""
+        return (
+            self.llm is not None
+            and self.config.llm.on_no_model == "symbolic"
+            and self.llm.router.no_model_left()
+            and any(name not in LLM_OPERATOR_NAMES for name in self.operators)
+        )
 
     def evaluate(self, code: str) -> EvaluationResult:
         """Score code in the sandbox. Safe to call from worker threads."""

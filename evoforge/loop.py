@@ -15,10 +15,14 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from evoforge.engine import Engine, StepReport
 from evoforge.program import Program
 from evoforge.report.progress import Reporter
+
+if TYPE_CHECKING:
+    from evoforge.llm.router import ModelChange
 
 STOP_ITERATIONS = "iterations budget reached"
 STOP_EVALUATIONS = "evaluations budget reached"
@@ -103,6 +107,8 @@ async def _drive(engine: Engine, budget: Budget, reporter: Reporter, workers: in
     in_flight: set[asyncio.Task[StepReport]] = set()
     engine.db.set_state({"budget_iterations": budget.iterations})
     reporter.start(engine, budget)
+    if engine.llm is not None:
+        engine.llm.router.listener = lambda change: _announce(engine, reporter, change)
     try:
         while True:
             if stop.reason is None:
@@ -136,8 +142,35 @@ async def _drive(engine: Engine, budget: Budget, reporter: Reporter, workers: in
             task.cancel()
         if in_flight:
             await asyncio.gather(*in_flight, return_exceptions=True)
+        if engine.llm is not None:
+            engine.llm.router.listener = None
         reporter.stop(engine)
     return stop.reason or _budget_reached(engine, budget, started) or STOP_ITERATIONS
+
+
+def _announce(engine: Engine, reporter: Reporter, change: ModelChange) -> None:
+    """Tell the user that a model was rested or dropped, and what happens without one."""
+    if change.state == "rested":
+        message = f"language model {change.label} rested for {change.cooldown_s:g} s: "
+    else:
+        message = f"language model {change.label} dropped: "
+    reporter.event(
+        "llm_model",
+        message + change.reason,
+        model=change.label,
+        state=change.state,
+        reason=change.reason,
+        usable_left=change.usable_left,
+    )
+    if change.usable_left > 0:
+        return
+    carry_on = engine.models_gone_symbolic()
+    reporter.event(
+        "llm_no_model",
+        "no usable language model left: "
+        + ("carrying on with the symbolic operators" if carry_on else "stopping the run"),
+        action="symbolic" if carry_on else "stop",
+    )
 
 
 def _may_ask(engine: Engine, budget: Budget, in_flight: int) -> bool:

@@ -32,6 +32,10 @@ class RunLockedError(EngineError):
     """Another process is driving this run."""
 
 
+class EndpointError(EngineError):
+    """A language model failed the start-up check (unreachable, unauthorised, broken)."""
+
+
 class RunLock:
     """Exclusive, non-blocking lock on a run directory."""
 
@@ -102,6 +106,18 @@ def _budget(config: Config) -> Budget:
     )
 
 
+def _check_models(config: Config, reporter: Reporter, allow_unreachable: bool) -> None:
+    """Raise :class:`EndpointError` when a model fails the start-up check, or note the
+    problems when the run may start anyway."""
+    from evoforge.llm.preflight import check_models, problems_line
+
+    problems = check_models(config)
+    if problems and not allow_unreachable:
+        raise EndpointError(problems_line(problems))
+    for problem in problems:
+        reporter.note(f"warning: {problem}; starting anyway (--allow-unreachable)")
+
+
 def start_run(
     problem_dir: Path | str,
     *,
@@ -110,8 +126,11 @@ def start_run(
     run_dir: Path | None = None,
     fresh: bool = False,
     reporter: Reporter | None = None,
+    allow_unreachable: bool = False,
 ) -> RunResult:
-    """Load the problem, resolve the config, create the run, score the seed and run it."""
+    """Load the problem, resolve the config, check the models, create the run, score the
+    seed and run it. A model that fails the check (:mod:`evoforge.llm.preflight`) stops
+    it before anything is created, unless ``allow_unreachable`` (then it is a note)."""
     problem = load_problem(problem_dir)
     config = resolve_config(
         problem_layer=problem.config_layer, file_layer=config_file_layer, cli_layer=cli_layer
@@ -121,6 +140,7 @@ def start_run(
     chosen = reporter or make_reporter(config.run.log_mode)
     for notice in problem.notices:
         chosen.note(notice)
+    _check_models(config, chosen, allow_unreachable)
     with RunLock(target):
         if fresh:
             _clear_run_dir(target)
@@ -139,10 +159,12 @@ def resume_run(
     log_mode: str | None = None,
     reporter: Reporter | None = None,
     llm_base_url: str | None = None,
+    allow_unreachable: bool = False,
 ) -> RunResult:
     """Continue a run. Without ``extra_iterations`` it completes the stored budget;
     with it, it runs that many iterations beyond those already committed.
-    ``llm_base_url`` moves the run's models to another endpoint (see :meth:`Engine.open`)."""
+    ``llm_base_url`` moves the run's models to another endpoint (see :meth:`Engine.open`).
+    The models are checked first, as for :func:`start_run`."""
     if not (run_dir / RunDatabase.FILENAME).is_file():
         raise EngineError(f"{run_dir} holds no run (no {RunDatabase.FILENAME})")
     with RunLock(run_dir):
@@ -161,6 +183,7 @@ def resume_run(
                 target_score=budget.target_score,
             )
             chosen = reporter or make_reporter(log_mode or config.run.log_mode)
+            _check_models(config, chosen, allow_unreachable)
             return drive(engine, budget, chosen, config.run.workers)
         finally:
             engine.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import os
 import random
 import time
@@ -33,6 +34,7 @@ __all__ = [
     "LLMSetupError",
     "OpenAIChatClient",
     "RetryPolicy",
+    "probe",
     "render_prompt",
 ]
 
@@ -298,6 +300,11 @@ class OpenAIChatClient:
             raise LLMCallError(
                 CallOutcome.CONNECTION_ERROR, f"malformed response: {_one_line(exc)}"
             ) from None
+        if isinstance(completion, str | bytes) or not hasattr(completion, "choices"):
+            # e.g. a web page at the wrong URL: the SDK hands back the body undecoded
+            raise LLMCallError(
+                CallOutcome.CONNECTION_ERROR, "malformed response: not a chat completion"
+            )
         choices = getattr(completion, "choices", None) or []
         texts = [
             str(choice.message.content or "")
@@ -333,3 +340,42 @@ def _status_error(exc: Any) -> LLMCallError:
     else:  # 404 (unknown model or path) makes the model unusable; other 4xx only this request
         outcome, fatal = CallOutcome.BAD_REQUEST, status == 404
     return LLMCallError(outcome, detail, fatal=fatal, retry_after=retry_after)
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost cause's one-line text (e.g. ``[Errno 111] Connection refused``)."""
+    inner: BaseException = exc
+    while inner.__cause__ is not None or inner.__context__ is not None:
+        inner = inner.__cause__ or inner.__context__  # type: ignore[assignment]
+    return _one_line(inner)
+
+
+async def probe(client: OpenAIChatClient, timeout_s: float) -> str | None:
+    """One cheap request (``GET /models``, no tokens) to ``client``'s endpoint: None when
+    the endpoint answers as an OpenAI-compatible server, else a one-line reason.
+
+    Unreachable (refused, timeout, broken connection), unauthorised (401/403), failing
+    (5xx) and an answer that is not JSON all count as problems. A server that does not
+    list models (404, 405, 501) or is busy (429) did answer, so it passes.
+    """
+    openai = client._openai
+    try:
+        raw = await client._sdk_client().models.with_raw_response.list(timeout=timeout_s)
+    except openai.APITimeoutError:
+        return f"unreachable: no answer within {timeout_s:g} s"
+    except openai.APIConnectionError as exc:
+        return f"unreachable: {_root_cause(exc)}"
+    except openai.APIStatusError as exc:
+        status = int(getattr(exc, "status_code", 0) or 0)
+        if status in (401, 403):
+            return f"unauthorised: HTTP {status} (check {client.model.api_key_env})"
+        if status >= 500 and status != 501:
+            return f"failing: HTTP {status}"
+        return None
+    try:
+        body = json.loads(raw.http_response.text)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return "not an OpenAI-compatible endpoint: its answer is not a JSON object"
+    return None

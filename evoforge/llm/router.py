@@ -7,9 +7,12 @@ through that model's client and keeps the accounts (tokens and cost, for the bud
 Circuit breaker: a model whose requests fail ``circuit_failures`` times in a row (each
 after its own retries) is rested for ``circuit_cooldown_s``; the others carry on. A model
 rested ``max_rests`` times without a success in between, or one that answers 401/403/404,
-is dropped. When every model is dropped, :meth:`ModelRouter.stop_reason` says so and the
-run loop stops asking for work. Breaker state is the health of the endpoints now, not a
-search policy, so it is not stored; model-bandit statistics are (see :meth:`state`).
+is dropped. Each rest and drop is told to :attr:`ModelRouter.listener` (the run loop
+announces it). When every model is dropped, :meth:`ModelRouter.no_model_left` is true and
+:meth:`ModelRouter.stop_reason` says so; the engine then carries on with the symbolic
+operators or stops the run, as ``llm.on_no_model`` says. Breaker state is the health of
+the endpoints now, not a search policy, so it is not stored; model-bandit statistics are
+(see :meth:`state`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,18 @@ from evoforge.selection.bandits import Bandit, make_bandit
 STOP_TOKENS = "token budget reached"
 STOP_COST = "cost budget reached"
 STOP_NO_MODEL = "no usable language model"
+
+
+@dataclass(frozen=True)
+class ModelChange:
+    """A model was ``rested`` (for ``cooldown_s``) or ``dropped``; ``reason`` is the
+    failure that did it; ``usable_left`` counts the models not dropped."""
+
+    label: str
+    state: str
+    reason: str
+    cooldown_s: float
+    usable_left: int
 
 
 class BudgetExhausted(LLMCallError):
@@ -70,6 +85,8 @@ class ModelRouter:
             self.bandit = make_bandit(self.labels, BanditConfig(policy="ucb1"))
         self._mean_job_cost = 0.0
         self._jobs_costed = 0
+        #: Called with every rest and drop; must not raise.
+        self.listener: Callable[[ModelChange], None] | None = None
 
     # -- accounting ---------------------------------------------------------------------
 
@@ -87,10 +104,14 @@ class ModelRouter:
             return f"{STOP_TOKENS} ({self.tokens_used} of {self.config.max_total_tokens} tokens)"
         if self.config.max_cost is not None and self.cost_used >= self.config.max_cost:
             return f"{STOP_COST} ({self.cost_used:.4g} of {self.config.max_cost:.4g})"
-        if all(health.dropped for health in self._health.values()):
+        if self.no_model_left():
             reasons = "; ".join(f"{h.dropped}" for h in self._health.values())
             return f"{STOP_NO_MODEL}: {reasons}"
         return None
+
+    def no_model_left(self) -> bool:
+        """Whether every model has been dropped (none will be called again)."""
+        return all(health.dropped for health in self._health.values())
 
     # -- choosing -----------------------------------------------------------------------
 
@@ -148,8 +169,11 @@ class ModelRouter:
 
     def _failed(self, label: str, exc: LLMCallError) -> None:
         health = self._health[label]
+        if health.dropped is not None:
+            return  # a request in flight when the model was dropped
         if exc.fatal:
             health.dropped = f"{label}: {exc}"
+            self._tell(label, "dropped", str(exc), 0.0)
             return
         if exc.outcome is CallOutcome.BAD_REQUEST:
             return  # this request was wrong, not the model
@@ -159,8 +183,16 @@ class ModelRouter:
             health.rests_without_success += 1
             if health.rests_without_success >= self.config.max_rests:
                 health.dropped = f"{label}: kept failing ({exc})"
+                self._tell(label, "dropped", f"kept failing ({exc})", 0.0)
             else:
                 health.rested_until = self._clock() + self.config.circuit_cooldown_s
+                self._tell(label, "rested", str(exc), self.config.circuit_cooldown_s)
+
+    def _tell(self, label: str, state: str, reason: str, cooldown_s: float) -> None:
+        if self.listener is None:
+            return
+        usable = sum(1 for health in self._health.values() if health.dropped is None)
+        self.listener(ModelChange(label, state, reason, cooldown_s, usable))
 
     # -- model choice learning ------------------------------------------------------------
 

@@ -35,6 +35,11 @@ class Reporter:
         """A one-line message for the user: warnings reach stderr even in quiet mode."""
         print(message, file=sys.stderr, flush=True)
 
+    def event(self, name: str, message: str, **fields: Any) -> None:
+        """Something the user must know about (a model rested or dropped): ``message``
+        as a note; the JSON-lines reporter emits ``name`` with ``fields`` instead."""
+        self.note(message)
+
     def stop(self, engine: Engine) -> None:
         """Called once at the end."""
 
@@ -147,6 +152,9 @@ class JsonLinesReporter(Reporter):
 
     def note(self, message: str) -> None:
         self._emit({"event": "note", "message": message})
+
+    def event(self, name: str, message: str, **fields: Any) -> None:
+        self._emit({"event": name, "message": message, **fields})
 
     def stop(self, engine: Engine) -> None:
         self._emit(

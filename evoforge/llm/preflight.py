@@ -1,0 +1,57 @@
+"""The start-up check of a run's language models: one cheap request per model.
+
+Before the first iteration of ``evoforge run`` or ``resume``, every configured model's
+endpoint gets one ``GET /models`` (no tokens spent, nothing stored). A model that is
+unreachable, unauthorised, failing or not an OpenAI-compatible server is a problem; the
+caller stops the run with one line, unless told to start anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from evoforge.config import LLM_OPERATOR_NAMES, Config
+
+__all__ = ["CHECK_TIMEOUT_S", "check_models", "problems_line"]
+
+#: The check waits at most this long (or the model's own timeout, if shorter).
+CHECK_TIMEOUT_S = 30.0
+
+
+def check_models(config: Config) -> list[str]:
+    """One line per configured model whose endpoint fails the check (empty: all answer).
+
+    Nothing is checked when no ``llm_*`` operator is enabled. Models are checked at
+    once, so the check takes at most the longest timeout among them.
+    """
+    if not config.llm.models or not any(
+        name in LLM_OPERATOR_NAMES for name in config.operators.enabled
+    ):
+        return []
+    from evoforge.llm.client import LLMSetupError, OpenAIChatClient, RetryPolicy, probe
+
+    try:
+        clients = [
+            OpenAIChatClient(model, RetryPolicy(max_retries=0)) for model in config.llm.models
+        ]
+    except LLMSetupError:
+        return []  # the engine reports the missing package when it builds the operators
+
+    async def check_all() -> list[str | None]:
+        checks = [probe(client, min(client.model.timeout_s, CHECK_TIMEOUT_S)) for client in clients]
+        return list(await asyncio.gather(*checks))
+
+    found = asyncio.run(check_all())
+    return [
+        f"model {model.label!r} at {model.base_url} is {problem}"
+        for model, problem in zip(config.llm.models, found, strict=True)
+        if problem is not None
+    ]
+
+
+def problems_line(problems: list[str]) -> str:
+    """The one line that stops a run whose models failed the check."""
+    return (
+        "; ".join(problems)
+        + " (start the server or fix its URL or key, or pass --allow-unreachable to run anyway)"
+    )
