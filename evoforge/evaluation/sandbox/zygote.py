@@ -245,15 +245,22 @@ def run_payload(
     os._exit(status)
 
 
-def run_init(report: int) -> None:
+def run_init(report: int, run_fds: tuple[int, ...]) -> None:
     """C2, pid 1 of the evaluation's pid namespace: reap everything, report C3's status.
 
-    Returns only in the forked C3.
+    Returns only in the forked C3. C2 closes its copies of the run's descriptors
+    (``run_fds``): a pipe's other end then sees end-of-file as soon as C3 and its children
+    have let go of it, not only once C2 has ended too.
     """
     command = os.fork()
     if command == 0:
         os.close(report)
         return
+    for fd in run_fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
     while True:
         try:
             pid, status = os.wait()
@@ -298,7 +305,7 @@ def run_evaluation(
         reply.close()
         try:
             kernel.mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
-            run_init(report_write)
+            run_init(report_write, (stdout, stderr, *named.values()))
         except BaseException as exc:
             try:
                 os.write(stderr, ("evoforge template: %s\n" % (exc,)).encode())
