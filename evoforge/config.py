@@ -317,8 +317,9 @@ class LLMConfig(_Strict):
     )
     on_no_model: Literal["symbolic", "stop"] = Field(
         "symbolic",
-        description="When every model is dropped: symbolic (carry on with the enabled "
-        "symbolic operators; a run with none stops) or stop (end the run, exit status 3).",
+        description="When no model is usable: symbolic (llm_* picks become symbolic "
+        "children while every model rests or after all are dropped; a run with no symbolic "
+        "operator stops) or stop (all dropped ends the run, exit status 3).",
     )
     max_total_tokens: int | None = Field(
         None, ge=1, description="End the run once this many tokens were used (None: no limit)."

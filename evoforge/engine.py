@@ -257,7 +257,7 @@ class Engine:
             parent, island, rng, inspiration_config.count, inspiration_config.policy
         )
         operator = self.operators[self.bandit.select(rng)]
-        if operator.name in LLM_OPERATOR_NAMES and self.models_gone_symbolic():
+        if operator.name in LLM_OPERATOR_NAMES and self._symbolic_instead():
             symbolic = [name for name in self.operators if name not in LLM_OPERATOR_NAMES]
             operator = self.operators[symbolic[int(rng.integers(len(symbolic)))]]
         pool = sorted(self.archive.elites(island), key=lambda p: (-(p.score or 0.0), p.seq))
@@ -337,6 +337,19 @@ class Engine:
             self.llm is not None
             and self.config.llm.on_no_model == "symbolic"
             and self.llm.router.no_model_left()
+            and any(name not in LLM_OPERATOR_NAMES for name in self.operators)
+        )
+
+    def _symbolic_instead(self) -> bool:
+        """Whether ``ask`` replaces an llm_* pick by a symbolic operator: every model is
+        dropped, or (with ``llm.on_no_model: symbolic``) every model is resting now, so
+        the run keeps working instead of waiting for one to come back."""
+        if self.models_gone_symbolic():
+            return True
+        return (
+            self.llm is not None
+            and self.config.llm.on_no_model == "symbolic"
+            and not self.llm.router.usable_now()
             and any(name not in LLM_OPERATOR_NAMES for name in self.operators)
         )
 

@@ -291,7 +291,9 @@ class OpenAIChatClient:
                 CallOutcome.TIMEOUT, f"no answer within {self.model.timeout_s:g} s"
             ) from None
         except openai.APIConnectionError as exc:
-            raise LLMCallError(CallOutcome.CONNECTION_ERROR, _one_line(exc)) from None
+            detail = _root_cause(exc)
+            message = _one_line(exc) if detail == _one_line(exc) else f"{_one_line(exc)} {detail}"
+            raise LLMCallError(CallOutcome.CONNECTION_ERROR, message) from None
         except openai.APIStatusError as exc:
             raise _status_error(exc) from None
         except openai.APIResponseValidationError as exc:

@@ -113,6 +113,11 @@ class ModelRouter:
         """Whether every model has been dropped (none will be called again)."""
         return all(health.dropped for health in self._health.values())
 
+    def usable_now(self) -> bool:
+        """Whether some model may be called now (not dropped and not resting)."""
+        now = self._clock()
+        return any(h.dropped is None and h.rested_until <= now for h in self._health.values())
+
     # -- choosing -----------------------------------------------------------------------
 
     def choose(self, rng: np.random.Generator) -> str | None:

@@ -122,8 +122,9 @@ def _free_port() -> int:
 
 
 def _config(tmp_path: Path, url: str, **llm: Any) -> Path:
-    """Quick retries and a quick circuit breaker: a failing model is rested after one
-    failed request and dropped after the next. A large exploration constant makes the
+    """Quick retries and a quick circuit breaker: a failing model is rested (for no time,
+    so that no pick is swapped for a symbolic one while it rests) after one failed
+    request and dropped after the next. A large exploration constant makes the
     operator bandit take its arms in turn, so the llm_* ones come up twice every four
     iterations (3, 4, 7, 8, ...)."""
     settings: dict[str, Any] = {
@@ -132,7 +133,7 @@ def _config(tmp_path: Path, url: str, **llm: Any) -> Path:
         "backoff_base_s": 0.01,
         "backoff_max_s": 0.05,
         "circuit_failures": 1,
-        "circuit_cooldown_s": 0.05,
+        "circuit_cooldown_s": 0.0,
         "max_rests": 2,
     }
     settings.update(llm)
@@ -381,3 +382,36 @@ def test_a_server_that_answers_garbage_stops_at_start_up(
         db.close()
     assert outcomes == {"connection_error"}  # a web page is never taken for an answer
     assert len(_steps(run_dir)) == ITERATIONS
+
+
+def test_while_every_model_rests_the_run_works_on_symbolically(
+    problem: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A long rest does not stall the run: the llm_* picks made while the only model
+    rests become symbolic children, and the model is not asked again meanwhile."""
+    oracle = DyingOracle(connections=3)  # the check, then answers at iterations 3 and 4
+    oracle.start_background()
+    try:
+        config = _config(tmp_path, oracle.url, circuit_cooldown_s=600.0)
+        run_dir = tmp_path / "run"
+        assert main(_run(problem, config, run_dir, "--jsonl")) == 0
+    finally:
+        oracle.died.wait(5)
+    events = _events(capsys.readouterr().out)
+    (rested,) = [event for event in events if event["event"] == "llm_model"]
+    assert rested["state"] == "rested" and rested["usable_left"] == 1
+    assert "rested for 600 s" in rested["message"]
+    assert not [event for event in events if event["event"] == "llm_no_model"]
+    steps = _steps(run_dir)
+    assert len(steps) == ITERATIONS
+    assert [operator for iteration, operator in steps if iteration > 7] == [
+        operator
+        for iteration, operator in steps
+        if iteration > 7 and not operator.startswith("llm")
+    ]
+    db = RunDatabase(run_dir / RunDatabase.FILENAME)
+    try:
+        attempts = [record.attempt for _, record in db.llm_calls() if record.outcome.value != "ok"]
+    finally:
+        db.close()
+    assert attempts == [1, 2]  # one failed request (with its retry), then no more
