@@ -41,7 +41,7 @@ PROBLEMS = ROOT / "benchmarks" / "problems"
 DEFAULT_OLD_REVISION = "03e0ed4"  # the last revision with the shared-process evaluators
 
 _CALLS = 2000
-_ROUND_TRIP_EVALUATOR = f'''
+_ROUND_TRIP_EVALUATOR = f"""
 import time
 import numpy as np
 
@@ -54,8 +54,8 @@ def evaluate_candidate(candidate):
         candidate.priority(1.0, bins)
     elapsed = time.perf_counter() - start
     return {{"combined_score": 1.0, "us_per_call": elapsed / {_CALLS} * 1e6}}
-'''
-_IN_PROCESS_EVALUATOR = f'''
+"""
+_IN_PROCESS_EVALUATOR = f"""
 import importlib.util
 import time
 import numpy as np
@@ -71,7 +71,7 @@ def evaluate(program_path):
         module.priority(1.0, bins)
     elapsed = time.perf_counter() - start
     return {{"combined_score": 1.0, "us_per_call": elapsed / {_CALLS} * 1e6}}
-'''
+"""
 _PRIORITY_PROGRAM = "import numpy as np\n\n\ndef priority(item, bins):\n    return -bins\n"
 _INSTANT_ISOLATED = """
 import time
@@ -158,7 +158,9 @@ def whole_evaluations(work: Path, revision: str, repeats: int) -> dict[str, dict
             evaluator = ProblemEvaluator(
                 directory / "evaluator.py", EvaluatorConfig(timeout_s=120, memory_mb=4096)
             )
-            times, metrics = _timed(evaluator, (directory / "initial_program.py").read_text(), repeats)
+            times, metrics = _timed(
+                evaluator, (directory / "initial_program.py").read_text(), repeats
+            )
             figures[f"{label}_s"] = statistics.median(times)
             figures[f"{label}_score"] = metrics[0].get("combined_score", float("nan"))
         figures["ratio"] = figures["isolated_s"] / figures["shared_process_s"]
