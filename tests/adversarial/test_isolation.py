@@ -237,10 +237,18 @@ def _run_database(known, problem_files=("initial_program.py", "cases.json")):
             _leak("exists " + path)
     walked = 0
     tops = sorted(_os.listdir("/"), key=lambda top: (top not in ("tmp", "work", "home"), top))
+    import sys as _sys
+
+    # the interpreter's own trees are read-only binds of the installation: skipped so the
+    # walk stays well inside the call time limit on a busy machine
+    interpreter = {_os.path.realpath(p) for p in (_sys.prefix, _sys.base_prefix)}
     for top in tops:
         if top in ("proc", "sys", "dev", "usr"):
             continue
         for root, dirs, files in _os.walk("/" + top):
+            dirs[:] = [
+                d for d in dirs if _os.path.realpath(_os.path.join(root, d)) not in interpreter
+            ]
             walked += len(dirs) + len(files)
             for name in files:
                 if name.endswith((".sqlite", ".sqlite-wal", ".sqlite-shm")):
