@@ -3,9 +3,10 @@
 Modules, one job each: :mod:`.core` (the :class:`Sandbox`: start, wait, read back),
 :mod:`.launcher` (the script that sets a process up between fork and exec), :mod:`.jail`
 (what a jailed process may see), :mod:`.probes` (what isolation this machine allows),
-:mod:`.cgroups` (per-run process and memory ceilings), :mod:`.reaper` (kill leftovers,
-remove trees), :mod:`.records` (limits and run records). Which environment variables pass
-is decided in :mod:`evoforge.evaluation.environment`.
+:mod:`.cgroups` (per-run process and memory ceilings), :mod:`.output` (bounded reads of
+what a command left), :mod:`.reaper` (kill leftovers, remove trees), :mod:`.records`
+(limits and run records), :mod:`.templates` and :mod:`.zygote` (template processes).
+Which environment variables pass is decided in :mod:`evoforge.evaluation.environment`.
 """
 
 from evoforge.evaluation.environment import sanitized_environment

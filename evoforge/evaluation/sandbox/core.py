@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import select
-import stat
 import subprocess
 import sys
 import tempfile
@@ -42,6 +40,7 @@ from pathlib import Path
 from evoforge.evaluation.environment import sanitized_environment
 from evoforge.evaluation.sandbox.cgroups import RunCgroups
 from evoforge.evaluation.sandbox.jail import jail_spec
+from evoforge.evaluation.sandbox.output import drain, read_head_tail, read_regular_file
 from evoforge.evaluation.sandbox.probes import (
     LAUNCHER_PATH,
     filesystem_isolation,
@@ -286,7 +285,7 @@ class _Process:
             root.mkdir()
             jail = jail_spec(root, self.workdir, argv[0], self.side.readable)
         spec = launcher_spec(
-            self._rlimits(),
+            self.limits.rlimits(),
             mode,
             fs_mode,
             limits.shm_mb,
@@ -407,7 +406,7 @@ class _Process:
                     continue
                 ended = pidfd in ready if pidfd is not None else self._ended(pid)
                 if ended:
-                    chunks.extend(_drain(result_read, limit - size))
+                    chunks.extend(drain(result_read, limit - size))
                     break
         finally:
             if pidfd is not None:
@@ -481,43 +480,12 @@ class _Process:
             out_of_memory=self.cgroups.out_of_memory() if self.cgroups is not None else False,
         )
 
-    def _rlimits(self) -> list[tuple[str, int, int]]:
-        limits = self.limits
-        cpu_soft = max(1, math.ceil(limits.cpu_time_s))
-        memory = limits.memory_mb * _MIB
-        fsize = limits.max_file_size_mb * _MIB
-        return [
-            ("RLIMIT_CPU", cpu_soft, cpu_soft + 1),
-            ("RLIMIT_AS", memory, memory),
-            ("RLIMIT_FSIZE", fsize, fsize),
-            ("RLIMIT_CORE", 0, 0),
-        ]
-
 
 def _fill(arg: str, fds: Mapping[str, int]) -> str:
     """``arg`` with ``{result_fd}``-style placeholders replaced by the descriptor numbers."""
     for name, fd in fds.items():
         arg = arg.replace("{" + name + "}", str(fd))
     return arg
-
-
-def _drain(fd: int | None, budget: int) -> list[bytes]:
-    """What is left in a pipe whose writer is gone, at most ``budget`` bytes, never blocking."""
-    chunks: list[bytes] = []
-    if fd is None or budget <= 0:
-        return chunks
-    with contextlib.suppress(OSError):
-        os.set_blocking(fd, False)
-        while budget > 0:
-            try:
-                chunk = os.read(fd, min(65536, budget))
-            except BlockingIOError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-            budget -= len(chunk)
-    return chunks
 
 
 def _own_netns() -> str | None:
@@ -533,52 +501,3 @@ def _inside(root: Path, name: str) -> Path:
     if not target.is_relative_to(root.resolve()):
         raise ValueError(f"path {name!r} leaves the working directory")
     return target
-
-
-def read_regular_file(path: Path, limit: int) -> bytes:
-    """At most ``limit`` bytes of ``path``; refuses (``OSError``) anything but a regular file.
-
-    Opened without following a final symlink and without blocking, then checked with
-    ``fstat``: a named pipe, socket or device where a file was expected cannot hang us.
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(f"{path.name} is not a regular file")
-        chunks: list[bytes] = []
-        while limit > 0:
-            chunk = os.read(fd, min(limit, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            limit -= len(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
-
-
-def read_head_tail(path: Path, limit: int) -> str:
-    """At most ``limit`` bytes of the file: its head and tail, with a note of what was cut."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return ""
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            return ""
-        size = info.st_size
-        if size <= limit:
-            data = os.read(fd, limit)
-        else:
-            head_size = limit // 2
-            tail_size = limit - head_size
-            head = os.pread(fd, head_size, 0)
-            tail = os.pread(fd, tail_size, size - tail_size)
-            note = f"\n[... {size - head_size - tail_size} bytes dropped]\n".encode()
-            data = head + note + tail
-    except OSError:
-        return ""
-    finally:
-        os.close(fd)
-    return data.decode("utf-8", "replace")

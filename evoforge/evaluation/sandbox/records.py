@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+_MIB = 1024 * 1024
 
 if TYPE_CHECKING:
     from evoforge.config import EvaluatorConfig
@@ -42,6 +45,21 @@ class SandboxLimits:
             isolate_filesystem=config.isolate_filesystem,
             pass_env=tuple(config.pass_env),
         )
+
+    def rlimits(self) -> list[tuple[str, int, int]]:
+        """The ``(name, soft, hard)`` resource limits every sandboxed command gets.
+
+        ``RLIMIT_CPU``: the soft limit sends SIGXCPU, the hard one (a second later) kills.
+        """
+        cpu_soft = max(1, math.ceil(self.cpu_time_s))
+        memory = self.memory_mb * _MIB
+        fsize = self.max_file_size_mb * _MIB
+        return [
+            ("RLIMIT_CPU", cpu_soft, cpu_soft + 1),
+            ("RLIMIT_AS", memory, memory),
+            ("RLIMIT_FSIZE", fsize, fsize),
+            ("RLIMIT_CORE", 0, 0),
+        ]
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import select
 import signal
@@ -37,6 +36,7 @@ from pathlib import Path
 from evoforge.evaluation.environment import sanitized_environment
 from evoforge.evaluation.sandbox.cgroups import cgroup_roots
 from evoforge.evaluation.sandbox.jail import jail_spec
+from evoforge.evaluation.sandbox.output import drain, read_head_tail
 from evoforge.evaluation.sandbox.probes import LAUNCHER_PATH, launcher_spec
 from evoforge.evaluation.sandbox.reaper import MARKER_VARIABLE, decode_status, remove_tree
 from evoforge.evaluation.sandbox.records import SandboxLimits, SandboxRun, SideRequest
@@ -319,7 +319,7 @@ class TemplateRun:
                         MARKER_VARIABLE: self.run_id,
                     },
                 ),
-                "limits": self._rlimits(),
+                "limits": self.limits.rlimits(),
                 "cpu": self.side.cpu,
                 "fd_names": list(fds),
             }
@@ -392,9 +392,7 @@ class TemplateRun:
                 chunks.append(chunk)
                 continue
             if self.pidfd in ready:
-                from evoforge.evaluation.sandbox.core import _drain
-
-                chunks.extend(_drain(result_read, limit - size))
+                chunks.extend(drain(result_read, limit - size))
                 break
         if limit and not self.result_overflow:
             self.result = b"".join(chunks) if chunks else None
@@ -430,8 +428,6 @@ class TemplateRun:
 
     def finish(self) -> SandboxRun:
         """The record of the run (after :meth:`wait_reporting` or :meth:`stop`)."""
-        from evoforge.evaluation.sandbox.core import read_head_tail
-
         network = self.template.network if self.template.network != "none" else "none"
         if self.error is not None or self.capture is None:
             return SandboxRun(
@@ -460,15 +456,3 @@ class TemplateRun:
             result_overflow=self.result_overflow,
             out_of_memory=ended.get("out_of_memory") is True,
         )
-
-    def _rlimits(self) -> list[tuple[str, int, int]]:
-        limits = self.limits
-        cpu_soft = max(1, math.ceil(limits.cpu_time_s))
-        memory = limits.memory_mb * _MIB
-        fsize = limits.max_file_size_mb * _MIB
-        return [
-            ("RLIMIT_CPU", cpu_soft, cpu_soft + 1),
-            ("RLIMIT_AS", memory, memory),
-            ("RLIMIT_FSIZE", fsize, fsize),
-            ("RLIMIT_CORE", 0, 0),
-        ]

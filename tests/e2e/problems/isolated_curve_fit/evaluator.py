@@ -13,7 +13,7 @@ def evaluate_candidate(candidate):
     for value in values:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"model must return a number, got {type(value).__name__}")
-    error = sum((float(v) - _target(x)) ** 2 for x, v in zip(xs, values)) / len(xs)
+    error = sum((float(v) - _target(x)) ** 2 for x, v in zip(xs, values, strict=True)) / len(xs)
     if not math.isfinite(error):
         raise ValueError("non-finite prediction")
     return {"combined_score": -error, "mse": error}
