@@ -243,8 +243,8 @@ def _run_database(known, problem_files=("initial_program.py", "cases.json")):
     # walk stays well inside the call time limit on a busy machine
     interpreter = {_os.path.realpath(p) for p in (_sys.prefix, _sys.base_prefix)}
     for top in tops:
-        if top in ("proc", "sys", "dev", "usr"):
-            continue
+        if top in ("proc", "sys", "dev", "usr") or _os.path.islink("/" + top):
+            continue  # /lib, /bin ...: links into /usr, the system's read-only programs
         for root, dirs, files in _os.walk("/" + top):
             dirs[:] = [
                 d for d in dirs if _os.path.realpath(_os.path.join(root, d)) not in interpreter
