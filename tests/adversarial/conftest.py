@@ -281,9 +281,10 @@ def leftover_processes(run: HostileRun) -> list[int]:
     Where the sandbox keeps template processes (``zygote.py``, started once per
     evaluator side and kept for later evaluations), every process that ran evaluation
     code lives in a pid namespace of its own below the template's: those are the
-    leftovers. The template, the launchers above it and its own helpers beside it (the
-    spare child forked ahead of the next request; a finished evaluation's first child
-    removing its cgroups) never run candidate code. Without templates, every tagged
+    leftovers, except the namespace a spare prepared ahead of the next request (see
+    :func:`_below_spare`). The template, the launchers above it and its own helpers beside
+    it (the spare child; a finished evaluation's first child removing its cgroups) never
+    run candidate code. Without templates, every tagged
     process is a leftover. Processes already killed (SIGKILL pending) are not counted.
     """
     tagged = run.tagged_processes()
@@ -294,7 +295,33 @@ def leftover_processes(run: HostileRun) -> list[int]:
         and _parent_and_script(_parent_and_script(pid)[0])[1] != "zygote.py"
     ]
     floor = min(template_depths, default=0)
-    return [pid for pid in tagged if _pid_depth(pid) > floor and not _dying(pid)]
+    return [
+        pid
+        for pid in tagged
+        if _pid_depth(pid) > floor and not _dying(pid) and not _below_spare(pid, floor)
+    ]
+
+
+def _below_spare(pid: int, floor: int) -> bool:
+    """True when ``pid`` belongs to an evaluation prepared ahead of its request.
+
+    Its first ancestor in the template's pid namespace (depth ``floor``) is the evaluation's
+    first child, named ``evoforge-spare`` until it takes a request: what runs below it has
+    not run any evaluation code yet. Names are read from ``/proc/PID/comm``, which the
+    evaluation's own processes cannot set for a process outside their pid namespace.
+    """
+    current = pid
+    for _ in range(16):
+        parent, _ = _parent_and_script(current)
+        if parent <= 1:
+            return False
+        if _pid_depth(parent) <= floor:
+            try:
+                return Path(f"/proc/{parent}/comm").read_text().strip() == "evoforge-spare"
+            except OSError:
+                return False
+        current = parent
+    return False
 
 
 def _dying(pid: int) -> bool:

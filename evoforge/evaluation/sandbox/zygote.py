@@ -16,24 +16,30 @@ only forks. It never runs candidate code itself. Usage (by
 ``preload_evaluator`` (a path, or null), ``spool`` (the host directory holding each
 evaluation's working directory), ``workdir`` (where a child sees its own), ``shm_kib``.
 
-For each request (a SEQPACKET message on ``CONTROL_FD``: JSON plus passed descriptors) the
-template forks **C1**, which unshares fresh mount, pid, network and IPC namespaces, binds
-its own working directory at ``workdir``, hides the spool (the other evaluations) under an
-empty read-only tmpfs, mounts a fresh ``/dev/shm`` (``/tmp`` is read-only: ``TMPDIR`` is
-the working directory), joins the evaluation's cgroups and forks **C2**, pid 1 of the new
-pid namespace. C2 mounts a ``/proc`` that shows only the evaluation's processes and forks
-**C3**, which sets the resource limits, the environment and the standard streams, closes
-every other descriptor, drops every capability, reseeds the random generators, moves to
-the request's ``cpu`` if it names one (last, so that both sides of an evaluation set up
-in parallel) and calls the script's ``main``. C1 hands the parent a pidfd of C2 (killing
-C2 kills the whole pid namespace) and, when C2 ends, C3's exit status and resource usage.
+Each evaluation is a **C1** the template forks, usually ahead of its request (a *spare*,
+forked while the previous evaluation runs). C1 joins the evaluation's cgroups, unshares
+fresh mount, pid, network and IPC namespaces, mounts a fresh ``/dev/shm`` (``/tmp`` is
+read-only: ``TMPDIR`` is the working directory) and forks **C2**, pid 1 of the new pid
+namespace. C2 mounts a ``/proc`` that shows only the evaluation's processes and forks
+**C3**, which closes every other descriptor, drops every capability and waits. All of
+that is done before the request comes. On the request (a SEQPACKET message on
+``CONTROL_FD``: JSON plus passed descriptors, handed by the template to the spare) C1
+binds the evaluation's own working directory at ``workdir``, hides the spool (the other
+evaluations) under an empty read-only tmpfs, and passes the request and its descriptors
+to C3, which sets the resource limits, the environment and the standard streams,
+reseeds the random generators, moves to the request's ``cpu`` if it names one (last, so
+that both sides of an evaluation set up in parallel) and calls the script's ``main``. C1
+hands the parent a pidfd of C2 (killing C2 kills the whole pid namespace) and, when C2
+ends, C3's exit status and resource usage. When no spare is ready in time, a C1 forked
+for the request does the same steps in one go. A spare C1 is named ``evoforge-spare``
+(``/proc/PID/comm``) until it takes a request, ``evoforge-run`` from then on: the
+processes below a spare have never run evaluation code.
 
 Request JSON: ``argv`` (with ``{name}`` placeholders for the passed descriptors, listed
 in ``fd_names`` in the order they were passed), ``entry`` (the evaluation's directory
 name in the spool), ``env``, ``limits`` (``[name, soft, hard]``). Descriptors: the reply
 socket first, then stdout, stderr, then the named ones. Each run's cgroups are made by its
-C1 under the roots in ``spec["cgroups"]`` (open directory descriptors, inherited); a
-*spare* C1, forked ahead of the next request, joins them while the current run goes on.
+C1 under the roots in ``spec["cgroups"]`` (open directory descriptors, inherited).
 """
 
 from __future__ import annotations
@@ -55,8 +61,10 @@ CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
-PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG = 24, 38, 1
+PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG, PR_SET_NAME = 24, 38, 1, 15
+SPARE_NAME, RUN_NAME = b"evoforge-spare", b"evoforge-run"  # a C1's name before/after
 MAX_FDS = 32
+SPARE_WAIT_S = 2.0  # how long a request waits for a spare still preparing
 
 
 class Kernel:
@@ -84,6 +92,10 @@ class Kernel:
 
         if self.libc.mount(encode(source), encode(target), encode(fstype), flags, encode(data)):
             raise OSError("mount %s: %s" % (target, self.error()))
+
+    def set_name(self, name: bytes) -> None:
+        """This process's name in ``/proc/PID/comm`` (at most 15 bytes; best effort)."""
+        self.libc.prctl(PR_SET_NAME, self.ctypes.c_char_p(name[:15]), 0, 0, 0)
 
     def drop_privileges(self) -> None:
         libc = self.libc
@@ -202,31 +214,46 @@ def close_all_but(keep: set[int]) -> None:
 
 
 def run_payload(
-    kernel: Kernel, script: ModuleType, request: dict[str, Any], fds: dict[str, int]
+    kernel: Kernel, script: ModuleType, requests: socket.socket, workdir: str, script_path: str
 ) -> NoReturn:
-    """C3: seal this process and run the evaluation's side."""
+    """C3: seal this process, wait for the evaluation's request, then run its side.
+
+    Everything that does not depend on the request is done before it comes: every other
+    descriptor closed, every capability dropped. The request (JSON: ``argv``, ``env``,
+    ``limits``, ``fd_names``, ``cpu``) arrives on ``requests`` with stdout, stderr and the
+    named descriptors; end-of-file instead means the evaluation was never asked for.
+    """
     status = 127
     try:
-        os.chdir(request["workdir"])
+        close_all_but({0, 1, 2, requests.fileno()})
+        kernel.drop_privileges()
+        message, fds, _, _ = socket.recv_fds(requests, 1 << 20, MAX_FDS)
+        if not message:
+            os._exit(0)
+        requests.close()
+        request = json.loads(message)
+        stdout, stderr = fds[0], fds[1]
+        named = dict(zip(request["fd_names"], fds[2:], strict=True))
+        os.chdir(workdir)
         for name, soft, hard in request["limits"]:
             resource.setrlimit(getattr(resource, name), (soft, hard))
         null = os.open("/dev/null", os.O_RDONLY)
         os.dup2(null, 0)
-        os.dup2(fds["stdout"], 1)
-        os.dup2(fds["stderr"], 2)
-        named = {name: fd for name, fd in fds.items() if name not in ("stdout", "stderr")}
-        close_all_but({0, 1, 2, *named.values()})
+        os.dup2(stdout, 1)
+        os.dup2(stderr, 2)
+        for fd in {null, stdout, stderr}:
+            if fd > 2:
+                os.close(fd)
         os.environ.clear()
         os.environ.update(request["env"])
-        kernel.drop_privileges()
         random = sys.modules["random"]
         random.seed()
         numpy = sys.modules.get("numpy")
         if numpy is not None:
             numpy.random.seed()
         argv = [fill(arg, named) for arg in request["argv"]]
-        if request["script"] in argv:  # drop the interpreter and its flags
-            argv = argv[argv.index(request["script"]) :]
+        if script_path in argv:  # drop the interpreter and its flags
+            argv = argv[argv.index(script_path) :]
         if request.get("cpu") is not None:
             # last: until here both sides set up on whichever processors are free
             try:
@@ -245,22 +272,18 @@ def run_payload(
     os._exit(status)
 
 
-def run_init(report: int, run_fds: tuple[int, ...]) -> None:
+def run_init(report: int) -> None:
     """C2, pid 1 of the evaluation's pid namespace: reap everything, report C3's status.
 
-    Returns only in the forked C3. C2 closes its copies of the run's descriptors
-    (``run_fds``): a pipe's other end then sees end-of-file as soon as C3 and its children
-    have let go of it, not only once C2 has ended too.
+    Returns only in the forked C3. C2 never holds the run's descriptors (they go straight
+    to C3), so a pipe's other end sees end-of-file as soon as C3 and its children have let
+    go of it. If C3 ends without having been asked to run, C2 reports nothing.
     """
     command = os.fork()
     if command == 0:
         os.close(report)
         return
-    for fd in run_fds:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
+    close_all_but({report})  # the template's descriptors, the request socket
     while True:
         try:
             pid, status = os.wait()
@@ -271,92 +294,128 @@ def run_init(report: int, run_fds: tuple[int, ...]) -> None:
             os._exit(0)
 
 
-def run_evaluation(
-    kernel: Kernel,
-    script: ModuleType,
-    spec: dict[str, Any],
-    request: dict[str, Any],
-    fds: list[int],
-    groups: RunGroups,
-) -> NoReturn:
-    """C1: make the evaluation's namespaces and mounts, start C2, report to the parent.
+class Prepared:
+    """A C1 made ready ahead of its request: cgroups joined, namespaces and mounts made
+    (all but the working directory), C2 and C3 forked, C3 sealed and waiting.
 
-    ``groups`` are already joined (a spare C1 joined them before the request came).
+    :meth:`run` takes the request; :meth:`abandon` ends it unused.
     """
-    reply = socket.socket(fileno=fds[0])
-    try:
-        stdout, stderr = fds[1], fds[2]
-        named = dict(zip(request["fd_names"], fds[3:], strict=True))
-        kernel.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC)
-        kernel.mount(None, "/", None, MS_REC | MS_PRIVATE, None)
-        entry = os.path.join(spec["spool"], os.path.basename(request["entry"]))
-        kernel.mount(entry, spec["workdir"], None, MS_BIND | MS_REC, None)
-        kernel.mount("tmpfs", spec["spool"], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k")
-        small = "size=%dk,mode=1777" % spec["shm_kib"]
-        kernel.mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, small)
-        report_read, report_write = os.pipe()
-        init = os.fork()
-    except BaseException as exc:
-        send(reply, {"error": "%s: %s" % (type(exc).__name__, exc)})
-        groups.remove()
-        os._exit(1)
-    if init == 0:
-        os.close(report_read)
-        reply.close()
+
+    def __init__(self, kernel: Kernel, script: ModuleType, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        self.groups = RunGroups(spec["cgroups"])
         try:
-            kernel.mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
-            run_init(report_write, (stdout, stderr, *named.values()))
-        except BaseException as exc:
+            self.groups.join()
+            kernel.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC)
+            kernel.mount(None, "/", None, MS_REC | MS_PRIVATE, None)
+            small = "size=%dk,mode=1777" % spec["shm_kib"]
+            kernel.mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, small)
+        except BaseException:
+            self.groups.remove()
+            raise
+        self.kernel = kernel
+        self.report_read, report_write = os.pipe()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        init = os.fork()
+        if init == 0:
+            os.close(self.report_read)
+            ours.close()
             try:
-                os.write(stderr, ("evoforge template: %s\n" % (exc,)).encode())
+                kernel.mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+                run_init(report_write)
+            except BaseException:
+                os._exit(127)
+            run_payload(kernel, script, theirs, spec["workdir"], spec["script"])
+        os.close(report_write)
+        theirs.close()
+        self.init = init
+        self.payload = ours
+
+    def abandon(self) -> None:
+        """End the prepared evaluation without running it, and remove its cgroups."""
+        try:
+            os.kill(self.init, signal.SIGKILL)
+            os.waitpid(self.init, 0)
+        except OSError:
+            pass
+        self.groups.remove()
+
+    def run(self, request: dict[str, Any], fds: list[int]) -> NoReturn:
+        """Bind the working directory, hand C3 its request, report to the parent."""
+        reply = socket.socket(fileno=fds[0])
+        spec, kernel = self.spec, self.kernel
+        try:
+            entry = os.path.join(spec["spool"], os.path.basename(request["entry"]))
+            kernel.mount(entry, spec["workdir"], None, MS_BIND | MS_REC, None)
+            kernel.mount(
+                "tmpfs", spec["spool"], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k"
+            )
+            socket.send_fds(self.payload, [json.dumps(request).encode()], fds[1:])
+            self.payload.close()
+        except BaseException as exc:
+            send(reply, {"error": "%s: %s" % (type(exc).__name__, exc)})
+            self.abandon()
+            os._exit(1)
+        for fd in fds[1:]:
+            os.close(fd)
+        try:
+            handle = os.pidfd_open(self.init)
+            send(reply, {"started": True}, [handle])
+            os.close(handle)
+        except OSError as exc:
+            os.kill(self.init, signal.SIGKILL)
+            send(reply, {"error": "cannot hand over the evaluation: %s" % (exc,)})
+        _, init_status, usage = os.wait4(self.init, 0)
+        chunks = []
+        while True:
+            chunk = os.read(self.report_read, 64)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        status = int(b"".join(chunks)) if chunks else init_status
+        try:
+            send(
+                reply,
+                {
+                    "status": status,
+                    "cpu": usage.ru_utime + usage.ru_stime,
+                    "max_rss_kib": usage.ru_maxrss,
+                    "out_of_memory": self.groups.out_of_memory(),
+                },
+            )
+        except OSError:
+            pass
+        self.groups.remove()
+        os._exit(0)
+
+
+def prepare_or_report(
+    kernel: Kernel, script: ModuleType, spec: dict[str, Any], reply_fd: int | None
+) -> Prepared:
+    """:class:`Prepared` for this C1; on failure, tell ``reply_fd`` (if any) and leave."""
+    try:
+        return Prepared(kernel, script, spec)
+    except BaseException as exc:
+        if reply_fd is not None:
+            try:
+                send(
+                    socket.socket(fileno=reply_fd), {"error": "%s: %s" % (type(exc).__name__, exc)}
+                )
             except OSError:
                 pass
-            os._exit(127)
-        request["workdir"] = spec["workdir"]
-        request["script"] = spec["script"]
-        run_payload(kernel, script, request, {"stdout": stdout, "stderr": stderr, **named})
-    os.close(report_write)
-    for fd in (stdout, stderr, *named.values()):
-        os.close(fd)
-    try:
-        handle = os.pidfd_open(init)
-        send(reply, {"started": True}, [handle])
-        os.close(handle)
-    except OSError as exc:
-        os.kill(init, signal.SIGKILL)
-        send(reply, {"error": "cannot hand over the evaluation: %s" % (exc,)})
-    _, init_status, usage = os.wait4(init, 0)
-    chunks = []
-    while True:
-        chunk = os.read(report_read, 64)
-        if not chunk:
-            break
-        chunks.append(chunk)
-    status = int(b"".join(chunks)) if chunks else init_status
-    try:
-        send(
-            reply,
-            {
-                "status": status,
-                "cpu": usage.ru_utime + usage.ru_stime,
-                "max_rss_kib": usage.ru_maxrss,
-                "out_of_memory": groups.out_of_memory(),
-            },
-        )
-    except OSError:
-        pass
-    groups.remove()
-    os._exit(0)
+        os._exit(1)
 
 
 def start_spare(
     kernel: Kernel, script: ModuleType, spec: dict[str, Any]
 ) -> tuple[int, socket.socket]:
-    """Fork a C1 that joins fresh cgroups now and waits for the next request.
+    """Fork a C1 that prepares the next evaluation now and waits for its request.
 
-    Joining a cgroup can take a scheduler-wide synchronisation (about 10 ms); a spare pays
-    it while the previous evaluation runs. It says ``r`` when ready, then takes one
-    request (JSON and descriptors) on its socket; on end-of-file it cleans up and leaves.
+    Joining a cgroup can take a scheduler-wide synchronisation (about 10 ms) and the
+    namespaces, mounts and two forks a few more; a spare pays all of it while the previous
+    evaluation runs. It says ``r`` when ready, then takes one request (JSON and
+    descriptors) on its socket; on end-of-file it cleans up and leaves. A spare whose
+    preparation failed closes its socket without saying ``r``.
     """
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     pid = os.fork()
@@ -364,19 +423,20 @@ def start_spare(
         theirs.close()
         return pid, ours
     ours.close()
-    groups = RunGroups(spec["cgroups"])
+    kernel.set_name(SPARE_NAME)
+    prepared = prepare_or_report(kernel, script, spec, None)
     try:
-        groups.join()
         theirs.send(b"r")
         message, fds, _, _ = socket.recv_fds(theirs, 1 << 20, MAX_FDS)
     except BaseException:
-        groups.remove()
+        prepared.abandon()
         os._exit(0)
     if not message:
-        groups.remove()
+        prepared.abandon()
         os._exit(0)
     theirs.close()
-    run_evaluation(kernel, script, spec, json.loads(message), fds, groups)
+    kernel.set_name(RUN_NAME)
+    prepared.run(json.loads(message), fds)
 
 
 def dispatch(
@@ -395,7 +455,8 @@ def dispatch(
         import select
 
         _, channel = spare
-        ready, _, _ = select.select([channel], [], [], 0)
+        # a spare still preparing is ahead of a fresh C1 that would start now: wait for it
+        ready, _, _ = select.select([channel], [], [], SPARE_WAIT_S)
         if ready:
             try:
                 if channel.recv(1) == b"r":
@@ -409,14 +470,8 @@ def dispatch(
         child = os.fork()
         if child == 0:
             control.close()
-            groups = RunGroups(spec["cgroups"])
-            try:
-                groups.join()
-            except BaseException as exc:
-                send(socket.socket(fileno=fds[0]), {"error": "cannot join cgroups: %s" % exc})
-                groups.remove()
-                os._exit(1)
-            run_evaluation(kernel, script, spec, request, fds, groups)
+            kernel.set_name(RUN_NAME)
+            prepare_or_report(kernel, script, spec, fds[0]).run(request, fds)
     for fd in fds:
         os.close(fd)
     if spare is None:
