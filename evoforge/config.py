@@ -373,6 +373,39 @@ class NoveltyConfig(_Strict):
     )
 
 
+class ThresholdoutConfig(_Strict):
+    """Thresholdout (Dwork et al. 2015): how the holdout split answers queries. A query
+    gets the search score back unless the holdout score differs from it by more than the
+    threshold plus Laplace noise; then it gets the holdout score plus Laplace noise and
+    spends one unit of budget."""
+
+    threshold: float = Field(
+        0.02, ge=0, description="T: a holdout-search difference up to this is not reported."
+    )
+    noise: float = Field(
+        0.005,
+        ge=0,
+        description="sigma: Laplace scale of answer noise (threshold: 2 sigma, check: 4 sigma).",
+    )
+    budget: int = Field(
+        16, ge=0, description="B: answers from the holdout before it falls back to search scores."
+    )
+
+
+class SplitsConfig(_Strict):
+    """Instance splits: the search scores every child on the search split, the final
+    program is chosen on the holdout through Thresholdout, the test scores it once."""
+
+    enabled: bool = Field(
+        False,
+        description="The problem's evaluator takes split= (search, holdout, test); set by it.",
+    )
+    final_candidates: int = Field(
+        8, ge=1, le=256, description="Best programs by search score put to the holdout at the end."
+    )
+    thresholdout: ThresholdoutConfig = Field(default_factory=ThresholdoutConfig)
+
+
 class Config(_Strict):
     """The whole resolved configuration of a run."""
 
@@ -385,6 +418,7 @@ class Config(_Strict):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     prompt: PromptConfig = Field(default_factory=PromptConfig)
     novelty: NoveltyConfig = Field(default_factory=NoveltyConfig)
+    splits: SplitsConfig = Field(default_factory=SplitsConfig)
 
     @model_validator(mode="after")
     def _llm_operators_have_models(self) -> Config:

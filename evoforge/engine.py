@@ -51,6 +51,7 @@ from evoforge.program import (
 )
 from evoforge.selection.bandits import Bandit, make_bandit
 from evoforge.selection.rewards import reward_from_outcome
+from evoforge.splits import search_split
 from evoforge.static_check import new_name_problems
 from evoforge.storage.db import RunDatabase
 
@@ -162,7 +163,7 @@ class Engine:
         materialise_problem(problem.files, problem_copy)
         database = RunDatabase(db_path, create=True)
         engine = cls(problem, config, run_dir, database)
-        result = engine.evaluator.evaluate(problem.initial_code)
+        result = engine.evaluate(problem.initial_code)
         if on_seed is not None:
             on_seed(result)
         if result.status is not EvalStatus.OK or result.score is None:
@@ -354,8 +355,9 @@ class Engine:
         )
 
     def evaluate(self, code: str) -> EvaluationResult:
-        """Score code in the sandbox. Safe to call from worker threads."""
-        return self.evaluator.evaluate(code)
+        """Score code in the sandbox (on the search split when the problem has splits:
+        the search never sees the others). Safe to call from worker threads."""
+        return self.evaluator.evaluate(code, search_split(self.config.splits))
 
     async def run_job(self, job: Job) -> StepReport:
         """Propose, check, evaluate (in a worker thread) and tell: one whole iteration."""

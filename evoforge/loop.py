@@ -23,6 +23,7 @@ from evoforge.report.progress import Reporter
 
 if TYPE_CHECKING:
     from evoforge.llm.router import ModelChange
+    from evoforge.splits import FinalChoice
 
 STOP_ITERATIONS = "iterations budget reached"
 STOP_EVALUATIONS = "evaluations budget reached"
@@ -53,6 +54,8 @@ class RunResult:
     evaluations: int
     stop_reason: str
     failures: dict[str, int] = field(default_factory=dict)
+    final: FinalChoice | None = None
+    """The program chosen on the holdout and its test score (problems with splits)."""
 
     @property
     def best_score(self) -> float | None:

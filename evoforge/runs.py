@@ -13,16 +13,18 @@ import os
 import shutil
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
 from evoforge.config import Config, resolve_config
 from evoforge.engine import Engine, EngineError
-from evoforge.loop import Budget, RunResult, drive
+from evoforge.loop import STOP_INTERRUPTED, Budget, RunResult, drive
 from evoforge.problem import Problem, load_problem
 from evoforge.report.progress import Reporter, make_reporter
 from evoforge.requirements_check import check_requirements
+from evoforge.splits import choose_final
 from evoforge.storage.db import RunDatabase
 
 LOCK_FILENAME = "run.lock"
@@ -97,6 +99,18 @@ def _clear_run_dir(run_dir: Path) -> None:
             entry.unlink()
 
 
+def _with_final_choice(engine: Engine, result: RunResult, reporter: Reporter) -> RunResult:
+    """Choose the final program on the holdout and score it on test (problems with splits;
+    not after an interrupt, so that a stopped run can be resumed first)."""
+    splits = engine.config.splits
+    if not splits.enabled or result.stop_reason == STOP_INTERRUPTED:
+        return result
+    final = choose_final(
+        engine.db, engine.evaluator.evaluate, splits, engine.config.seed, reporter.note
+    )
+    return replace(result, final=final)
+
+
 def _budget(config: Config) -> Budget:
     return Budget(
         iterations=config.run.iterations,
@@ -147,7 +161,9 @@ def start_run(
         engine = Engine.create(problem, config, target)
         chosen.note(engine.evaluator.form_notice)
         try:
-            return drive(engine, _budget(config), chosen, config.run.workers)
+            return _with_final_choice(
+                engine, drive(engine, _budget(config), chosen, config.run.workers), chosen
+            )
         finally:
             engine.close()
 
@@ -184,6 +200,8 @@ def resume_run(
             )
             chosen = reporter or make_reporter(log_mode or config.run.log_mode)
             _check_models(config, chosen, allow_unreachable)
-            return drive(engine, budget, chosen, config.run.workers)
+            return _with_final_choice(
+                engine, drive(engine, budget, chosen, config.run.workers), chosen
+            )
         finally:
             engine.close()

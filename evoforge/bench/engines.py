@@ -229,6 +229,10 @@ def run_evoforge(task: RunTask, *, llm: bool) -> RunRecord:
             reason=result.stop_reason[:300],
         )
     scores, operators = _evoforge_scores(evo_dir)
+    extra: dict[str, Any] = {"operators": operators}
+    splits = _evoforge_splits(evo_dir)
+    if splits is not None:
+        extra["splits"] = splits
     return task.record(
         status=STATUS_OK,
         best_score=result.best_score,
@@ -240,8 +244,32 @@ def run_evoforge(task: RunTask, *, llm: bool) -> RunRecord:
         resumed=resumed,
         failed_evaluations=count_failed(scores),
         best_code=result.best.code if result.best is not None else "",
-        extra={"operators": operators},
+        extra=extra,
     )
+
+
+def _evoforge_splits(run_dir: Path) -> dict[str, Any] | None:
+    """The run's final choice (search score, Thresholdout's holdout estimate, test score,
+    gap) with the holdout score itself of the chosen program, for problems with splits;
+    ``None`` without."""
+    from evoforge.splits import holdout_queries, read_final
+    from evoforge.storage.db import RunDatabase
+
+    db = RunDatabase(run_dir / RunDatabase.FILENAME)
+    try:
+        final = read_final(db)
+        if final is None:
+            return None
+        queries = holdout_queries(db)
+        program = db.program(final.program_id)
+    finally:
+        db.close()
+    record = final.to_dict()
+    chosen = [query for query in queries if query["program_id"] == final.program_id]
+    record["holdout_score"] = chosen[-1].get("holdout") if chosen else None
+    record["holdout_queries"] = queries
+    record["code"] = program.code if program is not None else ""
+    return record
 
 
 # -- the oracle baselines ---------------------------------------------------------------

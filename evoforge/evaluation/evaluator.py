@@ -52,6 +52,13 @@ parent, and calls ``verify(output)``, whose metrics (a dict, or an object with
 ("verify rejected the output: ..."). ``verify`` is trusted problem code: it runs in the
 evoforge process, without a sandbox, on data the candidate chose; it must check that
 data, not execute it.
+
+**Instance splits.** ``evaluate(code, split="holdout")`` scores the program on one of the
+problem's instance splits (:mod:`evoforge.splits`): the evaluator side is started with
+``--split holdout`` and its evaluate function is called with ``split="holdout"``, and
+``verify(output, split="holdout")`` checks the output against that split's instances. The
+split is chosen here, on the trusted side; the candidate never names it and never reads
+any instance file (its jail holds only its own file).
 """
 
 from __future__ import annotations
@@ -121,7 +128,7 @@ class ProblemEvaluator:
         self._count_lock = threading.Lock()
         self.verifies = _defines(evaluator_path, "verify")
         self.isolated = _defines(evaluator_path, ISOLATED_FUNCTION)
-        self._verify: Callable[[Any], object] | None = None
+        self._verify: Callable[..., object] | None = None
         self._verify_lock = threading.Lock()
         self._templates: dict[str, ProcessTemplate] = {}
         self._templates_lock = threading.Lock()
@@ -156,8 +163,9 @@ class ProblemEvaluator:
             text += f"; warning: no filesystem jail on this machine ({jail})"
         return text
 
-    def command(self) -> list[str]:
-        """The evaluator side's argv (relative paths: its cwd is its sandbox directory)."""
+    def command(self, split: str | None = None) -> list[str]:
+        """The evaluator side's argv (relative paths: its cwd is its sandbox directory);
+        ``split`` names the instance split it scores on (none: its default)."""
         python = self.config.python or sys.executable
         argv = [
             python,
@@ -168,6 +176,7 @@ class ProblemEvaluator:
             "--result-fd",
             "{result_fd}",
             *(["--output-only"] if self.verifies else []),
+            *(["--split", split] if split is not None else []),
             "--max-artifact-chars",
             str(self.limits.max_output_bytes),
         ]
@@ -203,13 +212,17 @@ class ProblemEvaluator:
             str(self.config.max_message_mb * 1024 * 1024),
         ]
 
-    def evaluate(self, code: str) -> EvaluationResult:
-        """Run ``code`` through the problem's evaluator in the sandbox and judge the outcome."""
+    def evaluate(self, code: str, split: str | None = None) -> EvaluationResult:
+        """Run ``code`` through the problem's evaluator in the sandbox and judge the outcome.
+
+        ``split`` scores it on that instance split (see the module docstring); ``None``
+        calls the evaluator as a problem without splits expects.
+        """
         start = time.monotonic()
         with self._count_lock:
             self._evaluations += 1
         try:
-            result = self._judge(*self._run(code))
+            result = self._judge(*self._run(code, split), split=split)
         except Exception as exc:  # a bug of ours must not take the run down either
             tail = "".join(traceback.format_exception(exc))[-4000:]
             result = EvaluationResult(
@@ -264,13 +277,13 @@ class ProblemEvaluator:
                 template.close()
             self._templates.clear()
 
-    def _run(self, code: str) -> tuple[SandboxRun, SandboxRun | None]:
+    def _run(self, code: str, split: str | None) -> tuple[SandboxRun, SandboxRun | None]:
         """Run the evaluation: one shared process, or the evaluator and candidate sides."""
         scripts = RUNNER_PATH.parent
         problem = self.evaluator_path.parent
         if not self.isolated:
             run = self.sandbox.run(
-                self.command(),
+                self.command(split),
                 files={self.program_filename: code},
                 readable=(problem, scripts),
                 result_limit=MAX_RESULT_BYTES,
@@ -279,7 +292,7 @@ class ProblemEvaluator:
             return run, None
         cpu = self._next_cpu()
         judge = SideRequest(
-            self.command(),
+            self.command(split),
             readable=(problem, scripts),
             template=self._template("evaluator"),
             cpu=cpu,
@@ -295,7 +308,9 @@ class ProblemEvaluator:
 
     # -- judging -----------------------------------------------------------------------
 
-    def _judge(self, run: SandboxRun, candidate: SandboxRun | None = None) -> EvaluationResult:
+    def _judge(
+        self, run: SandboxRun, candidate: SandboxRun | None = None, *, split: str | None = None
+    ) -> EvaluationResult:
         outputs = [("stdout", run.stdout), ("stderr", run.stderr)]
         if candidate is not None:  # the program's own output first; the evaluator's beside it
             outputs = [
@@ -356,7 +371,7 @@ class ProblemEvaluator:
             return failed
         stage_count = len(stages)
         if self.verifies:
-            rejected = self._run_verify(stages, metrics_raw, artifacts)
+            rejected = self._run_verify(stages, metrics_raw, artifacts, split)
             if rejected is not None:
                 return rejected
         metrics, problem = _validate_metrics(metrics_raw, artifacts)
@@ -385,7 +400,11 @@ class ProblemEvaluator:
         )
 
     def _run_verify(
-        self, stages: list[dict[str, Any]], metrics_raw: dict[str, Any], artifacts: dict[str, str]
+        self,
+        stages: list[dict[str, Any]],
+        metrics_raw: dict[str, Any],
+        artifacts: dict[str, str],
+        split: str | None = None,
     ) -> EvaluationResult | None:
         """Replace ``metrics_raw`` with what the trusted ``verify`` says of the output.
 
@@ -400,7 +419,8 @@ class ProblemEvaluator:
             )
         output = stages[0]["output"]
         try:
-            verdict = self._verify_function()(output)
+            verify = self._verify_function()
+            verdict = verify(output) if split is None else verify(output, split=split)
             metrics, extra = _verify_result(verdict)
         except Exception as exc:
             return EvaluationResult(
@@ -414,7 +434,7 @@ class ProblemEvaluator:
         artifacts.update(extra)
         return None
 
-    def _verify_function(self) -> Callable[[Any], object]:
+    def _verify_function(self) -> Callable[..., object]:
         """The problem's ``verify``, imported once (in this process) on first use."""
         with self._verify_lock:
             if self._verify is None:

@@ -6,7 +6,7 @@ nothing it reports: the parent validates every value. Usage::
 
     python -I runner.py --evaluator /problem/evaluator.py --program program.py \
         --result result.json [--no-cascade] [--thresholds '[0.5, 0.8]'] \
-        [--max-artifact-chars 65536] [--output-only]
+        [--max-artifact-chars 65536] [--output-only] [--split holdout]
 
 It imports ``evaluator.py`` by path (its directory first on ``sys.path`` so it can import
 its siblings), runs the cascade, and writes, atomically and last, a JSON object::
@@ -42,6 +42,11 @@ writes its whole return value, unjudged, as the one stage's ``"output"`` (``"met
 included); anything else arrives as its ``repr`` string. The parent then calls ``verify``
 on that data in its own process, so nothing the candidate does in here (patching the
 evaluator, ``builtins``, ``math``, or this runner) can change the verdict.
+
+Instance splits (``--split NAME``, chosen by the trusted parent, never by the candidate):
+the evaluate function (``evaluate_candidate`` or ``evaluate``, no cascade) is called with
+the keyword ``split=NAME`` so that it scores the program on that split's instances.
+Without ``--split`` it is called as before, with the one argument.
 
 After writing the result the script leaves with ``os._exit(0)``, so threads or atexit
 handlers the evaluator left behind cannot hang or change the outcome. Exit status 2 means
@@ -276,6 +281,7 @@ def run(
     max_artifact_chars: int,
     output_only: bool = False,
     candidate: Any = None,
+    split: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate the candidate with the evaluator; return the result record (never raises).
 
@@ -285,7 +291,8 @@ def run(
     ``evaluate_candidate(candidate)``; whenever the channel broke (the candidate died, hung
     or sent garbage) the outcome is that error, whatever the evaluator returned. With
     ``output_only`` only one stage runs and its return value is recorded as the stage's
-    ``output`` for the parent's ``verify`` (see the module docstring).
+    ``output`` for the parent's ``verify`` (see the module docstring). With ``split`` the
+    evaluate function gets ``split=split`` as a keyword (and the cascade is not used).
     """
     outcome: dict[str, Any] = {"stages": [], "stopped": None, "error": None}
     try:
@@ -294,13 +301,15 @@ def run(
         if candidate is not None:
             stages = _isolated_stage(module)
         else:
-            stages = _stages(module, cascade and not output_only)
+            stages = _stages(module, cascade and not output_only and split is None)
             if output_only and stages[0][0] != "evaluate":
                 raise AttributeError("evaluator defines verify() but no evaluate(program_path)")
     except BaseException as exc:
         outcome["error"] = _error_record(exc, 0)
         return outcome
     argument = candidate if candidate is not None else program_path
+    if split is not None:
+        stages = [(name, _with_split(function, split)) for name, function in stages]
     if output_only:
         try:
             output = stages[0][1](argument)
@@ -337,6 +346,13 @@ def run(
                 }
                 return outcome
     return outcome
+
+
+def _with_split(function: Callable[..., object], split: str) -> Callable[[Any], object]:
+    def on_split(argument: Any) -> object:
+        return function(argument, split=split)
+
+    return on_split
 
 
 def _isolated_stage(module: ModuleType) -> list[tuple[str, Callable[[Any], object]]]:
@@ -400,6 +416,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--thresholds", default="[]")
     parser.add_argument("--max-artifact-chars", type=int, default=65536)
     parser.add_argument("--output-only", action="store_true")
+    parser.add_argument("--split", help="the instance split to score on (search, holdout, test)")
     args = parser.parse_args(argv[1:] if argv is not None else None)  # argv[0]: this script
     candidate = None
     if args.candidate_fds:
@@ -416,6 +433,7 @@ def main(argv: list[str] | None = None) -> None:
         args.max_artifact_chars,
         args.output_only,
         candidate,
+        args.split,
     )
     try:
         _write_result(args.result_fd, outcome)

@@ -434,6 +434,25 @@ class RunDatabase:
         row = cursor.fetchone()
         return None if row is None else _step_from_row(dict(zip(columns, row, strict=True))).program
 
+    def top_programs(self, limit: int) -> list[Program]:
+        """The ``limit`` best ok programs with distinct code, best first (ties: earliest)."""
+        cursor = self._conn.execute(
+            "SELECT * FROM programs WHERE status = 'ok' AND score IS NOT NULL "
+            "ORDER BY score DESC, seq ASC"
+        )
+        columns = [description[0] for description in cursor.description]
+        chosen: list[Program] = []
+        hashes: set[str] = set()
+        for row in cursor:
+            program = _step_from_row(dict(zip(columns, row, strict=True))).program
+            if program.code_hash in hashes:
+                continue
+            hashes.add(program.code_hash)
+            chosen.append(program)
+            if len(chosen) >= limit:
+                break
+        return chosen
+
     def count_programs(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM programs").fetchone()[0])
 

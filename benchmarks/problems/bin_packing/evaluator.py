@@ -26,6 +26,12 @@ bound`` with the L1 bound ``ceil(sum(items) / capacity)`` per instance (FunSearc
 measure). Normalised per data set: ``min(1, funsearch_excess / excess)`` (1 at or beyond
 FunSearch's evolved heuristic; best fit 0.579 on OR3, 0.171 on Weibull 5k);
 ``combined_score`` is the mean of the two.
+
+Instance splits (``split=``, chosen by evoforge on the trusted side): ``search`` is the
+published OR3 and Weibull 5k sets (the single set this problem was scored on before
+splits, so its figures stay comparable), ``holdout`` and ``test`` are fresh draws from the
+same recipes written by ``make_splits.py`` (20 + 5 and 40 + 10 instances). The candidate
+never learns which split it is packing.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import numpy as np
 
 DATA_DIR = Path(__file__).parent / "data"
 DATASETS = ("or3", "weibull5k")
+SPLITS = ("search", "holdout", "test")
 # Reference excess over the L1 bound, percent (FunSearch, Romera-Paredes et al. 2024).
 BEST_FIT_EXCESS = {"or3": 5.37, "weibull5k": 3.98}
 FUNSEARCH_EXCESS = {"or3": 3.11, "weibull5k": 0.68}
@@ -48,10 +55,17 @@ Instance = tuple[str, int, np.ndarray]  # (name, capacity, integer item sizes)
 ADAPTER = "choose_bins"  # the program's per-item-position entry point, when it has one
 
 
+def dataset_file(name: str, split: str) -> Path:
+    """The file of data set ``name`` in ``split`` (search: the published set)."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    return DATA_DIR / (f"{name}.json" if split == "search" else f"{name}_{split}.json")
+
+
 @cache
-def load_dataset(name: str) -> tuple[Instance, ...]:
-    """The instances of one data set as ``(name, capacity, items)``, in file order."""
-    data = json.loads((DATA_DIR / f"{name}.json").read_text(encoding="utf-8"))
+def load_dataset(name: str, split: str = "search") -> tuple[Instance, ...]:
+    """The instances of one data set in one split as ``(name, capacity, items)``."""
+    data = json.loads(dataset_file(name, split).read_text(encoding="utf-8"))
     return tuple(
         (key, int(spec["capacity"]), np.asarray(spec["items"], dtype=np.int64))
         for key, spec in data["instances"].items()
@@ -215,9 +229,9 @@ def bins_used(assignment: Any, capacity: int, items: np.ndarray, where: str) -> 
     return int(np.count_nonzero(np.bincount(bins)))
 
 
-def dataset_metrics(name: str, packings: Any) -> dict[str, float]:
+def dataset_metrics(name: str, packings: Any, split: str = "search") -> dict[str, float]:
     """Verify every packing of one data set and return its metrics (keys prefixed by name)."""
-    instances = load_dataset(name)
+    instances = load_dataset(name, split)
     if not isinstance(packings, Mapping) or set(packings) != {key for key, _, _ in instances}:
         raise ValueError(f"{name}: expected one packing per instance")
     used = np.array(
@@ -239,29 +253,30 @@ def dataset_metrics(name: str, packings: Any) -> dict[str, float]:
     }
 
 
-def verify(output: Any) -> dict[str, float]:
-    """Check ``output["construction"]`` (every packing) and score it (trusted)."""
+def verify(output: Any, split: str = "search") -> dict[str, float]:
+    """Check ``output["construction"]`` (every packing of ``split``) and score it (trusted)."""
     if not isinstance(output, Mapping) or not isinstance(output.get("construction"), Mapping):
         raise ValueError('expected {"construction": {"or3": {...}, "weibull5k": {...}}}')
     construction = output["construction"]
     metrics: dict[str, float] = {}
     for name in DATASETS:
-        metrics.update(dataset_metrics(name, construction.get(name)))
+        metrics.update(dataset_metrics(name, construction.get(name), split))
     metrics["combined_score"] = float(np.mean([metrics[f"{n}_normalised"] for n in DATASETS]))
     return metrics
 
 
-def evaluate_candidate(candidate: Any) -> dict[str, Any]:
-    """Pack every instance with the candidate's priority; return metrics and the packings."""
+def evaluate_candidate(candidate: Any, split: str = "search") -> dict[str, Any]:
+    """Pack every instance of ``split`` with the candidate's priority; return metrics and
+    the packings."""
     if "priority" not in candidate.functions:
         raise AttributeError("the program must define priority(item, bins)")
     instances = [
         (name, key, capacity, items)
         for name in DATASETS
-        for key, capacity, items in load_dataset(name)
+        for key, capacity, items in load_dataset(name, split)
     ]
     packings = pack_all(candidate, [(capacity, items) for _, _, capacity, items in instances])
     construction: dict[str, dict[str, list[int]]] = {name: {} for name in DATASETS}
     for (name, key, _, _), packing in zip(instances, packings, strict=True):
         construction[name][key] = packing
-    return {**verify({"construction": construction}), "construction": construction}
+    return {**verify({"construction": construction}, split), "construction": construction}

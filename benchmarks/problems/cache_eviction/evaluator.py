@@ -33,6 +33,11 @@ Score per trace: ``(hits - hits_LRU) / (hits_OPT - hits_LRU)`` (0 = LRU, 1 = Bel
 offline optimum, which no online policy can be sure to reach; negative when worse than
 LRU). ``normalised_unclipped`` is the mean over the traces; ``combined_score`` is that mean
 clipped to [0, 1].
+
+Instance splits (``split=``, chosen by evoforge on the trusted side): ``search`` is the six
+traces of :data:`TRACE_SPECS` (the single set this problem was scored on before splits);
+``holdout`` draws each of the six kinds again from 2 fresh seeds (12 traces) and ``test``
+from 3 more (18 traces), same parameters otherwise (:func:`split_specs`).
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ import heapq
 import numbers
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from itertools import islice
 from typing import Any, NamedTuple
@@ -87,6 +92,23 @@ TRACE_SPECS = (
 )
 
 ADAPTER = "eviction_priorities"  # the candidate's per-eviction entry point
+SPLITS = ("search", "holdout", "test")
+SPLIT_DRAWS = {"holdout": (10, 2), "test": (20, 3)}  # seed offset, traces per kind
+
+
+def split_specs(split: str) -> tuple[TraceSpec, ...]:
+    """The trace specs of one split: the six of :data:`TRACE_SPECS` for ``search``; for
+    ``holdout`` and ``test`` each kind again with seeds ``100 * seed + offset + k``."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    if split == "search":
+        return TRACE_SPECS
+    offset, draws = SPLIT_DRAWS[split]
+    return tuple(
+        replace(spec, name=f"{spec.name}#{split}{k}", seed=100 * spec.seed + offset + k)
+        for spec in TRACE_SPECS
+        for k in range(draws)
+    )
 
 
 @dataclass(frozen=True)
@@ -160,10 +182,10 @@ def belady_hit_flags(requests: np.ndarray, cache_size: int) -> np.ndarray:
 
 
 @cache
-def make_traces() -> tuple[Trace, ...]:
-    """All traces, generated from their fixed seeds (deterministic)."""
+def make_traces(split: str = "search") -> tuple[Trace, ...]:
+    """The traces of one split, generated from their fixed seeds (deterministic)."""
     traces = []
-    for spec in TRACE_SPECS:
+    for spec in split_specs(split):
         rng = np.random.default_rng(spec.seed)
         requests = generate_requests(spec, rng).astype(np.int64)
         opt_hit = np.append(belady_hit_flags(requests, spec.cache_size), False)
@@ -342,23 +364,24 @@ def replay_hits(trace: Trace, evictions: Any) -> int:
 
 
 @cache
-def reference_hits() -> dict[str, tuple[int, int]]:
-    """(LRU hits, OPT hits) per trace."""
+def reference_hits(split: str = "search") -> dict[str, tuple[int, int]]:
+    """(LRU hits, OPT hits) per trace of one split."""
     return {
         trace.spec.name: (
             lru_hits(trace.requests, trace.spec.cache_size),
             opt_hits(trace.requests, trace.spec.cache_size),
         )
-        for trace in make_traces()
+        for trace in make_traces(split)
     }
 
 
-def verify(output: Any) -> dict[str, float]:
-    """Replay ``output["construction"]`` (evictions per trace) and score it (trusted)."""
+def verify(output: Any, split: str = "search") -> dict[str, float]:
+    """Replay ``output["construction"]`` (evictions per trace of ``split``) and score it
+    (trusted)."""
     if not isinstance(output, Mapping) or not isinstance(output.get("construction"), Mapping):
         raise ValueError('expected {"construction": {trace name: [evicted page ids]}}')
     construction = output["construction"]
-    traces = make_traces()
+    traces = make_traces(split)
     if set(construction) != {trace.spec.name for trace in traces}:
         raise ValueError("expected one list of evictions per trace")
     metrics: dict[str, float] = {}
@@ -366,7 +389,7 @@ def verify(output: Any) -> dict[str, float]:
     for trace in traces:
         name = trace.spec.name
         hits = replay_hits(trace, construction[name])
-        lru, opt = reference_hits()[name]
+        lru, opt = reference_hits(split)[name]
         normalised.append((hits - lru) / (opt - lru))
         metrics[f"{name}_hit_ratio"] = hits / trace.spec.length
         metrics[f"{name}_normalised"] = normalised[-1]
@@ -376,17 +399,18 @@ def verify(output: Any) -> dict[str, float]:
     return metrics
 
 
-def evaluate_candidate(candidate: Any) -> dict[str, Any]:
-    """Serve every trace with the candidate's priority; return metrics and the evictions."""
+def evaluate_candidate(candidate: Any, split: str = "search") -> dict[str, Any]:
+    """Serve every trace of ``split`` with the candidate's priority; return metrics and the
+    evictions."""
     missing = [name for name in ("priority", ADAPTER) if name not in candidate.functions]
     if missing:
         raise AttributeError(
             "the program must define priority(page_state) and keep the seed's "
             f"{ADAPTER}(states) adapter; missing: {', '.join(missing)}"
         )
-    traces = make_traces()
+    traces = make_traces(split)
     evictions = simulate_all(candidate, traces)
     construction = {
         trace.spec.name: evicted for trace, evicted in zip(traces, evictions, strict=True)
     }
-    return {**verify({"construction": construction}), "construction": construction}
+    return {**verify({"construction": construction}, split), "construction": construction}

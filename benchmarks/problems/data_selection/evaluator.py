@@ -24,6 +24,15 @@ Score: test accuracy of the classifier trained on the kept half. Normalised:
 ``(acc - acc_random) / (acc_full - acc_random)`` clipped to [0, 1], where ``acc_random``
 is the mean over 10 fixed random halves and ``acc_full`` trains on the whole split: 1 means
 the kept half does as well as the whole split, not a known best selection.
+
+Instance splits (``split=``, chosen by evoforge on the trusted side). One *task* is a pool of
+300 training examples and the evaluation set of every other digit (1,497). ``search`` is
+the one task above (the single set this problem was scored on before splits); ``holdout``
+is 4 tasks whose pools are drawn (seeded) from shuffled digits 300-1,047 and ``test`` 6
+tasks whose pools come from digits 1,048-1,796, so no pool of one split shares an example
+with a pool of another (:func:`task_split`). Each task has its own early model and its own
+references; a split's ``combined_score`` is the mean over its tasks. ``"construction"`` is
+the kept list of the one search task, or one kept list per task for the other splits.
 """
 
 from __future__ import annotations
@@ -42,6 +51,11 @@ CLASSES = 10
 TRAIN_STEPS = 200
 EARLY_STEPS = 10
 RANDOM_HALVES = 10
+
+SPLITS = ("search", "holdout", "test")
+SPLIT_TASKS = {"search": 1, "holdout": 4, "test": 6}
+SPLIT_POOLS = {"holdout": (300, 1048), "test": (1048, 1797)}
+"""Where each split's pools are drawn from, as positions in the shuffled digits."""
 
 Score = Callable[[dict[str, Any], np.ndarray], Any]
 """``score(examples, early_model_outputs) -> scores``, as the candidate defines it."""
@@ -63,16 +77,42 @@ def _digits_table() -> np.ndarray:
 
 
 @cache
-def load_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``(train_x, train_y, test_x, test_y)``: pixels in [0, 1], integer labels."""
+def _shuffled() -> tuple[np.ndarray, np.ndarray]:
+    """Every digit (pixels in [0, 1], integer labels), shuffled with seed 0."""
     table = _digits_table()
     order = np.random.default_rng(0).permutation(len(table))
-    x = table[order, :-1] / 16.0
-    y = table[order, -1].astype(np.int64)
-    parts = (x[:TRAIN_SIZE], y[:TRAIN_SIZE], x[TRAIN_SIZE:], y[TRAIN_SIZE:])
+    return table[order, :-1] / 16.0, table[order, -1].astype(np.int64)
+
+
+@cache
+def task_split(
+    split: str = "search", task: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(train_x, train_y, test_x, test_y)`` of one task of one split: the pool of
+    TRAIN_SIZE examples and every other digit. The search pool is the first TRAIN_SIZE
+    shuffled digits; task ``k`` of another split draws its pool with seed ``(split, k)``
+    from that split's range (:data:`SPLIT_POOLS`)."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    if not 0 <= task < SPLIT_TASKS[split]:
+        raise ValueError(f"split {split!r} has {SPLIT_TASKS[split]} tasks, not task {task}")
+    x, y = _shuffled()
+    if split == "search":
+        pool = np.arange(TRAIN_SIZE)
+    else:
+        low, high = SPLIT_POOLS[split]
+        rng = np.random.default_rng([SPLITS.index(split), task])
+        pool = np.sort(rng.choice(np.arange(low, high), TRAIN_SIZE, replace=False))
+    rest = np.setdiff1d(np.arange(len(y)), pool)
+    parts = (x[pool], y[pool], x[rest], y[rest])
     for part in parts:
         part.flags.writeable = False
     return parts
+
+
+def load_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(train_x, train_y, test_x, test_y)`` of the search task."""
+    return task_split("search", 0)
 
 
 def _with_bias(x: np.ndarray) -> np.ndarray:
@@ -104,24 +144,26 @@ def accuracy(weights: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean((_with_bias(x) @ weights).argmax(axis=1) == y))
 
 
-def test_accuracy(indices: np.ndarray) -> float:
-    """Test accuracy of the classifier trained on the training examples ``indices``."""
-    train_x, train_y, test_x, test_y = load_split()
+def test_accuracy(indices: np.ndarray, split: str = "search", task: int = 0) -> float:
+    """Test accuracy of the classifier trained on the training examples ``indices`` of one
+    task."""
+    train_x, train_y, test_x, test_y = task_split(split, task)
     return accuracy(train(train_x[indices], train_y[indices]), test_x, test_y)
 
 
 @cache
-def reference_accuracies() -> tuple[float, float]:
-    """``(acc_random, acc_full)``: mean over fixed random halves, and the whole split."""
+def reference_accuracies(split: str = "search", task: int = 0) -> tuple[float, float]:
+    """``(acc_random, acc_full)`` of one task: mean over fixed random halves, and the whole
+    pool."""
     rng = np.random.default_rng(12345)
     halves = [rng.choice(TRAIN_SIZE, KEEP, replace=False) for _ in range(RANDOM_HALVES)]
-    random_mean = float(np.mean([test_accuracy(np.sort(half)) for half in halves]))
-    return random_mean, test_accuracy(np.arange(TRAIN_SIZE))
+    random_mean = float(np.mean([test_accuracy(np.sort(h), split, task) for h in halves]))
+    return random_mean, test_accuracy(np.arange(TRAIN_SIZE), split, task)
 
 
-def early_model_outputs() -> np.ndarray:
-    """Class probabilities on the training split of a model trained for a few steps."""
-    train_x, train_y, _, _ = load_split()
+def early_model_outputs(split: str = "search", task: int = 0) -> np.ndarray:
+    """Class probabilities on one task's pool of a model trained for a few steps on it."""
+    train_x, train_y, _, _ = task_split(split, task)
     return _softmax(_with_bias(train_x) @ train(train_x, train_y, EARLY_STEPS))
 
 
@@ -147,11 +189,27 @@ def select(scores: np.ndarray) -> list[int]:
     return sorted(np.argsort(-scores, kind="stable")[:KEEP].tolist())
 
 
-def verify(output: Any) -> dict[str, float]:
-    """Check ``output["construction"]`` (the kept indices), train, and score (trusted)."""
+def verify(output: Any, split: str = "search") -> dict[str, float]:
+    """Check ``output["construction"]`` (the kept indices of each task of ``split``), train,
+    and score (trusted)."""
     if not isinstance(output, Mapping) or not isinstance(output.get("construction"), list):
         raise ValueError('expected {"construction": [kept training indices]}')
-    kept = output["construction"]
+    if split == "search":
+        return task_metrics(output["construction"], split, 0)
+    kept_lists = output["construction"]
+    if len(kept_lists) != SPLIT_TASKS.get(split, -1):
+        raise ValueError(f"expected one kept list per task of the {split} split")
+    per_task = [task_metrics(kept, split, k) for k, kept in enumerate(kept_lists)]
+    metrics = {key: float(np.mean([task[key] for task in per_task])) for key in per_task[0]}
+    for k, task in enumerate(per_task):
+        metrics[f"task{k}_combined_score"] = task["combined_score"]
+    return metrics
+
+
+def task_metrics(kept: Any, split: str, task: int) -> dict[str, float]:
+    """Check the kept indices of one task, train on them, and score (trusted)."""
+    if not isinstance(kept, list):
+        raise ValueError("expected a list of kept training indices")
     if len(kept) != KEEP or not all(type(index) is int for index in kept):
         raise ValueError(f"expected exactly {KEEP} integer indices")
     indices = np.asarray(kept, dtype=np.int64)
@@ -159,10 +217,10 @@ def verify(output: Any) -> dict[str, float]:
         raise ValueError(f"indices must lie in [0, {TRAIN_SIZE})")
     if len(np.unique(indices)) != KEEP:
         raise ValueError("an index is kept twice")
-    acc = test_accuracy(np.sort(indices))
-    acc_random, acc_full = reference_accuracies()
+    acc = test_accuracy(np.sort(indices), split, task)
+    acc_random, acc_full = reference_accuracies(split, task)
     normalised = (acc - acc_random) / (acc_full - acc_random)
-    _, train_y, _, _ = load_split()
+    _, train_y, _, _ = task_split(split, task)
     return {
         "combined_score": min(1.0, max(0.0, normalised)),
         "test_accuracy": acc,
@@ -173,20 +231,28 @@ def verify(output: Any) -> dict[str, float]:
     }
 
 
-def training_examples() -> dict[str, Any]:
-    """What ``score`` gets as ``examples``: the training split's pixels and labels only."""
-    train_x, train_y, _, _ = load_split()
+def training_examples(split: str = "search", task: int = 0) -> dict[str, Any]:
+    """What ``score`` gets as ``examples``: one task's pool, pixels and labels only."""
+    train_x, train_y, _, _ = task_split(split, task)
     return {"features": train_x.copy(), "labels": train_y.copy(), "num_classes": CLASSES}
 
 
-def kept_indices(score: Score) -> list[int]:
-    """The training indices ``score`` keeps (checked), ascending."""
-    return select(checked_scores(score(training_examples(), early_model_outputs())))
+def kept_indices(score: Score, split: str = "search", task: int = 0) -> list[int]:
+    """The pool indices ``score`` keeps (checked), ascending."""
+    examples = training_examples(split, task)
+    return select(checked_scores(score(examples, early_model_outputs(split, task))))
 
 
-def evaluate_candidate(candidate: Any) -> dict[str, Any]:
-    """Select with the candidate's ``score``; return the kept indices (the output ``verify``
-    scores)."""
+def evaluate_candidate(candidate: Any, split: str = "search") -> dict[str, Any]:
+    """Select with the candidate's ``score`` on every task of ``split``; return the kept
+    indices (the output ``verify`` scores): the one list of the search task, or one list
+    per task."""
     if "score" not in candidate.functions:
         raise AttributeError("the program must define score(examples, early_model_outputs)")
-    return {"construction": kept_indices(candidate.score)}
+    if split == "search":
+        return {"construction": kept_indices(candidate.score)}
+    if split not in SPLIT_TASKS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    return {
+        "construction": [kept_indices(candidate.score, split, k) for k in range(SPLIT_TASKS[split])]
+    }

@@ -31,6 +31,12 @@ per task: ``progress = (log10 gap0 - log10 gap) / (log10 gap0 + 12)`` clipped to
 the share of the way from the starting gap ``gap0`` to the floor 1e-12 on a log scale;
 ``combined_score`` is the mean progress: 1 would mean every task solved to the floor
 1e-12, the limit of this measure, not a known achievable value.
+
+Instance splits (``split=``, chosen by evoforge on the trusted side): ``search`` is the
+three tasks above (the single set this problem was scored on before splits); ``holdout``
+draws each of the three kinds again from 2 fresh seeds (6 tasks) and ``test`` from 3 more
+(9 tasks): new data, teachers, starting points, bases and centres, same shapes and
+spectra (:func:`make_tasks`).
 """
 
 from __future__ import annotations
@@ -64,8 +70,8 @@ class Task:
     optimum_loss: float
 
 
-def _logistic_task() -> Task:
-    rng = np.random.default_rng(2001)
+def _logistic_task(seed: int = 2001, name: str = "logistic") -> Task:
+    rng = np.random.default_rng(seed)
     features, batch, l2 = 20, 64, 1e-3
     x = rng.normal(size=(512, features)) * np.logspace(-1, 1, features)
     true_w = rng.normal(size=features) / np.logspace(-1, 1, features)
@@ -88,11 +94,11 @@ def _logistic_task() -> Task:
         p = np.exp(-np.logaddexp(0.0, -y * (x @ w)))  # sigmoid(margin)
         hessian = (x.T * (p * (1 - p))) @ x / len(y) + l2 * np.eye(features)
         w = w - np.linalg.solve(hessian, batch_gradient(w, np.arange(len(y))))
-    return Task("logistic", np.zeros(features), loss, gradient, loss(w))
+    return Task(name, np.zeros(features), loss, gradient, loss(w))
 
 
-def _two_layer_task() -> Task:
-    rng = np.random.default_rng(2002)
+def _two_layer_task(seed: int = 2002, name: str = "two_layer") -> Task:
+    rng = np.random.default_rng(seed)
     inputs, hidden = 8, 16
     x = rng.normal(size=(256, inputs))
     teacher_1 = rng.normal(scale=1.0 / math.sqrt(inputs), size=(inputs, hidden))
@@ -120,11 +126,11 @@ def _two_layer_task() -> Task:
         grad_w1 = x.T @ (np.outer(error, w2) * (1.0 - activation**2))
         return np.concatenate([grad_w1.ravel(), grad_w2])
 
-    return Task("two_layer", start, loss, gradient, 0.0)
+    return Task(name, start, loss, gradient, 0.0)
 
 
-def _quadratic_task() -> Task:
-    rng = np.random.default_rng(2003)
+def _quadratic_task(seed: int = 2003, name: str = "quadratic") -> Task:
+    rng = np.random.default_rng(seed)
     dimension = 40
     basis, _ = np.linalg.qr(rng.normal(size=(dimension, dimension)))
     matrix = (basis * np.logspace(-4, 0, dimension)) @ basis.T
@@ -137,13 +143,29 @@ def _quadratic_task() -> Task:
     def gradient(params: np.ndarray, step: int) -> np.ndarray:
         return matrix @ (params - centre)
 
-    return Task("quadratic", np.zeros(dimension), loss, gradient, 0.0)
+    return Task(name, np.zeros(dimension), loss, gradient, 0.0)
+
+
+SPLITS = ("search", "holdout", "test")
+SPLIT_DRAWS = {"search": (0,), "holdout": (1, 2), "test": (3, 4, 5)}
+"""Draw ``k`` of a task kind uses the kind's search seed plus ``100 * k``."""
+_KINDS = (
+    (_logistic_task, 2001, "logistic"),
+    (_two_layer_task, 2002, "two_layer"),
+    (_quadratic_task, 2003, "quadratic"),
+)
 
 
 @cache
-def make_tasks() -> tuple[Task, ...]:
-    """The three training tasks (deterministic)."""
-    return (_logistic_task(), _two_layer_task(), _quadratic_task())
+def make_tasks(split: str = "search") -> tuple[Task, ...]:
+    """The training tasks of one split (deterministic), kind by kind."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    return tuple(
+        make(seed + 100 * k, name if k == 0 else f"{name}#{split}{k}")
+        for make, seed, name in _KINDS
+        for k in SPLIT_DRAWS[split]
+    )
 
 
 def checked_delta(result: object, shape: tuple[int, ...], step: int) -> tuple[np.ndarray, Any]:
@@ -166,7 +188,9 @@ def checked_delta(result: object, shape: tuple[int, ...], step: int) -> tuple[np
     return delta, result[1]
 
 
-def train_all(update_batch: UpdateBatch) -> dict[str, list[np.ndarray | None]]:
+def train_all(
+    update_batch: UpdateBatch, split: str = "search"
+) -> dict[str, list[np.ndarray | None]]:
     """Final parameters of every (task, learning rate) run after STEPS steps (None for a run
     that diverged).
 
@@ -175,7 +199,7 @@ def train_all(update_batch: UpdateBatch) -> dict[str, list[np.ndarray | None]]:
     task then learning-rate order. Each run sees only its own gradients and state, exactly
     as if it were trained alone.
     """
-    runs = [(task, rate) for task in make_tasks() for rate in LEARNING_RATES]
+    runs = [(task, rate) for task in make_tasks(split) for rate in LEARNING_RATES]
     params: list[np.ndarray | None] = [task.start.copy() for task, _ in runs]
     states: list[Any] = [{} for _ in runs]
     with np.errstate(all="ignore"):
@@ -191,7 +215,7 @@ def train_all(update_batch: UpdateBatch) -> dict[str, list[np.ndarray | None]]:
                 delta, states[index] = checked_delta(result, current.shape, step)
                 moved = current - runs[index][1] * delta
                 params[index] = moved if np.all(np.abs(moved) <= DIVERGED_ABOVE) else None
-    finals: dict[str, list[np.ndarray | None]] = {task.name: [] for task in make_tasks()}
+    finals: dict[str, list[np.ndarray | None]] = {task.name: [] for task in make_tasks(split)}
     for (task, _), final in zip(runs, params, strict=True):
         finals[task.name].append(final)
     return finals
@@ -205,12 +229,14 @@ def log10_gap(task: Task, params: np.ndarray | None) -> float:
     return math.log10(max(gap, GAP_FLOOR)) if math.isfinite(gap) else math.inf
 
 
-def score_runs(runs: Mapping[str, list[np.ndarray | None]]) -> dict[str, float]:
-    """Metrics of the final parameters of every (task, learning rate) run."""
+def score_runs(
+    runs: Mapping[str, list[np.ndarray | None]], split: str = "search"
+) -> dict[str, float]:
+    """Metrics of the final parameters of every (task, learning rate) run of ``split``."""
     metrics: dict[str, float] = {}
     progress = []
     logs = []
-    for task in make_tasks():
+    for task in make_tasks(split):
         gaps = [log10_gap(task, params) for params in runs[task.name]]
         best = int(np.argmin(gaps))
         start = log10_gap(task, task.start)
@@ -226,14 +252,14 @@ def score_runs(runs: Mapping[str, list[np.ndarray | None]]) -> dict[str, float]:
     return metrics
 
 
-def verify(output: Any) -> dict[str, float]:
+def verify(output: Any, split: str = "search") -> dict[str, float]:
     """Check ``output["construction"]`` (final parameters per task and learning rate) and
     score it (trusted)."""
     if not isinstance(output, Mapping) or not isinstance(output.get("construction"), Mapping):
         raise ValueError('expected {"construction": {task: [final params per learning rate]}}')
     construction = output["construction"]
     runs: dict[str, list[np.ndarray | None]] = {}
-    for task in make_tasks():
+    for task in make_tasks(split):
         finals = construction.get(task.name)
         if not isinstance(finals, list) or len(finals) != len(LEARNING_RATES):
             raise ValueError(f"{task.name}: expected {len(LEARNING_RATES)} runs")
@@ -248,14 +274,16 @@ def verify(output: Any) -> dict[str, float]:
             if array.shape != task.start.shape or not np.all(np.isfinite(array)):
                 raise ValueError(f"{task.name}: parameters must be {task.start.size} finite floats")
             runs[task.name].append(array)
-    return score_runs(runs)
+    return score_runs(runs, split)
 
 
-def run_all(update_batch: UpdateBatch) -> dict[str, list[list[float] | None]]:
+def run_all(
+    update_batch: UpdateBatch, split: str = "search"
+) -> dict[str, list[list[float] | None]]:
     """Train every task at every learning rate; the final parameters as plain lists."""
     return {
         name: [None if p is None else p.tolist() for p in finals]
-        for name, finals in train_all(update_batch).items()
+        for name, finals in train_all(update_batch, split).items()
     }
 
 
@@ -290,9 +318,9 @@ def baseline_metrics() -> dict[str, dict[str, float]]:
     }
 
 
-def evaluate_candidate(candidate: Any) -> dict[str, Any]:
+def evaluate_candidate(candidate: Any, split: str = "search") -> dict[str, Any]:
     """Train every task with the candidate's ``update``; return the final parameters (the
     output ``verify`` scores)."""
     if "update" not in candidate.functions:
         raise AttributeError("the program must define update(grad, state, step)")
-    return {"construction": run_all(lambda calls: candidate.batch("update", calls))}
+    return {"construction": run_all(lambda calls: candidate.batch("update", calls), split)}

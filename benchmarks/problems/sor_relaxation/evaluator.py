@@ -27,6 +27,13 @@ where ``limit`` is the total with the best omega of a 0.005-spaced grid chosen s
 for every system (data/reference.json, made by ``python make_reference.py``); 1 means
 every system got its best grid omega, a per-system oracle an online policy is not expected
 to reach (values above 1 are clipped: a finer omega can beat the grid by a sweep or two).
+
+Instance splits (``split=``, chosen by evoforge on the trusted side): ``search`` is the one
+sequence of :data:`SYSTEM_SPECS` (the single set this problem was scored on before splits);
+``holdout`` is 2 more sequences and ``test`` 3 more, each the same ten (n, s, length)
+specs with fresh field seeds (:func:`split_specs`). Each sequence starts with an empty
+history; the omegas of all of a split's sequences are returned in order, and its limit is
+in ``data/reference_<split>.json`` (search: ``data/reference.json``).
 """
 
 from __future__ import annotations
@@ -57,6 +64,28 @@ SYSTEM_SPECS = (
     (12, 0.8, 0.4, 109),
     (20, 0.7, 0.25, 110),
 )
+
+SPLITS = ("search", "holdout", "test")
+SPLIT_SEQUENCES = {"search": (0,), "holdout": (1, 2), "test": (3, 4, 5)}
+"""Sequence ``k`` uses the seeds of :data:`SYSTEM_SPECS` plus ``1000 * k``."""
+
+
+def split_specs(split: str) -> tuple[tuple[tuple[int, float, float, int], ...], ...]:
+    """The sequences of one split, each a tuple of system specs in solving order."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    return tuple(
+        tuple((n, scale, length, seed + 1000 * k) for n, scale, length, seed in SYSTEM_SPECS)
+        for k in SPLIT_SEQUENCES[split]
+    )
+
+
+def reference_file(split: str) -> Path:
+    """Where the reference totals of ``split`` are kept (made by ``make_reference.py``)."""
+    return (
+        REFERENCE_FILE if split == "search" else REFERENCE_FILE.with_name(f"reference_{split}.json")
+    )
+
 
 ChooseOmega = Callable[[dict[str, float], list[dict[str, Any]]], Any]
 """``choose_omega(features, history) -> omega``, as the candidate defines it."""
@@ -124,9 +153,14 @@ def build_system(n: int, scale: float, length: float, seed: int) -> System:
 
 
 @cache
-def make_systems() -> tuple[System, ...]:
-    """The fixed sequence of systems, in the order they are solved."""
-    return tuple(build_system(*spec) for spec in SYSTEM_SPECS)
+def make_sequences(split: str = "search") -> tuple[tuple[System, ...], ...]:
+    """The sequences of systems of one split, each in the order it is solved."""
+    return tuple(tuple(build_system(*spec) for spec in sequence) for sequence in split_specs(split))
+
+
+def make_systems(split: str = "search") -> tuple[System, ...]:
+    """Every system of one split, sequence after sequence."""
+    return tuple(system for sequence in make_sequences(split) for system in sequence)
 
 
 def sor_sweeps(system: System, omega: float) -> int:
@@ -155,9 +189,9 @@ def sor_sweeps(system: System, omega: float) -> int:
 
 
 @cache
-def reference() -> dict[str, Any]:
-    """The precomputed baselines and limit (data/reference.json)."""
-    data: dict[str, Any] = json.loads(REFERENCE_FILE.read_text(encoding="utf-8"))
+def reference(split: str = "search") -> dict[str, Any]:
+    """The precomputed baselines and limit of one split (:func:`reference_file`)."""
+    data: dict[str, Any] = json.loads(reference_file(split).read_text(encoding="utf-8"))
     return data
 
 
@@ -173,25 +207,26 @@ def checked_omega(value: object, where: str) -> float:
     return omega
 
 
-def verify(output: Any) -> dict[str, float]:
-    """Check ``output["construction"]`` (one omega per system), solve again, score (trusted)."""
+def verify(output: Any, split: str = "search") -> dict[str, float]:
+    """Check ``output["construction"]`` (one omega per system of ``split``), solve again,
+    score (trusted)."""
     if not isinstance(output, Mapping) or not isinstance(output.get("construction"), list):
         raise ValueError('expected {"construction": [omega per system]}')
     omegas = output["construction"]
-    systems = make_systems()
+    systems = make_systems(split)
     if len(omegas) != len(systems):
         raise ValueError(f"expected {len(systems)} omegas, got {len(omegas)}")
     sweeps = [
         sor_sweeps(system, checked_omega(omega, f"system {index}"))
         for index, (system, omega) in enumerate(zip(systems, omegas, strict=True))
     ]
-    return score_sweeps(sweeps, omegas)
+    return score_sweeps(sweeps, omegas, split)
 
 
-def score_sweeps(sweeps: list[int], omegas: list[float]) -> dict[str, float]:
-    """Metrics of the sweeps the systems took with ``omegas``."""
+def score_sweeps(sweeps: list[int], omegas: list[float], split: str = "search") -> dict[str, float]:
+    """Metrics of the sweeps the systems of ``split`` took with ``omegas``."""
     total = sum(sweeps)
-    ref = reference()
+    ref = reference(split)
     return {
         "combined_score": min(1.0, ref["limit_total_sweeps"] / total),
         "total_sweeps": float(total),
@@ -203,25 +238,28 @@ def score_sweeps(sweeps: list[int], omegas: list[float]) -> dict[str, float]:
     }
 
 
-def choose_all(choose_omega: ChooseOmega) -> list[float]:
-    """The omega ``choose_omega`` picks for each system of the sequence, each checked and
-    solved before the next call, whose history records it. ``choose_omega`` gets the
-    evaluator's own history list: it must not keep or change it (the candidate's channel
-    hands it a copy)."""
-    history: list[dict[str, Any]] = []
+def choose_all(choose_omega: ChooseOmega, split: str = "search") -> list[float]:
+    """The omega ``choose_omega`` picks for each system of each sequence of ``split``, each
+    checked and solved before the next call, whose history records it (a sequence starts
+    with an empty history). ``choose_omega`` gets the evaluator's own history list: it must
+    not keep or change it (the candidate's channel hands it a copy)."""
     omegas: list[float] = []
-    for index, system in enumerate(make_systems()):
-        value = choose_omega(dict(system.features), history)
-        omega = checked_omega(value, f"choose_omega for system {index}")
-        sweeps = sor_sweeps(system, omega)
-        history.append({"features": dict(system.features), "omega": omega, "iterations": sweeps})
-        omegas.append(omega)
+    for sequence in make_sequences(split):
+        history: list[dict[str, Any]] = []
+        for system in sequence:
+            value = choose_omega(dict(system.features), history)
+            omega = checked_omega(value, f"choose_omega for system {len(omegas)}")
+            sweeps = sor_sweeps(system, omega)
+            history.append(
+                {"features": dict(system.features), "omega": omega, "iterations": sweeps}
+            )
+            omegas.append(omega)
     return omegas
 
 
-def evaluate_candidate(candidate: Any) -> dict[str, Any]:
+def evaluate_candidate(candidate: Any, split: str = "search") -> dict[str, Any]:
     """Run the candidate's ``choose_omega`` over the sequence; return the omegas (the output
     ``verify`` scores)."""
     if "choose_omega" not in candidate.functions:
         raise AttributeError("the program must define choose_omega(features, history)")
-    return {"construction": choose_all(candidate.choose_omega)}
+    return {"construction": choose_all(candidate.choose_omega, split)}

@@ -3,8 +3,10 @@
 For every system of the sequence, count SOR sweeps for each omega of the grid
 1.000, 1.005, ..., 1.995 and record: the total at omega = 1, the best fixed omega for the
 whole sequence (and its total), and the per-system best grid omega (and the total of those,
-the limit). Deterministic; takes about a minute on one core. Run from anywhere:
-``python benchmarks/problems/sor_relaxation/make_reference.py``.
+the limit). Deterministic; takes about a minute per ten systems on one core. Run from
+anywhere: ``python benchmarks/problems/sor_relaxation/make_reference.py [SPLIT...]`` (all
+three splits when none is named; search writes data/reference.json, the others
+data/reference_<split>.json).
 """
 
 from __future__ import annotations
@@ -22,9 +24,15 @@ import evaluator
 GRID = np.round(np.arange(1.0, 2.0, 0.005), 3)
 
 
-def main() -> None:
-    """Write data/reference.json."""
-    systems = evaluator.make_systems()
+def main(splits: list[str]) -> None:
+    """Write the reference file of each split."""
+    for split in splits or list(evaluator.SPLITS):
+        write_reference(split)
+
+
+def write_reference(split: str) -> None:
+    """Write the reference file of one split."""
+    systems = evaluator.make_systems(split)
     table = np.array([[evaluator.sor_sweeps(s, float(w)) for w in GRID] for s in systems])
     totals = table.sum(axis=0)
     best_fixed = int(np.argmin(totals))
@@ -41,10 +49,10 @@ def main() -> None:
         "best_sweeps_per_system": [int(table[k, i]) for k, i in enumerate(per_system)],
         "limit_total_sweeps": int(table.min(axis=1).sum()),
     }
-    path = evaluator.REFERENCE_FILE
+    path = evaluator.reference_file(split)
     path.write_text(json.dumps(reference, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(reference, indent=2))
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -1,0 +1,272 @@
+"""Instance splits: search on one, choose on another through Thresholdout, report on a third.
+
+A problem scored on instances may declare three splits (``splits.enabled: true`` in its
+``config.yaml``; its ``evaluate_candidate``/``evaluate`` and ``verify`` then take
+``split=``):
+
+* ``search``: what every evaluation of the search uses (the only score the archive, the
+  bandits and the operators ever see);
+* ``holdout``: queried only at the end, through :class:`~evoforge.selection.thresholdout.
+  Thresholdout, to choose the final program among the best programs of the search;
+* ``test``: evaluated once, on that final choice, to report how the result generalises.
+
+The split is always chosen on the trusted side (:meth:`ProblemEvaluator.evaluate`'s
+``split``); the candidate never names it and never reads an instance.
+
+:func:`choose_final` runs the final choice on a finished (or stopped) run. It is idempotent
+and resumable: every holdout query and its answer is an event of the run database
+(``thresholdout_query``) written before it counts, a program already queried is never
+queried again, and the choice itself is kept in the run's state (``final_choice``). A run
+resumed for more iterations chooses again at its end, reusing every earlier answer; the test
+split is scored again only when the choice changed (``test_evaluations`` counts how often it
+was used).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from evoforge.config import SplitsConfig
+from evoforge.program import EvalStatus, EvaluationResult, Program
+from evoforge.selection.thresholdout import Thresholdout, ThresholdoutAnswer
+from evoforge.storage.db import RunDatabase
+
+__all__ = [
+    "FINAL_STATE",
+    "HOLDOUT",
+    "QUERY_EVENT",
+    "SEARCH",
+    "SPLITS",
+    "TEST",
+    "FinalChoice",
+    "choose_final",
+    "holdout_queries",
+    "read_final",
+    "search_split",
+]
+
+SEARCH = "search"
+HOLDOUT = "holdout"
+TEST = "test"
+SPLITS = (SEARCH, HOLDOUT, TEST)
+QUERY_EVENT = "thresholdout_query"
+FINAL_STATE = "final_choice"
+
+Evaluate = Callable[[str, str], EvaluationResult]
+"""``evaluate(code, split)``: score a program on one split (the sandboxed evaluator)."""
+
+
+def search_split(config: SplitsConfig) -> str | None:
+    """The split every search evaluation uses: ``search``, or ``None`` without splits."""
+    return SEARCH if config.enabled else None
+
+
+@dataclass(frozen=True)
+class FinalChoice:
+    """The final program of a run with splits, and what each split says of it.
+
+    ``holdout_estimate`` is Thresholdout's answer for it (``holdout_source`` says where the
+    answer came from: ``search``, ``holdout``, ``exhausted`` when the budget was spent, or
+    ``none`` when no candidate could be scored on the holdout and the best search score was
+    taken). ``gap`` is ``search_score - test_score``: how much the search score overstates
+    the result on instances the search never saw. ``holdout_spent`` says the Thresholdout
+    budget ran out (later answers fell back to search scores).
+    """
+
+    program_id: str
+    search_score: float
+    holdout_estimate: float
+    holdout_source: str
+    test_score: float | None
+    test_status: str
+    test_reason: str
+    gap: float | None
+    best_search_program_id: str
+    candidates: int
+    queries: int
+    budget: int
+    budget_left: int
+    holdout_spent: bool
+    test_evaluations: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FinalChoice:
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class _Query:
+    """One stored holdout query: the mechanism's answer, or a holdout evaluation that failed
+    (``answer`` is ``None``; such a program cannot be chosen)."""
+
+    program_id: str
+    answer: ThresholdoutAnswer | None
+    status: str
+    reason: str
+
+
+def holdout_queries(db: RunDatabase) -> list[dict[str, Any]]:
+    """Every stored holdout query, in order (the payloads of ``thresholdout_query``)."""
+    return [event.payload for event in db.events(QUERY_EVENT)]
+
+
+def read_final(db: RunDatabase) -> FinalChoice | None:
+    """The run's final choice, if it has been made."""
+    stored = db.get_state(FINAL_STATE)
+    return None if stored is None else FinalChoice.from_dict(stored)
+
+
+def _stored_queries(db: RunDatabase) -> list[_Query]:
+    queries = []
+    for payload in holdout_queries(db):
+        answer = None
+        if payload.get("answer") is not None:
+            answer = ThresholdoutAnswer(
+                query=int(payload["query"]),
+                search=float(payload["search"]),
+                holdout=float(payload["holdout"]),
+                answer=float(payload["answer"]),
+                source=str(payload["source"]),
+                budget_left=int(payload["budget_left"]),
+            )
+        queries.append(
+            _Query(str(payload["program_id"]), answer, str(payload["status"]), payload["reason"])
+        )
+    return queries
+
+
+def choose_final(
+    db: RunDatabase,
+    evaluate: Evaluate,
+    config: SplitsConfig,
+    seed: int,
+    note: Callable[[str], None] = lambda _line: None,
+) -> FinalChoice | None:
+    """Choose the final program through Thresholdout on the holdout, then score it on test.
+
+    The candidates are the ``config.final_candidates`` best programs by search score
+    (distinct code). Each not queried before is scored on the holdout and put to the
+    mechanism (search score against holdout score); the candidate with the highest answer
+    wins (ties: the higher search score, then the earlier program). A candidate that fails
+    on the holdout cannot win. Returns ``None`` when the run has no scored program.
+    ``note`` receives the lines the user should see (the budget running out, the choice).
+    """
+    candidates = db.top_programs(config.final_candidates)
+    if not candidates:
+        return None
+    settings = config.thresholdout
+    queries = _stored_queries(db)
+    mechanism = Thresholdout.resume(
+        settings.threshold,
+        settings.noise,
+        settings.budget,
+        seed,
+        [query.answer for query in queries if query.answer is not None],
+    )
+    by_program = {query.program_id: query for query in queries}
+    seq = db.max_seq()
+    for program in candidates:
+        if program.id in by_program or program.score is None:
+            continue
+        was_spent = mechanism.exhausted
+        result = evaluate(program.code, HOLDOUT)
+        query = _ask(mechanism, program, result)
+        payload: dict[str, Any] = {
+            "program_id": program.id,
+            "status": query.status,
+            "reason": query.reason,
+            **(query.answer.to_dict() if query.answer is not None else {"answer": None}),
+        }
+        db.add_event(seq, QUERY_EVENT, payload)
+        by_program[program.id] = query
+        if mechanism.exhausted and not was_spent:
+            note(
+                f"holdout: the Thresholdout budget ({settings.budget} answers from the holdout)"
+                " is spent; later queries fall back to the search score"
+            )
+    chosen, answer = _winner(candidates, by_program)
+    return _finish(db, evaluate, config, candidates, chosen, answer, mechanism, note)
+
+
+def _ask(mechanism: Thresholdout, program: Program, result: EvaluationResult) -> _Query:
+    score = result.score
+    if result.status is not EvalStatus.OK or score is None or not math.isfinite(score):
+        reason = result.reason or "no score"
+        return _Query(program.id, None, result.status.value, reason[:500])
+    assert program.score is not None
+    return _Query(program.id, mechanism.query(program.score, score), EvalStatus.OK.value, "")
+
+
+def _winner(
+    candidates: list[Program], by_program: dict[str, _Query]
+) -> tuple[Program, ThresholdoutAnswer | None]:
+    """The candidate with the highest answer, or the best by search score if none has one."""
+    best: tuple[float, float, int] | None = None
+    chosen: tuple[Program, ThresholdoutAnswer | None] = (candidates[0], None)
+    for rank, program in enumerate(candidates):
+        query = by_program.get(program.id)
+        if query is None or query.answer is None or program.score is None:
+            continue
+        key = (query.answer.answer, program.score, -rank)
+        if best is None or key > best:
+            best, chosen = key, (program, query.answer)
+    return chosen
+
+
+def _finish(
+    db: RunDatabase,
+    evaluate: Evaluate,
+    config: SplitsConfig,
+    candidates: list[Program],
+    chosen: Program,
+    answer: ThresholdoutAnswer | None,
+    mechanism: Thresholdout,
+    note: Callable[[str], None],
+) -> FinalChoice:
+    """Score the choice on the test split (unless it was already) and store the choice."""
+    earlier = read_final(db)
+    assert chosen.score is not None
+    if earlier is not None and earlier.program_id == chosen.id:
+        test_score, test_status, test_reason = (
+            earlier.test_score,
+            earlier.test_status,
+            earlier.test_reason,
+        )
+        test_evaluations = earlier.test_evaluations
+    else:
+        result = evaluate(chosen.code, TEST)
+        test_ok = result.status is EvalStatus.OK and result.score is not None
+        test_score = result.score if test_ok else None
+        test_status, test_reason = result.status.value, (result.reason or "")[:500]
+        test_evaluations = (earlier.test_evaluations if earlier is not None else 0) + 1
+    final = FinalChoice(
+        program_id=chosen.id,
+        search_score=chosen.score,
+        holdout_estimate=answer.answer if answer is not None else chosen.score,
+        holdout_source=answer.source if answer is not None else "none",
+        test_score=test_score,
+        test_status=test_status,
+        test_reason=test_reason,
+        gap=None if test_score is None else chosen.score - test_score,
+        best_search_program_id=candidates[0].id,
+        candidates=len(candidates),
+        queries=mechanism.queries,
+        budget=config.thresholdout.budget,
+        budget_left=mechanism.budget_left,
+        holdout_spent=mechanism.exhausted,
+        test_evaluations=test_evaluations,
+    )
+    db.set_state({FINAL_STATE: final.to_dict()})
+    shown_test = "failed" if test_score is None else f"{test_score:.6g}"
+    note(
+        f"final choice {chosen.id} (of {len(candidates)} by search score): search "
+        f"{chosen.score:.6g}, holdout estimate {final.holdout_estimate:.6g} "
+        f"({final.holdout_source}), test {shown_test}"
+    )
+    return final
