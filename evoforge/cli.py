@@ -313,6 +313,8 @@ def _cmd_best(args: argparse.Namespace) -> int:
     )
     for name, value in sorted(summary["metrics"].items()):
         console.print(f"  {name} = {value:.6g}")
+    if summary["splits"] is not None:
+        console.print(splits_line(summary["splits"]))
     print_lineage(args.run_dir)
     if args.output is not None:
         console.print(f"wrote {args.output}")
@@ -320,6 +322,23 @@ def _cmd_best(args: argparse.Namespace) -> int:
     console.print("")
     print(summary["code"])
     return 0
+
+
+def splits_line(final: dict[str, Any]) -> str:
+    """One line on the final choice of a run with instance splits."""
+    test = final["test_score"]
+    shown_test = f"{test:.6g}" if test is not None else f"not scored ({final['test_status']})"
+    gap = final["gap"]
+    spent = (
+        "; holdout budget spent, answers fell back to search scores"
+        if final["holdout_spent"]
+        else ""
+    )
+    return (
+        f"final choice {final['program_id']}: search {final['search_score']:.6g}, holdout "
+        f"estimate {final['holdout_estimate']:.6g} (Thresholdout: {final['holdout_source']}), "
+        f"test {shown_test}" + ("" if gap is None else f", gap search-test {gap:+.6g}") + spent
+    )
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -342,6 +361,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
     )
     console.print(f"stopped: {summary['stop_reason'] or 'running or never stopped cleanly'}")
     console.print(f"isolation: {summary['isolation']}")
+    if summary["splits"] is not None:
+        console.print(splits_line(summary["splits"]))
     if summary["failures"]:
         console.print("failures: " + ", ".join(f"{k} {v}" for k, v in summary["failures"].items()))
     print_reasons(console, summary["reasons"])

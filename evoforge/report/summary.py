@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from evoforge.splits import read_final
 from evoforge.storage.db import RunDatabase
 
 
@@ -18,7 +19,12 @@ def best_summary(db: RunDatabase) -> dict[str, Any]:
     best = db.best_program()
     seed = db.program("seed")
     if best is None:
-        return {"program_id": None, "score": None, "initial_score": seed.score if seed else None}
+        return {
+            "program_id": None,
+            "score": None,
+            "initial_score": seed.score if seed else None,
+            "splits": splits_summary(db),
+        }
     lineage: list[str] = []
     cursor: str | None = best.id
     seen: set[str] = set()
@@ -41,7 +47,17 @@ def best_summary(db: RunDatabase) -> dict[str, Any]:
         "lineage": list(reversed(lineage)),
         "artifacts": dict(best.artifacts),
         "code": best.code,
+        "splits": splits_summary(db),
     }
+
+
+def splits_summary(db: RunDatabase) -> dict[str, Any] | None:
+    """For a problem with instance splits, the final choice (:mod:`evoforge.splits`): its
+    ``program_id``, ``search_score``, ``holdout_estimate`` (Thresholdout's answer, with
+    ``holdout_source``), ``test_score``, ``gap`` (search minus test) and the state of the
+    holdout's budget; ``None`` for a run without splits or not finished yet."""
+    final = read_final(db)
+    return None if final is None else final.to_dict()
 
 
 def status_summary(db: RunDatabase) -> dict[str, Any]:
@@ -118,6 +134,7 @@ def status_summary(db: RunDatabase) -> dict[str, Any]:
         "stop_reason": db.get_state("stop_reason"),
         "llm": llm,
         "novelty": {"exact_duplicates": exact_duplicates, "near_duplicates": near_duplicates},
+        "splits": splits_summary(db),
     }
 
 

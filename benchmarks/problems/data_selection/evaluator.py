@@ -194,6 +194,8 @@ def verify(output: Any, split: str = "search") -> dict[str, float]:
     and score (trusted)."""
     if not isinstance(output, Mapping) or not isinstance(output.get("construction"), list):
         raise ValueError('expected {"construction": [kept training indices]}')
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     if split == "search":
         return task_metrics(output["construction"], split, 0)
     kept_lists = output["construction"]

@@ -1,0 +1,154 @@
+"""Instance splits end to end: the evaluator scores the split the trusted side names, a run
+chooses its final program through Thresholdout on the holdout, scores it once on test,
+stores every query, reports it, resumes without asking twice and says when the holdout's
+budget is spent."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evoforge import run
+from evoforge.cli import main
+from evoforge.config import EvaluatorConfig
+from evoforge.evaluation.evaluator import ProblemEvaluator
+from evoforge.program import EvalStatus
+from evoforge.report.progress import Reporter
+from evoforge.runs import resume_run
+from evoforge.splits import QUERY_EVENT, holdout_queries, read_final
+from evoforge.storage.db import RunDatabase
+
+PROBLEM = Path(__file__).parent / "e2e" / "problems" / "split_curve_fit"
+
+
+@pytest.fixture
+def problem(tmp_path: Path) -> Path:
+    target = tmp_path / "split_curve_fit"
+    shutil.copytree(PROBLEM, target)
+    return target
+
+
+class Notes(Reporter):
+    """A reporter that keeps the notes a run gives the user."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def note(self, message: str) -> None:
+        self.lines.append(message)
+
+
+def test_the_evaluator_scores_the_split_it_is_named(problem: Path) -> None:
+    evaluator = ProblemEvaluator(problem / "evaluator.py", EvaluatorConfig(timeout_s=20))
+    code = (problem / "initial_program.py").read_text()
+    try:
+        points = {
+            split: evaluator.evaluate(code, split).metrics.get("points")
+            for split in (None, "search", "holdout", "test")
+        }
+        unknown = evaluator.evaluate(code, "training")
+    finally:
+        evaluator.close()
+    assert points == {None: 12, "search": 12, "holdout": 40, "test": 60}
+    assert unknown.status is EvalStatus.FAILED
+    assert "KeyError" in unknown.reason and "training" in unknown.reason
+
+
+def _run(problem: Path, out: Path, **splits: Any) -> Any:
+    config = {"splits": splits} if splits else None
+    return run(problem, iterations=10, seed=3, workers=1, out=out, config=config)
+
+
+def test_a_run_chooses_on_the_holdout_and_scores_the_choice_once_on_test(
+    problem: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = _run(problem, tmp_path / "a")
+    final = result.final
+    assert final is not None and final.test_evaluations == 1
+    db = RunDatabase(tmp_path / "a" / RunDatabase.FILENAME)
+    try:
+        queries = holdout_queries(db)
+        candidates = db.top_programs(4)
+        assert read_final(db) == final
+        chosen = db.program(final.program_id)
+    finally:
+        db.close()
+    # every candidate was put to the holdout once; the winner has the highest answer
+    assert [q["program_id"] for q in queries] == [p.id for p in candidates]
+    answers = {q["program_id"]: q["answer"] for q in queries}
+    assert final.holdout_estimate == max(answers.values())
+    assert final.candidates == len(candidates) and final.queries == len(queries)
+    assert chosen is not None and final.search_score == chosen.score
+    # the test score is the test split's own, and the gap is search minus test
+    evaluator = ProblemEvaluator(problem / "evaluator.py", EvaluatorConfig(timeout_s=20))
+    try:
+        test = evaluator.evaluate(chosen.code, "test")
+    finally:
+        evaluator.close()
+    assert final.test_score == test.score
+    assert final.gap == pytest.approx(final.search_score - test.score)
+
+    for command in ("best", "status"):
+        assert main([command, str(tmp_path / "a"), "--json"]) == 0
+        shown = json.loads(capsys.readouterr().out)["splits"]
+        assert shown["search_score"] == final.search_score
+        assert shown["holdout_estimate"] == final.holdout_estimate
+        assert shown["test_score"] == final.test_score
+        assert shown["gap"] == final.gap
+    assert main(["status", str(tmp_path / "a")]) == 0
+    assert "final choice" in capsys.readouterr().out
+
+    # the same seed gives the same queries, answers and choice
+    again = _run(problem, tmp_path / "b")
+    db = RunDatabase(tmp_path / "b" / RunDatabase.FILENAME)
+    try:
+        assert holdout_queries(db) == queries
+    finally:
+        db.close()
+    assert again.final == final
+
+    # resuming for more iterations asks only about programs not asked about before
+    resumed = resume_run(tmp_path / "a", extra_iterations=6, reporter=Notes())
+    assert resumed.final is not None
+    db = RunDatabase(tmp_path / "a" / RunDatabase.FILENAME)
+    try:
+        asked = [event.payload["program_id"] for event in db.events(QUERY_EVENT)]
+    finally:
+        db.close()
+    assert asked[: len(queries)] == [q["program_id"] for q in queries]
+    assert len(asked) == len(set(asked))
+    changed = resumed.final.program_id != final.program_id
+    assert resumed.final.test_evaluations == 1 + int(changed)
+
+
+def test_a_spent_budget_is_announced_and_falls_back_to_search_scores(
+    problem: Path, tmp_path: Path
+) -> None:
+    notes = Notes()
+    from evoforge.runs import start_run
+
+    result = start_run(
+        problem,
+        cli_layer={
+            "seed": 3,
+            "run": {"iterations": 8, "log_mode": "quiet"},
+            "splits": {"thresholdout": {"budget": 1, "threshold": 0.0, "noise": 0.0}},
+        },
+        run_dir=tmp_path / "spent",
+        reporter=notes,
+    )
+    final = result.final
+    assert final is not None and final.holdout_spent and final.budget_left == 0
+    db = RunDatabase(tmp_path / "spent" / RunDatabase.FILENAME)
+    try:
+        queries = holdout_queries(db)
+    finally:
+        db.close()
+    assert [q["source"] for q in queries] == ["holdout"] + ["exhausted"] * (len(queries) - 1)
+    for query in queries[1:]:
+        assert query["answer"] == query["search"]
+    assert any("budget" in line and "spent" in line for line in notes.lines), notes.lines
