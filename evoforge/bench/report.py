@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from evoforge.bench.records import STATUS_OK, RunRecord
+from evoforge.bench.splits_report import split_stats, splits_table
 
 README_FILENAME = "README.md"
 TABLE_FILENAME = "table.md"
@@ -268,10 +269,25 @@ def write_report(
 ) -> Path:
     """Write ``table.md``, ``plots/*.png`` and ``README.md`` under ``out``; return the README."""
     summary = summarise(records, problems, engines)
+    held_out = splits_table(split_stats(records, problems, engines))
     matrix = summary_matrix(summary, len(seeds))
     tables = markdown_tables(summary, budget)
+    splits_section = (
+        f"""## Test scores (problems with instance splits)
+
+For these problems the headline is the test score: the program each run chose on its
+holdout through Thresholdout, scored once on test instances the search never saw. Mean over
+seeds, with a 95 % bootstrap confidence interval of the mean (seeds resampled; none with
+one seed). Search is the same program's search score, holdout Thresholdout's answer for
+it, and the gap search − test says how much the search score overstates the result.
+
+{held_out}
+"""
+        if held_out
+        else ""
+    )
     (out / TABLE_FILENAME).write_text(
-        f"## Summary\n\n{matrix}\n## Per problem\n\n{tables}", encoding="utf-8"
+        f"{splits_section}## Summary\n\n{matrix}\n## Per problem\n\n{tables}", encoding="utf-8"
     )
     plot_lines: list[str] = []
     try:
@@ -330,7 +346,7 @@ scored by evoforge's sandboxed evaluator with the problem's own settings; the or
 engines differ only in how they search. Per-run records (with the best-so-far trajectory
 after every evaluation) are in [`runs.jsonl`](runs.jsonl); each run's files under `runs/`.
 
-## Summary
+{splits_section}## Summary
 
 Median best score over seeds; bold: the best engine on that problem; `(k/n)`: only k of
 the n seeds have finished.
