@@ -401,7 +401,10 @@ class SplitsConfig(_Strict):
         description="The problem's evaluator takes split= (search, holdout, test); set by it.",
     )
     final_candidates: int = Field(
-        8, ge=1, le=256, description="Best programs by search score put to the holdout at the end."
+        8,
+        ge=1,
+        le=256,
+        description="Best programs by search score (one per score) put to the holdout at the end.",
     )
     thresholdout: ThresholdoutConfig = Field(default_factory=ThresholdoutConfig)
 

@@ -72,12 +72,14 @@ def test_a_run_chooses_on_the_holdout_and_scores_the_choice_once_on_test(
     db = RunDatabase(tmp_path / "a" / RunDatabase.FILENAME)
     try:
         queries = holdout_queries(db)
-        candidates = db.top_programs(4)
+        candidates = db.top_programs(4, distinct_scores=True)
         assert read_final(db) == final
         chosen = db.program(final.program_id)
     finally:
         db.close()
-    # every candidate was put to the holdout once; the winner has the highest answer
+    # every candidate (one per search score) was put to the holdout once; the winner has
+    # the highest answer
+    assert len({program.score for program in candidates}) == len(candidates)
     assert [q["program_id"] for q in queries] == [p.id for p in candidates]
     answers = {q["program_id"]: q["answer"] for q in queries}
     assert final.holdout_estimate == max(answers.values())

@@ -434,8 +434,9 @@ class RunDatabase:
         row = cursor.fetchone()
         return None if row is None else _step_from_row(dict(zip(columns, row, strict=True))).program
 
-    def top_programs(self, limit: int) -> list[Program]:
-        """The ``limit`` best ok programs with distinct code, best first (ties: earliest)."""
+    def top_programs(self, limit: int, *, distinct_scores: bool = False) -> list[Program]:
+        """The ``limit`` best ok programs with distinct code, best first (ties: earliest);
+        with ``distinct_scores``, only the earliest program of each score."""
         cursor = self._conn.execute(
             "SELECT * FROM programs WHERE status = 'ok' AND score IS NOT NULL "
             "ORDER BY score DESC, seq ASC"
@@ -445,9 +446,10 @@ class RunDatabase:
         hashes: set[str] = set()
         for row in cursor:
             program = _step_from_row(dict(zip(columns, row, strict=True))).program
-            if program.code_hash in hashes:
+            key = repr(program.score) if distinct_scores else program.code_hash
+            if key in hashes:
                 continue
-            hashes.add(program.code_hash)
+            hashes.add(key)
             chosen.append(program)
             if len(chosen) >= limit:
                 break

@@ -136,4 +136,4 @@ def test_data_selection_pools_of_different_splits_share_no_example() -> None:
     assert not pools["search"] & pools["holdout"]
     assert not pools["search"] & pools["test"]
     assert not pools["holdout"] & pools["test"]
-    assert [evaluator.SPLIT_TASKS[split] for split in SPLITS] == [1, 4, 6]
+    assert [evaluator.SPLIT_TASKS[split] for split in SPLITS] == [1, 8, 12]

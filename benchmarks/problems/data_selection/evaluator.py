@@ -28,7 +28,7 @@ the kept half does as well as the whole split, not a known best selection.
 Instance splits (``split=``, chosen by evoforge on the trusted side). One *task* is a pool of
 300 training examples and the evaluation set of every other digit (1,497). ``search`` is
 the one task above (the single set this problem was scored on before splits); ``holdout``
-is 4 tasks whose pools are drawn (seeded) from shuffled digits 300-1,047 and ``test`` 6
+is 8 tasks whose pools are drawn (seeded) from shuffled digits 300-1,047 and ``test`` 12
 tasks whose pools come from digits 1,048-1,796, so no pool of one split shares an example
 with a pool of another (:func:`task_split`). Each task has its own early model and its own
 references; a split's ``combined_score`` is the mean over its tasks. ``"construction"`` is
@@ -53,7 +53,7 @@ EARLY_STEPS = 10
 RANDOM_HALVES = 10
 
 SPLITS = ("search", "holdout", "test")
-SPLIT_TASKS = {"search": 1, "holdout": 4, "test": 6}
+SPLIT_TASKS = {"search": 1, "holdout": 8, "test": 12}
 SPLIT_POOLS = {"holdout": (300, 1048), "test": (1048, 1797)}
 """Where each split's pools are drawn from, as positions in the shuffled digits."""
 
