@@ -153,9 +153,10 @@ def choose_final(
     The candidates are the ``config.final_candidates`` best programs by search score, one
     per distinct score (the earliest): programs that tie on every search instance are
     mostly the same behaviour in different code, and asking the holdout about each of them
-    would spend its queries without offering it a choice. Each not queried before is scored on the holdout and put to the
-    mechanism (search score against holdout score); the candidate with the highest answer
-    wins (ties: the higher search score, then the earlier program). A candidate that fails
+    would spend its queries without offering it a choice. Each candidate not queried before
+    is scored on the holdout and put to the mechanism (search score against holdout score);
+    the candidate with the highest answer wins (ties: the higher search score, then the
+    earlier program). A candidate that fails
     on the holdout cannot win. Returns ``None`` when the run has no scored program.
     ``note`` receives the lines the user should see (the budget running out, the choice).
     """
