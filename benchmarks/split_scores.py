@@ -47,7 +47,8 @@ def split_sizes(problem: str) -> dict[str, str]:
     for split in SPLITS:
         if problem == "bin_packing":
             counts = [len(module.load_dataset(name, split)) for name in module.DATASETS]
-            sizes[split] = f"{counts[0]} OR3-like x 500 + {counts[1]} Weibull-like x 5,000 items"
+            kind = "published" if split == "search" else "drawn"
+            sizes[split] = f"{counts[0]} OR3 x 500 + {counts[1]} Weibull x 5,000 items ({kind})"
         elif problem == "cache_eviction":
             sizes[split] = f"{len(module.split_specs(split))} traces x 2,500 requests"
         elif problem == "sor_relaxation":
