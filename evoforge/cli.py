@@ -26,6 +26,7 @@ from evoforge.report.commands import (
     add_reasons,
     add_view_parsers,
     print_lineage,
+    print_prompt_learning,
     print_reasons,
 )
 from evoforge.storage.db import DatabaseError, RunDatabase
@@ -405,6 +406,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
                 ", ".join(f"{k} {v}" for k, v in stats["outcomes"].items()),
             )
         console.print(models)
+    print_prompt_learning(console, summary.get("prompt_learning"))
     novelty = summary.get("novelty") or {}
     if novelty.get("exact_duplicates") or novelty.get("near_duplicates"):
         console.print(

@@ -329,6 +329,69 @@ class LLMConfig(_Strict):
     )
 
 
+InspirationPolicy = Literal["top", "diverse", "novel", "nearest"]
+
+
+def _default_exemplar_arms() -> list[InspirationPolicy]:
+    return ["top", "diverse", "nearest"]
+
+
+class InstructionEvolutionConfig(_Strict):
+    """Evolving the system instruction: an archive of instructions, a bandit over them,
+    and new ones proposed by the model from the run's results."""
+
+    evolve: bool = Field(
+        False, description="Evolve the system instruction (off: the one instruction throughout)."
+    )
+    propose_every: int = Field(
+        20, ge=1, description="Iterations between requests for a new instruction."
+    )
+    archive_size: int = Field(
+        6,
+        ge=2,
+        le=64,
+        description="Instructions kept at most (the first one always); a new one then "
+        "replaces the one with the lowest mean reward.",
+    )
+    max_chars: int = Field(
+        2000, ge=100, le=20000, description="Longest instruction kept (longer ones are cut)."
+    )
+
+
+class ExemplarChoiceConfig(_Strict):
+    """Learning which inspirations to show: each policy is an arm of a bandit."""
+
+    adaptive: bool = Field(
+        False,
+        description="Choose the inspiration policy per prompt with a bandit paid like the "
+        "operators (off: prompt.inspiration_policy throughout).",
+    )
+    arms: list[InspirationPolicy] = Field(
+        default_factory=_default_exemplar_arms,
+        min_length=1,
+        description="The inspiration policies the bandit chooses among.",
+    )
+
+    @model_validator(mode="after")
+    def _unique_arms(self) -> ExemplarChoiceConfig:
+        if len(set(self.arms)) != len(self.arms):
+            raise ValueError(f"exemplar arms must be unique, got {self.arms}")
+        return self
+
+
+class RunNotesConfig(_Strict):
+    """Run notes: the model summarises what helped and what failed, for later prompts."""
+
+    every_generations: int = Field(
+        0,
+        ge=0,
+        description="Generations (children per island) between notes; 0: no notes.",
+    )
+    max_chars: int = Field(
+        800, ge=100, le=8000, description="Longest note kept and shown (longer ones are cut)."
+    )
+
+
 class PromptConfig(_Strict):
     """How prompts for the llm_* operators are built."""
 
@@ -341,9 +404,10 @@ class PromptConfig(_Strict):
     max_prompt_tokens: int = Field(
         6000, ge=256, description="Prompt cap (estimated at 4 characters a token)."
     )
-    inspiration_policy: Literal["top", "diverse", "novel"] = Field(
+    inspiration_policy: InspirationPolicy = Field(
         "top",
-        description="Inspirations shown: top scores, diverse cells, or least similar code.",
+        description="Inspirations shown: top scores, diverse (farthest-first from the "
+        "parent), novel (least similar code) or nearest (most similar code).",
     )
     inspirations: int = Field(2, ge=0, le=8, description="Inspirations shown at most.")
     stagnation_window: int = Field(
@@ -355,6 +419,9 @@ class PromptConfig(_Strict):
     artifact_chars: int = Field(
         1200, ge=0, description="Characters of each artifact (stderr, feedback) shown."
     )
+    instructions: InstructionEvolutionConfig = Field(default_factory=InstructionEvolutionConfig)
+    exemplars: ExemplarChoiceConfig = Field(default_factory=ExemplarChoiceConfig)
+    notes: RunNotesConfig = Field(default_factory=RunNotesConfig)
 
 
 class NoveltyConfig(_Strict):

@@ -10,6 +10,12 @@ Randomness: every decision of iteration ``i`` draws from generators seeded with
 ``(seed, i, purpose)``, so a sequential run is reproducible and a resumed run continues
 exactly where the database says it stopped. The archive is rebuilt on open by replaying
 the committed inserts and migrations; the bandit's state is stored with every step.
+
+Prompts that learn (:mod:`evoforge.operators.prompt_learning`): ``ask`` chooses the
+instruction, inspiration policy and note of a language-model job, and attaches the
+requests about the run that its iteration is due to carry (a new instruction, a run
+note); :meth:`Engine.propose` sends those first, and ``tell`` adds their answers to the
+learner, pays its bandits and commits its state with the step.
 """
 
 from __future__ import annotations
@@ -39,7 +45,10 @@ from evoforge.novelty import NoveltyIndex
 from evoforge.operators.ast_tools import literal_skeleton
 from evoforge.operators.base import Operator, Proposal, ProposalContext
 from evoforge.operators.llm import LLMServices
+from evoforge.operators.meta_prompts import OPERATOR_INSTRUCTION, OPERATOR_RUN_NOTE, ask_model
+from evoforge.operators.prompt_learning import TASK_INSTRUCTION, MetaRequest, PromptLearner
 from evoforge.operators.registry import build_operators
+from evoforge.operators.run_digest import ResultEntry
 from evoforge.problem import EVALUATOR_FILENAME, Problem, materialise_problem
 from evoforge.program import (
     EvalStatus,
@@ -60,6 +69,8 @@ __all__ = ["Engine", "EngineError", "Job", "StepReport"]
 _RNG_SELECT = 0
 _RNG_OPERATOR = 1
 _RNG_MIGRATE = 2
+_RNG_PROMPT = 3
+_RNG_META = 4
 _MAX_RELATIVES = 32
 # Evaluated children that failed, kept apart so that failures never crowd out the scored.
 _MAX_FAILED_RELATIVES = 16
@@ -83,6 +94,8 @@ class Job:
     parent: Program
     operator: Operator
     context: ProposalContext
+    meta: tuple[MetaRequest, ...] = ()
+    meta_answers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -120,6 +133,15 @@ class Engine:
         self.db = database
         self.llm: LLMServices | None = self._build_llm()
         self.operators: dict[str, Operator] = build_operators(config.operators, self.llm)
+        self.learning: PromptLearner | None = None
+        if self.llm is not None and PromptLearner.wanted(config.prompt):
+            self.learning = PromptLearner(
+                config.prompt,
+                config.bandit,
+                self.llm.prompts.system,
+                config.archive.num_islands,
+                self.llm.prompts.task,
+            )
         self.novelty = NoveltyIndex(config.novelty) if config.novelty.near_duplicates else None
         self._recent: dict[int, deque[Program]] = {}
         self._stagnation: dict[int, int] = {}
@@ -262,6 +284,15 @@ class Engine:
             symbolic = [name for name in self.operators if name not in LLM_OPERATOR_NAMES]
             operator = self.operators[symbolic[int(rng.integers(len(symbolic)))]]
         pool = sorted(self.archive.elites(island), key=lambda p: (-(p.score or 0.0), p.seq))
+        guidance = None
+        meta: tuple[MetaRequest, ...] = ()
+        if self.learning is not None:
+            if operator.name in LLM_OPERATOR_NAMES:
+                guidance = self.learning.guidance(
+                    self._rng(iteration, _RNG_PROMPT), operator.name != "llm_crossover"
+                )
+            if not self._symbolic_instead():
+                meta = self.learning.requests_due(iteration)
         context = ProposalContext(
             parent=parent,
             rng=self._rng(iteration, _RNG_OPERATOR),
@@ -273,9 +304,15 @@ class Engine:
             recent=tuple(self._recent.get(island, ())),
             stagnation=self._stagnation.get(island, 0),
             call_log=[],
+            guidance=guidance,
         )
         return Job(
-            iteration=iteration, island=island, parent=parent, operator=operator, context=context
+            iteration=iteration,
+            island=island,
+            parent=parent,
+            operator=operator,
+            context=context,
+            meta=meta,
         )
 
     def _seed_as_parent(self, rng: np.random.Generator) -> Program | None:
@@ -288,7 +325,24 @@ class Engine:
         return self._seed if rng.random() < rate else None
 
     async def propose(self, job: Job) -> Proposal | None:
-        """Run the job's operator; an operator that raises yields no proposal."""
+        """Send the job's requests about the run (their answers wait in
+        ``job.meta_answers`` for ``tell``), then run the job's operator; an operator that
+        raises yields no proposal."""
+        if job.meta and self.llm is not None:
+            rng = self._rng(job.iteration, _RNG_META)
+            for request in job.meta:
+                label = (
+                    OPERATOR_INSTRUCTION if request.kind == TASK_INSTRUCTION else OPERATOR_RUN_NOTE
+                )
+                text = await ask_model(
+                    self.llm.router,
+                    request.messages,
+                    operator=label,
+                    rng=rng,
+                    call_log=job.context.call_log,
+                )
+                if text is not None:
+                    job.meta_answers[request.kind] = text
         try:
             return await job.operator.propose(job.context)
         except Exception:  # an operator bug must not end the run; recorded as rejected
@@ -448,7 +502,8 @@ class Engine:
         )
         self.bandit.update(job.operator.name, reward)
         llm_calls = list(job.context.call_log or ())
-        self._reward_model(llm_calls, reward)
+        operator_calls = [call for call in llm_calls if call.operator == job.operator.name]
+        self._reward_model(operator_calls, reward)
         events: list[tuple[str, dict[str, Any]]] = []
         new_best = scored and (best_before is None or float(program.score or 0.0) > best_before)
         if scored:
@@ -456,6 +511,20 @@ class Engine:
         elif evaluated:
             self._remember_failed(program)
         self._observe_child(program, evaluated=evaluated)
+        if self.learning is not None:
+            guidance = job.context.guidance
+            if guidance is not None and any(c.outcome.value == "ok" for c in operator_calls):
+                self.learning.pay(guidance, reward)
+            for request in job.meta:
+                answer = job.meta_answers.get(request.kind)
+                applied = (
+                    None
+                    if answer is None
+                    else self.learning.apply(request.kind, answer, job.iteration)
+                )
+                if applied is not None:
+                    events.append(applied)
+            self._learn_from(program, parent, reward)
         if new_best:
             events.append(("new_best", {"program_id": program.id, "score": program.score}))
         self.counters.iterations += 1
@@ -482,6 +551,8 @@ class Engine:
         state: dict[str, Any] = {"bandit": self.bandit.state()}
         if self.llm is not None:
             state["llm_router"] = self.llm.router.state()
+        if self.learning is not None:
+            state["prompt_learning"] = self.learning.state()
         self.db.commit_step(
             program,
             evaluated=evaluated,
@@ -565,6 +636,14 @@ class Engine:
             self._stagnation[program.island] = self._stagnation.get(program.island, 0) + 1
         if evaluated and self.novelty is not None:
             self.novelty.add(program.id, program.code)
+
+    def _learn_from(self, program: Program, parent: Program | None, reward: float | None) -> None:
+        """Add a committed child to the prompt learner's window of recent results."""
+        if self.learning is None:
+            return
+        entry = ResultEntry.from_program(program, parent, reward)
+        seed = self._seed.score if self._seed is not None else None
+        self.learning.observe(entry, self._best.score if self._best else None, seed)
 
     def _rng(self, iteration: int, purpose: int) -> np.random.Generator:
         return np.random.default_rng([self.config.seed, iteration, purpose])
@@ -674,6 +753,9 @@ class Engine:
         migrations: dict[int, list[dict[str, Any]]] = {}
         for event in self.db.events("migration"):
             migrations.setdefault(event.seq, []).extend(event.payload.get("moves", []))
+        learn_from_seq = self.db.max_seq() - (
+            self.learning.window_size if self.learning is not None else 0
+        )
         for step in self.db.steps():
             program = step.program
             if program.seq == 0:
@@ -688,6 +770,12 @@ class Engine:
                 self._remember_failed(program)
             if program.seq > 0:
                 self._observe_child(program, evaluated=step.evaluated)
+                if self.learning is not None and program.seq > learn_from_seq:
+                    parent_id = program.parent_id or ""
+                    parent = self.archive.programs_by_id.get(parent_id) or self.db.program(
+                        parent_id
+                    )
+                    self._learn_from(program, parent, step.reward)
                 self.counters.iterations += 1
                 if program.status is not EvalStatus.OK:
                     key = program.status.value
@@ -706,3 +794,5 @@ class Engine:
         if self.llm is not None:
             self.llm.router.account([record for _, record in self.db.llm_calls()])
             self.llm.router.load_state(self.db.get_state("llm_router"))
+        if self.learning is not None:
+            self.learning.load_state(self.db.get_state("prompt_learning"))

@@ -8,6 +8,9 @@ with evoforge's symbolic operators (``tune`` or ``mutate``; ``crossover`` when t
 prompt also has a ``## Second parent``), and answers as the prompt asks: SEARCH/REPLACE
 edits when it says ``Answer format: SEARCH/REPLACE``, otherwise the whole program in a
 fenced block. A prompt without a program gets a polite answer with no code.
+Requests about the run (a new system instruction, a run note) get the deterministic
+answers of :mod:`evoforge.llm.oracle_meta`, and a system instruction holding one of its
+hints steers which symbolic operator makes the child.
 
 So anyone can run the whole language-model path offline, and an engine that only speaks
 to language models can be compared with evoforge under the very same proposal
@@ -38,6 +41,14 @@ import numpy as np
 
 from evoforge.blocks import BlockError, split_blocks
 from evoforge.config import OperatorsConfig
+from evoforge.llm.oracle_meta import (
+    HINT_BORROW,
+    HINT_STRUCTURE,
+    HINT_TUNE,
+    hint_in,
+    inspiration_code,
+    meta_answer,
+)
 from evoforge.operators.base import Operator, ProposalContext
 from evoforge.operators.diff import AnswerError, child_from_diff, code_blocks
 from evoforge.operators.registry import build_operators
@@ -122,10 +133,26 @@ class _Oracle:
     seed: int
     operators: dict[str, Operator]
 
-    def child(self, parent: str, second: str | None, rng: np.random.Generator) -> str | None:
+    def child(
+        self,
+        parent: str,
+        second: str | None,
+        rng: np.random.Generator,
+        hint: str | None = None,
+        inspiration: str | None = None,
+    ) -> str | None:
+        """A child of ``parent`` (crossed with ``second`` when given); ``hint`` (one of
+        the oracle's hints) shifts the operator mix, and with the borrowing hint the
+        child may be crossed with ``inspiration``."""
         parent_program = Program(id="parent", code=parent, code_hash=code_hash(parent), score=0.0)
         inspirations: tuple[Program, ...] = ()
         names = ["tune", "mutate"]
+        if hint == HINT_TUNE:
+            names = ["tune", "tune", "tune", "mutate"]
+        elif hint == HINT_STRUCTURE:
+            names = ["mutate", "mutate", "mutate", "tune"]
+        elif hint == HINT_BORROW and inspiration is not None and second is None:
+            second = inspiration
         if second is not None:
             inspirations = (
                 Program(id="second", code=second, code_hash=code_hash(second), score=0.0),
@@ -156,6 +183,12 @@ def answer_prompt(
     ``oracle`` is answered as it always was.
     """
     prompt = "\n\n".join(str(m.get("content", "")) for m in messages if m.get("role") != "system")
+    about_run = meta_answer(oracle_seed, prompt)
+    if about_run is not None:
+        return [about_run] * n
+    system = "\n\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "system")
+    hint = hint_in(system)
+    inspiration = inspiration_code(prompt) if hint == HINT_BORROW else None
     parent, second = find_programs(prompt)
     if parent is None:
         return ["I could not find a program in your message, so there is nothing to change."] * n
@@ -173,7 +206,7 @@ def answer_prompt(
     answers = []
     for index in range(n):
         rng = np.random.default_rng([oracle_seed, int.from_bytes(digest[:8], "little"), index])
-        child = oracle.child(parent, second, rng)
+        child = oracle.child(parent, second, rng, hint, inspiration)
         if child is None:
             answers.append("I have no further idea for this program.")
         elif wants_diff(prompt):

@@ -19,6 +19,22 @@ from evoforge.program import Program
 
 
 @dataclass(frozen=True)
+class PromptGuidance:
+    """What the run's prompt learning chose for one language-model prompt.
+
+    ``instruction``: the system instruction to send (None: the prompt builder's own),
+    ``instruction_id`` its archive name; ``exemplar_policy``: the inspiration policy to
+    use (None: ``prompt.inspiration_policy``); ``note``: the latest run note ("" when
+    there is none yet), shown fenced as untrusted text.
+    """
+
+    instruction: str | None = None
+    instruction_id: str = ""
+    exemplar_policy: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class ProposalContext:
     """What an operator may look at.
 
@@ -31,6 +47,8 @@ class ProposalContext:
     feed failure feedback). ``stagnation``: children on the island since its best last
     improved. ``call_log``: where a language-model operator appends a record of every
     request it makes; the engine commits them with the step (None: not recorded).
+    ``guidance``: the prompt learning's choices for a language-model operator (None:
+    the configured prompt as it is).
     """
 
     parent: Program
@@ -43,6 +61,7 @@ class ProposalContext:
     recent: Sequence[Program] = ()
     stagnation: int = 0
     call_log: list[LLMCallRecord] | None = None
+    guidance: PromptGuidance | None = None
 
 
 @dataclass(frozen=True)

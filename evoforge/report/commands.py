@@ -142,6 +142,44 @@ def print_reasons(console: Console, reasons: dict[str, list[dict[str, Any]]]) ->
         console.print(table)
 
 
+def print_prompt_learning(console: Console, learning: dict[str, Any] | None) -> None:
+    """The prompt-learning options' state in a few lines: the instruction in use and the
+    archive, the exemplar arms' counts, the latest run note (nothing when all are off)."""
+    if not learning:
+        return
+    instructions = learning.get("instructions") or []
+    if instructions:
+        in_use = learning.get("instruction_in_use")
+        console.print(f"instructions: {len(instructions)} in the archive, in use: {in_use}")
+        table = Table("instruction", "from iteration", "uses", "mean reward", "text")
+        for item in instructions:
+            table.add_row(
+                escape(item["id"]),
+                str(item["iteration"]),
+                str(item["uses"]),
+                f"{item['mean_reward']:.3f}",
+                escape(item["preview"][:80]),
+            )
+        console.print(table)
+    exemplars = learning.get("exemplars") or {}
+    if exemplars:
+        console.print(
+            "exemplar choice: "
+            + ", ".join(
+                f"{escape(arm)} {stats['uses']} uses ({stats['mean_reward']:.3f})"
+                for arm, stats in exemplars.items()
+            )
+        )
+    note = learning.get("latest_note")
+    if note:
+        text = " ".join(note["text"].split())
+        text = text if len(text) <= 200 else text[:197] + "..."
+        console.print(
+            f"run note (iteration {note['iteration']}, {learning['notes_written']} written): "
+            + escape(text)
+        )
+
+
 def print_lineage(run_dir: Path) -> None:
     """The best program's lineage, seed first: id, operator, score, gain per step."""
     reader = RunReader(run_dir)

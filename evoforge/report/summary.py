@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from evoforge.operators.prompt_learning import summarise as summarise_prompt_learning
 from evoforge.splits import read_final
 from evoforge.storage.db import RunDatabase
 
@@ -135,6 +136,7 @@ def status_summary(db: RunDatabase) -> dict[str, Any]:
         "llm": llm,
         "novelty": {"exact_duplicates": exact_duplicates, "near_duplicates": near_duplicates},
         "splits": splits_summary(db),
+        "prompt_learning": summarise_prompt_learning(db.get_state("prompt_learning")),
     }
 
 

@@ -122,6 +122,22 @@ class Bandit(ABC):
         record.reward_sum += value
         record.gain_sum += gain
 
+    def add_arm(self, arm: str) -> None:
+        """Add a new arm with no statistics (an archive of choices that grows)."""
+        if arm in self._records:
+            raise ValueError(f"arm {arm!r} exists already")
+        self.arms = (*self.arms, arm)
+        self._records[arm] = _ArmRecord()
+
+    def remove_arm(self, arm: str) -> None:
+        """Forget ``arm`` and its statistics; the last arm cannot be removed."""
+        if arm not in self._records:
+            raise KeyError(f"unknown arm {arm!r}; arms: {list(self.arms)}")
+        if len(self.arms) == 1:
+            raise ValueError("a bandit needs at least one arm")
+        self.arms = tuple(name for name in self.arms if name != arm)
+        del self._records[arm]
+
     def stats(self) -> dict[str, dict[str, Any]]:
         """Lifetime ``uses``, ``successes`` (reward > 0) and ``mean_reward`` per arm."""
         return {
