@@ -515,6 +515,12 @@ class Engine:
             guidance = job.context.guidance
             if guidance is not None and any(c.outcome.value == "ok" for c in operator_calls):
                 self.learning.pay(guidance, reward)
+            if guidance is not None:
+                choice = {"instruction_id": guidance.instruction_id} if guidance.instruction else {}
+                if guidance.exemplar_policy is not None:
+                    choice["exemplar_policy"] = guidance.exemplar_policy
+                if choice:
+                    events.append(("prompt_choice", choice))
             for request in job.meta:
                 answer = job.meta_answers.get(request.kind)
                 applied = (
