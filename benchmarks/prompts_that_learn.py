@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shlex
 import statistics
 import sys
@@ -47,18 +48,23 @@ PROBLEMS = ROOT / "benchmarks" / "problems"
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "prompts-that-learn"
 
 
-def option_settings(note_every: int) -> dict[str, dict[str, Any]]:
-    """The ``prompt`` section of each measured option."""
-    instructions = {"instructions": {"evolve": True}}
+def option_settings(note_every: int, propose_every: int | None) -> dict[str, dict[str, Any]]:
+    """The ``prompt`` section of each measured option. With ``propose_every`` the
+    instruction option is measured with that setting too, as ``instructions-every-N``."""
+    instructions: dict[str, Any] = {"instructions": {"evolve": True}}
     exemplars = {"exemplars": {"adaptive": True}}
     notes = {"notes": {"every_generations": note_every}}
-    return {
+    options = {
         "default": {},
         "instructions": instructions,
         "exemplars": exemplars,
         "notes": notes,
         "all": {**instructions, **exemplars, **notes},
     }
+    if propose_every is not None:
+        every = {"instructions": {"evolve": True, "propose_every": propose_every}}
+        options[f"instructions-every-{propose_every}"] = every
+    return options
 
 
 def measure_run(
@@ -136,6 +142,15 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _cpu(usage: resource.struct_rusage) -> float:
+    return usage.ru_utime + usage.ru_stime
+
+
+def _children_cpu() -> float:
+    """CPU seconds of the finished child processes (the evaluations) so far."""
+    return _cpu(resource.getrusage(resource.RUSAGE_CHILDREN))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -144,11 +159,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--iterations", type=int, default=40)
     parser.add_argument("--note-every", type=int, default=2, help="generations between notes")
+    parser.add_argument(
+        "--propose-every",
+        type=int,
+        default=None,
+        help="also measure instruction evolution with this prompt.instructions.propose_every",
+    )
     parser.add_argument("--options", nargs="+", default=None, help="a subset of the options")
     parser.add_argument("--oracle-seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
-    settings = option_settings(args.note_every)
+    settings = option_settings(args.note_every, args.propose_every)
     chosen = args.options or list(settings)
     unknown = [name for name in chosen if name not in settings]
     if unknown:
@@ -156,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     oracle = start_oracle(seed=args.oracle_seed)
     started = time.monotonic()
     cpu_started = time.process_time()
+    children_started = resource.getrusage(resource.RUSAGE_CHILDREN)
     records: dict[str, dict[str, Any]] = {}
     try:
         for problem in args.problems:
@@ -195,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": command,
         "wall_s": round(time.monotonic() - started, 1),
         "cpu_s_this_process": round(time.process_time() - cpu_started, 1),
+        "cpu_s_child_processes": round(_children_cpu() - _cpu(children_started), 1),
         "load_average_at_end": list(os.getloadavg()),
     }
     document = {
