@@ -18,6 +18,7 @@ from evoforge.export.hygiene import Scrubber
 from evoforge.export.options import ExportError
 from evoforge.llm.client import COMPLETION_SEPARATOR
 from evoforge.llm.records import CallOutcome
+from evoforge.operators.meta_prompts import META_OPERATORS
 from evoforge.operators.prompts import PromptBuilder
 from evoforge.program import EvalStatus, Program
 from evoforge.storage.db import DatabaseError, RunDatabase
@@ -44,7 +45,8 @@ class RunSource:
     ``label``: the run directory's name (made unique among the runs of one export); no
     path of the user's machine. ``lineage``: program id -> id of the seed's child it
     descends from (the seed's own id for the seed). ``exchanges``: step seq -> answered
-    model requests, in the order they were made.
+    model requests for a child (requests about the run left out), in the order they
+    were made.
     """
 
     label: str
@@ -113,8 +115,8 @@ def load_run(run_dir: Path, label: str) -> RunSource:
 
     exchanges: dict[int, list[ModelExchange]] = defaultdict(list)
     for seq, record in calls:
-        if record.outcome is not CallOutcome.OK:
-            continue
+        if record.outcome is not CallOutcome.OK or record.operator in META_OPERATORS:
+            continue  # failed, or a request about the run (an instruction, a note)
         messages = split_rendered_prompt(record.prompt)
         if messages is None:
             continue

@@ -28,6 +28,7 @@ __all__ = [
     "ANSWER_INSTRUCTION",
     "ANSWER_RUN_NOTE",
     "INSTRUCTIONS_HEADING",
+    "META_OPERATORS",
     "PREVIOUS_NOTE_HEADING",
     "InstructionRecord",
     "ask_model",
@@ -42,6 +43,9 @@ INSTRUCTIONS_HEADING = "## Instructions tried so far (best first)"
 PREVIOUS_NOTE_HEADING = "## Your previous note"
 OPERATOR_INSTRUCTION = "prompt_instruction"
 OPERATOR_RUN_NOTE = "run_note"
+#: The ``operator`` labels of requests about the run (in ``llm_calls``): no child comes
+#: from their answers.
+META_OPERATORS = (OPERATOR_INSTRUCTION, OPERATOR_RUN_NOTE)
 
 _INSTRUCTION_SYSTEM = (
     "You improve the system instruction given to a language model that edits programs in "

@@ -20,6 +20,7 @@ import yaml
 
 import evoforge
 from evoforge.config import LLM_OPERATOR_NAMES
+from evoforge.export.source import load_run
 from evoforge.llm.oracle import OracleServer, start_oracle
 from evoforge.operators.meta_prompts import ANSWER_INSTRUCTION, ANSWER_RUN_NOTE
 from evoforge.operators.prompts import RUN_NOTE_HEADING, load_templates
@@ -173,6 +174,11 @@ def test_run_notes_are_written_on_schedule_and_go_into_later_prompts(
             section = user[user.index(RUN_NOTE_HEADING) :]
             assert f"```text\n{earlier[-1]}\n```" in section
     assert record.state is not None and record.state["note"]["text"] == notes[-1][1]["text"]
+    # an export takes the requests for children as the model's turns, never a note request
+    source = load_run(tmp_path / "run", "run")
+    exchanges = [exchange for items in source.exchanges.values() for exchange in items]
+    assert len(exchanges) == len(record.operator_calls())
+    assert not any(ANSWER_RUN_NOTE in exchange.user for exchange in exchanges)
 
 
 def test_all_options_are_reproducible_and_survive_close_and_reopen(
