@@ -327,6 +327,22 @@ class LLMConfig(_Strict):
     max_cost: float | None = Field(
         None, gt=0, description="End the run once this much was spent (None: no limit)."
     )
+    match_leniency: Literal["exact", "whitespace", "indent", "fuzzy"] = Field(
+        "fuzzy",
+        description="Most lenient way a SEARCH text may match: exact, whitespace (trailing "
+        "spaces, blank lines), indent (any indentation), fuzzy (a unique close match).",
+    )
+    fuzzy_threshold: float = Field(
+        0.9,
+        ge=0.5,
+        le=1,
+        description="Least similarity (difflib ratio) of a fuzzy SEARCH match.",
+    )
+    correction_prompt: bool = Field(
+        True,
+        description="Answer an unparseable reply (no edits, no code) once with a short "
+        "correction prompt before it counts as a failure.",
+    )
 
 
 InspirationPolicy = Literal["top", "diverse", "novel", "nearest"]
@@ -438,6 +454,37 @@ class NoveltyConfig(_Strict):
     operators: Literal["llm", "all"] = Field(
         "llm", description="Which children are checked: llm_* ones only, or every child."
     )
+    method: Literal["minhash", "embeddings"] = Field(
+        "minhash",
+        description="minhash: token shingles, offline; embeddings: cosine similarity of "
+        "vectors from an OpenAI-compatible /embeddings endpoint.",
+    )
+    embedding_model: str | None = Field(
+        None, description="Embedding model name the server knows (method embeddings)."
+    )
+    embedding_base_url: str | None = Field(
+        None, description="Base URL of the embeddings server, e.g. http://127.0.0.1:8000/v1."
+    )
+    embedding_api_key_env: str = Field(
+        "OPENAI_API_KEY",
+        min_length=1,
+        description="Environment variable holding the embeddings server's API key.",
+    )
+    embedding_threshold: float = Field(
+        0.995, gt=0, le=1, description="Cosine similarity at or above which to reject."
+    )
+    embedding_timeout_s: float = Field(
+        30.0, gt=0, description="Per-request timeout of the embeddings server, seconds."
+    )
+
+    @model_validator(mode="after")
+    def _embeddings_need_an_endpoint(self) -> NoveltyConfig:
+        if self.method == "embeddings" and (not self.embedding_model or not self.embedding_base_url):
+            raise ValueError(
+                "novelty.method embeddings needs novelty.embedding_model and "
+                "novelty.embedding_base_url"
+            )
+        return self
 
 
 class ThresholdoutConfig(_Strict):

@@ -41,10 +41,11 @@ from evoforge.config import LLM_OPERATOR_NAMES, Config, config_to_yaml, validate
 from evoforge.evaluation.environment import sanitized_environment
 from evoforge.evaluation.evaluator import ProblemEvaluator
 from evoforge.llm.records import LLMCallRecord
-from evoforge.novelty import NoveltyIndex
+from evoforge.novelty import EmbeddingNoveltyIndex, NoveltyIndex, decode_vector, encode_vector
 from evoforge.operators.ast_tools import literal_skeleton
 from evoforge.operators.base import Operator, Proposal, ProposalContext
 from evoforge.operators.llm import LLMServices
+from evoforge.operators.matching import MatchKind
 from evoforge.operators.meta_prompts import OPERATOR_INSTRUCTION, OPERATOR_RUN_NOTE, ask_model
 from evoforge.operators.prompt_learning import TASK_INSTRUCTION, MetaRequest, PromptLearner
 from evoforge.operators.registry import build_operators
@@ -142,7 +143,7 @@ class Engine:
                 config.archive.num_islands,
                 self.llm.prompts.task,
             )
-        self.novelty = NoveltyIndex(config.novelty) if config.novelty.near_duplicates else None
+        self.novelty: NoveltyIndex | EmbeddingNoveltyIndex | None = self._build_novelty()
         self._recent: dict[int, deque[Program]] = {}
         self._stagnation: dict[int, int] = {}
         self._island_best: dict[int, float] = {}
@@ -163,6 +164,8 @@ class Engine:
         self._latest_scored_seq = 0
         self._best: Program | None = None
         self._seed: Program | None = None
+        self._novelty_gave_up_recorded = False
+        self._stored_vectors: dict[str, np.ndarray] = {}
 
     # -- construction -------------------------------------------------------------------
 
@@ -416,6 +419,13 @@ class Engine:
     async def run_job(self, job: Job) -> StepReport:
         """Propose, check, evaluate (in a worker thread) and tell: one whole iteration."""
         proposal = await self.propose(job)
+        if (
+            isinstance(self.novelty, EmbeddingNoveltyIndex)
+            and proposal is not None
+            and not proposal.rejection
+        ):
+            # the vector is fetched off the event loop; check and tell find it cached
+            await asyncio.to_thread(self.novelty.vector, proposal.code)
         rejection = self.check(job, proposal)
         if rejection is not None or proposal is None:
             result = EvaluationResult(status=EvalStatus.REJECTED, reason=rejection or "")
@@ -533,6 +543,9 @@ class Engine:
             self._learn_from(program, parent, reward)
         if new_best:
             events.append(("new_best", {"program_id": program.id, "score": program.score}))
+        if proposal is not None and proposal.answer:
+            events.append(("llm_answer", {"program_id": program.id, **proposal.answer}))
+        events += self._embedding_events(program, evaluated=evaluated)
         self.counters.iterations += 1
         if evaluated:
             self.counters.evaluations += 1
@@ -613,7 +626,64 @@ class Engine:
             router=ModelRouter(llm_config, clients),
             prompts=PromptBuilder(self.config.prompt, description, self.problem.initial_code),
             completions_per_request=llm_config.completions_per_request,
+            leniency=MatchKind(llm_config.match_leniency),
+            fuzzy_threshold=llm_config.fuzzy_threshold,
+            correction=llm_config.correction_prompt,
         )
+
+    def _build_novelty(self) -> NoveltyIndex | EmbeddingNoveltyIndex | None:
+        """The near-duplicate index ``novelty.method`` asks for (None when turned off)."""
+        novelty = self.config.novelty
+        if not novelty.near_duplicates:
+            return None
+        if novelty.method == "minhash":
+            return NoveltyIndex(novelty)
+        passed = sanitized_environment(
+            {novelty.embedding_api_key_env: "x"}, allow=self.config.evaluator.pass_env
+        )
+        if novelty.embedding_api_key_env in passed:
+            raise EngineError(
+                f"novelty.embedding_api_key_env {novelty.embedding_api_key_env!r} would reach "
+                "candidate programs; remove it from evaluator.pass_env"
+            )
+        from evoforge.llm.client import EmbeddingClient, LLMSetupError
+
+        try:
+            client = EmbeddingClient(novelty)
+        except LLMSetupError as exc:
+            raise EngineError(str(exc)) from None
+        return EmbeddingNoveltyIndex(novelty, client.embed)
+
+    def _embedding_events(
+        self, program: Program, *, evaluated: bool
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The ``embedding`` event that stores an evaluated program's vector with its step
+        (a resumed run reads it back), and a ``novelty_fallback`` event on the step where
+        the index gave up on its endpoint."""
+        if not isinstance(self.novelty, EmbeddingNoveltyIndex):
+            return []
+        events: list[tuple[str, dict[str, Any]]] = []
+        vector = self.novelty.cached(program.code) if evaluated else None
+        if vector is not None:
+            events.append(
+                (
+                    "embedding",
+                    {
+                        "program_id": program.id,
+                        "model": self.config.novelty.embedding_model,
+                        "vector": encode_vector(vector),
+                    },
+                )
+            )
+        if self.novelty.gave_up is not None and not self._novelty_gave_up_recorded:
+            self._novelty_gave_up_recorded = True
+            events.append(
+                (
+                    "novelty_fallback",
+                    {"reason": self.novelty.gave_up, "program_id": program.id},
+                )
+            )
+        return events
 
     def _reward_model(self, calls: list[LLMCallRecord], reward: float) -> None:
         """Pay the model that answered this job: reward per unit cost (money when the
@@ -641,7 +711,7 @@ class Engine:
         else:
             self._stagnation[program.island] = self._stagnation.get(program.island, 0) + 1
         if evaluated and self.novelty is not None:
-            self.novelty.add(program.id, program.code)
+            self._index_novelty(program)
 
     def _learn_from(self, program: Program, parent: Program | None, reward: float | None) -> None:
         """Add a committed child to the prompt learner's window of recent results."""
@@ -673,13 +743,18 @@ class Engine:
             created_at=time.time(),
         )
         outcome = self._insert_everywhere(seed)
+        if isinstance(self.novelty, EmbeddingNoveltyIndex):
+            self.novelty.vector(seed.code)
         self._observe_seed(seed)
         self.db.commit_step(
             seed,
             evaluated=True,
             outcome=outcome,
             reward=None,
-            events=[("new_best", {"program_id": seed.id, "score": seed.score})],
+            events=[
+                ("new_best", {"program_id": seed.id, "score": seed.score}),
+                *self._embedding_events(seed, evaluated=True),
+            ],
             state={"bandit": self.bandit.state()},
         )
         self._remember_scored(seed)
@@ -691,7 +766,15 @@ class Engine:
         for island in range(self.config.archive.num_islands):
             self._island_best[island] = float(seed.score or 0.0)
         if self.novelty is not None:
-            self.novelty.add(seed.id, seed.code)
+            self._index_novelty(seed)
+
+    def _index_novelty(self, program: Program) -> None:
+        """Add an evaluated program to the near-duplicate index (with its stored vector
+        when the run is being replayed)."""
+        if isinstance(self.novelty, EmbeddingNoveltyIndex):
+            self.novelty.add(program.id, program.code, self._stored_vectors.pop(program.id, None))
+        elif self.novelty is not None:
+            self.novelty.add(program.id, program.code)
 
     def _insert_everywhere(self, program: Program) -> InsertOutcome:
         outcome = self.archive.insert(program, 0)
@@ -762,6 +845,12 @@ class Engine:
         learn_from_seq = self.db.max_seq() - (
             self.learning.window_size if self.learning is not None else 0
         )
+        if isinstance(self.novelty, EmbeddingNoveltyIndex):
+            model = self.config.novelty.embedding_model
+            for event in self.db.events("embedding"):
+                if event.payload.get("model") == model:
+                    vector = decode_vector(str(event.payload.get("vector", "")))
+                    self._stored_vectors[str(event.payload.get("program_id"))] = vector
         for step in self.db.steps():
             program = step.program
             if program.seq == 0:

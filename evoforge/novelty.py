@@ -11,20 +11,48 @@ The index is rebuilt from the run database on resume (it is a function of the
 evaluated programs), so it holds no state of its own. Signatures are compared with one
 vectorised pass over all stored ones, which stays cheap for the thousands of programs
 a run evaluates.
+
+:class:`EmbeddingNoveltyIndex` (``novelty.method: embeddings``) asks an embeddings
+endpoint for a vector of each program's evolve blocks and rejects a child whose cosine
+similarity to an evaluated program reaches ``embedding_threshold``. A remote model's
+vectors need not be reproducible, so the engine stores each evaluated program's vector
+in the run database and a resumed run reads them back instead of asking again. It keeps
+a MinHash index beside the vectors: a child whose vector cannot be had (the endpoint
+failed) is checked by MinHash instead, and after :data:`EMBEDDING_FAILURES_TO_GIVE_UP`
+failed requests in a row the index stops asking for the rest of the invocation.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
+import threading
 import tokenize
+from collections import OrderedDict
+from collections.abc import Callable
 
 import numpy as np
 
 from evoforge.blocks import BlockError, evolve_blocks
 from evoforge.config import NoveltyConfig
+from evoforge.llm.records import EmbeddingError
 
-__all__ = ["NoveltyIndex", "shingles"]
+__all__ = [
+    "EMBEDDING_FAILURES_TO_GIVE_UP",
+    "EmbeddingNoveltyIndex",
+    "NoveltyIndex",
+    "decode_vector",
+    "encode_vector",
+    "evolved_text",
+    "shingles",
+]
+
+#: Failed embeddings requests in a row after which the index uses MinHash only.
+EMBEDDING_FAILURES_TO_GIVE_UP = 3
+#: Characters of the evolve blocks sent for an embedding (endpoints cap their input).
+EMBEDDING_INPUT_CHARS = 16000
+_CACHE_SIZE = 256
 
 _PRIME = (1 << 31) - 1  # a Mersenne prime small enough for exact uint64 products
 _SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT}
@@ -41,13 +69,17 @@ def _tokens(code: str) -> list[str]:
         return code.split()
 
 
+def evolved_text(code: str) -> str:
+    """The code's evolve blocks joined (the whole code if it has none)."""
+    try:
+        return "\n".join(evolve_blocks(code))
+    except BlockError:
+        return code
+
+
 def shingles(code: str, size: int) -> set[str]:
     """The token shingles of the code's evolve blocks (the whole code if it has none)."""
-    try:
-        text = "\n".join(evolve_blocks(code))
-    except BlockError:
-        text = code
-    tokens = _tokens(text)
+    tokens = _tokens(evolved_text(code))
     if len(tokens) <= size:
         return {" ".join(tokens)} if tokens else set()
     return {" ".join(tokens[i : i + size]) for i in range(len(tokens) - size + 1)}
@@ -108,3 +140,109 @@ class NoveltyIndex:
         if found is None or found[1] < self.config.threshold:
             return None
         return f"near duplicate of {found[0]} (estimated similarity {found[1]:.2f})"
+
+
+def encode_vector(vector: np.ndarray) -> str:
+    """A vector as text for the run database (little-endian float32, base64)."""
+    return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
+
+
+def decode_vector(text: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype="<f4").astype(np.float64)
+
+
+class EmbeddingNoveltyIndex:
+    """Cosine similarity of embedding vectors; MinHash where a vector is missing.
+
+    ``embed`` turns texts into vectors and raises
+    :class:`~evoforge.llm.records.EmbeddingError`. :meth:`vector` may be called from
+    worker threads (the engine asks for a child's vector before checking it, off the
+    event loop); everything else runs on the engine's thread.
+    """
+
+    def __init__(self, config: NoveltyConfig, embed: Callable[[list[str]], list[list[float]]]):
+        self.config = config
+        self.minhash = NoveltyIndex(config)
+        self._embed = embed
+        self._ids: list[str] = []
+        self._vectors: list[np.ndarray] = []
+        self._matrix: np.ndarray | None = None
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self._failures_in_a_row = 0
+        #: Why the index stopped asking for vectors (None while it still asks).
+        self.gave_up: str | None = None
+        #: Children checked by MinHash because their vector could not be had.
+        self.fallbacks = 0
+
+    def __len__(self) -> int:
+        return len(self.minhash)
+
+    @staticmethod
+    def _key(code: str) -> str:
+        return hashlib.sha256(evolved_text(code).encode("utf-8", "replace")).hexdigest()
+
+    def cached(self, code: str) -> np.ndarray | None:
+        """The vector already fetched for this code, if any (no request)."""
+        with self._lock:
+            return self._cache.get(self._key(code))
+
+    def vector(self, code: str) -> np.ndarray | None:
+        """The unit vector of the code's evolve blocks, fetched once and cached; None
+        when the endpoint failed (or the index gave up on it)."""
+        key = self._key(code)
+        with self._lock:
+            found = self._cache.get(key)
+            if found is not None or self.gave_up is not None:
+                return found
+        try:
+            raw = self._embed([evolved_text(code)[:EMBEDDING_INPUT_CHARS]])[0]
+        except EmbeddingError as exc:
+            with self._lock:
+                self._failures_in_a_row += 1
+                if self._failures_in_a_row >= EMBEDDING_FAILURES_TO_GIVE_UP:
+                    self.gave_up = str(exc)
+            return None
+        vector = np.asarray(raw, dtype=np.float64)
+        norm = float(np.linalg.norm(vector))
+        vector = vector / norm if norm > 0 else vector
+        with self._lock:
+            self._failures_in_a_row = 0
+            self._cache[key] = vector
+            while len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return vector
+
+    def add(self, program_id: str, code: str, vector: np.ndarray | None = None) -> None:
+        """Index an evaluated program: its MinHash signature, and its vector when given
+        or already fetched (no request is made here)."""
+        self.minhash.add(program_id, code)
+        if vector is None:
+            vector = self.cached(code)
+        if vector is not None:
+            self._ids.append(program_id)
+            self._vectors.append(np.asarray(vector, dtype=np.float64))
+            self._matrix = None
+
+    def most_similar(self, vector: np.ndarray) -> tuple[str, float] | None:
+        """The stored program whose vector is nearest and the cosine similarity."""
+        if not self._ids:
+            return None
+        if self._matrix is None:
+            self._matrix = np.vstack(self._vectors)
+        if self._matrix.shape[1] != vector.shape[0]:
+            return None  # vectors of another model (the config changed): not comparable
+        similarity = self._matrix @ vector
+        index = int(np.argmax(similarity))
+        return self._ids[index], float(similarity[index])
+
+    def near_duplicate(self, code: str) -> str | None:
+        """A rejection reason when ``code`` is a near copy of a stored program, else None."""
+        vector = self.vector(code)
+        if vector is None:
+            self.fallbacks += 1
+            return self.minhash.near_duplicate(code)
+        found = self.most_similar(vector)
+        if found is None or found[1] < self.config.embedding_threshold:
+            return None
+        return f"near duplicate of {found[0]} (cosine similarity {found[1]:.3f})"

@@ -23,18 +23,20 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from evoforge.config import LLMConfig, LLMModelConfig
-from evoforge.llm.records import RETRYABLE, CallOutcome, LLMCallRecord
+from evoforge.config import LLMConfig, LLMModelConfig, NoveltyConfig
+from evoforge.llm.records import RETRYABLE, CallOutcome, EmbeddingError, LLMCallRecord
 
 __all__ = [
     "ChatClient",
     "ChatRequest",
     "ChatResponse",
+    "EmbeddingClient",
     "LLMCallError",
     "LLMSetupError",
     "OpenAIChatClient",
     "RetryPolicy",
     "probe",
+    "probe_embeddings",
     "render_prompt",
 ]
 
@@ -380,4 +382,67 @@ async def probe(client: OpenAIChatClient, timeout_s: float) -> str | None:
         body = None
     if not isinstance(body, dict):
         return "not an OpenAI-compatible endpoint: its answer is not a JSON object"
+    return None
+
+
+class EmbeddingClient:
+    """Vectors for texts from an OpenAI-compatible ``/embeddings`` endpoint.
+
+    Synchronous (the engine calls it from worker threads; the SDK's client is safe to
+    share between threads). ``retries`` retries after a transient failure (the SDK's),
+    then :class:`~evoforge.llm.records.EmbeddingError` with a one-line reason.
+    """
+
+    def __init__(self, config: NoveltyConfig, *, retries: int = 1) -> None:
+        self._openai = _import_openai()
+        self.model = str(config.embedding_model)
+        self.base_url = str(config.embedding_base_url)
+        self.api_key_env = config.embedding_api_key_env
+        self.timeout_s = config.embedding_timeout_s
+        self._client = self._openai.OpenAI(
+            api_key=os.environ.get(config.embedding_api_key_env) or PLACEHOLDER_KEY,
+            base_url=self.base_url,
+            timeout=self.timeout_s,
+            max_retries=retries,
+        )
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        """One vector per text, in order; raises EmbeddingError."""
+        openai = self._openai
+        try:
+            response = self._client.embeddings.create(
+                model=self.model, input=texts, encoding_format="float"
+            )
+        except openai.APITimeoutError:
+            raise EmbeddingError(f"unreachable: no answer within {self.timeout_s:g} s") from None
+        except openai.APIConnectionError as exc:
+            raise EmbeddingError(f"unreachable: {_root_cause(exc)}") from None
+        except openai.APIStatusError as exc:
+            status = int(getattr(exc, "status_code", 0) or 0)
+            if status in (401, 403):
+                raise EmbeddingError(
+                    f"unauthorised: HTTP {status} (check {self.api_key_env})"
+                ) from None
+            raise EmbeddingError(f"failing: HTTP {status}: {_one_line(exc)}") from None
+        except (openai.APIResponseValidationError, ValueError, TypeError, KeyError) as exc:
+            raise EmbeddingError(f"not an OpenAI-compatible endpoint: {_one_line(exc)}") from None
+        data = getattr(response, "data", None)
+        if isinstance(response, str | bytes) or not isinstance(data, list):
+            raise EmbeddingError("not an OpenAI-compatible endpoint: no embeddings in the answer")
+        vectors = [list(getattr(item, "embedding", None) or []) for item in data]
+        if len(vectors) != len(texts) or not all(vectors):
+            raise EmbeddingError(
+                f"not an OpenAI-compatible endpoint: {len(vectors)} vectors for {len(texts)} texts"
+            )
+        order = [int(getattr(item, "index", number)) for number, item in enumerate(data)]
+        return [vector for _, vector in sorted(zip(order, vectors, strict=True))]
+
+
+def probe_embeddings(client: EmbeddingClient) -> str | None:
+    """One tiny embeddings request (a few tokens): None when a vector comes back, else
+    a one-line reason. Unlike ``GET /models`` it also proves the model exists."""
+    try:
+        client.embed(["evoforge"])
+    except EmbeddingError as exc:
+        return str(exc)
     return None

@@ -67,3 +67,7 @@ class LLMCallRecord:
     @property
     def tokens(self) -> int:
         return self.tokens_in + self.tokens_out
+
+
+class EmbeddingError(RuntimeError):
+    """An embeddings request failed (unreachable, refused, malformed); one-line message."""

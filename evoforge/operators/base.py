@@ -8,9 +8,9 @@ iteration, so a run is reproducible and resumable without hidden state).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -71,6 +71,9 @@ class Proposal:
     ``rejection``: set by an operator that got an answer it cannot turn into a child (a
     model's edit that does not apply, say); the engine records the step as rejected with
     this reason and ``code`` is then the parent's.
+    ``answer``: what a language-model operator records about the model's answer (how its
+    edits matched, whether a correction prompt was needed); stored with the child as an
+    ``llm_answer`` event. Empty for every other operator.
     """
 
     code: str
@@ -78,6 +81,7 @@ class Proposal:
     note: str = ""
     extra_parent_ids: tuple[str, ...] = field(default_factory=tuple)
     rejection: str = ""
+    answer: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Operator(ABC):

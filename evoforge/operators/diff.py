@@ -6,10 +6,15 @@ text processing that either returns a child's full program text or raises
 :class:`AnswerError` with a one-line reason fit to show the model in its next prompt.
 It never raises anything else for any input.
 
-Edits apply to the parent's evolve blocks only: a SEARCH text is looked up in each
-block, exactly first and then ignoring indentation and trailing whitespace (the
-replacement is re-indented to the matched lines). A SEARCH text that is found only in
-the frozen code is an edit to frozen code and is refused.
+Edits apply to the parent's evolve blocks only: a SEARCH text is looked up exactly
+first, then leniently (trailing whitespace and blank lines, indentation, a unique close
+match; see :mod:`evoforge.operators.matching`), and an ambiguous one is refused. A SEARCH
+text that is found only in the frozen code is an edit to frozen code and is refused.
+
+Every :class:`AnswerError` has a ``category``: :data:`UNPARSEABLE` (nothing in the answer
+to work with: no SEARCH/REPLACE block, no code), :data:`AMBIGUOUS` (a SEARCH text that
+fits several places) or :data:`NOT_APPLIED` (anything else: not found, frozen code,
+broken markers). Only an unparseable answer is worth a correction prompt.
 """
 
 from __future__ import annotations
@@ -26,12 +31,25 @@ from evoforge.blocks import (
     replace_blocks,
     split_blocks,
 )
+from evoforge.operators.matching import (
+    DEFAULT_FUZZY_THRESHOLD,
+    MatchKind,
+    MatchRefused,
+    locate,
+    weakest,
+)
 
 __all__ = [
+    "AMBIGUOUS",
+    "NOT_APPLIED",
+    "UNPARSEABLE",
     "AnswerError",
+    "AppliedEdits",
     "Edit",
     "apply_edits",
+    "apply_edits_matched",
     "child_from_diff",
+    "child_from_diff_matched",
     "child_from_rewrite",
     "code_blocks",
     "parse_edits",
@@ -51,8 +69,18 @@ _MARKER_RE = re.compile(r"#\s*EVOLVE-BLOCK-(START|END)")
 _PYTHON_TAGS = {"", "python", "py", "python3", "py3"}
 
 
+UNPARSEABLE = "unparseable"
+AMBIGUOUS = "ambiguous"
+NOT_APPLIED = "not_applied"
+
+
 class AnswerError(ValueError):
-    """The answer cannot become a child; the message says why in one line."""
+    """The answer cannot become a child; the message says why in one line and
+    ``category`` says what kind of failure it is (see the module docstring)."""
+
+    def __init__(self, message: str, category: str = NOT_APPLIED) -> None:
+        super().__init__(message)
+        self.category = category
 
 
 @dataclass(frozen=True)
@@ -92,107 +120,107 @@ def _find_exact(block: str, search: str) -> tuple[int, int] | None:
     return None if start < 0 else (start, start + len(search))
 
 
-def _reindent(replacement: str, found_indent: str, search_indent: str) -> str:
-    """Shift ``replacement`` from the SEARCH text's indentation to the matched one."""
-    lines = replacement.splitlines(keepends=True)
-    shifted = []
-    for line in lines:
-        if not line.strip():
-            shifted.append(line)
-        elif line.startswith(search_indent):
-            shifted.append(found_indent + line[len(search_indent) :])
-        else:
-            shifted.append(found_indent + line.lstrip())
-    return "".join(shifted)
+@dataclass(frozen=True)
+class AppliedEdits:
+    """A child made from SEARCH/REPLACE edits and how each edit's SEARCH text was found;
+    ``match`` is the most lenient of them (the child's match kind)."""
+
+    code: str
+    kinds: tuple[MatchKind, ...]
+
+    @property
+    def match(self) -> MatchKind:
+        return weakest(list(self.kinds))
 
 
-def _indent_of(lines: list[str]) -> str:
-    for line in lines:
-        if line.strip():
-            return line[: len(line) - len(line.lstrip())]
-    return ""
+def apply_edits_matched(
+    parent_code: str,
+    edits: list[Edit],
+    *,
+    leniency: MatchKind = MatchKind.FUZZY,
+    fuzzy_threshold: float = DEFAULT_FUZZY_THRESHOLD,
+) -> AppliedEdits:
+    """The parent with every edit applied to its evolve blocks, or AnswerError.
 
-
-def _apply_tolerant(block: str, edit: Edit) -> str | None:
-    """Match SEARCH line by line ignoring surrounding whitespace; re-indent the result."""
-    search_lines = [line for line in edit.search.splitlines()]
-    while search_lines and not search_lines[0].strip():
-        search_lines.pop(0)
-    while search_lines and not search_lines[-1].strip():
-        search_lines.pop()
-    if not search_lines:
-        return None
-    wanted = [line.strip() for line in search_lines]
-    block_lines = block.splitlines(keepends=True)
-    for start in range(len(block_lines) - len(wanted) + 1):
-        window = block_lines[start : start + len(wanted)]
-        if [line.strip() for line in window] == wanted:
-            replacement = _reindent(edit.replace, _indent_of(window), _indent_of(search_lines))
-            if replacement and not replacement.endswith("\n"):
-                replacement += "\n"
-            return (
-                "".join(block_lines[:start])
-                + replacement
-                + "".join(block_lines[start + len(wanted) :])
-            )
-    return None
-
-
-def apply_edits(parent_code: str, edits: list[Edit]) -> str:
-    """The parent with every edit applied to its evolve blocks, or AnswerError."""
+    Each SEARCH text is located with :func:`evoforge.operators.matching.locate` up to
+    ``leniency``; an ambiguous one is refused, never applied. Edits apply in order, each
+    to the blocks as the previous ones left them.
+    """
     if not edits:
-        raise AnswerError("no SEARCH/REPLACE blocks in the answer")
+        raise AnswerError("no SEARCH/REPLACE blocks in the answer", UNPARSEABLE)
     try:
         segments = split_blocks(parent_code)
     except BlockError as exc:
-        raise AnswerError(f"parent has no usable evolve blocks: {exc}") from None
+        raise AnswerError(f"parent has no usable evolve blocks: {exc}", NOT_APPLIED) from None
     blocks = list(segments.blocks)
+    kinds: list[MatchKind] = []
     for number, edit in enumerate(edits, start=1):
         if not edit.search.strip():
-            raise AnswerError(f"edit {number}: empty SEARCH text")
-        applied = False
-        for index, block in enumerate(blocks):
-            span = _find_exact(block, edit.search)
-            if span is not None:
-                replacement = edit.replace
-                if edit.search.endswith("\n") and span[1] - span[0] < len(edit.search):
-                    replacement = replacement.rstrip("\n")
-                blocks[index] = block[: span[0]] + replacement + block[span[1] :]
-                applied = True
-                break
-        if not applied:
-            for index, block in enumerate(blocks):
-                tolerant = _apply_tolerant(block, edit)
-                if tolerant is not None:
-                    blocks[index] = tolerant
-                    applied = True
-                    break
-        if not applied:
-            probe = Edit(edit.search, edit.replace)
-            in_program = _find_exact(parent_code, edit.search) is not None or (
-                _apply_tolerant(parent_code, probe) is not None
+            raise AnswerError(f"edit {number}: empty SEARCH text", NOT_APPLIED)
+        where = _one_line(edit.search)
+        try:
+            found = locate(
+                blocks,
+                edit.search,
+                edit.replace,
+                leniency=leniency,
+                fuzzy_threshold=fuzzy_threshold,
             )
-            where = _one_line(edit.search)
+        except MatchRefused as exc:
+            raise AnswerError(f"edit {number}: {exc} ({where!r})", AMBIGUOUS) from None
+        if found is None:
+            in_program = _find_exact(parent_code, edit.search) is not None
+            if not in_program:
+                try:
+                    in_program = (
+                        locate([parent_code], edit.search, "", leniency=MatchKind.INDENT)
+                        is not None
+                    )
+                except MatchRefused:
+                    in_program = True
             if in_program:
                 raise AnswerError(
-                    f"edit {number} touches frozen code outside the evolve blocks ({where!r})"
+                    f"edit {number} touches frozen code outside the evolve blocks ({where!r})",
+                    NOT_APPLIED,
                 )
             raise AnswerError(
-                f"edit {number}: SEARCH text not found in the evolve blocks ({where!r})"
+                f"edit {number}: SEARCH text not found in the evolve blocks ({where!r})",
+                NOT_APPLIED,
             )
+        block = blocks[found.block]
+        blocks[found.block] = block[: found.start] + found.replacement + block[found.end :]
+        kinds.append(found.kind)
     try:
         child = replace_blocks(parent_code, blocks)
     except BlockError as exc:
-        raise AnswerError(f"edits broke the evolve blocks: {exc}") from None
+        raise AnswerError(f"edits broke the evolve blocks: {exc}", NOT_APPLIED) from None
     violation = frozen_violation(parent_code, child)
     if violation is not None:
-        raise AnswerError(f"edits changed frozen code: {violation}")
-    return child
+        raise AnswerError(f"edits changed frozen code: {violation}", NOT_APPLIED)
+    return AppliedEdits(code=child, kinds=tuple(kinds))
+
+
+def apply_edits(parent_code: str, edits: list[Edit]) -> str:
+    """The parent with every edit applied (all matching tiers), or AnswerError."""
+    return apply_edits_matched(parent_code, edits).code
 
 
 def child_from_diff(parent_code: str, answer: str) -> str:
     """Apply the answer's SEARCH/REPLACE edits to the parent's evolve blocks."""
     return apply_edits(parent_code, parse_edits(answer))
+
+
+def child_from_diff_matched(
+    parent_code: str,
+    answer: str,
+    *,
+    leniency: MatchKind = MatchKind.FUZZY,
+    fuzzy_threshold: float = DEFAULT_FUZZY_THRESHOLD,
+) -> AppliedEdits:
+    """Like :func:`child_from_diff`, also saying how each SEARCH text was matched."""
+    return apply_edits_matched(
+        parent_code, parse_edits(answer), leniency=leniency, fuzzy_threshold=fuzzy_threshold
+    )
 
 
 def _looks_like_python(text: str) -> bool:
@@ -216,7 +244,7 @@ def _candidate_code(answer: str) -> str:
         return max(fenced, key=len)
     if _MARKER_RE.search(answer) or _looks_like_python(answer):
         return answer
-    raise AnswerError("no code in the answer (expected a fenced python block)")
+    raise AnswerError("no code in the answer (expected a fenced python block)", UNPARSEABLE)
 
 
 def child_from_rewrite(parent_code: str, answer: str) -> str:

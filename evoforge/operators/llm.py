@@ -13,24 +13,52 @@ Every request is appended to ``context.call_log`` so that the engine commits it 
 step. An answer that cannot become a child, or a request that failed for good, gives a
 :class:`~evoforge.operators.base.Proposal` with ``rejection`` set: the engine records
 the step as rejected with that reason, and the island's next prompt shows it.
+
+Weak models: SEARCH texts are matched leniently up to ``LLMServices.leniency`` (see
+:mod:`evoforge.operators.matching`). When no answer can be parsed at all (no SEARCH/
+REPLACE block, no code), the model is answered once, in the same conversation, with a
+short correction prompt (``LLMServices.correction``), and only then does the answer
+count as a failure. ``Proposal.answer`` says what happened to the answer (see
+:func:`LLMOperator.propose`); the engine stores it with the child.
 """
 
 from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from evoforge.llm.client import ChatRequest, LLMCallError
+from evoforge.llm.client import ChatRequest, ChatResponse, LLMCallError
 from evoforge.llm.router import ModelRouter
 from evoforge.operators.base import Operator, Proposal, ProposalContext
-from evoforge.operators.diff import AnswerError, child_from_diff, child_from_rewrite
+from evoforge.operators.diff import (
+    UNPARSEABLE,
+    AnswerError,
+    child_from_diff_matched,
+    child_from_rewrite,
+)
+from evoforge.operators.matching import DEFAULT_FUZZY_THRESHOLD, MatchKind
 from evoforge.operators.prompts import PromptBuilder
 from evoforge.program import Program, normalise_code
 
-__all__ = ["LLMOperator", "LLMServices"]
+__all__ = ["CORRECTION_PROMPTS", "LLMOperator", "LLMServices"]
 
 Kind = Literal["diff", "rewrite", "crossover"]
+
+#: What the model is told, per answer form, when its answer could not be parsed at all.
+CORRECTION_PROMPTS: dict[str, str] = {
+    "diff": (
+        "Your answer had no SEARCH/REPLACE block, so nothing could be applied. Answer "
+        "again with one or more edits in exactly this form, the SEARCH lines copied from "
+        "the current program:\n\n<<<<<<< SEARCH\n(lines to find)\n=======\n"
+        "(lines to put instead)\n>>>>>>> REPLACE"
+    ),
+    "rewrite": (
+        "Your answer had no code, so nothing could be used. Answer again with the whole "
+        "program in one fenced python block (```python ... ```), keeping the "
+        "EVOLVE-BLOCK-START and EVOLVE-BLOCK-END markers."
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -40,6 +68,9 @@ class LLMServices:
     router: ModelRouter
     prompts: PromptBuilder
     completions_per_request: int = 1
+    leniency: MatchKind = MatchKind.FUZZY
+    fuzzy_threshold: float = DEFAULT_FUZZY_THRESHOLD
+    correction: bool = True
 
 
 class LLMOperator(Operator):
@@ -66,17 +97,33 @@ class LLMOperator(Operator):
         unique = list({program.id: program for program in candidates}.values())
         return unique[int(context.rng.integers(len(unique)))]
 
-    def _reject(self, context: ProposalContext, reason: str, second: Program | None) -> Proposal:
+    def _reject(
+        self,
+        context: ProposalContext,
+        reason: str,
+        second: Program | None,
+        answer: dict[str, Any] | None = None,
+    ) -> Proposal:
         return Proposal(
             code=context.parent.code,
             operator=self.name,
             rejection=reason,
             extra_parent_ids=() if second is None else (second.id,),
+            answer=answer or {},
         )
 
-    def _child(self, parent_code: str, answer: str) -> str:
+    def _child(self, parent_code: str, answer: str) -> tuple[str, dict[str, Any]]:
+        """The child of one answer and what to record about it, or AnswerError."""
+        record: dict[str, Any] = {}
         if self.kind == "diff":
-            child = child_from_diff(parent_code, answer)
+            applied = child_from_diff_matched(
+                parent_code,
+                answer,
+                leniency=self.services.leniency,
+                fuzzy_threshold=self.services.fuzzy_threshold,
+            )
+            child = applied.code
+            record = {"match": applied.match.value, "edits": [k.value for k in applied.kinds]}
         else:
             child = child_from_rewrite(parent_code, answer)
         if normalise_code(child) == normalise_code(parent_code):
@@ -87,9 +134,29 @@ class LLMOperator(Operator):
             raise AnswerError(f"syntax error at line {exc.lineno}: {exc.msg}") from None
         except (ValueError, RecursionError) as exc:
             raise AnswerError(f"unparsable code: {exc}") from None
-        return child
+        return child, record
+
+    def _first_child(
+        self, parent_code: str, texts: tuple[str, ...]
+    ) -> tuple[str, dict[str, Any]] | list[AnswerError]:
+        """The first answer that makes a child, or every answer's error, in order."""
+        errors: list[AnswerError] = []
+        for text in texts:
+            try:
+                return self._child(parent_code, text)
+            except AnswerError as exc:
+                errors.append(exc)
+        return errors
 
     async def propose(self, context: ProposalContext) -> Proposal | None:
+        """One child from the model's answer, or a rejection with the reason.
+
+        ``Proposal.answer`` records, for every answer the model gave: ``form`` (diff,
+        rewrite, crossover), ``outcome`` (``applied``, or the failure's category:
+        ``unparseable``, ``ambiguous``, ``not_applied``), for an applied diff ``match``
+        (the most lenient match kind among its edits) and ``edits`` (each edit's), and
+        ``correction`` (``succeeded`` or ``failed``) when a correction prompt was sent.
+        """
         second = self._second_parent(context) if self.kind == "crossover" else None
         if self.kind == "crossover" and second is None:
             return None  # nothing to cross with yet
@@ -108,18 +175,56 @@ class LLMOperator(Operator):
             return self._reject(context, f"language model call failed: {exc}", second)
         if context.call_log is not None:
             context.call_log.extend(response.records)
-        reasons: list[str] = []
-        for answer in response.texts:
-            try:
-                child = self._child(context.parent.code, answer)
-            except AnswerError as exc:
-                reasons.append(str(exc))
-                continue
+        record: dict[str, Any] = {"form": self.kind}
+        found = self._first_child(context.parent.code, response.texts)
+        if (
+            self.services.correction
+            and isinstance(found, list)
+            and found
+            and all(error.category == UNPARSEABLE for error in found)
+        ):
+            corrected = await self._correct(context, request, response.texts[0])
+            if corrected is not None:
+                response, found = corrected
+            record["correction"] = "succeeded" if isinstance(found, tuple) else "failed"
+        if isinstance(found, tuple):
+            child, details = found
             return Proposal(
                 code=child,
                 operator=self.name,
                 note=f"{self.name} via {response.model}",
                 extra_parent_ids=() if second is None else (second.id,),
+                answer={**record, "outcome": "applied", **details},
             )
-        reason = reasons[0] if reasons else "the model returned no completion"
-        return self._reject(context, f"{self.name}: {reason}", second)
+        if not found:
+            return self._reject(
+                context, f"{self.name}: the model returned no completion", second, None
+            )
+        record["outcome"] = found[0].category
+        return self._reject(context, f"{self.name}: {found[0]}", second, record)
+
+    async def _correct(
+        self, context: ProposalContext, request: ChatRequest, answer: str
+    ) -> tuple[ChatResponse, tuple[str, dict[str, Any]] | list[AnswerError]] | None:
+        """Ask once more, in the same conversation, after an unparseable answer: the new
+        response and what became of it, or None when the request itself failed."""
+        correction = CORRECTION_PROMPTS["diff" if self.kind == "diff" else "rewrite"]
+        follow_up = ChatRequest(
+            messages=(
+                *request.messages,
+                {"role": "assistant", "content": answer},
+                {"role": "user", "content": correction},
+            ),
+            n=1,
+            seed=int(context.rng.integers(2**31 - 1)),
+            operator=self.name,
+        )
+        try:
+            response = await self.services.router.complete(follow_up, context.rng)
+        except LLMCallError as exc:
+            if context.call_log is not None:
+                context.call_log.extend(exc.records)
+            return None
+        if context.call_log is not None:
+            context.call_log.extend(response.records)
+        return response, self._first_child(context.parent.code, response.texts)

@@ -65,7 +65,8 @@ CASES = [
     ("diff not found", "llm_diff", [answer(MISSING_DIFF)], ["ok"], "rejected", "not found"),
     ("frozen edit", "llm_diff", [answer(FROZEN_DIFF)], ["ok"], "rejected", "frozen code"),
     ("rewrite", "llm_rewrite", [answer(REWRITE)], ["ok"], "ok", ""),
-    ("prose", "llm_rewrite", [answer(PROSE)], ["ok"], "rejected", "no code"),
+    # prose is answered once with a correction prompt; the server's default is prose too
+    ("prose", "llm_rewrite", [answer(PROSE)], ["ok", "ok"], "rejected", "no code"),
     (
         "429 then answer",
         "llm_diff",
