@@ -56,6 +56,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
 def _at_least_one(text: str) -> int:
     value = _positive_int(text)
     if value < 1:
@@ -120,6 +130,18 @@ def build_parser() -> argparse.ArgumentParser:
     oracle.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     oracle.add_argument("--seed", type=_positive_int, default=0, help="answers depend on it")
     oracle.add_argument("--verbose", action="store_true", help="log every request")
+    oracle.add_argument(
+        "--near-miss-rate",
+        type=_rate,
+        default=0.0,
+        help="share of SEARCH/REPLACE answers whose SEARCH text is copied imperfectly",
+    )
+    oracle.add_argument(
+        "--unparseable-rate",
+        type=_rate,
+        default=0.0,
+        help="share of answers that hold no code at all",
+    )
 
     _add_bench_parser(commands)
     _add_export_parser(commands)
@@ -407,19 +429,46 @@ def _cmd_status(args: argparse.Namespace) -> int:
             )
         console.print(models)
     print_prompt_learning(console, summary.get("prompt_learning"))
+    answers = summary.get("llm_answers") or {}
+    if answers.get("answers"):
+        console.print(_answers_line(answers))
     novelty = summary.get("novelty") or {}
     if novelty.get("exact_duplicates") or novelty.get("near_duplicates"):
         console.print(
             f"rejected before evaluation: {novelty['exact_duplicates']} exact duplicates, "
             f"{novelty['near_duplicates']} near duplicates"
         )
+    for fallback in novelty.get("embedding_fallbacks") or []:
+        console.print(f"embeddings gave up, MinHash used instead: {fallback.get('reason')}")
     return 0
 
 
-def _cmd_oracle(args: argparse.Namespace) -> int:
-    from evoforge.llm.oracle import OracleServer
+def _answers_line(answers: dict[str, Any]) -> str:
+    """One line on the models' answers: applied by match kind, failures, corrections."""
+    outcomes = answers["outcomes"]
+    applied = outcomes.get("applied", 0)
+    kinds = ", ".join(f"{kind} {count}" for kind, count in answers["match"].items())
+    failures = ", ".join(
+        f"{name.replace('_', ' ')} {count}" for name, count in outcomes.items() if name != "applied"
+    )
+    corrections = answers["corrections"]
+    return (
+        f"model answers: {answers['answers']}, applied {applied}"
+        + (f" (diffs matched: {kinds})" if kinds else "")
+        + (f"; failed: {failures} ({answers['failed_share']:.1%})" if failures else "")
+        + (
+            f"; correction prompts {corrections['sent']}, {corrections['succeeded']} succeeded"
+            if corrections["sent"]
+            else ""
+        )
+    )
 
-    server = OracleServer(args.host, args.port, args.seed, verbose=args.verbose)
+
+def _cmd_oracle(args: argparse.Namespace) -> int:
+    from evoforge.llm.oracle import OracleServer, WeakModel
+
+    weak = WeakModel(args.near_miss_rate, args.unparseable_rate)
+    server = OracleServer(args.host, args.port, args.seed, verbose=args.verbose, weak=weak)
     print(
         f"evoforge oracle listening on {server.url} (model 'oracle'); Ctrl-C stops it", flush=True
     )

@@ -20,13 +20,27 @@ would: the k-th identical unseeded request (same model name, messages and ``n``)
 the k-th fresh draw, so an engine that repeats a prompt is not handed the same child
 again (answers stay a function of the sequence of requests). Token counts are estimates
 (4 characters a token).
+
+It can also play a weak model (:class:`WeakModel`, ``--near-miss-rate`` and
+``--unparseable-rate``): a share of its SEARCH/REPLACE answers copy the SEARCH text
+imperfectly (trailing spaces, a blank line, shifted indentation, one changed token),
+and a share of all its answers hold no code at all. Both are drawn from their own
+random stream, so with both rates at zero the answers are exactly those of the plain
+oracle.
+
+``POST /v1/embeddings`` answers with deterministic vectors: token unigrams and bigrams
+hashed into :data:`EMBEDDING_DIMENSIONS` signed buckets, normalised to unit length, so
+that near copies of a program get a cosine similarity near 1 and the embeddings path of
+the novelty check runs offline.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import difflib
 import hashlib
+import itertools
 import json
 import re
 import threading
@@ -50,11 +64,22 @@ from evoforge.llm.oracle_meta import (
     meta_answer,
 )
 from evoforge.operators.base import Operator, ProposalContext
-from evoforge.operators.diff import AnswerError, child_from_diff, code_blocks
+from evoforge.operators.diff import AnswerError, Edit, child_from_diff, code_blocks, parse_edits
 from evoforge.operators.registry import build_operators
 from evoforge.program import Program, code_hash
 
-__all__ = ["ORACLE_MODEL", "OracleServer", "answer_prompt", "diff_answer", "start_oracle"]
+__all__ = [
+    "EMBEDDING_DIMENSIONS",
+    "NEAR_MISS_KINDS",
+    "ORACLE_MODEL",
+    "OracleServer",
+    "WeakModel",
+    "answer_prompt",
+    "diff_answer",
+    "embed_text",
+    "near_miss",
+    "start_oracle",
+]
 
 ORACLE_MODEL = "oracle"
 # the heading names the program itself: "Current program", "Current Program (score 1)",
@@ -64,6 +89,114 @@ _HEADING_RE = re.compile(
 )
 _MARKER = "EVOLVE-BLOCK-START"
 _ATTEMPTS = 6
+EMBEDDING_DIMENSIONS = 256
+_EMBED_TOKEN_RE = re.compile(r"[A-Za-z_]\w*|\d+\.?\d*(?:[eE][-+]?\d+)?|\S")
+#: How a weak model's SEARCH text may differ from the program.
+NEAR_MISS_KINDS = ("trailing", "blank", "indent", "token")
+_NO_CODE_ANSWER = (
+    "The model would probably fit better with a different functional form; I would "
+    "adjust the constants and try again."
+)
+
+
+@dataclass(frozen=True)
+class WeakModel:
+    """How often the oracle answers like a weak model. ``near_miss_rate``: share of
+    SEARCH/REPLACE answers whose first SEARCH text is copied imperfectly (one of
+    :data:`NEAR_MISS_KINDS`); ``unparseable_rate``: share of answers with no code."""
+
+    near_miss_rate: float = 0.0
+    unparseable_rate: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("near_miss_rate", "unparseable_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, not {value}")
+
+    @property
+    def active(self) -> bool:
+        return self.near_miss_rate > 0 or self.unparseable_rate > 0
+
+
+def _serialise(edits: list[Edit]) -> str:
+    return "\n\n".join(
+        f"<<<<<<< SEARCH\n{edit.search.rstrip(chr(10))}\n=======\n"
+        f"{edit.replace.rstrip(chr(10))}\n>>>>>>> REPLACE"
+        for edit in edits
+    )
+
+
+def _change_one_token(line: str, rng: np.random.Generator) -> str | None:
+    tokens = [m for m in _EMBED_TOKEN_RE.finditer(line) if m.group()[0].isalnum()]
+    if not tokens:
+        return None
+    token = tokens[int(rng.integers(len(tokens)))]
+    text = token.group()
+    if text[0].isdigit():
+        digits = [i for i, ch in enumerate(text) if ch.isdigit()]
+        at = digits[int(rng.integers(len(digits)))]
+        changed = text[:at] + str((int(text[at]) + 1) % 10) + text[at + 1 :]
+    else:
+        changed = text + "s"
+    return line[: token.start()] + changed + line[token.end() :]
+
+
+def near_miss(edits_text: str, kind: str, rng: np.random.Generator) -> str:
+    """The edits with the first SEARCH text copied imperfectly in the way ``kind`` says
+    (unchanged when that kind does not apply to it)."""
+    edits = parse_edits(edits_text)
+    if not edits:
+        return edits_text
+    first = edits[0]
+    lines = first.search.rstrip("\n").split("\n")
+    replace = first.replace
+    if kind == "trailing":
+        lines = [line + "  " if line.strip() else line for line in lines]
+    elif kind == "blank":
+        at = int(rng.integers(len(lines) + 1)) if len(lines) > 1 else 1
+        lines.insert(max(1, min(at, len(lines))), "")
+    elif kind == "indent":
+        indents = [len(line) - len(line.lstrip()) for line in lines if line.strip()]
+        cut = min(indents) if indents else 0
+        if cut == 0:
+            lines = ["    " + line if line.strip() else line for line in lines]
+            replace = "".join(
+                "    " + line if line.strip() else line
+                for line in replace.splitlines(keepends=True)
+            )
+        else:
+            lines = [line[cut:] for line in lines]
+            replace = "".join(
+                line[cut:] if line[:cut].strip() == "" else line.lstrip()
+                for line in replace.splitlines(keepends=True)
+            )
+    elif kind == "token":
+        candidates = [i for i, line in enumerate(lines) if line.strip()]
+        order = [candidates[int(i)] for i in rng.permutation(len(candidates))]
+        for index in order:
+            changed = _change_one_token(lines[index], rng)
+            if changed is not None:
+                lines[index] = changed
+                break
+    edits[0] = Edit(search="\n".join(lines) + "\n", replace=replace)
+    return _serialise(edits)
+
+
+def embed_text(text: str) -> list[float]:
+    """The oracle's deterministic embedding of a text (unit length)."""
+    tokens = _EMBED_TOKEN_RE.findall(text)
+    vector = np.zeros(EMBEDDING_DIMENSIONS)
+    features = tokens + [f"{a} {b}" for a, b in itertools.pairwise(tokens)]
+    for feature in features:
+        digest = hashlib.blake2b(feature.encode("utf-8", "replace"), digest_size=8).digest()
+        value = int.from_bytes(digest, "little")
+        vector[value % EMBEDDING_DIMENSIONS] += 1.0 if (value >> 63) & 1 else -1.0
+    norm = float(np.linalg.norm(vector))
+    if norm == 0:
+        vector[0] = 1.0
+        norm = 1.0
+    return [float(x) for x in vector / norm]
 
 
 def _program_after(text: str, heading: str) -> str | None:
@@ -175,12 +308,14 @@ def answer_prompt(
     *,
     model: str = ORACLE_MODEL,
     repeat: int = 0,
+    weak: WeakModel | None = None,
 ) -> list[str]:
     """The oracle's ``n`` answers to a chat request (pure function of its arguments).
 
     ``repeat`` (how many identical unseeded requests came before) and ``model`` only
     matter when ``request_seed`` is ``None``; the first unseeded request to the model
-    ``oracle`` is answered as it always was.
+    ``oracle`` is answered as it always was. ``weak`` makes some answers those of a weak
+    model (see :class:`WeakModel`).
     """
     prompt = "\n\n".join(str(m.get("content", "")) for m in messages if m.get("role") != "system")
     about_run = meta_answer(oracle_seed, prompt)
@@ -206,6 +341,12 @@ def answer_prompt(
     answers = []
     for index in range(n):
         rng = np.random.default_rng([oracle_seed, int.from_bytes(digest[:8], "little"), index])
+        weak_rng = np.random.default_rng(
+            [oracle_seed, int.from_bytes(digest[:8], "little"), index, 1]
+        )
+        if weak is not None and weak_rng.random() < weak.unparseable_rate:
+            answers.append(_NO_CODE_ANSWER)
+            continue
         child = oracle.child(parent, second, rng, hint, inspiration)
         if child is None:
             answers.append("I have no further idea for this program.")
@@ -217,6 +358,9 @@ def answer_prompt(
                 exact = False
             if not exact:  # fall back to replacing each changed block whole
                 edits = _whole_block_edits(parent, child)
+            if weak is not None and weak_rng.random() < weak.near_miss_rate:
+                kind = NEAR_MISS_KINDS[int(weak_rng.integers(len(NEAR_MISS_KINDS)))]
+                edits = near_miss(edits, kind, weak_rng)
             answers.append(f"Here is a change that may raise the score.\n\n{edits}\n")
         else:
             answers.append(f"Here is the improved program.\n\n```python\n{child.rstrip()}\n```\n")
@@ -266,7 +410,40 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(HTTPStatus.NOT_FOUND, {"error": {"message": f"no route {self.path}"}})
 
+    def _embeddings(self) -> None:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+            request = json.loads(self.rfile.read(length) or b"{}")
+            given = request.get("input")
+            texts = [given] if isinstance(given, str) else list(given or [])
+            if not texts or not all(isinstance(text, str) for text in texts):
+                raise ValueError("input must be a string or a list of strings")
+        except (ValueError, TypeError) as exc:
+            self._send(HTTPStatus.BAD_REQUEST, {"error": {"message": f"bad request: {exc}"}})
+            return
+        as_base64 = request.get("encoding_format") == "base64"
+        data = []
+        for index, text in enumerate(texts):
+            vector = embed_text(text)
+            encoded: Any = vector
+            if as_base64:
+                encoded = base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode()
+            data.append({"object": "embedding", "index": index, "embedding": encoded})
+        tokens = sum(len(text) for text in texts) // 4
+        self._send(
+            HTTPStatus.OK,
+            {
+                "object": "list",
+                "data": data,
+                "model": str(request.get("model") or ORACLE_MODEL),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            },
+        )
+
     def do_POST(self) -> None:
+        if self.path.rstrip("/") in ("/v1/embeddings", "/embeddings"):
+            self._embeddings()
+            return
         if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
             self._send(HTTPStatus.NOT_FOUND, {"error": {"message": f"no route {self.path}"}})
             return
@@ -283,7 +460,13 @@ class _Handler(BaseHTTPRequestHandler):
         model = str(request.get("model") or ORACLE_MODEL)
         repeat = 0 if request_seed is not None else self.server.count_request(model, messages, n)
         answers = answer_prompt(
-            self.server.seed, messages, request_seed, n, model=model, repeat=repeat
+            self.server.seed,
+            messages,
+            request_seed,
+            n,
+            model=model,
+            repeat=repeat,
+            weak=self.server.weak,
         )
         prompt_chars = sum(len(str(m.get("content", ""))) for m in messages)
         completion_tokens = sum(len(a) for a in answers) // 4
@@ -316,10 +499,19 @@ class OracleServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, host: str, port: int, seed: int = 0, *, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        seed: int = 0,
+        *,
+        verbose: bool = False,
+        weak: WeakModel | None = None,
+    ) -> None:
         super().__init__((host, port), _Handler)
         self.seed = seed
         self.verbose = verbose
+        self.weak = weak if weak is not None and weak.active else None
         self._thread: threading.Thread | None = None
         self._repeats: dict[str, int] = {}
         self._repeats_lock = threading.Lock()
@@ -349,6 +541,8 @@ class OracleServer(ThreadingHTTPServer):
             self._thread.join(timeout=5)
 
 
-def start_oracle(port: int = 0, seed: int = 0, host: str = "127.0.0.1") -> OracleServer:
+def start_oracle(
+    port: int = 0, seed: int = 0, host: str = "127.0.0.1", *, weak: WeakModel | None = None
+) -> OracleServer:
     """Serve the oracle in a background thread (tests, notebooks); close() stops it."""
-    return OracleServer(host, port, seed).start_background()
+    return OracleServer(host, port, seed, weak=weak).start_background()

@@ -110,16 +110,6 @@ def _one_line(text: str, width: int = 60) -> str:
     return first if len(first) <= width else first[: width - 3] + "..."
 
 
-def _find_exact(block: str, search: str) -> tuple[int, int] | None:
-    start = block.find(search)
-    if start < 0 and search.endswith("\n"):
-        stripped = search.rstrip("\n")
-        start = block.find(stripped)
-        if start >= 0:
-            return start, start + len(stripped)
-    return None if start < 0 else (start, start + len(search))
-
-
 @dataclass(frozen=True)
 class AppliedEdits:
     """A child made from SEARCH/REPLACE edits and how each edit's SEARCH text was found;
@@ -169,16 +159,14 @@ def apply_edits_matched(
         except MatchRefused as exc:
             raise AnswerError(f"edit {number}: {exc} ({where!r})", AMBIGUOUS) from None
         if found is None:
-            in_program = _find_exact(parent_code, edit.search) is not None
-            if not in_program:
-                try:
-                    in_program = (
-                        locate([parent_code], edit.search, "", leniency=MatchKind.INDENT)
-                        is not None
-                    )
-                except MatchRefused:
-                    in_program = True
-            if in_program:
+            frozen = list(segments.frozen)
+            try:
+                in_frozen = (
+                    locate(frozen, edit.search, "", leniency=MatchKind.INDENT) is not None
+                )
+            except MatchRefused:
+                in_frozen = True
+            if in_frozen:
                 raise AnswerError(
                     f"edit {number} touches frozen code outside the evolve blocks ({where!r})",
                     NOT_APPLIED,

@@ -134,10 +134,49 @@ def status_summary(db: RunDatabase) -> dict[str, Any]:
         "budget_iterations": db.get_state("budget_iterations"),
         "stop_reason": db.get_state("stop_reason"),
         "llm": llm,
-        "novelty": {"exact_duplicates": exact_duplicates, "near_duplicates": near_duplicates},
+        "novelty": {
+            "exact_duplicates": exact_duplicates,
+            "near_duplicates": near_duplicates,
+            "embedding_fallbacks": [event.payload for event in db.events("novelty_fallback")],
+        },
         "splits": splits_summary(db),
         "prompt_learning": summarise_prompt_learning(db.get_state("prompt_learning")),
+        "llm_answers": answers_summary(db),
     }
+
+
+def answers_summary(db: RunDatabase) -> dict[str, Any]:
+    """What became of the language models' answers (the ``llm_answer`` events).
+
+    ``answers``: children that got an answer; ``outcomes``: applied / unparseable /
+    ambiguous / not_applied; ``match``: applied diffs by their most lenient match kind;
+    ``corrections``: correction prompts sent, and how many gave a usable answer;
+    ``failed_share``: the share of answers that failed to parse or apply.
+    """
+    outcomes: dict[str, int] = defaultdict(int)
+    match: dict[str, int] = defaultdict(int)
+    corrections = {"sent": 0, "succeeded": 0}
+    answers = 0
+    for event in db.events("llm_answer"):
+        answers += 1
+        outcomes[str(event.payload.get("outcome", "unknown"))] += 1
+        if "match" in event.payload:
+            match[str(event.payload["match"])] += 1
+        correction = event.payload.get("correction")
+        if correction is not None:
+            corrections["sent"] += 1
+            corrections["succeeded"] += int(correction == "succeeded")
+    failed = answers - outcomes.get("applied", 0)
+    return {
+        "answers": answers,
+        "outcomes": dict(sorted(outcomes.items())),
+        "match": {kind: match[kind] for kind in _MATCH_ORDER if match.get(kind)},
+        "corrections": corrections,
+        "failed_share": failed / answers if answers else None,
+    }
+
+
+_MATCH_ORDER = ("exact", "whitespace", "indent", "fuzzy")
 
 
 def _difference(new: float | None, old: float | None) -> float | None:
