@@ -143,8 +143,10 @@ def _change_one_token(line: str, rng: np.random.Generator) -> str | None:
 
 
 def near_miss(edits_text: str, kind: str, rng: np.random.Generator) -> str:
-    """The edits with the first SEARCH text copied imperfectly in the way ``kind`` says
-    (unchanged when that kind does not apply to it)."""
+    """The edits with the first SEARCH text copied imperfectly in the way ``kind`` says:
+    ``trailing`` spaces after its lines, a ``blank`` line inside it (trailing spaces for a
+    one-line text), its ``indent`` shifted (with the replacement's), one ``token``
+    changed. Unchanged when the kind cannot apply (a text with no token)."""
     edits = parse_edits(edits_text)
     if not edits:
         return edits_text
@@ -153,9 +155,10 @@ def near_miss(edits_text: str, kind: str, rng: np.random.Generator) -> str:
     replace = first.replace
     if kind == "trailing":
         lines = [line + "  " if line.strip() else line for line in lines]
-    elif kind == "blank":
-        at = int(rng.integers(len(lines) + 1)) if len(lines) > 1 else 1
-        lines.insert(max(1, min(at, len(lines))), "")
+    elif kind == "blank" and len(lines) > 1:
+        lines.insert(int(rng.integers(1, len(lines))), "")
+    elif kind == "blank":  # one line has no inside: trailing spaces instead
+        lines = [line + "  " for line in lines]
     elif kind == "indent":
         indents = [len(line) - len(line.lstrip()) for line in lines if line.strip()]
         cut = min(indents) if indents else 0

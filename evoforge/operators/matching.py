@@ -6,7 +6,8 @@ misremembered. :func:`locate` looks for a SEARCH text in tiers, from the stricte
 the most lenient, and stops at the first tier that finds anything:
 
 ``exact``
-    the text itself (a final newline may be missing in the program);
+    the text itself (a final newline may be missing in the program), starting at a line
+    start or after code on its line, never inside a line's indentation;
 ``whitespace``
     line by line, ignoring trailing whitespace and blank lines;
 ``indent``
@@ -116,6 +117,11 @@ def _reindent(replacement: str, search_indent: str, found_indent: str) -> str:
 
 def _exact(blocks: list[str], search: str, replace: str) -> list[Match]:
     found: list[Match] = []
+    leading = len(search) - len(search.lstrip("\n"))
+    if leading:
+        # blank lines opening the SEARCH text would match the end of the line above it
+        search = search[leading:]
+        replace = replace[min(leading, len(replace) - len(replace.lstrip("\n"))) :]
     needle, replacement = search, replace
     if not any(search in block for block in blocks) and search.endswith("\n"):
         # the program's last matched line may lack its newline (end of a block)
@@ -123,7 +129,13 @@ def _exact(blocks: list[str], search: str, replace: str) -> list[Match]:
     for number, block in enumerate(blocks):
         start = block.find(needle)
         while start >= 0:
-            found.append(Match(number, start, start + len(needle), MatchKind.EXACT, replacement))
+            prefix = block[block.rfind("\n", 0, start) + 1 : start]
+            if not prefix or prefix.strip():
+                # a match that starts inside a line's indentation is an indentation
+                # mismatch: the indent tier re-indents its replacement
+                found.append(
+                    Match(number, start, start + len(needle), MatchKind.EXACT, replacement)
+                )
             start = block.find(needle, start + 1)
     return found
 

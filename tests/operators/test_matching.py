@@ -76,6 +76,13 @@ APPLIED = [
         MatchKind.WHITESPACE,
     ),
     (
+        "a blank line opening the SEARCH text",
+        "\n" + LOOP,
+        "\n" + LOOP_NEW,
+        PARENT.replace(LOOP, LOOP_NEW),
+        MatchKind.EXACT,
+    ),
+    (
         "dedented to column 0, replacement re-indented",
         "slope += x * y\nintercept += y\n",
         "slope += 2 * x * y\nintercept += y\n",
