@@ -479,7 +479,9 @@ class NoveltyConfig(_Strict):
 
     @model_validator(mode="after")
     def _embeddings_need_an_endpoint(self) -> NoveltyConfig:
-        if self.method == "embeddings" and (not self.embedding_model or not self.embedding_base_url):
+        if self.method == "embeddings" and (
+            not self.embedding_model or not self.embedding_base_url
+        ):
             raise ValueError(
                 "novelty.method embeddings needs novelty.embedding_model and "
                 "novelty.embedding_base_url"

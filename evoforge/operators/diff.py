@@ -161,9 +161,7 @@ def apply_edits_matched(
         if found is None:
             frozen = list(segments.frozen)
             try:
-                in_frozen = (
-                    locate(frozen, edit.search, "", leniency=MatchKind.INDENT) is not None
-                )
+                in_frozen = locate(frozen, edit.search, "", leniency=MatchKind.INDENT) is not None
             except MatchRefused:
                 in_frozen = True
             if in_frozen:
