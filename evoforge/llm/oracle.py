@@ -424,6 +424,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, TypeError) as exc:
             self._send(HTTPStatus.BAD_REQUEST, {"error": {"message": f"bad request: {exc}"}})
             return
+        self.server.count_embeddings(len(texts))
         as_base64 = request.get("encoding_format") == "base64"
         data = []
         for index, text in enumerate(texts):
@@ -518,6 +519,15 @@ class OracleServer(ThreadingHTTPServer):
         self._thread: threading.Thread | None = None
         self._repeats: dict[str, int] = {}
         self._repeats_lock = threading.Lock()
+        #: Embeddings requests answered so far, and the texts they held.
+        self.embedding_requests = 0
+        self.embedded_texts = 0
+
+    def count_embeddings(self, texts: int) -> None:
+        """Count one embeddings request (:attr:`embedded_texts` says how many texts)."""
+        with self._repeats_lock:
+            self.embedding_requests += 1
+            self.embedded_texts += texts
 
     def count_request(self, model: str, messages: Sequence[dict[str, Any]], n: int) -> int:
         """How many identical unseeded requests came before this one (and count it)."""
