@@ -29,7 +29,9 @@ ITERATIONS = 10
 
 class FaultServer(ThreadingHTTPServer):
     """Answers every request the same broken way: ``401``, ``hang`` (no answer until
-    closed) or ``garbage`` (200 with a web page)."""
+    closed) or ``garbage`` (200 with a web page). ``hang_chat`` and ``garbage_chat``
+    pass the start-up check (``GET /models`` lists a model) and break only on chat
+    requests, like a server that goes wrong once the run is under way."""
 
     daemon_threads = True
 
@@ -60,10 +62,24 @@ class _FaultHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.requests += 1
-        if self.server.mode == "hang":
+        if self.server.mode.endswith("_chat"):
+            self._models()
+            return
+        self._broken(self.server.mode)
+
+    def _models(self) -> None:
+        body = json.dumps({"object": "list", "data": [{"id": "oracle", "object": "model"}]})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def _broken(self, mode: str) -> None:
+        if mode == "hang":
             self.server.released.wait(10)
             return
-        if self.server.mode == "401":
+        if mode == "401":
             body = json.dumps({"error": {"message": "invalid key", "type": "auth"}}).encode()
             self.send_response(401)
             self.send_header("Content-Type", "application/json")
@@ -77,7 +93,8 @@ class _FaultHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.do_GET()
+        self.server.requests += 1
+        self._broken(self.server.mode.removesuffix("_chat"))
 
 
 class DyingOracle(OracleServer):
@@ -415,3 +432,75 @@ def test_while_every_model_rests_the_run_works_on_symbolically(
     finally:
         db.close()
     assert attempts == [1, 2]  # one failed request (with its retry), then no more
+
+
+def _resume_on_a_live_model(run_dir: Path, extra: int) -> None:
+    """No work was lost: moved to a live oracle, a resume keeps every committed step
+    and adds ``extra`` more."""
+    before = _steps(run_dir)
+    live = start_oracle(port=0, seed=5)
+    command = ["resume", str(run_dir), "--iterations", str(extra), "--quiet"]
+    try:
+        status = main([*command, "--llm-base-url", live.url])
+    finally:
+        live.close()
+    assert status == 0
+    after = _steps(run_dir)
+    assert after[: len(before)] == before and len(after) == len(before) + extra
+
+
+@pytest.mark.parametrize(
+    ("mode", "outcome", "said"),
+    [
+        ("hang_chat", "timeout", "no answer within 0.5 s"),
+        ("garbage_chat", "connection_error", "malformed response"),
+    ],
+)
+def test_a_server_that_breaks_after_the_check_is_dropped_and_no_work_is_lost(
+    problem: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    fault: dict[str, FaultServer],
+    mode: str,
+    outcome: str,
+    said: str,
+) -> None:
+    """The start-up check passes; every chat request then hangs (bounded by the model's
+    timeout) or answers a web page. The model is dropped with its reason on the
+    console, the run completes its budget on the symbolic operators with exit status 0,
+    every request is recorded, and a resume carries on."""
+    server = fault.setdefault(mode, FaultServer(mode))
+    config = _config(tmp_path, server.url, max_retries=0, max_rests=1)
+    run_dir = tmp_path / "run"
+    assert main(_run(problem, config, run_dir, "--quiet")) == 0
+    captured = capsys.readouterr()
+    assert "language model oracle dropped" in captured.err and said in captured.err
+    assert "carrying on with the symbolic operators" in captured.err
+    assert "iterations budget reached" in captured.out
+    steps = _steps(run_dir)
+    assert [iteration for iteration, _ in steps] == list(range(1, ITERATIONS + 1))
+    db = RunDatabase(run_dir / RunDatabase.FILENAME)
+    try:
+        outcomes = [record.outcome.value for _, record in db.llm_calls()]
+        rejected = [s.program.reason for s in db.steps() if s.program.operator.startswith("llm")]
+    finally:
+        db.close()
+    assert outcomes and set(outcomes) == {outcome}
+    assert server.requests == 1 + len(outcomes)  # the check, then each recorded request
+    assert rejected and all("language model call failed" in reason for reason in rejected)
+    _resume_on_a_live_model(run_dir, 3)
+
+
+def test_after_garbage_at_start_up_a_run_started_anyway_resumes_on_a_live_model(
+    problem: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    fault: dict[str, FaultServer],
+) -> None:
+    server = fault.setdefault("garbage", FaultServer("garbage"))
+    config = _config(tmp_path, server.url)
+    run_dir = tmp_path / "run"
+    assert main(_run(problem, config, run_dir, "--quiet", "--allow-unreachable")) == 0
+    assert "is not an OpenAI-compatible endpoint" in capsys.readouterr().err
+    assert len(_steps(run_dir)) == ITERATIONS
+    _resume_on_a_live_model(run_dir, 2)
