@@ -197,11 +197,13 @@ class LLMOperator(Operator):
                 answer={**record, "outcome": "applied", **details},
             )
         if not found:
-            return self._reject(
-                context, f"{self.name}: the model returned no completion", second, None
-            )
+            reason = f"{self.name}: the model returned no completion"
+            if "correction" not in record:
+                return self._reject(context, reason, second)
+            return self._reject(context, reason, second, {**record, "outcome": UNPARSEABLE})
         record["outcome"] = found[0].category
-        return self._reject(context, f"{self.name}: {found[0]}", second, record)
+        after = " (also after a correction prompt)" if "correction" in record else ""
+        return self._reject(context, f"{self.name}: {found[0]}{after}", second, record)
 
     async def _correct(
         self, context: ProposalContext, request: ChatRequest, answer: str

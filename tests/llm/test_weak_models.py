@@ -87,6 +87,14 @@ def test_a_correction_that_fails_counts_as_one_parse_failure(
     assert len(scripted_server.requests) == 2  # one correction, never a second
     (record,) = _answers(tmp_path / "run")
     assert record["outcome"] == "unparseable" and record["correction"] == "failed"
+    db = RunDatabase(tmp_path / "run" / RunDatabase.FILENAME)
+    try:
+        (child,) = [step.program for step in db.steps() if step.program.seq]
+    finally:
+        db.close()
+    assert child.reason == (
+        "llm_diff: no SEARCH/REPLACE blocks in the answer (also after a correction prompt)"
+    )
 
 
 def test_no_correction_for_an_edit_that_parses_or_when_turned_off(
