@@ -27,6 +27,7 @@ __all__ = ["ModelExchange", "RunSource", "load_run", "split_rendered_prompt"]
 
 _SYSTEM_TAG = "[system]\n"
 _USER_TAG = "\n\n[user]\n"
+_ASSISTANT_TAG = "\n\n[assistant]\n"
 
 
 @dataclass(frozen=True)
@@ -70,13 +71,22 @@ class RunSource:
 
 
 def split_rendered_prompt(prompt: str) -> tuple[str, str] | None:
-    """(system, user) from the text the model client records for a request, or None."""
+    """(system, user) from the text the model client records for a request, or None.
+
+    ``user`` is the first user message only: a correction request also holds the model's
+    unparseable reply and the correction after it, and an example made from its answer
+    pairs that answer with the original prompt.
+    """
     if not prompt.startswith(_SYSTEM_TAG):
         return None
     end = prompt.find(_USER_TAG)
     if end < 0:
         return None
-    return prompt[len(_SYSTEM_TAG) : end], prompt[end + len(_USER_TAG) :]
+    user = prompt[end + len(_USER_TAG) :]
+    follow_up = user.find(_ASSISTANT_TAG)
+    if follow_up >= 0:
+        user = user[:follow_up]
+    return prompt[len(_SYSTEM_TAG) : end], user
 
 
 def load_run(run_dir: Path, label: str) -> RunSource:

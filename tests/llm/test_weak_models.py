@@ -168,6 +168,14 @@ def test_the_weak_oracle_is_deterministic_and_the_plain_one_unchanged() -> None:
         WeakModel(near_miss_rate=1.5)
 
 
+def test_the_oracle_command_refuses_a_rate_outside_0_to_1(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["oracle", "--port", "0", "--unparseable-rate", "1.5"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "--unparseable-rate: must be between 0 and 1, got 1.5" in line
+
+
 def test_answers_are_stored_survive_a_resume_and_show_in_status(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
