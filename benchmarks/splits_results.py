@@ -6,9 +6,10 @@ Reads ``BENCH_OUT/runs.jsonl`` (runs of problems with instance splits) and write
 ``--dest``: ``runs.jsonl`` (the harness's records, copied), ``splits.json`` (per run: the
 final program's search score, its holdout score, Thresholdout's answer and where it came
 from, its test score and the gap search - test, and the best search score of the run; per
-problem: means over seeds with 95 % bootstrap intervals) and ``results.md`` (the same as
-tables). The split sizes and the seed's scores per split come from ``split_sizes.json``
-in ``--dest`` (written by ``benchmarks/split_scores.py``).
+problem: means over seeds with 95 % bootstrap intervals), ``results.md`` (the same as
+tables) and ``splits.png`` (each seed's final program on the three splits). The split
+sizes and the seed's scores per split come from ``split_sizes.json`` in ``--dest``
+(written by ``benchmarks/split_scores.py``).
 """
 
 from __future__ import annotations
@@ -121,6 +122,33 @@ def markdown(rows: list[dict[str, Any]], summaries: dict[str, Any], sizes: dict[
     return "\n".join(lines) + "\n"
 
 
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    """One panel per problem: each seed's final program on search, holdout and test."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    problems = sorted({row["problem"] for row in rows})
+    if not problems:
+        return
+    figure, axes = plt.subplots(1, len(problems), figsize=(3.2 * len(problems), 3.4), squeeze=False)
+    for axis, problem in zip(axes[0], problems, strict=True):
+        for row in (r for r in rows if r["problem"] == problem):
+            values = [row["search"], row["holdout"], row["test"]]
+            if any(value is None for value in values):
+                continue
+            axis.plot([0, 1, 2], values, marker="o", alpha=0.7, label=f"seed {row['seed']}")
+        axis.set_xticks([0, 1, 2], ["search", "holdout", "test"])
+        axis.set_title(problem, fontsize=9)
+        axis.grid(alpha=0.3)
+    axes[0][0].set_ylabel("combined_score of the final program")
+    axes[0][-1].legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("bench_out", type=Path)
@@ -136,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     document = {"runs": rows, "problems": summaries, "split_sizes": sizes}
     (args.dest / "splits.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     (args.dest / "results.md").write_text(markdown(rows, summaries, sizes), encoding="utf-8")
+    plot(rows, args.dest / "splits.png")
     print(markdown(rows, summaries, sizes))
     return 0
 
