@@ -154,3 +154,34 @@ def test_a_spent_budget_is_announced_and_falls_back_to_search_scores(
     for query in queries[1:]:
         assert query["answer"] == query["search"]
     assert any("budget" in line and "spent" in line for line in notes.lines), notes.lines
+
+
+SHARED_EVALUATOR = """
+import importlib.util
+
+SIZES = {"search": 3, "holdout": 5, "test": 7}
+
+
+def evaluate(program_path, split="search"):
+    spec = importlib.util.spec_from_file_location("candidate", program_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return {"combined_score": float(module.value()), "instances": SIZES[split]}
+"""
+
+
+def test_the_shared_process_form_gets_the_split_too(tmp_path: Path) -> None:
+    (tmp_path / "evaluator.py").write_text(SHARED_EVALUATOR)
+    evaluator = ProblemEvaluator(tmp_path / "evaluator.py", EvaluatorConfig(timeout_s=20))
+    try:
+        seen = {
+            split: evaluator.evaluate("def value():\n    return 0.5\n", split).metrics
+            for split in (None, "holdout", "test")
+        }
+    finally:
+        evaluator.close()
+    assert {split: metrics["instances"] for split, metrics in seen.items()} == {
+        None: 3,
+        "holdout": 5,
+        "test": 7,
+    }
