@@ -12,8 +12,13 @@ and the oracle (``evoforge.llm.oracle``) on 127.0.0.1 as the model. The options:
 
 Per run it records the best score and its gain over the seed program, the share of
 model children whose answer could not become a child (it did not parse or its edits did
-not apply: a rejection the operator itself gave), the share refused as duplicates, the
-requests and tokens spent (the requests about the run included) and the wall time.
+not apply: a rejection the operator itself gave), the share of the model's answers that
+failed to parse or apply even after the correction prompt (``llm_answer`` records), the
+share refused
+as duplicates, the requests and tokens spent (the requests about the run included) and
+the wall time. ``--near-miss-rate`` and ``--unparseable-rate`` make the oracle play a
+weak model (:class:`evoforge.llm.oracle.WeakModel`); those runs are recorded under the
+problem's name with the rates added.
 
     python benchmarks/prompts_that_learn.py    # into benchmarks/results/prompts-that-learn/
     python benchmarks/prompts_that_learn.py --problems min_max_distance_16 --options default all
@@ -40,7 +45,8 @@ from typing import Any
 
 import evoforge
 from evoforge.config import LLM_OPERATOR_NAMES
-from evoforge.llm.oracle import start_oracle
+from evoforge.llm.oracle import WeakModel, start_oracle
+from evoforge.report.summary import answers_summary
 from evoforge.storage.db import RunDatabase
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,14 +74,19 @@ def option_settings(note_every: int, propose_every: int | None) -> dict[str, dic
 
 
 def measure_run(
-    problem: Path, url: str, prompt: dict[str, Any], seed: int, iterations: int
+    problem: Path,
+    url: str,
+    prompt: dict[str, Any],
+    seed: int,
+    iterations: int,
+    llm: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One run in a temporary directory; its figures."""
     config = {
         "seed": seed,
         "run": {"workers": 1},
         "operators": {"enabled": list(LLM_OPERATOR_NAMES)},
-        "llm": {"models": [{"model": "oracle", "base_url": url, "timeout_s": 30}]},
+        "llm": {"models": [{"model": "oracle", "base_url": url, "timeout_s": 30}], **(llm or {})},
         "prompt": prompt,
     }
     with tempfile.TemporaryDirectory(prefix="ptl-") as tmp:
@@ -86,6 +97,7 @@ def measure_run(
         try:
             children = [step.program for step in db.steps() if step.program.seq > 0]
             usage = db.llm_usage()
+            answers = answers_summary(db)
             meta_calls = sum(
                 1 for _, call in db.llm_calls() if call.operator not in LLM_OPERATOR_NAMES
             )
@@ -111,6 +123,9 @@ def measure_run(
         "gain": None if best is None or initial is None else best - initial,
         "unusable_answers": unusable,
         "unusable_share": unusable / len(children) if children else 0.0,
+        "answers": answers["answers"],
+        "answers_failed_share": answers["failed_share"],
+        "answer_outcomes": answers["outcomes"],
         "duplicates": duplicates,
         "duplicate_share": duplicates / len(children) if children else 0.0,
         "failed_in_evaluation": sum(
@@ -135,6 +150,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "gains": [run["gain"] for run in runs],
         "mean_best_score": mean("best_score"),
         "mean_unusable_share": mean("unusable_share"),
+        "mean_answers_failed_share": mean("answers_failed_share"),
         "mean_duplicate_share": mean("duplicate_share"),
         "mean_llm_calls": mean("llm_calls"),
         "mean_tokens": mean("tokens"),
@@ -167,6 +183,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--options", nargs="+", default=None, help="a subset of the options")
     parser.add_argument("--oracle-seed", type=int, default=0)
+    parser.add_argument(
+        "--strict-matching",
+        action="store_true",
+        help="exact SEARCH matching and no correction prompt (llm.match_leniency: exact, "
+        "llm.correction_prompt: false), so that every failed answer shows",
+    )
+    parser.add_argument(
+        "--near-miss-rate",
+        type=float,
+        default=0.0,
+        help="the oracle plays a weak model: this share of its SEARCH texts copied imperfectly",
+    )
+    parser.add_argument(
+        "--unparseable-rate",
+        type=float,
+        default=0.0,
+        help="the oracle plays a weak model: this share of its answers hold no code",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     settings = option_settings(args.note_every, args.propose_every)
@@ -174,30 +208,44 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [name for name in chosen if name not in settings]
     if unknown:
         parser.error(f"unknown option(s) {unknown}; known: {list(settings)}")
-    oracle = start_oracle(seed=args.oracle_seed)
+    weak = WeakModel(args.near_miss_rate, args.unparseable_rate)
+    oracle = start_oracle(seed=args.oracle_seed, weak=weak)
+    suffix = (
+        f" (weak oracle: near misses {weak.near_miss_rate:g}, unparseable "
+        f"{weak.unparseable_rate:g})"
+        if weak.active
+        else ""
+    )
+    llm: dict[str, Any] = {}
+    if args.strict_matching:
+        llm = {"match_leniency": "exact", "correction_prompt": False}
+        suffix += " (strict matching, no correction prompt)"
     started = time.monotonic()
     cpu_started = time.process_time()
     children_started = resource.getrusage(resource.RUSAGE_CHILDREN)
     records: dict[str, dict[str, Any]] = {}
     try:
         for problem in args.problems:
-            records[problem] = {}
+            key = problem + suffix
+            records[key] = {}
             for option in chosen:
                 runs = [
                     measure_run(
-                        PROBLEMS / problem, oracle.url, settings[option], seed, args.iterations
+                        PROBLEMS / problem, oracle.url, settings[option], seed, args.iterations, llm
                     )
                     for seed in range(args.seeds)
                 ]
-                records[problem][option] = {
+                records[key][option] = {
                     "settings": settings[option],
+                    "llm_settings": llm,
                     "summary": summarise(runs),
                     "runs": runs,
                 }
-                summary = records[problem][option]["summary"]
+                summary = records[key][option]["summary"]
                 print(
                     f"{problem:22s} {option:13s} gain {summary['mean_gain']:+.4g}  "
                     f"unusable {summary['mean_unusable_share']:.1%}  "
+                    f"failed answers {summary['mean_answers_failed_share']:.1%}  "
                     f"duplicates {summary['mean_duplicate_share']:.1%}  "
                     f"calls {summary['mean_llm_calls']:.1f}  {summary['mean_wall_s']:.1f} s",
                     flush=True,
