@@ -18,6 +18,9 @@ the most lenient, and stops at the first tier that finds anything:
     its similarity (difflib's ratio over the stripped lines) is at least the threshold
     (:data:`DEFAULT_FUZZY_THRESHOLD`, 0.9: one changed token in a line of ordinary
     length stays above it, a different statement does not); re-indented like ``indent``.
+    For a SEARCH text of two lines or more, only windows that share at least one line
+    with it (ignoring indentation) are candidates, which keeps the work per edit small;
+    too many close candidates (:data:`FUZZY_MAX_CANDIDATES`) is refused as ambiguous.
 
 A match is applied only when it is unique: a tier that finds the text in two places, or
 two fuzzy windows that are equally good (within :data:`FUZZY_TIE_MARGIN`) and do not
@@ -34,6 +37,9 @@ from enum import StrEnum
 
 __all__ = [
     "DEFAULT_FUZZY_THRESHOLD",
+    "FUZZY_MAX_CANDIDATES",
+    "FUZZY_MAX_CHARS",
+    "FUZZY_MAX_WINDOWS",
     "FUZZY_TIE_MARGIN",
     "Match",
     "MatchKind",
@@ -46,6 +52,13 @@ __all__ = [
 DEFAULT_FUZZY_THRESHOLD = 0.9
 #: Two non-overlapping fuzzy windows closer than this in similarity are a tie: refused.
 FUZZY_TIE_MARGIN = 0.02
+#: More windows than this that pass difflib's quick bounds is refused as ambiguous (each
+#: costs a full comparison, so this bounds the work per edit).
+FUZZY_MAX_CANDIDATES = 512
+#: More candidate windows than this (before the quick bounds) is refused as well.
+FUZZY_MAX_WINDOWS = 20000
+#: A SEARCH text longer than this (stripped, in characters) gets no fuzzy match.
+FUZZY_MAX_CHARS = 20000
 
 
 class MatchKind(StrEnum):
@@ -178,22 +191,60 @@ def _line_matches(
     return found
 
 
+def _fuzzy_offsets(stripped: list[str], wanted: list[str]) -> list[int]:
+    """Window starts worth scoring: every one for a one-line SEARCH text, else those
+    where at least one line equals its SEARCH line (ignoring indentation)."""
+    last = len(stripped) - len(wanted)
+    if last < 0:
+        return []
+    if len(wanted) == 1:
+        return list(range(last + 1))
+    positions: dict[str, list[int]] = {}
+    for position, text in enumerate(stripped):
+        positions.setdefault(text, []).append(position)
+    return sorted(
+        {
+            position - line
+            for line, text in enumerate(wanted)
+            for position in positions.get(text, ())
+            if 0 <= position - line <= last
+        }
+    )
+
+
 def _fuzzy(blocks: list[str], search: list[_Line], replace: str, threshold: float) -> list[Match]:
-    """The best fuzzy window, if it is unique; every tied rival is returned with it."""
-    wanted = "\n".join(line.text.strip() for line in search)
-    scored: list[tuple[float, int, int, int]] = []  # similarity, block, first, last line
+    """The best fuzzy window, if it is unique; every tied rival is returned with it.
+
+    Raises MatchRefused when more than :data:`FUZZY_MAX_WINDOWS` windows are candidates
+    or more than :data:`FUZZY_MAX_CANDIDATES` of them pass difflib's quick bounds (a
+    block of near-identical lines): the cost of a fuzzy match stays bounded whatever the
+    model sends. A SEARCH text longer than :data:`FUZZY_MAX_CHARS` gets no fuzzy match.
+    """
+    wanted_lines = [line.text.strip() for line in search]
+    wanted = "\n".join(wanted_lines)
+    if len(wanted) > FUZZY_MAX_CHARS:
+        return []
+    windows: list[tuple[int, list[_Line]]] = []
     for number, block in enumerate(blocks):
-        lines = block.splitlines(keepends=True)
-        content = _non_blank(lines)
-        for offset in range(len(content) - len(search) + 1):
-            window = content[offset : offset + len(search)]
-            text = "\n".join(line.text.strip() for line in window)
-            matcher = difflib.SequenceMatcher(None, wanted, text, autojunk=False)
-            if matcher.real_quick_ratio() < threshold or matcher.quick_ratio() < threshold:
-                continue
-            similarity = matcher.ratio()
-            if similarity >= threshold:
-                scored.append((similarity, number, window[0].index, window[-1].index))
+        content = _non_blank(block.splitlines(keepends=True))
+        stripped = [line.text.strip() for line in content]
+        for offset in _fuzzy_offsets(stripped, wanted_lines):
+            windows.append((number, content[offset : offset + len(search)]))
+    if len(windows) > FUZZY_MAX_WINDOWS:
+        raise MatchRefused(f"ambiguous SEARCH text: {len(windows)} places to compare it with")
+    close: list[tuple[difflib.SequenceMatcher[str], int, list[_Line]]] = []
+    for number, window in windows:
+        text = "\n".join(line.text.strip() for line in window)
+        matcher = difflib.SequenceMatcher(None, wanted, text, autojunk=False)
+        if matcher.real_quick_ratio() >= threshold and matcher.quick_ratio() >= threshold:
+            close.append((matcher, number, window))
+    if len(close) > FUZZY_MAX_CANDIDATES:
+        raise MatchRefused(f"ambiguous SEARCH text: {len(close)} similar places")
+    scored: list[tuple[float, int, int, int]] = []  # similarity, block, first, last line
+    for matcher, number, window in close:
+        similarity = matcher.ratio()
+        if similarity >= threshold:
+            scored.append((similarity, number, window[0].index, window[-1].index))
     if not scored:
         return []
     scored.sort(key=lambda item: -item[0])

@@ -19,7 +19,13 @@ from evoforge.operators.diff import (
     Edit,
     apply_edits_matched,
 )
-from evoforge.operators.matching import MatchKind, MatchRefused, locate, weakest
+from evoforge.operators.matching import (
+    FUZZY_MAX_CANDIDATES,
+    MatchKind,
+    MatchRefused,
+    locate,
+    weakest,
+)
 
 PARENT = '''"""Fit a line."""
 
@@ -236,3 +242,24 @@ def test_a_line_that_occurs_twice_is_never_applied(
         assert "ambiguous" in str(refused)
         return
     assert found is None  # not allowed at this leniency (e.g. exact with noise)
+
+
+def test_a_block_of_near_identical_lines_is_refused_rather_than_searched() -> None:
+    """Hundreds of lines as close to the SEARCH text as each other: refused as ambiguous
+    (the work per edit stays bounded), never matched to one of them."""
+    count = FUZZY_MAX_CANDIDATES + 100
+    block = "".join(f"    total_weight_of_the_item = 0.5 + {i:03d}\n" for i in range(count))
+    with pytest.raises(MatchRefused, match="similar places"):
+        locate([block], "    total_weight_of_the_item = 0.5 + xyz\n", "    pass\n")
+
+
+def test_a_long_block_with_one_close_window_is_matched() -> None:
+    lines = [
+        f"    value_{i} = compute(x_{i % 17}, {i * 0.37:.4f}) + offset_{i % 5}\n"
+        for i in range(2000)
+    ]
+    search = "".join(lines[1000:1030]).replace("compute", "compte", 1)
+    found = locate(["".join(lines)], search, "    pass\n")
+    assert found is not None and found.kind is MatchKind.FUZZY
+    assert found.start == sum(len(line) for line in lines[:1000])
+    assert found.end == sum(len(line) for line in lines[:1030])
