@@ -399,6 +399,34 @@ def _cmd_status(args: argparse.Namespace) -> int:
             f"{stats['mean_reward']:.3f}",
         )
     console.print(table)
+    sources = Table("parent source", "uses", "successes", "success rate", "mean reward")
+    for name, stats in summary["parent_sources"].items():
+        sources.add_row(
+            name,
+            str(stats["uses"]),
+            str(stats["successes"]),
+            f"{stats['success_rate']:.1%}",
+            f"{stats['mean_reward']:.3f}",
+        )
+    console.print(sources)
+    for event in summary["stagnation_events"]:
+        if event["kind"] == "anneal":
+            console.print(
+                f"step {event['seq']}: island {event['island']} annealed to temperature "
+                f"{event['temperature']:g} (entropy {event['entropy']:.2f}, "
+                f"{event['stagnation']} children without progress)"
+            )
+        else:
+            console.print(
+                f"step {event['seq']}: island {event['island']} restarted from "
+                f"{len(event['program_ids'])} global elites"
+            )
+    simplified = summary["best_simplified"]
+    if simplified:
+        console.print(
+            f"best simplified before the end: {simplified['program_id']} replaces "
+            f"{simplified['from']} (score {simplified['score']:.6g})"
+        )
     islands = Table("island", "children", "best score")
     for island in summary["islands"]:
         score = island["best_score"]

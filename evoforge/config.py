@@ -40,6 +40,12 @@ class RunConfig(_Strict):
     log_mode: Literal["rich", "quiet", "jsonl"] = Field(
         "rich", description="rich: live progress; quiet: final line only; jsonl: one event a line."
     )
+    simplify_best: bool = Field(
+        True,
+        description="Before the run ends, offer the best program one simplification pass "
+        "(dead code removed, evaluated, kept only if it scores at least as well); one slot "
+        "of the iteration and evaluation budgets is kept for it.",
+    )
 
 
 class EvaluatorConfig(_Strict):
@@ -136,6 +142,82 @@ class InspirationConfig(_Strict):
     count: int = Field(2, ge=0, le=32, description="Inspirations per proposal.")
 
 
+ParentSource = Literal["seed", "elite", "explore", "tournament", "best", "pair"]
+#: Where a parent can come from (the arms of the parent-source bandit).
+PARENT_SOURCES: tuple[ParentSource, ...] = (
+    "seed",
+    "elite",
+    "explore",
+    "tournament",
+    "best",
+    "pair",
+)
+
+
+class ParentsConfig(_Strict):
+    """Where each child's parent comes from.
+
+    Adaptive (the default): every source is an arm of a bandit (the ``bandit`` section's
+    policy) paid exactly like the operators, from the child's insert outcome. ``seed``:
+    the seed program; ``elite``: a rank-weighted elite of the island; ``explore``: a
+    random occupied cell; ``tournament``: a tournament winner; ``best``: the global best;
+    ``pair``: an island elite shown with elites of the other islands as inspirations (what
+    crossover mixes). Fixed: the three ``archive.*_rate`` shares, as before.
+    """
+
+    adaptive: bool = Field(
+        True,
+        description="Learn where parents come from (a bandit over the sources); false: "
+        "the fixed exploitation/exploration/tournament rates.",
+    )
+    sources: list[ParentSource] = Field(
+        default_factory=lambda: list(PARENT_SOURCES),
+        description="The sources the bandit chooses among (adaptive only).",
+    )
+
+    @model_validator(mode="after")
+    def _sources_unique(self) -> ParentsConfig:
+        if not self.sources:
+            raise ValueError("at least one parent source is needed")
+        if len(set(self.sources)) != len(self.sources):
+            raise ValueError(f"parent sources must be unique, got {self.sources}")
+        return self
+
+
+class StagnationConfig(_Strict):
+    """The response to an island that has stopped moving.
+
+    Each island's diversity is the normalised entropy of the cells its last ``window``
+    scored children landed in (1: all different, 0: all in one cell). When it falls below
+    ``entropy_threshold`` and the island's best has not improved for ``patience``
+    children, the island's selection pressure is lowered (its temperature multiplied by
+    ``anneal_factor``, flattening the rank weights of ``elite`` and shrinking tournaments);
+    an island already at ``max_temperature`` that still stagnates and does not hold the
+    global best is restarted from the global elites. Improving resets the temperature.
+    """
+
+    enabled: bool = Field(True, description="Detect collapsed islands and respond.")
+    window: int = Field(16, ge=2, le=1000, description="Recent scored children per island.")
+    entropy_threshold: float = Field(
+        0.5, ge=0, le=1, description="Normalised cell entropy below which diversity collapsed."
+    )
+    patience: int = Field(
+        20, ge=1, description="Children on an island without a better best before acting."
+    )
+    anneal_factor: float = Field(
+        2.0, gt=1, description="Temperature multiplier of one annealing step."
+    )
+    max_temperature: float = Field(
+        4.0, ge=1, description="Temperature after which a stagnant island is restarted."
+    )
+    restart: bool = Field(
+        True, description="Restart a stagnant island at max temperature from the global elites."
+    )
+    restart_elites: int = Field(
+        4, ge=1, description="Global elites a restarted island starts from."
+    )
+
+
 class ArchiveConfig(_Strict):
     """Islands of MAP-Elites grids, migration, and parent selection."""
 
@@ -152,20 +234,19 @@ class ArchiveConfig(_Strict):
     )
     migration_count: int = Field(2, ge=0, description="Elites each island sends to the next.")
     elite_size: int = Field(20, ge=1, description="Size of the global elite set.")
-    exploitation_rate: float = Field(0.6, ge=0, le=1, description="Parent: fitness-weighted elite.")
-    exploration_rate: float = Field(0.2, ge=0, le=1, description="Parent: random occupied cell.")
-    tournament_rate: float = Field(0.2, ge=0, le=1, description="Parent: tournament winner.")
-    tournament_size: int = Field(3, ge=2, description="Contestants per tournament selection.")
-    seed_rate: float = Field(
-        0.0,
-        ge=0,
-        le=1,
-        description=(
-            "Share of children whose parent is the seed program itself, before the rates "
-            "above apply (keeps sampling one-edit changes of the seed)."
-        ),
+    exploitation_rate: float = Field(
+        0.6, ge=0, le=1, description="Fixed parents: share of rank-weighted elites."
     )
+    exploration_rate: float = Field(
+        0.2, ge=0, le=1, description="Fixed parents: share of random occupied cells."
+    )
+    tournament_rate: float = Field(
+        0.2, ge=0, le=1, description="Fixed parents: share of tournament winners."
+    )
+    tournament_size: int = Field(3, ge=2, description="Contestants per tournament selection.")
     inspirations: InspirationConfig = Field(default_factory=InspirationConfig)
+    parents: ParentsConfig = Field(default_factory=ParentsConfig)
+    stagnation: StagnationConfig = Field(default_factory=StagnationConfig)
 
     @model_validator(mode="after")
     def _rates_sum(self) -> ArchiveConfig:

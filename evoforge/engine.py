@@ -36,6 +36,8 @@ import numpy as np
 
 from evoforge.archive.features import FeatureExtractor
 from evoforge.archive.islands import Archive
+from evoforge.archive.parents import ParentPick, pick_parent
+from evoforge.archive.stagnation import StagnationAction, StagnationMonitor
 from evoforge.blocks import frozen_violation
 from evoforge.config import LLM_OPERATOR_NAMES, Config, config_to_yaml, validate_config
 from evoforge.evaluation.environment import sanitized_environment
@@ -44,12 +46,14 @@ from evoforge.llm.records import LLMCallRecord
 from evoforge.novelty import EmbeddingNoveltyIndex, NoveltyIndex, decode_vector, encode_vector
 from evoforge.operators.ast_tools import literal_skeleton
 from evoforge.operators.base import Operator, Proposal, ProposalContext
+from evoforge.operators.dead_code import entry_point_names
 from evoforge.operators.llm import LLMServices
 from evoforge.operators.matching import MatchKind
 from evoforge.operators.meta_prompts import OPERATOR_INSTRUCTION, OPERATOR_RUN_NOTE, ask_model
 from evoforge.operators.prompt_learning import TASK_INSTRUCTION, MetaRequest, PromptLearner
 from evoforge.operators.registry import build_operators
 from evoforge.operators.run_digest import ResultEntry
+from evoforge.operators.simplify import SimplifyOperator, simplify_program
 from evoforge.problem import EVALUATOR_FILENAME, Problem, materialise_problem
 from evoforge.program import (
     EvalStatus,
@@ -80,6 +84,10 @@ _RELATIVES_WINDOW = 2000
 _RECENT_PER_ISLAND = 12
 _POOL_SIZE = 16
 _PROBLEM_SUBDIR = "problem"
+FINAL_SOURCE = "final"
+"""``Program.parent_source`` of the simplification offered to the best as the run ends."""
+FIXED_SOURCE = "fixed"
+"""``Program.parent_source`` under fixed parent selection (``archive.parents.adaptive``)."""
 
 
 class EngineError(RuntimeError):
@@ -97,17 +105,19 @@ class Job:
     context: ProposalContext
     meta: tuple[MetaRequest, ...] = ()
     meta_answers: dict[str, str] = field(default_factory=dict)
+    source: str = ""
 
 
 @dataclass(frozen=True)
 class StepReport:
-    """What :meth:`Engine.tell` committed."""
+    """What :meth:`Engine.tell` committed, with the events it recorded."""
 
     program: Program
     outcome: InsertOutcome | None
     reward: float
     new_best: bool
     evaluated: bool
+    events: tuple[tuple[str, dict[str, Any]], ...] = ()
 
 
 @dataclass
@@ -148,6 +158,16 @@ class Engine:
         self._stagnation: dict[int, int] = {}
         self._island_best: dict[int, float] = {}
         self.bandit: Bandit = make_bandit(list(self.operators), config.bandit)
+        parents = config.archive.parents
+        self.parent_bandit: Bandit | None = (
+            make_bandit(list(parents.sources), config.bandit) if parents.adaptive else None
+        )
+        self.stagnation = StagnationMonitor(config.archive.stagnation, config.archive.num_islands)
+        self.protected_names = entry_point_names(
+            problem.initial_code,
+            problem.files.get(EVALUATOR_FILENAME, b"").decode("utf-8", "replace"),
+        )
+        self._final_pass: tuple[str, Proposal | None] | None = None
         self.archive = Archive(config.archive)
         self.features = FeatureExtractor(config.archive.features)
         self.evaluator = ProblemEvaluator(
@@ -277,10 +297,15 @@ class Engine:
         self._next_iteration += 1
         rng = self._rng(iteration, _RNG_SELECT)
         island = (iteration - 1) % self.config.archive.num_islands
-        parent = self._seed_as_parent(rng) or self.archive.sample_parent(island, rng)
+        source, pick = self._choose_parent(island, rng)
+        parent = pick.parent
         inspiration_config = self.config.archive.inspirations
-        inspirations = self.archive.sample_inspirations(
-            parent, island, rng, inspiration_config.count, inspiration_config.policy
+        inspirations = (
+            list(pick.inspirations)
+            if pick.inspirations is not None
+            else self.archive.sample_inspirations(
+                parent, island, rng, inspiration_config.count, inspiration_config.policy
+            )
         )
         operator = self.operators[self.bandit.select(rng)]
         if operator.name in LLM_OPERATOR_NAMES and self._symbolic_instead():
@@ -308,6 +333,7 @@ class Engine:
             stagnation=self._stagnation.get(island, 0),
             call_log=[],
             guidance=guidance,
+            protected_names=self.protected_names,
         )
         return Job(
             iteration=iteration,
@@ -316,16 +342,78 @@ class Engine:
             operator=operator,
             context=context,
             meta=meta,
+            source=source,
         )
 
-    def _seed_as_parent(self, rng: np.random.Generator) -> Program | None:
-        """The seed program, for a share ``archive.seed_rate`` of children (None otherwise,
-        and always when the seed has no score). Draws from ``rng`` only when the share is
-        positive, so runs without it sample exactly as before."""
-        rate = self.config.archive.seed_rate
-        if rate <= 0 or self._seed is None or self._seed.score is None:
+    def _choose_parent(self, island: int, rng: np.random.Generator) -> tuple[str, ParentPick]:
+        """The parent source (the parent bandit's choice, or ``fixed``) and its pick, at
+        the island's current selection temperature."""
+        temperature = self.stagnation.temperature(island)
+        if self.parent_bandit is None:
+            parent = self.archive.sample_parent(island, rng, temperature=temperature)
+            return FIXED_SOURCE, ParentPick(parent)
+        source = self.parent_bandit.select(rng)
+        pick = pick_parent(
+            self.archive,
+            source,
+            island,
+            self._seed,
+            rng,
+            temperature=temperature,
+            inspirations=self.config.archive.inspirations.count,
+        )
+        return source, pick
+
+    # -- the final simplification -----------------------------------------------------------
+
+    def final_pass_pending(self) -> bool:
+        """Whether the best program would be offered a simplified version now (a child
+        that simplification produces and that was never evaluated). Cached per best."""
+        return self._final_proposal() is not None
+
+    def _final_proposal(self) -> Proposal | None:
+        best = self._best
+        if best is None or not self.config.run.simplify_best:
             return None
-        return self._seed if rng.random() < rate else None
+        if self._final_pass is not None and self._final_pass[0] == best.id:
+            return self._final_pass[1]
+        proposal = simplify_program(best.code, self.protected_names)
+        if proposal is not None and self.db.has_hash(code_hash(proposal.code)):
+            proposal = None  # offered before (a resumed run): not again
+        self._final_pass = (best.id, proposal)
+        return proposal
+
+    async def simplify_best(self) -> StepReport | None:
+        """Offer the best program one simplification pass (before the run ends): the
+        simplified child is evaluated and committed like any step (parent source
+        ``final``); it replaces the best only if it scores at least as well. None when
+        there is nothing to simplify."""
+        proposal = self._final_proposal()
+        best = self._best
+        if proposal is None or best is None:
+            return None
+        iteration = self._next_iteration
+        self._next_iteration += 1
+        context = ProposalContext(
+            parent=best,
+            rng=self._rng(iteration, _RNG_OPERATOR),
+            island=best.island,
+            iteration=iteration,
+            protected_names=self.protected_names,
+        )
+        job = Job(
+            iteration=iteration,
+            island=best.island,
+            parent=best,
+            operator=SimplifyOperator(),
+            context=context,
+            source=FINAL_SOURCE,
+        )
+        if self.check(job, proposal) is not None:
+            self._final_pass = (best.id, None)
+            return None
+        result = await asyncio.to_thread(self.evaluate, proposal.code)
+        return self.tell(job, proposal, result, evaluated=True)
 
     async def propose(self, job: Job) -> Proposal | None:
         """Send the job's requests about the run (their answers wait in
@@ -489,6 +577,7 @@ class Engine:
             artifacts=dict(result.artifacts),
             eval_time_s=result.duration_s,
             created_at=time.time(),
+            parent_source=job.source,
         )
         best_before = self._best.score if self._best is not None else None
         outcome: InsertOutcome | None = None
@@ -510,7 +599,11 @@ class Engine:
             parent_score=parent.score,
             best_score_before=best_before,
         )
-        self.bandit.update(job.operator.name, reward)
+        final = job.source == FINAL_SOURCE
+        if not final:
+            self.bandit.update(job.operator.name, reward)
+        if self.parent_bandit is not None and job.source in self.parent_bandit.arms:
+            self.parent_bandit.update(job.source, reward)
         llm_calls = list(job.context.call_log or ())
         operator_calls = [call for call in llm_calls if call.operator == job.operator.name]
         self._reward_model(operator_calls, reward)
@@ -546,6 +639,22 @@ class Engine:
         if proposal is not None and proposal.answer:
             events.append(("llm_answer", {"program_id": program.id, **proposal.answer}))
         events += self._embedding_events(program, evaluated=evaluated)
+        if final and scored and float(program.score or 0.0) >= float(parent.score or 0.0):
+            events.append(
+                (
+                    "best_simplified",
+                    {"from": parent.id, "program_id": program.id, "score": program.score},
+                )
+            )
+        if not final:
+            action = self.stagnation.observe(
+                job.island,
+                outcome.cell if outcome is not None else None,
+                program.score if scored else None,
+                self._leads,
+            )
+            if action is not None:
+                events.append(self._respond(action))
         self.counters.iterations += 1
         if evaluated:
             self.counters.evaluations += 1
@@ -567,7 +676,12 @@ class Engine:
                         },
                     )
                 )
-        state: dict[str, Any] = {"bandit": self.bandit.state()}
+        state: dict[str, Any] = {
+            "bandit": self.bandit.state(),
+            "stagnation": self.stagnation.state(),
+        }
+        if self.parent_bandit is not None:
+            state["parent_bandit"] = self.parent_bandit.state()
         if self.llm is not None:
             state["llm_router"] = self.llm.router.state()
         if self.learning is not None:
@@ -583,8 +697,31 @@ class Engine:
         )
         self._next_seq += 1
         return StepReport(
-            program=program, outcome=outcome, reward=reward, new_best=new_best, evaluated=evaluated
+            program=program,
+            outcome=outcome,
+            reward=reward,
+            new_best=new_best,
+            evaluated=evaluated,
+            events=tuple(events),
         )
+
+    def _leads(self, island: int) -> bool:
+        """Whether ``island``'s grid holds a program as good as the global best."""
+        best = self.archive.best()
+        if best is None or best.score is None:
+            return True
+        return any((p.score or -math.inf) >= best.score for p in self.archive.elites(island))
+
+    def _respond(self, action: StagnationAction) -> tuple[str, dict[str, Any]]:
+        """Carry out a stagnation action; the event that records it (a restart names the
+        programs the island starts again from, so replay rebuilds it)."""
+        payload = action.payload()
+        if action.kind == "island_restart":
+            elites = self.archive.global_elites()[: self.config.archive.stagnation.restart_elites]
+            self.archive.restart_island(action.island, elites)
+            self.stagnation.restarted(action.island, elites[0].score if elites else None)
+            payload["program_ids"] = [program.id for program in elites]
+        return action.kind, payload
 
     # -- internals ------------------------------------------------------------------------
 
@@ -746,6 +883,12 @@ class Engine:
         if isinstance(self.novelty, EmbeddingNoveltyIndex):
             self.novelty.vector(seed.code)
         self._observe_seed(seed)
+        state: dict[str, Any] = {
+            "bandit": self.bandit.state(),
+            "stagnation": self.stagnation.state(),
+        }
+        if self.parent_bandit is not None:
+            state["parent_bandit"] = self.parent_bandit.state()
         self.db.commit_step(
             seed,
             evaluated=True,
@@ -755,7 +898,7 @@ class Engine:
                 ("new_best", {"program_id": seed.id, "score": seed.score}),
                 *self._embedding_events(seed, evaluated=True),
             ],
-            state={"bandit": self.bandit.state()},
+            state=state,
         )
         self._remember_scored(seed)
         self._seed = seed
@@ -763,6 +906,7 @@ class Engine:
         self._next_seq = 1
 
     def _observe_seed(self, seed: Program) -> None:
+        self.stagnation.start(float(seed.score or 0.0))
         for island in range(self.config.archive.num_islands):
             self._island_best[island] = float(seed.score or 0.0)
         if self.novelty is not None:
@@ -785,7 +929,12 @@ class Engine:
     def _remember_scored(self, program: Program) -> None:
         self._scores[program.id] = float(program.score or 0.0)
         self._latest_scored_seq = program.seq
-        if self._best is None or (program.score or 0.0) > (self._best.score or 0.0):
+        score, best = (program.score or 0.0), (self._best.score or 0.0) if self._best else 0.0
+        if (
+            self._best is None
+            or score > best
+            or (score == best and program.parent_source == FINAL_SOURCE)
+        ):
             self._best = program
         self._queue_for_relatives(program)
 
@@ -834,7 +983,10 @@ class Engine:
         operator whose child scored below its parent."""
         operator = self.operators.get(program.operator)
         parent_score = self._scores.get(program.parent_id or "")
-        if operator is None or not operator.keep_only_if_no_worse or parent_score is None:
+        only_if_no_worse = program.parent_source == FINAL_SOURCE or (
+            operator is not None and operator.keep_only_if_no_worse
+        )
+        if not only_if_no_worse or parent_score is None:
             return False
         return (program.score or 0.0) < parent_score
 
@@ -851,6 +1003,9 @@ class Engine:
                 if event.payload.get("model") == model:
                     vector = decode_vector(str(event.payload.get("vector", "")))
                     self._stored_vectors[str(event.payload.get("program_id"))] = vector
+        restarts: dict[int, list[dict[str, Any]]] = {}
+        for event in self.db.events("island_restart"):
+            restarts.setdefault(event.seq, []).append(event.payload)
         for step in self.db.steps():
             program = step.program
             if program.seq == 0:
@@ -877,6 +1032,10 @@ class Engine:
                     self.counters.failures[key] = self.counters.failures.get(key, 0) + 1
             if step.evaluated:
                 self.counters.evaluations += 1
+            for restart in restarts.get(program.seq, []):
+                by_id = self.archive.programs_by_id
+                elites = [by_id[i] for i in restart.get("program_ids", []) if i in by_id]
+                self.archive.restart_island(int(restart["island"]), elites)
             for move in migrations.get(program.seq, []):
                 moved = self.archive.programs_by_id.get(move["program_id"])
                 if moved is not None:
@@ -886,6 +1045,10 @@ class Engine:
         bandit_state = self.db.get_state("bandit")
         if bandit_state is not None:
             self.bandit.load_state(bandit_state)
+        parent_state = self.db.get_state("parent_bandit")
+        if self.parent_bandit is not None and parent_state is not None:
+            self.parent_bandit.load_state(parent_state)
+        self.stagnation.load_state(self.db.get_state("stagnation"))
         if self.llm is not None:
             self.llm.router.account([record for _, record in self.db.llm_calls()])
             self.llm.router.load_state(self.db.get_state("llm_router"))

@@ -5,6 +5,12 @@ evaluations, wall time, target score), and on SIGINT/SIGTERM stops asking for ne
 lets the jobs in flight finish and commit, and returns; a second signal abandons them
 (nothing half-done is ever committed). With one worker the loop is strictly sequential,
 so a run is reproducible from its seed.
+
+Before the run ends (unless interrupted) the best program is offered one simplification
+pass (``run.simplify_best``, :meth:`Engine.simplify_best`); while the best has something
+to simplify, one slot of the iteration and evaluation budgets is kept for it (so the
+budgets hold unless the very last children made a new best with something to simplify:
+then the pass is one step beyond them).
 """
 
 from __future__ import annotations
@@ -138,6 +144,10 @@ async def _drive(engine: Engine, budget: Budget, reporter: Reporter, workers: in
                 in_flight.clear()
                 break
             reporter.tick(engine)
+        if stop.reason != STOP_INTERRUPTED and budget.iterations > 0:
+            report = await engine.simplify_best()
+            if report is not None:
+                reporter.step(engine, report)
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
@@ -177,11 +187,13 @@ def _announce(engine: Engine, reporter: Reporter, change: ModelChange) -> None:
 
 
 def _may_ask(engine: Engine, budget: Budget, in_flight: int) -> bool:
-    """Whether one more job fits the iteration and evaluation budgets, counting those in flight."""
-    if engine.counters.iterations + in_flight >= budget.iterations:
+    """Whether one more job fits the iteration and evaluation budgets, counting those in
+    flight and the slot kept for the final simplification of the best."""
+    kept = in_flight + (1 if engine.final_pass_pending() else 0)
+    if engine.counters.iterations + kept >= budget.iterations:
         return False
     return budget.max_evaluations is None or (
-        engine.counters.evaluations + in_flight < budget.max_evaluations
+        engine.counters.evaluations + kept < budget.max_evaluations
     )
 
 

@@ -77,7 +77,9 @@ class Program:
 
     ``id`` is unique within a run. ``seq`` is its commit order in the run database
     (0 for the seed). ``parent_id`` is ``None`` for the seed. ``features`` are the
-    MAP-Elites coordinates' raw values by dimension name.
+    MAP-Elites coordinates' raw values by dimension name. ``parent_source`` says how the
+    parent was chosen (a parent source such as ``elite`` or ``seed``; ``final`` for the
+    simplification offered to the best before the run ends; empty for the seed).
     """
 
     id: str
@@ -98,6 +100,7 @@ class Program:
     artifacts: Mapping[str, str] = field(default_factory=dict)
     eval_time_s: float = 0.0
     created_at: float = 0.0
+    parent_source: str = ""
 
     @property
     def is_scored(self) -> bool:
@@ -121,6 +124,7 @@ class Program:
             "artifacts": dict(self.artifacts),
             "eval_time_s": self.eval_time_s,
             "created_at": self.created_at,
+            "parent_source": self.parent_source,
             "code_hash": self.code_hash,
             "code": self.code,
         }

@@ -141,8 +141,8 @@ def test_failed_children_keep_their_note_and_count_among_the_relatives(tmp_path:
         reopened.close()
 
 
-def _parents(tmp_path: Path, name: str, archive: dict[str, float]) -> tuple[list[str], str]:
-    """Ids of the parents of 20 steps of the ask/tell loop, and the seed program's id."""
+def _parents(tmp_path: Path, name: str, archive: dict[str, object]) -> tuple[list[Job], str]:
+    """The jobs of 20 steps of the ask/tell loop, and the seed program's id."""
     shutil.copytree(PROBLEM, tmp_path / name)
     problem = load_problem(tmp_path / name)
     config = resolve_config(
@@ -151,18 +151,25 @@ def _parents(tmp_path: Path, name: str, archive: dict[str, float]) -> tuple[list
     engine = Engine.create(problem, config, tmp_path / f"{name}-run")
     try:
         assert engine.seed_program is not None
-        parents = []
+        jobs = []
         for _ in range(20):
             job = engine.ask()
-            parents.append(job.parent.id)
-            _step(engine, job)
-        return parents, engine.seed_program.id
+            jobs.append(job)
+            report = _step(engine, job)
+            assert report.program.parent_source == job.source  # stored with the child
+            stored = engine.db.program(report.program.id)
+            assert stored is not None and stored.parent_source == job.source
+        return jobs, engine.seed_program.id
     finally:
         engine.close()
 
 
-def test_seed_rate_makes_the_seed_program_a_parent_again(tmp_path: Path) -> None:
-    always, seed_id = _parents(tmp_path, "always", {"seed_rate": 1.0})
-    assert set(always) == {seed_id}
-    never, seed_id = _parents(tmp_path, "never", {})
-    assert any(parent != seed_id for parent in never)  # the archive's own elites take over
+def test_the_seed_source_makes_the_seed_program_a_parent_again(tmp_path: Path) -> None:
+    always, seed_id = _parents(tmp_path, "always", {"parents": {"sources": ["seed"]}})
+    assert {job.parent.id for job in always} == {seed_id}
+    assert {job.source for job in always} == {"seed"}
+    mixed, seed_id = _parents(tmp_path, "mixed", {})
+    assert any(job.parent.id != seed_id for job in mixed)  # the archive's own elites too
+    assert len({job.source for job in mixed}) >= 4  # the bandit tries every source
+    fixed, _ = _parents(tmp_path, "fixed", {"parents": {"adaptive": False}})
+    assert {job.source for job in fixed} == {"fixed"}

@@ -167,18 +167,33 @@ class Archive:
                 moved.append((migrant, source, destination))
         return moved
 
+    def restart_island(self, island: int, programs: list[Program]) -> None:
+        """Empty ``island``'s grid (its binning starts afresh) and insert ``programs`` in
+        order: a stagnant island starts again from them (usually the global elites).
+        Replaying the same call at the same point of the history rebuilds the same grid."""
+        self._check_island(island)
+        for elite in self._grids[island].elites():
+            self._release(elite)
+        self._grids[island] = Grid(self.config.features)
+        for program in programs:
+            self.insert(program, island)
+
     # ------------------------------------------------------------- selection
-    def sample_parent(self, island: int, rng: np.random.Generator) -> Program:
+    def sample_parent(
+        self, island: int, rng: np.random.Generator, *, temperature: float = 1.0
+    ) -> Program:
         """A parent for a child of ``island``: exploit (rank-weighted elite), explore
         (uniform occupied cell) or tournament, with the configured rates normalised.
-        Falls back to the global elites when the island is empty; raises LookupError
-        when the whole archive is empty."""
+        ``temperature`` > 1 lowers the pressure of exploit and tournament (an annealed
+        island). Falls back to the global elites when the island is empty; raises
+        LookupError when the whole archive is empty."""
         candidates = self.elites(island) or sorted(self._global, key=order_key)
         if not candidates:
             raise LookupError("the archive is empty: insert the seed program first")
         config = self.config
         rates = (config.exploitation_rate, config.exploration_rate, config.tournament_rate)
-        parent, _ = sampling.select_parent(candidates, rates, config.tournament_size, rng)
+        size = max(1, round(config.tournament_size / max(temperature, 1.0)))
+        parent, _ = sampling.select_parent(candidates, rates, size, rng, temperature=temperature)
         return parent
 
     def sample_inspirations(

@@ -40,8 +40,10 @@ def best_first(candidates: Sequence[Program]) -> list[Program]:
     return sorted(candidates, key=fitness_key)
 
 
-def rank_weights(scores: Sequence[float]) -> np.ndarray:
-    """Selection probabilities proportional to ``1 / (1 + rank)``, rank 0 the best.
+def rank_weights(scores: Sequence[float], temperature: float = 1.0) -> np.ndarray:
+    """Selection probabilities proportional to ``(1 / (1 + rank)) ** (1 / temperature)``,
+    rank 0 the best: temperature 1 is the usual pressure, higher flattens it towards
+    uniform (annealing a collapsed island).
 
     Competition ranking: equal scores share the better rank, so equal programs are
     equally likely. Depends only on the order of the scores, never their scale or sign.
@@ -52,7 +54,7 @@ def rank_weights(scores: Sequence[float]) -> np.ndarray:
     ordered = np.sort(values)[::-1]
     # rank = number of strictly better scores
     ranks = np.searchsorted(-ordered, -values, side="left")
-    weights = 1.0 / (1.0 + ranks)
+    weights = (1.0 / (1.0 + ranks)) ** (1.0 / max(temperature, 1e-9))
     return np.asarray(weights / weights.sum())
 
 
@@ -70,10 +72,13 @@ def choose_mode(rates: tuple[float, float, float], rng: np.random.Generator) -> 
     return (ParentMode.EXPLOIT, ParentMode.EXPLORE, ParentMode.TOURNAMENT)[index]
 
 
-def exploit(candidates: Sequence[Program], rng: np.random.Generator) -> Program:
+def exploit(
+    candidates: Sequence[Program], rng: np.random.Generator, temperature: float = 1.0
+) -> Program:
     """A rank-weighted pick (see :func:`rank_weights`): better programs more often."""
     scores = [-fitness_key(program)[0] for program in candidates]
-    return candidates[int(rng.choice(len(candidates), p=rank_weights(scores)))]
+    weights = rank_weights(scores, temperature)
+    return candidates[int(rng.choice(len(candidates), p=weights))]
 
 
 def explore(candidates: Sequence[Program], rng: np.random.Generator) -> Program:
@@ -92,8 +97,11 @@ def select_parent(
     rates: tuple[float, float, float],
     tournament_size: int,
     rng: np.random.Generator,
+    *,
+    temperature: float = 1.0,
 ) -> tuple[Program, ParentMode]:
-    """Choose a mode with ``rates`` (exploit, explore, tournament), then a parent by it.
+    """Choose a mode with ``rates`` (exploit, explore, tournament), then a parent by it
+    (``temperature``: see :func:`rank_weights`).
 
     Raises ValueError when there are no candidates.
     """
@@ -101,7 +109,7 @@ def select_parent(
         raise ValueError("no candidates to select a parent from")
     mode = choose_mode(rates, rng)
     if mode is ParentMode.EXPLOIT:
-        return exploit(candidates, rng), mode
+        return exploit(candidates, rng, temperature), mode
     if mode is ParentMode.EXPLORE:
         return explore(candidates, rng), mode
     return tournament(candidates, tournament_size, rng), mode

@@ -49,6 +49,8 @@ class ProposalContext:
     request it makes; the engine commits them with the step (None: not recorded).
     ``guidance``: the prompt learning's choices for a language-model operator (None:
     the configured prompt as it is).
+    ``protected_names``: names the problem's evaluator may reach (the seed's top-level
+    names, every name the evaluator mentions); ``simplify`` never removes them.
     """
 
     parent: Program
@@ -62,6 +64,7 @@ class ProposalContext:
     stagnation: int = 0
     call_log: list[LLMCallRecord] | None = None
     guidance: PromptGuidance | None = None
+    protected_names: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ are *aligned* by what they define: ``def f`` with ``def f``, ``x = ...`` with
 differs is kept from the parent, taken from the partner, or (for compound statements
 such as functions and loops) crossed recursively in its body; statements only the partner
 has may be inserted after their aligned predecessor. When uniform crossover changes
-nothing, a one-point crossover (parent's head, partner's tail) is tried.
+nothing, a one-point crossover (parent's head, partner's tail) is tried; where both define
+a function of the same name, only the tail's copy is kept.
 
 The child is never a copy of either side; ``extra_parent_ids`` names the partner.
 """
@@ -267,4 +268,12 @@ def _one_point(
         return [crossed], [f"{_label(_keys(body)[0])}/{label}" for label in labels]
     cut = int(rng.integers(1, len(body) + 1))
     other_cut = min(round(cut * len(other) / len(body)), len(other) - 1)
-    return body[:cut] + other[other_cut:], [f"cut {cut}|{other_cut}"]
+    return _last_definitions(body[:cut] + other[other_cut:]), [f"cut {cut}|{other_cut}"]
+
+
+def _last_definitions(body: list[ast.stmt]) -> list[ast.stmt]:
+    """``body`` without functions and classes that a later one of the same name replaces
+    (a head and a tail that both define ``f`` would otherwise carry two copies)."""
+    definitions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    last = {s.name: i for i, s in enumerate(body) if isinstance(s, definitions)}
+    return [s for i, s in enumerate(body) if not isinstance(s, definitions) or last[s.name] == i]

@@ -4,16 +4,22 @@ Passes, repeated until nothing changes:
 
 * fold arithmetic on numeric literals (``2 * 3.0`` -> ``6.0``); skipped when it would
   divide by zero, overflow, produce a complex, non-finite or huge number;
-* drop statements after ``return``/``raise``/``continue``/``break`` in the same body;
+* drop unreachable statements: those after ``return``/``raise``/``continue``/``break``
+  in the same body, or after an ``if`` whose every branch ends that way;
 * resolve branches on a constant test (``if False:``, ``if 0:``, ``while False:``,
   ``x if True else y``);
-* drop assignments to function locals never read anywhere in that function (only for
-  side-effect-free values, never at module level, where the evaluator may read them);
+* drop shadowed bindings: a definition or assignment that a later one in the same body
+  replaces before anything can read it (duplicated functions, duplicated assignments);
+* drop assignments and nested definitions that their function never reads, and top-level
+  definitions of a block that the program never reads and the problem does not name
+  (``ProposalContext.protected_names``: the entry points the evaluator may call);
 * drop ``pass`` next to other statements.
 
-Code whose removal could change a function's kind or scoping (``yield``, ``await``,
+Only side-effect-free code is removed (see :mod:`evoforge.operators.dead_code`); code
+whose removal could change a function's kind or scoping (``yield``, ``await``,
 ``global``, ``nonlocal``) is kept. The engine keeps the child only if it scores no worse
-than the parent (``keep_only_if_no_worse``).
+than the parent (``keep_only_if_no_worse``); before a run ends it offers the best program
+one such pass (:func:`simplify_program`).
 """
 
 from __future__ import annotations
@@ -35,6 +41,11 @@ from evoforge.operators.ast_tools import (
     parse_program,
 )
 from evoforge.operators.base import Operator, Proposal, ProposalContext
+from evoforge.operators.dead_code import (
+    PureCalls,
+    remove_shadowed_bindings,
+    remove_unused_definitions,
+)
 
 _MAX_PASSES = 10
 _MAX_INT_BITS = 64
@@ -42,22 +53,6 @@ _MAX_POWER_EXPONENT = 64
 _TERMINATORS = (ast.Return, ast.Raise, ast.Continue, ast.Break)
 _SCOPE_EFFECTS = (ast.Yield, ast.YieldFrom, ast.Await, ast.Global, ast.Nonlocal)
 _DYNAMIC_SCOPE_CALLS = frozenset({"locals", "vars", "eval", "exec", "dir"})
-_PURE_NODES = (
-    ast.Constant,
-    ast.Name,
-    ast.BinOp,
-    ast.UnaryOp,
-    ast.BoolOp,
-    ast.Compare,
-    ast.IfExp,
-    ast.Tuple,
-    ast.List,
-    ast.Load,
-    ast.operator,
-    ast.unaryop,
-    ast.boolop,
-    ast.cmpop,
-)
 _FOLDABLE: dict[type[ast.operator], Callable[[Number, Number], Number]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
@@ -77,19 +72,27 @@ class SimplifyOperator(Operator):
 
     async def propose(self, context: ProposalContext) -> Proposal | None:
         """The simplified child, or None when nothing simplifies."""
-        parsed = parse_program(context.parent.code)
-        if parsed is None:
-            return None
-        try:
-            return _simplify(parsed)
-        except Exception:  # simplify must never fail a proposal
-            return None
+        return simplify_program(context.parent.code, context.protected_names)
 
 
-def _simplify(parsed: ParsedProgram) -> Proposal | None:
+def simplify_program(code: str, protected: frozenset[str] = frozenset()) -> Proposal | None:
+    """One simplification pass over ``code``'s evolve blocks, keeping every name in
+    ``protected`` defined (empty: the entry points are unknown, so no top-level definition
+    counts as unused); None when nothing simplifies (never raises)."""
+    parsed = parse_program(code)
+    if parsed is None:
+        return None
+    try:
+        return _simplify(parsed, protected)
+    except Exception:  # simplify must never fail a proposal
+        return None
+
+
+def _simplify(parsed: ParsedProgram, protected: frozenset[str]) -> Proposal | None:
     trees = parsed.fresh_trees()
-    counts = {"folded": 0, "dead": 0, "unused": 0, "pass": 0}
+    counts = {"folded": 0, "dead": 0, "shadowed": 0, "unused": 0, "pass": 0}
     edited: list[int] = []
+    pure = PureCalls(parsed.tree)
     for index, tree in enumerate(trees):
         if tree is None:
             continue
@@ -99,7 +102,9 @@ def _simplify(parsed: ParsedProgram) -> Proposal | None:
             step = {
                 "folded": _fold_constants(tree),
                 "dead": _remove_dead_code(tree),
-                "unused": _remove_unused_assignments(tree, outer),
+                "shadowed": _remove_shadowed(tree, outer, pure),
+                "unused": _remove_unused_assignments(tree, outer, pure)
+                + _remove_unused_top_level(parsed, trees, index, outer, protected, pure),
                 "pass": _remove_redundant_pass(tree),
             }
             for key, value in step.items():
@@ -198,11 +203,20 @@ def _has_scope_effects(statements: Sequence[ast.AST]) -> bool:
     )
 
 
+def _terminates(statement: ast.stmt) -> bool:
+    """Whether control never passes to the statement after ``statement``."""
+    if isinstance(statement, _TERMINATORS):
+        return True
+    if isinstance(statement, ast.If) and statement.body and statement.orelse:
+        return any(map(_terminates, statement.body)) and any(map(_terminates, statement.orelse))
+    return False
+
+
 def _remove_dead_code(tree: ast.Module) -> int:
     removed = 0
     for body in list(iter_bodies(tree)):
         for index, statement in enumerate(body):
-            if isinstance(statement, _TERMINATORS):
+            if _terminates(statement):
                 tail = body[index + 1 :]
                 if tail and not _has_scope_effects(tail):
                     del body[index + 1 :]
@@ -292,16 +306,12 @@ def _read_names(scope: ast.AST) -> set[str] | None:
     return names
 
 
-def _is_pure(value: ast.AST) -> bool:
-    return all(isinstance(node, _PURE_NODES) for node in ast.walk(value))
-
-
-def _assigned_name(statement: ast.stmt) -> str | None:
+def _assigned_name(statement: ast.stmt, pure: PureCalls) -> str | None:
     if (
         isinstance(statement, ast.Assign)
         and len(statement.targets) == 1
         and isinstance(statement.targets[0], ast.Name)
-        and _is_pure(statement.value)
+        and pure.is_pure(statement.value)
     ):
         return statement.targets[0].id
     if (
@@ -309,16 +319,25 @@ def _assigned_name(statement: ast.stmt) -> str | None:
         and isinstance(statement.target, ast.Name)
         and statement.value is not None
         and statement.simple
-        and _is_pure(statement.value)
+        and pure.is_pure(statement.value)
     ):
         return statement.target.id
+    if (
+        isinstance(statement, ast.FunctionDef)
+        and not statement.decorator_list
+        and all(
+            d is None or pure.is_pure(d)
+            for d in [*statement.args.defaults, *statement.args.kw_defaults]
+        )
+    ):
+        return statement.name
     return None
 
 
-def _drop_unused(bodies: Sequence[list[ast.stmt]], read: set[str]) -> int:
+def _drop_unused(bodies: Sequence[list[ast.stmt]], read: set[str], pure: PureCalls) -> int:
     removed = 0
     for body in bodies:
-        kept = [s for s in body if (name := _assigned_name(s)) is None or name in read]
+        kept = [s for s in body if (name := _assigned_name(s, pure)) is None or name in read]
         if len(kept) != len(body):
             removed += len(body) - len(kept)
             body[:] = kept or [ast.Pass()]
@@ -326,7 +345,7 @@ def _drop_unused(bodies: Sequence[list[ast.stmt]], read: set[str]) -> int:
 
 
 def _remove_unused_assignments(
-    tree: ast.Module, outer: ast.FunctionDef | ast.AsyncFunctionDef | None
+    tree: ast.Module, outer: ast.FunctionDef | ast.AsyncFunctionDef | None, pure: PureCalls
 ) -> int:
     """Drop pure assignments to locals that their function never reads.
 
@@ -339,9 +358,52 @@ def _remove_unused_assignments(
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             read = _read_names(node)
             if read is not None:
-                removed += _drop_unused(list(_own_bodies(node)), read)
+                removed += _drop_unused(list(_own_bodies(node)), read, pure)
     if outer is not None:
         read = _read_names(outer)
         if read is not None:
-            removed += _drop_unused(list(_own_bodies(tree)), read)
+            removed += _drop_unused(list(_own_bodies(tree)), read, pure)
     return removed
+
+
+# ---------------------------------------------------------------------- shadowed / unused
+
+
+def _remove_shadowed(
+    tree: ast.Module, outer: ast.FunctionDef | ast.AsyncFunctionDef | None, pure: PureCalls
+) -> int:
+    """Shadowed bindings in every function of the block and in the block's own body
+    (module scope when the block sits at top level, ``outer``'s scope otherwise)."""
+    removed = 0
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            removed += remove_shadowed_bindings(
+                list(_own_bodies(node)), node, pure, module_level=False
+            )
+    scope: ast.AST = tree if outer is None else outer
+    removed += remove_shadowed_bindings(
+        list(_own_bodies(tree)), scope, pure, module_level=outer is None
+    )
+    return removed
+
+
+def _remove_unused_top_level(
+    parsed: ParsedProgram,
+    trees: Sequence[ast.Module | None],
+    index: int,
+    outer: ast.FunctionDef | ast.AsyncFunctionDef | None,
+    protected: frozenset[str],
+    pure: PureCalls,
+) -> int:
+    """Top-level definitions of block ``index`` (at module level) that nothing in the
+    current program reads and the problem does not name. Without ``protected`` names the
+    entry points are unknown, and nothing at top level is removed as unused."""
+    tree = trees[index]
+    if not protected or outer is not None or tree is None or parsed.tree is None:
+        return 0
+    try:
+        current = parsed.render(trees, [i for i, t in enumerate(trees) if t is not None])
+        program = ast.parse(current)
+    except (ValueError, SyntaxError):
+        return 0
+    return remove_unused_definitions(tree, program, protected, pure)

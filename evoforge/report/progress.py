@@ -48,6 +48,29 @@ def _format_score(score: float | None) -> str:
     return "-" if score is None else f"{score:.6g}"
 
 
+#: Events of a step that the progress output shows (the search changing its course).
+SHOWN_EVENTS = ("anneal", "island_restart", "best_simplified")
+
+
+def describe_event(kind: str, payload: dict[str, Any]) -> str:
+    """One line for a shown event."""
+    if kind == "anneal":
+        return (
+            f"  island {payload['island']} collapsed (entropy {payload['entropy']:.2f}, "
+            f"{payload['stagnation']} children without progress): temperature "
+            f"{payload['temperature']:g}"
+        )
+    if kind == "island_restart":
+        return (
+            f"  island {payload['island']} restarted from {len(payload['program_ids'])} "
+            "global elites"
+        )
+    return (
+        f"  best simplified: {payload['program_id']} replaces {payload['from']} "
+        f"(score {_format_score(payload['score'])})"
+    )
+
+
 class RichReporter(Reporter):
     """A live progress bar with iteration, best score, evaluations per second, failures."""
 
@@ -94,6 +117,9 @@ class RichReporter(Reporter):
 
     def step(self, engine: Engine, report: StepReport) -> None:
         self._refresh(engine)
+        for kind, payload in report.events:
+            if kind in SHOWN_EVENTS:
+                self._progress.console.print(describe_event(kind, payload))
         if report.new_best:
             self._progress.console.print(
                 f"  new best {_format_score(report.program.score)} at iteration "
@@ -139,6 +165,7 @@ class JsonLinesReporter(Reporter):
                 "iteration": program.iteration,
                 "program_id": program.id,
                 "operator": program.operator,
+                "parent_source": program.parent_source,
                 "island": program.island,
                 "status": program.status.value,
                 "reason": program.reason,
@@ -149,6 +176,9 @@ class JsonLinesReporter(Reporter):
                 "best_score": engine.best.score if engine.best else None,
             }
         )
+        for kind, payload in report.events:
+            if kind in SHOWN_EVENTS:
+                self._emit({"event": kind, "iteration": program.iteration, **payload})
 
     def note(self, message: str) -> None:
         self._emit({"event": "note", "message": message})

@@ -62,8 +62,13 @@ def splits_summary(db: RunDatabase) -> dict[str, Any] | None:
 
 
 def status_summary(db: RunDatabase) -> dict[str, Any]:
-    """Counts, best so far, failures by status, per-operator usage and rewards, islands."""
+    """Counts, best so far, failures by status, per-operator and per-parent-source usage
+    and rewards, islands, stagnation responses (anneals, restarts) and the final
+    simplification of the best."""
     uses: dict[str, int] = defaultdict(int)
+    source_uses: dict[str, int] = defaultdict(int)
+    source_successes: dict[str, int] = defaultdict(int)
+    source_rewards: dict[str, float] = defaultdict(float)
     successes: dict[str, int] = defaultdict(int)
     reward_sums: dict[str, float] = defaultdict(float)
     islands: dict[int, dict[str, Any]] = {}
@@ -96,6 +101,11 @@ def status_summary(db: RunDatabase) -> dict[str, Any]:
             reward_sums[program.operator] += reward
             if reward > 0:
                 successes[program.operator] += 1
+            source = program.parent_source or "unrecorded"
+            source_uses[source] += 1
+            source_rewards[source] += reward
+            if reward > 0:
+                source_successes[source] += 1
             island = islands.setdefault(
                 program.island, {"island": program.island, "children": 0, "best_score": None}
             )
@@ -115,6 +125,21 @@ def status_summary(db: RunDatabase) -> dict[str, Any]:
         }
         for name in sorted(uses)
     }
+    parent_sources = {
+        name: {
+            "uses": source_uses[name],
+            "successes": source_successes[name],
+            "success_rate": source_successes[name] / source_uses[name],
+            "mean_reward": source_rewards[name] / source_uses[name],
+        }
+        for name in sorted(source_uses)
+    }
+    stagnation = [
+        {"kind": event.kind, "seq": event.seq, **event.payload}
+        for event in db.events()
+        if event.kind in ("anneal", "island_restart")
+    ]
+    simplified = db.events("best_simplified")
     failures = {status: count for status, count in sorted(status_counts.items()) if status != "ok"}
     llm = db.llm_usage()
     return {
@@ -128,6 +153,9 @@ def status_summary(db: RunDatabase) -> dict[str, Any]:
         "failures": failures,
         "statuses": dict(sorted(status_counts.items())),
         "operators": operators,
+        "parent_sources": parent_sources,
+        "stagnation_events": stagnation,
+        "best_simplified": simplified[-1].payload if simplified else None,
         "islands": [islands[key] for key in sorted(islands)],
         "migrations": len(db.events("migration")),
         "evaluation_seconds": eval_time,

@@ -22,8 +22,9 @@ from typing import Any
 from evoforge.llm.records import CallOutcome, LLMCallRecord
 from evoforge.program import EvalStatus, InsertOutcome, InsertStatus, Program
 
-SCHEMA_VERSION = 2
-"""2 added ``llm_calls``; a version-1 database is migrated on open (the table is added)."""
+SCHEMA_VERSION = 3
+"""2 added ``llm_calls``, 3 ``programs.parent_source``; an older database is migrated on
+open (the table and the column are added)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -53,7 +54,8 @@ CREATE TABLE IF NOT EXISTS programs (
     outcome_status TEXT,
     outcome_improvement REAL,
     outcome_cell TEXT,
-    reward REAL
+    reward REAL,
+    parent_source TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS programs_by_hash ON programs(code_hash);
 CREATE INDEX IF NOT EXISTS programs_by_score ON programs(score);
@@ -91,7 +93,9 @@ CREATE TABLE IF NOT EXISTS llm_calls (
 );
 CREATE INDEX IF NOT EXISTS llm_calls_by_seq ON llm_calls(seq);
 """
-_MIGRATIONS = {1: "llm_calls"}  # from version: what the upgrade adds (all IF NOT EXISTS)
+# from version: what the upgrade adds (tables IF NOT EXISTS, then missing columns)
+_MIGRATIONS = {1: "llm_calls, programs.parent_source", 2: "programs.parent_source"}
+_ADDED_COLUMNS = {("programs", "parent_source"): "TEXT NOT NULL DEFAULT ''"}
 
 
 class DatabaseError(RuntimeError):
@@ -197,6 +201,10 @@ class RunDatabase:
             return  # no meta table or a strange version: the integrity check reports it
         if version in _MIGRATIONS and version < SCHEMA_VERSION:
             self._conn.executescript(_SCHEMA)
+            for (table, column), declaration in _ADDED_COLUMNS.items():
+                present = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
             self._conn.execute(
                 "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
             )
@@ -269,8 +277,8 @@ class RunDatabase:
                 """INSERT INTO programs(seq, id, iteration, code, code_hash, parent_id,
                 inspiration_ids, operator, island, generation, status, reason, score, metrics,
                 features, artifacts, eval_time_s, created_at, evaluated, outcome_status,
-                outcome_improvement, outcome_cell, reward)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                outcome_improvement, outcome_cell, reward, parent_source)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     program.seq,
                     storable_text(program.id),
@@ -295,6 +303,7 @@ class RunDatabase:
                     None if outcome is None else outcome.improvement,
                     None if outcome is None else _dumps(list(outcome.cell)),
                     reward,
+                    storable_text(program.parent_source),
                 ),
             )
             self._conn.executemany(
@@ -425,10 +434,12 @@ class RunDatabase:
         return None if row is None else _step_from_row(dict(zip(columns, row, strict=True))).program
 
     def best_program(self) -> Program | None:
-        """The highest-scoring ok program; ties go to the earliest committed."""
+        """The highest-scoring ok program; ties go to the final simplification of the
+        best (``parent_source`` ``final``: it replaced the program it simplified), then to
+        the earliest committed."""
         cursor = self._conn.execute(
             "SELECT * FROM programs WHERE status = 'ok' AND score IS NOT NULL "
-            "ORDER BY score DESC, seq ASC LIMIT 1"
+            "ORDER BY score DESC, parent_source = 'final' DESC, seq ASC LIMIT 1"
         )
         columns = [description[0] for description in cursor.description]
         row = cursor.fetchone()
@@ -539,6 +550,7 @@ def _step_from_row(row: dict[str, Any]) -> StoredStep:
         artifacts=json.loads(row["artifacts"]),
         eval_time_s=row["eval_time_s"],
         created_at=row["created_at"],
+        parent_source=row.get("parent_source") or "",
     )
     outcome = None
     if row["outcome_status"] is not None:

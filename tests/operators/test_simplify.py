@@ -7,7 +7,7 @@ import ast
 import pytest
 from operator_cases import PROGRAMS, assert_valid_child, block_source, run_propose
 
-from evoforge.operators.simplify import SimplifyOperator, fold_value
+from evoforge.operators.simplify import SimplifyOperator, fold_value, simplify_program
 
 OPERATOR = SimplifyOperator()
 
@@ -103,14 +103,16 @@ def test_removes_unused_locals_but_not_module_globals() -> None:
         "def f(x):\n"
         "    unused = x * 3\n"
         "    tmp = unused + 1\n"
-        "    called = math.sqrt(x)\n"
+        "    root = math.sqrt(x)\n"
+        "    called = record(x)\n"
         "    kept = x + 1\n"
         "    return kept\n"
     )
-    block = _simplified(body)
+    block = _simplified("def record(x):\n    return x\n" + body)
     assert "SCALE = 2.0" in block
     assert "unused" not in block and "tmp" not in block
-    assert "called = math.sqrt(x)" in block  # a call may have side effects
+    assert "math.sqrt" not in block  # a known side-effect-free function
+    assert "called = record(x)" in block  # any other call may have side effects
     assert "kept = x + 1" in block
 
 
@@ -166,3 +168,95 @@ def test_all_example_programs_keep_behaviour() -> None:
     expected = namespace["main"]()  # type: ignore[operator]
     exec(compile(child, "<child>", "exec"), namespace)
     assert namespace["main"]() == expected  # type: ignore[operator]
+
+
+# ---------------------------------------------------------------------- dead code that
+# evolution leaves behind: copies, dead stores, unused helpers
+
+_PROGRAM = (
+    "import numpy as np\n\n"
+    "# EVOLVE-BLOCK-START\n"
+    "def radii(x):\n    return x * 1.0\n\n"
+    "def radii(x):\n    return x * 2.0\n\n"
+    "def helper(x):\n    return x - 1.0\n\n"
+    "def entry(x):\n"
+    "    values = np.arange(3.0) * x\n"
+    "    values = np.arange(3.0) * x\n"
+    "    total = float(np.sum(values))\n"
+    "    log.append(total)\n"
+    "    log.append(total)\n"
+    "    if total > 100.0:\n        return 1.0\n    else:\n        return radii(total)\n"
+    "    total = -1.0\n"
+    "# EVOLVE-BLOCK-END\n\n"
+    "log = []\n\n"
+    "def run(x):\n    return entry(x)\n"
+)
+
+
+def _namespace(code: str) -> dict[str, object]:
+    namespace: dict[str, object] = {}
+    exec(compile(code, "<test>", "exec"), namespace)
+    return namespace
+
+
+def test_removes_copies_dead_stores_unreachable_and_unused_helpers() -> None:
+    proposal = simplify_program(_PROGRAM, frozenset({"run", "entry"}))
+    assert proposal is not None
+    child = assert_valid_child(_PROGRAM, proposal, OPERATOR)
+    block = block_source(child, 0)
+    assert block.count("def radii") == 1 and "x * 2.0" in block  # the last copy wins
+    assert block.count("values = np.arange(3.0) * x") == 1  # the dead store is gone
+    assert "total = -1.0" not in block  # unreachable after if/else that both return
+    assert "helper" not in block  # nothing reads it and the problem does not name it
+    assert block.count("log.append(total)") == 2  # side effects are kept
+    before, after = _namespace(_PROGRAM), _namespace(child)
+    assert after["run"](2.0) == before["run"](2.0) == 12.0  # type: ignore[operator]
+    assert after["log"] == before["log"] == [6.0, 6.0]
+
+
+def test_protected_and_dynamically_reachable_names_stay() -> None:
+    proposal = simplify_program(_PROGRAM, frozenset({"run", "entry", "helper"}))
+    assert proposal is not None and "def helper" in proposal.code
+    dynamic = _PROGRAM.replace("def run(x):", "def run(x):\n    getattr(object, 'x', None)")
+    proposal = simplify_program(dynamic, frozenset({"run", "entry"}))
+    assert proposal is not None and "def helper" in proposal.code
+    # without entry points nothing at top level counts as unused
+    proposal = simplify_program(_PROGRAM)
+    assert proposal is not None and "def helper" in proposal.code
+
+
+def test_a_binding_read_before_it_is_replaced_stays() -> None:
+    body = (
+        "def f(x):\n"
+        "    y = x + 1\n"
+        "    z = y * 2\n"
+        "    y = x + 5\n"
+        "    return y + z\n"
+        "def g(x):\n"
+        "    def inner():\n        return w\n"
+        "    w = x\n"
+        "    a = inner()\n"
+        "    w = 0\n"
+        "    return a + w\n"
+        "def h(x):\n"
+        "    y = x\n"
+        "    try:\n        y = 1 / x\n    except ZeroDivisionError:\n        pass\n"
+        "    return y\n"
+    )
+    code = _wrap(body)
+    assert simplify_program(code, frozenset({"f", "g", "h"})) is None
+    assert _run(code, 3.0) == 16.0
+
+
+def test_a_definition_used_in_between_stays() -> None:
+    body = "def f(x):\n    return 1\nVALUE = f(0)\ndef f(x):\n    return 2\n"
+    assert simplify_program(_wrap(body), frozenset({"f", "VALUE"})) is None
+
+
+def test_simplify_keeps_the_score_of_a_crafted_program() -> None:
+    """The score (here: what the entry point returns on many inputs) is unchanged."""
+    proposal = simplify_program(_PROGRAM, frozenset({"run", "entry"}))
+    assert proposal is not None
+    before, after = _namespace(_PROGRAM), _namespace(proposal.code)
+    for x in (-3.0, 0.0, 0.5, 7.0, 40.0):
+        assert after["run"](x) == before["run"](x)  # type: ignore[operator]
