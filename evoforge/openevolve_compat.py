@@ -78,6 +78,8 @@ def translate_openevolve(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[
             - float(archive.get("exploitation_rate", 0.6))
         )
         archive["tournament_rate"] = max(0.0, rest)
+        # the ratios are a fixed mix of parent choices: honour them instead of learning one
+        archive["parents"] = {"adaptive": False}
     return layer, not_applied
 
 

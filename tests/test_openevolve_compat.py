@@ -36,3 +36,15 @@ def test_translation_applies_equivalents_and_names_the_rest() -> None:
     assert config.run.workers == 2
     assert "llm.primary_model" in not_applied
     assert "database.population_size" in not_applied
+
+
+def test_selection_ratios_become_fixed_parent_shares() -> None:
+    database = dict(OPENEVOLVE["database"])
+    database.update(exploration_ratio=0.3, exploitation_ratio=0.5)
+    layer, _ = translate_openevolve({**OPENEVOLVE, "database": database})
+    config = resolve_config(problem_layer=layer)
+    assert config.archive.parents.adaptive is False  # the stated mix is honoured
+    assert (config.archive.exploration_rate, config.archive.exploitation_rate) == (0.3, 0.5)
+    assert abs(config.archive.tournament_rate - 0.2) < 1e-12
+    plain = resolve_config(problem_layer=translate_openevolve(OPENEVOLVE)[0])
+    assert plain.archive.parents.adaptive is True

@@ -1,0 +1,123 @@
+"""Whole runs with the search mechanisms acting: stagnation responses (annealing and
+island restarts) stay reproducible with one worker and resumable, they show in the run's
+events, in ``status`` and on ``--jsonl``; every child records its parent source; the best
+is offered one simplification before the run ends."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import evoforge
+from evoforge.storage.db import RunDatabase
+
+from .conftest import run_cli
+
+# Collapse is declared at once (any entropy is below 1.0 + nothing) and the patience is
+# short, so that a 30-child run anneals and restarts islands.
+EAGER = {
+    "archive": {
+        "num_islands": 3,
+        "stagnation": {
+            "window": 2,
+            "entropy_threshold": 1.0,
+            "patience": 2,
+            "max_temperature": 2.0,
+            "restart_elites": 2,
+        },
+    },
+    "run": {"simplify_best": False},
+}
+
+
+def _history(run_dir: Path) -> tuple[list[tuple[Any, ...]], list[tuple[int, str, str]]]:
+    db = RunDatabase(run_dir / RunDatabase.FILENAME)
+    try:
+        steps = [
+            (s.program.code_hash, s.program.score, s.program.parent_id, s.program.parent_source)
+            for s in db.steps()
+        ]
+        events = [
+            (e.seq, e.kind, json.dumps(e.payload, sort_keys=True))
+            for e in db.events()
+            if e.kind in ("anneal", "island_restart", "migration", "new_best")
+        ]
+        return steps, events
+    finally:
+        db.close()
+
+
+def test_island_restarts_are_reproducible_and_resumable(curve_fit: Path, tmp_path: Path) -> None:
+    first, second, split = tmp_path / "a", tmp_path / "b", tmp_path / "split"
+    evoforge.run(curve_fit, iterations=30, seed=3, workers=1, config=EAGER, out=first)
+    evoforge.run(curve_fit, iterations=30, seed=3, workers=1, config=EAGER, out=second)
+    steps, events = _history(first)
+    kinds = {kind for _, kind, _ in events}
+    assert {"anneal", "island_restart"} <= kinds  # the mechanisms acted
+    assert (steps, events) == _history(second)
+    assert all(source for *_, source in steps[1:])  # every child names its parent source
+    # stopped half-way and resumed: the same run, restarts and all
+    evoforge.run(curve_fit, iterations=13, seed=3, workers=1, config=EAGER, out=split)
+    done = run_cli("resume", str(split), "--iterations", "17", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert _history(split) == (steps, events)
+
+
+def test_status_and_jsonl_show_sources_and_stagnation(curve_fit: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    config = tmp_path / "eager.yaml"
+    config.write_text(json.dumps(EAGER), encoding="utf-8")
+    done = run_cli(
+        "run",
+        str(curve_fit),
+        "--iterations",
+        "24",
+        "--workers",
+        "1",
+        "--seed",
+        "3",
+        "--config",
+        str(config),
+        "--out",
+        str(run_dir),
+        "--jsonl",
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    steps = [line for line in lines if line["event"] == "step"]
+    assert all(step["parent_source"] for step in steps)
+    assert any(line["event"] == "anneal" for line in lines)
+    assert any(line["event"] == "island_restart" for line in lines)
+    status = json.loads(run_cli("status", str(run_dir), "--json").stdout)
+    assert sum(s["uses"] for s in status["parent_sources"].values()) == 24
+    assert {e["kind"] for e in status["stagnation_events"]} == {"anneal", "island_restart"}
+    human = run_cli("status", str(run_dir)).stdout
+    assert "parent source" in human and "annealed" in human and "restarted" in human
+
+
+def test_the_best_is_simplified_before_the_run_ends(curve_fit: Path, tmp_path: Path) -> None:
+    """A seed that carries dead code: the final pass removes it, the clean version scores
+    the same and becomes the run's best, within the iteration budget."""
+    program = curve_fit / "initial_program.py"
+    code = program.read_text(encoding="utf-8")
+    start = code.index("# EVOLVE-BLOCK-START") + len("# EVOLVE-BLOCK-START\n")
+    program.write_text(code[:start] + "UNUSED_COPY = 1.0\nUNUSED_COPY = 2.0\n" + code[start:])
+    run_dir = tmp_path / "run"
+    only_tune = {"operators": {"enabled": ["tune"]}}  # nothing simplifies during the run
+    result = evoforge.run(curve_fit, iterations=6, seed=1, workers=1, config=only_tune, out=run_dir)
+    assert result.iterations == 6  # the final pass fits the budget
+    best = json.loads(run_cli("best", str(run_dir), "--json").stdout)
+    assert "UNUSED_COPY = 1.0" not in best["code"] and "UNUSED_COPY = 2.0" in best["code"]
+    db = RunDatabase(run_dir / RunDatabase.FILENAME)
+    try:
+        finals = [s.program for s in db.steps() if s.program.parent_source == "final"]
+        simplified = db.events("best_simplified")
+        parent = db.program(finals[0].parent_id or "") if finals else None
+    finally:
+        db.close()
+    assert len(finals) == 1 and finals[0].operator == "simplify"
+    assert parent is not None and "UNUSED_COPY = 1.0" in parent.code
+    assert best["program_id"] == finals[0].id == simplified[0].payload["program_id"]
+    assert best["score"] == parent.score  # the same score: the clean version replaces it
+    assert result.best is not None and result.best.id == finals[0].id
