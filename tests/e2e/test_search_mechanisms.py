@@ -14,13 +14,13 @@ from evoforge.storage.db import RunDatabase
 
 from .conftest import run_cli
 
-# Collapse is declared at once (any entropy is below 1.0 + nothing) and the patience is
-# short, so that a 30-child run anneals and restarts islands.
+# A short window, the highest threshold and a short patience: a 36-child run on
+# curve_fit anneals islands and restarts one (at step 30 with seed 3).
 EAGER = {
     "archive": {
         "num_islands": 3,
         "stagnation": {
-            "window": 2,
+            "window": 4,
             "entropy_threshold": 1.0,
             "patience": 2,
             "max_temperature": 2.0,
@@ -49,19 +49,22 @@ def _history(run_dir: Path) -> tuple[list[tuple[Any, ...]], list[tuple[int, str,
 
 
 def test_island_restarts_are_reproducible_and_resumable(curve_fit: Path, tmp_path: Path) -> None:
-    first, second, split = tmp_path / "a", tmp_path / "b", tmp_path / "split"
-    evoforge.run(curve_fit, iterations=30, seed=3, workers=1, config=EAGER, out=first)
-    evoforge.run(curve_fit, iterations=30, seed=3, workers=1, config=EAGER, out=second)
+    first, second = tmp_path / "a", tmp_path / "b"
+    evoforge.run(curve_fit, iterations=36, seed=3, workers=1, config=EAGER, out=first)
+    evoforge.run(curve_fit, iterations=36, seed=3, workers=1, config=EAGER, out=second)
     steps, events = _history(first)
     kinds = {kind for _, kind, _ in events}
     assert {"anneal", "island_restart"} <= kinds  # the mechanisms acted
     assert (steps, events) == _history(second)
     assert all(source for *_, source in steps[1:])  # every child names its parent source
-    # stopped half-way and resumed: the same run, restarts and all
-    evoforge.run(curve_fit, iterations=13, seed=3, workers=1, config=EAGER, out=split)
-    done = run_cli("resume", str(split), "--iterations", "17", "--quiet")
-    assert done.returncode == 0, done.stderr
-    assert _history(split) == (steps, events)
+    # stopped before the restart, or just after it (the replay rebuilds the restarted
+    # island), and resumed: the same run
+    for stop_at in (13, 31):
+        split = tmp_path / f"split-{stop_at}"
+        evoforge.run(curve_fit, iterations=stop_at, seed=3, workers=1, config=EAGER, out=split)
+        done = run_cli("resume", str(split), "--iterations", str(36 - stop_at), "--quiet")
+        assert done.returncode == 0, done.stderr
+        assert _history(split) == (steps, events)
 
 
 def test_status_and_jsonl_show_sources_and_stagnation(curve_fit: Path, tmp_path: Path) -> None:
@@ -72,7 +75,7 @@ def test_status_and_jsonl_show_sources_and_stagnation(curve_fit: Path, tmp_path:
         "run",
         str(curve_fit),
         "--iterations",
-        "24",
+        "36",
         "--workers",
         "1",
         "--seed",
@@ -90,7 +93,7 @@ def test_status_and_jsonl_show_sources_and_stagnation(curve_fit: Path, tmp_path:
     assert any(line["event"] == "anneal" for line in lines)
     assert any(line["event"] == "island_restart" for line in lines)
     status = json.loads(run_cli("status", str(run_dir), "--json").stdout)
-    assert sum(s["uses"] for s in status["parent_sources"].values()) == 24
+    assert sum(s["uses"] for s in status["parent_sources"].values()) == 36
     assert {e["kind"] for e in status["stagnation_events"]} == {"anneal", "island_restart"}
     human = run_cli("status", str(run_dir)).stdout
     assert "parent source" in human and "annealed" in human and "restarted" in human
