@@ -375,12 +375,13 @@ class Engine:
         best = self._best
         if best is None or not self.config.run.simplify_best:
             return None
-        if self._final_pass is not None and self._final_pass[0] == best.id:
-            return self._final_pass[1]
-        proposal = simplify_program(best.code, self.protected_names)
+        if self._final_pass is None or self._final_pass[0] != best.id:
+            self._final_pass = (best.id, simplify_program(best.code, self.protected_names))
+        proposal = self._final_pass[1]
         if proposal is not None and self.db.has_hash(code_hash(proposal.code)):
-            proposal = None  # offered before (a resumed run): not again
-        self._final_pass = (best.id, proposal)
+            # evaluated already (a child of the run, or the pass before a resume)
+            self._final_pass = (best.id, None)
+            return None
         return proposal
 
     async def simplify_best(self) -> StepReport | None:

@@ -8,9 +8,10 @@ so a run is reproducible from its seed.
 
 Before the run ends (unless interrupted) the best program is offered one simplification
 pass (``run.simplify_best``, :meth:`Engine.simplify_best`); while the best has something
-to simplify, one slot of the iteration and evaluation budgets is kept for it (so the
-budgets hold unless the very last children made a new best with something to simplify:
-then the pass is one step beyond them).
+to simplify, one slot of the iteration and evaluation budgets is kept for it. Should the
+pass find nothing to offer when its turn comes (the simplified code was evaluated in the
+meantime), ordinary children use the slot. Only when the very last children made a new
+best with something to simplify does the pass go one step beyond the budgets.
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ async def _drive(engine: Engine, budget: Budget, reporter: Reporter, workers: in
     reporter.start(engine, budget)
     if engine.llm is not None:
         engine.llm.router.listener = lambda change: _announce(engine, reporter, change)
+    final_done = budget.iterations <= 0  # the final simplification: offered at most once
     try:
         while True:
             if stop.reason is None:
@@ -125,11 +127,17 @@ async def _drive(engine: Engine, budget: Budget, reporter: Reporter, workers: in
             while (
                 stop.reason is None
                 and len(in_flight) < workers
-                and _may_ask(engine, budget, len(in_flight))
+                and _may_ask(engine, budget, len(in_flight), keep_final=not final_done)
             ):
                 job = engine.ask()
                 in_flight.add(asyncio.create_task(engine.run_job(job)))
             if not in_flight:
+                if stop.reason is None and not final_done:
+                    # only the slot kept for the final pass is left: use it, and should the
+                    # pass have nothing to offer after all, let ordinary children fill it
+                    final_done = True
+                    await _simplify_best(engine, reporter)
+                    continue
                 break
             done, _ = await asyncio.wait(
                 in_flight, timeout=0.5, return_when=asyncio.FIRST_COMPLETED
@@ -144,10 +152,8 @@ async def _drive(engine: Engine, budget: Budget, reporter: Reporter, workers: in
                 in_flight.clear()
                 break
             reporter.tick(engine)
-        if stop.reason != STOP_INTERRUPTED and budget.iterations > 0:
-            report = await engine.simplify_best()
-            if report is not None:
-                reporter.step(engine, report)
+        if stop.reason != STOP_INTERRUPTED and not final_done:  # wall time, target, models
+            await _simplify_best(engine, reporter)
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
@@ -159,6 +165,12 @@ async def _drive(engine: Engine, budget: Budget, reporter: Reporter, workers: in
             engine.llm.router.listener = None
         reporter.stop(engine)
     return stop.reason or _budget_reached(engine, budget, started) or STOP_ITERATIONS
+
+
+async def _simplify_best(engine: Engine, reporter: Reporter) -> None:
+    report = await engine.simplify_best()
+    if report is not None:
+        reporter.step(engine, report)
 
 
 def _announce(engine: Engine, reporter: Reporter, change: ModelChange) -> None:
@@ -186,10 +198,10 @@ def _announce(engine: Engine, reporter: Reporter, change: ModelChange) -> None:
     )
 
 
-def _may_ask(engine: Engine, budget: Budget, in_flight: int) -> bool:
+def _may_ask(engine: Engine, budget: Budget, in_flight: int, *, keep_final: bool) -> bool:
     """Whether one more job fits the iteration and evaluation budgets, counting those in
-    flight and the slot kept for the final simplification of the best."""
-    kept = in_flight + (1 if engine.final_pass_pending() else 0)
+    flight and (``keep_final``) the slot kept for the final simplification of the best."""
+    kept = in_flight + (1 if keep_final and engine.final_pass_pending() else 0)
     if engine.counters.iterations + kept >= budget.iterations:
         return False
     return budget.max_evaluations is None or (

@@ -124,3 +124,21 @@ def test_the_best_is_simplified_before_the_run_ends(curve_fit: Path, tmp_path: P
     assert best["program_id"] == finals[0].id == simplified[0].payload["program_id"]
     assert best["score"] == parent.score  # the same score: the clean version replaces it
     assert result.best is not None and result.best.id == finals[0].id
+
+
+def test_the_budget_is_used_when_the_clean_best_was_evaluated_already(
+    curve_fit: Path, tmp_path: Path
+) -> None:
+    """``simplify`` children evaluate the clean seed during the run, so the final pass has
+    nothing new to offer: ordinary children use the whole evaluation budget."""
+    program = curve_fit / "initial_program.py"
+    code = program.read_text(encoding="utf-8")
+    start = code.index("# EVOLVE-BLOCK-START") + len("# EVOLVE-BLOCK-START\n")
+    program.write_text(code[:start] + "UNUSED_COPY = 1.0\nUNUSED_COPY = 2.0\n" + code[start:])
+    config = {
+        "operators": {"enabled": ["simplify", "tune"]},
+        "run": {"max_evaluations": 12, "iterations": 200},
+    }
+    result = evoforge.run(curve_fit, seed=2, workers=1, config=config, out=tmp_path / "run")
+    assert result.evaluations == 12
+    assert result.stop_reason == "evaluations budget reached"
