@@ -366,12 +366,9 @@ class Engine:
 
     # -- the final simplification -----------------------------------------------------------
 
-    def final_pass_pending(self) -> bool:
-        """Whether the best program would be offered a simplified version now (a child
-        that simplification produces and that was never evaluated). Cached per best."""
-        return self._final_proposal() is not None
-
     def _final_proposal(self) -> Proposal | None:
+        """The simplified version of the best, if it has one never evaluated (cached per
+        best: a parse per new best)."""
         best = self._best
         if best is None or not self.config.run.simplify_best:
             return None

@@ -7,11 +7,9 @@ lets the jobs in flight finish and commit, and returns; a second signal abandons
 so a run is reproducible from its seed.
 
 Before the run ends (unless interrupted) the best program is offered one simplification
-pass (``run.simplify_best``, :meth:`Engine.simplify_best`); while the best has something
-to simplify, one slot of the iteration and evaluation budgets is kept for it. Should the
-pass find nothing to offer when its turn comes (the simplified code was evaluated in the
-meantime), ordinary children use the slot. Only when the very last children made a new
-best with something to simplify does the pass go one step beyond the budgets.
+pass (``run.simplify_best``, :meth:`Engine.simplify_best`) in the last slot of the
+iteration and evaluation budgets, kept for it; when the best has nothing to simplify, an
+ordinary child uses the slot. The budgets always hold.
 """
 
 from __future__ import annotations
@@ -119,7 +117,8 @@ async def _drive(engine: Engine, budget: Budget, reporter: Reporter, workers: in
     reporter.start(engine, budget)
     if engine.llm is not None:
         engine.llm.router.listener = lambda change: _announce(engine, reporter, change)
-    final_done = budget.iterations <= 0  # the final simplification: offered at most once
+    # the final simplification of the best: offered at most once, in a slot of its own
+    final_done = budget.iterations <= 0 or not engine.config.run.simplify_best
     try:
         while True:
             if stop.reason is None:
@@ -152,8 +151,8 @@ async def _drive(engine: Engine, budget: Budget, reporter: Reporter, workers: in
                 in_flight.clear()
                 break
             reporter.tick(engine)
-        if stop.reason != STOP_INTERRUPTED and not final_done:  # wall time, target, models
-            await _simplify_best(engine, reporter)
+        if stop.reason != STOP_INTERRUPTED and not final_done and _fits(engine, budget):
+            await _simplify_best(engine, reporter)  # stopped by wall time, target, models
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
@@ -198,10 +197,15 @@ def _announce(engine: Engine, reporter: Reporter, change: ModelChange) -> None:
     )
 
 
+def _fits(engine: Engine, budget: Budget) -> bool:
+    """Whether one more step fits the iteration and evaluation budgets."""
+    return _may_ask(engine, budget, 0, keep_final=False)
+
+
 def _may_ask(engine: Engine, budget: Budget, in_flight: int, *, keep_final: bool) -> bool:
     """Whether one more job fits the iteration and evaluation budgets, counting those in
     flight and (``keep_final``) the slot kept for the final simplification of the best."""
-    kept = in_flight + (1 if keep_final and engine.final_pass_pending() else 0)
+    kept = in_flight + (1 if keep_final else 0)
     if engine.counters.iterations + kept >= budget.iterations:
         return False
     return budget.max_evaluations is None or (
