@@ -53,12 +53,8 @@ async def one_iteration(engine: Engine) -> dict[str, float]:
     if rejection is None and proposal is not None:
         engine.tell(job, proposal, instant_result(proposal.code))
     else:
-        engine.tell(
-            job,
-            proposal,
-            EvaluationResult(status=EvalStatus.REJECTED, reason=rejection or ""),
-            evaluated=False,
-        )
+        assert rejection is not None
+        engine.tell(job, proposal, rejection.result())
     marks["tell"] = time.perf_counter()
     order = ["start", "ask", "propose", "check", "tell"]
     return {phase: marks[phase] - marks[previous] for previous, phase in pairwise(order)}

@@ -44,8 +44,8 @@ from pathlib import Path
 from typing import Any
 
 import evoforge
-from evoforge.config import LLM_OPERATOR_NAMES
 from evoforge.llm.oracle import WeakModel, start_oracle
+from evoforge.registry import OPERATORS
 from evoforge.report.summary import answers_summary
 from evoforge.storage.db import RunDatabase
 
@@ -85,7 +85,7 @@ def measure_run(
     config = {
         "seed": seed,
         "run": {"workers": 1},
-        "operators": {"enabled": list(LLM_OPERATOR_NAMES)},
+        "operators": {"enabled": list(OPERATORS.names("llm"))},
         "llm": {"models": [{"model": "oracle", "base_url": url, "timeout_s": 30}], **(llm or {})},
         "prompt": prompt,
     }
@@ -99,7 +99,7 @@ def measure_run(
             usage = db.llm_usage()
             answers = answers_summary(db)
             meta_calls = sum(
-                1 for _, call in db.llm_calls() if call.operator not in LLM_OPERATOR_NAMES
+                1 for _, call in db.llm_calls() if call.operator not in OPERATORS.names("llm")
             )
         finally:
             db.close()

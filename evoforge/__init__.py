@@ -3,8 +3,10 @@
 The public API is small:
 
 - :func:`run` starts a run on a problem directory and returns a :class:`RunResult`;
-- :class:`Engine` is the ask/tell object for custom loops;
-- :class:`Config` and :func:`load_problem` / :class:`Problem` describe what to run.
+- :class:`Engine` is the ask/tell object for custom loops (with :class:`Job`,
+  :class:`Proposal`, :class:`Rejection` and :class:`StepReport`);
+- :class:`Config`, :func:`resolve_config` and :func:`load_problem` / :class:`Problem`
+  describe what to run.
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evoforge.config import Config, ConfigError, load_yaml_mapping
+from evoforge.config import Config, ConfigError, load_yaml_mapping, resolve_config
+from evoforge.kinds import RejectionKind, StopReason
 from evoforge.problem import Problem, ProblemError, load_problem
 from evoforge.program import EvalStatus, EvaluationResult, InsertOutcome, InsertStatus, Program
 
 if TYPE_CHECKING:
+    from evoforge.checks import Rejection
     from evoforge.engine import Engine, EngineError, Job, StepReport
     from evoforge.loop import Budget, RunResult
+    from evoforge.operators.base import Proposal
 
 _LAZY = {
     "Engine": "evoforge.engine",
@@ -28,6 +33,8 @@ _LAZY = {
     "StepReport": "evoforge.engine",
     "Budget": "evoforge.loop",
     "RunResult": "evoforge.loop",
+    "Proposal": "evoforge.operators.base",
+    "Rejection": "evoforge.checks",
 }
 
 
@@ -57,9 +64,15 @@ __all__ = [
     "Problem",
     "ProblemError",
     "Program",
+    "Proposal",
+    "Rejection",
+    "RejectionKind",
     "RunResult",
     "StepReport",
+    "StopReason",
     "load_problem",
+    "load_yaml_mapping",
+    "resolve_config",
     "run",
 ]
 

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from evoforge.config import ConfigError, load_yaml_mapping
 from evoforge.engine import EngineError
+from evoforge.kinds import StopReason
 from evoforge.problem import ProblemError
 from evoforge.report.commands import (
     VIEW_COMMANDS,
@@ -216,11 +217,11 @@ def _add_allow_unreachable(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _exit_status(stop_reason: str) -> int:
+def _exit_status(stop_reason: StopReason) -> int:
     """0, or 130 for an interrupted run, or 3 when no language model was usable."""
-    if stop_reason == "interrupted":
+    if stop_reason is StopReason.INTERRUPTED:
         return EXIT_INTERRUPTED
-    if stop_reason.startswith("no usable language model"):
+    if stop_reason is StopReason.NO_MODEL:
         return EXIT_NO_MODEL
     return 0
 
@@ -295,7 +296,7 @@ def _print_result(result: Any, mode: str | None) -> None:
     best = "-" if result.best_score is None else f"{result.best_score:.6g}"
     initial = "-" if result.initial_score is None else f"{result.initial_score:.6g}"
     print(
-        f"{result.stop_reason}: best {best} (seed {initial}) after {result.iterations} "
+        f"{result.stop_description}: best {best} (seed {initial}) after {result.iterations} "
         f"iterations, {result.evaluations} evaluations; run in {result.run_dir}"
     )
 

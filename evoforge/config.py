@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from evoforge.registry import ARCHIVES, BACKENDS, FEATURES, OPERATORS, Registry
 
 
 class ConfigError(ValueError):
@@ -108,18 +110,26 @@ class EvaluatorConfig(_Strict):
     python: str | None = Field(
         None, description="Interpreter that runs the evaluator (None: the one running evoforge)."
     )
+    backend: str = Field(
+        "local",
+        description="Where evaluations run: a registered evaluation backend "
+        "(see the list at the end of this page).",
+    )
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, name: str) -> str:
+        return _registered(BACKENDS, name)
 
 
 class FeatureConfig(_Strict):
     """One MAP-Elites dimension.
 
-    Built-in names: ``complexity`` (AST nodes in the evolve blocks), ``diversity`` (mean
-    token distance to the island's elites), ``behaviour`` (the evaluator's first
-    non-score metric by name, or the score when there is none), ``score``. Any other name
-    is read from the evaluator's metrics.
+    A registered feature (listed at the end of this page) or, for any other name, the
+    evaluator's metric of that name.
     """
 
-    name: str = Field(..., min_length=1, description="A built-in feature or a metric name.")
+    name: str = Field(..., min_length=1, description="A registered feature or a metric name.")
     bins: int = Field(10, ge=1, le=1000, description="Number of bins along this dimension.")
     range: tuple[float, float] | None = Field(
         None, description="Fixed [low, high]; None adapts the range to the values seen."
@@ -221,6 +231,9 @@ class StagnationConfig(_Strict):
 class ArchiveConfig(_Strict):
     """Islands of MAP-Elites grids, migration, and parent selection."""
 
+    kind: str = Field(
+        "islands", description="The archive: a registered one (listed at the end of this page)."
+    )
     num_islands: int = Field(4, ge=1, le=64, description="Independent sub-populations (islands).")
     features: list[FeatureConfig] = Field(
         default_factory=lambda: [
@@ -247,6 +260,11 @@ class ArchiveConfig(_Strict):
     inspirations: InspirationConfig = Field(default_factory=InspirationConfig)
     parents: ParentsConfig = Field(default_factory=ParentsConfig)
     stagnation: StagnationConfig = Field(default_factory=StagnationConfig)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_archive(cls, name: str) -> str:
+        return _registered(ARCHIVES, name)
 
     @model_validator(mode="after")
     def _rates_sum(self) -> ArchiveConfig:
@@ -284,25 +302,20 @@ class MutateConfig(_Strict):
     max_edits: int = Field(2, ge=1, le=16, description="Edits applied per child.")
 
 
-#: The symbolic (model-free) operators and the language-model operators, by name.
-SYMBOLIC_OPERATOR_NAMES: tuple[str, ...] = ("tune", "mutate", "crossover", "simplify")
-LLM_OPERATOR_NAMES: tuple[str, ...] = ("llm_diff", "llm_rewrite", "llm_crossover")
-
-
 class OperatorsConfig(_Strict):
     """Which operators the bandit may choose among, and their settings."""
 
     enabled: list[str] = Field(
         default_factory=lambda: ["tune", "mutate", "crossover", "simplify"],
-        description="Operator names; each becomes an arm of the operator bandit "
-        "(also llm_diff, llm_rewrite, llm_crossover: see the llm section).",
+        description="Registered operator names (listed at the end of this page); each "
+        "becomes an arm of the operator bandit (the llm ones need the llm section).",
     )
     tune: TuneConfig = Field(default_factory=TuneConfig)
     mutate: MutateConfig = Field(default_factory=MutateConfig)
 
     @model_validator(mode="after")
     def _known_operators(self) -> OperatorsConfig:
-        known = set(SYMBOLIC_OPERATOR_NAMES) | set(LLM_OPERATOR_NAMES)
+        known = OPERATORS.names()
         unknown = [name for name in self.enabled if name not in known]
         if unknown:
             raise ValueError(f"unknown operator(s) {unknown}; known: {sorted(known)}")
@@ -623,13 +636,19 @@ class Config(_Strict):
     @model_validator(mode="after")
     def _llm_operators_have_models(self) -> Config:
         enabled = self.operators.enabled
-        uses_llm = any(name in LLM_OPERATOR_NAMES for name in enabled)
+        uses_llm = any(OPERATORS.has(name, "llm") for name in enabled)
         if self.llm.models and not uses_llm and self.llm.auto_enable_operators:
-            self.operators.enabled = [*enabled, *LLM_OPERATOR_NAMES]
+            self.operators.enabled = [*enabled, *OPERATORS.names("llm")]
         labels = [model.label for model in self.llm.models]
         if len(set(labels)) != len(labels):
             raise ValueError(f"llm model labels must be unique, got {labels}; set 'name'")
         return self
+
+
+def _registered(registry: Registry, name: str) -> str:
+    if not registry.has(name):
+        raise ValueError(f"unknown {registry.kind} {name!r}; known: {sorted(registry.names())}")
+    return name
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -721,6 +740,14 @@ def config_reference() -> str:
         "",
     ]
     _describe_model(Config, "", lines)
+    lines += ["## Registered parts", ""]
+    for registry in (OPERATORS, FEATURES, ARCHIVES, BACKENDS):
+        lines += [f"{registry.kind.capitalize()}s:", ""]
+        for name in registry.names():
+            entry = registry.entry(name)
+            tags = f" ({', '.join(sorted(entry.tags))})" if entry.tags else ""
+            lines.append(f"- `{name}`{tags}: {entry.summary}")
+        lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
 

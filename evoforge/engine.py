@@ -20,14 +20,13 @@ learner, pays its bandits and commits its state with the step.
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import json
 import math
 import shutil
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,17 +37,18 @@ from evoforge.archive.features import FeatureExtractor
 from evoforge.archive.islands import Archive
 from evoforge.archive.parents import ParentPick, pick_parent
 from evoforge.archive.stagnation import StagnationAction, StagnationMonitor
-from evoforge.blocks import frozen_violation
-from evoforge.config import LLM_OPERATOR_NAMES, Config, config_to_yaml, validate_config
+from evoforge.checks import Check, Rejection, default_checks
+from evoforge.config import Config, config_to_yaml, validate_config
+from evoforge.evaluation.backends.base import BackendError, EvaluationBackend, EvaluationRequest
 from evoforge.evaluation.environment import sanitized_environment
 from evoforge.evaluation.evaluator import ProblemEvaluator
+from evoforge.kinds import RejectionKind, StopReason
 from evoforge.llm.records import LLMCallRecord
 from evoforge.novelty import EmbeddingNoveltyIndex, NoveltyIndex, decode_vector, encode_vector
 from evoforge.operators.ast_tools import literal_skeleton
 from evoforge.operators.base import Operator, Proposal, ProposalContext
 from evoforge.operators.dead_code import entry_point_names
 from evoforge.operators.llm import LLMServices
-from evoforge.operators.matching import MatchKind
 from evoforge.operators.meta_prompts import OPERATOR_INSTRUCTION, OPERATOR_RUN_NOTE, ask_model
 from evoforge.operators.prompt_learning import TASK_INSTRUCTION, MetaRequest, PromptLearner
 from evoforge.operators.registry import build_operators
@@ -63,13 +63,13 @@ from evoforge.program import (
     Program,
     code_hash,
 )
+from evoforge.registry import ARCHIVES, BACKENDS, OPERATORS
 from evoforge.selection.bandits import Bandit, make_bandit
 from evoforge.selection.rewards import reward_from_outcome
 from evoforge.splits import search_split
-from evoforge.static_check import new_name_problems
 from evoforge.storage.db import RunDatabase
 
-__all__ = ["Engine", "EngineError", "Job", "StepReport"]
+__all__ = ["Engine", "EngineError", "Job", "StepReport", "build_llm"]
 
 _RNG_SELECT = 0
 _RNG_OPERATOR = 1
@@ -129,35 +129,56 @@ class _Counters:
 
 class Engine:
     """Ask/tell evolution over one run directory. Use from one thread (the event loop);
-    :meth:`evaluate` alone may run in worker threads."""
+    :meth:`evaluate` alone may run in worker threads.
+
+    The engine receives its parts and wires them; it builds none of them.
+    :meth:`from_config` (and :meth:`create` and :meth:`open`, which call it) builds the
+    defaults a configuration names: the run store, an archive, the operators, the
+    operator bandit, the evaluation backend (the sandboxed half of an evaluation) with the
+    judge that scores what it returns, the checks before evaluation, the feature
+    extractor and, when an ``llm_*`` operator is enabled, the language-model services.
+    """
 
     def __init__(
         self,
         problem: Problem,
         config: Config,
         run_dir: Path,
-        database: RunDatabase,
+        *,
+        store: RunDatabase,
+        archive: Archive,
+        operators: Mapping[str, Operator],
+        bandit: Bandit,
+        backend: EvaluationBackend,
+        judge: ProblemEvaluator,
+        checks: Sequence[Check],
+        features: FeatureExtractor,
+        llm: LLMServices | None = None,
+        learning: PromptLearner | None = None,
+        novelty: NoveltyIndex | EmbeddingNoveltyIndex | None = None,
     ) -> None:
+        if not operators:
+            raise EngineError("the engine needs at least one operator")
+        missing = [name for name in operators if name not in bandit.arms]
+        if missing:
+            raise EngineError(f"operators {missing} are not arms of the bandit")
         self.problem = problem
         self.config = config
         self.run_dir = run_dir
-        self.db = database
-        self.llm: LLMServices | None = self._build_llm()
-        self.operators: dict[str, Operator] = build_operators(config.operators, self.llm)
-        self.learning: PromptLearner | None = None
-        if self.llm is not None and PromptLearner.wanted(config.prompt):
-            self.learning = PromptLearner(
-                config.prompt,
-                config.bandit,
-                self.llm.prompts.system,
-                config.archive.num_islands,
-                self.llm.prompts.task,
-            )
-        self.novelty: NoveltyIndex | EmbeddingNoveltyIndex | None = self._build_novelty()
+        self.db = store
+        self.llm = llm
+        self.operators: dict[str, Operator] = dict(operators)
+        self.checks: tuple[Check, ...] = tuple(checks)
+        self.learning = learning
+        self.novelty = novelty
         self._recent: dict[int, deque[Program]] = {}
         self._stagnation: dict[int, int] = {}
         self._island_best: dict[int, float] = {}
-        self.bandit: Bandit = make_bandit(list(self.operators), config.bandit)
+        self.bandit = bandit
+        self.archive = archive
+        self.features = features
+        self.backend = backend
+        self.evaluator = judge
         parents = config.archive.parents
         self.parent_bandit: Bandit | None = (
             make_bandit(list(parents.sources), config.bandit) if parents.adaptive else None
@@ -168,15 +189,10 @@ class Engine:
             problem.files.get(EVALUATOR_FILENAME, b"").decode("utf-8", "replace"),
         )
         self._final_pass: tuple[str, Proposal | None] | None = None
-        self.archive = Archive(config.archive)
-        self.features = FeatureExtractor(config.archive.features)
-        self.evaluator = ProblemEvaluator(
-            run_dir / _PROBLEM_SUBDIR / EVALUATOR_FILENAME, config.evaluator
-        )
         self.counters = _Counters()
         self._next_iteration = 1
         self._next_seq = 0
-        self._in_flight_hashes: set[str] = set()
+        self._open_jobs: dict[int, Job] = {}
         self._scores: dict[str, float] = {}
         self._relatives: dict[str, deque[Program]] = {}
         self._failed_relatives: dict[str, deque[Program]] = {}
@@ -188,6 +204,45 @@ class Engine:
         self._stored_vectors: dict[str, np.ndarray] = {}
 
     # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    def from_config(
+        cls, problem: Problem, config: Config, run_dir: Path, store: RunDatabase
+    ) -> Engine:
+        """The engine with the default parts ``config`` names, over ``store``.
+
+        Every part is looked up by name in :mod:`evoforge.registry`, so a new operator,
+        feature, archive or backend needs one module and one registration, nothing here.
+        """
+        llm = build_llm(problem, config)
+        try:
+            operators = build_operators(config.operators, llm)
+        except ValueError as exc:
+            raise EngineError(str(exc)) from None
+        judge = ProblemEvaluator(run_dir / _PROBLEM_SUBDIR / EVALUATOR_FILENAME, config.evaluator)
+        backend_class = BACKENDS.load(config.evaluator.backend)
+        try:
+            backend: EvaluationBackend = backend_class.from_config(config.evaluator, judge)
+        except BackendError as exc:
+            judge.close()
+            raise EngineError(str(exc)) from None
+        novelty = build_novelty(config)
+        return cls(
+            problem,
+            config,
+            run_dir,
+            store=store,
+            archive=ARCHIVES.load(config.archive.kind)(config.archive),
+            operators=operators,
+            bandit=make_bandit(list(operators), config.bandit),
+            backend=backend,
+            judge=judge,
+            checks=default_checks(config, problem.initial_code, store.has_hash, novelty),
+            features=FeatureExtractor(config.archive.features),
+            llm=llm,
+            learning=build_prompt_learner(config, llm),
+            novelty=novelty,
+        )
 
     @classmethod
     def create(
@@ -207,15 +262,18 @@ class Engine:
             shutil.rmtree(problem_copy)
         materialise_problem(problem.files, problem_copy)
         database = RunDatabase(db_path, create=True)
-        engine = cls(problem, config, run_dir, database)
+        try:
+            engine = cls.from_config(problem, config, run_dir, database)
+        except BaseException:
+            database.close()
+            _remove_database(db_path)
+            raise
         result = engine.evaluate(problem.initial_code)
         if on_seed is not None:
             on_seed(result)
         if result.status is not EvalStatus.OK or result.score is None:
-            database.close()
-            db_path.unlink(missing_ok=True)
-            for suffix in ("-wal", "-shm"):
-                Path(str(db_path) + suffix).unlink(missing_ok=True)
+            engine.close()
+            _remove_database(db_path)
             detail = result.reason.splitlines()[-1] if result.reason else "no reason given"
             raise EngineError(f"the seed program did not score ({result.status.value}): {detail}")
         database.set_meta(
@@ -271,13 +329,21 @@ class Engine:
             evaluator_path=problem_copy / EVALUATOR_FILENAME,
             files=files,
         )
-        engine = cls(problem, config, run_dir, database)
+        try:
+            engine = cls.from_config(problem, config, run_dir, database)
+        except BaseException:
+            database.close()
+            raise
         engine._replay()
         return engine
 
     def close(self) -> None:
-        self.evaluator.close()
-        self.db.close()
+        """Release the backend's workers, the judge's processes and the run store."""
+        try:
+            self.backend.close()
+        finally:
+            self.evaluator.close()
+            self.db.close()
 
     # -- properties -----------------------------------------------------------------------
 
@@ -308,14 +374,14 @@ class Engine:
             )
         )
         operator = self.operators[self.bandit.select(rng)]
-        if operator.name in LLM_OPERATOR_NAMES and self._symbolic_instead():
-            symbolic = [name for name in self.operators if name not in LLM_OPERATOR_NAMES]
+        if _uses_models(operator.name) and self._symbolic_instead():
+            symbolic = [name for name in self.operators if not _uses_models(name)]
             operator = self.operators[symbolic[int(rng.integers(len(symbolic)))]]
         pool = sorted(self.archive.elites(island), key=lambda p: (-(p.score or 0.0), p.seq))
         guidance = None
         meta: tuple[MetaRequest, ...] = ()
         if self.learning is not None:
-            if operator.name in LLM_OPERATOR_NAMES:
+            if _uses_models(operator.name):
                 guidance = self.learning.guidance(
                     self._rng(iteration, _RNG_PROMPT), operator.name != "llm_crossover"
                 )
@@ -335,7 +401,7 @@ class Engine:
             guidance=guidance,
             protected_names=self.protected_names,
         )
-        return Job(
+        job = Job(
             iteration=iteration,
             island=island,
             parent=parent,
@@ -344,6 +410,8 @@ class Engine:
             meta=meta,
             source=source,
         )
+        self._open_jobs[iteration] = job
+        return job
 
     def _choose_parent(self, island: int, rng: np.random.Generator) -> tuple[str, ParentPick]:
         """The parent source (the parent bandit's choice, or ``fixed``) and its pick, at
@@ -410,8 +478,9 @@ class Engine:
         if self.check(job, proposal) is not None:
             self._final_pass = (best.id, None)
             return None
-        result = await asyncio.to_thread(self.evaluate, proposal.code)
-        return self.tell(job, proposal, result, evaluated=True)
+        self._open_jobs[iteration] = job
+        result = await self.evaluate_async(proposal.code, key=f"i{iteration:06d}")
+        return self.tell(job, proposal, result)
 
     async def propose(self, job: Job) -> Proposal | None:
         """Send the job's requests about the run (their answers wait in
@@ -437,38 +506,24 @@ class Engine:
         except Exception:  # an operator bug must not end the run; recorded as rejected
             return None
 
-    def check(self, job: Job, proposal: Proposal | None) -> str | None:
-        """Why this child must not be evaluated (syntax, frozen code, a name it uses but
-        never defines where its parent does, duplicate), or None."""
+    def check(self, job: Job, proposal: Proposal | None) -> Rejection | None:
+        """Why this child must not be evaluated, or None: no child, the operator's own
+        refusal, then the engine's checks in order (by default syntax, frozen code, a name
+        it uses but never defines where its parent does, duplicate, near duplicate)."""
         if proposal is None:
-            return f"{job.operator.name} produced no change"
+            return Rejection(RejectionKind.NO_CHANGE, f"{job.operator.name} produced no change")
         if proposal.rejection:
-            return proposal.rejection
-        try:
-            ast.parse(proposal.code)
-        except SyntaxError as exc:
-            return f"syntax error at line {exc.lineno}: {exc.msg}"
-        except (ValueError, RecursionError) as exc:
-            return f"unparsable code: {exc}"
-        violation = frozen_violation(self.problem.initial_code, proposal.code)
-        if violation is not None:
-            return violation
-        if self.config.evaluator.static_check:
-            undefined = new_name_problems(job.parent.code, proposal.code)
-            if undefined:
-                return f"static check: {', '.join(undefined)}"
-        digest = code_hash(proposal.code)
-        if digest in self._in_flight_hashes or self.db.has_hash(digest):
-            return "duplicate of a program already evaluated"
-        if self.novelty is not None and (
-            self.config.novelty.operators == "all" or job.operator.name in LLM_OPERATOR_NAMES
-        ):
-            return self.novelty.near_duplicate(proposal.code)
+            return Rejection(RejectionKind.OPERATOR, proposal.rejection)
+        for check in self.checks:
+            rejection = check.check(job.parent, proposal, job.operator.name)
+            if rejection is not None:
+                return rejection
         return None
 
-    def llm_stop_reason(self) -> str | None:
+    def llm_stop_reason(self) -> tuple[StopReason, str] | None:
         """Why the run must stop for its language models (a token or cost budget reached,
-        no usable model left unless the run carries on without them), or None."""
+        no usable model left unless the run carries on without them) and the details, or
+        None."""
         if self.llm is None or self.models_gone_symbolic():
             return None
         return self.llm.router.stop_reason()
@@ -481,7 +536,7 @@ class Engine:
             self.llm is not None
             and self.config.llm.on_no_model == "symbolic"
             and self.llm.router.no_model_left()
-            and any(name not in LLM_OPERATOR_NAMES for name in self.operators)
+            and any(not _uses_models(name) for name in self.operators)
         )
 
     def _symbolic_instead(self) -> bool:
@@ -494,16 +549,26 @@ class Engine:
             self.llm is not None
             and self.config.llm.on_no_model == "symbolic"
             and not self.llm.router.usable_now()
-            and any(name not in LLM_OPERATOR_NAMES for name in self.operators)
+            and any(not _uses_models(name) for name in self.operators)
         )
 
     def evaluate(self, code: str) -> EvaluationResult:
-        """Score code in the sandbox (on the search split when the problem has splits:
-        the search never sees the others). Safe to call from worker threads."""
-        return self.evaluator.evaluate(code, search_split(self.config.splits))
+        """Score code (on the search split when the problem has splits): the backend runs
+        it in the sandbox, this process judges what came back. Blocks; call from outside
+        an event loop (worker threads are fine)."""
+        return asyncio.run(self.evaluate_async(code))
+
+    async def evaluate_async(self, code: str, key: str = "") -> EvaluationResult:
+        """Score code without blocking the event loop: the backend runs it, the judge (in
+        this process, never the backend) validates it, runs ``verify`` and scores it."""
+        split = search_split(self.config.splits)  # the search never sees the other splits
+        raw = await self.backend.evaluate(EvaluationRequest(code=code, key=key, split=split))
+        if self.evaluator.verifies:  # verify is problem code: keep it off the event loop
+            return await asyncio.to_thread(self.evaluator.judge, raw, split)
+        return self.evaluator.judge(raw, split)
 
     async def run_job(self, job: Job) -> StepReport:
-        """Propose, check, evaluate (in a worker thread) and tell: one whole iteration."""
+        """Propose, check, evaluate (on the backend) and tell: one whole iteration."""
         proposal = await self.propose(job)
         if (
             isinstance(self.novelty, EmbeddingNoveltyIndex)
@@ -514,27 +579,32 @@ class Engine:
             await asyncio.to_thread(self.novelty.vector, proposal.code)
         rejection = self.check(job, proposal)
         if rejection is not None or proposal is None:
-            result = EvaluationResult(status=EvalStatus.REJECTED, reason=rejection or "")
-            return self.tell(job, proposal, result, evaluated=False)
-        digest = code_hash(proposal.code)
-        self._in_flight_hashes.add(digest)
+            return self.tell(job, proposal, _rejected(rejection))
+        for check in self.checks:
+            check.evaluation_started(proposal.code)
         try:
-            result = await asyncio.to_thread(self.evaluate, proposal.code)
+            result = await self.evaluate_async(proposal.code, key=f"i{job.iteration:06d}")
         finally:
-            self._in_flight_hashes.discard(digest)
-        return self.tell(job, proposal, result, evaluated=True)
+            for check in self.checks:
+                check.evaluation_finished(proposal.code)
+        return self.tell(job, proposal, result)
 
     # -- tell -----------------------------------------------------------------------------
 
-    def tell(
-        self,
-        job: Job,
-        proposal: Proposal | None,
-        result: EvaluationResult,
-        *,
-        evaluated: bool = True,
-    ) -> StepReport:
-        """Insert the result, pay the bandit and commit the step. Returns what happened."""
+    def tell(self, job: Job, proposal: Proposal | None, result: EvaluationResult) -> StepReport:
+        """Insert the result, pay the bandit and commit the step. Returns what happened.
+
+        ``job`` must come from this engine's :meth:`ask` and be told once: a job never
+        asked here, or told already, is refused with :class:`EngineError` and nothing is
+        committed. Whether the child was evaluated follows from ``result.status``
+        (``rejected``: never evaluated); a rejected result without a kind counts as
+        :attr:`RejectionKind.OTHER`.
+        """
+        self._claim(job)
+        evaluated = result.evaluated
+        rejection = None
+        if not evaluated:
+            rejection = result.rejection or RejectionKind.OTHER
         code = proposal.code if proposal is not None else job.parent.code
         parent = job.parent
         features: dict[str, float] = {}
@@ -569,6 +639,8 @@ class Engine:
             generation=parent.generation + 1,
             status=result.status,
             reason=reason,
+            rejection=rejection,
+            params=dict(proposal.params) if proposal is not None else {},
             score=result.score if scored else None,
             metrics=dict(result.metrics),
             features=features,
@@ -723,71 +795,19 @@ class Engine:
 
     # -- internals ------------------------------------------------------------------------
 
-    def _build_llm(self) -> LLMServices | None:
-        """The model router and prompt builder, when an llm_* operator is enabled."""
-        if not any(name in LLM_OPERATOR_NAMES for name in self.config.operators.enabled):
-            return None
-        llm_config = self.config.llm
-        if not llm_config.models:
-            raise EngineError(
-                "llm_* operators are enabled but no model is configured "
-                "(give --llm-base-url and --model, or llm.models in a config file)"
-            )
-        for model in llm_config.models:
-            passed = sanitized_environment(
-                {model.api_key_env: "x"}, allow=self.config.evaluator.pass_env
-            )
-            if model.api_key_env in passed:
+    def _claim(self, job: Job) -> None:
+        """Close ``job`` for telling, or refuse it: never asked here, or told already."""
+        if self._open_jobs.get(job.iteration) is not job:
+            if job.iteration >= self._next_iteration or job.iteration in self._open_jobs:
                 raise EngineError(
-                    f"llm model {model.label}: api_key_env {model.api_key_env!r} would reach "
-                    "candidate programs; remove it from evaluator.pass_env"
+                    f"tell for iteration {job.iteration}, which this engine never asked; "
+                    "tell only jobs from this engine's ask()"
                 )
-        from evoforge.llm.client import LLMSetupError, OpenAIChatClient, RetryPolicy
-        from evoforge.llm.router import ModelRouter
-        from evoforge.operators.prompts import PromptBuilder
-
-        retry = RetryPolicy.from_config(llm_config)
-        try:
-            clients = {
-                model.label: OpenAIChatClient(model, retry, jitter_seed=self.config.seed + index)
-                for index, model in enumerate(llm_config.models)
-            }
-        except LLMSetupError as exc:
-            raise EngineError(str(exc)) from None
-        description = self.problem.description or self.problem.files.get("README.md", b"").decode(
-            "utf-8", "replace"
-        )
-        return LLMServices(
-            router=ModelRouter(llm_config, clients),
-            prompts=PromptBuilder(self.config.prompt, description, self.problem.initial_code),
-            completions_per_request=llm_config.completions_per_request,
-            leniency=MatchKind(llm_config.match_leniency),
-            fuzzy_threshold=llm_config.fuzzy_threshold,
-            correction=llm_config.correction_prompt,
-        )
-
-    def _build_novelty(self) -> NoveltyIndex | EmbeddingNoveltyIndex | None:
-        """The near-duplicate index ``novelty.method`` asks for (None when turned off)."""
-        novelty = self.config.novelty
-        if not novelty.near_duplicates:
-            return None
-        if novelty.method == "minhash":
-            return NoveltyIndex(novelty)
-        passed = sanitized_environment(
-            {novelty.embedding_api_key_env: "x"}, allow=self.config.evaluator.pass_env
-        )
-        if novelty.embedding_api_key_env in passed:
             raise EngineError(
-                f"novelty.embedding_api_key_env {novelty.embedding_api_key_env!r} would reach "
-                "candidate programs; remove it from evaluator.pass_env"
+                f"iteration {job.iteration} was told already (or asked by another engine); "
+                "each job from ask() is told exactly once"
             )
-        from evoforge.llm.client import EmbeddingClient, LLMSetupError
-
-        try:
-            client = EmbeddingClient(novelty)
-        except LLMSetupError as exc:
-            raise EngineError(str(exc)) from None
-        return EmbeddingNoveltyIndex(novelty, client.embed)
+        del self._open_jobs[job.iteration]
 
     def _embedding_events(
         self, program: Program, *, evaluated: bool
@@ -847,6 +867,8 @@ class Engine:
             self._stagnation[program.island] = self._stagnation.get(program.island, 0) + 1
         if evaluated and self.novelty is not None:
             self._index_novelty(program)
+        for check in self.checks:
+            check.observe(program)
 
     def _learn_from(self, program: Program, parent: Program | None, reward: float | None) -> None:
         """Add a committed child to the prompt learner's window of recent results."""
@@ -909,6 +931,8 @@ class Engine:
             self._island_best[island] = float(seed.score or 0.0)
         if self.novelty is not None:
             self._index_novelty(seed)
+        for check in self.checks:
+            check.observe(seed)
 
     def _index_novelty(self, program: Program) -> None:
         """Add an evaluated program to the near-duplicate index (with its stored vector
@@ -1052,3 +1076,97 @@ class Engine:
             self.llm.router.load_state(self.db.get_state("llm_router"))
         if self.learning is not None:
             self.learning.load_state(self.db.get_state("prompt_learning"))
+
+
+def build_llm(problem: Problem, config: Config) -> LLMServices | None:
+    """The model router and prompt builder, when an operator that uses models is enabled."""
+    if not any(_uses_models(name) for name in config.operators.enabled):
+        return None
+    llm_config = config.llm
+    if not llm_config.models:
+        raise EngineError(
+            "llm_* operators are enabled but no model is configured "
+            "(give --llm-base-url and --model, or llm.models in a config file)"
+        )
+    for model in llm_config.models:
+        passed = sanitized_environment({model.api_key_env: "x"}, allow=config.evaluator.pass_env)
+        if model.api_key_env in passed:
+            raise EngineError(
+                f"llm model {model.label}: api_key_env {model.api_key_env!r} would reach "
+                "candidate programs; remove it from evaluator.pass_env"
+            )
+    from evoforge.llm.client import LLMSetupError, OpenAIChatClient, RetryPolicy
+    from evoforge.llm.router import ModelRouter
+    from evoforge.operators.prompts import PromptBuilder
+
+    retry = RetryPolicy.from_config(llm_config)
+    try:
+        clients = {
+            model.label: OpenAIChatClient(model, retry, jitter_seed=config.seed + index)
+            for index, model in enumerate(llm_config.models)
+        }
+    except LLMSetupError as exc:
+        raise EngineError(str(exc)) from None
+    description = problem.description or problem.files.get("README.md", b"").decode(
+        "utf-8", "replace"
+    )
+    return LLMServices(
+        router=ModelRouter(llm_config, clients),
+        prompts=PromptBuilder(config.prompt, description, problem.initial_code),
+        completions_per_request=llm_config.completions_per_request,
+    )
+
+
+def build_prompt_learner(config: Config, llm: LLMServices | None) -> PromptLearner | None:
+    """The prompt learner, when the run uses models and a prompt-learning option is on."""
+    if llm is None or not PromptLearner.wanted(config.prompt):
+        return None
+    return PromptLearner(
+        config.prompt,
+        config.bandit,
+        llm.prompts.system,
+        config.archive.num_islands,
+        llm.prompts.task,
+    )
+
+
+def build_novelty(config: Config) -> NoveltyIndex | EmbeddingNoveltyIndex | None:
+    """The near-duplicate index ``novelty.method`` asks for (None when turned off)."""
+    novelty = config.novelty
+    if not novelty.near_duplicates:
+        return None
+    if novelty.method == "minhash":
+        return NoveltyIndex(novelty)
+    passed = sanitized_environment(
+        {novelty.embedding_api_key_env: "x"}, allow=config.evaluator.pass_env
+    )
+    if novelty.embedding_api_key_env in passed:
+        raise EngineError(
+            f"novelty.embedding_api_key_env {novelty.embedding_api_key_env!r} would reach "
+            "candidate programs; remove it from evaluator.pass_env"
+        )
+    from evoforge.llm.client import EmbeddingClient, LLMSetupError
+
+    try:
+        client = EmbeddingClient(novelty)
+    except LLMSetupError as exc:
+        raise EngineError(str(exc)) from None
+    return EmbeddingNoveltyIndex(novelty, client.embed)
+
+
+def _uses_models(operator: str) -> bool:
+    """Whether the operator registered under this name calls language models."""
+    return OPERATORS.has(operator, "llm")
+
+
+def _rejected(rejection: Rejection | None) -> EvaluationResult:
+    if rejection is None:
+        return EvaluationResult(EvalStatus.REJECTED, rejection=RejectionKind.OTHER)
+    return rejection.result()
+
+
+def _remove_database(db_path: Path) -> None:
+    """Remove a run database that never held a run (and its WAL files)."""
+    db_path.unlink(missing_ok=True)
+    for suffix in ("-wal", "-shm"):
+        Path(str(db_path) + suffix).unlink(missing_ok=True)

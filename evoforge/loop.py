@@ -23,18 +23,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evoforge.engine import Engine, StepReport
+from evoforge.kinds import StopReason
 from evoforge.program import Program
 from evoforge.report.progress import Reporter
 
 if TYPE_CHECKING:
     from evoforge.llm.router import ModelChange
     from evoforge.splits import FinalChoice
-
-STOP_ITERATIONS = "iterations budget reached"
-STOP_EVALUATIONS = "evaluations budget reached"
-STOP_WALL_TIME = "wall-time budget reached"
-STOP_TARGET = "target score reached"
-STOP_INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True)
@@ -50,35 +45,52 @@ class Budget:
 
 @dataclass(frozen=True)
 class RunResult:
-    """The outcome of :func:`evoforge.run` or of one ``run``/``resume`` invocation."""
+    """The outcome of :func:`evoforge.run` or of one ``run``/``resume`` invocation.
+
+    ``stop_reason`` is why it stopped; ``stop_detail`` adds what a person needs to know
+    (how many tokens were used, why the models were dropped), empty when nothing.
+    """
 
     run_dir: Path
     best: Program | None
     initial_score: float | None
     iterations: int
     evaluations: int
-    stop_reason: str
+    stop_reason: StopReason
     failures: dict[str, int] = field(default_factory=dict)
     final: FinalChoice | None = None
     """The program chosen on the holdout and its test score (problems with splits)."""
+    stop_detail: str = ""
 
     @property
     def best_score(self) -> float | None:
         return None if self.best is None else self.best.score
+
+    @property
+    def stop_description(self) -> str:
+        """The stop reason and its details as one line."""
+        return self.stop_reason.describe(self.stop_detail)
 
 
 class _Stop:
     """Shared stop flags set by signal handlers and budgets."""
 
     def __init__(self) -> None:
-        self.reason: str | None = None
+        self.reason: StopReason | None = None
+        self.detail = ""
         self.abandon = False
 
 
 def drive(engine: Engine, budget: Budget, reporter: Reporter, workers: int) -> RunResult:
     """Run the loop to completion in a fresh event loop and return the result."""
-    reason = asyncio.run(_drive(engine, budget, reporter, workers))
-    engine.db.set_state({"stop_reason": reason, "budget_iterations": budget.iterations})
+    reason, detail = asyncio.run(_drive(engine, budget, reporter, workers))
+    engine.db.set_state(
+        {
+            "stop_reason": reason.describe(detail),
+            "stop_kind": reason.name.lower(),
+            "budget_iterations": budget.iterations,
+        }
+    )
     seed = engine.seed_program
     return RunResult(
         run_dir=engine.run_dir,
@@ -88,19 +100,22 @@ def drive(engine: Engine, budget: Budget, reporter: Reporter, workers: int) -> R
         evaluations=engine.counters.evaluations,
         stop_reason=reason,
         failures=dict(engine.counters.failures),
+        stop_detail=detail,
     )
 
 
-async def _drive(engine: Engine, budget: Budget, reporter: Reporter, workers: int) -> str:
+async def _drive(
+    engine: Engine, budget: Budget, reporter: Reporter, workers: int
+) -> tuple[StopReason, str]:
     stop = _Stop()
     loop = asyncio.get_running_loop()
 
     def on_signal() -> None:
-        if stop.reason == STOP_INTERRUPTED:
+        if stop.reason is StopReason.INTERRUPTED:
             stop.abandon = True
             reporter.note("second interrupt: abandoning evaluations in flight")
         else:
-            stop.reason = STOP_INTERRUPTED
+            stop.reason = StopReason.INTERRUPTED
             reporter.note(
                 "interrupted: finishing evaluations in flight (interrupt again to abandon)"
             )
@@ -122,7 +137,9 @@ async def _drive(engine: Engine, budget: Budget, reporter: Reporter, workers: in
     try:
         while True:
             if stop.reason is None:
-                stop.reason = _budget_reached(engine, budget, started)
+                reached = _budget_reached(engine, budget, started)
+                if reached is not None:
+                    stop.reason, stop.detail = reached
             while (
                 stop.reason is None
                 and len(in_flight) < workers
@@ -151,7 +168,7 @@ async def _drive(engine: Engine, budget: Budget, reporter: Reporter, workers: in
                 in_flight.clear()
                 break
             reporter.tick(engine)
-        if stop.reason != STOP_INTERRUPTED and not final_done and _fits(engine, budget):
+        if stop.reason is not StopReason.INTERRUPTED and not final_done and _fits(engine, budget):
             await _simplify_best(engine, reporter)  # stopped by wall time, target, models
     finally:
         for sig in installed:
@@ -163,7 +180,9 @@ async def _drive(engine: Engine, budget: Budget, reporter: Reporter, workers: in
         if engine.llm is not None:
             engine.llm.router.listener = None
         reporter.stop(engine)
-    return stop.reason or _budget_reached(engine, budget, started) or STOP_ITERATIONS
+    if stop.reason is not None:
+        return stop.reason, stop.detail
+    return _budget_reached(engine, budget, started) or (StopReason.ITERATIONS, "")
 
 
 async def _simplify_best(engine: Engine, reporter: Reporter) -> None:
@@ -213,7 +232,9 @@ def _may_ask(engine: Engine, budget: Budget, in_flight: int, *, keep_final: bool
     )
 
 
-def _budget_reached(engine: Engine, budget: Budget, started: float) -> str | None:
+def _budget_reached(
+    engine: Engine, budget: Budget, started: float
+) -> tuple[StopReason, str] | None:
     best = engine.best
     if (
         budget.target_score is not None
@@ -221,14 +242,14 @@ def _budget_reached(engine: Engine, budget: Budget, started: float) -> str | Non
         and best.score is not None
         and best.score >= budget.target_score
     ):
-        return STOP_TARGET
+        return StopReason.TARGET, ""
     if engine.counters.iterations >= budget.iterations:
-        return STOP_ITERATIONS
+        return StopReason.ITERATIONS, ""
     llm_reason = engine.llm_stop_reason()  # token or cost budget, or no usable model
     if llm_reason is not None:
         return llm_reason
     if budget.max_evaluations is not None and engine.counters.evaluations >= budget.max_evaluations:
-        return STOP_EVALUATIONS
+        return StopReason.EVALUATIONS, ""
     if budget.max_wall_time_s is not None and time.monotonic() - started >= budget.max_wall_time_s:
-        return STOP_WALL_TIME
+        return StopReason.WALL_TIME, ""
     return None

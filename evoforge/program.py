@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from evoforge.kinds import RejectionKind
+
 
 class EvalStatus(StrEnum):
     """Outcome of evaluating one candidate.
@@ -49,6 +51,8 @@ class EvaluationResult:
     gives it, otherwise the mean of the numeric metrics. It is ``None`` unless ``status``
     is ``ok``. ``artifacts`` are text (stderr tail, evaluator feedback) kept for display
     and for prompts. ``stage`` is the last cascade stage that ran (1-based, 0 if none).
+    ``rejection`` is the kind of refusal when ``status`` is ``rejected`` (never evaluated),
+    else ``None``.
     """
 
     status: EvalStatus
@@ -58,6 +62,12 @@ class EvaluationResult:
     reason: str = ""
     duration_s: float = 0.0
     stage: int = 0
+    rejection: RejectionKind | None = None
+
+    @property
+    def evaluated(self) -> bool:
+        """Whether the program ran in the sandbox: every status but ``rejected``."""
+        return self.status is not EvalStatus.REJECTED
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,9 @@ class Program:
     MAP-Elites coordinates' raw values by dimension name. ``parent_source`` says how the
     parent was chosen (a parent source such as ``elite`` or ``seed``; ``final`` for the
     simplification offered to the best before the run ends; empty for the seed).
+    ``rejection`` is the kind of refusal of a child that was never evaluated. ``params``
+    are the numbers the operator made the child with (``tune``'s relative ``step``), for
+    operators that learn from their lineage.
     """
 
     id: str
@@ -101,6 +114,8 @@ class Program:
     eval_time_s: float = 0.0
     created_at: float = 0.0
     parent_source: str = ""
+    rejection: RejectionKind | None = None
+    params: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def is_scored(self) -> bool:
@@ -118,6 +133,8 @@ class Program:
             "generation": self.generation,
             "status": self.status.value,
             "reason": self.reason,
+            "rejection": None if self.rejection is None else self.rejection.value,
+            "params": dict(self.params),
             "score": self.score,
             "metrics": dict(self.metrics),
             "features": dict(self.features),

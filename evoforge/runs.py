@@ -20,7 +20,8 @@ from typing import IO, Any
 
 from evoforge.config import Config, resolve_config
 from evoforge.engine import Engine, EngineError
-from evoforge.loop import STOP_INTERRUPTED, Budget, RunResult, drive
+from evoforge.kinds import StopReason
+from evoforge.loop import Budget, RunResult, drive
 from evoforge.problem import Problem, load_problem
 from evoforge.report.progress import Reporter, make_reporter
 from evoforge.requirements_check import check_requirements
@@ -103,7 +104,7 @@ def _with_final_choice(engine: Engine, result: RunResult, reporter: Reporter) ->
     """Choose the final program on the holdout and score it on test (problems with splits;
     not after an interrupt, so that a stopped run can be resumed first)."""
     splits = engine.config.splits
-    if not splits.enabled or result.stop_reason == STOP_INTERRUPTED:
+    if not splits.enabled or result.stop_reason is StopReason.INTERRUPTED:
         return result
     final = choose_final(
         engine.db, engine.evaluator.evaluate, splits, engine.config.seed, reporter.note

@@ -14,7 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from evoforge.blocks import frozen_violation
 from evoforge.cli import main
+from evoforge.operators import diff
 from evoforge.problem import ProblemError, load_problem
 
 CURVE_FIT = Path(__file__).parent / "e2e" / "problems" / "curve_fit"
@@ -153,7 +155,6 @@ def test_nonsense_arguments_are_one_line(
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(answer=st.text(max_size=400), parent_extra=st.text(max_size=80))
 def test_search_replace_parser_never_raises_anything_else(answer: str, parent_extra: str) -> None:
-    diff = pytest.importorskip("evoforge.operators.diff")
     parent = GOOD_PROGRAM.replace("b = 0.1", f"b = 0.1  # {parent_extra!r}")
     for text in (
         answer,
@@ -164,19 +165,25 @@ def test_search_replace_parser_never_raises_anything_else(answer: str, parent_ex
             child = diff.child_from_diff(parent, text)
         except diff.AnswerError:
             continue
-        assert isinstance(child, str)
+        # whatever the answer, an applied edit stays inside the evolve blocks
+        assert frozen_violation(parent, child) is None
+
+
+def test_search_replace_parser_applies_an_edit_that_matches() -> None:
+    answer = "<<<<<<< SEARCH\nb = 0.1\n=======\nb = 0.25\n>>>>>>> REPLACE\n"
+    child = diff.child_from_diff(GOOD_PROGRAM, answer)
+    assert child == GOOD_PROGRAM.replace("b = 0.1", "b = 0.25")
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(answer=st.text(max_size=400))
 def test_rewrite_parser_never_raises_anything_else(answer: str) -> None:
-    diff = pytest.importorskip("evoforge.operators.diff")
     for text in (answer, f"```python\n{answer}\n```"):
         try:
             child = diff.child_from_rewrite(GOOD_PROGRAM, text)
         except diff.AnswerError:
             continue
-        assert isinstance(child, str)
+        assert frozen_violation(GOOD_PROGRAM, child) is None
 
 
 @settings(

@@ -7,8 +7,10 @@ import shutil
 from pathlib import Path
 
 from evoforge import Engine, EvalStatus, EvaluationResult, load_problem
+from evoforge.checks import Rejection
 from evoforge.config import resolve_config
 from evoforge.engine import Job, StepReport
+from evoforge.kinds import RejectionKind
 from evoforge.program import InsertStatus
 
 PROBLEM = Path(__file__).parent / "e2e" / "problems" / "curve_fit"
@@ -17,11 +19,11 @@ PROBLEM = Path(__file__).parent / "e2e" / "problems" / "curve_fit"
 def _step(engine: Engine, job: Job) -> StepReport:
     """Propose, check and evaluate ``job``'s child and tell the engine, as a custom loop does."""
     proposal = asyncio.run(engine.propose(job))
-    reason = engine.check(job, proposal)
-    if reason is None and proposal is not None:
+    rejection = engine.check(job, proposal)
+    if rejection is None and proposal is not None:
         return engine.tell(job, proposal, engine.evaluate(proposal.code))
-    rejected = EvaluationResult(EvalStatus.REJECTED, reason=reason or "")
-    return engine.tell(job, proposal, rejected, evaluated=False)
+    assert rejection is not None
+    return engine.tell(job, proposal, rejection.result())
 
 
 def test_custom_ask_tell_loop(tmp_path: Path) -> None:
@@ -64,13 +66,22 @@ def test_duplicate_children_are_never_evaluated_twice(tmp_path: Path) -> None:
         same_as_seed = Proposal(
             code=problem.initial_code.replace("b = 0.1", "b = 0.1  # same"), operator="x"
         )
-        assert engine.check(job, same_as_seed) == "duplicate of a program already evaluated"
+        assert engine.check(job, same_as_seed) == Rejection(
+            RejectionKind.DUPLICATE, "duplicate of a program already evaluated"
+        )
         frozen = Proposal(code=problem.initial_code.replace("range(21)", "range(3)"), operator="x")
-        reason = engine.check(job, frozen)
-        assert reason is not None and "frozen code changed" in reason
+        rejection = engine.check(job, frozen)
+        assert rejection is not None and rejection.kind is RejectionKind.FROZEN_CODE
+        assert "frozen code changed" in rejection.reason
         broken = Proposal(code=problem.initial_code.replace("b = 0.1", "b = (0.1"), operator="x")
-        reason = engine.check(job, broken)
-        assert reason is not None and reason.startswith("syntax error")
+        rejection = engine.check(job, broken)
+        assert rejection is not None and rejection.kind is RejectionKind.SYNTAX
+        assert rejection.reason.startswith("syntax error")
+        assert engine.check(job, None) == Rejection(
+            RejectionKind.NO_CHANGE, f"{job.operator.name} produced no change"
+        )
+        refused = Proposal(code=problem.initial_code, operator="x", rejection="edit did not apply")
+        assert engine.check(job, refused) == Rejection(RejectionKind.OPERATOR, "edit did not apply")
     finally:
         engine.close()
 
@@ -85,7 +96,8 @@ def test_children_using_undefined_names_are_refused_unless_the_check_is_off(
     undefined = Proposal(
         code=problem.initial_code.replace("b = 0.1", "b = 0.1 * slope"), operator="x"
     )
-    for static_check, expected in ((True, "static check: undefined name 'slope'"), (False, None)):
+    refusal = Rejection(RejectionKind.UNDEFINED_NAME, "static check: undefined name 'slope'")
+    for static_check, expected in ((True, refusal), (False, None)):
         config = resolve_config(
             problem_layer=problem.config_layer,
             cli_layer={"evaluator": {"static_check": static_check}},
@@ -118,7 +130,7 @@ def test_failed_children_keep_their_note_and_count_among_the_relatives(tmp_path:
         job = engine.ask()
         refused = Proposal(code=problem.initial_code.replace("a = 0.5", "a = 0.8"), operator="t")
         rejected = EvaluationResult(EvalStatus.REJECTED, reason="refused by a test")
-        engine.tell(job, refused, rejected, evaluated=False)
+        engine.tell(job, refused, rejected)
         job = engine.ask()
         scoring = Proposal(
             code=problem.initial_code.replace("a = 0.5", "a = 0.6"), operator="tune", note=note
@@ -127,6 +139,7 @@ def test_failed_children_keep_their_note_and_count_among_the_relatives(tmp_path:
         failed, unevaluated = engine.db.program("i000001"), engine.db.program("i000002")
         assert failed is not None and failed.reason == f"{note}\n{error}"
         assert unevaluated is not None and unevaluated.reason == "refused by a test"
+        assert unevaluated.rejection is RejectionKind.OTHER  # a rejection without a kind
         relatives = [p.id for p in engine.ask().context.relatives]
         # the scored ones best first, then the evaluated failure; never the unevaluated one
         assert sorted(relatives[:2]) == ["i000003", "seed"] and relatives[2:] == ["i000001"]

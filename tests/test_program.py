@@ -19,7 +19,8 @@ def test_unparsable_code_still_normalises() -> None:
     text = normalise_code("def f(x:\n    return x  # c\n")
     assert "# c" not in text
     assert normalise_code("x = (1,\n\n  2   \n") == normalise_code("x = (1,\n  2\n")
-    assert code_hash("def f(:\n  pass\n") == code_hash("def f(:\n  pass\n")
+    assert code_hash("def f(:\n  pass  # c\n\n") == code_hash("def f(:\n  pass\n")
+    assert code_hash("def f(:\n  pass\n") != code_hash("def g(:\n  pass\n")
 
 
 def test_code_hash_of_code_with_a_lone_surrogate_does_not_raise() -> None:

@@ -11,15 +11,17 @@ import ast
 import math
 import re
 import textwrap
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 
 from evoforge.blocks import BlockError, evolve_blocks
 from evoforge.config import FeatureConfig
 from evoforge.program import Program
+from evoforge.registry import FEATURES
 
-BUILTIN_FEATURES = frozenset({"complexity", "diversity", "score", "behaviour"})
-"""Feature names computed here; any other name is read from the evaluator's metrics."""
+FeatureFunction = Callable[[str, Mapping[str, float], float | None, Sequence[Program]], float]
+"""``(code, metrics, score, reference programs) -> value``: how a registered feature is
+computed (see :data:`evoforge.registry.FEATURES`)."""
 
 _TOKEN_RE = re.compile(r"[A-Za-z_]\w*|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+|[^\w\s]")
 _SCORE_METRIC = "combined_score"
@@ -110,24 +112,57 @@ def _finite(value: object) -> float:
     return number if math.isfinite(number) else 0.0
 
 
+def complexity_feature(
+    code: str, metrics: Mapping[str, float], score: float | None, references: Sequence[Program]
+) -> float:
+    """The registered ``complexity`` feature: :func:`complexity`."""
+    return complexity(code)
+
+
+def diversity_feature(
+    code: str, metrics: Mapping[str, float], score: float | None, references: Sequence[Program]
+) -> float:
+    """The registered ``diversity`` feature: :func:`diversity` against ``references``."""
+    return diversity(code, references)
+
+
+def score_feature(
+    code: str, metrics: Mapping[str, float], score: float | None, references: Sequence[Program]
+) -> float:
+    """The registered ``score`` feature: the fitness."""
+    return _finite(score)
+
+
+def behaviour_feature(
+    code: str, metrics: Mapping[str, float], score: float | None, references: Sequence[Program]
+) -> float:
+    """The registered ``behaviour`` feature: the metric named by :func:`behaviour_metric`,
+    or the score when there is none."""
+    metric = behaviour_metric(metrics)
+    return _finite(score if metric is None else metrics[metric])
+
+
 class FeatureExtractor:
     """Computes the configured feature values of one scored program.
 
-    Built-in names: ``complexity`` (:func:`complexity`), ``diversity`` (:func:`diversity`
-    against ``reference_programs``), ``score`` (the fitness) and ``behaviour`` (the metric
-    named by :func:`behaviour_metric`, or the score when there is none). Any other name
-    is read from the evaluator's metrics; a metric the evaluator did not report, and any
-    non-finite or non-numeric value, becomes 0.0 (so one odd metric cannot break the grid).
+    A name registered in :data:`evoforge.registry.FEATURES` is computed by its function
+    (built in: ``complexity``, ``diversity`` against ``reference_programs``, ``score``
+    and ``behaviour``); any other name is read from the evaluator's metrics. A metric the
+    evaluator did not report, and any non-finite or non-numeric value, becomes 0.0 (so
+    one odd metric cannot break the grid).
     """
 
     def __init__(self, features: Sequence[FeatureConfig]) -> None:
         self.features: tuple[FeatureConfig, ...] = tuple(features)
         self.names: tuple[str, ...] = tuple(feature.name for feature in self.features)
+        self._functions: dict[str, FeatureFunction] = {
+            name: FEATURES.load(name) for name in self.names if FEATURES.has(name)
+        }
 
     @property
     def needs_references(self) -> bool:
-        """Whether ``compute`` reads ``reference_programs`` (only ``diversity`` does)."""
-        return "diversity" in self.names
+        """Whether ``compute`` reads ``reference_programs`` (a feature tagged so does)."""
+        return any(FEATURES.has(name, "references") for name in self._functions)
 
     def compute(
         self,
@@ -139,15 +174,9 @@ class FeatureExtractor:
         """Raw value of every configured feature, keyed by feature name, all finite."""
         values: dict[str, float] = {}
         for name in self.names:
-            if name == "complexity":
-                values[name] = complexity(code)
-            elif name == "diversity":
-                values[name] = diversity(code, reference_programs)
-            elif name == "score":
-                values[name] = _finite(score)
-            elif name == "behaviour":
-                metric = behaviour_metric(metrics)
-                values[name] = _finite(score if metric is None else metrics[metric])
-            else:
+            function = self._functions.get(name)
+            if function is None:
                 values[name] = _finite(metrics.get(name, 0.0))
+            else:
+                values[name] = _finite(function(code, metrics, score, reference_programs))
         return values

@@ -99,7 +99,7 @@ class RunTask:
 
 
 def _evoforge_layer(task: RunTask, *, llm: bool) -> dict[str, Any]:
-    from evoforge.config import LLM_OPERATOR_NAMES
+    from evoforge.registry import OPERATORS
 
     layer: dict[str, Any] = {
         "seed": task.seed,
@@ -116,7 +116,7 @@ def _evoforge_layer(task: RunTask, *, llm: bool) -> dict[str, Any]:
     }
     if llm:
         assert task.oracle_url is not None, "evoforge-oracle needs the oracle"
-        layer["operators"] = {"enabled": list(LLM_OPERATOR_NAMES)}
+        layer["operators"] = {"enabled": list(OPERATORS.names("llm"))}
         layer["llm"] = {
             "models": [{"model": "oracle", "base_url": task.oracle_url, "timeout_s": 120.0}],
             "auto_enable_operators": False,
@@ -176,7 +176,7 @@ def run_evoforge(task: RunTask, *, llm: bool) -> RunRecord:
     A resumed run's ``wall_time_s`` includes the time its interrupted invocations ran
     (kept in ``run_dir`` when they stopped)."""
     from evoforge.engine import EngineError
-    from evoforge.llm.router import STOP_NO_MODEL
+    from evoforge.kinds import StopReason
     from evoforge.report.progress import make_reporter
     from evoforge.runs import resume_run, start_run
     from evoforge.storage.db import DatabaseError, RunDatabase
@@ -219,14 +219,14 @@ def run_evoforge(task: RunTask, *, llm: bool) -> RunRecord:
             )
     except KeyboardInterrupt:
         raise interrupted() from None
-    if result.stop_reason == "interrupted":
+    if result.stop_reason is StopReason.INTERRUPTED:
         raise interrupted()
-    if result.stop_reason.startswith(STOP_NO_MODEL):
+    if result.stop_reason is StopReason.NO_MODEL:
         # the oracle stopped answering: a bench fault, not the engine's result (re-run)
         return task.record(
             status=STATUS_FAILED,
             wall_time_s=time.monotonic() - started,
-            reason=result.stop_reason[:300],
+            reason=result.stop_description[:300],
         )
     scores, operators = _evoforge_scores(evo_dir)
     extra: dict[str, Any] = {"operators": operators}
@@ -239,7 +239,7 @@ def run_evoforge(task: RunTask, *, llm: bool) -> RunRecord:
         initial_score=result.initial_score,
         evaluations=len(scores),
         wall_time_s=before + time.monotonic() - started,
-        stop_reason=result.stop_reason,
+        stop_reason=result.stop_description,
         trajectory=best_so_far(scores),
         resumed=resumed,
         failed_evaluations=count_failed(scores),

@@ -82,11 +82,12 @@ from types import ModuleType
 from typing import Any
 
 from evoforge.config import EvaluatorConfig
+from evoforge.evaluation.raw import RawEvaluation
 from evoforge.evaluation.sandbox import Sandbox, SandboxLimits, SandboxRun, SideRequest
 from evoforge.evaluation.sandbox.templates import ProcessTemplate
 from evoforge.program import EvalStatus, EvaluationResult
 
-__all__ = ["ProblemEvaluator"]
+__all__ = ["ProblemEvaluator", "RawEvaluation"]
 
 RUNNER_PATH = Path(__file__).with_name("runner.py")
 CANDIDATE_HOST_PATH = Path(__file__).with_name("candidate_host.py")
@@ -218,19 +219,54 @@ class ProblemEvaluator:
         ``split`` scores it on that instance split (see the module docstring); ``None``
         calls the evaluator as a problem without splits expects.
         """
+        return self.judge(self.run_raw(code, split), split)
+
+    def run_raw(self, code: str, split: str | None = None) -> RawEvaluation:
+        """Run ``code`` in the sandbox and return what came out, unjudged. Never raises.
+
+        This is the half an evaluation backend runs, on whatever machine it chooses: it
+        holds no score, only the sandbox's records (:meth:`judge` turns them into one).
+        """
         start = time.monotonic()
         with self._count_lock:
             self._evaluations += 1
         try:
-            result = self._judge(*self._run(code, split), split=split)
+            run, candidate = self._run(code, split)
         except Exception as exc:  # a bug of ours must not take the run down either
             tail = "".join(traceback.format_exception(exc))[-4000:]
+            return RawEvaluation(
+                run=None,
+                error=f"evaluation machinery failed: {type(exc).__name__}: {exc}",
+                error_detail=tail,
+                duration_s=time.monotonic() - start,
+            )
+        return RawEvaluation(run=run, candidate=candidate, duration_s=time.monotonic() - start)
+
+    def judge(self, raw: RawEvaluation, split: str | None = None) -> EvaluationResult:
+        """Turn a sandbox's raw records into a result: validation, ``verify`` (on ``split``,
+        the split the run was made on), the score.
+
+        Runs on the driver, never on a worker, so whatever ran the candidate cannot report
+        a score. Never raises.
+        """
+        start = time.monotonic()
+        if raw.run is None:
             result = EvaluationResult(
                 status=EvalStatus.FAILED,
-                reason=f"evaluation machinery failed: {type(exc).__name__}: {exc}",
-                artifacts={"traceback": tail},
+                reason=raw.error or "the evaluation backend returned no run",
+                artifacts={"traceback": raw.error_detail} if raw.error_detail else {},
             )
-        return replace(result, duration_s=time.monotonic() - start)
+        else:
+            try:
+                result = self._judge(raw.run, raw.candidate, split=split)
+            except Exception as exc:  # a bug of ours must not take the run down either
+                tail = "".join(traceback.format_exception(exc))[-4000:]
+                result = EvaluationResult(
+                    status=EvalStatus.FAILED,
+                    reason=f"evaluation machinery failed: {type(exc).__name__}: {exc}",
+                    artifacts={"traceback": tail},
+                )
+        return replace(result, duration_s=raw.duration_s + time.monotonic() - start)
 
     def _template(self, side: str) -> ProcessTemplate | None:
         """The template process of one side (``evaluator`` or ``candidate``), made on first

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 
-from evoforge.config import LLM_OPERATOR_NAMES, Config
+from evoforge.config import Config
+from evoforge.registry import OPERATORS
 
 __all__ = ["CHECK_TIMEOUT_S", "check_models", "problems_line"]
 
@@ -50,7 +51,7 @@ def _check_embeddings(config: Config) -> list[str]:
 
 def _check_chat_models(config: Config) -> list[str]:
     if not config.llm.models or not any(
-        name in LLM_OPERATOR_NAMES for name in config.operators.enabled
+        OPERATORS.has(name, "llm") for name in config.operators.enabled
     ):
         return []
     from evoforge.llm.client import LLMSetupError, OpenAIChatClient, RetryPolicy, probe

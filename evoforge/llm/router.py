@@ -27,13 +27,10 @@ from typing import Any
 import numpy as np
 
 from evoforge.config import BanditConfig, LLMConfig
+from evoforge.kinds import StopReason
 from evoforge.llm.client import ChatClient, ChatRequest, ChatResponse, LLMCallError
 from evoforge.llm.records import CallOutcome, LLMCallRecord
 from evoforge.selection.bandits import Bandit, make_bandit
-
-STOP_TOKENS = "token budget reached"
-STOP_COST = "cost budget reached"
-STOP_NO_MODEL = "no usable language model"
 
 
 @dataclass(frozen=True)
@@ -96,17 +93,18 @@ class ModelRouter:
             self.tokens_used += record.tokens
             self.cost_used += record.cost
 
-    def stop_reason(self) -> str | None:
-        """Why no more requests may be sent: a budget reached, or no model left."""
+    def stop_reason(self) -> tuple[StopReason, str] | None:
+        """Why no more requests may be sent (a budget reached, or no model left) and the
+        details, or None."""
         if self.config.max_total_tokens is not None and (
             self.tokens_used >= self.config.max_total_tokens
         ):
-            return f"{STOP_TOKENS} ({self.tokens_used} of {self.config.max_total_tokens} tokens)"
+            detail = f"{self.tokens_used} of {self.config.max_total_tokens} tokens"
+            return StopReason.TOKENS, detail
         if self.config.max_cost is not None and self.cost_used >= self.config.max_cost:
-            return f"{STOP_COST} ({self.cost_used:.4g} of {self.config.max_cost:.4g})"
+            return StopReason.COST, f"{self.cost_used:.4g} of {self.config.max_cost:.4g}"
         if self.no_model_left():
-            reasons = "; ".join(f"{h.dropped}" for h in self._health.values())
-            return f"{STOP_NO_MODEL}: {reasons}"
+            return StopReason.NO_MODEL, "; ".join(f"{h.dropped}" for h in self._health.values())
         return None
 
     def no_model_left(self) -> bool:
@@ -150,9 +148,9 @@ class ModelRouter:
         all usable ones are resting. Raises :class:`LLMCallError` (its ``records`` hold the
         attempts), or :class:`BudgetExhausted` when a budget or the models are used up."""
         while True:
-            reason = self.stop_reason()
-            if reason is not None:
-                raise BudgetExhausted(CallOutcome.SKIPPED, reason)
+            stop = self.stop_reason()
+            if stop is not None:
+                raise BudgetExhausted(CallOutcome.SKIPPED, stop[0].describe(stop[1]))
             label = self.choose(rng)
             if label is not None:
                 break

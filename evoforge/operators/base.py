@@ -10,12 +10,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from evoforge.llm.records import LLMCallRecord
 from evoforge.program import Program
+
+if TYPE_CHECKING:
+    from evoforge.config import OperatorsConfig
+    from evoforge.operators.llm import LLMServices
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,9 @@ class Proposal:
 
     ``rejection``: set by an operator that got an answer it cannot turn into a child (a
     model's edit that does not apply, say); the engine records the step as rejected with
-    this reason and ``code`` is then the parent's.
+    this reason and ``code`` is then the parent's. ``params``: numbers the operator made
+    the child with that it wants to read back from the lineage later (``tune``: its
+    relative ``step``); they are stored with the program as ``Program.params``.
     ``answer``: what a language-model operator records about the model's answer (how its
     edits matched, whether a correction prompt was needed); stored with the child as an
     ``llm_answer`` event. Empty for every other operator.
@@ -85,6 +91,7 @@ class Proposal:
     extra_parent_ids: tuple[str, ...] = field(default_factory=tuple)
     rejection: str = ""
     answer: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, float] = field(default_factory=dict)
 
 
 class Operator(ABC):
@@ -103,6 +110,12 @@ class Operator(ABC):
     name: ClassVar[str]
     keep_only_if_no_worse: ClassVar[bool] = False
     uses_relatives: ClassVar[bool] = False
+
+    @classmethod
+    def from_settings(cls, settings: OperatorsConfig, llm: LLMServices | None) -> Operator:
+        """The operator as the run's ``operators`` settings configure it (the registered
+        builder; operators without settings take none)."""
+        return cls()
 
     @abstractmethod
     async def propose(self, context: ProposalContext) -> Proposal | None:

@@ -28,6 +28,7 @@ import ast
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from evoforge.config import OperatorsConfig
 from evoforge.llm.client import ChatRequest, ChatResponse, LLMCallError
 from evoforge.llm.router import ModelRouter
 from evoforge.operators.base import Operator, Proposal, ProposalContext
@@ -230,3 +231,24 @@ class LLMOperator(Operator):
         if context.call_log is not None:
             context.call_log.extend(response.records)
         return response, self._first_child(context.parent.code, response.texts)
+
+
+def llm_diff(settings: OperatorsConfig, llm: LLMServices | None) -> LLMOperator:
+    """The registered ``llm_diff`` operator: a model's SEARCH/REPLACE edit of the parent."""
+    return LLMOperator("diff", _services(llm))
+
+
+def llm_rewrite(settings: OperatorsConfig, llm: LLMServices | None) -> LLMOperator:
+    """The registered ``llm_rewrite`` operator: a model's rewrite of the evolve blocks."""
+    return LLMOperator("rewrite", _services(llm))
+
+
+def llm_crossover(settings: OperatorsConfig, llm: LLMServices | None) -> LLMOperator:
+    """The registered ``llm_crossover`` operator: a model's combination of two parents."""
+    return LLMOperator("crossover", _services(llm))
+
+
+def _services(llm: LLMServices | None) -> LLMServices:
+    if llm is None:
+        raise ValueError("language-model operators need language models (llm.models)")
+    return llm

@@ -33,10 +33,11 @@ import ast
 import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from evoforge.config import MutateConfig
+from evoforge.config import MutateConfig, OperatorsConfig
 from evoforge.operators.ast_tools import (
     FunctionNode,
     Number,
@@ -58,6 +59,9 @@ from evoforge.operators.ast_tools import (
     scope_names,
 )
 from evoforge.operators.base import Operator, Proposal, ProposalContext
+
+if TYPE_CHECKING:
+    from evoforge.operators.llm import LLMServices
 
 _ATTEMPTS = 8
 _REPLACE_TRIES = 16
@@ -173,6 +177,10 @@ class MutateOperator(Operator):
     statement deletion/duplication/swaps) inside the evolve blocks."""
 
     name = "mutate"
+
+    @classmethod
+    def from_settings(cls, settings: OperatorsConfig, llm: LLMServices | None) -> Operator:
+        return cls(settings.mutate)
 
     def __init__(self, config: MutateConfig | None = None) -> None:
         self.config = config if config is not None else MutateConfig.model_validate({})

@@ -3,11 +3,12 @@
 Each child first draws its relative step ``s`` in ``[sigma * 10**-step_decades, sigma]``:
 the scale at which a program's literals can still improve ranges from a tenth of the value
 (a rough seed) to a millionth (a polynomial already fitted to a few digits), and no fixed
-step serves both. The step is remembered in the child's note (``step 3.2e-05``), and the
-lineage serves as the step's memory, *without hidden state*: the successful steps are
-those of the ``tune`` children among the relatives that scored above their parent (itself
-a relative). Three children in four (``_EXPLOIT_SHARE``) exploit: they reuse one of the
-latest ``_STEP_MEMORY`` successful steps, jittered by ``10**N(0, _STEP_JITTER_DECADES)``.
+step serves both. The step is recorded with the child (``Program.params["step"]``, and
+in its note for people: ``step 3.2e-05``), and the lineage serves as the step's memory,
+*without hidden state*: the successful steps are those of the ``tune`` children among
+the relatives that scored above their parent (itself a relative). Three children in
+four (``_EXPLOIT_SHARE``) exploit: they reuse one of the latest ``_STEP_MEMORY``
+successful steps, jittered by ``10**N(0, _STEP_JITTER_DECADES)``.
 A step's odds are the gain it made divided by the number of ``tune`` relatives tried at
 about its scale (within ``_ATTEMPT_SCALE_DECADES``), failed evaluations included: the gain
 per attempt at that scale, so a step that gained 1e-3 outweighs one that polished the
@@ -37,15 +38,14 @@ from __future__ import annotations
 
 import ast
 import math
-import re
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from evoforge.config import TuneConfig
+from evoforge.config import OperatorsConfig, TuneConfig
 from evoforge.operators.ast_tools import (
     LiteralSite,
     Number,
@@ -59,12 +59,14 @@ from evoforge.operators.ast_tools import (
 from evoforge.operators.base import Operator, Proposal, ProposalContext
 from evoforge.program import Program
 
+if TYPE_CHECKING:
+    from evoforge.operators.llm import LLMServices
+
 _ATTEMPTS = 6
 _EXPLOIT_SHARE = 0.75  # children that take a step that paid (or sigma) rather than explore
 _STEP_MEMORY = 8  # successful steps remembered (the latest ones)
 _STEP_JITTER_DECADES = 0.25  # spread of a reused step, in decades (log10)
 _ATTEMPT_SCALE_DECADES = 0.5  # tries within this many decades of a step count as its own
-_STEP_NOTE = re.compile(r", step ([0-9.eE+-]+)$")
 _CMA_ATTEMPTS = 2
 _SIGNIFICANT_DIGITS = 6
 _ZERO_SCALE_BELOW = 1e-12
@@ -82,6 +84,10 @@ class TuneOperator(Operator):
 
     name = "tune"
     uses_relatives = True
+
+    @classmethod
+    def from_settings(cls, settings: OperatorsConfig, llm: LLMServices | None) -> Operator:
+        return cls(settings.tune)
 
     def __init__(self, config: TuneConfig | None = None) -> None:
         self.config = config if config is not None else TuneConfig.model_validate({})
@@ -143,10 +149,12 @@ class TuneOperator(Operator):
         if not parsed.accepts(child):
             return None
         count = len(mapping)
+        shown = f"{step:.1e}"
         return Proposal(
             code=child,
             operator=self.name,
-            note=f"tune: {count} literal{'s' if count != 1 else ''}, {mode}, step {step:.1e}",
+            note=f"tune: {count} literal{'s' if count != 1 else ''}, {mode}, step {shown}",
+            params={"step": float(shown)},  # as shown, so the note and the memory agree
         )
 
     # ------------------------------------------------------------------ step
@@ -213,18 +221,14 @@ class TuneOperator(Operator):
 
 
 def step_of(program: Program) -> float | None:
-    """The relative step a ``tune`` child was made with, or None. The step is in the
-    note, the first line of its ``reason`` (a failed child's error follows it)."""
+    """The relative step a ``tune`` child was made with (``Program.params["step"]``), or
+    None when it is no ``tune`` child or has no usable step."""
     if program.operator != TuneOperator.name:
         return None
-    match = _STEP_NOTE.search(program.reason.partition("\n")[0])
-    if match is None:
+    step = program.params.get("step")
+    if not isinstance(step, int | float) or isinstance(step, bool):
         return None
-    try:
-        step = float(match.group(1))
-    except ValueError:
-        return None
-    return step if math.isfinite(step) and step > 0 else None
+    return float(step) if math.isfinite(step) and step > 0 else None
 
 
 def successful_steps(relatives: Sequence[Program]) -> list[tuple[float, float]]:

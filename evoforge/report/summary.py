@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from evoforge.kinds import RejectionKind
 from evoforge.operators.prompt_learning import summarise as summarise_prompt_learning
 from evoforge.splits import read_final
 from evoforge.storage.db import RunDatabase
@@ -84,9 +85,9 @@ def status_summary(db: RunDatabase) -> dict[str, Any]:
     for step in db.steps():
         program = step.program
         programs += 1
-        if not step.evaluated and program.reason.startswith("duplicate of"):
+        if program.rejection is RejectionKind.DUPLICATE:
             exact_duplicates += 1
-        elif not step.evaluated and program.reason.startswith("near duplicate of"):
+        elif program.rejection is RejectionKind.NEAR_DUPLICATE:
             near_duplicates += 1
         if step.evaluated:
             evaluations += 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -19,12 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evoforge.kinds import RejectionKind
 from evoforge.llm.records import CallOutcome, LLMCallRecord
 from evoforge.program import EvalStatus, InsertOutcome, InsertStatus, Program
 
-SCHEMA_VERSION = 3
-"""2 added ``llm_calls``, 3 ``programs.parent_source``; an older database is migrated on
-open (the table and the column are added)."""
+SCHEMA_VERSION = 4
+"""2 added ``llm_calls``, 3 ``programs.parent_source``, 4 ``programs.rejection`` and
+``programs.params`` (typed fields for what older versions kept in ``reason``). An older
+database is migrated on open (tables and columns added, version 4's fields filled in)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -44,6 +47,8 @@ CREATE TABLE IF NOT EXISTS programs (
     generation INTEGER NOT NULL,
     status TEXT NOT NULL,
     reason TEXT NOT NULL,
+    rejection TEXT,
+    params TEXT NOT NULL DEFAULT '{}',
     score REAL,
     metrics TEXT NOT NULL,
     features TEXT NOT NULL,
@@ -93,9 +98,25 @@ CREATE TABLE IF NOT EXISTS llm_calls (
 );
 CREATE INDEX IF NOT EXISTS llm_calls_by_seq ON llm_calls(seq);
 """
-# from version: what the upgrade adds (tables IF NOT EXISTS, then missing columns)
-_MIGRATIONS = {1: "llm_calls, programs.parent_source", 2: "programs.parent_source"}
-_ADDED_COLUMNS = {("programs", "parent_source"): "TEXT NOT NULL DEFAULT ''"}
+# Columns added after version 1, with their declarations: a database that lacks one gets it.
+_ADDED_COLUMNS = {
+    ("programs", "parent_source"): "TEXT NOT NULL DEFAULT ''",
+    ("programs", "rejection"): "TEXT",
+    ("programs", "params"): "TEXT NOT NULL DEFAULT '{}'",
+}
+# Versions 1-3 kept tune's step in the note, the first line of the reason ("..., step 1.0e-02").
+_LEGACY_STEP = re.compile(r", step ([0-9.eE+-]+)$")
+# Versions 1-3 kept the kind of a rejection only in its reason's words.
+_LEGACY_REJECTIONS: tuple[tuple[str, RejectionKind], ...] = (
+    ("near duplicate of", RejectionKind.NEAR_DUPLICATE),
+    ("duplicate of", RejectionKind.DUPLICATE),
+    ("syntax error", RejectionKind.SYNTAX),
+    ("unparsable code", RejectionKind.SYNTAX),
+    ("static check:", RejectionKind.UNDEFINED_NAME),
+    ("frozen code changed", RejectionKind.FROZEN_CODE),
+    ("evolve markers broken", RejectionKind.FROZEN_CODE),
+    ("expected ", RejectionKind.FROZEN_CODE),
+)
 
 
 class DatabaseError(RuntimeError):
@@ -199,15 +220,56 @@ class RunDatabase:
             version = int(self.get_meta("schema_version") or "0")
         except (ValueError, sqlite3.OperationalError):
             return  # no meta table or a strange version: the integrity check reports it
-        if version in _MIGRATIONS and version < SCHEMA_VERSION:
-            self._conn.executescript(_SCHEMA)
+        if not 1 <= version < SCHEMA_VERSION:
+            return  # current, or unknown: the integrity check reports the latter
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _SCHEMA.split(";"):  # version 1 lacks llm_calls
+                if statement.strip():
+                    self._conn.execute(statement)
             for (table, column), declaration in _ADDED_COLUMNS.items():
                 present = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
                 if column not in present:
                     self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            if version < 4:
+                self._backfill_v4()
             self._conn.execute(
                 "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
             )
+            self._conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+            raise
+
+    def _backfill_v4(self) -> None:
+        """Fill version 4's typed columns from the words older versions wrote in ``reason``."""
+        rows = self._conn.execute(
+            "SELECT seq, operator, status, reason FROM programs "
+            "WHERE operator = 'tune' OR status = 'rejected'"
+        ).fetchall()
+        for seq, operator, status, reason in rows:
+            if status == "rejected":
+                kind = next(
+                    (k for prefix, k in _LEGACY_REJECTIONS if reason.startswith(prefix)),
+                    RejectionKind.NO_CHANGE
+                    if reason.endswith("produced no change")
+                    else RejectionKind.OTHER,
+                )
+                self._conn.execute(
+                    "UPDATE programs SET rejection = ? WHERE seq = ?", (kind.value, seq)
+                )
+            match = _LEGACY_STEP.search(reason.partition("\n")[0]) if operator == "tune" else None
+            if match is not None:
+                try:
+                    step = float(match.group(1))
+                except ValueError:
+                    continue
+                if math.isfinite(step) and step > 0:
+                    self._conn.execute(
+                        "UPDATE programs SET params = ? WHERE seq = ?",
+                        (_dumps({"step": step}), seq),
+                    )
 
     def close(self) -> None:
         self._conn.close()
@@ -275,10 +337,11 @@ class RunDatabase:
         with self._transaction():
             self._conn.execute(
                 """INSERT INTO programs(seq, id, iteration, code, code_hash, parent_id,
-                inspiration_ids, operator, island, generation, status, reason, score, metrics,
-                features, artifacts, eval_time_s, created_at, evaluated, outcome_status,
-                outcome_improvement, outcome_cell, reward, parent_source)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                inspiration_ids, operator, island, generation, status, reason, rejection, params,
+                score, metrics, features, artifacts, eval_time_s, created_at, evaluated,
+                outcome_status, outcome_improvement, outcome_cell, reward, parent_source)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                ?, ?)""",
                 (
                     program.seq,
                     storable_text(program.id),
@@ -292,6 +355,8 @@ class RunDatabase:
                     program.generation,
                     program.status.value,
                     storable_text(program.reason),
+                    None if program.rejection is None else program.rejection.value,
+                    _dumps(dict(program.params)),
                     _finite_or_none(program.score),
                     _dumps(dict(program.metrics)),
                     _dumps(dict(program.features)),
@@ -544,6 +609,8 @@ def _step_from_row(row: dict[str, Any]) -> StoredStep:
         generation=row["generation"],
         status=EvalStatus(row["status"]),
         reason=row["reason"],
+        rejection=None if row["rejection"] is None else RejectionKind(row["rejection"]),
+        params=json.loads(row["params"]),
         score=row["score"],
         metrics=json.loads(row["metrics"]),
         features=json.loads(row["features"]),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from evoforge.archive.map_elites import Grid
 from evoforge.config import FeatureConfig
 from evoforge.program import InsertStatus, Program
@@ -50,12 +52,9 @@ def test_missing_and_non_finite_features_count_as_zero() -> None:
 def test_unscored_program_is_refused() -> None:
     grid = Grid(FIXED)
     unscored = Program(id="u", code="u", code_hash="u", features={"a": 1.0})
-    try:
+    with pytest.raises(ValueError, match="program u has no score"):
         grid.insert(unscored)
-    except ValueError:
-        pass
-    else:  # pragma: no cover
-        raise AssertionError("an unscored program entered the grid")
+    assert grid.insert(prog("scored", 1.0, a=1.0)).status is InsertStatus.NEW_CELL
 
 
 def test_adaptive_range_rebins_and_keeps_the_best() -> None:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from evoforge.config import LLMConfig, LLMModelConfig
+from evoforge.kinds import StopReason
 from evoforge.llm.client import (
     ChatRequest,
     LLMCallError,
@@ -152,4 +153,4 @@ def test_router_stops_at_the_token_budget(scripted_server: ScriptedServer) -> No
         return calls
 
     assert asyncio.run(until_stopped()) == 2  # 120 tokens a call
-    assert (router.stop_reason() or "").startswith("token budget reached")
+    assert router.stop_reason() == (StopReason.TOKENS, "240 of 200 tokens")

@@ -19,11 +19,11 @@ import pytest
 import yaml
 
 import evoforge
-from evoforge.config import LLM_OPERATOR_NAMES
 from evoforge.export.source import load_run
 from evoforge.llm.oracle import OracleServer, start_oracle
 from evoforge.operators.meta_prompts import ANSWER_INSTRUCTION, ANSWER_RUN_NOTE
 from evoforge.operators.prompts import RUN_NOTE_HEADING, load_templates
+from evoforge.registry import OPERATORS
 from evoforge.runs import resume_run
 from evoforge.storage.db import DatabaseError, RunDatabase
 
@@ -48,7 +48,7 @@ def _config(url: str, prompt: dict[str, Any]) -> dict[str, Any]:
     return {
         "seed": 4,
         "run": {"workers": 1},
-        "operators": {"enabled": list(LLM_OPERATOR_NAMES)},
+        "operators": {"enabled": list(OPERATORS.names("llm"))},
         "llm": {"models": [{"model": "oracle", "base_url": url, "timeout_s": 10}]},
         "prompt": prompt,
     }
@@ -75,7 +75,7 @@ class Record:
         """(step seq, system text, user text) of every answered request for a child."""
         found = []
         for seq, call in self.calls:
-            if call.operator in LLM_OPERATOR_NAMES and call.outcome.value == "ok":
+            if call.operator in OPERATORS.names("llm") and call.outcome.value == "ok":
                 system, user = call.prompt.split("\n\n[user]\n", 1)
                 found.append((seq, system.removeprefix("[system]\n"), user))
         return found
@@ -96,7 +96,7 @@ def test_without_the_options_prompts_are_as_before_and_nothing_is_stored(
     assert record.operator_calls()
     assert all(system == DEFAULT_SYSTEM for _, system, _ in record.operator_calls())
     assert all(RUN_NOTE_HEADING not in user for _, _, user in record.operator_calls())
-    assert {call.operator for _, call in record.calls} <= set(LLM_OPERATOR_NAMES)
+    assert {call.operator for _, call in record.calls} <= set(OPERATORS.names("llm"))
     assert record.state is None and not record.of_kind("prompt_choice")
 
 

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from evoforge.blocks import frozen_violation
 from evoforge.operators.diff import (
     AnswerError,
     child_from_diff,
@@ -109,4 +110,5 @@ def test_prose_only_rewrite_is_refused() -> None:
 def test_any_answer_is_a_child_or_a_reason(answer: str) -> None:
     for parse in (child_from_diff, child_from_rewrite):
         with contextlib.suppress(AnswerError):
-            parse(PARENT, answer)
+            child = parse(PARENT, answer)
+            assert frozen_violation(PARENT, child) is None  # a child keeps the frozen code

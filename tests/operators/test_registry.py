@@ -7,14 +7,15 @@ import pytest
 from evoforge.config import MutateConfig, OperatorsConfig, TuneConfig
 from evoforge.operators.base import Operator
 from evoforge.operators.mutate import MutateOperator
-from evoforge.operators.registry import BUILTIN_OPERATORS, build_operators
+from evoforge.operators.registry import build_operators
 from evoforge.operators.tune import TuneOperator
+from evoforge.registry import OPERATORS
 
 
 def test_default_config_builds_all_builtins_in_order() -> None:
     operators = build_operators(OperatorsConfig())
     assert list(operators) == ["tune", "mutate", "crossover", "simplify"]
-    assert set(BUILTIN_OPERATORS) == set(operators)
+    assert set(OPERATORS.names("symbolic")) == set(operators)
     for name, operator in operators.items():
         assert isinstance(operator, Operator)
         assert operator.name == name

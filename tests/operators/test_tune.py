@@ -234,6 +234,7 @@ def test_successful_steps_come_from_tune_children_that_beat_their_parent() -> No
             parent_id=parent,
             operator=operator,
             reason=note,
+            params={"step": float(note.rsplit("step ", 1)[1])},
         )
 
     relatives = [
@@ -255,6 +256,7 @@ def test_remembered_steps_are_reused_for_about_half_of_the_children() -> None:
         parent_id="root",
         operator="tune",
         reason="tune: 1 literal, gauss, step 3.0e-05",
+        params={"step": 3.0e-05},
     )
     operator = TuneOperator(TuneConfig(sigma=0.1, step_decades=4))
     near = 0
@@ -273,7 +275,9 @@ def drawn_steps(operator: TuneOperator, code: str, relatives: list[Program]) -> 
     for seed in range(200):
         proposal = run_propose(operator, code, seed, relatives=relatives)
         assert proposal is not None
-        steps.append(float(proposal.note.rsplit("step ", 1)[1]))
+        step = proposal.params["step"]
+        assert proposal.note.endswith(f"step {step:.1e}")  # the typed step is the one shown
+        steps.append(step)
     return steps
 
 
@@ -288,6 +292,7 @@ def test_remembered_steps_are_chosen_by_the_gain_they_made() -> None:
             parent_id="root",
             operator="tune",
             reason=f"tune: 1 literal, gauss, step {step}",
+            params={"step": float(step)},
         )
 
     # a big step that gained much, a tiny one that polished a far digit
@@ -314,6 +319,7 @@ def test_a_step_whose_scale_mostly_breaks_the_program_loses_its_odds() -> None:
             operator="tune",
             reason=f"tune: 1 literal, gauss, step {step}"
             + ("" if gain is not None else "\nValueError: point outside the triangle"),
+            params={"step": float(step)},
         )
 
     # the big step gained twice as much once, but 9 of 10 children at its scale failed
@@ -321,7 +327,7 @@ def test_a_step_whose_scale_mostly_breaks_the_program_loses_its_odds() -> None:
     big += [tried(f"broke{i}", 10 + i, f"{4 + i % 3}.0e-02", None) for i in range(9)]
     small = [tried("small", 3, "2.0e-04", 5e-3), tried("flat", 4, "3.0e-04", -1e-6)]
     relatives = [*big, *small, parent]
-    assert step_of(big[1]) == pytest.approx(0.04)  # the note survives the failure
+    assert step_of(big[1]) == pytest.approx(0.04)  # the step survives the failure
     assert sorted(attempted_steps(relatives)) == sorted(
         [0.05, 2e-4, 3e-4] + [(4 + i % 3) * 1e-2 for i in range(9)]
     )
@@ -344,6 +350,7 @@ def test_sigma_loses_its_share_when_tries_at_its_scale_keep_failing() -> None:
             parent_id="root",
             operator="tune",
             reason="tune: 1 literal, gauss, step 1.0e-01\nValueError: out of the domain",
+            params={"step": 0.1},
         )
         for i in range(7)
     ]

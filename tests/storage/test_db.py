@@ -96,3 +96,48 @@ def test_missing_and_corrupt_databases(tmp_path: Path) -> None:
     with pytest.raises(DatabaseError):
         reopened = RunDatabase(good)
         list(reopened.steps())
+
+
+def test_a_version_2_database_gains_the_typed_columns_filled_from_its_reasons(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    from evoforge.kinds import RejectionKind
+    from evoforge.storage import db as db_module
+
+    path = tmp_path / "old.sqlite"
+    old_schema = db_module._SCHEMA.replace("    rejection TEXT,\n", "").replace(
+        "    params TEXT NOT NULL DEFAULT '{}',\n", ""
+    )
+    conn = sqlite3.connect(path)
+    conn.executescript(old_schema)
+    conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', '2')")
+    rows = [
+        (1, "tune", "failed", "tune: 1 literal, gauss, step 3.0e-05\nValueError: x", 1),
+        (2, "mutate", "rejected", "duplicate of a program already evaluated", 0),
+        (3, "llm_diff", "rejected", "near duplicate of i000001 (estimated similarity 0.99)", 0),
+        (4, "crossover", "rejected", "crossover produced no change", 0),
+    ]
+    for seq, operator, status, reason, evaluated in rows:
+        conn.execute(
+            "INSERT INTO programs(seq, id, iteration, code, code_hash, inspiration_ids, "
+            "operator, island, generation, status, reason, metrics, features, artifacts, "
+            "eval_time_s, created_at, evaluated) "
+            "VALUES (?, ?, ?, 'x = 1', ?, '[]', ?, 0, 1, ?, ?, '{}', '{}', '{}', 0, 0, ?)",
+            (seq, f"i{seq:06d}", seq, f"h{seq}", operator, status, reason, evaluated),
+        )
+    conn.commit()
+    conn.close()
+    db = RunDatabase(path)
+    try:
+        assert db.get_meta("schema_version") == str(db_module.SCHEMA_VERSION)
+        programs = {step.program.id: step.program for step in db.steps()}
+        assert programs["i000001"].params == {"step": 3.0e-05}
+        assert programs["i000001"].rejection is None
+        assert programs["i000002"].rejection is RejectionKind.DUPLICATE
+        assert programs["i000003"].rejection is RejectionKind.NEAR_DUPLICATE
+        assert programs["i000004"].rejection is RejectionKind.NO_CHANGE
+        assert programs["i000002"].params == {}
+    finally:
+        db.close()

@@ -1,0 +1,69 @@
+"""The evaluation backend contract: run this program under these limits, return the raw
+result.
+
+A backend only runs the sandbox (isolation, limits, secret stripping are the sandbox's,
+wherever it runs). Judging, validation and the problem's trusted ``verify`` stay with the
+driver (:meth:`~evoforge.evaluation.evaluator.ProblemEvaluator.judge`), so a backend, or
+a remote worker behind it, can never report a score.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from evoforge.config import EvaluatorConfig
+from evoforge.evaluation.raw import RawEvaluation
+
+if TYPE_CHECKING:
+    from evoforge.evaluation.evaluator import ProblemEvaluator
+
+__all__ = ["BackendError", "EvaluationBackend", "EvaluationRequest"]
+
+
+class BackendError(RuntimeError):
+    """A backend cannot start (its package missing, a cluster unreachable)."""
+
+
+@dataclass(frozen=True)
+class EvaluationRequest:
+    """One program to run. ``key`` names it for the backend's bookkeeping and logs (the
+    program id it will be committed under); it carries no meaning for the result.
+    ``split`` is the instance split the evaluator side scores on (None: the problem has
+    none); the driver chooses it, never the candidate."""
+
+    code: str
+    key: str = ""
+    split: str | None = None
+
+
+class EvaluationBackend(ABC):
+    """Runs the sandboxed half of evaluations, possibly elsewhere, possibly many at once.
+
+    ``evaluate`` never raises for anything a candidate does or for a lost worker: such an
+    evaluation comes back as a :class:`RawEvaluation` without a run and with the reason
+    in ``error`` (after the backend's own retries). Each request is answered exactly
+    once. ``slots`` is how many evaluations the backend runs at the same time at most
+    (None: as many as it is given).
+    """
+
+    name: str = ""
+
+    @classmethod
+    @abstractmethod
+    def from_config(cls, config: EvaluatorConfig, evaluator: ProblemEvaluator) -> EvaluationBackend:
+        """The backend for the problem whose driver-side evaluator (the judge) is
+        ``evaluator``, configured by ``config``; raises :class:`BackendError` when it
+        cannot start."""
+
+    @abstractmethod
+    async def evaluate(self, request: EvaluationRequest) -> RawEvaluation:
+        """Run ``request.code`` in the sandbox and return the raw records."""
+
+    @property
+    def slots(self) -> int | None:
+        return None
+
+    def close(self) -> None:  # noqa: B027 - backends without resources need no close
+        """Release workers, processes and connections."""

@@ -1,0 +1,197 @@
+"""The engine receives its parts; the defaults come from the config through the registry;
+ask/tell refuses what it cannot count."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import evoforge
+from evoforge import Engine, EvalStatus, EvaluationResult, load_problem
+from evoforge.archive.features import FeatureExtractor
+from evoforge.archive.islands import Archive
+from evoforge.checks import Check, Rejection, SyntaxCheck
+from evoforge.config import ConfigError, resolve_config
+from evoforge.engine import EngineError
+from evoforge.evaluation.backends.base import EvaluationRequest
+from evoforge.evaluation.backends.local import LocalBackend
+from evoforge.evaluation.evaluator import ProblemEvaluator
+from evoforge.evaluation.raw import RawEvaluation
+from evoforge.kinds import RejectionKind
+from evoforge.operators.base import Proposal
+from evoforge.operators.registry import build_operators
+from evoforge.problem import materialise_problem
+from evoforge.program import Program
+from evoforge.registry import OPERATORS
+from evoforge.selection.bandits import make_bandit
+from evoforge.storage.db import RunDatabase
+
+PROBLEM = Path(__file__).parent / "e2e" / "problems" / "curve_fit"
+
+
+@pytest.fixture
+def halve_registered() -> Iterator[None]:
+    OPERATORS.register("halve", "tests.plugins.halve:HalveOperator.from_settings")
+    yield
+    OPERATORS.unregister("halve")
+
+
+def _problem(tmp_path: Path) -> evoforge.Problem:
+    shutil.copytree(PROBLEM, tmp_path / "problem")
+    return load_problem(tmp_path / "problem")
+
+
+def test_a_registered_operator_is_configured_by_name_and_runs(
+    tmp_path: Path, halve_registered: None
+) -> None:
+    problem = _problem(tmp_path)
+    config = resolve_config(
+        problem_layer=problem.config_layer,
+        cli_layer={"operators": {"enabled": ["halve", "tune"]}},
+    )
+    engine = Engine.create(problem, config, tmp_path / "run")
+    try:
+        assert list(engine.operators) == ["halve", "tune"]
+        operators_used = set()
+        for _ in range(12):
+            report = asyncio.run(engine.run_job(engine.ask()))
+            operators_used.add(report.program.operator)
+        assert "halve" in operators_used
+    finally:
+        engine.close()
+
+
+def test_an_unregistered_name_is_a_config_error_naming_the_registered_ones() -> None:
+    with pytest.raises(ConfigError, match=r"unknown operator\(s\) \['halve'\].*'tune'"):
+        resolve_config(cli_layer={"operators": {"enabled": ["halve"]}})
+    with pytest.raises(ConfigError, match=r"evaluator\.backend: .*unknown evaluation backend"):
+        resolve_config(cli_layer={"evaluator": {"backend": "slurm"}})
+    with pytest.raises(ConfigError, match=r"archive\.kind: .*unknown archive"):
+        resolve_config(cli_layer={"archive": {"kind": "grid"}})
+
+
+class _RefuseLongCode(Check):
+    """A caller's own check: refuses children longer than the seed."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def check(self, parent: Program, proposal: Proposal, operator: str) -> Rejection | None:
+        if len(proposal.code) > self.limit:
+            return Rejection(RejectionKind.OTHER, "longer than the seed")
+        return None
+
+
+class _CountingBackend(LocalBackend):
+    """The local backend, counting the requests it answered."""
+
+    def __init__(self, evaluator: ProblemEvaluator) -> None:
+        super().__init__(evaluator)
+        self.keys: list[str] = []
+
+    async def evaluate(self, request: EvaluationRequest) -> RawEvaluation:
+        self.keys.append(request.key)
+        return await super().evaluate(request)
+
+
+def test_the_engine_runs_with_parts_it_is_given(tmp_path: Path) -> None:
+    problem = _problem(tmp_path)
+    config = resolve_config(problem_layer=problem.config_layer, cli_layer={"seed": 3})
+    run_dir = tmp_path / "run"
+    materialise_problem(problem.files, run_dir / "problem")
+    store = RunDatabase(run_dir / RunDatabase.FILENAME, create=True)
+    judge = ProblemEvaluator(run_dir / "problem" / "evaluator.py", config.evaluator)
+    backend = _CountingBackend(judge)
+    operators = build_operators(config.operators)
+    engine = Engine(
+        problem,
+        config,
+        run_dir,
+        store=store,
+        archive=Archive(config.archive),
+        operators=operators,
+        bandit=make_bandit(list(operators), config.bandit),
+        backend=backend,
+        judge=judge,
+        checks=[SyntaxCheck(), _RefuseLongCode(len(problem.initial_code) + 5)],
+        features=FeatureExtractor(config.archive.features),
+    )
+    try:
+        seed = engine.evaluate(problem.initial_code)
+        assert seed.status is EvalStatus.OK
+        engine._commit_seed(seed)
+        reports = [asyncio.run(engine.run_job(engine.ask())) for _ in range(10)]
+        refused = [r for r in reports if r.program.rejection is RejectionKind.OTHER]
+        evaluated = [r for r in reports if r.evaluated]
+        # every evaluated child went through the given backend, under its program id
+        assert backend.keys[1:] == [r.program.id for r in evaluated]
+        assert all(len(r.program.code) <= len(problem.initial_code) + 5 for r in evaluated)
+        assert all(r.program.reason == "longer than the seed" for r in refused)
+    finally:
+        engine.close()
+
+
+def test_an_engine_refuses_operators_the_bandit_does_not_know(tmp_path: Path) -> None:
+    problem = _problem(tmp_path)
+    config = resolve_config(problem_layer=problem.config_layer)
+    store = RunDatabase(tmp_path / RunDatabase.FILENAME, create=True)
+    judge = ProblemEvaluator(problem.evaluator_path, config.evaluator)
+    try:
+        with pytest.raises(EngineError, match="not arms of the bandit"):
+            Engine(
+                problem,
+                config,
+                tmp_path,
+                store=store,
+                archive=Archive(config.archive),
+                operators=build_operators(config.operators),
+                bandit=make_bandit(["tune"], config.bandit),
+                backend=LocalBackend(judge),
+                judge=judge,
+                checks=[],
+                features=FeatureExtractor(config.archive.features),
+            )
+    finally:
+        store.close()
+
+
+def test_tell_is_refused_without_its_ask_or_a_second_time(tmp_path: Path) -> None:
+    problem = _problem(tmp_path)
+    config = resolve_config(problem_layer=problem.config_layer)
+    engine = Engine.create(problem, config, tmp_path / "run")
+    other = Engine.create(problem, config, tmp_path / "other")
+    try:
+        job = engine.ask()
+        child = Proposal(problem.initial_code.replace("a = 0.5", "a = 0.7"), job.operator.name)
+        report = engine.tell(job, child, engine.evaluate(child.code))
+        assert report.evaluated and engine.db.count_programs() == 2
+        with pytest.raises(EngineError, match="told already"):
+            engine.tell(job, child, engine.evaluate(child.code))
+        other.ask()
+        ahead = other.ask()  # iteration 2: this engine has not asked it
+        with pytest.raises(EngineError, match="never asked"):
+            engine.tell(ahead, child, EvaluationResult(EvalStatus.FAILED, reason="x"))
+        pending = engine.ask()  # iteration 2 here: open, but ``ahead`` is not this job
+        with pytest.raises(EngineError, match="never asked"):
+            engine.tell(ahead, None, EvaluationResult(EvalStatus.FAILED, reason="x"))
+        assert engine.db.count_programs() == 2  # nothing refused was committed
+        rejection = engine.check(pending, None)
+        assert rejection is not None
+        rejected = engine.tell(pending, None, rejection.result())
+        assert not rejected.evaluated and rejected.program.rejection is RejectionKind.NO_CHANGE
+        assert engine.counters.evaluations == 2  # the seed and one child; the rejection is not
+        stored = engine.db.program(rejected.program.id)
+        assert stored is not None and stored.rejection is RejectionKind.NO_CHANGE
+    finally:
+        engine.close()
+        other.close()
+
+
+def test_evaluated_follows_from_the_status() -> None:
+    assert not EvaluationResult(EvalStatus.REJECTED).evaluated
+    for status in (EvalStatus.OK, EvalStatus.FAILED, EvalStatus.TIMEOUT, EvalStatus.INVALID):
+        assert EvaluationResult(status).evaluated
