@@ -21,6 +21,7 @@ from evoforge.config import ConfigError, load_yaml_mapping
 from evoforge.engine import EngineError
 from evoforge.kinds import StopReason
 from evoforge.problem import ProblemError
+from evoforge.registry import BACKENDS
 from evoforge.report.commands import (
     VIEW_COMMANDS,
     ViewUsageError,
@@ -83,6 +84,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--iterations", type=_positive_int, help="children to propose (budget)")
     run.add_argument("--seed", type=_positive_int, help="random seed")
     run.add_argument("--workers", type=_at_least_one, help="evaluations in flight at once")
+    run.add_argument(
+        "--executor",
+        choices=BACKENDS.names(),
+        help="where evaluations run (evaluator.backend; default local)",
+    )
+    run.add_argument(
+        "--ray-address",
+        help="with --executor ray: the cluster to join (auto or HOST:PORT); "
+        "without it a local Ray instance starts",
+    )
     run.add_argument("--config", type=Path, help="YAML config file")
     run.add_argument("--out", type=Path, help="run directory (default runs/NAME-TIMESTAMP)")
     run.add_argument("--fresh", action="store_true", help="replace a previous run in --out")
@@ -250,6 +261,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         cli_layer.setdefault("run", {})["workers"] = args.workers
     if args.seed is not None:
         cli_layer["seed"] = args.seed
+    if args.executor is not None:
+        cli_layer.setdefault("evaluator", {})["backend"] = args.executor
+    if args.ray_address is not None:
+        if args.executor not in (None, "ray"):
+            raise UsageError("evoforge run: --ray-address needs --executor ray")
+        cli_layer.setdefault("evaluator", {}).update(backend="ray", ray_address=args.ray_address)
     mode = _log_mode(args)
     if mode is not None:
         cli_layer.setdefault("run", {})["log_mode"] = mode

@@ -116,6 +116,12 @@ class EvaluatorConfig(_Strict):
         "(see the list at the end of this page).",
     )
 
+    ray_address: str | None = Field(
+        None,
+        description="The ray backend: the cluster to join (auto, or HOST:PORT); None starts "
+        "a local Ray instance.",
+    )
+
     @field_validator("backend")
     @classmethod
     def _known_backend(cls, name: str) -> str:

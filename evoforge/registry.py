@@ -135,3 +135,8 @@ BACKENDS.register(
     "evoforge.evaluation.backends.local:LocalBackend",
     summary="the sandbox on this machine, a thread per evaluation in flight",
 )
+BACKENDS.register(
+    "ray",
+    "evoforge.evaluation.backends.ray_backend:RayBackend",
+    summary="the same sandbox on Ray workers, local or a cluster (pip install 'evoforge[ray]')",
+)

@@ -266,6 +266,10 @@ class ProblemEvaluator:
                     reason=f"evaluation machinery failed: {type(exc).__name__}: {exc}",
                     artifacts={"traceback": tail},
                 )
+        if raw.notes:
+            result = replace(
+                result, artifacts={**result.artifacts, "backend": "\n".join(raw.notes)}
+            )
         return replace(result, duration_s=raw.duration_s + time.monotonic() - start)
 
     def _template(self, side: str) -> ProcessTemplate | None:

@@ -17,8 +17,9 @@ class RawEvaluation:
     the candidate side in the isolated form. ``run`` is ``None`` when no run happened, and
     then ``error`` says why (the machinery failed, a worker was lost and retries ran out)
     and ``error_detail`` may hold a traceback. ``attempts`` counts the tries a backend made
-    (more than one only after a lost worker); ``worker`` names where the last one ran.
-    Nothing here is a score: :meth:`ProblemEvaluator.judge` computes that on the driver.
+    (more than one only after a lost worker); ``worker`` names where the last one ran;
+    ``notes`` are what the backend wants kept with the program (a retry and why). Nothing
+    here is a score: :meth:`ProblemEvaluator.judge` computes that on the driver.
     """
 
     run: SandboxRun | None
@@ -28,3 +29,4 @@ class RawEvaluation:
     error_detail: str = ""
     attempts: int = 1
     worker: str = ""
+    notes: tuple[str, ...] = ()

@@ -1,0 +1,228 @@
+"""The ``ray`` backend: the same sandbox, on Ray workers (``pip install 'evoforge[ray]'``).
+
+Each worker is a Ray actor holding a :class:`~evoforge.evaluation.evaluator.
+ProblemEvaluator` over its own copy of the problem directory, on whatever node Ray
+places it: the candidate runs there in the sandbox with the same isolation, limits and
+stripped environment as on the local backend, and the actor sends back only the
+sandbox's raw records. The driver judges them (validation, ``verify``, the score), so a
+worker can never report a score. An actor runs one evaluation at a time and keeps its
+template processes warm; actors are started as evaluations need them and reused.
+
+Without an address the backend starts a local Ray instance (or uses the one this
+process already joined); with ``auto`` or ``HOST:PORT`` it joins that cluster, whose
+nodes must have evoforge installed in the same Python version.
+
+A lost worker (its process or node died, or it stopped answering well past the
+evaluation's own timeout) is replaced and the evaluation is tried again, up to
+:data:`MAX_ATTEMPTS` times in all; then it comes back without a run and its reason. An
+evaluation is answered once, whatever the retries, and only the driver commits it, so
+nothing is counted twice; a driver killed with ``kill -9`` resumes from its run database
+as with any backend (evaluations in flight are not in it and are asked again).
+
+This is the only module that imports ``ray``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from evoforge.config import EvaluatorConfig
+from evoforge.evaluation.backends.base import BackendError, EvaluationBackend, EvaluationRequest
+from evoforge.evaluation.evaluator import ProblemEvaluator
+from evoforge.evaluation.raw import RawEvaluation
+
+__all__ = ["MAX_ATTEMPTS", "RayBackend", "SandboxWorker"]
+
+MAX_ATTEMPTS = 3
+"""Tries per evaluation when workers are lost (the first and two retries)."""
+
+_ANSWER_MARGIN_S = 60.0
+"""How long past an evaluation's own wall-clock limit a worker may take to answer before
+it counts as lost (its sandbox kills the candidate at the limit; this covers start-up)."""
+
+_MAX_PROBLEM_BYTES = 256 * 1024 * 1024
+
+try:
+    import ray
+    from ray.exceptions import GetTimeoutError, RayActorError, RayError
+except ImportError:  # pragma: no cover - exercised where ray is not installed
+    ray = None  # type: ignore[assignment]
+
+
+class SandboxWorker:
+    """The body of one Ray actor: a problem directory and an evaluator on this node."""
+
+    def __init__(self, files: dict[str, bytes], config: EvaluatorConfig) -> None:
+        self._directory = tempfile.TemporaryDirectory(prefix="evoforge-ray-problem-")
+        root = Path(self._directory.name)
+        for relative, content in files.items():
+            target = root / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+        self.evaluator = ProblemEvaluator(root / "evaluator.py", config)
+
+    def run(self, code: str) -> RawEvaluation:
+        """Run ``code`` in this node's sandbox; the raw records, never a score."""
+        return self.evaluator.run_raw(code)
+
+    def pid(self) -> int:
+        """This worker's process id (for operators and tests that need to find it)."""
+        return os.getpid()
+
+    def close(self) -> None:
+        self.evaluator.close()
+        self._directory.cleanup()
+
+
+class RayBackend(EvaluationBackend):
+    """Evaluations on Ray actors, one evaluation per actor at a time."""
+
+    name = "ray"
+
+    def __init__(
+        self, files: dict[str, bytes], config: EvaluatorConfig, address: str | None
+    ) -> None:
+        if ray is None:
+            raise BackendError(
+                "the ray backend needs Ray: pip install 'evoforge[ray]' (or choose "
+                "evaluator.backend: local)"
+            )
+        self.config = config
+        self._started_ray = False
+        if not ray.is_initialized():
+            try:
+                ray.init(
+                    address=address,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    logging_level=logging.WARNING,
+                )
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                where = address or "a local instance"
+                raise BackendError(f"cannot start Ray ({where}): {exc}") from None
+            self._started_ray = True
+        # one evaluation at a time per actor (the pool sees to it); the second thread
+        # answers ``pid`` while an evaluation runs
+        remote: Any = ray.remote  # its stubs do not know max_concurrency
+        self._actor_class = remote(num_cpus=1, max_restarts=0, max_concurrency=2)(SandboxWorker)
+        self._files = ray.put(files)
+        self._idle: list[Any] = []
+        self._busy: dict[str, Any] = {}
+        self._closed = False
+
+    @classmethod
+    def from_config(cls, config: EvaluatorConfig, evaluator: ProblemEvaluator) -> RayBackend:
+        """Workers get a copy of the directory holding ``evaluator``'s ``evaluator.py``."""
+        return cls(_problem_files(evaluator.evaluator_path.parent), config, config.ray_address)
+
+    async def evaluate(self, request: EvaluationRequest) -> RawEvaluation:
+        if self._closed:
+            raise RuntimeError("the ray backend is closed")
+        key = request.key or f"request-{id(request):x}"
+        lost: list[str] = []
+        started = time.monotonic()
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            worker = self._idle.pop() if self._idle else self._new_worker()
+            self._busy[key] = worker
+            try:
+                raw = await asyncio.wait_for(
+                    worker.run.remote(request.code), timeout=self._answer_limit_s()
+                )
+            except (RayActorError, RayError, GetTimeoutError, TimeoutError) as exc:
+                lost.append(f"attempt {attempt}: {_lost_reason(exc)}")
+                self._busy.pop(key, None)
+                with contextlib.suppress(Exception):
+                    ray.kill(worker, no_restart=True)
+                continue
+            self._busy.pop(key, None)
+            self._idle.append(worker)
+            if not isinstance(raw, RawEvaluation):
+                return RawEvaluation(run=None, error="a Ray worker answered with no record")
+            if lost:
+                note = f"retried after a lost Ray worker ({'; '.join(lost)})"
+                return RawEvaluation(
+                    run=raw.run,
+                    candidate=raw.candidate,
+                    duration_s=raw.duration_s,
+                    error=raw.error,
+                    error_detail=raw.error_detail,
+                    attempts=attempt,
+                    worker=raw.worker,
+                    notes=(note,),
+                )
+            return raw
+        return RawEvaluation(
+            run=None,
+            error=f"lost the Ray worker {MAX_ATTEMPTS} times: {'; '.join(lost)}"[:1000],
+            duration_s=time.monotonic() - started,
+            attempts=MAX_ATTEMPTS,
+        )
+
+    def busy_keys(self) -> list[str]:
+        """The keys of the evaluations in flight now."""
+        return list(self._busy)
+
+    def worker_pid(self, key: str) -> int | None:
+        """The process id of the worker running evaluation ``key`` (None when it is not in
+        flight). Blocks; call it from a thread other than the one whose event loop awaits
+        the evaluations (a monitor, a test that kills a worker)."""
+        worker = self._busy.get(key)
+        if worker is None:
+            return None
+        return int(ray.get(worker.pid.remote(), timeout=60))
+
+    def close(self) -> None:
+        """End every worker, and the local Ray instance when this backend started it."""
+        if self._closed:
+            return
+        self._closed = True
+        workers = [*self._idle, *self._busy.values()]
+        with contextlib.suppress(Exception):
+            ray.get([worker.close.remote() for worker in workers], timeout=30)
+        for worker in workers:
+            with contextlib.suppress(Exception):
+                ray.kill(worker, no_restart=True)
+        self._idle.clear()
+        self._busy.clear()
+        if self._started_ray:
+            with contextlib.suppress(Exception):
+                ray.shutdown()
+
+    def _new_worker(self) -> Any:
+        return self._actor_class.remote(self._files, self.config)
+
+    def _answer_limit_s(self) -> float:
+        return self.config.timeout_s + _ANSWER_MARGIN_S
+
+
+def _lost_reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError | GetTimeoutError):
+        return "the worker did not answer in time"
+    first = str(exc).strip().splitlines()
+    detail = first[0] if first else type(exc).__name__
+    return f"{type(exc).__name__}: {detail}"[:300]
+
+
+def _problem_files(directory: Path) -> dict[str, bytes]:
+    """Every regular file under the problem directory, by relative path (bounded)."""
+    files: dict[str, bytes] = {}
+    total = 0
+    for path in sorted(directory.rglob("*")):
+        if path.is_symlink() or not path.is_file() or "__pycache__" in path.parts:
+            continue
+        content = path.read_bytes()
+        total += len(content)
+        if total > _MAX_PROBLEM_BYTES:
+            raise BackendError(
+                f"the problem directory {directory} is larger than "
+                f"{_MAX_PROBLEM_BYTES // (1024 * 1024)} MiB; too large to ship to Ray workers"
+            )
+        files[path.relative_to(directory).as_posix()] = content
+    return files

@@ -1,0 +1,229 @@
+"""The ray backend on a real local Ray instance (2 CPUs, one for the whole module).
+
+A problem runs end to end on it; a worker killed mid-evaluation costs a retry, not the
+run, and every evaluation is recorded once; hostile candidates are contained on Ray
+workers as on the local backend.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import ray
+
+import evoforge
+from evoforge.config import resolve_config
+from evoforge.engine import Engine
+from evoforge.evaluation.backends.ray_backend import RayBackend
+from evoforge.kinds import StopReason
+from evoforge.loop import Budget, drive
+from evoforge.problem import load_problem
+from evoforge.program import EvalStatus
+from evoforge.report.progress import make_reporter
+from tests.adversarial.conftest import (
+    CONFIG,
+    EVALUATOR,
+    INITIAL_PROGRAM,
+    SECRET_VARIABLE,
+    TAG_VARIABLE,
+    HostileRun,
+)
+from tests.adversarial.test_hostile_candidates import CASES, _check_aftermath
+
+PROBLEMS = Path(__file__).resolve().parents[2] / "e2e" / "problems"
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="module")
+def ray_instance() -> Iterator[dict[str, str]]:
+    """One local Ray instance with 2 CPUs. The hostile candidates' tag and secret are in
+    the environment before it starts, so its workers inherit them as a user's would."""
+    names = {TAG_VARIABLE: uuid.uuid4().hex, SECRET_VARIABLE: f"sk-ray-{uuid.uuid4().hex}"}
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update(names)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        yield names
+    finally:
+        ray.shutdown()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def test_a_problem_runs_end_to_end_on_ray(ray_instance: dict[str, str], tmp_path: Path) -> None:
+    problem_dir = tmp_path / "problem"
+    shutil.copytree(PROBLEMS / "isolated_curve_fit", problem_dir)
+    result = evoforge.run(
+        problem_dir,
+        iterations=16,
+        workers=2,
+        seed=2,
+        config={"evaluator": {"backend": "ray"}},
+        out=tmp_path / "run",
+    )
+    assert result.stop_reason is StopReason.ITERATIONS and result.iterations == 16
+    assert result.evaluations >= 8  # the seed and most children (some are duplicates)
+    assert result.best_score is not None and result.initial_score is not None
+    assert result.best_score >= result.initial_score
+    engine = Engine.open(tmp_path / "run")
+    try:
+        assert isinstance(engine.backend, RayBackend)  # a resume keeps the backend
+        assert engine.db.count_programs() == 17
+    finally:
+        engine.close()
+
+
+SLOW_EVALUATOR = """\
+import importlib.util
+import time
+
+
+def evaluate(program_path):
+    spec = importlib.util.spec_from_file_location("candidate", program_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    time.sleep(1.5)  # long enough for the test to kill the worker in the middle
+    return {"combined_score": -abs(module.value() - 3.0)}
+"""
+
+SLOW_PROGRAM = """\
+# EVOLVE-BLOCK-START
+def value():
+    return 1.0
+# EVOLVE-BLOCK-END
+"""
+
+
+def test_a_worker_killed_mid_evaluation_costs_a_retry_not_the_run(
+    ray_instance: dict[str, str], tmp_path: Path
+) -> None:
+    problem_dir = tmp_path / "problem"
+    problem_dir.mkdir()
+    (problem_dir / "initial_program.py").write_text(SLOW_PROGRAM)
+    (problem_dir / "evaluator.py").write_text(SLOW_EVALUATOR)
+    problem = load_problem(problem_dir)
+    config = resolve_config(
+        cli_layer={
+            "seed": 1,
+            "evaluator": {"backend": "ray", "timeout_s": 30},
+            "operators": {"enabled": ["tune"]},
+            "archive": {"num_islands": 1},
+        }
+    )
+    engine = Engine.create(problem, config, tmp_path / "run")
+    backend = engine.backend
+    assert isinstance(backend, RayBackend)
+    killed: list[tuple[str, int]] = []
+
+    def kill_one_worker_mid_evaluation() -> None:
+        """Kill the worker of the first evaluation seen starting, at once: well inside
+        its 1.5 s (and before it starts, if Ray is still starting the worker)."""
+        deadline = time.monotonic() + 300
+        while not killed and time.monotonic() < deadline:
+            for key in backend.busy_keys():
+                pid = backend.worker_pid(key)
+                if pid is not None:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append((key, pid))
+                    return
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_one_worker_mid_evaluation)
+    killer.start()
+    try:
+        result = drive(engine, Budget(iterations=6), make_reporter("quiet"), workers=2)
+    finally:
+        killer.join()
+        engine.close()
+    assert killed, "no evaluation was ever in flight"
+    assert result.stop_reason is StopReason.ITERATIONS and result.iterations == 6
+    reopened = Engine.open(tmp_path / "run")
+    try:
+        steps = list(reopened.db.steps())
+        ids = [step.program.id for step in steps]
+        assert len(ids) == len(set(ids)) == 7  # the seed and 6 children, each once
+        assert reopened.counters.evaluations == sum(step.evaluated for step in steps)
+        assert reopened.counters.evaluations == result.evaluations
+        victim = reopened.db.program(killed[0][0])
+        assert victim is not None and victim.status is EvalStatus.OK, victim
+        assert "retried after a lost Ray worker" in victim.artifacts["backend"]
+    finally:
+        reopened.close()
+
+
+@pytest.fixture(scope="module")
+def hostile_ray_run(
+    ray_instance: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[HostileRun]:
+    base = tmp_path_factory.mktemp("hostile-ray")
+    problem_dir = base / "problem"
+    problem_dir.mkdir()
+    (problem_dir / "initial_program.py").write_text(INITIAL_PROGRAM)
+    (problem_dir / "evaluator.py").write_text(EVALUATOR)
+    (problem_dir / "config.yaml").write_text(CONFIG)
+    home = base / "home"
+    home.mkdir()
+    (home / "notes.txt").write_text("the user's own file\n")
+    problem = load_problem(problem_dir)
+    config = resolve_config(
+        problem_layer=problem.config_layer, cli_layer={"evaluator": {"backend": "ray"}}
+    )
+    engine = Engine.create(problem, config, base / "run")
+    try:
+        assert isinstance(engine.backend, RayBackend)
+        yield HostileRun(
+            engine,
+            problem_dir,
+            base / "run",
+            home,
+            ray_instance[TAG_VARIABLE],
+            ray_instance[SECRET_VARIABLE],
+        )
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize(
+    ("block", "status", "reason"),
+    [case[1:] for case in CASES],
+    ids=[case[0] for case in CASES],
+)
+def test_a_hostile_candidate_is_contained_on_a_ray_worker(
+    hostile_ray_run: HostileRun, block: str, status: EvalStatus, reason: str
+) -> None:
+    before = hostile_ray_run.outside_snapshot()
+    program = hostile_ray_run.submit(hostile_ray_run.candidate(block))
+    assert program.status is status, program.reason
+    assert reason in program.reason
+    _check_aftermath(hostile_ray_run, program, before)
+
+
+def test_secrets_in_the_workers_environment_do_not_reach_a_candidate(
+    hostile_ray_run: HostileRun,
+) -> None:
+    before = hostile_ray_run.outside_snapshot()
+    program = hostile_ray_run.submit(
+        hostile_ray_run.candidate(
+            """
+            import os
+            def run():
+                text = "\\n".join(f"{k}={v}" for k, v in os.environ.items())
+                return {"combined_score": float("sk-ray-" in text), "env": text[-300:]}
+            """
+        )
+    )
+    assert program.status is EvalStatus.OK, program.reason
+    assert program.score == 0.0  # the candidate saw no secret
+    assert hostile_ray_run.secret not in program.artifacts.get("metric:env", "")
+    _check_aftermath(hostile_ray_run, program, before)
