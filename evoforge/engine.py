@@ -27,6 +27,7 @@ import shutil
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -554,9 +555,14 @@ class Engine:
 
     def evaluate(self, code: str) -> EvaluationResult:
         """Score code (on the search split when the problem has splits): the backend runs
-        it in the sandbox, this process judges what came back. Blocks; call from outside
-        an event loop (worker threads are fine)."""
-        return asyncio.run(self.evaluate_async(code))
+        it in the sandbox, this process judges what came back. Blocks; from a thread that
+        runs an event loop (a notebook), the evaluation runs in a helper thread of its own."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.evaluate_async(code))
+        with ThreadPoolExecutor(1) as helper:
+            return helper.submit(asyncio.run, self.evaluate_async(code)).result()
 
     async def evaluate_async(self, code: str, key: str = "") -> EvaluationResult:
         """Score code without blocking the event loop: the backend runs it, the judge (in

@@ -133,6 +133,8 @@ def test_invalid_config_is_one_line(
         ["run", "{problem}", "--workers", "0"],
         ["run", "{problem}", "--seed", "-1"],
         ["run", "{problem}", "--quiet", "--jsonl"],
+        ["run", "{problem}", "--executor", "slurm"],
+        ["run", "{problem}", "--executor", "local", "--ray-address", "auto"],
         ["run", "{problem}", "--config", "{missing}"],
         ["resume"],
         ["resume", "{missing}"],

@@ -195,3 +195,19 @@ def test_evaluated_follows_from_the_status() -> None:
     assert not EvaluationResult(EvalStatus.REJECTED).evaluated
     for status in (EvalStatus.OK, EvalStatus.FAILED, EvalStatus.TIMEOUT, EvalStatus.INVALID):
         assert EvaluationResult(status).evaluated
+
+
+def test_evaluate_works_from_a_thread_that_runs_an_event_loop(tmp_path: Path) -> None:
+    problem = _problem(tmp_path)
+    engine = Engine.create(
+        problem, resolve_config(problem_layer=problem.config_layer), tmp_path / "r"
+    )
+    try:
+
+        async def from_a_notebook_cell() -> EvaluationResult:
+            return engine.evaluate(problem.initial_code)
+
+        result = asyncio.run(from_a_notebook_cell())
+        assert result.status is EvalStatus.OK and result.score is not None
+    finally:
+        engine.close()

@@ -68,9 +68,10 @@ class SandboxWorker:
             target.write_bytes(content)
         self.evaluator = ProblemEvaluator(root / "evaluator.py", config)
 
-    def run(self, code: str) -> RawEvaluation:
-        """Run ``code`` in this node's sandbox; the raw records, never a score."""
-        return self.evaluator.run_raw(code)
+    def run(self, code: str, split: str | None = None) -> RawEvaluation:
+        """Run ``code`` in this node's sandbox (on ``split``); the raw records, never a
+        score."""
+        return self.evaluator.run_raw(code, split)
 
     def pid(self) -> int:
         """This worker's process id (for operators and tests that need to find it)."""
@@ -133,7 +134,7 @@ class RayBackend(EvaluationBackend):
             self._busy[key] = worker
             try:
                 raw = await asyncio.wait_for(
-                    worker.run.remote(request.code), timeout=self._answer_limit_s()
+                    worker.run.remote(request.code, request.split), timeout=self._answer_limit_s()
                 )
             except (RayActorError, RayError, GetTimeoutError, TimeoutError) as exc:
                 lost.append(f"attempt {attempt}: {_lost_reason(exc)}")
