@@ -48,5 +48,10 @@ class StopReason(StrEnum):
     NO_MODEL = "no usable language model"
 
     def describe(self, detail: str = "") -> str:
-        """This reason and its details as one line: ``token budget reached (5 of 5 tokens)``."""
-        return f"{self.value} ({detail})" if detail else self.value
+        """This reason and its details as one line: ``token budget reached (5 of 5 tokens)``,
+        ``no usable language model: m1: HTTP 401 ...`` (the words runs have always shown)."""
+        if not detail:
+            return self.value
+        return (
+            f"{self.value}: {detail}" if self is StopReason.NO_MODEL else f"{self.value} ({detail})"
+        )
