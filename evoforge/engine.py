@@ -50,6 +50,7 @@ from evoforge.operators.ast_tools import literal_skeleton
 from evoforge.operators.base import Operator, Proposal, ProposalContext
 from evoforge.operators.dead_code import entry_point_names
 from evoforge.operators.llm import LLMServices
+from evoforge.operators.matching import MatchKind
 from evoforge.operators.meta_prompts import OPERATOR_INSTRUCTION, OPERATOR_RUN_NOTE, ask_model
 from evoforge.operators.prompt_learning import TASK_INSTRUCTION, MetaRequest, PromptLearner
 from evoforge.operators.registry import build_operators
@@ -1120,6 +1121,9 @@ def build_llm(problem: Problem, config: Config) -> LLMServices | None:
         router=ModelRouter(llm_config, clients),
         prompts=PromptBuilder(config.prompt, description, problem.initial_code),
         completions_per_request=llm_config.completions_per_request,
+        leniency=MatchKind(llm_config.match_leniency),
+        fuzzy_threshold=llm_config.fuzzy_threshold,
+        correction=llm_config.correction_prompt,
     )
 
 
