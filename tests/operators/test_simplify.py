@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
 import pytest
 from operator_cases import PROGRAMS, assert_valid_child, block_source, run_propose
 
+from evoforge.operators.dead_code import entry_point_names
 from evoforge.operators.simplify import SimplifyOperator, fold_value, simplify_program
 
 OPERATOR = SimplifyOperator()
@@ -260,3 +262,29 @@ def test_simplify_keeps_the_score_of_a_crafted_program() -> None:
     before, after = _namespace(_PROGRAM), _namespace(proposal.code)
     for x in (-3.0, 0.0, 0.5, 7.0, 40.0):
         assert after["run"](x) == before["run"](x)  # type: ignore[operator]
+
+
+def test_the_demo_program_with_evolution_leftovers_comes_out_clean() -> None:
+    """The circle-packing demo's seed with what evolution left in its best: three copies
+    of ``compute_radii`` and a duplicated assignment. One pass leaves one copy and no
+    duplicate, and the packing (the score) is unchanged."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "circle_packing"
+    seed = (example / "initial_program.py").read_text(encoding="utf-8")
+    radii = seed[seed.index("def compute_radii") : seed.index("# EVOLVE-BLOCK-END")]
+    older = radii.replace("for _ in range(2):", "for _ in range(1):")
+    messy = seed.replace(radii, older + older + radii).replace(
+        "    ring_zigzag = [0.01, 0.01]\n",
+        "    ring_zigzag = [0.02, 0.02]\n    ring_zigzag = [0.01, 0.01]\n",
+    )
+    protected = entry_point_names(seed, (example / "evaluator.py").read_text(encoding="utf-8"))
+    proposal = simplify_program(messy, protected)
+    assert proposal is not None
+    clean = proposal.code
+    assert clean.count("def compute_radii") == 1 and "range(2)" in clean
+    assert clean.count("ring_zigzag = ") == 1 and "[0.02, 0.02]" not in clean
+    assert {"place_centers", "compute_radii", "construct_packing"} <= set(
+        _namespace(clean)
+    )  # the entry points stay
+    before = _namespace(messy)["construct_packing"]()  # type: ignore[operator]
+    after = _namespace(clean)["construct_packing"]()  # type: ignore[operator]
+    assert float(after[1].sum()) == float(before[1].sum())
