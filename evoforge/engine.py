@@ -92,6 +92,16 @@ FIXED_SOURCE = "fixed"
 """``Program.parent_source`` under fixed parent selection (``archive.parents.adaptive``)."""
 
 
+def _better_best(program: Program, best: Program) -> bool:
+    """Whether ``program`` replaces ``best`` as the run's best: a higher score, or the same
+    score from ``simplify`` (the same behaviour, cleaner code) where the best is not one
+    already. :meth:`RunDatabase.best_program` orders programs the same way."""
+    score, incumbent = (program.score or 0.0), (best.score or 0.0)
+    if score != incumbent:
+        return score > incumbent
+    return program.operator == SimplifyOperator.name and best.operator != SimplifyOperator.name
+
+
 class EngineError(RuntimeError):
     """The run cannot start or continue (bad seed program, unusable run directory)."""
 
@@ -657,6 +667,7 @@ class Engine:
             parent_source=job.source,
         )
         best_before = self._best.score if self._best is not None else None
+        previous_best = self._best
         outcome: InsertOutcome | None = None
         if scored:
             child_score = float(program.score or 0.0)
@@ -716,11 +727,11 @@ class Engine:
         if proposal is not None and proposal.answer:
             events.append(("llm_answer", {"program_id": program.id, **proposal.answer}))
         events += self._embedding_events(program, evaluated=evaluated)
-        if final and scored and float(program.score or 0.0) >= float(parent.score or 0.0):
-            events.append(
+        if scored and not new_best and previous_best is not None and self._best is program:
+            events.append(  # a simplified version of the best, at the same score, replaced it
                 (
                     "best_simplified",
-                    {"from": parent.id, "program_id": program.id, "score": program.score},
+                    {"from": previous_best.id, "program_id": program.id, "score": program.score},
                 )
             )
         if not final:
@@ -958,12 +969,7 @@ class Engine:
     def _remember_scored(self, program: Program) -> None:
         self._scores[program.id] = float(program.score or 0.0)
         self._latest_scored_seq = program.seq
-        score, best = (program.score or 0.0), (self._best.score or 0.0) if self._best else 0.0
-        if (
-            self._best is None
-            or score > best
-            or (score == best and program.parent_source == FINAL_SOURCE)
-        ):
+        if self._best is None or _better_best(program, self._best):
             self._best = program
         self._queue_for_relatives(program)
 

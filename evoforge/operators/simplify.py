@@ -18,8 +18,9 @@ Passes, repeated until nothing changes:
 Only side-effect-free code is removed (see :mod:`evoforge.operators.dead_code`); code
 whose removal could change a function's kind or scoping (``yield``, ``await``,
 ``global``, ``nonlocal``) is kept. The engine keeps the child only if it scores no worse
-than the parent (``keep_only_if_no_worse``); before a run ends it offers the best program
-one such pass (:func:`simplify_program`).
+than the parent (``keep_only_if_no_worse``), a child at the best's score becomes the
+run's best (the same behaviour, cleaner), and before a run ends the best program is
+offered one such pass (:func:`simplify_program`).
 """
 
 from __future__ import annotations

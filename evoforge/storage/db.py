@@ -499,12 +499,12 @@ class RunDatabase:
         return None if row is None else _step_from_row(dict(zip(columns, row, strict=True))).program
 
     def best_program(self) -> Program | None:
-        """The highest-scoring ok program; ties go to the final simplification of the
-        best (``parent_source`` ``final``: it replaced the program it simplified), then to
-        the earliest committed."""
+        """The highest-scoring ok program; ties go to a ``simplify`` child (the same
+        behaviour in cleaner code replaces the program it simplified), then to the
+        earliest committed."""
         cursor = self._conn.execute(
             "SELECT * FROM programs WHERE status = 'ok' AND score IS NOT NULL "
-            "ORDER BY score DESC, parent_source = 'final' DESC, seq ASC LIMIT 1"
+            "ORDER BY score DESC, operator = 'simplify' DESC, seq ASC LIMIT 1"
         )
         columns = [description[0] for description in cursor.description]
         row = cursor.fetchone()

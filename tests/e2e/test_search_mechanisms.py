@@ -130,7 +130,8 @@ def test_the_budget_is_used_when_the_clean_best_was_evaluated_already(
     curve_fit: Path, tmp_path: Path
 ) -> None:
     """``simplify`` children evaluate the clean seed during the run, so the final pass has
-    nothing new to offer: ordinary children use the whole evaluation budget."""
+    nothing new to offer: ordinary children use the whole evaluation budget, and the
+    clean version, at the same score, is the best."""
     program = curve_fit / "initial_program.py"
     code = program.read_text(encoding="utf-8")
     start = code.index("# EVOLVE-BLOCK-START") + len("# EVOLVE-BLOCK-START\n")
@@ -139,6 +140,15 @@ def test_the_budget_is_used_when_the_clean_best_was_evaluated_already(
         "operators": {"enabled": ["simplify", "tune"]},
         "run": {"max_evaluations": 12, "iterations": 200},
     }
-    result = evoforge.run(curve_fit, seed=2, workers=1, config=config, out=tmp_path / "run")
+    run_dir = tmp_path / "run"
+    result = evoforge.run(curve_fit, seed=2, workers=1, config=config, out=run_dir)
     assert result.evaluations == 12
     assert result.stop_reason == "evaluations budget reached"
+    # a simplify child at the best's score replaces it during the run: the best is clean
+    best = json.loads(run_cli("best", str(run_dir), "--json").stdout)
+    assert result.best is not None and best["program_id"] == result.best.id
+    assert "UNUSED_COPY = 1.0" not in best["code"]
+    status = json.loads(run_cli("status", str(run_dir), "--json").stdout)
+    replaced = status["best_simplified"]  # the clean seed took the seed's place
+    assert replaced is not None and replaced["from"] == "seed"
+    assert replaced["score"] == status["initial_score"]
