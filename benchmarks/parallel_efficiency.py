@@ -95,7 +95,9 @@ async def _throughput(
 
 def measure(backend_name: str, args: argparse.Namespace, directory: Path) -> dict[str, Any]:
     steps = args.steps
-    config = EvaluatorConfig(timeout_s=120, backend=backend_name)
+    config = EvaluatorConfig(
+        timeout_s=120, backend=backend_name, template_processes=not args.no_templates
+    )
     judge = ProblemEvaluator(directory / "evaluator.py", config)
     if backend_name == "ray":
         import ray
@@ -135,7 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--evaluations", type=int, default=16)
     parser.add_argument("--steps", type=int, default=2_000_000, help="loop steps per evaluation")
-    parser.add_argument("--out", type=Path, help="directory for parallel_efficiency.json")
+    parser.add_argument(
+        "--no-templates", action="store_true", help="a fresh process per evaluation"
+    )
+    parser.add_argument("--out", type=Path, help="directory for the JSON record")
+    parser.add_argument("--name", default="parallel_efficiency", help="the record's file name")
     args = parser.parse_args(argv)
     if args.workers[0] != 1:
         parser.error("--workers must start with 1 (the baseline)")
@@ -148,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python benchmarks/parallel_efficiency.py " + " ".join(argv or sys.argv[1:]),
         "evaluations": args.evaluations,
         "steps": args.steps,
+        "template_processes": not args.no_templates,
+        "load_note": "2-core machine shared with other engineers' tests and benchmarks",
         "machine": {
             "platform": platform.platform(),
             "python": platform.python_version(),
@@ -165,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        path = args.out / "parallel_efficiency.json"
+        path = args.out / f"{args.name}.json"
         path.write_text(json.dumps(record, indent=2) + "\n")
         print(f"wrote {path}")
     return 0

@@ -11,8 +11,9 @@ Each evaluation answers with a score derived from the code, judged by the real j
 
     utilisation = busy worker time / (N x wall time)
 
-where busy worker time is the sum of the sleeps the workers made, measured where they
-slept, and wall time runs from the first ask to the last commit (the seed excluded). A
+where busy worker time is evaluations x ``--eval-s`` (the work each worker did; a sleep
+that overran because the driver's event loop was busy is the driver's time, not work),
+and wall time runs from the first ask to the last commit (the seed excluded). A
 driver that keeps up reaches ~1; one whose serial work per iteration (everything but the
 evaluation) takes ``t`` seconds cannot start more than ``1/t`` evaluations a second, so
 at N workers it tops out at ``eval_s / (N * t)``. The script reports that serial time as
@@ -88,6 +89,7 @@ class SimulatedWorkers(EvaluationBackend):
 
     def __init__(self) -> None:
         self.busy_s = 0.0
+        self.answer_s = 0.0
         self.evaluations = 0
         self._actors: list[Any] = []
         self._turn = 0
@@ -119,7 +121,8 @@ class SimulatedWorkers(EvaluationBackend):
             started = time.perf_counter()
             await asyncio.sleep(_Settings.eval_s)
             slept = time.perf_counter() - started
-        self.busy_s += slept
+        self.busy_s += _Settings.eval_s
+        self.answer_s += slept
         self.evaluations += 1
         return _raw_for(request.code, slept)
 
@@ -140,7 +143,7 @@ def measure(workers: int, iterations: int, directory: Path, seed: int) -> dict[s
     engine = Engine.create(problem, config, directory / f"run-{workers}")
     backend = engine.backend
     assert isinstance(backend, SimulatedWorkers)
-    backend.busy_s = 0.0  # the seed's evaluation is not part of the measurement
+    backend.busy_s = backend.answer_s = 0.0  # the seed's evaluation is not measured
     evaluations_before = backend.evaluations
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
@@ -157,6 +160,7 @@ def measure(workers: int, iterations: int, directory: Path, seed: int) -> dict[s
         "wall_s": round(wall, 3),
         "busy_worker_s": round(backend.busy_s, 3),
         "utilisation": round(backend.busy_s / (workers * wall), 4),
+        "mean_answer_s": round(backend.answer_s / max(1, evaluations), 4),
         "iterations_per_s": round(result.iterations / wall, 2),
         "evaluations_per_s": round(evaluations / wall, 2),
         "ideal_evaluations_per_s": round(workers / _Settings.eval_s, 2),
