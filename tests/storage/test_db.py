@@ -141,3 +141,50 @@ def test_a_version_2_database_gains_the_typed_columns_filled_from_its_reasons(
         assert programs["i000002"].params == {}
     finally:
         db.close()
+
+
+def test_a_version_2_database_gains_parent_sources(tmp_path: Path) -> None:
+    """Runs recorded before parents had sources read back with an empty source, and
+    new steps store theirs."""
+    import sqlite3
+
+    from evoforge.storage import db as db_module
+
+    path = tmp_path / "old.sqlite"
+    old_schema = (
+        db_module._SCHEMA.replace("    rejection TEXT,\n", "")
+        .replace("    params TEXT NOT NULL DEFAULT '{}',\n", "")
+        .replace(",\n    parent_source TEXT NOT NULL DEFAULT ''\n", "\n")
+    )
+    assert "parent_source" not in old_schema
+    conn = sqlite3.connect(path)
+    conn.executescript(old_schema)
+    conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', '2')")
+    conn.execute(
+        "INSERT INTO programs(seq, id, iteration, code, code_hash, inspiration_ids, "
+        "operator, island, generation, status, reason, metrics, features, artifacts, "
+        "eval_time_s, created_at, evaluated) "
+        "VALUES (0, 'seed', 0, 'x = 1', 'h0', '[]', 'seed', 0, 0, 'ok', '', '{}', '{}', "
+        "'{}', 0, 0, 1)"
+    )
+    conn.commit()
+    conn.close()
+    db = RunDatabase(path)
+    try:
+        assert [step.program.parent_source for step in db.steps()] == [""]
+        child = Program(
+            id="i000001",
+            code="x = 2",
+            code_hash="h1",
+            seq=1,
+            iteration=1,
+            parent_id="seed",
+            operator="tune",
+            parent_source="elite",
+            score=1.0,
+        )
+        db.commit_step(child, evaluated=True, outcome=None, reward=0.0)
+        stored = db.program("i000001")
+        assert stored is not None and stored.parent_source == "elite"
+    finally:
+        db.close()
