@@ -442,7 +442,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     simplified = summary["best_simplified"]
     if simplified:
         console.print(
-            f"best simplified before the end: {simplified['program_id']} replaces "
+            f"best simplified: {simplified['program_id']} replaces "
             f"{simplified['from']} (score {simplified['score']:.6g})"
         )
     islands = Table("island", "children", "best score")
