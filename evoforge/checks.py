@@ -70,6 +70,11 @@ class SyntaxCheck(Check):
     """The child must parse."""
 
     def check(self, parent: Program, proposal: Proposal, operator: str) -> Rejection | None:
+        facts = proposal.facts  # computed where the child was made (evoforge.facts)
+        if facts is not None:
+            if facts.syntax_error is None:
+                return None
+            return Rejection(RejectionKind.SYNTAX, facts.syntax_error)
         try:
             ast.parse(proposal.code)
         except SyntaxError as exc:
@@ -86,7 +91,11 @@ class FrozenCodeCheck(Check):
         self.initial_code = initial_code
 
     def check(self, parent: Program, proposal: Proposal, operator: str) -> Rejection | None:
-        violation = frozen_violation(self.initial_code, proposal.code)
+        facts = proposal.facts
+        if facts is not None and facts.syntax_error is None:
+            violation = facts.frozen_violation
+        else:
+            violation = frozen_violation(self.initial_code, proposal.code)
         return None if violation is None else Rejection(RejectionKind.FROZEN_CODE, violation)
 
 
@@ -94,7 +103,11 @@ class UndefinedNameCheck(Check):
     """The child uses no name it never defines where its parent does not (pyflakes)."""
 
     def check(self, parent: Program, proposal: Proposal, operator: str) -> Rejection | None:
-        undefined = new_name_problems(parent.code, proposal.code)
+        facts = proposal.facts
+        if facts is not None and facts.names_checked:
+            undefined = list(facts.undefined_names)
+        else:
+            undefined = new_name_problems(parent.code, proposal.code)
         if not undefined:
             return None
         return Rejection(RejectionKind.UNDEFINED_NAME, f"static check: {', '.join(undefined)}")
@@ -107,24 +120,37 @@ class DuplicateCheck(Check):
     def __init__(self, evaluated: Callable[[str], bool]) -> None:
         self._evaluated = evaluated
         self._in_flight: dict[str, int] = {}
+        # the digest of each code checked last, so that bracketing its evaluation costs
+        # no parse (the hash comes with the child's facts); at most the codes in flight
+        self._digests: dict[str, str] = {}
+
+    def _digest(self, code: str) -> str:
+        digest = self._digests.get(code)
+        return code_hash(code) if digest is None else digest
 
     def check(self, parent: Program, proposal: Proposal, operator: str) -> Rejection | None:
-        digest = code_hash(proposal.code)
+        facts = proposal.facts
+        digest = code_hash(proposal.code) if facts is None else facts.code_hash
         if digest in self._in_flight or self._evaluated(digest):
             return Rejection(RejectionKind.DUPLICATE, "duplicate of a program already evaluated")
+        if len(self._digests) > 4 * (len(self._in_flight) + 1):
+            in_flight = set(self._in_flight)
+            self._digests = {c: d for c, d in self._digests.items() if d in in_flight}
+        self._digests[proposal.code] = digest
         return None
 
     def evaluation_started(self, code: str) -> None:
-        digest = code_hash(code)
+        digest = self._digest(code)
         self._in_flight[digest] = self._in_flight.get(digest, 0) + 1
 
     def evaluation_finished(self, code: str) -> None:
-        digest = code_hash(code)
+        digest = self._digest(code)
         left = self._in_flight.get(digest, 0) - 1
         if left > 0:
             self._in_flight[digest] = left
         else:
             self._in_flight.pop(digest, None)
+            self._digests.pop(code, None)
 
 
 class NearDuplicateCheck(Check):
@@ -143,7 +169,11 @@ class NearDuplicateCheck(Check):
     def check(self, parent: Program, proposal: Proposal, operator: str) -> Rejection | None:
         if not self.every_operator and not OPERATORS.has(operator, "llm"):
             return None
-        found = self.index.near_duplicate(proposal.code)
+        signature = None if proposal.facts is None else proposal.facts.signature
+        if isinstance(self.index, NoveltyIndex) and signature is not None:
+            found = self.index.near_duplicate(proposal.code, signature)
+        else:
+            found = self.index.near_duplicate(proposal.code)
         return None if found is None else Rejection(RejectionKind.NEAR_DUPLICATE, found)
 
 

@@ -39,6 +39,16 @@ class RunConfig(_Strict):
         None, description="Stop as soon as the best score reaches this (None: never)."
     )
     workers: int = Field(2, ge=1, le=256, description="Evaluations kept in flight at once.")
+    proposal_processes: int | None = Field(
+        None,
+        ge=0,
+        le=256,
+        description=(
+            "Processes that run the symbolic operators and check children before "
+            "evaluation, off the driver (None: as many as workers, at most one per core; "
+            "0: in the driver itself)."
+        ),
+    )
     log_mode: Literal["rich", "quiet", "jsonl"] = Field(
         "rich", description="rich: live progress; quiet: final line only; jsonl: one event a line."
     )

@@ -23,12 +23,13 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import shutil
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from evoforge.config import Config, config_to_yaml, validate_config
 from evoforge.evaluation.backends.base import BackendError, EvaluationBackend, EvaluationRequest
 from evoforge.evaluation.environment import sanitized_environment
 from evoforge.evaluation.evaluator import ProblemEvaluator
+from evoforge.facts import ChildFacts, FactsSettings, child_facts
 from evoforge.kinds import RejectionKind, StopReason
 from evoforge.llm.records import LLMCallRecord
 from evoforge.novelty import EmbeddingNoveltyIndex, NoveltyIndex, decode_vector, encode_vector
@@ -52,6 +54,7 @@ from evoforge.operators.dead_code import entry_point_names
 from evoforge.operators.llm import LLMServices
 from evoforge.operators.matching import MatchKind
 from evoforge.operators.meta_prompts import OPERATOR_INSTRUCTION, OPERATOR_RUN_NOTE, ask_model
+from evoforge.operators.pool import ProposalPool, propose_with_facts
 from evoforge.operators.prompt_learning import TASK_INSTRUCTION, MetaRequest, PromptLearner
 from evoforge.operators.registry import build_operators
 from evoforge.operators.run_digest import ResultEntry
@@ -183,6 +186,13 @@ class Engine:
         self.checks: tuple[Check, ...] = tuple(checks)
         self.learning = learning
         self.novelty = novelty
+        self.facts_settings = FactsSettings(
+            initial_code=problem.initial_code,
+            static_check=config.evaluator.static_check,
+            novelty=config.novelty if isinstance(novelty, NoveltyIndex) else None,
+            complexity=any(f.name == "complexity" for f in config.archive.features),
+        )
+        self.proposals = _proposal_pool(config, self.facts_settings)
         self._recent: dict[int, deque[Program]] = {}
         self._stagnation: dict[int, int] = {}
         self._island_best: dict[int, float] = {}
@@ -205,10 +215,10 @@ class Engine:
         self._next_iteration = 1
         self._next_seq = 0
         self._open_jobs: dict[int, Job] = {}
-        self._scores: dict[str, float] = {}
         self._relatives: dict[str, deque[Program]] = {}
         self._failed_relatives: dict[str, deque[Program]] = {}
-        self._unindexed: list[Program] = []
+        self._unindexed: list[tuple[Program, str]] = []  # skeleton "" where not yet known
+        self._skeletons: dict[str, tuple[int, str]] = {}  # program id -> (seq, skeleton)
         self._latest_scored_seq = 0
         self._best: Program | None = None
         self._seed: Program | None = None
@@ -350,8 +360,11 @@ class Engine:
         return engine
 
     def close(self) -> None:
-        """Release the backend's workers, the judge's processes and the run store."""
+        """Release the proposal workers, the backend's workers, the judge's processes and
+        the run store."""
         try:
+            if self.proposals is not None:
+                self.proposals.close()
             self.backend.close()
         finally:
             self.evaluator.close()
@@ -389,7 +402,11 @@ class Engine:
         if _uses_models(operator.name) and self._symbolic_instead():
             symbolic = [name for name in self.operators if not _uses_models(name)]
             operator = self.operators[symbolic[int(rng.integers(len(symbolic)))]]
-        pool = sorted(self.archive.elites(island), key=lambda p: (-(p.score or 0.0), p.seq))
+        pool: list[Program] = []
+        recent: tuple[Program, ...] = ()
+        if operator.uses_prompt_material:
+            pool = sorted(self.archive.elites(island), key=lambda p: (-(p.score or 0.0), p.seq))
+            recent = tuple(self._recent.get(island, ()))
         guidance = None
         meta: tuple[MetaRequest, ...] = ()
         if self.learning is not None:
@@ -407,7 +424,7 @@ class Engine:
             island=island,
             iteration=iteration,
             pool=tuple(pool[:_POOL_SIZE]),
-            recent=tuple(self._recent.get(island, ())),
+            recent=recent,
             stagnation=self._stagnation.get(island, 0),
             call_log=[],
             guidance=guidance,
@@ -496,8 +513,13 @@ class Engine:
 
     async def propose(self, job: Job) -> Proposal | None:
         """Send the job's requests about the run (their answers wait in
-        ``job.meta_answers`` for ``tell``), then run the job's operator; an operator that
-        raises yields no proposal."""
+        ``job.meta_answers`` for ``tell``), then run the job's operator and attach the
+        child's facts (:mod:`evoforge.facts`); an operator that raises yields no proposal.
+
+        Symbolic operators run in the proposal pool (``run.proposal_processes``), off the
+        driver; a language-model child's facts are computed there too, once the answer
+        is in. With no pool, everything runs here.
+        """
         if job.meta and self.llm is not None:
             rng = self._rng(job.iteration, _RNG_META)
             for request in job.meta:
@@ -513,10 +535,25 @@ class Engine:
                 )
                 if text is not None:
                     job.meta_answers[request.kind] = text
+        pool = self.proposals
+        if pool is not None and pool.runs(job.operator.name):
+            return await pool.propose(job.operator.name, job.context)
+        if pool is None:
+            return await propose_with_facts(job.operator, job.context, self.facts_settings)
         try:
-            return await job.operator.propose(job.context)
+            proposal = await job.operator.propose(job.context)
         except Exception:  # an operator bug must not end the run; recorded as rejected
             return None
+        if proposal is None or proposal.rejection:
+            return proposal
+        return replace(proposal, facts=await pool.facts(job.parent.code, proposal.code))
+
+    def _facts(self, job: Job, proposal: Proposal) -> ChildFacts:
+        """The proposal's facts; computed here for a proposal made without
+        :meth:`propose` (by hand)."""
+        if proposal.facts is not None:
+            return proposal.facts
+        return child_facts(job.parent.code, proposal.code, self.facts_settings)
 
     def check(self, job: Job, proposal: Proposal | None) -> Rejection | None:
         """Why this child must not be evaluated, or None: no child, the operator's own
@@ -624,6 +661,9 @@ class Engine:
             rejection = result.rejection or RejectionKind.OTHER
         code = proposal.code if proposal is not None else job.parent.code
         parent = job.parent
+        facts: ChildFacts | None = None
+        if proposal is not None and not proposal.rejection:
+            facts = self._facts(job, proposal)
         features: dict[str, float] = {}
         scored = result.status is EvalStatus.OK and result.score is not None
         if scored:
@@ -631,7 +671,10 @@ class Engine:
                 code,
                 dict(result.metrics),
                 float(result.score or 0.0),
-                self.archive.features_reference(job.island),
+                self.archive.features_reference(job.island)
+                if self.features.needs_references
+                else (),
+                known_complexity=None if facts is None else facts.complexity,
             )
         inspiration_ids = tuple(p.id for p in job.context.inspirations)
         if proposal is not None and proposal.extra_parent_ids:
@@ -646,7 +689,7 @@ class Engine:
         program = Program(
             id=f"i{job.iteration:06d}",
             code=code,
-            code_hash=code_hash(code),
+            code_hash=facts.code_hash if facts is not None else _hash_of(code, parent),
             seq=self._next_seq,
             iteration=job.iteration,
             parent_id=parent.id,
@@ -697,11 +740,12 @@ class Engine:
         self._reward_model(operator_calls, reward)
         events: list[tuple[str, dict[str, Any]]] = []
         new_best = scored and (best_before is None or float(program.score or 0.0) > best_before)
+        skeleton = "" if facts is None else facts.skeleton
         if scored:
-            self._remember_scored(program)
+            self._remember_scored(program, skeleton)
         elif evaluated:
-            self._remember_failed(program)
-        self._observe_child(program, evaluated=evaluated)
+            self._remember_failed(program, skeleton)
+        self._observe_child(program, evaluated=evaluated, facts=facts)
         if self.learning is not None:
             guidance = job.context.guidance
             if guidance is not None and any(c.outcome.value == "ok" for c in operator_calls):
@@ -873,7 +917,14 @@ class Engine:
         cost = sum(call.cost if priced else float(call.tokens) for call in calls)
         self.llm.router.reward_model(answered[-1].model, reward, cost)
 
-    def _observe_child(self, program: Program, *, evaluated: bool) -> None:
+    def _observe_child(
+        self,
+        program: Program,
+        *,
+        evaluated: bool,
+        facts: ChildFacts | None = None,
+        index_novelty: bool = True,
+    ) -> None:
         """Island feedback for prompts (recent children, stagnation) and the novelty index."""
         recent = self._recent.setdefault(program.island, deque(maxlen=_RECENT_PER_ISLAND))
         recent.append(program)
@@ -883,8 +934,8 @@ class Engine:
             self._stagnation[program.island] = 0
         else:
             self._stagnation[program.island] = self._stagnation.get(program.island, 0) + 1
-        if evaluated and self.novelty is not None:
-            self._index_novelty(program)
+        if evaluated and index_novelty and self.novelty is not None:
+            self._index_novelty(program, None if facts is None else facts.signature)
         for check in self.checks:
             check.observe(program)
 
@@ -952,13 +1003,13 @@ class Engine:
         for check in self.checks:
             check.observe(seed)
 
-    def _index_novelty(self, program: Program) -> None:
+    def _index_novelty(self, program: Program, signature: np.ndarray | None = None) -> None:
         """Add an evaluated program to the near-duplicate index (with its stored vector
-        when the run is being replayed)."""
+        when the run is being replayed; with its MinHash ``signature`` when known)."""
         if isinstance(self.novelty, EmbeddingNoveltyIndex):
             self.novelty.add(program.id, program.code, self._stored_vectors.pop(program.id, None))
         elif self.novelty is not None:
-            self.novelty.add(program.id, program.code)
+            self.novelty.add(program.id, program.code, signature)
 
     def _insert_everywhere(self, program: Program) -> InsertOutcome:
         outcome = self.archive.insert(program, 0)
@@ -966,22 +1017,32 @@ class Engine:
             self.archive.insert(program, island)
         return outcome
 
-    def _remember_scored(self, program: Program) -> None:
-        self._scores[program.id] = float(program.score or 0.0)
+    def _remember_scored(self, program: Program, skeleton: str = "") -> None:
         self._latest_scored_seq = program.seq
         if self._best is None or _better_best(program, self._best):
             self._best = program
-        self._queue_for_relatives(program)
+        self._queue_for_relatives(program, skeleton)
 
-    def _remember_failed(self, program: Program) -> None:
+    def _remember_failed(self, program: Program, skeleton: str = "") -> None:
         """Index an evaluated child that did not score (failed, invalid, timed out), so
         that ``tune`` learns where its literals must not go."""
-        self._queue_for_relatives(program)
+        self._queue_for_relatives(program, skeleton)
 
-    def _queue_for_relatives(self, program: Program) -> None:
-        """Queue an evaluated program for :meth:`_relatives_of`'s lazy index."""
+    def _queue_for_relatives(self, program: Program, skeleton: str) -> None:
+        """Queue an evaluated program for :meth:`_relatives_of`'s lazy index, with its
+        literal skeleton when known ("": parsed when needed)."""
         if any(operator.uses_relatives for operator in self.operators.values()):
-            self._unindexed.append(program)
+            self._unindexed.append((program, skeleton))
+
+    def _skeleton_of(self, program: Program) -> str:
+        """The literal skeleton of a possible parent: known for every program indexed in
+        this process, parsed (once) otherwise."""
+        known = self._skeletons.get(program.id)
+        if known is not None:
+            return known[1]
+        skeleton = literal_skeleton(program.code)
+        self._skeletons[program.id] = (program.seq, skeleton)
+        return skeleton
 
     def _relatives_of(self, parent: Program) -> list[Program]:
         """Evaluated programs sharing the parent's literal skeleton: the scored ones best
@@ -990,34 +1051,51 @@ class Engine:
         They are the last ``_MAX_RELATIVES`` scored and ``_MAX_FAILED_RELATIVES`` failed
         such programs among those committed in the last ``_RELATIVES_WINDOW`` steps: a
         pure function of the history, so a resumed run sees the same relatives, and memory
-        stays bounded on long runs. Skeletons cost a parse each, so programs are indexed
-        lazily, when an operator needs relatives.
+        stays bounded on long runs. A child's skeleton comes with its facts; programs
+        without one (replayed on resume) are parsed lazily, when an operator needs
+        relatives, and only inside the window.
         """
-        for program in self._unindexed:
-            skeleton = literal_skeleton(program.code)
+        oldest = self._latest_scored_seq - _RELATIVES_WINDOW
+        for program, known in self._unindexed:
+            if program.seq <= oldest:
+                continue
+            skeleton = known or literal_skeleton(program.code)
+            self._skeletons[program.id] = (program.seq, skeleton)
             if program.is_scored:
                 index, size = self._relatives, _MAX_RELATIVES
             else:
                 index, size = self._failed_relatives, _MAX_FAILED_RELATIVES
             index.setdefault(skeleton, deque(maxlen=size)).append(program)
         self._unindexed.clear()
-        oldest = self._latest_scored_seq - _RELATIVES_WINDOW
         for index in (self._relatives, self._failed_relatives):
             if len(index) > _RELATIVES_WINDOW:
                 stale = [key for key, items in index.items() if items[-1].seq <= oldest]
                 for key in stale:
                     del index[key]
-        skeleton = literal_skeleton(parent.code)
+        if len(self._skeletons) > 2 * _RELATIVES_WINDOW + len(self.archive):
+            self._forget_skeletons(oldest)
+        skeleton = self._skeleton_of(parent)
         scored = [p for p in self._relatives.get(skeleton, ()) if p.seq > oldest]
         failed = [p for p in self._failed_relatives.get(skeleton, ()) if p.seq > oldest]
         scored.sort(key=lambda p: (-(p.score or 0.0), p.seq))
         return scored + failed
 
-    def _kept_out_by_rule(self, program: Program) -> bool:
+    def _forget_skeletons(self, oldest: int) -> None:
+        """Keep only the skeletons of programs a parent can be (in the archive, the seed)
+        and of those inside the relatives window: the map stays bounded on long runs."""
+        held = self.archive.programs_by_id
+        seed_id = None if self._seed is None else self._seed.id
+        self._skeletons = {
+            program_id: entry
+            for program_id, entry in self._skeletons.items()
+            if entry[0] > oldest or program_id in held or program_id == seed_id
+        }
+
+    def _kept_out_by_rule(self, program: Program, scores: dict[str, float]) -> bool:
         """True when the engine (not the archive) refused this child: a keep-only-if-no-worse
-        operator whose child scored below its parent."""
+        operator whose child scored below its parent (``scores``: by program id)."""
         operator = self.operators.get(program.operator)
-        parent_score = self._scores.get(program.parent_id or "")
+        parent_score = scores.get(program.parent_id or "")
         only_if_no_worse = program.parent_source == FINAL_SOURCE or (
             operator is not None and operator.keep_only_if_no_worse
         )
@@ -1041,20 +1119,27 @@ class Engine:
         restarts: dict[int, list[dict[str, Any]]] = {}
         for event in self.db.events("island_restart"):
             restarts.setdefault(event.seq, []).append(event.payload)
+        scores: dict[str, float] = {}  # replay only: parents' scores for the rule above
+        # the novelty index keeps the latest programs only: older ones need no signature
+        unindexed = 0
+        if isinstance(self.novelty, NoveltyIndex):
+            unindexed = self.db.count_evaluated() - self.novelty.window
         for step in self.db.steps():
             program = step.program
             if program.seq == 0:
                 self._insert_everywhere(program)
                 self._observe_seed(program)
                 self._seed = program
-            elif step.outcome is not None and not self._kept_out_by_rule(program):
+            elif step.outcome is not None and not self._kept_out_by_rule(program, scores):
                 self.archive.insert(program, program.island)
             if program.is_scored:
+                scores[program.id] = float(program.score or 0.0)
                 self._remember_scored(program)
             elif step.evaluated:
                 self._remember_failed(program)
             if program.seq > 0:
-                self._observe_child(program, evaluated=step.evaluated)
+                indexed = step.evaluated and unindexed <= 0
+                self._observe_child(program, evaluated=step.evaluated, index_novelty=indexed)
                 if self.learning is not None and program.seq > learn_from_seq:
                     parent_id = program.parent_id or ""
                     parent = self.archive.programs_by_id.get(parent_id) or self.db.program(
@@ -1067,6 +1152,7 @@ class Engine:
                     self.counters.failures[key] = self.counters.failures.get(key, 0) + 1
             if step.evaluated:
                 self.counters.evaluations += 1
+                unindexed -= 1
             for restart in restarts.get(program.seq, []):
                 by_id = self.archive.programs_by_id
                 elites = [by_id[i] for i in restart.get("program_ids", []) if i in by_id]
@@ -1149,7 +1235,7 @@ def build_prompt_learner(config: Config, llm: LLMServices | None) -> PromptLearn
 def build_novelty(config: Config) -> NoveltyIndex | EmbeddingNoveltyIndex | None:
     """The near-duplicate index ``novelty.method`` asks for (None when turned off)."""
     novelty = config.novelty
-    if not novelty.near_duplicates:
+    if not novelty.near_duplicates or not _novelty_queried(config):
         return None
     if novelty.method == "minhash":
         return NoveltyIndex(novelty)
@@ -1186,3 +1272,27 @@ def _remove_database(db_path: Path) -> None:
     db_path.unlink(missing_ok=True)
     for suffix in ("-wal", "-shm"):
         Path(str(db_path) + suffix).unlink(missing_ok=True)
+
+
+def _proposal_pool(config: Config, settings: FactsSettings) -> ProposalPool | None:
+    """The pool the symbolic operators run in: ``run.proposal_processes`` processes (as
+    many as the run's workers, at most one per core, when unset); None for 0."""
+    processes = config.run.proposal_processes
+    if processes is None:
+        processes = min(config.run.workers, os.cpu_count() or 1)
+    if processes == 0:
+        return None
+    return ProposalPool(config.operators, settings, processes)
+
+
+def _hash_of(code: str, parent: Program) -> str:
+    """The code hash of a child without facts: its parent's when it is the parent's code."""
+    return parent.code_hash if code == parent.code else code_hash(code)
+
+
+def _novelty_queried(config: Config) -> bool:
+    """Whether near copies are ever looked up (every child is checked, or an operator
+    that uses models is enabled): the index is kept only then."""
+    return config.novelty.operators == "all" or any(
+        _uses_models(name) for name in config.operators.enabled
+    )

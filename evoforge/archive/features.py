@@ -170,12 +170,19 @@ class FeatureExtractor:
         metrics: Mapping[str, float],
         score: float | None,
         reference_programs: Sequence[Program] = (),
+        known_complexity: float | None = None,
     ) -> dict[str, float]:
-        """Raw value of every configured feature, keyed by feature name, all finite."""
+        """Raw value of every configured feature, keyed by feature name, all finite.
+
+        ``known_complexity``: :func:`complexity` of ``code`` when already computed (where
+        the child was made), so that it is not parsed again here.
+        """
         values: dict[str, float] = {}
         for name in self.names:
             function = self._functions.get(name)
-            if function is None:
+            if name == "complexity" and known_complexity is not None:
+                values[name] = known_complexity
+            elif function is None:
                 values[name] = _finite(metrics.get(name, 0.0))
             else:
                 values[name] = _finite(function(code, metrics, score, reference_programs))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -27,6 +27,36 @@ InspirationPolicy = Literal["top", "diverse", "neighbours", "mixed"]
 
 DEFAULT_REFERENCE_SIZE = 16
 """Elites an island offers as the reference set for the ``diversity`` feature."""
+
+
+@dataclass(frozen=True)
+class _IslandView:
+    """What selection derives from one grid, kept until the grid changes (``version``):
+    the elites in canonical order with their rank weights, and the distinct programs
+    (by id and code hash) with their cells, in canonical order and best first."""
+
+    version: int
+    elites: list[Program]
+    weights: np.ndarray
+    distinct: list[tuple[Program, Cell]]
+    ranked: list[Program]
+    points: np.ndarray  # the distinct programs' cells, normalised (sampling.diverse)
+    cell_ids: np.ndarray  # equal exactly where two distinct programs share a cell
+    position_of_id: dict[str, int]  # in ``distinct``
+    position_of_hash: dict[str, int]  # in ``distinct`` (hashes are distinct there too)
+
+
+@dataclass(frozen=True)
+class _Pool:
+    """Inspiration candidates for one parent: programs, their cells, the same as
+    normalised points and cell ids, and the programs best first."""
+
+    programs: list[Program]
+    cells: list[Cell]
+    points: np.ndarray
+    cell_ids: np.ndarray
+    ranked: list[Program]  # may hold the parent: skip ``excluded`` when reading it
+    excluded: frozenset[str]
 
 
 class Archive:
@@ -51,6 +81,7 @@ class Archive:
         self._global_keys: list[tuple[float, int, str]] = []
         self._by_id: dict[str, Program] = {}
         self._memberships: dict[str, int] = {}
+        self._views: list[_IslandView | None] = [None] * config.num_islands
 
     # ----------------------------------------------------------------- queries
     @property
@@ -175,6 +206,7 @@ class Archive:
         for elite in self._grids[island].elites():
             self._release(elite)
         self._grids[island] = Grid(self.config.features)
+        self._views[island] = None  # a new grid counts its versions afresh
         for program in programs:
             self.insert(program, island)
 
@@ -187,13 +219,20 @@ class Archive:
         ``temperature`` > 1 lowers the pressure of exploit and tournament (an annealed
         island). Falls back to the global elites when the island is empty; raises
         LookupError when the whole archive is empty."""
-        candidates = self.elites(island) or sorted(self._global, key=order_key)
+        view = self._view(island)
+        candidates = view.elites
+        # the view's rank weights are those of temperature 1
+        weights: np.ndarray | None = view.weights if temperature == 1.0 else None
+        if not candidates:
+            candidates, weights = sorted(self._global, key=order_key), None
         if not candidates:
             raise LookupError("the archive is empty: insert the seed program first")
         config = self.config
         rates = (config.exploitation_rate, config.exploration_rate, config.tournament_rate)
         size = max(1, round(config.tournament_size / max(temperature, 1.0)))
-        parent, _ = sampling.select_parent(candidates, rates, size, rng, temperature=temperature)
+        parent, _ = sampling.select_parent(
+            candidates, rates, size, rng, temperature=temperature, exploit_weights=weights
+        )
         return parent
 
     def sample_inspirations(
@@ -219,21 +258,30 @@ class Archive:
         if wanted <= 0:
             return []
         grid = self.grid(island)
-        pool, cells = self._inspiration_pool(parent, island, wanted)
+        found = self._inspiration_pool(parent, island, wanted)
+        pool = found.programs
         if not pool:
             return []
         parent_cell = grid.cell_of(parent)
 
         def pick(name: str, exclude: set[str], how_many: int) -> list[Program]:
+            if name == "top":  # the best first, as sampling.top would rank them
+                best: list[Program] = []
+                for program in found.ranked:
+                    if len(best) >= how_many:
+                        break
+                    if program.id not in exclude and program.id not in found.excluded:
+                        best.append(program)
+                return best
             kept = [index for index, program in enumerate(pool) if program.id not in exclude]
             candidates = [pool[index] for index in kept]
-            candidate_cells = [cells[index] for index in kept]
-            if name == "top":
-                return sampling.top(candidates, how_many)
             if name == "diverse":
-                return sampling.diverse(
-                    candidates, candidate_cells, parent_cell, grid.shape, how_many, rng
+                origin = sampling.normalised_cells([parent_cell], grid.shape)[0]
+                positions = sampling.diverse_positions(
+                    found.points[kept], found.cell_ids[kept], origin, how_many, rng
                 )
+                return [candidates[position] for position in positions]
+            candidate_cells = [found.cells[index] for index in kept]
             if name == "neighbours":
                 return sampling.neighbours(candidates, candidate_cells, parent_cell, how_many, rng)
             raise ValueError(f"unknown inspiration policy {name!r}")
@@ -255,31 +303,77 @@ class Archive:
             raise ValueError(f"island {island} out of range 0..{len(self._grids) - 1}")
         return island
 
-    def _inspiration_pool(
-        self, parent: Program, island: int, wanted: int
-    ) -> tuple[list[Program], list[Cell]]:
-        """Distinct programs other than ``parent`` and their cells in ``island``'s grid:
-        the island's elites, topped up with global elites when fewer than ``wanted``."""
+    def _view(self, island: int) -> _IslandView:
+        """The island's selection view, rebuilt only when its grid has changed."""
         grid = self._grids[island]
-        seen_ids = {parent.id}
-        seen_hashes = {parent.code_hash}
-        pool: list[Program] = []
-        cells: list[Cell] = []
-
-        def add(program: Program, cell: Cell | None) -> None:
+        view = self._views[island]
+        if view is not None and view.version == grid.version:
+            return view
+        entries = grid.entries()
+        elites = [program for _, program in entries]
+        weights = sampling.rank_weights([-sampling.fitness_key(p)[0] for p in elites])
+        distinct: list[tuple[Program, Cell]] = []
+        seen_ids: set[str] = set()
+        seen_hashes: set[str] = set()
+        for cell, program in entries:
             if program.id in seen_ids or program.code_hash in seen_hashes:
-                return
+                continue
             seen_ids.add(program.id)
             seen_hashes.add(program.code_hash)
-            pool.append(program)
-            cells.append(grid.cell_of(program) if cell is None else cell)
+            distinct.append((program, cell))
+        ranked = sampling.best_first([program for program, _ in distinct])
+        cells = [cell for _, cell in distinct]
+        view = _IslandView(
+            grid.version,
+            elites,
+            weights,
+            distinct,
+            ranked,
+            sampling.normalised_cells(cells, grid.shape),
+            _cell_ids(cells),
+            {program.id: index for index, (program, _) in enumerate(distinct)},
+            {program.code_hash: index for index, (program, _) in enumerate(distinct)},
+        )
+        self._views[island] = view
+        return view
 
-        for cell, program in grid.entries():
-            add(program, cell)
-        if len(pool) < wanted:
-            for program in sorted(self._global, key=order_key):
-                add(program, None)
-        return pool, cells
+    def _inspiration_pool(self, parent: Program, island: int, wanted: int) -> _Pool:
+        """Distinct programs other than ``parent`` and their cells in ``island``'s grid:
+        the island's elites, topped up with global elites when fewer than ``wanted``."""
+        view = self._view(island)
+        dropped = {
+            position
+            for position in (
+                view.position_of_id.get(parent.id),
+                view.position_of_hash.get(parent.code_hash),
+            )
+            if position is not None
+        }
+        excluded = frozenset(view.distinct[position][0].id for position in dropped)
+        if dropped:
+            kept = [index for index in range(len(view.distinct)) if index not in dropped]
+            programs = [view.distinct[index][0] for index in kept]
+            cells = [view.distinct[index][1] for index in kept]
+            points, cell_ids = view.points[kept], view.cell_ids[kept]
+        else:
+            programs = [program for program, _ in view.distinct]
+            cells = [cell for _, cell in view.distinct]
+            points, cell_ids = view.points, view.cell_ids
+        if len(programs) >= wanted:
+            return _Pool(programs, cells, points, cell_ids, view.ranked, excluded)
+        grid = self._grids[island]
+        seen_ids = {parent.id, *(program.id for program in programs)}
+        seen_hashes = {parent.code_hash, *(program.code_hash for program in programs)}
+        for program in sorted(self._global, key=order_key):
+            if program.id in seen_ids or program.code_hash in seen_hashes:
+                continue
+            seen_ids.add(program.id)
+            seen_hashes.add(program.code_hash)
+            programs.append(program)
+            cells.append(grid.cell_of(program))
+        points = sampling.normalised_cells(cells, grid.shape)
+        ranked = sampling.best_first(programs)
+        return _Pool(programs, cells, points, _cell_ids(cells), ranked, frozenset())
 
     def _offer_global(self, program: Program) -> None:
         if any(elite.id == program.id for elite in self._global):
@@ -307,3 +401,9 @@ class Archive:
         else:
             self._memberships.pop(program.id, None)
             self._by_id.pop(program.id, None)
+
+
+def _cell_ids(cells: list[Cell]) -> np.ndarray:
+    """One integer per cell, equal exactly where the cells are equal."""
+    numbering: dict[Cell, int] = {}
+    return np.array([numbering.setdefault(cell, len(numbering)) for cell in cells], dtype=int)

@@ -102,6 +102,13 @@ class Grid:
         ]
         self._cells: dict[Cell, Program] = {}
         self._ordered: list[tuple[Cell, Program]] | None = None  # cache of entries()
+        self._version = 0
+
+    @property
+    def version(self) -> int:
+        """A number that changes whenever the grid's elites or their cells change, so
+        callers may keep what they derive from the grid until it does."""
+        return self._version
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -196,11 +203,13 @@ class Grid:
         if occupant is None:
             self._cells[cell] = program
             self._ordered = None
+            self._version += 1
             return InsertOutcome(InsertStatus.NEW_CELL, program.score, cell), evicted
         gap = program.score - score_of(occupant)
         if gap > 0:
             self._cells[cell] = program
             self._ordered = None
+            self._version += 1
             evicted.append(occupant)
             return InsertOutcome(InsertStatus.IMPROVED, gap, cell), evicted
         return InsertOutcome(InsertStatus.NOT_ADDED, gap, cell), evicted
@@ -221,4 +230,5 @@ class Grid:
                 dropped.append(elite)
         self._cells = rebinned
         self._ordered = None
+        self._version += 1
         return dropped

@@ -73,11 +73,16 @@ def choose_mode(rates: tuple[float, float, float], rng: np.random.Generator) -> 
 
 
 def exploit(
-    candidates: Sequence[Program], rng: np.random.Generator, temperature: float = 1.0
+    candidates: Sequence[Program],
+    rng: np.random.Generator,
+    temperature: float = 1.0,
+    weights: np.ndarray | None = None,
 ) -> Program:
-    """A rank-weighted pick (see :func:`rank_weights`): better programs more often."""
-    scores = [-fitness_key(program)[0] for program in candidates]
-    weights = rank_weights(scores, temperature)
+    """A rank-weighted pick (see :func:`rank_weights`): better programs more often.
+    ``weights``: the candidates' rank weights at this temperature, when already computed."""
+    if weights is None:
+        scores = [-fitness_key(program)[0] for program in candidates]
+        weights = rank_weights(scores, temperature)
     return candidates[int(rng.choice(len(candidates), p=weights))]
 
 
@@ -99,9 +104,11 @@ def select_parent(
     rng: np.random.Generator,
     *,
     temperature: float = 1.0,
+    exploit_weights: np.ndarray | None = None,
 ) -> tuple[Program, ParentMode]:
     """Choose a mode with ``rates`` (exploit, explore, tournament), then a parent by it
-    (``temperature``: see :func:`rank_weights`).
+    (``temperature``: see :func:`rank_weights`). ``exploit_weights``: the candidates'
+    rank weights at this temperature, when already computed.
 
     Raises ValueError when there are no candidates.
     """
@@ -109,7 +116,7 @@ def select_parent(
         raise ValueError("no candidates to select a parent from")
     mode = choose_mode(rates, rng)
     if mode is ParentMode.EXPLOIT:
-        return exploit(candidates, rng, temperature), mode
+        return exploit(candidates, rng, temperature, exploit_weights), mode
     if mode is ParentMode.EXPLORE:
         return explore(candidates, rng), mode
     return tournament(candidates, tournament_size, rng), mode
@@ -142,25 +149,43 @@ def diverse(
     """
     if count <= 0 or not candidates:
         return []
-    points = _normalised(cells, shape)
+    numbering: dict[Cell, int] = {}
+    cell_ids = np.array([numbering.setdefault(tuple(cell), len(numbering)) for cell in cells])
     origin = _normalised([parent_cell], shape)[0]
+    picks = diverse_positions(_normalised(cells, shape), cell_ids, origin, count, rng)
+    return [candidates[index] for index in picks]
+
+
+def normalised_cells(cells: Sequence[Cell], shape: Sequence[int]) -> np.ndarray:
+    """Cells as points with every dimension scaled to [0, 1] (one row per cell)."""
+    return _normalised(cells, shape)
+
+
+def diverse_positions(
+    points: np.ndarray,
+    cell_ids: np.ndarray,
+    origin: np.ndarray,
+    count: int,
+    rng: np.random.Generator,
+) -> list[int]:
+    """:func:`diverse` on prepared arrays: ``points`` (normalised cells, one row per
+    candidate), ``cell_ids`` (equal exactly for candidates in one cell) and the parent's
+    normalised cell; returns the positions picked, in order."""
+    size = len(points)
+    if count <= 0 or size == 0:
+        return []
     nearest = np.linalg.norm(points - origin, axis=1)
-    available = np.ones(len(candidates), dtype=bool)
+    available = np.ones(size, dtype=bool)
     chosen: list[int] = []
-    used_cells: set[Cell] = set()
     while len(chosen) < count and available.any():
         weights = np.where(available, nearest, 0.0)
         if weights.sum() <= 0:
             weights = available.astype(float)
-        pick = int(rng.choice(len(candidates), p=weights / weights.sum()))
+        pick = int(rng.choice(size, p=weights / weights.sum()))
         chosen.append(pick)
-        used_cells.add(tuple(cells[pick]))
-        available[pick] = False
-        for index in np.flatnonzero(available):
-            if tuple(cells[int(index)]) in used_cells:
-                available[index] = False
+        available &= cell_ids != cell_ids[pick]  # the pick and every other in its cell
         nearest = np.minimum(nearest, np.linalg.norm(points - points[pick], axis=1))
-    return [candidates[index] for index in chosen]
+    return chosen
 
 
 def neighbours(

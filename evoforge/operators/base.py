@@ -19,6 +19,7 @@ from evoforge.program import Program
 
 if TYPE_CHECKING:
     from evoforge.config import OperatorsConfig
+    from evoforge.facts import ChildFacts
     from evoforge.operators.llm import LLMServices
 
 
@@ -83,6 +84,8 @@ class Proposal:
     ``answer``: what a language-model operator records about the model's answer (how its
     edits matched, whether a correction prompt was needed); stored with the child as an
     ``llm_answer`` event. Empty for every other operator.
+    ``facts``: the child's code-only facts (:mod:`evoforge.facts`), attached by
+    :meth:`~evoforge.engine.Engine.propose` where the child was made; None until then.
     """
 
     code: str
@@ -92,6 +95,7 @@ class Proposal:
     rejection: str = ""
     answer: Mapping[str, Any] = field(default_factory=dict)
     params: Mapping[str, float] = field(default_factory=dict)
+    facts: ChildFacts | None = field(default=None, compare=False, repr=False)
 
 
 class Operator(ABC):
@@ -105,11 +109,14 @@ class Operator(ABC):
     that set it (finding relatives costs a parse per program).
     ``keep_only_if_no_worse``: the engine archives the child only if its score is at least
     the parent's (``simplify``).
+    ``uses_prompt_material``: the engine fills ``ProposalContext.pool`` and ``recent`` only
+    for operators that set it (the language-model ones, which show them in prompts).
     """
 
     name: ClassVar[str]
     keep_only_if_no_worse: ClassVar[bool] = False
     uses_relatives: ClassVar[bool] = False
+    uses_prompt_material: ClassVar[bool] = False
 
     @classmethod
     def from_settings(cls, settings: OperatorsConfig, llm: LLMServices | None) -> Operator:

@@ -78,6 +78,7 @@ class LLMOperator(Operator):
     """One language-model operator; ``kind`` chooses the prompt and the answer form."""
 
     name: ClassVar[str] = "llm"
+    uses_prompt_material: ClassVar[bool] = True
 
     def __init__(self, kind: Kind, services: LLMServices) -> None:
         self.kind: Kind = kind

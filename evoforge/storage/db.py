@@ -5,6 +5,11 @@ insert outcome, the events it caused (migrations, notes) and the new policy stat
 (bandit, counters) are written in one transaction, so a ``kill -9`` at any moment
 leaves either the whole step or none of it. Programs are never deleted; archive
 evictions only happen in memory, the lineage stays here.
+
+A commit appends to the write-ahead log and returns; copying the log back into the
+database file (a checkpoint, with its fsync) is left to a thread of its own
+(:class:`_Checkpointer`), so the run's driver never waits for the disk. A ``kill -9``
+at any moment is as safe as before: SQLite recovers the log on the next open.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ import json
 import math
 import re
 import sqlite3
+import threading
 import time
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +30,9 @@ from typing import Any
 from evoforge.kinds import RejectionKind
 from evoforge.llm.records import CallOutcome, LLMCallRecord
 from evoforge.program import EvalStatus, InsertOutcome, InsertStatus, Program
+
+CHECKPOINT_EVERY = 200
+"""Commits between two nudges of the checkpoint thread."""
 
 SCHEMA_VERSION = 4
 """2 added ``llm_calls``, 3 ``programs.parent_source``, 4 ``programs.rejection`` and
@@ -182,6 +192,8 @@ class RunDatabase:
 
     def __init__(self, path: Path, *, create: bool = False) -> None:
         self.path = path
+        self._checkpointer: _Checkpointer | None = None
+        self._commits = 0
         if not create and not path.exists():
             raise DatabaseError(f"no run database at {path}")
         try:
@@ -272,7 +284,22 @@ class RunDatabase:
                     )
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         self._conn.close()
+
+    def _committed(self) -> None:
+        """Count a commit; every :data:`CHECKPOINT_EVERY`, wake the checkpoint thread
+        (started at the first commit, when SQLite's own checkpoints are turned off)."""
+        if self._checkpointer is None:
+            self._conn.execute("PRAGMA wal_autocheckpoint=0")
+            self._checkpointer = _Checkpointer(self.path)
+            # a database dropped without close() must not leave its thread behind
+            weakref.finalize(self, self._checkpointer.stop, wait=False)
+        self._commits += 1
+        if self._commits % CHECKPOINT_EVERY == 0:
+            self._checkpointer.nudge()
 
     # -- meta and state ---------------------------------------------------------------
 
@@ -381,6 +408,7 @@ class RunDatabase:
             if state:
                 self._write_state(state)
             self._write_llm_calls(program.seq, llm_calls)
+        self._committed()
 
     def _write_llm_calls(self, seq: int, records: Sequence[LLMCallRecord]) -> None:
         self._conn.executemany(
@@ -534,6 +562,11 @@ class RunDatabase:
     def count_programs(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM programs").fetchone()[0])
 
+    def count_evaluated(self) -> int:
+        """Programs that were evaluated (the seed included), rejected ones not."""
+        row = self._conn.execute("SELECT COUNT(*) FROM programs WHERE evaluated = 1").fetchone()
+        return int(row[0])
+
     def max_seq(self) -> int:
         row = self._conn.execute("SELECT MAX(seq) FROM programs").fetchone()
         return -1 if row[0] is None else int(row[0])
@@ -550,6 +583,53 @@ class RunDatabase:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._conn)
+
+
+class _Checkpointer:
+    """A thread that checkpoints the run database's write-ahead log when nudged.
+
+    It has its own connection and runs passive checkpoints, which never block a writer
+    or a reader; SQLite releases the interpreter lock while it copies pages and syncs,
+    so the committing thread runs on. A checkpoint that fails (disk full, read-only
+    file) is left for the next nudge: the commits report such failures themselves.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="evoforge-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            conn = sqlite3.connect(str(self._path), isolation_level=None, timeout=30.0)
+        except sqlite3.Error:
+            return
+        try:
+            while True:
+                self._wake.wait()
+                self._wake.clear()
+                if self._stopping:
+                    return
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        finally:
+            conn.close()
+
+    def nudge(self) -> None:
+        self._wake.set()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, *, wait: bool = True) -> None:
+        """End the thread (after the checkpoint it may be running)."""
+        self._stopping = True
+        self._wake.set()
+        if wait:
+            self._thread.join()
 
 
 class _Transaction:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from evoforge.archive import sampling
 from evoforge.archive.islands import Archive
+from evoforge.archive.map_elites import order_key
 from evoforge.config import ArchiveConfig, FeatureConfig, InspirationConfig
 from evoforge.program import InsertStatus, Program
 
@@ -251,3 +253,89 @@ def test_ten_thousand_inserts_with_adaptive_ranges() -> None:
     assert best is not None and best.score == pytest.approx(values[:, 2].max())
     assert all(0 < row["cells"] <= 400 for row in archive.summary())
     assert len(archive.global_elites()) == 20
+
+
+def _reference_parent(archive: Archive, island: int, rng: np.random.Generator) -> Program:
+    """Parent selection recomputed from scratch, as it was before the archive kept its
+    per-island views."""
+    candidates = archive.elites(island) or sorted(archive.global_elites(), key=order_key)
+    settings = archive.config
+    rates = (settings.exploitation_rate, settings.exploration_rate, settings.tournament_rate)
+    return sampling.select_parent(candidates, rates, settings.tournament_size, rng)[0]
+
+
+def _reference_inspirations(
+    archive: Archive, parent: Program, island: int, rng: np.random.Generator, count: int
+) -> list[Program]:
+    grid = archive.grid(island)
+    seen_ids, seen_hashes = {parent.id}, {parent.code_hash}
+    pool: list[Program] = []
+    cells: list[tuple[int, ...]] = []
+
+    def add(program: Program, cell: tuple[int, ...] | None) -> None:
+        if program.id in seen_ids or program.code_hash in seen_hashes:
+            return
+        seen_ids.add(program.id)
+        seen_hashes.add(program.code_hash)
+        pool.append(program)
+        cells.append(grid.cell_of(program) if cell is None else cell)
+
+    for cell, program in grid.entries():
+        add(program, cell)
+    if len(pool) < count:
+        for program in sorted(archive.global_elites(), key=order_key):
+            add(program, None)
+    parent_cell = grid.cell_of(parent)
+    chosen: list[Program] = []
+    for name, quota in zip(
+        ("top", "diverse", "neighbours"), sampling.mixed_quotas(count), strict=True
+    ):
+        kept = [i for i, p in enumerate(pool) if p.id not in {c.id for c in chosen}]
+        candidates, kept_cells = [pool[i] for i in kept], [cells[i] for i in kept]
+        if not quota:
+            continue
+        if name == "top":
+            chosen += sampling.top(candidates, quota)
+        elif name == "diverse":
+            chosen += sampling.diverse(candidates, kept_cells, parent_cell, grid.shape, quota, rng)
+        else:
+            chosen += sampling.neighbours(candidates, kept_cells, parent_cell, quota, rng)
+    if len(chosen) < count:
+        left = [p for p in pool if p.id not in {c.id for c in chosen}]
+        chosen += sampling.top(left, count - len(chosen))
+    return chosen
+
+
+def test_cached_selection_draws_what_a_fresh_computation_draws() -> None:
+    archive = Archive(config(elite_size=8))
+    reference = np.random.default_rng(3)
+    for seq in range(400):
+        island = seq % 3
+        score = float(reference.normal())
+        a, b = (float(v) for v in reference.uniform(0, 10, size=2))
+        code_hash = f"h{seq % 97}"  # some programs share a hash
+        archive.insert(
+            Program(
+                id=f"p{seq}",
+                code="",
+                code_hash=code_hash,
+                seq=seq,
+                score=score,
+                features={"a": a, "b": b},
+            ),
+            island,
+        )
+        if seq % 7:
+            continue
+        for draw in range(3):
+            seed = [seq, draw]
+            cached = archive.sample_parent(island, np.random.default_rng(seed))
+            assert cached == _reference_parent(archive, island, np.random.default_rng(seed))
+            for count in (1, 2, 5, 40):
+                got = archive.sample_inspirations(
+                    cached, island, np.random.default_rng(seed), count, "mixed"
+                )
+                expected = _reference_inspirations(
+                    archive, cached, island, np.random.default_rng(seed), count
+                )
+                assert [p.id for p in got] == [p.id for p in expected], (seq, draw, count)

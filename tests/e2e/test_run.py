@@ -71,6 +71,17 @@ def test_sequential_runs_are_reproducible(curve_fit: Path, tmp_path: Path) -> No
     assert _history(other) != _history(first)
 
 
+def test_operators_in_worker_processes_give_the_run_they_give_in_the_driver(
+    curve_fit: Path, tmp_path: Path
+) -> None:
+    pooled = tmp_path / "pooled"
+    in_driver = tmp_path / "in_driver"
+    for out, processes in ((pooled, 1), (in_driver, 0)):
+        config = {"run": {"proposal_processes": processes}}
+        evoforge.run(curve_fit, iterations=16, seed=3, workers=1, config=config, out=out)
+    assert _history(pooled) == _history(in_driver)
+
+
 def test_resume_continues_the_same_run(curve_fit: Path, tmp_path: Path) -> None:
     straight = tmp_path / "straight"
     evoforge.run(curve_fit, iterations=16, seed=2, workers=1, out=straight)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from evoforge.program import EvalStatus, InsertOutcome, InsertStatus, Program, code_hash
-from evoforge.storage.db import DatabaseError, RunDatabase
+from evoforge.storage.db import CHECKPOINT_EVERY, DatabaseError, RunDatabase
 
 
 def _program(seq: int, score: float | None = 1.0, **kw: object) -> Program:
@@ -188,3 +188,23 @@ def test_a_version_2_database_gains_parent_sources(tmp_path: Path) -> None:
         assert stored is not None and stored.parent_source == "elite"
     finally:
         db.close()
+
+
+def test_commits_leave_checkpoints_to_their_own_thread(tmp_path: Path) -> None:
+    path = tmp_path / "run.sqlite"
+    db = RunDatabase(path, create=True)
+    db.commit_step(_program(0), evaluated=True, outcome=None, reward=None)
+    autocheckpoint = db._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+    assert autocheckpoint == 0  # a commit never copies the log back itself
+    checkpointer = db._checkpointer
+    assert checkpointer is not None and checkpointer.alive
+    for seq in range(1, 3 * CHECKPOINT_EVERY):
+        db.commit_step(_program(seq), evaluated=True, outcome=None, reward=None)
+    db.close()
+    assert not checkpointer.alive
+    reopened = RunDatabase(path)
+    try:
+        assert reopened.count_programs() == 3 * CHECKPOINT_EVERY
+        assert reopened.count_evaluated() == 3 * CHECKPOINT_EVERY
+    finally:
+        reopened.close()

@@ -1,0 +1,254 @@
+"""Throughput: evoforge against OpenEvolve 0.4.0, one machine, an instant evaluator.
+
+Both engines evolve the same tiny problem (three coefficients; its evaluator costs next
+to nothing) and get their children from the same instant oracle
+(:mod:`evoforge.llm.oracle`, an OpenAI-compatible server on 127.0.0.1): evoforge with its
+language-model operators only, OpenEvolve as its only model. Each evaluates its own way:
+evoforge in its sandbox (template processes, jail where the OS allows), OpenEvolve by
+importing the evaluator in its own worker processes. Both keep ``--workers`` evaluations
+in flight. The engines run one after the other, never at the same time.
+
+For each engine it reports iterations per second over the ``--window`` iterations before
+each checkpoint (default 1,000 and 5,000) and overall, from the time each iteration was
+committed (evoforge: the run loop's step callback; OpenEvolve: the timestamps of its
+``Iteration N`` log lines). An iteration is one child asked of the model, whether or not
+it was evaluated (both engines refuse some answers unevaluated).
+
+OpenEvolve is installed once into ``--venvs``/openevolve from the package registry (as
+``evoforge bench`` does). ::
+
+    python benchmarks/throughput.py                               # 5,000 iterations each
+    python benchmarks/throughput.py --iterations 1000 --checkpoints 500 1000 --json t.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from evoforge.bench.openevolve import ensure_openevolve, openevolve_config
+from evoforge.config import LLM_OPERATOR_NAMES
+from evoforge.engine import Engine, StepReport
+from evoforge.llm.oracle import start_oracle
+from evoforge.loop import Budget
+from evoforge.report.progress import Reporter
+from evoforge.runs import start_run
+
+_INITIAL_PROGRAM = '''"""Throughput problem: three coefficients to tune."""
+
+
+# EVOLVE-BLOCK-START
+def coefficients():
+    a = 0.5
+    b = 0.25
+    c = 0.125
+    return [a, b, c]
+
+
+# EVOLVE-BLOCK-END
+'''
+
+_EVALUATOR = """import importlib.util
+
+
+def evaluate(program_path):
+    spec = importlib.util.spec_from_file_location("candidate", program_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    a, b, c = (float(v) for v in module.coefficients())
+    error = (a - 1.25) ** 2 + (b + 0.5) ** 2 + (c - 2.0) ** 2
+    return {"combined_score": -error, "spread": abs(a - b) + abs(b - c)}
+"""
+
+_CONFIG = """evaluator:
+  timeout_s: 10
+  memory_mb: 512
+"""
+
+_ITERATION_RE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*? Iteration (\d+): ", re.M)
+
+
+class StepClock(Reporter):
+    """Records the wall-clock time of every committed iteration."""
+
+    def __init__(self) -> None:
+        self.started = 0.0
+        self.times: list[float] = []
+
+    def start(self, engine: Engine, budget: Budget) -> None:
+        self.started = time.monotonic()
+
+    def step(self, engine: Engine, report: StepReport) -> None:
+        self.times.append(time.monotonic() - self.started)
+
+
+def write_problem(directory: Path) -> Path:
+    directory.mkdir(parents=True)
+    (directory / "initial_program.py").write_text(_INITIAL_PROGRAM)
+    (directory / "evaluator.py").write_text(_EVALUATOR)
+    (directory / "config.yaml").write_text(_CONFIG)
+    return directory
+
+
+def rates(times: list[float], checkpoints: list[int], window: int) -> dict[str, Any]:
+    """Iterations per second over the ``window`` iterations before each checkpoint, and
+    overall. ``times[k]``: seconds from the start to the commit of iteration k + 1."""
+    result: dict[str, Any] = {"iterations": len(times), "windows": {}}
+    if times:
+        result["overall_it_per_s"] = len(times) / max(times[-1], 1e-9)
+    for checkpoint in checkpoints:
+        if checkpoint > len(times):
+            continue
+        first = max(checkpoint - window, 1)
+        span = times[checkpoint - 1] - times[first - 1]
+        result["windows"][str(checkpoint)] = {
+            "from_iteration": first,
+            "it_per_s": (checkpoint - first) / max(span, 1e-9),
+        }
+    return result
+
+
+def run_evoforge(
+    problem: Path, out: Path, oracle_url: str, iterations: int, workers: int, seed: int
+) -> list[float]:
+    clock = StepClock()
+    start_run(
+        problem,
+        cli_layer={
+            "seed": seed,
+            "run": {"iterations": iterations, "workers": workers, "log_mode": "quiet"},
+            "operators": {"enabled": list(LLM_OPERATOR_NAMES)},
+            "llm": {
+                "models": [{"model": "oracle", "base_url": oracle_url, "timeout_s": 120.0}],
+                "auto_enable_operators": False,
+            },
+        },
+        run_dir=out,
+        reporter=clock,
+    )
+    return clock.times
+
+
+def run_openevolve(
+    problem: Path,
+    out: Path,
+    oracle_url: str,
+    iterations: int,
+    workers: int,
+    seed: int,
+    bin_dir: Path,
+) -> list[float]:
+    out.mkdir(parents=True)
+    config = openevolve_config(
+        oracle_url=oracle_url, seed=seed, iterations=iterations, timeout_s=10
+    )
+    config["evaluator"]["parallel_evaluations"] = workers
+    (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_API_BASE")}
+    env["OPENAI_API_KEY"] = "none"
+    command = [
+        str(bin_dir / "openevolve-run"),
+        str(problem / "initial_program.py"),
+        str(problem / "evaluator.py"),
+        "--config",
+        str(out / "config.yaml"),
+        "--iterations",
+        str(iterations),
+        "--output",
+        str(out / "output"),
+    ]
+    log = out / "openevolve.log"
+    with open(log, "w", encoding="utf-8") as output:
+        started = datetime.now()
+        done = subprocess.run(
+            command, cwd=out, stdout=output, stderr=subprocess.STDOUT, env=env, check=False
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"openevolve-run exited with {done.returncode} (see {log})")
+    stamps: dict[int, float] = {}
+    for match in _ITERATION_RE.finditer(log.read_text(encoding="utf-8", errors="replace")):
+        when = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f")
+        stamps.setdefault(int(match.group(2)), (when - started).total_seconds())
+    return sorted(stamps.values())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=5000)
+    parser.add_argument("--checkpoints", type=int, nargs="+", default=[1000, 5000])
+    parser.add_argument("--window", type=int, default=500)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--engines", nargs="+", default=["evoforge", "openevolve"])
+    parser.add_argument(
+        "--venvs",
+        type=Path,
+        default=Path(__file__).resolve().parent / "results" / "driver" / ".venvs",
+        help="where OpenEvolve's virtual environment is made (once) and reused",
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    load = os.getloadavg()
+    about = {
+        "machine": platform.machine(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_average_1m_at_start": round(load[0], 2),
+    }
+    print(f"machine: {about}", flush=True)
+    results: dict[str, Any] = {}
+    oracle = start_oracle(seed=args.seed)
+    try:
+        with tempfile.TemporaryDirectory(prefix="evoforge-throughput-") as scratch:
+            problem = write_problem(Path(scratch) / "problem")
+            for engine in args.engines:
+                out = Path(scratch) / engine
+                if engine == "evoforge":
+                    times = run_evoforge(
+                        problem, out, oracle.url, args.iterations, args.workers, args.seed
+                    )
+                elif engine == "openevolve":
+                    bin_dir = ensure_openevolve(args.venvs, Path(scratch) / "install.log")
+                    times = run_openevolve(
+                        problem, out, oracle.url, args.iterations, args.workers, args.seed, bin_dir
+                    )
+                else:
+                    print(f"unknown engine {engine!r}", file=sys.stderr)
+                    return 2
+                results[engine] = rates(times, args.checkpoints, args.window)
+                print(json.dumps({engine: results[engine]}), flush=True)
+    finally:
+        oracle.close()
+    if "evoforge" in results and "openevolve" in results:
+        ratios = {}
+        for checkpoint, window in results["evoforge"]["windows"].items():
+            other = results["openevolve"]["windows"].get(checkpoint)
+            if other:
+                ratios[checkpoint] = window["it_per_s"] / max(other["it_per_s"], 1e-9)
+        results["evoforge_over_openevolve"] = ratios
+        print(json.dumps({"evoforge_over_openevolve": ratios}), flush=True)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        record = {
+            "command": "python benchmarks/throughput.py " + " ".join(argv or sys.argv[1:]),
+            "about": about,
+            "results": results,
+        }
+        args.json.write_text(json.dumps(record, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

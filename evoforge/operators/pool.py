@@ -1,0 +1,287 @@
+"""The proposal pool: symbolic operators and children's facts, off the driver.
+
+The driver of a run (the event loop around ask/tell) must stay free for ask, check and
+tell. The symbolic operators (``tune``, ``mutate``, ``crossover``, ``simplify``) parse,
+edit and unparse a program, and every child's :class:`~evoforge.facts.ChildFacts` cost a
+few more parses: tens of milliseconds of CPU per child that would otherwise stall every
+other evaluation in flight. :class:`ProposalPool` runs both in worker processes.
+
+Contract:
+
+* an operator runs on a copy of the job's context, with the same random generator state,
+  so it proposes exactly the child it would propose in the driver: a run is the same
+  (with one worker, identical) whether its operators run here or there. The prompt
+  material of a context (``pool``, ``recent``) and its ``call_log`` stay on the driver:
+  the symbolic operators do not read them;
+* an operator that raises yields no child (None), as in the driver;
+* a worker that dies (a parse that exhausts memory, a signal) costs the job it was
+  running, which yields no child; the pool starts fresh workers for the next jobs.
+
+Each worker is a fresh interpreter (``python -c``) that talks to the driver through two
+pipes, one pickled request and one pickled answer at a time: it never re-runs the
+user's main script (as ``multiprocessing``'s spawn and forkserver methods do), never
+inherits the driver's threads (as fork does), and exits as soon as the driver goes away
+(its stdin reaches end of file), ``kill -9`` included. Both ends are evoforge's own
+code; a worker never runs a candidate, it only reads candidates' text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import pickle
+import queue
+import struct
+import subprocess
+import sys
+from dataclasses import dataclass, replace
+from typing import IO, Any
+
+from evoforge.config import OperatorsConfig
+from evoforge.facts import ChildFacts, FactsSettings, child_facts
+from evoforge.operators.base import Operator, Proposal, ProposalContext
+from evoforge.operators.registry import build_operators
+from evoforge.registry import OPERATORS
+
+__all__ = ["ProposalPool", "WorkerDied", "propose_with_facts", "runs_apart", "serve"]
+
+_HEADER = struct.Struct("<Q")
+_WORKER_COMMAND = "from evoforge.operators.pool import serve; serve()"
+_STOP_TIMEOUT_S = 5.0
+
+
+def runs_apart(operator: str) -> bool:
+    """Whether ``operator`` runs in the pool: a symbolic operator that evoforge itself
+    registers (a worker is a fresh interpreter and knows only those)."""
+    return OPERATORS.has(operator, "symbolic") and OPERATORS.entry(operator).target.startswith(
+        "evoforge."
+    )
+
+
+class WorkerDied(RuntimeError):
+    """A worker process ended (or its pipe broke) before answering."""
+
+
+def _write_frame(stream: IO[bytes], payload: Any) -> None:
+    data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(data)) + data)
+    stream.flush()
+
+
+def _read_exactly(stream: IO[bytes], size: int) -> bytes:
+    chunks: list[bytes] = []
+    while size > 0:
+        chunk = stream.read(size)
+        if not chunk:
+            raise EOFError("the other end closed the pipe")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def _read_frame(stream: IO[bytes]) -> Any:
+    (size,) = _HEADER.unpack(_read_exactly(stream, _HEADER.size))
+    return pickle.loads(_read_exactly(stream, size))
+
+
+@dataclass
+class _WorkerState:
+    """What one worker process holds: its operators, the facts settings, an event loop."""
+
+    operators: dict[str, Operator]
+    settings: FactsSettings
+    loop: asyncio.AbstractEventLoop
+
+    def answer(self, request: tuple[str, tuple[Any, ...]]) -> Any:
+        kind, args = request
+        if kind == "propose":
+            name, context = args
+            proposal = propose_with_facts(self.operators[name], context, self.settings)
+            return self.loop.run_until_complete(proposal)
+        if kind == "facts":
+            parent_code, code = args
+            return child_facts(parent_code, code, self.settings)
+        raise ValueError(f"unknown request {kind!r}")
+
+
+def serve() -> None:
+    """A worker's main loop: the first frame holds the operators' config and the facts
+    settings, every later one a request; one answer per request, until end of input."""
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing but answers may reach the driver's pipe
+    try:
+        config, settings = _read_frame(stdin)
+    except EOFError:
+        return
+    symbolic = [name for name in config.enabled if runs_apart(name)]
+    state = _WorkerState(
+        operators=build_operators(config.model_copy(update={"enabled": symbolic})),
+        settings=settings,
+        loop=asyncio.new_event_loop(),
+    )
+    while True:
+        try:
+            request = _read_frame(stdin)
+        except EOFError:
+            return
+        try:
+            answer: tuple[bool, Any] = (True, state.answer(request))
+        except Exception as exc:  # reported to the driver, which yields no child
+            answer = (False, f"{type(exc).__name__}: {exc}")
+        try:
+            _write_frame(stdout, answer)
+        except (BrokenPipeError, OSError):
+            return
+
+
+async def propose_with_facts(
+    operator: Operator, context: ProposalContext, settings: FactsSettings
+) -> Proposal | None:
+    """Run ``operator`` and attach the child's facts; None when it proposes nothing or
+    raises. A proposal the operator itself refused (``rejection``) gets no facts."""
+    try:
+        proposal = await operator.propose(context)
+    except Exception:  # an operator bug must not end the run; recorded as rejected
+        return None
+    if proposal is None or proposal.rejection:
+        return proposal
+    return replace(proposal, facts=child_facts(context.parent.code, proposal.code, settings))
+
+
+class _WorkerProcess:
+    """The driver's end of one worker: a child process and its two pipes."""
+
+    def __init__(self, config: OperatorsConfig, settings: FactsSettings) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _WORKER_COMMAND],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            close_fds=True,
+        )
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self._stdin: IO[bytes] = self.process.stdin
+        self._stdout: IO[bytes] = self.process.stdout
+        self._send((config, settings))
+
+    def _send(self, payload: Any) -> None:
+        try:
+            _write_frame(self._stdin, payload)
+        except (BrokenPipeError, OSError, ValueError) as exc:
+            raise WorkerDied(f"proposal worker {self.process.pid} is gone: {exc}") from exc
+
+    def call(self, request: tuple[str, tuple[Any, ...]]) -> Any:
+        """Send one request and wait for its answer (blocking)."""
+        self._send(request)
+        try:
+            ok, answer = _read_frame(self._stdout)
+        except (EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
+            raise WorkerDied(f"proposal worker {self.process.pid} died: {exc}") from exc
+        if not ok:
+            raise RuntimeError(f"proposal worker failed: {answer}")
+        return answer
+
+    def stop(self) -> None:
+        """Close its input (it exits), wait a little, then kill it."""
+        with contextlib.suppress(OSError, ValueError):
+            self._stdin.close()
+        try:
+            self.process.wait(timeout=_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        with contextlib.suppress(OSError, ValueError):
+            self._stdout.close()
+
+
+class ProposalPool:
+    """``processes`` worker processes for the symbolic operators of ``config`` and for
+    children's facts, started on first use; :meth:`close` stops them. Calls may come from
+    any event loop (one after the other or concurrently): each is carried by one of the
+    pool's own threads (one per process, so calls never queue behind the evaluations in
+    the loop's default executor), and the loop itself never blocks."""
+
+    def __init__(self, config: OperatorsConfig, settings: FactsSettings, processes: int) -> None:
+        if processes < 1:
+            raise ValueError("a proposal pool needs at least one process")
+        self.config = config
+        self.settings = settings
+        self.processes = processes
+        self._symbolic = frozenset(name for name in config.enabled if runs_apart(name))
+        self._idle: queue.Queue[_WorkerProcess | None] | None = None
+        self._threads: concurrent.futures.ThreadPoolExecutor | None = None
+        self._workers: list[_WorkerProcess] = []
+
+    def runs(self, operator: str) -> bool:
+        """Whether this pool runs ``operator`` (the symbolic ones)."""
+        return operator in self._symbolic
+
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the workers started so far (and still owned)."""
+        return [worker.process.pid for worker in self._workers]
+
+    async def propose(self, operator: str, context: ProposalContext) -> Proposal | None:
+        """The child ``operator`` proposes from ``context``, with its facts; None when
+        it proposes nothing, raises, or its worker dies."""
+        shipped = replace(context, pool=(), recent=(), call_log=None)
+        answer: Proposal | None = await self._call(("propose", (operator, shipped)))
+        return answer
+
+    async def facts(self, parent_code: str, code: str) -> ChildFacts | None:
+        """The facts of ``code``, a child of ``parent_code`` (None if its worker died)."""
+        answer: ChildFacts | None = await self._call(("facts", (parent_code, code)))
+        return answer
+
+    async def _call(self, request: tuple[str, tuple[Any, ...]]) -> Any:
+        idle, threads = self._start()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(threads, self._call_blocking, idle, request)
+
+    def _start(
+        self,
+    ) -> tuple[queue.Queue[_WorkerProcess | None], concurrent.futures.ThreadPoolExecutor]:
+        if self._idle is None or self._threads is None:
+            self._idle = queue.Queue()
+            for _ in range(self.processes):
+                self._idle.put(None)  # a slot: its worker starts on first use
+            self._threads = concurrent.futures.ThreadPoolExecutor(
+                max_workers=self.processes, thread_name_prefix="evoforge-proposals"
+            )
+        return self._idle, self._threads
+
+    def _call_blocking(
+        self, idle: queue.Queue[_WorkerProcess | None], request: tuple[str, tuple[Any, ...]]
+    ) -> Any:
+        worker = idle.get()
+        try:
+            if worker is None:
+                worker = _WorkerProcess(self.config, self.settings)
+                self._workers.append(worker)
+            return worker.call(request)
+        except WorkerDied:
+            self._retire(worker)
+            worker = None  # the next call on this slot starts a fresh one
+            return None
+        except RuntimeError:  # the request failed in the worker: no child
+            return None
+        finally:
+            idle.put(worker)
+
+    def _retire(self, worker: _WorkerProcess | None) -> None:
+        if worker is None:
+            return
+        with contextlib.suppress(ValueError):
+            self._workers.remove(worker)
+        worker.process.kill()
+        worker.stop()
+
+    def close(self) -> None:
+        """Stop the workers. Safe to call more than once; a later call starts new ones."""
+        workers, self._workers = self._workers, []
+        threads, self._threads = self._threads, None
+        self._idle = None
+        for worker in workers:
+            worker.stop()
+        if threads is not None:
+            threads.shutdown(wait=True)

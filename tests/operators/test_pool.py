@@ -1,0 +1,121 @@
+"""The proposal pool runs the symbolic operators in worker processes, exactly as in the
+driver, attaches each child's facts, and survives a worker that dies."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from operator_cases import PROGRAMS, make_program
+
+from evoforge.config import NoveltyConfig, OperatorsConfig
+from evoforge.facts import FactsSettings, child_facts
+from evoforge.operators.base import ProposalContext
+from evoforge.operators.pool import ProposalPool, propose_with_facts
+from evoforge.operators.registry import build_operators
+from evoforge.registry import OPERATORS
+
+CODE = PROGRAMS["two_blocks"]
+SETTINGS = FactsSettings(
+    initial_code=CODE, static_check=True, novelty=NoveltyConfig(), complexity=True
+)
+
+
+def _partner() -> str:
+    return CODE.replace("delta = rate * (1.0 - value)", "delta = rate * (2.0 - value) ** 2")
+
+
+def _context(seed: int) -> ProposalContext:
+    parent = make_program(CODE)
+    partner = make_program(_partner(), program_id="partner")
+    relatives = tuple(
+        make_program(CODE.replace("0.25", str(0.25 + k / 100)), program_id=f"r{k}")
+        for k in range(3)
+    )
+    return ProposalContext(
+        parent=parent,
+        rng=np.random.default_rng(seed),
+        inspirations=(partner,),
+        relatives=relatives,
+        pool=(partner,),
+        recent=(partner,),
+    )
+
+
+@pytest.fixture
+def pool() -> Iterator[ProposalPool]:
+    proposal_pool = ProposalPool(OperatorsConfig(), SETTINGS, processes=1)
+    try:
+        yield proposal_pool
+    finally:
+        proposal_pool.close()
+
+
+def test_every_symbolic_operator_proposes_in_the_pool_what_it_proposes_here(
+    pool: ProposalPool,
+) -> None:
+    operators = build_operators(OperatorsConfig())
+    assert set(operators) == set(OPERATORS.names("symbolic"))
+    for name, operator in operators.items():
+        assert pool.runs(name)
+        for seed in range(3):
+            here = asyncio.run(propose_with_facts(operator, _context(seed), SETTINGS))
+            there = asyncio.run(pool.propose(name, _context(seed)))
+            assert (here is None) == (there is None), (name, seed)
+            if here is None or there is None:
+                continue
+            assert there == here, (name, seed)
+            assert here.facts is not None and there.facts is not None
+            expected = child_facts(CODE, here.code, SETTINGS)
+            for facts in (here.facts, there.facts):
+                assert facts.code_hash == expected.code_hash
+                assert facts.skeleton == expected.skeleton
+                assert facts.complexity == expected.complexity
+                assert facts.undefined_names == expected.undefined_names
+                assert expected.signature is not None and facts.signature is not None
+                assert np.array_equal(facts.signature, expected.signature)
+
+
+def test_language_model_operators_are_left_to_the_driver(pool: ProposalPool) -> None:
+    assert not pool.runs("llm_diff")
+    assert not pool.runs("no_such_operator")
+
+
+def test_facts_of_a_model_child_are_computed_in_the_pool(pool: ProposalPool) -> None:
+    child = CODE.replace("0.25", "0.3")
+    facts = asyncio.run(pool.facts(CODE, child))
+    assert facts is not None
+    assert facts.code_hash == child_facts(CODE, child, SETTINGS).code_hash
+    broken = asyncio.run(pool.facts(CODE, CODE + "\ndef (:\n"))
+    assert broken is not None and broken.syntax_error is not None
+
+
+def test_a_worker_that_dies_costs_one_child_and_is_replaced(pool: ProposalPool) -> None:
+    async def scenario() -> tuple[object, object]:
+        await pool.propose("tune", _context(0))  # starts the worker
+        (pid,) = pool.pids
+        os.kill(pid, signal.SIGSTOP)  # hold it mid-way, then kill it with a request pending
+        pending = asyncio.ensure_future(pool.propose("tune", _context(1)))
+        await asyncio.sleep(0.2)
+        os.kill(pid, signal.SIGKILL)
+        lost = await pending
+        after = await pool.propose("tune", _context(2))
+        return lost, after
+
+    lost, after = asyncio.run(scenario())
+    assert lost is None
+    assert after is not None
+    assert len(pool.pids) == 1
+
+
+def test_close_stops_the_workers(pool: ProposalPool) -> None:
+    asyncio.run(pool.propose("mutate", _context(0)))
+    (pid,) = pool.pids
+    pool.close()
+    assert pool.pids == []
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
