@@ -39,10 +39,10 @@ from typing import Any
 import yaml
 
 from evoforge.bench.openevolve import ensure_openevolve, openevolve_config
-from evoforge.config import LLM_OPERATOR_NAMES
 from evoforge.engine import Engine, StepReport
 from evoforge.llm.oracle import start_oracle
 from evoforge.loop import Budget
+from evoforge.registry import OPERATORS
 from evoforge.report.progress import Reporter
 from evoforge.runs import start_run
 
@@ -129,7 +129,7 @@ def run_evoforge(
         cli_layer={
             "seed": seed,
             "run": {"iterations": iterations, "workers": workers, "log_mode": "quiet"},
-            "operators": {"enabled": list(LLM_OPERATOR_NAMES)},
+            "operators": {"enabled": list(OPERATORS.names("llm"))},
             "llm": {
                 "models": [{"model": "oracle", "base_url": oracle_url, "timeout_s": 120.0}],
                 "auto_enable_operators": False,
