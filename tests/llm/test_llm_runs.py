@@ -134,6 +134,7 @@ def test_failure_reason_goes_into_the_next_prompt_of_the_island(
     config["operators"] = {"enabled": ["llm_diff"]}
     config["archive"] = {"num_islands": 1}
     config["novelty"] = {"near_duplicates": False}
+    config.setdefault("run", {})["simplify_best"] = False  # every slot goes to the model
     result = _run(curve_fit, tmp_path / "run", config, iterations=3)
     assert result.iterations == 3
     prompts = [request["messages"][-1]["content"] for request in scripted_server.requests]
