@@ -183,7 +183,7 @@ class RunTracker:
         reader = self._reader
         best_row = reader.one(
             "SELECT id, score FROM programs WHERE status = 'ok' AND score IS NOT NULL "
-            "AND seq < ? ORDER BY score DESC, seq ASC LIMIT 1",
+            "AND seq < ? ORDER BY score DESC, operator = 'simplify' DESC, seq ASC LIMIT 1",
             (self._next_seq,),
         )
         usage = (

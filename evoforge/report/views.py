@@ -129,7 +129,7 @@ def lineage(reader: RunReader, program_id: str | None = None) -> dict[str, Any] 
     if program_id is None:
         best = reader.one(
             "SELECT id FROM programs WHERE status = 'ok' AND score IS NOT NULL "
-            "ORDER BY score DESC, seq ASC LIMIT 1"
+            "ORDER BY score DESC, operator = 'simplify' DESC, seq ASC LIMIT 1"
         )
         if best is None:
             return None
