@@ -177,7 +177,7 @@ def _evaluated_at_definition(scope: ast.AST) -> list[ast.AST]:
     return []
 
 
-def _removable_binding(statement: ast.stmt, pure: PureCalls) -> str | None:
+def removable_binding(statement: ast.stmt, pure: PureCalls) -> str | None:
     """The name ``statement`` binds when removing it can only drop that binding."""
     if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef):
         if statement.decorator_list:
@@ -263,7 +263,7 @@ def remove_shadowed_bindings(
     for body in bodies:
         index = 0
         while index < len(body):
-            name = _removable_binding(body[index], pure)
+            name = removable_binding(body[index], pure)
             calls_observe = module_level or name in closures
             if name is not None and _shadowed(body, index, name, calls_observe=calls_observe):
                 del body[index]
@@ -334,7 +334,7 @@ def remove_unused_definitions(
     removed = 0
     kept: list[ast.stmt] = []
     for statement in block.body:
-        name = _removable_binding(statement, pure)
+        name = removable_binding(statement, pure)
         if name is None or name in protected or name in strings or name.startswith("__"):
             kept.append(statement)
             continue

@@ -44,6 +44,7 @@ from evoforge.operators.ast_tools import (
 from evoforge.operators.base import Operator, Proposal, ProposalContext
 from evoforge.operators.dead_code import (
     PureCalls,
+    removable_binding,
     remove_shadowed_bindings,
     remove_unused_definitions,
 )
@@ -307,38 +308,10 @@ def _read_names(scope: ast.AST) -> set[str] | None:
     return names
 
 
-def _assigned_name(statement: ast.stmt, pure: PureCalls) -> str | None:
-    if (
-        isinstance(statement, ast.Assign)
-        and len(statement.targets) == 1
-        and isinstance(statement.targets[0], ast.Name)
-        and pure.is_pure(statement.value)
-    ):
-        return statement.targets[0].id
-    if (
-        isinstance(statement, ast.AnnAssign)
-        and isinstance(statement.target, ast.Name)
-        and statement.value is not None
-        and statement.simple
-        and pure.is_pure(statement.value)
-    ):
-        return statement.target.id
-    if (
-        isinstance(statement, ast.FunctionDef)
-        and not statement.decorator_list
-        and all(
-            d is None or pure.is_pure(d)
-            for d in [*statement.args.defaults, *statement.args.kw_defaults]
-        )
-    ):
-        return statement.name
-    return None
-
-
 def _drop_unused(bodies: Sequence[list[ast.stmt]], read: set[str], pure: PureCalls) -> int:
     removed = 0
     for body in bodies:
-        kept = [s for s in body if (name := _assigned_name(s, pure)) is None or name in read]
+        kept = [s for s in body if (name := removable_binding(s, pure)) is None or name in read]
         if len(kept) != len(body):
             removed += len(body) - len(kept)
             body[:] = kept or [ast.Pass()]
