@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from soak import _EVALUATOR  # the same instant evaluator as the soak benchmark
 
 from evoforge.bench.openevolve import ensure_openevolve, openevolve_config
 from evoforge.engine import Engine, StepReport
@@ -59,18 +60,6 @@ def coefficients():
 
 # EVOLVE-BLOCK-END
 '''
-
-_EVALUATOR = """import importlib.util
-
-
-def evaluate(program_path):
-    spec = importlib.util.spec_from_file_location("candidate", program_path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    a, b, c = (float(v) for v in module.coefficients())
-    error = (a - 1.25) ** 2 + (b + 0.5) ** 2 + (c - 2.0) ** 2
-    return {"combined_score": -error, "spread": abs(a - b) + abs(b - c)}
-"""
 
 _CONFIG = """evaluator:
   timeout_s: 10
