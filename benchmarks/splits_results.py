@@ -20,8 +20,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from evoforge.bench.intervals import mean_interval
 from evoforge.bench.records import RUNS_FILENAME, STATUS_OK, read_records
-from evoforge.bench.splits_report import mean_interval
 
 DEFAULT_DEST = Path(__file__).resolve().parent / "results" / "splits"
 SPLIT_SIZES = "split_sizes.json"
@@ -68,7 +68,7 @@ def problem_summaries(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             values = [row[key] for row in mine if row[key] is not None]
             if values:
                 interval = mean_interval(values)
-                summary[key] = {"mean": interval.mean, "low": interval.low, "high": interval.high}
+                summary[key] = {"mean": interval.value, "low": interval.low, "high": interval.high}
         summaries[problem] = summary
     return summaries
 

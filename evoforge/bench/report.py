@@ -3,7 +3,8 @@
 Statistics are computed as plain data first (:func:`summarise`) and rendered second
 (:func:`markdown_tables`, :func:`write_report`). The score is the best normalised score a
 run reached (the problem's ``combined_score``); the table gives, per problem and engine,
-its median and interquartile range over seeds.
+its median over seeds with a 95 % bootstrap confidence interval of the median
+(:mod:`evoforge.bench.intervals`) and the interquartile range.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from evoforge.bench.intervals import Interval, median_interval
 from evoforge.bench.records import STATUS_OK, RunRecord
 from evoforge.bench.splits_report import split_stats, splits_table
 
@@ -52,6 +54,7 @@ class EngineStats:
     failed_runs: int = 0  # how many runs the failed share rests on
     operators: tuple[tuple[str, int, int, int], ...] = ()  # (name, evaluated, failed, improved)
     parents: tuple[int, int, int] | None = None  # OpenEvolve: (iterations, failed, seed)
+    median_ci: Interval | None = None  # the median with its 95 % bootstrap interval
 
 
 def summarise(
@@ -91,6 +94,7 @@ def summarise(
                     failed_runs=len(counted),
                     operators=_operator_totals(done),
                     parents=_parent_totals(done),
+                    median_ci=median_interval(scores.tolist()) if scores.size else None,
                 )
             )
         table[problem] = rows
@@ -146,6 +150,12 @@ def _number(value: float | None, digits: int = 4) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def _ci_cell(interval: Interval | None) -> str:
+    if interval is None or interval.low is None or interval.high is None:
+        return "–"
+    return f"{_number(interval.low)}–{_number(interval.high)}"
+
+
 def markdown_tables(summary: dict[str, list[EngineStats]], budget: int) -> str:
     """One Markdown table per problem; the best median is in bold."""
     parts: list[str] = []
@@ -159,22 +169,23 @@ def markdown_tables(summary: dict[str, list[EngineStats]], budget: int) -> str:
                 f"Seed program: {_number(seed_scores[0])}. Budget: {budget} evaluations.\n"
             )
         parts.append(
-            "| engine | median best score | IQR (q25–q75) | seeds | mean evaluations "
-            "| failed evaluations | mean wall time (s) |"
+            "| engine | median best score | 95 % CI of the median | IQR (q25–q75) | seeds "
+            "| mean evaluations | failed evaluations | mean wall time (s) |"
         )
-        parts.append("|---|---:|---:|---:|---:|---:|---:|")
+        parts.append("|---|---:|---:|---:|---:|---:|---:|---:|")
         for row in rows:
             median = _number(row.median)
             if _is_top(row.median, top):
                 median = f"**{median}**"
             iqr = "–" if row.q25 is None else f"{_number(row.q25)}–{_number(row.q75)}"
+            ci = _ci_cell(row.median_ci)
             evaluations = "–" if row.mean_evaluations is None else f"{row.mean_evaluations:.1f}"
             wall = "–" if row.mean_wall_time_s is None else f"{row.mean_wall_time_s:.1f}"
             failed = "–" if row.failed_share is None else f"{100 * row.failed_share:.0f} %"
             if row.failed_share is not None and row.failed_runs < row.runs:
                 failed += f" ({row.failed_runs} runs)"
             parts.append(
-                f"| {row.engine} | {median} | {iqr} | {row.runs} | {evaluations} | {failed} "
+                f"| {row.engine} | {median} | {ci} | {iqr} | {row.runs} | {evaluations} | {failed} "
                 f"| {wall} |"
             )
         for row in rows:

@@ -7,8 +7,7 @@ generalises is the final choice's test score. From the run records' ``extra["spl
 this module computes, per problem and engine, the mean over seeds of the test score, the
 search score of the same programs, Thresholdout's holdout estimate and the gap (search
 minus test), each with a 95 % percentile-bootstrap confidence interval of the mean
-(:func:`scipy.stats.bootstrap`, seeds resampled; none with fewer than two seeds). scipy
-is imported here only (the ``bench`` extra).
+(:mod:`evoforge.bench.intervals`, seeds resampled; none with fewer than two seeds).
 """
 
 from __future__ import annotations
@@ -16,27 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
+from evoforge.bench.intervals import Interval, mean_interval
 from evoforge.bench.records import STATUS_OK, RunRecord
-
-BOOTSTRAP_RESAMPLES = 9999
-CONFIDENCE = 0.95
-
-
-@dataclass(frozen=True)
-class Interval:
-    """The mean of a quantity over seeds, with its bootstrap interval (``None`` when
-    fewer than two seeds)."""
-
-    mean: float
-    low: float | None
-    high: float | None
-
-    def shown(self, digits: int = 4) -> str:
-        if self.low is None or self.high is None:
-            return f"{self.mean:.{digits}f}"
-        return f"{self.mean:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
 
 
 @dataclass(frozen=True)
@@ -51,28 +31,6 @@ class SplitStats:
     holdout_estimate: Interval
     gap: Interval
     holdout_spent: int  # runs whose Thresholdout budget ran out
-
-
-def mean_interval(values: Sequence[float], seed: int = 0) -> Interval:
-    """The mean of ``values`` and a 95 % percentile-bootstrap interval of it."""
-    data = np.asarray(values, dtype=float)
-    mean = float(data.mean())
-    if data.size < 2:
-        return Interval(mean, None, None)
-    if np.all(data == data[0]):
-        return Interval(mean, mean, mean)
-    from scipy.stats import bootstrap
-
-    result = bootstrap(
-        (data,),
-        np.mean,
-        confidence_level=CONFIDENCE,
-        n_resamples=BOOTSTRAP_RESAMPLES,
-        method="percentile",
-        random_state=np.random.default_rng(seed),
-    )
-    interval = result.confidence_interval
-    return Interval(mean, float(interval.low), float(interval.high))
 
 
 def split_stats(

@@ -1,0 +1,67 @@
+"""Print the suite's current table from the measured result directories.
+
+    .venv/bin/python benchmarks/suite_table.py [--sources DIR ...] [--seeds 5] [--evaluations 500]
+
+For each of the 13 suite problems the row comes from the first directory in ``--sources``
+that has all five engines finished on every seed (default: the isolated re-run first, then
+the full suite): the median best score over seeds with its 95 % bootstrap interval, bold
+the best, and the directory and revisions it was measured at. Below the table: where
+symbolic evoforge stands against the better seed-only baseline and against OpenEvolve.
+The README's benchmark table is this script's output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from evoforge.bench.current import current_rows, current_table, standing
+from evoforge.bench.engines import ENGINES
+
+RESULTS = Path(__file__).resolve().parent / "results"
+DEFAULT_SOURCES = (RESULTS / "suite-isolated-500", RESULTS / "suite-500")
+SUITE = (
+    "min_max_distance_16",
+    "autocorrelation_1",
+    "heilbronn_triangle_11",
+    "circle_packing_26",
+    "circle_packing_32",
+    "erdos_min_overlap",
+    "cap_set_8",
+    "exp2_approximation",
+    "data_selection",
+    "optimizer_update_rule",
+    "sor_relaxation",
+    "cache_eviction",
+    "bin_packing",
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sources", nargs="+", type=Path, default=list(DEFAULT_SOURCES))
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--evaluations", type=int, default=500)
+    args = parser.parse_args(argv)
+    missing = [str(s) for s in args.sources if not s.is_dir()]
+    if missing:
+        print(f"suite_table: no such directory: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    engines = list(ENGINES)
+    rows = current_rows(args.sources, SUITE, engines, seeds=args.seeds, budget=args.evaluations)
+    print(current_table(rows, engines))
+    mine = standing(rows)
+    print(
+        f"Symbolic evoforge, over the {mine.measured} problems measured: at or above the "
+        f"better seed-only baseline on {len(mine.at_least_seed_only)} "
+        f"(below on: {', '.join(mine.below_seed_only) or 'none'}); ahead of OpenEvolve on "
+        f"{len(mine.ahead_of_rival)}, tied on {len(mine.tied_with_rival)} "
+        f"({', '.join(mine.tied_with_rival) or 'none'}), behind on "
+        f"{len(mine.behind_rival)} ({', '.join(mine.behind_rival) or 'none'})."
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,64 @@
+"""The suite's current table: rows from the first directory that has a problem whole."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from evoforge.bench.current import current_rows, current_table, standing
+from evoforge.bench.records import RUNS_FILENAME, RunRecord, append_records
+
+ENGINES = ("evoforge", "openevolve", "random-search", "best-of-n")
+
+
+def _runs(
+    directory: Path, problem: str, scores: dict[str, float], seeds: int, revision: str
+) -> None:
+    append_records(
+        directory / RUNS_FILENAME,
+        [
+            RunRecord(
+                problem=problem,
+                engine=engine,
+                seed=seed,
+                budget=500,
+                status="ok",
+                best_score=score + 0.001 * seed,
+                initial_score=0.1,
+                revision=revision,
+            )
+            for engine, score in scores.items()
+            for seed in range(seeds)
+        ],
+    )
+
+
+def test_each_problem_comes_from_the_first_directory_that_has_it_whole(tmp_path: Path) -> None:
+    newer, older = tmp_path / "newer", tmp_path / "older"
+    every = dict.fromkeys(ENGINES, 0.5)
+    _runs(newer, "a", {**every, "evoforge": 0.9}, seeds=3, revision="1111111aaaa")
+    _runs(newer, "b", {**every, "evoforge": 0.9}, seeds=2, revision="1111111aaaa")  # 2 of 3
+    _runs(older, "a", every, seeds=3, revision="2222222bbbb")
+    _runs(older, "b", {**every, "evoforge": 0.4}, seeds=3, revision="2222222bbbb")
+    rows = current_rows([newer, older], ["a", "b", "c"], ENGINES, seeds=3, budget=500)
+    assert [(r.problem, r.source) for r in rows] == [("a", "newer"), ("b", "older"), ("c", None)]
+    assert rows[0].revisions == ("1111111",)
+    assert rows[0].median("evoforge") == 0.901
+    assert rows[1].median("evoforge") == 0.401  # never the newer directory's partial runs
+    table = current_table(rows, ENGINES)
+    assert "| a (0.1000) | **0.9010** (0.9000–0.9020) | 0.5010 (0.5000–0.5020) |" in table
+    assert table.rstrip().endswith("| c | – | – | – | – | none |")
+    mine = standing(rows)
+    assert mine.measured == 2
+    assert mine.at_least_seed_only == ("a",) and mine.below_seed_only == ("b",)
+    assert mine.ahead_of_rival == ("a",) and mine.behind_rival == ("b",)
+
+
+def test_a_tie_is_a_tie_and_counts_as_level_with_the_baselines(tmp_path: Path) -> None:
+    _runs(tmp_path / "only", "a", dict.fromkeys(ENGINES, 0.7), seeds=2, revision="3333333")
+    rows = current_rows([tmp_path / "only"], ["a"], ENGINES, seeds=2, budget=500)
+    mine = standing(rows)
+    assert mine.tied_with_rival == ("a",) and mine.ahead_of_rival == ()
+    assert mine.at_least_seed_only == ("a",)
+    # another budget, or a directory without records, has nothing for the problem
+    assert current_rows([tmp_path / "only"], ["a"], ENGINES, seeds=2, budget=100)[0].source is None
+    assert current_rows([tmp_path / "none"], ["a"], ENGINES, seeds=2, budget=500)[0].source is None
