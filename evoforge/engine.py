@@ -517,8 +517,9 @@ class Engine:
         child's facts (:mod:`evoforge.facts`); an operator that raises yields no proposal.
 
         Symbolic operators run in the proposal pool (``run.proposal_processes``), off the
-        driver; a language-model child's facts are computed there too, once the answer
-        is in. With no pool, everything runs here.
+        driver; for a language-model operator only the request to the model runs here:
+        its answers are applied to the parent (:mod:`evoforge.operators.answers`) and the
+        child's facts computed in the pool. With no pool, everything runs here.
         """
         if job.meta and self.llm is not None:
             rng = self._rng(job.iteration, _RNG_META)
@@ -540,8 +541,10 @@ class Engine:
             return await pool.propose(job.operator.name, job.context)
         if pool is None:
             return await propose_with_facts(job.operator, job.context, self.facts_settings)
+        # a language model's answers are applied to the parent in the pool too
+        context = replace(job.context, answers=pool.apply_answers)
         try:
-            proposal = await job.operator.propose(job.context)
+            proposal = await job.operator.propose(context)
         except Exception:  # an operator bug must not end the run; recorded as rejected
             return None
         if proposal is None or proposal.rejection:

@@ -20,6 +20,7 @@ from evoforge.program import Program
 if TYPE_CHECKING:
     from evoforge.config import OperatorsConfig
     from evoforge.facts import ChildFacts
+    from evoforge.operators.answers import AnswerApplier
     from evoforge.operators.llm import LLMServices
 
 
@@ -56,6 +57,9 @@ class ProposalContext:
     the configured prompt as it is).
     ``protected_names``: names the problem's evaluator may reach (the seed's top-level
     names, every name the evaluator mentions); ``simplify`` never removes them.
+    ``answers``: where a language-model operator turns the model's answers into a child
+    (:mod:`evoforge.operators.answers`; the engine's proposal pool); None: in the
+    operator's own process.
     """
 
     parent: Program
@@ -70,6 +74,7 @@ class ProposalContext:
     call_log: list[LLMCallRecord] | None = None
     guidance: PromptGuidance | None = None
     protected_names: frozenset[str] = frozenset()
+    answers: AnswerApplier | None = None
 
 
 @dataclass(frozen=True)

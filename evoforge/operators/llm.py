@@ -24,27 +24,27 @@ count as a failure. ``Proposal.answer`` says what happened to the answer (see
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from evoforge.config import OperatorsConfig
 from evoforge.llm.client import ChatRequest, ChatResponse, LLMCallError
 from evoforge.llm.router import ModelRouter
-from evoforge.operators.base import Operator, Proposal, ProposalContext
-from evoforge.operators.diff import (
-    UNPARSEABLE,
-    AnswerError,
-    child_from_diff_matched,
-    child_from_rewrite,
+from evoforge.operators.answers import (
+    AnswerRequest,
+    AppliedAnswer,
+    FailedAnswer,
+    Kind,
+    apply_here,
+    lost,
 )
+from evoforge.operators.base import Operator, Proposal, ProposalContext
+from evoforge.operators.diff import UNPARSEABLE
 from evoforge.operators.matching import DEFAULT_FUZZY_THRESHOLD, MatchKind
 from evoforge.operators.prompts import PromptBuilder
-from evoforge.program import Program, normalise_code
+from evoforge.program import Program
 
 __all__ = ["CORRECTION_PROMPTS", "LLMOperator", "LLMServices"]
-
-Kind = Literal["diff", "rewrite", "crossover"]
 
 #: What the model is told, per answer form, when its answer could not be parsed at all.
 CORRECTION_PROMPTS: dict[str, str] = {
@@ -114,41 +114,25 @@ class LLMOperator(Operator):
             answer=answer or {},
         )
 
-    def _child(self, parent_code: str, answer: str) -> tuple[str, dict[str, Any]]:
-        """The child of one answer and what to record about it, or AnswerError."""
-        record: dict[str, Any] = {}
-        if self.kind == "diff":
-            applied = child_from_diff_matched(
-                parent_code,
-                answer,
-                leniency=self.services.leniency,
-                fuzzy_threshold=self.services.fuzzy_threshold,
-            )
-            child = applied.code
-            record = {"match": applied.match.value, "edits": [k.value for k in applied.kinds]}
-        else:
-            child = child_from_rewrite(parent_code, answer)
-        if normalise_code(child) == normalise_code(parent_code):
-            raise AnswerError("the answer leaves the program unchanged")
-        try:
-            ast.parse(child)
-        except SyntaxError as exc:
-            raise AnswerError(f"syntax error at line {exc.lineno}: {exc.msg}") from None
-        except (ValueError, RecursionError) as exc:
-            raise AnswerError(f"unparsable code: {exc}") from None
-        return child, record
-
-    def _first_child(
-        self, parent_code: str, texts: tuple[str, ...]
-    ) -> tuple[str, dict[str, Any]] | list[AnswerError]:
-        """The first answer that makes a child, or every answer's error, in order."""
-        errors: list[AnswerError] = []
-        for text in texts:
-            try:
-                return self._child(parent_code, text)
-            except AnswerError as exc:
-                errors.append(exc)
-        return errors
+    async def _apply(
+        self, context: ProposalContext, texts: tuple[str, ...]
+    ) -> AppliedAnswer | list[FailedAnswer]:
+        """The first of ``texts`` that makes a child, or every answer's failure: applied
+        where the context says (the engine's proposal pool), else in this process."""
+        if not texts:
+            return []
+        request = AnswerRequest(
+            kind=self.kind,
+            parent_code=context.parent.code,
+            texts=texts,
+            leniency=self.services.leniency,
+            fuzzy_threshold=self.services.fuzzy_threshold,
+        )
+        applier = context.answers or apply_here
+        found = await applier(request)
+        if found is None:
+            return lost("the answer could not be applied: its proposal worker was lost")
+        return found
 
     async def propose(self, context: ProposalContext) -> Proposal | None:
         """One child from the model's answer, or a rejection with the reason.
@@ -178,25 +162,24 @@ class LLMOperator(Operator):
         if context.call_log is not None:
             context.call_log.extend(response.records)
         record: dict[str, Any] = {"form": self.kind}
-        found = self._first_child(context.parent.code, response.texts)
+        found = await self._apply(context, response.texts)
         if (
             self.services.correction
             and isinstance(found, list)
             and found
-            and all(error.category == UNPARSEABLE for error in found)
+            and all(failure.category == UNPARSEABLE for failure in found)
         ):
             corrected = await self._correct(context, request, response.texts[0])
             if corrected is not None:
                 response, found = corrected
-            record["correction"] = "succeeded" if isinstance(found, tuple) else "failed"
-        if isinstance(found, tuple):
-            child, details = found
+            record["correction"] = "succeeded" if isinstance(found, AppliedAnswer) else "failed"
+        if isinstance(found, AppliedAnswer):
             return Proposal(
-                code=child,
+                code=found.code,
                 operator=self.name,
                 note=f"{self.name} via {response.model}",
                 extra_parent_ids=() if second is None else (second.id,),
-                answer={**record, "outcome": "applied", **details},
+                answer={**record, "outcome": "applied", **found.record},
             )
         if not found:
             reason = f"{self.name}: the model returned no completion"
@@ -209,7 +192,7 @@ class LLMOperator(Operator):
 
     async def _correct(
         self, context: ProposalContext, request: ChatRequest, answer: str
-    ) -> tuple[ChatResponse, tuple[str, dict[str, Any]] | list[AnswerError]] | None:
+    ) -> tuple[ChatResponse, AppliedAnswer | list[FailedAnswer]] | None:
         """Ask once more, in the same conversation, after an unparseable answer: the new
         response and what became of it, or None when the request itself failed."""
         correction = CORRECTION_PROMPTS["diff" if self.kind == "diff" else "rewrite"]
@@ -231,7 +214,7 @@ class LLMOperator(Operator):
             return None
         if context.call_log is not None:
             context.call_log.extend(response.records)
-        return response, self._first_child(context.parent.code, response.texts)
+        return response, await self._apply(context, response.texts)
 
 
 def llm_diff(settings: OperatorsConfig, llm: LLMServices | None) -> LLMOperator:

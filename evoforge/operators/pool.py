@@ -1,10 +1,13 @@
-"""The proposal pool: symbolic operators and children's facts, off the driver.
+"""The proposal pool: symbolic operators, children's facts and models' answers, off the driver.
 
 The driver of a run (the event loop around ask/tell) must stay free for ask, check and
 tell. The symbolic operators (``tune``, ``mutate``, ``crossover``, ``simplify``) parse,
 edit and unparse a program, and every child's :class:`~evoforge.facts.ChildFacts` cost a
 few more parses: tens of milliseconds of CPU per child that would otherwise stall every
-other evaluation in flight. :class:`ProposalPool` runs both in worker processes.
+other evaluation in flight. :class:`ProposalPool` runs both in worker processes, and
+applies a language model's answers to their parent there too (matching its edits,
+parsing and normalising the child: :mod:`evoforge.operators.answers`); only the request
+to the model itself stays on the driver.
 
 Contract:
 
@@ -40,6 +43,7 @@ from typing import IO, Any
 
 from evoforge.config import OperatorsConfig
 from evoforge.facts import ChildFacts, FactsSettings, child_facts
+from evoforge.operators.answers import AnswerRequest, AppliedAnswer, FailedAnswer, apply_answers
 from evoforge.operators.base import Operator, Proposal, ProposalContext
 from evoforge.operators.registry import build_operators
 from evoforge.registry import OPERATORS
@@ -102,6 +106,9 @@ class _WorkerState:
         if kind == "facts":
             parent_code, code = args
             return child_facts(parent_code, code, self.settings)
+        if kind == "answers":
+            (answer_request,) = args
+            return apply_answers(answer_request)
         raise ValueError(f"unknown request {kind!r}")
 
 
@@ -224,13 +231,23 @@ class ProposalPool:
     async def propose(self, operator: str, context: ProposalContext) -> Proposal | None:
         """The child ``operator`` proposes from ``context``, with its facts; None when
         it proposes nothing, raises, or its worker dies."""
-        shipped = replace(context, pool=(), recent=(), call_log=None)
+        shipped = replace(context, pool=(), recent=(), call_log=None, answers=None)
         answer: Proposal | None = await self._call(("propose", (operator, shipped)))
         return answer
 
     async def facts(self, parent_code: str, code: str) -> ChildFacts | None:
         """The facts of ``code``, a child of ``parent_code`` (None if its worker died)."""
         answer: ChildFacts | None = await self._call(("facts", (parent_code, code)))
+        return answer
+
+    async def apply_answers(
+        self, request: AnswerRequest
+    ) -> AppliedAnswer | list[FailedAnswer] | None:
+        """A language model's answers applied to their parent in a worker
+        (:func:`~evoforge.operators.answers.apply_answers`); None if its worker died."""
+        answer: AppliedAnswer | list[FailedAnswer] | None = await self._call(
+            ("answers", (request,))
+        )
         return answer
 
     async def _call(self, request: tuple[str, tuple[Any, ...]]) -> Any:

@@ -14,6 +14,7 @@ from operator_cases import PROGRAMS, make_program
 
 from evoforge.config import NoveltyConfig, OperatorsConfig
 from evoforge.facts import FactsSettings, child_facts
+from evoforge.operators.answers import AnswerRequest, AppliedAnswer, apply_answers
 from evoforge.operators.base import ProposalContext
 from evoforge.operators.pool import ProposalPool, propose_with_facts
 from evoforge.operators.registry import build_operators
@@ -119,3 +120,30 @@ def test_close_stops_the_workers(pool: ProposalPool) -> None:
     assert pool.pids == []
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_a_models_answers_are_applied_in_the_pool_as_they_are_here(pool: ProposalPool) -> None:
+    edit = (
+        "<<<<<<< SEARCH\n    delta = rate * (1.0 - value)\n=======\n"
+        "    delta = rate * (2.0 - value)\n>>>>>>> REPLACE\n"
+    )
+    for texts in (("prose", edit), ("prose",), ("```python\nx = (\n```",)):
+        request = AnswerRequest("diff" if edit in texts else "rewrite", CODE, texts)
+        assert asyncio.run(pool.apply_answers(request)) == apply_answers(request)
+
+
+def test_answers_whose_worker_dies_are_lost_not_the_run(pool: ProposalPool) -> None:
+    request = AnswerRequest("rewrite", CODE, ("```python\n" + _partner() + "\n```",))
+
+    async def scenario() -> tuple[object, object]:
+        await pool.apply_answers(request)  # starts the worker
+        (pid,) = pool.pids
+        os.kill(pid, signal.SIGSTOP)
+        pending = asyncio.ensure_future(pool.apply_answers(request))
+        await asyncio.sleep(0.2)
+        os.kill(pid, signal.SIGKILL)
+        return await pending, await pool.apply_answers(request)
+
+    lost, after = asyncio.run(scenario())
+    assert lost is None
+    assert isinstance(after, AppliedAnswer)
