@@ -127,6 +127,8 @@ class ProblemEvaluator:
         self.sandbox = Sandbox(self.limits)
         self._evaluations = 0
         self._count_lock = threading.Lock()
+        self._cpu_turn = -1
+        self._cpu_busy: dict[int, int] = {}
         self.verifies = _defines(evaluator_path, "verify")
         self.isolated = _defines(evaluator_path, ISOLATED_FUNCTION)
         self._verify: Callable[..., object] | None = None
@@ -300,15 +302,30 @@ class ProblemEvaluator:
                     )
             return self._templates[side]
 
-    def _next_cpu(self) -> int | None:
-        """The processor for the next isolated evaluation's two sides, round-robin."""
+    def _claim_cpu(self) -> int | None:
+        """The processor for the next isolated evaluation's two sides: the one with the
+        fewest evaluations in flight (round-robin among equals), held until
+        :meth:`_release_cpu`. Two evaluations in flight never share one while another
+        processor has none."""
         try:
             allowed = sorted(os.sched_getaffinity(0))
         except (AttributeError, OSError):
             return None
+        if not allowed:
+            return None
         with self._count_lock:
-            self._cpu_turn = getattr(self, "_cpu_turn", -1) + 1
-            return allowed[self._cpu_turn % len(allowed)] if allowed else None
+            self._cpu_turn += 1
+            turn = self._cpu_turn
+            order = allowed[turn % len(allowed) :] + allowed[: turn % len(allowed)]
+            cpu = min(order, key=lambda candidate: self._cpu_busy.get(candidate, 0))
+            self._cpu_busy[cpu] = self._cpu_busy.get(cpu, 0) + 1
+            return cpu
+
+    def _release_cpu(self, cpu: int | None) -> None:
+        if cpu is None:
+            return
+        with self._count_lock:
+            self._cpu_busy[cpu] -= 1
 
     def close(self) -> None:
         """End the template processes (they also end on their own when this process does)."""
@@ -330,7 +347,18 @@ class ProblemEvaluator:
                 template=self._template("evaluator"),
             )
             return run, None
-        cpu = self._next_cpu()
+        cpu = self._claim_cpu()
+        try:
+            return self._run_pair(code, split, cpu)
+        finally:
+            self._release_cpu(cpu)
+
+    def _run_pair(
+        self, code: str, split: str | None, cpu: int | None
+    ) -> tuple[SandboxRun, SandboxRun | None]:
+        """The evaluator and candidate sides of one isolated evaluation, both on ``cpu``."""
+        scripts = RUNNER_PATH.parent
+        problem = self.evaluator_path.parent
         judge = SideRequest(
             self.command(split),
             readable=(problem, scripts),

@@ -79,6 +79,7 @@ class ProcessTemplate:
         self.network = network if network in ("netns", "userns+netns") else "none"
         self._lock = threading.Lock()
         self._state = _TemplateState()
+        self._in_flight = 0
         self.unusable: str | None = None
         weakref.finalize(self, _end_template, self._state)
 
@@ -198,13 +199,24 @@ class ProcessTemplate:
         finally:
             os.close(status_read)
 
+    def begin_run(self) -> None:
+        """Count a run in flight (until :meth:`end_run`): the template keeps as many
+        evaluations prepared ahead as runs are in flight."""
+        with self._lock:
+            self._in_flight += 1
+
+    def end_run(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
     def submit(self, request: Mapping[str, object], fds: Sequence[int]) -> None:
         """Send one run's request with its descriptors (the reply socket first)."""
         with self._lock:
             if self._state.control is None or not self._alive():
                 raise TemplateError("the template is not running")
+            message = {**request, "in_flight": self._in_flight}
             try:
-                socket.send_fds(self._state.control, [json.dumps(request).encode()], list(fds))
+                socket.send_fds(self._state.control, [json.dumps(message).encode()], list(fds))
             except OSError as exc:
                 raise TemplateError(f"the template refused a run: {exc}") from None
 
@@ -265,6 +277,7 @@ class TemplateRun:
         self.result_overflow = False
 
     def __enter__(self) -> TemplateRun:
+        self.template.begin_run()
         try:
             self.template.ensure_started()
             self.entry = self.template.spool / self.run_id
@@ -281,12 +294,15 @@ class TemplateRun:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
-        if self.reply is not None:
-            self.reply.close()
-        for path in (self.entry, self.capture):
-            if path is not None:
-                remove_tree(path)
+        try:
+            self.stop()
+            if self.reply is not None:
+                self.reply.close()
+            for path in (self.entry, self.capture):
+                if path is not None:
+                    remove_tree(path)
+        finally:
+            self.template.end_run()
 
     def failed(self, error: str | None = None) -> SandboxRun:
         return SandboxRun(returncode=None, filesystem="mountns", error=error or self.error)

@@ -17,27 +17,31 @@ only forks. It never runs candidate code itself. Usage (by
 evaluation's working directory), ``workdir`` (where a child sees its own), ``shm_kib``.
 
 Each evaluation is a **C1** the template forks, usually ahead of its request (a *spare*,
-forked while the previous evaluation runs). C1 joins the evaluation's cgroups, unshares
-fresh mount, pid, network and IPC namespaces, mounts a fresh ``/dev/shm`` (``/tmp`` is
-read-only: ``TMPDIR`` is the working directory) and forks **C2**, pid 1 of the new pid
-namespace. C2 mounts a ``/proc`` that shows only the evaluation's processes and forks
-**C3**, which closes every other descriptor, drops every capability and waits. All of
-that is done before the request comes. On the request (a SEQPACKET message on
-``CONTROL_FD``: JSON plus passed descriptors, handed by the template to the spare) C1
-binds the evaluation's own working directory at ``workdir``, hides the spool (the other
-evaluations) under an empty read-only tmpfs, and passes the request and its descriptors
-to C3, which sets the resource limits, the environment and the standard streams,
-reseeds the random generators, moves to the request's ``cpu`` if it names one (last, so
-that both sides of an evaluation set up in parallel) and calls the script's ``main``. C1
-hands the parent a pidfd of C2 (killing C2 kills the whole pid namespace) and, when C2
-ends, C3's exit status and resource usage. When no spare is ready in time, a C1 forked
-for the request does the same steps in one go. A spare C1 is named ``evoforge-spare``
-(``/proc/PID/comm``) until it takes a request, ``evoforge-run`` from then on: the
-processes below a spare have never run evaluation code.
+forked while the previous evaluation runs; as many spares as the parent has runs in
+flight, so that concurrent requests do not queue behind one spare's preparation). C1
+joins the evaluation's cgroups, unshares fresh mount, pid, network and IPC namespaces,
+mounts a fresh ``/dev/shm`` (``/tmp`` is read-only: ``TMPDIR`` is the working directory)
+and forks **C2**, pid 1 of the new pid namespace. C2 mounts a ``/proc`` that shows only
+the evaluation's processes and forks **C3**, which closes every other descriptor, starts
+a session of its own (so that, as a one-shot run, it is scheduled apart from the
+template's other runs where the kernel groups a session's processes), drops every
+capability and waits. All of that is done before the request comes. On the request (a
+SEQPACKET message on ``CONTROL_FD``: JSON plus passed descriptors, handed by the template
+to the spare) C1 binds the evaluation's own working directory at ``workdir``, hides the
+spool (the other evaluations) under an empty read-only tmpfs, and passes the request and
+its descriptors to C3, which sets the resource limits, the environment and the standard
+streams, reseeds the random generators, moves to the request's ``cpu`` if it names one
+(last, so that both sides of an evaluation set up in parallel) and calls the script's
+``main``. C1 hands the parent a pidfd of C2 (killing C2 kills the whole pid namespace)
+and, when C2 ends, C3's exit status and resource usage. When no spare is ready in time, a
+C1 forked for the request does the same steps in one go. A spare C1 is named
+``evoforge-spare`` (``/proc/PID/comm``) until it takes a request, ``evoforge-run`` from
+then on: the processes below a spare have never run evaluation code.
 
 Request JSON: ``argv`` (with ``{name}`` placeholders for the passed descriptors, listed
 in ``fd_names`` in the order they were passed), ``entry`` (the evaluation's directory
-name in the spool), ``env``, ``limits`` (``[name, soft, hard]``). Descriptors: the reply
+name in the spool), ``env``, ``limits`` (``[name, soft, hard]``), ``cpu``, ``in_flight``
+(the parent's runs of this template under way, this one included). Descriptors: the reply
 socket first, then stdout, stderr, then the named ones. Each run's cgroups are made by its
 C1 under the roots in ``spec["cgroups"]`` (open directory descriptors, inherited).
 """
@@ -65,6 +69,7 @@ PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG, PR_SET_NAME = 24, 38, 1,
 SPARE_NAME, RUN_NAME = b"evoforge-spare", b"evoforge-run"  # a C1's name before/after
 MAX_FDS = 32
 SPARE_WAIT_S = 2.0  # how long a request waits for a spare still preparing
+MAX_SPARES = 8  # evaluations prepared ahead at most, however many runs are in flight
 
 
 class Kernel:
@@ -226,6 +231,10 @@ def run_payload(
     status = 127
     try:
         close_all_but({0, 1, 2, requests.fileno()})
+        # its own session, as a one-shot run's: where the kernel groups the scheduling of
+        # a session's processes (autogroup), runs forked from one template would otherwise
+        # share one session's CPU share, and two evaluations in flight run as fast as one
+        os.setsid()
         kernel.drop_privileges()
         message, fds, _, _ = socket.recv_fds(requests, 1 << 20, MAX_FDS)
         if not message:
@@ -407,7 +416,7 @@ def prepare_or_report(
 
 
 def start_spare(
-    kernel: Kernel, script: ModuleType, spec: dict[str, Any]
+    kernel: Kernel, script: ModuleType, spec: dict[str, Any], others: list[socket.socket]
 ) -> tuple[int, socket.socket]:
     """Fork a C1 that prepares the next evaluation now and waits for its request.
 
@@ -415,7 +424,8 @@ def start_spare(
     namespaces, mounts and two forks a few more; a spare pays all of it while the previous
     evaluation runs. It says ``r`` when ready, then takes one request (JSON and
     descriptors) on its socket; on end-of-file it cleans up and leaves. A spare whose
-    preparation failed closes its socket without saying ``r``.
+    preparation failed closes its socket without saying ``r``. ``others`` are the
+    template's sockets the spare must not hold (the control socket, the other spares').
     """
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     pid = os.fork()
@@ -423,6 +433,8 @@ def start_spare(
         theirs.close()
         return pid, ours
     ours.close()
+    for other in others:
+        other.close()
     kernel.set_name(SPARE_NAME)
     prepared = prepare_or_report(kernel, script, spec, None)
     try:
@@ -439,44 +451,71 @@ def start_spare(
     prepared.run(json.loads(message), fds)
 
 
+def take_spare(spares: list[tuple[int, socket.socket]], message: bytes, fds: list[int]) -> bool:
+    """Hand a request to a ready spare, the first to be ready if none is yet; ``False``
+    when every spare failed or none became ready within :data:`SPARE_WAIT_S`.
+
+    A spare still preparing is ahead of a fresh C1 that would start now, so waiting for
+    one is worth it; with as many spares as runs in flight that wait is rare.
+    """
+    import select
+
+    wait = 0.0
+    while spares:
+        channels = [channel for _, channel in spares]
+        ready, _, _ = select.select(channels, [], [], wait)
+        if not ready:
+            if wait:
+                return False
+            wait = SPARE_WAIT_S
+            continue
+        for index, (_, channel) in enumerate(spares):
+            if channel in ready:
+                del spares[index]
+                break
+        handed = False
+        try:
+            if channel.recv(1) == b"r":
+                socket.send_fds(channel, [message], fds)
+                handed = True
+        except OSError:
+            pass
+        channel.close()
+        if handed:
+            return True
+    return False
+
+
 def dispatch(
     kernel: Kernel,
     script: ModuleType,
     spec: dict[str, Any],
     control: socket.socket,
-    spare: tuple[int, socket.socket] | None,
+    spares: list[tuple[int, socket.socket]],
     message: bytes,
     request: dict[str, Any],
     fds: list[int],
-) -> tuple[int, socket.socket] | None:
-    """Hand a request to the spare C1 if it is ready, else to a fresh one; keep a spare."""
-    handed = False
-    if spare is not None:
-        import select
+) -> None:
+    """Hand a request to a spare C1, else to a fresh one; then keep enough spares.
 
-        _, channel = spare
-        # a spare still preparing is ahead of a fresh C1 that would start now: wait for it
-        ready, _, _ = select.select([channel], [], [], SPARE_WAIT_S)
-        if ready:
-            try:
-                if channel.recv(1) == b"r":
-                    socket.send_fds(channel, [message], fds)
-                    handed = True
-            except OSError:
-                pass
-            channel.close()
-            spare = None
-    if not handed:
+    ``request["in_flight"]`` (the parent's runs of this template under way, this one
+    included) is how many spares to keep, up to :data:`MAX_SPARES`: when every run in
+    flight asks for its next evaluation at once, each finds one prepared.
+    """
+    if not take_spare(spares, message, fds):
         child = os.fork()
         if child == 0:
             control.close()
+            for _, channel in spares:
+                channel.close()
             kernel.set_name(RUN_NAME)
             prepare_or_report(kernel, script, spec, fds[0]).run(request, fds)
     for fd in fds:
         os.close(fd)
-    if spare is None:
-        spare = start_spare(kernel, script, spec)
-    return spare
+    in_flight = request.get("in_flight")
+    wanted = min(MAX_SPARES, in_flight) if type(in_flight) is int and in_flight > 1 else 1
+    while len(spares) < wanted:
+        spares.append(start_spare(kernel, script, spec, [control, *(c for _, c in spares)]))
 
 
 def warm_up() -> None:
@@ -519,7 +558,7 @@ def main(argv: list[str]) -> None:
     warm_up()
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     gc.freeze()  # what the template made is never collected in a child: no copies of it
-    spare: tuple[int, socket.socket] | None = start_spare(kernel, script, spec)
+    spares = [start_spare(kernel, script, spec, [control])]
     send(control, {"ready": True})
     while True:
         try:
@@ -534,7 +573,7 @@ def main(argv: list[str]) -> None:
             for fd in fds:
                 os.close(fd)
             continue
-        spare = dispatch(kernel, script, spec, control, spare, message, request, fds)
+        dispatch(kernel, script, spec, control, spares, message, request, fds)
         while True:  # reap the C1s that have finished
             try:
                 pid, _ = os.waitpid(-1, os.WNOHANG)

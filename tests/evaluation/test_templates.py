@@ -1,0 +1,207 @@
+"""Template processes run evaluations side by side, each apart from the others.
+
+The runs of one template are forked by one process; these tests check that this does not
+make them wait for each other: two evaluations are in flight at once (each can finish only
+if the other runs at the same time), each run is a session of its own, as a one-shot run
+is (where the kernel schedules a session's processes as one group, runs sharing the
+template's session would share one CPU share), and the template keeps an evaluation
+prepared ahead for each run in flight.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from evoforge.evaluation.evaluator import ProblemEvaluator
+from evoforge.program import EvalStatus
+
+from .conftest import MakeEvaluator
+
+# Each evaluation holds a reader on its own FIFO and opens its peer's FIFO for writing,
+# which the kernel allows only while the peer holds its reader: both evaluations finish
+# with a score of 1 only if both ran at the same time. FIFOs work on the read-only view
+# of the problem directory that the evaluator side gets.
+MEETING = """
+import errno
+import os
+import select
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+WAIT_S = 20.0
+
+
+def meet(role):
+    if role not in ("a", "b"):
+        return 1.0  # a warm-up: meets nobody
+    peer = "b" if role == "a" else "a"
+    deadline = time.monotonic() + WAIT_S
+    own = os.open(HERE / f"{role}.fifo", os.O_RDONLY | os.O_NONBLOCK)
+    while True:
+        try:
+            out = os.open(HERE / f"{peer}.fifo", os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError as exc:
+            if exc.errno != errno.ENXIO or time.monotonic() > deadline:
+                return 0.0
+            time.sleep(0.01)
+    os.write(out, b"x")
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([own], [], [], 0.05)
+        if ready and os.read(own, 1) == b"x":
+            return 1.0
+    return 0.0
+"""
+
+SHARED_EVALUATOR = (
+    MEETING
+    + """
+
+def evaluate(program_path):
+    role = Path(program_path).read_text().split("ROLE = ")[1][1]
+    return {"combined_score": meet(role), "own_session": float(os.getsid(0) == os.getpid())}
+"""
+)
+
+ISOLATED_EVALUATOR = (
+    MEETING
+    + """
+
+def evaluate_candidate(candidate):
+    own_session = os.getsid(0) == os.getpid() and candidate.own_session()
+    return {"combined_score": meet(candidate.role()), "own_session": float(own_session)}
+"""
+)
+
+PROGRAM = """\
+import os
+
+ROLE = {role!r}
+
+
+def role():
+    return ROLE
+
+
+def own_session():
+    return os.getsid(0) == os.getpid()
+"""
+
+
+def _templated(evaluator: ProblemEvaluator) -> ProblemEvaluator:
+    if evaluator.sandbox.filesystem != "mountns":
+        pytest.skip("template processes need the jail (user and mount namespaces)")
+    return evaluator
+
+
+def _make_fifos(problem: Path) -> None:
+    for role in ("a", "b"):
+        os.mkfifo(problem / f"{role}.fifo")
+        os.chmod(problem / f"{role}.fifo", 0o666)
+
+
+def _evaluate_both(evaluator: ProblemEvaluator) -> dict[str, object]:
+    results: dict[str, object] = {}
+
+    def one(role: str) -> None:
+        results[role] = evaluator.evaluate(PROGRAM.format(role=role))
+
+    threads = [threading.Thread(target=one, args=(role,)) for role in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+@pytest.mark.parametrize("form", ["shared", "isolated"])
+def test_two_evaluations_are_in_flight_at_once_and_each_in_its_own_session(
+    make_evaluator: MakeEvaluator, tmp_path: Path, form: str
+) -> None:
+    source = SHARED_EVALUATOR if form == "shared" else ISOLATED_EVALUATOR
+    evaluator = _templated(make_evaluator(source, timeout_s=40.0))
+    try:
+        assert evaluator.isolated is (form == "isolated")
+        _make_fifos(tmp_path / "problem")
+        assert evaluator.evaluate(PROGRAM.format(role="c")).status is EvalStatus.OK  # warm-up
+        results = _evaluate_both(evaluator)
+        for role in ("a", "b"):
+            result = results[role]
+            assert result.status is EvalStatus.OK, result.reason  # type: ignore[attr-defined]
+            assert result.metrics == {"combined_score": 1.0, "own_session": 1.0}  # type: ignore[attr-defined]
+        for template in evaluator._templates.values():
+            assert template.unusable is None  # the runs went through the templates
+    finally:
+        evaluator.close()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{name}/stat").read_text()
+        except OSError:
+            continue
+        if int(stat[stat.rfind(")") + 2 :].split()[1]) == pid:
+            found.append(int(name))
+    return found
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _zygote(launcher: int) -> int:
+    """The template process: the first process below the launcher whose script is
+    zygote.py (the launchers above it name it among their arguments)."""
+    pending = [launcher]
+    while pending:
+        pid = pending.pop()
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        script = next((arg for arg in argv[1:] if not arg.startswith(b"-")), b"")
+        if script.endswith(b"zygote.py") and not _comm(pid).startswith("evoforge-"):
+            return pid
+        pending.extend(_children(pid))
+    raise AssertionError("no template process found")
+
+
+def test_the_template_keeps_an_evaluation_prepared_for_each_run_in_flight(
+    make_evaluator: MakeEvaluator, tmp_path: Path
+) -> None:
+    evaluator = _templated(make_evaluator(SHARED_EVALUATOR, timeout_s=40.0))
+    try:
+        _make_fifos(tmp_path / "problem")
+        assert evaluator.evaluate(PROGRAM.format(role="c")).status is EvalStatus.OK
+        launcher = evaluator._templates["evaluator"]._state.proc
+        assert launcher is not None
+        zygote = _zygote(launcher.pid)
+
+        def spares() -> int:
+            return sum(_comm(pid) == "evoforge-spare" for pid in _children(zygote))
+
+        deadline = time.monotonic() + 10.0
+        while spares() < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert spares() == 1  # one run at a time so far: one prepared ahead
+        results = _evaluate_both(evaluator)
+        assert all(r.status is EvalStatus.OK for r in results.values())  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 10.0
+        while spares() < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert spares() == 2
+    finally:
+        evaluator.close()
