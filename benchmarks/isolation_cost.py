@@ -14,6 +14,7 @@ Three measurements, each as figures and ratios in one run on this machine:
 
     python benchmarks/isolation_cost.py                      # writes benchmarks/results/isolation/
     python benchmarks/isolation_cost.py --repeats 3 --fixed 20 --out /tmp/iso
+    python benchmarks/isolation_cost.py --fixed-only --fixed 30   # templates' fixed cost only
 
 Medians over ``--repeats`` (whole evaluations) and ``--fixed`` (fixed cost) evaluations,
 after one warm-up evaluation each. The machine and its load are recorded with the figures.
@@ -168,10 +169,10 @@ def whole_evaluations(work: Path, revision: str, repeats: int) -> dict[str, dict
     return rows
 
 
-def fixed_costs(work: Path, count: int) -> dict[str, float]:
+def fixed_costs(work: Path, count: int, fresh: bool = True) -> dict[str, float]:
     rows: dict[str, float] = {}
     for form, source in (("shared_process", _INSTANT_SHARED), ("isolated", _INSTANT_ISOLATED)):
-        for templates in (False, True):
+        for templates in (False, True) if fresh else (True,):
             label = f"{form}_{'templates' if templates else 'fresh_process'}_ms"
             evaluator = _evaluator(
                 work / f"fixed-{form}-{templates}",
@@ -191,7 +192,18 @@ def main() -> None:
     parser.add_argument("--fixed", type=int, default=30)
     parser.add_argument("--old-revision", default=DEFAULT_OLD_REVISION)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "isolation")
+    parser.add_argument(
+        "--fixed-only",
+        action="store_true",
+        help="only the fixed cost with template processes, printed, nothing written",
+    )
     args = parser.parse_args()
+    if args.fixed_only:
+        with tempfile.TemporaryDirectory(prefix="evoforge-isolation-bench-") as temporary:
+            load = os.getloadavg()[0]
+            rows = fixed_costs(Path(temporary), args.fixed, fresh=False)
+        print(json.dumps({"load_average": [load, os.getloadavg()[0]], "fixed_cost_ms": rows}))
+        return
     with tempfile.TemporaryDirectory(prefix="evoforge-isolation-bench-") as temporary:
         work = Path(temporary)
         record = {

@@ -9,11 +9,15 @@ checks and the archive are left out so that only the backend's parallelism is me
 
     efficiency(W) = throughput(W workers) / throughput(1 worker)
 
-ideal is W (2.0 for 2 workers on 2 cores). ``local`` is the sandbox started from threads
-of this process; ``ray`` is the same sandbox on Ray actors of a local Ray instance with as
-many CPUs as the largest W (started once, after a warm-up evaluation per worker so that
-actor start-up is not counted). The machine's load average is recorded before and after
-each measurement: on a shared machine other work takes cores away and the ratio falls.
+ideal is W (2.0 for 2 workers on 2 cores). Each row also sums the evaluations' own CPU time
+(the sandbox's resource usage of each run) and divides it by the wall time: ``cores_busy``,
+how many cores the evaluations kept busy on average (ideally W), a figure that says whether
+the runs overlapped even where other work on the machine takes cores. ``local`` is the
+sandbox started from threads of this process; ``ray`` is the same sandbox on Ray actors of a
+local Ray instance with as many CPUs as the largest W (started once, after a warm-up
+evaluation per worker so that actor start-up is not counted). The machine's load average is
+recorded before and after each measurement: on a shared machine other work takes cores away
+and the ratio falls.
 
     python benchmarks/parallel_efficiency.py --out benchmarks/results/scale
     python benchmarks/parallel_efficiency.py --backends local --evaluations 8
@@ -70,12 +74,15 @@ async def _throughput(
     """Evaluate every code with ``workers`` in flight; evaluations per second and checks."""
     queue = list(codes)
     statuses: list[EvalStatus] = []
+    cpu_s = 0.0
 
     async def worker() -> None:
+        nonlocal cpu_s
         while queue:
             code = queue.pop()
             raw = await backend.evaluate(EvaluationRequest(code=code))
             statuses.append(judge.judge(raw).status)
+            cpu_s += raw.run.cpu_time_s if raw.run is not None else 0.0
 
     load_before = _load()
     started = time.perf_counter()
@@ -88,6 +95,8 @@ async def _throughput(
         "failed": failed,
         "wall_s": round(wall, 3),
         "evaluations_per_s": round(len(statuses) / wall, 4),
+        "evaluation_cpu_s": round(cpu_s, 3),
+        "cores_busy": round(cpu_s / wall, 3),
         "load_before": round(load_before, 2),
         "load_after": round(_load(), 2),
     }
@@ -169,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{result['backend']:5s} workers={row['workers']} "
                 f"{row['evaluations_per_s']:.3f} evaluations/s "
                 f"efficiency={row['efficiency']} failed={row['failed']} "
+                f"cores busy {row['cores_busy']} "
                 f"load {row['load_before']}->{row['load_after']}"
             )
     if args.out is not None:

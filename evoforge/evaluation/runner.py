@@ -199,8 +199,15 @@ def stage_score(metrics: Mapping[str, object]) -> float:
     return math.fsum(numeric) / len(numeric)
 
 
+_OPENEVOLVE_CHECKED: list[bool] = []
+
+
 def _ensure_openevolve_importable() -> None:
-    """Put the bundled ``openevolve`` shim on the path when the real package is absent."""
+    """Put the bundled ``openevolve`` shim on the path when the real package is absent
+    (looked up once per process: a template's children inherit the answer)."""
+    if _OPENEVOLVE_CHECKED:
+        return
+    _OPENEVOLVE_CHECKED.append(True)
     try:
         found = importlib.util.find_spec("openevolve") is not None
     except (ImportError, ValueError):

@@ -33,10 +33,10 @@ its descriptors to C3, which sets the resource limits, the environment and the s
 streams, reseeds the random generators, moves to the request's ``cpu`` if it names one
 (last, so that both sides of an evaluation set up in parallel) and calls the script's
 ``main``. C1 hands the parent a pidfd of C2 (killing C2 kills the whole pid namespace)
-and, when C2 ends, C3's exit status and resource usage. When no spare is ready in time, a
-C1 forked for the request does the same steps in one go. A spare C1 is named
-``evoforge-spare`` (``/proc/PID/comm``) until it takes a request, ``evoforge-run`` from
-then on: the processes below a spare have never run evaluation code.
+and, as soon as C2 has reaped C3, its exit status and resource usage. When no spare is
+ready in time, a C1 forked for the request does the same steps in one go. A spare C1 is
+named ``evoforge-spare`` (``/proc/PID/comm``) until it takes a request, ``evoforge-run``
+from then on: the processes below a spare have never run evaluation code.
 
 Request JSON: ``argv`` (with ``{name}`` placeholders for the passed descriptors, listed
 in ``fd_names`` in the order they were passed), ``entry`` (the evaluation's directory
@@ -286,7 +286,9 @@ def run_init(report: int) -> None:
 
     Returns only in the forked C3. C2 never holds the run's descriptors (they go straight
     to C3), so a pipe's other end sees end-of-file as soon as C3 and its children have let
-    go of it. If C3 ends without having been asked to run, C2 reports nothing.
+    go of it. The report, written the moment C3 is reaped, is C3's wait status, then the
+    CPU seconds and largest resident size (KiB) of everything C2 has reaped (C3 and the
+    orphans of the run); if C3 ends without having been asked to run, C2 reports nothing.
     """
     command = os.fork()
     if command == 0:
@@ -299,7 +301,9 @@ def run_init(report: int) -> None:
         except ChildProcessError:
             os._exit(0)
         if pid == command:
-            os.write(report, str(status).encode())
+            usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = usage.ru_utime + usage.ru_stime
+            os.write(report, ("%d %.6f %d" % (status, cpu, usage.ru_maxrss)).encode())
             os._exit(0)
 
 
@@ -374,28 +378,40 @@ class Prepared:
         except OSError as exc:
             os.kill(self.init, signal.SIGKILL)
             send(reply, {"error": "cannot hand over the evaluation: %s" % (exc,)})
-        _, init_status, usage = os.wait4(self.init, 0)
-        chunks = []
-        while True:
-            chunk = os.read(self.report_read, 64)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        status = int(b"".join(chunks)) if chunks else init_status
+        # C2's report (one write, under PIPE_BUF) comes as soon as C3 is reaped: the parent
+        # gets it without waiting for this process to see C2 end as well; end-of-file
+        # instead means C2 was killed first (the parent's deadline, or a stop)
+        report = self.report_read_once()
+        if report is None:
+            _, init_status, usage = os.wait4(self.init, 0)
+            ended = (init_status, usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
+        else:
+            ended = report
         try:
             send(
                 reply,
                 {
-                    "status": status,
-                    "cpu": usage.ru_utime + usage.ru_stime,
-                    "max_rss_kib": usage.ru_maxrss,
+                    "status": ended[0],
+                    "cpu": ended[1],
+                    "max_rss_kib": ended[2],
                     "out_of_memory": self.groups.out_of_memory(),
                 },
             )
         except OSError:
             pass
+        if report is not None:
+            os.waitpid(self.init, 0)
         self.groups.remove()
         os._exit(0)
+
+    def report_read_once(self) -> tuple[int, float, int] | None:
+        """C2's report (status, CPU seconds, largest resident KiB), or ``None`` at
+        end-of-file or for anything malformed."""
+        try:
+            fields = os.read(self.report_read, 256).split()
+            return int(fields[0]), float(fields[1]), int(fields[2])
+        except (OSError, ValueError, IndexError):
+            return None
 
 
 def prepare_or_report(
