@@ -14,7 +14,7 @@ Three measurements, each as figures and ratios in one run on this machine:
 
     python benchmarks/isolation_cost.py                      # writes benchmarks/results/isolation/
     python benchmarks/isolation_cost.py --repeats 3 --fixed 20 --out /tmp/iso
-    python benchmarks/isolation_cost.py --fixed-only --fixed 30   # templates' fixed cost only
+    python benchmarks/isolation_cost.py --only fixed_cost_ms --fixed 30   # one figure, printed
 
 Medians over ``--repeats`` (whole evaluations) and ``--fixed`` (fixed cost) evaluations,
 after one warm-up evaluation each. The machine and its load are recorded with the figures.
@@ -50,11 +50,17 @@ import numpy as np
 def evaluate_candidate(candidate):
     bins = np.arange(50.0)
     candidate.functions
-    start = time.perf_counter()
+    theirs = candidate.cpu()
+    start, ours = time.perf_counter(), time.process_time()
     for _ in range({_CALLS}):
         candidate.priority(1.0, bins)
-    elapsed = time.perf_counter() - start
-    return {{"combined_score": 1.0, "us_per_call": elapsed / {_CALLS} * 1e6}}
+    elapsed, ours = time.perf_counter() - start, time.process_time() - ours
+    theirs = candidate.cpu() - theirs
+    return {{
+        "combined_score": 1.0,
+        "us_per_call": elapsed / {_CALLS} * 1e6,
+        "cpu_us_per_call": (ours + theirs) / {_CALLS} * 1e6,
+    }}
 """
 _IN_PROCESS_EVALUATOR = f"""
 import importlib.util
@@ -73,7 +79,18 @@ def evaluate(program_path):
     elapsed = time.perf_counter() - start
     return {{"combined_score": 1.0, "us_per_call": elapsed / {_CALLS} * 1e6}}
 """
-_PRIORITY_PROGRAM = "import numpy as np\n\n\ndef priority(item, bins):\n    return -bins\n"
+_PRIORITY_PROGRAM = """import time
+
+import numpy as np
+
+
+def priority(item, bins):
+    return -bins
+
+
+def cpu():
+    return time.process_time()
+"""
 _INSTANT_ISOLATED = """
 import time
 
@@ -107,20 +124,33 @@ def _evaluator(directory: Path, source: str, **config: object) -> ProblemEvaluat
 
 def _timed(evaluator: ProblemEvaluator, code: str, repeats: int) -> tuple[list[float], list[dict]]:
     """Wall times and metrics of ``repeats`` evaluations after one warm-up."""
+    times, metrics, _ = _timed_cpu(evaluator, code, repeats)
+    return times, metrics
+
+
+def _timed_cpu(
+    evaluator: ProblemEvaluator, code: str, repeats: int
+) -> tuple[list[float], list[dict], list[float]]:
+    """:func:`_timed`, and the CPU seconds of each evaluation's sandboxed processes (both
+    sides in the isolated form), which other work on the machine does not inflate much."""
     warm = evaluator.evaluate(code)
     if warm.status is not EvalStatus.OK:
         raise SystemExit(f"warm-up evaluation failed: {warm.reason}")
     times: list[float] = []
     metrics: list[dict] = []
+    cpu: list[float] = []
     for _ in range(repeats):
         start = time.perf_counter()
-        result = evaluator.evaluate(code)
+        raw = evaluator.run_raw(code)
+        result = evaluator.judge(raw)
         times.append(time.perf_counter() - start)
+        sides = [raw.run, raw.candidate]
+        cpu.append(sum(side.cpu_time_s for side in sides if side is not None))
         if result.status is not EvalStatus.OK:
             raise SystemExit(f"evaluation failed: {result.reason}")
         metrics.append(dict(result.metrics))
     evaluator.close()
-    return times, metrics
+    return times, metrics, cpu
 
 
 def round_trip(work: Path, repeats: int) -> dict[str, float]:
@@ -130,7 +160,13 @@ def round_trip(work: Path, repeats: int) -> dict[str, float]:
     _, sha = _timed(shared, _PRIORITY_PROGRAM, repeats)
     channel = statistics.median(m["us_per_call"] for m in iso)
     direct = statistics.median(m["us_per_call"] for m in sha)
-    return {"channel_us": channel, "in_process_us": direct, "ratio": channel / direct}
+    cpu = statistics.median(m["cpu_us_per_call"] for m in iso)
+    return {
+        "channel_us": channel,
+        "channel_cpu_us": cpu,
+        "in_process_us": direct,
+        "ratio": channel / direct,
+    }
 
 
 def _old_problem(name: str, revision: str, work: Path) -> Path:
@@ -159,12 +195,14 @@ def whole_evaluations(work: Path, revision: str, repeats: int) -> dict[str, dict
             evaluator = ProblemEvaluator(
                 directory / "evaluator.py", EvaluatorConfig(timeout_s=120, memory_mb=4096)
             )
-            times, metrics = _timed(
+            times, metrics, cpu = _timed_cpu(
                 evaluator, (directory / "initial_program.py").read_text(), repeats
             )
             figures[f"{label}_s"] = statistics.median(times)
+            figures[f"{label}_cpu_s"] = statistics.median(cpu)
             figures[f"{label}_score"] = metrics[0].get("combined_score", float("nan"))
         figures["ratio"] = figures["isolated_s"] / figures["shared_process_s"]
+        figures["cpu_ratio"] = figures["isolated_cpu_s"] / figures["shared_process_cpu_s"]
         rows[name] = figures
     return rows
 
@@ -193,16 +231,23 @@ def main() -> None:
     parser.add_argument("--old-revision", default=DEFAULT_OLD_REVISION)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "isolation")
     parser.add_argument(
-        "--fixed-only",
-        action="store_true",
-        help="only the fixed cost with template processes, printed, nothing written",
+        "--only",
+        choices=["round_trip", "whole_evaluations", "fixed_cost_ms"],
+        help="one measurement (the fixed cost with template processes only), printed, "
+        "nothing written: for before/after comparisons",
     )
     args = parser.parse_args()
-    if args.fixed_only:
+    if args.only:
         with tempfile.TemporaryDirectory(prefix="evoforge-isolation-bench-") as temporary:
+            work = Path(temporary)
             load = os.getloadavg()[0]
-            rows = fixed_costs(Path(temporary), args.fixed, fresh=False)
-        print(json.dumps({"load_average": [load, os.getloadavg()[0]], "fixed_cost_ms": rows}))
+            if args.only == "round_trip":
+                figures: object = round_trip(work, args.repeats)
+            elif args.only == "whole_evaluations":
+                figures = whole_evaluations(work, args.old_revision, args.repeats)
+            else:
+                figures = fixed_costs(work, args.fixed, fresh=False)
+        print(json.dumps({"load_average": [load, os.getloadavg()[0]], args.only: figures}))
         return
     with tempfile.TemporaryDirectory(prefix="evoforge-isolation-bench-") as temporary:
         work = Path(temporary)

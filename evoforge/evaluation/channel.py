@@ -5,15 +5,18 @@ nothing but two pipes. This module is both ends of them. It is a standalone modu
 standard library, and numpy only when a message holds arrays), because each side runs it
 inside the sandbox with whatever interpreter the user configured, without evoforge.
 
-**Format.** A message is a frame: a 4-byte big-endian length, a UTF-8 JSON header, then the
-raw bytes of any arrays, whose lengths the header lists. Values are JSON scalars (``None``,
-``bool``, ``int``, ``float`` with NaN and infinities, ``str``), lists, and tagged objects:
-``{"T": [...]}`` a tuple, ``{"D": [[key, value], ...]}`` a dict, ``{"C": [re, im]}`` a
-complex number, ``{"B": i}`` bytes, ``{"A": i, "dtype": "<f8", "shape": [n]}`` a numpy
-array and ``{"S": i, "dtype": "<i8"}`` a numpy scalar (``i`` indexes the raw buffers).
-Reading a message never executes anything: arrays must have a plain numeric or boolean
-dtype (no objects, no records) whose size times shape equals their buffer exactly; nesting
-is bounded; a frame over the size limit is refused before it is read. Nothing is pickled.
+**Format.** A message is a frame: a 4-byte big-endian length and a binary body, one
+tagged value (a dict with ``str`` keys) followed by the raw bytes of its arrays (see the
+table in the values section below). Values are ``None``, ``bool``, ``int``, ``float``
+(NaN and infinities included), ``complex``, ``str``, ``bytes``, lists, tuples, dicts,
+numpy arrays (a plain numeric or boolean dtype and a shape) and numpy scalars; scalars are
+packed as fixed-size binary fields, strings and bytes with their length, and an array's
+bytes travel as they are, aligned, so a message costs the two sides little more than the
+copies the pipe makes. Reading a message never executes anything: every length is checked
+against the body before it is used, arrays must have a plain numeric or boolean dtype (no
+objects, no records) whose size times shape fits the body, every byte of the body must
+belong to the value, nesting is bounded, and a frame over the size limit is refused before
+its body is read. Nothing is pickled.
 
 **Protocol.** The candidate side sends one *hello* (the functions its program defines, or
 why it could not be loaded), then answers each request in order: ``call`` (one call) or
@@ -26,7 +29,6 @@ evaluation then fails with that reason, whatever the evaluator does with the exc
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import select
@@ -83,237 +85,366 @@ class CandidateError(Exception):
 
 
 # -- values ---------------------------------------------------------------------------
+#
+# A value is a tag byte and what the tag says follows (little-endian):
+#   N None, T True, F False, i int64, f float64, c complex (two float64),
+#   I a larger int (u32 length, its decimal digits), s str (u32 length, UTF-8),
+#   b bytes (u32 length, raw), l list / t tuple (u32 count, the items),
+#   d dict (u32 count, key and value in turn),
+#   S numpy scalar (u8 dtype length, dtype text, its itemsize of raw bytes),
+#   a numpy array (u8 dtype length, dtype text, u8 number of dimensions, u64 each);
+#     its raw bytes (C order) come after the whole value stream, in order of appearance,
+#     each starting at a multiple of 8 from the start of the body.
+# A body is a u32 stream length, the stream (one value), zero bytes up to a multiple of 8,
+# then the arrays' bytes, each followed by zero bytes up to a multiple of 8.
 
+_U32 = struct.Struct("<I")
+_TAG_U32 = struct.Struct("<cI").pack
+_TAG_I64 = struct.Struct("<cq").pack
+_TAG_F64 = struct.Struct("<cd").pack
+_TAG_C128 = struct.Struct("<cdd").pack
+_I64_MIN, _I64_END = -(1 << 63), 1 << 63
+_ZEROS = bytes(8)
 
-_PLAIN = frozenset({float, int, str, bool, type(None)})
-"""Types that are their own JSON form (exact types only: subclasses go the long way)."""
 _ndarray: Any = None
-"""``numpy.ndarray`` once numpy is loaded (the commonest tagged value, checked first)."""
+"""``numpy.ndarray`` once numpy is loaded (the commonest tagged value, checked early)."""
+_STRINGS: dict[str, bytes] = {}
+"""Short strings already packed (a message's keys, function names): packed once."""
 
 
-def encode(value: object, buffers: list[bytes], depth: int = 0) -> object:
-    """The JSON-able form of ``value``; raw array bytes are appended to ``buffers``."""
+def encode(value: object) -> bytearray:
+    """The body that carries ``value``; :class:`ChannelError` for what may not travel.
+
+    Raises ``ValueError`` (not a :class:`ChannelError`) for an int too long to write as
+    decimal digits, as ``str()`` does.
+    """
+    return _encode(value, 0, 0)
+
+
+def _encode(value: object, reserve: int, depth: int) -> bytearray:
+    """:func:`encode`, after ``reserve`` bytes left for the caller (a frame's length);
+    ``value`` counts as nested ``depth`` levels deep."""
+    body = bytearray(reserve + 4)
+    arrays: list[bytes] = []
+    _put(value, body, arrays, depth)
+    _U32.pack_into(body, reserve, len(body) - reserve - 4)
+    if arrays:
+        if (len(body) - reserve) % 8:
+            body += _ZEROS[: -(len(body) - reserve) % 8]
+        for raw in arrays:
+            body += raw
+            if len(raw) % 8:
+                body += _ZEROS[: -len(raw) % 8]
+    return body
+
+
+def _put(value: object, out: bytearray, arrays: list[bytes], depth: int) -> None:
+    """Append ``value``'s tagged form to ``out`` (arrays' bytes to ``arrays``)."""
     if depth > MAX_DEPTH:
         raise ChannelError(f"value nested deeper than {MAX_DEPTH} levels")
     kind = type(value)
-    if kind in _PLAIN:
-        return value
-    if kind is _ndarray:
-        return _encode_array(value, buffers)
-    if kind is list:
+    if kind is float:
+        out += _TAG_F64(b"f", value)
+    elif kind is int:
+        if _I64_MIN <= value < _I64_END:  # type: ignore[operator]
+            out += _TAG_I64(b"i", value)
+        else:
+            digits = str(value).encode()
+            out += _TAG_U32(b"I", len(digits))
+            out += digits
+    elif kind is str:
+        packed = _STRINGS.get(value)  # type: ignore[call-overload]
+        if packed is None:
+            data = value.encode("utf-8", "surrogatepass")  # type: ignore[attr-defined]
+            packed = _TAG_U32(b"s", len(data)) + data
+            if len(packed) <= 64 and len(_STRINGS) < 1024:
+                _STRINGS[value] = packed  # type: ignore[index]
+        out += packed
+    elif kind is _ndarray:
+        _put_array(value, out, arrays)
+    elif kind is tuple or kind is list:
+        out += _TAG_U32(b"t" if kind is tuple else b"l", len(value))  # type: ignore[arg-type]
         depth += 1
-        return [
-            item if type(item) in _PLAIN and depth <= MAX_DEPTH else encode(item, buffers, depth)
-            for item in value  # type: ignore[attr-defined]
-        ]
-    if kind is tuple:
+        for item in value:  # type: ignore[attr-defined]
+            _put(item, out, arrays, depth)
+    elif kind is dict:
+        out += _TAG_U32(b"d", len(value))  # type: ignore[arg-type]
         depth += 1
-        return {
-            "T": [
-                item
-                if type(item) in _PLAIN and depth <= MAX_DEPTH
-                else encode(item, buffers, depth)
-                for item in value  # type: ignore[attr-defined]
-            ]
-        }
-    if kind is dict:
-        return {
-            "D": [
-                [encode(key, buffers, depth + 1), encode(item, buffers, depth + 1)]
-                for key, item in value.items()  # type: ignore[attr-defined]
-            ]
-        }
-    return _encode_other(value, buffers, depth)
+        for key, item in value.items():  # type: ignore[attr-defined]
+            _put(key, out, arrays, depth)
+            _put(item, out, arrays, depth)
+    elif value is None:
+        out += b"N"
+    elif kind is bool:
+        out += b"T" if value else b"F"
+    else:
+        _put_other(value, out, arrays, depth)
 
 
-def _encode_other(value: object, buffers: list[bytes], depth: int) -> object:
-    """:func:`encode` for everything but exact plain types, lists, tuples, dicts, arrays."""
+def _put_other(value: object, out: bytearray, arrays: list[bytes], depth: int) -> None:
+    """:func:`_put` for everything but exact plain types, lists, tuples, dicts, arrays."""
     global _ndarray
     numpy = sys.modules.get("numpy")
     if numpy is not None:
         _ndarray = numpy.ndarray
-        if isinstance(value, numpy.ndarray):  # a subclass: its plain array's bytes
-            return _encode_array(value, buffers, numpy.ascontiguousarray(value).tobytes)
+        if isinstance(value, numpy.ndarray):  # a subclass: its plain array
+            _put_array(numpy.asarray(value).view(numpy.ndarray), out, arrays)
+            return
         if isinstance(value, numpy.generic):
             array = numpy.asarray(value)
             if array.dtype.kind not in _ARRAY_KINDS:
                 raise ChannelError(f"cannot send numpy scalar of dtype {array.dtype}")
-            buffers.append(array.tobytes())
-            return {"S": len(buffers) - 1, "dtype": array.dtype.str}
-    if isinstance(value, str):
-        return str.__str__(value)
+            dtype = array.dtype.str.encode()
+            out += b"S" + bytes((len(dtype),)) + dtype
+            out += array.tobytes()
+            return
+    plain: object
     if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, complex):
-        return {"C": [value.real, value.imag]}
-    if isinstance(value, bytes | bytearray | memoryview):
-        buffers.append(bytes(value))
-        return {"B": len(buffers) - 1}
-    if isinstance(value, Mapping):
-        return encode(dict(value), buffers, depth)
-    if isinstance(value, tuple):
-        return encode(tuple(value), buffers, depth)
-    if isinstance(value, list):
-        return encode(list(value), buffers, depth)
-    raise ChannelError(f"cannot send a value of type {type(value).__name__}")
+        plain = bool(value)
+    elif isinstance(value, str):
+        plain = str.__str__(value)
+    elif isinstance(value, int):
+        plain = int(value)
+    elif isinstance(value, float):
+        plain = float(value)
+    elif isinstance(value, complex):
+        out += _TAG_C128(b"c", value.real, value.imag)
+        return
+    elif isinstance(value, bytes | bytearray | memoryview):
+        data = bytes(value)
+        out += _TAG_U32(b"b", len(data))
+        out += data
+        return
+    elif isinstance(value, Mapping):
+        plain = dict(value)
+    elif isinstance(value, tuple):
+        plain = tuple(value)
+    elif isinstance(value, list):
+        plain = list(value)
+    else:
+        raise ChannelError(f"cannot send a value of type {type(value).__name__}")
+    _put(plain, out, arrays, depth)
 
 
-def _encode_array(
-    array: Any, buffers: list[bytes], raw: Callable[[], bytes] | None = None
-) -> dict[str, object]:
-    """An array's tagged form; its bytes (C order) go to ``buffers``, from ``raw`` if given."""
+def _put_array(array: Any, out: bytearray, arrays: list[bytes]) -> None:
     dtype = array.dtype
     if dtype.kind not in _ARRAY_KINDS or dtype.fields is not None:
         raise ChannelError(f"cannot send an array of dtype {dtype}")
-    buffers.append(array.tobytes() if raw is None else raw())
-    return {"A": len(buffers) - 1, "dtype": dtype.str, "shape": list(array.shape)}
+    text = dtype.str.encode()
+    shape = array.shape
+    out += b"a" + bytes((len(text),)) + text + bytes((len(shape),))
+    if shape:
+        out += struct.pack(f"<{len(shape)}Q", *shape)
+    arrays.append(array.tobytes())
 
 
-def decode(data: object, buffers: Sequence[bytes], depth: int = 0) -> object:
-    """The value a header describes; :class:`ChannelError` for anything malformed."""
+class _Body:
+    """One body being read: the stream, where the next array's bytes start, numpy."""
+
+    __slots__ = ("arrays", "data", "end", "next_array", "numpy")
+
+    def __init__(self, data: bytearray | bytes) -> None:
+        self.data = data
+        self.numpy: Any = None
+        if len(data) < 4:
+            raise ChannelError("malformed message: shorter than its stream length")
+        (length,) = _U32.unpack_from(data, 0)
+        self.end = 4 + length
+        if self.end > len(data):
+            raise ChannelError("malformed message: its value runs past its end")
+        self.next_array = self.end + (-self.end % 8)
+        self.arrays = 0
+
+
+_U32_AT = _U32.unpack_from
+_I64_AT = struct.Struct("<q").unpack_from
+_F64_AT = struct.Struct("<d").unpack_from
+_C128_AT = struct.Struct("<dd").unpack_from
+
+
+def decode(data: bytearray | bytes, depth: int = 0) -> object:
+    """The value a body carries; :class:`ChannelError` for anything malformed.
+
+    Nothing is executed: arrays must have a plain numeric or boolean dtype whose itemsize
+    times shape fits the body, strings must be UTF-8, nesting is bounded, and every byte of
+    the body must belong to the value. ``depth``: how deep the value counts as nested.
+    """
+    body = _Body(data)
+    try:
+        value, position = _get(body, 4, depth)
+    except ChannelError:
+        raise
+    except RecursionError:
+        raise ChannelError("message nested too deeply") from None
+    except (struct.error, IndexError):
+        raise ChannelError("malformed message: its value runs past its end") from None
+    except UnicodeDecodeError:
+        raise ChannelError("malformed message: a string is not UTF-8") from None
+    except (ValueError, TypeError, OverflowError, MemoryError) as exc:
+        # what numpy or int() refuse in a crafted value: malformed, never a result
+        raise ChannelError(f"malformed value in message: {type(exc).__name__}") from None
+    if position != body.end:
+        raise ChannelError("malformed message: bytes left after its value")
+    if len(data) != (body.next_array if body.arrays else body.end):
+        raise ChannelError("malformed message: bytes left after its value")
+    return value
+
+
+def _get(body: _Body, at: int, depth: int) -> tuple[object, int]:
+    """The value whose tag is at ``at`` in the body's stream, and where the next starts."""
     if depth > MAX_DEPTH:
         raise ChannelError(f"message nested deeper than {MAX_DEPTH} levels")
-    kind = type(data)
-    if kind in _PLAIN:
-        return data
-    if kind is list:
+    data = body.data
+    if at >= body.end:
+        raise ChannelError("malformed message: its value runs past its end")
+    tag = data[at]
+    if tag == 0x66:  # f
+        return _F64_AT(data, at + 1)[0], at + 9
+    if tag == 0x69:  # i
+        return _I64_AT(data, at + 1)[0], at + 9
+    if tag == 0x73:  # s
+        end = at + 5 + _U32_AT(data, at + 1)[0]
+        if end > body.end:
+            raise ChannelError("malformed message: its value runs past its end")
+        return str(data[at + 5 : end], "utf-8", "surrogatepass"), end
+    if tag == 0x61:  # a
+        return _get_array(body, at)
+    if tag == 0x6C or tag == 0x74:  # l, t
+        count = _U32_AT(data, at + 1)[0]
+        if count > body.end - at:  # each item takes a byte at least
+            raise ChannelError("malformed message: its value runs past its end")
+        at += 5
         depth += 1
-        return [
-            item if type(item) in _PLAIN and depth <= MAX_DEPTH else decode(item, buffers, depth)
-            for item in data  # type: ignore[attr-defined]
-        ]
-    if kind is not dict:
-        raise ChannelError("malformed value in message")
-    assert isinstance(data, dict)
-    if "A" in data or "S" in data:  # arrays first: the commonest tagged value
-        return _decode_array(data, buffers)
-    if len(data) != 1:
-        raise ChannelError("malformed value in message")
-    tag, inner = next(iter(data.items()))
-    if tag == "T" and type(inner) is list:
+        items: list[object] = []
+        append = items.append
+        end = body.end
+        for _ in range(count):
+            if at < end and data[at] == 0x66 and depth <= MAX_DEPTH:  # a float: inline
+                append(_F64_AT(data, at + 1)[0])
+                at += 9
+                continue
+            item, at = _get(body, at, depth)
+            append(item)
+        return (items if tag == 0x6C else tuple(items)), at
+    if tag == 0x64:  # d
+        count = _U32_AT(data, at + 1)[0]
+        if count > body.end - at:
+            raise ChannelError("malformed message: its value runs past its end")
+        at += 5
         depth += 1
-        return tuple(
-            [
-                item
-                if type(item) in _PLAIN and depth <= MAX_DEPTH
-                else decode(item, buffers, depth)
-                for item in inner
-            ]
-        )
-    if tag == "D" and type(inner) is list:
         result: dict[object, object] = {}
-        for pair in inner:
-            if type(pair) is not list or len(pair) != 2:
-                raise ChannelError("malformed dict in message")
-            key = decode(pair[0], buffers, depth + 1)
+        for _ in range(count):
+            key, at = _get(body, at, depth)
+            item, at = _get(body, at, depth)
             try:
-                result[key] = decode(pair[1], buffers, depth + 1)
+                result[key] = item
             except TypeError as exc:
                 raise ChannelError(f"unhashable dict key in message: {exc}") from None
-        return result
-    if tag == "C":
-        if not (type(inner) is list and len(inner) == 2):
-            raise ChannelError("malformed complex number in message")
-        if not all(type(p) is int or type(p) is float for p in inner):
-            raise ChannelError("malformed complex number in message")
-        return complex(inner[0], inner[1])
-    if tag == "B":
-        return bytes(_buffer(buffers, inner))
+        return result, at
+    if tag == 0x4E:  # N
+        return None, at + 1
+    if tag == 0x54:  # T
+        return True, at + 1
+    if tag == 0x46:  # F
+        return False, at + 1
+    if tag == 0x63:  # c
+        real, imag = _C128_AT(data, at + 1)
+        return complex(real, imag), at + 17
+    if tag == 0x49 or tag == 0x62:  # I, b
+        end = at + 5 + _U32_AT(data, at + 1)[0]
+        if end > body.end:
+            raise ChannelError("malformed message: its value runs past its end")
+        raw = bytes(data[at + 5 : end])
+        if tag == 0x62:
+            return raw, end
+        if not raw or not raw.lstrip(b"-").isdigit():
+            raise ChannelError("malformed integer in message")
+        return int(raw), end
+    if tag == 0x53:  # S
+        dtype, at = _get_dtype(body, at + 1)
+        end = at + dtype.itemsize
+        if end > body.end:
+            raise ChannelError("malformed numpy scalar in message")
+        return body.numpy.frombuffer(data[at:end], dtype=dtype)[0], end
     raise ChannelError("malformed value in message")
 
 
-def _buffer(buffers: Sequence[bytes], index: object) -> bytes:
-    if type(index) is not int or not 0 <= index < len(buffers):
-        raise ChannelError("message refers to a missing buffer")
-    return buffers[index]
+_DTYPES: dict[bytes, Any] = {}
 
 
-_DTYPES: dict[str, Any] = {}
+def _get_dtype(body: _Body, at: int) -> tuple[Any, int]:
+    """The dtype named at ``at`` (u8 length, text), refused unless plain numbers or
+    booleans (cached), and where the stream goes on."""
+    if body.numpy is None:
+        import numpy
 
-
-def _dtype(numpy: Any, text: str) -> Any:
-    """The numpy dtype named ``text``, refused unless plain numbers or booleans (cached)."""
+        body.numpy = numpy
+    data = body.data
+    end = at + 1 + data[at]
+    if end > body.end:
+        raise ChannelError("malformed message: its value runs past its end")
+    text = bytes(data[at + 1 : end])
     known = _DTYPES.get(text)
     if known is not None:
-        return known
+        return known, end
+    if not 0 < len(text) <= 8:
+        raise ChannelError("malformed array dtype in message")
     try:
-        dtype = numpy.dtype(text)
-    except TypeError:
+        dtype = body.numpy.dtype(text.decode("ascii"))
+    except Exception:  # whatever numpy makes of a crafted name: not a dtype we know
         raise ChannelError(f"unknown array dtype {text!r}") from None
     if dtype.kind not in _ARRAY_KINDS or dtype.fields is not None or dtype.hasobject:
         raise ChannelError(f"refused array dtype {text!r}")
     if len(_DTYPES) < 256:
         _DTYPES[text] = dtype
-    return dtype
+    return dtype, end
 
 
-def _decode_array(data: dict[str, object], buffers: Sequence[bytes]) -> object:
-    import numpy
-
-    scalar = "S" in data
-    raw = _buffer(buffers, data["S"] if scalar else data["A"])
-    dtype_text = data.get("dtype")
-    if not isinstance(dtype_text, str) or len(dtype_text) > 8:
-        raise ChannelError("malformed array dtype in message")
-    dtype = _dtype(numpy, dtype_text)
-    if scalar:
-        if len(data) != 2 or len(raw) != dtype.itemsize:
-            raise ChannelError("malformed numpy scalar in message")
-        return numpy.frombuffer(raw, dtype=dtype)[0]
-    shape = data.get("shape")
-    if len(data) != 3 or type(shape) is not list or len(shape) > MAX_DEPTH:
+def _get_array(body: _Body, at: int) -> tuple[object, int]:
+    dtype, at = _get_dtype(body, at + 1)
+    data = body.data
+    if at >= body.end:
+        raise ChannelError("malformed message: its value runs past its end")
+    ndim = data[at]
+    if ndim > MAX_DEPTH:
         raise ChannelError("malformed array shape in message")
-    count = 1
+    end = at + 1 + 8 * ndim
+    if end > body.end:
+        raise ChannelError("malformed message: its value runs past its end")
+    shape = struct.unpack_from(f"<{ndim}Q", data, at + 1)
+    size = dtype.itemsize
     for n in shape:
-        if type(n) is not int or n < 0:
-            raise ChannelError("malformed array shape in message")
-        count *= n
-    if count * dtype.itemsize != len(raw):
+        size *= n
+    start = body.next_array
+    if start + size > len(data):
         raise ChannelError("array shape and dtype do not match its bytes")
-    # ``raw`` is a view of this message's own, writable buffer: no other message shares it
-    return numpy.frombuffer(raw, dtype=dtype).reshape(shape)
+    body.next_array = start + size + (-size % 8)
+    body.arrays += 1
+    # a view of this message's own, writable body: no other message shares it
+    array = body.numpy.frombuffer(data, dtype=dtype, count=size // dtype.itemsize, offset=start)
+    return (array if ndim == 1 else array.reshape(shape)), end
 
 
 # -- frames ---------------------------------------------------------------------------
 
 
-_JSON = json.JSONEncoder(allow_nan=True, separators=(",", ":"))
-_ZEROS = bytes(8)
-
-
 def write_frame(fd: int, message: Mapping[str, object], deadline: float | None = None) -> None:
     """Encode ``message`` (a mapping of plain values) and write it whole to ``fd``.
 
-    Each raw buffer is followed by zero bytes up to a multiple of 8, so that arrays start
-    aligned in the reader's copy of the message. With a ``deadline`` (``fd`` must then be
-    non-blocking) a reader that stops reading raises ``TimeoutError`` instead of holding
-    the writer.
+    A frame is a 4-byte big-endian body length and the body (see :func:`encode`). With a
+    ``deadline`` (``fd`` must then be non-blocking) a reader that stops reading raises
+    ``TimeoutError`` instead of holding the writer.
     """
-    buffers: list[bytes] = []
-    header = {key: encode(value, buffers) for key, value in message.items()}
-    header["buffers"] = [len(b) for b in buffers]
-    text = _JSON.encode(header).encode("utf-8")
-    parts = [_LENGTH.pack(len(text)), text]
-    total = 4 + len(text)
-    for buffer in buffers:
-        parts.append(buffer)
-        total += len(buffer)
-        if len(buffer) % 8:
-            parts.append(_ZEROS[: -len(buffer) % 8])
-            total += -len(buffer) % 8
-    if total < (1 << 20):
-        parts = [b"".join(parts)]
-    for part in parts:
-        try:
-            written = os.write(fd, part)  # a small frame mostly goes whole at once
-        except BlockingIOError:
-            written = 0
-        if written < len(part):
-            _write_rest(fd, memoryview(part)[written:], deadline)
+    # the message's values count as the outermost values, as an argument's would
+    frame = _encode(message if type(message) is dict else dict(message), 4, -1)
+    _LENGTH.pack_into(frame, 0, len(frame) - 4)
+    body = frame
+    try:
+        written = os.write(fd, body)  # a small frame mostly goes whole at once
+    except BlockingIOError:
+        written = 0
+    if written < len(body):
+        _write_rest(fd, memoryview(body)[written:], deadline)
 
 
 def _write_rest(fd: int, view: memoryview, deadline: float | None) -> None:
@@ -339,19 +470,15 @@ class FrameReader:
         self.fd = fd
         self.max_bytes = max_bytes
         self._pending = bytearray()
-        self._start = 0
         self._poll: Any = None
 
     def _fill(self, size: int, deadline: float | None) -> None:
-        """Read until ``size`` unread bytes are pending."""
-        if self._start and (self._start > (1 << 20) or self._start == len(self._pending)):
-            del self._pending[: self._start]
-            self._start = 0
+        """Read until ``size`` bytes are pending."""
         pending = self._pending
-        while len(pending) - self._start < size:
+        while len(pending) < size:
             if deadline is not None:
                 self._wait(deadline)
-            missing = size - (len(pending) - self._start)
+            missing = size - len(pending)
             chunk = os.read(self.fd, max(1 << 16, min(missing, 1 << 24)))
             if not chunk:
                 raise EOFError
@@ -373,59 +500,23 @@ class FrameReader:
         """The next message as a dict of decoded values.
 
         Raises ``EOFError`` (the writer is gone), ``TimeoutError`` (the deadline passed) or
-        :class:`ChannelError` (too big or malformed).
+        :class:`ChannelError` (too big or malformed). A frame over the byte limit is
+        refused before its body is read.
         """
-        if len(self._pending) - self._start < 4:
+        pending = self._pending
+        if len(pending) < 4:
             self._fill(4, deadline)
-        (size,) = _LENGTH.unpack_from(self._pending, self._start)
+        (size,) = _LENGTH.unpack_from(pending, 0)
         if size > self.max_bytes:
-            raise ChannelError(f"message header of {size} bytes is over the limit")
-        self._start += 4
-        if len(self._pending) - self._start < size:
-            self._fill(size, deadline)
-        start = self._start
-        raw_header = self._pending[start : start + size]
-        self._start = start + size
-        try:
-            header = json.loads(raw_header.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            raise ChannelError("message header is not valid JSON") from None
-        if type(header) is not dict:
-            raise ChannelError("message header is not an object")
-        lengths = header.pop("buffers", [])
-        if type(lengths) is not list or not all(type(n) is int and n >= 0 for n in lengths):
-            raise ChannelError("malformed buffer list in message")
-        buffers: list[memoryview] = []
-        if lengths:
-            padded = [n + (-n % 8) for n in lengths]
-            body_size = sum(padded)
-            if size + body_size > self.max_bytes:
-                raise ChannelError(f"message of {size + body_size} bytes is over the limit")
-            body = memoryview(self._take(body_size, deadline))
-            offset = 0
-            for length, step in zip(lengths, padded, strict=True):
-                buffers.append(body[offset : offset + length])
-                offset += step
-        try:
-            return {
-                key: value if type(value) in _PLAIN else decode(value, buffers)  # type: ignore[arg-type]
-                for key, value in header.items()
-            }
-        except ChannelError:
-            raise
-        except RecursionError:
-            raise ChannelError("message nested too deeply") from None
-        except (ValueError, TypeError, OverflowError, SyntaxError, MemoryError) as exc:
-            # what numpy or complex() refuse in a crafted value: malformed, never a result
-            raise ChannelError(f"malformed value in message: {type(exc).__name__}") from None
-
-    def _take(self, size: int, deadline: float | None) -> bytearray:
-        """The next ``size`` bytes, as a fresh buffer of their own."""
-        if len(self._pending) - self._start < size:
-            self._fill(size, deadline)
-        taken = self._pending[self._start : self._start + size]
-        self._start += size
-        return taken
+            raise ChannelError(f"message of {size} bytes is over the limit")
+        if len(pending) < 4 + size:
+            self._fill(4 + size, deadline)
+        body = pending[4 : 4 + size]  # a fresh buffer: the message's arrays are views of it
+        del pending[: 4 + size]
+        message = decode(body, -1)
+        if type(message) is not dict or not all(type(key) is str for key in message):
+            raise ChannelError("message is not an object")
+        return message
 
 
 def read_frame(fd: int, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> dict[str, object]:

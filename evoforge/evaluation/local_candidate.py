@@ -22,8 +22,7 @@ __all__ = ["LocalCandidate"]
 
 
 def _round_trip(value: object) -> object:
-    buffers: list[bytes] = []
-    return decode(encode(value, buffers), buffers)
+    return decode(encode(value))
 
 
 class LocalCandidate:

@@ -551,7 +551,7 @@ CHANNEL_CASES: list[tuple[str, str, EvalStatus, str]] = [
             return [1.0, 0.0, 0.0, 0.0]
         """,
         EvalStatus.FAILED,
-        "the candidate sent a bad message: message header is not valid JSON",
+        "the candidate sent a bad message: malformed message: its value runs past its end",
     ),
     (
         "closing_its_pipes",
@@ -812,11 +812,14 @@ def evaluate_candidate(candidate):
 """
 
 INJECTS_A_MALFORMED_FRAME = """
-import json, os, stat, struct
+import os, stat, struct
 def echo(i):
     if i == 0:  # a frame whose dtype numpy cannot parse, ahead of the real answer
-        header = json.dumps({"ok": {"A": 0, "dtype": ",", "shape": [1]}, "buffers": [8]})
-        frame = struct.pack(">I", len(header)) + header.encode() + bytes(8)
+        stream = b"d" + struct.pack("<I", 1) + b"s" + struct.pack("<I", 2) + b"ok"
+        stream += b"a" + bytes([1]) + b"," + bytes([1]) + struct.pack("<Q", 1)
+        body = struct.pack("<I", len(stream)) + stream
+        body += bytes(-len(body) % 8) + bytes(8)
+        frame = struct.pack(">I", len(body)) + body
         for name in os.listdir("/proc/self/fd"):
             try:
                 if stat.S_ISFIFO(os.fstat(int(name)).st_mode):
