@@ -226,15 +226,29 @@ def _put_other(value: object, out: bytearray, arrays: list[bytes], depth: int) -
     _put(plain, out, arrays, depth)
 
 
+_ARRAY_HEADS: dict[Any, bytes] = {}
+"""An array's tag and dtype text, by dtype (only the dtypes that may travel)."""
+_ONE_DIMENSION = struct.Struct("<BQ").pack
+
+
 def _put_array(array: Any, out: bytearray, arrays: list[bytes]) -> None:
     dtype = array.dtype
-    if dtype.kind not in _ARRAY_KINDS or dtype.fields is not None:
-        raise ChannelError(f"cannot send an array of dtype {dtype}")
-    text = dtype.str.encode()
+    head = _ARRAY_HEADS.get(dtype)
+    if head is None:
+        if dtype.kind not in _ARRAY_KINDS or dtype.fields is not None:
+            raise ChannelError(f"cannot send an array of dtype {dtype}")
+        text = dtype.str.encode()
+        head = b"a" + bytes((len(text),)) + text
+        if len(_ARRAY_HEADS) < 64:
+            _ARRAY_HEADS[dtype] = head
     shape = array.shape
-    out += b"a" + bytes((len(text),)) + text + bytes((len(shape),))
-    if shape:
-        out += struct.pack(f"<{len(shape)}Q", *shape)
+    out += head
+    if len(shape) == 1:
+        out += _ONE_DIMENSION(1, shape[0])
+    else:
+        out += bytes((len(shape),))
+        if shape:
+            out += struct.pack(f"<{len(shape)}Q", *shape)
     arrays.append(array.tobytes())
 
 
@@ -400,6 +414,9 @@ def _get_dtype(body: _Body, at: int) -> tuple[Any, int]:
     return dtype, end
 
 
+_U64_AT = struct.Struct("<Q").unpack_from
+
+
 def _get_array(body: _Body, at: int) -> tuple[object, int]:
     dtype, at = _get_dtype(body, at + 1)
     data = body.data
@@ -411,17 +428,22 @@ def _get_array(body: _Body, at: int) -> tuple[object, int]:
     end = at + 1 + 8 * ndim
     if end > body.end:
         raise ChannelError("malformed message: its value runs past its end")
-    shape = struct.unpack_from(f"<{ndim}Q", data, at + 1)
-    size = dtype.itemsize
-    for n in shape:
-        size *= n
+    if ndim == 1:
+        count = _U64_AT(data, at + 1)[0]
+        shape: tuple[int, ...] = (count,)
+    else:
+        shape = struct.unpack_from(f"<{ndim}Q", data, at + 1)
+        count = 1
+        for n in shape:
+            count *= n
+    size = count * dtype.itemsize
     start = body.next_array
     if start + size > len(data):
         raise ChannelError("array shape and dtype do not match its bytes")
     body.next_array = start + size + (-size % 8)
     body.arrays += 1
     # a view of this message's own, writable body: no other message shares it
-    array = body.numpy.frombuffer(data, dtype=dtype, count=size // dtype.itemsize, offset=start)
+    array = body.numpy.frombuffer(data, dtype, count, start)
     return (array if ndim == 1 else array.reshape(shape)), end
 
 
