@@ -518,8 +518,9 @@ class Engine:
 
         Symbolic operators run in the proposal pool (``run.proposal_processes``), off the
         driver; for a language-model operator only the request to the model runs here:
-        its answers are applied to the parent (:mod:`evoforge.operators.answers`) and the
-        child's facts computed in the pool. With no pool, everything runs here.
+        its prompt is built, its answers applied to the parent
+        (:mod:`evoforge.operators.offload`) and the child's facts computed in the pool.
+        With no pool, everything runs here.
         """
         if job.meta and self.llm is not None:
             rng = self._rng(job.iteration, _RNG_META)
@@ -541,8 +542,8 @@ class Engine:
             return await pool.propose(job.operator.name, job.context)
         if pool is None:
             return await propose_with_facts(job.operator, job.context, self.facts_settings)
-        # a language model's answers are applied to the parent in the pool too
-        context = replace(job.context, answers=pool.apply_answers)
+        # a language-model operator's prompt and answers are worked on in the pool too
+        context = replace(job.context, offload=pool)
         try:
             proposal = await job.operator.propose(context)
         except Exception:  # an operator bug must not end the run; recorded as rejected

@@ -5,8 +5,8 @@ Applying an answer is CPU work on text: SEARCH/REPLACE matching (up to fuzzy mat
 child and comparing its normal form with the parent's (tens of milliseconds on a
 program of a few hundred lines). :func:`apply_answers` does it from plain values and
 returns plain values, so the engine can run it in its proposal pool
-(:class:`~evoforge.operators.pool.ProposalPool`) while the driver's event loop stays free
-for ask, check and tell; :func:`apply_here` runs it in the caller's process.
+(:class:`~evoforge.operators.pool.ProposalPool`, see :mod:`evoforge.operators.offload`)
+while the driver's event loop stays free for ask, check and tell.
 
 Contract: the answers are tried in order; the first that makes a child gives an
 :class:`AppliedAnswer` (the child's code and what to record about the match); if none
@@ -17,7 +17,6 @@ The result depends on the request alone.
 from __future__ import annotations
 
 import ast
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -31,12 +30,10 @@ from evoforge.operators.matching import DEFAULT_FUZZY_THRESHOLD, MatchKind
 from evoforge.program import normalise_code
 
 __all__ = [
-    "AnswerApplier",
     "AnswerRequest",
     "AppliedAnswer",
     "FailedAnswer",
     "apply_answers",
-    "apply_here",
     "lost",
 ]
 
@@ -77,11 +74,6 @@ class FailedAnswer:
         return self.message
 
 
-AnswerApplier = Callable[[AnswerRequest], Awaitable[AppliedAnswer | list[FailedAnswer] | None]]
-"""Where answers are applied: the result of :func:`apply_answers`, or None when the
-process doing it was lost (the caller then counts the answers as failed)."""
-
-
 def _child(request: AnswerRequest, answer: str) -> AppliedAnswer:
     record: dict[str, Any] = {}
     if request.kind == "diff":
@@ -115,11 +107,6 @@ def apply_answers(request: AnswerRequest) -> AppliedAnswer | list[FailedAnswer]:
         except AnswerError as exc:
             failures.append(FailedAnswer(str(exc), exc.category))
     return failures
-
-
-async def apply_here(request: AnswerRequest) -> AppliedAnswer | list[FailedAnswer]:
-    """:func:`apply_answers` in this process (the applier when there is no pool)."""
-    return apply_answers(request)
 
 
 def lost(reason: str) -> list[FailedAnswer]:

@@ -20,8 +20,8 @@ from evoforge.program import Program
 if TYPE_CHECKING:
     from evoforge.config import OperatorsConfig
     from evoforge.facts import ChildFacts
-    from evoforge.operators.answers import AnswerApplier
     from evoforge.operators.llm import LLMServices
+    from evoforge.operators.offload import Offload
 
 
 @dataclass(frozen=True)
@@ -57,9 +57,9 @@ class ProposalContext:
     the configured prompt as it is).
     ``protected_names``: names the problem's evaluator may reach (the seed's top-level
     names, every name the evaluator mentions); ``simplify`` never removes them.
-    ``answers``: where a language-model operator turns the model's answers into a child
-    (:mod:`evoforge.operators.answers`; the engine's proposal pool); None: in the
-    operator's own process.
+    ``offload``: where a language-model operator builds its prompt and turns the model's
+    answers into a child (:mod:`evoforge.operators.offload`; the engine's proposal
+    pool); None: in the operator's own process.
     """
 
     parent: Program
@@ -74,7 +74,7 @@ class ProposalContext:
     call_log: list[LLMCallRecord] | None = None
     guidance: PromptGuidance | None = None
     protected_names: frozenset[str] = frozenset()
-    answers: AnswerApplier | None = None
+    offload: Offload | None = None
 
 
 @dataclass(frozen=True)

@@ -35,12 +35,12 @@ from evoforge.operators.answers import (
     AppliedAnswer,
     FailedAnswer,
     Kind,
-    apply_here,
     lost,
 )
 from evoforge.operators.base import Operator, Proposal, ProposalContext
 from evoforge.operators.diff import UNPARSEABLE
 from evoforge.operators.matching import DEFAULT_FUZZY_THRESHOLD, MatchKind
+from evoforge.operators.offload import HERE
 from evoforge.operators.prompts import PromptBuilder
 from evoforge.program import Program
 
@@ -128,8 +128,7 @@ class LLMOperator(Operator):
             leniency=self.services.leniency,
             fuzzy_threshold=self.services.fuzzy_threshold,
         )
-        applier = context.answers or apply_here
-        found = await applier(request)
+        found = await (context.offload or HERE).apply_answers(request)
         if found is None:
             return lost("the answer could not be applied: its proposal worker was lost")
         return found
@@ -146,7 +145,10 @@ class LLMOperator(Operator):
         second = self._second_parent(context) if self.kind == "crossover" else None
         if self.kind == "crossover" and second is None:
             return None  # nothing to cross with yet
-        prompt = self.services.prompts.build(self.kind, context, second)
+        offload = context.offload or HERE
+        prompt = await offload.build_prompt(self.services.prompts, self.kind, context, second)
+        if prompt is None:  # the worker building it was lost: build it here
+            prompt = self.services.prompts.build(self.kind, context, second)
         request = ChatRequest(
             messages=prompt.messages,
             n=self.services.completions_per_request,

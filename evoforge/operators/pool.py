@@ -5,9 +5,9 @@ tell. The symbolic operators (``tune``, ``mutate``, ``crossover``, ``simplify``)
 edit and unparse a program, and every child's :class:`~evoforge.facts.ChildFacts` cost a
 few more parses: tens of milliseconds of CPU per child that would otherwise stall every
 other evaluation in flight. :class:`ProposalPool` runs both in worker processes, and
-applies a language model's answers to their parent there too (matching its edits,
-parsing and normalising the child: :mod:`evoforge.operators.answers`); only the request
-to the model itself stays on the driver.
+does a language-model operator's CPU work there too (building its prompt, applying the
+model's answers to the parent: :mod:`evoforge.operators.offload`); only the request to
+the model itself stays on the driver.
 
 Contract:
 
@@ -45,7 +45,9 @@ from evoforge.config import OperatorsConfig
 from evoforge.facts import ChildFacts, FactsSettings, child_facts
 from evoforge.operators.answers import AnswerRequest, AppliedAnswer, FailedAnswer, apply_answers
 from evoforge.operators.base import Operator, Proposal, ProposalContext
+from evoforge.operators.prompts import Prompt, PromptBuilder
 from evoforge.operators.registry import build_operators
+from evoforge.program import Program
 from evoforge.registry import OPERATORS
 
 __all__ = ["ProposalPool", "WorkerDied", "propose_with_facts", "runs_apart", "serve"]
@@ -109,6 +111,9 @@ class _WorkerState:
         if kind == "answers":
             (answer_request,) = args
             return apply_answers(answer_request)
+        if kind == "prompt":
+            builder, prompt_kind, context, second = args
+            return builder.build(prompt_kind, context, second)
         raise ValueError(f"unknown request {kind!r}")
 
 
@@ -231,7 +236,7 @@ class ProposalPool:
     async def propose(self, operator: str, context: ProposalContext) -> Proposal | None:
         """The child ``operator`` proposes from ``context``, with its facts; None when
         it proposes nothing, raises, or its worker dies."""
-        shipped = replace(context, pool=(), recent=(), call_log=None, answers=None)
+        shipped = replace(context, pool=(), recent=(), call_log=None, offload=None)
         answer: Proposal | None = await self._call(("propose", (operator, shipped)))
         return answer
 
@@ -249,6 +254,19 @@ class ProposalPool:
             ("answers", (request,))
         )
         return answer
+
+    async def build_prompt(
+        self,
+        builder: PromptBuilder,
+        kind: str,
+        context: ProposalContext,
+        second: Program | None,
+    ) -> Prompt | None:
+        """``builder.build(kind, context, second)`` in a worker (the context's prompt
+        material travels with it); None if its worker died."""
+        shipped = replace(context, call_log=None, offload=None)
+        prompt: Prompt | None = await self._call(("prompt", (builder, kind, shipped, second)))
+        return prompt
 
     async def _call(self, request: tuple[str, tuple[Any, ...]]) -> Any:
         idle, threads = self._start()

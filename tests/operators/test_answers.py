@@ -13,9 +13,9 @@ from evoforge.operators.answers import (
     AppliedAnswer,
     FailedAnswer,
     apply_answers,
-    apply_here,
 )
 from evoforge.operators.diff import NOT_APPLIED, UNPARSEABLE
+from evoforge.operators.offload import HERE
 
 CODE = PROGRAMS["two_blocks"]
 EDIT = (
@@ -30,7 +30,7 @@ def test_the_first_answer_that_applies_makes_the_child() -> None:
     assert isinstance(found, AppliedAnswer)
     assert found.code == CODE.replace("(1.0 - value)", "(2.0 - value)")
     assert found.record == {"match": "exact", "edits": ["exact"]}
-    assert asyncio.run(apply_here(request)) == found
+    assert asyncio.run(HERE.apply_answers(request)) == found
 
 
 def test_every_failure_is_reported_in_order_with_its_category() -> None:

@@ -7,16 +7,18 @@ import asyncio
 import os
 import signal
 from collections.abc import Iterator
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from operator_cases import PROGRAMS, make_program
 
-from evoforge.config import NoveltyConfig, OperatorsConfig
+from evoforge.config import NoveltyConfig, OperatorsConfig, PromptConfig
 from evoforge.facts import FactsSettings, child_facts
 from evoforge.operators.answers import AnswerRequest, AppliedAnswer, apply_answers
 from evoforge.operators.base import ProposalContext
 from evoforge.operators.pool import ProposalPool, propose_with_facts
+from evoforge.operators.prompts import PromptBuilder
 from evoforge.operators.registry import build_operators
 from evoforge.registry import OPERATORS
 
@@ -147,3 +149,17 @@ def test_answers_whose_worker_dies_are_lost_not_the_run(pool: ProposalPool) -> N
     lost, after = asyncio.run(scenario())
     assert lost is None
     assert isinstance(after, AppliedAnswer)
+
+
+@pytest.mark.parametrize("policy", ["top", "diverse", "nearest"])
+def test_a_prompt_is_built_in_the_pool_as_it_is_here(pool: ProposalPool, policy: str) -> None:
+    builder = PromptBuilder(
+        PromptConfig(inspirations=2, inspiration_policy=policy), "Fit a curve.", CODE
+    )
+    partner = make_program(_partner(), program_id="partner", score=0.5, seq=1)
+    context = replace(_context(0), inspirations=(partner,), pool=(partner,))
+    for kind, second in (("diff", None), ("rewrite", None), ("crossover", partner)):
+        here = builder.build(kind, context, second)
+        there = asyncio.run(pool.build_prompt(builder, kind, context, second))
+        assert there == here, (kind, policy)
+        assert "2.0 - value" in here.user  # the prompt material (the partner) travelled
