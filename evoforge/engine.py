@@ -72,7 +72,7 @@ from evoforge.registry import ARCHIVES, BACKENDS, OPERATORS
 from evoforge.selection.bandits import Bandit, make_bandit
 from evoforge.selection.rewards import reward_from_outcome
 from evoforge.splits import search_split
-from evoforge.storage.db import RunDatabase
+from evoforge.storage.db import EncodedJSON, RunDatabase
 
 __all__ = ["Engine", "EngineError", "Job", "StepReport", "build_llm"]
 
@@ -813,11 +813,11 @@ class Engine:
                     )
                 )
         state: dict[str, Any] = {
-            "bandit": self.bandit.state(),
-            "stagnation": self.stagnation.state(),
+            "bandit": EncodedJSON(self.bandit.state_json()),
+            "stagnation": EncodedJSON(self.stagnation.state_json()),
         }
         if self.parent_bandit is not None:
-            state["parent_bandit"] = self.parent_bandit.state()
+            state["parent_bandit"] = EncodedJSON(self.parent_bandit.state_json())
         if self.llm is not None:
             state["llm_router"] = self.llm.router.state()
         if self.learning is not None:

@@ -158,11 +158,12 @@ class FeatureExtractor:
         self._functions: dict[str, FeatureFunction] = {
             name: FEATURES.load(name) for name in self.names if FEATURES.has(name)
         }
+        self._needs_references = any(FEATURES.has(name, "references") for name in self._functions)
 
     @property
     def needs_references(self) -> bool:
         """Whether ``compute`` reads ``reference_programs`` (a feature tagged so does)."""
-        return any(FEATURES.has(name, "references") for name in self._functions)
+        return self._needs_references
 
     def compute(
         self,

@@ -219,12 +219,7 @@ class Archive:
         ``temperature`` > 1 lowers the pressure of exploit and tournament (an annealed
         island). Falls back to the global elites when the island is empty; raises
         LookupError when the whole archive is empty."""
-        view = self._view(island)
-        candidates = view.elites
-        # the view's rank weights are those of temperature 1
-        weights: np.ndarray | None = view.weights if temperature == 1.0 else None
-        if not candidates:
-            candidates, weights = sorted(self._global, key=order_key), None
+        candidates, weights = self.parent_candidates(island, temperature=temperature)
         if not candidates:
             raise LookupError("the archive is empty: insert the seed program first")
         config = self.config
@@ -234,6 +229,20 @@ class Archive:
             candidates, rates, size, rng, temperature=temperature, exploit_weights=weights
         )
         return parent
+
+    def parent_candidates(
+        self, island: int, *, temperature: float = 1.0
+    ) -> tuple[list[Program], np.ndarray | None]:
+        """The programs a parent for a child of ``island`` is drawn from (the island's
+        elites in canonical order, the global elites in that order while the island is
+        empty; empty when the archive is) and their rank weights at ``temperature`` when
+        they are known without computing them (None otherwise). Both are kept until the
+        grid changes: read them, never modify them."""
+        view = self._view(island)
+        if view.elites:
+            # the view's rank weights are those of temperature 1
+            return view.elites, view.weights if temperature == 1.0 else None
+        return sorted(self._global, key=order_key), None
 
     def sample_inspirations(
         self,

@@ -14,7 +14,6 @@ import numpy as np
 
 from evoforge.archive import sampling
 from evoforge.archive.islands import Archive
-from evoforge.archive.map_elites import order_key
 from evoforge.program import Program
 
 __all__ = ["ParentPick", "pick_parent"]
@@ -48,14 +47,14 @@ def pick_parent(
     crossover mixes lineages that grew apart. Raises LookupError when the archive is
     empty and ValueError for an unknown source.
     """
-    candidates = archive.elites(island) or sorted(archive.global_elites(), key=order_key)
+    candidates, weights = archive.parent_candidates(island, temperature=temperature)
     if not candidates:
         raise LookupError("the archive is empty: insert the seed program first")
     config = archive.config
     if source == "seed" and seed is not None and seed.score is not None:
         return ParentPick(seed)
     if source in ("seed", "elite"):
-        return ParentPick(sampling.exploit(candidates, rng, temperature))
+        return ParentPick(sampling.exploit(candidates, rng, temperature, weights))
     if source == "explore":
         return ParentPick(sampling.explore(candidates, rng))
     if source == "tournament":
@@ -65,7 +64,7 @@ def pick_parent(
         best = archive.best()
         return ParentPick(best if best is not None else sampling.best_first(candidates)[0])
     if source == "pair":
-        parent = sampling.exploit(candidates, rng, temperature)
+        parent = sampling.exploit(candidates, rng, temperature, weights)
         return ParentPick(parent, _foreign_elites(archive, island, parent, inspirations))
     raise ValueError(f"unknown parent source {source!r}")
 

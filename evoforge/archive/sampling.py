@@ -9,7 +9,9 @@ scores need no special care.
 
 from __future__ import annotations
 
+import bisect
 import heapq
+import itertools
 import math
 from collections.abc import Sequence
 from enum import StrEnum
@@ -58,6 +60,28 @@ def rank_weights(scores: Sequence[float], temperature: float = 1.0) -> np.ndarra
     return np.asarray(weights / weights.sum())
 
 
+_SMALL_DRAW = 64
+"""Up to this many candidates, :func:`weighted_index` works on Python floats (numpy's
+per-call overhead outweighs its speed on so few)."""
+
+
+def weighted_index(rng: np.random.Generator, probabilities: np.ndarray) -> int:
+    """An index drawn with ``probabilities`` (non-negative, summing to 1): exactly
+    ``int(rng.choice(len(probabilities), p=probabilities))``, the same draw from the same
+    generator state, without ``choice``'s checks of ``p`` (the callers build it).
+
+    Like ``choice``: the running sum of the probabilities (left to right), divided by
+    its last value, searched (right side) for one uniform draw in [0, 1).
+    """
+    if len(probabilities) <= _SMALL_DRAW:
+        cumulative = list(itertools.accumulate(probabilities.tolist()))
+        last = cumulative[-1]
+        return bisect.bisect_right([value / last for value in cumulative], rng.random())
+    cdf = np.cumsum(probabilities)
+    cdf /= cdf[-1]
+    return int(cdf.searchsorted(rng.random(), side="right"))
+
+
 def choose_mode(rates: tuple[float, float, float], rng: np.random.Generator) -> ParentMode:
     """Draw exploit / explore / tournament with probabilities ``rates`` (normalised)."""
     weights = np.asarray(rates, dtype=float)
@@ -83,7 +107,7 @@ def exploit(
     if weights is None:
         scores = [-fitness_key(program)[0] for program in candidates]
         weights = rank_weights(scores, temperature)
-    return candidates[int(rng.choice(len(candidates), p=weights))]
+    return candidates[weighted_index(rng, weights)]
 
 
 def explore(candidates: Sequence[Program], rng: np.random.Generator) -> Program:
@@ -174,18 +198,29 @@ def diverse_positions(
     size = len(points)
     if count <= 0 or size == 0:
         return []
-    nearest = np.linalg.norm(points - origin, axis=1)
+    nearest = _distances(points, origin)
     available = np.ones(size, dtype=bool)
     chosen: list[int] = []
     while len(chosen) < count and available.any():
         weights = np.where(available, nearest, 0.0)
-        if weights.sum() <= 0:
+        total = weights.sum()
+        if total <= 0:
             weights = available.astype(float)
-        pick = int(rng.choice(size, p=weights / weights.sum()))
+            total = weights.sum()
+        pick = weighted_index(rng, weights / total)
         chosen.append(pick)
+        if len(chosen) == count:
+            break  # what the next pick would need is not computed
         available &= cell_ids != cell_ids[pick]  # the pick and every other in its cell
-        nearest = np.minimum(nearest, np.linalg.norm(points - points[pick], axis=1))
+        nearest = np.minimum(nearest, _distances(points, points[pick]))
     return chosen
+
+
+def _distances(points: np.ndarray, origin: np.ndarray) -> np.ndarray:
+    """Euclidean distance of every row of ``points`` from ``origin``: the same values as
+    ``np.linalg.norm(points - origin, axis=1)``, which computes exactly this."""
+    offsets = points - origin
+    return np.sqrt(np.add.reduce(offsets * offsets, axis=1))
 
 
 def neighbours(

@@ -20,6 +20,7 @@ with every step, so a resumed run responds exactly as the uninterrupted one.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -31,6 +32,8 @@ from evoforge.config import StagnationConfig
 __all__ = ["StagnationAction", "StagnationMonitor", "cell_entropy"]
 
 ActionKind = Literal["anneal", "island_restart"]
+
+_encode = json.JSONEncoder(sort_keys=True).encode
 
 
 def cell_entropy(cells: Sequence[Sequence[int]], window: int) -> float:
@@ -100,6 +103,8 @@ class StagnationMonitor:
         self.config = config
         self.num_islands = num_islands
         self._islands = [_IslandWatch() for _ in range(num_islands)]
+        # each island's watch as JSON, until it changes (see state_json)
+        self._encoded: dict[int, str] = {}
 
     def temperature(self, island: int) -> float:
         """The island's selection temperature (1: the usual pressure)."""
@@ -113,6 +118,7 @@ class StagnationMonitor:
         """Every island starts from the seed's score."""
         for watch in self._islands:
             watch.best = score
+        self._encoded.clear()
 
     def observe(
         self,
@@ -125,6 +131,7 @@ class StagnationMonitor:
         None when it did not score) and return the response it triggers, if any.
         ``leads(island)`` says whether the island holds the global best (never restarted)."""
         watch = self._islands[island]
+        self._encoded.pop(island, None)
         watch.since_action += 1
         if score is not None and (watch.best is None or score > watch.best):
             watch.best = score
@@ -138,13 +145,14 @@ class StagnationMonitor:
         if not self.config.enabled:
             return None
         config = self.config
-        entropy = cell_entropy(watch.cells, config.window)
         if (
             len(watch.cells) < config.window
-            or entropy >= config.entropy_threshold
             or watch.since_best < config.patience
             or watch.since_action < config.patience
         ):
+            return None  # the entropy cannot matter yet: not measured
+        entropy = cell_entropy(watch.cells, config.window)
+        if entropy >= config.entropy_threshold:
             return None
         if watch.temperature < config.max_temperature:
             watch.temperature = min(
@@ -162,10 +170,22 @@ class StagnationMonitor:
     def restarted(self, island: int, best: float | None) -> None:
         """The island was restarted: full pressure, an empty window, ``best`` its best."""
         self._islands[island] = _IslandWatch(best=best)
+        self._encoded.pop(island, None)
 
     def state(self) -> dict[str, Any]:
         """Everything the monitor knows, as JSON-serialisable data."""
         return {"islands": [watch.to_json() for watch in self._islands]}
+
+    def state_json(self) -> str:
+        """:meth:`state` as JSON text (keys sorted): what a run stores with every step.
+        Only the island observed since the last call is encoded again."""
+        islands = []
+        for island, watch in enumerate(self._islands):
+            text = self._encoded.get(island)
+            if text is None:
+                text = self._encoded[island] = _encode(watch.to_json())
+            islands.append(text)
+        return f'{{"islands": [{", ".join(islands)}]}}'
 
     def load_state(self, state: dict[str, Any] | None) -> None:
         """Restore :meth:`state` output (None: keep the fresh state). Raises ValueError
@@ -176,3 +196,4 @@ class StagnationMonitor:
         if len(islands) != self.num_islands:
             raise ValueError(f"state has {len(islands)} islands, the run has {self.num_islands}")
         self._islands = [_IslandWatch.from_json(data) for data in islands]
+        self._encoded.clear()

@@ -15,6 +15,7 @@ Non-stationarity (operators that help early may stop helping later):
 
 from __future__ import annotations
 
+import json
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -24,6 +25,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from evoforge.config import BanditConfig
+
+_encode = json.JSONEncoder(sort_keys=True).encode
 
 
 @dataclass
@@ -88,6 +91,9 @@ class Bandit(ABC):
         self.config = config
         self._step = 0
         self._records = {arm: _ArmRecord() for arm in self.arms}
+        # each arm's record as JSON, until it changes (see state_json)
+        self._encoded: dict[str, str] = {}
+        self._encoded_head: str | None = None  # the arms and the policy, as JSON
 
     @abstractmethod
     def select(self, rng: np.random.Generator) -> str:
@@ -103,6 +109,7 @@ class Bandit(ABC):
         value = min(1.0, max(0.0, value))
         gain = self._gain(arm, value)
         self._step += 1
+        self._encoded.pop(arm, None)
         record = self._records[arm]
         record.uses += 1
         record.successes += value > 0
@@ -114,6 +121,7 @@ class Bandit(ABC):
             return
         discount = self.config.discount
         if discount < 1.0:
+            self._encoded.clear()
             for other in self._records.values():
                 other.count *= discount
                 other.reward_sum *= discount
@@ -128,6 +136,7 @@ class Bandit(ABC):
             raise ValueError(f"arm {arm!r} exists already")
         self.arms = (*self.arms, arm)
         self._records[arm] = _ArmRecord()
+        self._encoded_head = None
 
     def remove_arm(self, arm: str) -> None:
         """Forget ``arm`` and its statistics; the last arm cannot be removed."""
@@ -137,6 +146,8 @@ class Bandit(ABC):
             raise ValueError("a bandit needs at least one arm")
         self.arms = tuple(name for name in self.arms if name != arm)
         del self._records[arm]
+        self._encoded.pop(arm, None)
+        self._encoded_head = None
 
     def stats(self) -> dict[str, dict[str, Any]]:
         """Lifetime ``uses``, ``successes`` (reward > 0) and ``mean_reward`` per arm."""
@@ -158,6 +169,25 @@ class Bandit(ABC):
             "records": {arm: record.to_json() for arm, record in self._records.items()},
         }
 
+    def state_json(self) -> str:
+        """:meth:`state` as JSON text (keys sorted): what a run stores with every step.
+        Each arm's record is encoded again only after it changed (one arm per update
+        unless a discount moves them all), so storing the state costs little per step."""
+        encoded = self._encoded
+        records = []
+        for arm in sorted(self._records):
+            text = encoded.get(arm)
+            if text is None:
+                text = encoded[arm] = f"{_encode(arm)}: {_encode(self._records[arm].to_json())}"
+            records.append(text)
+        head = self._encoded_head
+        if head is None:  # the arms and the policy: they change only with the arms
+            head = self._encoded_head = (
+                f'{{"arms": {_encode(list(self.arms))}, "policy": {_encode(self.policy)}, '
+                '"records": {'
+            )
+        return f'{head}{", ".join(records)}}}, "step": {int(self._step)}}}'
+
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state` output exactly. Raises ValueError on a policy or arm mismatch."""
         if state.get("policy") != self.policy:
@@ -166,6 +196,8 @@ class Bandit(ABC):
             raise ValueError(f"state has arms {state.get('arms')}, bandit has {list(self.arms)}")
         self._step = int(state["step"])
         self._records = {arm: _ArmRecord.from_json(state["records"][arm]) for arm in self.arms}
+        self._encoded.clear()
+        self._encoded_head = None
 
     # ------------------------------------------------------------- helpers
     def _effective(self, arm: str) -> tuple[float, float, float]:

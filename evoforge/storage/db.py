@@ -173,10 +173,24 @@ def _storable_or_none(text: str | None) -> str | None:
     return None if text is None else storable_text(text)
 
 
+class EncodedJSON(str):
+    """A value its owner has encoded as JSON text already (a policy that re-encodes only
+    what changed since the last step): stored as it is, where other values are encoded."""
+
+
+# One encoder for every text column (``json.dumps`` with these options builds a new one
+# per call, which costs more than encoding the small values a step writes).
+_ENCODER = json.JSONEncoder(sort_keys=True, allow_nan=True, ensure_ascii=False)
+
+
 def _dumps(value: Any) -> str:
     """JSON for a text column; strings inside (keys too) are made storable, so a lone
     surrogate is read back as U+FFFD rather than as the surrogate itself."""
-    return storable_text(json.dumps(value, sort_keys=True, allow_nan=True, ensure_ascii=False))
+    if isinstance(value, EncodedJSON):
+        return storable_text(value)
+    if not value and isinstance(value, (dict, list)):
+        return "{}" if isinstance(value, dict) else "[]"
+    return storable_text(_ENCODER.encode(value))
 
 
 def _finite_or_none(value: float | None) -> float | None:
@@ -329,8 +343,10 @@ class RunDatabase:
             self._write_state(values)
 
     def _write_state(self, values: Mapping[str, Any]) -> None:
+        # an upsert rewrites the row in place (REPLACE would delete it and insert it anew)
         self._conn.executemany(
-            "INSERT OR REPLACE INTO state(key, value) VALUES (?, ?)",
+            "INSERT INTO state(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             [(storable_text(key), _dumps(value)) for key, value in values.items()],
         )
 
@@ -398,16 +414,18 @@ class RunDatabase:
                     storable_text(program.parent_source),
                 ),
             )
-            self._conn.executemany(
-                "INSERT INTO events(seq, kind, payload, created_at) VALUES (?, ?, ?, ?)",
-                [
-                    (program.seq, storable_text(kind), _dumps(dict(payload)), now)
-                    for kind, payload in events
-                ],
-            )
+            if events:
+                self._conn.executemany(
+                    "INSERT INTO events(seq, kind, payload, created_at) VALUES (?, ?, ?, ?)",
+                    [
+                        (program.seq, storable_text(kind), _dumps(dict(payload)), now)
+                        for kind, payload in events
+                    ],
+                )
             if state:
                 self._write_state(state)
-            self._write_llm_calls(program.seq, llm_calls)
+            if llm_calls:
+                self._write_llm_calls(program.seq, llm_calls)
         self._committed()
 
     def _write_llm_calls(self, seq: int, records: Sequence[LLMCallRecord]) -> None:

@@ -61,3 +61,21 @@ def test_mixed_quotas() -> None:
     assert sampling.mixed_quotas(1) == (1, 0, 0)
     assert sampling.mixed_quotas(2) == (1, 1, 0)
     assert sampling.mixed_quotas(7) == (3, 2, 2)
+
+
+@pytest.mark.parametrize("size", [1, 2, 9, 64, 65, 300])
+def test_weighted_index_draws_what_choice_draws(size: int) -> None:
+    """The same index as ``rng.choice(n, p=...)`` from the same generator state, and the
+    generator left in the same state (runs stay identical to runs that used choice)."""
+    maker = np.random.default_rng(size)
+    for trial in range(200):
+        weights = maker.random(size) * (maker.random(size) > 0.4)
+        if weights.sum() == 0:
+            weights[trial % size] = 1.0
+        probabilities = weights / weights.sum()
+        ours, theirs = np.random.default_rng([size, trial]), np.random.default_rng([size, trial])
+        for _ in range(3):
+            assert sampling.weighted_index(ours, probabilities) == int(
+                theirs.choice(size, p=probabilities)
+            )
+        assert ours.random() == theirs.random()

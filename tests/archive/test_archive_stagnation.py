@@ -4,6 +4,7 @@ highest temperature; restarting an island rebuilds its grid from the given elite
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -125,3 +126,21 @@ def test_restart_island_rebuilds_its_grid_from_the_elites() -> None:
     assert {p.id for p in archive.elites(0)} == {"y", "x3", "x2"}
     assert "x0" not in archive.programs_by_id  # left every grid and the global set
     assert {p.id for p in archive.elites(1)} == {"y"}
+
+
+def test_state_json_is_the_state_encoded_after_every_change() -> None:
+    monitor = StagnationMonitor(CONFIG, num_islands=3)
+    assert json.loads(monitor.state_json()) == monitor.state()
+    monitor.start(1.0)
+    assert json.loads(monitor.state_json()) == monitor.state()
+    for step in range(60):
+        island = step % 3
+        monitor.observe(island, (step % 2, 1) if step % 5 else None, 0.5 + step / 1000, never_leads)
+        assert json.loads(monitor.state_json()) == monitor.state()
+        if step == 30:
+            monitor.restarted(1, 2.0)
+            assert json.loads(monitor.state_json()) == monitor.state()
+    copy = StagnationMonitor(CONFIG, num_islands=3)
+    copy.state_json()
+    copy.load_state(monitor.state())
+    assert copy.state_json() == monitor.state_json()

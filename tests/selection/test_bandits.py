@@ -154,3 +154,28 @@ def test_exp3_probabilities_are_a_distribution_with_floor() -> None:
     assert probabilities.sum() == pytest.approx(1.0)
     assert probabilities.min() >= 0.3 / 3 - 1e-12
     assert probabilities[0] == probabilities.max()
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.parametrize("extra", [{}, {"discount": 0.9}, {"window": 3}])
+def test_state_json_is_the_state_encoded_after_every_change(
+    policy: str, extra: dict[str, Any]
+) -> None:
+    """The per-arm encodings it keeps are dropped whenever an arm's record changes:
+    updates (with and without a discount or window), arms added and removed, a load."""
+    b = bandit(policy, ["a", "b", "c"], **extra)
+    rng = np.random.default_rng(3)
+    assert json.loads(b.state_json()) == b.state()
+    for step in range(40):
+        arm = b.select(rng)
+        b.update(arm, float(rng.random()))
+        assert json.loads(b.state_json()) == b.state()
+        if step == 10:
+            b.add_arm("d")
+        if step == 20:
+            b.remove_arm("a")
+        assert json.loads(b.state_json()) == b.state()
+    other = bandit(policy, list(b.arms), **extra)
+    assert json.loads(other.state_json()) == other.state()  # encoded before the load
+    other.load_state(json.loads(b.state_json()))
+    assert json.loads(other.state_json()) == b.state()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from evoforge.program import EvalStatus, InsertOutcome, InsertStatus, Program, code_hash
-from evoforge.storage.db import CHECKPOINT_EVERY, DatabaseError, RunDatabase
+from evoforge.storage.db import CHECKPOINT_EVERY, DatabaseError, EncodedJSON, RunDatabase
 
 
 def _program(seq: int, score: float | None = 1.0, **kw: object) -> Program:
@@ -208,3 +208,21 @@ def test_commits_leave_checkpoints_to_their_own_thread(tmp_path: Path) -> None:
         assert reopened.count_evaluated() == 3 * CHECKPOINT_EVERY
     finally:
         reopened.close()
+
+
+def test_state_encoded_by_its_owner_is_stored_as_it_is(tmp_path: Path) -> None:
+    db = RunDatabase(tmp_path / "run.sqlite", create=True)
+    for seq, text in enumerate(['{"b": 1, "a": [2]}', '{"a": [3]}']):
+        db.commit_step(
+            _program(seq),
+            evaluated=True,
+            outcome=None,
+            reward=None,
+            state={"bandit": EncodedJSON(text), "other": {"seq": seq}},
+        )
+        stored = db._conn.execute("SELECT value FROM state WHERE key = 'bandit'").fetchone()[0]
+        assert stored == text
+    assert db.get_state("bandit") == {"a": [3]}
+    assert db.get_state("other") == {"seq": 1}
+    assert db._conn.execute("SELECT COUNT(*) FROM state").fetchone()[0] == 2
+    db.close()
