@@ -38,9 +38,11 @@ from __future__ import annotations
 
 import ast
 import math
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -285,6 +287,30 @@ def _relative_history(
     return [(sub, score) for _, sub, score in usable]
 
 
+# What ``cma`` imports when installed but does without (plots; the rank statistics of
+# its surrogate models): over a second of CPU in every process that tunes, before its
+# first child, and tune uses neither.
+_CMA_NEEDLESS = ("matplotlib", "scipy.stats")
+
+
+def _import_cma() -> ModuleType:
+    """The ``cma`` module, imported (once per process) without :data:`_CMA_NEEDLESS`
+    unless this process loaded them already; importing them later works as ever."""
+    loaded = sys.modules.get("cma")
+    if loaded is not None:
+        return loaded
+    blocked = [name for name in _CMA_NEEDLESS if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]  # import raises ImportError
+    try:
+        import cma
+    finally:
+        for name in blocked:
+            if sys.modules.get(name, ...) is None:
+                del sys.modules[name]
+    return cma
+
+
 def _cma_sample(
     x0: np.ndarray,
     sigma: float,
@@ -294,8 +320,7 @@ def _cma_sample(
     """One CMA-ES sample after replaying ``history``; randomness from ``rng`` only."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import cma
-
+        cma = _import_cma()
         dimension = len(x0)
         default_popsize = 4 + int(3 * math.log(dimension))
         popsize = max(2, min(default_popsize, len(history)))

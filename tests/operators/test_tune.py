@@ -362,3 +362,41 @@ def test_sigma_loses_its_share_when_tries_at_its_scale_keep_failing() -> None:
 
     assert share_at_sigma([parent]) > 0.65  # a fresh lineage: three in four try sigma
     assert share_at_sigma([*failed, parent]) < 0.25  # 1 in 7 of the exploiting children
+
+
+_CMA_PROBE = """
+import sys
+import numpy as np
+if sys.argv[1] == "preloaded":
+    import matplotlib.pyplot, scipy.stats
+from evoforge.operators.tune import _cma_sample
+x0 = np.array([0.5, 1.25, -0.75, 2.0])
+draw = np.random.default_rng(7)
+history = [(x0 + draw.normal(size=4) * 0.01, float(draw.random())) for _ in range(9)]
+samples = [_cma_sample(x0, 0.05, history, np.random.default_rng(k)).tolist() for k in range(3)]
+print(repr(samples))
+print("matplotlib" in sys.modules, "scipy.stats" in sys.modules)
+"""
+
+
+def test_cma_is_imported_without_plots_and_samples_the_same() -> None:
+    """A proposal worker imports cma without matplotlib and scipy.stats (a second of
+    CPU each time a worker starts); the samples are those cma gives with them loaded,
+    and a process that loaded them first keeps them."""
+    import subprocess
+    import sys
+
+    def probe(mode: str) -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", _CMA_PROBE, mode],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return done.stdout.splitlines()
+
+    lean, preloaded = probe("lean"), probe("preloaded")
+    assert lean[0] == preloaded[0]
+    assert lean[1] == "False False"
+    assert preloaded[1] == "True True"
