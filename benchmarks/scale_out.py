@@ -32,6 +32,7 @@ import json
 import math
 import os
 import platform
+import resource
 import sys
 import tempfile
 import time
@@ -146,13 +147,17 @@ def measure(workers: int, iterations: int, directory: Path, seed: int) -> dict[s
     backend.busy_s = backend.answer_s = 0.0  # the seed's evaluation is not measured
     evaluations_before = backend.evaluations
     load_before = os.getloadavg()[0]
+    driver_cpu, children_cpu = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     try:
         result = drive(engine, Budget(iterations=iterations), make_reporter("quiet"), workers)
     finally:
         wall = time.perf_counter() - started
-        engine.close()
+        driver_cpu = _cpu(resource.RUSAGE_SELF) - driver_cpu
+        engine.close()  # the proposal workers exit: their CPU time is counted from here
+        children_cpu = _cpu(resource.RUSAGE_CHILDREN) - children_cpu
     evaluations = backend.evaluations - evaluations_before
+    per_iteration = 1 / max(1, result.iterations)
     return {
         "workers": workers,
         "iterations": result.iterations,
@@ -165,9 +170,21 @@ def measure(workers: int, iterations: int, directory: Path, seed: int) -> dict[s
         "evaluations_per_s": round(evaluations / wall, 2),
         "ideal_evaluations_per_s": round(workers / _Settings.eval_s, 2),
         "driver_s_per_iteration": round(wall / max(1, result.iterations), 5),
+        # CPU time per iteration: the driver's process (every thread) and the proposal
+        # pool's worker processes (their start included); where both together need
+        # more than the cores the run gets, the CPU is the wall, not the loop
+        "driver_cpu_s_per_iteration": round(driver_cpu * per_iteration, 5),
+        "proposal_pool_cpu_s_per_iteration": round(children_cpu * per_iteration, 5),
         "load_before": round(load_before, 2),
         "load_after": round(os.getloadavg()[0], 2),
     }
+
+
+def _cpu(who: int) -> float:
+    """User + system CPU seconds of this process (RUSAGE_SELF) or of its children that
+    have exited (RUSAGE_CHILDREN)."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"{row['evaluations_per_s']:.1f} evaluations/s "
                     f"(ideal {row['ideal_evaluations_per_s']:.0f}) "
                     f"{1000 * row['driver_s_per_iteration']:.2f} ms/iteration "
+                    f"(CPU: driver {1000 * row['driver_cpu_s_per_iteration']:.2f} ms, "
+                    f"proposal pool {1000 * row['proposal_pool_cpu_s_per_iteration']:.2f} ms) "
                     f"load {row['load_before']}->{row['load_after']}",
                     flush=True,
                 )
