@@ -290,6 +290,8 @@ class Engine:
             database.close()
             _remove_database(db_path)
             raise
+        if engine.proposals is not None:
+            engine.proposals.start()  # the workers get ready while the seed is scored
         result = engine.evaluate(problem.initial_code)
         if on_seed is not None:
             on_seed(result)
@@ -356,6 +358,8 @@ class Engine:
         except BaseException:
             database.close()
             raise
+        if engine.proposals is not None:
+            engine.proposals.start()  # the workers get ready while the run is replayed
         engine._replay()
         return engine
 
@@ -625,8 +629,15 @@ class Engine:
             return await asyncio.to_thread(self.evaluator.judge, raw, split)
         return self.evaluator.judge(raw, split)
 
-    async def run_job(self, job: Job) -> StepReport:
-        """Propose, check, evaluate (on the backend) and tell: one whole iteration."""
+    async def run_job(
+        self, job: Job, evaluation_slots: asyncio.Semaphore | None = None
+    ) -> StepReport:
+        """Propose, check, evaluate (on the backend) and tell: one whole iteration.
+
+        ``evaluation_slots``: held from the check to the end of the evaluation, so that
+        a driver may keep more jobs proposing than it has evaluations running (the
+        check comes after the wait, so two children in flight are never the same code).
+        """
         proposal = await self.propose(job)
         if (
             isinstance(self.novelty, EmbeddingNoveltyIndex)
@@ -635,6 +646,13 @@ class Engine:
         ):
             # the vector is fetched off the event loop; check and tell find it cached
             await asyncio.to_thread(self.novelty.vector, proposal.code)
+        if evaluation_slots is None:
+            return await self._check_and_evaluate(job, proposal)
+        async with evaluation_slots:
+            return await self._check_and_evaluate(job, proposal)
+
+    async def _check_and_evaluate(self, job: Job, proposal: Proposal | None) -> StepReport:
+        """Check, evaluate (unless refused) and tell the proposal of ``job``."""
         rejection = self.check(job, proposal)
         if rejection is not None or proposal is None:
             return self.tell(job, proposal, _rejected(rejection))

@@ -1,10 +1,15 @@
 """The asynchronous run loop: a thin driver around :class:`~evoforge.engine.Engine`.
 
-It keeps up to ``workers`` jobs in flight, stops at the first budget reached (iterations,
+It keeps up to ``workers`` evaluations in flight, stops at the first budget reached (iterations,
 evaluations, wall time, target score), and on SIGINT/SIGTERM stops asking for new work,
 lets the jobs in flight finish and commit, and returns; a second signal abandons them
 (nothing half-done is ever committed). With one worker the loop is strictly sequential,
 so a run is reproducible from its seed.
+
+With more workers, the loop asks ahead: besides the ``workers`` jobs that evaluate, as
+many more as the proposal pool has processes are proposing, so that a worker that
+finishes finds the next child ready instead of waiting for its proposal (a job waits for
+an evaluation slot before its check; see :meth:`Engine.run_job`).
 
 Before the run ends (unless interrupted) the best program is offered one simplification
 pass (``run.simplify_best``, :meth:`Engine.simplify_best`) in the last slot of the
@@ -134,6 +139,8 @@ async def _drive(
         engine.llm.router.listener = lambda change: _announce(engine, reporter, change)
     # the final simplification of the best: offered at most once, in a slot of its own
     final_done = budget.iterations <= 0 or not engine.config.run.simplify_best
+    ahead = proposals_ahead(engine, workers)
+    slots = asyncio.Semaphore(workers) if ahead else None
     try:
         while True:
             if stop.reason is None:
@@ -142,11 +149,11 @@ async def _drive(
                     stop.reason, stop.detail = reached
             while (
                 stop.reason is None
-                and len(in_flight) < workers
+                and len(in_flight) < workers + ahead
                 and _may_ask(engine, budget, len(in_flight), keep_final=not final_done)
             ):
                 job = engine.ask()
-                in_flight.add(asyncio.create_task(engine.run_job(job)))
+                in_flight.add(asyncio.create_task(engine.run_job(job, slots)))
             if not in_flight:
                 if stop.reason is None and not final_done:
                     # only the slot kept for the final pass is left: use it, and should the
@@ -183,6 +190,15 @@ async def _drive(
     if stop.reason is not None:
         return stop.reason, stop.detail
     return _budget_reached(engine, budget, started) or (StopReason.ITERATIONS, "")
+
+
+def proposals_ahead(engine: Engine, workers: int) -> int:
+    """Jobs the loop keeps proposing beyond its ``workers`` evaluations: one per process
+    of the engine's proposal pool, none with one worker (a sequential run stays
+    reproducible) or without a pool (the operators then run on the loop itself)."""
+    if workers <= 1 or engine.proposals is None:
+        return 0
+    return engine.proposals.processes
 
 
 async def _simplify_best(engine: Engine, reporter: Reporter) -> None:

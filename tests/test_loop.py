@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -10,6 +11,16 @@ import pytest
 
 import evoforge
 from evoforge.cli import main
+from evoforge.config import EvaluatorConfig, resolve_config
+from evoforge.engine import Engine
+from evoforge.evaluation.backends.base import EvaluationBackend, EvaluationRequest
+from evoforge.evaluation.evaluator import ProblemEvaluator
+from evoforge.evaluation.raw import RawEvaluation
+from evoforge.evaluation.sandbox.records import SandboxRun
+from evoforge.loop import Budget, drive, proposals_ahead
+from evoforge.problem import load_problem
+from evoforge.registry import BACKENDS
+from evoforge.report.progress import make_reporter
 
 PROBLEM = Path(__file__).parent / "e2e" / "problems" / "curve_fit"
 
@@ -80,3 +91,69 @@ def test_fresh_replaces_a_previous_run_but_not_other_files(
     (run_dir / "precious.txt").write_text("keep me")
     assert main(["run", str(problem), "--out", str(run_dir), "--fresh", "--quiet"]) == 2
     assert (run_dir / "precious.txt").exists()
+
+
+class _CountingBackend(EvaluationBackend):
+    """Evaluations that wait a little in the driver's loop and score from the code,
+    recording how many ran at once and how many jobs were open meanwhile."""
+
+    name = "loop-test-counting"
+    engine: Engine | None = None
+    running = 0
+    most_running = 0
+    most_open_jobs = 0
+
+    @classmethod
+    def from_config(cls, config: EvaluatorConfig, evaluator: ProblemEvaluator) -> EvaluationBackend:
+        return cls()
+
+    async def evaluate(self, request: EvaluationRequest) -> RawEvaluation:
+        counts = type(self)
+        counts.running += 1
+        counts.most_running = max(counts.most_running, counts.running)
+        if counts.engine is not None:
+            counts.most_open_jobs = max(counts.most_open_jobs, len(counts.engine._open_jobs))
+        try:
+            await asyncio.sleep(0.02)
+        finally:
+            counts.running -= 1
+        score = len(request.code) % 97 / 97
+        record = {
+            "stages": [{"metrics": {"combined_score": score}, "artifacts": {}}],
+            "error": None,
+        }
+        run = SandboxRun(returncode=0, result=json.dumps(record).encode(), duration_s=0.02)
+        return RawEvaluation(run=run, duration_s=0.02)
+
+
+BACKENDS.register(_CountingBackend.name, f"{__name__}:_CountingBackend", summary="loop test")
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_the_loop_asks_ahead_but_never_evaluates_more_than_its_workers(
+    problem: Path, tmp_path: Path, workers: int
+) -> None:
+    """With several workers, jobs beyond the workers propose while the workers evaluate
+    (one per proposal process); with one worker the loop stays strictly sequential."""
+    config = resolve_config(
+        cli_layer={
+            "seed": 0,
+            "run": {"workers": workers, "proposal_processes": 2},
+            "evaluator": {"backend": _CountingBackend.name},
+        }
+    )
+    engine = Engine.create(load_problem(problem), config, tmp_path / "run")
+    _CountingBackend.engine = engine
+    _CountingBackend.most_running = _CountingBackend.most_open_jobs = 0
+    try:
+        result = drive(engine, Budget(iterations=30), make_reporter("quiet"), workers)
+    finally:
+        _CountingBackend.engine = None
+        engine.close()
+    assert result.iterations == 30
+    assert _CountingBackend.most_running <= workers
+    assert proposals_ahead(engine, workers) == (0 if workers == 1 else 2)
+    if workers == 1:
+        assert _CountingBackend.most_open_jobs == 1
+    else:
+        assert _CountingBackend.most_open_jobs == workers + 2

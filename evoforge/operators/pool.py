@@ -208,7 +208,8 @@ class _WorkerProcess:
 
 class ProposalPool:
     """``processes`` worker processes for the symbolic operators of ``config`` and for
-    children's facts, started on first use; :meth:`close` stops them. Calls may come from
+    children's facts, started on first use (or all at once by :meth:`start`);
+    :meth:`close` stops them. Calls may come from
     any event loop (one after the other or concurrently): each is carried by one of the
     pool's own threads (one per process, so calls never queue behind the evaluations in
     the loop's default executor), and the loop itself never blocks."""
@@ -232,6 +233,27 @@ class ProposalPool:
     def pids(self) -> list[int]:
         """Process ids of the workers started so far (and still owned)."""
         return [worker.process.pid for worker in self._workers]
+
+    def start(self) -> None:
+        """Start every worker process now, without waiting for it: a worker imports
+        evoforge and builds its operators while the driver does something else (scores
+        the seed), and the first proposals find it ready. Without this call each worker
+        starts on its first request."""
+        idle, _ = self._start()
+        slots: list[_WorkerProcess | None] = []
+        while True:
+            try:
+                slots.append(idle.get_nowait())
+            except queue.Empty:
+                break
+        try:
+            for index, worker in enumerate(slots):
+                if worker is None:
+                    slots[index] = worker = _WorkerProcess(self.config, self.settings)
+                    self._workers.append(worker)
+        finally:
+            for worker in slots:
+                idle.put(worker)
 
     async def propose(self, operator: str, context: ProposalContext) -> Proposal | None:
         """The child ``operator`` proposes from ``context``, with its facts; None when

@@ -163,3 +163,28 @@ def test_a_prompt_is_built_in_the_pool_as_it_is_here(pool: ProposalPool, policy:
         there = asyncio.run(pool.build_prompt(builder, kind, context, second))
         assert there == here, (kind, policy)
         assert "2.0 - value" in here.user  # the prompt material (the partner) travelled
+
+
+def test_start_launches_every_worker_before_the_first_request() -> None:
+    pool = ProposalPool(OperatorsConfig(), SETTINGS, processes=2)
+    try:
+        assert pool.pids == []
+        pool.start()
+        started = sorted(pool.pids)
+        assert len(started) == 2
+        for pid in started:
+            os.kill(pid, 0)  # alive
+
+        async def both() -> list[object]:
+            return list(
+                await asyncio.gather(pool.propose("tune", _context(0)), pool.facts(CODE, CODE))
+            )
+
+        answers = asyncio.run(both())
+        assert all(answer is not None for answer in answers)
+        assert sorted(pool.pids) == started  # the requests went to the started workers
+        pool.start()  # again: nothing more to start
+        assert sorted(pool.pids) == started
+    finally:
+        pool.close()
+    assert pool.pids == []
