@@ -168,7 +168,10 @@ def measure(workers: int, iterations: int, directory: Path, seed: int) -> dict[s
         "mean_answer_s": round(backend.answer_s / max(1, evaluations), 4),
         "iterations_per_s": round(result.iterations / wall, 2),
         "evaluations_per_s": round(evaluations / wall, 2),
-        "ideal_evaluations_per_s": round(workers / _Settings.eval_s, 2),
+        # --eval-s 0 measures the most the driver and the proposal pool can feed
+        "ideal_evaluations_per_s": (
+            round(workers / _Settings.eval_s, 2) if _Settings.eval_s > 0 else None
+        ),
         "driver_s_per_iteration": round(wall / max(1, result.iterations), 5),
         # CPU time per iteration: the driver's process (every thread) and the proposal
         # pool's worker processes (their start included); where both together need
@@ -221,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"{kind:10s} N={workers:4d} utilisation={row['utilisation']:.3f} "
                     f"{row['evaluations_per_s']:.1f} evaluations/s "
-                    f"(ideal {row['ideal_evaluations_per_s']:.0f}) "
+                    f"(ideal {row['ideal_evaluations_per_s'] or math.inf:.0f}) "
                     f"{1000 * row['driver_s_per_iteration']:.2f} ms/iteration "
                     f"(CPU: driver {1000 * row['driver_cpu_s_per_iteration']:.2f} ms, "
                     f"proposal pool {1000 * row['proposal_pool_cpu_s_per_iteration']:.2f} ms) "
