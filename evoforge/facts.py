@@ -20,11 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evoforge.archive.features import complexity
+from evoforge.archive.features import complexity, count_nodes
 from evoforge.blocks import frozen_violation
 from evoforge.config import NoveltyConfig
 from evoforge.novelty import minhash_signature
-from evoforge.operators.ast_tools import literal_skeleton
+from evoforge.operators.ast_tools import ParsedProgram, literal_skeleton, parse_program_from
 from evoforge.program import code_hash
 from evoforge.static_check import new_name_problems
 
@@ -74,13 +74,17 @@ class ChildFacts:
 
 def syntax_problem(code: str) -> str | None:
     """The reason ``code`` cannot be evaluated because it does not parse, or None."""
+    return _parse(code)[1]
+
+
+def _parse(code: str) -> tuple[ast.Module | None, str | None]:
+    """``code``'s tree and None, or None and the reason it does not parse."""
     try:
-        ast.parse(code)
+        return ast.parse(code), None
     except SyntaxError as exc:
-        return f"syntax error at line {exc.lineno}: {exc.msg}"
+        return None, f"syntax error at line {exc.lineno}: {exc.msg}"
     except (ValueError, RecursionError, MemoryError) as exc:
-        return f"unparsable code: {exc}"
-    return None
+        return None, f"unparsable code: {exc}"
 
 
 def child_facts(parent_code: str, code: str, settings: FactsSettings) -> ChildFacts:
@@ -90,8 +94,13 @@ def child_facts(parent_code: str, code: str, settings: FactsSettings) -> ChildFa
     The checks stop at the first refusal, so a child refused for its syntax, its frozen
     code or a new undefined name gets no later facts: no signature, complexity or
     skeleton (it is never evaluated, indexed or placed in a grid).
+
+    The child is parsed once: the syntax check's tree is handed to the split into evolve
+    blocks (:func:`~evoforge.operators.ast_tools.parse_program_from`, whose cache the
+    skeleton then reads), and ``complexity`` counts the block trees parsed there. Each
+    value is the one the fact's own function gives for the code.
     """
-    syntax_error = syntax_problem(code)
+    tree, syntax_error = _parse(code)
     violation: str | None = None
     undefined: tuple[str, ...] = ()
     names_checked = False
@@ -104,6 +113,13 @@ def child_facts(parent_code: str, code: str, settings: FactsSettings) -> ChildFa
     signature = None
     if passes and settings.novelty is not None:
         signature = minhash_signature(code, settings.novelty)
+    size: float | None = None
+    skeleton = ""
+    if passes:
+        parsed = parse_program_from(code, tree)
+        if settings.complexity:
+            size = _complexity(code, parsed)
+        skeleton = literal_skeleton(code)
     return ChildFacts(
         code_hash=code_hash(code),
         syntax_error=syntax_error,
@@ -111,6 +127,16 @@ def child_facts(parent_code: str, code: str, settings: FactsSettings) -> ChildFa
         names_checked=names_checked,
         undefined_names=undefined,
         signature=signature,
-        complexity=complexity(code) if passes and settings.complexity else None,
-        skeleton=literal_skeleton(code) if passes else "",
+        complexity=size,
+        skeleton=skeleton,
     )
+
+
+def _complexity(code: str, parsed: ParsedProgram | None) -> float:
+    """:func:`~evoforge.archive.features.complexity` of ``code``, from the block trees of
+    ``parsed`` (``parse_program(code)``) when every block has one: each is the block
+    dedented and parsed, which is what the feature counts."""
+    trees = [] if parsed is None else [block.tree for block in parsed.blocks]
+    if trees and all(tree is not None for tree in trees):
+        return float(sum(count_nodes(tree) for tree in trees if tree is not None))
+    return complexity(code)

@@ -37,7 +37,12 @@ def _evolvable_text(code: str) -> list[str]:
 
 def _count_nodes(source: str) -> int:
     """AST nodes of ``source`` (dedented), without the module wrapper and contexts."""
-    tree = ast.parse(textwrap.dedent(source))
+    return count_nodes(ast.parse(textwrap.dedent(source)))
+
+
+def count_nodes(tree: ast.AST) -> int:
+    """AST nodes of ``tree``, without the module wrapper and contexts: :func:`complexity`
+    counts each evolve block's tree (the block dedented and parsed) this way."""
     return sum(1 for node in ast.walk(tree) if not isinstance(node, ast.Module | ast.expr_context))
 
 

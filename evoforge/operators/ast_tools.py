@@ -19,7 +19,9 @@ import copy
 import functools
 import hashlib
 import math
+import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeGuard
@@ -238,7 +240,12 @@ class ParsedProgram:
     code: str
     blocks: tuple[Block, ...]
     tree: ast.Module | None
-    compiles: bool
+
+    @functools.cached_property
+    def compiles(self) -> bool:
+        """Whether the whole program compiles (computed on first use: only a parent's is
+        ever asked for, by :meth:`accepts`)."""
+        return self.tree is not None and _quiet_compile(self.tree)
 
     @property
     def usable(self) -> list[int]:
@@ -293,23 +300,55 @@ class ParsedProgram:
         return not new_name_problems(self.code, child_code)
 
 
-@functools.lru_cache(maxsize=256)
+_PARSED_CACHE_SIZE = 256
+_parsed_cache: OrderedDict[str, ParsedProgram | None] = OrderedDict()
+_parsed_lock = threading.Lock()
+
+
 def parse_program(code: str) -> ParsedProgram | None:
     """Split and parse ``code``; None when the markers are broken or no block is usable.
 
-    Results are cached by code text: callers must treat the returned trees as read-only
-    (``ParsedProgram.fresh_trees`` gives copies to edit).
+    Results are cached by code text (the latest 256): callers must treat the returned
+    trees as read-only (``ParsedProgram.fresh_trees`` gives copies to edit).
 
     A block is usable when it parses on its own and, where the whole program parses, its
     statements are exactly the program's statements on those lines (a block that is part
     of an expression, such as ``1.0, 2.0,`` inside a list, may parse alone as a tuple but
     is not usable).
     """
+    return _cached_parsed(code, _UNPARSED)
+
+
+def parse_program_from(code: str, tree: ast.Module | None) -> ParsedProgram | None:
+    """:func:`parse_program` for a caller that has already parsed ``code``: ``tree`` is
+    ``ast.parse(code)``, or None when it does not parse, and is handed over (read-only
+    from then on: it may be kept in the cache). The same answer, one parse fewer."""
+    return _cached_parsed(code, tree)
+
+
+def _cached_parsed(code: str, tree: ast.Module | None) -> ParsedProgram | None:
+    with _parsed_lock:
+        if code in _parsed_cache:
+            _parsed_cache.move_to_end(code)
+            return _parsed_cache[code]
+    result = _build_parsed(code, tree)
+    with _parsed_lock:
+        _parsed_cache[code] = result
+        while len(_parsed_cache) > _PARSED_CACHE_SIZE:
+            _parsed_cache.popitem(last=False)
+    return result
+
+
+_UNPARSED = ast.Module(body=[], type_ignores=[])
+"""Marks a tree that is still to be parsed (:func:`_build_parsed`)."""
+
+
+def _build_parsed(code: str, given: ast.Module | None) -> ParsedProgram | None:
     try:
         segments = split_blocks(code)
     except BlockError:
         return None
-    tree = _quiet_parse(code)
+    tree = _quiet_parse(code) if given is _UNPARSED else given
     blocks: list[Block] = []
     line = 1
     for index, text in enumerate(segments.blocks):
@@ -324,8 +363,7 @@ def parse_program(code: str) -> ParsedProgram | None:
             block_tree = None
         blocks.append(Block(text=text, indent=block_indent(text), first_line=line, tree=block_tree))
         line = last_line + 1
-    compiles = tree is not None and _quiet_compile(tree)
-    parsed = ParsedProgram(code=code, blocks=tuple(blocks), tree=tree, compiles=compiles)
+    parsed = ParsedProgram(code=code, blocks=tuple(blocks), tree=tree)
     return parsed if parsed.usable else None
 
 
@@ -369,8 +407,53 @@ def _statements_within(tree: ast.AST, first_line: int, last_line: int) -> list[a
 
 def _same_statements(first: Sequence[ast.stmt], second: Sequence[ast.stmt]) -> bool:
     return len(first) == len(second) and all(
-        ast.dump(a) == ast.dump(b) for a, b in zip(first, second, strict=True)
+        _same_dump(a, b) for a, b in zip(first, second, strict=True)
     )
+
+
+def _same_dump(a: object, b: object) -> bool:
+    """``ast.dump(a) == ast.dump(b)`` (fields named, no positions), without building the
+    two strings: the same node types, field by field, leaves compared by ``repr``. A field
+    that ``ast.dump`` leaves out (missing, or None where the class's default is None) is
+    left out here too."""
+    if isinstance(a, ast.AST):
+        if not isinstance(b, ast.AST) or type(a).__name__ != type(b).__name__:
+            return False
+        fields = a._fields
+        if fields != b._fields:
+            return False
+        for name in fields:
+            first = _dumped_field(a, name)
+            second = _dumped_field(b, name)
+            if first is _OMITTED or second is _OMITTED:
+                if first is not second:
+                    return False
+            elif not _same_dump(first, second):
+                return False
+        return True
+    if isinstance(a, list):
+        return (
+            isinstance(b, list)
+            and len(a) == len(b)
+            and all(_same_dump(x, y) for x, y in zip(a, b, strict=True))
+        )
+    if isinstance(b, ast.AST | list):
+        return False
+    return repr(a) == repr(b)
+
+
+_OMITTED = object()
+
+
+def _dumped_field(node: ast.AST, name: str) -> object:
+    """The field's value as ``ast.dump`` sees it, or ``_OMITTED`` where it leaves it out."""
+    try:
+        value = getattr(node, name)
+    except AttributeError:
+        return _OMITTED
+    if value is None and getattr(type(node), name, ...) is None:
+        return _OMITTED
+    return value
 
 
 def parse_block(text: str) -> ast.Module | None:
