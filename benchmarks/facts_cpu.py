@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 import evoforge
+from evoforge import program, static_check
 from evoforge.config import NoveltyConfig, OperatorsConfig
 from evoforge.facts import FactsSettings, child_facts
 from evoforge.operators import ast_tools
@@ -44,15 +45,17 @@ OPERATORS = ["mutate", "tune", "crossover", "simplify"]
 
 
 def _forget_parses() -> None:
-    """Empty the caches keyed by code text (whichever the imported tree has)."""
-    for function in (normalise_code, name_problems, ast_tools.literal_skeleton):
-        function.cache_clear()
-    parse_program: Any = ast_tools.parse_program
-    if hasattr(parse_program, "cache_clear"):
-        parse_program.cache_clear()
-    cache = getattr(ast_tools, "_parsed_cache", None)
-    if cache is not None:
-        cache.clear()
+    """Empty the memos keyed by code text (whichever the imported tree has)."""
+    ast_tools.literal_skeleton.cache_clear()
+    for owner, function, memo in (
+        (program, normalise_code, "_NORMAL_FORMS"),
+        (static_check, name_problems, "_PROBLEMS"),
+        (ast_tools, ast_tools.parse_program, "_PARSED"),
+    ):
+        if hasattr(function, "cache_clear"):
+            function.cache_clear()
+        if hasattr(owner, memo):
+            getattr(owner, memo).clear()
 
 
 def measure(children: int) -> dict[str, Any]:

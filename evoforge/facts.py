@@ -95,10 +95,11 @@ def child_facts(parent_code: str, code: str, settings: FactsSettings) -> ChildFa
     code or a new undefined name gets no later facts: no signature, complexity or
     skeleton (it is never evaluated, indexed or placed in a grid).
 
-    The child is parsed once: the syntax check's tree is handed to the split into evolve
-    blocks (:func:`~evoforge.operators.ast_tools.parse_program_from`, whose cache the
-    skeleton then reads), and ``complexity`` counts the block trees parsed there. Each
-    value is the one the fact's own function gives for the code.
+    The child is parsed once: the syntax check's tree serves the static name check,
+    the normal form and the split into evolve blocks
+    (:func:`~evoforge.operators.ast_tools.parse_program_from`, whose memo the skeleton
+    then reads), and ``complexity`` counts the block trees parsed there. Each value is the
+    one the fact's own function gives for the code.
     """
     tree, syntax_error = _parse(code)
     violation: str | None = None
@@ -107,7 +108,7 @@ def child_facts(parent_code: str, code: str, settings: FactsSettings) -> ChildFa
     if syntax_error is None:
         violation = frozen_violation(settings.initial_code, code)
         if violation is None and settings.static_check:
-            undefined = tuple(new_name_problems(parent_code, code))
+            undefined = tuple(new_name_problems(parent_code, code, tree))
             names_checked = True
     passes = syntax_error is None and violation is None and not undefined
     signature = None
@@ -121,7 +122,7 @@ def child_facts(parent_code: str, code: str, settings: FactsSettings) -> ChildFa
             size = _complexity(code, parsed)
         skeleton = literal_skeleton(code)
     return ChildFacts(
-        code_hash=code_hash(code),
+        code_hash=code_hash(code, tree),
         syntax_error=syntax_error,
         frozen_violation=violation,
         names_checked=names_checked,

@@ -8,7 +8,6 @@ its lineage is kept forever even when the archive evicts it.
 from __future__ import annotations
 
 import ast
-import functools
 import hashlib
 import re
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from evoforge.kinds import RejectionKind
+from evoforge.text_memo import TextMemo
 
 
 class EvalStatus(StrEnum):
@@ -147,32 +147,40 @@ class Program:
         }
 
 
-@functools.lru_cache(maxsize=4096)
-def normalise_code(code: str) -> str:
+def normalise_code(code: str, tree: ast.Module | None = None) -> str:
     """Canonical text of ``code``: comments, blank lines and formatting removed.
 
     Two programs with the same normal form behave identically, so the result cache and
     duplicate detection key on it. Code that does not parse is normalised by stripping
-    trailing comments, trailing whitespace and blank lines line by line.
+    trailing comments, trailing whitespace and blank lines line by line. ``tree``:
+    ``ast.parse(code)`` where the caller has it (read, never changed), else None. The
+    latest 4096 answers are memoised by text.
     """
+    return _NORMAL_FORMS.get(code, lambda: _normal_form(code, tree))
+
+
+def _normal_form(code: str, tree: ast.Module | None) -> str:
     try:
-        return ast.unparse(ast.parse(code))
+        return ast.unparse(ast.parse(code) if tree is None else tree)
     except (SyntaxError, ValueError, RecursionError):
         pass
     lines = (_COMMENT_RE.sub("", line).rstrip() for line in code.splitlines())
     return "\n".join(line for line in lines if line)
 
 
+_NORMAL_FORMS: TextMemo[str] = TextMemo(4096)
+
+
 _COMMENT_RE = re.compile(r"#[^'\"\n]*$")
 
 
-def code_hash(code: str) -> str:
-    """SHA-256 (hex, 32 chars) of the normalised code.
+def code_hash(code: str, tree: ast.Module | None = None) -> str:
+    """SHA-256 (hex, 32 chars) of the normalised code (``tree``: see :func:`normalise_code`).
 
     Code a model wrote may hold a lone surrogate (a JSON ``\\ud800`` escape); it is hashed
     as it is stored (U+FFFD), never raised on.
     """
-    text = normalise_code(code)
+    text = normalise_code(code, tree)
     try:
         data = text.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates become U+FFFD, as the run database stores them

@@ -14,9 +14,10 @@ that shifts lines does not make the parent's problems look new.
 from __future__ import annotations
 
 import ast
-import functools
 
 from pyflakes import checker, messages
+
+from evoforge.text_memo import TextMemo
 
 __all__ = ["name_problems", "new_name_problems"]
 
@@ -26,13 +27,22 @@ _KINDS: dict[type[messages.Message], str] = {
 }
 
 
-@functools.lru_cache(maxsize=1024)
-def name_problems(code: str) -> frozenset[str]:
-    """The undefined-name problems pyflakes finds in ``code`` (empty if it does not parse)."""
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError):
-        return frozenset()
+def name_problems(code: str, tree: ast.Module | None = None) -> frozenset[str]:
+    """The undefined-name problems pyflakes finds in ``code`` (empty if it does not parse).
+
+    ``tree``: ``ast.parse(code)`` where the caller has it, else None (pyflakes only adds
+    its own bookkeeping attributes to the nodes). The latest 1024 answers are memoised by
+    text.
+    """
+    return _PROBLEMS.get(code, lambda: _name_problems(code, tree))
+
+
+def _name_problems(code: str, tree: ast.Module | None) -> frozenset[str]:
+    if tree is None:
+        try:
+            tree = ast.parse(code)
+        except (SyntaxError, ValueError, RecursionError):
+            return frozenset()
     try:
         found = checker.Checker(tree, filename="<candidate>").messages
     except RecursionError:  # absurdly deep code: leave it to the sandbox
@@ -45,6 +55,12 @@ def name_problems(code: str) -> frozenset[str]:
     return frozenset(problems)
 
 
-def new_name_problems(parent_code: str, child_code: str) -> list[str]:
-    """The child's undefined-name problems that the parent does not have, sorted."""
-    return sorted(name_problems(child_code) - name_problems(parent_code))
+def new_name_problems(
+    parent_code: str, child_code: str, child_tree: ast.Module | None = None
+) -> list[str]:
+    """The child's undefined-name problems that the parent does not have, sorted
+    (``child_tree``: see :func:`name_problems`)."""
+    return sorted(name_problems(child_code, child_tree) - name_problems(parent_code))
+
+
+_PROBLEMS: TextMemo[frozenset[str]] = TextMemo(1024)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from evoforge import program, static_check
 from evoforge.archive.features import complexity
 from evoforge.blocks import frozen_violation
 from evoforge.config import NoveltyConfig, OperatorsConfig
@@ -19,8 +20,8 @@ from evoforge.operators import ast_tools
 from evoforge.operators.ast_tools import literal_skeleton
 from evoforge.operators.base import ProposalContext
 from evoforge.operators.registry import build_operators
-from evoforge.program import Program, code_hash, normalise_code
-from evoforge.static_check import name_problems, new_name_problems
+from evoforge.program import Program, code_hash
+from evoforge.static_check import new_name_problems
 
 SEED = """import math
 
@@ -114,10 +115,10 @@ def _reference_facts(parent_code: str, code: str, settings: FactsSettings) -> Ch
 def _forget_parses() -> None:
     """Empty every cache keyed by code text, so that nothing computed for one side of a
     comparison is read back by the other."""
-    ast_tools._parsed_cache.clear()
+    ast_tools._PARSED.clear()
     ast_tools.literal_skeleton.cache_clear()
-    normalise_code.cache_clear()
-    name_problems.cache_clear()
+    program._NORMAL_FORMS.clear()
+    static_check._PROBLEMS.clear()
 
 
 def _children(seed_code: str) -> list[str]:

@@ -19,9 +19,7 @@ import copy
 import functools
 import hashlib
 import math
-import threading
 import warnings
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeGuard
@@ -37,6 +35,7 @@ from evoforge.blocks import (
 )
 from evoforge.program import normalise_code
 from evoforge.static_check import new_name_problems
+from evoforge.text_memo import TextMemo
 
 Number = int | float
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
@@ -300,11 +299,6 @@ class ParsedProgram:
         return not new_name_problems(self.code, child_code)
 
 
-_PARSED_CACHE_SIZE = 256
-_parsed_cache: OrderedDict[str, ParsedProgram | None] = OrderedDict()
-_parsed_lock = threading.Lock()
-
-
 def parse_program(code: str) -> ParsedProgram | None:
     """Split and parse ``code``; None when the markers are broken or no block is usable.
 
@@ -327,16 +321,10 @@ def parse_program_from(code: str, tree: ast.Module | None) -> ParsedProgram | No
 
 
 def _cached_parsed(code: str, tree: ast.Module | None) -> ParsedProgram | None:
-    with _parsed_lock:
-        if code in _parsed_cache:
-            _parsed_cache.move_to_end(code)
-            return _parsed_cache[code]
-    result = _build_parsed(code, tree)
-    with _parsed_lock:
-        _parsed_cache[code] = result
-        while len(_parsed_cache) > _PARSED_CACHE_SIZE:
-            _parsed_cache.popitem(last=False)
-    return result
+    return _PARSED.get(code, lambda: _build_parsed(code, tree))
+
+
+_PARSED: TextMemo[ParsedProgram | None] = TextMemo(256)
 
 
 _UNPARSED = ast.Module(body=[], type_ignores=[])
