@@ -404,6 +404,8 @@ def _same_dump(a: object, b: object) -> bool:
     two strings: the same node types, field by field, leaves compared by ``repr``. A field
     that ``ast.dump`` leaves out (missing, or None where the class's default is None) is
     left out here too."""
+    if a is b:
+        return True
     if isinstance(a, ast.AST):
         if not isinstance(b, ast.AST) or type(a).__name__ != type(b).__name__:
             return False
@@ -411,8 +413,14 @@ def _same_dump(a: object, b: object) -> bool:
         if fields != b._fields:
             return False
         for name in fields:
-            first = _dumped_field(a, name)
-            second = _dumped_field(b, name)
+            first = getattr(a, name, _OMITTED)
+            second = getattr(b, name, _OMITTED)
+            if first is second:
+                continue
+            if first is None and getattr(type(a), name, ...) is None:
+                first = _OMITTED
+            if second is None and getattr(type(b), name, ...) is None:
+                second = _OMITTED
             if first is _OMITTED or second is _OMITTED:
                 if first is not second:
                     return False
@@ -431,17 +439,6 @@ def _same_dump(a: object, b: object) -> bool:
 
 
 _OMITTED = object()
-
-
-def _dumped_field(node: ast.AST, name: str) -> object:
-    """The field's value as ``ast.dump`` sees it, or ``_OMITTED`` where it leaves it out."""
-    try:
-        value = getattr(node, name)
-    except AttributeError:
-        return _OMITTED
-    if value is None and getattr(type(node), name, ...) is None:
-        return _OMITTED
-    return value
 
 
 def parse_block(text: str) -> ast.Module | None:
