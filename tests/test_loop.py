@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -126,12 +127,20 @@ class _CountingBackend(EvaluationBackend):
         return RawEvaluation(run=run, duration_s=0.02)
 
 
-BACKENDS.register(_CountingBackend.name, f"{__name__}:_CountingBackend", summary="loop test")
+@pytest.fixture
+def counting_backend() -> Iterator[None]:
+    """The counting backend, registered for one test (the registry is process-wide: a
+    name left behind would show up in every later configuration reference)."""
+    BACKENDS.register(_CountingBackend.name, f"{__name__}:_CountingBackend", summary="loop test")
+    try:
+        yield
+    finally:
+        BACKENDS.unregister(_CountingBackend.name)
 
 
 @pytest.mark.parametrize("workers", [1, 3])
 def test_the_loop_asks_ahead_but_never_evaluates_more_than_its_workers(
-    problem: Path, tmp_path: Path, workers: int
+    problem: Path, tmp_path: Path, workers: int, counting_backend: None
 ) -> None:
     """With several workers, jobs beyond the workers propose while the workers evaluate
     (one per proposal process); with one worker the loop stays strictly sequential."""
