@@ -165,8 +165,18 @@ def _put(value: object, out: bytearray, arrays: list[bytes], depth: int) -> None
     elif kind is tuple or kind is list:
         out += _TAG_U32(b"t" if kind is tuple else b"l", len(value))  # type: ignore[arg-type]
         depth += 1
+        if depth > MAX_DEPTH:
+            for item in value:  # type: ignore[attr-defined]
+                _put(item, out, arrays, depth)
+            return
         for item in value:  # type: ignore[attr-defined]
-            _put(item, out, arrays, depth)
+            kind = type(item)
+            if kind is float:  # the commonest items, packed here
+                out += _TAG_F64(b"f", item)
+            elif kind is int and _I64_MIN <= item < _I64_END:
+                out += _TAG_I64(b"i", item)
+            else:
+                _put(item, out, arrays, depth)
     elif kind is dict:
         out += _TAG_U32(b"d", len(value))  # type: ignore[arg-type]
         depth += 1
@@ -333,10 +343,16 @@ def _get(body: _Body, at: int, depth: int) -> tuple[object, int]:
         append = items.append
         end = body.end
         for _ in range(count):
-            if at < end and data[at] == 0x66 and depth <= MAX_DEPTH:  # a float: inline
-                append(_F64_AT(data, at + 1)[0])
-                at += 9
-                continue
+            if at + 9 <= end and depth <= MAX_DEPTH:  # floats and ints: inline
+                kind = data[at]
+                if kind == 0x66:
+                    append(_F64_AT(data, at + 1)[0])
+                    at += 9
+                    continue
+                if kind == 0x69:
+                    append(_I64_AT(data, at + 1)[0])
+                    at += 9
+                    continue
             item, at = _get(body, at, depth)
             append(item)
         return (items if tag == 0x6C else tuple(items)), at
@@ -347,8 +363,16 @@ def _get(body: _Body, at: int, depth: int) -> tuple[object, int]:
         at += 5
         depth += 1
         result: dict[object, object] = {}
+        end = body.end
         for _ in range(count):
-            key, at = _get(body, at, depth)
+            if at + 5 <= end and data[at] == 0x73 and depth <= MAX_DEPTH:  # a str key: inline
+                stop = at + 5 + _U32_AT(data, at + 1)[0]
+                if stop > end:
+                    raise ChannelError("malformed message: its value runs past its end")
+                key: object = str(data[at + 5 : stop], "utf-8", "surrogatepass")
+                at = stop
+            else:
+                key, at = _get(body, at, depth)
             item, at = _get(body, at, depth)
             try:
                 result[key] = item
@@ -618,7 +642,9 @@ class EvaluatorEnd:
         request = self._request
 
         def call(*args: object, **kwargs: object) -> object:
-            return request({"op": "call", "name": name, "args": args, "kwargs": kwargs})
+            if kwargs:
+                return request({"op": "call", "name": name, "args": args, "kwargs": kwargs})
+            return request({"op": "call", "name": name, "args": args})
 
         call.__name__ = name
         self.__dict__[name] = call  # made once per name: later look-ups find it directly
@@ -626,7 +652,9 @@ class EvaluatorEnd:
 
     def call(self, name: str, *args: object, **kwargs: object) -> object:
         """Call the candidate's function ``name`` and return its result."""
-        return self._request({"op": "call", "name": name, "args": args, "kwargs": kwargs})
+        if kwargs:
+            return self._request({"op": "call", "name": name, "args": args, "kwargs": kwargs})
+        return self._request({"op": "call", "name": name, "args": args})
 
     def batch(self, name: str, calls: Sequence[Sequence[object]]) -> list[object]:
         """``[candidate.name(*args) for args in calls]`` in one round trip."""

@@ -16,10 +16,13 @@ The loop is FunSearch's: one bin per item is allocated up front at full capacity
 item, in arrival order, the feasible bins are those whose remaining capacity is at least
 the item, in index order; the item goes into the feasible bin of highest priority (the
 first one on ties). An unused bin is always feasible, so choosing it opens a new bin. The
-instances are independent, so they are packed in lockstep: the calls for the k-th item of
-every instance still packing go to the candidate in one batch (one round trip per item
-position instead of one per item); each instance sees exactly the calls, and gets exactly
-the packing, of packing it alone.
+instances are independent, so they are packed in lockstep: the k-th items of every
+instance still packing go to the candidate in one round trip; each instance sees exactly
+the calls, and gets exactly the packing, of packing it alone. The seed's adapters
+(``open_bins`` and ``place_items``) keep the program's own copy of the bins, so a round
+trip carries only the new items and the chosen bins, each checked here against this side's
+bins (:func:`pack_with_mirror`); older programs are served by :func:`pack_with_adapter`
+or :func:`pack_with_batches`, which pack the same.
 
 Score per data set: ``excess_percent = 100 * (mean bins used - mean L1 bound) / mean L1
 bound`` with the L1 bound ``ceil(sum(items) / capacity)`` per instance (FunSearch's
@@ -53,6 +56,9 @@ FUNSEARCH_EXCESS = {"or3": 3.11, "weibull5k": 0.68}
 
 Instance = tuple[str, int, np.ndarray]  # (name, capacity, integer item sizes)
 ADAPTER = "choose_bins"  # the program's per-item-position entry point, when it has one
+# the entry points of a program that keeps its own copy of the bins (the seed's since the
+# copy was introduced; a program with them is packed by pack_with_mirror)
+OPEN_BINS, PLACE_ITEMS = "open_bins", "place_items"
 
 
 def dataset_file(name: str, split: str) -> Path:
@@ -99,13 +105,59 @@ def pack_all(candidate: Any, instances: Sequence[tuple[int, np.ndarray]]) -> lis
     """Pack every ``(capacity, items)`` instance online; return the bin of each item.
 
     The instances are stepped in lockstep, one round trip per item position: through the
-    program's ``choose_bins`` adapter when it has one (:func:`pack_with_adapter`), else
-    by a batch of ``priority`` calls (:func:`pack_with_batches`). Both give each instance
-    exactly the packing it would get alone.
+    program's ``open_bins`` and ``place_items`` when it has both (:func:`pack_with_mirror`),
+    else its ``choose_bins`` adapter when it has one (:func:`pack_with_adapter`), else by
+    a batch of ``priority`` calls (:func:`pack_with_batches`). All three give each
+    instance exactly the packing it would get alone.
     """
-    if ADAPTER in candidate.functions:
+    functions = candidate.functions
+    if OPEN_BINS in functions and PLACE_ITEMS in functions:
+        return pack_with_mirror(candidate, instances)
+    if ADAPTER in functions:
         return pack_with_adapter(candidate, instances)
     return pack_with_batches(candidate, instances)
+
+
+def pack_with_mirror(
+    candidate: Any, instances: Sequence[tuple[int, np.ndarray]]
+) -> list[list[int]]:
+    """:func:`pack_all` with the program keeping its own copy of the bins.
+
+    One call of ``open_bins(capacities, counts)`` first: per instance (in order) its bin
+    capacity (a float) and its number of items, which is also its number of bins (what
+    the first call of the other paths shows as well). Then one call of
+    ``place_items(items)`` per item position: ``items`` holds the item (a float) of every
+    instance that still has items, in instance order, and the answer must be a list with,
+    per such instance, the index of the bin the item goes into. Every index is checked
+    here against this side's own bins: an ``int`` naming a bin whose remaining capacity
+    holds the item. The program's copy decides nothing here: a program whose copy is
+    wrong only packs worse, or fails.
+    """
+    remaining = [[float(capacity)] * len(items) for capacity, items in instances]
+    sizes = [items.tolist() for _, items in instances]
+    assignments: list[list[int]] = [[] for _ in instances]
+    candidate.call(
+        OPEN_BINS, [float(capacity) for capacity, _ in instances], [len(s) for s in sizes]
+    )
+    live = [index for index, items in enumerate(sizes) if items]
+    position = 0
+    while live:
+        items_now = [float(sizes[index][position]) for index in live]
+        answer = candidate.call(PLACE_ITEMS, items_now)
+        if type(answer) is not list or len(answer) != len(live):
+            raise ValueError(f"{PLACE_ITEMS} must return {len(live)} bin indices, one per instance")
+        for index, item, chosen in zip(live, items_now, answer):  # noqa: B905 - lengths checked
+            bins = remaining[index]
+            if type(chosen) is not int or not 0 <= chosen < len(bins) or bins[chosen] < item:
+                raise ValueError(
+                    f"{PLACE_ITEMS} must return the index of a bin that holds the item "
+                    f"{item:g} (of {len(bins)} bins), got {chosen!r}"
+                )
+            bins[chosen] -= item
+            assignments[index].append(chosen)
+        position += 1
+        live = [index for index in live if position < len(sizes[index])]
+    return assignments
 
 
 def pack_with_batches(

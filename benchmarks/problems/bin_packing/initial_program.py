@@ -9,8 +9,9 @@ The seed is *best fit* (prefer the bin the item fills most tightly) with two tun
 that leave it unchanged at their seed values: a penalty for leaving a small unusable gap,
 and the gap size below which the penalty applies.
 
-The evaluator runs in another process and calls ``choose_bins`` (below the evolve block)
-once per item position for all the instances it packs; ``choose_bins`` asks ``priority``.
+The evaluator runs in another process. The adapters below the evolve block keep this
+program's own copy of the bins: ``open_bins`` once, then ``place_items`` once per item
+position for all the instances it packs; ``place_items`` asks ``priority``.
 """
 
 import numpy as np
@@ -31,29 +32,58 @@ def priority(item: float, bins: np.ndarray) -> np.ndarray:
 # EVOLVE-BLOCK-END
 
 
-def choose_bins(items, counts, values, unused, capacities):
-    """The evaluator's call for one item position of every instance still being packed.
+_BINS = []  # this program's copy of every instance's bins: their remaining capacities
+_USED = []  # per instance: bins [0, used) are the used ones (-1 once a bin was skipped)
+_CAPACITIES = []  # per instance, the capacity of a bin
+_LEFT = []  # per instance, how many of its items are still to come
 
-    Instance ``k`` packs the item ``items[k]``; its feasible bins, in bin order, are the
-    next ``counts[k]`` remaining capacities of ``values`` followed by ``unused[k]``
-    never-used bins at full capacity ``capacities[k]``. The answer is, per instance, the
-    index among its feasible bins of the one of highest priority (the first on ties).
+
+def open_bins(capacities, counts):
+    """The evaluator's first call: instance ``k`` packs ``counts[k]`` items, one at a time,
+    into ``counts[k]`` bins of capacity ``capacities[k]``, all empty at first."""
+    _BINS[:] = [np.full(count, capacity) for capacity, count in zip(capacities, counts)]
+    _USED[:] = [0] * len(counts)
+    _CAPACITIES[:] = list(capacities)
+    _LEFT[:] = list(counts)
+
+
+def place_items(items):
+    """The evaluator's call for one item position: ``items`` holds the next item of every
+    instance that still has items, in instance order. Each goes into the feasible bin
+    (remaining capacity >= item) of highest ``priority``, the first one on ties; the
+    answer is the chosen bin of each, as an index among all of its instance's bins. The
+    evaluator checks every answer against its own bins.
     """
+    live = [k for k, left in enumerate(_LEFT) if left]
+    if len(live) != len(items):
+        raise ValueError(f"expected {len(live)} items, got {len(items)}")
     chosen = []
-    start = 0
-    rows = zip(items.tolist(), counts.tolist(), unused.tolist(), capacities.tolist(), strict=True)
-    for item, count, spare, capacity in rows:
-        bins = np.concatenate((values[start : start + count], np.full(spare, capacity)))
-        start += count
-        scores = _checked_scores(priority(item, bins), len(bins), item)
-        chosen.append(int(scores.argmax()))
+    for k, item in zip(live, items):
+        bins = _BINS[k]
+        used = _USED[k]
+        if used >= 0 and item <= _CAPACITIES[k]:  # the never-used bins all hold the item
+            feasible = (bins[:used] >= item).nonzero()[0]
+            offered = np.concatenate((bins[feasible], bins[used:]))
+        else:
+            feasible = (bins >= item).nonzero()[0]
+            offered = bins[feasible]
+        scores = _checked_scores(priority(item, offered), len(offered), item)
+        choice = int(scores.argmax())
+        if choice < len(feasible):
+            index = int(feasible[choice])
+        else:  # a never-used bin: the next one keeps the used bins a prefix
+            index = used + choice - len(feasible)
+            _USED[k] = used + 1 if index == used else -1
+        bins[index] -= item
+        _LEFT[k] -= 1
+        chosen.append(index)
     return chosen
 
 
 def _checked_scores(scores, count, item):
     """The priorities as a finite real vector of length ``count``, or ValueError."""
     if type(scores) is np.ndarray and scores.dtype == np.float64 and scores.shape == (count,):
-        if not np.all(np.isfinite(scores)):  # the usual answer, checked fast
+        if not np.isfinite(scores).all():  # the usual answer, checked fast
             raise ValueError(f"priority({item!r}, bins) returned NaN or infinite values")
         return scores
     try:
