@@ -236,8 +236,9 @@ def checked_priority(value: object) -> float:
     return number
 
 
-def checked_priorities(answer: object, count: int) -> list[float]:
-    """The adapter's answer for ``count`` pages as finite floats, or ValueError saying why not.
+def checked_priorities(answer: object, count: int) -> np.ndarray:
+    """The adapter's answer for ``count`` pages as a float64 array of finite values, or
+    ValueError saying why not.
 
     The answer is a list (or tuple) of what ``priority`` returned, each checked by
     :func:`checked_priority`, or a float64 array of shape ``(count,)`` whose values must
@@ -246,64 +247,128 @@ def checked_priorities(answer: object, count: int) -> list[float]:
     if type(answer) is np.ndarray and answer.dtype == np.float64 and answer.shape == (count,):
         if not np.isfinite(answer).all():
             raise ValueError(f"priority(page_state) returned {answer[~np.isfinite(answer)][0]}")
-        return answer.tolist()
+        return answer
     if not isinstance(answer, list | tuple) or len(answer) != count:
         raise ValueError(f"{ADAPTER}(states) must return a list of {count} priorities, one per row")
-    return [checked_priority(value) for value in answer]
+    return np.array([checked_priority(value) for value in answer], dtype=np.float64)
 
 
-class _Server:
-    """One trace being served: the cache, the page statistics and the evictions so far."""
+_FIELDS = 7  # the PageState fields
+_UNUSED = np.iinfo(np.int64).min  # a slot no page holds: least recent of all (sorts last)
 
-    def __init__(self, trace: Trace) -> None:
+
+class _Cache:
+    """One trace's cache being served: a slot per page it can hold.
+
+    Per slot, the cached page's state is kept as :class:`PageState` needs it, except that
+    its last access and insert time are negated (``-last, -insert, hits, frequency, last
+    gap, prediction, cache size``: the state at request ``t`` is that plus ``t`` on the
+    first two), in a Python list, updated per request, and copied into ``fields``, this
+    trace's rows of an int64 array of every trace's slots, so that the states of every
+    eviction at one request index are gathered, ordered and stacked in a few array
+    operations (:func:`eviction_states`).
+    """
+
+    __slots__ = (
+        "entries",
+        "evicted",
+        "fields",
+        "free",
+        "frequency",
+        "last_request",
+        "page_in",
+        "requests",
+        "size",
+        "slot_of",
+    )
+
+    def __init__(self, trace: Trace, fields: np.ndarray) -> None:
         self.size = trace.spec.cache_size
         self.requests = list(zip(trace.requests.tolist(), trace.predictions.tolist(), strict=True))
-        # per cached page, least recently used first (a hit moves the page to the end):
-        # [insert time, last access, hits, last gap, prediction, frequency]
-        self.cached: dict[int, list[int]] = {}
+        self.fields = fields
+        self.entries: list[list[int]] = []  # per slot, its page's state (times negated)
+        self.slot_of: dict[int, int] = {}  # cached page -> its slot
+        self.page_in: list[int] = []  # slot -> its page
+        self.free: int | None = None  # the slot the last eviction emptied
         self.frequency: dict[int, int] = {}
         self.last_request: dict[int, int] = {}
         self.evicted: list[int] = []
 
-    def eviction_rows(self, t: int, rows: list[int]) -> int:
-        """Append the cached pages' states to ``rows`` if request ``t`` must evict a page.
+    def must_evict(self, t: int) -> bool:
+        """Whether request ``t`` misses with a full cache."""
+        return len(self.slot_of) == self.size and self.requests[t][0] not in self.slot_of
 
-        One row per cached page, least recently used first, the :class:`PageState` fields
-        in order, flattened; returns the number of rows added (0: no eviction). :meth:`evict`
-        then takes the priorities of these rows.
-        """
-        cached = self.cached
-        if len(cached) < self.size or self.requests[t][0] in cached:
-            return 0
-        size = self.size
-        for e in cached.values():
-            rows += (t - e[1], t - e[0], e[2], e[5], e[3], e[4], size)
-        return len(cached)
-
-    def evict(self, scores: Sequence[float]) -> None:
-        """Evict the page of the first lowest score (the least recently used among ties)."""
-        position = min(range(len(scores)), key=scores.__getitem__)
-        victim = next(islice(self.cached, position, None))
-        del self.cached[victim]
+    def evict(self, slot: int) -> None:
+        """Evict the page in ``slot``; the next miss takes the slot."""
+        victim = self.page_in[slot]
+        del self.slot_of[victim]
+        self.free = slot
         self.evicted.append(victim)
 
     def serve(self, t: int) -> None:
         """Serve request ``t`` (after its eviction, if it needed one)."""
         page, bit = self.requests[t]
         frequency = self.frequency.get(page, 0) + 1
-        entry = self.cached.pop(page, None)
-        if entry is not None:
+        slot = self.slot_of.get(page)
+        if slot is not None:  # a hit
+            entry = self.entries[slot]
+            entry[4] = t + entry[0]  # the gap since its last access
+            entry[0] = -t
             entry[2] += 1
-            entry[3] = t - entry[1]
-            entry[1] = t
-            entry[4] = bit
-            entry[5] = frequency
+            entry[3] = frequency
+            entry[5] = bit
         else:
-            gap = t - self.last_request[page] if page in self.last_request else 0
-            entry = [t, t, 0, gap, bit, frequency]
-        self.cached[page] = entry  # now the most recently used
+            last = self.last_request.get(page)
+            entry = [-t, -t, 0, frequency, 0 if last is None else t - last, bit, self.size]
+            slot = self.free
+            if slot is None:  # the cache is not full yet: the next slot
+                slot = len(self.entries)
+                self.entries.append(entry)
+                self.page_in.append(page)
+            else:
+                self.free = None
+                self.entries[slot] = entry
+                self.page_in[slot] = page
+            self.slot_of[page] = slot
+        self.fields[slot] = entry
         self.frequency[page] = frequency
         self.last_request[page] = t
+
+
+def eviction_states(
+    fields: np.ndarray, evicting: list[int], sizes: list[int], t: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The states of the cached pages of the traces ``evicting`` at request ``t``.
+
+    ``fields`` holds every trace's slots (:class:`_Cache`), ``sizes`` the cache size of
+    each trace in ``evicting``. Returns an int64 array with one row per cached page (the
+    :class:`PageState` fields in order), trace after trace, each trace's pages least
+    recently used first; the slot of each row (one row of slots per trace); and which
+    slots of each row exist (None when every cache is as wide as ``fields``).
+    """
+    width = fields.shape[1]
+    # least recently used first: the largest negated last access first (all distinct)
+    order = fields[evicting, :, 0].argsort(axis=1)[:, ::-1]
+    where = order + (np.array(evicting) * width)[:, None]
+    states = fields.reshape(-1, _FIELDS)[where.ravel()]  # a copy
+    mask = None
+    if any(size != width for size in sizes):
+        mask = np.arange(width)[None, :] < np.array(sizes)[:, None]
+        states = states[mask.ravel()]
+    states[:, :2] += t  # recency, age
+    return states, order, mask
+
+
+def chosen_slots(order: np.ndarray, mask: np.ndarray | None, scores: np.ndarray) -> list[int]:
+    """Per row of ``order`` (from :func:`eviction_states`), the slot of the first lowest
+    score: the least recently used page among ties."""
+    if mask is None:
+        table = scores.reshape(order.shape)
+    else:
+        table = np.full(order.shape, np.inf)
+        table[mask] = scores
+    slots: list[int] = order[np.arange(len(order)), table.argmin(axis=1)].tolist()
+    return slots
 
 
 def simulate_all(candidate: Any, traces: Sequence[Trace]) -> list[list[int]]:
@@ -315,26 +380,25 @@ def simulate_all(candidate: Any, traces: Sequence[Trace]) -> list[list[int]]:
     (:func:`checked_priorities`) and split back per trace. A candidate's exception
     propagates.
     """
-    servers = [_Server(trace) for trace in traces]
-    fields = len(PageState._fields)
-    for t in range(max((len(server.requests) for server in servers), default=0)):
-        live = [server for server in servers if t < len(server.requests)]
-        rows: list[int] = []
-        pending = []
-        for server in live:
-            count = server.eviction_rows(t, rows)
-            if count:
-                pending.append((server, count))
-        if pending:
-            states = np.array(rows, dtype=np.int64).reshape(-1, fields)
+    width = max((trace.spec.cache_size for trace in traces), default=0)
+    fields = np.zeros((len(traces), width, _FIELDS), dtype=np.int64)
+    fields[:, :, 0] = _UNUSED
+    caches = [_Cache(trace, fields[index]) for index, trace in enumerate(traces)]
+    lengths = [len(cache.requests) for cache in caches]
+    everyone = list(range(len(caches)))
+    shortest = min(lengths, default=0)
+    for t in range(max(lengths, default=0)):
+        live = everyone if t < shortest else [i for i in everyone if t < lengths[i]]
+        evicting = [index for index in live if caches[index].must_evict(t)]
+        if evicting:
+            sizes = [caches[index].size for index in evicting]
+            states, order, mask = eviction_states(fields, evicting, sizes, t)
             scores = checked_priorities(candidate.call(ADAPTER, states), len(states))
-            start = 0
-            for server, count in pending:
-                server.evict(scores[start : start + count])
-                start += count
-        for server in live:
-            server.serve(t)
-    return [server.evicted for server in servers]
+            for index, slot in zip(evicting, chosen_slots(order, mask, scores), strict=True):
+                caches[index].evict(slot)
+        for index in live:
+            caches[index].serve(t)
+    return [cache.evicted for cache in caches]
 
 
 def replay_hits(trace: Trace, evictions: Any) -> int:
