@@ -78,8 +78,27 @@ HUNTING_PROGRAM = (
     + HUNTING_PROGRAM.replace("@EVALUATOR@", repr(str(PROBLEM_DIR / "evaluator.py"))).replace(
         "@DATA@", repr(str(PROBLEM_DIR / "data"))
     )
-    + SEED.read_text(encoding="utf-8").split("# EVOLVE-BLOCK-END\n")[1]  # the adapter
+    + SEED.read_text(encoding="utf-8").split("# EVOLVE-BLOCK-END\n")[1]  # the adapters
 )
+
+# The adapter of the seed before it kept its own copy of the bins: programs in earlier
+# records end with it, and must pack as they did.
+CHOOSE_BINS_ADAPTER = """
+
+def choose_bins(items, counts, values, unused, capacities):
+    chosen = []
+    start = 0
+    rows = zip(items.tolist(), counts.tolist(), unused.tolist(), capacities.tolist(), strict=True)
+    for item, count, spare, capacity in rows:
+        bins = np.concatenate((values[start : start + count], np.full(spare, capacity)))
+        start += count
+        scores = _checked_scores(priority(item, bins), len(bins), item)
+        chosen.append(int(scores.argmax()))
+    return chosen
+"""
+# how a program is called: "mirror" (the seed's open_bins and place_items), "adapter"
+# (choose_bins, the earlier seed's) or "batches" (priority alone)
+PATHS = ("mirror", "adapter", "batches")
 
 
 @cache
@@ -101,32 +120,44 @@ def seed_output() -> dict[str, Any]:
     return output
 
 
-def program(body: str, adapter: bool = True) -> str:
-    """A program whose ``priority`` returns ``body``: the seed with its evolve block
-    replaced (so with the seed's frozen ``choose_bins`` adapter), or just ``priority``."""
+def program(body: str, path: str = "mirror") -> str:
+    """A program whose ``priority`` returns ``body``, called by ``path`` (see
+    :data:`PATHS`): the seed with its evolve block replaced (so with the seed's frozen
+    adapters), the same with the earlier ``choose_bins`` adapter instead, or just
+    ``priority``."""
     block = f"def priority(item, bins):\n    return {body}\n\n\n"
-    if not adapter:
+    if path == "batches":
         return f"import numpy as np\n\n{block}"
     head, rest = SEED.read_text(encoding="utf-8").split("# EVOLVE-BLOCK-START\n")
     _, tail = rest.split("# EVOLVE-BLOCK-END\n")
+    if path == "adapter":  # the seed's own adapters swapped for choose_bins
+        tail = (
+            tail[: tail.index("_BINS = []")]
+            + CHOOSE_BINS_ADAPTER
+            + "\n\n"
+            + tail[tail.index("def _checked_scores(") :]
+        )
     return f"{head}# EVOLVE-BLOCK-START\n{block}# EVOLVE-BLOCK-END\n{tail}"
 
 
-def pack(body: str, capacity: int, items: Sequence[int], adapter: bool) -> list[int]:
+def pack(body: str, capacity: int, items: Sequence[int], path: str) -> list[int]:
     """The packing of one instance by a program whose ``priority`` returns ``body``."""
     instance = (capacity, np.asarray(items, dtype=np.int64))
-    candidate = LocalCandidate(code=program(body, adapter))
-    assert (evaluator().ADAPTER in candidate.functions) is adapter
+    candidate = LocalCandidate(code=program(body, path))
+    functions = set(candidate.functions)
+    assert (evaluator().ADAPTER in functions) is (path == "adapter")
+    assert {evaluator().OPEN_BINS, evaluator().PLACE_ITEMS} <= functions or path != "mirror"
     packings: list[list[int]] = evaluator().pack_all(candidate, [instance])
     return packings[0]
 
 
-def refused(body: str, message: str, adapter: bool) -> None:
+def refused(body: str, message: str, path: str) -> None:
     """``priority`` returning ``body`` fails the packing with ``message``: in the evaluator
-    (a ValueError), or with the adapter in the program (the channel's CandidateError)."""
-    with pytest.raises(ValueError if not adapter else CandidateError, match=message) as caught:
-        pack(body, 100, [60, 50, 40], adapter)
-    if adapter:
+    (a ValueError), or with the adapters in the program (the channel's CandidateError)."""
+    raised = ValueError if path == "batches" else CandidateError
+    with pytest.raises(raised, match=message) as caught:
+        pack(body, 100, [60, 50, 40], path)
+    if path != "batches":
         assert isinstance(caught.value, CandidateError) and caught.value.kind == "ValueError"
 
 
@@ -164,18 +195,18 @@ def test_seed_is_best_fit_with_the_published_excess() -> None:
     assert metrics["combined_score"] == pytest.approx(SEED_SCORE, abs=1e-12)
 
 
-@pytest.mark.parametrize("adapter", [True, False], ids=["adapter", "batches"])
-def test_rejects_bad_priorities(adapter: bool) -> None:
-    refused("bins * np.nan", "NaN", adapter)
-    refused("np.full(len(bins), -np.inf)", "infinite", adapter)
-    refused("np.zeros(len(bins) + 1)", "shape", adapter)
-    refused("[str(b) for b in bins]", "real", adapter)
-    refused("bins > item", "real numbers", adapter)
-    refused("bins.astype(complex)", "real numbers", adapter)
-    # a text array cannot even cross the channel without the adapter
-    refused("bins.astype(str)", "real numbers" if adapter else "cannot send", adapter)
+@pytest.mark.parametrize("path", PATHS)
+def test_rejects_bad_priorities(path: str) -> None:
+    refused("bins * np.nan", "NaN", path)
+    refused("np.full(len(bins), -np.inf)", "infinite", path)
+    refused("np.zeros(len(bins) + 1)", "shape", path)
+    refused("[str(b) for b in bins]", "real", path)
+    refused("bins > item", "real numbers", path)
+    refused("bins.astype(complex)", "real numbers", path)
+    # a text array cannot even cross the channel without the adapters
+    refused("bins.astype(str)", "cannot send" if path == "batches" else "real numbers", path)
     with pytest.raises(CandidateError, match="boom"):  # the candidate's error, propagated
-        pack("(_ for _ in ()).throw(RuntimeError('boom'))", 100, [60], adapter)
+        pack("(_ for _ in ()).throw(RuntimeError('boom'))", 100, [60], path)
 
 
 def test_a_program_without_priority_is_refused() -> None:
@@ -183,14 +214,14 @@ def test_a_program_without_priority_is_refused() -> None:
         evaluator().evaluate_candidate(LocalCandidate(code="def other():\n    return 1\n"))
 
 
-@pytest.mark.parametrize("adapter", [True, False], ids=["adapter", "batches"])
-def test_ties_go_to_the_first_bin_and_any_real_dtype_is_accepted(adapter: bool) -> None:
+@pytest.mark.parametrize("path", PATHS)
+def test_ties_go_to_the_first_bin_and_any_real_dtype_is_accepted(path: str) -> None:
     items = [30, 30, 50, 40, 60, 20]
-    assert pack("np.zeros(len(bins))", 100, items, adapter) == [0, 0, 1, 0, 2, 1]  # first fit
-    best_fit = pack("-(bins - item)", 100, items, adapter)
+    assert pack("np.zeros(len(bins))", 100, items, path) == [0, 0, 1, 0, 2, 1]  # first fit
+    best_fit = pack("-(bins - item)", 100, items, path)
     for dtype in ("np.int64", "np.float32"):  # float64 is checked fastest; others count too
-        assert pack(f"(item - bins).astype({dtype})", 100, items, adapter) == best_fit
-    assert pack("list(item - bins)", 100, items, adapter) == best_fit
+        assert pack(f"(item - bins).astype({dtype})", 100, items, path) == best_fit
+    assert pack("list(item - bins)", 100, items, path) == best_fit
 
 
 @pytest.mark.parametrize(
@@ -206,14 +237,15 @@ def test_both_paths_pack_every_instance_as_it_would_be_packed_alone(body: str) -
     rng = np.random.default_rng(3)
     instances = [(50, rng.integers(1, 40, size=n)) for n in (30, 5, 0, 17)]
     alone = [
-        evaluator().pack_all(LocalCandidate(code=program(body, adapter=False)), [instance])[0]
+        evaluator().pack_all(LocalCandidate(code=program(body, "batches")), [instance])[0]
         for instance in instances
     ]
     assert alone[2] == []
-    for adapter in (True, False):
-        together = CountingCandidate(code=program(body, adapter))
+    for path in PATHS:
+        together = CountingCandidate(code=program(body, path))
         assert evaluator().pack_all(together, instances) == alone
-        assert together.round_trips == 30  # one per item position
+        # one per item position (and the mirror's open_bins first)
+        assert together.round_trips == 30 + (path == "mirror")
 
 
 @pytest.mark.parametrize(
@@ -257,6 +289,119 @@ def test_the_adapter_sees_the_feasible_bins_in_compact_form() -> None:
     ]
 
 
+def without_adapters(code: str) -> str:
+    """A program with the seed's adapters cut off: packed by batches of ``priority``."""
+    head, rest = code.split("_BINS = []", 1)
+    return head + rest[rest.index("def _checked_scores(") :]
+
+
+STATEFUL = """
+CALLS = []
+
+
+def priority(item, bins):
+    CALLS.append(len(bins))  # depends on every call before it, in order
+    return np.sin(np.arange(len(bins)) * 0.7 + len(CALLS)) - (bins - item) / 50
+"""
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        "def priority(item, bins):\n    return (bins - item) % 7 - bins / 1000\n",
+        "def priority(item, bins):\n    return np.arange(len(bins)) * 1.0\n",  # skips bins
+        "def priority(item, bins):\n    return (-(bins - item)).astype(np.int64)\n",  # ties
+        "def priority(item, bins):\n    return np.where(bins == bins.max(), 1e9, bins)\n",
+        STATEFUL,
+    ],
+    ids=["modular", "last bin", "integer ties", "never-used first", "stateful"],
+)
+def test_the_mirror_packs_exactly_as_batches_of_priority(block: str) -> None:
+    head, rest = SEED.read_text(encoding="utf-8").split("# EVOLVE-BLOCK-START\n")
+    _, tail = rest.split("# EVOLVE-BLOCK-END\n")
+    code = f"{head}# EVOLVE-BLOCK-START\n{block}\n# EVOLVE-BLOCK-END\n{tail}"
+    rng = np.random.default_rng(11)
+    instances = [
+        (capacity, rng.integers(1, capacity + 1, size=n))
+        for capacity, n in ((50, 40), (100, 0), (30, 25), (150, 60), (20, 7))
+    ]
+    instances.append((150, np.asarray(evaluator().load_dataset("or3")[0][2][:120])))
+    reference = evaluator().pack_with_batches(
+        LocalCandidate(code=without_adapters(code)), instances
+    )
+    mirror = LocalCandidate(code=code)
+    assert evaluator().pack_all(mirror, instances) == reference
+    if block is STATEFUL:  # priority saw the same calls, in the same order
+        batches = LocalCandidate(code=without_adapters(code))
+        evaluator().pack_with_batches(batches, instances)
+        assert mirror._module.CALLS == batches._module.CALLS
+
+
+def test_the_seed_packs_every_instance_as_batches_of_priority() -> None:
+    instances = [
+        (c, items) for n in evaluator().DATASETS for _, c, items in evaluator().load_dataset(n)
+    ]
+    reference = evaluator().pack_with_batches(
+        LocalCandidate(code=without_adapters(SEED.read_text(encoding="utf-8"))), instances
+    )
+    construction = seed_output()["construction"]
+    packed = [packing for name in evaluator().DATASETS for packing in construction[name].values()]
+    assert packed == reference
+
+
+def test_the_mirror_is_told_only_what_the_first_call_showed_and_each_item() -> None:
+    code = (
+        "SEEN = []\n\ndef priority(item, bins):\n    return bins\n\n\n"
+        "def open_bins(capacities, counts):\n    SEEN.append(('open', capacities, counts))\n\n\n"
+        "def place_items(items):\n    SEEN.append(('place', items))\n"
+        "    return [len(SEEN) - 2] * len(items)\n"  # first fit: a new bin per item here
+    )
+    candidate = LocalCandidate(code=code)
+    instances = [(10, np.array([6, 5, 7])), (20, np.array([15])), (10, np.array([9, 8]))]
+    assert evaluator().pack_all(candidate, instances) == [[0, 1, 2], [0], [0, 1]]
+    assert candidate._module.SEEN == [
+        ("open", [10.0, 20.0, 10.0], [3, 1, 2]),
+        ("place", [6.0, 15.0, 9.0]),
+        ("place", [5.0, 8.0]),
+        ("place", [7.0]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ("[0] * (len(items) + 1)", "one per instance"),
+        ("tuple([0] * len(items))", "one per instance"),
+        ("[0.0] * len(items)", "holds the item"),
+        ("[False] * len(items)", "holds the item"),
+        ("[-1] * len(items)", "holds the item"),
+        ("[3] * len(items)", "holds the item"),  # past the last bin
+        ("[0] * len(items)", "holds the item"),  # bin 0 is too full for the second item
+    ],
+)
+def test_the_mirrors_answer_is_checked_against_the_evaluators_bins(
+    answer: str, message: str
+) -> None:
+    code = "def priority(item, bins):\n    return bins\n\n\n"
+    code += "def open_bins(capacities, counts):\n    pass\n\n\n"
+    code += f"def place_items(items):\n    return {answer}\n"
+    with pytest.raises(ValueError, match=message):
+        evaluator().pack_all(LocalCandidate(code=code), [(100, np.array([60, 50, 40]))] * 2)
+
+
+def test_a_mirror_that_lies_only_packs_worse() -> None:
+    # a new bin for every item, whatever priority says: legal, and as bad as it gets
+    code = SEED.read_text(encoding="utf-8") + (
+        "\n\ndef place_items(items):\n"
+        "    live = [k for k, left in enumerate(_LEFT) if left]\n"
+        "    for k in live:\n        _LEFT[k] -= 1\n"
+        "    return [len(_BINS[k]) - 1 - _LEFT[k] for k in live]\n"
+    )
+    output = evaluator().evaluate_candidate(LocalCandidate(code=code))
+    assert evaluator().verify(output)["or3_mean_bins"] == 500.0  # one bin per item
+    assert output["combined_score"] < SEED_SCORE
+
+
 def test_verify_rejects_an_overfull_bin() -> None:
     construction = seed_output()["construction"]
     tampered = {name: dict(packings) for name, packings in construction.items()}
@@ -275,7 +420,7 @@ def test_seed_scores_as_documented_through_the_sandbox() -> None:
 
 def test_the_evaluator_is_within_reach_in_process() -> None:
     hunter = LocalCandidate(code=HUNTING_PROGRAM)
-    assert evaluator().ADAPTER in hunter.functions
+    assert evaluator().PLACE_ITEMS in hunter.functions
     with pytest.raises(CandidateError, match="reached"):
         evaluator().evaluate_candidate(hunter)
 

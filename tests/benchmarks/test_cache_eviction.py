@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections import OrderedDict
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -167,6 +169,95 @@ def test_traces_in_lockstep_evict_as_they_would_alone() -> None:
     assert together.calls <= max(len(trace.requests) for trace in traces)  # one per index
     for trace, evicted in zip(traces, evictions, strict=True):
         assert evaluator().simulate_all(LocalCandidate(code=code), [trace]) == [evicted]
+
+
+def reference_evictions(module: Any, traces: Any) -> list[list[int]]:
+    """The evictions of a plain simulation in this process: each trace's cache an ordered
+    dict (least recently used first), ``module.priority`` called directly on a
+    ``module.PageState`` per cached page, traces stepped by request index in trace order
+    (the order in which the evaluator's calls reach ``priority``)."""
+    caches: list[OrderedDict[int, list[int]]] = [OrderedDict() for _ in traces]
+    frequency: list[dict[int, int]] = [{} for _ in traces]
+    last_request: list[dict[int, int]] = [{} for _ in traces]
+    evicted: list[list[int]] = [[] for _ in traces]
+    for t in range(max(len(trace.requests) for trace in traces)):
+        for k, trace in enumerate(traces):
+            if t >= len(trace.requests):
+                continue
+            page, bit = int(trace.requests[t]), int(trace.predictions[t])
+            cached, size = caches[k], trace.spec.cache_size
+            if page not in cached and len(cached) == size:
+                scores = [
+                    float(
+                        module.priority(
+                            module.PageState(t - last, t - insert, hits, freq, gap, pred, size)
+                        )
+                    )
+                    for insert, last, hits, freq, gap, pred in cached.values()
+                ]
+                victim = list(cached)[scores.index(min(scores))]
+                del cached[victim]
+                evicted[k].append(victim)
+            freq = frequency[k].get(page, 0) + 1
+            frequency[k][page] = freq
+            if page in cached:
+                insert, last, hits, _, _, _ = cached.pop(page)
+                cached[page] = [insert, t, hits + 1, freq, t - last, bit]
+            else:
+                gap = t - last_request[k][page] if page in last_request[k] else 0
+                cached[page] = [t, t, 0, freq, gap, bit]
+            last_request[k][page] = t
+    return evicted
+
+
+STATEFUL_PRIORITY = """
+CALLS = []
+
+
+def priority(page_state):
+    CALLS.append(page_state.recency)  # depends on every call before it, in order
+    return (len(CALLS) * 7919 % 101) - page_state.recency
+"""
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "-page_state.recency",
+        "-page_state.recency + 5 * page_state.predicted * 32",
+        "page_state.frequency - page_state.recency / 100",
+        "1.0",  # every page tied: the least recently used goes
+        "page_state.hits * 3 - page_state.age + page_state.last_gap",  # ints
+        STATEFUL_PRIORITY,
+    ],
+    ids=["lru", "trusting", "frequency", "ties", "integers", "stateful"],
+)
+def test_the_evictions_are_those_of_a_plain_simulation(body: str) -> None:
+    ev = evaluator()
+    if body is STATEFUL_PRIORITY:
+        seed = SEED.read_text(encoding="utf-8")
+        head, rest = seed.split("# EVOLVE-BLOCK-START\n")
+        _, tail = rest.split("# EVOLVE-BLOCK-END\n")
+        code = f"{head}# EVOLVE-BLOCK-START\n{body}\n# EVOLVE-BLOCK-END\n{tail}"
+    else:
+        code = program(body)
+    search = ev.make_traces()
+    # and caches of several sizes, traces of several lengths
+    mixed = [
+        ev.Trace(
+            replace(trace.spec, cache_size=size),
+            trace.requests[:length],
+            trace.predictions[:length],
+        )
+        for trace, size, length in zip(
+            search, (8, 32, 5, 40, 16, 32), (900, 2500, 40, 1700, 0, 1300), strict=True
+        )
+    ]
+    for traces in (search, mixed):
+        candidate = LocalCandidate(code=code)
+        evictions = ev.simulate_all(candidate, traces)
+        assert evictions == reference_evictions(LocalCandidate(code=code)._module, traces)
+        assert sum(map(len, evictions)) > 1000
 
 
 def test_belady_beats_every_policy_on_the_traces() -> None:

@@ -431,6 +431,57 @@ def test_decode_refuses(body: bytes, message: str) -> None:
         decode(bytearray(body))
 
 
+# Lists' ints and floats, and dicts' str keys, are read by a shorter path than other values:
+# the same checks hold there.
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (_body(b"l" + _u32(2) + b"i" + bytes(8) + b"i" + bytes(4)), "runs past its end"),
+        (_body(b"l" + _u32(1) + b"f" + bytes(7)), "runs past its end"),
+        (_body(b"l" + _u32(1) + b"i" + bytes(8) + b"N"), "bytes left after its value"),
+        (_body(b"d" + _u32(1) + b"s" + _u32(50) + b"ab" + b"N"), "runs past its end"),
+        (_body(b"d" + _u32(1) + b"s" + _u32(2) + b"\xff\xfe" + b"N"), "not UTF-8"),
+        (_body(b"d" + _u32(1) + b"s" + _u32(1)), "runs past its end"),
+        (
+            _body(b"".join([b"l" + _u32(1)] * (MAX_DEPTH + 1)) + b"i" + bytes(8)),
+            f"nested deeper than {MAX_DEPTH} levels",
+        ),
+        (
+            _body(b"".join([b"d" + _u32(1) + _str("k")] * (MAX_DEPTH + 1)) + b"N"),
+            f"nested deeper than {MAX_DEPTH} levels",
+        ),
+    ],
+    ids=[
+        "truncated_int_in_list",
+        "truncated_float_in_list",
+        "int_list_then_more",
+        "key_past_the_end",
+        "key_not_utf8",
+        "key_without_its_value",
+        "int_too_deep",
+        "key_too_deep",
+    ],
+)
+def test_decode_refuses_on_the_short_paths(body: bytes, message: str) -> None:
+    with pytest.raises(ChannelError, match=message):
+        decode(bytearray(body))
+
+
+def test_lists_of_numbers_and_str_keys_keep_their_types() -> None:
+    value = {
+        "numbers": [1, -2.5, -(2**63), 2**63 - 1, 2**63, -(2**63) - 1, True, 0.0, -0.0, 7],
+        "é": (1.5, 2, [3, 4.0]),
+        "": {"inner": [0, 1], 3: "x"},
+    }
+    back = decode(encode(value))
+    _same(value, back)
+    assert isinstance(back, dict)
+    assert [type(item) for item in back["numbers"]] == [type(item) for item in value["numbers"]]
+    assert math.copysign(1.0, back["numbers"][8]) == -1.0
+    deepest = _nested_list(MAX_DEPTH)  # an int as deep as a value may be
+    assert decode(encode(deepest)) == deepest
+
+
 def test_nothing_that_can_travel_is_refused_when_read_back() -> None:
     value = {"k": [1, -(2**63), 2**63, 10**300, 1.5, "é", b"\x00", None, True, (np.arange(3),)]}
     _same(value, decode(encode(value)))

@@ -146,7 +146,7 @@ def pack_with_mirror(
         answer = candidate.call(PLACE_ITEMS, items_now)
         if type(answer) is not list or len(answer) != len(live):
             raise ValueError(f"{PLACE_ITEMS} must return {len(live)} bin indices, one per instance")
-        for index, item, chosen in zip(live, items_now, answer):  # noqa: B905 - lengths checked
+        for index, item, chosen in zip(live, items_now, answer, strict=True):
             bins = remaining[index]
             if type(chosen) is not int or not 0 <= chosen < len(bins) or bins[chosen] < item:
                 raise ValueError(

@@ -41,7 +41,9 @@ _LEFT = []  # per instance, how many of its items are still to come
 def open_bins(capacities, counts):
     """The evaluator's first call: instance ``k`` packs ``counts[k]`` items, one at a time,
     into ``counts[k]`` bins of capacity ``capacities[k]``, all empty at first."""
-    _BINS[:] = [np.full(count, capacity) for capacity, count in zip(capacities, counts)]
+    _BINS[:] = [
+        np.full(count, capacity) for capacity, count in zip(capacities, counts, strict=True)
+    ]
     _USED[:] = [0] * len(counts)
     _CAPACITIES[:] = list(capacities)
     _LEFT[:] = list(counts)
@@ -58,7 +60,7 @@ def place_items(items):
     if len(live) != len(items):
         raise ValueError(f"expected {len(live)} items, got {len(items)}")
     chosen = []
-    for k, item in zip(live, items):
+    for k, item in zip(live, items, strict=True):
         bins = _BINS[k]
         used = _USED[k]
         if used >= 0 and item <= _CAPACITIES[k]:  # the never-used bins all hold the item

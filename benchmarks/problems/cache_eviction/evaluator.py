@@ -48,7 +48,6 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
-from itertools import islice
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -236,14 +235,19 @@ def checked_priority(value: object) -> float:
     return number
 
 
-def checked_priorities(answer: object, count: int) -> np.ndarray:
-    """The adapter's answer for ``count`` pages as a float64 array of finite values, or
-    ValueError saying why not.
+def checked_priorities(answer: object, count: int) -> list[float]:
+    """The adapter's answer for ``count`` pages as finite floats, or ValueError saying why not.
 
     The answer is a list (or tuple) of what ``priority`` returned, each checked by
     :func:`checked_priority`, or a float64 array of shape ``(count,)`` whose values must
     all be finite (the seed's adapter sends one when every priority is a float).
     """
+    scores: list[float] = checked_priority_array(answer, count).tolist()
+    return scores
+
+
+def checked_priority_array(answer: object, count: int) -> np.ndarray:
+    """:func:`checked_priorities` as a float64 array (the answer itself when it is one)."""
     if type(answer) is np.ndarray and answer.dtype == np.float64 and answer.shape == (count,):
         if not np.isfinite(answer).all():
             raise ValueError(f"priority(page_state) returned {answer[~np.isfinite(answer)][0]}")
@@ -383,22 +387,22 @@ def simulate_all(candidate: Any, traces: Sequence[Trace]) -> list[list[int]]:
     width = max((trace.spec.cache_size for trace in traces), default=0)
     fields = np.zeros((len(traces), width, _FIELDS), dtype=np.int64)
     fields[:, :, 0] = _UNUSED
-    caches = [_Cache(trace, fields[index]) for index, trace in enumerate(traces)]
-    lengths = [len(cache.requests) for cache in caches]
-    everyone = list(range(len(caches)))
+    servers = [_Cache(trace, fields[index]) for index, trace in enumerate(traces)]
+    lengths = [len(cache.requests) for cache in servers]
+    everyone = list(range(len(servers)))
     shortest = min(lengths, default=0)
     for t in range(max(lengths, default=0)):
         live = everyone if t < shortest else [i for i in everyone if t < lengths[i]]
-        evicting = [index for index in live if caches[index].must_evict(t)]
+        evicting = [index for index in live if servers[index].must_evict(t)]
         if evicting:
-            sizes = [caches[index].size for index in evicting]
+            sizes = [servers[index].size for index in evicting]
             states, order, mask = eviction_states(fields, evicting, sizes, t)
-            scores = checked_priorities(candidate.call(ADAPTER, states), len(states))
+            scores = checked_priority_array(candidate.call(ADAPTER, states), len(states))
             for index, slot in zip(evicting, chosen_slots(order, mask, scores), strict=True):
-                caches[index].evict(slot)
+                servers[index].evict(slot)
         for index in live:
-            caches[index].serve(t)
-    return [cache.evicted for cache in caches]
+            servers[index].serve(t)
+    return [cache.evicted for cache in servers]
 
 
 def replay_hits(trace: Trace, evictions: Any) -> int:
