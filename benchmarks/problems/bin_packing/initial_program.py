@@ -85,7 +85,7 @@ def place_items(items):
 def _checked_scores(scores, count, item):
     """The priorities as a finite real vector of length ``count``, or ValueError."""
     if type(scores) is np.ndarray and scores.dtype == np.float64 and scores.shape == (count,):
-        if not np.isfinite(scores).all():  # the usual answer, checked fast
+        if not np.all(np.isfinite(scores)):  # the usual answer, checked fast
             raise ValueError(f"priority({item!r}, bins) returned NaN or infinite values")
         return scores
     try:
