@@ -134,21 +134,21 @@ def pack_with_mirror(
     wrong only packs worse, or fails.
     """
     remaining = [[float(capacity)] * len(items) for capacity, items in instances]
-    sizes = [items.tolist() for _, items in instances]
+    sizes: list[list[float]] = [items.astype(float).tolist() for _, items in instances]
+    counts = [len(items) for items in sizes]
     assignments: list[list[int]] = [[] for _ in instances]
-    candidate.call(
-        OPEN_BINS, [float(capacity) for capacity, _ in instances], [len(s) for s in sizes]
-    )
-    live = [index for index, items in enumerate(sizes) if items]
+    candidate.call(OPEN_BINS, [float(capacity) for capacity, _ in instances], counts)
+    live = [index for index, count in enumerate(counts) if count]
+    ends = set(counts)  # the positions at which an instance runs out of items
     position = 0
     while live:
-        items_now = [float(sizes[index][position]) for index in live]
+        items_now = [sizes[index][position] for index in live]
         answer = candidate.call(PLACE_ITEMS, items_now)
         if type(answer) is not list or len(answer) != len(live):
             raise ValueError(f"{PLACE_ITEMS} must return {len(live)} bin indices, one per instance")
         for index, item, chosen in zip(live, items_now, answer, strict=True):
             bins = remaining[index]
-            if type(chosen) is not int or not 0 <= chosen < len(bins) or bins[chosen] < item:
+            if type(chosen) is not int or not 0 <= chosen < counts[index] or bins[chosen] < item:
                 raise ValueError(
                     f"{PLACE_ITEMS} must return the index of a bin that holds the item "
                     f"{item:g} (of {len(bins)} bins), got {chosen!r}"
@@ -156,7 +156,8 @@ def pack_with_mirror(
             bins[chosen] -= item
             assignments[index].append(chosen)
         position += 1
-        live = [index for index in live if position < len(sizes[index])]
+        if position in ends:
+            live = [index for index in live if position < counts[index]]
     return assignments
 
 
