@@ -81,9 +81,10 @@ HUNTING_PROGRAM = (
     + SEED.read_text(encoding="utf-8").split("# EVOLVE-BLOCK-END\n")[1]  # the adapters
 )
 
-# The adapter of the seed before it kept its own copy of the bins: programs in earlier
-# records end with it, and must pack as they did.
-CHOOSE_BINS_ADAPTER = """
+# The adapter of the seed before it kept its own copy of the bins, and its check of the
+# scores, as the seed had them: programs in earlier records end with these, and must pack
+# as they did.
+CHOOSE_BINS_ADAPTER = '''
 
 def choose_bins(items, counts, values, unused, capacities):
     chosen = []
@@ -95,7 +96,30 @@ def choose_bins(items, counts, values, unused, capacities):
         scores = _checked_scores(priority(item, bins), len(bins), item)
         chosen.append(int(scores.argmax()))
     return chosen
-"""
+
+
+def _checked_scores(scores, count, item):
+    """The priorities as a finite real vector of length ``count``, or ValueError."""
+    if type(scores) is np.ndarray and scores.dtype == np.float64 and scores.shape == (count,):
+        if not np.all(np.isfinite(scores)):  # the usual answer, checked fast
+            raise ValueError(f"priority({item!r}, bins) returned NaN or infinite values")
+        return scores
+    try:
+        array = np.asarray(scores)
+    except Exception as exc:  # ragged sequences and the like
+        raise ValueError(f"priority must return an array of numbers: {exc}") from exc
+    if array.shape != (count,):
+        raise ValueError(
+            f"priority({item!r}, bins) must return shape ({count},), got {array.shape}"
+        )
+    if array.dtype == object or not np.issubdtype(array.dtype, np.number):
+        raise ValueError(f"priority must return real numbers, got dtype {array.dtype}")
+    if np.iscomplexobj(array):
+        raise ValueError("priority must return real numbers, got complex values")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"priority({item!r}, bins) returned NaN or infinite values")
+    return array
+'''
 # how a program is called: "mirror" (the seed's open_bins and place_items), "adapter"
 # (choose_bins, the earlier seed's) or "batches" (priority alone)
 PATHS = ("mirror", "adapter", "batches")
@@ -130,13 +154,8 @@ def program(body: str, path: str = "mirror") -> str:
         return f"import numpy as np\n\n{block}"
     head, rest = SEED.read_text(encoding="utf-8").split("# EVOLVE-BLOCK-START\n")
     _, tail = rest.split("# EVOLVE-BLOCK-END\n")
-    if path == "adapter":  # the seed's own adapters swapped for choose_bins
-        tail = (
-            tail[: tail.index("_BINS = []")]
-            + CHOOSE_BINS_ADAPTER
-            + "\n\n"
-            + tail[tail.index("def _checked_scores(") :]
-        )
+    if path == "adapter":  # the seed's own adapters swapped for the earlier ones
+        tail = tail[: tail.index("_BINS = []")] + CHOOSE_BINS_ADAPTER
     return f"{head}# EVOLVE-BLOCK-START\n{block}# EVOLVE-BLOCK-END\n{tail}"
 
 
@@ -292,7 +311,7 @@ def test_the_adapter_sees_the_feasible_bins_in_compact_form() -> None:
 def without_adapters(code: str) -> str:
     """A program with the seed's adapters cut off: packed by batches of ``priority``."""
     head, rest = code.split("_BINS = []", 1)
-    return head + rest[rest.index("def _checked_scores(") :]
+    return head + rest[rest.index("_isfinite = ") :]
 
 
 STATEFUL = """

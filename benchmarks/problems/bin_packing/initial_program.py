@@ -82,10 +82,13 @@ def place_items(items):
     return chosen
 
 
+_isfinite = np.isfinite  # bound once: numpy's ufunc, whatever later code does to numpy
+
+
 def _checked_scores(scores, count, item):
     """The priorities as a finite real vector of length ``count``, or ValueError."""
     if type(scores) is np.ndarray and scores.dtype == np.float64 and scores.shape == (count,):
-        if not np.all(np.isfinite(scores)):  # the usual answer, checked fast
+        if not _isfinite(scores).all():  # the usual answer, checked fast
             raise ValueError(f"priority({item!r}, bins) returned NaN or infinite values")
         return scores
     try:
