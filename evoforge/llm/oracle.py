@@ -463,15 +463,16 @@ class _Handler(BaseHTTPRequestHandler):
             return
         model = str(request.get("model") or ORACLE_MODEL)
         repeat = 0 if request_seed is not None else self.server.count_request(model, messages, n)
-        answers = answer_prompt(
-            self.server.seed,
-            messages,
-            request_seed,
-            n,
-            model=model,
-            repeat=repeat,
-            weak=self.server.weak,
-        )
+        with self.server.answer_lock:
+            answers = answer_prompt(
+                self.server.seed,
+                messages,
+                request_seed,
+                n,
+                model=model,
+                repeat=repeat,
+                weak=self.server.weak,
+            )
         prompt_chars = sum(len(str(m.get("content", ""))) for m in messages)
         completion_tokens = sum(len(a) for a in answers) // 4
         self._send(
@@ -519,6 +520,11 @@ class OracleServer(ThreadingHTTPServer):
         self._thread: threading.Thread | None = None
         self._repeats: dict[str, int] = {}
         self._repeats_lock = threading.Lock()
+        #: Held while an answer is computed. Answers are pure CPU work, so serving them one
+        #: at a time costs no throughput under the GIL, and CPython 3.11's ``ast.parse`` is
+        #: not safe in concurrent threads (it can raise a spurious ``SystemError: AST
+        #: constructor recursion depth mismatch``, CPython issue 106905).
+        self.answer_lock = threading.Lock()
         #: Embeddings requests answered so far, and the texts they held.
         self.embedding_requests = 0
         self.embedded_texts = 0

@@ -244,3 +244,42 @@ def test_resume_of_a_run_without_models_refuses_an_endpoint(
     )  # fmt: skip
     assert done.returncode == 2
     assert "uses no language model" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_concurrent_requests_are_answered_one_at_a_time(
+    oracle: OracleServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Answers parse programs, and CPython 3.11's ``ast.parse`` is not safe in concurrent
+    threads (a spurious SystemError), so the threaded server answers one request at a time."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import evoforge.llm.oracle as oracle_module
+
+    real = oracle_module.answer_prompt
+    state = {"inside": 0, "most": 0}
+    guard = threading.Lock()
+
+    def answering(*args: object, **kwargs: object) -> list[str]:
+        with guard:
+            state["inside"] += 1
+            state["most"] = max(state["most"], state["inside"])
+        time.sleep(0.05)  # long enough for the other requests to arrive meanwhile
+        try:
+            return real(*args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            with guard:
+                state["inside"] -= 1
+
+    monkeypatch.setattr(oracle_module, "answer_prompt", answering)
+    client = OpenAI(base_url=oracle.url, api_key="unused", max_retries=0, timeout=10)
+    messages = [{"role": "user", "content": _prompt(ANSWER_SEARCH_REPLACE)}]
+
+    def ask(seed: int) -> str:
+        reply = client.chat.completions.create(model="oracle", messages=messages, seed=seed)
+        return reply.choices[0].message.content or ""
+
+    with ThreadPoolExecutor(4) as threads:
+        answers = list(threads.map(ask, range(8)))
+    assert all(answers) and state["most"] == 1
