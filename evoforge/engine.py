@@ -69,6 +69,7 @@ from evoforge.program import (
     code_hash,
 )
 from evoforge.registry import ARCHIVES, BACKENDS, OPERATORS
+from evoforge.seeding import Reseeded
 from evoforge.selection.bandits import Bandit, make_bandit
 from evoforge.selection.rewards import reward_from_outcome
 from evoforge.splits import search_split
@@ -224,6 +225,7 @@ class Engine:
         self._seed: Program | None = None
         self._novelty_gave_up_recorded = False
         self._stored_vectors: dict[str, np.ndarray] = {}
+        self._selection = Reseeded()
 
     # -- construction -------------------------------------------------------------------
 
@@ -390,7 +392,8 @@ class Engine:
         """Choose the next job. Deterministic given the committed history."""
         iteration = self._next_iteration
         self._next_iteration += 1
-        rng = self._rng(iteration, _RNG_SELECT)
+        # used up before ask returns, so one generator reseeded per call will do
+        rng = self._selection.seeded((self.config.seed, iteration, _RNG_SELECT))
         island = (iteration - 1) % self.config.archive.num_islands
         source, pick = self._choose_parent(island, rng)
         parent = pick.parent

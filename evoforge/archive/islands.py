@@ -40,8 +40,8 @@ class _IslandView:
     weights: np.ndarray
     distinct: list[tuple[Program, Cell]]
     ranked: list[Program]
-    points: np.ndarray  # the distinct programs' cells, normalised (sampling.diverse)
-    cell_ids: np.ndarray  # equal exactly where two distinct programs share a cell
+    points: list[tuple[float, ...]]  # the distinct programs' cells, normalised (diverse)
+    cell_ids: list[int]  # equal exactly where two distinct programs share a cell
     position_of_id: dict[str, int]  # in ``distinct``
     position_of_hash: dict[str, int]  # in ``distinct`` (hashes are distinct there too)
 
@@ -53,8 +53,8 @@ class _Pool:
 
     programs: list[Program]
     cells: list[Cell]
-    points: np.ndarray
-    cell_ids: np.ndarray
+    points: list[tuple[float, ...]]
+    cell_ids: list[int]
     ranked: list[Program]  # may hold the parent: skip ``excluded`` when reading it
     excluded: frozenset[str]
 
@@ -285,9 +285,12 @@ class Archive:
             kept = [index for index, program in enumerate(pool) if program.id not in exclude]
             candidates = [pool[index] for index in kept]
             if name == "diverse":
-                origin = sampling.normalised_cells([parent_cell], grid.shape)[0]
-                positions = sampling.diverse_positions(
-                    found.points[kept], found.cell_ids[kept], origin, how_many, rng
+                positions = sampling.diverse_indices(
+                    [found.points[index] for index in kept],
+                    [found.cell_ids[index] for index in kept],
+                    sampling.normalised_point(parent_cell, grid.shape),
+                    how_many,
+                    rng,
                 )
                 return [candidates[position] for position in positions]
             candidate_cells = [found.cells[index] for index in kept]
@@ -338,7 +341,7 @@ class Archive:
             weights,
             distinct,
             ranked,
-            sampling.normalised_cells(cells, grid.shape),
+            [sampling.normalised_point(cell, grid.shape) for cell in cells],
             _cell_ids(cells),
             {program.id: index for index, (program, _) in enumerate(distinct)},
             {program.code_hash: index for index, (program, _) in enumerate(distinct)},
@@ -363,7 +366,8 @@ class Archive:
             kept = [index for index in range(len(view.distinct)) if index not in dropped]
             programs = [view.distinct[index][0] for index in kept]
             cells = [view.distinct[index][1] for index in kept]
-            points, cell_ids = view.points[kept], view.cell_ids[kept]
+            points = [view.points[index] for index in kept]
+            cell_ids = [view.cell_ids[index] for index in kept]
         else:
             programs = [program for program, _ in view.distinct]
             cells = [cell for _, cell in view.distinct]
@@ -380,7 +384,7 @@ class Archive:
             seen_hashes.add(program.code_hash)
             programs.append(program)
             cells.append(grid.cell_of(program))
-        points = sampling.normalised_cells(cells, grid.shape)
+        points = [sampling.normalised_point(cell, grid.shape) for cell in cells]
         ranked = sampling.best_first(programs)
         return _Pool(programs, cells, points, _cell_ids(cells), ranked, frozenset())
 
@@ -412,7 +416,7 @@ class Archive:
             self._by_id.pop(program.id, None)
 
 
-def _cell_ids(cells: list[Cell]) -> np.ndarray:
+def _cell_ids(cells: list[Cell]) -> list[int]:
     """One integer per cell, equal exactly where the cells are equal."""
     numbering: dict[Cell, int] = {}
-    return np.array([numbering.setdefault(cell, len(numbering)) for cell in cells], dtype=int)
+    return [numbering.setdefault(cell, len(numbering)) for cell in cells]

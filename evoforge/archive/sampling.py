@@ -216,6 +216,105 @@ def diverse_positions(
     return chosen
 
 
+def normalised_point(cell: Cell, shape: Sequence[int]) -> tuple[float, ...]:
+    """One cell as :func:`normalised_cells` scales it (the same values), as a tuple."""
+    return tuple(
+        float(bin_) / float(max(1, bins - 1)) for bin_, bins in zip(cell, shape, strict=True)
+    )
+
+
+_SMALL_DIMENSIONS = 8
+"""Below this many dimensions numpy adds a point's coordinates one after the other, as
+plain Python does (from 8 on it may pair them up)."""
+
+
+def diverse_indices(
+    points: Sequence[tuple[float, ...]],
+    cell_ids: Sequence[int],
+    origin: tuple[float, ...],
+    count: int,
+    rng: np.random.Generator,
+) -> list[int]:
+    """:func:`diverse_positions` on plain lists (``points``: normalised cells, one tuple
+    per candidate): the same picks from the same generator state, the same generator
+    state after. Up to ``_SMALL_DRAW`` candidates of few dimensions it runs in plain
+    Python, whose floating-point steps are numpy's (the sums in numpy's order), because
+    numpy's per-call cost outweighs its speed on so few; larger pools go to numpy."""
+    size = len(points)
+    if count <= 0 or size == 0:
+        return []
+    if size > _SMALL_DRAW or len(origin) >= _SMALL_DIMENSIONS:
+        return diverse_positions(
+            np.asarray(points, dtype=float).reshape(size, len(origin)),
+            np.asarray(cell_ids, dtype=int),
+            np.asarray(origin, dtype=float),
+            count,
+            rng,
+        )
+    nearest = [_distance(point, origin) for point in points]
+    available = [True] * size
+    chosen: list[int] = []
+    while len(chosen) < count and any(available):
+        weights = [d if free else 0.0 for d, free in zip(nearest, available, strict=True)]
+        total = numpy_sum(weights)
+        if total <= 0:
+            weights = [1.0 if free else 0.0 for free in available]
+            total = numpy_sum(weights)
+        cumulative = list(itertools.accumulate([weight / total for weight in weights]))
+        last = cumulative[-1]
+        pick = bisect.bisect_right([value / last for value in cumulative], rng.random())
+        chosen.append(pick)
+        if len(chosen) == count:
+            break  # what the next pick would need is not computed
+        taken, reference = cell_ids[pick], points[pick]
+        available = [free and i != taken for free, i in zip(available, cell_ids, strict=True)]
+        nearest = [
+            min(d, _distance(point, reference)) for d, point in zip(nearest, points, strict=True)
+        ]
+    return chosen
+
+
+def _distance(point: tuple[float, ...], origin: tuple[float, ...]) -> float:
+    """:func:`_distances` for one point of fewer than ``_SMALL_DIMENSIONS`` dimensions:
+    the squares added one after the other from 0, as numpy does there."""
+    total = 0.0
+    for a, b in zip(point, origin, strict=True):
+        offset = a - b
+        total += offset * offset
+    return math.sqrt(total)
+
+
+def numpy_sum(values: Sequence[float]) -> float:
+    """``float(np.sum(values))`` for a float64 vector, to the last bit: numpy starts from
+    0 and adds pairwise (blocks of 8 partial sums up to 128 values, halves above)."""
+    return 0.0 + _pairwise_sum(values, 0, len(values))
+
+
+def _pairwise_sum(values: Sequence[float], start: int, count: int) -> float:
+    if count < 8:
+        total = 0.0
+        for index in range(start, start + count):
+            total += values[index]
+        return total
+    if count <= 128:
+        partial = list(values[start : start + 8])
+        index = 8
+        whole = count - count % 8
+        while index < whole:
+            for lane in range(8):
+                partial[lane] += values[start + index + lane]
+            index += 8
+        total = ((partial[0] + partial[1]) + (partial[2] + partial[3])) + (
+            (partial[4] + partial[5]) + (partial[6] + partial[7])
+        )
+        for rest in range(start + index, start + count):
+            total += values[rest]
+        return total
+    half = count // 2
+    half -= half % 8
+    return _pairwise_sum(values, start, half) + _pairwise_sum(values, start + half, count - half)
+
+
 def _distances(points: np.ndarray, origin: np.ndarray) -> np.ndarray:
     """Euclidean distance of every row of ``points`` from ``origin``: the same values as
     ``np.linalg.norm(points - origin, axis=1)``, which computes exactly this."""

@@ -208,6 +208,7 @@ class RunDatabase:
         self.path = path
         self._checkpointer: _Checkpointer | None = None
         self._commits = 0
+        self._evaluated_filter: _DigestFilter | None = None  # built by the first has_hash
         if not create and not path.exists():
             raise DatabaseError(f"no run database at {path}")
         try:
@@ -426,6 +427,8 @@ class RunDatabase:
                 self._write_state(state)
             if llm_calls:
                 self._write_llm_calls(program.seq, llm_calls)
+        if evaluated and self._evaluated_filter is not None:
+            self._evaluated_filter.add(program.code_hash)
         self._committed()
 
     def _write_llm_calls(self, seq: int, records: Sequence[LLMCallRecord]) -> None:
@@ -590,6 +593,23 @@ class RunDatabase:
         return -1 if row[0] is None else int(row[0])
 
     def has_hash(self, digest: str) -> bool:
+        """Whether a program with this code hash was evaluated (rejected ones do not count).
+
+        Most children are new, so the answer comes from an in-memory filter of the
+        evaluated hashes (built from the file on the first call, then fed by
+        :meth:`commit_step`): a "no" from it is certain, a "maybe" is asked of the file.
+        The filter knows what this object committed: it assumes it is the run's only
+        writer, as the run's driver is (the run lock allows one).
+        """
+        known = self._evaluated_filter
+        if known is None:
+            known = self._evaluated_filter = _DigestFilter()
+            for (stored,) in self._conn.execute(
+                "SELECT code_hash FROM programs WHERE evaluated = 1"
+            ):
+                known.add(stored)
+        if digest not in known:
+            return False
         row = self._conn.execute(
             "SELECT 1 FROM programs WHERE code_hash = ? AND evaluated = 1 LIMIT 1", (digest,)
         ).fetchone()
@@ -601,6 +621,32 @@ class RunDatabase:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._conn)
+
+
+class _DigestFilter:
+    """A Bloom filter over code hashes: no false "no", rare false "maybe".
+
+    A fixed 1 MiB of bits, two per hash (taken from Python's own hash of the text), so its
+    memory does not grow with the run: about one "maybe" in 2,000 for a new hash among
+    50,000 stored, one in 20 among a million.
+    """
+
+    _BITS = 1 << 23
+    _MASK = _BITS - 1
+
+    def __init__(self) -> None:
+        self._bits = bytearray(self._BITS >> 3)
+
+    def add(self, digest: str) -> None:
+        value = hash(digest)
+        for position in (value & self._MASK, (value >> 23) & self._MASK):
+            self._bits[position >> 3] |= 1 << (position & 7)
+
+    def __contains__(self, digest: str) -> bool:
+        value = hash(digest)
+        first, second = value & self._MASK, (value >> 23) & self._MASK
+        bits = self._bits
+        return bool(bits[first >> 3] >> (first & 7) & 1 and bits[second >> 3] >> (second & 7) & 1)
 
 
 class _Checkpointer:

@@ -79,3 +79,42 @@ def test_weighted_index_draws_what_choice_draws(size: int) -> None:
                 theirs.choice(size, p=probabilities)
             )
         assert ours.random() == theirs.random()
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 8, 9, 63, 128, 129, 300, 1000])
+def test_numpy_sum_adds_in_numpys_order(size: int) -> None:
+    maker = np.random.default_rng(size)
+    for _ in range(100):
+        values = maker.random(size) * 10.0 ** maker.uniform(-6, 6, size=size)
+        assert sampling.numpy_sum(values.tolist()) == float(values.sum())
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 16, 64, 65, 200])
+@pytest.mark.parametrize("dimensions", [1, 2, 3, 8])
+def test_diverse_indices_pick_what_diverse_positions_picks(size: int, dimensions: int) -> None:
+    """The plain-Python picks are numpy's, from the same generator state, and leave the
+    generator in the same state (a run is the same whichever computed them)."""
+    maker = np.random.default_rng([size, dimensions])
+    shape = [int(maker.integers(1, 9)) for _ in range(dimensions)]
+    for trial in range(60):
+        cells = [tuple(int(maker.integers(b)) for b in shape) for _ in range(size)]
+        numbering: dict[tuple[int, ...], int] = {}
+        cell_ids = [numbering.setdefault(cell, len(numbering)) for cell in cells]
+        parent = tuple(int(maker.integers(b)) for b in shape)
+        if trial % 5 == 0:  # every candidate in the parent's cell: all distances 0
+            cells = [parent] * size
+            cell_ids = [0] * size
+        points = [sampling.normalised_point(cell, shape) for cell in cells]
+        origin = sampling.normalised_point(parent, shape)
+        assert np.array_equal(np.asarray(points), sampling.normalised_cells(cells, shape))
+        count = 1 + trial % 4
+        ours, theirs = np.random.default_rng([trial, 1]), np.random.default_rng([trial, 1])
+        expected = sampling.diverse_positions(
+            sampling.normalised_cells(cells, shape),
+            np.asarray(cell_ids),
+            sampling.normalised_cells([parent], shape)[0],
+            count,
+            theirs,
+        )
+        assert sampling.diverse_indices(points, cell_ids, origin, count, ours) == expected
+        assert ours.random() == theirs.random()

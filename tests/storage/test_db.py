@@ -226,3 +226,27 @@ def test_state_encoded_by_its_owner_is_stored_as_it_is(tmp_path: Path) -> None:
     assert db.get_state("other") == {"seq": 1}
     assert db._conn.execute("SELECT COUNT(*) FROM state").fetchone()[0] == 2
     db.close()
+
+
+def test_has_hash_counts_evaluated_programs_only_before_and_after_reopening(
+    tmp_path: Path,
+) -> None:
+    db = RunDatabase(tmp_path / "run.sqlite", create=True)
+    db.commit_step(_program(0), evaluated=True, outcome=None, reward=None)
+    assert db.has_hash(code_hash("x = 0\n"))  # the first question reads the file
+    assert not db.has_hash(code_hash("x = 1\n"))
+    db.commit_step(
+        _program(1, score=None, status=EvalStatus.REJECTED),
+        evaluated=False,
+        outcome=None,
+        reward=None,
+    )
+    db.commit_step(_program(2), evaluated=True, outcome=None, reward=None)
+    assert not db.has_hash(code_hash("x = 1\n"))  # rejected: never evaluated
+    assert db.has_hash(code_hash("x = 2\n"))  # committed after the first question
+    db.close()
+    again = RunDatabase(tmp_path / "run.sqlite")
+    assert again.has_hash(code_hash("x = 0\n")) and again.has_hash(code_hash("x = 2\n"))
+    assert not again.has_hash(code_hash("x = 1\n"))
+    absent = [code_hash(f"y = {k}\n") for k in range(2000)]
+    assert not any(again.has_hash(digest) for digest in absent)

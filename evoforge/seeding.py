@@ -1,0 +1,124 @@
+"""Seeded generators without numpy's seeding cost, draw for draw the same.
+
+The engine draws each decision from a generator seeded with a few integers (the run's
+seed, the iteration, a purpose): ``numpy.random.default_rng([seed, iteration,
+purpose])``. Building one costs a :class:`numpy.random.SeedSequence` and a fresh
+:class:`numpy.random.PCG64`, tens of microseconds on a driver whose caches went cold
+while it waited, twice per iteration. :func:`pcg64_state` computes the same generator
+state in plain integer arithmetic (numpy's ``SeedSequence`` hash, then ``PCG64``'s
+seeding), and :class:`Reseeded` sets it on one generator it keeps: the draws that follow
+are exactly those of ``default_rng`` with the same integers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["Reseeded", "pcg64_state"]
+
+_M32 = 0xFFFFFFFF
+_M128 = (1 << 128) - 1
+_INIT_A = 0x43B0D7E5
+_MULT_A = 0x931E8875
+_INIT_B = 0x8B51F9DD
+_MULT_B = 0x58F38DED
+_MIX_MULT_L = 0xCA01F9DD
+_MIX_MULT_R = 0x4973F715
+_PCG_MULTIPLIER = 0x2360ED051FC65DA44385DF649FCCF645
+_POOL_SIZE = 4
+
+
+def _hash_constants(
+    count: int, initial: int = _INIT_A, step: int = _MULT_A
+) -> list[tuple[int, int]]:
+    """The (xor, multiplier) pairs of the first ``count`` hashes of a sequence: they
+    depend on nothing but their position, so they are computed once."""
+    pairs = []
+    constant = initial
+    for _ in range(count):
+        following = (constant * step) & _M32
+        pairs.append((constant, following))
+        constant = following
+    return pairs
+
+
+_MIXING = _hash_constants(_POOL_SIZE * _POOL_SIZE)  # the pool words, then every pair
+_PAIRS = [(source, target) for source in range(4) for target in range(4) if source != target]
+_OUTPUT = _hash_constants(8, _INIT_B, _MULT_B)  # 4 uint64 words are 8 uint32 ones
+
+
+def _words(entropy: Sequence[int]) -> list[int]:
+    """The uint32 words numpy's ``SeedSequence`` makes of non-negative integers: each one
+    little-endian, at least one word (0 is one word)."""
+    words: list[int] = []
+    for value in entropy:
+        value = int(value)
+        if value < 0:
+            raise ValueError(f"seed values must be non-negative, got {value}")
+        words.append(value & _M32)
+        value >>= 32
+        while value:
+            words.append(value & _M32)
+            value >>= 32
+    return words
+
+
+def pcg64_state(entropy: Sequence[int]) -> tuple[int, int]:
+    """``(state, inc)`` of ``numpy.random.PCG64(SeedSequence(entropy))``: what
+    ``default_rng(list(entropy))`` starts from. ``entropy``: non-negative integers."""
+    words = _words(entropy)
+    pool = []
+    for index in range(_POOL_SIZE):
+        xor, multiplier = _MIXING[index]
+        value = (((words[index] if index < len(words) else 0) ^ xor) * multiplier) & _M32
+        pool.append(value ^ (value >> 16))
+    for step, (source, target) in enumerate(_PAIRS, start=_POOL_SIZE):
+        xor, multiplier = _MIXING[step]
+        value = ((pool[source] ^ xor) * multiplier) & _M32
+        value ^= value >> 16
+        mixed = (_MIX_MULT_L * pool[target] - _MIX_MULT_R * value) & _M32
+        pool[target] = mixed ^ (mixed >> 16)
+    if len(words) > _POOL_SIZE:  # every further word is mixed into every pool word
+        extra = _hash_constants(_POOL_SIZE * _POOL_SIZE + _POOL_SIZE * (len(words) - 4))
+        step = _POOL_SIZE * _POOL_SIZE
+        for word in words[_POOL_SIZE:]:
+            for target in range(_POOL_SIZE):
+                xor, multiplier = extra[step]
+                step += 1
+                value = ((word ^ xor) * multiplier) & _M32
+                value ^= value >> 16
+                mixed = (_MIX_MULT_L * pool[target] - _MIX_MULT_R * value) & _M32
+                pool[target] = mixed ^ (mixed >> 16)
+    out = []
+    for index, (xor, multiplier) in enumerate(_OUTPUT):
+        value = ((pool[index & 3] ^ xor) * multiplier) & _M32
+        out.append(value ^ (value >> 16))
+    # PCG64 seeds from four uint64 words (low uint32 first): state, then increment
+    initial = ((out[0] | out[1] << 32) << 64) | (out[2] | out[3] << 32)
+    sequence = ((out[4] | out[5] << 32) << 64) | (out[6] | out[7] << 32)
+    increment = ((sequence << 1) | 1) & _M128
+    # pcg_setseq_128_srandom_r: state 0, one step, add the initial state, one step
+    state = ((increment + initial) * _PCG_MULTIPLIER + increment) & _M128
+    return state, increment
+
+
+class Reseeded:
+    """One PCG64 generator, reseeded in place: ``seeded(entropy)`` returns it in the
+    state ``default_rng(list(entropy))`` starts in. The same object every time, so a
+    caller uses it before asking for the next one and never keeps it."""
+
+    def __init__(self) -> None:
+        self._generator = np.random.Generator(np.random.PCG64(0))
+        self._bits = self._generator.bit_generator
+
+    def seeded(self, entropy: Sequence[int]) -> np.random.Generator:
+        state, increment = pcg64_state(entropy)
+        self._bits.state = {
+            "bit_generator": "PCG64",
+            "state": {"state": state, "inc": increment},
+            "has_uint32": 0,
+            "uinteger": 0,
+        }
+        return self._generator

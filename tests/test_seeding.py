@@ -1,0 +1,60 @@
+"""Seeded generators: the same draws as numpy's ``default_rng`` with the same integers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evoforge.seeding import Reseeded, pcg64_state
+
+_CASES = [
+    (0, 0, 0),
+    (0, 1, 0),
+    (0, 1234, 1),
+    (7, 99_999, 4),
+    (2**32 - 1, 2**32 - 1, 2**32 - 1),
+    (2**32, 5, 2),  # a seed of two words
+    (2**64 + 3, 2**40, 1),
+    (1, 2, 3, 4, 5, 6),  # more words than the pool holds
+    (5,),
+    (),
+]
+
+
+@pytest.mark.parametrize("entropy", _CASES)
+def test_the_state_is_numpys(entropy: tuple[int, ...]) -> None:
+    expected = np.random.PCG64(list(entropy)).state["state"]
+    assert pcg64_state(entropy) == (expected["state"], expected["inc"])
+
+
+def test_many_random_seeds_give_numpys_state() -> None:
+    draw = np.random.default_rng(12345)
+    for _ in range(500):
+        entropy = tuple(int(v) for v in draw.integers(0, 2**40, size=int(draw.integers(1, 7))))
+        expected = np.random.PCG64(list(entropy)).state["state"]
+        assert pcg64_state(entropy) == (expected["state"], expected["inc"]), entropy
+
+
+def test_a_reseeded_generator_draws_what_default_rng_draws() -> None:
+    reseeded = Reseeded()
+    for entropy in [(0, 17, 0), (3, 18, 1), (0, 17, 0)]:
+        rng = reseeded.seeded(entropy)
+        reference = np.random.default_rng(list(entropy))
+        assert rng.random(5).tolist() == reference.random(5).tolist()
+        assert rng.integers(1000, size=7).tolist() == reference.integers(1000, size=7).tolist()
+        assert rng.random() == reference.random()
+        assert rng.integers(2**40) == reference.integers(2**40)  # 32-bit buffers included
+        assert (
+            rng.choice(40, 3, replace=False).tolist()
+            == reference.choice(40, 3, replace=False).tolist()
+        )
+        assert rng.standard_normal(3).tolist() == reference.standard_normal(3).tolist()
+        # a half-used 32-bit buffer from this seed must not leak into the next one
+        rng.integers(10, dtype=np.uint32)
+
+
+def test_negative_seeds_are_refused_as_numpy_refuses_them() -> None:
+    with pytest.raises(ValueError):
+        np.random.default_rng([-1, 0])
+    with pytest.raises(ValueError):
+        pcg64_state((-1, 0))
