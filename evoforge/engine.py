@@ -69,7 +69,7 @@ from evoforge.program import (
     code_hash,
 )
 from evoforge.registry import ARCHIVES, BACKENDS, OPERATORS
-from evoforge.seeding import Reseeded
+from evoforge.seeding import Reseeded, seeded_generator
 from evoforge.selection.bandits import Bandit, make_bandit
 from evoforge.selection.rewards import reward_from_outcome
 from evoforge.splits import search_split
@@ -973,7 +973,8 @@ class Engine:
         self.learning.observe(entry, self._best.score if self._best else None, seed)
 
     def _rng(self, iteration: int, purpose: int) -> np.random.Generator:
-        return np.random.default_rng([self.config.seed, iteration, purpose])
+        """A new generator in the state of ``default_rng([seed, iteration, purpose])``."""
+        return seeded_generator((self.config.seed, iteration, purpose))
 
     def _commit_seed(self, result: EvaluationResult) -> None:
         code = self.problem.initial_code

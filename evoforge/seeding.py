@@ -13,10 +13,12 @@ are exactly those of ``default_rng`` with the same integers.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from numpy.random.bit_generator import ISeedSequence
 
-__all__ = ["Reseeded", "pcg64_state"]
+__all__ = ["PresetWords", "Reseeded", "pcg64_state", "seed_words", "seeded_generator"]
 
 _M32 = 0xFFFFFFFF
 _M128 = (1 << 128) - 1
@@ -65,9 +67,9 @@ def _words(entropy: Sequence[int]) -> list[int]:
     return words
 
 
-def pcg64_state(entropy: Sequence[int]) -> tuple[int, int]:
-    """``(state, inc)`` of ``numpy.random.PCG64(SeedSequence(entropy))``: what
-    ``default_rng(list(entropy))`` starts from. ``entropy``: non-negative integers."""
+def seed_words(entropy: Sequence[int]) -> list[int]:
+    """``SeedSequence(entropy).generate_state(4, np.uint64)`` as Python integers: the
+    four words ``PCG64`` seeds itself from. ``entropy``: non-negative integers."""
     words = _words(entropy)
     pool = []
     for index in range(_POOL_SIZE):
@@ -95,13 +97,49 @@ def pcg64_state(entropy: Sequence[int]) -> tuple[int, int]:
     for index, (xor, multiplier) in enumerate(_OUTPUT):
         value = ((pool[index & 3] ^ xor) * multiplier) & _M32
         out.append(value ^ (value >> 16))
-    # PCG64 seeds from four uint64 words (low uint32 first): state, then increment
-    initial = ((out[0] | out[1] << 32) << 64) | (out[2] | out[3] << 32)
-    sequence = ((out[4] | out[5] << 32) << 64) | (out[6] | out[7] << 32)
-    increment = ((sequence << 1) | 1) & _M128
+    return [
+        out[0] | out[1] << 32,
+        out[2] | out[3] << 32,
+        out[4] | out[5] << 32,
+        out[6] | out[7] << 32,
+    ]
+
+
+def pcg64_state(entropy: Sequence[int]) -> tuple[int, int]:
+    """``(state, inc)`` of ``numpy.random.PCG64(SeedSequence(entropy))``: what
+    ``default_rng(list(entropy))`` starts from. ``entropy``: non-negative integers."""
+    words = seed_words(entropy)
+    # PCG64 seeds from four uint64 words: the initial state, then the sequence
+    initial = (words[0] << 64) | words[1]
+    increment = ((((words[2] << 64) | words[3]) << 1) | 1) & _M128
     # pcg_setseq_128_srandom_r: state 0, one step, add the initial state, one step
     state = ((increment + initial) * _PCG_MULTIPLIER + increment) & _M128
     return state, increment
+
+
+def seeded_generator(entropy: Sequence[int]) -> np.random.Generator:
+    """A new generator in the state of ``default_rng(list(entropy))``, built without
+    numpy's ``SeedSequence`` (the words it would give are computed here). It pickles
+    as any generator does and draws the same numbers; its ``bit_generator.seed_seq``
+    is a :class:`PresetWords`, which cannot ``spawn``."""
+    return np.random.Generator(np.random.PCG64(PresetWords(tuple(entropy))))
+
+
+class PresetWords(ISeedSequence):
+    """A seed sequence that hands ``PCG64`` the words ``SeedSequence(entropy)`` would
+    (computed by :func:`seed_words`); any other request goes to a real one."""
+
+    def __init__(self, entropy: tuple[int, ...]) -> None:
+        self.entropy = entropy
+        self._words = seed_words(entropy)
+
+    def generate_state(self, n_words: int, dtype: Any = np.uint32) -> np.ndarray:
+        if n_words == 4 and np.dtype(dtype) == np.uint64:
+            return np.array(self._words, dtype=np.uint64)
+        return np.random.SeedSequence(list(self.entropy)).generate_state(n_words, dtype)
+
+    def __repr__(self) -> str:
+        return f"PresetWords({self.entropy!r})"
 
 
 class Reseeded:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
-from evoforge.seeding import Reseeded, pcg64_state
+from evoforge.seeding import PresetWords, Reseeded, pcg64_state, seed_words, seeded_generator
 
 _CASES = [
     (0, 0, 0),
@@ -58,3 +60,23 @@ def test_negative_seeds_are_refused_as_numpy_refuses_them() -> None:
         np.random.default_rng([-1, 0])
     with pytest.raises(ValueError):
         pcg64_state((-1, 0))
+
+
+def test_a_seeded_generator_is_default_rngs_and_survives_pickling() -> None:
+    for entropy in [(0, 17, 1), (9, 2**33, 3), (1, 2, 3, 4, 5)]:
+        ours = seeded_generator(entropy)
+        assert ours.random(4).tolist() == np.random.default_rng(list(entropy)).random(4).tolist()
+        copied = pickle.loads(pickle.dumps(seeded_generator(entropy)))
+        reference = np.random.default_rng(list(entropy))
+        assert copied.integers(10**6, size=5).tolist() == reference.integers(10**6, size=5).tolist()
+        assert copied.random() == reference.random()
+
+
+def test_preset_words_answer_other_requests_as_a_seed_sequence_would() -> None:
+    preset = PresetWords((3, 4, 5))
+    real = np.random.SeedSequence([3, 4, 5])
+    assert (
+        preset.generate_state(4, np.uint64).tolist() == real.generate_state(4, np.uint64).tolist()
+    )
+    assert preset.generate_state(8).tolist() == real.generate_state(8).tolist()
+    assert seed_words((3, 4, 5)) == [int(w) for w in real.generate_state(4, np.uint64)]

@@ -37,7 +37,7 @@ class _IslandView:
 
     version: int
     elites: list[Program]
-    weights: np.ndarray
+    weights: dict[float, sampling.RankedWeights]  # by temperature, filled when asked
     distinct: list[tuple[Program, Cell]]
     ranked: list[Program]
     points: list[tuple[float, ...]]  # the distinct programs' cells, normalised (diverse)
@@ -232,16 +232,20 @@ class Archive:
 
     def parent_candidates(
         self, island: int, *, temperature: float = 1.0
-    ) -> tuple[list[Program], np.ndarray | None]:
+    ) -> tuple[list[Program], sampling.RankedWeights | None]:
         """The programs a parent for a child of ``island`` is drawn from (the island's
         elites in canonical order, the global elites in that order while the island is
-        empty; empty when the archive is) and their rank weights at ``temperature`` when
-        they are known without computing them (None otherwise). Both are kept until the
+        empty; empty when the archive is) and, for the island's elites, their rank
+        weights at ``temperature`` (None for the global elites). Both are kept until the
         grid changes: read them, never modify them."""
         view = self._view(island)
         if view.elites:
-            # the view's rank weights are those of temperature 1
-            return view.elites, view.weights if temperature == 1.0 else None
+            weights = view.weights.get(temperature)
+            if weights is None:
+                scores = [-sampling.fitness_key(p)[0] for p in view.elites]
+                weights = sampling.RankedWeights.of(sampling.rank_weights(scores, temperature))
+                view.weights[temperature] = weights
+            return view.elites, weights
         return sorted(self._global, key=order_key), None
 
     def sample_inspirations(
@@ -323,7 +327,6 @@ class Archive:
             return view
         entries = grid.entries()
         elites = [program for _, program in entries]
-        weights = sampling.rank_weights([-sampling.fitness_key(p)[0] for p in elites])
         distinct: list[tuple[Program, Cell]] = []
         seen_ids: set[str] = set()
         seen_hashes: set[str] = set()
@@ -338,7 +341,7 @@ class Archive:
         view = _IslandView(
             grid.version,
             elites,
-            weights,
+            {},
             distinct,
             ranked,
             [sampling.normalised_point(cell, grid.shape) for cell in cells],

@@ -14,6 +14,7 @@ import heapq
 import itertools
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
@@ -73,13 +74,35 @@ def weighted_index(rng: np.random.Generator, probabilities: np.ndarray) -> int:
     Like ``choice``: the running sum of the probabilities (left to right), divided by
     its last value, searched (right side) for one uniform draw in [0, 1).
     """
+    return bisect.bisect_right(cumulative_weights(probabilities), rng.random())
+
+
+def cumulative_weights(probabilities: np.ndarray) -> list[float]:
+    """What :func:`weighted_index` searches: the running sum of ``probabilities`` divided
+    by its last value, as ``choice`` computes it (numpy's ``cumsum`` above
+    ``_SMALL_DRAW`` values, the same additions in Python below)."""
     if len(probabilities) <= _SMALL_DRAW:
         cumulative = list(itertools.accumulate(probabilities.tolist()))
         last = cumulative[-1]
-        return bisect.bisect_right([value / last for value in cumulative], rng.random())
+        return [value / last for value in cumulative]
     cdf = np.cumsum(probabilities)
     cdf /= cdf[-1]
-    return int(cdf.searchsorted(rng.random(), side="right"))
+    values: list[float] = cdf.tolist()
+    return values
+
+
+@dataclass(frozen=True)
+class RankedWeights:
+    """Candidates' rank weights at one temperature (:func:`rank_weights`) and their
+    :func:`cumulative_weights`: computed once, drawn from by :func:`exploit` as often
+    as wanted (the same draws as from the weights alone)."""
+
+    weights: np.ndarray
+    cumulative: list[float]
+
+    @classmethod
+    def of(cls, weights: np.ndarray) -> RankedWeights:
+        return cls(weights, cumulative_weights(weights))
 
 
 def choose_mode(rates: tuple[float, float, float], rng: np.random.Generator) -> ParentMode:
@@ -100,10 +123,12 @@ def exploit(
     candidates: Sequence[Program],
     rng: np.random.Generator,
     temperature: float = 1.0,
-    weights: np.ndarray | None = None,
+    weights: np.ndarray | RankedWeights | None = None,
 ) -> Program:
     """A rank-weighted pick (see :func:`rank_weights`): better programs more often.
     ``weights``: the candidates' rank weights at this temperature, when already computed."""
+    if isinstance(weights, RankedWeights):
+        return candidates[bisect.bisect_right(weights.cumulative, rng.random())]
     if weights is None:
         scores = [-fitness_key(program)[0] for program in candidates]
         weights = rank_weights(scores, temperature)
@@ -128,7 +153,7 @@ def select_parent(
     rng: np.random.Generator,
     *,
     temperature: float = 1.0,
-    exploit_weights: np.ndarray | None = None,
+    exploit_weights: np.ndarray | RankedWeights | None = None,
 ) -> tuple[Program, ParentMode]:
     """Choose a mode with ``rates`` (exploit, explore, tournament), then a parent by it
     (``temperature``: see :func:`rank_weights`). ``exploit_weights``: the candidates'
