@@ -392,11 +392,11 @@ class Archive:
         return _Pool(programs, cells, points, _cell_ids(cells), ranked, frozenset())
 
     def _offer_global(self, program: Program) -> None:
-        if any(elite.id == program.id for elite in self._global):
-            return
         key = sampling.fitness_key(program)
         position = bisect.bisect_left(self._global_keys, key)
         if position >= self.config.elite_size:
+            return  # most children: not good enough, whether held already or not
+        if any(elite.id == program.id for elite in self._global):
             return
         self._global.insert(position, program)
         self._global_keys.insert(position, key)

@@ -20,6 +20,7 @@ with every step, so a resumed run responds exactly as the uninterrupted one.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections import Counter
@@ -41,10 +42,17 @@ def cell_entropy(cells: Sequence[Sequence[int]], window: int) -> float:
     full window can hold): in [0, 1]. An empty or single-slot window has entropy 0."""
     if len(cells) < 2 or window < 2:
         return 0.0
-    counts = Counter(tuple(cell) for cell in cells)
-    total = len(cells)
-    entropy = -sum((n / total) * math.log(n / total) for n in counts.values())
+    counts = Counter(cell if isinstance(cell, tuple) else tuple(cell) for cell in cells)
+    terms = _entropy_terms(len(cells))
+    entropy = -sum(terms[n] for n in counts.values())
     return entropy / math.log(window)
+
+
+@functools.lru_cache(maxsize=64)
+def _entropy_terms(total: int) -> tuple[float, ...]:
+    """``(n / total) * log(n / total)`` for n = 0..total (0 unused): the terms of
+    :func:`cell_entropy`, computed once per window length."""
+    return (0.0, *((n / total) * math.log(n / total) for n in range(1, total + 1)))
 
 
 @dataclass(frozen=True)
@@ -69,7 +77,7 @@ class StagnationAction:
 
 @dataclass
 class _IslandWatch:
-    cells: list[list[int]] = field(default_factory=list)
+    cells: list[tuple[int, ...]] = field(default_factory=list)
     best: float | None = None
     since_best: int = 0
     since_action: int = 0
@@ -88,7 +96,7 @@ class _IslandWatch:
     def from_json(cls, data: dict[str, Any]) -> _IslandWatch:
         best = data.get("best")
         return cls(
-            cells=[[int(v) for v in cell] for cell in data.get("cells", [])],
+            cells=[tuple(int(v) for v in cell) for cell in data.get("cells", [])],
             best=None if best is None else float(best),
             since_best=int(data.get("since_best", 0)),
             since_action=int(data.get("since_action", 0)),
@@ -140,7 +148,7 @@ class StagnationMonitor:
         else:
             watch.since_best += 1
         if cell is not None and len(cell) > 0:
-            watch.cells.append([int(v) for v in cell])
+            watch.cells.append(tuple(int(v) for v in cell))
             del watch.cells[: -self.config.window]
         if not self.config.enabled:
             return None
@@ -182,8 +190,16 @@ class StagnationMonitor:
         islands = []
         for island, watch in enumerate(self._islands):
             text = self._encoded.get(island)
-            if text is None:
-                text = self._encoded[island] = _encode(watch.to_json())
+            if text is None:  # to_json's value (tuples encode as the lists it makes)
+                text = self._encoded[island] = _encode(
+                    {
+                        "best": watch.best,
+                        "cells": watch.cells,
+                        "since_best": watch.since_best,
+                        "since_action": watch.since_action,
+                        "temperature": watch.temperature,
+                    }
+                )
             islands.append(text)
         return f'{{"islands": [{", ".join(islands)}]}}'
 

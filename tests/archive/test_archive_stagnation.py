@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 
 import pytest
 
@@ -35,6 +36,26 @@ def test_cell_entropy_is_normalised() -> None:
     assert cell_entropy([(i, 0) for i in range(8)], 8) == pytest.approx(1.0)
     assert cell_entropy([(0, 0)] * 4 + [(1, 0)] * 4, 8) == pytest.approx(math.log(2) / math.log(8))
     assert cell_entropy([], 8) == 0.0
+
+
+def test_cell_entropy_is_the_formula_to_the_last_bit() -> None:
+    """Its terms are tabled per window length: the value must be the formula's exactly
+    (a threshold compares it, so a last-bit change could change a run)."""
+    draw = random.Random(5)
+    for _ in range(300):
+        window = draw.randint(2, 40)
+        cells = [(draw.randint(0, 3), draw.randint(0, 2)) for _ in range(draw.randint(0, window))]
+        counts: dict[tuple[int, int], int] = {}
+        for cell in cells:
+            counts[cell] = counts.get(cell, 0) + 1
+        total = len(cells)
+        expected = (
+            0.0
+            if total < 2
+            else -sum((n / total) * math.log(n / total) for n in counts.values()) / math.log(window)
+        )
+        assert cell_entropy(cells, window) == expected
+        assert cell_entropy([list(cell) for cell in cells], window) == expected
 
 
 def test_annealing_fires_when_entropy_collapses_and_the_best_stalls() -> None:
@@ -137,6 +158,8 @@ def test_state_json_is_the_state_encoded_after_every_change() -> None:
         island = step % 3
         monitor.observe(island, (step % 2, 1) if step % 5 else None, 0.5 + step / 1000, never_leads)
         assert json.loads(monitor.state_json()) == monitor.state()
+        # the very text of the whole state encoded at once: what earlier runs stored
+        assert monitor.state_json() == json.dumps(monitor.state(), sort_keys=True)
         if step == 30:
             monitor.restarted(1, 2.0)
             assert json.loads(monitor.state_json()) == monitor.state()
