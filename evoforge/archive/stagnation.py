@@ -21,7 +21,6 @@ with every step, so a resumed run responds exactly as the uninterrupted one.
 from __future__ import annotations
 
 import functools
-import json
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -29,12 +28,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from evoforge.config import StagnationConfig
+from evoforge.json_text import sorted_json_encoder
 
 __all__ = ["StagnationAction", "StagnationMonitor", "cell_entropy"]
 
 ActionKind = Literal["anneal", "island_restart"]
 
-_encode = json.JSONEncoder(sort_keys=True).encode
+_encode = sorted_json_encoder()
 
 
 def cell_entropy(cells: Sequence[Sequence[int]], window: int) -> float:

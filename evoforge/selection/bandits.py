@@ -15,7 +15,6 @@ Non-stationarity (operators that help early may stop helping later):
 
 from __future__ import annotations
 
-import json
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -25,8 +24,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from evoforge.config import BanditConfig
+from evoforge.json_text import sorted_json_encoder
 
-_encode = json.JSONEncoder(sort_keys=True).encode
+_encode = sorted_json_encoder()
 
 
 @dataclass

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evoforge.json_text import sorted_json_encoder
 from evoforge.kinds import RejectionKind
 from evoforge.llm.records import CallOutcome, LLMCallRecord
 from evoforge.program import EvalStatus, InsertOutcome, InsertStatus, Program
@@ -178,9 +179,9 @@ class EncodedJSON(str):
     what changed since the last step): stored as it is, where other values are encoded."""
 
 
-# One encoder for every text column (``json.dumps`` with these options builds a new one
-# per call, which costs more than encoding the small values a step writes).
-_ENCODER = json.JSONEncoder(sort_keys=True, allow_nan=True, ensure_ascii=False)
+# One encoder for every text column, the text of ``json.dumps(value, sort_keys=True,
+# ensure_ascii=False)``, without building an encoder per call (see evoforge.json_text).
+_ENCODE = sorted_json_encoder(ensure_ascii=False)
 
 
 def _dumps(value: Any) -> str:
@@ -190,7 +191,7 @@ def _dumps(value: Any) -> str:
         return storable_text(value)
     if not value and isinstance(value, (dict, list)):
         return "{}" if isinstance(value, dict) else "[]"
-    return storable_text(_ENCODER.encode(value))
+    return storable_text(_ENCODE(value))
 
 
 def _finite_or_none(value: float | None) -> float | None:
