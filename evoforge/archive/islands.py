@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -170,7 +170,7 @@ class Archive:
         for gone in evicted:
             self._release(gone)
         self._offer_global(program)
-        return replace(outcome, island=island)
+        return InsertOutcome(outcome.status, outcome.improvement, outcome.cell, island)
 
     def migrate(self, rng: np.random.Generator) -> list[tuple[Program, int, int]]:
         """Ring migration: island i sends its best ``migration_count`` elites to (i+1) % K.

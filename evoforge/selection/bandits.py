@@ -94,6 +94,7 @@ class Bandit(ABC):
         # each arm's record as JSON, until it changes (see state_json)
         self._encoded: dict[str, str] = {}
         self._encoded_head: str | None = None  # the arms and the policy, as JSON
+        self._sorted_arms: list[str] = []  # set with the head
 
     @abstractmethod
     def select(self, rng: np.random.Generator) -> str:
@@ -174,18 +175,19 @@ class Bandit(ABC):
         Each arm's record is encoded again only after it changed (one arm per update
         unless a discount moves them all), so storing the state costs little per step."""
         encoded = self._encoded
-        records = []
-        for arm in sorted(self._records):
-            text = encoded.get(arm)
-            if text is None:
-                text = encoded[arm] = f"{_encode(arm)}: {_encode(self._records[arm].to_json())}"
-            records.append(text)
         head = self._encoded_head
         if head is None:  # the arms and the policy: they change only with the arms
             head = self._encoded_head = (
                 f'{{"arms": {_encode(list(self.arms))}, "policy": {_encode(self.policy)}, '
                 '"records": {'
             )
+            self._sorted_arms = sorted(self._records)
+        records = []
+        for arm in self._sorted_arms:
+            text = encoded.get(arm)
+            if text is None:
+                text = encoded[arm] = f"{_encode(arm)}: {_encode(self._records[arm].to_json())}"
+            records.append(text)
         return f'{head}{", ".join(records)}}}, "step": {int(self._step)}}}'
 
     def load_state(self, state: dict[str, Any]) -> None:

@@ -345,11 +345,18 @@ class RunDatabase:
             self._write_state(values)
 
     def _write_state(self, values: Mapping[str, Any]) -> None:
-        # an upsert rewrites the row in place (REPLACE would delete it and insert it anew)
-        self._conn.executemany(
-            "INSERT INTO state(key, value) VALUES (?, ?) "
+        # an upsert rewrites the row in place (REPLACE would delete it and insert it
+        # anew); every row in one statement, one pass of SQLite's machinery
+        if not values:
+            return
+        rows = ", ".join(["(?, ?)"] * len(values))
+        parameters: list[str] = []
+        for key, value in values.items():
+            parameters += (storable_text(key), _dumps(value))
+        self._conn.execute(
+            f"INSERT INTO state(key, value) VALUES {rows} "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            [(storable_text(key), _dumps(value)) for key, value in values.items()],
+            parameters,
         )
 
     def store_problem_files(self, files: Mapping[str, bytes]) -> None:
