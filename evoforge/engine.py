@@ -69,7 +69,7 @@ from evoforge.program import (
     code_hash,
 )
 from evoforge.registry import ARCHIVES, BACKENDS, OPERATORS
-from evoforge.seeding import Reseeded, seeded_generator
+from evoforge.seeding import IterationSeeds, Reseeded, seeded_generator
 from evoforge.selection.bandits import Bandit, make_bandit
 from evoforge.selection.rewards import reward_from_outcome
 from evoforge.splits import search_split
@@ -226,6 +226,7 @@ class Engine:
         self._novelty_gave_up_recorded = False
         self._stored_vectors: dict[str, np.ndarray] = {}
         self._selection = Reseeded()
+        self._seeds = IterationSeeds(config.seed)
 
     # -- construction -------------------------------------------------------------------
 
@@ -393,7 +394,9 @@ class Engine:
         iteration = self._next_iteration
         self._next_iteration += 1
         # used up before ask returns, so one generator reseeded per call will do
-        rng = self._selection.seeded((self.config.seed, iteration, _RNG_SELECT))
+        rng = self._selection.seeded(
+            (self.config.seed, iteration, _RNG_SELECT), self._seeds.words(iteration, _RNG_SELECT)
+        )
         island = (iteration - 1) % self.config.archive.num_islands
         source, pick = self._choose_parent(island, rng)
         parent = pick.parent
@@ -974,7 +977,8 @@ class Engine:
 
     def _rng(self, iteration: int, purpose: int) -> np.random.Generator:
         """A new generator in the state of ``default_rng([seed, iteration, purpose])``."""
-        return seeded_generator((self.config.seed, iteration, purpose))
+        entropy = (self.config.seed, iteration, purpose)
+        return seeded_generator(entropy, self._seeds.words(iteration, purpose))
 
     def _commit_seed(self, result: EvaluationResult) -> None:
         code = self.problem.initial_code

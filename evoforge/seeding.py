@@ -18,7 +18,14 @@ from typing import Any
 import numpy as np
 from numpy.random.bit_generator import ISeedSequence
 
-__all__ = ["PresetWords", "Reseeded", "pcg64_state", "seed_words", "seeded_generator"]
+__all__ = [
+    "IterationSeeds",
+    "PresetWords",
+    "Reseeded",
+    "pcg64_state",
+    "seed_words",
+    "seeded_generator",
+]
 
 _M32 = 0xFFFFFFFF
 _M128 = (1 << 128) - 1
@@ -105,10 +112,65 @@ def seed_words(entropy: Sequence[int]) -> list[int]:
     ]
 
 
-def pcg64_state(entropy: Sequence[int]) -> tuple[int, int]:
+def _block_words(seed: int, purpose: int, start: int, count: int) -> list[list[int]]:
+    """:func:`seed_words` of ``(seed, i, purpose)`` for ``i`` in ``start .. start +
+    count - 1``, all at once in numpy's uint32 arithmetic (which wraps as the hash does);
+    every value must be below 2**32 (one word each)."""
+    u32 = np.uint32
+    iterations = np.arange(start, start + count, dtype=np.uint64).astype(u32)
+    entropy = [np.full(count, seed, u32), iterations, np.full(count, purpose, u32)]
+    entropy.append(np.zeros(count, u32))
+    pool = []
+    for index in range(_POOL_SIZE):
+        xor, multiplier = _MIXING[index]
+        value = (entropy[index] ^ u32(xor)) * u32(multiplier)
+        pool.append(value ^ (value >> u32(16)))
+    for step, (source, target) in enumerate(_PAIRS, start=_POOL_SIZE):
+        xor, multiplier = _MIXING[step]
+        value = (pool[source] ^ u32(xor)) * u32(multiplier)
+        value ^= value >> u32(16)
+        mixed = u32(_MIX_MULT_L) * pool[target] - u32(_MIX_MULT_R) * value
+        pool[target] = mixed ^ (mixed >> u32(16))
+    out = []
+    for index, (xor, multiplier) in enumerate(_OUTPUT):
+        value = (pool[index & 3] ^ u32(xor)) * u32(multiplier)
+        out.append((value ^ (value >> u32(16))).astype(np.uint64))
+    words = np.stack([out[2 * k] | (out[2 * k + 1] << np.uint64(32)) for k in range(4)], axis=1)
+    rows: list[list[int]] = words.tolist()
+    return rows
+
+
+class IterationSeeds:
+    """:func:`seed_words` of ``(seed, iteration, purpose)``, computed for
+    ``BLOCK`` iterations at a time per purpose (a run asks for them in order): the
+    same words for a small share of the cost each. Values of 2**32 or more (more than
+    one word) are computed one by one."""
+
+    BLOCK = 128
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self._blocks: dict[int, tuple[int, list[list[int]]]] = {}
+
+    def words(self, iteration: int, purpose: int) -> list[int]:
+        block = self._blocks.get(purpose)
+        if block is not None and 0 <= iteration - block[0] < len(block[1]):
+            return block[1][iteration - block[0]]
+        if not (0 <= self.seed <= _M32 and 0 <= purpose <= _M32):
+            return seed_words((self.seed, iteration, purpose))
+        if not 0 <= iteration <= _M32 - self.BLOCK:
+            return seed_words((self.seed, iteration, purpose))
+        rows = _block_words(self.seed, purpose, iteration, self.BLOCK)
+        self._blocks[purpose] = (iteration, rows)
+        return rows[0]
+
+
+def pcg64_state(entropy: Sequence[int], words: list[int] | None = None) -> tuple[int, int]:
     """``(state, inc)`` of ``numpy.random.PCG64(SeedSequence(entropy))``: what
-    ``default_rng(list(entropy))`` starts from. ``entropy``: non-negative integers."""
-    words = seed_words(entropy)
+    ``default_rng(list(entropy))`` starts from. ``entropy``: non-negative integers;
+    ``words``: their :func:`seed_words`, when known."""
+    if words is None:
+        words = seed_words(entropy)
     # PCG64 seeds from four uint64 words: the initial state, then the sequence
     initial = (words[0] << 64) | words[1]
     increment = ((((words[2] << 64) | words[3]) << 1) | 1) & _M128
@@ -117,21 +179,22 @@ def pcg64_state(entropy: Sequence[int]) -> tuple[int, int]:
     return state, increment
 
 
-def seeded_generator(entropy: Sequence[int]) -> np.random.Generator:
+def seeded_generator(entropy: Sequence[int], words: list[int] | None = None) -> np.random.Generator:
     """A new generator in the state of ``default_rng(list(entropy))``, built without
-    numpy's ``SeedSequence`` (the words it would give are computed here). It pickles
-    as any generator does and draws the same numbers; its ``bit_generator.seed_seq``
-    is a :class:`PresetWords`, which cannot ``spawn``."""
-    return np.random.Generator(np.random.PCG64(PresetWords(tuple(entropy))))
+    numpy's ``SeedSequence`` (the words it would give are computed here, or passed as
+    ``words``). It pickles as any generator does and draws the same numbers; its
+    ``bit_generator.seed_seq`` is a :class:`PresetWords`, which cannot ``spawn``."""
+    return np.random.Generator(np.random.PCG64(PresetWords(tuple(entropy), words)))
 
 
 class PresetWords(ISeedSequence):
     """A seed sequence that hands ``PCG64`` the words ``SeedSequence(entropy)`` would
-    (computed by :func:`seed_words`); any other request goes to a real one."""
+    (``words``, or computed by :func:`seed_words`); any other request goes to a real
+    one."""
 
-    def __init__(self, entropy: tuple[int, ...]) -> None:
+    def __init__(self, entropy: tuple[int, ...], words: list[int] | None = None) -> None:
         self.entropy = entropy
-        self._words = seed_words(entropy)
+        self._words = seed_words(entropy) if words is None else words
 
     def generate_state(self, n_words: int, dtype: Any = np.uint32) -> np.ndarray:
         if n_words == 4 and np.dtype(dtype) == np.uint64:
@@ -144,15 +207,16 @@ class PresetWords(ISeedSequence):
 
 class Reseeded:
     """One PCG64 generator, reseeded in place: ``seeded(entropy)`` returns it in the
-    state ``default_rng(list(entropy))`` starts in. The same object every time, so a
-    caller uses it before asking for the next one and never keeps it."""
+    state ``default_rng(list(entropy))`` starts in (``words``: the entropy's
+    :func:`seed_words`, when known). The same object every time, so a caller uses it
+    before asking for the next one and never keeps it."""
 
     def __init__(self) -> None:
         self._generator = np.random.Generator(np.random.PCG64(0))
         self._bits = self._generator.bit_generator
 
-    def seeded(self, entropy: Sequence[int]) -> np.random.Generator:
-        state, increment = pcg64_state(entropy)
+    def seeded(self, entropy: Sequence[int], words: list[int] | None = None) -> np.random.Generator:
+        state, increment = pcg64_state(entropy, words)
         self._bits.state = {
             "bit_generator": "PCG64",
             "state": {"state": state, "inc": increment},

@@ -7,7 +7,14 @@ import pickle
 import numpy as np
 import pytest
 
-from evoforge.seeding import PresetWords, Reseeded, pcg64_state, seed_words, seeded_generator
+from evoforge.seeding import (
+    IterationSeeds,
+    PresetWords,
+    Reseeded,
+    pcg64_state,
+    seed_words,
+    seeded_generator,
+)
 
 _CASES = [
     (0, 0, 0),
@@ -80,3 +87,14 @@ def test_preset_words_answer_other_requests_as_a_seed_sequence_would() -> None:
     )
     assert preset.generate_state(8).tolist() == real.generate_state(8).tolist()
     assert seed_words((3, 4, 5)) == [int(w) for w in real.generate_state(4, np.uint64)]
+
+
+@pytest.mark.parametrize("seed", [0, 11, 2**32 - 1, 2**40])
+def test_iteration_seeds_give_each_iterations_words_in_any_order(seed: int) -> None:
+    seeds = IterationSeeds(seed)
+    order = [*range(1, 300), 5, 1000, 999, 1, 2**32 - 5, 2**32 + 3]
+    for iteration in order:
+        for purpose in (0, 1, 4):
+            assert seeds.words(iteration, purpose) == seed_words((seed, iteration, purpose))
+    rng = seeded_generator((seed, 77, 1), seeds.words(77, 1))
+    assert rng.random(3).tolist() == np.random.default_rng([seed, 77, 1]).random(3).tolist()
