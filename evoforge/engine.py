@@ -870,7 +870,7 @@ class Engine:
         best = self.archive.best()
         if best is None or best.score is None:
             return True
-        return any((p.score or -math.inf) >= best.score for p in self.archive.elites(island))
+        return self.archive.reaches(island, best.score)
 
     def _respond(self, action: StagnationAction) -> tuple[str, dict[str, Any]]:
         """Carry out a stagnation action; the event that records it (a restart names the

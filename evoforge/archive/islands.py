@@ -10,6 +10,7 @@ same archive and, with the same generator states, the same choices.
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -104,6 +105,12 @@ class Archive:
     def elites(self, island: int) -> list[Program]:
         """The elites of ``island`` in canonical ``(seq, id)`` order."""
         return self.grid(island).elites()
+
+    def reaches(self, island: int, score: float) -> bool:
+        """Whether ``island``'s grid holds a program scoring at least ``score`` (a score
+        of 0 or none counts as -inf). Reads the island's selection view: no copy."""
+        self._check_island(island)
+        return any((p.score or -math.inf) >= score for p in self._view(island).elites)
 
     def global_elites(self) -> list[Program]:
         """The global elite set, best first."""

@@ -339,3 +339,17 @@ def test_cached_selection_draws_what_a_fresh_computation_draws() -> None:
                     archive, cached, island, np.random.default_rng(seed), count
                 )
                 assert [p.id for p in got] == [p.id for p in expected], (seq, draw, count)
+
+
+def test_reaches_says_whether_an_island_holds_a_score_and_follows_its_changes() -> None:
+    archive = Archive(config())
+    archive.insert(prog("low", 1.0, 1, 1, 1), 0)
+    archive.insert(prog("high", 5.0, 2, 2, 2), 1)
+    assert archive.reaches(1, 5.0) and not archive.reaches(0, 5.0)
+    assert not archive.reaches(2, -100.0)  # an empty island holds nothing
+    archive.insert(prog("better", 6.0, 3, 3, 3), 0)  # the grid changed since the last look
+    assert archive.reaches(0, 5.0) and not archive.reaches(1, 6.0)
+    archive.insert(prog("zero", 0.0, 4, 4, 4), 2)
+    assert not archive.reaches(2, -1.0)  # a score of 0 counts as none, as ever
+    with pytest.raises(ValueError):
+        archive.reaches(3, 0.0)
