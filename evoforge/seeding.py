@@ -184,7 +184,9 @@ def seeded_generator(entropy: Sequence[int], words: list[int] | None = None) -> 
     numpy's ``SeedSequence`` (the words it would give are computed here, or passed as
     ``words``). It pickles as any generator does and draws the same numbers; its
     ``bit_generator.seed_seq`` is a :class:`PresetWords`, which cannot ``spawn``."""
-    return np.random.Generator(np.random.PCG64(PresetWords(tuple(entropy), words)))
+    preset = PresetWords(tuple(entropy), words)
+    # numpy takes any ISeedSequence here; its type stubs name SeedSequence only
+    return np.random.Generator(np.random.PCG64(preset))  # type: ignore[arg-type]
 
 
 class PresetWords(ISeedSequence):
