@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from numpy.random.bit_generator import ISeedSequence
+from numpy.random.bit_generator import ISpawnableSeedSequence
 
 __all__ = [
     "IterationSeeds",
@@ -183,25 +183,39 @@ def seeded_generator(entropy: Sequence[int], words: list[int] | None = None) -> 
     """A new generator in the state of ``default_rng(list(entropy))``, built without
     numpy's ``SeedSequence`` (the words it would give are computed here, or passed as
     ``words``). It pickles as any generator does and draws the same numbers; its
-    ``bit_generator.seed_seq`` is a :class:`PresetWords`, which cannot ``spawn``."""
+    ``bit_generator.seed_seq`` is a :class:`PresetWords`; ``spawn`` gives the children
+    ``default_rng``'s generator would."""
     preset = PresetWords(tuple(entropy), words)
     # numpy takes any ISeedSequence here; its type stubs name SeedSequence only
     return np.random.Generator(np.random.PCG64(preset))  # type: ignore[arg-type]
 
 
-class PresetWords(ISeedSequence):
+class PresetWords(ISpawnableSeedSequence):
     """A seed sequence that hands ``PCG64`` the words ``SeedSequence(entropy)`` would
-    (``words``, or computed by :func:`seed_words`); any other request goes to a real
-    one."""
+    (``words``, or computed by :func:`seed_words`); any other request, ``spawn``
+    included, goes to a real one (made on first need and kept, so that successive
+    spawns give new children, as numpy's do)."""
 
     def __init__(self, entropy: tuple[int, ...], words: list[int] | None = None) -> None:
         self.entropy = entropy
         self._words = seed_words(entropy) if words is None else words
+        self._real: np.random.SeedSequence | None = None
+
+    def _sequence(self) -> np.random.SeedSequence:
+        if self._real is None:
+            self._real = np.random.SeedSequence(list(self.entropy))
+        return self._real
 
     def generate_state(self, n_words: int, dtype: Any = np.uint32) -> np.ndarray:
         if n_words == 4 and np.dtype(dtype) == np.uint64:
             return np.array(self._words, dtype=np.uint64)
-        return np.random.SeedSequence(list(self.entropy)).generate_state(n_words, dtype)
+        return self._sequence().generate_state(n_words, dtype)
+
+    # numpy's stubs want children of this class; real SeedSequences are what numpy gives
+    def spawn(self, n_children: int) -> list[np.random.SeedSequence]:  # type: ignore[override]
+        """``n_children`` independent seed sequences: those numpy's ``SeedSequence``
+        with the same entropy would spawn at this point."""
+        return self._sequence().spawn(n_children)
 
     def __repr__(self) -> str:
         return f"PresetWords({self.entropy!r})"

@@ -79,6 +79,19 @@ def test_a_seeded_generator_is_default_rngs_and_survives_pickling() -> None:
         assert copied.random() == reference.random()
 
 
+def test_a_seeded_generator_spawns_the_children_default_rng_would() -> None:
+    """An operator may ``spawn`` its generator (numpy's way to split a stream): the
+    children, and the children of a second spawn, draw what ``default_rng``'s would."""
+    for entropy in [(0, 17, 1), (5, 2**40, 2)]:
+        ours = seeded_generator(entropy)
+        reference = np.random.default_rng(list(entropy))
+        for _ in range(2):
+            mine = [child.random(3).tolist() for child in ours.spawn(2)]
+            theirs = [child.random(3).tolist() for child in reference.spawn(2)]
+            assert mine == theirs
+        assert ours.random() == reference.random()  # spawning left the parent's draws alone
+
+
 def test_preset_words_answer_other_requests_as_a_seed_sequence_would() -> None:
     preset = PresetWords((3, 4, 5))
     real = np.random.SeedSequence([3, 4, 5])
