@@ -9,6 +9,7 @@ real :class:`ProblemEvaluator` (two jailed processes).
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from collections.abc import Sequence
 from functools import cache
@@ -81,45 +82,22 @@ HUNTING_PROGRAM = (
     + SEED.read_text(encoding="utf-8").split("# EVOLVE-BLOCK-END\n")[1]  # the adapters
 )
 
-# The adapter of the seed before it kept its own copy of the bins, and its check of the
-# scores, as the seed had them: programs in earlier records end with these, and must pack
-# as they did.
-CHOOSE_BINS_ADAPTER = '''
-
-def choose_bins(items, counts, values, unused, capacities):
-    chosen = []
-    start = 0
-    rows = zip(items.tolist(), counts.tolist(), unused.tolist(), capacities.tolist(), strict=True)
-    for item, count, spare, capacity in rows:
-        bins = np.concatenate((values[start : start + count], np.full(spare, capacity)))
-        start += count
-        scores = _checked_scores(priority(item, bins), len(bins), item)
-        chosen.append(int(scores.argmax()))
-    return chosen
+RECORDS = PROBLEM_DIR.parents[1] / "results" / "suite-isolated-500" / "runs.jsonl"
 
 
-def _checked_scores(scores, count, item):
-    """The priorities as a finite real vector of length ``count``, or ValueError."""
-    if type(scores) is np.ndarray and scores.dtype == np.float64 and scores.shape == (count,):
-        if not np.all(np.isfinite(scores)):  # the usual answer, checked fast
-            raise ValueError(f"priority({item!r}, bins) returned NaN or infinite values")
-        return scores
-    try:
-        array = np.asarray(scores)
-    except Exception as exc:  # ragged sequences and the like
-        raise ValueError(f"priority must return an array of numbers: {exc}") from exc
-    if array.shape != (count,):
-        raise ValueError(
-            f"priority({item!r}, bins) must return shape ({count},), got {array.shape}"
-        )
-    if array.dtype == object or not np.issubdtype(array.dtype, np.number):
-        raise ValueError(f"priority must return real numbers, got dtype {array.dtype}")
-    if np.iscomplexobj(array):
-        raise ValueError("priority must return real numbers, got complex values")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"priority({item!r}, bins) returned NaN or infinite values")
-    return array
-'''
+@cache
+def recorded_adapter() -> str:
+    """What follows the evolve block in a bin_packing program of the committed suite records
+    (the earlier seed's ``choose_bins`` adapter and its check of the scores): programs in
+    earlier records end with it, and must pack as they did."""
+    for line in RECORDS.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        code = record.get("best_code") or ""
+        if record["problem"] == "bin_packing" and "def choose_bins(" in code:
+            return code.split("# EVOLVE-BLOCK-END\n")[1]
+    raise AssertionError(f"no bin_packing program with choose_bins in {RECORDS}")
+
+
 # how a program is called: "mirror" (the seed's open_bins and place_items), "adapter"
 # (choose_bins, the earlier seed's) or "batches" (priority alone)
 PATHS = ("mirror", "adapter", "batches")
@@ -155,7 +133,7 @@ def program(body: str, path: str = "mirror") -> str:
     head, rest = SEED.read_text(encoding="utf-8").split("# EVOLVE-BLOCK-START\n")
     _, tail = rest.split("# EVOLVE-BLOCK-END\n")
     if path == "adapter":  # the seed's own adapters swapped for the earlier ones
-        tail = tail[: tail.index("_BINS = []")] + CHOOSE_BINS_ADAPTER
+        tail = tail[: tail.index("_BINS = []")] + recorded_adapter()
     return f"{head}# EVOLVE-BLOCK-START\n{block}# EVOLVE-BLOCK-END\n{tail}"
 
 
