@@ -333,3 +333,10 @@ def evaluate_candidate(candidate: Any, split: str = "search") -> dict[str, Any]:
     for (name, key, _, _), packing in zip(instances, packings, strict=True):
         construction[name][key] = packing
     return {**verify({"construction": construction}, split), "construction": construction}
+
+
+# The search split's instances are read here, at import: evoforge's template process imports
+# this module once and forks every evaluation from it, so evaluations start with them read
+# (the holdout and test splits, asked for rarely, are still read on first use).
+for _name in DATASETS:
+    load_dataset(_name, "search")

@@ -482,3 +482,10 @@ def evaluate_candidate(candidate: Any, split: str = "search") -> dict[str, Any]:
         trace.spec.name: evicted for trace, evicted in zip(traces, evictions, strict=True)
     }
     return {**verify({"construction": construction}, split), "construction": construction}
+
+
+# The search split's traces and reference hits are made here, at import: evoforge's template
+# process imports this module once and forks every evaluation from it, so evaluations start
+# with them ready instead of each regenerating them (the holdout and test splits, asked for
+# rarely, are still made on first use).
+reference_hits("search")
