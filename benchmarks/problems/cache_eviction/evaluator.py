@@ -279,6 +279,7 @@ class _Cache:
         "fields",
         "free",
         "frequency",
+        "hits",
         "last_request",
         "page_in",
         "requests",
@@ -297,6 +298,7 @@ class _Cache:
         self.frequency: dict[int, int] = {}
         self.last_request: dict[int, int] = {}
         self.evicted: list[int] = []
+        self.hits = 0
 
     def must_evict(self, t: int) -> bool:
         """Whether request ``t`` misses with a full cache."""
@@ -315,6 +317,7 @@ class _Cache:
         frequency = self.frequency.get(page, 0) + 1
         slot = self.slot_of.get(page)
         if slot is not None:  # a hit
+            self.hits += 1
             entry = self.entries[slot]
             entry[4] = t + entry[0]  # the gap since its last access
             entry[0] = -t
@@ -376,7 +379,8 @@ def chosen_slots(order: np.ndarray, mask: np.ndarray | None, scores: np.ndarray)
 
 
 def simulate_all(candidate: Any, traces: Sequence[Trace]) -> list[list[int]]:
-    """Serve every trace evicting the lowest-priority page; return the evicted page ids.
+    """Serve every trace evicting the lowest-priority page; return the evicted page ids
+    (:func:`serve_all` also returns each trace's hits).
 
     The traces are served in lockstep: at each request index, the states of the cached
     pages of every trace whose request must evict a page are stacked (in trace order) into
@@ -384,6 +388,11 @@ def simulate_all(candidate: Any, traces: Sequence[Trace]) -> list[list[int]]:
     (:func:`checked_priorities`) and split back per trace. A candidate's exception
     propagates.
     """
+    return [evicted for evicted, _ in serve_all(candidate, traces)]
+
+
+def serve_all(candidate: Any, traces: Sequence[Trace]) -> list[tuple[list[int], int]]:
+    """:func:`simulate_all`, with the hits each trace got: ``(evicted page ids, hits)``."""
     width = max((trace.spec.cache_size for trace in traces), default=0)
     fields = np.zeros((len(traces), width, _FIELDS), dtype=np.int64)
     fields[:, :, 0] = _UNUSED
@@ -402,7 +411,7 @@ def simulate_all(candidate: Any, traces: Sequence[Trace]) -> list[list[int]]:
                 servers[index].evict(slot)
         for index in live:
             servers[index].serve(t)
-    return [cache.evicted for cache in servers]
+    return [(cache.evicted, cache.hits) for cache in servers]
 
 
 def replay_hits(trace: Trace, evictions: Any) -> int:
@@ -452,11 +461,17 @@ def verify(output: Any, split: str = "search") -> dict[str, float]:
     traces = make_traces(split)
     if set(construction) != {trace.spec.name for trace in traces}:
         raise ValueError("expected one list of evictions per trace")
+    return hit_metrics(
+        [replay_hits(trace, construction[trace.spec.name]) for trace in traces], split
+    )
+
+
+def hit_metrics(hits_per_trace: Sequence[int], split: str = "search") -> dict[str, float]:
+    """The metrics of the given hits, one count per trace of ``split`` in order."""
     metrics: dict[str, float] = {}
     normalised = []
-    for trace in traces:
+    for trace, hits in zip(make_traces(split), hits_per_trace, strict=True):
         name = trace.spec.name
-        hits = replay_hits(trace, construction[name])
         lru, opt = reference_hits(split)[name]
         normalised.append((hits - lru) / (opt - lru))
         metrics[f"{name}_hit_ratio"] = hits / trace.spec.length
@@ -477,11 +492,12 @@ def evaluate_candidate(candidate: Any, split: str = "search") -> dict[str, Any]:
             f"{ADAPTER}(states) adapter; missing: {', '.join(missing)}"
         )
     traces = make_traces(split)
-    evictions = simulate_all(candidate, traces)
+    served = serve_all(candidate, traces)
     construction = {
-        trace.spec.name: evicted for trace, evicted in zip(traces, evictions, strict=True)
+        trace.spec.name: evicted for trace, (evicted, _) in zip(traces, served, strict=True)
     }
-    return {**verify({"construction": construction}, split), "construction": construction}
+    # the hits counted while serving; evoforge replays the evictions with verify() anyway
+    return {**hit_metrics([hits for _, hits in served], split), "construction": construction}
 
 
 # The search split's traces and reference hits are made here, at import: evoforge's template
