@@ -287,7 +287,13 @@ class OpenAIChatClient:
         if request.seed is not None:
             arguments["seed"] = request.seed
         try:
-            completion = await self._sdk_client().chat.completions.create(**arguments)
+            # the body is plain JSON already: posting it skips the SDK's recursive
+            # transform of typed parameters (about a third of the client's CPU time per
+            # request), which leaves such a body unchanged; the response is parsed and
+            # errors raised exactly as ``chat.completions.create`` does
+            completion = await self._sdk_client().post(
+                "/chat/completions", cast_to=openai.types.chat.ChatCompletion, body=arguments
+            )
         except openai.APITimeoutError:
             raise LLMCallError(
                 CallOutcome.TIMEOUT, f"no answer within {self.model.timeout_s:g} s"

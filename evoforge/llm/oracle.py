@@ -381,6 +381,12 @@ def _whole_block_edits(parent: str, child: str) -> str:
 
 class _Handler(BaseHTTPRequestHandler):
     server: OracleServer
+    # keep-alive: a client's requests share one connection (and one server thread)
+    # instead of a new TCP connection and thread each; every answer says its length
+    protocol_version = "HTTP/1.1"
+    # headers and body leave as two writes: without this the body waited for the
+    # client's delayed acknowledgement of the headers on a kept-alive connection
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet by default
         if self.server.verbose:
@@ -499,8 +505,16 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
 
+class _OneRequestPerConnection(_Handler):
+    """HTTP/1.0: the connection closes after each answer."""
+
+    protocol_version = "HTTP/1.0"
+
+
 class OracleServer(ThreadingHTTPServer):
-    """The oracle's HTTP server; :attr:`url` is its ``/v1`` base URL."""
+    """The oracle's HTTP server; :attr:`url` is its ``/v1`` base URL. ``keep_alive``
+    False closes every connection after one answer (a server that counts connections
+    then counts requests)."""
 
     daemon_threads = True
 
@@ -512,8 +526,9 @@ class OracleServer(ThreadingHTTPServer):
         *,
         verbose: bool = False,
         weak: WeakModel | None = None,
+        keep_alive: bool = True,
     ) -> None:
-        super().__init__((host, port), _Handler)
+        super().__init__((host, port), _Handler if keep_alive else _OneRequestPerConnection)
         self.seed = seed
         self.verbose = verbose
         self.weak = weak if weak is not None and weak.active else None

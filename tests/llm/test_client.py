@@ -154,3 +154,41 @@ def test_router_stops_at_the_token_budget(scripted_server: ScriptedServer) -> No
 
     assert asyncio.run(until_stopped()) == 2  # 120 tokens a call
     assert router.stop_reason() == (StopReason.TOKENS, "240 of 200 tokens")
+
+
+def test_the_request_body_is_the_one_the_sdk_create_method_sends(
+    scripted_server: ScriptedServer,
+) -> None:
+    """The client posts its arguments as they are; ``chat.completions.create`` with the
+    same arguments sends the same JSON body to the server."""
+    import openai
+
+    request = ChatRequest(
+        messages=(
+            {"role": "system", "content": "You improve programs."},
+            {"role": "user", "content": "## Current program\n```python\nx = 1\n```"},
+        ),
+        n=2,
+        seed=7,
+    )
+    client = _client(scripted_server.url)
+    response = asyncio.run(client.complete(request))
+    assert len(response.texts) == 2
+    sent_by_client = scripted_server.requests[-1]
+
+    async def through_create() -> None:
+        sdk = openai.AsyncOpenAI(api_key="k", base_url=scripted_server.url, max_retries=0)
+        await sdk.chat.completions.create(
+            model="m",
+            messages=[dict(message) for message in request.messages],  # type: ignore[misc]
+            temperature=client.model.temperature,
+            top_p=client.model.top_p,
+            max_tokens=client.model.max_tokens,
+            n=2,
+            seed=7,
+        )
+        await sdk.close()
+
+    asyncio.run(through_create())
+    assert sent_by_client == scripted_server.requests[-1]
+    assert sent_by_client["messages"][1]["content"].startswith("## Current program")

@@ -102,7 +102,7 @@ class DyingOracle(OracleServer):
     check and the first answers): later requests find nothing there."""
 
     def __init__(self, connections: int) -> None:
-        super().__init__("127.0.0.1", 0, seed=5)
+        super().__init__("127.0.0.1", 0, seed=5, keep_alive=False)  # a request each
         self.connections_left = connections
         self.died = threading.Event()
 
