@@ -133,6 +133,7 @@ async def _drive(
 
     started = time.monotonic()
     in_flight: set[asyncio.Task[StepReport]] = set()
+    finished = _Finished()
     engine.db.set_state({"budget_iterations": budget.iterations})
     reporter.start(engine, budget)
     if engine.llm is not None:
@@ -153,7 +154,9 @@ async def _drive(
                 and _may_ask(engine, budget, len(in_flight), keep_final=not final_done)
             ):
                 job = engine.ask()
-                in_flight.add(asyncio.create_task(engine.run_job(job, slots)))
+                task = asyncio.create_task(engine.run_job(job, slots))
+                task.add_done_callback(finished.add)
+                in_flight.add(task)
             if not in_flight:
                 if stop.reason is None and not final_done:
                     # only the slot kept for the final pass is left: use it, and should the
@@ -162,10 +165,7 @@ async def _drive(
                     await _simplify_best(engine, reporter)
                     continue
                 break
-            done, _ = await asyncio.wait(
-                in_flight, timeout=0.5, return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in done:
+            for task in await finished.wait(timeout_s=0.5):
                 in_flight.discard(task)
                 reporter.step(engine, task.result())
             if stop.abandon:
@@ -190,6 +190,34 @@ async def _drive(
     if stop.reason is not None:
         return stop.reason, stop.detail
     return _budget_reached(engine, budget, started) or (StopReason.ITERATIONS, "")
+
+
+class _Finished:
+    """The loop's jobs that finished, in the order they finished.
+
+    Each task reports itself once, when it ends (its done callback), so waiting for the
+    next one costs the same with 2 or 256 jobs in flight; ``asyncio.wait`` on the whole
+    set would add and remove a callback on every job in flight at every wake-up.
+    """
+
+    def __init__(self) -> None:
+        self._tasks: list[asyncio.Task[StepReport]] = []
+        self._wake = asyncio.Event()
+
+    def add(self, task: asyncio.Task[StepReport]) -> None:
+        self._tasks.append(task)
+        self._wake.set()
+
+    async def wait(self, timeout_s: float) -> list[asyncio.Task[StepReport]]:
+        """Every task finished since the last call (none after ``timeout_s`` seconds
+        without one)."""
+        if not self._tasks:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout_s):
+                    await self._wake.wait()
+        self._wake.clear()
+        tasks, self._tasks = self._tasks, []
+        return tasks
 
 
 def proposals_ahead(engine: Engine, workers: int) -> int:
