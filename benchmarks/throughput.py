@@ -14,6 +14,14 @@ committed (evoforge: the run loop's step callback; OpenEvolve: the timestamps of
 ``Iteration N`` log lines). An iteration is one child asked of the model, whether or not
 it was evaluated (both engines refuse some answers unevaluated).
 
+The oracle runs in a process of its own (``evoforge oracle``, as ``evoforge bench`` runs
+it), so that its work shares no interpreter with either engine; ``--oracle thread``
+serves it from a thread of this process instead (as records before this option did).
+Each engine's row also gives the CPU time per iteration of every part of the run
+(:mod:`process_cpu`): evoforge's event-loop thread, its other threads, its proposal pool,
+its other child processes (the sandbox's template processes and their runs), the
+oracle; OpenEvolve's processes and the oracle.
+
 OpenEvolve is installed once into ``--venvs``/openevolve from the package registry (as
 ``evoforge bench`` does). ::
 
@@ -37,8 +45,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from process_cpu import CpuSnapshot, per_iteration_ms
 from soak import _EVALUATOR  # the same instant evaluator as the soak benchmark
 
+from evoforge.bench.harness import OracleProcess
 from evoforge.bench.openevolve import ensure_openevolve, openevolve_config
 from evoforge.engine import Engine, StepReport
 from evoforge.llm.oracle import start_oracle
@@ -70,17 +80,45 @@ _ITERATION_RE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*? Iterati
 
 
 class StepClock(Reporter):
-    """Records the wall-clock time of every committed iteration."""
+    """Records the wall-clock time of every committed iteration, and the CPU of the
+    run's parts when the loop stops (before the proposal pool's processes exit)."""
 
-    def __init__(self) -> None:
+    def __init__(self, named: dict[str, int]) -> None:
         self.started = 0.0
         self.times: list[float] = []
+        self.named = named
+        self.before = CpuSnapshot.take(named=named)
+        self.after: CpuSnapshot | None = None
 
     def start(self, engine: Engine, budget: Budget) -> None:
         self.started = time.monotonic()
 
     def step(self, engine: Engine, report: StepReport) -> None:
         self.times.append(time.monotonic() - self.started)
+
+    def stop(self, engine: Engine) -> None:
+        pool = engine.proposals.pids if engine.proposals is not None else []
+        self.after = CpuSnapshot.take(pool=pool, named=self.named)
+
+
+class Oracle:
+    """The instant oracle, in a process of its own or in a thread of this one."""
+
+    def __init__(self, where: str, seed: int, log_path: Path) -> None:
+        self.process = OracleProcess(log_path, seed) if where == "process" else None
+        self.thread = start_oracle(seed=seed) if self.process is None else None
+        self.url = self.process.url if self.process is not None else self.thread.url  # type: ignore[union-attr]
+
+    @property
+    def named(self) -> dict[str, int]:
+        """Its process to report by name (none when it runs in this process)."""
+        return {"oracle": self.process.process.pid} if self.process is not None else {}
+
+    def close(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+        if self.thread is not None:
+            self.thread.close()
 
 
 def write_problem(directory: Path) -> Path:
@@ -110,9 +148,11 @@ def rates(times: list[float], checkpoints: list[int], window: int) -> dict[str, 
 
 
 def run_evoforge(
-    problem: Path, out: Path, oracle_url: str, iterations: int, workers: int, seed: int
-) -> list[float]:
-    clock = StepClock()
+    problem: Path, out: Path, oracle: Oracle, iterations: int, workers: int, seed: int
+) -> tuple[list[float], dict[str, float]]:
+    """Commit times of the iterations, and CPU milliseconds per iteration by part."""
+    oracle_url = oracle.url
+    clock = StepClock(oracle.named)
     start_run(
         problem,
         cli_layer={
@@ -127,18 +167,22 @@ def run_evoforge(
         run_dir=out,
         reporter=clock,
     )
-    return clock.times
+    assert clock.after is not None, "the run loop never stopped"
+    return clock.times, per_iteration_ms(clock.after.parts_since(clock.before), len(clock.times))
 
 
 def run_openevolve(
     problem: Path,
     out: Path,
-    oracle_url: str,
+    oracle: Oracle,
     iterations: int,
     workers: int,
     seed: int,
     bin_dir: Path,
-) -> list[float]:
+) -> tuple[list[float], dict[str, float]]:
+    """Times of its ``Iteration N`` lines, and CPU milliseconds per iteration of its
+    processes (``openevolve``) and of the oracle."""
+    oracle_url = oracle.url
     out.mkdir(parents=True)
     config = openevolve_config(
         oracle_url=oracle_url, seed=seed, iterations=iterations, timeout_s=10
@@ -160,17 +204,25 @@ def run_openevolve(
     ]
     log = out / "openevolve.log"
     with open(log, "w", encoding="utf-8") as output:
+        before = CpuSnapshot.take(named=oracle.named)
         started = datetime.now()
         done = subprocess.run(
             command, cwd=out, stdout=output, stderr=subprocess.STDOUT, env=env, check=False
         )
+        after = CpuSnapshot.take(named=oracle.named)
     if done.returncode != 0:
         raise RuntimeError(f"openevolve-run exited with {done.returncode} (see {log})")
     stamps: dict[int, float] = {}
     for match in _ITERATION_RE.finditer(log.read_text(encoding="utf-8", errors="replace")):
         when = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f")
         stamps.setdefault(int(match.group(2)), (when - started).total_seconds())
-    return sorted(stamps.values())
+    parts = after.parts_since(before)
+    cpu = {"openevolve": parts["other_children"]}  # its processes, reaped on exit
+    if "oracle" in parts:
+        cpu["oracle"] = parts["oracle"]
+    else:  # the oracle's thread ran in this process while this one only waited
+        cpu["oracle_thread"] = parts["driver_other_threads"]
+    return sorted(stamps.values()), per_iteration_ms(cpu, len(stamps))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,39 +239,51 @@ def main(argv: list[str] | None = None) -> int:
         default=Path(__file__).resolve().parent / "results" / "driver" / ".venvs",
         help="where OpenEvolve's virtual environment is made (once) and reused",
     )
+    parser.add_argument(
+        "--oracle",
+        choices=["process", "thread"],
+        default="process",
+        help="serve the oracle from a process of its own (default) or a thread of this one",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.engines) - {"evoforge", "openevolve"})
+    if unknown:
+        print(f"unknown engine {unknown[0]!r} (evoforge, openevolve)", file=sys.stderr)
+        return 2
     load = os.getloadavg()
     about = {
         "machine": platform.machine(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "load_average_1m_at_start": round(load[0], 2),
+        "oracle": args.oracle,
     }
     print(f"machine: {about}", flush=True)
     results: dict[str, Any] = {}
-    oracle = start_oracle(seed=args.seed)
-    try:
-        with tempfile.TemporaryDirectory(prefix="evoforge-throughput-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="evoforge-throughput-") as scratch:
+        oracle = Oracle(args.oracle, args.seed, Path(scratch) / "oracle.log")
+        try:
             problem = write_problem(Path(scratch) / "problem")
             for engine in args.engines:
                 out = Path(scratch) / engine
+                load_before = os.getloadavg()[0]
                 if engine == "evoforge":
-                    times = run_evoforge(
-                        problem, out, oracle.url, args.iterations, args.workers, args.seed
-                    )
-                elif engine == "openevolve":
-                    bin_dir = ensure_openevolve(args.venvs, Path(scratch) / "install.log")
-                    times = run_openevolve(
-                        problem, out, oracle.url, args.iterations, args.workers, args.seed, bin_dir
+                    times, cpu = run_evoforge(
+                        problem, out, oracle, args.iterations, args.workers, args.seed
                     )
                 else:
-                    print(f"unknown engine {engine!r}", file=sys.stderr)
-                    return 2
+                    bin_dir = ensure_openevolve(args.venvs, Path(scratch) / "install.log")
+                    times, cpu = run_openevolve(
+                        problem, out, oracle, args.iterations, args.workers, args.seed, bin_dir
+                    )
                 results[engine] = rates(times, args.checkpoints, args.window)
+                results[engine]["cpu_ms_per_iteration"] = cpu
+                results[engine]["load_before"] = round(load_before, 2)
+                results[engine]["load_after"] = round(os.getloadavg()[0], 2)
                 print(json.dumps({engine: results[engine]}), flush=True)
-    finally:
-        oracle.close()
+        finally:
+            oracle.close()
     if "evoforge" in results and "openevolve" in results:
         ratios = {}
         for checkpoint, window in results["evoforge"]["windows"].items():
