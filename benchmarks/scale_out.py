@@ -39,6 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from process_cpu import CpuSnapshot, per_iteration_ms
+
 from evoforge.config import EvaluatorConfig, resolve_config
 from evoforge.engine import Engine
 from evoforge.evaluation.backends.base import EvaluationBackend, EvaluationRequest
@@ -147,6 +149,8 @@ def measure(workers: int, iterations: int, directory: Path, seed: int) -> dict[s
     backend.busy_s = backend.answer_s = 0.0  # the seed's evaluation is not measured
     evaluations_before = backend.evaluations
     load_before = os.getloadavg()[0]
+    pool_pids = engine.proposals.pids if engine.proposals is not None else []
+    parts_before = CpuSnapshot.take(pool=pool_pids)
     driver_cpu, children_cpu = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     try:
@@ -154,6 +158,7 @@ def measure(workers: int, iterations: int, directory: Path, seed: int) -> dict[s
     finally:
         wall = time.perf_counter() - started
         driver_cpu = _cpu(resource.RUSAGE_SELF) - driver_cpu
+        parts = CpuSnapshot.take(pool=pool_pids).parts_since(parts_before)
         engine.close()  # the proposal workers exit: their CPU time is counted from here
         children_cpu = _cpu(resource.RUSAGE_CHILDREN) - children_cpu
     evaluations = backend.evaluations - evaluations_before
@@ -178,6 +183,11 @@ def measure(workers: int, iterations: int, directory: Path, seed: int) -> dict[s
         # more than the cores the run gets, the CPU is the wall, not the loop
         "driver_cpu_s_per_iteration": round(driver_cpu * per_iteration, 5),
         "proposal_pool_cpu_s_per_iteration": round(children_cpu * per_iteration, 5),
+        # the same by part from the timed phase alone (the pool's start-up before it not
+        # counted): the event loop's thread, the driver's other threads (the pool's
+        # carriers, the judge's helpers, Ray's), the pool's workers; with the Ray
+        # instance's processes (other_children) on ``ray-actors``
+        "cpu_ms_per_iteration": per_iteration_ms(parts, result.iterations),
         "load_before": round(load_before, 2),
         "load_after": round(os.getloadavg()[0], 2),
     }
@@ -227,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"(ideal {row['ideal_evaluations_per_s'] or math.inf:.0f}) "
                     f"{1000 * row['driver_s_per_iteration']:.2f} ms/iteration "
                     f"(CPU: driver {1000 * row['driver_cpu_s_per_iteration']:.2f} ms, "
-                    f"proposal pool {1000 * row['proposal_pool_cpu_s_per_iteration']:.2f} ms) "
+                    f"proposal pool {1000 * row['proposal_pool_cpu_s_per_iteration']:.2f} ms; "
+                    f"timed phase by part {row['cpu_ms_per_iteration']}) "
                     f"load {row['load_before']}->{row['load_after']}",
                     flush=True,
                 )
