@@ -45,6 +45,7 @@ __all__ = [
     "ChannelError",
     "EvaluatorEnd",
     "FrameReader",
+    "call_frame",
     "decode",
     "encode",
     "read_frame",
@@ -127,6 +128,12 @@ def _encode(value: object, reserve: int, depth: int) -> bytearray:
     body = bytearray(reserve + 4)
     arrays: list[bytes] = []
     _put(value, body, arrays, depth)
+    return _finish(body, reserve, arrays)
+
+
+def _finish(body: bytearray, reserve: int, arrays: list[bytes]) -> bytearray:
+    """Complete a body whose value stream was written after ``reserve`` + 4 bytes: its
+    stream length, then the arrays' bytes, aligned."""
     _U32.pack_into(body, reserve, len(body) - reserve - 4)
     if arrays:
         if (len(body) - reserve) % 8:
@@ -191,6 +198,35 @@ def _put(value: object, out: bytearray, arrays: list[bytes], depth: int) -> None
         _put_other(value, out, arrays, depth)
 
 
+_CALL_HEADS: dict[tuple[str, int], bytes] = {}
+"""The stream of a call's message up to its arguments, by function name and count."""
+
+
+def call_frame(name: str, args: tuple[object, ...]) -> bytearray:
+    """The frame :func:`write_frame` makes of ``{"op": "call", "name": name, "args": args}``
+    (byte for byte), with the part before the arguments packed once per name and count."""
+    head = _CALL_HEADS.get((name, len(args)))
+    if head is None:
+        stream = _encode({"op": "call", "name": name, "args": (None,) * len(args)}, 0, -1)
+        head = bytes(stream[4 : len(stream) - len(args)])  # the Nones are the arguments
+        if len(_CALL_HEADS) < 256:
+            _CALL_HEADS[(name, len(args))] = head
+    frame = bytearray(8)
+    frame += head
+    arrays: list[bytes] = []
+    for item in args:  # as items of a tuple in a dict in the message: 1 level deep
+        kind = type(item)
+        if kind is _ndarray:
+            _put_array(item, frame, arrays)
+        elif kind is float:
+            frame += _TAG_F64(b"f", item)
+        else:
+            _put(item, frame, arrays, 1)
+    _finish(frame, 4, arrays)
+    _LENGTH.pack_into(frame, 0, len(frame) - 4)
+    return frame
+
+
 def _put_other(value: object, out: bytearray, arrays: list[bytes], depth: int) -> None:
     """:func:`_put` for everything but exact plain types, lists, tuples, dicts, arrays."""
     global _ndarray
@@ -239,6 +275,7 @@ def _put_other(value: object, out: bytearray, arrays: list[bytes], depth: int) -
 _ARRAY_HEADS: dict[Any, bytes] = {}
 """An array's tag and dtype text, by dtype (only the dtypes that may travel)."""
 _ONE_DIMENSION = struct.Struct("<BQ").pack
+_TWO_DIMENSIONS = struct.Struct("<BQQ").pack
 
 
 def _put_array(array: Any, out: bytearray, arrays: list[bytes]) -> None:
@@ -255,6 +292,8 @@ def _put_array(array: Any, out: bytearray, arrays: list[bytes]) -> None:
     out += head
     if len(shape) == 1:
         out += _ONE_DIMENSION(1, shape[0])
+    elif len(shape) == 2:
+        out += _TWO_DIMENSIONS(2, shape[0], shape[1])
     else:
         out += bytes((len(shape),))
         if shape:
@@ -353,6 +392,10 @@ def _get(body: _Body, at: int, depth: int) -> tuple[object, int]:
                     append(_I64_AT(data, at + 1)[0])
                     at += 9
                     continue
+                if kind == 0x61:
+                    item, at = _get_array(body, at)
+                    append(item)
+                    continue
             item, at = _get(body, at, depth)
             append(item)
         return (items if tag == 0x6C else tuple(items)), at
@@ -373,7 +416,16 @@ def _get(body: _Body, at: int, depth: int) -> tuple[object, int]:
                 at = stop
             else:
                 key, at = _get(body, at, depth)
-            item, at = _get(body, at, depth)
+            if at + 5 <= end and data[at] == 0x73 and depth <= MAX_DEPTH:  # a str: inline
+                stop = at + 5 + _U32_AT(data, at + 1)[0]
+                if stop > end:
+                    raise ChannelError("malformed message: its value runs past its end")
+                item = str(data[at + 5 : stop], "utf-8", "surrogatepass")
+                at = stop
+            elif at < end and data[at] == 0x61 and depth <= MAX_DEPTH:  # an array
+                item, at = _get_array(body, at)
+            else:
+                item, at = _get(body, at, depth)
             try:
                 result[key] = item
             except TypeError as exc:
@@ -439,6 +491,7 @@ def _get_dtype(body: _Body, at: int) -> tuple[Any, int]:
 
 
 _U64_AT = struct.Struct("<Q").unpack_from
+_TWO_U64_AT = struct.Struct("<QQ").unpack_from
 
 
 def _get_array(body: _Body, at: int) -> tuple[object, int]:
@@ -455,6 +508,9 @@ def _get_array(body: _Body, at: int) -> tuple[object, int]:
     if ndim == 1:
         count = _U64_AT(data, at + 1)[0]
         shape: tuple[int, ...] = (count,)
+    elif ndim == 2:
+        shape = _TWO_U64_AT(data, at + 1)
+        count = shape[0] * shape[1]
     else:
         shape = struct.unpack_from(f"<{ndim}Q", data, at + 1)
         count = 1
@@ -484,7 +540,11 @@ def write_frame(fd: int, message: Mapping[str, object], deadline: float | None =
     # the message's values count as the outermost values, as an argument's would
     frame = _encode(message if type(message) is dict else dict(message), 4, -1)
     _LENGTH.pack_into(frame, 0, len(frame) - 4)
-    body = frame
+    _write_frame(fd, frame, deadline)
+
+
+def _write_frame(fd: int, body: bytearray, deadline: float | None) -> None:
+    """Write a whole frame to ``fd`` (see :func:`write_frame`)."""
     try:
         written = os.write(fd, body)  # a small frame mostly goes whole at once
     except BlockingIOError:
@@ -644,7 +704,7 @@ class EvaluatorEnd:
         def call(*args: object, **kwargs: object) -> object:
             if kwargs:
                 return request({"op": "call", "name": name, "args": args, "kwargs": kwargs})
-            return request({"op": "call", "name": name, "args": args})
+            return request(None, name, args)
 
         call.__name__ = name
         self.__dict__[name] = call  # made once per name: later look-ups find it directly
@@ -654,7 +714,7 @@ class EvaluatorEnd:
         """Call the candidate's function ``name`` and return its result."""
         if kwargs:
             return self._request({"op": "call", "name": name, "args": args, "kwargs": kwargs})
-        return self._request({"op": "call", "name": name, "args": args})
+        return self._request(None, name, args)
 
     def batch(self, name: str, calls: Sequence[Sequence[object]]) -> list[object]:
         """``[candidate.name(*args) for args in calls]`` in one round trip."""
@@ -663,21 +723,34 @@ class EvaluatorEnd:
             raise self._break("the candidate answered a batch with the wrong number of results")
         return result
 
-    def _request(self, message: Mapping[str, object]) -> object:
+    def _request(
+        self,
+        message: Mapping[str, object] | None,
+        name: str = "",
+        args: tuple[object, ...] = (),
+    ) -> object:
+        """Send ``message`` (or, when it is None, the call ``name(*args)``) and return the
+        answer's result."""
         if self.broken is not None:
             raise ChannelBroken(self.broken)
         if self._functions is None:
             self.functions  # noqa: B018 - the hello comes first (and may carry a load error)
         self.calls += 1
+        if message is None:
+            frame = call_frame(name, args)
+        else:
+            frame = _encode(message if type(message) is dict else dict(message), 4, -1)
+            _LENGTH.pack_into(frame, 0, len(frame) - 4)
+            name = str(message.get("name"))
         deadline = time.monotonic() + self._timeout
         try:
-            write_frame(self._request_fd, message, deadline)
+            _write_frame(self._request_fd, frame, deadline)
         except ChannelError:
             raise
         except TimeoutError:
             limit = f"{self._timeout:g}s"
             raise self._break(
-                f"the candidate did not take the call {message.get('name')!r} within the call "
+                f"the candidate did not take the call {name!r} within the call "
                 f"time limit of {limit}"
             ) from None
         except OSError:
@@ -685,7 +758,7 @@ class EvaluatorEnd:
         try:
             answer = self._reader.read(time.monotonic() + self._timeout)
         except (TimeoutError, EOFError, ChannelError, OSError) as exc:
-            raise self._broken_by(exc, f"no answer to {message.get('name')!r}") from None
+            raise self._broken_by(exc, f"no answer to {name!r}") from None
         if "error" in answer:
             error = answer["error"]
             if not isinstance(error, dict):

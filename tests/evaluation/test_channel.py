@@ -19,6 +19,7 @@ from evoforge.evaluation.channel import (
     MAX_DEPTH,
     ChannelError,
     FrameReader,
+    call_frame,
     decode,
     encode,
     read_frame,
@@ -313,6 +314,10 @@ def _u32(n: int) -> bytes:
     return struct.pack("<I", n)
 
 
+def _u64(n: int) -> bytes:
+    return struct.pack("<Q", n)
+
+
 def _str(text: str) -> bytes:
     data = text.encode()
     return b"s" + _u32(len(data)) + data
@@ -450,6 +455,25 @@ def test_decode_refuses(body: bytes, message: str) -> None:
             _body(b"".join([b"d" + _u32(1) + _str("k")] * (MAX_DEPTH + 1)) + b"N"),
             f"nested deeper than {MAX_DEPTH} levels",
         ),
+        (_body(b"d" + _u32(1) + _str("k") + b"s" + _u32(50) + b"ab"), "runs past its end"),
+        (_body(b"d" + _u32(1) + _str("k") + b"s" + _u32(2) + b"\xff\xfe"), "not UTF-8"),
+        (
+            _body(b"".join([b"d" + _u32(1) + _str("k")] * (MAX_DEPTH + 1)) + _str("v")),
+            f"nested deeper than {MAX_DEPTH} levels",
+        ),
+        (_body(b"d" + _u32(1) + _str("k") + b"a" + bytes([3]) + b"<i8"), "runs past its end"),
+        (
+            _body(b"d" + _u32(1) + _str("k") + b"a" + bytes([3]) + b"<i8" + bytes([1]) + _u64(2)),
+            "do not match its bytes",
+        ),
+        (
+            _body(b"l" + _u32(1) + b"a" + bytes([2]) + b"|O" + bytes([1]) + _u64(1), bytes(8)),
+            "dtype",
+        ),
+        (
+            _body(b"t" + _u32(1) + b"a" + bytes([3]) + b"<f8" + bytes([2]) + _u64(2)),
+            "runs past its end",
+        ),
     ],
     ids=[
         "truncated_int_in_list",
@@ -460,11 +484,42 @@ def test_decode_refuses(body: bytes, message: str) -> None:
         "key_without_its_value",
         "int_too_deep",
         "key_too_deep",
+        "str_value_past_the_end",
+        "str_value_not_utf8",
+        "str_value_too_deep",
+        "array_value_without_its_shape",
+        "array_value_without_its_bytes",
+        "object_array_in_a_list",
+        "array_in_a_tuple_with_half_its_shape",
     ],
 )
 def test_decode_refuses_on_the_short_paths(body: bytes, message: str) -> None:
     with pytest.raises(ChannelError, match=message):
         decode(bytearray(body))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (),
+        (np.arange(826, dtype=np.int64).reshape(118, 7),),
+        (1.0, np.arange(50.0)),
+        (np.zeros((2, 3, 4), dtype=np.float32), np.bool_(True), np.int16(-3)),
+        (1, "x", [1, 2.0, None, "y"], {"a": (1, b"z")}, True, 10**30, -(2**63), 2**63, 1 + 2j),
+    ],
+    ids=["none", "int_matrix", "float_and_vector", "cube_and_scalars", "plain_values"],
+)
+def test_a_call_frame_is_the_frame_of_the_call_message(
+    args: tuple[object, ...], pipe: tuple[int, int]
+) -> None:
+    read_end, write_end = pipe
+    write_frame(write_end, {"op": "call", "name": "priority", "args": args})
+    expected = os.read(read_end, 1 << 20)
+    assert bytes(call_frame("priority", args)) == expected
+    assert bytes(call_frame("priority", args)) == expected  # its head is kept: the same again
+    message = decode(bytearray(expected[4:]), -1)
+    assert isinstance(message, dict) and message["op"] == "call"
+    assert message["name"] == "priority" and len(message["args"]) == len(args)
 
 
 def test_lists_of_numbers_and_str_keys_keep_their_types() -> None:
