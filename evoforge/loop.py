@@ -186,6 +186,7 @@ async def _drive(
             await asyncio.gather(*in_flight, return_exceptions=True)
         if engine.llm is not None:
             engine.llm.router.listener = None
+            await engine.llm.router.aclose()  # kept-alive connections end with this loop
         reporter.stop(engine)
     if stop.reason is not None:
         return stop.reason, stop.detail

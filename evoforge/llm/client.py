@@ -195,6 +195,17 @@ class OpenAIChatClient:
             self._client_loop = loop
         return self._client
 
+    async def aclose(self) -> None:
+        """Close the SDK client's connections, from the event loop that made it (a
+        kept-alive connection left open would be closed by the SDK from whichever loop
+        runs when the client is collected, and fail there). A client made in another,
+        finished loop is only dropped. Safe to call more than once; a later request
+        opens a new client."""
+        client, loop = self._client, self._client_loop
+        self._client = self._client_loop = None
+        if client is not None and loop is asyncio.get_running_loop():
+            await client.close()
+
     def cost_of(self, tokens_in: int, tokens_out: int) -> float:
         return (
             tokens_in * self.model.price_input_per_mtok

@@ -65,7 +65,11 @@ def _check_chat_models(config: Config) -> list[str]:
 
     async def check_all() -> list[str | None]:
         checks = [probe(client, min(client.model.timeout_s, CHECK_TIMEOUT_S)) for client in clients]
-        return list(await asyncio.gather(*checks))
+        try:
+            return list(await asyncio.gather(*checks))
+        finally:
+            for client in clients:
+                await client.aclose()
 
     found = asyncio.run(check_all())
     return [

@@ -170,6 +170,14 @@ class ModelRouter:
         health.rests_without_success = 0
         return response
 
+    async def aclose(self) -> None:
+        """Close the clients' connections (those that hold any: ``aclose``), from the
+        event loop that used them; before that loop ends."""
+        for client in self.clients.values():
+            close = getattr(client, "aclose", None)
+            if close is not None:
+                await close()
+
     def _failed(self, label: str, exc: LLMCallError) -> None:
         health = self._health[label]
         if health.dropped is not None:

@@ -192,3 +192,31 @@ def test_the_request_body_is_the_one_the_sdk_create_method_sends(
     asyncio.run(through_create())
     assert sent_by_client == scripted_server.requests[-1]
     assert sent_by_client["messages"][1]["content"].startswith("## Current program")
+
+
+def test_a_closed_client_leaves_nothing_to_close_on_a_later_event_loop(
+    scripted_server: ScriptedServer,
+) -> None:
+    """A kept-alive connection of a client whose event loop ended (the start-up check's)
+    must not be closed from the next loop (the run's), where the SDK's clean-up would fail
+    with "Event loop is closed": the client closes it in its own loop."""
+    import gc
+
+    holder = [_client(scripted_server.url)]
+
+    async def one_call() -> None:
+        await holder[0].complete(REQUEST)
+        await holder[0].aclose()
+
+    asyncio.run(one_call())
+    errors: list[dict[str, object]] = []
+
+    async def later_loop() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _, context: errors.append(context))
+        holder.clear()  # the first loop's client goes here, while this loop runs
+        gc.collect()
+        await asyncio.sleep(0.1)
+        gc.collect()
+
+    asyncio.run(later_loop())
+    assert errors == []
