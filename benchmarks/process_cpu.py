@@ -11,7 +11,8 @@ run's child processes exit) and reports :meth:`CpuSnapshot.parts_since`: CPU sec
 * ``named``: other processes the caller names (an oracle);
 * ``other_children``: every other descendant of this process, with what the children
   it reaped used (template processes and the runs they forked), plus the children this
-  process reaped itself.
+  process reaped itself (:meth:`CpuSnapshot.other_children_system_since` gives the
+  kernel's share of it: process creation, namespaces, mounts).
 
 Figures are user + system time. Without ``/proc`` the per-process parts read 0.
 """
@@ -37,15 +38,16 @@ def _stat_fields(pid: int) -> list[str] | None:
     return text.rsplit(")", 1)[1].split()
 
 
-def process_cpu_s(pid: int, *, reaped_children: bool = False) -> float:
+def process_cpu_s(pid: int, *, reaped_children: bool = False, system_only: bool = False) -> float:
     """User + system seconds of process ``pid`` (with ``reaped_children``, also of the
-    children it waited for); 0 when it is gone."""
+    children it waited for; with ``system_only``, the system time alone); 0 when it is
+    gone."""
     fields = _stat_fields(pid)
     if fields is None:
         return 0.0
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    ticks = (0 if system_only else int(fields[11])) + int(fields[12])  # utime, stime
     if reaped_children:
-        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
+        ticks += (0 if system_only else int(fields[13])) + int(fields[14])  # cutime, cstime
     return ticks * _TICK_S
 
 
@@ -67,9 +69,9 @@ def descendants(root: int) -> list[int]:
     return found
 
 
-def _rusage_s(who: int) -> float:
+def _rusage_s(who: int, *, system_only: bool = False) -> float:
     usage = resource.getrusage(who)
-    return usage.ru_utime + usage.ru_stime
+    return usage.ru_stime + (0.0 if system_only else usage.ru_utime)
 
 
 @dataclass
@@ -83,6 +85,7 @@ class CpuSnapshot:
     named_s: dict[str, float] = field(default_factory=dict)
     pool_s: float = 0.0
     others_s: float = 0.0
+    others_system_s: float = 0.0
 
     @classmethod
     def take(cls, pool: Sequence[int] = (), named: Mapping[str, int] | None = None) -> CpuSnapshot:
@@ -98,6 +101,10 @@ class CpuSnapshot:
             named_s={name: process_cpu_s(pid) for name, pid in named.items()},
             pool_s=sum(process_cpu_s(pid) for pid in pool),
             others_s=sum(process_cpu_s(pid, reaped_children=True) for pid in others),
+            others_system_s=sum(
+                process_cpu_s(pid, reaped_children=True, system_only=True) for pid in others
+            )
+            + _rusage_s(resource.RUSAGE_CHILDREN, system_only=True),
         )
 
     def parts_since(self, before: CpuSnapshot) -> dict[str, float]:
@@ -114,6 +121,10 @@ class CpuSnapshot:
         for name, seconds in self.named_s.items():
             parts[name] = seconds - before.named_s.get(name, 0.0)
         return {name: max(0.0, seconds) for name, seconds in parts.items()}
+
+    def other_children_system_since(self, before: CpuSnapshot) -> float:
+        """Of ``other_children`` in :meth:`parts_since`, the system (kernel) seconds."""
+        return max(0.0, self.others_system_s - before.others_system_s)
 
 
 def per_iteration_ms(parts: dict[str, float], iterations: int) -> dict[str, float]:

@@ -168,7 +168,10 @@ def run_evoforge(
         reporter=clock,
     )
     assert clock.after is not None, "the run loop never stopped"
-    return clock.times, per_iteration_ms(clock.after.parts_since(clock.before), len(clock.times))
+    cpu = per_iteration_ms(clock.after.parts_since(clock.before), len(clock.times))
+    system = clock.after.other_children_system_since(clock.before)
+    cpu["other_children_of_which_system"] = round(1000 * system / max(1, len(clock.times)), 2)
+    return clock.times, cpu
 
 
 def run_openevolve(
