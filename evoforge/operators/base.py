@@ -116,12 +116,16 @@ class Operator(ABC):
     the parent's (``simplify``).
     ``uses_prompt_material``: the engine fills ``ProposalContext.pool`` and ``recent`` only
     for operators that set it (the language-model ones, which show them in prompts).
+    ``depends_on_code_only``: the proposal is a function of the parent's code and
+    ``protected_names`` alone (no generator, nothing else of the context), so the proposal
+    pool may answer a parent it has seen with the proposal it made then (``simplify``).
     """
 
     name: ClassVar[str]
     keep_only_if_no_worse: ClassVar[bool] = False
     uses_relatives: ClassVar[bool] = False
     uses_prompt_material: ClassVar[bool] = False
+    depends_on_code_only: ClassVar[bool] = False
 
     @classmethod
     def from_settings(cls, settings: OperatorsConfig, llm: LLMServices | None) -> Operator:

@@ -38,7 +38,8 @@ import queue
 import struct
 import subprocess
 import sys
-from dataclasses import dataclass, replace
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 from evoforge.config import OperatorsConfig
@@ -91,20 +92,26 @@ def _read_frame(stream: IO[bytes]) -> Any:
     return pickle.loads(_read_exactly(stream, size))
 
 
+_MEMO_SIZE = 256  # proposals of code-only operators a worker remembers
+
+
 @dataclass
 class _WorkerState:
-    """What one worker process holds: its operators, the facts settings, an event loop."""
+    """What one worker process holds: its operators, the facts settings, an event loop,
+    and the latest proposals of operators that depend on the parent's code alone."""
 
     operators: dict[str, Operator]
     settings: FactsSettings
     loop: asyncio.AbstractEventLoop
+    memo: OrderedDict[tuple[str, str, frozenset[str]], Proposal | None] = field(
+        default_factory=OrderedDict
+    )
 
     def answer(self, request: tuple[str, tuple[Any, ...]]) -> Any:
         kind, args = request
         if kind == "propose":
             name, context = args
-            proposal = propose_with_facts(self.operators[name], context, self.settings)
-            return self.loop.run_until_complete(proposal)
+            return self._propose(self.operators[name], context)
         if kind == "facts":
             parent_code, code = args
             return child_facts(parent_code, code, self.settings)
@@ -115,6 +122,26 @@ class _WorkerState:
             builder, prompt_kind, context, second = args
             return builder.build(prompt_kind, context, second)
         raise ValueError(f"unknown request {kind!r}")
+
+    def _propose(self, operator: Operator, context: ProposalContext) -> Proposal | None:
+        """The operator's proposal with its facts; for an operator that depends on the
+        parent's code alone, the one it made for the same code before when remembered
+        (the same proposal, without the parse and edits: a parent is often picked again)."""
+        if not operator.depends_on_code_only:
+            return self.loop.run_until_complete(
+                propose_with_facts(operator, context, self.settings)
+            )
+        key = (operator.name, context.parent.code, context.protected_names)
+        if key in self.memo:
+            self.memo.move_to_end(key)
+            return self.memo[key]
+        proposal = self.loop.run_until_complete(
+            propose_with_facts(operator, context, self.settings)
+        )
+        self.memo[key] = proposal
+        if len(self.memo) > _MEMO_SIZE:
+            self.memo.popitem(last=False)
+        return proposal
 
 
 def serve() -> None:

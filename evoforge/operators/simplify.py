@@ -71,6 +71,7 @@ class SimplifyOperator(Operator):
 
     name = "simplify"
     keep_only_if_no_worse = True
+    depends_on_code_only = True
 
     async def propose(self, context: ProposalContext) -> Proposal | None:
         """The simplified child, or None when nothing simplifies."""

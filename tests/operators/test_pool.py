@@ -16,10 +16,11 @@ from operator_cases import PROGRAMS, make_program
 from evoforge.config import NoveltyConfig, OperatorsConfig, PromptConfig
 from evoforge.facts import FactsSettings, child_facts
 from evoforge.operators.answers import AnswerRequest, AppliedAnswer, apply_answers
-from evoforge.operators.base import ProposalContext
-from evoforge.operators.pool import ProposalPool, propose_with_facts
+from evoforge.operators.base import Proposal, ProposalContext
+from evoforge.operators.pool import ProposalPool, _WorkerState, propose_with_facts
 from evoforge.operators.prompts import PromptBuilder
 from evoforge.operators.registry import build_operators
+from evoforge.operators.simplify import SimplifyOperator
 from evoforge.registry import OPERATORS
 
 CODE = PROGRAMS["two_blocks"]
@@ -188,3 +189,56 @@ def test_start_launches_every_worker_before_the_first_request() -> None:
     finally:
         pool.close()
     assert pool.pids == []
+
+
+class _CountingSimplify(SimplifyOperator):
+    """Simplify, counting the proposals it really made."""
+
+    calls = 0
+
+    async def propose(self, context: ProposalContext) -> Proposal | None:
+        type(self).calls += 1
+        return await super().propose(context)
+
+
+def _worker(operator: SimplifyOperator) -> _WorkerState:
+    return _WorkerState(
+        operators={operator.name: operator}, settings=SETTINGS, loop=asyncio.new_event_loop()
+    )
+
+
+def test_a_worker_answers_a_code_only_operator_from_memory_for_a_parent_it_has_seen() -> None:
+    operator = _CountingSimplify()
+    _CountingSimplify.calls = 0
+    state = _worker(operator)
+    try:
+        first = state.answer(("propose", ("simplify", _context(0))))
+        again = state.answer(("propose", ("simplify", _context(1))))  # another generator
+        protected = replace(_context(2), protected_names=frozenset({"step"}))
+        other = state.answer(("propose", ("simplify", protected)))
+    finally:
+        state.loop.close()
+    here = asyncio.run(propose_with_facts(SimplifyOperator(), _context(0), SETTINGS))
+    assert first == again == here
+    # the same code and protected names: made once; other protected names: made again
+    assert _CountingSimplify.calls == 2
+    assert other == asyncio.run(propose_with_facts(SimplifyOperator(), protected, SETTINGS))
+
+
+def test_operators_that_say_they_depend_on_code_only_do() -> None:
+    """Whatever else the context holds (generator, inspirations, relatives), an operator
+    declaring ``depends_on_code_only`` proposes the same child from the same code."""
+    operators = build_operators(OperatorsConfig())
+    code_only = [op for op in operators.values() if op.depends_on_code_only]
+    assert [op.name for op in code_only] == ["simplify"]
+    for operator in code_only:
+        for code in PROGRAMS.values():
+            proposals = [
+                asyncio.run(
+                    propose_with_facts(
+                        operator, replace(_context(seed), parent=make_program(code)), SETTINGS
+                    )
+                )
+                for seed in range(3)
+            ]
+            assert proposals[0] == proposals[1] == proposals[2], operator.name
