@@ -38,11 +38,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import difflib
 import hashlib
 import itertools
 import json
 import re
+import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -543,6 +545,18 @@ class OracleServer(ThreadingHTTPServer):
         #: Embeddings requests answered so far, and the texts they held.
         self.embedding_requests = 0
         self.embedded_texts = 0
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
 
     def count_embeddings(self, texts: int) -> None:
         """Count one embeddings request (:attr:`embedded_texts` says how many texts)."""
@@ -569,8 +583,15 @@ class OracleServer(ThreadingHTTPServer):
         return self
 
     def close(self) -> None:
+        """Stop serving, and end the connections kept alive: a closed oracle answers no
+        one, as a stopped server would not."""
         self.shutdown()
         self.server_close()
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):  # already closed by its handler
+                connection.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(timeout=5)
 

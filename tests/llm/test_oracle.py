@@ -283,3 +283,33 @@ def test_concurrent_requests_are_answered_one_at_a_time(
     with ThreadPoolExecutor(4) as threads:
         answers = list(threads.map(ask, range(8)))
     assert all(answers) and state["most"] == 1
+
+
+def test_one_connection_serves_many_requests_and_a_closed_oracle_serves_none() -> None:
+    """Keep-alive: a client's requests share one connection; closing the oracle ends the
+    connections it kept, so the next request finds no server, as after a real stop."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    server = start_oracle(seed=1)
+    address = urlsplit(server.url)
+    body = json.dumps(
+        {"model": "oracle", "messages": [{"role": "user", "content": _prompt(ANSWER_FULL)}]}
+    )
+    headers = {"Content-Type": "application/json"}
+    connection = http.client.HTTPConnection(address.hostname or "", address.port, timeout=10)
+    try:
+        sockets = []
+        for _ in range(3):
+            connection.request("POST", "/v1/chat/completions", body, headers)
+            response = connection.getresponse()
+            assert response.status == 200
+            assert json.loads(response.read())["choices"][0]["message"]["content"]
+            sockets.append(connection.sock)
+        assert sockets[0] is not None and sockets == [sockets[0]] * 3  # one connection
+        server.close()
+        with pytest.raises((OSError, http.client.HTTPException)):
+            connection.request("POST", "/v1/chat/completions", body, headers)
+            connection.getresponse().read()
+    finally:
+        connection.close()
