@@ -34,6 +34,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from process_cpu import descendants
+
 from evoforge.engine import Engine, StepReport
 from evoforge.loop import Budget
 from evoforge.report.progress import Reporter
@@ -91,24 +93,6 @@ def rss_mb(pid: int | str = "self") -> float:
     except OSError:
         pass
     return 0.0
-
-
-def descendants(root: int) -> list[int]:
-    """Every living process below ``root`` (from /proc; empty where there is none)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found: list[int] = []
-    pending = [root]
-    while pending:
-        for child in children.get(pending.pop(), []):
-            found.append(child)
-            pending.append(child)
-    return found
 
 
 def tree_rss_mb() -> float:
