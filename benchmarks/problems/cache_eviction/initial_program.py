@@ -57,11 +57,13 @@ def eviction_priorities(states):
 
     ``states`` is an int64 array with one row per cached page (the ``PageState`` fields in
     order), for the evictions of one request index across the traces. The answer is one
-    float64 array when every priority is a float (faster to send), else the list of what
-    ``priority`` returned.
+    float64 array when numpy makes one of the priorities (floats, or ints and bools among
+    floats; faster to send), else the list of what ``priority`` returned.
     """
     new = tuple.__new__  # PageState._make without its length check: a row has 7 fields
     values = [priority(new(PageState, row)) for row in states.tolist()]
-    if all(type(value) is float for value in values):
-        return np.array(values, dtype=np.float64)
-    return values
+    try:
+        answer = np.array(values)
+    except (ValueError, TypeError, OverflowError):
+        return values
+    return answer if answer.dtype == np.float64 and answer.shape == (len(values),) else values
