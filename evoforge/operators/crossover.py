@@ -8,7 +8,10 @@ differs is kept from the parent, taken from the partner, or (for compound statem
 such as functions and loops) crossed recursively in its body; statements only the partner
 has may be inserted after their aligned predecessor. When uniform crossover changes
 nothing, a one-point crossover (parent's head, partner's tail) is tried; where both define
-a function of the same name, only the tail's copy is kept.
+a function of the same name, only the tail's copy is kept. Statements that follow a
+``return`` (or ``raise``, ``continue``, ``break``) in a crossed block are dropped: a head
+and a tail that both end in ``return`` would otherwise pile up unreachable copies, which
+change nothing but make every later child bigger and slower to handle.
 
 The child is never a copy of either side; ``extra_parent_ids`` names the partner.
 """
@@ -23,6 +26,7 @@ import numpy as np
 
 from evoforge.operators.ast_tools import ParsedProgram, parse_block, parse_program, same_tree
 from evoforge.operators.base import Operator, Proposal, ProposalContext
+from evoforge.operators.simplify import reachable_statements
 from evoforge.program import Program, normalise_code
 
 _UNIFORM_ATTEMPTS = 10
@@ -124,7 +128,10 @@ def _attempt(
     if not edited:
         return None
     child = parsed.render(trees, edited)
-    if not parsed.accepts(child) or normalise_code(child) == normalise_code(partner.code):
+    if not parsed.accepts(child) or normalise_code(child) in (
+        normalise_code(partner.code),
+        normalise_code(parsed.code),
+    ):
         return None
     shown = ", ".join(labels[:_NOTE_ITEMS]) + (", ..." if len(labels) > _NOTE_ITEMS else "")
     mode = "one-point" if one_point else "uniform"
@@ -230,7 +237,7 @@ def _uniform(
             else:
                 result.append(statement)
         insert_partner_only(key)
-    return result, labels
+    return reachable_statements(result), labels
 
 
 def _cross_nested(
@@ -268,7 +275,8 @@ def _one_point(
         return [crossed], [f"{_label(_keys(body)[0])}/{label}" for label in labels]
     cut = int(rng.integers(1, len(body) + 1))
     other_cut = min(round(cut * len(other) / len(body)), len(other) - 1)
-    return _last_definitions(body[:cut] + other[other_cut:]), [f"cut {cut}|{other_cut}"]
+    joined = reachable_statements(_last_definitions(body[:cut] + other[other_cut:]))
+    return joined, [f"cut {cut}|{other_cut}"]
 
 
 def _last_definitions(body: list[ast.stmt]) -> list[ast.stmt]:

@@ -215,16 +215,26 @@ def _terminates(statement: ast.stmt) -> bool:
     return False
 
 
+def reachable_statements(body: list[ast.stmt]) -> list[ast.stmt]:
+    """``body`` without the statements after its first one that never passes control on
+    (``return``, ``raise``, ``continue``, ``break``, or an ``if`` whose branches all do);
+    ``body`` itself when nothing follows it, or when what follows has a scope effect
+    (``yield``, ``await``, ``global``, ``nonlocal``: unreachable, but still meaningful)."""
+    for index, statement in enumerate(body):
+        if _terminates(statement):
+            tail = body[index + 1 :]
+            if tail and not _has_scope_effects(tail):
+                return body[: index + 1]
+            return body
+    return body
+
+
 def _remove_dead_code(tree: ast.Module) -> int:
     removed = 0
     for body in list(iter_bodies(tree)):
-        for index, statement in enumerate(body):
-            if _terminates(statement):
-                tail = body[index + 1 :]
-                if tail and not _has_scope_effects(tail):
-                    del body[index + 1 :]
-                    removed += len(tail)
-                break
+        kept = len(reachable_statements(body))
+        removed += len(body) - kept
+        del body[kept:]
         removed += _resolve_constant_branches(body)
     return removed
 

@@ -30,6 +30,7 @@ def _partner(code: str) -> str:
         .replace("delta = rate * (1.0 - value)", "delta = rate * (2.0 - value) ** 2")
         .replace("total += value * 0.25 + i", "total += value * 0.5")
         .replace("result = a * 0.5 + b * (3 - 1)", "result = a - b")
+        .replace("result = result - 1.5", "result = result + 0.5")
     )
 
 

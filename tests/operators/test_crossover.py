@@ -126,3 +126,21 @@ def test_unaligned_blocks_still_mix() -> None:
         child = assert_valid_child(parent, proposal, CrossoverOperator())
         assert "x = 1" in child
         assert "u = 5" in child or "v = u * 2" in child or "while v > 1" in child
+
+
+def test_children_carry_no_statement_after_a_return() -> None:
+    # A head and a tail that both end in ``return`` used to give ``return a; return b``.
+    block = "# EVOLVE-BLOCK-START\ndef f(x):\n    y = {}\n    return [y, {}]\n# EVOLVE-BLOCK-END\n"
+    parent, partner = block.format("x + 1.0", 0.5), block.format("x * 2.0", 0.25)
+    inspirations = [make_program(partner, program_id="p")]
+    children = []
+    for seed in range(40):
+        proposal = run_propose(CrossoverOperator(), parent, seed, inspirations=inspirations)
+        if proposal is None:
+            continue
+        function = next(n for n in ast.parse(proposal.code).body if isinstance(n, ast.FunctionDef))
+        assert [type(s) for s in function.body] == [ast.Assign, ast.Return], proposal.code
+        children.append(ast.unparse(function))
+    # the mixes that remain: one statement from each side, the other way round than ``p``
+    assert {"def f(x):\n    y = x + 1.0\n    return [y, 0.25]"} <= set(children)
+    assert all(child.count("return") == 1 for child in children)
