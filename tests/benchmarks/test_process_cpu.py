@@ -51,9 +51,11 @@ def test_each_child_is_counted_in_its_own_part() -> None:
         for process in (pool, oracle, other):
             _finish(process)
     parts = after.parts_since(before)
-    assert parts["proposal_pool"] >= 0.29
-    assert parts["oracle"] >= 0.29
-    assert parts["other_children"] >= 0.29
+    # /proc counts CPU in clock ticks (10 ms here): 0.3 s of process_time can read as 29
+    # ticks, whose sum of floats is a hair under 0.29
+    assert parts["proposal_pool"] >= 0.27
+    assert parts["oracle"] >= 0.27
+    assert parts["other_children"] >= 0.27
     # each burner is counted once: in its own part, not also in another
     assert parts["proposal_pool"] < 0.6 and parts["oracle"] < 0.6
     assert parts["other_children"] < 0.6
