@@ -26,7 +26,7 @@ import math
 import os
 import shutil
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -87,6 +87,8 @@ _MAX_RELATIVES = 32
 _MAX_FAILED_RELATIVES = 16
 # Relatives come from the most recent programs only, which bounds memory on long runs.
 _RELATIVES_WINDOW = 2000
+# Skeletons of programs past the window are forgotten once this many more are known.
+_SKELETON_SLACK = 256
 _RECENT_PER_ISLAND = 12
 _POOL_SIZE = 16
 _PROBLEM_SUBDIR = "problem"
@@ -94,6 +96,25 @@ FINAL_SOURCE = "final"
 """``Program.parent_source`` of the simplification offered to the best as the run ends."""
 FIXED_SOURCE = "fixed"
 """``Program.parent_source`` under fixed parent selection (``archive.parents.adaptive``)."""
+
+
+def _drop_before(items: deque[Program], oldest: int) -> None:
+    """Drop the programs of ``items`` (oldest first) committed at or before ``oldest``."""
+    while items and items[0].seq <= oldest:
+        items.popleft()
+
+
+def _drop_stale_skeletons(index: OrderedDict[str, deque[Program]], oldest: int) -> None:
+    """Drop the skeletons of ``index`` whose newest program was committed at or before
+    ``oldest``. Programs are appended in commit order and a skeleton moves to the end when
+    one is appended, so the stale skeletons are the first ones."""
+    while index:
+        key = next(iter(index))
+        items = index[key]
+        _drop_before(items, oldest)
+        if items:
+            return
+        del index[key]
 
 
 def _better_best(program: Program, best: Program) -> bool:
@@ -216,9 +237,10 @@ class Engine:
         self._next_iteration = 1
         self._next_seq = 0
         self._open_jobs: dict[int, Job] = {}
-        self._relatives: dict[str, deque[Program]] = {}
-        self._failed_relatives: dict[str, deque[Program]] = {}
-        self._unindexed: list[tuple[Program, str]] = []  # skeleton "" where not yet known
+        # skeleton -> its relatives, oldest first; the skeleton appended to longest ago first
+        self._relatives: OrderedDict[str, deque[Program]] = OrderedDict()
+        self._failed_relatives: OrderedDict[str, deque[Program]] = OrderedDict()
+        self._unindexed: deque[tuple[Program, str]] = deque()  # skeleton "" where not known
         self._skeletons: dict[str, tuple[int, str]] = {}  # program id -> (seq, skeleton)
         self._latest_scored_seq = 0
         self._best: Program | None = None
@@ -1063,6 +1085,9 @@ class Engine:
         literal skeleton when known ("": parsed when needed)."""
         if any(operator.uses_relatives for operator in self.operators.values()):
             self._unindexed.append((program, skeleton))
+            oldest = self._latest_scored_seq - _RELATIVES_WINDOW
+            while self._unindexed[0][0].seq <= oldest:  # never the program just queued
+                self._unindexed.popleft()
 
     def _skeleton_of(self, program: Program) -> str:
         """The literal skeleton of a possible parent: known for every program indexed in
@@ -1080,10 +1105,13 @@ class Engine:
 
         They are the last ``_MAX_RELATIVES`` scored and ``_MAX_FAILED_RELATIVES`` failed
         such programs among those committed in the last ``_RELATIVES_WINDOW`` steps: a
-        pure function of the history, so a resumed run sees the same relatives, and memory
-        stays bounded on long runs. A child's skeleton comes with its facts; programs
-        without one (replayed on resume) are parsed lazily, when an operator needs
-        relatives, and only inside the window.
+        pure function of the history, so a resumed run sees the same relatives. A child's
+        skeleton comes with its facts; programs without one (replayed on resume) are
+        parsed lazily, when an operator needs relatives, and only inside the window.
+
+        Memory stays flat on long runs: a program leaves the index as soon as it falls out
+        of the window (not in bulk later), so the index never holds much more than the
+        window's programs, and the Python heap has no peaks to grow to.
         """
         oldest = self._latest_scored_seq - _RELATIVES_WINDOW
         for program, known in self._unindexed:
@@ -1095,14 +1123,17 @@ class Engine:
                 index, size = self._relatives, _MAX_RELATIVES
             else:
                 index, size = self._failed_relatives, _MAX_FAILED_RELATIVES
-            index.setdefault(skeleton, deque(maxlen=size)).append(program)
+            items = index.get(skeleton)
+            if items is None:
+                items = index[skeleton] = deque(maxlen=size)
+            else:
+                index.move_to_end(skeleton)
+                _drop_before(items, oldest)
+            items.append(program)
         self._unindexed.clear()
         for index in (self._relatives, self._failed_relatives):
-            if len(index) > _RELATIVES_WINDOW:
-                stale = [key for key, items in index.items() if items[-1].seq <= oldest]
-                for key in stale:
-                    del index[key]
-        if len(self._skeletons) > 2 * _RELATIVES_WINDOW + len(self.archive):
+            _drop_stale_skeletons(index, oldest)
+        if len(self._skeletons) > _RELATIVES_WINDOW + len(self.archive) + _SKELETON_SLACK:
             self._forget_skeletons(oldest)
         skeleton = self._skeleton_of(parent)
         scored = [p for p in self._relatives.get(skeleton, ()) if p.seq > oldest]

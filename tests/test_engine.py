@@ -6,6 +6,8 @@ import asyncio
 import shutil
 from pathlib import Path
 
+import pytest
+
 from evoforge import Engine, EvalStatus, EvaluationResult, load_problem
 from evoforge.checks import Rejection
 from evoforge.config import resolve_config
@@ -107,6 +109,56 @@ def test_children_using_undefined_names_are_refused_unless_the_check_is_off(
             assert engine.check(engine.ask(), undefined) == expected
         finally:
             engine.close()
+
+
+def test_relatives_come_from_the_window_and_the_index_holds_nothing_older(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evoforge import engine as engine_module
+    from evoforge.operators.ast_tools import literal_skeleton
+    from evoforge.operators.base import Proposal
+
+    window = 6
+    monkeypatch.setattr(engine_module, "_RELATIVES_WINDOW", window)
+    shutil.copytree(PROBLEM, tmp_path / "problem")
+    problem = load_problem(tmp_path / "problem")
+    config = resolve_config(
+        problem_layer=problem.config_layer,
+        cli_layer={"operators": {"enabled": ["tune"]}, "archive": {"num_islands": 1}},
+    )
+    engine = Engine.create(problem, config, tmp_path / "run")
+    try:
+        seed = engine.best
+        assert seed is not None and seed.score is not None
+        told = [(seed.seq, seed.id, literal_skeleton(seed.code), seed.score)]  # seq, id, ...
+        for step in range(1, 31):
+            job = engine.ask()
+            if step % 3:  # the seed's skeleton, another coefficient
+                code = problem.initial_code.replace("a = 0.5", f"a = 0.{step + 10}")
+            else:  # another skeleton (one more literal)
+                code = problem.initial_code.replace("b = 0.1", f"b = 0.1 * {step}.0")
+            score = -float((step * 7) % 11)
+            report = engine.tell(
+                job, Proposal(code=code, operator="tune"), EvaluationResult(EvalStatus.OK, score)
+            )
+            program = report.program
+            told.append((program.seq, program.id, literal_skeleton(code), score))
+            parent = engine.ask()
+            oldest = program.seq - window
+            relatives = parent.context.relatives
+            skeleton = literal_skeleton(parent.context.parent.code)
+            expected = sorted(
+                (entry for entry in told if entry[0] > oldest and entry[2] == skeleton),
+                key=lambda entry: (-entry[3], entry[0]),
+            )
+            assert [p.id for p in relatives] == [entry[1] for entry in expected]
+            # nothing committed before the window stays in memory
+            held = [p for items in engine._relatives.values() for p in items]
+            assert held and all(p.seq > oldest for p in held)
+            assert len(held) <= window
+            engine.tell(parent, None, Rejection(RejectionKind.OTHER, "unused").result())
+    finally:
+        engine.close()
 
 
 def test_failed_children_keep_their_note_and_count_among_the_relatives(tmp_path: Path) -> None:
