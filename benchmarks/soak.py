@@ -5,7 +5,9 @@ tiny problem whose evaluator costs next to nothing, through the real engine, loo
 proposal pool, sandbox and database, with ``--workers`` (default 2) evaluations in
 flight. Every ``--sample-every`` committed steps it records the resident memory (RSS) of
 the driver process and of the driver with every process it started (proposal workers,
-sandbox templates), the run database's size on disk and the wall-clock time. At the end
+sandbox templates), the memory blocks the driver's Python allocator holds
+(``sys.getallocatedblocks()``: what its objects take, whatever the allocator keeps besides),
+the run database's size on disk and the wall-clock time. At the end
 it reports:
 
 * memory: RSS after the warm-up (``--warmup`` iterations, default a tenth of the run)
@@ -82,6 +84,7 @@ class Sample:
     tree_rss_mb: float
     db_bytes: int
     programs: int
+    python_blocks: int = 0  # sys.getallocatedblocks() of the driver
 
 
 def rss_mb(pid: int | str = "self") -> float:
@@ -124,12 +127,13 @@ class SamplingReporter(Reporter):
             tree_rss_mb=tree_rss_mb(),
             db_bytes=database_bytes(self.run_dir),
             programs=engine.counters.iterations + 1,
+            python_blocks=sys.getallocatedblocks(),
         )
         self.samples.append(sample)
         print(
             f"{sample.iterations:>7} it  {sample.elapsed_s:8.1f} s  {sample.rss_mb:7.1f} MiB  "
             f"(with its processes {sample.tree_rss_mb:7.1f} MiB)  "
-            f"db {sample.db_bytes / 1e6:7.2f} MB",
+            f"Python blocks {sample.python_blocks:>8}  db {sample.db_bytes / 1e6:7.2f} MB",
             file=sys.stderr,
             flush=True,
         )
@@ -172,6 +176,11 @@ def summarise(samples: list[Sample], every: int, warmup: int) -> dict[str, float
         "rss_end_mb": last.rss_mb,
         "rss_max_mb": max(s.rss_mb for s in samples),
         "rss_growth_pct": 100 * (last.rss_mb - warm.rss_mb) / max(warm.rss_mb, 1e-9),
+        "python_blocks_after_warmup": warm.python_blocks,
+        "python_blocks_max_after_warmup": max(
+            s.python_blocks for s in samples if s.iterations >= warm.iterations
+        ),
+        "python_blocks_end": last.python_blocks,
         "tree_rss_after_warmup_mb": warm.tree_rss_mb,
         "tree_rss_end_mb": last.tree_rss_mb,
         "tree_rss_growth_pct": 100
