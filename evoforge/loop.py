@@ -7,8 +7,8 @@ lets the jobs in flight finish and commit, and returns; a second signal abandons
 so a run is reproducible from its seed.
 
 With more workers, the loop asks ahead: besides the ``workers`` jobs that evaluate, as
-many more as the proposal pool holds at once (two per process) are proposing, so that a
-worker that finishes finds the next child ready instead of waiting for its proposal (a job waits for
+many more as the proposal pool has processes are proposing, so that a worker that
+finishes finds the next child ready instead of waiting for its proposal (a job waits for
 an evaluation slot before its check; see :meth:`Engine.run_job`).
 
 Before the run ends (unless interrupted) the best program is offered one simplification
@@ -222,13 +222,12 @@ class _Finished:
 
 
 def proposals_ahead(engine: Engine, workers: int) -> int:
-    """Jobs the loop keeps proposing beyond its ``workers`` evaluations: as many as the
-    engine's proposal pool holds at once (each of its processes works on one request and
-    has the next in its pipe), none with one worker (a sequential run stays reproducible)
-    or without a pool (the operators then run on the loop itself)."""
+    """Jobs the loop keeps proposing beyond its ``workers`` evaluations: one per process
+    of the engine's proposal pool, none with one worker (a sequential run stays
+    reproducible) or without a pool (the operators then run on the loop itself)."""
     if workers <= 1 or engine.proposals is None:
         return 0
-    return engine.proposals.processes * engine.proposals.queued_per_worker
+    return engine.proposals.processes
 
 
 async def _simplify_best(engine: Engine, reporter: Reporter) -> None:

@@ -143,8 +143,7 @@ def test_the_loop_asks_ahead_but_never_evaluates_more_than_its_workers(
     problem: Path, tmp_path: Path, workers: int, counting_backend: None
 ) -> None:
     """With several workers, jobs beyond the workers propose while the workers evaluate
-    (as many as the proposal pool holds: two per process); with one worker the loop stays
-    strictly sequential."""
+    (one per proposal process); with one worker the loop stays strictly sequential."""
     config = resolve_config(
         cli_layer={
             "seed": 0,
@@ -162,8 +161,8 @@ def test_the_loop_asks_ahead_but_never_evaluates_more_than_its_workers(
         engine.close()
     assert result.iterations == 30
     assert _CountingBackend.most_running <= workers
-    assert proposals_ahead(engine, workers) == (0 if workers == 1 else 4)
+    assert proposals_ahead(engine, workers) == (0 if workers == 1 else 2)
     if workers == 1:
         assert _CountingBackend.most_open_jobs == 1
     else:
-        assert _CountingBackend.most_open_jobs == workers + 4
+        assert _CountingBackend.most_open_jobs == workers + 2

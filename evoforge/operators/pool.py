@@ -34,11 +34,11 @@ import asyncio
 import concurrent.futures
 import contextlib
 import pickle
+import queue
 import struct
 import subprocess
 import sys
-import threading
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
@@ -188,15 +188,8 @@ async def propose_with_facts(
     return replace(proposal, facts=child_facts(context.parent.code, proposal.code, settings))
 
 
-_QUEUED_PER_WORKER = 2
-"""Requests a worker holds at once: the one it works on and the next, already in its pipe,
-so that it starts the next as soon as it has answered, whenever the driver gets to read
-the answer (the driver's threads share one interpreter lock with its event loop)."""
-
-
 class _WorkerProcess:
-    """The driver's end of one worker: a child process, its two pipes, and a thread that
-    reads its answers (in the order of the requests) as soon as they come."""
+    """The driver's end of one worker: a child process and its two pipes."""
 
     def __init__(self, config: OperatorsConfig, settings: FactsSettings) -> None:
         self.process = subprocess.Popen(
@@ -208,76 +201,24 @@ class _WorkerProcess:
         assert self.process.stdin is not None and self.process.stdout is not None
         self._stdin: IO[bytes] = self.process.stdin
         self._stdout: IO[bytes] = self.process.stdout
-        self._write_lock = threading.Lock()
-        self._pending: deque[concurrent.futures.Future[Any]] = deque()
-        self._gone: str | None = None
-        with self._write_lock:
-            self._write((config, settings))
-        self._reader = threading.Thread(
-            target=self._read_answers,
-            name=f"evoforge-proposals-{self.process.pid}",
-            daemon=True,
-        )
-        self._reader.start()
+        self._send((config, settings))
 
-    @property
-    def gone(self) -> bool:
-        """Whether the worker died or its pipes broke: it answers nothing more."""
-        return self._gone is not None
-
-    def _write(self, payload: Any) -> None:
+    def _send(self, payload: Any) -> None:
         try:
             _write_frame(self._stdin, payload)
         except (BrokenPipeError, OSError, ValueError) as exc:
             raise WorkerDied(f"proposal worker {self.process.pid} is gone: {exc}") from exc
 
-    def submit(self, request: tuple[str, tuple[Any, ...]]) -> concurrent.futures.Future[Any]:
-        """Send one request (blocking while the worker's pipe is full); its answer comes
-        back through the returned future: ``RuntimeError`` when the request failed in the
-        worker, :class:`WorkerDied` when the worker is gone before answering."""
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        with self._write_lock:
-            if self._gone is not None:
-                raise WorkerDied(self._gone)
-            self._pending.append(future)  # answers come in the order requests are written
-            try:
-                self._write(request)
-            except WorkerDied as exc:
-                self._fail(str(exc))
-                raise
-        return future
-
     def call(self, request: tuple[str, tuple[Any, ...]]) -> Any:
         """Send one request and wait for its answer (blocking)."""
-        return self.submit(request).result()
-
-    def _read_answers(self) -> None:
-        while True:
-            try:
-                ok, answer = _read_frame(self._stdout)
-            except (EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
-                self._fail(f"proposal worker {self.process.pid} died: {exc}")
-                return
-            try:
-                future = self._pending.popleft()
-            except IndexError:  # an answer nobody asked for: not a worker of ours
-                self._fail(f"proposal worker {self.process.pid} answered out of turn")
-                return
-            if ok:
-                future.set_result(answer)
-            else:
-                future.set_exception(RuntimeError(f"proposal worker failed: {answer}"))
-
-    def _fail(self, reason: str) -> None:
-        """Mark the worker gone; every request still waiting fails with ``reason``."""
-        self._gone = self._gone or reason
-        while True:
-            try:
-                future = self._pending.popleft()
-            except IndexError:
-                return
-            with contextlib.suppress(concurrent.futures.InvalidStateError):
-                future.set_exception(WorkerDied(reason))
+        self._send(request)
+        try:
+            ok, answer = _read_frame(self._stdout)
+        except (EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
+            raise WorkerDied(f"proposal worker {self.process.pid} died: {exc}") from exc
+        if not ok:
+            raise RuntimeError(f"proposal worker failed: {answer}")
+        return answer
 
     def stop(self) -> None:
         """Close its input (it exits), wait a little, then kill it."""
@@ -288,28 +229,17 @@ class _WorkerProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        self._reader.join(timeout=_STOP_TIMEOUT_S)
         with contextlib.suppress(OSError, ValueError):
             self._stdout.close()
-
-
-@dataclass
-class _Slot:
-    """A place for one worker process: the one started in it (None until the first
-    request, and again after it died) and the requests it holds now."""
-
-    worker: _WorkerProcess | None = None
-    queued: int = 0
 
 
 class ProposalPool:
     """``processes`` worker processes for the symbolic operators of ``config`` and for
     children's facts, started on first use (or all at once by :meth:`start`);
-    :meth:`close` stops them. Calls may come from any event loop (one after the other or
-    concurrently): each is carried by one of the pool's own threads (so calls never
-    queue behind the evaluations in the loop's default executor), and the loop itself
-    never blocks. A call goes to the worker holding the fewest requests; each holds up to
-    ``_QUEUED_PER_WORKER``, the next one already in its pipe while it works."""
+    :meth:`close` stops them. Calls may come from
+    any event loop (one after the other or concurrently): each is carried by one of the
+    pool's own threads (one per process, so calls never queue behind the evaluations in
+    the loop's default executor), and the loop itself never blocks."""
 
     def __init__(self, config: OperatorsConfig, settings: FactsSettings, processes: int) -> None:
         if processes < 1:
@@ -317,10 +247,8 @@ class ProposalPool:
         self.config = config
         self.settings = settings
         self.processes = processes
-        self.queued_per_worker = _QUEUED_PER_WORKER
         self._symbolic = frozenset(name for name in config.enabled if runs_apart(name))
-        self._slots = [_Slot() for _ in range(processes)]
-        self._turns = threading.Condition()  # guards the slots
+        self._idle: queue.Queue[_WorkerProcess | None] | None = None
         self._threads: concurrent.futures.ThreadPoolExecutor | None = None
         self._workers: list[_WorkerProcess] = []
 
@@ -338,9 +266,21 @@ class ProposalPool:
         evoforge and builds its operators while the driver does something else (scores
         the seed), and the first proposals find it ready. Without this call each worker
         starts on its first request."""
-        with self._turns:
-            for slot in self._slots:
-                self._worker_in(slot)
+        idle, _ = self._start()
+        slots: list[_WorkerProcess | None] = []
+        while True:
+            try:
+                slots.append(idle.get_nowait())
+            except queue.Empty:
+                break
+        try:
+            for index, worker in enumerate(slots):
+                if worker is None:
+                    slots[index] = worker = _WorkerProcess(self.config, self.settings)
+                    self._workers.append(worker)
+        finally:
+            for worker in slots:
+                idle.put(worker)
 
     async def propose(self, operator: str, context: ProposalContext) -> Proposal | None:
         """The child ``operator`` proposes from ``context``, with its facts; None when
@@ -378,69 +318,53 @@ class ProposalPool:
         return prompt
 
     async def _call(self, request: tuple[str, tuple[Any, ...]]) -> Any:
+        idle, threads = self._start()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._carriers(), self._call_blocking, request)
+        return await loop.run_in_executor(threads, self._call_blocking, idle, request)
 
-    def _carriers(self) -> concurrent.futures.ThreadPoolExecutor:
-        with self._turns:
-            if self._threads is None:
-                self._threads = concurrent.futures.ThreadPoolExecutor(
-                    max_workers=self.processes * self.queued_per_worker,
-                    thread_name_prefix="evoforge-proposals",
-                )
-            return self._threads
+    def _start(
+        self,
+    ) -> tuple[queue.Queue[_WorkerProcess | None], concurrent.futures.ThreadPoolExecutor]:
+        if self._idle is None or self._threads is None:
+            self._idle = queue.Queue()
+            for _ in range(self.processes):
+                self._idle.put(None)  # a slot: its worker starts on first use
+            self._threads = concurrent.futures.ThreadPoolExecutor(
+                max_workers=self.processes, thread_name_prefix="evoforge-proposals"
+            )
+        return self._idle, self._threads
 
-    def _worker_in(self, slot: _Slot) -> _WorkerProcess:
-        """The slot's worker, started now if it has none or its last one is gone (that
-        one is killed). The caller holds ``_turns``."""
-        worker = slot.worker
-        if worker is not None and worker.gone:
-            self._retire(worker)
-            worker = None
-        if worker is None:
-            worker = slot.worker = _WorkerProcess(self.config, self.settings)
-            self._workers.append(worker)
-        return worker
-
-    def _call_blocking(self, request: tuple[str, tuple[Any, ...]]) -> Any:
-        with self._turns:
-            while True:
-                slot = min(self._slots, key=lambda candidate: candidate.queued)
-                if slot.queued < self.queued_per_worker:
-                    break
-                self._turns.wait()
-            slot.queued += 1
-            try:
-                worker = self._worker_in(slot)
-            except BaseException:
-                slot.queued -= 1
-                self._turns.notify()
-                raise
+    def _call_blocking(
+        self, idle: queue.Queue[_WorkerProcess | None], request: tuple[str, tuple[Any, ...]]
+    ) -> Any:
+        worker = idle.get()
         try:
+            if worker is None:
+                worker = _WorkerProcess(self.config, self.settings)
+                self._workers.append(worker)
             return worker.call(request)
         except WorkerDied:
-            return None  # the slot's next request starts a fresh worker
+            self._retire(worker)
+            worker = None  # the next call on this slot starts a fresh one
+            return None
         except RuntimeError:  # the request failed in the worker: no child
             return None
         finally:
-            with self._turns:
-                slot.queued -= 1
-                self._turns.notify()
+            idle.put(worker)
 
-    def _retire(self, worker: _WorkerProcess) -> None:
+    def _retire(self, worker: _WorkerProcess | None) -> None:
+        if worker is None:
+            return
         with contextlib.suppress(ValueError):
             self._workers.remove(worker)
-        with contextlib.suppress(OSError):
-            worker.process.kill()
+        worker.process.kill()
         worker.stop()
 
     def close(self) -> None:
         """Stop the workers. Safe to call more than once; a later call starts new ones."""
-        with self._turns:
-            workers, self._workers = self._workers, []
-            threads, self._threads = self._threads, None
-            for slot in self._slots:
-                slot.worker = None
+        workers, self._workers = self._workers, []
+        threads, self._threads = self._threads, None
+        self._idle = None
         for worker in workers:
             worker.stop()
         if threads is not None:

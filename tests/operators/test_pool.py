@@ -4,12 +4,8 @@ driver, attaches each child's facts, and survives a worker that dies."""
 from __future__ import annotations
 
 import asyncio
-import fcntl
-import io
 import os
 import signal
-import struct
-import termios
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -18,10 +14,10 @@ import pytest
 from operator_cases import PROGRAMS, make_program
 
 from evoforge.config import NoveltyConfig, OperatorsConfig, PromptConfig
-from evoforge.facts import ChildFacts, FactsSettings, child_facts
+from evoforge.facts import FactsSettings, child_facts
 from evoforge.operators.answers import AnswerRequest, AppliedAnswer, apply_answers
 from evoforge.operators.base import Proposal, ProposalContext
-from evoforge.operators.pool import ProposalPool, _WorkerState, _write_frame, propose_with_facts
+from evoforge.operators.pool import ProposalPool, _WorkerState, propose_with_facts
 from evoforge.operators.prompts import PromptBuilder
 from evoforge.operators.registry import build_operators
 from evoforge.operators.simplify import SimplifyOperator
@@ -118,64 +114,6 @@ def test_a_worker_that_dies_costs_one_child_and_is_replaced(pool: ProposalPool) 
     assert lost is None
     assert after is not None
     assert len(pool.pids) == 1
-
-
-def _frame_size(request: tuple[str, tuple[object, ...]]) -> int:
-    buffer = io.BytesIO()
-    _write_frame(buffer, request)
-    return len(buffer.getvalue())
-
-
-def _bytes_waiting(pid: int) -> int:
-    """Bytes written to a worker's input that it has not read yet."""
-    with open(f"/proc/{pid}/fd/0", "rb", buffering=0) as end:  # its end of the pipe
-        return struct.unpack("i", fcntl.ioctl(end.fileno(), termios.FIONREAD, b"\0" * 4))[0]
-
-
-def _state(pid: int) -> str:
-    """A process's state letter (``T``: stopped)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().rsplit(")", 1)[1].split()[0]
-
-
-@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
-def test_a_worker_gets_its_next_request_before_it_answers_and_each_caller_its_answer(
-    pool: ProposalPool,
-) -> None:
-    child = _partner()
-    shipped = replace(_context(1), pool=(), recent=(), call_log=None, offload=None)
-    both = _frame_size(("propose", ("tune", shipped))) + _frame_size(("facts", (CODE, child)))
-
-    async def scenario() -> tuple[int, object, object]:
-        await pool.propose("tune", _context(0))  # starts the worker
-        (pid,) = pool.pids
-        os.kill(pid, signal.SIGSTOP)  # it reads nothing while stopped
-        try:
-            for _ in range(250):  # a signal takes effect when the process next runs
-                if _state(pid) == "T":
-                    break
-                await asyncio.sleep(0.02)
-            first = asyncio.ensure_future(pool.propose("tune", _context(1)))
-            second = asyncio.ensure_future(pool.facts(CODE, child))
-            waiting = 0
-            for _ in range(250):  # at most 5 s for both requests to be written
-                await asyncio.sleep(0.02)
-                waiting = _bytes_waiting(pid)
-                if waiting >= both:
-                    break
-        finally:
-            os.kill(pid, signal.SIGCONT)
-        return waiting, await first, await second
-
-    waiting, proposal, facts = asyncio.run(scenario())
-    assert waiting == both  # the second request did not wait for the first answer
-    here = asyncio.run(
-        propose_with_facts(build_operators(OperatorsConfig())["tune"], _context(1), SETTINGS)
-    )
-    assert proposal == here
-    expected = child_facts(CODE, child, SETTINGS)
-    assert isinstance(facts, ChildFacts) and facts.code_hash == expected.code_hash
-    assert facts.skeleton == expected.skeleton
 
 
 def test_close_stops_the_workers(pool: ProposalPool) -> None:
