@@ -26,7 +26,7 @@ import math
 import os
 import shutil
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -237,6 +237,10 @@ class Engine:
         self._next_iteration = 1
         self._next_seq = 0
         self._open_jobs: dict[int, Job] = {}
+        # per bandit arm, the jobs asked and not yet told that will pay it (the final
+        # simplification pays neither bandit and is not counted)
+        self._operators_in_flight: Counter[str] = Counter()
+        self._sources_in_flight: Counter[str] = Counter()
         # skeleton -> its relatives, oldest first; the skeleton appended to longest ago first
         self._relatives: OrderedDict[str, deque[Program]] = OrderedDict()
         self._failed_relatives: OrderedDict[str, deque[Program]] = OrderedDict()
@@ -412,7 +416,9 @@ class Engine:
     # -- ask ------------------------------------------------------------------------------
 
     def ask(self) -> Job:
-        """Choose the next job. Deterministic given the committed history."""
+        """Choose the next job. Deterministic given the committed history and the jobs
+        asked and not yet told (the bandits count those as pulls in flight, so that a batch
+        of asks spreads over the arms)."""
         iteration = self._next_iteration
         self._next_iteration += 1
         # used up before ask returns, so one generator reseeded per call will do
@@ -430,10 +436,12 @@ class Engine:
                 parent, island, rng, inspiration_config.count, inspiration_config.policy
             )
         )
-        operator = self.operators[self.bandit.select(rng)]
+        operator = self.operators[self.bandit.select(rng, self._operators_in_flight)]
         if _uses_models(operator.name) and self._symbolic_instead():
             symbolic = [name for name in self.operators if not _uses_models(name)]
             operator = self.operators[symbolic[int(rng.integers(len(symbolic)))]]
+        self._operators_in_flight[operator.name] += 1  # the arm tell will pay
+        self._sources_in_flight[source] += 1
         pool: list[Program] = []
         recent: tuple[Program, ...] = ()
         if operator.uses_prompt_material:
@@ -481,7 +489,7 @@ class Engine:
         if self.parent_bandit is None:
             parent = self.archive.sample_parent(island, rng, temperature=temperature)
             return FIXED_SOURCE, ParentPick(parent)
-        source = self.parent_bandit.select(rng)
+        source = self.parent_bandit.select(rng, self._sources_in_flight)
         pick = pick_parent(
             self.archive,
             source,
@@ -920,6 +928,14 @@ class Engine:
                 "each job from ask() is told exactly once"
             )
         del self._open_jobs[job.iteration]
+        if job.source != FINAL_SOURCE:
+            for in_flight, arm in (
+                (self._operators_in_flight, job.operator.name),
+                (self._sources_in_flight, job.source),
+            ):
+                in_flight[arm] -= 1
+                if not in_flight[arm]:
+                    del in_flight[arm]
 
     def _embedding_events(
         self, program: Program, *, evaluated: bool

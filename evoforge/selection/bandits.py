@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -76,7 +76,11 @@ class Bandit(ABC):
     """A policy over named arms. Rewards are in [0, 1] (values outside are clipped).
 
     ``select(rng)`` names the arm to pull; ``update(arm, reward)`` records its payoff.
-    Updates may arrive in any order relative to selects (evaluations run concurrently).
+    Updates may arrive in any order relative to selects (evaluations run concurrently):
+    ``select(rng, pending)`` is told how many pulls of each arm are still in flight
+    (selected, not yet updated), which a deterministic policy needs so that a batch of
+    selections made before any payoff does not repeat one arm. ``pending`` is never part
+    of the state: it describes work in flight, which a resumed run does not have.
     """
 
     policy: ClassVar[str]
@@ -97,8 +101,9 @@ class Bandit(ABC):
         self._sorted_arms: list[str] = []  # set with the head
 
     @abstractmethod
-    def select(self, rng: np.random.Generator) -> str:
-        """The arm to pull next."""
+    def select(self, rng: np.random.Generator, pending: Mapping[str, int] | None = None) -> str:
+        """The arm to pull next; ``pending``: pulls per arm selected but not yet updated
+        (missing arms: none)."""
 
     def update(self, arm: str, reward: float) -> None:
         """Record ``reward`` (clipped to [0, 1]; NaN is an error) for ``arm``."""
@@ -226,23 +231,38 @@ class UCB1(Bandit):
 
     N and n are effective counts (discounted or windowed). Deterministic: ties go to the
     earlier arm and ``rng`` is not used.
+
+    Pulls in flight (``pending``) count as pulls whose payoff is not known yet: an arm
+    never paid but in flight is not chosen again for its first try while another arm
+    waits for its own; it stays out of the index until paid (no mean to rank it by); and
+    an arm's pulls in flight add to its n and to N, so a batch of selections spreads over
+    the arms the index ranks close instead of repeating the first. While no arm has been
+    paid, each selection takes the arm with the fewest pulls in flight.
     """
 
     policy = "ucb1"
 
-    def select(self, rng: np.random.Generator) -> str:
+    def select(self, rng: np.random.Generator, pending: Mapping[str, int] | None = None) -> str:
+        waiting = pending or {}
+        records = self._records
         for arm in self.arms:
-            if self._records[arm].uses == 0:
+            if records[arm].uses == 0 and not waiting.get(arm, 0):
                 return arm
-        effective = [self._effective(arm) for arm in self.arms]
-        total = sum(count for count, _, _ in effective)
+        paid = [arm for arm in self.arms if records[arm].uses > 0]
+        if not paid:  # every arm is in flight and none paid: the least in flight
+            return min(self.arms, key=lambda arm: waiting.get(arm, 0))
+        effective = [self._effective(arm) for arm in paid]
+        in_flight = [float(waiting.get(arm, 0)) for arm in paid]
+        total = sum(count for count, _, _ in effective) + sum(in_flight)
         log_total = math.log(max(total, 1.0))
-        best_arm, best_value = self.arms[0], -math.inf
-        for arm, (count, reward_sum, _) in zip(self.arms, effective, strict=True):
+        best_arm, best_value = paid[0], -math.inf
+        for arm, (count, reward_sum, _), flying in zip(paid, effective, in_flight, strict=True):
             if count <= 0.0:
-                return arm  # everything it taught us has decayed away: ask again
+                if not flying:
+                    return arm  # everything it taught us has decayed away: ask again
+                continue  # asked again already: nothing to rank it by until it is paid
             value = reward_sum / count + self.config.exploration * math.sqrt(
-                2.0 * log_total / count
+                2.0 * log_total / (count + flying)
             )
             if value > best_value:
                 best_arm, best_value = arm, value
@@ -256,7 +276,9 @@ class ThompsonSampling(Bandit):
 
     policy = "thompson"
 
-    def select(self, rng: np.random.Generator) -> str:
+    def select(self, rng: np.random.Generator, pending: Mapping[str, int] | None = None) -> str:
+        """One posterior draw per arm (``pending`` is not needed: the draws spread a batch
+        of selections by themselves)."""
         draws = []
         for arm in self.arms:
             count, reward_sum, _ = self._effective(arm)
@@ -286,7 +308,9 @@ class EXP3(Bandit):
         mixed = (1.0 - gamma) * weights / weights.sum() + gamma / k
         return np.asarray(mixed / mixed.sum())
 
-    def select(self, rng: np.random.Generator) -> str:
+    def select(self, rng: np.random.Generator, pending: Mapping[str, int] | None = None) -> str:
+        """A draw from :meth:`probabilities` (``pending`` is not needed: a batch of
+        selections is a batch of independent draws)."""
         return self.arms[int(rng.choice(len(self.arms), p=self.probabilities()))]
 
     def _gain(self, arm: str, reward: float) -> float:

@@ -59,6 +59,60 @@ def test_ucb1_tries_every_arm_once_in_order() -> None:
     assert order == ["a", "b", "c"]
 
 
+def select_batch(b: Bandit, size: int, pending: dict[str, int] | None = None) -> list[str]:
+    """``size`` selections made before any payoff, each counted in flight for the next."""
+    in_flight = dict(pending or {})
+    rng = np.random.default_rng(0)
+    chosen = []
+    for _ in range(size):
+        arm = b.select(rng, in_flight)
+        in_flight[arm] = in_flight.get(arm, 0) + 1
+        chosen.append(arm)
+    return chosen
+
+
+def test_ucb1_spreads_a_first_batch_over_the_arms_in_flight() -> None:
+    """Asked for 5 pulls before any payoff, UCB1 tries each of 3 arms once, in order, then
+    the least in flight; without the pulls in flight it would repeat the first arm."""
+    b = bandit("ucb1", arms=["a", "b", "c"])
+    assert select_batch(b, 5) == ["a", "b", "c", "a", "b"]
+    assert [b.select(np.random.default_rng(0)) for _ in range(3)] == ["a", "a", "a"]
+
+
+def test_ucb1_gives_an_unpaid_arm_its_first_try_before_repeating_a_paid_one() -> None:
+    b = bandit("ucb1", arms=["a", "b", "c"])
+    b.update("a", 1.0)  # a paid, b in flight, c never tried
+    assert b.select(np.random.default_rng(0), {"b": 1}) == "c"
+    # b and c in flight, unpaid: only a can be ranked
+    assert b.select(np.random.default_rng(0), {"b": 1, "c": 1}) == "a"
+
+
+def test_ucb1_counts_pulls_in_flight_against_an_arms_bonus() -> None:
+    """Two arms with the same record: the one with pulls in flight loses its tie, and a
+    batch alternates between them instead of piling onto the first."""
+    b = bandit("ucb1", arms=["a", "b"])
+    for arm in ("a", "b", "a", "b"):
+        b.update(arm, 0.5)
+    rng = np.random.default_rng(0)
+    assert b.select(rng) == "a"
+    assert b.select(rng, {"a": 1}) == "b"
+    assert select_batch(b, 6) == ["a", "b", "a", "b", "a", "b"]
+    # a much better arm still wins with a pull of its own in flight
+    for _ in range(20):
+        b.update("a", 1.0)
+        b.update("b", 0.0)
+    assert b.select(rng, {"a": 1}) == "a"
+
+
+@pytest.mark.parametrize("policy", ["thompson", "exp3"])
+def test_randomised_policies_accept_pulls_in_flight(policy: str) -> None:
+    """Their draws spread a batch by themselves: pending leaves the choice unchanged."""
+    b = bandit(policy, arms=["a", "b", "c"])
+    b.update("b", 1.0)
+    with_pending = b.select(np.random.default_rng(3), {"a": 4, "b": 2})
+    assert with_pending == b.select(np.random.default_rng(3))
+
+
 @pytest.mark.parametrize("policy", POLICIES)
 @pytest.mark.parametrize(
     "settings_", [{}, {"discount": 0.9}, {"window": 5}, {"discount": 0.95, "window": 7}]
