@@ -311,6 +311,29 @@ def _import_cma() -> ModuleType:
     return cma
 
 
+# cma's options, every default included, evaluated for one (dimension, population size):
+# cma evaluates each option given as a text expression (``"4 + 3 * log(N)"``) whenever a
+# strategy starts, about a third of a start's CPU; given as values, they are only copied.
+_CMA_OPTIONS: dict[tuple[int, int], dict[str, Any]] = {}
+
+
+def _cma_options(cma: ModuleType, dimension: int, popsize: int) -> dict[str, Any]:
+    """A fresh copy of cma's options for ``dimension`` and ``popsize`` (quiet, no seed of
+    its own), evaluated once per process and pair; the caller adds ``randn`` and
+    ``CMA_stds``. The strategy started from it is the one the unevaluated options give."""
+    key = (dimension, popsize)
+    evaluated = _CMA_OPTIONS.get(key)
+    if evaluated is None:
+        options = cma.CMAOptions({"verbose": -9, "popsize": popsize, "seed": float("nan")})
+        evaluated = dict(options.complement().evalall({"N": dimension}))
+        _CMA_OPTIONS[key] = evaluated
+    # a strategy may change a list or dict of its options in place: each gets its own
+    return {
+        name: value.copy() if isinstance(value, list | dict) else value
+        for name, value in evaluated.items()
+    }
+
+
 def _cma_sample(
     x0: np.ndarray,
     sigma: float,
@@ -326,13 +349,9 @@ def _cma_sample(
         popsize = max(2, min(default_popsize, len(history)))
         scales = np.where(np.abs(x0) > _ZERO_SCALE_BELOW, np.abs(x0), 1.0)
         randn: Callable[..., Any] = lambda *shape: rng.standard_normal(shape)  # noqa: E731
-        options = {
-            "verbose": -9,
-            "popsize": popsize,
-            "randn": randn,
-            "seed": float("nan"),
-            "CMA_stds": list(scales),
-        }
+        options = _cma_options(cma, dimension, popsize)
+        options["randn"] = randn
+        options["CMA_stds"] = list(scales)
         strategy = cma.CMAEvolutionStrategy(list(x0), sigma, options)
         batches = [list(history[i : i + popsize]) for i in range(0, len(history), popsize)]
         if len(batches[-1]) < popsize:

@@ -400,3 +400,51 @@ def test_cma_is_imported_without_plots_and_samples_the_same() -> None:
     assert lean[0] == preloaded[0]
     assert lean[1] == "False False"
     assert preloaded[1] == "True True"
+
+
+def test_cma_samples_equal_those_of_options_evaluated_by_cma_itself() -> None:
+    """tune hands cma its options evaluated once per dimension and population size; every
+    sample, from a cold cache or a warm one, is the one cma gives when it evaluates the
+    same options itself at each start."""
+    import math
+    import warnings
+
+    import cma
+
+    from evoforge.operators.tune import _CMA_OPTIONS, _cma_sample
+
+    def reference(
+        x0: np.ndarray, sigma: float, history: list[tuple[np.ndarray, float]], seed: int
+    ) -> list[float]:
+        rng = np.random.default_rng(seed)
+        popsize = max(2, min(4 + int(3 * math.log(len(x0))), len(history)))
+        options = {
+            "verbose": -9,
+            "popsize": popsize,
+            "randn": lambda *shape: rng.standard_normal(shape),
+            "seed": float("nan"),
+            "CMA_stds": list(np.where(np.abs(x0) > 1e-12, np.abs(x0), 1.0)),
+        }
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            strategy = cma.CMAEvolutionStrategy(list(x0), sigma, options)
+            batches = [history[i : i + popsize] for i in range(0, len(history), popsize)]
+            if len(batches[-1]) < popsize:
+                batches[-1] = history[-popsize:]
+            for batch in batches:
+                strategy.ask()
+                strategy.tell([v.copy() for v, _ in batch], [-score for _, score in batch])
+            return [float(x) for x in strategy.ask(1)[0]]
+
+    _CMA_OPTIONS.clear()
+    draw = np.random.default_rng(11)
+    for dimension, size, sigma in [(2, 3, 0.1), (4, 9, 0.05), (4, 9, 0.2), (7, 30, 0.01)]:
+        x0 = draw.normal(size=dimension)
+        history = [
+            (x0 + draw.normal(size=dimension) * 0.02, float(draw.random())) for _ in range(size)
+        ]
+        for seed in range(3):  # the first call of a pair fills the cache, the others read it
+            sample = _cma_sample(x0, sigma, history, np.random.default_rng(seed))
+            assert sample is not None
+            assert sample.tolist() == reference(x0, sigma, history, seed)
+    assert set(_CMA_OPTIONS) == {(2, 3), (4, 8), (7, 9)}  # popsize: min(4 + 3 ln n, history)
