@@ -85,6 +85,9 @@ class Sample:
     db_bytes: int
     programs: int
     python_blocks: int = 0  # sys.getallocatedblocks() of the driver
+    # mean length in characters of the children committed since the previous sample: the
+    # operators' and checks' work per child grows with it (parses, pyflakes, unparse)
+    child_chars: float = 0.0
 
 
 def rss_mb(pid: int | str = "self") -> float:
@@ -118,6 +121,8 @@ class SamplingReporter(Reporter):
         self.every = every
         self.samples: list[Sample] = []
         self._started = 0.0
+        self._chars = 0  # of the children committed since the last sample
+        self._children = 0
 
     def _sample(self, engine: Engine) -> None:
         sample = Sample(
@@ -128,12 +133,15 @@ class SamplingReporter(Reporter):
             db_bytes=database_bytes(self.run_dir),
             programs=engine.counters.iterations + 1,
             python_blocks=sys.getallocatedblocks(),
+            child_chars=self._chars / self._children if self._children else 0.0,
         )
+        self._chars = self._children = 0
         self.samples.append(sample)
         print(
             f"{sample.iterations:>7} it  {sample.elapsed_s:8.1f} s  {sample.rss_mb:7.1f} MiB  "
             f"(with its processes {sample.tree_rss_mb:7.1f} MiB)  "
-            f"Python blocks {sample.python_blocks:>8}  db {sample.db_bytes / 1e6:7.2f} MB",
+            f"Python blocks {sample.python_blocks:>8}  db {sample.db_bytes / 1e6:7.2f} MB  "
+            f"children {sample.child_chars:5.0f} chars",
             file=sys.stderr,
             flush=True,
         )
@@ -143,6 +151,8 @@ class SamplingReporter(Reporter):
         self._sample(engine)
 
     def step(self, engine: Engine, report: StepReport) -> None:
+        self._chars += len(report.program.code)
+        self._children += 1
         # With several workers the counter can pass a multiple between two calls.
         if engine.counters.iterations >= self.samples[-1].iterations + self.every:
             self._sample(engine)
@@ -192,6 +202,10 @@ def summarise(samples: list[Sample], every: int, warmup: int) -> dict[str, float
         "start_it_per_s": start_rate,
         "end_it_per_s": end_rate,
         "speed_ratio_end_to_start": end_rate / max(start_rate, 1e-9),
+        # the children's mean length over the same two windows: a search whose programs
+        # grow does more work per child at the end, whatever the engine's bookkeeping
+        "child_chars_start": after_warm.child_chars,
+        "child_chars_end": last.child_chars,
     }
 
 
