@@ -11,6 +11,9 @@ inside expressions, which keep children runnable more often than statement edits
   is replaced by one that also looks like an array (see below);
 * ``wrap``: wrap a numeric subexpression: ``(x * c)``, ``(x + c)``, ``-x``, ``abs(x)``,
   ``min(x, t)``, ``max(x, t)``, ``np.sin(x)``...;
+* ``hoist``: replace a composite numeric subexpression by one of its numeric operands
+  (``min(x * c, t)`` -> ``x * c``), the inverse of ``wrap``: without it, expressions only
+  grow from parent to child, and every later parse and check of them costs more;
 * ``delete`` / ``duplicate`` a statement, ``swap`` two adjacent statements. ``return``,
   definitions, imports and ``global`` declarations are never moved, copied or deleted; a
   body never becomes empty (``pass``).
@@ -474,6 +477,42 @@ def _wrap_expression(env: _BlockEnv, rng: np.random.Generator) -> str | None:
     return f"wrap {kind}"
 
 
+def _operands(node: ast.expr) -> list[ast.expr]:
+    """The direct numeric operands of a composite expression site: both sides of a binary
+    operation, the operand of a sign, the positional arguments of a call."""
+    if isinstance(node, ast.BinOp):
+        return [node.left, node.right]
+    if isinstance(node, ast.UnaryOp):
+        return [node.operand]
+    if isinstance(node, ast.Call):
+        return [arg for arg in node.args if not isinstance(arg, ast.Starred)]
+    return []
+
+
+def _hoist_expression(env: _BlockEnv, rng: np.random.Generator) -> str | None:
+    """Replace a composite numeric subexpression by one of its own operands that is a
+    numeric site too (``min(x * 2, t)`` -> ``x * 2``): the edit that undoes a ``wrap`` and
+    shortens a program, so that expressions do not only grow from child to child."""
+    sites = _expression_sites(env)
+    numeric = {id(site.node) for site in sites}
+    choices = [
+        (site.node, operand)
+        for site in sites
+        for operand in _operands(site.node)
+        if id(operand) in numeric
+        and (
+            not looks_array(site.node, env.array_names, env.numpy_name)
+            or looks_array(operand, env.array_names, env.numpy_name)
+        )  # an array kept an array, as in replace
+    ]
+    if not choices:
+        return None
+    node, operand = choices[_pick(rng, choices)]
+    note = f"hoist {_short(node)} -> {_short(operand)}"
+    _replace_in_tree(env, node, operand)
+    return note
+
+
 def _movable(statement: ast.stmt) -> bool:
     if isinstance(statement, _PINNED_STATEMENTS):
         return False
@@ -535,6 +574,7 @@ _EDITS: tuple[tuple[Edit, float], ...] = (
     (_swap_compare, 1.5),
     (_replace_subexpression, 3.0),
     (_wrap_expression, 3.0),
+    (_hoist_expression, 1.5),
     (_delete_statement, 1.0),
     (_duplicate_statement, 0.75),
     (_swap_statements, 0.75),

@@ -47,7 +47,8 @@ def _children(operator: MutateOperator, code: str, seeds: range) -> list:
 
 def test_edits_cover_every_kind() -> None:
     notes = " ".join(p.note for p in _children(MutateOperator(), PROGRAM, range(60)))
-    for kind in ("swap +", "swap -", "swap >", "replace", "wrap", "delete", "duplicate"):
+    kinds = ("swap +", "swap -", "swap >", "replace", "wrap", "hoist", "delete", "duplicate")
+    for kind in kinds:
         assert kind in notes, kind
 
 
@@ -85,9 +86,55 @@ def test_functions_only_from_imported_modules() -> None:
 
 
 def test_max_edits_one_makes_one_edit() -> None:
-    edit = re.compile(r"(?:^mutate: |, )(?:swap|replace|wrap|delete|duplicate) ")
+    edit = re.compile(r"(?:^mutate: |, )(?:swap|replace|wrap|hoist|delete|duplicate) ")
     for proposal in _children(MutateOperator(MutateConfig(max_edits=1)), PROGRAM, range(20)):
         assert len(edit.findall(proposal.note)) == 1, proposal.note
+
+
+def test_hoist_replaces_an_expression_by_one_of_its_operands() -> None:
+    """Every hoist child is its parent with one composite expression replaced by one of
+    that expression's own operands: shorter, and built only from the parent's parts."""
+    from evoforge.operators.ast_tools import parse_program
+    from evoforge.operators.mutate import _block_envs, _hoist_expression
+
+    code = (
+        "# EVOLVE-BLOCK-START\ndef f(x, y):\n"
+        "    return min(abs(x * 2.0), y) + 1.5\n# EVOLVE-BLOCK-END\n"
+    )
+    parent = ast.unparse(_block_tree(code))
+    operands = {"min(abs(x * 2.0), y)", "1.5", "abs(x * 2.0)", "y", "x * 2.0", "x", "2.0"}
+    seen = set()
+    for seed in range(40):
+        parsed = parse_program(code)
+        assert parsed is not None
+        env = _block_envs(parsed, parsed.fresh_trees())[0]
+        note = _hoist_expression(env, np.random.default_rng(seed))
+        assert note is not None and note.startswith("hoist ")
+        child = ast.unparse(env.tree)
+        assert len(child) < len(parent)
+        kept = note.split(" -> ")[1]
+        assert kept in operands, note
+        seen.add(kept)
+    assert len(seen) >= 5  # the choice spreads over the composite sites and operands
+
+
+def test_hoist_keeps_an_array_an_array() -> None:
+    from evoforge.operators.ast_tools import parse_program
+    from evoforge.operators.mutate import _block_envs, _hoist_expression
+
+    code = (
+        "import numpy as np\n# EVOLVE-BLOCK-START\ndef f(n):\n"
+        "    xs = np.arange(n)\n    return np.sum(xs * 0.5 + 2.0)\n# EVOLVE-BLOCK-END\n"
+    )
+    for seed in range(30):
+        parsed = parse_program(code)
+        assert parsed is not None
+        env = _block_envs(parsed, parsed.fresh_trees())[0]
+        note = _hoist_expression(env, np.random.default_rng(seed))
+        assert note is not None
+        # xs * 0.5 + 2.0 is an array: it may become xs * 0.5 (an array), never 2.0
+        assert note != "hoist xs * 0.5 + 2.0 -> 2.0", note
+        assert note != "hoist xs * 0.5 -> 0.5", note
 
 
 def test_indented_block_edits_stay_in_the_loop() -> None:
