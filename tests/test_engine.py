@@ -114,7 +114,7 @@ def test_children_using_undefined_names_are_refused_unless_the_check_is_off(
 def test_jobs_asked_before_any_tell_spread_over_the_bandits_arms(tmp_path: Path) -> None:
     """With several jobs in flight, ask counts the ones not yet told: a batch asked before
     any payoff tries each operator (and each parent source) once instead of repeating the
-    first arm, and a job once told no longer counts."""
+    first arm, and once every operator has paid the same, a batch still spreads."""
     shutil.copytree(PROBLEM, tmp_path / "problem")
     problem = load_problem(tmp_path / "problem")
     config = resolve_config(problem_layer=problem.config_layer, cli_layer={"seed": 2})
@@ -127,20 +127,17 @@ def test_jobs_asked_before_any_tell_spread_over_the_bandits_arms(tmp_path: Path)
         assert [job.operator.name for job in jobs] == list(operators)
         expected_sources = [sources[k % len(sources)] for k in range(len(jobs))]
         assert [job.source for job in jobs] == expected_sources
-        for job in jobs[1:]:  # told out of order; the first stays in flight
+        for job in reversed(jobs):  # told out of order, each paid nothing
             _step_told(engine, job)
-        # every operator is paid but the first, which is still in flight: the next ask
-        # ranks the paid ones by their index, and the one in flight cannot be ranked yet
-        assert engine.ask().operator.name != operators[0]
+        # every operator paid once, nothing: equal ranks, so each job in flight counts
+        assert [engine.ask().operator.name for _ in operators] == list(operators)
     finally:
         engine.close()
 
 
 def _step_told(engine: Engine, job: Job) -> None:
-    """Tell ``job`` a scored result without evaluating anything (the seed's score)."""
-    seed = engine.seed_program
-    assert seed is not None and seed.score is not None
-    engine.tell(job, None, EvaluationResult(status=EvalStatus.OK, score=seed.score))
+    """Tell ``job`` a failed evaluation without evaluating anything (reward 0)."""
+    engine.tell(job, None, EvaluationResult(status=EvalStatus.FAILED, reason="told by the test"))
 
 
 def test_relatives_come_from_the_window_and_the_index_holds_nothing_older(

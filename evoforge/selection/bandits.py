@@ -232,12 +232,13 @@ class UCB1(Bandit):
     N and n are effective counts (discounted or windowed). Deterministic: ties go to the
     earlier arm and ``rng`` is not used.
 
-    Pulls in flight (``pending``) count as pulls whose payoff is not known yet: an arm
-    never paid but in flight is not chosen again for its first try while another arm
-    waits for its own; it stays out of the index until paid (no mean to rank it by); and
-    an arm's pulls in flight add to its n and to N, so a batch of selections spreads over
-    the arms the index ranks close instead of repeating the first. While no arm has been
-    paid, each selection takes the arm with the fewest pulls in flight.
+    Pulls in flight (``pending``) count as pulls whose payoff is not known yet: they add
+    to their arm's n and to N, so a batch of selections spreads over the arms the index
+    ranks close instead of repeating the first. An arm that has no effective payoff yet
+    (never paid, or all of it decayed away) but is in flight is ranked optimistically,
+    with the highest mean a reward can have (1): an arm whose first results take long
+    (a slow evaluation) is not starved by arms whose pulls come back at once (children
+    refused before evaluation). An arm neither paid nor in flight is tried first, in order.
     """
 
     policy = "ucb1"
@@ -248,22 +249,19 @@ class UCB1(Bandit):
         for arm in self.arms:
             if records[arm].uses == 0 and not waiting.get(arm, 0):
                 return arm
-        paid = [arm for arm in self.arms if records[arm].uses > 0]
-        if not paid:  # every arm is in flight and none paid: the least in flight
-            return min(self.arms, key=lambda arm: waiting.get(arm, 0))
-        effective = [self._effective(arm) for arm in paid]
-        in_flight = [float(waiting.get(arm, 0)) for arm in paid]
+        effective = [self._effective(arm) for arm in self.arms]
+        in_flight = [float(waiting.get(arm, 0)) for arm in self.arms]
+        for arm, (count, _, _), flying in zip(self.arms, effective, in_flight, strict=True):
+            if count <= 0.0 and not flying:
+                return arm  # everything it taught us has decayed away: ask again
         total = sum(count for count, _, _ in effective) + sum(in_flight)
         log_total = math.log(max(total, 1.0))
-        best_arm, best_value = paid[0], -math.inf
-        for arm, (count, reward_sum, _), flying in zip(paid, effective, in_flight, strict=True):
-            if count <= 0.0:
-                if not flying:
-                    return arm  # everything it taught us has decayed away: ask again
-                continue  # asked again already: nothing to rank it by until it is paid
-            value = reward_sum / count + self.config.exploration * math.sqrt(
-                2.0 * log_total / (count + flying)
-            )
+        best_arm, best_value = self.arms[0], -math.inf
+        for arm, (count, reward_sum, _), flying in zip(
+            self.arms, effective, in_flight, strict=True
+        ):
+            mean = reward_sum / count if count > 0.0 else 1.0  # in flight, nothing known yet
+            value = mean + self.config.exploration * math.sqrt(2.0 * log_total / (count + flying))
             if value > best_value:
                 best_arm, best_value = arm, value
         return best_arm

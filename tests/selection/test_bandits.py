@@ -83,8 +83,19 @@ def test_ucb1_gives_an_unpaid_arm_its_first_try_before_repeating_a_paid_one() ->
     b = bandit("ucb1", arms=["a", "b", "c"])
     b.update("a", 1.0)  # a paid, b in flight, c never tried
     assert b.select(np.random.default_rng(0), {"b": 1}) == "c"
-    # b and c in flight, unpaid: only a can be ranked
-    assert b.select(np.random.default_rng(0), {"b": 1, "c": 1}) == "a"
+
+
+def test_ucb1_does_not_starve_an_arm_whose_first_pull_is_still_in_flight() -> None:
+    """Pulls of a and b come back at once with nothing (children refused before
+    evaluation); c's first pull is still being evaluated. c is ranked with the best mean a
+    reward can have, so the next selections go to c, not round and round a and b."""
+    b = bandit("ucb1", arms=["a", "b", "c"])
+    for _ in range(4):
+        b.update("a", 0.0)
+        b.update("b", 0.0)
+    assert select_batch(b, 3, {"c": 1}) == ["c", "c", "c"]
+    # its bonus shrinks with every pull in flight: far enough, the others get their turn
+    assert "a" in select_batch(b, 60, {"c": 1})
 
 
 def test_ucb1_counts_pulls_in_flight_against_an_arms_bonus() -> None:
