@@ -13,7 +13,13 @@ a function of the same name, only the tail's copy is kept. Statements that follo
 and a tail that both end in ``return`` would otherwise pile up unreachable copies, which
 change nothing but make every later child bigger and slower to handle.
 
-The child is never a copy of either side; ``extra_parent_ids`` names the partner.
+The child is never a copy of either side; ``extra_parent_ids`` names the partner. With a
+partner that differs from the parent in one place only (the same statements in the same
+order at every level crossover descends to, one of them different), every uniform mix is
+one of the two, so only one-point crossover is tried, and only where its whole-parent head
+followed by the partner's last statement can be new (not after a ``return`` or the like,
+where it is dropped, nor when it is a definition, which replaces the parent's).
+Each attempt costs a render and a compile; before this a failing partner cost fourteen.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ _NOTE_ITEMS = 4
 Key = tuple[str, str, int]
 _NESTED_BODIES = ("body", "orelse", "finalbody")
 _NOT_INSERTED = (ast.Return, ast.Raise, ast.Break, ast.Continue, ast.Pass)
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
 class CrossoverOperator(Operator):
@@ -60,8 +67,8 @@ class CrossoverOperator(Operator):
             return None
         rng = context.rng
         for index in rng.permutation(len(partners)):
-            partner, partner_parsed = partners[int(index)]
-            for attempt in range(_UNIFORM_ATTEMPTS + _ONE_POINT_ATTEMPTS):
+            partner, partner_parsed, first = partners[int(index)]
+            for attempt in range(first, _UNIFORM_ATTEMPTS + _ONE_POINT_ATTEMPTS):
                 try:
                     proposal = _attempt(
                         parsed,
@@ -79,10 +86,12 @@ class CrossoverOperator(Operator):
 
 def _partners(
     parent: Program, parsed: ParsedProgram, inspirations: Sequence[Program]
-) -> list[tuple[Program, ParsedProgram]]:
+) -> list[tuple[Program, ParsedProgram, int]]:
+    """The usable partners, each with the first attempt worth making (0, or the first
+    one-point attempt when uniform mixes can only copy a side)."""
     parent_normal = normalise_code(parent.code)
     seen: set[str] = {parent_normal}
-    partners: list[tuple[Program, ParsedProgram]] = []
+    partners: list[tuple[Program, ParsedProgram, int]] = []
     for inspiration in inspirations:
         normal = normalise_code(inspiration.code)
         if normal in seen:
@@ -96,8 +105,92 @@ def _partners(
             for i in range(len(parsed.blocks))
         ):
             continue
-        partners.append((inspiration, other))
+        first = 0
+        if _differences(parsed, other) < 2:  # every uniform mix is a copy of one side
+            if not _one_point_may_add(parsed, other):
+                continue
+            first = _UNIFORM_ATTEMPTS
+        partners.append((inspiration, other, first))
     return partners
+
+
+def _differences(parsed: ParsedProgram, other: ParsedProgram) -> int:
+    """In how many places the two programs' evolve blocks differ, as crossover sees them;
+    counting stops at 2, and blocks whose statements do not align one to one count 2.
+
+    A place is an aligned pair of statements that differ and that crossover does not
+    descend into, or the part of a compound pair outside the bodies it crosses (a
+    function's arguments, a loop's target...). A block that parses on one side only
+    counts 2 when its text differs. With fewer than 2 places, every child crossover can
+    make is the parent or the partner.
+    """
+    count = 0
+    for mine, theirs in zip(parsed.blocks, other.blocks, strict=True):
+        if mine.tree is None or theirs.tree is None:
+            if mine.text != theirs.text:
+                return 2
+            continue
+        count += _body_differences(mine.tree.body, theirs.tree.body, 0)
+        if count >= 2:
+            return 2
+    return count
+
+
+def _one_point_may_add(parsed: ParsedProgram, other: ParsedProgram) -> bool:
+    """Whether :func:`_one_point` may give something new where the blocks differ in one
+    place: its whole-parent head followed by the partner's last statement, at the level
+    where it cuts, unless the parent's last statement ends the flow (what follows it is
+    dropped as unreachable) or is a definition (the partner's replaces it)."""
+    for mine, theirs in zip(parsed.blocks, other.blocks, strict=True):
+        if mine.tree is None or theirs.tree is None:
+            continue
+        body, other_body = mine.tree.body, theirs.tree.body
+        while (
+            len(body) == 1
+            and len(other_body) == 1
+            and _recursable(body[0], other_body[0])
+            and isinstance(body[0], ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        ):  # _one_point descends into a lone shared definition
+            body, other_body = body[0].body, other_body[0].body  # type: ignore[attr-defined]
+        if not body or not other_body or isinstance(body[-1], _DEFINITIONS):
+            continue
+        if len(reachable_statements([body[-1], other_body[-1]])) == 2:
+            return True
+    return False
+
+
+def _body_differences(body: list[ast.stmt], other: list[ast.stmt], depth: int) -> int:
+    """:func:`_differences` of two statement lists at nesting ``depth`` (capped at 2)."""
+    if _keys(body) != _keys(other):
+        return 2
+    count = 0
+    for mine, theirs in zip(body, other, strict=True):
+        if same_tree(mine, theirs):
+            continue
+        if depth < _MAX_DEPTH and _recursable(mine, theirs):
+            count += _compound_differences(mine, theirs, depth)
+        else:
+            count += 1
+        if count >= 2:
+            return 2
+    return count
+
+
+def _compound_differences(mine: ast.stmt, theirs: ast.stmt, depth: int) -> int:
+    """:func:`_body_differences` of a compound pair that :func:`_uniform` may descend into:
+    the bodies it crosses, and the rest of the statement as one place."""
+    count = 0
+    head, other_head = copy.copy(mine), copy.copy(theirs)
+    for field in _NESTED_BODIES:
+        body = getattr(mine, field, None)
+        other = getattr(theirs, field, None)
+        if isinstance(body, list) and isinstance(other, list) and body and other:
+            count += _body_differences(body, other, depth + 1)
+            setattr(head, field, [])
+            setattr(other_head, field, [])
+    if not same_tree(head, other_head):
+        count += 1
+    return min(count, 2)
 
 
 def _attempt(

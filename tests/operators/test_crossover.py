@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 
+import numpy as np
 from operator_cases import PROGRAMS, assert_valid_child, block_source, make_program, run_propose
 
 from evoforge.blocks import dedent_block
@@ -143,3 +144,89 @@ def test_children_carry_no_statement_after_a_return() -> None:
         children.append(ast.unparse(function))
     # the mixes that remain: one statement from each side, the other way round than ``p``
     assert {"def f(x):\n    y = x + 1.0\n    return [y, 0.25]"} <= set(children)
+
+
+ONE_PLACE = [
+    # the soak's shape: one function whose one statement differs
+    (
+        "# EVOLVE-BLOCK-START\ndef c():\n    return [0.5, min(x, 2), 1]\n# EVOLVE-BLOCK-END\n",
+        "# EVOLVE-BLOCK-START\ndef c():\n    return [0.7, abs(2), 1]\n# EVOLVE-BLOCK-END\n",
+    ),
+    # one assignment among equal ones; a function whose arguments differ and nothing else
+    (PARENT, PARENT.replace("c = 1.0", "c = 3.0")),
+    (PARENT, PARENT.replace("def f(x):", "def f(x, k=1):")),
+]
+LOOP = "# EVOLVE-BLOCK-START\nt = 0\nfor i in range(3):\n    t += {}\n# EVOLVE-BLOCK-END\n"
+
+
+def _every_attempt(parent: str, partner_code: str, one_point: bool) -> list[str | None]:
+    """What each of 25 seeds' attempt of one kind gives, by the operator's own attempt."""
+    from evoforge.operators import crossover
+    from evoforge.operators.ast_tools import parse_program
+
+    partner = make_program(partner_code, program_id="p")
+    parsed, partner_parsed = parse_program(parent), parse_program(partner_code)
+    assert parsed is not None and partner_parsed is not None
+    assert crossover._differences(parsed, partner_parsed) == 1
+    made = [
+        crossover._attempt(
+            parsed, partner, partner_parsed, np.random.default_rng(seed), one_point=one_point
+        )
+        for seed in range(25)
+    ]
+    return [None if proposal is None else proposal.code for proposal in made]
+
+
+def test_a_partner_differing_in_one_place_is_skipped_and_nothing_is_lost() -> None:
+    from evoforge.operators import crossover
+    from evoforge.operators.ast_tools import parse_program
+
+    for parent, partner_code in ONE_PLACE:
+        partner = make_program(partner_code, program_id="p")
+        parsed = parse_program(parent)
+        assert parsed is not None
+        assert crossover._partners(make_program(parent), parsed, [partner]) == []
+        assert run_propose(CrossoverOperator(), parent, 0, inspirations=[partner]) is None
+        # every attempt the operator would have made gives no child: the skip costs nothing
+        for one_point in (False, True):
+            assert set(_every_attempt(parent, partner_code, one_point)) == {None}
+
+
+def test_one_place_apart_only_one_point_can_add_a_statement() -> None:
+    parent, partner_code = LOOP.format("i"), LOOP.format("2 * i")
+    from evoforge.operators import crossover
+    from evoforge.operators.ast_tools import parse_program
+
+    parsed = parse_program(parent)
+    assert parsed is not None
+    usable = crossover._partners(
+        make_program(parent), parsed, [make_program(partner_code, program_id="p")]
+    )
+    assert [first for _, _, first in usable] == [crossover._UNIFORM_ATTEMPTS]
+    assert set(_every_attempt(parent, partner_code, one_point=False)) == {None}
+    appended = {code for code in _every_attempt(parent, partner_code, True) if code}
+    assert appended, "the whole parent, then the partner's loop"
+    proposal = run_propose(
+        CrossoverOperator(), parent, 0, inspirations=[make_program(partner_code, program_id="p")]
+    )
+    assert proposal is not None and proposal.code in appended
+    assert "one-point" in proposal.note
+
+
+def test_two_differences_are_crossed() -> None:
+    from evoforge.operators import crossover
+    from evoforge.operators.ast_tools import parse_program
+
+    partner_code = PARENT.replace("c = 1.0", "c = 3.0").replace("return p + q", "return p * q")
+    parsed, partner_parsed = parse_program(PARENT), parse_program(partner_code)
+    assert parsed is not None and partner_parsed is not None
+    assert crossover._differences(parsed, partner_parsed) == 2
+    partner = make_program(partner_code, program_id="p")
+    children = {
+        proposal.code
+        for seed in range(20)
+        if (proposal := run_propose(CrossoverOperator(), PARENT, seed, inspirations=[partner]))
+    }
+    assert children, "two differences leave two mixes that are neither side"
+    for child in children:
+        assert ("c = 3.0" in child) != ("return p * q" in child), child
