@@ -232,6 +232,13 @@ def main(argv: list[str] | None = None) -> int:
         default=0.9,
         help="the last window must run at least this fraction of the first one's speed",
     )
+    parser.add_argument(
+        "--operators",
+        nargs="+",
+        metavar="NAME",
+        help="enable only these operators (default: the engine's); `--operators tune` keeps "
+        "every child as long as the seed, so the work per child stays the same all run",
+    )
     parser.add_argument("--json", type=Path, help="also write samples and summary here")
     parser.add_argument("--keep", type=Path, help="run in this directory and keep it")
     args = parser.parse_args(argv)
@@ -249,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             cli_layer={
                 "seed": 0,
                 "run": {"iterations": args.iterations, "workers": args.workers},
+                **({"operators": {"enabled": args.operators}} if args.operators else {}),
             },
             run_dir=run_dir,
             reporter=reporter,
@@ -256,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         warmup = args.warmup if args.warmup is not None else args.iterations // 10
         summary = summarise(reporter.samples, args.sample_every, max(warmup, args.sample_every))
     summary["stop_reason"] = result.stop_reason  # type: ignore[assignment]
+    summary["operators"] = args.operators or "default"  # type: ignore[assignment]
     print(json.dumps(summary, indent=2))
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
