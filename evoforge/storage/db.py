@@ -35,6 +35,12 @@ from evoforge.program import EvalStatus, InsertOutcome, InsertStatus, Program
 CHECKPOINT_EVERY = 200
 """Commits between two nudges of the checkpoint thread."""
 
+WAL_SIZE_LIMIT_BYTES = 4 * 1024 * 1024
+"""What the write-ahead log file is cut back to when SQLite starts it over after a
+checkpoint (``journal_size_limit``). A log that grew while checkpoints could not catch up
+(a reader holding it, a loaded disk) otherwise keeps its largest size on disk for the rest
+of the run: 15 MB at once in a 50,000-iteration soak."""
+
 SCHEMA_VERSION = 4
 """2 added ``llm_calls``, 3 ``programs.parent_source``, 4 ``programs.rejection`` and
 ``programs.params`` (typed fields for what older versions kept in ``reason``). An older
@@ -217,6 +223,7 @@ class RunDatabase:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.execute(f"PRAGMA journal_size_limit={int(WAL_SIZE_LIMIT_BYTES)}")
             if create:
                 self._conn.executescript(_SCHEMA)
                 self._set_meta_if_absent("schema_version", str(SCHEMA_VERSION))

@@ -250,3 +250,39 @@ def test_has_hash_counts_evaluated_programs_only_before_and_after_reopening(
     assert not again.has_hash(code_hash("x = 1\n"))
     absent = [code_hash(f"y = {k}\n") for k in range(2000)]
     assert not any(again.has_hash(digest) for digest in absent)
+
+
+def test_a_grown_write_ahead_log_is_cut_back_once_checkpointed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evoforge.storage import db as db_module
+
+    monkeypatch.setattr(db_module, "WAL_SIZE_LIMIT_BYTES", 64 * 1024)
+    monkeypatch.setattr(db_module, "CHECKPOINT_EVERY", 10**9)  # the checkpoint below is the one
+    path = tmp_path / "run.sqlite"
+    wal = tmp_path / "run.sqlite-wal"
+    db = RunDatabase(path, create=True)
+    reader = sqlite3.connect(str(path))
+    try:
+        db.commit_step(_program(0), evaluated=True, outcome=None, reward=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM programs").fetchone()  # holds the log's start
+        padding = "#" * 4000
+        for seq in range(1, 400):  # megabytes of log that no checkpoint can reset
+            program = _program(seq, artifacts={"stdout": padding})
+            db.commit_step(program, evaluated=True, outcome=None, reward=None)
+        grown = wal.stat().st_size
+        assert grown > 1024 * 1024
+        reader.rollback()
+        checkpoint = sqlite3.connect(str(path))
+        try:
+            busy, frames, copied = checkpoint.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            assert busy == 0 and frames == copied
+        finally:
+            checkpoint.close()
+        db.commit_step(_program(400), evaluated=True, outcome=None, reward=None)
+        assert wal.stat().st_size <= 64 * 1024 < grown
+        assert db.count_programs() == 401
+    finally:
+        reader.close()
+        db.close()
