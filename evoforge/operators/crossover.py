@@ -18,8 +18,8 @@ partner that differs from the parent in one place only (the same statements in t
 order at every level crossover descends to, one of them different), every uniform mix is
 one of the two, so only one-point crossover is tried, and only where its whole-parent head
 followed by the partner's last statement can be new (not after a ``return`` or the like,
-where it is dropped, nor when it is a definition, which replaces the parent's).
-Each attempt costs a render and a compile; before this a failing partner cost fourteen.
+where it is dropped, nor when it is a definition, which replaces the parent's): each
+attempt costs a render and a compile, fourteen per partner when all of them fail.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def _one_point_may_add(parsed: ParsedProgram, other: ParsedProgram) -> bool:
             len(body) == 1
             and len(other_body) == 1
             and _recursable(body[0], other_body[0])
-            and isinstance(body[0], ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+            and isinstance(body[0], _DEFINITIONS)
         ):  # _one_point descends into a lone shared definition
             body, other_body = body[0].body, other_body[0].body  # type: ignore[attr-defined]
         if not body or not other_body or isinstance(body[-1], _DEFINITIONS):
@@ -240,7 +240,7 @@ def _attempt(
 
 
 def _kind(statement: ast.stmt) -> tuple[str, str]:
-    if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+    if isinstance(statement, _DEFINITIONS):
         return "def", statement.name
     if isinstance(statement, ast.Assign) and all(
         isinstance(target, ast.Name) for target in statement.targets
@@ -360,7 +360,7 @@ def _one_point(
         and len(other) == 1
         and _keys(body) == _keys(other)
         and _recursable(body[0], other[0])
-        and isinstance(body[0], ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        and isinstance(body[0], _DEFINITIONS)
     ):
         crossed = copy.copy(body[0])
         inner_body, labels = _one_point(body[0].body, other[0].body, rng)  # type: ignore[attr-defined]
@@ -375,6 +375,5 @@ def _one_point(
 def _last_definitions(body: list[ast.stmt]) -> list[ast.stmt]:
     """``body`` without functions and classes that a later one of the same name replaces
     (a head and a tail that both define ``f`` would otherwise carry two copies)."""
-    definitions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-    last = {s.name: i for i, s in enumerate(body) if isinstance(s, definitions)}
-    return [s for i, s in enumerate(body) if not isinstance(s, definitions) or last[s.name] == i]
+    last = {s.name: i for i, s in enumerate(body) if isinstance(s, _DEFINITIONS)}
+    return [s for i, s in enumerate(body) if not isinstance(s, _DEFINITIONS) or last[s.name] == i]

@@ -8,6 +8,8 @@ import numpy as np
 from operator_cases import PROGRAMS, assert_valid_child, block_source, make_program, run_propose
 
 from evoforge.blocks import dedent_block
+from evoforge.operators import crossover
+from evoforge.operators.ast_tools import parse_program
 from evoforge.operators.crossover import CrossoverOperator
 
 PARENT = """\
@@ -161,9 +163,6 @@ LOOP = "# EVOLVE-BLOCK-START\nt = 0\nfor i in range(3):\n    t += {}\n# EVOLVE-B
 
 def _every_attempt(parent: str, partner_code: str, one_point: bool) -> list[str | None]:
     """What each of 25 seeds' attempt of one kind gives, by the operator's own attempt."""
-    from evoforge.operators import crossover
-    from evoforge.operators.ast_tools import parse_program
-
     partner = make_program(partner_code, program_id="p")
     parsed, partner_parsed = parse_program(parent), parse_program(partner_code)
     assert parsed is not None and partner_parsed is not None
@@ -178,9 +177,6 @@ def _every_attempt(parent: str, partner_code: str, one_point: bool) -> list[str 
 
 
 def test_a_partner_differing_in_one_place_is_skipped_and_nothing_is_lost() -> None:
-    from evoforge.operators import crossover
-    from evoforge.operators.ast_tools import parse_program
-
     for parent, partner_code in ONE_PLACE:
         partner = make_program(partner_code, program_id="p")
         parsed = parse_program(parent)
@@ -194,9 +190,6 @@ def test_a_partner_differing_in_one_place_is_skipped_and_nothing_is_lost() -> No
 
 def test_one_place_apart_only_one_point_can_add_a_statement() -> None:
     parent, partner_code = LOOP.format("i"), LOOP.format("2 * i")
-    from evoforge.operators import crossover
-    from evoforge.operators.ast_tools import parse_program
-
     parsed = parse_program(parent)
     assert parsed is not None
     usable = crossover._partners(
@@ -214,9 +207,6 @@ def test_one_place_apart_only_one_point_can_add_a_statement() -> None:
 
 
 def test_two_differences_are_crossed() -> None:
-    from evoforge.operators import crossover
-    from evoforge.operators.ast_tools import parse_program
-
     partner_code = PARENT.replace("c = 1.0", "c = 3.0").replace("return p + q", "return p * q")
     parsed, partner_parsed = parse_program(PARENT), parse_program(partner_code)
     assert parsed is not None and partner_parsed is not None
