@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from evoforge.evaluation.evaluator import ProblemEvaluator
+from evoforge.evaluation.sandbox import memory_cgroup_root
 from evoforge.program import EvalStatus
 
 from .conftest import MakeEvaluator
@@ -205,3 +206,34 @@ def test_the_template_keeps_an_evaluation_prepared_for_each_run_in_flight(
         assert spares() == 2
     finally:
         evaluator.close()
+
+
+@pytest.mark.skipif(memory_cgroup_root() is None, reason="no memory cgroup on this machine")
+def test_closing_the_templates_leaves_none_of_their_cgroups(
+    make_evaluator: MakeEvaluator, tmp_path: Path
+) -> None:
+    # Each template keeps a spare evaluation prepared, its cgroups joined; closing the
+    # template kills the spare, which then cannot remove its own groups.
+    evaluator = _templated(make_evaluator(ISOLATED_EVALUATOR, timeout_s=40.0))
+    _make_fifos(tmp_path / "problem")
+    try:
+        assert evaluator.evaluate(PROGRAM.format(role="c")).status is EvalStatus.OK
+        prefixes = [template._state.group_prefix for template in evaluator._templates.values()]
+        assert len(prefixes) == 2 and all(prefixes)
+        root = memory_cgroup_root()
+        assert root is not None
+        deadline = time.monotonic() + 10.0
+        while len(_groups(root, prefixes)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(_groups(root, prefixes)) == 2  # a spare per side, each in its groups
+    finally:
+        evaluator.close()
+    assert _groups(root, prefixes) == []
+
+
+def _groups(root: Path, prefixes: list[str | None]) -> list[str]:
+    return [
+        name
+        for name in os.listdir(root)
+        if any(prefix and name.startswith(prefix) for prefix in prefixes)
+    ]

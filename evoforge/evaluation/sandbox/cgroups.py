@@ -19,7 +19,14 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["RunCgroups", "cgroup_roots", "memory_cgroup_root", "pids_cgroup_root"]
+__all__ = [
+    "RunCgroups",
+    "cgroup_roots",
+    "group_prefix",
+    "memory_cgroup_root",
+    "pids_cgroup_root",
+    "remove_groups",
+]
 
 _V1_ROOTS = {"pids": Path("/sys/fs/cgroup/pids"), "memory": Path("/sys/fs/cgroup/memory")}
 _V2_ROOT = Path("/sys/fs/cgroup")
@@ -78,19 +85,83 @@ def _probe(controller: str) -> Path | None:
     return None
 
 
+def group_prefix(owner: int | None = None) -> str:
+    """The start of the name of every run group made for the evoforge process ``owner``
+    (this one by default): ``evoforge-<pid>-``, then a part naming the run or template."""
+    return f"evoforge-{os.getpid() if owner is None else owner}-"
+
+
+def _owner(name: str) -> int | None:
+    """The evoforge process a group's name says made it, or ``None`` (an older name)."""
+    owner, _, rest = name.removeprefix("evoforge-").partition("-")
+    return int(owner) if rest and owner.isdigit() else None
+
+
 def _remove_stale_groups(root: Path) -> None:
     """Remove run groups left by an evoforge process that was killed (``kill -9``).
 
-    Only groups older than an hour: a fresh, still empty one may belong to a run that
-    another process is starting right now. ``rmdir`` fails on a group with processes.
+    A group whose name carries its owner's pid (:func:`group_prefix`) is stale as soon as
+    that process is gone; one without (named by an older evoforge) once it is an hour old:
+    a fresh, still empty one may belong to a run that another process is starting right
+    now. ``rmdir`` fails on a group with processes, so none in use is ever removed.
     """
     cutoff = time.time() - _STALE_GROUP_AGE_S
     with contextlib.suppress(OSError):
         for entry in os.scandir(root):
-            if entry.name.startswith("evoforge-") and entry.is_dir(follow_symlinks=False):
-                with contextlib.suppress(OSError):
-                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                        os.rmdir(entry.path)
+            if not entry.name.startswith("evoforge-"):
+                continue
+            with contextlib.suppress(OSError):
+                if not entry.is_dir(follow_symlinks=False):
+                    continue
+                owner = _owner(entry.name)
+                if owner is None:
+                    stale = entry.stat(follow_symlinks=False).st_mtime < cutoff
+                else:
+                    stale = owner != os.getpid() and not _process_exists(owner)
+                if stale:
+                    os.rmdir(entry.path)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, but not ours to signal
+    return True
+
+
+def remove_groups(prefix: str, wait_s: float = 1.0) -> int:
+    """Remove every run group whose name starts with ``prefix`` under each controller's
+    root, once its processes are gone (retrying for up to ``wait_s`` while killed ones
+    exit). For the groups of a template's runs after the template ended: a spare it had
+    prepared is killed with it and cannot remove its own. Returns how many were removed;
+    never raises."""
+    removed = 0
+    for controller in ("pids", "memory"):
+        root = _root(controller)
+        if root is None:
+            continue
+        try:
+            names = [name for name in os.listdir(root) if name.startswith(prefix)]
+        except OSError:
+            continue
+        for name in names:
+            deadline = time.monotonic() + wait_s
+            while True:
+                try:
+                    os.rmdir(root / name)
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    if time.monotonic() >= deadline:
+                        break
+                    time.sleep(0.005)
+                    continue
+                removed += 1
+                break
+    return removed
 
 
 @dataclass
@@ -116,7 +187,7 @@ class RunCgroups:
         for controller, root, limit in wanted:
             if root is None:
                 continue
-            path = root / f"evoforge-{run_id}"
+            path = root / f"{group_prefix()}{run_id}"
             try:
                 path.mkdir()
             except OSError:

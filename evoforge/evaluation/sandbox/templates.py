@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from evoforge.evaluation.environment import sanitized_environment
-from evoforge.evaluation.sandbox.cgroups import cgroup_roots
+from evoforge.evaluation.sandbox.cgroups import cgroup_roots, group_prefix, remove_groups
 from evoforge.evaluation.sandbox.jail import jail_spec
 from evoforge.evaluation.sandbox.output import drain, read_head_tail
 from evoforge.evaluation.sandbox.probes import LAUNCHER_PATH, launcher_spec
@@ -105,6 +105,7 @@ class ProcessTemplate:
 
     def _start(self) -> None:
         pid = os.getpid()
+        self._state.group_prefix = f"{group_prefix()}{uuid.uuid4().hex[:12]}-"
         self._state.spool = Path(tempfile.mkdtemp(prefix=f"evoforge-sandbox-{pid}-spool-"))
         self._state.capture = Path(tempfile.mkdtemp(prefix=f"evoforge-capture-{pid}-"))
         jail_root = self._state.capture / "root"
@@ -143,6 +144,7 @@ class ProcessTemplate:
             "workdir": TEMPLATE_WORKDIR,
             "shm_kib": limits.shm_mb * 1024,
             "cgroups": roots,
+            "group_prefix": self._state.group_prefix,
         }
         status_read, status_write = os.pipe()
         argv = [
@@ -236,6 +238,7 @@ class _TemplateState:
         self.control: socket.socket | None = None
         self.spool: Path | None = None
         self.capture: Path | None = None
+        self.group_prefix: str | None = None  # how this template's runs' cgroups are named
 
 
 def _end_template(state: _TemplateState) -> None:
@@ -249,6 +252,10 @@ def _end_template(state: _TemplateState) -> None:
         with contextlib.suppress(subprocess.SubprocessError, OSError):
             state.proc.wait(timeout=10)
         state.proc = None
+    if state.group_prefix is not None:
+        # the spare the template had prepared joined its cgroups and was killed with it
+        remove_groups(state.group_prefix)
+        state.group_prefix = None
     for path in (state.spool, state.capture):
         if path is not None:
             remove_tree(path)

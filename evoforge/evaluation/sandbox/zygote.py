@@ -14,7 +14,9 @@ only forks. It never runs candidate code itself. Usage (by
 
 ``SPEC_JSON``: ``script`` (the side's script, whose ``main(argv)`` runs an evaluation),
 ``preload_evaluator`` (a path, or null), ``spool`` (the host directory holding each
-evaluation's working directory), ``workdir`` (where a child sees its own), ``shm_kib``.
+evaluation's working directory), ``workdir`` (where a child sees its own), ``shm_kib``,
+``cgroups`` (per controller, the root's descriptor, limit files and limit) and
+``group_prefix`` (how each evaluation's groups are named).
 
 Each evaluation is a **C1** the template forks, usually ahead of its request (a *spare*,
 forked while the previous evaluation runs; as many spares as the parent has runs in
@@ -117,17 +119,20 @@ class Kernel:
 
 class RunGroups:
     """The evaluation's own cgroups, made and joined by its C1 through the root directory
-    descriptors the template was given (``spec["cgroups"]``), and removed at the end."""
+    descriptors the template was given (``spec["cgroups"]``), each named ``prefix`` (the
+    template's, so that its owner can remove what a killed C1 left) and a random part, and
+    removed at the end."""
 
-    def __init__(self, roots: list[dict[str, Any]]) -> None:
+    def __init__(self, roots: list[dict[str, Any]], prefix: str) -> None:
         self.roots = roots
+        self.prefix = prefix
         self.made: list[tuple[dict[str, Any], str]] = []
 
     def join(self) -> None:
         import uuid
 
         for root in self.roots:
-            name = "evoforge-%s" % uuid.uuid4().hex
+            name = self.prefix + uuid.uuid4().hex
             os.mkdir(name, dir_fd=root["fd"])
             self.made.append((root, name))
             for limit_file in root["limit_files"]:
@@ -316,7 +321,7 @@ class Prepared:
 
     def __init__(self, kernel: Kernel, script: ModuleType, spec: dict[str, Any]) -> None:
         self.spec = spec
-        self.groups = RunGroups(spec["cgroups"])
+        self.groups = RunGroups(spec["cgroups"], spec["group_prefix"])
         try:
             self.groups.join()
             kernel.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC)
