@@ -3,12 +3,13 @@
 A standalone script, run inside the candidate's jail (no problem directory, no evaluator,
 no run database there) with whatever interpreter the user configured::
 
-    python -I candidate_host.py PROGRAM REQUEST_FD REPLY_FD MAX_MESSAGE_BYTES
+    python -I candidate_host.py PROGRAM REQUEST_FD REPLY_FD MAX_MESSAGE_BYTES [SPIN_S]
 
 It imports the program, sends a hello naming the program's public functions (or why the
 program could not be loaded), then answers each ``call`` / ``batch`` request on
 ``REQUEST_FD`` with the result or the exception on ``REPLY_FD`` until the evaluator side
-closes the request pipe (see :mod:`evoforge.evaluation.channel` for the format). The
+closes the request pipe (see :mod:`evoforge.evaluation.channel` for the format; ``SPIN_S``
+is how long a read polls before it blocks, 0 by default). The
 program runs in this process, so everything here is untrusted: the evaluator side checks
 every answer, and this process is killed as soon as the evaluator side is done.
 """
@@ -73,6 +74,7 @@ def main(argv: list[str]) -> None:
         os.path.join(here, "channel.py"), "_evoforge_channel"
     )
     program, request_fd, reply_fd, max_bytes = argv[1], int(argv[2]), int(argv[3]), int(argv[4])
+    spin_s = float(argv[5]) if len(argv) > 5 else 0.0
     try:
         module = _load(os.path.abspath(program), "candidate")
     except BaseException as exc:
@@ -80,7 +82,7 @@ def main(argv: list[str]) -> None:
         os._exit(0)
     functions = _public_functions(module)
     channel.write_frame(reply_fd, {"functions": functions})
-    reader = channel.FrameReader(request_fd, max_bytes)
+    reader = channel.FrameReader(request_fd, max_bytes, spin_s)
     while True:
         try:
             message = reader.read()

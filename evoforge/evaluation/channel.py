@@ -572,30 +572,65 @@ def _write_rest(fd: int, view: memoryview, deadline: float | None) -> None:
 class FrameReader:
     """Reads frames from a pipe, with a byte limit per frame and an optional deadline."""
 
-    def __init__(self, fd: int, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+    def __init__(
+        self, fd: int, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, spin_s: float = 0.0
+    ) -> None:
+        """``spin_s`` > 0: before blocking on a read, poll the pipe for that long, giving
+        the processor to anything else runnable between polls (for a writer on another
+        processor that answers quickly: waking a blocked reader costs more there). The
+        descriptor is then made non-blocking."""
         self.fd = fd
         self.max_bytes = max_bytes
+        self.spin_s = spin_s
         self._pending = bytearray()
         self._poll: Any = None
+        if spin_s > 0:
+            os.set_blocking(fd, False)
 
     def _fill(self, size: int, deadline: float | None) -> None:
         """Read until ``size`` bytes are pending."""
         pending = self._pending
         while len(pending) < size:
-            if deadline is not None:
-                self._wait(deadline)
             missing = size - len(pending)
-            chunk = os.read(self.fd, max(1 << 16, min(missing, 1 << 24)))
+            want = max(1 << 16, min(missing, 1 << 24))
+            if self.spin_s > 0:
+                chunk = self._spin_read(want, deadline)
+            else:
+                if deadline is not None:
+                    self._wait(deadline)
+                chunk = os.read(self.fd, want)
             if not chunk:
                 raise EOFError
             pending += chunk
 
-    def _wait(self, deadline: float) -> None:
+    def _spin_read(self, want: int, deadline: float | None) -> bytes:
+        """Up to ``want`` bytes from the (non-blocking) pipe: polled for ``spin_s``, then
+        waited for (until ``deadline``, or for ever without one)."""
+        give_up = time.monotonic() + self.spin_s
+        while True:
+            try:
+                return os.read(self.fd, want)
+            except BlockingIOError:
+                pass
+            if time.monotonic() >= give_up:
+                break
+            os.sched_yield()
+        while True:
+            self._wait(deadline)
+            try:
+                return os.read(self.fd, want)
+            except BlockingIOError:
+                continue
+
+    def _wait(self, deadline: float | None) -> None:
         """Return once the pipe is readable (data or end of file); ``TimeoutError`` at the
-        deadline."""
+        deadline (none: wait for ever)."""
         if self._poll is None:
             self._poll = select.poll()
             self._poll.register(self.fd, select.POLLIN)
+        if deadline is None:
+            self._poll.poll()
+            return
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError
@@ -659,7 +694,8 @@ class EvaluatorEnd:
     and returns their results in order (the first exception raises). Arguments and
     results travel by value (see the module docstring for what can travel).
     ``candidate.functions`` names the functions the candidate defines. Each call must be
-    answered within ``call_timeout_s``.
+    answered within ``call_timeout_s``. ``spin_s``: how the answers are waited for (see
+    :class:`FrameReader`).
     """
 
     def __init__(
@@ -668,10 +704,11 @@ class EvaluatorEnd:
         reply_fd: int,
         call_timeout_s: float,
         max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        spin_s: float = 0.0,
     ) -> None:
         self._request_fd = request_fd
         os.set_blocking(request_fd, False)  # so that sending a call has a deadline too
-        self._reader = FrameReader(reply_fd, max_bytes)
+        self._reader = FrameReader(reply_fd, max_bytes, spin_s)
         self._timeout = call_timeout_s
         self._functions: tuple[str, ...] | None = None
         self.broken: str | None = None

@@ -69,7 +69,6 @@ import importlib.util
 import json
 import math
 import numbers
-import os
 import signal
 import sys
 import threading
@@ -82,6 +81,7 @@ from types import ModuleType
 from typing import Any
 
 from evoforge.config import EvaluatorConfig
+from evoforge.evaluation.placement import Placement, ProcessorClaims
 from evoforge.evaluation.raw import RawEvaluation
 from evoforge.evaluation.sandbox import Sandbox, SandboxLimits, SandboxRun, SideRequest
 from evoforge.evaluation.sandbox.templates import ProcessTemplate
@@ -127,8 +127,7 @@ class ProblemEvaluator:
         self.sandbox = Sandbox(self.limits)
         self._evaluations = 0
         self._count_lock = threading.Lock()
-        self._cpu_turn = -1
-        self._cpu_busy: dict[int, int] = {}
+        self._processors = ProcessorClaims()
         self.verifies = _defines(evaluator_path, "verify")
         self.isolated = _defines(evaluator_path, ISOLATED_FUNCTION)
         self._verify: Callable[..., object] | None = None
@@ -166,9 +165,10 @@ class ProblemEvaluator:
             text += f"; warning: no filesystem jail on this machine ({jail})"
         return text
 
-    def command(self, split: str | None = None) -> list[str]:
+    def command(self, split: str | None = None, spin_s: float = 0.0) -> list[str]:
         """The evaluator side's argv (relative paths: its cwd is its sandbox directory);
-        ``split`` names the instance split it scores on (none: its default)."""
+        ``split`` names the instance split it scores on (none: its default); ``spin_s``
+        how long its reads of the candidate's answers poll before blocking."""
         python = self.config.python or sys.executable
         argv = [
             python,
@@ -193,6 +193,7 @@ class ProblemEvaluator:
                 repr(float(call_timeout)),
                 "--max-message-bytes",
                 str(self.config.max_message_mb * 1024 * 1024),
+                *(["--spin", repr(spin_s)] if spin_s > 0 else []),
             ]
         return [
             *argv,
@@ -203,8 +204,9 @@ class ProblemEvaluator:
             json.dumps(list(self.config.cascade_thresholds)),
         ]
 
-    def candidate_command(self) -> list[str]:
-        """The candidate side's argv in the isolated form."""
+    def candidate_command(self, spin_s: float = 0.0) -> list[str]:
+        """The candidate side's argv in the isolated form (``spin_s``: how long its reads of
+        the evaluator's calls poll before blocking)."""
         return [
             self.config.python or sys.executable,
             "-I",
@@ -213,6 +215,7 @@ class ProblemEvaluator:
             "{request_fd}",
             "{reply_fd}",
             str(self.config.max_message_mb * 1024 * 1024),
+            *([repr(spin_s)] if spin_s > 0 else []),
         ]
 
     def evaluate(self, code: str, split: str | None = None) -> EvaluationResult:
@@ -302,31 +305,6 @@ class ProblemEvaluator:
                     )
             return self._templates[side]
 
-    def _claim_cpu(self) -> int | None:
-        """The processor for the next isolated evaluation's two sides: the one with the
-        fewest evaluations in flight (round-robin among equals), held until
-        :meth:`_release_cpu`. Two evaluations in flight never share one while another
-        processor has none."""
-        try:
-            allowed = sorted(os.sched_getaffinity(0))
-        except (AttributeError, OSError):
-            return None
-        if not allowed:
-            return None
-        with self._count_lock:
-            self._cpu_turn += 1
-            turn = self._cpu_turn
-            order = allowed[turn % len(allowed) :] + allowed[: turn % len(allowed)]
-            cpu = min(order, key=lambda candidate: self._cpu_busy.get(candidate, 0))
-            self._cpu_busy[cpu] = self._cpu_busy.get(cpu, 0) + 1
-            return cpu
-
-    def _release_cpu(self, cpu: int | None) -> None:
-        if cpu is None:
-            return
-        with self._count_lock:
-            self._cpu_busy[cpu] -= 1
-
     def close(self) -> None:
         """End the template processes (they also end on their own when this process does)."""
         with self._templates_lock:
@@ -347,30 +325,31 @@ class ProblemEvaluator:
                 template=self._template("evaluator"),
             )
             return run, None
-        cpu = self._claim_cpu()
+        placement = self._processors.claim()
         try:
-            return self._run_pair(code, split, cpu)
+            return self._run_pair(code, split, placement)
         finally:
-            self._release_cpu(cpu)
+            self._processors.release(placement)
 
     def _run_pair(
-        self, code: str, split: str | None, cpu: int | None
+        self, code: str, split: str | None, placement: Placement
     ) -> tuple[SandboxRun, SandboxRun | None]:
-        """The evaluator and candidate sides of one isolated evaluation, both on ``cpu``."""
+        """The evaluator and candidate sides of one isolated evaluation, on the processors
+        of ``placement`` (:mod:`evoforge.evaluation.placement`)."""
         scripts = RUNNER_PATH.parent
         problem = self.evaluator_path.parent
         judge = SideRequest(
-            self.command(split),
+            self.command(split, placement.spin_s),
             readable=(problem, scripts),
             template=self._template("evaluator"),
-            cpu=cpu,
+            cpu=placement.judge,
         )
         subject = SideRequest(
-            self.candidate_command(),
+            self.candidate_command(placement.spin_s),
             files={self.program_filename: code},
             readable=(scripts,),
             template=self._template("candidate"),
-            cpu=cpu,
+            cpu=placement.subject,
         )
         return self.sandbox.run_pair(judge, subject, result_limit=MAX_RESULT_BYTES)
 

@@ -419,6 +419,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--candidate-fds", help="REQUEST_FD,REPLY_FD: the isolated form")
     parser.add_argument("--call-timeout", type=float, default=60.0)
     parser.add_argument("--max-message-bytes", type=int, default=64 * 1024 * 1024)
+    parser.add_argument("--spin", type=float, default=0.0, help="seconds a read polls first")
     parser.add_argument("--no-cascade", dest="cascade", action="store_false")
     parser.add_argument("--thresholds", default="[]")
     parser.add_argument("--max-artifact-chars", type=int, default=65536)
@@ -430,7 +431,7 @@ def main(argv: list[str] | None = None) -> None:
         channel = _load_channel()
         request_fd, reply_fd = (int(part) for part in args.candidate_fds.split(","))
         candidate = channel.EvaluatorEnd(
-            request_fd, reply_fd, args.call_timeout, args.max_message_bytes
+            request_fd, reply_fd, args.call_timeout, args.max_message_bytes, args.spin
         )
     outcome = run(
         os.path.abspath(args.evaluator),

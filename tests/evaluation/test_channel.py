@@ -644,29 +644,70 @@ def test_read_frame_reads_one_message(pipe: tuple[int, int]) -> None:
 
 
 # -- deadlines and ends ----------------------------------------------------------------------
+# Each with a reader that blocks at once and one that polls first (``spin_s``, for sides on
+# processors of their own).
+
+SPINS = pytest.mark.parametrize("spin_s", [0.0, 0.002], ids=["blocking", "spinning"])
 
 
-def test_the_deadline_ends_a_wait_for_a_silent_writer(pipe: tuple[int, int]) -> None:
+@SPINS
+def test_the_deadline_ends_a_wait_for_a_silent_writer(pipe: tuple[int, int], spin_s: float) -> None:
     with pytest.raises(TimeoutError):
-        FrameReader(pipe[0]).read(time.monotonic() + 0.05)
+        FrameReader(pipe[0], spin_s=spin_s).read(time.monotonic() + 0.05)
 
 
-def test_the_deadline_ends_a_wait_for_the_rest_of_a_frame(pipe: tuple[int, int]) -> None:
+@SPINS
+def test_the_deadline_ends_a_wait_for_the_rest_of_a_frame(
+    pipe: tuple[int, int], spin_s: float
+) -> None:
     read_end, write_end = pipe
     raw = _frame(_body(_message(b"b" + _u32(16)), b"only half"))[:-7]
     os.write(write_end, raw)
     with pytest.raises(TimeoutError):
-        FrameReader(read_end).read(time.monotonic() + 0.05)
+        FrameReader(read_end, spin_s=spin_s).read(time.monotonic() + 0.05)
 
 
-def test_a_past_deadline_raises_at_once(pipe: tuple[int, int]) -> None:
+@SPINS
+def test_a_past_deadline_raises_at_once(pipe: tuple[int, int], spin_s: float) -> None:
     with pytest.raises(TimeoutError):
-        FrameReader(pipe[0]).read(time.monotonic() - 1)
+        FrameReader(pipe[0], spin_s=spin_s).read(time.monotonic() - 1)
 
 
-def test_a_closed_writer_is_end_of_file(pipe: tuple[int, int]) -> None:
+@SPINS
+def test_a_closed_writer_is_end_of_file(pipe: tuple[int, int], spin_s: float) -> None:
     read_end, write_end = pipe
     os.write(write_end, b"\x00\x00")  # half a length prefix, then the writer is gone
     os.close(write_end)
     with pytest.raises(EOFError):
-        FrameReader(read_end).read(time.monotonic() + 5)
+        FrameReader(read_end, spin_s=spin_s).read(time.monotonic() + 5)
+
+
+@pytest.mark.parametrize("deadline", [True, False], ids=["deadline", "no-deadline"])
+def test_a_spinning_reader_gets_frames_that_come_before_and_after_it_stops_polling(
+    pipe: tuple[int, int], deadline: bool
+) -> None:
+    # the first frame comes at once (read while polling); the second in two pieces, long
+    # after the polling gave up, with a large array (more than the pipe holds at once)
+    read_end, write_end = pipe
+    array = np.arange(100_000, dtype=np.int64)
+    second = _frame(bytes(encode({"i": 1, "a": array})))
+
+    def write() -> None:
+        write_frame(write_end, {"i": 0})
+        time.sleep(0.05)
+        os.write(write_end, second[:3])
+        time.sleep(0.05)
+        with os.fdopen(os.dup(write_end), "wb") as rest:
+            rest.write(second[3:])
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        reader = FrameReader(read_end, spin_s=0.002)
+        until = (lambda: time.monotonic() + 5) if deadline else (lambda: None)
+        assert reader.read(until()) == {"i": 0}
+        message = reader.read(until())
+    finally:
+        writer.join()
+    assert message["i"] == 1
+    _same(array, message["a"])
