@@ -7,7 +7,11 @@ Three measurements, each as figures and ratios in one run on this machine:
    made in-process as the shared-process form does.
 2. **Whole evaluations** of bin_packing and cache_eviction's seed programs: the isolated
    evaluators in ``benchmarks/problems`` against the shared-process evaluators they replaced
-   (read from git at ``--old-revision``), each through evoforge's real sandbox.
+   (read from git at ``--old-revision``), each through evoforge's real sandbox. The isolated
+   form twice: as evoforge runs it here (its two sides on two free processors, polling each
+   other's pipe; see ``evoforge/evaluation/placement.py``) and with this process confined
+   to one processor (``isolated_one_processor``: the sides share it and block, as they do
+   whenever no second processor is free, e.g. with as many workers as processors).
 3. **Fixed cost of one evaluation** on an instant evaluator: wall time from request to
    judged result minus the evaluator's own time, for the shared-process and the isolated
    form, each with a fresh process per evaluation and with template processes.
@@ -23,6 +27,7 @@ after one warm-up evaluation each. The machine and its load are recorded with th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -31,6 +36,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from evoforge.config import EvaluatorConfig
@@ -185,24 +191,48 @@ def _old_problem(name: str, revision: str, work: Path) -> Path:
     return target
 
 
+@contextlib.contextmanager
+def _confined(one_processor: bool) -> Iterator[None]:
+    """This process (and the sandbox processes it starts meanwhile) on its first allowed
+    processor only, when ``one_processor``."""
+    allowed = os.sched_getaffinity(0)
+    if one_processor:
+        os.sched_setaffinity(0, {min(allowed)})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, allowed)
+
+
 def whole_evaluations(work: Path, revision: str, repeats: int) -> dict[str, dict[str, float]]:
     rows: dict[str, dict[str, float]] = {}
     for name in ("bin_packing", "cache_eviction"):
         old_dir = _old_problem(name, revision, work)
         new_dir = PROBLEMS / name
         figures: dict[str, float] = {}
-        for label, directory in (("shared_process", old_dir), ("isolated", new_dir)):
-            evaluator = ProblemEvaluator(
-                directory / "evaluator.py", EvaluatorConfig(timeout_s=120, memory_mb=4096)
-            )
-            times, metrics, cpu = _timed_cpu(
-                evaluator, (directory / "initial_program.py").read_text(), repeats
-            )
+        for label, directory in (
+            ("shared_process", old_dir),
+            ("isolated", new_dir),
+            ("isolated_one_processor", new_dir),
+        ):
+            with _confined(label == "isolated_one_processor"):
+                evaluator = ProblemEvaluator(
+                    directory / "evaluator.py", EvaluatorConfig(timeout_s=120, memory_mb=4096)
+                )
+                times, metrics, cpu = _timed_cpu(
+                    evaluator, (directory / "initial_program.py").read_text(), repeats
+                )
             figures[f"{label}_s"] = statistics.median(times)
             figures[f"{label}_cpu_s"] = statistics.median(cpu)
             figures[f"{label}_score"] = metrics[0].get("combined_score", float("nan"))
         figures["ratio"] = figures["isolated_s"] / figures["shared_process_s"]
         figures["cpu_ratio"] = figures["isolated_cpu_s"] / figures["shared_process_cpu_s"]
+        figures["ratio_one_processor"] = (
+            figures["isolated_one_processor_s"] / figures["shared_process_s"]
+        )
+        figures["cpu_ratio_one_processor"] = (
+            figures["isolated_one_processor_cpu_s"] / figures["shared_process_cpu_s"]
+        )
         rows[name] = figures
     return rows
 
