@@ -29,6 +29,7 @@ evaluation then fails with that reason, whatever the evaluator does with the exc
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import select
@@ -808,6 +809,15 @@ class EvaluatorEnd:
         if "ok" not in answer:
             raise self._break("the candidate sent a malformed answer")
         return answer["ok"]
+
+    def close(self) -> None:
+        """Close both pipes: the candidate side reads end-of-file and leaves. Later calls
+        raise :class:`ChannelBroken`."""
+        for fd in (self._request_fd, self._reader.fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if self.broken is None:
+            self.broken = "the evaluator side closed the channel"
 
     def _receive(self, what: str) -> dict[str, object]:
         if self.broken is not None:

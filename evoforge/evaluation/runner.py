@@ -443,6 +443,8 @@ def main(argv: list[str] | None = None) -> None:
         candidate,
         args.split,
     )
+    if candidate is not None:  # the candidate side can leave while the result is written
+        candidate.close()
     try:
         _write_result(args.result_fd, outcome)
     except BaseException as exc:  # a value json cannot write: report that instead

@@ -17,7 +17,9 @@ import pytest
 
 from evoforge.evaluation.channel import (
     MAX_DEPTH,
+    ChannelBroken,
     ChannelError,
+    EvaluatorEnd,
     FrameReader,
     call_frame,
     decode,
@@ -711,3 +713,18 @@ def test_a_spinning_reader_gets_frames_that_come_before_and_after_it_stops_polli
         writer.join()
     assert message["i"] == 1
     _same(array, message["a"])
+
+
+def test_closing_the_evaluators_end_lets_the_candidate_side_leave() -> None:
+    request_read, request_write = os.pipe()
+    reply_read, reply_write = os.pipe()
+    end = EvaluatorEnd(request_write, reply_read, call_timeout_s=5.0)
+    try:
+        end.close()
+        with pytest.raises(EOFError):  # what the candidate side reads: end-of-file
+            FrameReader(request_read).read()
+        with pytest.raises(ChannelBroken, match="closed the channel"):
+            end.call("anything")
+    finally:
+        for fd in (request_read, reply_write):
+            os.close(fd)
