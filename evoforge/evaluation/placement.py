@@ -6,8 +6,8 @@ caches the other has just filled with its own work; on a processor of its own a 
 blocks is woken from another processor, which on virtual machines costs more than the
 switch. A side on a processor of its own that **spins** (polls the pipe for a moment before
 blocking) avoids both: on this project's 2-core VM a cache_eviction evaluation (2,468
-calls) takes about a third less wall time that way, at the cost of both sides' processors
-being busy while it runs (``benchmarks/isolation_cost.py``; figures in
+calls) takes about 30 % less wall time that way (median of six runs), at the cost of both
+sides' processors being busy while it runs (``benchmarks/isolation_cost.py``; figures in
 ``benchmarks/results/isolation/README.md``).
 
 So an evaluation gets two processors and spins when two are free of this evaluator's other

@@ -120,8 +120,8 @@ class SideRequest:
     variables to the sanitized environment. With ``template`` the run is a child forked by
     that template process (same jail and limits, no interpreter start-up) instead of a
     fresh process; ``collect`` is not supported there. ``cpu`` pins the command to that
-    processor: the two sides of an isolated evaluation take turns, never run at once, and
-    on one processor a call and its answer need no wake-up across processors.
+    processor (the two sides of an isolated evaluation: see
+    :mod:`evoforge.evaluation.placement`).
     """
 
     argv: Sequence[str]
