@@ -10,21 +10,28 @@ calls) takes about 30 % less wall time that way (median of six runs), at the cos
 sides' processors being busy while it runs (``benchmarks/isolation_cost.py``; figures in
 ``benchmarks/results/isolation/README.md``).
 
-So an evaluation gets two processors and spins when two are free of this evaluator's other
-evaluations, and shares one without spinning otherwise (with as many evaluations in flight
-as processors, spinning sides would take time from the other evaluations' sides). A
-spinning side yields its processor to anything else runnable there between its polls.
-:class:`ProcessorClaims` makes these choices for one :class:`ProblemEvaluator`; the counts
-are of its own evaluations, not of other work on the machine.
+So an evaluation gets two processors and spins when two are free, and shares one without
+spinning otherwise (with as many evaluations in flight as processors, spinning sides would
+take time from the other evaluations' sides). A spinning side yields its processor to
+anything else runnable there between its polls. Free means free of this process's other
+evaluations and not held by another evoforge process of the same user on this machine (a
+Ray worker, a second run): each claimed processor is held with an advisory lock on a file
+of its own (``<tmp>/evoforge-processors-<uid>/cpu<N>``) until the evaluation ends, and the
+kernel drops the lock if the process dies.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import stat
+import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
-__all__ = ["SPIN_WAIT_S", "Placement", "ProcessorClaims"]
+__all__ = ["SPIN_WAIT_S", "Placement", "ProcessorClaims", "default_lock_dir"]
 
 SPIN_WAIT_S = 0.0005
 """How long a side on a processor of its own polls for the other side's message before it
@@ -34,29 +41,55 @@ blocks: a little more than most calls of the suite's per-step problems take."""
 @dataclass(frozen=True)
 class Placement:
     """The processors of an evaluation's evaluator side and candidate side (``None``: no
-    pinning), and how long each side polls before blocking on a read (0: it blocks)."""
+    pinning), and how long each side polls before blocking on a read (0: it blocks).
+    ``held``: the descriptors of the processor locks it holds (see :class:`ProcessorClaims`)."""
 
     judge: int | None
     subject: int | None
     spin_s: float = 0.0
+    held: tuple[int, ...] = field(default=(), compare=False)
+
+
+def default_lock_dir() -> Path | None:
+    """The directory of this user's processor locks, made if missing; ``None`` where it
+    cannot be used (not a directory of this user's, or not writable)."""
+    path = Path(tempfile.gettempdir()) / f"evoforge-processors-{os.getuid()}"
+    try:
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(mode=0o700)
+        info = os.lstat(path)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            return None
+        if not os.access(path, os.W_OK | os.X_OK):
+            return None
+    except OSError:
+        return None
+    return path
+
+
+_DEFAULT = Path("<default>")
 
 
 class ProcessorClaims:
-    """The processors this process may use, and how many evaluations each is serving.
+    """The processors this process may use, which are free, and how many evaluations of this
+    process each is serving.
 
-    :meth:`claim` picks the processor with the fewest evaluations (round-robin among
-    equals) for the evaluator side; the candidate side gets a second processor with none,
-    and both spin, when there is one, else the same processor. Two evaluations in flight
-    never share a processor while another has none. Thread-safe.
+    :meth:`claim` gives an evaluation two free processors (the evaluator side on the first,
+    the candidate side on the second, both spinning) when there are two, one free processor
+    for both sides when there is one, and otherwise the processor with the fewest of this
+    process's evaluations (round-robin among equals). ``lock_dir`` holds the locks that
+    tell other evoforge processes which processors are taken (``None``: this process's own
+    evaluations only). Thread-safe.
     """
 
-    def __init__(self, allowed: list[int] | None = None) -> None:
+    def __init__(self, allowed: list[int] | None = None, lock_dir: Path | None = _DEFAULT) -> None:
         if allowed is None:
             try:
                 allowed = sorted(os.sched_getaffinity(0))
             except (AttributeError, OSError):
                 allowed = []
         self.allowed = list(allowed)
+        self.lock_dir = default_lock_dir() if lock_dir is _DEFAULT else lock_dir
         self._busy: dict[int, int] = {}
         self._turn = -1
         self._lock = threading.Lock()
@@ -70,12 +103,25 @@ class ProcessorClaims:
             self._turn += 1
             start = self._turn % len(allowed)
             order = allowed[start:] + allowed[:start]
-            judge = min(order, key=self._load)
-            spare = [cpu for cpu in order if cpu != judge and self._load(cpu) == 0]
-            subject = spare[0] if self._load(judge) == 0 and spare else judge
+            free: list[tuple[int, int | None]] = []
+            for cpu in order:
+                if self._load(cpu) == 0:
+                    taken, fd = self._try_lock(cpu)
+                    if not taken:
+                        free.append((cpu, fd))
+                        if len(free) == 2:
+                            break
+            held = tuple(fd for _, fd in free if fd is not None)
+            if len(free) == 2:
+                judge, subject = free[0][0], free[1][0]
+            elif free:
+                judge = subject = free[0][0]
+            else:
+                judge = subject = min(order, key=self._load)
             for cpu in {judge, subject}:
                 self._busy[cpu] = self._load(cpu) + 1
-            return Placement(judge, subject, SPIN_WAIT_S if subject != judge else 0.0)
+            spin = SPIN_WAIT_S if subject != judge else 0.0
+            return Placement(judge, subject, spin, held)
 
     def release(self, placement: Placement) -> None:
         """Give back what :meth:`claim` returned."""
@@ -83,6 +129,28 @@ class ProcessorClaims:
             for cpu in {placement.judge, placement.subject}:
                 if cpu is not None:
                     self._busy[cpu] -= 1
+            for fd in placement.held:
+                with contextlib.suppress(OSError):
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
     def _load(self, cpu: int) -> int:
         return self._busy.get(cpu, 0)
+
+    def _try_lock(self, cpu: int) -> tuple[bool, int | None]:
+        """Whether another process holds ``cpu``'s lock and, when not, the descriptor of
+        the lock, now held here (``None`` when there are no locks to take: then every
+        processor counts as free of other processes)."""
+        if self.lock_dir is None:
+            return False, None
+        try:
+            fd = os.open(self.lock_dir / f"cpu{cpu}", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return False, None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return True, None
+        return False, fd

@@ -4,17 +4,23 @@ processors are free of this evaluator's other evaluations."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
-from evoforge.evaluation.placement import SPIN_WAIT_S, Placement, ProcessorClaims
+from evoforge.evaluation.placement import (
+    SPIN_WAIT_S,
+    Placement,
+    ProcessorClaims,
+    default_lock_dir,
+)
 from evoforge.program import EvalStatus
 
 from .conftest import MakeEvaluator
 
 
 def test_one_evaluation_gets_two_processors_and_spins() -> None:
-    claims = ProcessorClaims([0, 1])
+    claims = ProcessorClaims([0, 1], lock_dir=None)
     placement = claims.claim()
     assert placement.judge != placement.subject
     assert {placement.judge, placement.subject} == {0, 1}
@@ -22,7 +28,7 @@ def test_one_evaluation_gets_two_processors_and_spins() -> None:
 
 
 def test_with_no_processor_free_the_sides_share_one_and_block() -> None:
-    claims = ProcessorClaims([0, 1])
+    claims = ProcessorClaims([0, 1], lock_dir=None)
     first = claims.claim()
     second = claims.claim()
     assert second.judge == second.subject
@@ -38,7 +44,7 @@ def test_with_no_processor_free_the_sides_share_one_and_block() -> None:
 
 
 def test_evaluations_spread_while_free_processors_last() -> None:
-    claims = ProcessorClaims([0, 1, 2, 3, 4])
+    claims = ProcessorClaims([0, 1, 2, 3, 4], lock_dir=None)
     placements = [claims.claim() for _ in range(4)]
     assert [p.spin_s > 0 for p in placements] == [True, True, False, False]
     used = [cpu for p in placements[:2] for cpu in (p.judge, p.subject)]
@@ -49,16 +55,60 @@ def test_evaluations_spread_while_free_processors_last() -> None:
 
 
 def test_one_processor_or_none() -> None:
-    single = ProcessorClaims([3])
+    single = ProcessorClaims([3], lock_dir=None)
     assert single.claim() == Placement(3, 3, 0.0)
     assert single.claim() == Placement(3, 3, 0.0)
-    assert ProcessorClaims([]).claim() == Placement(None, None, 0.0)
+    assert ProcessorClaims([], lock_dir=None).claim() == Placement(None, None, 0.0)
 
 
 def test_by_default_the_processors_this_process_may_use() -> None:
     if not hasattr(os, "sched_getaffinity"):
         pytest.skip("no processor affinity on this platform")
     assert ProcessorClaims().allowed == sorted(os.sched_getaffinity(0))
+
+
+# -- across processes: the processors' locks --------------------------------------------------
+
+
+def test_processors_another_process_holds_are_not_free(tmp_path: Path) -> None:
+    ours = ProcessorClaims([0, 1, 2], lock_dir=tmp_path)
+    other = ProcessorClaims([0, 1, 2], lock_dir=tmp_path)  # as another process would
+    first = ours.claim()
+    assert first.judge != first.subject and len(first.held) == 2
+    second = other.claim()  # one processor left free: both sides on it, no spinning
+    assert second.judge == second.subject not in (first.judge, first.subject)
+    assert second.spin_s == 0.0 and len(second.held) == 1
+    third = other.claim()  # none free: its least loaded processor, shared, no lock
+    assert third.judge == third.subject and third.spin_s == 0.0 and third.held == ()
+    for claims, placement in ((ours, first), (other, second), (other, third)):
+        claims.release(placement)
+    again = other.claim()
+    assert again.judge != again.subject and again.spin_s > 0
+    other.release(again)
+
+
+def test_a_dead_processs_processors_are_free_again(tmp_path: Path) -> None:
+    child = os.fork()
+    if child == 0:  # claims two processors and dies without giving them back
+        ProcessorClaims([0, 1], lock_dir=tmp_path).claim()
+        os._exit(0)
+    os.waitpid(child, 0)
+    placement = ProcessorClaims([0, 1], lock_dir=tmp_path).claim()
+    assert placement.judge != placement.subject and placement.spin_s > 0
+
+
+def test_an_unusable_lock_directory_leaves_the_choice_to_this_process(tmp_path: Path) -> None:
+    claims = ProcessorClaims([0, 1], lock_dir=tmp_path / "missing")
+    placement = claims.claim()
+    assert placement.judge != placement.subject and placement.held == ()
+
+
+def test_the_lock_directory_is_this_users_own() -> None:
+    path = default_lock_dir()
+    if path is None:
+        pytest.skip("no usable temporary directory here")
+    info = os.lstat(path)
+    assert info.st_uid == os.getuid() and (info.st_mode & 0o077) == 0
 
 
 # -- in real isolated evaluations ------------------------------------------------------------
