@@ -14,10 +14,12 @@ So an evaluation gets two processors and spins when two are free, and shares one
 spinning otherwise (with as many evaluations in flight as processors, spinning sides would
 take time from the other evaluations' sides). A spinning side yields its processor to
 anything else runnable there between its polls. Free means free of this process's other
-evaluations and not held by another evoforge process of the same user on this machine (a
-Ray worker, a second run): each claimed processor is held with an advisory lock on a file
-of its own (``<tmp>/evoforge-processors-<uid>/cpu<N>``) until the evaluation ends, and the
-kernel drops the lock if the process dies.
+evaluations and not used by another evoforge process of the same user on this machine (a
+Ray worker, a second run): every evaluation holds a shared advisory lock on a file per
+processor it uses (``<tmp>/evoforge-processors-<uid>/cpu<N>``) until it ends, and a
+processor is free when its exclusive lock can be taken (then turned into a shared one);
+the kernel drops a dead process's locks. An evaluation that found no processor free
+still marks the one it shares, so that the others stop spreading onto it.
 """
 
 from __future__ import annotations
@@ -118,6 +120,8 @@ class ProcessorClaims:
                 judge = subject = free[0][0]
             else:
                 judge = subject = min(order, key=self._load)
+                marked = self._mark_shared(judge)
+                held = (marked,) if marked is not None else ()
             for cpu in {judge, subject}:
                 self._busy[cpu] = self._load(cpu) + 1
             spin = SPIN_WAIT_S if subject != judge else 0.0
@@ -150,7 +154,23 @@ class ProcessorClaims:
             return False, None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # others may share it from now on
         except OSError:
             os.close(fd)
             return True, None
         return False, fd
+
+    def _mark_shared(self, cpu: int) -> int | None:
+        """A shared lock on ``cpu``, held to show that it is in use (``None``: not taken)."""
+        if self.lock_dir is None:
+            return None
+        try:
+            fd = os.open(self.lock_dir / f"cpu{cpu}", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return None
+        return fd

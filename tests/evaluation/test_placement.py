@@ -78,9 +78,14 @@ def test_processors_another_process_holds_are_not_free(tmp_path: Path) -> None:
     second = other.claim()  # one processor left free: both sides on it, no spinning
     assert second.judge == second.subject not in (first.judge, first.subject)
     assert second.spin_s == 0.0 and len(second.held) == 1
-    third = other.claim()  # none free: its least loaded processor, shared, no lock
-    assert third.judge == third.subject and third.spin_s == 0.0 and third.held == ()
-    for claims, placement in ((ours, first), (other, second), (other, third)):
+    third = other.claim()  # none free: its least loaded processor, shared and marked
+    assert third.judge == third.subject in (first.judge, first.subject)
+    assert third.spin_s == 0.0 and len(third.held) == 1
+    ours.release(first)
+    # the processor `third` shares is not free for `ours` now: one free, no spreading
+    fourth = ours.claim()
+    assert fourth.judge == fourth.subject != third.judge and fourth.spin_s == 0.0
+    for claims, placement in ((ours, fourth), (other, second), (other, third)):
         claims.release(placement)
     again = other.claim()
     assert again.judge != again.subject and again.spin_s > 0
