@@ -146,11 +146,8 @@ class ProcessorClaims:
         """Whether another process holds ``cpu``'s lock and, when not, the descriptor of
         the lock, now held here (``None`` when there are no locks to take: then every
         processor counts as free of other processes)."""
-        if self.lock_dir is None:
-            return False, None
-        try:
-            fd = os.open(self.lock_dir / f"cpu{cpu}", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError:
+        fd = self._open_lock(cpu)
+        if fd is None:
             return False, None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -162,11 +159,8 @@ class ProcessorClaims:
 
     def _mark_shared(self, cpu: int) -> int | None:
         """A shared lock on ``cpu``, held to show that it is in use (``None``: not taken)."""
-        if self.lock_dir is None:
-            return None
-        try:
-            fd = os.open(self.lock_dir / f"cpu{cpu}", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError:
+        fd = self._open_lock(cpu)
+        if fd is None:
             return None
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -174,3 +168,13 @@ class ProcessorClaims:
             os.close(fd)
             return None
         return fd
+
+    def _open_lock(self, cpu: int) -> int | None:
+        """A descriptor of ``cpu``'s lock file (made if missing), or ``None``."""
+        if self.lock_dir is None:
+            return None
+        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+        try:
+            return os.open(self.lock_dir / f"cpu{cpu}", flags, 0o600)
+        except OSError:
+            return None
