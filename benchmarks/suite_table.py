@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/suite_table.py [--sources DIR ...] [--seeds 5] [--evaluations 500]
 
 For each of the 13 suite problems the row comes from the first directory in ``--sources``
-that has all five engines finished on every seed (default: the isolated re-run first, then
-the full suite): the median best score over seeds with its 95 % bootstrap interval, bold
+that has all five engines finished on every seed (default: the re-run with main's engine
+first, then the isolated re-run, then the first full suite): the median best score over seeds with its 95 % bootstrap interval, bold
 the best, and the directory and revisions it was measured at. Below the table: where
 symbolic evoforge stands against the better seed-only baseline and against OpenEvolve.
 The README's benchmark table is this script's output.
@@ -20,7 +20,11 @@ from evoforge.bench.current import current_rows, current_table, standing
 from evoforge.bench.engines import ENGINES
 
 RESULTS = Path(__file__).resolve().parent / "results"
-DEFAULT_SOURCES = (RESULTS / "suite-isolated-500", RESULTS / "suite-500")
+DEFAULT_SOURCES = (
+    RESULTS / "suite-main-500",
+    RESULTS / "suite-isolated-500",
+    RESULTS / "suite-500",
+)
 SUITE = (
     "min_max_distance_16",
     "autocorrelation_1",
