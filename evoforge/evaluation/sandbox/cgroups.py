@@ -19,6 +19,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from evoforge.evaluation.sandbox.reaper import process_exists
+
 __all__ = [
     "RunCgroups",
     "cgroup_roots",
@@ -117,19 +119,9 @@ def _remove_stale_groups(root: Path) -> None:
                 if owner is None:
                     stale = entry.stat(follow_symlinks=False).st_mtime < cutoff
                 else:
-                    stale = owner != os.getpid() and not _process_exists(owner)
+                    stale = owner != os.getpid() and not process_exists(owner)
                 if stale:
                     os.rmdir(entry.path)
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # exists, but not ours to signal
-    return True
 
 
 def remove_groups(prefix: str, wait_s: float = 1.0) -> int:

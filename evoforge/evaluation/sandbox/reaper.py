@@ -24,6 +24,7 @@ __all__ = [
     "MARKER_VARIABLE",
     "decode_status",
     "kill_group",
+    "process_exists",
     "remove_stale_workdirs",
     "remove_tree",
     "sweep",
@@ -231,7 +232,7 @@ def remove_stale_workdirs(tmp_root: Path | None = None) -> int:
             if prefix is None or not entry.is_dir(follow_symlinks=False):
                 continue
             owner, _, _ = entry.name[len(prefix) :].partition("-")
-            if not owner.isdigit() or _process_exists(int(owner)):
+            if not owner.isdigit() or process_exists(int(owner)):
                 continue
             if entry.stat(follow_symlinks=False).st_uid != os.getuid():
                 continue
@@ -242,7 +243,8 @@ def remove_stale_workdirs(tmp_root: Path | None = None) -> int:
     return removed
 
 
-def _process_exists(pid: int) -> bool:
+def process_exists(pid: int) -> bool:
+    """Whether a process ``pid`` exists (ours to signal or not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
