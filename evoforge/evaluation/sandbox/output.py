@@ -13,7 +13,7 @@ import os
 import stat
 from pathlib import Path
 
-__all__ = ["drain", "read_head_tail", "read_regular_file"]
+__all__ = ["drain", "head_tail", "read_head_tail", "read_regular_file"]
 
 
 def drain(fd: int | None, budget: int) -> list[bytes]:
@@ -64,12 +64,21 @@ def read_head_tail(path: Path, limit: int) -> str:
     except OSError:
         return ""
     try:
+        return head_tail(fd, limit)
+    finally:
+        os.close(fd)
+
+
+def head_tail(fd: int, limit: int) -> str:
+    """:func:`read_head_tail` of an open descriptor (read from offset 0 whatever its file
+    position; anything but a regular file or a memfd reads as empty)."""
+    try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             return ""
         size = info.st_size
         if size <= limit:
-            data = os.read(fd, limit)
+            data = os.pread(fd, size, 0)
         else:
             head_size = limit // 2
             tail_size = limit - head_size
@@ -79,6 +88,4 @@ def read_head_tail(path: Path, limit: int) -> str:
             data = head + note + tail
     except OSError:
         return ""
-    finally:
-        os.close(fd)
     return data.decode("utf-8", "replace")

@@ -31,12 +31,12 @@ import time
 import uuid
 import weakref
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from evoforge.evaluation.environment import sanitized_environment
 from evoforge.evaluation.sandbox.cgroups import cgroup_roots, group_prefix, remove_groups
 from evoforge.evaluation.sandbox.jail import jail_spec
-from evoforge.evaluation.sandbox.output import drain, read_head_tail
+from evoforge.evaluation.sandbox.output import drain, head_tail
 from evoforge.evaluation.sandbox.probes import LAUNCHER_PATH, launcher_spec
 from evoforge.evaluation.sandbox.reaper import MARKER_VARIABLE, decode_status, remove_tree
 from evoforge.evaluation.sandbox.records import SandboxLimits, SandboxRun, SideRequest
@@ -143,6 +143,7 @@ class ProcessTemplate:
             "spool": str(self._state.spool),
             "workdir": TEMPLATE_WORKDIR,
             "shm_kib": limits.shm_mb * 1024,
+            "work_kib": limits.memory_mb * 1024,  # in memory: charged to the run's memory
             "cgroups": roots,
             "group_prefix": self._state.group_prefix,
         }
@@ -271,8 +272,9 @@ class TemplateRun:
         self.side = side
         self.files = side.files
         self.run_id = uuid.uuid4().hex
-        self.entry: Path | None = None
-        self.capture: Path | None = None
+        self.contents: int | None = None  # the files' contents, back to back (a memfd)
+        self.file_sizes: list[list[object]] = []
+        self.outputs: list[int] = []  # stdout and stderr (memfds)
         self.reply: socket.socket | None = None
         self.pidfd: int | None = None
         self.error: str | None = None
@@ -284,18 +286,19 @@ class TemplateRun:
         self.result_overflow = False
 
     def __enter__(self) -> TemplateRun:
+        """Stage the run in memory: its files' contents and its stdout and stderr are
+        memfds, so nothing is made (or left) on disk; the run's child writes the files
+        into its own in-memory working directory."""
         self.template.begin_run()
         try:
             self.template.ensure_started()
-            self.entry = self.template.spool / self.run_id
-            self.entry.mkdir()
+            self.contents = os.memfd_create("evoforge-files", os.MFD_CLOEXEC)
             for name, content in self.files.items():
-                target = (self.entry / name).resolve()
-                if not target.is_relative_to(self.entry.resolve()):
-                    raise ValueError(f"path {name!r} leaves the working directory")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
-            self.capture = Path(tempfile.mkdtemp(prefix=f"evoforge-capture-{os.getpid()}-"))
+                data = content.encode("utf-8") if isinstance(content, str) else content
+                self.file_sizes.append([_relative_name(name), len(data)])
+                _write_all(self.contents, data)
+            for name in ("evoforge-stdout", "evoforge-stderr"):
+                self.outputs.append(os.memfd_create(name, os.MFD_CLOEXEC))
         except (OSError, ValueError, TemplateError) as exc:
             self.error = str(exc)
         return self
@@ -305,9 +308,10 @@ class TemplateRun:
             self.stop()
             if self.reply is not None:
                 self.reply.close()
-            for path in (self.entry, self.capture):
-                if path is not None:
-                    remove_tree(path)
+            for fd in (self.contents, *self.outputs):
+                if fd is not None:
+                    os.close(fd)
+            self.contents, self.outputs = None, []
         finally:
             self.template.end_run()
 
@@ -316,21 +320,17 @@ class TemplateRun:
 
     def start(self, fds: Mapping[str, int], deadline_from: float | None = None) -> bool:
         """Ask the template for the run's child (see :meth:`await_exec` for the handover)."""
-        assert self.capture is not None
+        assert self.contents is not None and len(self.outputs) == 2
         argv, env = self.side.argv, self.side.env
         limits = self.limits
         self.started_at = time.monotonic() if deadline_from is None else deadline_from
         self.deadline = self.started_at + limits.timeout_s
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.reply = ours
-        opened: list[int] = []
         try:
-            for name in ("stdout", "stderr"):
-                flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
-                opened.append(os.open(self.capture / name, flags, 0o600))
             request = {
                 "argv": list(argv),
-                "entry": self.run_id,
+                "files": self.file_sizes,
                 "env": sanitized_environment(
                     allow=limits.pass_env,
                     extra={
@@ -346,14 +346,13 @@ class TemplateRun:
                 "cpu": self.side.cpu,
                 "fd_names": list(fds),
             }
-            self.template.submit(request, [theirs.fileno(), *opened, *fds.values()])
+            handed = [theirs.fileno(), *self.outputs, self.contents, *fds.values()]
+            self.template.submit(request, handed)
         except (OSError, TemplateError) as exc:
             self.error = str(exc)
             return False
         finally:
             theirs.close()
-            for fd in opened:
-                os.close(fd)
         return True
 
     def await_exec(self) -> None:
@@ -452,7 +451,7 @@ class TemplateRun:
     def finish(self) -> SandboxRun:
         """The record of the run (after :meth:`wait_reporting` or :meth:`stop`)."""
         network = self.template.network if self.template.network != "none" else "none"
-        if self.error is not None or self.capture is None:
+        if self.error is not None or len(self.outputs) != 2:
             return SandboxRun(
                 returncode=None, network=network, filesystem="mountns", error=self.error
             )
@@ -466,8 +465,8 @@ class TemplateRun:
         limits = self.limits
         return SandboxRun(
             returncode=returncode,
-            stdout=read_head_tail(self.capture / "stdout", limits.max_output_bytes),
-            stderr=read_head_tail(self.capture / "stderr", limits.max_output_bytes),
+            stdout=head_tail(self.outputs[0], limits.max_output_bytes),
+            stderr=head_tail(self.outputs[1], limits.max_output_bytes),
             timed_out=self.timed_out,
             duration_s=time.monotonic() - self.started_at,
             signal=-returncode if returncode < 0 else None,
@@ -479,3 +478,18 @@ class TemplateRun:
             result_overflow=self.result_overflow,
             out_of_memory=ended.get("out_of_memory") is True,
         )
+
+
+def _relative_name(name: str) -> str:
+    """``name`` as a path inside the working directory; ``ValueError`` if it would leave it
+    (absolute, ``..``) or names no file."""
+    parts = PurePosixPath(name).parts
+    if not parts or PurePosixPath(name).is_absolute() or ".." in parts:
+        raise ValueError(f"path {name!r} leaves the working directory")
+    return str(PurePosixPath(*parts))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

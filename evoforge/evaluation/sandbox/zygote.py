@@ -13,39 +13,43 @@ only forks. It never runs candidate code itself. Usage (by
     python -I zygote.py CONTROL_FD SPEC_JSON
 
 ``SPEC_JSON``: ``script`` (the side's script, whose ``main(argv)`` runs an evaluation),
-``preload_evaluator`` (a path, or null), ``spool`` (the host directory holding each
-evaluation's working directory), ``workdir`` (where a child sees its own), ``shm_kib``,
-``cgroups`` (per controller, the root's descriptor, limit files and limit) and
+``preload_evaluator`` (a path, or null), ``spool`` (the template's own working directory,
+hidden from every evaluation), ``workdir`` (where a child sees its own), ``work_kib`` (its
+size), ``shm_kib``, ``cgroups`` (per controller, the root's descriptor, limit files and limit) and
 ``group_prefix`` (how each evaluation's groups are named).
 
 Each evaluation is a **C1** the template forks, usually ahead of its request (a *spare*,
-forked while the previous evaluation runs; as many spares as the parent has runs in
-flight, so that concurrent requests do not queue behind one spare's preparation). C1
-joins the evaluation's cgroups, unshares fresh mount, pid, network and IPC namespaces,
-mounts a fresh ``/dev/shm`` (``/tmp`` is read-only: ``TMPDIR`` is the working directory)
-and forks **C2**, pid 1 of the new pid namespace. C2 mounts a ``/proc`` that shows only
-the evaluation's processes and forks **C3**, which closes every other descriptor, starts
-a session of its own (so that, as a one-shot run, it is scheduled apart from the
-template's other runs where the kernel groups a session's processes), drops every
-capability and waits. All of that is done before the request comes. On the request (a
-SEQPACKET message on ``CONTROL_FD``: JSON plus passed descriptors, handed by the template
-to the spare) C1 binds the evaluation's own working directory at ``workdir``, hides the
-spool (the other evaluations) under an empty read-only tmpfs, and passes the request and
-its descriptors to C3, which sets the resource limits, the environment and the standard
-streams, reseeds the random generators, moves to the request's ``cpu`` if it names one
-(last, so that both sides of an evaluation set up in parallel) and calls the script's
-``main``. C1 hands the parent a pidfd of C2 (killing C2 kills the whole pid namespace)
-and, as soon as C2 has reaped C3, its exit status and resource usage. When no spare is
-ready in time, a C1 forked for the request does the same steps in one go. A spare C1 is
-named ``evoforge-spare`` (``/proc/PID/comm``) until it takes a request, ``evoforge-run``
-from then on: the processes below a spare have never run evaluation code.
+forked while the previous evaluation runs; as many spares as the parent has runs in flight,
+so that concurrent requests do not queue behind one spare's preparation). C1 joins the
+evaluation's cgroups, unshares fresh mount, pid, network and IPC namespaces, mounts a fresh
+``/dev/shm`` and a fresh, empty working directory at ``workdir`` (both tmpfs: what a run
+writes lives in memory, is charged to its memory cgroup and goes with its mount namespace,
+so nothing is left to remove; ``/tmp`` is read-only and ``TMPDIR`` is the working
+directory), hides the spool under an empty read-only tmpfs, and forks **C2**, pid 1 of the
+new pid namespace. C2 mounts a ``/proc`` that shows only the evaluation's processes and
+forks **C3**, which closes every other descriptor, starts a session of its own (so that, as
+a one-shot run, it is scheduled apart from the template's other runs where the kernel groups
+a session's processes), drops every capability and waits. All of that is done before the
+request comes. On the request (a SEQPACKET message on ``CONTROL_FD``: JSON plus passed
+descriptors, handed by the template to the spare) C1 passes the request and its descriptors
+to C3, which writes the evaluation's files into its working directory, sets the resource
+limits, the environment and the standard streams, reseeds the random generators, moves to
+the request's ``cpu`` if it names one (last, so that both sides of an evaluation set up in
+parallel) and calls the script's ``main``. C1 hands the parent a pidfd of C2 (killing C2
+kills the whole pid namespace) and, as soon as C2 has reaped C3, its exit status and
+resource usage. When no spare is ready in time, a C1 forked for the request does the same
+steps in one go. A spare C1 is named ``evoforge-spare`` (``/proc/PID/comm``) until it takes
+a request, ``evoforge-run`` from then on: the processes below a spare have never run
+evaluation code.
 
-Request JSON: ``argv`` (with ``{name}`` placeholders for the passed descriptors, listed
-in ``fd_names`` in the order they were passed), ``entry`` (the evaluation's directory
-name in the spool), ``env``, ``limits`` (``[name, soft, hard]``), ``cpu``, ``in_flight``
+Request JSON: ``argv`` (with ``{name}`` placeholders for the passed descriptors, listed in
+``fd_names`` in the order they were passed), ``files`` (``[name, size]`` pairs: the
+evaluation's files, relative paths checked by the parent, whose contents lie back to back in
+the files descriptor), ``env``, ``limits`` (``[name, soft, hard]``), ``cpu``, ``in_flight``
 (the parent's runs of this template under way, this one included). Descriptors: the reply
-socket first, then stdout, stderr, then the named ones. Each run's cgroups are made by its
-C1 under the roots in ``spec["cgroups"]`` (open directory descriptors, inherited).
+socket first, then stdout, stderr, the files, then the named ones. Each run's cgroups are
+made by its C1 under the roots in ``spec["cgroups"]`` (open directory descriptors,
+inherited).
 """
 
 from __future__ import annotations
@@ -66,10 +70,11 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+MS_REC, MS_PRIVATE = 16384, 1 << 18
 PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG, PR_SET_NAME = 24, 38, 1, 15
 SPARE_NAME, RUN_NAME = b"evoforge-spare", b"evoforge-run"  # a C1's name before/after
 MAX_FDS = 32
+WORK_INODES = 1 << 17  # files and directories a run's working directory may hold
 SPARE_WAIT_S = 2.0  # how long a request waits for a spare still preparing
 MAX_SPARES = 8  # evaluations prepared ahead at most, however many runs are in flight
 
@@ -189,6 +194,30 @@ def write_at(directory_fd: int, path: str, text: str) -> None:
         os.close(fd)
 
 
+def write_files(source: int, files: list[list[Any]]) -> None:
+    """Create ``files`` (``[name, size]`` pairs, relative paths) in the current directory,
+    their contents read back to back from the descriptor ``source``."""
+    offset = 0
+    for name, size in files:
+        parent = os.path.dirname(name)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        target = os.open(name, flags, 0o644)
+        try:
+            end = offset + size
+            while offset < end:
+                chunk = os.pread(source, min(end - offset, 1 << 20), offset)
+                if not chunk:
+                    raise OSError("the files of the evaluation ended early")
+                offset += len(chunk)
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(target, view) :]
+        finally:
+            os.close(target)
+
+
 def load(path: str, name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
@@ -230,8 +259,9 @@ def run_payload(
 
     Everything that does not depend on the request is done before it comes: every other
     descriptor closed, every capability dropped. The request (JSON: ``argv``, ``env``,
-    ``limits``, ``fd_names``, ``cpu``) arrives on ``requests`` with stdout, stderr and the
-    named descriptors; end-of-file instead means the evaluation was never asked for.
+    ``limits``, ``files``, ``fd_names``, ``cpu``) arrives on ``requests`` with stdout,
+    stderr, the files' contents and the named descriptors; end-of-file instead means the
+    evaluation was never asked for.
     """
     status = 127
     try:
@@ -246,9 +276,11 @@ def run_payload(
             os._exit(0)
         requests.close()
         request = json.loads(message)
-        stdout, stderr = fds[0], fds[1]
-        named = dict(zip(request["fd_names"], fds[2:], strict=True))
+        stdout, stderr, contents = fds[0], fds[1], fds[2]
+        named = dict(zip(request["fd_names"], fds[3:], strict=True))
         os.chdir(workdir)
+        write_files(contents, request["files"])
+        os.close(contents)
         for name, soft, hard in request["limits"]:
             resource.setrlimit(getattr(resource, name), (soft, hard))
         null = os.open("/dev/null", os.O_RDONLY)
@@ -263,8 +295,8 @@ def run_payload(
         random = sys.modules["random"]
         random.seed()
         numpy = sys.modules.get("numpy")
-        if numpy is not None:
-            numpy.random.seed()
+        if numpy is not None:  # a 32-bit seed: a quarter of the time of seed()'s 128 bits
+            numpy.random.seed(int.from_bytes(os.urandom(4), "little"))
         argv = [fill(arg, named) for arg in request["argv"]]
         if script_path in argv:  # drop the interpreter and its flags
             argv = argv[argv.index(script_path) :]
@@ -314,7 +346,7 @@ def run_init(report: int) -> None:
 
 class Prepared:
     """A C1 made ready ahead of its request: cgroups joined, namespaces and mounts made
-    (all but the working directory), C2 and C3 forked, C3 sealed and waiting.
+    (the working directory among them), C2 and C3 forked, C3 sealed and waiting.
 
     :meth:`run` takes the request; :meth:`abandon` ends it unused.
     """
@@ -328,6 +360,10 @@ class Prepared:
             kernel.mount(None, "/", None, MS_REC | MS_PRIVATE, None)
             small = "size=%dk,mode=1777" % spec["shm_kib"]
             kernel.mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, small)
+            work = "size=%dk,nr_inodes=%d,mode=700" % (spec["work_kib"], WORK_INODES)
+            kernel.mount("tmpfs", spec["workdir"], "tmpfs", MS_NOSUID | MS_NODEV, work)
+            hidden = MS_RDONLY | MS_NOSUID | MS_NODEV
+            kernel.mount("tmpfs", spec["spool"], "tmpfs", hidden, "size=4k")
         except BaseException:
             self.groups.remove()
             raise
@@ -359,15 +395,9 @@ class Prepared:
         self.groups.remove()
 
     def run(self, request: dict[str, Any], fds: list[int]) -> NoReturn:
-        """Bind the working directory, hand C3 its request, report to the parent."""
+        """Hand C3 its request, report to the parent."""
         reply = socket.socket(fileno=fds[0])
-        spec, kernel = self.spec, self.kernel
         try:
-            entry = os.path.join(spec["spool"], os.path.basename(request["entry"]))
-            kernel.mount(entry, spec["workdir"], None, MS_BIND | MS_REC, None)
-            kernel.mount(
-                "tmpfs", spec["spool"], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k"
-            )
             socket.send_fds(self.payload, [json.dumps(request).encode()], fds[1:])
             self.payload.close()
         except BaseException as exc:
@@ -570,6 +600,7 @@ def main(argv: list[str]) -> None:
         import numpy.random  # noqa: F401 - imported lazily otherwise, in every child
     except ImportError:
         pass
+    sys.dont_write_bytecode = True  # no cache files in a run's working directory
     preload = spec.get("preload_evaluator")
     if preload and hasattr(script, "preload_evaluator"):
         try:
