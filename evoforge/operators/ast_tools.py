@@ -208,8 +208,10 @@ def ensure_nonempty(tree: ast.AST) -> None:
 
 
 def same_tree(first: ast.AST, second: ast.AST) -> bool:
-    """Structural equality of two trees (locations ignored)."""
-    return ast.dump(first) == ast.dump(second)
+    """Structural equality of two trees (locations ignored): what comparing their
+    ``ast.dump`` says, without building the two strings (:func:`_same_dump`, which stops
+    at the first difference; the operators compare trees for every edit)."""
+    return _same_dump(first, second)
 
 
 # --------------------------------------------------------------------------- programs

@@ -62,6 +62,7 @@ from evoforge.operators.ast_tools import (
     scope_names,
 )
 from evoforge.operators.base import Operator, Proposal, ProposalContext
+from evoforge.text_memo import TextMemo
 
 if TYPE_CHECKING:
     from evoforge.operators.llm import LLMServices
@@ -157,9 +158,9 @@ class _BlockEnv:
     """What edits of one block may draw on; ``tree`` is the (mutable) block being edited."""
 
     tree: ast.Module
-    outer_names: list[str]
-    constants: list[Number]
-    functions: list[UnaryFunction]
+    outer_names: Sequence[str]
+    constants: Sequence[Number]
+    functions: Sequence[UnaryFunction]
     callable_names: frozenset[str] = field(default_factory=frozenset)
     numpy_name: str | None = None
     array_names: frozenset[str] = field(default_factory=frozenset)
@@ -229,37 +230,65 @@ class MutateOperator(Operator):
         return Proposal(code=child, operator=self.name, note="mutate: " + ", ".join(notes))
 
 
+@dataclass(frozen=True)
+class _ProgramEnv:
+    """What the edits of a program's blocks may draw on that depends on the program alone
+    (everything of a :class:`_BlockEnv` but the tree being edited), per usable block."""
+
+    outer_names: dict[int, tuple[str, ...]]
+    constants: dict[int, tuple[Number, ...]]
+    functions: tuple[UnaryFunction, ...]
+    callable_names: frozenset[str]
+    numpy_name: str | None
+    array_names: frozenset[str]
+
+
+_PROGRAM_ENVS: TextMemo[_ProgramEnv] = TextMemo(256)
+"""Per program text: a parent is often picked again, and every attempt on it needs this."""
+
+
 def _block_envs(parsed: ParsedProgram, trees: Sequence[ast.Module | None]) -> dict[int, _BlockEnv]:
+    shared = _PROGRAM_ENVS.get(parsed.code, lambda: _program_env(parsed))
+    return {
+        index: _BlockEnv(
+            tree=tree,
+            outer_names=shared.outer_names[index],
+            constants=shared.constants[index],
+            functions=shared.functions,
+            callable_names=shared.callable_names,
+            numpy_name=shared.numpy_name,
+            array_names=shared.array_names,
+        )
+        for index, tree in enumerate(trees)
+        if tree is not None and index in shared.outer_names
+    }
+
+
+def _program_env(parsed: ParsedProgram) -> _ProgramEnv:
     block_trees = [block.tree for block in parsed.blocks if block.tree is not None]
     module_names: set[str] = set()
     if parsed.tree is not None:
         module_names.update(scope_names(parsed.tree))
     program_trees = [parsed.tree] if parsed.tree is not None else block_trees
-    functions = imported_functions(program_trees)
+    functions = tuple(imported_functions(program_trees))
     numpy_name = numpy_alias(program_trees)
     arrays = array_valued_names(program_trees, numpy_name)
     callable_names = frozenset({"abs", "min", "max"} | {f.name for f in functions})
     if numpy_name is not None:
         callable_names |= {f"{numpy_name}.minimum", f"{numpy_name}.maximum"}
-    envs: dict[int, _BlockEnv] = {}
-    for index, (block, tree) in enumerate(zip(parsed.blocks, trees, strict=True)):
-        if tree is None or block.tree is None:
+    outer_names: dict[int, tuple[str, ...]] = {}
+    constants: dict[int, tuple[Number, ...]] = {}
+    for index, block in enumerate(parsed.blocks):
+        if block.tree is None:
             continue
         names = set(module_names)
         names.update(scope_names(block.tree))
         outer = enclosing_function(parsed.tree, block.first_line)
         if outer is not None:
             names.update(scope_names(outer))
-        envs[index] = _BlockEnv(
-            tree=tree,
-            outer_names=sorted(names),
-            constants=block_constants(block.tree),
-            functions=functions,
-            callable_names=callable_names,
-            numpy_name=numpy_name,
-            array_names=arrays,
-        )
-    return envs
+        outer_names[index] = tuple(sorted(names))
+        constants[index] = tuple(block_constants(block.tree))
+    return _ProgramEnv(outer_names, constants, functions, callable_names, numpy_name, arrays)
 
 
 # ---------------------------------------------------------------------- helpers

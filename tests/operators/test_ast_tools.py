@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import ast
+import copy
+import random
+from pathlib import Path
 
 import pytest
 
-from evoforge.operators.ast_tools import array_valued_names, looks_array, numpy_alias
+from evoforge.operators.ast_tools import array_valued_names, looks_array, numpy_alias, same_tree
 
 PROGRAM = """\
 import numpy as np
@@ -75,3 +78,47 @@ def test_without_numpy_only_annotations_and_their_arithmetic_count() -> None:
 def test_looks_array(expression: str, expected: bool) -> None:
     node = ast.parse(expression, mode="eval").body
     assert looks_array(node, frozenset({"xs", "ys"}), "np") is expected
+
+
+# -- same_tree ----------------------------------------------------------------------------
+
+
+def _statements(source: str) -> list[ast.stmt]:
+    return [node for node in ast.walk(ast.parse(source)) if isinstance(node, ast.stmt)]
+
+
+def test_same_tree_agrees_with_comparing_dumps() -> None:
+    import evoforge.operators.mutate as module
+
+    statements = _statements(Path(module.__file__).read_text())
+    rng = random.Random(0)
+    for _ in range(3000):
+        first, second = rng.choice(statements), rng.choice(statements)
+        assert same_tree(first, second) is (ast.dump(first) == ast.dump(second))
+    for statement in statements:
+        assert same_tree(statement, copy.deepcopy(statement))
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "same"),
+    [
+        ("x = 1", "x = 1", True),
+        ("x = 1", "x  =  1  # spacing and comments are not structure", True),
+        ("x = 1", "x = 1.0", False),  # equal values, different literals
+        ("x = True", "x = 1", False),
+        ("x = 'a'", "x = b'a'", False),
+        ("f(a, b)", "f(b, a)", False),
+        ("f(a)", "f(a, b)", False),
+        ("x = y", "y = x", False),
+        ("del x", "x", False),  # the same name, another context
+        ("{1: 2}", "{1: 2, 3: 4}", False),
+    ],
+)
+def test_same_tree_compares_structure_and_literals(first: str, second: str, same: bool) -> None:
+    assert same_tree(ast.parse(first), ast.parse(second)) is same
+
+
+def test_same_tree_tells_negative_zero_from_zero() -> None:
+    zero, negative = ast.Constant(value=0.0), ast.Constant(value=-0.0)
+    assert not same_tree(zero, negative)
+    assert same_tree(negative, ast.Constant(value=-0.0))
