@@ -214,6 +214,13 @@ def same_tree(first: ast.AST, second: ast.AST) -> bool:
     return _same_dump(first, second)
 
 
+def same_but_numbers(first: ast.AST, second: ast.AST) -> bool:
+    """Whether two trees differ at most in the values of numeric literals (``int``,
+    ``float``, ``complex``; a literal may change type among them): the same names, bindings
+    and structure everywhere else, so a name check of one holds for the other."""
+    return _same_dump(first, second, any_number=True)
+
+
 # --------------------------------------------------------------------------- programs
 
 
@@ -298,6 +305,8 @@ class ParsedProgram:
             return False
         if self.compiles and not _quiet_compile(child_tree):
             return False
+        if self.tree is not None and same_but_numbers(self.tree, child_tree):
+            return True  # only numbers changed (tune): no name can have become undefined
         return not new_name_problems(self.code, child_code)
 
 
@@ -401,16 +410,19 @@ def _same_statements(first: Sequence[ast.stmt], second: Sequence[ast.stmt]) -> b
     )
 
 
-def _same_dump(a: object, b: object) -> bool:
+def _same_dump(a: object, b: object, any_number: bool = False) -> bool:
     """``ast.dump(a) == ast.dump(b)`` (fields named, no positions), without building the
     two strings: the same node types, field by field, leaves compared by ``repr``. A field
     that ``ast.dump`` leaves out (missing, or None where the class's default is None) is
-    left out here too."""
+    left out here too. With ``any_number`` two numeric literals are the same whatever
+    their values (see :func:`same_but_numbers`)."""
     if a is b:
         return True
     if isinstance(a, ast.AST):
         if not isinstance(b, ast.AST) or type(a).__name__ != type(b).__name__:
             return False
+        if any_number and _is_number_literal(a) and _is_number_literal(b):
+            return True
         fields = a._fields
         if fields != b._fields:
             return False
@@ -426,14 +438,14 @@ def _same_dump(a: object, b: object) -> bool:
             if first is _OMITTED or second is _OMITTED:
                 if first is not second:
                     return False
-            elif not _same_dump(first, second):
+            elif not _same_dump(first, second, any_number):
                 return False
         return True
     if isinstance(a, list):
         return (
             isinstance(b, list)
             and len(a) == len(b)
-            and all(_same_dump(x, y) for x, y in zip(a, b, strict=True))
+            and all(_same_dump(x, y, any_number) for x, y in zip(a, b, strict=True))
         )
     if isinstance(b, ast.AST | list):
         return False
@@ -441,6 +453,10 @@ def _same_dump(a: object, b: object) -> bool:
 
 
 _OMITTED = object()
+
+
+def _is_number_literal(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and type(node.value) in (int, float, complex)
 
 
 def parse_block(text: str) -> ast.Module | None:
