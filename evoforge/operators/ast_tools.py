@@ -207,6 +207,17 @@ def ensure_nonempty(tree: ast.AST) -> None:
             node.finalbody = [ast.Pass()]
 
 
+def _may_change_when_indented(text: str, source: str) -> bool:
+    """Whether ``text`` (``source``, an unparsed block, re-indented) may not read back as
+    ``source``. Only a string that spans lines can take the indentation into its content,
+    and such a string is triple-quoted; without one, re-indenting and dedenting give
+    ``source`` back, and parsing and unparsing it again are left out."""
+    spans_lines = '"""' in source or "'''" in source
+    if not spans_lines and dedent_block(text) == source:
+        return False
+    return ast.unparse(ast.parse(dedent_block(text))) != source
+
+
 def same_tree(first: ast.AST, second: ast.AST) -> bool:
     """Structural equality of two trees (locations ignored): what comparing their
     ``ast.dump`` says, without building the two strings (:func:`_same_dump`, which stops
@@ -284,7 +295,7 @@ class ParsedProgram:
             ast.fix_missing_locations(tree)
             source = ast.unparse(tree)
             text = indent_block(source, block.indent)
-            if ast.unparse(ast.parse(dedent_block(text))) != source:
+            if _may_change_when_indented(text, source):
                 raise ValueError("block changes under re-indentation")
             new_blocks.append(text)
         return replace_blocks(self.code, new_blocks)

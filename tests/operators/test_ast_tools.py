@@ -148,3 +148,25 @@ def test_same_but_numbers_ignores_numeric_literal_values_alone(
 ) -> None:
     assert same_but_numbers(ast.parse(first), ast.parse(second)) is same
     assert same_tree(ast.parse(first), ast.parse(second)) is (first == second)
+
+
+def test_rendering_skips_the_round_trip_only_where_it_cannot_differ() -> None:
+    import evoforge.operators.crossover as crossover
+    import evoforge.operators.mutate as mutate
+    from evoforge.blocks import dedent_block, indent_block
+    from evoforge.operators.ast_tools import _may_change_when_indented
+
+    sources = [Path(module.__file__).read_text() for module in (mutate, crossover)]
+    functions = [
+        node
+        for source in sources
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.FunctionDef)
+    ]
+    assert len(functions) > 30
+    for function in functions:
+        source = ast.unparse(function)
+        for indent in ("", "    ", "\t"):
+            text = indent_block(source, indent)
+            full_check = ast.unparse(ast.parse(dedent_block(text))) != source
+            assert _may_change_when_indented(text, source) is full_check
