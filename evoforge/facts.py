@@ -24,13 +24,7 @@ from evoforge.archive.features import complexity, count_nodes
 from evoforge.blocks import frozen_violation
 from evoforge.config import NoveltyConfig
 from evoforge.novelty import minhash_signature
-from evoforge.operators.ast_tools import (
-    ParsedProgram,
-    literal_skeleton,
-    parse_program,
-    parse_program_from,
-    same_but_numbers,
-)
+from evoforge.operators.ast_tools import ParsedProgram, literal_skeleton, parse_program_from
 from evoforge.program import code_hash
 from evoforge.static_check import new_name_problems
 
@@ -114,8 +108,7 @@ def child_facts(parent_code: str, code: str, settings: FactsSettings) -> ChildFa
     if syntax_error is None:
         violation = frozen_violation(settings.initial_code, code)
         if violation is None and settings.static_check:
-            if not _numbers_alone_changed(parent_code, tree):
-                undefined = tuple(new_name_problems(parent_code, code, tree))
+            undefined = tuple(new_name_problems(parent_code, code, tree))
             names_checked = True
     passes = syntax_error is None and violation is None and not undefined
     signature = None
@@ -138,16 +131,6 @@ def child_facts(parent_code: str, code: str, settings: FactsSettings) -> ChildFa
         complexity=size,
         skeleton=skeleton,
     )
-
-
-def _numbers_alone_changed(parent_code: str, tree: ast.Module | None) -> bool:
-    """Whether the child (``tree``) differs from its parent at most in numeric literals, so
-    that it has the parent's name problems exactly (pyflakes need not run; the parent's
-    parse usually comes from the memo the operator filled)."""
-    if tree is None:
-        return False
-    parent = parse_program(parent_code)
-    return parent is not None and parent.tree is not None and same_but_numbers(parent.tree, tree)
 
 
 def _complexity(code: str, parsed: ParsedProgram | None) -> float:

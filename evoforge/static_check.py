@@ -19,7 +19,7 @@ from pyflakes import checker, messages
 
 from evoforge.text_memo import TextMemo
 
-__all__ = ["name_problems", "new_name_problems"]
+__all__ = ["inherit_problems", "name_problems", "new_name_problems"]
 
 _KINDS: dict[type[messages.Message], str] = {
     messages.UndefinedName: "undefined name",
@@ -61,6 +61,13 @@ def new_name_problems(
     """The child's undefined-name problems that the parent does not have, sorted
     (``child_tree``: see :func:`name_problems`)."""
     return sorted(name_problems(child_code, child_tree) - name_problems(parent_code))
+
+
+def inherit_problems(parent_code: str, child_code: str) -> None:
+    """Record ``parent_code``'s problems as ``child_code``'s, for a child that differs from
+    its parent in numeric literals alone (it binds and reads the same names, so pyflakes
+    would find the same): asking for the child's later needs no run of its own."""
+    _PROBLEMS.get(child_code, lambda: name_problems(parent_code))
 
 
 _PROBLEMS: TextMemo[frozenset[str]] = TextMemo(1024)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from evoforge.static_check import name_problems, new_name_problems
+from evoforge.static_check import inherit_problems, name_problems, new_name_problems
 
 PARENT = """\
 import numpy as np
@@ -53,3 +53,16 @@ def test_builtins_and_imported_names_are_not_undefined() -> None:
         "def f(p):\n    return len(p), math.pi, j(p), __file__\n"
     )
     assert name_problems(code) == frozenset()
+
+
+def test_a_child_inherits_its_parents_problems_without_a_check_of_its_own() -> None:
+    parent = "def f():\n    return y * 2.5\n"
+    child = "def f():\n    return y * 3.25\n"  # numbers alone changed: tune's children
+    inherit_problems(parent, child)
+    assert name_problems(child) == name_problems(parent) == {"undefined name 'y'"}
+    assert new_name_problems(parent, child) == []
+    # what is recorded is what the child gets: told a different text's problems (which
+    # no caller does), it reports those, not pyflakes' own answer
+    unrelated = "def g():\n    return 1.0\n"
+    inherit_problems(parent, unrelated)
+    assert name_problems(unrelated) == {"undefined name 'y'"}

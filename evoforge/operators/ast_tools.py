@@ -34,7 +34,7 @@ from evoforge.blocks import (
     split_blocks,
 )
 from evoforge.program import normalise_code
-from evoforge.static_check import new_name_problems
+from evoforge.static_check import inherit_problems, new_name_problems
 from evoforge.text_memo import TextMemo
 
 Number = int | float
@@ -225,13 +225,6 @@ def same_tree(first: ast.AST, second: ast.AST) -> bool:
     return _same_dump(first, second)
 
 
-def same_but_numbers(first: ast.AST, second: ast.AST) -> bool:
-    """Whether two trees differ at most in the values of numeric literals (``int``,
-    ``float``, ``complex``; a literal may change type among them): the same names, bindings
-    and structure everywhere else, so a name check of one holds for the other."""
-    return _same_dump(first, second, any_number=True)
-
-
 # --------------------------------------------------------------------------- programs
 
 
@@ -300,12 +293,14 @@ class ParsedProgram:
             new_blocks.append(text)
         return replace_blocks(self.code, new_blocks)
 
-    def accepts(self, child_code: str) -> bool:
+    def accepts(self, child_code: str, numbers_only: bool = False) -> bool:
         """Whether ``child_code`` is a valid, different child of this program.
 
         It must parse, keep the frozen code, differ after normalisation, compile when
         the parent compiles, and use no name that is undefined in it but not in the parent
-        (:mod:`evoforge.static_check`).
+        (:mod:`evoforge.static_check`). ``numbers_only``: the caller changed numeric
+        literals alone (``tune``), so the child binds and reads the parent's names and has
+        its name problems exactly; they are recorded as the child's without a pyflakes run.
         """
         child_tree = _quiet_parse(child_code)
         if child_tree is None:
@@ -316,8 +311,9 @@ class ParsedProgram:
             return False
         if self.compiles and not _quiet_compile(child_tree):
             return False
-        if self.tree is not None and same_but_numbers(self.tree, child_tree):
-            return True  # only numbers changed (tune): no name can have become undefined
+        if numbers_only:
+            inherit_problems(self.code, child_code)
+            return True
         return not new_name_problems(self.code, child_code)
 
 
@@ -421,19 +417,16 @@ def _same_statements(first: Sequence[ast.stmt], second: Sequence[ast.stmt]) -> b
     )
 
 
-def _same_dump(a: object, b: object, any_number: bool = False) -> bool:
+def _same_dump(a: object, b: object) -> bool:
     """``ast.dump(a) == ast.dump(b)`` (fields named, no positions), without building the
     two strings: the same node types, field by field, leaves compared by ``repr``. A field
     that ``ast.dump`` leaves out (missing, or None where the class's default is None) is
-    left out here too. With ``any_number`` two numeric literals are the same whatever
-    their values (see :func:`same_but_numbers`)."""
+    left out here too."""
     if a is b:
         return True
     if isinstance(a, ast.AST):
         if not isinstance(b, ast.AST) or type(a).__name__ != type(b).__name__:
             return False
-        if any_number and _is_number_literal(a) and _is_number_literal(b):
-            return True
         fields = a._fields
         if fields != b._fields:
             return False
@@ -449,14 +442,14 @@ def _same_dump(a: object, b: object, any_number: bool = False) -> bool:
             if first is _OMITTED or second is _OMITTED:
                 if first is not second:
                     return False
-            elif not _same_dump(first, second, any_number):
+            elif not _same_dump(first, second):
                 return False
         return True
     if isinstance(a, list):
         return (
             isinstance(b, list)
             and len(a) == len(b)
-            and all(_same_dump(x, y, any_number) for x, y in zip(a, b, strict=True))
+            and all(_same_dump(x, y) for x, y in zip(a, b, strict=True))
         )
     if isinstance(b, ast.AST | list):
         return False
@@ -464,10 +457,6 @@ def _same_dump(a: object, b: object, any_number: bool = False) -> bool:
 
 
 _OMITTED = object()
-
-
-def _is_number_literal(node: ast.AST) -> bool:
-    return isinstance(node, ast.Constant) and type(node.value) in (int, float, complex)
 
 
 def parse_block(text: str) -> ast.Module | None:

@@ -148,7 +148,7 @@ class TuneOperator(Operator):
             if tree is not None:
                 replace_nodes(tree, mapping)
         child = parsed.render(trees, sorted(edited))
-        if not parsed.accepts(child):
+        if not parsed.accepts(child, numbers_only=True):
             return None
         count = len(mapping)
         shown = f"{step:.1e}"
