@@ -69,7 +69,13 @@ class EvaluatorConfig(_Strict):
     cpu_time_s: float | None = Field(
         None, gt=0, description="CPU-seconds limit (RLIMIT_CPU); None means 2 x timeout_s."
     )
-    memory_mb: int = Field(4096, ge=64, description="Address-space limit (RLIMIT_AS) in MiB.")
+    memory_mb: int = Field(
+        4096,
+        ge=64,
+        description="Memory limit in MiB: RLIMIT_AS per process, the evaluation's memory "
+        "cgroup where one is writable, and with template processes the size of its "
+        "in-memory working directory (whose files count against it).",
+    )
     max_file_size_mb: int = Field(
         64, ge=1, description="Largest file a candidate may write (RLIMIT_FSIZE), MiB."
     )
