@@ -293,10 +293,11 @@ class TemplateRun:
         try:
             self.template.ensure_started()
             self.contents = os.memfd_create("evoforge-files", os.MFD_CLOEXEC)
-            for name, content in self.files.items():
-                data = content.encode("utf-8") if isinstance(content, str) else content
-                self.file_sizes.append([_relative_name(name), len(data)])
-                _write_all(self.contents, data)
+            with open(self.contents, "wb", closefd=False) as sink:
+                for name, content in self.files.items():
+                    data = content.encode("utf-8") if isinstance(content, str) else content
+                    self.file_sizes.append([_relative_name(name), len(data)])
+                    sink.write(data)
             for name in ("evoforge-stdout", "evoforge-stderr"):
                 self.outputs.append(os.memfd_create(name, os.MFD_CLOEXEC))
         except (OSError, ValueError, TemplateError) as exc:
@@ -487,9 +488,3 @@ def _relative_name(name: str) -> str:
     if not parts or PurePosixPath(name).is_absolute() or ".." in parts:
         raise ValueError(f"path {name!r} leaves the working directory")
     return str(PurePosixPath(*parts))
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
