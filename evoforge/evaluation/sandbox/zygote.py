@@ -295,7 +295,7 @@ def run_payload(
         random = sys.modules["random"]
         random.seed()
         numpy = sys.modules.get("numpy")
-        if numpy is not None:  # a 32-bit seed: a quarter of the time of seed()'s 128 bits
+        if numpy is not None:  # a 32-bit seed: cheaper than seed()'s full-entropy one
             numpy.random.seed(int.from_bytes(os.urandom(4), "little"))
         argv = [fill(arg, named) for arg in request["argv"]]
         if script_path in argv:  # drop the interpreter and its flags
