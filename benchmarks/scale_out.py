@@ -13,11 +13,16 @@ Each evaluation answers with a score derived from the code, judged by the real j
 
 where busy worker time is evaluations x ``--eval-s`` (the work each worker did; a sleep
 that overran because the driver's event loop was busy is the driver's time, not work),
-and wall time runs from the first ask to the last commit (the seed excluded). A
-driver that keeps up reaches ~1; one whose serial work per iteration (everything but the
-evaluation) takes ``t`` seconds cannot start more than ``1/t`` evaluations a second, so
-at N workers it tops out at ``eval_s / (N * t)``. The script reports that serial time as
-wall / iterations at the largest N, where the driver is the bottleneck.
+and wall time runs from the first ask to the last commit (the seed excluded). A run
+makes 40 x N iterations by default (``--rounds``) and leaves out the final simplification
+of the best (``run.simplify_best``: one evaluation after all the others have finished,
+the same at any N, not the driver feeding workers). Each row also gives the ramp (until
+the N-th evaluation started: every worker given its first child) and the utilisation
+after it. A driver that keeps up reaches ~1; one whose serial work per iteration
+(everything but the evaluation) takes ``t`` seconds cannot start more than ``1/t``
+evaluations a second, so at N workers it tops out at ``eval_s / (N * t)``. The script
+reports that serial time as wall / iterations at the largest N, where the driver is the
+bottleneck.
 
     python benchmarks/scale_out.py --out benchmarks/results/scale
     python benchmarks/scale_out.py --workers 8 32 --workers-kind tasks
@@ -94,6 +99,7 @@ class SimulatedWorkers(EvaluationBackend):
         self.busy_s = 0.0
         self.answer_s = 0.0
         self.evaluations = 0
+        self.starts: list[float] = []  # perf_counter() at each evaluation's start
         self._actors: list[Any] = []
         self._turn = 0
         if _Settings.kind == "ray-actors":
@@ -116,6 +122,7 @@ class SimulatedWorkers(EvaluationBackend):
         return cls()
 
     async def evaluate(self, request: EvaluationRequest) -> RawEvaluation:
+        self.starts.append(time.perf_counter())
         if self._actors:
             actor = self._actors[self._turn % len(self._actors)]
             self._turn += 1
@@ -139,7 +146,9 @@ def measure(workers: int, iterations: int, directory: Path, seed: int) -> dict[s
     config = resolve_config(
         cli_layer={
             "seed": seed,
-            "run": {"workers": workers, "log_mode": "quiet"},
+            # the final simplification of the best is one evaluation after every other
+            # has finished (0.5 s whatever N): the end of a run, not the driver's feed
+            "run": {"workers": workers, "log_mode": "quiet", "simplify_best": False},
             "evaluator": {"backend": "simulated"},
         }
     )
@@ -147,6 +156,7 @@ def measure(workers: int, iterations: int, directory: Path, seed: int) -> dict[s
     backend = engine.backend
     assert isinstance(backend, SimulatedWorkers)
     backend.busy_s = backend.answer_s = 0.0  # the seed's evaluation is not measured
+    backend.starts.clear()
     evaluations_before = backend.evaluations
     load_before = os.getloadavg()[0]
     pool_pids = engine.proposals.pids if engine.proposals is not None else []
@@ -163,6 +173,7 @@ def measure(workers: int, iterations: int, directory: Path, seed: int) -> dict[s
         children_cpu = _cpu(resource.RUSAGE_CHILDREN) - children_cpu
     evaluations = backend.evaluations - evaluations_before
     per_iteration = 1 / max(1, result.iterations)
+    ramp_s, after_ramp = _after_ramp(backend.starts, started, wall, workers)
     return {
         "workers": workers,
         "iterations": result.iterations,
@@ -170,6 +181,10 @@ def measure(workers: int, iterations: int, directory: Path, seed: int) -> dict[s
         "wall_s": round(wall, 3),
         "busy_worker_s": round(backend.busy_s, 3),
         "utilisation": round(backend.busy_s / (workers * wall), 4),
+        # the ramp: until the N-th evaluation started (every worker given its first);
+        # utilisation after it is busy time after the ramp / (N x the wall time left)
+        "ramp_s": ramp_s,
+        "utilisation_after_ramp": after_ramp,
         "mean_answer_s": round(backend.answer_s / max(1, evaluations), 4),
         "iterations_per_s": round(result.iterations / wall, 2),
         "evaluations_per_s": round(evaluations / wall, 2),
@@ -193,6 +208,23 @@ def measure(workers: int, iterations: int, directory: Path, seed: int) -> dict[s
     }
 
 
+def _after_ramp(
+    starts: list[float], started: float, wall: float, workers: int
+) -> tuple[float | None, float | None]:
+    """(seconds from the first ask until the ``workers``-th evaluation started, the
+    workers' utilisation from then to the end), None when fewer evaluations ran."""
+    if len(starts) < workers or _Settings.eval_s <= 0:
+        return None, None
+    ramp_end = sorted(starts)[workers - 1]
+    end = started + wall
+    if end <= ramp_end:
+        return None, None
+    busy = sum(
+        max(0.0, min(start + _Settings.eval_s, end) - max(start, ramp_end)) for start in starts
+    )
+    return round(ramp_end - started, 3), round(busy / (workers * (end - ramp_end)), 4)
+
+
 def _cpu(who: int) -> float:
     """User + system CPU seconds of this process (RUSAGE_SELF) or of its children that
     have exited (RUSAGE_CHILDREN)."""
@@ -205,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", nargs="+", type=int, default=[8, 32, 128])
     parser.add_argument("--eval-s", type=float, default=0.5)
     parser.add_argument(
-        "--rounds", type=int, default=10, help="iterations = rounds x N (at least 200)"
+        "--rounds", type=int, default=40, help="iterations = rounds x N (at least 200)"
     )
     parser.add_argument(
         "--workers-kind", nargs="+", choices=["tasks", "ray-actors"], default=["tasks"]
@@ -233,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(row)
                 print(
                     f"{kind:10s} N={workers:4d} utilisation={row['utilisation']:.3f} "
+                    f"(after a ramp of {row['ramp_s']} s: {row['utilisation_after_ramp']}) "
                     f"{row['evaluations_per_s']:.1f} evaluations/s "
                     f"(ideal {row['ideal_evaluations_per_s'] or math.inf:.0f}) "
                     f"{1000 * row['driver_s_per_iteration']:.2f} ms/iteration "

@@ -6,10 +6,11 @@ lets the jobs in flight finish and commit, and returns; a second signal abandons
 (nothing half-done is ever committed). With one worker the loop is strictly sequential,
 so a run is reproducible from its seed.
 
-With more workers, the loop asks ahead: besides the ``workers`` jobs that evaluate, as
-many more as the proposal pool has processes are proposing, so that a worker that
-finishes finds the next child ready instead of waiting for its proposal (a job waits for
-an evaluation slot before its check; see :meth:`Engine.run_job`).
+With more workers, the loop asks ahead: besides the ``workers`` jobs that evaluate, more
+are proposing (one per process of the proposal pool for every 16 workers, at least one
+per process: :func:`proposals_ahead`), so that a worker that finishes finds the next
+child ready instead of waiting for its proposal, even when many finish at once (a job
+waits for an evaluation slot before its check; see :meth:`Engine.run_job`).
 
 Before the run ends (unless interrupted) the best program is offered one simplification
 pass (``run.simplify_best``, :meth:`Engine.simplify_best`) in the last slot of the
@@ -221,13 +222,22 @@ class _Finished:
         return tasks
 
 
+WORKERS_PER_AHEAD = 16
+"""Workers for each job per proposal process that the loop keeps proposing ahead."""
+
+
 def proposals_ahead(engine: Engine, workers: int) -> int:
-    """Jobs the loop keeps proposing beyond its ``workers`` evaluations: one per process
-    of the engine's proposal pool, none with one worker (a sequential run stays
-    reproducible) or without a pool (the operators then run on the loop itself)."""
+    """Jobs the loop keeps proposing beyond its ``workers`` evaluations: per process of
+    the engine's proposal pool, one for every :data:`WORKERS_PER_AHEAD` workers and at
+    least one; none with one worker (a sequential run stays reproducible) or without a
+    pool (the operators then run on the loop itself).
+
+    Evaluations that started together end together: with many workers, a burst of them
+    finishes within one proposal's time, and a worker that finds no child ready waits for
+    one. The jobs ahead are that burst's buffer, so they grow with the workers."""
     if workers <= 1 or engine.proposals is None:
         return 0
-    return engine.proposals.processes
+    return engine.proposals.processes * max(1, workers // WORKERS_PER_AHEAD)
 
 
 async def _simplify_best(engine: Engine, reporter: Reporter) -> None:

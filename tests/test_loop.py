@@ -138,12 +138,13 @@ def counting_backend() -> Iterator[None]:
         BACKENDS.unregister(_CountingBackend.name)
 
 
-@pytest.mark.parametrize("workers", [1, 3])
+@pytest.mark.parametrize(("workers", "ahead"), [(1, 0), (3, 2), (40, 4)])
 def test_the_loop_asks_ahead_but_never_evaluates_more_than_its_workers(
-    problem: Path, tmp_path: Path, workers: int, counting_backend: None
+    problem: Path, tmp_path: Path, workers: int, ahead: int, counting_backend: None
 ) -> None:
     """With several workers, jobs beyond the workers propose while the workers evaluate
-    (one per proposal process); with one worker the loop stays strictly sequential."""
+    (per proposal process, one for every 16 workers and at least one); with one worker
+    the loop stays strictly sequential."""
     config = resolve_config(
         cli_layer={
             "seed": 0,
@@ -155,14 +156,11 @@ def test_the_loop_asks_ahead_but_never_evaluates_more_than_its_workers(
     _CountingBackend.engine = engine
     _CountingBackend.most_running = _CountingBackend.most_open_jobs = 0
     try:
-        result = drive(engine, Budget(iterations=30), make_reporter("quiet"), workers)
+        result = drive(engine, Budget(iterations=60), make_reporter("quiet"), workers)
     finally:
         _CountingBackend.engine = None
         engine.close()
-    assert result.iterations == 30
+    assert result.iterations == 60
     assert _CountingBackend.most_running <= workers
-    assert proposals_ahead(engine, workers) == (0 if workers == 1 else 2)
-    if workers == 1:
-        assert _CountingBackend.most_open_jobs == 1
-    else:
-        assert _CountingBackend.most_open_jobs == workers + 2
+    assert proposals_ahead(engine, workers) == ahead
+    assert _CountingBackend.most_open_jobs == workers + ahead
