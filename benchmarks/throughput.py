@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
                         problem, out, oracle, args.iterations, args.workers, args.seed
                     )
                 else:
-                    bin_dir = ensure_openevolve(args.venvs, Path(scratch) / "install.log")
+                    bin_dir = ensure_openevolve(args.venvs.resolve(), Path(scratch) / "install.log")
                     times, cpu = run_openevolve(
                         problem, out, oracle, args.iterations, args.workers, args.seed, bin_dir
                     )
