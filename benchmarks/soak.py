@@ -33,10 +33,11 @@ import platform
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-from process_cpu import descendants
+from process_cpu import CpuSnapshot, descendants
 
 from evoforge.engine import Engine, StepReport
 from evoforge.loop import Budget
@@ -88,6 +89,10 @@ class Sample:
     # mean length in characters of the children committed since the previous sample: the
     # operators' and checks' work per child grows with it (parses, pyflakes, unparse)
     child_chars: float = 0.0
+    # children evaluated so far (the others were refused before evaluation: duplicates,
+    # failed checks), and CPU seconds since the start by part (process_cpu.CpuSnapshot)
+    evaluations: int = 0
+    cpu_s: dict[str, float] = field(default_factory=dict)
 
 
 def rss_mb(pid: int | str = "self") -> float:
@@ -123,8 +128,12 @@ class SamplingReporter(Reporter):
         self._started = 0.0
         self._chars = 0  # of the children committed since the last sample
         self._children = 0
+        self._cpu_start: CpuSnapshot | None = None
 
     def _sample(self, engine: Engine) -> None:
+        snapshot = CpuSnapshot.take(pool=engine.proposals.pids if engine.proposals else ())
+        if self._cpu_start is None:
+            self._cpu_start = snapshot
         sample = Sample(
             iterations=engine.counters.iterations,
             elapsed_s=time.monotonic() - self._started,
@@ -134,6 +143,11 @@ class SamplingReporter(Reporter):
             programs=engine.counters.iterations + 1,
             python_blocks=sys.getallocatedblocks(),
             child_chars=self._chars / self._children if self._children else 0.0,
+            evaluations=engine.counters.evaluations,
+            cpu_s={
+                name: round(seconds, 4)
+                for name, seconds in snapshot.parts_since(self._cpu_start).items()
+            },
         )
         self._chars = self._children = 0
         self.samples.append(sample)
@@ -141,7 +155,7 @@ class SamplingReporter(Reporter):
             f"{sample.iterations:>7} it  {sample.elapsed_s:8.1f} s  {sample.rss_mb:7.1f} MiB  "
             f"(with its processes {sample.tree_rss_mb:7.1f} MiB)  "
             f"Python blocks {sample.python_blocks:>8}  db {sample.db_bytes / 1e6:7.2f} MB  "
-            f"children {sample.child_chars:5.0f} chars",
+            f"children {sample.child_chars:5.0f} chars  evaluated {sample.evaluations:>7}",
             file=sys.stderr,
             flush=True,
         )
@@ -166,7 +180,27 @@ def _rate(start: Sample, end: Sample) -> float:
     return (end.iterations - start.iterations) / max(end.elapsed_s - start.elapsed_s, 1e-9)
 
 
-def summarise(samples: list[Sample], every: int, warmup: int) -> dict[str, float]:
+def _window(start: Sample, end: Sample) -> dict[str, object]:
+    """What the run did between two samples: iterations and evaluations per second, the
+    share of children evaluated, and CPU milliseconds per iteration by part."""
+    iterations = max(1, end.iterations - start.iterations)
+    seconds = max(end.elapsed_s - start.elapsed_s, 1e-9)
+    evaluations = end.evaluations - start.evaluations
+    cpu = {
+        name: round(1000 * (end.cpu_s.get(name, 0.0) - start.cpu_s.get(name, 0.0)) / iterations, 2)
+        for name in end.cpu_s
+    }
+    cpu["total"] = round(sum(cpu.values()), 2)
+    return {
+        "it_per_s": round(iterations / seconds, 2),
+        "evaluations_per_s": round(evaluations / seconds, 2),
+        "evaluated_share": round(evaluations / iterations, 3),
+        "child_chars": round(end.child_chars, 1),
+        "cpu_ms_per_iteration": cpu,
+    }
+
+
+def summarise(samples: list[Sample], every: int, warmup: int) -> dict[str, Any]:
     """Memory growth after the warm-up, bytes per program, and the speed of the first
     window after the warm-up against the last window."""
     first, last = samples[0], samples[-1]
@@ -206,6 +240,10 @@ def summarise(samples: list[Sample], every: int, warmup: int) -> dict[str, float
         # grow does more work per child at the end, whatever the engine's bookkeeping
         "child_chars_start": after_warm.child_chars,
         "child_chars_end": last.child_chars,
+        # the same two windows in detail: whether the engine's own work per iteration
+        # grew, or the children changed (longer, or fewer of them evaluated)
+        "start_window": _window(warm, after_warm),
+        "end_window": _window(before_last, last),
     }
 
 
@@ -263,8 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         warmup = args.warmup if args.warmup is not None else args.iterations // 10
         summary = summarise(reporter.samples, args.sample_every, max(warmup, args.sample_every))
-    summary["stop_reason"] = result.stop_reason  # type: ignore[assignment]
-    summary["operators"] = args.operators or "default"  # type: ignore[assignment]
+    summary["stop_reason"] = result.stop_reason
+    summary["operators"] = args.operators or "default"
     print(json.dumps(summary, indent=2))
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
