@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from process_cpu import CpuSnapshot, descendants
+from process_cpu import CpuSnapshot, descendants, per_iteration_ms
 
 from evoforge.engine import Engine, StepReport
 from evoforge.loop import Budget
@@ -186,17 +186,13 @@ def _window(start: Sample, end: Sample) -> dict[str, object]:
     iterations = max(1, end.iterations - start.iterations)
     seconds = max(end.elapsed_s - start.elapsed_s, 1e-9)
     evaluations = end.evaluations - start.evaluations
-    cpu = {
-        name: round(1000 * (end.cpu_s.get(name, 0.0) - start.cpu_s.get(name, 0.0)) / iterations, 2)
-        for name in end.cpu_s
-    }
-    cpu["total"] = round(sum(cpu.values()), 2)
+    parts = {name: seconds - start.cpu_s.get(name, 0.0) for name, seconds in end.cpu_s.items()}
     return {
         "it_per_s": round(iterations / seconds, 2),
         "evaluations_per_s": round(evaluations / seconds, 2),
         "evaluated_share": round(evaluations / iterations, 3),
         "child_chars": round(end.child_chars, 1),
-        "cpu_ms_per_iteration": cpu,
+        "cpu_ms_per_iteration": per_iteration_ms(parts, iterations),
     }
 
 
