@@ -11,6 +11,11 @@ inside expressions, which keep children runnable more often than statement edits
   is replaced by one that also looks like an array (see below);
 * ``wrap``: wrap a numeric subexpression: ``(x * c)``, ``(x + c)``, ``-x``, ``abs(x)``,
   ``min(x, t)``, ``max(x, t)``, ``np.sin(x)``...;
+
+What ``replace`` and ``wrap`` put in is folded as ``simplify`` folds it: arithmetic on
+literals and ``abs``/``min``/``max`` of literals become one literal (a wrapped literal,
+``min(0.5, 2)``, is a new value for it, not a new structure), so that programs do not grow
+runs of constant expressions that only ``tune`` moves (``max(min(1.25, 1.25), 1.25)``);
 * ``hoist``: replace a composite numeric subexpression by one of its numeric operands
   (``min(x * c, t)`` -> ``x * c``), the inverse of ``wrap``: without it, expressions only
   grow from parent to child, and every later parse and check of them costs more;
@@ -62,6 +67,8 @@ from evoforge.operators.ast_tools import (
     scope_names,
 )
 from evoforge.operators.base import Operator, Proposal, ProposalContext
+from evoforge.operators.dead_code import PureCalls
+from evoforge.operators.simplify import fold_expression
 from evoforge.text_memo import TextMemo
 
 if TYPE_CHECKING:
@@ -164,6 +171,8 @@ class _BlockEnv:
     callable_names: frozenset[str] = field(default_factory=frozenset)
     numpy_name: str | None = None
     array_names: frozenset[str] = field(default_factory=frozenset)
+    # the builtins the program does not rebind (what literal folding may compute)
+    builtins: frozenset[str] = field(default_factory=frozenset)
 
     def names_at(self, scopes: Sequence[FunctionNode]) -> list[str]:
         """Variables visible inside the (block) functions ``scopes``, sorted."""
@@ -241,6 +250,7 @@ class _ProgramEnv:
     callable_names: frozenset[str]
     numpy_name: str | None
     array_names: frozenset[str]
+    builtins: frozenset[str]
 
 
 _PROGRAM_ENVS: TextMemo[_ProgramEnv] = TextMemo(256)
@@ -258,6 +268,7 @@ def _block_envs(parsed: ParsedProgram, trees: Sequence[ast.Module | None]) -> di
             callable_names=shared.callable_names,
             numpy_name=shared.numpy_name,
             array_names=shared.array_names,
+            builtins=shared.builtins,
         )
         for index, tree in enumerate(trees)
         if tree is not None and index in shared.outer_names
@@ -288,7 +299,10 @@ def _program_env(parsed: ParsedProgram) -> _ProgramEnv:
             names.update(scope_names(outer))
         outer_names[index] = tuple(sorted(names))
         constants[index] = tuple(block_constants(block.tree))
-    return _ProgramEnv(outer_names, constants, functions, callable_names, numpy_name, arrays)
+    builtins = frozenset(PureCalls(parsed.tree).builtins)
+    return _ProgramEnv(
+        outer_names, constants, functions, callable_names, numpy_name, arrays, builtins
+    )
 
 
 # ---------------------------------------------------------------------- helpers
@@ -463,7 +477,9 @@ def _replace_subexpression(env: _BlockEnv, rng: np.random.Generator) -> str | No
     arrays = [name for name in names if name in env.array_names]
     keep_array = bool(arrays) and looks_array(site.node, env.array_names, env.numpy_name)
     for _ in range(_REPLACE_TRIES):
-        new = _random_expr(env, names, rng, depth=int(rng.integers(0, 3)))
+        new = fold_expression(
+            _random_expr(env, names, rng, depth=int(rng.integers(0, 3))), env.builtins
+        )
         if keep_array and not looks_array(new, env.array_names, env.numpy_name):
             continue  # an array replaced by a number mostly breaks the shapes downstream
         if not same_tree(new, site.node):
@@ -502,7 +518,12 @@ def _wrap_expression(env: _BlockEnv, rng: np.random.Generator) -> str | None:
         function = env.functions[_pick(rng, env.functions)]
         wrapped = function.call(node)
         kind = function.name
+    wrapped = fold_expression(wrapped, env.builtins)
+    if same_tree(wrapped, site.node):
+        return None  # min(c, c), abs of a positive literal: no change
     _replace_in_tree(env, site.node, wrapped)
+    if literal_value(wrapped) is not None:
+        return f"wrap {kind}, folded {_short(site.node)} -> {_short(wrapped)}"
     return f"wrap {kind}"
 
 

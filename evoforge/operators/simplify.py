@@ -2,8 +2,10 @@
 
 Passes, repeated until nothing changes:
 
-* fold arithmetic on numeric literals (``2 * 3.0`` -> ``6.0``); skipped when it would
-  divide by zero, overflow, produce a complex, non-finite or huge number;
+* fold arithmetic on numeric literals (``2 * 3.0`` -> ``6.0``) and the builtins ``abs``,
+  ``min`` and ``max`` called on them (``max(min(1.5, 2), 0.5)`` -> ``1.5``; not where the
+  program rebinds the name); skipped when it would divide by zero, overflow, produce a
+  complex, non-finite or huge number or a negative zero;
 * drop unreachable statements: those after ``return``/``raise``/``continue``/``break``
   in the same body, or after an ``if`` whose every branch ends that way;
 * resolve branches on a constant test (``if False:``, ``if 0:``, ``while False:``,
@@ -28,7 +30,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 
 from evoforge.operators.ast_tools import (
     Number,
@@ -55,6 +57,7 @@ _MAX_POWER_EXPONENT = 64
 _TERMINATORS = (ast.Return, ast.Raise, ast.Continue, ast.Break)
 _SCOPE_EFFECTS = (ast.Yield, ast.YieldFrom, ast.Await, ast.Global, ast.Nonlocal)
 _DYNAMIC_SCOPE_CALLS = frozenset({"locals", "vars", "eval", "exec", "dir"})
+_FOLDABLE_BUILTINS: dict[str, Callable[..., object]] = {"abs": abs, "min": min, "max": max}
 _FOLDABLE: dict[type[ast.operator], Callable[[Number, Number], Number]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
@@ -103,7 +106,7 @@ def _simplify(parsed: ParsedProgram, protected: frozenset[str]) -> Proposal | No
         changed = False
         for _ in range(_MAX_PASSES):
             step = {
-                "folded": _fold_constants(tree),
+                "folded": _fold_constants(tree, pure.builtins),
                 "dead": _remove_dead_code(tree),
                 "shadowed": _remove_shadowed(tree, outer, pure),
                 "unused": _remove_unused_assignments(tree, outer, pure)
@@ -148,20 +151,44 @@ def fold_value(op: ast.operator, left: Number, right: Number) -> Number | None:
         result = function(left, right)
     except (ArithmeticError, ValueError, TypeError):
         return None
-    if not is_number(result):
-        return None
-    if isinstance(result, float) and (
-        not math.isfinite(result) or (math.copysign(1.0, result) < 0 and result == 0)
+    return result if _has_literal(result) else None
+
+
+def _has_literal(value: object) -> bool:
+    """Whether ``value`` is a number that :func:`make_number` writes back exactly: finite,
+    not a negative zero, not a huge integer."""
+    if not is_number(value):
+        return False
+    if isinstance(value, float) and (
+        not math.isfinite(value) or (math.copysign(1.0, value) < 0 and value == 0)
     ):
+        return False
+    return not (isinstance(value, int) and value.bit_length() > _MAX_INT_BITS)
+
+
+def fold_builtin_call(call: ast.Call, builtins: Collection[str]) -> Number | None:
+    """The value of ``abs(literal)``, ``min(literal, literal, ...)`` or
+    ``max(literal, literal, ...)`` when the name is one of ``builtins`` (the builtins the
+    program does not rebind) and the result has a literal, else None."""
+    if not isinstance(call.func, ast.Name) or call.func.id not in builtins or call.keywords:
         return None
-    if isinstance(result, int) and result.bit_length() > _MAX_INT_BITS:
+    function = _FOLDABLE_BUILTINS.get(call.func.id)
+    arguments = [literal_value(argument) for argument in call.args]
+    if function is None or not arguments or any(value is None for value in arguments):
         return None
-    return result
+    if (function is abs) != (len(arguments) == 1):
+        return None  # abs takes one argument; min and max of one number raise
+    for value in arguments:
+        if isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
+            return None
+    result = function(*arguments)
+    return result if _has_literal(result) else None  # type: ignore[return-value]
 
 
 class _Folder(ast.NodeTransformer):
-    def __init__(self) -> None:
+    def __init__(self, builtins: Collection[str]) -> None:
         self.count = 0
+        self.builtins = builtins
 
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
         self.generic_visit(node)
@@ -183,6 +210,14 @@ class _Folder(ast.NodeTransformer):
         self.count += 1
         return make_number(value)
 
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        value = fold_builtin_call(node, self.builtins)
+        if value is None:
+            return node
+        self.count += 1
+        return make_number(value)
+
     def visit_IfExp(self, node: ast.IfExp) -> ast.AST:
         self.generic_visit(node)
         if isinstance(node.test, ast.Constant):
@@ -191,10 +226,19 @@ class _Folder(ast.NodeTransformer):
         return node
 
 
-def _fold_constants(tree: ast.Module) -> int:
-    folder = _Folder()
+def _fold_constants(tree: ast.Module, builtins: Collection[str]) -> int:
+    folder = _Folder(builtins)
     folder.visit(tree)
     return folder.count
+
+
+def fold_expression(node: ast.expr, builtins: Collection[str]) -> ast.expr:
+    """``node`` with its literal arithmetic and its ``abs``/``min``/``max`` calls on
+    literals folded (as simplify folds them; ``builtins``: the names that still mean the
+    builtins); the same node when nothing folds. ``node`` may be changed in place."""
+    holder = ast.Expression(body=node)
+    _Folder(builtins).visit(holder)
+    return holder.body
 
 
 # ---------------------------------------------------------------------- dead code

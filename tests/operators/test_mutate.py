@@ -263,3 +263,54 @@ def test_replaced_arrays_stay_arrays() -> None:
         with np.errstate(all="ignore"):
             points = namespace["place"](11)  # type: ignore[operator]
         assert np.shape(points)[1] == 2, proposal.note
+
+
+LITERALS_ONLY = """\
+# EVOLVE-BLOCK-START
+def coefficients():
+    return [0.5, 0.25, 0.125]
+# EVOLVE-BLOCK-END
+"""
+
+
+def _constant_expressions(tree: ast.AST) -> list[str]:
+    """Arithmetic on two literals, and abs/min/max calls on literals only."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.BinOp) and all(
+            isinstance(side, ast.Constant | ast.UnaryOp) for side in (node.left, node.right)
+        ):
+            found.append(ast.unparse(node))
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("abs", "min", "max")
+            and all(isinstance(arg, ast.Constant | ast.UnaryOp) for arg in node.args)
+        ):
+            found.append(ast.unparse(node))
+    return found
+
+
+def test_literals_wrapped_or_replaced_by_constants_are_folded() -> None:
+    operator = MutateOperator(MutateConfig(max_edits=3))
+    children = _children(operator, LITERALS_ONLY, range(80))
+    notes = " ".join(child.note for child in children)
+    assert "folded" in notes  # wraps of literals happened, and became literals
+    for child in children:
+        assert _constant_expressions(_block_tree(child.code)) == [], child.note
+        assert child.code != LITERALS_ONLY
+
+
+def test_folding_keeps_a_rebound_builtin() -> None:
+    code = LITERALS_ONLY.replace("def coefficients", "min = max\n\n\ndef coefficients")
+    operator = MutateOperator(MutateConfig(max_edits=3))
+    calls = [
+        ast.unparse(node)
+        for child in _children(operator, code, range(80))
+        for node in ast.walk(_block_tree(child.code))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "min"
+        and all(isinstance(arg, ast.Constant | ast.UnaryOp) for arg in node.args)
+    ]
+    assert calls  # ``min`` means ``max`` here: never computed as the builtin

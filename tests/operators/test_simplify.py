@@ -9,7 +9,12 @@ import pytest
 from operator_cases import PROGRAMS, assert_valid_child, block_source, run_propose
 
 from evoforge.operators.dead_code import entry_point_names
-from evoforge.operators.simplify import SimplifyOperator, fold_value, simplify_program
+from evoforge.operators.simplify import (
+    SimplifyOperator,
+    fold_builtin_call,
+    fold_value,
+    simplify_program,
+)
 
 OPERATOR = SimplifyOperator()
 
@@ -288,3 +293,23 @@ def test_the_demo_program_with_evolution_leftovers_comes_out_clean() -> None:
     before = _namespace(messy)["construct_packing"]()  # type: ignore[operator]
     after = _namespace(clean)["construct_packing"]()  # type: ignore[operator]
     assert float(after[1].sum()) == float(before[1].sum())
+
+
+def test_folds_abs_min_max_of_literals() -> None:
+    block = _simplified("def f(x):\n    return x + max(min(1.5, 2), 0.5) * abs(-3) + min(x, 2)\n")
+    assert ast.unparse(ast.parse(block.strip())) == "def f(x):\n    return x + 4.5 + min(x, 2)"
+
+
+@pytest.mark.parametrize(
+    "expression", ["min(-0.0, 0.0)", "min(2)", "abs(1, 2)", "max(1, key=abs)", "min(2 ** 70, 1)"]
+)
+def test_unsafe_or_invalid_builtin_folds_are_skipped(expression: str) -> None:
+    code = _wrap(f"def f():\n    return {expression}\n")
+    assert run_propose(OPERATOR, code) is None
+
+
+def test_a_rebound_builtin_is_not_folded() -> None:
+    code = _wrap("def f():\n    return min(1, 2)\n").replace("import math", "min = max")
+    assert run_propose(OPERATOR, code) is None
+    assert fold_builtin_call(ast.parse("min(1, 2)", mode="eval").body, {"max"}) is None  # type: ignore[arg-type]
+    assert fold_builtin_call(ast.parse("min(1, 2.0)", mode="eval").body, {"min"}) == 1  # type: ignore[arg-type]
