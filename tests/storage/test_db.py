@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -285,4 +286,47 @@ def test_a_grown_write_ahead_log_is_cut_back_once_checkpointed(
         assert db.count_programs() == 401
     finally:
         reader.close()
+        db.close()
+
+
+def test_a_log_that_commits_kept_growing_is_restarted_by_the_checkpoint_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit that lands while the passive checkpoint runs leaves the log not fully
+    copied, so SQLite would go on appending to it; past the size limit the thread forces
+    a restart, and the next commit starts the log over."""
+    from evoforge.storage import db as db_module
+
+    monkeypatch.setattr(db_module, "WAL_RESTART_BYTES", 1)  # any log is past the limit
+    monkeypatch.setattr(db_module, "RESTART_BUSY_TIMEOUT_MS", 30_000)  # waits for the writer
+    monkeypatch.setattr(db_module, "CHECKPOINT_EVERY", 10**9)  # the nudge below is the one
+    path = tmp_path / "run.sqlite"
+    db = RunDatabase(path, create=True)
+    writer = sqlite3.connect(str(path), isolation_level=None, timeout=30.0)
+    try:
+        for seq in range(20):
+            db.commit_step(_program(seq), evaluated=True, outcome=None, reward=None)
+        checkpointer = db._checkpointer
+        assert checkpointer is not None
+        page_size = int(writer.execute("PRAGMA page_size").fetchone()[0])
+        wal_bytes = (tmp_path / "run.sqlite-wal").stat().st_size
+        frames_before = (wal_bytes - 32) // (page_size + 24)  # header, then framed pages
+        assert frames_before > 20
+        writer.execute("BEGIN IMMEDIATE")  # a commit in progress while the thread checkpoints
+        writer.execute("INSERT INTO meta(key, value) VALUES ('during', 'checkpoint')")
+        checkpointer.nudge()
+        for _ in range(3000):  # wait for the passive checkpoint to have run (bounded)
+            if checkpointer.checkpoints:
+                break
+            time.sleep(0.01)
+        assert checkpointer.checkpoints == 1
+        writer.execute("COMMIT")  # lands after the passive checkpoint: the log is not all copied
+        checkpointer.stop()  # after the forced checkpoint it may be waiting to run
+        writer.execute("INSERT INTO meta(key, value) VALUES ('after', 'restart')")
+        frames_after = int(writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
+        assert frames_after < frames_before  # the log started over instead of growing
+        kept = db._conn.execute("SELECT COUNT(*) FROM meta WHERE key IN ('during', 'after')")
+        assert kept.fetchone()[0] == 2
+    finally:
+        writer.close()
         db.close()
