@@ -12,16 +12,17 @@ inside expressions, which keep children runnable more often than statement edits
 * ``wrap``: wrap a numeric subexpression: ``(x * c)``, ``(x + c)``, ``-x``, ``abs(x)``,
   ``min(x, t)``, ``max(x, t)``, ``np.sin(x)``...;
 
-What ``replace`` and ``wrap`` put in is folded as ``simplify`` folds it: arithmetic on
-literals and ``abs``/``min``/``max`` of literals become one literal (a wrapped literal,
-``min(0.5, 2)``, is a new value for it, not a new structure), so that programs do not grow
-runs of constant expressions that only ``tune`` moves (``max(min(1.25, 1.25), 1.25)``);
 * ``hoist``: replace a composite numeric subexpression by one of its numeric operands
   (``min(x * c, t)`` -> ``x * c``), the inverse of ``wrap``: without it, expressions only
   grow from parent to child, and every later parse and check of them costs more;
 * ``delete`` / ``duplicate`` a statement, ``swap`` two adjacent statements. ``return``,
   definitions, imports and ``global`` declarations are never moved, copied or deleted; a
   body never becomes empty (``pass``).
+
+What ``replace`` and ``wrap`` put in is folded as ``simplify`` folds it: arithmetic on
+literals and ``abs``/``min``/``max`` of literals become one literal (a wrapped literal,
+``min(0.5, 2)``, is a new value for it, not a new structure), so that programs do not grow
+runs of constant expressions that only ``tune`` moves (``max(min(1.25, 1.25), 1.25)``).
 
 "Variables in scope" are the numeric-looking variables bound at module level, in the
 function that encloses the block (in the frozen code) and in the functions of the block

@@ -144,9 +144,8 @@ def fold_value(op: ast.operator, left: Number, right: Number) -> Number | None:
             return None
         if isinstance(left, int) and isinstance(right, int) and abs(left) >= 2**_MAX_INT_BITS:
             return None
-    for value in (left, right):
-        if isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
-            return None
+    if _has_huge_int((left, right)):
+        return None
     try:
         result = function(left, right)
     except (ArithmeticError, ValueError, TypeError):
@@ -163,7 +162,12 @@ def _has_literal(value: object) -> bool:
         not math.isfinite(value) or (math.copysign(1.0, value) < 0 and value == 0)
     ):
         return False
-    return not (isinstance(value, int) and value.bit_length() > _MAX_INT_BITS)
+    return not _has_huge_int((value,))
+
+
+def _has_huge_int(values: Sequence[object]) -> bool:
+    """Whether one of ``values`` is an int of more than ``_MAX_INT_BITS`` bits."""
+    return any(isinstance(v, int) and v.bit_length() > _MAX_INT_BITS for v in values)
 
 
 def fold_builtin_call(call: ast.Call, builtins: Collection[str]) -> Number | None:
@@ -178,9 +182,8 @@ def fold_builtin_call(call: ast.Call, builtins: Collection[str]) -> Number | Non
         return None
     if (function is abs) != (len(arguments) == 1):
         return None  # abs takes one argument; min and max of one number raise
-    for value in arguments:
-        if isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
-            return None
+    if _has_huge_int(arguments):
+        return None
     result = function(*arguments)
     return result if _has_literal(result) else None  # type: ignore[return-value]
 
