@@ -316,6 +316,11 @@ class TuneConfig(_Strict):
         True, description="Adapt the step with CMA-ES when a block has several literals."
     )
     max_literals: int = Field(64, ge=1, description="Literals perturbed at most per child.")
+    single_moves: bool = Field(
+        True,
+        description="Where a program has two or more literals, also move one literal at a "
+        "time, each with its own step memory, in the share of children that pays (20-80 %).",
+    )
 
 
 class MutateConfig(_Strict):

@@ -29,6 +29,18 @@ drawing only from ``context.rng``:
   ``s * |x|`` (``s`` for zeros) times a standard normal draw. Ints stay ints and
   move by at least 1.
 
+Where a program has two or more tunable literals (and ``single_moves`` is on), a share of
+the children instead move **one literal** alone, chosen uniformly, by the Gaussian rule.
+Such a child records the literal's position (``Program.params["literal"]``), and its step
+is drawn as above from the memory of *that literal's* single moves only: literals whose
+sensitivities differ by orders of magnitude (the constant and the top coefficient of a
+fitted polynomial) each find their own scale, which one step over all of them (the
+per-coordinate scale ``|x|`` of CMA-ES and the Gaussian subsets) cannot. Children that move
+several literals draw from the memory of multi-literal children only. The share of single
+moves is the lineage's gain per try of single moves over that of both kinds (tries
+include failed evaluations), held within ``[_SINGLE_SHARE_MIN, 1 - _SINGLE_SHARE_MIN]``, and
+one half until either kind has gained.
+
 Literals inside indexes and slices (``x[0]``, ``x[1:]``) are never tuned; booleans are
 not numbers. Floats are rounded to 6 significant digits, or to three digits of the step
 where it is finer, so children stay readable.
@@ -70,6 +82,8 @@ _STEP_MEMORY = 8  # successful steps remembered (the latest ones)
 _STEP_JITTER_DECADES = 0.25  # spread of a reused step, in decades (log10)
 _ATTEMPT_SCALE_DECADES = 0.5  # tries within this many decades of a step count as its own
 _CMA_ATTEMPTS = 2
+_SINGLE_SHARE_MIN = 0.2  # the least share of single-literal (or multi-literal) children
+MULTI_LANE = -1  # the step-memory lane of children that move several literals
 _SIGNIFICANT_DIGITS = 6
 _ZERO_SCALE_BELOW = 1e-12
 
@@ -122,15 +136,29 @@ class TuneOperator(Operator):
         if not tunable:
             return None
 
-        step = self._draw_step(context)
+        rng = context.rng
         new_values: dict[int, Number] = {}
-        mode = "gauss"
-        if allow_cma and self.config.use_cma:
-            cma_values = self._cma_values(tunable, len(sites), context, step)
-            if cma_values is not None:
-                new_values, mode = cma_values, "cma"
-        if not new_values:
-            new_values = self._gaussian_values(tunable, context.rng, step)
+        params: dict[str, float] = {}
+        single = (
+            self.config.single_moves
+            and len(tunable) >= 2
+            and rng.random() < single_share(context.relatives)
+        )
+        if single:
+            moved = tunable[int(rng.integers(len(tunable)))]
+            step = self._draw_step(context, lane=moved.position)
+            new_values = {moved.position: _perturb(moved.site.value, step, rng)}
+            mode = "single"
+            params["literal"] = float(moved.position)
+        else:
+            step = self._draw_step(context, lane=MULTI_LANE)
+            mode = "gauss"
+            if allow_cma and self.config.use_cma:
+                cma_values = self._cma_values(tunable, len(sites), context, step)
+                if cma_values is not None:
+                    new_values, mode = cma_values, "cma"
+            if not new_values:
+                new_values = self._gaussian_values(tunable, rng, step)
 
         mapping: dict[int, ast.AST] = {}
         edited: set[int] = set()
@@ -152,24 +180,27 @@ class TuneOperator(Operator):
             return None
         count = len(mapping)
         shown = f"{step:.1e}"
+        what = f"literal #{int(params['literal'])}" if single else f"{count} literal"
+        plural = "s" if count != 1 and not single else ""
         return Proposal(
             code=child,
             operator=self.name,
-            note=f"tune: {count} literal{'s' if count != 1 else ''}, {mode}, step {shown}",
-            params={"step": float(shown)},  # as shown, so the note and the memory agree
+            note=f"tune: {what}{plural}, {mode}, step {shown}",
+            # the step as shown, so the note and the memory agree
+            params={"step": float(shown), **params},
         )
 
     # ------------------------------------------------------------------ step
 
-    def _draw_step(self, context: ProposalContext) -> float:
-        """This child's relative step: mostly a remembered successful one (or ``sigma``
-        while the lineage has none), else log-uniform over the decades."""
+    def _draw_step(self, context: ProposalContext, lane: int) -> float:
+        """This child's relative step: mostly a remembered successful one of its ``lane``
+        (or ``sigma`` while the lane has none), else log-uniform over the decades."""
         largest = self.config.sigma
         smallest = largest * 10.0**-self.config.step_decades
         rng = context.rng
         if rng.random() < _EXPLOIT_SHARE:
-            remembered = successful_steps(context.relatives)[-_STEP_MEMORY:]
-            attempts = attempted_steps(context.relatives)
+            remembered = successful_steps(context.relatives, lane)[-_STEP_MEMORY:]
+            attempts = attempted_steps(context.relatives, lane)
             if remembered:
                 odds = step_odds(remembered, attempts)
                 index = int(rng.choice(len(remembered), p=odds / odds.sum()))
@@ -233,27 +264,80 @@ def step_of(program: Program) -> float | None:
     return float(step) if math.isfinite(step) and step > 0 else None
 
 
-def successful_steps(relatives: Sequence[Program]) -> list[tuple[float, float]]:
+def lane_of(program: Program) -> int:
+    """The step-memory lane of a ``tune`` child: the position of the one literal it moved
+    alone (``Program.params["literal"]``), else :data:`MULTI_LANE`."""
+    literal = program.params.get("literal")
+    if not isinstance(literal, int | float) or isinstance(literal, bool):
+        return MULTI_LANE
+    if math.isfinite(literal) and literal >= 0 and literal == int(literal):
+        return int(literal)
+    return MULTI_LANE
+
+
+def _in_lane(program: Program, lane: int | None) -> bool:
+    return lane is None or lane_of(program) == lane
+
+
+def _gain_over_parent(program: Program, scores: dict[str, float | None]) -> float | None:
+    """How much ``program`` scored above its parent (a key of ``scores``), if both scored."""
+    parent_score = scores.get(program.parent_id or "")
+    if program.score is None or parent_score is None:
+        return None
+    gain = program.score - parent_score
+    return gain if math.isfinite(gain) else None
+
+
+def successful_steps(
+    relatives: Sequence[Program], lane: int | None = None
+) -> list[tuple[float, float]]:
     """``(step, gain over the parent)`` of the ``tune`` children among ``relatives`` that
-    scored above their parent (which must be among the relatives too), oldest first."""
+    scored above their parent (which must be among the relatives too), oldest first; of
+    one ``lane`` only (see :func:`lane_of`) unless it is None."""
     scores = {program.id: program.score for program in relatives}
     found: list[tuple[int, float, float]] = []
     for program in relatives:
         step = step_of(program)
-        parent_score = scores.get(program.parent_id or "")
-        if step is None or program.score is None or parent_score is None:
+        if step is None or not _in_lane(program, lane):
             continue
-        gain = program.score - parent_score
-        if gain > 0 and math.isfinite(gain):
+        gain = _gain_over_parent(program, scores)
+        if gain is not None and gain > 0:
             found.append((program.seq, step, gain))
     found.sort()
     return [(step, gain) for _, step, gain in found]
 
 
-def attempted_steps(relatives: Sequence[Program]) -> list[float]:
+def attempted_steps(relatives: Sequence[Program], lane: int | None = None) -> list[float]:
     """The steps of every ``tune`` child among ``relatives`` whose step is known, whatever
-    came of it (better, worse, or failed in evaluation)."""
-    return [step for step in map(step_of, relatives) if step is not None]
+    came of it (better, worse, or failed in evaluation); of one ``lane`` unless None."""
+    return [
+        step
+        for program in relatives
+        if (step := step_of(program)) is not None and _in_lane(program, lane)
+    ]
+
+
+def single_share(relatives: Sequence[Program]) -> float:
+    """The share of children (of programs with two or more tunable literals) that move one
+    literal alone: the gain per try of the single-literal ``tune`` children among
+    ``relatives`` over the sum of both kinds' gains per try, within
+    ``[_SINGLE_SHARE_MIN, 1 - _SINGLE_SHARE_MIN]``; one half while neither kind gained."""
+    scores = {program.id: program.score for program in relatives}
+    gains = {True: 0.0, False: 0.0}
+    tries = {True: 0, False: 0}
+    for program in relatives:
+        if step_of(program) is None:
+            continue
+        single = lane_of(program) != MULTI_LANE
+        tries[single] += 1
+        gain = _gain_over_parent(program, scores)
+        if gain is not None and gain > 0:
+            gains[single] += gain
+    rates = {kind: gains[kind] / tries[kind] if tries[kind] else 0.0 for kind in (True, False)}
+    total = rates[True] + rates[False]
+    if total <= 0:
+        return 0.5
+    return min(1.0 - _SINGLE_SHARE_MIN, max(_SINGLE_SHARE_MIN, rates[True] / total))
 
 
 def step_odds(remembered: Sequence[tuple[float, float]], attempts: Sequence[float]) -> np.ndarray:

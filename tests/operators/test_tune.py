@@ -20,8 +20,11 @@ from evoforge.blocks import dedent_block
 from evoforge.config import TuneConfig
 from evoforge.operators.ast_tools import literal_sites, literal_skeleton, literal_vector
 from evoforge.operators.tune import (
+    MULTI_LANE,
     TuneOperator,
     attempted_steps,
+    lane_of,
+    single_share,
     step_odds,
     step_of,
     successful_steps,
@@ -101,7 +104,7 @@ def test_indexes_and_booleans_are_never_tuned() -> None:
 
 
 def test_float_steps_are_relative_and_zero_moves() -> None:
-    operator = TuneOperator(TuneConfig(sigma=0.1, max_literals=64, use_cma=False))
+    operator = TuneOperator(TuneConfig(sigma=0.1, use_cma=False, single_moves=False))
     zero_moved = False
     for seed in range(20):
         child = run_propose(operator, FLOATS, seed)
@@ -123,7 +126,7 @@ def test_negative_literals_keep_precedence() -> None:
 
 
 def test_max_literals_limits_changes() -> None:
-    operator = TuneOperator(TuneConfig(max_literals=1, use_cma=False))
+    operator = TuneOperator(TuneConfig(max_literals=1, use_cma=False, single_moves=False))
     for seed in range(5):
         proposal = run_propose(operator, FLOATS, seed)
         assert proposal is not None
@@ -177,7 +180,7 @@ def test_cma_path_with_relatives_is_deterministic_and_quiet(
 
 
 def test_cma_moves_towards_better_relatives() -> None:
-    operator = TuneOperator(TuneConfig(sigma=0.1))
+    operator = TuneOperator(TuneConfig(sigma=0.1, single_moves=False))
     relatives = _relatives(24)
     a_values = []
     for seed in range(20):
@@ -362,6 +365,106 @@ def test_sigma_loses_its_share_when_tries_at_its_scale_keep_failing() -> None:
 
     assert share_at_sigma([parent]) > 0.65  # a fresh lineage: three in four try sigma
     assert share_at_sigma([*failed, parent]) < 0.25  # 1 in 7 of the exploiting children
+
+
+def tune_child(
+    code: str, pid: str, seq: int, gain: float | None, step: float, literal: int | None = None
+) -> Program:
+    """A scored (or, with ``gain`` None, failed) ``tune`` child of ``root`` (score 1.0);
+    a single-literal move of ``literal`` unless it is None."""
+    moved = make_program(code, pid, None if gain is None else 1.0 + gain, seq)
+    params = {"step": step} if literal is None else {"step": step, "literal": float(literal)}
+    return dataclasses.replace(
+        moved,
+        status=EvalStatus.OK if gain is not None else EvalStatus.FAILED,
+        parent_id="root",
+        operator="tune",
+        params=params,
+    )
+
+
+def test_single_literal_children_move_one_literal_and_say_which() -> None:
+    operator = TuneOperator(TuneConfig(sigma=0.1))
+    relatives = _relatives(9)
+    singles = 0
+    for seed in range(40):
+        proposal = run_propose(operator, FLOATS, seed, relatives=relatives)
+        assert proposal is not None
+        if "single" not in proposal.note:
+            assert "literal" not in proposal.params
+            continue
+        singles += 1
+        before, after = literal_vector(FLOATS), literal_vector(proposal.code)
+        moved = [i for i, (x, y) in enumerate(zip(before, after, strict=True)) if x != y]
+        assert moved == [int(proposal.params["literal"])]
+        assert proposal.note.startswith(f"tune: literal #{moved[0]}, single, step ")
+    assert 0.3 * 40 <= singles <= 0.7 * 40  # one half while no kind has gained
+    # one literal only: nothing to choose, no single-literal lane
+    lone = "# EVOLVE-BLOCK-START\nc = 0.693147180559945\n# EVOLVE-BLOCK-END\n"
+    for seed in range(10):
+        proposal = run_propose(operator, lone, seed)
+        assert proposal is not None and "literal" not in proposal.params
+    off = TuneOperator(TuneConfig(sigma=0.1, single_moves=False))
+    for seed in range(10):
+        proposal = run_propose(off, FLOATS, seed, relatives=relatives)
+        assert proposal is not None and "single" not in proposal.note
+
+
+def test_each_literal_draws_its_step_from_its_own_single_moves() -> None:
+    # literal 0 gained with a big step, literal 2 with a tiny one, the several-literal
+    # children with a middling one: each lane reuses its own
+    root = make_program(FLOATS, program_id="root", score=1.0, seq=1)
+    relatives = [
+        root,
+        tune_child(FLOATS, "big", 2, 1e-2, 5e-2, literal=0),
+        tune_child(FLOATS, "tiny", 3, 1e-2, 2e-5, literal=2),
+        tune_child(FLOATS, "multi", 4, 1e-2, 1e-3),
+    ]
+    assert [lane_of(p) for p in relatives] == [MULTI_LANE, 0, 2, MULTI_LANE]
+    assert successful_steps(relatives, 0) == [(5e-2, pytest.approx(1e-2))]
+    assert successful_steps(relatives, MULTI_LANE) == [(1e-3, pytest.approx(1e-2))]
+    assert len(successful_steps(relatives)) == 3
+    operator = TuneOperator(TuneConfig(sigma=0.1, step_decades=5))
+    by_lane: dict[int, list[float]] = {0: [], 1: [], 2: [], MULTI_LANE: []}
+    for seed in range(300):
+        proposal = run_propose(operator, FLOATS, seed, relatives=relatives)
+        assert proposal is not None
+        lane = int(proposal.params.get("literal", MULTI_LANE))
+        by_lane[lane].append(proposal.params["step"])
+
+    def share(steps: list[float], low: float, high: float) -> float:
+        return sum(low <= step <= high for step in steps) / len(steps)
+
+    assert all(len(steps) >= 30 for steps in by_lane.values())
+    assert share(by_lane[0], 1e-2, 0.1) > 0.6
+    assert share(by_lane[2], 2e-6, 2e-4) > 0.6
+    assert share(by_lane[MULTI_LANE], 1e-4, 1e-2) > 0.6
+    # literal 1 has no success of its own: sigma, or the uniform draw
+    assert share(by_lane[1], 0.1, 0.1) > 0.5
+
+
+def test_the_share_of_single_moves_follows_their_gain_per_try() -> None:
+    root = make_program(FLOATS, program_id="root", score=1.0, seq=1)
+    assert single_share([root]) == 0.5
+    paid_single = [
+        root,
+        tune_child(FLOATS, "s", 2, 4e-3, 1e-2, literal=1),
+        tune_child(FLOATS, "sf", 3, None, 1e-2, literal=0),
+        tune_child(FLOATS, "m", 4, 1e-3, 1e-3),
+        tune_child(FLOATS, "mw", 5, -1e-3, 1e-3),
+    ]
+    # single: 4e-3 over 2 tries; several: 1e-3 over 2 tries
+    assert single_share(paid_single) == pytest.approx(0.8)
+    even = [*paid_single, tune_child(FLOATS, "m2", 6, 3e-3, 1e-3)]  # several: 4e-3 / 3
+    assert single_share(even) == pytest.approx((2e-3) / (2e-3 + 4e-3 / 3))
+    only_multi = [root, tune_child(FLOATS, "m", 2, 1e-3, 1e-3)]
+    assert single_share(only_multi) == pytest.approx(0.2)
+    operator = TuneOperator(TuneConfig(sigma=0.1))
+    singles = sum(
+        "single" in run_propose(operator, FLOATS, seed, relatives=only_multi).note
+        for seed in range(100)
+    )
+    assert 10 <= singles <= 32
 
 
 _CMA_PROBE = """
