@@ -2,12 +2,14 @@
 
 A full suite re-run takes days on a small machine, so the current results of the suite
 live in more than one ``evoforge bench`` output: a newer directory re-measures some
-problems, an older one still holds the rest. :func:`current_rows` takes the directories
-in order of preference and, for each problem, uses the first one that has *every* engine
-finished on *every* seed at the budget (a partly re-run problem never mixes two
-measurements in one row). :func:`current_table` renders the rows with each median's 95 %
-bootstrap interval and the directory it comes from; :func:`standing` counts where
-symbolic evoforge stands against the seed-only baselines and OpenEvolve.
+problems, or one engine on some problems, an older one still holds the rest.
+:func:`current_rows` takes the directories in order of preference and, for each problem
+and engine, uses the first one that has that engine finished on *every* seed at the
+budget (a partly re-run engine never mixes two measurements in one cell; a row may take
+its engines from different directories, and then names each with its engines).
+:func:`current_table` renders the rows with each median's 95 % bootstrap interval and
+the directories they come from; :func:`standing` counts where symbolic evoforge stands
+against the seed-only baselines and OpenEvolve.
 """
 
 from __future__ import annotations
@@ -24,25 +26,41 @@ SEED_ONLY_BASELINES = ("random-search", "best-of-n")
 
 
 @dataclass(frozen=True)
+class RowSource:
+    """A directory one row takes some of its engines from, and their runs' revisions."""
+
+    directory: str
+    engines: tuple[str, ...]
+    revisions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class CurrentProblem:
-    """One problem's row: the engines' statistics and the directory they come from
-    (``source`` is ``None`` and ``stats`` empty when no directory has the problem whole)."""
+    """One problem's row: the engines' statistics and the directories they come from, in
+    order of preference (``sources`` and ``stats`` are empty when some engine is finished
+    on every seed in no directory)."""
 
     problem: str
-    source: str | None
-    revisions: tuple[str, ...]
+    sources: tuple[RowSource, ...]
     stats: tuple[EngineStats, ...]
+
+    @property
+    def source(self) -> str | None:
+        """The preferred directory the row takes engines from; None for an unmeasured row."""
+        return self.sources[0].directory if self.sources else None
+
+    @property
+    def revisions(self) -> tuple[str, ...]:
+        """Every revision the row's runs were measured at, sorted."""
+        return tuple(sorted({rev for source in self.sources for rev in source.revisions}))
 
     def median(self, engine: str) -> float | None:
         return next((row.median for row in self.stats if row.engine == engine), None)
 
 
-def _complete(records: Sequence[RunRecord], engines: Sequence[str], seeds: int) -> bool:
-    for engine in engines:
-        finished = {r.seed for r in records if r.engine == engine and r.status == STATUS_OK}
-        if not set(range(seeds)) <= finished:
-            return False
-    return True
+def _complete(records: Sequence[RunRecord], engine: str, seeds: int) -> bool:
+    finished = {r.seed for r in records if r.engine == engine and r.status == STATUS_OK}
+    return set(range(seeds)) <= finished
 
 
 def current_rows(
@@ -53,31 +71,42 @@ def current_rows(
     seeds: int,
     budget: int,
 ) -> list[CurrentProblem]:
-    """Per problem, the statistics from the first of ``sources`` that has it whole.
+    """Per problem, each engine's statistics from the first of ``sources`` that has that
+    engine finished on every seed.
 
     Only seeds ``0..seeds-1`` at ``budget`` evaluations count. A source without
-    ``runs.jsonl`` is skipped (an error is the caller's to raise if none exists).
+    ``runs.jsonl`` is skipped (an error is the caller's to raise if none exists). A row
+    is measured only when every engine is found.
     """
     loaded = [(source, list(read_records(source / RUNS_FILENAME).values())) for source in sources]
     rows: list[CurrentProblem] = []
     for problem in problems:
-        chosen: CurrentProblem | None = None
-        for source, records in loaded:
-            mine = [
-                r
-                for r in records
-                if r.problem == problem
-                and r.budget == budget
-                and r.engine in engines
-                and 0 <= r.seed < seeds
-            ]
-            if not _complete(mine, engines, seeds):
-                continue
-            stats = summarise(mine, [problem], engines)[problem]
-            revisions = tuple(sorted({r.revision[:7] for r in mine if r.status == STATUS_OK}))
-            chosen = CurrentProblem(problem, source.name, revisions, tuple(stats))
-            break
-        rows.append(chosen or CurrentProblem(problem, None, (), ()))
+        chosen: dict[str, tuple[int, list[RunRecord]]] = {}  # engine: (source index, runs)
+        for engine in engines:
+            for index, (_, records) in enumerate(loaded):
+                mine = [
+                    r
+                    for r in records
+                    if r.problem == problem
+                    and r.budget == budget
+                    and r.engine == engine
+                    and 0 <= r.seed < seeds
+                ]
+                if _complete(mine, engine, seeds):
+                    chosen[engine] = (index, mine)
+                    break
+        if len(chosen) < len(engines):
+            rows.append(CurrentProblem(problem, (), ()))
+            continue
+        used: list[RowSource] = []
+        for index in sorted({index for index, _ in chosen.values()}):
+            from_here = [engine for engine in engines if chosen[engine][0] == index]
+            runs = [r for engine in from_here for r in chosen[engine][1]]
+            revisions = tuple(sorted({r.revision[:7] for r in runs if r.status == STATUS_OK}))
+            used.append(RowSource(loaded[index][0].name, tuple(from_here), revisions))
+        every_run = [r for _, runs in chosen.values() for r in runs]
+        stats = summarise(every_run, [problem], engines)[problem]
+        rows.append(CurrentProblem(problem, tuple(used), tuple(stats)))
     return rows
 
 
@@ -93,9 +122,19 @@ def _cell(row: EngineStats, top: float | None) -> str:
     return text
 
 
+def _where(sources: Sequence[RowSource], engines: Sequence[str]) -> str:
+    """``dir (revisions)``; with several directories, each followed by its engines."""
+    if len(sources) == 1:
+        return f"{sources[0].directory} ({', '.join(sources[0].revisions)})"
+    return "; ".join(
+        f"{source.directory} ({', '.join(source.revisions)}): {', '.join(source.engines)}"
+        for source in sources
+    )
+
+
 def current_table(rows: Sequence[CurrentProblem], engines: Sequence[str]) -> str:
     """Markdown: one line per problem, the median (bold: the best) with its 95 % bootstrap
-    interval per engine, and the directory the row comes from."""
+    interval per engine, and the directories the row comes from."""
     lines = [
         "| problem (seed program) | " + " | ".join(engines) + " | measured in |",
         "|---|" + "---:|" * len(engines) + "---|",
@@ -109,7 +148,7 @@ def current_table(rows: Sequence[CurrentProblem], engines: Sequence[str]) -> str
         initial = next((s.initial_score for s in row.stats if s.initial_score is not None), None)
         label = row.problem if initial is None else f"{row.problem} ({initial:.4f})"
         cells = [_cell(s, top) for s in row.stats]
-        where = f"{row.source} ({', '.join(row.revisions)})"
+        where = _where(row.sources, engines)
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {where} |")
     return "\n".join(lines) + "\n"
 

@@ -53,6 +53,31 @@ def test_each_problem_comes_from_the_first_directory_that_has_it_whole(tmp_path:
     assert mine.ahead_of_rival == ("a",) and mine.behind_rival == ("b",)
 
 
+def test_an_engine_re_run_alone_takes_its_cell_from_the_newer_directory(tmp_path: Path) -> None:
+    rerun, suite = tmp_path / "rerun", tmp_path / "suite"
+    _runs(rerun, "a", {"evoforge": 0.9}, seeds=3, revision="4444444dddd")
+    _runs(rerun, "b", {"evoforge": 0.9}, seeds=2, revision="4444444dddd")  # 2 of 3
+    for problem in ("a", "b"):
+        _runs(suite, problem, {**dict.fromkeys(ENGINES, 0.5), "evoforge": 0.4}, 3, "5555555eeee")
+    _runs(suite, "c", dict.fromkeys(ENGINES[:-1], 0.5), seeds=3, revision="5555555eeee")
+    rows = current_rows([rerun, suite], ["a", "b", "c"], ENGINES, seeds=3, budget=500)
+    a, b, c = rows
+    assert a.source == "rerun" and a.revisions == ("4444444", "5555555")
+    assert [(s.directory, s.engines) for s in a.sources] == [
+        ("rerun", ("evoforge",)),
+        ("suite", ("openevolve", "random-search", "best-of-n")),
+    ]
+    assert a.median("evoforge") == 0.901 and a.median("openevolve") == 0.501
+    assert b.source == "suite" and len(b.sources) == 1 and b.median("evoforge") == 0.401
+    assert c.source is None and c.stats == ()  # best-of-n finished nowhere
+    table = current_table(rows, ENGINES)
+    assert (
+        "| rerun (4444444): evoforge; suite (5555555): openevolve, random-search, best-of-n |"
+        in table
+    )
+    assert "| suite (5555555) |" in table
+
+
 def test_a_tie_is_a_tie_and_counts_as_level_with_the_baselines(tmp_path: Path) -> None:
     _runs(tmp_path / "only", "a", dict.fromkeys(ENGINES, 0.7), seeds=2, revision="3333333")
     rows = current_rows([tmp_path / "only"], ["a"], ENGINES, seeds=2, budget=500)
