@@ -319,7 +319,7 @@ class TuneConfig(_Strict):
     single_moves: bool = Field(
         True,
         description="Where a program has two or more literals, also move one literal at a "
-        "time, each with its own step memory, in the share of children that pays (20-80 %).",
+        "time, each with its own step memory, in the share of children that pays (10-50 %).",
     )
 
 

@@ -38,8 +38,11 @@ fitted polynomial) each find their own scale, which one step over all of them (t
 per-coordinate scale ``|x|`` of CMA-ES and the Gaussian subsets) cannot. Children that move
 several literals draw from the memory of multi-literal children only. The share of single
 moves is the lineage's gain per try of single moves over that of both kinds (tries
-include failed evaluations), held within ``[_SINGLE_SHARE_MIN, 1 - _SINGLE_SHARE_MIN]``, and
-one half until either kind has gained.
+include failed evaluations), held within ``[_SINGLE_SHARE_LOW, _SINGLE_SHARE_HIGH]``, and
+``_SINGLE_SHARE_PRIOR`` until either kind has gained. The cap of one half is there for
+literals that act together (an intercept and a slope along a diagonal ridge): moves of
+one literal gain early there, then stall where only a joint move climbs, so CMA-ES keeps
+at least half of the children.
 
 Literals inside indexes and slices (``x[0]``, ``x[1:]``) are never tuned; booleans are
 not numbers. Floats are rounded to 6 significant digits, or to three digits of the step
@@ -82,7 +85,9 @@ _STEP_MEMORY = 8  # successful steps remembered (the latest ones)
 _STEP_JITTER_DECADES = 0.25  # spread of a reused step, in decades (log10)
 _ATTEMPT_SCALE_DECADES = 0.5  # tries within this many decades of a step count as its own
 _CMA_ATTEMPTS = 2
-_SINGLE_SHARE_MIN = 0.2  # the least share of single-literal (or multi-literal) children
+_SINGLE_SHARE_LOW = 0.1  # the least share of single-literal children
+_SINGLE_SHARE_HIGH = 0.5  # the most: the several-literal children keep at least half
+_SINGLE_SHARE_PRIOR = 0.25  # the share while neither kind has gained
 MULTI_LANE = -1  # the step-memory lane of children that move several literals
 _SIGNIFICANT_DIGITS = 6
 _ZERO_SCALE_BELOW = 1e-12
@@ -321,7 +326,8 @@ def single_share(relatives: Sequence[Program]) -> float:
     """The share of children (of programs with two or more tunable literals) that move one
     literal alone: the gain per try of the single-literal ``tune`` children among
     ``relatives`` over the sum of both kinds' gains per try, within
-    ``[_SINGLE_SHARE_MIN, 1 - _SINGLE_SHARE_MIN]``; one half while neither kind gained."""
+    ``[_SINGLE_SHARE_LOW, _SINGLE_SHARE_HIGH]``; ``_SINGLE_SHARE_PRIOR`` while neither
+    kind gained."""
     scores = {program.id: program.score for program in relatives}
     gains = {True: 0.0, False: 0.0}
     tries = {True: 0, False: 0}
@@ -336,8 +342,8 @@ def single_share(relatives: Sequence[Program]) -> float:
     rates = {kind: gains[kind] / tries[kind] if tries[kind] else 0.0 for kind in (True, False)}
     total = rates[True] + rates[False]
     if total <= 0:
-        return 0.5
-    return min(1.0 - _SINGLE_SHARE_MIN, max(_SINGLE_SHARE_MIN, rates[True] / total))
+        return _SINGLE_SHARE_PRIOR
+    return min(_SINGLE_SHARE_HIGH, max(_SINGLE_SHARE_LOW, rates[True] / total))
 
 
 def step_odds(remembered: Sequence[tuple[float, float]], attempts: Sequence[float]) -> np.ndarray:
