@@ -29,10 +29,11 @@ drawing only from ``context.rng``:
   ``s * |x|`` (``s`` for zeros) times a standard normal draw. Ints stay ints and
   move by at least 1.
 
-Where a program has two or more tunable literals (and ``single_moves`` is on), a share of
-the children instead move **one literal** alone, chosen uniformly, by the Gaussian rule.
-Such a child records the literal's position (``Program.params["literal"]``), and its step
-is drawn as above from the memory of *that literal's* single moves only: literals whose
+Where a program has two or more tunable literals and ``single_moves`` is on (it is off by
+default), a share of the children instead move **one literal** alone, chosen uniformly,
+by the Gaussian rule. Such a child records the literal's position
+(``Program.params["literal"]``), and its step is drawn as above from the memory of *that
+literal's* single moves only: literals whose
 sensitivities differ by orders of magnitude (the constant and the top coefficient of a
 fitted polynomial) each find their own scale, which one step over all of them (the
 per-coordinate scale ``|x|`` of CMA-ES and the Gaussian subsets) cannot. Children that move

@@ -384,7 +384,8 @@ def tune_child(
 
 
 def test_single_literal_children_move_one_literal_and_say_which() -> None:
-    operator = TuneOperator(TuneConfig(sigma=0.1))
+    assert TuneConfig().single_moves is False  # opt-in
+    operator = TuneOperator(TuneConfig(sigma=0.1, single_moves=True))
     relatives = _relatives(9)
     singles = 0
     for seed in range(40):
@@ -404,7 +405,7 @@ def test_single_literal_children_move_one_literal_and_say_which() -> None:
     for seed in range(10):
         proposal = run_propose(operator, lone, seed)
         assert proposal is not None and "literal" not in proposal.params
-    off = TuneOperator(TuneConfig(sigma=0.1, single_moves=False))
+    off = TuneOperator(TuneConfig(sigma=0.1))
     for seed in range(10):
         proposal = run_propose(off, FLOATS, seed, relatives=relatives)
         assert proposal is not None and "single" not in proposal.note
@@ -424,7 +425,7 @@ def test_each_literal_draws_its_step_from_its_own_single_moves() -> None:
     assert successful_steps(relatives, 0) == [(5e-2, pytest.approx(1e-2))]
     assert successful_steps(relatives, MULTI_LANE) == [(1e-3, pytest.approx(1e-2))]
     assert len(successful_steps(relatives)) == 3
-    operator = TuneOperator(TuneConfig(sigma=0.1, step_decades=5))
+    operator = TuneOperator(TuneConfig(sigma=0.1, step_decades=5, single_moves=True))
     by_lane: dict[int, list[float]] = {0: [], 1: [], 2: [], MULTI_LANE: []}
     for seed in range(300):
         proposal = run_propose(operator, FLOATS, seed, relatives=relatives)
@@ -461,7 +462,7 @@ def test_the_share_of_single_moves_follows_their_gain_per_try() -> None:
     assert single_share(even) == pytest.approx((2e-3) / (2e-3 + 10e-3 / 4))
     only_multi = [root, tune_child(FLOATS, "m", 2, 1e-3, 1e-3)]
     assert single_share(only_multi) == pytest.approx(0.1)
-    operator = TuneOperator(TuneConfig(sigma=0.1))
+    operator = TuneOperator(TuneConfig(sigma=0.1, single_moves=True))
     singles = sum(
         "single" in run_propose(operator, FLOATS, seed, relatives=only_multi).note
         for seed in range(100)
