@@ -319,7 +319,7 @@ class TuneConfig(_Strict):
     single_moves: bool = Field(
         False,
         description="Where a program has two or more literals, also move one literal at a "
-        "time, each with its own step memory, in the share of children that pays (10-50 %). "
+        "time, each with its own step memory, in the share of children that pays (20-80 %). "
         "Off by default: it helps where literals differ in scale by orders of magnitude and "
         "hurts where they act together (benchmarks/results/tune-lanes-ab).",
     )

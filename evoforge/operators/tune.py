@@ -40,10 +40,11 @@ per-coordinate scale ``|x|`` of CMA-ES and the Gaussian subsets) cannot. Childre
 several literals draw from the memory of multi-literal children only. The share of single
 moves is the lineage's gain per try of single moves over that of both kinds (tries
 include failed evaluations), held within ``[_SINGLE_SHARE_LOW, _SINGLE_SHARE_HIGH]``, and
-``_SINGLE_SHARE_PRIOR`` until either kind has gained. The cap of one half is there for
-literals that act together (an intercept and a slope along a diagonal ridge): moves of
-one literal gain early there, then stall where only a joint move climbs, so CMA-ES keeps
-at least half of the children.
+``_SINGLE_SHARE_PRIOR`` until either kind has gained. CMA-ES replays the relatives
+*other than* single-literal children: those are not samples of any covariance, and a
+history made mostly of moves along the axes teaches CMA-ES an axis-aligned covariance
+exactly where literals act together (an intercept and a slope along a diagonal ridge, where
+only a joint move climbs).
 
 Literals inside indexes and slices (``x[0]``, ``x[1:]``) are never tuned; booleans are
 not numbers. Floats are rounded to 6 significant digits, or to three digits of the step
@@ -86,9 +87,9 @@ _STEP_MEMORY = 8  # successful steps remembered (the latest ones)
 _STEP_JITTER_DECADES = 0.25  # spread of a reused step, in decades (log10)
 _ATTEMPT_SCALE_DECADES = 0.5  # tries within this many decades of a step count as its own
 _CMA_ATTEMPTS = 2
-_SINGLE_SHARE_LOW = 0.1  # the least share of single-literal children
-_SINGLE_SHARE_HIGH = 0.5  # the most: the several-literal children keep at least half
-_SINGLE_SHARE_PRIOR = 0.25  # the share while neither kind has gained
+_SINGLE_SHARE_LOW = 0.2  # the least share of single-literal children
+_SINGLE_SHARE_HIGH = 0.8  # the most
+_SINGLE_SHARE_PRIOR = 0.5  # the share while neither kind has gained
 MULTI_LANE = -1  # the step-memory lane of children that move several literals
 _SIGNIFICANT_DIGITS = 6
 _ZERO_SCALE_BELOW = 1e-12
@@ -361,11 +362,14 @@ def step_odds(remembered: Sequence[tuple[float, float]], attempts: Sequence[floa
 def _relative_history(
     relatives: Sequence[Program], vector_length: int, positions: Sequence[int]
 ) -> list[tuple[np.ndarray, float]]:
-    """(literal sub-vector, score) of each usable relative, oldest first."""
+    """(literal sub-vector, score) of each usable relative, oldest first; single-literal
+    ``tune`` children are left out (see the module's docstring)."""
     usable: list[tuple[int, np.ndarray, float]] = []
     for relative in relatives:
         score = relative.score
         if score is None or not math.isfinite(score):
+            continue
+        if step_of(relative) is not None and lane_of(relative) != MULTI_LANE:
             continue
         vector = literal_vector(relative.code)
         if len(vector) != vector_length:
