@@ -317,11 +317,9 @@ class TuneConfig(_Strict):
     )
     max_literals: int = Field(64, ge=1, description="Literals perturbed at most per child.")
     single_moves: bool = Field(
-        False,
-        description="Where a program has two or more literals, also move one literal at a "
-        "time, each with its own step memory, in the share of children that pays (20-80 %). "
-        "Off by default: it helps where literals differ in scale by orders of magnitude and "
-        "hurts where they act together (benchmarks/results/tune-lanes-ab).",
+        True,
+        description="Where a program has 2 to 8 literals, also move one literal at a time, "
+        "each with its own step memory, in the share of children that pays (20-80 %).",
     )
 
 

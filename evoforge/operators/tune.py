@@ -29,14 +29,14 @@ drawing only from ``context.rng``:
   ``s * |x|`` (``s`` for zeros) times a standard normal draw. Ints stay ints and
   move by at least 1.
 
-Where a program has two or more tunable literals and ``single_moves`` is on (it is off by
-default), a share of the children instead move **one literal** alone, chosen uniformly,
-by the Gaussian rule. Such a child records the literal's position
+Where a program has from two to ``_SINGLE_MAX_LITERALS`` tunable literals (and
+``single_moves`` is on), a share of the children instead move **one literal** alone,
+chosen uniformly, by the Gaussian rule. Such a child records the literal's position
 (``Program.params["literal"]``), and its step is drawn as above from the memory of *that
-literal's* single moves only: literals whose
-sensitivities differ by orders of magnitude (the constant and the top coefficient of a
-fitted polynomial) each find their own scale, which one step over all of them (the
-per-coordinate scale ``|x|`` of CMA-ES and the Gaussian subsets) cannot. Children that move
+literal's* single moves only: literals whose sensitivities differ by orders of magnitude
+(the constant and the top coefficient of a fitted polynomial) each find their own scale,
+which one step over all of them (the per-coordinate scale ``|x|`` of CMA-ES and the
+Gaussian subsets) cannot. Children that move
 several literals draw from the memory of multi-literal children only. The share of single
 moves is the lineage's gain per try of single moves over that of both kinds (tries
 include failed evaluations), held within ``[_SINGLE_SHARE_LOW, _SINGLE_SHARE_HIGH]``, and
@@ -44,7 +44,9 @@ include failed evaluations), held within ``[_SINGLE_SHARE_LOW, _SINGLE_SHARE_HIG
 *other than* single-literal children: those are not samples of any covariance, and a
 history made mostly of moves along the axes teaches CMA-ES an axis-aligned covariance
 exactly where literals act together (an intercept and a slope along a diagonal ridge, where
-only a joint move climbs).
+only a joint move climbs). Past ``_SINGLE_MAX_LITERALS`` literals a literal's own memory
+would rarely hold a try: the engine passes the last 32 scored relatives, so with a half
+share each of ``n`` literals has ``16 / n`` single moves among them, two at eight.
 
 Literals inside indexes and slices (``x[0]``, ``x[1:]``) are never tuned; booleans are
 not numbers. Floats are rounded to 6 significant digits, or to three digits of the step
@@ -90,6 +92,7 @@ _CMA_ATTEMPTS = 2
 _SINGLE_SHARE_LOW = 0.2  # the least share of single-literal children
 _SINGLE_SHARE_HIGH = 0.8  # the most
 _SINGLE_SHARE_PRIOR = 0.5  # the share while neither kind has gained
+_SINGLE_MAX_LITERALS = 8  # more tunable literals than this: no single-literal moves
 MULTI_LANE = -1  # the step-memory lane of children that move several literals
 _SIGNIFICANT_DIGITS = 6
 _ZERO_SCALE_BELOW = 1e-12
@@ -148,7 +151,7 @@ class TuneOperator(Operator):
         params: dict[str, float] = {}
         single = (
             self.config.single_moves
-            and len(tunable) >= 2
+            and 2 <= len(tunable) <= _SINGLE_MAX_LITERALS
             and rng.random() < single_share(context.relatives)
         )
         if single:

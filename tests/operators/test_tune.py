@@ -55,6 +55,9 @@ def g(xs):
 """
 
 
+NO_SINGLE = TuneConfig(single_moves=False)
+
+
 def _literals(code: str, block: int = 0) -> list[tuple[type, float, bool]]:
     tree = ast.parse(dedent_block(block_source(code, block)))
     return [(type(s.value), s.value, s.in_subscript) for s in literal_sites(tree)]
@@ -194,17 +197,18 @@ def test_gaussian_fallbacks() -> None:
     relatives = _relatives(5)
     no_cma = run_propose(TuneOperator(TuneConfig(use_cma=False)), FLOATS, 1, relatives=relatives)
     assert no_cma is not None and no_cma.note.split(", ")[1] == "gauss"
-    one_relative = run_propose(TuneOperator(), FLOATS, 1, relatives=relatives[:1])
+    one_relative = run_propose(TuneOperator(NO_SINGLE), FLOATS, 1, relatives=relatives[:1])
     assert one_relative is not None and one_relative.note.split(", ")[1] == "gauss"
     # Relatives with another skeleton (different literal count) are ignored.
     strangers = [make_program(INTS, program_id=f"s{i}", score=1.0) for i in range(5)]
-    mismatched = run_propose(TuneOperator(), FLOATS, 1, relatives=strangers)
+    mismatched = run_propose(TuneOperator(NO_SINGLE), FLOATS, 1, relatives=strangers)
     assert mismatched is not None and mismatched.note.split(", ")[1] == "gauss"
     unscored = [make_program(r.code, program_id=r.id) for r in relatives]
-    assert run_propose(TuneOperator(), FLOATS, 1, relatives=unscored).note.split(", ")[1] == "gauss"
+    no_scores = run_propose(TuneOperator(NO_SINGLE), FLOATS, 1, relatives=unscored)
+    assert no_scores.note.split(", ")[1] == "gauss"
     # One float literal only: no covariance to adapt.
     single = INTS.replace("* 3 - 7", "* 3.5 - 7")
-    proposal = run_propose(TuneOperator(), single, 1, relatives=relatives)
+    proposal = run_propose(TuneOperator(NO_SINGLE), single, 1, relatives=relatives)
     assert proposal is not None and proposal.note.split(", ")[1] == "gauss"
 
 
@@ -384,8 +388,7 @@ def tune_child(
 
 
 def test_single_literal_children_move_one_literal_and_say_which() -> None:
-    assert TuneConfig().single_moves is False  # opt-in
-    operator = TuneOperator(TuneConfig(sigma=0.1, single_moves=True))
+    operator = TuneOperator(TuneConfig(sigma=0.1))  # on by default
     relatives = _relatives(9)
     singles = 0
     for seed in range(40):
@@ -400,12 +403,19 @@ def test_single_literal_children_move_one_literal_and_say_which() -> None:
         assert moved == [int(proposal.params["literal"])]
         assert proposal.note.startswith(f"tune: literal #{moved[0]}, single, step ")
     assert 0.3 * 40 <= singles <= 0.7 * 40  # one half while no kind has gained
-    # one literal only: nothing to choose, no single-literal lane
+    # one literal only: nothing to choose, no single-literal lane; past eight literals
+    # each literal's memory would rarely hold a try: none either
     lone = "# EVOLVE-BLOCK-START\nc = 0.693147180559945\n# EVOLVE-BLOCK-END\n"
+    nine = "# EVOLVE-BLOCK-START\nc = [" + ", ".join(f"{k}.5" for k in range(9)) + "]\n"
+    eight = nine.replace(", 8.5", "") + "# EVOLVE-BLOCK-END\n"
+    nine += "# EVOLVE-BLOCK-END\n"
     for seed in range(10):
         proposal = run_propose(operator, lone, seed)
         assert proposal is not None and "literal" not in proposal.params
-    off = TuneOperator(TuneConfig(sigma=0.1))
+        proposal = run_propose(operator, nine, seed)
+        assert proposal is not None and "literal" not in proposal.params
+    assert any("literal" in run_propose(operator, eight, seed).params for seed in range(10))
+    off = TuneOperator(TuneConfig(sigma=0.1, single_moves=False))
     for seed in range(10):
         proposal = run_propose(off, FLOATS, seed, relatives=relatives)
         assert proposal is not None and "single" not in proposal.note
@@ -453,7 +463,7 @@ def test_cma_replays_no_single_literal_children() -> None:
         params = {"step": 0.1, "literal": 0.0} if single else {"step": 0.1}
         return dataclasses.replace(program, operator="tune", parent_id="r0", params=params)
 
-    operator = TuneOperator(TuneConfig(sigma=0.1))  # single moves off: CMA-ES every time
+    operator = TuneOperator(TuneConfig(sigma=0.1, single_moves=False))  # CMA-ES every time
 
     def mean_a(extra: list[Program]) -> float:
         values = []
