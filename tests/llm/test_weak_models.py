@@ -185,7 +185,8 @@ def test_answers_are_stored_survive_a_resume_and_show_in_status(
     try:
         config = {
             "seed": 4,
-            "run": {"workers": 1},
+            # no final simplification: every iteration is a model child with its answer
+            "run": {"workers": 1, "simplify_best": False},
             "operators": {"enabled": ["llm_diff", "llm_rewrite"]},
             "llm": {"models": [{"model": "oracle", "base_url": oracle.url}]},
         }
