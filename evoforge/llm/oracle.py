@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 
 from evoforge.blocks import BlockError, split_blocks
-from evoforge.config import OperatorsConfig
+from evoforge.config import OperatorsConfig, TuneConfig
 from evoforge.llm.oracle_meta import (
     HINT_BORROW,
     HINT_STRUCTURE,
@@ -266,6 +266,15 @@ def diff_answer(parent: str, child: str) -> str:
     return "\n\n".join(edits)
 
 
+# The oracle stands for one fixed model: its operators keep the proposal distribution of
+# the recorded benchmark runs, so the rows of every engine that asks it (the seed-only
+# baselines, OpenEvolve, evoforge-oracle) stay comparable across revisions. ``tune``'s
+# single-literal moves (on by default since they were added) are therefore off here.
+ORACLE_OPERATORS = OperatorsConfig(
+    enabled=["tune", "mutate", "crossover"], tune=TuneConfig(single_moves=False)
+)
+
+
 @dataclass
 class _Oracle:
     seed: int
@@ -340,9 +349,7 @@ def answer_prompt(
     if request_seed is None and (repeat or model not in ("", ORACLE_MODEL)):
         material += [model, repeat]
     digest = hashlib.sha256(json.dumps(material).encode()).digest()
-    oracle = _Oracle(
-        oracle_seed, build_operators(OperatorsConfig(enabled=["tune", "mutate", "crossover"]))
-    )
+    oracle = _Oracle(oracle_seed, build_operators(ORACLE_OPERATORS))
     answers = []
     for index in range(n):
         rng = np.random.default_rng([oracle_seed, int.from_bytes(digest[:8], "little"), index])

@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 from openai import OpenAI
 
-from evoforge.llm.oracle import OracleServer, answer_prompt, diff_answer, start_oracle
+from evoforge.config import TuneConfig
+from evoforge.llm.oracle import (
+    ORACLE_OPERATORS,
+    OracleServer,
+    answer_prompt,
+    diff_answer,
+    start_oracle,
+)
 from evoforge.operators.diff import child_from_diff, child_from_rewrite
 from evoforge.operators.prompts import ANSWER_FULL, ANSWER_SEARCH_REPLACE, CURRENT_PROGRAM_HEADING
 
@@ -62,6 +69,14 @@ def test_oracle_is_deterministic_given_seed_and_request() -> None:
     assert answer_prompt(1, messages, 5, 1) == answer_prompt(1, messages, 5, 1)
     many = {answer_prompt(1, messages, seed, 1)[0] for seed in range(6)}
     assert len(many) > 1
+
+
+def test_the_oracle_keeps_the_proposal_distribution_of_the_recorded_runs() -> None:
+    # evoforge's own tune moves single literals by default; the oracle, a fixed model
+    # for every engine that asks it, does not
+    assert TuneConfig().single_moves is True
+    assert ORACLE_OPERATORS.tune.single_moves is False
+    assert ORACLE_OPERATORS.enabled == ["tune", "mutate", "crossover"]
 
 
 def test_diff_answer_round_trips() -> None:
