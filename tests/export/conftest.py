@@ -93,7 +93,7 @@ def oracle_run(runs_dir: Path) -> Iterator[Run]:
     server = start_oracle(port=0, seed=7)
     try:
         config = {
-            "seed": 2,
+            "seed": 3,
             "run": {"workers": 2},
             "operators": {"enabled": ["llm_diff", "llm_rewrite", "tune"]},
             "llm": {"models": [{"model": "oracle", "base_url": server.url, "timeout_s": 10}]},
