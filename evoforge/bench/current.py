@@ -122,7 +122,7 @@ def _cell(row: EngineStats, top: float | None) -> str:
     return text
 
 
-def _where(sources: Sequence[RowSource], engines: Sequence[str]) -> str:
+def _where(sources: Sequence[RowSource]) -> str:
     """``dir (revisions)``; with several directories, each followed by its engines."""
     if len(sources) == 1:
         return f"{sources[0].directory} ({', '.join(sources[0].revisions)})"
@@ -148,7 +148,7 @@ def current_table(rows: Sequence[CurrentProblem], engines: Sequence[str]) -> str
         initial = next((s.initial_score for s in row.stats if s.initial_score is not None), None)
         label = row.problem if initial is None else f"{row.problem} ({initial:.4f})"
         cells = [_cell(s, top) for s in row.stats]
-        where = _where(row.sources, engines)
+        where = _where(row.sources)
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {where} |")
     return "\n".join(lines) + "\n"
 

@@ -36,17 +36,17 @@ chosen uniformly, by the Gaussian rule. Such a child records the literal's posit
 literal's* single moves only: literals whose sensitivities differ by orders of magnitude
 (the constant and the top coefficient of a fitted polynomial) each find their own scale,
 which one step over all of them (the per-coordinate scale ``|x|`` of CMA-ES and the
-Gaussian subsets) cannot. Children that move
-several literals draw from the memory of multi-literal children only. The share of single
-moves is the lineage's gain per try of single moves over that of both kinds (tries
-include failed evaluations), held within ``[_SINGLE_SHARE_LOW, _SINGLE_SHARE_HIGH]``, and
-``_SINGLE_SHARE_PRIOR`` until either kind has gained. CMA-ES replays the relatives
-*other than* single-literal children: those are not samples of any covariance, and a
-history made mostly of moves along the axes teaches CMA-ES an axis-aligned covariance
-exactly where literals act together (an intercept and a slope along a diagonal ridge, where
-only a joint move climbs). Past ``_SINGLE_MAX_LITERALS`` literals a literal's own memory
-would rarely hold a try: the engine passes the last 32 scored relatives, so with a half
-share each of ``n`` literals has ``16 / n`` single moves among them, two at eight.
+Gaussian subsets) cannot. Children that move several literals draw from the memory of
+multi-literal children only. The share of single moves is the lineage's gain per try of
+single moves over that of both kinds (tries include failed evaluations), held within
+``[_SINGLE_SHARE_LOW, _SINGLE_SHARE_HIGH]``, and ``_SINGLE_SHARE_PRIOR`` until either kind
+has gained. CMA-ES replays the relatives *other than* single-literal children: those are
+not samples of any covariance, and a history made mostly of moves along the axes teaches
+CMA-ES an axis-aligned covariance exactly where literals act together (an intercept and a
+slope along a diagonal ridge, where only a joint move climbs). Past
+``_SINGLE_MAX_LITERALS`` literals a literal's own memory would rarely hold a try: the
+engine passes the last 32 scored relatives, so with a half share each of ``n`` literals
+has ``16 / n`` single moves among them, two at eight.
 
 Literals inside indexes and slices (``x[0]``, ``x[1:]``) are never tuned; booleans are
 not numbers. Floats are rounded to 6 significant digits, or to three digits of the step
