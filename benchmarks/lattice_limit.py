@@ -1,0 +1,70 @@
+"""The best min_max_distance_16 score that tuning the seed's literals can reach.
+
+The seed of ``benchmarks/problems/min_max_distance_16`` places the 16 points on a patch of
+the lattice spanned by ``(column_step, 0)`` and ``(row_shift, row_step)``, ``columns``
+points per row. Tuning moves only those numbers, so every program ``tune`` can make from
+the seed is such a patch. This script minimises the squared max/min distance ratio over
+the three float literals from many random starts (Nelder-Mead), for 3 to 6 columns, and
+prints the least ratio found and its normalised score (12.889266 / ratio^2).
+
+    python benchmarks/lattice_limit.py [--starts 300]
+
+With 300 starts per column count the least ratio^2 is 18.0 (the 4 x 4 square grid,
+score 0.7161): the score every engine of the suite stops at on this problem. Going past
+it takes a layout outside the family, such as rows of 3, 4, 5 and 4 points of a
+triangular lattice (ratio^2 16, score 0.8056).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from scipy.optimize import minimize
+
+NUM_POINTS = 16
+BEST_KNOWN_RATIO_SQUARED = 12.889266
+
+
+def ratio_squared(literals: np.ndarray, columns: int) -> float:
+    """(max / min pairwise distance)^2 of the seed's patch for ``literals`` =
+    (column_step, row_step, row_shift); a huge value when two points coincide."""
+    column_step, row_step, row_shift = (float(v) for v in literals)
+    rows, cols = np.divmod(np.arange(NUM_POINTS), columns)
+    points = np.stack([cols * column_step + rows * row_shift, rows * row_step], axis=1)
+    squared = ((points[:, None, :] - points[None, :, :]) ** 2).sum(axis=-1)
+    pairs = squared[np.triu_indices(NUM_POINTS, 1)]
+    smallest = float(pairs.min())
+    return 1e18 if smallest <= 1e-12 else float(pairs.max()) / smallest
+
+
+def least_ratio(columns: int, starts: int, rng: np.random.Generator) -> float:
+    """The least ratio^2 found from ``starts`` random starting points."""
+    best = np.inf
+    for _ in range(starts):
+        start = rng.uniform(-2.0, 2.0, size=3)
+        start[:2] = np.abs(start[:2]) + 0.1
+        result = minimize(
+            ratio_squared,
+            start,
+            args=(columns,),
+            method="Nelder-Mead",
+            options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 4000},
+        )
+        best = min(best, float(result.fun))
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--starts", type=int, default=300, help="random starts per column count")
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    for columns in range(3, 7):
+        ratio = least_ratio(columns, args.starts, rng)
+        score = BEST_KNOWN_RATIO_SQUARED / ratio
+        print(f"columns {columns}: least ratio^2 {ratio:.6f}, score {score:.4f}")
+
+
+if __name__ == "__main__":
+    main()
