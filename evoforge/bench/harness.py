@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib.util
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -283,6 +284,9 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> Benc
     if not options.problems:
         raise BenchError("no problems given")
     engines = check_engines(options.engines)
+    if importlib.util.find_spec("scipy") is None:
+        # the report's bootstrap intervals: fail now, not after hours of runs
+        raise BenchError("the report needs scipy: pip install 'evoforge[bench]'")
     problems: dict[str, Path] = {}
     for spec in options.problems:
         name, directory = resolve_problem(spec)

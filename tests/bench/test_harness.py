@@ -92,6 +92,25 @@ def test_bad_input_is_one_line_and_exit_2(
     assert fragment in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_missing_report_dependency_stops_the_bench_before_any_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    found = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "scipy" else found(name, *a)
+    )
+    out = tmp_path / "out"
+    status = main(
+        ["bench", "--problems", str(CURVE_FIT), "--engines", "evoforge", "--out", str(out)]
+    )
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "needs scipy" in err and "evoforge[bench]" in err and len(err.strip().splitlines()) == 1
+    assert not (out / "runs.jsonl").exists()
+
+
 def test_default_output_is_a_scratch_directory_beside_the_committed_results() -> None:
     """Without --out a bench writes to benchmarks/results/latest, never over a result
     directory in the repository (those are named: suite-500, acceptance-60, ...)."""
