@@ -302,12 +302,7 @@ class ArchiveConfig(_Strict):
 class TuneConfig(_Strict):
     """The tune operator: perturb numeric literals in the evolve blocks."""
 
-    sigma: float = Field(
-        0.1,
-        gt=0,
-        description="Largest relative step for numeric literals that tune draws afresh; "
-        "a reused step that paid may grow to 10 x sigma.",
-    )
+    sigma: float = Field(0.1, gt=0, description="Largest relative step for numeric literals.")
     step_decades: float = Field(
         5.0,
         ge=0,

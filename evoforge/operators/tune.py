@@ -8,11 +8,7 @@ in its note for people: ``step 3.2e-05``), and the lineage serves as the step's 
 *without hidden state*: the successful steps are those of the ``tune`` children among
 the relatives that scored above their parent (itself a relative). Three children in
 four (``_EXPLOIT_SHARE``) exploit: they reuse one of the latest ``_STEP_MEMORY``
-successful steps, jittered by ``10**N(0, _STEP_JITTER_DECADES)``; a reused step may grow
-past ``sigma``, up to ``sigma * 10**_STEP_GROWTH_DECADES``: steps that keep paying at the
-largest scale are the sign that a larger one would pay too (a literal that must travel
-from 0.06 to 8 climbs there in a few children, not thirty at steps of ``sigma``), while
-a step that breaks the program loses its odds as below.
+successful steps, jittered by ``10**N(0, _STEP_JITTER_DECADES)``.
 A step's odds are the gain it made divided by the number of ``tune`` relatives tried at
 about its scale (within ``_ATTEMPT_SCALE_DECADES``), failed evaluations included: the gain
 per attempt at that scale, so a step that gained 1e-3 outweighs one that polished the
@@ -98,7 +94,6 @@ _SINGLE_SHARE_HIGH = 0.8  # the most
 _SINGLE_SHARE_PRIOR = 0.5  # the share while neither kind has gained
 _SINGLE_MAX_LITERALS = 8  # more tunable literals than this: no single-literal moves
 MULTI_LANE = -1  # the step-memory lane of children that move several literals
-_STEP_GROWTH_DECADES = 1.0  # how far past sigma a reused step may grow
 _SIGNIFICANT_DIGITS = 6
 _ZERO_SCALE_BELOW = 1e-12
 
@@ -209,8 +204,7 @@ class TuneOperator(Operator):
 
     def _draw_step(self, context: ProposalContext, lane: int) -> float:
         """This child's relative step: mostly a remembered successful one of its ``lane``
-        (which may grow a decade past ``sigma``; ``sigma`` while the lane has none), else
-        log-uniform over the decades below ``sigma``."""
+        (or ``sigma`` while the lane has none), else log-uniform over the decades."""
         largest = self.config.sigma
         smallest = largest * 10.0**-self.config.step_decades
         rng = context.rng
@@ -222,9 +216,7 @@ class TuneOperator(Operator):
                 index = int(rng.choice(len(remembered), p=odds / odds.sum()))
                 base = remembered[index][0]
                 jittered = base * 10.0 ** float(rng.normal(0.0, _STEP_JITTER_DECADES))
-                # step_decades 0 pins every step to sigma, reused ones too
-                grown = _STEP_GROWTH_DECADES if self.config.step_decades > 0 else 0.0
-                return min(largest * 10.0**grown, max(smallest, jittered))
+                return min(largest, max(smallest, jittered))
             # sigma is worth one success until tries at its scale say otherwise
             if rng.random() < step_odds([(largest, 1.0)], attempts)[0]:
                 return largest
