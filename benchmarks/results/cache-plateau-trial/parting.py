@@ -31,7 +31,9 @@ def first_differences() -> None:
         parts = []
         for seed in range(5):
             a, b = old[(problem, seed)]["trajectory"], new[(problem, seed)]["trajectory"]
-            parts.append(next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), None))
+            parts.append(
+                next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), None)
+            )
         print(f"{problem}: {parts}")
 
 
@@ -46,8 +48,8 @@ def more_seeds() -> None:
             seeds = sorted(s for p, s in a if p == problem and (p, s) in b)
             x = [a[(problem, s)]["best_score"] for s in seeds]
             y = [b[(problem, s)]["best_score"] for s in seeds]
-            up = sum(v > u for u, v in zip(x, y))
-            down = sum(v < u for u, v in zip(x, y))
+            up = sum(v > u for u, v in zip(x, y, strict=True))
+            down = sum(v < u for u, v in zip(x, y, strict=True))
             print(
                 f"{problem} ({len(seeds)} seeds): without {statistics.median(x):.4f}, "
                 f"with {statistics.median(y):.4f}, up {up} / down {down}, "
@@ -73,7 +75,8 @@ def larger_steps(runs: Path) -> None:
                 improved += score is not None and parent_score is not None and score > parent_score
                 failed += score is None
         print(
-            f"{problem_dir.name}: {total} children above sigma, {improved} improved, {failed} failed"
+            f"{problem_dir.name}: {total} children above sigma, "
+            f"{improved} improved, {failed} failed"
         )
 
 
