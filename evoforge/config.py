@@ -56,7 +56,8 @@ class RunConfig(_Strict):
         True,
         description="Before the run ends, offer the best program one simplification pass "
         "(dead code removed, evaluated, kept only if it scores at least as well); one slot "
-        "of the iteration and evaluation budgets is kept for it.",
+        "of the iteration and evaluation budgets is kept for it. When the best has nothing to "
+        "simplify, ordinary children fill that slot, simplified before evaluation.",
     )
 
 

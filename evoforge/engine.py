@@ -233,6 +233,9 @@ class Engine:
             problem.files.get(EVALUATOR_FILENAME, b"").decode("utf-8", "replace"),
         )
         self._final_pass: tuple[str, Proposal | None] | None = None
+        # set once the final pass found nothing to simplify: the children that fill its
+        # slot are simplified before their check (see :meth:`simplify_best`)
+        self.simplify_children = False
         self.counters = _Counters()
         self._next_iteration = 1
         self._next_seq = 0
@@ -522,10 +525,17 @@ class Engine:
         """Offer the best program one simplification pass (before the run ends): the
         simplified child is evaluated and committed like any step (parent source
         ``final``); it replaces the best only if it scores at least as well. None when
-        there is nothing to simplify."""
+        there is nothing to simplify.
+
+        The pass is offered in the last slot of the budget. When it has nothing to offer
+        (or its child was seen before), ordinary children fill that slot, and from then on
+        :meth:`propose` simplifies each child before its check
+        (:attr:`simplify_children`): one that becomes the best in the run's last
+        evaluations carries no dead code either."""
         proposal = self._final_proposal()
         best = self._best
         if proposal is None or best is None:
+            self.simplify_children = True
             return None
         iteration = self._next_iteration
         self._next_iteration += 1
@@ -546,12 +556,30 @@ class Engine:
         )
         if self.check(job, proposal) is not None:
             self._final_pass = (best.id, None)
+            self.simplify_children = True
             return None
         self._open_jobs[iteration] = job
         result = await self.evaluate_async(proposal.code, key=f"i{iteration:06d}")
         return self.tell(job, proposal, result)
 
     async def propose(self, job: Job) -> Proposal | None:
+        """The job's child (:meth:`_propose`), simplified before its check once
+        :attr:`simplify_children` is set (the note says so; the operator, its params and
+        its parents stay)."""
+        proposal = await self._propose(job)
+        if not self.simplify_children or proposal is None or proposal.rejection:
+            return proposal
+        simpler = simplify_program(proposal.code, self.protected_names)
+        if simpler is None:
+            return proposal
+        return replace(
+            proposal,
+            code=simpler.code,
+            note=f"{proposal.note}; simplified before evaluation ({simpler.note})",
+            facts=child_facts(job.parent.code, simpler.code, self.facts_settings),
+        )
+
+    async def _propose(self, job: Job) -> Proposal | None:
         """Send the job's requests about the run (their answers wait in
         ``job.meta_answers`` for ``tell``), then run the job's operator and attach the
         child's facts (:mod:`evoforge.facts`); an operator that raises yields no proposal.

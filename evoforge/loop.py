@@ -14,8 +14,9 @@ waits for an evaluation slot before its check; see :meth:`Engine.run_job`).
 
 Before the run ends (unless interrupted) the best program is offered one simplification
 pass (``run.simplify_best``, :meth:`Engine.simplify_best`) in the last slot of the
-iteration and evaluation budgets, kept for it; when the best has nothing to simplify, an
-ordinary child uses the slot. The budgets always hold.
+iteration and evaluation budgets, kept for it; when the best has nothing to simplify, ordinary
+children use the slot, simplified before their check, so that a best found there is
+clean too. The budgets always hold.
 """
 
 from __future__ import annotations
@@ -141,6 +142,7 @@ async def _drive(
         engine.llm.router.listener = lambda change: _announce(engine, reporter, change)
     # the final simplification of the best: offered at most once, in a slot of its own
     final_done = budget.iterations <= 0 or not engine.config.run.simplify_best
+    engine.simplify_children = False  # until the final pass has had its slot
     ahead = proposals_ahead(engine, workers)
     slots = asyncio.Semaphore(workers) if ahead else None
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -267,3 +268,46 @@ def test_the_seed_source_makes_the_seed_program_a_parent_again(tmp_path: Path) -
     assert len({job.source for job in mixed}) >= 4  # the bandit tries every source
     fixed, _ = _parents(tmp_path, "fixed", {"parents": {"adaptive": False}})
     assert {job.source for job in fixed} == {"fixed"}
+
+
+def test_children_that_fill_the_final_slot_are_simplified_before_evaluation(
+    tmp_path: Path,
+) -> None:
+    """Once the final pass has nothing to offer, ordinary children take its slot, and each
+    is simplified before its check: a best found there carries no dead code either."""
+    shutil.copytree(PROBLEM, tmp_path / "problem")
+    program = tmp_path / "problem" / "initial_program.py"
+    code = program.read_text(encoding="utf-8")
+    start = code.index("# EVOLVE-BLOCK-START") + len("# EVOLVE-BLOCK-START\n")
+    program.write_text(code[:start] + "UNUSED_COPY = 1.0\nUNUSED_COPY = 2.0\n" + code[start:])
+    problem = load_problem(tmp_path / "problem")
+    config = resolve_config(
+        problem_layer=problem.config_layer,
+        cli_layer={"operators": {"enabled": ["tune"]}, "run": {"workers": 1}},
+    )
+    engine = Engine.create(problem, config, tmp_path / "run")
+    try:
+        seed = engine.best
+        assert seed is not None and seed.code.count("UNUSED_COPY =") == 2
+
+        def child_of_seed() -> str:
+            asked = engine.ask()
+            job = replace(asked, parent=seed, context=replace(asked.context, parent=seed))
+            proposal = asyncio.run(engine.propose(job))
+            assert proposal is not None and proposal.operator == "tune"
+            engine.tell(asked, proposal, EvaluationResult(EvalStatus.FAILED, reason="not run"))
+            return proposal.code
+
+        assert child_of_seed().count("UNUSED_COPY =") == 2  # during the run: as made
+        assert not engine.simplify_children
+        final = asyncio.run(engine.simplify_best())  # the seed's clean version replaces it
+        assert final is not None and engine.best is not None
+        assert engine.best.id == final.program.id and not engine.simplify_children
+        assert asyncio.run(engine.simplify_best()) is None  # nothing left to simplify
+        assert engine.simplify_children
+        cleaned = child_of_seed()
+        assert cleaned.count("UNUSED_COPY =") == 1
+        note = engine.db.program(f"i{engine.counters.iterations:06d}")
+        assert note is not None and "simplified before evaluation" in note.reason
+    finally:
+        engine.close()

@@ -12,7 +12,11 @@ Only statements without side effects are removed: undecorated definitions whose 
 have none, and assignments of expressions built from literals, names, arithmetic,
 subscripts, attribute reads and calls of known side-effect-free functions (numpy and
 math functions other than those that write into an argument or draw random numbers, a
-few builtins, a few array methods).
+few array methods, and the builtins that only compute and iterate: ``sum``, ``len``,
+``sorted``, ``zip``... with a ``key`` or a mapped function only if that is a lambda or
+such a builtin). Iterating is taken to be side-effect free: code that passes a one-shot
+iterator to ``sum`` and reads it again later is not told apart; the engine keeps a
+simplified child only if it scores no worse, so such a change cannot cost a score.
 """
 
 from __future__ import annotations
@@ -35,8 +39,13 @@ _DYNAMIC_NAMES = frozenset(
 )
 _PURE_BUILTINS = frozenset(
     {"abs", "min", "max", "len", "float", "int", "round", "bool", "complex", "divmod", "pow"}
-    | {"tuple", "range", "isinstance", "str", "repr", "hash"}
+    | {"tuple", "range", "isinstance", "str", "repr", "hash", "sum", "any", "all", "sorted"}
+    | {"list", "set", "frozenset", "dict", "enumerate", "zip", "reversed", "map", "filter"}
 )
+# builtins that call a function they are given (``key=``, or ``map``/``filter``'s first
+# argument): pure only when that function is a lambda (its body is checked with the
+# call) or a pure builtin, never a name the program defines
+_CALLBACK_BUILTINS = frozenset({"min", "max", "sorted", "map", "filter"})
 _PURE_METHODS = frozenset(
     {"copy", "sum", "min", "max", "mean", "std", "var", "prod", "reshape", "astype", "ravel"}
     | {"flatten", "dot", "transpose", "argsort", "argmin", "argmax", "tolist", "any", "all"}
@@ -133,12 +142,23 @@ class PureCalls:
                 return False
         return True
 
+    def _pure_callback(self, given: ast.expr) -> bool:
+        if isinstance(given, ast.Lambda):
+            return True  # its body is part of the expression ``is_pure`` walks
+        if isinstance(given, ast.Constant) and given.value is None:
+            return True  # filter(None, ...), key=None
+        return isinstance(given, ast.Name) and given.id in self.builtins
+
     def _pure_call(self, call: ast.Call) -> bool:
         if any(keyword.arg in (None, "out") for keyword in call.keywords):
             return False
         function = call.func
         if isinstance(function, ast.Name):
-            return function.id in self.builtins
+            if function.id not in self.builtins:
+                return False
+            return function.id not in _CALLBACK_BUILTINS or all(
+                self._pure_callback(given) for given in _callbacks(call)
+            )
         if not isinstance(function, ast.Attribute) or function.attr in _IMPURE_ATTRIBUTES:
             return False
         root: ast.expr = function
@@ -149,6 +169,15 @@ class PureCalls:
         if isinstance(root, ast.Name) and root.id in self.module_aliases:
             return not any(part in _IMPURE_ATTRIBUTES for part in chain)
         return function.attr in _PURE_METHODS
+
+
+def _callbacks(call: ast.Call) -> list[ast.expr]:
+    """What a builtin of :data:`_CALLBACK_BUILTINS` may call: its ``key=`` and, for
+    ``map`` and ``filter``, its first argument."""
+    given = [keyword.value for keyword in call.keywords if keyword.arg == "key"]
+    if isinstance(call.func, ast.Name) and call.func.id in ("map", "filter") and call.args:
+        given.append(call.args[0])
+    return given
 
 
 def _walk_outside_scopes(node: ast.AST) -> Iterator[ast.AST]:

@@ -123,6 +123,41 @@ def test_removes_unused_locals_but_not_module_globals() -> None:
     assert "kept = x + 1" in block
 
 
+def test_computing_and_iterating_builtins_count_as_side_effect_free() -> None:
+    """The dead stores that evolution leaves in counting code (a winner of the cap-set
+    problem repeated ``twos = sum(...)`` three times) go; a builtin that would call a
+    function the program defines stays."""
+    body = (
+        "def record(v):\n    return v\n"
+        "def f(x):\n"
+        "    vector = (0, 2, 2, 1)\n"
+        "    twos = sum(1 for entry in vector if entry == 2)\n"
+        "    twos = sum(1 for entry in vector if entry == 2)\n"
+        "    order = sorted(vector, key=lambda v: -v)\n"
+        "    pairs = list(zip(vector, reversed(vector)))\n"
+        "    mapped = sum(map(abs, vector))\n"
+        "    kept_key = sorted(vector, key=record)\n"
+        "    kept_map = sum(map(record, vector))\n"
+        "    kept_lambda = max(vector, key=lambda v: record(v))\n"
+        "    return x + twos\n"
+    )
+    block = _simplified(body)
+    assert block.count("twos = sum") == 1
+    for gone in ("order", "pairs", "mapped"):
+        assert gone not in block
+    for kept in ("kept_key", "kept_map", "kept_lambda"):
+        assert kept in block
+    assert _run(_wrap(block), 1.0) == _run(_wrap(body), 1.0) == 3.0
+
+
+def test_a_rebound_iterating_builtin_is_not_side_effect_free() -> None:
+    body = (
+        "def sum(values):\n    print(values)\n    return 0\n"
+        "def f(x):\n    total = sum([x])\n    return x\n"
+    )
+    assert simplify_program(_wrap(body), frozenset({"f", "sum"})) is None
+
+
 def test_locals_read_by_frozen_code_are_kept() -> None:
     code = PROGRAMS["two_blocks"].replace("unused = 4 + 1", "unused = 4 + 1\n        seen = i")
     code = code.replace("    return total\n", "    return total + seen\n")
