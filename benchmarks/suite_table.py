@@ -3,11 +3,11 @@
     .venv/bin/python benchmarks/suite_table.py [--sources DIR ...] [--seeds 5] [--evaluations 500]
 
 For each of the 13 suite problems each engine's cell comes from the first directory in
-``--sources`` that has that engine finished on every seed (default: symbolic evoforge
-re-run at one revision first, then the re-run with main's engine, then the isolated
-re-run, then the first full suite): the median best score over seeds with its 95 %
-bootstrap interval, bold the best, and the directories and revisions the row was
-measured at. Below the table: where symbolic
+``--sources`` that has that engine finished on every seed (default: the latest re-run of
+symbolic evoforge at one revision, then the one before it, then the re-run with main's
+engine, then the isolated re-run, then the first full suite): the median best score over
+seeds with its 95 % bootstrap interval, bold the best, and the directories and revisions
+the row was measured at. Below the table: where symbolic
 evoforge stands against the better seed-only baseline and against OpenEvolve.
 The README's benchmark table is this script's output.
 """
@@ -23,6 +23,7 @@ from evoforge.bench.engines import ENGINES
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_SOURCES = (
+    RESULTS / "suite-evoforge-d6b0d1b-500",
     RESULTS / "suite-evoforge-64b5468-500",
     RESULTS / "suite-main-500",
     RESULTS / "suite-isolated-500",
