@@ -12,11 +12,14 @@ Only statements without side effects are removed: undecorated definitions whose 
 have none, and assignments of expressions built from literals, names, arithmetic,
 subscripts, attribute reads and calls of known side-effect-free functions (numpy and
 math functions other than those that write into an argument or draw random numbers, a
-few array methods, and the builtins that only compute and iterate: ``sum``, ``len``,
+few array methods, the builtins that only compute and iterate: ``sum``, ``len``,
 ``sorted``, ``zip``... with a ``key`` or a mapped function only if that is a lambda or
-such a builtin). Iterating is taken to be side-effect free: code that passes a one-shot
-iterator to ``sum`` and reads it again later is not told apart; the engine keeps a
-simplified child only if it scores no worse, so such a change cannot cost a score.
+such a builtin, and the reading methods ``get``, ``keys``, ``values``, ``items`` of a
+parameter annotated as a ``dict`` or ``Mapping`` that the program never rebinds, such as
+``state.get("velocity", ...)``). Iterating is taken to be side-effect free: code that
+passes a one-shot iterator to ``sum`` and reads it again later is not told apart; the
+engine keeps a simplified child only if it scores no worse, so such a change cannot cost
+a score.
 """
 
 from __future__ import annotations
@@ -57,6 +60,10 @@ _IMPURE_ATTRIBUTES = frozenset(
     | {"set_printoptions", "seed", "shuffle", "resize", "sort", "fill", "itemset", "setflags"}
 )
 _PURE_MODULES = frozenset({"numpy", "math", "cmath"})
+# methods that only read a mapping (``get`` of a queue or a cache would not: these count
+# only on a parameter annotated as a mapping, see PureCalls)
+_MAPPING_READS = frozenset({"get", "keys", "values", "items"})
+_MAPPING_ANNOTATIONS = frozenset({"dict", "Dict", "Mapping"})
 _CONTROL = (
     ast.Return,
     ast.Raise,
@@ -110,25 +117,43 @@ def _bound_names(statement: ast.stmt) -> set[str]:
 class PureCalls:
     """Which calls of one program are free of side effects: numpy/math functions through
     the names the program imports them under, a few builtins (unless the program rebinds
-    them) and a few read-only array methods."""
+    them), a few read-only array methods and the reading methods of a mapping parameter
+    (:attr:`mappings`)."""
 
     def __init__(self, program: ast.Module | None) -> None:
         self.module_aliases: set[str] = set()
         rebound: set[str] = set()
+        mappings: set[str] = set()  # parameters annotated as a dict or Mapping
+        other_parameters: set[str] = set()
+        bound: set[str] = set()  # assigned, deleted, defined or imported names
         if program is not None:
             for node in ast.walk(program):
+                if isinstance(node, ast.Import | ast.ImportFrom):
+                    for alias in node.names:
+                        bound.add((alias.asname or alias.name).split(".")[0])
                 if isinstance(node, ast.Import):
                     for alias in node.names:
                         if alias.name.split(".")[0] in _PURE_MODULES:
                             self.module_aliases.add((alias.asname or alias.name).split(".")[0])
                 elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
                     rebound.add(node.id)
+                    bound.add(node.id)
+                elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Del):
+                    bound.add(node.id)
+                elif isinstance(node, ast.ExceptHandler) and node.name:
+                    bound.add(node.name)
                 elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
                     rebound.add(node.name)
+                    bound.add(node.name)
                 elif isinstance(node, ast.arg):
                     rebound.add(node.arg)
+                    annotated = _annotated_mapping(node.annotation)
+                    (mappings if annotated else other_parameters).add(node.arg)
         self.module_aliases -= rebound
         self.builtins = {name for name in _PURE_BUILTINS if hasattr(builtins, name)} - rebound
+        # ``get``/``keys``/``values``/``items`` only read a name that is a mapping parameter
+        # wherever it is a parameter and is never bound otherwise
+        self.mappings = frozenset(mappings - other_parameters - bound)
 
     def is_pure(self, expression: ast.AST) -> bool:
         """Whether evaluating ``expression`` can change nothing but the result (it may
@@ -168,7 +193,23 @@ class PureCalls:
             root = root.value
         if isinstance(root, ast.Name) and root.id in self.module_aliases:
             return not any(part in _IMPURE_ATTRIBUTES for part in chain)
+        if (
+            function.attr in _MAPPING_READS
+            and isinstance(function.value, ast.Name)
+            and function.value.id in self.mappings
+        ):
+            return True
         return function.attr in _PURE_METHODS
+
+
+def _annotated_mapping(annotation: ast.expr | None) -> bool:
+    """``dict``, ``Dict``, ``Mapping``, subscripted or not, bare or through a module
+    (``typing.Mapping``, ``collections.abc.Mapping``)."""
+    if isinstance(annotation, ast.Subscript):
+        annotation = annotation.value
+    if isinstance(annotation, ast.Attribute):
+        return annotation.attr in _MAPPING_ANNOTATIONS
+    return isinstance(annotation, ast.Name) and annotation.id in _MAPPING_ANNOTATIONS
 
 
 def _callbacks(call: ast.Call) -> list[ast.expr]:

@@ -150,6 +150,42 @@ def test_computing_and_iterating_builtins_count_as_side_effect_free() -> None:
     assert _run(_wrap(block), 1.0) == _run(_wrap(body), 1.0) == 3.0
 
 
+def test_reads_of_a_mapping_parameter_count_as_side_effect_free() -> None:
+    """A winner of the optimiser problem stored ``velocity = ... state.get(...)`` three
+    times: reads of a parameter annotated as a dict go when dead; the same methods on any
+    other name (a queue's ``get`` removes an item) or on a rebound parameter stay."""
+    body = (
+        "def f(x: float, state: dict[str, float], queue) -> float:\n"
+        "    velocity = 0.9 * state.get('velocity', 0.0) + x\n"
+        "    velocity = 0.5 * state.get('velocity', 0.0) + x\n"
+        "    names = list(state.keys()) + [v for _, v in state.items()]\n"
+        "    taken = queue.get('velocity', 0.0)\n"
+        "    return velocity\n"
+    )
+    block = _simplified(body)
+    assert block.count("velocity = ") == 1 and "0.5 * state.get" in block
+    assert "names" not in block
+    assert "taken = queue.get" in block
+    assert _run(_wrap(block), 1.0, {"velocity": 2.0}, {}) == 2.0
+    rebound = (
+        "def f(x: float, state: dict) -> float:\n"
+        "    state = Tracker()\n"
+        "    velocity = state.get('velocity')\n"
+        "    return x\n"
+    )
+    tracked = simplify_program(_wrap(rebound), frozenset({"f", "Tracker"}))
+    assert tracked is None or "velocity = state.get" in tracked.code
+    elsewhere = (
+        "def f(x: float, state: dict) -> float:\n"
+        "    return g(x, state)\n"
+        "def g(x: float, state) -> float:\n"
+        "    velocity = state.get('velocity')\n"
+        "    return x\n"
+    )
+    kept = simplify_program(_wrap(elsewhere), frozenset({"f", "g"}))
+    assert kept is None or "velocity = state.get" in kept.code
+
+
 def test_a_rebound_iterating_builtin_is_not_side_effect_free() -> None:
     body = (
         "def sum(values):\n    print(values)\n    return 0\n"
