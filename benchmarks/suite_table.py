@@ -1,13 +1,17 @@
 """Print the suite's current table from the measured result directories.
 
-    .venv/bin/python benchmarks/suite_table.py [--sources DIR ...] [--seeds 5] [--evaluations 500]
+    .venv/bin/python benchmarks/suite_table.py [--sources DIR ...] [--seeds 5]
+        [--problem-seeds cap_set_8=15 ...] [--evaluations 500]
 
 For each of the 13 suite problems each engine's cell comes from the first directory in
-``--sources`` that has that engine finished on every seed (default: the latest re-run of
-symbolic evoforge at one revision, then the one before it, then the re-run with main's
-engine, then the isolated re-run, then the first full suite): the median best score over
-seeds with its 95 % bootstrap interval, bold the best, and the directories and revisions
-the row was measured at. Below the table: where symbolic
+``--sources`` that has that engine finished on every seed (default: cap_set_8's 15-seed
+record of all five engines, optimizer_update_rule's re-run of symbolic evoforge at
+``a89d669``, the latest re-run of symbolic evoforge on all 13 problems, the one before
+it, then the re-run with main's engine, then the isolated re-run, then the first full
+suite): the median best score over seeds with its 95 % bootstrap interval, bold the
+best, and the directories and revisions the row was measured at. cap_set_8 is measured
+over 15 seeds for every engine (``--problem-seeds``): its scores are a few discrete
+levels, and five seeds read which seeds were drawn. Below the table: where symbolic
 evoforge stands against the better seed-only baseline and against OpenEvolve.
 The README's benchmark table is this script's output.
 """
@@ -23,12 +27,15 @@ from evoforge.bench.engines import ENGINES
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_SOURCES = (
+    RESULTS / "suite-cap-set-8-15-seeds",
+    RESULTS / "suite-evoforge-a89d669-500",
     RESULTS / "suite-evoforge-d6b0d1b-500",
     RESULTS / "suite-evoforge-64b5468-500",
     RESULTS / "suite-main-500",
     RESULTS / "suite-isolated-500",
     RESULTS / "suite-500",
 )
+PROBLEM_SEEDS = {"cap_set_8": 15}
 SUITE = (
     "min_max_distance_16",
     "autocorrelation_1",
@@ -50,15 +57,36 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sources", nargs="+", type=Path, default=list(DEFAULT_SOURCES))
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument(
+        "--problem-seeds",
+        nargs="*",
+        default=[f"{name}={count}" for name, count in PROBLEM_SEEDS.items()],
+        metavar="PROBLEM=N",
+        help="problems measured over N seeds instead of --seeds (default: cap_set_8=15)",
+    )
     parser.add_argument("--evaluations", type=int, default=500)
     args = parser.parse_args(argv)
+    problem_seeds: dict[str, int] = {}
+    for item in args.problem_seeds:
+        name, _, count = item.partition("=")
+        if name not in SUITE or not count.isdigit() or int(count) < 1:
+            print(f"suite_table: --problem-seeds wants PROBLEM=N, got {item!r}", file=sys.stderr)
+            return 2
+        problem_seeds[name] = int(count)
     missing = [str(s) for s in args.sources if not s.is_dir()]
     if missing:
         print(f"suite_table: no such directory: {', '.join(missing)}", file=sys.stderr)
         return 2
     engines = list(ENGINES)
-    rows = current_rows(args.sources, SUITE, engines, seeds=args.seeds, budget=args.evaluations)
-    print(current_table(rows, engines))
+    rows = current_rows(
+        args.sources,
+        SUITE,
+        engines,
+        seeds=args.seeds,
+        budget=args.evaluations,
+        problem_seeds=problem_seeds,
+    )
+    print(current_table(rows, engines, seeds=args.seeds))
     mine = standing(rows)
     print(
         f"Symbolic evoforge, over the {mine.measured} problems measured: at or above the "

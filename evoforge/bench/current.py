@@ -6,7 +6,10 @@ problems, or one engine on some problems, an older one still holds the rest.
 :func:`current_rows` takes the directories in order of preference and, for each problem
 and engine, uses the first one that has that engine finished on *every* seed at the
 budget (a partly re-run engine never mixes two measurements in one cell; a row may take
-its engines from different directories, and then names each with its engines).
+its engines from different directories, and then names each with its engines). A
+problem may be measured over more seeds than the rest (``problem_seeds``: where five
+seeds only read which seeds were drawn); every engine of its row then needs them all, and
+the table says so in the row.
 :func:`current_table` renders the rows with each median's 95 % bootstrap interval and
 the directories they come from; :func:`standing` counts where symbolic evoforge stands
 against the seed-only baselines and OpenEvolve.
@@ -15,7 +18,7 @@ against the seed-only baselines and OpenEvolve.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +46,7 @@ class CurrentProblem:
     problem: str
     sources: tuple[RowSource, ...]
     stats: tuple[EngineStats, ...]
+    seeds: int = 0  # seeds 0..seeds-1 per engine
 
     @property
     def source(self) -> str | None:
@@ -70,17 +74,20 @@ def current_rows(
     *,
     seeds: int,
     budget: int,
+    problem_seeds: Mapping[str, int] | None = None,
 ) -> list[CurrentProblem]:
     """Per problem, each engine's statistics from the first of ``sources`` that has that
     engine finished on every seed.
 
-    Only seeds ``0..seeds-1`` at ``budget`` evaluations count. A source without
-    ``runs.jsonl`` is skipped (an error is the caller's to raise if none exists). A row
-    is measured only when every engine is found.
+    Only seeds ``0..seeds-1`` (``0..problem_seeds[problem]-1`` for a problem named there)
+    at ``budget`` evaluations count. A source without ``runs.jsonl`` is skipped (an error
+    is the caller's to raise if none exists). A row is measured only when every engine is
+    found.
     """
     loaded = [(source, list(read_records(source / RUNS_FILENAME).values())) for source in sources]
     rows: list[CurrentProblem] = []
     for problem in problems:
+        count = (problem_seeds or {}).get(problem, seeds)
         chosen: dict[str, tuple[int, list[RunRecord]]] = {}  # engine: (source index, runs)
         for engine in engines:
             for index, (_, records) in enumerate(loaded):
@@ -90,13 +97,13 @@ def current_rows(
                     if r.problem == problem
                     and r.budget == budget
                     and r.engine == engine
-                    and 0 <= r.seed < seeds
+                    and 0 <= r.seed < count
                 ]
-                if _complete(mine, engine, seeds):
+                if _complete(mine, engine, count):
                     chosen[engine] = (index, mine)
                     break
         if len(chosen) < len(engines):
-            rows.append(CurrentProblem(problem, (), ()))
+            rows.append(CurrentProblem(problem, (), (), count))
             continue
         used: list[RowSource] = []
         for index in sorted({index for index, _ in chosen.values()}):
@@ -106,7 +113,7 @@ def current_rows(
             used.append(RowSource(loaded[index][0].name, tuple(from_here), revisions))
         every_run = [r for _, runs in chosen.values() for r in runs]
         stats = summarise(every_run, [problem], engines)[problem]
-        rows.append(CurrentProblem(problem, tuple(used), tuple(stats)))
+        rows.append(CurrentProblem(problem, tuple(used), tuple(stats), count))
     return rows
 
 
@@ -132,9 +139,13 @@ def _where(sources: Sequence[RowSource]) -> str:
     )
 
 
-def current_table(rows: Sequence[CurrentProblem], engines: Sequence[str]) -> str:
+def current_table(
+    rows: Sequence[CurrentProblem], engines: Sequence[str], seeds: int | None = None
+) -> str:
     """Markdown: one line per problem, the median (bold: the best) with its 95 % bootstrap
-    interval per engine, and the directories the row comes from."""
+    interval per engine, and the directories the row comes from. A row measured over
+    another number of seeds than ``seeds`` (the table's own) says how many after its seed
+    program's score."""
     lines = [
         "| problem (seed program) | " + " | ".join(engines) + " | measured in |",
         "|---|" + "---:|" * len(engines) + "---|",
@@ -146,7 +157,10 @@ def current_table(rows: Sequence[CurrentProblem], engines: Sequence[str]) -> str
         medians = [s.median for s in row.stats if s.median is not None]
         top = max(medians) if medians else None
         initial = next((s.initial_score for s in row.stats if s.initial_score is not None), None)
-        label = row.problem if initial is None else f"{row.problem} ({initial:.4f})"
+        notes = [] if initial is None else [f"{initial:.4f}"]
+        if seeds is not None and row.seeds != seeds:
+            notes.append(f"{row.seeds} seeds")
+        label = f"{row.problem} ({'; '.join(notes)})" if notes else row.problem
         cells = [_cell(s, top) for s in row.stats]
         where = _where(row.sources)
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {where} |")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from evoforge.bench.current import current_rows, current_table, standing
 from evoforge.bench.records import RUNS_FILENAME, RunRecord, append_records
 
@@ -87,3 +89,29 @@ def test_a_tie_is_a_tie_and_counts_as_level_with_the_baselines(tmp_path: Path) -
     # another budget, or a directory without records, has nothing for the problem
     assert current_rows([tmp_path / "only"], ["a"], ENGINES, seeds=2, budget=100)[0].source is None
     assert current_rows([tmp_path / "none"], ["a"], ENGINES, seeds=2, budget=500)[0].source is None
+
+
+def test_a_problem_measured_over_more_seeds_needs_them_all_and_says_so(tmp_path: Path) -> None:
+    more, suite = tmp_path / "more", tmp_path / "suite"
+    every = dict.fromkeys(ENGINES, 0.5)
+    _runs(more, "a", {**every, "evoforge": 0.9}, seeds=6, revision="6666666ffff")
+    _runs(more, "b", {**every, "evoforge": 0.9}, seeds=6, revision="6666666ffff")
+    for problem in ("a", "b"):
+        _runs(suite, problem, {**every, "evoforge": 0.4}, seeds=3, revision="7777777aaaa")
+    # b's six seeds count only where asked; a's row needs seeds 0..5 of every engine
+    rows = current_rows(
+        [more, suite], ["a", "b"], ENGINES, seeds=3, budget=500, problem_seeds={"a": 6}
+    )
+    a, b = rows
+    assert a.seeds == 6 and a.source == "more"
+    assert a.median("evoforge") == pytest.approx(0.9025)
+    assert b.seeds == 3 and b.source == "more" and b.median("evoforge") == 0.901
+    table = current_table(rows, ENGINES, seeds=3)
+    assert "| a (0.1000; 6 seeds) | **0.9025**" in table
+    assert "| b (0.1000) | **0.9010**" in table
+    # an engine short of the extra seeds everywhere leaves the row unmeasured
+    _runs(tmp_path / "short", "a", every, seeds=5, revision="8888888")
+    rows = current_rows(
+        [tmp_path / "short"], ["a"], ENGINES, seeds=3, budget=500, problem_seeds={"a": 6}
+    )
+    assert rows[0].source is None and rows[0].seeds == 6

@@ -9,6 +9,8 @@
 2. Per problem, whether each seed's best score is the same in both suite records.
 3. cap_set_8 over 15 seeds before and after: medians, runs left at the seed's 0.5, the
    paired seeds and a two-sided Mann-Whitney test.
+4. optimizer_update_rule at ``a89d669`` (reads of a mapping parameter count as side-effect
+   free): its winners' dead stores, and its five seeds against ``d6b0d1b``'s.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ RESULTS = HERE.parent
 PROBLEMS = RESULTS.parent / "problems"
 BEFORE = RESULTS / "suite-evoforge-64b5468-500" / "runs.jsonl"
 AFTER = RESULTS / "suite-evoforge-d6b0d1b-500" / "runs.jsonl"
+MAPPING_READS = RESULTS / "suite-evoforge-a89d669-500" / "runs.jsonl"
 
 
 def _rows(path: Path) -> dict[tuple[str, int], dict[str, Any]]:
@@ -121,8 +124,24 @@ def cap_set() -> None:
     print("   ", ", ".join(f"s{s} {before[s]:.4f}->{after[s]:.4f}" for s in sorted(before)))
 
 
+def optimizer() -> None:
+    before, after = _rows(AFTER), _rows(MAPPING_READS)
+    pairs = [
+        (seed, float(before[(p, seed)]["best_score"]), float(row["best_score"]))
+        for (p, seed), row in sorted(after.items())
+    ]
+    print(
+        f"optimizer_update_rule d6b0d1b -> a89d669: median "
+        f"{statistics.median(b for _, b, _ in pairs):.4f} -> "
+        f"{statistics.median(a for _, _, a in pairs):.4f}; "
+        + ", ".join(f"s{seed} {b:.4f}->{a:.4f}" for seed, b, a in pairs)
+    )
+
+
 if __name__ == "__main__":
     winners(BEFORE, "64b5468")
     winners(AFTER, "d6b0d1b")
     same_seeds()
     cap_set()
+    winners(MAPPING_READS, "a89d669")
+    optimizer()
