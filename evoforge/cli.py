@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 from rich.console import Console
 from rich.table import Table
 
+from evoforge import __version__
 from evoforge.config import ConfigError, load_yaml_mapping
 from evoforge.engine import EngineError
 from evoforge.kinds import StopReason
@@ -77,6 +78,7 @@ def _at_least_one(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="evoforge", description="Evolve better programs automatically.")
+    parser.add_argument("--version", action="version", version=f"evoforge {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = commands.add_parser("run", help="start a run on a problem directory")

@@ -65,3 +65,12 @@ def test_init_writes_a_problem_that_loads(
     result = written.evaluate((target / "initial_program.py").read_text())
     assert result.score == pytest.approx(0.152, abs=1e-3), result.reason
     assert "not empty" in _one_line_error(capsys, ["init", str(target)])
+
+
+def test_version_is_the_installed_distributions(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.strip() == f"evoforge {version('evoforge')}"
