@@ -12,7 +12,12 @@ suite): the median best score over seeds with its 95 % bootstrap interval, bold 
 best, and the directories and revisions the row was measured at. cap_set_8 is measured
 over 15 seeds for every engine (``--problem-seeds``): its scores are a few discrete
 levels, and five seeds read which seeds were drawn. Below the table: where symbolic
-evoforge stands against the better seed-only baseline and against OpenEvolve.
+evoforge stands against the better seed-only baseline and against OpenEvolve, and
+(``--against``) symbolic evoforge's medians against its own earlier rows: by default,
+the first of the isolated re-run and the first full suite that has the problem whole
+(the rows the suite's goals were set against; the isolated re-run for the five problems
+whose evaluators changed with the isolated form), flagging each median that fell by
+more than that row's IQR.
 The README's benchmark table is this script's output.
 """
 
@@ -22,7 +27,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from evoforge.bench.current import current_rows, current_table, standing
+from evoforge.bench.current import (
+    RowChange,
+    changes_since,
+    current_rows,
+    current_table,
+    standing,
+)
 from evoforge.bench.engines import ENGINES
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -35,6 +46,7 @@ DEFAULT_SOURCES = (
     RESULTS / "suite-isolated-500",
     RESULTS / "suite-500",
 )
+EARLIER_ROWS = (RESULTS / "suite-isolated-500", RESULTS / "suite-500")
 PROBLEM_SEEDS = {"cap_set_8": 15}
 SUITE = (
     "min_max_distance_16",
@@ -65,6 +77,14 @@ def main(argv: list[str] | None = None) -> int:
         help="problems measured over N seeds instead of --seeds (default: cap_set_8=15)",
     )
     parser.add_argument("--evaluations", type=int, default=500)
+    parser.add_argument(
+        "--against",
+        nargs="*",
+        type=Path,
+        default=list(EARLIER_ROWS),
+        metavar="DIR",
+        help="earlier records to set symbolic evoforge's medians against (none: skip)",
+    )
     args = parser.parse_args(argv)
     problem_seeds: dict[str, int] = {}
     for item in args.problem_seeds:
@@ -73,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"suite_table: --problem-seeds wants PROBLEM=N, got {item!r}", file=sys.stderr)
             return 2
         problem_seeds[name] = int(count)
-    missing = [str(s) for s in args.sources if not s.is_dir()]
+    missing = [str(s) for s in [*args.sources, *args.against] if not s.is_dir()]
     if missing:
         print(f"suite_table: no such directory: {', '.join(missing)}", file=sys.stderr)
         return 2
@@ -96,7 +116,26 @@ def main(argv: list[str] | None = None) -> int:
         f"({', '.join(mine.tied_with_rival) or 'none'}), behind on "
         f"{len(mine.behind_rival)} ({', '.join(mine.behind_rival) or 'none'})."
     )
+    if args.against:
+        earlier = current_rows(args.against, SUITE, ["evoforge"], seeds=5, budget=args.evaluations)
+        print()
+        print(_changes_table(changes_since(rows, earlier)))
     return 0
+
+
+def _changes_table(changes: list[RowChange]) -> str:
+    lines = [
+        "| problem | earlier row | its median (IQR) | now | change | fell by more than its IQR |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for change in changes:
+        lines.append(
+            f"| {change.problem} | {change.earlier_source} | {change.earlier_median:.4f} "
+            f"({change.earlier_q25:.4f}-{change.earlier_q75:.4f}) | {change.median:.4f} | "
+            f"{change.median - change.earlier_median:+.4f} | "
+            f"{'**yes**' if change.fell_beyond_iqr else 'no'} |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

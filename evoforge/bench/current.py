@@ -12,7 +12,8 @@ seeds only read which seeds were drawn); every engine of its row then needs them
 the table says so in the row.
 :func:`current_table` renders the rows with each median's 95 % bootstrap interval and
 the directories they come from; :func:`standing` counts where symbolic evoforge stands
-against the seed-only baselines and OpenEvolve.
+against the seed-only baselines and OpenEvolve; :func:`changes_since` sets each of its
+medians against an earlier row of its own (did it fall by more than that row's IQR?).
 """
 
 from __future__ import annotations
@@ -213,3 +214,44 @@ def standing(
     return Standing(
         measured, tuple(at_least), tuple(below), tuple(ahead), tuple(tied), tuple(behind)
     )
+
+
+@dataclass(frozen=True)
+class RowChange:
+    """One engine's median now against an earlier row of the same engine."""
+
+    problem: str
+    earlier_source: str
+    earlier_median: float
+    earlier_q25: float
+    earlier_q75: float
+    median: float
+
+    @property
+    def iqr(self) -> float:
+        return self.earlier_q75 - self.earlier_q25
+
+    @property
+    def fell_beyond_iqr(self) -> bool:
+        """True when the median is below the earlier one by more than the earlier IQR."""
+        return self.earlier_median - self.median > self.iqr + 1e-12
+
+
+def changes_since(
+    rows: Sequence[CurrentProblem], earlier: Sequence[CurrentProblem], engine: str = "evoforge"
+) -> list[RowChange]:
+    """Per problem measured in both (matched by name), ``engine``'s median in ``rows``
+    against its median and interquartile range in ``earlier``."""
+    before = {row.problem: row for row in earlier if row.source is not None}
+    changes: list[RowChange] = []
+    for row in rows:
+        then = before.get(row.problem)
+        now = row.median(engine)
+        if then is None or now is None:
+            continue
+        stats = next((s for s in then.stats if s.engine == engine), None)
+        if stats is None or stats.median is None or stats.q25 is None or stats.q75 is None:
+            continue
+        source = then.source or ""
+        changes.append(RowChange(row.problem, source, stats.median, stats.q25, stats.q75, now))
+    return changes

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from evoforge.bench.current import current_rows, current_table, standing
+from evoforge.bench.current import changes_since, current_rows, current_table, standing
 from evoforge.bench.records import RUNS_FILENAME, RunRecord, append_records
 
 ENGINES = ("evoforge", "openevolve", "random-search", "best-of-n")
@@ -115,3 +115,21 @@ def test_a_problem_measured_over_more_seeds_needs_them_all_and_says_so(tmp_path:
         [tmp_path / "short"], ["a"], ENGINES, seeds=3, budget=500, problem_seeds={"a": 6}
     )
     assert rows[0].source is None and rows[0].seeds == 6
+
+
+def test_changes_since_flags_a_fall_by_more_than_the_earlier_iqr(tmp_path: Path) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    # earlier rows: seeds score base + 0.001 * seed, so median base + 0.002, IQR 0.002 wide
+    _runs(old, "a", {"evoforge": 0.5}, seeds=5, revision="1111111")
+    _runs(old, "b", {"evoforge": 0.5}, seeds=5, revision="1111111")
+    _runs(new, "a", {"evoforge": 0.4990}, seeds=5, revision="2222222")  # 0.001 lower
+    _runs(new, "b", {"evoforge": 0.4970}, seeds=5, revision="2222222")  # 0.003 lower
+    _runs(new, "c", {"evoforge": 0.1}, seeds=5, revision="2222222")  # nothing earlier
+    earlier = current_rows([old], ["a", "b", "c"], ["evoforge"], seeds=5, budget=500)
+    rows = current_rows([new], ["a", "b", "c"], ["evoforge"], seeds=5, budget=500)
+    a, b = changes_since(rows, earlier)
+    assert (a.problem, b.problem) == ("a", "b")
+    assert a.earlier_source == "old" and a.iqr == pytest.approx(0.002)
+    assert a.median - a.earlier_median == pytest.approx(-0.001)
+    assert not a.fell_beyond_iqr
+    assert b.fell_beyond_iqr
