@@ -197,14 +197,27 @@ def iter_bodies(tree: ast.AST) -> Iterator[list[ast.stmt]]:
                 yield value
 
 
+_STATEMENT_FIELDS = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
 def ensure_nonempty(tree: ast.AST) -> None:
-    """Give every statement list that must not be empty a ``pass`` (in place)."""
-    for node in ast.walk(tree):
+    """Give every statement list that must not be empty a ``pass`` (in place).
+
+    Only statements (and ``except`` handlers and ``case`` clauses) hold statement lists,
+    and they are reached only through those lists, so expressions are never visited.
+    """
+    stack = [tree]
+    while stack:
+        node = stack.pop()
         body = getattr(node, "body", None)
         if isinstance(body, list) and not body:
             node.body = [ast.Pass()]  # type: ignore[attr-defined]
         if isinstance(node, ast.Try | ast.TryStar) and not node.handlers and not node.finalbody:
             node.finalbody = [ast.Pass()]
+        for field in _STATEMENT_FIELDS:
+            value = getattr(node, field, None)
+            if isinstance(value, list):
+                stack.extend(child for child in value if isinstance(child, ast.AST))
 
 
 def _may_change_when_indented(text: str, source: str) -> bool:
@@ -213,8 +226,8 @@ def _may_change_when_indented(text: str, source: str) -> bool:
     and such a string is triple-quoted; without one, re-indenting and dedenting give
     ``source`` back, and parsing and unparsing it again are left out."""
     spans_lines = '"""' in source or "'''" in source
-    if not spans_lines and dedent_block(text) == source:
-        return False
+    if not spans_lines and dedent_block(text).rstrip("\n") == source.rstrip("\n"):
+        return False  # re-indenting adds a final newline, which reads back the same
     return ast.unparse(ast.parse(dedent_block(text))) != source
 
 

@@ -6,6 +6,7 @@ import ast
 import copy
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -149,3 +150,62 @@ def test_rendering_skips_the_round_trip_only_where_it_cannot_differ() -> None:
             text = indent_block(source, indent)
             full_check = ast.unparse(ast.parse(dedent_block(text))) != source
             assert _may_change_when_indented(text, source) is full_check
+
+
+def test_a_block_without_multiline_strings_is_not_parsed_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from evoforge.blocks import indent_block
+    from evoforge.operators.ast_tools import _may_change_when_indented
+
+    parsed: list[str] = []
+    real_parse = ast.parse
+
+    def counting_parse(source: str, *args: Any, **kwargs: Any) -> Any:
+        parsed.append(source)
+        return real_parse(source, *args, **kwargs)
+
+    source = "def f(x):\n    y = x + 1\n    return y"
+    monkeypatch.setattr(ast, "parse", counting_parse)
+    verdicts = [_may_change_when_indented(indent_block(source, i), source) for i in ("", "    ")]
+    monkeypatch.undo()
+    assert verdicts == [False, False]
+    assert parsed == []
+
+
+def test_every_statement_list_left_empty_gets_a_pass() -> None:
+    from evoforge.operators.ast_tools import ensure_nonempty
+
+    tree = ast.parse(
+        "def f(x):\n"
+        "    if x:\n"
+        "        pass\n"
+        "    else:\n"
+        "        for i in x:\n"
+        "            pass\n"
+        "    try:\n"
+        "        pass\n"
+        "    except ValueError:\n"
+        "        with open(x) as h:\n"
+        "            pass\n"
+        "    match x:\n"
+        "        case 1:\n"
+        "            pass\n"
+        "    try:\n"
+        "        pass\n"
+        "    finally:\n"
+        "        pass\n"
+        "    return lambda y: y\n"
+    )
+    emptied = 0
+    for node in ast.walk(tree):
+        for field in ("body", "finalbody"):
+            value = getattr(node, field, None)
+            if isinstance(value, list) and len(value) == 1 and isinstance(value[0], ast.Pass):
+                setattr(node, field, [])
+                emptied += 1
+    assert emptied == 7
+    last_try = [node for node in ast.walk(tree) if isinstance(node, ast.Try)][-1]
+    ensure_nonempty(tree)
+    compile(ast.fix_missing_locations(tree), "<tree>", "exec")  # a body left empty fails
+    assert last_try.finalbody and isinstance(last_try.finalbody[0], ast.Pass)
