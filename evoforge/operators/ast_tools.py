@@ -299,8 +299,7 @@ class ParsedProgram:
                 new_blocks.append(block.text)
                 continue
             ensure_nonempty(tree)
-            ast.fix_missing_locations(tree)
-            source = ast.unparse(tree)
+            source = ast.unparse(tree)  # needs no locations: new nodes get none here
             text = indent_block(source, block.indent)
             if _may_change_when_indented(text, source):
                 raise ValueError("block changes under re-indentation")
