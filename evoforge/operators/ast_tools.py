@@ -223,10 +223,9 @@ def ensure_nonempty(tree: ast.AST) -> None:
 def _may_change_when_indented(text: str, source: str) -> bool:
     """Whether ``text`` (``source``, an unparsed block, re-indented) may not read back as
     ``source``: a block is read back dedented (:func:`parse_block`), so where dedenting
-    gives ``source`` again (re-indenting adds only a final newline), the block reads back
-    as the tree it was unparsed from, and parsing and unparsing it again are left out.
-    Otherwise (a multi-line string whose lines the indentation reached unevenly, say)
-    the round trip decides."""
+    gives ``source`` again (re-indenting adds only a final newline) the block reads back
+    as ``source`` does, and parsing and unparsing it again are left out. Otherwise the
+    round trip decides."""
     if dedent_block(text).rstrip("\n") == source.rstrip("\n"):
         return False
     return ast.unparse(ast.parse(dedent_block(text))) != source
