@@ -8,6 +8,11 @@ on the same seeds: each seed's best score and whether the run repeated main's ru
 exactly (same trajectory), the medians, main's interquartile range, the seeds up, down and
 level, and a two-sided Mann-Whitney test.
 
+With ``--runs OUT ...`` (the trial's ``evoforge bench`` output directories, whose run
+databases are not committed): per problem, the evaluated ``mutate`` children whose note
+starts with a ``period`` wrap against those starting with another wrap, how many failed
+and how many scored above their parent.
+
 Main's runs: cap_set_8's 15 seeds from ``clean-winners/cap-set-15-after``,
 min_max_distance_16's seeds 0-4 from ``suite-evoforge-d6b0d1b-500`` and 5-14 from
 ``period-wrap-trial/min-max-15-main``, circle_packing_26's from
@@ -16,7 +21,9 @@ min_max_distance_16's seeds 0-4 from ``suite-evoforge-d6b0d1b-500`` and 5-14 fro
 
 from __future__ import annotations
 
+import argparse
 import json
+import sqlite3
 import statistics
 from pathlib import Path
 
@@ -48,7 +55,38 @@ def _seed_score(run: Run) -> float:
     return float(run["initial_score"])  # type: ignore[arg-type]
 
 
+def wrap_outcomes(outs: list[Path]) -> None:
+    """Evaluated wrap children per problem: (count, failed, above their parent)."""
+    for out in outs:
+        for problem_dir in sorted((out / "runs").iterdir()):
+            counts = {"period": [0, 0, 0], "other": [0, 0, 0]}
+            for database in sorted(problem_dir.glob("evoforge/*/run/run.sqlite")):
+                rows = sqlite3.connect(database).execute(
+                    "select id, parent_id, score, reason from programs where evaluated"
+                )
+                programs = list(rows)
+                scores = {pid: score for pid, _, score, _ in programs}
+                for _, parent, score, reason in programs:
+                    if not (reason or "").startswith("mutate: wrap"):
+                        continue
+                    tally = counts[
+                        "period" if reason.startswith("mutate: wrap period") else "other"
+                    ]
+                    tally[0] += 1
+                    if score is None:
+                        tally[1] += 1
+                    elif scores.get(parent) is not None and score > scores[parent]:
+                        tally[2] += 1
+            print(
+                f"{problem_dir.name}: evaluated wrap children (count, failed, above parent):"
+                f" period {tuple(counts['period'])}, other {tuple(counts['other'])}"
+            )
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", nargs="*", type=Path, default=[])
+    args = parser.parse_args()
     trial = _load((HERE / "runs.jsonl",))
     reference = _load(MAIN)
     for problem, runs in trial.items():
@@ -77,6 +115,7 @@ def main() -> None:
         if ours != theirs:
             p = mannwhitneyu(ours, theirs, alternative="two-sided").pvalue
             print(f"  Mann-Whitney (two-sided) p {p:.3f}")
+    wrap_outcomes(args.runs)
 
 
 if __name__ == "__main__":
