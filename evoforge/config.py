@@ -265,6 +265,14 @@ class ArchiveConfig(_Strict):
         ],
         description="MAP-Elites dimensions (see FeatureConfig).",
     )
+    neutral_drift: bool = Field(
+        False,
+        description=(
+            "A child that ties its cell's elite on score and is no larger (AST nodes of its"
+            " evolve blocks) takes the cell, so the search moves across plateaus"
+            " (measured: benchmarks/results/neutral-drift-trial)."
+        ),
+    )
     migration_interval: int = Field(
         10, ge=1, description="Generations (children per island) between ring migrations."
     )

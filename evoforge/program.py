@@ -40,6 +40,7 @@ class InsertStatus(StrEnum):
 
     NEW_CELL = "new_cell"
     IMPROVED = "improved"
+    TIED = "tied"  # tied the occupant's score, no larger: took the cell (neutral drift)
     NOT_ADDED = "not_added"
 
 

@@ -76,7 +76,10 @@ class Archive:
         self.config = config
         self.reference_size = reference_size
         self.feature_extractor = FeatureExtractor(config.features)
-        self._grids = [Grid(config.features) for _ in range(config.num_islands)]
+        self._grids = [
+            Grid(config.features, neutral_drift=config.neutral_drift)
+            for _ in range(config.num_islands)
+        ]
         self._inserts = [0] * config.num_islands
         self._global: list[Program] = []  # best first, by sampling.fitness_key
         self._global_keys: list[tuple[float, int, str]] = []
@@ -212,7 +215,7 @@ class Archive:
         self._check_island(island)
         for elite in self._grids[island].elites():
             self._release(elite)
-        self._grids[island] = Grid(self.config.features)
+        self._grids[island] = Grid(self.config.features, neutral_drift=self.config.neutral_drift)
         self._views[island] = None  # a new grid counts its versions afresh
         for program in programs:
             self.insert(program, island)

@@ -1,5 +1,13 @@
 """One MAP-Elites grid: at most one elite per cell, the best score wins the cell.
 
+With ``neutral_drift`` a newcomer that ties the occupant's score and is no larger (AST
+nodes of its evolve blocks, :func:`~evoforge.archive.features.complexity`) takes the cell
+too: on a plateau, where most children score exactly what their parent scored, the cell's
+elite keeps moving (new literals, equivalent rewrites) instead of staying the first
+program that reached the plateau, so later children start from ever new points of it; the
+size condition keeps that walk from growing the programs. It applies to every insert,
+children and migrants alike.
+
 Cells are tuples of bin indices, one per feature dimension. A dimension with a fixed
 ``range`` clips values outside it into the edge bins. A dimension without one adapts:
 it tracks the values seen and, when a value falls outside the current range, grows the
@@ -19,6 +27,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from evoforge.archive.features import complexity
 from evoforge.config import FeatureConfig
 from evoforge.program import InsertOutcome, InsertStatus, Program
 
@@ -40,6 +49,15 @@ def _raw_value(program: Program, name: str) -> float:
 def score_of(program: Program) -> float:
     """The program's score, with unscored programs ranking below everything."""
     return program.score if program.score is not None else -math.inf
+
+
+def size_of(program: Program) -> float:
+    """The size that decides a tie under neutral drift: the program's ``complexity``
+    feature when it carries a finite one, else :func:`complexity` of its code."""
+    value = program.features.get("complexity")
+    if value is not None and math.isfinite(value):
+        return float(value)
+    return complexity(program.code)
 
 
 def order_key(program: Program) -> tuple[int, str]:
@@ -87,7 +105,7 @@ class Grid:
     O(occupied cells) at worst; a plain insert without range growth is O(1).
     """
 
-    def __init__(self, features: Sequence[FeatureConfig]) -> None:
+    def __init__(self, features: Sequence[FeatureConfig], *, neutral_drift: bool = False) -> None:
         if not features:
             raise ValueError("a grid needs at least one feature dimension")
         self._axes = [
@@ -100,6 +118,7 @@ class Grid:
             )
             for feature in features
         ]
+        self._neutral_drift = neutral_drift
         self._cells: dict[Cell, Program] = {}
         self._ordered: list[tuple[Cell, Program]] | None = None  # cache of entries()
         self._version = 0
@@ -185,9 +204,11 @@ class Grid:
 
         Outcome: ``NEW_CELL`` (improvement = the score) when the cell was empty;
         ``IMPROVED`` (improvement = new - old score) when it beats the occupant strictly;
-        ``NOT_ADDED`` (improvement = new - old, <= 0) otherwise, ties keeping the
-        incumbent. The second item lists the elites that left the grid: a displaced
-        occupant and any elite dropped by re-binning. ``island`` is left at 0.
+        with ``neutral_drift``, ``TIED`` (improvement 0) when it ties the occupant's score
+        and its size (:func:`size_of`) is at most the occupant's, taking the cell;
+        ``NOT_ADDED`` (improvement = new - old, <= 0) otherwise, the occupant staying. The
+        second item lists the elites that left the grid: a displaced occupant and any elite
+        dropped by re-binning. ``island`` is left at 0.
         Raises ValueError for an unscored program.
         """
         if program.score is None:
@@ -212,6 +233,12 @@ class Grid:
             self._version += 1
             evicted.append(occupant)
             return InsertOutcome(InsertStatus.IMPROVED, gap, cell), evicted
+        if gap == 0 and self._neutral_drift and size_of(program) <= size_of(occupant):
+            self._cells[cell] = program
+            self._ordered = None
+            self._version += 1
+            evicted.append(occupant)
+            return InsertOutcome(InsertStatus.TIED, 0.0, cell), evicted
         return InsertOutcome(InsertStatus.NOT_ADDED, gap, cell), evicted
 
     def _rebin(self) -> list[Program]:

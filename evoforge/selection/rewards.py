@@ -9,6 +9,7 @@ child                          reward
 ============================  ==============================================
 failed / rejected (None)       0
 NOT_ADDED                      0
+TIED                           0
 NEW_CELL                       0.5 + 0.5 * squash(child - parent)
 IMPROVED                       squash(improvement over the cell), >= FLOOR
 first program of the run       1.0
@@ -26,9 +27,11 @@ pays only as much as it gained: an operator whose children make many tiny improv
 few large ones, or the bandit spends the budget polishing one solution.
 
 NOT_ADDED earns nothing, even when the child beat its parent: the cell already held
-something at least as good, so the archive learnt nothing. Every child that changed the
-archive earns more than 0 (at least ``FLOOR``), so ``successes`` (reward > 0) still
-means "changed the archive".
+something at least as good, so the archive learnt nothing. TIED (a child that took its
+cell on an equal score, see :mod:`evoforge.archive.map_elites`) earns nothing either: it
+moved the search across a plateau but gained nothing. Every child that raised the
+archive's scores or filled a cell earns more than 0 (at least ``FLOOR``), so
+``successes`` (reward > 0) means "added something to the archive".
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ def reward_from_outcome(
     """
     if outcome is None or child_score is None or not math.isfinite(child_score):
         return 0.0
-    if outcome.status is InsertStatus.NOT_ADDED:
+    if outcome.status in (InsertStatus.NOT_ADDED, InsertStatus.TIED):
         return 0.0
     if best_score_before is None:
         return 1.0

@@ -35,6 +35,35 @@ def test_insert_outcomes() -> None:
     assert grid.get((2,)) is not None and grid.get((2,)).id == "p2"  # type: ignore[union-attr]
 
 
+def test_neutral_drift_lets_a_tie_no_larger_take_the_cell() -> None:
+    grid = Grid(FIXED, neutral_drift=True)
+    grid.insert(prog("first", 3.0, seq=0, a=2.5, complexity=20.0))
+    outcome, evicted = grid.insert_and_evict(prog("same", 3.0, seq=1, a=2.1, complexity=20.0))
+    assert outcome.status is InsertStatus.TIED and outcome.improvement == 0.0
+    assert [p.id for p in evicted] == ["first"]
+    assert grid.get((2,)).id == "same"  # type: ignore[union-attr]
+    smaller = grid.insert(prog("smaller", 3.0, seq=2, a=2.2, complexity=12.0))
+    assert smaller.status is InsertStatus.TIED
+    larger = grid.insert(prog("larger", 3.0, seq=3, a=2.3, complexity=13.0))
+    assert larger.status is InsertStatus.NOT_ADDED
+    worse = grid.insert(prog("worse", 2.0, seq=4, a=2.4, complexity=1.0))
+    assert worse.status is InsertStatus.NOT_ADDED
+    assert grid.get((2,)).id == "smaller" and len(grid) == 1  # type: ignore[union-attr]
+
+
+def test_neutral_drift_measures_the_code_when_complexity_is_no_feature() -> None:
+    grid = Grid(FIXED, neutral_drift=True)
+    first = Program(id="long", code="x = 1 + 2 + 3", code_hash="l", score=1.0, features={"a": 1})
+    grid.insert(first)
+    longer = Program(
+        id="longer", code="x = 1 + 2 + 3 + 4", code_hash="L", seq=1, score=1.0, features={"a": 1}
+    )
+    assert grid.insert(longer).status is InsertStatus.NOT_ADDED
+    short = Program(id="short", code="x = 6", code_hash="s", seq=2, score=1.0, features={"a": 1})
+    assert grid.insert(short).status is InsertStatus.TIED
+    assert grid.get((1,)).id == "short"  # type: ignore[union-attr]
+
+
 def test_fixed_range_clips_into_edge_bins() -> None:
     grid = Grid(FIXED)
     assert grid.insert(prog("low", 1.0, a=-100.0)).cell == (0,)

@@ -81,7 +81,7 @@ def test_best_survives_eviction_from_its_grid() -> None:
 
 
 def test_ring_migration_moves_top_elites_one_step() -> None:
-    archive = Archive(config(migration_count=2))
+    archive = Archive(config(migration_count=2, neutral_drift=False))
     for island in range(3):
         archive.insert(prog(f"w{island}", 1.0, 10 * island, 1, 1), island)
         archive.insert(prog(f"m{island}", 2.0, 10 * island + 1, 5, 5), island)
@@ -95,12 +95,26 @@ def test_ring_migration_moves_top_elites_one_step() -> None:
         ("t2", 2, 0),
         ("m2", 2, 0),
     ]
-    # Cells (9, 9) and (5, 5) collide: the ties keep the incumbents.
+    # Cells (9, 9) and (5, 5) collide: without neutral drift the ties keep the incumbents.
     assert {p.id for p in archive.elites(1)} == {"w1", "m1", "t1"}
     # A better migrant takes over.
     archive.insert(prog("star", 99.0, 50, 0, 9), 0)
     archive.migrate(np.random.default_rng(0))
     assert "star" in {p.id for p in archive.elites(1)}
+
+
+def test_neutral_drift_reaches_the_grids_and_lets_tied_migrants_in() -> None:
+    archive = Archive(config(migration_count=2, neutral_drift=True))
+    for island in range(3):
+        archive.insert(prog(f"w{island}", 1.0, 10 * island, 1, 1), island)
+        archive.insert(prog(f"m{island}", 2.0, 10 * island + 1, 5, 5), island)
+        archive.insert(prog(f"t{island}", 3.0, 10 * island + 2, 9, 9), island)
+    tie = archive.insert(prog("t0-twin", 3.0, 40, 9, 9), 0)
+    assert tie.status is InsertStatus.TIED and tie.island == 0
+    assert "t0" not in {p.id for p in archive.elites(0)}
+    archive.migrate(np.random.default_rng(0))
+    # the migrants tie the occupants of cells (9, 9) and (5, 5) and are no larger
+    assert {p.id for p in archive.elites(1)} == {"w1", "m0", "t0-twin"}
 
 
 def test_migration_skips_identical_programs_and_single_island() -> None:

@@ -31,6 +31,8 @@ def test_failures_and_not_added_earn_nothing() -> None:
         == 0.0
     )
     assert reward(InsertStatus.NOT_ADDED, 0.9, 1.0, 10.0, gain=-0.1) == 0.0
+    # a tie that took its cell moved the search but gained nothing, even above its parent
+    assert reward(InsertStatus.TIED, 1.5, 1.0, 10.0) == 0.0
 
 
 def test_new_cells_earn_a_base_and_improvements_earn_their_gain() -> None:
