@@ -46,11 +46,11 @@ OPERATORS = ["mutate", "tune", "crossover", "simplify"]
 
 def _forget_parses() -> None:
     """Empty the memos keyed by code text (whichever the imported tree has)."""
-    ast_tools.literal_skeleton.cache_clear()
     for owner, function, memo in (
         (program, normalise_code, "_NORMAL_FORMS"),
         (static_check, name_problems, "_PROBLEMS"),
         (ast_tools, ast_tools.parse_program, "_PARSED"),
+        (ast_tools, ast_tools.literal_skeleton, "_SKELETONS"),
     ):
         if hasattr(function, "cache_clear"):
             function.cache_clear()

@@ -116,7 +116,7 @@ def _forget_parses() -> None:
     """Empty every cache keyed by code text, so that nothing computed for one side of a
     comparison is read back by the other."""
     ast_tools._PARSED.clear()
-    ast_tools.literal_skeleton.cache_clear()
+    ast_tools._SKELETONS.clear()
     program._NORMAL_FORMS.clear()
     static_check._PROBLEMS.clear()
 

@@ -312,19 +312,21 @@ class ParsedProgram:
         the parent compiles, and use no name that is undefined in it but not in the parent
         (:mod:`evoforge.static_check`). ``numbers_only``: the caller changed numeric
         literals alone (``tune``), so the child binds and reads the parent's names and has
-        its name problems exactly; they are recorded as the child's without a pyflakes run.
+        its name problems and its literal skeleton exactly; they are recorded as the
+        child's without a pyflakes run or a skeleton of its own.
         """
         child_tree = _quiet_parse(child_code)
         if child_tree is None:
             return False
         if frozen_violation(self.code, child_code) is not None:
             return False
-        if normalise_code(child_code) == normalise_code(self.code):
+        if normalise_code(child_code, child_tree) == normalise_code(self.code):
             return False
         if self.compiles and not _quiet_compile(child_tree):
             return False
         if numbers_only:
             inherit_problems(self.code, child_code)
+            inherit_skeleton(self.code, child_code)
             return True
         return not new_name_problems(self.code, child_code)
 
@@ -491,14 +493,29 @@ def _skeleton_part(text: str, tree: ast.Module | None) -> str:
     return ast.unparse(tree)
 
 
-@functools.lru_cache(maxsize=4096)
 def literal_skeleton(code: str) -> str:
     """A hash of the evolve blocks with every numeric literal replaced by a placeholder.
 
     Two programs with equal skeletons differ at most in their numeric literals (and
     formatting). Blocks that are not usable (see :func:`parse_program`) count verbatim;
-    code without a usable block counts as raw text. Never raises.
+    code without a usable block counts as raw text. Never raises. The latest 4096
+    answers are memoised by text.
     """
+    return _SKELETONS.get(code, lambda: _skeleton(code))
+
+
+def inherit_skeleton(parent_code: str, child_code: str) -> None:
+    """Record ``parent_code``'s skeleton as ``child_code``'s, for a child made from its
+    parent by moving numeric literals alone (``tune``): every literal site of the child
+    is a site of the parent in the same place, so the skeletons are equal and asking for
+    the child's later needs no parse and unparse of its own."""
+    _SKELETONS.get(child_code, lambda: literal_skeleton(parent_code))
+
+
+_SKELETONS: TextMemo[str] = TextMemo(4096)
+
+
+def _skeleton(code: str) -> str:
     try:
         parsed = parse_program(code)
         if parsed is None:

@@ -152,6 +152,28 @@ def test_child_keeps_the_literal_skeleton() -> None:
         assert literal_vector(child.code) != literal_vector(code)
 
 
+def test_a_child_is_given_its_parents_skeleton_without_one_of_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from evoforge.operators import ast_tools
+
+    computed: list[str] = []
+    real_skeleton = ast_tools._skeleton
+
+    def counting(text: str) -> str:
+        computed.append(text)
+        return real_skeleton(text)
+
+    for seed, code in enumerate(PROGRAMS.values()):
+        parent_skeleton = literal_skeleton(code)
+        monkeypatch.setattr(ast_tools, "_skeleton", counting)
+        child = run_propose(TuneOperator(), code, 100 + seed)
+        assert child is not None
+        assert literal_skeleton(child.code) == parent_skeleton
+        monkeypatch.undo()
+        assert child.code not in computed  # recorded from the parent, never computed
+
+
 def test_skeleton_and_vector() -> None:
     assert literal_vector(FLOATS) == [1.5, -0.25, 0.0]
     other = FLOATS.replace("1.5", "7").replace("    a =", "    # comment\n    a =")
