@@ -80,12 +80,17 @@ def test_best_survives_eviction_from_its_grid() -> None:
     assert "best" in archive.programs_by_id
 
 
-def test_ring_migration_moves_top_elites_one_step() -> None:
-    archive = Archive(config(migration_count=2, neutral_drift=False))
-    for island in range(3):
+def three_tiers(archive: Archive) -> None:
+    """On each island i: w{i} (score 1, cell (1, 1)), m{i} (2, (5, 5)), t{i} (3, (9, 9))."""
+    for island in range(archive.num_islands):
         archive.insert(prog(f"w{island}", 1.0, 10 * island, 1, 1), island)
         archive.insert(prog(f"m{island}", 2.0, 10 * island + 1, 5, 5), island)
         archive.insert(prog(f"t{island}", 3.0, 10 * island + 2, 9, 9), island)
+
+
+def test_ring_migration_moves_top_elites_one_step() -> None:
+    archive = Archive(config(migration_count=2, neutral_drift=False))
+    three_tiers(archive)
     moved = archive.migrate(np.random.default_rng(0))
     assert [(p.id, source, dest) for p, source, dest in moved] == [
         ("t0", 0, 1),
@@ -105,10 +110,7 @@ def test_ring_migration_moves_top_elites_one_step() -> None:
 
 def test_neutral_drift_reaches_the_grids_and_lets_tied_migrants_in() -> None:
     archive = Archive(config(migration_count=2, neutral_drift=True))
-    for island in range(3):
-        archive.insert(prog(f"w{island}", 1.0, 10 * island, 1, 1), island)
-        archive.insert(prog(f"m{island}", 2.0, 10 * island + 1, 5, 5), island)
-        archive.insert(prog(f"t{island}", 3.0, 10 * island + 2, 9, 9), island)
+    three_tiers(archive)
     tie = archive.insert(prog("t0-twin", 3.0, 40, 9, 9), 0)
     assert tie.status is InsertStatus.TIED and tie.island == 0
     assert "t0" not in {p.id for p in archive.elites(0)}
