@@ -222,24 +222,23 @@ class Grid:
         cell = self.cell_of(program)
         occupant = self._cells.get(cell)
         if occupant is None:
-            self._cells[cell] = program
-            self._ordered = None
-            self._version += 1
+            self._place(cell, program)
             return InsertOutcome(InsertStatus.NEW_CELL, program.score, cell), evicted
         gap = program.score - score_of(occupant)
         if gap > 0:
-            self._cells[cell] = program
-            self._ordered = None
-            self._version += 1
-            evicted.append(occupant)
-            return InsertOutcome(InsertStatus.IMPROVED, gap, cell), evicted
-        if gap == 0 and self._neutral_drift and size_of(program) <= size_of(occupant):
-            self._cells[cell] = program
-            self._ordered = None
-            self._version += 1
-            evicted.append(occupant)
-            return InsertOutcome(InsertStatus.TIED, 0.0, cell), evicted
-        return InsertOutcome(InsertStatus.NOT_ADDED, gap, cell), evicted
+            status = InsertStatus.IMPROVED
+        elif gap == 0 and self._neutral_drift and size_of(program) <= size_of(occupant):
+            status = InsertStatus.TIED
+        else:
+            return InsertOutcome(InsertStatus.NOT_ADDED, gap, cell), evicted
+        self._place(cell, program)
+        evicted.append(occupant)
+        return InsertOutcome(status, gap, cell), evicted
+
+    def _place(self, cell: Cell, program: Program) -> None:
+        self._cells[cell] = program
+        self._ordered = None
+        self._version += 1
 
     def _rebin(self) -> list[Program]:
         """Re-place every elite under the current binning; return those that collided."""
