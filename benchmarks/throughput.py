@@ -52,6 +52,7 @@ from evoforge.bench.harness import OracleProcess
 from evoforge.bench.openevolve import ensure_openevolve, openevolve_config
 from evoforge.engine import Engine, StepReport
 from evoforge.llm.oracle import start_oracle
+from evoforge.llm.request_process import ProcessChatClient, requests_apart
 from evoforge.loop import Budget
 from evoforge.registry import OPERATORS
 from evoforge.report.progress import Reporter
@@ -76,6 +77,8 @@ _CONFIG = """evaluator:
   memory_mb: 512
 """
 
+_REQUEST_PROCESS: dict[str, bool | str] = {"auto": "auto", "process": True, "driver": False}
+
 _ITERATION_RE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*? Iteration (\d+): ", re.M)
 
 
@@ -98,7 +101,21 @@ class StepClock(Reporter):
 
     def stop(self, engine: Engine) -> None:
         pool = engine.proposals.pids if engine.proposals is not None else []
-        self.after = CpuSnapshot.take(pool=pool, named=self.named)
+        named = dict(self.named)
+        requests = _request_process_pid(engine)
+        if requests is not None:
+            named["model_requests"] = requests
+        self.after = CpuSnapshot.take(pool=pool, named=named)
+
+
+def _request_process_pid(engine: Engine) -> int | None:
+    """The process id of the run's model request process, if it has one running."""
+    if engine.llm is None:
+        return None
+    for client in engine.llm.router.clients.values():
+        if isinstance(client, ProcessChatClient):
+            return client.process.pid
+    return None
 
 
 class Oracle:
@@ -148,9 +165,16 @@ def rates(times: list[float], checkpoints: list[int], window: int) -> dict[str, 
 
 
 def run_evoforge(
-    problem: Path, out: Path, oracle: Oracle, iterations: int, workers: int, seed: int
+    problem: Path,
+    out: Path,
+    oracle: Oracle,
+    iterations: int,
+    workers: int,
+    seed: int,
+    request_process: bool | str = "auto",
 ) -> tuple[list[float], dict[str, float]]:
-    """Commit times of the iterations, and CPU milliseconds per iteration by part."""
+    """Commit times of the iterations, and CPU milliseconds per iteration by part
+    (``request_process``: ``llm.request_process``)."""
     oracle_url = oracle.url
     clock = StepClock(oracle.named)
     start_run(
@@ -162,6 +186,7 @@ def run_evoforge(
             "llm": {
                 "models": [{"model": "oracle", "base_url": oracle_url, "timeout_s": 120.0}],
                 "auto_enable_operators": False,
+                "request_process": request_process,
             },
         },
         run_dir=out,
@@ -248,6 +273,13 @@ def main(argv: list[str] | None = None) -> int:
         default="process",
         help="serve the oracle from a process of its own (default) or a thread of this one",
     )
+    parser.add_argument(
+        "--requests",
+        choices=["auto", "process", "driver"],
+        default="auto",
+        help="evoforge's llm.request_process: auto (the default), a process of their own, "
+        "or the driver",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.engines) - {"evoforge", "openevolve"})
@@ -261,7 +293,10 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
         "load_average_1m_at_start": round(load[0], 2),
         "oracle": args.oracle,
+        "requests": args.requests,
     }
+    if args.requests == "auto":
+        about["requests"] = f"auto: {'process' if requests_apart('auto') else 'driver'}"
     print(f"machine: {about}", flush=True)
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="evoforge-throughput-") as scratch:
@@ -273,7 +308,13 @@ def main(argv: list[str] | None = None) -> int:
                 load_before = os.getloadavg()[0]
                 if engine == "evoforge":
                     times, cpu = run_evoforge(
-                        problem, out, oracle, args.iterations, args.workers, args.seed
+                        problem,
+                        out,
+                        oracle,
+                        args.iterations,
+                        args.workers,
+                        args.seed,
+                        request_process=_REQUEST_PROCESS[args.requests],
                     )
                 else:
                     bin_dir = ensure_openevolve(args.venvs.resolve(), Path(scratch) / "install.log")

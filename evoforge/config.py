@@ -473,6 +473,12 @@ class LLMConfig(_Strict):
         description="Answer an unparseable reply (no edits, no code) once with a short "
         "correction prompt before it counts as a failure.",
     )
+    request_process: bool | Literal["auto"] = Field(
+        "auto",
+        description="Send the model requests from a process of their own, which keeps the "
+        "SDK's work per request off the driver's event loop (true), or from the driver "
+        "(false); auto: a process of their own on machines with 4 cores or more.",
+    )
 
 
 InspirationPolicy = Literal["top", "diverse", "novel", "nearest"]

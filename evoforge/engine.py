@@ -585,10 +585,12 @@ class Engine:
         child's facts (:mod:`evoforge.facts`); an operator that raises yields no proposal.
 
         Symbolic operators run in the proposal pool (``run.proposal_processes``), off the
-        driver; for a language-model operator only the request to the model runs here:
-        its prompt is built, its answers applied to the parent
-        (:mod:`evoforge.operators.offload`) and the child's facts computed in the pool.
-        With no pool, everything runs here.
+        driver; for a language-model operator only the choice of model runs here: its
+        prompt is built, its answers applied to the parent
+        (:mod:`evoforge.operators.offload`) and the child's facts computed in the pool,
+        and the request itself goes out from the model request process
+        (:mod:`evoforge.llm.request_process`, ``llm.request_process``). With no pool,
+        everything but the request runs here.
         """
         if job.meta and self.llm is not None:
             rng = self._rng(job.iteration, _RNG_META)
@@ -1299,18 +1301,24 @@ def build_llm(problem: Problem, config: Config) -> LLMServices | None:
                 f"llm model {model.label}: api_key_env {model.api_key_env!r} would reach "
                 "candidate programs; remove it from evaluator.pass_env"
             )
-    from evoforge.llm.client import LLMSetupError, OpenAIChatClient, RetryPolicy
+    from evoforge.llm.client import ChatClient, LLMSetupError, OpenAIChatClient, RetryPolicy
+    from evoforge.llm.request_process import RequestProcess, requests_apart
     from evoforge.llm.router import ModelRouter
     from evoforge.operators.prompts import PromptBuilder
 
     retry = RetryPolicy.from_config(llm_config)
+    seeds = [config.seed + index for index in range(len(llm_config.models))]
     try:
-        clients = {
-            model.label: OpenAIChatClient(model, retry, jitter_seed=config.seed + index)
-            for index, model in enumerate(llm_config.models)
+        # the driver's own clients, also when requests go through the process: they
+        # raise LLMSetupError here when the openai package is missing
+        clients: dict[str, ChatClient] = {
+            model.label: OpenAIChatClient(model, retry, jitter_seed=seed)
+            for model, seed in zip(llm_config.models, seeds, strict=True)
         }
     except LLMSetupError as exc:
         raise EngineError(str(exc)) from None
+    if requests_apart(llm_config.request_process):
+        clients = dict(RequestProcess(llm_config.models, retry, seeds).clients())
     description = problem.description or problem.files.get("README.md", b"").decode(
         "utf-8", "replace"
     )

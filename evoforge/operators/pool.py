@@ -6,8 +6,8 @@ edit and unparse a program, and every child's :class:`~evoforge.facts.ChildFacts
 few more parses: tens of milliseconds of CPU per child that would otherwise stall every
 other evaluation in flight. :class:`ProposalPool` runs both in worker processes, and
 does a language-model operator's CPU work there too (building its prompt, applying the
-model's answers to the parent: :mod:`evoforge.operators.offload`); only the request to
-the model itself stays on the driver.
+model's answers to the parent: :mod:`evoforge.operators.offload`); the request to the
+model itself goes out from a process of its own (:mod:`evoforge.llm.request_process`).
 
 Contract:
 
@@ -35,7 +35,6 @@ import concurrent.futures
 import contextlib
 import pickle
 import queue
-import struct
 import subprocess
 import sys
 from collections import OrderedDict
@@ -48,12 +47,12 @@ from evoforge.operators.answers import AnswerRequest, AppliedAnswer, FailedAnswe
 from evoforge.operators.base import Operator, Proposal, ProposalContext
 from evoforge.operators.prompts import Prompt, PromptBuilder
 from evoforge.operators.registry import build_operators
+from evoforge.pipe_frames import read_frame, write_frame
 from evoforge.program import Program
 from evoforge.registry import OPERATORS
 
 __all__ = ["ProposalPool", "WorkerDied", "propose_with_facts", "runs_apart", "serve"]
 
-_HEADER = struct.Struct("<Q")
 _WORKER_COMMAND = "from evoforge.operators.pool import serve; serve()"
 _STOP_TIMEOUT_S = 5.0
 
@@ -68,28 +67,6 @@ def runs_apart(operator: str) -> bool:
 
 class WorkerDied(RuntimeError):
     """A worker process ended (or its pipe broke) before answering."""
-
-
-def _write_frame(stream: IO[bytes], payload: Any) -> None:
-    data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_HEADER.pack(len(data)) + data)
-    stream.flush()
-
-
-def _read_exactly(stream: IO[bytes], size: int) -> bytes:
-    chunks: list[bytes] = []
-    while size > 0:
-        chunk = stream.read(size)
-        if not chunk:
-            raise EOFError("the other end closed the pipe")
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
-
-
-def _read_frame(stream: IO[bytes]) -> Any:
-    (size,) = _HEADER.unpack(_read_exactly(stream, _HEADER.size))
-    return pickle.loads(_read_exactly(stream, size))
 
 
 _MEMO_SIZE = 256  # proposals of code-only operators a worker remembers
@@ -150,7 +127,7 @@ def serve() -> None:
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but answers may reach the driver's pipe
     try:
-        config, settings = _read_frame(stdin)
+        config, settings = read_frame(stdin)
     except EOFError:
         return
     symbolic = [name for name in config.enabled if runs_apart(name)]
@@ -161,7 +138,7 @@ def serve() -> None:
     )
     while True:
         try:
-            request = _read_frame(stdin)
+            request = read_frame(stdin)
         except EOFError:
             return
         try:
@@ -169,7 +146,7 @@ def serve() -> None:
         except Exception as exc:  # reported to the driver, which yields no child
             answer = (False, f"{type(exc).__name__}: {exc}")
         try:
-            _write_frame(stdout, answer)
+            write_frame(stdout, answer)
         except (BrokenPipeError, OSError):
             return
 
@@ -205,7 +182,7 @@ class _WorkerProcess:
 
     def _send(self, payload: Any) -> None:
         try:
-            _write_frame(self._stdin, payload)
+            write_frame(self._stdin, payload)
         except (BrokenPipeError, OSError, ValueError) as exc:
             raise WorkerDied(f"proposal worker {self.process.pid} is gone: {exc}") from exc
 
@@ -213,7 +190,7 @@ class _WorkerProcess:
         """Send one request and wait for its answer (blocking)."""
         self._send(request)
         try:
-            ok, answer = _read_frame(self._stdout)
+            ok, answer = read_frame(self._stdout)
         except (EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
             raise WorkerDied(f"proposal worker {self.process.pid} died: {exc}") from exc
         if not ok:

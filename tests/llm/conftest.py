@@ -59,6 +59,7 @@ class ScriptedServer:
     script: deque[Reply] = field(default_factory=deque)
     default: Reply = field(default_factory=lambda: answer("I have nothing to add."))
     requests: list[dict[str, Any]] = field(default_factory=list)
+    authorizations: list[str] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -66,9 +67,10 @@ class ScriptedServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
 
-    def next_reply(self, request: dict[str, Any]) -> Reply:
+    def next_reply(self, request: dict[str, Any], authorization: str = "") -> Reply:
         with self.lock:
             self.requests.append(request)
+            self.authorizations.append(authorization)
             return self.script.popleft() if self.script else self.default
 
     def extend(self, *replies: Reply) -> None:
@@ -98,7 +100,7 @@ def _handler(scripted: ScriptedServer) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             request = json.loads(self.rfile.read(length) or b"{}")
-            reply = scripted.next_reply(request)
+            reply = scripted.next_reply(request, self.headers.get("Authorization") or "")
             if reply.kind == "hang":
                 scripted.stop.wait(reply.seconds)
                 self.close_connection = True

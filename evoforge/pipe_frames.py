@@ -1,0 +1,40 @@
+"""Pickled messages over a pipe between two of evoforge's own processes.
+
+A frame is an 8-byte little-endian length, then that many bytes of a pickle. Both ends
+must be evoforge's code (the proposal pool's workers, the model request process):
+unpickling runs code of the sender's choosing, so a frame never comes from a candidate.
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+from typing import IO, Any
+
+__all__ = ["read_frame", "write_frame"]
+
+_HEADER = struct.Struct("<Q")
+
+
+def write_frame(stream: IO[bytes], payload: Any) -> None:
+    """Pickle ``payload`` and write it as one frame, then flush."""
+    data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(data)) + data)
+    stream.flush()
+
+
+def _read_exactly(stream: IO[bytes], size: int) -> bytes:
+    chunks: list[bytes] = []
+    while size > 0:
+        chunk = stream.read(size)
+        if not chunk:
+            raise EOFError("the other end closed the pipe")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(stream: IO[bytes]) -> Any:
+    """The next frame's payload; :class:`EOFError` once the other end has closed."""
+    (size,) = _HEADER.unpack(_read_exactly(stream, _HEADER.size))
+    return pickle.loads(_read_exactly(stream, size))
