@@ -187,10 +187,12 @@ async def _drive(
             task.cancel()
         if in_flight:
             await asyncio.gather(*in_flight, return_exceptions=True)
-        reporter.stop(engine)  # before the model request process stops
-        if engine.llm is not None:
-            engine.llm.router.listener = None
-            await engine.llm.router.aclose()  # kept-alive connections end with this loop
+        try:
+            reporter.stop(engine)  # before the model request process stops
+        finally:
+            if engine.llm is not None:
+                engine.llm.router.listener = None
+                await engine.llm.router.aclose()  # kept-alive connections end with this loop
     if stop.reason is not None:
         return stop.reason, stop.detail
     return _budget_reached(engine, budget, started) or (StopReason.ITERATIONS, "")
