@@ -5,9 +5,11 @@
 Per comparison: symbolic evoforge in two forms over every seed both have, 500
 evaluations each (each directory holds one problem): the medians and interquartile ranges
 over all seeds and over seeds 0-4 (the seeds of the tables), the seeds where the second
-is higher, and a two-sided Mann-Whitney test. The first two compare the revision of the
-earlier row (the row the suite's goals were set against) with main; the third, main with
-``tune``'s single-literal moves on (its default) and off.
+is higher, and a two-sided Mann-Whitney test. Those of the revision of the earlier row
+(the row the suite's goals were set against) compare it with main; the others compare
+main with itself without one part (``tune``'s single-literal moves, ``mutate``'s
+``hoist`` edit). Then, for cache_eviction, the runs of each form past the plateau of
+0.4848, and Fisher's exact test of the earlier revision's against main's.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import statistics
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import mannwhitneyu
+from scipy.stats import fisher_exact, mannwhitneyu
 
 HERE = Path(__file__).resolve().parent
 # (problem, first directory, its label, second directory, its label)
@@ -43,6 +45,29 @@ COMPARISONS = (
         "optimizer-update-rule-main-no-single-moves",
         "main, single moves off",
     ),
+    ("cache_eviction", "cache-eviction-6fc474b", "6fc474b", "cache-eviction-main", "main"),
+    (
+        "cache_eviction",
+        "cache-eviction-main",
+        "main",
+        "cache-eviction-main-no-single-moves",
+        "main, single moves off",
+    ),
+    (
+        "cache_eviction",
+        "cache-eviction-main",
+        "main",
+        "cache-eviction-main-no-hoist",
+        "main, no hoist edit",
+    ),
+)
+#: cache_eviction's plateau, the limit of a large prediction bonus (0.484784...)
+CACHE_PLATEAU = 0.48479
+CACHE_DIRECTORIES = (
+    ("cache-eviction-6fc474b", "6fc474b"),
+    ("cache-eviction-main", "main"),
+    ("cache-eviction-main-no-single-moves", "main, single moves off"),
+    ("cache-eviction-main-no-hoist", "main, no hoist edit"),
 )
 
 
@@ -68,7 +93,7 @@ def main() -> None:
     )
     print("|---|---|---:|---|---|---|---|---:|")
     for problem, first_dir, first_label, second_dir, second_label in COMPARISONS:
-        if not (HERE / first_dir).is_dir() or not (HERE / second_dir).is_dir():
+        if not all((HERE / name / "runs.jsonl").is_file() for name in (first_dir, second_dir)):
             continue
         first = _scores(HERE / first_dir)
         second = _scores(HERE / second_dir)
@@ -85,6 +110,23 @@ def main() -> None:
             f"{statistics.median(second[s] for s in early):.4f} | "
             f"{higher} of {len(seeds)} | {p_value:.2f} |"
         )
+
+    print()
+    print("| cache_eviction | seeds | runs past 0.4848 | per seed |")
+    print("|---|---:|---:|---|")
+    passed: dict[str, tuple[int, int]] = {}
+    for directory, label in CACHE_DIRECTORIES:
+        if not (HERE / directory / "runs.jsonl").is_file():
+            continue
+        scores = _scores(HERE / directory)
+        above = sum(score > CACHE_PLATEAU for score in scores.values())
+        passed[label] = (above, len(scores))
+        per_seed = ", ".join(f"{scores[seed]:.4f}" for seed in sorted(scores))
+        print(f"| {label} | {len(scores)} | {above} | {per_seed} |")
+    if "6fc474b" in passed and "main" in passed:
+        (a, n), (b, m) = passed["6fc474b"], passed["main"]
+        p_value = fisher_exact([[a, n - a], [b, m - b]]).pvalue
+        print(f"\n6fc474b against main, runs past the plateau: Fisher's exact p {p_value:.2f}")
 
 
 if __name__ == "__main__":
