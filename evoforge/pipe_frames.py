@@ -7,11 +7,14 @@ unpickling runs code of the sender's choosing, so a frame never comes from a can
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import struct
+import subprocess
+import sys
 from typing import IO, Any
 
-__all__ = ["read_frame", "write_frame"]
+__all__ = ["FramedChild", "read_frame", "write_frame"]
 
 _HEADER = struct.Struct("<Q")
 
@@ -38,3 +41,34 @@ def read_frame(stream: IO[bytes]) -> Any:
     """The next frame's payload; :class:`EOFError` once the other end has closed."""
     (size,) = _HEADER.unpack(_read_exactly(stream, _HEADER.size))
     return pickle.loads(_read_exactly(stream, size))
+
+
+class FramedChild:
+    """A fresh interpreter running ``python -c command`` that talks in frames: its stdin
+    carries what it is sent, its stdout what it answers. It exits when its input ends."""
+
+    def __init__(self, command: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", command],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            close_fds=True,
+        )
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.stdin: IO[bytes] = self.process.stdin
+        self.stdout: IO[bytes] = self.process.stdout
+
+    def end(self, timeout_s: float) -> None:
+        """Close its input (it exits), wait up to ``timeout_s``, then kill it."""
+        with contextlib.suppress(OSError, ValueError):
+            self.stdin.close()
+        try:
+            self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def close_output(self) -> None:
+        """Close the driver's end of its output (once nothing reads it any more)."""
+        with contextlib.suppress(OSError, ValueError):
+            self.stdout.close()

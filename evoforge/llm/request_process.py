@@ -29,7 +29,6 @@ import contextlib
 import os
 import pickle
 import signal
-import subprocess
 import sys
 import threading
 from collections.abc import Sequence
@@ -44,7 +43,7 @@ from evoforge.llm.client import (
     RetryPolicy,
 )
 from evoforge.llm.records import CallOutcome
-from evoforge.pipe_frames import read_frame, write_frame
+from evoforge.pipe_frames import FramedChild, read_frame, write_frame
 
 __all__ = ["MIN_CORES", "ProcessChatClient", "RequestProcess", "requests_apart", "serve"]
 
@@ -81,20 +80,12 @@ def _settle(future: asyncio.Future[tuple[bool, Any]], result: tuple[bool, Any]) 
         future.get_loop().call_soon_threadsafe(give)
 
 
-class _Child:
+class _Child(FramedChild):
     """The driver's end of one request process: the process, its pipes, the requests in
     flight, and the thread that reads its answers."""
 
     def __init__(self, setup: tuple[Any, ...], lock: threading.Lock) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", _COMMAND],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            close_fds=True,
-        )
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.stdin: IO[bytes] = self.process.stdin
-        self.stdout: IO[bytes] = self.process.stdout
+        super().__init__(_COMMAND)
         self.lock = lock
         self.alive = True
         self.pending: dict[int, asyncio.Future[tuple[bool, Any]]] = {}
@@ -125,17 +116,11 @@ class _Child:
         write_frame(self.stdin, (number, label, request))
 
     def stop(self) -> None:
-        """Close its input (it exits), wait a little, then kill it."""
-        with contextlib.suppress(OSError, ValueError):
-            self.stdin.close()
-        try:
-            self.process.wait(timeout=_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        """Close its input (it exits), wait a little, then kill it; then let the reader
+        thread finish before the output is closed."""
+        self.end(_STOP_TIMEOUT_S)
         self.reader.join(timeout=_STOP_TIMEOUT_S)
-        with contextlib.suppress(OSError, ValueError):
-            self.stdout.close()
+        self.close_output()
 
 
 class RequestProcess:

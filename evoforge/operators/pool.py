@@ -35,11 +35,10 @@ import concurrent.futures
 import contextlib
 import pickle
 import queue
-import subprocess
 import sys
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
-from typing import IO, Any
+from typing import Any
 
 from evoforge.config import OperatorsConfig
 from evoforge.facts import ChildFacts, FactsSettings, child_facts
@@ -47,7 +46,7 @@ from evoforge.operators.answers import AnswerRequest, AppliedAnswer, FailedAnswe
 from evoforge.operators.base import Operator, Proposal, ProposalContext
 from evoforge.operators.prompts import Prompt, PromptBuilder
 from evoforge.operators.registry import build_operators
-from evoforge.pipe_frames import read_frame, write_frame
+from evoforge.pipe_frames import FramedChild, read_frame, write_frame
 from evoforge.program import Program
 from evoforge.registry import OPERATORS
 
@@ -165,24 +164,16 @@ async def propose_with_facts(
     return replace(proposal, facts=child_facts(context.parent.code, proposal.code, settings))
 
 
-class _WorkerProcess:
+class _WorkerProcess(FramedChild):
     """The driver's end of one worker: a child process and its two pipes."""
 
     def __init__(self, config: OperatorsConfig, settings: FactsSettings) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", _WORKER_COMMAND],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            close_fds=True,
-        )
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self._stdin: IO[bytes] = self.process.stdin
-        self._stdout: IO[bytes] = self.process.stdout
+        super().__init__(_WORKER_COMMAND)
         self._send((config, settings))
 
     def _send(self, payload: Any) -> None:
         try:
-            write_frame(self._stdin, payload)
+            write_frame(self.stdin, payload)
         except (BrokenPipeError, OSError, ValueError) as exc:
             raise WorkerDied(f"proposal worker {self.process.pid} is gone: {exc}") from exc
 
@@ -190,7 +181,7 @@ class _WorkerProcess:
         """Send one request and wait for its answer (blocking)."""
         self._send(request)
         try:
-            ok, answer = read_frame(self._stdout)
+            ok, answer = read_frame(self.stdout)
         except (EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
             raise WorkerDied(f"proposal worker {self.process.pid} died: {exc}") from exc
         if not ok:
@@ -199,15 +190,8 @@ class _WorkerProcess:
 
     def stop(self) -> None:
         """Close its input (it exits), wait a little, then kill it."""
-        with contextlib.suppress(OSError, ValueError):
-            self._stdin.close()
-        try:
-            self.process.wait(timeout=_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        with contextlib.suppress(OSError, ValueError):
-            self._stdout.close()
+        self.end(_STOP_TIMEOUT_S)
+        self.close_output()
 
 
 class ProposalPool:
