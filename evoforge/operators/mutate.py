@@ -14,7 +14,8 @@ inside expressions, which keep children runnable more often than statement edits
 
 * ``hoist``: replace a composite numeric subexpression by one of its numeric operands
   (``min(x * c, t)`` -> ``x * c``), the inverse of ``wrap``: without it, expressions only
-  grow from parent to child, and every later parse and check of them costs more;
+  grow from parent to child, and every later parse and check of them costs more; a hoist
+  that would leave the block no longer reading a variable at all is not offered;
 * ``delete`` / ``duplicate`` a statement, ``swap`` two adjacent statements. ``return``,
   definitions, imports and ``global`` declarations are never moved, copied or deleted; a
   body never becomes empty (``pass``).
@@ -540,12 +541,76 @@ def _operands(node: ast.expr) -> list[ast.expr]:
     return []
 
 
+class _VariableReads:
+    """How often the block reads each variable (a name, or an attribute path rooted at one:
+    ``state.recency``), in all of the block and in each of its expressions.
+
+    Only variables count (parameters and names bound by assignments, loops and ``with``
+    in scope), not modules or functions: ``np.sin(x)`` reads ``x``; ``x.max()`` reads
+    ``x``."""
+
+    def __init__(self, env: _BlockEnv) -> None:
+        variables = set(env.outer_names)
+        for node in ast.walk(env.tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+                variables.update(scope_names(node))
+        self._variables = frozenset(variables)
+        self._memo: dict[int, dict[str, int]] = {}
+        self.total = self.of(env.tree)
+
+    def _key(self, node: ast.expr) -> str | None:
+        parts: list[str] = []
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        if not isinstance(node, ast.Name) or node.id not in self._variables:
+            return None
+        return ".".join([node.id, *reversed(parts)])
+
+    def of(self, node: ast.AST) -> dict[str, int]:
+        """The reads inside ``node`` (memoised per node: the tree must not change)."""
+        known = self._memo.get(id(node))
+        if known is not None:
+            return known
+        reads: dict[str, int] = {}
+        if isinstance(node, ast.Name | ast.Attribute) and isinstance(node.ctx, ast.Load):
+            key = self._key(node)
+            if key is not None:
+                reads[key] = 1
+                self._memo[id(node)] = reads
+                return reads
+        children: list[ast.AST] = list(ast.iter_child_nodes(node))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            children = [node.func.value, *node.args, *node.keywords]  # the method's object
+        for child in children:
+            for key, count in self.of(child).items():
+                reads[key] = reads.get(key, 0) + count
+        self._memo[id(node)] = reads
+        return reads
+
+    def drops_last_read(self, node: ast.expr, kept: ast.expr) -> bool:
+        """Whether replacing ``node`` by its part ``kept`` leaves the block reading some
+        variable that ``node`` reads no longer at all."""
+        kept_reads = self.of(kept)
+        return any(
+            self.total[key] - count + kept_reads.get(key, 0) == 0
+            for key, count in self.of(node).items()
+        )
+
+
 def _hoist_expression(env: _BlockEnv, rng: np.random.Generator) -> str | None:
     """Replace a composite numeric subexpression by one of its own operands that is a
     numeric site too (``min(x * 2, t)`` -> ``x * 2``): the edit that undoes a ``wrap`` and
-    shortens a program, so that expressions do not only grow from child to child."""
+    shortens a program, so that expressions do not only grow from child to child.
+
+    A hoist that would drop the block's last read of a variable is not offered
+    (``-w * state.recency + b * state.predicted`` -> ``b * state.predicted`` forgets
+    recency altogether): such a child is a different policy rather than a shorter form of
+    its parent, and in the runs where it scored well it was a plateau its descendants did
+    not leave (the edits that could bring the variable back are rare)."""
     sites = _expression_sites(env)
     numeric = {id(site.node) for site in sites}
+    reads = _VariableReads(env)
     choices = [
         (site.node, operand)
         for site in sites
@@ -555,6 +620,7 @@ def _hoist_expression(env: _BlockEnv, rng: np.random.Generator) -> str | None:
             not looks_array(site.node, env.array_names, env.numpy_name)
             or looks_array(operand, env.array_names, env.numpy_name)
         )  # an array kept an array, as in replace
+        and not reads.drops_last_read(site.node, operand)
     ]
     if not choices:
         return None

@@ -99,10 +99,20 @@ def test_hoist_replaces_an_expression_by_one_of_its_operands() -> None:
 
     code = (
         "# EVOLVE-BLOCK-START\ndef f(x, y):\n"
-        "    return min(abs(x * 2.0), y) + 1.5\n# EVOLVE-BLOCK-END\n"
+        "    return min(abs(x * 2.0), y) + 1.5 + x * y\n# EVOLVE-BLOCK-END\n"
     )
     parent = ast.unparse(_block_tree(code))
-    operands = {"min(abs(x * 2.0), y)", "1.5", "abs(x * 2.0)", "y", "x * 2.0", "x", "2.0"}
+    operands = {
+        "min(abs(x * 2.0), y) + 1.5",
+        "x * y",
+        "min(abs(x * 2.0), y)",
+        "1.5",
+        "abs(x * 2.0)",
+        "y",
+        "x * 2.0",
+        "x",
+        "2.0",
+    }
     seen = set()
     for seed in range(40):
         parsed = parse_program(code)
@@ -116,6 +126,38 @@ def test_hoist_replaces_an_expression_by_one_of_its_operands() -> None:
         assert kept in operands, note
         seen.add(kept)
     assert len(seen) >= 5  # the choice spreads over the composite sites and operands
+
+
+def test_hoist_never_drops_the_last_read_of_a_variable() -> None:
+    """A hoist that would leave the block no longer reading a variable (a parameter, an
+    attribute of one, a local) is not offered: here only ``-w -> w`` keeps every read."""
+    from evoforge.operators.ast_tools import parse_program
+    from evoforge.operators.mutate import _block_envs, _hoist_expression
+
+    code = (
+        "# EVOLVE-BLOCK-START\ndef priority(state):\n"
+        "    w = 1.0\n    bonus = 0.5\n"
+        "    return -w * state.recency + bonus * state.predicted * state.size\n"
+        "# EVOLVE-BLOCK-END\n"
+    )
+    for seed in range(30):
+        parsed = parse_program(code)
+        assert parsed is not None
+        env = _block_envs(parsed, parsed.fresh_trees())[0]
+        note = _hoist_expression(env, np.random.default_rng(seed))
+        assert note == "hoist -w -> w", note
+        child = ast.unparse(env.tree)
+        for read in ("state.recency", "state.predicted", "state.size", "bonus * "):
+            assert read in child
+    # once recency is read twice, dropping one of its reads is a shorter form, offered
+    twice = code.replace("return -w", "return state.recency * 0.5 - w")
+    notes = set()
+    for seed in range(60):
+        parsed = parse_program(twice)
+        assert parsed is not None
+        env = _block_envs(parsed, parsed.fresh_trees())[0]
+        notes.add(_hoist_expression(env, np.random.default_rng(seed)))
+    assert any(note is not None and "state.recency" in note for note in notes), notes
 
 
 def test_hoist_keeps_an_array_an_array() -> None:
