@@ -336,6 +336,11 @@ class MutateConfig(_Strict):
     """The mutate operator: genetic-programming edits of the evolve blocks."""
 
     max_edits: int = Field(2, ge=1, le=16, description="Edits applied per child.")
+    hoist_keeps_reads: bool = Field(
+        True,
+        description="The hoist edit (an expression replaced by one of its operands) is not "
+        "offered where it would leave the block no longer reading some variable.",
+    )
 
 
 class OperatorsConfig(_Strict):

@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 
 from evoforge.blocks import BlockError, split_blocks
-from evoforge.config import OperatorsConfig, TuneConfig
+from evoforge.config import MutateConfig, OperatorsConfig, TuneConfig
 from evoforge.llm.oracle_meta import (
     HINT_BORROW,
     HINT_STRUCTURE,
@@ -269,9 +269,12 @@ def diff_answer(parent: str, child: str) -> str:
 # The oracle stands for one fixed model: its operators keep the proposal distribution of
 # the recorded benchmark runs, so the rows of every engine that asks it (the seed-only
 # baselines, OpenEvolve, evoforge-oracle) stay comparable across revisions. ``tune``'s
-# single-literal moves (on by default since they were added) are therefore off here.
+# single-literal moves (on by default since they were added) are therefore off here, and
+# ``mutate``'s hoist may drop a variable's last read as it could when those runs were made.
 ORACLE_OPERATORS = OperatorsConfig(
-    enabled=["tune", "mutate", "crossover"], tune=TuneConfig(single_moves=False)
+    enabled=["tune", "mutate", "crossover"],
+    tune=TuneConfig(single_moves=False),
+    mutate=MutateConfig(hoist_keeps_reads=False),
 )
 
 

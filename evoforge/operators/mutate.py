@@ -175,6 +175,8 @@ class _BlockEnv:
     array_names: frozenset[str] = field(default_factory=frozenset)
     # the builtins the program does not rebind (what literal folding may compute)
     builtins: frozenset[str] = field(default_factory=frozenset)
+    # hoist is not offered where it would drop the block's last read of a variable
+    hoist_keeps_reads: bool = True
 
     def names_at(self, scopes: Sequence[FunctionNode]) -> list[str]:
         """Variables visible inside the (block) functions ``scopes``, sorted."""
@@ -216,7 +218,7 @@ class MutateOperator(Operator):
 
     def _attempt(self, parsed: ParsedProgram, rng: np.random.Generator) -> Proposal | None:
         trees = parsed.fresh_trees()
-        envs = _block_envs(parsed, trees)
+        envs = _block_envs(parsed, trees, hoist_keeps_reads=self.config.hoist_keeps_reads)
         if not envs:
             return None
         block_indexes = sorted(envs)
@@ -259,7 +261,9 @@ _PROGRAM_ENVS: TextMemo[_ProgramEnv] = TextMemo(256)
 """Per program text: a parent is often picked again, and every attempt on it needs this."""
 
 
-def _block_envs(parsed: ParsedProgram, trees: Sequence[ast.Module | None]) -> dict[int, _BlockEnv]:
+def _block_envs(
+    parsed: ParsedProgram, trees: Sequence[ast.Module | None], *, hoist_keeps_reads: bool = True
+) -> dict[int, _BlockEnv]:
     shared = _PROGRAM_ENVS.get(parsed.code, lambda: _program_env(parsed))
     return {
         index: _BlockEnv(
@@ -271,6 +275,7 @@ def _block_envs(parsed: ParsedProgram, trees: Sequence[ast.Module | None]) -> di
             numpy_name=shared.numpy_name,
             array_names=shared.array_names,
             builtins=shared.builtins,
+            hoist_keeps_reads=hoist_keeps_reads,
         )
         for index, tree in enumerate(trees)
         if tree is not None and index in shared.outer_names
@@ -607,10 +612,11 @@ def _hoist_expression(env: _BlockEnv, rng: np.random.Generator) -> str | None:
     (``-w * state.recency + b * state.predicted`` -> ``b * state.predicted`` forgets
     recency altogether): such a child is a different policy rather than a shorter form of
     its parent, and in the runs where it scored well it was a plateau its descendants did
-    not leave (the edits that could bring the variable back are rare)."""
+    not leave (the edits that could bring the variable back are rare). Unless
+    ``hoist_keeps_reads`` is off (the stand-in model's operators keep the old form)."""
     sites = _expression_sites(env)
     numeric = {id(site.node) for site in sites}
-    reads = _VariableReads(env)
+    reads = _VariableReads(env) if env.hoist_keeps_reads else None
     choices = [
         (site.node, operand)
         for site in sites
@@ -620,7 +626,7 @@ def _hoist_expression(env: _BlockEnv, rng: np.random.Generator) -> str | None:
             not looks_array(site.node, env.array_names, env.numpy_name)
             or looks_array(operand, env.array_names, env.numpy_name)
         )  # an array kept an array, as in replace
-        and not reads.drops_last_read(site.node, operand)
+        and (reads is None or not reads.drops_last_read(site.node, operand))
     ]
     if not choices:
         return None

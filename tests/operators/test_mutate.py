@@ -160,6 +160,33 @@ def test_hoist_never_drops_the_last_read_of_a_variable() -> None:
     assert any(note is not None and "state.recency" in note for note in notes), notes
 
 
+def test_hoist_may_drop_a_last_read_when_the_setting_is_off() -> None:
+    """``hoist_keeps_reads=False`` (the stand-in model's operators) offers every hoist,
+    the drop of ``state.recency`` included, through the operator itself."""
+    from evoforge.llm.oracle import ORACLE_OPERATORS
+
+    assert ORACLE_OPERATORS.mutate.hoist_keeps_reads is False
+    code = (
+        "# EVOLVE-BLOCK-START\ndef priority(state):\n"
+        "    return -1.5 * state.recency + 0.5 * state.predicted\n"
+        "# EVOLVE-BLOCK-END\n"
+    )
+
+    def hoists(keeps_reads: bool) -> set[str]:
+        operator = MutateOperator(MutateConfig(max_edits=1, hoist_keeps_reads=keeps_reads))
+        return {
+            proposal.note
+            for proposal in _children(operator, code, range(300))
+            if proposal.note.startswith("mutate: hoist ")
+        }
+
+    # every hoist here drops a read (attributes are not sites a hoist may keep)
+    assert hoists(True) == set()
+    free = hoists(False)
+    assert "mutate: hoist -1.5 * state.recency -> -1.5" in free, free
+    assert any(note.endswith("-> 0.5 * state.predicted") for note in free), free
+
+
 def test_hoist_keeps_an_array_an_array() -> None:
     from evoforge.operators.ast_tools import parse_program
     from evoforge.operators.mutate import _block_envs, _hoist_expression
