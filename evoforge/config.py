@@ -339,7 +339,8 @@ class MutateConfig(_Strict):
     hoist_keeps_reads: bool = Field(
         True,
         description="The hoist edit (an expression replaced by one of its operands) is not "
-        "offered where it would leave the block no longer reading some variable.",
+        "offered where it would leave the block no longer reading a parameter of one of its "
+        "functions (or an attribute of one, such as state.recency).",
     )
 
 

@@ -15,7 +15,8 @@ inside expressions, which keep children runnable more often than statement edits
 * ``hoist``: replace a composite numeric subexpression by one of its numeric operands
   (``min(x * c, t)`` -> ``x * c``), the inverse of ``wrap``: without it, expressions only
   grow from parent to child, and every later parse and check of them costs more; a hoist
-  that would leave the block no longer reading a variable at all is not offered;
+  that would leave the block no longer reading one of its functions' parameters (or an
+  attribute of one, ``state.recency``) is not offered;
 * ``delete`` / ``duplicate`` a statement, ``swap`` two adjacent statements. ``return``,
   definitions, imports and ``global`` declarations are never moved, copied or deleted; a
   body never becomes empty (``pass``).
@@ -175,7 +176,7 @@ class _BlockEnv:
     array_names: frozenset[str] = field(default_factory=frozenset)
     # the builtins the program does not rebind (what literal folding may compute)
     builtins: frozenset[str] = field(default_factory=frozenset)
-    # hoist is not offered where it would drop the block's last read of a variable
+    # hoist is not offered where it would drop the block's last read of a parameter
     hoist_keeps_reads: bool = True
 
     def names_at(self, scopes: Sequence[FunctionNode]) -> list[str]:
@@ -546,20 +547,23 @@ def _operands(node: ast.expr) -> list[ast.expr]:
     return []
 
 
-class _VariableReads:
-    """How often the block reads each variable (a name, or an attribute path rooted at one:
-    ``state.recency``), in all of the block and in each of its expressions.
+class _InputReads:
+    """How often the block reads each of its inputs, in all of the block and in each of
+    its expressions. An input is a parameter of a function of the block, or an attribute
+    path rooted at one (``state.recency``), matched by name.
 
-    Only variables count (parameters and names bound by assignments, loops and ``with``
-    in scope), not modules or functions: ``np.sin(x)`` reads ``x``; ``x.max()`` reads
-    ``x``."""
+    Locals and module names do not count (dropping a local's last read leaves dead code,
+    which ``simplify`` removes), nor modules or functions: ``np.sin(x)`` reads ``x``;
+    ``x.max()`` reads ``x``."""
 
     def __init__(self, env: _BlockEnv) -> None:
-        variables = set(env.outer_names)
+        parameters: set[str] = set()
         for node in ast.walk(env.tree):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
-                variables.update(scope_names(node))
-        self._variables = frozenset(variables)
+                arguments = node.args
+                for argument in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]:
+                    parameters.add(argument.arg)
+        self._variables = frozenset(parameters)
         self._memo: dict[int, dict[str, int]] = {}
         self.total = self.of(env.tree)
 
@@ -595,7 +599,7 @@ class _VariableReads:
 
     def drops_last_read(self, node: ast.expr, kept: ast.expr) -> bool:
         """Whether replacing ``node`` by its part ``kept`` leaves the block reading some
-        variable that ``node`` reads no longer at all."""
+        input that ``node`` reads no longer at all."""
         kept_reads = self.of(kept)
         return any(
             self.total[key] - count + kept_reads.get(key, 0) == 0
@@ -608,15 +612,16 @@ def _hoist_expression(env: _BlockEnv, rng: np.random.Generator) -> str | None:
     numeric site too (``min(x * 2, t)`` -> ``x * 2``): the edit that undoes a ``wrap`` and
     shortens a program, so that expressions do not only grow from child to child.
 
-    A hoist that would drop the block's last read of a variable is not offered
-    (``-w * state.recency + b * state.predicted`` -> ``b * state.predicted`` forgets
-    recency altogether): such a child is a different policy rather than a shorter form of
-    its parent, and in the runs where it scored well it was a plateau its descendants did
-    not leave (the edits that could bring the variable back are rare). Unless
-    ``hoist_keeps_reads`` is off (the stand-in model's operators keep the old form)."""
+    A hoist that would drop the block's last read of an input (a parameter of one of its
+    functions, or an attribute of one) is not offered: ``-w * state.recency + b *
+    state.predicted`` -> ``b * state.predicted`` forgets recency altogether. Such a child
+    is a different policy rather than a shorter form of its parent; where it scored well
+    (cache_eviction's plateau) its descendants did not leave it, since the edits that
+    could bring the input back are rare. Unless ``hoist_keeps_reads`` is off (the
+    stand-in model's operators keep the old form)."""
     sites = _expression_sites(env)
     numeric = {id(site.node) for site in sites}
-    reads = _VariableReads(env) if env.hoist_keeps_reads else None
+    reads = _InputReads(env) if env.hoist_keeps_reads else None
     choices = [
         (site.node, operand)
         for site in sites

@@ -128,9 +128,9 @@ def test_hoist_replaces_an_expression_by_one_of_its_operands() -> None:
     assert len(seen) >= 5  # the choice spreads over the composite sites and operands
 
 
-def test_hoist_never_drops_the_last_read_of_a_variable() -> None:
-    """A hoist that would leave the block no longer reading a variable (a parameter, an
-    attribute of one, a local) is not offered: here only ``-w -> w`` keeps every read."""
+def test_hoist_never_drops_the_last_read_of_an_input() -> None:
+    """A hoist that would leave the block no longer reading a parameter of its function
+    or an attribute of one is not offered: here only ``-w -> w`` keeps every read."""
     from evoforge.operators.ast_tools import parse_program
     from evoforge.operators.mutate import _block_envs, _hoist_expression
 
@@ -158,6 +158,18 @@ def test_hoist_never_drops_the_last_read_of_a_variable() -> None:
         env = _block_envs(parsed, parsed.fresh_trees())[0]
         notes.add(_hoist_expression(env, np.random.default_rng(seed)))
     assert any(note is not None and "state.recency" in note for note in notes), notes
+    # a local's last read is not an input's: x * c -> x leaves c unread, and is offered
+    local = (
+        "# EVOLVE-BLOCK-START\ndef f(x, y):\n"
+        "    c = 2.0\n    return x * c + y\n# EVOLVE-BLOCK-END\n"
+    )
+    notes = set()
+    for seed in range(60):
+        parsed = parse_program(local)
+        assert parsed is not None
+        env = _block_envs(parsed, parsed.fresh_trees())[0]
+        notes.add(_hoist_expression(env, np.random.default_rng(seed)))
+    assert notes == {"hoist x * c -> x"}, notes
 
 
 def test_hoist_may_drop_a_last_read_when_the_setting_is_off() -> None:
