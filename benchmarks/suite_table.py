@@ -4,11 +4,13 @@
         [--problem-seeds cap_set_8=15 ...] [--evaluations 500]
 
 For each of the 13 suite problems each engine's cell comes from the first directory in
-``--sources`` that has that engine finished on every seed (default: cap_set_8's 15-seed
-record of all five engines, optimizer_update_rule's re-run of symbolic evoforge at
-``a89d669``, the latest re-run of symbolic evoforge on all 13 problems, the one before
-it, then the re-run with main's engine, then the isolated re-run, then the first full
-suite): the median best score over seeds with its 95 % bootstrap interval, bold the
+``--sources`` that has that engine finished on every seed (default: symbolic evoforge's
+15 cap_set_8 runs at ``9776965``, cap_set_8's 15-seed record of all five engines, the
+re-run of symbolic evoforge at ``9776965`` on the eight problems whose runs ``hoist``'s
+guard can change, optimizer_update_rule's re-run at ``a89d669``, the latest re-run of
+symbolic evoforge on all 13 problems, the one before it, then the re-run with main's
+engine, then the isolated re-run, then the first full suite): the median best score
+over seeds with its 95 % bootstrap interval, bold the
 best, and the directories and revisions the row was measured at. cap_set_8 is measured
 over 15 seeds for every engine (``--problem-seeds``): its scores are a few discrete
 levels, and five seeds read which seeds were drawn. Below the table: where symbolic
@@ -38,7 +40,9 @@ from evoforge.bench.engines import ENGINES
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_SOURCES = (
+    RESULTS / "suite-evoforge-9776965-cap-set-15",
     RESULTS / "suite-cap-set-8-15-seeds",
+    RESULTS / "suite-evoforge-9776965-500",
     RESULTS / "suite-evoforge-a89d669-500",
     RESULTS / "suite-evoforge-d6b0d1b-500",
     RESULTS / "suite-evoforge-64b5468-500",

@@ -32,11 +32,13 @@ def _scores(path: Path) -> dict[str, dict[int, float]]:
     return found
 
 
-def main() -> None:
-    trial = _scores(HERE / "runs.jsonl")
+def main(trial_runs: Path = HERE / "runs.jsonl", label: str = "no hoist") -> None:
+    """Print the table for the trial's ``runs.jsonl`` (another trial's records may reuse
+    this with their own path and column label)."""
+    trial = _scores(trial_runs)
     main_runs = _scores(MAIN)
     print(
-        "| problem | seeds | main, median (IQR) | no hoist, median | up / down / level | "
+        f"| problem | seeds | main, median (IQR) | {label}, median | up / down / level | "
         "below main's IQR | p |"
     )
     print("|---|---:|---|---:|---|---|---:|")
