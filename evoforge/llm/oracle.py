@@ -270,7 +270,7 @@ def diff_answer(parent: str, child: str) -> str:
 # the recorded benchmark runs, so the rows of every engine that asks it (the seed-only
 # baselines, OpenEvolve, evoforge-oracle) stay comparable across revisions. ``tune``'s
 # single-literal moves (on by default since they were added) are therefore off here, and
-# ``mutate``'s hoist may drop a variable's last read as it could when those runs were made.
+# ``mutate``'s hoist may drop an input's last read as it could when those runs were made.
 ORACLE_OPERATORS = OperatorsConfig(
     enabled=["tune", "mutate", "crossover"],
     tune=TuneConfig(single_moves=False),

@@ -565,7 +565,7 @@ class _InputReads:
                     parameters.add(argument.arg)
         self._variables = frozenset(parameters)
         self._memo: dict[int, dict[str, int]] = {}
-        self.total = self.of(env.tree)
+        self.total = self.of(env.tree) if parameters else {}
 
     def _key(self, node: ast.expr) -> str | None:
         parts: list[str] = []
@@ -600,6 +600,8 @@ class _InputReads:
     def drops_last_read(self, node: ast.expr, kept: ast.expr) -> bool:
         """Whether replacing ``node`` by its part ``kept`` leaves the block reading some
         input that ``node`` reads no longer at all."""
+        if not self._variables:
+            return False  # a block without parameters (most constructions) reads no input
         kept_reads = self.of(kept)
         return any(
             self.total[key] - count + kept_reads.get(key, 0) == 0

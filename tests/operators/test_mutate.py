@@ -91,12 +91,24 @@ def test_max_edits_one_makes_one_edit() -> None:
         assert len(edit.findall(proposal.note)) == 1, proposal.note
 
 
-def test_hoist_replaces_an_expression_by_one_of_its_operands() -> None:
-    """Every hoist child is its parent with one composite expression replaced by one of
-    that expression's own operands: shorter, and built only from the parent's parts."""
+def _hoists(code: str, seeds: range) -> list[tuple[str | None, str]]:
+    """One ``hoist`` edit of ``code``'s first block per seed: (its note, the edited block)."""
     from evoforge.operators.ast_tools import parse_program
     from evoforge.operators.mutate import _block_envs, _hoist_expression
 
+    found = []
+    for seed in seeds:
+        parsed = parse_program(code)
+        assert parsed is not None
+        env = _block_envs(parsed, parsed.fresh_trees())[0]
+        note = _hoist_expression(env, np.random.default_rng(seed))
+        found.append((note, ast.unparse(env.tree)))
+    return found
+
+
+def test_hoist_replaces_an_expression_by_one_of_its_operands() -> None:
+    """Every hoist child is its parent with one composite expression replaced by one of
+    that expression's own operands: shorter, and built only from the parent's parts."""
     code = (
         "# EVOLVE-BLOCK-START\ndef f(x, y):\n"
         "    return min(abs(x * 2.0), y) + 1.5 + x * y\n# EVOLVE-BLOCK-END\n"
@@ -114,13 +126,8 @@ def test_hoist_replaces_an_expression_by_one_of_its_operands() -> None:
         "2.0",
     }
     seen = set()
-    for seed in range(40):
-        parsed = parse_program(code)
-        assert parsed is not None
-        env = _block_envs(parsed, parsed.fresh_trees())[0]
-        note = _hoist_expression(env, np.random.default_rng(seed))
+    for note, child in _hoists(code, range(40)):
         assert note is not None and note.startswith("hoist ")
-        child = ast.unparse(env.tree)
         assert len(child) < len(parent)
         kept = note.split(" -> ")[1]
         assert kept in operands, note
@@ -131,44 +138,26 @@ def test_hoist_replaces_an_expression_by_one_of_its_operands() -> None:
 def test_hoist_never_drops_the_last_read_of_an_input() -> None:
     """A hoist that would leave the block no longer reading a parameter of its function
     or an attribute of one is not offered: here only ``-w -> w`` keeps every read."""
-    from evoforge.operators.ast_tools import parse_program
-    from evoforge.operators.mutate import _block_envs, _hoist_expression
-
     code = (
         "# EVOLVE-BLOCK-START\ndef priority(state):\n"
         "    w = 1.0\n    bonus = 0.5\n"
         "    return -w * state.recency + bonus * state.predicted * state.size\n"
         "# EVOLVE-BLOCK-END\n"
     )
-    for seed in range(30):
-        parsed = parse_program(code)
-        assert parsed is not None
-        env = _block_envs(parsed, parsed.fresh_trees())[0]
-        note = _hoist_expression(env, np.random.default_rng(seed))
+    for note, child in _hoists(code, range(30)):
         assert note == "hoist -w -> w", note
-        child = ast.unparse(env.tree)
         for read in ("state.recency", "state.predicted", "state.size", "bonus * "):
             assert read in child
     # once recency is read twice, dropping one of its reads is a shorter form, offered
     twice = code.replace("return -w", "return state.recency * 0.5 - w")
-    notes = set()
-    for seed in range(60):
-        parsed = parse_program(twice)
-        assert parsed is not None
-        env = _block_envs(parsed, parsed.fresh_trees())[0]
-        notes.add(_hoist_expression(env, np.random.default_rng(seed)))
+    notes = {note for note, _ in _hoists(twice, range(60))}
     assert any(note is not None and "state.recency" in note for note in notes), notes
     # a local's last read is not an input's: x * c -> x leaves c unread, and is offered
     local = (
         "# EVOLVE-BLOCK-START\ndef f(x, y):\n"
         "    c = 2.0\n    return x * c + y\n# EVOLVE-BLOCK-END\n"
     )
-    notes = set()
-    for seed in range(60):
-        parsed = parse_program(local)
-        assert parsed is not None
-        env = _block_envs(parsed, parsed.fresh_trees())[0]
-        notes.add(_hoist_expression(env, np.random.default_rng(seed)))
+    notes = {note for note, _ in _hoists(local, range(60))}
     assert notes == {"hoist x * c -> x"}, notes
 
 
@@ -200,18 +189,11 @@ def test_hoist_may_drop_a_last_read_when_the_setting_is_off() -> None:
 
 
 def test_hoist_keeps_an_array_an_array() -> None:
-    from evoforge.operators.ast_tools import parse_program
-    from evoforge.operators.mutate import _block_envs, _hoist_expression
-
     code = (
         "import numpy as np\n# EVOLVE-BLOCK-START\ndef f(n):\n"
         "    xs = np.arange(n)\n    return np.sum(xs * 0.5 + 2.0)\n# EVOLVE-BLOCK-END\n"
     )
-    for seed in range(30):
-        parsed = parse_program(code)
-        assert parsed is not None
-        env = _block_envs(parsed, parsed.fresh_trees())[0]
-        note = _hoist_expression(env, np.random.default_rng(seed))
+    for note, _ in _hoists(code, range(30)):
         assert note is not None
         # xs * 0.5 + 2.0 is an array: it may become xs * 0.5 (an array), never 2.0
         assert note != "hoist xs * 0.5 + 2.0 -> 2.0", note
