@@ -20,7 +20,12 @@ serves it from a thread of this process instead (as records before this option d
 Each engine's row also gives the CPU time per iteration of every part of the run
 (:mod:`process_cpu`): evoforge's event-loop thread, its other threads, its proposal pool,
 its other child processes (the sandbox's template processes and their runs), the
-oracle; OpenEvolve's processes and the oracle.
+oracle; OpenEvolve's processes and the oracle. evoforge's figures come twice: over the
+whole run, its start-up included (the configuration, the model's preflight, the seed's
+evaluation, the pool's start), and under ``steady`` over the last window alone (the
+iterations after ``max(checkpoints) - window``), the cost of an iteration once the run
+is going. OpenEvolve's processes are read once they have exited, so its figures cover
+the whole run.
 
 OpenEvolve is installed once into ``--venvs``/openevolve from the package registry (as
 ``evoforge bench`` does). ::
@@ -84,13 +89,17 @@ _ITERATION_RE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*? Iterati
 
 class StepClock(Reporter):
     """Records the wall-clock time of every committed iteration, and the CPU of the
-    run's parts when the loop stops (before the proposal pool's processes exit)."""
+    run's parts at three moments: before the run starts (start-up included), when
+    iteration ``steady_from`` is committed (after the start-up, the warm-up and the
+    first windows), and when the loop stops (before the proposal pool's processes exit)."""
 
-    def __init__(self, named: dict[str, int]) -> None:
+    def __init__(self, named: dict[str, int], steady_from: int = 0) -> None:
         self.started = 0.0
         self.times: list[float] = []
         self.named = named
+        self.steady_from = steady_from
         self.before = CpuSnapshot.take(named=named)
+        self.steady: CpuSnapshot | None = None
         self.after: CpuSnapshot | None = None
 
     def start(self, engine: Engine, budget: Budget) -> None:
@@ -98,14 +107,19 @@ class StepClock(Reporter):
 
     def step(self, engine: Engine, report: StepReport) -> None:
         self.times.append(time.monotonic() - self.started)
+        if len(self.times) == self.steady_from:
+            self.steady = self._snapshot(engine)
 
     def stop(self, engine: Engine) -> None:
+        self.after = self._snapshot(engine)
+
+    def _snapshot(self, engine: Engine) -> CpuSnapshot:
         pool = engine.proposals.pids if engine.proposals is not None else []
         named = dict(self.named)
         requests = _request_process_pid(engine)
         if requests is not None:
             named["model_requests"] = requests
-        self.after = CpuSnapshot.take(pool=pool, named=named)
+        return CpuSnapshot.take(pool=pool, named=named)
 
 
 def _request_process_pid(engine: Engine) -> int | None:
@@ -172,11 +186,14 @@ def run_evoforge(
     workers: int,
     seed: int,
     request_process: bool | str = "auto",
-) -> tuple[list[float], dict[str, float]]:
+    steady_from: int = 0,
+) -> tuple[list[float], dict[str, Any]]:
     """Commit times of the iterations, and CPU milliseconds per iteration by part
-    (``request_process``: ``llm.request_process``)."""
+    (``request_process``: ``llm.request_process``): over the whole run, start-up
+    included, and (key ``steady``) over the iterations after ``steady_from``, when that
+    is between 0 and ``iterations``."""
     oracle_url = oracle.url
-    clock = StepClock(oracle.named)
+    clock = StepClock(oracle.named, steady_from)
     start_run(
         problem,
         cli_layer={
@@ -193,9 +210,14 @@ def run_evoforge(
         reporter=clock,
     )
     assert clock.after is not None, "the run loop never stopped"
-    cpu = per_iteration_ms(clock.after.parts_since(clock.before), len(clock.times))
+    cpu: dict[str, Any] = per_iteration_ms(clock.after.parts_since(clock.before), len(clock.times))
     system = clock.after.other_children_system_since(clock.before)
     cpu["other_children_of_which_system"] = round(1000 * system / max(1, len(clock.times)), 2)
+    if clock.steady is not None:
+        steady_iterations = len(clock.times) - steady_from
+        cpu["steady"] = per_iteration_ms(clock.after.parts_since(clock.steady), steady_iterations)
+        cpu["steady"]["from_iteration"] = steady_from + 1
+        cpu["steady"]["iterations"] = steady_iterations
     return clock.times, cpu
 
 
@@ -315,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
                         args.workers,
                         args.seed,
                         request_process=_REQUEST_PROCESS[args.requests],
+                        steady_from=max(0, max(args.checkpoints) - args.window),
                     )
                 else:
                     bin_dir = ensure_openevolve(args.venvs.resolve(), Path(scratch) / "install.log")
