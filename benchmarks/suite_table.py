@@ -5,15 +5,16 @@
 
 For each of the 13 suite problems each engine's cell comes from the first directory in
 ``--sources`` that has that engine finished on every seed (default: symbolic evoforge's
-15 cap_set_8 runs at ``9776965``, cap_set_8's 15-seed record of all five engines, the
-re-run of symbolic evoforge at ``9776965`` on the eight problems whose runs ``hoist``'s
-guard can change, optimizer_update_rule's re-run at ``a89d669``, the latest re-run of
-symbolic evoforge on all 13 problems, the one before it, then the re-run with main's
-engine, then the isolated re-run, then the first full suite): the median best score
-over seeds with its 95 % bootstrap interval, bold the
-best, and the directories and revisions the row was measured at. cap_set_8 is measured
-over 15 seeds for every engine (``--problem-seeds``): its scores are a few discrete
-levels, and five seeds read which seeds were drawn. Below the table: where symbolic
+15 cap_set_8 runs at ``9776965``, evoforge-oracle's at ``3324c43``, cap_set_8's 15-seed
+record of all five engines, evoforge-oracle re-run at ``3324c43`` on all 13 problems,
+the re-run of symbolic evoforge at ``9776965`` on the eight problems whose runs
+``hoist``'s guard can change, optimizer_update_rule's re-run at ``a89d669``, the
+latest re-run of symbolic evoforge on all 13 problems, the one before it, then the
+re-run with main's engine, then the isolated re-run, then the first full suite): the
+median best score over seeds with its 95 % bootstrap interval, bold the best, and the
+directories and revisions the row was measured at. cap_set_8 is measured over 15 seeds
+for every engine (``--problem-seeds``): its scores are a few discrete levels, and five
+seeds read which seeds were drawn. Below the table: where symbolic
 evoforge stands against the better seed-only baseline and against OpenEvolve, and
 (``--against``) symbolic evoforge's medians against its own earlier rows: by default,
 the first of the isolated re-run and the first full suite that has the problem whole
@@ -41,7 +42,9 @@ from evoforge.bench.engines import ENGINES
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_SOURCES = (
     RESULTS / "suite-evoforge-9776965-cap-set-15",
+    RESULTS / "suite-evoforge-oracle-3324c43-cap-set-15",
     RESULTS / "suite-cap-set-8-15-seeds",
+    RESULTS / "suite-evoforge-oracle-3324c43-500",
     RESULTS / "suite-evoforge-9776965-500",
     RESULTS / "suite-evoforge-a89d669-500",
     RESULTS / "suite-evoforge-d6b0d1b-500",
