@@ -279,12 +279,10 @@ def leftover_processes(run: HostileRun) -> list[int]:
     """The run's tagged processes that outlived their evaluation.
 
     Where the sandbox keeps template processes (``zygote.py``, started once per
-    evaluator side and kept for later evaluations), every process that ran evaluation
-    code lives in a pid namespace of its own below the template's: those are the
-    leftovers, except the namespace a spare prepared ahead of the next request (see
-    :func:`_below_spare`). The template, the launchers above it and its own helpers beside
-    it (the spare child; a finished evaluation's first child removing its cgroups) never
-    run candidate code. Without templates, every tagged
+    evaluator side and kept for later evaluations), each evaluation is a pid namespace of
+    its own below the template's, whose init (the template's child) never runs candidate
+    code: every other process in it is a leftover, except in the namespace a spare prepared
+    ahead of the next request (see :func:`_spare_or_init`). Without templates, every tagged
     process is a leftover. Processes already killed (SIGKILL pending) are not counted.
     """
     tagged = run.tagged_processes()
@@ -298,17 +296,19 @@ def leftover_processes(run: HostileRun) -> list[int]:
     return [
         pid
         for pid in tagged
-        if _pid_depth(pid) > floor and not _dying(pid) and not _below_spare(pid, floor)
+        if _pid_depth(pid) > floor and not _dying(pid) and not _spare_or_init(pid, floor)
     ]
 
 
-def _below_spare(pid: int, floor: int) -> bool:
-    """True when ``pid`` belongs to an evaluation prepared ahead of its request.
+def _spare_or_init(pid: int, floor: int) -> bool:
+    """True when ``pid`` is an evaluation's init or belongs to an evaluation prepared ahead
+    of its request.
 
-    Its first ancestor in the template's pid namespace (depth ``floor``) is the evaluation's
-    first child, named ``evoforge-spare`` until it takes a request: what runs below it has
-    not run any evaluation code yet. Names are read from ``/proc/PID/comm``, which the
-    evaluation's own processes cannot set for a process outside their pid namespace.
+    The init is the first process of the chain from ``pid`` up whose parent is in the
+    template's pid namespace (depth ``floor``). It is named ``evoforge-spare`` until it
+    takes a request: what runs below it has not run any evaluation code yet. Names are read
+    from ``/proc/PID/comm``, which the evaluation's own processes cannot set for another
+    process (its init holds capabilities they do not).
     """
     current = pid
     for _ in range(16):
@@ -316,8 +316,10 @@ def _below_spare(pid: int, floor: int) -> bool:
         if parent <= 1:
             return False
         if _pid_depth(parent) <= floor:
+            if current == pid:
+                return True
             try:
-                return Path(f"/proc/{parent}/comm").read_text().strip() == "evoforge-spare"
+                return Path(f"/proc/{current}/comm").read_text().strip() == "evoforge-spare"
             except OSError:
                 return False
         current = parent

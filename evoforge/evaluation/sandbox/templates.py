@@ -5,8 +5,9 @@ launcher (in the side's jail, with no network) once, and then asks it for one se
 per evaluation (fresh mount, pid, network and IPC namespaces; its own working directory,
 ``/tmp`` and ``/dev/shm``; the evaluation's cgroups; the limits; no capabilities). Requests
 go over a SEQPACKET socket with the evaluation's descriptors attached; the template answers
-on a per-run socket with a pidfd of the run's pid-namespace init (killing it ends every
-process of the run) and, at the end, the exit status and resource usage.
+on a per-run socket with a pidfd of the run's command (killing it ends the run: the init of
+the run's pid namespace then kills every other process in it) and, at the end, once nothing
+of the run is alive, the exit status and resource usage.
 
 :class:`TemplateRun` offers the same steps as the one-shot path in
 :mod:`evoforge.evaluation.sandbox.core` (start, wait while reading the result pipe, stop,
@@ -357,7 +358,7 @@ class TemplateRun:
         return True
 
     def await_exec(self) -> None:
-        """Wait until the template hands the run's child over (a pidfd of its init).
+        """Wait until the template hands the run's child over (a pidfd of its command).
 
         Kept apart from :meth:`start` so that both sides of a pair are set up at once.
         """

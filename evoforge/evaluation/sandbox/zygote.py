@@ -20,27 +20,32 @@ size), ``shm_kib``, ``cgroups`` (per controller, the root's descriptor, limit fi
 
 Each evaluation is a **C1** the template forks, usually ahead of its request (a *spare*,
 forked while the previous evaluation runs; as many spares as the parent has runs in flight,
-so that concurrent requests do not queue behind one spare's preparation). C1 joins the
-evaluation's cgroups, unshares fresh mount, pid, network and IPC namespaces, mounts a fresh
+so that concurrent requests do not queue behind one spare's preparation). C1 is born pid 1
+(init) of a fresh pid namespace (the template unshares one before each fork). It joins the
+evaluation's cgroups, unshares fresh mount, network and IPC namespaces, mounts a fresh
 ``/dev/shm`` and a fresh, empty working directory at ``workdir`` (both tmpfs: what a run
 writes lives in memory, is charged to its memory cgroup and goes with its mount namespace,
 so nothing is left to remove; ``/tmp`` is read-only and ``TMPDIR`` is the working
-directory), hides the spool under an empty read-only tmpfs, and forks **C2**, pid 1 of the
-new pid namespace. C2 mounts a ``/proc`` that shows only the evaluation's processes and
-forks **C3**, which closes every other descriptor, starts a session of its own (so that, as
-a one-shot run, it is scheduled apart from the template's other runs where the kernel groups
-a session's processes), drops every capability and waits. All of that is done before the
-request comes. On the request (a SEQPACKET message on ``CONTROL_FD``: JSON plus passed
-descriptors, handed by the template to the spare) C1 passes the request and its descriptors
-to C3, which writes the evaluation's files into its working directory, sets the resource
-limits, the environment and the standard streams, reseeds the random generators, moves to
-the request's ``cpu`` if it names one (last, so that both sides of an evaluation set up in
-parallel) and calls the script's ``main``. C1 hands the parent a pidfd of C2 (killing C2
-kills the whole pid namespace) and, as soon as C2 has reaped C3, its exit status and
-resource usage. When no spare is ready in time, a C1 forked for the request does the same
-steps in one go. A spare C1 is named ``evoforge-spare`` (``/proc/PID/comm``) until it takes
-a request, ``evoforge-run`` from then on: the processes below a spare have never run
-evaluation code.
+directory), hides the spool under an empty read-only tmpfs, mounts a ``/proc`` that shows
+only the evaluation's processes and forks **C2**, which closes every other descriptor,
+starts a session of its own (so that, as a one-shot run, it is scheduled apart from the
+template's other runs where the kernel groups a session's processes), drops every
+capability and waits. All of that is done before the request comes. On the request (a
+SEQPACKET message on ``CONTROL_FD``: JSON plus passed descriptors, handed by the template to
+the spare) C1 passes the request and its descriptors to C2, which writes the evaluation's
+files into its working directory, sets the resource limits, the environment and the
+standard streams, reseeds the random generators, moves to the request's ``cpu`` if it names
+one (last, so that both sides of an evaluation set up in parallel) and calls the script's
+``main``. C1 hands the parent a pidfd of C2 (the parent's deadline kills C2) and, as soon as
+it has reaped C2 and then killed and reaped whatever C2 left running, C2's exit status and
+the resource usage of everything it reaped (C2 and the run's orphans, which an init
+inherits); then it removes the cgroups. An init drops every signal without a handler that comes from
+inside its namespace, and C1 has none, so the run cannot end it early. One process fewer
+per evaluation than an init of its own below C1 would take (a fork of the template and its
+page faults, about a sixth of an evaluation's CPU). When no spare is ready in time, a C1
+forked for the request does the same steps in one go. A spare C1 is named
+``evoforge-spare`` (``/proc/PID/comm``) until it takes a request, ``evoforge-run`` from then
+on: the processes below a spare have never run evaluation code.
 
 Request JSON: ``argv`` (with ``{name}`` placeholders for the passed descriptors, listed in
 ``fd_names`` in the order they were passed), ``files`` (``[name, size]`` pairs: the
@@ -88,6 +93,7 @@ class Kernel:
         self.ctypes = ctypes
         self.libc = ctypes.CDLL(None, use_errno=True)
         self.libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
+        self.own_pid_namespace = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
 
     def error(self) -> str:
         return os.strerror(self.ctypes.get_errno())
@@ -104,6 +110,19 @@ class Kernel:
 
         if self.libc.mount(encode(source), encode(target), encode(fstype), flags, encode(data)):
             raise OSError("mount %s: %s" % (target, self.error()))
+
+    def fork_into_new_pid_namespace(self) -> int:
+        """``os.fork()``, the child as pid 1 (init) of a pid namespace of its own.
+
+        ``unshare(CLONE_NEWPID)`` makes a fresh namespace for this process's next children
+        only once: afterwards its namespace for children is no longer its own, and another
+        unshare fails. Re-entering its own namespace first (``setns`` on the descriptor kept
+        in :attr:`own_pid_namespace`) makes every fork start a fresh one.
+        """
+        if self.libc.setns(self.own_pid_namespace, CLONE_NEWPID) != 0:
+            raise OSError("setns: " + self.error())
+        self.unshare(CLONE_NEWPID)
+        return os.fork()
 
     def set_name(self, name: bytes) -> None:
         """This process's name in ``/proc/PID/comm`` (at most 15 bytes; best effort)."""
@@ -134,10 +153,8 @@ class RunGroups:
         self.made: list[tuple[dict[str, Any], str]] = []
 
     def join(self) -> None:
-        import uuid
-
         for root in self.roots:
-            name = self.prefix + uuid.uuid4().hex
+            name = self.prefix + os.urandom(16).hex()
             os.mkdir(name, dir_fd=root["fd"])
             self.made.append((root, name))
             for limit_file in root["limit_files"]:
@@ -255,7 +272,7 @@ def close_all_but(keep: set[int]) -> None:
 def run_payload(
     kernel: Kernel, script: ModuleType, requests: socket.socket, workdir: str, script_path: str
 ) -> NoReturn:
-    """C3: seal this process, wait for the evaluation's request, then run its side.
+    """C2: seal this process, wait for the evaluation's request, then run its side.
 
     Everything that does not depend on the request is done before it comes: every other
     descriptor closed, every capability dropped. The request (JSON: ``argv``, ``env``,
@@ -318,45 +335,24 @@ def run_payload(
     os._exit(status)
 
 
-def run_init(report: int) -> None:
-    """C2, pid 1 of the evaluation's pid namespace: reap everything, report C3's status.
-
-    Returns only in the forked C3. C2 never holds the run's descriptors (they go straight
-    to C3), so a pipe's other end sees end-of-file as soon as C3 and its children have let
-    go of it. The report, written the moment C3 is reaped, is C3's wait status, then the
-    CPU seconds and largest resident size (KiB) of everything C2 has reaped (C3 and the
-    orphans of the run); if C3 ends without having been asked to run, C2 reports nothing.
-    """
-    command = os.fork()
-    if command == 0:
-        os.close(report)
-        return
-    close_all_but({report})  # the template's descriptors, the request socket
-    while True:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            os._exit(0)
-        if pid == command:
-            usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu = usage.ru_utime + usage.ru_stime
-            os.write(report, ("%d %.6f %d" % (status, cpu, usage.ru_maxrss)).encode())
-            os._exit(0)
-
-
 class Prepared:
-    """A C1 made ready ahead of its request: cgroups joined, namespaces and mounts made
-    (the working directory among them), C2 and C3 forked, C3 sealed and waiting.
+    """A C1 made ready ahead of its request: pid 1 of the evaluation's pid namespace, its
+    cgroups joined, its other namespaces and mounts made (the working directory among
+    them), C2 forked, sealed and waiting.
 
     :meth:`run` takes the request; :meth:`abandon` ends it unused.
     """
 
     def __init__(self, kernel: Kernel, script: ModuleType, spec: dict[str, Any]) -> None:
         self.spec = spec
+        os.close(kernel.own_pid_namespace)  # the template's: nothing here re-enters it
+        # the run's processes may signal their init; an init drops every signal that has
+        # no handler, so none of them can end this process and leave the run unreported
+        interrupt = signal.signal(signal.SIGINT, signal.SIG_DFL)
         self.groups = RunGroups(spec["cgroups"], spec["group_prefix"])
         try:
             self.groups.join()
-            kernel.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC)
+            kernel.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC)
             kernel.mount(None, "/", None, MS_REC | MS_PRIVATE, None)
             small = "size=%dk,mode=1777" % spec["shm_kib"]
             kernel.mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, small)
@@ -364,38 +360,32 @@ class Prepared:
             kernel.mount("tmpfs", spec["workdir"], "tmpfs", MS_NOSUID | MS_NODEV, work)
             hidden = MS_RDONLY | MS_NOSUID | MS_NODEV
             kernel.mount("tmpfs", spec["spool"], "tmpfs", hidden, "size=4k")
+            kernel.mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
         except BaseException:
             self.groups.remove()
             raise
         self.kernel = kernel
-        self.report_read, report_write = os.pipe()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        init = os.fork()
-        if init == 0:
-            os.close(self.report_read)
+        command = os.fork()
+        if command == 0:
             ours.close()
-            try:
-                kernel.mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
-                run_init(report_write)
-            except BaseException:
-                os._exit(127)
+            signal.signal(signal.SIGINT, interrupt)  # the template's, as before
             run_payload(kernel, script, theirs, spec["workdir"], spec["script"])
-        os.close(report_write)
         theirs.close()
-        self.init = init
+        self.command = command
         self.payload = ours
 
     def abandon(self) -> None:
         """End the prepared evaluation without running it, and remove its cgroups."""
         try:
-            os.kill(self.init, signal.SIGKILL)
-            os.waitpid(self.init, 0)
+            os.kill(self.command, signal.SIGKILL)
+            os.waitpid(self.command, 0)
         except OSError:
             pass
         self.groups.remove()
 
     def run(self, request: dict[str, Any], fds: list[int]) -> NoReturn:
-        """Hand C3 its request, report to the parent."""
+        """Hand C2 its request, report to the parent, end the run's leftovers."""
         reply = socket.socket(fileno=fds[0])
         try:
             socket.send_fds(self.payload, [json.dumps(request).encode()], fds[1:])
@@ -407,46 +397,58 @@ class Prepared:
         for fd in fds[1:]:
             os.close(fd)
         try:
-            handle = os.pidfd_open(self.init)
+            handle = os.pidfd_open(self.command)
             send(reply, {"started": True}, [handle])
             os.close(handle)
         except OSError as exc:
-            os.kill(self.init, signal.SIGKILL)
+            os.kill(self.command, signal.SIGKILL)
             send(reply, {"error": "cannot hand over the evaluation: %s" % (exc,)})
-        # C2's report (one write, under PIPE_BUF) comes as soon as C3 is reaped: the parent
-        # gets it without waiting for this process to see C2 end as well; end-of-file
-        # instead means C2 was killed first (the parent's deadline, or a stop)
-        report = self.report_read_once()
-        if report is None:
-            _, init_status, usage = os.wait4(self.init, 0)
-            ended = (init_status, usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
-        else:
-            ended = report
+        status = self.reap_until_command_ends()
+        # what C2 left running is ended first: when the parent reads the report, nothing
+        # of the run is alive any more
+        self.end_leftovers()
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         try:
             send(
                 reply,
                 {
-                    "status": ended[0],
-                    "cpu": ended[1],
-                    "max_rss_kib": ended[2],
+                    "status": status,
+                    "cpu": usage.ru_utime + usage.ru_stime,
+                    "max_rss_kib": usage.ru_maxrss,
                     "out_of_memory": self.groups.out_of_memory(),
                 },
             )
         except OSError:
             pass
-        if report is not None:
-            os.waitpid(self.init, 0)
         self.groups.remove()
         os._exit(0)
 
-    def report_read_once(self) -> tuple[int, float, int] | None:
-        """C2's report (status, CPU seconds, largest resident KiB), or ``None`` at
-        end-of-file or for anything malformed."""
-        try:
-            fields = os.read(self.report_read, 256).split()
-            return int(fields[0]), float(fields[1]), int(fields[2])
-        except (OSError, ValueError, IndexError):
-            return None
+    def reap_until_command_ends(self) -> int:
+        """Reap every child (C2, and the run's orphans, which come to this init) until C2
+        has ended; its wait status."""
+        while True:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                return signal.SIGKILL
+            if pid == self.command:
+                return status
+
+    def end_leftovers(self) -> None:
+        """Kill every other process of the evaluation's pid namespace and reap them all,
+        so that its cgroups are empty and can go. The kill is repeated after each reaped
+        process, so that nothing a fork raced into being survives it."""
+        while True:
+            try:
+                os.kill(-1, signal.SIGKILL)  # from init: every process of its namespace but itself
+            except OSError:
+                pass
+            try:
+                os.wait()
+            except ChildProcessError:
+                return
+            except InterruptedError:
+                continue
 
 
 def prepare_or_report(
@@ -479,7 +481,7 @@ def start_spare(
     template's sockets the spare must not hold (the control socket, the other spares').
     """
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    pid = os.fork()
+    pid = kernel.fork_into_new_pid_namespace()
     if pid > 0:
         theirs.close()
         return pid, ours
@@ -554,7 +556,7 @@ def dispatch(
     flight asks for its next evaluation at once, each finds one prepared.
     """
     if not take_spare(spares, message, fds):
-        child = os.fork()
+        child = kernel.fork_into_new_pid_namespace()
         if child == 0:
             control.close()
             for _, channel in spares:
