@@ -4,8 +4,9 @@ The runs of one template are forked by one process; these tests check that this 
 make them wait for each other: two evaluations are in flight at once (each can finish only
 if the other runs at the same time), each run is a session of its own, as a one-shot run
 is (where the kernel schedules a session's processes as one group, runs sharing the
-template's session would share one CPU share), and the template keeps an evaluation
-prepared ahead for each run in flight.
+template's session would share one CPU share), the template keeps an evaluation
+prepared ahead for each run in flight, and what a run leaves running is gone by the time
+the run is reported.
 """
 
 from __future__ import annotations
@@ -238,3 +239,52 @@ def _groups(root: Path, prefixes: list[str | None]) -> list[str]:
         for name in os.listdir(root)
         if any(prefix and name.startswith(prefix) for prefix in prefixes)
     ]
+
+
+# The evaluator leaves a daemon behind (double fork, its own session, a new program): a
+# process the run's init must end before the run is reported.
+DAEMON_EVALUATOR = """
+import os
+
+
+def evaluate(program_path):
+    read_end, write_end = os.pipe()
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.write(write_end, b"up")
+            os.execv("/bin/sleep", ["sleep", "{token}"])
+        os._exit(0)
+    os.close(write_end)
+    started = os.read(read_end, 2) == b"up"
+    return {{"combined_score": float(started)}}
+"""
+
+
+def _processes_running(argument: str) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            argv = Path(f"/proc/{name}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argument.encode() in argv:
+            found.append(int(name))
+    return found
+
+
+def test_what_a_run_leaves_running_is_gone_when_the_run_is_reported(
+    make_evaluator: MakeEvaluator,
+) -> None:
+    token = f"{4000 + os.getpid() % 1000}.{time.monotonic_ns() % 10**6}"
+    evaluator = _templated(make_evaluator(DAEMON_EVALUATOR.format(token=token), timeout_s=40.0))
+    try:
+        for _ in range(2):  # the first run starts the template; the second takes a spare
+            result = evaluator.evaluate(PROGRAM.format(role="c"))
+            assert result.status is EvalStatus.OK, result.reason
+            assert result.metrics == {"combined_score": 1.0}  # the daemon had started
+            assert _processes_running(token) == []  # killed and reaped, not dying
+    finally:
+        evaluator.close()
