@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -143,18 +144,27 @@ def test_two_evaluations_are_in_flight_at_once_and_each_in_its_own_session(
         evaluator.close()
 
 
-def _children(pid: int) -> list[int]:
+def _pids_where(matches: Callable[[str], bool]) -> list[int]:
+    """The processes whose id (a ``/proc`` entry's name) ``matches`` accepts; one that
+    ends while it is asked about is left out."""
     found = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
-            stat = Path(f"/proc/{name}/stat").read_text()
+            if matches(name):
+                found.append(int(name))
         except OSError:
             continue
-        if int(stat[stat.rfind(")") + 2 :].split()[1]) == pid:
-            found.append(int(name))
     return found
+
+
+def _children(pid: int) -> list[int]:
+    def parent_is(name: str) -> bool:
+        stat = Path(f"/proc/{name}/stat").read_text()
+        return int(stat[stat.rfind(")") + 2 :].split()[1]) == pid
+
+    return _pids_where(parent_is)
 
 
 def _comm(pid: int) -> str:
@@ -262,17 +272,10 @@ def evaluate(program_path):
 
 
 def _processes_running(argument: str) -> list[int]:
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            argv = Path(f"/proc/{name}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argument.encode() in argv:
-            found.append(int(name))
-    return found
+    def has_argument(name: str) -> bool:
+        return argument.encode() in Path(f"/proc/{name}/cmdline").read_bytes().split(b"\0")
+
+    return _pids_where(has_argument)
 
 
 def test_what_a_run_leaves_running_is_gone_when_the_run_is_reported(

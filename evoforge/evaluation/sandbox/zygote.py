@@ -39,11 +39,11 @@ one (last, so that both sides of an evaluation set up in parallel) and calls the
 ``main``. C1 hands the parent a pidfd of C2 (the parent's deadline kills C2) and, as soon as
 it has reaped C2 and then killed and reaped whatever C2 left running, C2's exit status and
 the resource usage of everything it reaped (C2 and the run's orphans, which an init
-inherits); then it removes the cgroups. An init drops every signal without a handler that comes from
-inside its namespace, and C1 has none, so the run cannot end it early. One process fewer
-per evaluation than an init of its own below C1 would take (a fork of the template and its
-page faults, about a sixth of an evaluation's CPU). When no spare is ready in time, a C1
-forked for the request does the same steps in one go. A spare C1 is named
+inherits); then it removes the cgroups. An init drops every signal without a handler that
+comes from inside its namespace, and C1 has none, so the run cannot end it early. That is
+one fork of the template and its page faults fewer per evaluation than an init of its own
+below C1 (``benchmarks/results/driver/fork-fewer-ab``). When no spare is ready in time, a
+C1 forked for the request does the same steps in one go. A spare C1 is named
 ``evoforge-spare`` (``/proc/PID/comm``) until it takes a request, ``evoforge-run`` from then
 on: the processes below a spare have never run evaluation code.
 
@@ -447,8 +447,6 @@ class Prepared:
                 os.wait()
             except ChildProcessError:
                 return
-            except InterruptedError:
-                continue
 
 
 def prepare_or_report(
