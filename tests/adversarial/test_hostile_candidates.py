@@ -455,3 +455,41 @@ def test_signalling_evoforge_is_impossible(hostile_run: HostileRun) -> None:
     if program.status is EvalStatus.OK:
         assert program.score == 0.0
     _check_aftermath(hostile_run, program, before)
+
+
+def test_a_candidate_holds_and_can_gain_no_capability(hostile_run: HostileRun) -> None:
+    """Every capability set of the candidate's process is empty, no_new_privs is set, and
+    so it is in a program the candidate executes (the bounding set is what an ``execve``
+    could grant: empty)."""
+    before = hostile_run.outside_snapshot()
+    program = hostile_run.submit(
+        hostile_run.candidate(
+            """
+            import subprocess, sys
+            FIELDS = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs")
+            def status(text):
+                found = {}
+                for line in text.splitlines():
+                    key, _, value = line.partition(":")
+                    if key in FIELDS:
+                        found[key] = int(value.strip(), 16)
+                return found
+            def sealed(found):
+                caps = [found.get(key) for key in FIELDS[:-1]]
+                return caps == [0] * 5 and found.get("NoNewPrivs") == 1
+            def run():
+                with open("/proc/self/status") as handle:
+                    own = status(handle.read())
+                executed = subprocess.run(
+                    [sys.executable, "-c", "print(open('/proc/self/status').read())"],
+                    capture_output=True, text=True, timeout=20,
+                )
+                child = status(executed.stdout)
+                print("own", own, "child", child)
+                return {"combined_score": float(sealed(own)) + float(sealed(child))}
+            """
+        )
+    )
+    assert program.status is EvalStatus.OK, program.reason
+    assert program.score == 2.0, program.artifacts
+    _check_aftermath(hostile_run, program, before)

@@ -5,8 +5,9 @@ make them wait for each other: two evaluations are in flight at once (each can f
 if the other runs at the same time), each run is a session of its own, as a one-shot run
 is (where the kernel schedules a session's processes as one group, runs sharing the
 template's session would share one CPU share), the template keeps an evaluation
-prepared ahead for each run in flight, and what a run leaves running is gone by the time
-the run is reported.
+prepared ahead for each run in flight, what a run leaves running is gone by the time
+the run is reported, and every evaluation draws fresh random numbers (whether the template
+forks with libc's ``fork``, as it does with a single thread, or with ``os.fork()``).
 """
 
 from __future__ import annotations
@@ -291,3 +292,47 @@ def test_what_a_run_leaves_running_is_gone_when_the_run_is_reported(
             assert _processes_running(token) == []  # killed and reaped, not dying
     finally:
         evaluator.close()
+
+
+# Each evaluation draws from Python's and numpy's global generators; with ``thread`` the
+# evaluator (which the template imports ahead) also starts a thread, so the template is
+# no longer single-threaded and forks through ``os.fork()`` instead of libc's fork.
+RANDOM_EVALUATOR = """
+import random
+import threading
+import time
+
+import numpy
+
+if {thread}:
+    threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()
+
+
+def evaluate(program_path):
+    return {{
+        "combined_score": 1.0,
+        "python": random.random(),
+        "numpy": float(numpy.random.random()),
+        "threads": float(threading.active_count()),
+    }}
+"""
+
+
+@pytest.mark.parametrize("thread", [False, True], ids=["one-thread", "two-threads"])
+def test_every_evaluation_draws_fresh_random_numbers(
+    make_evaluator: MakeEvaluator, thread: bool
+) -> None:
+    evaluator = _templated(make_evaluator(RANDOM_EVALUATOR.format(thread=thread), timeout_s=40.0))
+    try:
+        metrics = []
+        for _ in range(4):  # the template's first run, then spares
+            result = evaluator.evaluate(PROGRAM.format(role="c"))
+            assert result.status is EvalStatus.OK, result.reason
+            metrics.append(result.metrics)
+    finally:
+        evaluator.close()
+    for generator in ("python", "numpy"):
+        draws = [values[generator] for values in metrics]
+        assert len(set(draws)) == len(draws), f"{generator}: {draws}"
+    # a child has the forking thread alone (the evaluator's thread stayed in the template)
+    assert {values["threads"] for values in metrics} == {1.0}

@@ -3,11 +3,14 @@
 Starting an interpreter, importing numpy and setting up namespaces cost about 0.1 s per
 process, most of a fast evaluation. A template pays that once: the launcher starts it in
 the side's jail (user, mount, pid and network namespaces, the new root) *keeping* its
-capabilities inside that user namespace, it imports what every evaluation needs (numpy,
-the channel, the side's script, and for the evaluator side the problem's evaluator), warms
-up what each child would otherwise redo (argparse's lazy imports), freezes its objects out
-of the garbage collector (so collections in a child copy none of its pages), and then it
-only forks. It never runs candidate code itself. Usage (by
+capabilities inside that user namespace (it only empties its capability bounding set, which
+limits what an ``execve`` grants: it never executes anything, and every child inherits the
+empty set), it imports what every evaluation needs (numpy, the channel, the side's script,
+and for the evaluator side the problem's evaluator), warms up what each child would
+otherwise redo (argparse's lazy imports), freezes its objects out of the garbage collector
+(so collections in a child copy none of its pages), and then it only forks (with libc's
+``fork``, skipping Python's after-fork hooks, when it runs a single thread:
+:meth:`Kernel.fork`). It never runs candidate code itself. Usage (by
 :mod:`evoforge.evaluation.sandbox.templates` only)::
 
     python -I zygote.py CONTROL_FD SPEC_JSON
@@ -79,6 +82,7 @@ MS_REC, MS_PRIVATE = 16384, 1 << 18
 PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG, PR_SET_NAME = 24, 38, 1, 15
 SPARE_NAME, RUN_NAME = b"evoforge-spare", b"evoforge-run"  # a C1's name before/after
 MAX_FDS = 32
+MAX_DESCRIPTOR = (1 << 31) - 1  # the highest descriptor number there can be
 WORK_INODES = 1 << 17  # files and directories a run's working directory may hold
 SPARE_WAIT_S = 2.0  # how long a request waits for a spare still preparing
 MAX_SPARES = 8  # evaluations prepared ahead at most, however many runs are in flight
@@ -93,7 +97,16 @@ class Kernel:
         self.ctypes = ctypes
         self.libc = ctypes.CDLL(None, use_errno=True)
         self.libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
+        self.close_range: Any = getattr(self.libc, "close_range", None)  # glibc 2.34
+        if self.close_range is not None:
+            self.close_range.argtypes = [ctypes.c_uint, ctypes.c_uint, ctypes.c_int]
         self.own_pid_namespace = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        # libc's fork called with the GIL held (PyDLL), so no other thread can run
+        # between the fork and the child's first bytecode
+        self.libc_fork = ctypes.PyDLL(None, use_errno=True).fork
+        self.libc_fork.restype = ctypes.c_int
+        self.libc_fork.argtypes = []
+        self.bare_forks = False  # see fork()
 
     def error(self) -> str:
         return os.strerror(self.ctypes.get_errno())
@@ -111,6 +124,26 @@ class Kernel:
         if self.libc.mount(encode(source), encode(target), encode(fstype), flags, encode(data)):
             raise OSError("mount %s: %s" % (target, self.error()))
 
+    def fork(self) -> int:
+        """``os.fork()``; with :attr:`bare_forks`, libc's ``fork`` without Python's
+        after-fork work in the child.
+
+        ``os.fork()`` re-initialises the interpreter's locks and runs every hook registered
+        with ``os.register_at_fork`` (``threading``'s, which numpy imports, rebuilds its
+        table of threads; ``random``'s reseeds): Python code that, run in a fresh child of
+        a large process, copies about 150 of its pages (page faults at about 4 us each),
+        twice per evaluation. All of it exists to repair state other threads left behind,
+        so it is only skipped in a process that has no other thread (:attr:`bare_forks`,
+        set by :func:`main` after checking); what an evaluation needs anew (``random``'s
+        and numpy's seeds) its C2 sets itself.
+        """
+        if not self.bare_forks:
+            return os.fork()
+        pid = int(self.libc_fork())
+        if pid < 0:
+            raise OSError(self.ctypes.get_errno(), "fork: " + self.error())
+        return pid
+
     def fork_into_new_pid_namespace(self) -> int:
         """``os.fork()``, the child as pid 1 (init) of a pid namespace of its own.
 
@@ -122,18 +155,30 @@ class Kernel:
         if self.libc.setns(self.own_pid_namespace, CLONE_NEWPID) != 0:
             raise OSError("setns: " + self.error())
         self.unshare(CLONE_NEWPID)
-        return os.fork()
+        return self.fork()
 
     def set_name(self, name: bytes) -> None:
         """This process's name in ``/proc/PID/comm`` (at most 15 bytes; best effort)."""
         self.libc.prctl(PR_SET_NAME, self.ctypes.c_char_p(name[:15]), 0, 0, 0)
 
-    def drop_privileges(self) -> None:
+    def drop_bounding_set(self) -> None:
+        """Empty this process's capability bounding set, which its children inherit.
+
+        The bounding set only limits what an ``execve`` can grant; the capabilities this
+        process holds (and its C1s use: namespaces, mounts, cgroups) stay. The template
+        never executes anything, so it empties the set once, at its start, for every
+        child it will fork, instead of each C2 dropping 64 capabilities one call at a time.
+        """
         libc = self.libc
         for capability in range(64):
             failed = libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0
-            if failed and self.ctypes.get_errno() != 22:
+            if failed and self.ctypes.get_errno() != 22:  # EINVAL: past the last one
                 raise OSError("cannot drop capability %d: %s" % (capability, self.error()))
+
+    def drop_privileges(self) -> None:
+        """Give up every capability for good: none held, none gained by an ``execve``
+        (no_new_privs; the bounding set, inherited from the template, is empty)."""
+        libc = self.libc
         if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             raise OSError("cannot set no_new_privs: " + self.error())
         header = (self.ctypes.c_uint32 * 2)(0x20080522, 0)
@@ -259,7 +304,17 @@ def fill(arg: str, fds: dict[str, int]) -> str:
     return arg
 
 
-def close_all_but(keep: set[int]) -> None:
+def close_all_but(kernel: Kernel, keep: set[int]) -> None:
+    """Close every descriptor of this process but ``keep``: with ``close_range`` (Linux
+    5.9) between the kept ones, else one by one from the listing of ``/proc/self/fd``."""
+    if kernel.close_range is not None:
+        low = 0
+        for high in [*sorted(keep), MAX_DESCRIPTOR]:
+            if high > low and kernel.close_range(low, high - 1, 0) != 0:
+                break
+            low = high + 1
+        else:
+            return
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
         if fd not in keep:
@@ -282,7 +337,7 @@ def run_payload(
     """
     status = 127
     try:
-        close_all_but({0, 1, 2, requests.fileno()})
+        close_all_but(kernel, {0, 1, 2, requests.fileno()})
         # its own session, as a one-shot run's: where the kernel groups the scheduling of
         # a session's processes (autogroup), runs forked from one template would otherwise
         # share one session's CPU share, and two evaluations in flight run as fast as one
@@ -366,7 +421,7 @@ class Prepared:
             raise
         self.kernel = kernel
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        command = os.fork()
+        command = kernel.fork()
         if command == 0:
             ours.close()
             signal.signal(signal.SIGINT, interrupt)  # the template's, as before
@@ -384,11 +439,12 @@ class Prepared:
             pass
         self.groups.remove()
 
-    def run(self, request: dict[str, Any], fds: list[int]) -> NoReturn:
-        """Hand C2 its request, report to the parent, end the run's leftovers."""
+    def run(self, request: bytes, fds: list[int]) -> NoReturn:
+        """Hand C2 its request (the JSON as the template received it), report to the
+        parent, end the run's leftovers."""
         reply = socket.socket(fileno=fds[0])
         try:
-            socket.send_fds(self.payload, [json.dumps(request).encode()], fds[1:])
+            socket.send_fds(self.payload, [request], fds[1:])
             self.payload.close()
         except BaseException as exc:
             send(reply, {"error": "%s: %s" % (type(exc).__name__, exc)})
@@ -499,7 +555,7 @@ def start_spare(
         os._exit(0)
     theirs.close()
     kernel.set_name(RUN_NAME)
-    prepared.run(json.loads(message), fds)
+    prepared.run(message, fds)
 
 
 def take_spare(spares: list[tuple[int, socket.socket]], message: bytes, fds: list[int]) -> bool:
@@ -560,7 +616,7 @@ def dispatch(
             for _, channel in spares:
                 channel.close()
             kernel.set_name(RUN_NAME)
-            prepare_or_report(kernel, script, spec, fds[0]).run(request, fds)
+            prepare_or_report(kernel, script, spec, fds[0]).run(message, fds)
     for fd in fds:
         os.close(fd)
     in_flight = request.get("in_flight")
@@ -585,10 +641,23 @@ def warm_up() -> None:
     parser.parse_args(["--value", "1.5", "--flag", "--number", "2"])
 
 
+def has_one_thread() -> bool:
+    """Whether this process runs a single thread (its own; none of Python's, none that a
+    native library started); False when that cannot be read."""
+    threading = sys.modules.get("threading")
+    if threading is not None and threading.active_count() != 1:
+        return False
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
+
+
 def main(argv: list[str]) -> None:
     control = socket.socket(fileno=int(argv[1]))
     spec = json.loads(argv[2])
     kernel = Kernel()
+    kernel.drop_bounding_set()
     here = os.path.dirname(os.path.abspath(__file__))
     scripts = os.path.dirname(here)
     load(os.path.join(scripts, "channel.py"), "_evoforge_channel")
@@ -608,6 +677,7 @@ def main(argv: list[str]) -> None:
         except BaseException:
             pass
     warm_up()
+    kernel.bare_forks = has_one_thread()
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     gc.freeze()  # what the template made is never collected in a child: no copies of it
     spares = [start_spare(kernel, script, spec, [control])]
