@@ -107,6 +107,10 @@ class Kernel:
         self.libc_fork.restype = ctypes.c_int
         self.libc_fork.argtypes = []
         self.bare_forks = False  # see fork()
+        # capset's arguments (version 3, this process; every set empty), made here once:
+        # a ctypes array type made anew in each child costs it dozens of page copies
+        self.capability_header = (ctypes.c_uint32 * 2)(0x20080522, 0)
+        self.no_capabilities = (ctypes.c_uint32 * 6)()
 
     def error(self) -> str:
         return os.strerror(self.ctypes.get_errno())
@@ -181,8 +185,7 @@ class Kernel:
         libc = self.libc
         if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             raise OSError("cannot set no_new_privs: " + self.error())
-        header = (self.ctypes.c_uint32 * 2)(0x20080522, 0)
-        if libc.capset(header, (self.ctypes.c_uint32 * 6)()) != 0:
+        if libc.capset(self.capability_header, self.no_capabilities) != 0:
             raise OSError("cannot clear capabilities: " + self.error())
 
 
@@ -304,6 +307,17 @@ def fill(arg: str, fds: dict[str, int]) -> str:
     return arg
 
 
+def set_environment(env: dict[str, str]) -> None:
+    """Make ``os.environ`` (and the process's environment) exactly ``env``, changing only
+    what differs from the template's: a child copies a page of the template's for every
+    object it touches, so rebuilding all of it costs more than comparing."""
+    for key in [key for key in os.environ if key not in env]:
+        del os.environ[key]
+    for key, value in env.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
+
+
 def close_all_but(kernel: Kernel, keep: set[int]) -> None:
     """Close every descriptor of this process but ``keep``: with ``close_range`` (Linux
     5.9) between the kept ones, else one by one from the listing of ``/proc/self/fd``."""
@@ -362,8 +376,7 @@ def run_payload(
         for fd in {null, stdout, stderr}:
             if fd > 2:
                 os.close(fd)
-        os.environ.clear()
-        os.environ.update(request["env"])
+        set_environment(request["env"])
         random = sys.modules["random"]
         random.seed()
         numpy = sys.modules.get("numpy")
