@@ -336,3 +336,26 @@ def test_every_evaluation_draws_fresh_random_numbers(
         assert len(set(draws)) == len(draws), f"{generator}: {draws}"
     # a child has the forking thread alone (the evaluator's thread stayed in the template)
     assert {values["threads"] for values in metrics} == {1.0}
+
+
+SIGINT_EVALUATOR = """
+import signal
+
+
+def evaluate(program_path):
+    handler = signal.getsignal(signal.SIGINT)
+    return {"combined_score": float(handler is signal.default_int_handler)}
+"""
+
+
+def test_a_command_gets_pythons_interrupt_handler(make_evaluator: MakeEvaluator) -> None:
+    """The evaluation's init keeps SIGINT at its default (so nothing in the run can end
+    it); the command it forks has Python's handler, as in a one-shot run."""
+    evaluator = _templated(make_evaluator(SIGINT_EVALUATOR, timeout_s=40.0))
+    try:
+        for _ in range(2):  # the template's first run, then a spare
+            result = evaluator.evaluate(PROGRAM.format(role="c"))
+            assert result.status is EvalStatus.OK, result.reason
+            assert result.metrics == {"combined_score": 1.0}
+    finally:
+        evaluator.close()

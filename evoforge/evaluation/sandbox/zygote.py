@@ -107,6 +107,11 @@ class Kernel:
         self.libc_fork.restype = ctypes.c_int
         self.libc_fork.argtypes = []
         self.bare_forks = False  # see fork()
+        # SIGINT's handler for a command: the template's own at its start (main() then
+        # sets the template's to the default, which its C1s keep); set here once, since
+        # signal.signal() maps a Python handler it replaces to an enum through a raised
+        # ValueError, which costs a child dozens of page copies
+        self.command_interrupt: Any = signal.default_int_handler
         # capset's arguments (version 3, this process; every set empty), made here once:
         # a ctypes array type made anew in each child costs it dozens of page copies
         self.capability_header = (ctypes.c_uint32 * 2)(0x20080522, 0)
@@ -414,9 +419,9 @@ class Prepared:
     def __init__(self, kernel: Kernel, script: ModuleType, spec: dict[str, Any]) -> None:
         self.spec = spec
         os.close(kernel.own_pid_namespace)  # the template's: nothing here re-enters it
-        # the run's processes may signal their init; an init drops every signal that has
-        # no handler, so none of them can end this process and leave the run unreported
-        interrupt = signal.signal(signal.SIGINT, signal.SIG_DFL)
+        # SIGINT is at its default here (main() set it): the run's processes may signal
+        # their init, and an init drops every signal that has no handler, so none of them
+        # can end this process and leave the run unreported
         self.groups = RunGroups(spec["cgroups"], spec["group_prefix"])
         try:
             self.groups.join()
@@ -437,7 +442,7 @@ class Prepared:
         command = kernel.fork()
         if command == 0:
             ours.close()
-            signal.signal(signal.SIGINT, interrupt)  # the template's, as before
+            signal.signal(signal.SIGINT, kernel.command_interrupt)  # the template's
             run_payload(kernel, script, theirs, spec["workdir"], spec["script"])
         theirs.close()
         self.command = command
@@ -692,6 +697,7 @@ def main(argv: list[str]) -> None:
     warm_up()
     kernel.bare_forks = has_one_thread()
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    kernel.command_interrupt = signal.signal(signal.SIGINT, signal.SIG_DFL)
     gc.freeze()  # what the template made is never collected in a child: no copies of it
     spares = [start_spare(kernel, script, spec, [control])]
     send(control, {"ready": True})
