@@ -101,8 +101,8 @@ class Kernel:
         if self.close_range is not None:
             self.close_range.argtypes = [ctypes.c_uint, ctypes.c_uint, ctypes.c_int]
         self.own_pid_namespace = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-        # libc's fork called with the GIL held (PyDLL), so no other thread can run
-        # between the fork and the child's first bytecode
+        # libc's fork through PyDLL, which keeps the interpreter lock across the call:
+        # the child comes back holding it, as the parent does, with nothing to re-acquire
         self.libc_fork = ctypes.PyDLL(None, use_errno=True).fork
         self.libc_fork.restype = ctypes.c_int
         self.libc_fork.argtypes = []
@@ -154,7 +154,7 @@ class Kernel:
         return pid
 
     def fork_into_new_pid_namespace(self) -> int:
-        """``os.fork()``, the child as pid 1 (init) of a pid namespace of its own.
+        """A fork (:meth:`fork`), the child as pid 1 (init) of a pid namespace of its own.
 
         ``unshare(CLONE_NEWPID)`` makes a fresh namespace for this process's next children
         only once: afterwards its namespace for children is no longer its own, and another
