@@ -79,9 +79,23 @@ def _descends_from(pid: int, ancestor: int) -> bool:
     return pid == ancestor
 
 
-def find_template() -> int:
+def find_template(wait_s: float = 5.0) -> int:
     """The pid of this process's one template: a descendant running ``zygote.py`` that is
-    not itself one of its evaluations (named ``evoforge-*``) and whose children are."""
+    not itself one of its evaluations (named ``evoforge-*``) and whose children are.
+
+    Looked for again until ``wait_s`` has passed: right after an evaluation the template
+    may not have forked (or named) its next spare yet."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        found = _templates()
+        if len(found) == 1:
+            return found.pop()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"expected one template process, found {sorted(found)}")
+        time.sleep(0.05)
+
+
+def _templates() -> set[int]:
     candidates: set[int] = set()
     parents_of_evaluations: set[int] = set()
     for entry in os.listdir("/proc"):
@@ -99,10 +113,7 @@ def find_template() -> int:
                 candidates.add(pid)
         except (OSError, ValueError):
             continue
-    found = candidates & parents_of_evaluations
-    if len(found) != 1:
-        raise RuntimeError(f"expected one template process, found {sorted(found)}")
-    return found.pop()
+    return candidates & parents_of_evaluations
 
 
 def measure(evaluations: int) -> dict[str, object]:
