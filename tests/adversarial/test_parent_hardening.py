@@ -201,7 +201,11 @@ def test_stale_deep_trees_are_removed_without_raising(tmp_path: Path) -> None:
     keep = tmp_path / "outside.txt"
     keep.write_text("not theirs")
     dead = 99_999_999  # above any pid_max: no such process
-    for name in (f"evoforge-sandbox-{dead}-abc", f"evoforge-capture-{dead}-def"):
+    for name in (
+        f"evoforge-sandbox-{dead}-abc",
+        f"evoforge-capture-{dead}-def",
+        f"evoforge-ray-problem-{dead}-ghi",  # a killed Ray worker's copy of the problem
+    ):
         top = tmp_path / name
         top.mkdir()
         (top / "escape").symlink_to(keep)
@@ -218,8 +222,10 @@ def test_stale_deep_trees_are_removed_without_raising(tmp_path: Path) -> None:
         os.close(fd)
     live = tmp_path / f"evoforge-sandbox-{os.getpid()}-live"
     live.mkdir()
-    assert remove_stale_workdirs(tmp_path) == 2
-    assert {p.name for p in tmp_path.iterdir()} == {"outside.txt", live.name}
+    live_ray = tmp_path / f"evoforge-ray-problem-{os.getpid()}-live"
+    live_ray.mkdir()
+    assert remove_stale_workdirs(tmp_path) == 3
+    assert {p.name for p in tmp_path.iterdir()} == {"outside.txt", live.name, live_ray.name}
     assert keep.read_text() == "not theirs"
 
 

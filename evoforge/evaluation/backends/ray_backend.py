@@ -37,6 +37,7 @@ from evoforge.config import EvaluatorConfig
 from evoforge.evaluation.backends.base import BackendError, EvaluationBackend, EvaluationRequest
 from evoforge.evaluation.evaluator import ProblemEvaluator
 from evoforge.evaluation.raw import RawEvaluation
+from evoforge.evaluation.sandbox.reaper import RAY_PROBLEM_PREFIX
 
 __all__ = ["MAX_ATTEMPTS", "RayBackend", "SandboxWorker"]
 
@@ -60,7 +61,9 @@ class SandboxWorker:
     """The body of one Ray actor: a problem directory and an evaluator on this node."""
 
     def __init__(self, files: dict[str, bytes], config: EvaluatorConfig) -> None:
-        self._directory = tempfile.TemporaryDirectory(prefix="evoforge-ray-problem-")
+        # named after this process, so that a worker started after this one was killed
+        # (whose own cleanup never ran) removes it: remove_stale_workdirs
+        self._directory = tempfile.TemporaryDirectory(prefix=f"{RAY_PROBLEM_PREFIX}{os.getpid()}-")
         root = Path(self._directory.name)
         for relative, content in files.items():
             target = root / relative

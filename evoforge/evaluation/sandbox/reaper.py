@@ -22,6 +22,7 @@ from pathlib import Path
 
 __all__ = [
     "MARKER_VARIABLE",
+    "RAY_PROBLEM_PREFIX",
     "decode_status",
     "kill_group",
     "process_exists",
@@ -35,7 +36,9 @@ MARKER_VARIABLE = "EVOFORGE_SANDBOX_ID"
 """Environment variable holding the per-run id; the post-run sweep kills its holders."""
 
 _SWEEP_ROUNDS = 50
-WORKDIR_PREFIXES = ("evoforge-sandbox-", "evoforge-capture-")
+RAY_PROBLEM_PREFIX = "evoforge-ray-problem-"
+"""A Ray worker's copy of the problem directory (``RAY_PROBLEM_PREFIX<pid>-...``)."""
+WORKDIR_PREFIXES = ("evoforge-sandbox-", "evoforge-capture-", RAY_PROBLEM_PREFIX)
 
 
 def decode_status(status: int) -> int:
@@ -213,7 +216,8 @@ def _empty_directory(fd: int, top_fd: int, pending: list[str]) -> None:
 
 def remove_stale_workdirs(tmp_root: Path | None = None) -> int:
     """Remove run directories left under the temp directory by an evoforge process that was
-    killed mid-evaluation (``kill -9`` skips the cleanup). Returns how many were removed.
+    killed mid-evaluation (``kill -9`` skips the cleanup), and the problem copies of killed
+    Ray workers. Returns how many were removed.
 
     A directory's name carries the pid of the evoforge process that made it
     (``evoforge-sandbox-<pid>-...``); it is stale when that process no longer exists.

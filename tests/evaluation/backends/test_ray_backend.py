@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import tempfile
 import threading
 import time
 import uuid
@@ -105,6 +106,11 @@ def value():
 """
 
 
+def _problem_copies() -> set[str]:
+    """The Ray workers' copies of problem directories now in the temp directory."""
+    return {path.name for path in Path(tempfile.gettempdir()).glob("evoforge-ray-problem-*")}
+
+
 def test_a_worker_killed_mid_evaluation_costs_a_retry_not_the_run(
     ray_instance: dict[str, str], tmp_path: Path
 ) -> None:
@@ -121,6 +127,7 @@ def test_a_worker_killed_mid_evaluation_costs_a_retry_not_the_run(
             "archive": {"num_islands": 1},
         }
     )
+    copies_before = _problem_copies()
     engine = Engine.create(problem, config, tmp_path / "run")
     backend = engine.backend
     assert isinstance(backend, RayBackend)
@@ -160,6 +167,10 @@ def test_a_worker_killed_mid_evaluation_costs_a_retry_not_the_run(
         assert "retried after a lost Ray worker" in victim.artifacts["backend"]
     finally:
         reopened.close()
+    # the killed worker never removed its copy of the problem; the worker started for the
+    # retry did (its sandbox sweeps the directories of processes that no longer exist),
+    # and the others removed theirs when the engine closed
+    assert _problem_copies() - copies_before == set()
 
 
 @pytest.fixture(scope="module")
