@@ -84,6 +84,7 @@ from evoforge.config import EvaluatorConfig
 from evoforge.evaluation.placement import Placement, ProcessorClaims
 from evoforge.evaluation.raw import RawEvaluation
 from evoforge.evaluation.sandbox import Sandbox, SandboxLimits, SandboxRun, SideRequest
+from evoforge.evaluation.sandbox.jail import jail_python
 from evoforge.evaluation.sandbox.templates import ProcessTemplate
 from evoforge.program import EvalStatus, EvaluationResult
 
@@ -169,7 +170,7 @@ class ProblemEvaluator:
         """The evaluator side's argv (relative paths: its cwd is its sandbox directory);
         ``split`` names the instance split it scores on (none: its default); ``spin_s``
         how long its reads of the candidate's answers poll before blocking."""
-        python = self.config.python or sys.executable
+        python = jail_python(self.config.python)
         argv = [
             python,
             "-I",
@@ -208,7 +209,7 @@ class ProblemEvaluator:
         """The candidate side's argv in the isolated form (``spin_s``: how long its reads of
         the evaluator's calls poll before blocking)."""
         return [
-            self.config.python or sys.executable,
+            jail_python(self.config.python),
             "-I",
             str(CANDIDATE_HOST_PATH),
             self.program_filename,
@@ -284,7 +285,7 @@ class ProblemEvaluator:
             return None
         with self._templates_lock:
             if side not in self._templates:
-                python = self.config.python or sys.executable
+                python = jail_python(self.config.python)
                 scripts = RUNNER_PATH.parent
                 if side == "evaluator":
                     self._templates[side] = ProcessTemplate(

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import textwrap
 import threading
@@ -19,6 +20,7 @@ from evoforge.evaluation.sandbox import (
     Sandbox,
     SandboxLimits,
     SandboxRun,
+    filesystem_isolation,
     network_isolation,
     sanitized_environment,
 )
@@ -313,3 +315,38 @@ def test_directories_left_by_a_killed_evoforge_process_are_removed(tmp_path: Pat
     assert remove_stale_workdirs(tmp_path) == 2
     assert not stale.exists() and not stale_capture.exists()
     assert live.is_dir() and unrelated.is_dir()
+
+
+def test_the_jail_holds_for_an_interpreter_started_by_a_relative_path(tmp_path: Path) -> None:
+    """``../.venv/bin/python`` from a subdirectory gives a ``sys.executable`` with ``..``
+    in it, naming a directory no jail holds: the probe must still find the jail, and an
+    evaluation must still run in it (the interpreter's path is made plain first)."""
+    if filesystem_isolation() != "mountns":
+        pytest.skip(f"no filesystem jail here ({filesystem_isolation()})")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "evaluator.py").write_text(
+        "def evaluate(program_path):\n    return {'combined_score': 1.0}\n"
+    )
+    python = os.path.relpath(sys.executable, elsewhere)
+    assert ".." in Path(python).parts
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from evoforge.config import EvaluatorConfig
+        from evoforge.evaluation.evaluator import ProblemEvaluator
+        from evoforge.evaluation.sandbox import filesystem_isolation
+        assert ".." in sys.executable, sys.executable
+        evaluator = ProblemEvaluator({str(tmp_path / "evaluator.py")!r}, EvaluatorConfig())
+        try:
+            result = evaluator.evaluate("x = 1\\n")
+        finally:
+            evaluator.close()
+        print(filesystem_isolation(), result.status.value, evaluator.sandbox.filesystem)
+        """
+    )
+    done = subprocess.run(
+        [python, "-c", script], cwd=elsewhere, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["mountns", "ok", "mountns"]

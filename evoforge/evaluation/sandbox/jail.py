@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["interpreter_paths", "jail_spec"]
+__all__ = ["interpreter_paths", "jail_python", "jail_spec"]
 
 _SYSTEM_TOPS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _ETC_ENTRIES = (
@@ -40,6 +41,16 @@ _INTERPRETER_QUERY = (
 )
 _lock = threading.Lock()
 _interpreters: dict[str, tuple[str, ...]] = {}
+
+
+def jail_python(python: str | None = None) -> str:
+    """``python`` (None: the interpreter running evoforge) as a path that also resolves in
+    a jail: absolute, with no ``.`` or ``..`` parts. An interpreter started by a relative
+    path from a subdirectory (``../.venv/bin/python``) has ``sys.executable`` like
+    ``/repo/sub/../.venv/bin/python``, which names a directory the jail does not hold.
+    Symbolic links stay as they are (a virtual environment's interpreter is one, and
+    resolving it would leave the environment)."""
+    return os.path.abspath(python or sys.executable)
 
 
 def interpreter_paths(python: str) -> tuple[str, ...]:

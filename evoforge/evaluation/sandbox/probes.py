@@ -10,7 +10,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from evoforge.evaluation.sandbox.jail import jail_spec
+from evoforge.evaluation.sandbox.jail import jail_python, jail_spec
 from evoforge.evaluation.sandbox.reaper import remove_tree
 
 __all__ = ["LAUNCHER_PATH", "filesystem_isolation", "launcher_spec", "network_isolation"]
@@ -124,9 +124,8 @@ def _probe_filesystem_isolation(network_mode: str) -> str:
         root.mkdir()
         hidden = base / "hidden"
         hidden.write_text("the jail must not show this")
-        spec = launcher_spec(
-            [], network_mode, "mountns", 1, jail=jail_spec(root, workdir, sys.executable)
-        )
+        python = jail_python()
+        spec = launcher_spec([], network_mode, "mountns", 1, jail=jail_spec(root, workdir, python))
         done = subprocess.run(
             [
                 sys.executable,
@@ -135,7 +134,7 @@ def _probe_filesystem_isolation(network_mode: str) -> str:
                 str(LAUNCHER_PATH),
                 str(status_write),
                 json.dumps(spec),
-                sys.executable,
+                python,
                 "-I",
                 "-S",
                 "-c",
