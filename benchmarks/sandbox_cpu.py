@@ -28,20 +28,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from soak import _EVALUATOR as EVALUATOR  # the throughput benchmark's instant evaluator
+
 from evoforge.config import EvaluatorConfig
 from evoforge.evaluation.evaluator import ProblemEvaluator
 from evoforge.evaluation.sandbox.templates import ZYGOTE_PATH
-
-EVALUATOR = """import importlib.util
-
-
-def evaluate(program_path):
-    spec = importlib.util.spec_from_file_location("candidate", program_path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    a, b, c = (float(v) for v in module.coefficients())
-    return {"combined_score": -((a - 1.25) ** 2 + (b + 0.5) ** 2 + (c - 2.0) ** 2)}
-"""
 
 PROGRAM = "def coefficients():\n    return [0.5, {b!r}, 0.125]\n"
 
