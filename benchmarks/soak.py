@@ -14,7 +14,10 @@ it reports:
   and at the end, and the growth between them in per cent;
 * database bytes per stored program;
 * speed: iterations per second over the first ``--sample-every`` iterations after the
-  warm-up and over the last ``--sample-every``, and their ratio (end / start);
+  warm-up and over the last ``--sample-every``, and their ratio (end / start); the same
+  ratio in evaluations per second, and each window's share of children evaluated (a
+  rejected child costs next to nothing, so a search whose operators move from rejected
+  children to evaluated ones slows in iterations, not in evaluations);
 
 and checks them against stated bounds (``--max-rss-growth-pct``, default 10;
 ``--min-speed-ratio``, default 0.9), exiting 1 when one is missed. It is a benchmark,
@@ -207,6 +210,7 @@ def summarise(samples: list[Sample], every: int, warmup: int) -> dict[str, Any]:
     )
     start_rate = _rate(warm, after_warm)
     end_rate = _rate(before_last, last)
+    start_window, end_window = _window(warm, after_warm), _window(before_last, last)
     return {
         "iterations": last.iterations,
         "elapsed_s": last.elapsed_s,
@@ -232,14 +236,20 @@ def summarise(samples: list[Sample], every: int, warmup: int) -> dict[str, Any]:
         "start_it_per_s": start_rate,
         "end_it_per_s": end_rate,
         "speed_ratio_end_to_start": end_rate / max(start_rate, 1e-9),
+        # the same ratio in evaluations per second: a rejected child (a copy, an edit
+        # that changed nothing) costs next to nothing, so where the operators' mix moves
+        # from rejected children to evaluated ones, iterations slow while the engine
+        # does not
+        "evaluation_speed_ratio_end_to_start": float(end_window["evaluations_per_s"])
+        / max(float(start_window["evaluations_per_s"]), 1e-9),
         # the children's mean length over the same two windows: a search whose programs
         # grow does more work per child at the end, whatever the engine's bookkeeping
         "child_chars_start": after_warm.child_chars,
         "child_chars_end": last.child_chars,
         # the same two windows in detail: whether the engine's own work per iteration
         # grew, or the children changed (longer, or fewer of them evaluated)
-        "start_window": _window(warm, after_warm),
-        "end_window": _window(before_last, last),
+        "start_window": start_window,
+        "end_window": end_window,
     }
 
 
@@ -316,9 +326,13 @@ def main(argv: list[str] | None = None) -> int:
             f"(bound {args.max_rss_growth_pct} %)"
         )
     if summary["speed_ratio_end_to_start"] < args.min_speed_ratio:
+        start, end = summary["start_window"], summary["end_window"]
         failures.append(
             f"the last window ran at {summary['speed_ratio_end_to_start']:.2f} of the first "
-            f"after the warm-up (bound {args.min_speed_ratio})"
+            f"after the warm-up (bound {args.min_speed_ratio}); in evaluations per second "
+            f"{summary['evaluation_speed_ratio_end_to_start']:.2f}, with "
+            f"{end['evaluated_share']:.0%} of its children evaluated against "
+            f"{start['evaluated_share']:.0%}"
         )
     for failure in failures:
         print(f"soak: FAIL: {failure}", file=sys.stderr)

@@ -53,3 +53,4 @@ def test_a_window_reports_rates_the_share_evaluated_and_cpu_per_iteration() -> N
     assert end["evaluated_share"] == pytest.approx(0.5)
     assert end["cpu_ms_per_iteration"]["total"] == pytest.approx(30.0)
     assert summary["speed_ratio_end_to_start"] == pytest.approx(0.4)
+    assert summary["evaluation_speed_ratio_end_to_start"] == pytest.approx(0.25)
