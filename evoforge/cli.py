@@ -345,7 +345,7 @@ def _cmd_best(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, default=str))
         return 0
-    console = Console()
+    console = Console(soft_wrap=True)  # text lines are not cut at 80 columns when piped
     if summary["program_id"] is None:
         console.print("no scored program yet")
         return 0
@@ -392,7 +392,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, default=str))
         return 0
-    console = Console()
+    console = Console(soft_wrap=True)  # text lines are not cut at 80 columns when piped
     best = summary["best_score"]
     initial = summary["initial_score"]
     console.print(

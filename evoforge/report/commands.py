@@ -99,7 +99,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(program))
         return 0
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     score = "-" if program["score"] is None else f"{program['score']:.6g}"
     gain = "" if program["gain"] is None else f" ({program['gain']:+.4g} over its parent)"
     console.print(
@@ -189,7 +189,7 @@ def print_lineage(run_dir: Path) -> None:
         reader.close()
     if chain is None:
         return
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     console.print(f"lineage ({len(chain['nodes'])} programs, seed first):")
     for node in chain["nodes"]:
         score = "-" if node["score"] is None else f"{node['score']:.6g}"

@@ -13,8 +13,10 @@ import pytest
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "circle_packing"
 
 
-def evoforge(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
+def evoforge(
+    *args: str, timeout: float = 120, columns: int = 200
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": str(columns)}
     return subprocess.run(
         [sys.executable, "-m", "evoforge.cli", *args],
         capture_output=True,
@@ -84,6 +86,22 @@ def test_status_lists_top_reasons(small_run: Path) -> None:
         if reasons[side]:
             assert title in text
             assert reasons[side][0]["reason"][:40] in text
+
+
+def test_text_lines_stay_whole_in_a_narrow_pipe(small_run: Path, best: dict) -> None:
+    """Piped output (to a file, to grep) keeps each line of text on one line, whatever the
+    width the console guesses."""
+    status = json.loads(evoforge("status", str(small_run), "--json").stdout)
+    text = evoforge("status", str(small_run), columns=30).stdout
+    first = text.splitlines()[0]
+    assert first.endswith(f"(seed {status['initial_score']:.6g})"), first
+    assert f"{status['evaluations']} evaluations" in first
+    shown = evoforge("best", str(small_run), columns=30).stdout.splitlines()[0]
+    assert shown.startswith(f"best {best['program_id']}: score "), shown
+    assert shown.endswith(f"by {best['operator']}"), shown
+    lineage = evoforge("show", str(small_run), best["program_id"], columns=30).stdout
+    assert lineage.splitlines()[0].startswith(f"{best['program_id']}: ok, score ")
+    assert "island" in lineage.splitlines()[0]
 
 
 def test_report_writes_one_html_file(small_run: Path, tmp_path: Path) -> None:
