@@ -75,7 +75,7 @@ class RichReporter(Reporter):
     """A live progress bar with iteration, best score, evaluations per second, failures."""
 
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(stderr=True)
+        self.console = console or Console(stderr=True, soft_wrap=True)  # lines stay whole
         self._progress = Progress(
             TextColumn("[bold]evolving[/bold]"),
             BarColumn(),
