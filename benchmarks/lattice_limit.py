@@ -44,6 +44,8 @@ within the seed's own structure every change small enough to tune keeps the grid
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 import numpy as np
 from scipy.optimize import minimize
@@ -114,6 +116,24 @@ def least_ratio_at_modulus(row_shift: float, rng: np.random.Generator, starts: i
     return best
 
 
+WINNERS = Path(__file__).resolve().parent / "results" / "suite-evoforge-d6b0d1b-500" / "runs.jsonl"
+
+
+def winners_with_row_shift(records: Path = WINNERS) -> tuple[int, int]:
+    """How many of the symbolic runs' best min_max_distance_16 programs in ``records``
+    still multiply by ``row_shift`` in their evolve block, and how many there are."""
+    with_product = total = 0
+    for line in records.read_text(encoding="utf-8").splitlines():
+        run = json.loads(line)
+        if run["problem"] != "min_max_distance_16" or run["engine"] != "evoforge":
+            continue
+        code = run["best_code"]
+        block = code[code.index("EVOLVE-BLOCK-START") : code.index("EVOLVE-BLOCK-END")]
+        total += 1
+        with_product += "* row_shift" in block or "row_shift *" in block
+    return with_product, total
+
+
 def free_points_from_grid(noise: float, rng: np.random.Generator) -> float:
     """The least ratio^2 SLSQP finds over all 32 coordinates, starting from the 4 x 4
     square grid moved by Gaussian noise of scale ``noise``."""
@@ -180,6 +200,10 @@ def main() -> None:
             f"  row_shift 3/7 - {below:g}, both steps 1 (the square grid's): ratio^2 "
             f"{ratio:.6f}, score {BEST_KNOWN_RATIO_SQUARED / ratio:.4f}"
         )
+    kept, total = winners_with_row_shift()
+    print(
+        f"  winners of suite-evoforge-d6b0d1b-500 still multiplying by row_shift: {kept} of {total}"
+    )
     free = sorted(free_points_from_grid(0.001, rng) for _ in range(args.free_starts))
     print(
         f"free coordinates from the grid (noise 0.001), SLSQP, {args.free_starts} starts: "
