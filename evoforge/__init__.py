@@ -96,10 +96,12 @@ def run(
     from evoforge.runs import start_run
 
     file_layer: Mapping[str, Any] | None
+    file_source: str | None = None
     if config is None or isinstance(config, Mapping):
         file_layer = config
     else:
         file_layer = load_yaml_mapping(Path(config))
+        file_source = str(config)
     cli_layer: dict[str, Any] = {"run": {"log_mode": log_mode}}
     if iterations is not None:
         cli_layer["run"]["iterations"] = iterations
@@ -110,6 +112,7 @@ def run(
     return start_run(
         problem_dir,
         config_file_layer=file_layer,
+        config_file_source=file_source,
         cli_layer=cli_layer,
         run_dir=None if out is None else Path(out),
         fresh=fresh,

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from importlib import resources
@@ -38,6 +41,8 @@ EXIT_USAGE = 2
 #: The run stopped because no language model was usable (``llm.on_no_model: stop``).
 EXIT_NO_MODEL = 3
 EXIT_INTERRUPTED = 130
+#: The output's reader went away (what rich's console and Python's own recipe exit with).
+EXIT_BROKEN_PIPE = 1
 
 
 class UsageError(Exception):
@@ -66,6 +71,16 @@ def _rate(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
     return value
 
 
@@ -205,7 +220,7 @@ def _add_bench_parser(commands: Any) -> None:
     )
     bench.add_argument(
         "--max-run-seconds",
-        type=float,
+        type=_seconds,
         default=None,
         help="wall-time safety limit per run (default: none)",
     )
@@ -285,6 +300,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     result = start_run(
         args.problem_dir,
         config_file_layer=file_layer,
+        config_file_source=None if args.config is None else str(args.config),
         cli_layer=cli_layer,
         run_dir=args.out,
         fresh=args.fresh,
@@ -340,7 +356,9 @@ def _cmd_best(args: argparse.Namespace) -> int:
     from evoforge.report.summary import best_summary
 
     summary = _summarise(args.run_dir, best_summary)
-    if args.output is not None and summary["program_id"] is not None:
+    if args.output is not None:
+        if summary["program_id"] is None:
+            raise UsageError(f"{args.run_dir} has no scored program yet: nothing to write")
         args.output.write_text(summary["code"], encoding="utf-8")
     if args.json:
         print(json.dumps(summary, default=str))
@@ -628,6 +646,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"evoforge: error: {message}", file=sys.stderr)
         return EXIT_USAGE
+    except (sqlite3.DatabaseError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        # stored data that does not read back: a run database damaged after it was opened
+        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        print(
+            f"evoforge: error: unreadable stored data (a damaged run.sqlite?): {detail}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    except BrokenPipeError:
+        # the reader went away (``evoforge best RUN | head -1``): nothing left to say to
+        # it, and nothing more may reach the closed pipe when the interpreter flushes
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
     except OSError as exc:
         print(
             f"evoforge: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),

@@ -263,7 +263,8 @@ class ArchiveConfig(_Strict):
             FeatureConfig(name="complexity"),
             FeatureConfig(name="behaviour"),
         ],
-        description="MAP-Elites dimensions (see FeatureConfig).",
+        min_length=1,
+        description="MAP-Elites dimensions (see FeatureConfig); at least one.",
     )
     neutral_drift: bool = Field(
         False,
@@ -729,6 +730,8 @@ def load_yaml_mapping(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -755,15 +758,18 @@ def resolve_config(
     problem_layer: Mapping[str, Any] | None = None,
     file_layer: Mapping[str, Any] | None = None,
     cli_layer: Mapping[str, Any] | None = None,
+    problem_source: str = "problem config.yaml",
+    file_source: str = "--config file",
 ) -> Config:
     """Merge the layers (defaults < problem < file < CLI) and validate each and the result.
 
-    Each layer is validated on its own first so that an error names its source.
+    Each layer is validated on its own first so that an error names its source
+    (``problem_source``, ``file_source``: the files' paths where the caller knows them).
     """
     merged: dict[str, Any] = {}
     for source, layer in (
-        ("problem config.yaml", problem_layer),
-        ("--config file", file_layer),
+        (problem_source, problem_layer),
+        (file_source, file_layer),
         ("command line", cli_layer),
     ):
         if layer:

@@ -25,6 +25,7 @@ import json
 import math
 import os
 import shutil
+import sqlite3
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
@@ -306,10 +307,20 @@ class Engine:
         run_dir: Path,
         on_seed: Callable[[EvaluationResult], None] | None = None,
     ) -> Engine:
-        """Start a new run in ``run_dir`` (must not hold a run yet) and score the seed."""
+        """Start a new run in ``run_dir`` and score the seed.
+
+        ``run_dir`` must not hold a run yet; a database left by a start that was stopped
+        before its seed was committed (Ctrl-C or ``kill -9`` while the seed was scored)
+        holds no progress and is replaced. The configuration and the problem files are
+        stored before the seed is scored, and the seed's commit is the last write, so a
+        start stopped at any moment leaves either nothing to resume or a run that
+        :meth:`open` completes (it scores the seed first).
+        """
         db_path = run_dir / RunDatabase.FILENAME
         if db_path.exists():
-            raise EngineError(f"{run_dir} already holds a run; use 'evoforge resume {run_dir}'")
+            if _holds_started_run(db_path):
+                raise EngineError(f"{run_dir} already holds a run; use 'evoforge resume {run_dir}'")
+            _remove_database(db_path)
         run_dir.mkdir(parents=True, exist_ok=True)
         problem_copy = run_dir / _PROBLEM_SUBDIR
         if problem_copy.exists():
@@ -317,32 +328,35 @@ class Engine:
         materialise_problem(problem.files, problem_copy)
         database = RunDatabase(db_path, create=True)
         try:
+            database.store_problem_files(problem.files)
+            database.set_meta(
+                {
+                    "config": config.model_dump_json(),
+                    "config_yaml": config_to_yaml(config),
+                    "problem_name": problem.name,
+                    "problem_dir": str(problem.directory),
+                    "created_at": repr(time.time()),
+                }
+            )
             engine = cls.from_config(problem, config, run_dir, database)
         except BaseException:
             database.close()
             _remove_database(db_path)
             raise
+        database.set_meta({"isolation": engine.evaluator.form})
         if engine.proposals is not None:
             engine.proposals.start()  # the workers get ready while the seed is scored
-        result = engine.evaluate(problem.initial_code)
+        try:
+            result = engine.evaluate(problem.initial_code)
+        except BaseException:  # a Ctrl-C: the run stays, for open() to finish
+            engine.close()
+            raise
         if on_seed is not None:
             on_seed(result)
         if result.status is not EvalStatus.OK or result.score is None:
             engine.close()
             _remove_database(db_path)
-            detail = result.reason.splitlines()[-1] if result.reason else "no reason given"
-            raise EngineError(f"the seed program did not score ({result.status.value}): {detail}")
-        database.set_meta(
-            {
-                "config": config.model_dump_json(),
-                "config_yaml": config_to_yaml(config),
-                "problem_name": problem.name,
-                "problem_dir": str(problem.directory),
-                "isolation": engine.evaluator.form,
-                "created_at": repr(time.time()),
-            }
-        )
-        database.store_problem_files(problem.files)
+            raise EngineError(_seed_failure(result))
         engine._commit_seed(result)
         return engine
 
@@ -363,7 +377,11 @@ class Engine:
         database = RunDatabase(db_path)
         stored = database.get_meta("config")
         if stored is None:
-            raise EngineError(f"{run_dir}: run database has no configuration")
+            database.close()
+            raise EngineError(
+                f"{run_dir} holds no run to resume: its start was stopped before the run "
+                f"was set up; start it again with 'evoforge run PROBLEM_DIR --out {run_dir}'"
+            )
         config = config_override or validate_config(json.loads(stored), "stored config")
         if llm_base_url is not None:
             if not config.llm.models:
@@ -392,8 +410,24 @@ class Engine:
             raise
         if engine.proposals is not None:
             engine.proposals.start()  # the workers get ready while the run is replayed
+        if database.count_programs() == 0:  # its start stopped before the seed's commit
+            engine._finish_start()
+            return engine
         engine._replay()
         return engine
+
+    def _finish_start(self) -> None:
+        """Score and commit the seed of a run whose start was stopped before that."""
+        self.db.set_meta({"isolation": self.evaluator.form})
+        try:
+            result = self.evaluate(self.problem.initial_code)
+        except BaseException:
+            self.close()
+            raise
+        if result.status is not EvalStatus.OK or result.score is None:
+            self.close()
+            raise EngineError(_seed_failure(result))
+        self._commit_seed(result)
 
     def close(self) -> None:
         """Release the proposal workers, the backend's workers, the judge's processes and
@@ -1378,6 +1412,32 @@ def _rejected(rejection: Rejection | None) -> EvaluationResult:
     if rejection is None:
         return EvaluationResult(EvalStatus.REJECTED, rejection=RejectionKind.OTHER)
     return rejection.result()
+
+
+def _seed_failure(result: EvaluationResult) -> str:
+    detail = result.reason.splitlines()[-1] if result.reason else "no reason given"
+    return f"the seed program did not score ({result.status.value}): {detail}"
+
+
+def _holds_started_run(db_path: Path) -> bool:
+    """Whether the database at ``db_path`` holds a run that got as far as its seed's
+    commit. Called under the run's lock. A file SQLite cannot read counts as a run (it is
+    never removed unasked); a database without the programs table (its schema never
+    finished) or without a program in it does not."""
+    try:
+        connection = sqlite3.connect(str(db_path), timeout=30.0)
+        try:
+            tables = {
+                row[0]
+                for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            if "programs" not in tables:
+                return False
+            return bool(connection.execute("SELECT EXISTS (SELECT 1 FROM programs)").fetchone()[0])
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError:
+        return True
 
 
 def _remove_database(db_path: Path) -> None:

@@ -8,6 +8,7 @@ the holder dies, so a ``kill -9`` never leaves a stale lock.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -24,6 +25,7 @@ from evoforge.kinds import StopReason
 from evoforge.loop import Budget, RunResult, drive
 from evoforge.problem import Problem, load_problem
 from evoforge.report.progress import Reporter, make_reporter
+from evoforge.report.reader import REPORT_FILENAME
 from evoforge.requirements_check import check_requirements
 from evoforge.splits import choose_final
 from evoforge.storage.db import RunDatabase
@@ -78,21 +80,53 @@ class RunLock:
 
 
 def default_run_dir(problem: Problem) -> Path:
-    return Path("runs") / f"{problem.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    """A new, empty directory ``runs/NAME-YYYYmmdd-HHMMSS``, created here (``-2``,
+    ``-3``, ... appended while that name is taken), so that runs started in the same
+    second never share one."""
+    base = Path("runs") / f"{problem.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    base.parent.mkdir(parents=True, exist_ok=True)
+    candidate, number = base, 1
+    while True:
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            number += 1
+            candidate = base.with_name(f"{base.name}-{number}")
+            continue
+        return candidate
 
 
-def _clear_run_dir(run_dir: Path) -> None:
-    """Remove a previous run from ``run_dir``; refuse if it holds anything else."""
-    if not run_dir.exists():
+_RUN_FILES = frozenset(
+    {
+        RunDatabase.FILENAME,
+        f"{RunDatabase.FILENAME}-wal",
+        f"{RunDatabase.FILENAME}-shm",
+        LOCK_FILENAME,
+        "problem",
+        REPORT_FILENAME,
+    }
+)
+
+
+def _refuse_foreign_files(run_dir: Path) -> None:
+    """Raise :class:`EngineError` if ``run_dir`` holds anything but a run's files (and
+    the report ``evoforge report`` writes there by default): ``--fresh`` clears none."""
+    if not run_dir.is_dir():
         return
-    known = {RunDatabase.FILENAME, f"{RunDatabase.FILENAME}-wal", f"{RunDatabase.FILENAME}-shm"}
-    known |= {LOCK_FILENAME, "problem"}
-    unknown = [entry.name for entry in run_dir.iterdir() if entry.name not in known]
+    unknown = [entry.name for entry in run_dir.iterdir() if entry.name not in _RUN_FILES]
     if unknown:
         raise EngineError(
             f"--fresh refuses to clear {run_dir}: it holds files that are not a run's "
             f"({', '.join(sorted(unknown)[:3])})"
         )
+
+
+def _clear_run_dir(run_dir: Path) -> None:
+    """Remove a previous run from ``run_dir`` (with the report ``evoforge report`` writes
+    there by default); refuse if it holds anything else."""
+    if not run_dir.exists():
+        return
+    _refuse_foreign_files(run_dir)
     for entry in run_dir.iterdir():
         if entry.is_dir():
             shutil.rmtree(entry)
@@ -137,6 +171,7 @@ def start_run(
     problem_dir: Path | str,
     *,
     config_file_layer: Mapping[str, Any] | None = None,
+    config_file_source: str | None = None,
     cli_layer: Mapping[str, Any] | None = None,
     run_dir: Path | None = None,
     fresh: bool = False,
@@ -148,25 +183,58 @@ def start_run(
     it before anything is created, unless ``allow_unreachable`` (then it is a note)."""
     problem = load_problem(problem_dir)
     config = resolve_config(
-        problem_layer=problem.config_layer, file_layer=config_file_layer, cli_layer=cli_layer
+        problem_layer=problem.config_layer,
+        file_layer=config_file_layer,
+        cli_layer=cli_layer,
+        problem_source=str(Path(problem_dir) / "config.yaml"),
+        file_source=config_file_source or "--config file",
     )
     check_requirements(Path(problem_dir), config.evaluator.python)
-    target = run_dir or default_run_dir(problem)
     chosen = reporter or make_reporter(config.run.log_mode)
     for notice in problem.notices:
         chosen.note(notice)
     _check_models(config, chosen, allow_unreachable)
-    with RunLock(target):
+    if run_dir is None:
+        target, made = default_run_dir(problem), True
+    else:
+        target, made = run_dir, not run_dir.exists()
         if fresh:
-            _clear_run_dir(target)
-        engine = Engine.create(problem, config, target)
-        chosen.note(engine.evaluator.form_notice)
-        try:
-            return _with_final_choice(
-                engine, drive(engine, _budget(config), chosen, config.run.workers), chosen
-            )
-        finally:
-            engine.close()
+            _refuse_foreign_files(target)  # before the lock writes anything into it
+    lock_was_there = (target / LOCK_FILENAME).exists()
+    start_failed = False
+    try:
+        with RunLock(target):
+            if fresh:
+                _clear_run_dir(target)
+            try:
+                engine = Engine.create(problem, config, target)
+            except EngineError:
+                start_failed = True
+                raise
+            chosen.note(engine.evaluator.form_notice)
+            try:
+                return _with_final_choice(
+                    engine, drive(engine, _budget(config), chosen, config.run.workers), chosen
+                )
+            finally:
+                engine.close()
+    finally:
+        if start_failed:
+            _tidy_failed_start(target, made, lock_was_there)
+
+
+def _tidy_failed_start(run_dir: Path, made: bool, lock_was_there: bool) -> None:
+    """After a start that failed before any run existed (the seed did not score, the
+    evaluation backend could not start): remove what the start wrote, the directory too
+    when the start made it. A directory that holds a run is left as it is."""
+    if (run_dir / RunDatabase.FILENAME).exists():
+        return
+    shutil.rmtree(run_dir / "problem", ignore_errors=True)
+    if not lock_was_there:
+        (run_dir / LOCK_FILENAME).unlink(missing_ok=True)
+    if made:
+        with contextlib.suppress(OSError):
+            run_dir.rmdir()  # only when empty
 
 
 def resume_run(

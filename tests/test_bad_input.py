@@ -90,7 +90,24 @@ def test_malformed_problem_is_one_line_and_writes_nothing(
     out = tmp_path / "run"
     line = _one_line_error(capsys, ["run", str(problem), "--out", str(out), "--quiet"])
     assert expected in line, line
-    assert not (out / "run.sqlite").exists()
+    assert not out.exists()  # not even the directory the start made
+
+
+def test_a_failed_start_leaves_a_directory_it_did_not_make_as_it_was(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    program, evaluator, _ = MALFORMED["evaluator_returning_no_score"]
+    problem = _problem(tmp_path, program, evaluator)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    _one_line_error(capsys, ["run", str(problem), "--out", str(mine), "--quiet"])
+    assert sorted(entry.name for entry in mine.iterdir()) == ["notes.txt"]
+    _one_line_error(capsys, ["run", str(problem), "--out", str(mine), "--fresh", "--quiet"])
+    assert sorted(entry.name for entry in mine.iterdir()) == ["notes.txt"]  # no run.lock
+    monkeypatch.chdir(tmp_path)
+    _one_line_error(capsys, ["run", str(problem), "--quiet"])  # the default directory
+    assert not any((tmp_path / "runs").iterdir())
 
 
 @pytest.mark.parametrize(
@@ -105,20 +122,26 @@ def test_malformed_problem_is_one_line_and_writes_nothing(
         ("run:\n  workers: 0\n", "workers"),
         ("- just\n- a list\n", "mapping"),
         ("run: [unclosed\n", ""),
+        ("archive:\n  features: []\n", "archive.features"),
+        (b"\xff\xfe run:\n  iterations: 5\n", "not UTF-8"),
     ],
 )
 def test_invalid_config_is_one_line(
-    yaml_text: str, expected: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    yaml_text: str | bytes, expected: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     problem = tmp_path / "curve_fit"
     shutil.copytree(CURVE_FIT, problem)
     config = tmp_path / "config.yaml"
-    config.write_text(yaml_text)
+    if isinstance(yaml_text, bytes):
+        config.write_bytes(yaml_text)
+    else:
+        config.write_text(yaml_text)
     out = tmp_path / "run"
     line = _one_line_error(
         capsys, ["run", str(problem), "--config", str(config), "--out", str(out)]
     )
     assert expected in line, line
+    assert str(config) in line, line  # the error names the file
     assert not out.exists()
 
 

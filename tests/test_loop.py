@@ -22,6 +22,8 @@ from evoforge.loop import Budget, drive, proposals_ahead
 from evoforge.problem import load_problem
 from evoforge.registry import BACKENDS
 from evoforge.report.progress import make_reporter
+from evoforge.runs import default_run_dir
+from evoforge.storage.db import RunDatabase
 
 PROBLEM = Path(__file__).parent / "e2e" / "problems" / "curve_fit"
 
@@ -92,6 +94,108 @@ def test_fresh_replaces_a_previous_run_but_not_other_files(
     (run_dir / "precious.txt").write_text("keep me")
     assert main(["run", str(problem), "--out", str(run_dir), "--fresh", "--quiet"]) == 2
     assert (run_dir / "precious.txt").exists()
+
+
+def test_fresh_also_clears_the_report_written_into_the_run_directory(
+    problem: Path, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "r"
+    assert main(["run", str(problem), "--iterations", "2", "--out", str(run_dir), "--quiet"]) == 0
+    assert main(["report", str(run_dir)]) == 0  # writes RUN_DIR/report.html
+    assert (run_dir / "report.html").is_file()
+    argv = ["run", str(problem), "--iterations", "2", "--out", str(run_dir), "--fresh", "--quiet"]
+    assert main(argv) == 0
+    assert not (run_dir / "report.html").exists()
+
+
+def test_runs_started_in_the_same_second_get_directories_of_their_own(
+    problem: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("time.strftime", lambda pattern, *rest: "20261206-120000")
+    loaded = load_problem(problem)
+    first, second, third = (default_run_dir(loaded) for _ in range(3))
+    assert first.name == "problem-20261206-120000"
+    assert second.name == "problem-20261206-120000-2"
+    assert third.name == "problem-20261206-120000-3"
+    assert all(path.is_dir() and not any(path.iterdir()) for path in (first, second, third))
+
+
+def _stop_while_the_seed_is_scored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next seed evaluation ends as a Ctrl-C would end it (what a ``kill -9`` at that
+    moment leaves on disk is the same: every earlier write is committed)."""
+    real = Engine.evaluate
+
+    def interrupted(self: Engine, code: str) -> object:
+        monkeypatch.setattr(Engine, "evaluate", real)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Engine, "evaluate", interrupted)
+
+
+def test_a_run_stopped_while_its_seed_is_scored_resumes(
+    problem: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run_dir = tmp_path / "r"
+    _stop_while_the_seed_is_scored(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        evoforge.run(problem, iterations=4, out=run_dir)
+    assert (run_dir / "run.sqlite").is_file()
+    capsys.readouterr()
+    assert main(["best", str(run_dir), "--json"]) == 0  # every key, empty
+    unscored = json.loads(capsys.readouterr().out)
+    assert unscored["program_id"] is None and unscored["code"] is None
+    assert {"metrics", "iteration_found", "operator", "lineage"} <= set(unscored)
+    assert main(["best", str(run_dir), "-o", str(tmp_path / "best.py")]) == 2
+    assert "no scored program yet" in capsys.readouterr().err
+    assert main(["resume", str(run_dir), "--quiet"]) == 0  # scores the seed, then runs
+    database = RunDatabase(run_dir / "run.sqlite")
+    try:
+        assert database.program("seed") is not None
+        assert database.count_programs() == 5  # the seed and four children, once each
+    finally:
+        database.close()
+
+
+def test_a_run_stopped_while_its_seed_is_scored_can_be_started_again(
+    problem: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir = tmp_path / "r"
+    _stop_while_the_seed_is_scored(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        evoforge.run(problem, iterations=4, out=run_dir)
+    argv = ["run", str(problem), "--iterations", "3", "--out", str(run_dir), "--quiet"]
+    assert main(argv) == 0  # no progress was made: no --fresh needed
+    assert main(["status", str(run_dir), "--json"]) == 0
+
+
+def test_a_run_stopped_before_its_setup_says_how_to_start_it_again(
+    problem: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    RunDatabase(run_dir / "run.sqlite", create=True).close()  # the schema, nothing else
+    assert main(["resume", str(run_dir)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "holds no run to resume" in error and "evoforge run PROBLEM_DIR" in error
+    assert len(error.splitlines()) == 1
+    argv = ["run", str(problem), "--iterations", "2", "--out", str(run_dir), "--quiet"]
+    assert main(argv) == 0
+
+
+def test_a_database_that_is_not_a_run_is_never_replaced_unasked(
+    problem: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    (run_dir / "run.sqlite").write_bytes(b"not a database at all, but someone's file" * 50)
+    argv = ["run", str(problem), "--iterations", "2", "--out", str(run_dir), "--quiet"]
+    assert main(argv) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert (run_dir / "run.sqlite").read_bytes().startswith(b"not a database")
 
 
 class _CountingBackend(EvaluationBackend):

@@ -385,7 +385,10 @@ class ProblemEvaluator:
                 reason=f"the result was larger than {MAX_RESULT_BYTES // (1024 * 1024)} MiB",
                 artifacts=io_artifacts,
             )
-        outcome = _parse_outcome(run.result)
+        try:
+            outcome = _parse_outcome(run.result)
+        except _OversizedOutcome as exc:
+            return EvaluationResult(EvalStatus.FAILED, reason=str(exc), artifacts=io_artifacts)
         if outcome is None:
             return EvaluationResult(
                 EvalStatus.FAILED, reason=self._crash_reason(run), artifacts=io_artifacts
@@ -609,8 +612,13 @@ def _verify_result(verdict: object) -> tuple[dict[str, object], dict[str, str]]:
     return metrics, {str(k): str(v) for k, v in raw_artifacts.items()}
 
 
+class _OversizedOutcome(ValueError):
+    """A result record of the expected shape that holds more than a result may."""
+
+
 def _parse_outcome(raw: bytes | None) -> dict[str, Any] | None:
-    """The runner's result record, or ``None`` if absent or not of the expected shape."""
+    """The runner's result record, or ``None`` if absent or not of the expected shape;
+    :class:`_OversizedOutcome` (saying why) when a stage holds too many metrics."""
     if raw is None:
         return None
     try:
@@ -634,7 +642,10 @@ def _parse_outcome(raw: bytes | None) -> dict[str, Any] | None:
         return None
     for stage in outcome["stages"]:
         if len(stage["metrics"]) > _MAX_METRICS:
-            return None
+            raise _OversizedOutcome(
+                f"the evaluator returned {len(stage['metrics'])} metrics; a result holds at"
+                f" most {_MAX_METRICS} (keep the rest as artifacts)"
+            )
         stage["metrics"] = {str(k)[:_MAX_KEY_CHARS]: v for k, v in stage["metrics"].items()}
         kept = list(stage["artifacts"].items())[:_MAX_ARTIFACTS]
         stage["artifacts"] = {str(k)[:_MAX_KEY_CHARS]: v for k, v in kept}

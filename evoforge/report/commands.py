@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from evoforge.report import views
-from evoforge.report.reader import RunReader
+from evoforge.report.reader import REPORT_FILENAME, RunReader
 from evoforge.report.tracker import top_reasons
 
 DEFAULT_PORT = 8000
@@ -80,7 +80,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from evoforge.report.html import write_report
 
-    out = args.out or args.run_dir / "report.html"
+    out = args.out or args.run_dir / REPORT_FILENAME
     reader = RunReader(args.run_dir)  # a missing run fails here, before anything is written
     reader.close()
     write_report(args.run_dir, out)

@@ -20,6 +20,8 @@ from typing import Any
 
 from evoforge.storage.db import DatabaseError, RunDatabase
 
+REPORT_FILENAME = "report.html"  # where ``evoforge report`` writes in a run directory
+
 
 class RunReader:
     """One run directory's database, opened read-only.

@@ -20,11 +20,21 @@ def best_summary(db: RunDatabase) -> dict[str, Any]:
     """The best program: id, score, initial score, metrics, where it came from, its code."""
     best = db.best_program()
     seed = db.program("seed")
-    if best is None:
+    if best is None:  # every key of a best, empty (a run whose seed is not scored yet)
         return {
             "program_id": None,
             "score": None,
             "initial_score": seed.score if seed else None,
+            "improvement": None,
+            "metrics": {},
+            "iteration_found": None,
+            "operator": None,
+            "island": None,
+            "generation": None,
+            "parent_id": None,
+            "lineage": [],
+            "artifacts": {},
+            "code": None,
             "splits": splits_summary(db),
         }
     lineage: list[str] = []

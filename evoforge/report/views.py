@@ -17,6 +17,7 @@ from evoforge.report.reader import RunReader
 from evoforge.report.tracker import RunTracker, finite
 
 OUTPUT_TAIL_CHARS = 4000
+MAX_PROGRAMS_LISTED = 500  # the most programs one listing answers
 """How much of stdout/stderr a program view shows (the end: where errors are)."""
 
 
@@ -217,12 +218,13 @@ def models(reader: RunReader) -> dict[str, Any]:
 def programs(
     reader: RunReader, *, status: str | None = None, limit: int = 50
 ) -> list[dict[str, Any]]:
-    """The most recent programs (optionally of one status), newest first, without code."""
+    """The most recent programs (optionally of one status), newest first, without code;
+    at most :data:`MAX_PROGRAMS_LISTED`."""
     where, params = ("WHERE status = ?", (status,)) if status else ("", ())
     rows = reader.rows(
         "SELECT id, iteration, operator, island, status, score, reason FROM programs "
         f"{where} ORDER BY seq DESC LIMIT ?",
-        (*params, max(1, min(limit, 500))),
+        (*params, max(1, min(limit, MAX_PROGRAMS_LISTED))),
     )
     return [
         {

@@ -30,6 +30,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from evoforge.program import EvalStatus
 from evoforge.report import views
 from evoforge.web.runs import RunSet, ServedRun
 from evoforge.web.security import (
@@ -42,6 +43,8 @@ from evoforge.web.security import (
 )
 
 STATIC_DIR = Path(str(resources.files("evoforge.web") / "static"))
+MAX_PROGRAMS_LISTED = views.MAX_PROGRAMS_LISTED
+PROGRAM_STATUSES = tuple(status.value for status in EvalStatus)
 
 
 class _Guard:
@@ -173,6 +176,14 @@ def create_app(run_dirs: Sequence[Path], *, token: str | None = None, warm_up: b
 
     @api.get("/api/runs/{run}/programs")
     def program_list(run: int, status: str | None = None, limit: int = 50) -> JSONResponse:
+        if not 1 <= limit <= MAX_PROGRAMS_LISTED:
+            raise HTTPException(
+                status_code=400, detail=f"limit must be from 1 to {MAX_PROGRAMS_LISTED}"
+            )
+        if status is not None and status not in PROGRAM_STATUSES:
+            raise HTTPException(
+                status_code=400, detail=f"status must be one of {', '.join(PROGRAM_STATUSES)}"
+            )
         target = served(run)
         return JSONResponse(
             target.cached(
@@ -218,9 +229,9 @@ def serve(
     try:
         sock.bind((host.strip("[]"), port))
         sock.listen(128)
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     bound_port = sock.getsockname()[1]
     shown_host = f"[{host.strip('[]')}]" if family == socket.AF_INET6 else host
     url = f"http://{shown_host}:{bound_port}/"

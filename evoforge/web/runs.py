@@ -11,24 +11,86 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from evoforge.report.archive_view import ArchiveReplay
 from evoforge.report.reader import RunReader
 from evoforge.report.tracker import RunTracker
+from evoforge.storage.db import DatabaseError
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """The (device, inode) of ``path``: another file once a run is replaced (``--fresh``)."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
 
 
 @dataclass
-class ServedRun:
-    """One run directory being served: its reader, archive replay and answer cache."""
+class _RunParts:
+    """What is read of one run database: its reader, archive replay and statistics."""
 
     reader: RunReader
     archive: ArchiveReplay
     tracker: RunTracker
-    _cache: dict[str, tuple[dict[str, int], Any]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    identity: tuple[tuple[int, int] | None, bool]  # the file, and whether it had a config
+
+    @classmethod
+    def open(cls, run_dir: Path) -> _RunParts:
+        reader = RunReader(run_dir)
+        identity = (_file_identity(reader.path), reader.meta("config") is not None)
+        return cls(reader, ArchiveReplay(reader), RunTracker(reader), identity)
+
+
+class ServedRun:
+    """One run directory being served: its reader, archive replay and answer cache.
+
+    The run is read again from scratch when its database is another file (the run was
+    replaced, ``evoforge run --fresh``) or its configuration appeared since it was read
+    (the server started before the run was set up), so the view never shows a run that
+    is gone or an archive laid out by the default configuration.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self._parts = _RunParts.open(run_dir)
+        self._cache: dict[str, tuple[dict[str, int], Any]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def reader(self) -> RunReader:
+        return self._parts.reader
+
+    @property
+    def archive(self) -> ArchiveReplay:
+        return self._parts.archive
+
+    @property
+    def tracker(self) -> RunTracker:
+        return self._parts.tracker
+
+    def refresh(self) -> None:
+        """Reopen the run if its database was replaced or its configuration appeared;
+        while a replacement is not readable yet, the run read before stays."""
+        parts = self._parts
+        file, had_config = parts.identity
+        current = _file_identity(parts.reader.path)
+        if current is None:
+            return
+        if current == file and (had_config or parts.reader.meta("config") is None):
+            return
+        try:
+            fresh = _RunParts.open(self.run_dir)
+        except DatabaseError:
+            return
+        with self._lock:
+            self._parts = fresh
+            self._cache.clear()  # a new run's fingerprints may equal the old one's
+        # the old reader is left to the garbage collector: a request may still read it
 
     def cached(self, key: str, compute: Callable[[], Any]) -> Any:
         """``compute()``'s answer for the run's current version (recomputed on change)."""
@@ -71,12 +133,7 @@ class RunSet:
     """Several runs, addressed by their position in the command line (0, 1, ...)."""
 
     def __init__(self, run_dirs: Sequence[Path]) -> None:
-        self.runs: list[ServedRun] = []
-        for run_dir in run_dirs:
-            reader = RunReader(run_dir)
-            self.runs.append(
-                ServedRun(reader=reader, archive=ArchiveReplay(reader), tracker=RunTracker(reader))
-            )
+        self.runs = [ServedRun(run_dir) for run_dir in run_dirs]
 
     def warm_up_in_background(self) -> threading.Thread:
         """Start :meth:`ServedRun.warm_up` of every run in a daemon thread."""
@@ -94,12 +151,18 @@ class RunSet:
             run.reader.close()
 
     def get(self, index: int) -> ServedRun | None:
-        return self.runs[index] if 0 <= index < len(self.runs) else None
+        """Run ``index``, reopened first if it was replaced (:meth:`ServedRun.refresh`)."""
+        if not 0 <= index < len(self.runs):
+            return None
+        run = self.runs[index]
+        run.refresh()
+        return run
 
     def listing(self) -> list[dict[str, Any]]:
         """Every run: index, name, problem, best score, programs, stop reason."""
         rows = []
         for index, run in enumerate(self.runs):
+            run.refresh()
             data = run.overview()
             rows.append(
                 {
@@ -117,6 +180,7 @@ class RunSet:
         """The best-score curve of every run, for one chart."""
         result = []
         for index, run in enumerate(self.runs):
+            run.refresh()
             data = run.overview()
             result.append(
                 {

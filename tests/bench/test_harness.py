@@ -81,6 +81,9 @@ def test_bench_runs_records_reports_and_resumes(
     [
         (["--problems", "no_such_problem"], "unknown problem 'no_such_problem'"),
         (["--problems", str(CURVE_FIT), "--engines", "nope"], "unknown engine 'nope'"),
+        (["--problems", str(CURVE_FIT), "--max-run-seconds", "-1"], "positive number of seconds"),
+        (["--problems", str(CURVE_FIT), "--max-run-seconds", "0"], "positive number of seconds"),
+        (["--problems", str(CURVE_FIT), "--max-run-seconds", "nan"], "positive number of seconds"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(

@@ -45,6 +45,15 @@ def test_numpy_scalars_are_numbers(make_evaluator: MakeEvaluator) -> None:
     assert result.metrics == {"a": 0.5, "b": 3.0}
 
 
+def test_too_many_metrics_fail_saying_so(make_evaluator: MakeEvaluator) -> None:
+    evaluator = make_evaluator()
+    kept = evaluator.evaluate(program("{f'm{i}': float(i) for i in range(256)}"))
+    assert kept.status is EvalStatus.OK, kept.reason
+    result = evaluator.evaluate(program("{f'm{i}': float(i) for i in range(257)}"))
+    assert result.status is EvalStatus.FAILED
+    assert "257 metrics" in result.reason and "at most 256" in result.reason
+
+
 @pytest.mark.parametrize(
     ("metrics", "expected"),
     [

@@ -116,6 +116,25 @@ def test_a_worker_that_dies_costs_one_child_and_is_replaced(pool: ProposalPool) 
     assert len(pool.pids) == 1
 
 
+def test_a_worker_ignores_a_terminals_ctrl_c(
+    pool: ProposalPool, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A terminal's Ctrl-C reaches every process of the foreground group; the driver
+    decides when a run stops, so a worker keeps serving and prints no traceback."""
+
+    async def scenario() -> tuple[int, object]:
+        await pool.propose("tune", _context(0))  # starts the worker
+        (pid,) = pool.pids
+        os.kill(pid, signal.SIGINT)
+        await asyncio.sleep(0.2)
+        return pid, await pool.propose("tune", _context(1))
+
+    pid, after = asyncio.run(scenario())
+    assert after is not None
+    assert pool.pids == [pid]  # the same worker answered
+    assert "KeyboardInterrupt" not in capfd.readouterr().err
+
+
 def test_close_stops_the_workers(pool: ProposalPool) -> None:
     asyncio.run(pool.propose("mutate", _context(0)))
     (pid,) = pool.pids

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -104,6 +106,30 @@ def test_text_lines_stay_whole_in_a_narrow_pipe(small_run: Path, best: dict) -> 
     assert "island" in lineage.splitlines()[0]
 
 
+@pytest.mark.parametrize("command", [["best"], ["best", "--json"], ["status", "--json"]])
+def test_a_reader_that_went_away_ends_the_command_quietly(
+    small_run: Path, command: list[str]
+) -> None:
+    """``evoforge best RUN | head -1``: once the pipe's reader is gone the command stops
+    with status 1 and prints no error or traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "evoforge.cli", command[0], str(small_run), *command[1:]],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 1
+    assert done.stderr == ""
+
+
 def test_report_writes_one_html_file(small_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "report.html"
     done = evoforge("report", str(small_run), "--out", str(out))
@@ -133,6 +159,31 @@ def test_bad_input_is_one_line_and_status_2(
     assert message in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("damage", "commands"),
+    [
+        ("UPDATE programs SET metrics = '{x' WHERE id = 'seed'", ["status", "best", "report"]),
+        ("UPDATE meta SET value = '{x' WHERE key = 'config'", ["status", "report", "resume"]),
+        ("UPDATE programs SET features = '[1, 2' WHERE id = 'seed'", ["status", "best"]),
+        ("UPDATE programs SET code = CAST(X'FFFE00' AS TEXT) WHERE id = 'seed'", ["status"]),
+    ],
+)
+def test_damaged_stored_data_is_one_line_and_status_2(
+    small_run: Path, tmp_path: Path, damage: str, commands: list[str]
+) -> None:
+    """A run database that opens but holds rows that do not read back (damaged after it
+    was written): every command says so in one line, never with a traceback."""
+    copy = tmp_path / "damaged"
+    shutil.copytree(small_run, copy)
+    with sqlite3.connect(copy / "run.sqlite") as connection:
+        connection.execute(damage)
+    for command in commands:
+        done = evoforge(command, str(copy))
+        assert done.returncode == 2, (command, done.stderr[-2000:])
+        assert len(done.stderr.strip().splitlines()) == 1, (command, done.stderr[-2000:])
+        assert "Traceback" not in done.stderr
 
 
 def test_jsonl_steps_carry_the_reason(tmp_path: Path) -> None:

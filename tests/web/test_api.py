@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from evoforge.report.reader import RunReader
 from evoforge.storage.db import RunDatabase
 from evoforge.web.app import STATIC_DIR, create_app
 from evoforge.web.security import TOKEN_COOKIE
+
+from .support import EXAMPLE
 
 LOCAL = "http://127.0.0.1:8000"
 
@@ -84,6 +87,19 @@ def test_unknown_run_or_program_is_404(app: Any) -> None:
     assert get(app, "/api/runs/3/overview").status_code == 404
     assert get(app, "/api/runs/0/programs/nope").status_code == 404
     assert get(app, "/api/runs/0/lineage?program=nope").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=-1", "limit=501", "status=bogus", "status=", "limit=x"]
+)
+def test_a_bad_program_listing_query_is_a_client_error(app: Any, query: str) -> None:
+    answer = get(app, f"/api/runs/0/programs?{query}")
+    assert answer.status_code in (400, 422), answer.text
+
+
+def test_program_listings_by_status_and_limit(app: Any) -> None:
+    rows = get(app, "/api/runs/0/programs?status=ok&limit=3").json()
+    assert 1 <= len(rows) <= 3 and {row["status"] for row in rows} == {"ok"}
 
 
 def test_every_answer_carries_a_strict_security_policy(app: Any) -> None:
@@ -164,6 +180,44 @@ def test_answers_follow_a_run_that_is_being_written(small_run: Path, tmp_path: P
     lineage = get(live, "/api/runs/0/lineage").json()
     assert lineage["nodes"][-1]["id"] == "i999999"
     assert lineage["nodes"][-2]["id"] == before["best_id"]
+
+
+def test_a_run_replaced_while_served_is_read_anew(small_run: Path, tmp_path: Path) -> None:
+    """``evoforge run --fresh`` into a served directory: the view shows the new run."""
+    import evoforge
+
+    copy = tmp_path / "copy"
+    shutil.copytree(small_run, copy)
+    live = create_app([copy])
+    before = get(live, "/api/runs/0/overview").json()
+    old_ids = {row["id"] for row in get(live, "/api/runs/0/programs?limit=100").json()}
+    evoforge.run(EXAMPLE, iterations=3, seed=5, workers=1, out=copy, fresh=True)
+    after = get(live, "/api/runs/0/overview").json()
+    assert before["programs"] > 4
+    assert (after["iterations"], after["programs"]) == (3, 4)
+    new_ids = {row["id"] for row in get(live, "/api/runs/0/programs?limit=100").json()}
+    assert len(new_ids) == 4
+    gone = sorted(old_ids - new_ids)
+    assert gone
+    assert get(live, f"/api/runs/0/programs/{gone[-1]}").status_code == 404
+
+
+def test_a_configuration_stored_after_the_server_started_is_used(
+    small_run: Path, tmp_path: Path
+) -> None:
+    """A server started before the run stored its configuration lays the archive out by
+    the run's configuration once it is there, not by the default one."""
+    copy = tmp_path / "copy"
+    shutil.copytree(small_run, copy)
+    path = copy / RunDatabase.FILENAME
+    with sqlite3.connect(path) as connection:
+        (stored,) = connection.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+        connection.execute("DELETE FROM meta WHERE key = 'config'")
+    live = create_app([copy])
+    assert len(get(live, "/api/runs/0/archive").json()) == 4  # the default's islands
+    with sqlite3.connect(path) as connection:
+        connection.execute("INSERT INTO meta(key, value) VALUES ('config', ?)", (stored,))
+    assert len(get(live, "/api/runs/0/archive").json()) == 2  # the run's own
 
 
 def test_model_calls_agree_with_the_run_database(llm_run: Path) -> None:
