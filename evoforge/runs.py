@@ -12,11 +12,13 @@ import contextlib
 import fcntl
 import os
 import shutil
+import signal
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import IO, Any
 
 from evoforge.config import Config, resolve_config
@@ -134,6 +136,44 @@ def _clear_run_dir(run_dir: Path) -> None:
             entry.unlink()
 
 
+class _InterruptAfterSeed:
+    """While the seed is scored, a first Ctrl-C (SIGINT) lets its evaluation finish and
+    then stops the run (:class:`KeyboardInterrupt` from :meth:`check`); a second one
+    abandons it at once. The run is resumable either way. Acts only in the main thread
+    (where Python delivers signals)."""
+
+    def __init__(self, note: Callable[[str], None], run_dir: Path) -> None:
+        self.pressed = False
+        self._note = note
+        self._run_dir = run_dir
+        self._previous: Any = None
+        self._active = threading.current_thread() is threading.main_thread()
+
+    def _on_interrupt(self, signum: int, frame: FrameType | None) -> None:
+        if self.pressed:
+            raise KeyboardInterrupt
+        self.pressed = True
+        self._note(
+            "interrupted: finishing the seed's evaluation (interrupt again to abandon); "
+            f"'evoforge resume {self._run_dir}' continues the run"
+        )
+
+    def __enter__(self) -> _InterruptAfterSeed:
+        if self._active:
+            self._previous = signal.signal(signal.SIGINT, self._on_interrupt)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._active:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def check(self, engine: Engine) -> None:
+        """Close ``engine`` and raise :class:`KeyboardInterrupt` if interrupted."""
+        if self.pressed:
+            engine.close()
+            raise KeyboardInterrupt
+
+
 def _with_final_choice(engine: Engine, result: RunResult, reporter: Reporter) -> RunResult:
     """Choose the final program on the holdout and score it on test (problems with splits;
     not after an interrupt, so that a stopped run can be resumed first)."""
@@ -207,10 +247,12 @@ def start_run(
             if fresh:
                 _clear_run_dir(target)
             try:
-                engine = Engine.create(problem, config, target)
+                with _InterruptAfterSeed(chosen.note, target) as interrupt:
+                    engine = Engine.create(problem, config, target)
             except EngineError:
                 start_failed = True
                 raise
+            interrupt.check(engine)
             chosen.note(engine.evaluator.form_notice)
             try:
                 return _with_final_choice(
@@ -253,7 +295,11 @@ def resume_run(
     if not (run_dir / RunDatabase.FILENAME).is_file():
         raise EngineError(f"{run_dir} holds no run (no {RunDatabase.FILENAME})")
     with RunLock(run_dir):
-        engine = Engine.open(run_dir, llm_base_url=llm_base_url)
+        with _InterruptAfterSeed(
+            (reporter or make_reporter("quiet")).note, run_dir
+        ) as interrupt:  # open() scores the seed of a run stopped before that
+            engine = Engine.open(run_dir, llm_base_url=llm_base_url)
+        interrupt.check(engine)
         try:
             config = engine.config
             budget = _budget(config)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from evoforge.loop import Budget, drive, proposals_ahead
 from evoforge.problem import load_problem
 from evoforge.registry import BACKENDS
 from evoforge.report.progress import make_reporter
-from evoforge.runs import default_run_dir
+from evoforge.runs import _InterruptAfterSeed, default_run_dir
 from evoforge.storage.db import RunDatabase
 
 PROBLEM = Path(__file__).parent / "e2e" / "problems" / "curve_fit"
@@ -170,6 +172,32 @@ def test_a_run_stopped_while_its_seed_is_scored_can_be_started_again(
     argv = ["run", str(problem), "--iterations", "3", "--out", str(run_dir), "--quiet"]
     assert main(argv) == 0  # no progress was made: no --fresh needed
     assert main(["status", str(run_dir), "--json"]) == 0
+
+
+def test_a_ctrl_c_while_the_seed_is_scored_lets_it_finish_then_stops(tmp_path: Path) -> None:
+    """The first SIGINT is noted and the seed's evaluation goes on; the run stops after
+    it (KeyboardInterrupt, the engine closed); a second SIGINT abandons at once."""
+    notes: list[str] = []
+
+    class _Closable:
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+    with _InterruptAfterSeed(notes.append, tmp_path / "r") as interrupt:
+        os.kill(os.getpid(), signal.SIGINT)  # handled: nothing is raised here
+        carried_on = True
+    assert carried_on and interrupt.pressed
+    assert "finishing the seed's evaluation" in notes[0] and "evoforge resume" in notes[0]
+    engine = _Closable()
+    with pytest.raises(KeyboardInterrupt):
+        interrupt.check(engine)  # type: ignore[arg-type]
+    assert engine.closed
+    with pytest.raises(KeyboardInterrupt), _InterruptAfterSeed(notes.append, tmp_path / "r"):
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)  # the second one abandons
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
 
 
 def test_a_run_stopped_before_its_setup_says_how_to_start_it_again(
