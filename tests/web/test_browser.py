@@ -87,6 +87,18 @@ def test_every_page_renders_its_content(server: Server, small_run: Path, watched
     assert watched.errors == []
 
 
+def test_an_unknown_program_says_so_in_the_page_and_the_header(
+    server: Server, watched: Watched
+) -> None:
+    """The server answered (404): the header says what is missing, not that the server
+    is unreachable, and does not stay at "connecting"."""
+    page = open_view(watched, server.url, "run/0/program/nope", "[data-testid=error]")
+    assert "no program nope" in page.inner_text("[data-testid=error]")
+    header = page.inner_text("#live")
+    assert "no program nope" in header
+    assert "unreachable" not in header and "connecting" not in header
+
+
 def test_lineage_has_one_node_per_ancestor(
     server: Server, small_run: Path, watched: Watched
 ) -> None:

@@ -22,7 +22,9 @@
     if (!response.ok) {
       let detail = response.statusText;
       try { detail = (await response.json()).detail || detail; } catch (e) { /* not JSON */ }
-      throw new Error(detail);
+      const refused = new Error(detail);
+      refused.status = response.status; // the server answered: it is reachable
+      throw refused;
     }
     return response.json();
   }
@@ -378,9 +380,18 @@
       setLive(EMBED ? "report written " + (EMBED.written_at || "") : "live · updated " + new Date().toLocaleTimeString(), false);
     } catch (error) {
       main.replaceChildren(el("p", { class: "error", "data-testid": "error" }, String(error.message || error)));
+      setLive(failureText(error), true);
     } finally {
       state.rendering = false;
     }
+  }
+
+  // What the header says when an answer failed: a report lacks it, the server refused it
+  // (it answered, so it is reachable: an unknown run or program), or no answer came.
+  function failureText(error) {
+    const why = String(error.message || error);
+    if (EMBED) return "report · " + why;
+    return error.status ? "live · " + why : "server unreachable: " + why;
   }
 
   function setLive(text, stale) {
@@ -401,7 +412,7 @@
       }
       if (changed && route.view !== "program") { state.runs = await api("/api/runs"); await render(true); }
     } catch (error) {
-      setLive("server unreachable: " + (error.message || error), true);
+      setLive(failureText(error), true);
     }
   }
 
