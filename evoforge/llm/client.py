@@ -180,6 +180,7 @@ class OpenAIChatClient:
         self._sleep = sleep
         self._jitter = random.Random(jitter_seed)
         self._api_key = os.environ.get(model.api_key_env) or PLACEHOLDER_KEY
+        self._redact = key_redactor(self._api_key)
         self._client: Any = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
 
@@ -224,20 +225,22 @@ class OpenAIChatClient:
                 texts, tokens_in, tokens_out = await self._attempt(request, prompt)
             except LLMCallError as exc:
                 latency = time.monotonic() - started
+                error = self._redact(str(exc))  # a server may echo the key it was sent
                 records.append(
-                    self._record(request, prompt, "", 0, 0, latency, exc.outcome, str(exc), attempt)
+                    self._record(request, prompt, "", 0, 0, latency, exc.outcome, error, attempt)
                 )
                 retry_after = exc.retry_after
                 if exc.outcome not in RETRYABLE or attempt > self.retry.max_retries:
                     raise LLMCallError(
                         exc.outcome,
-                        f"{self.label}: {exc} (after {attempt} attempt{'s' * (attempt > 1)})",
+                        f"{self.label}: {error} (after {attempt} attempt{'s' * (attempt > 1)})",
                         records,
                         fatal=exc.fatal,
                     ) from None
                 await self._sleep(self.retry.delay(attempt, retry_after, self._jitter))
                 continue
             latency = time.monotonic() - started
+            texts = [self._redact(text) for text in texts]  # never into a child's code
             records.append(
                 self._record(
                     request,
@@ -341,6 +344,19 @@ class OpenAIChatClient:
         return texts, tokens_in, tokens_out
 
 
+REDACTED = "<redacted>"
+
+
+def key_redactor(key: str) -> Callable[[str], str]:
+    """A function that replaces every occurrence of ``key`` in a text by ``<redacted>``:
+    what a server says (an error that quotes the key it was sent, an answer that repeats
+    it) must not carry the key into the run database, the console, a later prompt or a
+    child's code. The placeholder sent when no key is set is no secret."""
+    if not key or key == PLACEHOLDER_KEY:
+        return lambda text: text
+    return lambda text: text.replace(key, REDACTED) if key in text else text
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:300]
@@ -416,15 +432,24 @@ class EmbeddingClient:
         self.base_url = str(config.embedding_base_url)
         self.api_key_env = config.embedding_api_key_env
         self.timeout_s = config.embedding_timeout_s
+        api_key = os.environ.get(config.embedding_api_key_env) or PLACEHOLDER_KEY
+        self._redact = key_redactor(api_key)
         self._client = self._openai.OpenAI(
-            api_key=os.environ.get(config.embedding_api_key_env) or PLACEHOLDER_KEY,
+            api_key=api_key,
             base_url=self.base_url,
             timeout=self.timeout_s,
             max_retries=retries,
         )
 
     def embed(self, texts: list[str]) -> list[list[float]]:
-        """One vector per text, in order; raises EmbeddingError."""
+        """One vector per text, in order; raises EmbeddingError (its reason never holds
+        the key)."""
+        try:
+            return self._embed(texts)
+        except EmbeddingError as exc:
+            raise EmbeddingError(self._redact(str(exc))) from None
+
+    def _embed(self, texts: list[str]) -> list[list[float]]:
         openai = self._openai
         try:
             response = self._client.embeddings.create(

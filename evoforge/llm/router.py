@@ -186,8 +186,9 @@ class ModelRouter:
             health.dropped = f"{label}: {exc}"
             self._tell(label, "dropped", str(exc), 0.0)
             return
-        if exc.outcome is CallOutcome.BAD_REQUEST:
-            return  # this request was wrong, not the model
+        # a refused request (HTTP 400, 422, ...) counts too: one may be this request's
+        # fault, but a model that refuses every request (parameters it does not take)
+        # must be rested, then dropped and announced, like one that fails otherwise
         health.consecutive_failures += 1
         if health.consecutive_failures >= self.config.circuit_failures:
             health.consecutive_failures = 0

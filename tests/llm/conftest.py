@@ -25,8 +25,10 @@ PROBLEMS = Path(__file__).resolve().parent.parent / "e2e" / "problems"
 
 @dataclass(frozen=True)
 class Reply:
-    """``kind``: answer (200 with ``text``), status (``status`` with ``headers``), hang
-    (no answer for ``seconds``), drop (close the connection without a response)."""
+    """``kind``: answer (200 with ``text``), status (``status`` with ``headers``, and
+    ``text`` as the error's message), hang (no answer for ``seconds``), drop (close the
+    connection without a response). ``{bearer}`` in ``text`` is replaced by the request's
+    key."""
 
     kind: str
     text: str = ""
@@ -39,9 +41,12 @@ def answer(text: str) -> Reply:
     return Reply("answer", text=text)
 
 
-def status(code: int, **headers: str) -> Reply:
+def status(code: int, text: str = "", **headers: str) -> Reply:
     return Reply(
-        "status", status=code, headers=tuple((k.replace("_", "-"), v) for k, v in headers.items())
+        "status",
+        text=text,
+        status=code,
+        headers=tuple((k.replace("_", "-"), v) for k, v in headers.items()),
     )
 
 
@@ -109,11 +114,14 @@ def _handler(scripted: ScriptedServer) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 self.wfile.write(b'HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{"trunc')
                 return
+            # "{bearer}" in a reply's text stands for the key the request came with (a
+            # server that echoes it)
+            bearer = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+            text = reply.text.replace("{bearer}", bearer)
             if reply.kind == "status":
+                message = text or f"scripted {reply.status}"
                 self._json(
-                    reply.status,
-                    {"error": {"message": f"scripted {reply.status}", "type": "scripted"}},
-                    reply.headers,
+                    reply.status, {"error": {"message": message, "type": "scripted"}}, reply.headers
                 )
                 return
             n = int(request.get("n") or 1)
@@ -127,7 +135,7 @@ def _handler(scripted: ScriptedServer) -> type[BaseHTTPRequestHandler]:
                     "choices": [
                         {
                             "index": i,
-                            "message": {"role": "assistant", "content": reply.text},
+                            "message": {"role": "assistant", "content": text},
                             "finish_reason": "stop",
                         }
                         for i in range(n)

@@ -99,6 +99,59 @@ def test_auth_error_is_fatal_and_not_retried(scripted_server: ScriptedServer) ->
     assert len(raised.value.records) == 1
 
 
+SECRET = "sk-test-0123456789abcdef"
+
+
+def test_a_key_a_server_echoes_is_redacted_everywhere(
+    scripted_server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error that quotes the key and an answer that repeats it: neither the records,
+    the error's message nor the answer (a child's code) hold the key."""
+    monkeypatch.setenv("EVOFORGE_TEST_KEY", SECRET)
+    model = LLMModelConfig(
+        model="m", base_url=scripted_server.url, timeout_s=1.0, api_key_env="EVOFORGE_TEST_KEY"
+    )
+    client = OpenAIChatClient(model, RetryPolicy(1, 0.01, 0.05))
+    scripted_server.extend(
+        status(500, "Incorrect API key provided: {bearer}"),
+        answer("x = '{bearer}'"),
+        status(400, "bad request from {bearer}"),
+    )
+    response = asyncio.run(client.complete(REQUEST))
+    assert scripted_server.authorizations[0] == f"Bearer {SECRET}"  # it was sent
+    assert response.texts == ("x = '<redacted>'",)
+    assert "<redacted>" in response.records[0].error
+    with pytest.raises(LLMCallError) as raised:
+        asyncio.run(client.complete(REQUEST))
+    everything = [str(raised.value), *(r.error for r in raised.value.records)]
+    everything += [r.error + r.response for r in response.records]
+    assert all(SECRET not in text for text in everything)
+    assert "<redacted>" in str(raised.value)
+
+
+def test_a_model_that_refuses_every_request_is_rested(scripted_server: ScriptedServer) -> None:
+    """HTTP 400 on every request (parameters the model does not take): the model is
+    rested like one that fails otherwise, not asked again and again."""
+    config = LLMConfig(
+        models=[LLMModelConfig(model="m", base_url=scripted_server.url, timeout_s=1)],
+        max_retries=0,
+        circuit_failures=2,
+        circuit_cooldown_s=60,
+    )
+    retry = RetryPolicy.from_config(config)
+    router = ModelRouter(config, {m.label: OpenAIChatClient(m, retry) for m in config.models})
+    scripted_server.default = status(400, "unsupported parameter: max_tokens")
+
+    async def twice() -> None:
+        for _ in range(2):
+            with pytest.raises(LLMCallError):
+                await router.complete(REQUEST, np.random.default_rng(0))
+
+    asyncio.run(twice())
+    assert router.health()["m"]["resting_s"] > 0
+    assert not router.usable_now()
+
+
 def test_retry_after_forms() -> None:
     assert parse_retry_after({"Retry-After": "3"}) == 3.0
     assert parse_retry_after({"retry-after-ms": "250"}) == 0.25
