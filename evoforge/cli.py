@@ -74,6 +74,13 @@ def _rate(text: str) -> float:
     return value
 
 
+def _port(text: str) -> int:
+    value = _positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"a port is at most 65535, got {value}")
+    return value
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -155,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     oracle = commands.add_parser(
         "oracle", help="serve an offline stand-in language model (OpenAI-compatible)"
     )
-    oracle.add_argument("--port", type=_positive_int, default=8765, help="0 picks a free port")
+    oracle.add_argument("--port", type=_port, default=8765, help="0 picks a free port")
     oracle.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     oracle.add_argument("--seed", type=_positive_int, default=0, help="answers depend on it")
     oracle.add_argument("--verbose", action="store_true", help="log every request")
@@ -534,7 +541,12 @@ def _cmd_oracle(args: argparse.Namespace) -> int:
     from evoforge.llm.oracle import OracleServer, WeakModel
 
     weak = WeakModel(args.near_miss_rate, args.unparseable_rate)
-    server = OracleServer(args.host, args.port, args.seed, verbose=args.verbose, weak=weak)
+    try:
+        server = OracleServer(args.host, args.port, args.seed, verbose=args.verbose, weak=weak)
+    except (OSError, OverflowError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        message = f"evoforge oracle: cannot listen on {args.host}:{args.port}: {reason}"
+        raise UsageError(message) from None
     print(
         f"evoforge oracle listening on {server.url} (model 'oracle'); Ctrl-C stops it", flush=True
     )

@@ -7,9 +7,12 @@ validates once; any problem becomes a :class:`ConfigError` carrying one readable
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -383,6 +386,26 @@ class BanditConfig(_Strict):
     )
 
 
+def check_endpoint_url(url: str) -> str:
+    """``url`` if it is an http(s) URL with a host and a valid port (what an
+    OpenAI-compatible client can send requests to), else ValueError saying why."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError for a port that is not a number from 0 to 65535
+    except ValueError as exc:
+        raise ValueError(f"not a usable URL ({exc}): {url!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an http:// or https:// URL with a host, got {url!r}")
+    if port == 0:
+        raise ValueError(f"port 0 cannot be connected to: {url!r}")
+    if re.fullmatch(r"[0-9.]+", parts.hostname):
+        try:
+            ipaddress.IPv4Address(parts.hostname)
+        except ValueError:
+            raise ValueError(f"not an IPv4 address: {parts.hostname!r} in {url!r}") from None
+    return url
+
+
 class LLMModelConfig(_Strict):
     """One language model behind an OpenAI-compatible endpoint.
 
@@ -402,6 +425,12 @@ class LLMModelConfig(_Strict):
         min_length=1,
         description="Environment variable holding the API key (unset: a placeholder key).",
     )
+
+    @field_validator("base_url")
+    @classmethod
+    def _usable_url(cls, url: str) -> str:
+        return check_endpoint_url(url)
+
     temperature: float = Field(0.8, ge=0, le=2, description="Sampling temperature.")
     top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling mass.")
     max_tokens: int = Field(4096, ge=1, description="Largest completion, in tokens.")
@@ -619,6 +648,11 @@ class NoveltyConfig(_Strict):
     embedding_timeout_s: float = Field(
         30.0, gt=0, description="Per-request timeout of the embeddings server, seconds."
     )
+
+    @field_validator("embedding_base_url")
+    @classmethod
+    def _usable_url(cls, url: str | None) -> str | None:
+        return None if url is None else check_endpoint_url(url)
 
     @model_validator(mode="after")
     def _embeddings_need_an_endpoint(self) -> NoveltyConfig:

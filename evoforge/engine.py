@@ -41,7 +41,7 @@ from evoforge.archive.islands import Archive
 from evoforge.archive.parents import ParentPick, pick_parent
 from evoforge.archive.stagnation import StagnationAction, StagnationMonitor
 from evoforge.checks import Check, Rejection, default_checks
-from evoforge.config import Config, config_to_yaml, validate_config
+from evoforge.config import Config, check_endpoint_url, config_to_yaml, validate_config
 from evoforge.evaluation.backends.base import BackendError, EvaluationBackend, EvaluationRequest
 from evoforge.evaluation.environment import sanitized_environment
 from evoforge.evaluation.evaluator import ProblemEvaluator
@@ -367,11 +367,15 @@ class Engine:
         config_override: Config | None = None,
         *,
         llm_base_url: str | None = None,
+        check_config: Callable[[Config], None] | None = None,
     ) -> Engine:
         """Reopen a run: rebuild the archive, bandit and counters from the database.
 
         ``llm_base_url`` moves every model of the run to that endpoint (a server that
         came back elsewhere) and is stored, so later resumes use it too.
+        ``check_config`` sees the configuration the run will use before anything is
+        stored or started (the start-up check of its models); what it raises stops the
+        reopening with the database unchanged.
         """
         db_path = run_dir / RunDatabase.FILENAME
         database = RunDatabase(db_path)
@@ -387,11 +391,25 @@ class Engine:
             if not config.llm.models:
                 database.close()
                 raise EngineError(f"{run_dir}: the run uses no language model to move")
+            try:
+                check_endpoint_url(llm_base_url)
+            except ValueError as exc:
+                database.close()
+                raise EngineError(f"--llm-base-url: {exc}") from None
             models = [m.model_copy(update={"base_url": llm_base_url}) for m in config.llm.models]
             config = config.model_copy(
                 update={"llm": config.llm.model_copy(update={"models": models})}
             )
-            database.set_meta({"config": config.model_dump_json()})
+        if check_config is not None:
+            try:
+                check_config(config)
+            except BaseException:
+                database.close()
+                raise
+        if llm_base_url is not None:
+            database.set_meta(
+                {"config": config.model_dump_json(), "config_yaml": config_to_yaml(config)}
+            )
         files = database.problem_files()
         problem_copy = run_dir / _PROBLEM_SUBDIR
         if not (problem_copy / EVALUATOR_FILENAME).is_file():

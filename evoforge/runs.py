@@ -294,11 +294,18 @@ def resume_run(
     The models are checked first, as for :func:`start_run`."""
     if not (run_dir / RunDatabase.FILENAME).is_file():
         raise EngineError(f"{run_dir} holds no run (no {RunDatabase.FILENAME})")
+    reporters: list[Reporter] = [] if reporter is None else [reporter]
+
+    def check_models(config: Config) -> None:  # before open() stores or starts anything
+        if not reporters:
+            reporters.append(make_reporter(log_mode or config.run.log_mode))
+        _check_models(config, reporters[0], allow_unreachable)
+
     with RunLock(run_dir):
         with _InterruptAfterSeed(
             (reporter or make_reporter("quiet")).note, run_dir
         ) as interrupt:  # open() scores the seed of a run stopped before that
-            engine = Engine.open(run_dir, llm_base_url=llm_base_url)
+            engine = Engine.open(run_dir, llm_base_url=llm_base_url, check_config=check_models)
         interrupt.check(engine)
         try:
             config = engine.config
@@ -313,8 +320,7 @@ def resume_run(
                 max_wall_time_s=budget.max_wall_time_s,
                 target_score=budget.target_score,
             )
-            chosen = reporter or make_reporter(log_mode or config.run.log_mode)
-            _check_models(config, chosen, allow_unreachable)
+            chosen = reporters[0]
             return _with_final_choice(
                 engine, drive(engine, budget, chosen, config.run.workers), chosen
             )

@@ -8,6 +8,7 @@ raise anything but their own error for any input.
 from __future__ import annotations
 
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -159,6 +160,12 @@ def test_invalid_config_is_one_line(
         ["run", "{problem}", "--executor", "slurm"],
         ["run", "{problem}", "--executor", "local", "--ray-address", "auto"],
         ["run", "{problem}", "--config", "{missing}"],
+        ["run", "{problem}", "--model", "m", "--llm-base-url", "http://127.0.0.1:abc/v1"],
+        ["run", "{problem}", "--model", "m", "--llm-base-url", "http://[::1/v1"],
+        ["run", "{problem}", "--model", "m", "--llm-base-url", "http://256.1.1.1/v1"],
+        ["run", "{problem}", "--model", "m", "--llm-base-url", "http://127.0.0.1:99999/v1"],
+        ["run", "{problem}", "--model", "m", "--llm-base-url", "ftp://127.0.0.1/v1"],
+        ["oracle", "--port", "70000"],
         ["resume"],
         ["resume", "{missing}"],
         ["best", "{problem}"],
@@ -251,3 +258,12 @@ def test_problem_loader_never_raises_anything_else(
         load_problem(root)
     except ProblemError as exc:
         assert str(exc) and "\n" not in str(exc)
+
+
+def test_an_oracle_port_in_use_is_one_line_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        line = _one_line_error(capsys, ["oracle", "--port", str(port)])
+    assert f"cannot listen on 127.0.0.1:{port}" in line, line

@@ -504,3 +504,36 @@ def test_after_garbage_at_start_up_a_run_started_anyway_resumes_on_a_live_model(
     assert "is not an OpenAI-compatible endpoint" in capsys.readouterr().err
     assert len(_steps(run_dir)) == ITERATIONS
     _resume_on_a_live_model(run_dir, 2)
+
+
+def test_a_resume_refused_by_the_model_check_stores_nothing(
+    problem: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``resume --llm-base-url`` to an endpoint that fails the start-up check stops with
+    one line and leaves the run's stored configuration as it was; a malformed URL is
+    refused before anything is tried."""
+    live = start_oracle(port=0, seed=5)
+    try:
+        config = _config(tmp_path, live.url)
+        run_dir = tmp_path / "run"
+        assert main(_run(problem, config, run_dir, "--quiet")) == 0
+    finally:
+        live.close()
+    stored = RunDatabase(run_dir / RunDatabase.FILENAME)
+    try:
+        before = (stored.get_meta("config"), stored.get_meta("config_yaml"))
+    finally:
+        stored.close()
+    dead = f"http://127.0.0.1:{_free_port()}/v1"
+    capsys.readouterr()
+    assert main(["resume", str(run_dir), "--iterations", "2", "--llm-base-url", dead]) == 2
+    assert "unreachable" in _one_error_line(capsys.readouterr().err)
+    bad = "http://127.0.0.1:abc/v1"
+    assert main(["resume", str(run_dir), "--iterations", "2", "--llm-base-url", bad]) == 2
+    assert "not a usable URL" in _one_error_line(capsys.readouterr().err)
+    stored = RunDatabase(run_dir / RunDatabase.FILENAME)
+    try:
+        assert (stored.get_meta("config"), stored.get_meta("config_yaml")) == before
+    finally:
+        stored.close()
+    _resume_on_a_live_model(run_dir, 2)
