@@ -46,15 +46,32 @@ _SECRET_PATTERNS = (
     re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"),
     re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{12,}=*"),
 )
+# ``password = "..."``, ``api_key: sk...``, ``token=abc123``: the value is redacted when
+# it is quoted, or bare and not code (a call, an index or an attribute chain such as
+# ``token_count = len(x)``, ``tokens = text.split()``, ``token = self.token``)
 _ASSIGNED_SECRET_RE = re.compile(
     r"(?i)\b(\w*(?:api[_-]?key|secret|token|password|passwd)\w*)(\s*[=:]\s*)"
-    r"(['\"]?)([^\s'\"]{6,})\3"
+    r"(?:(['\"])([^\s'\"]{6,})\3|([^\s'\"()\[\],;]{6,})(?![(\[\w]))"
 )
+_DOTTED_NAME_RE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
 _URL_RE = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>()\[\]{}`]+")
-_POSIX_PATH_RE = re.compile(r"(?<![\w.:/\\~-])(?:~/|/)(?:[\w.@+%-]+/)+([\w.@+%-]*)")
+# an absolute path: two directories or more (``/srv/runs/``), or a directory and a name
+# (``/home/carol``); not one word between two slashes (``(a + b) /scale/ 2`` is code)
+_POSIX_PATH_RE = re.compile(
+    r"(?<![\w.:/\\~-])(?:~/|/)(?:(?:[\w.@+%-]+/){2,}([\w.@+%-]*)|[\w.@+%-]+/([\w.@+%-]+))"
+)
 _WINDOWS_PATH_RE = re.compile(r"\b[A-Za-z]:\\(?:[^\\\s'\"<>|:*?]+\\)+([^\\\s'\"<>|:*?]*)")
 _FRAME_RE = re.compile(r'^(?P<indent>[ \t]*)File "(?P<file>[^"]+)", line \d+')
 _CARET_RE = re.compile(r"^[ \t]*[\^~]+[ \t]*$")
+
+
+def _redact_assigned(match: re.Match[str]) -> str:
+    name, separator, quote, _quoted, bare = match.groups()
+    if quote:
+        return f"{name}{separator}{quote}<redacted>{quote}"
+    if _DOTTED_NAME_RE.fullmatch(bare):
+        return match.group(0)  # an attribute chain: code, not a value
+    return f"{name}{separator}<redacted>"
 
 
 class Scrubber:
@@ -112,11 +129,11 @@ class Scrubber:
             text = text.replace(value, "<redacted>")
         for pattern in _SECRET_PATTERNS:
             text = pattern.sub("<redacted>", text)
-        text = _ASSIGNED_SECRET_RE.sub(r"\1\2\3<redacted>\3", text)
+        text = _ASSIGNED_SECRET_RE.sub(_redact_assigned, text)
         text = _URL_RE.sub("<url>", text)
         for path in self._known_paths:
             text = re.sub(re.escape(path) + r"(?![\w.@+%-])/?", "", text)
-        text = _POSIX_PATH_RE.sub(lambda match: match.group(1), text)
+        text = _POSIX_PATH_RE.sub(lambda match: match.group(1) or match.group(2) or "", text)
         return _WINDOWS_PATH_RE.sub(lambda match: match.group(1), text)
 
     def is_clean(self, text: str) -> bool:

@@ -66,6 +66,23 @@ def test_secrets_paths_and_urls_are_removed_and_code_is_left_alone() -> None:
     assert not scrubber.is_clean('open("/home/dave/data.txt")\n')
 
 
+def test_code_that_names_tokens_or_divides_is_not_taken_for_a_secret_or_a_path() -> None:
+    """Programs are checked with is_clean: ordinary code must pass, or its examples are
+    dropped for holding a secret they do not hold."""
+    scrubber = _scrubber()
+    for code in (
+        "token_count = len(x)\n",
+        "tokens = text.split()\n",
+        "secret_sauce = compute(x)\n",
+        "token = self.token\n",
+        "api_key_index = keys[3]\n",
+        "y = (a + b) /scale/ 2\n",
+    ):
+        assert scrubber.is_clean(code), code
+    for code in ('password = "hunter2hunter2"\n', "token=abc123def\n", "api_key: s3cr3tvalue\n"):
+        assert not scrubber.is_clean(code), code
+
+
 def test_nothing_private_reaches_an_exported_field(leaky_run: Run, tmp_path: Path) -> None:
     failed = [p for p in leaky_run.programs.values() if p.status.value == "failed"]
     assert failed, "the leaky evaluator must have failed some children"
