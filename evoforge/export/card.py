@@ -113,7 +113,8 @@ def render_card(data: CardData) -> str:
         "Splits are by lineage (the descendants of one child of the seed) and problem, never "
         "by row: lineages that share a normalised program are kept together, the seed's "
         "lineage trains, and an example whose programs would straddle the split is dropped, so "
-        "no normalised program appears in both splits. Secrets, paths of the machine, URLs "
+        "no parent, child or failed program appears in both splits (an inspiration a prompt "
+        "shows may come from the other side). Secrets, paths of the machine, URLs "
         "and the evaluator's internals (its traceback frames and source lines) are removed "
         "from every field; an example whose program code holds any of them is dropped.",
         "",

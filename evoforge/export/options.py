@@ -49,8 +49,9 @@ class ExportOptions:
 
     ``validation``: the share of examples aimed at for the validation split. Whole
     lineages (per problem) go to one side; examples whose programs would straddle the
-    split are dropped, so no normalised program appears in both. ``seed`` fixes which
-    lineages are held out.
+    split are dropped, so no parent, child or failed program appears in both (the
+    inspirations a prompt shows are not counted); a run too small to split trains whole.
+    ``seed`` fixes which lineages are held out.
     """
 
     format: Format

@@ -71,8 +71,10 @@ def assign_splits(
 ) -> Splits:
     """Hold out whole groups of lineages for validation, aiming at ``validation_share``
     of the examples (counting those that lie wholly inside a group); ``seed_lineages``
-    (each run's seed) always train. When no group fits the aim, the smallest non-empty
-    one is held out, so validation is empty only when every group is pinned."""
+    (each run's seed) always train. When no group fits the aim, the smallest non-pinned
+    one is held out if it holds at most half of the examples; otherwise (a run too small
+    to split by lineage: one lineage holds most of it) validation stays empty rather
+    than take the training set."""
     groups = _Groups()
     by_hash: dict[str, Lineage] = {}
     for example in examples:
@@ -100,7 +102,8 @@ def assign_splits(
                 total += sizes[group]
         if not held_out and candidates and len(examples) > 1:
             smallest = min(candidates, key=lambda group: (sizes[group], str(group)))
-            held_out.add(smallest)
+            if 2 * sizes[smallest] <= len(examples):
+                held_out.add(smallest)
     train: list[Example] = []
     validation: list[Example] = []
     dropped = 0

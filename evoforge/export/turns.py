@@ -4,8 +4,10 @@ User turns are built by the run's :class:`~evoforge.operators.prompts.PromptBuil
 (the prompt ``llm_diff`` would have sent for that parent, with the inspirations the child
 was shown), or are the very prompt a model child was made from. Assistant turns are
 SEARCH/REPLACE edits in the form the model operators parse, or a model's recorded answer.
-Every answer is checked with evoforge's own parser (:mod:`evoforge.operators.diff`): it is
-used only when it turns the parent into the child byte for byte.
+Every answer is checked with evoforge's own parser (:mod:`evoforge.operators.diff`), with
+exact matching of its SEARCH texts: it is used only when it turns the parent into the
+child byte for byte that way (a model's answer that needed lenient matching gives way to
+an exact edit written from the code).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from evoforge.blocks import BlockError, split_blocks
 from evoforge.export.source import RunSource
 from evoforge.llm.oracle import diff_answer
 from evoforge.operators.base import ProposalContext
-from evoforge.operators.diff import AnswerError, child_from_diff, child_from_rewrite
+from evoforge.operators.diff import AnswerError, child_from_diff_matched, child_from_rewrite
+from evoforge.operators.matching import MatchKind
 from evoforge.operators.prompts import ANSWER_FULL, ANSWER_SEARCH_REPLACE
 from evoforge.program import Program
 
@@ -66,10 +69,12 @@ def answer_format(user: str) -> str:
 
 
 def apply_answer(parent_code: str, answer: str, form: str) -> str | None:
-    """The child that evoforge's parser makes of ``answer``, or None if it cannot."""
+    """The child that evoforge's parser makes of ``answer``, or None if it cannot. Every
+    SEARCH text must occur in the parent exactly: an answer the parser accepts only by
+    its lenient matching (a typo, stray whitespace) is no example to learn from."""
     try:
         if form == SEARCH_REPLACE:
-            return child_from_diff(parent_code, answer)
+            return child_from_diff_matched(parent_code, answer, leniency=MatchKind.EXACT).code
         return child_from_rewrite(parent_code, answer)
     except (AnswerError, BlockError):
         return None

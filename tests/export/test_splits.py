@@ -77,3 +77,14 @@ def test_the_split_depends_on_the_seed_and_nothing_else() -> None:
     none = assign_splits(examples, 0.0, seed=3, seed_lineages={SEED})
     assert not none.validation and none.dropped == 0
     assert list(itertools.chain(none.train)) == examples
+
+
+def test_validation_never_takes_most_of_a_small_export() -> None:
+    """No group fits a 10 % aim: the smallest is held out only while it holds at most
+    half of the examples; one lineage holding most of the run trains whole."""
+    one = _family(1)[:4]  # the seed's child and three generations of one lineage
+    alone = assign_splits(one, 0.1, seed=3, seed_lineages={SEED})
+    assert alone.train == one and not alone.validation and alone.dropped == 0
+    two = _family(2)[:8]  # two such lineages
+    split = assign_splits(two, 0.1, seed=3, seed_lineages={SEED})
+    assert len(split.validation) == 3 and len(split.train) == 4 and split.dropped == 1

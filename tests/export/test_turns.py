@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from evoforge.export.turns import edit_answer, search_replace
+from evoforge.export.turns import SEARCH_REPLACE, apply_answer, edit_answer, search_replace
 from evoforge.operators.diff import child_from_diff
 
 PARENT = """import math
@@ -41,3 +41,14 @@ def test_small_and_whole_block_changes_parse_back_exactly() -> None:
 def test_no_answer_for_an_unchanged_or_frozen_change() -> None:
     assert search_replace(PARENT, PARENT) is None
     assert search_replace(PARENT, PARENT.replace("return f(1)", "return f(2)")) is None
+
+
+def test_an_answer_that_needs_lenient_matching_is_not_taken_as_exact() -> None:
+    """A model's SEARCH text with a stray trailing space still applies in a run (lenient
+    matching), but an export keeps only answers whose SEARCH texts are in the parent."""
+    child = PARENT.replace("b = 2.0", "b = 2.5")
+    exact = "<<<<<<< SEARCH\n    b = 2.0\n=======\n    b = 2.5\n>>>>>>> REPLACE\n"
+    sloppy = "<<<<<<< SEARCH\n    b = 2.0   \n=======\n    b = 2.5\n>>>>>>> REPLACE\n"
+    assert child_from_diff(PARENT, sloppy) == child  # what the run's operator accepts
+    assert apply_answer(PARENT, exact, SEARCH_REPLACE) == child
+    assert apply_answer(PARENT, sloppy, SEARCH_REPLACE) is None
