@@ -329,19 +329,34 @@ class OpenAIChatClient:
             raise LLMCallError(
                 CallOutcome.CONNECTION_ERROR, "malformed response: not a chat completion"
             )
-        choices = getattr(completion, "choices", None) or []
-        texts = [
-            str(choice.message.content or "")
-            for choice in choices
-            if getattr(choice, "message", None) is not None
-        ]
-        usage = getattr(completion, "usage", None)
-        tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0) if usage else 0
-        tokens_out = int(getattr(usage, "completion_tokens", 0) or 0) if usage else 0
-        if usage is None:  # some servers omit usage: estimate at 4 characters a token
-            tokens_in = len(prompt) // 4
-            tokens_out = sum(len(text) for text in texts) // 4
-        return texts, tokens_in, tokens_out
+        try:
+            return _read_completion(completion, prompt)
+        except (AttributeError, TypeError, ValueError, OverflowError) as exc:
+            # a completion of the right outline whose parts are not what they must be (a
+            # message that is a string, token counts that are not numbers)
+            raise LLMCallError(
+                CallOutcome.CONNECTION_ERROR, f"malformed response: {_one_line(exc)}"
+            ) from None
+
+
+def _read_completion(completion: Any, prompt: str) -> tuple[list[str], int, int]:
+    """The texts and token counts of a chat completion; AttributeError, TypeError or
+    ValueError when its parts are malformed."""
+    choices = getattr(completion, "choices", None) or []
+    texts = [
+        str(choice.message.content or "")
+        for choice in choices
+        if getattr(choice, "message", None) is not None
+    ]
+    usage = getattr(completion, "usage", None)
+    tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0) if usage else 0
+    tokens_out = int(getattr(usage, "completion_tokens", 0) or 0) if usage else 0
+    if usage is None:  # some servers omit usage: estimate at 4 characters a token
+        tokens_in = len(prompt) // 4
+        tokens_out = sum(len(text) for text in texts) // 4
+    if tokens_in < 0 or tokens_out < 0:
+        raise ValueError(f"negative token counts ({tokens_in}, {tokens_out})")
+    return texts, tokens_in, tokens_out
 
 
 REDACTED = "<redacted>"

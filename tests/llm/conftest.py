@@ -27,8 +27,8 @@ PROBLEMS = Path(__file__).resolve().parent.parent / "e2e" / "problems"
 class Reply:
     """``kind``: answer (200 with ``text``), status (``status`` with ``headers``, and
     ``text`` as the error's message), hang (no answer for ``seconds``), drop (close the
-    connection without a response). ``{bearer}`` in ``text`` is replaced by the request's
-    key."""
+    connection without a response), raw (a 200 answer whose body is ``text``).
+    ``{bearer}`` in ``text`` is replaced by the request's key."""
 
     kind: str
     text: str = ""
@@ -48,6 +48,11 @@ def status(code: int, text: str = "", **headers: str) -> Reply:
         status=code,
         headers=tuple((k.replace("_", "-"), v) for k, v in headers.items()),
     )
+
+
+def raw(body: str) -> Reply:
+    """A 200 answer whose JSON body is ``body`` as given (a malformed completion)."""
+    return Reply("raw", text=body)
 
 
 def hang(seconds: float = 5.0) -> Reply:
@@ -118,6 +123,14 @@ def _handler(scripted: ScriptedServer) -> type[BaseHTTPRequestHandler]:
             # server that echoes it)
             bearer = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
             text = reply.text.replace("{bearer}", bearer)
+            if reply.kind == "raw":
+                data = text.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
             if reply.kind == "status":
                 message = text or f"scripted {reply.status}"
                 self._json(

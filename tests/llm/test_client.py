@@ -19,7 +19,7 @@ from evoforge.llm.client import (
 from evoforge.llm.records import CallOutcome
 from evoforge.llm.router import BudgetExhausted, ModelRouter
 
-from .conftest import ScriptedServer, answer, drop, hang, status
+from .conftest import ScriptedServer, answer, drop, hang, raw, status
 
 REQUEST = ChatRequest(messages=({"role": "user", "content": "hello"},), operator="test")
 
@@ -150,6 +150,30 @@ def test_a_model_that_refuses_every_request_is_rested(scripted_server: ScriptedS
     asyncio.run(twice())
     assert router.health()["m"]["resting_s"] > 0
     assert not router.usable_now()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"id": "x", "object": "chat.completion", "created": 0, "model": "m",'
+        ' "choices": [{"index": 0, "message": "hello", "finish_reason": "stop"}]}',
+        '{"id": "x", "object": "chat.completion", "created": 0, "model": "m",'
+        ' "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"},'
+        ' "finish_reason": "stop"}], "usage": {"prompt_tokens": "many", "completion_tokens": 1,'
+        ' "total_tokens": 1}}',
+    ],
+)
+def test_a_malformed_completion_is_a_recorded_failure(
+    scripted_server: ScriptedServer, body: str
+) -> None:
+    """A 200 answer of the right outline with parts that are not what they must be: a
+    failed request with its reason and a record of every attempt, never a crash."""
+    scripted_server.extend(raw(body), raw(body), raw(body))
+    with pytest.raises(LLMCallError) as raised:
+        asyncio.run(_client(scripted_server.url).complete(REQUEST))
+    assert raised.value.outcome is CallOutcome.CONNECTION_ERROR
+    assert "malformed response" in str(raised.value)
+    assert len(raised.value.records) == 3  # the first attempt and two retries
 
 
 def test_retry_after_forms() -> None:
