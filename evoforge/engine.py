@@ -241,6 +241,7 @@ class Engine:
         self._next_iteration = 1
         self._next_seq = 0
         self._open_jobs: dict[int, Job] = {}
+        self._waiting_on_models: set[int] = set()  # iterations whose proposal asks a model
         # per bandit arm, the jobs asked and not yet told that will pay it (the final
         # simplification pays neither bandit and is not counted)
         self._operators_in_flight: Counter[str] = Counter()
@@ -756,7 +757,14 @@ class Engine:
         a driver may keep more jobs proposing than it has evaluations running (the
         check comes after the wait, so two children in flight are never the same code).
         """
-        proposal = await self.propose(job)
+        asks_a_model = _uses_models(job.operator.name)
+        if asks_a_model:
+            self._waiting_on_models.add(job.iteration)
+        try:
+            proposal = await self.propose(job)
+        finally:
+            if asks_a_model:
+                self._waiting_on_models.discard(job.iteration)
         if (
             isinstance(self.novelty, EmbeddingNoveltyIndex)
             and proposal is not None
@@ -994,6 +1002,21 @@ class Engine:
             self.stagnation.restarted(action.island, elites[0].score if elites else None)
             payload["program_ids"] = [program.id for program in elites]
         return action.kind, payload
+
+    def waits_on_a_model(self, job: Job) -> bool:
+        """Whether ``job`` (in :meth:`run_job`) is still making its child with a language
+        model: nothing of it is evaluated yet, so a stopping run may cancel it."""
+        return job.iteration in self._waiting_on_models
+
+    def withdraw(self, job: Job) -> None:
+        """Forget an asked job that will never be told (its :meth:`run_job` was cancelled
+        while it waited on a model): nothing is recorded, and a later run asks its
+        iteration again (so does this engine, when it was the latest asked: a sequential
+        run then leaves no gap). A no-op for a job told or withdrawn already."""
+        if self._open_jobs.get(job.iteration) is job:
+            self._claim(job)
+            if job.iteration == self._next_iteration - 1:
+                self._next_iteration = job.iteration
 
     # -- internals ------------------------------------------------------------------------
 

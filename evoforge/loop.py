@@ -3,7 +3,10 @@
 It keeps up to ``workers`` evaluations in flight, stops at the first budget reached (iterations,
 evaluations, wall time, target score), and on SIGINT/SIGTERM stops asking for new work,
 lets the jobs in flight finish and commit, and returns; a second signal abandons them
-(nothing half-done is ever committed). With one worker the loop is strictly sequential,
+(nothing half-done is ever committed). A job still waiting on a language model when the
+run is interrupted or its wall time or target is reached is cancelled rather than awaited
+(a request may hang for minutes with its retries); its iteration is asked again by a
+resume. With one worker the loop is strictly sequential,
 so a run is reproducible from its seed.
 
 With more workers, the loop asks ahead: besides the ``workers`` jobs that evaluate, more
@@ -29,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evoforge.engine import Engine, StepReport
+from evoforge.engine import Engine, Job, StepReport
 from evoforge.kinds import StopReason
 from evoforge.program import Program
 from evoforge.report.progress import Reporter
@@ -135,6 +138,7 @@ async def _drive(
 
     started = time.monotonic()
     in_flight: set[asyncio.Task[StepReport]] = set()
+    jobs: dict[asyncio.Task[StepReport], Job] = {}
     finished = _Finished()
     engine.db.set_state({"budget_iterations": budget.iterations})
     reporter.start(engine, budget)
@@ -160,6 +164,13 @@ async def _drive(
                 task = asyncio.create_task(engine.run_job(job, slots))
                 task.add_done_callback(finished.add)
                 in_flight.add(task)
+                jobs[task] = job
+            if stop.reason in _NO_WAITING_ON_MODELS:
+                # stopping: a child still waiting on a model (a request that may hang for
+                # minutes, with its retries) is not worth waiting for; evaluations finish
+                for task in in_flight:
+                    if engine.waits_on_a_model(jobs[task]):
+                        task.cancel()
             if not in_flight:
                 if stop.reason is None and not final_done:
                     # only the slot kept for the final pass is left: use it, and should the
@@ -170,6 +181,10 @@ async def _drive(
                 break
             for task in await finished.wait(timeout_s=0.5):
                 in_flight.discard(task)
+                job = jobs.pop(task)
+                if task.cancelled():
+                    engine.withdraw(job)
+                    continue
                 reporter.step(engine, task.result())
             if stop.abandon:
                 for task in in_flight:
@@ -196,6 +211,10 @@ async def _drive(
     if stop.reason is not None:
         return stop.reason, stop.detail
     return _budget_reached(engine, budget, started) or (StopReason.ITERATIONS, "")
+
+
+#: Stop reasons on which children still waiting on a model are cancelled, not awaited.
+_NO_WAITING_ON_MODELS = frozenset({StopReason.INTERRUPTED, StopReason.WALL_TIME, StopReason.TARGET})
 
 
 class _Finished:

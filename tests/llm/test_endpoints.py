@@ -537,3 +537,33 @@ def test_a_resume_refused_by_the_model_check_stores_nothing(
     finally:
         stored.close()
     _resume_on_a_live_model(run_dir, 2)
+
+
+def test_a_hanging_model_request_does_not_hold_a_run_past_its_wall_time(
+    problem: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    fault: dict[str, FaultServer],
+) -> None:
+    """The wall time is reached while a child waits on a model that does not answer (a
+    request allowed 8 s): the child is cancelled, not awaited, so no timed-out request
+    is ever recorded; the run stops on its wall time, and a resume asks that iteration
+    again."""
+    server = fault.setdefault("hang_chat", FaultServer("hang_chat"))
+    config = _config(tmp_path, server.url, max_retries=0)
+    models = yaml.safe_load(config.read_text())
+    models["llm"]["models"][0]["timeout_s"] = 8.0
+    models["run"]["max_wall_time_s"] = 1.5
+    config.write_text(yaml.safe_dump(models))
+    run_dir = tmp_path / "run"
+    assert main(_run(problem, config, run_dir, "--quiet")) == 0
+    assert "wall-time budget reached" in capsys.readouterr().out
+    db = RunDatabase(run_dir / RunDatabase.FILENAME)
+    try:
+        outcomes = [record.outcome.value for _, record in db.llm_calls()]
+        iterations = [s.program.iteration for s in db.steps() if s.program.seq]
+    finally:
+        db.close()
+    assert "timeout" not in outcomes
+    assert server.requests >= 2  # the start-up check and the request left hanging
+    assert iterations == list(range(1, len(iterations) + 1))  # no gap where it was
