@@ -1374,7 +1374,8 @@ def build_llm(problem: Problem, config: Config) -> LLMServices | None:
         if model.api_key_env in passed:
             raise EngineError(
                 f"llm model {model.label}: api_key_env {model.api_key_env!r} would reach "
-                "candidate programs; remove it from evaluator.pass_env"
+                "candidate programs (the sandbox passes it on, by default or through "
+                "evaluator.pass_env); keep the key in another variable"
             )
     from evoforge.llm.client import ChatClient, LLMSetupError, OpenAIChatClient, RetryPolicy
     from evoforge.llm.request_process import RequestProcess, requests_apart
@@ -1433,7 +1434,8 @@ def build_novelty(config: Config) -> NoveltyIndex | EmbeddingNoveltyIndex | None
     if novelty.embedding_api_key_env in passed:
         raise EngineError(
             f"novelty.embedding_api_key_env {novelty.embedding_api_key_env!r} would reach "
-            "candidate programs; remove it from evaluator.pass_env"
+            "candidate programs (the sandbox passes it on, by default or through "
+            "evaluator.pass_env); keep the key in another variable"
         )
     from evoforge.llm.client import EmbeddingClient, LLMSetupError
 

@@ -567,3 +567,22 @@ def test_a_hanging_model_request_does_not_hold_a_run_past_its_wall_time(
     assert "timeout" not in outcomes
     assert server.requests >= 2  # the start-up check and the request left hanging
     assert iterations == list(range(1, len(iterations) + 1))  # no gap where it was
+
+
+@pytest.mark.parametrize("variable", ["LANG", "LC_ALL", "EXPOSED_FOR_CANDIDATES"])
+def test_a_key_variable_the_sandbox_passes_on_is_refused(
+    problem: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], variable: str
+) -> None:
+    """The key's variable must not be one candidates inherit (by default, or through
+    ``evaluator.pass_env``): one line, exit 2, before anything is created."""
+    config = _config(tmp_path, f"http://127.0.0.1:{_free_port()}/v1")
+    settings = yaml.safe_load(config.read_text())
+    settings["llm"]["models"][0]["api_key_env"] = variable
+    settings["evaluator"] = {"pass_env": ["EXPOSED_FOR_CANDIDATES"]}
+    config.write_text(yaml.safe_dump(settings))
+    run_dir = tmp_path / "run"
+    assert main(_run(problem, config, run_dir, "--quiet", "--allow-unreachable")) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]  # after the warning it started with
+    assert line.startswith("evoforge: error: ")
+    assert f"api_key_env {variable!r} would reach candidate programs" in line
+    assert not (run_dir / "run.sqlite").exists()
