@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from evoforge.config import PromptConfig
+from evoforge.config import ConfigError, PromptConfig
 from evoforge.operators.base import PromptGuidance, ProposalContext
 from evoforge.operators.untrusted import UNTRUSTED_NOTE, cap_text, fence_untrusted, inline_label
 from evoforge.program import EvalStatus, Program
@@ -103,16 +103,33 @@ class Prompt:
 
 
 def load_templates(template_dir: str | Path | None) -> dict[str, str]:
-    """The built-in templates, each replaced by ``template_dir/NAME.txt`` when present."""
+    """The built-in templates, each replaced by ``template_dir/NAME.txt`` when present.
+
+    Raises :class:`~evoforge.config.ConfigError` when ``template_dir`` (relative to the
+    current directory) is not a directory or holds none of the templates: a setting that
+    would change nothing is a mistake, not a default.
+    """
     built_in = resources.files("evoforge.operators") / "templates"
     templates = {
         name: (built_in / f"{name}.txt").read_text(encoding="utf-8") for name in TEMPLATE_NAMES
     }
-    if template_dir is not None:
-        for name in TEMPLATE_NAMES:
-            override = Path(template_dir) / f"{name}.txt"
-            if override.is_file():
-                templates[name] = override.read_text(encoding="utf-8")
+    if template_dir is None:
+        return templates
+    directory = Path(template_dir)
+    if not directory.is_dir():
+        raise ConfigError(
+            f"prompt.template_dir {str(template_dir)!r} is not a directory "
+            f"(seen from {Path.cwd()})"
+        )
+    found = 0
+    for name in TEMPLATE_NAMES:
+        override = directory / f"{name}.txt"
+        if override.is_file():
+            templates[name] = override.read_text(encoding="utf-8")
+            found += 1
+    if not found:
+        names = ", ".join(f"{name}.txt" for name in TEMPLATE_NAMES)
+        raise ConfigError(f"prompt.template_dir {str(template_dir)!r} holds none of {names}")
     return templates
 
 

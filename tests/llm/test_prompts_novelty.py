@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from evoforge.config import NoveltyConfig, PromptConfig
+from evoforge.config import ConfigError, NoveltyConfig, PromptConfig
 from evoforge.novelty import NoveltyIndex
 from evoforge.operators.base import ProposalContext
 from evoforge.operators.prompts import CURRENT_PROGRAM_HEADING, PromptBuilder
@@ -65,6 +66,14 @@ def test_templates_and_system_message_are_overridable(tmp_path: Path) -> None:
     )
     prompt = builder.build("diff", _context())
     assert prompt.system == "Be brief." and prompt.user.startswith("MY TEMPLATE")
+
+
+def test_a_template_dir_that_overrides_nothing_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is not a directory"):
+        PromptBuilder(PromptConfig(template_dir=str(tmp_path / "missing")), "", SEED)
+    (tmp_path / "notes.md").write_text("not a template\n")
+    with pytest.raises(ConfigError, match="holds none of"):
+        PromptBuilder(PromptConfig(template_dir=str(tmp_path)), "", SEED)
 
 
 def test_novel_policy_prefers_unlike_programs() -> None:
