@@ -395,18 +395,37 @@ def _cmd_best(args: argparse.Namespace) -> int:
 def splits_line(final: dict[str, Any]) -> str:
     """One line on the final choice of a run with instance splits."""
     test = final["test_score"]
-    shown_test = f"{test:.6g}" if test is not None else f"not scored ({final['test_status']})"
+    if test is not None:
+        shown_test = f"{test:.6g}"
+    else:
+        reason = _last_line(final.get("test_reason") or "")
+        shown_test = f"not scored ({final['test_status']}" + (f": {reason})" if reason else ")")
     gap = final["gap"]
     spent = (
         "; holdout budget spent, answers fell back to search scores"
         if final["holdout_spent"]
         else ""
     )
+    failed = final.get("holdout_failed") or 0
+    failures = (
+        f"; holdout failed for {failed} of {final['candidates']} candidates "
+        f"({_last_line(final.get('holdout_failure') or '')})"
+        if failed
+        else ""
+    )
     return (
         f"final choice {final['program_id']}: search {final['search_score']:.6g}, holdout "
         f"estimate {final['holdout_estimate']:.6g} (Thresholdout: {final['holdout_source']}), "
-        f"test {shown_test}" + ("" if gap is None else f", gap search-test {gap:+.6g}") + spent
+        f"test {shown_test}"
+        + ("" if gap is None else f", gap search-test {gap:+.6g}")
+        + spent
+        + failures
     )
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:200] if lines else ""
 
 
 def _cmd_status(args: argparse.Namespace) -> int:

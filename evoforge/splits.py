@@ -91,13 +91,17 @@ class FinalChoice:
     budget_left: int
     holdout_spent: bool
     test_evaluations: int
+    holdout_failed: int = 0  # candidates whose holdout evaluation failed (cannot win)
+    holdout_failure: str = ""  # the first such failure: its status and reason
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FinalChoice:
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
+        """From :meth:`to_dict`'s form; fields added since a run was stored take their
+        defaults."""
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
 
 
 @dataclass(frozen=True)
@@ -194,7 +198,13 @@ def choose_final(
                 " is spent; later queries fall back to the search score"
             )
     chosen, answer = _winner(candidates, by_program)
-    return _finish(db, evaluate, config, candidates, chosen, answer, mechanism, note)
+    failed = [
+        query
+        for query in (by_program.get(program.id) for program in candidates)
+        if query is not None and query.answer is None
+    ]
+    final = _finish(db, evaluate, config, candidates, chosen, answer, mechanism, note, failed)
+    return final
 
 
 def _ask(mechanism: Thresholdout, program: Program, result: EvaluationResult) -> _Query:
@@ -231,8 +241,10 @@ def _finish(
     answer: ThresholdoutAnswer | None,
     mechanism: Thresholdout,
     note: Callable[[str], None],
+    failed: list[_Query],
 ) -> FinalChoice:
-    """Score the choice on the test split (unless it was already) and store the choice."""
+    """Score the choice on the test split (unless it was already) and store the choice;
+    ``failed``: the candidates' holdout queries whose evaluation failed."""
     earlier = read_final(db)
     assert chosen.score is not None
     if earlier is not None and earlier.program_id == chosen.id:
@@ -264,6 +276,8 @@ def _finish(
         budget_left=mechanism.budget_left,
         holdout_spent=mechanism.exhausted,
         test_evaluations=test_evaluations,
+        holdout_failed=len(failed),
+        holdout_failure=f"{failed[0].status}: {failed[0].reason}"[:500] if failed else "",
     )
     db.set_state({FINAL_STATE: final.to_dict()})
     shown_test = "failed" if test_score is None else f"{test_score:.6g}"
@@ -272,4 +286,16 @@ def _finish(
         f"{chosen.score:.6g}, holdout estimate {final.holdout_estimate:.6g} "
         f"({final.holdout_source}), test {shown_test}"
     )
+    if failed:
+        note(
+            f"holdout: {len(failed)} of {len(candidates)} candidates failed there "
+            f"({_last_line(final.holdout_failure)})"
+        )
+    if test_score is None:
+        note(f"test: the choice was not scored ({test_status}: {_last_line(test_reason)})")
     return final
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:200] if lines else "no reason given"

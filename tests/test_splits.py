@@ -127,6 +127,28 @@ def test_a_run_chooses_on_the_holdout_and_scores_the_choice_once_on_test(
     assert resumed.final.test_evaluations == 1 + int(changed)
 
 
+def test_failures_on_the_holdout_and_test_are_shown_with_their_reasons(
+    problem: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An evaluator that fails on the holdout and test splits: the final choice says how
+    many candidates failed on the holdout and why, and why test gave no score."""
+    evaluator = problem / "evaluator.py"
+    header = 'def evaluate_candidate(candidate, split="search"):\n'
+    guard = '    if split != "search":\n        raise RuntimeError(f"no {split} instances here")\n'
+    evaluator.write_text(evaluator.read_text().replace(header, header + guard))
+    final = _run(problem, tmp_path / "a").final
+    assert final is not None
+    assert final.holdout_failed == final.candidates and final.holdout_source == "none"
+    assert "no holdout instances here" in final.holdout_failure
+    assert final.test_score is None and "no test instances here" in final.test_reason
+    capsys.readouterr()
+    assert main(["status", str(tmp_path / "a")]) == 0
+    line = next(text for text in capsys.readouterr().out.splitlines() if "final choice" in text)
+    assert f"holdout failed for {final.candidates} of {final.candidates} candidates" in line
+    assert "no holdout instances here" in line
+    assert "not scored (failed: " in line and "no test instances here" in line
+
+
 def test_a_spent_budget_is_announced_and_falls_back_to_search_scores(
     problem: Path, tmp_path: Path
 ) -> None:

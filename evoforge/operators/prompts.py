@@ -118,8 +118,7 @@ def load_templates(template_dir: str | Path | None) -> dict[str, str]:
     directory = Path(template_dir)
     if not directory.is_dir():
         raise ConfigError(
-            f"prompt.template_dir {str(template_dir)!r} is not a directory "
-            f"(seen from {Path.cwd()})"
+            f"prompt.template_dir {str(template_dir)!r} is not a directory (seen from {Path.cwd()})"
         )
     found = 0
     for name in TEMPLATE_NAMES:
