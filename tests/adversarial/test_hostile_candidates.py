@@ -493,3 +493,56 @@ def test_a_candidate_holds_and_can_gain_no_capability(hostile_run: HostileRun) -
     assert program.status is EvalStatus.OK, program.reason
     assert program.score == 2.0, program.artifacts
     _check_aftermath(hostile_run, program, before)
+
+
+@needs_filesystem_isolation
+def test_the_kernels_keyrings_are_out_of_reach(hostile_run: HostileRun) -> None:
+    """Keyrings are behind no namespace: the user keyring is shared by every process of
+    the uid, a login's session keyring by its session. A candidate that could reach them
+    would read keys kept there, change the user's, or keep a counter from one evaluation
+    to the next; every keyring call fails with EPERM instead, in the candidate and in a
+    program it executes."""
+    before = hostile_run.outside_snapshot()
+    probe = """
+            import ctypes, errno
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.syscall.restype = ctypes.c_long
+            def attempts():
+                calls = (
+                    (250, 0, -3, 0),  # keyctl(KEYCTL_GET_KEYRING_ID, session keyring)
+                    (250, 0, -4, 0),  # keyctl(KEYCTL_GET_KEYRING_ID, user keyring)
+                    (248, b"user", b"evoforge-redteam", b"loot", 4, -4),  # add_key
+                    (249, b"user", b"evoforge-redteam", None, 0),  # request_key
+                )
+                refused = 0
+                for call in calls:
+                    if libc.syscall(*call) == -1 and ctypes.get_errno() == errno.EPERM:
+                        refused += 1
+                return refused
+    """
+    program = hostile_run.submit(
+        hostile_run.candidate(
+            probe
+            + """
+            import subprocess, sys, textwrap
+            CHILD = textwrap.dedent('''
+                import ctypes, errno
+                libc = ctypes.CDLL(None, use_errno=True)
+                libc.syscall.restype = ctypes.c_long
+                failed = libc.syscall(250, 0, -4, 0) == -1 and ctypes.get_errno() == errno.EPERM
+                print(int(failed))
+            ''')
+            def run():
+                own = attempts()
+                executed = subprocess.run(
+                    [sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=20
+                )
+                return {"combined_score": own + int(executed.stdout.strip() or 0)}
+            """
+        )
+    )
+    assert program.status is EvalStatus.OK, program.reason
+    assert program.score == 5.0, program.artifacts  # four calls refused here, one there
+    with open("/proc/keys") as keys:
+        assert "evoforge-redteam" not in keys.read()
+    _check_aftermath(hostile_run, program, before)

@@ -330,8 +330,9 @@ def run_init(setup: Setup, report_write: int, keep_fds: list[int]) -> None:
             os._exit(0)
 
 
-def drop_privileges(setup: Setup) -> None:
-    """No capabilities at all, so the command can neither remount nor leave."""
+def drop_privileges(setup: Setup, keyring_filter: Any) -> None:
+    """No capabilities at all, so the command can neither remount nor leave, and no
+    keyrings (:mod:`syscall_filter`)."""
     import ctypes
 
     libc = setup.libc
@@ -343,6 +344,24 @@ def drop_privileges(setup: Setup) -> None:
     header = (ctypes.c_uint32 * 2)(0x20080522, 0)
     if libc.capset(header, (ctypes.c_uint32 * 6)()) != 0:
         setup.fail("cannot clear capabilities: %s" % setup.errno_text())
+    try:  # keyrings are behind no namespace: the command gets none
+        keyring_filter.install(libc)
+    except OSError as exc:
+        setup.fail(str(exc))
+
+
+def load_sibling(name: str) -> Any:
+    """The module ``name.py`` beside this file (this script runs with ``python -I``)."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py")
+    spec = importlib.util.spec_from_file_location("_evoforge_" + name, path)
+    if spec is None or spec.loader is None:
+        raise OSError("cannot load %s" % path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def main(argv: list[str]) -> None:
@@ -360,6 +379,8 @@ def main(argv: list[str]) -> None:
     set_limits(setup)
     isolate_network(setup)
     if spec.get("filesystem", "none") == "mountns":
+        # loaded while this file's directory is still there (the jail does not hold it)
+        keyring_filter = load_sibling("syscall_filter").KeyringFilter()
         enter_namespaces(setup)
         jail = spec.get("jail")
         if jail is None:
@@ -381,7 +402,7 @@ def main(argv: list[str]) -> None:
             setup.mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY)
         run_init(setup, report_write, list(spec.get("pass_fds") or ()))
         if not spec.get("keep_capabilities"):  # a template drops them in each child
-            drop_privileges(setup)
+            drop_privileges(setup, keyring_filter)
     try:
         os.execvp(command[0], command)
     except OSError as exc:

@@ -107,6 +107,7 @@ class Kernel:
         self.libc_fork.restype = ctypes.c_int
         self.libc_fork.argtypes = []
         self.bare_forks = False  # see fork()
+        self.keyring_filter: Any = None  # syscall_filter.KeyringFilter, set by main()
         # SIGINT's handler for a command: the template's own at its start (main() then
         # sets the template's to the default, which its C1s keep); set here once, since
         # signal.signal() maps a Python handler it replaces to an enum through a raised
@@ -186,12 +187,15 @@ class Kernel:
 
     def drop_privileges(self) -> None:
         """Give up every capability for good: none held, none gained by an ``execve``
-        (no_new_privs; the bounding set, inherited from the template, is empty)."""
+        (no_new_privs; the bounding set, inherited from the template, is empty); and the
+        kernel's keyrings (:mod:`syscall_filter`), which no namespace separates."""
         libc = self.libc
         if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             raise OSError("cannot set no_new_privs: " + self.error())
         if libc.capset(self.capability_header, self.no_capabilities) != 0:
             raise OSError("cannot clear capabilities: " + self.error())
+        if self.keyring_filter is not None:
+            self.keyring_filter.install(libc)  # keyrings are behind no namespace
 
 
 class RunGroups:
@@ -679,6 +683,8 @@ def main(argv: list[str]) -> None:
     here = os.path.dirname(os.path.abspath(__file__))
     scripts = os.path.dirname(here)
     load(os.path.join(scripts, "channel.py"), "_evoforge_channel")
+    filters = load(os.path.join(here, "syscall_filter.py"), "_evoforge_syscall_filter")
+    kernel.keyring_filter = filters.KeyringFilter()
     script = load(spec["script"], "_evoforge_side")
     import random  # noqa: F401 - each child reseeds it
 
