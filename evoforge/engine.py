@@ -45,6 +45,8 @@ from evoforge.config import Config, check_endpoint_url, config_to_yaml, validate
 from evoforge.evaluation.backends.base import BackendError, EvaluationBackend, EvaluationRequest
 from evoforge.evaluation.environment import sanitized_environment
 from evoforge.evaluation.evaluator import ProblemEvaluator
+from evoforge.evaluation.sandbox import filesystem_isolation
+from evoforge.evaluation.sandbox.jail import shown_by_system_binds
 from evoforge.facts import ChildFacts, FactsSettings, child_facts
 from evoforge.kinds import RejectionKind, StopReason
 from evoforge.llm.records import LLMCallRecord
@@ -269,7 +271,10 @@ class Engine:
 
         Every part is looked up by name in :mod:`evoforge.registry`, so a new operator,
         feature, archive or backend needs one module and one registration, nothing here.
+        Refuses (:class:`EngineError`) a problem or run directory that every jail would
+        show its candidates (inside ``/usr`` and the like).
         """
+        _refuse_directories_in_sight(problem.directory, run_dir)
         llm = build_llm(problem, config)
         try:
             operators = build_operators(config.operators, llm)
@@ -1455,6 +1460,23 @@ def _rejected(rejection: Rejection | None) -> EvaluationResult:
     if rejection is None:
         return EvaluationResult(EvalStatus.REJECTED, rejection=RejectionKind.OTHER)
     return rejection.result()
+
+
+def _refuse_directories_in_sight(problem_dir: Path, run_dir: Path) -> None:
+    """EngineError when a jail would show the problem or the run to candidates: each jail
+    binds the system's ``/usr`` (and ``/bin``, ``/lib`` ...) whole, for the programs and
+    libraries there, so a directory inside them is no secret (a container's
+    ``WORKDIR /usr/src/app``, say)."""
+    if filesystem_isolation() != "mountns":
+        return  # without a jail a candidate is told it can read everything anyway
+    for name, directory in (("problem", problem_dir), ("run", run_dir)):
+        top = shown_by_system_binds(directory)
+        if top is not None:
+            raise EngineError(
+                f"the {name} directory {directory} lies inside {top}, which every jail "
+                "shows to candidates (they could read the evaluator, its data and the run); "
+                "move it elsewhere"
+            )
 
 
 def _seed_failure(result: EvaluationResult) -> str:

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from evoforge.blocks import frozen_violation
 from evoforge.cli import main
+from evoforge.evaluation.sandbox import filesystem_isolation
 from evoforge.operators import diff
 from evoforge.problem import ProblemError, load_problem
 
@@ -267,3 +268,33 @@ def test_an_oracle_port_in_use_is_one_line_naming_it(capsys: pytest.CaptureFixtu
         port = taken.getsockname()[1]
         line = _one_line_error(capsys, ["oracle", "--port", str(port)])
     assert f"cannot listen on 127.0.0.1:{port}" in line, line
+
+
+@pytest.mark.skipif(
+    filesystem_isolation() != "mountns", reason="no jail here: nothing to hide a problem from"
+)
+@pytest.mark.parametrize("inside", ["problem", "run"])
+def test_a_problem_or_run_that_every_jail_shows_is_refused(
+    inside: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every jail binds the system's /usr (and /bin, /lib ...) whole: a problem or run
+    directory in there (a container's WORKDIR /usr/src/app) would be in plain sight of
+    every candidate, so the run is refused before anything is written. A temporary
+    directory stands in for /usr here."""
+    system = tmp_path / "usr"
+    system.mkdir()
+    monkeypatch.setattr("evoforge.evaluation.sandbox.jail._SYSTEM_TOPS", (str(system),))
+    problem = tmp_path / "problem"
+    shutil.copytree(CURVE_FIT, problem)
+    out = tmp_path / "run"
+    if inside == "problem":
+        problem = system / "src" / "problem"
+        shutil.copytree(CURVE_FIT, problem)
+    else:
+        out = system / "src" / "run"
+    line = _one_line_error(capsys, ["run", str(problem), "--out", str(out), "--quiet"])
+    assert f"the {inside} directory" in line and f"lies inside {system}" in line, line
+    assert not (out / "run.sqlite").exists()

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["interpreter_paths", "jail_python", "jail_spec"]
+__all__ = ["interpreter_paths", "jail_python", "jail_spec", "shown_by_system_binds"]
 
 _SYSTEM_TOPS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _ETC_ENTRIES = (
@@ -84,6 +84,21 @@ def _ask_interpreter(python: str) -> tuple[str, ...]:
     paths.add(os.path.dirname(executable))
     paths.add(os.path.dirname(os.path.realpath(executable)))
     return tuple(sorted(p for p in paths if p and os.path.isabs(p) and os.path.isdir(p)))
+
+
+def shown_by_system_binds(path: Path | str) -> str | None:
+    """The system directory that every jail binds whole (``/usr``, ``/bin``, ...) and that
+    holds ``path`` (symbolic links resolved), or None. A problem or a run directory there
+    would be in plain sight of every candidate: the evaluator's code and data, its
+    answers, the run database."""
+    real = os.path.realpath(path)
+    for top in _SYSTEM_TOPS:
+        if not os.path.isdir(top):
+            continue
+        shown = os.path.realpath(top)
+        if real == shown or real.startswith(shown.rstrip("/") + "/"):
+            return top
+    return None
 
 
 def _minimal(paths: Sequence[str]) -> list[str]:
