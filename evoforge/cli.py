@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from evoforge import __version__
@@ -36,6 +37,7 @@ from evoforge.report.commands import (
     print_reasons,
 )
 from evoforge.storage.db import DatabaseError, RunDatabase
+from evoforge.terminal import printable
 
 EXIT_USAGE = 2
 #: The run stopped because no language model was usable (``llm.on_no_model: stop``).
@@ -380,7 +382,7 @@ def _cmd_best(args: argparse.Namespace) -> int:
         f"by {summary['operator']}"
     )
     for name, value in sorted(summary["metrics"].items()):
-        console.print(f"  {name} = {value:.6g}")
+        console.print(f"  {escape(printable(name))} = {value:.6g}")
     if summary["splits"] is not None:
         console.print(splits_line(summary["splits"]))
     print_lineage(args.run_dir)
@@ -388,7 +390,7 @@ def _cmd_best(args: argparse.Namespace) -> int:
         console.print(f"wrote {args.output}")
         return 0
     console.print("")
-    print(summary["code"])
+    print(printable(summary["code"]))  # -o writes it as it is
     return 0
 
 
@@ -675,7 +677,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ViewUsageError,
     ) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"evoforge: error: {message}", file=sys.stderr)
+        print(f"evoforge: error: {printable(message)}", file=sys.stderr)
         return EXIT_USAGE
     except (sqlite3.DatabaseError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         # stored data that does not read back: a run database damaged after it was opened

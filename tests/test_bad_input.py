@@ -298,3 +298,15 @@ def test_a_problem_or_run_that_every_jail_shows_is_refused(
     line = _one_line_error(capsys, ["run", str(problem), "--out", str(out), "--quiet"])
     assert f"the {inside} directory" in line and f"lies inside {system}" in line, line
     assert not (out / "run.sqlite").exists()
+
+
+def test_escape_sequences_from_a_candidate_never_reach_the_terminal(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The seed's error quotes what the evaluator raised: a screen clear and a window
+    title set there are shown as text, not obeyed."""
+    evaluator = 'def evaluate(path):\n    raise ValueError("\\x1b[2J\\x1b]0;owned\\x07 boom")\n'
+    problem = _problem(tmp_path, GOOD_PROGRAM, evaluator)
+    line = _one_line_error(capsys, ["run", str(problem), "--out", str(tmp_path / "r")])
+    assert "\\x1b[2J" in line and "boom" in line, line
+    assert "\x1b" not in line and "\x07" not in line

@@ -22,6 +22,7 @@ from rich.table import Table
 from evoforge.report import views
 from evoforge.report.reader import REPORT_FILENAME, RunReader
 from evoforge.report.tracker import top_reasons
+from evoforge.terminal import printable
 
 DEFAULT_PORT = 8000
 DEFAULT_HOST = "127.0.0.1"
@@ -109,14 +110,14 @@ def _cmd_show(args: argparse.Namespace) -> int:
         f"outcome {program['outcome'] or 'not inserted'}"
     )
     if program["reason"]:
-        console.print("reason:", escape(program["reason"]))
+        console.print("reason:", escape(printable(program["reason"])))
     for name, value in sorted(program["metrics"].items()):
         console.print(f"  {escape(name)} = {'-' if value is None else f'{value:.6g}'}")
     print()
     if program["parent_id"] is None:
-        print(program["code"], end="" if program["code"].endswith("\n") else "\n")
+        print(printable(program["code"]), end="" if program["code"].endswith("\n") else "\n")
     elif program["diff"]:
-        print(program["diff"], end="" if program["diff"].endswith("\n") else "\n")
+        print(printable(program["diff"]), end="" if program["diff"].endswith("\n") else "\n")
     else:
         print(f"(same code as {program['parent_id']})")
     return 0
@@ -138,7 +139,8 @@ def print_reasons(console: Console, reasons: dict[str, list[dict[str, Any]]]) ->
             continue
         table = Table("count", title, "example", title_justify="left")
         for entry in reasons[side]:
-            table.add_row(str(entry["count"]), escape(entry["reason"]), escape(entry["example_id"]))
+            reason = escape(printable(entry["reason"]))
+            table.add_row(str(entry["count"]), reason, escape(entry["example_id"]))
         console.print(table)
 
 

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from evoforge.terminal import printable
+
 if TYPE_CHECKING:
     from evoforge.engine import Engine, StepReport
     from evoforge.loop import Budget
@@ -33,7 +35,7 @@ class Reporter:
 
     def note(self, message: str) -> None:
         """A one-line message for the user: warnings reach stderr even in quiet mode."""
-        print(message, file=sys.stderr, flush=True)
+        print(printable(message), file=sys.stderr, flush=True)
 
     def event(self, name: str, message: str, **fields: Any) -> None:
         """Something the user must know about (a model rested or dropped): ``message``
@@ -130,7 +132,8 @@ class RichReporter(Reporter):
         self._refresh(engine)
 
     def note(self, message: str) -> None:
-        self._progress.console.print(message)
+        # a note may quote a candidate or a server: no markup, no control characters
+        self._progress.console.print(printable(message), markup=False, highlight=False)
 
     def stop(self, engine: Engine) -> None:
         self._refresh(engine)
