@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -76,7 +76,10 @@ from evoforge.seeding import IterationSeeds, Reseeded, seeded_generator
 from evoforge.selection.bandits import Bandit, make_bandit
 from evoforge.selection.rewards import reward_from_outcome
 from evoforge.splits import search_split
-from evoforge.storage.db import EncodedJSON, RunDatabase
+from evoforge.storage.db import DatabaseError, EncodedJSON, RunDatabase
+
+if TYPE_CHECKING:
+    from evoforge.runs import RunLock
 
 __all__ = ["Engine", "EngineError", "Job", "StepReport", "build_llm"]
 
@@ -244,6 +247,7 @@ class Engine:
         self._next_seq = 0
         self._open_jobs: dict[int, Job] = {}
         self._waiting_on_models: set[int] = set()  # iterations whose proposal asks a model
+        self._run_lock: RunLock | None = None  # taken by create()/open(), released by close()
         # per bandit arm, the jobs asked and not yet told that will pay it (the final
         # simplification pays neither bandit and is not counted)
         self._operators_in_flight: Counter[str] = Counter()
@@ -312,6 +316,32 @@ class Engine:
         config: Config,
         run_dir: Path,
         on_seed: Callable[[EvaluationResult], None] | None = None,
+        *,
+        locked: bool = False,
+    ) -> Engine:
+        """Start a new run in ``run_dir`` and score the seed (:meth:`_create`).
+
+        The engine holds the run's lock (``run.lock``, as ``evoforge run`` does) until
+        :meth:`close`, so no other process drives the run meanwhile (``RunLockedError``,
+        an :class:`EngineError`, when one does); ``locked``: the caller holds it already.
+        """
+        lock = None if locked else _lock_run(run_dir)
+        try:
+            engine = cls._create(problem, config, run_dir, on_seed)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        engine._run_lock = lock
+        return engine
+
+    @classmethod
+    def _create(
+        cls,
+        problem: Problem,
+        config: Config,
+        run_dir: Path,
+        on_seed: Callable[[EvaluationResult], None] | None = None,
     ) -> Engine:
         """Start a new run in ``run_dir`` and score the seed.
 
@@ -368,6 +398,33 @@ class Engine:
 
     @classmethod
     def open(
+        cls,
+        run_dir: Path,
+        config_override: Config | None = None,
+        *,
+        llm_base_url: str | None = None,
+        check_config: Callable[[Config], None] | None = None,
+        locked: bool = False,
+    ) -> Engine:
+        """Reopen a run (:meth:`_open`), holding its lock until :meth:`close` as
+        :meth:`create` does (``locked``: the caller holds it already)."""
+        db_path = run_dir / RunDatabase.FILENAME
+        if not db_path.exists():
+            raise DatabaseError(f"no run database at {db_path}")
+        lock = None if locked else _lock_run(run_dir)
+        try:
+            engine = cls._open(
+                run_dir, config_override, llm_base_url=llm_base_url, check_config=check_config
+            )
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        engine._run_lock = lock
+        return engine
+
+    @classmethod
+    def _open(
         cls,
         run_dir: Path,
         config_override: Config | None = None,
@@ -454,15 +511,20 @@ class Engine:
         self._commit_seed(result)
 
     def close(self) -> None:
-        """Release the proposal workers, the backend's workers, the judge's processes and
-        the run store."""
+        """Release the proposal workers, the backend's workers, the judge's processes, the
+        run store and the run's lock (when this engine took it)."""
         try:
             if self.proposals is not None:
                 self.proposals.close()
             self.backend.close()
         finally:
-            self.evaluator.close()
-            self.db.close()
+            try:
+                self.evaluator.close()
+                self.db.close()
+            finally:
+                lock, self._run_lock = self._run_lock, None
+                if lock is not None:
+                    lock.release()
 
     # -- properties -----------------------------------------------------------------------
 
@@ -805,8 +867,10 @@ class Engine:
         asked here, or told already, is refused with :class:`EngineError` and nothing is
         committed. Whether the child was evaluated follows from ``result.status``
         (``rejected``: never evaluated); a rejected result without a kind counts as
-        :attr:`RejectionKind.OTHER`.
+        :attr:`RejectionKind.OTHER`. Arguments of the wrong kind are refused with
+        :class:`EngineError` before the job is used up, so it can still be told.
         """
+        _check_tell_arguments(job, proposal, result)
         self._claim(job)
         evaluated = result.evaluated
         rejection = None
@@ -1460,6 +1524,33 @@ def _rejected(rejection: Rejection | None) -> EvaluationResult:
     if rejection is None:
         return EvaluationResult(EvalStatus.REJECTED, rejection=RejectionKind.OTHER)
     return rejection.result()
+
+
+def _check_tell_arguments(job: object, proposal: object, result: object) -> None:
+    """EngineError unless ``tell``'s arguments are a job, a proposal or None, and a result."""
+    for name, value, expected in (
+        ("job", job, Job),
+        ("result", result, EvaluationResult),
+    ):
+        if not isinstance(value, expected):
+            raise EngineError(
+                f"tell: {name} must be {expected.__name__}, got {type(value).__name__} "
+                "(pass the job from ask(), the proposal or None, and the result of "
+                "evaluate() or of a check's rejection)"
+            )
+    if proposal is not None and not isinstance(proposal, Proposal):
+        raise EngineError(
+            f"tell: proposal must be a Proposal or None, got {type(proposal).__name__}"
+        )
+
+
+def _lock_run(run_dir: Path) -> RunLock:
+    """The run's lock, taken (``RunLockedError`` when another process holds it)."""
+    from evoforge.runs import RunLock  # runs builds on this module
+
+    lock = RunLock(run_dir)
+    lock.acquire()
+    return lock
 
 
 def _refuse_directories_in_sight(problem_dir: Path, run_dir: Path) -> None:

@@ -51,8 +51,21 @@ class RunLock:
         self._handle: IO[str] | None = None
 
     def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    def acquire(self) -> None:
+        """Take the lock, or raise :class:`RunLockedError` naming its holder."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+", encoding="utf-8")
+        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
@@ -67,14 +80,9 @@ class RunLock:
         handle.write(f"pid {os.getpid()}")
         handle.flush()
         self._handle = handle
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def release(self) -> None:
+        """Let the lock go (a no-op when not held)."""
         if self._handle is not None:
             fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
             self._handle.close()
@@ -248,7 +256,7 @@ def start_run(
                 _clear_run_dir(target)
             try:
                 with _InterruptAfterSeed(chosen.note, target) as interrupt:
-                    engine = Engine.create(problem, config, target)
+                    engine = Engine.create(problem, config, target, locked=True)
             except EngineError:
                 start_failed = True
                 raise
@@ -305,7 +313,9 @@ def resume_run(
         with _InterruptAfterSeed(
             (reporter or make_reporter("quiet")).note, run_dir
         ) as interrupt:  # open() scores the seed of a run stopped before that
-            engine = Engine.open(run_dir, llm_base_url=llm_base_url, check_config=check_models)
+            engine = Engine.open(
+                run_dir, llm_base_url=llm_base_url, check_config=check_models, locked=True
+            )
         interrupt.check(engine)
         try:
             config = engine.config

@@ -191,6 +191,28 @@ def test_tell_is_refused_without_its_ask_or_a_second_time(tmp_path: Path) -> Non
         other.close()
 
 
+def test_tell_with_arguments_of_the_wrong_kind_keeps_the_job(tmp_path: Path) -> None:
+    """A tell given None for the result (or something else that is no result, job or
+    proposal) is refused before the job is used up: the right tell then goes through."""
+    problem = _problem(tmp_path)
+    config = resolve_config(problem_layer=problem.config_layer)
+    engine = Engine.create(problem, config, tmp_path / "run")
+    try:
+        job = engine.ask()
+        child = Proposal(problem.initial_code.replace("a = 0.5", "a = 0.7"), job.operator.name)
+        with pytest.raises(EngineError, match="result must be EvaluationResult, got NoneType"):
+            engine.tell(job, child, None)  # type: ignore[arg-type]
+        with pytest.raises(EngineError, match="job must be Job"):
+            engine.tell(None, child, engine.evaluate(child.code))  # type: ignore[arg-type]
+        with pytest.raises(EngineError, match="proposal must be a Proposal or None"):
+            engine.tell(job, child.code, engine.evaluate(child.code))  # type: ignore[arg-type]
+        assert engine.db.count_programs() == 1
+        report = engine.tell(job, child, engine.evaluate(child.code))
+        assert report.evaluated and engine.db.count_programs() == 2
+    finally:
+        engine.close()
+
+
 def test_evaluated_follows_from_the_status() -> None:
     assert not EvaluationResult(EvalStatus.REJECTED).evaluated
     for status in (EvalStatus.OK, EvalStatus.FAILED, EvalStatus.TIMEOUT, EvalStatus.INVALID):

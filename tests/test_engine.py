@@ -311,3 +311,33 @@ def test_children_that_fill_the_final_slot_are_simplified_before_evaluation(
         assert note is not None and "simplified before evaluation" in note.reason
     finally:
         engine.close()
+
+
+def test_an_engine_holds_its_runs_lock_until_it_is_closed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Driving a run by hand (ask/tell) holds the run's lock as ``evoforge run`` does:
+    another engine, or ``evoforge resume`` (this process here, another in practice), is
+    refused until the first is closed, and then works."""
+    from evoforge.cli import main
+    from evoforge.runs import RunLockedError
+
+    shutil.copytree(PROBLEM, tmp_path / "problem")
+    problem = load_problem(tmp_path / "problem")
+    config = resolve_config(problem_layer=problem.config_layer, cli_layer={"seed": 4})
+    run_dir = tmp_path / "run"
+    engine = Engine.create(problem, config, run_dir)
+    try:
+        _step(engine, engine.ask())
+        with pytest.raises(RunLockedError, match="is in use by pid"):
+            Engine.open(run_dir)
+        assert main(["resume", str(run_dir), "--iterations", "1", "--quiet"]) == 2
+        assert "is in use by pid" in capsys.readouterr().err
+    finally:
+        engine.close()
+    reopened = Engine.open(run_dir)
+    try:
+        assert reopened.counters.iterations == 1
+    finally:
+        reopened.close()
+    assert main(["resume", str(run_dir), "--iterations", "1", "--quiet"]) == 0

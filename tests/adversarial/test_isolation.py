@@ -758,7 +758,7 @@ def test_suite_problem_run_goes_on_and_resumes(suite_run: IsolatedRun) -> None:
     assert twin.status is EvalStatus.OK, twin.reason
     assert twin.score == suite_run.seed_score
     count = suite_run.engine.db.count_programs()
-    reopened = Engine.open(suite_run.run_dir)
+    reopened = Engine.open(suite_run.run_dir, locked=True)  # the live engine holds the lock
     try:
         assert reopened.db.count_programs() == count
     finally:
