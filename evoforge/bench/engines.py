@@ -386,7 +386,7 @@ def run_baseline(task: RunTask, *, batch: bool) -> RunRecord:
     scores: list[float | None] = []
     best_code = [""]
 
-    def evaluate(code: str, label: str) -> None:
+    def evaluate(code: str, label: str) -> Any:
         result = evaluator.evaluate(code)
         score = result.score if result.status is EvalStatus.OK else None
         if score is not None and all(s is None or score > s for s in scores):
@@ -397,9 +397,17 @@ def run_baseline(task: RunTask, *, batch: bool) -> RunRecord:
             json.dumps({"label": label, "status": result.status.value, "score": score}) + "\n"
         )
         log.flush()
+        return result
 
     try:
-        evaluate(problem.initial_code, "seed")
+        seed = evaluate(problem.initial_code, "seed")
+        if scores[0] is None:  # as for evoforge: no run without a scored seed
+            lines = (seed.reason or "no reason given").strip().splitlines() or ["no reason given"]
+            return task.record(
+                status=STATUS_FAILED,
+                wall_time_s=time.monotonic() - started,
+                reason=f"the seed program did not score ({seed.status.value}): {lines[-1]}"[:300],
+            )
         stop_reason = STOP_EVALUATIONS
         wanted = task.budget - 1
         if batch:

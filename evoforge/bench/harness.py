@@ -274,6 +274,7 @@ def _format_record(record: RunRecord) -> str:
 def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> BenchResult:
     """Run what is not finished yet, record it, and write the report. See the module doc."""
     from evoforge.bench.report import write_report
+    from evoforge.config import resolve_config
     from evoforge.problem import load_problem
 
     started = time.monotonic()
@@ -292,7 +293,12 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> Benc
         name, directory = resolve_problem(spec)
         if name in problems and problems[name] != directory:
             raise BenchError(f"two problems are named {name!r}: {problems[name]} and {directory}")
-        load_problem(directory)  # a malformed problem stops the bench before anything runs
+        # a malformed problem or config stops the bench before anything runs
+        loaded = load_problem(directory)
+        resolve_config(
+            problem_layer=loaded.config_layer,
+            problem_source=str(loaded.directory / "config.yaml"),
+        )
         problems[name] = directory
     out = Path(options.out).resolve()  # workers run elsewhere: no relative paths
     budget = options.evaluations

@@ -258,3 +258,47 @@ def test_time_left_is_a_rough_estimate_from_the_pace() -> None:
     assert _time_left(60.0, 1, 3) == "; about 2 min left at this pace"
     assert _time_left(3600.0, 1, 3) == "; about 2.0 h left at this pace"
     assert _time_left(60.0, 3, 3) == ""
+
+
+def test_a_seed_that_does_not_score_fails_every_engines_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No engine's run counts without a scored seed: the baselines' runs are recorded
+    failed with the reason, as evoforge's is, and a re-run tries them again."""
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    problem = tmp_path / "broken"
+    shutil.copytree(CURVE_FIT, problem)
+    (problem / "evaluator.py").write_text("def evaluate(path):\n    return {}\n")
+    options = BenchOptions(
+        problems=[str(problem)],
+        engines=["evoforge", "random-search", "best-of-n"],
+        seeds=1,
+        evaluations=3,
+        out=tmp_path / "out",
+        jobs=1,
+    )
+    run_bench(options, log=lambda line: None)
+    records = read_records(tmp_path / "out" / "runs.jsonl")
+    assert len(records) == 3
+    for record in records.values():
+        assert record.status == "failed", record
+        assert "seed program did not score" in (record.reason or ""), record
+
+
+def test_a_problem_whose_config_is_invalid_stops_the_bench_before_any_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    problem = tmp_path / "misconfigured"
+    shutil.copytree(CURVE_FIT, problem)
+    (problem / "config.yaml").write_text("run:\n  bogus: 1\n")
+    out = tmp_path / "out"
+    argv = ["bench", "--problems", str(problem), "--engines", "evoforge", "--out", str(out)]
+    assert main([*argv, "--seeds", "1", "--evaluations", "3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "run.bogus: unknown key" in err
+    assert str(problem / "config.yaml") in err
+    assert not (out / "runs.jsonl").exists()
