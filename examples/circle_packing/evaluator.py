@@ -80,8 +80,8 @@ def verify_packing(centers: Any, radii: Any) -> dict[str, float]:
     if np.any(overlapping):
         k = int(np.argmax(overlapping))
         raise ValueError(
-            f"disks {int(i[k])} and {int(j[k])} overlap: centre distance {distances[k]!r} "
-            f"< radius sum {r[i[k]] + r[j[k]]!r}"
+            f"disks {int(i[k])} and {int(j[k])} overlap: centre distance "
+            f"{float(distances[k])!r} < radius sum {float(r[i[k]] + r[j[k]])!r}"
         )
 
     total = float(np.sum(r))

@@ -6,9 +6,10 @@ against it. Here the evolve block holds a cubic polynomial: the symbolic ``tune`
 operator nudges its coefficients, and ``mutate`` can change the formula itself (swap an
 operator, wrap a term in a function, drop or duplicate a line).
 
-To make this your own problem, keep the idea: put what should evolve inside the markers,
-keep the entry point (here ``model``) outside or at least keep its name and signature,
-and let ``evaluator.py`` score what the program returns.
+To make this your own problem, keep the idea: put what should evolve inside the markers
+(here ``model``), keep the entry point the evaluator calls (here ``predict``) outside
+them, so its name and signature never change, and let ``evaluator.py`` score what the
+program returns.
 """
 
 import numpy as np
