@@ -424,7 +424,9 @@ def _run_pending(pending: list[RunTask], out: Path, jobs: int, log: Callable[[st
                     f"[{done}/{len(pending)}] {task.problem} / {task.engine} / seed "
                     f"{task.seed}: interrupted, not recorded"
                 )
-                continue
+                # a SIGINT reached the worker but not this process (a bench started in
+                # the background ignores it): the user stopped it all the same
+                raise KeyboardInterrupt
             append_records(runs_file, [record])
             recorded += 1
             log(

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from evoforge.bench.engines import STOP_WALL_TIME
 from evoforge.bench.intervals import Interval, median_interval
 from evoforge.bench.records import STATUS_OK, RunRecord
 from evoforge.bench.splits_report import split_stats, splits_table
@@ -324,6 +325,21 @@ it, and the gap search − test says how much the search score overstates the re
     for record in finished:
         revisions[record.revision or "unknown"] = revisions.get(record.revision or "unknown", 0) + 1
     revision_line = ", ".join(f"`{name}` ({count} runs)" for name, count in revisions.items())
+    cut_short = [
+        r
+        for r in finished
+        if (r.stop_reason or "").startswith(STOP_WALL_TIME) and r.evaluations < budget
+    ]
+    cut_line = ""
+    if cut_short:
+        shown = ", ".join(
+            f"{r.problem} / {r.engine} / seed {r.seed} ({r.evaluations})" for r in cut_short[:5]
+        )
+        more = f" and {len(cut_short) - 5} more" if len(cut_short) > 5 else ""
+        cut_line = (
+            f"\n- Cut short by the wall-time cap (`--max-run-seconds`): {len(cut_short)} of the"
+            f" finished runs, with fewer evaluations than the budget: {shown}{more}"
+        )
     engine_lines = "\n".join(f"  - `{name}`: {ENGINE_NOTES.get(name, '')}" for name in engines)
     today = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     readme = f"""# Benchmark results
@@ -342,7 +358,7 @@ Produced by `evoforge bench` on {today}.
         ""
         if len(finished) >= len(problems) * len(engines) * len(seeds)
         else " (the table's `seeds` column says how many each figure rests on)"
-    }
+    }{cut_line}
 - Budget: {budget} evaluations per run (the seed program's evaluation counts as one)
 - Machine: {machine_description(jobs)}
 - evoforge source: {revision_line or "–"}

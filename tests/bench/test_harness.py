@@ -302,3 +302,32 @@ def test_a_problem_whose_config_is_invalid_stops_the_bench_before_any_run(
     assert len(err.splitlines()) == 1 and "run.bogus: unknown key" in err
     assert str(problem / "config.yaml") in err
     assert not (out / "runs.jsonl").exists()
+
+
+def test_a_run_interrupted_in_its_worker_stops_the_bench(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SIGINT that reaches a worker but not the bench (started in the background, the
+    bench ignores SIGINT) stops the bench as a Ctrl-C would, instead of going on with
+    the rest and ending as if all were well."""
+    from evoforge.bench.harness import BenchInterrupted, _RunPool
+
+    started: list[str] = []
+
+    def interrupted_first(self: _RunPool, tasks: list) -> object:  # type: ignore[type-arg]
+        for task in tasks:
+            started.append(task.engine)
+            yield task, None  # what a worker sends when SIGINT ended its run
+
+    monkeypatch.setattr(_RunPool, "run", interrupted_first)
+    options = BenchOptions(
+        problems=[str(CURVE_FIT)],
+        engines=["evoforge", "random-search"],
+        seeds=1,
+        evaluations=3,
+        out=tmp_path / "out",
+        jobs=1,
+    )
+    with pytest.raises(BenchInterrupted, match="run the same command again"):
+        run_bench(options, log=lambda line: None)
+    assert started == ["evoforge"]  # nothing after the interrupted run

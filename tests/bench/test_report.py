@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from evoforge.bench.records import RunRecord
@@ -70,3 +72,28 @@ def test_failed_share_and_operator_counts_are_reported() -> None:
         "evo operators, evaluations over all seeds: tune 12 (50 % failed, 17 % better than "
         "the parent), mutate 6 (33 % failed, 0 % better than the parent)." in table
     )
+
+
+def test_runs_cut_short_by_the_wall_time_cap_are_named(tmp_path: Path) -> None:
+    """A run stopped by ``--max-run-seconds`` counts as finished but spent fewer
+    evaluations than the budget: the report says which, so no figure passes for a full
+    budget's."""
+    from evoforge.bench.report import write_report
+
+    records = [
+        _run("evo", 0, evaluations=10, stop_reason="evaluations budget reached"),
+        _run("evo", 1, evaluations=4, stop_reason="wall-time budget reached"),
+    ]
+    readme = write_report(
+        tmp_path,
+        records,
+        problems=["p"],
+        engines=["evo"],
+        seeds=[0, 1],
+        budget=10,
+        command="evoforge bench (test)",
+        jobs=1,
+        log=lambda line: None,
+    ).read_text()
+    assert "Cut short by the wall-time cap (`--max-run-seconds`): 1 of the finished runs" in readme
+    assert "p / evo / seed 1 (4)" in readme
