@@ -261,7 +261,11 @@ def start_run(
                 start_failed = True
                 raise
             interrupt.check(engine)
-            chosen.note(engine.evaluator.form_notice)
+            notice = engine.evaluator.form_notice
+            if "warning" in notice:
+                chosen.note(notice)
+            else:
+                chosen.info(notice)
             try:
                 return _with_final_choice(
                     engine, drive(engine, _budget(config), chosen, config.run.workers), chosen

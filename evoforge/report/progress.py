@@ -42,6 +42,10 @@ class Reporter:
         as a note; the JSON-lines reporter emits ``name`` with ``fields`` instead."""
         self.note(message)
 
+    def info(self, message: str) -> None:
+        """A line worth showing but no warning (how the run is set up): a note, except in
+        quiet mode, which shows only warnings and the result."""
+
     def stop(self, engine: Engine) -> None:
         """Called once at the end."""
 
@@ -135,6 +139,9 @@ class RichReporter(Reporter):
         # a note may quote a candidate or a server: no markup, no control characters
         self._progress.console.print(printable(message), markup=False, highlight=False)
 
+    def info(self, message: str) -> None:
+        self.note(message)
+
     def stop(self, engine: Engine) -> None:
         self._refresh(engine)
         self._progress.stop()
@@ -185,6 +192,9 @@ class JsonLinesReporter(Reporter):
 
     def note(self, message: str) -> None:
         self._emit({"event": "note", "message": message})
+
+    def info(self, message: str) -> None:
+        self.note(message)
 
     def event(self, name: str, message: str, **fields: Any) -> None:
         self._emit({"event": name, "message": message, **fields})

@@ -21,9 +21,13 @@ def test_an_isolated_problem_is_said_to_be_isolated_and_improves(tmp_path: Path)
     problem = tmp_path / "isolated_curve_fit"
     shutil.copytree(PROBLEMS / "isolated_curve_fit", problem)
     stderr, status = _run_and_status(problem, tmp_path / "run")
-    assert "isolation: isolated" in stderr
-    assert "shared-process form" not in stderr
+    assert "isolation" not in stderr and "shared-process form" not in stderr  # quiet: no news
     assert status["isolation"] == "isolated"
+    shown = run_cli(
+        "run", str(problem), "--iterations", "2", "--out", str(tmp_path / "r2"), "--jsonl"
+    )
+    notes = [json.loads(line) for line in shown.stdout.splitlines() if '"note"' in line]
+    assert any(note["message"].startswith("isolation: isolated") for note in notes)
     assert isinstance(status["best_score"], float)
     assert isinstance(status["initial_score"], float)
     assert status["best_score"] >= status["initial_score"]
