@@ -112,8 +112,9 @@ def run(
     return start_run(
         problem_dir,
         config_file_layer=file_layer,
-        config_file_source=file_source,
+        config_file_source=file_source or "config mapping",
         cli_layer=cli_layer,
+        cli_source="evoforge.run() arguments",
         run_dir=None if out is None else Path(out),
         fresh=fresh,
     )

@@ -794,17 +794,19 @@ def resolve_config(
     cli_layer: Mapping[str, Any] | None = None,
     problem_source: str = "problem config.yaml",
     file_source: str = "--config file",
+    cli_source: str = "command line",
 ) -> Config:
     """Merge the layers (defaults < problem < file < CLI) and validate each and the result.
 
     Each layer is validated on its own first so that an error names its source
-    (``problem_source``, ``file_source``: the files' paths where the caller knows them).
+    (``problem_source``, ``file_source``: the files' paths where the caller knows them;
+    ``cli_source``: where the last layer's settings came from).
     """
     merged: dict[str, Any] = {}
     for source, layer in (
         (problem_source, problem_layer),
         (file_source, file_layer),
-        ("command line", cli_layer),
+        (cli_source, cli_layer),
     ):
         if layer:
             validate_config(layer, source)

@@ -221,6 +221,7 @@ def start_run(
     config_file_layer: Mapping[str, Any] | None = None,
     config_file_source: str | None = None,
     cli_layer: Mapping[str, Any] | None = None,
+    cli_source: str = "command line",
     run_dir: Path | None = None,
     fresh: bool = False,
     reporter: Reporter | None = None,
@@ -236,6 +237,7 @@ def start_run(
         cli_layer=cli_layer,
         problem_source=str(Path(problem_dir) / "config.yaml"),
         file_source=config_file_source or "--config file",
+        cli_source=cli_source,
     )
     check_requirements(Path(problem_dir), config.evaluator.python)
     chosen = reporter or make_reporter(config.run.log_mode)
