@@ -348,6 +348,13 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> Benc
             for key, record in records.items()
             if key[0] in problems and key[1] in engines and key[2] in seeds and key[3] == budget
         ]
+        command, jobs = options.command, options.jobs
+        recorded_jobs = {record.jobs for record in matching if record.jobs is not None}
+        if options.report_only and len(recorded_jobs) == 1:
+            # the report describes the runs: their --jobs, not this call's
+            jobs = recorded_jobs.pop()
+            if "--jobs" not in command.split():
+                command += f" --jobs {jobs}"
         readme = write_report(
             out,
             matching,
@@ -355,8 +362,8 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> Benc
             engines=engines,
             seeds=seeds,
             budget=budget,
-            command=options.command,
-            jobs=options.jobs,
+            command=command,
+            jobs=jobs,
             log=log,
         )
     return BenchResult(
@@ -427,6 +434,7 @@ def _run_pending(pending: list[RunTask], out: Path, jobs: int, log: Callable[[st
                 # a SIGINT reached the worker but not this process (a bench started in
                 # the background ignores it): the user stopped it all the same
                 raise KeyboardInterrupt
+            record = replace(record, jobs=jobs)
             append_records(runs_file, [record])
             recorded += 1
             log(
@@ -438,6 +446,7 @@ def _run_pending(pending: list[RunTask], out: Path, jobs: int, log: Callable[[st
         # none is left. A run that finished meanwhile is still recorded.
         for _task, record in pool.stop():
             if record is not None and record.status == STATUS_OK:
+                record = replace(record, jobs=jobs)
                 append_records(runs_file, [record])
                 recorded += 1
                 log(f"{_format_record(record)} (finished while stopping)")

@@ -37,6 +37,8 @@ class RunRecord:
     an answer the verifier rejected); ``None`` in records written before it was kept.
     ``best_code`` is the program that scored ``best_score`` (as evoforge's evaluator scored
     it), so anyone can audit what won; empty in records written before it was kept.
+    ``jobs``: how many runs the bench ran at once beside it (a report written later, with
+    ``--report-only``, says that and not its own ``--jobs``).
     """
 
     problem: str
@@ -58,6 +60,7 @@ class RunRecord:
     failed_evaluations: int | None = None
     best_code: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    jobs: int | None = None  # runs at once when it ran; None in records written before
 
     @property
     def key(self) -> RunKey:

@@ -331,3 +331,26 @@ def test_a_run_interrupted_in_its_worker_stops_the_bench(
     with pytest.raises(BenchInterrupted, match="run the same command again"):
         run_bench(options, log=lambda line: None)
     assert started == ["evoforge"]  # nothing after the interrupted run
+
+
+def test_a_report_written_later_describes_the_runs_jobs(tmp_path: Path) -> None:
+    """``--report-only`` with another ``--jobs`` (or none) writes the runs' own: the
+    machine line and the command that reproduces them."""
+    from dataclasses import replace
+
+    options = BenchOptions(
+        problems=[str(CURVE_FIT)],
+        engines=["evoforge"],
+        seeds=1,
+        evaluations=3,
+        out=tmp_path / "out",
+        jobs=1,
+        command="evoforge bench --problems curve_fit --engines evoforge",
+    )
+    run_bench(options, log=lambda line: None)
+    (record,) = read_records(tmp_path / "out" / "runs.jsonl").values()
+    assert record.jobs == 1
+    later = run_bench(replace(options, jobs=2, report_only=True), log=lambda line: None)
+    readme = later.readme.read_text()
+    assert "1 job(s) at once" in readme and "2 job(s) at once" not in readme
+    assert "evoforge bench --problems curve_fit --engines evoforge --jobs 1" in readme
