@@ -71,7 +71,10 @@ class EvaluatorConfig(_Strict):
         60.0, gt=0, description="Wall-clock limit per evaluation; kills the whole process group."
     )
     cpu_time_s: float | None = Field(
-        None, gt=0, description="CPU-seconds limit (RLIMIT_CPU); None means 2 x timeout_s."
+        None,
+        gt=0,
+        description="CPU-seconds limit (RLIMIT_CPU, whole seconds: rounded up, at least 1); "
+        "None means 2 x timeout_s.",
     )
     memory_mb: int = Field(
         4096,
@@ -117,15 +120,20 @@ class EvaluatorConfig(_Strict):
     )
     static_check: bool = Field(
         True,
-        description="Refuse, unevaluated, a child that uses a name it never defines where "
-        "its parent does not (pyflakes).",
+        description="Refuse, unevaluated, a model's child that uses a name it never defines "
+        "where its parent does not (pyflakes); the symbolic operators check their own "
+        "children that way whatever this says.",
     )
     cascade: bool = Field(
-        True, description="Use evaluate_stage1/2/3 when the evaluator defines them."
+        True,
+        description="Use evaluate_stage1/2/3 when the evaluator defines them (the "
+        "shared-process form only: an isolated problem, a problem with splits or an evaluator "
+        "with verify runs no cascade).",
     )
     cascade_thresholds: list[float] = Field(
         default_factory=lambda: [0.0, 0.0],
-        description="Score a stage must reach for the next stage to run (one per boundary).",
+        description="Score a stage must reach for the next stage to run (one per boundary; "
+        "where cascade applies).",
     )
     python: str | None = Field(
         None, description="Interpreter that runs the evaluator (None: the one running evoforge)."
@@ -173,7 +181,8 @@ class InspirationConfig(_Strict):
 
     policy: Literal["top", "diverse", "neighbours", "mixed"] = Field(
         "mixed",
-        description="top: best elites; diverse: distinct cells; neighbours: adjacent cells.",
+        description="top: best elites; diverse: distinct cells; neighbours: adjacent cells; "
+        "mixed: a share of each of the three (top first).",
     )
     count: int = Field(2, ge=0, le=32, description="Inspirations per proposal.")
 
@@ -315,7 +324,12 @@ class ArchiveConfig(_Strict):
 class TuneConfig(_Strict):
     """The tune operator: perturb numeric literals in the evolve blocks."""
 
-    sigma: float = Field(0.1, gt=0, description="Largest relative step for numeric literals.")
+    sigma: float = Field(
+        0.1,
+        gt=0,
+        description="Largest relative step scale for numeric literals (a move is the step "
+        "times |x| times a standard normal draw, so one move may exceed it).",
+    )
     step_decades: float = Field(
         5.0,
         ge=0,
@@ -326,7 +340,9 @@ class TuneConfig(_Strict):
         "one has, less often as tries at sigma fail); 0: always sigma.",
     )
     use_cma: bool = Field(
-        True, description="Adapt the step with CMA-ES when a block has several literals."
+        True,
+        description="Adapt the step with CMA-ES where the blocks have 2 to max_literals float "
+        "literals and 2 or more scored relatives are known.",
     )
     max_literals: int = Field(64, ge=1, description="Literals perturbed at most per child.")
     single_moves: bool = Field(
@@ -339,7 +355,9 @@ class TuneConfig(_Strict):
 class MutateConfig(_Strict):
     """The mutate operator: genetic-programming edits of the evolve blocks."""
 
-    max_edits: int = Field(2, ge=1, le=16, description="Edits applied per child.")
+    max_edits: int = Field(
+        2, ge=1, le=16, description="Most edits per child (each child: 1 to this many)."
+    )
     hoist_keeps_reads: bool = Field(
         True,
         description="The hoist edit (an expression replaced by one of its operands) is not "
@@ -469,7 +487,10 @@ class LLMConfig(_Strict):
         4, ge=0, le=20, description="Retries of a failed request (429, 5xx, timeout, network)."
     )
     backoff_base_s: float = Field(
-        1.0, ge=0, description="First retry delay; doubles each retry, with jitter."
+        1.0,
+        ge=0,
+        description="First retry delay (drawn between half of it and it: jitter); doubles "
+        "each retry.",
     )
     backoff_max_s: float = Field(
         30.0, ge=0, description="Longest retry delay (also caps a server's Retry-After)."
@@ -479,7 +500,10 @@ class LLMConfig(_Strict):
     )
     circuit_cooldown_s: float = Field(30.0, ge=0, description="How long a rested model rests.")
     max_rests: int = Field(
-        3, ge=1, description="Rests in a row without a success after which a model is dropped."
+        3,
+        ge=1,
+        description="Breaker trips in a row without a success after which a model is dropped: "
+        "it rests after the first max_rests - 1 and is dropped at the next.",
     )
     on_no_model: Literal["symbolic", "stop"] = Field(
         "symbolic",
@@ -539,7 +563,7 @@ class InstructionEvolutionConfig(_Strict):
         ge=2,
         le=64,
         description="Instructions kept at most (the first one always); a new one then "
-        "replaces the one with the lowest mean reward.",
+        "replaces one never used yet, else the one with the lowest mean reward.",
     )
     max_chars: int = Field(
         2000, ge=100, le=20000, description="Longest instruction kept (longer ones are cut)."
@@ -590,7 +614,10 @@ class PromptConfig(_Strict):
         None, description="Directory whose template files override the built-in ones."
     )
     max_prompt_tokens: int = Field(
-        6000, ge=256, description="Prompt cap (estimated at 4 characters a token)."
+        6000,
+        ge=256,
+        description="Prompt budget (estimated at 4 characters a token): feedback, inspirations "
+        "and guidance are cut to fit; the parent's code never is, so a prompt may exceed it.",
     )
     inspiration_policy: InspirationPolicy = Field(
         "top",
@@ -602,7 +629,11 @@ class PromptConfig(_Strict):
         8, ge=1, description="Children on an island without improvement that add guidance."
     )
     failure_streak: int = Field(
-        1, ge=1, description="Failed children in a row on an island that add their reasons."
+        1,
+        ge=1,
+        le=12,
+        description="Failed children in a row on an island that add their reasons (at most "
+        "12: the children an island's prompts remember).",
     )
     artifact_chars: int = Field(
         1200, ge=0, description="Characters of each artifact (stderr, feedback) shown."

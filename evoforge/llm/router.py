@@ -5,15 +5,15 @@
 through that model's client and keeps the accounts (tokens and cost, for the budgets).
 
 Circuit breaker: a model whose requests fail ``circuit_failures`` times in a row (each
-after its own retries) is rested for ``circuit_cooldown_s``; the others carry on. A model
-rested ``max_rests`` times without a success in between, or one that answers 401/403/404,
-is dropped. Each rest and drop is told to :attr:`ModelRouter.listener` (the run loop
-announces it). When every model is dropped, :meth:`ModelRouter.no_model_left` is true and
+after its own retries) is rested for ``circuit_cooldown_s``; the others carry on. A
+model whose breaker trips ``max_rests`` times without a success in between (it rests
+after the first ``max_rests - 1``), or one that answers 401/403/404, is dropped. Each
+rest and drop is told to :attr:`ModelRouter.listener` (the run loop announces it). When
+every model is dropped, :meth:`ModelRouter.no_model_left` is true and
 :meth:`ModelRouter.stop_reason` says so; the engine then carries on with the symbolic
 operators or stops the run, as ``llm.on_no_model`` says. Breaker state is the health of
 the endpoints now, not a search policy, so it is not stored; model-bandit statistics are
-(see :meth:`state`).
-"""
+(see :meth:`state`). """
 
 from __future__ import annotations
 
