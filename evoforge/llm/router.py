@@ -13,7 +13,8 @@ every model is dropped, :meth:`ModelRouter.no_model_left` is true and
 :meth:`ModelRouter.stop_reason` says so; the engine then carries on with the symbolic
 operators or stops the run, as ``llm.on_no_model`` says. Breaker state is the health of
 the endpoints now, not a search policy, so it is not stored; model-bandit statistics are
-(see :meth:`state`). """
+(see :meth:`state`).
+"""
 
 from __future__ import annotations
 
