@@ -162,7 +162,8 @@ class _InterruptAfterSeed:
             raise KeyboardInterrupt
         self.pressed = True
         self._note(
-            "interrupted: finishing the seed's evaluation (interrupt again to abandon); "
+            "interrupted: stopping once the run's start (its backend, the seed's "
+            "evaluation) is done (interrupt again to abandon); "
             f"'evoforge resume {self._run_dir}' continues the run"
         )
 

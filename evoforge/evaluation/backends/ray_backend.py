@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 import tempfile
 import time
 from pathlib import Path
@@ -43,6 +44,8 @@ __all__ = ["MAX_ATTEMPTS", "RayBackend", "SandboxWorker"]
 
 MAX_ATTEMPTS = 3
 """Tries per evaluation when workers are lost (the first and two retries)."""
+_WAIT_FOR_WORKER_S = 0.05  # how often an evaluation that waits for a free actor looks
+_REACH_TIMEOUT_S = 5.0  # how long the head's port may take to accept a connection
 
 _ANSWER_MARGIN_S = 60.0
 """How long past an evaluation's own wall-clock limit a worker may take to answer before
@@ -101,6 +104,7 @@ class RayBackend(EvaluationBackend):
         self.config = config
         self._started_ray = False
         if not ray.is_initialized():
+            _check_reachable(address)
             try:
                 ray.init(
                     address=address,
@@ -120,6 +124,10 @@ class RayBackend(EvaluationBackend):
         self._idle: list[Any] = []
         self._busy: dict[str, Any] = {}
         self._closed = False
+        # at most one actor per CPU of the cluster: an actor beyond them would wait in
+        # Ray's queue past the answer limit and count as lost, failing a sound candidate
+        self._capacity = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self._actors = 0
 
     @classmethod
     def from_config(cls, config: EvaluatorConfig, evaluator: ProblemEvaluator) -> RayBackend:
@@ -133,7 +141,7 @@ class RayBackend(EvaluationBackend):
         lost: list[str] = []
         started = time.monotonic()
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            worker = self._idle.pop() if self._idle else self._new_worker()
+            worker = await self._take_worker()
             self._busy[key] = worker
             try:
                 raw = await asyncio.wait_for(
@@ -142,6 +150,7 @@ class RayBackend(EvaluationBackend):
             except (RayActorError, RayError, GetTimeoutError, TimeoutError) as exc:
                 lost.append(f"attempt {attempt}: {_lost_reason(exc)}")
                 self._busy.pop(key, None)
+                self._actors -= 1
                 with contextlib.suppress(Exception):
                     ray.kill(worker, no_restart=True)
                 continue
@@ -199,11 +208,45 @@ class RayBackend(EvaluationBackend):
             with contextlib.suppress(Exception):
                 ray.shutdown()
 
+    async def _take_worker(self) -> Any:
+        """An idle actor, a new one while the cluster has a CPU for it, else the first one
+        an evaluation in flight gives back (evaluations queue here, not in Ray)."""
+        while True:
+            if self._idle:
+                return self._idle.pop()
+            if self._actors < self._capacity:
+                self._actors += 1
+                return self._new_worker()
+            await asyncio.sleep(_WAIT_FOR_WORKER_S)
+
     def _new_worker(self) -> Any:
         return self._actor_class.remote(self._files, self.config)
 
     def _answer_limit_s(self) -> float:
         return self.config.timeout_s + _ANSWER_MARGIN_S
+
+
+def _check_reachable(address: str | None) -> None:
+    """BackendError, within seconds, when ``address`` names a host and port where nothing
+    listens: Ray itself would wait for the cluster without end."""
+    if address is None or address == "auto" or "://" in address:
+        return
+    host, _, port_text = address.rpartition(":")
+    try:
+        port = int(port_text)
+    except ValueError:
+        return  # Ray says what is wrong with the format
+    if not host or not 0 < port < 65536:
+        raise BackendError(f"cannot start Ray ({address}): not a HOST:PORT address")
+    try:
+        with socket.create_connection((host.strip("[]"), port), timeout=_REACH_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise BackendError(
+            f"cannot reach Ray at {address}: {reason} (is the cluster up? "
+            "'ray status' on its head node says)"
+        ) from None
 
 
 def _lost_reason(exc: BaseException) -> str:

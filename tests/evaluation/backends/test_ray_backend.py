@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -238,3 +239,49 @@ def test_secrets_in_the_workers_environment_do_not_reach_a_candidate(
     assert program.score == 0.0  # the candidate saw no secret
     assert hostile_ray_run.secret not in program.artifacts.get("metric:env", "")
     _check_aftermath(hostile_ray_run, program, before)
+
+
+def test_more_evaluations_than_the_clusters_cpus_wait_for_a_worker(
+    ray_instance: dict[str, str], tmp_path: Path
+) -> None:
+    """Four evaluations at once on 2 CPUs: two wait for a worker instead of an actor
+    that Ray cannot place (which would pass for a lost worker and fail a sound child)."""
+    import asyncio
+
+    from evoforge.config import EvaluatorConfig
+    from evoforge.evaluation.backends.base import EvaluationRequest
+
+    problem_dir = tmp_path / "problem"
+    shutil.copytree(PROBLEMS / "isolated_curve_fit", problem_dir)
+    code = (problem_dir / "initial_program.py").read_text()
+    backend = RayBackend(
+        {p.name: p.read_bytes() for p in problem_dir.iterdir() if p.is_file()},
+        EvaluatorConfig(timeout_s=5),
+        None,
+    )
+
+    async def four() -> list[object]:
+        requests = [EvaluationRequest(code=code, key=f"i{n}") for n in range(4)]
+        return list(await asyncio.gather(*(backend.evaluate(r) for r in requests)))
+
+    try:
+        answers = asyncio.run(four())
+    finally:
+        backend.close()
+    for raw in answers:
+        assert not raw.error and raw.attempts == 1 and not raw.notes, raw
+
+
+def test_an_address_where_nothing_listens_is_refused_at_once() -> None:
+    from evoforge.evaluation.backends.base import BackendError
+    from evoforge.evaluation.backends.ray_backend import _check_reachable
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    with pytest.raises(BackendError, match=r"cannot reach Ray at 127\.0\.0\.1"):
+        _check_reachable(f"127.0.0.1:{port}")
+    with pytest.raises(BackendError, match="not a HOST:PORT address"):
+        _check_reachable("127.0.0.1:99999")
+    _check_reachable("auto")  # left to Ray
+    _check_reachable(None)
