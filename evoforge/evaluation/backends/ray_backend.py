@@ -44,7 +44,6 @@ __all__ = ["MAX_ATTEMPTS", "RayBackend", "SandboxWorker"]
 
 MAX_ATTEMPTS = 3
 """Tries per evaluation when workers are lost (the first and two retries)."""
-_WAIT_FOR_WORKER_S = 0.05  # how often an evaluation that waits for a free actor looks
 _REACH_TIMEOUT_S = 5.0  # how long the head's port may take to accept a connection
 
 _ANSWER_MARGIN_S = 60.0
@@ -124,10 +123,6 @@ class RayBackend(EvaluationBackend):
         self._idle: list[Any] = []
         self._busy: dict[str, Any] = {}
         self._closed = False
-        # at most one actor per CPU of the cluster: an actor beyond them would wait in
-        # Ray's queue past the answer limit and count as lost, failing a sound candidate
-        self._capacity = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        self._actors = 0
 
     @classmethod
     def from_config(cls, config: EvaluatorConfig, evaluator: ProblemEvaluator) -> RayBackend:
@@ -141,7 +136,7 @@ class RayBackend(EvaluationBackend):
         lost: list[str] = []
         started = time.monotonic()
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            worker = await self._take_worker()
+            worker = self._idle.pop() if self._idle else self._new_worker()
             self._busy[key] = worker
             try:
                 raw = await asyncio.wait_for(
@@ -150,7 +145,6 @@ class RayBackend(EvaluationBackend):
             except (RayActorError, RayError, GetTimeoutError, TimeoutError) as exc:
                 lost.append(f"attempt {attempt}: {_lost_reason(exc)}")
                 self._busy.pop(key, None)
-                self._actors -= 1
                 with contextlib.suppress(Exception):
                     ray.kill(worker, no_restart=True)
                 continue
@@ -207,17 +201,6 @@ class RayBackend(EvaluationBackend):
         if self._started_ray:
             with contextlib.suppress(Exception):
                 ray.shutdown()
-
-    async def _take_worker(self) -> Any:
-        """An idle actor, a new one while the cluster has a CPU for it, else the first one
-        an evaluation in flight gives back (evaluations queue here, not in Ray)."""
-        while True:
-            if self._idle:
-                return self._idle.pop()
-            if self._actors < self._capacity:
-                self._actors += 1
-                return self._new_worker()
-            await asyncio.sleep(_WAIT_FOR_WORKER_S)
 
     def _new_worker(self) -> Any:
         return self._actor_class.remote(self._files, self.config)

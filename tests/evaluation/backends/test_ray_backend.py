@@ -241,37 +241,6 @@ def test_secrets_in_the_workers_environment_do_not_reach_a_candidate(
     _check_aftermath(hostile_ray_run, program, before)
 
 
-def test_more_evaluations_than_the_clusters_cpus_wait_for_a_worker(
-    ray_instance: dict[str, str], tmp_path: Path
-) -> None:
-    """Four evaluations at once on 2 CPUs: two wait for a worker instead of an actor
-    that Ray cannot place (which would pass for a lost worker and fail a sound child)."""
-    import asyncio
-
-    from evoforge.config import EvaluatorConfig
-    from evoforge.evaluation.backends.base import EvaluationRequest
-
-    problem_dir = tmp_path / "problem"
-    shutil.copytree(PROBLEMS / "isolated_curve_fit", problem_dir)
-    code = (problem_dir / "initial_program.py").read_text()
-    backend = RayBackend(
-        {p.name: p.read_bytes() for p in problem_dir.iterdir() if p.is_file()},
-        EvaluatorConfig(timeout_s=5),
-        None,
-    )
-
-    async def four() -> list[object]:
-        requests = [EvaluationRequest(code=code, key=f"i{n}") for n in range(4)]
-        return list(await asyncio.gather(*(backend.evaluate(r) for r in requests)))
-
-    try:
-        answers = asyncio.run(four())
-    finally:
-        backend.close()
-    for raw in answers:
-        assert not raw.error and raw.attempts == 1 and not raw.notes, raw
-
-
 def test_an_address_where_nothing_listens_is_refused_at_once() -> None:
     from evoforge.evaluation.backends.base import BackendError
     from evoforge.evaluation.backends.ray_backend import _check_reachable
