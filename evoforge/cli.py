@@ -36,6 +36,7 @@ from evoforge.report.commands import (
     print_prompt_learning,
     print_reasons,
 )
+from evoforge.splits import last_line
 from evoforge.storage.db import DatabaseError, RunDatabase
 from evoforge.terminal import printable
 
@@ -400,7 +401,7 @@ def splits_line(final: dict[str, Any]) -> str:
     if test is not None:
         shown_test = f"{test:.6g}"
     else:
-        reason = _last_line(final.get("test_reason") or "")
+        reason = last_line(final.get("test_reason") or "", "")
         shown_test = f"not scored ({final['test_status']}" + (f": {reason})" if reason else ")")
     gap = final["gap"]
     spent = (
@@ -411,7 +412,7 @@ def splits_line(final: dict[str, Any]) -> str:
     failed = final.get("holdout_failed") or 0
     failures = (
         f"; holdout failed for {failed} of {final['candidates']} candidates "
-        f"({_last_line(final.get('holdout_failure') or '')})"
+        f"({last_line(final.get('holdout_failure') or '', '')})"
         if failed
         else ""
     )
@@ -423,11 +424,6 @@ def splits_line(final: dict[str, Any]) -> str:
         + spent
         + failures
     )
-
-
-def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1][:200] if lines else ""
 
 
 def _cmd_status(args: argparse.Namespace) -> int:

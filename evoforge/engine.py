@@ -325,15 +325,9 @@ class Engine:
         :meth:`close`, so no other process drives the run meanwhile (``RunLockedError``,
         an :class:`EngineError`, when one does); ``locked``: the caller holds it already.
         """
-        lock = None if locked else _lock_run(run_dir)
-        try:
-            engine = cls._create(problem, config, run_dir, on_seed)
-        except BaseException:
-            if lock is not None:
-                lock.release()
-            raise
-        engine._run_lock = lock
-        return engine
+        return _holding_lock(
+            run_dir, locked, lambda: cls._create(problem, config, run_dir, on_seed)
+        )
 
     @classmethod
     def _create(
@@ -411,17 +405,13 @@ class Engine:
         db_path = run_dir / RunDatabase.FILENAME
         if not db_path.exists():
             raise DatabaseError(f"no run database at {db_path}")
-        lock = None if locked else _lock_run(run_dir)
-        try:
-            engine = cls._open(
+        return _holding_lock(
+            run_dir,
+            locked,
+            lambda: cls._open(
                 run_dir, config_override, llm_base_url=llm_base_url, check_config=check_config
-            )
-        except BaseException:
-            if lock is not None:
-                lock.release()
-            raise
-        engine._run_lock = lock
-        return engine
+            ),
+        )
 
     @classmethod
     def _open(
@@ -1542,6 +1532,20 @@ def _check_tell_arguments(job: object, proposal: object, result: object) -> None
         raise EngineError(
             f"tell: proposal must be a Proposal or None, got {type(proposal).__name__}"
         )
+
+
+def _holding_lock(run_dir: Path, locked: bool, make: Callable[[], Engine]) -> Engine:
+    """``make()``'s engine holding the run's lock until its close (taken here unless the
+    caller holds it, ``locked``; released again if ``make`` raises)."""
+    lock = None if locked else _lock_run(run_dir)
+    try:
+        engine = make()
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    engine._run_lock = lock
+    return engine
 
 
 def _lock_run(run_dir: Path) -> RunLock:

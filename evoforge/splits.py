@@ -289,13 +289,14 @@ def _finish(
     if failed:
         note(
             f"holdout: {len(failed)} of {len(candidates)} candidates failed there "
-            f"({_last_line(final.holdout_failure)})"
+            f"({last_line(final.holdout_failure)})"
         )
     if test_score is None:
-        note(f"test: the choice was not scored ({test_status}: {_last_line(test_reason)})")
+        note(f"test: the choice was not scored ({test_status}: {last_line(test_reason)})")
     return final
 
 
-def _last_line(text: str) -> str:
+def last_line(text: str, default: str = "no reason given") -> str:
+    """The last non-blank line of ``text`` (at most 200 characters), or ``default``."""
     lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1][:200] if lines else "no reason given"
+    return lines[-1][:200] if lines else default
