@@ -6,7 +6,10 @@ places it: the candidate runs there in the sandbox with the same isolation, limi
 stripped environment as on the local backend, and the actor sends back only the
 sandbox's raw records. The driver judges them (validation, ``verify``, the score), so a
 worker can never report a score. An actor runs one evaluation at a time and keeps its
-template processes warm; actors are started as evaluations need them and reused.
+template processes warm; actors are started as evaluations need them, at most one per CPU
+of the cluster (further evaluations wait for a free one), and reused. A new actor whose
+node isolates candidates less than the driver's machine (no jail, no network namespace)
+is ended unused, and its evaluation fails saying so.
 
 Without an address the backend starts a local Ray instance (or uses the one this
 process already joined); with ``auto`` or ``HOST:PORT`` it joins that cluster, whose
@@ -38,6 +41,7 @@ from evoforge.config import EvaluatorConfig
 from evoforge.evaluation.backends.base import BackendError, EvaluationBackend, EvaluationRequest
 from evoforge.evaluation.evaluator import ProblemEvaluator
 from evoforge.evaluation.raw import RawEvaluation
+from evoforge.evaluation.sandbox import Sandbox, SandboxLimits
 from evoforge.evaluation.sandbox.reaper import RAY_PROBLEM_PREFIX
 
 __all__ = ["MAX_ATTEMPTS", "RayBackend", "SandboxWorker"]
@@ -45,6 +49,11 @@ __all__ = ["MAX_ATTEMPTS", "RayBackend", "SandboxWorker"]
 MAX_ATTEMPTS = 3
 """Tries per evaluation when workers are lost (the first and two retries)."""
 _REACH_TIMEOUT_S = 5.0  # how long the head's port may take to accept a connection
+_WAIT_FOR_WORKER_S = 0.05  # how often an evaluation waiting for a free worker looks again
+_CAPACITY_REFRESH_S = 5.0  # how often a waiting evaluation asks Ray for the cluster's CPUs
+_PLACEMENT_LIMIT_S = 600.0
+"""How long a new worker may wait for Ray to find it a CPU before its evaluation fails
+(the cluster's CPUs are held by other work); its answer limit starts once it is placed."""
 
 _ANSWER_MARGIN_S = 60.0
 """How long past an evaluation's own wall-clock limit a worker may take to answer before
@@ -82,6 +91,16 @@ class SandboxWorker:
         """This worker's process id (for operators and tests that need to find it)."""
         return os.getpid()
 
+    def isolation(self) -> tuple[str, str]:
+        """The filesystem and network isolation candidates get on this node (as
+        :attr:`~evoforge.evaluation.sandbox.Sandbox.filesystem` and ``network`` say)."""
+        sandbox = self.evaluator.sandbox
+        return sandbox.filesystem, sandbox.network
+
+    def node(self) -> str:
+        """The address of the node this worker runs on."""
+        return str(ray.util.get_node_ip_address())
+
     def close(self) -> None:
         self.evaluator.close()
         self._directory.cleanup()
@@ -93,8 +112,17 @@ class RayBackend(EvaluationBackend):
     name = "ray"
 
     def __init__(
-        self, files: dict[str, bytes], config: EvaluatorConfig, address: str | None
+        self,
+        files: dict[str, bytes],
+        config: EvaluatorConfig,
+        address: str | None,
+        *,
+        expected_isolation: tuple[str, str] | None = None,
+        worker_body: type[SandboxWorker] = SandboxWorker,
     ) -> None:
+        """``expected_isolation``: the (filesystem, network) isolation the run reported to
+        its user, which every worker's node must give as well (default: this machine's);
+        ``worker_body``: the actors' class."""
         if ray is None:
             raise BackendError(
                 "the ray backend needs Ray: pip install 'evoforge[ray]' (or choose "
@@ -118,16 +146,32 @@ class RayBackend(EvaluationBackend):
         # one evaluation at a time per actor (the pool sees to it); the second thread
         # answers ``pid`` while an evaluation runs
         remote: Any = ray.remote  # its stubs do not know max_concurrency
-        self._actor_class = remote(num_cpus=1, max_restarts=0, max_concurrency=2)(SandboxWorker)
+        self._actor_class = remote(num_cpus=1, max_restarts=0, max_concurrency=2)(worker_body)
+        if expected_isolation is None:
+            sandbox = Sandbox(SandboxLimits.from_config(config))
+            expected_isolation = (sandbox.filesystem, sandbox.network)
+        self._expected_isolation = expected_isolation
         self._files = ray.put(files)
         self._idle: list[Any] = []
         self._busy: dict[str, Any] = {}
         self._closed = False
+        # at most one actor per CPU of the cluster: evaluations beyond them wait here for
+        # a free worker, not in Ray's queue where their answer limit would run out
+        self._actors = 0
+        self._capacity = _cluster_cpus()
+        self._capacity_read_at = time.monotonic()
 
     @classmethod
     def from_config(cls, config: EvaluatorConfig, evaluator: ProblemEvaluator) -> RayBackend:
-        """Workers get a copy of the directory holding ``evaluator``'s ``evaluator.py``."""
-        return cls(_problem_files(evaluator.evaluator_path.parent), config, config.ray_address)
+        """Workers get a copy of the directory holding ``evaluator``'s ``evaluator.py``, and
+        must isolate candidates as well as ``evaluator``'s sandbox does."""
+        sandbox = evaluator.sandbox
+        return cls(
+            _problem_files(evaluator.evaluator_path.parent),
+            config,
+            config.ray_address,
+            expected_isolation=(sandbox.filesystem, sandbox.network),
+        )
 
     async def evaluate(self, request: EvaluationRequest) -> RawEvaluation:
         if self._closed:
@@ -136,17 +180,24 @@ class RayBackend(EvaluationBackend):
         lost: list[str] = []
         started = time.monotonic()
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            worker = self._idle.pop() if self._idle else self._new_worker()
+            worker, new = await self._take_worker()
             self._busy[key] = worker
             try:
+                refusal = await self._check_new_worker(worker) if new else None
+                if refusal is not None:
+                    self._drop(key, worker)
+                    return RawEvaluation(
+                        run=None,
+                        error=refusal,
+                        duration_s=time.monotonic() - started,
+                        attempts=attempt,
+                    )
                 raw = await asyncio.wait_for(
                     worker.run.remote(request.code, request.split), timeout=self._answer_limit_s()
                 )
             except (RayActorError, RayError, GetTimeoutError, TimeoutError) as exc:
                 lost.append(f"attempt {attempt}: {_lost_reason(exc)}")
-                self._busy.pop(key, None)
-                with contextlib.suppress(Exception):
-                    ray.kill(worker, no_restart=True)
+                self._drop(key, worker)
                 continue
             self._busy.pop(key, None)
             self._idle.append(worker)
@@ -202,11 +253,69 @@ class RayBackend(EvaluationBackend):
             with contextlib.suppress(Exception):
                 ray.shutdown()
 
-    def _new_worker(self) -> Any:
-        return self._actor_class.remote(self._files, self.config)
+    async def _take_worker(self) -> tuple[Any, bool]:
+        """An idle actor, else a new one while the cluster has a CPU for it, else the first
+        one an evaluation in flight gives back; and whether it is new."""
+        while True:
+            if self._idle:
+                return self._idle.pop(), False
+            if self._actors >= self._capacity:
+                now = time.monotonic()
+                if now - self._capacity_read_at >= _CAPACITY_REFRESH_S:
+                    self._capacity = _cluster_cpus()  # nodes may have joined or left
+                    self._capacity_read_at = now
+            if self._actors < self._capacity:
+                self._actors += 1
+                return self._actor_class.remote(self._files, self.config), True
+            await asyncio.sleep(_WAIT_FOR_WORKER_S)
+
+    async def _check_new_worker(self, worker: Any) -> str | None:
+        """Why the new ``worker`` cannot evaluate (None when it can): Ray found it no CPU
+        within the placement limit, or its node isolates candidates less than the run
+        promised. A worker that dies while starting raises, as a lost one does."""
+        try:
+            isolation = await asyncio.wait_for(
+                worker.isolation.remote(), timeout=_PLACEMENT_LIMIT_S
+            )
+        except (GetTimeoutError, TimeoutError):
+            return (
+                f"no CPU of the Ray cluster came free for a worker in {_PLACEMENT_LIMIT_S:.0f} s "
+                "(other work holds them; 'ray status' shows what does)"
+            )
+        missing = _missing_isolation(self._expected_isolation, tuple(isolation))
+        if not missing:
+            return None
+        node = await asyncio.wait_for(worker.node.remote(), timeout=60)
+        return (
+            f"the Ray worker on node {node} gives candidates {missing}, which the run "
+            "reported as isolated: give every node unprivileged user namespaces (or run "
+            "without that node)"
+        )
+
+    def _drop(self, key: str, worker: Any) -> None:
+        """Forget and end a worker that is lost or could not be placed."""
+        self._busy.pop(key, None)
+        self._actors -= 1
+        with contextlib.suppress(Exception):
+            ray.kill(worker, no_restart=True)
 
     def _answer_limit_s(self) -> float:
         return self.config.timeout_s + _ANSWER_MARGIN_S
+
+
+def _missing_isolation(expected: tuple[str, str], node: tuple[str, ...]) -> str:
+    """What a node's (filesystem, network) isolation lacks of ``expected`` ('' if none)."""
+    missing = []
+    if expected[0] == "mountns" and node[0] != "mountns":
+        missing.append(f"no filesystem jail ({node[0]})")
+    if not expected[1].startswith("none") and node[1].startswith("none"):
+        missing.append(f"no network isolation ({node[1]})")
+    return " and ".join(missing)
+
+
+def _cluster_cpus() -> int:
+    """How many CPUs the Ray cluster has in all (at least 1)."""
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
 def _check_reachable(address: str | None) -> None:

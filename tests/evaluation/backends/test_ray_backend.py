@@ -174,6 +174,127 @@ def test_a_worker_killed_mid_evaluation_costs_a_retry_not_the_run(
     assert _problem_copies() - copies_before == set()
 
 
+def _curve_fit_backend(tmp_path: Path) -> tuple[RayBackend, str]:
+    """A backend over a copy of the isolated curve-fit problem, and its seed's code."""
+    from evoforge.config import EvaluatorConfig
+
+    problem_dir = tmp_path / "problem"
+    shutil.copytree(PROBLEMS / "isolated_curve_fit", problem_dir)
+    files = {p.name: p.read_bytes() for p in problem_dir.iterdir() if p.is_file()}
+    backend = RayBackend(files, EvaluatorConfig(timeout_s=5), None)
+    return backend, (problem_dir / "initial_program.py").read_text()
+
+
+def test_more_evaluations_than_the_clusters_cpus_wait_for_a_worker(
+    ray_instance: dict[str, str], tmp_path: Path
+) -> None:
+    """Four evaluations at once on 2 CPUs: two wait for a worker instead of an actor
+    that Ray cannot place (which would pass for a lost worker and fail a sound child).
+    Runs before the hostile candidates' module-wide engine holds workers of its own."""
+    import asyncio
+
+    from evoforge.evaluation.backends.base import EvaluationRequest
+
+    backend, code = _curve_fit_backend(tmp_path)
+
+    async def four() -> list[object]:
+        requests = [EvaluationRequest(code=code, key=f"i{n}") for n in range(4)]
+        return list(await asyncio.gather(*(backend.evaluate(r) for r in requests)))
+
+    try:
+        answers = asyncio.run(four())
+    finally:
+        backend.close()
+    for raw in answers:
+        assert not raw.error and raw.attempts == 1 and not raw.notes, raw
+
+
+def test_a_worker_with_no_cpu_free_fails_with_the_reason(
+    ray_instance: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Other work holds both CPUs: the evaluation fails once the placement limit passes,
+    saying so, instead of counting as lost workers; freed CPUs serve the next one."""
+    import asyncio
+
+    from evoforge.evaluation.backends import ray_backend
+    from evoforge.evaluation.backends.base import EvaluationRequest
+
+    @ray.remote(num_cpus=1)
+    class Holder:
+        def ready(self) -> bool:
+            return True
+
+    holders = [Holder.remote() for _ in range(2)]  # type: ignore[attr-defined]
+    ray.get([holder.ready.remote() for holder in holders], timeout=120)
+    monkeypatch.setattr(ray_backend, "_PLACEMENT_LIMIT_S", 3.0)
+    backend, code = _curve_fit_backend(tmp_path)
+    try:
+        raw = asyncio.run(backend.evaluate(EvaluationRequest(code=code, key="held")))
+        assert raw.run is None and raw.attempts == 1, raw
+        assert raw.error.startswith("no CPU of the Ray cluster came free"), raw.error
+        for holder in holders:
+            ray.kill(holder)
+        monkeypatch.setattr(ray_backend, "_PLACEMENT_LIMIT_S", 120.0)
+        raw = asyncio.run(backend.evaluate(EvaluationRequest(code=code, key="freed")))
+        assert not raw.error and raw.attempts == 1, raw
+    finally:
+        backend.close()
+        for holder in holders:
+            ray.kill(holder)
+
+
+def test_a_node_that_isolates_less_than_the_run_reported_is_refused(
+    ray_instance: dict[str, str], tmp_path: Path
+) -> None:
+    """The run's isolation line describes the driver's machine; a worker whose node has
+    no jail (played here by a worker that reports none) evaluates nothing, and says why."""
+    import asyncio
+
+    from evoforge.config import EvaluatorConfig
+    from evoforge.evaluation.backends.base import EvaluationRequest
+    from evoforge.evaluation.backends.ray_backend import SandboxWorker
+
+    class NoJailWorker(SandboxWorker):
+        def isolation(self) -> tuple[str, str]:
+            return "none: no user namespaces on this node", "none: no user namespaces"
+
+        def run(self, code: str, split: str | None = None) -> object:
+            raise AssertionError("a refused worker was asked to run a candidate")
+
+    problem_dir = tmp_path / "problem"
+    shutil.copytree(PROBLEMS / "isolated_curve_fit", problem_dir)
+    files = {p.name: p.read_bytes() for p in problem_dir.iterdir() if p.is_file()}
+    code = (problem_dir / "initial_program.py").read_text()
+    backend = RayBackend(
+        files,
+        EvaluatorConfig(timeout_s=5),
+        None,
+        expected_isolation=("mountns", "userns+netns"),
+        worker_body=NoJailWorker,
+    )
+    try:
+        raw = asyncio.run(backend.evaluate(EvaluationRequest(code=code, key="weak")))
+    finally:
+        backend.close()
+    assert raw.run is None and raw.attempts == 1, raw
+    assert "gives candidates no filesystem jail (none: no user namespaces on this node)" in (
+        raw.error
+    )
+    assert "and no network isolation" in raw.error and "the Ray worker on node " in raw.error
+    same = RayBackend(
+        files,
+        EvaluatorConfig(timeout_s=5),
+        None,
+        expected_isolation=("none: no jail here either", "none: nor network isolation"),
+        worker_body=NoJailWorker,
+    )
+    try:  # a driver without the jail itself expects none of its workers
+        raw = asyncio.run(same.evaluate(EvaluationRequest(code=code, key="same")))
+    finally:
+        same.close()
+    assert raw.error.startswith("lost the Ray worker"), raw  # it was asked to run
+
+
 @pytest.fixture(scope="module")
 def hostile_ray_run(
     ray_instance: dict[str, str], tmp_path_factory: pytest.TempPathFactory
