@@ -11,11 +11,21 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from evoforge.registry import ARCHIVES, BACKENDS, FEATURES, OPERATORS, Registry
 
@@ -26,6 +36,24 @@ class ConfigError(ValueError):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        """``iterations: true`` is a mistake, not the number 1 (pydantic's lax mode)."""
+        if isinstance(value, bool) and info.field_name is not None:
+            accepted = _plain_types(cls.model_fields[info.field_name].annotation)
+            if bool not in accepted and accepted & {int, float}:
+                raise PydanticCustomError("boolean_for_number", "expected a number, not true/false")
+        return value
+
+
+def _plain_types(annotation: Any) -> set[Any]:
+    """The types an annotation admits, through ``X | None`` and ``Optional``."""
+    arguments = get_args(annotation)
+    if get_origin(annotation) in (Union, UnionType) and arguments:
+        return set().union(*(_plain_types(argument) for argument in arguments))
+    return {annotation}
 
 
 class RunConfig(_Strict):

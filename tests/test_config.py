@@ -42,6 +42,9 @@ def test_precedence_cli_over_file_over_problem() -> None:
         ({"archive": {"num_islands": 0}}, "archive.num_islands"),
         ({"operators": {"enabled": ["teleport"]}}, "teleport"),
         ({"archive": {"features": [{"name": "x", "range": [2, 1]}]}}, "low < high"),
+        ({"run": {"iterations": True}}, "run.iterations: expected a number, not true/false"),
+        ({"run": {"max_evaluations": False}}, "run.max_evaluations: expected a number"),
+        ({"evaluator": {"timeout_s": True}}, "evaluator.timeout_s: expected a number"),
     ],
 )
 def test_bad_values_are_one_line_errors(layer: dict, fragment: str) -> None:
@@ -51,6 +54,11 @@ def test_bad_values_are_one_line_errors(layer: dict, fragment: str) -> None:
     assert fragment in message
     assert "\n" not in message
     assert message.startswith("--config file:")
+
+
+def test_booleans_stay_for_switches_and_numbers_for_numbers() -> None:
+    config = resolve_config(file_layer={"run": {"simplify_best": False, "iterations": 7.0}})
+    assert config.run.simplify_best is False and config.run.iterations == 7
 
 
 def test_yaml_file_errors(tmp_path: Path) -> None:
