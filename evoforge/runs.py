@@ -209,11 +209,13 @@ def _check_models(config: Config, reporter: Reporter, allow_unreachable: bool) -
     problems when the run may start anyway."""
     from evoforge.llm.preflight import check_models, problems_line
 
-    problems = check_models(config)
-    if problems and not allow_unreachable:
-        raise EndpointError(problems_line(problems))
-    for problem in problems:
+    check = check_models(config)
+    if check.problems and not allow_unreachable:
+        raise EndpointError(problems_line(check.problems))
+    for problem in check.problems:
         reporter.note(f"warning: {problem}; starting anyway (--allow-unreachable)")
+    for warning in check.warnings:
+        reporter.note(f"warning: {warning}")
 
 
 def start_run(

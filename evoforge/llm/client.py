@@ -34,7 +34,9 @@ __all__ = [
     "LLMCallError",
     "LLMSetupError",
     "OpenAIChatClient",
+    "ProbeAnswer",
     "RetryPolicy",
+    "is_listed",
     "probe",
     "probe_embeddings",
     "render_prompt",
@@ -402,9 +404,17 @@ def _root_cause(exc: BaseException) -> str:
     return _one_line(inner)
 
 
-async def probe(client: OpenAIChatClient, timeout_s: float) -> str | None:
-    """One cheap request (``GET /models``, no tokens) to ``client``'s endpoint: None when
-    the endpoint answers as an OpenAI-compatible server, else a one-line reason.
+@dataclass(frozen=True)
+class ProbeAnswer:
+    """What the start-up request learned: ``problem`` (None: the endpoint answers as an
+    OpenAI-compatible server) and the model ids it lists (empty: none listed)."""
+
+    problem: str | None
+    listed: tuple[str, ...] = ()
+
+
+async def probe(client: OpenAIChatClient, timeout_s: float) -> ProbeAnswer:
+    """One cheap request (``GET /models``, no tokens) to ``client``'s endpoint.
 
     Unreachable (refused, timeout, broken connection), unauthorised (401/403), failing
     (5xx) and an answer that is not JSON all count as problems. A server that does not
@@ -414,23 +424,38 @@ async def probe(client: OpenAIChatClient, timeout_s: float) -> str | None:
     try:
         raw = await client._sdk_client().models.with_raw_response.list(timeout=timeout_s)
     except openai.APITimeoutError:
-        return f"unreachable: no answer within {timeout_s:g} s"
+        return ProbeAnswer(f"unreachable: no answer within {timeout_s:g} s")
     except openai.APIConnectionError as exc:
-        return f"unreachable: {_root_cause(exc)}"
+        return ProbeAnswer(f"unreachable: {_root_cause(exc)}")
     except openai.APIStatusError as exc:
         status = int(getattr(exc, "status_code", 0) or 0)
         if status in (401, 403):
-            return f"unauthorised: HTTP {status} (check {client.model.api_key_env})"
+            return ProbeAnswer(f"unauthorised: HTTP {status} (check {client.model.api_key_env})")
         if status >= 500 and status != 501:
-            return f"failing: HTTP {status}"
-        return None
+            return ProbeAnswer(f"failing: HTTP {status}")
+        return ProbeAnswer(None)
     try:
         body = json.loads(raw.http_response.text)
     except ValueError:
         body = None
     if not isinstance(body, dict):
-        return "not an OpenAI-compatible endpoint: its answer is not a JSON object"
-    return None
+        return ProbeAnswer("not an OpenAI-compatible endpoint: its answer is not a JSON object")
+    entries = body.get("data")
+    listed = tuple(
+        str(entry["id"])
+        for entry in (entries if isinstance(entries, list) else [])
+        if isinstance(entry, dict) and isinstance(entry.get("id"), str)
+    )
+    return ProbeAnswer(None, listed)
+
+
+def is_listed(model: str, listed: tuple[str, ...]) -> bool:
+    """Whether ``model`` is among the ids an endpoint lists (an empty list says nothing,
+    so it counts as listed); ``name`` and ``name:latest`` are one model (Ollama)."""
+    if not listed:
+        return True
+    names = {model, model.removesuffix(":latest"), f"{model}:latest"}
+    return any(identifier in names for identifier in listed)
 
 
 class EmbeddingClient:

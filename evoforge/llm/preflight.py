@@ -4,30 +4,42 @@ Before the first iteration of ``evoforge run`` or ``resume``, every configured m
 endpoint gets one ``GET /models`` (no tokens spent, nothing stored), and the embeddings
 endpoint of ``novelty.method: embeddings`` one tiny embeddings request. An endpoint that
 is unreachable, unauthorised, failing or not an OpenAI-compatible server is a problem;
-the caller stops the run with one line, unless told to start anyway.
+the caller stops the run with one line, unless told to start anyway. A model name the
+endpoint does not list is a warning only (servers answer to aliases they do not list).
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 
 from evoforge.config import Config
 from evoforge.registry import OPERATORS
 
-__all__ = ["CHECK_TIMEOUT_S", "check_models", "problems_line"]
+__all__ = ["CHECK_TIMEOUT_S", "ModelCheck", "check_models", "problems_line"]
 
 #: The check waits at most this long (or the model's own timeout, if shorter).
 CHECK_TIMEOUT_S = 30.0
+_LISTED_SHOWN = 5  # model ids a warning names
 
 
-def check_models(config: Config) -> list[str]:
-    """One line per configured model (and embeddings endpoint) whose endpoint fails the
-    check (empty: all answer).
+@dataclass
+class ModelCheck:
+    """The check's findings, one line each: ``problems`` stop a run, ``warnings`` do not."""
+
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def check_models(config: Config) -> ModelCheck:
+    """Check every configured model (and embeddings endpoint).
 
     No model is checked when no ``llm_*`` operator is enabled. Models are checked at
     once, so the check takes at most the longest timeout among them.
     """
-    return _check_chat_models(config) + _check_embeddings(config)
+    check = _check_chat_models(config)
+    check.problems += _check_embeddings(config)
+    return check
 
 
 def _check_embeddings(config: Config) -> list[str]:
@@ -49,21 +61,28 @@ def _check_embeddings(config: Config) -> list[str]:
     return [f"embeddings model {client.model!r} at {client.base_url} is {problem}"]
 
 
-def _check_chat_models(config: Config) -> list[str]:
+def _check_chat_models(config: Config) -> ModelCheck:
     if not config.llm.models or not any(
         OPERATORS.has(name, "llm") for name in config.operators.enabled
     ):
-        return []
-    from evoforge.llm.client import LLMSetupError, OpenAIChatClient, RetryPolicy, probe
+        return ModelCheck()
+    from evoforge.llm.client import (
+        LLMSetupError,
+        OpenAIChatClient,
+        ProbeAnswer,
+        RetryPolicy,
+        is_listed,
+        probe,
+    )
 
     try:
         clients = [
             OpenAIChatClient(model, RetryPolicy(max_retries=0)) for model in config.llm.models
         ]
     except LLMSetupError:
-        return []  # the engine reports the missing package when it builds the operators
+        return ModelCheck()  # the engine reports the missing package when it builds them
 
-    async def check_all() -> list[str | None]:
+    async def check_all() -> list[ProbeAnswer]:
         checks = [probe(client, min(client.model.timeout_s, CHECK_TIMEOUT_S)) for client in clients]
         try:
             return list(await asyncio.gather(*checks))
@@ -71,12 +90,18 @@ def _check_chat_models(config: Config) -> list[str]:
             for client in clients:
                 await client.aclose()
 
-    found = asyncio.run(check_all())
-    return [
-        f"model {model.label!r} at {model.base_url} is {problem}"
-        for model, problem in zip(config.llm.models, found, strict=True)
-        if problem is not None
-    ]
+    check = ModelCheck()
+    for model, answer in zip(config.llm.models, asyncio.run(check_all()), strict=True):
+        if answer.problem is not None:
+            check.problems.append(f"model {model.label!r} at {model.base_url} is {answer.problem}")
+        elif not is_listed(model.model, answer.listed):
+            shown = ", ".join(answer.listed[:_LISTED_SHOWN])
+            more = len(answer.listed) - _LISTED_SHOWN
+            check.warnings.append(
+                f"model {model.model!r} is not among the models {model.base_url} lists "
+                f"({shown}{f' and {more} more' if more > 0 else ''}); its requests may fail"
+            )
+    return check
 
 
 def problems_line(problems: list[str]) -> str:

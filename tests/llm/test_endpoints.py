@@ -586,3 +586,25 @@ def test_a_key_variable_the_sandbox_passes_on_is_refused(
     assert line.startswith("evoforge: error: ")
     assert f"api_key_env {variable!r} would reach candidate programs" in line
     assert not (run_dir / "run.sqlite").exists()
+
+
+def test_a_model_name_the_server_does_not_list_is_a_warning_not_a_stop(
+    problem: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Servers answer to aliases they do not list (the oracle answers any name), so a
+    name missing from ``GET /models`` warns at start-up and the run goes on."""
+    oracle = start_oracle()
+    try:
+        url = oracle.url
+        typo = _config(tmp_path, url, models=[{"model": "gpt-4o", "base_url": url}])
+        assert main(_run(problem, typo, tmp_path / "typo", "--quiet")) == 0
+        captured = capsys.readouterr()
+        warning = f"warning: model 'gpt-4o' is not among the models {url} lists (oracle)"
+        assert warning in captured.err and "its requests may fail" in captured.err
+        assert "iterations budget reached" in captured.out
+        for listed in ("oracle", "oracle:latest"):  # Ollama's tag names the same model
+            config = _config(tmp_path, url, models=[{"model": listed, "base_url": url}])
+            assert main(_run(problem, config, tmp_path / listed, "--quiet")) == 0
+            assert "is not among the models" not in capsys.readouterr().err
+    finally:
+        oracle.close()
