@@ -3,6 +3,7 @@
 The public API is small:
 
 - :func:`run` starts a run on a problem directory and returns a :class:`RunResult`;
+  :func:`resume` continues one (after a stop or a crash);
 - :class:`Engine` is the ask/tell object for custom loops (with :class:`Job`,
   :class:`Proposal`, :class:`Rejection` and :class:`StepReport`);
 - :class:`Config`, :func:`resolve_config` and :func:`load_problem` / :class:`Problem`
@@ -73,6 +74,7 @@ __all__ = [
     "load_problem",
     "load_yaml_mapping",
     "resolve_config",
+    "resume",
     "run",
 ]
 
@@ -99,9 +101,14 @@ def run(
     file_source: str | None = None
     if config is None or isinstance(config, Mapping):
         file_layer = config
-    else:
+    elif isinstance(config, str | Path):
         file_layer = load_yaml_mapping(Path(config))
         file_source = str(config)
+    else:
+        raise ConfigError(
+            f"evoforge.run() arguments: config: expected a YAML path or a mapping, "
+            f"got {type(config).__name__}"
+        )
     cli_layer: dict[str, Any] = {"run": {"log_mode": log_mode}}
     if iterations is not None:
         cli_layer["run"]["iterations"] = iterations
@@ -117,4 +124,32 @@ def run(
         cli_source="evoforge.run() arguments",
         run_dir=None if out is None else Path(out),
         fresh=fresh,
+    )
+
+
+def resume(
+    run_dir: str | Path,
+    *,
+    iterations: int | None = None,
+    log_mode: str = "quiet",
+    llm_base_url: str | None = None,
+) -> RunResult:
+    """Continue the run in ``run_dir`` (stopped, interrupted or killed) and return the
+    result, as ``evoforge resume`` does: without ``iterations`` it finishes the stored
+    budget, with it it runs that many more iterations. ``llm_base_url`` moves the run's
+    models to another endpoint."""
+    from evoforge.runs import resume_run
+
+    if iterations is not None and (isinstance(iterations, bool) or iterations < 0):
+        raise ConfigError(
+            f"evoforge.resume() arguments: iterations: expected a whole number >= 0, "
+            f"got {iterations!r}"
+        )
+    if log_mode not in ("rich", "quiet", "jsonl"):
+        raise ConfigError(
+            f"evoforge.resume() arguments: log_mode: expected rich, quiet or jsonl, "
+            f"got {log_mode!r}"
+        )
+    return resume_run(
+        Path(run_dir), extra_iterations=iterations, log_mode=log_mode, llm_base_url=llm_base_url
     )

@@ -29,7 +29,6 @@ import sqlite3
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +39,7 @@ from evoforge.archive.features import FeatureExtractor
 from evoforge.archive.islands import Archive
 from evoforge.archive.parents import ParentPick, pick_parent
 from evoforge.archive.stagnation import StagnationAction, StagnationMonitor
+from evoforge.blocking import run_to_completion
 from evoforge.checks import Check, Rejection, default_checks
 from evoforge.config import Config, check_endpoint_url, config_to_yaml, validate_config
 from evoforge.evaluation.backends.base import BackendError, EvaluationBackend, EvaluationRequest
@@ -248,6 +248,7 @@ class Engine:
         self._open_jobs: dict[int, Job] = {}
         self._waiting_on_models: set[int] = set()  # iterations whose proposal asks a model
         self._run_lock: RunLock | None = None  # taken by create()/open(), released by close()
+        self._closed = False
         # per bandit arm, the jobs asked and not yet told that will pay it (the final
         # simplification pays neither bandit and is not counted)
         self._operators_in_flight: Counter[str] = Counter()
@@ -314,7 +315,7 @@ class Engine:
         cls,
         problem: Problem,
         config: Config,
-        run_dir: Path,
+        run_dir: str | Path,
         on_seed: Callable[[EvaluationResult], None] | None = None,
         *,
         locked: bool = False,
@@ -325,8 +326,9 @@ class Engine:
         :meth:`close`, so no other process drives the run meanwhile (``RunLockedError``,
         an :class:`EngineError`, when one does); ``locked``: the caller holds it already.
         """
+        directory = Path(run_dir)
         return _holding_lock(
-            run_dir, locked, lambda: cls._create(problem, config, run_dir, on_seed)
+            directory, locked, lambda: cls._create(problem, config, directory, on_seed)
         )
 
     @classmethod
@@ -393,7 +395,7 @@ class Engine:
     @classmethod
     def open(
         cls,
-        run_dir: Path,
+        run_dir: str | Path,
         config_override: Config | None = None,
         *,
         llm_base_url: str | None = None,
@@ -402,6 +404,7 @@ class Engine:
     ) -> Engine:
         """Reopen a run (:meth:`_open`), holding its lock until :meth:`close` as
         :meth:`create` does (``locked``: the caller holds it already)."""
+        run_dir = Path(run_dir)
         db_path = run_dir / RunDatabase.FILENAME
         if not db_path.exists():
             raise DatabaseError(f"no run database at {db_path}")
@@ -502,7 +505,11 @@ class Engine:
 
     def close(self) -> None:
         """Release the proposal workers, the backend's workers, the judge's processes, the
-        run store and the run's lock (when this engine took it)."""
+        run store and the run's lock (when this engine took it). Idempotent; the engine
+        refuses work afterwards (:class:`EngineError`)."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             if self.proposals is not None:
                 self.proposals.close()
@@ -515,6 +522,18 @@ class Engine:
                 lock, self._run_lock = self._run_lock, None
                 if lock is not None:
                     lock.release()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _refuse_if_closed(self) -> None:
+        if self._closed:
+            raise EngineError(
+                f"this engine of {self.run_dir} is closed; Engine.open(run_dir) reopens the run"
+            )
 
     # -- properties -----------------------------------------------------------------------
 
@@ -532,6 +551,7 @@ class Engine:
         """Choose the next job. Deterministic given the committed history and the jobs
         asked and not yet told (the bandits count those as pulls in flight, so that a batch
         of asks spreads over the arms)."""
+        self._refuse_if_closed()
         iteration = self._next_iteration
         self._next_iteration += 1
         # used up before ask returns, so one generator reseeded per call will do
@@ -676,6 +696,7 @@ class Engine:
         """The job's child (:meth:`_propose`), simplified before its check once
         :attr:`simplify_children` is set (the note says so; the operator, its params and
         its parents stay)."""
+        self._refuse_if_closed()
         proposal = await self._propose(job)
         if not self.simplify_children or proposal is None or proposal.rejection:
             return proposal
@@ -789,16 +810,12 @@ class Engine:
         """Score code (on the search split when the problem has splits): the backend runs
         it in the sandbox, this process judges what came back. Blocks; from a thread that
         runs an event loop (a notebook), the evaluation runs in a helper thread of its own."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(self.evaluate_async(code))
-        with ThreadPoolExecutor(1) as helper:
-            return helper.submit(asyncio.run, self.evaluate_async(code)).result()
+        return run_to_completion(lambda: self.evaluate_async(code))
 
     async def evaluate_async(self, code: str, key: str = "") -> EvaluationResult:
         """Score code without blocking the event loop: the backend runs it, the judge (in
         this process, never the backend) validates it, runs ``verify`` and scores it."""
+        self._refuse_if_closed()
         split = search_split(self.config.splits)  # the search never sees the other splits
         raw = await self.backend.evaluate(EvaluationRequest(code=code, key=key, split=split))
         if self.evaluator.verifies:  # verify is problem code: keep it off the event loop
@@ -860,6 +877,7 @@ class Engine:
         :attr:`RejectionKind.OTHER`. Arguments of the wrong kind are refused with
         :class:`EngineError` before the job is used up, so it can still be told.
         """
+        self._refuse_if_closed()
         _check_tell_arguments(job, proposal, result)
         self._claim(job)
         evaluated = result.evaluated

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from evoforge.blocking import run_to_completion
 from evoforge.engine import Engine, Job, StepReport
 from evoforge.kinds import StopReason
 from evoforge.program import Program
@@ -83,17 +84,34 @@ class RunResult:
 
 
 class _Stop:
-    """Shared stop flags set by signal handlers and budgets."""
+    """Shared stop flags set by signal handlers, interrupts and budgets."""
 
-    def __init__(self) -> None:
+    def __init__(self, reporter: Reporter) -> None:
         self.reason: StopReason | None = None
         self.detail = ""
         self.abandon = False
+        self._reporter = reporter
+
+    def interrupt(self) -> None:
+        """A first interrupt lets the evaluations in flight finish; a second abandons them."""
+        if self.reason is StopReason.INTERRUPTED:
+            self.abandon = True
+            self._reporter.note("second interrupt: abandoning evaluations in flight")
+        else:
+            self.reason = StopReason.INTERRUPTED
+            self._reporter.note(
+                "interrupted: finishing evaluations in flight (interrupt again to abandon)"
+            )
 
 
 def drive(engine: Engine, budget: Budget, reporter: Reporter, workers: int) -> RunResult:
-    """Run the loop to completion in a fresh event loop and return the result."""
-    reason, detail = asyncio.run(_drive(engine, budget, reporter, workers))
+    """Run the loop to completion in a fresh event loop and return the result. From a
+    thread that runs an event loop already (a notebook), the loop runs in a helper thread
+    and an interrupt of the caller stops the run as Ctrl-C does."""
+    stop = _Stop(reporter)
+    reason, detail = run_to_completion(
+        lambda: _drive(engine, budget, reporter, workers, stop), on_interrupt=stop.interrupt
+    )
     engine.db.set_state(
         {
             "stop_reason": reason.describe(detail),
@@ -115,25 +133,13 @@ def drive(engine: Engine, budget: Budget, reporter: Reporter, workers: int) -> R
 
 
 async def _drive(
-    engine: Engine, budget: Budget, reporter: Reporter, workers: int
+    engine: Engine, budget: Budget, reporter: Reporter, workers: int, stop: _Stop
 ) -> tuple[StopReason, str]:
-    stop = _Stop()
     loop = asyncio.get_running_loop()
-
-    def on_signal() -> None:
-        if stop.reason is StopReason.INTERRUPTED:
-            stop.abandon = True
-            reporter.note("second interrupt: abandoning evaluations in flight")
-        else:
-            stop.reason = StopReason.INTERRUPTED
-            reporter.note(
-                "interrupted: finishing evaluations in flight (interrupt again to abandon)"
-            )
-
     installed: list[signal.Signals] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, on_signal)
+            loop.add_signal_handler(sig, stop.interrupt)
             installed.append(sig)
 
     started = time.monotonic()

@@ -72,6 +72,11 @@ class RunLock:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             handle.close()
+            if holder == f"pid {os.getpid()}":
+                raise RunLockedError(
+                    f"{self.path.parent} is in use by this process: an Engine of that run "
+                    "is still open (close() it first)"
+                ) from exc
             raise RunLockedError(
                 f"{self.path.parent} is in use by {holder}; wait for it or stop it first"
             ) from exc

@@ -12,7 +12,7 @@ import pytest
 from evoforge import Engine, EvalStatus, EvaluationResult, load_problem
 from evoforge.checks import Rejection
 from evoforge.config import resolve_config
-from evoforge.engine import Job, StepReport
+from evoforge.engine import EngineError, Job, StepReport
 from evoforge.kinds import RejectionKind
 from evoforge.program import InsertStatus
 
@@ -329,10 +329,10 @@ def test_an_engine_holds_its_runs_lock_until_it_is_closed(
     engine = Engine.create(problem, config, run_dir)
     try:
         _step(engine, engine.ask())
-        with pytest.raises(RunLockedError, match="is in use by pid"):
+        with pytest.raises(RunLockedError, match=r"in use by this process: an Engine of"):
             Engine.open(run_dir)
         assert main(["resume", str(run_dir), "--iterations", "1", "--quiet"]) == 2
-        assert "is in use by pid" in capsys.readouterr().err
+        assert "is still open (close() it first)" in capsys.readouterr().err
     finally:
         engine.close()
     reopened = Engine.open(run_dir)
@@ -341,3 +341,25 @@ def test_an_engine_holds_its_runs_lock_until_it_is_closed(
     finally:
         reopened.close()
     assert main(["resume", str(run_dir), "--iterations", "1", "--quiet"]) == 0
+
+
+def test_a_closed_engine_refuses_work_and_a_with_block_closes_it(tmp_path: Path) -> None:
+    """After close() (or the end of a ``with`` block) ask, propose, evaluate and tell raise
+    EngineError before touching anything; the run reopens with what was committed."""
+    shutil.copytree(PROBLEM, tmp_path / "problem")
+    problem = load_problem(tmp_path / "problem")
+    config = resolve_config(problem_layer=problem.config_layer, cli_layer={"seed": 4})
+    with Engine.create(problem, config, str(tmp_path / "run")) as engine:  # a str path too
+        job = engine.ask()
+        _step(engine, engine.ask())
+    for attempt in (
+        engine.ask,
+        lambda: asyncio.run(engine.propose(job)),
+        lambda: engine.evaluate(problem.initial_code),
+        lambda: engine.tell(job, None, EvaluationResult(status=EvalStatus.OK, score=1.0)),
+    ):
+        with pytest.raises(EngineError, match=r"is closed; Engine\.open"):
+            attempt()
+    engine.close()  # idempotent
+    with Engine.open(str(tmp_path / "run")) as reopened:
+        assert reopened.counters.iterations == 1  # the step told; the other job never was

@@ -296,3 +296,87 @@ def test_the_loop_asks_ahead_but_never_evaluates_more_than_its_workers(
     assert _CountingBackend.most_running <= workers
     assert proposals_ahead(engine, workers) == ahead
     assert _CountingBackend.most_open_jobs == workers + ahead
+
+
+def test_a_run_started_inside_a_running_event_loop_completes(
+    problem: Path, tmp_path: Path
+) -> None:
+    """A notebook's cell runs in an event loop: the run's own loop then runs beside it."""
+
+    async def cell() -> evoforge.RunResult:
+        return evoforge.run(problem, iterations=6, workers=2, seed=1, out=tmp_path / "r")
+
+    result = asyncio.run(cell())
+    assert result.stop_reason == "iterations budget reached" and result.iterations == 6
+    assert result.best_score is not None and result.best_score >= result.initial_score
+
+
+def test_an_interrupt_of_a_run_inside_an_event_loop_stops_it_as_ctrl_c_does(
+    tmp_path: Path,
+) -> None:
+    """The stop button of a notebook interrupts the waiting thread: the evaluations in
+    flight finish, the run stops as interrupted and resumes."""
+    import threading
+
+    problem = tmp_path / "slow"
+    problem.mkdir()
+    (problem / "initial_program.py").write_text(
+        "# EVOLVE-BLOCK-START\ndef value():\n    return 1.0\n# EVOLVE-BLOCK-END\n"
+    )
+    (problem / "evaluator.py").write_text(
+        "import importlib.util, time\n\n\n"
+        "def evaluate(program_path):\n"
+        "    spec = importlib.util.spec_from_file_location('c', program_path)\n"
+        "    module = importlib.util.module_from_spec(spec)\n"
+        "    spec.loader.exec_module(module)\n"
+        "    time.sleep(0.2)\n"
+        "    return {'combined_score': -abs(module.value() - 3.0)}\n"
+    )
+    run_dir = tmp_path / "run"
+    main_thread = threading.get_ident()
+
+    def interrupt_once_children_are_committed() -> None:
+        for _ in range(600):
+            if (run_dir / RunDatabase.FILENAME).exists():
+                db = RunDatabase(run_dir / RunDatabase.FILENAME)
+                try:
+                    if db.count_programs() >= 3:
+                        signal.pthread_kill(main_thread, signal.SIGINT)
+                        return
+                finally:
+                    db.close()
+            threading.Event().wait(0.1)
+
+    async def cell() -> evoforge.RunResult:
+        return evoforge.run(
+            problem,
+            iterations=300,
+            workers=1,
+            config={"operators": {"enabled": ["tune"]}},
+            out=run_dir,
+        )
+
+    interrupter = threading.Thread(target=interrupt_once_children_are_committed)
+    interrupter.start()
+    loop = asyncio.new_event_loop()  # a kernel's loop: no SIGINT handler of its own
+    try:
+        result = loop.run_until_complete(cell())
+    finally:
+        loop.close()
+        interrupter.join()
+    assert result.stop_reason == "interrupted", result.stop_reason
+    assert 2 <= result.iterations < 300
+    resumed = evoforge.resume(run_dir, iterations=2)
+    assert resumed.iterations == result.iterations + 2
+
+
+def test_python_api_arguments_of_the_wrong_kind_are_one_line_config_errors(
+    problem: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(evoforge.ConfigError, match="config: expected a YAML path or a mapping"):
+        evoforge.run(problem, config=[1, 2], out=tmp_path / "r")  # type: ignore[arg-type]
+    assert not (tmp_path / "r").exists()
+    with pytest.raises(evoforge.ConfigError, match=r"resume\(\) arguments: iterations"):
+        evoforge.resume(tmp_path / "r", iterations=-1)
+    with pytest.raises(evoforge.ConfigError, match=r"resume\(\) arguments: log_mode"):
+        evoforge.resume(tmp_path / "r", log_mode="loud")

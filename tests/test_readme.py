@@ -23,6 +23,7 @@ def python_snippets(text: str) -> list[str]:
 def test_the_readme_has_the_snippets_this_test_runs() -> None:
     snippets = python_snippets(README.read_text(encoding="utf-8"))
     assert any("evoforge.run(" in snippet for snippet in snippets)
+    assert any("evoforge.resume(" in snippet for snippet in snippets)
     assert any("engine.tell(" in snippet for snippet in snippets)
 
 
@@ -51,5 +52,6 @@ def test_a_readme_snippet_runs_as_written(index: int, in_a_fresh_directory: Path
         assert (in_a_fresh_directory / "runs" / "custom" / "run.sqlite").is_file()
     if "evoforge.run(" in snippet:
         result = namespace["result"]
-        assert result.iterations == 30  # type: ignore[attr-defined]
+        resumed = "evoforge.resume(" in snippet  # ten more after the first 30
+        assert result.iterations == (40 if resumed else 30)  # type: ignore[attr-defined]
         assert result.best_score >= result.initial_score  # type: ignore[attr-defined]

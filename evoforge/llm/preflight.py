@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from evoforge.blocking import run_to_completion
 from evoforge.config import Config
 from evoforge.registry import OPERATORS
 
@@ -91,7 +92,7 @@ def _check_chat_models(config: Config) -> ModelCheck:
                 await client.aclose()
 
     check = ModelCheck()
-    for model, answer in zip(config.llm.models, asyncio.run(check_all()), strict=True):
+    for model, answer in zip(config.llm.models, run_to_completion(check_all), strict=True):
         if answer.problem is not None:
             check.problems.append(f"model {model.label!r} at {model.base_url} is {answer.problem}")
         elif not is_listed(model.model, answer.listed):

@@ -220,7 +220,9 @@ def _finite_or_none(value: float | None) -> float | None:
 
 
 class RunDatabase:
-    """Typed access to one run's SQLite file. Not thread-safe: use from one thread."""
+    """Typed access to one run's SQLite file. Not thread-safe: use from one thread at a
+    time (which may change: a run started from a notebook's cell is driven from a helper
+    thread after its seed was committed in the cell's thread)."""
 
     FILENAME = "run.sqlite"
 
@@ -232,7 +234,9 @@ class RunDatabase:
         if not create and not path.exists():
             raise DatabaseError(f"no run database at {path}")
         try:
-            self._conn = sqlite3.connect(str(path), isolation_level=None, timeout=30.0)
+            self._conn = sqlite3.connect(
+                str(path), isolation_level=None, timeout=30.0, check_same_thread=False
+            )
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
