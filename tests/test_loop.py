@@ -298,9 +298,7 @@ def test_the_loop_asks_ahead_but_never_evaluates_more_than_its_workers(
     assert _CountingBackend.most_open_jobs == workers + ahead
 
 
-def test_a_run_started_inside_a_running_event_loop_completes(
-    problem: Path, tmp_path: Path
-) -> None:
+def test_a_run_started_inside_a_running_event_loop_completes(problem: Path, tmp_path: Path) -> None:
     """A notebook's cell runs in an event loop: the run's own loop then runs beside it."""
 
     async def cell() -> evoforge.RunResult:
