@@ -180,8 +180,8 @@ class EvaluatorConfig(_Strict):
 
     @field_validator("backend")
     @classmethod
-    def _known_backend(cls, name: str) -> str:
-        return _registered(BACKENDS, name)
+    def _known_backend(cls, name: str, info: ValidationInfo) -> str:
+        return _registered(BACKENDS, name, info)
 
 
 class FeatureConfig(_Strict):
@@ -335,8 +335,8 @@ class ArchiveConfig(_Strict):
 
     @field_validator("kind")
     @classmethod
-    def _known_archive(cls, name: str) -> str:
-        return _registered(ARCHIVES, name)
+    def _known_archive(cls, name: str, info: ValidationInfo) -> str:
+        return _registered(ARCHIVES, name, info)
 
     @model_validator(mode="after")
     def _rates_sum(self) -> ArchiveConfig:
@@ -406,11 +406,10 @@ class OperatorsConfig(_Strict):
     mutate: MutateConfig = Field(default_factory=MutateConfig)
 
     @model_validator(mode="after")
-    def _known_operators(self) -> OperatorsConfig:
-        known = OPERATORS.names()
-        unknown = [name for name in self.enabled if name not in known]
-        if unknown:
-            raise ValueError(f"unknown operator(s) {unknown}; known: {sorted(known)}")
+    def _known_operators(self, info: ValidationInfo) -> OperatorsConfig:
+        unknown = [name for name in self.enabled if not OPERATORS.has(name)]
+        if unknown and not _any_name(info):
+            raise ValueError(OPERATORS.unknown(unknown))
         if not self.enabled:
             raise ValueError("at least one operator must be enabled")
         return self
@@ -787,9 +786,16 @@ class Config(_Strict):
         return self
 
 
-def _registered(registry: Registry, name: str) -> str:
-    if not registry.has(name):
-        raise ValueError(f"unknown {registry.kind} {name!r}; known: {sorted(registry.names())}")
+_ANY_NAME = "any_registered_name"  # validation context key: see validate_config
+
+
+def _any_name(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get(_ANY_NAME))
+
+
+def _registered(registry: Registry, name: str, info: ValidationInfo) -> str:
+    if not registry.has(name) and not _any_name(info):
+        raise ValueError(registry.unknown(name))
     return name
 
 
@@ -838,10 +844,19 @@ def load_yaml_mapping(path: Path) -> dict[str, Any]:
     return data
 
 
-def validate_config(data: Mapping[str, Any], source: str = "config") -> Config:
-    """Validate a merged mapping into a :class:`Config` or raise a one-line ConfigError."""
+def validate_config(
+    data: Mapping[str, Any], source: str = "config", *, unregistered_parts: bool = False
+) -> Config:
+    """Validate a merged mapping into a :class:`Config` or raise a one-line ConfigError.
+
+    ``unregistered_parts``: accept operator, archive and backend names that no
+    registration in this process knows. For views that only read a stored run (its
+    report, its export) made with a plugin that is not installed here: such a config
+    names parts it cannot build, and must never be handed to the engine.
+    """
+    context = {_ANY_NAME: True} if unregistered_parts else None
     try:
-        return Config.model_validate(dict(data))
+        return Config.model_validate(dict(data), context=context)
     except ValidationError as exc:
         raise ConfigError(_describe_validation_error(exc, source)) from exc
 

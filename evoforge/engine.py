@@ -42,7 +42,12 @@ from evoforge.archive.stagnation import StagnationAction, StagnationMonitor
 from evoforge.blocking import run_to_completion
 from evoforge.checks import Check, Rejection, default_checks
 from evoforge.config import Config, check_endpoint_url, config_to_yaml, validate_config
-from evoforge.evaluation.backends.base import BackendError, EvaluationBackend, EvaluationRequest
+from evoforge.evaluation.backends.base import (
+    BackendError,
+    EvaluationBackend,
+    EvaluationRequest,
+    evaluate_on,
+)
 from evoforge.evaluation.environment import sanitized_environment
 from evoforge.evaluation.evaluator import ProblemEvaluator
 from evoforge.evaluation.sandbox import filesystem_isolation
@@ -52,7 +57,7 @@ from evoforge.kinds import RejectionKind, StopReason
 from evoforge.llm.records import LLMCallRecord
 from evoforge.novelty import EmbeddingNoveltyIndex, NoveltyIndex, decode_vector, encode_vector
 from evoforge.operators.ast_tools import literal_skeleton
-from evoforge.operators.base import Operator, Proposal, ProposalContext
+from evoforge.operators.base import Operator, Proposal, ProposalContext, run_operator
 from evoforge.operators.dead_code import entry_point_names
 from evoforge.operators.llm import LLMServices
 from evoforge.operators.matching import MatchKind
@@ -71,7 +76,7 @@ from evoforge.program import (
     Program,
     code_hash,
 )
-from evoforge.registry import ARCHIVES, BACKENDS, OPERATORS
+from evoforge.registry import ARCHIVES, BACKENDS, FEATURES, OPERATORS, PartError
 from evoforge.seeding import IterationSeeds, Reseeded, seeded_generator
 from evoforge.selection.bandits import Bandit, make_bandit
 from evoforge.selection.rewards import reward_from_outcome
@@ -278,6 +283,8 @@ class Engine:
         feature, archive or backend needs one module and one registration, nothing here.
         Refuses (:class:`EngineError`) a problem or run directory that every jail would
         show its candidates (inside ``/usr`` and the like).
+        A part whose registration does not load or whose builder raises is refused with
+        an :class:`EngineError` naming its entry, after closing what was built before it.
         """
         _refuse_directories_in_sight(problem.directory, run_dir)
         llm = build_llm(problem, config)
@@ -286,29 +293,44 @@ class Engine:
         except ValueError as exc:
             raise EngineError(str(exc)) from None
         judge = ProblemEvaluator(run_dir / _PROBLEM_SUBDIR / EVALUATOR_FILENAME, config.evaluator)
-        backend_class = BACKENDS.load(config.evaluator.backend)
         try:
-            backend: EvaluationBackend = backend_class.from_config(config.evaluator, judge)
-        except BackendError as exc:
+            backend: EvaluationBackend = BACKENDS.build(
+                config.evaluator.backend,
+                lambda backend_class: backend_class.from_config(config.evaluator, judge),
+                passthrough=(BackendError,),
+            )
+        except (BackendError, PartError) as exc:
             judge.close()
             raise EngineError(str(exc)) from None
-        novelty = build_novelty(config)
-        return cls(
-            problem,
-            config,
-            run_dir,
-            store=store,
-            archive=ARCHIVES.load(config.archive.kind)(config.archive),
-            operators=operators,
-            bandit=make_bandit(list(operators), config.bandit),
-            backend=backend,
-            judge=judge,
-            checks=default_checks(config, problem.initial_code, store.has_hash, novelty),
-            features=FeatureExtractor(config.archive.features),
-            llm=llm,
-            learning=build_prompt_learner(config, llm),
-            novelty=novelty,
-        )
+        except BaseException:
+            judge.close()
+            raise
+        try:
+            novelty = build_novelty(config)
+            return cls(
+                problem,
+                config,
+                run_dir,
+                store=store,
+                archive=ARCHIVES.build(config.archive.kind, lambda kind: kind(config.archive)),
+                operators=operators,
+                bandit=make_bandit(list(operators), config.bandit),
+                backend=backend,
+                judge=judge,
+                checks=default_checks(config, problem.initial_code, store.has_hash, novelty),
+                features=FeatureExtractor(config.archive.features),
+                llm=llm,
+                learning=build_prompt_learner(config, llm),
+                novelty=novelty,
+            )
+        except PartError as exc:
+            backend.close()
+            judge.close()
+            raise EngineError(str(exc)) from None
+        except BaseException:
+            backend.close()
+            judge.close()
+            raise
 
     @classmethod
     def create(
@@ -389,7 +411,12 @@ class Engine:
             engine.close()
             _remove_database(db_path)
             raise EngineError(_seed_failure(result))
-        engine._commit_seed(result)
+        try:
+            engine._commit_seed(result)
+        except BaseException:  # nothing was committed: no run to resume
+            engine.close()
+            _remove_database(db_path)
+            raise
         return engine
 
     @classmethod
@@ -501,7 +528,11 @@ class Engine:
         if result.status is not EvalStatus.OK or result.score is None:
             self.close()
             raise EngineError(_seed_failure(result))
-        self._commit_seed(result)
+        try:
+            self._commit_seed(result)
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         """Release the proposal workers, the backend's workers, the judge's processes, the
@@ -713,7 +744,9 @@ class Engine:
     async def _propose(self, job: Job) -> Proposal | None:
         """Send the job's requests about the run (their answers wait in
         ``job.meta_answers`` for ``tell``), then run the job's operator and attach the
-        child's facts (:mod:`evoforge.facts`); an operator that raises yields no proposal.
+        child's facts (:mod:`evoforge.facts`); an operator that raises, or answers with
+        something that is not a proposal, yields a failed one
+        (:func:`~evoforge.operators.base.run_operator`).
 
         Symbolic operators run in the proposal pool (``run.proposal_processes``), off the
         driver; for a language-model operator only the choice of model runs here: its
@@ -745,10 +778,7 @@ class Engine:
             return await propose_with_facts(job.operator, job.context, self.facts_settings)
         # a language-model operator's prompt and answers are worked on in the pool too
         context = replace(job.context, offload=pool)
-        try:
-            proposal = await job.operator.propose(context)
-        except Exception:  # an operator bug must not end the run; recorded as rejected
-            return None
+        proposal = await run_operator(job.operator, context)
         if proposal is None or proposal.rejection:
             return proposal
         return replace(proposal, facts=await pool.facts(job.parent.code, proposal.code))
@@ -767,7 +797,8 @@ class Engine:
         if proposal is None:
             return Rejection(RejectionKind.NO_CHANGE, f"{job.operator.name} produced no change")
         if proposal.rejection:
-            return Rejection(RejectionKind.OPERATOR, proposal.rejection)
+            kind = RejectionKind.OPERATOR_ERROR if proposal.failed else RejectionKind.OPERATOR
+            return Rejection(kind, proposal.rejection)
         for check in self.checks:
             rejection = check.check(job.parent, proposal, job.operator.name)
             if rejection is not None:
@@ -817,7 +848,8 @@ class Engine:
         this process, never the backend) validates it, runs ``verify`` and scores it."""
         self._refuse_if_closed()
         split = search_split(self.config.splits)  # the search never sees the other splits
-        raw = await self.backend.evaluate(EvaluationRequest(code=code, key=key, split=split))
+        request = EvaluationRequest(code=code, key=key, split=split)
+        raw = await evaluate_on(self.backend, self.config.evaluator.backend, request)
         if self.evaluator.verifies:  # verify is problem code: keep it off the event loop
             return await asyncio.to_thread(self.evaluator.judge, raw, split)
         return self.evaluator.judge(raw, split)
@@ -890,6 +922,7 @@ class Engine:
         if proposal is not None and not proposal.rejection:
             facts = self._facts(job, proposal)
         features: dict[str, float] = {}
+        feature_errors: list[str] = []
         scored = result.status is EvalStatus.OK and result.score is not None
         if scored:
             features = self.features.compute(
@@ -900,6 +933,7 @@ class Engine:
                 if self.features.needs_references
                 else (),
                 known_complexity=None if facts is None else facts.complexity,
+                errors=feature_errors,
             )
         inspiration_ids = tuple(p.id for p in job.context.inspirations)
         if proposal is not None and proposal.extra_parent_ids:
@@ -929,7 +963,7 @@ class Engine:
             score=result.score if scored else None,
             metrics=dict(result.metrics),
             features=features,
-            artifacts=dict(result.artifacts),
+            artifacts=_with_feature_errors(result.artifacts, feature_errors),
             eval_time_s=result.duration_s,
             created_at=time.time(),
             parent_source=job.source,
@@ -1201,8 +1235,20 @@ class Engine:
         return seeded_generator(entropy, self._seeds.words(iteration, purpose))
 
     def _commit_seed(self, result: EvaluationResult) -> None:
+        """Commit the scored seed. Refuses (:class:`EngineError`) a feature that is
+        neither registered nor among the seed's metrics, before anything is written."""
         code = self.problem.initial_code
-        features = self.features.compute(code, dict(result.metrics), float(result.score or 0.0), [])
+        unknown = self.features.unknown(result.metrics)
+        if unknown:
+            raise EngineError(
+                f"archive.features: {', '.join(map(repr, unknown))} is neither a registered "
+                f"feature ({', '.join(FEATURES.names())}) nor a metric the evaluator "
+                f"reported for the seed ({', '.join(sorted(result.metrics)) or 'none'})"
+            )
+        feature_errors: list[str] = []
+        features = self.features.compute(
+            code, dict(result.metrics), float(result.score or 0.0), [], errors=feature_errors
+        )
         seed = Program(
             id="seed",
             code=code,
@@ -1214,7 +1260,7 @@ class Engine:
             score=result.score,
             metrics=dict(result.metrics),
             features=features,
-            artifacts=dict(result.artifacts),
+            artifacts=_with_feature_errors(result.artifacts, feature_errors),
             eval_time_s=result.duration_s,
             created_at=time.time(),
         )
@@ -1526,6 +1572,14 @@ def build_novelty(config: Config) -> NoveltyIndex | EmbeddingNoveltyIndex | None
 def _uses_models(operator: str) -> bool:
     """Whether the operator registered under this name calls language models."""
     return OPERATORS.has(operator, "llm")
+
+
+def _with_feature_errors(artifacts: Mapping[str, str], errors: list[str]) -> dict[str, str]:
+    """``artifacts`` with the features that failed on this program, under
+    ``feature_errors``, one per line."""
+    if not errors:
+        return dict(artifacts)
+    return {**artifacts, "feature_errors": "\n".join(errors)}
 
 
 def _rejected(rejection: Rejection | None) -> EvaluationResult:

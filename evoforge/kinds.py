@@ -16,7 +16,9 @@ class RejectionKind(StrEnum):
     """Why a child was never evaluated (its status is ``rejected``).
 
     ``no_change``: the operator produced nothing. ``operator``: the operator refused its own
-    answer (a model's edit that does not apply, say). ``syntax``: the child does not parse.
+    answer (a model's edit that does not apply, say). ``operator_error``: the operator
+    raised, or answered with something that is not a proposal (a bug in it). ``syntax``:
+    the child does not parse.
     ``frozen_code``: it changed code outside the evolve blocks. ``undefined_name``: it uses a
     name it never defines where its parent does not (static check). ``duplicate``: a program
     with the same normalised code was already evaluated or is in flight. ``near_duplicate``:
@@ -26,6 +28,7 @@ class RejectionKind(StrEnum):
 
     NO_CHANGE = "no_change"
     OPERATOR = "operator"
+    OPERATOR_ERROR = "operator_error"
     SYNTAX = "syntax"
     FROZEN_CODE = "frozen_code"
     UNDEFINED_NAME = "undefined_name"

@@ -15,11 +15,79 @@ from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from importlib.metadata import entry_points
+from types import ModuleType
+from typing import Any, TypeVar
 
-__all__ = ["ARCHIVES", "BACKENDS", "FEATURES", "OPERATORS", "Registration", "Registry"]
+__all__ = [
+    "ARCHIVES",
+    "BACKENDS",
+    "FEATURES",
+    "OPERATORS",
+    "PLUGIN_GROUP",
+    "PartError",
+    "Registration",
+    "Registry",
+    "load_plugins",
+    "plugin_failures",
+]
+
+PLUGIN_GROUP = "evoforge.plugins"
+"""The entry-point group an installed package adds parts through."""
+
+_T = TypeVar("_T")
+_log = logging.getLogger("evoforge")
+
+
+class PartError(ValueError):
+    """A registered part cannot be built: its target does not import, or building it
+    raised. The message is one line that names the entry and its target."""
+
+
+@dataclass
+class _Plugins:
+    loaded: bool = False
+    failures: tuple[str, ...] = ()
+
+
+_PLUGINS = _Plugins()
+
+
+def load_plugins() -> tuple[str, ...]:
+    """Load the installed plugins (entry points of :data:`PLUGIN_GROUP`) unless done
+    already in this process; returns one line per plugin that failed to load.
+
+    Every table calls this before it is read, so calling it is only needed to see the
+    failures early. A plugin that raises is skipped and logged; the others still load.
+    """
+    if _PLUGINS.loaded:
+        return _PLUGINS.failures
+    _PLUGINS.loaded = True  # first: a plugin that reads a table must not load itself again
+    failures: list[str] = []
+    for point in sorted(entry_points(group=PLUGIN_GROUP), key=lambda point: point.name):
+        try:
+            loaded = point.load()
+            if callable(loaded) and not isinstance(loaded, ModuleType):
+                loaded()
+        except Exception as exc:  # a broken plugin must not break the commands that skip it
+            message = f"plugin {point.name!r} ({point.value}) failed to load: {_one_line(exc)}"
+            failures.append(message)
+            _log.warning("evoforge: warning: %s", message)
+    _PLUGINS.failures = tuple(failures)
+    return _PLUGINS.failures
+
+
+def plugin_failures() -> tuple[str, ...]:
+    """The plugins that failed to load, one line each (loading them first if needed)."""
+    return load_plugins()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -58,26 +126,69 @@ class Registry:
 
     def names(self, tag: str | None = None) -> tuple[str, ...]:
         """Registered names (those carrying ``tag`` when given), in registration order."""
+        load_plugins()
         return tuple(
             name for name, entry in self._entries.items() if tag is None or tag in entry.tags
         )
 
     def has(self, name: str, tag: str | None = None) -> bool:
+        load_plugins()
         entry = self._entries.get(name)
         return entry is not None and (tag is None or tag in entry.tags)
 
     def entry(self, name: str) -> Registration:
         """The registration of ``name``; ValueError naming the known ones if there is none."""
+        load_plugins()
         found = self._entries.get(name)
         if found is None:
-            raise ValueError(f"unknown {self.kind} {name!r}; known: {sorted(self._entries)}")
+            raise ValueError(self.unknown(name))
         return found
+
+    def unknown(self, names: str | list[str]) -> str:
+        """The one-line error for a name (or a list of names) that is not registered: the
+        known ones, and the plugins that failed to load (one of them may have been meant
+        to register it)."""
+        what = f"{self.kind} {names!r}" if isinstance(names, str) else f"{self.kind}(s) {names}"
+        message = f"unknown {what}; known: {sorted(self.names())}"
+        failures = load_plugins()
+        return f"{message} ({'; '.join(failures)})" if failures else message
 
     def load(self, name: str) -> Any:
         """The builder registered under ``name`` (imports its module on first use). The
-        attribute may be dotted (``"module:Class.from_settings"``)."""
-        module_name, _, attribute = self.entry(name).target.partition(":")
-        return functools.reduce(getattr, attribute.split("."), importlib.import_module(module_name))
+        attribute may be dotted (``"module:Class.from_settings"``). Raises
+        :class:`PartError` naming the entry when the target does not import or lacks the
+        attribute."""
+        target = self.entry(name).target
+        module_name, _, attribute = target.partition(":")
+        try:
+            return functools.reduce(
+                getattr, attribute.split("."), importlib.import_module(module_name)
+            )
+        except Exception as exc:  # ImportError, AttributeError, or the module's own error
+            raise PartError(
+                f"{self.kind} {name!r} ({target}) does not load: {_one_line(exc)}"
+            ) from exc
+
+    def build(
+        self,
+        name: str,
+        construct: Callable[[Any], _T],
+        *,
+        passthrough: tuple[type[BaseException], ...] = (),
+    ) -> _T:
+        """``construct(builder)`` for the builder registered under ``name``: any exception
+        but those in ``passthrough`` becomes a :class:`PartError` naming the entry, its
+        target and the error."""
+        builder = self.load(name)
+        try:
+            return construct(builder)
+        except passthrough:
+            raise
+        except Exception as exc:
+            target = self._entries[name].target
+            raise PartError(
+                f"{self.kind} {name!r} ({target}) could not be built: {_one_line(exc)}"
+            ) from exc
 
 
 OPERATORS = Registry("operator")

@@ -170,6 +170,12 @@ class FeatureExtractor:
         """Whether ``compute`` reads ``reference_programs`` (a feature tagged so does)."""
         return self._needs_references
 
+    def unknown(self, metrics: Mapping[str, object]) -> list[str]:
+        """The configured names that are neither a registered feature nor among
+        ``metrics`` (the seed's): a misspelled feature, or a metric the evaluator never
+        reports, would put every program at 0.0 on that dimension."""
+        return [name for name in self.names if name not in self._functions and name not in metrics]
+
     def compute(
         self,
         code: str,
@@ -177,11 +183,15 @@ class FeatureExtractor:
         score: float | None,
         reference_programs: Sequence[Program] = (),
         known_complexity: float | None = None,
+        errors: list[str] | None = None,
     ) -> dict[str, float]:
         """Raw value of every configured feature, keyed by feature name, all finite.
 
         ``known_complexity``: :func:`complexity` of ``code`` when already computed (where
-        the child was made), so that it is not parsed again here.
+        the child was made), so that it is not parsed again here. A registered feature
+        that raises takes 0.0 for this program (a plugin's bug on one child must not end
+        the run) and, when ``errors`` is given, one line naming it and the exception is
+        appended there.
         """
         values: dict[str, float] = {}
         for name in self.names:
@@ -191,5 +201,14 @@ class FeatureExtractor:
             elif function is None:
                 values[name] = _finite(metrics.get(name, 0.0))
             else:
-                values[name] = _finite(function(code, metrics, score, reference_programs))
+                try:
+                    values[name] = _finite(function(code, metrics, score, reference_programs))
+                except Exception as exc:
+                    values[name] = 0.0
+                    if errors is not None:
+                        message = str(exc).strip().splitlines()
+                        detail = f": {message[0]}" if message else ""
+                        errors.append(
+                            f"feature {name!r} failed, 0.0 used: {type(exc).__name__}{detail}"
+                        )
         return values

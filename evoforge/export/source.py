@@ -112,7 +112,9 @@ def load_run(run_dir: Path, label: str) -> RunSource:
     if not steps or stored_config is None:
         raise ExportError(f"{run_dir} holds an empty run")
     try:
-        config = validate_config(json.loads(stored_config), "stored config")
+        config = validate_config(
+            json.loads(stored_config), "stored config", unregistered_parts=True
+        )
     except (ConfigError, ValueError) as exc:
         raise ExportError(f"{run_dir}: unreadable stored config: {exc}") from None
 

@@ -7,6 +7,7 @@ iteration, so a run is reproducible and resumable without hidden state).
 
 from __future__ import annotations
 
+import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -91,6 +92,9 @@ class Proposal:
     ``llm_answer`` event. Empty for every other operator.
     ``facts``: the child's code-only facts (:mod:`evoforge.facts`), attached by
     :meth:`~evoforge.engine.Engine.propose` where the child was made; None until then.
+    ``failed``: set by :func:`run_operator`, never by an operator: the operator raised or
+    answered with something that is not a proposal, and ``rejection`` says what (the step
+    is recorded as rejected, kind ``operator_error``).
     """
 
     code: str
@@ -101,6 +105,7 @@ class Proposal:
     answer: Mapping[str, Any] = field(default_factory=dict)
     params: Mapping[str, float] = field(default_factory=dict)
     facts: ChildFacts | None = field(default=None, compare=False, repr=False)
+    failed: bool = False
 
 
 class Operator(ABC):
@@ -136,3 +141,45 @@ class Operator(ABC):
     @abstractmethod
     async def propose(self, context: ProposalContext) -> Proposal | None:
         """Produce one child or None."""
+
+
+_TRACEBACK_LINES = 6  # of an operator's exception, kept with its rejection
+
+
+async def run_operator(operator: Operator, context: ProposalContext) -> Proposal | None:
+    """``operator.propose(context)`` held to its contract: None or a :class:`Proposal`
+    whose ``code`` is text. An operator that raises, or answers with anything else,
+    yields a failed proposal (``failed``, the parent's code) whose ``rejection`` says
+    what happened: the exception's last traceback lines ending with its type and
+    message, or what it returned. A bug in one operator costs that step, never the run,
+    and is recorded rather than mistaken for "no change"."""
+    parent_code = context.parent.code
+    try:
+        answer: object = await operator.propose(context)
+    except Exception as exc:
+        lines = "".join(traceback.format_exception(exc)).rstrip().splitlines()
+        message = str(exc).strip().splitlines()
+        detail = f": {message[0]}" if message else ""
+        summary = f"operator {operator.name!r} raised {type(exc).__name__}{detail}"
+        reason = "\n".join([*lines[-_TRACEBACK_LINES:-1], summary])
+        return Proposal(code=parent_code, operator=operator.name, rejection=reason, failed=True)
+    if answer is None:
+        return None
+    if not isinstance(answer, Proposal):
+        problem = f"{type(answer).__name__} (not a Proposal or None)"
+    else:
+        problem = _untyped_field(answer)
+        if not problem:
+            return answer
+    reason = f"operator {operator.name!r} returned {problem}"
+    return Proposal(code=parent_code, operator=operator.name, rejection=reason, failed=True)
+
+
+def _untyped_field(proposal: Proposal) -> str:
+    """The first text field of ``proposal`` that holds something else, said in words;
+    "" when there is none."""
+    for name in ("code", "note", "rejection"):
+        value = getattr(proposal, name)
+        if not isinstance(value, str):
+            return f"a Proposal whose {name} is {type(value).__name__} (not text)"
+    return ""

@@ -16,7 +16,7 @@ Contract:
   (with one worker, identical) whether its operators run here or there. The prompt
   material of a context (``pool``, ``recent``) and its ``call_log`` stay on the driver:
   the symbolic operators do not read them;
-* an operator that raises yields no child (None), as in the driver;
+* an operator that raises yields a failed proposal saying why, as in the driver;
 * a worker that dies (a parse that exhausts memory, a signal) costs the job it was
   running, which yields no child; the pool starts fresh workers for the next jobs.
 
@@ -43,7 +43,7 @@ from typing import Any
 from evoforge.config import OperatorsConfig
 from evoforge.facts import ChildFacts, FactsSettings, child_facts
 from evoforge.operators.answers import AnswerRequest, AppliedAnswer, FailedAnswer, apply_answers
-from evoforge.operators.base import Operator, Proposal, ProposalContext
+from evoforge.operators.base import Operator, Proposal, ProposalContext, run_operator
 from evoforge.operators.prompts import Prompt, PromptBuilder
 from evoforge.operators.registry import build_operators
 from evoforge.pipe_frames import FramedChild, read_frame, write_frame
@@ -153,12 +153,11 @@ def serve() -> None:
 async def propose_with_facts(
     operator: Operator, context: ProposalContext, settings: FactsSettings
 ) -> Proposal | None:
-    """Run ``operator`` and attach the child's facts; None when it proposes nothing or
-    raises. A proposal the operator itself refused (``rejection``) gets no facts."""
-    try:
-        proposal = await operator.propose(context)
-    except Exception:  # an operator bug must not end the run; recorded as rejected
-        return None
+    """Run ``operator`` (:func:`~evoforge.operators.base.run_operator`: one that raises
+    or answers with something else yields a failed proposal) and attach the child's
+    facts; None when it proposes nothing. A refused proposal (``rejection``) gets no
+    facts."""
+    proposal = await run_operator(operator, context)
     if proposal is None or proposal.rejection:
         return proposal
     return replace(proposal, facts=child_facts(context.parent.code, proposal.code, settings))

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from evoforge.config import OperatorsConfig
 from evoforge.operators.base import Operator
-from evoforge.registry import OPERATORS
+from evoforge.registry import OPERATORS, PartError
 
 if TYPE_CHECKING:
     from evoforge.operators.llm import LLMServices
@@ -18,15 +18,35 @@ def build_operators(config: OperatorsConfig, llm: LLMServices | None = None) -> 
 
     ``llm`` is required when an operator tagged ``llm`` is enabled. Raises ValueError
     for a name that is not registered (the config model already rejects those, so this
-    only guards hand-built configs) or an ``llm`` operator without ``llm``.
+    only guards hand-built configs) or an ``llm`` operator without ``llm``, and
+    :class:`~evoforge.registry.PartError` (a ValueError) naming the entry when its
+    builder does not load, raises, or builds something that is not an operator.
     """
     operators: dict[str, Operator] = {}
     for name in config.enabled:
-        builder = OPERATORS.load(name)
         if OPERATORS.has(name, "llm") and llm is None:
             raise ValueError(f"operator {name!r} needs language models (llm.models)")
-        operator = builder(config, llm)
+        operator = OPERATORS.build(name, lambda builder: _construct(builder, config, llm))
+        if not isinstance(operator, Operator):
+            raise PartError(
+                f"operator {name!r} ({OPERATORS.entry(name).target}) built "
+                f"{type(operator).__name__}, not an Operator; a builder is called as "
+                "builder(operators_config, llm)"
+            )
         if operator.name != name:
             raise ValueError(f"operator registered as {name!r} calls itself {operator.name!r}")
         operators[name] = operator
     return operators
+
+
+def _construct(builder: object, config: OperatorsConfig, llm: LLMServices | None) -> object:
+    """``builder(config, llm)``; an Operator class registered itself (rather than its
+    ``from_settings``) is refused with the registration that works."""
+    if isinstance(builder, type) and issubclass(builder, Operator):
+        raise TypeError(
+            f"the class {builder.__name__} is registered; register its builder "
+            f"'{builder.__module__}:{builder.__qualname__}.from_settings'"
+        )
+    if not callable(builder):
+        raise TypeError(f"{type(builder).__name__} is not callable")
+    return builder(config, llm)

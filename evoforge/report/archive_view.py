@@ -55,7 +55,11 @@ class ArchiveReplay:
     def __init__(self, reader: RunReader) -> None:
         self._reader = reader
         stored = reader.config()
-        self.config: Config = validate_config(stored, "stored config") if stored else Config()
+        self.config: Config = (
+            validate_config(stored, "stored config", unregistered_parts=True)
+            if stored
+            else Config()
+        )
         self._archive = Archive(self.config.archive)
         self._next_seq = 0
         self._lock = threading.Lock()

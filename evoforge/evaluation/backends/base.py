@@ -9,6 +9,8 @@ a remote worker behind it, can never report a score.
 
 from __future__ import annotations
 
+import asyncio
+import traceback
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -19,7 +21,7 @@ from evoforge.evaluation.raw import RawEvaluation
 if TYPE_CHECKING:
     from evoforge.evaluation.evaluator import ProblemEvaluator
 
-__all__ = ["BackendError", "EvaluationBackend", "EvaluationRequest"]
+__all__ = ["BackendError", "EvaluationBackend", "EvaluationRequest", "evaluate_on"]
 
 
 class BackendError(RuntimeError):
@@ -67,3 +69,30 @@ class EvaluationBackend(ABC):
 
     def close(self) -> None:  # noqa: B027 - backends without resources need no close
         """Release workers, processes and connections."""
+
+
+async def evaluate_on(
+    backend: EvaluationBackend, name: str, request: EvaluationRequest
+) -> RawEvaluation:
+    """``backend.evaluate(request)``, held to its contract: a backend (a plugin's) that
+    raises, or answers with something that is not a :class:`RawEvaluation`, costs this
+    one evaluation, which comes back without a run and with an ``error`` naming the
+    backend ``name`` and what it did; the run goes on. Cancellation still propagates."""
+    try:
+        raw = await backend.evaluate(request)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        message = str(exc).strip().splitlines()
+        detail = f": {message[0]}" if message else ""
+        return RawEvaluation(
+            run=None,
+            error=f"evaluation backend {name!r} raised {type(exc).__name__}{detail}",
+            error_detail="".join(traceback.format_exception(exc))[-4000:],
+        )
+    if not isinstance(raw, RawEvaluation):
+        return RawEvaluation(
+            run=None,
+            error=f"evaluation backend {name!r} returned {type(raw).__name__}, not a RawEvaluation",
+        )
+    return raw

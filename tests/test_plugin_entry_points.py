@@ -1,0 +1,108 @@
+"""Installed plugins: a package's ``evoforge.plugins`` entry point registers its parts in
+every command, and a run made with them reads back without them.
+
+The plugin is a real distribution on ``PYTHONPATH`` (a module and its ``.dist-info``), found
+by importlib.metadata in a real ``evoforge`` process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+PROBLEM = Path(__file__).parent / "e2e" / "problems" / "curve_fit"
+
+PLUGIN = '''
+from evoforge import registry
+from evoforge.evaluation.backends.local import LocalBackend
+
+
+class CountingBackend(LocalBackend):
+    """The local backend under another name."""
+
+
+def register():
+    registry.BACKENDS.register("counting", "tinyplug:CountingBackend", summary="counted")
+'''
+
+
+def _distribution(site: Path, name: str, entry_point: str, module: str = "") -> None:
+    """A distribution ``name`` in ``site``: its module (when given) and its metadata."""
+    site.mkdir(parents=True, exist_ok=True)
+    if module:
+        (site / f"{name}.py").write_text(module)
+    info = site / f"{name}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[evoforge.plugins]\n{name} = {entry_point}\n")
+
+
+def _evoforge(cwd: Path, *args: str, site: Path | None = None) -> subprocess.CompletedProcess[str]:
+    environment = dict(os.environ)
+    environment.pop("PYTHONPATH", None)
+    if site is not None:
+        environment["PYTHONPATH"] = str(site)
+    return subprocess.run(
+        [sys.executable, "-m", "evoforge.cli", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_an_installed_plugin_serves_every_command_and_its_run_reads_without_it(
+    tmp_path: Path,
+) -> None:
+    shutil.copytree(PROBLEM, tmp_path / "problem")
+    site = tmp_path / "site"
+    _distribution(site, "tinyplug", "tinyplug:register", PLUGIN)
+    (tmp_path / "config.yaml").write_text("evaluator:\n  backend: counting\n")
+
+    started = _evoforge(
+        tmp_path, "run", "problem", "--out", "run", "--iterations", "2",
+        "--config", "config.yaml", site=site,
+    )  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    reference = _evoforge(tmp_path, "config", "--reference", site=site)
+    assert "counting" in reference.stdout
+    resumed = _evoforge(tmp_path, "resume", "run", "--iterations", "1", site=site)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "after 3 iterations" in resumed.stdout + resumed.stderr
+
+    # without the plugin the run cannot go on, and says why in one line
+    refused = _evoforge(tmp_path, "resume", "run", "--iterations", "1")
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("evoforge: error: stored config: evaluator.backend: ")
+    assert "unknown evaluation backend 'counting'" in refused.stderr
+    assert len(refused.stderr.splitlines()) == 1
+    # but it reads: the views never build its parts
+    report = _evoforge(tmp_path, "report", "run")
+    assert report.returncode == 0, report.stderr
+    assert (tmp_path / "run" / "report.html").is_file()
+    exported = _evoforge(tmp_path, "export", "run", "--format", "sft", "--out", "data")
+    assert exported.returncode == 0, exported.stderr
+
+
+def test_a_plugin_that_fails_to_load_is_named_and_the_rest_works(tmp_path: Path) -> None:
+    shutil.copytree(PROBLEM, tmp_path / "problem")
+    site = tmp_path / "site"
+    _distribution(site, "brokenplug", "brokenplug", "raise ImportError('needs numpy 9')\n")
+    (tmp_path / "config.yaml").write_text("evaluator:\n  backend: counting\n")
+
+    refused = _evoforge(
+        tmp_path, "run", "problem", "--out", "run", "--config", "config.yaml", site=site
+    )
+    assert refused.returncode == 2
+    failure = "plugin 'brokenplug' (brokenplug) failed to load: ImportError: needs numpy 9"
+    assert refused.stderr.splitlines() == [
+        f"evoforge: warning: {failure}",
+        "evoforge: error: config.yaml: evaluator.backend: Value error, unknown evaluation "
+        f"backend 'counting'; known: ['local', 'ray'] ({failure}) (got 'counting')",
+    ]
+    listed = _evoforge(tmp_path, "config", "--reference", site=site)
+    assert listed.returncode == 0
+    assert "local" in listed.stdout
