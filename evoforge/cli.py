@@ -438,7 +438,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
     best = summary["best_score"]
     initial = summary["initial_score"]
     console.print(
-        f"[bold]{summary['problem']}[/bold]: {summary['iterations']} iterations, "
+        f"[bold]{escape(printable(str(summary['problem'])))}[/bold]: "
+        f"{summary['iterations']} iterations, "
         f"{summary['evaluations']} evaluations, {summary['programs']} programs; "
         f"best {best:.6g} (seed {initial:.6g})"
         if best is not None and initial is not None

@@ -146,6 +146,8 @@ async def _drive(
     in_flight: set[asyncio.Task[StepReport]] = set()
     jobs: dict[asyncio.Task[StepReport], Job] = {}
     finished = _Finished()
+    # running again: the stop of an earlier invocation no longer describes the run
+    engine.db.delete_state(("stop_reason", "stop_kind"))
     engine.db.set_state({"budget_iterations": budget.iterations})
     reporter.start(engine, budget)
     if engine.llm is not None:

@@ -378,3 +378,27 @@ def test_python_api_arguments_of_the_wrong_kind_are_one_line_config_errors(
         evoforge.resume(tmp_path / "r", iterations=-1)
     with pytest.raises(evoforge.ConfigError, match=r"resume\(\) arguments: log_mode"):
         evoforge.resume(tmp_path / "r", log_mode="loud")
+
+
+def test_a_resumed_run_is_not_reported_stopped_while_it_runs(problem: Path, tmp_path: Path) -> None:
+    """The stop of the first invocation is cleared when the loop starts again (``status``
+    and the web view read it); the resume's own stop is written when it ends."""
+    from evoforge.report.progress import Reporter
+
+    run_dir = tmp_path / "r"
+    evoforge.run(problem, iterations=2, workers=1, out=run_dir)
+    seen: list[object] = []
+
+    class Watching(Reporter):
+        def start(self, engine: Engine, budget: Budget) -> None:
+            seen.append(engine.db.get_state("stop_reason"))
+
+    engine = Engine.open(run_dir)
+    try:
+        assert engine.db.get_state("stop_reason") == "iterations budget reached"
+        result = drive(engine, Budget(iterations=4), Watching(), workers=1)
+        assert seen == [None]
+        assert engine.db.get_state("stop_reason") == "iterations budget reached"
+        assert result.iterations == 4
+    finally:
+        engine.close()

@@ -65,25 +65,33 @@ class ArchiveReplay:
         self._lock = threading.Lock()
 
     def _catch_up(self) -> None:
-        rows = self._reader.rows(
-            f"SELECT {_COLUMNS} FROM programs WHERE seq >= ? AND outcome_status IS NOT NULL "
-            "ORDER BY seq",
-            (self._next_seq,),
-        )
+        """Replay the steps committed since the last call, all read in one snapshot of the
+        database (a step committed between separate reads would be skipped for good)."""
+        with self._reader.locked() as conn:
+            last_seq = int(
+                conn.execute("SELECT COALESCE(MAX(seq), -1) FROM programs").fetchone()[0]
+            )
+            rows = list(
+                conn.execute(
+                    f"SELECT {_COLUMNS} FROM programs WHERE seq BETWEEN ? AND ? "
+                    "AND outcome_status IS NOT NULL ORDER BY seq",
+                    (self._next_seq, last_seq),
+                )
+            )
+            migrations = list(
+                conn.execute(
+                    "SELECT seq, payload FROM events WHERE kind = 'migration' "
+                    "AND seq BETWEEN ? AND ? ORDER BY id",
+                    (self._next_seq, last_seq),
+                )
+            )
         moves: dict[int, list[dict[str, Any]]] = {}
-        for seq, payload in self._reader.rows(
-            "SELECT seq, payload FROM events WHERE kind = 'migration' AND seq >= ? ORDER BY id",
-            (self._next_seq,),
-        ):
+        for seq, payload in migrations:
             moves.setdefault(int(seq), []).extend(json.loads(payload).get("moves", []))
-        last = self._reader.one("SELECT COALESCE(MAX(seq), -1) FROM programs")
-        last_seq = int(last[0]) if last else -1
         # a migration event may belong to a step without an outcome: visit both in seq order
         order = sorted({int(row[0]) for row in rows} | set(moves))
         by_seq = {int(row[0]): row for row in rows}
         for seq in order:
-            if seq > last_seq:
-                continue  # committed after the MAX read: picked up next time
             row = by_seq.get(seq)
             if row is not None and row[9] is not None:
                 program = _program(row)

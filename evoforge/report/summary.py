@@ -7,6 +7,7 @@ is still going (SQLite WAL allows a reader beside the writer).
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from typing import Any
 
@@ -104,6 +105,8 @@ def status_summary(db: RunDatabase) -> dict[str, Any]:
             eval_time += program.eval_time_s
         if program.seq == 0:
             initial_score = program.score
+            for number in range(_island_count(db)):  # the seed enters every island
+                islands[number] = {"island": number, "children": 0, "best_score": program.score}
         else:
             iterations += 1
             status_counts[program.status.value] += 1
@@ -182,6 +185,15 @@ def status_summary(db: RunDatabase) -> dict[str, Any]:
         "prompt_learning": summarise_prompt_learning(db.get_state("prompt_learning")),
         "llm_answers": answers_summary(db),
     }
+
+
+def _island_count(db: RunDatabase) -> int:
+    """The run's ``archive.num_islands`` (1 when its configuration is not readable)."""
+    try:
+        number = json.loads(db.get_meta("config") or "{}").get("archive", {}).get("num_islands")
+    except (ValueError, AttributeError):
+        return 1
+    return number if isinstance(number, int) and not isinstance(number, bool) and number > 0 else 1
 
 
 def answers_summary(db: RunDatabase) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -367,6 +367,13 @@ class RunDatabase:
     def set_state(self, values: Mapping[str, Any]) -> None:
         with self._transaction():
             self._write_state(values)
+
+    def delete_state(self, keys: Iterable[str]) -> None:
+        """Remove these keys from the run's state (absent ones are ignored)."""
+        with self._transaction():
+            self._conn.executemany(
+                "DELETE FROM state WHERE key = ?", [(storable_text(key),) for key in keys]
+            )
 
     def _write_state(self, values: Mapping[str, Any]) -> None:
         # an upsert rewrites the row in place (REPLACE would delete it and insert it

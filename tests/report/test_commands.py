@@ -196,3 +196,27 @@ def test_jsonl_steps_carry_the_reason(tmp_path: Path) -> None:
     assert len(steps) == 12
     assert all(isinstance(s["reason"], str) for s in steps)
     assert any(s["reason"] for s in steps), "operators describe what they did"
+
+
+def test_status_counts_the_seed_on_every_island_as_the_web_view_does(tmp_path: Path) -> None:
+    """The seed enters every island, so an island whose children all scored lower (or
+    that has none) still has the seed's score as its best; the problem's name is shown
+    as written, markup and all."""
+    problem = tmp_path / "v[b]2"
+    shutil.copytree(EXAMPLE, problem)
+    run_dir = tmp_path / "run"
+    done = evoforge(
+        "run", str(problem), "--iterations", "1", "--workers", "1", "--out", str(run_dir),
+        "--quiet",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    config = json.loads(sqlite3.connect(run_dir / "run.sqlite").execute(
+        "SELECT value FROM meta WHERE key = 'config'").fetchone()[0])  # fmt: skip
+    status = json.loads(evoforge("status", str(run_dir), "--json").stdout)
+    islands = status["islands"]
+    assert [island["island"] for island in islands] == list(range(config["archive"]["num_islands"]))
+    assert len(islands) >= 2 and sum(island["children"] for island in islands) == 1
+    for island in islands:
+        assert island["best_score"] >= status["initial_score"]
+    text = evoforge("status", str(run_dir)).stdout
+    assert text.startswith("v[b]2: 1 iterations"), text

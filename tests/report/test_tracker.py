@@ -82,3 +82,38 @@ def test_choice_probabilities_of_each_policy() -> None:
         assert probabilities["a"] > probabilities["b"], policy
     assert choice_probabilities(None, None) == {}
     assert choice_probabilities({"policy": "ucb1", "arms": ["a"]}, {"policy": "exp3"}) == {}
+
+
+def test_steps_committed_while_the_archive_is_read_are_replayed_later(
+    small_run: Path, tmp_path: Path
+) -> None:
+    """The rest of the run is committed in the middle of a catch-up (between its reads):
+    that catch-up sees none of it, the next one all of it, none is skipped."""
+    growing = tmp_path / "growing"
+    _copy_up_to(small_run, growing, last_seq=15)
+    reader = RunReader(growing)
+    replay = ArchiveReplay(reader)
+    armed = [False]
+
+    def commit_the_rest_mid_read(statement: str) -> None:
+        if armed[0] and "kind = 'migration'" in statement:
+            armed[0] = False
+            _append_rest(small_run, growing, last_seq=15)
+
+    try:
+        before = replay.islands()
+        reader._conn.set_trace_callback(commit_the_rest_mid_read)
+        armed[0] = True
+        during = replay.islands()
+        assert not armed[0], "the catch-up never read the migrations"
+        reader._conn.set_trace_callback(None)
+        after = replay.islands()
+    finally:
+        reader.close()
+    whole = RunReader(small_run)
+    try:
+        fresh = ArchiveReplay(whole).islands()
+    finally:
+        whole.close()
+    assert during == before
+    assert after == fresh

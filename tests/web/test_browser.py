@@ -99,6 +99,23 @@ def test_an_unknown_program_says_so_in_the_page_and_the_header(
     assert "unreachable" not in header and "connecting" not in header
 
 
+def test_a_broken_address_is_refused_and_the_next_page_still_renders(
+    server: Server, watched: Watched
+) -> None:
+    """A fragment with a broken escape names the program as written, and the view goes on
+    rendering the pages asked for afterwards; a run index that is not a number gets the
+    server's reason in words."""
+    page = open_view(watched, server.url, "run/0/program/%E0%A4%A", "[data-testid=error]")
+    assert "no program %E0%A4%A" in page.inner_text("[data-testid=error]")
+    open_view(watched, server.url, "run/0/archive", PAGES["archive"])
+    assert page.locator("main").get_attribute("data-view") == "archive"
+    page = open_view(watched, server.url, "run/abc/overview", "[data-testid=error]")
+    message = page.inner_text("[data-testid=error]")
+    assert "[object Object]" not in message and message.strip(), message
+    # the refusals (404, 422) are logged by the browser; nothing else went wrong
+    assert [e for e in watched.errors if not e.startswith("Failed to load resource")] == []
+
+
 def test_lineage_has_one_node_per_ancestor(
     server: Server, small_run: Path, watched: Watched
 ) -> None:

@@ -21,12 +21,19 @@
     const response = await fetch(path, { credentials: "same-origin", cache: "no-store" });
     if (!response.ok) {
       let detail = response.statusText;
-      try { detail = (await response.json()).detail || detail; } catch (e) { /* not JSON */ }
+      try { detail = describeDetail((await response.json()).detail) || detail; } catch (e) { /* not JSON */ }
       const refused = new Error(detail);
       refused.status = response.status; // the server answered: it is reachable
       throw refused;
     }
     return response.json();
+  }
+
+  // A refusal's detail as text: the server's own message, or a validation error's list
+  // of problems (one "msg" each).
+  function describeDetail(detail) {
+    if (Array.isArray(detail)) return detail.map((d) => (d && d.msg) || String(d)).join("; ");
+    return detail ? String(detail) : "";
   }
 
   // ---------------------------------------------------------------- DOM helpers
@@ -103,7 +110,7 @@
     let y0 = Math.min(...pts.map((p) => p[1])), y1 = Math.max(...pts.map((p) => p[1]));
     if (opts.yZero) y0 = Math.min(0, y0);
     if (x1 === x0) x1 = x0 + 1;
-    if (y1 === y0) { y0 -= Math.abs(y0) * 0.01 + 0.5; y1 += Math.abs(y1) * 0.01 + 0.5; }
+    if (y1 === y0) { const spread = Math.abs(y0) * 0.05 || 0.5; y0 -= spread; y1 += spread; }
     const pad = (y1 - y0) * 0.05; y0 -= opts.yZero && y0 === 0 ? 0 : pad; y1 += pad;
     const sx = (x) => L + (x - x0) / (x1 - x0) * (W - L - R);
     const sy = (y) => H - B - (y - y0) / (y1 - y0) * (H - T - B);
@@ -130,6 +137,10 @@
       }
       root.appendChild(svg("polyline", { points: coords.join(" "), class: "series", stroke: color, "data-series": s.name },
         svg("title", {}, s.name)));
+      if (coords.length === 1) { // one point draws no line: mark it
+        const [cx, cy] = coords[0].split(",");
+        root.appendChild(svg("circle", { cx: cx, cy: cy, r: 3, fill: color, "data-series": s.name }));
+      }
     });
     const legend = el("div", { class: "legend" }, series.map((s, i) =>
       el("span", {}, el("i", { style: null, "data-color": s.color || PALETTE[i % PALETTE.length] }), s.name)));
@@ -334,12 +345,17 @@
 
   // ---------------------------------------------------------------- routing
   function parseRoute() {
-    const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
+    const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeSegment);
     if (parts[0] === "compare") return { view: "compare", run: null };
     if (parts[0] === "run" && parts.length >= 2) {
       return { view: parts[2] || "overview", run: Number(parts[1]), arg: parts[3] || null };
     }
     return { view: "index", run: null };
+  }
+
+  // A route segment decoded; one with a broken escape ("%", "%E0%A4") is kept as written.
+  function decodeSegment(segment) {
+    try { return decodeURIComponent(segment); } catch (e) { return segment; }
   }
 
   function renderNav(route) {
@@ -360,9 +376,9 @@
   async function render(keepScroll) {
     if (state.rendering) return;
     state.rendering = true;
-    const route = parseRoute();
     const main = document.getElementById("view");
     try {
+      const route = parseRoute();
       if (!state.runs.length || !keepScroll) state.runs = await api("/api/runs");
       if (route.view === "index" && state.runs.length === 1) { location.replace("#/run/0/overview"); return; }
       renderNav(route);
