@@ -284,7 +284,11 @@ class Engine:
             operators = build_operators(config.operators, llm)
         except ValueError as exc:
             raise EngineError(str(exc)) from None
-        judge = ProblemEvaluator(run_dir / _PROBLEM_SUBDIR / EVALUATOR_FILENAME, config.evaluator)
+        judge = ProblemEvaluator(
+            run_dir / _PROBLEM_SUBDIR / EVALUATOR_FILENAME,
+            config.evaluator,
+            feature_names=[feature.name for feature in config.archive.features],
+        )
         backend_class = BACKENDS.load(config.evaluator.backend)
         try:
             backend: EvaluationBackend = backend_class.from_config(config.evaluator, judge)

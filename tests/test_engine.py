@@ -341,3 +341,23 @@ def test_an_engine_holds_its_runs_lock_until_it_is_closed(
     finally:
         reopened.close()
     assert main(["resume", str(run_dir), "--iterations", "1", "--quiet"]) == 0
+
+
+def test_the_archives_metric_dimensions_are_left_out_of_the_score(tmp_path: Path) -> None:
+    problem_dir = tmp_path / "problem"
+    problem_dir.mkdir()
+    (problem_dir / "initial_program.py").write_text(
+        "# EVOLVE-BLOCK-START\nLENGTH = 40.0\n# EVOLVE-BLOCK-END\n"
+    )
+    (problem_dir / "evaluator.py").write_text(
+        "def evaluate(program_path):\n    return {'accuracy': 0.8, 'length': 40.0}\n"
+    )
+    problem = load_problem(problem_dir)
+    layer = {"archive": {"features": [{"name": "length"}]}}
+    config = resolve_config(problem_layer=problem.config_layer, cli_layer=layer)
+    engine = Engine.create(problem, config, tmp_path / "run")
+    try:
+        assert engine.best is not None
+        assert engine.best.score == pytest.approx(0.8)  # not (0.8 + 40) / 2
+    finally:
+        engine.close()
