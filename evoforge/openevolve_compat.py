@@ -1,6 +1,7 @@
-"""Translate an OpenEvolve ``config.yaml`` found in a problem directory.
+"""Translate an OpenEvolve config: a problem's ``config.yaml`` or a ``--config`` file.
 
-OpenEvolve problem directories must run unchanged, and many carry an OpenEvolve config.
+OpenEvolve problem directories must run unchanged, and many carry an OpenEvolve config
+(its examples also ship configs under other names, such as ``config_phase_1.yaml``).
 Settings with an evoforge equivalent are translated; the rest (language-model settings,
 prompts, logging, checkpoints, ...) are returned by name so the caller can say, loudly,
 that they are not applied. Nothing is ignored silently.
@@ -9,25 +10,102 @@ that they are not applied. Nothing is ignored silently.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-_OPENEVOLVE_ONLY_KEYS = {
+from evoforge.config import Config, EvaluatorConfig, LLMConfig, PromptConfig, load_yaml_mapping
+
+# OpenEvolve 0.4.0's settings (openevolve/config.py) that evoforge's layout does not have:
+# one of them, at the top or inside a section, marks a config as OpenEvolve's.
+_OPENEVOLVE_TOP_KEYS = {
     "max_iterations",
-    "llm",
-    "prompt",
-    "database",
-    "random_seed",
     "checkpoint_interval",
     "log_level",
     "log_dir",
-    "diff_based_evolution",
+    "random_seed",
     "language",
     "file_suffix",
+    "database",
+    "diff_based_evolution",
+    "diff_pattern",
     "max_code_length",
+    "max_tasks_per_child",
+    "enforce_evolve_blocks",
     "early_stopping_patience",
     "convergence_threshold",
     "early_stopping_metric",
     "evolution_trace",
+}
+_OPENEVOLVE_SECTION_KEYS = {
+    "evaluator": {
+        "timeout",
+        "max_retries",
+        "memory_limit_mb",
+        "cpu_limit",
+        "cascade_evaluation",
+        "cascade_thresholds",
+        "parallel_evaluations",
+        "distributed",
+        "use_llm_feedback",
+        "llm_feedback_weight",
+        "enable_artifacts",
+        "max_artifact_storage",
+    },
+    "llm": {
+        "api_base",
+        "api_key",
+        "name",
+        "primary_model",
+        "primary_model_weight",
+        "secondary_model",
+        "secondary_model_weight",
+        "evaluator_models",
+        "system_message",
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "timeout",
+        "retries",
+        "retry_delay",
+        "random_seed",
+        "reasoning_effort",
+        "weight",
+        "provider",
+        "manual_mode",
+        "init_client",
+        "allow_all_tools",
+        "max_ai_credits",
+        "max_budget_usd",
+    },
+    "prompt": {
+        "template_dir",
+        "system_message",
+        "evaluator_system_message",
+        "num_top_programs",
+        "num_diverse_programs",
+        "use_template_stochasticity",
+        "template_variations",
+        "use_meta_prompting",
+        "meta_prompt_weight",
+        "include_artifacts",
+        "max_artifact_bytes",
+        "artifact_security_filter",
+        "suggest_simplification_after_chars",
+        "include_changes_under_chars",
+        "concise_implementation_max_lines",
+        "comprehensive_implementation_min_lines",
+        "code_length_threshold",
+        "diff_summary_max_line_len",
+        "diff_summary_max_lines",
+        "programs_as_changes_description",
+        "system_message_changes_description",
+        "initial_changes_description",
+    },
+}
+_EVOFORGE_SECTION_KEYS = {
+    "evaluator": set(EvaluatorConfig.model_fields),
+    "llm": set(LLMConfig.model_fields),
+    "prompt": set(PromptConfig.model_fields),
 }
 
 # (section or None, OpenEvolve key) -> dotted evoforge key
@@ -48,11 +126,34 @@ _HANDLED_SPECIALLY = {("database", "feature_dimensions"), ("database", "feature_
 
 
 def looks_like_openevolve(data: Mapping[str, Any]) -> bool:
-    """True when the mapping uses OpenEvolve's layout rather than evoforge's."""
-    if _OPENEVOLVE_ONLY_KEYS.intersection(data):
+    """True when the mapping uses OpenEvolve's layout rather than evoforge's: it has a
+    setting of OpenEvolve's that evoforge's layout lacks, at the top level or inside the
+    ``evaluator``, ``llm`` or ``prompt`` section."""
+    if (_OPENEVOLVE_TOP_KEYS - set(Config.model_fields)).intersection(data):
         return True
-    evaluator = data.get("evaluator")
-    return isinstance(evaluator, Mapping) and "timeout" in evaluator
+    for section, keys in _OPENEVOLVE_SECTION_KEYS.items():
+        value = data.get(section)
+        if isinstance(value, Mapping) and (keys - _EVOFORGE_SECTION_KEYS[section]).intersection(
+            value
+        ):
+            return True
+    return False
+
+
+def read_config_file(path: Path) -> tuple[dict[str, Any], list[str]]:
+    """A config layer from a YAML file, translated when it is OpenEvolve's, with the
+    notices to show the user (what was not applied); :class:`ConfigError` when unusable."""
+    raw = load_yaml_mapping(path)
+    if not looks_like_openevolve(raw):
+        return raw, []
+    layer, not_applied = translate_openevolve(raw)
+    notices = []
+    if not_applied:
+        notices.append(
+            f"{path.name} is an OpenEvolve config; settings evoforge does not apply: "
+            f"{', '.join(not_applied)}"
+        )
+    return layer, notices
 
 
 def translate_openevolve(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from evoforge.blocks import BlockError, split_blocks
-from evoforge.config import ConfigError, load_yaml_mapping
-from evoforge.openevolve_compat import looks_like_openevolve, translate_openevolve
+from evoforge.config import ConfigError
+from evoforge.openevolve_compat import read_config_file
 
 PROGRAM_FILENAME = "initial_program.py"
 EVALUATOR_FILENAME = "evaluator.py"
@@ -93,18 +93,9 @@ def load_problem(directory: Path | str) -> Problem:
     config_path = root / CONFIG_FILENAME
     if config_path.is_file():
         try:
-            raw = load_yaml_mapping(config_path)
+            config_layer, notices = read_config_file(config_path)
         except ConfigError as exc:
             raise ProblemError(str(exc)) from exc
-        if looks_like_openevolve(raw):
-            config_layer, not_applied = translate_openevolve(raw)
-            if not_applied:
-                notices.append(
-                    f"{config_path.name} is an OpenEvolve config; settings evoforge does not "
-                    f"apply: {', '.join(not_applied)}"
-                )
-        else:
-            config_layer = raw
 
     readme = root / "README.md"
     description = _read_text(readme) if readme.is_file() else ""

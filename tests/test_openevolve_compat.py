@@ -48,3 +48,26 @@ def test_selection_ratios_become_fixed_parent_shares() -> None:
     assert abs(config.archive.tournament_rate - 0.2) < 1e-12
     plain = resolve_config(problem_layer=translate_openevolve(OPENEVOLVE)[0])
     assert plain.archive.parents.adaptive is True
+
+
+def test_settings_inside_a_section_mark_an_openevolve_config() -> None:
+    for evaluator in (
+        {"cascade_evaluation": True},
+        {"parallel_evaluations": 2},
+        {"memory_limit_mb": 512},
+        {"max_retries": 3},
+        {"use_llm_feedback": False},
+        {"enable_artifacts": True},
+    ):
+        assert looks_like_openevolve({"evaluator": evaluator}), evaluator
+    assert looks_like_openevolve({"llm": {"primary_model": "gpt-4o"}})
+    assert looks_like_openevolve({"prompt": {"num_top_programs": 3}})
+
+
+def test_evoforge_sections_of_the_same_name_are_not_openevolve() -> None:
+    evoforge_layout = {
+        "llm": {"models": [{"model": "m", "base_url": "http://127.0.0.1:1/v1"}]},
+        "prompt": {"system_message": "Be brief."},
+        "evaluator": {"cascade_thresholds": [0.1], "memory_mb": 512},
+    }
+    assert not looks_like_openevolve(evoforge_layout)
