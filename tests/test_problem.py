@@ -63,5 +63,5 @@ def test_openevolve_config_is_translated_with_a_notice(tmp_path: Path) -> None:
     problem = load_problem(
         _problem(tmp_path, **{"config.yaml": "max_iterations: 7\nllm:\n  temperature: 0.3\n"})
     )
-    assert problem.config_layer == {"run": {"iterations": 7}}
+    assert problem.config_layer["run"] == {"iterations": 7}
     assert any("llm.temperature" in notice for notice in problem.notices)
