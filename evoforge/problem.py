@@ -19,6 +19,7 @@ from typing import Any
 from evoforge.blocks import BlockError, split_blocks
 from evoforge.config import ConfigError
 from evoforge.openevolve_compat import read_config_file
+from evoforge.source_names import STAR, top_level_names
 
 PROGRAM_FILENAME = "initial_program.py"
 EVALUATOR_FILENAME = "evaluator.py"
@@ -79,10 +80,8 @@ def load_problem(directory: Path | str) -> Problem:
         tree = ast.parse(evaluator_code, filename=str(evaluator_path))
     except SyntaxError as exc:
         raise ProblemError(f"{evaluator_path}:{exc.lineno}: syntax error: {exc.msg}") from exc
-    defined = {
-        node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-    }
-    if not defined.intersection(EVALUATE_FUNCTIONS):
+    defined = top_level_names(tree)
+    if STAR not in defined and not defined.intersection(EVALUATE_FUNCTIONS):
         raise ProblemError(
             f"{evaluator_path}: defines none of evaluate_candidate(candidate), "
             "evaluate(program_path) or evaluate_stage1(program_path)"

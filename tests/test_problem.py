@@ -65,3 +65,41 @@ def test_openevolve_config_is_translated_with_a_notice(tmp_path: Path) -> None:
     )
     assert problem.config_layer["run"] == {"iterations": 7}
     assert any("llm.temperature" in notice for notice in problem.notices)
+
+
+@pytest.mark.parametrize(
+    "evaluator",
+    [
+        "from common import evaluate\n",
+        "import functools\nfrom common import score\nevaluate = functools.partial(score, n=3)\n",
+        "try:\n    from common import evaluate_stage1\nexcept ImportError:\n    raise\n",
+        "from common import run as evaluate_candidate\n",
+        "from common import *\n",
+    ],
+)
+def test_entry_points_bound_by_import_or_assignment_are_accepted(
+    tmp_path: Path, evaluator: str
+) -> None:
+    problem = load_problem(_problem(tmp_path, **{"evaluator.py": evaluator}))
+    assert problem.evaluator_path.name == "evaluator.py"
+
+
+def test_an_imported_entry_point_is_evaluated(tmp_path: Path) -> None:
+    from evoforge.config import EvaluatorConfig
+    from evoforge.evaluation.evaluator import ProblemEvaluator
+    from evoforge.program import EvalStatus
+
+    common = "def evaluate_candidate(candidate):\n    return {'combined_score': candidate.f()}\n"
+    directory = _problem(
+        tmp_path,
+        **{"evaluator.py": "from common import evaluate_candidate\n", "common.py": common},
+    )
+    problem = load_problem(directory)
+    evaluator = ProblemEvaluator(problem.evaluator_path, EvaluatorConfig(timeout_s=20))
+    try:
+        assert evaluator.form == "isolated"
+        result = evaluator.evaluate("def f():\n    return 0.25\n")
+    finally:
+        evaluator.close()
+    assert result.status is EvalStatus.OK, result.reason
+    assert result.score == 0.25

@@ -46,7 +46,7 @@ metrics and 32 artifacts per stage, keys of 200 characters, each artifact capped
 **Trusted verification.** In the shared-process form the candidate runs in the same process
 as ``evaluate``, so it can patch the evaluator, ``builtins`` or ``math`` and report any
 metrics it likes. A problem that must not trust that defines ``verify(output) -> dict`` in
-``evaluator.py`` (detected without running the file: a top-level ``def verify``). Then
+``evaluator.py`` (detected without running the file: a top-level ``verify``). Then
 ``evaluate`` (or ``evaluate_candidate``) runs in the sandbox as usual but its whole return
 value is the *output* (the construction: any JSON-serialisable data, numpy arrays as
 lists; the cascade is not used), and this class imports ``evaluator.py`` once, in the
@@ -90,6 +90,7 @@ from evoforge.evaluation.sandbox import Sandbox, SandboxLimits, SandboxRun, Side
 from evoforge.evaluation.sandbox.jail import jail_python
 from evoforge.evaluation.sandbox.templates import ProcessTemplate
 from evoforge.program import EvalStatus, EvaluationResult
+from evoforge.source_names import top_level_names
 
 __all__ = ["ProblemEvaluator", "RawEvaluation"]
 
@@ -558,15 +559,13 @@ class ProblemEvaluator:
 
 
 def _defines(evaluator_path: Path, name: str) -> bool:
-    """True when ``evaluator.py`` has a top-level ``def name`` (checked without running it)."""
+    """True when ``evaluator.py`` binds ``name`` at its top level (a ``def``, an import or
+    an assignment; checked without running it)."""
     try:
         tree = ast.parse(evaluator_path.read_bytes())
     except (OSError, SyntaxError, ValueError):
         return False
-    return any(
-        isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name
-        for node in tree.body
-    )
+    return name in top_level_names(tree)
 
 
 _import_lock = threading.Lock()
