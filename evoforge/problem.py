@@ -120,7 +120,12 @@ def _read_text(path: Path) -> str:
 
 
 def _collect_files(root: Path) -> dict[str, bytes]:
-    """The problem's files (relative path -> bytes), skipping caches and huge files."""
+    """The problem's files (relative path -> bytes), skipping caches and run outputs.
+
+    Each run keeps a copy and its evaluations read that copy, so a file left out would be
+    missing when the evaluator opens it: a file over the per-file limit, or one that takes
+    the total over its limit, is a :class:`ProblemError` naming it.
+    """
     files: dict[str, bytes] = {}
     total = 0
     for path in sorted(root.rglob("*")):
@@ -128,11 +133,26 @@ def _collect_files(root: Path) -> dict[str, bytes]:
         if any(part in _SKIPPED_DIRS for part in relative.parts) or not path.is_file():
             continue
         size = path.stat().st_size
-        if size > _MAX_STORED_FILE_BYTES or total + size > _MAX_STORED_TOTAL_BYTES:
-            continue
+        if size > _MAX_STORED_FILE_BYTES:
+            raise ProblemError(
+                f"{path} is {_mib(size)}, over the {_mib(_MAX_STORED_FILE_BYTES)} a problem "
+                "file may have (each run keeps a copy of the problem): make it smaller, "
+                "compress it, or have the evaluator generate it"
+            )
+        if total + size > _MAX_STORED_TOTAL_BYTES:
+            raise ProblemError(
+                f"{path} ({_mib(size)}) takes the problem's files over "
+                f"{_mib(_MAX_STORED_TOTAL_BYTES)} in all (each run keeps a copy of the "
+                "problem): make the data smaller, compress it, or have the evaluator "
+                "generate it"
+            )
         files[relative.as_posix()] = path.read_bytes()
         total += size
     return files
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MiB"
 
 
 def materialise_problem(files: dict[str, bytes], destination: Path) -> None:

@@ -103,3 +103,19 @@ def test_an_imported_entry_point_is_evaluated(tmp_path: Path) -> None:
         evaluator.close()
     assert result.status is EvalStatus.OK, result.reason
     assert result.score == 0.25
+
+
+def test_a_data_file_over_the_limit_is_refused_by_name(tmp_path: Path) -> None:
+    directory = _problem(tmp_path)
+    (directory / "big.npy").write_bytes(b"\0" * (8 * 1024 * 1024 + 1))
+    with pytest.raises(ProblemError, match=r"big\.npy is 8\.0 MiB, over the 8\.0 MiB") as error:
+        load_problem(directory)
+    assert "\n" not in str(error.value)
+
+
+def test_data_files_over_the_total_limit_are_refused_by_name(tmp_path: Path) -> None:
+    directory = _problem(tmp_path)
+    for index in range(5):
+        (directory / f"part{index}.bin").write_bytes(b"\0" * (7 * 1024 * 1024))
+    with pytest.raises(ProblemError, match=r"part4\.bin \(7\.0 MiB\) takes the problem's"):
+        load_problem(directory)
