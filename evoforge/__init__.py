@@ -92,17 +92,20 @@ def run(
 ) -> RunResult:
     """Run evoforge on ``problem_dir`` and return the result.
 
-    ``config`` is a YAML path or a mapping in the config file's layout; ``iterations``,
-    ``seed`` and ``workers`` override it, as the command-line flags do.
+    ``config`` is a YAML path (evoforge's layout or OpenEvolve's, translated) or a mapping
+    in evoforge's layout; ``iterations``, ``seed`` and ``workers`` override it, as the
+    command-line flags do.
     """
+    from evoforge.openevolve_compat import read_config_file
     from evoforge.runs import start_run
 
     file_layer: Mapping[str, Any] | None
     file_source: str | None = None
+    file_notices: list[str] = []
     if config is None or isinstance(config, Mapping):
         file_layer = config
     elif isinstance(config, str | Path):
-        file_layer = load_yaml_mapping(Path(config))
+        file_layer, file_notices = read_config_file(Path(config))
         file_source = str(config)
     else:
         raise ConfigError(
@@ -120,6 +123,7 @@ def run(
         problem_dir,
         config_file_layer=file_layer,
         config_file_source=file_source or "config mapping",
+        config_file_notices=file_notices,
         cli_layer=cli_layer,
         cli_source="evoforge.run() arguments",
         run_dir=None if out is None else Path(out),

@@ -22,9 +22,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from evoforge import __version__
-from evoforge.config import ConfigError, load_yaml_mapping
+from evoforge.config import ConfigError
 from evoforge.engine import EngineError
 from evoforge.kinds import StopReason
+from evoforge.openevolve_compat import read_config_file
 from evoforge.problem import ProblemError
 from evoforge.registry import BACKENDS
 from evoforge.report.commands import (
@@ -297,7 +298,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     mode = _log_mode(args)
     if mode is not None:
         cli_layer.setdefault("run", {})["log_mode"] = mode
-    file_layer = load_yaml_mapping(args.config) if args.config is not None else None
+    file_layer: dict[str, Any] | None = None
+    file_notices: list[str] = []
+    if args.config is not None:
+        file_layer, file_notices = read_config_file(args.config)
     if args.model is not None:
         model: dict[str, Any] = {"model": args.model}
         if args.llm_base_url is not None:
@@ -311,6 +315,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         args.problem_dir,
         config_file_layer=file_layer,
         config_file_source=None if args.config is None else str(args.config),
+        config_file_notices=file_notices,
         cli_layer=cli_layer,
         run_dir=args.out,
         fresh=args.fresh,

@@ -292,7 +292,11 @@ class Engine:
             operators = build_operators(config.operators, llm)
         except ValueError as exc:
             raise EngineError(str(exc)) from None
-        judge = ProblemEvaluator(run_dir / _PROBLEM_SUBDIR / EVALUATOR_FILENAME, config.evaluator)
+        judge = ProblemEvaluator(
+            run_dir / _PROBLEM_SUBDIR / EVALUATOR_FILENAME,
+            config.evaluator,
+            feature_names=[feature.name for feature in config.archive.features],
+        )
         try:
             backend: EvaluationBackend = BACKENDS.build(
                 config.evaluator.backend,

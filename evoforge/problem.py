@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from evoforge.blocks import BlockError, split_blocks
-from evoforge.config import ConfigError, load_yaml_mapping
-from evoforge.openevolve_compat import looks_like_openevolve, translate_openevolve
+from evoforge.config import ConfigError
+from evoforge.openevolve_compat import read_config_file
+from evoforge.source_names import STAR, top_level_names
 
 PROGRAM_FILENAME = "initial_program.py"
 EVALUATOR_FILENAME = "evaluator.py"
@@ -79,10 +80,8 @@ def load_problem(directory: Path | str) -> Problem:
         tree = ast.parse(evaluator_code, filename=str(evaluator_path))
     except SyntaxError as exc:
         raise ProblemError(f"{evaluator_path}:{exc.lineno}: syntax error: {exc.msg}") from exc
-    defined = {
-        node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-    }
-    if not defined.intersection(EVALUATE_FUNCTIONS):
+    defined = top_level_names(tree)
+    if STAR not in defined and not defined.intersection(EVALUATE_FUNCTIONS):
         raise ProblemError(
             f"{evaluator_path}: defines none of evaluate_candidate(candidate), "
             "evaluate(program_path) or evaluate_stage1(program_path)"
@@ -93,18 +92,9 @@ def load_problem(directory: Path | str) -> Problem:
     config_path = root / CONFIG_FILENAME
     if config_path.is_file():
         try:
-            raw = load_yaml_mapping(config_path)
+            config_layer, notices = read_config_file(config_path)
         except ConfigError as exc:
             raise ProblemError(str(exc)) from exc
-        if looks_like_openevolve(raw):
-            config_layer, not_applied = translate_openevolve(raw)
-            if not_applied:
-                notices.append(
-                    f"{config_path.name} is an OpenEvolve config; settings evoforge does not "
-                    f"apply: {', '.join(not_applied)}"
-                )
-        else:
-            config_layer = raw
 
     readme = root / "README.md"
     description = _read_text(readme) if readme.is_file() else ""
@@ -130,7 +120,12 @@ def _read_text(path: Path) -> str:
 
 
 def _collect_files(root: Path) -> dict[str, bytes]:
-    """The problem's files (relative path -> bytes), skipping caches and huge files."""
+    """The problem's files (relative path -> bytes), skipping caches and run outputs.
+
+    Each run keeps a copy and its evaluations read that copy, so a file left out would be
+    missing when the evaluator opens it: a file over the per-file limit, or one that takes
+    the total over its limit, is a :class:`ProblemError` naming it.
+    """
     files: dict[str, bytes] = {}
     total = 0
     for path in sorted(root.rglob("*")):
@@ -138,11 +133,26 @@ def _collect_files(root: Path) -> dict[str, bytes]:
         if any(part in _SKIPPED_DIRS for part in relative.parts) or not path.is_file():
             continue
         size = path.stat().st_size
-        if size > _MAX_STORED_FILE_BYTES or total + size > _MAX_STORED_TOTAL_BYTES:
-            continue
+        if size > _MAX_STORED_FILE_BYTES:
+            raise ProblemError(
+                f"{path} is {_mib(size)}, over the {_mib(_MAX_STORED_FILE_BYTES)} a problem "
+                "file may have (each run keeps a copy of the problem): make it smaller, "
+                "compress it, or have the evaluator generate it"
+            )
+        if total + size > _MAX_STORED_TOTAL_BYTES:
+            raise ProblemError(
+                f"{path} ({_mib(size)}) takes the problem's files over "
+                f"{_mib(_MAX_STORED_TOTAL_BYTES)} in all (each run keeps a copy of the "
+                "problem): make the data smaller, compress it, or have the evaluator "
+                "generate it"
+            )
         files[relative.as_posix()] = path.read_bytes()
         total += size
     return files
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MiB"
 
 
 def materialise_problem(files: dict[str, bytes], destination: Path) -> None:

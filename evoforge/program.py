@@ -49,7 +49,8 @@ class EvaluationResult:
     """What the sandboxed evaluator reports about one program.
 
     ``score`` is the fitness (higher is better): ``combined_score`` when the evaluator
-    gives it, otherwise the mean of the numeric metrics. It is ``None`` unless ``status``
+    gives it, otherwise the mean of the numeric metrics that are neither flags nor the
+    archive's feature dimensions (OpenEvolve's rule). It is ``None`` unless ``status``
     is ``ok``. ``artifacts`` are text (stderr tail, evaluator feedback) kept for display
     and for prompts. ``stage`` is the last cascade stage that ran (1-based, 0 if none).
     ``rejection`` is the kind of refusal when ``status`` is ``rejected`` (never evaluated),

@@ -15,7 +15,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -228,6 +228,7 @@ def start_run(
     *,
     config_file_layer: Mapping[str, Any] | None = None,
     config_file_source: str | None = None,
+    config_file_notices: Sequence[str] = (),
     cli_layer: Mapping[str, Any] | None = None,
     cli_source: str = "command line",
     run_dir: Path | None = None,
@@ -236,7 +237,9 @@ def start_run(
     allow_unreachable: bool = False,
 ) -> RunResult:
     """Load the problem, resolve the config, check the models, create the run, score the
-    seed and run it. A model that fails the check (:mod:`evoforge.llm.preflight`) stops
+    seed and run it. ``config_file_notices`` are shown with the problem's (what an
+    OpenEvolve config file did not apply: :func:`evoforge.openevolve_compat.read_config_file`).
+    A model that fails the check (:mod:`evoforge.llm.preflight`) stops
     it before anything is created, unless ``allow_unreachable`` (then it is a note)."""
     problem = load_problem(problem_dir)
     config = resolve_config(
@@ -249,7 +252,7 @@ def start_run(
     )
     check_requirements(Path(problem_dir), config.evaluator.python)
     chosen = reporter or make_reporter(config.run.log_mode)
-    for notice in problem.notices:
+    for notice in (*problem.notices, *config_file_notices):
         chosen.note(notice)
     _check_models(config, chosen, allow_unreachable)
     if run_dir is None:

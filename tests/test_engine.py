@@ -363,3 +363,23 @@ def test_a_closed_engine_refuses_work_and_a_with_block_closes_it(tmp_path: Path)
     engine.close()  # idempotent
     with Engine.open(str(tmp_path / "run")) as reopened:
         assert reopened.counters.iterations == 1  # the step told; the other job never was
+
+
+def test_the_archives_metric_dimensions_are_left_out_of_the_score(tmp_path: Path) -> None:
+    problem_dir = tmp_path / "problem"
+    problem_dir.mkdir()
+    (problem_dir / "initial_program.py").write_text(
+        "# EVOLVE-BLOCK-START\nLENGTH = 40.0\n# EVOLVE-BLOCK-END\n"
+    )
+    (problem_dir / "evaluator.py").write_text(
+        "def evaluate(program_path):\n    return {'accuracy': 0.8, 'length': 40.0}\n"
+    )
+    problem = load_problem(problem_dir)
+    layer = {"archive": {"features": [{"name": "length"}]}}
+    config = resolve_config(problem_layer=problem.config_layer, cli_layer=layer)
+    engine = Engine.create(problem, config, tmp_path / "run")
+    try:
+        assert engine.best is not None
+        assert engine.best.score == pytest.approx(0.8)  # not (0.8 + 40) / 2
+    finally:
+        engine.close()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from evoforge.config import resolve_config
+import pytest
+
+from evoforge.config import Config, ConfigError, resolve_config
 from evoforge.openevolve_compat import looks_like_openevolve, translate_openevolve
 
 OPENEVOLVE = {
@@ -25,7 +27,7 @@ def test_detection() -> None:
 
 
 def test_translation_applies_equivalents_and_names_the_rest() -> None:
-    layer, not_applied = translate_openevolve(OPENEVOLVE)
+    layer, not_applied, _ = translate_openevolve(OPENEVOLVE)
     config = resolve_config(problem_layer=layer)
     assert config.run.iterations == 50
     assert config.seed == 3
@@ -41,10 +43,107 @@ def test_translation_applies_equivalents_and_names_the_rest() -> None:
 def test_selection_ratios_become_fixed_parent_shares() -> None:
     database = dict(OPENEVOLVE["database"])
     database.update(exploration_ratio=0.3, exploitation_ratio=0.5)
-    layer, _ = translate_openevolve({**OPENEVOLVE, "database": database})
+    layer, _, _ = translate_openevolve({**OPENEVOLVE, "database": database})
     config = resolve_config(problem_layer=layer)
     assert config.archive.parents.adaptive is False  # the stated mix is honoured
     assert (config.archive.exploration_rate, config.archive.exploitation_rate) == (0.3, 0.5)
     assert abs(config.archive.tournament_rate - 0.2) < 1e-12
     plain = resolve_config(problem_layer=translate_openevolve(OPENEVOLVE)[0])
     assert plain.archive.parents.adaptive is True
+
+
+def test_settings_inside_a_section_mark_an_openevolve_config() -> None:
+    for evaluator in (
+        {"cascade_evaluation": True},
+        {"parallel_evaluations": 2},
+        {"memory_limit_mb": 512},
+        {"max_retries": 3},
+        {"use_llm_feedback": False},
+        {"enable_artifacts": True},
+    ):
+        assert looks_like_openevolve({"evaluator": evaluator}), evaluator
+    assert looks_like_openevolve({"llm": {"primary_model": "gpt-4o"}})
+    assert looks_like_openevolve({"prompt": {"num_top_programs": 3}})
+
+
+def test_evoforge_sections_of_the_same_name_are_not_openevolve() -> None:
+    evoforge_layout = {
+        "llm": {"models": [{"model": "m", "base_url": "http://127.0.0.1:1/v1"}]},
+        "prompt": {"system_message": "Be brief."},
+        "evaluator": {"cascade_thresholds": [0.1], "memory_mb": 512},
+    }
+    assert not looks_like_openevolve(evoforge_layout)
+
+
+def _config(data: dict[str, object]) -> tuple[Config, list[str], list[str]]:
+    layer, not_applied, notes = translate_openevolve(data)
+    return resolve_config(problem_layer=layer), not_applied, notes
+
+
+def test_feature_bins_alone_apply_to_openevolves_default_dimensions() -> None:
+    config, not_applied, _ = _config({"max_iterations": 2, "database": {"feature_bins": 4}})
+    assert [(f.name, f.bins) for f in config.archive.features] == [
+        ("complexity", 4),
+        ("diversity", 4),
+    ]
+    assert not not_applied
+
+
+def test_feature_bins_per_dimension() -> None:
+    database = {
+        "feature_dimensions": ["complexity", "diversity"],
+        "feature_bins": {"complexity": 3},
+    }
+    config, _, _ = _config({"database": database})
+    assert [(f.name, f.bins) for f in config.archive.features] == [
+        ("complexity", 3),
+        ("diversity", 10),
+    ]
+
+
+def test_feature_bins_naming_no_dimension_is_an_error() -> None:
+    database = {
+        "feature_dimensions": ["complexity", "diversity"],
+        "feature_bins": {"complexity": 3, "divrsity": 7},
+    }
+    with pytest.raises(ConfigError, match="feature_bins names divrsity, which is not among"):
+        translate_openevolve({"database": database})
+    with pytest.raises(ConfigError, match="feature_dimensions must be a non-empty list"):
+        translate_openevolve({"database": {"feature_dimensions": "complexity"}})
+
+
+def test_null_settings_are_named() -> None:
+    config, not_applied, _ = _config({"random_seed": None, "max_iterations": 2, "log_dir": None})
+    assert config.seed == 0
+    assert "random_seed: null (evoforge's seed default is used)" in not_applied
+    assert "log_dir" in not_applied
+
+
+def test_a_missing_ratio_takes_openevolves_default() -> None:
+    config, _, _ = _config({"database": {"exploration_ratio": 0.1}})
+    assert config.archive.exploration_rate == 0.1
+    assert config.archive.exploitation_rate == 0.7  # OpenEvolve's default, not evoforge's 0.6
+    assert config.archive.tournament_rate == pytest.approx(0.2)
+
+
+def test_system_message_is_translated_unless_it_names_a_template() -> None:
+    config, not_applied, _ = _config({"prompt": {"system_message": "You write fast code."}})
+    assert config.prompt.system_message == "You write fast code."
+    assert not not_applied
+    config, not_applied, _ = _config({"prompt": {"system_message": "system_message"}})
+    assert config.prompt.system_message is None and not not_applied
+    _, not_applied, _ = _config({"prompt": {"system_message": "evaluator_system_message"}})
+    assert not_applied == [
+        "prompt.system_message (OpenEvolve's template 'evaluator_system_message')"
+    ]
+
+
+def test_the_cascade_gets_openevolves_default_thresholds() -> None:
+    config, _, notes = _config({"evaluator": {"cascade_evaluation": True, "timeout": 30}})
+    assert config.evaluator.cascade_thresholds == [0.5, 0.75, 0.9]
+    assert config.evaluator.timeout_s == 30
+    assert any("evaluator.timeout limits each cascade stage" in note for note in notes)
+    config, _, notes = _config({"evaluator": {"cascade_evaluation": False, "timeout": 30}})
+    assert config.evaluator.cascade is False and not notes
+    config, _, _ = _config({"evaluator": {"cascade_thresholds": [0.3]}})
+    assert config.evaluator.cascade_thresholds == [0.3]

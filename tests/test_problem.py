@@ -63,5 +63,59 @@ def test_openevolve_config_is_translated_with_a_notice(tmp_path: Path) -> None:
     problem = load_problem(
         _problem(tmp_path, **{"config.yaml": "max_iterations: 7\nllm:\n  temperature: 0.3\n"})
     )
-    assert problem.config_layer == {"run": {"iterations": 7}}
+    assert problem.config_layer["run"] == {"iterations": 7}
     assert any("llm.temperature" in notice for notice in problem.notices)
+
+
+@pytest.mark.parametrize(
+    "evaluator",
+    [
+        "from common import evaluate\n",
+        "import functools\nfrom common import score\nevaluate = functools.partial(score, n=3)\n",
+        "try:\n    from common import evaluate_stage1\nexcept ImportError:\n    raise\n",
+        "from common import run as evaluate_candidate\n",
+        "from common import *\n",
+    ],
+)
+def test_entry_points_bound_by_import_or_assignment_are_accepted(
+    tmp_path: Path, evaluator: str
+) -> None:
+    problem = load_problem(_problem(tmp_path, **{"evaluator.py": evaluator}))
+    assert problem.evaluator_path.name == "evaluator.py"
+
+
+def test_an_imported_entry_point_is_evaluated(tmp_path: Path) -> None:
+    from evoforge.config import EvaluatorConfig
+    from evoforge.evaluation.evaluator import ProblemEvaluator
+    from evoforge.program import EvalStatus
+
+    common = "def evaluate_candidate(candidate):\n    return {'combined_score': candidate.f()}\n"
+    directory = _problem(
+        tmp_path,
+        **{"evaluator.py": "from common import evaluate_candidate\n", "common.py": common},
+    )
+    problem = load_problem(directory)
+    evaluator = ProblemEvaluator(problem.evaluator_path, EvaluatorConfig(timeout_s=20))
+    try:
+        assert evaluator.form == "isolated"
+        result = evaluator.evaluate("def f():\n    return 0.25\n")
+    finally:
+        evaluator.close()
+    assert result.status is EvalStatus.OK, result.reason
+    assert result.score == 0.25
+
+
+def test_a_data_file_over_the_limit_is_refused_by_name(tmp_path: Path) -> None:
+    directory = _problem(tmp_path)
+    (directory / "big.npy").write_bytes(b"\0" * (8 * 1024 * 1024 + 1))
+    with pytest.raises(ProblemError, match=r"big\.npy is 8\.0 MiB, over the 8\.0 MiB") as error:
+        load_problem(directory)
+    assert "\n" not in str(error.value)
+
+
+def test_data_files_over_the_total_limit_are_refused_by_name(tmp_path: Path) -> None:
+    directory = _problem(tmp_path)
+    for index in range(5):
+        (directory / f"part{index}.bin").write_bytes(b"\0" * (7 * 1024 * 1024))
+    with pytest.raises(ProblemError, match=r"part4\.bin \(7\.0 MiB\) takes the problem's"):
+        load_problem(directory)

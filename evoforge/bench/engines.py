@@ -342,7 +342,10 @@ def run_baseline(task: RunTask, *, batch: bool) -> RunRecord:
     problem = load_problem(task.problem_dir)
     config = resolve_config(problem_layer=problem.config_layer)
     evaluator = ProblemEvaluator(
-        problem.evaluator_path, config.evaluator, program_filename=problem.program_filename
+        problem.evaluator_path,
+        config.evaluator,
+        program_filename=problem.program_filename,
+        feature_names=[feature.name for feature in config.archive.features],
     )
     prompt = baseline_prompt(problem.description, problem.initial_code)
     seen = {code_hash(problem.initial_code)}

@@ -56,6 +56,7 @@ class ProgramScorer:
             self.problem.evaluator_path,
             config.evaluator,
             program_filename=self.problem.program_filename,
+            feature_names=[feature.name for feature in config.archive.features],
         )
         self.log_path = log_path
         self._seed_hash = code_hash(self.problem.initial_code)

@@ -34,16 +34,19 @@ otherwise                                  ``ok``
 ========================================  ==========================================
 
 Text metrics are not fitness: they are kept as ``metric:<name>`` artifacts. The score is
-``combined_score`` when the evaluator gives it, else the mean of the numeric metrics
-(``bool`` counts as 0/1). stdout/stderr tails always go into the artifacts when non-empty
-(in the isolated form the program's own; the evaluator's as ``evaluator_stdout``/``_stderr``).
+OpenEvolve's (``get_fitness_score``): ``combined_score`` when the evaluator gives it, else
+the mean of the numeric metrics that are not flags (``bool``) and not the archive's feature
+dimensions; when every number is a feature dimension, the mean of those. Flags stay
+metrics but are never fitness, so metrics that are all flags are "no score".
+stdout/stderr tails always go into the artifacts when non-empty (in the isolated form the
+program's own; the evaluator's as ``evaluator_stdout``/``_stderr``).
 What the evaluator side reports is bounded before it is stored: at most 8 stages, 256
 metrics and 32 artifacts per stage, keys of 200 characters, each artifact capped.
 
 **Trusted verification.** In the shared-process form the candidate runs in the same process
 as ``evaluate``, so it can patch the evaluator, ``builtins`` or ``math`` and report any
 metrics it likes. A problem that must not trust that defines ``verify(output) -> dict`` in
-``evaluator.py`` (detected without running the file: a top-level ``def verify``). Then
+``evaluator.py`` (detected without running the file: a top-level ``verify``). Then
 ``evaluate`` (or ``evaluate_candidate``) runs in the sandbox as usual but its whole return
 value is the *output* (the construction: any JSON-serialisable data, numpy arrays as
 lists; the cascade is not used), and this class imports ``evaluator.py`` once, in the
@@ -74,7 +77,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
@@ -87,6 +90,7 @@ from evoforge.evaluation.sandbox import Sandbox, SandboxLimits, SandboxRun, Side
 from evoforge.evaluation.sandbox.jail import jail_python
 from evoforge.evaluation.sandbox.templates import ProcessTemplate
 from evoforge.program import EvalStatus, EvaluationResult
+from evoforge.source_names import top_level_names
 
 __all__ = ["ProblemEvaluator", "RawEvaluation"]
 
@@ -106,6 +110,8 @@ class ProblemEvaluator:
 
     ``program_filename`` is the name the candidate is written under (OpenEvolve passes the
     evaluator a path ending in the original file's name; some evaluators care).
+    ``feature_names`` are the archive's feature dimensions: without ``combined_score``
+    they are not averaged into the score (see the module docstring).
     ``evaluate`` never raises: every outcome is an :class:`EvaluationResult`.
     """
 
@@ -115,6 +121,7 @@ class ProblemEvaluator:
         config: EvaluatorConfig,
         *,
         program_filename: str = "program.py",
+        feature_names: Iterable[str] = (),
     ) -> None:
         evaluator_path = Path(evaluator_path).resolve()
         if not evaluator_path.is_file():
@@ -124,6 +131,7 @@ class ProblemEvaluator:
         self.evaluator_path = evaluator_path
         self.config = config
         self.program_filename = program_filename
+        self.feature_names = frozenset(feature_names)
         self.limits = SandboxLimits.from_config(config)
         self.sandbox = Sandbox(self.limits)
         self._evaluations = 0
@@ -430,11 +438,12 @@ class ProblemEvaluator:
             return EvaluationResult(
                 EvalStatus.INVALID, reason=problem, artifacts=artifacts, stage=stage_count
             )
-        score = _score(metrics)
+        flags = {key for key, value in metrics_raw.items() if isinstance(value, bool)}
+        score = _score(metrics, flags, self.feature_names)
         if score is None:
             return EvaluationResult(
                 EvalStatus.INVALID,
-                reason="score is not finite (mean of the metrics overflows)",
+                reason=_no_score_reason(metrics, flags),
                 metrics=metrics,
                 artifacts=artifacts,
                 stage=stage_count,
@@ -550,15 +559,13 @@ class ProblemEvaluator:
 
 
 def _defines(evaluator_path: Path, name: str) -> bool:
-    """True when ``evaluator.py`` has a top-level ``def name`` (checked without running it)."""
+    """True when ``evaluator.py`` binds ``name`` at its top level (a ``def``, an import or
+    an assignment; checked without running it)."""
     try:
         tree = ast.parse(evaluator_path.read_bytes())
     except (OSError, SyntaxError, ValueError):
         return False
-    return any(
-        isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name
-        for node in tree.body
-    )
+    return name in top_level_names(tree)
 
 
 _import_lock = threading.Lock()
@@ -704,16 +711,39 @@ def _validate_metrics(
     return metrics, None
 
 
-def _score(metrics: Mapping[str, float]) -> float | None:
-    """``combined_score`` when present, else the mean of the (numeric) metrics; ``None`` if
-    not finite. Only what :func:`_validate_metrics` kept is scored, so text never is."""
+def _score(
+    metrics: Mapping[str, float], flags: Collection[str], feature_names: Collection[str]
+) -> float | None:
+    """The fitness, by OpenEvolve's rule (``utils/metrics_utils.get_fitness_score``):
+    ``combined_score`` when present; else the mean of the metrics that are neither
+    ``flags`` (booleans: a flag is not a score) nor ``feature_names`` (the archive's
+    dimensions describe a program, they do not rate it); when that leaves nothing, the
+    mean of every metric but the flags. ``None`` when nothing is left to average (where
+    OpenEvolve says 0.0) or the mean is not finite. Only what :func:`_validate_metrics`
+    kept is scored, so text never is."""
     if "combined_score" in metrics:
         return metrics["combined_score"]
+    numbers = {key: value for key, value in metrics.items() if key not in flags}
+    fitness = [value for key, value in numbers.items() if key not in feature_names]
+    if not fitness:
+        fitness = list(numbers.values())
+    if not fitness:
+        return None
     try:
-        score = math.fsum(metrics.values()) / len(metrics)
+        score = math.fsum(fitness) / len(fitness)
     except OverflowError:
         return None
     return score if math.isfinite(score) else None
+
+
+def _no_score_reason(metrics: Mapping[str, float], flags: Collection[str]) -> str:
+    """Why :func:`_score` gave ``None`` for metrics that passed validation."""
+    if all(key in flags for key in metrics):
+        return (
+            "no score: every metric is a flag (true/false), and flags are not fitness; "
+            "return combined_score or another number"
+        )
+    return "score is not finite (mean of the metrics overflows)"
 
 
 def _show(value: object) -> str:

@@ -44,3 +44,22 @@ def test_a_k_module_style_problem_runs_unchanged(tmp_path: Path) -> None:
     for program in evaluated:
         if "validation_errors" in program.artifacts:
             assert program.score == 0.0 and program.artifacts["status"] == "VALIDATION_ERROR"
+
+
+def test_an_openevolve_config_given_with_config_is_translated(tmp_path: Path) -> None:
+    problem = tmp_path / "curve_fit"
+    shutil.copytree(PROBLEMS / "curve_fit", problem)
+    phase = tmp_path / "config_phase_1.yaml"  # OpenEvolve's examples name them so
+    phase.write_text(
+        "max_iterations: 2\nrandom_seed: 5\nllm:\n  temperature: 0.7\n"
+        "evaluator:\n  parallel_evaluations: 1\n"
+    )
+    run_dir = tmp_path / "run"
+    done = run_cli("run", str(problem), "--config", str(phase), "--out", str(run_dir))
+    assert done.returncode == 0, done.stderr
+    assert (
+        "config_phase_1.yaml is an OpenEvolve config; settings evoforge does not apply: "
+        "llm.temperature" in done.stderr
+    )
+    status = json.loads(run_cli("status", str(run_dir), "--json").stdout)
+    assert status["iterations"] == 2

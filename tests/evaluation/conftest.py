@@ -36,8 +36,8 @@ MakeEvaluator = Callable[..., ProblemEvaluator]
 def make_evaluator(tmp_path: Path) -> MakeEvaluator:
     """Write ``evaluator.py`` (and optional sibling files) into a problem dir; wrap it.
 
-    Keyword arguments other than ``files`` and ``program_filename`` go to
-    :class:`EvaluatorConfig`; the timeout defaults to 3 s to keep tests fast.
+    Keyword arguments other than ``files``, ``program_filename`` and ``feature_names`` go
+    to :class:`EvaluatorConfig`; the timeout defaults to 3 s to keep tests fast.
     """
 
     def make(
@@ -45,6 +45,7 @@ def make_evaluator(tmp_path: Path) -> MakeEvaluator:
         *,
         files: dict[str, str] | None = None,
         program_filename: str = "program.py",
+        feature_names: tuple[str, ...] = (),
         **config: Any,
     ) -> ProblemEvaluator:
         problem = tmp_path / "problem"
@@ -57,6 +58,7 @@ def make_evaluator(tmp_path: Path) -> MakeEvaluator:
             problem / "evaluator.py",
             EvaluatorConfig(**config),
             program_filename=program_filename,
+            feature_names=feature_names,
         )
 
     return make

@@ -32,10 +32,48 @@ def test_combined_score_is_the_score(make_evaluator: MakeEvaluator) -> None:
 
 
 def test_mean_of_metrics_without_combined_score(make_evaluator: MakeEvaluator) -> None:
-    result = make_evaluator().evaluate(program("{'a': 1, 'b': 2.0, 'ok': True}"))
+    result = make_evaluator().evaluate(program("{'a': 1, 'b': 2.0}"))
     assert result.status is EvalStatus.OK, result.reason
-    assert result.score == pytest.approx((1 + 2 + 1) / 3)
-    assert result.metrics["ok"] == 1.0
+    assert result.score == pytest.approx(1.5)
+
+
+def test_flags_are_kept_but_not_averaged(make_evaluator: MakeEvaluator) -> None:
+    # OpenEvolve's get_fitness_score: a program that timed out does not score 0.5
+    result = make_evaluator().evaluate(program("{'error': 0.0, 'timeout': True}"))
+    assert result.status is EvalStatus.OK, result.reason
+    assert result.score == 0.0
+    assert result.metrics == {"error": 0.0, "timeout": 1.0}
+
+
+def test_feature_dimensions_are_not_averaged(make_evaluator: MakeEvaluator) -> None:
+    evaluator = make_evaluator(feature_names=("length", "complexity"))
+    result = evaluator.evaluate(program("{'accuracy': 0.8, 'length': 40.0, 'complexity': 3}"))
+    assert result.status is EvalStatus.OK, result.reason
+    assert result.score == pytest.approx(0.8)
+    assert result.metrics["length"] == 40.0  # still a metric, for the archive to place it
+
+
+def test_only_feature_dimensions_are_averaged_as_a_fallback(
+    make_evaluator: MakeEvaluator,
+) -> None:
+    evaluator = make_evaluator(feature_names=("length", "width"))
+    result = evaluator.evaluate(program("{'length': 4.0, 'width': 2.0, 'ok': True}"))
+    assert result.status is EvalStatus.OK, result.reason
+    assert result.score == pytest.approx(3.0)
+
+
+def test_combined_score_wins_over_the_rule(make_evaluator: MakeEvaluator) -> None:
+    evaluator = make_evaluator(feature_names=("combined_score",))
+    result = evaluator.evaluate(program("{'combined_score': True, 'b': 5.0}"))
+    assert result.status is EvalStatus.OK, result.reason
+    assert result.score == 1.0
+
+
+def test_metrics_that_are_all_flags_are_no_score(make_evaluator: MakeEvaluator) -> None:
+    result = make_evaluator().evaluate(program("{'passed': True, 'fast': False}"))
+    assert result.status is EvalStatus.INVALID
+    assert result.reason.startswith("no score: every metric is a flag")
+    assert result.score is None
 
 
 def test_numpy_scalars_are_numbers(make_evaluator: MakeEvaluator) -> None:
