@@ -454,6 +454,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
     console.print(f"isolation: {summary['isolation']}")
     if summary["splits"] is not None:
         console.print(splits_line(summary["splits"]))
+    elif summary["final_choice_pending"]:
+        console.print(
+            f"final choice: not made yet (stopped before it); 'evoforge resume {args.run_dir}' "
+            "makes it",
+            markup=False,
+        )
     if summary["failures"]:
         console.print("failures: " + ", ".join(f"{k} {v}" for k, v in summary["failures"].items()))
     print_reasons(console, summary["reasons"])

@@ -21,6 +21,7 @@ learner, pays its bandits and commits its state with the step.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import json
 import math
 import os
@@ -249,6 +250,9 @@ class Engine:
         self.simplify_children = False
         self.counters = _Counters()
         self._next_iteration = 1
+        # iterations below _next_iteration never told (withdrawn, or lost with a stopped
+        # run): asked again first, lowest first, so that a run's iterations have no gaps
+        self._iterations_to_ask_again: list[int] = []
         self._next_seq = 0
         self._open_jobs: dict[int, Job] = {}
         self._waiting_on_models: set[int] = set()  # iterations whose proposal asks a model
@@ -587,8 +591,11 @@ class Engine:
         asked and not yet told (the bandits count those as pulls in flight, so that a batch
         of asks spreads over the arms)."""
         self._refuse_if_closed()
-        iteration = self._next_iteration
-        self._next_iteration += 1
+        if self._iterations_to_ask_again:
+            iteration = heapq.heappop(self._iterations_to_ask_again)
+        else:
+            iteration = self._next_iteration
+            self._next_iteration += 1
         # used up before ask returns, so one generator reseeded per call will do
         rng = self._selection.seeded(
             (self.config.seed, iteration, _RNG_SELECT), self._seeds.words(iteration, _RNG_SELECT)
@@ -1125,13 +1132,15 @@ class Engine:
 
     def withdraw(self, job: Job) -> None:
         """Forget an asked job that will never be told (its :meth:`run_job` was cancelled
-        while it waited on a model): nothing is recorded, and a later run asks its
-        iteration again (so does this engine, when it was the latest asked: a sequential
-        run then leaves no gap). A no-op for a job told or withdrawn already."""
+        while it waited on a model): nothing is recorded, and the next :meth:`ask` (or a
+        later run's) asks its iteration again, so a run's iterations have no gaps. A no-op
+        for a job told or withdrawn already."""
         if self._open_jobs.get(job.iteration) is job:
             self._claim(job)
             if job.iteration == self._next_iteration - 1:
                 self._next_iteration = job.iteration
+            else:
+                heapq.heappush(self._iterations_to_ask_again, job.iteration)
 
     # -- internals ------------------------------------------------------------------------
 
@@ -1433,8 +1442,10 @@ class Engine:
         unindexed = 0
         if isinstance(self.novelty, NoveltyIndex):
             unindexed = self.db.count_evaluated() - self.novelty.window
+        told: set[int] = set()
         for step in self.db.steps():
             program = step.program
+            told.add(program.iteration)
             if program.seq == 0:
                 self._insert_everywhere(program)
                 self._observe_seed(program)
@@ -1472,6 +1483,9 @@ class Engine:
                     self.archive.insert(moved, int(move["to"]))
             self._next_iteration = max(self._next_iteration, program.iteration + 1)
             self._next_seq = program.seq + 1
+        # jobs of an earlier invocation never told (cancelled, abandoned, or in flight at
+        # a kill) left these numbers unused: they are asked first (a sorted list is a heap)
+        self._iterations_to_ask_again = sorted(set(range(1, self._next_iteration)) - told)
         bandit_state = self.db.get_state("bandit")
         if bandit_state is not None:
             self.bandit.load_state(bandit_state)

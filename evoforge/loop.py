@@ -30,7 +30,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from evoforge.blocking import run_to_completion
 from evoforge.engine import Engine, Job, StepReport
@@ -112,6 +112,7 @@ def drive(engine: Engine, budget: Budget, reporter: Reporter, workers: int) -> R
     reason, detail = run_to_completion(
         lambda: _drive(engine, budget, reporter, workers, stop), on_interrupt=stop.interrupt
     )
+    engine.db.check_in_place()  # a run whose database was deleted has not succeeded
     engine.db.set_state(
         {
             "stop_reason": reason.describe(detail),
@@ -136,11 +137,12 @@ async def _drive(
     engine: Engine, budget: Budget, reporter: Reporter, workers: int, stop: _Stop
 ) -> tuple[StopReason, str]:
     loop = asyncio.get_running_loop()
-    installed: list[signal.Signals] = []
+    installed: dict[signal.Signals, Any] = {}  # each signal taken over, and its handler before
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            previous = signal.getsignal(sig)
             loop.add_signal_handler(sig, stop.interrupt)
-            installed.append(sig)
+            installed[sig] = previous
 
     started = time.monotonic()
     in_flight: set[asyncio.Task[StepReport]] = set()
@@ -204,8 +206,10 @@ async def _drive(
         if stop.reason is not StopReason.INTERRUPTED and not final_done and _fits(engine, budget):
             await _simplify_best(engine, reporter)  # stopped by wall time, target, models
     finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
+        for sig, previous in installed.items():
+            loop.remove_signal_handler(sig)  # which sets the default handler: put back the
+            if previous is not None:  # caller's (a SIGTERM that stops a run's last steps)
+                signal.signal(sig, previous)
         for task in in_flight:
             task.cancel()
         if in_flight:

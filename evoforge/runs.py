@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import shutil
 import signal
@@ -19,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import IO, Any
+from typing import IO, Any, ParamSpec, TypeVar
 
 from evoforge.config import Config, resolve_config
 from evoforge.engine import Engine, EngineError
@@ -149,11 +150,14 @@ def _clear_run_dir(run_dir: Path) -> None:
             entry.unlink()
 
 
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 class _InterruptAfterSeed:
-    """While the seed is scored, a first Ctrl-C (SIGINT) lets its evaluation finish and
-    then stops the run (:class:`KeyboardInterrupt` from :meth:`check`); a second one
-    abandons it at once. The run is resumable either way. Acts only in the main thread
-    (where Python delivers signals)."""
+    """While the seed is scored, a first Ctrl-C (SIGINT, or SIGTERM) lets its evaluation
+    finish and then stops the run (:class:`KeyboardInterrupt` from :meth:`check`); a
+    second one abandons it at once. The run is resumable either way. Acts only in the
+    main thread (where Python delivers signals)."""
 
     def __init__(self, note: Callable[[str], None], run_dir: Path) -> None:
         self.pressed = False
@@ -174,12 +178,14 @@ class _InterruptAfterSeed:
 
     def __enter__(self) -> _InterruptAfterSeed:
         if self._active:
-            self._previous = signal.signal(signal.SIGINT, self._on_interrupt)
+            self._previous = [signal.signal(sig, self._on_interrupt) for sig in _STOP_SIGNALS]
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         if self._active:
-            signal.signal(signal.SIGINT, self._previous)
+            for sig, previous in zip(_STOP_SIGNALS, self._previous, strict=True):
+                if previous is not None:  # None: not set from Python, nothing to restore
+                    signal.signal(sig, previous)
 
     def check(self, engine: Engine) -> None:
         """Close ``engine`` and raise :class:`KeyboardInterrupt` if interrupted."""
@@ -194,10 +200,41 @@ def _with_final_choice(engine: Engine, result: RunResult, reporter: Reporter) ->
     splits = engine.config.splits
     if not splits.enabled or result.stop_reason is StopReason.INTERRUPTED:
         return result
-    final = choose_final(
-        engine.db, engine.evaluator.evaluate, splits, engine.config.seed, reporter.note
-    )
+    try:
+        final = choose_final(
+            engine.db, engine.evaluator.evaluate, splits, engine.config.seed, reporter.note
+        )
+    except KeyboardInterrupt:
+        reporter.note(
+            f"interrupted during the final choice; 'evoforge resume {engine.run_dir}' makes it"
+        )
+        raise
     return replace(result, final=final)
+
+
+_P = ParamSpec("_P")
+_Result = TypeVar("_Result")
+
+
+def _stopped_by_sigterm(function: Callable[_P, _Result]) -> Callable[_P, _Result]:
+    """SIGTERM (a service manager's stop, ``kill``) stops the run as Ctrl-C does in every
+    phase of ``function``: the run loop takes both over while it runs, and elsewhere
+    SIGTERM raises :class:`KeyboardInterrupt` (it ended the process at once, leaving its
+    children and temporary files). Only in the main thread, where Python delivers
+    signals."""
+
+    @functools.wraps(function)
+    def stopped_by_sigterm(*args: _P.args, **kwargs: _P.kwargs) -> _Result:
+        if threading.current_thread() is not threading.main_thread():
+            return function(*args, **kwargs)
+        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+        try:
+            return function(*args, **kwargs)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+    return stopped_by_sigterm
 
 
 def _budget(config: Config) -> Budget:
@@ -223,6 +260,7 @@ def _check_models(config: Config, reporter: Reporter, allow_unreachable: bool) -
         reporter.note(f"warning: {warning}")
 
 
+@_stopped_by_sigterm
 def start_run(
     problem_dir: Path | str,
     *,
@@ -304,6 +342,7 @@ def _tidy_failed_start(run_dir: Path, made: bool, lock_was_there: bool) -> None:
             run_dir.rmdir()  # only when empty
 
 
+@_stopped_by_sigterm
 def resume_run(
     run_dir: Path,
     *,

@@ -383,3 +383,21 @@ def test_the_archives_metric_dimensions_are_left_out_of_the_score(tmp_path: Path
         assert engine.best.score == pytest.approx(0.8)  # not (0.8 + 40) / 2
     finally:
         engine.close()
+
+
+def test_iterations_never_told_are_asked_again_so_a_run_has_no_gaps(tmp_path: Path) -> None:
+    """A withdrawn job's iteration is the next one asked; a job an earlier invocation
+    asked and never told (a kill, an abandoned evaluation) is asked first by a resume."""
+    shutil.copytree(PROBLEM, tmp_path / "problem")
+    problem = load_problem(tmp_path / "problem")
+    config = resolve_config(problem_layer=problem.config_layer, cli_layer={"seed": 4})
+    with Engine.create(problem, config, tmp_path / "run") as engine:
+        first, second, third = engine.ask(), engine.ask(), engine.ask()
+        assert [first.iteration, second.iteration, third.iteration] == [1, 2, 3]
+        engine.withdraw(second)
+        again = engine.ask()
+        assert again.iteration == 2
+        _step(engine, third)
+        _step(engine, again)  # iteration 1 stays open: the process "dies" with it
+    with Engine.open(tmp_path / "run") as resumed:
+        assert [resumed.ask().iteration, resumed.ask().iteration] == [1, 4]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -198,6 +199,10 @@ def test_a_ctrl_c_while_the_seed_is_scored_lets_it_finish_then_stops(tmp_path: P
         os.kill(os.getpid(), signal.SIGINT)
         os.kill(os.getpid(), signal.SIGINT)  # the second one abandons
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    before_term = signal.getsignal(signal.SIGTERM)
+    with _InterruptAfterSeed(notes.append, tmp_path / "r") as interrupt:
+        os.kill(os.getpid(), signal.SIGTERM)  # a service manager's stop: the same
+    assert interrupt.pressed and signal.getsignal(signal.SIGTERM) is before_term
 
 
 def test_a_run_stopped_before_its_setup_says_how_to_start_it_again(
@@ -333,16 +338,22 @@ def test_an_interrupt_of_a_run_inside_an_event_loop_stops_it_as_ctrl_c_does(
     run_dir = tmp_path / "run"
     main_thread = threading.get_ident()
 
+    def committed() -> int:
+        """Programs committed so far (0 while the database is being made)."""
+        import sqlite3
+
+        try:
+            uri = f"file:{run_dir / RunDatabase.FILENAME}?mode=ro"
+            with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+                return int(db.execute("SELECT COUNT(*) FROM programs").fetchone()[0])
+        except sqlite3.Error:
+            return 0
+
     def interrupt_once_children_are_committed() -> None:
         for _ in range(600):
-            if (run_dir / RunDatabase.FILENAME).exists():
-                db = RunDatabase(run_dir / RunDatabase.FILENAME)
-                try:
-                    if db.count_programs() >= 3:
-                        signal.pthread_kill(main_thread, signal.SIGINT)
-                        return
-                finally:
-                    db.close()
+            if committed() >= 3:
+                signal.pthread_kill(main_thread, signal.SIGINT)
+                return
             threading.Event().wait(0.1)
 
     async def cell() -> evoforge.RunResult:
@@ -402,3 +413,29 @@ def test_a_resumed_run_is_not_reported_stopped_while_it_runs(problem: Path, tmp_
         assert result.iterations == 4
     finally:
         engine.close()
+
+
+def test_a_run_whose_directory_is_deleted_stops_with_one_line_and_status_2(
+    problem: Path, tmp_path: Path
+) -> None:
+    """Commits into an unlinked database are lost: the run says so and stops instead of
+    reporting success for a run directory that no longer exists."""
+    import subprocess
+    import sys
+
+    run_dir = tmp_path / "r"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "evoforge.cli", "run", str(problem), "--out", str(run_dir),
+         "--iterations", "2000", "--workers", "1", "--jsonl"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    for line in process.stdout:
+        if '"iteration": 5,' in line:
+            shutil.rmtree(run_dir)
+            break
+    _, errors = process.communicate(timeout=300)
+    assert process.returncode == 2, errors
+    lines = errors.strip().splitlines()
+    assert lines[-1].startswith(f"evoforge: error: the run database {run_dir / 'run.sqlite'}")
+    assert "was removed or replaced while this run wrote it" in lines[-1]

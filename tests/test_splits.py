@@ -207,3 +207,65 @@ def test_the_shared_process_form_gets_the_split_too(tmp_path: Path) -> None:
         "holdout": 5,
         "test": 7,
     }
+
+
+def test_a_sigterm_during_the_final_choice_stops_it_as_ctrl_c_does(problem: Path) -> None:
+    """A service manager's SIGTERM while the holdout is scored: one note saying how to make
+    the choice, exit status 130, and the resume makes it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    evaluator = problem / "evaluator.py"
+    evaluator.write_text(
+        evaluator.read_text().replace(
+            "    xs, _ = points(split)\n",
+            "    xs, _ = points(split)\n"
+            "    if split != 'search':\n"
+            "        import time\n"
+            "        time.sleep(1.0)\n",
+        )
+    )
+    run_dir = problem.parent / "run"
+    command = [sys.executable, "-m", "evoforge.cli", "run", str(problem), "--out", str(run_dir)]
+    process = subprocess.Popen(
+        [*command, "--iterations", "4", "--jsonl"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:  # the loop has ended: the final choice starts now
+        if line.startswith("{") and json.loads(line)["event"] == "end":
+            break
+    for _ in range(1200):  # until the first holdout answer is stored (3 more to come)
+        db = RunDatabase(run_dir / RunDatabase.FILENAME)
+        try:
+            if db.events(QUERY_EVENT):
+                break
+        finally:
+            db.close()
+        process.poll()
+        assert process.returncode is None, "the run ended before the final choice was seen"
+        threading.Event().wait(0.05)
+    os.kill(process.pid, signal.SIGTERM)
+    rest, errors = process.communicate(timeout=120)
+    assert process.returncode == 130, errors
+    notes = [json.loads(line)["message"] for line in rest.splitlines() if '"note"' in line]
+    assert f"interrupted during the final choice; 'evoforge resume {run_dir}' makes it" in notes
+    status = subprocess.run(
+        [sys.executable, "-m", "evoforge.cli", "status", str(run_dir)],
+        capture_output=True, text=True, check=True, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert f"final choice: not made yet (stopped before it); 'evoforge resume {run_dir}'" in (
+        status.stdout
+    )
+    assert main(["resume", str(run_dir), "--quiet"]) == 0
+    db = RunDatabase(run_dir / RunDatabase.FILENAME)
+    try:
+        assert read_final(db) is not None
+    finally:
+        db.close()

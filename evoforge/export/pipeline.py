@@ -7,13 +7,15 @@ then capped per lineage, then split; the card counts what each step dropped.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evoforge.atomic_files import staged_file, write_text_atomically
 from evoforge.export.card import CardData, render_card
 from evoforge.export.example import Example
 from evoforge.export.formats import DROP_REASONS, build_examples
@@ -95,13 +97,7 @@ def export_runs(run_dirs: Sequence[Path], out: Path, options: ExportOptions) -> 
             f"({len(candidates)} candidates); the runs may hold no improving children"
         )
     out.mkdir(parents=True, exist_ok=True)
-    files: dict[str, Path] = {}
-    for split, filename in SPLIT_FILES.items():
-        path = out / filename
-        path.unlink(missing_ok=True)
-        if by_split[split]:
-            _write_jsonl(path, by_split[split])
-            files[split] = path
+    files = {split: out / filename for split, filename in SPLIT_FILES.items() if by_split[split]}
     written = [example for split in files for example in by_split[split]]
     card = CardData(
         format=options.format,
@@ -119,7 +115,7 @@ def export_runs(run_dirs: Sequence[Path], out: Path, options: ExportOptions) -> 
         candidates=len(candidates),
     )
     card_path = out / CARD_FILENAME
-    card_path.write_text(render_card(card), encoding="utf-8")
+    _replace_export(out, card_path, render_card(card), by_split, files)
     return ExportResult(
         counts=dict(card.counts),
         files=files,
@@ -149,7 +145,29 @@ def _describe(source: RunSource) -> dict[str, Any]:
     }
 
 
-def _write_jsonl(path: Path, examples: Sequence[Example]) -> None:
-    with path.open("w", encoding="utf-8") as handle:
-        for example in examples:
-            handle.write(json.dumps(example.record, ensure_ascii=False, allow_nan=False) + "\n")
+def _replace_export(
+    out: Path,
+    card_path: Path,
+    card_text: str,
+    by_split: Mapping[str, Sequence[Example]],
+    files: Mapping[str, Path],
+) -> None:
+    """Put the new export in ``out`` in place of an earlier one, so that no moment leaves
+    a card describing other data: the files are written aside first, the old card goes
+    before any file is replaced, the new card comes last (an export without its card was
+    stopped part way)."""
+    with contextlib.ExitStack() as stack:
+        put: list[Callable[[], None]] = []
+        for split, path in files.items():
+            handle, put_in_place = stack.enter_context(staged_file(path))
+            for example in by_split[split]:
+                record = json.dumps(example.record, ensure_ascii=False, allow_nan=False)
+                handle.write(record + "\n")
+            put.append(put_in_place)
+        card_path.unlink(missing_ok=True)
+        for filename in SPLIT_FILES.values():
+            if out / filename not in files.values():
+                (out / filename).unlink(missing_ok=True)  # an earlier export's, now empty
+        for put_in_place in put:
+            put_in_place()
+    write_text_atomically(card_path, card_text)

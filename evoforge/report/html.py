@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from evoforge.atomic_files import write_text_atomically
 from evoforge.report import views
 from evoforge.report.archive_view import ArchiveReplay
 from evoforge.report.reader import RunReader
@@ -132,6 +133,7 @@ def render_report(run_dir: Path) -> str:
 
 
 def write_report(run_dir: Path, out: Path) -> Path:
-    """Write the report of ``run_dir`` to ``out`` and return ``out``."""
-    out.write_text(render_report(run_dir), encoding="utf-8")
+    """Write the report of ``run_dir`` to ``out`` (whole: a reader never finds part of
+    it) and return ``out``."""
+    write_text_atomically(out, render_report(run_dir))
     return out

@@ -156,6 +156,7 @@ def status_summary(db: RunDatabase) -> dict[str, Any]:
     simplified = db.events("best_simplified")
     failures = {status: count for status, count in sorted(status_counts.items()) if status != "ok"}
     llm = db.llm_usage()
+    splits = splits_summary(db)
     return {
         "problem": db.get_meta("problem_name"),
         "isolation": db.get_meta("isolation") or "shared-process",
@@ -181,19 +182,38 @@ def status_summary(db: RunDatabase) -> dict[str, Any]:
             "near_duplicates": near_duplicates,
             "embedding_fallbacks": [event.payload for event in db.events("novelty_fallback")],
         },
-        "splits": splits_summary(db),
+        "splits": splits,
+        "final_choice_pending": _final_choice_pending(db, splits),
         "prompt_learning": summarise_prompt_learning(db.get_state("prompt_learning")),
         "llm_answers": answers_summary(db),
     }
 
 
+def _stored_section(db: RunDatabase, name: str) -> dict[str, Any]:
+    """One section of the run's stored configuration (empty when it is not readable)."""
+    try:
+        section = json.loads(db.get_meta("config") or "{}").get(name, {})
+    except (ValueError, AttributeError):
+        return {}
+    return section if isinstance(section, dict) else {}
+
+
 def _island_count(db: RunDatabase) -> int:
     """The run's ``archive.num_islands`` (1 when its configuration is not readable)."""
-    try:
-        number = json.loads(db.get_meta("config") or "{}").get("archive", {}).get("num_islands")
-    except (ValueError, AttributeError):
-        return 1
+    number = _stored_section(db, "archive").get("num_islands")
     return number if isinstance(number, int) and not isinstance(number, bool) and number > 0 else 1
+
+
+def _final_choice_pending(db: RunDatabase, splits: dict[str, Any] | None) -> bool:
+    """Whether a run with instance splits stopped (not by an interrupt) before its final
+    choice was made: a resume makes it."""
+    stopped = db.get_state("stop_reason") is not None
+    return (
+        splits is None
+        and stopped
+        and db.get_state("stop_kind") != "interrupted"
+        and _stored_section(db, "splits").get("enabled") is True
+    )
 
 
 def answers_summary(db: RunDatabase) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import re
 import sqlite3
 import threading
@@ -213,6 +214,15 @@ def _dumps(value: Any) -> str:
     return storable_text(_ENCODE(value))
 
 
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """The device and inode of the file at ``path`` (None when there is none)."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 def _finite_or_none(value: float | None) -> float | None:
     if value is None or not math.isfinite(value):
         return None
@@ -248,6 +258,7 @@ class RunDatabase:
             self._check_integrity()
         except sqlite3.DatabaseError as exc:
             raise DatabaseError(f"run database {path} is unreadable or corrupt: {exc}") from exc
+        self._identity = _file_identity(path)
 
     def _check_integrity(self) -> None:
         tables = {
@@ -340,6 +351,17 @@ class RunDatabase:
         self._commits += 1
         if self._commits % CHECKPOINT_EVERY == 0:
             self._checkpointer.nudge()
+        self.check_in_place()
+
+    def check_in_place(self) -> None:
+        """Raise :class:`DatabaseError` when the file at :attr:`path` is no longer the one
+        this connection writes (the run directory was deleted, the database removed or
+        replaced): commits would go on into a file nobody can open again."""
+        if _file_identity(self.path) != self._identity:
+            raise DatabaseError(
+                f"the run database {self.path} was removed or replaced while this run wrote "
+                "it; the steps committed since are lost (the run stopped)"
+            )
 
     # -- meta and state ---------------------------------------------------------------
 

@@ -307,13 +307,15 @@ def test_directories_left_by_a_killed_evoforge_process_are_removed(tmp_path: Pat
     (stale / "sub").chmod(0o500)  # made read-only by the candidate
     stale_capture = tmp_path / f"evoforge-capture-{gone.pid}-abc"
     stale_capture.mkdir()
+    stale_probe = tmp_path / f"evoforge-probe-{gone.pid}-abc"  # the jail's start-up probe
+    (stale_probe / "work" / "inside").mkdir(parents=True)
     live = tmp_path / f"evoforge-sandbox-{os.getpid()}-abc"
     live.mkdir()
     unrelated = tmp_path / "evoforge-sandbox-notapid"
     unrelated.mkdir()
 
-    assert remove_stale_workdirs(tmp_path) == 2
-    assert not stale.exists() and not stale_capture.exists()
+    assert remove_stale_workdirs(tmp_path) == 3
+    assert not stale.exists() and not stale_capture.exists() and not stale_probe.exists()
     assert live.is_dir() and unrelated.is_dir()
 
 

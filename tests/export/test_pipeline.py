@@ -302,3 +302,40 @@ def test_the_lineage_cap_and_the_difficulty_quota_limit_examples(
     parents = [(row["run"], row["parent_id"]) for row in single["train"]]
     assert len(parents) == len(set(parents))
     assert len(single["train"]) < len(free["train"])
+
+
+def test_an_export_stopped_part_way_never_leaves_a_card_describing_other_data(
+    offline_runs: dict[str, Run], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second export into the same directory that fails before its files are in place
+    leaves the first whole; one that fails once they are leaves no card (the mark of an
+    export stopped part way), never the first card over the second's data."""
+    from evoforge.export import pipeline
+
+    out = tmp_path / "out"
+    runs = list(offline_runs.values())
+    export_runs([run.directory for run in runs], out, ExportOptions(format="sft"))
+    first = {path.name: path.read_bytes() for path in out.iterdir()}
+
+    def broken_card(card: object) -> str:
+        raise KeyboardInterrupt  # as a kill while the card is made
+
+    monkeypatch.setattr(pipeline, "render_card", broken_card)
+    with pytest.raises(KeyboardInterrupt):
+        export_runs(
+            [run.directory for run in runs], out, ExportOptions(format="sft", validation=0.5)
+        )
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == first
+
+    monkeypatch.undo()
+
+    def broken_write(path: Path, text: str) -> None:
+        raise KeyboardInterrupt  # as a kill just before the card is written
+
+    monkeypatch.setattr(pipeline, "write_text_atomically", broken_write)
+    with pytest.raises(KeyboardInterrupt):
+        export_runs(
+            [run.directory for run in runs], out, ExportOptions(format="sft", validation=0.5)
+        )
+    assert "README.md" not in {path.name for path in out.iterdir()}
+    assert not [path for path in out.iterdir() if path.name.startswith(".")]  # nothing aside

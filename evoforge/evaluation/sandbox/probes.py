@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from evoforge.evaluation.sandbox.jail import jail_python, jail_spec
-from evoforge.evaluation.sandbox.reaper import remove_tree
+from evoforge.evaluation.sandbox.reaper import PROBE_PREFIX, remove_tree
 
 __all__ = ["LAUNCHER_PATH", "filesystem_isolation", "launcher_spec", "network_isolation"]
 
@@ -113,7 +113,8 @@ def _probe_filesystem_isolation(network_mode: str) -> str:
     if not sys.platform.startswith("linux"):
         return f"none: mount namespaces need Linux, this is {sys.platform}"
     try:
-        base = Path(tempfile.mkdtemp(prefix="evoforge-probe-"))
+        # named after this process, so that a later start sweeps it if this one is killed
+        base = Path(tempfile.mkdtemp(prefix=f"{PROBE_PREFIX}{os.getpid()}-"))
     except OSError as exc:
         return f"none: probe failed: {exc}"
     workdir = base / "work"

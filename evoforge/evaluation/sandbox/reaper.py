@@ -38,7 +38,9 @@ MARKER_VARIABLE = "EVOFORGE_SANDBOX_ID"
 _SWEEP_ROUNDS = 50
 RAY_PROBLEM_PREFIX = "evoforge-ray-problem-"
 """A Ray worker's copy of the problem directory (``RAY_PROBLEM_PREFIX<pid>-...``)."""
-WORKDIR_PREFIXES = ("evoforge-sandbox-", "evoforge-capture-", RAY_PROBLEM_PREFIX)
+PROBE_PREFIX = "evoforge-probe-"
+"""The start of the directories the jail's probe makes (then the prober's pid)."""
+WORKDIR_PREFIXES = ("evoforge-sandbox-", "evoforge-capture-", RAY_PROBLEM_PREFIX, PROBE_PREFIX)
 
 
 def decode_status(status: int) -> int:

@@ -1,0 +1,39 @@
+"""Files written whole or not at all: a reader (or a process killed mid-write) sees the
+old content or the new, never a part."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+__all__ = ["staged_file", "write_text_atomically"]
+
+
+@contextlib.contextmanager
+def staged_file(path: Path) -> Iterator[tuple[IO[str], Callable[[], None]]]:
+    """A new text file beside ``path`` to write (its mode as the umask makes a new file's),
+    and a function that puts it in ``path``'s place with one rename. Not put in place, it
+    is removed when the block ends."""
+    staged = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    descriptor = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+
+            def put_in_place() -> None:
+                handle.flush()
+                os.replace(staged, path)
+
+            yield handle, put_in_place
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through a file beside it and one rename."""
+    with staged_file(path) as (handle, put_in_place):
+        handle.write(text)
+        put_in_place()

@@ -1,0 +1,34 @@
+"""Files written whole or not at all."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from evoforge.atomic_files import staged_file, write_text_atomically
+
+
+def test_a_write_stopped_part_way_leaves_the_old_file_and_nothing_beside_it(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "report.html"
+    write_text_atomically(target, "first")
+    with pytest.raises(KeyboardInterrupt), staged_file(target) as (handle, _put_in_place):
+        handle.write("half of the sec")
+        raise KeyboardInterrupt
+    assert target.read_text() == "first"
+    assert [path.name for path in tmp_path.iterdir()] == ["report.html"]
+    write_text_atomically(target, "second ✓")
+    assert target.read_text(encoding="utf-8") == "second ✓"
+    assert [path.name for path in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_a_new_file_gets_the_mode_the_umask_gives(tmp_path: Path) -> None:
+    previous = os.umask(0o027)
+    try:
+        write_text_atomically(tmp_path / "card.md", "text")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "card.md").stat().st_mode & 0o777 == 0o640
