@@ -255,7 +255,7 @@ class Engine:
         self._iterations_to_ask_again: list[int] = []
         self._next_seq = 0
         self._open_jobs: dict[int, Job] = {}
-        self._waiting_on_models: set[int] = set()  # iterations whose proposal asks a model
+        self._proposing: set[int] = set()  # iterations whose child is still being made
         self._run_lock: RunLock | None = None  # taken by create()/open(), released by close()
         self._closed = False
         # per bandit arm, the jobs asked and not yet told that will pay it (the final
@@ -874,14 +874,11 @@ class Engine:
         a driver may keep more jobs proposing than it has evaluations running (the
         check comes after the wait, so two children in flight are never the same code).
         """
-        asks_a_model = _uses_models(job.operator.name)
-        if asks_a_model:
-            self._waiting_on_models.add(job.iteration)
+        self._proposing.add(job.iteration)
         try:
             proposal = await self.propose(job)
         finally:
-            if asks_a_model:
-                self._waiting_on_models.discard(job.iteration)
+            self._proposing.discard(job.iteration)
         if (
             isinstance(self.novelty, EmbeddingNoveltyIndex)
             and proposal is not None
@@ -1125,14 +1122,15 @@ class Engine:
             payload["program_ids"] = [program.id for program in elites]
         return action.kind, payload
 
-    def waits_on_a_model(self, job: Job) -> bool:
-        """Whether ``job`` (in :meth:`run_job`) is still making its child with a language
-        model: nothing of it is evaluated yet, so a stopping run may cancel it."""
-        return job.iteration in self._waiting_on_models
+    def still_proposing(self, job: Job) -> bool:
+        """Whether ``job`` (in :meth:`run_job`) is still making its child (a language
+        model's request, an operator of a plugin that takes its time): nothing of it is
+        evaluated yet, so a stopping run may cancel it."""
+        return job.iteration in self._proposing
 
     def withdraw(self, job: Job) -> None:
         """Forget an asked job that will never be told (its :meth:`run_job` was cancelled
-        while it waited on a model): nothing is recorded, and the next :meth:`ask` (or a
+        while it was still proposing): nothing is recorded, and the next :meth:`ask` (or a
         later run's) asks its iteration again, so a run's iterations have no gaps. A no-op
         for a job told or withdrawn already."""
         if self._open_jobs.get(job.iteration) is job:

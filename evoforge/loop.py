@@ -3,11 +3,11 @@
 It keeps up to ``workers`` evaluations in flight, stops at the first budget reached (iterations,
 evaluations, wall time, target score), and on SIGINT/SIGTERM stops asking for new work,
 lets the jobs in flight finish and commit, and returns; a second signal abandons them
-(nothing half-done is ever committed). A job still waiting on a language model when the
-run is interrupted or its wall time or target is reached is cancelled rather than awaited
-(a request may hang for minutes with its retries); its iteration is asked again by a
-resume. With one worker the loop is strictly sequential,
-so a run is reproducible from its seed.
+(nothing half-done is ever committed). A job still making its child when the run is
+interrupted or its wall time or target is reached (a model's request may hang for minutes
+with its retries, an operator may take its time) is cancelled rather than awaited; its
+iteration is asked again next. With one worker the loop is strictly sequential, so a run
+is reproducible from its seed.
 
 With more workers, the loop asks ahead: besides the ``workers`` jobs that evaluate, more
 are proposing (one per process of the proposal pool for every 16 workers, at least one
@@ -175,11 +175,12 @@ async def _drive(
                 task.add_done_callback(finished.add)
                 in_flight.add(task)
                 jobs[task] = job
-            if stop.reason in _NO_WAITING_ON_MODELS:
-                # stopping: a child still waiting on a model (a request that may hang for
-                # minutes, with its retries) is not worth waiting for; evaluations finish
+            if stop.reason in _NO_WAITING_ON_PROPOSALS:
+                # stopping: a child still being made (a model's request may hang for
+                # minutes with its retries, an operator may take its time) is not worth
+                # waiting for; evaluations finish
                 for task in in_flight:
-                    if engine.waits_on_a_model(jobs[task]):
+                    if engine.still_proposing(jobs[task]):
                         task.cancel()
             if not in_flight:
                 if stop.reason is None and not final_done:
@@ -225,8 +226,10 @@ async def _drive(
     return _budget_reached(engine, budget, started) or (StopReason.ITERATIONS, "")
 
 
-#: Stop reasons on which children still waiting on a model are cancelled, not awaited.
-_NO_WAITING_ON_MODELS = frozenset({StopReason.INTERRUPTED, StopReason.WALL_TIME, StopReason.TARGET})
+#: Stop reasons on which children still being made are cancelled, not awaited.
+_NO_WAITING_ON_PROPOSALS = frozenset(
+    {StopReason.INTERRUPTED, StopReason.WALL_TIME, StopReason.TARGET}
+)
 
 
 class _Finished:

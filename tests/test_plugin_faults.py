@@ -171,3 +171,20 @@ def test_a_misspelled_feature_stops_the_start_naming_it_and_the_metrics(tmp_path
 def test_a_feature_the_evaluator_reports_is_accepted(tmp_path: Path) -> None:
     result = _run(tmp_path, {"archive": {"features": [{"name": "mse"}]}}, iterations=1)
     assert result.iterations == 1
+
+
+@pytest.mark.timeout(120)
+def test_an_operator_that_never_answers_does_not_hold_the_run_past_its_wall_time(
+    tmp_path: Path, registered: list[tuple[Any, str]]
+) -> None:
+    """The job still making its child is cancelled when the wall time is up (nothing of
+    it was evaluated); the run ends instead of waiting for it."""
+    _register(registered, OPERATORS, "faulty", "StallingOperator.from_settings")
+    config = {
+        "operators": {"enabled": ["faulty"]},
+        "run": {"workers": 1, "max_wall_time_s": 1.0},
+    }
+    result = _run(tmp_path, config, iterations=10)
+    assert result.stop_reason == "wall-time budget reached"
+    assert result.iterations == 0
+    assert _rows(tmp_path, "SELECT COUNT(*) FROM programs") == [(1,)]  # the seed alone

@@ -5,6 +5,7 @@ Nothing here registers itself; a test registers the part it needs and forgets it
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 
 from evoforge.config import EvaluatorConfig
@@ -41,6 +42,16 @@ class TextOperator(Operator):
 
     async def propose(self, context: ProposalContext) -> Proposal | None:
         return context.parent.code + "\n# changed\n"  # type: ignore[return-value]
+
+
+class StallingOperator(Operator):
+    """Never answers (a request to a service that hangs)."""
+
+    name = "faulty"
+
+    async def propose(self, context: ProposalContext) -> Proposal | None:
+        await asyncio.Event().wait()
+        return None
 
 
 class NeedsArgumentOperator(Operator):
