@@ -549,18 +549,24 @@ class Engine:
         if self._closed:
             return
         self._closed = True
-        try:
-            if self.proposals is not None:
-                self.proposals.close()
-            self.backend.close()
-        finally:
+        lock, self._run_lock = self._run_lock, None
+        parts: list[Callable[[], None]] = [
+            *([self.proposals.close] if self.proposals is not None else []),
+            self.backend.close,
+            self.evaluator.close,
+            self.db.close,
+            *([lock.release] if lock is not None else []),
+        ]
+        # each part is released whatever happens to the one before (a second Ctrl-C
+        # while the first closes must not leave the rest running); the first error wins
+        failure: BaseException | None = None
+        for release in parts:
             try:
-                self.evaluator.close()
-                self.db.close()
-            finally:
-                lock, self._run_lock = self._run_lock, None
-                if lock is not None:
-                    lock.release()
+                release()
+            except BaseException as exc:  # re-raised below, once all have run
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
     def __enter__(self) -> Engine:
         return self

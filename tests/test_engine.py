@@ -401,3 +401,29 @@ def test_iterations_never_told_are_asked_again_so_a_run_has_no_gaps(tmp_path: Pa
         _step(engine, again)  # iteration 1 stays open: the process "dies" with it
     with Engine.open(tmp_path / "run") as resumed:
         assert [resumed.ask().iteration, resumed.ask().iteration] == [1, 4]
+
+
+def test_an_interrupt_while_one_part_closes_still_closes_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second Ctrl-C that lands while the backend closes: the judge, the database and
+    the lock are still released, and the interrupt goes on up."""
+    import sqlite3
+
+    shutil.copytree(PROBLEM, tmp_path / "problem")
+    problem = load_problem(tmp_path / "problem")
+    config = resolve_config(problem_layer=problem.config_layer, cli_layer={"seed": 4})
+    engine = Engine.create(problem, config, tmp_path / "run")
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    close_backend = engine.backend.close
+    monkeypatch.setattr(engine.backend, "close", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        engine.close()
+    close_backend()  # what the interrupt cut short, so the test leaves no process behind
+    with pytest.raises(sqlite3.ProgrammingError):  # the database was closed all the same
+        engine.db.count_programs()
+    with Engine.open(tmp_path / "run") as reopened:  # and the lock released
+        assert reopened.counters.iterations == 0
