@@ -32,7 +32,7 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -380,7 +380,13 @@ class Engine:
         """
         db_path = run_dir / RunDatabase.FILENAME
         if db_path.exists():
-            if _holds_started_run(db_path):
+            held = _holds_started_run(db_path)
+            if held == "unreadable":
+                raise EngineError(
+                    f"{run_dir} holds a run database SQLite cannot read; move it away, or "
+                    "pass --fresh to replace the run"
+                )
+            if held:
                 raise EngineError(f"{run_dir} already holds a run; use 'evoforge resume {run_dir}'")
             _remove_database(db_path)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -1673,11 +1679,11 @@ def _seed_failure(result: EvaluationResult) -> str:
     return f"the seed program did not score ({result.status.value}): {detail}"
 
 
-def _holds_started_run(db_path: Path) -> bool:
+def _holds_started_run(db_path: Path) -> bool | Literal["unreadable"]:
     """Whether the database at ``db_path`` holds a run that got as far as its seed's
-    commit. Called under the run's lock. A file SQLite cannot read counts as a run (it is
-    never removed unasked); a database without the programs table (its schema never
-    finished) or without a program in it does not."""
+    commit. Called under the run's lock. A file SQLite cannot read is ``"unreadable"``
+    (it counts as a run: it is never removed unasked); a database without the programs
+    table (its schema never finished) or without a program in it does not."""
     try:
         connection = sqlite3.connect(str(db_path), timeout=30.0)
         try:
@@ -1691,7 +1697,7 @@ def _holds_started_run(db_path: Path) -> bool:
         finally:
             connection.close()
     except sqlite3.DatabaseError:
-        return True
+        return "unreadable"
 
 
 def _remove_database(db_path: Path) -> None:

@@ -227,7 +227,8 @@ def test_a_database_that_is_not_a_run_is_never_replaced_unasked(
     (run_dir / "run.sqlite").write_bytes(b"not a database at all, but someone's file" * 50)
     argv = ["run", str(problem), "--iterations", "2", "--out", str(run_dir), "--quiet"]
     assert main(argv) == 2
-    assert "already holds a run" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "holds a run database SQLite cannot read; move it away, or pass --fresh" in error
     assert (run_dir / "run.sqlite").read_bytes().startswith(b"not a database")
 
 
