@@ -395,7 +395,16 @@ class MutateConfig(_Strict):
 
 
 class OperatorsConfig(_Strict):
-    """Which operators the bandit may choose among, and their settings."""
+    """Which operators the bandit may choose among, and their settings. An operator that
+    a plugin registers with a settings model takes its settings under `operators.<name>`
+    (listed below when installed); any other key is an error.
+
+    Plugin settings are kept as extra keys, each validated by its operator's model as the
+    section is read (:meth:`_plugin_settings`), so that they are dumped, stored with the
+    run and read back like every other key.
+    """
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True, frozen=False)
 
     enabled: list[str] = Field(
         default_factory=lambda: ["tune", "mutate", "crossover", "simplify"],
@@ -405,6 +414,50 @@ class OperatorsConfig(_Strict):
     tune: TuneConfig = Field(default_factory=TuneConfig)
     mutate: MutateConfig = Field(default_factory=MutateConfig)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _plugin_settings(cls, data: Any, info: ValidationInfo) -> Any:
+        """Validate each key that is not a field as the settings of the operator of that
+        name, and give every enabled operator that declares settings its defaults when
+        the config names none (so the run stores what its operators were built with)."""
+        if not isinstance(data, Mapping):
+            return data  # pydantic says what is wrong with it
+        data = dict(data)
+        for name in [key for key in data if key not in cls.model_fields]:
+            data[name] = _operator_settings(str(name), data[name], info)
+        enabled = data.get(
+            "enabled", cls.model_fields["enabled"].get_default(call_default_factory=True)
+        )
+        if isinstance(enabled, list):
+            for name in enabled:
+                if not isinstance(name, str) or OPERATORS.settings_model(name) is None:
+                    continue
+                if name in cls.model_fields:
+                    raise ValueError(
+                        f"operator {name!r} registers a settings model, but "
+                        f"operators.{name} is evoforge's own key; register it under another name"
+                    )
+                if name not in data:
+                    data[name] = _operator_settings(name, {}, info)
+        return data
+
+    def settings_of(self, name: str) -> BaseModel | None:
+        """The settings of operator ``name`` if it registered a settings model: those this
+        config gives, else the model's defaults; None for an operator without one."""
+        model = OPERATORS.settings_model(name)
+        if model is None:
+            return None
+        given = (self.__pydantic_extra__ or {}).get(name, {})
+        return given if isinstance(given, model) else model.model_validate(given)
+
+    def builtin_only(self) -> OperatorsConfig:
+        """This section without the plugins' settings (for processes that build evoforge's
+        own operators only, and may not be able to import a plugin's models)."""
+        return type(self).model_construct(
+            _fields_set=self.model_fields_set & set(type(self).model_fields),
+            **{name: getattr(self, name) for name in type(self).model_fields},
+        )
+
     @model_validator(mode="after")
     def _known_operators(self, info: ValidationInfo) -> OperatorsConfig:
         unknown = [name for name in self.enabled if not OPERATORS.has(name)]
@@ -413,6 +466,48 @@ class OperatorsConfig(_Strict):
         if not self.enabled:
             raise ValueError("at least one operator must be enabled")
         return self
+
+
+def _operator_settings(name: str, value: Any, info: ValidationInfo) -> Any:
+    """``operators.<name>``: the validated settings of operator ``name``. Errors are
+    raised as pydantic's, located at ``name`` (and inside it), so that the message names
+    the key as any other does."""
+    model = OPERATORS.settings_model(name)
+    if model is None:
+        if not OPERATORS.has(name):
+            if _any_name(info):
+                return value  # a stored run's plugin that is not installed here
+            problem = PydanticCustomError(
+                "unknown_operator_settings",
+                "settings of an {unknown}",
+                {"unknown": OPERATORS.unknown(name)},
+            )
+        else:
+            problem = PydanticCustomError(
+                "operator_without_settings",
+                "unknown key (operator {name} registered no settings model)",
+                {"name": repr(name)},
+            )
+        raise ValidationError.from_exception_data(
+            "OperatorsConfig", [{"type": problem, "loc": (name,), "input": value}]
+        )
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        raise ValidationError.from_exception_data(
+            "OperatorsConfig",
+            [
+                {
+                    # the message as the model worded it, under its own type
+                    "type": PydanticCustomError(
+                        error["type"], "{message}", {"message": error["msg"]}
+                    ),
+                    "loc": (name, *error["loc"]),
+                    "input": error["input"],
+                }
+                for error in exc.errors()
+            ],
+        ) from None
 
 
 class BanditConfig(_Strict):
@@ -916,7 +1011,7 @@ def config_reference() -> str:
 
 
 def _describe_model(model: type[BaseModel], prefix: str, lines: list[str]) -> None:
-    doc = (model.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+    doc = " ".join((model.__doc__ or "").strip().split("\n\n")[0].split())
     title = prefix.rstrip(".") or "top level"
     lines += [f"## `{title}`", "", doc, "", "| key | default | meaning |", "|---|---|---|"]
     nested: list[tuple[type[BaseModel], str]] = []
@@ -946,6 +1041,11 @@ def _describe_model(model: type[BaseModel], prefix: str, lines: list[str]) -> No
         _describe_model(FeatureConfig, f"{prefix}features[].", lines)
     if model is LLMConfig:
         _describe_model(LLMModelConfig, f"{prefix}models[].", lines)
+    if model is OperatorsConfig:
+        for name in OPERATORS.names():
+            settings = OPERATORS.settings_model(name)
+            if settings is not None and name not in model.model_fields:
+                _describe_model(settings, f"{prefix}{name}.", lines)
 
 
 def _plain(value: Any) -> Any:

@@ -87,7 +87,7 @@ from evoforge.storage.db import DatabaseError, EncodedJSON, RunDatabase
 if TYPE_CHECKING:
     from evoforge.runs import RunLock
 
-__all__ = ["Engine", "EngineError", "Job", "StepReport", "build_llm"]
+__all__ = ["Engine", "EngineError", "Job", "PartsFactory", "StepReport", "build_llm"]
 
 _RNG_SELECT = 0
 _RNG_OPERATOR = 1
@@ -108,6 +108,12 @@ FINAL_SOURCE = "final"
 """``Program.parent_source`` of the simplification offered to the best as the run ends."""
 FIXED_SOURCE = "fixed"
 """``Program.parent_source`` under fixed parent selection (``archive.parents.adaptive``)."""
+
+PartsFactory = Callable[[Problem, Config, Path, RunDatabase], "Engine"]
+"""What :meth:`Engine.create` and :meth:`Engine.open` call to build the engine of a run:
+``parts(problem, config, run_dir, store)``, with :meth:`Engine.from_config`'s signature.
+It returns an :class:`Engine` over the ``store`` and ``run_dir`` it is given, with the
+``config`` it is given, built from whatever parts the caller chooses."""
 
 
 def _drop_before(items: deque[Program], oldest: int) -> None:
@@ -186,6 +192,12 @@ class Engine:
     operator bandit, the evaluation backend (the sandboxed half of an evaluation) with the
     judge that scores what it returns, the checks before evaluation, the feature
     extractor and, when an ``llm_*`` operator is enabled, the language-model services.
+
+    An engine composed by hand starts or continues a run the same way: ``create`` and
+    ``open`` take a ``parts`` factory (:data:`PartsFactory`) that builds it instead of
+    ``from_config``, and do the rest as for any run (the lock, the stored config and
+    problem files, the seed, the replay). An engine constructed outside them has no
+    seed, and :meth:`ask` refuses it.
     """
 
     def __init__(
@@ -349,16 +361,21 @@ class Engine:
         on_seed: Callable[[EvaluationResult], None] | None = None,
         *,
         locked: bool = False,
+        parts: PartsFactory | None = None,
     ) -> Engine:
         """Start a new run in ``run_dir`` and score the seed (:meth:`_create`).
 
         The engine holds the run's lock (``run.lock``, as ``evoforge run`` does) until
         :meth:`close`, so no other process drives the run meanwhile (``RunLockedError``,
         an :class:`EngineError`, when one does); ``locked``: the caller holds it already.
+        ``parts`` builds the engine instead of :meth:`from_config` (an engine composed by
+        hand, :data:`PartsFactory`); it is called once the problem's files are copied to
+        ``run_dir / "problem"`` (the evaluator a judge should read) and the store holds the
+        config, and before the seed is scored.
         """
         directory = Path(run_dir)
         return _holding_lock(
-            directory, locked, lambda: cls._create(problem, config, directory, on_seed)
+            directory, locked, lambda: cls._create(problem, config, directory, on_seed, parts)
         )
 
     @classmethod
@@ -368,6 +385,7 @@ class Engine:
         config: Config,
         run_dir: Path,
         on_seed: Callable[[EvaluationResult], None] | None = None,
+        parts: PartsFactory | None = None,
     ) -> Engine:
         """Start a new run in ``run_dir`` and score the seed.
 
@@ -406,7 +424,7 @@ class Engine:
                     "created_at": repr(time.time()),
                 }
             )
-            engine = cls.from_config(problem, config, run_dir, database)
+            engine = _built(parts or cls.from_config, problem, config, run_dir, database)
         except BaseException:
             database.close()
             _remove_database(db_path)
@@ -442,9 +460,12 @@ class Engine:
         llm_base_url: str | None = None,
         check_config: Callable[[Config], None] | None = None,
         locked: bool = False,
+        parts: PartsFactory | None = None,
     ) -> Engine:
         """Reopen a run (:meth:`_open`), holding its lock until :meth:`close` as
-        :meth:`create` does (``locked``: the caller holds it already)."""
+        :meth:`create` does (``locked``: the caller holds it already). ``parts`` builds
+        the engine instead of :meth:`from_config`, as in :meth:`create`: a run started by
+        hand-built parts continues with the same parts, over the stored config."""
         run_dir = Path(run_dir)
         db_path = run_dir / RunDatabase.FILENAME
         if not db_path.exists():
@@ -453,7 +474,11 @@ class Engine:
             run_dir,
             locked,
             lambda: cls._open(
-                run_dir, config_override, llm_base_url=llm_base_url, check_config=check_config
+                run_dir,
+                config_override,
+                llm_base_url=llm_base_url,
+                check_config=check_config,
+                parts=parts,
             ),
         )
 
@@ -465,6 +490,7 @@ class Engine:
         *,
         llm_base_url: str | None = None,
         check_config: Callable[[Config], None] | None = None,
+        parts: PartsFactory | None = None,
     ) -> Engine:
         """Reopen a run: rebuild the archive, bandit and counters from the database.
 
@@ -519,7 +545,7 @@ class Engine:
             files=files,
         )
         try:
-            engine = cls.from_config(problem, config, run_dir, database)
+            engine = _built(parts or cls.from_config, problem, config, run_dir, database)
         except BaseException:
             database.close()
             raise
@@ -603,6 +629,12 @@ class Engine:
         asked and not yet told (the bandits count those as pulls in flight, so that a batch
         of asks spreads over the arms)."""
         self._refuse_if_closed()
+        if self._seed is None:
+            raise EngineError(
+                "this engine's run has no seed: an engine built by hand starts its run with "
+                "Engine.create(problem, config, run_dir, parts=...) and continues it with "
+                "Engine.open(run_dir, parts=...)"
+            )
         if self._iterations_to_ask_again:
             iteration = heapq.heappop(self._iterations_to_ask_again)
         else:
@@ -1632,6 +1664,32 @@ def _check_tell_arguments(job: object, proposal: object, result: object) -> None
         raise EngineError(
             f"tell: proposal must be a Proposal or None, got {type(proposal).__name__}"
         )
+
+
+def _built(
+    parts: PartsFactory, problem: Problem, config: Config, run_dir: Path, store: RunDatabase
+) -> Engine:
+    """``parts(problem, config, run_dir, store)``, refused (:class:`EngineError`, after
+    closing what it built) unless it is an engine over that store, run directory and
+    config: the run's lock, files and stored config are those, and nothing else would keep
+    them in step."""
+    engine = parts(problem, config, run_dir, store)
+    if not isinstance(engine, Engine):
+        raise EngineError(f"parts built {type(engine).__name__}, not an Engine")
+    if engine.db is not store or engine.run_dir != run_dir or engine.config != config:
+        what = (
+            "store"
+            if engine.db is not store
+            else "run directory"
+            if engine.run_dir != run_dir
+            else "config"
+        )
+        engine.close()
+        raise EngineError(
+            f"parts built an engine with another {what}; it must use the problem, config, "
+            "run directory and store it is given"
+        )
+    return engine
 
 
 def _holding_lock(run_dir: Path, locked: bool, make: Callable[[], Engine]) -> Engine:

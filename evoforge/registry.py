@@ -7,6 +7,10 @@ the operators, the archive or Ray. Adding a part is one new module plus one
 ``register`` call; the configuration, the engine's factory and ``evoforge config
 --reference`` all read the same table, so a name is never copied anywhere else.
 
+An operator may also declare a settings model (a pydantic model) when it registers: the
+configuration then takes its settings under ``operators.<name>``, validates them with
+that model and stores them with the run, and its builder receives them.
+
 This module imports nothing from evoforge: it sits at the bottom with ``program`` and
 ``config``.
 """
@@ -20,7 +24,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args, get_origin
+
+from pydantic import BaseModel
 
 __all__ = [
     "ARCHIVES",
@@ -85,6 +91,39 @@ def plugin_failures() -> tuple[str, ...]:
     return load_plugins()
 
 
+def _check_settings_model(owner: str, model: object) -> None:
+    """ValueError unless ``model`` is a pydantic model class that refuses unknown keys,
+    as do the models its fields hold."""
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise ValueError(f"{owner}: settings must be a pydantic model class, got {model!r}")
+    pending: list[type[BaseModel]] = [model]
+    seen: set[type[BaseModel]] = set()
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        if current.model_config.get("extra") != "forbid":
+            raise ValueError(
+                f"{owner}: settings model {current.__name__} must refuse unknown keys "
+                "(model_config = ConfigDict(extra='forbid'))"
+            )
+        for field in current.model_fields.values():
+            pending.extend(_models_in(field.annotation))
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation holds (itself, or inside ``list[...]``, ``X | None``
+    and the like)."""
+    if (
+        get_origin(annotation) is None
+        and isinstance(annotation, type)
+        and issubclass(annotation, BaseModel)
+    ):
+        return [annotation]
+    return [model for argument in get_args(annotation) for model in _models_in(argument)]
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
@@ -98,27 +137,42 @@ class Registration:
     target: str
     tags: frozenset[str]
     summary: str
+    settings: type[BaseModel] | None = None
 
 
 class Registry:
     """The parts of one kind, in registration order."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, *, takes_settings: bool = False) -> None:
         self.kind = kind
+        self.takes_settings = takes_settings
         self._entries: dict[str, Registration] = {}
 
     def register(
-        self, name: str, target: str, *, tags: Iterable[str] = (), summary: str = ""
+        self,
+        name: str,
+        target: str,
+        *,
+        tags: Iterable[str] = (),
+        summary: str = "",
+        settings: type[BaseModel] | None = None,
     ) -> None:
         """Register ``name`` as built by ``target`` (``"module:attribute"``).
 
         Registering a name again replaces the earlier entry (a plugin may override a
-        built-in); ``target`` is only imported when the part is built.
+        built-in); ``target`` is only imported when the part is built. ``settings``
+        (operators only): the pydantic model of the part's settings, which must refuse
+        unknown keys (``extra="forbid"``, in every model it nests) so that a mistyped
+        key is an error, as everywhere in a config.
         """
         module, _, attribute = target.partition(":")
         if not name or not module or not attribute:
             raise ValueError(f"{self.kind} {name!r}: target must be 'module:attribute'")
-        self._entries[name] = Registration(name, target, frozenset(tags), summary)
+        if settings is not None:
+            if not self.takes_settings:
+                raise ValueError(f"{self.kind} {name!r}: only operators declare settings")
+            _check_settings_model(f"{self.kind} {name!r}", settings)
+        self._entries[name] = Registration(name, target, frozenset(tags), summary, settings)
 
     def unregister(self, name: str) -> None:
         """Forget ``name`` (a plugin unloading itself; tests). Unknown names are ignored."""
@@ -135,6 +189,13 @@ class Registry:
         load_plugins()
         entry = self._entries.get(name)
         return entry is not None and (tag is None or tag in entry.tags)
+
+    def settings_model(self, name: str) -> type[BaseModel] | None:
+        """The settings model ``name`` registered with; None when it declared none or is
+        not registered."""
+        load_plugins()
+        entry = self._entries.get(name)
+        return None if entry is None else entry.settings
 
     def entry(self, name: str) -> Registration:
         """The registration of ``name``; ValueError naming the known ones if there is none."""
@@ -191,9 +252,12 @@ class Registry:
             ) from exc
 
 
-OPERATORS = Registry("operator")
-"""Operator builders ``(operators_config, llm_services_or_None) -> Operator``. Tags:
-``llm`` (needs language models), ``symbolic`` (needs none)."""
+OPERATORS = Registry("operator", takes_settings=True)
+"""Operator builders ``(settings, llm_services_or_None) -> Operator``: ``settings`` is an
+instance of the settings model the operator registered with (validated from
+``operators.<name>``, or its defaults), or the whole ``operators`` section
+(:class:`~evoforge.config.OperatorsConfig`) for an operator registered without one.
+Tags: ``llm`` (needs language models), ``symbolic`` (needs none)."""
 
 FEATURES = Registry("feature")
 """Feature functions ``(code, metrics, score, references) -> float``; a name that is not

@@ -4,6 +4,7 @@ ask/tell refuses what it cannot count."""
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,18 +16,20 @@ from evoforge import Engine, EvalStatus, EvaluationResult, load_problem
 from evoforge.archive.features import FeatureExtractor
 from evoforge.archive.islands import Archive
 from evoforge.checks import Check, Rejection, SyntaxCheck
-from evoforge.config import ConfigError, resolve_config
-from evoforge.engine import EngineError
+from evoforge.config import Config, ConfigError, resolve_config
+from evoforge.engine import EngineError, PartsFactory
 from evoforge.evaluation.backends.base import EvaluationRequest
 from evoforge.evaluation.backends.local import LocalBackend
 from evoforge.evaluation.evaluator import ProblemEvaluator
 from evoforge.evaluation.raw import RawEvaluation
 from evoforge.kinds import RejectionKind
-from evoforge.operators.base import Proposal
+from evoforge.operators.base import Operator, Proposal, ProposalContext
 from evoforge.operators.registry import build_operators
+from evoforge.operators.tune import TuneOperator
 from evoforge.problem import materialise_problem
 from evoforge.program import Program
 from evoforge.registry import OPERATORS
+from evoforge.runs import RunLockedError
 from evoforge.selection.bandits import make_bandit
 from evoforge.storage.db import RunDatabase
 
@@ -98,41 +101,139 @@ class _CountingBackend(LocalBackend):
         return await super().evaluate(request)
 
 
-def test_the_engine_runs_with_parts_it_is_given(tmp_path: Path) -> None:
+class _NudgeB(Operator):
+    """A caller's own operator, never registered: moves ``b`` by a random step."""
+
+    name = "nudge_b"
+
+    async def propose(self, context: ProposalContext) -> Proposal | None:
+        found = re.search(r"b = (\S+)", context.parent.code)
+        if found is None:
+            return None
+        value = float(found.group(1)) + float(context.rng.normal(0.0, 0.2))
+        code = context.parent.code.replace(found.group(0), f"b = {value!r}", 1)
+        return Proposal(code, self.name)
+
+
+def _hand_built(backends: list[_CountingBackend]) -> PartsFactory:
+    """Parts chosen by hand: an unregistered operator beside ``tune``, a counting backend
+    (appended to ``backends``) and a check of the caller's own."""
+
+    def parts(
+        problem: evoforge.Problem, config: Config, run_dir: Path, store: RunDatabase
+    ) -> Engine:
+        judge = ProblemEvaluator(run_dir / "problem" / "evaluator.py", config.evaluator)
+        backend = _CountingBackend(judge)
+        backends.append(backend)
+        operators = {"nudge_b": _NudgeB(), "tune": TuneOperator(config.operators.tune)}
+        return Engine(
+            problem,
+            config,
+            run_dir,
+            store=store,
+            archive=Archive(config.archive),
+            operators=operators,
+            bandit=make_bandit(list(operators), config.bandit),
+            backend=backend,
+            judge=judge,
+            checks=[SyntaxCheck(), _RefuseLongCode(len(problem.initial_code) + 5)],
+            features=FeatureExtractor(config.archive.features),
+        )
+
+    return parts
+
+
+def test_an_engine_of_hand_built_parts_starts_a_run_and_continues_it(tmp_path: Path) -> None:
     problem = _problem(tmp_path)
-    config = resolve_config(problem_layer=problem.config_layer, cli_layer={"seed": 3})
+    config = resolve_config(
+        problem_layer=problem.config_layer, cli_layer={"seed": 3, "run": {"proposal_processes": 0}}
+    )
+    run_dir = tmp_path / "run"
+    backends: list[_CountingBackend] = []
+    engine = Engine.create(problem, config, run_dir, parts=_hand_built(backends))
+    try:
+        assert engine.seed_program is not None and engine.best is not None
+        assert (run_dir / "problem" / "evaluator.py").is_file()  # the run keeps its problem
+        assert engine.db.get_meta("config") == config.model_dump_json()
+        with pytest.raises(RunLockedError):  # the engine holds the run's lock
+            Engine.open(run_dir)
+        first = [asyncio.run(engine.run_job(engine.ask())) for _ in range(6)]
+        best_before = engine.best.id
+    finally:
+        engine.close()
+    assert {report.program.operator for report in first} == {"nudge_b", "tune"}
+    refused = [r for r in first if r.program.rejection is RejectionKind.OTHER]
+    assert all(r.program.reason == "longer than the seed" for r in refused)
+    # the seed and every evaluated child went through the given backend
+    evaluated = [r.program.id for r in first if r.evaluated]
+    assert backends[0].keys[1:] == evaluated
+
+    engine = Engine.open(run_dir, parts=_hand_built(backends))
+    try:
+        assert len(backends) == 2
+        assert engine.counters.iterations == 6
+        assert engine.best is not None and engine.best.id == best_before
+        job = engine.ask()
+        assert job.iteration == 7  # the run goes on where it stopped
+        later = [asyncio.run(engine.run_job(job))]
+        later += [asyncio.run(engine.run_job(engine.ask())) for _ in range(2)]
+        assert backends[1].keys == [r.program.id for r in later if r.evaluated]
+    finally:
+        engine.close()
+    store = RunDatabase(run_dir / RunDatabase.FILENAME)
+    try:
+        assert store.count_programs() == 10  # the seed and nine children, one run
+    finally:
+        store.close()
+
+
+def test_an_engine_built_outside_create_and_open_refuses_to_ask(tmp_path: Path) -> None:
+    problem = _problem(tmp_path)
+    config = resolve_config(
+        problem_layer=problem.config_layer, cli_layer={"run": {"proposal_processes": 0}}
+    )
     run_dir = tmp_path / "run"
     materialise_problem(problem.files, run_dir / "problem")
     store = RunDatabase(run_dir / RunDatabase.FILENAME, create=True)
-    judge = ProblemEvaluator(run_dir / "problem" / "evaluator.py", config.evaluator)
-    backend = _CountingBackend(judge)
-    operators = build_operators(config.operators)
-    engine = Engine(
-        problem,
-        config,
-        run_dir,
-        store=store,
-        archive=Archive(config.archive),
-        operators=operators,
-        bandit=make_bandit(list(operators), config.bandit),
-        backend=backend,
-        judge=judge,
-        checks=[SyntaxCheck(), _RefuseLongCode(len(problem.initial_code) + 5)],
-        features=FeatureExtractor(config.archive.features),
-    )
+    engine = _hand_built([])(problem, config, run_dir, store)
     try:
-        seed = engine.evaluate(problem.initial_code)
-        assert seed.status is EvalStatus.OK
-        engine._commit_seed(seed)
-        reports = [asyncio.run(engine.run_job(engine.ask())) for _ in range(10)]
-        refused = [r for r in reports if r.program.rejection is RejectionKind.OTHER]
-        evaluated = [r for r in reports if r.evaluated]
-        # every evaluated child went through the given backend, under its program id
-        assert backend.keys[1:] == [r.program.id for r in evaluated]
-        assert all(len(r.program.code) <= len(problem.initial_code) + 5 for r in evaluated)
-        assert all(r.program.reason == "longer than the seed" for r in refused)
+        with pytest.raises(EngineError, match=r"no seed.*Engine\.create\(.*parts=\.\.\.\)"):
+            engine.ask()
     finally:
         engine.close()
+
+
+def test_parts_that_fail_or_build_another_run_leave_nothing_behind(tmp_path: Path) -> None:
+    problem = _problem(tmp_path)
+    config = resolve_config(
+        problem_layer=problem.config_layer, cli_layer={"run": {"proposal_processes": 0}}
+    )
+    run_dir = tmp_path / "run"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    def raising(
+        problem: evoforge.Problem, config: Config, run_dir: Path, store: RunDatabase
+    ) -> Engine:
+        raise RuntimeError("no cluster today")
+
+    def over_another_store(
+        problem: evoforge.Problem, config: Config, run_dir: Path, store: RunDatabase
+    ) -> Engine:
+        other = RunDatabase(elsewhere / RunDatabase.FILENAME, create=True)
+        return _hand_built([])(problem, config, run_dir, other)
+
+    with pytest.raises(RuntimeError, match="no cluster today"):
+        Engine.create(problem, config, run_dir, parts=raising)
+    assert not (run_dir / RunDatabase.FILENAME).exists()
+    with pytest.raises(EngineError, match="parts built an engine with another store"):
+        Engine.create(problem, config, run_dir, parts=over_another_store)
+    assert not (run_dir / RunDatabase.FILENAME).exists()
+    with pytest.raises(EngineError, match="parts built int, not an Engine"):
+        Engine.create(problem, config, run_dir, parts=lambda *_: 7)  # type: ignore[arg-type,return-value]
+    # the lock was released each time: the run starts
+    engine = Engine.create(problem, config, run_dir, parts=_hand_built([]))
+    engine.close()
 
 
 def test_an_engine_refuses_operators_the_bandit_does_not_know(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -106,3 +107,83 @@ def test_a_plugin_that_fails_to_load_is_named_and_the_rest_works(tmp_path: Path)
     listed = _evoforge(tmp_path, "config", "--reference", site=site)
     assert listed.returncode == 0
     assert "local" in listed.stdout
+
+
+SETTINGS_PLUGIN = '''
+from pydantic import BaseModel, ConfigDict, Field
+
+from evoforge import registry
+from evoforge.operators.base import Operator, Proposal
+
+
+class NudgeSettings(BaseModel):
+    """The nudge operator: add a constant to b."""
+
+    model_config = ConfigDict(extra="forbid")
+    step: float = Field(0.1, description="What is added to b.")
+
+
+class NudgeOperator(Operator):
+    name = "nudge"
+
+    def __init__(self, settings):
+        self.settings = settings
+
+    async def propose(self, context):
+        code = context.parent.code
+        line = next(line for line in code.splitlines() if line.strip().startswith("b = "))
+        value = float(line.split("=")[1]) + self.settings.step
+        return Proposal(code.replace(line, f"    b = {value!r}", 1), self.name)
+
+
+def build(settings, llm):
+    return NudgeOperator(settings)
+
+
+def register():
+    registry.OPERATORS.register(
+        "nudge", "nudgeplug:build", tags=("symbolic",), summary="adds to b", settings=NudgeSettings
+    )
+'''
+
+
+def test_an_installed_operator_takes_its_settings_from_the_config_file(tmp_path: Path) -> None:
+    shutil.copytree(PROBLEM, tmp_path / "problem")
+    site = tmp_path / "site"
+    _distribution(site, "nudgeplug", "nudgeplug:register", SETTINGS_PLUGIN)
+    (tmp_path / "typo.yaml").write_text("operators:\n  nudge:\n    stepp: 0.5\n")
+    (tmp_path / "config.yaml").write_text(
+        "operators:\n  enabled: [nudge]\n  nudge:\n    step: 0.5\n"
+    )
+
+    typo = _evoforge(tmp_path, "run", "problem", "--out", "run", "--config", "typo.yaml", site=site)
+    assert typo.returncode == 2
+    assert typo.stderr == "evoforge: error: typo.yaml: operators.nudge.stepp: unknown key\n"
+    reference = _evoforge(tmp_path, "config", "--reference", site=site)
+    assert "| `operators.nudge.step` | `0.1` | What is added to b. |" in reference.stdout
+    started = _evoforge(
+        tmp_path, "run", "problem", "--out", "run", "--iterations", "2",
+        "--config", "config.yaml", site=site,
+    )  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    resumed = _evoforge(tmp_path, "resume", "run", "--iterations", "1", site=site)
+    assert resumed.returncode == 0, resumed.stderr
+    # every child was nudged by the configured step: b = 0.1, 0.6, 1.1, ...
+    database = sqlite3.connect(tmp_path / "run" / "run.sqlite")
+    try:
+        codes = [row[0] for row in database.execute("SELECT code FROM programs WHERE seq > 0")]
+    finally:
+        database.close()
+    nudged = {line.strip() for code in codes for line in code.splitlines() if "b = " in line}
+    assert len(codes) == 3 and "b = 0.6" in nudged
+    assert nudged <= {"b = 0.6", "b = 1.1", "b = 1.6"}
+
+    refused = _evoforge(tmp_path, "resume", "run", "--iterations", "1")
+    assert refused.returncode == 2
+    assert refused.stderr.startswith(
+        "evoforge: error: stored config: operators.nudge: settings of an unknown operator "
+        "'nudge'; known: "
+    )
+    assert len(refused.stderr.splitlines()) == 1
+    report = _evoforge(tmp_path, "report", "run")
+    assert report.returncode == 0, report.stderr

@@ -168,7 +168,8 @@ class _WorkerProcess(FramedChild):
 
     def __init__(self, config: OperatorsConfig, settings: FactsSettings) -> None:
         super().__init__(_WORKER_COMMAND)
-        self._send((config, settings))
+        # a worker builds evoforge's own operators only, and may not import a plugin
+        self._send((config.builtin_only(), settings))
 
     def _send(self, payload: Any) -> None:
         try:
