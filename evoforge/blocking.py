@@ -30,7 +30,10 @@ def run_to_completion(
     raised once the coroutine has finished."""
     try:
         asyncio.get_running_loop()
+        running = True
     except RuntimeError:
+        running = False
+    if not running:  # outside the except block: errors of the run would chain to its error
         return asyncio.run(make())
     interrupted = False
     with ThreadPoolExecutor(1, thread_name_prefix="evoforge-loop") as helper:

@@ -213,7 +213,7 @@ def test_no_server_stops_at_start_up_with_one_line(
     assert main(_run(problem, config, run_dir, "--quiet")) == 2
     captured = capsys.readouterr()
     line = _one_error_line(captured.err)
-    assert f"model 'oracle' at {url} is unreachable" in line
+    assert f"model 'oracle' at {url} is unreachable: [Errno 111]" in line  # the real cause
     assert "--allow-unreachable" in line
     assert captured.out == ""
     assert not (run_dir / RunDatabase.FILENAME).exists()  # nothing begun, nothing lost
