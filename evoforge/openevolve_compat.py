@@ -171,6 +171,7 @@ def read_config_file(path: Path) -> tuple[dict[str, Any], list[str]]:
 _OPENEVOLVE_EXPLORATION_RATIO = 0.2
 _OPENEVOLVE_EXPLOITATION_RATIO = 0.7
 _OPENEVOLVE_CASCADE_THRESHOLDS = [0.5, 0.75, 0.9]
+_OPENEVOLVE_TIMEOUT_S = 300
 _OPENEVOLVE_FEATURE_DIMENSIONS = ["complexity", "diversity"]  # registered features here too
 _OPENEVOLVE_FEATURE_BINS = 10
 # prompt.system_message may name one of OpenEvolve's templates instead of holding text
@@ -219,6 +220,8 @@ def translate_openevolve(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[
         layer.setdefault("evaluator", {})["cascade_thresholds"] = list(
             _OPENEVOLVE_CASCADE_THRESHOLDS
         )
+    if evaluator.get("timeout") is None:  # OpenEvolve's default, not evoforge's 60 s
+        layer.setdefault("evaluator", {})["timeout_s"] = _OPENEVOLVE_TIMEOUT_S
     if evaluator.get("timeout") is not None and cascade is not False:
         notes.append(
             "evaluator.timeout limits each cascade stage in OpenEvolve, the whole evaluation "
@@ -244,7 +247,7 @@ def _translate_one(
         not_applied.append(name)
         return
     if value is None:
-        not_applied.append(f"{name}: null (evoforge's {dotted} default is used)")
+        not_applied.append(f"{name}: null (taken as not set)")
         return
     target = layer
     *parents, leaf = dotted.split(".")

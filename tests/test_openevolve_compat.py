@@ -115,7 +115,7 @@ def test_feature_bins_naming_no_dimension_is_an_error() -> None:
 def test_null_settings_are_named() -> None:
     config, not_applied, _ = _config({"random_seed": None, "max_iterations": 2, "log_dir": None})
     assert config.seed == 0
-    assert "random_seed: null (evoforge's seed default is used)" in not_applied
+    assert "random_seed: null (taken as not set)" in not_applied
     assert "log_dir" in not_applied
 
 
@@ -147,3 +147,4 @@ def test_the_cascade_gets_openevolves_default_thresholds() -> None:
     assert config.evaluator.cascade is False and not notes
     config, _, _ = _config({"evaluator": {"cascade_thresholds": [0.3]}})
     assert config.evaluator.cascade_thresholds == [0.3]
+    assert config.evaluator.timeout_s == 300  # OpenEvolve's default, not evoforge's 60 s
