@@ -78,9 +78,10 @@
       el("tbody", {}, rows.map((cells) => el("tr", {}, cells.map((c) =>
         c instanceof Node && c.tagName === "TD" ? c : el("td", typeof c === "number" ? { class: "num" } : {}, typeof c === "number" ? fmt(c) : c))))));
   }
-  function card(label, value, testid) {
+  // A card's value; ``title`` (shown on hover) can carry what the value rounds.
+  function card(label, value, testid, title) {
     return el("div", { class: "card" }, el("div", { class: "label" }, label),
-      el("div", { class: "value", "data-testid": testid || null }, value));
+      el("div", { class: "value", "data-testid": testid || null, title: title }, value));
   }
   function link(href, text) { return el("a", { href: href }, text); }
   function programLink(run, id) { return link("#/run/" + run + "/program/" + encodeURIComponent(id), id); }
@@ -178,7 +179,7 @@
     return [
       el("h1", {}, d.problem || d.run, " ", el("span", { class: "muted" }, d.run)),
       el("div", { class: "cards" },
-        card("best score", d.best_score === null ? "–" : String(d.best_score), "best-score"),
+        card("best score", fmt(d.best_score), "best-score", d.best_score === null ? null : String(d.best_score)),
         card("seed score", fmt(d.initial_score)),
         card("best program", d.best_id ? programLink(run, d.best_id) : "–"),
         card("iterations", fmt(d.iterations), "iterations"),
