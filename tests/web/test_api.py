@@ -102,6 +102,22 @@ def test_program_listings_by_status_and_limit(app: Any) -> None:
     assert 1 <= len(rows) <= 3 and {row["status"] for row in rows} == {"ok"}
 
 
+def test_head_answers_as_get_without_a_body(app: Any) -> None:
+    async def head(path: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=LOCAL) as client:
+            return await client.head(path)
+
+    for path in ("/", "/favicon.ico", "/static/app.js"):
+        full = get(app, path)
+        answer = asyncio.run(head(path))
+        assert answer.status_code == full.status_code == 200, path
+        assert answer.content == b"", path
+        assert answer.headers["content-type"] == full.headers["content-type"], path
+        assert answer.headers["content-length"] == str(len(full.content)), path
+        assert "content-security-policy" in answer.headers, path
+
+
 def test_every_answer_carries_a_strict_security_policy(app: Any) -> None:
     for path in ("/", "/static/app.js", "/static/app.css", "/api/runs/0/overview", "/nothing"):
         response = get(app, path)
