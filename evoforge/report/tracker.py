@@ -9,6 +9,7 @@ query, however long the run.
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from collections import defaultdict
@@ -19,6 +20,7 @@ import numpy as np
 from evoforge.config import BanditConfig
 from evoforge.report.reader import RunReader
 from evoforge.report.reasons import REJECTED, reason_kind
+from evoforge.running_time import SPANS_STATE, RunningClock, read_spans
 from evoforge.selection.bandits import make_bandit
 
 MAX_POINTS = 400
@@ -36,6 +38,14 @@ def finite(value: Any) -> float | None:
         return None
     number = float(value)
     return number if math.isfinite(number) else None
+
+
+def _json_or_none(text: str) -> Any:
+    """Stored JSON as data, ``None`` when it does not parse."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 def _thin(points: list[list[Any]], keep: set[int]) -> list[list[Any]]:
@@ -62,8 +72,7 @@ class RunTracker:
         self._llm_config: dict[str, Any] = config.get("llm", {})
         self._bandit_config: Any = config.get("bandit")
         self._next_seq = 0
-        self._start: float | None = None
-        self._last_time = 0.0
+        self._clock = RunningClock()  # seconds of running, idle time between invocations left out
         self._evaluations = 0
         self._eval_times: list[float] = []
         self._best: float | None = None
@@ -94,6 +103,8 @@ class RunTracker:
                 "WHERE seq >= ? ORDER BY seq",
                 (self._next_seq,),
             ).fetchall()
+            spans = conn.execute("SELECT value FROM state WHERE key = ?", (SPANS_STATE,)).fetchone()
+        self._clock.update(read_spans(None if spans is None else _json_or_none(spans[0])))
         for row in rows:
             self._fold(row)
         if rows:
@@ -101,11 +112,7 @@ class RunTracker:
 
     def _fold(self, row: tuple[Any, ...]) -> None:
         seq, iteration, island, evaluated, status, score, created_at, operator, reward = row[:9]
-        created = float(created_at)
-        if self._start is None:
-            self._start = created
-        self._last_time = max(self._last_time, created)
-        elapsed = created - self._start
+        elapsed = self._clock.at(float(created_at))
         if evaluated:
             self._evaluations += 1
             self._eval_times.append(elapsed)
@@ -168,12 +175,15 @@ class RunTracker:
     def overview(self) -> dict[str, Any]:
         """Everything the overview page shows.
 
-        ``best_curve``: ``[evaluations, seconds since start, best score]`` after every step
+        Seconds are seconds of running (:mod:`evoforge.running_time`: the time between a
+        run's stop and its resume is left out): ``duration_s`` and ``evaluations_per_s``
+        count them. ``best_curve``: ``[evaluations, seconds, best score]`` after every step
         (thinned, improvements kept); ``island_curves``: per island, a point at each
         improvement and one at the end; ``rate_curve``: ``[seconds, evaluations per
         second]`` per time bucket; ``failures``: counts by status (children only);
         ``reasons``: the top failure and rejection kinds; ``budgets``: ``{name: {"used",
-        "limit"}}`` for iterations, evaluations, tokens, cost and wall time.
+        "limit"}}`` for iterations, evaluations, tokens, cost and wall time (the latest
+        invocation's: its limit holds for each ``run`` and ``resume``).
         """
         with self._lock:
             self._catch_up()
@@ -194,7 +204,8 @@ class RunTracker:
             if reader.has_llm_calls
             else None
         ) or (0, 0, 0.0)
-        duration = max(0.0, self._last_time - (self._start or self._last_time))
+        duration = self._clock.total()
+        latest = self._clock.latest()
         programs = len(self._best_curve)
         iterations = max(0, programs - 1)
         island_curves = {}
@@ -229,8 +240,8 @@ class RunTracker:
                     "limit": self._llm_config.get("max_total_tokens"),
                 },
                 "cost": {"used": float(usage[2]), "limit": self._llm_config.get("max_cost")},
-                "wall_time_s": {
-                    "used": round(duration, 1),
+                "wall_time_s": {  # the limit holds for each invocation: the latest one's
+                    "used": round(duration if latest is None else latest, 1),
                     "limit": self._run_config.get("max_wall_time_s"),
                 },
             },

@@ -168,13 +168,16 @@
     models: renderModels,
   };
 
+  // The wall-time limit holds for each run or resume, so its "used" is the latest one's.
+  const BUDGET_NAMES = { wall_time_s: "wall time (s), latest run or resume" };
+
   async function renderOverview(run) {
     const d = await api("/api/runs/" + run + "/overview");
     const recent = await api("/api/runs/" + run + "/programs?limit=20").catch(() => []);
     const islands = Object.entries(d.island_curves).map(([island, points]) => ({ name: "island " + island, points: points.map((p) => [p[0], p[2]]) }));
     const best = { name: "best", points: d.best_curve.map((p) => [p[0], p[2]]), color: "#111" };
     const islandsOverTime = Object.entries(d.island_curves).map(([island, points]) => ({ name: "island " + island, points: points.map((p) => [p[1], p[2]]) }));
-    const budgets = Object.entries(d.budgets).map(([name, b]) => [name, fmt(b.used), b.limit === null || b.limit === undefined ? "no limit" : fmt(b.limit)]);
+    const budgets = Object.entries(d.budgets).map(([name, b]) => [BUDGET_NAMES[name] || name, fmt(b.used), b.limit === null || b.limit === undefined ? "no limit" : fmt(b.limit)]);
     const reasonRows = (list) => list.map((r) => [r.reason, r.count, Object.entries(r.statuses).map(([s, c]) => s + " " + c).join(", "), programLink(run, r.example_id)]);
     return [
       el("h1", {}, d.problem || d.run, " ", el("span", { class: "muted" }, d.run)),
@@ -185,7 +188,7 @@
         card("iterations", fmt(d.iterations), "iterations"),
         card("evaluations", fmt(d.evaluations), "evaluations"),
         card("evaluations / s", fmt(d.evaluations_per_s, 3)),
-        card("elapsed", fmt(d.duration_s, 4) + " s"),
+        card("elapsed (running)", fmt(d.duration_s, 4) + " s", "elapsed"),
         card("stop reason", d.stop_reason || "running (or never stopped cleanly)", "stop-reason")),
       el("div", { class: "grid2" },
         el("section", {}, el("h2", {}, "Best score by evaluations"),
