@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from evoforge.running_time import SPANS_STATE
+from evoforge.splits import FINAL_STATE
 from evoforge.storage.db import DatabaseError, RunDatabase
 
 REPORT_FILENAME = "report.html"  # where ``evoforge report`` writes in a run directory
-VIEWED_STATE = (SPANS_STATE,)
+VIEWED_STATE = (SPANS_STATE, FINAL_STATE)
 """State the viewers show that may change without a step, an event or a model call."""
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import threading
 from collections import defaultdict
 from typing import Any
@@ -22,6 +23,7 @@ from evoforge.report.reader import RunReader
 from evoforge.report.reasons import REJECTED, reason_kind
 from evoforge.running_time import SPANS_STATE, RunningClock, read_spans
 from evoforge.selection.bandits import make_bandit
+from evoforge.splits import FINAL_STATE, FinalChoice, final_choice_pending
 
 MAX_POINTS = 400
 """Largest number of points in one curve (every improvement of the best is kept)."""
@@ -48,6 +50,18 @@ def _json_or_none(text: str) -> Any:
         return None
 
 
+def _final_choice(stored: Any) -> dict[str, Any] | None:
+    """The stored final choice (:class:`evoforge.splits.FinalChoice`) as plain data, its
+    non-finite numbers as ``None``; ``None`` when none is stored or it is unreadable."""
+    if not isinstance(stored, dict):
+        return None
+    try:
+        final = FinalChoice.from_dict(stored).to_dict()
+    except (TypeError, ValueError):
+        return None
+    return {key: finite(v) if isinstance(v, float) else v for key, v in final.items()}
+
+
 def _thin(points: list[list[Any]], keep: set[int]) -> list[list[Any]]:
     """At most about MAX_POINTS of ``points`` (plus ``keep``): an even spread and the last."""
     if len(points) <= MAX_POINTS:
@@ -71,6 +85,7 @@ class RunTracker:
         self._run_config: dict[str, Any] = config.get("run", {})
         self._llm_config: dict[str, Any] = config.get("llm", {})
         self._bandit_config: Any = config.get("bandit")
+        self._splits_enabled = config.get("splits", {}).get("enabled") is True
         self._next_seq = 0
         self._clock = RunningClock()  # seconds of running, idle time between invocations left out
         self._evaluations = 0
@@ -183,7 +198,11 @@ class RunTracker:
         second]`` per time bucket; ``failures``: counts by status (children only);
         ``reasons``: the top failure and rejection kinds; ``budgets``: ``{name: {"used",
         "limit"}}`` for iterations, evaluations, tokens, cost and wall time (the latest
-        invocation's: its limit holds for each ``run`` and ``resume``).
+        invocation's: its limit holds for each ``run`` and ``resume``). For a problem with
+        instance splits (``splits_enabled``): ``final_choice``, the stored
+        :class:`~evoforge.splits.FinalChoice` (``None`` until it is made), and
+        ``final_choice_pending``, true when the run stopped before making it
+        (``resume_command`` makes it).
         """
         with self._lock:
             self._catch_up()
@@ -215,6 +234,8 @@ class RunTracker:
             island_curves[str(island)] = _thin(points, set())
         best_curve = [[e, round(t, 3), s] for e, t, s in self._best_curve]
         budget_iterations = reader.state("budget_iterations") or self._run_config.get("iterations")
+        stop_reason = reader.state("stop_reason")
+        final = _final_choice(reader.state(FINAL_STATE))
         return {
             "run": reader.run_dir.resolve().name,
             "problem": reader.meta("problem_name"),
@@ -226,7 +247,16 @@ class RunTracker:
             "initial_score": self._seed_score,
             "duration_s": round(duration, 3),
             "evaluations_per_s": (round(self._evaluations / duration, 3) if duration > 0 else None),
-            "stop_reason": reader.state("stop_reason"),
+            "stop_reason": stop_reason,
+            "splits_enabled": self._splits_enabled,
+            "final_choice": final,
+            "final_choice_pending": final_choice_pending(
+                splits_enabled=self._splits_enabled,
+                final_made=final is not None,
+                stop_reason=stop_reason,
+                stop_kind=reader.state("stop_kind"),
+            ),
+            "resume_command": f"evoforge resume {shlex.quote(str(reader.run_dir))}",
             "failures": dict(sorted(self._failures.items())),
             "reasons": self._top_reasons(_REASONS_SHOWN),
             "budgets": {
