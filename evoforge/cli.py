@@ -508,6 +508,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
             str(island["island"]), str(island["children"]), "-" if score is None else f"{score:.6g}"
         )
     console.print(islands)
+    if len(summary["islands"]) > 1 or summary["migrations"]:
+        console.print(f"migrations between islands: {summary['migrations']}")
     llm = summary.get("llm") or {}
     if llm.get("calls"):
         console.print(

@@ -37,6 +37,8 @@ from evoforge.engine import Engine, Job, StepReport
 from evoforge.kinds import StopReason
 from evoforge.program import Program
 from evoforge.report.progress import Reporter
+from evoforge.running_time import SPANS_STATE, span_ended, span_started
+from evoforge.storage.db import DatabaseError
 
 if TYPE_CHECKING:
     from evoforge.llm.router import ModelChange
@@ -150,7 +152,12 @@ async def _drive(
     finished = _Finished()
     # running again: the stop of an earlier invocation no longer describes the run
     engine.db.delete_state(("stop_reason", "stop_kind"))
-    engine.db.set_state({"budget_iterations": budget.iterations})
+    engine.db.set_state(  # and this invocation's running time starts (evoforge.running_time)
+        {
+            "budget_iterations": budget.iterations,
+            SPANS_STATE: span_started(engine.db.get_state(SPANS_STATE), time.time()),
+        }
+    )
     reporter.start(engine, budget)
     if engine.llm is not None:
         engine.llm.router.listener = lambda change: _announce(engine, reporter, change)
@@ -215,6 +222,10 @@ async def _drive(
             task.cancel()
         if in_flight:
             await asyncio.gather(*in_flight, return_exceptions=True)
+        with contextlib.suppress(DatabaseError):  # unrecorded, it ends at its last commit
+            engine.db.set_state(
+                {SPANS_STATE: span_ended(engine.db.get_state(SPANS_STATE), time.time())}
+            )
         try:
             reporter.stop(engine)  # before the model request process stops
         finally:

@@ -43,6 +43,7 @@ __all__ = [
     "TEST",
     "FinalChoice",
     "choose_final",
+    "final_choice_pending",
     "holdout_queries",
     "read_final",
     "search_split",
@@ -124,6 +125,17 @@ def read_final(db: RunDatabase) -> FinalChoice | None:
     """The run's final choice, if it has been made."""
     stored = db.get_state(FINAL_STATE)
     return None if stored is None else FinalChoice.from_dict(stored)
+
+
+def final_choice_pending(
+    *, splits_enabled: bool, final_made: bool, stop_reason: Any, stop_kind: Any
+) -> bool:
+    """Whether a run with instance splits stopped before making its final choice (a
+    ``resume`` makes it). A run stopped by an interrupt is not counted: its search is not
+    done, and the resume that finishes it chooses at its end."""
+    return (
+        splits_enabled and not final_made and stop_reason is not None and stop_kind != "interrupted"
+    )
 
 
 def _stored_queries(db: RunDatabase) -> list[_Query]:

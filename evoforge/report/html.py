@@ -6,8 +6,9 @@ security policy that allows exactly that script and that style sheet by their SH
 hashes and nothing else: no network, no other script. Candidate text inside the JSON has
 every ``<``, ``>`` and ``&`` escaped, so it cannot close the block.
 
-The programs included are the best program's lineage, the archive's elites, the latest
-programs and the examples of the top failure reasons (at most :data:`MAX_PROGRAMS`).
+The programs included are the final choice of a run with instance splits, the best
+program's lineage, the archive's elites, the latest programs and the examples of the top
+failure reasons (at most :data:`MAX_PROGRAMS`).
 """
 
 from __future__ import annotations
@@ -77,7 +78,10 @@ def report_data(reader: RunReader) -> dict[str, Any]:
         f"{base}/models": views.models(reader),
         f"{base}/programs?limit={RECENT_PROGRAMS}": recent,
     }
-    wanted: list[str] = []
+    final = overview["final_choice"]
+    wanted: list[str] = (  # the overview links the final choice and the best by search score
+        [] if final is None else [final["program_id"], final["best_search_program_id"]]
+    )
     if lineage is not None:
         data[f"{base}/lineage"] = lineage
         wanted += [node["id"] for node in reversed(lineage["nodes"])]

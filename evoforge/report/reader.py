@@ -13,14 +13,19 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from evoforge.running_time import SPANS_STATE
+from evoforge.splits import FINAL_STATE
 from evoforge.storage.db import DatabaseError, RunDatabase
 
 REPORT_FILENAME = "report.html"  # where ``evoforge report`` writes in a run directory
+VIEWED_STATE = (SPANS_STATE, FINAL_STATE)
+"""State the viewers show that may change without a step, an event or a model call."""
 
 
 class RunReader:
@@ -99,11 +104,16 @@ class RunReader:
             stopped = self._conn.execute(
                 "SELECT COUNT(*) FROM state WHERE key = 'stop_reason'"
             ).fetchone()[0]
+            marks = ", ".join(["?"] * len(VIEWED_STATE))
+            viewed = self._conn.execute(
+                f"SELECT key, value FROM state WHERE key IN ({marks}) ORDER BY key", VIEWED_STATE
+            ).fetchall()
         return {
             "seq": int(seq),
             "events": int(events),
             "llm_calls": int(calls),
             "stopped": int(stopped),
+            "state": zlib.crc32(repr(viewed).encode("utf-8")),
         }
 
     def config(self) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from evoforge.kinds import RejectionKind
 from evoforge.operators.prompt_learning import summarise as summarise_prompt_learning
-from evoforge.splits import read_final
+from evoforge.splits import final_choice_pending, read_final
 from evoforge.storage.db import RunDatabase
 
 
@@ -205,14 +205,13 @@ def _island_count(db: RunDatabase) -> int:
 
 
 def _final_choice_pending(db: RunDatabase, splits: dict[str, Any] | None) -> bool:
-    """Whether a run with instance splits stopped (not by an interrupt) before its final
-    choice was made: a resume makes it."""
-    stopped = db.get_state("stop_reason") is not None
-    return (
-        splits is None
-        and stopped
-        and db.get_state("stop_kind") != "interrupted"
-        and _stored_section(db, "splits").get("enabled") is True
+    """Whether a run with instance splits stopped before its final choice was made (see
+    :func:`evoforge.splits.final_choice_pending`)."""
+    return final_choice_pending(
+        splits_enabled=_stored_section(db, "splits").get("enabled") is True,
+        final_made=splits is not None,
+        stop_reason=db.get_state("stop_reason"),
+        stop_kind=db.get_state("stop_kind"),
     )
 
 

@@ -9,7 +9,9 @@ query, however long the run.
 
 from __future__ import annotations
 
+import json
 import math
+import shlex
 import threading
 from collections import defaultdict
 from typing import Any
@@ -19,7 +21,9 @@ import numpy as np
 from evoforge.config import BanditConfig
 from evoforge.report.reader import RunReader
 from evoforge.report.reasons import REJECTED, reason_kind
+from evoforge.running_time import SPANS_STATE, RunningClock, read_spans
 from evoforge.selection.bandits import make_bandit
+from evoforge.splits import FINAL_STATE, FinalChoice, final_choice_pending
 
 MAX_POINTS = 400
 """Largest number of points in one curve (every improvement of the best is kept)."""
@@ -36,6 +40,26 @@ def finite(value: Any) -> float | None:
         return None
     number = float(value)
     return number if math.isfinite(number) else None
+
+
+def _json_or_none(text: str) -> Any:
+    """Stored JSON as data, ``None`` when it does not parse."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _final_choice(stored: Any) -> dict[str, Any] | None:
+    """The stored final choice (:class:`evoforge.splits.FinalChoice`) as plain data, its
+    non-finite numbers as ``None``; ``None`` when none is stored or it is unreadable."""
+    if not isinstance(stored, dict):
+        return None
+    try:
+        final = FinalChoice.from_dict(stored).to_dict()
+    except (TypeError, ValueError):
+        return None
+    return {key: finite(v) if isinstance(v, float) else v for key, v in final.items()}
 
 
 def _thin(points: list[list[Any]], keep: set[int]) -> list[list[Any]]:
@@ -61,9 +85,9 @@ class RunTracker:
         self._run_config: dict[str, Any] = config.get("run", {})
         self._llm_config: dict[str, Any] = config.get("llm", {})
         self._bandit_config: Any = config.get("bandit")
+        self._splits_enabled = config.get("splits", {}).get("enabled") is True
         self._next_seq = 0
-        self._start: float | None = None
-        self._last_time = 0.0
+        self._clock = RunningClock()  # seconds of running, idle time between invocations left out
         self._evaluations = 0
         self._eval_times: list[float] = []
         self._best: float | None = None
@@ -94,6 +118,8 @@ class RunTracker:
                 "WHERE seq >= ? ORDER BY seq",
                 (self._next_seq,),
             ).fetchall()
+            spans = conn.execute("SELECT value FROM state WHERE key = ?", (SPANS_STATE,)).fetchone()
+        self._clock.update(read_spans(None if spans is None else _json_or_none(spans[0])))
         for row in rows:
             self._fold(row)
         if rows:
@@ -101,11 +127,7 @@ class RunTracker:
 
     def _fold(self, row: tuple[Any, ...]) -> None:
         seq, iteration, island, evaluated, status, score, created_at, operator, reward = row[:9]
-        created = float(created_at)
-        if self._start is None:
-            self._start = created
-        self._last_time = max(self._last_time, created)
-        elapsed = created - self._start
+        elapsed = self._clock.at(float(created_at))
         if evaluated:
             self._evaluations += 1
             self._eval_times.append(elapsed)
@@ -168,12 +190,19 @@ class RunTracker:
     def overview(self) -> dict[str, Any]:
         """Everything the overview page shows.
 
-        ``best_curve``: ``[evaluations, seconds since start, best score]`` after every step
+        Seconds are seconds of running (:mod:`evoforge.running_time`: the time between a
+        run's stop and its resume is left out): ``duration_s`` and ``evaluations_per_s``
+        count them. ``best_curve``: ``[evaluations, seconds, best score]`` after every step
         (thinned, improvements kept); ``island_curves``: per island, a point at each
         improvement and one at the end; ``rate_curve``: ``[seconds, evaluations per
         second]`` per time bucket; ``failures``: counts by status (children only);
         ``reasons``: the top failure and rejection kinds; ``budgets``: ``{name: {"used",
-        "limit"}}`` for iterations, evaluations, tokens, cost and wall time.
+        "limit"}}`` for iterations, evaluations, tokens, cost and wall time (the latest
+        invocation's: its limit holds for each ``run`` and ``resume``). For a problem with
+        instance splits (``splits_enabled``): ``final_choice``, the stored
+        :class:`~evoforge.splits.FinalChoice` (``None`` until it is made), and
+        ``final_choice_pending``, true when the run stopped before making it
+        (``resume_command`` makes it).
         """
         with self._lock:
             self._catch_up()
@@ -194,7 +223,8 @@ class RunTracker:
             if reader.has_llm_calls
             else None
         ) or (0, 0, 0.0)
-        duration = max(0.0, self._last_time - (self._start or self._last_time))
+        duration = self._clock.total()
+        latest = self._clock.latest()
         programs = len(self._best_curve)
         iterations = max(0, programs - 1)
         island_curves = {}
@@ -204,6 +234,8 @@ class RunTracker:
             island_curves[str(island)] = _thin(points, set())
         best_curve = [[e, round(t, 3), s] for e, t, s in self._best_curve]
         budget_iterations = reader.state("budget_iterations") or self._run_config.get("iterations")
+        stop_reason = reader.state("stop_reason")
+        final = _final_choice(reader.state(FINAL_STATE))
         return {
             "run": reader.run_dir.resolve().name,
             "problem": reader.meta("problem_name"),
@@ -215,7 +247,16 @@ class RunTracker:
             "initial_score": self._seed_score,
             "duration_s": round(duration, 3),
             "evaluations_per_s": (round(self._evaluations / duration, 3) if duration > 0 else None),
-            "stop_reason": reader.state("stop_reason"),
+            "stop_reason": stop_reason,
+            "splits_enabled": self._splits_enabled,
+            "final_choice": final,
+            "final_choice_pending": final_choice_pending(
+                splits_enabled=self._splits_enabled,
+                final_made=final is not None,
+                stop_reason=stop_reason,
+                stop_kind=reader.state("stop_kind"),
+            ),
+            "resume_command": f"evoforge resume {shlex.quote(str(reader.run_dir))}",
             "failures": dict(sorted(self._failures.items())),
             "reasons": self._top_reasons(_REASONS_SHOWN),
             "budgets": {
@@ -229,8 +270,8 @@ class RunTracker:
                     "limit": self._llm_config.get("max_total_tokens"),
                 },
                 "cost": {"used": float(usage[2]), "limit": self._llm_config.get("max_cost")},
-                "wall_time_s": {
-                    "used": round(duration, 1),
+                "wall_time_s": {  # the limit holds for each invocation: the latest one's
+                    "used": round(duration if latest is None else latest, 1),
                     "limit": self._run_config.get("max_wall_time_s"),
                 },
             },

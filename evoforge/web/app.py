@@ -128,11 +128,13 @@ def create_app(run_dirs: Sequence[Path], *, token: str | None = None, warm_up: b
             raise HTTPException(status_code=404, detail=f"no run {run}")
         return found
 
-    @api.get("/", include_in_schema=False)
+    # HEAD as GET without the body (uptime checks and link checkers ask HEAD first);
+    # the static files answer HEAD already
+    @api.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
 
-    @api.get("/favicon.ico", include_in_schema=False)
+    @api.api_route("/favicon.ico", methods=["GET", "HEAD"], include_in_schema=False)
     def favicon() -> FileResponse:
         return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
 

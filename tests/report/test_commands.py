@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from evoforge import run as run_problem
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "circle_packing"
 
 
@@ -88,6 +90,16 @@ def test_status_lists_top_reasons(small_run: Path) -> None:
         if reasons[side]:
             assert title in text
             assert reasons[side][0]["reason"][:40] in text
+
+
+def test_status_text_shows_the_migrations_that_json_counts(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    migrating = {"archive": {"migration_interval": 3}}
+    run_problem(EXAMPLE, iterations=12, seed=2, workers=1, out=run_dir, config=migrating)
+    status = json.loads(evoforge("status", str(run_dir), "--json").stdout)
+    assert len(status["islands"]) == 2 and status["migrations"] > 0
+    text = evoforge("status", str(run_dir)).stdout
+    assert f"migrations between islands: {status['migrations']}\n" in text
 
 
 def test_text_lines_stay_whole_in_a_narrow_pipe(small_run: Path, best: dict) -> None:

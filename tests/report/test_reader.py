@@ -9,6 +9,8 @@ import pytest
 
 from evoforge.program import EvalStatus, Program, code_hash
 from evoforge.report.reader import RunReader
+from evoforge.running_time import SPANS_STATE, span_ended, span_started
+from evoforge.splits import FINAL_STATE
 from evoforge.storage.db import DatabaseError, RunDatabase
 
 
@@ -50,6 +52,32 @@ def test_reader_sees_steps_a_writer_commits_while_it_is_open(tmp_path: Path) -> 
     finally:
         reader.close()
         db.close()
+
+
+def test_the_version_changes_with_the_state_viewers_show(tmp_path: Path) -> None:
+    """An invocation's start and end, and the final choice of a run with splits (stored
+    after its last holdout query), change no step, event or model call, yet change what
+    the viewers show: their cached answers must not outlive them."""
+    db = RunDatabase(tmp_path / RunDatabase.FILENAME, create=True)
+    db.commit_step(_child(0), evaluated=True, outcome=None, reward=None)
+    reader = RunReader(tmp_path)
+    try:
+        seen = [reader.version()]
+        db.set_state({SPANS_STATE: span_started(None, 100.0)})
+        seen.append(reader.version())
+        db.set_state({SPANS_STATE: span_ended(db.get_state(SPANS_STATE), 102.0)})
+        seen.append(reader.version())
+        db.set_state({FINAL_STATE: {"program_id": "i000000", "test_score": None}})
+        seen.append(reader.version())
+        db.set_state({FINAL_STATE: {"program_id": "i000000", "test_score": 0.5}})
+        seen.append(reader.version())
+        db.set_state({"bandit": {"step": 1}})  # state that changes only with a step
+        seen.append(reader.version())
+    finally:
+        reader.close()
+        db.close()
+    assert len({repr(version) for version in seen[:5]}) == 5
+    assert seen[5] == seen[4]
 
 
 def test_missing_or_foreign_database_is_a_database_error(tmp_path: Path) -> None:

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from pathlib import Path
 
+import pytest
+
+import evoforge
 from evoforge.report.archive_view import ArchiveReplay
 from evoforge.report.reader import RunReader
 from evoforge.report.tracker import RunTracker, choice_probabilities
+from evoforge.running_time import SPANS_STATE
+from evoforge.runs import resume_run
 from evoforge.storage.db import RunDatabase
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "circle_packing"
 
 
 def _copy_up_to(source: Path, target: Path, last_seq: int) -> None:
@@ -56,7 +64,8 @@ def test_incremental_answers_equal_a_fresh_read(small_run: Path, tmp_path: Path)
         fresh_islands = ArchiveReplay(whole).islands()
     finally:
         whole.close()
-    assert folded[0] | {"run": "-"} == fresh[0] | {"run": "-"}
+    where = {"run": "-", "resume_command": "-"}  # the copy's directory, not the run's
+    assert folded[0] | where == fresh[0] | where
     assert folded[1] == fresh[1]
     assert folded[2] == fresh_islands
 
@@ -117,3 +126,70 @@ def test_steps_committed_while_the_archive_is_read_are_replayed_later(
         whole.close()
     assert during == before
     assert after == fresh
+
+
+IDLE_S = 100_000.0
+
+
+def _days_earlier(run_dir: Path) -> None:
+    """Move everything the run has stored IDLE_S seconds into the past, as if it had
+    stopped that long ago."""
+    conn = sqlite3.connect(run_dir / RunDatabase.FILENAME)
+    with conn:
+        conn.execute("UPDATE programs SET created_at = created_at - ?", (IDLE_S,))
+        conn.execute("UPDATE events SET created_at = created_at - ?", (IDLE_S,))
+        spans = json.loads(
+            conn.execute("SELECT value FROM state WHERE key = ?", (SPANS_STATE,)).fetchone()[0]
+        )
+        moved = [[start - IDLE_S, end - IDLE_S] for start, end in spans]
+        conn.execute("UPDATE state SET value = ? WHERE key = ?", (json.dumps(moved), SPANS_STATE))
+    conn.close()
+
+
+def test_time_between_a_stop_and_its_resume_is_not_running_time(tmp_path: Path) -> None:
+    """Elapsed time, evaluations per second and the rate and time curves count the time
+    the run was running; the wall-time budget shows the latest invocation's time."""
+    run_dir = tmp_path / "run"
+    evoforge.run(EXAMPLE, iterations=6, seed=5, workers=1, out=run_dir)
+    _days_earlier(run_dir)
+    resume_run(run_dir, extra_iterations=6, log_mode="quiet")
+    db = RunDatabase(run_dir / RunDatabase.FILENAME)
+    try:
+        spans = db.get_state(SPANS_STATE)
+        times = [step.program.created_at for step in db.steps()]
+    finally:
+        db.close()
+    # each invocation recorded its span, and each span holds its own children
+    assert len(spans) == 2 and all(end is not None and start <= end for start, end in spans)
+    (first_start, first_end), (second_start, second_end) = spans
+    assert first_end + IDLE_S / 2 < second_start
+    assert all(first_start <= t <= first_end for t in times[1:7])
+    assert all(second_start <= t <= second_end for t in times[7:])
+    running = (first_end - first_start) + (second_end - second_start)
+    reader = RunReader(run_dir)
+    try:
+        overview = RunTracker(reader).overview()
+    finally:
+        reader.close()
+    assert overview["duration_s"] == pytest.approx(running, abs=1e-3)
+    assert overview["evaluations_per_s"] == pytest.approx(
+        overview["evaluations"] / running, rel=1e-3
+    )
+    assert overview["budgets"]["wall_time_s"]["used"] == pytest.approx(
+        second_end - second_start, abs=0.05
+    )
+    assert max(point[1] for point in overview["best_curve"]) <= overview["duration_s"]
+    assert sum(rate for _, rate in overview["rate_curve"]) > 0
+
+    # a run recorded before invocations kept their spans reads as it always did
+    conn = sqlite3.connect(run_dir / RunDatabase.FILENAME)
+    with conn:
+        conn.execute("DELETE FROM state WHERE key = ?", (SPANS_STATE,))
+    conn.close()
+    reader = RunReader(run_dir)
+    try:
+        older = RunTracker(reader).overview()
+    finally:
+        reader.close()
+    assert older["duration_s"] == pytest.approx(times[-1] - times[0], abs=1e-3)
+    assert older["budgets"]["wall_time_s"]["used"] == pytest.approx(older["duration_s"], abs=0.05)

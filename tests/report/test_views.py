@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -9,8 +10,10 @@ import pytest
 from evoforge.engine import Engine
 from evoforge.report import views
 from evoforge.report.archive_view import ArchiveReplay
+from evoforge.report.html import report_data
 from evoforge.report.reader import RunReader
 from evoforge.report.summary import best_summary, status_summary
+from evoforge.splits import FINAL_STATE, FinalChoice
 from evoforge.storage.db import RunDatabase
 
 
@@ -126,3 +129,51 @@ def test_programs_list_is_newest_first(reader: RunReader) -> None:
     assert max(row["iteration"] for row in rows) == 40
     rejected = views.programs(reader, status="rejected", limit=500)
     assert all(row["status"] == "rejected" for row in rejected)
+
+
+def test_the_report_holds_the_final_choice_it_links(small_run: Path, tmp_path: Path) -> None:
+    """The overview links the final choice of a run with splits: the report carries that
+    program's page even when nothing else would have brought it in."""
+    copy = tmp_path / "run"
+    shutil.copytree(small_run, copy)
+    reader = RunReader(copy)
+    try:
+        left_out = [
+            program_id
+            for (program_id,) in reader.rows("SELECT id FROM programs ORDER BY seq")
+            if f"/api/runs/0/programs/{program_id}" not in report_data(reader)
+        ]
+    finally:
+        reader.close()
+    assert left_out, "every program is in the report anyway: nothing to show"
+    db = RunDatabase(copy / RunDatabase.FILENAME)
+    try:
+        chosen = db.program(left_out[0])
+        assert chosen is not None and chosen.score is not None
+        final = FinalChoice(
+            program_id=chosen.id,
+            search_score=chosen.score,
+            holdout_estimate=chosen.score,
+            holdout_source="search",
+            test_score=chosen.score,
+            test_status="ok",
+            test_reason="",
+            gap=0.0,
+            best_search_program_id=chosen.id,
+            candidates=1,
+            queries=1,
+            budget=4,
+            budget_left=4,
+            holdout_spent=False,
+            test_evaluations=1,
+        )
+        db.set_state({FINAL_STATE: final.to_dict()})
+    finally:
+        db.close()
+    reader = RunReader(copy)
+    try:
+        data = report_data(reader)
+    finally:
+        reader.close()
+    assert data["/api/runs/0/overview"]["final_choice"] == final.to_dict()
+    assert data[f"/api/runs/0/programs/{chosen.id}"]["code"] == chosen.code

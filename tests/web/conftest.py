@@ -9,6 +9,8 @@ to ``$EVOFORGE_TEST_ARTIFACTS`` (default ``runs/test-artifacts/web``, not commit
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +18,13 @@ from typing import Any
 
 import pytest
 
+from evoforge.storage.db import RunDatabase
+
 from .support import (
     CHROMIUM_FLAGS,
     EXAMPLE,
     HOSTILE,
+    SPLITS,
     Server,
     Watched,
     evoforge_command,
@@ -78,6 +83,30 @@ def hostile_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished run whose code, stdout and failure reasons carry markup."""
     run_dir = tmp_path_factory.mktemp("web") / "hostile"
     _run("run", str(HOSTILE), "--out", str(run_dir))
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def split_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished run of a problem with instance splits: it made its final choice."""
+    run_dir = tmp_path_factory.mktemp("web") / "splits"
+    _run(
+        "run", str(SPLITS), "--iterations", "10", "--seed", "3", "--workers", "1",
+        "--out", str(run_dir),
+    )  # fmt: skip
+    return run_dir
+
+
+@pytest.fixture
+def pending_split_run(split_run: Path, tmp_path: Path) -> Path:
+    """A copy of ``split_run`` as it is when the run stopped before its final choice (a
+    SIGTERM while the holdout was scored): stopped, and no choice stored."""
+    run_dir = tmp_path / "pending"
+    shutil.copytree(split_run, run_dir)
+    conn = sqlite3.connect(run_dir / RunDatabase.FILENAME)
+    with conn:
+        conn.execute("DELETE FROM state WHERE key = 'final_choice'")
+    conn.close()
     return run_dir
 
 

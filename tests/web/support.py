@@ -16,6 +16,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "circle_packing"
 HOSTILE = Path(__file__).resolve().parent / "problems" / "hostile"
+SPLITS = REPO / "tests" / "e2e" / "problems" / "split_curve_fit"
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_FLAGS = [
     "--headless",

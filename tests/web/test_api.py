@@ -15,6 +15,8 @@ import pytest
 from evoforge.program import EvalStatus, Program, code_hash
 from evoforge.report import views
 from evoforge.report.reader import RunReader
+from evoforge.runs import resume_run
+from evoforge.splits import read_final
 from evoforge.storage.db import RunDatabase
 from evoforge.web.app import STATIC_DIR, create_app
 from evoforge.web.security import TOKEN_COOKIE
@@ -100,6 +102,22 @@ def test_a_bad_program_listing_query_is_a_client_error(app: Any, query: str) -> 
 def test_program_listings_by_status_and_limit(app: Any) -> None:
     rows = get(app, "/api/runs/0/programs?status=ok&limit=3").json()
     assert 1 <= len(rows) <= 3 and {row["status"] for row in rows} == {"ok"}
+
+
+def test_head_answers_as_get_without_a_body(app: Any) -> None:
+    async def head(path: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=LOCAL) as client:
+            return await client.head(path)
+
+    for path in ("/", "/favicon.ico", "/static/app.js"):
+        full = get(app, path)
+        answer = asyncio.run(head(path))
+        assert answer.status_code == full.status_code == 200, path
+        assert answer.content == b"", path
+        assert answer.headers["content-type"] == full.headers["content-type"], path
+        assert answer.headers["content-length"] == str(len(full.content)), path
+        assert "content-security-policy" in answer.headers, path
 
 
 def test_every_answer_carries_a_strict_security_policy(app: Any) -> None:
@@ -237,3 +255,37 @@ def test_model_calls_agree_with_the_run_database(llm_run: Path) -> None:
     overview = get(app, "/api/runs/0/overview").json()
     assert overview["llm_calls"] == usage["calls"]
     assert overview["budgets"]["tokens"]["used"] == usage["tokens_in"] + usage["tokens_out"]
+
+
+def _final_choice(run_dir: Path) -> dict[str, Any] | None:
+    db = RunDatabase(run_dir / RunDatabase.FILENAME)
+    try:
+        final = read_final(db)
+    finally:
+        db.close()
+    return None if final is None else final.to_dict()
+
+
+def test_the_overview_shows_the_final_choice_of_a_run_with_splits(
+    app: Any, split_run: Path, pending_split_run: Path
+) -> None:
+    plain = get(app, "/api/runs/0/overview").json()
+    assert not plain["splits_enabled"] and plain["final_choice"] is None
+    assert not plain["final_choice_pending"]
+
+    final = _final_choice(split_run)
+    assert final is not None
+    overview = get(create_app([split_run]), "/api/runs/0/overview").json()
+    assert overview["splits_enabled"] and overview["final_choice"] == final
+    assert not overview["final_choice_pending"]
+
+    # stopped before its final choice: pending, with the command that makes it
+    served = create_app([pending_split_run])
+    pending = get(served, "/api/runs/0/overview").json()
+    assert pending["final_choice"] is None and pending["final_choice_pending"]
+    assert pending["resume_command"] == f"evoforge resume {pending_split_run}"
+    resume_run(pending_split_run, log_mode="quiet")
+    made = get(served, "/api/runs/0/overview").json()
+    assert made["final_choice"] == _final_choice(pending_split_run) is not None
+    assert made["final_choice"]["program_id"] == final["program_id"]
+    assert not made["final_choice_pending"]

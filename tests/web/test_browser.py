@@ -57,7 +57,11 @@ def test_overview_shows_the_best_score_of_best_json(
 ) -> None:
     page = open_view(watched, server.url, "run/0/overview", PAGES["overview"])
     best = best_json(small_run)
-    assert float(page.inner_text("[data-testid=best-score]")) == best["score"]
+    # six significant digits, as every other figure on the page; the exact value on hover
+    assert float(f"{best['score']:.6g}") != best["score"], "a score that shows the rounding"
+    shown = page.locator("[data-testid=best-score]")
+    assert float(shown.inner_text()) == float(f"{best['score']:.6g}")
+    assert float(shown.get_attribute("title")) == best["score"]
     assert page.inner_text("[data-testid=iterations]") == "60"
     assert page.inner_text("[data-testid=stop-reason]") == "iterations budget reached"
     assert page.locator("svg[data-testid=score-by-evaluations] polyline").count() == 3
@@ -252,7 +256,8 @@ def test_compare_shows_one_curve_per_run(
         page = open_view(watched, served.url, "", "table[data-testid=runs]")
         assert page.locator("table[data-testid=runs] tbody tr").count() == 2
         page = open_view(watched, served.url, "run/1/overview", PAGES["overview"])
-        assert float(page.inner_text("[data-testid=best-score]")) == best_json(hostile_run)["score"]
+        shown = page.get_attribute("[data-testid=best-score]", "title")
+        assert float(shown) == best_json(hostile_run)["score"]
         watched.shot("compare")
         assert watched.errors == []
     finally:
@@ -273,7 +278,7 @@ def test_report_file_shows_the_same_views_offline(
         best = best_json(run_dir)
         url = out.as_uri()
         page = open_view(watched, url, "run/0/overview", PAGES["overview"])
-        assert float(page.inner_text("[data-testid=best-score]")) == best["score"]
+        assert float(page.get_attribute("[data-testid=best-score]", "title")) == best["score"]
         page = open_view(watched, url, "run/0/archive", PAGES["archive"])
         assert page.locator("rect.cell").count() == occupied_cells(run_dir)
         page = open_view(watched, url, "run/0/lineage", PAGES["lineage"])
@@ -326,3 +331,43 @@ def test_model_calls_and_the_prompt_and_answer_of_a_model_made_program(
         assert watched.errors == []
     finally:
         served.stop()
+
+
+def test_the_final_choice_of_a_run_with_splits_is_shown_and_linked(
+    split_run: Path, pending_split_run: Path, tmp_path: Path, watched: Watched
+) -> None:
+    """The overview of a run with instance splits shows its final choice, linked to the
+    chosen program, live and in the report; a run stopped before making it says so and
+    names the command that makes it."""
+    final = best_json(split_run)["splits"]
+    report = tmp_path / "splits.html"
+    subprocess.run(
+        evoforge_command("report", str(split_run), "--out", str(report)),
+        check=True,
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+    )
+    served = Server(str(split_run), str(pending_split_run))
+    try:
+        page = open_view(watched, served.url, "run/0/overview", "[data-testid=final-choice]")
+        shown = page.inner_text("[data-testid=final-choice]")
+        assert final["program_id"] in shown and final["holdout_source"] in shown
+        assert page.inner_text("[data-testid=final-test]") == f"{final['test_score']:.6g}"
+        watched.shot("final-choice")
+        page.locator("[data-testid=final-choice] a", has_text=final["program_id"]).first.click()
+        page.wait_for_selector("[data-testid=program-id]")
+        assert page.inner_text("[data-testid=program-id]") == final["program_id"]
+        page = open_view(
+            watched, served.url, "run/1/overview", "[data-testid=final-choice-pending]"
+        )
+        pending = page.inner_text("[data-testid=final-choice-pending]")
+        assert f"evoforge resume {pending_split_run} makes it" in pending
+        assert page.locator("[data-testid=final-choice]").count() == 0
+        # the report, offline (the page leaves the server before it stops)
+        page = open_view(watched, report.as_uri(), "run/0/overview", "[data-testid=final-choice]")
+        page.locator("[data-testid=final-choice] a", has_text=final["program_id"]).first.click()
+        page.wait_for_selector("[data-testid=code]")
+        assert page.inner_text("[data-testid=program-id]") == final["program_id"]
+    finally:
+        served.stop()
+    assert watched.errors == []

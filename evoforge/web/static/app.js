@@ -78,9 +78,10 @@
       el("tbody", {}, rows.map((cells) => el("tr", {}, cells.map((c) =>
         c instanceof Node && c.tagName === "TD" ? c : el("td", typeof c === "number" ? { class: "num" } : {}, typeof c === "number" ? fmt(c) : c))))));
   }
-  function card(label, value, testid) {
+  // A card's value; ``title`` (shown on hover) can carry what the value rounds.
+  function card(label, value, testid, title) {
     return el("div", { class: "card" }, el("div", { class: "label" }, label),
-      el("div", { class: "value", "data-testid": testid || null }, value));
+      el("div", { class: "value", "data-testid": testid || null, title: title }, value));
   }
   function link(href, text) { return el("a", { href: href }, text); }
   function programLink(run, id) { return link("#/run/" + run + "/program/" + encodeURIComponent(id), id); }
@@ -167,25 +168,77 @@
     models: renderModels,
   };
 
+  // What a final choice's holdout estimate is, by where Thresholdout's answer came from.
+  const HOLDOUT_SOURCES = {
+    search: "the search score: the holdout agreed with it",
+    holdout: "a noisy holdout score: the holdout disagreed with the search",
+    exhausted: "the search score, unchecked: the holdout budget was spent",
+    none: "the search score: no candidate could be scored on the holdout",
+  };
+
+  // The last non-blank line of a reason (where the error is), at most 200 characters.
+  function lastLine(text) {
+    const lines = String(text || "").split("\n").filter((line) => line.trim());
+    return lines.length ? lines[lines.length - 1].slice(0, 200) : "";
+  }
+
+  // A problem with instance splits: the program chosen on the holdout and what each split
+  // says of it, or why there is none yet.
+  function finalChoice(run, d) {
+    if (!d.splits_enabled) return null;
+    const heading = el("h2", {}, "Final choice");
+    const f = d.final_choice;
+    if (!f) {
+      if (d.final_choice_pending) {
+        return [heading, el("p", { class: "pending", "data-testid": "final-choice-pending" },
+          "Pending: the run stopped before making its final choice. ",
+          el("code", {}, d.resume_command), " makes it (the holdout chooses, the test split scores the choice).")];
+      }
+      return [heading, el("p", { class: "muted", "data-testid": "final-choice-later" },
+        "Made when the search ends: the holdout chooses among the best programs, the test split scores the choice.")];
+    }
+    const why = lastLine(f.test_reason);
+    const test = f.test_score !== null ? fmt(f.test_score) : "not scored (" + f.test_status + (why ? ": " + why : "") + ")";
+    const budget = f.budget_left + " of " + f.budget + " holdout answers left" +
+      (f.holdout_spent ? "; spent: later answers fell back to search scores" : "");
+    const failed = f.holdout_failed ? f.holdout_failed + " of " + f.candidates + " candidates (" + (lastLine(f.holdout_failure) || "no reason given") + ")" : "none";
+    const chosen = [programLink(run, f.program_id), f.program_id === f.best_search_program_id ? " (also the best by search score)" : [" (best by search score: ", programLink(run, f.best_search_program_id), ")"]];
+    return [heading, table(["name", "value"], [
+      ["chosen program", el("td", {}, chosen)],
+      ["search score", el("td", {}, fmt(f.search_score))],
+      ["holdout estimate", el("td", {}, fmt(f.holdout_estimate), " (Thresholdout: " + f.holdout_source + ", " + (HOLDOUT_SOURCES[f.holdout_source] || "unknown source") + ")")],
+      ["test score", el("td", { "data-testid": "final-test" }, test)],
+      ["gap search − test", f.gap === null ? "–" : (f.gap >= 0 ? "+" : "") + fmt(f.gap)],
+      ["candidates and queries", f.candidates + " candidates by search score, " + f.queries + " holdout queries"],
+      ["holdout budget", budget],
+      ["holdout failures", failed],
+      ["test split used", f.test_evaluations + (f.test_evaluations === 1 ? " time" : " times")],
+    ], { "data-testid": "final-choice" })];
+  }
+
+  // The wall-time limit holds for each run or resume, so its "used" is the latest one's.
+  const BUDGET_NAMES = { wall_time_s: "wall time (s), latest run or resume" };
+
   async function renderOverview(run) {
     const d = await api("/api/runs/" + run + "/overview");
     const recent = await api("/api/runs/" + run + "/programs?limit=20").catch(() => []);
     const islands = Object.entries(d.island_curves).map(([island, points]) => ({ name: "island " + island, points: points.map((p) => [p[0], p[2]]) }));
     const best = { name: "best", points: d.best_curve.map((p) => [p[0], p[2]]), color: "#111" };
     const islandsOverTime = Object.entries(d.island_curves).map(([island, points]) => ({ name: "island " + island, points: points.map((p) => [p[1], p[2]]) }));
-    const budgets = Object.entries(d.budgets).map(([name, b]) => [name, fmt(b.used), b.limit === null || b.limit === undefined ? "no limit" : fmt(b.limit)]);
+    const budgets = Object.entries(d.budgets).map(([name, b]) => [BUDGET_NAMES[name] || name, fmt(b.used), b.limit === null || b.limit === undefined ? "no limit" : fmt(b.limit)]);
     const reasonRows = (list) => list.map((r) => [r.reason, r.count, Object.entries(r.statuses).map(([s, c]) => s + " " + c).join(", "), programLink(run, r.example_id)]);
     return [
       el("h1", {}, d.problem || d.run, " ", el("span", { class: "muted" }, d.run)),
       el("div", { class: "cards" },
-        card("best score", d.best_score === null ? "–" : String(d.best_score), "best-score"),
+        card("best score", fmt(d.best_score), "best-score", d.best_score === null ? null : String(d.best_score)),
         card("seed score", fmt(d.initial_score)),
         card("best program", d.best_id ? programLink(run, d.best_id) : "–"),
         card("iterations", fmt(d.iterations), "iterations"),
         card("evaluations", fmt(d.evaluations), "evaluations"),
         card("evaluations / s", fmt(d.evaluations_per_s, 3)),
-        card("elapsed", fmt(d.duration_s, 4) + " s"),
+        card("elapsed (running)", fmt(d.duration_s, 4) + " s", "elapsed"),
         card("stop reason", d.stop_reason || "running (or never stopped cleanly)", "stop-reason")),
+      finalChoice(run, d),
       el("div", { class: "grid2" },
         el("section", {}, el("h2", {}, "Best score by evaluations"),
           lineChart([...islands, best], { xLabel: "evaluations", yLabel: "score", step: true, testid: "score-by-evaluations" })),
