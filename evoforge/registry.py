@@ -37,6 +37,7 @@ __all__ = [
     "PartError",
     "Registration",
     "Registry",
+    "forgo_plugins",
     "load_plugins",
     "plugin_failures",
 ]
@@ -84,6 +85,13 @@ def load_plugins() -> tuple[str, ...]:
             _log.warning("evoforge: warning: %s", message)
     _PLUGINS.failures = tuple(failures)
     return _PLUGINS.failures
+
+
+def forgo_plugins() -> None:
+    """Never load the installed plugins in this process (one that only ever builds
+    evoforge's own parts, such as a proposal worker: loading them there would cost their
+    imports and repeat the driver's warnings about those that fail)."""
+    _PLUGINS.loaded = True
 
 
 def plugin_failures() -> tuple[str, ...]:

@@ -109,6 +109,20 @@ def test_a_plugin_that_fails_to_load_is_named_and_the_rest_works(tmp_path: Path)
     assert "local" in listed.stdout
 
 
+def test_a_plugin_that_fails_to_load_is_named_once_per_run(tmp_path: Path) -> None:
+    """The proposal workers (evoforge's own operators only) load no plugin, so they do not
+    repeat the driver's warning."""
+    shutil.copytree(PROBLEM, tmp_path / "problem")
+    site = tmp_path / "site"
+    _distribution(site, "brokenplug", "brokenplug", "raise ImportError('needs numpy 9')\n")
+    done = _evoforge(
+        tmp_path, "run", "problem", "--out", "run", "--iterations", "6", "--workers", "2",
+        "--quiet", site=site,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("plugin 'brokenplug' (brokenplug) failed to load") == 1, done.stderr
+
+
 SETTINGS_PLUGIN = '''
 from pydantic import BaseModel, ConfigDict, Field
 

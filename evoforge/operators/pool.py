@@ -48,7 +48,7 @@ from evoforge.operators.prompts import Prompt, PromptBuilder
 from evoforge.operators.registry import build_operators
 from evoforge.pipe_frames import FramedChild, read_frame, write_frame
 from evoforge.program import Program
-from evoforge.registry import OPERATORS
+from evoforge.registry import OPERATORS, forgo_plugins
 
 __all__ = ["ProposalPool", "WorkerDied", "propose_with_facts", "runs_apart", "serve"]
 
@@ -125,6 +125,7 @@ def serve() -> None:
     settings, every later one a request; one answer per request, until end of input."""
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but answers may reach the driver's pipe
+    forgo_plugins()  # a worker runs evoforge's own operators only (runs_apart)
     try:
         config, settings = read_frame(stdin)
     except EOFError:
