@@ -148,14 +148,15 @@ def looks_like_openevolve(data: Mapping[str, Any]) -> bool:
     return False
 
 
-def read_config_file(path: Path) -> tuple[dict[str, Any], list[str]]:
+def read_config_file(path: Path, *, staged: bool | None = None) -> tuple[dict[str, Any], list[str]]:
     """A config layer from a YAML file, translated when it is OpenEvolve's, with the
     notices to show the user (what was not applied or applies differently);
-    :class:`ConfigError` when unusable."""
+    :class:`ConfigError` when unusable. ``staged``: whether the problem's evaluator has
+    cascade stages (None: not known)."""
     raw = load_yaml_mapping(path)
     if not looks_like_openevolve(raw):
         return raw, []
-    layer, not_applied, notes = translate_openevolve(raw)
+    layer, not_applied, notes = translate_openevolve(raw, staged=staged)
     notices = []
     if not_applied:
         notices.append(
@@ -193,10 +194,14 @@ _OPENEVOLVE_TEMPLATE_NAMES = {
 }
 
 
-def translate_openevolve(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[str], list[str]]:
+def translate_openevolve(
+    data: Mapping[str, Any], *, staged: bool | None = None
+) -> tuple[dict[str, Any], list[str], list[str]]:
     """Return (evoforge config layer, dotted names of settings not applied, notes on
     settings applied with a difference). :class:`ConfigError` for a setting that cannot
-    mean anything (a ``feature_bins`` entry naming no dimension)."""
+    mean anything (a ``feature_bins`` entry naming no dimension). ``staged``: whether the
+    evaluator has cascade stages (``False``: a timeout means the same in both engines, so
+    no note on it; None: not known)."""
     layer: dict[str, Any] = {}
     not_applied: list[str] = []
     notes: list[str] = []
@@ -222,7 +227,7 @@ def translate_openevolve(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[
         )
     if evaluator.get("timeout") is None:  # OpenEvolve's default, not evoforge's 60 s
         layer.setdefault("evaluator", {})["timeout_s"] = _OPENEVOLVE_TIMEOUT_S
-    if evaluator.get("timeout") is not None and cascade is not False:
+    if evaluator.get("timeout") is not None and cascade is not False and staged is not False:
         notes.append(
             "evaluator.timeout limits each cascade stage in OpenEvolve, the whole evaluation "
             "(every stage together) here"

@@ -92,7 +92,8 @@ def load_problem(directory: Path | str) -> Problem:
     config_path = root / CONFIG_FILENAME
     if config_path.is_file():
         try:
-            config_layer, notices = read_config_file(config_path)
+            staged = "evaluate_stage1" in defined or STAR in defined
+            config_layer, notices = read_config_file(config_path, staged=staged)
         except ConfigError as exc:
             raise ProblemError(str(exc)) from exc
 

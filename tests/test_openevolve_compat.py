@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from evoforge.config import Config, ConfigError, resolve_config
@@ -148,3 +150,25 @@ def test_the_cascade_gets_openevolves_default_thresholds() -> None:
     config, _, _ = _config({"evaluator": {"cascade_thresholds": [0.3]}})
     assert config.evaluator.cascade_thresholds == [0.3]
     assert config.evaluator.timeout_s == 300  # OpenEvolve's default, not evoforge's 60 s
+
+
+def test_the_timeout_note_is_given_only_where_a_cascade_can_run(tmp_path: Path) -> None:
+    """Without cascade stages OpenEvolve's timeout limits the one evaluation, as here."""
+    from evoforge.problem import load_problem
+
+    config = "evaluator:\n  timeout: 30\n  cascade_evaluation: true\n"
+    for stages, noted in (
+        ("", False),
+        ("\ndef evaluate_stage1(program_path):\n    return {}\n", True),
+    ):
+        problem = tmp_path / f"problem-{noted}"
+        problem.mkdir()
+        (problem / "initial_program.py").write_text(
+            "# EVOLVE-BLOCK-START\nX = 1\n# EVOLVE-BLOCK-END\n"
+        )
+        (problem / "evaluator.py").write_text(
+            "def evaluate(program_path):\n    return {'combined_score': 1.0}\n" + stages
+        )
+        (problem / "config.yaml").write_text(config)
+        notices = load_problem(problem).notices
+        assert any("evaluator.timeout limits each cascade stage" in n for n in notices) is noted
