@@ -15,6 +15,7 @@ from evoforge.config import resolve_config
 from evoforge.engine import EngineError, Job, StepReport
 from evoforge.kinds import RejectionKind
 from evoforge.program import InsertStatus
+from tests.problem_files import write_problem
 
 PROBLEM = Path(__file__).parent / "e2e" / "problems" / "curve_fit"
 
@@ -366,15 +367,13 @@ def test_a_closed_engine_refuses_work_and_a_with_block_closes_it(tmp_path: Path)
 
 
 def test_the_archives_metric_dimensions_are_left_out_of_the_score(tmp_path: Path) -> None:
-    problem_dir = tmp_path / "problem"
-    problem_dir.mkdir()
-    (problem_dir / "initial_program.py").write_text(
-        "# EVOLVE-BLOCK-START\nLENGTH = 40.0\n# EVOLVE-BLOCK-END\n"
+    problem = load_problem(
+        write_problem(
+            tmp_path / "problem",
+            program="# EVOLVE-BLOCK-START\nLENGTH = 40.0\n# EVOLVE-BLOCK-END\n",
+            evaluator="def evaluate(program_path):\n    return {'accuracy': 0.8, 'length': 40.0}\n",
+        )
     )
-    (problem_dir / "evaluator.py").write_text(
-        "def evaluate(program_path):\n    return {'accuracy': 0.8, 'length': 40.0}\n"
-    )
-    problem = load_problem(problem_dir)
     layer = {"archive": {"features": [{"name": "length"}]}}
     config = resolve_config(problem_layer=problem.config_layer, cli_layer=layer)
     engine = Engine.create(problem, config, tmp_path / "run")

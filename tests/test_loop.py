@@ -27,6 +27,7 @@ from evoforge.registry import BACKENDS
 from evoforge.report.progress import make_reporter
 from evoforge.runs import _InterruptAfterSeed, default_run_dir
 from evoforge.storage.db import RunDatabase
+from tests.problem_files import write_problem
 
 PROBLEM = Path(__file__).parent / "e2e" / "problems" / "curve_fit"
 
@@ -322,19 +323,16 @@ def test_an_interrupt_of_a_run_inside_an_event_loop_stops_it_as_ctrl_c_does(
     flight finish, the run stops as interrupted and resumes."""
     import threading
 
-    problem = tmp_path / "slow"
-    problem.mkdir()
-    (problem / "initial_program.py").write_text(
-        "# EVOLVE-BLOCK-START\ndef value():\n    return 1.0\n# EVOLVE-BLOCK-END\n"
-    )
-    (problem / "evaluator.py").write_text(
-        "import importlib.util, time\n\n\n"
+    problem = write_problem(
+        tmp_path / "slow",
+        program="# EVOLVE-BLOCK-START\ndef value():\n    return 1.0\n# EVOLVE-BLOCK-END\n",
+        evaluator="import importlib.util, time\n\n\n"
         "def evaluate(program_path):\n"
         "    spec = importlib.util.spec_from_file_location('c', program_path)\n"
         "    module = importlib.util.module_from_spec(spec)\n"
         "    spec.loader.exec_module(module)\n"
         "    time.sleep(0.2)\n"
-        "    return {'combined_score': -abs(module.value() - 3.0)}\n"
+        "    return {'combined_score': -abs(module.value() - 3.0)}\n",
     )
     run_dir = tmp_path / "run"
     main_thread = threading.get_ident()

@@ -8,6 +8,7 @@ import pytest
 
 from evoforge.config import Config, ConfigError, resolve_config
 from evoforge.openevolve_compat import looks_like_openevolve, translate_openevolve
+from tests.problem_files import write_problem
 
 OPENEVOLVE = {
     "max_iterations": 50,
@@ -161,14 +162,11 @@ def test_the_timeout_note_is_given_only_where_a_cascade_can_run(tmp_path: Path) 
         ("", False),
         ("\ndef evaluate_stage1(program_path):\n    return {}\n", True),
     ):
-        problem = tmp_path / f"problem-{noted}"
-        problem.mkdir()
-        (problem / "initial_program.py").write_text(
-            "# EVOLVE-BLOCK-START\nX = 1\n# EVOLVE-BLOCK-END\n"
+        problem = write_problem(
+            tmp_path / f"problem-{noted}",
+            program="# EVOLVE-BLOCK-START\nX = 1\n# EVOLVE-BLOCK-END\n",
+            evaluator="def evaluate(program_path):\n    return {'combined_score': 1.0}\n" + stages,
+            config=config,
         )
-        (problem / "evaluator.py").write_text(
-            "def evaluate(program_path):\n    return {'combined_score': 1.0}\n" + stages
-        )
-        (problem / "config.yaml").write_text(config)
         notices = load_problem(problem).notices
         assert any("evaluator.timeout limits each cascade stage" in n for n in notices) is noted

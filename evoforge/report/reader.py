@@ -55,6 +55,12 @@ class RunReader:
         self._has_llm_calls = "llm_calls" in tables
         self._lock = threading.RLock()
 
+    def __enter__(self) -> RunReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()

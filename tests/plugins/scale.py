@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from evoforge.operators.ast_tools import literal_sites, make_number, parse_program, replace_nodes
 from evoforge.operators.base import Operator, Proposal, ProposalContext
+from tests.plugins.halve import scale_first_literal
 
 if TYPE_CHECKING:
     from evoforge.operators.llm import LLMServices
@@ -38,15 +38,5 @@ class ScaleOperator(Operator):
         return cls(settings)
 
     async def propose(self, context: ProposalContext) -> Proposal | None:
-        parsed = parse_program(context.parent.code)
-        if parsed is None:
-            return None
-        trees = parsed.fresh_trees()
-        for index, tree in enumerate(trees):
-            if tree is None:
-                continue
-            for site in literal_sites(tree):
-                scaled = make_number(site.value * self.settings.factor)
-                replace_nodes(tree, {id(site.node): scaled})
-                return Proposal(parsed.render(trees, [index]), self.name)
-        return None
+        child = scale_first_literal(context.parent.code, self.settings.factor)
+        return None if child is None else Proposal(child, self.name)

@@ -29,28 +29,22 @@ def _child(seq: int) -> Program:
 
 
 def test_reader_cannot_write(small_run: Path) -> None:
-    reader = RunReader(small_run)
-    try:
+    with RunReader(small_run) as reader:
         with pytest.raises(sqlite3.OperationalError, match=r"readonly|read-only|query_only"):
             reader.rows("DELETE FROM programs")
         assert reader.rows("SELECT COUNT(*) FROM programs")[0][0] == 41
-    finally:
-        reader.close()
 
 
 def test_reader_sees_steps_a_writer_commits_while_it_is_open(tmp_path: Path) -> None:
     db = RunDatabase(tmp_path / RunDatabase.FILENAME, create=True)
     db.commit_step(_child(0), evaluated=True, outcome=None, reward=None)
-    reader = RunReader(tmp_path)
-    try:
+    with RunReader(tmp_path) as reader:
         before = reader.version()
         db.commit_step(_child(1), evaluated=True, outcome=None, reward=0.5)
         after = reader.version()
         assert before["seq"] == 0
         assert after["seq"] == 1
         assert reader.one("SELECT score FROM programs WHERE id = 'i000001'") == (1.0,)
-    finally:
-        reader.close()
         db.close()
 
 
@@ -60,8 +54,7 @@ def test_the_version_changes_with_the_state_viewers_show(tmp_path: Path) -> None
     the viewers show: their cached answers must not outlive them."""
     db = RunDatabase(tmp_path / RunDatabase.FILENAME, create=True)
     db.commit_step(_child(0), evaluated=True, outcome=None, reward=None)
-    reader = RunReader(tmp_path)
-    try:
+    with RunReader(tmp_path) as reader:
         seen = [reader.version()]
         db.set_state({SPANS_STATE: span_started(None, 100.0)})
         seen.append(reader.version())
@@ -73,8 +66,6 @@ def test_the_version_changes_with_the_state_viewers_show(tmp_path: Path) -> None
         seen.append(reader.version())
         db.set_state({"bandit": {"step": 1}})  # state that changes only with a step
         seen.append(reader.version())
-    finally:
-        reader.close()
         db.close()
     assert len({repr(version) for version in seen[:5]}) == 5
     assert seen[5] == seen[4]

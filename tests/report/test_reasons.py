@@ -50,11 +50,8 @@ def test_top_reasons_count_kinds_most_frequent_first(tmp_path: Path) -> None:
     for seq, (status, reason) in enumerate(steps):
         db.commit_step(_program(seq, status, reason), evaluated=True, outcome=None, reward=0.0)
     db.close()
-    reader = RunReader(tmp_path)
-    try:
+    with RunReader(tmp_path) as reader:
         reasons = top_reasons(reader)
-    finally:
-        reader.close()
     failures = reasons["failures"]
     assert [(r["reason"], r["count"]) for r in failures] == [
         ("IndexError: index N out of range", 3),

@@ -58,12 +58,9 @@ def test_incremental_answers_equal_a_fresh_read(small_run: Path, tmp_path: Path)
         folded = (tracker.overview(), tracker.operators(), replay.islands())
     finally:
         reader.close()
-    whole = RunReader(small_run)
-    try:
+    with RunReader(small_run) as whole:
         fresh = (RunTracker(whole).overview(), RunTracker(whole).operators())
         fresh_islands = ArchiveReplay(whole).islands()
-    finally:
-        whole.close()
     where = {"run": "-", "resume_command": "-"}  # the copy's directory, not the run's
     assert folded[0] | where == fresh[0] | where
     assert folded[1] == fresh[1]
@@ -119,11 +116,8 @@ def test_steps_committed_while_the_archive_is_read_are_replayed_later(
         after = replay.islands()
     finally:
         reader.close()
-    whole = RunReader(small_run)
-    try:
+    with RunReader(small_run) as whole:
         fresh = ArchiveReplay(whole).islands()
-    finally:
-        whole.close()
     assert during == before
     assert after == fresh
 
@@ -166,11 +160,8 @@ def test_time_between_a_stop_and_its_resume_is_not_running_time(tmp_path: Path) 
     assert all(first_start <= t <= first_end for t in times[1:7])
     assert all(second_start <= t <= second_end for t in times[7:])
     running = (first_end - first_start) + (second_end - second_start)
-    reader = RunReader(run_dir)
-    try:
+    with RunReader(run_dir) as reader:
         overview = RunTracker(reader).overview()
-    finally:
-        reader.close()
     assert overview["duration_s"] == pytest.approx(running, abs=1e-3)
     assert overview["evaluations_per_s"] == pytest.approx(
         overview["evaluations"] / running, rel=1e-3
@@ -186,10 +177,7 @@ def test_time_between_a_stop_and_its_resume_is_not_running_time(tmp_path: Path) 
     with conn:
         conn.execute("DELETE FROM state WHERE key = ?", (SPANS_STATE,))
     conn.close()
-    reader = RunReader(run_dir)
-    try:
+    with RunReader(run_dir) as reader:
         older = RunTracker(reader).overview()
-    finally:
-        reader.close()
     assert older["duration_s"] == pytest.approx(times[-1] - times[0], abs=1e-3)
     assert older["budgets"]["wall_time_s"]["used"] == pytest.approx(older["duration_s"], abs=0.05)

@@ -136,15 +136,12 @@ def test_the_report_holds_the_final_choice_it_links(small_run: Path, tmp_path: P
     program's page even when nothing else would have brought it in."""
     copy = tmp_path / "run"
     shutil.copytree(small_run, copy)
-    reader = RunReader(copy)
-    try:
+    with RunReader(copy) as reader:
         left_out = [
             program_id
             for (program_id,) in reader.rows("SELECT id FROM programs ORDER BY seq")
             if f"/api/runs/0/programs/{program_id}" not in report_data(reader)
         ]
-    finally:
-        reader.close()
     assert left_out, "every program is in the report anyway: nothing to show"
     db = RunDatabase(copy / RunDatabase.FILENAME)
     try:
@@ -170,10 +167,7 @@ def test_the_report_holds_the_final_choice_it_links(small_run: Path, tmp_path: P
         db.set_state({FINAL_STATE: final.to_dict()})
     finally:
         db.close()
-    reader = RunReader(copy)
-    try:
+    with RunReader(copy) as reader:
         data = report_data(reader)
-    finally:
-        reader.close()
     assert data["/api/runs/0/overview"]["final_choice"] == final.to_dict()
     assert data[f"/api/runs/0/programs/{chosen.id}"]["code"] == chosen.code

@@ -213,11 +213,8 @@ def test_page_updates_while_the_run_is_writing(writing_run: Path, watched: Watch
 def test_hostile_candidate_output_executes_nothing(hostile_run: Path, watched: Watched) -> None:
     served = Server(str(hostile_run))
     try:
-        reader = RunReader(hostile_run)
-        try:
+        with RunReader(hostile_run) as reader:
             failed = reader.rows("SELECT id FROM programs WHERE status = 'failed' LIMIT 1")
-        finally:
-            reader.close()
         page = open_view(watched, served.url, "run/0/program/seed", "[data-testid=code]")
         stdout = page.inner_text("[data-testid=artifact-stdout]")
         assert "<script>alert('stdout')</script>" in stdout
@@ -298,8 +295,7 @@ def test_report_file_shows_the_same_views_offline(
 def test_model_calls_and_the_prompt_and_answer_of_a_model_made_program(
     llm_run: Path, watched: Watched
 ) -> None:
-    reader = RunReader(llm_run)
-    try:
+    with RunReader(llm_run) as reader:
         per_model = reader.rows(
             "SELECT model, COUNT(*), SUM(tokens_in), SUM(tokens_out) FROM llm_calls GROUP BY model"
         )
@@ -307,8 +303,6 @@ def test_model_calls_and_the_prompt_and_answer_of_a_model_made_program(
             "SELECT p.id, c.prompt, c.response FROM programs p JOIN llm_calls c ON c.seq = p.seq "
             "WHERE p.operator LIKE 'llm_%' ORDER BY p.seq LIMIT 1"
         )
-    finally:
-        reader.close()
     assert per_model and made, "the run asked the oracle"
     served = Server(str(llm_run))
     try:

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import ray
@@ -25,6 +26,7 @@ import evoforge
 from evoforge.config import resolve_config
 from evoforge.engine import Engine
 from evoforge.evaluation.backends.ray_backend import RayBackend
+from evoforge.evaluation.raw import RawEvaluation
 from evoforge.kinds import StopReason
 from evoforge.loop import Budget, drive
 from evoforge.problem import load_problem
@@ -174,15 +176,29 @@ def test_a_worker_killed_mid_evaluation_costs_a_retry_not_the_run(
     assert _problem_copies() - copies_before == set()
 
 
-def _curve_fit_backend(tmp_path: Path) -> tuple[RayBackend, str]:
-    """A backend over a copy of the isolated curve-fit problem, and its seed's code."""
+def _curve_fit_backend(tmp_path: Path, **options: Any) -> tuple[RayBackend, str]:
+    """A backend (with ``options``) over a copy of the isolated curve-fit problem, and its
+    seed's code."""
     from evoforge.config import EvaluatorConfig
 
     problem_dir = tmp_path / "problem"
-    shutil.copytree(PROBLEMS / "isolated_curve_fit", problem_dir)
+    if not problem_dir.exists():
+        shutil.copytree(PROBLEMS / "isolated_curve_fit", problem_dir)
     files = {p.name: p.read_bytes() for p in problem_dir.iterdir() if p.is_file()}
-    backend = RayBackend(files, EvaluatorConfig(timeout_s=5), None)
+    backend = RayBackend(files, EvaluatorConfig(timeout_s=5), None, **options)
     return backend, (problem_dir / "initial_program.py").read_text()
+
+
+def _evaluate_once(backend: RayBackend, code: str) -> RawEvaluation:
+    """One evaluation of ``code`` on ``backend``, which is closed after it."""
+    import asyncio
+
+    from evoforge.evaluation.backends.base import EvaluationRequest
+
+    try:
+        return asyncio.run(backend.evaluate(EvaluationRequest(code=code, key="once")))
+    finally:
+        backend.close()
 
 
 def test_more_evaluations_than_the_clusters_cpus_wait_for_a_worker(
@@ -248,10 +264,7 @@ def test_a_node_that_isolates_less_than_the_run_reported_is_refused(
 ) -> None:
     """The run's isolation line describes the driver's machine; a worker whose node has
     no jail (played here by a worker that reports none) evaluates nothing, and says why."""
-    import asyncio
 
-    from evoforge.config import EvaluatorConfig
-    from evoforge.evaluation.backends.base import EvaluationRequest
     from evoforge.evaluation.backends.ray_backend import SandboxWorker
 
     class NoJailWorker(SandboxWorker):
@@ -261,38 +274,23 @@ def test_a_node_that_isolates_less_than_the_run_reported_is_refused(
         def run(self, code: str, split: str | None = None) -> object:
             raise AssertionError("a refused worker was asked to run a candidate")
 
-    problem_dir = tmp_path / "problem"
-    shutil.copytree(PROBLEMS / "isolated_curve_fit", problem_dir)
-    files = {p.name: p.read_bytes() for p in problem_dir.iterdir() if p.is_file()}
-    code = (problem_dir / "initial_program.py").read_text()
-    backend = RayBackend(
-        files,
-        EvaluatorConfig(timeout_s=5),
-        None,
-        expected_isolation=("mountns", "userns+netns"),
-        worker_body=NoJailWorker,
+    backend, code = _curve_fit_backend(
+        tmp_path, expected_isolation=("mountns", "userns+netns"), worker_body=NoJailWorker
     )
-    try:
-        raw = asyncio.run(backend.evaluate(EvaluationRequest(code=code, key="weak")))
-    finally:
-        backend.close()
+    raw = _evaluate_once(backend, code)
     assert raw.run is None and raw.attempts == 1, raw
     assert "gives candidates no filesystem jail (none: no user namespaces on this node)" in (
         raw.error
     )
     assert "and no network isolation" in raw.error and "the Ray worker on node " in raw.error
-    same = RayBackend(
-        files,
-        EvaluatorConfig(timeout_s=5),
-        None,
+    # a driver without the jail itself expects none of its workers: this one is asked to run
+    backend, code = _curve_fit_backend(
+        tmp_path,
         expected_isolation=("none: no jail here either", "none: nor network isolation"),
         worker_body=NoJailWorker,
     )
-    try:  # a driver without the jail itself expects none of its workers
-        raw = asyncio.run(same.evaluate(EvaluationRequest(code=code, key="same")))
-    finally:
-        same.close()
-    assert raw.error.startswith("lost the Ray worker"), raw  # it was asked to run
+    raw = _evaluate_once(backend, code)
+    assert raw.error.startswith("lost the Ray worker"), raw
 
 
 @pytest.fixture(scope="module")
