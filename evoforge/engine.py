@@ -319,11 +319,10 @@ class Engine:
                 lambda backend_class: backend_class.from_config(config.evaluator, judge),
                 passthrough=(BackendError,),
             )
-        except (BackendError, PartError) as exc:
+        except BaseException as exc:
             judge.close()
-            raise EngineError(str(exc)) from None
-        except BaseException:
-            judge.close()
+            if isinstance(exc, BackendError | PartError):
+                raise EngineError(str(exc)) from None
             raise
         try:
             novelty = build_novelty(config)
@@ -343,13 +342,11 @@ class Engine:
                 learning=build_prompt_learner(config, llm),
                 novelty=novelty,
             )
-        except PartError as exc:
+        except BaseException as exc:  # what was built before goes with the start
             backend.close()
             judge.close()
-            raise EngineError(str(exc)) from None
-        except BaseException:
-            backend.close()
-            judge.close()
+            if isinstance(exc, PartError):
+                raise EngineError(str(exc)) from None
             raise
 
     @classmethod

@@ -39,7 +39,6 @@ __all__ = [
     "Registry",
     "forgo_plugins",
     "load_plugins",
-    "plugin_failures",
 ]
 
 PLUGIN_GROUP = "evoforge.plugins"
@@ -92,11 +91,6 @@ def forgo_plugins() -> None:
     evoforge's own parts, such as a proposal worker: loading them there would cost their
     imports and repeat the driver's warnings about those that fail)."""
     _PLUGINS.loaded = True
-
-
-def plugin_failures() -> tuple[str, ...]:
-    """The plugins that failed to load, one line each (loading them first if needed)."""
-    return load_plugins()
 
 
 def _check_settings_model(owner: str, model: object) -> None:
