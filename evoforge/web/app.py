@@ -48,7 +48,11 @@ PROGRAM_STATUSES = tuple(status.value for status in EvalStatus)
 
 
 class _Guard:
-    """ASGI middleware: access control (token or loopback Host) and response headers."""
+    """ASGI middleware: access control (token or loopback Host) and response headers.
+
+    HEAD is answered as GET without the body, for every path (uptime checks and link
+    checkers ask HEAD first): the headers, ``content-length`` included, are GET's.
+    """
 
     def __init__(self, app: ASGIApp, token: str | None) -> None:
         self.app = app
@@ -87,7 +91,13 @@ class _Guard:
                 await _plain(send, 401, "a valid token is required (see evoforge serve's output)")
                 return
 
+        head_only = scope.get("method") == "HEAD"
+        if head_only:
+            scope = {**scope, "method": "GET"}
+
         async def send_with_headers(message: Message) -> None:
+            if head_only and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             if message["type"] == "http.response.start":
                 extra = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
                 elapsed_ms = (time.perf_counter() - started) * 1000.0
@@ -128,13 +138,11 @@ def create_app(run_dirs: Sequence[Path], *, token: str | None = None, warm_up: b
             raise HTTPException(status_code=404, detail=f"no run {run}")
         return found
 
-    # HEAD as GET without the body (uptime checks and link checkers ask HEAD first);
-    # the static files answer HEAD already
-    @api.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
+    @api.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
 
-    @api.api_route("/favicon.ico", methods=["GET", "HEAD"], include_in_schema=False)
+    @api.get("/favicon.ico", include_in_schema=False)
     def favicon() -> FileResponse:
         return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
 

@@ -110,7 +110,7 @@ def test_head_answers_as_get_without_a_body(app: Any) -> None:
         async with httpx.AsyncClient(transport=transport, base_url=LOCAL) as client:
             return await client.head(path)
 
-    for path in ("/", "/favicon.ico", "/static/app.js"):
+    for path in ("/", "/favicon.ico", "/static/app.js", "/api/runs", "/api/runs/0/overview"):
         full = get(app, path)
         answer = asyncio.run(head(path))
         assert answer.status_code == full.status_code == 200, path
@@ -118,6 +118,8 @@ def test_head_answers_as_get_without_a_body(app: Any) -> None:
         assert answer.headers["content-type"] == full.headers["content-type"], path
         assert answer.headers["content-length"] == str(len(full.content)), path
         assert "content-security-policy" in answer.headers, path
+    missing = asyncio.run(head("/api/runs/99/overview"))
+    assert missing.status_code == 404 and missing.content == b""
 
 
 def test_every_answer_carries_a_strict_security_policy(app: Any) -> None:
