@@ -451,6 +451,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         else f"{summary['iterations']} iterations"
     )
     console.print(f"stopped: {summary['stop_reason'] or 'running or never stopped cleanly'}")
+    console.print(_running_line(summary))
     console.print(f"isolation: {summary['isolation']}")
     if summary["splits"] is not None:
         console.print(splits_line(summary["splits"]))
@@ -545,6 +546,28 @@ def _cmd_status(args: argparse.Namespace) -> int:
     for fallback in novelty.get("embedding_fallbacks") or []:
         console.print(f"embeddings gave up, MinHash used instead: {fallback.get('reason')}")
     return 0
+
+
+def _running_line(summary: dict[str, Any]) -> str:
+    """``ran 1h 02m 05s over 2 invocations, 12.3 evaluations/s``: time spent running, the
+    idle time between a stop and its resume left out."""
+    seconds = summary["running_seconds"]
+    invocations = summary["invocations"]
+    over = "" if invocations < 2 else f" over {invocations} invocations"
+    rate = summary["evaluations"] / seconds if seconds > 0 else None
+    return f"ran {_duration(seconds)}{over}" + (
+        "" if rate is None else f", {rate:.3g} evaluations/s"
+    )
+
+
+def _duration(seconds: float) -> str:
+    """``45.2s``, ``3m 07s``, ``2h 05m 09s``."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
 
 
 def _answers_line(answers: dict[str, Any]) -> str:

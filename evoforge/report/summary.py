@@ -13,6 +13,7 @@ from typing import Any
 
 from evoforge.kinds import RejectionKind
 from evoforge.operators.prompt_learning import summarise as summarise_prompt_learning
+from evoforge.running_time import SPANS_STATE, RunningClock, read_spans
 from evoforge.splits import final_choice_pending, read_final
 from evoforge.storage.db import RunDatabase
 
@@ -75,8 +76,9 @@ def splits_summary(db: RunDatabase) -> dict[str, Any] | None:
 
 def status_summary(db: RunDatabase) -> dict[str, Any]:
     """Counts, best so far, failures by status, per-operator and per-parent-source usage
-    and rewards, islands, stagnation responses (anneals, restarts) and the final
-    simplification of the best."""
+    and rewards, islands, stagnation responses (anneals, restarts), the final
+    simplification of the best, and the seconds the run has run (``running_seconds``: its
+    invocations' spans, the idle time between them left out, as the report counts it)."""
     uses: dict[str, int] = defaultdict(int)
     source_uses: dict[str, int] = defaultdict(int)
     source_successes: dict[str, int] = defaultdict(int)
@@ -93,9 +95,13 @@ def status_summary(db: RunDatabase) -> dict[str, Any]:
     eval_time = 0.0
     exact_duplicates = 0
     near_duplicates = 0
+    spans = read_spans(db.get_state(SPANS_STATE))
+    clock = RunningClock()
+    clock.update(spans)
     for step in db.steps():
         program = step.program
         programs += 1
+        clock.at(program.created_at)
         if program.rejection is RejectionKind.DUPLICATE:
             exact_duplicates += 1
         elif program.rejection is RejectionKind.NEAR_DUPLICATE:
@@ -174,6 +180,8 @@ def status_summary(db: RunDatabase) -> dict[str, Any]:
         "islands": [islands[key] for key in sorted(islands)],
         "migrations": len(db.events("migration")),
         "evaluation_seconds": eval_time,
+        "running_seconds": clock.total() if programs else 0.0,
+        "invocations": len(spans),
         "budget_iterations": db.get_state("budget_iterations"),
         "stop_reason": db.get_state("stop_reason"),
         "llm": llm,

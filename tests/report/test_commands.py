@@ -92,6 +92,17 @@ def test_status_lists_top_reasons(small_run: Path) -> None:
             assert reasons[side][0]["reason"][:40] in text
 
 
+def test_status_says_how_long_the_run_ran(small_run: Path) -> None:
+    status = json.loads(evoforge("status", str(small_run), "--json").stdout)
+    seconds = status["running_seconds"]
+    assert seconds > 0 and status["invocations"] == 1
+    text = evoforge("status", str(small_run)).stdout
+    rate = status["evaluations"] / seconds
+    assert f"\nran {seconds:.1f}s, {rate:.3g} evaluations/s\n" in text or (
+        seconds >= 60 and f", {rate:.3g} evaluations/s\n" in text
+    )
+
+
 def test_status_text_shows_the_migrations_that_json_counts(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     migrating = {"archive": {"migration_interval": 3}}
@@ -232,3 +243,19 @@ def test_status_counts_the_seed_on_every_island_as_the_web_view_does(tmp_path: P
         assert island["best_score"] >= status["initial_score"]
     text = evoforge("status", str(run_dir)).stdout
     assert text.startswith("v[b]2: 1 iterations"), text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "invocations", "line"),
+    [
+        (0.0, 0, "ran 0.0s"),
+        (45.25, 1, "ran 45.2s, 2.21 evaluations/s"),
+        (187.0, 2, "ran 3m 07s over 2 invocations, 0.535 evaluations/s"),
+        (7509.0, 3, "ran 2h 05m 09s over 3 invocations, 0.0133 evaluations/s"),
+    ],
+)
+def test_the_running_line(seconds: float, invocations: int, line: str) -> None:
+    from evoforge.cli import _running_line
+
+    summary = {"running_seconds": seconds, "invocations": invocations, "evaluations": 100}
+    assert _running_line(summary) == line

@@ -44,6 +44,8 @@ def test_overview_matches_the_status_summary(reader: RunReader, summaries: tuple
     assert data["failures"] == status["failures"]
     assert data["stop_reason"] == status["stop_reason"]
     assert data["budgets"]["iterations"] == {"used": 40, "limit": 40}
+    assert data["duration_s"] == round(status["running_seconds"], 3) > 0
+    assert status["invocations"] == 1
     curve = data["best_curve"]
     assert curve[-1][0] == status["evaluations"]
     assert curve[-1][2] == best["score"]
