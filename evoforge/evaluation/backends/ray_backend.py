@@ -133,11 +133,15 @@ class RayBackend(EvaluationBackend):
         if not ray.is_initialized():
             _check_reachable(address)
             try:
+                # a local instance is this run's own: its set-up notes (token
+                # authentication and the like) are no business of the user's, and
+                # ``--quiet`` prints only the result; joining a cluster, Ray's warnings
+                # are the user's to see
                 ray.init(
                     address=address,
                     include_dashboard=False,
                     log_to_driver=False,
-                    logging_level=logging.WARNING,
+                    logging_level=logging.ERROR if address is None else logging.WARNING,
                 )
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 where = address or "a local instance"

@@ -11,6 +11,8 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -358,6 +360,20 @@ def test_secrets_in_the_workers_environment_do_not_reach_a_candidate(
     assert program.score == 0.0  # the candidate saw no secret
     assert hostile_ray_run.secret not in program.artifacts.get("metric:env", "")
     _check_aftermath(hostile_ray_run, program, before)
+
+
+def test_a_quiet_run_on_a_local_ray_instance_prints_only_its_result(tmp_path: Path) -> None:
+    """The instance the run starts for itself says nothing of its own set-up."""
+    problem_dir = tmp_path / "problem"
+    shutil.copytree(PROBLEMS / "isolated_curve_fit", problem_dir)
+    done = subprocess.run(
+        [sys.executable, "-m", "evoforge.cli", "run", str(problem_dir), "--iterations", "2",
+         "--executor", "ray", "--quiet", "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert len(done.stdout.splitlines()) == 1 and "after 2 iterations" in done.stdout
 
 
 def test_an_address_where_nothing_listens_is_refused_at_once() -> None:
