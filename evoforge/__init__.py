@@ -137,11 +137,13 @@ def resume(
     iterations: int | None = None,
     log_mode: str = "quiet",
     llm_base_url: str | None = None,
+    ray_address: str | None = None,
 ) -> RunResult:
     """Continue the run in ``run_dir`` (stopped, interrupted or killed) and return the
     result, as ``evoforge resume`` does: without ``iterations`` it finishes the stored
     budget, with it it runs that many more iterations. ``llm_base_url`` moves the run's
-    models to another endpoint."""
+    models to another endpoint, ``ray_address`` its evaluations to another Ray cluster
+    (a run on the ray backend)."""
     from evoforge.runs import resume_run
 
     if iterations is not None and (isinstance(iterations, bool) or iterations < 0):
@@ -155,5 +157,9 @@ def resume(
             f"got {log_mode!r}"
         )
     return resume_run(
-        Path(run_dir), extra_iterations=iterations, log_mode=log_mode, llm_base_url=llm_base_url
+        Path(run_dir),
+        extra_iterations=iterations,
+        log_mode=log_mode,
+        llm_base_url=llm_base_url,
+        ray_address=ray_address,
     )

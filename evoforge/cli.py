@@ -146,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--llm-base-url",
         help="move the run's language models to this endpoint (a server that moved)",
     )
+    resume.add_argument(
+        "--ray-address",
+        help="a run on the ray backend: evaluate on this cluster (auto or HOST:PORT) from now on",
+    )
     _add_allow_unreachable(resume)
     _add_log_flags(resume)
 
@@ -334,6 +338,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
         extra_iterations=args.iterations,
         log_mode=mode,
         llm_base_url=args.llm_base_url,
+        ray_address=args.ray_address,
         allow_unreachable=args.allow_unreachable,
     )
     _print_result(result, mode)

@@ -455,6 +455,7 @@ class Engine:
         config_override: Config | None = None,
         *,
         llm_base_url: str | None = None,
+        ray_address: str | None = None,
         check_config: Callable[[Config], None] | None = None,
         locked: bool = False,
         parts: PartsFactory | None = None,
@@ -474,6 +475,7 @@ class Engine:
                 run_dir,
                 config_override,
                 llm_base_url=llm_base_url,
+                ray_address=ray_address,
                 check_config=check_config,
                 parts=parts,
             ),
@@ -486,13 +488,16 @@ class Engine:
         config_override: Config | None = None,
         *,
         llm_base_url: str | None = None,
+        ray_address: str | None = None,
         check_config: Callable[[Config], None] | None = None,
         parts: PartsFactory | None = None,
     ) -> Engine:
         """Reopen a run: rebuild the archive, bandit and counters from the database.
 
         ``llm_base_url`` moves every model of the run to that endpoint (a server that
-        came back elsewhere) and is stored, so later resumes use it too.
+        came back elsewhere), ``ray_address`` its evaluations to that Ray cluster (a run
+        on the ray backend whose cluster came back elsewhere); each is stored once the
+        engine is built, so later resumes use it too.
         ``check_config`` sees the configuration the run will use before anything is
         stored or started (the start-up check of its models); what it raises stops the
         reopening with the database unchanged.
@@ -520,16 +525,21 @@ class Engine:
             config = config.model_copy(
                 update={"llm": config.llm.model_copy(update={"models": models})}
             )
+        if ray_address is not None:
+            if config.evaluator.backend != "ray":
+                database.close()
+                raise EngineError(
+                    f"{run_dir}: the run evaluates on the {config.evaluator.backend} "
+                    "backend, not on Ray: --ray-address does not apply"
+                )
+            evaluator = config.evaluator.model_copy(update={"ray_address": ray_address})
+            config = config.model_copy(update={"evaluator": evaluator})
         if check_config is not None:
             try:
                 check_config(config)
             except BaseException:
                 database.close()
                 raise
-        if llm_base_url is not None:
-            database.set_meta(
-                {"config": config.model_dump_json(), "config_yaml": config_to_yaml(config)}
-            )
         files = database.problem_files()
         problem_copy = run_dir / _PROBLEM_SUBDIR
         if not (problem_copy / EVALUATOR_FILENAME).is_file():
@@ -546,6 +556,10 @@ class Engine:
         except BaseException:
             database.close()
             raise
+        if llm_base_url is not None or ray_address is not None:
+            database.set_meta(
+                {"config": config.model_dump_json(), "config_yaml": config_to_yaml(config)}
+            )
         if engine.proposals is not None:
             engine.proposals.start()  # the workers get ready while the run is replayed
         if database.count_programs() == 0:  # its start stopped before the seed's commit

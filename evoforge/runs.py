@@ -350,11 +350,13 @@ def resume_run(
     log_mode: str | None = None,
     reporter: Reporter | None = None,
     llm_base_url: str | None = None,
+    ray_address: str | None = None,
     allow_unreachable: bool = False,
 ) -> RunResult:
     """Continue a run. Without ``extra_iterations`` it completes the stored budget;
     with it, it runs that many iterations beyond those already committed.
-    ``llm_base_url`` moves the run's models to another endpoint (see :meth:`Engine.open`).
+    ``llm_base_url`` moves the run's models to another endpoint, ``ray_address`` its
+    evaluations to another Ray cluster (see :meth:`Engine.open`).
     The models are checked first, as for :func:`start_run`."""
     if not (run_dir / RunDatabase.FILENAME).is_file():
         raise EngineError(f"{run_dir} holds no run (no {RunDatabase.FILENAME})")
@@ -370,7 +372,11 @@ def resume_run(
             (reporter or make_reporter("quiet")).note, run_dir
         ) as interrupt:  # open() scores the seed of a run stopped before that
             engine = Engine.open(
-                run_dir, llm_base_url=llm_base_url, check_config=check_models, locked=True
+                run_dir,
+                llm_base_url=llm_base_url,
+                ray_address=ray_address,
+                check_config=check_models,
+                locked=True,
             )
         interrupt.check(engine)
         try:

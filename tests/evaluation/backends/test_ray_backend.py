@@ -7,6 +7,7 @@ workers as on the local backend.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -34,6 +35,7 @@ from evoforge.loop import Budget, drive
 from evoforge.problem import load_problem
 from evoforge.program import EvalStatus
 from evoforge.report.progress import make_reporter
+from evoforge.storage.db import RunDatabase
 from tests.adversarial.conftest import (
     CONFIG,
     EVALUATOR,
@@ -295,6 +297,67 @@ def test_a_node_that_isolates_less_than_the_run_reported_is_refused(
     assert raw.error.startswith("lost the Ray worker"), raw
 
 
+def _evoforge(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "evoforge.cli", *args],
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL, check=False,
+    )  # fmt: skip
+
+
+def _stored_ray_address(run_dir: Path) -> str | None:
+    db = RunDatabase(run_dir / RunDatabase.FILENAME)
+    try:
+        return json.loads(db.get_meta("config") or "{}")["evaluator"]["ray_address"]
+    finally:
+        db.close()
+
+
+def test_a_ray_run_prints_only_its_result_when_quiet_and_resumes_on_another_cluster(
+    ray_instance: dict[str, str], tmp_path: Path
+) -> None:
+    """The local instance a run starts for itself says nothing of its own set-up; a
+    resume given ``--ray-address`` joins that cluster from then on (here: this module's
+    instance), and refuses an address where nothing listens, keeping the stored one."""
+    problem_dir = tmp_path / "problem"
+    shutil.copytree(PROBLEMS / "isolated_curve_fit", problem_dir)
+    run_dir = tmp_path / "run"
+    done = _evoforge("run", str(problem_dir), "--iterations", "2", "--executor", "ray",
+                     "--quiet", "--out", str(run_dir))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert len(done.stdout.splitlines()) == 1 and "after 2 iterations" in done.stdout
+    assert _stored_ray_address(run_dir) is None
+
+    cluster = ray.get_runtime_context().gcs_address
+    done = _evoforge("resume", str(run_dir), "--iterations", "2", "--ray-address", cluster,
+                     "--quiet")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "after 4 iterations" in done.stdout
+    assert _stored_ray_address(run_dir) == cluster
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{probe.getsockname()[1]}"
+    done = _evoforge("resume", str(run_dir), "--iterations", "1", "--ray-address", closed)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"evoforge: error: cannot reach Ray at {closed}")
+    assert len(done.stderr.splitlines()) == 1
+    assert _stored_ray_address(run_dir) == cluster
+
+
+def test_ray_address_on_resume_needs_a_run_on_the_ray_backend(tmp_path: Path) -> None:
+    problem_dir = tmp_path / "problem"
+    shutil.copytree(PROBLEMS / "isolated_curve_fit", problem_dir)
+    run_dir = tmp_path / "run"
+    evoforge.run(problem_dir, iterations=1, workers=1, out=run_dir)
+    done = _evoforge("resume", str(run_dir), "--ray-address", "auto")
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"evoforge: error: {run_dir}: the run evaluates on the local backend, not on Ray: "
+        "--ray-address does not apply\n"
+    )
+
+
 @pytest.fixture(scope="module")
 def hostile_ray_run(
     ray_instance: dict[str, str], tmp_path_factory: pytest.TempPathFactory
@@ -360,20 +423,6 @@ def test_secrets_in_the_workers_environment_do_not_reach_a_candidate(
     assert program.score == 0.0  # the candidate saw no secret
     assert hostile_ray_run.secret not in program.artifacts.get("metric:env", "")
     _check_aftermath(hostile_ray_run, program, before)
-
-
-def test_a_quiet_run_on_a_local_ray_instance_prints_only_its_result(tmp_path: Path) -> None:
-    """The instance the run starts for itself says nothing of its own set-up."""
-    problem_dir = tmp_path / "problem"
-    shutil.copytree(PROBLEMS / "isolated_curve_fit", problem_dir)
-    done = subprocess.run(
-        [sys.executable, "-m", "evoforge.cli", "run", str(problem_dir), "--iterations", "2",
-         "--executor", "ray", "--quiet", "--out", str(tmp_path / "run")],
-        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert done.stderr == ""
-    assert len(done.stdout.splitlines()) == 1 and "after 2 iterations" in done.stdout
 
 
 def test_an_address_where_nothing_listens_is_refused_at_once() -> None:
