@@ -90,6 +90,9 @@ class ChatResponse:
     texts: tuple[str, ...]
     model: str
     records: tuple[LLMCallRecord, ...] = field(default_factory=tuple)
+    cut_off: tuple[bool, ...] = ()
+    """Per text: the server stopped it at the model's ``max_tokens`` (finish reason
+    ``length``), so it may end mid-answer."""
 
 
 class ChatClient(Protocol):
@@ -224,7 +227,7 @@ class OpenAIChatClient:
             attempt += 1
             started = time.monotonic()
             try:
-                texts, tokens_in, tokens_out = await self._attempt(request, prompt)
+                texts, tokens_in, tokens_out, cut_off = await self._attempt(request, prompt)
             except LLMCallError as exc:
                 latency = time.monotonic() - started
                 error = self._redact(str(exc))  # a server may echo the key it was sent
@@ -257,7 +260,9 @@ class OpenAIChatClient:
                     completions=len(texts),
                 )
             )
-            return ChatResponse(texts=tuple(texts), model=self.label, records=tuple(records))
+            return ChatResponse(
+                texts=tuple(texts), model=self.label, records=tuple(records), cut_off=cut_off
+            )
 
     def _record(
         self,
@@ -289,7 +294,9 @@ class OpenAIChatClient:
             created_at=time.time(),
         )
 
-    async def _attempt(self, request: ChatRequest, prompt: str) -> tuple[list[str], int, int]:
+    async def _attempt(
+        self, request: ChatRequest, prompt: str
+    ) -> tuple[list[str], int, int, tuple[bool, ...]]:
         openai = self._openai
         arguments: dict[str, Any] = {
             "model": self.model.model,
@@ -341,15 +348,17 @@ class OpenAIChatClient:
             ) from None
 
 
-def _read_completion(completion: Any, prompt: str) -> tuple[list[str], int, int]:
-    """The texts and token counts of a chat completion; AttributeError, TypeError or
-    ValueError when its parts are malformed."""
-    choices = getattr(completion, "choices", None) or []
-    texts = [
-        str(choice.message.content or "")
-        for choice in choices
+def _read_completion(completion: Any, prompt: str) -> tuple[list[str], int, int, tuple[bool, ...]]:
+    """The texts and token counts of a chat completion, and per text whether it was cut
+    off at ``max_tokens``; AttributeError, TypeError or ValueError when its parts are
+    malformed."""
+    choices = [
+        choice
+        for choice in getattr(completion, "choices", None) or []
         if getattr(choice, "message", None) is not None
     ]
+    texts = [str(choice.message.content or "") for choice in choices]
+    cut_off = tuple(getattr(choice, "finish_reason", None) == "length" for choice in choices)
     usage = getattr(completion, "usage", None)
     tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0) if usage else 0
     tokens_out = int(getattr(usage, "completion_tokens", 0) or 0) if usage else 0
@@ -358,7 +367,7 @@ def _read_completion(completion: Any, prompt: str) -> tuple[list[str], int, int]
         tokens_out = sum(len(text) for text in texts) // 4
     if tokens_in < 0 or tokens_out < 0:
         raise ValueError(f"negative token counts ({tokens_in}, {tokens_out})")
-    return texts, tokens_in, tokens_out
+    return texts, tokens_in, tokens_out, cut_off
 
 
 REDACTED = "<redacted>"

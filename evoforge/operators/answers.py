@@ -8,10 +8,11 @@ returns plain values, so the engine can run it in its proposal pool
 (:class:`~evoforge.operators.pool.ProposalPool`, see :mod:`evoforge.operators.offload`)
 while the driver's event loop stays free for ask, check and tell.
 
-Contract: the answers are tried in order; the first that makes a child gives an
-:class:`AppliedAnswer` (the child's code and what to record about the match); if none
-does, every answer's :class:`FailedAnswer`, in order (empty when there was no answer).
-The result depends on the request alone.
+A reasoning model's leading ``<think>`` section is left out before anything is read
+(:mod:`evoforge.operators.reasoning`). Contract: the answers are tried in order; the
+first that makes a child gives an :class:`AppliedAnswer` (the child's code and what to
+record about the match); if none does, every answer's :class:`FailedAnswer`, in order
+(empty when there was no answer). The result depends on the request alone.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from typing import Any, Literal
 
 from evoforge.operators.diff import (
     NOT_APPLIED,
+    UNPARSEABLE,
     AnswerError,
     child_from_diff_matched,
     child_from_rewrite,
 )
 from evoforge.operators.matching import DEFAULT_FUZZY_THRESHOLD, MatchKind
+from evoforge.operators.reasoning import UnfinishedReasoning, after_reasoning
 from evoforge.program import normalise_code
 
 __all__ = [
@@ -75,6 +78,10 @@ class FailedAnswer:
 
 
 def _child(request: AnswerRequest, answer: str) -> AppliedAnswer:
+    try:  # a reasoning model's drafts are no part of its answer
+        answer = after_reasoning(answer)
+    except UnfinishedReasoning as exc:
+        raise AnswerError(str(exc), UNPARSEABLE) from None
     record: dict[str, Any] = {}
     if request.kind == "diff":
         applied = child_from_diff_matched(

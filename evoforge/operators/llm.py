@@ -190,6 +190,8 @@ class LLMOperator(Operator):
             return self._reject(context, reason, second, {**record, "outcome": UNPARSEABLE})
         record["outcome"] = found[0].category
         after = " (also after a correction prompt)" if "correction" in record else ""
+        if any(response.cut_off):
+            after += "; the answer was cut off at its max_tokens (llm.models' max_tokens)"
         return self._reject(context, f"{self.name}: {found[0]}{after}", second, record)
 
     async def _correct(

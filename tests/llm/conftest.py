@@ -28,17 +28,19 @@ class Reply:
     """``kind``: answer (200 with ``text``), status (``status`` with ``headers``, and
     ``text`` as the error's message), hang (no answer for ``seconds``), drop (close the
     connection without a response), raw (a 200 answer whose body is ``text``).
-    ``{bearer}`` in ``text`` is replaced by the request's key."""
+    ``{bearer}`` in ``text`` is replaced by the request's key; ``finish_reason`` is an
+    answer's (``length``: stopped at ``max_tokens``)."""
 
     kind: str
     text: str = ""
     status: int = 200
     headers: tuple[tuple[str, str], ...] = ()
     seconds: float = 0.0
+    finish_reason: str = "stop"
 
 
-def answer(text: str) -> Reply:
-    return Reply("answer", text=text)
+def answer(text: str, finish_reason: str = "stop") -> Reply:
+    return Reply("answer", text=text, finish_reason=finish_reason)
 
 
 def status(code: int, text: str = "", **headers: str) -> Reply:
@@ -149,7 +151,7 @@ def _handler(scripted: ScriptedServer) -> type[BaseHTTPRequestHandler]:
                         {
                             "index": i,
                             "message": {"role": "assistant", "content": text},
-                            "finish_reason": "stop",
+                            "finish_reason": reply.finish_reason,
                         }
                         for i in range(n)
                     ],

@@ -97,6 +97,37 @@ def test_a_correction_that_fails_counts_as_one_parse_failure(
     )
 
 
+def test_an_answer_cut_off_at_max_tokens_says_so(
+    scripted_server: ScriptedServer, tmp_path: Path
+) -> None:
+    cut = VALID_DIFF[: VALID_DIFF.index("=======")]
+    scripted_server.extend(answer(cut, "length"), answer(cut, "length"))
+    _one_diff_run(scripted_server, tmp_path / "run")
+    db = RunDatabase(tmp_path / "run" / RunDatabase.FILENAME)
+    try:
+        (child,) = [step.program for step in db.steps() if step.program.seq]
+    finally:
+        db.close()
+    assert child.reason == (
+        "llm_diff: no SEARCH/REPLACE blocks in the answer (also after a correction prompt); "
+        "the answer was cut off at its max_tokens (llm.models' max_tokens)"
+    )
+
+
+def test_a_reasoning_models_drafts_are_not_applied_in_a_run(
+    scripted_server: ScriptedServer, tmp_path: Path
+) -> None:
+    draft = VALID_DIFF.replace("1.5 * x * x", "9.0 * x * x")
+    scripted_server.extend(answer(f"<think>\nTry this:\n{draft}\nNo.\n</think>\n{VALID_DIFF}"))
+    _one_diff_run(scripted_server, tmp_path / "run")
+    db = RunDatabase(tmp_path / "run" / RunDatabase.FILENAME)
+    try:
+        (child,) = [step.program for step in db.steps() if step.program.seq]
+    finally:
+        db.close()
+    assert "1.5 * x * x - 2.0 * x + 0.75" in child.code and "9.0 * x" not in child.code
+
+
 def test_no_correction_for_an_edit_that_parses_or_when_turned_off(
     scripted_server: ScriptedServer, tmp_path: Path
 ) -> None:
