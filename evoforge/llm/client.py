@@ -64,12 +64,14 @@ class LLMCallError(Exception):
         *,
         fatal: bool = False,
         retry_after: float | None = None,
+        unsupported: str | None = None,
     ) -> None:
         super().__init__(message)
         self.outcome = outcome
         self.records = tuple(records)
         self.fatal = fatal
         self.retry_after = retry_after
+        self.unsupported = unsupported  # a request parameter the model refused (400)
 
 
 @dataclass(frozen=True)
@@ -163,11 +165,26 @@ def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+ADAPTABLE_PARAMETERS: dict[str, str | None] = {
+    "max_tokens": "max_completion_tokens",
+    "temperature": None,
+    "top_p": None,
+    "seed": None,
+}
+"""Request parameters a model may refuse with HTTP 400 and what is sent instead from
+then on: OpenAI's reasoning models (the o-series, gpt-5) want ``max_completion_tokens``
+for ``max_tokens`` and refuse any sampling temperature or nucleus mass but their own
+(left out: the model's default); some servers refuse ``seed``."""
+
+
 class OpenAIChatClient:
     """One model over an OpenAI-compatible ``/chat/completions`` endpoint.
 
     Safe to use from several tasks of one event loop at once. The SDK client is created
-    per event loop (each ``evoforge run``/``resume`` invocation runs its own loop).
+    per event loop (each ``evoforge run``/``resume`` invocation runs its own loop). A
+    request refused for one of :data:`ADAPTABLE_PARAMETERS` is sent again at once
+    without it (or under its replacement name), and so is every later request; the
+    refused attempt is recorded like any other.
     """
 
     def __init__(
@@ -188,6 +205,7 @@ class OpenAIChatClient:
         self._redact = key_redactor(self._api_key)
         self._client: Any = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._refused: set[str] = set()  # parameters this model refused
 
     def _sdk_client(self) -> Any:
         loop = asyncio.get_running_loop()
@@ -234,6 +252,9 @@ class OpenAIChatClient:
                 records.append(
                     self._record(request, prompt, "", 0, 0, latency, exc.outcome, error, attempt)
                 )
+                if exc.unsupported is not None and exc.unsupported not in self._refused:
+                    self._refused.add(exc.unsupported)  # at most once per parameter
+                    continue
                 retry_after = exc.retry_after
                 if exc.outcome not in RETRYABLE or attempt > self.retry.max_retries:
                     raise LLMCallError(
@@ -309,6 +330,11 @@ class OpenAIChatClient:
             arguments["n"] = request.n
         if request.seed is not None:
             arguments["seed"] = request.seed
+        for name in self._refused:
+            value = arguments.pop(name, None)
+            replacement = ADAPTABLE_PARAMETERS[name]
+            if replacement is not None and value is not None:
+                arguments[replacement] = value
         try:
             # the body is plain JSON already: posting it skips the SDK's recursive
             # transform of typed parameters (about a third of the client's CPU time per
@@ -402,7 +428,26 @@ def _status_error(exc: Any) -> LLMCallError:
         outcome, fatal = CallOutcome.AUTH_ERROR, True
     else:  # 404 (unknown model or path) makes the model unusable; other 4xx only this request
         outcome, fatal = CallOutcome.BAD_REQUEST, status == 404
-    return LLMCallError(outcome, detail, fatal=fatal, retry_after=retry_after)
+    return LLMCallError(
+        outcome,
+        detail,
+        fatal=fatal,
+        retry_after=retry_after,
+        unsupported=_refused_parameter(exc) if status == 400 else None,
+    )
+
+
+def _refused_parameter(exc: Any) -> str | None:
+    """The :data:`ADAPTABLE_PARAMETERS` entry a 400 answer refuses as unsupported: named
+    as the error's ``param`` or quoted in its message (``Unsupported parameter:
+    'max_tokens' ...``, ``'temperature' does not support 0.8 ...``), else None."""
+    message = str(getattr(exc, "message", "") or exc)
+    named = getattr(exc, "param", None)
+    refused = "unsupported" in message.lower() or "does not support" in message.lower()
+    for name in ADAPTABLE_PARAMETERS:
+        if refused and (named == name or f"'{name}'" in message):
+            return name
+    return None
 
 
 def _root_cause(exc: BaseException) -> str:

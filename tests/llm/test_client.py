@@ -99,6 +99,58 @@ def test_auth_error_is_fatal_and_not_retried(scripted_server: ScriptedServer) ->
     assert len(raised.value.records) == 1
 
 
+MAX_TOKENS_REFUSED = (
+    "Unsupported parameter: 'max_tokens' is not supported with this model. "
+    "Use 'max_completion_tokens' instead."
+)
+TEMPERATURE_REFUSED = (
+    "Unsupported value: 'temperature' does not support 0.8 with this model. "
+    "Only the default (1) value is supported."
+)
+
+
+def test_parameters_a_model_refuses_are_adapted_once_and_for_good(
+    scripted_server: ScriptedServer,
+) -> None:
+    """As OpenAI's reasoning models answer: max_tokens goes by its newer name, a refused
+    temperature is left to the model; both at once for every later request."""
+    scripted_server.extend(
+        status(400, MAX_TOKENS_REFUSED), status(400, TEMPERATURE_REFUSED), answer("first")
+    )
+    client = _client(scripted_server.url, retries=0)
+
+    async def twice() -> tuple[str, str]:
+        first = await client.complete(REQUEST)
+        second = await client.complete(REQUEST)
+        assert [r.outcome for r in first.records] == [CallOutcome.BAD_REQUEST] * 2 + [
+            CallOutcome.OK
+        ]
+        assert len(second.records) == 1
+        return first.texts[0], second.texts[0]
+
+    assert asyncio.run(twice()) == ("first", "I have nothing to add.")
+    sent = scripted_server.requests
+    assert "max_tokens" in sent[0] and "max_completion_tokens" not in sent[0]
+    assert sent[1]["max_completion_tokens"] == 4096 and "max_tokens" not in sent[1]
+    assert sent[1]["temperature"] == 0.8
+    for later in sent[2:]:
+        assert "max_tokens" not in later and "temperature" not in later
+        assert later["max_completion_tokens"] == 4096 and later["top_p"] == 0.95
+
+
+def test_other_bad_requests_and_a_second_refusal_are_not_adapted(
+    scripted_server: ScriptedServer,
+) -> None:
+    scripted_server.extend(status(400, "Unsupported parameter: 'logprobs'"))
+    with pytest.raises(LLMCallError) as raised:
+        asyncio.run(_client(scripted_server.url, retries=0).complete(REQUEST))
+    assert raised.value.outcome is CallOutcome.BAD_REQUEST and len(raised.value.records) == 1
+    scripted_server.extend(status(400, MAX_TOKENS_REFUSED), status(400, MAX_TOKENS_REFUSED))
+    with pytest.raises(LLMCallError) as raised:
+        asyncio.run(_client(scripted_server.url, retries=0).complete(REQUEST))
+    assert len(raised.value.records) == 2  # adapted once, then refused for good
+
+
 SECRET = "sk-test-0123456789abcdef"
 
 
