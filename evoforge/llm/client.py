@@ -437,15 +437,20 @@ def _status_error(exc: Any) -> LLMCallError:
     )
 
 
+_REFUSAL_WORDS = ("unsupported", "not supported", "does not support", "unknown name")
+
+
 def _refused_parameter(exc: Any) -> str | None:
     """The :data:`ADAPTABLE_PARAMETERS` entry a 400 answer refuses as unsupported: named
     as the error's ``param`` or quoted in its message (``Unsupported parameter:
-    'max_tokens' ...``, ``'temperature' does not support 0.8 ...``), else None."""
+    'max_tokens' ...``, ``'temperature' does not support 0.8 ...``, ``Unknown name
+    "seed"``), else None."""
     message = str(getattr(exc, "message", "") or exc)
+    if not any(word in message.lower() for word in _REFUSAL_WORDS):
+        return None
     named = getattr(exc, "param", None)
-    refused = "unsupported" in message.lower() or "does not support" in message.lower()
     for name in ADAPTABLE_PARAMETERS:
-        if refused and (named == name or f"'{name}'" in message):
+        if named == name or f"'{name}'" in message or f'"{name}"' in message:
             return name
     return None
 

@@ -149,6 +149,12 @@ def test_other_bad_requests_and_a_second_refusal_are_not_adapted(
     with pytest.raises(LLMCallError) as raised:
         asyncio.run(_client(scripted_server.url, retries=0).complete(REQUEST))
     assert len(raised.value.records) == 2  # adapted once, then refused for good
+    unknown_seed = 'Invalid JSON payload received. Unknown name "seed": Cannot find field.'
+    scripted_server.extend(status(400, unknown_seed), answer("without a seed"))
+    seeded = ChatRequest(messages=REQUEST.messages, seed=7)
+    response = asyncio.run(_client(scripted_server.url, retries=0).complete(seeded))
+    assert response.texts == ("without a seed",)
+    assert scripted_server.requests[-2]["seed"] == 7 and "seed" not in scripted_server.requests[-1]
 
 
 SECRET = "sk-test-0123456789abcdef"
