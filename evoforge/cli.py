@@ -527,6 +527,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
                 else ""
             )
         )
+        for name, stats in llm["models"].items():
+            if stats.get("prompts_cut"):
+                console.print(_cut_prompts_line(name, stats), markup=False)
         models = Table("model", "calls", "tokens in", "tokens out", "cost", "outcomes")
         for name, stats in llm["models"].items():
             models.add_row(
@@ -551,6 +554,16 @@ def _cmd_status(args: argparse.Namespace) -> int:
     for fallback in novelty.get("embedding_fallbacks") or []:
         console.print(f"embeddings gave up, MinHash used instead: {fallback.get('reason')}")
     return 0
+
+
+def _cut_prompts_line(model: str, stats: dict[str, Any]) -> str:
+    """The warning for a model whose server dropped part of its prompts."""
+    return (
+        f"warning: {printable(model)}: the server cut {stats['prompts_cut']} of the prompts "
+        f"it answered (it counted at most {stats['cut_prompt_tokens']} tokens of each): its "
+        "context window is smaller than the prompts, so the model did not see all of the "
+        "program (Ollama: raise OLLAMA_CONTEXT_LENGTH; llama.cpp: --ctx-size)"
+    )
 
 
 def _running_line(summary: dict[str, Any]) -> str:

@@ -229,6 +229,12 @@ def _finite_or_none(value: float | None) -> float | None:
     return float(value)
 
 
+CUT_PROMPT_CHARS_PER_TOKEN = 8
+"""Characters per prompt token beyond which a server must have dropped part of a prompt."""
+CUT_PROMPT_MIN_CHARS = 4000
+"""Prompts shorter than this are never judged cut (a short text may count oddly)."""
+
+
 class RunDatabase:
     """Typed access to one run's SQLite file. Not thread-safe: use from one thread at a
     time (which may change: a run started from a notebook's cell is driven from a helper
@@ -547,7 +553,12 @@ class RunDatabase:
         ]
 
     def llm_usage(self) -> dict[str, Any]:
-        """Totals of the recorded requests: calls, tokens, cost, outcomes, per model."""
+        """Totals of the recorded requests: calls, tokens, cost, outcomes, per model; and
+        per model ``prompts_cut``, the answered requests whose prompt the server counted
+        at under one token per :data:`CUT_PROMPT_CHARS_PER_TOKEN` characters (no
+        tokenizer packs code that densely: the server dropped part of the prompt, as
+        Ollama does past its context length), with ``cut_prompt_tokens``, the most
+        tokens it counted of such a prompt."""
         per_model: dict[str, dict[str, Any]] = {}
         totals: dict[str, Any] = {
             "calls": 0,
@@ -576,6 +587,15 @@ class RunDatabase:
             totals["latency_s"] += float(latency or 0.0)
             if outcome != CallOutcome.OK.value:
                 totals["failures"][outcome] = totals["failures"].get(outcome, 0) + int(calls)
+        cut_rows = self._conn.execute(
+            "SELECT model, COUNT(*), MAX(tokens_in) FROM llm_calls WHERE outcome = ? "
+            "AND LENGTH(prompt) >= ? AND tokens_in * ? < LENGTH(prompt) GROUP BY model",
+            (CallOutcome.OK.value, CUT_PROMPT_MIN_CHARS, CUT_PROMPT_CHARS_PER_TOKEN),
+        )
+        for model, cut, most_tokens in cut_rows:
+            if model in per_model:
+                per_model[model]["prompts_cut"] = int(cut)
+                per_model[model]["cut_prompt_tokens"] = int(most_tokens or 0)
         totals["models"] = per_model
         return totals
 

@@ -74,6 +74,9 @@ class ScriptedServer:
     authorizations: list[str] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    prompt_tokens: int | None = 100
+    """The prompt tokens every answer reports; None: the request's messages counted at
+    4 characters a token (a server that reads the whole prompt)."""
 
     @property
     def url(self) -> str:
@@ -140,6 +143,10 @@ def _handler(scripted: ScriptedServer) -> type[BaseHTTPRequestHandler]:
                 )
                 return
             n = int(request.get("n") or 1)
+            prompt_tokens = scripted.prompt_tokens
+            if prompt_tokens is None:
+                read = sum(len(str(m.get("content", ""))) for m in request.get("messages", []))
+                prompt_tokens = read // 4
             self._json(
                 200,
                 {
@@ -155,7 +162,11 @@ def _handler(scripted: ScriptedServer) -> type[BaseHTTPRequestHandler]:
                         }
                         for i in range(n)
                     ],
-                    "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
+                    "usage": {
+                        "prompt_tokens": prompt_tokens,
+                        "completion_tokens": 20,
+                        "total_tokens": prompt_tokens + 20,
+                    },
                 },
             )
 

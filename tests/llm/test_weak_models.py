@@ -29,6 +29,7 @@ from evoforge.storage.db import RunDatabase
 from .conftest import PROBLEMS, ScriptedServer, answer, llm_config
 
 SEED_CODE = (PROBLEMS / "curve_fit" / "initial_program.py").read_text()
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 PROSE = "A quadratic term would probably help here."
 VALID_DIFF = (
     "<<<<<<< SEARCH\n    return a * x + b + c * x * x\n=======\n"
@@ -126,6 +127,37 @@ def test_a_reasoning_models_drafts_are_not_applied_in_a_run(
     finally:
         db.close()
     assert "1.5 * x * x - 2.0 * x + 0.75" in child.code and "9.0 * x" not in child.code
+
+
+@pytest.mark.parametrize("counted", [None, 100])
+def test_status_warns_of_prompts_the_server_cut(
+    scripted_server: ScriptedServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    counted: int | None,
+) -> None:
+    """A server whose context window is smaller than the prompts (Ollama's default)
+    counts a fixed few tokens of each; one that reads them all, about a quarter of
+    their characters."""
+    scripted_server.prompt_tokens = counted
+    run_dir = tmp_path / "run"
+    config = llm_config(scripted_server.url)
+    config["operators"] = {"enabled": ["llm_diff"]}
+    evoforge.run(EXAMPLES / "circle_packing", iterations=1, config=config, out=run_dir)
+    assert min(len(json.dumps(r["messages"])) for r in scripted_server.requests) > 4000
+    capsys.readouterr()
+    assert main(["status", str(run_dir), "--json"]) == 0
+    (stats,) = json.loads(capsys.readouterr().out)["llm"]["models"].values()
+    assert main(["status", str(run_dir)]) == 0
+    text = capsys.readouterr().out
+    if counted is None:
+        assert "prompts_cut" not in stats and "cut" not in text
+    else:
+        assert stats["prompts_cut"] == stats["calls"] and stats["cut_prompt_tokens"] == 100
+        assert (
+            f"warning: scripted: the server cut {stats['calls']} of the prompts it answered "
+            "(it counted at most 100 tokens of each)"
+        ) in text
 
 
 def test_no_correction_for_an_edit_that_parses_or_when_turned_off(
