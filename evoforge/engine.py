@@ -81,7 +81,7 @@ from evoforge.registry import ARCHIVES, BACKENDS, FEATURES, OPERATORS, PartError
 from evoforge.seeding import IterationSeeds, Reseeded, seeded_generator
 from evoforge.selection.bandits import Bandit, make_bandit
 from evoforge.selection.rewards import reward_from_outcome
-from evoforge.splits import search_split
+from evoforge.splits import search_split, unscored_split
 from evoforge.storage.db import DatabaseError, EncodedJSON, RunDatabase
 
 if TYPE_CHECKING:
@@ -441,6 +441,15 @@ class Engine:
             _remove_database(db_path)
             raise EngineError(_seed_failure(result))
         try:
+            failure = engine._unscored_split()
+        except BaseException:  # a Ctrl-C: the run stays, for open() to finish
+            engine.close()
+            raise
+        if failure is not None:
+            engine.close()
+            _remove_database(db_path)
+            raise EngineError(failure)
+        try:
             engine._commit_seed(result)
         except BaseException:  # nothing was committed: no run to resume
             engine.close()
@@ -566,10 +575,25 @@ class Engine:
             self.close()
             raise EngineError(_seed_failure(result))
         try:
+            failure = self._unscored_split()
+        except BaseException:
+            self.close()
+            raise
+        if failure is not None:
+            self.close()
+            raise EngineError(failure)
+        try:
             self._commit_seed(result)
         except BaseException:
             self.close()
             raise
+
+    def _unscored_split(self) -> str | None:
+        """For a problem with instance splits, why its seed does not score on the holdout or
+        the test split (:func:`evoforge.splits.unscored_split`); ``None`` when it does."""
+        if not self.config.splits.enabled:
+            return None
+        return unscored_split(self.evaluator.evaluate, self.problem.initial_code)
 
     def close(self) -> None:
         """Release the proposal workers, the backend's workers, the judge's processes, the

@@ -10,6 +10,9 @@ A problem scored on instances may declare three splits (``splits.enabled: true``
   Thresholdout, to choose the final program among the best programs of the search;
 * ``test``: evaluated once, on that final choice, to report how the result generalises.
 
+A run's start checks that its seed scores on the holdout and the test split
+(:func:`unscored_split`), so that a problem that cannot score one stops before its search.
+
 The split is always chosen on the trusted side (:meth:`ProblemEvaluator.evaluate`'s
 ``split``); the candidate never names it and never reads an instance.
 
@@ -47,6 +50,7 @@ __all__ = [
     "holdout_queries",
     "read_final",
     "search_split",
+    "unscored_split",
 ]
 
 SEARCH = "search"
@@ -63,6 +67,26 @@ Evaluate = Callable[[str, str], EvaluationResult]
 def search_split(config: SplitsConfig) -> str | None:
     """The split every search evaluation uses: ``search``, or ``None`` without splits."""
     return SEARCH if config.enabled else None
+
+
+def unscored_split(evaluate: Evaluate, code: str) -> str | None:
+    """Why the problem does not score ``code`` (a run's seed) on its holdout or test split,
+    or ``None`` when it scores on both.
+
+    A run checks its seed on both splits before its search starts, so that an evaluator
+    that cannot score one (its instances missing, empty, or under another name) stops the
+    run at once, not after the whole search at its final choice. Only the outcome is
+    looked at: the scores are neither kept nor shown (the holdout is still answered only
+    through Thresholdout, and only the final program's test score is reported)."""
+    for split in (HOLDOUT, TEST):
+        result = evaluate(code, split)
+        if result.status is not EvalStatus.OK or result.score is None:
+            return (
+                f"the seed program did not score on the {split} split "
+                f"({result.status.value}): {last_line(result.reason)}; with splits.enabled "
+                f"the evaluator must score every split ({', '.join(SPLITS)})"
+            )
+    return None
 
 
 @dataclass(frozen=True)

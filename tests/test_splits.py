@@ -127,16 +127,22 @@ def test_a_run_chooses_on_the_holdout_and_scores_the_choice_once_on_test(
     assert resumed.final.test_evaluations == 1 + int(changed)
 
 
-def test_failures_on_the_holdout_and_test_are_shown_with_their_reasons(
-    problem: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """An evaluator that fails on the holdout and test splits: the final choice says how
-    many candidates failed on the holdout and why, and why test gave no score."""
-    evaluator = problem / "evaluator.py"
+def _without_splits(evaluator: Path) -> None:
+    """Make ``evaluator`` fail on every split but the search."""
     header = 'def evaluate_candidate(candidate, split="search"):\n'
     guard = '    if split != "search":\n        raise RuntimeError(f"no {split} instances here")\n'
     evaluator.write_text(evaluator.read_text().replace(header, header + guard))
-    final = _run(problem, tmp_path / "a").final
+
+
+def test_failures_on_the_holdout_and_test_are_shown_with_their_reasons(
+    problem: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An evaluator that fails on the holdout and test splits once the run has started:
+    the final choice says how many candidates failed on the holdout and why, and why test
+    gave no score."""
+    run(problem, iterations=0, seed=3, workers=1, out=tmp_path / "a")
+    _without_splits(tmp_path / "a" / "problem" / "evaluator.py")  # what the resume uses
+    final = resume_run(tmp_path / "a", extra_iterations=10, reporter=Notes()).final
     assert final is not None
     assert final.holdout_failed == final.candidates and final.holdout_source == "none"
     assert "no holdout instances here" in final.holdout_failure
@@ -147,6 +153,34 @@ def test_failures_on_the_holdout_and_test_are_shown_with_their_reasons(
     assert f"holdout failed for {final.candidates} of {final.candidates} candidates" in line
     assert "no holdout instances here" in line
     assert "not scored (failed: " in line and "no test instances here" in line
+
+
+@pytest.mark.parametrize(
+    ("split", "guard"),
+    [
+        ("holdout", '    if split == "holdout":\n        raise KeyError(split)\n'),
+        ("test", '    if split == "test":\n        xs = []\n'),  # verify: no predictions
+    ],
+    ids=["no-holdout", "empty-test"],
+)
+def test_a_problem_that_cannot_score_a_split_stops_before_the_search(
+    problem: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    split: str,
+    guard: str,
+) -> None:
+    """The seed is tried on the holdout and the test split at the start: an evaluator
+    without one of them stops the run in one line (exit 2), not after the search."""
+    evaluator = problem / "evaluator.py"
+    line = "    xs, _ = points(split)\n"
+    evaluator.write_text(evaluator.read_text().replace(line, line + guard))
+    capsys.readouterr()
+    assert main(["run", str(problem), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"evoforge: error: the seed program did not score on the {split} split")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "run" / RunDatabase.FILENAME).exists()
 
 
 def test_a_spent_budget_is_announced_and_falls_back_to_search_scores(
