@@ -390,7 +390,7 @@ def _cmd_best(args: argparse.Namespace) -> int:
     for name, value in sorted(summary["metrics"].items()):
         console.print(f"  {escape(printable(name))} = {value:.6g}")
     if summary["splits"] is not None:
-        console.print(splits_line(summary["splits"]))
+        console.print(splits_line(summary["splits"], args.run_dir), markup=False)
     print_lineage(args.run_dir)
     if args.output is not None:
         console.print(f"wrote {args.output}")
@@ -400,8 +400,9 @@ def _cmd_best(args: argparse.Namespace) -> int:
     return 0
 
 
-def splits_line(final: dict[str, Any]) -> str:
-    """One line on the final choice of a run with instance splits."""
+def splits_line(final: dict[str, Any], run_dir: Path) -> str:
+    """One line on the final choice of a run with instance splits (plain text: the
+    failures' reasons are the evaluations' own words)."""
     test = final["test_score"]
     if test is not None:
         shown_test = f"{test:.6g}"
@@ -428,6 +429,11 @@ def splits_line(final: dict[str, Any]) -> str:
         + ("" if gap is None else f", gap search-test {gap:+.6g}")
         + spent
         + failures
+        + (
+            f"; outdated: the search went on after it, 'evoforge resume {run_dir}' chooses again"
+            if final.get("outdated")
+            else ""
+        )
     )
 
 
@@ -453,7 +459,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     console.print(f"stopped: {summary['stop_reason'] or 'running or never stopped cleanly'}")
     console.print(f"isolation: {summary['isolation']}")
     if summary["splits"] is not None:
-        console.print(splits_line(summary["splits"]))
+        console.print(splits_line(summary["splits"], args.run_dir), markup=False)
     elif summary["final_choice_pending"]:
         console.print(
             f"final choice: not made yet (stopped before it); 'evoforge resume {args.run_dir}' "

@@ -46,6 +46,7 @@ __all__ = [
     "TEST",
     "FinalChoice",
     "choose_final",
+    "final_choice_outdated",
     "final_choice_pending",
     "holdout_queries",
     "read_final",
@@ -98,7 +99,8 @@ class FinalChoice:
     ``none`` when no candidate could be scored on the holdout and the best search score was
     taken). ``gap`` is ``search_score - test_score``: how much the search score overstates
     the result on instances the search never saw. ``holdout_spent`` says the Thresholdout
-    budget ran out (later answers fell back to search scores).
+    budget ran out (later answers fell back to search scores). ``last_seq``: the run's
+    last program when the choice was made (:func:`final_choice_outdated`).
     """
 
     program_id: str
@@ -118,6 +120,8 @@ class FinalChoice:
     test_evaluations: int
     holdout_failed: int = 0  # candidates whose holdout evaluation failed (cannot win)
     holdout_failure: str = ""  # the first such failure: its status and reason
+    # the run's last program (its seq) when the choice was made; None: stored before it was
+    last_seq: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -160,6 +164,14 @@ def final_choice_pending(
     return (
         splits_enabled and not final_made and stop_reason is not None and stop_kind != "interrupted"
     )
+
+
+def final_choice_outdated(final: FinalChoice, last_seq: int) -> bool:
+    """Whether the search went on after ``final`` was made (the run's programs now end at
+    ``last_seq``): a resume that added iterations and was stopped before choosing again.
+    The choice then speaks of the run as it was; the resume that finishes it chooses
+    again."""
+    return final.last_seq is not None and last_seq > final.last_seq
 
 
 def _stored_queries(db: RunDatabase) -> list[_Query]:
@@ -314,6 +326,7 @@ def _finish(
         test_evaluations=test_evaluations,
         holdout_failed=len(failed),
         holdout_failure=f"{failed[0].status}: {failed[0].reason}"[:500] if failed else "",
+        last_seq=db.max_seq(),
     )
     db.set_state({FINAL_STATE: final.to_dict()})
     shown_test = "failed" if test_score is None else f"{test_score:.6g}"

@@ -303,3 +303,59 @@ def test_a_sigterm_during_the_final_choice_stops_it_as_ctrl_c_does(problem: Path
         assert read_final(db) is not None
     finally:
         db.close()
+
+
+def test_a_choice_the_search_went_on_after_is_shown_as_outdated(
+    problem: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A resume that adds iterations and is stopped before choosing again (the search, as
+    an interrupted resume leaves it): status and best say the stored choice is outdated
+    and how to choose again; the resume that finishes the run makes it current."""
+    from evoforge.engine import Engine
+    from evoforge.loop import Budget, drive
+
+    run_dir = tmp_path / "a"
+    made = _run(problem, run_dir).final
+    assert made is not None and made.last_seq is not None
+    capsys.readouterr()
+    assert main(["status", str(run_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["splits"]["outdated"] is False
+
+    engine = Engine.open(run_dir)
+    try:  # the search goes on; no final choice is made after it
+        drive(engine, Budget(iterations=engine.counters.iterations + 6), Notes(), 1)
+    finally:
+        engine.close()
+    for command in ("status", "best"):
+        assert main([command, str(run_dir), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["splits"]["outdated"] is True
+        assert main([command, str(run_dir)]) == 0
+        line = next(text for text in capsys.readouterr().out.splitlines() if "final" in text)
+        assert f"outdated: the search went on after it, 'evoforge resume {run_dir}'" in line
+
+    resumed = resume_run(run_dir, reporter=Notes())
+    assert resumed.final is not None and resumed.final.last_seq is not None
+    assert resumed.final.last_seq > made.last_seq
+    assert main(["status", str(run_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["splits"]["outdated"] is False
+
+
+def test_the_final_choice_line_prints_failure_reasons_as_they_are(
+    problem: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The reasons in the final choice line are an evaluation's own words (a candidate's
+    exception message): text like rich markup is printed as it is, never interpreted."""
+    run_dir = tmp_path / "a"
+    made = _run(problem, run_dir).final
+    assert made is not None
+    reason = "failed: RuntimeError: [/x] [bold]not bold"
+    db = RunDatabase(run_dir / RunDatabase.FILENAME)
+    try:
+        stored = {**made.to_dict(), "holdout_failed": 1, "holdout_failure": reason}
+        db.set_state({"final_choice": stored})
+    finally:
+        db.close()
+    capsys.readouterr()
+    for command in ("status", "best"):
+        assert main([command, str(run_dir)]) == 0
+        assert "(failed: RuntimeError: [/x] [bold]not bold)" in capsys.readouterr().out
