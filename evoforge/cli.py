@@ -390,7 +390,7 @@ def _cmd_best(args: argparse.Namespace) -> int:
     for name, value in sorted(summary["metrics"].items()):
         console.print(f"  {escape(printable(name))} = {value:.6g}")
     if summary["splits"] is not None:
-        console.print(splits_line(summary["splits"], args.run_dir), markup=False)
+        console.print(printable(splits_line(summary["splits"], args.run_dir)), markup=False)
     print_lineage(args.run_dir)
     if args.output is not None:
         console.print(f"wrote {args.output}")
@@ -459,7 +459,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     console.print(f"stopped: {summary['stop_reason'] or 'running or never stopped cleanly'}")
     console.print(f"isolation: {summary['isolation']}")
     if summary["splits"] is not None:
-        console.print(splits_line(summary["splits"], args.run_dir), markup=False)
+        console.print(printable(splits_line(summary["splits"], args.run_dir)), markup=False)
     elif summary["final_choice_pending"]:
         console.print(
             f"final choice: not made yet (stopped before it); 'evoforge resume {args.run_dir}' "

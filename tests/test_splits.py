@@ -344,11 +344,12 @@ def test_the_final_choice_line_prints_failure_reasons_as_they_are(
     problem: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The reasons in the final choice line are an evaluation's own words (a candidate's
-    exception message): text like rich markup is printed as it is, never interpreted."""
+    exception message): rich markup is printed as it is, never interpreted, and a control
+    character as its escape."""
     run_dir = tmp_path / "a"
     made = _run(problem, run_dir).final
     assert made is not None
-    reason = "failed: RuntimeError: [/x] [bold]not bold"
+    reason = "failed: RuntimeError: [/x] [bold]not bold\x1b[2J"
     db = RunDatabase(run_dir / RunDatabase.FILENAME)
     try:
         stored = {**made.to_dict(), "holdout_failed": 1, "holdout_failure": reason}
@@ -358,4 +359,5 @@ def test_the_final_choice_line_prints_failure_reasons_as_they_are(
     capsys.readouterr()
     for command in ("status", "best"):
         assert main([command, str(run_dir)]) == 0
-        assert "(failed: RuntimeError: [/x] [bold]not bold)" in capsys.readouterr().out
+        out = capsys.readouterr().out
+        assert "(failed: RuntimeError: [/x] [bold]not bold\\x1b[2J)" in out
