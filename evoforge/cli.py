@@ -430,7 +430,8 @@ def splits_line(final: dict[str, Any], run_dir: Path) -> str:
         + spent
         + failures
         + (
-            f"; outdated: the search went on after it, 'evoforge resume {run_dir}' chooses again"
+            "; outdated: the search went on after it, and chooses again when it ends "
+            f"('evoforge resume {run_dir}' if it was stopped)"
             if final.get("outdated")
             else ""
         )

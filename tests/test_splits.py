@@ -331,7 +331,8 @@ def test_a_choice_the_search_went_on_after_is_shown_as_outdated(
         assert json.loads(capsys.readouterr().out)["splits"]["outdated"] is True
         assert main([command, str(run_dir)]) == 0
         line = next(text for text in capsys.readouterr().out.splitlines() if "final" in text)
-        assert f"outdated: the search went on after it, 'evoforge resume {run_dir}'" in line
+        assert "outdated: the search went on after it, and chooses again when it ends" in line
+        assert f"('evoforge resume {run_dir}' if it was stopped)" in line
 
     resumed = resume_run(run_dir, reporter=Notes())
     assert resumed.final is not None and resumed.final.last_seq is not None

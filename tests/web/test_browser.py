@@ -371,7 +371,8 @@ def test_the_final_choice_of_a_run_with_splits_is_shown_and_linked(
             watched, served.url, "run/2/overview", "[data-testid=final-choice-outdated]"
         )
         outdated = page.inner_text("[data-testid=final-choice-outdated]")
-        assert f"evoforge resume {outdated_run} chooses again" in outdated
+        assert "the search went on after this choice, and chooses again" in outdated
+        assert f"(evoforge resume {outdated_run} if it was stopped)" in outdated
         assert page.locator("[data-testid=final-choice]").count() == 1
         # the report, offline (the page leaves the server before it stops)
         page = open_view(watched, report.as_uri(), "run/0/overview", "[data-testid=final-choice]")

@@ -204,8 +204,8 @@
     const failed = f.holdout_failed ? f.holdout_failed + " of " + f.candidates + " candidates (" + (lastLine(f.holdout_failure) || "no reason given") + ")" : "none";
     const chosen = [programLink(run, f.program_id), f.program_id === f.best_search_program_id ? " (also the best by search score)" : [" (best by search score: ", programLink(run, f.best_search_program_id), ")"]];
     const outdated = f.outdated ? el("p", { class: "pending", "data-testid": "final-choice-outdated" },
-      "Outdated: the search went on after this choice. ", el("code", {}, d.resume_command),
-      " chooses again when the search ends.") : null;
+      "Outdated: the search went on after this choice, and chooses again when it ends (",
+      el("code", {}, d.resume_command), " if it was stopped).") : null;
     return [heading, outdated, table(["name", "value"], [
       ["chosen program", el("td", {}, chosen)],
       ["search score", el("td", {}, fmt(f.search_score))],
