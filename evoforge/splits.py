@@ -11,7 +11,7 @@ A problem scored on instances may declare three splits (``splits.enabled: true``
 * ``test``: evaluated once, on that final choice, to report how the result generalises.
 
 A run's start checks that its seed scores on the holdout and the test split
-(:func:`unscored_split`), so that a problem that cannot score one stops before its search.
+(:func:`check_seed`), so that a problem that cannot score one stops before its search.
 
 The split is always chosen on the trusted side (:meth:`ProblemEvaluator.evaluate`'s
 ``split``); the candidate never names it and never reads an instance.
@@ -45,13 +45,14 @@ __all__ = [
     "SPLITS",
     "TEST",
     "FinalChoice",
+    "SplitCheck",
+    "check_seed",
     "choose_final",
     "final_choice_outdated",
     "final_choice_pending",
     "holdout_queries",
     "read_final",
     "search_split",
-    "unscored_split",
 ]
 
 SEARCH = "search"
@@ -70,24 +71,45 @@ def search_split(config: SplitsConfig) -> str | None:
     return SEARCH if config.enabled else None
 
 
-def unscored_split(evaluate: Evaluate, code: str) -> str | None:
-    """Why the problem does not score ``code`` (a run's seed) on its holdout or test split,
-    or ``None`` when it scores on both.
+@dataclass(frozen=True)
+class SplitCheck:
+    """What trying a run's seed on the holdout and the test split found (:func:`check_seed`):
+    ``failure``, why a split gave it no score (the run cannot start), or ``warning``, when
+    it scores exactly as on the search split everywhere (the evaluator may ignore
+    ``split``)."""
 
-    A run checks its seed on both splits before its search starts, so that an evaluator
-    that cannot score one (its instances missing, empty, or under another name) stops the
-    run at once, not after the whole search at its final choice. Only the outcome is
-    looked at: the scores are neither kept nor shown (the holdout is still answered only
-    through Thresholdout, and only the final program's test score is reported)."""
+    failure: str | None = None
+    warning: str | None = None
+
+
+def check_seed(evaluate: Evaluate, code: str, search: EvaluationResult) -> SplitCheck:
+    """Try ``code``, a run's seed that scored ``search`` on the search split, on the holdout
+    and the test split.
+
+    A run does this before its search starts, so that an evaluator that cannot score a
+    split (its instances missing, empty, or under another name) stops the run at once,
+    not after the whole search at its final choice, and so that one that gives every split
+    the same metrics (it ignores ``split=``: the holdout and the test would be the search's
+    instances) is named. Nothing else is looked at: the scores are neither kept nor shown
+    (the holdout is still answered only through Thresholdout, and only the final program's
+    test score is reported)."""
+    results = []
     for split in (HOLDOUT, TEST):
         result = evaluate(code, split)
         if result.status is not EvalStatus.OK or result.score is None:
-            return (
-                f"the seed program did not score on the {split} split "
+            return SplitCheck(
+                failure=f"the seed program did not score on the {split} split "
                 f"({result.status.value}): {last_line(result.reason)}; with splits.enabled "
                 f"the evaluator must score every split ({', '.join(SPLITS)})"
             )
-    return None
+        results.append(result)
+    if all(result.metrics == search.metrics for result in results):
+        return SplitCheck(
+            warning="warning: the seed program has the same metrics on the search, holdout "
+            "and test splits; does the evaluator score the instances of the split it is "
+            "given (split=)?"
+        )
+    return SplitCheck()
 
 
 @dataclass(frozen=True)

@@ -183,6 +183,27 @@ def test_a_problem_that_cannot_score_a_split_stops_before_the_search(
     assert not (tmp_path / "run" / RunDatabase.FILENAME).exists()
 
 
+def test_an_evaluator_that_ignores_the_split_is_named_at_the_start(
+    problem: Path, tmp_path: Path
+) -> None:
+    """Every split scored on the search's instances (``split=`` accepted, then ignored):
+    the seed has the same metrics everywhere, and the start warns in one line; an
+    evaluator that does use it gets no warning."""
+    from evoforge.runs import start_run
+
+    layer = {"seed": 3, "run": {"iterations": 2, "log_mode": "quiet"}}
+    notes = Notes()
+    start_run(problem, cli_layer=layer, run_dir=tmp_path / "honest", reporter=notes)
+    assert not [line for line in notes.lines if "same metrics" in line], notes.lines
+
+    evaluator = problem / "evaluator.py"
+    evaluator.write_text(evaluator.read_text().replace("= points(split)", '= points("search")'))
+    notes = Notes()
+    start_run(problem, cli_layer=layer, run_dir=tmp_path / "ignored", reporter=notes)
+    warning = "warning: the seed program has the same metrics on the search, holdout and test"
+    assert [line for line in notes.lines if line.startswith(warning)], notes.lines
+
+
 def test_a_spent_budget_is_announced_and_falls_back_to_search_scores(
     problem: Path, tmp_path: Path
 ) -> None:
@@ -241,6 +262,27 @@ def test_the_shared_process_form_gets_the_split_too(tmp_path: Path) -> None:
         "holdout": 5,
         "test": 7,
     }
+
+
+def test_a_shared_process_problem_with_splits_is_warned_its_instances_are_in_reach(
+    tmp_path: Path,
+) -> None:
+    """In the shared-process form the candidate can read the problem directory: the start's
+    warning says that this includes the holdout and test instances."""
+    from evoforge.runs import SHARED_SPLITS_WARNING, start_run
+
+    problem = tmp_path / "shared"
+    problem.mkdir()
+    (problem / "evaluator.py").write_text(SHARED_EVALUATOR)
+    (problem / "initial_program.py").write_text(
+        "# EVOLVE-BLOCK-START\ndef value():\n    return 0.5\n# EVOLVE-BLOCK-END\n"
+    )
+    (problem / "config.yaml").write_text("splits:\n  enabled: true\n")
+    notes = Notes()
+    layer = {"run": {"iterations": 1, "log_mode": "quiet"}, "operators": {"enabled": ["tune"]}}
+    start_run(problem, cli_layer=layer, run_dir=tmp_path / "run", reporter=notes)
+    assert SHARED_SPLITS_WARNING in notes.lines
+    assert "read the holdout and test instances too" in SHARED_SPLITS_WARNING
 
 
 def test_a_sigterm_during_the_final_choice_stops_it_as_ctrl_c_does(problem: Path) -> None:
