@@ -200,6 +200,11 @@ SHARED_SPLITS_WARNING = (
     "evaluator.py to keep them out of its reach"
 )
 
+SPLITS_CASCADE_NOTE = (
+    "note: with instance splits the evaluator's cascade (evaluate_stage1, ...) is not used: "
+    "every evaluation calls evaluate(program_path, split=...)"
+)
+
 
 def _with_final_choice(engine: Engine, result: RunResult, reporter: Reporter) -> RunResult:
     """Choose the final program on the holdout and score it on test (problems with splits;
@@ -326,6 +331,8 @@ def start_run(
                 chosen.info(notice)
             if config.splits.enabled and engine.evaluator.form == "shared-process":
                 chosen.note(SHARED_SPLITS_WARNING)
+            if config.splits.enabled and config.evaluator.cascade and engine.evaluator.cascades:
+                chosen.note(SPLITS_CASCADE_NOTE)
             if engine.split_notice is not None:
                 chosen.note(engine.split_notice)
             try:

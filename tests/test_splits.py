@@ -264,12 +264,13 @@ def test_the_shared_process_form_gets_the_split_too(tmp_path: Path) -> None:
     }
 
 
-def test_a_shared_process_problem_with_splits_is_warned_its_instances_are_in_reach(
+def test_a_shared_process_problem_with_splits_is_told_what_splits_change(
     tmp_path: Path,
 ) -> None:
     """In the shared-process form the candidate can read the problem directory: the start's
-    warning says that this includes the holdout and test instances."""
-    from evoforge.runs import SHARED_SPLITS_WARNING, start_run
+    warning says that this includes the holdout and test instances; and an evaluator's
+    cascade, which splits leave unused, is named."""
+    from evoforge.runs import SHARED_SPLITS_WARNING, SPLITS_CASCADE_NOTE, start_run
 
     problem = tmp_path / "shared"
     problem.mkdir()
@@ -283,6 +284,14 @@ def test_a_shared_process_problem_with_splits_is_warned_its_instances_are_in_rea
     start_run(problem, cli_layer=layer, run_dir=tmp_path / "run", reporter=notes)
     assert SHARED_SPLITS_WARNING in notes.lines
     assert "read the holdout and test instances too" in SHARED_SPLITS_WARNING
+    assert SPLITS_CASCADE_NOTE not in notes.lines
+
+    # with a cascade, which splits leave unused (evaluate gets split=, the stages do not)
+    stage = "\n\ndef evaluate_stage1(program_path):\n    return evaluate(program_path)\n"
+    (problem / "evaluator.py").write_text(SHARED_EVALUATOR + stage)
+    notes = Notes()
+    start_run(problem, cli_layer=layer, run_dir=tmp_path / "cascade", reporter=notes)
+    assert SPLITS_CASCADE_NOTE in notes.lines
 
 
 def test_a_sigterm_during_the_final_choice_stops_it_as_ctrl_c_does(problem: Path) -> None:
