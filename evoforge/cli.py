@@ -395,7 +395,7 @@ def _cmd_best(args: argparse.Namespace) -> int:
     for name, value in sorted(summary["metrics"].items()):
         console.print(f"  {escape(printable(name))} = {value:.6g}")
     if summary["splits"] is not None:
-        console.print(splits_line(summary["splits"]))
+        console.print(printable(splits_line(summary["splits"], args.run_dir)), markup=False)
     print_lineage(args.run_dir)
     if args.output is not None:
         console.print(f"wrote {args.output}")
@@ -405,8 +405,9 @@ def _cmd_best(args: argparse.Namespace) -> int:
     return 0
 
 
-def splits_line(final: dict[str, Any]) -> str:
-    """One line on the final choice of a run with instance splits."""
+def splits_line(final: dict[str, Any], run_dir: Path) -> str:
+    """One line on the final choice of a run with instance splits (plain text: the
+    failures' reasons are the evaluations' own words)."""
     test = final["test_score"]
     if test is not None:
         shown_test = f"{test:.6g}"
@@ -433,6 +434,12 @@ def splits_line(final: dict[str, Any]) -> str:
         + ("" if gap is None else f", gap search-test {gap:+.6g}")
         + spent
         + failures
+        + (
+            "; outdated: the search went on after it, and chooses again when it ends "
+            f"('evoforge resume {run_dir}' if it was stopped)"
+            if final.get("outdated")
+            else ""
+        )
     )
 
 
@@ -459,7 +466,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     console.print(_running_line(summary))
     console.print(f"isolation: {summary['isolation']}")
     if summary["splits"] is not None:
-        console.print(splits_line(summary["splits"]))
+        console.print(printable(splits_line(summary["splits"], args.run_dir)), markup=False)
     elif summary["final_choice_pending"]:
         console.print(
             f"final choice: not made yet (stopped before it); 'evoforge resume {args.run_dir}' "

@@ -81,7 +81,7 @@ from evoforge.registry import ARCHIVES, BACKENDS, FEATURES, OPERATORS, PartError
 from evoforge.seeding import IterationSeeds, Reseeded, seeded_generator
 from evoforge.selection.bandits import Bandit, make_bandit
 from evoforge.selection.rewards import reward_from_outcome
-from evoforge.splits import search_split
+from evoforge.splits import check_seed, search_split
 from evoforge.storage.db import DatabaseError, EncodedJSON, RunDatabase
 
 if TYPE_CHECKING:
@@ -226,6 +226,8 @@ class Engine:
         self.problem = problem
         self.config = config
         self.run_dir = run_dir
+        # a warning from trying the seed on the holdout and test splits at the start
+        self.split_notice: str | None = None
         self.db = store
         self.llm = llm
         self.operators: dict[str, Operator] = dict(operators)
@@ -441,6 +443,15 @@ class Engine:
             _remove_database(db_path)
             raise EngineError(_seed_failure(result))
         try:
+            failure = engine._check_splits(result)
+        except BaseException:  # a Ctrl-C: the run stays, for open() to finish
+            engine.close()
+            raise
+        if failure is not None:
+            engine.close()
+            _remove_database(db_path)
+            raise EngineError(failure)
+        try:
             engine._commit_seed(result)
         except BaseException:  # nothing was committed: no run to resume
             engine.close()
@@ -580,10 +591,28 @@ class Engine:
             self.close()
             raise EngineError(_seed_failure(result))
         try:
+            failure = self._check_splits(result)
+        except BaseException:
+            self.close()
+            raise
+        if failure is not None:
+            self.close()
+            raise EngineError(failure)
+        try:
             self._commit_seed(result)
         except BaseException:
             self.close()
             raise
+
+    def _check_splits(self, seed: EvaluationResult) -> str | None:
+        """For a problem with instance splits, try the seed (which scored ``seed`` on the
+        search split) on the holdout and the test split (:func:`evoforge.splits.check_seed`):
+        why it cannot start, or ``None``; a warning goes to :attr:`split_notice`."""
+        if not self.config.splits.enabled:
+            return None
+        check = check_seed(self.evaluator.evaluate, self.problem.initial_code, seed)
+        self.split_notice = check.warning
+        return check.failure
 
     def close(self) -> None:
         """Release the proposal workers, the backend's workers, the judge's processes, the

@@ -194,6 +194,18 @@ class _InterruptAfterSeed:
             raise KeyboardInterrupt
 
 
+SHARED_SPLITS_WARNING = (
+    "warning: with instance splits, the shared-process form lets a candidate read the "
+    "holdout and test instances too; define evaluate_candidate(candidate, split=...) in "
+    "evaluator.py to keep them out of its reach"
+)
+
+SPLITS_CASCADE_NOTE = (
+    "note: with instance splits the evaluator's cascade (evaluate_stage1, ...) is not used: "
+    "every evaluation calls evaluate(program_path, split=...)"
+)
+
+
 def _with_final_choice(engine: Engine, result: RunResult, reporter: Reporter) -> RunResult:
     """Choose the final program on the holdout and score it on test (problems with splits;
     not after an interrupt, so that a stopped run can be resumed first)."""
@@ -317,6 +329,12 @@ def start_run(
                 chosen.note(notice)
             else:
                 chosen.info(notice)
+            if config.splits.enabled and engine.evaluator.form == "shared-process":
+                chosen.note(SHARED_SPLITS_WARNING)
+            if config.splits.enabled and config.evaluator.cascade and engine.evaluator.cascades:
+                chosen.note(SPLITS_CASCADE_NOTE)
+            if engine.split_notice is not None:
+                chosen.note(engine.split_notice)
             try:
                 return _with_final_choice(
                     engine, drive(engine, _budget(config), chosen, config.run.workers), chosen
@@ -393,6 +411,8 @@ def resume_run(
                 target_score=budget.target_score,
             )
             chosen = reporters[0]
+            if engine.split_notice is not None:  # a run whose seed open() scored
+                chosen.note(engine.split_notice)
             return _with_final_choice(
                 engine, drive(engine, budget, chosen, config.run.workers), chosen
             )

@@ -10,6 +10,9 @@ A problem scored on instances may declare three splits (``splits.enabled: true``
   Thresholdout, to choose the final program among the best programs of the search;
 * ``test``: evaluated once, on that final choice, to report how the result generalises.
 
+A run's start checks that its seed scores on the holdout and the test split
+(:func:`check_seed`), so that a problem that cannot score one stops before its search.
+
 The split is always chosen on the trusted side (:meth:`ProblemEvaluator.evaluate`'s
 ``split``); the candidate never names it and never reads an instance.
 
@@ -42,7 +45,10 @@ __all__ = [
     "SPLITS",
     "TEST",
     "FinalChoice",
+    "SplitCheck",
+    "check_seed",
     "choose_final",
+    "final_choice_outdated",
     "final_choice_pending",
     "holdout_queries",
     "read_final",
@@ -66,6 +72,47 @@ def search_split(config: SplitsConfig) -> str | None:
 
 
 @dataclass(frozen=True)
+class SplitCheck:
+    """What trying a run's seed on the holdout and the test split found (:func:`check_seed`):
+    ``failure``, why a split gave it no score (the run cannot start), or ``warning``, when
+    it scores exactly as on the search split everywhere (the evaluator may ignore
+    ``split``)."""
+
+    failure: str | None = None
+    warning: str | None = None
+
+
+def check_seed(evaluate: Evaluate, code: str, search: EvaluationResult) -> SplitCheck:
+    """Try ``code``, a run's seed that scored ``search`` on the search split, on the holdout
+    and the test split.
+
+    A run does this before its search starts, so that an evaluator that cannot score a
+    split (its instances missing, empty, or under another name) stops the run at once,
+    not after the whole search at its final choice, and so that one that gives every split
+    the same metrics (it ignores ``split=``: the holdout and the test would be the search's
+    instances) is named. Nothing else is looked at: the scores are neither kept nor shown
+    (the holdout is still answered only through Thresholdout, and only the final program's
+    test score is reported)."""
+    results = []
+    for split in (HOLDOUT, TEST):
+        result = evaluate(code, split)
+        if result.status is not EvalStatus.OK or result.score is None:
+            return SplitCheck(
+                failure=f"the seed program did not score on the {split} split "
+                f"({result.status.value}): {last_line(result.reason)}; with splits.enabled "
+                f"the evaluator must score every split ({', '.join(SPLITS)})"
+            )
+        results.append(result)
+    if all(result.metrics == search.metrics for result in results):
+        return SplitCheck(
+            warning="warning: the seed program has the same metrics on the search, holdout "
+            "and test splits; does the evaluator score the instances of the split it is "
+            "given (split=)?"
+        )
+    return SplitCheck()
+
+
+@dataclass(frozen=True)
 class FinalChoice:
     """The final program of a run with splits, and what each split says of it.
 
@@ -74,7 +121,8 @@ class FinalChoice:
     ``none`` when no candidate could be scored on the holdout and the best search score was
     taken). ``gap`` is ``search_score - test_score``: how much the search score overstates
     the result on instances the search never saw. ``holdout_spent`` says the Thresholdout
-    budget ran out (later answers fell back to search scores).
+    budget ran out (later answers fell back to search scores). ``last_seq``: the run's
+    last program when the choice was made (:func:`final_choice_outdated`).
     """
 
     program_id: str
@@ -94,6 +142,8 @@ class FinalChoice:
     test_evaluations: int
     holdout_failed: int = 0  # candidates whose holdout evaluation failed (cannot win)
     holdout_failure: str = ""  # the first such failure: its status and reason
+    # the run's last program (its seq) when the choice was made; None: stored before it was
+    last_seq: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -136,6 +186,14 @@ def final_choice_pending(
     return (
         splits_enabled and not final_made and stop_reason is not None and stop_kind != "interrupted"
     )
+
+
+def final_choice_outdated(final: FinalChoice, last_seq: int) -> bool:
+    """Whether the search went on after ``final`` was made (the run's programs now end at
+    ``last_seq``): a resume that added iterations and was stopped before choosing again.
+    The choice then speaks of the run as it was; the resume that finishes it chooses
+    again."""
+    return final.last_seq is not None and last_seq > final.last_seq
 
 
 def _stored_queries(db: RunDatabase) -> list[_Query]:
@@ -290,6 +348,7 @@ def _finish(
         test_evaluations=test_evaluations,
         holdout_failed=len(failed),
         holdout_failure=f"{failed[0].status}: {failed[0].reason}"[:500] if failed else "",
+        last_seq=db.max_seq(),
     )
     db.set_state({FINAL_STATE: final.to_dict()})
     shown_test = "failed" if test_score is None else f"{test_score:.6g}"

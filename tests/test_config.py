@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,10 @@ def test_precedence_cli_over_file_over_problem() -> None:
         ({"run": {"iterations": True}}, "run.iterations: expected a number, not true/false"),
         ({"run": {"max_evaluations": False}}, "run.max_evaluations: expected a number"),
         ({"evaluator": {"timeout_s": True}}, "evaluator.timeout_s: expected a number"),
+        # infinity and NaN are no setting: an infinite noise answered "holdout estimate inf"
+        ({"splits": {"thresholdout": {"noise": math.inf}}}, "noise: Input should be a finite"),
+        ({"splits": {"thresholdout": {"threshold": math.nan}}}, "threshold: Input should be a"),
+        ({"evaluator": {"timeout_s": math.inf}}, "evaluator.timeout_s: Input should be a finite"),
     ],
 )
 def test_bad_values_are_one_line_errors(layer: dict, fragment: str) -> None:

@@ -127,16 +127,22 @@ def test_a_run_chooses_on_the_holdout_and_scores_the_choice_once_on_test(
     assert resumed.final.test_evaluations == 1 + int(changed)
 
 
-def test_failures_on_the_holdout_and_test_are_shown_with_their_reasons(
-    problem: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """An evaluator that fails on the holdout and test splits: the final choice says how
-    many candidates failed on the holdout and why, and why test gave no score."""
-    evaluator = problem / "evaluator.py"
+def _without_splits(evaluator: Path) -> None:
+    """Make ``evaluator`` fail on every split but the search."""
     header = 'def evaluate_candidate(candidate, split="search"):\n'
     guard = '    if split != "search":\n        raise RuntimeError(f"no {split} instances here")\n'
     evaluator.write_text(evaluator.read_text().replace(header, header + guard))
-    final = _run(problem, tmp_path / "a").final
+
+
+def test_failures_on_the_holdout_and_test_are_shown_with_their_reasons(
+    problem: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An evaluator that fails on the holdout and test splits once the run has started:
+    the final choice says how many candidates failed on the holdout and why, and why test
+    gave no score."""
+    run(problem, iterations=0, seed=3, workers=1, out=tmp_path / "a")
+    _without_splits(tmp_path / "a" / "problem" / "evaluator.py")  # what the resume uses
+    final = resume_run(tmp_path / "a", extra_iterations=10, reporter=Notes()).final
     assert final is not None
     assert final.holdout_failed == final.candidates and final.holdout_source == "none"
     assert "no holdout instances here" in final.holdout_failure
@@ -147,6 +153,55 @@ def test_failures_on_the_holdout_and_test_are_shown_with_their_reasons(
     assert f"holdout failed for {final.candidates} of {final.candidates} candidates" in line
     assert "no holdout instances here" in line
     assert "not scored (failed: " in line and "no test instances here" in line
+
+
+@pytest.mark.parametrize(
+    ("split", "guard"),
+    [
+        ("holdout", '    if split == "holdout":\n        raise KeyError(split)\n'),
+        ("test", '    if split == "test":\n        xs = []\n'),  # verify: no predictions
+    ],
+    ids=["no-holdout", "empty-test"],
+)
+def test_a_problem_that_cannot_score_a_split_stops_before_the_search(
+    problem: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    split: str,
+    guard: str,
+) -> None:
+    """The seed is tried on the holdout and the test split at the start: an evaluator
+    without one of them stops the run in one line (exit 2), not after the search."""
+    evaluator = problem / "evaluator.py"
+    line = "    xs, _ = points(split)\n"
+    evaluator.write_text(evaluator.read_text().replace(line, line + guard))
+    capsys.readouterr()
+    assert main(["run", str(problem), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"evoforge: error: the seed program did not score on the {split} split")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "run" / RunDatabase.FILENAME).exists()
+
+
+def test_an_evaluator_that_ignores_the_split_is_named_at_the_start(
+    problem: Path, tmp_path: Path
+) -> None:
+    """Every split scored on the search's instances (``split=`` accepted, then ignored):
+    the seed has the same metrics everywhere, and the start warns in one line; an
+    evaluator that does use it gets no warning."""
+    from evoforge.runs import start_run
+
+    layer = {"seed": 3, "run": {"iterations": 2, "log_mode": "quiet"}}
+    notes = Notes()
+    start_run(problem, cli_layer=layer, run_dir=tmp_path / "honest", reporter=notes)
+    assert not [line for line in notes.lines if "same metrics" in line], notes.lines
+
+    evaluator = problem / "evaluator.py"
+    evaluator.write_text(evaluator.read_text().replace("= points(split)", '= points("search")'))
+    notes = Notes()
+    start_run(problem, cli_layer=layer, run_dir=tmp_path / "ignored", reporter=notes)
+    warning = "warning: the seed program has the same metrics on the search, holdout and test"
+    assert [line for line in notes.lines if line.startswith(warning)], notes.lines
 
 
 def test_a_spent_budget_is_announced_and_falls_back_to_search_scores(
@@ -209,6 +264,36 @@ def test_the_shared_process_form_gets_the_split_too(tmp_path: Path) -> None:
     }
 
 
+def test_a_shared_process_problem_with_splits_is_told_what_splits_change(
+    tmp_path: Path,
+) -> None:
+    """In the shared-process form the candidate can read the problem directory: the start's
+    warning says that this includes the holdout and test instances; and an evaluator's
+    cascade, which splits leave unused, is named."""
+    from evoforge.runs import SHARED_SPLITS_WARNING, SPLITS_CASCADE_NOTE, start_run
+
+    problem = tmp_path / "shared"
+    problem.mkdir()
+    (problem / "evaluator.py").write_text(SHARED_EVALUATOR)
+    (problem / "initial_program.py").write_text(
+        "# EVOLVE-BLOCK-START\ndef value():\n    return 0.5\n# EVOLVE-BLOCK-END\n"
+    )
+    (problem / "config.yaml").write_text("splits:\n  enabled: true\n")
+    notes = Notes()
+    layer = {"run": {"iterations": 1, "log_mode": "quiet"}, "operators": {"enabled": ["tune"]}}
+    start_run(problem, cli_layer=layer, run_dir=tmp_path / "run", reporter=notes)
+    assert SHARED_SPLITS_WARNING in notes.lines
+    assert "read the holdout and test instances too" in SHARED_SPLITS_WARNING
+    assert SPLITS_CASCADE_NOTE not in notes.lines
+
+    # with a cascade, which splits leave unused (evaluate gets split=, the stages do not)
+    stage = "\n\ndef evaluate_stage1(program_path):\n    return evaluate(program_path)\n"
+    (problem / "evaluator.py").write_text(SHARED_EVALUATOR + stage)
+    notes = Notes()
+    start_run(problem, cli_layer=layer, run_dir=tmp_path / "cascade", reporter=notes)
+    assert SPLITS_CASCADE_NOTE in notes.lines
+
+
 def test_a_sigterm_during_the_final_choice_stops_it_as_ctrl_c_does(problem: Path) -> None:
     """A service manager's SIGTERM while the holdout is scored: one note saying how to make
     the choice, exit status 130, and the resume makes it."""
@@ -269,3 +354,62 @@ def test_a_sigterm_during_the_final_choice_stops_it_as_ctrl_c_does(problem: Path
         assert read_final(db) is not None
     finally:
         db.close()
+
+
+def test_a_choice_the_search_went_on_after_is_shown_as_outdated(
+    problem: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A resume that adds iterations and is stopped before choosing again (the search, as
+    an interrupted resume leaves it): status and best say the stored choice is outdated
+    and how to choose again; the resume that finishes the run makes it current."""
+    from evoforge.engine import Engine
+    from evoforge.loop import Budget, drive
+
+    run_dir = tmp_path / "a"
+    made = _run(problem, run_dir).final
+    assert made is not None and made.last_seq is not None
+    capsys.readouterr()
+    assert main(["status", str(run_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["splits"]["outdated"] is False
+
+    engine = Engine.open(run_dir)
+    try:  # the search goes on; no final choice is made after it
+        drive(engine, Budget(iterations=engine.counters.iterations + 6), Notes(), 1)
+    finally:
+        engine.close()
+    for command in ("status", "best"):
+        assert main([command, str(run_dir), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["splits"]["outdated"] is True
+        assert main([command, str(run_dir)]) == 0
+        line = next(text for text in capsys.readouterr().out.splitlines() if "final" in text)
+        assert "outdated: the search went on after it, and chooses again when it ends" in line
+        assert f"('evoforge resume {run_dir}' if it was stopped)" in line
+
+    resumed = resume_run(run_dir, reporter=Notes())
+    assert resumed.final is not None and resumed.final.last_seq is not None
+    assert resumed.final.last_seq > made.last_seq
+    assert main(["status", str(run_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["splits"]["outdated"] is False
+
+
+def test_the_final_choice_line_prints_failure_reasons_as_they_are(
+    problem: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The reasons in the final choice line are an evaluation's own words (a candidate's
+    exception message): rich markup is printed as it is, never interpreted, and a control
+    character as its escape."""
+    run_dir = tmp_path / "a"
+    made = _run(problem, run_dir).final
+    assert made is not None
+    reason = "failed: RuntimeError: [/x] [bold]not bold\x1b[2J"
+    db = RunDatabase(run_dir / RunDatabase.FILENAME)
+    try:
+        stored = {**made.to_dict(), "holdout_failed": 1, "holdout_failure": reason}
+        db.set_state({"final_choice": stored})
+    finally:
+        db.close()
+    capsys.readouterr()
+    for command in ("status", "best"):
+        assert main([command, str(run_dir)]) == 0
+        out = capsys.readouterr().out
+        assert "(failed: RuntimeError: [/x] [bold]not bold\\x1b[2J)" in out

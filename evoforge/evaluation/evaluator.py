@@ -139,6 +139,10 @@ class ProblemEvaluator:
         self._processors = ProcessorClaims()
         self.verifies = _defines(evaluator_path, "verify")
         self.isolated = _defines(evaluator_path, ISOLATED_FUNCTION)
+        # a cascade to run: shared-process form, no verify, evaluate_stage1 defined
+        self.cascades = (
+            not self.isolated and not self.verifies and _defines(evaluator_path, "evaluate_stage1")
+        )
         self._verify: Callable[..., object] | None = None
         self._verify_lock = threading.Lock()
         self._templates: dict[str, ProcessTemplate] = {}

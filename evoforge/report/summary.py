@@ -14,7 +14,7 @@ from typing import Any
 from evoforge.kinds import RejectionKind
 from evoforge.operators.prompt_learning import summarise as summarise_prompt_learning
 from evoforge.running_time import SPANS_STATE, RunningClock, read_spans
-from evoforge.splits import final_choice_pending, read_final
+from evoforge.splits import final_choice_outdated, final_choice_pending, read_final
 from evoforge.storage.db import RunDatabase
 
 
@@ -69,9 +69,13 @@ def splits_summary(db: RunDatabase) -> dict[str, Any] | None:
     """For a problem with instance splits, the final choice (:mod:`evoforge.splits`): its
     ``program_id``, ``search_score``, ``holdout_estimate`` (Thresholdout's answer, with
     ``holdout_source``), ``test_score``, ``gap`` (search minus test) and the state of the
-    holdout's budget; ``None`` for a run without splits or not finished yet."""
+    holdout's budget, and ``outdated``, true when the search went on after it was made
+    (:func:`evoforge.splits.final_choice_outdated`); ``None`` for a run without splits or
+    not finished yet."""
     final = read_final(db)
-    return None if final is None else final.to_dict()
+    if final is None:
+        return None
+    return {**final.to_dict(), "outdated": final_choice_outdated(final, db.max_seq())}
 
 
 def status_summary(db: RunDatabase) -> dict[str, Any]:

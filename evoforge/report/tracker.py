@@ -23,7 +23,12 @@ from evoforge.report.reader import RunReader
 from evoforge.report.reasons import REJECTED, reason_kind
 from evoforge.running_time import SPANS_STATE, RunningClock, read_spans
 from evoforge.selection.bandits import make_bandit
-from evoforge.splits import FINAL_STATE, FinalChoice, final_choice_pending
+from evoforge.splits import (
+    FINAL_STATE,
+    FinalChoice,
+    final_choice_outdated,
+    final_choice_pending,
+)
 
 MAX_POINTS = 400
 """Largest number of points in one curve (every improvement of the best is kept)."""
@@ -50,16 +55,19 @@ def _json_or_none(text: str) -> Any:
         return None
 
 
-def _final_choice(stored: Any) -> dict[str, Any] | None:
+def _final_choice(stored: Any, last_seq: int) -> dict[str, Any] | None:
     """The stored final choice (:class:`evoforge.splits.FinalChoice`) as plain data, its
-    non-finite numbers as ``None``; ``None`` when none is stored or it is unreadable."""
+    non-finite numbers as ``None``, with ``outdated`` (the search went on after it: the
+    run's programs now end at ``last_seq``); ``None`` when none is stored or it is
+    unreadable."""
     if not isinstance(stored, dict):
         return None
     try:
-        final = FinalChoice.from_dict(stored).to_dict()
+        choice = FinalChoice.from_dict(stored)
     except (TypeError, ValueError):
         return None
-    return {key: finite(v) if isinstance(v, float) else v for key, v in final.items()}
+    final = {key: finite(v) if isinstance(v, float) else v for key, v in choice.to_dict().items()}
+    return {**final, "outdated": final_choice_outdated(choice, last_seq)}
 
 
 def _thin(points: list[list[Any]], keep: set[int]) -> list[list[Any]]:
@@ -200,7 +208,8 @@ class RunTracker:
         "limit"}}`` for iterations, evaluations, tokens, cost and wall time (the latest
         invocation's: its limit holds for each ``run`` and ``resume``). For a problem with
         instance splits (``splits_enabled``): ``final_choice``, the stored
-        :class:`~evoforge.splits.FinalChoice` (``None`` until it is made), and
+        :class:`~evoforge.splits.FinalChoice` (``None`` until it is made; ``outdated`` when
+        the search went on after it), and
         ``final_choice_pending``, true when the run stopped before making it
         (``resume_command`` makes it).
         """
@@ -235,7 +244,7 @@ class RunTracker:
         best_curve = [[e, round(t, 3), s] for e, t, s in self._best_curve]
         budget_iterations = reader.state("budget_iterations") or self._run_config.get("iterations")
         stop_reason = reader.state("stop_reason")
-        final = _final_choice(reader.state(FINAL_STATE))
+        final = _final_choice(reader.state(FINAL_STATE), self._next_seq - 1)
         return {
             "run": reader.run_dir.resolve().name,
             "problem": reader.meta("problem_name"),

@@ -171,5 +171,5 @@ def test_the_report_holds_the_final_choice_it_links(small_run: Path, tmp_path: P
         db.close()
     with RunReader(copy) as reader:
         data = report_data(reader)
-    assert data["/api/runs/0/overview"]["final_choice"] == final.to_dict()
+    assert data["/api/runs/0/overview"]["final_choice"] == {**final.to_dict(), "outdated": False}
     assert data[f"/api/runs/0/programs/{chosen.id}"]["code"] == chosen.code

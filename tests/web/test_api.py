@@ -265,7 +265,7 @@ def _final_choice(run_dir: Path) -> dict[str, Any] | None:
         final = read_final(db)
     finally:
         db.close()
-    return None if final is None else final.to_dict()
+    return None if final is None else {**final.to_dict(), "outdated": False}
 
 
 def test_the_overview_shows_the_final_choice_of_a_run_with_splits(
@@ -291,3 +291,21 @@ def test_the_overview_shows_the_final_choice_of_a_run_with_splits(
     assert made["final_choice"] == _final_choice(pending_split_run) is not None
     assert made["final_choice"]["program_id"] == final["program_id"]
     assert not made["final_choice_pending"]
+
+
+def test_the_overview_says_when_the_search_went_on_after_the_final_choice(
+    split_run: Path, tmp_path: Path
+) -> None:
+    """A choice made before programs the run holds now (a resume that added iterations,
+    stopped before choosing again) is marked outdated."""
+    run_dir = tmp_path / "outdated"
+    shutil.copytree(split_run, run_dir)
+    db = RunDatabase(run_dir / RunDatabase.FILENAME)
+    try:
+        final = read_final(db)
+        assert final is not None and final.last_seq == db.max_seq()
+        db.set_state({"final_choice": {**final.to_dict(), "last_seq": final.last_seq - 1}})
+    finally:
+        db.close()
+    outdated = get(create_app([run_dir]), "/api/runs/0/overview").json()["final_choice"]
+    assert outdated["outdated"] and outdated["program_id"] == final.program_id

@@ -4,6 +4,7 @@ hostile candidate output, and the single-file report."""
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import time
@@ -15,6 +16,7 @@ import pytest
 
 from evoforge.engine import Engine
 from evoforge.report.reader import RunReader
+from evoforge.storage.db import RunDatabase
 
 from .support import EXAMPLE, Server, Watched, evoforge_command
 
@@ -341,9 +343,17 @@ def test_the_final_choice_of_a_run_with_splits_is_shown_and_linked(
         capture_output=True,
         stdin=subprocess.DEVNULL,
     )
-    served = Server(str(split_run), str(pending_split_run))
+    outdated_run = tmp_path / "outdated"  # the search went on after the choice
+    shutil.copytree(split_run, outdated_run)
+    db = RunDatabase(outdated_run / RunDatabase.FILENAME)
+    try:
+        db.set_state({"final_choice": {**final, "last_seq": final["last_seq"] - 1}})
+    finally:
+        db.close()
+    served = Server(str(split_run), str(pending_split_run), str(outdated_run))
     try:
         page = open_view(watched, served.url, "run/0/overview", "[data-testid=final-choice]")
+        assert page.locator("[data-testid=final-choice-outdated]").count() == 0
         shown = page.inner_text("[data-testid=final-choice]")
         assert final["program_id"] in shown and final["holdout_source"] in shown
         assert page.inner_text("[data-testid=final-test]") == f"{final['test_score']:.6g}"
@@ -357,6 +367,13 @@ def test_the_final_choice_of_a_run_with_splits_is_shown_and_linked(
         pending = page.inner_text("[data-testid=final-choice-pending]")
         assert f"evoforge resume {pending_split_run} makes it" in pending
         assert page.locator("[data-testid=final-choice]").count() == 0
+        page = open_view(
+            watched, served.url, "run/2/overview", "[data-testid=final-choice-outdated]"
+        )
+        outdated = page.inner_text("[data-testid=final-choice-outdated]")
+        assert "the search went on after this choice, and chooses again" in outdated
+        assert f"(evoforge resume {outdated_run} if it was stopped)" in outdated
+        assert page.locator("[data-testid=final-choice]").count() == 1
         # the report, offline (the page leaves the server before it stops)
         page = open_view(watched, report.as_uri(), "run/0/overview", "[data-testid=final-choice]")
         page.locator("[data-testid=final-choice] a", has_text=final["program_id"]).first.click()

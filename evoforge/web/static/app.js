@@ -203,7 +203,10 @@
       (f.holdout_spent ? "; spent: later answers fell back to search scores" : "");
     const failed = f.holdout_failed ? f.holdout_failed + " of " + f.candidates + " candidates (" + (lastLine(f.holdout_failure) || "no reason given") + ")" : "none";
     const chosen = [programLink(run, f.program_id), f.program_id === f.best_search_program_id ? " (also the best by search score)" : [" (best by search score: ", programLink(run, f.best_search_program_id), ")"]];
-    return [heading, table(["name", "value"], [
+    const outdated = f.outdated ? el("p", { class: "pending", "data-testid": "final-choice-outdated" },
+      "Outdated: the search went on after this choice, and chooses again when it ends (",
+      el("code", {}, d.resume_command), " if it was stopped).") : null;
+    return [heading, outdated, table(["name", "value"], [
       ["chosen program", el("td", {}, chosen)],
       ["search score", el("td", {}, fmt(f.search_score))],
       ["holdout estimate", el("td", {}, fmt(f.holdout_estimate), " (Thresholdout: " + f.holdout_source + ", " + (HOLDOUT_SOURCES[f.holdout_source] || "unknown source") + ")")],
