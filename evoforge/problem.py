@@ -28,6 +28,17 @@ EVALUATE_FUNCTIONS = ("evaluate_candidate", "evaluate", "evaluate_stage1")
 _MAX_STORED_FILE_BYTES = 8 * 1024 * 1024
 _MAX_STORED_TOTAL_BYTES = 32 * 1024 * 1024
 _SKIPPED_DIRS = {"__pycache__", ".git", ".venv", "runs", "openevolve_output"}
+# What a run directory holds (evoforge.runs): one inside the problem directory (``--out``
+# there, or the problem directory itself) is a run's output, never a problem file.
+_RUN_MARKERS = ("run.sqlite", "run.lock")
+_RUN_ENTRIES = {
+    "run.sqlite",
+    "run.sqlite-wal",
+    "run.sqlite-shm",
+    "run.lock",
+    "problem",
+    "report.html",
+}
 
 
 class ProblemError(ValueError):
@@ -129,9 +140,16 @@ def _collect_files(root: Path) -> dict[str, bytes]:
     """
     files: dict[str, bytes] = {}
     total = 0
+    run_dirs = {
+        marker.parent.relative_to(root).parts
+        for name in _RUN_MARKERS
+        for marker in root.rglob(name)
+    }
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root)
         if any(part in _SKIPPED_DIRS for part in relative.parts) or not path.is_file():
+            continue
+        if _in_run_directory(relative.parts, run_dirs):
             continue
         size = path.stat().st_size
         if size > _MAX_STORED_FILE_BYTES:
@@ -150,6 +168,14 @@ def _collect_files(root: Path) -> dict[str, bytes]:
         files[relative.as_posix()] = path.read_bytes()
         total += size
     return files
+
+
+def _in_run_directory(parts: tuple[str, ...], run_dirs: set[tuple[str, ...]]) -> bool:
+    """Whether the file at ``parts`` belongs to a run: it lies in a run directory below the
+    problem's, or it is one of the run's own entries when the problem directory is one."""
+    if () in run_dirs and parts[0] in _RUN_ENTRIES:
+        return True
+    return any(parts[:depth] in run_dirs for depth in range(1, len(parts)))
 
 
 def _mib(size: int) -> str:

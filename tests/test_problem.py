@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from evoforge.problem import ProblemError, load_problem, materialise_problem
+from evoforge.problem import _RUN_ENTRIES, ProblemError, load_problem, materialise_problem
+from evoforge.runs import _RUN_FILES
 
 SEED = "# EVOLVE-BLOCK-START\nX = 1.0\n# EVOLVE-BLOCK-END\n"
 EVALUATOR = "def evaluate(program_path):\n    return {'combined_score': 1.0}\n"
@@ -31,6 +32,28 @@ def test_loads_a_problem(tmp_path: Path) -> None:
     copy = tmp_path.parent / (tmp_path.name + "-copy")
     materialise_problem(problem.files, copy)
     assert (copy / "data" / "x.json").read_text() == "[1]"
+
+
+def test_run_directories_inside_the_problem_are_not_problem_files(tmp_path: Path) -> None:
+    """``--out`` inside the problem directory (or the problem directory itself): a later
+    run must not copy those runs' databases, locks and problem copies as problem files."""
+    directory = _problem(tmp_path)
+    (directory / "data" / "problem").mkdir(parents=True)
+    (directory / "data" / "problem" / "x.txt").write_text("kept: no run here")
+    for run in (directory / "out1", directory / "nested" / "out2", directory):
+        (run / "problem").mkdir(parents=True, exist_ok=True)
+        (run / "problem" / "initial_program.py").write_text(SEED)
+        for name in ("run.sqlite", "run.sqlite-wal", "run.lock", "report.html"):
+            (run / name).write_text("a run's file")
+    (directory / "nested" / "notes.md").write_text("kept")
+    assert _RUN_ENTRIES == _RUN_FILES  # what a run directory holds, named in two layers
+    problem = load_problem(directory)
+    assert set(problem.files) == {
+        "initial_program.py",
+        "evaluator.py",
+        "data/problem/x.txt",
+        "nested/notes.md",
+    }
 
 
 @pytest.mark.parametrize(
