@@ -300,38 +300,35 @@ def start_run(
         if fresh:
             _refuse_foreign_files(target)  # before the lock writes anything into it
     lock_was_there = (target / LOCK_FILENAME).exists()
-    start_failed = False
-    try:
-        with RunLock(target):
+    with RunLock(target):
+        try:
             if fresh:
                 _clear_run_dir(target)
-            try:
-                with _InterruptAfterSeed(chosen.note, target) as interrupt:
-                    engine = Engine.create(problem, config, target, locked=True)
-            except EngineError:
-                start_failed = True
-                raise
-            interrupt.check(engine)
-            notice = engine.evaluator.form_notice
-            if "warning" in notice:
-                chosen.note(notice)
-            else:
-                chosen.info(notice)
-            try:
-                return _with_final_choice(
-                    engine, drive(engine, _budget(config), chosen, config.run.workers), chosen
-                )
-            finally:
-                engine.close()
-    finally:
-        if start_failed:
+            with _InterruptAfterSeed(chosen.note, target) as interrupt:
+                engine = Engine.create(problem, config, target, locked=True)
+        except BaseException:
             _tidy_failed_start(target, made, lock_was_there)
+            raise
+        interrupt.check(engine)
+        notice = engine.evaluator.form_notice
+        if "warning" in notice:
+            chosen.note(notice)
+        else:
+            chosen.info(notice)
+        try:
+            return _with_final_choice(
+                engine, drive(engine, _budget(config), chosen, config.run.workers), chosen
+            )
+        finally:
+            engine.close()
 
 
 def _tidy_failed_start(run_dir: Path, made: bool, lock_was_there: bool) -> None:
     """After a start that failed before any run existed (the seed did not score, the
-    evaluation backend could not start): remove what the start wrote, the directory too
-    when the start made it. A directory that holds a run is left as it is."""
+    evaluation backend could not start, the database could not be made): remove what the
+    start wrote, the directory too when the start made it. A directory that holds a run
+    is left as it is. Called holding the run's lock, so that a start that takes it next
+    finds the directory tidied, never tidied under it."""
     if (run_dir / RunDatabase.FILENAME).exists():
         return
     shutil.rmtree(run_dir / "problem", ignore_errors=True)

@@ -79,3 +79,15 @@ def test_missing_or_foreign_database_is_a_database_error(tmp_path: Path) -> None
     conn.close()
     with pytest.raises(DatabaseError, match="lacks tables"):
         RunReader(tmp_path)
+
+
+def test_a_run_moved_to_a_path_too_long_for_sqlite_is_refused_saying_so(tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    db = RunDatabase(tmp_path / "run" / RunDatabase.FILENAME, create=True)
+    db.commit_step(_child(0), evaluated=True, outcome=None, reward=None)
+    db.close()
+    deep = tmp_path.joinpath(*["d" * 100] * 5)
+    deep.mkdir(parents=True)
+    (tmp_path / "run").rename(deep / "run")
+    with pytest.raises(DatabaseError, match=r"bytes long, more than SQLite opens \(504\)"):
+        RunReader(deep / "run")
