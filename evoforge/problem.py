@@ -12,6 +12,7 @@ running code and raises :class:`ProblemError` with one readable line otherwise.
 from __future__ import annotations
 
 import ast
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,17 +141,7 @@ def _collect_files(root: Path) -> dict[str, bytes]:
     """
     files: dict[str, bytes] = {}
     total = 0
-    run_dirs = {
-        marker.parent.relative_to(root).parts
-        for name in _RUN_MARKERS
-        for marker in root.rglob(name)
-    }
-    for path in sorted(root.rglob("*")):
-        relative = path.relative_to(root)
-        if any(part in _SKIPPED_DIRS for part in relative.parts) or not path.is_file():
-            continue
-        if _in_run_directory(relative.parts, run_dirs):
-            continue
+    for path in sorted(_file_paths(root)):
         size = path.stat().st_size
         if size > _MAX_STORED_FILE_BYTES:
             raise ProblemError(
@@ -165,17 +156,37 @@ def _collect_files(root: Path) -> dict[str, bytes]:
                 "problem): make the data smaller, compress it, or have the evaluator "
                 "generate it"
             )
-        files[relative.as_posix()] = path.read_bytes()
+        files[path.relative_to(root).as_posix()] = path.read_bytes()
         total += size
     return files
 
 
-def _in_run_directory(parts: tuple[str, ...], run_dirs: set[tuple[str, ...]]) -> bool:
-    """Whether the file at ``parts`` belongs to a run: it lies in a run directory below the
-    problem's, or it is one of the run's own entries when the problem directory is one."""
-    if () in run_dirs and parts[0] in _RUN_ENTRIES:
-        return True
-    return any(parts[:depth] in run_dirs for depth in range(1, len(parts)))
+def _file_paths(root: Path) -> list[Path]:
+    """Every file under ``root`` that belongs to the problem.
+
+    A symbolic link to a directory is followed (a data directory linked in is read through
+    the link, so the copy must hold its files), except one back into a directory it lies
+    in. Skipped: caches and ``_SKIPPED_DIRS``, any run directory below ``root`` (``--out``
+    inside the problem), and a run's own entries when ``root`` is itself a run directory.
+    """
+    found: list[Path] = []
+    ancestors: dict[str, tuple[tuple[int, int], ...]] = {}
+    for directory, subdirectories, names in os.walk(root, followlinks=True):
+        here = Path(directory)
+        info = here.stat()
+        identity = (info.st_dev, info.st_ino)
+        above = ancestors.get(os.path.dirname(directory), ()) if here != root else ()
+        is_run = any((here / marker).is_file() for marker in _RUN_MARKERS)
+        if identity in above or (is_run and here != root):
+            subdirectories[:] = []  # a link back up, or a run's output
+            continue
+        ancestors[directory] = (*above, identity)
+        if is_run:
+            subdirectories[:] = [name for name in subdirectories if name not in _RUN_ENTRIES]
+            names = [name for name in names if name not in _RUN_ENTRIES]
+        subdirectories[:] = [name for name in subdirectories if name not in _SKIPPED_DIRS]
+        found.extend(here / name for name in names if (here / name).is_file())
+    return found
 
 
 def _mib(size: int) -> str:

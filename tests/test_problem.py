@@ -56,6 +56,29 @@ def test_run_directories_inside_the_problem_are_not_problem_files(tmp_path: Path
     }
 
 
+def test_a_linked_data_directory_is_copied_and_a_link_back_up_is_not_followed(
+    tmp_path: Path,
+) -> None:
+    """The evaluator reads ``data/`` through the link in the problem directory, so the
+    run's copy must hold its files; a link to a directory above it would never end."""
+    shared = tmp_path / "shared"
+    (shared / "deeper").mkdir(parents=True)
+    (shared / "deeper" / "x.csv").write_text("1,2")
+    (tmp_path / "problem").mkdir()
+    directory = _problem(tmp_path / "problem")
+    (directory / "data").symlink_to(shared, target_is_directory=True)
+    (directory / "again").symlink_to(shared, target_is_directory=True)
+    (shared / "up").symlink_to(directory, target_is_directory=True)
+    (directory / "self").symlink_to(".", target_is_directory=True)
+    problem = load_problem(directory)
+    assert set(problem.files) == {
+        "initial_program.py",
+        "evaluator.py",
+        "data/deeper/x.csv",
+        "again/deeper/x.csv",
+    }
+
+
 @pytest.mark.parametrize(
     ("files", "fragment"),
     [
