@@ -65,6 +65,8 @@ class RunLock:
 
     def acquire(self) -> None:
         """Take the lock, or raise :class:`RunLockedError` naming its holder."""
+        if self.path.parent.exists() and not self.path.parent.is_dir():
+            raise EngineError(f"{self.path.parent} is a file, not a run directory")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
         try:

@@ -58,3 +58,11 @@ def test_a_start_whose_database_cannot_be_made_leaves_nothing_and_says_why(
         start_run(problem, run_dir=run_dir, cli_layer={"run": {"workers": 1}})
     assert "\n" not in str(error.value)
     assert deep.is_dir() and not run_dir.exists()
+
+
+def test_a_run_directory_that_is_a_file_is_refused_saying_so(tmp_path: Path) -> None:
+    problem = write_problem(tmp_path / "problem", program=PROGRAM, evaluator=SCORING)
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(EngineError, match=r"notes\.txt is a file, not a run directory$"):
+        start_run(problem, run_dir=tmp_path / "notes.txt")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
