@@ -101,6 +101,13 @@ def default_run_dir(problem: Problem) -> Path:
     """A new, empty directory ``runs/NAME-YYYYmmdd-HHMMSS``, created here (``-2``,
     ``-3``, ... appended while that name is taken), so that runs started in the same
     second never share one."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        raise EngineError(
+            "the current directory no longer exists, so runs/ cannot be made in it: "
+            "pass --out or start from an existing directory"
+        ) from None
     base = Path("runs") / f"{problem.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     base.parent.mkdir(parents=True, exist_ok=True)
     candidate, number = base, 1

@@ -66,3 +66,15 @@ def test_a_run_directory_that_is_a_file_is_refused_saying_so(tmp_path: Path) -> 
     with pytest.raises(EngineError, match=r"notes\.txt is a file, not a run directory$"):
         start_run(problem, run_dir=tmp_path / "notes.txt")
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_start_from_a_deleted_directory_without_out_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    problem = write_problem(tmp_path / "problem", program=PROGRAM, evaluator=SCORING)
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    with pytest.raises(EngineError, match=r"^the current directory no longer exists"):
+        start_run(problem)
