@@ -370,6 +370,26 @@ def test_a_running_evaluators_directories_survive_another_namespaces_sweep(
         evaluator.close()
 
 
+def test_a_problem_directory_whose_name_is_not_utf8_evaluates(tmp_path: Path) -> None:
+    """The jail reads the mount table, where a mount point's name is bytes: a directory
+    named in another encoding (here the problem's, bound into the jail; elsewhere any
+    mount on the machine, such as a Latin-1 volume label) must not fail every evaluation."""
+    from evoforge.evaluation.evaluator import ProblemEvaluator
+    from evoforge.program import EvalStatus
+
+    problem = tmp_path / os.fsdecode(b"probl\xe8me")
+    problem.mkdir()
+    (problem / "evaluator.py").write_text(
+        "def evaluate(program_path):\n    return {'combined_score': 1.0}\n"
+    )
+    evaluator = ProblemEvaluator(problem / "evaluator.py", EvaluatorConfig(timeout_s=20))
+    try:
+        result = evaluator.evaluate("X = 1\n")
+    finally:
+        evaluator.close()
+    assert result.status is EvalStatus.OK, result.artifacts.get("evaluator_stderr", "")[-300:]
+
+
 def test_the_jail_holds_for_an_interpreter_started_by_a_relative_path(tmp_path: Path) -> None:
     """``../.venv/bin/python`` from a subdirectory gives a ``sys.executable`` with ``..``
     in it, naming a directory no jail holds: the probe must still find the jail, and an
