@@ -21,7 +21,7 @@ from typing import Any
 
 from evoforge.running_time import SPANS_STATE
 from evoforge.splits import FINAL_STATE
-from evoforge.storage.db import DatabaseError, RunDatabase, path_too_long
+from evoforge.storage.db import DatabaseError, RunDatabase, path_too_long, storable_text
 
 REPORT_FILENAME = "report.html"  # where ``evoforge report`` writes in a run directory
 VIEWED_STATE = (SPANS_STATE, FINAL_STATE)
@@ -87,6 +87,12 @@ class RunReader:
         with self._lock:
             row = self._conn.execute(sql, params).fetchone()
             return None if row is None else tuple(row)
+
+    @property
+    def label(self) -> str:
+        """A short human name for the run: its directory's name (as text that encodes:
+        bytes of a name in another encoding are shown as U+FFFD)."""
+        return storable_text(self.run_dir.resolve().name)
 
     @property
     def has_llm_calls(self) -> bool:

@@ -24,6 +24,7 @@ from evoforge.report.reasons import REJECTED, reason_kind
 from evoforge.running_time import SPANS_STATE, RunningClock, read_spans
 from evoforge.selection.bandits import make_bandit
 from evoforge.splits import FINAL_STATE, FinalChoice, final_choice_pending
+from evoforge.storage.db import storable_text
 
 MAX_POINTS = 400
 """Largest number of points in one curve (every improvement of the best is kept)."""
@@ -237,7 +238,7 @@ class RunTracker:
         stop_reason = reader.state("stop_reason")
         final = _final_choice(reader.state(FINAL_STATE))
         return {
-            "run": reader.run_dir.resolve().name,
+            "run": reader.label,
             "problem": reader.meta("problem_name"),
             "programs": programs,
             "iterations": iterations,
@@ -256,7 +257,7 @@ class RunTracker:
                 stop_reason=stop_reason,
                 stop_kind=reader.state("stop_kind"),
             ),
-            "resume_command": f"evoforge resume {shlex.quote(str(reader.run_dir))}",
+            "resume_command": storable_text(f"evoforge resume {shlex.quote(str(reader.run_dir))}"),
             "failures": dict(sorted(self._failures.items())),
             "reasons": self._top_reasons(_REASONS_SHOWN),
             "budgets": {
