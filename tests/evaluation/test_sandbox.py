@@ -351,20 +351,22 @@ def test_a_running_evaluators_directories_survive_another_namespaces_sweep(
     from evoforge.evaluation.sandbox import reaper, remove_stale_workdirs
     from evoforge.program import EvalStatus
 
+    temp = tmp_path / "temp"  # its own: the sweep below would take every other one too
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
     problem = tmp_path / "problem"
     problem.mkdir()
     (problem / "evaluator.py").write_text(
         "def evaluate(program_path):\n    return {'combined_score': 1.0}\n"
     )
     evaluator = ProblemEvaluator(problem / "evaluator.py", EvaluatorConfig(timeout_s=20))
-    own = f"-{os.getpid()}-"
     try:
         assert evaluator.evaluate("X = 1\n").status is EvalStatus.OK
-        before = {name for name in os.listdir(tempfile.gettempdir()) if own in name}
+        before = set(os.listdir(temp))
+        assert before  # the templates' spools and jail roots
         monkeypatch.setattr(reaper, "process_exists", lambda pid: False)
-        remove_stale_workdirs()
-        after = {name for name in os.listdir(tempfile.gettempdir()) if own in name}
-        assert before <= after
+        remove_stale_workdirs(temp)
+        assert set(os.listdir(temp)) == before
         assert evaluator.evaluate("X = 2\n").status is EvalStatus.OK
     finally:
         evaluator.close()
