@@ -12,6 +12,7 @@ running code and raises :class:`ProblemError` with one readable line otherwise.
 from __future__ import annotations
 
 import ast
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,17 @@ EVALUATE_FUNCTIONS = ("evaluate_candidate", "evaluate", "evaluate_stage1")
 _MAX_STORED_FILE_BYTES = 8 * 1024 * 1024
 _MAX_STORED_TOTAL_BYTES = 32 * 1024 * 1024
 _SKIPPED_DIRS = {"__pycache__", ".git", ".venv", "runs", "openevolve_output"}
+# What a run directory holds (evoforge.runs): one inside the problem directory (``--out``
+# there, or the problem directory itself) is a run's output, never a problem file.
+_RUN_MARKERS = ("run.sqlite", "run.lock")
+_RUN_ENTRIES = {
+    "run.sqlite",
+    "run.sqlite-wal",
+    "run.sqlite-shm",
+    "run.lock",
+    "problem",
+    "report.html",
+}
 
 
 class ProblemError(ValueError):
@@ -129,10 +141,7 @@ def _collect_files(root: Path) -> dict[str, bytes]:
     """
     files: dict[str, bytes] = {}
     total = 0
-    for path in sorted(root.rglob("*")):
-        relative = path.relative_to(root)
-        if any(part in _SKIPPED_DIRS for part in relative.parts) or not path.is_file():
-            continue
+    for path in sorted(_file_paths(root)):
         size = path.stat().st_size
         if size > _MAX_STORED_FILE_BYTES:
             raise ProblemError(
@@ -147,9 +156,37 @@ def _collect_files(root: Path) -> dict[str, bytes]:
                 "problem): make the data smaller, compress it, or have the evaluator "
                 "generate it"
             )
-        files[relative.as_posix()] = path.read_bytes()
+        files[path.relative_to(root).as_posix()] = path.read_bytes()
         total += size
     return files
+
+
+def _file_paths(root: Path) -> list[Path]:
+    """Every file under ``root`` that belongs to the problem.
+
+    A symbolic link to a directory is followed (a data directory linked in is read through
+    the link, so the copy must hold its files), except one back into a directory it lies
+    in. Skipped: caches and ``_SKIPPED_DIRS``, any run directory below ``root`` (``--out``
+    inside the problem), and a run's own entries when ``root`` is itself a run directory.
+    """
+    found: list[Path] = []
+    ancestors: dict[str, tuple[tuple[int, int], ...]] = {}
+    for directory, subdirectories, names in os.walk(root, followlinks=True):
+        here = Path(directory)
+        info = here.stat()
+        identity = (info.st_dev, info.st_ino)
+        above = ancestors.get(os.path.dirname(directory), ()) if here != root else ()
+        is_run = any((here / marker).is_file() for marker in _RUN_MARKERS)
+        if identity in above or (is_run and here != root):
+            subdirectories[:] = []  # a link back up, or a run's output
+            continue
+        ancestors[directory] = (*above, identity)
+        if is_run:
+            subdirectories[:] = [name for name in subdirectories if name not in _RUN_ENTRIES]
+            names = [name for name in names if name not in _RUN_ENTRIES]
+        subdirectories[:] = [name for name in subdirectories if name not in _SKIPPED_DIRS]
+        found.extend(here / name for name in names if (here / name).is_file())
+    return found
 
 
 def _mib(size: int) -> str:

@@ -65,6 +65,8 @@ class RunLock:
 
     def acquire(self) -> None:
         """Take the lock, or raise :class:`RunLockedError` naming its holder."""
+        if self.path.parent.exists() and not self.path.parent.is_dir():
+            raise EngineError(f"{self.path.parent} is a file, not a run directory")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
         try:
@@ -99,6 +101,13 @@ def default_run_dir(problem: Problem) -> Path:
     """A new, empty directory ``runs/NAME-YYYYmmdd-HHMMSS``, created here (``-2``,
     ``-3``, ... appended while that name is taken), so that runs started in the same
     second never share one."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        raise EngineError(
+            "the current directory no longer exists, so runs/ cannot be made in it: "
+            "pass --out or start from an existing directory"
+        ) from None
     base = Path("runs") / f"{problem.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     base.parent.mkdir(parents=True, exist_ok=True)
     candidate, number = base, 1
@@ -312,44 +321,41 @@ def start_run(
         if fresh:
             _refuse_foreign_files(target)  # before the lock writes anything into it
     lock_was_there = (target / LOCK_FILENAME).exists()
-    start_failed = False
-    try:
-        with RunLock(target):
+    with RunLock(target):
+        try:
             if fresh:
                 _clear_run_dir(target)
-            try:
-                with _InterruptAfterSeed(chosen.note, target) as interrupt:
-                    engine = Engine.create(problem, config, target, locked=True)
-            except EngineError:
-                start_failed = True
-                raise
-            interrupt.check(engine)
-            notice = engine.evaluator.form_notice
-            if "warning" in notice:
-                chosen.note(notice)
-            else:
-                chosen.info(notice)
-            if config.splits.enabled and engine.evaluator.form == "shared-process":
-                chosen.note(SHARED_SPLITS_WARNING)
-            if config.splits.enabled and config.evaluator.cascade and engine.evaluator.cascades:
-                chosen.note(SPLITS_CASCADE_NOTE)
-            if engine.split_notice is not None:
-                chosen.note(engine.split_notice)
-            try:
-                return _with_final_choice(
-                    engine, drive(engine, _budget(config), chosen, config.run.workers), chosen
-                )
-            finally:
-                engine.close()
-    finally:
-        if start_failed:
+            with _InterruptAfterSeed(chosen.note, target) as interrupt:
+                engine = Engine.create(problem, config, target, locked=True)
+        except BaseException:
             _tidy_failed_start(target, made, lock_was_there)
+            raise
+        interrupt.check(engine)
+        notice = engine.evaluator.form_notice
+        if "warning" in notice:
+            chosen.note(notice)
+        else:
+            chosen.info(notice)
+        if config.splits.enabled and engine.evaluator.form == "shared-process":
+            chosen.note(SHARED_SPLITS_WARNING)
+        if config.splits.enabled and config.evaluator.cascade and engine.evaluator.cascades:
+            chosen.note(SPLITS_CASCADE_NOTE)
+        if engine.split_notice is not None:
+            chosen.note(engine.split_notice)
+        try:
+            return _with_final_choice(
+                engine, drive(engine, _budget(config), chosen, config.run.workers), chosen
+            )
+        finally:
+            engine.close()
 
 
 def _tidy_failed_start(run_dir: Path, made: bool, lock_was_there: bool) -> None:
     """After a start that failed before any run existed (the seed did not score, the
-    evaluation backend could not start): remove what the start wrote, the directory too
-    when the start made it. A directory that holds a run is left as it is."""
+    evaluation backend could not start, the database could not be made): remove what the
+    start wrote, the directory too when the start made it. A directory that holds a run
+    is left as it is. Called holding the run's lock, so that a start that takes it next
+    finds the directory tidied, never tidied under it."""
     if (run_dir / RunDatabase.FILENAME).exists():
         return
     shutil.rmtree(run_dir / "problem", ignore_errors=True)

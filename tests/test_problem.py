@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from evoforge.problem import ProblemError, load_problem, materialise_problem
+from evoforge.problem import _RUN_ENTRIES, ProblemError, load_problem, materialise_problem
+from evoforge.runs import _RUN_FILES
 
 SEED = "# EVOLVE-BLOCK-START\nX = 1.0\n# EVOLVE-BLOCK-END\n"
 EVALUATOR = "def evaluate(program_path):\n    return {'combined_score': 1.0}\n"
@@ -31,6 +32,51 @@ def test_loads_a_problem(tmp_path: Path) -> None:
     copy = tmp_path.parent / (tmp_path.name + "-copy")
     materialise_problem(problem.files, copy)
     assert (copy / "data" / "x.json").read_text() == "[1]"
+
+
+def test_run_directories_inside_the_problem_are_not_problem_files(tmp_path: Path) -> None:
+    """``--out`` inside the problem directory (or the problem directory itself): a later
+    run must not copy those runs' databases, locks and problem copies as problem files."""
+    directory = _problem(tmp_path)
+    (directory / "data" / "problem").mkdir(parents=True)
+    (directory / "data" / "problem" / "x.txt").write_text("kept: no run here")
+    for run in (directory / "out1", directory / "nested" / "out2", directory):
+        (run / "problem").mkdir(parents=True, exist_ok=True)
+        (run / "problem" / "initial_program.py").write_text(SEED)
+        for name in ("run.sqlite", "run.sqlite-wal", "run.lock", "report.html"):
+            (run / name).write_text("a run's file")
+    (directory / "nested" / "notes.md").write_text("kept")
+    assert _RUN_ENTRIES == _RUN_FILES  # what a run directory holds, named in two layers
+    problem = load_problem(directory)
+    assert set(problem.files) == {
+        "initial_program.py",
+        "evaluator.py",
+        "data/problem/x.txt",
+        "nested/notes.md",
+    }
+
+
+def test_a_linked_data_directory_is_copied_and_a_link_back_up_is_not_followed(
+    tmp_path: Path,
+) -> None:
+    """The evaluator reads ``data/`` through the link in the problem directory, so the
+    run's copy must hold its files; a link to a directory above it would never end."""
+    shared = tmp_path / "shared"
+    (shared / "deeper").mkdir(parents=True)
+    (shared / "deeper" / "x.csv").write_text("1,2")
+    (tmp_path / "problem").mkdir()
+    directory = _problem(tmp_path / "problem")
+    (directory / "data").symlink_to(shared, target_is_directory=True)
+    (directory / "again").symlink_to(shared, target_is_directory=True)
+    (shared / "up").symlink_to(directory, target_is_directory=True)
+    (directory / "self").symlink_to(".", target_is_directory=True)
+    problem = load_problem(directory)
+    assert set(problem.files) == {
+        "initial_program.py",
+        "evaluator.py",
+        "data/deeper/x.csv",
+        "again/deeper/x.csv",
+    }
 
 
 @pytest.mark.parametrize(

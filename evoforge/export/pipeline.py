@@ -23,6 +23,7 @@ from evoforge.export.options import ExportError, ExportOptions
 from evoforge.export.selection import cap_per_lineage
 from evoforge.export.source import RunSource, load_run
 from evoforge.export.splits import assign_splits, deduplicate
+from evoforge.storage.db import storable_text
 
 __all__ = ["CARD_FILENAME", "SPLIT_FILES", "ExportResult", "export_runs"]
 
@@ -47,7 +48,7 @@ def _labels(run_dirs: Sequence[Path]) -> list[str]:
     labels: list[str] = []
     seen: Counter[str] = Counter()
     for run_dir in run_dirs:
-        name = run_dir.resolve().name or "run"
+        name = storable_text(run_dir.resolve().name) or "run"
         seen[name] += 1
         labels.append(name if seen[name] == 1 else f"{name}-{seen[name]}")
     return labels

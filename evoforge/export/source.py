@@ -137,7 +137,8 @@ def load_run(run_dir: Path, label: str) -> RunSource:
 
     seed_code = files.get("initial_program.py", b"").decode("utf-8", "replace") or seed.code
     description = files.get("README.md", b"").decode("utf-8", "replace")
-    known_paths = [str(run_dir.resolve()), problem_dir, str(Path.home())]
+    # "~" itself where no home is known (no HOME, no password entry: a container's user)
+    known_paths = [str(run_dir.resolve()), problem_dir, os.path.expanduser("~")]
     scrubber = Scrubber(
         problem_files=files,
         program_codes=[program.code for program in programs.values()],

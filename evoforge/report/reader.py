@@ -21,7 +21,7 @@ from typing import Any
 
 from evoforge.running_time import SPANS_STATE
 from evoforge.splits import FINAL_STATE
-from evoforge.storage.db import DatabaseError, RunDatabase
+from evoforge.storage.db import DatabaseError, RunDatabase, path_too_long, storable_text
 
 REPORT_FILENAME = "report.html"  # where ``evoforge report`` writes in a run directory
 VIEWED_STATE = (SPANS_STATE, FINAL_STATE)
@@ -48,6 +48,9 @@ class RunReader:
                 for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
         except sqlite3.DatabaseError as exc:
+            too_long = path_too_long(self.path)
+            if too_long is not None:
+                raise DatabaseError(too_long) from exc
             raise DatabaseError(f"run database {self.path} is unreadable: {exc}") from exc
         missing = {"meta", "programs", "events", "state"} - tables
         if missing:
@@ -84,6 +87,12 @@ class RunReader:
         with self._lock:
             row = self._conn.execute(sql, params).fetchone()
             return None if row is None else tuple(row)
+
+    @property
+    def label(self) -> str:
+        """A short human name for the run: its directory's name (as text that encodes:
+        bytes of a name in another encoding are shown as U+FFFD)."""
+        return storable_text(self.run_dir.resolve().name)
 
     @property
     def has_llm_calls(self) -> bool:

@@ -29,6 +29,7 @@ from evoforge.splits import (
     final_choice_outdated,
     final_choice_pending,
 )
+from evoforge.storage.db import storable_text
 
 MAX_POINTS = 400
 """Largest number of points in one curve (every improvement of the best is kept)."""
@@ -246,7 +247,7 @@ class RunTracker:
         stop_reason = reader.state("stop_reason")
         final = _final_choice(reader.state(FINAL_STATE), self._next_seq - 1)
         return {
-            "run": reader.run_dir.resolve().name,
+            "run": reader.label,
             "problem": reader.meta("problem_name"),
             "programs": programs,
             "iterations": iterations,
@@ -265,7 +266,7 @@ class RunTracker:
                 stop_reason=stop_reason,
                 stop_kind=reader.state("stop_kind"),
             ),
-            "resume_command": f"evoforge resume {shlex.quote(str(reader.run_dir))}",
+            "resume_command": storable_text(f"evoforge resume {shlex.quote(str(reader.run_dir))}"),
             "failures": dict(sorted(self._failures.items())),
             "reasons": self._top_reasons(_REASONS_SHOWN),
             "budgets": {

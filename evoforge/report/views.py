@@ -28,7 +28,7 @@ def overview(reader: RunReader) -> dict[str, Any]:
 
 def run_label(reader: RunReader) -> str:
     """A short human name for the run: its directory's name."""
-    return reader.run_dir.resolve().name
+    return reader.label
 
 
 def _program_row(reader: RunReader, program_id: str) -> dict[str, Any] | None:

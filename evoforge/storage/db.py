@@ -214,6 +214,25 @@ def _dumps(value: Any) -> str:
     return storable_text(_ENCODE(value))
 
 
+_SQLITE_MAX_PATH = 512 - len("-journal")
+"""The longest database path SQLite's unix VFS opens (its 512 bytes hold the journal's)."""
+
+
+def path_too_long(path: Path) -> str | None:
+    """Why SQLite cannot open the database at ``path`` when its full path is too long for
+    it (``None`` when it is not): what fails then is only "unable to open database file"."""
+    try:
+        length = len(os.fsencode(os.path.realpath(path)))
+    except (OSError, ValueError):
+        return None
+    if length <= _SQLITE_MAX_PATH:
+        return None
+    return (
+        f"run database {path} cannot be opened: its full path is {length} bytes long, "
+        f"more than SQLite opens ({_SQLITE_MAX_PATH}); use a shorter run directory"
+    )
+
+
 def _file_identity(path: Path) -> tuple[int, int] | None:
     """The device and inode of the file at ``path`` (None when there is none)."""
     try:
@@ -263,6 +282,9 @@ class RunDatabase:
             self._migrate()
             self._check_integrity()
         except sqlite3.DatabaseError as exc:
+            too_long = path_too_long(path)
+            if too_long is not None:
+                raise DatabaseError(too_long) from exc
             raise DatabaseError(f"run database {path} is unreadable or corrupt: {exc}") from exc
         self._identity = _file_identity(path)
 

@@ -319,6 +319,79 @@ def test_directories_left_by_a_killed_evoforge_process_are_removed(tmp_path: Pat
     assert live.is_dir() and unrelated.is_dir()
 
 
+def test_a_directory_its_maker_still_claims_is_not_swept_whatever_its_pid(
+    tmp_path: Path,
+) -> None:
+    """A process of another pid namespace sharing the temp directory (another container)
+    names its directories with a pid that does not exist here: its claim keeps them."""
+    from evoforge.evaluation.sandbox import remove_stale_workdirs
+    from evoforge.evaluation.sandbox.reaper import claim_directory
+
+    foreign = tmp_path / "evoforge-sandbox-99999999-abc"  # above any pid_max here
+    (foreign / "program.py").parent.mkdir()
+    (foreign / "program.py").write_text("in use")
+    claim = claim_directory(foreign)
+    assert claim is not None
+    try:
+        assert remove_stale_workdirs(tmp_path) == 0
+        assert (foreign / "program.py").read_text() == "in use"
+    finally:
+        os.close(claim)
+    assert remove_stale_workdirs(tmp_path) == 1  # its maker gone, it is stale
+
+
+def test_a_running_evaluators_directories_survive_another_namespaces_sweep(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen from another pid namespace, no evoforge process of this one exists: its sweep
+    must still leave every directory of this one's evaluations alone."""
+    import tempfile
+
+    from evoforge.evaluation.evaluator import ProblemEvaluator
+    from evoforge.evaluation.sandbox import reaper, remove_stale_workdirs
+    from evoforge.program import EvalStatus
+
+    temp = tmp_path / "temp"  # its own: the sweep below would take every other one too
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    problem = tmp_path / "problem"
+    problem.mkdir()
+    (problem / "evaluator.py").write_text(
+        "def evaluate(program_path):\n    return {'combined_score': 1.0}\n"
+    )
+    evaluator = ProblemEvaluator(problem / "evaluator.py", EvaluatorConfig(timeout_s=20))
+    try:
+        assert evaluator.evaluate("X = 1\n").status is EvalStatus.OK
+        before = set(os.listdir(temp))
+        assert before  # the templates' spools and jail roots
+        monkeypatch.setattr(reaper, "process_exists", lambda pid: False)
+        remove_stale_workdirs(temp)
+        assert set(os.listdir(temp)) == before
+        assert evaluator.evaluate("X = 2\n").status is EvalStatus.OK
+    finally:
+        evaluator.close()
+
+
+def test_a_problem_directory_whose_name_is_not_utf8_evaluates(tmp_path: Path) -> None:
+    """The jail reads the mount table, where a mount point's name is bytes: a directory
+    named in another encoding (here the problem's, bound into the jail; elsewhere any
+    mount on the machine, such as a Latin-1 volume label) must not fail every evaluation."""
+    from evoforge.evaluation.evaluator import ProblemEvaluator
+    from evoforge.program import EvalStatus
+
+    problem = tmp_path / os.fsdecode(b"probl\xe8me")
+    problem.mkdir()
+    (problem / "evaluator.py").write_text(
+        "def evaluate(program_path):\n    return {'combined_score': 1.0}\n"
+    )
+    evaluator = ProblemEvaluator(problem / "evaluator.py", EvaluatorConfig(timeout_s=20))
+    try:
+        result = evaluator.evaluate("X = 1\n")
+    finally:
+        evaluator.close()
+    assert result.status is EvalStatus.OK, result.artifacts.get("evaluator_stderr", "")[-300:]
+
+
 def test_the_jail_holds_for_an_interpreter_started_by_a_relative_path(tmp_path: Path) -> None:
     """``../.venv/bin/python`` from a subdirectory gives a ``sys.executable`` with ``..``
     in it, naming a directory no jail holds: the probe must still find the jail, and an

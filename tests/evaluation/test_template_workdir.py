@@ -8,8 +8,15 @@ there is bounded by its memory limit and goes with its mount namespace.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
+from evoforge.config import EvaluatorConfig
 from evoforge.evaluation.evaluator import ProblemEvaluator
 from evoforge.program import EvalStatus
 
@@ -115,3 +122,59 @@ def test_a_file_that_would_leave_the_working_directory_is_refused(
             assert run.error is not None and "leaves the working directory" in run.error
     finally:
         evaluator.close()
+
+
+SHM_EVALUATOR = """
+from pathlib import Path
+
+
+def evaluate_candidate(candidate):
+    value = float((Path(__file__).parent / "data" / "value.txt").read_text())
+    return {"combined_score": value, "left_over": candidate.left_over()}
+"""
+
+SHM_PROGRAM = """
+import os
+
+
+def left_over():
+    found = os.path.exists("/dev/shm/left-by-a-run")  # by an earlier evaluation
+    open("/dev/shm/left-by-a-run", "w").close()
+    return float(found)
+"""
+
+
+@pytest.fixture
+def under_dev_shm() -> Iterator[Path]:
+    """A directory on the host's ``/dev/shm``."""
+    if not os.access("/dev/shm", os.W_OK):
+        pytest.skip("no writable /dev/shm")
+    directory = Path(tempfile.mkdtemp(prefix="evoforge-test-", dir="/dev/shm"))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.mark.parametrize("temporary_files_there", [False, True])
+def test_a_problem_and_the_temporary_files_on_dev_shm_stay_visible_to_the_evaluator(
+    under_dev_shm: Path, temporary_files_there: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each evaluation gets a fresh ``/dev/shm``; a run directory (the problem copy the
+    evaluator reads its data from) or ``TMPDIR`` (the templates' spools) on the host's
+    ``/dev/shm`` must not be hidden by it."""
+    if temporary_files_there:
+        monkeypatch.setattr(tempfile, "tempdir", str(under_dev_shm))
+    problem = under_dev_shm / "run dir" / "problem"
+    (problem / "data").mkdir(parents=True)
+    (problem / "evaluator.py").write_text(SHM_EVALUATOR)
+    (problem / "data" / "value.txt").write_text("0.5")
+    evaluator = _templated(ProblemEvaluator(problem / "evaluator.py", EvaluatorConfig()))
+    try:
+        results = [evaluator.evaluate(SHM_PROGRAM) for _ in range(2)]
+    finally:
+        evaluator.close()
+    for result in results:
+        assert result.status is EvalStatus.OK, result.reason
+        assert result.score == 0.5
+        assert result.metrics["left_over"] == 0.0  # each evaluation's /dev/shm is its own

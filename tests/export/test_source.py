@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import pwd
+from pathlib import Path
+
+import pytest
+
+from evoforge.export import ExportOptions, export_runs
 from evoforge.export.source import split_rendered_prompt
 from evoforge.llm.client import render_prompt
 from evoforge.operators.llm import CORRECTION_PROMPTS
+
+from .conftest import Run
 
 
 def test_a_plain_request_splits_into_its_system_and_user_turns() -> None:
@@ -30,3 +38,18 @@ def test_a_correction_request_keeps_only_the_original_prompt() -> None:
         "Be brief.",
         "## Current program\nx = 1\n\nImprove it.",
     )
+
+
+def test_a_run_exports_where_no_home_directory_is_known(
+    minimization_run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A container's user (``--user 1234``) often has neither ``HOME`` nor an entry in
+    the password database: there is then no home directory to scrub, which is no error."""
+
+    def no_entry(uid: int) -> pwd.struct_passwd:
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+
+    monkeypatch.delenv("HOME", raising=False)
+    monkeypatch.setattr(pwd, "getpwuid", no_entry)
+    export_runs([minimization_run.directory], tmp_path / "sft", ExportOptions(format="sft"))
+    assert (tmp_path / "sft" / "train.jsonl").is_file()

@@ -79,3 +79,36 @@ def test_missing_or_foreign_database_is_a_database_error(tmp_path: Path) -> None
     conn.close()
     with pytest.raises(DatabaseError, match="lacks tables"):
         RunReader(tmp_path)
+
+
+def test_a_run_moved_to_a_path_too_long_for_sqlite_is_refused_saying_so(tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    db = RunDatabase(tmp_path / "run" / RunDatabase.FILENAME, create=True)
+    db.commit_step(_child(0), evaluated=True, outcome=None, reward=None)
+    db.close()
+    deep = tmp_path.joinpath(*["d" * 100] * 5)
+    deep.mkdir(parents=True)
+    (tmp_path / "run").rename(deep / "run")
+    with pytest.raises(DatabaseError, match=r"bytes long, more than SQLite opens \(504\)"):
+        RunReader(deep / "run")
+
+
+def test_a_run_whose_directory_name_is_not_utf8_is_shown(small_run: Path, tmp_path: Path) -> None:
+    """A directory named in another encoding: its name is shown with U+FFFD, never
+    refused as text that does not encode (the report, the web view, the export)."""
+    import json
+    import os
+    import shutil
+
+    from evoforge.export import ExportOptions, export_runs
+    from evoforge.report import views
+    from evoforge.report.html import write_report
+
+    run_dir = tmp_path / os.fsdecode(b"run-\xff")
+    shutil.copytree(small_run, run_dir)
+    with RunReader(run_dir) as reader:
+        assert reader.label == "run-\ufffd"
+        json.dumps(views.overview(reader)).encode("utf-8")
+    write_report(run_dir, tmp_path / "report.html")
+    export_runs([run_dir], tmp_path / "traces", ExportOptions(format="traces"))
+    assert "run-\ufffd" in (tmp_path / "traces" / "train.jsonl").read_text(encoding="utf-8")

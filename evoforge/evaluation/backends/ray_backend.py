@@ -42,7 +42,7 @@ from evoforge.evaluation.backends.base import BackendError, EvaluationBackend, E
 from evoforge.evaluation.evaluator import ProblemEvaluator
 from evoforge.evaluation.raw import RawEvaluation
 from evoforge.evaluation.sandbox import Sandbox, SandboxLimits
-from evoforge.evaluation.sandbox.reaper import RAY_PROBLEM_PREFIX
+from evoforge.evaluation.sandbox.reaper import RAY_PROBLEM_PREFIX, claim_directory
 
 __all__ = ["MAX_ATTEMPTS", "RayBackend", "SandboxWorker"]
 
@@ -76,6 +76,7 @@ class SandboxWorker:
         # (whose own cleanup never ran) removes it: remove_stale_workdirs
         self._directory = tempfile.TemporaryDirectory(prefix=f"{RAY_PROBLEM_PREFIX}{os.getpid()}-")
         root = Path(self._directory.name)
+        self._claim = claim_directory(root)  # kept from another pid namespace's sweep too
         for relative, content in files.items():
             target = root / relative
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -104,6 +105,9 @@ class SandboxWorker:
     def close(self) -> None:
         self.evaluator.close()
         self._directory.cleanup()
+        if self._claim is not None:
+            os.close(self._claim)
+            self._claim = None
 
 
 class RayBackend(EvaluationBackend):

@@ -49,6 +49,7 @@ from evoforge.evaluation.sandbox.probes import (
 )
 from evoforge.evaluation.sandbox.reaper import (
     MARKER_VARIABLE,
+    claim_directory,
     decode_status,
     kill_group,
     remove_stale_workdirs,
@@ -209,6 +210,7 @@ class _Process:
         self.error: str | None = None
         self.workdir: Path | None = None
         self.capture: Path | None = None
+        self.claims: list[int | None] = []  # on workdir and capture (claim_directory)
         self.cgroups: RunCgroups | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
@@ -227,7 +229,9 @@ class _Process:
     def __enter__(self) -> _Process:
         try:
             self.workdir = Path(tempfile.mkdtemp(prefix=f"evoforge-sandbox-{os.getpid()}-"))
+            self.claims.append(claim_directory(self.workdir))
             self.capture = Path(tempfile.mkdtemp(prefix=f"evoforge-capture-{os.getpid()}-"))
+            self.claims.append(claim_directory(self.capture))
         except OSError as exc:
             self.error = f"cannot create working directory: {exc}"
             return self
@@ -248,6 +252,8 @@ class _Process:
         for path in (self.workdir, self.capture):
             if path is not None:
                 remove_tree(path)
+        for claim in self.claims:
+            _close(claim)
         _close(self.status_read)
         _close(self.netns_handle)
 

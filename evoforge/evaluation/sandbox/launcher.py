@@ -177,7 +177,8 @@ def mount_table() -> list[tuple[str, list[str]]]:
     def unescape(text: str) -> str:
         return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), text)
 
-    with open("/proc/self/mountinfo") as handle:
+    # a mount point's name is bytes, in whatever encoding named it (a volume label, say)
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as handle:
         rows = [line.split() for line in handle]
     return [(unescape(fields[4]), fields[5].split(",")) for fields in rows]
 

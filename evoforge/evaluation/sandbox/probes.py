@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from evoforge.evaluation.sandbox.jail import jail_python, jail_spec
-from evoforge.evaluation.sandbox.reaper import PROBE_PREFIX, remove_tree
+from evoforge.evaluation.sandbox.reaper import PROBE_PREFIX, claim_directory, remove_tree
 
 __all__ = ["LAUNCHER_PATH", "filesystem_isolation", "launcher_spec", "network_isolation"]
 
@@ -117,6 +117,7 @@ def _probe_filesystem_isolation(network_mode: str) -> str:
         base = Path(tempfile.mkdtemp(prefix=f"{PROBE_PREFIX}{os.getpid()}-"))
     except OSError as exc:
         return f"none: probe failed: {exc}"
+    claim = claim_directory(base)
     workdir = base / "work"
     root = base / "root"
     status_read, status_write = os.pipe()
@@ -161,6 +162,8 @@ def _probe_filesystem_isolation(network_mode: str) -> str:
         if status_write >= 0:
             os.close(status_write)
         remove_tree(base)
+        if claim is not None:
+            os.close(claim)
     if setup:
         return f"none: {setup}"
     answer = done.stdout.strip()

@@ -10,6 +10,7 @@ descriptors by moving each subdirectory up to the top before emptying it.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import resource
 import select
@@ -23,6 +24,7 @@ from pathlib import Path
 __all__ = [
     "MARKER_VARIABLE",
     "RAY_PROBLEM_PREFIX",
+    "claim_directory",
     "decode_status",
     "kill_group",
     "process_exists",
@@ -223,8 +225,10 @@ def remove_stale_workdirs(tmp_root: Path | None = None) -> int:
 
     A directory's name carries the pid of the evoforge process that made it
     (``evoforge-sandbox-<pid>-...``); it is stale when that process no longer exists.
-    Directories of live processes, and of other users' processes, are left alone. Never
-    raises: whatever a killed run left, evoforge still starts.
+    Directories of live processes, and of other users' processes, are left alone, and so
+    is one whose maker still holds its claim (:func:`claim_directory`): a process of
+    another pid namespace sharing this temp directory (another container), whose pid
+    means nothing here. Never raises: whatever a killed run left, evoforge still starts.
     """
     root = Path(tmp_root or tempfile.gettempdir())
     removed = 0
@@ -242,11 +246,44 @@ def remove_stale_workdirs(tmp_root: Path | None = None) -> int:
                 continue
             if entry.stat(follow_symlinks=False).st_uid != os.getuid():
                 continue
+            if _claimed(entry.path):
+                continue
             remove_tree(Path(entry.path))
             removed += not os.path.lexists(entry.path)
         except Exception:
             continue
     return removed
+
+
+def claim_directory(path: Path) -> int | None:
+    """A descriptor holding a shared lock on the directory ``path`` until it is closed:
+    while it is open, :func:`remove_stale_workdirs` in any process leaves the directory
+    alone, whatever the pid in its name says. ``None`` where none can be taken."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _claimed(path: str) -> bool:
+    """Whether a live process holds a claim on the directory ``path``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def process_exists(pid: int) -> bool:

@@ -39,7 +39,12 @@ from evoforge.evaluation.sandbox.cgroups import cgroup_roots, group_prefix, remo
 from evoforge.evaluation.sandbox.jail import jail_spec
 from evoforge.evaluation.sandbox.output import drain, head_tail
 from evoforge.evaluation.sandbox.probes import LAUNCHER_PATH, launcher_spec
-from evoforge.evaluation.sandbox.reaper import MARKER_VARIABLE, decode_status, remove_tree
+from evoforge.evaluation.sandbox.reaper import (
+    MARKER_VARIABLE,
+    claim_directory,
+    decode_status,
+    remove_tree,
+)
 from evoforge.evaluation.sandbox.records import SandboxLimits, SandboxRun, SideRequest
 
 __all__ = ["TEMPLATE_WORKDIR", "ProcessTemplate", "TemplateRun"]
@@ -108,7 +113,9 @@ class ProcessTemplate:
         pid = os.getpid()
         self._state.group_prefix = f"{group_prefix()}{uuid.uuid4().hex[:12]}-"
         self._state.spool = Path(tempfile.mkdtemp(prefix=f"evoforge-sandbox-{pid}-spool-"))
+        self._state.claims.append(claim_directory(self._state.spool))
         self._state.capture = Path(tempfile.mkdtemp(prefix=f"evoforge-capture-{pid}-"))
+        self._state.claims.append(claim_directory(self._state.capture))
         jail_root = self._state.capture / "root"
         jail_root.mkdir()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -240,6 +247,7 @@ class _TemplateState:
         self.control: socket.socket | None = None
         self.spool: Path | None = None
         self.capture: Path | None = None
+        self.claims: list[int | None] = []  # on spool and capture (claim_directory)
         self.group_prefix: str | None = None  # how this template's runs' cgroups are named
 
 
@@ -261,7 +269,12 @@ def _end_template(state: _TemplateState) -> None:
     for path in (state.spool, state.capture):
         if path is not None:
             remove_tree(path)
+    for claim in state.claims:
+        if claim is not None:
+            with contextlib.suppress(OSError):
+                os.close(claim)
     state.spool = state.capture = None
+    state.claims = []
 
 
 class TemplateRun:

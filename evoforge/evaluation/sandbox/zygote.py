@@ -78,7 +78,7 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_REC, MS_PRIVATE = 16384, 1 << 18
+MS_MOVE, MS_REC, MS_PRIVATE = 8192, 16384, 1 << 18
 PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG, PR_SET_NAME = 24, 38, 1, 15
 SPARE_NAME, RUN_NAME = b"evoforge-spare", b"evoforge-run"  # a C1's name before/after
 MAX_FDS = 32
@@ -412,6 +412,47 @@ def run_payload(
     os._exit(status)
 
 
+def mounts_below(directory: str) -> list[str]:
+    """The mount points directly below ``directory`` (none below another of them)."""
+    try:
+        with open("/proc/self/mountinfo", "rb") as handle:
+            points = sorted({unescape(line.split()[4]) for line in handle})
+    except OSError:
+        return []
+    below: list[str] = []
+    for point in points:
+        if point.startswith(directory + "/") and not any(
+            point.startswith(top + "/") for top in below
+        ):
+            below.append(point)
+    return below
+
+
+def unescape(field: bytes) -> str:
+    """A path as /proc/self/mountinfo writes it (space, tab, newline, backslash octal)."""
+    for code in (b"\\040", b"\\011", b"\\012", b"\\134"):
+        field = field.replace(code, bytes([int(code[1:], 8)]))
+    return field.decode("utf-8", "surrogateescape")
+
+
+def fresh_shm(kernel: Kernel, options: str, below: list[str], holding: str) -> None:
+    """Mount a fresh, empty tmpfs at ``/dev/shm``, keeping the mounts ``below`` it (a run
+    directory or ``TMPDIR`` under ``/dev/shm`` is bound there in the jail: hidden, the
+    evaluator would miss its problem's files and the spool could not be hidden) where they
+    are: they are moved onto the new tmpfs, made at ``holding`` (an empty mount point
+    mounted again afterwards) and then moved over the old one."""
+    flags = MS_NOSUID | MS_NODEV
+    if not below:
+        kernel.mount("tmpfs", "/dev/shm", "tmpfs", flags, options)
+        return
+    kernel.mount("tmpfs", holding, "tmpfs", flags, options)
+    for point in below:
+        target = holding + point[len("/dev/shm") :]
+        os.makedirs(target, exist_ok=True)
+        kernel.mount(point, target, None, MS_MOVE, None)
+    kernel.mount(holding, "/dev/shm", None, MS_MOVE, None)
+
+
 class Prepared:
     """A C1 made ready ahead of its request: pid 1 of the evaluation's pid namespace, its
     cgroups joined, its other namespaces and mounts made (the working directory among
@@ -432,7 +473,7 @@ class Prepared:
             kernel.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC)
             kernel.mount(None, "/", None, MS_REC | MS_PRIVATE, None)
             small = "size=%dk,mode=1777" % spec["shm_kib"]
-            kernel.mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, small)
+            fresh_shm(kernel, small, spec["shm_mounts"], spec["workdir"])
             work = "size=%dk,nr_inodes=%d,mode=700" % (spec["work_kib"], WORK_INODES)
             kernel.mount("tmpfs", spec["workdir"], "tmpfs", MS_NOSUID | MS_NODEV, work)
             hidden = MS_RDONLY | MS_NOSUID | MS_NODEV
@@ -686,6 +727,7 @@ def main(argv: list[str]) -> None:
     filters = load(os.path.join(here, "syscall_filter.py"), "_evoforge_syscall_filter")
     kernel.keyring_filter = filters.KeyringFilter()
     script = load(spec["script"], "_evoforge_side")
+    spec["shm_mounts"] = mounts_below("/dev/shm")  # the same for every C1: read once
     import random  # noqa: F401 - each child reseeds it
 
     try:

@@ -438,3 +438,25 @@ def test_an_address_where_nothing_listens_is_refused_at_once() -> None:
         _check_reachable("127.0.0.1:99999")
     _check_reachable("auto")  # left to Ray
     _check_reachable(None)
+
+
+def test_a_workers_problem_copy_survives_another_namespaces_sweep(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen from another pid namespace (another container sharing the temp directory) a
+    worker's pid means nothing: its claim keeps its copy of the problem. (The worker's
+    body, without a cluster.)"""
+    from evoforge.config import EvaluatorConfig
+    from evoforge.evaluation.backends.ray_backend import SandboxWorker
+    from evoforge.evaluation.sandbox import reaper, remove_stale_workdirs
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the sweep takes only these
+    evaluator = b"def evaluate(program_path):\n    return {'combined_score': 1.0}\n"
+    worker = SandboxWorker({"evaluator.py": evaluator}, EvaluatorConfig(timeout_s=5))
+    try:
+        monkeypatch.setattr(reaper, "process_exists", lambda pid: False)
+        remove_stale_workdirs(tmp_path)
+        assert [path.name for path in tmp_path.glob("evoforge-ray-problem-*/*")] == ["evaluator.py"]
+    finally:
+        worker.close()
+    assert not list(tmp_path.glob("evoforge-ray-problem-*"))
