@@ -28,6 +28,7 @@ CONFIG_FILENAME = "config.yaml"
 EVALUATE_FUNCTIONS = ("evaluate_candidate", "evaluate", "evaluate_stage1")
 _MAX_STORED_FILE_BYTES = 8 * 1024 * 1024
 _MAX_STORED_TOTAL_BYTES = 32 * 1024 * 1024
+_MAX_STORED_FILES = 10_000
 _SKIPPED_DIRS = {"__pycache__", ".git", ".venv", "runs", "openevolve_output"}
 # What a run directory holds (evoforge.runs): one inside the problem directory (``--out``
 # there, or the problem directory itself) is a run's output, never a problem file.
@@ -168,8 +169,12 @@ def _file_paths(root: Path) -> list[Path]:
     the link, so the copy must hold its files), except one back into a directory it lies
     in. Skipped: caches and ``_SKIPPED_DIRS``, any run directory below ``root`` (``--out``
     inside the problem), and a run's own entries when ``root`` is itself a run directory.
+    The walk stops as soon as the files found are over the total size limit (the caller
+    then names the file that took them over), so a link to a large tree costs no more
+    than that; more than ``_MAX_STORED_FILES`` files is a :class:`ProblemError`.
     """
     found: list[Path] = []
+    total = 0
     ancestors: dict[str, tuple[tuple[int, int], ...]] = {}
     for directory, subdirectories, names in os.walk(root, followlinks=True):
         here = Path(directory)
@@ -185,7 +190,20 @@ def _file_paths(root: Path) -> list[Path]:
             subdirectories[:] = [name for name in subdirectories if name not in _RUN_ENTRIES]
             names = [name for name in names if name not in _RUN_ENTRIES]
         subdirectories[:] = [name for name in subdirectories if name not in _SKIPPED_DIRS]
-        found.extend(here / name for name in names if (here / name).is_file())
+        for name in names:
+            path = here / name
+            if not path.is_file():
+                continue
+            found.append(path)
+            total += path.stat().st_size
+            if total > _MAX_STORED_TOTAL_BYTES:
+                return found
+            if len(found) > _MAX_STORED_FILES:
+                raise ProblemError(
+                    f"{root} holds over {_MAX_STORED_FILES:,} files (a problem's files are "
+                    f"copied into each run; the walk was at {here}): keep only what the "
+                    "evaluator reads in the problem directory"
+                )
     return found
 
 

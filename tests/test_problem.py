@@ -165,3 +165,18 @@ def test_data_files_over_the_total_limit_are_refused_by_name(tmp_path: Path) -> 
         (directory / f"part{index}.bin").write_bytes(b"\0" * (7 * 1024 * 1024))
     with pytest.raises(ProblemError, match=r"part4\.bin \(7\.0 MiB\) takes the problem's"):
         load_problem(directory)
+
+
+def test_a_linked_tree_of_too_many_files_is_refused(tmp_path: Path) -> None:
+    """A link to a large tree (a dataset, or ``/``) is refused once the walk passes the
+    file limit, in one line, rather than read whole."""
+    elsewhere = tmp_path / "dataset"
+    elsewhere.mkdir()
+    for index in range(10_001):
+        (elsewhere / f"{index}.txt").write_bytes(b"")
+    (tmp_path / "problem").mkdir()
+    directory = _problem(tmp_path / "problem")
+    (directory / "data").symlink_to(elsewhere)
+    with pytest.raises(ProblemError, match="holds over 10,000 files") as error:
+        load_problem(directory)
+    assert "\n" not in str(error.value)
