@@ -445,9 +445,11 @@ def splits_line(final: dict[str, Any], run_dir: Path) -> str:
 
 def _cmd_status(args: argparse.Namespace) -> int:
     from evoforge.report.summary import status_summary
+    from evoforge.runs import lock_holder
 
     summary = _summarise(args.run_dir, status_summary)
     add_reasons(args.run_dir, summary)
+    summary["running_in"] = lock_holder(args.run_dir)
     if args.json:
         print(json.dumps(summary, default=str))
         return 0
@@ -462,7 +464,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         if best is not None and initial is not None
         else f"{summary['iterations']} iterations"
     )
-    console.print(f"stopped: {summary['stop_reason'] or 'running or never stopped cleanly'}")
+    console.print(_state_line(summary, args.run_dir), markup=False)
     console.print(_running_line(summary))
     console.print(f"isolation: {summary['isolation']}")
     if summary["splits"] is not None:
@@ -561,6 +563,18 @@ def _cmd_status(args: argparse.Namespace) -> int:
     for fallback in novelty.get("embedding_fallbacks") or []:
         console.print(f"embeddings gave up, MinHash used instead: {fallback.get('reason')}")
     return 0
+
+
+def _state_line(summary: dict[str, Any], run_dir: Path) -> str:
+    """Whether the run is running (its lock held), stopped (why), or was killed."""
+    if summary["running_in"] is not None:
+        return f"running: in {printable(summary['running_in'])}"
+    if summary["stop_reason"]:
+        return f"stopped: {summary['stop_reason']}"
+    return (
+        "stopped without a clean stop (killed, crashed or its machine lost); "
+        f"'evoforge resume {run_dir}' continues it"
+    )
 
 
 def _cut_prompts_line(model: str, stats: dict[str, Any]) -> str:

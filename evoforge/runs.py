@@ -97,6 +97,25 @@ class RunLock:
             self._handle = None
 
 
+def lock_holder(run_dir: Path) -> str | None:
+    """Who holds ``run_dir``'s :class:`RunLock` now (``pid N``), or None when nobody does:
+    a run whose loop has no stop recorded is either running (held) or was killed or
+    crashed (not held). Reads only; the lock is tested for a moment and let go."""
+    try:
+        handle = open(run_dir / LOCK_FILENAME, encoding="utf-8")  # noqa: SIM115
+    except OSError:
+        return None
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return handle.read().strip() or "another process"
+        except OSError:
+            return None
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return None
+
+
 def default_run_dir(problem: Problem) -> Path:
     """A new, empty directory ``runs/NAME-YYYYmmdd-HHMMSS``, created here (``-2``,
     ``-3``, ... appended while that name is taken), so that runs started in the same

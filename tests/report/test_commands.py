@@ -103,6 +103,32 @@ def test_status_says_how_long_the_run_ran(small_run: Path) -> None:
     )
 
 
+def test_status_tells_a_running_run_from_a_stopped_and_a_killed_one(
+    small_run: Path, tmp_path: Path
+) -> None:
+    from evoforge.runs import RunLock
+    from evoforge.storage.db import RunDatabase
+
+    done = evoforge("status", str(small_run))
+    assert "\nstopped: iterations budget reached\n" in done.stdout
+    assert json.loads(evoforge("status", str(small_run), "--json").stdout)["running_in"] is None
+    copy = tmp_path / "run"
+    shutil.copytree(small_run, copy)
+    with RunLock(copy):  # as a process driving the run holds it
+        assert f"\nrunning: in pid {os.getpid()}\n" in evoforge("status", str(copy)).stdout
+        status = json.loads(evoforge("status", str(copy), "--json").stdout)
+        assert status["running_in"] == f"pid {os.getpid()}"
+    db = RunDatabase(copy / RunDatabase.FILENAME)
+    try:
+        db.delete_state(["stop_reason"])  # a loop killed before it could record its stop
+    finally:
+        db.close()
+    assert (
+        "\nstopped without a clean stop (killed, crashed or its machine lost); "
+        f"'evoforge resume {copy}' continues it\n"
+    ) in evoforge("status", str(copy)).stdout
+
+
 def test_status_text_shows_the_migrations_that_json_counts(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     migrating = {"archive": {"migration_interval": 3}}
