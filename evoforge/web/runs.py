@@ -18,6 +18,7 @@ from typing import Any
 from evoforge.report.archive_view import ArchiveReplay
 from evoforge.report.reader import RunReader
 from evoforge.report.tracker import RunTracker
+from evoforge.runs import lock_holder
 from evoforge.storage.db import DatabaseError
 
 
@@ -107,9 +108,10 @@ class ServedRun:
         return value
 
     def overview(self) -> dict[str, Any]:
-        """The overview answer (cached)."""
+        """The overview answer (cached), with ``running_in``: who holds the run's lock now
+        (:func:`evoforge.runs.lock_holder`; None when nobody drives it)."""
         result: dict[str, Any] = self.cached("overview", self.tracker.overview)
-        return result
+        return {**result, "running_in": lock_holder(self.run_dir)}
 
     def operators(self) -> dict[str, Any]:
         """The operators answer (cached)."""

@@ -50,7 +50,7 @@ def reader(small_run: Path) -> Any:
 def test_every_endpoint_answers_what_the_views_compute(app: Any, reader: RunReader) -> None:
     best_id = views.overview(reader)["best_id"]
     expected = {
-        "/api/runs/0/overview": views.overview(reader),
+        "/api/runs/0/overview": {**views.overview(reader), "running_in": None},
         "/api/runs/0/lineage": views.lineage(reader),
         f"/api/runs/0/lineage?program={best_id}": views.lineage(reader, best_id),
         f"/api/runs/0/programs/{best_id}": views.program(reader, best_id),
@@ -309,3 +309,17 @@ def test_the_overview_says_when_the_search_went_on_after_the_final_choice(
         db.close()
     outdated = get(create_app([run_dir]), "/api/runs/0/overview").json()["final_choice"]
     assert outdated["outdated"] and outdated["program_id"] == final.program_id
+
+
+def test_the_overview_says_who_drives_the_run_now(small_run: Path, tmp_path: Path) -> None:
+    import os
+
+    from evoforge.runs import RunLock
+
+    copy = tmp_path / "run"
+    shutil.copytree(small_run, copy)
+    app = create_app([copy])
+    assert get(app, "/api/runs/0/overview").json()["running_in"] is None
+    with RunLock(copy):  # as the process driving a run holds it
+        assert get(app, "/api/runs/0/overview").json()["running_in"] == f"pid {os.getpid()}"
+    assert get(app, "/api/runs/0/overview").json()["running_in"] is None

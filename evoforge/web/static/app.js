@@ -240,7 +240,7 @@
         card("evaluations", fmt(d.evaluations), "evaluations"),
         card("evaluations / s", fmt(d.evaluations_per_s, 3)),
         card("elapsed (running)", fmt(d.duration_s, 4) + " s", "elapsed"),
-        card("stop reason", d.stop_reason || "running (or never stopped cleanly)", "stop-reason")),
+        card("stop reason", d.running_in ? "running (" + d.running_in + ")" : d.stop_reason || "stopped without a clean stop (killed or crashed)", "stop-reason")),
       finalChoice(run, d),
       el("div", { class: "grid2" },
         el("section", {}, el("h2", {}, "Best score by evaluations"),
