@@ -112,8 +112,10 @@ def load_problem(directory: Path | str) -> Problem:
 
 
 def _read_text(path: Path) -> str:
+    """The file's text; a UTF-8 byte-order mark, which Python accepts at the start of a
+    source file but ``ast.parse`` refuses inside a string, is left out."""
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ProblemError(f"{path}: not UTF-8 text") from exc
     except OSError as exc:

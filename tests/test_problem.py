@@ -119,3 +119,15 @@ def test_data_files_over_the_total_limit_are_refused_by_name(tmp_path: Path) -> 
         (directory / f"part{index}.bin").write_bytes(b"\0" * (7 * 1024 * 1024))
     with pytest.raises(ProblemError, match=r"part4\.bin \(7\.0 MiB\) takes the problem's"):
         load_problem(directory)
+
+
+def test_a_seed_with_a_byte_order_mark_loads_without_it(tmp_path: Path) -> None:
+    """Python runs a source file that starts with a UTF-8 byte-order mark; so does evoforge
+    (the mark is left out of the program, which ``ast.parse`` would refuse with it)."""
+    directory = _problem(tmp_path)
+    for name in ("initial_program.py", "evaluator.py"):
+        path = directory / name
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    problem = load_problem(directory)
+    assert problem.initial_code == SEED
+    assert problem.files["initial_program.py"].startswith(b"\xef\xbb\xbf")  # kept as given
