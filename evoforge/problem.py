@@ -97,6 +97,12 @@ def load_problem(directory: Path | str) -> Problem:
         except ConfigError as exc:
             raise ProblemError(str(exc)) from exc
 
+    files = _collect_files(root)
+    if b"\r" in files.get(PROGRAM_FILENAME, b""):
+        notices.append(
+            f"{PROGRAM_FILENAME} has CRLF (or CR) line endings: evoforge reads them as LF, "
+            "and every program it writes (children, the best, exports) has LF endings"
+        )
     readme = root / "README.md"
     description = _read_text(readme) if readme.is_file() else ""
     return Problem(
@@ -107,7 +113,7 @@ def load_problem(directory: Path | str) -> Problem:
         description=description,
         config_layer=config_layer,
         notices=tuple(notices),
-        files=_collect_files(root),
+        files=files,
     )
 
 

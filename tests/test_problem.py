@@ -131,3 +131,15 @@ def test_a_seed_with_a_byte_order_mark_loads_without_it(tmp_path: Path) -> None:
     problem = load_problem(directory)
     assert problem.initial_code == SEED
     assert problem.files["initial_program.py"].startswith(b"\xef\xbb\xbf")  # kept as given
+
+
+def test_a_seed_with_crlf_line_endings_loads_with_a_notice_that_they_become_lf(
+    tmp_path: Path,
+) -> None:
+    directory = _problem(tmp_path)
+    (directory / "initial_program.py").write_bytes(SEED.replace("\n", "\r\n").encode())
+    problem = load_problem(directory)
+    assert problem.initial_code == SEED
+    assert [notice for notice in problem.notices if "CRLF" in notice]
+    (tmp_path / "lf").mkdir()
+    assert not load_problem(_problem(tmp_path / "lf")).notices
