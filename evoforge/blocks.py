@@ -115,10 +115,12 @@ def _strip_trailing(text: str) -> str:
 
 
 def block_indent(block: str) -> str:
-    """The common leading whitespace of the block's non-blank lines."""
-    indents = [
-        line[: len(line) - len(line.lstrip())] for line in block.splitlines() if line.strip()
-    ]
+    """The common leading whitespace of the block's non-blank lines.
+
+    Lines end at newlines only, as Python reads them: ``str.splitlines`` would also end
+    one at a form feed or a U+2028 inside a string literal, and the text after it would
+    count as a line without indentation."""
+    indents = [line[: len(line) - len(line.lstrip())] for line in block.split("\n") if line.strip()]
     if not indents:
         return ""
     common = indents[0]
