@@ -66,20 +66,14 @@ def load_problem(directory: Path | str) -> Problem:
             raise ProblemError(f"{root}: missing {required.name}")
 
     initial_code = _read_text(program_path)
-    try:
-        ast.parse(initial_code, filename=str(program_path))
-    except SyntaxError as exc:
-        raise ProblemError(f"{program_path}:{exc.lineno}: syntax error: {exc.msg}") from exc
+    _parse(initial_code, program_path)
     try:
         split_blocks(initial_code)
     except BlockError as exc:
         raise ProblemError(f"{program_path}: {exc}") from exc
 
     evaluator_code = _read_text(evaluator_path)
-    try:
-        tree = ast.parse(evaluator_code, filename=str(evaluator_path))
-    except SyntaxError as exc:
-        raise ProblemError(f"{evaluator_path}:{exc.lineno}: syntax error: {exc.msg}") from exc
+    tree = _parse(evaluator_code, evaluator_path)
     defined = top_level_names(tree)
     if STAR not in defined and not defined.intersection(EVALUATE_FUNCTIONS):
         raise ProblemError(
@@ -115,6 +109,20 @@ def load_problem(directory: Path | str) -> Problem:
         notices=tuple(notices),
         files=files,
     )
+
+
+def _parse(code: str, path: Path) -> ast.Module:
+    """``code`` (the text of ``path``) parsed, or a one-line :class:`ProblemError`."""
+    try:
+        return ast.parse(code, filename=str(path))
+    except SyntaxError as exc:
+        where = str(path) if exc.lineno is None else f"{path}:{exc.lineno}"
+        raise ProblemError(f"{where}: syntax error: {exc.msg}") from exc
+    except RecursionError as exc:  # Python cannot compile it either
+        raise ProblemError(
+            f"{path}: nested too deeply for Python to parse (an expression or statements "
+            "thousands of levels deep)"
+        ) from exc
 
 
 def _read_text(path: Path) -> str:

@@ -40,6 +40,11 @@ def test_loads_a_problem(tmp_path: Path) -> None:
         ({"initial_program.py": "# EVOLVE-BLOCK-START\nX = 1\n"}, "without a matching"),
         ({"initial_program.py": "# EVOLVE-BLOCK-START\nX = (\n# EVOLVE-BLOCK-END\n"}, "syntax"),
         ({"evaluator.py": "def evaluate(p:\n"}, "syntax error"),
+        (  # Python cannot compile it either
+            {"initial_program.py": SEED.replace("1.0", " + ".join(["1.0"] * 5000))},
+            "initial_program.py: nested too deeply for Python to parse",
+        ),
+        ({"initial_program.py": SEED + "\0\n"}, "initial_program.py: syntax error: source code"),
         ({"evaluator.py": "def score(p):\n    return {}\n"}, "defines none of evaluate_candidate"),
         ({"config.yaml": "run: [1\n"}, "not valid YAML"),
     ],
