@@ -346,6 +346,34 @@ def parse_program(code: str) -> ParsedProgram | None:
     return _cached_parsed(code, _UNPARSED)
 
 
+def uneditable_blocks(code: str) -> list[str]:
+    """The evolve blocks of ``code`` that the symbolic operators can make no child of, one
+    line each naming the block, its first line and why (empty when there are none, or when
+    the markers are broken: loading the problem says so)."""
+    try:
+        segments = split_blocks(code)
+    except BlockError:
+        return []
+    parsed = parse_program(code)
+    found: list[str] = []
+    line = 1
+    for index, text in enumerate(segments.blocks):
+        line += segments.frozen[index].count("\n")
+        tree = None if parsed is None else parsed.blocks[index].tree
+        why = ""
+        if tree is None:
+            why = "it is not whole statements that parse on their own"
+        else:
+            try:
+                ast.unparse(tree)
+            except RecursionError:
+                why = "it is nested too deeply for ast.unparse"
+        if why:
+            found.append(f"evolve block {index + 1} (line {line}): {why}")
+        line += text.count("\n")
+    return found
+
+
 def parse_program_from(code: str, tree: ast.Module | None) -> ParsedProgram | None:
     """:func:`parse_program` for a caller that has already parsed ``code``: ``tree`` is
     ``ast.parse(code)``, or None when it does not parse, and is handed over (read-only
