@@ -47,14 +47,18 @@ def split_blocks(code: str) -> Segments:
     blocks: list[str] = []
     current: list[str] = []
     inside = False
+    opened = 0  # the line of the open block's start marker
     for number, line in enumerate(lines, start=1):
         if _START_RE.match(line):
             if inside:
-                raise BlockError(f"line {number}: EVOLVE-BLOCK-START inside an open block")
+                raise BlockError(
+                    f"line {number}: EVOLVE-BLOCK-START inside the block opened at line {opened}"
+                )
             current.append(line)
             frozen.append("".join(current))
             current = []
             inside = True
+            opened = number
         elif _END_RE.match(line):
             if not inside:
                 raise BlockError(f"line {number}: EVOLVE-BLOCK-END without a matching start")
@@ -64,7 +68,7 @@ def split_blocks(code: str) -> Segments:
         else:
             current.append(line)
     if inside:
-        raise BlockError("EVOLVE-BLOCK-START without a matching EVOLVE-BLOCK-END")
+        raise BlockError(f"line {opened}: EVOLVE-BLOCK-START without a matching EVOLVE-BLOCK-END")
     frozen.append("".join(current))
     if not blocks:
         raise BlockError("no '# EVOLVE-BLOCK-START' / '# EVOLVE-BLOCK-END' markers found")
@@ -111,10 +115,12 @@ def _strip_trailing(text: str) -> str:
 
 
 def block_indent(block: str) -> str:
-    """The common leading whitespace of the block's non-blank lines."""
-    indents = [
-        line[: len(line) - len(line.lstrip())] for line in block.splitlines() if line.strip()
-    ]
+    """The common leading whitespace of the block's non-blank lines.
+
+    Lines end at newlines only, as Python reads them: ``str.splitlines`` would also end
+    one at a form feed or a U+2028 inside a string literal, and the text after it would
+    count as a line without indentation."""
+    indents = [line[: len(line) - len(line.lstrip())] for line in block.split("\n") if line.strip()]
     if not indents:
         return ""
     common = indents[0]

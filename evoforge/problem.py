@@ -79,20 +79,14 @@ def load_problem(directory: Path | str) -> Problem:
             raise ProblemError(f"{root}: missing {required.name}")
 
     initial_code = _read_text(program_path)
-    try:
-        ast.parse(initial_code, filename=str(program_path))
-    except SyntaxError as exc:
-        raise ProblemError(f"{program_path}:{exc.lineno}: syntax error: {exc.msg}") from exc
+    _parse(initial_code, program_path)
     try:
         split_blocks(initial_code)
     except BlockError as exc:
         raise ProblemError(f"{program_path}: {exc}") from exc
 
     evaluator_code = _read_text(evaluator_path)
-    try:
-        tree = ast.parse(evaluator_code, filename=str(evaluator_path))
-    except SyntaxError as exc:
-        raise ProblemError(f"{evaluator_path}:{exc.lineno}: syntax error: {exc.msg}") from exc
+    tree = _parse(evaluator_code, evaluator_path)
     defined = top_level_names(tree)
     if STAR not in defined and not defined.intersection(EVALUATE_FUNCTIONS):
         raise ProblemError(
@@ -110,6 +104,12 @@ def load_problem(directory: Path | str) -> Problem:
         except ConfigError as exc:
             raise ProblemError(str(exc)) from exc
 
+    files = _collect_files(root)
+    if b"\r" in files.get(PROGRAM_FILENAME, b""):
+        notices.append(
+            f"{PROGRAM_FILENAME} has CRLF (or CR) line endings: evoforge reads them as LF, "
+            "and every program it writes (children, the best, exports) has LF endings"
+        )
     readme = root / "README.md"
     description = _read_text(readme) if readme.is_file() else ""
     return Problem(
@@ -120,13 +120,29 @@ def load_problem(directory: Path | str) -> Problem:
         description=description,
         config_layer=config_layer,
         notices=tuple(notices),
-        files=_collect_files(root),
+        files=files,
     )
 
 
-def _read_text(path: Path) -> str:
+def _parse(code: str, path: Path) -> ast.Module:
+    """``code`` (the text of ``path``) parsed, or a one-line :class:`ProblemError`."""
     try:
-        return path.read_text(encoding="utf-8")
+        return ast.parse(code, filename=str(path))
+    except SyntaxError as exc:
+        where = str(path) if exc.lineno is None else f"{path}:{exc.lineno}"
+        raise ProblemError(f"{where}: syntax error: {exc.msg}") from exc
+    except RecursionError as exc:  # Python cannot compile it either
+        raise ProblemError(
+            f"{path}: nested too deeply for Python to parse (an expression or statements "
+            "thousands of levels deep)"
+        ) from exc
+
+
+def _read_text(path: Path) -> str:
+    """The file's text; a UTF-8 byte-order mark, which Python accepts at the start of a
+    source file but ``ast.parse`` refuses inside a string, is left out."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ProblemError(f"{path}: not UTF-8 text") from exc
     except OSError as exc:

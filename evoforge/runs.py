@@ -26,7 +26,9 @@ from evoforge.config import Config, resolve_config
 from evoforge.engine import Engine, EngineError
 from evoforge.kinds import StopReason
 from evoforge.loop import Budget, RunResult, drive
+from evoforge.operators.ast_tools import uneditable_blocks
 from evoforge.problem import Problem, load_problem
+from evoforge.registry import OPERATORS
 from evoforge.report.progress import Reporter, make_reporter
 from evoforge.report.reader import REPORT_FILENAME
 from evoforge.requirements_check import check_requirements
@@ -332,6 +334,9 @@ def start_run(
     chosen = reporter or make_reporter(config.run.log_mode)
     for notice in (*problem.notices, *config_file_notices):
         chosen.note(notice)
+    if any(OPERATORS.has(name, "symbolic") for name in config.operators.enabled):
+        for block in uneditable_blocks(problem.initial_code):
+            chosen.note(f"the symbolic operators can make no child of {block}")
     _check_models(config, chosen, allow_unreachable)
     if run_dir is None:
         target, made = default_run_dir(problem), True

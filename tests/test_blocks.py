@@ -56,9 +56,17 @@ def test_trailing_whitespace_is_not_a_change() -> None:
     ("code", "fragment"),
     [
         ("x = 1\n", "no '# EVOLVE-BLOCK-START'"),
-        ("# EVOLVE-BLOCK-START\nx = 1\n", "without a matching EVOLVE-BLOCK-END"),
+        ("x = 1\n# EVOLVE-BLOCK-START\nx = 1\n", "line 2: EVOLVE-BLOCK-START without a matching"),
         ("x = 1\n# EVOLVE-BLOCK-END\n", "without a matching start"),
-        ("# EVOLVE-BLOCK-START\n# EVOLVE-BLOCK-START\n# EVOLVE-BLOCK-END\n", "inside an open"),
+        (
+            "# EVOLVE-BLOCK-START\n# EVOLVE-BLOCK-START\n# EVOLVE-BLOCK-END\n",
+            "line 2: EVOLVE-BLOCK-START inside the block opened at line 1",
+        ),
+        (  # a marker inside a string still counts: the message points at both lines
+            'DOC = """\n# EVOLVE-BLOCK-START\n"""\n'
+            "# EVOLVE-BLOCK-START\nx = 1\n# EVOLVE-BLOCK-END\n",
+            "line 4: EVOLVE-BLOCK-START inside the block opened at line 2",
+        ),
     ],
 )
 def test_malformed_markers(code: str, fragment: str) -> None:

@@ -82,6 +82,25 @@ def test_jsonl_mode_prints_one_object_per_event(
     assert {"iteration", "operator", "status", "score", "reward", "best_score"} <= set(steps[0])
 
 
+def test_a_block_the_symbolic_operators_cannot_change_is_named_when_the_run_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    terms = " + ".join(["0.5"] * 600)  # valid Python, too deep for ast.unparse
+    directory = write_problem(
+        tmp_path / "deep",
+        program=f"# EVOLVE-BLOCK-START\nTOTAL = {terms}\n# EVOLVE-BLOCK-END\n",
+        evaluator="def evaluate(program_path):\n    return {'combined_score': 1.0}\n",
+    )
+    run = ["run", str(directory), "--iterations", "1", "--out", str(tmp_path / "r"), "--jsonl"]
+    assert main(run) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    notes = [e["message"] for e in events if e["event"] == "note"]
+    assert (
+        "the symbolic operators can make no child of evolve block 1 (line 2): it is nested "
+        "too deeply for ast.unparse"
+    ) in notes
+
+
 def test_fresh_replaces_a_previous_run_but_not_other_files(
     problem: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -86,6 +86,11 @@ def test_a_linked_data_directory_is_copied_and_a_link_back_up_is_not_followed(
         ({"initial_program.py": "# EVOLVE-BLOCK-START\nX = 1\n"}, "without a matching"),
         ({"initial_program.py": "# EVOLVE-BLOCK-START\nX = (\n# EVOLVE-BLOCK-END\n"}, "syntax"),
         ({"evaluator.py": "def evaluate(p:\n"}, "syntax error"),
+        (  # Python cannot compile it either
+            {"initial_program.py": SEED.replace("1.0", " + ".join(["1.0"] * 5000))},
+            "initial_program.py: nested too deeply for Python to parse",
+        ),
+        ({"initial_program.py": SEED + "\0\n"}, "initial_program.py: syntax error: source code"),
         ({"evaluator.py": "def score(p):\n    return {}\n"}, "defines none of evaluate_candidate"),
         ({"config.yaml": "run: [1\n"}, "not valid YAML"),
     ],
@@ -180,3 +185,27 @@ def test_a_linked_tree_of_too_many_files_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ProblemError, match="holds over 10,000 files") as error:
         load_problem(directory)
     assert "\n" not in str(error.value)
+
+
+def test_a_seed_with_a_byte_order_mark_loads_without_it(tmp_path: Path) -> None:
+    """Python runs a source file that starts with a UTF-8 byte-order mark; so does evoforge
+    (the mark is left out of the program, which ``ast.parse`` would refuse with it)."""
+    directory = _problem(tmp_path)
+    for name in ("initial_program.py", "evaluator.py"):
+        path = directory / name
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    problem = load_problem(directory)
+    assert problem.initial_code == SEED
+    assert problem.files["initial_program.py"].startswith(b"\xef\xbb\xbf")  # kept as given
+
+
+def test_a_seed_with_crlf_line_endings_loads_with_a_notice_that_they_become_lf(
+    tmp_path: Path,
+) -> None:
+    directory = _problem(tmp_path)
+    (directory / "initial_program.py").write_bytes(SEED.replace("\n", "\r\n").encode())
+    problem = load_problem(directory)
+    assert problem.initial_code == SEED
+    assert [notice for notice in problem.notices if "CRLF" in notice]
+    (tmp_path / "lf").mkdir()
+    assert not load_problem(_problem(tmp_path / "lf")).notices

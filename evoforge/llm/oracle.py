@@ -244,7 +244,10 @@ def diff_answer(parent: str, child: str) -> str:
             continue
         old_lines = old.splitlines(keepends=True)
         new_lines = new.splitlines(keepends=True)
-        matcher = difflib.SequenceMatcher(a=old_lines, b=new_lines, autojunk=False)
+        # difflib's heuristic for lines that recur often (blank ones) applies only to a
+        # block of 200 lines or more, where without it the diff costs time quadratic in
+        # the block; below that the answer is what it always was
+        matcher = difflib.SequenceMatcher(a=old_lines, b=new_lines, autojunk=True)
         changed = [op for op in matcher.get_opcodes() if op[0] != "equal"]
         first_a, last_a = changed[0][1], changed[-1][2]
         first_b, last_b = changed[0][3], changed[-1][4]

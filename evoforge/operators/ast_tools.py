@@ -20,6 +20,7 @@ import functools
 import hashlib
 import math
 import warnings
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeGuard
@@ -343,6 +344,34 @@ def parse_program(code: str) -> ParsedProgram | None:
     is not usable).
     """
     return _cached_parsed(code, _UNPARSED)
+
+
+def uneditable_blocks(code: str) -> list[str]:
+    """The evolve blocks of ``code`` that the symbolic operators can make no child of, one
+    line each naming the block, its first line and why (empty when there are none, or when
+    the markers are broken: loading the problem says so)."""
+    try:
+        segments = split_blocks(code)
+    except BlockError:
+        return []
+    parsed = parse_program(code)
+    found: list[str] = []
+    line = 1
+    for index, text in enumerate(segments.blocks):
+        line += segments.frozen[index].count("\n")
+        tree = None if parsed is None else parsed.blocks[index].tree
+        why = ""
+        if tree is None:
+            why = "it is not whole statements that parse on their own"
+        else:
+            try:
+                ast.unparse(tree)
+            except RecursionError:
+                why = "it is nested too deeply for ast.unparse"
+        if why:
+            found.append(f"evolve block {index + 1} (line {line}): {why}")
+        line += text.count("\n")
+    return found
 
 
 def parse_program_from(code: str, tree: ast.Module | None) -> ParsedProgram | None:
@@ -694,17 +723,32 @@ def scope_names(scope: ast.AST) -> list[str]:
 def enclosing_function(
     tree: ast.Module | None, line: int
 ) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
-    """The innermost function of ``tree`` that starts before ``line`` and spans it."""
+    """The innermost function of ``tree`` that starts before ``line`` and spans it.
+
+    Only statements that span ``line`` are entered (and the parts of a statement that are
+    not expressions, such as a ``case``): a function lies within every statement around
+    it, so the others cannot hold one, and a block of a long program costs a walk of its
+    own few ancestors. The nodes
+    are met in ``ast.walk``'s order, which settles ties as it always has."""
     if tree is None:
         return None
     best: ast.FunctionDef | ast.AsyncFunctionDef | None = None
-    for node in ast.walk(tree):
+    queue: deque[ast.AST] = deque([tree])
+    while queue:
+        node = queue.popleft()
         if (
             isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
             and node.lineno < line <= (node.end_lineno or node.lineno)
             and (best is None or node.lineno > best.lineno)
         ):
             best = node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.expr):
+                continue  # holds no statement
+            if not isinstance(child, ast.stmt | ast.excepthandler) or (
+                child.lineno <= line <= (child.end_lineno or child.lineno)
+            ):
+                queue.append(child)
     return best
 
 

@@ -28,10 +28,12 @@ import ast
 import builtins
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 __all__ = [
     "PureCalls",
     "entry_point_names",
+    "may_remove_unused",
     "remove_shadowed_bindings",
     "remove_unused_definitions",
 ]
@@ -297,22 +299,39 @@ def _rebinding(statement: ast.stmt, name: str) -> bool:
     return False
 
 
-def _may_observe(statement: ast.stmt, name: str, *, calls_observe: bool) -> bool:
-    """Whether running ``statement`` could read ``name``'s current binding or leave the
-    statement list early: it mentions the name anywhere (nested code included), transfers
-    control, or calls something while a call could read the name (``calls_observe``: at
-    module level any function may read a global; in a function, a closure may)."""
-    for node in ast.walk(statement):
-        if isinstance(node, ast.Name) and node.id == name:
-            return True
-        if isinstance(node, ast.Global | ast.Nonlocal) and name in node.names:
-            return True
-    for node in _walk_outside_scopes(statement):
-        if isinstance(node, _CONTROL):
-            return True
-        if calls_observe and isinstance(node, ast.Call):
-            return True
-    return False
+@dataclass(frozen=True)
+class _Reads:
+    """What running one statement may observe, found in one walk of it: every name it
+    mentions (nested code included, ``global`` and ``nonlocal`` declarations too),
+    whether it transfers control, and whether it calls anything outside nested scopes.
+    :func:`_shadowed` asks this of each later statement for each earlier binding, so a
+    long statement list is walked once per statement, not once per pair."""
+
+    names: frozenset[str]
+    control: bool
+    calls: bool
+
+    @classmethod
+    def of(cls, statement: ast.stmt) -> _Reads:
+        names: set[str] = set()
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Name):
+                names.add(node.id)
+            elif isinstance(node, ast.Global | ast.Nonlocal):
+                names.update(node.names)
+        outside = list(_walk_outside_scopes(statement))
+        return cls(
+            names=frozenset(names),
+            control=any(isinstance(node, _CONTROL) for node in outside),
+            calls=any(isinstance(node, ast.Call) for node in outside),
+        )
+
+    def may_observe(self, name: str, *, calls_observe: bool) -> bool:
+        """Whether running the statement could read ``name``'s current binding or leave
+        the statement list early: it mentions the name anywhere, transfers control, or
+        calls something while a call could read the name (``calls_observe``: at module
+        level any function may read a global; in a function, a closure may)."""
+        return name in self.names or self.control or (calls_observe and self.calls)
 
 
 def remove_shadowed_bindings(
@@ -329,13 +348,16 @@ def remove_shadowed_bindings(
     if has_exception_handling(scope):
         return 0
     closures = _names_in_nested_scopes(scope)
+    reads: dict[ast.stmt, _Reads] = {}
     removed = 0
     for body in bodies:
         index = 0
         while index < len(body):
             name = removable_binding(body[index], pure)
             calls_observe = module_level or name in closures
-            if name is not None and _shadowed(body, index, name, calls_observe=calls_observe):
+            if name is not None and _shadowed(
+                body, index, name, calls_observe=calls_observe, reads=reads
+            ):
                 del body[index]
                 removed += 1
                 continue
@@ -351,17 +373,26 @@ def _names_in_nested_scopes(scope: ast.AST) -> set[str]:
     return names
 
 
-def _shadowed(body: Sequence[ast.stmt], index: int, name: str, *, calls_observe: bool) -> bool:
+def _shadowed(
+    body: Sequence[ast.stmt],
+    index: int,
+    name: str,
+    *,
+    calls_observe: bool,
+    reads: dict[ast.stmt, _Reads],
+) -> bool:
+    """Whether a later statement of ``body`` rebinds ``name`` before anything could read
+    its binding at ``index``; ``reads``: each statement's :class:`_Reads`, filled in as
+    they are first needed."""
     for later in body[index + 1 :]:
+        facts = reads.get(later)
+        if facts is None:
+            facts = reads[later] = _Reads.of(later)
         if _rebinding(later, name):
-            return not (calls_observe and _calls_outside_scopes(later))
-        if _may_observe(later, name, calls_observe=calls_observe):
+            return not (calls_observe and facts.calls)
+        if facts.may_observe(name, calls_observe=calls_observe):
             return False
     return False
-
-
-def _calls_outside_scopes(statement: ast.stmt) -> bool:
-    return any(isinstance(node, ast.Call) for node in _walk_outside_scopes(statement))
 
 
 def has_exception_handling(scope: ast.AST) -> bool:
@@ -379,6 +410,17 @@ def dynamic_lookup(program: ast.AST) -> bool:
         if isinstance(node, ast.Name) and node.id in _DYNAMIC_NAMES:
             return True
         if isinstance(node, ast.Attribute) and node.attr in _DYNAMIC_NAMES:
+            return True
+    return False
+
+
+def may_remove_unused(block: ast.Module, protected: frozenset[str], pure: PureCalls) -> bool:
+    """Whether :func:`remove_unused_definitions` could remove anything from ``block``: it
+    binds at top level a name that is removable, not ``protected`` and not a dunder name.
+    Asked first because the answer needs no whole program (building one costs a parse)."""
+    for statement in block.body:
+        name = removable_binding(statement, pure)
+        if name is not None and name not in protected and not name.startswith("__"):
             return True
     return False
 

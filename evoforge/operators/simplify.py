@@ -46,6 +46,7 @@ from evoforge.operators.ast_tools import (
 from evoforge.operators.base import Operator, Proposal, ProposalContext
 from evoforge.operators.dead_code import (
     PureCalls,
+    may_remove_unused,
     removable_binding,
     remove_shadowed_bindings,
     remove_unused_definitions,
@@ -432,6 +433,8 @@ def _remove_unused_top_level(
     entry points are unknown, and nothing at top level is removed as unused."""
     tree = trees[index]
     if not protected or outer is not None or tree is None or parsed.tree is None:
+        return 0
+    if not may_remove_unused(tree, protected, pure):
         return 0
     try:
         current = parsed.render(trees, [i for i, t in enumerate(trees) if t is not None])

@@ -8,7 +8,10 @@ every ``<``, ``>`` and ``&`` escaped, so it cannot close the block.
 
 The programs included are the final choice of a run with instance splits, the best
 program's lineage, the archive's elites, the latest programs and the examples of the top
-failure reasons (at most :data:`MAX_PROGRAMS`).
+failure reasons (at most :data:`MAX_PROGRAMS`). A program whose parent is included too
+carries its code as the lines it changed (:func:`_share_code`), so the report of a long
+program grows with what evolution changed, not with the program's size times the programs
+shown.
 """
 
 from __future__ import annotations
@@ -104,6 +107,38 @@ def report_data(reader: RunReader) -> dict[str, Any]:
     return data
 
 
+def _share_code(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with the code of each program whose parent is in the report too given as
+    a ``code_patch``: the parent's key, how many of the parent's lines (split at each
+    newline) start and end the child (``head``, ``tail``) and the child's lines between
+    them. The viewer rebuilds the code exactly (``rebuildCode`` in ``app.js``); a
+    program of many lines, changed in a few, is stored about once, not once per program."""
+    prefix = "/api/runs/0/programs/"
+    codes = {key: value["code"] for key, value in data.items() if key.startswith(prefix)}
+    shared = dict(data)
+    for key, code in codes.items():
+        parent_key = f"{prefix}{data[key]['parent_id']}"
+        if data[key]["parent_id"] is None or parent_key not in codes:
+            continue
+        lines, parent_lines = code.split("\n"), codes[parent_key].split("\n")
+        most = min(len(lines), len(parent_lines))
+        head = 0
+        while head < most and lines[head] == parent_lines[head]:
+            head += 1
+        tail = 0
+        while tail < most - head and lines[-1 - tail] == parent_lines[-1 - tail]:
+            tail += 1
+        program = {name: value for name, value in data[key].items() if name != "code"}
+        program["code_patch"] = {
+            "parent": parent_key,
+            "head": head,
+            "tail": tail,
+            "lines": lines[head : len(lines) - tail],
+        }
+        shared[key] = program
+    return shared
+
+
 def render_report(run_dir: Path) -> str:
     """The report of ``run_dir`` as one HTML document (read-only on the run)."""
     reader = RunReader(run_dir)
@@ -130,7 +165,8 @@ def render_report(run_dir: Path) -> str:
         '<header><a class="brand" href="#/">evoforge</a><nav id="nav"></nav>'
         '<span id="live" class="live"></span></header>\n'
         '<main id="view"><p class="muted">loading…</p></main>\n'
-        f'<script type="application/json" id="evoforge-data">{_json_for_html(data)}</script>\n'
+        '<script type="application/json" id="evoforge-data">'
+        f"{_json_for_html(_share_code(data))}</script>\n"
         f"<script>{script}</script>\n"
         "</body>\n</html>\n"
     )

@@ -3,6 +3,7 @@ through it, and the API key never reaching a candidate or the run's files."""
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import subprocess
@@ -82,6 +83,40 @@ def test_the_oracle_keeps_the_proposal_distribution_of_the_recorded_runs() -> No
 def test_diff_answer_round_trips() -> None:
     child = SEED_CODE.replace("    b = 0.1\n", "    b = 0.1\n    b = b * 2\n")
     assert child_from_diff(SEED_CODE, diff_answer(SEED_CODE, child)) == child
+
+
+def test_diff_answer_of_a_long_block_does_work_in_proportion_to_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A block of thousands of lines, many of them alike (blank lines), is diffed without
+    comparing every line with every like line (such a block took seconds per answer, for
+    the oracle and for every example ``evoforge export`` wrote)."""
+    work = 0
+    original = difflib.SequenceMatcher.find_longest_match
+
+    def counting(
+        self: difflib.SequenceMatcher[str], alo: int = 0, ahi: int | None = None, *args: int
+    ) -> difflib.Match:
+        nonlocal work  # the inner loop's steps: each line of a's range, each place in b
+        high = len(self.a) if ahi is None else ahi
+        work += sum(len(self.b2j.get(line, ())) for line in self.a[alo:high])
+        return original(self, alo, ahi, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(difflib.SequenceMatcher, "find_longest_match", counting)
+
+    def edited(lines: int) -> tuple[str, str]:
+        body = "".join(f"def g{i}(x):\n    return x * {i}.5\n\n\n" for i in range(lines // 4))
+        parent = f"# EVOLVE-BLOCK-START\n{body}# EVOLVE-BLOCK-END\n"
+        child = parent.replace("x * 7.5", "x * 7.25").replace(f"x * {lines // 4 - 3}.5", "x")
+        return parent, child
+
+    counts = []
+    for lines in (400, 1600):
+        parent, child = edited(lines)
+        work = 0
+        assert child_from_diff(parent, diff_answer(parent, child)) == child
+        counts.append(work)
+    assert counts[1] < 8 * counts[0]
 
 
 def _env() -> dict[str, str]:

@@ -15,6 +15,7 @@ from evoforge.operators.ast_tools import (
     looks_array,
     numpy_alias,
     same_tree,
+    uneditable_blocks,
 )
 
 PROGRAM = """\
@@ -209,3 +210,28 @@ def test_every_statement_list_left_empty_gets_a_pass() -> None:
     ensure_nonempty(tree)
     compile(ast.fix_missing_locations(tree), "<tree>", "exec")  # a body left empty fails
     assert last_try.finalbody and isinstance(last_try.finalbody[0], ast.Pass)
+
+
+def test_uneditable_blocks_names_each_block_the_symbolic_operators_cannot_change() -> None:
+    """A block that is part of an expression, and one whose expression is too deep for
+    ``ast.unparse`` (valid Python that runs), are named with their first lines, so that a
+    run whose every symbolic child is 'no change' says why when it starts."""
+    terms = " + ".join(["0.5"] * 600)
+    code = (
+        "WEIGHTS = [\n"
+        "    # EVOLVE-BLOCK-START\n"
+        "    1.0, 2.0,\n"
+        "    # EVOLVE-BLOCK-END\n"
+        "]\n"
+        "# EVOLVE-BLOCK-START\n"
+        f"TOTAL = {terms}\n"
+        "# EVOLVE-BLOCK-END\n"
+        "# EVOLVE-BLOCK-START\n"
+        "SCALE = 1.5\n"
+        "# EVOLVE-BLOCK-END\n"
+    )
+    assert uneditable_blocks(code) == [
+        "evolve block 1 (line 3): it is not whole statements that parse on their own",
+        "evolve block 2 (line 7): it is nested too deeply for ast.unparse",
+    ]
+    assert uneditable_blocks("# EVOLVE-BLOCK-START\nSCALE = 1.5\n# EVOLVE-BLOCK-END\n") == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -388,3 +389,57 @@ def test_a_rebound_builtin_is_not_folded() -> None:
     assert run_propose(OPERATOR, code) is None
     assert fold_builtin_call(ast.parse("min(1, 2)", mode="eval").body, {"max"}) is None  # type: ignore[arg-type]
     assert fold_builtin_call(ast.parse("min(1, 2.0)", mode="eval").body, {"min"}) == 1  # type: ignore[arg-type]
+
+
+def _nodes_visited(monkeypatch: pytest.MonkeyPatch, code: str, protected: frozenset[str]) -> int:
+    """How many child lists ``ast`` hands out while simplify looks at ``code``: the work
+    it does, counted rather than timed."""
+    calls = 0
+    original = ast.iter_child_nodes
+
+    def counting(node: ast.AST) -> Iterator[ast.AST]:
+        nonlocal calls
+        calls += 1
+        return original(node)
+
+    simplify_program(code, protected)  # parse and cache outside the count
+    monkeypatch.setattr(ast, "iter_child_nodes", counting)
+    simplify_program(code, protected)
+    monkeypatch.setattr(ast, "iter_child_nodes", original)
+    return calls
+
+
+def test_a_block_of_many_definitions_costs_work_in_proportion(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Shadowing is judged from each statement's reads, found once: a block of n module
+    level functions is not walked n times over (a 3,000-line block took seconds)."""
+
+    def block(count: int) -> str:
+        return _wrap("".join(f"def g{i}(x):\n    return x * {i} + 1.5\n\n" for i in range(count)))
+
+    small = _nodes_visited(monkeypatch, block(60), frozenset())
+    large = _nodes_visited(monkeypatch, block(240), frozenset())
+    assert large < 6 * small
+
+
+def test_a_program_of_many_blocks_costs_work_in_proportion(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each block of a long program is simplified without walking or re-parsing the
+    whole program for it, where nothing in the block could be unused: a program of many
+    blocks costs work in proportion to its size, not to its size times its blocks."""
+
+    def program(blocks: int) -> str:
+        parts = ["import math\n\n"]
+        for i in range(blocks):
+            frozen = (f"def frozen{i}_{j}(v):\n    return v + {j}\n\n" for j in range(5))
+            parts.append("".join(frozen))
+            parts.append(f"# EVOLVE-BLOCK-START\ndef f{i}(x):\n    return x * {i} + 0.5\n")
+            parts.append("# EVOLVE-BLOCK-END\n\n")
+        return "".join(parts)
+
+    small, large = program(15), program(60)
+    visited_small = _nodes_visited(monkeypatch, small, entry_point_names(small, ""))
+    visited_large = _nodes_visited(monkeypatch, large, entry_point_names(large, ""))
+    assert visited_large < 6 * visited_small

@@ -609,3 +609,19 @@ def test_cma_samples_equal_those_of_options_evaluated_by_cma_itself() -> None:
             assert sample is not None
             assert sample.tolist() == reference(x0, sigma, history, seed)
     assert set(_CMA_OPTIONS) == {(2, 3), (4, 8), (7, 9)}  # popsize: min(4 + 3 ln n, history)
+
+
+def test_an_indented_block_with_a_line_separator_in_a_string_is_tuned() -> None:
+    """A U+2028 inside a string literal does not end a line for Python: the block keeps
+    its indentation, so its children stay inside their method."""
+    code = (
+        "class Model:\n"
+        "    def run(self, x):\n"
+        "        # EVOLVE-BLOCK-START\n"
+        "        label = 'first\u2028second'\n"
+        "        return 1.5 * x + len(label)\n"
+        "        # EVOLVE-BLOCK-END\n"
+    )
+    operator = TuneOperator()
+    child = assert_valid_child(code, run_propose(operator, code), operator)
+    assert "        return " in child

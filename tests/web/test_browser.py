@@ -282,6 +282,10 @@ def test_report_file_shows_the_same_views_offline(
         assert page.locator("rect.cell").count() == occupied_cells(run_dir)
         page = open_view(watched, url, "run/0/lineage", PAGES["lineage"])
         assert page.locator("g.node").count() == len(best["lineage"])
+        # the best's code is stored as its change from its parent and rebuilt: exactly
+        best_view = f"run/0/program/{best['program_id']}"
+        page = open_view(watched, url, best_view, "[data-testid=code]")
+        assert page.text_content("[data-testid=code]") == best["code"]
         page = open_view(watched, url, "run/0/program/seed", "[data-testid=code]")
         if run_dir == hostile_run:
             assert "<script>alert('stdout')</script>" in page.inner_text(

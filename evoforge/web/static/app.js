@@ -15,7 +15,7 @@
   // ---------------------------------------------------------------- data
   async function api(path) {
     if (EMBED) {
-      if (Object.prototype.hasOwnProperty.call(EMBED, path)) return EMBED[path];
+      if (Object.prototype.hasOwnProperty.call(EMBED, path)) return rebuildCode(EMBED[path]);
       throw new Error("not included in this report: " + path);
     }
     const response = await fetch(path, { credentials: "same-origin", cache: "no-store" });
@@ -27,6 +27,19 @@
       throw refused;
     }
     return response.json();
+  }
+
+  // A report gives the code of a program whose parent it holds as a patch of the parent's
+  // lines (report/html.py, _share_code): the lines kept at the start and at the end, and
+  // the child's own lines between them. Rebuilt once, in place.
+  function rebuildCode(answer) {
+    const patch = answer && answer.code_patch;
+    if (!patch) return answer;
+    const parent = rebuildCode(EMBED[patch.parent]).code.split("\n");
+    const kept = parent.slice(parent.length - patch.tail); // none when tail is 0
+    answer.code = parent.slice(0, patch.head).concat(patch.lines, kept).join("\n");
+    delete answer.code_patch;
+    return answer;
   }
 
   // A refusal's detail as text: the server's own message, or a validation error's list
