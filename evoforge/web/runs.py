@@ -161,7 +161,8 @@ class RunSet:
         return run
 
     def listing(self) -> list[dict[str, Any]]:
-        """Every run: index, name, problem, best score, programs, stop reason."""
+        """Every run: index, name, problem, best score, programs, stop reason, and who
+        drives it now (``running_in``)."""
         rows = []
         for index, run in enumerate(self.runs):
             run.refresh()
@@ -174,6 +175,7 @@ class RunSet:
                     "best_score": data["best_score"],
                     "programs": data["programs"],
                     "stop_reason": data["stop_reason"],
+                    "running_in": data["running_in"],
                 }
             )
         return rows

@@ -74,6 +74,7 @@ def test_runs_compare_archive_and_version(app: Any, small_run: Path, reader: Run
             "best_score": views.overview(reader)["best_score"],
             "programs": 61,
             "stop_reason": "iterations budget reached",
+            "running_in": None,
         }
     ]
     compare = get(app, "/api/compare").json()

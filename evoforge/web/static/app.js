@@ -409,7 +409,7 @@
 
   async function renderIndex() {
     return [el("h1", {}, "Runs"),
-      table(["run", "problem", "programs", "best score", "stopped"], state.runs.map((r) => [link("#/run/" + r.index + "/overview", r.run), r.problem || "–", r.programs, r.best_score === null ? "–" : r.best_score, r.stop_reason || "running"]), { "data-testid": "runs" })];
+      table(["run", "problem", "programs", "best score", "stopped"], state.runs.map((r) => [link("#/run/" + r.index + "/overview", r.run), r.problem || "–", r.programs, r.best_score === null ? "–" : r.best_score, r.running_in ? "running" : r.stop_reason || "stopped without a clean stop"]), { "data-testid": "runs" })];
   }
 
   // ---------------------------------------------------------------- routing
