@@ -18,6 +18,7 @@ import email.utils
 import json
 import os
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ class LLMCallError(Exception):
         fatal: bool = False,
         retry_after: float | None = None,
         unsupported: str | None = None,
+        room: int | None = None,
     ) -> None:
         super().__init__(message)
         self.outcome = outcome
@@ -72,6 +74,7 @@ class LLMCallError(Exception):
         self.fatal = fatal
         self.retry_after = retry_after
         self.unsupported = unsupported  # a request parameter the model refused (400)
+        self.room = room  # the completion tokens that would fit the model's context (400)
 
 
 @dataclass(frozen=True)
@@ -241,11 +244,14 @@ class OpenAIChatClient:
         prompt = render_prompt(request.messages)
         records: list[LLMCallRecord] = []
         attempt = 0
+        max_tokens = self.model.max_tokens
         while True:
             attempt += 1
             started = time.monotonic()
             try:
-                texts, tokens_in, tokens_out, cut_off = await self._attempt(request, prompt)
+                texts, tokens_in, tokens_out, cut_off = await self._attempt(
+                    request, prompt, max_tokens
+                )
             except LLMCallError as exc:
                 latency = time.monotonic() - started
                 error = self._redact(str(exc))  # a server may echo the key it was sent
@@ -254,6 +260,9 @@ class OpenAIChatClient:
                 )
                 if exc.unsupported is not None and exc.unsupported not in self._refused:
                     self._refused.add(exc.unsupported)  # at most once per parameter
+                    continue
+                if exc.room is not None and MIN_COMPLETION_TOKENS <= exc.room < max_tokens:
+                    max_tokens = exc.room  # this request only: the next prompt differs
                     continue
                 retry_after = exc.retry_after
                 if exc.outcome not in RETRYABLE or attempt > self.retry.max_retries:
@@ -316,7 +325,7 @@ class OpenAIChatClient:
         )
 
     async def _attempt(
-        self, request: ChatRequest, prompt: str
+        self, request: ChatRequest, prompt: str, max_tokens: int
     ) -> tuple[list[str], int, int, tuple[bool, ...]]:
         openai = self._openai
         arguments: dict[str, Any] = {
@@ -324,7 +333,7 @@ class OpenAIChatClient:
             "messages": [dict(message) for message in request.messages],
             "temperature": self.model.temperature,
             "top_p": self.model.top_p,
-            "max_tokens": self.model.max_tokens,
+            "max_tokens": max_tokens,
         }
         if request.n > 1:
             arguments["n"] = request.n
@@ -434,7 +443,31 @@ def _status_error(exc: Any) -> LLMCallError:
         fatal=fatal,
         retry_after=retry_after,
         unsupported=_refused_parameter(exc) if status == 400 else None,
+        room=_room_in_context(str(getattr(exc, "message", "") or exc)) if status == 400 else None,
     )
+
+
+MIN_COMPLETION_TOKENS = 256
+"""The least completion a request is sent again with when its ``max_tokens`` did not fit
+the model's context beside its prompt: less would cut off almost any answer."""
+
+_CONTEXT_RE = re.compile(r"maximum context length is (\d+) tokens", re.IGNORECASE)
+_PROMPT_TOKENS_RE = re.compile(
+    r"\((\d+) in the messages|request has (\d+) input tokens", re.IGNORECASE
+)
+
+
+def _room_in_context(message: str) -> int | None:
+    """The completion tokens that fit beside the prompt, read from a 400 answer saying
+    the prompt and ``max_tokens`` together pass the model's context (vLLM's wordings:
+    ``maximum context length is 8192 tokens. However, you requested 9000 tokens (4904 in
+    the messages, 4096 in the completion)``, ``... and your request has 4904 input
+    tokens``), less a margin of 16; None for any other answer."""
+    context = _CONTEXT_RE.search(message)
+    prompt = _PROMPT_TOKENS_RE.search(message)
+    if context is None or prompt is None:
+        return None
+    return int(context.group(1)) - int(prompt.group(1) or prompt.group(2)) - 16
 
 
 _REFUSAL_WORDS = ("unsupported", "not supported", "does not support", "unknown name")

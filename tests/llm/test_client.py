@@ -11,6 +11,7 @@ from evoforge.config import LLMConfig, LLMModelConfig
 from evoforge.kinds import StopReason
 from evoforge.llm.client import (
     ChatRequest,
+    ChatResponse,
     LLMCallError,
     OpenAIChatClient,
     RetryPolicy,
@@ -155,6 +156,46 @@ def test_other_bad_requests_and_a_second_refusal_are_not_adapted(
     response = asyncio.run(_client(scripted_server.url, retries=0).complete(seeded))
     assert response.texts == ("without a seed",)
     assert scripted_server.requests[-2]["seed"] == 7 and "seed" not in scripted_server.requests[-1]
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        "This model's maximum context length is 8192 tokens. However, you requested 9000 "
+        "tokens (4904 in the messages, 4096 in the completion). Please reduce the length of "
+        "the messages or completion.",
+        "'max_tokens' or 'max_completion_tokens' is too large: 4096. This model's maximum "
+        "context length is 8192 tokens and your request has 4904 input tokens "
+        "(4096 > 8192 - 4904).",
+    ],
+)
+def test_a_completion_too_long_for_the_context_is_asked_again_with_what_fits(
+    scripted_server: ScriptedServer, refusal: str
+) -> None:
+    """vLLM refuses a prompt and max_tokens that pass the model's context together: the
+    request goes again at once with the tokens left (less a margin), and only it."""
+    scripted_server.extend(status(400, refusal), answer("fits"))
+    client = _client(scripted_server.url, retries=0)
+
+    async def twice() -> ChatResponse:
+        first = await client.complete(REQUEST)
+        await client.complete(REQUEST)
+        return first
+
+    assert asyncio.run(twice()).texts == ("fits",)
+    sent = [request["max_tokens"] for request in scripted_server.requests]
+    assert sent == [4096, 8192 - 4904 - 16, 4096]
+
+
+def test_no_second_try_when_too_little_would_fit(scripted_server: ScriptedServer) -> None:
+    full = (
+        "This model's maximum context length is 8192 tokens. However, you requested 12200 "
+        "tokens (8100 in the messages, 4096 in the completion)."
+    )
+    scripted_server.extend(status(400, full))
+    with pytest.raises(LLMCallError) as raised:
+        asyncio.run(_client(scripted_server.url, retries=0).complete(REQUEST))
+    assert len(raised.value.records) == 1 and "maximum context length" in str(raised.value)
 
 
 SECRET = "sk-test-0123456789abcdef"
