@@ -50,6 +50,16 @@ def _answers(run_dir: Path) -> list[dict[str, Any]]:
         db.close()
 
 
+def _only_child(run_dir: Path) -> Any:
+    """The one child of a one-iteration run."""
+    db = RunDatabase(run_dir / RunDatabase.FILENAME)
+    try:
+        (child,) = [step.program for step in db.steps() if step.program.seq]
+    finally:
+        db.close()
+    return child
+
+
 def _one_diff_run(server: ScriptedServer, out: Path, **llm: Any) -> Any:
     config = llm_config(server.url, **llm)
     config["operators"] = {"enabled": ["llm_diff"]}
@@ -88,11 +98,7 @@ def test_a_correction_that_fails_counts_as_one_parse_failure(
     assert len(scripted_server.requests) == 2  # one correction, never a second
     (record,) = _answers(tmp_path / "run")
     assert record["outcome"] == "unparseable" and record["correction"] == "failed"
-    db = RunDatabase(tmp_path / "run" / RunDatabase.FILENAME)
-    try:
-        (child,) = [step.program for step in db.steps() if step.program.seq]
-    finally:
-        db.close()
+    child = _only_child(tmp_path / "run")
     assert child.reason == (
         "llm_diff: no SEARCH/REPLACE blocks in the answer (also after a correction prompt)"
     )
@@ -104,11 +110,7 @@ def test_an_answer_cut_off_at_max_tokens_says_so(
     cut = VALID_DIFF[: VALID_DIFF.index("=======")]
     scripted_server.extend(answer(cut, "length"), answer(cut, "length"))
     _one_diff_run(scripted_server, tmp_path / "run")
-    db = RunDatabase(tmp_path / "run" / RunDatabase.FILENAME)
-    try:
-        (child,) = [step.program for step in db.steps() if step.program.seq]
-    finally:
-        db.close()
+    child = _only_child(tmp_path / "run")
     assert child.reason == (
         "llm_diff: no SEARCH/REPLACE blocks in the answer (also after a correction prompt); "
         "the answer was cut off at its max_tokens (llm.models' max_tokens)"
@@ -121,11 +123,7 @@ def test_a_reasoning_models_drafts_are_not_applied_in_a_run(
     draft = VALID_DIFF.replace("1.5 * x * x", "9.0 * x * x")
     scripted_server.extend(answer(f"<think>\nTry this:\n{draft}\nNo.\n</think>\n{VALID_DIFF}"))
     _one_diff_run(scripted_server, tmp_path / "run")
-    db = RunDatabase(tmp_path / "run" / RunDatabase.FILENAME)
-    try:
-        (child,) = [step.program for step in db.steps() if step.program.seq]
-    finally:
-        db.close()
+    child = _only_child(tmp_path / "run")
     assert "1.5 * x * x - 2.0 * x + 0.75" in child.code and "9.0 * x" not in child.code
 
 
