@@ -438,12 +438,8 @@ class Engine:
             raise
         if on_seed is not None:
             on_seed(result)
-        if result.status is not EvalStatus.OK or result.score is None:
-            engine.close()
-            _remove_database(db_path)
-            raise EngineError(_seed_failure(result))
         try:
-            failure = engine._check_splits(result)
+            failure = engine._start_failure(result)
         except BaseException:  # a Ctrl-C: the run stays, for open() to finish
             engine.close()
             raise
@@ -568,9 +564,13 @@ class Engine:
             database.close()
             raise
         if llm_base_url is not None or ray_address is not None:
-            database.set_meta(
-                {"config": config.model_dump_json(), "config_yaml": config_to_yaml(config)}
-            )
+            try:
+                database.set_meta(
+                    {"config": config.model_dump_json(), "config_yaml": config_to_yaml(config)}
+                )
+            except BaseException:
+                engine.close()
+                raise
         if engine.proposals is not None:
             engine.proposals.start()  # the workers get ready while the run is replayed
         if database.count_programs() == 0:  # its start stopped before the seed's commit
@@ -587,11 +587,8 @@ class Engine:
         except BaseException:
             self.close()
             raise
-        if result.status is not EvalStatus.OK or result.score is None:
-            self.close()
-            raise EngineError(_seed_failure(result))
         try:
-            failure = self._check_splits(result)
+            failure = self._start_failure(result)
         except BaseException:
             self.close()
             raise
@@ -604,10 +601,13 @@ class Engine:
             self.close()
             raise
 
-    def _check_splits(self, seed: EvaluationResult) -> str | None:
-        """For a problem with instance splits, try the seed (which scored ``seed`` on the
-        search split) on the holdout and the test split (:func:`evoforge.splits.check_seed`):
-        why it cannot start, or ``None``; a warning goes to :attr:`split_notice`."""
+    def _start_failure(self, seed: EvaluationResult) -> str | None:
+        """Why a run whose seed scored ``seed`` cannot start, or ``None``: the seed did not
+        score, or (a problem with instance splits) it does not score on the holdout or the
+        test split (:func:`evoforge.splits.check_seed`; its warning goes to
+        :attr:`split_notice`)."""
+        if seed.status is not EvalStatus.OK or seed.score is None:
+            return _seed_failure(seed)
         if not self.config.splits.enabled:
             return None
         check = check_seed(self.evaluator.evaluate, self.problem.initial_code, seed)
