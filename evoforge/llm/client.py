@@ -427,7 +427,10 @@ def _status_error(exc: Any) -> LLMCallError:
     status = int(getattr(exc, "status_code", 0) or 0)
     response = getattr(exc, "response", None)
     headers = dict(response.headers) if response is not None else {}
+    message = str(getattr(exc, "message", "") or exc)
     detail = f"HTTP {status}: {_one_line(exc)}"
+    if status == 400:
+        detail += _prompt_too_long_hint(message)
     retry_after = parse_retry_after(headers)
     if status == 429:
         outcome, fatal = CallOutcome.RATE_LIMITED, False
@@ -443,7 +446,7 @@ def _status_error(exc: Any) -> LLMCallError:
         fatal=fatal,
         retry_after=retry_after,
         unsupported=_refused_parameter(exc) if status == 400 else None,
-        room=_room_in_context(str(getattr(exc, "message", "") or exc)) if status == 400 else None,
+        room=_room_in_context(message) if status == 400 else None,
     )
 
 
@@ -451,23 +454,65 @@ MIN_COMPLETION_TOKENS = 256
 """The least completion a request is sent again with when its ``max_tokens`` did not fit
 the model's context beside its prompt: less would cut off almost any answer."""
 
-_CONTEXT_RE = re.compile(r"maximum context length is (\d+) tokens", re.IGNORECASE)
-_PROMPT_TOKENS_RE = re.compile(
-    r"\((\d+) in the messages|request has (\d+) input tokens", re.IGNORECASE
+_CONTEXT_PATTERNS = (
+    # vLLM and OpenAI: "maximum context length is 8192 tokens. However, you requested 9000
+    # tokens (4904 in the messages, ...)" / "... your request has 4904 input tokens" /
+    # "... However, your messages resulted in 9000 tokens"
+    re.compile(
+        r"maximum context length is (?P<context>\d+) tokens.*?(?:\((?P<prompt>\d+) in the "
+        r"messages|request has (?P<input>\d+) input tokens|messages resulted in "
+        r"(?P<messages>\d+) tokens)",
+        re.IGNORECASE | re.DOTALL,
+    ),
+    # llama.cpp: "request (4476 tokens) exceeds the available context size (4096 tokens)"
+    re.compile(
+        r"request \((?P<request>\d+) tokens\) exceeds the available context size "
+        r"\((?P<context>\d+) tokens\)",
+        re.IGNORECASE,
+    ),
 )
+
+
+def _context_overflow(message: str) -> tuple[int, int] | None:
+    """``(context, prompt)`` tokens from a 400 answer saying a request does not fit the
+    model's context (the wordings of vLLM, OpenAI and llama.cpp); None for any other."""
+    for pattern in _CONTEXT_PATTERNS:
+        found = pattern.search(message)
+        if found is None:
+            continue
+        groups = found.groupdict()
+        prompt = next(
+            (
+                groups[name]
+                for name in ("prompt", "input", "messages", "request")
+                if groups.get(name)
+            ),
+            None,
+        )
+        if prompt is not None:
+            return int(groups["context"]), int(prompt)
+    return None
 
 
 def _room_in_context(message: str) -> int | None:
     """The completion tokens that fit beside the prompt, read from a 400 answer saying
-    the prompt and ``max_tokens`` together pass the model's context (vLLM's wordings:
-    ``maximum context length is 8192 tokens. However, you requested 9000 tokens (4904 in
-    the messages, 4096 in the completion)``, ``... and your request has 4904 input
-    tokens``), less a margin of 16; None for any other answer."""
-    context = _CONTEXT_RE.search(message)
-    prompt = _PROMPT_TOKENS_RE.search(message)
-    if context is None or prompt is None:
-        return None
-    return int(context.group(1)) - int(prompt.group(1) or prompt.group(2)) - 16
+    the prompt and ``max_tokens`` together pass the model's context
+    (:func:`_context_overflow`), less a margin of 16; None for any other answer."""
+    overflow = _context_overflow(message)
+    return None if overflow is None else overflow[0] - overflow[1] - 16
+
+
+def _prompt_too_long_hint(message: str) -> str:
+    """What to do, said after a 400 answer whose prompt leaves a completion no room
+    (fewer than :data:`MIN_COMPLETION_TOKENS` tokens), or "" for any other answer."""
+    overflow = _context_overflow(message)
+    if overflow is None or overflow[0] - overflow[1] - 16 >= MIN_COMPLETION_TOKENS:
+        return ""
+    context, prompt = overflow
+    return (
+        f" (the prompt alone takes {prompt} of the model's {context} tokens of context: "
+        "lower prompt.max_prompt_tokens, or serve the model with a longer context)"
+    )
 
 
 _REFUSAL_WORDS = ("unsupported", "not supported", "does not support", "unknown name")

@@ -187,15 +187,50 @@ def test_a_completion_too_long_for_the_context_is_asked_again_with_what_fits(
     assert sent == [4096, 8192 - 4904 - 16, 4096]
 
 
-def test_no_second_try_when_too_little_would_fit(scripted_server: ScriptedServer) -> None:
-    full = (
-        "This model's maximum context length is 8192 tokens. However, you requested 12200 "
-        "tokens (8100 in the messages, 4096 in the completion)."
-    )
-    scripted_server.extend(status(400, full))
+@pytest.mark.parametrize(
+    ("refusal", "prompt", "context"),
+    [
+        (
+            "This model's maximum context length is 8192 tokens. However, you requested "
+            "12200 tokens (8100 in the messages, 4096 in the completion).",
+            8100,
+            8192,
+        ),
+        (  # OpenAI
+            "This model's maximum context length is 128000 tokens. However, your messages "
+            "resulted in 130512 tokens. Please reduce the length of the messages.",
+            130512,
+            128000,
+        ),
+        (  # llama.cpp
+            "request (4476 tokens) exceeds the available context size (4096 tokens), try "
+            "increasing it",
+            4476,
+            4096,
+        ),
+    ],
+)
+def test_no_second_try_when_too_little_would_fit(
+    scripted_server: ScriptedServer, refusal: str, prompt: int, context: int
+) -> None:
+    """A prompt that leaves the completion less than MIN_COMPLETION_TOKENS is not sent
+    again; the error says what it takes of the context and what to change."""
+    scripted_server.extend(status(400, refusal))
     with pytest.raises(LLMCallError) as raised:
         asyncio.run(_client(scripted_server.url, retries=0).complete(REQUEST))
-    assert len(raised.value.records) == 1 and "maximum context length" in str(raised.value)
+    assert len(raised.value.records) == 1
+    assert (
+        f"the prompt alone takes {prompt} of the model's {context} tokens of context: lower "
+        "prompt.max_prompt_tokens" in str(raised.value)
+    )
+
+
+def test_other_refusals_get_no_context_hint(scripted_server: ScriptedServer) -> None:
+    scripted_server.extend(status(400, "messages: field required"))
+    with pytest.raises(LLMCallError) as raised:
+        asyncio.run(_client(scripted_server.url, retries=0).complete(REQUEST))
+    assert "messages: field required" in str(raised.value)
+    assert "of context" not in str(raised.value)
 
 
 SECRET = "sk-test-0123456789abcdef"
