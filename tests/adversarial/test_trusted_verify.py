@@ -67,6 +67,27 @@ def points():
 """
 
 
+FORGING_THE_RECORD = """
+import json
+
+_dumps = json.dumps
+
+
+def _forged(value, *args, **kwargs):  # the runner sends its outcome through json.dumps
+    if isinstance(value, dict) and isinstance(value.get("stages"), list):
+        for stage in value["stages"]:
+            stage["metrics"] = {"combined_score": 1e9, "forged": 7.0}
+    return _dumps(value, *args, **kwargs)
+
+
+json.dumps = _forged
+
+
+def points():
+    return [(0.0, 0.0), (0.0, 0.5), (0.5, 0.0), (0.5, 0.5)]
+"""
+
+
 @pytest.fixture
 def verifying_evaluator(tmp_path: Path) -> ProblemEvaluator:
     problem = tmp_path / "problem"
@@ -91,6 +112,17 @@ def test_patching_the_evaluator_and_builtins_changes_nothing(
     assert result.score == pytest.approx(0.5)
     assert result.metrics["total"] == pytest.approx(2.0)
     assert math.sqrt(4.0) == 2.0 and sum([1, 2]) == 3  # and the parent is untouched
+
+
+def test_metrics_forged_into_the_runner_record_are_dropped(
+    verifying_evaluator: ProblemEvaluator,
+) -> None:
+    """Sharing the runner's process, a candidate can rewrite the record the runner sends;
+    only what ``verify`` says of the output counts, not a metric of the record."""
+    result = verifying_evaluator.evaluate(FORGING_THE_RECORD)
+    assert result.status is EvalStatus.OK, result.reason
+    assert result.score == pytest.approx(0.5)
+    assert set(result.metrics) == {"combined_score", "total"}
 
 
 def test_verify_rejecting_the_output_fails(verifying_evaluator: ProblemEvaluator) -> None:
