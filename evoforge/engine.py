@@ -78,6 +78,7 @@ from evoforge.program import (
     code_hash,
 )
 from evoforge.registry import ARCHIVES, BACKENDS, FEATURES, OPERATORS, PartError
+from evoforge.seed_failure import seed_failure
 from evoforge.seeding import IterationSeeds, Reseeded, seeded_generator
 from evoforge.selection.bandits import Bandit, make_bandit
 from evoforge.selection.rewards import reward_from_outcome
@@ -607,7 +608,7 @@ class Engine:
         test split (:func:`evoforge.splits.check_seed`; its warning goes to
         :attr:`split_notice`)."""
         if seed.status is not EvalStatus.OK or seed.score is None:
-            return _seed_failure(seed)
+            return seed_failure(seed, self.config.evaluator, self.evaluator.program_filename)
         if not self.config.splits.enabled:
             return None
         check = check_seed(self.evaluator.evaluate, self.problem.initial_code, seed)
@@ -1770,11 +1771,6 @@ def _refuse_directories_in_sight(problem_dir: Path, run_dir: Path) -> None:
                 "shows to candidates (they could read the evaluator, its data and the run); "
                 "move it elsewhere"
             )
-
-
-def _seed_failure(result: EvaluationResult) -> str:
-    detail = result.reason.splitlines()[-1] if result.reason else "no reason given"
-    return f"the seed program did not score ({result.status.value}): {detail}"
 
 
 def _holds_started_run(db_path: Path) -> bool | Literal["unreadable"]:

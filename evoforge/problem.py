@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evoforge.blocks import BlockError, split_blocks
+from evoforge.blocks import BlockError, Segments, split_blocks
 from evoforge.config import ConfigError
 from evoforge.openevolve_compat import read_config_file
 from evoforge.source_names import STAR, top_level_names
@@ -25,7 +25,9 @@ from evoforge.source_names import STAR, top_level_names
 PROGRAM_FILENAME = "initial_program.py"
 EVALUATOR_FILENAME = "evaluator.py"
 CONFIG_FILENAME = "config.yaml"
-EVALUATE_FUNCTIONS = ("evaluate_candidate", "evaluate", "evaluate_stage1")
+ISOLATED_FUNCTION = "evaluate_candidate"
+EVALUATE_FUNCTIONS = (ISOLATED_FUNCTION, "evaluate", "evaluate_stage1")
+_SHARED_PROCESS_FUNCTIONS = ("evaluate", "evaluate_stage1", "evaluate_stage2", "evaluate_stage3")
 _MAX_STORED_FILE_BYTES = 8 * 1024 * 1024
 _MAX_STORED_TOTAL_BYTES = 32 * 1024 * 1024
 _MAX_STORED_FILES = 10_000
@@ -81,7 +83,7 @@ def load_problem(directory: Path | str) -> Problem:
     initial_code = _read_text(program_path)
     _parse(initial_code, program_path)
     try:
-        split_blocks(initial_code)
+        segments = split_blocks(initial_code)
     except BlockError as exc:
         raise ProblemError(f"{program_path}: {exc}") from exc
 
@@ -95,7 +97,10 @@ def load_problem(directory: Path | str) -> Problem:
         )
 
     config_layer: dict[str, Any] = {}
-    notices: list[str] = []
+    notices = _empty_block_notices(segments)
+    unused = _unused_functions_notice(defined)
+    if unused is not None:
+        notices.append(unused)
     config_path = root / CONFIG_FILENAME
     if config_path.is_file():
         try:
@@ -121,6 +126,40 @@ def load_problem(directory: Path | str) -> Problem:
         config_layer=config_layer,
         notices=tuple(notices),
         files=files,
+    )
+
+
+def _empty_block_notices(segments: Segments) -> list[str]:
+    """One line for each evolve block of the seed that holds no code (only blank lines and
+    comments): the symbolic operators change code that is there and never write any, so
+    such a block stays empty unless a language model fills it."""
+    notices = []
+    line = 0
+    for index, block in enumerate(segments.blocks):
+        line += segments.frozen[index].count("\n")  # the block's start marker ends here
+        if all(not text.strip() or text.lstrip().startswith("#") for text in block.splitlines()):
+            notices.append(
+                f"{PROGRAM_FILENAME}: the evolve block after line {line} holds no code; "
+                "the symbolic operators (tune, mutate, crossover, simplify) only change code "
+                "that is there, so it stays empty unless a language model writes into it"
+            )
+        line += block.count("\n")
+    return notices
+
+
+def _unused_functions_notice(defined: set[str]) -> str | None:
+    """One line when the evaluator defines the isolated form's ``evaluate_candidate`` and
+    also shared-process functions, which are then never called (the isolated form runs
+    no cascade); None otherwise."""
+    if ISOLATED_FUNCTION not in defined:
+        return None
+    unused = [name for name in _SHARED_PROCESS_FUNCTIONS if name in defined]
+    if not unused:
+        return None
+    return (
+        f"{EVALUATOR_FILENAME} defines {ISOLATED_FUNCTION}, so evoforge calls only it and never "
+        f"{', '.join(unused)} (the isolated form has no cascade: make the cheap checks "
+        f"first inside {ISOLATED_FUNCTION}, raising for a candidate that fails them)"
     )
 
 

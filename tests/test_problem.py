@@ -209,3 +209,36 @@ def test_a_seed_with_crlf_line_endings_loads_with_a_notice_that_they_become_lf(
     assert [notice for notice in problem.notices if "CRLF" in notice]
     (tmp_path / "lf").mkdir()
     assert not load_problem(_problem(tmp_path / "lf")).notices
+
+
+def test_an_evolve_block_without_code_is_named_in_a_notice(tmp_path: Path) -> None:
+    seed = (
+        "import math\n"
+        "# EVOLVE-BLOCK-START\nX = 1.0\n# EVOLVE-BLOCK-END\n"
+        "# EVOLVE-BLOCK-START\n\n    # write a model here\n# EVOLVE-BLOCK-END\n"
+    )
+    problem = load_problem(_problem(tmp_path, **{"initial_program.py": seed}))
+    empty = [notice for notice in problem.notices if "holds no code" in notice]
+    assert empty == [
+        "initial_program.py: the evolve block after line 5 holds no code; the symbolic "
+        "operators (tune, mutate, crossover, simplify) only change code that is there, so "
+        "it stays empty unless a language model writes into it"
+    ]
+    assert not load_problem(_problem(tmp_path, **{"initial_program.py": SEED})).notices
+
+
+def test_cascade_functions_beside_evaluate_candidate_are_named_as_never_called(
+    tmp_path: Path,
+) -> None:
+    evaluator = (
+        "def evaluate_stage1(candidate):\n    return {'combined_score': 0.0}\n\n"
+        "def evaluate_candidate(candidate):\n    return {'combined_score': 1.0}\n"
+    )
+    problem = load_problem(_problem(tmp_path, **{"evaluator.py": evaluator}))
+    assert [notice for notice in problem.notices if "never" in notice] == [
+        "evaluator.py defines evaluate_candidate, so evoforge calls only it and never "
+        "evaluate_stage1 (the isolated form has no cascade: make the cheap checks first "
+        "inside evaluate_candidate, raising for a candidate that fails them)"
+    ]
+    alone = "def evaluate_candidate(candidate):\n    return {'combined_score': 1.0}\n"
+    assert not load_problem(_problem(tmp_path, **{"evaluator.py": alone})).notices

@@ -103,10 +103,14 @@ def _cmd_show(args: argparse.Namespace) -> int:
     console = Console(highlight=False, soft_wrap=True)
     score = "-" if program["score"] is None else f"{program['score']:.6g}"
     gain = "" if program["gain"] is None else f" ({program['gain']:+.4g} over its parent)"
+    made = (
+        "the seed program"
+        if program["parent_id"] is None
+        else f"{escape(program['operator'])} on {escape(str(program['parent_id']))}"
+    )
     console.print(
         f"[bold]{escape(program['id'])}[/bold]: {program['status']}, score {score}{gain}; "
-        f"{escape(program['operator'])} on {escape(str(program['parent_id'] or 'nothing'))}, "
-        f"iteration {program['iteration']}, island {program['island']}, "
+        f"{made}, iteration {program['iteration']}, island {program['island']}, "
         f"outcome {program['outcome'] or 'not inserted'}"
     )
     if program["reason"]:

@@ -76,6 +76,8 @@ def test_show_prints_the_diff_against_the_parent(small_run: Path, best: dict) ->
 def test_show_seed_prints_its_code(small_run: Path) -> None:
     done = evoforge("show", str(small_run), "seed")
     assert done.returncode == 0
+    assert done.stdout.startswith("seed: ok, score ")
+    assert "; the seed program, iteration 0, island 0," in done.stdout.splitlines()[0]
     assert "EVOLVE-BLOCK-START" in done.stdout
 
 

@@ -1,0 +1,93 @@
+"""The one line that says why a run cannot start when its seed program did not score.
+
+The line is the result's status and the last line of its reason, then what helps a user
+fix a problem written moments ago: where the exception was raised in the problem's own
+code (the evaluator, a module beside it, or the candidate program; never a frame of
+evoforge, the standard library or an installed package), and for the mistakes a new
+problem commonly makes (a relative path to a data file, a time limit shorter than one
+evaluation) the setting or the idiom to use.
+"""
+
+from __future__ import annotations
+
+import re
+import sysconfig
+from collections.abc import Mapping
+from pathlib import Path, PurePath
+
+from evoforge.config import EvaluatorConfig
+from evoforge.problem import PROGRAM_FILENAME
+from evoforge.program import EvalStatus, EvaluationResult
+
+_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<function>.+)$')
+_MISSING_FILE = re.compile(
+    r"FileNotFoundError: (?P<side>in the candidate: )?\[Errno 2\] .*: '(?P<name>[^']+)'$"
+)
+_PACKAGE_DIR = Path(__file__).resolve().parent
+_CALL_TIME_LIMIT = "within the call time limit of"
+
+
+def seed_failure(result: EvaluationResult, config: EvaluatorConfig, candidate_file: str) -> str:
+    """One line (no newline) saying why the seed's ``result`` (any status but ``ok``, or
+    ``ok`` without a score) stops the start, with the location and hint described in the
+    module docstring where there is one. ``candidate_file``: the name the candidate was
+    evaluated under; a frame in it is shown as the seed's file, ``initial_program.py``."""
+    detail = result.reason.splitlines()[-1] if result.reason else "no reason given"
+    line = f"the seed program did not score ({result.status.value}): {detail}"
+    where = user_frame(result.artifacts.get("traceback", ""), {candidate_file: PROGRAM_FILENAME})
+    if where is not None:
+        line += f" (at {where})"
+    hint = _hint(result, detail, config)
+    return line if hint is None else f"{line}; {hint}"
+
+
+def user_frame(traceback_text: str, shown_as: Mapping[str, str]) -> str | None:
+    """``file.py:LINE in FUNCTION`` for the innermost frame of ``traceback_text`` that is in
+    the problem's own code, or None when it has none (no traceback, or every frame is
+    evoforge's, the standard library's or an installed package's). A file whose name is a
+    key of ``shown_as`` is shown under that key's value."""
+    found = None
+    for text in traceback_text.splitlines():
+        match = _FRAME.match(text)
+        if match is not None and not _library_file(match["file"]):
+            name = PurePath(match["file"]).name
+            found = f"{shown_as.get(name, name)}:{match['line']} in {match['function']}"
+    return found
+
+
+def _library_file(name: str) -> bool:
+    """Whether the frame's file is not the problem's: evoforge's own, the standard
+    library's or an installed package's, or no file at all (``<string>``)."""
+    if name.startswith("<"):
+        return True
+    path = Path(name)
+    if path.is_relative_to(_PACKAGE_DIR) or "site-packages" in path.parts:
+        return True
+    paths = sysconfig.get_paths()
+    return any(path.is_relative_to(paths[key]) for key in ("stdlib", "platstdlib"))
+
+
+def _hint(result: EvaluationResult, detail: str, config: EvaluatorConfig) -> str | None:
+    """What to change for the common mistakes the module docstring names, or None."""
+    if result.status is EvalStatus.TIMEOUT:
+        return (
+            f"one evaluation took longer than evaluator.timeout_s ({config.timeout_s:g} s): "
+            "raise it in config.yaml or make the evaluation faster"
+        )
+    if _CALL_TIME_LIMIT in detail:
+        return (
+            "one call of the candidate took longer than evaluator.call_timeout_s: "
+            "raise it in config.yaml or make the call faster"
+        )
+    missing = _MISSING_FILE.search(detail)
+    if missing is None or Path(missing["name"]).is_absolute():
+        return None
+    if missing["side"]:
+        return (
+            "the candidate sees only its own file: have the evaluator read the data and "
+            "pass it to the candidate as arguments"
+        )
+    return (
+        "the evaluator runs in a fresh temporary directory: find files beside it with "
+        f"Path(__file__).parent / {missing['name']!r}"
+    )
