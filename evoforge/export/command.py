@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from evoforge.export.options import DIFFICULTY_MODES, FORMATS, ExportOptions
+from evoforge.export.options import DIFFICULTY_MODES, FORMATS, REASONING_MODES, ExportOptions
 
 __all__ = ["add_export_parser", "run_export"]
 
@@ -100,6 +100,13 @@ def add_export_parser(commands: Any) -> None:
         default=_DEFAULTS.seed,
         help="which lineages are held out (default 0)",
     )
+    export.add_argument(
+        "--reasoning",
+        choices=REASONING_MODES,
+        default=_DEFAULTS.reasoning,
+        help="a reasoning model's <think> section before its answer: drop it from the "
+        "completions, or keep it (default drop)",
+    )
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -117,6 +124,7 @@ def run_export(args: argparse.Namespace) -> int:
         rejected_per_chosen=args.rejected_per_chosen,
         validation=args.validation,
         seed=args.seed,
+        reasoning=args.reasoning,
     )
     result = export_runs(args.run_dirs, args.out, options)
     counts = ", ".join(f"{count} {split}" for split, count in result.counts.items())

@@ -46,9 +46,12 @@ def test_the_command_writes_the_files_and_the_card(circle_run: Run, tmp_path: Pa
     assert "| circles | circle_packing |" in card
     assert "| per_lineage | 64 |" in card and "## Share by operator" in card
     assert (out / "train.jsonl").is_file()
-    again = _cli(str(circle_run.directory), "--format", "traces", "--out", str(out))
+    again = _cli(
+        str(circle_run.directory), "--format", "traces", "--out", str(out), "--reasoning", "keep"
+    )
     assert again.returncode == 0, again.stderr
-    assert "# evoforge traces dataset" in (out / "README.md").read_text()
+    card = (out / "README.md").read_text()
+    assert "# evoforge traces dataset" in card and "| reasoning | keep |" in card
 
 
 def _assert_usage_error(done: subprocess.CompletedProcess[str], fragment: str) -> None:
