@@ -54,6 +54,19 @@ def _labels(run_dirs: Sequence[Path]) -> list[str]:
     return labels
 
 
+def _check_runs(run_dirs: Sequence[Path]) -> None:
+    """ExportError when no run is given, or one run twice (its examples would count
+    twice in the card's sources)."""
+    if not run_dirs:
+        raise ExportError("give at least one run directory")
+    seen: dict[Path, Path] = {}
+    for run_dir in run_dirs:
+        resolved = run_dir.resolve()
+        if resolved in seen:
+            raise ExportError(f"run {run_dir} is given twice (also as {seen[resolved]})")
+        seen[resolved] = run_dir
+
+
 def _check_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise ExportError(f"--out {out} is a file, not a directory")
@@ -67,10 +80,10 @@ def _check_out(out: Path) -> None:
 
 
 def export_runs(run_dirs: Sequence[Path], out: Path, options: ExportOptions) -> ExportResult:
-    """Export ``run_dirs`` in ``options.format`` to ``out``; ExportError on bad input or
-    when nothing is selected. A previous export in ``out`` is replaced."""
-    if not run_dirs:
-        raise ExportError("give at least one run directory")
+    """Export ``run_dirs`` in ``options.format`` to ``out``; ExportError on bad input (no
+    run, a run given twice, an ``out`` holding other files) or when nothing is selected.
+    A previous export in ``out`` is replaced."""
+    _check_runs(run_dirs)
     _check_out(out)
     sources = [
         load_run(run_dir, label) for run_dir, label in zip(run_dirs, _labels(run_dirs), strict=True)

@@ -70,6 +70,7 @@ def test_bad_input_is_one_line_and_exit_status_2(
         _cli(str(tmp_path / "missing"), "--format", "sft", "--out", out), "does not exist"
     )
     _assert_usage_error(_cli(str(tmp_path), "--format", "sft", "--out", out), "holds no run")
+    _assert_usage_error(_cli(run, f"{run}/", "--format", "sft", "--out", out), "given twice")
     _assert_usage_error(_cli(run, "--format", "rlhf", "--out", out), "invalid choice")
     _assert_usage_error(_cli(run, "--format", "sft"), "--out")
     _assert_usage_error(
