@@ -128,8 +128,9 @@ def run_export(args: argparse.Namespace) -> int:
     )
     result = export_runs(args.run_dirs, args.out, options)
     counts = ", ".join(f"{count} {split}" for split, count in result.counts.items())
+    running = "".join(f"; {label} is still running: exported so far" for label in result.running)
     print(
         f"{options.format}: {counts} examples from {result.candidates} candidates; "
-        f"card in {result.card}"
+        f"card in {result.card}{running}"
     )
     return 0

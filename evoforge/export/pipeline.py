@@ -34,13 +34,16 @@ _OWNED_FILES = {*SPLIT_FILES.values(), CARD_FILENAME}
 
 @dataclass(frozen=True)
 class ExportResult:
-    """Counts per split, the files written (absolute paths) and the dropped candidates."""
+    """Counts per split, the files written (absolute paths) and the dropped candidates;
+    ``running``: the runs (labels) that were still running, exported as far as they
+    had got."""
 
     counts: dict[str, int]
     files: dict[str, Path]
     card: Path
     drops: dict[str, int]
     candidates: int
+    running: tuple[str, ...] = ()
 
 
 def _labels(run_dirs: Sequence[Path]) -> list[str]:
@@ -136,6 +139,7 @@ def export_runs(run_dirs: Sequence[Path], out: Path, options: ExportOptions) -> 
         card=card_path,
         drops={reason: drops.get(reason, 0) for reason in card.drop_reasons},
         candidates=len(candidates),
+        running=tuple(source.label for source in sources if source.running is not None),
     )
 
 
@@ -156,6 +160,7 @@ def _describe(source: RunSource) -> dict[str, Any]:
         "scored": source.counts.get("scored", 0),
         "seed_score": source.seed.score,
         "best_score": best,
+        "running": source.running,
     }
 
 

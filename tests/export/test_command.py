@@ -4,6 +4,7 @@ status 2 for bad input."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -91,3 +92,35 @@ def test_bad_input_is_one_line_and_exit_status_2(
     (busy / "notes.txt").write_text("mine")
     _assert_usage_error(_cli(run, "--format", "sft", "--out", str(busy)), "holds other files")
     assert (busy / "notes.txt").read_text() == "mine"
+
+
+def test_a_run_still_running_is_exported_so_far_and_said_so(
+    circle_run: Run, tmp_path: Path
+) -> None:
+    """Another process holds the run's lock (as a running ``evoforge run`` does)."""
+    run_dir = tmp_path / "busy-run"
+    shutil.copytree(circle_run.directory, run_dir)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; from evoforge.runs import RunLock; "
+            "lock = RunLock(Path(sys.argv[1])); lock.acquire(); print('held', flush=True); "
+            "sys.stdin.read()",
+            str(run_dir),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        done = _cli(str(run_dir), "--format", "sft", "--out", str(tmp_path / "data"))
+    finally:
+        holder.communicate("", timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "busy-run is still running: exported so far" in done.stdout
+    card = (tmp_path / "data" / "README.md").read_text()
+    assert f"Run busy-run was still running (pid {holder.pid})" in card
+    quiet = _cli(str(run_dir), "--format", "sft", "--out", str(tmp_path / "later"))
+    assert "still running" not in quiet.stdout + (tmp_path / "later" / "README.md").read_text()
