@@ -7,10 +7,12 @@ the parser and calls :func:`run_export`.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 from evoforge.export.options import DIFFICULTY_MODES, FORMATS, REASONING_MODES, ExportOptions
+from evoforge.terminal import printable
 
 __all__ = ["add_export_parser", "run_export"]
 
@@ -109,8 +111,27 @@ def add_export_parser(commands: Any) -> None:
     )
 
 
+class _Progress:
+    """What the export is doing, on one line of a terminal's stderr that each step
+    overwrites and :meth:`clear` empties; nothing when stderr is no terminal."""
+
+    def __init__(self) -> None:
+        self._shown = sys.stderr.isatty()
+
+    def __call__(self, line: str) -> None:
+        if self._shown:
+            sys.stderr.write(f"\r\x1b[Kevoforge export: {printable(line)}")
+            sys.stderr.flush()
+
+    def clear(self) -> None:
+        if self._shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
 def run_export(args: argparse.Namespace) -> int:
-    """Run the export the parsed flags describe and print one summary line.
+    """Run the export the parsed flags describe and print one summary line, showing its
+    progress on a terminal's stderr meanwhile (gone before any result or error).
     Raises :class:`~evoforge.export.options.ExportError` on bad input."""
     from evoforge.export.pipeline import export_runs
 
@@ -126,7 +147,11 @@ def run_export(args: argparse.Namespace) -> int:
         seed=args.seed,
         reasoning=args.reasoning,
     )
-    result = export_runs(args.run_dirs, args.out, options)
+    progress = _Progress()
+    try:
+        result = export_runs(args.run_dirs, args.out, options, progress)
+    finally:
+        progress.clear()
     counts = ", ".join(f"{count} {split}" for split, count in result.counts.items())
     running = "".join(f"; {label} is still running: exported so far" for label in result.running)
     print(

@@ -82,19 +82,30 @@ def _check_out(out: Path) -> None:
             )
 
 
-def export_runs(run_dirs: Sequence[Path], out: Path, options: ExportOptions) -> ExportResult:
+def export_runs(
+    run_dirs: Sequence[Path],
+    out: Path,
+    options: ExportOptions,
+    progress: Callable[[str], None] | None = None,
+) -> ExportResult:
     """Export ``run_dirs`` in ``options.format`` to ``out``; ExportError on bad input (no
     run, a run given twice, an ``out`` holding other files) or when nothing is selected.
-    A previous export in ``out`` is replaced."""
+    A previous export in ``out`` is replaced. ``progress`` is told, in one line each,
+    what the export turns to next (each run read, each run's examples, the writing)."""
+    tell = progress or (lambda _line: None)
     _check_runs(run_dirs)
     _check_out(out)
-    sources = [
-        load_run(run_dir, label) for run_dir, label in zip(run_dirs, _labels(run_dirs), strict=True)
-    ]
+    count = len(run_dirs)
+    sources = []
+    for number, (run_dir, label) in enumerate(zip(run_dirs, _labels(run_dirs), strict=True), 1):
+        tell(f"reading run {label} ({number}/{count})")
+        sources.append(load_run(run_dir, label))
     drops: Counter[str] = Counter()
     candidates: list[Example] = []
-    for source in sources:
+    for number, source in enumerate(sources, 1):
+        tell(f"building {options.format} examples from {source.label} ({number}/{count})")
         candidates.extend(build_examples(source, options, drops))
+    tell(f"selecting among {len(candidates)} candidates")
     examples, duplicates = deduplicate(candidates)
     drops["duplicate"] += duplicates
     if options.format != "traces":
@@ -132,6 +143,7 @@ def export_runs(run_dirs: Sequence[Path], out: Path, options: ExportOptions) -> 
         candidates=len(candidates),
     )
     card_path = out / CARD_FILENAME
+    tell(f"writing {len(written)} examples")
     _replace_export(out, card_path, render_card(card), by_split, files)
     return ExportResult(
         counts=dict(card.counts),

@@ -4,6 +4,7 @@ status 2 for bad input."""
 from __future__ import annotations
 
 import os
+import pty
 import shutil
 import subprocess
 import sys
@@ -124,3 +125,44 @@ def test_a_run_still_running_is_exported_so_far_and_said_so(
     assert f"Run busy-run was still running (pid {holder.pid})" in card
     quiet = _cli(str(run_dir), "--format", "sft", "--out", str(tmp_path / "later"))
     assert "still running" not in quiet.stdout + (tmp_path / "later" / "README.md").read_text()
+
+
+def _cli_on_a_terminal(*args: str) -> tuple[int, str]:
+    """Run ``evoforge export`` with its stderr on a pseudo-terminal: exit status and
+    everything written there."""
+    leader, follower = pty.openpty()
+    with subprocess.Popen(
+        [sys.executable, "-m", "evoforge.cli", "export", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+    ) as process:
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal's last writer is gone
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(leader)
+        status = process.wait(timeout=120)
+    return status, b"".join(chunks).decode()
+
+
+def test_progress_shows_on_a_terminal_and_is_gone_at_the_end(
+    circle_run: Run, tmp_path: Path
+) -> None:
+    run = str(circle_run.directory)
+    status, shown = _cli_on_a_terminal(run, "--format", "sft", "--out", str(tmp_path / "a"))
+    assert status == 0
+    assert "evoforge export: reading run circles (1/1)" in shown
+    assert "evoforge export: writing " in shown
+    assert shown.endswith("\r\x1b[K")
+    status, shown = _cli_on_a_terminal(
+        run, str(tmp_path), "--format", "sft", "--out", str(tmp_path / "b")
+    )
+    assert status == 2
+    assert shown.split("\r\x1b[K")[-1].strip().startswith("evoforge: error: ")
