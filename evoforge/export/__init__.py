@@ -12,7 +12,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from evoforge.export.options import DIFFICULTY_MODES, FORMATS, ExportError, ExportOptions
+from evoforge.export.options import (
+    DIFFICULTY_MODES,
+    FORMATS,
+    REASONING_MODES,
+    ExportError,
+    ExportOptions,
+)
 
 if TYPE_CHECKING:
     from evoforge.export.pipeline import ExportResult, export_runs
@@ -20,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DIFFICULTY_MODES",
     "FORMATS",
+    "REASONING_MODES",
     "ExportError",
     "ExportOptions",
     "ExportResult",

@@ -105,6 +105,13 @@ def render_card(data: CardData) -> str:
             f"{source['scored']} | {_number(source['seed_score'])} | "
             f"{_number(source['best_score'])} |"
         )
+    for source in data.sources:
+        if source.get("running"):
+            lines += [
+                "",
+                f"Run {source['run']} was still running ({source['running']}) when this was "
+                "exported: its data are what it had recorded by then.",
+            ]
     lines += ["", "## Options", "", "| option | value |", "| --- | --- |"]
     for name, value in data.options.items():
         lines.append(f"| {name} | {value} |")

@@ -7,10 +7,12 @@ the parser and calls :func:`run_export`.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
-from evoforge.export.options import DIFFICULTY_MODES, FORMATS, ExportOptions
+from evoforge.export.options import DIFFICULTY_MODES, FORMATS, REASONING_MODES, ExportOptions
+from evoforge.terminal import printable
 
 __all__ = ["add_export_parser", "run_export"]
 
@@ -100,10 +102,36 @@ def add_export_parser(commands: Any) -> None:
         default=_DEFAULTS.seed,
         help="which lineages are held out (default 0)",
     )
+    export.add_argument(
+        "--reasoning",
+        choices=REASONING_MODES,
+        default=_DEFAULTS.reasoning,
+        help="a reasoning model's <think> section before its answer: drop it from the "
+        "completions, or keep it (default drop)",
+    )
+
+
+class _Progress:
+    """What the export is doing, on one line of a terminal's stderr that each step
+    overwrites and :meth:`clear` empties; nothing when stderr is no terminal."""
+
+    def __init__(self) -> None:
+        self._shown = sys.stderr.isatty()
+
+    def __call__(self, line: str) -> None:
+        if self._shown:
+            sys.stderr.write(f"\r\x1b[Kevoforge export: {printable(line)}")
+            sys.stderr.flush()
+
+    def clear(self) -> None:
+        if self._shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
 
 
 def run_export(args: argparse.Namespace) -> int:
-    """Run the export the parsed flags describe and print one summary line.
+    """Run the export the parsed flags describe and print one summary line, showing its
+    progress on a terminal's stderr meanwhile (gone before any result or error).
     Raises :class:`~evoforge.export.options.ExportError` on bad input."""
     from evoforge.export.pipeline import export_runs
 
@@ -117,11 +145,17 @@ def run_export(args: argparse.Namespace) -> int:
         rejected_per_chosen=args.rejected_per_chosen,
         validation=args.validation,
         seed=args.seed,
+        reasoning=args.reasoning,
     )
-    result = export_runs(args.run_dirs, args.out, options)
+    progress = _Progress()
+    try:
+        result = export_runs(args.run_dirs, args.out, options, progress)
+    finally:
+        progress.clear()
     counts = ", ".join(f"{count} {split}" for split, count in result.counts.items())
+    running = "".join(f"; {label} is still running: exported so far" for label in result.running)
     print(
         f"{options.format}: {counts} examples from {result.candidates} candidates; "
-        f"card in {result.card}"
+        f"card in {result.card}{running}"
     )
     return 0

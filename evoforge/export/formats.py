@@ -41,6 +41,7 @@ from evoforge.export.turns import (
     improvement_turns,
     model_turns,
     rebuilt_prompt,
+    without_reasoning,
 )
 from evoforge.program import Program
 
@@ -62,7 +63,7 @@ def build_examples(source: RunSource, options: ExportOptions, drops: Counter[str
         return _sft(source, options, drops)
     if options.format == "preference":
         return _preference(source, options, drops)
-    return _traces(source, drops)
+    return _traces(source, options, drops)
 
 
 def _ref(source: RunSource, program: Program) -> ProgramRef:
@@ -78,20 +79,29 @@ def _relative_gain(child: Program, parent: Program) -> float:
     return gain / max(abs(float(parent.score or 0.0)), 1e-12)
 
 
+def _completion(source: RunSource, answer: str, reasoning: str, options: ExportOptions) -> str:
+    """A model's answer as exported: without its reasoning section, or (``reasoning``
+    ``keep``) with it in front, scrubbed as free text."""
+    if options.reasoning == "keep" and reasoning:
+        return source.scrubber.scrub(reasoning) + answer
+    return answer
+
+
 def _clean_turns(
-    source: RunSource, parent: Program, child: Program, turns: Turns
-) -> tuple[str, str] | None:
-    """Scrubbed (system, user) when the code-bearing parts are clean and the answer
-    still reproduces the child; None otherwise."""
+    source: RunSource, parent: Program, child: Program, turns: Turns, options: ExportOptions
+) -> tuple[str, str, str] | None:
+    """Scrubbed (system, user, assistant) when the code-bearing parts are clean and the
+    assistant turn still reproduces the child; None otherwise."""
     scrubber = source.scrubber
     if not all(scrubber.is_clean(text) for text in (parent.code, child.code, turns.assistant)):
         return None
     system, user = scrubber.scrub(turns.system), scrubber.scrub(turns.user)
     if parent.code.rstrip() not in user:
         return None
-    if apply_answer(parent.code, turns.assistant, turns.answer_format) != child.code:
+    assistant = _completion(source, turns.assistant, turns.reasoning, options)
+    if apply_answer(parent.code, assistant, turns.answer_format) != child.code:
         return None
-    return system, user
+    return system, user, assistant
 
 
 def _messages(system: str, user: str, assistant: str) -> list[dict[str, str]]:
@@ -113,7 +123,7 @@ def _sft(source: RunSource, options: ExportOptions, drops: Counter[str]) -> list
         drops["quota"] += sum(1 for child in children if improves(child, parent)) - len(chosen)
         for child in chosen:
             turns = improvement_turns(source, parent, child)
-            example = _sft_example(source, parent, child, None, turns, hardness, drops)
+            example = _sft_example(source, options, parent, child, None, turns, hardness, drops)
             if example is not None:
                 examples.append(example)
         if not chosen or options.failure_examples == 0:
@@ -126,7 +136,7 @@ def _sft(source: RunSource, options: ExportOptions, drops: Counter[str]) -> list
         fixed = chosen[0]
         for failure in failed:
             turns = failure_turns(source, parent, failure, fixed)
-            example = _sft_example(source, parent, fixed, failure, turns, hardness, drops)
+            example = _sft_example(source, options, parent, fixed, failure, turns, hardness, drops)
             if example is not None:
                 examples.append(example)
     examples.sort(key=lambda example: example.record["_order"])
@@ -137,6 +147,7 @@ def _sft(source: RunSource, options: ExportOptions, drops: Counter[str]) -> list
 
 def _sft_example(
     source: RunSource,
+    options: ExportOptions,
     parent: Program,
     child: Program,
     failure: Program | None,
@@ -150,13 +161,13 @@ def _sft_example(
     if failure is not None and not source.scrubber.is_clean(failure.code):
         drops["sensitive"] += 1
         return None
-    cleaned = _clean_turns(source, parent, child, turns)
+    cleaned = _clean_turns(source, parent, child, turns, options)
     if cleaned is None:
         drops["sensitive"] += 1
         return None
-    system, user = cleaned
+    system, user, assistant = cleaned
     record: dict[str, Any] = {
-        "messages": _messages(system, user, turns.assistant),
+        "messages": _messages(system, user, assistant),
         "kind": "improvement" if failure is None else "failure_fix",
         "source": turns.source,
         "answer_format": turns.answer_format,
@@ -285,19 +296,28 @@ def _finite(values: Mapping[str, Any]) -> dict[str, float | None]:
     return result
 
 
-def _model_exchange(source: RunSource, parent: Program, program: Program) -> tuple[str, str]:
+def _model_exchange(
+    source: RunSource, parent: Program, program: Program, options: ExportOptions
+) -> tuple[str, str]:
     """The user turn and answer of the model request that made ``program`` (the answer
-    that reproduces it, else the last request's first answer); empty for other children."""
+    that reproduces it, else the last request's first answer), its reasoning section
+    dropped or kept as ``options`` say; empty for other children. Unscrubbed."""
     recorded = model_turns(source, parent, program)
     if recorded is not None:
+        if options.reasoning == "keep":
+            return recorded.user, recorded.reasoning + recorded.assistant
         return recorded.user, recorded.assistant
     exchanges = source.exchanges.get(program.seq, [])
     if not exchanges:
         return "", ""
-    return exchanges[-1].user, exchanges[-1].answers[0] if exchanges[-1].answers else ""
+    answer = exchanges[-1].answers[0] if exchanges[-1].answers else ""
+    if options.reasoning == "drop":
+        split = without_reasoning(answer)
+        answer = "" if split is None else split[1]
+    return exchanges[-1].user, answer
 
 
-def _traces(source: RunSource, drops: Counter[str]) -> list[Example]:
+def _traces(source: RunSource, options: ExportOptions, drops: Counter[str]) -> list[Example]:
     examples: list[Example] = []
     scrubber = source.scrubber
     for program in sorted(source.programs.values(), key=lambda p: p.seq):
@@ -315,7 +335,7 @@ def _traces(source: RunSource, drops: Counter[str]) -> list[Example]:
         if not (scrubber.is_clean(parent.code) and scrubber.is_clean(program.code)):
             drops["sensitive"] += 1
             continue
-        prompt, answer = _model_exchange(source, parent, program)
+        prompt, answer = _model_exchange(source, parent, program, options)
         record = {
             "problem": source.problem,
             "run": source.label,

@@ -9,12 +9,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-__all__ = ["DIFFICULTY_MODES", "FORMATS", "ExportError", "ExportOptions"]
+__all__ = ["DIFFICULTY_MODES", "FORMATS", "REASONING_MODES", "ExportError", "ExportOptions"]
 
 Format = Literal["sft", "preference", "traces"]
 Difficulty = Literal["proportional", "uniform", "off"]
+Reasoning = Literal["drop", "keep"]
 FORMATS: tuple[Format, ...] = ("sft", "preference", "traces")
 DIFFICULTY_MODES: tuple[Difficulty, ...] = ("proportional", "uniform", "off")
+REASONING_MODES: tuple[Reasoning, ...] = ("drop", "keep")
 
 
 class ExportError(ValueError):
@@ -52,6 +54,11 @@ class ExportOptions:
     split are dropped, so no parent, child or failed program appears in both (the
     inspirations a prompt shows are not counted); a run too small to split trains whole.
     ``seed`` fixes which lineages are held out.
+
+    ``reasoning``: what becomes of the ``<think>`` section a reasoning model opens its
+    answer with (the run never applies it). ``drop``: a model's answer is written
+    without it (sft's assistant turn, traces' ``model_answer``); ``keep``: it stays in
+    front of the answer, as the model wrote it, scrubbed like all free text.
     """
 
     format: Format
@@ -63,6 +70,7 @@ class ExportOptions:
     rejected_per_chosen: int = 2
     validation: float = 0.1
     seed: int = 0
+    reasoning: Reasoning = "drop"
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -71,6 +79,10 @@ class ExportOptions:
             raise ExportError(
                 f"unknown difficulty mode {self.difficulty!r} "
                 f"(choose {', '.join(DIFFICULTY_MODES)})"
+            )
+        if self.reasoning not in REASONING_MODES:
+            raise ExportError(
+                f"unknown reasoning mode {self.reasoning!r} (choose {', '.join(REASONING_MODES)})"
             )
         if self.per_parent < 1:
             raise ExportError("--per-parent must be at least 1")

@@ -34,13 +34,16 @@ _OWNED_FILES = {*SPLIT_FILES.values(), CARD_FILENAME}
 
 @dataclass(frozen=True)
 class ExportResult:
-    """Counts per split, the files written (absolute paths) and the dropped candidates."""
+    """Counts per split, the files written (absolute paths) and the dropped candidates;
+    ``running``: the runs (labels) that were still running, exported as far as they
+    had got."""
 
     counts: dict[str, int]
     files: dict[str, Path]
     card: Path
     drops: dict[str, int]
     candidates: int
+    running: tuple[str, ...] = ()
 
 
 def _labels(run_dirs: Sequence[Path]) -> list[str]:
@@ -52,6 +55,19 @@ def _labels(run_dirs: Sequence[Path]) -> list[str]:
         seen[name] += 1
         labels.append(name if seen[name] == 1 else f"{name}-{seen[name]}")
     return labels
+
+
+def _check_runs(run_dirs: Sequence[Path]) -> None:
+    """ExportError when no run is given, or one run twice (its examples would count
+    twice in the card's sources)."""
+    if not run_dirs:
+        raise ExportError("give at least one run directory")
+    seen: dict[Path, Path] = {}
+    for run_dir in run_dirs:
+        resolved = run_dir.resolve()
+        if resolved in seen:
+            raise ExportError(f"run {run_dir} is given twice (also as {seen[resolved]})")
+        seen[resolved] = run_dir
 
 
 def _check_out(out: Path) -> None:
@@ -66,19 +82,30 @@ def _check_out(out: Path) -> None:
             )
 
 
-def export_runs(run_dirs: Sequence[Path], out: Path, options: ExportOptions) -> ExportResult:
-    """Export ``run_dirs`` in ``options.format`` to ``out``; ExportError on bad input or
-    when nothing is selected. A previous export in ``out`` is replaced."""
-    if not run_dirs:
-        raise ExportError("give at least one run directory")
+def export_runs(
+    run_dirs: Sequence[Path],
+    out: Path,
+    options: ExportOptions,
+    progress: Callable[[str], None] | None = None,
+) -> ExportResult:
+    """Export ``run_dirs`` in ``options.format`` to ``out``; ExportError on bad input (no
+    run, a run given twice, an ``out`` holding other files) or when nothing is selected.
+    A previous export in ``out`` is replaced. ``progress`` is told, in one line each,
+    what the export turns to next (each run read, each run's examples, the writing)."""
+    tell = progress or (lambda _line: None)
+    _check_runs(run_dirs)
     _check_out(out)
-    sources = [
-        load_run(run_dir, label) for run_dir, label in zip(run_dirs, _labels(run_dirs), strict=True)
-    ]
+    count = len(run_dirs)
+    sources = []
+    for number, (run_dir, label) in enumerate(zip(run_dirs, _labels(run_dirs), strict=True), 1):
+        tell(f"reading run {label} ({number}/{count})")
+        sources.append(load_run(run_dir, label))
     drops: Counter[str] = Counter()
     candidates: list[Example] = []
-    for source in sources:
+    for number, source in enumerate(sources, 1):
+        tell(f"building {options.format} examples from {source.label} ({number}/{count})")
         candidates.extend(build_examples(source, options, drops))
+    tell(f"selecting among {len(candidates)} candidates")
     examples, duplicates = deduplicate(candidates)
     drops["duplicate"] += duplicates
     if options.format != "traces":
@@ -116,6 +143,7 @@ def export_runs(run_dirs: Sequence[Path], out: Path, options: ExportOptions) -> 
         candidates=len(candidates),
     )
     card_path = out / CARD_FILENAME
+    tell(f"writing {len(written)} examples")
     _replace_export(out, card_path, render_card(card), by_split, files)
     return ExportResult(
         counts=dict(card.counts),
@@ -123,6 +151,7 @@ def export_runs(run_dirs: Sequence[Path], out: Path, options: ExportOptions) -> 
         card=card_path,
         drops={reason: drops.get(reason, 0) for reason in card.drop_reasons},
         candidates=len(candidates),
+        running=tuple(source.label for source in sources if source.running is not None),
     )
 
 
@@ -143,6 +172,7 @@ def _describe(source: RunSource) -> dict[str, Any]:
         "scored": source.counts.get("scored", 0),
         "seed_score": source.seed.score,
         "best_score": best,
+        "running": source.running,
     }
 
 

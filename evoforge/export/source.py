@@ -21,6 +21,7 @@ from evoforge.llm.records import CallOutcome
 from evoforge.operators.meta_prompts import META_OPERATORS
 from evoforge.operators.prompts import PromptBuilder
 from evoforge.program import EvalStatus, Program
+from evoforge.runs import lock_holder
 from evoforge.storage.db import DatabaseError, RunDatabase
 
 __all__ = ["ModelExchange", "RunSource", "load_run", "split_rendered_prompt"]
@@ -47,7 +48,8 @@ class RunSource:
     path of the user's machine. ``lineage``: program id -> id of the seed's child it
     descends from (the seed's own id for the seed). ``exchanges``: step seq -> answered
     model requests for a child (requests about the run left out), in the order they
-    were made.
+    were made. ``running``: who held the run's lock when it was read (``pid N``), None
+    when nobody did: a running run is exported as far as it had got.
     """
 
     label: str
@@ -61,6 +63,7 @@ class RunSource:
     scrubber: Scrubber
     artifact_chars: int = 1200
     counts: dict[str, int] = field(default_factory=dict)
+    running: str | None = None
 
     def parent_of(self, program: Program) -> Program | None:
         return None if program.parent_id is None else self.programs.get(program.parent_id)
@@ -96,6 +99,7 @@ def load_run(run_dir: Path, label: str) -> RunSource:
         raise ExportError(f"run directory {run_dir} does not exist")
     if not path.is_file():
         raise ExportError(f"{run_dir} holds no run (no {RunDatabase.FILENAME})")
+    running = lock_holder(run_dir)
     try:
         db = RunDatabase(path)
     except DatabaseError as exc:
@@ -164,6 +168,7 @@ def load_run(run_dir: Path, label: str) -> RunSource:
             "children": len(programs) - 1,
             "scored": statuses.get(EvalStatus.OK.value, 0),
         },
+        running=running,
     )
 
 

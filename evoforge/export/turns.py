@@ -7,7 +7,9 @@ SEARCH/REPLACE edits in the form the model operators parse, or a model's recorde
 Every answer is checked with evoforge's own parser (:mod:`evoforge.operators.diff`), with
 exact matching of its SEARCH texts: it is used only when it turns the parent into the
 child byte for byte that way (a model's answer that needed lenient matching gives way to
-an exact edit written from the code).
+an exact edit written from the code). A reasoning model's leading ``<think>`` section is
+read as the run read it: left out before parsing (:mod:`evoforge.operators.reasoning`),
+and kept apart in :attr:`Turns.reasoning`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from evoforge.operators.base import ProposalContext
 from evoforge.operators.diff import AnswerError, child_from_diff_matched, child_from_rewrite
 from evoforge.operators.matching import MatchKind
 from evoforge.operators.prompts import ANSWER_FULL, ANSWER_SEARCH_REPLACE
+from evoforge.operators.reasoning import UnfinishedReasoning, split_reasoning
 from evoforge.program import Program
 
 __all__ = [
@@ -36,6 +39,7 @@ __all__ = [
     "model_turns",
     "rebuilt_prompt",
     "search_replace",
+    "without_reasoning",
 ]
 
 SEARCH_REPLACE = "search_replace"
@@ -52,13 +56,30 @@ _DEFAULT_SENTENCE = "I change the evolve block to raise the score."
 
 @dataclass(frozen=True)
 class Turns:
-    """A system and a user turn, the assistant's answer and how the answer is read."""
+    """A system and a user turn, the assistant's answer and how the answer is read.
+    ``assistant`` holds no reasoning section; ``reasoning`` is the one the model's
+    answer opened with, tags included ("" for none, and for every rebuilt answer)."""
 
     system: str
     user: str
     assistant: str
     answer_format: str
     source: str  # "model": a recorded model exchange; "rebuilt": built from the code
+    reasoning: str = ""
+
+
+def without_reasoning(answer: str) -> tuple[str, str] | None:
+    """``(reasoning, rest)`` with ``reasoning + rest == answer``: a model's answer split
+    as the run split it, the white space after the reasoning section going with it (""
+    when there is no section); None when the answer is all reasoning."""
+    try:
+        reasoning, rest = split_reasoning(answer)
+    except UnfinishedReasoning:
+        return None
+    if not reasoning:
+        return "", answer
+    stripped = rest.lstrip()
+    return reasoning + rest[: len(rest) - len(stripped)], stripped
 
 
 def answer_format(user: str) -> str:
@@ -71,7 +92,12 @@ def answer_format(user: str) -> str:
 def apply_answer(parent_code: str, answer: str, form: str) -> str | None:
     """The child that evoforge's parser makes of ``answer``, or None if it cannot. Every
     SEARCH text must occur in the parent exactly: an answer the parser accepts only by
-    its lenient matching (a typo, stray whitespace) is no example to learn from."""
+    its lenient matching (a typo, stray whitespace) is no example to learn from. A
+    leading reasoning section is left out first, as the run's operators leave it out."""
+    split = without_reasoning(answer)
+    if split is None:
+        return None
+    answer = split[1]
     try:
         if form == SEARCH_REPLACE:
             return child_from_diff_matched(parent_code, answer, leniency=MatchKind.EXACT).code
@@ -153,12 +179,17 @@ def rebuilt_prompt(
 
 def model_turns(source: RunSource, parent: Program, child: Program) -> Turns | None:
     """The recorded prompt and the model's answer that made ``child``, when one of the
-    recorded answers reproduces it exactly; None otherwise."""
+    recorded answers reproduces it exactly (after its reasoning section, which the
+    turns keep apart); None otherwise."""
+    form = SEARCH_REPLACE if child.operator == "llm_diff" else FULL_PROGRAM
     for exchange in source.exchanges.get(child.seq, ()):
-        form = SEARCH_REPLACE if child.operator == "llm_diff" else FULL_PROGRAM
-        for answer in exchange.answers:
+        for recorded in exchange.answers:
+            split = without_reasoning(recorded)
+            if split is None:
+                continue
+            reasoning, answer = split
             if apply_answer(parent.code, answer, form) == child.code:
-                return Turns(exchange.system, exchange.user, answer, form, "model")
+                return Turns(exchange.system, exchange.user, answer, form, "model", reasoning)
     return None
 
 

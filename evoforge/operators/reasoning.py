@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["UnfinishedReasoning", "after_reasoning"]
+__all__ = ["UnfinishedReasoning", "after_reasoning", "split_reasoning"]
 
 _OPENING_RE = re.compile(r"\A\s*<(?P<tag>think|thinking)>", re.IGNORECASE)
 _CLOSING_ALONE_RE = re.compile(r"^[ \t]*</(?:think|thinking)>", re.IGNORECASE | re.MULTILINE)
@@ -33,6 +33,13 @@ class UnfinishedReasoning(ValueError):
 def after_reasoning(answer: str) -> str:
     """``answer`` without its leading reasoning section (see the module docstring);
     raises :class:`UnfinishedReasoning` when the section never ends."""
+    return split_reasoning(answer)[1]
+
+
+def split_reasoning(answer: str) -> tuple[str, str]:
+    """``(reasoning, rest)`` with ``reasoning + rest == answer``: ``reasoning`` is the
+    leading section up to and including its closing tag ("" when there is none), ``rest``
+    is :func:`after_reasoning`'s result; raises :class:`UnfinishedReasoning` likewise."""
     opening = _OPENING_RE.match(answer)
     if opening is not None:
         closing = re.compile(rf"</{opening['tag']}>", re.IGNORECASE).search(answer, opening.end())
@@ -41,8 +48,8 @@ def after_reasoning(answer: str) -> str:
                 f"the answer is all reasoning: <{opening['tag']}> is never closed "
                 "(the model stopped before answering)"
             )
-        return answer[closing.end() :]
+        return answer[: closing.end()], answer[closing.end() :]
     closing_alone = _CLOSING_ALONE_RE.search(answer)
     if closing_alone is not None and "<think" not in answer[: closing_alone.start()].lower():
-        return answer[closing_alone.end() :]
-    return answer
+        return answer[: closing_alone.end()], answer[closing_alone.end() :]
+    return "", answer

@@ -1,15 +1,21 @@
 """Real runs shared by the export tests: offline (symbolic operators on two example
-problems), through the oracle (the offline stand-in model on 127.0.0.1), and a run whose
-evaluator leaks a token, a private path and its own source into its errors.
+problems), through the oracle (the offline stand-in model on 127.0.0.1), through the
+oracle playing a reasoning model (a proxy on 127.0.0.1 that opens each of its answers
+with a ``<think>`` section), and a run whose evaluator leaks a token, a private path and
+its own source into its errors.
 
 Each run is made once per test package and only read afterwards. One worker each, so a
 run is the same every time (its seed fixes it) and so are the assertions on it."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import threading
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +107,73 @@ def oracle_run(runs_dir: Path) -> Iterator[Run]:
         yield _run(CURVE_FIT, runs_dir / "oracle", 30, config)
     finally:
         server.close()
+
+
+REASONING = "The score is low: the quadratic term is missing, so c must grow."
+DRAFT_EDIT = "<<<<<<< SEARCH\n    c = 0.0\n=======\n    c = 9.0\n>>>>>>> REPLACE"
+
+
+def think(answer: str) -> str:
+    """``answer`` as a reasoning model writes it: a ``<think>`` section first, holding
+    the reasoning and, for an edit, a draft edit the model then rejects."""
+    draft = f"A first draft:\n{DRAFT_EDIT}\nNo, too large.\n" if "=======" in answer else ""
+    return f"<think>\n{REASONING}\n{draft}</think>\n\n{answer}"
+
+
+def _reasoning_proxy(oracle_url: str) -> ThreadingHTTPServer:
+    """An OpenAI-compatible server on 127.0.0.1 that passes each request to the oracle
+    and returns its answers wrapped by :func:`think`."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _relay(self, body: bytes | None) -> None:
+            request = urllib.request.Request(
+                oracle_url.removesuffix("/v1") + self.path,
+                data=body,
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                reply = json.loads(response.read())
+            for choice in reply.get("choices", ()):
+                choice["message"]["content"] = think(choice["message"]["content"])
+            data = json.dumps(reply).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            self._relay(None)
+
+        def do_POST(self) -> None:
+            self._relay(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture(scope="package")
+def reasoning_run(runs_dir: Path) -> Iterator[Run]:
+    """A run whose model answers as a reasoning model does (see :func:`think`)."""
+    oracle = start_oracle(port=0, seed=5)
+    proxy = _reasoning_proxy(oracle.url)
+    url = f"http://127.0.0.1:{proxy.server_address[1]}/v1"
+    try:
+        config = {
+            "seed": 4,
+            "operators": {"enabled": ["llm_diff", "llm_rewrite"]},
+            "llm": {"models": [{"model": "oracle", "base_url": url, "timeout_s": 10}]},
+        }
+        yield _run(CURVE_FIT, runs_dir / "reasoning", 16, config)
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+        oracle.close()
 
 
 @pytest.fixture(scope="package")

@@ -3,6 +3,7 @@ preference margin, the split by lineage, and answers that parse back to the chil
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -249,7 +250,9 @@ def test_an_oracle_run_exports_the_models_own_answers(oracle_run: Run, tmp_path:
 def test_examples_are_unique_by_normalised_code(
     offline_runs: dict[str, Run], tmp_path: Path
 ) -> None:
-    twice = [*offline_runs.values(), offline_runs["circles"]]
+    copy = tmp_path / "copy" / "circles"
+    shutil.copytree(offline_runs["circles"].directory, copy)
+    twice = [*offline_runs.values(), Run(copy, offline_runs["circles"].programs)]
     data = _export(twice, tmp_path / "sft", format="sft")
     keys = []
     for rows in data.values():

@@ -9,7 +9,7 @@ from operator_cases import PROGRAMS
 
 from evoforge.operators.answers import AnswerRequest, AppliedAnswer, apply_answers
 from evoforge.operators.diff import UNPARSEABLE
-from evoforge.operators.reasoning import UnfinishedReasoning, after_reasoning
+from evoforge.operators.reasoning import UnfinishedReasoning, after_reasoning, split_reasoning
 
 CODE = PROGRAMS["two_blocks"]
 
@@ -56,3 +56,17 @@ def test_tags_inside_the_answer_stay_as_they_are() -> None:
     assert after_reasoning(answer) == answer  # the closing tag follows an opening one
     plain = f"No reasoning here.\n{_edit('2.0')}"
     assert after_reasoning(plain) == plain
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        f"<think>\nFirst idea:\n{_edit('3.0')}</think>\n\n{_edit('2.0')}",
+        f"Let me see.\n</thinking>\n{_edit('2.0')}",
+        _edit("2.0"),
+    ],
+)
+def test_split_reasoning_parts_make_the_answer_again(answer: str) -> None:
+    reasoning, rest = split_reasoning(answer)
+    assert reasoning + rest == answer and rest == after_reasoning(answer)
+    assert reasoning.lower().rstrip().endswith(("</think>", "</thinking>")) or not reasoning
