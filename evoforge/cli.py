@@ -360,7 +360,7 @@ def _open_db(run_dir: Path) -> RunDatabase:
     path = run_dir / RunDatabase.FILENAME
     if not path.is_file():
         raise DatabaseError(f"{run_dir} holds no run (no {RunDatabase.FILENAME})")
-    return RunDatabase(path)
+    return RunDatabase.open_for_reading(path)
 
 
 def _summarise(run_dir: Path, summarise: Callable[[RunDatabase], dict[str, Any]]) -> dict[str, Any]:

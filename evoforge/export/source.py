@@ -101,7 +101,7 @@ def load_run(run_dir: Path, label: str) -> RunSource:
         raise ExportError(f"{run_dir} holds no run (no {RunDatabase.FILENAME})")
     running = lock_holder(run_dir)
     try:
-        db = RunDatabase(path)
+        db = RunDatabase.open_for_reading(path)
     except DatabaseError as exc:
         raise ExportError(str(exc)) from None
     try:

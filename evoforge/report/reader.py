@@ -21,7 +21,13 @@ from typing import Any
 
 from evoforge.running_time import SPANS_STATE
 from evoforge.splits import FINAL_STATE
-from evoforge.storage.db import DatabaseError, RunDatabase, path_too_long, storable_text
+from evoforge.storage.db import (
+    DatabaseError,
+    RunDatabase,
+    connect_read_only,
+    path_too_long,
+    storable_text,
+)
 
 REPORT_FILENAME = "report.html"  # where ``evoforge report`` writes in a run directory
 VIEWED_STATE = (SPANS_STATE, FINAL_STATE)
@@ -39,10 +45,8 @@ class RunReader:
         self.path = run_dir / RunDatabase.FILENAME
         if not self.path.is_file():
             raise DatabaseError(f"{run_dir} holds no run (no {RunDatabase.FILENAME})")
-        uri = f"{self.path.resolve().as_uri()}?mode=ro"
         try:
-            self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30.0)
-            self._conn.execute("PRAGMA query_only=ON")
+            self._conn = connect_read_only(self.path)
             tables = {
                 row[0]
                 for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")

@@ -218,6 +218,50 @@ _SQLITE_MAX_PATH = 512 - len("-journal")
 """The longest database path SQLite's unix VFS opens (its 512 bytes hold the journal's)."""
 
 
+_CANNOT_WRITE = ("unable to open database file", "readonly database", "Read-only file system")
+"""How SQLite says it could not open a database for writing."""
+
+
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection to the SQLite file at ``path`` that reads and never writes.
+
+    Reading a database in WAL mode needs its shared-memory file (``-shm``) beside it,
+    which SQLite cannot make where the directory cannot be written (a read-only mount, a
+    run directory of another user). There the file is opened as immutable, which is exact
+    while no write-ahead log (``-wal``) holds commits, as after a run that closed; a log
+    that does hold some is refused with :class:`DatabaseError`: the latest steps would
+    be missing. Raises ``sqlite3.DatabaseError`` when the file cannot be read at all.
+    """
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    try:
+        return _query_only(uri)
+    except sqlite3.OperationalError as exc:
+        if "unable to open" not in str(exc):
+            raise
+        log = path.with_name(f"{path.name}-wal")
+        if log.exists() and log.stat().st_size > 0:
+            raise DatabaseError(
+                f"run database {path} cannot be read here: its latest steps are in "
+                f"{log.name}, which needs a directory that can be written; copy the run "
+                "directory to one"
+            ) from exc
+        return _query_only(f"{uri}&immutable=1")
+
+
+def _query_only(uri: str) -> sqlite3.Connection:
+    """A connection to ``uri`` that refuses writes, checked by reading the schema."""
+    conn = sqlite3.connect(
+        uri, uri=True, isolation_level=None, timeout=30.0, check_same_thread=False
+    )
+    try:
+        conn.execute("PRAGMA query_only=ON")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 def path_too_long(path: Path) -> str | None:
     """Why SQLite cannot open the database at ``path`` when its full path is too long for
     it (``None`` when it is not): what fails then is only "unable to open database file"."""
@@ -261,7 +305,11 @@ class RunDatabase:
 
     FILENAME = "run.sqlite"
 
-    def __init__(self, path: Path, *, create: bool = False) -> None:
+    def __init__(self, path: Path, *, create: bool = False, read_only: bool = False) -> None:
+        """Open (or with ``create``, make) the run database at ``path``, bringing an older
+        one up to date. ``read_only``: open it without writing anything, also where its
+        directory cannot be written (:func:`connect_read_only`); every write then fails,
+        and a database of an older schema is refused (it cannot be brought up to date)."""
         self.path = path
         self._checkpointer: _Checkpointer | None = None
         self._commits = 0
@@ -269,17 +317,21 @@ class RunDatabase:
         if not create and not path.exists():
             raise DatabaseError(f"no run database at {path}")
         try:
-            self._conn = sqlite3.connect(
-                str(path), isolation_level=None, timeout=30.0, check_same_thread=False
-            )
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA foreign_keys=ON")
-            self._conn.execute(f"PRAGMA journal_size_limit={int(WAL_SIZE_LIMIT_BYTES)}")
-            if create:
-                self._conn.executescript(_SCHEMA)
-                self._set_meta_if_absent("schema_version", str(SCHEMA_VERSION))
-            self._migrate()
+            if read_only:
+                self._conn = connect_read_only(path)
+                self._refuse_older_schema()
+            else:
+                self._conn = sqlite3.connect(
+                    str(path), isolation_level=None, timeout=30.0, check_same_thread=False
+                )
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+                self._conn.execute("PRAGMA foreign_keys=ON")
+                self._conn.execute(f"PRAGMA journal_size_limit={int(WAL_SIZE_LIMIT_BYTES)}")
+                if create:
+                    self._conn.executescript(_SCHEMA)
+                    self._set_meta_if_absent("schema_version", str(SCHEMA_VERSION))
+                self._migrate()
             self._check_integrity()
         except sqlite3.DatabaseError as exc:
             too_long = path_too_long(path)
@@ -287,6 +339,31 @@ class RunDatabase:
                 raise DatabaseError(too_long) from exc
             raise DatabaseError(f"run database {path} is unreadable or corrupt: {exc}") from exc
         self._identity = _file_identity(path)
+
+    @classmethod
+    def open_for_reading(cls, path: Path) -> RunDatabase:
+        """The run database at ``path`` for a command that only reads it (``status``,
+        ``best``, ``export``): opened as usual (an older one is brought up to date), or,
+        where that cannot write (a read-only mount, another user's run), read-only. When
+        both fail, the :class:`DatabaseError` raised is the read-only attempt's where the
+        first failed for want of writing, else the first's."""
+        try:
+            return cls(path)
+        except DatabaseError as error:
+            try:
+                return cls(path, read_only=True)
+            except DatabaseError as reading:
+                cannot_write = any(words in str(error) for words in _CANNOT_WRITE)
+                raise (reading if cannot_write else error) from None
+
+    def _refuse_older_schema(self) -> None:
+        version = self.get_meta("schema_version")
+        if version is not None and version.isdigit() and int(version) < SCHEMA_VERSION:
+            raise DatabaseError(
+                f"run database {self.path} was written by an older evoforge (schema version "
+                f"{version}) and cannot be brought up to date here, where it cannot be "
+                "written; open it once where it can"
+            )
 
     def _check_integrity(self) -> None:
         tables = {
