@@ -7,6 +7,7 @@ locked run) ends with one readable line on stderr and exit status 2; never a tra
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import os
@@ -735,8 +736,19 @@ _COMMANDS = {
 }
 
 
+def tolerate_unencodable_output() -> None:
+    """Let stdout and stderr write any text: a character their encoding cannot hold (an
+    ASCII or Latin-1 locale such as ``LC_ALL=C`` reading a program with ``π`` in it) is
+    written as a backslash escape (``\\u03c0``) instead of raising UnicodeEncodeError.
+    Files written for the user (``best -o``, exports, reports) are UTF-8 and unaffected."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors in ("strict", "surrogateescape"):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script. Returns the exit status."""
+    tolerate_unencodable_output()
     try:
         args = build_parser().parse_args(argv)
         return _COMMANDS[args.command](args)
