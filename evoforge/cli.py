@@ -45,6 +45,8 @@ from evoforge.terminal import printable
 EXIT_USAGE = 2
 #: The run stopped because no language model was usable (``llm.on_no_model: stop``).
 EXIT_NO_MODEL = 3
+#: Interrupted (SIGINT, SIGTERM, SIGHUP); the ``evoforge`` program then ends by SIGINT
+#: itself, which a shell also reports as 130 (:mod:`evoforge.__main__`).
 EXIT_INTERRUPTED = 130
 #: The output's reader went away (what rich's console and Python's own recipe exit with).
 EXIT_BROKEN_PIPE = 1
@@ -789,5 +791,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # python -m evoforge.cli: as the console script ends
+    from evoforge.__main__ import end_by_sigint
+
+    _status = main()
+    if _status == EXIT_INTERRUPTED:
+        end_by_sigint()
+    sys.exit(_status)
