@@ -3,12 +3,17 @@ so in one line, and ends as a shell expects of it."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
+import select
 import signal
 import sqlite3
 import subprocess
 import sys
+import termios
+import threading
 import time
 from pathlib import Path
 
@@ -88,3 +93,68 @@ def test_ctrl_c_while_the_command_loads_is_one_line(tmp_path: Path) -> None:
     )
     assert done.stderr == "evoforge: interrupted\n"
     assert done.returncode == -signal.SIGINT
+
+
+class _Terminal:
+    """A pseudo-terminal whose output is read (and dropped) until :meth:`close` hangs it
+    up, as closing a terminal window does."""
+
+    def __init__(self) -> None:
+        self.controller, self.device = pty.openpty()
+        self._closing = threading.Event()
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        while not self._closing.is_set():
+            ready, _, _ = select.select([self.controller], [], [], 0.1)
+            if ready:
+                try:
+                    os.read(self.controller, 65536)
+                except OSError:  # nothing is attached any more
+                    return
+
+    def close(self) -> None:
+        """Hang up: the session on the terminal gets SIGHUP."""
+        self._closing.set()
+        self._reader.join()
+        os.close(self.controller)
+
+
+def _take_as_controlling_terminal() -> None:
+    """In the child, a session leader: make its stdin (the terminal) its controlling
+    terminal, as a login shell's terminal is."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def test_closing_the_terminal_stops_the_run_cleanly(curve_fit: Path, tmp_path: Path) -> None:
+    """The terminal of a run closes (SIGHUP): the run stops as Ctrl-C stops it, the stop
+    recorded (not killed midway), and it resumes."""
+    run_dir = tmp_path / "run"
+    terminal = _Terminal()
+    command = [sys.executable, "-m", "evoforge", "run", str(curve_fit), "--out", str(run_dir)]
+    process = subprocess.Popen(
+        [*command, "--iterations", "2000"],
+        stdin=terminal.device,
+        stdout=terminal.device,
+        stderr=terminal.device,
+        start_new_session=True,
+        preexec_fn=_take_as_controlling_terminal,
+    )
+    os.close(terminal.device)
+    try:
+        _wait_for_programs(run_dir, 4, process)
+        terminal.close()
+        process.wait(timeout=PATIENCE_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == -signal.SIGINT  # an interrupted command's end
+    status = json.loads(run_cli("status", str(run_dir), "--json").stdout)
+    assert status["stop_reason"] == "interrupted"
+    resumed = run_cli("resume", str(run_dir), "--iterations", "2", "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(run_cli("status", str(run_dir), "--json").stdout)["iterations"] == (
+        status["iterations"] + 2
+    )
