@@ -62,3 +62,31 @@ def test_an_ascii_locale_gets_escapes_not_a_traceback(
     done.stdout.decode("ascii")  # nothing but ASCII reached the ASCII terminal
     if args[0] in ("best", "show"):
         assert b"Fit y \\u2248 a\\xb7x + b (\\u03c0 not needed)." in done.stdout
+
+
+def test_a_run_logged_to_a_file_has_plain_progress_lines(curve_fit: Path, tmp_path: Path) -> None:
+    """``evoforge run ... > log 2>&1``: no bar redrawn with control characters, but a
+    progress line at each tenth of the budget, and the result with where the run is."""
+    run_dir = tmp_path / "run"
+    log = tmp_path / "log"
+    with log.open("w", encoding="utf-8") as out:
+        done = subprocess.run(
+            evoforge_command("run", str(curve_fit), "--iterations", "20", "--out", str(run_dir)),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            timeout=300,
+            check=False,
+        )
+    text = log.read_text(encoding="utf-8")
+    assert done.returncode == 0, text
+    assert "\x1b" not in text and "\r" not in text
+    counts = [
+        int(line.split()[1].split("/")[0])
+        for line in text.splitlines()
+        if line.startswith("evolving: ")
+    ]
+    assert len(counts) >= 5, text
+    assert counts == sorted(set(counts)) and counts[-1] == 20, text
+    assert "evolving: 20/20 iterations, best " in text
+    assert text.rstrip().endswith(f"run in {run_dir}")
