@@ -16,18 +16,40 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evoforge.config import Config, ConfigError, load_yaml_mapping, resolve_config
-from evoforge.kinds import RejectionKind, StopReason
-from evoforge.problem import Problem, ProblemError, load_problem
-from evoforge.program import EvalStatus, EvaluationResult, InsertOutcome, InsertStatus, Program
-
 if TYPE_CHECKING:
     from evoforge.checks import Rejection
+    from evoforge.config import Config, ConfigError, load_yaml_mapping, resolve_config
     from evoforge.engine import Engine, EngineError, Job, StepReport
+    from evoforge.kinds import RejectionKind, StopReason
     from evoforge.loop import Budget, RunResult
     from evoforge.operators.base import Proposal
+    from evoforge.problem import Problem, ProblemError, load_problem
+    from evoforge.program import (
+        EvalStatus,
+        EvaluationResult,
+        InsertOutcome,
+        InsertStatus,
+        Program,
+    )
 
+# Every public name is imported on first use, so that ``import evoforge`` (which the
+# ``evoforge`` command does before anything else) is instant and a Ctrl-C while the
+# command loads reaches :mod:`evoforge.__main__`, which says so in one line.
 _LAZY = {
+    "Config": "evoforge.config",
+    "ConfigError": "evoforge.config",
+    "load_yaml_mapping": "evoforge.config",
+    "resolve_config": "evoforge.config",
+    "RejectionKind": "evoforge.kinds",
+    "StopReason": "evoforge.kinds",
+    "Problem": "evoforge.problem",
+    "ProblemError": "evoforge.problem",
+    "load_problem": "evoforge.problem",
+    "EvalStatus": "evoforge.program",
+    "EvaluationResult": "evoforge.program",
+    "InsertOutcome": "evoforge.program",
+    "InsertStatus": "evoforge.program",
+    "Program": "evoforge.program",
     "Engine": "evoforge.engine",
     "EngineError": "evoforge.engine",
     "Job": "evoforge.engine",
@@ -40,7 +62,7 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    """Import the engine-level names on first use, keeping ``import evoforge`` light."""
+    """Import the public names on first use, keeping ``import evoforge`` light."""
     module_name = _LAZY.get(name)
     if module_name is None:
         raise AttributeError(f"module 'evoforge' has no attribute {name!r}")
@@ -96,6 +118,7 @@ def run(
     in evoforge's layout; ``iterations``, ``seed`` and ``workers`` override it, as the
     command-line flags do.
     """
+    from evoforge.config import ConfigError
     from evoforge.openevolve_compat import read_config_file
     from evoforge.runs import start_run
 
@@ -144,6 +167,7 @@ def resume(
     budget, with it it runs that many more iterations. ``llm_base_url`` moves the run's
     models to another endpoint, ``ray_address`` its evaluations to another Ray cluster
     (a run on the ray backend)."""
+    from evoforge.config import ConfigError
     from evoforge.runs import resume_run
 
     if iterations is not None and (isinstance(iterations, bool) or iterations < 0):

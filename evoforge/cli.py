@@ -7,6 +7,7 @@ locked run) ends with one readable line on stderr and exit status 2; never a tra
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import os
@@ -44,6 +45,8 @@ from evoforge.terminal import printable
 EXIT_USAGE = 2
 #: The run stopped because no language model was usable (``llm.on_no_model: stop``).
 EXIT_NO_MODEL = 3
+#: Interrupted (SIGINT, SIGTERM, SIGHUP); the ``evoforge`` program then ends by SIGINT
+#: itself, which a shell also reports as 130 (:mod:`evoforge.__main__`).
 EXIT_INTERRUPTED = 130
 #: The output's reader went away (what rich's console and Python's own recipe exit with).
 EXIT_BROKEN_PIPE = 1
@@ -735,8 +738,19 @@ _COMMANDS = {
 }
 
 
+def tolerate_unencodable_output() -> None:
+    """Let stdout and stderr write any text: a character their encoding cannot hold (an
+    ASCII or Latin-1 locale such as ``LC_ALL=C`` reading a program with ``π`` in it) is
+    written as a backslash escape (``\\u03c0``) instead of raising UnicodeEncodeError.
+    Files written for the user (``best -o``, exports, reports) are UTF-8 and unaffected."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors in ("strict", "surrogateescape"):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script. Returns the exit status."""
+    tolerate_unencodable_output()
     try:
         args = build_parser().parse_args(argv)
         return _COMMANDS[args.command](args)
@@ -777,5 +791,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # python -m evoforge.cli: as the console script ends
+    from evoforge.__main__ import end_by_sigint
+
+    _status = main()
+    if _status == EXIT_INTERRUPTED:
+        end_by_sigint()
+    sys.exit(_status)

@@ -1,12 +1,13 @@
 """The asynchronous run loop: a thin driver around :class:`~evoforge.engine.Engine`.
 
 It keeps up to ``workers`` evaluations in flight, stops at the first budget reached (iterations,
-evaluations, wall time, target score), and on SIGINT/SIGTERM stops asking for new work,
-lets the jobs in flight finish and commit, and returns; a second signal abandons them
-(nothing half-done is ever committed). A job still making its child when the run is
-interrupted or its wall time or target is reached (a model's request may hang for minutes
-with its retries, an operator may take its time) is cancelled rather than awaited; its
-iteration is asked again next. With one worker the loop is strictly sequential, so a run
+evaluations, wall time, target score), and on SIGINT/SIGTERM/SIGHUP
+(:mod:`evoforge.stop_signals`) stops asking for new work, lets the jobs in flight finish
+and commit, and returns; a second signal abandons them (nothing half-done is ever
+committed). A job still making its child when the run is interrupted or its wall time
+or target is reached (a model's request may hang for minutes with its retries, an
+operator may take its time) is cancelled rather than awaited; its iteration is asked
+again next. With one worker the loop is strictly sequential, so a run
 is reproducible from its seed.
 
 With more workers, the loop asks ahead: besides the ``workers`` jobs that evaluate, more
@@ -38,6 +39,7 @@ from evoforge.kinds import StopReason
 from evoforge.program import Program
 from evoforge.report.progress import Reporter
 from evoforge.running_time import SPANS_STATE, span_ended, span_started
+from evoforge.stop_signals import stop_signals, when_received
 from evoforge.storage.db import DatabaseError
 
 if TYPE_CHECKING:
@@ -140,10 +142,10 @@ async def _drive(
 ) -> tuple[StopReason, str]:
     loop = asyncio.get_running_loop()
     installed: dict[signal.Signals, Any] = {}  # each signal taken over, and its handler before
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in stop_signals():
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             previous = signal.getsignal(sig)
-            loop.add_signal_handler(sig, stop.interrupt)
+            loop.add_signal_handler(sig, when_received(sig, stop.interrupt))
             installed[sig] = previous
 
     started = time.monotonic()

@@ -43,21 +43,26 @@ def read_frame(stream: IO[bytes]) -> Any:
     return pickle.loads(_read_exactly(stream, size))
 
 
-# A terminal's Ctrl-C reaches every process of the foreground group: the driver decides
-# when a run stops and ends its children by closing their input, so they ignore SIGINT
-# from their first statement on (before the import of evoforge, which a Ctrl-C would
-# otherwise interrupt with a traceback on the user's terminal).
-_IGNORE_SIGINT = "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+# A terminal's Ctrl-C, and its SIGHUP when it closes, reach every process of the
+# foreground group: the driver decides when a run stops and ends its children by closing
+# their input, so they ignore both from their first statement on (before the import of
+# evoforge, which a Ctrl-C would otherwise interrupt with a traceback on the user's
+# terminal; a SIGHUP would end them under the run that is stopping cleanly).
+_IGNORE_TERMINAL_SIGNALS = (
+    "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "signal.signal(signal.SIGHUP, signal.SIG_IGN)\n"
+)
 
 
 class FramedChild:
     """A fresh interpreter running ``python -c command`` that talks in frames: its stdin
     carries what it is sent, its stdout what it answers. It exits when its input ends,
-    and ignores SIGINT (a terminal's Ctrl-C is the driver's to handle)."""
+    and ignores SIGINT and SIGHUP (a terminal's Ctrl-C or hangup is the driver's to
+    handle)."""
 
     def __init__(self, command: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _IGNORE_SIGINT + command],
+            [sys.executable, "-c", _IGNORE_TERMINAL_SIGNALS + command],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             close_fds=True,

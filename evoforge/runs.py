@@ -33,6 +33,7 @@ from evoforge.report.progress import Reporter, make_reporter
 from evoforge.report.reader import REPORT_FILENAME
 from evoforge.requirements_check import check_requirements
 from evoforge.splits import choose_final
+from evoforge.stop_signals import stop_signals, when_received
 from evoforge.storage.db import RunDatabase
 
 LOCK_FILENAME = "run.lock"
@@ -180,23 +181,25 @@ def _clear_run_dir(run_dir: Path) -> None:
             entry.unlink()
 
 
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
 class _InterruptAfterSeed:
-    """While the seed is scored, a first Ctrl-C (SIGINT, or SIGTERM) lets its evaluation
-    finish and then stops the run (:class:`KeyboardInterrupt` from :meth:`check`); a
-    second one abandons it at once. The run is resumable either way. Acts only in the
-    main thread (where Python delivers signals)."""
+    """While the seed is scored, a first Ctrl-C (SIGINT, or SIGTERM, or SIGHUP:
+    :mod:`evoforge.stop_signals`) lets its evaluation finish and then stops the run
+    (:class:`KeyboardInterrupt` from :meth:`check`); a second one abandons it at once.
+    The run is resumable either way. Acts only in the main thread (where Python delivers
+    signals)."""
 
     def __init__(self, note: Callable[[str], None], run_dir: Path) -> None:
         self.pressed = False
         self._note = note
         self._run_dir = run_dir
         self._previous: Any = None
+        self._signals = stop_signals()
         self._active = threading.current_thread() is threading.main_thread()
 
     def _on_interrupt(self, signum: int, frame: FrameType | None) -> None:
+        when_received(signum, self._interrupt)()
+
+    def _interrupt(self) -> None:
         if self.pressed:
             raise KeyboardInterrupt
         self.pressed = True
@@ -208,12 +211,12 @@ class _InterruptAfterSeed:
 
     def __enter__(self) -> _InterruptAfterSeed:
         if self._active:
-            self._previous = [signal.signal(sig, self._on_interrupt) for sig in _STOP_SIGNALS]
+            self._previous = [signal.signal(sig, self._on_interrupt) for sig in self._signals]
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         if self._active:
-            for sig, previous in zip(_STOP_SIGNALS, self._previous, strict=True):
+            for sig, previous in zip(self._signals, self._previous, strict=True):
                 if previous is not None:  # None: not set from Python, nothing to restore
                     signal.signal(sig, previous)
 
@@ -258,25 +261,36 @@ _P = ParamSpec("_P")
 _Result = TypeVar("_Result")
 
 
-def _stopped_by_sigterm(function: Callable[_P, _Result]) -> Callable[_P, _Result]:
-    """SIGTERM (a service manager's stop, ``kill``) stops the run as Ctrl-C does in every
-    phase of ``function``: the run loop takes both over while it runs, and elsewhere
-    SIGTERM raises :class:`KeyboardInterrupt` (it ended the process at once, leaving its
-    children and temporary files). Only in the main thread, where Python delivers
-    signals."""
+def _stopped_by_signals(function: Callable[_P, _Result]) -> Callable[_P, _Result]:
+    """SIGTERM (a service manager's stop, ``kill``) and SIGHUP (the terminal closed) stop
+    the run as Ctrl-C does in every phase of ``function``: the run loop takes them over
+    while it runs, and elsewhere they raise :class:`KeyboardInterrupt` (by default they
+    ended the process at once, leaving its children and temporary files, and the stop
+    unrecorded). Only in the main thread, where Python delivers signals."""
 
     @functools.wraps(function)
-    def stopped_by_sigterm(*args: _P.args, **kwargs: _P.kwargs) -> _Result:
+    def stopped_by_signals(*args: _P.args, **kwargs: _P.kwargs) -> _Result:
         if threading.current_thread() is not threading.main_thread():
             return function(*args, **kwargs)
-        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+        taken = [sig for sig in stop_signals() if sig != signal.SIGINT]
+        previous = [signal.signal(sig, _raise_interrupt) for sig in taken]
         try:
             return function(*args, **kwargs)
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+            for sig, handler in zip(taken, previous, strict=True):
+                if handler is not None:
+                    signal.signal(sig, handler)
 
-    return stopped_by_sigterm
+    return stopped_by_signals
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    """A signal handler: :class:`KeyboardInterrupt`, as SIGINT's default handler raises."""
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    when_received(signum, interrupt)()
 
 
 def _budget(config: Config) -> Budget:
@@ -302,7 +316,7 @@ def _check_models(config: Config, reporter: Reporter, allow_unreachable: bool) -
         reporter.note(f"warning: {warning}")
 
 
-@_stopped_by_sigterm
+@_stopped_by_signals
 def start_run(
     problem_dir: Path | str,
     *,
@@ -390,7 +404,7 @@ def _tidy_failed_start(run_dir: Path, made: bool, lock_was_there: bool) -> None:
             run_dir.rmdir()  # only when empty
 
 
-@_stopped_by_sigterm
+@_stopped_by_signals
 def resume_run(
     run_dir: Path,
     *,

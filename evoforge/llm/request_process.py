@@ -18,7 +18,7 @@ Contract:
   code, never a candidate's, and no key crosses the pipe;
 * a child that dies fails the requests it had in flight with a connection error (the
   router counts it as any failed request) and the next request starts a fresh one;
-* the child ignores SIGINT (the driver decides when a run stops) and exits when its
+* the child ignores SIGINT and SIGHUP (the driver decides when a run stops) and exits when its
   input reaches end of file: when the driver closes it, or goes away (``kill -9`` too).
 """
 
@@ -206,6 +206,7 @@ def serve() -> None:
     ``(number, True, ChatResponse)`` or ``(number, False, failure)`` when it is done, in
     any order, until end of input."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a closed terminal: the driver's too
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but answers may reach the driver's pipe
     try:

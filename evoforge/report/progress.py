@@ -7,6 +7,7 @@ the end; it never influences the run.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from typing import TYPE_CHECKING, Any, TextIO
@@ -77,11 +78,23 @@ def describe_event(kind: str, payload: dict[str, Any]) -> str:
     )
 
 
+#: Progress lines on a stream that is no terminal: one per this share of the budget.
+PLAIN_LINE_SHARE = 0.1
+
+
 class RichReporter(Reporter):
-    """A live progress bar with iteration, best score, evaluations per second, failures."""
+    """A live progress bar with iteration, best score, evaluations per second, failures.
+
+    Where stderr is no interactive terminal (a log file, a pipe, ``TERM=dumb``) a bar
+    cannot redraw itself: the same figures come as plain lines instead, one at each tenth
+    of the iteration budget and one at the end (:meth:`progress_line`)."""
 
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True, soft_wrap=True)  # lines stay whole
+        self._plain = not self.console.is_interactive
+        self._total = 0
+        self._next_line_at = 0
+        self._last_line_at: int | None = None  # the iterations of the last plain line
         self._progress = Progress(
             TextColumn("[bold]evolving[/bold]"),
             BarColumn(),
@@ -100,7 +113,10 @@ class RichReporter(Reporter):
     def start(self, engine: Engine, budget: Budget) -> None:
         self._started = time.monotonic()
         self._evaluations_at_start = engine.counters.evaluations
-        self._progress.start()
+        self._total = budget.iterations
+        self._next_line_at = self._milestone_after(engine.counters.iterations)
+        if not self._plain:
+            self._progress.start()
         self._task = self._progress.add_task(
             "run",
             total=budget.iterations,
@@ -110,19 +126,46 @@ class RichReporter(Reporter):
             failures=0,
         )
 
-    def _refresh(self, engine: Engine) -> None:
+    def _rate(self, engine: Engine) -> float:
         elapsed = max(time.monotonic() - self._started, 1e-9)
-        rate = (engine.counters.evaluations - self._evaluations_at_start) / elapsed
+        return (engine.counters.evaluations - self._evaluations_at_start) / elapsed
+
+    def _refresh(self, engine: Engine) -> None:
+        if self._plain:
+            if engine.counters.iterations >= self._next_line_at:
+                self._print_progress_line(engine)
+            return
         self._progress.update(
             self._task,
             completed=engine.counters.iterations,
             best=_format_score(engine.best.score if engine.best else None),
-            rate=f"{rate:.1f}",
+            rate=f"{self._rate(engine):.1f}",
             failures=sum(engine.counters.failures.values()),
         )
 
+    def _milestone_after(self, iterations: int) -> int:
+        """The next iteration count, after ``iterations``, that gets a plain line."""
+        step = max(1, math.ceil(self._total * PLAIN_LINE_SHARE))
+        return (iterations // step + 1) * step
+
+    def _print_progress_line(self, engine: Engine) -> None:
+        self._next_line_at = self._milestone_after(engine.counters.iterations)
+        self._last_line_at = engine.counters.iterations
+        self.console.print(self.progress_line(engine), markup=False, highlight=False)
+
+    def progress_line(self, engine: Engine) -> str:
+        """``evolving: 40/400 iterations, best 0.18, 32 evaluations (3.1/s), failures 5,
+        0:00:12``: the bar's figures as text."""
+        elapsed = int(time.monotonic() - self._started)
+        return (
+            f"evolving: {engine.counters.iterations}/{self._total} iterations, best "
+            f"{_format_score(engine.best.score if engine.best else None)}, "
+            f"{engine.counters.evaluations} evaluations ({self._rate(engine):.1f}/s), "
+            f"failures {sum(engine.counters.failures.values())}, "
+            f"{elapsed // 3600}:{elapsed // 60 % 60:02d}:{elapsed % 60:02d}"
+        )
+
     def step(self, engine: Engine, report: StepReport) -> None:
-        self._refresh(engine)
         for kind, payload in report.events:
             if kind in SHOWN_EVENTS:
                 self._progress.console.print(describe_event(kind, payload))
@@ -131,6 +174,7 @@ class RichReporter(Reporter):
                 f"  new best {_format_score(report.program.score)} at iteration "
                 f"{report.program.iteration} ({report.program.operator})"
             )
+        self._refresh(engine)
 
     def tick(self, engine: Engine) -> None:
         self._refresh(engine)
@@ -143,6 +187,10 @@ class RichReporter(Reporter):
         self.note(message)
 
     def stop(self, engine: Engine) -> None:
+        if self._plain:
+            if self._last_line_at != engine.counters.iterations:
+                self._print_progress_line(engine)
+            return
         self._refresh(engine)
         self._progress.stop()
 

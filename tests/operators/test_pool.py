@@ -116,16 +116,18 @@ def test_a_worker_that_dies_costs_one_child_and_is_replaced(pool: ProposalPool) 
     assert len(pool.pids) == 1
 
 
-def test_a_worker_ignores_a_terminals_ctrl_c(
-    pool: ProposalPool, capfd: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP], ids=["ctrl_c", "hangup"])
+def test_a_worker_ignores_a_terminals_ctrl_c_and_hangup(
+    pool: ProposalPool, capfd: pytest.CaptureFixture[str], sig: signal.Signals
 ) -> None:
-    """A terminal's Ctrl-C reaches every process of the foreground group; the driver
-    decides when a run stops, so a worker keeps serving and prints no traceback."""
+    """A terminal's Ctrl-C, and its SIGHUP when it closes, reach every process of the
+    foreground group; the driver decides when a run stops, so a worker keeps serving and
+    prints no traceback."""
 
     async def scenario() -> tuple[int, object]:
         await pool.propose("tune", _context(0))  # starts the worker
         (pid,) = pool.pids
-        os.kill(pid, signal.SIGINT)
+        os.kill(pid, sig)
         await asyncio.sleep(0.2)
         return pid, await pool.propose("tune", _context(1))
 

@@ -1,0 +1,61 @@
+"""The signals that stop a run as Ctrl-C does, and what a closed terminal needs.
+
+A run stops cleanly (evaluations in flight finish and commit, the stop is recorded, the
+run resumes exactly) on SIGINT (Ctrl-C), SIGTERM (``kill``, a service manager) and SIGHUP
+(its terminal closed, an ssh connection lost). SIGHUP is left alone when it was ignored
+when the command started (``nohup evoforge run ...``): the run then outlives its
+terminal, as asked. After a SIGHUP the terminal is gone, and writing to it fails, so the
+standard streams that were on it are pointed at ``/dev/null`` first
+(:func:`leave_terminal`); streams redirected to a file or a pipe keep their output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import stat
+import sys
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["leave_terminal", "stop_signals", "when_received"]
+
+
+def stop_signals() -> tuple[signal.Signals, ...]:
+    """The signals to take over now: SIGINT, SIGTERM, and SIGHUP unless it is ignored."""
+    taken = [signal.SIGINT, signal.SIGTERM]
+    hangup = getattr(signal, "SIGHUP", None)
+    if hangup is not None and signal.getsignal(hangup) is not signal.SIG_IGN:
+        taken.append(hangup)
+    return tuple(taken)
+
+
+def leave_terminal() -> None:
+    """Point each standard stream that is not a file, a pipe or a socket (a terminal,
+    which a SIGHUP says is gone) at ``/dev/null``, so that nothing written later fails."""
+    for stream, fd in ((sys.stdin, 0), (sys.stdout, 1), (sys.stderr, 2)):
+        try:
+            mode = os.fstat(fd).st_mode
+        except OSError:
+            continue
+        if stat.S_ISREG(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+            continue
+        if stream is not None and fd != 0:
+            with contextlib.suppress(OSError, ValueError):  # what it no longer takes is lost
+                stream.flush()
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+
+
+def when_received(sig: int, action: Callable[[], Any]) -> Callable[[], Any]:
+    """``action`` for ``sig``: after a SIGHUP, :func:`leave_terminal` runs first."""
+    if sig != getattr(signal, "SIGHUP", None):
+        return action
+
+    def after_hangup() -> Any:
+        leave_terminal()
+        return action()
+
+    return after_hangup
