@@ -32,3 +32,12 @@ def test_a_new_file_gets_the_mode_the_umask_gives(tmp_path: Path) -> None:
     finally:
         os.umask(previous)
     assert (tmp_path / "card.md").stat().st_mode & 0o777 == 0o640
+
+
+def test_a_folder_that_is_missing_is_named_by_the_file_asked_for(tmp_path: Path) -> None:
+    """The error names the file the user gave, not the staged file beside it."""
+    target = tmp_path / "missing" / "report.html"
+    with pytest.raises(FileNotFoundError) as raised:
+        write_text_atomically(target, "text")
+    assert raised.value.filename == str(target)
+    assert "report.html" in str(raised.value) and ".tmp" not in str(raised.value)
