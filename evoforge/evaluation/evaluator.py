@@ -89,6 +89,7 @@ from evoforge.evaluation.raw import RawEvaluation
 from evoforge.evaluation.sandbox import Sandbox, SandboxLimits, SandboxRun, SideRequest
 from evoforge.evaluation.sandbox.jail import jail_python
 from evoforge.evaluation.sandbox.templates import ProcessTemplate
+from evoforge.evaluation.shown_paths import path_names, show_paths
 from evoforge.program import EvalStatus, EvaluationResult
 from evoforge.source_names import top_level_names
 
@@ -257,15 +258,23 @@ class ProblemEvaluator:
                 error=f"evaluation machinery failed: {type(exc).__name__}: {exc}",
                 error_detail=tail,
                 duration_s=time.monotonic() - start,
+                problem_dir=str(self.evaluator_path.parent),
             )
-        return RawEvaluation(run=run, candidate=candidate, duration_s=time.monotonic() - start)
+        return RawEvaluation(
+            run=run,
+            candidate=candidate,
+            duration_s=time.monotonic() - start,
+            problem_dir=str(self.evaluator_path.parent),
+        )
 
     def judge(self, raw: RawEvaluation, split: str | None = None) -> EvaluationResult:
         """Turn a sandbox's raw records into a result: validation, ``verify`` (on ``split``,
         the split the run was made on), the score.
 
         Runs on the driver, never on a worker, so whatever ran the candidate cannot report
-        a score. Never raises.
+        a score. The problem directory and the working directories of the run are shown
+        under fixed names in the result's reason and artifacts
+        (:mod:`evoforge.evaluation.shown_paths`), wherever the evaluation ran. Never raises.
         """
         start = time.monotonic()
         if raw.run is None:
@@ -288,7 +297,15 @@ class ProblemEvaluator:
             result = replace(
                 result, artifacts={**result.artifacts, "backend": "\n".join(raw.notes)}
             )
+        result = show_paths(result, self._path_names(raw))
         return replace(result, duration_s=raw.duration_s + time.monotonic() - start)
+
+    def _path_names(self, raw: RawEvaluation) -> list[tuple[str, str]]:
+        """The paths of ``raw``'s evaluation and the names a recorded result shows them by."""
+        sides = (side for side in (raw.run, raw.candidate) if side is not None)
+        return path_names(
+            raw.problem_dir or str(self.evaluator_path.parent), (side.workdir for side in sides)
+        )
 
     def _template(self, side: str) -> ProcessTemplate | None:
         """The template process of one side (``evaluator`` or ``candidate``), made on first

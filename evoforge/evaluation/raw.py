@@ -18,8 +18,11 @@ class RawEvaluation:
     then ``error`` says why (the machinery failed, a worker was lost and retries ran out)
     and ``error_detail`` may hold a traceback. ``attempts`` counts the tries a backend made
     (more than one only after a lost worker); ``worker`` names where the last one ran;
-    ``notes`` are what the backend wants kept with the program (a retry and why). Nothing
-    here is a score: :meth:`ProblemEvaluator.judge` computes that on the driver.
+    ``notes`` are what the backend wants kept with the program (a retry and why).
+    ``problem_dir`` is the problem directory the evaluator side read, where it ran (empty:
+    the judge's own), so that the judge can show it under a fixed name
+    (:mod:`evoforge.evaluation.shown_paths`). Nothing here is a score:
+    :meth:`ProblemEvaluator.judge` computes that on the driver.
     """
 
     run: SandboxRun | None
@@ -30,3 +33,4 @@ class RawEvaluation:
     attempts: int = 1
     worker: str = ""
     notes: tuple[str, ...] = ()
+    problem_dir: str = ""

@@ -222,6 +222,7 @@ class RayBackend(EvaluationBackend):
                     attempts=attempt,
                     worker=raw.worker,
                     notes=(note,),
+                    problem_dir=raw.problem_dir,
                 )
             return raw
         return RawEvaluation(

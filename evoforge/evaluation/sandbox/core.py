@@ -263,6 +263,7 @@ class _Process:
             network=self.network,
             filesystem=self.filesystem,
             error=error or self.error,
+            workdir="" if self.workdir is None else str(self.workdir),
         )
 
     def start(self, fds: Mapping[str, int], deadline_from: float | None = None) -> bool:
@@ -484,6 +485,7 @@ class _Process:
             result=self.result,
             result_overflow=self.result_overflow,
             out_of_memory=self.cgroups.out_of_memory() if self.cgroups is not None else False,
+            workdir=str(self.workdir),
         )
 
 

@@ -78,7 +78,9 @@ class SandboxRun:
     ``error`` is set only when the sandbox itself failed (never for what the command did).
     ``result`` holds what the command wrote to its result pipe (when one was asked for; at
     most the result limit, ``result_overflow`` set if it wrote more). ``out_of_memory`` is
-    true when the kernel's OOM killer acted in the run's memory cgroup.
+    true when the kernel's OOM killer acted in the run's memory cgroup. ``workdir`` is the
+    working directory as the command saw it (``/sandbox`` in a template process, else the
+    run's own temporary directory; empty when no directory was made).
     """
 
     returncode: int | None
@@ -97,6 +99,7 @@ class SandboxRun:
     result: bytes | None = None
     result_overflow: bool = False
     out_of_memory: bool = False
+    workdir: str = ""
 
     @property
     def signal_name(self) -> str | None:

@@ -331,7 +331,12 @@ class TemplateRun:
             self.template.end_run()
 
     def failed(self, error: str | None = None) -> SandboxRun:
-        return SandboxRun(returncode=None, filesystem="mountns", error=error or self.error)
+        return SandboxRun(
+            returncode=None,
+            filesystem="mountns",
+            error=error or self.error,
+            workdir=TEMPLATE_WORKDIR,
+        )
 
     def start(self, fds: Mapping[str, int], deadline_from: float | None = None) -> bool:
         """Ask the template for the run's child (see :meth:`await_exec` for the handover)."""
@@ -468,7 +473,11 @@ class TemplateRun:
         network = self.template.network if self.template.network != "none" else "none"
         if self.error is not None or len(self.outputs) != 2:
             return SandboxRun(
-                returncode=None, network=network, filesystem="mountns", error=self.error
+                returncode=None,
+                network=network,
+                filesystem="mountns",
+                error=self.error,
+                workdir=TEMPLATE_WORKDIR,
             )
         if self.ended is None:
             self.wait_reporting(None, 0)
@@ -492,6 +501,7 @@ class TemplateRun:
             result=self.result,
             result_overflow=self.result_overflow,
             out_of_memory=ended.get("out_of_memory") is True,
+            workdir=TEMPLATE_WORKDIR,
         )
 
 
