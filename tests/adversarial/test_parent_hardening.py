@@ -14,6 +14,7 @@ tested where prompts are built (``tests/operators/test_prompt_feedback.py``).
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -33,6 +34,9 @@ from evoforge.evaluation.sandbox import (
     remove_stale_workdirs,
 )
 from evoforge.program import EvalStatus, Program
+from evoforge.report.html import render_report
+from evoforge.report.summary import best_summary
+from evoforge.storage.db import RunDatabase
 
 from .conftest import (
     CONFIG,
@@ -155,6 +159,55 @@ def test_lone_surrogates_are_stored_and_the_run_resumes(tmp_path: Path) -> None:
                 text.encode("utf-8")  # whatever was stored is valid text now
     finally:
         reopened.close()
+
+
+# -- numbers at the edge of the floats --------------------------------------------------------
+
+LARGEST = sys.float_info.max
+
+
+def _no_infinity(constant: str) -> None:
+    raise AssertionError(f"{constant} in data meant for JSON")
+
+
+def test_scores_and_features_near_the_largest_floats_end_in_a_finished_run(
+    tmp_path: Path,
+) -> None:
+    """Results whose differences overflow (scores and the ``behaviour`` feature, the first
+    other metric, near +-1.8e308): every child is committed, the run goes on, and what the
+    viewers show holds no infinity (the report and the web view refuse one)."""
+    seed = f"# EVOLVE-BLOCK-START\ndef run():\n    return {{'combined_score': {-LARGEST!r}}}\n"
+    files = {
+        "initial_program.py": seed + "# EVOLVE-BLOCK-END\n",
+        "evaluator.py": EVALUATOR,
+        "config.yaml": CONFIG,
+    }
+    engine, _, run_dir = start_run(tmp_path, files)
+    run = HostileRun(engine, tmp_path / "problem", run_dir, tmp_path, "", "")
+    results = [(-LARGEST, -LARGEST), (LARGEST, LARGEST), (0.0, -LARGEST), (1.0, 0.0)]
+    try:
+        stored = [
+            run.submit(
+                run.candidate(f"def run():\n    return {{'combined_score': {s!r}, 'm': {m!r}}}")
+            )
+            for s, m in results
+        ]
+    finally:
+        engine.close()
+    assert [p.status for p in stored] == [EvalStatus.OK] * len(results)
+    db = RunDatabase.open_for_reading(run_dir / RunDatabase.FILENAME)
+    try:
+        best = best_summary(db)
+    finally:
+        db.close()
+    assert best["score"] == LARGEST and best["improvement"] is None  # max - (-max) overflows
+    html = render_report(run_dir)
+    opening = html.index('id="evoforge-data">') + len('id="evoforge-data">')
+    block = html[opening : html.index("</script>", opening)]
+    data = json.loads(block, parse_constant=_no_infinity)
+    shown = data[f"/api/runs/0/programs/{stored[1].id}"]
+    assert shown["score"] == LARGEST and shown["gain"] is None
+    assert data["/api/runs/0/lineage"]["nodes"][-1]["gain"] is None
 
 
 # -- trees too deep to walk ------------------------------------------------------------------
