@@ -333,6 +333,31 @@ def run():
     assert all(len(text) <= MAX_OUTPUT for text in program.artifacts.values())
 
 
+def test_text_metrics_count_among_the_artifacts_and_are_capped(tagged_run: HostileRun) -> None:
+    """Text metrics become ``metric:<name>`` artifacts: with 32 artifacts of its own, four
+    text metrics of a million characters and a forged second stage with 32 more artifacts,
+    a result keeps 32 from the evaluator side, each within ``evaluator.max_output_bytes``."""
+    program = _submit(
+        tagged_run,
+        FORGE
+        + """
+def run():
+    own = {"own%02d" % i: "o" for i in range(32)}
+    texts = {"text%02d" % i: "t" * 1_000_000 for i in range(4)}
+    more = {"late%02d" % i: "l" * 100_000 for i in range(32)}
+    first = {"stage": 1, "function": "evaluate", "score": 0.5,
+             "metrics": {"combined_score": 0.5, **texts}, "artifacts": own}
+    second = {"stage": 2, "function": "evaluate", "score": 0.5,
+              "metrics": {"combined_score": 0.5}, "artifacts": more}
+    _forge({"stages": [first, second], "stopped": None, "error": None})
+""",
+    )
+    assert program.status is EvalStatus.OK, program.reason
+    from_evaluator = [name for name in program.artifacts if name not in ("stdout", "stderr")]
+    assert len(from_evaluator) == 32, sorted(program.artifacts)
+    assert all(len(text) <= MAX_OUTPUT for text in program.artifacts.values())
+
+
 def test_a_forged_huge_traceback_is_capped(tagged_run: HostileRun) -> None:
     program = _submit(
         tagged_run,
