@@ -40,9 +40,9 @@ dimensions; when every number is a feature dimension, the mean of those. Flags s
 metrics but are never fitness, so metrics that are all flags are "no score".
 stdout/stderr tails always go into the artifacts when non-empty (in the isolated form the
 program's own; the evaluator's as ``evaluator_stdout``/``_stderr``).
-What the evaluator side reports is bounded before it is stored: at most 8 stages, 256
-metrics per stage, 32 artifacts in all (the ``metric:<name>`` texts included), keys of 200
-characters, each artifact capped at ``evaluator.max_output_bytes`` characters.
+What the evaluator side reports is bounded before it is stored: at most 8 stages, and over
+all of them 256 metric names and 32 artifacts (the ``metric:<name>`` texts included), keys
+of 200 characters, each artifact capped at ``evaluator.max_output_bytes`` characters.
 
 **Trusted verification.** In the shared-process form the candidate runs in the same process
 as ``evaluate``, so it can patch the evaluator, ``builtins`` or ``math`` and report any
@@ -70,6 +70,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import importlib.util
+import itertools
 import json
 import math
 import numbers
@@ -626,7 +627,8 @@ class _OversizedOutcome(ValueError):
 
 def _parse_outcome(raw: bytes | None) -> dict[str, Any] | None:
     """The runner's result record, or ``None`` if absent or not of the expected shape;
-    :class:`_OversizedOutcome` (saying why) when a stage holds too many metrics."""
+    :class:`_OversizedOutcome` (saying why) when its stages hold too many metrics
+    (:data:`_MAX_METRICS` names in all)."""
     if raw is None:
         return None
     try:
@@ -648,10 +650,13 @@ def _parse_outcome(raw: bytes | None) -> dict[str, Any] | None:
         return None
     if len(outcome["stages"]) > 8:
         return None
+    names: set[str] = set()
     for stage in outcome["stages"]:
-        if len(stage["metrics"]) > _MAX_METRICS:
+        names.update(str(key) for key in itertools.islice(stage["metrics"], _MAX_METRICS + 1))
+        if len(stage["metrics"]) > _MAX_METRICS or len(names) > _MAX_METRICS:
+            count = max(len(stage["metrics"]), len(names))
             raise _OversizedOutcome(
-                f"the evaluator returned {len(stage['metrics'])} metrics; a result holds at"
+                f"the evaluator returned {count} metrics; a result holds at"
                 f" most {_MAX_METRICS} (keep the rest as artifacts)"
             )
         stage["metrics"] = {str(k)[:_MAX_KEY_CHARS]: v for k, v in stage["metrics"].items()}
