@@ -353,9 +353,10 @@ def _print_result(result: Any, mode: str | None) -> None:
         return
     best = "-" if result.best_score is None else f"{result.best_score:.6g}"
     initial = "-" if result.initial_score is None else f"{result.initial_score:.6g}"
-    print(
-        f"{result.stop_description}: best {best} (seed {initial}) after {result.iterations} "
-        f"iterations, {result.evaluations} evaluations; run in {result.run_dir}"
+    print(  # the stop may quote a model server's error
+        f"{printable(result.stop_description)}: best {best} (seed {initial}) after "
+        f"{result.iterations} iterations, {result.evaluations} evaluations; "
+        f"run in {result.run_dir}"
     )
 
 
@@ -564,7 +565,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
             f"{novelty['near_duplicates']} near duplicates"
         )
     for fallback in novelty.get("embedding_fallbacks") or []:
-        console.print(f"embeddings gave up, MinHash used instead: {fallback.get('reason')}")
+        console.print(  # the embedding server's error, as it wrote it
+            f"embeddings gave up, MinHash used instead: {printable(str(fallback.get('reason')))}",
+            markup=False,
+        )
     return 0
 
 
@@ -572,8 +576,8 @@ def _state_line(summary: dict[str, Any], run_dir: Path) -> str:
     """Whether the run is running (its lock held), stopped (why), or was killed."""
     if summary["running_in"] is not None:
         return f"running: in {printable(summary['running_in'])}"
-    if summary["stop_reason"]:
-        return f"stopped: {summary['stop_reason']}"
+    if summary["stop_reason"]:  # may quote a model server's error
+        return f"stopped: {printable(summary['stop_reason'])}"
     return (
         "stopped without a clean stop (killed, crashed or its machine lost); "
         f"'evoforge resume {run_dir}' continues it"

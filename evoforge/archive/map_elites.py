@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -35,6 +36,13 @@ Cell = tuple[int, ...]
 
 ADAPTIVE_MARGIN = 0.1
 """Fraction of the new span added beyond a new extreme when an adaptive range grows."""
+
+_LARGEST = sys.float_info.max
+
+
+def _clamped(value: float) -> float:
+    """``value`` within the finite floats (an overflowed bound becomes the largest one)."""
+    return min(_LARGEST, max(-_LARGEST, value))
 
 
 def _raw_value(program: Program, name: str) -> float:
@@ -83,17 +91,23 @@ class _Axis:
             self.low = self.high = value
             return True
         if value < self.low:
-            self.low = value - ADAPTIVE_MARGIN * (self.high - value)
+            self.low = _clamped(value - ADAPTIVE_MARGIN * (self.high - value))
             return True
         if value > self.high:
-            self.high = value + ADAPTIVE_MARGIN * (value - self.low)
+            self.high = _clamped(value + ADAPTIVE_MARGIN * (value - self.low))
             return True
         return False
 
     def index(self, value: float) -> int:
+        """The bin of a finite ``value``: its position in ``[low, high]`` (clipped to the
+        edge bins). Values near the largest floats, whose differences overflow, are
+        placed by their halves, so no value can make the position NaN."""
         if self.low is None or self.high is None or self.high <= self.low:
             return 0
-        position = (value - self.low) / (self.high - self.low)
+        offset, span = value - self.low, self.high - self.low
+        if not (math.isfinite(offset) and math.isfinite(span)):
+            offset, span = value / 2 - self.low / 2, self.high / 2 - self.low / 2
+        position = offset / span
         return min(self.bins - 1, max(0, math.floor(position * self.bins)))
 
 

@@ -40,8 +40,9 @@ dimensions; when every number is a feature dimension, the mean of those. Flags s
 metrics but are never fitness, so metrics that are all flags are "no score".
 stdout/stderr tails always go into the artifacts when non-empty (in the isolated form the
 program's own; the evaluator's as ``evaluator_stdout``/``_stderr``).
-What the evaluator side reports is bounded before it is stored: at most 8 stages, 256
-metrics and 32 artifacts per stage, keys of 200 characters, each artifact capped.
+What the evaluator side reports is bounded before it is stored: at most 8 stages, and over
+all of them 256 metric names and 32 artifacts (the ``metric:<name>`` texts included), keys
+of 200 characters, each artifact capped at ``evaluator.max_output_bytes`` characters.
 
 **Trusted verification.** In the shared-process form the candidate runs in the same process
 as ``evaluate``, so it can patch the evaluator, ``builtins`` or ``math`` and report any
@@ -69,6 +70,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import importlib.util
+import itertools
 import json
 import math
 import numbers
@@ -424,15 +426,9 @@ class ProblemEvaluator:
             )
         stages: list[dict[str, Any]] = outcome["stages"]
         metrics_raw: dict[str, Any] = {}
-        artifacts: dict[str, str] = {}
         for stage in stages:
             metrics_raw.update(stage["metrics"])
-            artifacts.update(
-                {
-                    str(k): str(v)[: self.limits.max_output_bytes]
-                    for k, v in stage["artifacts"].items()
-                }
-            )
+        artifacts = _evaluator_artifacts(stages, self.limits.max_output_bytes)
         for name, text in io_artifacts.items():
             artifacts[name if name not in artifacts else f"sandbox_{name}"] = text
         error = outcome["error"]
@@ -454,7 +450,9 @@ class ProblemEvaluator:
             rejected = self._run_verify(stages, metrics_raw, artifacts, split)
             if rejected is not None:
                 return rejected
-        metrics, problem = _validate_metrics(metrics_raw, artifacts)
+        # the runner keeps text metrics as artifacts itself (within the bound); verify's
+        # are kept here
+        metrics, problem = _validate_metrics(metrics_raw, artifacts if self.verifies else None)
         if problem is not None:
             return EvaluationResult(
                 EvalStatus.INVALID, reason=problem, artifacts=artifacts, stage=stage_count
@@ -646,7 +644,8 @@ class _OversizedOutcome(ValueError):
 
 def _parse_outcome(raw: bytes | None) -> dict[str, Any] | None:
     """The runner's result record, or ``None`` if absent or not of the expected shape;
-    :class:`_OversizedOutcome` (saying why) when a stage holds too many metrics."""
+    :class:`_OversizedOutcome` (saying why) when its stages hold too many metrics
+    (:data:`_MAX_METRICS` names in all)."""
     if raw is None:
         return None
     try:
@@ -668,10 +667,13 @@ def _parse_outcome(raw: bytes | None) -> dict[str, Any] | None:
         return None
     if len(outcome["stages"]) > 8:
         return None
+    names: set[str] = set()
     for stage in outcome["stages"]:
-        if len(stage["metrics"]) > _MAX_METRICS:
+        names.update(str(key) for key in itertools.islice(stage["metrics"], _MAX_METRICS + 1))
+        if len(stage["metrics"]) > _MAX_METRICS or len(names) > _MAX_METRICS:
+            count = max(len(stage["metrics"]), len(names))
             raise _OversizedOutcome(
-                f"the evaluator returned {len(stage['metrics'])} metrics; a result holds at"
+                f"the evaluator returned {count} metrics; a result holds at"
                 f" most {_MAX_METRICS} (keep the rest as artifacts)"
             )
         stage["metrics"] = {str(k)[:_MAX_KEY_CHARS]: v for k, v in stage["metrics"].items()}
@@ -687,6 +689,18 @@ def _parse_outcome(raw: bytes | None) -> dict[str, Any] | None:
     outcome.setdefault("error", None)
     outcome.setdefault("stopped", None)
     return outcome
+
+
+def _evaluator_artifacts(stages: list[dict[str, Any]], max_chars: int) -> dict[str, str]:
+    """The artifacts the evaluator side reported over all ``stages`` (a later stage's text
+    replaces an earlier one of the same name): the first :data:`_MAX_ARTIFACTS` names,
+    the runner's ``metric:<name>`` texts among them, each text cut to ``max_chars``."""
+    artifacts: dict[str, str] = {}
+    for stage in stages:
+        for key, value in stage["artifacts"].items():
+            if key in artifacts or len(artifacts) < _MAX_ARTIFACTS:
+                artifacts[str(key)] = str(value)[:max_chars]
+    return artifacts
 
 
 def _validate_metrics(

@@ -176,6 +176,20 @@ def _describe(source: RunSource) -> dict[str, Any]:
     }
 
 
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+"""The characters other than ``\\n`` that ``str.splitlines`` ends a line at and JSON leaves
+as they are (it escapes the control characters ``\\v``, ``\\f``, ``\\x1c``-``\\x1e``
+itself)."""
+
+
+def json_line(record: Any) -> str:
+    """``record`` as one line of JSON text: non-ASCII characters as they are, but NEL,
+    LINE SEPARATOR and PARAGRAPH SEPARATOR as ``\\uNNNN`` escapes, so that a reader that
+    splits the file with ``str.splitlines`` (rather than at ``\\n`` alone) still gets one
+    record per line. They can only occur inside strings, so the record reads back equal."""
+    return json.dumps(record, ensure_ascii=False, allow_nan=False).translate(_LINE_BREAKS)
+
+
 def _replace_export(
     out: Path,
     card_path: Path,
@@ -192,8 +206,7 @@ def _replace_export(
         for split, path in files.items():
             handle, put_in_place = stack.enter_context(staged_file(path))
             for example in by_split[split]:
-                record = json.dumps(example.record, ensure_ascii=False, allow_nan=False)
-                handle.write(record + "\n")
+                handle.write(json_line(example.record) + "\n")
             put.append(put_in_place)
         card_path.unlink(missing_ok=True)
         for filename in SPLIT_FILES.values():

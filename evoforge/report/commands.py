@@ -116,7 +116,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
     if program["reason"]:
         console.print("reason:", escape(printable(program["reason"])))
     for name, value in sorted(program["metrics"].items()):
-        console.print(f"  {escape(name)} = {'-' if value is None else f'{value:.6g}'}")
+        shown = "-" if value is None else f"{value:.6g}"
+        console.print(f"  {escape(printable(name))} = {shown}")
     print()
     if program["parent_id"] is None:
         print(printable(program["code"]), end="" if program["code"].endswith("\n") else "\n")
@@ -164,7 +165,7 @@ def print_prompt_learning(console: Console, learning: dict[str, Any] | None) -> 
                 str(item["iteration"]),
                 str(item["uses"]),
                 f"{item['mean_reward']:.3f}",
-                escape(item["preview"][:80]),
+                escape(printable(item["preview"][:80])),  # a model's words
             )
         console.print(table)
     exemplars = learning.get("exemplars") or {}
@@ -182,7 +183,7 @@ def print_prompt_learning(console: Console, learning: dict[str, Any] | None) -> 
         text = text if len(text) <= 200 else text[:197] + "..."
         console.print(
             f"run note (iteration {note['iteration']}, {learning['notes_written']} written): "
-            + escape(text)
+            + escape(printable(text))
         )
 
 

@@ -8,6 +8,7 @@ is still going (SQLite WAL allows a reader beside the writer).
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from typing import Any
 
@@ -262,4 +263,8 @@ _MATCH_ORDER = ("exact", "whitespace", "indent", "fuzzy")
 
 
 def _difference(new: float | None, old: float | None) -> float | None:
-    return None if new is None or old is None else new - old
+    """``new - old``; ``None`` when either is ``None`` or the difference overflows."""
+    if new is None or old is None:
+        return None
+    difference = new - old
+    return difference if math.isfinite(difference) else None

@@ -43,6 +43,12 @@ def _tail(text: str, limit: int = OUTPUT_TAIL_CHARS) -> str:
     return text if len(text) <= limit else "…" + text[-limit:]
 
 
+def gain(score: float | None, previous: float | None) -> float | None:
+    """``score - previous``; ``None`` when either is ``None`` or the difference is not
+    finite (two scores near the largest floats, of opposite signs, overflow)."""
+    return None if score is None or previous is None else finite(score - previous)
+
+
 def program(reader: RunReader, program_id: str) -> dict[str, Any] | None:
     """One program: code, unified diff against its parent, metrics, artifacts (stdout and
     stderr as tails), status and reason, operator, outcome, and the language-model
@@ -105,7 +111,7 @@ def program(reader: RunReader, program_id: str) -> dict[str, Any] | None:
         "reason": row["reason"],
         "score": score,
         "parent_score": parent_score,
-        "gain": None if score is None or parent_score is None else score - parent_score,
+        "gain": gain(score, parent_score),
         "metrics": {k: finite(v) for k, v in json.loads(row["metrics"]).items()},
         "features": {k: finite(v) for k, v in json.loads(row["features"]).items()},
         "artifacts": artifacts,
@@ -165,7 +171,7 @@ def lineage(reader: RunReader, program_id: str | None = None) -> dict[str, Any] 
     previous: float | None = None
     for node in chain:
         score = node["score"]
-        node["gain"] = None if score is None or previous is None else score - previous
+        node["gain"] = gain(score, previous)
         previous = score
     return {"program_id": program_id, "nodes": chain}
 

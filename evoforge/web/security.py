@@ -4,7 +4,8 @@ Candidate programs are hostile: their code, output and error messages are shown 
 pages. The pages therefore never build markup from data (the script sets text only) and
 every answer carries a content security policy that allows scripts, styles and requests
 from evoforge's own origin only: an injected ``<script>`` or ``onerror=`` attribute does
-not run even if some text were ever parsed as markup.
+not run even if some text were ever parsed as markup. Bidirectional controls in that text
+(a right-to-left override) are shown as their escapes, so code reads in the order it runs.
 
 Access: bound to a loopback address the server needs no token, but it refuses requests
 whose ``Host`` is not a loopback name (a web page elsewhere cannot reach it through DNS

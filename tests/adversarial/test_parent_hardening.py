@@ -14,6 +14,7 @@ tested where prompts are built (``tests/operators/test_prompt_feedback.py``).
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -33,6 +34,9 @@ from evoforge.evaluation.sandbox import (
     remove_stale_workdirs,
 )
 from evoforge.program import EvalStatus, Program
+from evoforge.report.html import render_report
+from evoforge.report.summary import best_summary
+from evoforge.storage.db import RunDatabase
 
 from .conftest import (
     CONFIG,
@@ -157,6 +161,55 @@ def test_lone_surrogates_are_stored_and_the_run_resumes(tmp_path: Path) -> None:
         reopened.close()
 
 
+# -- numbers at the edge of the floats --------------------------------------------------------
+
+LARGEST = sys.float_info.max
+
+
+def _no_infinity(constant: str) -> None:
+    raise AssertionError(f"{constant} in data meant for JSON")
+
+
+def test_scores_and_features_near_the_largest_floats_end_in_a_finished_run(
+    tmp_path: Path,
+) -> None:
+    """Results whose differences overflow (scores and the ``behaviour`` feature, the first
+    other metric, near +-1.8e308): every child is committed, the run goes on, and what the
+    viewers show holds no infinity (the report and the web view refuse one)."""
+    seed = f"# EVOLVE-BLOCK-START\ndef run():\n    return {{'combined_score': {-LARGEST!r}}}\n"
+    files = {
+        "initial_program.py": seed + "# EVOLVE-BLOCK-END\n",
+        "evaluator.py": EVALUATOR,
+        "config.yaml": CONFIG,
+    }
+    engine, _, run_dir = start_run(tmp_path, files)
+    run = HostileRun(engine, tmp_path / "problem", run_dir, tmp_path, "", "")
+    results = [(-LARGEST, -LARGEST), (LARGEST, LARGEST), (0.0, -LARGEST), (1.0, 0.0)]
+    try:
+        stored = [
+            run.submit(
+                run.candidate(f"def run():\n    return {{'combined_score': {s!r}, 'm': {m!r}}}")
+            )
+            for s, m in results
+        ]
+    finally:
+        engine.close()
+    assert [p.status for p in stored] == [EvalStatus.OK] * len(results)
+    db = RunDatabase.open_for_reading(run_dir / RunDatabase.FILENAME)
+    try:
+        best = best_summary(db)
+    finally:
+        db.close()
+    assert best["score"] == LARGEST and best["improvement"] is None  # max - (-max) overflows
+    html = render_report(run_dir)
+    opening = html.index('id="evoforge-data">') + len('id="evoforge-data">')
+    block = html[opening : html.index("</script>", opening)]
+    data = json.loads(block, parse_constant=_no_infinity)
+    shown = data[f"/api/runs/0/programs/{stored[1].id}"]
+    assert shown["score"] == LARGEST and shown["gain"] is None
+    assert data["/api/runs/0/lineage"]["nodes"][-1]["gain"] is None
+
+
 # -- trees too deep to walk ------------------------------------------------------------------
 
 
@@ -277,6 +330,31 @@ def run():
     assert program.status is EvalStatus.OK, program.reason
     forged = [name for name in program.artifacts if name.startswith("big") or len(name) <= 5]
     assert 0 < len(forged) <= 32
+    assert all(len(text) <= MAX_OUTPUT for text in program.artifacts.values())
+
+
+def test_text_metrics_count_among_the_artifacts_and_are_capped(tagged_run: HostileRun) -> None:
+    """Text metrics become ``metric:<name>`` artifacts: with 32 artifacts of its own, four
+    text metrics of a million characters and a forged second stage with 32 more artifacts,
+    a result keeps 32 from the evaluator side, each within ``evaluator.max_output_bytes``."""
+    program = _submit(
+        tagged_run,
+        FORGE
+        + """
+def run():
+    own = {"own%02d" % i: "o" for i in range(32)}
+    texts = {"text%02d" % i: "t" * 1_000_000 for i in range(4)}
+    more = {"late%02d" % i: "l" * 100_000 for i in range(32)}
+    first = {"stage": 1, "function": "evaluate", "score": 0.5,
+             "metrics": {"combined_score": 0.5, **texts}, "artifacts": own}
+    second = {"stage": 2, "function": "evaluate", "score": 0.5,
+              "metrics": {"combined_score": 0.5}, "artifacts": more}
+    _forge({"stages": [first, second], "stopped": None, "error": None})
+""",
+    )
+    assert program.status is EvalStatus.OK, program.reason
+    from_evaluator = [name for name in program.artifacts if name not in ("stdout", "stderr")]
+    assert len(from_evaluator) == 32, sorted(program.artifacts)
     assert all(len(text) <= MAX_OUTPUT for text in program.artifacts.values())
 
 

@@ -139,3 +139,19 @@ def test_elites_in_canonical_order() -> None:
         grid.insert(prog(f"p{seq}", 1.0, seq=seq, a=float(seq)))
     assert [p.seq for p in grid.elites()] == [1, 3, 5]
     assert prog("p3", 1.0, seq=3, a=3.0) in grid
+
+
+def test_feature_values_near_the_largest_floats_never_break_the_grid() -> None:
+    """A hostile evaluator result: feature values whose differences overflow. The bounds
+    stay finite and every program lands in a cell (no NaN position, no exception)."""
+    largest = 1.7976931348623157e308
+    grid = Grid([FeatureConfig(name="a", bins=10, range=None)])
+    values = [1.0, largest, -largest, 0.0, largest / 2, -largest / 3]
+    for seq, value in enumerate(values):
+        outcome = grid.insert(prog(f"p{seq}", float(seq), seq=seq, a=value))
+        assert 0 <= outcome.cell[0] < 10
+    (low, high) = grid.ranges()["a"]  # type: ignore[misc]
+    assert (low, high) == (-largest, largest)
+    assert grid.cell_of(prog("top", 0.0, a=largest)) == (9,)
+    assert grid.cell_of(prog("bottom", 0.0, a=-largest)) == (0,)
+    assert grid.cell_of(prog("middle", 0.0, a=0.0)) == (5,)

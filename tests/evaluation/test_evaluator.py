@@ -92,6 +92,22 @@ def test_too_many_metrics_fail_saying_so(make_evaluator: MakeEvaluator) -> None:
     assert "257 metrics" in result.reason and "at most 256" in result.reason
 
 
+def test_too_many_metrics_over_the_stages_of_a_cascade_fail_saying_so(
+    make_evaluator: MakeEvaluator,
+) -> None:
+    """256 metric names in each stage, but different ones: the result would hold 511."""
+    source = """
+    def evaluate_stage1(program_path):
+        return {"combined_score": 1.0, **{f"a{i}": 1.0 for i in range(255)}}
+
+    def evaluate_stage2(program_path):
+        return {"combined_score": 1.0, **{f"b{i}": 1.0 for i in range(255)}}
+    """
+    result = make_evaluator(source, cascade_thresholds=[0.5]).evaluate("x = 1\n")
+    assert result.status is EvalStatus.FAILED, result.reason
+    assert "at most 256" in result.reason
+
+
 @pytest.mark.parametrize(
     ("metrics", "expected"),
     [

@@ -3,6 +3,7 @@ preference margin, the split by lineage, and answers that parse back to the chil
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import datasets
 import pytest
 
+import evoforge
 from evoforge.export import ExportOptions, export_runs
 from evoforge.export.selection import FAILED_STATUSES
 from evoforge.llm.oracle import find_programs
@@ -18,7 +20,7 @@ from evoforge.operators.diff import child_from_diff, child_from_rewrite
 from evoforge.operators.prompts import ANSWER_SEARCH_REPLACE
 from evoforge.program import Program, normalise_code
 
-from .conftest import Run
+from .conftest import CURVE_FIT, Run
 
 SFT_COLUMNS = {
     "messages",
@@ -342,3 +344,29 @@ def test_an_export_stopped_part_way_never_leaves_a_card_describing_other_data(
         )
     assert "README.md" not in {path.name for path in out.iterdir()}
     assert not [path for path in out.iterdir() if path.name.startswith(".")]  # nothing aside
+
+
+def test_line_separators_in_candidate_text_keep_one_record_per_line(tmp_path: Path) -> None:
+    """Code (a comment in the evolve block) holding NEL, LINE SEPARATOR and PARAGRAPH
+    SEPARATOR, which ``str.splitlines`` ends lines at: every JSONL file still splits into
+    one record per line that way, and the records keep the characters."""
+    problem = tmp_path / "problem"
+    shutil.copytree(CURVE_FIT, problem)
+    seed = problem / "initial_program.py"
+    separators = "\x85\u2028\u2029"
+    text = seed.read_text(encoding="utf-8")
+    seed.write_text(
+        text.replace("def model(x):\n", f"def model(x):\n    # a{separators}b\n", 1), "utf-8"
+    )
+    run = evoforge.run(problem, iterations=8, workers=1, out=tmp_path / "run", seed=1)
+    for fmt in ("sft", "traces"):
+        out = tmp_path / fmt
+        export_runs([run.run_dir], out, ExportOptions(format=fmt))
+        records = []
+        for path in sorted(out.glob("*.jsonl")):
+            content = path.read_text(encoding="utf-8")
+            lines = content.splitlines()
+            assert len(lines) == content.count("\n") > 0, (fmt, path.name)
+            records += [json.loads(line) for line in lines]
+        kept = "".join(json.dumps(record, ensure_ascii=False) for record in records)
+        assert all(separator in kept for separator in separators), fmt

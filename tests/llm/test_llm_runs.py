@@ -3,10 +3,13 @@ shape ends with a completed run and an accurate record in the run database."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 import evoforge
 from evoforge.storage.db import RunDatabase
@@ -154,6 +157,25 @@ def test_a_model_that_keeps_failing_ends_the_run_with_one_reason(
     assert result.iterations < 20
     _steps, calls = _records(tmp_path / "run")
     assert calls and all(record.outcome.value == "auth_error" for _, record in calls)
+
+
+def test_a_server_error_quoted_by_the_stop_never_acts_on_the_terminal(
+    scripted_server: ScriptedServer, curve_fit: Path, tmp_path: Path
+) -> None:
+    """A server that refuses with a message holding escape sequences: ``evoforge run``'s
+    last line quotes it with them shown, not obeyed."""
+    scripted_server.default = status(401, "denied \x1b]0;owned\x07\x1b[2J\u202e here")
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(llm_config(scripted_server.url)), encoding="utf-8")
+    command = [sys.executable, "-m", "evoforge.cli", "run", str(curve_fit)]
+    command += ["--config", str(config_file), "--iterations", "20", "--out", str(tmp_path / "r")]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL, check=False
+    )
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("no usable language model: "), done.stdout + done.stderr
+    assert "denied \\x1b]0;owned\\x07\\x1b[2J\\u202e here" in last, last
+    assert "\x1b" not in done.stdout and "\u202e" not in done.stdout
 
 
 def test_token_budget_ends_the_run_and_status_says_why(

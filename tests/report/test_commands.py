@@ -287,3 +287,93 @@ def test_the_running_line(seconds: float, invocations: int, line: str) -> None:
 
     summary = {"running_seconds": seconds, "invocations": invocations, "evaluations": 100}
     assert _running_line(summary) == line
+
+
+HOSTILE = "\x1b]0;owned\x07\x1b[2J\u202e[link=http://evil.example/]x[/link]"
+"""Text that would act on a terminal: a window title, a screen clear, a right-to-left
+override, and Rich markup for a hyperlink."""
+SHOWN = "\\x1b]0;owned\\x07\\x1b[2J\\u202e[link=http://evil.example/]x[/link]"
+
+HOSTILE_EVALUATOR = """\
+import importlib.util
+
+
+def evaluate(program_path):
+    spec = importlib.util.spec_from_file_location("candidate", program_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.result()
+"""
+
+
+@pytest.fixture(scope="module")
+def hostile_text_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run (the seed only) whose seed names a metric with :data:`HOSTILE`, whose stop
+    reason, prompt-learning texts and embedding fallback (a model server's and a model's
+    words) hold it too."""
+    root = tmp_path_factory.mktemp("hostile_text")
+    problem = root / "problem"
+    problem.mkdir()
+    (problem / "evaluator.py").write_text(HOSTILE_EVALUATOR)
+    metrics = {"combined_score": 1.0, f"m{HOSTILE}": 2.0}
+    (problem / "initial_program.py").write_text(
+        f"# EVOLVE-BLOCK-START\ndef result():\n    return {metrics!r}\n# EVOLVE-BLOCK-END\n"
+    )
+    run_dir = root / "run"
+    run_problem(problem, iterations=0, workers=1, out=run_dir)
+    from evoforge.storage.db import RunDatabase
+
+    db = RunDatabase(run_dir / RunDatabase.FILENAME)
+    try:
+        db.set_state(
+            {
+                "stop_reason": f"no usable language model: m: HTTP 404: {HOSTILE}",
+                "prompt_learning": {
+                    "instructions": [
+                        {"id": "instr-0", "text": "the run's own", "iteration": 0},
+                        {"id": "instr-1", "text": f"evolved {HOSTILE}", "iteration": 4},
+                    ],
+                    "instruction_bandit": {"records": {"instr-1": {"uses": 1}}},
+                    "last_instruction": "instr-1",
+                    "note": {"text": f"note {HOSTILE}", "iteration": 2},
+                    "notes_written": 1,
+                },
+            }
+        )
+        db.add_event(0, "novelty_fallback", {"reason": f"HTTP 500: {HOSTILE}"})
+    finally:
+        db.close()
+    return run_dir
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (["show", "seed"], [f"  m{SHOWN} = 2"]),
+        (["best"], [f"  m{SHOWN} = 2"]),
+        (
+            ["status"],
+            [
+                f"stopped: no usable language model: m: HTTP 404: {SHOWN}",
+                f"run note (iteration 2, 1 written): note {SHOWN}",
+                f"embeddings gave up, MinHash used instead: HTTP 500: {SHOWN}",
+            ],
+        ),
+    ],
+    ids=["show", "best", "status"],
+)
+def test_text_from_candidates_and_models_never_acts_on_the_terminal(
+    hostile_text_run: Path, command: list[str], expected: list[str]
+) -> None:
+    """Metric names, a stop reason quoting a model server, a model's instruction and run
+    note, an embedding server's error: shown with their control characters and bidi
+    overrides as escapes and their markup as text, never obeyed."""
+    done = evoforge(command[0], str(hostile_text_run), *command[1:], columns=400)
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in done.stdout and "\x07" not in done.stdout
+    assert "\u202e" not in done.stdout
+    lines = done.stdout.splitlines()
+    for line in expected:
+        assert line in lines, (line, done.stdout)
+    if command == ["status"]:
+        assert f"evolved {SHOWN}"[:40] in done.stdout

@@ -221,6 +221,7 @@ def test_hostile_candidate_output_executes_nothing(hostile_run: Path, watched: W
         stdout = page.inner_text("[data-testid=artifact-stdout]")
         assert "<script>alert('stdout')</script>" in stdout
         assert "onerror=\"alert('stdout-img')\"" in stdout
+        assert "right-to-left override: \\u202egnp.exe" in stdout and "\u202e" not in stdout
         assert '</script><script>alert("code")</script>' in page.inner_text("[data-testid=code]")
         watched.shot("hostile-program")
         assert failed, "the hostile problem's mutants fail with markup in their reason"

@@ -72,8 +72,15 @@
   function append(node, children) {
     for (const child of children.flat()) {
       if (child === null || child === undefined || child === false) continue;
-      node.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
+      node.appendChild(child instanceof Node ? child : document.createTextNode(visible(String(child))));
     }
+  }
+  // Bidirectional controls (U+202E RIGHT-TO-LEFT OVERRIDE, the isolates U+2066-U+2069, LRM,
+  // RLM, ALM) in a candidate's code or text would show it in another order than it runs:
+  // each is shown as its escape, as the terminal commands do.
+  const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+  function visible(text) {
+    return text.replace(BIDI_CONTROLS, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
   }
   function fmt(value, digits) {
     if (value === null || value === undefined) return "–";
