@@ -137,6 +137,12 @@ class EvaluatorConfig(_Strict):
     max_message_mb: int = Field(
         64, ge=1, description="Isolated problems: the largest message on the channel, MiB."
     )
+    candidate_hidden_packages: list[str] = Field(
+        default_factory=list,
+        description="Isolated problems: installed packages (top-level import names) the "
+        "candidate's jail covers with an empty directory, so that it can neither import "
+        "them nor read their files (a package that ships the evaluator's data set).",
+    )
     template_processes: bool = Field(
         True,
         description="Start each side's interpreter and jail once and fork a sealed child per "
@@ -184,6 +190,14 @@ class EvaluatorConfig(_Strict):
     @classmethod
     def _known_backend(cls, name: str, info: ValidationInfo) -> str:
         return _registered(BACKENDS, name, info)
+
+    @field_validator("candidate_hidden_packages")
+    @classmethod
+    def _import_names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not name.isidentifier():
+                raise ValueError(f"{name!r} is not a top-level import name (such as sklearn)")
+        return names
 
 
 class FeatureConfig(_Strict):

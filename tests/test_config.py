@@ -88,3 +88,10 @@ def test_yaml_round_trip_keeps_every_key() -> None:
     config = resolve_config(cli_layer={"seed": 7})
     again = validate_config(yaml.safe_load(config_to_yaml(config)))
     assert again == config
+
+
+def test_candidate_hidden_packages_are_import_names() -> None:
+    with pytest.raises(ConfigError, match="not a top-level import name"):
+        validate_config({"evaluator": {"candidate_hidden_packages": ["sklearn/datasets"]}})
+    config = validate_config({"evaluator": {"candidate_hidden_packages": ["sklearn"]}})
+    assert config.evaluator.candidate_hidden_packages == ["sklearn"]

@@ -89,7 +89,7 @@ from evoforge.config import EvaluatorConfig
 from evoforge.evaluation.placement import Placement, ProcessorClaims
 from evoforge.evaluation.raw import RawEvaluation
 from evoforge.evaluation.sandbox import Sandbox, SandboxLimits, SandboxRun, SideRequest
-from evoforge.evaluation.sandbox.jail import jail_python
+from evoforge.evaluation.sandbox.jail import jail_python, package_directories
 from evoforge.evaluation.sandbox.templates import ProcessTemplate
 from evoforge.evaluation.shown_paths import path_names, show_paths
 from evoforge.program import EvalStatus, EvaluationResult
@@ -150,6 +150,7 @@ class ProblemEvaluator:
         self._verify_lock = threading.Lock()
         self._templates: dict[str, ProcessTemplate] = {}
         self._templates_lock = threading.Lock()
+        self._hidden: tuple[Path, ...] | None = None  # candidate_hidden_packages, found
 
     @property
     def evaluations(self) -> int:
@@ -334,8 +335,18 @@ class ProblemEvaluator:
                         CANDIDATE_HOST_PATH,
                         readable=(scripts,),
                         network=self.sandbox.network,
+                        hidden=self._hidden_from_candidate(),
                     )
             return self._templates[side]
+
+    def _hidden_from_candidate(self) -> tuple[Path, ...]:
+        """The directories of ``evaluator.candidate_hidden_packages`` for the jail's
+        interpreter (found once)."""
+        if self._hidden is None:
+            names = self.config.candidate_hidden_packages
+            python = jail_python(self.config.python)
+            self._hidden = package_directories(python, names) if names else ()
+        return self._hidden
 
     def close(self) -> None:
         """End the template processes (they also end on their own when this process does)."""
@@ -380,6 +391,7 @@ class ProblemEvaluator:
             self.candidate_command(placement.spin_s),
             files={self.program_filename: code},
             readable=(scripts,),
+            hidden=self._hidden_from_candidate(),
             template=self._template("candidate"),
             cpu=placement.subject,
         )

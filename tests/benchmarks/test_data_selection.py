@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from evoforge.config import EvaluatorConfig
+from evoforge.config import EvaluatorConfig, load_yaml_mapping, validate_config
 from evoforge.evaluation.channel import CandidateError
 from evoforge.evaluation.evaluator import ProblemEvaluator
 from evoforge.evaluation.local_candidate import LocalCandidate
@@ -167,3 +167,61 @@ def test_the_helpers_cannot_be_reached_in_the_sandbox() -> None:
     result = sandboxed().evaluate(PROBING_PROGRAM)
     assert result.status is EvalStatus.OK, result.reason
     assert result.score == pytest.approx(SEED_SCORE, abs=2e-3)
+
+
+_SKLEARN = importlib.util.find_spec("sklearn")
+_DIGITS_FILES = [
+    str(Path(location) / "datasets" / "data" / "digits.csv.gz")
+    for location in (_SKLEARN.submodule_search_locations or [] if _SKLEARN else [])
+]
+READING_THE_DIGITS = f"""
+import numpy as np
+
+
+def score(examples, early_model_outputs):
+    import os
+
+    files = [path for path in {_DIGITS_FILES!r} if os.path.exists(path)]
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        load_digits = None
+    if files or load_digits is not None:
+        raise RuntimeError(f"reached the digits: files {{files}}, loader {{load_digits}}")
+    return np.zeros(len(early_model_outputs))
+"""
+
+
+def configured(template_processes: bool) -> ProblemEvaluator:
+    """The sandboxed evaluator with the problem's own evaluator settings."""
+    config = validate_config(load_yaml_mapping(PROBLEM_DIR / "config.yaml"), str(PROBLEM_DIR))
+    settings = config.evaluator.model_copy(update={"template_processes": template_processes})
+    return ProblemEvaluator(PROBLEM_DIR / "evaluator.py", settings)
+
+
+@pytest.mark.skipif(
+    filesystem_isolation() != "mountns" or not _DIGITS_FILES,
+    reason="no filesystem jail on this machine, or no scikit-learn",
+)
+@pytest.mark.parametrize("template_processes", [True, False])
+def test_the_candidate_cannot_read_the_digits_scikit_learn_ships(template_processes: bool) -> None:
+    """scikit-learn ships the whole data set, test split included: a candidate that read
+    it could choose by the test accuracy itself. The problem's config hides the package
+    from the candidate's jail (``evaluator.candidate_hidden_packages``)."""
+    evaluator_ = configured(template_processes)
+    try:
+        result = evaluator_.evaluate(READING_THE_DIGITS, "search")
+    finally:
+        evaluator_.close()
+    assert result.status is EvalStatus.OK, result.reason
+
+
+@pytest.mark.skipif(
+    filesystem_isolation() != "mountns" or not _DIGITS_FILES,
+    reason="no filesystem jail on this machine, or no scikit-learn",
+)
+def test_without_the_setting_the_candidate_would_read_them() -> None:
+    """What the setting closes: with the defaults the package is there to read."""
+    result = sandboxed().evaluate(READING_THE_DIGITS, "search")
+    assert result.status is EvalStatus.FAILED
+    assert "reached the digits" in result.reason

@@ -290,7 +290,9 @@ class _Process:
         if fs_mode == "mountns":
             root = self.capture / "root"
             root.mkdir()
-            jail = jail_spec(root, self.workdir, argv[0], self.side.readable)
+            jail = jail_spec(
+                root, self.workdir, argv[0], self.side.readable, hidden=self.side.hidden
+            )
         spec = launcher_spec(
             self.limits.rlimits(),
             mode,

@@ -121,6 +121,7 @@ def jail_spec(
     readable: Sequence[Path] = (),
     mountpoints: Sequence[str] = (),
     readonly_tmp: bool = False,
+    hidden: Sequence[Path] = (),
 ) -> dict[str, object]:
     """The launcher's ``jail`` spec: mount the new root at ``root`` (an empty directory).
 
@@ -130,6 +131,7 @@ def jail_spec(
     in the new root (where a template's children mount their own working directory).
     ``readonly_tmp`` makes ``/tmp`` read-only (a template's children share it, so none may
     leave anything there for another; they get ``TMPDIR`` in their working directory).
+    ``hidden`` directories (within what is bound) are covered by an empty read-only one.
     """
     symlinks: list[list[str]] = []
     binds: list[list[str]] = []
@@ -152,4 +154,18 @@ def jail_spec(
         "binds": binds,
         "mountpoints": list(mountpoints),
         "readonly_tmp": readonly_tmp,
+        "hidden": [str(Path(path).resolve()) for path in hidden],
     }
+
+
+def package_directories(python: str, names: Sequence[str]) -> tuple[Path, ...]:
+    """The directories of the installed packages ``names`` (top-level import names) in the
+    package directories of ``python`` (:func:`interpreter_paths`); a name installed
+    nowhere there has none."""
+    found: dict[str, Path] = {}
+    for base in interpreter_paths(python):
+        for name in names:
+            candidate = Path(base) / name
+            if candidate.is_dir():
+                found.setdefault(str(candidate.resolve()), candidate.resolve())
+    return tuple(found.values())

@@ -218,6 +218,12 @@ def build_jail(setup: Setup, jail: dict[str, Any]) -> None:
         make_node(root + target, directory)
         if setup.mount(source, root + target, None, MS_BIND | MS_REC):
             setup.fail("cannot bind %s: %s" % (source, setup.errno_text()))
+    for hidden in jail.get("hidden", ()):  # covered by an empty tmpfs, made read-only below
+        cover = "size=4k,mode=555"
+        if os.path.isdir(root + hidden) and setup.mount(
+            "tmpfs", root + hidden, "tmpfs", MS_NOSUID | MS_NODEV, cover
+        ):
+            setup.fail("cannot hide %s: %s" % (hidden, setup.errno_text()))
     make_node(root + "/dev", True)
     for name in DEVICE_NODES:
         device = "/dev/" + name

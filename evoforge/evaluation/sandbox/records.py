@@ -119,7 +119,8 @@ class SideRequest:
     ``files`` are written into its fresh working directory first (relative paths; ``str``
     as UTF-8). ``readable`` directories are visible read-only inside its jail (nothing else
     of the host's is, but the interpreter). ``collect`` names files of the working
-    directory to read back after the run (regular files only, capped). ``env`` adds
+    directory to read back after the run (regular files only, capped). ``hidden``
+    directories are covered by an empty read-only one inside its jail. ``env`` adds
     variables to the sanitized environment. With ``template`` the run is a child forked by
     that template process (same jail and limits, no interpreter start-up) instead of a
     fresh process; ``collect`` is not supported there. ``cpu`` pins the command to that
@@ -134,3 +135,4 @@ class SideRequest:
     env: Mapping[str, str] | None = None
     template: ProcessTemplate | None = None
     cpu: int | None = None
+    hidden: Sequence[Path] = ()

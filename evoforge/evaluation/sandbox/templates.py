@@ -76,11 +76,13 @@ class ProcessTemplate:
         readable: Sequence[Path] = (),
         preload_evaluator: Path | None = None,
         network: str = "none",
+        hidden: Sequence[Path] = (),
     ) -> None:
         self.limits = limits
         self.python = python
         self.script = script
         self.readable = tuple(readable)
+        self.hidden = tuple(hidden)
         self.preload_evaluator = preload_evaluator
         self.network = network if network in ("netns", "userns+netns") else "none"
         self._lock = threading.Lock()
@@ -141,6 +143,7 @@ class ProcessTemplate:
                 [*self.readable, self.script.parent, ZYGOTE_PATH.parent],
                 mountpoints=[TEMPLATE_WORKDIR],
                 readonly_tmp=True,
+                hidden=self.hidden,
             ),
             pass_fds=(theirs.fileno(), *root_fds),
             keep_capabilities=True,
