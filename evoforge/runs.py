@@ -9,6 +9,7 @@ the holder dies, so a ``kill -9`` never leaves a stale lock.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import functools
 import os
@@ -70,8 +71,17 @@ class RunLock:
         """Take the lock, or raise :class:`RunLockedError` naming its holder."""
         if self.path.parent.exists() and not self.path.parent.is_dir():
             raise EngineError(f"{self.path.parent} is a file, not a run directory")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
+        except OSError as exc:
+            if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise
+            raise EngineError(
+                f"{self.path.parent} cannot be written ({exc.strerror}): a run's directory "
+                "must be writable (status, best, show, report and export still read a run "
+                "there; copy it somewhere writable to resume it)"
+            ) from exc
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:

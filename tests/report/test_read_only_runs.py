@@ -76,6 +76,14 @@ def test_a_read_only_run_can_be_inspected(read_only_run: Path, tmp_path: Path) -
     assert _contents(read_only_run) == before
 
 
+def test_resuming_a_read_only_run_says_why_in_one_line(read_only_run: Path) -> None:
+    resume = _evoforge(read_only_run, "resume", str(read_only_run), "--iterations", "2")
+    assert resume.returncode == 2
+    lines = resume.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in resume.stderr
+    assert "cannot be written (Read-only file system)" in lines[0]
+
+
 def test_a_read_only_run_with_commits_in_its_log_says_why_it_cannot_be_read(
     read_only_run: Path, tmp_path: Path
 ) -> None:
