@@ -39,6 +39,7 @@ from evoforge.report.commands import (
     print_reasons,
 )
 from evoforge.splits import last_line
+from evoforge.stop_signals import outliving_the_terminal
 from evoforge.storage.db import DatabaseError, RunDatabase
 from evoforge.terminal import printable
 
@@ -753,8 +754,15 @@ def tolerate_unencodable_output() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script. Returns the exit status."""
+    """Entry point of the console script. Returns the exit status. Output that a closed
+    terminal refuses is dropped (:func:`evoforge.stop_signals.outliving_the_terminal`)."""
     tolerate_unencodable_output()
+    with outliving_the_terminal():
+        return _command(argv)
+
+
+def _command(argv: Sequence[str] | None) -> int:
+    """The command of ``argv``, its errors said in one line: the exit status."""
     try:
         args = build_parser().parse_args(argv)
         return _COMMANDS[args.command](args)

@@ -12,14 +12,21 @@ standard streams that were on it are pointed at ``/dev/null`` first
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import stat
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TextIO
 
-__all__ = ["leave_terminal", "stop_signals", "when_received"]
+__all__ = [
+    "OutlivingStream",
+    "leave_terminal",
+    "outliving_the_terminal",
+    "stop_signals",
+    "when_received",
+]
 
 
 def stop_signals() -> tuple[signal.Signals, ...]:
@@ -59,3 +66,49 @@ def when_received(sig: int, action: Callable[[], Any]) -> Callable[[], Any]:
         return action()
 
     return after_hangup
+
+
+class OutlivingStream:
+    """A text stream that outlives its terminal. The kernel hangs a terminal up before it
+    sends SIGHUP, so output written in between fails with ``EIO``; such a write or flush
+    points the standard descriptors that were on the terminal at ``/dev/null``
+    (:func:`leave_terminal`) and is dropped, and the SIGHUP that follows stops the run.
+    Any other error, and everything else, is the wrapped stream's."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            if exc.errno != errno.EIO:
+                raise
+            leave_terminal()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            if exc.errno != errno.EIO:
+                raise
+            leave_terminal()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def outliving_the_terminal() -> Iterator[None]:
+    """``sys.stdout`` and ``sys.stderr`` as :class:`OutlivingStream` while the block runs
+    (the streams before it are put back after it)."""
+    before = sys.stdout, sys.stderr
+    if sys.stdout is not None:
+        sys.stdout = OutlivingStream(sys.stdout)
+    if sys.stderr is not None:
+        sys.stderr = OutlivingStream(sys.stderr)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = before

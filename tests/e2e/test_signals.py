@@ -158,3 +158,50 @@ def test_closing_the_terminal_stops_the_run_cleanly(curve_fit: Path, tmp_path: P
     assert json.loads(run_cli("status", str(run_dir), "--json").stdout)["iterations"] == (
         status["iterations"] + 2
     )
+
+
+_WRITES_AFTER_THE_HANGUP = """
+import os, signal, sys, time
+from evoforge.stop_signals import outliving_the_terminal
+
+ready, go, done = sys.argv[1:4]
+signal.signal(signal.SIGHUP, signal.SIG_IGN)  # only the writes in between are tried here
+with outliving_the_terminal():
+    open(ready, "w").close()
+    while not os.path.exists(go):
+        time.sleep(0.01)
+    print("a progress line after the hangup", flush=True)
+    sys.stderr.write("a note after the hangup\\n")
+    sys.stderr.flush()
+open(done, "w").close()
+"""
+
+
+def test_output_between_the_hangup_and_its_signal_is_dropped(tmp_path: Path) -> None:
+    """The kernel hangs the terminal up before SIGHUP arrives: what the command writes in
+    between fails with EIO, and must not end it (the signal stops it cleanly)."""
+    terminal = _Terminal()
+    ready, go, done = (tmp_path / name for name in ("ready", "go", "done"))
+    process = subprocess.Popen(
+        [sys.executable, "-c", _WRITES_AFTER_THE_HANGUP, str(ready), str(go), str(done)],
+        stdin=terminal.device,
+        stdout=terminal.device,
+        stderr=terminal.device,
+        start_new_session=True,
+        preexec_fn=_take_as_controlling_terminal,
+    )
+    os.close(terminal.device)
+    try:
+        deadline = time.monotonic() + PATIENCE_S
+        while not ready.exists():
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        terminal.close()
+        go.touch()
+        process.wait(timeout=PATIENCE_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0
+    assert done.exists()
