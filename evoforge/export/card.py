@@ -52,11 +52,18 @@ class CardData:
     candidates: int = 0
 
 
+def _cell(value: object) -> str:
+    """``value`` as the text of one Markdown table cell: a ``|`` in it (a run or problem
+    named so) is escaped and a line break becomes a space, so the row keeps its columns."""
+    text = " ".join(str(value).splitlines())
+    return text.replace("\\", "\\\\").replace("|", "\\|")
+
+
 def _share_table(title: str, counts: Counter[str]) -> list[str]:
     total = sum(counts.values())
     lines = [f"| {title} | examples | share |", "| --- | ---: | ---: |"]
     for name, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
-        lines.append(f"| {name} | {count} | {count / total:.1%} |")
+        lines.append(f"| {_cell(name)} | {count} | {count / total:.1%} |")
     return lines
 
 
@@ -101,7 +108,7 @@ def render_card(data: CardData) -> str:
     ]
     for source in data.sources:
         lines.append(
-            f"| {source['run']} | {source['problem']} | {source['programs']} | "
+            f"| {_cell(source['run'])} | {_cell(source['problem'])} | {source['programs']} | "
             f"{source['scored']} | {_number(source['seed_score'])} | "
             f"{_number(source['best_score'])} |"
         )
@@ -114,7 +121,7 @@ def render_card(data: CardData) -> str:
             ]
     lines += ["", "## Options", "", "| option | value |", "| --- | --- |"]
     for name, value in data.options.items():
-        lines.append(f"| {name} | {value} |")
+        lines.append(f"| {_cell(name)} | {_cell(value)} |")
     lines += [
         "",
         "Splits are by lineage (the descendants of one child of the seed) and problem, never "
@@ -131,9 +138,9 @@ def render_card(data: CardData) -> str:
         "| --- | ---: |",
     ]
     for reason, text in data.drop_reasons.items():
-        lines.append(f"| {text} | {data.drops.get(reason, 0)} |")
+        lines.append(f"| {_cell(text)} | {data.drops.get(reason, 0)} |")
     if data.kinds:
-        lines += ["", *_share_table("kind", data.kinds)]
+        lines += ["", "## Share by kind", "", *_share_table("kind", data.kinds)]
     lines += ["", "## Share by operator", "", *_share_table("operator", data.operators)]
     lines += ["", "## Share by problem", "", *_share_table("problem", data.problems), ""]
     return "\n".join(lines)
