@@ -127,14 +127,11 @@ def _take_as_controlling_terminal() -> None:
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
-def test_closing_the_terminal_stops_the_run_cleanly(curve_fit: Path, tmp_path: Path) -> None:
-    """The terminal of a run closes (SIGHUP): the run stops as Ctrl-C stops it, the stop
-    recorded (not killed midway), and it resumes."""
-    run_dir = tmp_path / "run"
-    terminal = _Terminal()
-    command = [sys.executable, "-m", "evoforge", "run", str(curve_fit), "--out", str(run_dir)]
+def _on_the_terminal(terminal: _Terminal, argv: list[str]) -> subprocess.Popen[bytes]:
+    """``argv`` started as a terminal's session leader: ``terminal`` is its standard
+    streams and its controlling terminal (this process keeps only the other end)."""
     process = subprocess.Popen(
-        [*command, "--iterations", "2000"],
+        argv,
         stdin=terminal.device,
         stdout=terminal.device,
         stderr=terminal.device,
@@ -142,6 +139,16 @@ def test_closing_the_terminal_stops_the_run_cleanly(curve_fit: Path, tmp_path: P
         preexec_fn=_take_as_controlling_terminal,
     )
     os.close(terminal.device)
+    return process
+
+
+def test_closing_the_terminal_stops_the_run_cleanly(curve_fit: Path, tmp_path: Path) -> None:
+    """The terminal of a run closes (SIGHUP): the run stops as Ctrl-C stops it, the stop
+    recorded (not killed midway), and it resumes."""
+    run_dir = tmp_path / "run"
+    terminal = _Terminal()
+    command = [sys.executable, "-m", "evoforge", "run", str(curve_fit), "--out", str(run_dir)]
+    process = _on_the_terminal(terminal, [*command, "--iterations", "2000"])
     try:
         _wait_for_programs(run_dir, 4, process)
         terminal.close()
@@ -182,15 +189,10 @@ def test_output_between_the_hangup_and_its_signal_is_dropped(tmp_path: Path) -> 
     between fails with EIO, and must not end it (the signal stops it cleanly)."""
     terminal = _Terminal()
     ready, go, done = (tmp_path / name for name in ("ready", "go", "done"))
-    process = subprocess.Popen(
+    process = _on_the_terminal(
+        terminal,
         [sys.executable, "-c", _WRITES_AFTER_THE_HANGUP, str(ready), str(go), str(done)],
-        stdin=terminal.device,
-        stdout=terminal.device,
-        stderr=terminal.device,
-        start_new_session=True,
-        preexec_fn=_take_as_controlling_terminal,
     )
-    os.close(terminal.device)
     try:
         deadline = time.monotonic() + PATIENCE_S
         while not ready.exists():

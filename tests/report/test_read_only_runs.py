@@ -42,13 +42,19 @@ def _contents(directory: Path) -> dict[str, bytes]:
     }
 
 
+def _copy(run: Path, tmp_path: Path) -> Path:
+    """A copy of ``run`` in ``tmp_path`` as a closed run leaves it (no lock, no log)."""
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("*.lock", "*-shm", "*-wal"))
+    return copy
+
+
 @pytest.fixture
 def read_only_run(small_run: Path, tmp_path: Path) -> Path:
     """A copy of the small run whose directory the commands see read-only."""
     if shutil.which("unshare") is None:
         pytest.skip("no unshare command")
-    run = tmp_path / "run"
-    shutil.copytree(small_run, run, ignore=shutil.ignore_patterns("*.lock", "*-shm", "*-wal"))
+    run = _copy(small_run, tmp_path)
     probe = _read_only(run, "sh", "-c", 'touch "$0/written"', str(run))
     if "Read-only file system" not in probe.stderr:
         pytest.skip(f"no read-only mount in a user namespace here: {probe.stderr.strip()}")
@@ -112,8 +118,7 @@ def test_a_read_only_run_with_commits_in_its_log_says_why_it_cannot_be_read(
 def test_read_only_opening_writes_nothing_and_refuses_writes(
     small_run: Path, tmp_path: Path
 ) -> None:
-    run = tmp_path / "run"
-    shutil.copytree(small_run, run, ignore=shutil.ignore_patterns("*.lock", "*-shm", "*-wal"))
+    run = _copy(small_run, tmp_path)
     database = run / RunDatabase.FILENAME
     content = database.read_bytes()
     db = RunDatabase(database, read_only=True)
@@ -129,8 +134,7 @@ def test_read_only_opening_writes_nothing_and_refuses_writes(
 def test_an_older_database_is_not_read_where_it_cannot_be_brought_up_to_date(
     small_run: Path, tmp_path: Path
 ) -> None:
-    run = tmp_path / "run"
-    shutil.copytree(small_run, run, ignore=shutil.ignore_patterns("*.lock", "*-shm", "*-wal"))
+    run = _copy(small_run, tmp_path)
     database = run / RunDatabase.FILENAME
     with sqlite3.connect(database) as connection:
         connection.execute(
