@@ -145,6 +145,9 @@ def print_reasons(console: Console, reasons: dict[str, list[dict[str, Any]]]) ->
         table = Table("count", title, "example", title_justify="left")
         for entry in reasons[side]:
             reason = escape(printable(entry["reason"]))
+            example = entry.get("example_reason")
+            if example and example != entry["reason"]:
+                reason += f"\n[dim]e.g. {escape(printable(example))}[/dim]"
             table.add_row(str(entry["count"]), reason, escape(entry["example_id"]))
         console.print(table)
 

@@ -14,14 +14,25 @@ import re
 _PROGRAM_ID = re.compile(r"\b(?:i\d+|seed)\b")
 _NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 _MAX_REASON_CHARS = 200
+_NO_REASON = "(no reason given)"
 REJECTED = "rejected"
+
+
+def reason_line(reason: str) -> str:
+    """The reason's last non-blank line as written (cut to 200 characters), or
+    ``(no reason given)``: what one program of a kind said."""
+    lines = [line.strip() for line in reason.splitlines() if line.strip()]
+    return _cut(lines[-1]) if lines else _NO_REASON
 
 
 def reason_kind(reason: str) -> str:
     """The reason's kind: its last non-blank line with ids and numbers blanked out."""
     lines = [line.strip() for line in reason.splitlines() if line.strip()]
     if not lines:
-        return "(no reason given)"
+        return _NO_REASON
     text = _PROGRAM_ID.sub("<id>", lines[-1])
-    text = _NUMBER.sub("N", text)
+    return _cut(_NUMBER.sub("N", text))
+
+
+def _cut(text: str) -> str:
     return text if len(text) <= _MAX_REASON_CHARS else text[: _MAX_REASON_CHARS - 1] + "…"

@@ -20,7 +20,7 @@ import numpy as np
 
 from evoforge.config import BanditConfig
 from evoforge.report.reader import RunReader
-from evoforge.report.reasons import REJECTED, reason_kind
+from evoforge.report.reasons import REJECTED, reason_kind, reason_line
 from evoforge.running_time import SPANS_STATE, RunningClock, read_spans
 from evoforge.selection.bandits import make_bandit
 from evoforge.splits import (
@@ -171,9 +171,15 @@ class RunTracker:
             if len(self._kinds) < 100_000:
                 self._kinds[reason] = kind
         side = "rejections" if status == REJECTED else "failures"
-        entry = self._reasons[side].setdefault(
-            kind, {"reason": kind, "count": 0, "statuses": {}, "example_id": program_id}
-        )
+        entry = self._reasons[side].get(kind)
+        if entry is None:
+            entry = self._reasons[side][kind] = {
+                "reason": kind,
+                "count": 0,
+                "statuses": {},
+                "example_id": program_id,
+                "example_reason": reason_line(reason),
+            }
         entry["count"] += 1
         entry["statuses"][status] = entry["statuses"].get(status, 0) + 1
 
@@ -359,8 +365,10 @@ def top_reasons(reader: RunReader, limit: int = _REASONS_SHOWN) -> dict[str, lis
     """The commonest failure kinds (failed, timeout, invalid) and rejection kinds.
 
     Returns ``{"failures": [...], "rejections": [...]}``, each at most ``limit`` entries
-    ``{"reason", "count", "statuses": {status: count}, "example_id"}``, most frequent
-    first (ties in reason order); the example is the earliest program of that kind. The
+    ``{"reason", "count", "statuses": {status: count}, "example_id", "example_reason"}``,
+    most frequent first (ties in reason order); the example is the earliest program of that
+    kind, and ``example_reason`` the last line of its reason as written (the kind blanks
+    its numbers: ``shape (N, N), got (N, N)`` for ``shape (26, 2), got (25, 2)``). The
     seed never counts.
     """
     return RunTracker(reader).reasons(limit)

@@ -94,6 +94,33 @@ def test_status_lists_top_reasons(small_run: Path) -> None:
             assert reasons[side][0]["reason"][:40] in text
 
 
+def test_a_reason_kind_shows_its_first_programs_own_words() -> None:
+    """The kind blanks numbers ("shape (N, N), got (N, N)" reads as a contradiction), so
+    the table adds the first program's line as written, unless it is the kind itself."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from evoforge.report.commands import print_reasons
+
+    entry = {"reason": "ValueError: shape (N, N), got (N, N)", "count": 29}
+    reasons = {
+        "failures": [
+            {
+                **entry,
+                "example_id": "i000011",
+                "example_reason": "ValueError: shape (26, 2), got (25, 2)",
+            },
+            {"reason": "bad [x]", "count": 1, "example_id": "i000012", "example_reason": "bad [x]"},
+        ]
+    }
+    out = StringIO()
+    print_reasons(Console(file=out, width=200, highlight=False), reasons)
+    text = out.getvalue()
+    assert "e.g. ValueError: shape (26, 2), got (25, 2)" in text
+    assert "bad [x]" in text and text.count("e.g.") == 1
+
+
 def test_status_says_how_long_the_run_ran(small_run: Path) -> None:
     status = json.loads(evoforge("status", str(small_run), "--json").stdout)
     seconds = status["running_seconds"]

@@ -59,6 +59,9 @@ def test_top_reasons_count_kinds_most_frequent_first(tmp_path: Path) -> None:
     ]
     assert failures[0]["statuses"] == {"failed": 2, "timeout": 1}
     assert failures[0]["example_id"] == "i000001"
+    # the kind blanks the numbers; the first program's own line keeps them
+    assert failures[0]["example_reason"] == "IndexError: index 3 out of range"
+    assert failures[1]["example_reason"] == "ZeroDivisionError: division by zero"
     assert [(r["reason"], r["count"]) for r in reasons["rejections"]] == [
         ("duplicate of <id>", 2),
         ("frozen code changed", 1),

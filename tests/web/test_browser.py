@@ -4,6 +4,7 @@ hostile candidate output, and the single-file report."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -232,6 +233,14 @@ def test_hostile_candidate_output_executes_nothing(hostile_run: Path, watched: W
         page = open_view(watched, served.url, "run/0/overview", "[data-testid=failure-reasons]")
         assert "<script>alert('reason')</script>" in page.inner_text(
             "[data-testid=failure-reasons]"
+        )
+        # "rmse N" is the kind; the first program's own line, number and markup kept, as text
+        example = page.locator("[data-testid=failure-reasons] [data-testid=reason-example]")
+        assert example.count() >= 1
+        assert re.fullmatch(
+            r"e\.g\. .*<script>alert\('reason'\)</script> worse than the seed's fit "
+            r"\(rmse [0-9.e+-]+\)",
+            example.first.inner_text(),
         )
         for view in ("archive", "lineage", "operators"):
             open_view(watched, served.url, f"run/0/{view}", PAGES[view])

@@ -249,7 +249,11 @@
     const best = { name: "best", points: d.best_curve.map((p) => [p[0], p[2]]), color: "#111" };
     const islandsOverTime = Object.entries(d.island_curves).map(([island, points]) => ({ name: "island " + island, points: points.map((p) => [p[1], p[2]]) }));
     const budgets = Object.entries(d.budgets).map(([name, b]) => [BUDGET_NAMES[name] || name, fmt(b.used), b.limit === null || b.limit === undefined ? "no limit" : fmt(b.limit)]);
-    const reasonRows = (list) => list.map((r) => [r.reason, r.count, Object.entries(r.statuses).map(([s, c]) => s + " " + c).join(", "), programLink(run, r.example_id)]);
+    // The kind blanks numbers out ("shape (N, N), got (N, N)"); its first program's own words follow.
+    const reasonCell = (r) => r.example_reason && r.example_reason !== r.reason
+      ? el("span", {}, r.reason, el("br"), el("span", { class: "muted", "data-testid": "reason-example" }, "e.g. " + r.example_reason))
+      : r.reason;
+    const reasonRows = (list) => list.map((r) => [reasonCell(r), r.count, Object.entries(r.statuses).map(([s, c]) => s + " " + c).join(", "), programLink(run, r.example_id)]);
     return [
       el("h1", {}, d.problem || d.run, " ", el("span", { class: "muted" }, d.run)),
       el("div", { class: "cards" },
