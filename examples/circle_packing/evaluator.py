@@ -69,9 +69,9 @@ def verify_packing(centers: Any, radii: Any) -> dict[str, float]:
     outside = (x - r < 0.0) | (x + r > 1.0) | (y - r < 0.0) | (y + r > 1.0)
     if np.any(outside):
         index = int(np.argmax(outside))
+        centre, radius = (float(x[index]), float(y[index])), float(r[index])
         raise ValueError(
-            f"disk {index} (centre ({x[index]!r}, {y[index]!r}), radius {r[index]!r}) "
-            "is not inside the unit square"
+            f"disk {index} (centre {centre!r}, radius {radius!r}) is not inside the unit square"
         )
 
     i, j = np.triu_indices(NUM_CIRCLES, k=1)

@@ -244,7 +244,10 @@ def _set(key: str, index: tuple[int, ...], value: Any) -> Callable[[dict[str, An
     [
         (_set("radii", (5,), 0.125 + 1e-12), "overlap"),  # disk 5 touches four neighbours
         (_set("centers", (0, 0), 0.125 - 1e-12), "unit square"),  # 1e-12 through the wall
-        (_set("centers", (3, 1), 1.2), "unit square"),
+        (
+            _set("centers", (3, 1), 1.2),  # the numbers as plain floats, not np.float64(...)
+            r"disk 3 \(centre \([\d.]+, 1\.2\), radius [\d.]+\) is not inside the unit square",
+        ),
         (_set("radii", (20,), -0.01), "negative"),
         (_set("radii", (20,), 1e-310), "subnormal"),
         (_set("radii", (2,), float("nan")), "NaN"),

@@ -176,7 +176,10 @@ def test_circle_packing_rejects_tiny_overlap(circles: ModuleType) -> None:
     ("mutate", "message"),
     [
         (lambda c, r: c.__setitem__((0, 0), 0.1249999), "unit square"),
-        (lambda c, r: c.__setitem__((3, 1), 1.2), "unit square"),
+        (
+            lambda c, r: c.__setitem__((3, 1), 1.2),
+            r"disk 3 \(centre \([\d.]+, 1\.2\), radius [\d.]+\) is not inside the unit square",
+        ),
         (lambda c, r: r.__setitem__(4, np.nan), "NaN"),
         (lambda c, r: c.__setitem__((4, 0), np.inf), "NaN or infinite"),
         (lambda c, r: r.__setitem__(25, -1e-3), "negative radius"),

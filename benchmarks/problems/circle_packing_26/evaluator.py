@@ -81,8 +81,9 @@ def verify(output: Any) -> dict[str, float]:
     outside = (x - r < 0.0) | (x + r > 1.0) | (y - r < 0.0) | (y + r > 1.0)
     if np.any(outside):
         k = int(np.argmax(outside))
+        centre, radius = (float(x[k]), float(y[k])), float(r[k])
         raise ValueError(
-            f"disk {k} (centre ({x[k]!r}, {y[k]!r}), radius {r[k]!r}) is not inside the unit square"
+            f"disk {k} (centre {centre!r}, radius {radius!r}) is not inside the unit square"
         )
     i, j = np.triu_indices(NUM_CIRCLES, k=1)
     distances = np.hypot(x[i] - x[j], y[i] - y[j])
