@@ -68,6 +68,18 @@ def test_overview_shows_the_best_score_of_best_json(
     assert page.inner_text("[data-testid=iterations]") == "60"
     assert page.inner_text("[data-testid=stop-reason]") == "iterations budget reached"
     assert page.locator("svg[data-testid=score-by-evaluations] polyline").count() == 3
+    # the run's scores differ in the fifth decimal: each tick shows enough digits to differ
+    for chart in ("score-by-evaluations", "score-over-time"):
+        ticks = page.locator(f"svg[data-testid={chart}] text.tick-y").all_text_contents()
+        assert len(ticks) >= 2 and len(set(ticks)) == len(ticks), ticks
+        assert all(float(tick) for tick in ticks)
+        label = page.locator(f"svg[data-testid={chart}] text.axis-label-y").bounding_box()
+        lefts = [
+            box["x"]
+            for tick in page.locator(f"svg[data-testid={chart}] text.tick-y").all()
+            if (box := tick.bounding_box()) is not None
+        ]
+        assert label is not None and label["x"] + label["width"] < min(lefts), "no overlap"
     watched.shot("overview")
     assert watched.errors == []
 

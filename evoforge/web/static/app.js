@@ -117,10 +117,17 @@
     for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) ticks.push(t);
     return ticks;
   }
+  // Significant digits that tell neighbouring ticks apart (2.12154 and 2.12155, not 2.122 twice).
+  function tickDigits(ticks) {
+    if (ticks.length < 2) return 4;
+    const step = ticks[1] - ticks[0], big = Math.max(...ticks.map(Math.abs));
+    if (!(step > 0) || !(big > 0)) return 4;
+    return Math.min(15, Math.max(4, Math.ceil(Math.log10(big / step)) + 1));
+  }
 
   // series: [{name, points: [[x, y], ...], color}]; y may be null (skipped).
   function lineChart(series, opts) {
-    const W = opts.width || 640, H = opts.height || 280, L = 64, R = 12, T = 12, B = 36;
+    const W = opts.width || 640, H = opts.height || 280, R = 12, T = 12, B = 36;
     const pts = series.flatMap((s) => s.points.filter((p) => p[1] !== null && p[1] !== undefined));
     const root = svg("svg", { viewBox: "0 0 " + W + " " + H, width: W, height: H, class: "chart", "data-testid": opts.testid || null });
     if (!pts.length) {
@@ -133,19 +140,23 @@
     if (x1 === x0) x1 = x0 + 1;
     if (y1 === y0) { const spread = Math.abs(y0) * 0.05 || 0.5; y0 -= spread; y1 += spread; }
     const pad = (y1 - y0) * 0.05; y0 -= opts.yZero && y0 === 0 ? 0 : pad; y1 += pad;
+    const yTicks = niceTicks(y0, y1, 5), xTicks = niceTicks(x0, x1, 6);
+    const yLabels = yTicks.map((t) => fmt(t, tickDigits(yTicks)));
+    // room for the longest tick label beside the rotated axis label
+    const L = Math.max(64, 30 + 7 * Math.max(...yLabels.map((label) => label.length)));
     const sx = (x) => L + (x - x0) / (x1 - x0) * (W - L - R);
     const sy = (y) => H - B - (y - y0) / (y1 - y0) * (H - T - B);
-    for (const t of niceTicks(y0, y1, 5)) {
+    yTicks.forEach((t, i) => {
       root.appendChild(svg("line", { x1: L, x2: W - R, y1: sy(t), y2: sy(t), class: "gridline" }));
-      root.appendChild(svg("text", { x: L - 6, y: sy(t) + 4, "text-anchor": "end" }, fmt(t, 4)));
-    }
-    for (const t of niceTicks(x0, x1, 6)) {
-      root.appendChild(svg("text", { x: sx(t), y: H - B + 16, "text-anchor": "middle" }, fmt(t, 4)));
+      root.appendChild(svg("text", { x: L - 6, y: sy(t) + 4, "text-anchor": "end", class: "tick-y" }, yLabels[i]));
+    });
+    for (const t of xTicks) {
+      root.appendChild(svg("text", { x: sx(t), y: H - B + 16, "text-anchor": "middle", class: "tick-x" }, fmt(t, tickDigits(xTicks))));
     }
     root.appendChild(svg("line", { x1: L, x2: L, y1: T, y2: H - B, class: "axis" }));
     root.appendChild(svg("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, class: "axis" }));
     root.appendChild(svg("text", { x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle" }, opts.xLabel || ""));
-    root.appendChild(svg("text", { x: 12, y: (T + H - B) / 2, transform: "rotate(-90 12 " + (T + H - B) / 2 + ")", "text-anchor": "middle" }, opts.yLabel || ""));
+    root.appendChild(svg("text", { x: 12, y: (T + H - B) / 2, transform: "rotate(-90 12 " + (T + H - B) / 2 + ")", "text-anchor": "middle", class: "axis-label-y" }, opts.yLabel || ""));
     series.forEach((s, i) => {
       const color = s.color || PALETTE[i % PALETTE.length];
       const coords = [];
