@@ -78,11 +78,11 @@ from evoforge.program import (
     code_hash,
 )
 from evoforge.registry import ARCHIVES, BACKENDS, FEATURES, OPERATORS, PartError
-from evoforge.seed_failure import seed_failure
+from evoforge.seed_failure import seed_failure, slow_seed_notice
 from evoforge.seeding import IterationSeeds, Reseeded, seeded_generator
 from evoforge.selection.bandits import Bandit, make_bandit
 from evoforge.selection.rewards import reward_from_outcome
-from evoforge.splits import check_seed, search_split
+from evoforge.splits import SEARCH, check_seed, search_split
 from evoforge.storage.db import DatabaseError, EncodedJSON, RunDatabase
 
 if TYPE_CHECKING:
@@ -227,8 +227,8 @@ class Engine:
         self.problem = problem
         self.config = config
         self.run_dir = run_dir
-        # a warning from trying the seed on the holdout and test splits at the start
-        self.split_notice: str | None = None
+        # warnings from scoring the seed at the start (a slow seed; its splits' check)
+        self.start_notices: list[str] = []
         self.db = store
         self.llm = llm
         self.operators: dict[str, Operator] = dict(operators)
@@ -605,15 +605,21 @@ class Engine:
     def _start_failure(self, seed: EvaluationResult) -> str | None:
         """Why a run whose seed scored ``seed`` cannot start, or ``None``: the seed did not
         score, or (a problem with instance splits) it does not score on the holdout or the
-        test split (:func:`evoforge.splits.check_seed`; its warning goes to
-        :attr:`split_notice`)."""
+        test split (:func:`evoforge.splits.check_seed`). Its warnings go to
+        :attr:`start_notices`: the splits' check, and a seed that took more than half of
+        ``evaluator.timeout_s`` on some split (:func:`evoforge.seed_failure.slow_seed_notice`)."""
         if seed.status is not EvalStatus.OK or seed.score is None:
             return seed_failure(seed, self.config.evaluator, self.evaluator.program_filename)
-        if not self.config.splits.enabled:
-            return None
-        check = check_seed(self.evaluator.evaluate, self.problem.initial_code, seed)
-        self.split_notice = check.warning
-        return check.failure
+        durations: Mapping[str, float] = {SEARCH: seed.duration_s}
+        if self.config.splits.enabled:
+            check = check_seed(self.evaluator.evaluate, self.problem.initial_code, seed)
+            if check.failure is not None:
+                return check.failure
+            self.start_notices += [check.warning] if check.warning is not None else []
+            durations = check.durations
+        slow = slow_seed_notice(durations, self.config.evaluator.timeout_s)
+        self.start_notices += [slow] if slow is not None else []
+        return None
 
     def close(self) -> None:
         """Release the proposal workers, the backend's workers, the judge's processes, the

@@ -388,8 +388,8 @@ def start_run(
             chosen.note(SHARED_SPLITS_WARNING)
         if config.splits.enabled and config.evaluator.cascade and engine.evaluator.cascades:
             chosen.note(SPLITS_CASCADE_NOTE)
-        if engine.split_notice is not None:
-            chosen.note(engine.split_notice)
+        for start_notice in engine.start_notices:
+            chosen.note(start_notice)
         try:
             return _with_final_choice(
                 engine, drive(engine, _budget(config), chosen, config.run.workers), chosen
@@ -465,8 +465,8 @@ def resume_run(
                 target_score=budget.target_score,
             )
             chosen = reporters[0]
-            if engine.split_notice is not None:  # a run whose seed open() scored
-                chosen.note(engine.split_notice)
+            for start_notice in engine.start_notices:  # a run whose seed open() scored
+                chosen.note(start_notice)
             return _with_final_choice(
                 engine, drive(engine, budget, chosen, config.run.workers), chosen
             )

@@ -6,6 +6,10 @@ code (the evaluator, a module beside it, or the candidate program; never a frame
 evoforge, the standard library or an installed package), and for the mistakes a new
 problem commonly makes (a relative path to a data file, a time limit shorter than one
 evaluation) the setting or the idiom to use.
+
+:func:`slow_seed_notice` is the warning for a seed that did score, but in more than half
+of ``evaluator.timeout_s``: its children, a little slower or run beside another
+evaluation, would time out.
 """
 
 from __future__ import annotations
@@ -39,6 +43,28 @@ def seed_failure(result: EvaluationResult, config: EvaluatorConfig, candidate_fi
         line += f" (at {where})"
     hint = _hint(result, detail, config)
     return line if hint is None else f"{line}; {hint}"
+
+
+SLOW_SEED_FRACTION = 0.5
+"""A seed whose evaluation takes more than this share of ``timeout_s`` is warned about."""
+
+
+def slow_seed_notice(durations: Mapping[str, float], timeout_s: float) -> str | None:
+    """A warning (one line) when the seed's slowest evaluation in ``durations`` (seconds by
+    split: ``search`` for a problem without splits) took more than
+    :data:`SLOW_SEED_FRACTION` of ``timeout_s``, else ``None``."""
+    if not durations:
+        return None
+    split, seconds = max(durations.items(), key=lambda item: item[1])
+    if seconds <= SLOW_SEED_FRACTION * timeout_s:
+        return None
+    where = "" if len(durations) == 1 else f" on the {split} split"
+    return (
+        f"warning: the seed program's evaluation took {seconds:.3g} s{where}, "
+        f"{100 * seconds / timeout_s:.0f} % of evaluator.timeout_s ({timeout_s:g} s): a "
+        "child a little slower, or evaluated beside another, will time out; raise "
+        "evaluator.timeout_s in the problem's config.yaml"
+    )
 
 
 def user_frame(traceback_text: str, shown_as: Mapping[str, str]) -> str | None:
@@ -75,9 +101,16 @@ def _hint(result: EvaluationResult, detail: str, config: EvaluatorConfig) -> str
             "raise it in config.yaml or make the evaluation faster"
         )
     if _CALL_TIME_LIMIT in detail:
+        if config.call_timeout_s is None:  # each call may take the whole evaluation's time
+            return (
+                f"one call of the candidate took longer than evaluator.timeout_s "
+                f"({config.timeout_s:g} s), the limit of each call while "
+                "evaluator.call_timeout_s is unset: raise it in config.yaml or make the "
+                "call faster"
+            )
         return (
-            "one call of the candidate took longer than evaluator.call_timeout_s: "
-            "raise it in config.yaml or make the call faster"
+            f"one call of the candidate took longer than evaluator.call_timeout_s "
+            f"({config.call_timeout_s:g} s): raise it in config.yaml or make the call faster"
         )
     missing = _MISSING_FILE.search(detail)
     if missing is None or Path(missing["name"]).is_absolute():

@@ -28,8 +28,8 @@ was used).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from evoforge.config import SplitsConfig
@@ -76,10 +76,11 @@ class SplitCheck:
     """What trying a run's seed on the holdout and the test split found (:func:`check_seed`):
     ``failure``, why a split gave it no score (the run cannot start), or ``warning``, when
     it scores exactly as on the search split everywhere (the evaluator may ignore
-    ``split``)."""
+    ``split``); ``durations``, each split's evaluation in seconds (those that ran)."""
 
     failure: str | None = None
     warning: str | None = None
+    durations: Mapping[str, float] = field(default_factory=dict)
 
 
 def check_seed(evaluate: Evaluate, code: str, search: EvaluationResult) -> SplitCheck:
@@ -94,22 +95,26 @@ def check_seed(evaluate: Evaluate, code: str, search: EvaluationResult) -> Split
     (the holdout is still answered only through Thresholdout, and only the final program's
     test score is reported)."""
     results = []
+    durations = {SEARCH: search.duration_s}
     for split in (HOLDOUT, TEST):
         result = evaluate(code, split)
+        durations[split] = result.duration_s
         if result.status is not EvalStatus.OK or result.score is None:
             return SplitCheck(
                 failure=f"the seed program did not score on the {split} split "
                 f"({result.status.value}): {last_line(result.reason)}; with splits.enabled "
-                f"the evaluator must score every split ({', '.join(SPLITS)})"
+                f"the evaluator must score every split ({', '.join(SPLITS)})",
+                durations=durations,
             )
         results.append(result)
     if all(result.metrics == search.metrics for result in results):
         return SplitCheck(
             warning="warning: the seed program has the same metrics on the search, holdout "
             "and test splits; does the evaluator score the instances of the split it is "
-            "given (split=)?"
+            "given (split=)?",
+            durations=durations,
         )
-    return SplitCheck()
+    return SplitCheck(durations=durations)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import numpy
 import pytest
 
 from evoforge.cli import main
-from evoforge.seed_failure import user_frame
+from evoforge.seed_failure import slow_seed_notice, user_frame
 
 PROGRAM = "# EVOLVE-BLOCK-START\ndef f(x):\n    return 0.5 * x + 1.0\n# EVOLVE-BLOCK-END\n"
 EVALUATOR = (
@@ -79,8 +79,26 @@ def test_a_seed_slower_than_the_time_limit_names_the_setting(
     program = PROGRAM.replace("    return", "    import time\n    time.sleep(30)\n    return")
     config = "evaluator:\n  timeout_s: 1\n"
     line = _start_error(tmp_path, capsys, {"initial_program.py": program, "config.yaml": config})
-    assert "(timeout)" in line
-    assert "longer than evaluator.timeout_s (1 s): raise it in config.yaml" in line
+    # the sandbox's wall clock and the channel's wait for the call end at the same second:
+    # either may stop it first, and either way the line names the setting to raise
+    if "(timeout)" in line:
+        assert "longer than evaluator.timeout_s (1 s): raise it in config.yaml" in line
+    else:
+        assert "(failed): ChannelBroken: no answer to 'f' within the call time limit" in line
+        assert (
+            "longer than evaluator.timeout_s (1 s), the limit of each call while "
+            "evaluator.call_timeout_s is unset: raise it in config.yaml" in line
+        )
+
+
+def test_a_call_slower_than_its_own_limit_names_that_setting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    program = PROGRAM.replace("    return", "    import time\n    time.sleep(30)\n    return")
+    config = "evaluator:\n  timeout_s: 20\n  call_timeout_s: 1\n"
+    line = _start_error(tmp_path, capsys, {"initial_program.py": program, "config.yaml": config})
+    assert "ChannelBroken: no answer to 'f' within the call time limit" in line
+    assert "longer than evaluator.call_timeout_s (1 s): raise it in config.yaml" in line
 
 
 def test_user_frame_skips_library_frames_and_keeps_the_innermost_of_the_problem() -> None:
@@ -98,3 +116,39 @@ def test_user_frame_skips_library_frames_and_keeps_the_innermost_of_the_problem(
     assert user_frame("ValueError: no traceback\n", {}) is None
     shown = user_frame('  File "/sandbox/program.py", line 2, in f\n', {"program.py": "seed.py"})
     assert shown == "seed.py:2 in f"
+
+
+def test_a_slow_seed_is_named_with_the_setting_to_raise() -> None:
+    assert slow_seed_notice({"search": 0.4}, 1.0) is None  # half or less: no warning
+    line = slow_seed_notice({"search": 0.62}, 1.0)
+    assert line == (
+        "warning: the seed program's evaluation took 0.62 s, 62 % of evaluator.timeout_s "
+        "(1 s): a child a little slower, or evaluated beside another, will time out; raise "
+        "evaluator.timeout_s in the problem's config.yaml"
+    )
+    by_split = slow_seed_notice({"search": 0.1, "holdout": 0.2, "test": 7.5}, 10.0)
+    assert by_split is not None and "took 7.5 s on the test split, 75 %" in by_split
+
+
+def test_a_run_whose_seed_takes_most_of_its_timeout_warns_at_the_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A real start: the seed scores (the run goes on) and the warning names the time."""
+    problem = tmp_path / "problem"
+    problem.mkdir()
+    (problem / "initial_program.py").write_text(PROGRAM)
+    slow = EVALUATOR.replace("    value =", "    import time\n    time.sleep(2.5)\n    value =")
+    (problem / "evaluator.py").write_text(slow)
+    (problem / "config.yaml").write_text("evaluator:\n  timeout_s: 4\n")
+    run = ["run", str(problem), "--iterations", "1", "--out", str(tmp_path / "r")]
+    assert main(run) == 0
+    out = capsys.readouterr()
+    warning = "warning: the seed program's evaluation took "
+    assert warning in out.out + out.err
+    assert "of evaluator.timeout_s (4 s)" in out.out + out.err
+
+    (problem / "evaluator.py").write_text(EVALUATOR)  # the same problem, a quick seed
+    (problem / "config.yaml").write_text("evaluator:\n  timeout_s: 30\n")
+    assert main([*run[:-1], str(tmp_path / "quick")]) == 0
+    out = capsys.readouterr()
+    assert warning not in out.out + out.err

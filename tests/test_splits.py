@@ -204,6 +204,31 @@ def test_an_evaluator_that_ignores_the_split_is_named_at_the_start(
     assert [line for line in notes.lines if line.startswith(warning)], notes.lines
 
 
+def test_a_seed_slow_on_one_split_is_named_at_the_start(problem: Path, tmp_path: Path) -> None:
+    """The test split (the largest) takes the seed most of its time limit: the start says
+    which split and what to raise, though the search split is quick."""
+    from evoforge.runs import start_run
+
+    evaluator = problem / "evaluator.py"
+    slow = '    if split == "test":\n        __import__("time").sleep(2.5)\n'
+    evaluator.write_text(
+        evaluator.read_text().replace(
+            "    xs, _ = points(split)\n", slow + "    xs, _ = points(split)\n"
+        )
+    )
+    layer = {
+        "seed": 3,
+        "run": {"iterations": 1, "log_mode": "quiet"},
+        "evaluator": {"timeout_s": 4},
+    }
+    notes = Notes()
+    start_run(problem, cli_layer=layer, run_dir=tmp_path / "slow", reporter=notes)
+    warnings = [line for line in notes.lines if "evaluator.timeout_s" in line]
+    assert len(warnings) == 1, notes.lines
+    assert warnings[0].startswith("warning: the seed program's evaluation took ")
+    assert " s on the test split, " in warnings[0]
+
+
 def test_a_spent_budget_is_announced_and_falls_back_to_search_scores(
     problem: Path, tmp_path: Path
 ) -> None:
