@@ -617,7 +617,11 @@ class Engine:
                 return check.failure
             self.start_notices += [check.warning] if check.warning is not None else []
             durations = check.durations
-        slow = slow_seed_notice(durations, self.config.evaluator.timeout_s)
+        slow = slow_seed_notice(
+            durations,
+            self.config.evaluator.timeout_s,
+            retime=lambda: self.evaluate(self.problem.initial_code).duration_s,
+        )
         self.start_notices += [slow] if slow is not None else []
         return None
 

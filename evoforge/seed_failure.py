@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import sysconfig
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path, PurePath
 
 from evoforge.config import EvaluatorConfig
@@ -49,14 +49,26 @@ SLOW_SEED_FRACTION = 0.5
 """A seed whose evaluation takes more than this share of ``timeout_s`` is warned about."""
 
 
-def slow_seed_notice(durations: Mapping[str, float], timeout_s: float) -> str | None:
+def slow_seed_notice(
+    durations: Mapping[str, float],
+    timeout_s: float,
+    retime: Callable[[], float] | None = None,
+) -> str | None:
     """A warning (one line) when the seed's slowest evaluation in ``durations`` (seconds by
     split: ``search`` for a problem without splits) took more than
-    :data:`SLOW_SEED_FRACTION` of ``timeout_s``, else ``None``."""
+    :data:`SLOW_SEED_FRACTION` of ``timeout_s``, else ``None``.
+
+    The seed's first evaluation also starts the sandbox's template processes (or a Ray
+    worker): when the ``search`` time alone is over the line, ``retime()`` (an evaluation
+    of the seed once more, its seconds) gives a warm one and the lesser counts."""
     if not durations:
         return None
+    limit = SLOW_SEED_FRACTION * timeout_s
+    search = durations.get("search")
+    if retime is not None and search is not None and search > limit:
+        durations = {**durations, "search": min(search, retime())}
     split, seconds = max(durations.items(), key=lambda item: item[1])
-    if seconds <= SLOW_SEED_FRACTION * timeout_s:
+    if seconds <= limit:
         return None
     where = "" if len(durations) == 1 else f" on the {split} split"
     return (
