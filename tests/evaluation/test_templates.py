@@ -359,3 +359,45 @@ def test_a_command_gets_pythons_interrupt_handler(make_evaluator: MakeEvaluator)
             assert result.metrics == {"combined_score": 1.0}
     finally:
         evaluator.close()
+
+
+# matplotlib and torch choose their cache directories on import through
+# ``tempfile.gettempdir()``, which remembers its answer; the template imports the evaluator
+# ahead of every run, where that answer is its own spool, hidden and read-only in a run.
+TEMPFILE_EVALUATOR = """
+import os
+import tempfile
+
+IMPORTED_WITH = tempfile.gettempdir()
+
+
+def _score():
+    with tempfile.NamedTemporaryFile("w") as handle:  # torch.compile's cache, a plot
+        handle.write("x")
+    return {"combined_score": 1.0, "in_workdir": float(tempfile.gettempdir() == os.getcwd())}
+
+
+def evaluate(program_path):
+    return _score()
+
+
+def evaluate_candidate(candidate):
+    return _score()
+"""
+
+
+@pytest.mark.parametrize("form", ["shared", "isolated"])
+def test_a_run_writes_temporary_files_in_its_own_directory_whatever_the_evaluator_imported(
+    make_evaluator: MakeEvaluator, form: str
+) -> None:
+    source = TEMPFILE_EVALUATOR
+    if form == "shared":
+        source = source.replace("def evaluate_candidate", "def _unused")
+    evaluator = _templated(make_evaluator(source, timeout_s=40.0))
+    try:
+        for _ in range(2):  # the template's first run, then a spare
+            result = evaluator.evaluate(PROGRAM.format(role="c"))
+            assert result.status is EvalStatus.OK, result.reason
+            assert result.metrics == {"combined_score": 1.0, "in_workdir": 1.0}
+    finally:
+        evaluator.close()

@@ -37,7 +37,8 @@ capability and waits. All of that is done before the request comes. On the reque
 SEQPACKET message on ``CONTROL_FD``: JSON plus passed descriptors, handed by the template to
 the spare) C1 passes the request and its descriptors to C2, which writes the evaluation's
 files into its working directory, sets the resource limits, the environment and the
-standard streams, reseeds the random generators, moves to the request's ``cpu`` if it names
+standard streams (and has ``tempfile`` choose its directory again, from the run's
+``TMPDIR``), reseeds the random generators, moves to the request's ``cpu`` if it names
 one (last, so that both sides of an evaluation set up in parallel) and calls the script's
 ``main``. C1 hands the parent a pidfd of C2 (the parent's deadline kills C2) and, as soon as
 it has reaped C2 and then killed and reaped whatever C2 left running, C2's exit status and
@@ -386,6 +387,11 @@ def run_payload(
             if fd > 2:
                 os.close(fd)
         set_environment(request["env"])
+        tempfile: Any = sys.modules.get("tempfile")
+        if tempfile is not None:
+            # chosen once by whatever the template imported (matplotlib, torch: its spool,
+            # hidden and read-only here): chosen again, from this run's TMPDIR
+            tempfile.tempdir = None
         random = sys.modules["random"]
         random.seed()
         numpy = sys.modules.get("numpy")
