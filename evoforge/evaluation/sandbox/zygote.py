@@ -10,7 +10,9 @@ and for the evaluator side the problem's evaluator), warms up what each child wo
 otherwise redo (argparse's lazy imports), freezes its objects out of the garbage collector
 (so collections in a child copy none of its pages), and then it only forks (with libc's
 ``fork``, skipping Python's after-fork hooks, when it runs a single thread:
-:meth:`Kernel.fork`). It never runs candidate code itself. Usage (by
+:meth:`Kernel.fork`). It tells its parent whether it runs more than one thread once ready:
+an evaluator whose import started threads (a library's pool, which no forked child has)
+makes the parent start the template again without it. It never runs candidate code itself. Usage (by
 :mod:`evoforge.evaluation.sandbox.templates` only)::
 
     python -I zygote.py CONTROL_FD SPEC_JSON
@@ -754,7 +756,7 @@ def main(argv: list[str]) -> None:
     kernel.command_interrupt = signal.signal(signal.SIGINT, signal.SIG_DFL)
     gc.freeze()  # what the template made is never collected in a child: no copies of it
     spares = [start_spare(kernel, script, spec, [control])]
-    send(control, {"ready": True})
+    send(control, {"ready": True, "threads": not kernel.bare_forks})
     while True:
         try:
             message, fds, _, _ = socket.recv_fds(control, 1 << 20, MAX_FDS)
