@@ -5,7 +5,7 @@ fix a problem written moments ago: where the exception was raised in the problem
 code (the evaluator, a module beside it, or the candidate program; never a frame of
 evoforge, the standard library or an installed package), and for the mistakes a new
 problem commonly makes (a relative path to a data file, a time limit shorter than one
-evaluation) the setting or the idiom to use.
+evaluation, a package hidden from the candidate) the setting or the idiom to use.
 
 :func:`slow_seed_notice` is the warning for a seed that did score, but in more than half
 of ``evaluator.timeout_s``: its children, a little slower or run beside another
@@ -26,6 +26,12 @@ from evoforge.program import EvalStatus, EvaluationResult
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<function>.+)$')
 _MISSING_FILE = re.compile(
     r"FileNotFoundError: (?P<side>in the candidate: )?\[Errno 2\] .*: '(?P<name>[^']+)'$"
+)
+# what a candidate sees of a package its jail covers with an empty directory
+# (evaluator.candidate_hidden_packages): an empty namespace package
+_HIDDEN_MODULE = re.compile(
+    r"in the candidate: .*(?:No module named '|cannot import name '[^']*' from '|module ')"
+    r"(?P<module>[\w.]+)'"
 )
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _CALL_TIME_LIMIT = "within the call time limit of"
@@ -124,6 +130,14 @@ def _hint(result: EvaluationResult, detail: str, config: EvaluatorConfig) -> str
             f"one call of the candidate took longer than evaluator.call_timeout_s "
             f"({config.call_timeout_s:g} s): raise it in config.yaml or make the call faster"
         )
+    hidden = _HIDDEN_MODULE.search(detail)
+    if hidden is not None:
+        package = hidden["module"].split(".")[0]
+        if package in config.candidate_hidden_packages:
+            return (
+                f"{package} is hidden from the candidate (evaluator.candidate_hidden_packages): "
+                "use it in the evaluator only, or take it off that list"
+            )
     missing = _MISSING_FILE.search(detail)
     if missing is None or Path(missing["name"]).is_absolute():
         return None

@@ -13,6 +13,7 @@ import numpy
 import pytest
 
 from evoforge.cli import main
+from evoforge.evaluation.sandbox import filesystem_isolation
 from evoforge.seed_failure import slow_seed_notice, user_frame
 
 PROGRAM = "# EVOLVE-BLOCK-START\ndef f(x):\n    return 0.5 * x + 1.0\n# EVOLVE-BLOCK-END\n"
@@ -172,3 +173,22 @@ def test_a_run_whose_seed_takes_most_of_its_timeout_warns_at_the_start(
     assert main([*run[:-1], str(tmp_path / "quick")]) == 0
     out = capsys.readouterr()
     assert warning not in out.out + out.err
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["from cma import CMAEvolutionStrategy", "import cma.evolution_strategy", "cma.fmin2"],
+    ids=["from-import", "submodule", "attribute"],
+)
+def test_a_seed_using_a_package_hidden_from_the_candidate_names_the_setting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], statement: str
+) -> None:
+    """A hidden package is an empty directory in the candidate's jail: importing it works
+    (an empty namespace package), and whatever the seed takes from it then fails."""
+    if filesystem_isolation() != "mountns":
+        pytest.skip(f"no jail to hide a package in here ({filesystem_isolation()})")
+    program = "import cma\n" + PROGRAM.replace("    return", f"    {statement}\n    return")
+    config = "evaluator:\n  candidate_hidden_packages: [cma]\n"
+    line = _start_error(tmp_path, capsys, {"initial_program.py": program, "config.yaml": config})
+    assert "in the candidate" in line
+    assert "cma is hidden from the candidate (evaluator.candidate_hidden_packages)" in line

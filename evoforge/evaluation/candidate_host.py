@@ -33,6 +33,31 @@ def _load(path: str, name: str) -> ModuleType:
     return module
 
 
+def _module_name(path: str) -> str:
+    """The name to import the program under: its file's stem, importable again.
+
+    ``multiprocessing`` with ``spawn`` or ``forkserver`` (the default on Linux from Python
+    3.14) sends a pool's work as references such as ``program.work`` that each fresh worker
+    imports by name: the program's directory (its own working directory) goes last on
+    ``sys.path`` so that they find it. A stem that is no identifier or that names a module
+    already there (``numpy.py``, ``random.py``) would shadow it, so such a program stays
+    ``candidate`` (whose workers fail with "No module named 'candidate'").
+    """
+    directory, name = os.path.split(path)
+    stem = name[:-3] if name.endswith(".py") else ""
+    taken = stem in sys.modules or stem in getattr(sys, "stdlib_module_names", ())
+    if not stem.isidentifier() or taken:
+        return "candidate"
+    try:
+        if importlib.util.find_spec(stem) is not None:
+            return "candidate"
+    except (ImportError, ValueError):
+        return "candidate"
+    if directory not in sys.path:
+        sys.path.append(directory)
+    return stem
+
+
 def _public_functions(module: ModuleType) -> list[str]:
     names = []
     for name, value in list(vars(module).items()):
@@ -76,7 +101,8 @@ def main(argv: list[str]) -> None:
     program, request_fd, reply_fd, max_bytes = argv[1], int(argv[2]), int(argv[3]), int(argv[4])
     spin_s = float(argv[5]) if len(argv) > 5 else 0.0
     try:
-        module = _load(os.path.abspath(program), "candidate")
+        path = os.path.abspath(program)
+        module = _load(path, _module_name(path))
     except BaseException as exc:
         channel.write_frame(reply_fd, {"load_error": channel.error_record(exc)})
         os._exit(0)

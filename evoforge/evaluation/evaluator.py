@@ -562,7 +562,11 @@ class ProblemEvaluator:
     def _crash_reason(self, run: SandboxRun) -> str:
         """Why a run ended without a result, naming the limit that killed it when one did."""
         limits = self.limits
-        memory_hint = "MemoryError" in run.stderr or "Cannot allocate memory" in run.stderr
+        # Python's MemoryError, ENOMEM, and C++'s std::bad_alloc: a native library (torch,
+        # jax) that cannot map memory under RLIMIT_AS aborts with SIGABRT
+        memory_hint = any(
+            hint in run.stderr for hint in ("MemoryError", "Cannot allocate memory", "bad_alloc")
+        )
         memory_note = f"memory limit of {limits.memory_mb} MiB"
         cpu_limit = max(1, math.ceil(limits.cpu_time_s))
         if run.out_of_memory:

@@ -11,7 +11,7 @@ import pytest
 from evoforge.evaluation.evaluator import ProblemEvaluator
 from evoforge.program import EvalStatus, EvaluationResult
 
-from .conftest import MakeEvaluator, needs_network_isolation, process_alive
+from .conftest import EXEC_EVALUATOR, MakeEvaluator, needs_network_isolation, process_alive
 
 
 def program(body: str) -> str:
@@ -332,6 +332,38 @@ def test_memory_hog_fails_and_the_next_evaluation_works(make_evaluator: MakeEval
     assert "MemoryError" in result.reason
     assert "memory limit of 256 MiB" in result.reason
     assert evaluator.evaluate(program("{'combined_score': 1.0}")).score == 1.0
+
+
+# torch or jax out of address space under RLIMIT_AS: libstdc++ reports the std::bad_alloc
+# that nothing caught and aborts the process
+NATIVE_ALLOCATION_FAILURE = """
+import os
+import sys
+
+
+def run():
+    sys.stderr.write("terminate called after throwing an instance of 'std::bad_alloc'\\n")
+    sys.stderr.write("  what():  std::bad_alloc\\n")
+    sys.stderr.flush()
+    os.abort()
+
+
+def total():
+    run()
+"""
+
+
+@pytest.mark.parametrize("form", ["shared", "isolated"])
+def test_a_native_allocation_failure_names_the_memory_limit(
+    make_evaluator: MakeEvaluator, form: str
+) -> None:
+    source = EXEC_EVALUATOR
+    if form == "isolated":
+        source = "def evaluate_candidate(candidate):\n    return candidate.total()\n"
+    result = make_evaluator(source, memory_mb=512).evaluate(NATIVE_ALLOCATION_FAILURE)
+    assert result.status is EvalStatus.FAILED
+    assert "killed by SIGABRT" in result.reason
+    assert "memory limit of 512 MiB reached" in result.reason
 
 
 def test_cpu_limit_fails(make_evaluator: MakeEvaluator) -> None:

@@ -425,3 +425,16 @@ def test_the_jail_holds_for_an_interpreter_started_by_a_relative_path(tmp_path: 
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["mountns", "ok", "mountns"]
+
+
+def test_the_jail_shows_fontconfigs_configuration() -> None:
+    """matplotlib lists the system's fonts with ``fc-list`` while it builds its font cache;
+    without ``/etc/fonts`` fontconfig writes "Cannot load default config file" into the
+    stderr of every evaluation that imports it."""
+    if filesystem_isolation() != "mountns":
+        pytest.skip(f"no filesystem jail here ({filesystem_isolation()})")
+    if not os.path.isfile("/etc/fonts/fonts.conf"):
+        pytest.skip("this machine has no fontconfig configuration")
+    run = python("print(open('/etc/fonts/fonts.conf').read(), end='')")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == Path("/etc/fonts/fonts.conf").read_text()

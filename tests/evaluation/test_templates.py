@@ -295,8 +295,8 @@ def test_what_a_run_leaves_running_is_gone_when_the_run_is_reported(
 
 
 # Each evaluation draws from Python's and numpy's global generators; with ``thread`` the
-# evaluator (which the template imports ahead) also starts a thread, so the template is
-# no longer single-threaded and forks through ``os.fork()`` instead of libc's fork.
+# evaluator also starts a thread when imported, so the template, which would import it
+# ahead, leaves that to each evaluation (see the thread-pool test below).
 RANDOM_EVALUATOR = """
 import random
 import threading
@@ -334,8 +334,8 @@ def test_every_evaluation_draws_fresh_random_numbers(
     for generator in ("python", "numpy"):
         draws = [values[generator] for values in metrics]
         assert len(set(draws)) == len(draws), f"{generator}: {draws}"
-    # a child has the forking thread alone (the evaluator's thread stayed in the template)
-    assert {values["threads"] for values in metrics} == {1.0}
+    # the evaluator's thread runs in each evaluation, which imported the evaluator itself
+    assert {values["threads"] for values in metrics} == {2.0 if thread else 1.0}
 
 
 SIGINT_EVALUATOR = """
@@ -352,6 +352,102 @@ def test_a_command_gets_pythons_interrupt_handler(make_evaluator: MakeEvaluator)
     """The evaluation's init keeps SIGINT at its default (so nothing in the run can end
     it); the command it forks has Python's handler, as in a one-shot run."""
     evaluator = _templated(make_evaluator(SIGINT_EVALUATOR, timeout_s=40.0))
+    try:
+        for _ in range(2):  # the template's first run, then a spare
+            result = evaluator.evaluate(PROGRAM.format(role="c"))
+            assert result.status is EvalStatus.OK, result.reason
+            assert result.metrics == {"combined_score": 1.0}
+    finally:
+        evaluator.close()
+
+
+# matplotlib and torch choose their cache directories on import through
+# ``tempfile.gettempdir()``, which remembers its answer; the template imports the evaluator
+# ahead of every run, where that answer is its own spool, hidden and read-only in a run.
+TEMPFILE_EVALUATOR = """
+import os
+import tempfile
+
+IMPORTED_WITH = tempfile.gettempdir()
+
+
+def _score():
+    with tempfile.NamedTemporaryFile("w") as handle:  # torch.compile's cache, a plot
+        handle.write("x")
+    return {"combined_score": 1.0, "in_workdir": float(tempfile.gettempdir() == os.getcwd())}
+
+
+def evaluate(program_path):
+    return _score()
+
+
+def evaluate_candidate(candidate):
+    return _score()
+"""
+
+
+@pytest.mark.parametrize("form", ["shared", "isolated"])
+def test_a_run_writes_temporary_files_in_its_own_directory_whatever_the_evaluator_imported(
+    make_evaluator: MakeEvaluator, form: str
+) -> None:
+    source = TEMPFILE_EVALUATOR
+    if form == "shared":
+        source = source.replace("def evaluate_candidate", "def _unused")
+    evaluator = _templated(make_evaluator(source, timeout_s=40.0))
+    try:
+        for _ in range(2):  # the template's first run, then a spare
+            result = evaluator.evaluate(PROGRAM.format(role="c"))
+            assert result.status is EvalStatus.OK, result.reason
+            assert result.metrics == {"combined_score": 1.0, "in_workdir": 1.0}
+    finally:
+        evaluator.close()
+
+
+# A library that starts a pool of threads when the evaluator imports it (numba's
+# parallel=True compiled at import, torch or OpenMP with several threads) and hands work
+# to it: a child forked from a template holding that pool has none of its threads.
+POOL_EVALUATOR = """
+import queue
+import threading
+
+_tasks = queue.Queue()
+
+
+def _worker():
+    while True:
+        value, answer = _tasks.get()
+        answer.put(value * 2)
+
+
+threading.Thread(target=_worker, daemon=True).start()
+
+
+def _score():
+    answer = queue.Queue()
+    _tasks.put((21, answer))
+    try:
+        return {"combined_score": float(answer.get(timeout=5) == 42)}
+    except queue.Empty:  # the pool's thread is not in this process
+        return {"combined_score": 0.0}
+
+
+def evaluate(program_path):
+    return _score()
+
+
+def evaluate_candidate(candidate):
+    return _score()
+"""
+
+
+@pytest.mark.parametrize("form", ["shared", "isolated"])
+def test_an_evaluator_that_starts_a_thread_pool_on_import_gets_its_pool_in_every_run(
+    make_evaluator: MakeEvaluator, form: str
+) -> None:
+    source = POOL_EVALUATOR
+    if form == "shared":
+        source = source.replace("def evaluate_candidate", "def _unused")
+    evaluator = _templated(make_evaluator(source, timeout_s=40.0))
     try:
         for _ in range(2):  # the template's first run, then a spare
             result = evaluator.evaluate(PROGRAM.format(role="c"))

@@ -2,11 +2,12 @@
 
 The launcher builds a new root from the spec this module writes. It holds, read-only, the
 system's ``/usr`` (and the ``/bin``, ``/lib`` ... links or directories beside it), a handful
-of ``/etc`` files the dynamic linker and the C library read, the interpreter's prefixes
-and package directories, and the directories the caller adds (the problem directory for an
-evaluator, nothing for a candidate); read-write, only the run's working directory, a small
-``/tmp`` and ``/dev/shm``. The host's home directories, ``/work``-like trees, run
-directories, databases and other runs' working directories are simply not there.
+of ``/etc`` files the dynamic linker and the C library read (and fontconfig's), the
+interpreter's prefixes and package directories, and the directories the caller adds (the
+problem directory for an evaluator, nothing for a candidate); read-write, only the run's
+working directory, a small ``/tmp`` and ``/dev/shm``. The host's home directories,
+``/work``-like trees, run directories, databases and other runs' working directories are
+simply not there.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ _ETC_ENTRIES = (
     "/etc/passwd",
     "/etc/group",
     "/etc/nsswitch.conf",
+    "/etc/fonts",  # fontconfig's configuration: matplotlib runs fc-list for its font list
 )
 _INTERPRETER_QUERY = (
     "import json, site, sys\n"

@@ -106,12 +106,20 @@ class ProcessTemplate:
                 return
             self._shutdown()
             try:
-                self._start()
+                if self._start() and self.preload_evaluator is not None:
+                    # Importing the evaluator started threads (a library's pool: numba's
+                    # parallel=True, torch or OpenMP with several threads): a forked child
+                    # has none of them, and an evaluation waiting on that pool would hang
+                    # until its timeout. Each evaluation imports the evaluator itself.
+                    self._shutdown()
+                    self.preload_evaluator = None
+                    self._start()
             except TemplateError as exc:
                 self.unusable = str(exc)
                 raise
 
-    def _start(self) -> None:
+    def _start(self) -> bool:
+        """Start the template; whether it runs more than one thread once started."""
         pid = os.getpid()
         self._state.group_prefix = f"{group_prefix()}{uuid.uuid4().hex[:12]}-"
         self._state.spool = Path(tempfile.mkdtemp(prefix=f"evoforge-sandbox-{pid}-spool-"))
@@ -212,6 +220,10 @@ class ProcessTemplate:
             raise
         finally:
             os.close(status_read)
+        try:
+            return json.loads(hello).get("threads") is True
+        except (ValueError, AttributeError):
+            return False
 
     def begin_run(self) -> None:
         """Count a run in flight (until :meth:`end_run`): the template keeps as many

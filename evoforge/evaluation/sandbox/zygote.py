@@ -10,7 +10,9 @@ and for the evaluator side the problem's evaluator), warms up what each child wo
 otherwise redo (argparse's lazy imports), freezes its objects out of the garbage collector
 (so collections in a child copy none of its pages), and then it only forks (with libc's
 ``fork``, skipping Python's after-fork hooks, when it runs a single thread:
-:meth:`Kernel.fork`). It never runs candidate code itself. Usage (by
+:meth:`Kernel.fork`). It tells its parent whether it runs more than one thread once ready:
+an evaluator whose import started threads (a library's pool, which no forked child has)
+makes the parent start the template again without it. It never runs candidate code itself. Usage (by
 :mod:`evoforge.evaluation.sandbox.templates` only)::
 
     python -I zygote.py CONTROL_FD SPEC_JSON
@@ -37,7 +39,8 @@ capability and waits. All of that is done before the request comes. On the reque
 SEQPACKET message on ``CONTROL_FD``: JSON plus passed descriptors, handed by the template to
 the spare) C1 passes the request and its descriptors to C2, which writes the evaluation's
 files into its working directory, sets the resource limits, the environment and the
-standard streams, reseeds the random generators, moves to the request's ``cpu`` if it names
+standard streams (and has ``tempfile`` choose its directory again, from the run's
+``TMPDIR``), reseeds the random generators, moves to the request's ``cpu`` if it names
 one (last, so that both sides of an evaluation set up in parallel) and calls the script's
 ``main``. C1 hands the parent a pidfd of C2 (the parent's deadline kills C2) and, as soon as
 it has reaped C2 and then killed and reaped whatever C2 left running, C2's exit status and
@@ -386,6 +389,11 @@ def run_payload(
             if fd > 2:
                 os.close(fd)
         set_environment(request["env"])
+        tempfile: Any = sys.modules.get("tempfile")
+        if tempfile is not None:
+            # chosen once by whatever the template imported (matplotlib, torch: its spool,
+            # hidden and read-only here): chosen again, from this run's TMPDIR
+            tempfile.tempdir = None
         random = sys.modules["random"]
         random.seed()
         numpy = sys.modules.get("numpy")
@@ -748,7 +756,7 @@ def main(argv: list[str]) -> None:
     kernel.command_interrupt = signal.signal(signal.SIGINT, signal.SIG_DFL)
     gc.freeze()  # what the template made is never collected in a child: no copies of it
     spares = [start_spare(kernel, script, spec, [control])]
-    send(control, {"ready": True})
+    send(control, {"ready": True, "threads": not kernel.bare_forks})
     while True:
         try:
             message, fds, _, _ = socket.recv_fds(control, 1 << 20, MAX_FDS)
