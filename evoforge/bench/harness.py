@@ -42,6 +42,7 @@ from evoforge.bench.engines import (
     RunTask,
     run_task,
 )
+from evoforge.bench.lifetime import die_with_parent
 from evoforge.bench.records import (
     RUNS_FILENAME,
     STATUS_FAILED,
@@ -188,6 +189,7 @@ class OracleProcess:
 
     def __init__(self, log_path: Path, seed: int = 0) -> None:
         self.log_path = log_path
+        bench_pid = os.getpid()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "evoforge.cli", "oracle", "--port", "0", "--seed", str(seed)],
             stdout=subprocess.PIPE,
@@ -195,6 +197,8 @@ class OracleProcess:
             stdin=subprocess.DEVNULL,
             text=True,
             start_new_session=True,  # a Ctrl-C of the bench must not kill it mid-run
+            # ... but a bench killed outright must not leave it serving nobody for ever
+            preexec_fn=lambda: die_with_parent(signal.SIGTERM, bench_pid),
         )
         assert self.process.stdout is not None
         self.url = self._read_url(self.process.stdout)
@@ -238,6 +242,10 @@ def _worker(task: RunTask) -> RunRecord | None:
     # A bench started in the background (``cmd &``) inherits SIGINT ignored; the harness
     # stops its workers with SIGINT, so they must take it.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    # a bench killed outright (kill -9) stops its runs as a Ctrl-C would: a run left
+    # going would hold its directory against the re-run and compute for nobody
+    parent = multiprocessing.parent_process()
+    die_with_parent(signal.SIGINT, parent.pid if parent is not None else None)
     task.run_dir.mkdir(parents=True, exist_ok=True)
     log = open(task.run_dir / "bench.log", "a", encoding="utf-8")  # noqa: SIM115
     os.dup2(log.fileno(), 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -354,3 +355,91 @@ def test_a_report_written_later_describes_the_runs_jobs(tmp_path: Path) -> None:
     readme = later.readme.read_text()
     assert "1 job(s) at once" in readme and "2 job(s) at once" not in readme
     assert "evoforge bench --problems curve_fit --engines evoforge --jobs 1" in readme
+
+
+def test_a_bench_killed_outright_leaves_no_run_or_oracle_behind(tmp_path: Path) -> None:
+    """``kill -9`` of the bench alone: its run processes stop (an evoforge run lets its
+    directory go, so the same command resumes it) and the oracle ends."""
+    import re
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from evoforge.runs import lock_holder
+
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "evoforge.cli", "bench", "--problems", str(CURVE_FIT)]
+    argv += ["--engines", "evoforge", "random-search", "--seeds", "1", "--out", str(out)]
+    bench = subprocess.Popen(
+        [*argv, "--evaluations", "4000", "--jobs", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    evo_dir = out / "runs" / "curve_fit" / "evoforge" / "b4000-s0" / "run"
+    baseline_log = out / "runs" / "curve_fit" / "random-search" / "b4000-s0" / "evaluations.jsonl"
+    port = None
+    try:
+        assert bench.stdout is not None
+        for line in bench.stdout:
+            match = re.search(r"oracle serving on http://127\.0\.0\.1:(\d+)/v1", line)
+            if match:
+                port = int(match.group(1))
+                break
+        assert port is not None, "the oracle did not start"
+        for _ in range(600):  # until both runs have started
+            started = (evo_dir / "run.sqlite").exists() and baseline_log.exists()
+            if started and lock_holder(evo_dir) is not None and baseline_log.read_text():
+                break
+            time.sleep(0.1)
+        bench.kill()
+        bench.wait()
+
+        def oracle_gone() -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=5).close()
+            except OSError:
+                return True
+            return False
+
+        def runs_stopped() -> bool:
+            before = baseline_log.read_text()
+            time.sleep(1)
+            return lock_holder(evo_dir) is None and baseline_log.read_text() == before
+
+        for _ in range(120):
+            if oracle_gone() and runs_stopped():
+                break
+        assert oracle_gone(), "the oracle outlived the bench"
+        assert lock_holder(evo_dir) is None, "the evoforge run outlived the bench"
+        assert runs_stopped(), "the random-search run outlived the bench"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(bench.pid, signal.SIGKILL)
+        if bench.stdout is not None:
+            bench.stdout.close()
+
+
+def test_an_evoforge_run_another_process_drives_is_never_deleted(tmp_path: Path) -> None:
+    """A run directory in use (by a run a killed bench left going) fails this run with a
+    line that says so; it is neither deleted nor started again beside the other."""
+    from evoforge.bench.engines import RunTask, run_evoforge
+    from evoforge.runs import RunLock, RunLockedError
+
+    task = RunTask(
+        problem="curve_fit",
+        problem_dir=CURVE_FIT,
+        engine="evoforge",
+        seed=0,
+        budget=BUDGET,
+        run_dir=tmp_path / "run-dir",
+    )
+    evo_dir = task.run_dir / "run"
+    evo_dir.mkdir(parents=True)
+    (evo_dir / "kept").write_text("the other process's files\n")
+    with RunLock(evo_dir), pytest.raises(RunLockedError, match="is in use by pid"):
+        run_evoforge(task, llm=False)
+    assert (evo_dir / "kept").read_text() == "the other process's files\n"
