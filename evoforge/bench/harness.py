@@ -311,6 +311,8 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> Benc
     out = Path(options.out).resolve()  # workers run elsewhere: no relative paths
     budget = options.evaluations
     seeds = list(range(options.seeds))
+    if options.report_only and not (out / RUNS_FILENAME).is_file():
+        raise BenchError(f"--report-only: {out / RUNS_FILENAME} does not exist (nothing to report)")
     with _out_lock(out):
         runs_file = out / RUNS_FILENAME
         previous = read_records(runs_file)
@@ -356,6 +358,12 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> Benc
             for key, record in records.items()
             if key[0] in problems and key[1] in engines and key[2] in seeds and key[3] == budget
         ]
+        if options.report_only and not matching:
+            # an empty report over a good one helps nobody: say what the file holds
+            raise BenchError(
+                f"--report-only: none of the runs in {runs_file} match these options "
+                f"(it holds {_describe_records(list(records.values()))})"
+            )
         command, jobs = options.command, options.jobs
         recorded_jobs = {record.jobs for record in matching if record.jobs is not None}
         if options.report_only and len(recorded_jobs) == 1:
@@ -381,6 +389,22 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> Benc
         records=matching,
         readme=readme,
         wall_time_s=time.monotonic() - started,
+    )
+
+
+def _describe_records(records: Sequence[RunRecord]) -> str:
+    """What runs a ``runs.jsonl`` holds, in one line: its problems, engines, budgets, seeds."""
+    if not records:
+        return "no runs"
+
+    def listed(values: set[Any]) -> str:
+        return ", ".join(str(value) for value in sorted(values))
+
+    return (
+        f"{len(records)} run(s): problems {listed({r.problem for r in records})}; "
+        f"engines {listed({r.engine for r in records})}; "
+        f"--evaluations {listed({r.budget for r in records})}; "
+        f"seeds {listed({r.seed for r in records})}"
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -68,8 +69,6 @@ def test_bench_runs_records_reports_and_resumes(
     assert len((out / "runs.jsonl").read_text().splitlines()) == 4
 
     # a bigger suite, report only: nothing runs, the report says what is missing
-    from dataclasses import replace
-
     partial = run_bench(replace(options, seeds=2, report_only=True), log=lines.append)
     assert partial.ran == 0 and len(partial.records) == 4
     assert len((out / "runs.jsonl").read_text().splitlines()) == 4
@@ -443,3 +442,26 @@ def test_an_evoforge_run_another_process_drives_is_never_deleted(tmp_path: Path)
     with RunLock(evo_dir), pytest.raises(RunLockedError, match="is in use by pid"):
         run_evoforge(task, llm=False)
     assert (evo_dir / "kept").read_text() == "the other process's files\n"
+
+
+def test_report_only_with_no_matching_runs_says_so_and_keeps_the_report(tmp_path: Path) -> None:
+    """A mistyped budget (or --out) with --report-only must not write an empty report over
+    the one there is; it says what runs.jsonl holds instead."""
+    from evoforge.bench.harness import BenchError
+    from evoforge.bench.records import append_records
+
+    out = tmp_path / "out"
+    append_records(out / "runs.jsonl", [_record("evoforge", 0, 0.5)])
+    (out / "README.md").write_text("the report of the runs there\n")
+    options = BenchOptions(
+        problems=[str(CURVE_FIT)], engines=["evoforge"], seeds=1, evaluations=4, out=out
+    )
+    with pytest.raises(BenchError, match=r"none of the runs .* match .*--evaluations 3"):
+        run_bench(replace(options, report_only=True), log=lambda _line: None)
+    assert (out / "README.md").read_text() == "the report of the runs there\n"
+    assert not (out / "table.md").exists()
+
+    nowhere = tmp_path / "no-such-output"
+    with pytest.raises(BenchError, match="does not exist"):
+        run_bench(replace(options, out=nowhere, report_only=True), log=lambda _line: None)
+    assert not nowhere.exists()
