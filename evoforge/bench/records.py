@@ -98,9 +98,19 @@ def read_records(path: Path) -> dict[RunKey, RunRecord]:
 
 
 def append_records(path: Path, records: Iterable[RunRecord]) -> None:
-    """Append records durably (flushed and fsynced before returning)."""
+    """Append records durably (flushed and fsynced before returning). A torn last line
+    (a crash mid-write) is ended first, so the first new record starts a line of its own
+    instead of being read as part of the torn one (and lost)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as probe:
+        probe.seek(0, os.SEEK_END)
+        torn = False
+        if probe.tell() > 0:
+            probe.seek(-1, os.SEEK_END)
+            torn = probe.read(1) != b"\n"
     with open(path, "a", encoding="utf-8") as handle:
+        if torn:
+            handle.write("\n")
         for record in records:
             handle.write(record.to_json() + "\n")
         handle.flush()

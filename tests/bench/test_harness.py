@@ -465,3 +465,15 @@ def test_report_only_with_no_matching_runs_says_so_and_keeps_the_report(tmp_path
     with pytest.raises(BenchError, match="does not exist"):
         run_bench(replace(options, out=nowhere, report_only=True), log=lambda _line: None)
     assert not nowhere.exists()
+
+
+def test_a_record_appended_after_a_torn_line_is_kept(tmp_path: Path) -> None:
+    """A crash mid-write leaves a line without its end; the next record must not join it."""
+    from evoforge.bench.records import append_records
+
+    path = tmp_path / "runs.jsonl"
+    append_records(path, [_record("a", 0, 0.5)])
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write('{"problem": "p", "eng')
+    append_records(path, [_record("a", 1, 0.7), _record("a", 2, 0.9)])
+    assert sorted(read_records(path)) == [("p", "a", seed, 3) for seed in (0, 1, 2)]
