@@ -477,3 +477,25 @@ def test_a_record_appended_after_a_torn_line_is_kept(tmp_path: Path) -> None:
         handle.write('{"problem": "p", "eng')
     append_records(path, [_record("a", 1, 0.7), _record("a", 2, 0.9)])
     assert sorted(read_records(path)) == [("p", "a", seed, 3) for seed in (0, 1, 2)]
+
+
+def test_a_bench_whose_runs_failed_says_so_and_ends_with_status_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every run failed: the closing line counts them, one line on stderr names the first
+    reason, and the exit status is not the 0 of a bench where all went well."""
+    import shutil
+
+    problem = tmp_path / "broken"
+    shutil.copytree(CURVE_FIT, problem)
+    (problem / "evaluator.py").write_text("def evaluate(path):\n    return {}\n")
+    argv = ["bench", "--problems", str(problem), "--engines", "evoforge", "--seeds", "1"]
+    argv += ["--evaluations", "3", "--jobs", "1", "--out", str(tmp_path / "out")]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert "1 run(s) recorded, 1 failed, 0 already finished" in captured.out
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and "1 run(s) without a result" in err
+    assert "broken / evoforge / seed 0: failed:" in err and "seed program did not score" in err
+    # a report of those runs, written later, is a report: it succeeds
+    assert main([*argv, "--report-only"]) == 0
