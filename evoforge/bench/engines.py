@@ -81,6 +81,7 @@ class RunTask:
     max_run_seconds: float | None = None
     python: str = ""
     revision: str = ""
+    problem_files: str = ""  # the problem directory's fingerprint (see problem_fingerprint)
 
     def record(self, **fields: Any) -> RunRecord:
         return RunRecord(
@@ -91,6 +92,7 @@ class RunTask:
             run_dir=str(self.run_dir),
             finished_at=time.time(),
             revision=self.revision,
+            problem_files=self.problem_files,
             **fields,
         )
 

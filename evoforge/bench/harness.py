@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import importlib.util
 import multiprocessing
 import multiprocessing.connection
@@ -48,6 +49,7 @@ from evoforge.bench.records import (
     STATUS_FAILED,
     STATUS_OK,
     STATUS_SKIPPED,
+    RunKey,
     RunRecord,
     append_records,
     read_records,
@@ -157,6 +159,16 @@ def source_revision() -> str:
     except (OSError, subprocess.SubprocessError):
         return ""
     return f"{head}+modified" if head and changed else head
+
+
+def problem_fingerprint(files: dict[str, bytes]) -> str:
+    """A short hash of a problem's files (:attr:`evoforge.problem.Problem.files`: names and
+    contents, caches and run outputs left out): runs made before an edit have another."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0")
+        digest.update(hashlib.sha256(files[name]).digest())
+    return digest.hexdigest()[:16]
 
 
 def check_engines(engines: Sequence[str]) -> list[str]:
@@ -297,6 +309,7 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> Benc
         # the report's bootstrap intervals: fail now, not after hours of runs
         raise BenchError("the report needs scipy: pip install 'evoforge[bench]'")
     problems: dict[str, Path] = {}
+    fingerprints: dict[str, str] = {}
     for spec in options.problems:
         name, directory = resolve_problem(spec)
         if name in problems and problems[name] != directory:
@@ -308,6 +321,7 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> Benc
             problem_source=str(loaded.directory / "config.yaml"),
         )
         problems[name] = directory
+        fingerprints[name] = problem_fingerprint(loaded.files)
     out = Path(options.out).resolve()  # workers run elsewhere: no relative paths
     budget = options.evaluations
     seeds = list(range(options.seeds))
@@ -319,6 +333,8 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> Benc
         pending: list[RunTask] = []
         finished = 0
         revision = source_revision()
+        if not options.report_only:
+            _refuse_runs_of_edited_problems(previous, fingerprints, engines, seeds, budget, out)
         # problem-major order: a long suite completes whole table rows first
         for problem, directory in problems.items():
             for seed in seeds:
@@ -338,6 +354,7 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> Benc
                             max_run_seconds=options.max_run_seconds,
                             python=sys.executable,
                             revision=revision,
+                            problem_files=fingerprints[problem],
                         )
                     )
         log(
@@ -390,6 +407,32 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> Benc
         readme=readme,
         wall_time_s=time.monotonic() - started,
     )
+
+
+def _refuse_runs_of_edited_problems(
+    previous: dict[RunKey, RunRecord],
+    fingerprints: dict[str, str],
+    engines: Sequence[str],
+    seeds: Sequence[int],
+    budget: int,
+    out: Path,
+) -> None:
+    """:class:`BenchError` when finished runs this bench would count were made from other
+    files of their problem (edited since): resumed, the report would mix both."""
+    stale: dict[str, int] = {}
+    for (problem, engine, seed, run_budget), record in previous.items():
+        if problem not in fingerprints or engine not in engines or seed not in seeds:
+            continue
+        if run_budget != budget or record.status != STATUS_OK or not record.problem_files:
+            continue
+        if record.problem_files != fingerprints[problem]:
+            stale[problem] = stale.get(problem, 0) + 1
+    if stale:
+        problem, count = next(iter(stale.items()))
+        raise BenchError(
+            f"{count} finished run(s) of {problem!r} in {out} were made from other files of "
+            f"that problem (it was edited since); give another --out, or restore the files"
+        )
 
 
 def _describe_records(records: Sequence[RunRecord]) -> str:

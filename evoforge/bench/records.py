@@ -38,7 +38,9 @@ class RunRecord:
     ``best_code`` is the program that scored ``best_score`` (as evoforge's evaluator scored
     it), so anyone can audit what won; empty in records written before it was kept.
     ``jobs``: how many runs the bench ran at once beside it (a report written later, with
-    ``--report-only``, says that and not its own ``--jobs``).
+    ``--report-only``, says that and not its own ``--jobs``). ``problem_files``: a
+    fingerprint of the problem directory's files when it ran, so runs of a problem that
+    was edited since are not mixed with new ones (empty in records written before).
     """
 
     problem: str
@@ -61,6 +63,7 @@ class RunRecord:
     best_code: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     jobs: int | None = None  # runs at once when it ran; None in records written before
+    problem_files: str = ""
 
     @property
     def key(self) -> RunKey:

@@ -499,3 +499,34 @@ def test_a_bench_whose_runs_failed_says_so_and_ends_with_status_1(
     assert "broken / evoforge / seed 0: failed:" in err and "seed program did not score" in err
     # a report of those runs, written later, is a report: it succeeds
     assert main([*argv, "--report-only"]) == 0
+
+
+def test_runs_of_a_problem_edited_since_are_not_mixed_with_new_ones(tmp_path: Path) -> None:
+    """A user edits their problem and runs the same bench again: the finished runs of the
+    old files must not count as this problem's (the report would show stale scores)."""
+    import shutil
+
+    from evoforge.bench.harness import BenchError
+
+    problem = tmp_path / "mine"
+    shutil.copytree(CURVE_FIT, problem)
+    options = BenchOptions(
+        problems=[str(problem)],
+        engines=["evoforge"],
+        seeds=1,
+        evaluations=3,
+        out=tmp_path / "out",
+        jobs=1,
+    )
+    first = run_bench(options, log=lambda _line: None)
+    assert first.ran == 1
+    evaluator = problem / "evaluator.py"
+    original = evaluator.read_text()
+    evaluator.write_text(original + "\n# scored differently from now on\n")
+    with pytest.raises(BenchError, match=r"'mine' .* other files of that problem"):
+        run_bench(options, log=lambda _line: None)
+    assert len((tmp_path / "out" / "runs.jsonl").read_text().splitlines()) == 1
+    # a report of what ran is still a report
+    assert run_bench(replace(options, report_only=True), log=lambda _line: None).records
+    evaluator.write_text(original)
+    assert run_bench(options, log=lambda _line: None).skipped_finished == 1
