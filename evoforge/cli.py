@@ -692,10 +692,27 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     except BenchInterrupted as exc:
         print(f"evoforge bench: {exc}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    from evoforge.bench.records import STATUS_OK
+
+    unfinished = [record for record in result.records if record.status != STATUS_OK]
+    counts: dict[str, int] = {}
+    for record in unfinished:
+        counts[record.status] = counts.get(record.status, 0) + 1
+    not_ok = "".join(f", {count} {status}" for status, count in sorted(counts.items()))
     print(
-        f"{result.ran} run(s) recorded, {result.skipped_finished} already finished, "
+        f"{result.ran} run(s) recorded{not_ok}, {result.skipped_finished} already finished, "
         f"in {result.wall_time_s:.1f} s; report in {result.readme}"
     )
+    if unfinished and not args.report_only:
+        # a bench whose runs failed must not end as if all were well
+        first = unfinished[0]
+        print(
+            f"evoforge bench: {len(unfinished)} run(s) without a result ({first.problem} / "
+            f"{first.engine} / seed {first.seed}: {first.status}: {first.reason[:200]}); the "
+            "report lists every reason, and the same command tries them again",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -81,6 +81,7 @@ class RunTask:
     max_run_seconds: float | None = None
     python: str = ""
     revision: str = ""
+    problem_files: str = ""  # the problem directory's fingerprint (see problem_fingerprint)
 
     def record(self, **fields: Any) -> RunRecord:
         return RunRecord(
@@ -91,6 +92,7 @@ class RunTask:
             run_dir=str(self.run_dir),
             finished_at=time.time(),
             revision=self.revision,
+            problem_files=self.problem_files,
             **fields,
         )
 
@@ -178,7 +180,7 @@ def run_evoforge(task: RunTask, *, llm: bool) -> RunRecord:
     from evoforge.engine import EngineError
     from evoforge.kinds import StopReason
     from evoforge.report.progress import make_reporter
-    from evoforge.runs import resume_run, start_run
+    from evoforge.runs import RunLockedError, lock_holder, resume_run, start_run
     from evoforge.storage.db import DatabaseError, RunDatabase
 
     evo_dir = task.run_dir / "run"
@@ -192,6 +194,13 @@ def run_evoforge(task: RunTask, *, llm: bool) -> RunRecord:
         earlier.write_text(f"{before + time.monotonic() - started:.3f}\n", encoding="utf-8")
         return RunInterrupted(str(evo_dir))
 
+    holder = lock_holder(evo_dir) if evo_dir.is_dir() else None
+    if holder is not None:
+        # never delete or restart a run another process drives (one a killed bench left)
+        raise RunLockedError(
+            f"{evo_dir} is in use by {holder}, a run still going (left by a bench that was "
+            "killed?); stop it, then run the same command again"
+        )
     try:
         if (evo_dir / RunDatabase.FILENAME).is_file():
             before = _read_seconds(earlier)
@@ -203,6 +212,8 @@ def run_evoforge(task: RunTask, *, llm: bool) -> RunRecord:
                     llm_base_url=task.oracle_url if llm else None,
                 )
                 resumed = True
+            except RunLockedError:
+                raise
             except (EngineError, DatabaseError) as exc:
                 print(f"cannot resume {evo_dir} ({exc}); starting again", flush=True)
                 shutil.rmtree(evo_dir)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import importlib.util
 import multiprocessing
 import multiprocessing.connection
@@ -42,11 +43,13 @@ from evoforge.bench.engines import (
     RunTask,
     run_task,
 )
+from evoforge.bench.lifetime import die_with_parent
 from evoforge.bench.records import (
     RUNS_FILENAME,
     STATUS_FAILED,
     STATUS_OK,
     STATUS_SKIPPED,
+    RunKey,
     RunRecord,
     append_records,
     read_records,
@@ -158,6 +161,16 @@ def source_revision() -> str:
     return f"{head}+modified" if head and changed else head
 
 
+def problem_fingerprint(files: dict[str, bytes]) -> str:
+    """A short hash of a problem's files (:attr:`evoforge.problem.Problem.files`: names and
+    contents, caches and run outputs left out): runs made before an edit have another."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0")
+        digest.update(hashlib.sha256(files[name]).digest())
+    return digest.hexdigest()[:16]
+
+
 def check_engines(engines: Sequence[str]) -> list[str]:
     unknown = [name for name in engines if name not in ENGINES]
     if unknown:
@@ -188,6 +201,7 @@ class OracleProcess:
 
     def __init__(self, log_path: Path, seed: int = 0) -> None:
         self.log_path = log_path
+        bench_pid = os.getpid()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "evoforge.cli", "oracle", "--port", "0", "--seed", str(seed)],
             stdout=subprocess.PIPE,
@@ -195,6 +209,8 @@ class OracleProcess:
             stdin=subprocess.DEVNULL,
             text=True,
             start_new_session=True,  # a Ctrl-C of the bench must not kill it mid-run
+            # ... but a bench killed outright must not leave it serving nobody for ever
+            preexec_fn=lambda: die_with_parent(signal.SIGTERM, bench_pid),
         )
         assert self.process.stdout is not None
         self.url = self._read_url(self.process.stdout)
@@ -238,6 +254,10 @@ def _worker(task: RunTask) -> RunRecord | None:
     # A bench started in the background (``cmd &``) inherits SIGINT ignored; the harness
     # stops its workers with SIGINT, so they must take it.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    # a bench killed outright (kill -9) stops its runs as a Ctrl-C would: a run left
+    # going would hold its directory against the re-run and compute for nobody
+    parent = multiprocessing.parent_process()
+    die_with_parent(signal.SIGINT, parent.pid if parent is not None else None)
     task.run_dir.mkdir(parents=True, exist_ok=True)
     log = open(task.run_dir / "bench.log", "a", encoding="utf-8")  # noqa: SIM115
     os.dup2(log.fileno(), 1)
@@ -289,6 +309,7 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> Benc
         # the report's bootstrap intervals: fail now, not after hours of runs
         raise BenchError("the report needs scipy: pip install 'evoforge[bench]'")
     problems: dict[str, Path] = {}
+    fingerprints: dict[str, str] = {}
     for spec in options.problems:
         name, directory = resolve_problem(spec)
         if name in problems and problems[name] != directory:
@@ -300,15 +321,20 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> Benc
             problem_source=str(loaded.directory / "config.yaml"),
         )
         problems[name] = directory
+        fingerprints[name] = problem_fingerprint(loaded.files)
     out = Path(options.out).resolve()  # workers run elsewhere: no relative paths
     budget = options.evaluations
     seeds = list(range(options.seeds))
+    if options.report_only and not (out / RUNS_FILENAME).is_file():
+        raise BenchError(f"--report-only: {out / RUNS_FILENAME} does not exist (nothing to report)")
     with _out_lock(out):
         runs_file = out / RUNS_FILENAME
         previous = read_records(runs_file)
         pending: list[RunTask] = []
         finished = 0
         revision = source_revision()
+        if not options.report_only:
+            _refuse_runs_of_edited_problems(previous, fingerprints, engines, seeds, budget, out)
         # problem-major order: a long suite completes whole table rows first
         for problem, directory in problems.items():
             for seed in seeds:
@@ -328,6 +354,7 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> Benc
                             max_run_seconds=options.max_run_seconds,
                             python=sys.executable,
                             revision=revision,
+                            problem_files=fingerprints[problem],
                         )
                     )
         log(
@@ -348,6 +375,12 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> Benc
             for key, record in records.items()
             if key[0] in problems and key[1] in engines and key[2] in seeds and key[3] == budget
         ]
+        if options.report_only and not matching:
+            # an empty report over a good one helps nobody: say what the file holds
+            raise BenchError(
+                f"--report-only: none of the runs in {runs_file} match these options "
+                f"(it holds {_describe_records(list(records.values()))})"
+            )
         command, jobs = options.command, options.jobs
         recorded_jobs = {record.jobs for record in matching if record.jobs is not None}
         if options.report_only and len(recorded_jobs) == 1:
@@ -373,6 +406,48 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> Benc
         records=matching,
         readme=readme,
         wall_time_s=time.monotonic() - started,
+    )
+
+
+def _refuse_runs_of_edited_problems(
+    previous: dict[RunKey, RunRecord],
+    fingerprints: dict[str, str],
+    engines: Sequence[str],
+    seeds: Sequence[int],
+    budget: int,
+    out: Path,
+) -> None:
+    """:class:`BenchError` when finished runs this bench would count were made from other
+    files of their problem (edited since): resumed, the report would mix both."""
+    stale: dict[str, int] = {}
+    for (problem, engine, seed, run_budget), record in previous.items():
+        if problem not in fingerprints or engine not in engines or seed not in seeds:
+            continue
+        if run_budget != budget or record.status != STATUS_OK or not record.problem_files:
+            continue
+        if record.problem_files != fingerprints[problem]:
+            stale[problem] = stale.get(problem, 0) + 1
+    if stale:
+        problem, count = next(iter(stale.items()))
+        raise BenchError(
+            f"{count} finished run(s) of {problem!r} in {out} were made from other files of "
+            f"that problem (it was edited since); give another --out, or restore the files"
+        )
+
+
+def _describe_records(records: Sequence[RunRecord]) -> str:
+    """What runs a ``runs.jsonl`` holds, in one line: its problems, engines, budgets, seeds."""
+    if not records:
+        return "no runs"
+
+    def listed(values: set[Any]) -> str:
+        return ", ".join(str(value) for value in sorted(values))
+
+    return (
+        f"{len(records)} run(s): problems {listed({r.problem for r in records})}; "
+        f"engines {listed({r.engine for r in records})}; "
+        f"--evaluations {listed({r.budget for r in records})}; "
+        f"seeds {listed({r.seed for r in records})}"
     )
 
 

@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from evoforge.bench.evaluate_one import ScoringServer, best_path
+from evoforge.bench.lifetime import die_with_parent
 from evoforge.bench.records import STATUS_FAILED, STATUS_OK, RunRecord, best_so_far, count_failed
 
 OPENEVOLVE_REQUIREMENT = "openevolve==0.4.0"
@@ -286,6 +287,7 @@ def _run_in_own_group(
     whole group is killed afterwards, so its evaluation pool never outlives the run. An
     interrupt is re-raised after that.
     """
+    worker_pid = os.getpid()
     process = subprocess.Popen(
         command,
         cwd=cwd,
@@ -294,6 +296,8 @@ def _run_in_own_group(
         stdin=subprocess.DEVNULL,
         env=env,
         start_new_session=True,
+        # a worker killed outright (kill -9 of the bench's group) must not leave it going
+        preexec_fn=lambda: die_with_parent(signal.SIGTERM, worker_pid),
     )
     try:
         return process.wait(timeout=timeout), "iterations budget reached"

@@ -38,7 +38,9 @@ class RunRecord:
     ``best_code`` is the program that scored ``best_score`` (as evoforge's evaluator scored
     it), so anyone can audit what won; empty in records written before it was kept.
     ``jobs``: how many runs the bench ran at once beside it (a report written later, with
-    ``--report-only``, says that and not its own ``--jobs``).
+    ``--report-only``, says that and not its own ``--jobs``). ``problem_files``: a
+    fingerprint of the problem directory's files when it ran, so runs of a problem that
+    was edited since are not mixed with new ones (empty in records written before).
     """
 
     problem: str
@@ -61,6 +63,7 @@ class RunRecord:
     best_code: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     jobs: int | None = None  # runs at once when it ran; None in records written before
+    problem_files: str = ""
 
     @property
     def key(self) -> RunKey:
@@ -98,9 +101,19 @@ def read_records(path: Path) -> dict[RunKey, RunRecord]:
 
 
 def append_records(path: Path, records: Iterable[RunRecord]) -> None:
-    """Append records durably (flushed and fsynced before returning)."""
+    """Append records durably (flushed and fsynced before returning). A torn last line
+    (a crash mid-write) is ended first, so the first new record starts a line of its own
+    instead of being read as part of the torn one (and lost)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as probe:
+        probe.seek(0, os.SEEK_END)
+        torn = False
+        if probe.tell() > 0:
+            probe.seek(-1, os.SEEK_END)
+            torn = probe.read(1) != b"\n"
     with open(path, "a", encoding="utf-8") as handle:
+        if torn:
+            handle.write("\n")
         for record in records:
             handle.write(record.to_json() + "\n")
         handle.flush()

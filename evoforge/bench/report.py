@@ -14,6 +14,7 @@ import math
 import os
 import platform
 import sys
+import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -317,7 +318,8 @@ it, and the gap search − test says how much the search score overstates the re
                 budget,
             )
             if path is not None:
-                plot_lines.append(f"![{problem}](plots/{path.name})\n")
+                # quoted: a problem directory's name may hold spaces or brackets
+                plot_lines.append(f"![{problem}](plots/{urllib.parse.quote(path.name)})\n")
     finished = [r for r in records if r.status == STATUS_OK]
     total_wall = sum(r.wall_time_s for r in finished)
     busy = busy_seconds([(r.finished_at - r.wall_time_s, r.finished_at) for r in finished])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -67,8 +69,6 @@ def test_bench_runs_records_reports_and_resumes(
     assert len((out / "runs.jsonl").read_text().splitlines()) == 4
 
     # a bigger suite, report only: nothing runs, the report says what is missing
-    from dataclasses import replace
-
     partial = run_bench(replace(options, seeds=2, report_only=True), log=lines.append)
     assert partial.ran == 0 and len(partial.records) == 4
     assert len((out / "runs.jsonl").read_text().splitlines()) == 4
@@ -354,3 +354,179 @@ def test_a_report_written_later_describes_the_runs_jobs(tmp_path: Path) -> None:
     readme = later.readme.read_text()
     assert "1 job(s) at once" in readme and "2 job(s) at once" not in readme
     assert "evoforge bench --problems curve_fit --engines evoforge --jobs 1" in readme
+
+
+def test_a_bench_killed_outright_leaves_no_run_or_oracle_behind(tmp_path: Path) -> None:
+    """``kill -9`` of the bench alone: its run processes stop (an evoforge run lets its
+    directory go, so the same command resumes it) and the oracle ends."""
+    import re
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from evoforge.runs import lock_holder
+
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "evoforge.cli", "bench", "--problems", str(CURVE_FIT)]
+    argv += ["--engines", "evoforge", "random-search", "--seeds", "1", "--out", str(out)]
+    bench = subprocess.Popen(
+        [*argv, "--evaluations", "4000", "--jobs", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    evo_dir = out / "runs" / "curve_fit" / "evoforge" / "b4000-s0" / "run"
+    baseline_log = out / "runs" / "curve_fit" / "random-search" / "b4000-s0" / "evaluations.jsonl"
+    port = None
+    try:
+        assert bench.stdout is not None
+        for line in bench.stdout:
+            match = re.search(r"oracle serving on http://127\.0\.0\.1:(\d+)/v1", line)
+            if match:
+                port = int(match.group(1))
+                break
+        assert port is not None, "the oracle did not start"
+        for _ in range(600):  # until both runs have started
+            started = (evo_dir / "run.sqlite").exists() and baseline_log.exists()
+            if started and lock_holder(evo_dir) is not None and baseline_log.read_text():
+                break
+            time.sleep(0.1)
+        bench.kill()
+        bench.wait()
+
+        def oracle_gone() -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=5).close()
+            except OSError:
+                return True
+            return False
+
+        def runs_stopped() -> bool:
+            before = baseline_log.read_text()
+            time.sleep(1)
+            return lock_holder(evo_dir) is None and baseline_log.read_text() == before
+
+        for _ in range(120):
+            if oracle_gone() and runs_stopped():
+                break
+        assert oracle_gone(), "the oracle outlived the bench"
+        assert lock_holder(evo_dir) is None, "the evoforge run outlived the bench"
+        assert runs_stopped(), "the random-search run outlived the bench"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(bench.pid, signal.SIGKILL)
+        if bench.stdout is not None:
+            bench.stdout.close()
+
+
+def test_an_evoforge_run_another_process_drives_is_never_deleted(tmp_path: Path) -> None:
+    """A run directory in use (by a run a killed bench left going) fails this run with a
+    line that says so; it is neither deleted nor started again beside the other."""
+    from evoforge.bench.engines import RunTask, run_evoforge
+    from evoforge.runs import RunLock, RunLockedError
+
+    task = RunTask(
+        problem="curve_fit",
+        problem_dir=CURVE_FIT,
+        engine="evoforge",
+        seed=0,
+        budget=BUDGET,
+        run_dir=tmp_path / "run-dir",
+    )
+    evo_dir = task.run_dir / "run"
+    evo_dir.mkdir(parents=True)
+    (evo_dir / "kept").write_text("the other process's files\n")
+    with RunLock(evo_dir), pytest.raises(RunLockedError, match="is in use by pid"):
+        run_evoforge(task, llm=False)
+    assert (evo_dir / "kept").read_text() == "the other process's files\n"
+
+
+def test_report_only_with_no_matching_runs_says_so_and_keeps_the_report(tmp_path: Path) -> None:
+    """A mistyped budget (or --out) with --report-only must not write an empty report over
+    the one there is; it says what runs.jsonl holds instead."""
+    from evoforge.bench.harness import BenchError
+    from evoforge.bench.records import append_records
+
+    out = tmp_path / "out"
+    append_records(out / "runs.jsonl", [_record("evoforge", 0, 0.5)])
+    (out / "README.md").write_text("the report of the runs there\n")
+    options = BenchOptions(
+        problems=[str(CURVE_FIT)], engines=["evoforge"], seeds=1, evaluations=4, out=out
+    )
+    with pytest.raises(BenchError, match=r"none of the runs .* match .*--evaluations 3"):
+        run_bench(replace(options, report_only=True), log=lambda _line: None)
+    assert (out / "README.md").read_text() == "the report of the runs there\n"
+    assert not (out / "table.md").exists()
+
+    nowhere = tmp_path / "no-such-output"
+    with pytest.raises(BenchError, match="does not exist"):
+        run_bench(replace(options, out=nowhere, report_only=True), log=lambda _line: None)
+    assert not nowhere.exists()
+
+
+def test_a_record_appended_after_a_torn_line_is_kept(tmp_path: Path) -> None:
+    """A crash mid-write leaves a line without its end; the next record must not join it."""
+    from evoforge.bench.records import append_records
+
+    path = tmp_path / "runs.jsonl"
+    append_records(path, [_record("a", 0, 0.5)])
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write('{"problem": "p", "eng')
+    append_records(path, [_record("a", 1, 0.7), _record("a", 2, 0.9)])
+    assert sorted(read_records(path)) == [("p", "a", seed, 3) for seed in (0, 1, 2)]
+
+
+def test_a_bench_whose_runs_failed_says_so_and_ends_with_status_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every run failed: the closing line counts them, one line on stderr names the first
+    reason, and the exit status is not the 0 of a bench where all went well."""
+    import shutil
+
+    problem = tmp_path / "broken"
+    shutil.copytree(CURVE_FIT, problem)
+    (problem / "evaluator.py").write_text("def evaluate(path):\n    return {}\n")
+    argv = ["bench", "--problems", str(problem), "--engines", "evoforge", "--seeds", "1"]
+    argv += ["--evaluations", "3", "--jobs", "1", "--out", str(tmp_path / "out")]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert "1 run(s) recorded, 1 failed, 0 already finished" in captured.out
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and "1 run(s) without a result" in err
+    assert "broken / evoforge / seed 0: failed:" in err and "seed program did not score" in err
+    # a report of those runs, written later, is a report: it succeeds
+    assert main([*argv, "--report-only"]) == 0
+
+
+def test_runs_of_a_problem_edited_since_are_not_mixed_with_new_ones(tmp_path: Path) -> None:
+    """A user edits their problem and runs the same bench again: the finished runs of the
+    old files must not count as this problem's (the report would show stale scores)."""
+    import shutil
+
+    from evoforge.bench.harness import BenchError
+
+    problem = tmp_path / "mine"
+    shutil.copytree(CURVE_FIT, problem)
+    options = BenchOptions(
+        problems=[str(problem)],
+        engines=["evoforge"],
+        seeds=1,
+        evaluations=3,
+        out=tmp_path / "out",
+        jobs=1,
+    )
+    first = run_bench(options, log=lambda _line: None)
+    assert first.ran == 1
+    evaluator = problem / "evaluator.py"
+    original = evaluator.read_text()
+    evaluator.write_text(original + "\n# scored differently from now on\n")
+    with pytest.raises(BenchError, match=r"'mine' .* other files of that problem"):
+        run_bench(options, log=lambda _line: None)
+    assert len((tmp_path / "out" / "runs.jsonl").read_text().splitlines()) == 1
+    # a report of what ran is still a report
+    assert run_bench(replace(options, report_only=True), log=lambda _line: None).records
+    evaluator.write_text(original)
+    assert run_bench(options, log=lambda _line: None).skipped_finished == 1

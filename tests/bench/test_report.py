@@ -97,3 +97,25 @@ def test_runs_cut_short_by_the_wall_time_cap_are_named(tmp_path: Path) -> None:
     ).read_text()
     assert "Cut short by the wall-time cap (`--max-run-seconds`): 1 of the finished runs" in readme
     assert "p / evo / seed 1 (4)" in readme
+
+
+def test_the_plot_link_of_a_problem_named_with_spaces_works(tmp_path: Path) -> None:
+    """A user's problem directory 'my problem (v2)': its plot link must not break."""
+    pytest.importorskip("matplotlib")
+    from evoforge.bench.report import write_report
+
+    name = "my problem (v2)"
+    record = _run("evo", 0, problem=name, trajectory=[0.1, 0.5])
+    readme = write_report(
+        tmp_path,
+        [record],
+        problems=[name],
+        engines=["evo"],
+        seeds=[0],
+        budget=10,
+        command="evoforge bench (test)",
+        jobs=1,
+        log=lambda line: None,
+    ).read_text()
+    assert "![my problem (v2)](plots/my%20problem%20%28v2%29.png)" in readme
+    assert (tmp_path / "plots" / "my problem (v2).png").is_file()
