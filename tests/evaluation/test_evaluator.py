@@ -431,3 +431,33 @@ def test_concurrent_evaluations(make_evaluator: MakeEvaluator) -> None:
         3: 3.0,
     }
     assert evaluator.evaluations == 4
+
+
+# -- the largest limits ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("template_processes", [True, False])
+def test_an_isolated_evaluation_works_at_the_largest_limits(
+    make_evaluator: MakeEvaluator, template_processes: bool
+) -> None:
+    """The largest values the config accepts reach the sandbox and the channel intact (a
+    timeout past poll()'s range or a limit past rlim_t's failed every evaluation)."""
+    source = """
+    def evaluate_candidate(candidate):
+        return {"combined_score": candidate.value()}
+    """
+    evaluator = make_evaluator(
+        source,
+        timeout_s=1e6,
+        call_timeout_s=1e6,
+        cpu_time_s=1e12,
+        memory_mb=10**12,
+        max_file_size_mb=10**12,
+        template_processes=template_processes,
+    )
+    try:
+        result = evaluator.evaluate("def value():\n    return 0.5\n")
+    finally:
+        evaluator.close()
+    assert result.status is EvalStatus.OK, result.reason
+    assert result.score == 0.5
