@@ -74,6 +74,7 @@ import itertools
 import json
 import math
 import numbers
+import re
 import signal
 import sys
 import threading
@@ -562,7 +563,7 @@ class ProblemEvaluator:
     def _crash_reason(self, run: SandboxRun) -> str:
         """Why a run ended without a result, naming the limit that killed it when one did."""
         limits = self.limits
-        memory_hint = "MemoryError" in run.stderr or "Cannot allocate memory" in run.stderr
+        memory_hint = _MEMORY_FAILURE.search(run.stderr) is not None
         memory_note = f"memory limit of {limits.memory_mb} MiB"
         cpu_limit = max(1, math.ceil(limits.cpu_time_s))
         if run.out_of_memory:
@@ -587,6 +588,12 @@ class ProblemEvaluator:
         if memory_hint:
             return f"MemoryError: {memory_note} reached (exit status {run.returncode})"
         return f"exited with status {run.returncode} before reporting a result"
+
+
+#: What a process that ran out of memory leaves on stderr: Python's MemoryError, the C
+#: library's ENOMEM, and a native library giving up (OpenBLAS: "Memory allocation still
+#: failed after 10 retries, giving up.", which exits before Python can raise anything).
+_MEMORY_FAILURE = re.compile(r"MemoryError|Cannot allocate memory|Memory allocation still failed")
 
 
 def _defines(evaluator_path: Path, name: str) -> bool:

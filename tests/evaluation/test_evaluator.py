@@ -334,6 +334,28 @@ def test_memory_hog_fails_and_the_next_evaluation_works(make_evaluator: MakeEval
     assert evaluator.evaluate(program("{'combined_score': 1.0}")).score == 1.0
 
 
+@pytest.mark.parametrize("template_processes", [True, False])
+def test_a_native_library_out_of_memory_names_the_memory_limit(
+    make_evaluator: MakeEvaluator, template_processes: bool
+) -> None:
+    """OpenBLAS, loaded by numpy's import, exits with status 1 when it cannot allocate its
+    buffers (memory_mb: 64 without template processes): the reason was "exited with status
+    1 before reporting a result", naming no limit."""
+    source = """
+    import os
+    import sys
+
+    sys.stderr.write(
+        "OpenBLAS error: Memory allocation still failed after 10 retries, giving up.\\n"
+    )
+    sys.stderr.flush()
+    os._exit(1)
+    """
+    result = make_evaluator(source, template_processes=template_processes).evaluate("")
+    assert result.status is EvalStatus.FAILED
+    assert "memory limit of 4096 MiB reached" in result.reason, result.reason
+
+
 def test_cpu_limit_fails(make_evaluator: MakeEvaluator) -> None:
     result = make_evaluator(timeout_s=5.0, cpu_time_s=1.0).evaluate("while True: pass\n")
     assert result.status is EvalStatus.FAILED
