@@ -359,3 +359,17 @@ def test_a_command_gets_pythons_interrupt_handler(make_evaluator: MakeEvaluator)
             assert result.metrics == {"combined_score": 1.0}
     finally:
         evaluator.close()
+
+
+def test_a_timeout_too_short_for_the_handover_names_the_limit(
+    make_evaluator: MakeEvaluator,
+) -> None:
+    """evaluator.timeout_s: 0.01 ended every evaluation with "sandbox setup failed: the
+    template did not answer", as if the sandbox were broken."""
+    evaluator = _templated(make_evaluator(ISOLATED_EVALUATOR, timeout_s=0.001))
+    try:
+        result = evaluator.evaluate(PROGRAM.format(role="warm-up"))
+    finally:
+        evaluator.close()
+    assert result.status in (EvalStatus.FAILED, EvalStatus.TIMEOUT)
+    assert "0.001s wall-clock" in result.reason, result.reason
