@@ -17,8 +17,9 @@ __all__ = ["staged_file", "write_text_atomically"]
 def staged_file(path: Path) -> Iterator[tuple[IO[str], Callable[[], None]]]:
     """A new text file beside ``path`` to write (its mode as the umask makes a new file's),
     and a function that puts it in ``path``'s place with one rename. Not put in place, it
-    is removed when the block ends. An :class:`OSError` making it names ``path`` (the
-    file the user asked for), not the staged file's name."""
+    is removed when the block ends. An :class:`OSError` making it or putting it in place
+    (``path`` is a directory) names ``path`` (the file the user asked for), not the staged
+    file's name."""
     staged = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
         descriptor = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -29,7 +30,10 @@ def staged_file(path: Path) -> Iterator[tuple[IO[str], Callable[[], None]]]:
 
             def put_in_place() -> None:
                 handle.flush()
-                os.replace(staged, path)
+                try:
+                    os.replace(staged, path)
+                except OSError as exc:
+                    raise OSError(exc.errno, exc.strerror, str(path)) from None
 
             yield handle, put_in_place
     finally:

@@ -58,6 +58,14 @@ def _plain_types(annotation: Any) -> set[Any]:
     return {annotation}
 
 
+#: The longest evaluation and call timeouts, seconds (about 11 days): a wait on the
+#: channel is a poll() in whole milliseconds, which a C int bounds at about 24 days.
+_MAX_TIMEOUT_S = 1e6
+#: The largest memory and file-size limits, MiB: in bytes they must fit a resource
+#: limit (rlim_t, which Python passes as a signed 64-bit number).
+_MAX_MIB = 10**12
+
+
 class RunConfig(_Strict):
     """Budgets and concurrency of the run loop. The run stops at the first budget hit."""
 
@@ -98,23 +106,32 @@ class EvaluatorConfig(_Strict):
     """The sandbox each candidate runs in, and the evaluation cascade."""
 
     timeout_s: float = Field(
-        60.0, gt=0, description="Wall-clock limit per evaluation; kills the whole process group."
+        60.0,
+        gt=0,
+        le=_MAX_TIMEOUT_S,
+        description="Wall-clock limit per evaluation (at most 1e6 s, about 11 days); kills the "
+        "whole process group.",
     )
     cpu_time_s: float | None = Field(
         None,
         gt=0,
-        description="CPU-seconds limit (RLIMIT_CPU, whole seconds: rounded up, at least 1); "
-        "None means 2 x timeout_s.",
+        le=1e12,
+        description="CPU-seconds limit (RLIMIT_CPU, whole seconds: rounded up, at least 1; at "
+        "most 1e12); None means 2 x timeout_s.",
     )
     memory_mb: int = Field(
         4096,
         ge=64,
-        description="Memory limit in MiB: RLIMIT_AS per process, the evaluation's memory "
-        "cgroup where one is writable, and with template processes the size of its "
+        le=_MAX_MIB,
+        description="Memory limit in MiB (64 to 1e12): RLIMIT_AS per process, the evaluation's "
+        "memory cgroup where one is writable, and with template processes the size of its "
         "in-memory working directory (whose files count against it).",
     )
     max_file_size_mb: int = Field(
-        64, ge=1, description="Largest file a candidate may write (RLIMIT_FSIZE), MiB."
+        64,
+        ge=1,
+        le=_MAX_MIB,
+        description="Largest file a candidate may write (RLIMIT_FSIZE), MiB (1 to 1e12).",
     )
     max_output_bytes: int = Field(
         65536, ge=1024, description="stdout/stderr kept per evaluation (the rest is discarded)."
@@ -131,8 +148,9 @@ class EvaluatorConfig(_Strict):
     call_timeout_s: float | None = Field(
         None,
         gt=0,
+        le=_MAX_TIMEOUT_S,
         description="Isolated problems: the longest one call into the candidate may take "
-        "before the evaluation fails (default: the whole timeout_s).",
+        "before the evaluation fails (default: the whole timeout_s; at most 1e6 s).",
     )
     max_message_mb: int = Field(
         64, ge=1, description="Isolated problems: the largest message on the channel, MiB."
@@ -172,7 +190,9 @@ class EvaluatorConfig(_Strict):
         "where cascade applies).",
     )
     python: str | None = Field(
-        None, description="Interpreter that runs the evaluator (None: the one running evoforge)."
+        None,
+        min_length=1,
+        description="Interpreter that runs the evaluator (None: the one running evoforge).",
     )
     backend: str = Field(
         "local",
@@ -197,6 +217,17 @@ class EvaluatorConfig(_Strict):
         for name in names:
             if not name.isidentifier():
                 raise ValueError(f"{name!r} is not a top-level import name (such as sklearn)")
+        return names
+
+    @field_validator("pass_env")
+    @classmethod
+    def _variable_names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise ValueError(
+                    f"{name!r} is not an environment variable name (letters, digits and _, "
+                    "not starting with a digit)"
+                )
         return names
 
 

@@ -41,3 +41,15 @@ def test_a_folder_that_is_missing_is_named_by_the_file_asked_for(tmp_path: Path)
         write_text_atomically(target, "text")
     assert raised.value.filename == str(target)
     assert "report.html" in str(raised.value) and ".tmp" not in str(raised.value)
+
+
+def test_a_directory_in_the_way_is_named_by_the_file_asked_for(tmp_path: Path) -> None:
+    """``evoforge report RUN --out /tmp`` said "Is a directory: /.tmp.1234-....tmp", a
+    file the user never named; and the staged file is not left beside it."""
+    target = tmp_path / "out"
+    target.mkdir()
+    with pytest.raises(IsADirectoryError) as raised:
+        write_text_atomically(target, "text")
+    assert raised.value.filename == str(target)
+    assert ".tmp" not in str(raised.value)
+    assert [path.name for path in tmp_path.iterdir()] == ["out"]

@@ -50,6 +50,19 @@ def test_precedence_cli_over_file_over_problem() -> None:
         ({"splits": {"thresholdout": {"noise": math.inf}}}, "noise: Input should be a finite"),
         ({"splits": {"thresholdout": {"threshold": math.nan}}}, "threshold: Input should be a"),
         ({"evaluator": {"timeout_s": math.inf}}, "evaluator.timeout_s: Input should be a finite"),
+        # limits past what the sandbox can set: the seed failed with an OverflowError or
+        # "exited with status 127" instead of the run refusing the setting
+        ({"evaluator": {"timeout_s": 1e9}}, "evaluator.timeout_s: Input should be less than"),
+        ({"evaluator": {"call_timeout_s": 1e9}}, "evaluator.call_timeout_s: Input should be less"),
+        ({"evaluator": {"cpu_time_s": 1e300}}, "evaluator.cpu_time_s: Input should be less than"),
+        ({"evaluator": {"memory_mb": 10**15}}, "evaluator.memory_mb: Input should be less than"),
+        ({"evaluator": {"max_file_size_mb": 10**15}}, "evaluator.max_file_size_mb: Input should"),
+        # names no variable can have: accepted, then matched nothing
+        ({"evaluator": {"pass_env": [""]}}, "evaluator.pass_env: Value error, '' is not an env"),
+        ({"evaluator": {"pass_env": ["A=B"]}}, "'A=B' is not an environment variable name"),
+        ({"evaluator": {"pass_env": ["MY_*"]}}, "'MY_*' is not an environment variable name"),
+        # an empty interpreter was taken as the default one
+        ({"evaluator": {"python": ""}}, "evaluator.python: String should have at least 1"),
     ],
 )
 def test_bad_values_are_one_line_errors(layer: dict, fragment: str) -> None:
@@ -95,3 +108,19 @@ def test_candidate_hidden_packages_are_import_names() -> None:
         validate_config({"evaluator": {"candidate_hidden_packages": ["sklearn/datasets"]}})
     config = validate_config({"evaluator": {"candidate_hidden_packages": ["sklearn"]}})
     assert config.evaluator.candidate_hidden_packages == ["sklearn"]
+
+
+def test_the_largest_sandbox_limits_are_accepted() -> None:
+    config = validate_config(
+        {
+            "evaluator": {
+                "timeout_s": 1e6,
+                "call_timeout_s": 1e6,
+                "cpu_time_s": 1e12,
+                "memory_mb": 10**12,
+                "max_file_size_mb": 10**12,
+                "pass_env": ["HOME", "_X1"],
+            }
+        }
+    )
+    assert config.evaluator.timeout_s == 1e6 and config.evaluator.memory_mb == 10**12

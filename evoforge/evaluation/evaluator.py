@@ -74,6 +74,7 @@ import itertools
 import json
 import math
 import numbers
+import re
 import signal
 import sys
 import threading
@@ -562,11 +563,10 @@ class ProblemEvaluator:
     def _crash_reason(self, run: SandboxRun) -> str:
         """Why a run ended without a result, naming the limit that killed it when one did."""
         limits = self.limits
-        # Python's MemoryError, ENOMEM, and C++'s std::bad_alloc: a native library (torch,
-        # jax) that cannot map memory under RLIMIT_AS aborts with SIGABRT
-        memory_hint = any(
-            hint in run.stderr for hint in ("MemoryError", "Cannot allocate memory", "bad_alloc")
-        )
+        # Python's MemoryError, ENOMEM, OpenBLAS's failed allocation, and C++'s
+        # std::bad_alloc: a native library (torch, jax) that cannot map memory under
+        # RLIMIT_AS aborts with SIGABRT
+        memory_hint = _MEMORY_FAILURE.search(run.stderr) is not None
         memory_note = f"memory limit of {limits.memory_mb} MiB"
         cpu_limit = max(1, math.ceil(limits.cpu_time_s))
         if run.out_of_memory:
@@ -591,6 +591,14 @@ class ProblemEvaluator:
         if memory_hint:
             return f"MemoryError: {memory_note} reached (exit status {run.returncode})"
         return f"exited with status {run.returncode} before reporting a result"
+
+
+#: What a process that ran out of memory leaves on stderr: Python's MemoryError, the C
+#: library's ENOMEM, and a native library giving up (OpenBLAS: "Memory allocation still
+#: failed after 10 retries, giving up.", which exits before Python can raise anything).
+_MEMORY_FAILURE = re.compile(
+    r"MemoryError|Cannot allocate memory|Memory allocation still failed|bad_alloc"
+)
 
 
 def _defines(evaluator_path: Path, name: str) -> bool:

@@ -56,6 +56,10 @@ def add_view_parsers(commands: Any, non_negative_int: Callable[[str], int]) -> N
 def _cmd_serve(args: argparse.Namespace) -> int:
     if args.port > 65535:
         raise ViewUsageError(f"evoforge serve: --port must be at most 65535, got {args.port}")
+    if not args.host.strip("[] "):  # it bound every address and announced "http://:PORT/"
+        raise ViewUsageError(
+            "evoforge serve: --host is empty; give an address to bind (0.0.0.0: every one)"
+        )
     missing = [name for name in ("fastapi", "uvicorn") if importlib.util.find_spec(name) is None]
     if missing:
         raise ViewUsageError(

@@ -366,6 +366,28 @@ def test_a_native_allocation_failure_names_the_memory_limit(
     assert "memory limit of 512 MiB reached" in result.reason
 
 
+@pytest.mark.parametrize("template_processes", [True, False])
+def test_a_native_library_out_of_memory_names_the_memory_limit(
+    make_evaluator: MakeEvaluator, template_processes: bool
+) -> None:
+    """OpenBLAS, loaded by numpy's import, exits with status 1 when it cannot allocate its
+    buffers (memory_mb: 64 without template processes): the reason was "exited with status
+    1 before reporting a result", naming no limit."""
+    source = """
+    import os
+    import sys
+
+    sys.stderr.write(
+        "OpenBLAS error: Memory allocation still failed after 10 retries, giving up.\\n"
+    )
+    sys.stderr.flush()
+    os._exit(1)
+    """
+    result = make_evaluator(source, template_processes=template_processes).evaluate("")
+    assert result.status is EvalStatus.FAILED
+    assert "memory limit of 4096 MiB reached" in result.reason, result.reason
+
+
 def test_cpu_limit_fails(make_evaluator: MakeEvaluator) -> None:
     result = make_evaluator(timeout_s=5.0, cpu_time_s=1.0).evaluate("while True: pass\n")
     assert result.status is EvalStatus.FAILED
@@ -463,3 +485,33 @@ def test_concurrent_evaluations(make_evaluator: MakeEvaluator) -> None:
         3: 3.0,
     }
     assert evaluator.evaluations == 4
+
+
+# -- the largest limits ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("template_processes", [True, False])
+def test_an_isolated_evaluation_works_at_the_largest_limits(
+    make_evaluator: MakeEvaluator, template_processes: bool
+) -> None:
+    """The largest values the config accepts reach the sandbox and the channel intact (a
+    timeout past poll()'s range or a limit past rlim_t's failed every evaluation)."""
+    source = """
+    def evaluate_candidate(candidate):
+        return {"combined_score": candidate.value()}
+    """
+    evaluator = make_evaluator(
+        source,
+        timeout_s=1e6,
+        call_timeout_s=1e6,
+        cpu_time_s=1e12,
+        memory_mb=10**12,
+        max_file_size_mb=10**12,
+        template_processes=template_processes,
+    )
+    try:
+        result = evaluator.evaluate("def value():\n    return 0.5\n")
+    finally:
+        evaluator.close()
+    assert result.status is EvalStatus.OK, result.reason
+    assert result.score == 0.5

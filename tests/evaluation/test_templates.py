@@ -455,3 +455,17 @@ def test_an_evaluator_that_starts_a_thread_pool_on_import_gets_its_pool_in_every
             assert result.metrics == {"combined_score": 1.0}
     finally:
         evaluator.close()
+
+
+def test_a_timeout_too_short_for_the_handover_names_the_limit(
+    make_evaluator: MakeEvaluator,
+) -> None:
+    """evaluator.timeout_s: 0.01 ended every evaluation with "sandbox setup failed: the
+    template did not answer", as if the sandbox were broken."""
+    evaluator = _templated(make_evaluator(ISOLATED_EVALUATOR, timeout_s=0.001))
+    try:
+        result = evaluator.evaluate(PROGRAM.format(role="warm-up"))
+    finally:
+        evaluator.close()
+    assert result.status in (EvalStatus.FAILED, EvalStatus.TIMEOUT)
+    assert "0.001s wall-clock" in result.reason, result.reason

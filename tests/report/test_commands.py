@@ -225,6 +225,7 @@ def test_report_writes_one_html_file(small_run: Path, tmp_path: Path) -> None:
         (["serve", "{missing}"], "holds no run"),
         (["serve", "{run}", "--port", "70000"], "at most 65535"),
         (["serve", "{run}", "--port", "-1"], "must not be negative"),
+        (["serve", "{run}", "--host", "", "--port", "0"], "--host is empty"),
         (["best", "{missing}", "-o", "x.py"], "holds no run"),
     ],
 )

@@ -401,7 +401,14 @@ class TemplateRun:
         if message is None or "error" in message or not handles:
             for fd in handles:
                 os.close(fd)
-            detail = (message or {}).get("error", "the template did not answer")
+            if message is None and time.monotonic() >= self.deadline:
+                # a tiny evaluator.timeout_s: not a sandbox broken, the time was up
+                detail: object = (
+                    "the template did not start the run within the "
+                    f"{self.limits.timeout_s:g}s wall-clock limit (evaluator.timeout_s)"
+                )
+            else:
+                detail = (message or {}).get("error", "the template did not answer")
             self.error = f"sandbox setup failed: {detail}"
             return
         self.pidfd = handles[0]
