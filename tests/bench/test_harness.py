@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from evoforge.bench import BenchOptions, run_bench
+from evoforge.bench.engines import RunTask
 from evoforge.bench.harness import _time_left, source_revision
 from evoforge.bench.records import RunRecord, best_so_far, read_records
 from evoforge.bench.report import markdown_tables, summarise, summary_matrix
@@ -123,6 +124,18 @@ def test_default_output_is_a_scratch_directory_beside_the_committed_results() ->
     assert "latest/" in ignored.splitlines()
 
 
+def _curve_fit_task(run_dir: Path) -> RunTask:
+    """The bench's task for a seed-0 evoforge run of the curve-fit problem in ``run_dir``."""
+    return RunTask(
+        problem="curve_fit",
+        problem_dir=CURVE_FIT,
+        engine="evoforge",
+        seed=0,
+        budget=BUDGET,
+        run_dir=run_dir,
+    )
+
+
 def _record(engine: str, seed: int, score: float) -> RunRecord:
     return RunRecord(
         problem="p",
@@ -222,16 +235,9 @@ def test_sigterm_to_the_bench_stops_its_runs_and_the_oracle(tmp_path: Path) -> N
 def test_a_resumed_evoforge_run_counts_the_time_of_its_earlier_invocations(
     tmp_path: Path,
 ) -> None:
-    from evoforge.bench.engines import RunTask, run_evoforge
+    from evoforge.bench.engines import run_evoforge
 
-    task = RunTask(
-        problem="curve_fit",
-        problem_dir=CURVE_FIT,
-        engine="evoforge",
-        seed=0,
-        budget=BUDGET,
-        run_dir=tmp_path / "run-dir",
-    )
+    task = _curve_fit_task(tmp_path / "run-dir")
     earlier = task.run_dir / "earlier-invocations-seconds"
     task.run_dir.mkdir()
     earlier.write_text("5000\n")  # left by some other run: no database, so not resumed
@@ -425,17 +431,10 @@ def test_a_bench_killed_outright_leaves_no_run_or_oracle_behind(tmp_path: Path) 
 def test_an_evoforge_run_another_process_drives_is_never_deleted(tmp_path: Path) -> None:
     """A run directory in use (by a run a killed bench left going) fails this run with a
     line that says so; it is neither deleted nor started again beside the other."""
-    from evoforge.bench.engines import RunTask, run_evoforge
+    from evoforge.bench.engines import run_evoforge
     from evoforge.runs import RunLock, RunLockedError
 
-    task = RunTask(
-        problem="curve_fit",
-        problem_dir=CURVE_FIT,
-        engine="evoforge",
-        seed=0,
-        budget=BUDGET,
-        run_dir=tmp_path / "run-dir",
-    )
+    task = _curve_fit_task(tmp_path / "run-dir")
     evo_dir = task.run_dir / "run"
     evo_dir.mkdir(parents=True)
     (evo_dir / "kept").write_text("the other process's files\n")

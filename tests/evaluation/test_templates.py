@@ -386,11 +386,10 @@ def evaluate_candidate(candidate):
 """
 
 
-@pytest.mark.parametrize("form", ["shared", "isolated"])
-def test_a_run_writes_temporary_files_in_its_own_directory_whatever_the_evaluator_imported(
-    make_evaluator: MakeEvaluator, form: str
+def _every_run_scores(
+    make_evaluator: MakeEvaluator, source: str, form: str, metrics: dict[str, float]
 ) -> None:
-    source = TEMPFILE_EVALUATOR
+    """The template's first run and a spare of ``source`` (in ``form``) give ``metrics``."""
     if form == "shared":
         source = source.replace("def evaluate_candidate", "def _unused")
     evaluator = _templated(make_evaluator(source, timeout_s=40.0))
@@ -398,9 +397,17 @@ def test_a_run_writes_temporary_files_in_its_own_directory_whatever_the_evaluato
         for _ in range(2):  # the template's first run, then a spare
             result = evaluator.evaluate(PROGRAM.format(role="c"))
             assert result.status is EvalStatus.OK, result.reason
-            assert result.metrics == {"combined_score": 1.0, "in_workdir": 1.0}
+            assert result.metrics == metrics
     finally:
         evaluator.close()
+
+
+@pytest.mark.parametrize("form", ["shared", "isolated"])
+def test_a_run_writes_temporary_files_in_its_own_directory_whatever_the_evaluator_imported(
+    make_evaluator: MakeEvaluator, form: str
+) -> None:
+    metrics = {"combined_score": 1.0, "in_workdir": 1.0}
+    _every_run_scores(make_evaluator, TEMPFILE_EVALUATOR, form, metrics)
 
 
 # A library that starts a pool of threads when the evaluator imports it (numba's
@@ -444,17 +451,7 @@ def evaluate_candidate(candidate):
 def test_an_evaluator_that_starts_a_thread_pool_on_import_gets_its_pool_in_every_run(
     make_evaluator: MakeEvaluator, form: str
 ) -> None:
-    source = POOL_EVALUATOR
-    if form == "shared":
-        source = source.replace("def evaluate_candidate", "def _unused")
-    evaluator = _templated(make_evaluator(source, timeout_s=40.0))
-    try:
-        for _ in range(2):  # the template's first run, then a spare
-            result = evaluator.evaluate(PROGRAM.format(role="c"))
-            assert result.status is EvalStatus.OK, result.reason
-            assert result.metrics == {"combined_score": 1.0}
-    finally:
-        evaluator.close()
+    _every_run_scores(make_evaluator, POOL_EVALUATOR, form, {"combined_score": 1.0})
 
 
 def test_a_timeout_too_short_for_the_handover_names_the_limit(
