@@ -158,23 +158,27 @@ def resume(
     run_dir: str | Path,
     *,
     iterations: int | None = None,
+    evaluations: int | None = None,
     log_mode: str = "quiet",
     llm_base_url: str | None = None,
     ray_address: str | None = None,
 ) -> RunResult:
     """Continue the run in ``run_dir`` (stopped, interrupted or killed) and return the
     result, as ``evoforge resume`` does: without ``iterations`` it finishes the stored
-    budget, with it it runs that many more iterations. ``llm_base_url`` moves the run's
+    budget, with it it runs that many more iterations; ``evaluations`` allows that many
+    more evaluations (a run stopped at its evaluations budget). ``llm_base_url`` moves the run's
     models to another endpoint, ``ray_address`` its evaluations to another Ray cluster
     (a run on the ray backend)."""
     from evoforge.config import ConfigError
     from evoforge.runs import resume_run
 
-    if iterations is not None and (isinstance(iterations, bool) or iterations < 0):
-        raise ConfigError(
-            f"evoforge.resume() arguments: iterations: expected a whole number >= 0, "
-            f"got {iterations!r}"
-        )
+    for name, value in (("iterations", iterations), ("evaluations", evaluations)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 0
+        ):
+            raise ConfigError(
+                f"evoforge.resume() arguments: {name}: expected a whole number >= 0, got {value!r}"
+            )
     if log_mode not in ("rich", "quiet", "jsonl"):
         raise ConfigError(
             f"evoforge.resume() arguments: log_mode: expected rich, quiet or jsonl, "
@@ -183,6 +187,7 @@ def resume(
     return resume_run(
         Path(run_dir),
         extra_iterations=iterations,
+        extra_evaluations=evaluations,
         log_mode=log_mode,
         llm_base_url=llm_base_url,
         ray_address=ray_address,

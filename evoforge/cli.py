@@ -147,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="run this many more iterations (default: finish the budget)",
     )
     resume.add_argument(
+        "--evaluations",
+        type=_positive_int,
+        help="allow this many more evaluations (a run that stopped at its evaluations budget)",
+    )
+    resume.add_argument(
         "--llm-base-url",
         help="move the run's language models to this endpoint (a server that moved)",
     )
@@ -340,6 +345,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     result = resume_run(
         args.run_dir,
         extra_iterations=args.iterations,
+        extra_evaluations=args.evaluations,
         log_mode=mode,
         llm_base_url=args.llm_base_url,
         ray_address=args.ray_address,

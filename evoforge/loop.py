@@ -122,6 +122,7 @@ def drive(engine: Engine, budget: Budget, reporter: Reporter, workers: int) -> R
             "stop_reason": reason.describe(detail),
             "stop_kind": reason.name.lower(),
             "budget_iterations": budget.iterations,
+            "budget_evaluations": budget.max_evaluations,
         }
     )
     seed = engine.seed_program
@@ -157,6 +158,7 @@ async def _drive(
     engine.db.set_state(  # and this invocation's running time starts (evoforge.running_time)
         {
             "budget_iterations": budget.iterations,
+            "budget_evaluations": budget.max_evaluations,
             SPANS_STATE: span_started(engine.db.get_state(SPANS_STATE), time.time()),
         }
     )
@@ -336,6 +338,14 @@ def _may_ask(engine: Engine, budget: Budget, in_flight: int, *, keep_final: bool
     return budget.max_evaluations is None or (
         engine.counters.evaluations + kept < budget.max_evaluations
     )
+
+
+def stop_at_start(engine: Engine, budget: Budget) -> StopReason | None:
+    """The stop that would end a run on ``engine`` with ``budget`` before its first step
+    (its target met, its evaluations or a model budget spent, its iterations done), or
+    ``None`` when it would take one."""
+    reached = _budget_reached(engine, budget, time.monotonic())
+    return None if reached is None else reached[0]
 
 
 def _budget_reached(

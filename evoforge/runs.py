@@ -26,7 +26,7 @@ from typing import IO, Any, ParamSpec, TypeVar
 from evoforge.config import Config, resolve_config
 from evoforge.engine import Engine, EngineError
 from evoforge.kinds import StopReason
-from evoforge.loop import Budget, RunResult, drive
+from evoforge.loop import Budget, RunResult, drive, stop_at_start
 from evoforge.operators.ast_tools import uneditable_blocks
 from evoforge.problem import Problem, load_problem
 from evoforge.registry import OPERATORS
@@ -303,6 +303,36 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     when_received(signum, interrupt)()
 
 
+def _refuse_a_resume_that_cannot_step(engine: Engine, budget: Budget) -> None:
+    """Raise :class:`EngineError` when ``budget``, which adds iterations or evaluations,
+    would still stop the run before its first step: which stop holds and what goes on."""
+    stop = stop_at_start(engine, budget)
+    if stop is None:
+        return
+    run = engine.run_dir
+    counters = engine.counters
+    if stop is StopReason.EVALUATIONS:
+        why = (
+            f"{stop.value} ({counters.evaluations} of {budget.max_evaluations}): "
+            f"'evoforge resume {run} --evaluations N' allows N more"
+        )
+    elif stop is StopReason.ITERATIONS:
+        why = (
+            f"{stop.value} ({counters.iterations} of {budget.iterations}): "
+            f"'evoforge resume {run} --iterations N' runs N more"
+        )
+    elif stop is StopReason.TARGET:
+        best = engine.best
+        score = "-" if best is None or best.score is None else f"{best.score:.6g}"
+        why = (
+            f"{stop.value} ({budget.target_score:g}; its best is {score}): going on past "
+            "it is a new run with a higher run.target_score"
+        )
+    else:
+        why = f"{stop.value}, a budget of the run's config that resume cannot change"
+    raise EngineError(f"{run} would stop again before its first step: {why}")
+
+
 def _budget(config: Config) -> Budget:
     return Budget(
         iterations=config.run.iterations,
@@ -419,6 +449,7 @@ def resume_run(
     run_dir: Path,
     *,
     extra_iterations: int | None = None,
+    extra_evaluations: int | None = None,
     log_mode: str | None = None,
     reporter: Reporter | None = None,
     llm_base_url: str | None = None,
@@ -426,7 +457,11 @@ def resume_run(
     allow_unreachable: bool = False,
 ) -> RunResult:
     """Continue a run. Without ``extra_iterations`` it completes the stored budget;
-    with it, it runs that many iterations beyond those already committed.
+    with it, it runs that many iterations beyond those already committed; with
+    ``extra_evaluations``, its evaluations budget allows that many beyond those made. Each
+    becomes the run's budget. When more was asked for but the run would stop before its
+    first step (its target met, its evaluations or a model budget spent),
+    :class:`EngineError` says which and nothing runs.
     ``llm_base_url`` moves the run's models to another endpoint, ``ray_address`` its
     evaluations to another Ray cluster (see :meth:`Engine.open`).
     The models are checked first, as for :func:`start_run`."""
@@ -458,12 +493,22 @@ def resume_run(
             iterations = int(stored_budget) if stored_budget is not None else budget.iterations
             if extra_iterations is not None:
                 iterations = engine.counters.iterations + extra_iterations
+            stored_evaluations = engine.db.get_state("budget_evaluations")
+            evaluations = (
+                int(stored_evaluations)
+                if stored_evaluations is not None
+                else budget.max_evaluations
+            )
+            if extra_evaluations is not None:
+                evaluations = engine.counters.evaluations + extra_evaluations
             budget = Budget(
                 iterations=iterations,
-                max_evaluations=budget.max_evaluations,
+                max_evaluations=evaluations,
                 max_wall_time_s=budget.max_wall_time_s,
                 target_score=budget.target_score,
             )
+            if extra_iterations or extra_evaluations:
+                _refuse_a_resume_that_cannot_step(engine, budget)
             chosen = reporters[0]
             for start_notice in engine.start_notices:  # a run whose seed open() scored
                 chosen.note(start_notice)

@@ -188,6 +188,7 @@ def status_summary(db: RunDatabase) -> dict[str, Any]:
         "running_seconds": clock.total() if programs else 0.0,
         "invocations": len(spans),
         "budget_iterations": db.get_state("budget_iterations"),
+        "budget_evaluations": db.get_state("budget_evaluations"),
         "stop_reason": db.get_state("stop_reason"),
         "llm": llm,
         "novelty": {

@@ -277,9 +277,10 @@ class RunTracker:
             "reasons": self._top_reasons(_REASONS_SHOWN),
             "budgets": {
                 "iterations": {"used": iterations, "limit": budget_iterations},
-                "evaluations": {
+                "evaluations": {  # a resume --evaluations N moves the run's limit
                     "used": self._evaluations,
-                    "limit": self._run_config.get("max_evaluations"),
+                    "limit": reader.state("budget_evaluations")
+                    or self._run_config.get("max_evaluations"),
                 },
                 "tokens": {
                     "used": int(usage[1]),

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 import evoforge
+from evoforge.engine import EngineError
 from evoforge.storage.db import RunDatabase
 
 from .conftest import run_cli
@@ -90,6 +93,53 @@ def test_resume_continues_the_same_run(curve_fit: Path, tmp_path: Path) -> None:
     done = run_cli("resume", str(split), "--iterations", "8", "--quiet")
     assert done.returncode == 0, done.stderr
     assert _history(split) == _history(straight)
+
+
+def test_resume_evaluations_carries_on_a_run_that_spent_its_evaluations(
+    curve_fit: Path, tmp_path: Path
+) -> None:
+    """More iterations cannot carry on a run stopped at its evaluations budget: that says
+    so in one line (exit 2) and runs nothing; ``--evaluations N`` allows N more, and that
+    becomes the run's budget (a plain resume then has nothing left to do)."""
+    run_dir = tmp_path / "run"
+    config = {"run": {"max_evaluations": 6}}
+    first = evoforge.run(curve_fit, iterations=40, seed=2, workers=1, config=config, out=run_dir)
+    assert first.stop_reason == "evaluations budget reached" and first.evaluations == 6
+    more = run_cli("resume", str(run_dir), "--iterations", "10", "--quiet")
+    assert more.returncode == 2 and more.stderr.count("\n") == 1, more.stderr
+    assert (
+        f"{run_dir} would stop again before its first step: evaluations budget reached (6 of 6):"
+        f" 'evoforge resume {run_dir} --evaluations N' allows N more" in more.stderr
+    )
+    assert len(_history(run_dir)) == first.iterations + 1  # nothing ran
+    done = run_cli("resume", str(run_dir), "--evaluations", "4", "--json")
+    assert done.returncode == 0, done.stderr
+    status = json.loads(run_cli("status", str(run_dir), "--json").stdout)
+    assert status["evaluations"] == 10 and status["budget_evaluations"] == 10
+    assert status["stop_reason"] == "evaluations budget reached"
+    again = evoforge.resume(run_dir)  # the stored budget: 10
+    assert again.evaluations == 10 and again.iterations == status["iterations"]
+    with pytest.raises(EngineError, match=r"evaluations budget reached \(10 of 10\)"):
+        evoforge.resume(run_dir, iterations=5)
+
+
+def test_resume_past_a_met_target_says_it_is_a_new_run(curve_fit: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    first = evoforge.run(
+        curve_fit,
+        iterations=40,
+        seed=2,
+        workers=1,
+        config={"run": {"target_score": -1e9}},
+        out=run_dir,
+    )
+    assert first.stop_reason == "target score reached"
+    more = run_cli("resume", str(run_dir), "--iterations", "10", "--quiet")
+    assert more.returncode == 2, more.stderr
+    assert "would stop again before its first step: target score reached (-1e+09; its best" in (
+        more.stderr
+    )
+    assert "a new run with a higher run.target_score" in more.stderr
 
 
 def test_openevolve_problem_runs_unchanged(openevolve_problem: Path, tmp_path: Path) -> None:
