@@ -71,7 +71,10 @@ class RunConfig(_Strict):
 
     iterations: int = Field(200, ge=0, description="Children to propose and record.")
     max_evaluations: int | None = Field(
-        None, ge=0, description="Stop after this many sandboxed evaluations (None: no limit)."
+        None,
+        ge=1,
+        description="Stop after this many sandboxed evaluations, the seed's included "
+        "(None: no limit).",
     )
     max_wall_time_s: float | None = Field(
         None, gt=0, description="Stop after this many seconds of wall time (None: no limit)."
@@ -512,6 +515,8 @@ class OperatorsConfig(_Strict):
             raise ValueError(OPERATORS.unknown(unknown))
         if not self.enabled:
             raise ValueError("at least one operator must be enabled")
+        if len(set(self.enabled)) != len(self.enabled) and not _any_name(info):
+            raise ValueError(f"enabled operators must be unique, got {self.enabled}")
         return self
 
 
@@ -956,6 +961,8 @@ def _describe_validation_error(err: ValidationError, source: str) -> str:
     first = err.errors()[0]
     where = ".".join(str(part) for part in first["loc"]) or "(top level)"
     message = first["msg"]
+    if first["type"] == "value_error":  # our own validators' words, without pydantic's tag
+        message = message.removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key"
     elif "input" in first and not isinstance(first["input"], dict | list):

@@ -42,6 +42,11 @@ def test_precedence_cli_over_file_over_problem() -> None:
         ({"run": {"workers": "many"}}, "run.workers"),
         ({"archive": {"num_islands": 0}}, "archive.num_islands"),
         ({"operators": {"enabled": ["teleport"]}}, "teleport"),
+        (
+            {"operators": {"enabled": ["tune", "mutate", "tune"]}},
+            "file: operators: enabled operators must be unique, got ['tune', 'mutate', 'tune']",
+        ),
+        ({"run": {"max_evaluations": 0}}, "run.max_evaluations"),
         ({"archive": {"features": [{"name": "x", "range": [2, 1]}]}}, "low < high"),
         ({"run": {"iterations": True}}, "run.iterations: expected a number, not true/false"),
         ({"run": {"max_evaluations": False}}, "run.max_evaluations: expected a number"),
@@ -58,7 +63,7 @@ def test_precedence_cli_over_file_over_problem() -> None:
         ({"evaluator": {"memory_mb": 10**15}}, "evaluator.memory_mb: Input should be less than"),
         ({"evaluator": {"max_file_size_mb": 10**15}}, "evaluator.max_file_size_mb: Input should"),
         # names no variable can have: accepted, then matched nothing
-        ({"evaluator": {"pass_env": [""]}}, "evaluator.pass_env: Value error, '' is not an env"),
+        ({"evaluator": {"pass_env": [""]}}, "evaluator.pass_env: '' is not an env"),
         ({"evaluator": {"pass_env": ["A=B"]}}, "'A=B' is not an environment variable name"),
         ({"evaluator": {"pass_env": ["MY_*"]}}, "'MY_*' is not an environment variable name"),
         # an empty interpreter was taken as the default one

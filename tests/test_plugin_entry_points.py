@@ -101,7 +101,7 @@ def test_a_plugin_that_fails_to_load_is_named_and_the_rest_works(tmp_path: Path)
     failure = "plugin 'brokenplug' (brokenplug) failed to load: ImportError: needs numpy 9"
     assert refused.stderr.splitlines() == [
         f"evoforge: warning: {failure}",
-        "evoforge: error: config.yaml: evaluator.backend: Value error, unknown evaluation "
+        "evoforge: error: config.yaml: evaluator.backend: unknown evaluation "
         f"backend 'counting'; known: ['local', 'ray'] ({failure}) (got 'counting')",
     ]
     listed = _evoforge(tmp_path, "config", "--reference", site=site)

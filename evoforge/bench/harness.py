@@ -461,9 +461,14 @@ def _prepare_openevolve(
 
     if not any(task.engine == ENGINE_OPENEVOLVE for task in pending):
         return pending, []
-    log("installing OpenEvolve into its own virtual environment (once) ...")
     try:
-        bin_dir = ensure_openevolve(out / ".venvs", out / ".venvs" / "openevolve-install.log")
+        bin_dir = ensure_openevolve(
+            out / ".venvs",
+            out / ".venvs" / "openevolve-install.log",
+            on_install=lambda: log(
+                "installing OpenEvolve into its own virtual environment (once) ..."
+            ),
+        )
     except OpenEvolveUnavailable as exc:
         log(f"openevolve runs skipped: {exc}")
         skipped = [

@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,11 @@ class OpenEvolveUnavailable(RuntimeError):
     """OpenEvolve could not be installed; the message says why, in one line."""
 
 
-def ensure_openevolve(venvs_dir: Path, log: Path) -> Path:
-    """The ``bin`` directory of a virtual environment holding OpenEvolve, made if needed.
+def ensure_openevolve(
+    venvs_dir: Path, log: Path, on_install: Callable[[], None] | None = None
+) -> Path:
+    """The ``bin`` directory of a virtual environment holding OpenEvolve, made if needed
+    (``on_install`` is called first then, and only then).
 
     Raises :class:`OpenEvolveUnavailable` (no network, no such version, ...) with the
     last line pip printed.
@@ -55,6 +59,8 @@ def ensure_openevolve(venvs_dir: Path, log: Path) -> Path:
     installed = stamp.is_file() and stamp.read_text().strip() == OPENEVOLVE_REQUIREMENT
     if installed and (bin_dir / "openevolve-run").is_file():
         return bin_dir
+    if on_install is not None:
+        on_install()
     if venv.exists():
         shutil.rmtree(venv)
     venvs_dir.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from evoforge.bench.openevolve import parent_statistics
+from pathlib import Path
+
+from evoforge.bench.openevolve import (
+    _STAMP,
+    OPENEVOLVE_REQUIREMENT,
+    ensure_openevolve,
+    parent_statistics,
+)
 from evoforge.bench.records import RunRecord
 from evoforge.bench.report import markdown_tables, summarise
 
@@ -61,3 +68,15 @@ def test_the_report_states_the_parent_shares() -> None:
         "openevolve parents over 8 iterations: a program that had failed its evaluation "
         "50 %, the seed program 25 %." in table
     )
+
+
+def test_an_installed_openevolve_is_used_without_announcing_an_install(tmp_path: Path) -> None:
+    """The bench said "installing OpenEvolve ... (once)" on every invocation; it is said
+    only when the environment is made."""
+    bin_dir = tmp_path / "openevolve" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "openevolve-run").write_text("#!/bin/sh\n")
+    (tmp_path / "openevolve" / _STAMP).write_text(OPENEVOLVE_REQUIREMENT + "\n")
+    announced: list[str] = []
+    found = ensure_openevolve(tmp_path, tmp_path / "install.log", lambda: announced.append("x"))
+    assert found == bin_dir and announced == []
