@@ -22,6 +22,7 @@ from pathlib import Path, PurePath
 from evoforge.config import EvaluatorConfig
 from evoforge.problem import PROGRAM_FILENAME
 from evoforge.program import EvalStatus, EvaluationResult
+from evoforge.splits import SEARCH
 
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<function>.+)$')
 _MISSING_FILE = re.compile(
@@ -70,9 +71,9 @@ def slow_seed_notice(
     if not durations:
         return None
     limit = SLOW_SEED_FRACTION * timeout_s
-    search = durations.get("search")
+    search = durations.get(SEARCH)
     if retime is not None and search is not None and search > limit:
-        durations = {**durations, "search": min(search, retime())}
+        durations = {**durations, SEARCH: min(search, retime())}
     split, seconds = max(durations.items(), key=lambda item: item[1])
     if seconds <= limit:
         return None

@@ -21,17 +21,21 @@ REJECTED = "rejected"
 def reason_line(reason: str) -> str:
     """The reason's last non-blank line as written (cut to 200 characters), or
     ``(no reason given)``: what one program of a kind said."""
-    lines = [line.strip() for line in reason.splitlines() if line.strip()]
-    return _cut(lines[-1]) if lines else _NO_REASON
+    line = _last_line(reason)
+    return _NO_REASON if line is None else _cut(line)
 
 
 def reason_kind(reason: str) -> str:
     """The reason's kind: its last non-blank line with ids and numbers blanked out."""
-    lines = [line.strip() for line in reason.splitlines() if line.strip()]
-    if not lines:
+    line = _last_line(reason)
+    if line is None:
         return _NO_REASON
-    text = _PROGRAM_ID.sub("<id>", lines[-1])
-    return _cut(_NUMBER.sub("N", text))
+    return _cut(_NUMBER.sub("N", _PROGRAM_ID.sub("<id>", line)))
+
+
+def _last_line(reason: str) -> str | None:
+    lines = [line.strip() for line in reason.splitlines() if line.strip()]
+    return lines[-1] if lines else None
 
 
 def _cut(text: str) -> str:
