@@ -1050,6 +1050,9 @@ def config_reference() -> str:
         "Generated from `evoforge/config.py` by `evoforge config --reference`; a test keeps it",
         "in step. Precedence: command line > `--config FILE` > the problem's `config.yaml` >",
         "these defaults. An unknown key or a bad value stops the run with one line (exit 2).",
+        "A key given that the rest of the configuration leaves unread (a fixed parent rate",
+        "under the parent bandit, an operator's settings while it is not enabled, ...) is",
+        "named in a note at the start of the run, with the file that gave it.",
         "",
     ]
     _describe_model(Config, "", lines)

@@ -36,6 +36,7 @@ from evoforge.requirements_check import check_requirements
 from evoforge.splits import choose_final
 from evoforge.stop_signals import stop_signals, when_received
 from evoforge.storage.db import RunDatabase
+from evoforge.unread_settings import unread_settings
 
 LOCK_FILENAME = "run.lock"
 
@@ -376,17 +377,22 @@ def start_run(
     A model that fails the check (:mod:`evoforge.llm.preflight`) stops
     it before anything is created, unless ``allow_unreachable`` (then it is a note)."""
     problem = load_problem(problem_dir)
+    layers = (
+        (str(Path(problem_dir) / "config.yaml"), problem.config_layer),
+        (config_file_source or "--config file", config_file_layer),
+        (cli_source, cli_layer),
+    )
     config = resolve_config(
         problem_layer=problem.config_layer,
         file_layer=config_file_layer,
         cli_layer=cli_layer,
-        problem_source=str(Path(problem_dir) / "config.yaml"),
-        file_source=config_file_source or "--config file",
+        problem_source=layers[0][0],
+        file_source=layers[1][0],
         cli_source=cli_source,
     )
     check_requirements(Path(problem_dir), config.evaluator.python)
     chosen = reporter or make_reporter(config.run.log_mode)
-    for notice in (*problem.notices, *config_file_notices):
+    for notice in (*problem.notices, *config_file_notices, *unread_settings(layers, config)):
         chosen.note(notice)
     if any(OPERATORS.has(name, "symbolic") for name in config.operators.enabled):
         for block in uneditable_blocks(problem.initial_code):
