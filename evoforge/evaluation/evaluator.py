@@ -89,6 +89,7 @@ from typing import Any
 from evoforge.config import EvaluatorConfig
 from evoforge.evaluation.placement import Placement, ProcessorClaims
 from evoforge.evaluation.raw import RawEvaluation
+from evoforge.evaluation.runner import cut_text
 from evoforge.evaluation.sandbox import Sandbox, SandboxLimits, SandboxRun, SideRequest
 from evoforge.evaluation.sandbox.jail import jail_python, package_directories
 from evoforge.evaluation.sandbox.templates import ProcessTemplate
@@ -718,12 +719,13 @@ def _parse_outcome(raw: bytes | None) -> dict[str, Any] | None:
 def _evaluator_artifacts(stages: list[dict[str, Any]], max_chars: int) -> dict[str, str]:
     """The artifacts the evaluator side reported over all ``stages`` (a later stage's text
     replaces an earlier one of the same name): the first :data:`_MAX_ARTIFACTS` names,
-    the runner's ``metric:<name>`` texts among them, each text cut to ``max_chars``."""
+    the runner's ``metric:<name>`` texts among them, each text cut to ``max_chars``
+    (:func:`~evoforge.evaluation.runner.cut_text`)."""
     artifacts: dict[str, str] = {}
     for stage in stages:
         for key, value in stage["artifacts"].items():
             if key in artifacts or len(artifacts) < _MAX_ARTIFACTS:
-                artifacts[str(key)] = str(value)[:max_chars]
+                artifacts[str(key)] = cut_text(str(value), max_chars)
     return artifacts
 
 

@@ -170,7 +170,7 @@ def _split_result(result: object, stage: int, max_artifact_chars: int) -> dict[s
     artifacts: dict[str, str] = {}
     for key, value in raw_artifacts.items():
         text = value.decode("utf-8", "replace") if isinstance(value, bytes) else _safe_str(value)
-        artifacts[_safe_str(key)] = text[:max_artifact_chars]
+        artifacts[_safe_str(key)] = cut_text(text, max_artifact_chars)
     metrics: dict[str, object] = {}
     for key, value in raw_metrics.items():
         name = _safe_str(key)
@@ -180,12 +180,28 @@ def _split_result(result: object, stage: int, max_artifact_chars: int) -> dict[s
             number: Any = value
             with contextlib.suppress(Exception):
                 written = math.inf if number > 0 else -math.inf
-            artifacts.setdefault(f"metric:{name}", _safe_repr(value)[:max_artifact_chars])
+            artifacts.setdefault(f"metric:{name}", cut_text(_safe_repr(value), max_artifact_chars))
         metrics[name] = written
         if written is None or isinstance(written, str):
             text = value if isinstance(value, str) else _safe_repr(value)
-            artifacts.setdefault(f"metric:{name}", text[:max_artifact_chars])
+            artifacts.setdefault(f"metric:{name}", cut_text(text, max_artifact_chars))
     return {"stage": stage, "metrics": metrics, "artifacts": artifacts}
+
+
+def cut_text(text: str, max_chars: int) -> str:
+    """``text`` if it has at most ``max_chars`` characters, else its head ending in a note
+    of how many characters were cut, at most ``max_chars`` long in all (the bare head
+    where the limit is too small to hold the note)."""
+    if len(text) <= max_chars:
+        return text
+
+    def note(cut: int) -> str:
+        return f"\n[... {cut} more characters cut]"
+
+    head = max_chars - len(note(len(text)))  # the note never has more digits than this
+    if head <= 0:
+        return text[:max_chars]
+    return text[:head] + note(len(text) - head)
 
 
 def stage_score(metrics: Mapping[str, object]) -> float:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from evoforge.evaluation.evaluator import ProblemEvaluator
+from evoforge.evaluation.runner import cut_text
 from evoforge.program import EvalStatus, EvaluationResult
 
 from .conftest import EXEC_EVALUATOR, MakeEvaluator, needs_network_isolation, process_alive
@@ -401,6 +402,28 @@ def test_huge_output_is_capped(make_evaluator: MakeEvaluator) -> None:
     assert result.status is EvalStatus.OK, result.reason
     assert len(result.artifacts["stdout"]) < 2048 + 100
     assert "bytes dropped" in result.artifacts["stdout"]
+
+
+def test_a_long_artifact_is_cut_saying_how_much_was_cut(make_evaluator: MakeEvaluator) -> None:
+    source = """
+    def evaluate(program_path):
+        return {"metrics": {"combined_score": 1.0},
+                "artifacts": {"log": "x" * 10_000, "short": "fits"}}
+    """
+    result = make_evaluator(source, max_output_bytes=2048).evaluate("")
+    assert result.status is EvalStatus.OK, result.reason
+    log = result.artifacts["log"]
+    assert len(log) <= 2048 and log.startswith("x" * 2000)
+    kept = log.index("\n")
+    assert log.endswith(f"\n[... {10_000 - kept} more characters cut]")
+    assert result.artifacts["short"] == "fits"
+
+
+def test_a_cut_text_stays_within_its_limit() -> None:
+    for length, limit in [(100, 99), (10**6, 40), (12, 5), (50, 50)]:
+        cut = cut_text("a" * length, limit)
+        assert len(cut) <= limit
+        assert cut == "a" * length if length <= limit else "cut]" in cut or cut == "a" * limit
 
 
 def test_no_process_outlives_the_evaluation(make_evaluator: MakeEvaluator) -> None:
