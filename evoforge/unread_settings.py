@@ -7,6 +7,8 @@ only when it is enabled. A key given in one of the config layers (the problem's
 leaves it unread is not an error (a problem's file may tune an operator that a user then
 turns off), but a run that quietly ignores it misleads: :func:`unread_settings` names
 each such key, the layer that gave it and what would make it act, one line per reason.
+(``evaluator.cascade_thresholds`` under ``cascade: false`` is not named: an OpenEvolve
+config file gives it whether its user wrote it or not, as OpenEvolve's default.)
 
 Only the layers' own keys are looked at, never the defaults, so a run's stored config
 (every key present) is never checked this way.
@@ -76,11 +78,6 @@ _RULES: tuple[_Rule, ...] = (
         lambda c: c.evaluator.backend != "ray",
         "evaluations run on the evaluator.backend named, not ray (set evaluator.backend: ray, "
         "or pass --executor ray)",
-    ),
-    _Rule(
-        ("evaluator.cascade_thresholds",),
-        lambda c: not c.evaluator.cascade,
-        "evaluator.cascade is false",
     ),
     _Rule(
         ("operators.tune.",),

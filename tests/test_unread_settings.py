@@ -55,11 +55,6 @@ def test_parent_sources_without_the_bandit_are_named() -> None:
     [
         ({"evaluator": {"ray_address": "auto"}}, "evaluator.ray_address", "not ray"),
         (
-            {"evaluator": {"cascade": False, "cascade_thresholds": [0.1, 0.2]}},
-            "evaluator.cascade_thresholds",
-            "evaluator.cascade is false",
-        ),
-        (
             {"archive": {"num_islands": 1, "migration_count": 3}},
             "archive.migration_count",
             "num_islands is 1",
