@@ -115,6 +115,17 @@ _EVOFORGE_SECTION_KEYS = {
     "prompt": set(PromptConfig.model_fields),
 }
 
+#: Top-level sections of evoforge's layout that OpenEvolve's lacks.
+_EVOFORGE_ONLY_TOP_KEYS = (
+    frozenset(Config.model_fields)
+    - _OPENEVOLVE_TOP_KEYS
+    - {
+        "evaluator",
+        "llm",
+        "prompt",
+    }
+)
+
 # (section or None, OpenEvolve key) -> dotted evoforge key
 _DIRECT = {
     (None, "max_iterations"): "run.iterations",
@@ -156,6 +167,7 @@ def read_config_file(path: Path, *, staged: bool | None = None) -> tuple[dict[st
     raw = load_yaml_mapping(path)
     if not looks_like_openevolve(raw):
         return raw, []
+    _refuse_mixed_layouts(path, raw)
     layer, not_applied, notes = translate_openevolve(raw, staged=staged)
     notices = []
     if not_applied:
@@ -165,6 +177,28 @@ def read_config_file(path: Path, *, staged: bool | None = None) -> tuple[dict[st
         )
     notices.extend(f"{path.name} is an OpenEvolve config; {note}" for note in notes)
     return layer, notices
+
+
+def _refuse_mixed_layouts(path: Path, data: Mapping[str, Any]) -> None:
+    """:class:`ConfigError` when a file read as OpenEvolve's also has a top-level section
+    only evoforge's layout has (``archive``, ``operators``, ...): its settings would be
+    dropped as OpenEvolve's unknown keys, while its writer meant them."""
+    ours = sorted(key for key in data if key in _EVOFORGE_ONLY_TOP_KEYS)
+    if not ours:
+        return
+    theirs = sorted(key for key in data if key in _OPENEVOLVE_TOP_KEYS - set(Config.model_fields))
+    if not theirs:  # OpenEvolve's keys inside a section: name the first section holding one
+        theirs = [
+            f"{section}.{key}"
+            for section, keys in _OPENEVOLVE_SECTION_KEYS.items()
+            if isinstance(data.get(section), Mapping)
+            for key in data[section]
+            if key in keys - _EVOFORGE_SECTION_KEYS[section]
+        ][:1]
+    raise ConfigError(
+        f"{path}: mixes OpenEvolve's layout ({', '.join(theirs)}) with evoforge's "
+        f"({', '.join(ours)}); write it in one of the two (evoforge's keys: docs/CONFIG.md)"
+    )
 
 
 # OpenEvolve's defaults (openevolve/config.py) where they differ from evoforge's and a

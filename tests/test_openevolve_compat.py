@@ -170,3 +170,32 @@ def test_the_timeout_note_is_given_only_where_a_cascade_can_run(tmp_path: Path) 
         )
         notices = load_problem(problem).notices
         assert any("evaluator.timeout limits each cascade stage" in n for n in notices) is noted
+
+
+@pytest.mark.parametrize(
+    ("text", "theirs", "ours"),
+    [
+        ("max_iterations: 5\narchive:\n  num_islands: 3\n", "max_iterations", "archive"),
+        (
+            "llm:\n  primary_model: m\nrun:\n  iterations: 3\nseed: 2\n",
+            "llm.primary_model",
+            "run, seed",
+        ),
+    ],
+)
+def test_a_file_mixing_both_layouts_is_refused_naming_a_key_of_each(
+    tmp_path: Path, text: str, theirs: str, ours: str
+) -> None:
+    """Read as OpenEvolve's, its evoforge sections would be dropped as unknown keys."""
+    from evoforge.openevolve_compat import read_config_file
+
+    path = tmp_path / "mixed.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        read_config_file(path)
+    assert str(error.value) == (
+        f"{path}: mixes OpenEvolve's layout ({theirs}) with evoforge's ({ours}); "
+        "write it in one of the two (evoforge's keys: docs/CONFIG.md)"
+    )
+    path.write_text("max_iterations: 5\ndatabase:\n  num_islands: 3\n")  # OpenEvolve's alone
+    assert read_config_file(path)[0]["archive"] == {"num_islands": 3}
