@@ -7,7 +7,7 @@ migration interval and an eager stagnation response. From its database alone:
 - every child's reward is what the documented rule (:mod:`evoforge.selection.rewards`)
   gives for its stored insert outcome, its score, its parent's and the best before it;
 - both bandits' stored lifetime statistics are the sums of those rewards over the
-  children that paid them (the final simplification pays no operator arm);
+  children that paid them;
 - every operator and parent source chosen is UCB1's choice (each arm once in order, then
   the highest mean + c * sqrt(2 ln N / n), the earlier arm on a tie) given the rewards
   before it;
