@@ -10,7 +10,6 @@ same archive and, with the same generator states, the same choices.
 from __future__ import annotations
 
 import bisect
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -110,10 +109,11 @@ class Archive:
         return self.grid(island).elites()
 
     def reaches(self, island: int, score: float) -> bool:
-        """Whether ``island``'s grid holds a program scoring at least ``score`` (a score
-        of 0 or none counts as -inf). Reads the island's selection view: no copy."""
+        """Whether ``island``'s grid holds a program scoring at least ``score`` (a program
+        without a score holds none; a score of 0 is a score). Reads the island's selection
+        view: no copy."""
         self._check_island(island)
-        return any((p.score or -math.inf) >= score for p in self._view(island).elites)
+        return any(p.score is not None and p.score >= score for p in self._view(island).elites)
 
     def global_elites(self) -> list[Program]:
         """The global elite set, best first."""

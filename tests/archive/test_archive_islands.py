@@ -366,6 +366,7 @@ def test_reaches_says_whether_an_island_holds_a_score_and_follows_its_changes() 
     archive.insert(prog("better", 6.0, 3, 3, 3), 0)  # the grid changed since the last look
     assert archive.reaches(0, 5.0) and not archive.reaches(1, 6.0)
     archive.insert(prog("zero", 0.0, 4, 4, 4), 2)
-    assert not archive.reaches(2, -1.0)  # a score of 0 counts as none, as ever
+    assert archive.reaches(2, 0.0) and archive.reaches(2, -1.0)  # 0 is a score
+    assert not archive.reaches(2, 0.5)
     with pytest.raises(ValueError):
         archive.reaches(3, 0.0)

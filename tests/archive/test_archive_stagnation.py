@@ -130,6 +130,33 @@ def test_state_round_trip_continues_identically() -> None:
         StagnationMonitor(CONFIG, num_islands=3).load_state(first.state())
 
 
+def test_an_island_holding_a_global_best_of_zero_is_never_restarted() -> None:
+    """The engine asks the archive whether an island holds the global best; a best of
+    exactly 0 (cache_eviction's seed scores 0) is a score like any other."""
+    features = [FeatureConfig(name="a", bins=4, range=(0.0, 4.0))]
+    archive = Archive(ArchiveConfig(num_islands=2, features=features))
+    seed = Program(id="seed", code="s", code_hash="s", seq=0, score=0.0, features={"a": 0.0})
+    archive.insert(seed, 0)
+    archive.insert(
+        Program(id="worse", code="w", code_hash="w", seq=1, score=-1.0, features={"a": 1.0}), 1
+    )
+    best = archive.best()
+    assert best is not None and best.score == 0.0
+    monitor = StagnationMonitor(CONFIG, num_islands=2)
+    monitor.start(0.0)
+    kinds = [
+        action.kind
+        for _ in range(60)
+        if (
+            action := monitor.observe(
+                0, (3, 3), 0.0, lambda island: archive.reaches(island, best.score or 0.0)
+            )
+        )
+        is not None
+    ]
+    assert kinds == ["anneal", "anneal"]  # island 0 holds the best: never restarted
+
+
 def test_restart_island_rebuilds_its_grid_from_the_elites() -> None:
     features = [FeatureConfig(name="a", bins=4, range=(0.0, 4.0))]
     archive = Archive(ArchiveConfig(num_islands=2, features=features, elite_size=3))
