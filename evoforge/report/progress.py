@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from evoforge.program import EvalStatus
 from evoforge.terminal import printable
 
 if TYPE_CHECKING:
@@ -51,6 +52,13 @@ class Reporter:
         """Called once at the end."""
 
 
+def failed_evaluations(engine: Engine) -> int:
+    """Children evaluated without a score so far (failed, timed out, invalid): the
+    engine's failure counts without the children refused unevaluated."""
+    counts = engine.counters.failures
+    return sum(counts.values()) - counts.get(EvalStatus.REJECTED.value, 0)
+
+
 def _format_score(score: float | None) -> str:
     return "-" if score is None else f"{score:.6g}"
 
@@ -83,7 +91,8 @@ PLAIN_LINE_SHARE = 0.1
 
 
 class RichReporter(Reporter):
-    """A live progress bar with iteration, best score, evaluations per second, failures.
+    """A live progress bar with iteration, best score, evaluations per second, failures
+    and children refused unevaluated.
 
     Where stderr is no interactive terminal (a log file, a pipe, ``TERM=dumb``) a bar
     cannot redraw itself: the same figures come as plain lines instead, one at each tenth
@@ -101,7 +110,7 @@ class RichReporter(Reporter):
             MofNCompleteColumn(),
             TextColumn("best {task.fields[best]}"),
             TextColumn("{task.fields[rate]} eval/s"),
-            TextColumn("failures {task.fields[failures]}"),
+            TextColumn("failures {task.fields[failures]}, refused {task.fields[refused]}"),
             TimeElapsedColumn(),
             console=self.console,
             transient=False,
@@ -124,6 +133,7 @@ class RichReporter(Reporter):
             best=_format_score(engine.best.score if engine.best else None),
             rate="0.0",
             failures=0,
+            refused=0,
         )
 
     def _rate(self, engine: Engine) -> float:
@@ -140,7 +150,8 @@ class RichReporter(Reporter):
             completed=engine.counters.iterations,
             best=_format_score(engine.best.score if engine.best else None),
             rate=f"{self._rate(engine):.1f}",
-            failures=sum(engine.counters.failures.values()),
+            failures=failed_evaluations(engine),
+            refused=engine.counters.failures.get(EvalStatus.REJECTED.value, 0),
         )
 
     def _milestone_after(self, iterations: int) -> int:
@@ -154,14 +165,17 @@ class RichReporter(Reporter):
         self.console.print(self.progress_line(engine), markup=False, highlight=False)
 
     def progress_line(self, engine: Engine) -> str:
-        """``evolving: 40/400 iterations, best 0.18, 32 evaluations (3.1/s), failures 5,
-        0:00:12``: the bar's figures as text."""
+        """``evolving: 40/400 iterations, best 0.18, 32 evaluations (3.1/s), failures 2,
+        refused 6, 0:00:12``: the bar's figures as text. Failures are evaluations that did
+        not score (failed, timed out, invalid); refused, children never evaluated (no
+        change, a copy, a broken name: see ``evoforge status``)."""
         elapsed = int(time.monotonic() - self._started)
         return (
             f"evolving: {engine.counters.iterations}/{self._total} iterations, best "
             f"{_format_score(engine.best.score if engine.best else None)}, "
             f"{engine.counters.evaluations} evaluations ({self._rate(engine):.1f}/s), "
-            f"failures {sum(engine.counters.failures.values())}, "
+            f"failures {failed_evaluations(engine)}, "
+            f"refused {engine.counters.failures.get(EvalStatus.REJECTED.value, 0)}, "
             f"{elapsed // 3600}:{elapsed // 60 % 60:02d}:{elapsed % 60:02d}"
         )
 

@@ -3,7 +3,9 @@ output to files and pipes."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -90,3 +92,13 @@ def test_a_run_logged_to_a_file_has_plain_progress_lines(curve_fit: Path, tmp_pa
     assert counts == sorted(set(counts)) and counts[-1] == 20, text
     assert "evolving: 20/20 iterations, best " in text
     assert text.rstrip().endswith(f"run in {run_dir}")
+    # failures are evaluations without a score; refused, children never evaluated
+    last = [line for line in text.splitlines() if line.startswith("evolving: 20/20")][-1]
+    shown = re.search(r", failures (\d+), refused (\d+), ", last)
+    assert shown is not None, last
+    status = subprocess.run(
+        evoforge_command("status", str(run_dir), "--json"), capture_output=True, check=True
+    )
+    counts = json.loads(status.stdout)["failures"]
+    refused = counts.pop("rejected", 0)
+    assert (int(shown.group(1)), int(shown.group(2))) == (sum(counts.values()), refused)
