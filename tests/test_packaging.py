@@ -181,3 +181,15 @@ def test_the_wheels_package_runs_from_outside_the_checkout(
     assert init.returncode == 0, init.stderr
     written = {path.name for path in (work / "mine").iterdir()}
     assert written == {"initial_program.py", "evaluator.py", "config.yaml", "README.md"}
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_clean_removes_what_an_in_tree_build_leaves() -> None:
+    """`pip wheel .` and `pip install .` in the clone build in build/ and reuse it: a
+    module deleted since would go on being packed, so `make clean` removes it."""
+    dry_run = subprocess.run(
+        ["make", "-n", "clean"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert dry_run.returncode == 0, dry_run.stderr
+    removed = dry_run.stdout.split()
+    assert {"build", "dist", "evoforge.egg-info"} <= set(removed)
