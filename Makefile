@@ -34,5 +34,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check evoforge tests benchmarks
 	$(BIN)/mypy
 
+# build/ too: setuptools reuses it, so a module deleted since the last `pip wheel .` or
+# `pip install .` here would still be packed into the next wheel built from the clone
 clean:
-	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache build dist evoforge.egg-info

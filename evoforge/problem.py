@@ -71,7 +71,10 @@ def load_problem(directory: Path | str) -> Problem:
     """Read and check a problem directory."""
     root = Path(directory)
     if not root.exists():
-        raise ProblemError(f"problem directory {root} does not exist")
+        from evoforge.source_tree import missing_source_dir_hint
+
+        hint = missing_source_dir_hint(root)
+        raise ProblemError(f"problem directory {root} does not exist{hint}")
     if not root.is_dir():
         raise ProblemError(f"{root} is not a directory")
     program_path = root / PROGRAM_FILENAME

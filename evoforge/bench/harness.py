@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from evoforge import __version__
 from evoforge.bench.engines import (
     ENGINE_OPENEVOLVE,
     ENGINES,
@@ -54,6 +55,7 @@ from evoforge.bench.records import (
     append_records,
     read_records,
 )
+from evoforge.source_tree import source_root
 
 DEFAULT_OUT = Path("benchmarks") / "results"
 PROBLEMS_DIR = Path("benchmarks") / "problems"
@@ -95,9 +97,10 @@ class BenchResult:
     wall_time_s: float
 
 
-def repo_root() -> Path:
-    """The checkout evoforge is imported from (holds ``benchmarks/`` in a clone)."""
-    return Path(__file__).resolve().parents[2]
+def repo_root() -> Path | None:
+    """The source tree evoforge is imported from (holds ``benchmarks/`` in a clone), or
+    ``None`` for an installed package (:func:`evoforge.source_tree.source_root`)."""
+    return source_root()
 
 
 def resolve_problem(spec: str) -> tuple[str, Path]:
@@ -106,18 +109,31 @@ def resolve_problem(spec: str) -> tuple[str, Path]:
     if candidate.is_dir():
         return candidate.resolve().name, candidate.resolve()
     if "/" not in spec and spec not in ("", ".", ".."):
-        for base in (Path.cwd(), repo_root()):
+        for base in _problem_bases():
             directory = base / PROBLEMS_DIR / spec
             if directory.is_dir():
                 return spec, directory.resolve()
-    raise BenchError(
-        f"unknown problem {spec!r}: not a directory and not in {PROBLEMS_DIR}/"
-        + (f" (known: {', '.join(known_problems()[:20])})" if known_problems() else "")
-    )
+    known = known_problems()
+    if known:
+        hint = f" (known: {', '.join(known[:20])})"
+    elif repo_root() is None:  # an installed evoforge: the suite is not in the package
+        hint = (
+            " (the suite's problems come with evoforge's source tree, not with the "
+            "installed package: run from a clone, or name a problem directory)"
+        )
+    else:
+        hint = ""
+    raise BenchError(f"unknown problem {spec!r}: not a directory and not in {PROBLEMS_DIR}/{hint}")
+
+
+def _problem_bases() -> list[Path]:
+    """Where ``benchmarks/problems`` is looked for: here, then evoforge's source tree."""
+    root = repo_root()
+    return [Path.cwd()] if root is None else [Path.cwd(), root]
 
 
 def known_problems() -> list[str]:
-    for base in (Path.cwd(), repo_root()):
+    for base in _problem_bases():
         directory = base / PROBLEMS_DIR
         if directory.is_dir():
             return sorted(
@@ -130,16 +146,28 @@ def known_problems() -> list[str]:
 
 def source_revision() -> str:
     """The git commit evoforge runs from (short hash, ``+modified`` when the package or the
-    benchmark problems differ from it), or ``""`` outside a git checkout."""
-    root = repo_root()
+    benchmark problems differ from it), or its version where it is not a git checkout of
+    its own (see :func:`revision_of`)."""
+    return revision_of(repo_root())
+
+
+def revision_of(root: Path | None) -> str:
+    """The git commit of the source tree ``root`` (as :func:`source_revision`), or
+    evoforge's version (``0.1.0``) when ``root`` is ``None`` (an installed package) or is
+    not the top of a git work tree: a source archive unpacked inside another repository
+    must not be recorded as that repository's commit."""
+    if root is None:
+        return __version__
     try:
-        head = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
+        toplevel, head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--show-toplevel", "--short=12", "HEAD"],
             capture_output=True,
             text=True,
             timeout=30,
             check=True,
-        ).stdout.strip()
+        ).stdout.splitlines()
+        if Path(toplevel).resolve() != root.resolve():
+            return __version__
         changed = subprocess.run(
             [
                 "git",
@@ -156,8 +184,8 @@ def source_revision() -> str:
             timeout=30,
             check=True,
         ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
+    except (OSError, subprocess.SubprocessError, ValueError):  # no git, no work tree
+        return __version__
     return f"{head}+modified" if head and changed else head
 
 

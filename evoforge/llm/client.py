@@ -136,9 +136,9 @@ def render_prompt(messages: Sequence[Mapping[str, str]]) -> str:
 def _import_openai() -> Any:
     try:
         import openai
-    except ImportError as exc:  # pragma: no cover - depends on the environment
+    except ImportError as exc:  # without the llm extra (tests/test_missing_extras.py)
         raise LLMSetupError(
-            "language-model operators need the openai package: install evoforge[llm]"
+            "language-model operators need the openai package: pip install 'evoforge[llm]'"
         ) from exc
     return openai
 
