@@ -24,7 +24,7 @@ from evoforge import __version__
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "evoforge"
-_COPIED = ("pyproject.toml", "README.md", "SECURITY.md", "MANIFEST.in")
+_COPIED = ("pyproject.toml", "README.md", "SECURITY.md", "MANIFEST.in", "LICENSE")
 _COPIED_DIRS = ("evoforge", "docs", "examples", "tests")
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "runs", ".pytest_cache")
 
@@ -103,6 +103,7 @@ def test_the_sdist_has_the_package_its_docs_and_examples_and_no_tests(
         "pyproject.toml",
         "README.md",
         "SECURITY.md",
+        "LICENSE",
         "docs/CONFIG.md",
         "examples/circle_packing/evaluator.py",
         "examples/bin_packing/data/or3.json",
@@ -133,6 +134,8 @@ def test_the_wheel_holds_the_package_and_its_data_only_with_right_metadata(
     assert metadata["Description-Content-Type"] == "text/markdown"
     assert {"llm", "ray", "web", "bench", "export"} <= set(metadata.get_all("Provides-Extra"))
     assert "evoforge = evoforge.__main__:main" in entry_points
+    assert metadata.get_all("License-File") == ["LICENSE"]  # Apache-2.0 asks for its text
+    assert info + "licenses/LICENSE" in names
 
 
 def test_the_wheels_package_runs_from_outside_the_checkout(
