@@ -185,7 +185,7 @@ def markdown_tables(summary: dict[str, list[EngineStats]], budget: int) -> str:
             wall = "–" if row.mean_wall_time_s is None else f"{row.mean_wall_time_s:.1f}"
             failed = "–" if row.failed_share is None else f"{100 * row.failed_share:.0f} %"
             if row.failed_share is not None and row.failed_runs < row.runs:
-                failed += f" ({row.failed_runs} runs)"
+                failed += f" ({_runs(row.failed_runs)})"
             parts.append(
                 f"| {row.engine} | {median} | {ci} | {iqr} | {row.runs} | {evaluations} | {failed} "
                 f"| {wall} |"
@@ -326,7 +326,7 @@ it, and the gap search − test says how much the search score overstates the re
     revisions: dict[str, int] = {}
     for record in finished:
         revisions[record.revision or "unknown"] = revisions.get(record.revision or "unknown", 0) + 1
-    revision_line = ", ".join(f"`{name}` ({count} runs)" for name, count in revisions.items())
+    revision_line = ", ".join(f"`{name}` ({_runs(count)})" for name, count in revisions.items())
     cut_short = [
         r
         for r in finished
@@ -395,3 +395,8 @@ Median over seeds of the best score so far, with a 95 % bootstrap confidence ban
     path.write_text(readme, encoding="utf-8")
     log(f"report: {path}")
     return path
+
+
+def _runs(count: int) -> str:
+    """``1 run``, ``4 runs``."""
+    return f"{count} run" if count == 1 else f"{count} runs"

@@ -67,7 +67,7 @@ def test_failed_share_and_operator_counts_are_reported() -> None:
     table = markdown_tables(summary, 10)
     assert "| evo | **0.5000** | 0.5000–0.5000 | 0.5000–0.5000 | 2 | 10.0 | 20 % | 0.0 |" in table
     assert "| old | **0.5000** | – | 0.5000–0.5000 | 1 | 10.0 | – | 0.0 |" in table
-    assert "| 50 % (1 runs) |" in table
+    assert "| 50 % (1 run) |" in table
     assert (
         "evo operators, evaluations over all seeds: tune 12 (50 % failed, 17 % better than "
         "the parent), mutate 6 (33 % failed, 0 % better than the parent)." in table
