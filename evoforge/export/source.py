@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evoforge.config import ConfigError, validate_config
+from evoforge.export.counting import Count, counted
 from evoforge.export.hygiene import Scrubber
 from evoforge.export.options import ExportError
 from evoforge.llm.client import COMPLETION_SEPARATOR
@@ -92,8 +93,9 @@ def split_rendered_prompt(prompt: str) -> tuple[str, str] | None:
     return prompt[len(_SYSTEM_TAG) : end], user
 
 
-def load_run(run_dir: Path, label: str) -> RunSource:
-    """Read the run in ``run_dir``; ExportError when it holds no readable run."""
+def load_run(run_dir: Path, label: str, count: Count | None = None) -> RunSource:
+    """Read the run in ``run_dir``; ExportError when it holds no readable run. ``count``
+    is told ``(programs read, programs)`` as they are read (:func:`counted`)."""
     path = run_dir / RunDatabase.FILENAME
     if not run_dir.is_dir():
         raise ExportError(f"run directory {run_dir} does not exist")
@@ -105,7 +107,7 @@ def load_run(run_dir: Path, label: str) -> RunSource:
     except DatabaseError as exc:
         raise ExportError(str(exc)) from None
     try:
-        steps = list(db.steps())
+        steps = list(counted(db.steps(), db.count_programs(), count))
         calls = db.llm_calls()
         files = db.problem_files()
         stored_config = db.get_meta("config")
