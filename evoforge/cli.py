@@ -37,6 +37,7 @@ from evoforge.report.commands import (
     print_lineage,
     print_prompt_learning,
     print_reasons,
+    stagnation_lines,
 )
 from evoforge.splits import last_line
 from evoforge.stop_signals import outliving_the_terminal
@@ -509,18 +510,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
             f"{stats['mean_reward']:.3f}",
         )
     console.print(sources)
-    for event in summary["stagnation_events"]:
-        if event["kind"] == "anneal":
-            console.print(
-                f"step {event['seq']}: island {event['island']} annealed to temperature "
-                f"{event['temperature']:g} (entropy {event['entropy']:.2f}, "
-                f"{event['stagnation']} children without progress)"
-            )
-        else:
-            console.print(
-                f"step {event['seq']}: island {event['island']} restarted from "
-                f"{len(event['program_ids'])} global elites"
-            )
+    for line in stagnation_lines(summary["stagnation_events"]):
+        console.print(line)
     simplified = summary["best_simplified"]
     if simplified:
         console.print(

@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from evoforge.export.counting import Count, counted
 from evoforge.export.example import Example, ProgramRef
 from evoforge.export.options import ExportOptions
 from evoforge.export.selection import (
@@ -57,13 +58,17 @@ DROP_REASONS = {
 }
 
 
-def build_examples(source: RunSource, options: ExportOptions, drops: Counter[str]) -> list[Example]:
-    """The run's candidate examples in ``options.format``, in the run's commit order."""
+def build_examples(
+    source: RunSource, options: ExportOptions, drops: Counter[str], count: Count | None = None
+) -> list[Example]:
+    """The run's candidate examples in ``options.format``, in the run's commit order.
+    ``count`` is told ``(done, total)`` as the work goes (:func:`counted`): parents for
+    ``sft`` and ``preference``, children for ``traces``."""
     if options.format == "sft":
-        return _sft(source, options, drops)
+        return _sft(source, options, drops, count)
     if options.format == "preference":
-        return _preference(source, options, drops)
-    return _traces(source, options, drops)
+        return _preference(source, options, drops, count)
+    return _traces(source, options, drops, count)
 
 
 def _ref(source: RunSource, program: Program) -> ProgramRef:
@@ -112,9 +117,12 @@ def _messages(system: str, user: str, assistant: str) -> list[dict[str, str]]:
     ]
 
 
-def _sft(source: RunSource, options: ExportOptions, drops: Counter[str]) -> list[Example]:
+def _sft(
+    source: RunSource, options: ExportOptions, drops: Counter[str], count: Count | None
+) -> list[Example]:
     examples: list[Example] = []
-    for parent_id, children in source.children.items():
+    parents = source.children.items()
+    for parent_id, children in counted(parents, len(parents), count):
         parent = source.programs.get(parent_id)
         if parent is None or not parent.is_scored:
             continue
@@ -211,10 +219,13 @@ def _error_text(source: RunSource, program: Program) -> str:
     return error if len(error) <= limit else "[...]" + error[-limit:]
 
 
-def _preference(source: RunSource, options: ExportOptions, drops: Counter[str]) -> list[Example]:
+def _preference(
+    source: RunSource, options: ExportOptions, drops: Counter[str], count: Count | None
+) -> list[Example]:
     examples: list[Example] = []
     scrubber = source.scrubber
-    for parent_id, children in source.children.items():
+    parents = source.children.items()
+    for parent_id, children in counted(parents, len(parents), count):
         parent = source.programs.get(parent_id)
         if parent is None or not parent.is_scored or not scrubber.is_clean(parent.code):
             continue
@@ -317,10 +328,13 @@ def _model_exchange(
     return exchanges[-1].user, answer
 
 
-def _traces(source: RunSource, options: ExportOptions, drops: Counter[str]) -> list[Example]:
+def _traces(
+    source: RunSource, options: ExportOptions, drops: Counter[str], count: Count | None
+) -> list[Example]:
     examples: list[Example] = []
     scrubber = source.scrubber
-    for program in sorted(source.programs.values(), key=lambda p: p.seq):
+    programs = sorted(source.programs.values(), key=lambda p: p.seq)
+    for program in counted(programs, len(programs), count):
         parent = source.parent_of(program)
         if parent is None:
             continue

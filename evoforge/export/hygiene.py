@@ -46,6 +46,22 @@ _SECRET_PATTERNS = (
     re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"),
     re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{12,}=*"),
 )
+_SECRET_NEEDLES: tuple[tuple[str, ...], ...] = (
+    ("-----BEGIN ",),
+    ("sk-", "pk-", "rk-"),
+    ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+    ("github_pat_",),
+    ("xoxa-", "xoxb-", "xoxp-", "xoxr-", "xoxs-"),
+    ("AKIA",),
+    ("AIza",),
+    ("hf_",),
+    ("eyJ",),
+    ("bearer",),  # sought in the folded text: the pattern ignores case
+)
+"""For each of :data:`_SECRET_PATTERNS`, text that any match holds (one of them): a text
+holding none is skipped without running the pattern, whose leading ``\\b`` makes the
+regex engine try every position of the text (a millisecond or more per kilobyte-long
+program, tens for a model's prompt; an export scrubs thousands of them)."""
 # ``password = "..."``, ``api_key: sk...``, ``token=abc123``: the value is redacted when
 # it is quoted, or bare and not code (a call, an index or an attribute chain such as
 # ``token_count = len(x)``, ``tokens = text.split()``, ``token = self.token``)
@@ -53,6 +69,8 @@ _ASSIGNED_SECRET_RE = re.compile(
     r"(?i)\b(\w*(?:api[_-]?key|secret|token|password|passwd)\w*)(\s*[=:]\s*)"
     r"(?:(['\"])([^\s'\"]{6,})\3|([^\s'\"()\[\],;]{6,})(?![(\[\w]))"
 )
+_ASSIGNED_SECRET_NEEDLES = ("api_key", "api-key", "apikey", "secret", "token", "password", "passwd")
+"""Text one of which (in the folded text) any match of :data:`_ASSIGNED_SECRET_RE` holds."""
 _DOTTED_NAME_RE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
 _URL_RE = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>()\[\]{}`]+")
 # an absolute path: two directories or more (``/srv/runs/``), or a directory and a name
@@ -63,6 +81,21 @@ _POSIX_PATH_RE = re.compile(
 _WINDOWS_PATH_RE = re.compile(r"\b[A-Za-z]:\\(?:[^\\\s'\"<>|:*?]+\\)+([^\\\s'\"<>|:*?]*)")
 _FRAME_RE = re.compile(r'^(?P<indent>[ \t]*)File "(?P<file>[^"]+)", line \d+')
 _CARET_RE = re.compile(r"^[ \t]*[\^~]+[ \t]*$")
+_PATH_NEEDLE_RE = re.compile(r"/[\w.@+%-]+/")
+"""What every match of :data:`_POSIX_PATH_RE` holds (a name between two slashes), found
+by a scan for ``/`` rather than a look-behind tried at every position."""
+
+
+def _folded(text: str) -> str:
+    """``text`` as the needles of an ignore-case pattern are sought in: case-folded, with
+    the two letters that ``re.IGNORECASE`` also takes for ``i`` (dotted capital I,
+    dotless i) made ``i`` first, so that a text a pattern matches always holds one of
+    its needles."""
+    return text.replace("\u0130", "i").replace("\u0131", "i").casefold()
+
+
+def _holds_any(text: str, needles: Iterable[str]) -> bool:
+    return any(needle in text for needle in needles)
 
 
 def _redact_assigned(match: re.Match[str]) -> str:
@@ -114,7 +147,10 @@ class Scrubber:
         )
 
     def scrub(self, text: str) -> str:
-        """``text`` without secrets, machine paths, URLs and evaluator internals."""
+        """``text`` without secrets, machine paths, URLs and evaluator internals.
+
+        Each pattern runs only on text that holds what all its matches hold (its
+        needles), so ordinary code and prompts cost a few substring searches."""
         if not text:
             return text
         text = self._drop_foreign_frames(text)
@@ -127,14 +163,24 @@ class Scrubber:
             text = "".join(kept)
         for value in self._secret_values:
             text = text.replace(value, "<redacted>")
-        for pattern in _SECRET_PATTERNS:
-            text = pattern.sub("<redacted>", text)
-        text = _ASSIGNED_SECRET_RE.sub(_redact_assigned, text)
-        text = _URL_RE.sub("<url>", text)
+        folded = _folded(text)
+        for pattern, needles in zip(_SECRET_PATTERNS, _SECRET_NEEDLES, strict=True):
+            if _holds_any(folded if pattern.flags & re.IGNORECASE else text, needles):
+                redacted = pattern.sub("<redacted>", text)
+                if redacted != text:
+                    text, folded = redacted, _folded(redacted)
+        if _holds_any(folded, _ASSIGNED_SECRET_NEEDLES):
+            text = _ASSIGNED_SECRET_RE.sub(_redact_assigned, text)
+        if "://" in text:
+            text = _URL_RE.sub("<url>", text)
         for path in self._known_paths:
-            text = re.sub(re.escape(path) + r"(?![\w.@+%-])/?", "", text)
-        text = _POSIX_PATH_RE.sub(lambda match: match.group(1) or match.group(2) or "", text)
-        return _WINDOWS_PATH_RE.sub(lambda match: match.group(1), text)
+            if path in text:
+                text = re.sub(re.escape(path) + r"(?![\w.@+%-])/?", "", text)
+        if _PATH_NEEDLE_RE.search(text):
+            text = _POSIX_PATH_RE.sub(lambda match: match.group(1) or match.group(2) or "", text)
+        if ":\\" in text:
+            text = _WINDOWS_PATH_RE.sub(lambda match: match.group(1), text)
+        return text
 
     def is_clean(self, text: str) -> bool:
         """Whether scrubbing would leave ``text`` unchanged (for fields that hold code)."""

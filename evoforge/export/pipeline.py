@@ -17,6 +17,7 @@ from typing import Any
 
 from evoforge.atomic_files import staged_file, write_text_atomically
 from evoforge.export.card import CardData, render_card
+from evoforge.export.counting import Count
 from evoforge.export.example import Example
 from evoforge.export.formats import DROP_REASONS, build_examples
 from evoforge.export.options import ExportError, ExportOptions
@@ -91,20 +92,25 @@ def export_runs(
     """Export ``run_dirs`` in ``options.format`` to ``out``; ExportError on bad input (no
     run, a run given twice, an ``out`` holding other files) or when nothing is selected.
     A previous export in ``out`` is replaced. ``progress`` is told, in one line each,
-    what the export turns to next (each run read, each run's examples, the writing)."""
+    what the export turns to next (each run read, each run's examples, the writing),
+    and while it reads a run and builds its examples, how far it has got (``reading run
+    NAME (1/2): 5,000/50,000 programs``) about every hundredth of the way."""
     tell = progress or (lambda _line: None)
     _check_runs(run_dirs)
     _check_out(out)
     count = len(run_dirs)
     sources = []
     for number, (run_dir, label) in enumerate(zip(run_dirs, _labels(run_dirs), strict=True), 1):
-        tell(f"reading run {label} ({number}/{count})")
-        sources.append(load_run(run_dir, label))
+        reading = f"reading run {label} ({number}/{count})"
+        tell(reading)
+        sources.append(load_run(run_dir, label, _counting(tell, reading, "programs")))
     drops: Counter[str] = Counter()
     candidates: list[Example] = []
+    unit = "children" if options.format == "traces" else "parents"
     for number, source in enumerate(sources, 1):
-        tell(f"building {options.format} examples from {source.label} ({number}/{count})")
-        candidates.extend(build_examples(source, options, drops))
+        building = f"building {options.format} examples from {source.label} ({number}/{count})"
+        tell(building)
+        candidates.extend(build_examples(source, options, drops, _counting(tell, building, unit)))
     tell(f"selecting among {len(candidates)} candidates")
     examples, duplicates = deduplicate(candidates)
     drops["duplicate"] += duplicates
@@ -153,6 +159,11 @@ def export_runs(
         candidates=len(candidates),
         running=tuple(source.label for source in sources if source.running is not None),
     )
+
+
+def _counting(tell: Callable[[str], None], doing: str, unit: str) -> Count:
+    """A count that tells ``doing: done/total unit``."""
+    return lambda done, total: tell(f"{doing}: {done:,}/{total:,} {unit}")
 
 
 def _drop_reasons(options: ExportOptions) -> dict[str, str]:

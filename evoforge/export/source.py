@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evoforge.config import ConfigError, validate_config
+from evoforge.export.counting import Count, counted
 from evoforge.export.hygiene import Scrubber
 from evoforge.export.options import ExportError
 from evoforge.llm.client import COMPLETION_SEPARATOR
@@ -92,8 +93,9 @@ def split_rendered_prompt(prompt: str) -> tuple[str, str] | None:
     return prompt[len(_SYSTEM_TAG) : end], user
 
 
-def load_run(run_dir: Path, label: str) -> RunSource:
-    """Read the run in ``run_dir``; ExportError when it holds no readable run."""
+def load_run(run_dir: Path, label: str, count: Count | None = None) -> RunSource:
+    """Read the run in ``run_dir``; ExportError when it holds no readable run. ``count``
+    is told ``(programs read, programs)`` as they are read (:func:`counted`)."""
     path = run_dir / RunDatabase.FILENAME
     if not run_dir.is_dir():
         raise ExportError(f"run directory {run_dir} does not exist")
@@ -105,8 +107,8 @@ def load_run(run_dir: Path, label: str) -> RunSource:
     except DatabaseError as exc:
         raise ExportError(str(exc)) from None
     try:
-        steps = list(db.steps())
-        calls = db.llm_calls()
+        steps = list(counted(db.steps(), db.count_programs(), count))
+        exchanges = _exchanges(db)
         files = db.problem_files()
         stored_config = db.get_meta("config")
         problem = db.get_meta("problem_name") or label
@@ -129,16 +131,6 @@ def load_run(run_dir: Path, label: str) -> RunSource:
         if step.program.parent_id is not None:
             children[step.program.parent_id].append(step.program)
 
-    exchanges: dict[int, list[ModelExchange]] = defaultdict(list)
-    for seq, record in calls:
-        if record.outcome is not CallOutcome.OK or record.operator in META_OPERATORS:
-            continue  # failed, or a request about the run (an instruction, a note)
-        messages = split_rendered_prompt(record.prompt)
-        if messages is None:
-            continue
-        answers = tuple(record.response.split(COMPLETION_SEPARATOR))
-        exchanges[seq].append(ModelExchange(messages[0], messages[1], answers))
-
     seed_code = files.get("initial_program.py", b"").decode("utf-8", "replace") or seed.code
     description = files.get("README.md", b"").decode("utf-8", "replace")
     # "~" itself where no home is known (no HOME, no password entry: a container's user)
@@ -159,7 +151,7 @@ def load_run(run_dir: Path, label: str) -> RunSource:
         programs=programs,
         children=dict(children),
         lineage=_lineages(programs, seed),
-        exchanges=dict(exchanges),
+        exchanges=exchanges,
         prompts=PromptBuilder(config.prompt, description, seed_code),
         scrubber=scrubber,
         artifact_chars=config.prompt.artifact_chars,
@@ -170,6 +162,24 @@ def load_run(run_dir: Path, label: str) -> RunSource:
         },
         running=running,
     )
+
+
+def _exchanges(db: RunDatabase) -> dict[int, list[ModelExchange]]:
+    """The answered requests for children, by step seq, read one request at a time (the
+    whole rendered prompt of each is let go once its messages are taken) and with one
+    copy of each distinct system message, which most requests of a run share."""
+    exchanges: dict[int, list[ModelExchange]] = defaultdict(list)
+    systems: dict[str, str] = {}
+    for seq, record in db.iter_llm_calls():
+        if record.outcome is not CallOutcome.OK or record.operator in META_OPERATORS:
+            continue  # failed, or a request about the run (an instruction, a note)
+        messages = split_rendered_prompt(record.prompt)
+        if messages is None:
+            continue
+        system = systems.setdefault(messages[0], messages[0])
+        answers = tuple(record.response.split(COMPLETION_SEPARATOR))
+        exchanges[seq].append(ModelExchange(system, messages[1], answers))
+    return dict(exchanges)
 
 
 def _lineages(programs: dict[str, Program], seed: Program) -> dict[str, str]:

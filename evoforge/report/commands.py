@@ -194,8 +194,34 @@ def print_prompt_learning(console: Console, learning: dict[str, Any] | None) -> 
         )
 
 
+LINEAGE_HEAD = 5
+LINEAGE_TAIL = 30
+"""A lineage longer than these two together is printed as its first ``LINEAGE_HEAD``
+programs and its last ``LINEAGE_TAIL`` (a long run's best descends from hundreds)."""
+STAGNATION_SHOWN = 10
+"""How many stagnation responses ``status`` prints (the latest; ``--json`` has all)."""
+
+
+def lineage_lines(nodes: list[dict[str, Any]]) -> list[str]:
+    """The lines (rich markup) of a lineage, seed first: id, operator, score, gain per
+    step; a long one without its middle, one line saying how many were left out."""
+    lines = [f"lineage ({len(nodes)} programs, seed first):"]
+    left_out = len(nodes) - LINEAGE_HEAD - LINEAGE_TAIL
+    shown = nodes if left_out <= 1 else [*nodes[:LINEAGE_HEAD], None, *nodes[-LINEAGE_TAIL:]]
+    for node in shown:
+        if node is None:
+            lines.append(
+                f"  ... {left_out} programs left out (evoforge best --json lists them all)"
+            )
+            continue
+        score = "-" if node["score"] is None else f"{node['score']:.6g}"
+        gain = "" if node["gain"] is None else f" ({node['gain']:+.4g})"
+        lines.append(f"  {escape(node['id'])}  {escape(node['operator'])}  {score}{gain}")
+    return lines
+
+
 def print_lineage(run_dir: Path) -> None:
-    """The best program's lineage, seed first: id, operator, score, gain per step."""
+    """The best program's lineage (:func:`lineage_lines`)."""
     reader = RunReader(run_dir)
     try:
         chain = views.lineage(reader)
@@ -204,11 +230,34 @@ def print_lineage(run_dir: Path) -> None:
     if chain is None:
         return
     console = Console(highlight=False, soft_wrap=True)
-    console.print(f"lineage ({len(chain['nodes'])} programs, seed first):")
-    for node in chain["nodes"]:
-        score = "-" if node["score"] is None else f"{node['score']:.6g}"
-        gain = "" if node["gain"] is None else f" ({node['gain']:+.4g})"
-        console.print(f"  {escape(node['id'])}  {escape(node['operator'])}  {score}{gain}")
+    for line in lineage_lines(chain["nodes"]):
+        console.print(line)
+
+
+def stagnation_lines(events: list[dict[str, Any]]) -> list[str]:
+    """One line per stagnation response (anneal, island restart), the latest
+    :data:`STAGNATION_SHOWN` only, after one line counting those left out: a long run
+    anneals its islands again and again."""
+    lines = []
+    left_out = len(events) - STAGNATION_SHOWN
+    if left_out > 0:
+        lines.append(
+            f"{left_out} earlier stagnation responses left out "
+            "(evoforge status --json lists them all)"
+        )
+    for event in events[max(0, left_out) :]:
+        if event["kind"] == "anneal":
+            lines.append(
+                f"step {event['seq']}: island {event['island']} annealed to temperature "
+                f"{event['temperature']:g} (entropy {event['entropy']:.2f}, "
+                f"{event['stagnation']} children without progress)"
+            )
+        else:
+            lines.append(
+                f"step {event['seq']}: island {event['island']} restarted from "
+                f"{len(event['program_ids'])} global elites"
+            )
+    return lines
 
 
 VIEW_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

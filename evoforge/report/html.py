@@ -139,6 +139,32 @@ def _share_code(data: dict[str, Any]) -> dict[str, Any]:
     return shared
 
 
+LINEAGE_NODES = "lineage_nodes"
+"""The key of the report's table of lineage nodes (:func:`_share_lineages`)."""
+
+
+def _share_lineages(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with every lineage answer given as ``{"program_id", "lineage_from"}`` and
+    its nodes in one table under :data:`LINEAGE_NODES`, keyed by program id. The viewer
+    rebuilds an answer (``rebuildLineage`` in ``app.js``) by following ``parent_id``
+    from ``lineage_from`` through the table while a node is found, seed last, then
+    reversing: a node's fields (its ``gain`` over its parent included) are the same in
+    every lineage that holds it, so the rebuilt answer is the one given."""
+    prefix = "/api/runs/0/lineage"
+    shared = dict(data)
+    nodes: dict[str, dict[str, Any]] = {}
+    for key, answer in data.items():
+        if key != prefix and not key.startswith(prefix + "?"):
+            continue
+        chain = answer["nodes"]
+        for node in chain:
+            nodes.setdefault(node["id"], node)
+        shared[key] = {"program_id": answer["program_id"], "lineage_from": chain[-1]["id"]}
+    if nodes:
+        shared[LINEAGE_NODES] = nodes
+    return shared
+
+
 def render_report(run_dir: Path) -> str:
     """The report of ``run_dir`` as one HTML document (read-only on the run)."""
     reader = RunReader(run_dir)
@@ -166,7 +192,7 @@ def render_report(run_dir: Path) -> str:
         '<span id="live" class="live"></span></header>\n'
         '<main id="view"><p class="muted">loading…</p></main>\n'
         '<script type="application/json" id="evoforge-data">'
-        f"{_json_for_html(_share_code(data))}</script>\n"
+        f"{_json_for_html(_share_lineages(_share_code(data)))}</script>\n"
         f"<script>{script}</script>\n"
         "</body>\n</html>\n"
     )

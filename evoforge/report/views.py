@@ -222,19 +222,30 @@ def models(reader: RunReader) -> dict[str, Any]:
 
 
 def programs(
-    reader: RunReader, *, status: str | None = None, limit: int = 50
+    reader: RunReader, *, status: str | None = None, limit: int = 50, before: int | None = None
 ) -> list[dict[str, Any]]:
     """The most recent programs (optionally of one status), newest first, without code;
-    at most :data:`MAX_PROGRAMS_LISTED`."""
-    where, params = ("WHERE status = ?", (status,)) if status else ("", ())
+    at most :data:`MAX_PROGRAMS_LISTED`. ``before``: only programs committed before that
+    ``seq``, so the listing pages back through a run of any length (pass the last row's
+    ``seq`` for the next page); each page is one indexed query."""
+    clauses: list[str] = []
+    params: list[str | int] = []
+    if status:
+        clauses.append("status = ?")
+        params.append(status)
+    if before is not None:
+        clauses.append("seq < ?")
+        params.append(before)
+    where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
     rows = reader.rows(
-        "SELECT id, iteration, operator, island, status, score, reason FROM programs "
-        f"{where} ORDER BY seq DESC LIMIT ?",
+        "SELECT id, iteration, operator, island, status, score, reason, seq FROM programs "
+        f"{where}ORDER BY seq DESC LIMIT ?",
         (*params, max(1, min(limit, MAX_PROGRAMS_LISTED))),
     )
     return [
         {
             "id": r[0],
+            "seq": r[7],
             "iteration": r[1],
             "operator": r[2],
             "island": r[3],

@@ -625,11 +625,17 @@ class RunDatabase:
 
     def llm_calls(self) -> list[tuple[int, LLMCallRecord]]:
         """Every recorded language-model request as ``(step seq, record)``, in order."""
+        return list(self.iter_llm_calls())
+
+    def iter_llm_calls(self) -> Iterator[tuple[int, LLMCallRecord]]:
+        """:meth:`llm_calls` one at a time, read as they are asked for: a reader that
+        keeps a part of each (an export keeps the messages) never holds every prompt
+        twice (a model's run stores tens of kilobytes per request)."""
         rows = self._conn.execute(
             "SELECT seq, model, operator, prompt, response, tokens_in, tokens_out, latency_s, "
             "cost, outcome, error, attempt, completions, created_at FROM llm_calls ORDER BY id"
         )
-        return [
+        return (
             (
                 int(row[0]),
                 LLMCallRecord(
@@ -649,7 +655,7 @@ class RunDatabase:
                 ),
             )
             for row in rows
-        ]
+        )
 
     def llm_usage(self) -> dict[str, Any]:
         """Totals of the recorded requests: calls, tokens, cost, outcomes, per model; and

@@ -7,7 +7,8 @@ run is writing:
 
 ``/api/runs``, ``/api/compare``, and per run ``/api/runs/{run}/`` + ``version``,
 ``overview``, ``archive``, ``lineage[?program=ID]``, ``operators``, ``models``,
-``programs[?status=S&limit=N]``, ``programs/{id}``.
+``programs[?status=S&limit=N&before=SEQ]`` (newest first; ``before`` pages back: the
+last row's ``seq``), ``programs/{id}``.
 
 Every answer carries the security headers of :mod:`evoforge.web.security` and a
 ``Server-Timing: app;dur=MS`` header (the time spent answering, for the benchmark).
@@ -185,7 +186,9 @@ def create_app(run_dirs: Sequence[Path], *, token: str | None = None, warm_up: b
         return JSONResponse(target.cached("models", lambda: views.models(target.reader)))
 
     @api.get("/api/runs/{run}/programs")
-    def program_list(run: int, status: str | None = None, limit: int = 50) -> JSONResponse:
+    def program_list(
+        run: int, status: str | None = None, limit: int = 50, before: int | None = None
+    ) -> JSONResponse:
         if not 1 <= limit <= MAX_PROGRAMS_LISTED:
             raise HTTPException(
                 status_code=400, detail=f"limit must be from 1 to {MAX_PROGRAMS_LISTED}"
@@ -194,11 +197,13 @@ def create_app(run_dirs: Sequence[Path], *, token: str | None = None, warm_up: b
             raise HTTPException(
                 status_code=400, detail=f"status must be one of {', '.join(PROGRAM_STATUSES)}"
             )
+        if before is not None and before < 0:
+            raise HTTPException(status_code=400, detail="before must be a seq (0 or more)")
         target = served(run)
         return JSONResponse(
             target.cached(
-                f"programs:{status}:{limit}",
-                lambda: views.programs(target.reader, status=status, limit=limit),
+                f"programs:{status}:{limit}:{before}",
+                lambda: views.programs(target.reader, status=status, limit=limit, before=before),
             )
         )
 

@@ -370,3 +370,25 @@ def test_line_separators_in_candidate_text_keep_one_record_per_line(tmp_path: Pa
             records += [json.loads(line) for line in lines]
         kept = "".join(json.dumps(record, ensure_ascii=False) for record in records)
         assert all(separator in kept for separator in separators), fmt
+
+
+@pytest.mark.parametrize(("fmt", "unit"), [("sft", "parents"), ("traces", "children")])
+def test_progress_counts_the_programs_read_and_the_work_built(
+    circle_run: Run, tmp_path: Path, fmt: str, unit: str
+) -> None:
+    """Reading a run of tens of thousands of programs and building its examples take
+    tens of seconds each: besides the step it turns to, the export says how far it
+    has got within each (every hundredth of the way), first and last count included."""
+    lines: list[str] = []
+    export_runs([circle_run.directory], tmp_path / "out", ExportOptions(format=fmt), lines.append)
+    programs = len(circle_run.programs)
+    reading = [line for line in lines if line.startswith("reading run circles (1/1): ")]
+    assert reading[0].endswith(f": 0/{programs} programs")
+    assert reading[-1].endswith(f": {programs}/{programs} programs")
+    assert len(reading) == programs + 1  # fewer than a hundred: one count each
+    building = [line for line in lines if line.startswith(f"building {fmt} examples from ")]
+    assert building[0] == f"building {fmt} examples from circles (1/1)"
+    counts = [line.rsplit(": ", 1)[1] for line in building[1:]]
+    total = int(counts[-1].split("/")[1].split()[0])
+    assert total > 10
+    assert counts == [f"{done}/{total} {unit}" for done in range(total + 1)]

@@ -8,9 +8,12 @@ from pathlib import Path
 import pytest
 
 from evoforge.export import ExportOptions, export_runs
-from evoforge.export.source import split_rendered_prompt
+from evoforge.export.source import load_run, split_rendered_prompt
 from evoforge.llm.client import render_prompt
+from evoforge.llm.records import CallOutcome
 from evoforge.operators.llm import CORRECTION_PROMPTS
+from evoforge.operators.meta_prompts import META_OPERATORS
+from evoforge.storage.db import RunDatabase
 
 from .conftest import Run
 
@@ -53,3 +56,33 @@ def test_a_run_exports_where_no_home_directory_is_known(
     monkeypatch.setattr(pwd, "getpwuid", no_entry)
     export_runs([minimization_run.directory], tmp_path / "sft", ExportOptions(format="sft"))
     assert (tmp_path / "sft" / "train.jsonl").is_file()
+
+
+def test_model_requests_are_read_one_at_a_time_with_one_copy_of_each_system_message(
+    oracle_run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model's run stores tens of kilobytes per request: the export keeps each
+    request's messages, never the list of every whole request beside them, and keeps
+    the system message most requests share once."""
+    db = RunDatabase.open_for_reading(oracle_run.directory / RunDatabase.FILENAME)
+    try:
+        expected = [
+            (seq, split_rendered_prompt(record.prompt))
+            for seq, record in db.llm_calls()
+            if record.outcome is CallOutcome.OK and record.operator not in META_OPERATORS
+        ]
+    finally:
+        db.close()
+    assert expected and all(messages is not None for _, messages in expected)
+
+    def whole_list(self: RunDatabase) -> None:
+        raise AssertionError("every request read into one list")
+
+    monkeypatch.setattr(RunDatabase, "llm_calls", whole_list)
+    source = load_run(oracle_run.directory, "oracle")
+    exchanges = [(seq, e) for seq, items in sorted(source.exchanges.items()) for e in items]
+    assert [(seq, (e.system, e.user)) for seq, e in exchanges] == sorted(
+        expected, key=lambda item: item[0]
+    )
+    systems = {id(e.system) for _, e in exchanges}
+    assert len(systems) == len({e.system for _, e in exchanges}) < len(exchanges)

@@ -405,3 +405,50 @@ def test_text_from_candidates_and_models_never_acts_on_the_terminal(
         assert line in lines, (line, done.stdout)
     if command == ["status"]:
         assert f"evolved {SHOWN}"[:40] in done.stdout
+
+
+def _node(number: int) -> dict:
+    return {"id": f"i{number:06d}", "operator": "tune", "score": float(number), "gain": 1.0}
+
+
+def test_a_long_lineage_is_printed_without_its_middle() -> None:
+    """A long run's best descends from hundreds of programs: ``best`` prints the first
+    few and the latest steps, and how many it left out, so the code stays in sight."""
+    from evoforge.report.commands import LINEAGE_HEAD, LINEAGE_TAIL, lineage_lines
+
+    nodes = [_node(number) for number in range(500)]
+    lines = lineage_lines(nodes)
+    assert lines[0] == "lineage (500 programs, seed first):"
+    assert len(lines) == 1 + LINEAGE_HEAD + 1 + LINEAGE_TAIL
+    listed = [line.split()[0] for line in lines[1:] if not line.lstrip().startswith("...")]
+    assert listed == [n["id"] for n in nodes[:LINEAGE_HEAD] + nodes[-LINEAGE_TAIL:]]
+    left_out = 500 - LINEAGE_HEAD - LINEAGE_TAIL
+    assert lines[1 + LINEAGE_HEAD] == (
+        f"  ... {left_out} programs left out (evoforge best --json lists them all)"
+    )
+    short = [_node(number) for number in range(LINEAGE_HEAD + LINEAGE_TAIL + 1)]
+    assert len(lineage_lines(short)) == 1 + len(short)  # one left out is shown instead
+
+
+def test_status_prints_the_latest_stagnation_responses_and_counts_the_rest(
+    small_run: Path, tmp_path: Path
+) -> None:
+    """A long run anneals its islands again and again: ``status`` prints the latest ten
+    and one line for the earlier ones; ``--json`` keeps them all."""
+    copy = tmp_path / "run"
+    shutil.copytree(small_run, copy)
+    payload = {"island": 0, "temperature": 2.0, "entropy": 0.4, "stagnation": 20}
+    with sqlite3.connect(copy / "run.sqlite") as connection:
+        connection.execute("DELETE FROM events WHERE kind IN ('anneal', 'island_restart')")
+        connection.executemany(
+            "INSERT INTO events (seq, kind, payload, created_at) VALUES (?, 'anneal', ?, 0)",
+            [(seq, json.dumps(payload)) for seq in range(1, 26)],
+        )
+    connection.close()
+    done = evoforge("status", str(copy))
+    assert done.returncode == 0, done.stderr
+    shown = [line for line in done.stdout.splitlines() if "annealed to temperature" in line]
+    assert [line.split(":")[0] for line in shown] == [f"step {seq}" for seq in range(16, 26)]
+    assert "15 earlier stagnation responses left out" in done.stdout
+    status = json.loads(evoforge("status", str(copy), "--json").stdout)
+    assert len(status["stagnation_events"]) == 25

@@ -93,7 +93,8 @@ def test_unknown_run_or_program_is_404(app: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "query", ["limit=0", "limit=-1", "limit=501", "status=bogus", "status=", "limit=x"]
+    "query",
+    ["limit=0", "limit=-1", "limit=501", "status=bogus", "status=", "limit=x", "before=-1"],
 )
 def test_a_bad_program_listing_query_is_a_client_error(app: Any, query: str) -> None:
     answer = get(app, f"/api/runs/0/programs?{query}")
@@ -103,6 +104,25 @@ def test_a_bad_program_listing_query_is_a_client_error(app: Any, query: str) -> 
 def test_program_listings_by_status_and_limit(app: Any) -> None:
     rows = get(app, "/api/runs/0/programs?status=ok&limit=3").json()
     assert 1 <= len(rows) <= 3 and {row["status"] for row in rows} == {"ok"}
+
+
+def test_program_listings_page_back_through_the_whole_run(app: Any, reader: RunReader) -> None:
+    """A listing holds at most 500 programs: ``before`` (the last row's ``seq``) reaches
+    the older ones of a run of any length, page by page, each program once."""
+    every = [row[0] for row in reader.rows("SELECT id FROM programs ORDER BY seq DESC")]
+    scored = [
+        row[0]
+        for row in reader.rows("SELECT id FROM programs WHERE status = 'ok' ORDER BY seq DESC")
+    ]
+    assert len(every) > len(scored) > 14
+    for query, expected in (("limit=7", every), ("limit=7&status=ok", scored)):
+        seen: list[str] = []
+        page = get(app, f"/api/runs/0/programs?{query}").json()
+        while page:
+            assert len(page) <= 7
+            seen += [row["id"] for row in page]
+            page = get(app, f"/api/runs/0/programs?{query}&before={page[-1]['seq']}").json()
+        assert seen == expected
 
 
 def test_head_answers_as_get_without_a_body(app: Any) -> None:

@@ -304,6 +304,11 @@ def test_report_file_shows_the_same_views_offline(
         assert page.locator("rect.cell").count() == occupied_cells(run_dir)
         page = open_view(watched, url, "run/0/lineage", PAGES["lineage"])
         assert page.locator("g.node").count() == len(best["lineage"])
+        # another program's lineage, rebuilt from the report's shared table of nodes
+        parent = best["lineage"][-2]
+        page = open_view(watched, url, f"run/0/lineage/{parent}", PAGES["lineage"])
+        shown = [node.get_attribute("data-program") for node in page.locator("g.node").all()]
+        assert shown == best["lineage"][:-1]
         # the best's code is stored as its change from its parent and rebuilt: exactly
         best_view = f"run/0/program/{best['program_id']}"
         page = open_view(watched, url, best_view, "[data-testid=code]")

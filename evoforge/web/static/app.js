@@ -15,7 +15,7 @@
   // ---------------------------------------------------------------- data
   async function api(path) {
     if (EMBED) {
-      if (Object.prototype.hasOwnProperty.call(EMBED, path)) return rebuildCode(EMBED[path]);
+      if (Object.prototype.hasOwnProperty.call(EMBED, path)) return rebuildLineage(rebuildCode(EMBED[path]));
       throw new Error("not included in this report: " + path);
     }
     const response = await fetch(path, { credentials: "same-origin", cache: "no-store" });
@@ -40,6 +40,23 @@
     answer.code = parent.slice(0, patch.head).concat(patch.lines, kept).join("\n");
     delete answer.code_patch;
     return answer;
+  }
+
+  // A report gives each lineage as the program it ends at, its nodes in one table shared
+  // by all lineages (report/html.py, _share_lineages): follow parent_id through the table
+  // while a node is found, then put the seed first.
+  function rebuildLineage(answer) {
+    if (!answer || answer.lineage_from === undefined) return answer;
+    const table = EMBED.lineage_nodes || {};
+    const nodes = [];
+    const seen = new Set();
+    let id = answer.lineage_from;
+    while (id !== null && !seen.has(id) && Object.prototype.hasOwnProperty.call(table, id)) {
+      seen.add(id);
+      nodes.push(table[id]);
+      id = table[id].parent_id;
+    }
+    return { program_id: answer.program_id, nodes: nodes.reverse() };
   }
 
   // A refusal's detail as text: the server's own message, or a validation error's list
