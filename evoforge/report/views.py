@@ -221,27 +221,76 @@ def models(reader: RunReader) -> dict[str, Any]:
     return {"models": per_model, "calls": total}
 
 
+PROGRAM_ORDERS = ("newest", "best")
+"""How a program listing is ordered: ``newest`` first (by ``seq``), or ``best`` first (by
+score, ties newest first; only programs with a score)."""
+
+
+class ListingError(ValueError):
+    """A program listing's cursor that names no program it could follow."""
+
+
 def programs(
-    reader: RunReader, *, status: str | None = None, limit: int = 50, before: int | None = None
+    reader: RunReader,
+    *,
+    status: str | None = None,
+    operator: str | None = None,
+    limit: int = 50,
+    before: int | None = None,
+    after: int | None = None,
+    order: str = "newest",
 ) -> list[dict[str, Any]]:
-    """The most recent programs (optionally of one status), newest first, without code;
-    at most :data:`MAX_PROGRAMS_LISTED`. ``before``: only programs committed before that
-    ``seq``, so the listing pages back through a run of any length (pass the last row's
-    ``seq`` for the next page); each page is one indexed query."""
+    """Programs (optionally of one status and one operator), in ``order`` (see
+    :data:`PROGRAM_ORDERS`), without code; at most :data:`MAX_PROGRAMS_LISTED`.
+
+    A page is keyed by a row's ``seq`` (rows never change once written): ``before``, the
+    programs listed after that program (pass the last row's ``seq`` for the next page);
+    ``after``, those listed before it (the first row's ``seq``: the previous page), still
+    in ``order``. A page so keyed stays the same while the run adds programs. Each page is
+    one query over an index range (the listing indexes of :mod:`evoforge.storage.db`); a
+    ``best`` page keyed by a program first reads that program's score.
+
+    Raises :class:`ListingError` for a ``best`` cursor that names no scored program.
+    """
+    if order not in PROGRAM_ORDERS:
+        raise ListingError(f"order must be one of {', '.join(PROGRAM_ORDERS)}")
+    if before is not None and after is not None:
+        raise ListingError("give before or after, not both")
     clauses: list[str] = []
-    params: list[str | int] = []
+    params: list[str | int | float] = []
     if status:
         clauses.append("status = ?")
         params.append(status)
-    if before is not None:
-        clauses.append("seq < ?")
-        params.append(before)
+    if operator:
+        clauses.append("operator = ?")
+        params.append(operator)
+    cursor = before if before is not None else after
+    backwards = after is not None  # read toward the head of the order, then reverse
+    if order == "newest":
+        if cursor is not None:
+            clauses.append("seq > ?" if backwards else "seq < ?")
+            params.append(cursor)
+        sort = "seq ASC" if backwards else "seq DESC"
+    else:
+        clauses.append("score IS NOT NULL")
+        if cursor is not None:
+            found = reader.one("SELECT score FROM programs WHERE seq = ?", (cursor,))
+            if found is None or finite(found[0]) is None:
+                which = "after" if backwards else "before"
+                raise ListingError(
+                    f"{which} must be the seq of a program with a score (order=best)"
+                )
+            clauses.append("(score, seq) > (?, ?)" if backwards else "(score, seq) < (?, ?)")
+            params += [found[0], cursor]
+        sort = "score ASC, seq ASC" if backwards else "score DESC, seq DESC"
     where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
     rows = reader.rows(
         "SELECT id, iteration, operator, island, status, score, reason, seq FROM programs "
-        f"{where}ORDER BY seq DESC LIMIT ?",
+        f"{where}ORDER BY {sort} LIMIT ?",
         (*params, max(1, min(limit, MAX_PROGRAMS_LISTED))),
     )
+    if backwards:
+        rows.reverse()
     return [
         {
             "id": r[0],

@@ -7,8 +7,10 @@ run is writing:
 
 ``/api/runs``, ``/api/compare``, and per run ``/api/runs/{run}/`` + ``version``,
 ``overview``, ``archive``, ``lineage[?program=ID]``, ``operators``, ``models``,
-``programs[?status=S&limit=N&before=SEQ]`` (newest first; ``before`` pages back: the
-last row's ``seq``), ``programs/{id}``.
+``programs[?status=S&operator=OP&order=newest|best&limit=N&before=SEQ|after=SEQ]``
+(newest first, or best score first; ``before`` pages on from the last row's ``seq``,
+``after`` back from the first row's: see :func:`evoforge.report.views.programs`),
+``programs/{id}``.
 
 Every answer carries the security headers of :mod:`evoforge.web.security` and a
 ``Server-Timing: app;dur=MS`` header (the time spent answering, for the benchmark).
@@ -46,6 +48,7 @@ from evoforge.web.security import (
 STATIC_DIR = Path(str(resources.files("evoforge.web") / "static"))
 MAX_PROGRAMS_LISTED = views.MAX_PROGRAMS_LISTED
 PROGRAM_STATUSES = tuple(status.value for status in EvalStatus)
+MAX_OPERATOR_CHARS = 200  # an operator filter longer than this names no operator
 
 
 class _Guard:
@@ -187,7 +190,13 @@ def create_app(run_dirs: Sequence[Path], *, token: str | None = None, warm_up: b
 
     @api.get("/api/runs/{run}/programs")
     def program_list(
-        run: int, status: str | None = None, limit: int = 50, before: int | None = None
+        run: int,
+        status: str | None = None,
+        operator: str | None = None,
+        limit: int = 50,
+        before: int | None = None,
+        after: int | None = None,
+        order: str = "newest",
     ) -> JSONResponse:
         if not 1 <= limit <= MAX_PROGRAMS_LISTED:
             raise HTTPException(
@@ -197,15 +206,38 @@ def create_app(run_dirs: Sequence[Path], *, token: str | None = None, warm_up: b
             raise HTTPException(
                 status_code=400, detail=f"status must be one of {', '.join(PROGRAM_STATUSES)}"
             )
-        if before is not None and before < 0:
-            raise HTTPException(status_code=400, detail="before must be a seq (0 or more)")
-        target = served(run)
-        return JSONResponse(
-            target.cached(
-                f"programs:{status}:{limit}:{before}",
-                lambda: views.programs(target.reader, status=status, limit=limit, before=before),
+        if operator is not None and not 1 <= len(operator) <= MAX_OPERATOR_CHARS:
+            raise HTTPException(
+                status_code=400,
+                detail=f"operator must be a name of 1 to {MAX_OPERATOR_CHARS} characters",
             )
-        )
+        if order not in views.PROGRAM_ORDERS:
+            raise HTTPException(
+                status_code=400, detail=f"order must be one of {', '.join(views.PROGRAM_ORDERS)}"
+            )
+        for name, cursor in (("before", before), ("after", after)):
+            if cursor is not None and cursor < 0:
+                raise HTTPException(status_code=400, detail=f"{name} must be a seq (0 or more)")
+        if before is not None and after is not None:
+            raise HTTPException(status_code=400, detail="give before or after, not both")
+        target = served(run)
+        try:
+            return JSONResponse(
+                target.cached(
+                    f"programs:{status}:{operator}:{order}:{limit}:{before}:{after}",
+                    lambda: views.programs(
+                        target.reader,
+                        status=status,
+                        operator=operator,
+                        limit=limit,
+                        before=before,
+                        after=after,
+                        order=order,
+                    ),
+                )
+            )
+        except views.ListingError as error:
+            raise HTTPException(status_code=400, detail=str(error)) from None
 
     @api.get("/api/runs/{run}/programs/{program_id}")
     def program(run: int, program_id: str) -> JSONResponse:

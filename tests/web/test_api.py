@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import shutil
 import sqlite3
@@ -99,6 +100,185 @@ def test_unknown_run_or_program_is_404(app: Any) -> None:
 def test_a_bad_program_listing_query_is_a_client_error(app: Any, query: str) -> None:
     answer = get(app, f"/api/runs/0/programs?{query}")
     assert answer.status_code in (400, 422), answer.text
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ("order=worst", "order must be one of newest, best"),
+        ("operator=", "operator must be a name of 1 to 200 characters"),
+        ("operator=" + "x" * 201, "operator must be a name of 1 to 200 characters"),
+        ("after=-3", "after must be a seq (0 or more)"),
+        ("before=5&after=3", "give before or after, not both"),
+        ("order=best&before=999999", "before must be the seq of a program with a score"),
+        ("order=best&after=999999", "after must be the seq of a program with a score"),
+    ],
+)
+def test_a_bad_browser_query_is_a_400_that_says_why(app: Any, query: str, says: str) -> None:
+    answer = get(app, f"/api/runs/0/programs?{query}")
+    assert answer.status_code == 400, answer.text
+    assert says in answer.json()["detail"]
+
+
+def test_a_best_cursor_on_an_unscored_program_is_refused(app: Any, reader: RunReader) -> None:
+    unscored = reader.one("SELECT seq FROM programs WHERE score IS NULL LIMIT 1")
+    assert unscored is not None
+    answer = get(app, f"/api/runs/0/programs?order=best&before={unscored[0]}")
+    assert answer.status_code == 400 and "with a score" in answer.json()["detail"]
+
+
+def _walk(app: Any, query: str, limit: int) -> tuple[list[str], list[list[dict[str, Any]]]]:
+    """Every page of a listing, oldest-bound with before=; the ids in order and the pages."""
+    pages = []
+    page = get(app, f"/api/runs/0/programs?limit={limit}&{query}").json()
+    while page:
+        assert len(page) <= limit
+        pages.append(page)
+        page = get(app, f"/api/runs/0/programs?limit={limit}&{query}&before={page[-1]['seq']}")
+        assert page.status_code == 200, page.text
+        page = page.json()
+    return [row["id"] for p in pages for row in p], pages
+
+
+@pytest.mark.parametrize(
+    ("query", "where", "sort"),
+    [
+        ("order=newest", "1", "seq DESC"),
+        ("operator=mutate", "operator = 'mutate'", "seq DESC"),
+        ("status=ok&operator=tune", "status = 'ok' AND operator = 'tune'", "seq DESC"),
+        ("order=best", "score IS NOT NULL", "score DESC, seq DESC"),
+        (
+            "order=best&operator=mutate",
+            "score IS NOT NULL AND operator = 'mutate'",
+            "score DESC, seq DESC",
+        ),
+        ("order=best&status=ok", "score IS NOT NULL AND status = 'ok'", "score DESC, seq DESC"),
+        (
+            "order=best&status=failed",
+            "score IS NOT NULL AND status = 'failed'",
+            "score DESC, seq DESC",
+        ),
+    ],
+)
+def test_the_browser_pages_through_filters_and_orders_forth_and_back(
+    app: Any, reader: RunReader, query: str, where: str, sort: str
+) -> None:
+    """Paging on (before=) lists each matching program once, in order; paging back
+    (after= the first row's seq) gives each page as it was."""
+    expected = [r[0] for r in reader.rows(f"SELECT id FROM programs WHERE {where} ORDER BY {sort}")]
+    seen, pages = _walk(app, query, 4)
+    assert seen == expected
+    for newer, older in itertools.pairwise(pages):
+        back = get(app, f"/api/runs/0/programs?limit=4&{query}&after={older[0]['seq']}").json()
+        assert back == newer
+
+
+def test_programs_written_between_pages_move_no_page(small_run: Path, tmp_path: Path) -> None:
+    """A page keyed by a cursor is the same before and after the run writes programs
+    (even a new best score, in the best-first order); only the first page shows them."""
+    copy = tmp_path / "copy"
+    shutil.copytree(small_run, copy)
+    live = create_app([copy])
+    queries = ("limit=5", "limit=5&order=best", "limit=5&operator=mutate", "limit=5&status=ok")
+    first = {q: get(live, f"/api/runs/0/programs?{q}").json() for q in queries}
+    second = {
+        q: get(live, f"/api/runs/0/programs?{q}&before={first[q][-1]['seq']}").json()
+        for q in queries
+    }
+    back = {
+        q: get(live, f"/api/runs/0/programs?{q}&after={second[q][0]['seq']}").json()
+        for q in queries
+    }
+    overview = get(live, "/api/runs/0/overview").json()
+    writer = RunDatabase(copy / RunDatabase.FILENAME)
+    try:
+        for k in range(3):
+            code = f"better = {k}\n"
+            writer.commit_step(
+                Program(
+                    id=f"new{k}",
+                    code=code,
+                    code_hash=code_hash(code),
+                    seq=overview["programs"] + k,
+                    iteration=overview["iterations"] + 1 + k,
+                    parent_id=overview["best_id"],
+                    operator="mutate",
+                    status=EvalStatus.OK,
+                    score=overview["best_score"] + 1.0 + k,
+                ),
+                evaluated=True,
+                outcome=None,
+                reward=1.0,
+            )
+    finally:
+        writer.close()
+    for q in queries:
+        assert get(live, f"/api/runs/0/programs?{q}").json()[0]["id"] == "new2"
+        again = get(live, f"/api/runs/0/programs?{q}&before={first[q][-1]['seq']}").json()
+        assert again == second[q]
+        assert get(live, f"/api/runs/0/programs?{q}&after={second[q][0]['seq']}").json() == back[q]
+        assert back[q] == first[q]
+
+
+def test_listings_read_one_index_range(small_run: Path) -> None:
+    """Every filter and order of the browser is answered from an index (no table scan and
+    no sort of the matching rows), so a page costs the same in a run of any length."""
+    reader = RunReader(small_run)
+    plans: list[str] = []
+    original = reader.rows
+
+    def rows(sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        if sql.startswith("SELECT id,"):
+            plans.append(
+                " | ".join(str(r[3]) for r in original(f"EXPLAIN QUERY PLAN {sql}", params))
+            )
+        return original(sql, params)
+
+    reader.rows = rows  # type: ignore[method-assign]
+    try:
+        for order in views.PROGRAM_ORDERS:
+            for status in (None, "ok"):
+                for operator in (None, "mutate"):
+                    for cursor in ({}, {"before": 40}, {"after": 20}):
+                        if order == "best" and cursor:
+                            best = reader.one(
+                                "SELECT seq FROM programs WHERE score IS NOT NULL LIMIT 1"
+                            )
+                            assert best is not None
+                            cursor = {next(iter(cursor)): best[0]}
+                        views.programs(
+                            reader, status=status, operator=operator, order=order, limit=5, **cursor
+                        )
+    finally:
+        reader.close()
+    assert len(plans) == 24
+    for plan in plans:
+        assert "TEMP B-TREE" not in plan, plan
+    # newest first unfiltered walks the table's own key; every other listing an index
+    assert plans[0] == "SCAN programs"
+    assert all(plan.startswith("SEARCH") for plan in plans[1:]), plans
+    assert all("USING INDEX programs_by_" in plan for plan in plans[3:]), plans
+
+
+def test_an_older_run_gets_the_listing_indexes_when_opened_for_writing(
+    small_run: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "old"
+    shutil.copytree(small_run, copy)
+    conn = sqlite3.connect(copy / RunDatabase.FILENAME)
+    names = [
+        r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE name LIKE 'programs_by_%'")
+    ]
+    for name in names:
+        if name not in ("programs_by_hash", "programs_by_score"):
+            conn.execute(f"DROP INDEX {name}")
+    conn.commit()
+    conn.close()
+    RunDatabase(copy / RunDatabase.FILENAME).close()
+    conn = sqlite3.connect(copy / RunDatabase.FILENAME)
+    again = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    conn.close()
+    assert set(names) <= again and "programs_by_status_operator_score" in again
 
 
 def test_program_listings_by_status_and_limit(app: Any) -> None:

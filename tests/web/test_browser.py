@@ -413,3 +413,127 @@ def test_the_final_choice_of_a_run_with_splits_is_shown_and_linked(
     finally:
         served.stop()
     assert watched.errors == []
+
+
+def _shown(page: Any) -> list[tuple[str, str]]:
+    rows = page.locator("table[data-testid=programs] tbody tr")
+    return [
+        (row.get_attribute("data-program"), row.locator("td").nth(1).inner_text())
+        for row in rows.all()
+    ]
+
+
+def _ids(run_dir: Path, sql: str) -> list[str]:
+    reader = RunReader(run_dir)
+    try:
+        return [row[0] for row in reader.rows(sql)]
+    finally:
+        reader.close()
+
+
+def _wait_for_route(page: Any, fragment: str) -> None:
+    """Until the page shows the address it is at, and that holds ``fragment`` (is it,
+    for one that starts with ``#``)."""
+    page.wait_for_function(
+        "f => (f.startsWith('#') ? location.hash === f : location.hash.includes(f))"
+        " && document.getElementById('view').dataset.route"
+        " === location.hash && document.querySelector('table[data-testid=programs]')",
+        arg=fragment,
+    )
+
+
+def test_the_program_browser_pages_filters_and_opens_a_program(
+    server: Server, small_run: Path, watched: Watched
+) -> None:
+    """61 programs are two pages of 50: Older and Newer (a button, also by keyboard) page
+    with the cursor, the filters and the best-first order list what the database holds,
+    and a click on a row opens that program."""
+    every = _ids(small_run, "SELECT id FROM programs ORDER BY seq DESC")
+    assert len(every) > 50
+    page = open_view(watched, server.url, "run/0/programs", "table[data-testid=programs] tbody tr")
+    first = [pid for pid, _ in _shown(page)]
+    assert first == every[:50]
+    assert page.locator("[data-testid=page-newer]").is_disabled()
+    assert "newest first" in page.inner_text("[data-testid=programs-shown]")
+    page.click("[data-testid=page-older]")
+    _wait_for_route(page, "before=")
+    assert [pid for pid, _ in _shown(page)] == every[50:]
+    assert page.locator("[data-testid=page-older]").is_disabled()
+    assert "held" in page.inner_text("[data-testid=programs-where]")
+    page.focus("[data-testid=page-newer]")
+    page.keyboard.press("Enter")
+    # after= the first row: fewer than a page above it, so the first page, which follows
+    page.wait_for_function(
+        "() => location.hash === '#/run/0/programs'"
+        " && document.getElementById('view').dataset.route === location.hash"
+    )
+    page.wait_for_selector("[data-testid=page-newer][disabled]")
+    assert [pid for pid, _ in _shown(page)] == first
+
+    # filters: status, then operator too; every row matches and none is missing
+    page.select_option("[data-testid=status]", "failed")
+    _wait_for_route(page, "status=failed")
+    failed = _ids(small_run, "SELECT id FROM programs WHERE status = 'failed' ORDER BY seq DESC")
+    assert failed and [pid for pid, _ in _shown(page)] == failed
+    page.select_option("[data-testid=status]", "ok")
+    _wait_for_route(page, "status=ok")
+    page.select_option("[data-testid=operator]", "mutate")
+    _wait_for_route(page, "operator=mutate")
+    mutated = _ids(
+        small_run,
+        "SELECT id FROM programs WHERE status = 'ok' AND operator = 'mutate' ORDER BY seq DESC",
+    )
+    assert mutated and [pid for pid, _ in _shown(page)] == mutated
+    text = page.inner_text("[data-testid=programs-shown]")
+    assert "status ok" in text and "operator mutate" in text
+
+    # best first, and says so
+    page.select_option("[data-testid=operator]", "")
+    _wait_for_route(page, "#/run/0/programs?status=ok")
+    page.select_option("[data-testid=order]", "best")
+    _wait_for_route(page, "order=best")
+    best = _ids(
+        small_run,
+        "SELECT id FROM programs WHERE status = 'ok' AND score IS NOT NULL "
+        "ORDER BY score DESC, seq DESC",
+    )
+    assert [pid for pid, _ in _shown(page)] == best[:50]
+    assert "best score first" in page.inner_text("[data-testid=programs-shown]")
+
+    # a click on a row (not its link) opens the program view
+    target = best[1]
+    page.locator(f"table[data-testid=programs] tr[data-program='{target}'] td").nth(2).click()
+    page.wait_for_selector("[data-testid=program-id]")
+    assert page.inner_text("[data-testid=program-id]") == target
+    page.go_back()
+    _wait_for_route(page, "order=best")
+    watched.shot("programs")
+    assert watched.errors == [] and watched.dialogs == []
+
+
+def test_the_report_browses_the_programs_it_embeds_and_says_so(
+    small_run: Path, tmp_path: Path, watched: Watched
+) -> None:
+    out = tmp_path / "report.html"
+    subprocess.run(
+        evoforge_command("report", str(small_run), "--out", str(out)),
+        check=True,
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+    )
+    embedded = json.loads(
+        re.search(r'id="evoforge-data"[^>]*>(.*?)</script>', out.read_text(), re.S).group(1)
+    )
+    held = [k.rsplit("/", 1)[1] for k in embedded if k.startswith("/api/runs/0/programs/")]
+    page = open_view(watched, out.as_uri(), "run/0/programs", "table[data-testid=programs] tr")
+    assert f"embeds {len(held)} of the run's" in page.inner_text("[data-testid=programs-where]")
+    shown = [pid for pid, _ in _shown(page)]
+    order = _ids(small_run, "SELECT id FROM programs ORDER BY seq DESC")
+    assert shown == [pid for pid in order if pid in held][:50]
+    page.select_option("[data-testid=status]", "failed")
+    _wait_for_route(page, "status=failed")
+    statuses = page.locator("table[data-testid=programs] tbody td:nth-child(4)").all_inner_texts()
+    assert statuses and set(statuses) == {"failed"}
+    page.locator("table[data-testid=programs] tbody tr td").nth(1).click()
+    page.wait_for_selector("[data-testid=code]")
+    assert watched.errors == [] and watched.dialogs == []

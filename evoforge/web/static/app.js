@@ -212,6 +212,7 @@
     archive: renderArchive,
     lineage: renderLineage,
     program: renderProgram,
+    programs: renderPrograms,
     operators: renderOperators,
     models: renderModels,
   };
@@ -312,6 +313,7 @@
       el("h2", {}, "Latest programs"),
       table(["program", "iteration", "operator", "island", "status", "score", "reason"],
         recent.map((p) => [programLink(run, p.id), p.iteration, p.operator, p.island, statusSpan(p.status), p.score === null ? "–" : p.score, p.reason]), { "data-testid": "recent" }),
+      el("p", {}, link("#/run/" + run + "/programs", "browse every program (filter by status and operator, newest or best first)")),
     ];
   }
 
@@ -413,6 +415,134 @@
     ];
   }
 
+  // ---------------------------------------------------------------- program browser
+  // Pages through a run's programs with the API's cursor: a page is keyed by the seq of a
+  // program it follows (before=) or precedes (after=), so programs that arrive meanwhile
+  // never move it; only the first page (no cursor) follows the run. The route carries the
+  // filters and the cursor: #/run/R/programs?order=best&status=failed&operator=X&before=SEQ.
+  const PAGE_SIZE = 50;
+  const STATUSES = ["ok", "failed", "timeout", "invalid", "rejected"];
+  const ORDERS = { newest: "newest first (the order programs were written)", best: "best score first (ties newest first; only programs with a score)" };
+
+  function browserQuery(params) {
+    const q = new URLSearchParams();
+    for (const key of ["order", "status", "operator", "before", "after"]) {
+      if (params[key] !== null && params[key] !== undefined && params[key] !== "" && !(key === "order" && params[key] === "newest")) q.set(key, params[key]);
+    }
+    return q.toString();
+  }
+  function browserHref(run, params) {
+    const q = browserQuery(params);
+    return "#/run/" + run + "/programs" + (q ? "?" + q : "");
+  }
+
+  // One page of the listing, as the API answers it (limit rows, in order). A report has
+  // no listing API: the same answer is computed over the programs it embeds.
+  async function programPage(run, params, limit) {
+    if (!EMBED) {
+      const q = browserQuery(params);
+      return api("/api/runs/" + run + "/programs?limit=" + limit + (q ? "&" + q : ""));
+    }
+    let rows = embeddedPrograms(run).filter((p) =>
+      (!params.status || p.status === params.status) && (!params.operator || p.operator === params.operator) &&
+      (params.order !== "best" || p.score !== null));
+    const key = params.order === "best" ? (p) => [p.score, p.seq] : (p) => [p.seq];
+    const below = (a, b) => a[0] < b[0] || (a[0] === b[0] && a.length > 1 && a[1] < b[1]);
+    rows.sort((a, b) => below(key(a), key(b)) ? 1 : below(key(b), key(a)) ? -1 : 0); // in order: head first
+    const cursor = params.before !== null ? params.before : params.after;
+    if (cursor !== null) {
+      const at = embeddedPrograms(run).find((p) => p.seq === cursor);
+      if (!at || (params.order === "best" && at.score === null)) throw new Error("no program with seq " + cursor + " in this report's listing");
+      rows = params.before !== null ? rows.filter((p) => below(key(p), key(at))) : rows.filter((p) => below(key(at), key(p))).slice(-limit);
+    }
+    return rows.slice(0, limit);
+  }
+
+  // The programs a report embeds, as listing rows (read once).
+  function embeddedPrograms(run) {
+    const prefix = "/api/runs/" + run + "/programs/";
+    if (!state.embedded) {
+      state.embedded = Object.keys(EMBED).filter((k) => k.startsWith(prefix)).map((k) => {
+        const p = EMBED[k];
+        return { id: p.id, seq: p.seq, iteration: p.iteration, operator: p.operator, island: p.island, status: p.status, score: p.score, reason: lastLine(p.reason) };
+      });
+    }
+    return state.embedded;
+  }
+
+  async function renderPrograms(run, _arg, query) {
+    const num = (name) => { const v = query.get(name); return v !== null && /^\d+$/.test(v) ? Number(v) : null; };
+    const params = {
+      order: query.get("order") === "best" ? "best" : "newest",
+      status: STATUSES.includes(query.get("status")) ? query.get("status") : null,
+      operator: query.get("operator") || null,
+      before: num("before"),
+      after: num("before") === null ? num("after") : null,
+    };
+    const [answer, ops] = await Promise.all([
+      programPage(run, params, PAGE_SIZE + 1),
+      api("/api/runs/" + run + "/operators").catch(() => ({ operators: {} })),
+    ]);
+    let rows = answer, hasNewer, hasOlder;
+    if (params.after !== null) { // the rows just above the cursor: the last PAGE_SIZE of them
+      hasNewer = rows.length > PAGE_SIZE;
+      rows = rows.slice(-PAGE_SIZE);
+      hasOlder = true;
+      if (!hasNewer) { location.replace(browserHref(run, { ...params, after: null })); return [el("p", { class: "muted" }, "loading…")]; }
+    } else {
+      hasOlder = rows.length > PAGE_SIZE;
+      rows = rows.slice(0, PAGE_SIZE);
+      hasNewer = params.before !== null;
+    }
+    const go = (changes) => { location.hash = browserHref(run, { ...params, before: null, after: null, ...changes }); };
+    const names = [...new Set(["seed", ...Object.keys(ops.operators || {}), ...(EMBED ? embeddedPrograms(run).map((p) => p.operator) : []), ...(params.operator ? [params.operator] : [])])].sort();
+    const choice = (label, testid, options, value, onChange) => {
+      const select = el("select", { "data-testid": testid, id: testid },
+        options.map(([v, text]) => el("option", { value: v, selected: v === value ? "" : null }, text)));
+      select.addEventListener("change", () => onChange(select.value));
+      return el("label", { for: testid }, label + " ", select);
+    };
+    const button = (text, testid, enabled, onClick) => {
+      const b = el("button", { type: "button", "data-testid": testid, disabled: enabled ? null : "" }, text);
+      b.addEventListener("click", onClick);
+      return b;
+    };
+    const pager = el("div", { class: "pager", role: "group", "aria-label": "pages" },
+      button("⇤ Newest", "page-first", hasNewer, () => go({})),
+      button("← Newer", "page-newer", hasNewer, () => go({ after: rows.length ? rows[0].seq : null })),
+      button("Older →", "page-older", hasOlder, () => go({ before: rows[rows.length - 1].seq })));
+    const total = (state.runs.find((r) => r.index === run) || {}).programs;
+    const filtered = [params.status ? "status " + params.status : null, params.operator ? "operator " + params.operator : null].filter(Boolean);
+    const shown = rows.length ? "Showing " + rows.length + " programs" + (filtered.length ? " with " + filtered.join(" and ") : "") +
+      ", " + ORDERS[params.order] + ", seq " + rows[0].seq + " to " + rows[rows.length - 1].seq + "." : "No programs match.";
+    const where = EMBED
+      ? "This report embeds " + embeddedPrograms(run).length + " of the run's " + fmt(total) + " programs (the final choice, the best program's lineage, the archive's elites, the latest programs and the examples of the top failure reasons): the browser lists those only; `evoforge serve` browses them all."
+      : hasNewer
+        ? "This page is held: programs the run writes meanwhile do not move it. ⇤ Newest returns to the top."
+        : "The first page follows the run: new programs appear at the top.";
+    const tableRows = rows.map((p) => {
+      const href = "#/run/" + run + "/program/" + encodeURIComponent(p.id);
+      const tr = el("tr", { class: "clickable", "data-program": p.id },
+        el("td", {}, link(href, p.id)), el("td", { class: "num" }, fmt(p.seq)), el("td", { class: "num" }, fmt(p.iteration)),
+        el("td", {}, statusSpan(p.status)), el("td", { class: "num", title: p.score === null ? null : String(p.score) }, fmt(p.score)),
+        el("td", {}, p.operator), el("td", { class: "num" }, fmt(p.island)), el("td", { class: "reason" }, p.reason));
+      tr.addEventListener("click", (event) => { if (!event.target.closest("a") && !String(window.getSelection() || "")) location.hash = href; });
+      return tr;
+    });
+    return [el("h1", {}, "Programs"),
+      el("div", { class: "filters" },
+        choice("Order", "order", Object.entries(ORDERS).map(([v, text]) => [v, v === "best" ? "best score first" : "newest first"]), params.order, (v) => go({ order: v })),
+        choice("Status", "status", [["", "any"], ...STATUSES.map((s) => [s, s])], params.status || "", (v) => go({ status: v || null })),
+        choice("Operator", "operator", [["", "any"], ...names.map((n) => [n, n])], params.operator || "", (v) => go({ operator: v || null }))),
+      el("p", { "data-testid": "programs-shown", "aria-live": "polite" }, shown),
+      el("p", { class: "muted", "data-testid": "programs-where" }, where),
+      pager,
+      el("table", { "data-testid": "programs" },
+        el("thead", {}, el("tr", {}, ["program", "seq", "iteration", "status", "score", "operator", "island", "reason"].map((h) => el("th", { scope: "col" }, h)))),
+        el("tbody", {}, tableRows)),
+    ];
+  }
+
   async function renderOperators(run) {
     const d = await api("/api/runs/" + run + "/operators");
     const names = Object.keys(d.operators);
@@ -452,13 +582,18 @@
   }
 
   // ---------------------------------------------------------------- routing
+  // "#/run/R/VIEW/ARG?QUERY": the query (the program browser's filters and cursor) after
+  // the first "?" (a program id in the path has its "?" escaped).
   function parseRoute() {
-    const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeSegment);
-    if (parts[0] === "compare") return { view: "compare", run: null };
+    const hash = location.hash.replace(/^#\/?/, "");
+    const mark = hash.indexOf("?");
+    const query = new URLSearchParams(mark < 0 ? "" : hash.slice(mark + 1));
+    const parts = (mark < 0 ? hash : hash.slice(0, mark)).split("/").filter(Boolean).map(decodeSegment);
+    if (parts[0] === "compare") return { view: "compare", run: null, query: query };
     if (parts[0] === "run" && parts.length >= 2) {
-      return { view: parts[2] || "overview", run: Number(parts[1]), arg: parts[3] || null };
+      return { view: parts[2] || "overview", run: Number(parts[1]), arg: parts[3] || null, query: query };
     }
-    return { view: "index", run: null };
+    return { view: "index", run: null, query: query };
   }
 
   // A route segment decoded; one with a broken escape ("%", "%E0%A4") is kept as written.
@@ -475,29 +610,33 @@
       select.addEventListener("change", () => { location.hash = "#/run/" + select.value + "/" + (route.run === null ? "overview" : route.view); });
       nav.appendChild(select);
     }
-    for (const view of ["overview", "archive", "lineage", "operators", "models"]) {
+    for (const view of ["overview", "programs", "archive", "lineage", "operators", "models"]) {
       nav.appendChild(el("a", { href: "#/run/" + run + "/" + view, class: route.view === view ? "active" : null }, view === "models" ? "model calls" : view));
     }
     nav.appendChild(el("a", { href: "#/compare", class: route.view === "compare" ? "active" : null }, "compare"));
   }
 
   async function render(keepScroll) {
-    if (state.rendering) return;
+    if (state.rendering) { state.again = true; return; } // the address moved on: render it next
     state.rendering = true;
+    state.again = false;
     const main = document.getElementById("view");
     try {
-      const route = parseRoute();
+      const route = parseRoute(), hash = location.hash;
       if (!state.runs.length || !keepScroll) state.runs = await api("/api/runs");
       if (route.view === "index" && state.runs.length === 1) { location.replace("#/run/0/overview"); return; }
       renderNav(route);
       let content;
       if (route.view === "index") content = await renderIndex();
       else if (route.view === "compare") content = await renderCompare();
-      else if (VIEWS[route.view]) content = await VIEWS[route.view](route.run, route.arg);
+      else if (VIEWS[route.view]) content = await VIEWS[route.view](route.run, route.arg, route.query);
       else content = [el("p", { class: "error" }, "unknown page: " + route.view)];
       const y = window.scrollY;
+      const focused = keepScroll ? focusKey(document.activeElement) : null;
       main.replaceChildren(...[content].flat(3).filter(Boolean));
+      if (focused) { const again = main.querySelector(focused); if (again) again.focus(); }
       main.dataset.view = route.view;
+      main.dataset.route = hash; // what this content shows (the address may have moved on)
       main.dataset.rendered = String(Date.now());
       if (!performance.getEntriesByName("evoforge-first-view").length) performance.mark("evoforge-first-view");
       if (keepScroll) window.scrollTo(0, y);
@@ -507,7 +646,17 @@
       setLive(failureText(error), true);
     } finally {
       state.rendering = false;
+      if (state.again) render(false);
     }
+  }
+
+  // A selector for the control that has the keyboard focus, to give it back after a live
+  // re-render replaced it (its test id, or a link's address).
+  function focusKey(node) {
+    if (!node || node === document.body || !document.getElementById("view").contains(node)) return null;
+    if (node.dataset.testid) return "[data-testid='" + CSS.escape(node.dataset.testid) + "']";
+    const href = node.getAttribute("href");
+    return href ? "a[href='" + CSS.escape(href) + "']" : null;
   }
 
   // What the header says when an answer failed: a report lacks it, the server refused it
@@ -534,7 +683,9 @@
         if (state.versions[run] !== undefined && state.versions[run] !== version) changed = true;
         state.versions[run] = version;
       }
-      if (changed && route.view !== "program") { state.runs = await api("/api/runs"); await render(true); }
+      const held = route.view === "programs" && (route.query.has("before") || route.query.has("after"));
+      if (changed && route.view !== "program" && !held) { state.runs = await api("/api/runs"); await render(true); }
+      else if (changed) setLive("live · updated " + new Date().toLocaleTimeString() + (held ? " · this page is held" : ""), false);
     } catch (error) {
       setLive(failureText(error), true);
     }
