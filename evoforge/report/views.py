@@ -247,8 +247,11 @@ def programs(
     programs listed after that program (pass the last row's ``seq`` for the next page);
     ``after``, those listed before it (the first row's ``seq``: the previous page), still
     in ``order``. A page so keyed stays the same while the run adds programs. Each page is
-    one query over an index range (the listing indexes of :mod:`evoforge.storage.db`); a
-    ``best`` page keyed by a program first reads that program's score.
+    one query that never sorts the matching rows: ``newest`` walks the table's key,
+    ``best`` the score index, each from the cursor, checking the filters on the way (so a
+    rare status or operator costs the rows it passes, no index of its own: every index
+    on ``programs`` costs each program's insert); a ``best`` page keyed by a program
+    first reads that program's score.
 
     Raises :class:`ListingError` for a ``best`` cursor that names no scored program.
     """

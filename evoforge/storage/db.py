@@ -129,24 +129,6 @@ CREATE TABLE IF NOT EXISTS llm_calls (
 );
 CREATE INDEX IF NOT EXISTS llm_calls_by_seq ON llm_calls(seq);
 """
-# The indexes of the web view's program listings (newest first or best first, by status
-# and operator: one index range a page, evoforge.report.views.programs). They are not part
-# of the schema version: a database without them reads the same, and any writable open
-# adds the missing ones.
-_LISTING_INDEXES = {
-    f"programs_by_{'_'.join(columns)}": (
-        f"CREATE INDEX IF NOT EXISTS programs_by_{'_'.join(columns)} "
-        f"ON programs({', '.join(columns)})"
-    )
-    for columns in (
-        ("status",),
-        ("operator",),
-        ("status", "operator"),
-        ("status", "score"),
-        ("operator", "score"),
-        ("status", "operator", "score"),
-    )
-}
 # Columns added after version 1, with their declarations: a database that lacks one gets it.
 _ADDED_COLUMNS = {
     ("programs", "parent_source"): "TEXT NOT NULL DEFAULT ''",
@@ -350,7 +332,6 @@ class RunDatabase:
                     self._conn.executescript(_SCHEMA)
                     self._set_meta_if_absent("schema_version", str(SCHEMA_VERSION))
                 self._migrate()
-                self._add_listing_indexes()
             self._check_integrity()
         except sqlite3.DatabaseError as exc:
             too_long = path_too_long(path)
@@ -428,20 +409,6 @@ class RunDatabase:
             with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("ROLLBACK")
             raise
-
-    def _add_listing_indexes(self) -> None:
-        """Give a run written before the web view's program browser existed the indexes
-        its listings read (:data:`_LISTING_INDEXES`; one pass over the table, once). A
-        database locked by its writer beyond the busy timeout keeps going without them:
-        the listings are the same, only slower."""
-        present = {
-            row[0]
-            for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type='index'")
-        }
-        for name, statement in _LISTING_INDEXES.items():
-            if name not in present:
-                with contextlib.suppress(sqlite3.OperationalError):
-                    self._conn.execute(statement)
 
     def _backfill_v4(self) -> None:
         """Fill version 4's typed columns from the words older versions wrote in ``reason``."""
