@@ -108,7 +108,10 @@ def _redact_assigned(match: re.Match[str]) -> str:
 
 
 class Scrubber:
-    """Cleans free text of one run (see the module docstring for the rules)."""
+    """Cleans free text of one run (see the module docstring for the rules).
+
+    ``program_codes`` is iterated once, always to its end, and none of it is kept: a
+    private line that some program holds is no secret."""
 
     def __init__(
         self,
@@ -118,11 +121,9 @@ class Scrubber:
         environment: Mapping[str, str] | None = None,
         known_paths: Iterable[str] = (),
     ) -> None:
-        code_lines: set[str] = set()
-        for code in program_codes:
-            code_lines.update(line.strip() for line in code.splitlines())
+        shown: set[str] = set()
         for name in PROGRAM_FILES:
-            code_lines.update(_lines(problem_files.get(name, b"")))
+            shown.update(_lines(problem_files.get(name, b"")))
         internal: set[str] = set()
         for name, content in problem_files.items():
             if name in PROGRAM_FILES:
@@ -130,8 +131,13 @@ class Scrubber:
             internal.update(
                 line
                 for line in _lines(content)
-                if len(line) >= _MIN_INTERNAL_LINE and line not in code_lines
+                if len(line) >= _MIN_INTERNAL_LINE and line not in shown
             )
+        # ``program_codes`` is read once, to its end, keeping nothing of it but which
+        # private lines some program also holds (a run's codes may not fit in memory)
+        for code in program_codes:
+            if internal:
+                internal.difference_update(line.strip() for line in code.splitlines())
         self._internal_lines = frozenset(internal)
         env = os.environ if environment is None else environment
         values = {

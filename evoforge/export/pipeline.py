@@ -3,14 +3,20 @@
 The order matters and is fixed: candidates are built per run (difficulty quotas and
 failure examples already applied), then deduplicated across all runs by normalised code,
 then capped per lineage, then split; the card counts what each step dropped.
+
+Memory is bounded by the output, not by the runs: a run is held as its compact index
+(:mod:`~evoforge.export.index`), a candidate without its record
+(:class:`~evoforge.export.example.Candidate`), and the records of the examples kept are
+built again a batch at a time as they are written (:func:`~evoforge.export.formats.build_records`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,8 +24,8 @@ from typing import Any
 from evoforge.atomic_files import staged_file, write_text_atomically
 from evoforge.export.card import CardData, render_card
 from evoforge.export.counting import Count
-from evoforge.export.example import Example
-from evoforge.export.formats import DROP_REASONS, build_examples
+from evoforge.export.example import Candidate
+from evoforge.export.formats import DROP_REASONS, build_records, select_candidates
 from evoforge.export.options import ExportError, ExportOptions
 from evoforge.export.selection import cap_per_lineage
 from evoforge.export.source import RunSource, load_run
@@ -105,12 +111,13 @@ def export_runs(
         tell(reading)
         sources.append(load_run(run_dir, label, _counting(tell, reading, "programs")))
     drops: Counter[str] = Counter()
-    candidates: list[Example] = []
+    candidates: list[Candidate] = []
     unit = "children" if options.format == "traces" else "parents"
     for number, source in enumerate(sources, 1):
         building = f"building {options.format} examples from {source.label} ({number}/{count})"
         tell(building)
-        candidates.extend(build_examples(source, options, drops, _counting(tell, building, unit)))
+        counting = _counting(tell, building, unit)
+        candidates.extend(select_candidates(source, number - 1, options, drops, counting))
     tell(f"selecting among {len(candidates)} candidates")
     examples, duplicates = deduplicate(candidates)
     drops["duplicate"] += duplicates
@@ -143,14 +150,13 @@ def export_runs(
         drop_reasons=_drop_reasons(options),
         operators=Counter(example.operator for example in written),
         problems=Counter(example.problem for example in written),
-        kinds=Counter(
-            str(example.record["kind"]) for example in written if "kind" in example.record
-        ),
+        kinds=Counter(example.kind for example in written if example.kind is not None),
         candidates=len(candidates),
     )
     card_path = out / CARD_FILENAME
     tell(f"writing {len(written)} examples")
-    _replace_export(out, card_path, render_card(card), by_split, files)
+    records = {split: _records(sources, options, by_split[split]) for split in files}
+    _replace_export(out, card_path, render_card(card), records, files)
     return ExportResult(
         counts=dict(card.counts),
         files=files,
@@ -166,6 +172,14 @@ def _counting(tell: Callable[[str], None], doing: str, unit: str) -> Count:
     return lambda done, total: tell(f"{doing}: {done:,}/{total:,} {unit}")
 
 
+def _records(
+    sources: Sequence[RunSource], options: ExportOptions, candidates: Sequence[Candidate]
+) -> Iterator[dict[str, Any]]:
+    """The records of ``candidates`` in their order, built as they are asked for."""
+    for run, group in itertools.groupby(candidates, key=lambda candidate: candidate.run):
+        yield from build_records(sources[run], options, group)
+
+
 def _drop_reasons(options: ExportOptions) -> dict[str, str]:
     if options.format == "traces":
         skipped = {"quota", "unparsable", "lineage_cap"}
@@ -174,8 +188,8 @@ def _drop_reasons(options: ExportOptions) -> dict[str, str]:
 
 
 def _describe(source: RunSource) -> dict[str, Any]:
-    scored = [p for p in source.programs.values() if p.is_scored]
-    best = max((float(p.score or 0.0) for p in scored), default=None)
+    scored = [node for node in source.index.nodes.values() if node.is_scored]
+    best = max((float(node.score or 0.0) for node in scored), default=None)
     return {
         "run": source.label,
         "problem": source.problem,
@@ -205,19 +219,19 @@ def _replace_export(
     out: Path,
     card_path: Path,
     card_text: str,
-    by_split: Mapping[str, Sequence[Example]],
+    records: Mapping[str, Iterable[dict[str, Any]]],
     files: Mapping[str, Path],
 ) -> None:
     """Put the new export in ``out`` in place of an earlier one, so that no moment leaves
-    a card describing other data: the files are written aside first, the old card goes
-    before any file is replaced, the new card comes last (an export without its card was
-    stopped part way)."""
+    a card describing other data: the files are written aside first (``records``: each
+    split's, one at a time as they come), the old card goes before any file is replaced,
+    the new card comes last (an export without its card was stopped part way)."""
     with contextlib.ExitStack() as stack:
         put: list[Callable[[], None]] = []
         for split, path in files.items():
             handle, put_in_place = stack.enter_context(staged_file(path))
-            for example in by_split[split]:
-                handle.write(json_line(example.record) + "\n")
+            for record in records[split]:
+                handle.write(json_line(record) + "\n")
             put.append(put_in_place)
         card_path.unlink(missing_ok=True)
         for filename in SPLIT_FILES.values():

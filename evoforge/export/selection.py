@@ -1,7 +1,9 @@
 """Which children become examples: difficulty quotas, preference pairs, lineage caps.
 
 The rules are those of :class:`~evoforge.export.options.ExportOptions`; this module only
-applies them to a parent's children (plain :class:`~evoforge.program.Program` records).
+applies them to a parent's children: index entries (:class:`~evoforge.export.index.Node`,
+no code) when an export selects, or whole :class:`~evoforge.program.Program` records;
+nothing here reads more than ids, statuses, scores, commit order and code equality.
 """
 
 from __future__ import annotations
@@ -9,10 +11,17 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
+from typing import TypeVar
 
-from evoforge.export.example import Example
+from evoforge.export.example import Selectable
+from evoforge.export.index import Node, code_digest
 from evoforge.export.options import ExportOptions
 from evoforge.program import EvalStatus, Program
+
+Record = Program | Node
+"""A program as selection reads it: whole, or its index entry."""
+S = TypeVar("S", bound=Selectable)
+R = TypeVar("R", Program, Node)
 
 __all__ = [
     "FAILED_STATUSES",
@@ -24,13 +33,23 @@ __all__ = [
     "quota",
     "rejected_siblings",
     "required_margin",
+    "same_code",
 ]
 
 #: statuses of children that were evaluated and broke (their error is feedback)
 FAILED_STATUSES = frozenset({EvalStatus.FAILED, EvalStatus.TIMEOUT, EvalStatus.INVALID})
 
 
-def improves(child: Program, parent: Program) -> bool:
+def same_code(first: Record, second: Record) -> bool:
+    """Whether the two programs' code is the same text (index entries compare digests)."""
+    if isinstance(first, Program) and isinstance(second, Program):
+        return first.code == second.code
+    first_key = first.digest if isinstance(first, Node) else code_digest(first.code)
+    second_key = second.digest if isinstance(second, Node) else code_digest(second.code)
+    return first_key == second_key
+
+
+def improves(child: Record, parent: Record) -> bool:
     """Both scored and the child strictly higher."""
     return (
         child.is_scored
@@ -39,7 +58,7 @@ def improves(child: Program, parent: Program) -> bool:
     )
 
 
-def difficulty(parent: Program, children: Sequence[Program]) -> float:
+def difficulty(parent: Record, children: Sequence[Record]) -> float:
     """Smoothed share of the parent's evaluated children that did not improve it."""
     evaluated = [child for child in children if child.status is not EvalStatus.REJECTED]
     improved = sum(1 for child in evaluated if improves(child, parent))
@@ -55,9 +74,7 @@ def quota(hardness: float, options: ExportOptions) -> int | None:
     return max(1, math.ceil(options.per_parent * hardness - 1e-9))
 
 
-def improving_children(
-    parent: Program, children: Sequence[Program], options: ExportOptions
-) -> list[Program]:
+def improving_children(parent: R, children: Sequence[R], options: ExportOptions) -> list[R]:
     """The parent's improving children within its quota, largest improvement first."""
     improving = [child for child in children if improves(child, parent)]
     improving.sort(key=lambda child: (-float(child.score or 0.0), child.seq))
@@ -65,12 +82,12 @@ def improving_children(
     return improving if limit is None else improving[:limit]
 
 
-def required_margin(parent: Program, options: ExportOptions) -> float:
+def required_margin(parent: Record, options: ExportOptions) -> float:
     """The score gap a chosen child needs over a scored rejected one (beyond zero)."""
     return options.margin * abs(float(parent.score or 0.0))
 
 
-def beats(chosen: Program, rejected: Program, parent: Program, options: ExportOptions) -> bool:
+def beats(chosen: Record, rejected: Record, parent: Record, options: ExportOptions) -> bool:
     """Whether ``chosen`` wins a preference pair against ``rejected`` by the margin; a
     failed child loses to any scored one."""
     if not chosen.is_scored:
@@ -84,17 +101,19 @@ def beats(chosen: Program, rejected: Program, parent: Program, options: ExportOp
 
 
 def rejected_siblings(
-    chosen: Program,
-    parent: Program,
-    siblings: Sequence[Program],
+    chosen: R,
+    parent: R,
+    siblings: Sequence[R],
     options: ExportOptions,
     offset: int = 0,
-) -> list[Program]:
+) -> list[R]:
     """Up to ``rejected_per_chosen`` siblings that ``chosen`` beats: failed ones and the
     best-scoring losers taken in turn (``offset`` rotates both lists, so the chosen
     children of one parent meet different rejected ones)."""
     failed = [
-        child for child in siblings if child.status in FAILED_STATUSES and child.code != parent.code
+        child
+        for child in siblings
+        if child.status in FAILED_STATUSES and not same_code(child, parent)
     ]
     losers = sorted(
         (
@@ -102,14 +121,14 @@ def rejected_siblings(
             for child in siblings
             if child.id != chosen.id
             and child.is_scored
-            and child.code != parent.code
+            and not same_code(child, parent)
             and beats(chosen, child, parent, options)
         ),
         key=lambda child: (-float(child.score or 0.0), child.seq),
     )
     failed = _rotate(failed, offset)
     losers = _rotate(losers, offset)
-    picked: list[Program] = []
+    picked: list[R] = []
     while (failed or losers) and len(picked) < options.rejected_per_chosen:
         if failed:
             picked.append(failed.pop(0))
@@ -118,14 +137,14 @@ def rejected_siblings(
     return picked
 
 
-def _rotate(items: list[Program], offset: int) -> list[Program]:
+def _rotate(items: list[R], offset: int) -> list[R]:
     if not items:
         return items
     shift = offset % len(items)
     return items[shift:] + items[:shift]
 
 
-def cap_per_lineage(examples: Sequence[Example], cap: int) -> tuple[list[Example], int]:
+def cap_per_lineage(examples: Sequence[S], cap: int) -> tuple[list[S], int]:
     """At most ``cap`` examples per lineage (0: no cap), the highest priority kept;
     returns the kept examples in their original order and how many were dropped."""
     if cap <= 0:

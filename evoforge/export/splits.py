@@ -13,18 +13,20 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Sequence
+from typing import Generic, TypeVar
 
-from evoforge.export.example import Example
+from evoforge.export.example import Selectable
 
 __all__ = ["Splits", "assign_splits", "deduplicate"]
 
 Lineage = tuple[str, str, str]
+E = TypeVar("E", bound=Selectable)
 
 
-def deduplicate(examples: Sequence[Example]) -> tuple[list[Example], int]:
+def deduplicate(examples: Sequence[E]) -> tuple[list[E], int]:
     """The first example of each ``dedup_key``; returns kept examples and the count dropped."""
     seen: set[tuple[str, ...]] = set()
-    kept: list[Example] = []
+    kept: list[E] = []
     for example in examples:
         if example.dedup_key in seen:
             continue
@@ -54,21 +56,21 @@ class _Groups:
             self._parent[max(a, b)] = min(a, b)
 
 
-class Splits:
+class Splits(Generic[E]):
     """The examples of each split and how many straddled it."""
 
-    def __init__(self, train: list[Example], validation: list[Example], dropped: int) -> None:
+    def __init__(self, train: list[E], validation: list[E], dropped: int) -> None:
         self.train = train
         self.validation = validation
         self.dropped = dropped
 
 
 def assign_splits(
-    examples: Sequence[Example],
+    examples: Sequence[E],
     validation_share: float,
     seed: int,
     seed_lineages: set[Lineage],
-) -> Splits:
+) -> Splits[E]:
     """Hold out whole groups of lineages for validation, aiming at ``validation_share``
     of the examples (counting those that lie wholly inside a group); ``seed_lineages``
     (each run's seed) always train. When no group fits the aim, the smallest non-pinned
@@ -104,8 +106,8 @@ def assign_splits(
             smallest = min(candidates, key=lambda group: (sizes[group], str(group)))
             if 2 * sizes[smallest] <= len(examples):
                 held_out.add(smallest)
-    train: list[Example] = []
-    validation: list[Example] = []
+    train: list[E] = []
+    validation: list[E] = []
     dropped = 0
     for example in examples:
         sides = {groups.find(lineage) in held_out for lineage in _lineages_of(example)}
@@ -118,5 +120,5 @@ def assign_splits(
     return Splits(train, validation, dropped)
 
 
-def _lineages_of(example: Example) -> set[Lineage]:
+def _lineages_of(example: Selectable) -> set[Lineage]:
     return {example.lineage, *(program.lineage for program in example.programs)}

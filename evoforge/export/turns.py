@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evoforge.blocks import BlockError, split_blocks
-from evoforge.export.source import RunSource
+from evoforge.export.source import RunView
 from evoforge.llm.oracle import diff_answer
 from evoforge.operators.base import ProposalContext
 from evoforge.operators.diff import AnswerError, child_from_diff_matched, child_from_rewrite
@@ -154,7 +154,7 @@ def edit_answer(operator: str, parent_code: str, child_code: str) -> str | None:
 
 
 def rebuilt_prompt(
-    source: RunSource,
+    source: RunView,
     parent: Program,
     shown: Program,
     recent: tuple[Program, ...] = (),
@@ -177,7 +177,7 @@ def rebuilt_prompt(
     return prompt.system, prompt.user
 
 
-def model_turns(source: RunSource, parent: Program, child: Program) -> Turns | None:
+def model_turns(source: RunView, parent: Program, child: Program) -> Turns | None:
     """The recorded prompt and the model's answer that made ``child``, when one of the
     recorded answers reproduces it exactly (after its reasoning section, which the
     turns keep apart); None otherwise."""
@@ -193,7 +193,7 @@ def model_turns(source: RunSource, parent: Program, child: Program) -> Turns | N
     return None
 
 
-def improvement_turns(source: RunSource, parent: Program, child: Program) -> Turns | None:
+def improvement_turns(source: RunView, parent: Program, child: Program) -> Turns | None:
     """The turns of an improving child: its model exchange, else evoforge's diff prompt
     and the edit written as SEARCH/REPLACE."""
     recorded = model_turns(source, parent, child)
@@ -207,7 +207,7 @@ def improvement_turns(source: RunSource, parent: Program, child: Program) -> Tur
 
 
 def failure_turns(
-    source: RunSource, parent: Program, failed: Program, fixed: Program
+    source: RunView, parent: Program, failed: Program, fixed: Program
 ) -> Turns | None:
     """A failure-targeted example: the diff prompt for ``parent`` that also shows the
     failed child's edit and its (scrubbed) error, answered by the ``fixed`` sibling."""

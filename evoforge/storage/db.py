@@ -635,27 +635,22 @@ class RunDatabase:
             "SELECT seq, model, operator, prompt, response, tokens_in, tokens_out, latency_s, "
             "cost, outcome, error, attempt, completions, created_at FROM llm_calls ORDER BY id"
         )
-        return (
-            (
-                int(row[0]),
-                LLMCallRecord(
-                    model=row[1],
-                    operator=row[2],
-                    prompt=row[3],
-                    response=row[4],
-                    tokens_in=int(row[5]),
-                    tokens_out=int(row[6]),
-                    latency_s=float(row[7]),
-                    cost=float(row[8]),
-                    outcome=CallOutcome(row[9]),
-                    error=row[10],
-                    attempt=int(row[11]),
-                    completions=int(row[12]),
-                    created_at=float(row[13]),
-                ),
+        return (_call_from_row(row) for row in rows)
+
+    def iter_llm_calls_for(self, seqs: Iterable[int]) -> Iterator[tuple[int, LLMCallRecord]]:
+        """:meth:`iter_llm_calls` for the steps ``seqs`` only (by the ``seq`` index), in
+        the order they were recorded within each step; steps come in no set order."""
+        wanted = sorted(set(seqs))
+        for start in range(0, len(wanted), _IN_CHUNK):
+            chunk = wanted[start : start + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                "SELECT seq, model, operator, prompt, response, tokens_in, tokens_out, "
+                "latency_s, cost, outcome, error, attempt, completions, created_at "
+                f"FROM llm_calls WHERE seq IN ({marks}) ORDER BY id",
+                chunk,
             )
-            for row in rows
-        )
+            yield from (_call_from_row(row) for row in rows)
 
     def llm_usage(self) -> dict[str, Any]:
         """Totals of the recorded requests: calls, tokens, cost, outcomes, per model; and
@@ -732,6 +727,34 @@ class RunDatabase:
         columns = [description[0] for description in cursor.description]
         row = cursor.fetchone()
         return None if row is None else _step_from_row(dict(zip(columns, row, strict=True))).program
+
+    def programs_by_id(self, ids: Iterable[str]) -> dict[str, Program]:
+        """The programs of ``ids`` that the run holds, by id (unknown ids left out), read
+        by the id index a few hundred at a time."""
+        wanted = sorted(set(ids))
+        found: dict[str, Program] = {}
+        for start in range(0, len(wanted), _IN_CHUNK):
+            chunk = wanted[start : start + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            cursor = self._conn.execute(f"SELECT * FROM programs WHERE id IN ({marks})", chunk)
+            columns = [description[0] for description in cursor.description]
+            for row in cursor:
+                program = _step_from_row(dict(zip(columns, row, strict=True))).program
+                found[program.id] = program
+        return found
+
+    def program_outlines(
+        self,
+    ) -> Iterator[tuple[int, str, str | None, str, float | None, str, str, str]]:
+        """Every program as ``(seq, id, parent_id, status, score, operator, code_hash,
+        code)`` in commit order, read one row at a time (nothing else of the program:
+        no metrics, artifacts or inspirations), for a reader that keeps a digest of the
+        code rather than the code."""
+        rows = self._conn.execute(
+            "SELECT seq, id, parent_id, status, score, operator, code_hash, code "
+            "FROM programs ORDER BY seq"
+        )
+        yield from rows
 
     def best_program(self) -> Program | None:
         """The highest-scoring ok program; ties go to a ``simplify`` child (the same
@@ -933,6 +956,31 @@ class _Transaction:
 def _is_storage_failure(exc: object) -> bool:
     """Disk full, read-only, I/O error, corrupt file: not a constraint a caller broke."""
     return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
+
+
+_IN_CHUNK = 500
+"""Most values bound in one ``IN (...)`` list (SQLite's limit is 999 on old builds)."""
+
+
+def _call_from_row(row: Sequence[Any]) -> tuple[int, LLMCallRecord]:
+    return (
+        int(row[0]),
+        LLMCallRecord(
+            model=row[1],
+            operator=row[2],
+            prompt=row[3],
+            response=row[4],
+            tokens_in=int(row[5]),
+            tokens_out=int(row[6]),
+            latency_s=float(row[7]),
+            cost=float(row[8]),
+            outcome=CallOutcome(row[9]),
+            error=row[10],
+            attempt=int(row[11]),
+            completions=int(row[12]),
+            created_at=float(row[13]),
+        ),
+    )
 
 
 def _step_from_row(row: dict[str, Any]) -> StoredStep:
