@@ -518,7 +518,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
             f"best simplified: {simplified['program_id']} replaces "
             f"{simplified['from']} (score {simplified['score']:.6g})"
         )
-    islands = Table("island", "children", "best score")
+    islands = Table("island", "children", "best child")  # its own children: not migrants
     for island in summary["islands"]:
         score = island["best_score"]
         islands.add_row(
