@@ -207,7 +207,8 @@ def test_scores_and_features_near_the_largest_floats_end_in_a_finished_run(
     data = json.loads(block, parse_constant=_no_infinity)
     shown = data[f"/api/runs/0/programs/{stored[1].id}"]
     assert shown["score"] == LARGEST and shown["gain"] is None
-    assert data["/api/runs/0/lineage"]["nodes"][-1]["gain"] is None
+    last = data["/api/runs/0/lineage"]["lineage_from"]  # the best's lineage ends in it
+    assert data["lineage_nodes"][last]["gain"] is None
 
 
 # -- trees too deep to walk ------------------------------------------------------------------
