@@ -137,7 +137,11 @@ class EvaluatorConfig(_Strict):
         description="Largest file a candidate may write (RLIMIT_FSIZE), MiB (1 to 1e12).",
     )
     max_output_bytes: int = Field(
-        65536, ge=1024, description="stdout/stderr kept per evaluation (the rest is discarded)."
+        65536,
+        ge=1024,
+        description="Bytes of stdout and of stderr kept per evaluation (head and tail; the "
+        "middle is dropped), and characters of each artifact (a cut one ends in a note of "
+        "how much was cut).",
     )
     isolate_network: bool = Field(
         True, description="Run candidates in a new network namespace where the OS allows it."
