@@ -42,7 +42,8 @@ def add_view_parsers(commands: Any, non_negative_int: Callable[[str], int]) -> N
     serve.add_argument(
         "--host",
         default=DEFAULT_HOST,
-        help="address to bind (default loopback; any other address requires the printed token)",
+        help="address to bind (default loopback; an address that is not loopback requires "
+        "the printed token)",
     )
     report = commands.add_parser("report", help="write a run's web view as one HTML file")
     report.add_argument("run_dir", type=Path)
