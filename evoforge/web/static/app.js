@@ -396,8 +396,9 @@
     const scores = members.map((n) => n.score).filter((v) => v !== null && v !== undefined);
     const iterations = members.map((n) => n.iteration);
     const raised = members.filter((n) => n.improved).length;
-    const parts = [scores.length ? "scores " + fmt(Math.min(...scores)) + " – " + fmt(Math.max(...scores)) : "no scores",
-      "iterations " + Math.min(...iterations) + " – " + Math.max(...iterations)];
+    const low = (values) => values.reduce((a, b) => (b < a ? b : a)), high = (values) => values.reduce((a, b) => (b > a ? b : a));
+    const parts = [scores.length ? "scores " + fmt(low(scores)) + " – " + fmt(high(scores)) : "no scores",
+      "iterations " + low(iterations) + " – " + high(iterations)]; // no spread: a fold may hold thousands
     if (raised) parts.push(raised + " raised the best");
     return "▸ " + members.length + " programs folded (" + parts.join(" · ") + ")";
   }
