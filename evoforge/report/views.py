@@ -130,8 +130,11 @@ def lineage(reader: RunReader, program_id: str | None = None) -> dict[str, Any] 
     """The ancestry of ``program_id`` (default: the best program), seed first.
 
     Each node: ``id``, ``operator`` (the edge from its parent), ``score``, ``gain`` over
-    its parent (``None`` where either is unscored), ``iteration``, ``status``. ``None``
-    when the program does not exist.
+    its parent (``None`` where either is unscored), ``improved`` (its score is above
+    every earlier score on the line: the best so far along the line rose here; false for
+    the seed, which starts the line, and for an unscored node), ``iteration``, ``status``.
+    A node's fields depend on its ancestors only, so they are the same in every lineage
+    that holds it. ``None`` when the program does not exist.
     """
     if program_id is None:
         best = reader.one(
@@ -169,9 +172,14 @@ def lineage(reader: RunReader, program_id: str | None = None) -> dict[str, Any] 
         return None
     chain.reverse()
     previous: float | None = None
-    for node in chain:
+    record: float | None = None  # the best score so far along the line
+    for index, node in enumerate(chain):
         score = node["score"]
         node["gain"] = gain(score, previous)
+        raised = score is not None and (record is None or score > record)
+        node["improved"] = index > 0 and raised
+        if raised:
+            record = score
         previous = score
     return {"program_id": program_id, "nodes": chain}
 

@@ -18,15 +18,18 @@ from typing import Any
 
 import pytest
 
+from evoforge.program import EvalStatus, Program, code_hash
 from evoforge.storage.db import RunDatabase
 
 from .support import (
     CHROMIUM_FLAGS,
+    DEEP_FLAT,
     EXAMPLE,
     HOSTILE,
     SPLITS,
     Server,
     Watched,
+    deep_scores,
     evoforge_command,
     find_chromium,
 )
@@ -57,6 +60,41 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "run", str(EXAMPLE), "--iterations", "60", "--seed", "1", "--workers", "1",
         "--out", str(run_dir),
     )  # fmt: skip
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def deep_run(small_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of ``small_run`` whose best has a line of 600 more descendants
+    (:func:`deep_scores`), the last of them the run's best: a lineage as deep as a long
+    run's, written in a second."""
+    run_dir = tmp_path_factory.mktemp("web") / "deep"
+    shutil.copytree(small_run, run_dir)
+    conn = sqlite3.connect(run_dir / RunDatabase.FILENAME)
+    parent, start = conn.execute(
+        "SELECT id, score FROM programs WHERE status = 'ok' ORDER BY score DESC LIMIT 1"
+    ).fetchone()
+    seq, iteration = conn.execute("SELECT MAX(seq), MAX(iteration) FROM programs").fetchone()
+    conn.close()
+    writer = RunDatabase(run_dir / RunDatabase.FILENAME)
+    try:
+        for k, score in enumerate(deep_scores(start), start=1):
+            code = f"# deep {k}\n"
+            child = Program(
+                id=f"d{k:04d}",
+                code=code,
+                code_hash=code_hash(code),
+                seq=seq + k,
+                iteration=iteration + k,
+                parent_id=parent,
+                operator="tune" if k > DEEP_FLAT and k % 5 == 0 else "mutate",
+                status=EvalStatus.OK,
+                score=score,
+            )
+            writer.commit_step(child, evaluated=True, outcome=None, reward=0.0)
+            parent = child.id
+    finally:
+        writer.close()
     return run_dir
 
 

@@ -29,6 +29,28 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 
+DEEP_FLAT = 300
+DEEP_CLIMB = 300
+"""The programs :func:`deep_run` adds under the best of ``small_run``: a flat stretch
+that never raises the best, then a climb that raises it every fifth program."""
+
+
+def deep_scores(start: float) -> list[float]:
+    """The scores of :func:`deep_run`'s chain, below a best of ``start``: the flat stretch
+    below it, then the climb, whose rises (0.001 to 0.013) differ so that the largest can
+    be told apart; the last program is the best of the run."""
+    scores: list[float] = []
+    best = start
+    for j in range(1, DEEP_FLAT + 1):
+        scores.append(start - 0.01 * (1 + j % 7))
+    for j in range(1, DEEP_CLIMB + 1):
+        if j % 5 == 0:
+            best += 0.001 * (1 + (j // 5 * 7) % 13)
+            scores.append(best)
+        else:
+            scores.append(best - 0.002 * (1 + j % 3))
+    return scores
+
 
 def find_chromium() -> str | None:
     """The Chromium binary to drive: $EVOFORGE_CHROMIUM, then the usual names on PATH."""

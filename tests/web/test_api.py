@@ -22,7 +22,7 @@ from evoforge.storage.db import RunDatabase
 from evoforge.web.app import STATIC_DIR, create_app
 from evoforge.web.security import TOKEN_COOKIE
 
-from .support import EXAMPLE
+from .support import DEEP_CLIMB, DEEP_FLAT, EXAMPLE
 
 LOCAL = "http://127.0.0.1:8000"
 
@@ -501,3 +501,31 @@ def test_the_overview_says_who_drives_the_run_now(small_run: Path, tmp_path: Pat
     with RunLock(copy):  # as the process driving a run holds it
         assert get(app, "/api/runs/0/overview").json()["running_in"] == f"pid {os.getpid()}"
     assert get(app, "/api/runs/0/overview").json()["running_in"] is None
+
+
+def test_a_lineage_marks_the_programs_that_raised_the_best_along_the_line(deep_run: Path) -> None:
+    reader = RunReader(deep_run)
+    try:
+        chain = views.lineage(reader)
+        assert chain is not None
+        nodes = chain["nodes"]
+        best: float | None = None
+        expected = []
+        for index, node in enumerate(nodes):
+            raised = node["score"] is not None and (best is None or node["score"] > best)
+            expected.append(index > 0 and raised)
+            if raised:
+                best = node["score"]
+        assert [node["improved"] for node in nodes] == expected
+        assert nodes[0]["improved"] is False  # the seed starts the line
+        assert [node["id"] for node in nodes if node["improved"] and node["id"][0] == "d"] == [
+            f"d{DEEP_FLAT + step:04d}" for step in range(5, DEEP_CLIMB + 1, 5)
+        ]
+        # a node's mark depends on its ancestors only: the same in a shorter lineage
+        shorter = views.lineage(reader, "d0310")
+        assert shorter is not None and shorter["nodes"] == nodes[: len(shorter["nodes"])]
+        app = create_app([deep_run])
+        assert get(app, "/api/runs/0/lineage").json() == chain
+        assert get(app, "/api/runs/0/lineage?program=d0310").json() == shorter
+    finally:
+        reader.close()

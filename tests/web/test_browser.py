@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from evoforge.engine import Engine
+from evoforge.report import views
 from evoforge.report.reader import RunReader
 from evoforge.storage.db import RunDatabase
 
@@ -147,6 +148,132 @@ def test_lineage_has_one_node_per_ancestor(
     nodes.nth(0).click()
     page.wait_for_selector("[data-testid=program-id]")
     assert page.inner_text("[data-testid=program-id]") == "seed"
+    assert watched.errors == []
+
+
+LINEAGE_ROWS = "svg[data-testid=lineage] g.node, svg[data-testid=lineage] button.fold"
+LINEAGE_STEPS = 20  # the steps that raised the best that a folded lineage draws, at most
+LINEAGE_LAST = 6  # the program and its last ancestors, always drawn
+
+
+def drawn_lineage(page: Any) -> list[dict[str, Any]]:
+    """The lineage page's rows in order: a program's id, or a fold's ends, count and text."""
+    return page.eval_on_selector_all(  # type: ignore[no-any-return]
+        LINEAGE_ROWS,
+        """rows => rows.map((row) => row.tagName.toLowerCase() === "button"
+            ? { first: row.dataset.first, last: row.dataset.last,
+                count: Number(row.dataset.count), text: row.textContent }
+            : { id: row.getAttribute("data-program") })""",
+    )
+
+
+def check_folded(
+    rows: list[dict[str, Any]], nodes: list[dict[str, Any]], opened: frozenset[str] = frozenset()
+) -> list[str]:
+    """Assert that ``rows`` draw ``nodes`` (the API's lineage) folded: each program once, in
+    order, drawn or inside a fold that counts it and gives its scores' range; the seed,
+    the last ones, the largest steps that raised the best and those ``opened`` drawn,
+    nothing else but a program between two of those. Returns the ids drawn."""
+    ids = [node["id"] for node in nodes]
+    at = {program_id: index for index, program_id in enumerate(ids)}
+    covered: list[str] = []
+    for row in rows:
+        if "id" in row:
+            covered.append(row["id"])
+            continue
+        first, last = at[row["first"]], at[row["last"]]
+        members = nodes[first : last + 1]
+        assert row["count"] == len(members) >= 2, row
+        assert row["text"].startswith(f"▸ {len(members)} programs folded (scores "), row
+        low, high = re.search(r"scores (\S+) – (\S+) ·", row["text"]).groups()  # type: ignore[union-attr]
+        scores = [node["score"] for node in members]
+        assert float(low) == pytest.approx(min(scores), rel=1e-5)
+        assert float(high) == pytest.approx(max(scores), rel=1e-5)
+        covered += ids[first : last + 1]
+    assert covered == ids
+    drawn = [row["id"] for row in rows if "id" in row]
+    rises: list[tuple[float, int]] = []
+    best = None
+    for index, node in enumerate(nodes):
+        if node["improved"]:
+            rises.append((node["score"] - best, index))
+        if node["score"] is not None and (best is None or node["score"] > best):
+            best = node["score"]
+    largest = sorted(rises, key=lambda rise: (-rise[0], rise[1]))[:LINEAGE_STEPS]
+    must = {0, *range(len(ids) - LINEAGE_LAST, len(ids)), *(index for _, index in largest)}
+    must |= {at[program_id] for program_id in opened}
+    assert must <= {at[program_id] for program_id in drawn}
+    for program_id in drawn:
+        index = at[program_id]
+        assert index in must or {index - 1, index + 1} <= must, program_id
+    return drawn
+
+
+def check_deep_lineage(page: Any, nodes: list[dict[str, Any]]) -> None:
+    """The deep lineage drawn folded, bounded; a large fold opened from the keyboard
+    (the nearest of each end), a small one by a click (whole), all folded again."""
+    rows = drawn_lineage(page)
+    drawn = check_folded(rows, nodes)
+    folds = [row for row in rows if "count" in row]
+    assert len(nodes) == 605 and len(drawn) <= 40 and folds
+    elements = page.locator("svg[data-testid=lineage] *").count()
+    assert elements <= 300, elements  # drawn whole: 7 per program, over 4,000
+    large = next(row for row in folds if row["count"] > 40)
+    button = page.locator(f"button.fold[data-first='{large['first']}']")
+    button.focus()
+    page.keyboard.press("Enter")
+    ids = [node["id"] for node in nodes]
+    start, end = ids.index(large["first"]), ids.index(large["last"])
+    page.wait_for_selector(f"svg[data-testid=lineage] g.node[data-program='{large['first']}']")
+    opened = drawn_lineage(page)
+    revealed = frozenset(ids[start : start + 20] + ids[end - 19 : end + 1])
+    check_folded(opened, nodes, revealed)
+    assert len([row for row in opened if "id" in row]) == len(drawn) + 40
+    rest = next(row for row in opened if row.get("first") == nodes[start + 20]["id"])
+    assert rest["count"] == large["count"] - 40
+    focused = page.evaluate("document.activeElement.getAttribute('data-program')")
+    assert focused == large["first"]
+    small = next(row for row in opened if "count" in row and row["count"] <= 40)
+    page.click(f"button.fold[data-first='{small['first']}']")
+    page.wait_for_selector(f"svg[data-testid=lineage] g.node[data-program='{small['last']}']")
+    after = drawn_lineage(page)
+    small_start = ids.index(small["first"])
+    check_folded(after, nodes, revealed | set(ids[small_start : small_start + small["count"]]))
+    assert len([row for row in after if "id" in row]) == len(drawn) + 40 + small["count"]
+    page.click("[data-testid=lineage-fold-all]")
+    page.wait_for_selector("[data-testid=lineage-show-all]")
+    assert drawn_lineage(page) == rows
+
+
+def test_a_deep_lineage_is_drawn_folded_and_opens_in_place(
+    deep_run: Path, tmp_path: Path, watched: Watched
+) -> None:
+    reader = RunReader(deep_run)
+    try:
+        nodes = views.lineage(reader)["nodes"]  # type: ignore[index]
+    finally:
+        reader.close()
+    served = Server(str(deep_run))
+    try:
+        page = open_view(watched, served.url, "run/0/lineage", PAGES["lineage"])
+        check_deep_lineage(page, nodes)
+        watched.shot("lineage-deep")
+        page.click("[data-testid=lineage-show-all]")
+        page.wait_for_selector("[data-testid=lineage-fold-all]")
+        assert page.locator("svg[data-testid=lineage] g.node").count() == len(nodes)
+        assert watched.errors == []
+        page.goto("about:blank")  # no poll of the stopped server
+    finally:
+        served.stop()
+    out = tmp_path / "deep.html"
+    subprocess.run(
+        evoforge_command("report", str(deep_run), "--out", str(out)),
+        check=True,
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+    )
+    page = open_view(watched, out.as_uri(), "run/0/lineage", PAGES["lineage"])
+    check_deep_lineage(page, nodes)
     assert watched.errors == []
 
 

@@ -353,28 +353,136 @@
     return parts;
   }
 
+  // A long lineage is drawn folded. Drawn: the seed, the program and its last
+  // LINEAGE_LAST ancestors, and the steps that raised the best score along the line (the
+  // API's "improved"; the LINEAGE_STEPS largest rises where there are more). Each run of
+  // other ancestors is one row, a button that says how many it holds and their scores and
+  // opens in place (LINEAGE_REVEAL at a time: those nearest its two ends). A lineage of at
+  // most LINEAGE_WHOLE programs is drawn whole, and a fold of one program is that program.
+  // What was opened stays open while the page updates itself (state.lineage).
+  const LINEAGE_WHOLE = 24, LINEAGE_LAST = 5, LINEAGE_STEPS = 20, LINEAGE_REVEAL = 40;
+
+  function lineageKept(nodes, revealed) {
+    const n = nodes.length;
+    const keep = nodes.map((node) => n <= LINEAGE_WHOLE || revealed.has(node.id));
+    if (n <= LINEAGE_WHOLE) return { keep: keep, capped: false, steps: 0 };
+    keep[0] = true;
+    for (let i = Math.max(0, n - 1 - LINEAGE_LAST); i < n; i++) keep[i] = true;
+    const steps = [];
+    let best = null;
+    nodes.forEach((node, i) => {
+      if (node.improved) steps.push({ i: i, rise: best === null ? Infinity : node.score - best });
+      if (node.score !== null && node.score !== undefined && (best === null || node.score > best)) best = node.score;
+    });
+    steps.sort((a, b) => (b.rise - a.rise) || (a.i - b.i));
+    for (const step of steps.slice(0, LINEAGE_STEPS)) keep[step.i] = true;
+    for (let i = 1; i < n - 1; i++) if (!keep[i] && keep[i - 1] && keep[i + 1]) keep[i] = true;
+    return { keep: keep, capped: steps.length > LINEAGE_STEPS, steps: steps.length };
+  }
+
+  // The rows drawn: {node, index} for a program, {fold: [first, last]} for a folded run.
+  function lineageRows(nodes, keep) {
+    const rows = [];
+    for (let i = 0; i < nodes.length; i++) {
+      if (keep[i]) { rows.push({ node: nodes[i], index: i }); continue; }
+      const first = i;
+      while (i + 1 < nodes.length && !keep[i + 1]) i++;
+      rows.push({ fold: [first, i] });
+    }
+    return rows;
+  }
+
+  function foldText(members) {
+    const scores = members.map((n) => n.score).filter((v) => v !== null && v !== undefined);
+    const iterations = members.map((n) => n.iteration);
+    const raised = members.filter((n) => n.improved).length;
+    const low = (values) => values.reduce((a, b) => (b < a ? b : a)), high = (values) => values.reduce((a, b) => (b > a ? b : a));
+    const parts = [scores.length ? "scores " + fmt(low(scores)) + " – " + fmt(high(scores)) : "no scores",
+      "iterations " + low(iterations) + " – " + high(iterations)]; // no spread: a fold may hold thousands
+    if (raised) parts.push(raised + " raised the best");
+    return "▸ " + members.length + " programs folded (" + parts.join(" · ") + ")";
+  }
+
   async function renderLineage(run, programId) {
     const path = "/api/runs/" + run + "/lineage" + (programId ? "?program=" + encodeURIComponent(programId) : "");
     const d = await api(path);
     const nodes = d.nodes;
-    const BW = 300, BH = 40, GAP = 34, X = 20, W = BW + 320;
-    const H = nodes.length * (BH + GAP) + 10;
-    const root = svg("svg", { viewBox: "0 0 " + W + " " + H, width: W, height: H, "data-testid": "lineage" });
-    nodes.forEach((n, k) => {
-      const y = 10 + k * (BH + GAP);
-      if (k > 0) {
-        root.appendChild(svg("line", { x1: X + BW / 2, x2: X + BW / 2, y1: y - GAP, y2: y, class: "edge" }));
-        root.appendChild(svg("text", { x: X + BW / 2 + 8, y: y - GAP / 2 + 4, class: "edge-label" }, n.operator + (n.gain === null ? "" : "  " + signed(n.gain))));
+    const key = run + "/" + (programId || "");
+    if (!state.lineage || state.lineage.key !== key) state.lineage = { key: key, revealed: new Set() };
+    const revealed = state.lineage.revealed;
+    const body = el("div", { "data-testid": "lineage-view" });
+    const draw = (focus) => {
+      const kept = lineageKept(nodes, revealed);
+      const keep = kept.keep;
+      const rows = lineageRows(nodes, keep);
+      const drawn = keep.filter(Boolean).length;
+      const controls = [];
+      const control = (text, testid, onClick) => {
+        const b = el("button", { type: "button", "data-testid": testid }, text);
+        b.addEventListener("click", onClick);
+        return b;
+      };
+      if (drawn < nodes.length) {
+        controls.push(control("Show all " + nodes.length, "lineage-show-all", () => {
+          nodes.forEach((n) => revealed.add(n.id));
+          draw("[data-testid=lineage-fold-all]");
+        }));
       }
-      const g = svg("g", { class: "node" + (k === nodes.length - 1 ? " best" : ""), "data-program": n.id },
+      if (revealed.size && nodes.length > LINEAGE_WHOLE) {
+        controls.push(control("Fold again", "lineage-fold-all", () => {
+          revealed.clear();
+          draw("[data-testid=lineage-show-all]");
+        }));
+      }
+      const folded = drawn < nodes.length
+        ? " Drawn: " + drawn + " of them, the seed, the steps that raised the best score along the line" +
+          (kept.capped ? " (the " + LINEAGE_STEPS + " largest of " + kept.steps + ")" : "") +
+          ", this program and the " + LINEAGE_LAST + " before it; a folded row opens in place."
+        : "";
+      body.replaceChildren(
+        el("p", { class: "muted", "data-testid": "lineage-summary" }, nodes.length + " programs from the seed; each edge names the operator that made the child and its gain over the parent." + folded),
+        controls.length ? el("div", { class: "pager" }, controls) : null,
+        lineageChart(run, nodes, rows, (first, last) => {
+          const count = last - first + 1;
+          const open = count <= LINEAGE_REVEAL ? nodes.slice(first, last + 1)
+            : [...nodes.slice(first, first + LINEAGE_REVEAL / 2), ...nodes.slice(last + 1 - LINEAGE_REVEAL / 2, last + 1)];
+          open.forEach((n) => revealed.add(n.id));
+          draw("a[data-program='" + CSS.escape(nodes[first].id) + "']");
+        }));
+      if (focus) { const target = body.querySelector(focus); if (target) target.focus(); }
+    };
+    draw(null);
+    return [el("h1", {}, "Lineage of ", programLink(run, d.program_id)), body];
+  }
+
+  function lineageChart(run, nodes, rows, onOpen) {
+    const BW = 300, BH = 40, FH = 36, GAP = 34, X = 20, W = BW + 320;
+    const H = rows.reduce((h, row) => h + (row.fold ? FH : BH) + GAP, 10) - GAP + 10;
+    const root = svg("svg", { viewBox: "0 0 " + W + " " + H, width: W, height: H, "data-testid": "lineage" });
+    let y = 10;
+    rows.forEach((row, k) => {
+      if (k > 0) {
+        root.appendChild(svg("line", { x1: X + BW / 2, x2: X + BW / 2, y1: y - GAP, y2: y, class: row.fold || rows[k - 1].fold ? "edge folded" : "edge" }));
+      }
+      if (row.fold) {
+        const [first, last] = row.fold;
+        const button = el("button", { type: "button", class: "fold", "data-testid": "lineage-fold", "data-count": last - first + 1, "data-first": nodes[first].id, "data-last": nodes[last].id },
+          foldText(nodes.slice(first, last + 1)));
+        button.addEventListener("click", () => onOpen(first, last));
+        root.appendChild(svg("foreignObject", { x: X, y: y, width: W - X - 20, height: FH }, button));
+        y += FH + GAP;
+        return;
+      }
+      const n = row.node;
+      if (k > 0) root.appendChild(svg("text", { x: X + BW / 2 + 8, y: y - GAP / 2 + 4, class: "edge-label" }, n.operator + (n.gain === null ? "" : "  " + signed(n.gain))));
+      const g = svg("g", { class: "node" + (row.index === nodes.length - 1 ? " best" : "") + (n.improved ? " improved" : ""), "data-program": n.id },
         svg("rect", { x: X, y: y, width: BW, height: BH }),
         svg("text", { x: X + 10, y: y + 17 }, n.id + " · " + n.status),
         svg("text", { x: X + 10, y: y + 33 }, "score " + fmt(n.score) + " · iteration " + n.iteration + " · island " + n.island));
-      root.appendChild(svg("a", { href: "#/run/" + run + "/program/" + encodeURIComponent(n.id) }, g));
+      root.appendChild(svg("a", { href: "#/run/" + run + "/program/" + encodeURIComponent(n.id), "data-program": n.id }, g));
+      y += BH + GAP;
     });
-    return [el("h1", {}, "Lineage of ", programLink(run, d.program_id)),
-      el("p", { class: "muted" }, nodes.length + " programs from the seed; each edge names the operator that made the child and its gain over the parent."),
-      root];
+    return root;
   }
 
   function diffBlock(text) {
@@ -654,6 +762,7 @@
   // re-render replaced it (its test id, or a link's address).
   function focusKey(node) {
     if (!node || node === document.body || !document.getElementById("view").contains(node)) return null;
+    if (node.dataset.first) return "[data-first='" + CSS.escape(node.dataset.first) + "']"; // a lineage's fold
     if (node.dataset.testid) return "[data-testid='" + CSS.escape(node.dataset.testid) + "']";
     const href = node.getAttribute("href");
     return href ? "a[href='" + CSS.escape(href) + "']" : null;
@@ -691,7 +800,7 @@
     }
   }
 
-  window.addEventListener("hashchange", () => render(false));
+  window.addEventListener("hashchange", () => { state.lineage = null; render(false); });
   document.addEventListener("DOMContentLoaded", () => {
     render(false);
     if (!EMBED) state.timer = setInterval(poll, POLL_MS);
