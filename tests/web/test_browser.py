@@ -68,6 +68,9 @@ def test_overview_shows_the_best_score_of_best_json(
     assert float(shown.get_attribute("title")) == best["score"]
     assert page.inner_text("[data-testid=iterations]") == "60"
     assert page.inner_text("[data-testid=stop-reason]") == "iterations budget reached"
+    # a stopped run's time is the time it ran, labelled so that it does not read as running
+    elapsed = page.locator(".card", has=page.locator("[data-testid=elapsed]")).inner_text()
+    assert elapsed.startswith("time running") and "(running)" not in elapsed
     assert page.locator("svg[data-testid=score-by-evaluations] polyline").count() == 3
     # the run's scores differ in the fifth decimal: each tick shows enough digits to differ
     for chart in ("score-by-evaluations", "score-over-time"):

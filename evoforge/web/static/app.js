@@ -292,7 +292,7 @@
         card("iterations", fmt(d.iterations), "iterations"),
         card("evaluations", fmt(d.evaluations), "evaluations"),
         card("evaluations / s", fmt(d.evaluations_per_s, 3)),
-        card("elapsed (running)", fmt(d.duration_s, 4) + " s", "elapsed"),
+        card("time running", fmt(d.duration_s, 4) + " s", "elapsed"),
         card("stop reason", d.running_in ? "running (" + d.running_in + ")" : d.stop_reason || "stopped without a clean stop (killed or crashed)", "stop-reason")),
       finalChoice(run, d),
       el("div", { class: "grid2" },
