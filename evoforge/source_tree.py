@@ -11,6 +11,7 @@ its own source.
 
 from __future__ import annotations
 
+import shlex
 import tomllib
 from pathlib import Path
 
@@ -51,3 +52,13 @@ def missing_source_dir_hint(path: Path, package_dir: Path | None = None) -> str:
         f" ({path.parts[0]}/ comes with evoforge's source tree, not with the installed "
         "package: run from a clone, or `evoforge init DIR` writes a working problem)"
     )
+
+
+def install_command(extra: str, package_dir: Path | None = None) -> str:
+    """The command that installs ``extra`` for the evoforge that runs: ``pip install -e
+    'ROOT[extra]'`` where it runs from its source tree (a clone has no package of that
+    name to fetch: see :func:`source_root`), else ``pip install 'evoforge[extra]'``."""
+    root = source_root(package_dir)
+    if root is None:
+        return f"pip install 'evoforge[{extra}]'"
+    return f"pip install -e {shlex.quote(f'{root}[{extra}]')}"

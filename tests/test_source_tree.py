@@ -114,3 +114,15 @@ def test_an_installed_bench_never_records_the_repository_it_is_installed_in(
         [*git, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert harness.revision_of(tmp_path) in (head, f"{head}+modified")
+
+
+def test_the_install_hint_fits_how_evoforge_was_installed(tmp_path: Path) -> None:
+    """A clone has no package named evoforge to fetch from an index: its hint installs the
+    extra into the clone itself; an installed package's names the package."""
+    assert source_tree.install_command("web") == f"pip install -e '{ROOT}[web]'"
+    package = _site_packages_in(tmp_path / "my project")
+    assert source_tree.install_command("web", package) == "pip install 'evoforge[web]'"
+    spaced = tmp_path / "a clone" / "evoforge"
+    spaced.mkdir(parents=True)
+    (spaced.parent / "pyproject.toml").write_text('[project]\nname = "evoforge"\n')
+    assert source_tree.install_command("llm", spaced) == f"pip install -e '{spaced.parent}[llm]'"

@@ -55,7 +55,7 @@ from evoforge.bench.records import (
     append_records,
     read_records,
 )
-from evoforge.source_tree import source_root
+from evoforge.source_tree import install_command, source_root
 
 DEFAULT_OUT = Path("benchmarks") / "results"
 PROBLEMS_DIR = Path("benchmarks") / "problems"
@@ -335,7 +335,7 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> Benc
     engines = check_engines(options.engines)
     if importlib.util.find_spec("scipy") is None:
         # the report's bootstrap intervals: fail now, not after hours of runs
-        raise BenchError("the report needs scipy: pip install 'evoforge[bench]'")
+        raise BenchError(f"the report needs scipy: {install_command('bench')}")
     problems: dict[str, Path] = {}
     fingerprints: dict[str, str] = {}
     for spec in options.problems:

@@ -26,6 +26,7 @@ from evoforge.bench.engines import STOP_WALL_TIME
 from evoforge.bench.intervals import Interval, median_interval
 from evoforge.bench.records import STATUS_OK, RunRecord
 from evoforge.bench.splits_report import split_stats, splits_table
+from evoforge.source_tree import install_command
 
 README_FILENAME = "README.md"
 TABLE_FILENAME = "table.md"
@@ -306,7 +307,7 @@ it, and the gap search − test says how much the search score overstates the re
     try:
         from evoforge.bench.plots import plot_problem
     except ImportError:
-        log("plots skipped: matplotlib is not installed (pip install 'evoforge[bench]')")
+        log(f"plots skipped: matplotlib is not installed ({install_command('bench')})")
         plot_lines.append("Plots were not made: matplotlib is not installed.")
     else:
         for problem in problems:

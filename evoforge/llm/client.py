@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from evoforge.config import LLMConfig, LLMModelConfig, NoveltyConfig
 from evoforge.llm.records import RETRYABLE, CallOutcome, EmbeddingError, LLMCallRecord
+from evoforge.source_tree import install_command
 
 __all__ = [
     "ChatClient",
@@ -138,7 +139,7 @@ def _import_openai() -> Any:
         import openai
     except ImportError as exc:  # without the llm extra (tests/test_missing_extras.py)
         raise LLMSetupError(
-            "language-model operators need the openai package: pip install 'evoforge[llm]'"
+            "language-model operators need the openai package: " + install_command("llm")
         ) from exc
     return openai
 

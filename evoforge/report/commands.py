@@ -22,6 +22,7 @@ from rich.table import Table
 from evoforge.report import views
 from evoforge.report.reader import REPORT_FILENAME, RunReader
 from evoforge.report.tracker import top_reasons
+from evoforge.source_tree import install_command
 from evoforge.terminal import printable
 
 DEFAULT_PORT = 8000
@@ -64,7 +65,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     missing = [name for name in ("fastapi", "uvicorn") if importlib.util.find_spec(name) is None]
     if missing:
         raise ViewUsageError(
-            f"evoforge serve needs {' and '.join(missing)}: pip install 'evoforge[web]'"
+            f"evoforge serve needs {' and '.join(missing)}: {install_command('web')}"
         )
     from evoforge.web.app import serve
     from evoforge.web.security import is_loopback, new_token

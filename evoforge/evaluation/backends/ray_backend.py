@@ -43,6 +43,7 @@ from evoforge.evaluation.evaluator import ProblemEvaluator
 from evoforge.evaluation.raw import RawEvaluation
 from evoforge.evaluation.sandbox import Sandbox, SandboxLimits
 from evoforge.evaluation.sandbox.reaper import RAY_PROBLEM_PREFIX, claim_directory
+from evoforge.source_tree import install_command
 
 __all__ = ["MAX_ATTEMPTS", "RayBackend", "SandboxWorker"]
 
@@ -129,7 +130,7 @@ class RayBackend(EvaluationBackend):
         ``worker_body``: the actors' class."""
         if ray is None:
             raise BackendError(
-                "the ray backend needs Ray: pip install 'evoforge[ray]' (or choose "
+                f"the ray backend needs Ray: {install_command('ray')} (or choose "
                 "evaluator.backend: local)"
             )
         self.config = config
