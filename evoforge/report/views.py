@@ -126,6 +126,23 @@ def program(reader: RunReader, program_id: str) -> dict[str, Any] | None:
     }
 
 
+# A program and its ancestors, nearest first, in one query (a deep lineage is hundreds of
+# rows). ``depth`` orders them and bounds a loop of parents by the largest seq, which no
+# lineage without a loop exceeds.
+_ANCESTRY = """
+WITH RECURSIVE line(depth, id, parent_id, operator, score, iteration, status, island) AS (
+    SELECT 0, id, parent_id, operator, score, iteration, status, island
+    FROM programs WHERE id = ?
+    UNION ALL
+    SELECT line.depth + 1, p.id, p.parent_id, p.operator, p.score, p.iteration, p.status,
+           p.island
+    FROM programs AS p JOIN line ON p.id = line.parent_id
+    WHERE line.depth <= (SELECT COALESCE(MAX(seq), 0) FROM programs)
+)
+SELECT id, parent_id, operator, score, iteration, status, island FROM line ORDER BY depth
+"""
+
+
 def lineage(reader: RunReader, program_id: str | None = None) -> dict[str, Any] | None:
     """The ancestry of ``program_id`` (default: the best program), seed first.
 
@@ -146,16 +163,10 @@ def lineage(reader: RunReader, program_id: str | None = None) -> dict[str, Any] 
         program_id = str(best[0])
     chain: list[dict[str, Any]] = []
     seen: set[str] = set()
-    cursor: str | None = program_id
-    while cursor is not None and cursor not in seen:
-        seen.add(cursor)
-        row = reader.one(
-            "SELECT id, parent_id, operator, score, iteration, status, island FROM programs "
-            "WHERE id = ?",
-            (cursor,),
-        )
-        if row is None:
+    for row in reader.rows(_ANCESTRY, (program_id,)):  # the program first, then its parents
+        if row[0] in seen:  # a loop of parents (a damaged or hostile database) ends here
             break
+        seen.add(row[0])
         chain.append(
             {
                 "id": row[0],
@@ -167,7 +178,6 @@ def lineage(reader: RunReader, program_id: str | None = None) -> dict[str, Any] 
                 "island": row[6],
             }
         )
-        cursor = row[1]
     if not chain:
         return None
     chain.reverse()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,6 +70,47 @@ def test_lineage_of_the_best_matches_best_summary(reader: RunReader, summaries: 
         if child["score"] is not None and parent["score"] is not None:
             assert child["gain"] == pytest.approx(child["score"] - parent["score"])
     assert views.lineage(reader, "no-such-program") is None
+
+
+def test_a_lineage_is_one_query_however_deep(reader: RunReader, summaries: tuple) -> None:
+    """A deep line (hundreds of ancestors in a long run) costs one query, not one a node."""
+    best, _ = summaries
+    assert len(best["lineage"]) >= 3
+    queries: list[str] = []
+    rows, one = reader.rows, reader.one
+
+    def counted_rows(sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        queries.append(sql)
+        return rows(sql, params)
+
+    def counted_one(sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+        queries.append(sql)
+        return one(sql, params)
+
+    reader.rows = counted_rows  # type: ignore[method-assign]
+    reader.one = counted_one  # type: ignore[method-assign]
+    chain = views.lineage(reader, best["program_id"])
+    assert chain is not None and [node["id"] for node in chain["nodes"]] == best["lineage"]
+    assert len(queries) == 1
+
+
+def test_a_loop_of_parents_ends_the_lineage(small_run: Path, tmp_path: Path) -> None:
+    """A damaged or hostile database whose parents loop still gives a finite lineage."""
+    copy = tmp_path / "run"
+    shutil.copytree(small_run, copy)
+    conn = sqlite3.connect(copy / RunDatabase.FILENAME)
+    first, second = conn.execute("SELECT id FROM programs ORDER BY seq LIMIT 2").fetchall()
+    conn.execute("UPDATE programs SET parent_id = ? WHERE id = ?", (second[0], first[0]))
+    conn.execute("UPDATE programs SET parent_id = ? WHERE id = ?", (first[0], second[0]))
+    conn.commit()
+    conn.close()
+    reader = RunReader(copy)
+    try:
+        chain = views.lineage(reader, second[0])
+    finally:
+        reader.close()
+    assert chain is not None
+    assert [node["id"] for node in chain["nodes"]] == [first[0], second[0]]  # seed first
 
 
 def test_program_has_a_diff_against_its_parent(reader: RunReader, summaries: tuple) -> None:
