@@ -207,6 +207,27 @@ def _messages(system: str, user: str, assistant: str) -> list[dict[str, str]]:
     ]
 
 
+def _scored_parents(
+    batch: Iterable[tuple[str, list[Node]]], nodes: Mapping[str, Node]
+) -> Iterator[tuple[Node, list[Node]]]:
+    """The ``(parent, children)`` of ``batch`` whose parent is known and scored: the
+    parents an improvement can be measured against."""
+    for parent_id, children in batch:
+        parent = nodes.get(parent_id)
+        if parent is not None and parent.is_scored:
+            yield parent, children
+
+
+def _quota(
+    parent: Node, children: list[Node], options: ExportOptions
+) -> tuple[float, list[Node], int]:
+    """``parent``'s difficulty, the improving children its quota keeps, and how many
+    improving children the quota leaves out."""
+    chosen = improving_children(parent, children, options)
+    beyond = sum(1 for child in children if improves(child, parent)) - len(chosen)
+    return difficulty(parent, children), chosen, beyond
+
+
 def _sft(
     source: RunSource, run: int, options: ExportOptions, drops: Counter[str], count: Count | None
 ) -> list[Candidate]:
@@ -216,15 +237,9 @@ def _sft(
     with source.reading() as db:
         for batch in _batches(counted(parents, len(parents), count), BATCH):
             specs: list[tuple[Spec, int]] = []  # with the seq that orders it
-            for parent_id, children in batch:
-                parent = nodes.get(parent_id)
-                if parent is None or not parent.is_scored:
-                    continue
-                hardness = difficulty(parent, children)
-                chosen = improving_children(parent, children, options)
-                drops["quota"] += sum(1 for child in children if improves(child, parent)) - len(
-                    chosen
-                )
+            for parent, children in _scored_parents(batch, nodes):
+                hardness, chosen, beyond = _quota(parent, children, options)
+                drops["quota"] += beyond
                 specs += [
                     (Spec(parent.id, child.id, None, hardness), child.seq) for child in chosen
                 ]
@@ -337,15 +352,8 @@ def _preference(
         for batch in _batches(counted(parents, len(parents), count), BATCH):
             # per parent: its quota's drops, its difficulty, each chosen child's rejected
             plans: list[tuple[Node, int, float, list[tuple[Node, list[Node]]]]] = []
-            for parent_id, children in batch:
-                node = nodes.get(parent_id)
-                if node is None or not node.is_scored:
-                    continue
-                hardness = difficulty(node, children)
-                chosen_children = improving_children(node, children, options)
-                beyond = sum(1 for child in children if improves(child, node)) - len(
-                    chosen_children
-                )
+            for node, children in _scored_parents(batch, nodes):
+                hardness, chosen_children, beyond = _quota(node, children, options)
                 pairs = [
                     (chosen, rejected_siblings(chosen, node, children, options, offset))
                     for offset, chosen in enumerate(chosen_children)
