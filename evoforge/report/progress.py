@@ -52,11 +52,15 @@ class Reporter:
         """Called once at the end."""
 
 
+def refused_children(engine: Engine) -> int:
+    """Children refused unevaluated so far (no change, a copy, a broken name)."""
+    return engine.counters.failures.get(EvalStatus.REJECTED.value, 0)
+
+
 def failed_evaluations(engine: Engine) -> int:
     """Children evaluated without a score so far (failed, timed out, invalid): the
     engine's failure counts without the children refused unevaluated."""
-    counts = engine.counters.failures
-    return sum(counts.values()) - counts.get(EvalStatus.REJECTED.value, 0)
+    return sum(engine.counters.failures.values()) - refused_children(engine)
 
 
 def _format_score(score: float | None) -> str:
@@ -151,7 +155,7 @@ class RichReporter(Reporter):
             best=_format_score(engine.best.score if engine.best else None),
             rate=f"{self._rate(engine):.1f}",
             failures=failed_evaluations(engine),
-            refused=engine.counters.failures.get(EvalStatus.REJECTED.value, 0),
+            refused=refused_children(engine),
         )
 
     def _milestone_after(self, iterations: int) -> int:
@@ -175,7 +179,7 @@ class RichReporter(Reporter):
             f"{_format_score(engine.best.score if engine.best else None)}, "
             f"{engine.counters.evaluations} evaluations ({self._rate(engine):.1f}/s), "
             f"failures {failed_evaluations(engine)}, "
-            f"refused {engine.counters.failures.get(EvalStatus.REJECTED.value, 0)}, "
+            f"refused {refused_children(engine)}, "
             f"{elapsed // 3600}:{elapsed // 60 % 60:02d}:{elapsed % 60:02d}"
         )
 
