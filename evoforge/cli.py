@@ -43,6 +43,7 @@ from evoforge.splits import last_line
 from evoforge.stop_signals import outliving_the_terminal
 from evoforge.storage.db import DatabaseError, RunDatabase
 from evoforge.terminal import printable
+from evoforge.wording import quantity
 
 EXIT_USAGE = 2
 #: The run stopped because no language model was usable (``llm.on_no_model: stop``).
@@ -697,16 +698,18 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         counts[record.status] = counts.get(record.status, 0) + 1
     not_ok = "".join(f", {count} {status}" for status, count in sorted(counts.items()))
     print(
-        f"{result.ran} run(s) recorded{not_ok}, {result.skipped_finished} already finished, "
-        f"in {result.wall_time_s:.1f} s; report in {result.readme}"
+        f"{quantity(result.ran, 'run')} recorded{not_ok}, "
+        f"{result.skipped_finished} already finished, in {result.wall_time_s:.1f} s; "
+        f"report in {result.readme}"
     )
     if unfinished and not args.report_only:
         # a bench whose runs failed must not end as if all were well
         first = unfinished[0]
         print(
-            f"evoforge bench: {len(unfinished)} run(s) without a result ({first.problem} / "
-            f"{first.engine} / seed {first.seed}: {first.status}: {first.reason[:200]}); the "
-            "report lists every reason, and the same command tries them again",
+            f"evoforge bench: {quantity(len(unfinished), 'run')} without a result "
+            f"({first.problem} / {first.engine} / seed {first.seed}: {first.status}: "
+            f"{first.reason[:200]}); the report lists every reason, and the same command "
+            "tries them again",
             file=sys.stderr,
         )
         return 1

@@ -56,6 +56,7 @@ from evoforge.bench.records import (
     read_records,
 )
 from evoforge.source_tree import install_command, source_root
+from evoforge.wording import quantity
 
 DEFAULT_OUT = Path("benchmarks") / "results"
 PROBLEMS_DIR = Path("benchmarks") / "problems"
@@ -386,12 +387,13 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> Benc
                         )
                     )
         log(
-            f"evoforge bench: {len(problems)} problem(s) x {len(engines)} engine(s) x "
-            f"{len(seeds)} seed(s), {budget} evaluations each; {finished} finished before, "
-            f"{len(pending)} to run on {options.jobs} job(s); output in {out}"
+            f"evoforge bench: {quantity(len(problems), 'problem')} x "
+            f"{quantity(len(engines), 'engine')} x {quantity(len(seeds), 'seed')}, "
+            f"{budget} evaluations each; {finished} finished before, {len(pending)} to run on "
+            f"{quantity(options.jobs, 'job')}; output in {out}"
         )
         if options.report_only:
-            log(f"report only: {len(pending)} run(s) left unrun")
+            log(f"report only: {quantity(len(pending), 'run')} left unrun")
             pending = []
         pending, skipped = _prepare_openevolve(pending, out, log)
         if skipped:
@@ -458,8 +460,9 @@ def _refuse_runs_of_edited_problems(
     if stale:
         problem, count = next(iter(stale.items()))
         raise BenchError(
-            f"{count} finished run(s) of {problem!r} in {out} were made from other files of "
-            f"that problem (it was edited since); give another --out, or restore the files"
+            f"{quantity(count, 'finished run')} of {problem!r} in {out} "
+            f"{'was' if count == 1 else 'were'} made from other files of that problem (it "
+            "was edited since); give another --out, or restore the files"
         )
 
 
@@ -472,7 +475,7 @@ def _describe_records(records: Sequence[RunRecord]) -> str:
         return ", ".join(str(value) for value in sorted(values))
 
     return (
-        f"{len(records)} run(s): problems {listed({r.problem for r in records})}; "
+        f"{quantity(len(records), 'run')}: problems {listed({r.problem for r in records})}; "
         f"engines {listed({r.engine for r in records})}; "
         f"--evaluations {listed({r.budget for r in records})}; "
         f"seeds {listed({r.seed for r in records})}"
@@ -559,7 +562,7 @@ def _run_pending(pending: list[RunTask], out: Path, jobs: int, log: Callable[[st
                 recorded += 1
                 log(f"{_format_record(record)} (finished while stopping)")
         raise BenchInterrupted(
-            f"interrupted after {recorded} run(s); run the same command again to continue"
+            f"interrupted after {quantity(recorded, 'run')}; run the same command again to continue"
         ) from None
     finally:
         pool.kill()
@@ -648,7 +651,8 @@ class _RunPool:
 
 
 def _time_left(elapsed_s: float, done: int, total: int) -> str:
-    """A rough estimate of the time the rest will take at the pace so far ("" when done).
+    """A rough estimate of the time the rest will take at the pace so far ("" when done), in
+    seconds under a minute, minutes under an hour, else hours.
 
     Runs differ a lot in cost (problems, engines), so this is a guide, not a promise."""
     if done <= 0 or done >= total:
@@ -656,7 +660,9 @@ def _time_left(elapsed_s: float, done: int, total: int) -> str:
     left = elapsed_s / done * (total - done)
     if left >= 3600:
         return f"; about {left / 3600:.1f} h left at this pace"
-    return f"; about {max(1, round(left / 60))} min left at this pace"
+    if left >= 59.5:
+        return f"; about {round(left / 60)} min left at this pace"
+    return f"; about {max(1, round(left))} s left at this pace"
 
 
 def _sigterm_as_interrupt() -> Callable[[], None]:

@@ -27,6 +27,7 @@ from evoforge.bench.intervals import Interval, median_interval
 from evoforge.bench.records import STATUS_OK, RunRecord
 from evoforge.bench.splits_report import split_stats, splits_table
 from evoforge.source_tree import install_command
+from evoforge.wording import quantity
 
 README_FILENAME = "README.md"
 TABLE_FILENAME = "table.md"
@@ -186,7 +187,7 @@ def markdown_tables(summary: dict[str, list[EngineStats]], budget: int) -> str:
             wall = "–" if row.mean_wall_time_s is None else f"{row.mean_wall_time_s:.1f}"
             failed = "–" if row.failed_share is None else f"{100 * row.failed_share:.0f} %"
             if row.failed_share is not None and row.failed_runs < row.runs:
-                failed += f" ({_runs(row.failed_runs)})"
+                failed += f" ({quantity(row.failed_runs, 'run')})"
             parts.append(
                 f"| {row.engine} | {median} | {ci} | {iqr} | {row.runs} | {evaluations} | {failed} "
                 f"| {wall} |"
@@ -265,7 +266,7 @@ def machine_description(jobs: int) -> str:
     arch = platform.machine() if cpu in ("", platform.machine()) else f"{platform.machine()}, {cpu}"
     return (
         f"{platform.system()} {platform.release()} ({arch}), "
-        f"{os.cpu_count()} cores, {jobs} job(s) at once; Python {sys.version.split()[0]}"
+        f"{os.cpu_count()} cores, {quantity(jobs, 'job')} at once; Python {sys.version.split()[0]}"
     )
 
 
@@ -327,7 +328,9 @@ it, and the gap search − test says how much the search score overstates the re
     revisions: dict[str, int] = {}
     for record in finished:
         revisions[record.revision or "unknown"] = revisions.get(record.revision or "unknown", 0) + 1
-    revision_line = ", ".join(f"`{name}` ({_runs(count)})" for name, count in revisions.items())
+    revision_line = ", ".join(
+        f"`{name}` ({quantity(count, 'run')})" for name, count in revisions.items()
+    )
     cut_short = [
         r
         for r in finished
@@ -396,8 +399,3 @@ Median over seeds of the best score so far, with a 95 % bootstrap confidence ban
     path.write_text(readme, encoding="utf-8")
     log(f"report: {path}")
     return path
-
-
-def _runs(count: int) -> str:
-    """``1 run``, ``4 runs``."""
-    return f"{count} run" if count == 1 else f"{count} runs"

@@ -31,6 +31,7 @@ from evoforge.export.selection import cap_per_lineage
 from evoforge.export.source import RunSource, load_run
 from evoforge.export.splits import assign_splits, deduplicate
 from evoforge.storage.db import storable_text
+from evoforge.wording import quantity
 
 __all__ = ["CARD_FILENAME", "SPLIT_FILES", "ExportResult", "export_runs"]
 
@@ -134,7 +135,7 @@ def export_runs(
     by_split = {"train": splits.train, "validation": splits.validation}
     if not splits.train and not splits.validation:
         raise ExportError(
-            f"no {options.format} examples selected from {len(sources)} run(s) "
+            f"no {options.format} examples selected from {quantity(len(sources), 'run')} "
             f"({len(candidates)} candidates); the runs may hold no improving children"
         )
     out.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ from evoforge.report.reader import REPORT_FILENAME, RunReader
 from evoforge.report.tracker import top_reasons
 from evoforge.source_tree import install_command
 from evoforge.terminal import printable
+from evoforge.wording import quantity
 
 DEFAULT_PORT = 8000
 DEFAULT_HOST = "127.0.0.1"
@@ -76,7 +77,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     def announce(url: str) -> None:
         note = "" if token is None else " (the token in it is required: keep it private)"
-        print(f"evoforge serving {len(args.run_dirs)} run(s) at {url}{note}; Ctrl-C stops it")
+        print(
+            f"evoforge serving {quantity(len(args.run_dirs), 'run')} at {url}{note}; "
+            "Ctrl-C stops it"
+        )
         print(f"open: {url}", flush=True)
 
     with contextlib.suppress(KeyboardInterrupt):

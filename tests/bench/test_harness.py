@@ -75,7 +75,7 @@ def test_bench_runs_records_reports_and_resumes(
     assert partial.ran == 0 and len(partial.records) == 4
     assert len((out / "runs.jsonl").read_text().splitlines()) == 4
     assert "Runs finished: 4 of 8" in (out / "README.md").read_text()
-    assert "report only: 4 run(s) left unrun" in lines
+    assert "report only: 4 runs left unrun" in lines
 
 
 @pytest.mark.parametrize(
@@ -266,6 +266,9 @@ def test_time_left_is_a_rough_estimate_from_the_pace() -> None:
     assert _time_left(60.0, 1, 3) == "; about 2 min left at this pace"
     assert _time_left(3600.0, 1, 3) == "; about 2.0 h left at this pace"
     assert _time_left(60.0, 3, 3) == ""
+    # under a minute in seconds: 3.5 s per run with one of two left is not "about 1 min"
+    assert _time_left(3.5, 1, 2) == "; about 4 s left at this pace"
+    assert _time_left(0.2, 1, 2) == "; about 1 s left at this pace"
 
 
 def test_a_seed_that_does_not_score_fails_every_engines_run(
@@ -360,7 +363,7 @@ def test_a_report_written_later_describes_the_runs_jobs(tmp_path: Path) -> None:
     assert record.jobs == 1
     later = run_bench(replace(options, jobs=2, report_only=True), log=lambda line: None)
     readme = later.readme.read_text()
-    assert "1 job(s) at once" in readme and "2 job(s) at once" not in readme
+    assert "1 job at once" in readme and "2 jobs at once" not in readme
     assert "evoforge bench --problems curve_fit --engines evoforge --jobs 1" in readme
 
 
@@ -494,9 +497,9 @@ def test_a_bench_whose_runs_failed_says_so_and_ends_with_status_1(
     argv += ["--evaluations", "3", "--jobs", "1", "--out", str(tmp_path / "out")]
     assert main(argv) == 1
     captured = capsys.readouterr()
-    assert "1 run(s) recorded, 1 failed, 0 already finished" in captured.out
+    assert "1 run recorded, 1 failed, 0 already finished" in captured.out
     err = captured.err.strip()
-    assert len(err.splitlines()) == 1 and "1 run(s) without a result" in err
+    assert len(err.splitlines()) == 1 and "1 run without a result" in err
     assert "broken / evoforge / seed 0: failed:" in err and "seed program did not score" in err
     # a report of those runs, written later, is a report: it succeeds
     assert main([*argv, "--report-only"]) == 0
