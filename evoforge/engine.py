@@ -24,7 +24,6 @@ import asyncio
 import heapq
 import json
 import math
-import os
 import shutil
 import sqlite3
 import time
@@ -43,6 +42,7 @@ from evoforge.archive.stagnation import StagnationAction, StagnationMonitor
 from evoforge.blocking import run_to_completion
 from evoforge.checks import Check, Rejection, default_checks
 from evoforge.config import Config, check_endpoint_url, config_to_yaml, validate_config
+from evoforge.cpus import usable_cpus
 from evoforge.evaluation.backends.base import (
     BackendError,
     EvaluationBackend,
@@ -1813,13 +1813,21 @@ def _remove_database(db_path: Path) -> None:
 
 def _proposal_pool(config: Config, settings: FactsSettings) -> ProposalPool | None:
     """The pool the symbolic operators run in: ``run.proposal_processes`` processes (as
-    many as the run's workers, at most one per core, when unset); None for 0."""
-    processes = config.run.proposal_processes
-    if processes is None:
-        processes = min(config.run.workers, os.cpu_count() or 1)
+    many as the run's workers, at most one per CPU this process may use, when unset);
+    None for 0."""
+    processes = proposal_processes(config)
     if processes == 0:
         return None
     return ProposalPool(config.operators, settings, processes)
+
+
+def proposal_processes(config: Config) -> int:
+    """How many proposal processes a run gets: ``run.proposal_processes``, or when unset as
+    many as its workers, at most one per CPU this process may use (a process pinned to
+    fewer CPUs than the machine has gets fewer)."""
+    if config.run.proposal_processes is not None:
+        return config.run.proposal_processes
+    return min(config.run.workers, usable_cpus())
 
 
 def _hash_of(code: str, parent: Program) -> str:
