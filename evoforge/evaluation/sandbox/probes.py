@@ -11,9 +11,15 @@ import threading
 from pathlib import Path
 
 from evoforge.evaluation.sandbox.jail import jail_python, jail_spec
+from evoforge.evaluation.sandbox.launcher import CLONE_NEWNET, CLONE_NEWUSER, namespace_failure
 from evoforge.evaluation.sandbox.reaper import PROBE_PREFIX, claim_directory, remove_tree
 
-__all__ = ["LAUNCHER_PATH", "filesystem_isolation", "launcher_spec", "network_isolation"]
+__all__ = [
+    "LAUNCHER_PATH",
+    "filesystem_isolation",
+    "launcher_spec",
+    "network_isolation",
+]
 
 LAUNCHER_PATH = Path(__file__).with_name("launcher.py")
 
@@ -26,9 +32,7 @@ if libc.unshare(CLONE_NEWNET) == 0:
 first = ctypes.get_errno()
 if libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0:
     print("userns+netns"); sys.exit(0)
-import os
-print("none: unshare(CLONE_NEWNET): %s; unshare(CLONE_NEWUSER|CLONE_NEWNET): %s"
-      % (os.strerror(first), os.strerror(ctypes.get_errno())))
+print("none %d %d" % (first, ctypes.get_errno()))
 """
 
 _probe_lock = threading.Lock()
@@ -65,7 +69,21 @@ def _probe_network_isolation() -> str:
     if done.returncode != 0 or not answer:
         tail = done.stderr.strip().splitlines()[-1:] or [f"exit status {done.returncode}"]
         return f"none: probe failed: {tail[0]}"
-    return answer
+    return _network_answer(answer)
+
+
+def _network_answer(answer: str) -> str:
+    """The probe's answer in words: a mode, or ``none 1 28`` (the two attempts' errnos)
+    as ``"none: <why each failed>"``."""
+    words = answer.split()
+    if len(words) != 3 or words[0] != "none" or not all(word.isdigit() for word in words[1:]):
+        return answer
+    alone, with_user = int(words[1]), int(words[2])
+    return (
+        f"none: unshare(CLONE_NEWNET): {namespace_failure(CLONE_NEWNET, alone)}; "
+        "unshare(CLONE_NEWUSER|CLONE_NEWNET): "
+        f"{namespace_failure(CLONE_NEWUSER | CLONE_NEWNET, with_user)}"
+    )
 
 
 _FILESYSTEM_CHECK = r"""
