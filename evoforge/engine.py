@@ -51,8 +51,9 @@ from evoforge.evaluation.backends.base import (
 )
 from evoforge.evaluation.environment import sanitized_environment
 from evoforge.evaluation.evaluator import ProblemEvaluator
-from evoforge.evaluation.sandbox import filesystem_isolation
+from evoforge.evaluation.sandbox import SandboxLimits, filesystem_isolation
 from evoforge.evaluation.sandbox.jail import shown_by_system_binds
+from evoforge.evaluation.sandbox.probes import limits_out_of_reach
 from evoforge.facts import ChildFacts, FactsSettings, child_facts
 from evoforge.kinds import RejectionKind, StopReason
 from evoforge.llm.records import LLMCallRecord
@@ -306,6 +307,7 @@ class Engine:
         an :class:`EngineError` naming its entry, after closing what was built before it.
         """
         _refuse_directories_in_sight(problem.directory, run_dir)
+        _refuse_limits_out_of_reach(config)
         llm = build_llm(problem, config)
         try:
             operators = build_operators(config.operators, llm)
@@ -1781,6 +1783,17 @@ def _refuse_directories_in_sight(problem_dir: Path, run_dir: Path) -> None:
                 "shows to candidates (they could read the evaluator, its data and the run); "
                 "move it elsewhere"
             )
+
+
+def _refuse_limits_out_of_reach(config: Config) -> None:
+    """EngineError when the local sandbox would set a limit above this process's own hard
+    limit (a shell's ``ulimit -v`` below ``evaluator.memory_mb``), which it cannot raise:
+    every evaluation's setup would fail, the seed's first. Ray workers check their own."""
+    if config.evaluator.backend != "local":
+        return
+    lines = limits_out_of_reach(SandboxLimits.from_config(config.evaluator).rlimits())
+    if lines:
+        raise EngineError("; ".join(lines))
 
 
 def _holds_started_run(db_path: Path) -> bool | Literal["unreadable"]:

@@ -155,11 +155,15 @@ def join_cgroups(setup: Setup) -> None:
 
 
 def set_limits(setup: Setup) -> None:
-    try:
-        for name, soft, hard in setup.spec["limits"]:
+    for name, soft, hard in setup.spec["limits"]:
+        try:
             resource.setrlimit(getattr(resource, name), (soft, hard))
-    except (OSError, ValueError) as exc:
-        setup.fail("cannot set resource limits: %s" % (exc,))
+        except (OSError, ValueError) as exc:
+            own = resource.getrlimit(getattr(resource, name))[1]
+            setup.fail(
+                "cannot set %s to %d (this process's own hard limit is %s): %s"
+                % (name, hard, "unlimited" if own == resource.RLIM_INFINITY else own, exc)
+            )
 
 
 def isolate_network(setup: Setup) -> None:

@@ -18,6 +18,7 @@ __all__ = [
     "LAUNCHER_PATH",
     "filesystem_isolation",
     "launcher_spec",
+    "limits_out_of_reach",
     "network_isolation",
 ]
 
@@ -218,3 +219,65 @@ def launcher_spec(
         "keep_capabilities": keep_capabilities,
         "cpu": cpu,
     }
+
+
+#: Per limit a run sets: the setting that sizes it, its unit in bytes (1: a count), the
+#: limit's name in words and the shell command that sets it.
+_LIMIT_SETTINGS = {
+    "RLIMIT_AS": ("evaluator.memory_mb", 1024 * 1024, "MiB", "address-space", "ulimit -v"),
+    "RLIMIT_FSIZE": ("evaluator.max_file_size_mb", 1024 * 1024, "MiB", "file-size", "ulimit -f"),
+    "RLIMIT_CPU": ("evaluator.cpu_time_s", 1, "s", "CPU-time", "ulimit -t"),
+}
+_RAISE_PROBE = r"""
+import resource, sys
+for name, soft, hard in (word.split(":") for word in sys.argv[1:]):
+    try:
+        resource.setrlimit(getattr(resource, name), (int(soft), int(hard)))
+    except (OSError, ValueError):
+        print(name)
+"""
+
+
+def limits_out_of_reach(rlimits: list[tuple[str, int, int]]) -> list[str]:
+    """The resource limits a run would set above this process's own hard limits where it
+    cannot raise them (no ``CAP_SYS_RESOURCE``: tried in a throwaway child): one line each
+    naming the setting, the process's limit and what to do. Every sandboxed command's
+    setup would fail on them."""
+    import resource
+
+    above = []
+    for name, soft, hard in rlimits:
+        own = resource.getrlimit(getattr(resource, name))[1]
+        if name in _LIMIT_SETTINGS and own != resource.RLIM_INFINITY and hard > own:
+            above.append((name, soft, hard, own))
+    refused = _refused_raises(above)
+    lines = []
+    for name, soft, _, own in above:
+        if name not in refused:
+            continue
+        setting, unit_bytes, unit, words, command = _LIMIT_SETTINGS[name]
+        most = own // unit_bytes - (1 if name == "RLIMIT_CPU" else 0)  # its hard is soft + 1
+        lines.append(
+            f"{setting} asks for {soft // unit_bytes} {unit}, above this process's own "
+            f"{words} limit of {own // unit_bytes} {unit} ({command}), which it cannot "
+            f"raise: set {setting} to at most {most} or raise the limit"
+        )
+    return lines
+
+
+def _refused_raises(limits: list[tuple[str, int, int, int]]) -> set[str]:
+    """Which of ``limits`` (name, soft, hard, own hard) a child of this process cannot set."""
+    if not limits:
+        return set()
+    words = [f"{name}:{soft}:{hard}" for name, soft, hard, _ in limits]
+    try:
+        done = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", _RAISE_PROBE, *words],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return {name for name, *_ in limits}
+    return set(done.stdout.split())
