@@ -549,6 +549,12 @@ class ProblemEvaluator:
             reason += f" (memory limit of {self.limits.memory_mb} MiB reached)"
         if "File too large" in message:  # EFBIG: Python ignores SIGXFSZ
             reason += f" (file-size limit of {self.limits.max_file_size_mb} MiB reached)"
+        if kind == "BlockingIOError" and "Resource temporarily unavailable" in message:
+            # EAGAIN from fork or clone: the evaluation's pids cgroup or RLIMIT_NPROC
+            reason += (
+                f" (process limit reached: an evaluation may run at most "
+                f"{self.limits.max_processes} processes and threads at once)"
+            )
         if where == 0:
             reason = f"evaluator could not start: {reason}"
         tail = error.get("traceback_tail")
