@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from evoforge.config import resolve_config
+from evoforge.cpus import usable_cpus
 from evoforge.engine import Engine
 from evoforge.facts import child_facts
 from evoforge.operators.base import Proposal
@@ -166,7 +167,7 @@ async def measure(
     size: int, timed: int, seed: int, processes: int | None, real_fill: int, in_flight_timed: int
 ) -> list[dict[str, Any]]:
     problem = load_problem(PROBLEM)
-    in_flight = max(2, os.cpu_count() or 1)
+    in_flight = max(2, usable_cpus())
     run_layer: dict[str, Any] = {
         "workers": 1,
         # the fill keeps several jobs in flight; the timed iterations run one at a time

@@ -242,7 +242,10 @@ def _add_bench_parser(commands: Any) -> None:
         help="output directory (default benchmarks/results/latest)",
     )
     bench.add_argument(
-        "--jobs", type=_at_least_one, default=None, help="runs at once (default: cores)"
+        "--jobs",
+        type=_at_least_one,
+        default=None,
+        help="runs at once (default: the CPUs it may use)",
     )
     bench.add_argument(
         "--max-run-seconds",
@@ -659,10 +662,10 @@ def _cmd_oracle(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    import os
     import shlex
 
     from evoforge.bench.harness import BenchError, BenchInterrupted, BenchOptions, run_bench
+    from evoforge.cpus import usable_cpus
 
     words = ["--problems", *args.problems, "--engines", *args.engines]
     words += ["--seeds", str(args.seeds), "--evaluations", str(args.evaluations)]
@@ -678,7 +681,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         seeds=args.seeds,
         evaluations=args.evaluations,
         out=args.out,
-        jobs=args.jobs or os.cpu_count() or 1,
+        jobs=args.jobs or usable_cpus(),
         max_run_seconds=args.max_run_seconds,
         command=command,
         report_only=args.report_only,

@@ -89,8 +89,8 @@ class RunConfig(_Strict):
         le=256,
         description=(
             "Processes that run the symbolic operators and check children before "
-            "evaluation, off the driver (None: as many as workers, at most one per core; "
-            "0: in the driver itself)."
+            "evaluation, off the driver (None: as many as workers, at most one per CPU this "
+            "process may use; 0: in the driver itself)."
         ),
     )
     log_mode: Literal["rich", "quiet", "jsonl"] = Field(
@@ -715,7 +715,7 @@ class LLMConfig(_Strict):
         "auto",
         description="Send the model requests from a process of their own, which keeps the "
         "SDK's work per request off the driver's event loop (true), or from the driver "
-        "(false); auto: a process of their own on machines with 4 cores or more.",
+        "(false); auto: a process of their own where this process may use 4 CPUs or more.",
     )
 
 

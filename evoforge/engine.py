@@ -24,7 +24,6 @@ import asyncio
 import heapq
 import json
 import math
-import os
 import shutil
 import sqlite3
 import time
@@ -43,6 +42,7 @@ from evoforge.archive.stagnation import StagnationAction, StagnationMonitor
 from evoforge.blocking import run_to_completion
 from evoforge.checks import Check, Rejection, default_checks
 from evoforge.config import Config, check_endpoint_url, config_to_yaml, validate_config
+from evoforge.cpus import usable_cpus
 from evoforge.evaluation.backends.base import (
     BackendError,
     EvaluationBackend,
@@ -51,8 +51,9 @@ from evoforge.evaluation.backends.base import (
 )
 from evoforge.evaluation.environment import sanitized_environment
 from evoforge.evaluation.evaluator import ProblemEvaluator
-from evoforge.evaluation.sandbox import filesystem_isolation
+from evoforge.evaluation.sandbox import SandboxLimits, filesystem_isolation
 from evoforge.evaluation.sandbox.jail import shown_by_system_binds
+from evoforge.evaluation.sandbox.probes import limits_out_of_reach
 from evoforge.facts import ChildFacts, FactsSettings, child_facts
 from evoforge.kinds import RejectionKind, StopReason
 from evoforge.llm.records import LLMCallRecord
@@ -306,6 +307,7 @@ class Engine:
         an :class:`EngineError` naming its entry, after closing what was built before it.
         """
         _refuse_directories_in_sight(problem.directory, run_dir)
+        _refuse_limits_out_of_reach(config)
         llm = build_llm(problem, config)
         try:
             operators = build_operators(config.operators, llm)
@@ -1783,6 +1785,17 @@ def _refuse_directories_in_sight(problem_dir: Path, run_dir: Path) -> None:
             )
 
 
+def _refuse_limits_out_of_reach(config: Config) -> None:
+    """EngineError when the local sandbox would set a limit above this process's own hard
+    limit (a shell's ``ulimit -v`` below ``evaluator.memory_mb``), which it cannot raise:
+    every evaluation's setup would fail, the seed's first. Ray workers check their own."""
+    if config.evaluator.backend != "local":
+        return
+    lines = limits_out_of_reach(SandboxLimits.from_config(config.evaluator).rlimits())
+    if lines:
+        raise EngineError("; ".join(lines))
+
+
 def _holds_started_run(db_path: Path) -> bool | Literal["unreadable"]:
     """Whether the database at ``db_path`` holds a run that got as far as its seed's
     commit. Called under the run's lock. A file SQLite cannot read is ``"unreadable"``
@@ -1813,13 +1826,21 @@ def _remove_database(db_path: Path) -> None:
 
 def _proposal_pool(config: Config, settings: FactsSettings) -> ProposalPool | None:
     """The pool the symbolic operators run in: ``run.proposal_processes`` processes (as
-    many as the run's workers, at most one per core, when unset); None for 0."""
-    processes = config.run.proposal_processes
-    if processes is None:
-        processes = min(config.run.workers, os.cpu_count() or 1)
+    many as the run's workers, at most one per CPU this process may use, when unset);
+    None for 0."""
+    processes = proposal_processes(config)
     if processes == 0:
         return None
     return ProposalPool(config.operators, settings, processes)
+
+
+def proposal_processes(config: Config) -> int:
+    """How many proposal processes a run gets: ``run.proposal_processes``, or when unset as
+    many as its workers, at most one per CPU this process may use (a process pinned to
+    fewer CPUs than the machine has gets fewer)."""
+    if config.run.proposal_processes is not None:
+        return config.run.proposal_processes
+    return min(config.run.workers, usable_cpus())
 
 
 def _hash_of(code: str, parent: Program) -> str:

@@ -55,6 +55,7 @@ from evoforge.bench.records import (
     append_records,
     read_records,
 )
+from evoforge.cpus import usable_cpus
 from evoforge.source_tree import install_command, source_root
 from evoforge.wording import quantity
 
@@ -80,7 +81,7 @@ class BenchOptions:
     seeds: int = 3
     evaluations: int = 100
     out: Path = DEFAULT_OUT
-    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+    jobs: int = field(default_factory=usable_cpus)
     max_run_seconds: float | None = None
     command: str = ""
     report_only: bool = False

@@ -168,11 +168,11 @@ class ProblemEvaluator:
     @property
     def form_notice(self) -> str:
         """One line for the user: the problem's form and, where it is weak, the risk."""
-        jail = self.sandbox.filesystem
+        jailed = "jailed " if self.sandbox.filesystem == "mountns" else ""
         if self.isolated:
             text = (
-                "isolation: isolated (the candidate runs in its own jailed process and reaches "
-                "the evaluator only through the channel)"
+                f"isolation: isolated (the candidate runs in its own {jailed}process and "
+                "reaches the evaluator only through the channel)"
             )
         else:
             text = (
@@ -180,8 +180,8 @@ class ProblemEvaluator:
                 "the evaluator's interpreter and can read the problem directory, so it can fake "
                 f"its score; define {ISOLATED_FUNCTION}(candidate) in evaluator.py to isolate it"
             )
-        if jail != "mountns":
-            text += f"; warning: no filesystem jail on this machine ({jail})"
+        for missing in self.sandbox.missing_protections():
+            text += f"; warning: {missing}"
         return text
 
     def command(self, split: str | None = None, spin_s: float = 0.0) -> list[str]:
@@ -549,6 +549,12 @@ class ProblemEvaluator:
             reason += f" (memory limit of {self.limits.memory_mb} MiB reached)"
         if "File too large" in message:  # EFBIG: Python ignores SIGXFSZ
             reason += f" (file-size limit of {self.limits.max_file_size_mb} MiB reached)"
+        if kind == "BlockingIOError" and "Resource temporarily unavailable" in message:
+            # EAGAIN from fork or clone: the evaluation's pids cgroup or RLIMIT_NPROC
+            reason += (
+                f" (process limit reached: an evaluation may run at most "
+                f"{self.limits.max_processes} processes and threads at once)"
+            )
         if where == 0:
             reason = f"evaluator could not start: {reason}"
         tail = error.get("traceback_tail")

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import pickle
 import signal
 import sys
@@ -35,6 +34,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from evoforge.config import LLMModelConfig
+from evoforge.cpus import usable_cpus
 from evoforge.llm.client import (
     ChatRequest,
     ChatResponse,
@@ -55,8 +55,9 @@ _GONE = "the model request process exited"
 _Failure = tuple[CallOutcome, str, tuple[Any, ...], bool, float | None]
 
 
-#: Cores from which ``llm.request_process: auto`` sends the requests from their process:
-#: on fewer, that process's CPU (more than the driver saves) competes with the evaluations.
+#: Usable CPUs (:func:`evoforge.cpus.usable_cpus`) from which ``llm.request_process: auto``
+#: sends the requests from their process: on fewer, that process's CPU (more than the driver
+#: saves) competes with the evaluations.
 MIN_CORES = 4
 
 
@@ -64,7 +65,7 @@ def requests_apart(setting: bool | str) -> bool:
     """Whether a run's model requests go out from their own process, for the setting
     ``llm.request_process`` (true, false or ``"auto"``) on this machine."""
     if setting == "auto":
-        return (os.cpu_count() or 1) >= MIN_CORES
+        return usable_cpus() >= MIN_CORES
     return bool(setting)
 
 

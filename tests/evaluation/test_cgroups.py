@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +62,28 @@ def test_a_group_name_says_its_owner() -> None:
     assert cgroups._owner(f"{group_prefix(1234)}abc") == 1234
     assert cgroups._owner(f"evoforge-{uuid.uuid4().hex}") is None  # an older name
     assert cgroups._owner("evoforge-probe-99-abc") is None
+
+
+def _takes_a_process_limit(root: Path, limit_file: str) -> bool:
+    """Whether a new group under ``root`` can be made and given a limit of 512 processes."""
+    group = root / f"evoforge-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        group.mkdir()
+    except OSError:
+        return False
+    try:
+        (group / limit_file).write_text("512")
+    except OSError:
+        return False
+    finally:
+        group.rmdir()
+    return True
+
+
+def test_a_writable_pids_hierarchy_is_found() -> None:
+    """The probe writes a value ``pids.max`` accepts (it refuses any above PID_MAX_LIMIT),
+    so a writable pids hierarchy is used: without it no cgroup caps a fork bomb."""
+    v1 = Path("/sys/fs/cgroup/pids")
+    if not ((v1 / "cgroup.procs").is_file() and _takes_a_process_limit(v1, "pids.max")):
+        pytest.skip("no writable cgroup v1 pids hierarchy here")
+    assert cgroups._probe("pids") is not None

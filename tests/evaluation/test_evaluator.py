@@ -335,6 +335,20 @@ def test_memory_hog_fails_and_the_next_evaluation_works(make_evaluator: MakeEval
     assert evaluator.evaluate(program("{'combined_score': 1.0}")).score == 1.0
 
 
+def test_a_fork_refused_names_the_process_limit(make_evaluator: MakeEvaluator) -> None:
+    """What os.fork raises once the evaluation's pids cgroup (or RLIMIT_NPROC in its user
+    namespace) is full: "Resource temporarily unavailable" alone names no limit."""
+    refused = (
+        "import errno, os\n"
+        "def run():\n"
+        "    raise BlockingIOError(errno.EAGAIN, os.strerror(errno.EAGAIN))\n"
+    )
+    result = make_evaluator().evaluate(refused)
+    assert result.status is EvalStatus.FAILED
+    assert "Resource temporarily unavailable" in result.reason
+    assert "process limit reached: an evaluation may run at most 512 processes" in result.reason
+
+
 # torch or jax out of address space under RLIMIT_AS: libstdc++ reports the std::bad_alloc
 # that nothing caught and aborts the process
 NATIVE_ALLOCATION_FAILURE = """

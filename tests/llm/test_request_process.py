@@ -193,7 +193,7 @@ def test_a_run_is_the_same_with_requests_from_the_driver_or_their_process(
 def test_requests_go_apart_when_set_or_on_machines_of_four_cores_or_more(
     curve_fit: Path, monkeypatch: pytest.MonkeyPatch, setting: Any, cores: int, apart: bool
 ) -> None:
-    monkeypatch.setattr("evoforge.llm.request_process.os.cpu_count", lambda: cores)
+    monkeypatch.setattr("evoforge.llm.request_process.usable_cpus", lambda: cores)
     config = resolve_config(
         cli_layer={
             "operators": {"enabled": ["llm_diff"]},

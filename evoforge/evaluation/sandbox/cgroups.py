@@ -33,6 +33,9 @@ __all__ = [
 _V1_ROOTS = {"pids": Path("/sys/fs/cgroup/pids"), "memory": Path("/sys/fs/cgroup/memory")}
 _V2_ROOT = Path("/sys/fs/cgroup")
 _LIMIT_FILES = {"pids": ("pids.max", "pids.max"), "memory": ("memory.limit_in_bytes", "memory.max")}
+#: What the probe writes to a test group's limit file: a value each controller accepts
+#: (``pids.max`` refuses anything above the kernel's PID_MAX_LIMIT, 4,194,304 at most).
+_PROBE_LIMITS = {"pids": "512", "memory": "16777216"}
 _STALE_GROUP_AGE_S = 3600.0
 _probe_lock = threading.Lock()
 _probed: dict[str, Path | None] = {}
@@ -76,7 +79,7 @@ def _probe(controller: str) -> Path | None:
         except OSError:
             continue
         try:
-            (test / _limit_file(root, controller)).write_text("16777216")
+            (test / _limit_file(root, controller)).write_text(_PROBE_LIMITS[controller])
         except OSError:
             continue
         finally:

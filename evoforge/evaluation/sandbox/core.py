@@ -38,7 +38,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from evoforge.evaluation.environment import sanitized_environment
-from evoforge.evaluation.sandbox.cgroups import RunCgroups
+from evoforge.evaluation.sandbox.cgroups import RunCgroups, memory_cgroup_root, pids_cgroup_root
 from evoforge.evaluation.sandbox.jail import jail_spec
 from evoforge.evaluation.sandbox.output import drain, read_head_tail, read_regular_file
 from evoforge.evaluation.sandbox.probes import (
@@ -96,6 +96,38 @@ class Sandbox:
             return "none: disabled by configuration"
         network = self.network
         return filesystem_isolation(network if network in ("netns", "userns+netns") else "none")
+
+    def missing_protections(self) -> list[str]:
+        """What this machine (or the configuration) leaves out of the sandbox, and what that
+        means for a candidate: one phrase per missing layer, none when all are there. A run
+        goes on without them (as SECURITY.md says); the caller tells the user, once."""
+        jail, network = self.filesystem, self.network
+        jailed, networked = jail == "mountns", network in ("netns", "userns+netns")
+        missing = []
+        if not jailed and not networked:  # one cause, as a rule: name it once
+            missing.append(
+                f"no filesystem jail and no network isolation ({_reason(jail)}): a candidate "
+                "can read and write wherever your user can and reach the network"
+            )
+        elif not jailed:
+            missing.append(
+                f"no filesystem jail ({_reason(jail)}): a candidate can read and write "
+                "wherever your user can"
+            )
+        elif not networked:
+            missing.append(
+                f"no network isolation ({_reason(network)}): a candidate can reach the network"
+            )
+        if memory_cgroup_root() is None:
+            missing.append(
+                "no writable memory cgroup: memory_mb caps each process, not a candidate's "
+                "processes together"
+            )
+        if pids_cgroup_root() is None and (not jailed or os.getuid() == 0):
+            # RLIMIT_NPROC in the jail's user namespace caps the others; the kernel exempts root
+            why = "root is exempt from RLIMIT_NPROC" if jailed else "nor a user namespace"
+            missing.append(f"no writable pids cgroup ({why}): only the timeout stops a fork bomb")
+        return missing
 
     def run(
         self,
@@ -183,6 +215,11 @@ def _open(sandbox: Sandbox, side: SideRequest) -> _Process | TemplateRun:
         except TemplateError:
             pass  # remembered as unusable: this and later runs take the one-shot path
     return _Process(sandbox, side)
+
+
+def _reason(isolation: str) -> str:
+    """Why an isolation mode is missing: ``"none: <reason>"`` without its ``none: ``."""
+    return isolation.removeprefix("none: ")
 
 
 def _pipe_or_none(limit: int | None) -> tuple[int | None, int | None]:

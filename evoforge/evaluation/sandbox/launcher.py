@@ -14,8 +14,9 @@ points evoforge at. In order, it:
 2. sets the resource limits (``spec["limits"]``: ``[name, soft, hard]`` triples);
 3. creates the network namespace (``spec["network"]``: ``netns``, ``userns+netns`` or
    ``none``);
-4. with ``spec["filesystem"] == "mountns"``: a user namespace where ``RLIMIT_NPROC`` holds
-   even for root, private mount and pid namespaces, and then a **jail**: a new root
+4. with ``spec["filesystem"] == "mountns"``: a user namespace where ``RLIMIT_NPROC`` counts
+   the run's processes only (the kernel exempts root from it), private mount and pid
+   namespaces, and then a **jail**: a new root
    (``pivot_root``) holding only what ``spec["jail"]`` names (read-only binds of the
    interpreter and its packages, read-only extra directories, the working directory
    read-write, a few device nodes, a fresh ``/proc`` that shows only the run's processes, a
@@ -56,6 +57,25 @@ KEPT_MOUNT_FLAGS = {
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "arm64": 41, "riscv64": 41}
 PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 24, 38
 DEVICE_NODES = ("null", "zero", "full", "random", "urandom")
+USERNS_LIMIT_REACHED = "the limit on user namespaces is reached (sysctl user.max_user_namespaces)"
+USERNS_NOT_PERMITTED = (
+    "unprivileged user namespaces are disabled or restricted here (sysctls "
+    "kernel.unprivileged_userns_clone, kernel.apparmor_restrict_unprivileged_userns, or a "
+    "container's seccomp profile; see SECURITY.md)"
+)
+
+
+def namespace_failure(flags: int, errno: int) -> str:
+    """Why ``unshare(flags)`` failed with ``errno``, in words naming the machine's setting
+    where one is the cause (``ENOSPC`` alone says "No space left on device")."""
+    import errno as codes
+
+    text = os.strerror(errno)
+    if errno == codes.ENOSPC and flags & CLONE_NEWUSER:
+        return USERNS_LIMIT_REACHED
+    if errno in (codes.EPERM, codes.EACCES) and flags & CLONE_NEWUSER and os.getuid() != 0:
+        return "%s: %s" % (text, USERNS_NOT_PERMITTED)
+    return text
 
 
 class Setup:
@@ -105,7 +125,9 @@ class Setup:
 
     def unshare(self, flags: int, what: str) -> None:
         if self.libc.unshare(flags) != 0:
-            self.fail("cannot create %s: %s" % (what, self.errno_text()))
+            import ctypes
+
+            self.fail("cannot create %s: %s" % (what, namespace_failure(flags, ctypes.get_errno())))
 
     def map_ids(self, strict: bool) -> None:
         """Map our uid and gid to themselves in a fresh user namespace."""
@@ -133,11 +155,15 @@ def join_cgroups(setup: Setup) -> None:
 
 
 def set_limits(setup: Setup) -> None:
-    try:
-        for name, soft, hard in setup.spec["limits"]:
+    for name, soft, hard in setup.spec["limits"]:
+        try:
             resource.setrlimit(getattr(resource, name), (soft, hard))
-    except (OSError, ValueError) as exc:
-        setup.fail("cannot set resource limits: %s" % (exc,))
+        except (OSError, ValueError) as exc:
+            own = resource.getrlimit(getattr(resource, name))[1]
+            setup.fail(
+                "cannot set %s to %d (this process's own hard limit is %s): %s"
+                % (name, hard, "unlimited" if own == resource.RLIM_INFINITY else own, exc)
+            )
 
 
 def isolate_network(setup: Setup) -> None:
@@ -151,7 +177,8 @@ def isolate_network(setup: Setup) -> None:
 
 
 def enter_namespaces(setup: Setup) -> None:
-    """User namespace (RLIMIT_NPROC holds for root there), then mount and pid namespaces."""
+    """User namespace (RLIMIT_NPROC counts the run's processes there; root is exempt), then
+    mount and pid namespaces."""
     setup.unshare(CLONE_NEWUSER, "a user namespace")
     setup.map_ids(strict=True)
     try:

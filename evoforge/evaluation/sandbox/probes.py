@@ -11,9 +11,16 @@ import threading
 from pathlib import Path
 
 from evoforge.evaluation.sandbox.jail import jail_python, jail_spec
+from evoforge.evaluation.sandbox.launcher import CLONE_NEWNET, CLONE_NEWUSER, namespace_failure
 from evoforge.evaluation.sandbox.reaper import PROBE_PREFIX, claim_directory, remove_tree
 
-__all__ = ["LAUNCHER_PATH", "filesystem_isolation", "launcher_spec", "network_isolation"]
+__all__ = [
+    "LAUNCHER_PATH",
+    "filesystem_isolation",
+    "launcher_spec",
+    "limits_out_of_reach",
+    "network_isolation",
+]
 
 LAUNCHER_PATH = Path(__file__).with_name("launcher.py")
 
@@ -26,9 +33,7 @@ if libc.unshare(CLONE_NEWNET) == 0:
 first = ctypes.get_errno()
 if libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0:
     print("userns+netns"); sys.exit(0)
-import os
-print("none: unshare(CLONE_NEWNET): %s; unshare(CLONE_NEWUSER|CLONE_NEWNET): %s"
-      % (os.strerror(first), os.strerror(ctypes.get_errno())))
+print("none %d %d" % (first, ctypes.get_errno()))
 """
 
 _probe_lock = threading.Lock()
@@ -65,7 +70,21 @@ def _probe_network_isolation() -> str:
     if done.returncode != 0 or not answer:
         tail = done.stderr.strip().splitlines()[-1:] or [f"exit status {done.returncode}"]
         return f"none: probe failed: {tail[0]}"
-    return answer
+    return _network_answer(answer)
+
+
+def _network_answer(answer: str) -> str:
+    """The probe's answer in words: a mode, or ``none 1 28`` (the two attempts' errnos)
+    as ``"none: <why each failed>"``."""
+    words = answer.split()
+    if len(words) != 3 or words[0] != "none" or not all(word.isdigit() for word in words[1:]):
+        return answer
+    alone, with_user = int(words[1]), int(words[2])
+    return (
+        f"none: unshare(CLONE_NEWNET): {namespace_failure(CLONE_NEWNET, alone)}; "
+        "unshare(CLONE_NEWUSER|CLONE_NEWNET): "
+        f"{namespace_failure(CLONE_NEWUSER | CLONE_NEWNET, with_user)}"
+    )
 
 
 _FILESYSTEM_CHECK = r"""
@@ -200,3 +219,65 @@ def launcher_spec(
         "keep_capabilities": keep_capabilities,
         "cpu": cpu,
     }
+
+
+#: Per limit a run sets: the setting that sizes it, its unit in bytes (1: a count), the
+#: limit's name in words and the shell command that sets it.
+_LIMIT_SETTINGS = {
+    "RLIMIT_AS": ("evaluator.memory_mb", 1024 * 1024, "MiB", "address-space", "ulimit -v"),
+    "RLIMIT_FSIZE": ("evaluator.max_file_size_mb", 1024 * 1024, "MiB", "file-size", "ulimit -f"),
+    "RLIMIT_CPU": ("evaluator.cpu_time_s", 1, "s", "CPU-time", "ulimit -t"),
+}
+_RAISE_PROBE = r"""
+import resource, sys
+for name, soft, hard in (word.split(":") for word in sys.argv[1:]):
+    try:
+        resource.setrlimit(getattr(resource, name), (int(soft), int(hard)))
+    except (OSError, ValueError):
+        print(name)
+"""
+
+
+def limits_out_of_reach(rlimits: list[tuple[str, int, int]]) -> list[str]:
+    """The resource limits a run would set above this process's own hard limits where it
+    cannot raise them (no ``CAP_SYS_RESOURCE``: tried in a throwaway child): one line each
+    naming the setting, the process's limit and what to do. Every sandboxed command's
+    setup would fail on them."""
+    import resource
+
+    above = []
+    for name, soft, hard in rlimits:
+        own = resource.getrlimit(getattr(resource, name))[1]
+        if name in _LIMIT_SETTINGS and own != resource.RLIM_INFINITY and hard > own:
+            above.append((name, soft, hard, own))
+    refused = _refused_raises(above)
+    lines = []
+    for name, soft, _, own in above:
+        if name not in refused:
+            continue
+        setting, unit_bytes, unit, words, command = _LIMIT_SETTINGS[name]
+        most = own // unit_bytes - (1 if name == "RLIMIT_CPU" else 0)  # its hard is soft + 1
+        lines.append(
+            f"{setting} asks for {soft // unit_bytes} {unit}, above this process's own "
+            f"{words} limit of {own // unit_bytes} {unit} ({command}), which it cannot "
+            f"raise: set {setting} to at most {most} or raise the limit"
+        )
+    return lines
+
+
+def _refused_raises(limits: list[tuple[str, int, int, int]]) -> set[str]:
+    """Which of ``limits`` (name, soft, hard, own hard) a child of this process cannot set."""
+    if not limits:
+        return set()
+    words = [f"{name}:{soft}:{hard}" for name, soft, hard, _ in limits]
+    try:
+        done = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", _RAISE_PROBE, *words],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return {name for name, *_ in limits}
+    return set(done.stdout.split())
