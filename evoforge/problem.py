@@ -108,9 +108,10 @@ def load_problem(directory: Path | str) -> Problem:
     if config_path.is_file():
         try:
             staged = "evaluate_stage1" in defined or STAR in defined
-            config_layer, notices = read_config_file(config_path, staged=staged)
+            config_layer, config_notices = read_config_file(config_path, staged=staged)
         except ConfigError as exc:
             raise ProblemError(str(exc)) from exc
+        notices.extend(config_notices)
 
     files = _collect_files(root)
     if b"\r" in files.get(PROGRAM_FILENAME, b""):

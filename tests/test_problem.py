@@ -242,3 +242,24 @@ def test_cascade_functions_beside_evaluate_candidate_are_named_as_never_called(
     ]
     alone = "def evaluate_candidate(candidate):\n    return {'combined_score': 1.0}\n"
     assert not load_problem(_problem(tmp_path, **{"evaluator.py": alone})).notices
+
+
+def test_notices_about_the_program_and_evaluator_are_kept_beside_a_config(
+    tmp_path: Path,
+) -> None:
+    """A problem with a ``config.yaml`` (as ``evoforge init`` writes) keeps the notices
+    found in its program and evaluator, and adds the config's own after them."""
+    seed = "# EVOLVE-BLOCK-START\n# write code here\n# EVOLVE-BLOCK-END\n"
+    evaluator = (
+        "def evaluate_stage1(path):\n    return {'combined_score': 0.0}\n\n"
+        "def evaluate_candidate(candidate):\n    return {'combined_score': 1.0}\n"
+    )
+    config = "max_iterations: 5\nllm:\n  temperature: 0.3\n"  # OpenEvolve's: a notice
+    directory = _problem(
+        tmp_path,
+        **{"initial_program.py": seed, "evaluator.py": evaluator, "config.yaml": config},
+    )
+    notices = load_problem(directory).notices
+    assert [notice for notice in notices if "holds no code" in notice]
+    assert [notice for notice in notices if "never evaluate_stage1" in notice]
+    assert [notice for notice in notices if "llm.temperature" in notice]
