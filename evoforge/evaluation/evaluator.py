@@ -53,9 +53,10 @@ value is the *output* (the construction: any JSON-serialisable data, numpy array
 lists; the cascade is not used), and this class imports ``evaluator.py`` once, in the
 parent, and calls ``verify(output)``, whose metrics (a dict, or an object with
 ``.metrics``/``.artifacts``) are validated as usual. ``verify`` raising is ``failed``
-("verify rejected the output: ..."). ``verify`` is trusted problem code: it runs in the
-evoforge process, without a sandbox, on data the candidate chose; it must check that
-data, not execute it.
+("verify rejected the output: ..."), and so is ``verify`` (or importing ``evaluator.py``)
+calling ``sys.exit``, which would otherwise end the run. ``verify`` is trusted problem
+code: it runs in the evoforge process, without a sandbox, on data the candidate chose; it
+must check that data, not execute it.
 
 **Instance splits.** ``evaluate(code, split="holdout")`` scores the program on one of the
 problem's instance splits (:mod:`evoforge.splits`): the evaluator side is started with
@@ -515,7 +516,7 @@ class ProblemEvaluator:
             verify = self._verify_function()
             verdict = verify(output) if split is None else verify(output, split=split)
             metrics, extra = _verify_result(verdict)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit in verify must not end the run
             return EvaluationResult(
                 EvalStatus.FAILED,
                 reason=f"verify rejected the output: {type(exc).__name__}: {exc}"[:1000],

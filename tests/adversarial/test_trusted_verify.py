@@ -148,3 +148,19 @@ def test_verify_returning_nan_is_invalid(tmp_path: Path) -> None:
     result = evaluator.evaluate("x = 1\n")
     assert result.status is EvalStatus.INVALID
     assert "not finite" in result.reason
+
+
+@pytest.mark.parametrize("code", ["0", "1", "'bad output'"])
+def test_verify_calling_sys_exit_fails_the_child_and_not_the_run(tmp_path: Path, code: str) -> None:
+    """``verify`` runs in the evoforge process: a ``sys.exit`` there is the child's
+    failure, never the end of the run."""
+    problem = tmp_path / "exit_problem"
+    problem.mkdir()
+    (problem / "evaluator.py").write_text(
+        "import sys\n\ndef evaluate(program_path):\n    return 1\n\n"
+        f"def verify(output):\n    sys.exit({code})\n"
+    )
+    evaluator = ProblemEvaluator(problem / "evaluator.py", EvaluatorConfig(timeout_s=3))
+    result = evaluator.evaluate("x = 1\n")
+    assert result.status is EvalStatus.FAILED
+    assert result.reason.startswith("verify rejected the output: SystemExit"), result.reason
