@@ -969,11 +969,24 @@ def _describe_validation_error(err: ValidationError, source: str) -> str:
         message = message.removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key"
+    elif first["type"] == "model_type":  # a section given as something else
+        message = _not_a_section(first.get("input"))
     elif "input" in first and not isinstance(first["input"], dict | list):
         message = f"{message} (got {first['input']!r})"
     more = len(err.errors()) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     return f"{source}: {where}: {message}{suffix}"
+
+
+def _not_a_section(value: object) -> str:
+    """What to say of a section (``run``, ``archive.parents``) given as ``value``, which is
+    not a mapping; an empty one (``run:`` with every key under it commented out) is
+    YAML's null."""
+    if value is None:
+        return "is empty; give it keys (indented under it) or remove the line"
+    if isinstance(value, list):
+        return "must be a section of keys (indented under it), got a list"
+    return f"must be a section of keys (indented under it), got {value!r}"
 
 
 def load_yaml_mapping(path: Path) -> dict[str, Any]:
