@@ -195,10 +195,19 @@ def _refuse_mixed_layouts(path: Path, data: Mapping[str, Any]) -> None:
             for key in data[section]
             if key in keys - _EVOFORGE_SECTION_KEYS[section]
         ][:1]
+    named = ", ".join(_with_evoforge_name(key) for key in theirs)
     raise ConfigError(
-        f"{path}: mixes OpenEvolve's layout ({', '.join(theirs)}) with evoforge's "
+        f"{path}: mixes OpenEvolve's layout ({named}) with evoforge's "
         f"({', '.join(ours)}); write it in one of the two (evoforge's keys: docs/CONFIG.md)"
     )
+
+
+def _with_evoforge_name(dotted: str) -> str:
+    """An OpenEvolve key (``evaluator.timeout``), followed by the evoforge key it becomes
+    when there is one: in an evoforge config it is most often a slip of the name."""
+    section, _, key = dotted.rpartition(".")
+    ours = _DIRECT.get((section or None, key))
+    return dotted if ours is None else f"{dotted}, which evoforge calls {ours}"
 
 
 # OpenEvolve's defaults (openevolve/config.py) where they differ from evoforge's and a

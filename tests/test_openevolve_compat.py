@@ -175,7 +175,16 @@ def test_the_timeout_note_is_given_only_where_a_cascade_can_run(tmp_path: Path) 
 @pytest.mark.parametrize(
     ("text", "theirs", "ours"),
     [
-        ("max_iterations: 5\narchive:\n  num_islands: 3\n", "max_iterations", "archive"),
+        (
+            "max_iterations: 5\narchive:\n  num_islands: 3\n",
+            "max_iterations, which evoforge calls run.iterations",
+            "archive",
+        ),
+        (  # OpenEvolve's name for an evoforge setting, in an evoforge config
+            "run:\n  iterations: 3\nevaluator:\n  timeout: 20\n",
+            "evaluator.timeout, which evoforge calls evaluator.timeout_s",
+            "run",
+        ),
         (
             "llm:\n  primary_model: m\nrun:\n  iterations: 3\nseed: 2\n",
             "llm.primary_model",
