@@ -112,6 +112,7 @@ def load_problem(directory: Path | str) -> Problem:
         except ConfigError as exc:
             raise ProblemError(str(exc)) from exc
         notices.extend(config_notices)
+    notices.extend(_misnamed_config_notices(root))
 
     files = _collect_files(root)
     if b"\r" in files.get(PROGRAM_FILENAME, b""):
@@ -149,6 +150,19 @@ def _empty_block_notices(segments: Segments) -> list[str]:
             )
         line += block.count("\n")
     return notices
+
+
+def _misnamed_config_notices(root: Path) -> list[str]:
+    """One line for each file beside the seed that looks meant as the problem's config
+    (``config.yml``, ``Config.yaml``) but is not read, since only ``config.yaml`` is."""
+    return [
+        f"{entry.name} is not read: a problem's settings are read from {CONFIG_FILENAME} only "
+        f"(rename it, or pass it with --config)"
+        for entry in sorted(root.iterdir(), key=lambda entry: entry.name)
+        if entry.name != CONFIG_FILENAME
+        and entry.name.lower() in {"config.yml", "config.yaml"}
+        and entry.is_file()
+    ]
 
 
 def _unused_functions_notice(defined: set[str]) -> str | None:

@@ -263,3 +263,14 @@ def test_notices_about_the_program_and_evaluator_are_kept_beside_a_config(
     assert [notice for notice in notices if "holds no code" in notice]
     assert [notice for notice in notices if "never evaluate_stage1" in notice]
     assert [notice for notice in notices if "llm.temperature" in notice]
+
+
+@pytest.mark.parametrize("name", ["config.yml", "Config.yaml", "CONFIG.YML"])
+def test_a_config_under_another_name_is_named_as_not_read(tmp_path: Path, name: str) -> None:
+    directory = _problem(tmp_path, **{name: "run:\n  iterations: 3\n"})
+    problem = load_problem(directory)
+    assert problem.config_layer == {}
+    assert list(problem.notices) == [
+        f"{name} is not read: a problem's settings are read from config.yaml only "
+        "(rename it, or pass it with --config)"
+    ]
