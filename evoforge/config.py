@@ -1010,6 +1010,36 @@ def load_yaml_mapping(path: Path) -> dict[str, Any]:
     return data
 
 
+def repeated_keys(path: Path) -> list[tuple[str, int, int]]:
+    """The keys of a YAML file given twice in one mapping, as (dotted key, line of the
+    first, line of the repeat), in file order. YAML loaders keep the last value and drop
+    the first without a word; the file must already load (see :func:`load_yaml_mapping`)."""
+    root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    repeats: list[tuple[str, int, int]] = []
+    _collect_repeats(root, "", repeats)
+    return repeats
+
+
+def _collect_repeats(node: Any, prefix: str, repeats: list[tuple[str, int, int]]) -> None:
+    """Add the repeated keys of ``node``'s mappings, at any depth, to ``repeats``."""
+    if isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _collect_repeats(item, prefix, repeats)
+    if not isinstance(node, yaml.MappingNode):
+        return
+    first_line: dict[str, int] = {}
+    for key_node, value_node in node.value:
+        key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else None
+        if key is not None and key != "<<":  # "<<" merges; it may well repeat
+            dotted = f"{prefix}{key}"
+            line = key_node.start_mark.line + 1
+            if key in first_line:
+                repeats.append((dotted, first_line[key], line))
+            else:
+                first_line[key] = line
+        _collect_repeats(value_node, f"{prefix}{key}." if key is not None else prefix, repeats)
+
+
 def validate_config(
     data: Mapping[str, Any], source: str = "config", *, unregistered_parts: bool = False
 ) -> Config:

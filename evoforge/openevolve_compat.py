@@ -20,6 +20,7 @@ from evoforge.config import (
     LLMConfig,
     PromptConfig,
     load_yaml_mapping,
+    repeated_keys,
 )
 
 # OpenEvolve 0.4.0's settings (openevolve/config.py) that evoforge's layout does not have:
@@ -165,11 +166,22 @@ def read_config_file(path: Path, *, staged: bool | None = None) -> tuple[dict[st
     :class:`ConfigError` when unusable. ``staged``: whether the problem's evaluator has
     cascade stages (None: not known)."""
     raw = load_yaml_mapping(path)
+    repeats = repeated_keys(path)
     if not looks_like_openevolve(raw):
+        if repeats:
+            key, first, line = repeats[0]
+            raise ConfigError(
+                f"{path}: line {line}: {key} is given a second time (first at line {first}); "
+                "keep one of them"
+            )
         return raw, []
     _refuse_mixed_layouts(path, raw)
     layer, not_applied, notes = translate_openevolve(raw, staged=staged)
-    notices = []
+    notices = [  # OpenEvolve's loader keeps the last of them: so does this translation
+        f"{path.name} is an OpenEvolve config; line {line}: {key} is given a second time "
+        f"(first at line {first}): the last one counts"
+        for key, first, line in repeats
+    ]
     if not_applied:
         notices.append(
             f"{path.name} is an OpenEvolve config; settings evoforge does not apply: "

@@ -126,6 +126,9 @@ def test_a_failed_start_leaves_a_directory_it_did_not_make_as_it_was(
         ("run: [unclosed\n", ""),
         ("archive:\n  features: []\n", "archive.features"),
         (b"\xff\xfe run:\n  iterations: 5\n", "not UTF-8"),
+        # YAML keeps the last of two equal keys and drops the first without a word
+        ("seed: 1\nrun:\n  iterations: 5\nseed: 2\n", "line 4: seed is given a second time"),
+        ("run:\n  iterations: 5\n  workers: 1\n  iterations: 6\n", "line 4: run.iterations"),
     ],
 )
 def test_invalid_config_is_one_line(
