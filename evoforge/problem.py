@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evoforge.blocks import BlockError, Segments, split_blocks
+from evoforge.blocks import BlockError, Segments, near_miss_hint, split_blocks
 from evoforge.config import ConfigError
 from evoforge.openevolve_compat import read_config_file
 from evoforge.source_names import STAR, top_level_names
@@ -88,7 +88,7 @@ def load_problem(directory: Path | str) -> Problem:
     try:
         segments = split_blocks(initial_code)
     except BlockError as exc:
-        raise ProblemError(f"{program_path}: {exc}") from exc
+        raise ProblemError(f"{program_path}: {exc}{near_miss_hint(initial_code)}") from exc
 
     evaluator_code = _read_text(evaluator_path)
     tree = _parse(evaluator_code, evaluator_path)

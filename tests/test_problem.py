@@ -274,3 +274,37 @@ def test_a_config_under_another_name_is_named_as_not_read(tmp_path: Path, name: 
         f"{name} is not read: a problem's settings are read from config.yaml only "
         "(rename it, or pass it with --config)"
     ]
+
+
+HINT = (
+    "is not a marker: the markers are the comments '# EVOLVE-BLOCK-START' and "
+    "'# EVOLVE-BLOCK-END', in capitals)"
+)
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (
+            "# evolve-block-start\nx = 1\n# evolve-block-end\n",
+            f"no '# EVOLVE-BLOCK-START' / '# EVOLVE-BLOCK-END' markers found "
+            f"(line 1 '# evolve-block-start' {HINT}",
+        ),
+        (
+            "y = 0\n# EVOLVE-BLOCK-BEGIN\nx = 1\n# EVOLVE-BLOCK-END\n",
+            f"line 4: EVOLVE-BLOCK-END without a matching start "
+            f"(line 2 '# EVOLVE-BLOCK-BEGIN' {HINT}",
+        ),
+        (
+            "# EVOLVE-BLOCK-START\nx = 1\n# EVOLVE_BLOCK_END\n",
+            "line 1: EVOLVE-BLOCK-START without a matching EVOLVE-BLOCK-END "
+            f"(line 3 '# EVOLVE_BLOCK_END' {HINT}",
+        ),
+    ],
+)
+def test_a_misspelt_marker_in_a_seed_is_named(tmp_path: Path, code: str, message: str) -> None:
+    """A marker written in another case or spelling is a comment like any other: the
+    seed's error names the line that was probably meant as one."""
+    with pytest.raises(ProblemError) as error:
+        load_problem(_problem(tmp_path, **{"initial_program.py": code}))
+    assert str(error.value) == f"{tmp_path / 'initial_program.py'}: {message}"
