@@ -99,6 +99,8 @@ def load_problem(directory: Path | str) -> Problem:
             "evaluate(program_path) or evaluate_stage1(program_path)"
         )
 
+    _refuse_async_entry_points(tree, evaluator_path)
+
     config_layer: dict[str, Any] = {}
     notices = _empty_block_notices(segments)
     unused = _unused_functions_notice(defined)
@@ -163,6 +165,20 @@ def _misnamed_config_notices(root: Path) -> list[str]:
         and entry.name.lower() in {"config.yml", "config.yaml"}
         and entry.is_file()
     ]
+
+
+def _refuse_async_entry_points(tree: ast.Module, path: Path) -> None:
+    """A one-line :class:`ProblemError` when a function evoforge calls (an evaluate
+    function or ``verify``) is defined at the top level with ``async def``: called as a
+    plain function it returns a coroutine, never run, instead of metrics."""
+    entry_points = {ISOLATED_FUNCTION, *_SHARED_PROCESS_FUNCTIONS, "verify"}
+    for node in tree.body:
+        if isinstance(node, ast.AsyncFunctionDef) and node.name in entry_points:
+            raise ProblemError(
+                f"{path}:{node.lineno}: {node.name} is defined with async def, but evoforge "
+                "calls it as a plain function: define it with def (and run a coroutine "
+                "inside it with asyncio.run)"
+            )
 
 
 def _unused_functions_notice(defined: set[str]) -> str | None:

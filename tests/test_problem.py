@@ -308,3 +308,18 @@ def test_a_misspelt_marker_in_a_seed_is_named(tmp_path: Path, code: str, message
     with pytest.raises(ProblemError) as error:
         load_problem(_problem(tmp_path, **{"initial_program.py": code}))
     assert str(error.value) == f"{tmp_path / 'initial_program.py'}: {message}"
+
+
+@pytest.mark.parametrize(
+    "evaluator",
+    [
+        "async def evaluate_candidate(candidate):\n    return {'combined_score': 1.0}\n",
+        "async def evaluate(program_path):\n    return {'combined_score': 1.0}\n",
+        EVALUATOR + "\n\nasync def verify(output):\n    return {'combined_score': 1.0}\n",
+    ],
+)
+def test_an_async_evaluate_function_is_refused_at_load(tmp_path: Path, evaluator: str) -> None:
+    """Called as a plain function, it returned a coroutine: the seed failed with "got
+    coroutine", and a coroutine was never awaited."""
+    with pytest.raises(ProblemError, match=r"evaluator.py:\d+: \w+ is defined with async def"):
+        load_problem(_problem(tmp_path, **{"evaluator.py": evaluator}))
