@@ -76,7 +76,7 @@ def load_problem(directory: Path | str) -> Problem:
         hint = missing_source_dir_hint(root)
         raise ProblemError(f"problem directory {root} does not exist{hint}")
     if not root.is_dir():
-        raise ProblemError(f"{root} is not a directory")
+        raise ProblemError(_not_a_directory(root))
     program_path = root / PROGRAM_FILENAME
     evaluator_path = root / EVALUATOR_FILENAME
     for required in (program_path, evaluator_path):
@@ -134,6 +134,18 @@ def load_problem(directory: Path | str) -> Problem:
         notices=tuple(notices),
         files=files,
     )
+
+
+def _not_a_directory(path: Path) -> str:
+    """What to say of a problem path that is not a directory; for one of a problem's own
+    files (``initial_program.py``), the directory holding it is what to give."""
+    message = (
+        f"{path} is not a directory: give the problem directory, which holds "
+        f"{PROGRAM_FILENAME} and {EVALUATOR_FILENAME}"
+    )
+    if path.name in {PROGRAM_FILENAME, EVALUATOR_FILENAME, CONFIG_FILENAME}:
+        message += f" (here {path.parent})"
+    return message
 
 
 def _empty_block_notices(segments: Segments) -> list[str]:

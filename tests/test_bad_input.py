@@ -113,6 +113,27 @@ def test_a_failed_start_leaves_a_directory_it_did_not_make_as_it_was(
 
 
 @pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("initial_program.py", " (here {problem})"),
+        ("evaluator.py", " (here {problem})"),
+        ("notes.txt", ""),
+    ],
+)
+def test_a_file_given_as_the_problem_names_the_directory_to_give(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str, hint: str
+) -> None:
+    problem = _problem(tmp_path, GOOD_PROGRAM, GOOD_EVALUATOR)
+    (problem / "notes.txt").write_text("a file")
+    line = _one_line_error(capsys, ["run", str(problem / name), "--out", str(tmp_path / "run")])
+    assert line == (
+        f"evoforge: error: {problem / name} is not a directory: give the problem directory, "
+        f"which holds initial_program.py and evaluator.py{hint.format(problem=problem)}"
+    )
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
     ("yaml_text", "expected"),
     [
         ("run:\n  iterations: 5\n  colour: blue\n", "run.colour: unknown key"),
