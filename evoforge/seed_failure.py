@@ -140,13 +140,15 @@ def _hint(result: EvaluationResult, detail: str, config: EvaluatorConfig) -> str
                 "use it in the evaluator only, or take it off that list"
             )
     missing = _MISSING_FILE.search(detail)
-    if missing is None or Path(missing["name"]).is_absolute():
+    if missing is None:
         return None
-    if missing["side"]:
+    if missing["side"]:  # by any path: Path(__file__).parent is the jail's, not the problem's
         return (
             "the candidate sees only its own file: have the evaluator read the data and "
             "pass it to the candidate as arguments"
         )
+    if Path(missing["name"]).is_absolute():
+        return None
     return (
         "the evaluator runs in a fresh temporary directory: find files beside it with "
         f"Path(__file__).parent / {missing['name']!r}"

@@ -67,10 +67,14 @@ def test_a_relative_data_path_in_the_evaluator_says_how_to_find_the_file(
     assert "find files beside it with Path(__file__).parent / 'data.csv'" in line
 
 
+@pytest.mark.parametrize(
+    "path", ["'data.csv'", "__import__('pathlib').Path(__file__).parent / 'data.csv'"]
+)
 def test_a_candidate_reading_a_problem_file_is_told_it_cannot(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], path: str
 ) -> None:
-    program = PROGRAM.replace("    return", "    open('data.csv')\n    return")
+    """Relative, or beside the program's own file (an absolute path in its jail)."""
+    program = PROGRAM.replace("    return", f"    open({path})\n    return")
     line = _start_error(tmp_path, capsys, {"initial_program.py": program})
     assert "the candidate sees only its own file" in line
 
