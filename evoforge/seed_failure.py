@@ -5,7 +5,8 @@ fix a problem written moments ago: where the exception was raised in the problem
 code (the evaluator, a module beside it, or the candidate program; never a frame of
 evoforge, the standard library or an installed package), and for the mistakes a new
 problem commonly makes (a relative path to a data file, a time limit shorter than one
-evaluation, a package hidden from the candidate) the setting or the idiom to use.
+evaluation, a package hidden from the candidate, a relative import of a module beside the
+evaluator) the setting or the idiom to use.
 
 :func:`slow_seed_notice` is the warning for a seed that did score, but in more than half
 of ``evaluator.timeout_s``: its children, a little slower or run beside another
@@ -36,6 +37,7 @@ _HIDDEN_MODULE = re.compile(
 )
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _CALL_TIME_LIMIT = "within the call time limit of"
+_RELATIVE_IMPORT = "attempted relative import with no known parent package"
 
 
 def seed_failure(result: EvaluationResult, config: EvaluatorConfig, candidate_file: str) -> str:
@@ -139,6 +141,12 @@ def _hint(result: EvaluationResult, detail: str, config: EvaluatorConfig) -> str
                 f"{package} is hidden from the candidate (evaluator.candidate_hidden_packages): "
                 "use it in the evaluator only, or take it off that list"
             )
+    if _RELATIVE_IMPORT in detail and "in the candidate: " not in detail:
+        return (
+            "evaluator.py is imported as a module of its own, with its directory on "
+            "sys.path: import the modules beside it by name (from helpers import f), "
+            "not relatively (from .helpers import f)"
+        )
     missing = _MISSING_FILE.search(detail)
     if missing is None:
         return None

@@ -67,6 +67,20 @@ def test_a_relative_data_path_in_the_evaluator_says_how_to_find_the_file(
     assert "find files beside it with Path(__file__).parent / 'data.csv'" in line
 
 
+def test_a_relative_import_in_the_evaluator_says_to_import_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    evaluator = "from .helpers import scale\n" + EVALUATOR
+    helpers = "def scale(x):\n    return x\n"
+    line = _start_error(tmp_path, capsys, {"evaluator.py": evaluator, "helpers.py": helpers})
+    assert "attempted relative import" in line
+    assert line.endswith(
+        "; evaluator.py is imported as a module of its own, with its directory on sys.path: "
+        "import the modules beside it by name (from helpers import f), not relatively "
+        "(from .helpers import f)"
+    )
+
+
 @pytest.mark.parametrize(
     "path", ["'data.csv'", "__import__('pathlib').Path(__file__).parent / 'data.csv'"]
 )
