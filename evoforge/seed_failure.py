@@ -6,7 +6,8 @@ code (the evaluator, a module beside it, or the candidate program; never a frame
 evoforge, the standard library or an installed package), and for the mistakes a new
 problem commonly makes (a relative path to a data file, a time limit shorter than one
 evaluation, a package hidden from the candidate, a relative import of a module beside the
-evaluator) the setting or the idiom to use.
+evaluator, ``evaluate(program_path)`` written for a candidate) the setting or the idiom to
+use.
 
 :func:`slow_seed_notice` is the warning for a seed that did score, but in more than half
 of ``evaluator.timeout_s``: its children, a little slower or run beside another
@@ -38,6 +39,7 @@ _HIDDEN_MODULE = re.compile(
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _CALL_TIME_LIMIT = "within the call time limit of"
 _RELATIVE_IMPORT = "attempted relative import with no known parent package"
+_STR_ATTRIBUTE = re.compile(r"^AttributeError: 'str' object has no attribute '(?P<name>\w+)'")
 
 
 def seed_failure(result: EvaluationResult, config: EvaluatorConfig, candidate_file: str) -> str:
@@ -51,7 +53,25 @@ def seed_failure(result: EvaluationResult, config: EvaluatorConfig, candidate_fi
     if where is not None:
         line += f" (at {where})"
     hint = _hint(result, detail, config)
+    if hint is None and where is not None:
+        hint = _path_taken_for_a_candidate(detail, where)
     return line if hint is None else f"{line}; {hint}"
+
+
+def _path_taken_for_a_candidate(detail: str, where: str) -> str | None:
+    """The hint for an ``evaluate(program_path)`` written as if it received the isolated
+    form's ``candidate`` (``candidate.f(x)`` on the path, a ``str``), or None."""
+    mistaken = _STR_ATTRIBUTE.search(detail)
+    function = where.rpartition(" in ")[2]
+    if mistaken is None or not where.startswith("evaluator.py:"):
+        return None
+    if function not in ("evaluate", "evaluate_stage1", "evaluate_stage2", "evaluate_stage3"):
+        return None
+    return (
+        f"{function}(program_path) is given the program's path (the shared-process form); "
+        "to call the program's functions as candidate."
+        f"{mistaken['name']}(...), name it evaluate_candidate(candidate)"
+    )
 
 
 SLOW_SEED_FRACTION = 0.5

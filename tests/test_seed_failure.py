@@ -81,6 +81,20 @@ def test_a_relative_import_in_the_evaluator_says_to_import_by_name(
     )
 
 
+def test_evaluate_written_for_a_candidate_says_which_name_takes_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``evaluate`` is the shared-process form's: it is given the program's path."""
+    evaluator = EVALUATOR.replace("def evaluate_candidate(", "def evaluate(")
+    line = _start_error(tmp_path, capsys, {"evaluator.py": evaluator})
+    assert line.endswith(
+        "AttributeError: 'str' object has no attribute 'f' (at evaluator.py:2 in evaluate); "
+        "evaluate(program_path) is given the program's path (the shared-process form); to "
+        "call the program's functions as candidate.f(...), name it "
+        "evaluate_candidate(candidate)"
+    )
+
+
 @pytest.mark.parametrize(
     "path", ["'data.csv'", "__import__('pathlib').Path(__file__).parent / 'data.csv'"]
 )
