@@ -39,6 +39,7 @@ _HIDDEN_MODULE = re.compile(
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _CALL_TIME_LIMIT = "within the call time limit of"
 _RELATIVE_IMPORT = "attempted relative import with no known parent package"
+_CANDIDATE_AS_PATH = "os.PathLike object, not EvaluatorEnd"  # open(), spec_from_file_location
 _STR_ATTRIBUTE = re.compile(r"^AttributeError: 'str' object has no attribute '(?P<name>\w+)'")
 
 
@@ -54,16 +55,25 @@ def seed_failure(result: EvaluationResult, config: EvaluatorConfig, candidate_fi
         line += f" (at {where})"
     hint = _hint(result, detail, config)
     if hint is None and where is not None:
-        hint = _path_taken_for_a_candidate(detail, where)
+        hint = _other_form_hint(detail, where)
     return line if hint is None else f"{line}; {hint}"
 
 
-def _path_taken_for_a_candidate(detail: str, where: str) -> str | None:
-    """The hint for an ``evaluate(program_path)`` written as if it received the isolated
-    form's ``candidate`` (``candidate.f(x)`` on the path, a ``str``), or None."""
-    mistaken = _STR_ATTRIBUTE.search(detail)
+def _other_form_hint(detail: str, where: str) -> str | None:
+    """The hint for an evaluate function written for the other form: ``evaluate`` (given
+    a path) calling ``candidate.f(x)`` on it, or ``evaluate_candidate`` (given the
+    candidate) opening or importing it as a path; None otherwise."""
+    if not where.startswith("evaluator.py:"):
+        return None
     function = where.rpartition(" in ")[2]
-    if mistaken is None or not where.startswith("evaluator.py:"):
+    if function == "evaluate_candidate" and _CANDIDATE_AS_PATH in detail:
+        return (
+            "evaluate_candidate(candidate) is given the candidate, whose functions it calls "
+            "(candidate.f(x)), not a path; an evaluator that opens or imports the program "
+            "file defines evaluate(program_path) (the shared-process form)"
+        )
+    mistaken = _STR_ATTRIBUTE.search(detail)
+    if mistaken is None:
         return None
     if function not in ("evaluate", "evaluate_stage1", "evaluate_stage2", "evaluate_stage3"):
         return None

@@ -95,6 +95,22 @@ def test_evaluate_written_for_a_candidate_says_which_name_takes_one(
     )
 
 
+def test_evaluate_candidate_written_for_a_path_says_which_name_takes_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    evaluator = (
+        "def evaluate_candidate(program_path):\n"
+        "    return {'combined_score': float(len(open(program_path).read()))}\n"
+    )
+    line = _start_error(tmp_path, capsys, {"evaluator.py": evaluator})
+    assert line.endswith(
+        "(at evaluator.py:2 in evaluate_candidate); evaluate_candidate(candidate) is given "
+        "the candidate, whose functions it calls (candidate.f(x)), not a path; an evaluator "
+        "that opens or imports the program file defines evaluate(program_path) (the "
+        "shared-process form)"
+    )
+
+
 @pytest.mark.parametrize(
     "path", ["'data.csv'", "__import__('pathlib').Path(__file__).parent / 'data.csv'"]
 )
