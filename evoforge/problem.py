@@ -103,7 +103,7 @@ def load_problem(directory: Path | str) -> Problem:
 
     config_layer: dict[str, Any] = {}
     notices = _empty_block_notices(segments)
-    unused = _unused_functions_notice(defined)
+    unused = _unused_functions_notice(defined) or _unreached_stages_notice(defined)
     if unused is not None:
         notices.append(unused)
     config_path = root / CONFIG_FILENAME
@@ -206,6 +206,29 @@ def _unused_functions_notice(defined: set[str]) -> str | None:
         f"{EVALUATOR_FILENAME} defines {ISOLATED_FUNCTION}, so evoforge calls only it and never "
         f"{', '.join(unused)} (the isolated form has no cascade: make the cheap checks "
         f"first inside {ISOLATED_FUNCTION}, raising for a candidate that fails them)"
+    )
+
+
+def _unreached_stages_notice(defined: set[str]) -> str | None:
+    """One line when the shared-process form's evaluator defines a cascade stage that
+    the cascade never reaches: the stages run from ``evaluate_stage1`` on, as far as they
+    are defined one after the other (``evaluate_stage3`` without ``evaluate_stage2`` is
+    never called); None otherwise."""
+    if STAR in defined or ISOLATED_FUNCTION in defined:
+        return None
+    stages = _SHARED_PROCESS_FUNCTIONS[1:]
+    reached = 0
+    while reached < len(stages) and stages[reached] in defined:
+        reached += 1
+    unreached = [name for name in stages[reached:] if name in defined]
+    if not unreached:
+        return None
+    gap = stages[reached]
+    return (
+        f"{EVALUATOR_FILENAME} defines {', '.join(unreached)} but no {gap}, so evoforge "
+        f"never calls {'it' if len(unreached) == 1 else 'them'}: a cascade runs "
+        "evaluate_stage1, evaluate_stage2, evaluate_stage3 in order, as far as they are "
+        "defined"
     )
 
 

@@ -323,3 +323,38 @@ def test_an_async_evaluate_function_is_refused_at_load(tmp_path: Path, evaluator
     coroutine", and a coroutine was never awaited."""
     with pytest.raises(ProblemError, match=r"evaluator.py:\d+: \w+ is defined with async def"):
         load_problem(_problem(tmp_path, **{"evaluator.py": evaluator}))
+
+
+@pytest.mark.parametrize(
+    ("stages", "notice"),
+    [
+        (
+            ("evaluate_stage2",),
+            "defines evaluate_stage2 but no evaluate_stage1, so evoforge never calls it",
+        ),
+        (
+            ("evaluate_stage1", "evaluate_stage3"),
+            "defines evaluate_stage3 but no evaluate_stage2, so evoforge never calls it",
+        ),
+        (
+            ("evaluate_stage2", "evaluate_stage3"),
+            "defines evaluate_stage2, evaluate_stage3 but no evaluate_stage1, so evoforge "
+            "never calls them",
+        ),
+        (("evaluate_stage1", "evaluate_stage2", "evaluate_stage3"), None),
+        (("evaluate_stage1",), None),
+    ],
+)
+def test_a_cascade_stage_never_reached_is_named(
+    tmp_path: Path, stages: tuple[str, ...], notice: str | None
+) -> None:
+    """The cascade runs its stages in order as far as they are defined; one after a gap
+    was never called, without a word."""
+    evaluator = EVALUATOR + "".join(
+        f"\n\ndef {name}(program_path):\n    return {{'combined_score': 1.0}}\n" for name in stages
+    )
+    notices = load_problem(_problem(tmp_path, **{"evaluator.py": evaluator})).notices
+    if notice is None:
+        assert not notices
+    else:
+        assert len(notices) == 1 and f"evaluator.py {notice}: a cascade runs" in notices[0]
