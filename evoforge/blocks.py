@@ -18,6 +18,8 @@ START_MARKER = "EVOLVE-BLOCK-START"
 END_MARKER = "EVOLVE-BLOCK-END"
 _START_RE = re.compile(r"^\s*#\s*EVOLVE-BLOCK-START\b")
 _END_RE = re.compile(r"^\s*#\s*EVOLVE-BLOCK-END\b")
+# a comment that was probably meant as a marker: other case, spelling or separators
+_NEAR_MISS_RE = re.compile(r"^\s*#+\s*evolve[\s_-]*block", re.IGNORECASE)
 
 
 class BlockError(ValueError):
@@ -38,6 +40,21 @@ class Segments:
             parts.append(block)
         parts.append(self.frozen[-1])
         return "".join(parts)
+
+
+def near_miss_hint(code: str) -> str:
+    """`` (line N '...' is not a marker: ...)`` for the first comment line of ``code`` that
+    mentions an evolve block without being a marker (another case, spelling or
+    separator); empty when there is none. Said after a :class:`BlockError` of a seed."""
+    for number, line in enumerate(code.splitlines(), start=1):
+        if _NEAR_MISS_RE.match(line) and not (_START_RE.match(line) or _END_RE.match(line)):
+            text = line.strip()
+            shown = text if len(text) <= 60 else text[:57] + "..."
+            return (
+                f" (line {number} {shown!r} is not a marker: the markers are the comments "
+                f"'# {START_MARKER}' and '# {END_MARKER}', in capitals)"
+            )
+    return ""
 
 
 def split_blocks(code: str) -> Segments:

@@ -11,6 +11,7 @@ import io
 import json
 import math
 import os
+import shlex
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
@@ -731,6 +732,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_init(args: argparse.Namespace) -> int:
     target: Path = args.directory
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"evoforge init: {target} is a file; name a new or empty directory")
     if target.exists() and any(target.iterdir()):
         raise UsageError(f"evoforge init: {target} exists and is not empty")
     template = resources.files("evoforge") / "templates" / "init"
@@ -738,7 +741,8 @@ def _cmd_init(args: argparse.Namespace) -> int:
     for entry in template.iterdir():
         if entry.is_file() and not entry.name.endswith(".pyc"):
             (target / entry.name).write_bytes(entry.read_bytes())
-    print(f"wrote a problem to {target}; try: evoforge run {target} --iterations 100")
+    command = f"evoforge run {shlex.quote(str(target))} --iterations 100"  # to paste as is
+    print(f"wrote a problem to {target}; try: {command}")
     return 0
 
 

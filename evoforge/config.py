@@ -969,11 +969,24 @@ def _describe_validation_error(err: ValidationError, source: str) -> str:
         message = message.removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key"
+    elif first["type"] == "model_type":  # a section given as something else
+        message = _not_a_section(first.get("input"))
     elif "input" in first and not isinstance(first["input"], dict | list):
         message = f"{message} (got {first['input']!r})"
     more = len(err.errors()) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     return f"{source}: {where}: {message}{suffix}"
+
+
+def _not_a_section(value: object) -> str:
+    """What to say of a section (``run``, ``archive.parents``) given as ``value``, which is
+    not a mapping; an empty one (``run:`` with every key under it commented out) is
+    YAML's null."""
+    if value is None:
+        return "is empty; give it keys (indented under it) or remove the line"
+    if isinstance(value, list):
+        return "must be a section of keys (indented under it), got a list"
+    return f"must be a section of keys (indented under it), got {value!r}"
 
 
 def load_yaml_mapping(path: Path) -> dict[str, Any]:
@@ -995,6 +1008,36 @@ def load_yaml_mapping(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: must be a mapping of keys to values, got {type(data).__name__}")
     return data
+
+
+def repeated_keys(path: Path) -> list[tuple[str, int, int]]:
+    """The keys of a YAML file given twice in one mapping, as (dotted key, line of the
+    first, line of the repeat), in file order. YAML loaders keep the last value and drop
+    the first without a word; the file must already load (see :func:`load_yaml_mapping`)."""
+    root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    repeats: list[tuple[str, int, int]] = []
+    _collect_repeats(root, "", repeats)
+    return repeats
+
+
+def _collect_repeats(node: Any, prefix: str, repeats: list[tuple[str, int, int]]) -> None:
+    """Add the repeated keys of ``node``'s mappings, at any depth, to ``repeats``."""
+    if isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _collect_repeats(item, prefix, repeats)
+    if not isinstance(node, yaml.MappingNode):
+        return
+    first_line: dict[str, int] = {}
+    for key_node, value_node in node.value:
+        key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else None
+        if key is not None and key != "<<":  # "<<" merges; it may well repeat
+            dotted = f"{prefix}{key}"
+            line = key_node.start_mark.line + 1
+            if key in first_line:
+                repeats.append((dotted, first_line[key], line))
+            else:
+                first_line[key] = line
+        _collect_repeats(value_node, f"{prefix}{key}." if key is not None else prefix, repeats)
 
 
 def validate_config(

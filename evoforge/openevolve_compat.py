@@ -20,6 +20,7 @@ from evoforge.config import (
     LLMConfig,
     PromptConfig,
     load_yaml_mapping,
+    repeated_keys,
 )
 
 # OpenEvolve 0.4.0's settings (openevolve/config.py) that evoforge's layout does not have:
@@ -165,11 +166,22 @@ def read_config_file(path: Path, *, staged: bool | None = None) -> tuple[dict[st
     :class:`ConfigError` when unusable. ``staged``: whether the problem's evaluator has
     cascade stages (None: not known)."""
     raw = load_yaml_mapping(path)
+    repeats = repeated_keys(path)
     if not looks_like_openevolve(raw):
+        if repeats:
+            key, first, line = repeats[0]
+            raise ConfigError(
+                f"{path}: line {line}: {key} is given a second time (first at line {first}); "
+                "keep one of them"
+            )
         return raw, []
     _refuse_mixed_layouts(path, raw)
     layer, not_applied, notes = translate_openevolve(raw, staged=staged)
-    notices = []
+    notices = [  # OpenEvolve's loader keeps the last of them: so does this translation
+        f"{path.name} is an OpenEvolve config; line {line}: {key} is given a second time "
+        f"(first at line {first}): the last one counts"
+        for key, first, line in repeats
+    ]
     if not_applied:
         notices.append(
             f"{path.name} is an OpenEvolve config; settings evoforge does not apply: "
@@ -195,10 +207,19 @@ def _refuse_mixed_layouts(path: Path, data: Mapping[str, Any]) -> None:
             for key in data[section]
             if key in keys - _EVOFORGE_SECTION_KEYS[section]
         ][:1]
+    named = ", ".join(_with_evoforge_name(key) for key in theirs)
     raise ConfigError(
-        f"{path}: mixes OpenEvolve's layout ({', '.join(theirs)}) with evoforge's "
+        f"{path}: mixes OpenEvolve's layout ({named}) with evoforge's "
         f"({', '.join(ours)}); write it in one of the two (evoforge's keys: docs/CONFIG.md)"
     )
+
+
+def _with_evoforge_name(dotted: str) -> str:
+    """An OpenEvolve key (``evaluator.timeout``), followed by the evoforge key it becomes
+    when there is one: in an evoforge config it is most often a slip of the name."""
+    section, _, key = dotted.rpartition(".")
+    ours = _DIRECT.get((section or None, key))
+    return dotted if ours is None else f"{dotted}, which evoforge calls {ours}"
 
 
 # OpenEvolve's defaults (openevolve/config.py) where they differ from evoforge's and a

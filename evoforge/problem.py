@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evoforge.blocks import BlockError, Segments, split_blocks
+from evoforge.blocks import BlockError, Segments, near_miss_hint, split_blocks
 from evoforge.config import ConfigError
 from evoforge.openevolve_compat import read_config_file
 from evoforge.source_names import STAR, top_level_names
@@ -76,7 +76,7 @@ def load_problem(directory: Path | str) -> Problem:
         hint = missing_source_dir_hint(root)
         raise ProblemError(f"problem directory {root} does not exist{hint}")
     if not root.is_dir():
-        raise ProblemError(f"{root} is not a directory")
+        raise ProblemError(_not_a_directory(root))
     program_path = root / PROGRAM_FILENAME
     evaluator_path = root / EVALUATOR_FILENAME
     for required in (program_path, evaluator_path):
@@ -88,7 +88,7 @@ def load_problem(directory: Path | str) -> Problem:
     try:
         segments = split_blocks(initial_code)
     except BlockError as exc:
-        raise ProblemError(f"{program_path}: {exc}") from exc
+        raise ProblemError(f"{program_path}: {exc}{near_miss_hint(initial_code)}") from exc
 
     evaluator_code = _read_text(evaluator_path)
     tree = _parse(evaluator_code, evaluator_path)
@@ -99,18 +99,22 @@ def load_problem(directory: Path | str) -> Problem:
             "evaluate(program_path) or evaluate_stage1(program_path)"
         )
 
+    _refuse_async_entry_points(tree, evaluator_path)
+
     config_layer: dict[str, Any] = {}
     notices = _empty_block_notices(segments)
-    unused = _unused_functions_notice(defined)
+    unused = _unused_functions_notice(defined) or _unreached_stages_notice(defined)
     if unused is not None:
         notices.append(unused)
     config_path = root / CONFIG_FILENAME
     if config_path.is_file():
         try:
             staged = "evaluate_stage1" in defined or STAR in defined
-            config_layer, notices = read_config_file(config_path, staged=staged)
+            config_layer, config_notices = read_config_file(config_path, staged=staged)
         except ConfigError as exc:
             raise ProblemError(str(exc)) from exc
+        notices.extend(config_notices)
+    notices.extend(_misnamed_config_notices(root))
 
     files = _collect_files(root)
     if b"\r" in files.get(PROGRAM_FILENAME, b""):
@@ -132,6 +136,18 @@ def load_problem(directory: Path | str) -> Problem:
     )
 
 
+def _not_a_directory(path: Path) -> str:
+    """What to say of a problem path that is not a directory; for one of a problem's own
+    files (``initial_program.py``), the directory holding it is what to give."""
+    message = (
+        f"{path} is not a directory: give the problem directory, which holds "
+        f"{PROGRAM_FILENAME} and {EVALUATOR_FILENAME}"
+    )
+    if path.name in {PROGRAM_FILENAME, EVALUATOR_FILENAME, CONFIG_FILENAME}:
+        message += f" (here {path.parent})"
+    return message
+
+
 def _empty_block_notices(segments: Segments) -> list[str]:
     """One line for each evolve block of the seed that holds no code (only blank lines and
     comments): the symbolic operators change code that is there and never write any, so
@@ -150,6 +166,33 @@ def _empty_block_notices(segments: Segments) -> list[str]:
     return notices
 
 
+def _misnamed_config_notices(root: Path) -> list[str]:
+    """One line for each file beside the seed that looks meant as the problem's config
+    (``config.yml``, ``Config.yaml``) but is not read, since only ``config.yaml`` is."""
+    return [
+        f"{entry.name} is not read: a problem's settings are read from {CONFIG_FILENAME} only "
+        f"(rename it, or pass it with --config)"
+        for entry in sorted(root.iterdir(), key=lambda entry: entry.name)
+        if entry.name != CONFIG_FILENAME
+        and entry.name.lower() in {"config.yml", "config.yaml"}
+        and entry.is_file()
+    ]
+
+
+def _refuse_async_entry_points(tree: ast.Module, path: Path) -> None:
+    """A one-line :class:`ProblemError` when a function evoforge calls (an evaluate
+    function or ``verify``) is defined at the top level with ``async def``: called as a
+    plain function it returns a coroutine, never run, instead of metrics."""
+    entry_points = {ISOLATED_FUNCTION, *_SHARED_PROCESS_FUNCTIONS, "verify"}
+    for node in tree.body:
+        if isinstance(node, ast.AsyncFunctionDef) and node.name in entry_points:
+            raise ProblemError(
+                f"{path}:{node.lineno}: {node.name} is defined with async def, but evoforge "
+                "calls it as a plain function: define it with def (and run a coroutine "
+                "inside it with asyncio.run)"
+            )
+
+
 def _unused_functions_notice(defined: set[str]) -> str | None:
     """One line when the evaluator defines the isolated form's ``evaluate_candidate`` and
     also shared-process functions, which are then never called (the isolated form runs
@@ -163,6 +206,29 @@ def _unused_functions_notice(defined: set[str]) -> str | None:
         f"{EVALUATOR_FILENAME} defines {ISOLATED_FUNCTION}, so evoforge calls only it and never "
         f"{', '.join(unused)} (the isolated form has no cascade: make the cheap checks "
         f"first inside {ISOLATED_FUNCTION}, raising for a candidate that fails them)"
+    )
+
+
+def _unreached_stages_notice(defined: set[str]) -> str | None:
+    """One line when the shared-process form's evaluator defines a cascade stage that
+    the cascade never reaches: the stages run from ``evaluate_stage1`` on, as far as they
+    are defined one after the other (``evaluate_stage3`` without ``evaluate_stage2`` is
+    never called); None otherwise."""
+    if STAR in defined or ISOLATED_FUNCTION in defined:
+        return None
+    stages = _SHARED_PROCESS_FUNCTIONS[1:]
+    reached = 0
+    while reached < len(stages) and stages[reached] in defined:
+        reached += 1
+    unreached = [name for name in stages[reached:] if name in defined]
+    if not unreached:
+        return None
+    gap = stages[reached]
+    return (
+        f"{EVALUATOR_FILENAME} defines {', '.join(unreached)} but no {gap}, so evoforge "
+        f"never calls {'it' if len(unreached) == 1 else 'them'}: a cascade runs "
+        "evaluate_stage1, evaluate_stage2, evaluate_stage3 in order, as far as they are "
+        "defined"
     )
 
 

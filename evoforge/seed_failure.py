@@ -5,7 +5,9 @@ fix a problem written moments ago: where the exception was raised in the problem
 code (the evaluator, a module beside it, or the candidate program; never a frame of
 evoforge, the standard library or an installed package), and for the mistakes a new
 problem commonly makes (a relative path to a data file, a time limit shorter than one
-evaluation, a package hidden from the candidate) the setting or the idiom to use.
+evaluation, a package hidden from the candidate, a relative import of a module beside the
+evaluator, ``evaluate(program_path)`` written for a candidate) the setting or the idiom to
+use.
 
 :func:`slow_seed_notice` is the warning for a seed that did score, but in more than half
 of ``evaluator.timeout_s``: its children, a little slower or run beside another
@@ -36,6 +38,9 @@ _HIDDEN_MODULE = re.compile(
 )
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _CALL_TIME_LIMIT = "within the call time limit of"
+_RELATIVE_IMPORT = "attempted relative import with no known parent package"
+_CANDIDATE_AS_PATH = "os.PathLike object, not EvaluatorEnd"  # open(), spec_from_file_location
+_STR_ATTRIBUTE = re.compile(r"^AttributeError: 'str' object has no attribute '(?P<name>\w+)'")
 
 
 def seed_failure(result: EvaluationResult, config: EvaluatorConfig, candidate_file: str) -> str:
@@ -49,7 +54,34 @@ def seed_failure(result: EvaluationResult, config: EvaluatorConfig, candidate_fi
     if where is not None:
         line += f" (at {where})"
     hint = _hint(result, detail, config)
+    if hint is None and where is not None:
+        hint = _other_form_hint(detail, where)
     return line if hint is None else f"{line}; {hint}"
+
+
+def _other_form_hint(detail: str, where: str) -> str | None:
+    """The hint for an evaluate function written for the other form: ``evaluate`` (given
+    a path) calling ``candidate.f(x)`` on it, or ``evaluate_candidate`` (given the
+    candidate) opening or importing it as a path; None otherwise."""
+    if not where.startswith("evaluator.py:"):
+        return None
+    function = where.rpartition(" in ")[2]
+    if function == "evaluate_candidate" and _CANDIDATE_AS_PATH in detail:
+        return (
+            "evaluate_candidate(candidate) is given the candidate, whose functions it calls "
+            "(candidate.f(x)), not a path; an evaluator that opens or imports the program "
+            "file defines evaluate(program_path) (the shared-process form)"
+        )
+    mistaken = _STR_ATTRIBUTE.search(detail)
+    if mistaken is None:
+        return None
+    if function not in ("evaluate", "evaluate_stage1", "evaluate_stage2", "evaluate_stage3"):
+        return None
+    return (
+        f"{function}(program_path) is given the program's path (the shared-process form); "
+        "to call the program's functions as candidate."
+        f"{mistaken['name']}(...), name it evaluate_candidate(candidate)"
+    )
 
 
 SLOW_SEED_FRACTION = 0.5
@@ -139,14 +171,22 @@ def _hint(result: EvaluationResult, detail: str, config: EvaluatorConfig) -> str
                 f"{package} is hidden from the candidate (evaluator.candidate_hidden_packages): "
                 "use it in the evaluator only, or take it off that list"
             )
+    if _RELATIVE_IMPORT in detail and "in the candidate: " not in detail:
+        return (
+            "evaluator.py is imported as a module of its own, with its directory on "
+            "sys.path: import the modules beside it by name (from helpers import f), "
+            "not relatively (from .helpers import f)"
+        )
     missing = _MISSING_FILE.search(detail)
-    if missing is None or Path(missing["name"]).is_absolute():
+    if missing is None:
         return None
-    if missing["side"]:
+    if missing["side"]:  # by any path: Path(__file__).parent is the jail's, not the problem's
         return (
             "the candidate sees only its own file: have the evaluator read the data and "
             "pass it to the candidate as arguments"
         )
+    if Path(missing["name"]).is_absolute():
+        return None
     return (
         "the evaluator runs in a fresh temporary directory: find files beside it with "
         f"Path(__file__).parent / {missing['name']!r}"

@@ -113,6 +113,27 @@ def test_a_failed_start_leaves_a_directory_it_did_not_make_as_it_was(
 
 
 @pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("initial_program.py", " (here {problem})"),
+        ("evaluator.py", " (here {problem})"),
+        ("notes.txt", ""),
+    ],
+)
+def test_a_file_given_as_the_problem_names_the_directory_to_give(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str, hint: str
+) -> None:
+    problem = _problem(tmp_path, GOOD_PROGRAM, GOOD_EVALUATOR)
+    (problem / "notes.txt").write_text("a file")
+    line = _one_line_error(capsys, ["run", str(problem / name), "--out", str(tmp_path / "run")])
+    assert line == (
+        f"evoforge: error: {problem / name} is not a directory: give the problem directory, "
+        f"which holds initial_program.py and evaluator.py{hint.format(problem=problem)}"
+    )
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
     ("yaml_text", "expected"),
     [
         ("run:\n  iterations: 5\n  colour: blue\n", "run.colour: unknown key"),
@@ -126,6 +147,9 @@ def test_a_failed_start_leaves_a_directory_it_did_not_make_as_it_was(
         ("run: [unclosed\n", ""),
         ("archive:\n  features: []\n", "archive.features"),
         (b"\xff\xfe run:\n  iterations: 5\n", "not UTF-8"),
+        # YAML keeps the last of two equal keys and drops the first without a word
+        ("seed: 1\nrun:\n  iterations: 5\nseed: 2\n", "line 4: seed is given a second time"),
+        ("run:\n  iterations: 5\n  workers: 1\n  iterations: 6\n", "line 4: run.iterations"),
     ],
 )
 def test_invalid_config_is_one_line(

@@ -8,6 +8,7 @@ from evoforge.blocks import (
     BlockError,
     evolve_blocks,
     frozen_violation,
+    near_miss_hint,
     replace_blocks,
     split_blocks,
 )
@@ -72,3 +73,8 @@ def test_trailing_whitespace_is_not_a_change() -> None:
 def test_malformed_markers(code: str, fragment: str) -> None:
     with pytest.raises(BlockError, match=fragment):
         split_blocks(code)
+
+
+def test_real_markers_give_no_near_miss_hint() -> None:
+    assert near_miss_hint(PROGRAM) == ""
+    assert near_miss_hint("# evolve-block-start\n").startswith(" (line 1 '# evolve-block-start'")

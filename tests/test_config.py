@@ -79,6 +79,28 @@ def test_bad_values_are_one_line_errors(layer: dict, fragment: str) -> None:
     assert message.startswith("--config file:")
 
 
+@pytest.mark.parametrize(
+    ("layer", "expected"),
+    [
+        ({"run": None}, "run: is empty; give it keys (indented under it) or remove the line"),
+        ({"splits": True}, "splits: must be a section of keys (indented under it), got True"),
+        (
+            {"archive": {"parents": 3}},
+            "archive.parents: must be a section of keys (indented under it), got 3",
+        ),
+        ({"run": [1]}, "run: must be a section of keys (indented under it), got a list"),
+    ],
+)
+def test_a_section_that_is_not_a_mapping_is_named_in_the_configs_words(
+    layer: dict, expected: str
+) -> None:
+    """``run:`` with every key under it commented out is YAML's null: the error says so
+    without the names of the classes behind the sections."""
+    with pytest.raises(ConfigError) as info:
+        resolve_config(file_layer=layer)
+    assert str(info.value) == f"--config file: {expected}"
+
+
 def test_booleans_stay_for_switches_and_numbers_for_numbers() -> None:
     config = resolve_config(file_layer={"run": {"simplify_best": False, "iterations": 7.0}})
     assert config.run.simplify_best is False and config.run.iterations == 7

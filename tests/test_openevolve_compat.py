@@ -175,7 +175,16 @@ def test_the_timeout_note_is_given_only_where_a_cascade_can_run(tmp_path: Path) 
 @pytest.mark.parametrize(
     ("text", "theirs", "ours"),
     [
-        ("max_iterations: 5\narchive:\n  num_islands: 3\n", "max_iterations", "archive"),
+        (
+            "max_iterations: 5\narchive:\n  num_islands: 3\n",
+            "max_iterations, which evoforge calls run.iterations",
+            "archive",
+        ),
+        (  # OpenEvolve's name for an evoforge setting, in an evoforge config
+            "run:\n  iterations: 3\nevaluator:\n  timeout: 20\n",
+            "evaluator.timeout, which evoforge calls evaluator.timeout_s",
+            "run",
+        ),
         (
             "llm:\n  primary_model: m\nrun:\n  iterations: 3\nseed: 2\n",
             "llm.primary_model",
@@ -199,3 +208,20 @@ def test_a_file_mixing_both_layouts_is_refused_naming_a_key_of_each(
     )
     path.write_text("max_iterations: 5\ndatabase:\n  num_islands: 3\n")  # OpenEvolve's alone
     assert read_config_file(path)[0]["archive"] == {"num_islands": 3}
+
+
+def test_a_key_repeated_in_an_openevolve_config_is_noted_and_the_last_one_counts(
+    tmp_path: Path,
+) -> None:
+    """OpenEvolve's loader keeps the last of two equal keys: its configs run unchanged,
+    with a notice naming the repeat."""
+    from evoforge.openevolve_compat import read_config_file
+
+    path = tmp_path / "config.yaml"
+    path.write_text("max_iterations: 5\nrandom_seed: 1\nmax_iterations: 7\n")
+    layer, notices = read_config_file(path)
+    assert layer["run"] == {"iterations": 7}
+    assert notices == [
+        "config.yaml is an OpenEvolve config; line 3: max_iterations is given a second "
+        "time (first at line 1): the last one counts"
+    ]

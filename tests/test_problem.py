@@ -242,3 +242,119 @@ def test_cascade_functions_beside_evaluate_candidate_are_named_as_never_called(
     ]
     alone = "def evaluate_candidate(candidate):\n    return {'combined_score': 1.0}\n"
     assert not load_problem(_problem(tmp_path, **{"evaluator.py": alone})).notices
+
+
+def test_notices_about_the_program_and_evaluator_are_kept_beside_a_config(
+    tmp_path: Path,
+) -> None:
+    """A problem with a ``config.yaml`` (as ``evoforge init`` writes) keeps the notices
+    found in its program and evaluator, and adds the config's own after them."""
+    seed = "# EVOLVE-BLOCK-START\n# write code here\n# EVOLVE-BLOCK-END\n"
+    evaluator = (
+        "def evaluate_stage1(path):\n    return {'combined_score': 0.0}\n\n"
+        "def evaluate_candidate(candidate):\n    return {'combined_score': 1.0}\n"
+    )
+    config = "max_iterations: 5\nllm:\n  temperature: 0.3\n"  # OpenEvolve's: a notice
+    directory = _problem(
+        tmp_path,
+        **{"initial_program.py": seed, "evaluator.py": evaluator, "config.yaml": config},
+    )
+    notices = load_problem(directory).notices
+    assert [notice for notice in notices if "holds no code" in notice]
+    assert [notice for notice in notices if "never evaluate_stage1" in notice]
+    assert [notice for notice in notices if "llm.temperature" in notice]
+
+
+@pytest.mark.parametrize("name", ["config.yml", "Config.yaml", "CONFIG.YML"])
+def test_a_config_under_another_name_is_named_as_not_read(tmp_path: Path, name: str) -> None:
+    directory = _problem(tmp_path, **{name: "run:\n  iterations: 3\n"})
+    problem = load_problem(directory)
+    assert problem.config_layer == {}
+    assert list(problem.notices) == [
+        f"{name} is not read: a problem's settings are read from config.yaml only "
+        "(rename it, or pass it with --config)"
+    ]
+
+
+HINT = (
+    "is not a marker: the markers are the comments '# EVOLVE-BLOCK-START' and "
+    "'# EVOLVE-BLOCK-END', in capitals)"
+)
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (
+            "# evolve-block-start\nx = 1\n# evolve-block-end\n",
+            f"no '# EVOLVE-BLOCK-START' / '# EVOLVE-BLOCK-END' markers found "
+            f"(line 1 '# evolve-block-start' {HINT}",
+        ),
+        (
+            "y = 0\n# EVOLVE-BLOCK-BEGIN\nx = 1\n# EVOLVE-BLOCK-END\n",
+            f"line 4: EVOLVE-BLOCK-END without a matching start "
+            f"(line 2 '# EVOLVE-BLOCK-BEGIN' {HINT}",
+        ),
+        (
+            "# EVOLVE-BLOCK-START\nx = 1\n# EVOLVE_BLOCK_END\n",
+            "line 1: EVOLVE-BLOCK-START without a matching EVOLVE-BLOCK-END "
+            f"(line 3 '# EVOLVE_BLOCK_END' {HINT}",
+        ),
+    ],
+)
+def test_a_misspelt_marker_in_a_seed_is_named(tmp_path: Path, code: str, message: str) -> None:
+    """A marker written in another case or spelling is a comment like any other: the
+    seed's error names the line that was probably meant as one."""
+    with pytest.raises(ProblemError) as error:
+        load_problem(_problem(tmp_path, **{"initial_program.py": code}))
+    assert str(error.value) == f"{tmp_path / 'initial_program.py'}: {message}"
+
+
+@pytest.mark.parametrize(
+    "evaluator",
+    [
+        "async def evaluate_candidate(candidate):\n    return {'combined_score': 1.0}\n",
+        "async def evaluate(program_path):\n    return {'combined_score': 1.0}\n",
+        EVALUATOR + "\n\nasync def verify(output):\n    return {'combined_score': 1.0}\n",
+    ],
+)
+def test_an_async_evaluate_function_is_refused_at_load(tmp_path: Path, evaluator: str) -> None:
+    """Called as a plain function, it returned a coroutine: the seed failed with "got
+    coroutine", and a coroutine was never awaited."""
+    with pytest.raises(ProblemError, match=r"evaluator.py:\d+: \w+ is defined with async def"):
+        load_problem(_problem(tmp_path, **{"evaluator.py": evaluator}))
+
+
+@pytest.mark.parametrize(
+    ("stages", "notice"),
+    [
+        (
+            ("evaluate_stage2",),
+            "defines evaluate_stage2 but no evaluate_stage1, so evoforge never calls it",
+        ),
+        (
+            ("evaluate_stage1", "evaluate_stage3"),
+            "defines evaluate_stage3 but no evaluate_stage2, so evoforge never calls it",
+        ),
+        (
+            ("evaluate_stage2", "evaluate_stage3"),
+            "defines evaluate_stage2, evaluate_stage3 but no evaluate_stage1, so evoforge "
+            "never calls them",
+        ),
+        (("evaluate_stage1", "evaluate_stage2", "evaluate_stage3"), None),
+        (("evaluate_stage1",), None),
+    ],
+)
+def test_a_cascade_stage_never_reached_is_named(
+    tmp_path: Path, stages: tuple[str, ...], notice: str | None
+) -> None:
+    """The cascade runs its stages in order as far as they are defined; one after a gap
+    was never called, without a word."""
+    evaluator = EVALUATOR + "".join(
+        f"\n\ndef {name}(program_path):\n    return {{'combined_score': 1.0}}\n" for name in stages
+    )
+    notices = load_problem(_problem(tmp_path, **{"evaluator.py": evaluator})).notices
+    if notice is None:
+        assert not notices
+    else:
+        assert len(notices) == 1 and f"evaluator.py {notice}: a cascade runs" in notices[0]

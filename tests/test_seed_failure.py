@@ -67,10 +67,58 @@ def test_a_relative_data_path_in_the_evaluator_says_how_to_find_the_file(
     assert "find files beside it with Path(__file__).parent / 'data.csv'" in line
 
 
-def test_a_candidate_reading_a_problem_file_is_told_it_cannot(
+def test_a_relative_import_in_the_evaluator_says_to_import_by_name(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    program = PROGRAM.replace("    return", "    open('data.csv')\n    return")
+    evaluator = "from .helpers import scale\n" + EVALUATOR
+    helpers = "def scale(x):\n    return x\n"
+    line = _start_error(tmp_path, capsys, {"evaluator.py": evaluator, "helpers.py": helpers})
+    assert "attempted relative import" in line
+    assert line.endswith(
+        "; evaluator.py is imported as a module of its own, with its directory on sys.path: "
+        "import the modules beside it by name (from helpers import f), not relatively "
+        "(from .helpers import f)"
+    )
+
+
+def test_evaluate_written_for_a_candidate_says_which_name_takes_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``evaluate`` is the shared-process form's: it is given the program's path."""
+    evaluator = EVALUATOR.replace("def evaluate_candidate(", "def evaluate(")
+    line = _start_error(tmp_path, capsys, {"evaluator.py": evaluator})
+    assert line.endswith(
+        "AttributeError: 'str' object has no attribute 'f' (at evaluator.py:2 in evaluate); "
+        "evaluate(program_path) is given the program's path (the shared-process form); to "
+        "call the program's functions as candidate.f(...), name it "
+        "evaluate_candidate(candidate)"
+    )
+
+
+def test_evaluate_candidate_written_for_a_path_says_which_name_takes_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    evaluator = (
+        "def evaluate_candidate(program_path):\n"
+        "    return {'combined_score': float(len(open(program_path).read()))}\n"
+    )
+    line = _start_error(tmp_path, capsys, {"evaluator.py": evaluator})
+    assert line.endswith(
+        "(at evaluator.py:2 in evaluate_candidate); evaluate_candidate(candidate) is given "
+        "the candidate, whose functions it calls (candidate.f(x)), not a path; an evaluator "
+        "that opens or imports the program file defines evaluate(program_path) (the "
+        "shared-process form)"
+    )
+
+
+@pytest.mark.parametrize(
+    "path", ["'data.csv'", "__import__('pathlib').Path(__file__).parent / 'data.csv'"]
+)
+def test_a_candidate_reading_a_problem_file_is_told_it_cannot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], path: str
+) -> None:
+    """Relative, or beside the program's own file (an absolute path in its jail)."""
+    program = PROGRAM.replace("    return", f"    open({path})\n    return")
     line = _start_error(tmp_path, capsys, {"initial_program.py": program})
     assert "the candidate sees only its own file" in line
 

@@ -35,6 +35,7 @@ import os
 import select
 import struct
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -696,7 +697,9 @@ class EvaluatorEnd:
     results travel by value (see the module docstring for what can travel).
     ``candidate.functions`` names the functions the candidate defines. Each call must be
     answered within ``call_timeout_s``. ``spin_s``: how the answers are waited for (see
-    :class:`FrameReader`).
+    :class:`FrameReader`). The channel carries one call at a time: calls made from several
+    threads of the evaluator (a thread pool over instances) wait for each other, so each
+    thread gets its own call's answer.
     """
 
     def __init__(
@@ -714,9 +717,16 @@ class EvaluatorEnd:
         self._functions: tuple[str, ...] | None = None
         self.broken: str | None = None
         self.calls = 0
+        self._in_flight = threading.Lock()  # one request and its answer at a time
 
     @property
     def functions(self) -> tuple[str, ...]:
+        with self._in_flight:
+            return self._hello()
+
+    def _hello(self) -> tuple[str, ...]:
+        """The candidate's function names, read from its first message on first use (the
+        caller holds ``_in_flight``)."""
         if self._functions is None:
             hello = self._receive("the candidate did not start")
             if "load_error" in hello:
@@ -769,10 +779,17 @@ class EvaluatorEnd:
     ) -> object:
         """Send ``message`` (or, when it is None, the call ``name(*args)``) and return the
         answer's result."""
+        with self._in_flight:
+            return self._round_trip(message, name, args)
+
+    def _round_trip(
+        self, message: Mapping[str, object] | None, name: str, args: tuple[object, ...]
+    ) -> object:
+        """:meth:`_request`'s work, with ``_in_flight`` held."""
         if self.broken is not None:
             raise ChannelBroken(self.broken)
         if self._functions is None:
-            self.functions  # noqa: B018 - the hello comes first (and may carry a load error)
+            self._hello()  # the hello comes first (and may carry a load error)
         self.calls += 1
         if message is None:
             frame = call_frame(name, args)

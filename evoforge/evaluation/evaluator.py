@@ -53,9 +53,10 @@ value is the *output* (the construction: any JSON-serialisable data, numpy array
 lists; the cascade is not used), and this class imports ``evaluator.py`` once, in the
 parent, and calls ``verify(output)``, whose metrics (a dict, or an object with
 ``.metrics``/``.artifacts``) are validated as usual. ``verify`` raising is ``failed``
-("verify rejected the output: ..."). ``verify`` is trusted problem code: it runs in the
-evoforge process, without a sandbox, on data the candidate chose; it must check that
-data, not execute it.
+("verify rejected the output: ..."), and so is ``verify`` (or importing ``evaluator.py``)
+calling ``sys.exit``, which would otherwise end the run; what they print goes to
+standard error. ``verify`` is trusted problem code: it runs in the evoforge process,
+without a sandbox, on data the candidate chose; it must check that data, not execute it.
 
 **Instance splits.** ``evaluate(code, split="holdout")`` scores the program on one of the
 problem's instance splits (:mod:`evoforge.splits`): the evaluator side is started with
@@ -80,7 +81,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
@@ -512,10 +513,11 @@ class ProblemEvaluator:
             )
         output = stages[0]["output"]
         try:
-            verify = self._verify_function()
-            verdict = verify(output) if split is None else verify(output, split=split)
+            with _printing_to_stderr():
+                verify = self._verify_function()
+                verdict = verify(output) if split is None else verify(output, split=split)
             metrics, extra = _verify_result(verdict)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit in verify must not end the run
             return EvaluationResult(
                 EvalStatus.FAILED,
                 reason=f"verify rejected the output: {type(exc).__name__}: {exc}"[:1000],
@@ -619,6 +621,30 @@ def _defines(evaluator_path: Path, name: str) -> bool:
 
 
 _import_lock = threading.Lock()
+_stdout_lock = threading.Lock()
+_stdout_borrowers = 0
+_stdout_before: Any = None
+
+
+@contextlib.contextmanager
+def _printing_to_stderr() -> Iterator[None]:
+    """``sys.stdout`` is ``sys.stderr`` while the block runs: what the problem's trusted
+    code prints in this process (``verify``, ``evaluator.py`` imported for it) never mixes
+    into evoforge's standard output (``--jsonl`` events, the final line). Counted, so that
+    blocks overlapping in several threads put back the stream from before the first."""
+    global _stdout_borrowers, _stdout_before
+    with _stdout_lock:
+        if _stdout_borrowers == 0:
+            _stdout_before = sys.stdout
+            sys.stdout = sys.stderr
+        _stdout_borrowers += 1
+    try:
+        yield
+    finally:
+        with _stdout_lock:
+            _stdout_borrowers -= 1
+            if _stdout_borrowers == 0:
+                sys.stdout, _stdout_before = _stdout_before, None
 
 
 def _import_trusted(path: Path) -> ModuleType:

@@ -8,6 +8,7 @@ changes the verdict, because ``verify`` runs in the evoforge process on the data
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,42 @@ def test_verify_returning_nan_is_invalid(tmp_path: Path) -> None:
     result = evaluator.evaluate("x = 1\n")
     assert result.status is EvalStatus.INVALID
     assert "not finite" in result.reason
+
+
+@pytest.mark.parametrize("code", ["0", "1", "'bad output'"])
+def test_verify_calling_sys_exit_fails_the_child_and_not_the_run(tmp_path: Path, code: str) -> None:
+    """``verify`` runs in the evoforge process: a ``sys.exit`` there is the child's
+    failure, never the end of the run."""
+    problem = tmp_path / "exit_problem"
+    problem.mkdir()
+    (problem / "evaluator.py").write_text(
+        "import sys\n\ndef evaluate(program_path):\n    return 1\n\n"
+        f"def verify(output):\n    sys.exit({code})\n"
+    )
+    evaluator = ProblemEvaluator(problem / "evaluator.py", EvaluatorConfig(timeout_s=3))
+    result = evaluator.evaluate("x = 1\n")
+    assert result.status is EvalStatus.FAILED
+    assert result.reason.startswith("verify rejected the output: SystemExit"), result.reason
+
+
+def test_what_verify_prints_goes_to_stderr_never_to_evoforges_stdout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """evoforge's standard output carries its own lines (``--jsonl`` events): a print in
+    ``verify``, or in ``evaluator.py`` as imported for it, goes to standard error."""
+    problem = tmp_path / "printing_problem"
+    problem.mkdir()
+    (problem / "evaluator.py").write_text(
+        "print('importing the evaluator')\n\n"
+        "def evaluate(program_path):\n    return 1\n\n"
+        "def verify(output):\n    print('checking', output)\n"
+        "    if output != 1:\n        raise ValueError('wrong')\n"
+        "    return {'combined_score': 1.0}\n"
+    )
+    evaluator = ProblemEvaluator(problem / "evaluator.py", EvaluatorConfig(timeout_s=3))
+    stdout = sys.stdout
+    assert evaluator.evaluate("x = 1\n").status is EvalStatus.OK
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "importing the evaluator\nchecking 1\n" in captured.err
+    assert sys.stdout is stdout  # put back

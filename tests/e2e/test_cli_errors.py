@@ -67,6 +67,21 @@ def test_init_writes_a_problem_that_loads(
     assert "not empty" in _one_line_error(capsys, ["init", str(target)])
 
 
+def test_init_names_a_command_that_pastes_as_is_and_refuses_a_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    target = tmp_path / "my problem"
+    assert main(["init", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert out == (f"wrote a problem to {target}; try: evoforge run '{target}' --iterations 100\n")
+    (tmp_path / "a_file").write_text("")
+    line = _one_line_error(capsys, ["init", str(tmp_path / "a_file")])
+    assert line == (
+        f"evoforge: error: evoforge init: {tmp_path / 'a_file'} is a file; "
+        "name a new or empty directory"
+    )
+
+
 def test_version_is_the_installed_distributions(capsys: pytest.CaptureFixture[str]) -> None:
     from importlib.metadata import version
 

@@ -68,3 +68,33 @@ def test_a_program_named_like_a_module_shadows_nothing(make_evaluator: MakeEvalu
         evaluator.close()
     assert result.status is EvalStatus.OK, result.reason
     assert result.metrics == {"combined_score": 6.0}
+
+
+THREADED_EVALUATOR = """
+from concurrent.futures import ThreadPoolExecutor
+
+
+def evaluate_candidate(candidate):
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda value: candidate.double(value), range(64)))
+    assert answers == [2 * value for value in range(64)], answers
+    return {"combined_score": float(sum(answers))}
+"""
+
+DOUBLING_PROGRAM = """
+def double(value):
+    return 2 * value
+"""
+
+
+def test_an_evaluator_may_call_the_candidate_from_several_threads(
+    make_evaluator: MakeEvaluator,
+) -> None:
+    """Each thread's call gets its own answer: the calls take turns on the channel."""
+    evaluator = make_evaluator(THREADED_EVALUATOR, timeout_s=20.0)
+    try:
+        result = evaluator.evaluate(DOUBLING_PROGRAM)
+    finally:
+        evaluator.close()
+    assert result.status is EvalStatus.OK, result.reason
+    assert result.metrics == {"combined_score": float(2 * sum(range(64)))}
