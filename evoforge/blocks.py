@@ -18,6 +18,7 @@ START_MARKER = "EVOLVE-BLOCK-START"
 END_MARKER = "EVOLVE-BLOCK-END"
 _START_RE = re.compile(r"^\s*#\s*EVOLVE-BLOCK-START\b")
 _END_RE = re.compile(r"^\s*#\s*EVOLVE-BLOCK-END\b")
+_PYTHON_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 class BlockError(ValueError):
@@ -111,7 +112,14 @@ def frozen_violation(reference_code: str, child_code: str) -> str | None:
 
 
 def _strip_trailing(text: str) -> str:
-    return "\n".join(line.rstrip() for line in text.splitlines()).strip("\n")
+    """``text`` with each line's trailing whitespace and the blank lines at both ends removed.
+
+    Lines are Python's (ended by ``\\n``, ``\\r\\n`` or ``\\r``), not ``str.splitlines``'s,
+    which also ends one at a form feed, a vertical tab, U+001C-U+001E, U+0085, U+2028 or
+    U+2029: Python reads those inside a line, so frozen code joined by them after a ``#``
+    is one comment to Python, never run, while its ``splitlines`` lines match the seed's.
+    """
+    return "\n".join(line.rstrip() for line in _PYTHON_LINE_END.split(text)).strip("\n")
 
 
 def block_indent(block: str) -> str:
