@@ -18,7 +18,6 @@ START_MARKER = "EVOLVE-BLOCK-START"
 END_MARKER = "EVOLVE-BLOCK-END"
 _START_RE = re.compile(r"^\s*#\s*EVOLVE-BLOCK-START\b")
 _END_RE = re.compile(r"^\s*#\s*EVOLVE-BLOCK-END\b")
-_PYTHON_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 class BlockError(ValueError):
@@ -119,7 +118,8 @@ def _strip_trailing(text: str) -> str:
     U+2029: Python reads those inside a line, so frozen code joined by them after a ``#``
     is one comment to Python, never run, while its ``splitlines`` lines match the seed's.
     """
-    return "\n".join(line.rstrip() for line in _PYTHON_LINE_END.split(text)).strip("\n")
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "\n".join(line.rstrip() for line in lines).strip("\n")
 
 
 def block_indent(block: str) -> str:
