@@ -61,3 +61,34 @@ def test_frozen_code_hidden_in_a_comment_is_a_change(separator: str) -> None:
 def test_the_seed_itself_still_keeps_its_frozen_code() -> None:
     assert frozen_violation(SEED, SEED) is None
     assert frozen_violation(SEED, SEED.replace("\n", "\r\n")) is None
+
+
+# A problem whose evolve block opens the file: its child may put a coding declaration in
+# the first two lines, and Python then decodes the whole file, frozen code included, with
+# that codec; in UTF-7 the frozen comment's "+AAo-" is a line break, so the frozen
+# ``return 1.0`` after it runs.
+BLOCK_FIRST_SEED = """\
+# EVOLVE-BLOCK-START
+x = 1
+# EVOLVE-BLOCK-END
+def score():
+    # kept for later +AAo-    return 1.0
+    return 0.5
+"""
+
+
+def test_a_coding_declaration_that_rereads_the_frozen_code_is_a_change(tmp_path: Path) -> None:
+    child = BLOCK_FIRST_SEED.replace(
+        "# EVOLVE-BLOCK-START\n", "# EVOLVE-BLOCK-START\n# -*- coding: utf-7 -*-\n"
+    )
+    path = tmp_path / "child.py"
+    path.write_text(child, encoding="utf-8")  # as evoforge writes every program
+    namespace: dict[str, object] = {}
+    exec(compile(path.read_bytes(), str(path), "exec"), namespace)
+    score = namespace["score"]
+    assert callable(score) and score() == 1.0  # the frozen code, read as other text
+
+    reason = frozen_violation(BLOCK_FIRST_SEED, child)
+    assert reason is not None and "source encoding changed to utf-7" in reason
+    declared_utf8 = child.replace("utf-7", "utf-8")
+    assert frozen_violation(BLOCK_FIRST_SEED, declared_utf8) is None  # the same text
