@@ -9,8 +9,11 @@ themselves are frozen). Operators read and replace the evolvable segments only;
 
 from __future__ import annotations
 
+import codecs
+import io
 import re
 import textwrap
+import tokenize
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -121,14 +124,47 @@ def frozen_violation(reference_code: str, child_code: str) -> str | None:
     reference = split_blocks(reference_code)
     if len(child.blocks) != len(reference.blocks):
         return f"expected {len(reference.blocks)} evolve blocks, found {len(child.blocks)}"
+    wanted, declared = _source_encoding(reference_code), _source_encoding(child_code)
+    if declared != wanted:
+        return (
+            f"source encoding changed to {declared} (the seed's is {wanted}): Python would "
+            "read the frozen code as other text"
+        )
     for index, (want, got) in enumerate(zip(reference.frozen, child.frozen, strict=True)):
         if _strip_trailing(want) != _strip_trailing(got):
             return f"frozen code changed (segment {index + 1} outside the evolve blocks)"
     return None
 
 
+def _source_encoding(code: str) -> str:
+    """The encoding Python reads ``code``'s file in once written as UTF-8: what a coding
+    declaration in its first two lines names (normalised; ``utf-8`` without one, or with a
+    byte-order mark), or why that declaration is unusable.
+
+    A child whose evolve block opens the file can declare one, and then every byte after
+    it, the frozen code's too, is decoded by that codec (UTF-7 reads ``+AAo-`` as a line
+    break), while the frozen-code check compares the text as written.
+    """
+    second = code.find("\n", code.find("\n") + 1)
+    head = code if second < 0 else code[: second + 1]
+    try:
+        name, _ = tokenize.detect_encoding(io.BytesIO(head.encode("utf-8", "replace")).readline)
+        name = codecs.lookup(name).name
+    except (SyntaxError, LookupError) as exc:
+        return f"an unusable declaration ({exc})"
+    return "utf-8" if name == "utf-8-sig" else name
+
+
 def _strip_trailing(text: str) -> str:
-    return "\n".join(line.rstrip() for line in text.splitlines()).strip("\n")
+    """``text`` with each line's trailing whitespace and the blank lines at both ends removed.
+
+    Lines are Python's (ended by ``\\n``, ``\\r\\n`` or ``\\r``), not ``str.splitlines``'s,
+    which also ends one at a form feed, a vertical tab, U+001C-U+001E, U+0085, U+2028 or
+    U+2029: Python reads those inside a line, so frozen code joined by them after a ``#``
+    is one comment to Python, never run, while its ``splitlines`` lines match the seed's.
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "\n".join(line.rstrip() for line in lines).strip("\n")
 
 
 def block_indent(block: str) -> str:

@@ -34,7 +34,8 @@ Instance splits (``split=``, chosen by evoforge on the trusted side): ``search``
 published OR3 and Weibull 5k sets (the single set this problem was scored on before
 splits, so its figures stay comparable), ``holdout`` and ``test`` are fresh draws from the
 same recipes written by ``make_splits.py`` (20 + 5 and 40 + 10 instances). The candidate
-never learns which split it is packing.
+is never told which split it is packing (it may guess: test has 50 instances, the
+others 25), and never sees a split's score.
 """
 
 from __future__ import annotations
