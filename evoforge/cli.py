@@ -39,8 +39,9 @@ from evoforge.report.commands import (
     print_reasons,
     stagnation_lines,
 )
+from evoforge.report.reader import REPORT_FILENAME
 from evoforge.splits import last_line
-from evoforge.stop_signals import outliving_the_terminal
+from evoforge.stop_signals import outliving_the_terminal, stopping_as_ctrl_c
 from evoforge.storage.db import DatabaseError, RunDatabase
 from evoforge.terminal import printable
 
@@ -648,10 +649,8 @@ def _cmd_oracle(args: argparse.Namespace) -> int:
     print(
         f"evoforge oracle listening on {server.url} (model 'oracle'); Ctrl-C stops it", flush=True
     )
-    try:
+    try:  # until interrupted: the line for that is _interrupted_line's
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     finally:
         server.server_close()
     return 0
@@ -775,11 +774,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _command(argv)
 
 
+def _interrupted_line(args: argparse.Namespace | None) -> str:
+    """The one line an interrupted command ends with: what it kept, how to go on. (An
+    interrupted ``run`` or ``resume`` has said that already, unless it stopped before it
+    had a run to say it of; ``bench`` says it itself.)"""
+    if args is None:  # stopped while the command line was read
+        return "evoforge: interrupted"
+    command = args.command
+    if command == "export":
+        return (
+            f"evoforge export: interrupted; an export in {args.out} is whole only with its "
+            "card (README.md), and the same command writes it again"
+        )
+    if command == "report":
+        out = args.out or args.run_dir / REPORT_FILENAME
+        return f"evoforge report: interrupted; {out} was not written (an earlier one is kept)"
+    if command == "serve":
+        return "evoforge serve: interrupted (it only reads the runs: nothing to keep)"
+    if command == "oracle":
+        return "evoforge oracle: interrupted (it keeps nothing between starts)"
+    return "evoforge: interrupted"
+
+
 def _command(argv: Sequence[str] | None) -> int:
-    """The command of ``argv``, its errors said in one line: the exit status."""
+    """The command of ``argv``, its errors said in one line: the exit status. SIGTERM and
+    SIGHUP stop every command as Ctrl-C does (:func:`stopping_as_ctrl_c`): one line, and
+    :data:`EXIT_INTERRUPTED`."""
+    args: argparse.Namespace | None = None
     try:
-        args = build_parser().parse_args(argv)
-        return _COMMANDS[args.command](args)
+        with stopping_as_ctrl_c():
+            args = build_parser().parse_args(argv)
+            return _COMMANDS[args.command](args)
     except (
         UsageError,
         ConfigError,
@@ -813,7 +838,7 @@ def _command(argv: Sequence[str] | None) -> int:
         )
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("evoforge: interrupted", file=sys.stderr)
+        print(printable(_interrupted_line(args)), file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
