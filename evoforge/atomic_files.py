@@ -17,9 +17,9 @@ __all__ = ["staged_file", "write_text_atomically"]
 def staged_file(path: Path) -> Iterator[tuple[IO[str], Callable[[], None]]]:
     """A new text file beside ``path`` to write (its mode as the umask makes a new file's),
     and a function that puts it in ``path``'s place with one rename. Not put in place, it
-    is removed when the block ends. An :class:`OSError` making it or putting it in place
-    (``path`` is a directory) names ``path`` (the file the user asked for), not the staged
-    file's name."""
+    is removed when the block ends. An :class:`OSError` making it, writing it (a full
+    disk) or putting it in place (``path`` is a directory) names ``path`` (the file the
+    user asked for), not the staged file's name, or none."""
     staged = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
         descriptor = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -36,6 +36,10 @@ def staged_file(path: Path) -> Iterator[tuple[IO[str], Callable[[], None]]]:
                     raise OSError(exc.errno, exc.strerror, str(path)) from None
 
             yield handle, put_in_place
+    except OSError as exc:  # also from the close, which flushes what could not be written
+        if exc.filename is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     finally:
         staged.unlink(missing_ok=True)
 

@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from evoforge import __version__
+from evoforge.atomic_files import write_text_atomically
 from evoforge.config import ConfigError
 from evoforge.engine import EngineError
 from evoforge.kinds import StopReason
@@ -392,7 +393,7 @@ def _cmd_best(args: argparse.Namespace) -> int:
     if args.output is not None:
         if summary["program_id"] is None:
             raise UsageError(f"{args.run_dir} has no scored program yet: nothing to write")
-        args.output.write_text(summary["code"], encoding="utf-8")
+        write_text_atomically(args.output, summary["code"])  # whole, or the old file kept
     if args.json:
         print(json.dumps(summary, default=str))
         return 0
