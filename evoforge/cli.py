@@ -363,10 +363,15 @@ def _print_result(result: Any, mode: str | None) -> None:
         return
     best = "-" if result.best_score is None else f"{result.best_score:.6g}"
     initial = "-" if result.initial_score is None else f"{result.initial_score:.6g}"
+    go_on = (
+        f"; 'evoforge resume {result.run_dir}' continues it"
+        if result.stop_reason is StopReason.INTERRUPTED
+        else ""
+    )
     print(  # the stop may quote a model server's error
         f"{printable(result.stop_description)}: best {best} (seed {initial}) after "
         f"{result.iterations} iterations, {result.evaluations} evaluations; "
-        f"run in {result.run_dir}"
+        f"run in {result.run_dir}{go_on}"
     )
 
 
