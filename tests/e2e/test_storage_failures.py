@@ -181,3 +181,27 @@ def test_best_written_to_a_file_is_whole_or_the_old_file_is_kept(
     assert str(target) in line, line
     assert target.read_text(encoding="utf-8") == "# the best of an earlier run\n"
     assert not list(tmp_path.glob(".best.py*")), "the staged file is removed"
+
+
+def test_a_file_size_ulimit_below_the_sandbox_limit_is_named(
+    curve_fit: Path, tmp_path: Path
+) -> None:
+    """Started under ``ulimit -f`` lower than the candidates' file-size limit, the sandbox
+    cannot set that limit: the one line says which limit and the hard limit it met."""
+    limit = 4 << 20  # room for the run database, less than the sandbox's 64 MiB
+
+    def limit_file_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    done = subprocess.run(
+        evoforge_command("run", str(curve_fit), "--out", str(tmp_path / "run"), "--quiet"),
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=limit_file_size,
+        timeout=300,
+        check=False,
+    )
+    line = _one_line(done)
+    assert f"RLIMIT_FSIZE to {64 << 20}" in line, line
+    assert f"hard limit of {limit}" in line, line

@@ -133,11 +133,18 @@ def join_cgroups(setup: Setup) -> None:
 
 
 def set_limits(setup: Setup) -> None:
-    try:
-        for name, soft, hard in setup.spec["limits"]:
+    """Each limit of the spec, or a failure that names the one refused and the hard limit
+    evoforge was started under (a ``ulimit`` lower than the configured limit)."""
+    for name, soft, hard in setup.spec["limits"]:
+        try:
             resource.setrlimit(getattr(resource, name), (soft, hard))
-    except (OSError, ValueError) as exc:
-        setup.fail("cannot set resource limits: %s" % (exc,))
+        except (OSError, ValueError) as exc:
+            held = resource.getrlimit(getattr(resource, name))[1]
+            setup.fail(
+                "cannot set resource limit %s to %s: %s (evoforge runs under a hard limit "
+                "of %s: raise it, or lower the configured limit)"
+                % (name, hard, exc, "unlimited" if held == resource.RLIM_INFINITY else held)
+            )
 
 
 def isolate_network(setup: Setup) -> None:
