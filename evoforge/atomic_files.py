@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["staged_file", "write_text_atomically"]
+__all__ = ["remove_stale_staged_files", "staged_file", "write_text_atomically"]
 
 
 @contextlib.contextmanager
@@ -20,6 +21,7 @@ def staged_file(path: Path) -> Iterator[tuple[IO[str], Callable[[], None]]]:
     is removed when the block ends. An :class:`OSError` making it, writing it (a full
     disk) or putting it in place (``path`` is a directory) names ``path`` (the file the
     user asked for), not the staged file's name, or none."""
+    remove_stale_staged_files(path)
     staged = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
         descriptor = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -49,3 +51,32 @@ def write_text_atomically(path: Path, text: str) -> None:
     with staged_file(path) as (handle, put_in_place):
         handle.write(text)
         put_in_place()
+
+
+def remove_stale_staged_files(path: Path) -> None:
+    """Remove the files staged beside ``path`` by processes that no longer run: a process
+    killed (``kill -9``, its machine lost) while it wrote ``path`` had no chance to. A
+    staged file of a running process (one writing ``path`` now), or of another user's,
+    is left alone; so is anything else. Never raises."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)-[0-9a-f]{{8}}\.tmp")
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return
+    for entry in entries:
+        found = pattern.fullmatch(entry.name)
+        if found is None or _running(int(found.group(1))):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
+
+
+def _running(pid: int) -> bool:
+    """Whether a process ``pid`` runs (one of another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True

@@ -24,7 +24,17 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("command_signals")
     problem = Path(__file__).parent / "problems" / "curve_fit"
     run_dir = base / "run"
-    done = run_cli("run", str(problem), "--iterations", "12", "--out", str(run_dir), "--quiet")
+    done = run_cli(  # one worker: the same run, with the same examples, every time
+        "run",
+        str(problem),
+        "--iterations",
+        "12",
+        "--workers",
+        "1",
+        "--out",
+        str(run_dir),
+        "--quiet",
+    )
     assert done.returncode == 0, done.stderr
     return run_dir
 
@@ -127,3 +137,31 @@ def test_a_signal_while_export_writes_leaves_no_part(
         "(README.md), and the same command writes it again"
     ]
     assert sorted(path.name for path in out.iterdir()) == []
+
+
+def test_an_export_killed_as_it_wrote_is_written_again_by_the_same_command(
+    finished_run: Path, tmp_path: Path
+) -> None:
+    """``kill -9`` while an export is written leaves its staged file in ``--out``; the
+    same command then writes the export (it refused: "--out holds other files")."""
+    out = tmp_path / "export"
+    ready = tmp_path / "ready"
+    export = ["export", str(finished_run), "--format", "sft", "--out", str(out)]
+    process = subprocess.Popen(
+        [sys.executable, "-c", _EXPORT_HELD_MIDWAY, str(ready), *export],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + PATIENCE_S
+    while not ready.exists():
+        assert process.poll() is None, "the export ended before it wrote"
+        assert time.monotonic() < deadline, "the export wrote nothing"
+        time.sleep(0.02)
+    process.kill()
+    process.wait()
+    assert [path.name for path in out.iterdir() if path.name.endswith(".tmp")], "nothing left"
+    again = run_cli(*export)
+    assert again.returncode == 0, again.stderr
+    names = sorted(path.name for path in out.iterdir())
+    assert "README.md" in names and not [name for name in names if name.startswith(".")], names
