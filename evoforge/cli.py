@@ -787,6 +787,15 @@ def _interrupted_line(args: argparse.Namespace | None) -> str:
     if args is None:  # stopped while the command line was read
         return "evoforge: interrupted"
     command = args.command
+    run_dir = {"run": getattr(args, "out", None), "resume": getattr(args, "run_dir", None)}
+    ran = run_dir.get(command)
+    if ran is not None and (ran / RunDatabase.FILENAME).is_file():  # (a start that failed
+        # removed it): the run was stopped as it started, or a second signal abandoned
+        # the evaluations in flight
+        return (
+            f"evoforge {command}: interrupted; its committed steps are kept, and "
+            f"'evoforge resume {ran}' continues the run"
+        )
     if command == "export":
         return (
             f"evoforge export: interrupted; an export in {args.out} is whole only with its "

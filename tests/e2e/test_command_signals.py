@@ -4,7 +4,10 @@ by SIGINT (a shell's 130), and no file left half-written."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -165,3 +168,70 @@ def test_an_export_killed_as_it_wrote_is_written_again_by_the_same_command(
     assert again.returncode == 0, again.stderr
     names = sorted(path.name for path in out.iterdir())
     assert "README.md" in names and not [name for name in names if name.startswith(".")], names
+
+
+#: ``evoforge run`` with a hook that, as the run closes, says so in a file and waits for
+#: a signal: the moment a second signal finds a run that has stopped and not yet ended.
+_RUN_HELD_CLOSING = """
+import signal, sys
+from pathlib import Path
+import evoforge.engine as engine
+from evoforge.__main__ import main
+
+ready, close = Path(sys.argv.pop(1)), engine.Engine.close
+
+def held(self):
+    try:
+        if not ready.exists():
+            ready.write_text("closing")
+            signal.pause()
+    finally:
+        close(self)
+
+engine.Engine.close = held
+sys.argv[0] = "evoforge"
+sys.exit(main())
+"""
+
+
+def test_a_second_signal_as_the_run_ends_says_how_to_go_on(curve_fit: Path, tmp_path: Path) -> None:
+    """A second signal after the run has stopped, while it closes, ends the command: its
+    last line says what was kept and how to go on (it said only "evoforge: interrupted")."""
+    run_dir = tmp_path / "run"
+    ready = tmp_path / "ready"
+    run = ["run", str(curve_fit), "--iterations", "400", "--out", str(run_dir), "--quiet"]
+    process = subprocess.Popen(
+        [sys.executable, "-c", _RUN_HELD_CLOSING, str(ready), *run],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + PATIENCE_S
+    while _programs(run_dir) < 4:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the run committed nothing"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    while not ready.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the run did not close"
+        time.sleep(0.02)
+    stderr = _stopped(process, signal.SIGTERM)
+    assert process.returncode == -signal.SIGINT, stderr
+    assert "Traceback" not in stderr
+    assert stderr.splitlines()[-1] == (
+        f"evoforge run: interrupted; its committed steps are kept, and "
+        f"'evoforge resume {run_dir}' continues the run"
+    )
+    status = json.loads(run_cli("status", str(run_dir), "--json").stdout)
+    assert status["stop_reason"] == "interrupted"
+
+
+def _programs(run_dir: Path) -> int:
+    """How many programs the run has committed (0 while it has no database)."""
+    try:
+        with contextlib.closing(sqlite3.connect(run_dir / "run.sqlite", timeout=5)) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM programs").fetchone()[0])
+    except sqlite3.OperationalError:  # not made yet
+        return 0
