@@ -11,7 +11,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["remove_stale_staged_files", "staged_file", "write_text_atomically"]
+__all__ = [
+    "remove_stale_staged_files",
+    "staged_file",
+    "write_bytes_atomically",
+    "write_text_atomically",
+]
 
 
 @contextlib.contextmanager
@@ -21,8 +26,7 @@ def staged_file(path: Path) -> Iterator[tuple[IO[str], Callable[[], None]]]:
     is removed when the block ends. An :class:`OSError` making it, writing it (a full
     disk) or putting it in place (``path`` is a directory) names ``path`` (the file the
     user asked for), not the staged file's name, or none."""
-    remove_stale_staged_files(path)
-    staged = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    staged = _staged_beside(path)
     try:
         descriptor = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except OSError as exc:
@@ -51,6 +55,28 @@ def write_text_atomically(path: Path, text: str) -> None:
     with staged_file(path) as (handle, put_in_place):
         handle.write(text)
         put_in_place()
+
+
+def write_bytes_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a file beside it and one rename (a plot: a full
+    disk or a kill leaves the old file or none, never part of an image). An
+    :class:`OSError` names ``path``."""
+    staged = _staged_beside(path)
+    try:
+        with open(staged, "xb") as handle:
+            handle.write(data)
+        os.replace(staged, path)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def _staged_beside(path: Path) -> Path:
+    """A new name beside ``path`` to stage it under (``.NAME.PID-RANDOM.tmp``), once the
+    staged files that killed processes left there are removed."""
+    remove_stale_staged_files(path)
+    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
 
 
 def remove_stale_staged_files(path: Path) -> None:
