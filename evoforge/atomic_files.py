@@ -5,22 +5,28 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["staged_file", "write_text_atomically"]
+__all__ = [
+    "remove_stale_staged_files",
+    "staged_file",
+    "write_bytes_atomically",
+    "write_text_atomically",
+]
 
 
 @contextlib.contextmanager
 def staged_file(path: Path) -> Iterator[tuple[IO[str], Callable[[], None]]]:
     """A new text file beside ``path`` to write (its mode as the umask makes a new file's),
     and a function that puts it in ``path``'s place with one rename. Not put in place, it
-    is removed when the block ends. An :class:`OSError` making it or putting it in place
-    (``path`` is a directory) names ``path`` (the file the user asked for), not the staged
-    file's name."""
-    staged = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    is removed when the block ends. An :class:`OSError` making it, writing it (a full
+    disk) or putting it in place (``path`` is a directory) names ``path`` (the file the
+    user asked for), not the staged file's name, or none."""
+    staged = _staged_beside(path)
     try:
         descriptor = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except OSError as exc:
@@ -36,6 +42,10 @@ def staged_file(path: Path) -> Iterator[tuple[IO[str], Callable[[], None]]]:
                     raise OSError(exc.errno, exc.strerror, str(path)) from None
 
             yield handle, put_in_place
+    except OSError as exc:  # also from the close, which flushes what could not be written
+        if exc.filename is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     finally:
         staged.unlink(missing_ok=True)
 
@@ -45,3 +55,54 @@ def write_text_atomically(path: Path, text: str) -> None:
     with staged_file(path) as (handle, put_in_place):
         handle.write(text)
         put_in_place()
+
+
+def write_bytes_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a file beside it and one rename (a plot: a full
+    disk or a kill leaves the old file or none, never part of an image). An
+    :class:`OSError` names ``path``."""
+    staged = _staged_beside(path)
+    try:
+        with open(staged, "xb") as handle:
+            handle.write(data)
+        os.replace(staged, path)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def _staged_beside(path: Path) -> Path:
+    """A new name beside ``path`` to stage it under (``.NAME.PID-RANDOM.tmp``), once the
+    staged files that killed processes left there are removed."""
+    remove_stale_staged_files(path)
+    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+
+
+def remove_stale_staged_files(path: Path) -> None:
+    """Remove the files staged beside ``path`` by processes that no longer run: a process
+    killed (``kill -9``, its machine lost) while it wrote ``path`` had no chance to. A
+    staged file of a running process (one writing ``path`` now), or of another user's,
+    is left alone; so is anything else. Never raises."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)-[0-9a-f]{{8}}\.tmp")
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return
+    for entry in entries:
+        found = pattern.fullmatch(entry.name)
+        if found is None or _running(int(found.group(1))):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
+
+
+def _running(pid: int) -> bool:
+    """Whether a process ``pid`` runs (one of another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True

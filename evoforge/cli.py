@@ -24,6 +24,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from evoforge import __version__
+from evoforge.atomic_files import write_text_atomically
 from evoforge.config import ConfigError
 from evoforge.engine import EngineError
 from evoforge.kinds import StopReason
@@ -40,8 +41,9 @@ from evoforge.report.commands import (
     print_reasons,
     stagnation_lines,
 )
+from evoforge.report.reader import REPORT_FILENAME
 from evoforge.splits import last_line
-from evoforge.stop_signals import outliving_the_terminal
+from evoforge.stop_signals import outliving_the_terminal, stopping_as_ctrl_c
 from evoforge.storage.db import DatabaseError, RunDatabase
 from evoforge.terminal import printable
 from evoforge.wording import quantity
@@ -366,10 +368,15 @@ def _print_result(result: Any, mode: str | None) -> None:
         return
     best = "-" if result.best_score is None else f"{result.best_score:.6g}"
     initial = "-" if result.initial_score is None else f"{result.initial_score:.6g}"
+    go_on = (
+        f"; 'evoforge resume {result.run_dir}' continues it"
+        if result.stop_reason is StopReason.INTERRUPTED
+        else ""
+    )
     print(  # the stop may quote a model server's error
         f"{printable(result.stop_description)}: best {best} (seed {initial}) after "
         f"{result.iterations} iterations, {result.evaluations} evaluations; "
-        f"run in {result.run_dir}"
+        f"run in {result.run_dir}{go_on}"
     )
 
 
@@ -396,7 +403,7 @@ def _cmd_best(args: argparse.Namespace) -> int:
     if args.output is not None:
         if summary["program_id"] is None:
             raise UsageError(f"{args.run_dir} has no scored program yet: nothing to write")
-        args.output.write_text(summary["code"], encoding="utf-8")
+        write_text_atomically(args.output, summary["code"])  # whole, or the old file kept
     if args.json:
         print(json.dumps(summary, default=str))
         return 0
@@ -653,10 +660,8 @@ def _cmd_oracle(args: argparse.Namespace) -> int:
     print(
         f"evoforge oracle listening on {server.url} (model 'oracle'); Ctrl-C stops it", flush=True
     )
-    try:
+    try:  # until interrupted: the line for that is _interrupted_line's
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     finally:
         server.server_close()
     return 0
@@ -785,11 +790,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _command(argv)
 
 
+def _interrupted_line(args: argparse.Namespace | None) -> str:
+    """The one line an interrupted command ends with: what it kept, how to go on. (An
+    interrupted ``run`` or ``resume`` has said that already, unless it stopped before it
+    had a run to say it of; ``bench`` says it itself.)"""
+    if args is None:  # stopped while the command line was read
+        return "evoforge: interrupted"
+    command = args.command
+    run_dir = {"run": getattr(args, "out", None), "resume": getattr(args, "run_dir", None)}
+    ran = run_dir.get(command)
+    if ran is not None and (ran / RunDatabase.FILENAME).is_file():  # (a start that failed
+        # removed it): the run was stopped as it started, or a second signal abandoned
+        # the evaluations in flight
+        return (
+            f"evoforge {command}: interrupted; its committed steps are kept, and "
+            f"'evoforge resume {ran}' continues the run"
+        )
+    if command == "export":
+        return (
+            f"evoforge export: interrupted; an export in {args.out} is whole only with its "
+            "card (README.md), and the same command writes it again"
+        )
+    if command == "report":
+        out = args.out or args.run_dir / REPORT_FILENAME
+        return f"evoforge report: interrupted; {out} was not written (an earlier one is kept)"
+    if command == "serve":
+        return "evoforge serve: interrupted (it only reads the runs: nothing to keep)"
+    if command == "oracle":
+        return "evoforge oracle: interrupted (it keeps nothing between starts)"
+    return "evoforge: interrupted"
+
+
 def _command(argv: Sequence[str] | None) -> int:
-    """The command of ``argv``, its errors said in one line: the exit status."""
+    """The command of ``argv``, its errors said in one line: the exit status. SIGTERM and
+    SIGHUP stop every command as Ctrl-C does (:func:`stopping_as_ctrl_c`): one line, and
+    :data:`EXIT_INTERRUPTED`."""
+    args: argparse.Namespace | None = None
     try:
-        args = build_parser().parse_args(argv)
-        return _COMMANDS[args.command](args)
+        with stopping_as_ctrl_c():
+            args = build_parser().parse_args(argv)
+            return _COMMANDS[args.command](args)
     except (
         UsageError,
         ConfigError,
@@ -823,7 +863,7 @@ def _command(argv: Sequence[str] | None) -> int:
         )
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("evoforge: interrupted", file=sys.stderr)
+        print(printable(_interrupted_line(args)), file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

@@ -34,7 +34,7 @@ from evoforge.report.progress import Reporter, make_reporter
 from evoforge.report.reader import REPORT_FILENAME
 from evoforge.requirements_check import check_requirements
 from evoforge.splits import choose_final
-from evoforge.stop_signals import stop_signals, when_received
+from evoforge.stop_signals import stop_signals, stopping_as_ctrl_c, when_received
 from evoforge.storage.db import RunDatabase
 from evoforge.unread_settings import unread_settings
 
@@ -275,33 +275,16 @@ _Result = TypeVar("_Result")
 def _stopped_by_signals(function: Callable[_P, _Result]) -> Callable[_P, _Result]:
     """SIGTERM (a service manager's stop, ``kill``) and SIGHUP (the terminal closed) stop
     the run as Ctrl-C does in every phase of ``function``: the run loop takes them over
-    while it runs, and elsewhere they raise :class:`KeyboardInterrupt` (by default they
-    ended the process at once, leaving its children and temporary files, and the stop
-    unrecorded). Only in the main thread, where Python delivers signals."""
+    while it runs, and elsewhere they raise :class:`KeyboardInterrupt`
+    (:func:`~evoforge.stop_signals.stopping_as_ctrl_c`; by default they ended the process
+    at once, leaving its children and temporary files, and the stop unrecorded)."""
 
     @functools.wraps(function)
     def stopped_by_signals(*args: _P.args, **kwargs: _P.kwargs) -> _Result:
-        if threading.current_thread() is not threading.main_thread():
+        with stopping_as_ctrl_c():
             return function(*args, **kwargs)
-        taken = [sig for sig in stop_signals() if sig != signal.SIGINT]
-        previous = [signal.signal(sig, _raise_interrupt) for sig in taken]
-        try:
-            return function(*args, **kwargs)
-        finally:
-            for sig, handler in zip(taken, previous, strict=True):
-                if handler is not None:
-                    signal.signal(sig, handler)
 
     return stopped_by_signals
-
-
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    """A signal handler: :class:`KeyboardInterrupt`, as SIGINT's default handler raises."""
-
-    def interrupt() -> None:
-        raise KeyboardInterrupt
-
-    when_received(signum, interrupt)()
 
 
 def _refuse_a_resume_that_cannot_step(engine: Engine, budget: Budget) -> None:

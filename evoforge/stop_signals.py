@@ -17,7 +17,9 @@ import os
 import signal
 import stat
 import sys
+import threading
 from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import Any, TextIO
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "leave_terminal",
     "outliving_the_terminal",
     "stop_signals",
+    "stopping_as_ctrl_c",
     "when_received",
 ]
 
@@ -66,6 +69,37 @@ def when_received(sig: int, action: Callable[[], Any]) -> Callable[[], Any]:
         return action()
 
     return after_hangup
+
+
+@contextlib.contextmanager
+def stopping_as_ctrl_c() -> Iterator[None]:
+    """While the block runs, SIGTERM (``kill``, a service manager's stop) and SIGHUP (the
+    terminal closed; unless it is ignored) raise :class:`KeyboardInterrupt` as SIGINT's
+    default handler does, so that every command stops the same way on each of them:
+    ``finally`` blocks run (a staged file is removed, children are ended) and the command
+    says so in one line, where by default these signals end the process at once. The
+    handlers before it are put back after it. Only in the main thread, where Python
+    delivers signals; elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    taken = [sig for sig in stop_signals() if sig != signal.SIGINT]
+    previous = [signal.signal(sig, _raise_interrupt) for sig in taken]
+    try:
+        yield
+    finally:
+        for sig, handler in zip(taken, previous, strict=True):
+            if handler is not None:  # None: not set from Python, nothing to restore
+                signal.signal(sig, handler)
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    """A signal handler: :class:`KeyboardInterrupt`, as SIGINT's default handler raises."""
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    when_received(signum, interrupt)()
 
 
 class OutlivingStream:

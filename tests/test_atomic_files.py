@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,3 +55,25 @@ def test_a_directory_in_the_way_is_named_by_the_file_asked_for(tmp_path: Path) -
     assert raised.value.filename == str(target)
     assert ".tmp" not in str(raised.value)
     assert [path.name for path in tmp_path.iterdir()] == ["out"]
+
+
+def test_a_staged_file_of_a_process_killed_as_it_wrote_goes_with_the_next_write(
+    tmp_path: Path,
+) -> None:
+    """A process killed mid-write leaves its staged file; the next write of the same file
+    removes it, and leaves a staged file of a process still writing alone."""
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead = tmp_path / f".report.html.{int(ended.stdout)}-0123abcd.tmp"
+    live = tmp_path / f".report.html.{os.getpid()}-89abcdef.tmp"
+    other = tmp_path / ".notes.html.1-0123abcd.tmp"
+    for path in (dead, live, other):
+        path.write_text("part of a report")
+    write_text_atomically(tmp_path / "report.html", "whole")
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        ["report.html", live.name, other.name]
+    )

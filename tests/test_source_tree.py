@@ -126,3 +126,22 @@ def test_the_install_hint_fits_how_evoforge_was_installed(tmp_path: Path) -> Non
     spaced.mkdir(parents=True)
     (spaced.parent / "pyproject.toml").write_text('[project]\nname = "evoforge"\n')
     assert source_tree.install_command("llm", spaced) == f"pip install -e '{spaced.parent}[llm]'"
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_the_bench_reads_its_revision_without_writing_the_checkouts_index(tmp_path: Path) -> None:
+    """``git status`` refreshes the index where it can, holding ``index.lock`` meanwhile:
+    the user's own git commands then fail, and a bench killed then (or past a file-size
+    limit) leaves the lock behind. The bench's revision is read with no such refresh."""
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], check=True, timeout=60)
+    (tmp_path / "evoforge").mkdir()
+    (tmp_path / "evoforge" / "module.py").write_text("x = 1\n")
+    subprocess.run([*git, "add", "evoforge"], check=True, timeout=60)
+    subprocess.run([*git, "commit", "-q", "-m", "a"], check=True, timeout=60)
+    index = tmp_path / ".git" / "index"
+    before = index.read_bytes()
+    stat = (tmp_path / "evoforge" / "module.py").stat()
+    os.utime(tmp_path / "evoforge" / "module.py", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert harness.revision_of(tmp_path) != __version__  # the commit, read
+    assert index.read_bytes() == before

@@ -185,6 +185,9 @@ def revision_of(root: Path | None) -> str:
             text=True,
             timeout=30,
             check=True,
+            # no index refresh: a status that takes the checkout's index.lock makes the
+            # user's own git commands fail meanwhile, and leaves it there when killed
+            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError, ValueError):  # no git, no work tree
         return __version__

@@ -6,11 +6,13 @@ with the Agg backend so it works without a display.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from evoforge.atomic_files import write_bytes_atomically
 from evoforge.bench.records import STATUS_OK, RunRecord
 
 BOOTSTRAP_SAMPLES = 1000
@@ -86,6 +88,8 @@ def plot_problem(
     figure.tight_layout()
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{problem}.png"
-    figure.savefig(path)
+    image = io.BytesIO()
+    figure.savefig(image, format="png")
     plt.close(figure)
+    write_bytes_atomically(path, image.getvalue())  # whole, or the old plot kept
     return path

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from evoforge.atomic_files import write_text_atomically
 from evoforge.bench.engines import STOP_WALL_TIME
 from evoforge.bench.intervals import Interval, median_interval
 from evoforge.bench.records import STATUS_OK, RunRecord
@@ -301,8 +302,8 @@ it, and the gap search − test says how much the search score overstates the re
         if held_out
         else ""
     )
-    (out / TABLE_FILENAME).write_text(
-        f"{splits_section}## Summary\n\n{matrix}\n## Per problem\n\n{tables}", encoding="utf-8"
+    write_text_atomically(
+        out / TABLE_FILENAME, f"{splits_section}## Summary\n\n{matrix}\n## Per problem\n\n{tables}"
     )
     plot_lines: list[str] = []
     try:
@@ -396,6 +397,6 @@ Median over seeds of the best score so far, with a 95 % bootstrap confidence ban
 {chr(10).join(plot_lines)}
 """
     path = out / README_FILENAME
-    path.write_text(readme, encoding="utf-8")
+    write_text_atomically(path, readme)  # whole, or the old report kept
     log(f"report: {path}")
     return path

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evoforge.atomic_files import staged_file, write_text_atomically
+from evoforge.atomic_files import remove_stale_staged_files, staged_file, write_text_atomically
 from evoforge.export.card import CardData, render_card
 from evoforge.export.counting import Count
 from evoforge.export.example import Candidate
@@ -82,6 +82,8 @@ def _check_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise ExportError(f"--out {out} is a file, not a directory")
     if out.is_dir():
+        for name in _OWNED_FILES:  # an export killed as it wrote left its staged files
+            remove_stale_staged_files(out / name)
         foreign = sorted(entry.name for entry in out.iterdir() if entry.name not in _OWNED_FILES)
         if foreign:
             raise ExportError(

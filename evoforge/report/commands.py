@@ -8,7 +8,6 @@ still being written. Bad input raises :class:`ViewUsageError` (one line, exit st
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
 import json
 from collections.abc import Callable
@@ -83,8 +82,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         )
         print(f"open: {url}", flush=True)
 
-    with contextlib.suppress(KeyboardInterrupt):
-        serve(args.run_dirs, host=args.host, port=args.port, token=token, announce=announce)
+    # until interrupted (KeyboardInterrupt): the line for that is the CLI's
+    serve(args.run_dirs, host=args.host, port=args.port, token=token, announce=announce)
     return 0
 
 

@@ -25,6 +25,7 @@ from evoforge.storage.db import (
     DatabaseError,
     RunDatabase,
     connect_read_only,
+    disk_full,
     path_too_long,
     storable_text,
 )
@@ -52,9 +53,9 @@ class RunReader:
                 for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
         except sqlite3.DatabaseError as exc:
-            too_long = path_too_long(self.path)
-            if too_long is not None:
-                raise DatabaseError(too_long) from exc
+            known = path_too_long(self.path) or disk_full(self.path, exc)
+            if known is not None:
+                raise DatabaseError(known) from exc
             raise DatabaseError(f"run database {self.path} is unreadable: {exc}") from exc
         missing = {"meta", "programs", "events", "state"} - tables
         if missing:

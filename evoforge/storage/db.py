@@ -218,8 +218,13 @@ _SQLITE_MAX_PATH = 512 - len("-journal")
 """The longest database path SQLite's unix VFS opens (its 512 bytes hold the journal's)."""
 
 
-_CANNOT_WRITE = ("unable to open database file", "readonly database", "Read-only file system")
-"""How SQLite says it could not open a database for writing."""
+_CANNOT_WRITE = (
+    "unable to open database file",
+    "readonly database",
+    "Read-only file system",
+    "the disk holding it is full",
+)
+"""How SQLite (or :func:`disk_full`) says it could not open a database for writing."""
 
 
 def connect_read_only(path: Path) -> sqlite3.Connection:
@@ -236,10 +241,13 @@ def connect_read_only(path: Path) -> sqlite3.Connection:
     try:
         return _query_only(uri)
     except sqlite3.OperationalError as exc:
-        if "unable to open" not in str(exc):
+        full = disk_full(path, exc)
+        if "unable to open" not in str(exc) and full is None:
             raise
         log = path.with_name(f"{path.name}-wal")
         if log.exists() and log.stat().st_size > 0:
+            if full is not None:
+                raise DatabaseError(f"{full} (its latest steps are in {log.name})") from exc
             raise DatabaseError(
                 f"run database {path} cannot be read here: its latest steps are in "
                 f"{log.name}, which needs a directory that can be written; copy the run "
@@ -274,6 +282,32 @@ def path_too_long(path: Path) -> str | None:
     return (
         f"run database {path} cannot be opened: its full path is {length} bytes long, "
         f"more than SQLite opens ({_SQLITE_MAX_PATH}); use a shorter run directory"
+    )
+
+
+DISK_FULL_BYTES = 1 << 20
+"""Free space below which a filesystem counts as full: SQLite's shared-memory file alone
+takes 32 KiB, and its log grows by pages."""
+
+
+def disk_full(path: Path, error: sqlite3.Error) -> str | None:
+    """Why SQLite could not open the database at ``path`` when ``error`` is an I/O error
+    (or "disk is full") and the filesystem holding it has no room left (``None``
+    otherwise). SQLite says only "disk I/O error" then, as for a damaged disk, for even
+    reading needs room beside the database for its shared-memory file (``-shm``)."""
+    name = getattr(error, "sqlite_errorname", "") or ""
+    if not (name.startswith("SQLITE_IOERR") or name == "SQLITE_FULL" or "is full" in str(error)):
+        return None
+    try:
+        found = os.statvfs(path.parent)
+    except OSError:
+        return None
+    free = found.f_bavail * found.f_frsize
+    if free >= DISK_FULL_BYTES:
+        return None
+    return (
+        f"run database {path} cannot be opened: the disk holding it is full ({free} bytes "
+        "free, and SQLite needs room beside the database even to read it); free some space"
     )
 
 
@@ -334,9 +368,9 @@ class RunDatabase:
                 self._migrate()
             self._check_integrity()
         except sqlite3.DatabaseError as exc:
-            too_long = path_too_long(path)
-            if too_long is not None:
-                raise DatabaseError(too_long) from exc
+            known = path_too_long(path) or disk_full(path, exc)
+            if known is not None:
+                raise DatabaseError(known) from exc
             raise DatabaseError(f"run database {path} is unreadable or corrupt: {exc}") from exc
         self._identity = _file_identity(path)
 

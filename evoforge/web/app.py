@@ -18,9 +18,12 @@ Every answer carries the security headers of :mod:`evoforge.web.security` and a
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from http.cookies import SimpleCookie
 from importlib import resources
 from pathlib import Path
@@ -35,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from evoforge.program import EvalStatus
 from evoforge.report import views
+from evoforge.stop_signals import stop_signals, when_received
 from evoforge.web.runs import RunSet, ServedRun
 from evoforge.web.security import (
     SECURITY_HEADERS,
@@ -261,8 +265,10 @@ def serve(
     token: str | None,
     announce: Callable[[str], None],
 ) -> None:
-    """Serve ``run_dirs`` until interrupted. ``announce`` receives the URL to open (with
-    the token when there is one) once the socket is bound; port 0 picks a free port.
+    """Serve ``run_dirs`` until interrupted, then raise :class:`KeyboardInterrupt` (also
+    for SIGTERM and SIGHUP: :func:`_stopping`), once the server has shut down. ``announce``
+    receives the URL to open (with the token when there is one) once the socket is bound;
+    port 0 picks a free port.
 
     Raises ValueError when a non-loopback ``host`` is given without a token, and OSError
     when the address cannot be bound.
@@ -284,10 +290,43 @@ def serve(
     url = f"http://{shown_host}:{bound_port}/"
     if token is not None:
         url += f"?{TOKEN_PARAM}={token}"
-    announce(url)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
+    with _stopping(server) as received:
+        announce(url)
+        try:
+            server.run(sockets=[sock])
+        finally:
+            sock.close()
+    if received:
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _stopping(server: uvicorn.Server) -> Iterator[list[int]]:
+    """While the block runs, a stop signal (SIGINT, SIGTERM, SIGHUP:
+    :func:`evoforge.stop_signals.stop_signals`) asks ``server`` to shut down, as uvicorn
+    does with the first two while it serves; so does one that comes before uvicorn takes
+    them over or after it gives them back (a :class:`KeyboardInterrupt` raised in
+    between leaves the server's coroutine never awaited, which Python warns of). The
+    list yielded holds the signals received; the handlers before are put back after."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def ask_to_exit() -> None:
+        server.should_exit = True
+
+    def on_signal(signum: int, frame: object) -> None:
+        received.append(signum)
+        when_received(signum, ask_to_exit)()
+
+    taken = stop_signals()
+    previous = [signal.signal(sig, on_signal) for sig in taken]
     try:
-        server.run(sockets=[sock])
+        yield received
     finally:
-        sock.close()
+        for sig, handler in zip(taken, previous, strict=True):
+            if handler is not None:  # None: not set from Python, nothing to restore
+                signal.signal(sig, handler)

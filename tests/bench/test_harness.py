@@ -5,6 +5,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -534,3 +537,38 @@ def test_runs_of_a_problem_edited_since_are_not_mixed_with_new_ones(tmp_path: Pa
     assert run_bench(replace(options, report_only=True), log=lambda _line: None).records
     evaluator.write_text(original)
     assert run_bench(options, log=lambda _line: None).skipped_finished == 1
+
+
+def test_a_report_that_cannot_be_written_whole_keeps_the_one_there_was(tmp_path: Path) -> None:
+    """A full disk (a file-size limit here) or a kill while the report is written leaves
+    each file of the earlier report, never part of a plot or a page, and the one line
+    names the file (it left a cut PNG and said only "File too large")."""
+    from evoforge.bench.records import append_records
+
+    out = tmp_path / "out"
+    append_records(out / "runs.jsonl", [replace(_record("evoforge", 0, 0.5), problem="curve_fit")])
+    (out / "plots").mkdir()
+    (out / "plots" / "curve_fit.png").write_bytes(b"the plot of the runs there")
+    (out / "README.md").write_text("the report of the runs there\n")
+    limit = 2048  # less than any plot
+
+    def limit_file_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
+    bench = ["bench", "--problems", str(CURVE_FIT), "--engines", "evoforge", "--seeds", "1"]
+    bench += ["--evaluations", "3", "--out", str(out), "--report-only"]
+    done = subprocess.run(
+        [sys.executable, "-m", "evoforge", *bench],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=limit_file_size,
+        env={**os.environ, "PATH": os.path.dirname(sys.executable)},  # no git under the limit
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().endswith(f"File too large: {out / 'plots' / 'curve_fit.png'}")
+    assert (out / "plots" / "curve_fit.png").read_bytes() == b"the plot of the runs there"
+    assert (out / "README.md").read_text() == "the report of the runs there\n"
+    assert not list(out.rglob(".*.tmp"))

@@ -100,9 +100,12 @@ def test_ctrl_c_stops_cleanly_and_the_run_resumes(curve_fit: Path, tmp_path: Pat
     while len(_committed(run_dir)) < 6 and time.monotonic() < deadline:
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
+    stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == -signal.SIGINT, stderr  # a shell's 130
     assert "Traceback" not in stderr
+    # one line: what was kept, and how to go on
+    assert stdout.startswith("interrupted: best "), stdout
+    assert stdout.endswith(f"run in {run_dir}; 'evoforge resume {run_dir}' continues it\n")
     interrupted = json.loads(run_cli("status", str(run_dir), "--json").stdout)
     assert interrupted["stop_reason"] == "interrupted"
     assert interrupted["iterations"] < 30

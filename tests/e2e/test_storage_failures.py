@@ -6,7 +6,10 @@ Each ends with one readable line and exit status 2; what was committed stays com
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import resource
+import shutil
 import sqlite3
 import subprocess
 from collections.abc import Iterator
@@ -14,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import run_cli
+from .conftest import evoforge_command, run_cli
 
 
 @contextlib.contextmanager
@@ -122,3 +125,85 @@ def test_corrupted_pages_are_a_clear_error(finished_run: Path) -> None:
     db_path.write_bytes(bytes(data))
     line = _one_line(run_cli("resume", str(finished_run)))
     assert "run database" in line, line
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_a_run_on_a_full_disk_is_read_and_said_to_be_on_a_full_disk(
+    finished_run: Path, tmp_path: Path
+) -> None:
+    """On a full disk SQLite cannot make the files it reads a database with and says only
+    "disk I/O error": the reading commands read the run all the same, and the others say
+    the disk is full (they said the run database was unreadable or corrupt)."""
+    with small_tmpfs(tmp_path / "small", "4m") as mount:
+        run_dir = mount / "run"
+        shutil.copytree(finished_run, run_dir)
+        with open(mount / "filler", "wb") as filler, contextlib.suppress(OSError):
+            while True:  # until the disk is full
+                filler.write(b"\0" * 65536)
+                filler.flush()
+        status = run_cli("status", str(run_dir), "--json")
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["programs"] == 5
+        line = _one_line(run_cli("resume", str(run_dir), "--iterations", "3", "--quiet"))
+        assert "the disk holding it is full" in line, line
+        line = _one_line(run_cli("report", str(run_dir)))
+        assert line.endswith(f"No space left on device: {run_dir / 'report.html'}"), line
+        assert not (run_dir / "report.html").exists()
+
+
+def test_best_written_to_a_file_is_whole_or_the_old_file_is_kept(
+    finished_run: Path, tmp_path: Path
+) -> None:
+    """``best -o`` that cannot write the whole program (a file-size limit here, a full
+    disk elsewhere) leaves the file there was, not the part that fitted."""
+    target = tmp_path / "best.py"
+    target.write_text("# the best of an earlier run\n", encoding="utf-8")
+    code = json.loads(run_cli("best", str(finished_run), "--json").stdout)["code"]
+    limit = len(code.encode()) // 2
+
+    def limit_file_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
+    # a reader kept open keeps the database's shared-memory file at its full size, which
+    # the command, under that limit, could not make
+    with contextlib.closing(sqlite3.connect(finished_run / "run.sqlite")) as reader:
+        reader.execute("SELECT COUNT(*) FROM programs").fetchone()
+        done = subprocess.run(
+            evoforge_command("best", str(finished_run), "-o", str(target)),
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=limit_file_size,
+            timeout=300,
+            check=False,
+        )
+    line = _one_line(done)
+    assert str(target) in line, line
+    assert target.read_text(encoding="utf-8") == "# the best of an earlier run\n"
+    assert not list(tmp_path.glob(".best.py*")), "the staged file is removed"
+
+
+def test_a_file_size_ulimit_below_the_sandbox_limit_is_named(
+    curve_fit: Path, tmp_path: Path
+) -> None:
+    """Started under ``ulimit -f`` lower than the candidates' file-size limit, which the
+    sandbox could not set, the run is refused before it starts: the one line names the
+    setting, the limit met and what to change."""
+    limit = 4 << 20  # room for the run database, less than the sandbox's 64 MiB
+
+    def limit_file_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    done = subprocess.run(
+        evoforge_command("run", str(curve_fit), "--out", str(tmp_path / "run"), "--quiet"),
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=limit_file_size,
+        timeout=300,
+        check=False,
+    )
+    line = _one_line(done)
+    assert "evaluator.max_file_size_mb asks for 64 MiB" in line, line
+    assert "file-size limit of 4 MiB (ulimit -f)" in line, line
+    assert not (tmp_path / "run").exists()

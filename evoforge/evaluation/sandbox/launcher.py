@@ -155,14 +155,17 @@ def join_cgroups(setup: Setup) -> None:
 
 
 def set_limits(setup: Setup) -> None:
+    """Each limit of the spec, or a failure that names the one refused and the hard limit
+    evoforge was started under (a ``ulimit`` lower than the configured limit)."""
     for name, soft, hard in setup.spec["limits"]:
         try:
             resource.setrlimit(getattr(resource, name), (soft, hard))
         except (OSError, ValueError) as exc:
-            own = resource.getrlimit(getattr(resource, name))[1]
+            held = resource.getrlimit(getattr(resource, name))[1]
             setup.fail(
-                "cannot set %s to %d (this process's own hard limit is %s): %s"
-                % (name, hard, "unlimited" if own == resource.RLIM_INFINITY else own, exc)
+                "cannot set resource limit %s to %s: %s (evoforge runs under a hard limit "
+                "of %s: raise it, or lower the configured limit)"
+                % (name, hard, exc, "unlimited" if held == resource.RLIM_INFINITY else held)
             )
 
 
