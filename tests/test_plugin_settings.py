@@ -113,7 +113,7 @@ def test_an_enabled_plugin_operator_without_settings_in_the_config_gets_the_defa
     [
         ({"scale": {"factr": 2}}, "config: operators.scale.factr: unknown key"),
         ({"scale": {"factor": -1}}, "config: operators.scale.factor: Input should be greater"),
-        ({"scale": 3}, "config: operators.scale: Input should be a valid dictionary"),
+        ({"scale": 3}, "config: operators.scale: must be a section of keys (indented under it)"),
         ({"crossover": {}}, "config: operators.crossover: unknown key (operator 'crossover' "),
         ({"scael": {}}, "config: operators.scael: settings of an unknown operator 'scael'; "),
         ({"tune": {"sigmaa": 1}}, "config: operators.tune.sigmaa: unknown key"),
