@@ -111,16 +111,12 @@ sys.exit(main())
 """
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
-def test_a_signal_while_export_writes_leaves_no_part(
-    finished_run: Path, tmp_path: Path, sig: signal.Signals
-) -> None:
-    """A kill (SIGTERM) or a closed terminal (SIGHUP) while an export is written removes
-    its staged file, as Ctrl-C does, and says so (by default the process ended at once and
-    left the staged file beside the export)."""
-    out = tmp_path / "export"
-    ready = tmp_path / "ready"
-    export = ["export", str(finished_run), "--format", "sft", "--out", str(out)]
+def _export_held_midway(
+    run_dir: Path, out: Path, ready: Path
+) -> tuple[subprocess.Popen[str], list[str]]:
+    """An ``evoforge export`` of ``run_dir`` into ``out`` (and its arguments), started and
+    waited for until it holds mid-way through writing (``ready`` exists)."""
+    export = ["export", str(run_dir), "--format", "sft", "--out", str(out)]
     process = subprocess.Popen(
         [sys.executable, "-c", _EXPORT_HELD_MIDWAY, str(ready), *export],
         stdin=subprocess.DEVNULL,
@@ -133,6 +129,18 @@ def test_a_signal_while_export_writes_leaves_no_part(
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, "the export wrote nothing"
         time.sleep(0.02)
+    return process, export
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_signal_while_export_writes_leaves_no_part(
+    finished_run: Path, tmp_path: Path, sig: signal.Signals
+) -> None:
+    """A kill (SIGTERM) or a closed terminal (SIGHUP) while an export is written removes
+    its staged file, as Ctrl-C does, and says so (by default the process ended at once and
+    left the staged file beside the export)."""
+    out = tmp_path / "export"
+    process, _ = _export_held_midway(finished_run, out, tmp_path / "ready")
     stderr = _stopped(process, sig)
     assert process.returncode == -signal.SIGINT, stderr
     assert stderr.splitlines() == [
@@ -148,19 +156,7 @@ def test_an_export_killed_as_it_wrote_is_written_again_by_the_same_command(
     """``kill -9`` while an export is written leaves its staged file in ``--out``; the
     same command then writes the export (it refused: "--out holds other files")."""
     out = tmp_path / "export"
-    ready = tmp_path / "ready"
-    export = ["export", str(finished_run), "--format", "sft", "--out", str(out)]
-    process = subprocess.Popen(
-        [sys.executable, "-c", _EXPORT_HELD_MIDWAY, str(ready), *export],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + PATIENCE_S
-    while not ready.exists():
-        assert process.poll() is None, "the export ended before it wrote"
-        assert time.monotonic() < deadline, "the export wrote nothing"
-        time.sleep(0.02)
+    process, export = _export_held_midway(finished_run, out, tmp_path / "ready")
     process.kill()
     process.wait()
     assert [path.name for path in out.iterdir() if path.name.endswith(".tmp")], "nothing left"

@@ -151,6 +151,25 @@ def test_a_run_on_a_full_disk_is_read_and_said_to_be_on_a_full_disk(
         assert not (run_dir / "report.html").exists()
 
 
+def _under_file_size_limit(
+    arguments: tuple[str, ...], soft: int, hard: int
+) -> subprocess.CompletedProcess[str]:
+    """``evoforge ARGUMENTS`` run to its end under a file-size limit (``ulimit -f``)."""
+
+    def limit_file_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+    return subprocess.run(
+        evoforge_command(*arguments),
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=limit_file_size,
+        timeout=300,
+        check=False,
+    )
+
+
 def test_best_written_to_a_file_is_whole_or_the_old_file_is_kept(
     finished_run: Path, tmp_path: Path
 ) -> None:
@@ -160,22 +179,12 @@ def test_best_written_to_a_file_is_whole_or_the_old_file_is_kept(
     target.write_text("# the best of an earlier run\n", encoding="utf-8")
     code = json.loads(run_cli("best", str(finished_run), "--json").stdout)["code"]
     limit = len(code.encode()) // 2
-
-    def limit_file_size() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
-
     # a reader kept open keeps the database's shared-memory file at its full size, which
     # the command, under that limit, could not make
     with contextlib.closing(sqlite3.connect(finished_run / "run.sqlite")) as reader:
         reader.execute("SELECT COUNT(*) FROM programs").fetchone()
-        done = subprocess.run(
-            evoforge_command("best", str(finished_run), "-o", str(target)),
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=limit_file_size,
-            timeout=300,
-            check=False,
+        done = _under_file_size_limit(
+            ("best", str(finished_run), "-o", str(target)), limit, resource.RLIM_INFINITY
         )
     line = _one_line(done)
     assert str(target) in line, line
@@ -190,18 +199,8 @@ def test_a_file_size_ulimit_below_the_sandbox_limit_is_named(
     sandbox could not set, the run is refused before it starts: the one line names the
     setting, the limit met and what to change."""
     limit = 4 << 20  # room for the run database, less than the sandbox's 64 MiB
-
-    def limit_file_size() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    done = subprocess.run(
-        evoforge_command("run", str(curve_fit), "--out", str(tmp_path / "run"), "--quiet"),
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=limit_file_size,
-        timeout=300,
-        check=False,
+    done = _under_file_size_limit(
+        ("run", str(curve_fit), "--out", str(tmp_path / "run"), "--quiet"), limit, limit
     )
     line = _one_line(done)
     assert "evaluator.max_file_size_mb asks for 64 MiB" in line, line
