@@ -19,6 +19,7 @@ from typing import Any
 
 from evoforge.blocks import BlockError, Segments, near_miss_hint, split_blocks
 from evoforge.config import ConfigError
+from evoforge.evaluation.split_tasks import TASKS_FUNCTION
 from evoforge.openevolve_compat import read_config_file
 from evoforge.source_names import STAR, top_level_names
 
@@ -100,6 +101,7 @@ def load_problem(directory: Path | str) -> Problem:
         )
 
     _refuse_async_entry_points(tree, evaluator_path)
+    _refuse_tasks_without_their_functions(defined, evaluator_path)
 
     config_layer: dict[str, Any] = {}
     notices = _empty_block_notices(segments)
@@ -183,7 +185,7 @@ def _refuse_async_entry_points(tree: ast.Module, path: Path) -> None:
     """A one-line :class:`ProblemError` when a function evoforge calls (an evaluate
     function or ``verify``) is defined at the top level with ``async def``: called as a
     plain function it returns a coroutine, never run, instead of metrics."""
-    entry_points = {ISOLATED_FUNCTION, *_SHARED_PROCESS_FUNCTIONS, "verify"}
+    entry_points = {ISOLATED_FUNCTION, *_SHARED_PROCESS_FUNCTIONS, "verify", TASKS_FUNCTION}
     for node in tree.body:
         if isinstance(node, ast.AsyncFunctionDef) and node.name in entry_points:
             raise ProblemError(
@@ -191,6 +193,21 @@ def _refuse_async_entry_points(tree: ast.Module, path: Path) -> None:
                 "calls it as a plain function: define it with def (and run a coroutine "
                 "inside it with asyncio.run)"
             )
+
+
+def _refuse_tasks_without_their_functions(defined: set[str], path: Path) -> None:
+    """A one-line :class:`ProblemError` when the evaluator defines ``split_tasks`` (each task
+    of a split scored by a fresh candidate) without ``evaluate_candidate`` or ``verify``,
+    which such a split needs (:mod:`evoforge.evaluation.split_tasks`)."""
+    if TASKS_FUNCTION not in defined or STAR in defined:
+        return
+    missing = [name for name in (ISOLATED_FUNCTION, "verify") if name not in defined]
+    if missing:
+        raise ProblemError(
+            f"{path}: defines {TASKS_FUNCTION} but no {' and no '.join(missing)}: each task "
+            f"of a split is scored by {ISOLATED_FUNCTION}(candidate, split, task) with a "
+            "fresh candidate, and verify(outputs, split) gets every task's output"
+        )
 
 
 def _unused_functions_notice(defined: set[str]) -> str | None:

@@ -63,7 +63,10 @@ problem's instance splits (:mod:`evoforge.splits`): the evaluator side is starte
 ``--split holdout`` and its evaluate function is called with ``split="holdout"``, and
 ``verify(output, split="holdout")`` checks the output against that split's instances. The
 split is chosen here, on the trusted side; the candidate never names it and never reads
-any instance file (its jail holds only its own file).
+any instance file (its jail holds only its own file). A problem that also defines
+``split_tasks(split)`` has each task of a split scored by a fresh candidate, one pair of
+processes per task, and ``verify`` gets the list of the tasks' outputs
+(:mod:`evoforge.evaluation.split_tasks`).
 """
 
 from __future__ import annotations
@@ -95,6 +98,7 @@ from evoforge.evaluation.sandbox import Sandbox, SandboxLimits, SandboxRun, Side
 from evoforge.evaluation.sandbox.jail import jail_python, package_directories
 from evoforge.evaluation.sandbox.templates import ProcessTemplate
 from evoforge.evaluation.shown_paths import path_names, show_paths
+from evoforge.evaluation.split_tasks import TASKS_FUNCTION, task_count
 from evoforge.program import EvalStatus, EvaluationResult
 from evoforge.source_names import top_level_names
 
@@ -145,12 +149,19 @@ class ProblemEvaluator:
         self._processors = ProcessorClaims()
         self.verifies = _defines(evaluator_path, "verify")
         self.isolated = _defines(evaluator_path, ISOLATED_FUNCTION)
+        self.in_tasks = _defines(evaluator_path, TASKS_FUNCTION)
+        if self.in_tasks and not (self.isolated and self.verifies):
+            raise ValueError(
+                f"{evaluator_path.name} defines {TASKS_FUNCTION} but not both "
+                f"{ISOLATED_FUNCTION} and verify: a split scored task by task needs the "
+                "isolated form and a verify that gets every task's output"
+            )
         # a cascade to run: shared-process form, no verify, evaluate_stage1 defined
         self.cascades = (
             not self.isolated and not self.verifies and _defines(evaluator_path, "evaluate_stage1")
         )
-        self._verify: Callable[..., object] | None = None
-        self._verify_lock = threading.Lock()
+        self._trusted: ModuleType | None = None
+        self._trusted_lock = threading.Lock()
         self._templates: dict[str, ProcessTemplate] = {}
         self._templates_lock = threading.Lock()
         self._hidden: tuple[Path, ...] | None = None  # candidate_hidden_packages, found
@@ -185,10 +196,26 @@ class ProblemEvaluator:
             text += f"; warning: {missing}"
         return text
 
-    def command(self, split: str | None = None, spin_s: float = 0.0) -> list[str]:
+    def tasks_in(self, split: str | None) -> int:
+        """How many sandboxed runs an evaluation on ``split`` makes: the problem's
+        ``split_tasks(split)`` (asked here, trusted, and checked) when it scores splits
+        task by task, else 1. Raises what that function raises, or ``ValueError``."""
+        if split is None or not self.in_tasks:
+            return 1
+        module = self._trusted_module()
+        function = getattr(module, TASKS_FUNCTION, None)
+        if not callable(function):
+            raise TypeError(f"evaluator.py's {TASKS_FUNCTION} is not callable")
+        with _printing_to_stderr():
+            return task_count(function, split)
+
+    def command(
+        self, split: str | None = None, spin_s: float = 0.0, task: int | None = None
+    ) -> list[str]:
         """The evaluator side's argv (relative paths: its cwd is its sandbox directory);
-        ``split`` names the instance split it scores on (none: its default); ``spin_s``
-        how long its reads of the candidate's answers poll before blocking."""
+        ``split`` names the instance split it scores on (none: its default), ``task`` the
+        task of it (a split scored task by task); ``spin_s`` how long its reads of the
+        candidate's answers poll before blocking."""
         python = jail_python(self.config.python)
         argv = [
             python,
@@ -200,6 +227,7 @@ class ProblemEvaluator:
             "{result_fd}",
             *(["--output-only"] if self.verifies else []),
             *(["--split", split] if split is not None else []),
+            *(["--task", str(task)] if task is not None else []),
             "--max-artifact-chars",
             str(self.limits.max_output_bytes),
         ]
@@ -256,7 +284,12 @@ class ProblemEvaluator:
         with self._count_lock:
             self._evaluations += 1
         try:
-            run, candidate = self._run(code, split)
+            if self.in_tasks and split is not None:
+                tasks = self._run_tasks(code, split)
+                run, candidate = tasks[-1]
+            else:
+                tasks = ()
+                run, candidate = self._run(code, split)
         except Exception as exc:  # a bug of ours must not take the run down either
             tail = "".join(traceback.format_exception(exc))[-4000:]
             return RawEvaluation(
@@ -271,6 +304,7 @@ class ProblemEvaluator:
             candidate=candidate,
             duration_s=time.monotonic() - start,
             problem_dir=str(self.evaluator_path.parent),
+            tasks=tasks,
         )
 
     def judge(self, raw: RawEvaluation, split: str | None = None) -> EvaluationResult:
@@ -291,7 +325,10 @@ class ProblemEvaluator:
             )
         else:
             try:
-                result = self._judge(raw.run, raw.candidate, split=split)
+                if self.in_tasks and split is not None:
+                    result = self._judge_tasks(raw.tasks, split)
+                else:
+                    result = self._judge(raw.run, raw.candidate, split=split)
             except Exception as exc:  # a bug of ours must not take the run down either
                 tail = "".join(traceback.format_exception(exc))[-4000:]
                 result = EvaluationResult(
@@ -308,7 +345,8 @@ class ProblemEvaluator:
 
     def _path_names(self, raw: RawEvaluation) -> list[tuple[str, str]]:
         """The paths of ``raw``'s evaluation and the names a recorded result shows them by."""
-        sides = (side for side in (raw.run, raw.candidate) if side is not None)
+        pairs = raw.tasks or ((raw.run, raw.candidate),)
+        sides = (side for pair in pairs for side in pair if side is not None)
         return path_names(
             raw.problem_dir or str(self.evaluator_path.parent), (side.workdir for side in sides)
         )
@@ -377,15 +415,32 @@ class ProblemEvaluator:
         finally:
             self._processors.release(placement)
 
+    def _run_tasks(self, code: str, split: str) -> tuple[tuple[SandboxRun, SandboxRun | None], ...]:
+        """One evaluator side and one fresh candidate side per task of ``split``, one task
+        after the other on the same processors, until every task ran or one failed."""
+        count = self.tasks_in(split)
+        placement = self._processors.claim()
+        try:
+            runs: list[tuple[SandboxRun, SandboxRun | None]] = []
+            for task in range(count):
+                run, candidate = self._run_pair(code, split, placement, task)
+                runs.append((run, candidate))
+                if not _task_answered(run, candidate):
+                    break
+            return tuple(runs)
+        finally:
+            self._processors.release(placement)
+
     def _run_pair(
-        self, code: str, split: str | None, placement: Placement
+        self, code: str, split: str | None, placement: Placement, task: int | None = None
     ) -> tuple[SandboxRun, SandboxRun | None]:
-        """The evaluator and candidate sides of one isolated evaluation, on the processors
-        of ``placement`` (:mod:`evoforge.evaluation.placement`)."""
+        """The evaluator and candidate sides of one isolated evaluation (of one ``task``
+        of the split, for a split scored task by task), on the processors of
+        ``placement`` (:mod:`evoforge.evaluation.placement`)."""
         scripts = RUNNER_PATH.parent
         problem = self.evaluator_path.parent
         judge = SideRequest(
-            self.command(split, placement.spin_s),
+            self.command(split, placement.spin_s, task),
             readable=(problem, scripts),
             template=self._template("evaluator"),
             cpu=placement.judge,
@@ -405,6 +460,71 @@ class ProblemEvaluator:
     def _judge(
         self, run: SandboxRun, candidate: SandboxRun | None = None, *, split: str | None = None
     ) -> EvaluationResult:
+        read = self._read_outcome(run, candidate)
+        if isinstance(read, EvaluationResult):
+            return read
+        outcome, artifacts = read
+        stages: list[dict[str, Any]] = outcome["stages"]
+        metrics_raw: dict[str, Any] = {}
+        for stage in stages:
+            metrics_raw.update(stage["metrics"])
+        if self.verifies:
+            if len(stages) != 1 or "output" not in stages[0]:
+                return EvaluationResult(
+                    EvalStatus.FAILED,
+                    reason="evaluate returned no output for verify()",
+                    artifacts=artifacts,
+                )
+            rejected = self._run_verify(stages[0]["output"], metrics_raw, artifacts, split)
+            if rejected is not None:
+                return rejected
+        return self._scored(metrics_raw, artifacts, len(stages), outcome["stopped"])
+
+    def _judge_tasks(
+        self, tasks: tuple[tuple[SandboxRun, SandboxRun | None], ...], split: str
+    ) -> EvaluationResult:
+        """Judge a split scored task by task: the first task that failed fails the
+        evaluation (its reason names the task); else ``verify`` gets every task's output,
+        in task order, and scores them together."""
+        count = self.tasks_in(split)
+        outputs: list[Any] = []
+        artifacts: dict[str, str] = {}
+        for task, (run, candidate) in enumerate(tasks):
+            read = self._read_outcome(run, candidate)
+            where = f"task {task} of the {split} split ({count} tasks)"
+            if isinstance(read, EvaluationResult):
+                return replace(read, reason=f"{where}: {read.reason}"[:1000])
+            outcome, task_artifacts = read
+            stages = outcome["stages"]
+            if len(stages) != 1 or "output" not in stages[0]:
+                return EvaluationResult(
+                    EvalStatus.FAILED,
+                    reason=f"{where}: evaluate returned no output for verify()",
+                    artifacts=task_artifacts,
+                )
+            outputs.append(stages[0]["output"])
+            for name, text in task_artifacts.items():
+                key = name if count == 1 else f"task{task}_{name}"
+                if len(artifacts) < _MAX_ARTIFACTS:
+                    artifacts[key] = text
+        if len(outputs) != count:
+            return EvaluationResult(
+                EvalStatus.FAILED,
+                reason=f"{len(outputs)} of the {split} split's {count} tasks were run",
+                artifacts=artifacts,
+            )
+        metrics_raw: dict[str, Any] = {}
+        rejected = self._run_verify(outputs, metrics_raw, artifacts, split)
+        if rejected is not None:
+            return rejected
+        return self._scored(metrics_raw, artifacts, 1, None)
+
+    def _read_outcome(
+        self, run: SandboxRun, candidate: SandboxRun | None
+    ) -> tuple[dict[str, Any], dict[str, str]] | EvaluationResult:
+        """The evaluator side's result record and the artifacts so far (both sides' output,
+        the evaluator's artifacts), or the failed result when the run gave none or the
+        evaluator (or the candidate through it) raised."""
         outputs = [("stdout", run.stdout), ("stderr", run.stderr)]
         if candidate is not None:  # the program's own output first; the evaluator's beside it
             outputs = [
@@ -440,9 +560,6 @@ class ProblemEvaluator:
                 EvalStatus.FAILED, reason=self._crash_reason(run), artifacts=io_artifacts
             )
         stages: list[dict[str, Any]] = outcome["stages"]
-        metrics_raw: dict[str, Any] = {}
-        for stage in stages:
-            metrics_raw.update(stage["metrics"])
         artifacts = _evaluator_artifacts(stages, self.limits.max_output_bytes)
         for name, text in io_artifacts.items():
             artifacts[name if name not in artifacts else f"sandbox_{name}"] = text
@@ -460,11 +577,17 @@ class ProblemEvaluator:
                     ended = self._crash_reason(candidate)
                     failed = replace(failed, reason=f"{failed.reason} ({ended})"[:1000])
             return failed
-        stage_count = len(stages)
-        if self.verifies:
-            rejected = self._run_verify(stages, metrics_raw, artifacts, split)
-            if rejected is not None:
-                return rejected
+        return outcome, artifacts
+
+    def _scored(
+        self,
+        metrics_raw: dict[str, Any],
+        artifacts: dict[str, str],
+        stage_count: int,
+        stopped: Mapping[str, Any] | None,
+    ) -> EvaluationResult:
+        """The result of metrics that came back (from the evaluator side or ``verify``):
+        validated, scored, ``invalid`` with the reason when they cannot be."""
         # the runner keeps text metrics as artifacts itself (within the bound); verify's
         # are kept here
         metrics, problem = _validate_metrics(metrics_raw, artifacts if self.verifies else None)
@@ -482,7 +605,6 @@ class ProblemEvaluator:
                 artifacts=artifacts,
                 stage=stage_count,
             )
-        stopped = outcome["stopped"]
         if stopped is not None:
             stage_score, threshold = _show(stopped.get("score")), _show(stopped.get("threshold"))
             artifacts["cascade"] = (
@@ -495,23 +617,16 @@ class ProblemEvaluator:
 
     def _run_verify(
         self,
-        stages: list[dict[str, Any]],
+        output: Any,
         metrics_raw: dict[str, Any],
         artifacts: dict[str, str],
         split: str | None = None,
     ) -> EvaluationResult | None:
-        """Replace ``metrics_raw`` with what the trusted ``verify`` says of the output.
+        """Replace ``metrics_raw`` with what the trusted ``verify`` says of ``output``.
 
-        Returns a failed result when there is no output or ``verify`` rejects it, else
-        ``None`` (``metrics_raw`` and ``artifacts`` updated in place).
+        Returns a failed result when ``verify`` rejects it, else ``None`` (``metrics_raw``
+        and ``artifacts`` updated in place).
         """
-        if len(stages) != 1 or "output" not in stages[0]:
-            return EvaluationResult(
-                EvalStatus.FAILED,
-                reason="evaluate returned no output for verify()",
-                artifacts=artifacts,
-            )
-        output = stages[0]["output"]
         try:
             with _printing_to_stderr():
                 verify = self._verify_function()
@@ -530,15 +645,19 @@ class ProblemEvaluator:
         return None
 
     def _verify_function(self) -> Callable[..., object]:
-        """The problem's ``verify``, imported once (in this process) on first use."""
-        with self._verify_lock:
-            if self._verify is None:
-                module = _import_trusted(self.evaluator_path)
-                function = getattr(module, "verify", None)
-                if not callable(function):
-                    raise TypeError("evaluator.py's verify is not callable")
-                self._verify = function
-            return self._verify
+        """The problem's ``verify`` (:meth:`_trusted_module`)."""
+        function = getattr(self._trusted_module(), "verify", None)
+        if not callable(function):
+            raise TypeError("evaluator.py's verify is not callable")
+        return function
+
+    def _trusted_module(self) -> ModuleType:
+        """The problem's ``evaluator.py``, imported once (in this process) on first use,
+        for its trusted functions (``verify``, ``split_tasks``)."""
+        with self._trusted_lock:
+            if self._trusted is None:
+                self._trusted = _import_trusted(self.evaluator_path)
+            return self._trusted
 
     def _failed_in_evaluator(
         self, error: Mapping[str, Any], artifacts: dict[str, str], stages_done: int
@@ -608,6 +727,20 @@ class ProblemEvaluator:
 _MEMORY_FAILURE = re.compile(
     r"MemoryError|Cannot allocate memory|Memory allocation still failed|bad_alloc"
 )
+
+
+def _task_answered(run: SandboxRun, candidate: SandboxRun | None) -> bool:
+    """Whether one task's run came back with a result record and no error in it (the
+    judge looks again; this only tells whether the next task is worth running)."""
+    if run.error is not None or run.timed_out or run.result_overflow:
+        return False
+    if candidate is not None and candidate.error is not None:
+        return False
+    try:
+        outcome = _parse_outcome(run.result)
+    except _OversizedOutcome:
+        return False
+    return outcome is not None and outcome["error"] is None
 
 
 def _defines(evaluator_path: Path, name: str) -> bool:

@@ -23,6 +23,10 @@ class RawEvaluation:
     the judge's own), so that the judge can show it under a fixed name
     (:mod:`evoforge.evaluation.shown_paths`). Nothing here is a score:
     :meth:`ProblemEvaluator.judge` computes that on the driver.
+
+    ``tasks`` holds, for a split scored task by task (:mod:`evoforge.evaluation.split_tasks`),
+    the (evaluator side, candidate side) records of each task that ran, in task order;
+    ``run`` and ``candidate`` are then the last of them.
     """
 
     run: SandboxRun | None
@@ -34,3 +38,4 @@ class RawEvaluation:
     worker: str = ""
     notes: tuple[str, ...] = ()
     problem_dir: str = ""
+    tasks: tuple[tuple[SandboxRun, SandboxRun | None], ...] = ()

@@ -46,7 +46,9 @@ evaluator, ``builtins``, ``math``, or this runner) can change the verdict.
 Instance splits (``--split NAME``, chosen by the trusted parent, never by the candidate):
 the evaluate function (``evaluate_candidate`` or ``evaluate``, no cascade) is called with
 the keyword ``split=NAME`` so that it scores the program on that split's instances.
-Without ``--split`` it is called as before, with the one argument.
+Without ``--split`` it is called as before, with the one argument. With ``--task K`` too
+(a problem that scores each task of a split with a fresh candidate: the parent starts one
+runner and one candidate per task) it also gets ``task=K``.
 
 After writing the result the script leaves with ``os._exit(0)``, so threads or atexit
 handlers the evaluator left behind cannot hang or change the outcome. Exit status 2 means
@@ -305,6 +307,7 @@ def run(
     output_only: bool = False,
     candidate: Any = None,
     split: str | None = None,
+    task: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate the candidate with the evaluator; return the result record (never raises).
 
@@ -315,7 +318,8 @@ def run(
     or sent garbage) the outcome is that error, whatever the evaluator returned. With
     ``output_only`` only one stage runs and its return value is recorded as the stage's
     ``output`` for the parent's ``verify`` (see the module docstring). With ``split`` the
-    evaluate function gets ``split=split`` as a keyword (and the cascade is not used).
+    evaluate function gets ``split=split`` as a keyword (and the cascade is not used), and
+    with ``task`` (only given with ``split``) ``task=task`` too.
     """
     outcome: dict[str, Any] = {"stages": [], "stopped": None, "error": None}
     try:
@@ -332,7 +336,7 @@ def run(
         return outcome
     argument = candidate if candidate is not None else program_path
     if split is not None:
-        stages = [(name, _with_split(function, split)) for name, function in stages]
+        stages = [(name, _with_split(function, split, task)) for name, function in stages]
     if output_only:
         try:
             output = stages[0][1](argument)
@@ -371,9 +375,13 @@ def run(
     return outcome
 
 
-def _with_split(function: Callable[..., object], split: str) -> Callable[[Any], object]:
+def _with_split(
+    function: Callable[..., object], split: str, task: int | None = None
+) -> Callable[[Any], object]:
     def on_split(argument: Any) -> object:
-        return function(argument, split=split)
+        if task is None:
+            return function(argument, split=split)
+        return function(argument, split=split, task=task)
 
     return on_split
 
@@ -441,6 +449,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-artifact-chars", type=int, default=65536)
     parser.add_argument("--output-only", action="store_true")
     parser.add_argument("--split", help="the instance split to score on (search, holdout, test)")
+    parser.add_argument("--task", type=int, help="the task of the split to score (from 0)")
     args = parser.parse_args(argv[1:] if argv is not None else None)  # argv[0]: this script
     candidate = None
     if args.candidate_fds:
@@ -458,6 +467,7 @@ def main(argv: list[str] | None = None) -> None:
         args.output_only,
         candidate,
         args.split,
+        args.task if args.split is not None else None,
     )
     if candidate is not None:  # the candidate side can leave while the result is written
         candidate.close()

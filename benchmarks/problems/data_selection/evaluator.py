@@ -31,8 +31,12 @@ the one task above (the single set this problem was scored on before splits); ``
 is 8 tasks whose pools are drawn (seeded) from shuffled digits 300-1,047 and ``test`` 12
 tasks whose pools come from digits 1,048-1,796, so no pool of one split shares an example
 with a pool of another (:func:`task_split`). Each task has its own early model and its own
-references; a split's ``combined_score`` is the mean over its tasks. ``"construction"`` is
-the kept list of the one search task, or one kept list per task for the other splits.
+references; a split's ``combined_score`` is the mean over its tasks. Each task is scored
+by a fresh candidate (:func:`split_tasks`: evoforge starts one candidate and one evaluator
+process per task and calls ``evaluate_candidate(candidate, split, task)``), since each pool
+lies in the other tasks' evaluation sets: a program that saw one pool would know labelled
+examples of the next task's evaluation set. ``verify`` gets the list of every task's
+output, each ``{"construction": kept list}``.
 """
 
 from __future__ import annotations
@@ -82,6 +86,11 @@ def _shuffled() -> tuple[np.ndarray, np.ndarray]:
     table = _digits_table()
     order = np.random.default_rng(0).permutation(len(table))
     return table[order, :-1] / 16.0, table[order, -1].astype(np.int64)
+
+
+# Read at import: evoforge imports this file once in a template process and forks every
+# evaluation (and, here, every task) from it, which then starts with the digits read.
+_shuffled()
 
 
 @cache
@@ -189,18 +198,39 @@ def select(scores: np.ndarray) -> list[int]:
     return sorted(np.argsort(-scores, kind="stable")[:KEEP].tolist())
 
 
-def verify(output: Any, split: str = "search") -> dict[str, float]:
-    """Check ``output["construction"]`` (the kept indices of each task of ``split``), train,
-    and score (trusted)."""
-    if not isinstance(output, Mapping) or not isinstance(output.get("construction"), list):
-        raise ValueError('expected {"construction": [kept training indices]}')
+def split_tasks(split: str) -> int:
+    """How many tasks ``split`` has (trusted): evoforge scores each with a fresh candidate
+    and hands :func:`verify` every task's output, so that no program can carry what one
+    task showed it (pools that lie in the other tasks' evaluation sets) into another."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    return SPLIT_TASKS[split]
+
+
+def _kept_list(output: Any) -> Any:
+    """The kept indices in one task's output, ``{"construction": [indices]}``."""
+    if not isinstance(output, Mapping) or not isinstance(output.get("construction"), list):
+        raise ValueError('expected {"construction": [kept training indices]}')
+    return output["construction"]
+
+
+def verify(output: Any, split: str = "search") -> dict[str, float]:
+    """Check the kept indices of each task of ``split``, train, and score (trusted).
+
+    ``output`` is the list of every task's output, in task order, as evoforge gives it
+    (:func:`split_tasks`), or, for the search split alone, that one task's output."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    if isinstance(output, list):
+        kept_lists = [_kept_list(task_output) for task_output in output]
+    elif split == "search":
+        kept_lists = [_kept_list(output)]
+    else:
+        raise ValueError(f"expected a list of every {split} task's output")
+    if len(kept_lists) != SPLIT_TASKS[split]:
+        raise ValueError(f"expected one output per task of the {split} split")
     if split == "search":
-        return task_metrics(output["construction"], split, 0)
-    kept_lists = output["construction"]
-    if len(kept_lists) != SPLIT_TASKS.get(split, -1):
-        raise ValueError(f"expected one kept list per task of the {split} split")
+        return task_metrics(kept_lists[0], split, 0)
     per_task = [task_metrics(kept, split, k) for k, kept in enumerate(kept_lists)]
     metrics = {key: float(np.mean([task[key] for task in per_task])) for key in per_task[0]}
     for k, task in enumerate(per_task):
@@ -245,16 +275,9 @@ def kept_indices(score: Score, split: str = "search", task: int = 0) -> list[int
     return select(checked_scores(score(examples, early_model_outputs(split, task))))
 
 
-def evaluate_candidate(candidate: Any, split: str = "search") -> dict[str, Any]:
-    """Select with the candidate's ``score`` on every task of ``split``; return the kept
-    indices (the output ``verify`` scores): the one list of the search task, or one list
-    per task."""
+def evaluate_candidate(candidate: Any, split: str = "search", task: int = 0) -> dict[str, Any]:
+    """Select with the candidate's ``score`` on one task of ``split``; return the kept
+    indices (one task's output, which ``verify`` scores with the other tasks')."""
     if "score" not in candidate.functions:
         raise AttributeError("the program must define score(examples, early_model_outputs)")
-    if split == "search":
-        return {"construction": kept_indices(candidate.score)}
-    if split not in SPLIT_TASKS:
-        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-    return {
-        "construction": [kept_indices(candidate.score, split, k) for k in range(SPLIT_TASKS[split])]
-    }
+    return {"construction": kept_indices(candidate.score, split, task)}

@@ -34,6 +34,8 @@ import os
 import socket
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -124,16 +126,21 @@ class RayBackend(EvaluationBackend):
         *,
         expected_isolation: tuple[str, str] | None = None,
         worker_body: type[SandboxWorker] = SandboxWorker,
+        tasks_in: Callable[[str | None], int] | None = None,
     ) -> None:
         """``expected_isolation``: the (filesystem, network) isolation the run reported to
         its user, which every worker's node must give as well (default: this machine's);
-        ``worker_body``: the actors' class."""
+        ``worker_body``: the actors' class; ``tasks_in``: how many sandboxed runs an
+        evaluation on a split makes, one after the other (the judge's
+        :meth:`~evoforge.evaluation.evaluator.ProblemEvaluator.tasks_in`; default 1), which
+        the wait for a worker's answer allows for."""
         if ray is None:
             raise BackendError(
                 f"the ray backend needs Ray: {install_command('ray')} (or choose "
                 "evaluator.backend: local)"
             )
         self.config = config
+        self._tasks_in = tasks_in or (lambda split: 1)
         self._started_ray = False
         if not ray.is_initialized():
             _check_reachable(address)
@@ -180,6 +187,7 @@ class RayBackend(EvaluationBackend):
             config,
             config.ray_address,
             expected_isolation=(sandbox.filesystem, sandbox.network),
+            tasks_in=evaluator.tasks_in,
         )
 
     async def evaluate(self, request: EvaluationRequest) -> RawEvaluation:
@@ -202,7 +210,8 @@ class RayBackend(EvaluationBackend):
                         attempts=attempt,
                     )
                 raw = await asyncio.wait_for(
-                    worker.run.remote(request.code, request.split), timeout=self._answer_limit_s()
+                    worker.run.remote(request.code, request.split),
+                    timeout=self._answer_limit_s(request.split),
                 )
             except (RayActorError, RayError, GetTimeoutError, TimeoutError) as exc:
                 lost.append(f"attempt {attempt}: {_lost_reason(exc)}")
@@ -214,17 +223,7 @@ class RayBackend(EvaluationBackend):
                 return RawEvaluation(run=None, error="a Ray worker answered with no record")
             if lost:
                 note = f"retried after a lost Ray worker ({'; '.join(lost)})"
-                return RawEvaluation(
-                    run=raw.run,
-                    candidate=raw.candidate,
-                    duration_s=raw.duration_s,
-                    error=raw.error,
-                    error_detail=raw.error_detail,
-                    attempts=attempt,
-                    worker=raw.worker,
-                    notes=(note,),
-                    problem_dir=raw.problem_dir,
-                )
+                return replace(raw, attempts=attempt, notes=(note,))
             return raw
         return RawEvaluation(
             run=None,
@@ -309,8 +308,8 @@ class RayBackend(EvaluationBackend):
         with contextlib.suppress(Exception):
             ray.kill(worker, no_restart=True)
 
-    def _answer_limit_s(self) -> float:
-        return self.config.timeout_s + _ANSWER_MARGIN_S
+    def _answer_limit_s(self, split: str | None = None) -> float:
+        return self.config.timeout_s * self._tasks_in(split) + _ANSWER_MARGIN_S
 
 
 def _missing_isolation(expected: tuple[str, str], node: tuple[str, ...]) -> str:
