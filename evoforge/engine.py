@@ -623,6 +623,11 @@ class Engine:
             durations,
             self.config.evaluator.timeout_s,
             retime=lambda: self.evaluate(self.problem.initial_code).duration_s,
+            tasks=(
+                {split: self.evaluator.tasks_in(split) for split in durations}
+                if self.config.splits.enabled
+                else None
+            ),
         )
         self.start_notices += [slow] if slow is not None else []
         return None

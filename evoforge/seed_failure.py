@@ -92,24 +92,33 @@ def slow_seed_notice(
     durations: Mapping[str, float],
     timeout_s: float,
     retime: Callable[[], float] | None = None,
+    tasks: Mapping[str, int] | None = None,
 ) -> str | None:
     """A warning (one line) when the seed's slowest evaluation in ``durations`` (seconds by
     split: ``search`` for a problem without splits) took more than
-    :data:`SLOW_SEED_FRACTION` of ``timeout_s``, else ``None``.
+    :data:`SLOW_SEED_FRACTION` of ``timeout_s``, else ``None``. A split scored task by
+    task (``tasks``: its number of tasks, where more than one) has the timeout for each
+    task: its time per task is what counts.
 
     The seed's first evaluation also starts the sandbox's template processes (or a Ray
     worker): when the ``search`` time alone is over the line, ``retime()`` (an evaluation
     of the seed once more, its seconds) gives a warm one and the lesser counts."""
     if not durations:
         return None
+    counts = {split: max(1, (tasks or {}).get(split, 1)) for split in durations}
     limit = SLOW_SEED_FRACTION * timeout_s
     search = durations.get(SEARCH)
-    if retime is not None and search is not None and search > limit:
+    if retime is not None and search is not None and search / counts[SEARCH] > limit:
         durations = {**durations, SEARCH: min(search, retime())}
-    split, seconds = max(durations.items(), key=lambda item: item[1])
+    split, seconds = max(
+        ((split, total / counts[split]) for split, total in durations.items()),
+        key=lambda item: item[1],
+    )
     if seconds <= limit:
         return None
     where = "" if len(durations) == 1 else f" on the {split} split"
+    if counts[split] > 1:
+        where = f" per task{where} ({counts[split]} tasks, each with the timeout)"
     return (
         f"warning: the seed program's evaluation took {seconds:.3g} s{where}, "
         f"{100 * seconds / timeout_s:.0f} % of evaluator.timeout_s ({timeout_s:g} s): a "

@@ -180,6 +180,17 @@ def test_a_slow_seed_is_named_with_the_setting_to_raise() -> None:
     assert by_split is not None and "took 7.5 s on the test split, 75 %" in by_split
 
 
+def test_a_split_scored_task_by_task_counts_its_time_per_task() -> None:
+    """Each task of such a split has the whole timeout: 12 tasks of 0.4 s are no warning
+    at a 1 s timeout, and a slow task is named per task."""
+    tasks = {"search": 1, "holdout": 8, "test": 12}
+    fast = slow_seed_notice({"search": 0.2, "holdout": 4.0, "test": 4.8}, 1.0, tasks=tasks)
+    assert fast is None
+    slow = slow_seed_notice({"search": 0.2, "holdout": 4.0, "test": 9.0}, 1.0, tasks=tasks)
+    assert slow is not None and "took 0.75 s per task on the test split (12 tasks, each " in slow
+    assert "75 % of evaluator.timeout_s (1 s)" in slow
+
+
 def test_a_seed_slow_only_while_the_sandbox_starts_is_timed_again() -> None:
     """The first evaluation also starts the template processes: over the line, the search
     split is timed once more and the warm time counts; under it, nothing runs again."""
