@@ -229,6 +229,40 @@ def test_more_evaluations_than_the_clusters_cpus_wait_for_a_worker(
         assert not raw.error and raw.attempts == 1 and not raw.notes, raw
 
 
+def test_a_split_scored_task_by_task_runs_each_task_fresh_on_a_worker(
+    ray_instance: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three tasks of 1.5 s each on a worker, with a 3 s timeout (each task's) and a 1 s
+    margin: the wait for the worker's answer allows for all three tasks (4.5 s would pass
+    for a lost worker against one task's 3 + 1 s), and the judge sees a fresh candidate
+    in each task."""
+    import asyncio
+
+    from evoforge.config import EvaluatorConfig
+    from evoforge.evaluation.backends import ray_backend
+    from evoforge.evaluation.backends.base import EvaluationRequest
+    from evoforge.evaluation.evaluator import ProblemEvaluator
+    from tests.evaluation.test_split_tasks import REMEMBERING, TASK_EVALUATOR
+
+    monkeypatch.setattr(ray_backend, "_ANSWER_MARGIN_S", 1.0)
+    problem_dir = tmp_path / "problem"
+    problem_dir.mkdir()
+    (problem_dir / "evaluator.py").write_text(TASK_EVALUATOR)
+    config = EvaluatorConfig(timeout_s=3)
+    judge = ProblemEvaluator(problem_dir / "evaluator.py", config)
+    backend = RayBackend.from_config(config, judge)
+    slow = "import time\n" + REMEMBERING.replace("SEEN.append", "time.sleep(1.5)\n    SEEN.append")
+    try:
+        raw = asyncio.run(backend.evaluate(EvaluationRequest(slow, "tasks", "holdout")))
+    finally:
+        backend.close()
+    assert not raw.error and raw.attempts == 1 and len(raw.tasks) == 3, raw.error
+    result = judge.judge(raw, split="holdout")
+    judge.close()
+    assert result.status is EvalStatus.OK, result.reason
+    assert [result.metrics[f"task{task}_seen"] for task in range(3)] == [1.0, 1.0, 1.0]
+
+
 def test_a_worker_with_no_cpu_free_fails_with_the_reason(
     ray_instance: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
