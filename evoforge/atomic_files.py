@@ -1,5 +1,5 @@
-"""Files written whole or not at all: a reader (or a process killed mid-write) sees the
-old content or the new, never a part."""
+"""Files (and directories of files) written whole or not at all: a reader, or a process
+killed mid-write, sees the old content or the new, never a part."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import contextlib
 import os
 import re
 import secrets
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
 __all__ = [
     "remove_stale_staged_files",
+    "staged_directory",
     "staged_file",
     "write_bytes_atomically",
     "write_text_atomically",
@@ -50,6 +52,31 @@ def staged_file(path: Path) -> Iterator[tuple[IO[str], Callable[[], None]]]:
         staged.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def staged_directory(path: Path) -> Iterator[tuple[Path, Callable[[], None]]]:
+    """A new directory beside ``path`` to fill, and a function that puts it in ``path``'s
+    place with one rename (where ``path`` does not exist or is an empty directory). Not put
+    in place, it is removed with what it holds when the block ends. An :class:`OSError`
+    making it or putting it in place names ``path``; ``path``'s parent is made first."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staged = _staged_beside(path)
+        staged.mkdir()
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+    try:
+
+        def put_in_place() -> None:
+            try:
+                os.replace(staged, path)
+            except OSError as exc:
+                raise OSError(exc.errno, exc.strerror, str(path)) from None
+
+        yield staged, put_in_place
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+
+
 def write_text_atomically(path: Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` through a file beside it and one rename."""
     with staged_file(path) as (handle, put_in_place):
@@ -80,10 +107,10 @@ def _staged_beside(path: Path) -> Path:
 
 
 def remove_stale_staged_files(path: Path) -> None:
-    """Remove the files staged beside ``path`` by processes that no longer run: a process
-    killed (``kill -9``, its machine lost) while it wrote ``path`` had no chance to. A
-    staged file of a running process (one writing ``path`` now), or of another user's,
-    is left alone; so is anything else. Never raises."""
+    """Remove the files (and directories) staged beside ``path`` by processes that no
+    longer run: a process killed (``kill -9``, its machine lost) while it wrote ``path``
+    had no chance to. What a running process staged (one writing ``path`` now), or
+    another user's, is left alone; so is anything else. Never raises."""
     pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)-[0-9a-f]{{8}}\.tmp")
     try:
         entries = list(os.scandir(path.parent))
@@ -94,7 +121,10 @@ def remove_stale_staged_files(path: Path) -> None:
         if found is None or _running(int(found.group(1))):
             continue
         with contextlib.suppress(OSError):
-            os.unlink(entry.path)
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
 
 
 def _running(pid: int) -> bool:

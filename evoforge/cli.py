@@ -24,7 +24,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from evoforge import __version__
-from evoforge.atomic_files import write_text_atomically
+from evoforge.atomic_files import staged_directory, write_text_atomically
 from evoforge.config import ConfigError
 from evoforge.engine import EngineError
 from evoforge.kinds import StopReason
@@ -742,10 +742,15 @@ def _cmd_init(args: argparse.Namespace) -> int:
     if target.exists() and any(target.iterdir()):
         raise UsageError(f"evoforge init: {target} exists and is not empty")
     template = resources.files("evoforge") / "templates" / "init"
-    target.mkdir(parents=True, exist_ok=True)
-    for entry in template.iterdir():
-        if entry.is_file() and not entry.name.endswith(".pyc"):
-            (target / entry.name).write_bytes(entry.read_bytes())
+    try:  # whole or not at all: an init that fails or is killed leaves no half problem
+        with staged_directory(target) as (staged, put_in_place):
+            for entry in template.iterdir():
+                if entry.is_file() and not entry.name.endswith(".pyc"):
+                    (staged / entry.name).write_bytes(entry.read_bytes())
+            put_in_place()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise UsageError(f"evoforge init: cannot write {target}: {reason}") from None
     command = f"evoforge run {shlex.quote(str(target))} --iterations 100"  # to paste as is
     print(f"wrote a problem to {target}; try: {command}")
     return 0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from evoforge.atomic_files import staged_file, write_text_atomically
+from evoforge.atomic_files import staged_directory, staged_file, write_text_atomically
 
 
 def test_a_write_stopped_part_way_leaves_the_old_file_and_nothing_beside_it(
@@ -77,3 +77,35 @@ def test_a_staged_file_of_a_process_killed_as_it_wrote_goes_with_the_next_write(
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
         ["report.html", live.name, other.name]
     )
+
+
+def test_a_directory_is_put_in_place_whole_or_not_at_all(tmp_path: Path) -> None:
+    """Filled and put in place, it replaces a missing or an empty directory; stopped part
+    way, nothing of it is left; a directory staged by a process killed as it filled it
+    goes with the next one staged for the same path."""
+    target = tmp_path / "problem"
+    with pytest.raises(KeyboardInterrupt), staged_directory(target) as (staged, _put):
+        (staged / "evaluator.py").write_text("half")
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead = tmp_path / f".problem.{int(ended.stdout)}-0123abcd.tmp"
+    (dead / "inner").mkdir(parents=True)
+    (dead / "inner" / "evaluator.py").write_text("left by a killed init")
+    target.mkdir()  # an empty directory is replaced too
+    with staged_directory(target) as (staged, put_in_place):
+        (staged / "evaluator.py").write_text("whole")
+        put_in_place()
+    assert [path.name for path in tmp_path.iterdir()] == ["problem"]
+    assert [path.name for path in target.iterdir()] == ["evaluator.py"]
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "kept.txt").write_text("mine")
+    with pytest.raises(OSError) as caught, staged_directory(tmp_path / "full") as (staged, put):
+        put()
+    assert caught.value.filename == str(tmp_path / "full")
+    assert [path.name for path in (tmp_path / "full").iterdir()] == ["kept.txt"]

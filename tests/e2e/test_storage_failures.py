@@ -206,3 +206,20 @@ def test_a_file_size_ulimit_below_the_sandbox_limit_is_named(
     assert "evaluator.max_file_size_mb asks for 64 MiB" in line, line
     assert "file-size limit of 4 MiB (ulimit -f)" in line, line
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_init_on_a_full_disk_leaves_no_half_problem_and_names_the_directory(
+    tmp_path: Path,
+) -> None:
+    """The template's four files do not fit in two pages: one line naming the directory,
+    nothing left behind, and the same command works once there is room."""
+    with small_tmpfs(tmp_path / "disk", "8k") as disk:
+        done = run_cli("init", str(disk / "mine"))
+        line = _one_line(done)
+        assert f"evoforge init: cannot write {disk / 'mine'}: No space left on device" in line
+        assert list(disk.iterdir()) == []
+    again = run_cli("init", str(tmp_path / "disk" / "mine"))
+    assert again.returncode == 0, again.stderr
+    written = sorted(path.name for path in (tmp_path / "disk" / "mine").iterdir())
+    assert written == ["README.md", "config.yaml", "evaluator.py", "initial_program.py"]
