@@ -7,6 +7,11 @@ processes the run can have at once. Both need a writable controller (cgroup v1's
 and ``memory`` hierarchies, or the cgroup v2 root with the controller handed down), which
 usually means root outside a container. Each is probed once; where a controller is not
 writable, runs go ahead without that ceiling (the sandbox reports which it got).
+
+A run gets one group per hierarchy (:func:`group_plans`): on cgroup v1 each controller
+is a hierarchy of its own, so a pids group and a memory group; on cgroup v2 there is one
+hierarchy and a process is in exactly one group of it, so both limits go into one group
+(two groups there would leave the run in whichever it joined last, with one limit).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 from evoforge.evaluation.sandbox.reaper import process_exists
 
 __all__ = [
+    "GroupPlan",
     "RunCgroups",
     "cgroup_roots",
     "group_prefix",
@@ -33,6 +39,9 @@ __all__ = [
 _V1_ROOTS = {"pids": Path("/sys/fs/cgroup/pids"), "memory": Path("/sys/fs/cgroup/memory")}
 _V2_ROOT = Path("/sys/fs/cgroup")
 _LIMIT_FILES = {"pids": ("pids.max", "pids.max"), "memory": ("memory.limit_in_bytes", "memory.max")}
+#: Where the kernel counts the memory group's OOM kills (``oom_kill N``): v1, v2.
+_OOM_EVENTS = ("memory.oom_control", "memory.events")
+_SWAP_LIMIT_V1 = "memory.memsw.limit_in_bytes"  # swap counts too, where accounted
 #: What the probe writes to a test group's limit file: a value each controller accepts
 #: (``pids.max`` refuses anything above the kernel's PID_MAX_LIMIT, 4,194,304 at most).
 _PROBE_LIMITS = {"pids": "512", "memory": "16777216"}
@@ -129,13 +138,12 @@ def _remove_stale_groups(root: Path) -> None:
 
 def remove_groups(prefix: str, wait_s: float = 1.0) -> int:
     """Remove every run group whose name starts with ``prefix`` under each controller's
-    root, once its processes are gone (retrying for up to ``wait_s`` while killed ones
-    exit). For the groups of a template's runs after the template ended: a spare it had
-    prepared is killed with it and cannot remove its own. Returns how many were removed;
-    never raises."""
+    root (once where both share it), once its processes are gone (retrying for up to
+    ``wait_s`` while killed ones exit). For the groups of a template's runs after the
+    template ended: a spare it had prepared is killed with it and cannot remove its own.
+    Returns how many were removed; never raises."""
     removed = 0
-    for controller in ("pids", "memory"):
-        root = _root(controller)
+    for root in dict.fromkeys(_root(controller) for controller in ("pids", "memory")):
         if root is None:
             continue
         try:
@@ -159,15 +167,58 @@ def remove_groups(prefix: str, wait_s: float = 1.0) -> int:
     return removed
 
 
+@dataclass(frozen=True)
+class GroupPlan:
+    """One group a run gets under ``root``: the controllers it limits there, the limit
+    files to write in order (``(file, value, required)``: an optional one, v1's swap
+    limit, may be refused) and the file that counts its OOM kills (``None`` without the
+    memory controller)."""
+
+    root: Path
+    controllers: tuple[str, ...]
+    limits: tuple[tuple[str, str, bool], ...]
+    oom_events: str | None
+
+
+def group_plans(max_processes: int, memory_bytes: int) -> list[GroupPlan]:
+    """The groups a run gets: one per hierarchy that has a writable controller, with every
+    limit that hierarchy carries (v1: one group per controller; v2: one group for both)."""
+    plans: dict[Path, GroupPlan] = {}
+    for controller, root, limit in (
+        ("pids", pids_cgroup_root(), max_processes),
+        ("memory", memory_cgroup_root(), memory_bytes),
+    ):
+        if root is None:
+            continue
+        v1 = root == _V1_ROOTS[controller]
+        limits = [(_limit_file(root, controller), str(limit), True)]
+        oom_events = None
+        if controller == "memory":
+            oom_events = _OOM_EVENTS[0] if v1 else _OOM_EVENTS[1]
+            if v1:
+                limits.append((_SWAP_LIMIT_V1, str(limit), False))
+        known = plans.get(root)
+        if known is not None:
+            limits = [*known.limits, *limits]
+            oom_events = known.oom_events or oom_events
+        plans[root] = GroupPlan(
+            root,
+            (*(known.controllers if known else ()), controller),
+            tuple(limits),
+            oom_events,
+        )
+    return list(plans.values())
+
+
 @dataclass
 class _Group:
     path: Path
-    root: Path
-    controller: str
+    plan: GroupPlan
 
 
 class RunCgroups:
-    """The run's own groups (whichever controllers are available), removed by :meth:`remove`.
+    """The run's own groups (whichever controllers are available, one group per
+    hierarchy: :func:`group_plans`), removed by :meth:`remove`.
 
     ``procs`` lists the ``cgroup.procs`` files the launcher writes its pid to, so the whole
     process tree is counted from its first instruction.
@@ -175,25 +226,15 @@ class RunCgroups:
 
     def __init__(self, run_id: str, max_processes: int, memory_bytes: int) -> None:
         self.groups: list[_Group] = []
-        wanted = (
-            ("pids", pids_cgroup_root(), max_processes),
-            ("memory", memory_cgroup_root(), memory_bytes),
-        )
-        for controller, root, limit in wanted:
-            if root is None:
-                continue
-            path = root / f"{group_prefix()}{run_id}"
+        for plan in group_plans(max_processes, memory_bytes):
+            path = plan.root / f"{group_prefix()}{run_id}"
             try:
                 path.mkdir()
             except OSError:
                 continue
-            group = _Group(path, root, controller)
-            self.groups.append(group)
+            self.groups.append(_Group(path, plan))
             try:
-                (path / _limit_file(root, controller)).write_text(str(limit))
-                if controller == "memory" and root == _V1_ROOTS["memory"]:
-                    with contextlib.suppress(OSError):  # swap counts too, where accounted
-                        (path / "memory.memsw.limit_in_bytes").write_text(str(limit))
+                _write_limits(path, plan.limits)
             except OSError:
                 self.remove()
                 self.groups = []
@@ -205,16 +246,15 @@ class RunCgroups:
 
     @property
     def memory_limited(self) -> bool:
-        return any(group.controller == "memory" for group in self.groups)
+        return any("memory" in group.plan.controllers for group in self.groups)
 
     def out_of_memory(self) -> bool:
         """True when the kernel's OOM killer killed a process of the run's memory group."""
         for group in self.groups:
-            if group.controller != "memory":
+            if group.plan.oom_events is None:
                 continue
-            name = "memory.oom_control" if group.root == _V1_ROOTS["memory"] else "memory.events"
             with contextlib.suppress(OSError, ValueError):
-                for line in (group.path / name).read_text().splitlines():
+                for line in (group.path / group.plan.oom_events).read_text().splitlines():
                     key, _, value = line.partition(" ")
                     if key == "oom_kill" and int(value) > 0:
                         return True
@@ -233,23 +273,29 @@ class RunCgroups:
                     time.sleep(0.002 * (attempt + 1))
 
 
+def _write_limits(path: Path, limits: tuple[tuple[str, str, bool], ...]) -> None:
+    """Write each limit file of ``path``; ``OSError`` when a required one is refused."""
+    for name, value, required in limits:
+        try:
+            (path / name).write_text(value)
+        except OSError:
+            if required:
+                raise
+
+
 def cgroup_roots(max_processes: int, memory_bytes: int) -> list[dict[str, object]]:
-    """What a template needs to give each of its runs its own groups: per available
-    controller its root directory, the limit files to write and the limit.
+    """What a template needs to give each of its runs its own groups (:func:`group_plans`):
+    per group the root directory, the limit files to write (``[file, value, required]``)
+    and the file that counts OOM kills (or ``None``).
 
     ``path`` is the root's path; the template receives an open descriptor of it.
     """
-    roots: list[dict[str, object]] = []
-    for controller, root, limit in (
-        ("pids", pids_cgroup_root(), max_processes),
-        ("memory", memory_cgroup_root(), memory_bytes),
-    ):
-        if root is None:
-            continue
-        files = [_limit_file(root, controller)]
-        if controller == "memory" and root == _V1_ROOTS["memory"]:
-            files.append("memory.memsw.limit_in_bytes")  # swap counts too, where accounted
-        roots.append(
-            {"controller": controller, "path": str(root), "limit_files": files, "limit": limit}
-        )
-    return roots
+    return [
+        {
+            "controllers": list(plan.controllers),
+            "path": str(plan.root),
+            "limits": [list(limit) for limit in plan.limits],
+            "oom_events": plan.oom_events,
+        }
+        for plan in group_plans(max_processes, memory_bytes)
+    ]

@@ -20,7 +20,8 @@ makes the parent start the template again without it. It never runs candidate co
 ``SPEC_JSON``: ``script`` (the side's script, whose ``main(argv)`` runs an evaluation),
 ``preload_evaluator`` (a path, or null), ``spool`` (the template's own working directory,
 hidden from every evaluation), ``workdir`` (where a child sees its own), ``work_kib`` (its
-size), ``shm_kib``, ``cgroups`` (per controller, the root's descriptor, limit files and limit) and
+size), ``shm_kib``, ``cgroups`` (per group: the root's descriptor, the limits to write, the
+file counting OOM kills; one group per hierarchy, so one for both controllers on v2) and
 ``group_prefix`` (how each evaluation's groups are named).
 
 Each evaluation is a **C1** the template forks, usually ahead of its request (a *spare*,
@@ -217,31 +218,31 @@ class RunGroups:
             name = self.prefix + os.urandom(16).hex()
             os.mkdir(name, dir_fd=root["fd"])
             self.made.append((root, name))
-            for limit_file in root["limit_files"]:
+            for limit_file, value, required in root["limits"]:
                 try:
-                    write_at(root["fd"], "%s/%s" % (name, limit_file), str(root["limit"]))
+                    write_at(root["fd"], "%s/%s" % (name, limit_file), value)
                 except OSError:
-                    if limit_file == root["limit_files"][0]:
+                    if required:
                         raise
             write_at(root["fd"], name + "/cgroup.procs", str(os.getpid()))
 
     def out_of_memory(self) -> bool:
         for root, name in self.made:
-            if root["controller"] != "memory":
+            events = root["oom_events"]
+            if events is None:
                 continue
-            for events in ("memory.oom_control", "memory.events"):
-                try:
-                    fd = os.open("%s/%s" % (name, events), os.O_RDONLY, dir_fd=root["fd"])
-                except OSError:
-                    continue
-                try:
-                    text = os.read(fd, 4096).decode()
-                finally:
-                    os.close(fd)
-                for line in text.splitlines():
-                    key, _, value = line.partition(" ")
-                    if key == "oom_kill" and value.strip().isdigit() and int(value) > 0:
-                        return True
+            try:
+                fd = os.open("%s/%s" % (name, events), os.O_RDONLY, dir_fd=root["fd"])
+            except OSError:
+                continue
+            try:
+                text = os.read(fd, 4096).decode()
+            finally:
+                os.close(fd)
+            for line in text.splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill" and value.strip().isdigit() and int(value) > 0:
+                    return True
         return False
 
     def remove(self) -> None:
