@@ -26,8 +26,10 @@ demo: $(STAMP)
 	$(BIN)/evoforge run examples/circle_packing --out runs/demo --fresh
 	$(BIN)/evoforge best runs/demo
 
+# on parallel workers, one per usable CPU (tests/conftest.py); tests that share something
+# machine-wide (one local Ray instance) are grouped onto one worker by xdist_group marks
 test: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q tests -n auto --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check evoforge tests benchmarks examples
