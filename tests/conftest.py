@@ -9,6 +9,9 @@ each program the tests start.
 
 ``make test`` runs the suite on parallel workers (pytest-xdist's ``-n auto``): as many
 as the CPUs this process may use (:func:`parallel_workers`), never the machine's count.
+Each worker's tests run beside another's and their evaluations, so no property test has a
+deadline (Hypothesis's default fails an example that takes over 200 ms, which a busy
+machine can make any example take): what they check is what the code does, not how fast.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import os
 import signal
 
 import pytest
+from hypothesis import settings
 
 from evoforge.cpus import usable_cpus
 
@@ -24,8 +28,14 @@ MAX_PARALLEL_WORKERS = 8
 """The most workers ``-n auto`` starts: each is a whole test process (about 0.6 GB at its
 largest) that itself runs evaluations, runs and servers in processes of their own."""
 
+SUITE_PROFILE = "evoforge-suite"
+"""The Hypothesis settings every property test starts from: no deadline."""
+
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+settings.register_profile(SUITE_PROFILE, deadline=None)
+settings.load_profile(SUITE_PROFILE)
 
 
 def parallel_workers(cpus: int) -> int:

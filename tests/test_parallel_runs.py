@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.conftest import MAX_PARALLEL_WORKERS, parallel_workers, pytest_xdist_auto_num_workers
 
@@ -63,3 +64,9 @@ def test_every_module_that_starts_ray_runs_on_one_worker() -> None:
     assert starting, "no test starts a local Ray instance"
     for path in starting:
         assert "xdist_group(RAY_GROUP)" in path.read_text(encoding="utf-8"), path
+
+
+def test_property_tests_have_no_deadline() -> None:
+    """A busy machine (another worker's runs beside this one) can hold any example past a
+    deadline; Hypothesis's default of 200 ms would then fail a test that is right."""
+    assert settings().deadline is None
