@@ -26,10 +26,10 @@ demo: $(STAMP)
 	$(BIN)/evoforge run examples/circle_packing --out runs/demo --fresh
 	$(BIN)/evoforge best runs/demo
 
-# on parallel workers, one per usable CPU (tests/conftest.py); tests that share something
-# machine-wide (one local Ray instance) are grouped onto one worker by xdist_group marks
+# on parallel workers, one per usable CPU (tests/conftest.py), each test file on one worker:
+# its module fixtures made once, and the Ray tests' one local Ray instance never two at once
 test: $(STAMP)
-	$(BIN)/python -m pytest -q tests -n auto --dist loadgroup
+	$(BIN)/python -m pytest -q tests -n auto --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check evoforge tests benchmarks examples

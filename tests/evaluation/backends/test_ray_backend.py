@@ -4,9 +4,10 @@ A problem runs end to end on it; a worker killed mid-evaluation costs a retry, n
 run, and every evaluation is recorded once; hostile candidates are contained on Ray
 workers as on the local backend.
 
-Under parallel workers the whole module runs on one worker (``xdist_group``): one Ray
-instance at a time, never two of 2 CPUs each, and the count of the workers' problem
-copies in the temp directory sees this module's Ray workers alone.
+Every test that starts a local Ray instance is in this module, and ``make test`` runs a
+module's tests on one worker (``--dist loadfile``): one Ray instance at a time, never two
+of 2 CPUs each, and the count of the Ray workers' problem copies in the temp directory
+sees this module's workers alone.
 """
 
 from __future__ import annotations
@@ -51,9 +52,7 @@ from tests.adversarial.conftest import (
 from tests.adversarial.test_hostile_candidates import CASES, _check_aftermath
 
 PROBLEMS = Path(__file__).resolve().parents[2] / "e2e" / "problems"
-RAY_GROUP = "ray"
-"""The ``xdist_group`` of every test that starts a local Ray instance."""
-pytestmark = [pytest.mark.timeout(600), pytest.mark.xdist_group(RAY_GROUP)]
+pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="module")
