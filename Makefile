@@ -26,8 +26,10 @@ demo: $(STAMP)
 	$(BIN)/evoforge run examples/circle_packing --out runs/demo --fresh
 	$(BIN)/evoforge best runs/demo
 
+# on parallel workers, one per usable CPU (tests/conftest.py), each test file on one worker:
+# its module fixtures made once, and the Ray tests' one local Ray instance never two at once
 test: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q tests -n auto --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check evoforge tests benchmarks examples

@@ -3,11 +3,14 @@ processors are free of this evaluator's other evaluations."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from evoforge.evaluation import placement as placement_module
 from evoforge.evaluation.placement import (
     SPIN_WAIT_S,
     Placement,
@@ -118,6 +121,20 @@ def test_the_lock_directory_is_this_users_own() -> None:
 
 # -- in real isolated evaluations ------------------------------------------------------------
 
+
+@contextlib.contextmanager
+def _every_processor_claimed_in(lock_dir: Path | None, allowed: list[int]) -> Iterator[None]:
+    """Every processor of ``allowed`` held in ``lock_dir`` (by claims as another process
+    makes them) until the block ends; nothing where ``lock_dir`` is ``None``."""
+    other = ProcessorClaims(allowed, lock_dir=lock_dir)
+    held = [other.claim() for _ in allowed]
+    try:
+        yield
+    finally:
+        for taken in held:
+            other.release(taken)
+
+
 ISOLATED_EVALUATOR = """
 import os
 
@@ -147,21 +164,22 @@ def double(value):
 
 
 def test_an_evaluation_alone_runs_its_sides_on_two_processors(
-    make_evaluator: MakeEvaluator,
+    make_evaluator: MakeEvaluator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    probe = ProcessorClaims()
-    allowed = probe.allowed
+    allowed = ProcessorClaims(lock_dir=None).allowed
     if len(allowed) < 2:
         pytest.skip("one processor here")
-    placement = probe.claim()
-    probe.release(placement)
-    if placement.spin_s == 0.0:
-        pytest.skip("another evoforge process on this machine is using the processors")
-    evaluator = make_evaluator(ISOLATED_EVALUATOR, timeout_s=30.0)
-    try:
-        results = [evaluator.evaluate(PROGRAM) for _ in range(2)]
-    finally:
-        evaluator.close()
+    # Alone on this machine: the evaluator's locks in a directory of its own. Every other
+    # evoforge process of this user (a parallel test worker's evaluations, played here by
+    # a claim on every processor) locks them in the shared one, which it never reads.
+    with _every_processor_claimed_in(default_lock_dir(), allowed):
+        monkeypatch.setattr(placement_module, "default_lock_dir", lambda: tmp_path / "locks")
+        (tmp_path / "locks").mkdir()
+        evaluator = make_evaluator(ISOLATED_EVALUATOR, timeout_s=30.0)
+        try:
+            results = [evaluator.evaluate(PROGRAM) for _ in range(2)]
+        finally:
+            evaluator.close()
     for result in results:
         assert result.status is EvalStatus.OK, result.reason
         assert result.score == 1.0  # 2,000 calls answered right through spinning reads

@@ -3,6 +3,11 @@
 A problem runs end to end on it; a worker killed mid-evaluation costs a retry, not the
 run, and every evaluation is recorded once; hostile candidates are contained on Ray
 workers as on the local backend.
+
+Every test that starts a local Ray instance is in this module, and ``make test`` runs a
+module's tests on one worker (``--dist loadfile``): one Ray instance at a time, never two
+of 2 CPUs each, and the count of the Ray workers' problem copies in the temp directory
+sees this module's workers alone.
 """
 
 from __future__ import annotations
