@@ -12,6 +12,17 @@ import pytest
 from evoforge.atomic_files import staged_directory, staged_file, write_text_atomically
 
 
+def _an_ended_pid() -> int:
+    """The pid of a process that has ended (a staged name carrying it is stale)."""
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(ended.stdout)
+
+
 def test_a_write_stopped_part_way_leaves_the_old_file_and_nothing_beside_it(
     tmp_path: Path,
 ) -> None:
@@ -62,13 +73,7 @@ def test_a_staged_file_of_a_process_killed_as_it_wrote_goes_with_the_next_write(
 ) -> None:
     """A process killed mid-write leaves its staged file; the next write of the same file
     removes it, and leaves a staged file of a process still writing alone."""
-    ended = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    dead = tmp_path / f".report.html.{int(ended.stdout)}-0123abcd.tmp"
+    dead = tmp_path / f".report.html.{_an_ended_pid()}-0123abcd.tmp"
     live = tmp_path / f".report.html.{os.getpid()}-89abcdef.tmp"
     other = tmp_path / ".notes.html.1-0123abcd.tmp"
     for path in (dead, live, other):
@@ -88,13 +93,7 @@ def test_a_directory_is_put_in_place_whole_or_not_at_all(tmp_path: Path) -> None
         (staged / "evaluator.py").write_text("half")
         raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
-    ended = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    dead = tmp_path / f".problem.{int(ended.stdout)}-0123abcd.tmp"
+    dead = tmp_path / f".problem.{_an_ended_pid()}-0123abcd.tmp"
     (dead / "inner").mkdir(parents=True)
     (dead / "inner" / "evaluator.py").write_text("left by a killed init")
     target.mkdir()  # an empty directory is replaced too
