@@ -3,27 +3,101 @@
 A frame is an 8-byte little-endian length, then that many bytes of a pickle. Both ends
 must be evoforge's code (the proposal pool's workers, the model request process):
 unpickling runs code of the sender's choosing, so a frame never comes from a candidate.
+
+A frame is written and read either on blocking streams (:func:`write_frame`,
+:func:`read_frame`) or, on non-blocking descriptors, by a coroutine on the running event
+loop (:func:`send_frame`, :func:`receive_frame`), which waits for the pipe without a
+thread of its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
 import pickle
 import struct
 import subprocess
 import sys
 from typing import IO, Any
 
-__all__ = ["FramedChild", "read_frame", "write_frame"]
+__all__ = [
+    "FramedChild",
+    "frame_bytes",
+    "read_frame",
+    "receive_frame",
+    "send_frame",
+    "write_frame",
+]
 
 _HEADER = struct.Struct("<Q")
 
 
+def frame_bytes(payload: Any) -> bytes:
+    """``payload`` as one frame: its pickle's length, then the pickle."""
+    data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    return _HEADER.pack(len(data)) + data
+
+
 def write_frame(stream: IO[bytes], payload: Any) -> None:
     """Pickle ``payload`` and write it as one frame, then flush."""
-    data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_HEADER.pack(len(data)) + data)
+    stream.write(frame_bytes(payload))
     stream.flush()
+
+
+async def send_frame(fd: int, data: bytes) -> None:
+    """Write ``data`` (frames, as :func:`frame_bytes` makes them) to the non-blocking
+    descriptor ``fd``, waiting on the running loop while the pipe is full. Raises
+    :class:`OSError` (:class:`BrokenPipeError` once the reader is gone)."""
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            await _ready(fd, writing=True)
+
+
+async def receive_frame(fd: int) -> Any:
+    """The payload of the next frame on the non-blocking descriptor ``fd``, read on the
+    running loop (no byte past the frame is read). :class:`EOFError` once the other end
+    has closed."""
+    received = bytearray()
+    needed = _HEADER.size
+    while len(received) < needed:
+        try:
+            chunk = os.read(fd, needed - len(received))
+        except BlockingIOError:
+            await _ready(fd, writing=False)
+            continue
+        if not chunk:
+            raise EOFError("the other end closed the pipe")
+        received += chunk
+        if needed == _HEADER.size and len(received) >= needed:
+            (size,) = _HEADER.unpack_from(received)
+            needed += size
+    return pickle.loads(memoryview(received)[_HEADER.size : needed])
+
+
+async def _ready(fd: int, *, writing: bool) -> None:
+    """Wait until ``fd`` can be written (or read) without blocking."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    if writing:
+        loop.add_writer(fd, wake)
+    else:
+        loop.add_reader(fd, wake)
+    try:
+        await ready
+    finally:
+        if writing:
+            loop.remove_writer(fd)
+        else:
+            loop.remove_reader(fd)
 
 
 def _read_exactly(stream: IO[bytes], size: int) -> bytes:

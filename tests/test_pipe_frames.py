@@ -1,14 +1,15 @@
 """Pickled frames over a real pipe: what is written is read back whole, in order, and a
-closed writer ends the reading with EOFError."""
+closed writer ends the reading with EOFError, on blocking streams and on an event loop."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 
 import pytest
 
-from evoforge.pipe_frames import read_frame, write_frame
+from evoforge.pipe_frames import frame_bytes, read_frame, receive_frame, send_frame, write_frame
 
 
 def test_frames_come_back_whole_and_in_order_and_then_end_of_file() -> None:
@@ -38,3 +39,38 @@ def test_a_frame_cut_short_is_end_of_file_not_a_partial_payload() -> None:
             writer.write((100).to_bytes(8, "little") + b"only a few bytes")
         with pytest.raises(EOFError):
             read_frame(reader)
+
+
+def test_frames_travel_on_an_event_loop_over_non_blocking_pipes() -> None:
+    """A frame larger than a pipe holds is written and read by two coroutines of one
+    loop, each waiting for the pipe in turn; a closed writer is end of file."""
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(read_fd, False)
+    os.set_blocking(write_fd, False)
+    big = {"text": "y" * 500_000, "numbers": list(range(1000))}
+
+    async def scenario() -> list[object]:
+        sending = asyncio.ensure_future(send_frame(write_fd, frame_bytes(big) + frame_bytes(())))
+        first = await receive_frame(read_fd)
+        await sending
+        second = await receive_frame(read_fd)
+        os.close(write_fd)
+        with pytest.raises(EOFError):
+            await receive_frame(read_fd)
+        return [first, second]
+
+    try:
+        assert asyncio.run(scenario()) == [big, ()]
+    finally:
+        os.close(read_fd)
+
+
+def test_sending_to_a_closed_reader_is_a_broken_pipe() -> None:
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    os.close(read_fd)
+    try:
+        with pytest.raises(BrokenPipeError):
+            asyncio.run(send_frame(write_fd, frame_bytes("lost")))
+    finally:
+        os.close(write_fd)

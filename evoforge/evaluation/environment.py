@@ -55,11 +55,12 @@ def sanitized_environment(
     """
     source = os.environ if base is None else base
     allowed = BASE_ALLOWED | set(allow)
-    env = {
-        name: value
-        for name, value in source.items()
-        if (name in allowed or name.startswith("LC_")) and not looks_secret(name, value)
-    }
+    env: dict[str, str] = {}
+    for name in source:  # the names first: os.environ decodes each value it is asked for
+        if name in allowed or name.startswith("LC_"):
+            value = source[name]
+            if not looks_secret(name, value):
+                env[name] = value
     env.update(_PINNED)
     if extra:
         env.update(extra)

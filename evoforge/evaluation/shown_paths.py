@@ -13,6 +13,7 @@ files, the interpreter's packages) are left as they are.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -39,11 +40,20 @@ def path_names(problem_dir: str, workdirs: Iterable[str]) -> list[tuple[str, str
     pairs: dict[str, str] = {}
     for paths, shown in (([problem_dir], SHOWN_PROBLEM_DIR), (workdirs, SHOWN_WORKDIR)):
         for path in paths:
-            for form in (path, os.path.realpath(path) if path else ""):
+            for form in (path, _resolved(path) if path else ""):
                 trimmed = form.rstrip("/")
                 if trimmed:
                     pairs.setdefault(trimmed, shown)
     return sorted(pairs.items(), key=lambda pair: -len(pair[0]))
+
+
+@functools.lru_cache(maxsize=256)
+def _resolved(path: str) -> str:
+    """``os.path.realpath(path)``, remembered: the problem directory and the template's
+    working directory are resolved again for every evaluation of a run, and resolving
+    costs a system call per component (a link changed during the run keeps its old
+    target here, in the shown names alone)."""
+    return os.path.realpath(path)
 
 
 def show_paths(result: EvaluationResult, names: Sequence[tuple[str, str]]) -> EvaluationResult:

@@ -31,12 +31,12 @@ code; a worker never runs a candidate, it only reads candidates' text.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
+import os
 import pickle
-import queue
 import sys
-from collections import OrderedDict
+import threading
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -46,7 +46,14 @@ from evoforge.operators.answers import AnswerRequest, AppliedAnswer, FailedAnswe
 from evoforge.operators.base import Operator, Proposal, ProposalContext, run_operator
 from evoforge.operators.prompts import Prompt, PromptBuilder
 from evoforge.operators.registry import build_operators
-from evoforge.pipe_frames import FramedChild, read_frame, write_frame
+from evoforge.pipe_frames import (
+    FramedChild,
+    frame_bytes,
+    read_frame,
+    receive_frame,
+    send_frame,
+    write_frame,
+)
 from evoforge.program import Program
 from evoforge.registry import OPERATORS, forgo_plugins
 
@@ -69,6 +76,7 @@ class WorkerDied(RuntimeError):
 
 
 _MEMO_SIZE = 256  # proposals of code-only operators a worker remembers
+_KNOWN_FACTS = 64  # facts of applied answers the pool keeps until the step asks for them
 
 
 @dataclass
@@ -93,7 +101,10 @@ class _WorkerState:
             return child_facts(parent_code, code, self.settings)
         if kind == "answers":
             (answer_request,) = args
-            return apply_answers(answer_request)
+            found = apply_answers(answer_request)
+            if not isinstance(found, AppliedAnswer):
+                return found, None
+            return found, child_facts(answer_request.parent_code, found.code, self.settings)
         if kind == "prompt":
             builder, prompt_kind, context, second = args
             return builder.build(prompt_kind, context, second)
@@ -165,24 +176,28 @@ async def propose_with_facts(
 
 
 class _WorkerProcess(FramedChild):
-    """The driver's end of one worker: a child process and its two pipes."""
+    """The driver's end of one worker: a child process and its two pipes, both
+    non-blocking, read and written by coroutines on the caller's event loop."""
 
     def __init__(self, config: OperatorsConfig, settings: FactsSettings) -> None:
         super().__init__(_WORKER_COMMAND)
-        # a worker builds evoforge's own operators only, and may not import a plugin
-        self._send((config.builtin_only(), settings))
+        self._in = self.stdin.fileno()
+        self._out = self.stdout.fileno()
+        os.set_blocking(self._in, False)
+        os.set_blocking(self._out, False)
+        # a worker builds evoforge's own operators only, and may not import a plugin;
+        # its setup goes out with the first request (the worker may still be starting)
+        self._setup: bytes = frame_bytes((config.builtin_only(), settings))
 
-    def _send(self, payload: Any) -> None:
+    async def call(self, request: tuple[str, tuple[Any, ...]]) -> Any:
+        """Send one request and wait for its answer, on the running loop."""
+        data, self._setup = self._setup + frame_bytes(request), b""
         try:
-            write_frame(self.stdin, payload)
-        except (BrokenPipeError, OSError, ValueError) as exc:
+            await send_frame(self._in, data)
+        except (OSError, ValueError) as exc:
             raise WorkerDied(f"proposal worker {self.process.pid} is gone: {exc}") from exc
-
-    def call(self, request: tuple[str, tuple[Any, ...]]) -> Any:
-        """Send one request and wait for its answer (blocking)."""
-        self._send(request)
         try:
-            ok, answer = read_frame(self.stdout)
+            ok, answer = await receive_frame(self._out)
         except (EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
             raise WorkerDied(f"proposal worker {self.process.pid} died: {exc}") from exc
         if not ok:
@@ -198,10 +213,15 @@ class _WorkerProcess(FramedChild):
 class ProposalPool:
     """``processes`` worker processes for the symbolic operators of ``config`` and for
     children's facts, started on first use (or all at once by :meth:`start`);
-    :meth:`close` stops them. Calls may come from
-    any event loop (one after the other or concurrently): each is carried by one of the
-    pool's own threads (one per process, so calls never queue behind the evaluations in
-    the loop's default executor), and the loop itself never blocks."""
+    :meth:`close` stops them. Calls may come from any event loop (one after the other or
+    concurrently, from any thread): a call takes an idle worker (or waits for one),
+    writes its request and reads the answer on its own loop, which never blocks, and
+    needs no thread. A call cancelled while its worker works costs that worker (it is
+    stopped, and the next call on its slot starts a fresh one).
+
+    The facts of a model's applied answer are computed in the worker that applied it
+    and kept for :meth:`facts` (the next step asks for exactly them): one round trip
+    per child instead of two."""
 
     def __init__(self, config: OperatorsConfig, settings: FactsSettings, processes: int) -> None:
         if processes < 1:
@@ -210,9 +230,11 @@ class ProposalPool:
         self.settings = settings
         self.processes = processes
         self._symbolic = frozenset(name for name in config.enabled if runs_apart(name))
-        self._idle: queue.Queue[_WorkerProcess | None] | None = None
-        self._threads: concurrent.futures.ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._idle: deque[_WorkerProcess | None] = deque([None] * processes)
+        self._waiters: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = deque()
         self._workers: list[_WorkerProcess] = []
+        self._known_facts: dict[tuple[str, str], ChildFacts] = {}
 
     def runs(self, operator: str) -> bool:
         """Whether this pool runs ``operator`` (the symbolic ones)."""
@@ -224,25 +246,15 @@ class ProposalPool:
         return [worker.process.pid for worker in self._workers]
 
     def start(self) -> None:
-        """Start every worker process now, without waiting for it: a worker imports
-        evoforge and builds its operators while the driver does something else (scores
-        the seed), and the first proposals find it ready. Without this call each worker
-        starts on its first request."""
-        idle, _ = self._start()
-        slots: list[_WorkerProcess | None] = []
-        while True:
-            try:
-                slots.append(idle.get_nowait())
-            except queue.Empty:
-                break
-        try:
-            for index, worker in enumerate(slots):
+        """Start every idle slot's worker process now, without waiting for it: a worker
+        imports evoforge and builds its operators while the driver does something else
+        (scores the seed), and the first proposals find it ready. Without this call each
+        worker starts on its first request."""
+        with self._lock:
+            for index, worker in enumerate(self._idle):
                 if worker is None:
-                    slots[index] = worker = _WorkerProcess(self.config, self.settings)
+                    self._idle[index] = worker = _WorkerProcess(self.config, self.settings)
                     self._workers.append(worker)
-        finally:
-            for worker in slots:
-                idle.put(worker)
 
     async def propose(self, operator: str, context: ProposalContext) -> Proposal | None:
         """The child ``operator`` proposes from ``context``, with its facts; None when
@@ -252,7 +264,12 @@ class ProposalPool:
         return answer
 
     async def facts(self, parent_code: str, code: str) -> ChildFacts | None:
-        """The facts of ``code``, a child of ``parent_code`` (None if its worker died)."""
+        """The facts of ``code``, a child of ``parent_code`` (None if its worker died);
+        those of an answer this pool applied come from memory."""
+        with self._lock:
+            known = self._known_facts.pop((parent_code, code), None)
+        if known is not None:
+            return known
         answer: ChildFacts | None = await self._call(("facts", (parent_code, code)))
         return answer
 
@@ -260,11 +277,20 @@ class ProposalPool:
         self, request: AnswerRequest
     ) -> AppliedAnswer | list[FailedAnswer] | None:
         """A language model's answers applied to their parent in a worker
-        (:func:`~evoforge.operators.answers.apply_answers`); None if its worker died."""
-        answer: AppliedAnswer | list[FailedAnswer] | None = await self._call(
-            ("answers", (request,))
-        )
-        return answer
+        (:func:`~evoforge.operators.answers.apply_answers`); None if its worker died.
+        The child's facts, computed there too, wait for :meth:`facts`."""
+        answer: (
+            tuple[AppliedAnswer | list[FailedAnswer], ChildFacts | None] | None
+        ) = await self._call(("answers", (request,)))
+        if answer is None:
+            return None
+        found, facts = answer
+        if isinstance(found, AppliedAnswer) and facts is not None:
+            with self._lock:
+                self._known_facts[(request.parent_code, found.code)] = facts
+                while len(self._known_facts) > _KNOWN_FACTS:
+                    del self._known_facts[next(iter(self._known_facts))]
+        return found
 
     async def build_prompt(
         self,
@@ -280,54 +306,79 @@ class ProposalPool:
         return prompt
 
     async def _call(self, request: tuple[str, tuple[Any, ...]]) -> Any:
-        idle, threads = self._start()
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(threads, self._call_blocking, idle, request)
-
-    def _start(
-        self,
-    ) -> tuple[queue.Queue[_WorkerProcess | None], concurrent.futures.ThreadPoolExecutor]:
-        if self._idle is None or self._threads is None:
-            self._idle = queue.Queue()
-            for _ in range(self.processes):
-                self._idle.put(None)  # a slot: its worker starts on first use
-            self._threads = concurrent.futures.ThreadPoolExecutor(
-                max_workers=self.processes, thread_name_prefix="evoforge-proposals"
-            )
-        return self._idle, self._threads
-
-    def _call_blocking(
-        self, idle: queue.Queue[_WorkerProcess | None], request: tuple[str, tuple[Any, ...]]
-    ) -> Any:
-        worker = idle.get()
+        """``request`` answered by an idle worker; None when the worker dies or the
+        request fails in it."""
+        worker = await self._acquire()
         try:
             if worker is None:
                 worker = _WorkerProcess(self.config, self.settings)
-                self._workers.append(worker)
-            return worker.call(request)
+                with self._lock:
+                    self._workers.append(worker)
+            return await worker.call(request)
         except WorkerDied:
             self._retire(worker)
             worker = None  # the next call on this slot starts a fresh one
             return None
         except RuntimeError:  # the request failed in the worker: no child
             return None
+        except BaseException:  # cancelled (or interrupted) with its answer still coming
+            self._retire(worker)
+            worker = None
+            raise
         finally:
-            idle.put(worker)
+            self._release(worker)
+
+    async def _acquire(self) -> _WorkerProcess | None:
+        """An idle slot's worker (None: start one), waiting while every worker works."""
+        loop = asyncio.get_running_loop()
+        while True:
+            with self._lock:
+                if self._idle:
+                    return self._idle.popleft()
+                waiter: asyncio.Future[None] = loop.create_future()
+                self._waiters.append((loop, waiter))
+            try:
+                await waiter
+            except BaseException:
+                with self._lock:
+                    woken = (loop, waiter) not in self._waiters
+                    if not woken:
+                        self._waiters.remove((loop, waiter))
+                    elif self._idle:
+                        self._wake_one()  # pass on the wake this waiter got
+                raise
+
+    def _release(self, worker: _WorkerProcess | None) -> None:
+        with self._lock:
+            self._idle.append(worker)
+            self._wake_one()
+
+    def _wake_one(self) -> None:
+        """Wake the longest waiting call whose loop still runs (the lock is held)."""
+        while self._waiters:
+            loop, waiter = self._waiters.popleft()
+            with contextlib.suppress(RuntimeError):  # its loop is closed
+                loop.call_soon_threadsafe(_settle, waiter)
+                return
 
     def _retire(self, worker: _WorkerProcess | None) -> None:
         if worker is None:
             return
-        with contextlib.suppress(ValueError):
+        with self._lock, contextlib.suppress(ValueError):
             self._workers.remove(worker)
         worker.process.kill()
         worker.stop()
 
     def close(self) -> None:
         """Stop the workers. Safe to call more than once; a later call starts new ones."""
-        workers, self._workers = self._workers, []
-        threads, self._threads = self._threads, None
-        self._idle = None
+        with self._lock:
+            workers, self._workers = self._workers, []
+            self._idle = deque([None] * self.processes)
+            self._known_facts.clear()
         for worker in workers:
             worker.stop()
-        if threads is not None:
-            threads.shutdown(wait=True)
+
+
+def _settle(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

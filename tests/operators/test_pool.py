@@ -4,8 +4,10 @@ driver, attaches each child's facts, and survives a worker that dies."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -263,3 +265,95 @@ def test_operators_that_say_they_depend_on_code_only_do() -> None:
                 for seed in range(3)
             ]
             assert proposals[0] == proposals[1] == proposals[2], operator.name
+
+
+def test_the_facts_of_an_applied_answer_come_with_it_and_need_no_second_request(
+    pool: ProposalPool,
+) -> None:
+    """The worker that applies a model's answer computes the child's facts there; the
+    step's request for them is answered from memory (here with the worker gone), once."""
+    request = AnswerRequest("rewrite", CODE, ("```python\n" + _partner() + "\n```",))
+
+    async def scenario() -> tuple[object, object, object]:
+        found = await pool.apply_answers(request)
+        assert isinstance(found, AppliedAnswer)
+        (pid,) = pool.pids
+        os.kill(pid, signal.SIGKILL)
+        await asyncio.sleep(0.2)
+        remembered = await pool.facts(CODE, found.code)
+        asked_again = await pool.facts(CODE, found.code)  # forgotten once given: a request
+        return found, remembered, asked_again
+
+    found, remembered, asked_again = asyncio.run(scenario())
+    assert isinstance(found, AppliedAnswer)
+    expected = child_facts(CODE, found.code, SETTINGS)
+    assert remembered is not None and asked_again is None  # the dead worker's request
+    assert remembered.code_hash == expected.code_hash
+    assert remembered.skeleton == expected.skeleton
+
+
+def test_calls_run_on_the_loop_with_no_thread_and_queue_for_a_busy_worker(
+    pool: ProposalPool,
+) -> None:
+    """Requests and answers travel on the caller's event loop: no thread is started,
+    and five calls at once on one worker are all answered."""
+    before = threading.active_count()
+
+    async def five() -> list[object]:
+        return list(
+            await asyncio.gather(*(pool.propose("tune", _context(seed)) for seed in range(5)))
+        )
+
+    answers = asyncio.run(five())
+    assert all(answer is not None for answer in answers)
+    assert len(pool.pids) == 1
+    assert threading.active_count() == before
+
+
+def test_calls_from_two_event_loops_at_once_share_the_workers(pool: ProposalPool) -> None:
+    results: list[object] = []
+
+    def run_loop(seed: int) -> None:
+        async def three() -> list[object]:
+            return [await pool.propose("mutate", _context(seed + k)) for k in range(3)]
+
+        results.extend(asyncio.run(three()))
+
+    threads = [threading.Thread(target=run_loop, args=(seed,)) for seed in (0, 10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(results) == 6 and all(result is not None for result in results)
+    assert len(pool.pids) == 1
+
+
+def test_a_large_request_to_a_stalled_worker_never_blocks_the_loop(pool: ProposalPool) -> None:
+    """A request larger than a pipe holds, sent to a worker that does not read (still
+    starting, or stopped), waits on the loop while the loop goes on; cancelling the call
+    costs that worker, and the next call gets a fresh one."""
+    big = make_program(CODE + "\n# " + "x" * 400_000, program_id="big")
+    builder = PromptBuilder(PromptConfig(), "Fit a curve.", CODE)
+    context = replace(_context(0), pool=(big,), recent=(big,))
+
+    async def scenario() -> tuple[int, int, object]:
+        await pool.propose("tune", _context(0))  # starts the worker
+        (stalled,) = pool.pids
+        os.kill(stalled, signal.SIGSTOP)
+        pending = asyncio.ensure_future(pool.build_prompt(builder, "diff", context, None))
+        ticks = 0
+        for _ in range(10):  # the loop keeps running while the request waits
+            await asyncio.sleep(0.02)
+            ticks += 1
+        assert not pending.done()
+        pending.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pending
+        return stalled, ticks, await pool.propose("tune", _context(1))
+
+    stalled, ticks, after = asyncio.run(scenario())
+    assert ticks == 10
+    assert after is not None
+    assert pool.pids != [stalled]  # the stalled worker was stopped and replaced
+    with pytest.raises(ProcessLookupError):
+        os.kill(stalled, 0)
