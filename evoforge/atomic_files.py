@@ -1,5 +1,10 @@
 """Files (and directories of files) written whole or not at all: a reader, or a process
-killed mid-write, sees the old content or the new, never a part."""
+killed mid-write, sees the old content or the new, never a part.
+
+What is put in place is on the disk first: the staged file (or every file and folder of a
+staged directory) is synced before the rename, and the folder that holds it after, so a
+machine that loses power or crashes keeps the old content or the new there too, never an
+empty or cut file under the new name."""
 
 from __future__ import annotations
 
@@ -39,9 +44,11 @@ def staged_file(path: Path) -> Iterator[tuple[IO[str], Callable[[], None]]]:
             def put_in_place() -> None:
                 handle.flush()
                 try:
+                    os.fsync(handle.fileno())
                     os.replace(staged, path)
                 except OSError as exc:
                     raise OSError(exc.errno, exc.strerror, str(path)) from None
+                _sync_folder(path.parent)
 
             yield handle, put_in_place
     except OSError as exc:  # also from the close, which flushes what could not be written
@@ -68,9 +75,11 @@ def staged_directory(path: Path) -> Iterator[tuple[Path, Callable[[], None]]]:
 
         def put_in_place() -> None:
             try:
+                _sync_tree(staged)
                 os.replace(staged, path)
             except OSError as exc:
                 raise OSError(exc.errno, exc.strerror, str(path)) from None
+            _sync_folder(path.parent)
 
         yield staged, put_in_place
     finally:
@@ -92,11 +101,45 @@ def write_bytes_atomically(path: Path, data: bytes) -> None:
     try:
         with open(staged, "xb") as handle:
             handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(staged, path)
     except OSError as exc:
         raise OSError(exc.errno, exc.strerror, str(path)) from None
     finally:
         staged.unlink(missing_ok=True)
+    _sync_folder(path.parent)
+
+
+def _sync_tree(root: Path) -> None:
+    """Sync every file and folder under ``root`` (``root`` included) to the disk (a
+    link's own entry is synced with its folder)."""
+    for folder, _, files in os.walk(root):
+        for name in files:
+            file_path = os.path.join(folder, name)
+            if os.path.islink(file_path):
+                continue
+            descriptor = os.open(file_path, os.O_RDONLY | os.O_NOFOLLOW)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+        _sync_folder(Path(folder))
+
+
+def _sync_folder(folder: Path) -> None:
+    """Sync ``folder``'s entries (a rename in it) to the disk, where the system allows
+    a folder to be synced; never raises (the rename itself has been done)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
 
 
 def _staged_beside(path: Path) -> Path:

@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from evoforge.atomic_files import staged_directory, staged_file, write_text_atomically
+from evoforge.atomic_files import (
+    staged_directory,
+    staged_file,
+    write_bytes_atomically,
+    write_text_atomically,
+)
 
 
 def _an_ended_pid() -> int:
@@ -108,3 +113,62 @@ def test_a_directory_is_put_in_place_whole_or_not_at_all(tmp_path: Path) -> None
         put()
     assert caught.value.filename == str(tmp_path / "full")
     assert [path.name for path in (tmp_path / "full").iterdir()] == ["kept.txt"]
+
+
+class _DiskLog:
+    """Records, in order, each ``fsync`` (by the path its descriptor names) and each
+    ``replace`` (by its destination), doing both for real."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.events: list[tuple[str, str]] = []
+        real_fsync, real_replace = os.fsync, os.replace
+
+        def fsync(descriptor: int) -> None:
+            self.events.append(("sync", os.readlink(f"/proc/self/fd/{descriptor}")))
+            real_fsync(descriptor)
+
+        def replace(source: str | Path, destination: str | Path) -> None:
+            real_replace(source, destination)
+            self.events.append(("rename", str(destination)))
+
+        monkeypatch.setattr(os, "fsync", fsync)
+        monkeypatch.setattr(os, "replace", replace)
+
+    def synced_before_rename(self, target: Path) -> list[str]:
+        """The paths synced before ``target`` was renamed into place."""
+        index = self.events.index(("rename", str(target)))
+        return [path for kind, path in self.events[:index] if kind == "sync"]
+
+    def synced_after_rename(self, target: Path) -> list[str]:
+        index = self.events.index(("rename", str(target)))
+        return [path for kind, path in self.events[index + 1 :] if kind == "sync"]
+
+
+def test_what_is_put_in_place_is_on_the_disk_first_and_so_is_the_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A machine that loses power right after a rename keeps a whole file under the new
+    name: the staged file is synced before the rename, its folder after."""
+    log = _DiskLog(monkeypatch)
+    text_file = tmp_path / "best.py"
+    write_text_atomically(text_file, "x = 1\n")
+    staged = log.synced_before_rename(text_file)
+    assert len(staged) == 1 and Path(staged[0]).name.startswith(".best.py.")
+    assert log.synced_after_rename(text_file) == [str(tmp_path)]
+
+    image = tmp_path / "plot.png"
+    write_bytes_atomically(image, b"\x89PNG")
+    assert [Path(path).name[:10] for path in log.synced_before_rename(image)][-1:] == [".plot.png."]
+    assert log.synced_after_rename(image)[:1] == [str(tmp_path)]
+
+    folder = tmp_path / "problem"
+    with staged_directory(folder) as (staged_folder, put_in_place):
+        (staged_folder / "inner").mkdir()
+        (staged_folder / "inner" / "evaluator.py").write_text("whole")
+        (staged_folder / "seed.py").write_text("seed")
+        put_in_place()
+    synced = {
+        path.replace(str(staged_folder), "STAGED") for path in log.synced_before_rename(folder)
+    }
+    assert {"STAGED", "STAGED/inner", "STAGED/inner/evaluator.py", "STAGED/seed.py"} <= synced
+    assert log.synced_after_rename(folder)[:1] == [str(tmp_path)]
