@@ -50,13 +50,16 @@ metrics it likes. A problem that must not trust that defines ``verify(output) ->
 ``evaluator.py`` (detected without running the file: a top-level ``verify``). Then
 ``evaluate`` (or ``evaluate_candidate``) runs in the sandbox as usual but its whole return
 value is the *output* (the construction: any JSON-serialisable data, numpy arrays as
-lists; the cascade is not used), and this class imports ``evaluator.py`` once, in the
-parent, and calls ``verify(output)``, whose metrics (a dict, or an object with
+lists; the cascade is not used), and ``verify(output)`` is called on it outside the
+sandbox, in a process of evoforge's that imported ``evaluator.py`` once
+(:mod:`evoforge.evaluation.verify_process`); its metrics (a dict, or an object with
 ``.metrics``/``.artifacts``) are validated as usual. ``verify`` raising is ``failed``
 ("verify rejected the output: ..."), and so is ``verify`` (or importing ``evaluator.py``)
-calling ``sys.exit``, which would otherwise end the run; what they print goes to
-standard error. ``verify`` is trusted problem code: it runs in the evoforge process,
-without a sandbox, on data the candidate chose; it must check that data, not execute it.
+calling ``sys.exit``, ending its process, or running past the evaluation's ``timeout_s``
+on the output (the candidate chose it: an output that makes ``verify`` slow must not
+hold the run); what they print goes to standard error. ``verify`` is trusted problem
+code, without a sandbox, on data the candidate chose; it must check that data, not
+execute it.
 
 **Instance splits.** ``evaluate(code, split="holdout")`` scores the program on one of the
 problem's instance splits (:mod:`evoforge.splits`): the evaluator side is started with
@@ -73,18 +76,16 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import importlib.util
 import itertools
 import json
 import math
-import numbers
 import re
 import signal
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
@@ -99,6 +100,7 @@ from evoforge.evaluation.sandbox.jail import jail_python, package_directories
 from evoforge.evaluation.sandbox.templates import ProcessTemplate
 from evoforge.evaluation.shown_paths import path_names, show_paths
 from evoforge.evaluation.split_tasks import TASKS_FUNCTION, task_count
+from evoforge.evaluation.verify_process import VerifyFailed, VerifyProcesses, import_trusted
 from evoforge.program import EvalStatus, EvaluationResult
 from evoforge.source_names import top_level_names
 
@@ -161,6 +163,7 @@ class ProblemEvaluator:
             not self.isolated and not self.verifies and _defines(evaluator_path, "evaluate_stage1")
         )
         self._trusted: ModuleType | None = None
+        self._verifiers: VerifyProcesses | None = None
         self._trusted_lock = threading.Lock()
         self._templates: dict[str, ProcessTemplate] = {}
         self._templates_lock = threading.Lock()
@@ -390,11 +393,16 @@ class ProblemEvaluator:
         return self._hidden
 
     def close(self) -> None:
-        """End the template processes (they also end on their own when this process does)."""
+        """End the template processes and the verify processes (they also end on their
+        own when this process does)."""
         with self._templates_lock:
             for template in self._templates.values():
                 template.close()
             self._templates.clear()
+        with self._trusted_lock:
+            verifiers, self._verifiers = self._verifiers, None
+        if verifiers is not None:
+            verifiers.close()
 
     def _run(self, code: str, split: str | None) -> tuple[SandboxRun, SandboxRun | None]:
         """Run the evaluation: one shared process, or the evaluator and candidate sides."""
@@ -628,14 +636,11 @@ class ProblemEvaluator:
         and ``artifacts`` updated in place).
         """
         try:
-            with _printing_to_stderr():
-                verify = self._verify_function()
-                verdict = verify(output) if split is None else verify(output, split=split)
-            metrics, extra = _verify_result(verdict)
-        except (Exception, SystemExit) as exc:  # sys.exit in verify must not end the run
+            metrics, extra = self._verify_processes().verify(output, split)
+        except VerifyFailed as exc:
             return EvaluationResult(
                 EvalStatus.FAILED,
-                reason=f"verify rejected the output: {type(exc).__name__}: {exc}"[:1000],
+                reason=f"verify rejected the output: {exc}"[:1000],
                 artifacts=artifacts,
                 stage=1,
             )
@@ -644,19 +649,19 @@ class ProblemEvaluator:
         artifacts.update(extra)
         return None
 
-    def _verify_function(self) -> Callable[..., object]:
-        """The problem's ``verify`` (:meth:`_trusted_module`)."""
-        function = getattr(self._trusted_module(), "verify", None)
-        if not callable(function):
-            raise TypeError("evaluator.py's verify is not callable")
-        return function
+    def _verify_processes(self) -> VerifyProcesses:
+        """The processes the problem's ``verify`` runs in, started on first use."""
+        with self._trusted_lock:
+            if self._verifiers is None:
+                self._verifiers = VerifyProcesses(self.evaluator_path, self.limits.timeout_s)
+            return self._verifiers
 
     def _trusted_module(self) -> ModuleType:
         """The problem's ``evaluator.py``, imported once (in this process) on first use,
         for its trusted functions (``verify``, ``split_tasks``)."""
         with self._trusted_lock:
             if self._trusted is None:
-                self._trusted = _import_trusted(self.evaluator_path)
+                self._trusted = import_trusted(self.evaluator_path)
             return self._trusted
 
     def _failed_in_evaluator(
@@ -753,7 +758,6 @@ def _defines(evaluator_path: Path, name: str) -> bool:
     return name in top_level_names(tree)
 
 
-_import_lock = threading.Lock()
 _stdout_lock = threading.Lock()
 _stdout_borrowers = 0
 _stdout_before: Any = None
@@ -778,54 +782,6 @@ def _printing_to_stderr() -> Iterator[None]:
             _stdout_borrowers -= 1
             if _stdout_borrowers == 0:
                 sys.stdout, _stdout_before = _stdout_before, None
-
-
-def _import_trusted(path: Path) -> ModuleType:
-    """Import the problem's ``evaluator.py`` in this process under a private module name.
-
-    Its directory is on ``sys.path`` only while it is imported (for sibling modules).
-    """
-    name = f"_evoforge_verify_{abs(hash(str(path))):x}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    with _import_lock:
-        directory = str(path.parent)
-        sys.path.insert(0, directory)
-        sys.modules[name] = module
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            sys.modules.pop(name, None)
-            raise
-        finally:
-            with contextlib.suppress(ValueError):
-                sys.path.remove(directory)
-    return module
-
-
-def _verify_result(verdict: object) -> tuple[dict[str, object], dict[str, str]]:
-    """Metrics and artifacts from what ``verify`` returned (a dict or ``.metrics`` object)."""
-    if isinstance(verdict, Mapping):
-        raw_metrics: object = verdict
-        raw_artifacts: object = {}
-    elif hasattr(verdict, "metrics"):
-        raw_metrics = verdict.metrics
-        raw_artifacts = getattr(verdict, "artifacts", None) or {}
-    else:
-        raise TypeError(f"verify must return a dict of metrics, got {type(verdict).__name__}")
-    if not isinstance(raw_metrics, Mapping) or not isinstance(raw_artifacts, Mapping):
-        raise TypeError("verify's metrics and artifacts must be dicts")
-    metrics: dict[str, object] = {}
-    for key, value in raw_metrics.items():
-        if isinstance(value, numbers.Real) and not isinstance(value, bool | int | float):
-            try:
-                value = float(value)  # numpy scalars
-            except (OverflowError, TypeError, ValueError):
-                value = repr(value)
-        metrics[str(key)] = value if isinstance(value, bool | int | float | str) else repr(value)
-    return metrics, {str(k): str(v) for k, v in raw_artifacts.items()}
 
 
 class _OversizedOutcome(ValueError):
