@@ -95,6 +95,13 @@ def points():
 """
 
 
+def _evaluator_of(problem: Path, source: str, timeout_s: float = 3) -> ProblemEvaluator:
+    """A judge for a problem directory ``problem`` whose ``evaluator.py`` is ``source``."""
+    problem.mkdir()
+    (problem / "evaluator.py").write_text(source)
+    return ProblemEvaluator(problem / "evaluator.py", EvaluatorConfig(timeout_s=timeout_s))
+
+
 @pytest.fixture
 def verifying_evaluator(tmp_path: Path) -> ProblemEvaluator:
     problem = tmp_path / "problem"
@@ -145,13 +152,11 @@ def test_output_that_is_not_data_fails_cleanly(verifying_evaluator: ProblemEvalu
 
 
 def test_verify_returning_nan_is_invalid(tmp_path: Path) -> None:
-    problem = tmp_path / "nan_problem"
-    problem.mkdir()
-    (problem / "evaluator.py").write_text(
+    evaluator = _evaluator_of(
+        tmp_path / "nan_problem",
         "def evaluate(program_path):\n    return 1\n\n"
-        "def verify(output):\n    return {'combined_score': float('nan')}\n"
+        "def verify(output):\n    return {'combined_score': float('nan')}\n",
     )
-    evaluator = ProblemEvaluator(problem / "evaluator.py", EvaluatorConfig(timeout_s=3))
     result = evaluator.evaluate("x = 1\n")
     assert result.status is EvalStatus.INVALID
     assert "not finite" in result.reason
@@ -159,15 +164,12 @@ def test_verify_returning_nan_is_invalid(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("code", ["0", "1", "'bad output'"])
 def test_verify_calling_sys_exit_fails_the_child_and_not_the_run(tmp_path: Path, code: str) -> None:
-    """``verify`` runs in the evoforge process: a ``sys.exit`` there is the child's
-    failure, never the end of the run."""
-    problem = tmp_path / "exit_problem"
-    problem.mkdir()
-    (problem / "evaluator.py").write_text(
+    """A ``sys.exit`` in ``verify`` is the child's failure, never the end of the run."""
+    evaluator = _evaluator_of(
+        tmp_path / "exit_problem",
         "import sys\n\ndef evaluate(program_path):\n    return 1\n\n"
-        f"def verify(output):\n    sys.exit({code})\n"
+        f"def verify(output):\n    sys.exit({code})\n",
     )
-    evaluator = ProblemEvaluator(problem / "evaluator.py", EvaluatorConfig(timeout_s=3))
     result = evaluator.evaluate("x = 1\n")
     assert result.status is EvalStatus.FAILED
     assert result.reason.startswith("verify rejected the output: SystemExit"), result.reason
@@ -178,16 +180,14 @@ def test_what_verify_prints_goes_to_stderr_never_to_evoforges_stdout(
 ) -> None:
     """evoforge's standard output carries its own lines (``--jsonl`` events): a print in
     ``verify``, or in ``evaluator.py`` as imported for it, goes to standard error."""
-    problem = tmp_path / "printing_problem"
-    problem.mkdir()
-    (problem / "evaluator.py").write_text(
+    evaluator = _evaluator_of(
+        tmp_path / "printing_problem",
         "print('importing the evaluator')\n\n"
         "def evaluate(program_path):\n    return 1\n\n"
         "def verify(output):\n    print('checking', output)\n"
         "    if output != 1:\n        raise ValueError('wrong')\n"
-        "    return {'combined_score': 1.0}\n"
+        "    return {'combined_score': 1.0}\n",
     )
-    evaluator = ProblemEvaluator(problem / "evaluator.py", EvaluatorConfig(timeout_s=3))
     stdout = sys.stdout
     assert evaluator.evaluate("x = 1\n").status is EvalStatus.OK
     captured = capfd.readouterr()
@@ -234,10 +234,7 @@ def test_an_output_that_stalls_verify_fails_its_child_and_the_run_goes_on(
     """A candidate whose output makes the trusted ``verify`` run for hours holds nothing:
     ``verify`` gets the evaluation's time limit, its process is killed, and the next
     candidate is verified as before."""
-    problem = tmp_path / "slow_verify"
-    problem.mkdir()
-    (problem / "evaluator.py").write_text(SLOW_VERIFY_EVALUATOR)
-    evaluator = ProblemEvaluator(problem / "evaluator.py", EvaluatorConfig(timeout_s=2))
+    evaluator = _evaluator_of(tmp_path / "slow_verify", SLOW_VERIFY_EVALUATOR, timeout_s=2)
     try:
         stalled = evaluator.evaluate(MANY_POINTS)
         assert stalled.status is EvalStatus.FAILED
@@ -250,14 +247,12 @@ def test_an_output_that_stalls_verify_fails_its_child_and_the_run_goes_on(
 
 
 def test_a_verify_that_ends_its_process_fails_the_child_and_not_the_run(tmp_path: Path) -> None:
-    problem = tmp_path / "exiting_verify"
-    problem.mkdir()
-    (problem / "evaluator.py").write_text(
+    evaluator = _evaluator_of(
+        tmp_path / "exiting_verify",
         "import os\n\ndef evaluate(program_path):\n    return 1\n\n"
         "def verify(output):\n    if output == 1:\n        os._exit(3)\n"
-        "    return {'combined_score': float(output)}\n"
+        "    return {'combined_score': float(output)}\n",
     )
-    evaluator = ProblemEvaluator(problem / "evaluator.py", EvaluatorConfig(timeout_s=3))
     try:
         ended = evaluator.evaluate("x = 1\n")
         assert ended.status is EvalStatus.FAILED
@@ -320,13 +315,11 @@ def _running(pid: int) -> bool:
 def test_a_verify_process_killed_while_idle_is_replaced_without_a_lost_child(
     tmp_path: Path,
 ) -> None:
-    problem = tmp_path / "idle_verify"
-    problem.mkdir()
-    (problem / "evaluator.py").write_text(
+    evaluator = _evaluator_of(
+        tmp_path / "idle_verify",
         "def evaluate(program_path):\n    return 1\n\n"
-        "def verify(output):\n    return {'combined_score': float(output)}\n"
+        "def verify(output):\n    return {'combined_score': float(output)}\n",
     )
-    evaluator = ProblemEvaluator(problem / "evaluator.py", EvaluatorConfig(timeout_s=3))
     try:
         assert evaluator.evaluate("x = 1\n").score == 1.0
         verifiers = evaluator._verify_processes()
