@@ -232,7 +232,9 @@ class ProposalPool:
         self._symbolic = frozenset(name for name in config.enabled if runs_apart(name))
         self._lock = threading.Lock()
         self._idle: deque[_WorkerProcess | None] = deque([None] * processes)
-        self._waiters: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = deque()
+        self._waiters: deque[
+            tuple[asyncio.AbstractEventLoop, asyncio.Future[_WorkerProcess | None]]
+        ] = deque()
         self._workers: list[_WorkerProcess] = []
         self._known_facts: dict[tuple[str, str], ChildFacts] = {}
 
@@ -329,37 +331,36 @@ class ProposalPool:
             self._release(worker)
 
     async def _acquire(self) -> _WorkerProcess | None:
-        """An idle slot's worker (None: start one), waiting while every worker works."""
+        """An idle slot's worker (None: start one); while every worker works, wait for
+        the first one released, handed over in the order the calls came."""
         loop = asyncio.get_running_loop()
-        while True:
-            with self._lock:
-                if self._idle:
-                    return self._idle.popleft()
-                waiter: asyncio.Future[None] = loop.create_future()
-                self._waiters.append((loop, waiter))
-            try:
-                await waiter
-            except BaseException:
-                with self._lock:
-                    woken = (loop, waiter) not in self._waiters
-                    if not woken:
-                        self._waiters.remove((loop, waiter))
-                    elif self._idle:
-                        self._wake_one()  # pass on the wake this waiter got
-                raise
+        with self._lock:
+            if self._idle:
+                return self._idle.popleft()
+            waiter: asyncio.Future[_WorkerProcess | None] = loop.create_future()
+            self._waiters.append((loop, waiter))
+        try:
+            return await waiter
+        except BaseException:
+            with self._lock, contextlib.suppress(ValueError):
+                self._waiters.remove((loop, waiter))
+            if waiter.done() and not waiter.cancelled():
+                self._release(waiter.result())  # handed over as this call was cancelled
+            raise
 
     def _release(self, worker: _WorkerProcess | None) -> None:
+        """Hand ``worker`` (its slot) to the longest waiting call whose loop still runs,
+        or put it back among the idle ones."""
         with self._lock:
+            while self._waiters:
+                loop, waiter = self._waiters.popleft()
+                if _running_here(loop):
+                    loop.call_soon(_hand_over, self, waiter, worker)
+                    return
+                with contextlib.suppress(RuntimeError):  # its loop is closed
+                    loop.call_soon_threadsafe(_hand_over, self, waiter, worker)
+                    return
             self._idle.append(worker)
-            self._wake_one()
-
-    def _wake_one(self) -> None:
-        """Wake the longest waiting call whose loop still runs (the lock is held)."""
-        while self._waiters:
-            loop, waiter = self._waiters.popleft()
-            with contextlib.suppress(RuntimeError):  # its loop is closed
-                loop.call_soon_threadsafe(_settle, waiter)
-                return
 
     def _retire(self, worker: _WorkerProcess | None) -> None:
         if worker is None:
@@ -379,6 +380,22 @@ class ProposalPool:
             worker.stop()
 
 
-def _settle(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
+def _hand_over(
+    pool: ProposalPool,
+    waiter: asyncio.Future[_WorkerProcess | None],
+    worker: _WorkerProcess | None,
+) -> None:
+    """Give ``worker`` to the call waiting on ``waiter``; one that was cancelled in the
+    meantime passes it on."""
+    if waiter.done():
+        pool._release(worker)
+    else:
+        waiter.set_result(worker)
+
+
+def _running_here(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether ``loop`` is the loop running in this thread."""
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False

@@ -357,3 +357,35 @@ def test_a_large_request_to_a_stalled_worker_never_blocks_the_loop(pool: Proposa
     assert pool.pids != [stalled]  # the stalled worker was stopped and replaced
     with pytest.raises(ProcessLookupError):
         os.kill(stalled, 0)
+
+
+def test_calls_waiting_for_a_busy_worker_get_it_in_the_order_they_came(
+    pool: ProposalPool,
+) -> None:
+    finished: list[int] = []
+
+    async def one(seed: int) -> None:
+        await pool.propose("tune", _context(seed))
+        finished.append(seed)
+
+    async def six() -> None:
+        await pool.propose("tune", _context(0))  # the worker is up
+        await asyncio.gather(*(one(seed) for seed in range(1, 7)))
+
+    asyncio.run(six())
+    assert finished == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_call_cancelled_while_it_waits_passes_the_worker_on(pool: ProposalPool) -> None:
+    async def scenario() -> list[object]:
+        await pool.propose("tune", _context(0))
+        first = asyncio.ensure_future(pool.propose("tune", _context(1)))
+        waiting = asyncio.ensure_future(pool.propose("tune", _context(2)))
+        last = asyncio.ensure_future(pool.propose("tune", _context(3)))
+        await asyncio.sleep(0)  # all three have asked for the one worker
+        waiting.cancel()
+        return [await first, await last]
+
+    answers = asyncio.run(scenario())
+    assert all(answer is not None for answer in answers)
+    assert len(pool.pids) == 1
