@@ -658,7 +658,8 @@ class ProblemEvaluator:
 
     def _trusted_module(self) -> ModuleType:
         """The problem's ``evaluator.py``, imported once (in this process) on first use,
-        for its trusted functions (``verify``, ``split_tasks``)."""
+        for ``split_tasks`` (``verify`` runs in processes of its own:
+        :meth:`_verify_processes`)."""
         with self._trusted_lock:
             if self._trusted is None:
                 self._trusted = import_trusted(self.evaluator_path)
@@ -766,7 +767,7 @@ _stdout_before: Any = None
 @contextlib.contextmanager
 def _printing_to_stderr() -> Iterator[None]:
     """``sys.stdout`` is ``sys.stderr`` while the block runs: what the problem's trusted
-    code prints in this process (``verify``, ``evaluator.py`` imported for it) never mixes
+    code prints in this process (``split_tasks``, ``evaluator.py`` imported for it) never mixes
     into evoforge's standard output (``--jsonl`` events, the final line). Counted, so that
     blocks overlapping in several threads put back the stream from before the first."""
     global _stdout_borrowers, _stdout_before
