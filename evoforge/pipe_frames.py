@@ -128,15 +128,28 @@ _IGNORE_TERMINAL_SIGNALS = (
 )
 
 
+def _same_import_path() -> str:
+    """A statement giving a fresh interpreter this process's ``sys.path`` as it is now.
+
+    Without it the child finds only what its interpreter finds by default: evoforge
+    itself, when the driver imported it from a checkout it put on ``sys.path`` (a
+    notebook, a script), and a problem's own modules the same way, would be missing
+    there. Entries this process holds that are not strings (none by default) are left
+    out."""
+    entries = [entry for entry in sys.path if isinstance(entry, str)]
+    return f"import sys; sys.path[:] = {entries!r}\n"
+
+
 class FramedChild:
     """A fresh interpreter running ``python -c command`` that talks in frames: its stdin
     carries what it is sent, its stdout what it answers. It exits when its input ends,
     and ignores SIGINT and SIGHUP (a terminal's Ctrl-C or hangup is the driver's to
-    handle)."""
+    handle). It imports from the same ``sys.path`` as the process that started it, taken
+    when it starts."""
 
     def __init__(self, command: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _IGNORE_TERMINAL_SIGNALS + command],
+            [sys.executable, "-c", _IGNORE_TERMINAL_SIGNALS + _same_import_path() + command],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             close_fds=True,

@@ -6,10 +6,18 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from pathlib import Path
 
 import pytest
 
-from evoforge.pipe_frames import frame_bytes, read_frame, receive_frame, send_frame, write_frame
+from evoforge.pipe_frames import (
+    FramedChild,
+    frame_bytes,
+    read_frame,
+    receive_frame,
+    send_frame,
+    write_frame,
+)
 
 
 def test_frames_come_back_whole_and_in_order_and_then_end_of_file() -> None:
@@ -74,3 +82,24 @@ def test_sending_to_a_closed_reader_is_a_broken_pipe() -> None:
             asyncio.run(send_frame(write_fd, frame_bytes("lost")))
     finally:
         os.close(write_fd)
+
+
+def test_a_framed_child_imports_from_the_path_its_starter_had(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A module reachable only through an entry the starting process put on its own
+    ``sys.path`` (as a notebook does with a checkout of evoforge) imports in the child."""
+    (tmp_path / "framed_child_only_here.py").write_text("VALUE = ('found', 42)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    child = FramedChild(
+        "import sys, framed_child_only_here\n"
+        "from evoforge.pipe_frames import write_frame\n"
+        "write_frame(sys.stdout.buffer, framed_child_only_here.VALUE)\n"
+        "sys.stdout.flush()\n"
+    )
+    try:
+        assert read_frame(child.stdout) == ("found", 42)
+    finally:
+        child.end(timeout_s=10)
+        child.close_output()
+    assert child.process.returncode == 0
