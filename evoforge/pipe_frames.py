@@ -7,7 +7,9 @@ unpickling runs code of the sender's choosing, so a frame never comes from a can
 A frame is written and read either on blocking streams (:func:`write_frame`,
 :func:`read_frame`) or, on non-blocking descriptors, by a coroutine on the running event
 loop (:func:`send_frame`, :func:`receive_frame`), which waits for the pipe without a
-thread of its own.
+thread of its own. Where many callers of one loop write to one pipe, a
+:class:`FrameOutbox` takes their frames at once and writes them whole, in order, as the
+pipe drains.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import sys
 from typing import IO, Any
 
 __all__ = [
+    "FrameOutbox",
     "FramedChild",
     "frame_bytes",
     "read_frame",
@@ -55,6 +58,80 @@ async def send_frame(fd: int, data: bytes) -> None:
             view = view[os.write(fd, view) :]
         except BlockingIOError:
             await _ready(fd, writing=True)
+
+
+class FrameOutbox:
+    """Frames for one non-blocking descriptor, written whole and in the order given.
+
+    :meth:`put` never waits: what the pipe does not take at once waits here and is
+    written by the running loop whenever the pipe can take more, so a reader that is
+    slow (starting up, stopped) never holds the loop, and frames from callers that ran
+    in turn never mix. Once the reader is gone, :meth:`put` raises
+    :class:`BrokenPipeError` and what waited is dropped. Used from one event loop's
+    thread; :meth:`discard` (there too) stops the writing before the descriptor closes.
+    """
+
+    def __init__(self, fd: int) -> None:
+        os.set_blocking(fd, False)
+        self.fd = fd
+        self._waiting = bytearray()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.broken = False
+
+    @property
+    def waiting(self) -> int:
+        """Bytes given to :meth:`put` and not yet written."""
+        return len(self._waiting)
+
+    def put(self, data: bytes) -> None:
+        """Write ``data`` (whole frames) after everything put before it."""
+        if self.broken:
+            raise BrokenPipeError("the reader of this pipe is gone")
+        rest = memoryview(data)
+        if not self._waiting:
+            try:
+                rest = rest[os.write(self.fd, rest) :]
+            except BlockingIOError:
+                pass
+            except OSError:
+                self.broken = True
+                raise
+            if not rest:
+                return
+        self._waiting += rest
+        self._write_when_ready(asyncio.get_running_loop())
+
+    def _write_when_ready(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Have ``loop`` write what waits whenever the pipe can take more (a loop of an
+        earlier run, closed since, no longer can)."""
+        if self._loop is loop:
+            return
+        self._stop_writing()
+        self._loop = loop
+        loop.add_writer(self.fd, self._drain)
+
+    def _drain(self) -> None:
+        try:
+            written = os.write(self.fd, self._waiting)
+        except BlockingIOError:
+            return
+        except OSError:
+            self.broken = True
+            self.discard()
+            return
+        del self._waiting[:written]
+        if not self._waiting:
+            self._stop_writing()
+
+    def discard(self) -> None:
+        """Drop what waits and stop writing (before the descriptor is closed)."""
+        self._waiting.clear()
+        self._stop_writing()
+
+    def _stop_writing(self) -> None:
+        loop, self._loop = self._loop, None
+        if loop is not None and not loop.is_closed():
+            loop.remove_writer(self.fd)
 
 
 async def receive_frame(fd: int) -> Any:

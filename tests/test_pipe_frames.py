@@ -12,6 +12,7 @@ import pytest
 
 from evoforge.pipe_frames import (
     FramedChild,
+    FrameOutbox,
     frame_bytes,
     read_frame,
     receive_frame,
@@ -103,3 +104,47 @@ def test_a_framed_child_imports_from_the_path_its_starter_had(
         child.end(timeout_s=10)
         child.close_output()
     assert child.process.returncode == 0
+
+
+def test_an_outbox_takes_frames_at_once_and_writes_them_whole_in_order() -> None:
+    """Frames far larger than the pipe holds are put while nobody reads: put returns at
+    once, the loop stays free, and the reader later gets every frame whole, in order."""
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(read_fd, False)
+    outbox = FrameOutbox(write_fd)
+    payloads = [{"n": n, "text": str(n) * 400_000} for n in range(3)] + ["small"]
+
+    async def scenario() -> tuple[int, list[object]]:
+        for payload in payloads:
+            outbox.put(frame_bytes(payload))
+        waiting = outbox.waiting  # the pipe took what it holds; the rest waits here
+        await asyncio.sleep(0)  # the loop runs other work meanwhile
+        received = [await receive_frame(read_fd) for _ in payloads]
+        return waiting, received
+
+    try:
+        waiting, received = asyncio.run(scenario())
+        assert waiting > 1_000_000
+        assert received == payloads
+        assert outbox.waiting == 0
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+
+
+def test_an_outbox_whose_reader_is_gone_refuses_further_frames() -> None:
+    read_fd, write_fd = os.pipe()
+    outbox = FrameOutbox(write_fd)
+    os.close(read_fd)
+
+    async def scenario() -> None:
+        with pytest.raises(BrokenPipeError):
+            outbox.put(frame_bytes("lost"))
+        with pytest.raises(BrokenPipeError):
+            outbox.put(frame_bytes("lost again"))
+
+    try:
+        asyncio.run(scenario())
+        assert outbox.broken
+    finally:
+        os.close(write_fd)

@@ -43,7 +43,7 @@ from evoforge.llm.client import (
     RetryPolicy,
 )
 from evoforge.llm.records import CallOutcome
-from evoforge.pipe_frames import FramedChild, read_frame, write_frame
+from evoforge.pipe_frames import FramedChild, FrameOutbox, frame_bytes, read_frame, write_frame
 
 __all__ = ["MIN_CORES", "ProcessChatClient", "RequestProcess", "requests_apart", "serve"]
 
@@ -90,7 +90,11 @@ class _Child(FramedChild):
         self.lock = lock
         self.alive = True
         self.pending: dict[int, asyncio.Future[tuple[bool, Any]]] = {}
-        write_frame(self.stdin, setup)
+        # Written by the driver's loop as the child reads: a request larger than the
+        # pipe holds, sent while the child is still importing (or stalled), never holds
+        # the loop.
+        self.outbox = FrameOutbox(self.stdin.fileno())
+        self.outbox.put(frame_bytes(setup))
         self.reader = threading.Thread(
             target=self._read_answers, name="evoforge-model-requests", daemon=True
         )
@@ -114,11 +118,13 @@ class _Child(FramedChild):
             _settle(future, (False, failure))
 
     def send(self, number: int, label: str, request: ChatRequest) -> None:
-        write_frame(self.stdin, (number, label, request))
+        """Queue one request (on the driver's loop; it never waits for the pipe)."""
+        self.outbox.put(frame_bytes((number, label, request)))
 
     def stop(self) -> None:
         """Close its input (it exits), wait a little, then kill it; then let the reader
-        thread finish before the output is closed."""
+        thread finish before the output is closed. The caller has discarded the outbox
+        on its loop first."""
         self.end(_STOP_TIMEOUT_S)
         self.reader.join(timeout=_STOP_TIMEOUT_S)
         self.close_output()
@@ -184,6 +190,7 @@ class RequestProcess:
         with self._lock:
             child, self._child = self._child, None
         if child is not None:
+            child.outbox.discard()
             await asyncio.to_thread(child.stop)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,47 @@ def test_a_killed_process_fails_its_request_and_the_next_request_starts_another(
     assert "exited" in str(failure)
     assert response.texts == ("after the restart",)
     assert second is not None and second != first
+
+
+def test_a_large_request_to_a_stalled_process_never_holds_the_drivers_loop(
+    scripted_server: ScriptedServer,
+) -> None:
+    """With the request process stopped (SIGSTOP), a request far larger than a pipe holds
+    is sent; the driver's loop keeps running meanwhile, and once the process goes on the
+    request is answered. A watchdog lets the process go on after 20 s whatever happens,
+    so a loop that was held shows as a failure, not a hang."""
+    process = _process(scripted_server.url, timeout_s=20.0)
+    large = ChatRequest(messages=({"role": "user", "content": "x" * 2_000_000},), operator="test")
+    resumed = threading.Event()
+
+    def resume(pid: int) -> None:
+        if not resumed.is_set():
+            resumed.set()
+            os.kill(pid, signal.SIGCONT)
+
+    async def scenario() -> tuple[bool, Any]:
+        try:
+            await process.complete("m", REQUEST)  # the process is up
+            pid = process.pid
+            assert pid is not None
+            os.kill(pid, signal.SIGSTOP)
+            watchdog = threading.Timer(20.0, resume, args=(pid,))
+            watchdog.start()
+            try:
+                sending = asyncio.ensure_future(process.complete("m", large))
+                await asyncio.sleep(0.2)  # the loop must get here while the process is stopped
+                loop_ran_while_stopped = not resumed.is_set()
+                resume(pid)
+                return loop_ran_while_stopped, await sending
+            finally:
+                watchdog.cancel()
+        finally:
+            await process.aclose()
+
+    loop_ran_while_stopped, response = asyncio.run(scenario())
+    assert loop_ran_while_stopped
+    assert response.texts == ("I have nothing to add.",)
+    assert len(scripted_server.requests[-1]["messages"][0]["content"]) == 2_000_000
 
 
 def test_aclose_stops_the_process_and_a_later_request_starts_another(
