@@ -325,3 +325,17 @@ def programs(
         }
         for r in rows
     ]
+
+
+def program_counts(reader: RunReader) -> dict[str, Any]:
+    """How many programs the run holds, by status and operator: ``total``, and ``counts``,
+    one ``{"status", "operator", "programs", "scored"}`` per pair that occurs
+    (``scored``: those with a score, what a ``best`` listing can show). The program
+    browser labels its filters with these and says how many programs match; one pass
+    over the table, no index of its own."""
+    rows = reader.rows(
+        "SELECT status, operator, COUNT(*), COUNT(score) FROM programs "
+        "GROUP BY status, operator ORDER BY status, operator"
+    )
+    counts = [{"status": r[0], "operator": r[1], "programs": r[2], "scored": r[3]} for r in rows]
+    return {"total": sum(row["programs"] for row in counts), "counts": counts}

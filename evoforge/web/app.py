@@ -10,7 +10,8 @@ run is writing:
 ``programs[?status=S&operator=OP&order=newest|best&limit=N&before=SEQ|after=SEQ]``
 (newest first, or best score first; ``before`` pages on from the last row's ``seq``,
 ``after`` back from the first row's: see :func:`evoforge.report.views.programs`),
-``programs/{id}``.
+``programs/{id}``, ``program-counts`` (how many programs by status and operator:
+:func:`evoforge.report.views.program_counts`).
 
 Every answer carries the security headers of :mod:`evoforge.web.security` and a
 ``Server-Timing: app;dur=MS`` header (the time spent answering, for the benchmark).
@@ -242,6 +243,13 @@ def create_app(run_dirs: Sequence[Path], *, token: str | None = None, warm_up: b
             )
         except views.ListingError as error:
             raise HTTPException(status_code=400, detail=str(error)) from None
+
+    @api.get("/api/runs/{run}/program-counts")
+    def program_counts(run: int) -> JSONResponse:
+        target = served(run)
+        return JSONResponse(
+            target.cached("program-counts", lambda: views.program_counts(target.reader))
+        )
 
     @api.get("/api/runs/{run}/programs/{program_id}")
     def program(run: int, program_id: str) -> JSONResponse:

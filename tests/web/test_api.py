@@ -58,6 +58,7 @@ def test_every_endpoint_answers_what_the_views_compute(app: Any, reader: RunRead
         "/api/runs/0/programs?limit=7": views.programs(reader, limit=7),
         "/api/runs/0/operators": views.operators(reader),
         "/api/runs/0/models": views.models(reader),
+        "/api/runs/0/program-counts": views.program_counts(reader),
     }
     for path, data in expected.items():
         response = get(app, path)
@@ -378,6 +379,58 @@ def test_answers_follow_a_run_that_is_being_written(small_run: Path, tmp_path: P
     lineage = get(live, "/api/runs/0/lineage").json()
     assert lineage["nodes"][-1]["id"] == "i999999"
     assert lineage["nodes"][-2]["id"] == before["best_id"]
+
+
+def test_program_counts_are_the_databases_by_status_and_operator(
+    app: Any, reader: RunReader
+) -> None:
+    """Every (status, operator) pair the run holds, with its programs and those scored,
+    adding up to the run's programs; a listing filtered by a pair holds that many."""
+    answer = get(app, "/api/runs/0/program-counts").json()
+    expected = {
+        (status, operator): (count, scored)
+        for status, operator, count, scored in reader.rows(
+            "SELECT status, operator, COUNT(*), COUNT(score) FROM programs "
+            "GROUP BY status, operator"
+        )
+    }
+    got = {(c["status"], c["operator"]): (c["programs"], c["scored"]) for c in answer["counts"]}
+    assert got == expected and len(got) > 2
+    assert answer["total"] == views.overview(reader)["programs"]
+    (status, operator), (count, scored) = max(got.items(), key=lambda item: item[1][0])
+    listed = get(app, f"/api/runs/0/programs?status={status}&operator={operator}&limit=500").json()
+    best = get(
+        app, f"/api/runs/0/programs?status={status}&operator={operator}&order=best&limit=500"
+    ).json()
+    assert (len(listed), len(best)) == (count, scored)
+
+
+def test_program_counts_follow_a_run_that_is_being_written(small_run: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(small_run, copy)
+    live = create_app([copy])
+    before = get(live, "/api/runs/0/program-counts").json()
+    writer = RunDatabase(copy / RunDatabase.FILENAME)
+    try:
+        code = "counted = True\n"
+        overview = get(live, "/api/runs/0/overview").json()
+        child = Program(
+            id="i999998",
+            code=code,
+            code_hash=code_hash(code),
+            seq=overview["programs"],
+            iteration=overview["iterations"] + 1,
+            parent_id=overview["best_id"],
+            operator="a-new-operator",
+            status=EvalStatus.FAILED,
+        )
+        writer.commit_step(child, evaluated=True, outcome=None, reward=0.0)
+        after = get(live, "/api/runs/0/program-counts").json()
+    finally:
+        writer.close()
+    assert after["total"] == before["total"] + 1
+    added = [c for c in after["counts"] if c["operator"] == "a-new-operator"]
+    assert added == [{"status": "failed", "operator": "a-new-operator", "programs": 1, "scored": 0}]
 
 
 def test_a_run_replaced_while_served_is_read_anew(small_run: Path, tmp_path: Path) -> None:

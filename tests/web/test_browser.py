@@ -584,7 +584,11 @@ def test_the_program_browser_pages_filters_and_opens_a_program(
     first = [pid for pid, _ in _shown(page)]
     assert first == every[:50]
     assert page.locator("[data-testid=page-newer]").is_disabled()
-    assert "newest first" in page.inner_text("[data-testid=programs-shown]")
+    shown_text = page.inner_text("[data-testid=programs-shown]")
+    assert "newest first" in shown_text and f"Showing 50 of {len(every)} programs" in shown_text
+    failed_count = len(_ids(small_run, "SELECT id FROM programs WHERE status = 'failed'"))
+    labels = page.locator("[data-testid=status] option").all_inner_texts()
+    assert f"any ({len(every)})" in labels and f"failed ({failed_count})" in labels
     page.click("[data-testid=page-older]")
     _wait_for_route(page, "before=")
     assert [pid for pid, _ in _shown(page)] == every[50:]
@@ -616,6 +620,9 @@ def test_the_program_browser_pages_filters_and_opens_a_program(
     assert mutated and [pid for pid, _ in _shown(page)] == mutated
     text = page.inner_text("[data-testid=programs-shown]")
     assert "status ok" in text and "operator mutate" in text
+    assert f"Showing {len(mutated)} of {len(mutated)} programs" in text
+    operator_labels = page.locator("[data-testid=operator] option").all_inner_texts()
+    assert f"mutate ({len(mutated)})" in operator_labels  # counted within status ok
 
     # best first, and says so
     page.select_option("[data-testid=operator]", "")
@@ -664,6 +671,13 @@ def test_the_report_browses_the_programs_it_embeds_and_says_so(
     _wait_for_route(page, "status=failed")
     statuses = page.locator("table[data-testid=programs] tbody td:nth-child(4)").all_inner_texts()
     assert statuses and set(statuses) == {"failed"}
+    held_failed = [
+        pid
+        for pid in _ids(small_run, "SELECT id FROM programs WHERE status = 'failed'")
+        if pid in held
+    ]
+    labels = page.locator("[data-testid=status] option").all_inner_texts()
+    assert f"any ({len(held)})" in labels and f"failed ({len(held_failed)})" in labels
     page.locator("table[data-testid=programs] tbody tr td").nth(1).click()
     page.wait_for_selector("[data-testid=code]")
     assert watched.errors == [] and watched.dialogs == []

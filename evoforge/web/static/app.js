@@ -566,6 +566,22 @@
     return rows.slice(0, limit);
   }
 
+  // How many programs there are by status and operator (the API's program-counts; in a
+  // report, over the programs it embeds), or null when that cannot be read.
+  async function programCounts(run) {
+    if (!EMBED) return api("/api/runs/" + run + "/program-counts").catch(() => null);
+    const by = new Map();
+    for (const p of embeddedPrograms(run)) {
+      const key = p.status + "\u0000" + p.operator;
+      const entry = by.get(key) || { status: p.status, operator: p.operator, programs: 0, scored: 0 };
+      entry.programs += 1;
+      if (p.score !== null) entry.scored += 1;
+      by.set(key, entry);
+    }
+    const counts = [...by.values()];
+    return { total: counts.reduce((sum, c) => sum + c.programs, 0), counts };
+  }
+
   // The programs a report embeds, as listing rows (read once).
   function embeddedPrograms(run) {
     const prefix = "/api/runs/" + run + "/programs/";
@@ -587,10 +603,19 @@
       before: num("before"),
       after: num("before") === null ? num("after") : null,
     };
-    const [answer, ops] = await Promise.all([
+    const [answer, ops, tally] = await Promise.all([
       programPage(run, params, PAGE_SIZE + 1),
       api("/api/runs/" + run + "/operators").catch(() => ({ operators: {} })),
+      programCounts(run),
     ]);
+    // programs of a status and an operator (null: any) that this order lists
+    const matching = (status, operator) => tally === null ? null : tally.counts
+      .filter((c) => (!status || c.status === status) && (!operator || c.operator === operator))
+      .reduce((sum, c) => sum + (params.order === "best" ? c.scored : c.programs), 0);
+    const counted = (text, status, operator) => {
+      const n = matching(status, operator);
+      return n === null ? text : text + " (" + fmt(n) + ")";
+    };
     let rows = answer, hasNewer, hasOlder;
     if (params.after !== null) { // the rows just above the cursor: the last PAGE_SIZE of them
       hasNewer = rows.length > PAGE_SIZE;
@@ -603,7 +628,7 @@
       hasNewer = params.before !== null;
     }
     const go = (changes) => { location.hash = browserHref(run, { ...params, before: null, after: null, ...changes }); };
-    const names = [...new Set(["seed", ...Object.keys(ops.operators || {}), ...(EMBED ? embeddedPrograms(run).map((p) => p.operator) : []), ...(params.operator ? [params.operator] : [])])].sort();
+    const names = [...new Set(["seed", ...Object.keys(ops.operators || {}), ...(tally ? tally.counts.map((c) => c.operator) : []), ...(EMBED ? embeddedPrograms(run).map((p) => p.operator) : []), ...(params.operator ? [params.operator] : [])])].sort();
     const choice = (label, testid, options, value, onChange) => {
       const select = el("select", { "data-testid": testid, id: testid },
         options.map(([v, text]) => el("option", { value: v, selected: v === value ? "" : null }, text)));
@@ -621,7 +646,8 @@
       button("Older →", "page-older", hasOlder, () => go({ before: rows[rows.length - 1].seq })));
     const total = (state.runs.find((r) => r.index === run) || {}).programs;
     const filtered = [params.status ? "status " + params.status : null, params.operator ? "operator " + params.operator : null].filter(Boolean);
-    const shown = rows.length ? "Showing " + rows.length + " programs" + (filtered.length ? " with " + filtered.join(" and ") : "") +
+    const all = matching(params.status, params.operator);
+    const shown = rows.length ? "Showing " + rows.length + (all === null ? "" : " of " + fmt(all)) + " programs" + (filtered.length ? " with " + filtered.join(" and ") : "") +
       ", " + ORDERS[params.order] + ", seq " + rows[0].seq + " to " + rows[rows.length - 1].seq + "." : "No programs match.";
     const where = EMBED
       ? "This report embeds " + embeddedPrograms(run).length + " of the run's " + fmt(total) + " programs (the final choice, the best program's lineage, the archive's elites, the latest programs and the examples of the top failure reasons): the browser lists those only; `evoforge serve` browses them all."
@@ -640,8 +666,8 @@
     return [el("h1", {}, "Programs"),
       el("div", { class: "filters" },
         choice("Order", "order", Object.entries(ORDERS).map(([v, text]) => [v, v === "best" ? "best score first" : "newest first"]), params.order, (v) => go({ order: v })),
-        choice("Status", "status", [["", "any"], ...STATUSES.map((s) => [s, s])], params.status || "", (v) => go({ status: v || null })),
-        choice("Operator", "operator", [["", "any"], ...names.map((n) => [n, n])], params.operator || "", (v) => go({ operator: v || null }))),
+        choice("Status", "status", [["", counted("any", null, params.operator)], ...STATUSES.map((s) => [s, counted(s, s, params.operator)])], params.status || "", (v) => go({ status: v || null })),
+        choice("Operator", "operator", [["", counted("any", params.status, null)], ...names.map((n) => [n, counted(n, params.status, n)])], params.operator || "", (v) => go({ operator: v || null }))),
       el("p", { "data-testid": "programs-shown", "aria-live": "polite" }, shown),
       el("p", { class: "muted", "data-testid": "programs-where" }, where),
       pager,
