@@ -25,6 +25,7 @@ from rich.table import Table
 
 from evoforge import __version__
 from evoforge.atomic_files import staged_directory, write_text_atomically
+from evoforge.check_command import add_check_parser, run_check
 from evoforge.config import ConfigError
 from evoforge.engine import EngineError
 from evoforge.kinds import StopReason
@@ -203,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_bench_parser(commands)
     _add_export_parser(commands)
+    add_check_parser(commands, _positive_int)
 
     config = commands.add_parser("config", help="print the default config or its reference")
     config.add_argument(
@@ -773,6 +775,7 @@ _COMMANDS = {
     "oracle": _cmd_oracle,
     "bench": _cmd_bench,
     "export": _cmd_export,
+    "check": run_check,
     **VIEW_COMMANDS,
 }
 
@@ -823,6 +826,8 @@ def _interrupted_line(args: argparse.Namespace | None) -> str:
         return "evoforge serve: interrupted (it only reads the runs: nothing to keep)"
     if command == "oracle":
         return "evoforge oracle: interrupted (it keeps nothing between starts)"
+    if command == "check":
+        return "evoforge check: interrupted (it writes nothing; run it again to see every probe)"
     return "evoforge: interrupted"
 
 
