@@ -66,7 +66,10 @@ class _Progress:
 
     def heard(self, name: str, outcome: ProbeOutcome | None) -> None:
         self.done += 1
-        what = "seed scored" if outcome is None else f"{name}: {outcome.verdict}"
+        if outcome is None:
+            what = "seed scored again" if name == "seed-again" else "seed scored"
+        else:
+            what = f"{name}: {outcome.verdict}"
         print(f"checking: {self.done}/{self.total} {what}", file=sys.stderr, flush=True)
 
 
@@ -74,6 +77,7 @@ def _print_report(report: ProbeReport) -> None:
     print(
         f"{report.problem}: seed {report.seed_status}, score {_score_text(report.seed_score)}"
         + (f" ({printable(report.seed_reason)})" if report.seed_score is None else "")
+        + f", {report.seed_duration_s:.1f} s of its {report.timeout_s:g} s limit"
     )
     width = max((len(outcome.probe.name) for outcome in report.outcomes), default=5)
     for outcome in report.outcomes:
@@ -98,6 +102,17 @@ def _print_report(report: ProbeReport) -> None:
         )
     else:
         print(f"no hole: none of the {len(report.outcomes)} probes scored above the seed")
+    if report.seed_score is not None and report.noisy:
+        print(
+            f"noisy: the seed scored {_score_text(report.seed_score)} and then "
+            f"{_score_text(report.seed_score_again)}; a search would chase that noise (fix "
+            "the evaluator's random seed, or average over more instances)"
+        )
+    if report.seed_score is not None and report.slow:
+        print(
+            f"slow: the seed took {report.seed_duration_s:.1f} s of its {report.timeout_s:g} s "
+            "limit (evaluator.timeout_s); a child a little slower will time out"
+        )
     if tied and report.seed_score is not None:
         print(
             f"tied with the seed: {', '.join(tied)} (no pull for a search; expected where the "

@@ -208,13 +208,29 @@ class ProbeOutcome:
 
 @dataclass(frozen=True)
 class ProbeReport:
-    """The seed's evaluation and every probe's."""
+    """The seed's evaluation and every probe's; the seed is scored twice (an evaluator
+    whose score moves between two evaluations of one program has a search chase noise),
+    and ``seed_duration_s`` is the first evaluation's wall time, against ``timeout_s``."""
 
     problem: str
     seed_status: str
     seed_score: float | None
     seed_reason: str
     outcomes: tuple[ProbeOutcome, ...]
+    seed_score_again: float | None = None
+    seed_duration_s: float = 0.0
+    timeout_s: float = 0.0
+
+    @property
+    def noisy(self) -> bool:
+        """Whether the seed's two scores differ (or only one of them is a score)."""
+        return self.seed_score != self.seed_score_again
+
+    @property
+    def slow(self) -> bool:
+        """Whether the seed took more than half its time limit: a child a little slower
+        times out."""
+        return self.seed_duration_s > 0.5 * self.timeout_s
 
     @property
     def holes(self) -> list[ProbeOutcome]:
@@ -228,7 +244,10 @@ class ProbeReport:
             "seed": {
                 "status": self.seed_status,
                 "score": self.seed_score,
+                "score_again": self.seed_score_again,
                 "reason": self.seed_reason,
+                "duration_s": self.seed_duration_s,
+                "timeout_s": self.timeout_s,
             },
             "probes": [
                 {
@@ -280,9 +299,10 @@ def probe_problem(
     """Score the seed of the problem in ``problem_dir``, then every probe (``only``: those
     named), ``workers`` at a time, as a run of that problem would score a child (its
     config's evaluator settings; on the search split for a problem with instance splits).
-    ``on_start`` hears how many evaluations that is (the seed's included), ``on_outcome``
-    of each as it ends (``"seed"`` with None first). Raises what loading the problem
-    raises."""
+    The seed is scored a second time beside the probes. ``on_start`` hears how many
+    evaluations that is (the seed's two included), ``on_outcome`` of each as it ends
+    (``"seed"`` with None first, ``"seed-again"`` with None when the second ends). Raises
+    what loading the problem raises."""
     from evoforge.config import resolve_config
     from evoforge.evaluation.evaluator import ProblemEvaluator
     from evoforge.problem import load_problem
@@ -301,7 +321,7 @@ def probe_problem(
         feature_names=[feature.name for feature in config.archive.features],
     )
     try:
-        on_start(1 + len(probes))
+        on_start(2 + len(probes))
         seed = evaluator.evaluate(problem.initial_code, split)
         seed_score = _score(seed)
         on_outcome("seed", None)
@@ -323,10 +343,18 @@ def probe_problem(
             on_outcome(probe.name, outcome)
             return outcome
 
+        def score_seed_again() -> float | None:
+            again = _score(evaluator.evaluate(problem.initial_code, split))
+            if not stopping.is_set():
+                on_outcome("seed-again", None)
+            return again
+
         stopping = threading.Event()
         pool = ThreadPoolExecutor(max_workers=max(1, workers))
         try:
+            second = pool.submit(score_seed_again)
             outcomes = tuple(outcome for outcome in pool.map(judge, probes) if outcome)
+            seed_score_again = second.result()
         except BaseException:  # interrupted: the probes under way are told, and those not
             stopping.set()  # started yet never start
             raise
@@ -340,4 +368,7 @@ def probe_problem(
         seed_score=seed_score,
         seed_reason=_last_line(seed.reason),
         outcomes=outcomes,
+        seed_score_again=seed_score_again,
+        seed_duration_s=seed.duration_s,
+        timeout_s=config.evaluator.timeout_s,
     )

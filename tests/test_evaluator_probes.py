@@ -180,7 +180,7 @@ def test_the_check_command_exits_1_on_a_hole_0_without_and_2_on_bad_input(tmp_pa
     assert found.returncode == 1, found.stderr
     assert "return-none" in found.stdout and "scores above the seed" in found.stdout
     assert "1 of 2 probes scored above the seed (return-none)" in found.stdout
-    assert "checking: 3/3" in found.stderr
+    assert "checking: 4/4" in found.stderr  # the seed twice, two probes
 
     careful = write_problem(tmp_path / "careful", program=WEAK_PROGRAM, evaluator=CAREFUL_EVALUATOR)
     clean = _check(str(careful), "--json", "--probes", "return-nan", "exit-zero")
@@ -237,3 +237,45 @@ def test_ctrl_c_ends_the_check_at_once_with_one_line(tmp_path: Path) -> None:
     assert rest.strip().splitlines() == [
         "evoforge check: interrupted (it writes nothing; run it again to see every probe)"
     ]
+
+
+NOISY_EVALUATOR = """
+import random
+
+def evaluate_candidate(candidate):
+    candidate.estimate([1.0, 2.0, 3.0, 4.0])
+    return {"combined_score": random.random()}
+"""
+
+SLOW_SEED_EVALUATOR = """
+import time
+
+def evaluate_candidate(candidate):
+    candidate.estimate([1.0, 2.0, 3.0, 4.0])
+    time.sleep(3.2)
+    return {"combined_score": 0.5}
+"""
+
+
+def test_a_noisy_or_slow_seed_is_said_without_failing_the_check(tmp_path: Path) -> None:
+    """The seed is scored twice: scores that move are called noise; a seed that takes
+    more than half its time limit is called slow. Neither is a hole (exit status 0)."""
+    noisy = write_problem(tmp_path / "noisy", program=WEAK_PROGRAM, evaluator=NOISY_EVALUATOR)
+    said = _check(str(noisy), "--probes", "raise")
+    assert said.returncode == 0, said.stderr
+    assert "noisy: the seed scored " in said.stdout and "slow:" not in said.stdout
+    assert "checking: 3/3" in said.stderr and "seed scored again" in said.stderr
+
+    slow = write_problem(
+        tmp_path / "slow",
+        program=WEAK_PROGRAM,
+        evaluator=SLOW_SEED_EVALUATOR,
+        config="evaluator:\n  timeout_s: 6\n",
+    )
+    said = _check(str(slow), "--probes", "raise", "--json")
+    assert said.returncode == 0, said.stderr
+    seed = json.loads(said.stdout)["seed"]
+    assert seed["score"] == seed["score_again"] == 0.5
+    assert seed["duration_s"] >= 3.2 and seed["timeout_s"] == 6
+    said = _check(str(slow), "--probes", "raise")
+    assert "slow: the seed took" in said.stdout and "noisy" not in said.stdout
