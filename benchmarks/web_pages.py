@@ -204,6 +204,7 @@ def time_api(url: str, best_id: str, run_dir: Path) -> dict[str, dict[str, float
         "lineage": "api/runs/0/lineage",
         "program": f"api/runs/0/programs/{best_id}",
         "programs": "api/runs/0/programs?limit=20",
+        "program-counts": "api/runs/0/program-counts",
         "operators": "api/runs/0/operators",
         "models": "api/runs/0/models",
         "compare": "api/compare",
