@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import threading
 from typing import Any
 
 from evoforge.report.reader import RunReader
@@ -329,13 +330,41 @@ def programs(
 
 def program_counts(reader: RunReader) -> dict[str, Any]:
     """How many programs the run holds, by status and operator: ``total``, and ``counts``,
-    one ``{"status", "operator", "programs", "scored"}`` per pair that occurs
-    (``scored``: those with a score, what a ``best`` listing can show). The program
-    browser labels its filters with these and says how many programs match; one pass
-    over the table, no index of its own."""
-    rows = reader.rows(
-        "SELECT status, operator, COUNT(*), COUNT(score) FROM programs "
-        "GROUP BY status, operator ORDER BY status, operator"
-    )
-    counts = [{"status": r[0], "operator": r[1], "programs": r[2], "scored": r[3]} for r in rows]
-    return {"total": sum(row["programs"] for row in counts), "counts": counts}
+    one ``{"status", "operator", "programs", "scored"}`` per pair that occurs, in order of
+    status then operator (``scored``: those with a score, what a ``best`` listing can
+    show). The program browser labels its filters with these and says how many programs
+    match. One pass over the table; :class:`ProgramCounter` keeps the answer up to date
+    by counting only what was written since."""
+    return ProgramCounter(reader).counts()
+
+
+class ProgramCounter:
+    """:func:`program_counts` of one run, each call counting only the programs written
+    since the one before (a program's row never changes once written, and ``seq`` grows
+    with every write), so a run of a million programs costs a poll what its new ones do.
+    Thread-safe."""
+
+    def __init__(self, reader: RunReader) -> None:
+        self._reader = reader
+        self._last_seq = -1
+        self._tally: dict[tuple[str, str], list[int]] = {}
+        self._lock = threading.Lock()
+
+    def counts(self) -> dict[str, Any]:
+        """The answer of :func:`program_counts` as the run stands now."""
+        with self._lock:
+            rows = self._reader.rows(
+                "SELECT status, operator, COUNT(*), COUNT(score), MAX(seq) FROM programs "
+                "WHERE seq > ? GROUP BY status, operator",
+                (self._last_seq,),
+            )
+            for status, operator, programs, scored, last in rows:
+                entry = self._tally.setdefault((status, operator), [0, 0])
+                entry[0] += programs
+                entry[1] += scored
+                self._last_seq = max(self._last_seq, last)
+            counts = [
+                {"status": status, "operator": operator, "programs": n, "scored": scored}
+                for (status, operator), (n, scored) in sorted(self._tally.items())
+            ]
+        return {"total": sum(row["programs"] for row in counts), "counts": counts}

@@ -246,10 +246,7 @@ def create_app(run_dirs: Sequence[Path], *, token: str | None = None, warm_up: b
 
     @api.get("/api/runs/{run}/program-counts")
     def program_counts(run: int) -> JSONResponse:
-        target = served(run)
-        return JSONResponse(
-            target.cached("program-counts", lambda: views.program_counts(target.reader))
-        )
+        return JSONResponse(served(run).program_counts())
 
     @api.get("/api/runs/{run}/programs/{program_id}")
     def program(run: int, program_id: str) -> JSONResponse:

@@ -18,6 +18,7 @@ from typing import Any
 from evoforge.report.archive_view import ArchiveReplay
 from evoforge.report.reader import RunReader
 from evoforge.report.tracker import RunTracker
+from evoforge.report.views import ProgramCounter
 from evoforge.runs import lock_holder
 from evoforge.storage.db import DatabaseError
 
@@ -33,18 +34,22 @@ def _file_identity(path: Path) -> tuple[int, int] | None:
 
 @dataclass
 class _RunParts:
-    """What is read of one run database: its reader, archive replay and statistics."""
+    """What is read of one run database: its reader, archive replay, statistics and
+    program counts."""
 
     reader: RunReader
     archive: ArchiveReplay
     tracker: RunTracker
+    counter: ProgramCounter
     identity: tuple[tuple[int, int] | None, bool]  # the file, and whether it had a config
 
     @classmethod
     def open(cls, run_dir: Path) -> _RunParts:
         reader = RunReader(run_dir)
         identity = (_file_identity(reader.path), reader.meta("config") is not None)
-        return cls(reader, ArchiveReplay(reader), RunTracker(reader), identity)
+        return cls(
+            reader, ArchiveReplay(reader), RunTracker(reader), ProgramCounter(reader), identity
+        )
 
 
 class ServedRun:
@@ -116,6 +121,12 @@ class ServedRun:
     def operators(self) -> dict[str, Any]:
         """The operators answer (cached)."""
         result: dict[str, Any] = self.cached("operators", self.tracker.operators)
+        return result
+
+    def program_counts(self) -> dict[str, Any]:
+        """The program counts by status and operator (cached; the new programs only are
+        counted when the run moved)."""
+        result: dict[str, Any] = self.cached("program-counts", self._parts.counter.counts)
         return result
 
     def islands(self) -> list[dict[str, Any]]:

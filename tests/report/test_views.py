@@ -113,6 +113,49 @@ def test_a_loop_of_parents_ends_the_lineage(small_run: Path, tmp_path: Path) -> 
     assert [node["id"] for node in chain["nodes"]] == [first[0], second[0]]  # seed first
 
 
+def test_a_program_counter_counts_only_new_programs_and_agrees_with_a_full_count(
+    small_run: Path, tmp_path: Path
+) -> None:
+    """Programs written after a counter's first answer are added to it: the same answer
+    as counting the whole table again, and the next query reads only the rows past the
+    last one it saw."""
+    copy = tmp_path / "run"
+    shutil.copytree(small_run, copy)
+    reader = RunReader(copy)
+    try:
+        counter = views.ProgramCounter(reader)
+        before = counter.counts()
+        assert before == views.program_counts(reader)
+        writer = sqlite3.connect(copy / RunDatabase.FILENAME)
+        columns = [row[1] for row in writer.execute("PRAGMA table_info(programs)")]
+        last = writer.execute("SELECT * FROM programs ORDER BY seq DESC LIMIT 1").fetchone()
+        template = dict(zip(columns, last, strict=True))
+        for offset, (status, operator, score) in enumerate(
+            [("ok", last[columns.index("operator")], 0.5), ("failed", "brand-new", None)],
+            start=1,
+        ):
+            row = {
+                **template,
+                "seq": template["seq"] + offset,
+                "id": f"new{offset}",
+                "status": status,
+                "operator": operator,
+                "score": score,
+            }
+            marks = ", ".join("?" for _ in columns)
+            writer.execute(f"INSERT INTO programs VALUES ({marks})", [row[c] for c in columns])
+        writer.commit()
+        writer.close()
+        after = counter.counts()
+        assert after == views.program_counts(reader)
+        assert after["total"] == before["total"] + 2
+        assert {"status": "failed", "operator": "brand-new", "programs": 1, "scored": 0} in (
+            after["counts"]
+        )
+    finally:
+        reader.close()
+
+
 def test_program_has_a_diff_against_its_parent(reader: RunReader, summaries: tuple) -> None:
     best, _ = summaries
     data = views.program(reader, best["program_id"])
