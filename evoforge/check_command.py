@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -60,17 +61,19 @@ class _Progress:
     def __init__(self) -> None:
         self.total = 0
         self.done = 0
+        self._lock = threading.Lock()  # probes end in the pool's threads
 
     def start(self, total: int) -> None:
         self.total = total
 
     def heard(self, name: str, outcome: ProbeOutcome | None) -> None:
-        self.done += 1
         if outcome is None:
             what = "seed scored again" if name == "seed-again" else "seed scored"
         else:
             what = f"{name}: {outcome.verdict}"
-        print(f"checking: {self.done}/{self.total} {what}", file=sys.stderr, flush=True)
+        with self._lock:
+            self.done += 1
+            print(f"checking: {self.done}/{self.total} {what}", file=sys.stderr, flush=True)
 
 
 def _print_report(report: ProbeReport) -> None:
