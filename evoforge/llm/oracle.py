@@ -45,6 +45,7 @@ import itertools
 import json
 import re
 import socket
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -570,6 +571,21 @@ class OracleServer(ThreadingHTTPServer):
         with self._connections_lock:
             self._connections.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A request that failed, said in one line on stderr (socketserver prints the whole
+        traceback); a connection the client cut, or that :meth:`close` ended, is no error
+        and says nothing."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            return
+        host, port = client_address[:2]
+        print(
+            f"evoforge oracle: a request from {host}:{port} failed: "
+            f"{type(error).__name__}: {error}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def count_embeddings(self, texts: int) -> None:
         """Count one embeddings request (:attr:`embedded_texts` says how many texts)."""

@@ -363,3 +363,29 @@ def test_one_connection_serves_many_requests_and_a_closed_oracle_serves_none() -
             connection.getresponse().read()
     finally:
         connection.close()
+
+
+def test_a_cut_connection_says_nothing_and_a_failed_request_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The oracle's server reports a request that failed in one line, without the
+    traceback socketserver prints, and a connection reset by its client (or ended by
+    ``close``) not at all."""
+    server = OracleServer("127.0.0.1", 0)
+    try:
+        for error in (ConnectionResetError(104, "reset by peer"), BrokenPipeError(32, "pipe")):
+            try:
+                raise error
+            except OSError:
+                server.handle_error(None, ("127.0.0.1", 5555))
+        assert capsys.readouterr().err == ""
+        try:
+            raise ValueError("a malformed request line")
+        except ValueError:
+            server.handle_error(None, ("127.0.0.1", 5555))
+        assert capsys.readouterr().err == (
+            "evoforge oracle: a request from 127.0.0.1:5555 failed: "
+            "ValueError: a malformed request line\n"
+        )
+    finally:
+        server.server_close()
