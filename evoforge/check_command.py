@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from evoforge.cpus import usable_cpus
-from evoforge.evaluator_probes import PROBES, ProbeOutcome, ProbeReport, probe_problem
+from evoforge.evaluator_probes import (
+    PROBES,
+    TIES_THE_SEED,
+    ProbeOutcome,
+    ProbeReport,
+    probe_problem,
+)
 from evoforge.terminal import printable
 
 __all__ = ["EXIT_HOLES", "add_check_parser", "run_check"]
@@ -93,7 +99,7 @@ def _print_report(report: ProbeReport) -> None:
     tied = [  # printed-score runs the seed's code: a tie is what it should get
         o.probe.name
         for o in report.outcomes
-        if o.verdict == "ties the seed" and o.probe.name != "printed-score"
+        if o.verdict == TIES_THE_SEED and o.probe.name != "printed-score"
     ]
     if report.seed_score is None:
         print("the seed does not score: the probes cannot be compared with it")

@@ -45,15 +45,22 @@ from pathlib import Path
 
 from evoforge.blocks import block_indent, dedent_block, indent_block, replace_blocks, split_blocks
 from evoforge.program import EvalStatus, EvaluationResult
+from evoforge.splits import last_line
 
 __all__ = [
+    "ABOVE_THE_SEED",
     "PROBES",
+    "TIES_THE_SEED",
     "Probe",
     "ProbeOutcome",
     "ProbeReport",
     "degenerate_programs",
     "probe_problem",
 ]
+
+#: The verdicts that a probe scored above the seed (a hole), and that it tied it.
+ABOVE_THE_SEED = "scores above the seed"
+TIES_THE_SEED = "ties the seed"
 
 _FAKE_SCORE_LINE = '{"combined_score": 1e300, "score": 1e300, "error": 0.0}'
 
@@ -202,8 +209,12 @@ class ProbeOutcome:
     status: str
     score: float | None
     reason: str
-    hole: bool  # it scored above the seed (see the module docstring)
     verdict: str  # in words: see :func:`_verdict`
+
+    @property
+    def hole(self) -> bool:
+        """Whether it scored above the seed (see the module docstring)."""
+        return self.verdict == ABOVE_THE_SEED
 
 
 @dataclass(frozen=True)
@@ -272,8 +283,8 @@ def _verdict(score: float | None, seed_score: float | None) -> str:
     if seed_score is None:
         return "accepted"
     if score > seed_score:
-        return "scores above the seed"
-    return "ties the seed" if score == seed_score else "accepted, below the seed"
+        return ABOVE_THE_SEED
+    return TIES_THE_SEED if score == seed_score else "accepted, below the seed"
 
 
 def _score(result: EvaluationResult) -> float | None:
@@ -281,11 +292,6 @@ def _score(result: EvaluationResult) -> float | None:
     if result.status is not EvalStatus.OK or score is None or not math.isfinite(score):
         return None
     return score
-
-
-def _last_line(text: str) -> str:
-    lines = [line for line in (text or "").splitlines() if line.strip()]
-    return lines[-1][:300] if lines else ""
 
 
 def probe_problem(
@@ -331,14 +337,12 @@ def probe_problem(
             if stopping.is_set():  # the check was interrupted: its end is no verdict
                 return None
             score = _score(result)
-            verdict = _verdict(score, seed_score)
             outcome = ProbeOutcome(
                 probe,
                 result.status.value,
                 score,
-                _last_line(result.reason),
-                hole=verdict == "scores above the seed",
-                verdict=verdict,
+                last_line(result.reason, default=""),
+                _verdict(score, seed_score),
             )
             on_outcome(probe.name, outcome)
             return outcome
@@ -366,7 +370,7 @@ def probe_problem(
         problem=problem.name,
         seed_status=seed.status.value,
         seed_score=seed_score,
-        seed_reason=_last_line(seed.reason),
+        seed_reason=last_line(seed.reason, default=""),
         outcomes=outcomes,
         seed_score_again=seed_score_again,
         seed_duration_s=seed.duration_s,
