@@ -214,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_bench_parser(commands: Any) -> None:
-    from evoforge.bench.engines import ENGINES
+    from evoforge.bench.engines import DEFAULT_ENGINES, ENGINES
 
     bench = commands.add_parser(
         "bench", help="compare engines on problems under one evaluation budget"
@@ -230,8 +230,8 @@ def _add_bench_parser(commands: Any) -> None:
         "--engines",
         nargs="+",
         metavar="ENGINE",
-        default=["evoforge", "evoforge-oracle", "openevolve", "random-search", "best-of-n"],
-        help=f"any of {', '.join(ENGINES)} (default: all)",
+        default=list(DEFAULT_ENGINES),
+        help=f"any of {', '.join(ENGINES)} (default: {', '.join(DEFAULT_ENGINES)})",
     )
     bench.add_argument("--seeds", type=_at_least_one, default=3, help="seeds 0..N-1 (default 3)")
     bench.add_argument(

@@ -10,6 +10,7 @@ limits and budgets count the same thing:
 ``evoforge``         evoforge with its symbolic operators (the problem's own settings).
 ``evoforge-oracle``  evoforge with only its language-model operators, against the oracle.
 ``openevolve``       OpenEvolve (its own virtual environment) against the same oracle.
+``shinkaevolve``     ShinkaEvolve (its own virtual environment) against the same oracle.
 ``random-search``    ask the oracle for one child of the seed at a time; keep the best.
 ``best-of-n``        ask the oracle for all children of the seed at once; keep the best.
 
@@ -41,6 +42,7 @@ from evoforge.bench.records import (
 ENGINE_EVOFORGE = "evoforge"
 ENGINE_EVOFORGE_ORACLE = "evoforge-oracle"
 ENGINE_OPENEVOLVE = "openevolve"
+ENGINE_SHINKA = "shinkaevolve"
 ENGINE_RANDOM_SEARCH = "random-search"
 ENGINE_BEST_OF_N = "best-of-n"
 
@@ -50,10 +52,19 @@ ENGINES: tuple[str, ...] = (
     ENGINE_OPENEVOLVE,
     ENGINE_RANDOM_SEARCH,
     ENGINE_BEST_OF_N,
+    ENGINE_SHINKA,
 )
+#: What ``evoforge bench`` runs unless told: the engines of the README's suite table.
+DEFAULT_ENGINES: tuple[str, ...] = tuple(name for name in ENGINES if name != ENGINE_SHINKA)
 #: Engines that need the oracle process.
 ORACLE_ENGINES = frozenset(
-    {ENGINE_EVOFORGE_ORACLE, ENGINE_OPENEVOLVE, ENGINE_RANDOM_SEARCH, ENGINE_BEST_OF_N}
+    {
+        ENGINE_EVOFORGE_ORACLE,
+        ENGINE_OPENEVOLVE,
+        ENGINE_SHINKA,
+        ENGINE_RANDOM_SEARCH,
+        ENGINE_BEST_OF_N,
+    }
 )
 
 STOP_EVALUATIONS = "evaluations budget reached"
@@ -77,7 +88,7 @@ class RunTask:
     budget: int
     run_dir: Path
     oracle_url: str | None = None
-    openevolve_bin: Path | None = None
+    engine_bin: Path | None = None  # a foreign engine's venv's bin (see bench.foreign)
     max_run_seconds: float | None = None
     python: str = ""
     revision: str = ""
@@ -466,6 +477,7 @@ def run_baseline(task: RunTask, *, batch: bool) -> RunRecord:
 def run_task(task: RunTask) -> RunRecord:
     """Run one task in this (worker) process; its output goes to ``run_dir/bench.log``."""
     from evoforge.bench.openevolve import run_openevolve
+    from evoforge.bench.shinka import run_shinka
 
     runners: dict[str, Callable[[RunTask], RunRecord]] = {
         ENGINE_EVOFORGE: lambda t: run_evoforge(t, llm=False),
@@ -473,5 +485,6 @@ def run_task(task: RunTask) -> RunRecord:
         ENGINE_RANDOM_SEARCH: lambda t: run_baseline(t, batch=False),
         ENGINE_BEST_OF_N: lambda t: run_baseline(t, batch=True),
         ENGINE_OPENEVOLVE: run_openevolve,
+        ENGINE_SHINKA: run_shinka,
     }
     return runners[task.engine](task)

@@ -1,11 +1,12 @@
 """The benchmark harness: problems x engines x seeds under one evaluation budget.
 
 :func:`run_bench` resolves the problems and engines, skips runs already finished in
-``OUT/runs.jsonl``, starts one oracle process when an engine needs it, installs
-OpenEvolve when asked for, runs the rest at most ``jobs`` at once, each in a process of
-its own (each evoforge run uses one worker inside, so about ``jobs`` processes compute
-at once), appends each finished run's record to ``runs.jsonl`` as it ends, and writes
-the report (``README.md``, the table, the plots) from every record that matches.
+``OUT/runs.jsonl``, starts one oracle process when an engine needs it, installs the
+foreign engines (OpenEvolve, ShinkaEvolve) when asked for, runs the rest at most ``jobs``
+at once, each in a process of its own (each evoforge run uses one worker inside, so about
+``jobs`` processes compute at once), appends each finished run's record to
+``runs.jsonl`` as it ends, and writes the report (``README.md``, the table, the plots)
+from every record that matches.
 
 Resuming is re-running the same command: finished runs are skipped, an interrupted
 evoforge run continues from its run database, any other unfinished run starts again.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import importlib.util
 import multiprocessing
@@ -38,6 +40,7 @@ from typing import IO, Any
 from evoforge import __version__
 from evoforge.bench.engines import (
     ENGINE_OPENEVOLVE,
+    ENGINE_SHINKA,
     ENGINES,
     ORACLE_ENGINES,
     RunInterrupted,
@@ -399,7 +402,7 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> Benc
         if options.report_only:
             log(f"report only: {quantity(len(pending), 'run')} left unrun")
             pending = []
-        pending, skipped = _prepare_openevolve(pending, out, log)
+        pending, skipped = _prepare_foreign_engines(pending, out, log)
         if skipped:
             append_records(runs_file, skipped)
         recorded = _run_pending(pending, out, options.jobs, log)
@@ -486,36 +489,45 @@ def _describe_records(records: Sequence[RunRecord]) -> str:
     )
 
 
-def _prepare_openevolve(
+def _prepare_foreign_engines(
     pending: list[RunTask], out: Path, log: Callable[[str], None]
 ) -> tuple[list[RunTask], list[RunRecord]]:
-    """Give OpenEvolve runs their venv, or turn them into ``skipped`` records."""
+    """Give the runs of foreign engines (OpenEvolve, ShinkaEvolve) their venv's ``bin``,
+    or turn them into ``skipped`` records where it cannot be installed."""
     from dataclasses import replace
 
-    from evoforge.bench.openevolve import OpenEvolveUnavailable, ensure_openevolve
+    from evoforge.bench.foreign import EngineUnavailable, ensure_venv
+    from evoforge.bench.openevolve import OPENEVOLVE
+    from evoforge.bench.shinka import SHINKA
 
-    if not any(task.engine == ENGINE_OPENEVOLVE for task in pending):
-        return pending, []
-    try:
-        bin_dir = ensure_openevolve(
-            out / ".venvs",
-            out / ".venvs" / "openevolve-install.log",
-            on_install=lambda: log(
-                "installing OpenEvolve into its own virtual environment (once) ..."
-            ),
-        )
-    except OpenEvolveUnavailable as exc:
-        log(f"openevolve runs skipped: {exc}")
-        skipped = [
-            task.record(status=STATUS_SKIPPED, reason=str(exc))
-            for task in pending
-            if task.engine == ENGINE_OPENEVOLVE
+    skipped: list[RunRecord] = []
+    for name, engine, label in (
+        (ENGINE_OPENEVOLVE, OPENEVOLVE, "OpenEvolve"),
+        (ENGINE_SHINKA, SHINKA, "ShinkaEvolve"),
+    ):
+        if not any(task.engine == name for task in pending):
+            continue
+        announcement = f"installing {label} into its own virtual environment (once) ..."
+        try:
+            bin_dir = ensure_venv(
+                engine,
+                out / ".venvs",
+                out / ".venvs" / f"{engine.venv}-install.log",
+                on_install=functools.partial(log, announcement),
+            )
+        except EngineUnavailable as exc:
+            log(f"{name} runs skipped: {exc}")
+            skipped += [
+                task.record(status=STATUS_SKIPPED, reason=str(exc))
+                for task in pending
+                if task.engine == name
+            ]
+            pending = [task for task in pending if task.engine != name]
+            continue
+        pending = [
+            replace(task, engine_bin=bin_dir) if task.engine == name else task for task in pending
         ]
-        return [task for task in pending if task.engine != ENGINE_OPENEVOLVE], skipped
-    return [
-        replace(task, openevolve_bin=bin_dir) if task.engine == ENGINE_OPENEVOLVE else task
-        for task in pending
-    ], []
+    return pending, skipped
 
 
 def _run_pending(pending: list[RunTask], out: Path, jobs: int, log: Callable[[str], None]) -> int:

@@ -17,14 +17,9 @@ says how many it made.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,68 +28,27 @@ from typing import Any
 import yaml
 
 from evoforge.bench.evaluate_one import ScoringServer, best_path
-from evoforge.bench.lifetime import die_with_parent
+from evoforge.bench.foreign import (
+    ForeignEngine,
+    engine_environment,
+    ensure_venv,
+    read_best,
+    run_in_own_group,
+)
 from evoforge.bench.records import STATUS_FAILED, STATUS_OK, RunRecord, best_so_far, count_failed
 
-OPENEVOLVE_REQUIREMENT = "openevolve==0.4.0"
-_STAMP = ".evoforge-installed"
-
-
-class OpenEvolveUnavailable(RuntimeError):
-    """OpenEvolve could not be installed; the message says why, in one line."""
+OPENEVOLVE = ForeignEngine(
+    venv="openevolve", requirement="openevolve==0.4.0", command="openevolve-run"
+)
+OPENEVOLVE_REQUIREMENT = OPENEVOLVE.requirement
 
 
 def ensure_openevolve(
     venvs_dir: Path, log: Path, on_install: Callable[[], None] | None = None
 ) -> Path:
     """The ``bin`` directory of a virtual environment holding OpenEvolve, made if needed
-    (``on_install`` is called first then, and only then).
-
-    Raises :class:`OpenEvolveUnavailable` (no network, no such version, ...) with the
-    last line pip printed.
-    """
-    venv = venvs_dir / "openevolve"
-    bin_dir = venv / "bin"
-    stamp = venv / _STAMP
-    installed = stamp.is_file() and stamp.read_text().strip() == OPENEVOLVE_REQUIREMENT
-    if installed and (bin_dir / "openevolve-run").is_file():
-        return bin_dir
-    if on_install is not None:
-        on_install()
-    if venv.exists():
-        shutil.rmtree(venv)
-    venvs_dir.mkdir(parents=True, exist_ok=True)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w", encoding="utf-8") as output:
-        steps = [
-            [sys.executable, "-m", "venv", str(venv)],
-            [str(bin_dir / "python"), "-m", "pip", "install", "--quiet", OPENEVOLVE_REQUIREMENT],
-        ]
-        for command in steps:
-            try:
-                completed = subprocess.run(
-                    command, stdout=output, stderr=subprocess.STDOUT, timeout=900, check=False
-                )
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                raise OpenEvolveUnavailable(f"{' '.join(command[:3])} failed: {exc}") from exc
-            if completed.returncode != 0:
-                output.flush()
-                raise OpenEvolveUnavailable(
-                    f"installing {OPENEVOLVE_REQUIREMENT} failed: {_last_line(log)} (see {log})"
-                )
-    if not (bin_dir / "openevolve-run").is_file():
-        raise OpenEvolveUnavailable(f"{OPENEVOLVE_REQUIREMENT} installed no openevolve-run")
-    stamp.write_text(OPENEVOLVE_REQUIREMENT + "\n")
-    return bin_dir
-
-
-def _last_line(path: Path) -> str:
-    lines = [
-        line.strip()
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
-        if line.strip() and not line.startswith("WARNING: Location")
-    ]
-    return lines[-1][:200] if lines else "no output"
+    (see :func:`~evoforge.bench.foreign.ensure_venv`)."""
+    return ensure_venv(OPENEVOLVE, venvs_dir, log, on_install)
 
 
 def openevolve_config(
@@ -176,7 +130,7 @@ def run_openevolve(task: Any) -> RunRecord:
     from evoforge.config import resolve_config
     from evoforge.problem import load_problem
 
-    if task.openevolve_bin is None or task.oracle_url is None:
+    if task.engine_bin is None or task.oracle_url is None:
         return task.record(status=STATUS_FAILED, reason="openevolve needs its venv and the oracle")
     started = time.monotonic()
     work = task.run_dir / "openevolve"
@@ -197,7 +151,7 @@ def run_openevolve(task: Any) -> RunRecord:
     )
     (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     command = [
-        str(task.openevolve_bin / "openevolve-run"),
+        str(task.engine_bin / "openevolve-run"),
         str(work / "initial_program.py"),
         str(work / "evaluator.py"),
         "--config",
@@ -207,8 +161,7 @@ def run_openevolve(task: Any) -> RunRecord:
         "--output",
         str(work / "output"),
     ]
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_API_BASE")}
-    env["OPENAI_API_KEY"] = "none"
+    env = engine_environment()
     with (
         ScoringServer(task.problem_dir.resolve(), log) as server,
         open(work / "openevolve.log", "w", encoding="utf-8") as output,
@@ -217,7 +170,7 @@ def run_openevolve(task: Any) -> RunRecord:
             _WRAPPER.format(socket_path=str(server.socket_path), timeout=eval_timeout + 60),
             encoding="utf-8",
         )
-        returncode, stop_reason = _run_in_own_group(
+        returncode, stop_reason = run_in_own_group(
             command, cwd=work, output=output, env=env, timeout=task.max_run_seconds
         )
     if returncode < 0 or returncode == 130:
@@ -257,7 +210,7 @@ def run_openevolve(task: Any) -> RunRecord:
         stop_reason=stop_reason,
         trajectory=trajectory,
         failed_evaluations=count_failed(scores),
-        best_code=_read_best(best_path(log)),
+        best_code=read_best(best_path(log)),
         extra=extra,
     )
 
@@ -282,45 +235,6 @@ def parent_statistics(log_text: str) -> dict[str, int]:
         counts["failed"] += parent in failed
         counts["seed"] += parent == seed_id
     return counts
-
-
-def _run_in_own_group(
-    command: list[str], *, cwd: Path, output: Any, env: dict[str, str], timeout: float | None
-) -> tuple[int, str]:
-    """Run OpenEvolve in a process group of its own; (exit status, stop reason).
-
-    Whatever way it ends (exit, wall-time limit, an interrupt of the bench worker), the
-    whole group is killed afterwards, so its evaluation pool never outlives the run. An
-    interrupt is re-raised after that.
-    """
-    worker_pid = os.getpid()
-    process = subprocess.Popen(
-        command,
-        cwd=cwd,
-        stdout=output,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        env=env,
-        start_new_session=True,
-        # a worker killed outright (kill -9 of the bench's group) must not leave it going
-        preexec_fn=lambda: die_with_parent(signal.SIGTERM, worker_pid),
-    )
-    try:
-        return process.wait(timeout=timeout), "iterations budget reached"
-    except subprocess.TimeoutExpired:
-        return 0, "wall-time budget reached"
-    finally:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
-def _read_best(path: Path) -> str:
-    """The best-scoring program the scoring server kept, or ``""``."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError:
-        return ""
 
 
 def _best_program_info(output_dir: Path) -> dict[str, Any] | None:

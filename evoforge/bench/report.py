@@ -37,6 +37,7 @@ ENGINE_NOTES = {
     "evoforge": "evoforge with its symbolic operators (tune, mutate, crossover, simplify)",
     "evoforge-oracle": "evoforge with only its language-model operators, against the oracle",
     "openevolve": "OpenEvolve 0.4.0 (its own virtual environment) against the same oracle",
+    "shinkaevolve": "ShinkaEvolve 0.0.7 (its own virtual environment) against the same oracle",
     "random-search": "children of the seed from the oracle, one at a time; the best is kept",
     "best-of-n": "all children of the seed from the oracle at once; the best is kept",
 }

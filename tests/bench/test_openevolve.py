@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from evoforge.bench.foreign import STAMP
 from evoforge.bench.openevolve import (
-    _STAMP,
     OPENEVOLVE_REQUIREMENT,
     ensure_openevolve,
     parent_statistics,
@@ -76,7 +76,7 @@ def test_an_installed_openevolve_is_used_without_announcing_an_install(tmp_path:
     bin_dir = tmp_path / "openevolve" / "bin"
     bin_dir.mkdir(parents=True)
     (bin_dir / "openevolve-run").write_text("#!/bin/sh\n")
-    (tmp_path / "openevolve" / _STAMP).write_text(OPENEVOLVE_REQUIREMENT + "\n")
+    (tmp_path / "openevolve" / STAMP).write_text(OPENEVOLVE_REQUIREMENT + "\n")
     announced: list[str] = []
     found = ensure_openevolve(tmp_path, tmp_path / "install.log", lambda: announced.append("x"))
     assert found == bin_dir and announced == []

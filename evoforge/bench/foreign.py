@@ -1,0 +1,149 @@
+"""Engines from other projects, each installed into a virtual environment of its own.
+
+A foreign engine (OpenEvolve, ShinkaEvolve) is a pinned requirement from the package
+registry and the command it installs. :func:`ensure_venv` makes ``VENVS/NAME`` once (a
+plain ``python -m venv`` plus ``pip install``) and reuses it while its stamp names the
+same requirement. :func:`run_in_own_group` runs the engine's command so that nothing it
+starts outlives the run, whatever way the run ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evoforge.bench.lifetime import die_with_parent
+
+STAMP = ".evoforge-installed"
+_INSTALL_TIMEOUT_S = 900
+
+
+@dataclass(frozen=True)
+class ForeignEngine:
+    """An engine from the package registry: its venv's name, the pinned requirement, and
+    the command (in the venv's ``bin``) that the installed package provides."""
+
+    venv: str
+    requirement: str
+    command: str
+
+
+class EngineUnavailable(RuntimeError):
+    """A foreign engine could not be installed; the message says why, in one line."""
+
+
+def ensure_venv(
+    engine: ForeignEngine,
+    venvs_dir: Path,
+    log: Path,
+    on_install: Callable[[], None] | None = None,
+) -> Path:
+    """The ``bin`` directory of a virtual environment holding ``engine``, made if needed
+    (``on_install`` is called first then, and only then).
+
+    Raises :class:`EngineUnavailable` (no network, no such version, ...) with the last
+    line pip printed.
+    """
+    venv = venvs_dir / engine.venv
+    bin_dir = venv / "bin"
+    stamp = venv / STAMP
+    installed = stamp.is_file() and stamp.read_text().strip() == engine.requirement
+    if installed and (bin_dir / engine.command).is_file():
+        return bin_dir
+    if on_install is not None:
+        on_install()
+    if venv.exists():
+        shutil.rmtree(venv)
+    venvs_dir.mkdir(parents=True, exist_ok=True)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w", encoding="utf-8") as output:
+        steps = [
+            [sys.executable, "-m", "venv", str(venv)],
+            [str(bin_dir / "python"), "-m", "pip", "install", "--quiet", engine.requirement],
+        ]
+        for command in steps:
+            try:
+                completed = subprocess.run(
+                    command,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    timeout=_INSTALL_TIMEOUT_S,
+                    check=False,
+                )
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                raise EngineUnavailable(f"{' '.join(command[:3])} failed: {exc}") from exc
+            if completed.returncode != 0:
+                output.flush()
+                raise EngineUnavailable(
+                    f"installing {engine.requirement} failed: {last_line(log)} (see {log})"
+                )
+    if not (bin_dir / engine.command).is_file():
+        raise EngineUnavailable(f"{engine.requirement} installed no {engine.command}")
+    stamp.write_text(engine.requirement + "\n")
+    return bin_dir
+
+
+def last_line(path: Path) -> str:
+    """The last line of pip's output that says something (not a mirror's warning)."""
+    lines = [
+        line.strip()
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+        if line.strip() and not line.startswith("WARNING: Location")
+    ]
+    return lines[-1][:200] if lines else "no output"
+
+
+def run_in_own_group(
+    command: list[str], *, cwd: Path, output: Any, env: dict[str, str], timeout: float | None
+) -> tuple[int, str]:
+    """Run an engine in a process group of its own; (exit status, stop reason).
+
+    Whatever way it ends (exit, wall-time limit, an interrupt of the bench worker), the
+    whole group is killed afterwards, so its evaluation processes never outlive the run.
+    An interrupt is re-raised after that.
+    """
+    worker_pid = os.getpid()
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+        # a worker killed outright (kill -9 of the bench's group) must not leave it going
+        preexec_fn=lambda: die_with_parent(signal.SIGTERM, worker_pid),
+    )
+    try:
+        return process.wait(timeout=timeout), "iterations budget reached"
+    except subprocess.TimeoutExpired:
+        return 0, "wall-time budget reached"
+    finally:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def engine_environment() -> dict[str, str]:
+    """The environment a foreign engine runs in: this one without any real API key or
+    endpoint (the engine talks to the oracle alone), with a placeholder key."""
+    dropped = ("OPENAI_API_KEY", "OPENAI_API_BASE", "OPENAI_BASE_URL")
+    env = {key: value for key, value in os.environ.items() if key not in dropped}
+    env["OPENAI_API_KEY"] = "none"
+    return env
+
+
+def read_best(path: Path) -> str:
+    """The best-scoring program the scoring server kept, or ``""``."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""

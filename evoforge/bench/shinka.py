@@ -1,0 +1,231 @@
+"""The ``shinkaevolve`` engine: ShinkaEvolve from the package registry, against the oracle.
+
+The harness installs ``shinka-evolve==0.0.7`` once into ``OUT/.venvs/shinkaevolve`` and
+reuses it. Each run writes a task directory for ShinkaEvolve's own launcher
+(``shinka_run``): the seed as ``initial.py``, a config that points its language model and
+its embedding model at the oracle, and an ``evaluate.py`` wrapper that sends each program
+ShinkaEvolve hands it to evoforge's sandboxed evaluator (the same
+:class:`~evoforge.bench.evaluate_one.ScoringServer` OpenEvolve's runs use) and writes the
+verdict in ShinkaEvolve's form (``metrics.json`` with ``combined_score``,
+``correct.json``). The scoring server's log counts the evaluations and gives the
+trajectory, independent of ShinkaEvolve's own bookkeeping.
+
+ShinkaEvolve evaluates the initial program as generation 0 and one child per later
+generation, so a budget of B evaluations is B generations. A generation whose answer it
+cannot apply (after its own retries) evaluates nothing, so a run may end with fewer than
+B evaluations; the record says how many it made.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from evoforge.bench.evaluate_one import ScoringServer, best_path
+from evoforge.bench.foreign import (
+    ForeignEngine,
+    engine_environment,
+    read_best,
+    run_in_own_group,
+)
+from evoforge.bench.records import STATUS_FAILED, STATUS_OK, RunRecord, best_so_far, count_failed
+
+SHINKA = ForeignEngine(
+    venv="shinkaevolve", requirement="shinka-evolve==0.0.7", command="shinka_run"
+)
+#: ShinkaEvolve's default is a list of hosted models with a bandit over them; the oracle
+#: is the only model here, so the bandit has one arm.
+_EMBEDDING_MODEL = "oracle-embed"
+
+
+def shinka_config(*, oracle_url: str, seed: int) -> dict[str, Any]:
+    """ShinkaEvolve's config for one run (``shinka_run --config-fname``): its defaults
+    except what parity requires.
+
+    Parity: one evaluation at a time (as evoforge runs with ``workers=1``) and one proposal
+    at a time (so every child is proposed from a database that holds every earlier
+    result, as evoforge's are), the oracle as the only model (its name carries the seed,
+    which keeps each run's draws apart at the shared oracle, as OpenEvolve's runs do) and
+    as the embedding model (ShinkaEvolve's near-copy filter stays on). Everything else
+    (patch types and their odds, islands, parent choice, inspirations) is ShinkaEvolve's
+    default.
+    """
+    base = oracle_url.rstrip("/")
+    return {
+        "evo": {
+            "llm_models": [f"local/oracle-s{seed}@{base}"],
+            "embedding_model": f"local/{_EMBEDDING_MODEL}@{base}",
+        },
+        "max_evaluation_jobs": 1,
+        "max_proposal_jobs": 1,
+        "verbose": True,
+    }
+
+
+_WRAPPER = '''"""ShinkaEvolve's evaluate.py, written by evoforge bench: evoforge scores."""
+
+import argparse
+import json
+import os
+import socket
+
+SOCKET = {socket_path!r}
+TIMEOUT = {timeout!r}
+
+
+def verdict_of(program_path):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.settimeout(TIMEOUT)
+        connection.connect(SOCKET)
+        connection.sendall((json.dumps({{"program": str(program_path)}}) + "\\n").encode())
+        answer = b""
+        while not answer.endswith(b"\\n"):
+            chunk = connection.recv(1 << 16)
+            if not chunk:
+                raise RuntimeError("the evoforge scoring server closed the connection")
+            answer += chunk
+    return json.loads(answer)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--program_path", required=True)
+    parser.add_argument("--results_dir", required=True)
+    args = parser.parse_args()
+    os.makedirs(args.results_dir, exist_ok=True)
+    verdict = verdict_of(os.path.abspath(args.program_path))
+    scored = verdict["status"] == "ok" and verdict["score"] is not None
+    metrics = {{
+        "combined_score": verdict["score"] if scored else 0.0,
+        "public": {{
+            key: value
+            for key, value in dict(verdict.get("metrics") or {{}}).items()
+            if isinstance(value, (int, float))
+        }},
+        "private": {{}},
+    }}
+    correct = {{
+        "correct": scored,
+        "error": None if scored else verdict["status"] + ": " + verdict["reason"][:300],
+    }}
+    with open(os.path.join(args.results_dir, "metrics.json"), "w") as handle:
+        json.dump(metrics, handle)
+    with open(os.path.join(args.results_dir, "correct.json"), "w") as handle:
+        json.dump(correct, handle)
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def run_shinka(task: Any) -> RunRecord:
+    """One ShinkaEvolve run for a :class:`~evoforge.bench.engines.RunTask`; always
+    restarts."""
+    from evoforge.config import resolve_config
+    from evoforge.problem import load_problem
+
+    if task.engine_bin is None or task.oracle_url is None:
+        return task.record(
+            status=STATUS_FAILED, reason="shinkaevolve needs its venv and the oracle"
+        )
+    started = time.monotonic()
+    work = task.run_dir / "shinkaevolve"
+    if work.exists():
+        shutil.rmtree(work)
+    task_dir = work / "task"
+    task_dir.mkdir(parents=True)
+    problem = load_problem(task.problem_dir)
+    eval_timeout = resolve_config(problem_layer=problem.config_layer).evaluator.timeout_s
+    log = work / "evaluations.jsonl"
+    log.touch()
+    (task_dir / "initial.py").write_text(problem.initial_code, encoding="utf-8")
+    config = shinka_config(oracle_url=task.oracle_url, seed=task.seed)
+    (task_dir / "shinka.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    command = [
+        str(task.engine_bin / SHINKA.command),
+        "--task-dir",
+        str(task_dir),
+        "--results_dir",
+        str(work / "results"),
+        "--num_generations",
+        str(max(task.budget, 1)),
+        "--config-fname",
+        "shinka.yaml",
+    ]
+    env = engine_environment()
+    env["PYTHONUNBUFFERED"] = "1"
+    with (
+        ScoringServer(task.problem_dir.resolve(), log) as server,
+        open(work / "shinka.log", "w", encoding="utf-8") as output,
+    ):
+        (task_dir / "evaluate.py").write_text(
+            _WRAPPER.format(socket_path=str(server.socket_path), timeout=eval_timeout + 60),
+            encoding="utf-8",
+        )
+        returncode, stop_reason = run_in_own_group(
+            command, cwd=work, output=output, env=env, timeout=task.max_run_seconds
+        )
+    if returncode < 0 or returncode == 130:
+        from evoforge.bench.engines import RunInterrupted
+
+        raise RunInterrupted(str(work))
+    entries = [
+        json.loads(line)
+        for line in log.read_text(encoding="utf-8").splitlines()
+        if line.strip().startswith("{")
+    ]
+    if returncode != 0:
+        return task.record(
+            status=STATUS_FAILED,
+            evaluations=len(entries),
+            wall_time_s=time.monotonic() - started,
+            reason=f"shinka_run exited with {returncode} (see {work / 'shinka.log'})",
+        )
+    scores: list[float | None] = [entry.get("score") for entry in entries]
+    trajectory = best_so_far(scores)
+    seed_scores = [entry.get("score") for entry in entries if entry.get("is_seed")]
+    extra: dict[str, Any] = {"generations": max(task.budget, 1)}
+    patches = patch_statistics(work / "results")
+    if patches:
+        extra["patch_types"] = patches
+    return task.record(
+        status=STATUS_OK,
+        best_score=trajectory[-1] if trajectory else None,
+        initial_score=seed_scores[0] if seed_scores else None,
+        evaluations=len(entries),
+        wall_time_s=time.monotonic() - started,
+        stop_reason=stop_reason,
+        trajectory=trajectory,
+        failed_evaluations=count_failed(scores),
+        best_code=read_best(best_path(log)),
+        extra=extra,
+    )
+
+
+def patch_statistics(results_dir: Path) -> dict[str, int]:
+    """How many of ShinkaEvolve's stored programs each kind of patch made (``diff``,
+    ``full``, ``cross``, ``init``), read from its database; empty where there is none."""
+    databases = sorted(results_dir.glob("*.sqlite")) + sorted(results_dir.glob("*.db"))
+    counts: dict[str, int] = {}
+    for database in databases:
+        try:
+            with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+                rows = connection.execute("SELECT metadata FROM programs").fetchall()
+        except sqlite3.Error:
+            continue
+        for (metadata,) in rows:
+            try:
+                kind = json.loads(metadata or "{}").get("patch_type") or "init"
+            except (ValueError, AttributeError):
+                continue
+            counts[str(kind)] = counts.get(str(kind), 0) + 1
+        if counts:
+            break
+    return counts
