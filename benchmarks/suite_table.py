@@ -37,7 +37,7 @@ from evoforge.bench.current import (
     current_table,
     standing,
 )
-from evoforge.bench.engines import ENGINES
+from evoforge.bench.engines import DEFAULT_ENGINES
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_SOURCES = (
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"suite_table: no such directory: {', '.join(missing)}", file=sys.stderr)
         return 2
-    engines = list(ENGINES)
+    engines = list(DEFAULT_ENGINES)
     rows = current_rows(
         args.sources,
         SUITE,
