@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import math
 import os
 import shlex
 import sqlite3
@@ -24,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from evoforge import __version__
+from evoforge.argument_types import at_least_one, port_number, seconds, share, whole_number
 from evoforge.atomic_files import staged_directory, write_text_atomically
 from evoforge.check_command import add_check_parser, run_check
 from evoforge.config import ConfigError
@@ -68,50 +68,6 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
-
-
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
-    return value
-
-
-def _port(text: str) -> int:
-    value = _positive_int(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"a port is at most 65535, got {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
-    return value
-
-
-def _at_least_one(text: str) -> int:
-    value = _positive_int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="evoforge", description="Evolve better programs automatically.")
     parser.add_argument("--version", action="version", version=f"evoforge {__version__}")
@@ -119,9 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="start a run on a problem directory")
     run.add_argument("problem_dir", type=Path)
-    run.add_argument("--iterations", type=_positive_int, help="children to propose (budget)")
-    run.add_argument("--seed", type=_positive_int, help="random seed")
-    run.add_argument("--workers", type=_at_least_one, help="evaluations in flight at once")
+    run.add_argument("--iterations", type=whole_number, help="children to propose (budget)")
+    run.add_argument("--seed", type=whole_number, help="random seed")
+    run.add_argument("--workers", type=at_least_one, help="evaluations in flight at once")
     run.add_argument(
         "--executor",
         choices=BACKENDS.names(),
@@ -149,12 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("run_dir", type=Path)
     resume.add_argument(
         "--iterations",
-        type=_positive_int,
+        type=whole_number,
         help="run this many more iterations (default: finish the budget)",
     )
     resume.add_argument(
         "--evaluations",
-        type=_positive_int,
+        type=whole_number,
         help="allow this many more evaluations (a run that stopped at its evaluations budget)",
     )
     resume.add_argument(
@@ -177,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("run_dir", type=Path)
     status.add_argument("--json", action="store_true", help="one JSON object")
 
-    add_view_parsers(commands, _positive_int)
+    add_view_parsers(commands, whole_number)
 
     init = commands.add_parser("init", help="write a working example problem to start from")
     init.add_argument("directory", type=Path)
@@ -185,26 +141,26 @@ def build_parser() -> argparse.ArgumentParser:
     oracle = commands.add_parser(
         "oracle", help="serve an offline stand-in language model (OpenAI-compatible)"
     )
-    oracle.add_argument("--port", type=_port, default=8765, help="0 picks a free port")
+    oracle.add_argument("--port", type=port_number, default=8765, help="0 picks a free port")
     oracle.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
-    oracle.add_argument("--seed", type=_positive_int, default=0, help="answers depend on it")
+    oracle.add_argument("--seed", type=whole_number, default=0, help="answers depend on it")
     oracle.add_argument("--verbose", action="store_true", help="log every request")
     oracle.add_argument(
         "--near-miss-rate",
-        type=_rate,
+        type=share,
         default=0.0,
         help="share of SEARCH/REPLACE answers whose SEARCH text is copied imperfectly",
     )
     oracle.add_argument(
         "--unparseable-rate",
-        type=_rate,
+        type=share,
         default=0.0,
         help="share of answers that hold no code at all",
     )
 
     _add_bench_parser(commands)
     _add_export_parser(commands)
-    add_check_parser(commands, _positive_int)
+    add_check_parser(commands, whole_number)
 
     config = commands.add_parser("config", help="print the default config or its reference")
     config.add_argument(
@@ -233,10 +189,10 @@ def _add_bench_parser(commands: Any) -> None:
         default=list(DEFAULT_ENGINES),
         help=f"any of {', '.join(ENGINES)} (default: {', '.join(DEFAULT_ENGINES)})",
     )
-    bench.add_argument("--seeds", type=_at_least_one, default=3, help="seeds 0..N-1 (default 3)")
+    bench.add_argument("--seeds", type=at_least_one, default=3, help="seeds 0..N-1 (default 3)")
     bench.add_argument(
         "--evaluations",
-        type=_at_least_one,
+        type=at_least_one,
         default=100,
         help="evaluation budget per run, the seed's included (default 100)",
     )
@@ -248,13 +204,13 @@ def _add_bench_parser(commands: Any) -> None:
     )
     bench.add_argument(
         "--jobs",
-        type=_at_least_one,
+        type=at_least_one,
         default=None,
         help="runs at once (default: the CPUs it may use)",
     )
     bench.add_argument(
         "--max-run-seconds",
-        type=_seconds,
+        type=seconds,
         default=None,
         help="wall-time safety limit per run (default: none)",
     )

@@ -11,29 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from evoforge.argument_types import number, whole_number
 from evoforge.export.options import DIFFICULTY_MODES, FORMATS, REASONING_MODES, ExportOptions
 from evoforge.terminal import printable
 
 __all__ = ["add_export_parser", "run_export"]
 
 _DEFAULTS = ExportOptions(format="sft")
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
-
-
-def _number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
 def add_export_parser(commands: Any) -> None:
@@ -53,14 +37,14 @@ def add_export_parser(commands: Any) -> None:
     )
     export.add_argument(
         "--per-parent",
-        type=_count,
+        type=whole_number,
         metavar="N",
         default=_DEFAULTS.per_parent,
         help=f"most improving children per parent (default {_DEFAULTS.per_parent})",
     )
     export.add_argument(
         "--failure-examples",
-        type=_count,
+        type=whole_number,
         metavar="N",
         default=_DEFAULTS.failure_examples,
         help="failed children per parent turned into fix examples, sft only "
@@ -68,14 +52,14 @@ def add_export_parser(commands: Any) -> None:
     )
     export.add_argument(
         "--per-lineage",
-        type=_count,
+        type=whole_number,
         metavar="N",
         default=_DEFAULTS.per_lineage,
         help=f"most examples per lineage (default {_DEFAULTS.per_lineage}; 0: no cap)",
     )
     export.add_argument(
         "--margin",
-        type=_number,
+        type=number,
         metavar="M",
         default=_DEFAULTS.margin,
         help="preference: chosen beats rejected by more than M x |parent score| "
@@ -83,21 +67,21 @@ def add_export_parser(commands: Any) -> None:
     )
     export.add_argument(
         "--rejected-per-chosen",
-        type=_count,
+        type=whole_number,
         metavar="N",
         default=_DEFAULTS.rejected_per_chosen,
         help=f"preference: pairs per chosen child (default {_DEFAULTS.rejected_per_chosen})",
     )
     export.add_argument(
         "--validation",
-        type=_number,
+        type=number,
         metavar="SHARE",
         default=_DEFAULTS.validation,
         help=f"share of examples held out, whole lineages (default {_DEFAULTS.validation})",
     )
     export.add_argument(
         "--seed",
-        type=_count,
+        type=whole_number,
         metavar="S",
         default=_DEFAULTS.seed,
         help="which lineages are held out (default 0)",
