@@ -1,7 +1,7 @@
 """Print the suite's current table from the measured result directories.
 
     .venv/bin/python benchmarks/suite_table.py [--sources DIR ...] [--seeds 5]
-        [--problem-seeds cap_set_8=15 ...] [--evaluations 500]
+        [--problem-seeds cap_set_8=15 ...] [--evaluations 500] [--engines ENGINE ...]
 
 For each of the 13 suite problems each engine's cell comes from the first directory in
 ``--sources`` that has that engine finished on every seed (default: symbolic evoforge's
@@ -21,7 +21,10 @@ the first of the isolated re-run and the first full suite that has the problem w
 (the rows the suite's goals were set against; the isolated re-run for the five problems
 whose evaluators changed with the isolated form), flagging each median that fell by
 more than that row's IQR.
-The README's benchmark table is this script's output.
+The README's benchmark table is this script's output. ``--engines`` picks the columns
+(default: the five of the README's table); with ``shinkaevolve`` among them a row is
+measured only where ShinkaEvolve's runs are, and the summary also sets symbolic evoforge
+against ShinkaEvolve.
 """
 
 from __future__ import annotations
@@ -37,10 +40,11 @@ from evoforge.bench.current import (
     current_table,
     standing,
 )
-from evoforge.bench.engines import DEFAULT_ENGINES
+from evoforge.bench.engines import DEFAULT_ENGINES, ENGINE_SHINKA, ENGINES
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_SOURCES = (
+    RESULTS / "suite-shinkaevolve-a6a7e7a-500",
     RESULTS / "suite-evoforge-9776965-cap-set-15",
     RESULTS / "suite-evoforge-oracle-3324c43-cap-set-15",
     RESULTS / "suite-cap-set-8-15-seeds",
@@ -85,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--evaluations", type=int, default=500)
     parser.add_argument(
+        "--engines", nargs="+", choices=ENGINES, default=list(DEFAULT_ENGINES), metavar="ENGINE"
+    )
+    parser.add_argument(
         "--against",
         nargs="*",
         type=Path,
@@ -104,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"suite_table: no such directory: {', '.join(missing)}", file=sys.stderr)
         return 2
-    engines = list(DEFAULT_ENGINES)
+    engines = list(dict.fromkeys(args.engines))
     rows = current_rows(
         args.sources,
         SUITE,
@@ -123,6 +130,15 @@ def main(argv: list[str] | None = None) -> int:
         f"({', '.join(mine.tied_with_rival) or 'none'}), behind on "
         f"{len(mine.behind_rival)} ({', '.join(mine.behind_rival) or 'none'})."
     )
+    if ENGINE_SHINKA in engines and "evoforge" in engines:
+        against = standing(rows, rival=ENGINE_SHINKA)
+        print(
+            f"Against ShinkaEvolve, over the {against.measured} problems measured: ahead on "
+            f"{len(against.ahead_of_rival)} ({', '.join(against.ahead_of_rival) or 'none'}), "
+            f"tied on {len(against.tied_with_rival)} "
+            f"({', '.join(against.tied_with_rival) or 'none'}), behind on "
+            f"{len(against.behind_rival)} ({', '.join(against.behind_rival) or 'none'})."
+        )
     if args.against:
         earlier = current_rows(args.against, SUITE, ["evoforge"], seeds=5, budget=args.evaluations)
         print()
