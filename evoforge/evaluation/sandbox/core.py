@@ -25,11 +25,9 @@ launcher could not start, a namespace could not be made) is returned in
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import select
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -42,8 +40,8 @@ from evoforge.evaluation.sandbox.cgroups import RunCgroups, memory_cgroup_root, 
 from evoforge.evaluation.sandbox.jail import jail_spec
 from evoforge.evaluation.sandbox.output import drain, read_head_tail, read_regular_file
 from evoforge.evaluation.sandbox.probes import (
-    LAUNCHER_PATH,
     filesystem_isolation,
+    launcher_command,
     launcher_spec,
     network_isolation,
 )
@@ -343,15 +341,7 @@ class _Process:
         )
         status_read, status_write = os.pipe()
         self.status_read = status_read
-        launcher = [
-            sys.executable,
-            "-I",
-            "-S",
-            str(LAUNCHER_PATH),
-            str(status_write),
-            json.dumps(spec),
-            *argv,
-        ]
+        launcher = launcher_command(status_write, spec, *argv)
         self.started_at = time.monotonic() if deadline_from is None else deadline_from
         self.deadline = self.started_at + limits.timeout_s
         try:

@@ -17,6 +17,7 @@ from evoforge.evaluation.sandbox.reaper import PROBE_PREFIX, claim_directory, re
 __all__ = [
     "LAUNCHER_PATH",
     "filesystem_isolation",
+    "launcher_command",
     "launcher_spec",
     "limits_out_of_reach",
     "network_isolation",
@@ -148,20 +149,9 @@ def _probe_filesystem_isolation(network_mode: str) -> str:
         python = jail_python()
         spec = launcher_spec([], network_mode, "mountns", 1, jail=jail_spec(root, workdir, python))
         done = subprocess.run(
-            [
-                sys.executable,
-                "-I",
-                "-S",
-                str(LAUNCHER_PATH),
-                str(status_write),
-                json.dumps(spec),
-                python,
-                "-I",
-                "-S",
-                "-c",
-                _FILESYSTEM_CHECK,
-                str(hidden),
-            ],
+            launcher_command(
+                status_write, spec, python, "-I", "-S", "-c", _FILESYSTEM_CHECK, str(hidden)
+            ),
             cwd=workdir,
             capture_output=True,
             text=True,
@@ -219,6 +209,12 @@ def launcher_spec(
         "keep_capabilities": keep_capabilities,
         "cpu": cpu,
     }
+
+
+def launcher_command(status_fd: int, spec: dict[str, object], *argv: str) -> list[str]:
+    """The command that starts the launcher with ``spec`` (it reports its setup on
+    ``status_fd``) and has it run ``argv`` once the limits and namespaces are in place."""
+    return [sys.executable, "-I", "-S", str(LAUNCHER_PATH), str(status_fd), json.dumps(spec), *argv]
 
 
 #: Per limit a run sets: the setting that sizes it, its unit in bytes (1: a count), the

@@ -25,7 +25,6 @@ import select
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -38,7 +37,7 @@ from evoforge.evaluation.environment import sanitized_environment
 from evoforge.evaluation.sandbox.cgroups import cgroup_roots, group_prefix, remove_groups
 from evoforge.evaluation.sandbox.jail import jail_spec
 from evoforge.evaluation.sandbox.output import drain, head_tail
-from evoforge.evaluation.sandbox.probes import LAUNCHER_PATH, launcher_spec
+from evoforge.evaluation.sandbox.probes import launcher_command, launcher_spec
 from evoforge.evaluation.sandbox.reaper import (
     MARKER_VARIABLE,
     claim_directory,
@@ -167,19 +166,15 @@ class ProcessTemplate:
             "group_prefix": self._state.group_prefix,
         }
         status_read, status_write = os.pipe()
-        argv = [
-            sys.executable,
-            "-I",
-            "-S",
-            str(LAUNCHER_PATH),
-            str(status_write),
-            json.dumps(spec),
+        argv = launcher_command(
+            status_write,
+            spec,
             self.python,
             "-I",
             str(ZYGOTE_PATH),
             str(theirs.fileno()),
             json.dumps(zygote_spec),
-        ]
+        )
         stderr_path = self._state.capture / "template-stderr"
         try:
             with open(stderr_path, "wb") as err:
