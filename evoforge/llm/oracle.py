@@ -5,7 +5,8 @@ on 127.0.0.1. For a chat request it finds the program in the prompt (the first f
 code block under a ``## Current program`` heading, the convention of evoforge's prompt
 templates; failing that, the last fenced block holding evolve markers), makes a child
 with evoforge's symbolic operators (``tune`` or ``mutate``; ``crossover`` when the
-prompt also has a ``## Second parent``), and answers as the prompt asks: SEARCH/REPLACE
+prompt also has a ``## Second parent``, or ShinkaEvolve's ``# Crossover Inspiration
+Programs``), and answers as the prompt asks: SEARCH/REPLACE
 edits when it says ``Answer format: SEARCH/REPLACE``, otherwise the whole program in a
 fenced block. A prompt without a program gets a polite answer with no code.
 Requests about the run (a new system instruction, a run note) get the deterministic
@@ -86,9 +87,18 @@ __all__ = [
 
 ORACLE_MODEL = "oracle"
 # the heading names the program itself: "Current program", "Current Program (score 1)",
-# but not "Current Program Information" (OpenEvolve's metrics section, before its history)
+# but not "Current Program Information" (OpenEvolve's metrics section, before its history);
+# ShinkaEvolve's crossover prompt names its second program "Crossover Inspiration Programs"
 _HEADING_RE = re.compile(
-    r"^#{1,6}[ \t]*(current program|second parent)(?![ \t]*\w)[^\n]*$", re.I | re.M
+    r"^#{1,6}[ \t]*(current program|second parent|crossover inspiration programs?)"
+    r"(?![ \t]*\w)[^\n]*$",
+    re.I | re.M,
+)
+_CURRENT_HEADINGS = ("current program",)
+_SECOND_PARENT_HEADINGS = (
+    "second parent",
+    "crossover inspiration program",
+    "crossover inspiration programs",
 )
 _MARKER = "EVOLVE-BLOCK-START"
 _ATTEMPTS = 6
@@ -205,9 +215,9 @@ def embed_text(text: str) -> list[float]:
     return [float(x) for x in vector / norm]
 
 
-def _program_after(text: str, heading: str) -> str | None:
+def _program_after(text: str, headings: tuple[str, ...]) -> str | None:
     for match in _HEADING_RE.finditer(text):
-        if match.group(1).lower() == heading:
+        if match.group(1).lower() in headings:
             blocks = code_blocks(text[match.end() :])
             if blocks:
                 return blocks[0][1]
@@ -216,11 +226,11 @@ def _program_after(text: str, heading: str) -> str | None:
 
 def find_programs(prompt: str) -> tuple[str | None, str | None]:
     """The current program and the second parent (for crossover) found in a prompt."""
-    current = _program_after(prompt, "current program")
+    current = _program_after(prompt, _CURRENT_HEADINGS)
     if current is None:
         with_markers = [body for _, body in code_blocks(prompt) if _MARKER in body]
         current = with_markers[-1] if with_markers else None
-    return current, _program_after(prompt, "second parent")
+    return current, _program_after(prompt, _SECOND_PARENT_HEADINGS)
 
 
 def wants_diff(prompt: str) -> bool:

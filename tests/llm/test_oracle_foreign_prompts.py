@@ -1,4 +1,5 @@
-"""The oracle with prompts evoforge did not write (OpenEvolve's), and unseeded requests."""
+"""The oracle with prompts evoforge did not write (OpenEvolve's, ShinkaEvolve's), and unseeded
+requests."""
 
 from __future__ import annotations
 
@@ -39,6 +40,57 @@ You MUST use the exact SEARCH/REPLACE diff format shown below to indicate change
 # New replacement code
 >>>>>>> REPLACE
 """
+
+
+# the shapes of ShinkaEvolve 0.0.7's diff and crossover prompts (its system message asks
+# for SEARCH/REPLACE edits in a diff, for a whole program in <CODE> in a crossover)
+SHINKA_DIFF_PROMPT = f"""# Current program
+
+Here is the current program we are trying to improve:
+
+```python
+{SEED_CODE}
+```
+
+Here are the performance metrics of the program:
+
+combined_score: 0.37
+
+# Task
+
+Describe each change with a SEARCH/REPLACE block.
+"""
+SHINKA_CROSS_PROMPT = f"""# Current program
+
+Here is the current program we are trying to improve:
+
+```python
+{SEED_CODE}
+```
+
+# Task
+
+Perform a cross-over between the code script above and the one below.
+
+# Crossover Inspiration Programs
+```python
+{OTHER_CODE}
+```
+
+Performance metrics: combined_score: 0.41
+"""
+
+
+def test_shinkaevolve_prompts_find_the_current_program_and_the_crossover_partner() -> None:
+    current, second = find_programs(SHINKA_DIFF_PROMPT)
+    assert current is not None and current.strip() == SEED_CODE.strip()
+    assert second is None and wants_diff(SHINKA_DIFF_PROMPT)
+    current, second = find_programs(SHINKA_CROSS_PROMPT)
+    assert current is not None and current.strip() == SEED_CODE.strip()
+    assert second is not None and second.strip() == OTHER_CODE.strip()
+    assert not wants_diff(SHINKA_CROSS_PROMPT)
+    answer = answer_prompt(0, [{"role": "user", "content": SHINKA_CROSS_PROMPT}], 0, 1)[0]
+    assert "```python" in answer and "EVOLVE-BLOCK-START" in answer  # a whole program
 
 
 def test_openevolve_prompt_finds_the_current_program_not_the_history() -> None:
