@@ -44,7 +44,7 @@ from evoforge.bench.engines import DEFAULT_ENGINES, ENGINE_SHINKA, ENGINES
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_SOURCES = (
-    RESULTS / "suite-shinkaevolve-a6a7e7a-500",
+    RESULTS / "suite-shinkaevolve-54647d0-500",
     RESULTS / "suite-evoforge-9776965-cap-set-15",
     RESULTS / "suite-evoforge-oracle-3324c43-cap-set-15",
     RESULTS / "suite-cap-set-8-15-seeds",
