@@ -1,0 +1,114 @@
+"""The figures of this directory's NOTES.md, from the committed records.
+
+    .venv/bin/python benchmarks/results/suite-shinkaevolve-54647d0-500/figures.py
+
+For each problem on which ShinkaEvolve has finished all five seeds here: its median best
+score (IQR), the medians of symbolic evoforge, evoforge-oracle and OpenEvolve from the
+README's table (the cells `benchmarks/suite_table.py` takes, cap_set_8 over seeds 0-4
+like the rest), two-sided Mann-Whitney p-values of ShinkaEvolve against each evoforge
+engine, its share of failed evaluations and its programs' patch types.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from scipy.stats import mannwhitneyu
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))  # benchmarks/, for suite_table's sources
+
+import suite_table  # noqa: E402
+
+from evoforge.bench.current import current_rows  # noqa: E402
+
+SHINKA = "shinkaevolve"
+RIVALS = ("evoforge", "evoforge-oracle", "openevolve")
+
+
+def _shinka_runs() -> dict[str, list[dict]]:
+    """problem -> ShinkaEvolve's finished 500-evaluation runs here, seeds 0-4."""
+    found: dict[str, list[dict]] = {}
+    for line in (HERE / "runs.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        if row["status"] == "ok" and row["budget"] == 500 and 0 <= row["seed"] < 5:
+            found.setdefault(row["problem"], []).append(row)
+    return {problem: rows for problem, rows in found.items() if len(rows) == 5}
+
+
+def _scores(rows: list[dict]) -> list[float]:
+    return [float(row["best_score"]) for row in rows]
+
+
+def main() -> int:
+    finished = _shinka_runs()
+    problems = [problem for problem in suite_table.SUITE if problem in finished]
+    sources = [s for s in suite_table.DEFAULT_SOURCES if (s / "runs.jsonl").is_file()]
+    rows = {
+        row.problem: row
+        for row in current_rows(sources, problems, list(RIVALS), seeds=5, budget=500)
+    }
+    print(
+        "| problem | ShinkaEvolve (IQR) | evoforge | evoforge-oracle | OpenEvolve "
+        "| p against evoforge | p against evoforge-oracle | failed | patches diff / full / cross |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    for problem in problems:
+        runs = finished[problem]
+        mine = _scores(runs)
+        q25, _, q75 = statistics.quantiles(mine, n=4, method="inclusive")
+        row = rows[problem]
+        cells = []
+        p_values = []
+        for rival in RIVALS:
+            median = row.median(rival)
+            cells.append("–" if median is None else f"{median:.4f}")
+        for rival in RIVALS[:2]:
+            theirs = [
+                float(r.best_score)
+                for r in _rival_runs(sources, problem, rival)
+                if r.best_score is not None
+            ]
+            same = sorted(theirs) == sorted(mine)
+            p_values.append("–" if not theirs else f"{1.0 if same else _p(mine, theirs):.2f}")
+        failed = sum(r["failed_evaluations"] for r in runs) / sum(r["evaluations"] for r in runs)
+        kinds = {"diff": 0, "full": 0, "cross": 0}
+        for run in runs:
+            for kind, count in run.get("extra", {}).get("patch_types", {}).items():
+                if kind in kinds:
+                    kinds[kind] += count
+        total = sum(kinds.values()) or 1
+        patches = " / ".join(f"{100 * kinds[k] / total:.0f} %" for k in ("diff", "full", "cross"))
+        print(
+            f"| {problem} | {statistics.median(mine):.4f} ({q25:.4f}-{q75:.4f}) | "
+            + " | ".join(cells)
+            + f" | {' | '.join(p_values)} | {100 * failed:.0f} % | {patches} |"
+        )
+    return 0
+
+
+def _p(a: list[float], b: list[float]) -> float:
+    return float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
+
+
+def _rival_runs(sources: list[Path], problem: str, engine: str) -> list:
+    """The runs of ``engine`` on ``problem`` behind its cell (the first source with all
+    five seeds), as current_rows chooses them."""
+    from evoforge.bench.records import RUNS_FILENAME, STATUS_OK, read_records
+
+    for source in sources:
+        runs = [
+            r
+            for r in read_records(source / RUNS_FILENAME).values()
+            if r.problem == problem and r.engine == engine and r.budget == 500 and 0 <= r.seed < 5
+        ]
+        if len(runs) == 5 and all(r.status == STATUS_OK for r in runs):
+            return runs
+    return []
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
