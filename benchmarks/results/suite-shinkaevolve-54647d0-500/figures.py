@@ -40,7 +40,13 @@ def _shinka_runs() -> dict[str, list[dict]]:
 
 
 def _scores(rows: list[dict]) -> list[float]:
-    return [float(row["best_score"]) for row in rows]
+    return [_tie(row["best_score"]) for row in rows]
+
+
+def _tie(score: float) -> float:
+    """A score rounded to 9 decimals: the same construction scored by different runs
+    can differ in the last bits, which a rank test would read as an order."""
+    return round(float(score), 9)
 
 
 def main() -> int:
@@ -68,7 +74,7 @@ def main() -> int:
             cells.append("–" if median is None else f"{median:.4f}")
         for rival in RIVALS[:2]:
             theirs = [
-                float(r.best_score)
+                _tie(r.best_score)
                 for r in _rival_runs(sources, problem, rival)
                 if r.best_score is not None
             ]
