@@ -21,11 +21,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
 from evoforge.bench.evaluate_one import best_path
 from evoforge.bench.lifetime import die_with_parent
 from evoforge.bench.records import STATUS_FAILED, STATUS_OK, RunRecord, best_so_far, count_failed
+
+if TYPE_CHECKING:
+    from evoforge.bench.engines import RunTask
 
 STAMP = ".evoforge-installed"
 _INSTALL_TIMEOUT_S = 900
@@ -159,7 +162,7 @@ class ForeignRun:
     by the engine's wrapper to evoforge's scoring server, whose log (``evaluations.jsonl``)
     counts them and gives the trajectory, independent of the engine's own bookkeeping."""
 
-    def __init__(self, task: Any, name: str) -> None:
+    def __init__(self, task: RunTask, name: str) -> None:
         from evoforge.config import resolve_config
         from evoforge.problem import load_problem
 
@@ -213,30 +216,24 @@ class ForeignRun:
         ]
         wall_time_s = time.monotonic() - self.started
         if returncode != 0:
-            return cast(
-                RunRecord,
-                self.task.record(
-                    status=STATUS_FAILED,
-                    evaluations=len(entries),
-                    wall_time_s=wall_time_s,
-                    reason=f"{program} exited with {returncode} (see {self.output})",
-                ),
+            return self.task.record(
+                status=STATUS_FAILED,
+                evaluations=len(entries),
+                wall_time_s=wall_time_s,
+                reason=f"{program} exited with {returncode} (see {self.output})",
             )
         scores: list[float | None] = [entry.get("score") for entry in entries]
         trajectory = best_so_far(scores)
         seed_scores = [entry.get("score") for entry in entries if entry.get("is_seed")]
-        return cast(
-            RunRecord,
-            self.task.record(
-                status=STATUS_OK,
-                best_score=trajectory[-1] if trajectory else None,
-                initial_score=seed_scores[0] if seed_scores else None,
-                evaluations=len(entries),
-                wall_time_s=wall_time_s,
-                stop_reason=stop_reason,
-                trajectory=trajectory,
-                failed_evaluations=count_failed(scores),
-                best_code=read_best(best_path(self.log)),
-                extra=extra,
-            ),
+        return self.task.record(
+            status=STATUS_OK,
+            best_score=trajectory[-1] if trajectory else None,
+            initial_score=seed_scores[0] if seed_scores else None,
+            evaluations=len(entries),
+            wall_time_s=wall_time_s,
+            stop_reason=stop_reason,
+            trajectory=trajectory,
+            failed_evaluations=count_failed(scores),
+            best_code=read_best(best_path(self.log)),
+            extra=extra,
         )

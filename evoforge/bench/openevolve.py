@@ -21,12 +21,15 @@ import json
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from evoforge.bench.foreign import ForeignEngine, ForeignRun, ensure_venv
 from evoforge.bench.records import STATUS_FAILED, RunRecord
+
+if TYPE_CHECKING:
+    from evoforge.bench.engines import RunTask
 
 OPENEVOLVE = ForeignEngine(
     venv="openevolve", requirement="openevolve==0.4.0", command="openevolve-run"
@@ -116,13 +119,10 @@ def evaluate(program_path):
 '''
 
 
-def run_openevolve(task: Any) -> RunRecord:
+def run_openevolve(task: RunTask) -> RunRecord:
     """One OpenEvolve run for a :class:`~evoforge.bench.engines.RunTask`; always restarts."""
     if task.engine_bin is None or task.oracle_url is None:
-        return cast(
-            RunRecord,
-            task.record(status=STATUS_FAILED, reason="openevolve needs its venv and the oracle"),
-        )
+        return task.record(status=STATUS_FAILED, reason="openevolve needs its venv and the oracle")
     run = ForeignRun(task, "openevolve")
     work = run.work
     (work / "initial_program.py").write_text(run.problem.initial_code, encoding="utf-8")

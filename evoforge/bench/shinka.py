@@ -21,18 +21,21 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from evoforge.bench.foreign import ForeignEngine, ForeignRun
 from evoforge.bench.records import STATUS_FAILED, RunRecord
 
+if TYPE_CHECKING:
+    from evoforge.bench.engines import RunTask
+
 SHINKA = ForeignEngine(
     venv="shinkaevolve", requirement="shinka-evolve==0.0.7", command="shinka_run"
 )
-#: ShinkaEvolve's default is a list of hosted models with a bandit over them; the oracle
-#: is the only model here, so the bandit has one arm.
+
+#: The model name ShinkaEvolve asks the oracle's embeddings of (the oracle serves any name).
 _EMBEDDING_MODEL = "oracle-embed"
 
 
@@ -117,13 +120,12 @@ if __name__ == "__main__":
 '''
 
 
-def run_shinka(task: Any) -> RunRecord:
+def run_shinka(task: RunTask) -> RunRecord:
     """One ShinkaEvolve run for a :class:`~evoforge.bench.engines.RunTask`; always
     restarts."""
     if task.engine_bin is None or task.oracle_url is None:
-        return cast(
-            RunRecord,
-            task.record(status=STATUS_FAILED, reason="shinkaevolve needs its venv and the oracle"),
+        return task.record(
+            status=STATUS_FAILED, reason="shinkaevolve needs its venv and the oracle"
         )
     run = ForeignRun(task, "shinkaevolve")
     task_dir = run.work / "task"
