@@ -4,23 +4,31 @@ A foreign engine (OpenEvolve, ShinkaEvolve) is a pinned requirement from the pac
 registry and the command it installs. :func:`ensure_venv` makes ``VENVS/NAME`` once (a
 plain ``python -m venv`` plus ``pip install``) and reuses it while its stamp names the
 same requirement. :func:`run_in_own_group` runs the engine's command so that nothing it
-starts outlives the run, whatever way the run ends.
+starts outlives the run, whatever way the run ends. :class:`ForeignRun` is one run:
+its directory, the scoring server its wrapper talks to, and its record.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from evoforge.bench.evaluate_one import best_path
 from evoforge.bench.lifetime import die_with_parent
+from evoforge.bench.records import STATUS_FAILED, STATUS_OK, RunRecord, best_so_far, count_failed
+
+if TYPE_CHECKING:
+    from evoforge.bench.engines import RunTask
 
 STAMP = ".evoforge-installed"
 _INSTALL_TIMEOUT_S = 900
@@ -147,3 +155,85 @@ def read_best(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except OSError:
         return ""
+
+
+class ForeignRun:
+    """One run of a foreign engine in ``RUN_DIR/NAME`` (made afresh), its evaluations sent
+    by the engine's wrapper to evoforge's scoring server, whose log (``evaluations.jsonl``)
+    counts them and gives the trajectory, independent of the engine's own bookkeeping."""
+
+    def __init__(self, task: RunTask, name: str) -> None:
+        from evoforge.config import resolve_config
+        from evoforge.problem import load_problem
+
+        self.task = task
+        self.name = name
+        self.started = time.monotonic()
+        self.work: Path = task.run_dir / name
+        if self.work.exists():
+            shutil.rmtree(self.work)
+        self.work.mkdir(parents=True)
+        self.problem = load_problem(task.problem_dir)
+        config = resolve_config(problem_layer=self.problem.config_layer)
+        self.eval_timeout: float = config.evaluator.timeout_s
+        self.log = self.work / "evaluations.jsonl"
+        self.log.touch()
+        self.output = self.work / f"{name}.log"
+
+    def run(self, command: list[str], *, wrapper: str, wrapper_path: Path) -> tuple[int, str]:
+        """Serve the scoring server, write ``wrapper`` (a template with ``socket_path`` and
+        ``timeout``) to ``wrapper_path`` and run ``command`` in ``work`` until it ends;
+        (exit status, stop reason). A run ended by a signal raises ``RunInterrupted``."""
+        from evoforge.bench.engines import RunInterrupted
+        from evoforge.bench.evaluate_one import ScoringServer
+
+        env = engine_environment()
+        env["PYTHONUNBUFFERED"] = "1"
+        with (
+            ScoringServer(self.task.problem_dir.resolve(), self.log) as server,
+            open(self.output, "w", encoding="utf-8") as output,
+        ):
+            wrapper_path.write_text(
+                wrapper.format(socket_path=str(server.socket_path), timeout=self.eval_timeout + 60),
+                encoding="utf-8",
+            )
+            returncode, stop_reason = run_in_own_group(
+                command, cwd=self.work, output=output, env=env, timeout=self.task.max_run_seconds
+            )
+        if returncode < 0 or returncode == 130:
+            raise RunInterrupted(str(self.work))
+        return returncode, stop_reason
+
+    def record(
+        self, returncode: int, stop_reason: str, *, program: str, extra: dict[str, Any]
+    ) -> RunRecord:
+        """The run's record from the scoring server's log: failed (naming ``program``'s
+        exit status and its output file) when the engine exited with an error."""
+        entries = [
+            json.loads(line)
+            for line in self.log.read_text(encoding="utf-8").splitlines()
+            if line.strip().startswith("{")
+        ]
+        wall_time_s = time.monotonic() - self.started
+        if returncode != 0:
+            return self.task.record(
+                status=STATUS_FAILED,
+                evaluations=len(entries),
+                wall_time_s=wall_time_s,
+                reason=f"{program} exited with {returncode} (see {self.output})",
+            )
+        scores: list[float | None] = [entry.get("score") for entry in entries]
+        trajectory = best_so_far(scores)
+        seed_scores = [entry.get("score") for entry in entries if entry.get("is_seed")]
+        return self.task.record(
+            status=STATUS_OK,
+            best_score=trajectory[-1] if trajectory else None,
+            initial_score=seed_scores[0] if seed_scores else None,
+            evaluations=len(entries),
+            wall_time_s=wall_time_s,
+            stop_reason=stop_reason,
+            trajectory=trajectory,
+            failed_evaluations=count_failed(scores),
+            best_code=read_best(best_path(self.log)),
+            extra=extra,
+        )

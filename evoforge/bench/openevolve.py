@@ -19,23 +19,17 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from evoforge.bench.evaluate_one import ScoringServer, best_path
-from evoforge.bench.foreign import (
-    ForeignEngine,
-    engine_environment,
-    ensure_venv,
-    read_best,
-    run_in_own_group,
-)
-from evoforge.bench.records import STATUS_FAILED, STATUS_OK, RunRecord, best_so_far, count_failed
+from evoforge.bench.foreign import ForeignEngine, ForeignRun, ensure_venv
+from evoforge.bench.records import STATUS_FAILED, RunRecord
+
+if TYPE_CHECKING:
+    from evoforge.bench.engines import RunTask
 
 OPENEVOLVE = ForeignEngine(
     venv="openevolve", requirement="openevolve==0.4.0", command="openevolve-run"
@@ -125,33 +119,23 @@ def evaluate(program_path):
 '''
 
 
-def run_openevolve(task: Any) -> RunRecord:
+def run_openevolve(task: RunTask) -> RunRecord:
     """One OpenEvolve run for a :class:`~evoforge.bench.engines.RunTask`; always restarts."""
-    from evoforge.config import resolve_config
-    from evoforge.problem import load_problem
-
     if task.engine_bin is None or task.oracle_url is None:
         return task.record(status=STATUS_FAILED, reason="openevolve needs its venv and the oracle")
-    started = time.monotonic()
-    work = task.run_dir / "openevolve"
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
-    problem = load_problem(task.problem_dir)
-    eval_timeout = resolve_config(problem_layer=problem.config_layer).evaluator.timeout_s
-    log = work / "evaluations.jsonl"
-    log.touch()
-    (work / "initial_program.py").write_text(problem.initial_code, encoding="utf-8")
+    run = ForeignRun(task, "openevolve")
+    work = run.work
+    (work / "initial_program.py").write_text(run.problem.initial_code, encoding="utf-8")
     iterations = max(task.budget - 1, 0)
     config = openevolve_config(
         oracle_url=task.oracle_url,
         seed=task.seed,
         iterations=iterations,
-        timeout_s=eval_timeout + 90,
+        timeout_s=run.eval_timeout + 90,
     )
     (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     command = [
-        str(task.engine_bin / "openevolve-run"),
+        str(task.engine_bin / OPENEVOLVE.command),
         str(work / "initial_program.py"),
         str(work / "evaluator.py"),
         "--config",
@@ -161,58 +145,16 @@ def run_openevolve(task: Any) -> RunRecord:
         "--output",
         str(work / "output"),
     ]
-    env = engine_environment()
-    with (
-        ScoringServer(task.problem_dir.resolve(), log) as server,
-        open(work / "openevolve.log", "w", encoding="utf-8") as output,
-    ):
-        (work / "evaluator.py").write_text(
-            _WRAPPER.format(socket_path=str(server.socket_path), timeout=eval_timeout + 60),
-            encoding="utf-8",
-        )
-        returncode, stop_reason = run_in_own_group(
-            command, cwd=work, output=output, env=env, timeout=task.max_run_seconds
-        )
-    if returncode < 0 or returncode == 130:
-        from evoforge.bench.engines import RunInterrupted
-
-        raise RunInterrupted(str(work))
-    entries = [
-        json.loads(line)
-        for line in log.read_text(encoding="utf-8").splitlines()
-        if line.strip().startswith("{")
-    ]
-    if returncode != 0:
-        return task.record(
-            status=STATUS_FAILED,
-            evaluations=len(entries),
-            wall_time_s=time.monotonic() - started,
-            reason=f"openevolve-run exited with {returncode} (see {work / 'openevolve.log'})",
-        )
-    scores: list[float | None] = [entry.get("score") for entry in entries]
-    trajectory = best_so_far(scores)
-    seed_scores = [entry.get("score") for entry in entries if entry.get("is_seed")]
+    returncode, stop_reason = run.run(command, wrapper=_WRAPPER, wrapper_path=work / "evaluator.py")
     extra: dict[str, Any] = {"iterations": iterations}
-    parents = parent_statistics(
-        (work / "openevolve.log").read_text(encoding="utf-8", errors="replace")
-    )
-    if parents["iterations"]:
-        extra["parents"] = parents
-    info = _best_program_info(work / "output")
-    if info is not None:
-        extra["openevolve_best_metrics"] = info.get("metrics")
-    return task.record(
-        status=STATUS_OK,
-        best_score=trajectory[-1] if trajectory else None,
-        initial_score=seed_scores[0] if seed_scores else None,
-        evaluations=len(entries),
-        wall_time_s=time.monotonic() - started,
-        stop_reason=stop_reason,
-        trajectory=trajectory,
-        failed_evaluations=count_failed(scores),
-        best_code=read_best(best_path(log)),
-        extra=extra,
-    )
+    if returncode == 0:
+        parents = parent_statistics(run.output.read_text(encoding="utf-8", errors="replace"))
+        if parents["iterations"]:
+            extra["parents"] = parents
+        info = _best_program_info(work / "output")
+        if info is not None:
+            extra["openevolve_best_metrics"] = info.get("metrics")
+    return run.record(returncode, stop_reason, program="openevolve-run", extra=extra)
 
 
 _EVALUATED_RE = re.compile(r"Evaluated program ([0-9a-f-]{36}) in ")

@@ -60,6 +60,7 @@ class EngineStats:
     failed_runs: int = 0  # how many runs the failed share rests on
     operators: tuple[tuple[str, int, int, int], ...] = ()  # (name, evaluated, failed, improved)
     parents: tuple[int, int, int] | None = None  # OpenEvolve: (iterations, failed, seed)
+    patch_types: tuple[tuple[str, int], ...] = ()  # ShinkaEvolve: (kind, programs), most first
     median_ci: Interval | None = None  # the median with its 95 % bootstrap interval
 
 
@@ -100,6 +101,7 @@ def summarise(
                     failed_runs=len(counted),
                     operators=_operator_totals(done),
                     parents=_parent_totals(done),
+                    patch_types=_patch_type_totals(done),
                     median_ci=median_interval(scores.tolist()) if scores.size else None,
                 )
             )
@@ -140,6 +142,17 @@ def _parent_totals(records: Sequence[RunRecord]) -> tuple[int, int, int] | None:
     for parents in found:
         _add_counts(total, parents, ("iterations", "failed", "seed"))
     return (total[0], total[1], total[2])
+
+
+def _patch_type_totals(records: Sequence[RunRecord]) -> tuple[tuple[str, int], ...]:
+    """ShinkaEvolve's stored programs per kind of patch (``diff``, ``full``, ``cross``)
+    over runs, the seed's copies (``init``) left out, the most common first."""
+    totals: dict[str, int] = {}
+    for record in records:
+        for kind, count in (_extra(record, "patch_types") or {}).items():
+            if kind != "init" and isinstance(count, int):
+                totals[str(kind)] = totals.get(str(kind), 0) + count
+    return tuple(sorted(totals.items(), key=lambda item: (-item[1], item[0])))
 
 
 def _percent(part: int, whole: int) -> str:
@@ -208,6 +221,15 @@ def markdown_tables(summary: dict[str, list[EngineStats]], budget: int) -> str:
                     f"\n{row.engine} parents over {iterations} iterations: a program that had "
                     f"failed its evaluation {_percent(failed_parents, iterations)}, the seed "
                     f"program {_percent(seed, iterations)}."
+                )
+            if row.patch_types:
+                programs = sum(count for _, count in row.patch_types)
+                described = ", ".join(
+                    f"{kind} {_percent(count, programs)}" for kind, count in row.patch_types
+                )
+                parts.append(
+                    f"\n{row.engine} programs by patch type over all seeds ({programs}, the "
+                    f"seed's left out): {described}."
                 )
         notes = [f"{row.engine}: {note}" for row in rows for note in row.not_finished]
         if notes:

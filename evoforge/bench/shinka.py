@@ -19,28 +19,23 @@ B evaluations; the record says how many it made.
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
-import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from evoforge.bench.evaluate_one import ScoringServer, best_path
-from evoforge.bench.foreign import (
-    ForeignEngine,
-    engine_environment,
-    read_best,
-    run_in_own_group,
-)
-from evoforge.bench.records import STATUS_FAILED, STATUS_OK, RunRecord, best_so_far, count_failed
+from evoforge.bench.foreign import ForeignEngine, ForeignRun
+from evoforge.bench.records import STATUS_FAILED, RunRecord
+
+if TYPE_CHECKING:
+    from evoforge.bench.engines import RunTask
 
 SHINKA = ForeignEngine(
     venv="shinkaevolve", requirement="shinka-evolve==0.0.7", command="shinka_run"
 )
-#: ShinkaEvolve's default is a list of hosted models with a bandit over them; the oracle
-#: is the only model here, so the bandit has one arm.
+
+#: The model name ShinkaEvolve asks the oracle's embeddings of (the oracle serves any name).
 _EMBEDDING_MODEL = "oracle-embed"
 
 
@@ -125,88 +120,39 @@ if __name__ == "__main__":
 '''
 
 
-def run_shinka(task: Any) -> RunRecord:
+def run_shinka(task: RunTask) -> RunRecord:
     """One ShinkaEvolve run for a :class:`~evoforge.bench.engines.RunTask`; always
     restarts."""
-    from evoforge.config import resolve_config
-    from evoforge.problem import load_problem
-
     if task.engine_bin is None or task.oracle_url is None:
         return task.record(
             status=STATUS_FAILED, reason="shinkaevolve needs its venv and the oracle"
         )
-    started = time.monotonic()
-    work = task.run_dir / "shinkaevolve"
-    if work.exists():
-        shutil.rmtree(work)
-    task_dir = work / "task"
-    task_dir.mkdir(parents=True)
-    problem = load_problem(task.problem_dir)
-    eval_timeout = resolve_config(problem_layer=problem.config_layer).evaluator.timeout_s
-    log = work / "evaluations.jsonl"
-    log.touch()
-    (task_dir / "initial.py").write_text(problem.initial_code, encoding="utf-8")
+    run = ForeignRun(task, "shinkaevolve")
+    task_dir = run.work / "task"
+    task_dir.mkdir()
+    (task_dir / "initial.py").write_text(run.problem.initial_code, encoding="utf-8")
     config = shinka_config(oracle_url=task.oracle_url, seed=task.seed)
     (task_dir / "shinka.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    generations = max(task.budget, 1)
     command = [
         str(task.engine_bin / SHINKA.command),
         "--task-dir",
         str(task_dir),
         "--results_dir",
-        str(work / "results"),
+        str(run.work / "results"),
         "--num_generations",
-        str(max(task.budget, 1)),
+        str(generations),
         "--config-fname",
         "shinka.yaml",
     ]
-    env = engine_environment()
-    env["PYTHONUNBUFFERED"] = "1"
-    with (
-        ScoringServer(task.problem_dir.resolve(), log) as server,
-        open(work / "shinka.log", "w", encoding="utf-8") as output,
-    ):
-        (task_dir / "evaluate.py").write_text(
-            _WRAPPER.format(socket_path=str(server.socket_path), timeout=eval_timeout + 60),
-            encoding="utf-8",
-        )
-        returncode, stop_reason = run_in_own_group(
-            command, cwd=work, output=output, env=env, timeout=task.max_run_seconds
-        )
-    if returncode < 0 or returncode == 130:
-        from evoforge.bench.engines import RunInterrupted
-
-        raise RunInterrupted(str(work))
-    entries = [
-        json.loads(line)
-        for line in log.read_text(encoding="utf-8").splitlines()
-        if line.strip().startswith("{")
-    ]
-    if returncode != 0:
-        return task.record(
-            status=STATUS_FAILED,
-            evaluations=len(entries),
-            wall_time_s=time.monotonic() - started,
-            reason=f"shinka_run exited with {returncode} (see {work / 'shinka.log'})",
-        )
-    scores: list[float | None] = [entry.get("score") for entry in entries]
-    trajectory = best_so_far(scores)
-    seed_scores = [entry.get("score") for entry in entries if entry.get("is_seed")]
-    extra: dict[str, Any] = {"generations": max(task.budget, 1)}
-    patches = patch_statistics(work / "results")
+    returncode, stop_reason = run.run(
+        command, wrapper=_WRAPPER, wrapper_path=task_dir / "evaluate.py"
+    )
+    extra: dict[str, Any] = {"generations": generations}
+    patches = patch_statistics(run.work / "results")
     if patches:
         extra["patch_types"] = patches
-    return task.record(
-        status=STATUS_OK,
-        best_score=trajectory[-1] if trajectory else None,
-        initial_score=seed_scores[0] if seed_scores else None,
-        evaluations=len(entries),
-        wall_time_s=time.monotonic() - started,
-        stop_reason=stop_reason,
-        trajectory=trajectory,
-        failed_evaluations=count_failed(scores),
-        best_code=read_best(best_path(log)),
-        extra=extra,
-    )
+    return run.record(returncode, stop_reason, program="shinka_run", extra=extra)
 
 
 def patch_statistics(results_dir: Path) -> dict[str, int]:

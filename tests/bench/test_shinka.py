@@ -13,6 +13,8 @@ from pathlib import Path
 import yaml
 
 from evoforge.bench.evaluate_one import ProgramScorer, ScoringServer
+from evoforge.bench.records import RunRecord
+from evoforge.bench.report import markdown_tables, summarise
 from evoforge.bench.shinka import _WRAPPER, SHINKA, patch_statistics, shinka_config
 
 CURVE_FIT = Path(__file__).parents[1] / "e2e" / "problems" / "curve_fit"
@@ -87,3 +89,25 @@ def test_patch_statistics_count_the_kinds_in_its_database(tmp_path: Path) -> Non
         connection.executemany("INSERT INTO programs VALUES (?, ?)", rows)
     assert patch_statistics(tmp_path) == {"init": 2, "diff": 2, "full": 1}
     assert patch_statistics(tmp_path / "missing") == {}
+
+
+def test_the_report_states_the_patch_type_shares() -> None:
+    records = [
+        RunRecord(
+            problem="p",
+            engine="shinkaevolve",
+            seed=seed,
+            budget=5,
+            status="ok",
+            best_score=0.5,
+            initial_score=0.5,
+            evaluations=5,
+            extra={"patch_types": {"init": 2, "diff": 3, "full": 1 + seed}},
+        )
+        for seed in range(2)
+    ]
+    table = markdown_tables(summarise(records, ["p"], ["shinkaevolve"]), 5)
+    assert (
+        "shinkaevolve programs by patch type over all seeds (9, the seed's left out): "
+        "diff 67 %, full 33 %." in table
+    )
