@@ -31,6 +31,29 @@ if TYPE_CHECKING:
     from evoforge.bench.engines import RunTask
 
 STAMP = ".evoforge-installed"
+
+#: The scoring server's client, for the evaluator scripts written for foreign engines (a
+#: ``str.format`` template with ``socket_path`` and ``timeout``; it runs in the engine's
+#: own interpreter, so the standard library only): ``verdict_of(path)`` sends one
+#: program's path and returns the server's verdict (``status``, ``score``, ``metrics``,
+#: ``reason``).
+SCORING_CLIENT = """SOCKET = {socket_path!r}
+TIMEOUT = {timeout!r}
+
+
+def verdict_of(program_path):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.settimeout(TIMEOUT)
+        connection.connect(SOCKET)
+        connection.sendall((json.dumps({{"program": str(program_path)}}) + "\\n").encode())
+        answer = b""
+        while not answer.endswith(b"\\n"):
+            chunk = connection.recv(1 << 16)
+            if not chunk:
+                raise RuntimeError("the evoforge scoring server closed the connection")
+            answer += chunk
+    return json.loads(answer)
+"""
 _INSTALL_TIMEOUT_S = 900
 
 

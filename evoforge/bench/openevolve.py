@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from evoforge.bench.foreign import ForeignEngine, ForeignRun, ensure_venv
+from evoforge.bench.foreign import SCORING_CLIENT, ForeignEngine, ForeignRun, ensure_venv
 from evoforge.bench.records import STATUS_FAILED, RunRecord
 
 if TYPE_CHECKING:
@@ -90,33 +90,25 @@ def openevolve_config(
     }
 
 
-_WRAPPER = '''"""OpenEvolve evaluator written by evoforge bench: scores with evoforge's sandbox."""
+_WRAPPER = (
+    '''"""OpenEvolve evaluator written by evoforge bench: scores with evoforge's sandbox."""
 
 import json
 import socket
 
-SOCKET = {socket_path!r}
-TIMEOUT = {timeout!r}
-
+'''
+    + SCORING_CLIENT
+    + """
 
 def evaluate(program_path):
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
-        connection.settimeout(TIMEOUT)
-        connection.connect(SOCKET)
-        connection.sendall((json.dumps({{"program": str(program_path)}}) + "\\n").encode())
-        answer = b""
-        while not answer.endswith(b"\\n"):
-            chunk = connection.recv(1 << 16)
-            if not chunk:
-                raise RuntimeError("the evoforge scoring server closed the connection")
-            answer += chunk
-    verdict = json.loads(answer)
+    verdict = verdict_of(program_path)
     if verdict["status"] != "ok" or verdict["score"] is None:
         raise RuntimeError(verdict["status"] + ": " + verdict["reason"][:300])
     metrics = dict(verdict["metrics"])
     metrics["combined_score"] = verdict["score"]
     return metrics
-'''
+"""
+)
 
 
 def run_openevolve(task: RunTask) -> RunRecord:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from evoforge.bench.foreign import ForeignEngine, ForeignRun
+from evoforge.bench.foreign import SCORING_CLIENT, ForeignEngine, ForeignRun
 from evoforge.bench.records import STATUS_FAILED, RunRecord
 
 if TYPE_CHECKING:
@@ -63,30 +63,17 @@ def shinka_config(*, oracle_url: str, seed: int) -> dict[str, Any]:
     }
 
 
-_WRAPPER = '''"""ShinkaEvolve's evaluate.py, written by evoforge bench: evoforge scores."""
+_WRAPPER = (
+    '''"""ShinkaEvolve's evaluate.py, written by evoforge bench: evoforge scores."""
 
 import argparse
 import json
 import os
 import socket
 
-SOCKET = {socket_path!r}
-TIMEOUT = {timeout!r}
-
-
-def verdict_of(program_path):
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
-        connection.settimeout(TIMEOUT)
-        connection.connect(SOCKET)
-        connection.sendall((json.dumps({{"program": str(program_path)}}) + "\\n").encode())
-        answer = b""
-        while not answer.endswith(b"\\n"):
-            chunk = connection.recv(1 << 16)
-            if not chunk:
-                raise RuntimeError("the evoforge scoring server closed the connection")
-            answer += chunk
-    return json.loads(answer)
-
+'''
+    + SCORING_CLIENT
+    + """
 
 def main():
     parser = argparse.ArgumentParser()
@@ -117,7 +104,8 @@ def main():
 
 if __name__ == "__main__":
     main()
-'''
+"""
+)
 
 
 def run_shinka(task: RunTask) -> RunRecord:
