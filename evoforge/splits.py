@@ -28,6 +28,7 @@ was used).
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -171,6 +172,13 @@ class _Query:
     reason: str
 
 
+#: How many times in all one candidate is put to the holdout while its evaluation there
+#: times out: a timeout may be the machine's load at that moment rather than the program, so
+#: it is asked once more. Other failures (an exception, unusable metrics) are the program's
+#: own and are not asked again.
+HOLDOUT_ATTEMPTS = 2
+
+
 def holdout_queries(db: RunDatabase) -> list[dict[str, Any]]:
     """Every stored holdout query, in order (the payloads of ``thresholdout_query``)."""
     return [event.payload for event in db.events(QUERY_EVENT)]
@@ -236,7 +244,9 @@ def choose_final(
     is scored on the holdout and put to the mechanism (search score against holdout score);
     the candidate with the highest answer wins (ties: the higher search score, then the
     earlier program). A candidate that fails
-    on the holdout cannot win. Returns ``None`` when the run has no scored program.
+    on the holdout cannot win; one whose holdout evaluation timed out is asked again, up to
+    :data:`HOLDOUT_ATTEMPTS` times in all (over every choice the run makes; each attempt is
+    stored). Returns ``None`` when the run has no scored program.
     ``note`` receives the lines the user should see (the budget running out, the choice).
     """
     candidates = db.top_programs(config.final_candidates, distinct_scores=True)
@@ -251,27 +261,30 @@ def choose_final(
         seed,
         [query.answer for query in queries if query.answer is not None],
     )
-    by_program = {query.program_id: query for query in queries}
+    by_program = {query.program_id: query for query in queries}  # the last query of each
+    attempts = Counter(query.program_id for query in queries)
     seq = db.max_seq()
     for program in candidates:
-        if program.id in by_program or program.score is None:
-            continue
-        was_spent = mechanism.exhausted
-        result = evaluate(program.code, HOLDOUT)
-        query = _ask(mechanism, program, result)
-        payload: dict[str, Any] = {
-            "program_id": program.id,
-            "status": query.status,
-            "reason": query.reason,
-            **(query.answer.to_dict() if query.answer is not None else {"answer": None}),
-        }
-        db.add_event(seq, QUERY_EVENT, payload)
-        by_program[program.id] = query
-        if mechanism.exhausted and not was_spent:
-            note(
-                f"holdout: the Thresholdout budget ({settings.budget} answers from the holdout)"
-                " is spent; later queries fall back to the search score"
-            )
+        while program.score is not None and _to_ask(
+            by_program.get(program.id), attempts[program.id]
+        ):
+            attempts[program.id] += 1
+            was_spent = mechanism.exhausted
+            result = evaluate(program.code, HOLDOUT)
+            query = _ask(mechanism, program, result)
+            payload: dict[str, Any] = {
+                "program_id": program.id,
+                "status": query.status,
+                "reason": query.reason,
+                **(query.answer.to_dict() if query.answer is not None else {"answer": None}),
+            }
+            db.add_event(seq, QUERY_EVENT, payload)
+            by_program[program.id] = query
+            if mechanism.exhausted and not was_spent:
+                note(
+                    f"holdout: the Thresholdout budget ({settings.budget} answers from the "
+                    "holdout) is spent; later queries fall back to the search score"
+                )
     chosen, answer = _winner(candidates, by_program)
     failed = [
         query
@@ -280,6 +293,15 @@ def choose_final(
     ]
     final = _finish(db, evaluate, config, candidates, chosen, answer, mechanism, note, failed)
     return final
+
+
+def _to_ask(query: _Query | None, attempts: int) -> bool:
+    """Whether a candidate whose last holdout query is ``query`` (``None``: never asked),
+    after ``attempts`` of them, is put to the holdout (again)."""
+    if query is None:
+        return True
+    timed_out = query.answer is None and query.status == EvalStatus.TIMEOUT.value
+    return timed_out and attempts < HOLDOUT_ATTEMPTS
 
 
 def _ask(mechanism: Thresholdout, program: Program, result: EvaluationResult) -> _Query:

@@ -439,3 +439,59 @@ def test_the_final_choice_line_prints_failure_reasons_as_they_are(
         assert main([command, str(run_dir)]) == 0
         out = capsys.readouterr().out
         assert "(failed: RuntimeError: [/x] [bold]not bold\\x1b[2J)" in out
+
+
+def test_a_holdout_query_that_timed_out_is_asked_once_more(problem: Path, tmp_path: Path) -> None:
+    """A candidate whose holdout evaluation times out (here: its first one, on an evaluator
+    that hangs, as a machine under load can make a program time out once) is put to the
+    holdout again at once: both attempts are stored, the second answers, and the choice
+    counts no failure."""
+    from evoforge.engine import Engine
+    from evoforge.loop import Budget, drive
+    from evoforge.splits import choose_final
+
+    run_dir = tmp_path / "a"
+    run(problem, iterations=0, seed=3, workers=1, out=run_dir)  # the seed alone is asked
+    hanging = tmp_path / "hanging"
+    shutil.copytree(problem, hanging)
+    header = 'def evaluate_candidate(candidate, split="search"):\n'
+    guard = '    if split == "holdout":\n        __import__("time").sleep(60)\n'
+    evaluator_file = hanging / "evaluator.py"
+    evaluator_file.write_text(evaluator_file.read_text().replace(header, header + guard))
+    slow = ProblemEvaluator(evaluator_file, EvaluatorConfig(timeout_s=2))
+    first_holdout: list[str] = []
+
+    engine = Engine.open(run_dir)
+    try:
+        drive(engine, Budget(iterations=engine.counters.iterations + 8), Notes(), 1)
+
+        def evaluate(code: str, split: str) -> Any:
+            if split == "holdout" and not first_holdout:
+                first_holdout.append(code)
+                return slow.evaluate(code, split)
+            return engine.evaluator.evaluate(code, split)
+
+        final = choose_final(engine.db, evaluate, engine.config.splits, engine.config.seed)
+        queries = holdout_queries(engine.db)[1:]
+    finally:
+        engine.close()
+        slow.close()
+    assert final is not None and final.holdout_failed == 0
+    timed_out = [query for query in queries if query["status"] == EvalStatus.TIMEOUT.value]
+    assert first_holdout and len(timed_out) == 1 and timed_out[0]["answer"] is None
+    retried = queries[queries.index(timed_out[0]) + 1]
+    assert retried["program_id"] == timed_out[0]["program_id"]
+    assert retried["status"] == EvalStatus.OK.value and retried["answer"] is not None
+    asked = [query["program_id"] for query in queries]
+    assert len(asked) == len(set(asked)) + 1  # only that one was asked twice
+
+
+def test_only_a_timeout_is_asked_again_and_only_up_to_the_attempts() -> None:
+    from evoforge.splits import HOLDOUT_ATTEMPTS, _Query, _to_ask
+
+    timeout = _Query("p", None, EvalStatus.TIMEOUT.value, "killed after 3 s")
+    failed = _Query("p", None, EvalStatus.FAILED.value, "KeyError: 'holdout'")
+    assert _to_ask(None, 0)
+    assert _to_ask(timeout, 1) and HOLDOUT_ATTEMPTS == 2
+    assert not _to_ask(timeout, HOLDOUT_ATTEMPTS)
+    assert not _to_ask(failed, 1)

@@ -3,8 +3,9 @@
 A :class:`ProgramScorer` scores a file exactly as evoforge scores a child of the problem
 (the problem's evaluator settings, the sandbox, a trusted ``verify`` when the problem has
 one) and appends one JSON line per evaluation to a log (``status``, ``score``, whether the
-code is the seed's, seconds), which counts the other engine's evaluations and gives its
-trajectory independently of its own bookkeeping.
+code is the seed's, seconds, and for an evaluation that did not score the last line of its
+reason), which counts the other engine's evaluations and gives its trajectory, and why its
+failures failed, independently of its own bookkeeping.
 
 Two ways to reach it:
 
@@ -77,6 +78,8 @@ class ProgramScorer:
             "is_seed": code_hash(code) == self._seed_hash,
             "seconds": result.duration_s,
         }
+        if result.status is not EvalStatus.OK:
+            line["reason"] = _last_line(result.reason)
         with self._log_lock, open(self.log_path, "a", encoding="utf-8") as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # other processes may log here too
             handle.write(json.dumps(line) + "\n")
@@ -91,6 +94,13 @@ class ProgramScorer:
             "metrics": dict(result.metrics),
             "reason": result.reason,
         }
+
+
+def _last_line(reason: str | None) -> str:
+    """The last non-blank line of an evaluation's reason (a traceback's is the error
+    itself), at most 300 characters."""
+    lines = [line.strip() for line in (reason or "").splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
 
 
 class _Handler(socketserver.StreamRequestHandler):

@@ -51,6 +51,9 @@ def test_wrapper_scores_through_the_server_like_evoforge(tmp_path: Path) -> None
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert [line["is_seed"] for line in lines] == [True, False]
     assert lines[0]["score"] == expected["score"] and lines[1]["score"] is None
+    # a failure's reason is kept, one line of it; a scored evaluation has none
+    assert "reason" not in lines[0]
+    assert "SyntaxError" in lines[1]["reason"] and "\n" not in lines[1]["reason"]
     assert not directory.exists()  # the socket's directory is removed on close
     assert best_path(log).read_text() == seed.read_text()  # the best program, for audit
 
