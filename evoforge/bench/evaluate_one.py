@@ -67,6 +67,7 @@ class ProgramScorer:
     def score(self, program: Path) -> dict[str, Any]:
         """Evaluate the file, log the evaluation, return the verdict (plain JSON data)."""
         from evoforge.program import EvalStatus, code_hash
+        from evoforge.splits import last_line
 
         code = program.read_text(encoding="utf-8")
         result = self.evaluator.evaluate(code)
@@ -79,7 +80,7 @@ class ProgramScorer:
             "seconds": result.duration_s,
         }
         if result.status is not EvalStatus.OK:
-            line["reason"] = _last_line(result.reason)
+            line["reason"] = last_line(result.reason or "", default="")  # a traceback's: the error
         with self._log_lock, open(self.log_path, "a", encoding="utf-8") as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # other processes may log here too
             handle.write(json.dumps(line) + "\n")
@@ -94,13 +95,6 @@ class ProgramScorer:
             "metrics": dict(result.metrics),
             "reason": result.reason,
         }
-
-
-def _last_line(reason: str | None) -> str:
-    """The last non-blank line of an evaluation's reason (a traceback's is the error
-    itself), at most 300 characters."""
-    lines = [line.strip() for line in (reason or "").splitlines() if line.strip()]
-    return lines[-1][:300] if lines else ""
 
 
 class _Handler(socketserver.StreamRequestHandler):
