@@ -19,7 +19,8 @@ The split is always chosen on the trusted side (:meth:`ProblemEvaluator.evaluate
 :func:`choose_final` runs the final choice on a finished (or stopped) run. It is idempotent
 and resumable: every holdout query and its answer is an event of the run database
 (``thresholdout_query``) written before it counts, a program already queried is never
-queried again, and the choice itself is kept in the run's state (``final_choice``). A run
+queried again (but for one more try after a timeout: :data:`HOLDOUT_ATTEMPTS`), and the
+choice itself is kept in the run's state (``final_choice``). A run
 resumed for more iterations chooses again at its end, reusing every earlier answer; the test
 split is scored again only when the choice changed (``test_evaluations`` counts how often it
 was used).
