@@ -4,7 +4,8 @@
         [--problem-seeds cap_set_8=15 ...] [--evaluations 500] [--engines ENGINE ...]
 
 For each of the 13 suite problems each engine's cell comes from the first directory in
-``--sources`` that has that engine finished on every seed (default: symbolic evoforge's
+``--sources`` that has that engine finished on every seed (default: ShinkaEvolve's
+record on all 13 problems, cap_set_8 over 15 seeds, then symbolic evoforge's
 15 cap_set_8 runs at ``9776965``, evoforge-oracle's at ``3324c43``, cap_set_8's 15-seed
 record of all five engines, evoforge-oracle re-run at ``3324c43`` on all 13 problems,
 the re-run of symbolic evoforge at ``9776965`` on the eight problems whose runs
@@ -22,9 +23,8 @@ the first of the isolated re-run and the first full suite that has the problem w
 whose evaluators changed with the isolated form), flagging each median that fell by
 more than that row's IQR.
 The README's benchmark table is this script's output. ``--engines`` picks the columns
-(default: the five of the README's table); with ``shinkaevolve`` among them a row is
-measured only where ShinkaEvolve's runs are, and the summary also sets symbolic evoforge
-against ShinkaEvolve.
+(default: the six of the README's table, every engine ``evoforge bench`` knows); with
+``shinkaevolve`` among them the summary also sets symbolic evoforge against ShinkaEvolve.
 """
 
 from __future__ import annotations

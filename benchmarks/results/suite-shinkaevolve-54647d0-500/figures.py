@@ -2,11 +2,12 @@
 
     .venv/bin/python benchmarks/results/suite-shinkaevolve-54647d0-500/figures.py
 
-For each problem on which ShinkaEvolve has finished all five seeds here: its median best
-score (IQR), the medians of symbolic evoforge, evoforge-oracle and OpenEvolve from the
-README's table (the cells `benchmarks/suite_table.py` takes, cap_set_8 over seeds 0-4
-like the rest), two-sided Mann-Whitney p-values of ShinkaEvolve against each evoforge
-engine, its share of failed evaluations and its programs' patch types.
+For each problem on which ShinkaEvolve has finished all its seeds here (five; cap_set_8,
+like every engine in the README's table, fifteen): its median best score (IQR), the
+medians of symbolic evoforge, evoforge-oracle and OpenEvolve from the README's table (the
+cells `benchmarks/suite_table.py` takes, over the same seeds), two-sided Mann-Whitney
+p-values of ShinkaEvolve against each evoforge engine, its share of failed evaluations
+and its programs' patch types.
 """
 
 from __future__ import annotations
@@ -27,16 +28,24 @@ from evoforge.bench.current import current_rows  # noqa: E402
 
 SHINKA = "shinkaevolve"
 RIVALS = ("evoforge", "evoforge-oracle", "openevolve")
+SEEDS = 5
+
+
+def _seeds(problem: str) -> int:
+    """How many seeds (0 to N-1) the README's table measures ``problem`` over."""
+    return suite_table.PROBLEM_SEEDS.get(problem, SEEDS)
 
 
 def _shinka_runs() -> dict[str, list[dict]]:
-    """problem -> ShinkaEvolve's finished 500-evaluation runs here, seeds 0-4."""
+    """problem -> ShinkaEvolve's finished 500-evaluation runs here over the problem's
+    seeds, for the problems that have every one of them."""
     found: dict[str, list[dict]] = {}
     for line in (HERE / "runs.jsonl").read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
-        if row["status"] == "ok" and row["budget"] == 500 and 0 <= row["seed"] < 5:
+        wanted = row["status"] == "ok" and row["budget"] == 500
+        if wanted and 0 <= row["seed"] < _seeds(row["problem"]):
             found.setdefault(row["problem"], []).append(row)
-    return {problem: rows for problem, rows in found.items() if len(rows) == 5}
+    return {problem: rows for problem, rows in found.items() if len(rows) == _seeds(problem)}
 
 
 def _scores(rows: list[dict]) -> list[float]:
@@ -55,7 +64,14 @@ def main() -> int:
     sources = [s for s in suite_table.DEFAULT_SOURCES if (s / "runs.jsonl").is_file()]
     rows = {
         row.problem: row
-        for row in current_rows(sources, problems, list(RIVALS), seeds=5, budget=500)
+        for row in current_rows(
+            sources,
+            problems,
+            list(RIVALS),
+            seeds=SEEDS,
+            budget=500,
+            problem_seeds=suite_table.PROBLEM_SEEDS,
+        )
     }
     print(
         "| problem | ShinkaEvolve (IQR) | evoforge | evoforge-oracle | OpenEvolve "
@@ -102,16 +118,19 @@ def _p(a: list[float], b: list[float]) -> float:
 
 def _rival_runs(sources: list[Path], problem: str, engine: str) -> list:
     """The runs of ``engine`` on ``problem`` behind its cell (the first source with all
-    five seeds), as current_rows chooses them."""
+    the problem's seeds), as current_rows chooses them."""
     from evoforge.bench.records import RUNS_FILENAME, STATUS_OK, read_records
 
     for source in sources:
         runs = [
             r
             for r in read_records(source / RUNS_FILENAME).values()
-            if r.problem == problem and r.engine == engine and r.budget == 500 and 0 <= r.seed < 5
+            if r.problem == problem
+            and r.engine == engine
+            and r.budget == 500
+            and 0 <= r.seed < _seeds(problem)
         ]
-        if len(runs) == 5 and all(r.status == STATUS_OK for r in runs):
+        if len(runs) == _seeds(problem) and all(r.status == STATUS_OK for r in runs):
             return runs
     return []
 
