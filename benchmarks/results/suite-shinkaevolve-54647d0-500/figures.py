@@ -7,7 +7,9 @@ like every engine in the README's table, fifteen): its median best score (IQR), 
 medians of symbolic evoforge, evoforge-oracle and OpenEvolve from the README's table (the
 cells `benchmarks/suite_table.py` takes, over the same seeds), two-sided Mann-Whitney
 p-values of ShinkaEvolve against each evoforge engine, its share of failed evaluations
-and its programs' patch types.
+and its programs' patch types. Below it, the pace of the three searches from the runs'
+trajectories (the best score after every evaluation): the median number of evaluations
+that raised a run's best, and the median best after 250 of the 500 evaluations.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import statistics
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 from scipy.stats import mannwhitneyu
@@ -29,6 +32,7 @@ from evoforge.bench.current import current_rows  # noqa: E402
 SHINKA = "shinkaevolve"
 RIVALS = ("evoforge", "evoforge-oracle", "openevolve")
 SEEDS = 5
+PACE_AT = 250  # evaluations: the pace table's halfway mark
 
 
 def _seeds(problem: str) -> int:
@@ -109,7 +113,42 @@ def main() -> int:
             + " | ".join(cells)
             + f" | {' | '.join(p_values)} | {100 * failed:.0f} % | {patches} |"
         )
+    print()
+    _print_pace(problems, finished, sources)
     return 0
+
+
+def _print_pace(problems: list[str], finished: dict[str, list[dict]], sources: list[Path]) -> None:
+    """The pace table: per problem, ShinkaEvolve's and each evoforge engine's median count
+    of improving evaluations and median best after PACE_AT evaluations."""
+    engines = (SHINKA, *RIVALS[:2])
+    print(
+        f"| problem | improvements: {' / '.join(engines)} "
+        f"| best after {PACE_AT} evaluations: {' / '.join(engines)} |"
+    )
+    print("|---|---|---|")
+    for problem in problems:
+        trajectories = {
+            SHINKA: [row["trajectory"] for row in finished[problem]],
+            **{
+                rival: [r.trajectory for r in _rival_runs(sources, problem, rival)]
+                for rival in RIVALS[:2]
+            },
+        }
+        counts, halfway = [], []
+        for engine in engines:
+            runs = trajectories[engine]
+            counts.append(f"{statistics.median(_improvements(t) for t in runs):g}" if runs else "–")
+            at = [t[PACE_AT - 1] for t in runs if len(t) >= PACE_AT and t[PACE_AT - 1] is not None]
+            halfway.append(f"{statistics.median(at):.4f}" if at else "–")
+        print(f"| {problem} | {' / '.join(counts)} | {' / '.join(halfway)} |")
+
+
+def _improvements(trajectory: list[float | None]) -> int:
+    """How many evaluations after the first raised the run's best (ties at 9 decimals
+    are not a rise)."""
+    known = [_tie(score) for score in trajectory if score is not None]
+    return sum(1 for before, after in pairwise(known) if after > before)
 
 
 def _p(a: list[float], b: list[float]) -> float:
