@@ -68,6 +68,42 @@ def _complete(records: Sequence[RunRecord], engine: str, seeds: int) -> bool:
     return set(range(seeds)) <= finished
 
 
+def current_records(
+    sources: Sequence[Path],
+    problems: Sequence[str],
+    engines: Sequence[str],
+    *,
+    seeds: int,
+    budget: int,
+    problem_seeds: Mapping[str, int] | None = None,
+) -> dict[tuple[str, str], tuple[Path, list[RunRecord]]]:
+    """Per (problem, engine), the first of ``sources`` that has that engine finished on
+    every seed, with its records of those seeds (the runs a cell of the table is made of).
+
+    Only seeds ``0..seeds-1`` (``0..problem_seeds[problem]-1`` for a problem named there)
+    at ``budget`` evaluations count. A source without ``runs.jsonl`` is skipped. A pair
+    found in no source is left out.
+    """
+    loaded = [(source, list(read_records(source / RUNS_FILENAME).values())) for source in sources]
+    found: dict[tuple[str, str], tuple[Path, list[RunRecord]]] = {}
+    for problem in problems:
+        count = (problem_seeds or {}).get(problem, seeds)
+        for engine in engines:
+            for source, records in loaded:
+                mine = [
+                    r
+                    for r in records
+                    if r.problem == problem
+                    and r.budget == budget
+                    and r.engine == engine
+                    and 0 <= r.seed < count
+                ]
+                if _complete(mine, engine, count):
+                    found[(problem, engine)] = (source, mine)
+                    break
+    return found
+
+
 def current_rows(
     sources: Sequence[Path],
     problems: Sequence[str],
@@ -78,40 +114,28 @@ def current_rows(
     problem_seeds: Mapping[str, int] | None = None,
 ) -> list[CurrentProblem]:
     """Per problem, each engine's statistics from the first of ``sources`` that has that
-    engine finished on every seed.
-
-    Only seeds ``0..seeds-1`` (``0..problem_seeds[problem]-1`` for a problem named there)
-    at ``budget`` evaluations count. A source without ``runs.jsonl`` is skipped (an error
-    is the caller's to raise if none exists). A row is measured only when every engine is
-    found.
+    engine finished on every seed (:func:`current_records`). A row is measured only when
+    every engine is found (an error is the caller's to raise if no source exists).
     """
-    loaded = [(source, list(read_records(source / RUNS_FILENAME).values())) for source in sources]
+    found = current_records(
+        sources, problems, engines, seeds=seeds, budget=budget, problem_seeds=problem_seeds
+    )
+    order = {source: index for index, source in enumerate(sources)}
     rows: list[CurrentProblem] = []
     for problem in problems:
         count = (problem_seeds or {}).get(problem, seeds)
-        chosen: dict[str, tuple[int, list[RunRecord]]] = {}  # engine: (source index, runs)
-        for engine in engines:
-            for index, (_, records) in enumerate(loaded):
-                mine = [
-                    r
-                    for r in records
-                    if r.problem == problem
-                    and r.budget == budget
-                    and r.engine == engine
-                    and 0 <= r.seed < count
-                ]
-                if _complete(mine, engine, count):
-                    chosen[engine] = (index, mine)
-                    break
+        chosen = {
+            engine: found[(problem, engine)] for engine in engines if (problem, engine) in found
+        }
         if len(chosen) < len(engines):
             rows.append(CurrentProblem(problem, (), (), count))
             continue
         used: list[RowSource] = []
-        for index in sorted({index for index, _ in chosen.values()}):
-            from_here = [engine for engine in engines if chosen[engine][0] == index]
+        for source in sorted({source for source, _ in chosen.values()}, key=order.__getitem__):
+            from_here = [engine for engine in engines if chosen[engine][0] == source]
             runs = [r for engine in from_here for r in chosen[engine][1]]
             revisions = tuple(sorted({r.revision[:7] for r in runs if r.status == STATUS_OK}))
-            used.append(RowSource(loaded[index][0].name, tuple(from_here), revisions))
+            used.append(RowSource(source.name, tuple(from_here), revisions))
         every_run = [r for _, runs in chosen.values() for r in runs]
         stats = summarise(every_run, [problem], engines)[problem]
         rows.append(CurrentProblem(problem, tuple(used), tuple(stats), count))

@@ -15,7 +15,10 @@ limits and budgets count the same thing:
 ``best-of-n``        ask the oracle for all children of the seed at once; keep the best.
 
 The two baselines see only the seed program (no archive, no feedback). Exact duplicates
-of a child already evaluated are not evaluated again, as evoforge does not either.
+of a child already evaluated are not evaluated again, as evoforge does not either. On a
+problem with instance splits every engine's result also gets a test score: evoforge's
+engines score the program they choose on the holdout, the others their best program
+(:mod:`evoforge.bench.held_out`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evoforge.bench.held_out import CHOICE_THRESHOLDOUT, with_test_score
 from evoforge.bench.records import (
     STATUS_FAILED,
     STATUS_OK,
@@ -286,7 +290,7 @@ def _evoforge_splits(run_dir: Path) -> dict[str, Any] | None:
         program = db.program(final.program_id)
     finally:
         db.close()
-    record = final.to_dict()
+    record = {"choice": CHOICE_THRESHOLDOUT, **final.to_dict()}
     chosen = [query for query in queries if query["program_id"] == final.program_id]
     record["holdout_score"] = chosen[-1].get("holdout") if chosen else None
     record["holdout_queries"] = queries
@@ -487,4 +491,6 @@ def run_task(task: RunTask) -> RunRecord:
         ENGINE_OPENEVOLVE: run_openevolve,
         ENGINE_SHINKA: run_shinka,
     }
-    return runners[task.engine](task)
+    # on a problem with instance splits, an engine without a final choice of its own is
+    # scored on the test instances with its best program (bench.held_out)
+    return with_test_score(runners[task.engine](task), task.problem_dir)

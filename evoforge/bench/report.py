@@ -314,11 +314,13 @@ def write_report(
     splits_section = (
         f"""## Test scores (problems with instance splits)
 
-For these problems the headline is the test score: the program each run chose on its
-holdout through Thresholdout, scored once on test instances the search never saw. Mean over
-seeds, with a 95 % bootstrap confidence interval of the mean (seeds resampled; none with
-one seed). Search is the same program's search score, holdout Thresholdout's answer for
-it, and the gap search − test says how much the search score overstates the result.
+For these problems the headline is the test score: each run's program scored once on
+test instances the search never saw. evoforge's engines score the program they chose on
+their holdout through Thresholdout; the other engines have no holdout and score the
+program they report, their best on the search instances. Mean over seeds, with a 95 %
+bootstrap confidence interval of the mean (seeds resampled; none with one seed). Search
+is the same program's search score, holdout Thresholdout's answer for it, and the gap
+search − test says how much the search score overstates the result.
 
 {held_out}
 """

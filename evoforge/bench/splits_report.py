@@ -5,9 +5,12 @@ For a problem with splits (:mod:`evoforge.splits`) a run's best search score say
 the search fitted the instances it saw; the score that says how well the result
 generalises is the final choice's test score. From the run records' ``extra["splits"]``
 this module computes, per problem and engine, the mean over seeds of the test score, the
-search score of the same programs, Thresholdout's holdout estimate and the gap (search
-minus test), each with a 95 % percentile-bootstrap confidence interval of the mean
-(:mod:`evoforge.bench.intervals`, seeds resampled; none with fewer than two seeds).
+search score of the same programs, Thresholdout's holdout estimate (evoforge's engines
+only: the others have no holdout) and the gap (search minus test), each with a 95 %
+percentile-bootstrap confidence interval of the mean (:mod:`evoforge.bench.intervals`,
+seeds resampled; none with fewer than two seeds), and the rule that chose the programs
+(:mod:`evoforge.bench.held_out`: the holdout for evoforge's engines, the best search
+score for the others).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from evoforge.bench.held_out import choice_of
 from evoforge.bench.intervals import Interval, mean_interval
 from evoforge.bench.records import STATUS_OK, RunRecord
 
@@ -28,9 +32,10 @@ class SplitStats:
     seeds: int
     test: Interval
     search: Interval
-    holdout_estimate: Interval
+    holdout_estimate: Interval | None  # None where no run has one (no holdout)
     gap: Interval
     holdout_spent: int  # runs whose Thresholdout budget ran out
+    choice: str = ""  # the rule that chose the scored programs (held_out.CHOICE_*)
 
 
 def split_stats(
@@ -52,6 +57,9 @@ def split_stats(
             ]
             if not finals:
                 continue
+            estimates = [
+                f["holdout_estimate"] for f in finals if f.get("holdout_estimate") is not None
+            ]
             rows.append(
                 SplitStats(
                     problem=problem,
@@ -59,9 +67,10 @@ def split_stats(
                     seeds=len(finals),
                     test=mean_interval([f["test_score"] for f in finals]),
                     search=mean_interval([f["search_score"] for f in finals]),
-                    holdout_estimate=mean_interval([f["holdout_estimate"] for f in finals]),
+                    holdout_estimate=mean_interval(estimates) if estimates else None,
                     gap=mean_interval([f["gap"] for f in finals]),
                     holdout_spent=sum(bool(f.get("holdout_spent")) for f in finals),
+                    choice=" / ".join(sorted({choice_of(f) for f in finals})),
                 )
             )
     return rows
@@ -72,15 +81,16 @@ def splits_table(rows: Sequence[SplitStats]) -> str:
     if not rows:
         return ""
     lines = [
-        "| problem | engine | seeds | **test** (headline) | search | holdout (Thresholdout) "
-        "| gap search − test |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| problem | engine | program scored | seeds | **test** (headline) | search "
+        "| holdout (Thresholdout) | gap search − test |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         spent = f" (budget spent in {row.holdout_spent})" if row.holdout_spent else ""
+        holdout = "–" if row.holdout_estimate is None else row.holdout_estimate.shown()
         lines.append(
-            f"| {row.problem} | {row.engine} | {row.seeds} | **{row.test.shown()}** "
-            f"| {row.search.shown()} | {row.holdout_estimate.shown()}{spent} "
+            f"| {row.problem} | {row.engine} | {row.choice} | {row.seeds} "
+            f"| **{row.test.shown()}** | {row.search.shown()} | {holdout}{spent} "
             f"| {row.gap.shown()} |"
         )
     return "\n".join(lines) + "\n"

@@ -1,0 +1,210 @@
+"""Every engine of the README's table on the test instances of the five problems with
+instance splits: the best program of each run the table cites, scored once on test.
+
+    .venv/bin/python benchmarks/test_scores.py --out DIR [--problems P ...]
+    .venv/bin/python benchmarks/test_scores.py --out DIR --table-only
+
+The README's table ranks the engines by their best score on the search instances, the
+ones every evaluation of the search scored. On data_selection, optimizer_update_rule,
+sor_relaxation, cache_eviction and bin_packing the score that says how a result
+generalises is on test instances no search saw (``evoforge.splits``). Runs made since
+``evoforge bench`` scores every engine there (``evoforge.bench.held_out``) carry it; the
+runs the table cites mostly predate that. This script takes those runs
+(``suite_table.py``'s sources, the same cell for cell), scores each run's best program on
+the test split with the problem's sandboxed evaluator (the seed program too), and writes
+one JSON line per program to ``DIR/test_scores.jsonl``, resumably (a scored line is
+never scored again). evoforge's engines also choose a final program on their holdout
+through Thresholdout; their record keeps its test score, shown beside.
+
+It prints the table: per problem and engine, the mean test score of the runs' best
+programs over the seeds with its 95 % bootstrap interval (seeds resampled), the best in
+bold, and the mean search score of the same programs; then evoforge's own final choices.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from suite_table import DEFAULT_SOURCES, SUITE
+
+from evoforge.bench.current import current_records
+from evoforge.bench.engines import DEFAULT_ENGINES, ENGINE_EVOFORGE, ENGINE_EVOFORGE_ORACLE
+from evoforge.bench.held_out import score_on_test
+from evoforge.bench.intervals import Interval, mean_interval
+
+SPLIT_PROBLEMS = (
+    "data_selection",
+    "optimizer_update_rule",
+    "sor_relaxation",
+    "cache_eviction",
+    "bin_packing",
+)
+SCORES_FILENAME = "test_scores.jsonl"
+ROOT_PROBLEMS = Path(__file__).resolve().parent / "problems"
+SEED_PROGRAM = "seed program"  # the engine field of the seed's own line
+CHOOSING_ENGINES = (ENGINE_EVOFORGE, ENGINE_EVOFORGE_ORACLE)  # with a final choice of their own
+
+
+def _revision() -> str:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--short=7", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return done.stdout.strip()
+
+
+def read_scores(path: Path) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """The scored lines by (problem, engine, seed); a torn last line is ignored."""
+    scores: dict[tuple[str, str, int], dict[str, Any]] = {}
+    if not path.is_file():
+        return scores
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        scores[(entry["problem"], entry["engine"], entry["seed"])] = entry
+    return scores
+
+
+def score_runs(
+    out: Path, problems: list[str], sources: list[Path], engines: list[str], seeds: int
+) -> int:
+    """Score what is not scored yet; the number of programs scored now."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / SCORES_FILENAME
+    done = read_scores(path)
+    found = current_records(sources, problems, engines, seeds=seeds, budget=500)
+    revision = _revision()
+    todo: list[tuple[str, str, int, str, str, dict[str, Any]]] = []
+    for problem in problems:
+        seed_code = (ROOT_PROBLEMS / problem / "initial_program.py").read_text(encoding="utf-8")
+        todo.append((problem, SEED_PROGRAM, 0, "", seed_code, {}))
+        for engine in engines:
+            if (problem, engine) not in found:
+                raise SystemExit(f"test_scores: no source has {engine} on {problem} whole")
+            source, records = found[(problem, engine)]
+            for record in sorted(records, key=lambda r: r.seed):
+                about = {
+                    "source": source.name,
+                    "run_revision": record.revision[:7],
+                    "search_score": record.best_score,
+                }
+                final = record.extra.get("splits") if isinstance(record.extra, dict) else None
+                if engine in CHOOSING_ENGINES and isinstance(final, dict):
+                    about["final_search_score"] = final.get("search_score")
+                    about["final_test_score"] = final.get("test_score")
+                todo.append((problem, engine, record.seed, source.name, record.best_code, about))
+    scored = 0
+    with open(path, "a", encoding="utf-8") as handle:
+        for index, (problem, engine, seed, _, code, about) in enumerate(todo, 1):
+            if (problem, engine, seed) in done:
+                continue
+            started = time.monotonic()
+            test = score_on_test(ROOT_PROBLEMS / problem, code)
+            entry = {
+                "problem": problem,
+                "engine": engine,
+                "seed": seed,
+                **about,
+                **test,
+                "seconds": round(time.monotonic() - started, 2),
+                "scored_at": revision,
+            }
+            handle.write(json.dumps(entry) + "\n")
+            handle.flush()
+            scored += 1
+            shown = "failed" if test["test_score"] is None else f"{test['test_score']:.4f}"
+            print(f"scoring: {index}/{len(todo)} {problem} / {engine} / seed {seed}: test {shown}")
+    return scored
+
+
+def _cell(interval: Interval | None, best: float | None) -> str:
+    if interval is None:
+        return "–"
+    text = interval.shown()
+    return f"**{text}**" if best is not None and interval.value == best else text
+
+
+def table(out: Path, problems: list[str], engines: list[str]) -> str:
+    """The Markdown tables of the scored lines in ``out``."""
+    scores = read_scores(out / SCORES_FILENAME)
+    head = "| problem (seed program's test score) | " + " | ".join(engines) + " |"
+    lines = [head, "|---|" + "---:|" * len(engines)]
+    finals = [
+        "| problem | "
+        + " | ".join(f"{engine}: final choice / best program" for engine in CHOOSING_ENGINES)
+        + " |",
+        "|---|" + "---:|" * len(CHOOSING_ENGINES),
+    ]
+    for problem in problems:
+        tests: dict[str, Interval | None] = {}
+        searches: dict[str, Interval | None] = {}
+        for engine in engines:
+            mine = [e for (p, g, _), e in sorted(scores.items()) if p == problem and g == engine]
+            values = [e["test_score"] for e in mine if e["test_score"] is not None]
+            tests[engine] = mean_interval(values) if values and len(values) == len(mine) else None
+            search = [e["search_score"] for e in mine if e["search_score"] is not None]
+            searches[engine] = mean_interval(search) if search else None
+        top = max((i.value for i in tests.values() if i is not None), default=None)
+        seed = scores.get((problem, SEED_PROGRAM, 0), {}).get("test_score")
+        shown_seed = "–" if seed is None else f"{seed:.4f}"
+        cells = [
+            _cell(tests[engine], top)
+            + ("" if searches[engine] is None else f" (search {searches[engine].value:.4f})")
+            for engine in engines
+        ]
+        lines.append(f"| {problem} ({shown_seed}) | " + " | ".join(cells) + " |")
+        own: list[str] = []
+        for engine in CHOOSING_ENGINES:
+            mine = [e for (p, g, _), e in sorted(scores.items()) if p == problem and g == engine]
+            chosen = [e.get("final_test_score") for e in mine]
+            if mine and all(value is not None for value in chosen):
+                final = mean_interval([float(value) for value in chosen if value is not None])
+                best = tests.get(engine)
+                own.append(f"{final.shown()} / {'–' if best is None else f'{best.value:.4f}'}")
+            else:
+                own.append("–")
+        finals.append(f"| {problem} | " + " | ".join(own) + " |")
+    return "\n".join(lines) + "\n\n" + "\n".join(finals) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--problems", nargs="+", choices=SPLIT_PROBLEMS, default=SPLIT_PROBLEMS)
+    parser.add_argument("--sources", nargs="+", type=Path, default=list(DEFAULT_SOURCES))
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument(
+        "--table-only", action="store_true", help="print the table of what is scored; score nothing"
+    )
+    args = parser.parse_args(argv)
+    problems = [p for p in SUITE if p in args.problems]
+    engines = list(DEFAULT_ENGINES)
+    if not args.table_only:
+        missing = [str(s) for s in args.sources if not s.is_dir()]
+        if missing:
+            print(f"test_scores: no such directory: {', '.join(missing)}", file=sys.stderr)
+            return 2
+        score_runs(args.out, problems, args.sources, engines, args.seeds)
+    elif not (args.out / SCORES_FILENAME).is_file():
+        print(f"test_scores: nothing scored in {args.out}", file=sys.stderr)
+        return 2
+    print(table(args.out, problems, engines), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
