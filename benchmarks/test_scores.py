@@ -149,6 +149,7 @@ def table(out: Path, problems: list[str], engines: list[str]) -> str:
         + " |",
         "|---|" + "---:|" * len(CHOOSING_ENGINES),
     ]
+    means: dict[str, dict[str, float]] = {}
     for problem in problems:
         tests: dict[str, Interval | None] = {}
         searches: dict[str, Interval | None] = {}
@@ -178,7 +179,35 @@ def table(out: Path, problems: list[str], engines: list[str]) -> str:
             else:
                 own.append("–")
         finals.append(f"| {problem} | " + " | ".join(own) + " |")
-    return "\n".join(lines) + "\n\n" + "\n".join(finals) + "\n"
+        means[problem] = {e: i.value for e, i in tests.items() if i is not None}
+    return "\n".join(lines) + "\n\n" + _standing(means) + "\n\n" + "\n".join(finals) + "\n"
+
+
+def _names(problems: list[str]) -> str:
+    return f"{len(problems)} ({', '.join(problems)})" if problems else "0"
+
+
+def _standing(means: dict[str, dict[str, float]]) -> str:
+    """Where symbolic evoforge's mean test score stands, problem by problem, against the
+    better seed-only baseline and each rival engine (one line each)."""
+    lines: list[str] = []
+    measured = [p for p, row in means.items() if ENGINE_EVOFORGE in row]
+    baselines = [p for p in measured if {"random-search", "best-of-n"} <= set(means[p])]
+    below = [
+        p
+        for p in baselines
+        if means[p][ENGINE_EVOFORGE] < max(means[p]["random-search"], means[p]["best-of-n"])
+    ]
+    lines.append(
+        f"On test instances, symbolic evoforge over the {len(measured)} problems: at or above "
+        f"the better seed-only baseline on {len(baselines) - len(below)}, below on {_names(below)}."
+    )
+    for rival in ("openevolve", "shinkaevolve", ENGINE_EVOFORGE_ORACLE):
+        pairs = [p for p in measured if rival in means[p]]
+        ahead = [p for p in pairs if means[p][ENGINE_EVOFORGE] > means[p][rival]]
+        behind = [p for p in pairs if means[p][ENGINE_EVOFORGE] < means[p][rival]]
+        lines.append(f"Against {rival}: ahead on {_names(ahead)}, behind on {_names(behind)}.")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
