@@ -8,8 +8,8 @@ instances only and have no holdout, so the program a run reports, its best on th
 instances, is their choice: :func:`with_test_score` scores it once on the test split,
 after the run, with the same sandboxed evaluator and the problem's own settings, and puts
 the result where evoforge's runs keep theirs (``extra["splits"]``), with ``choice`` saying
-which rule picked the program. A test evaluation that fails is recorded as failed; it
-never fails the run.
+which rule picked the program. A test evaluation that fails (or a sandbox that breaks
+while it runs) is recorded as such; it never fails the run.
 """
 
 from __future__ import annotations
@@ -84,7 +84,11 @@ def with_test_score(record: RunRecord, problem_dir: Path) -> RunRecord:
         or not problem_has_splits(problem_dir)
     ):
         return record
-    test = score_on_test(problem_dir, record.best_code)
+    try:
+        test = score_on_test(problem_dir, record.best_code)
+    except Exception as exc:  # the sandbox itself broke: the run's own result still stands
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        test = {"test_score": None, "test_status": "error", "test_reason": reason}
     score = test["test_score"]
     splits = {
         "choice": CHOICE_BEST_SEARCH,

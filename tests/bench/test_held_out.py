@@ -149,3 +149,21 @@ def test_the_bench_scores_every_engine_on_test_and_reports_them_side_by_side(
     section = readme[readme.index("## Test scores") : readme.index("## Summary")]
     assert f"| split_curve_fit | evoforge | {CHOICE_THRESHOLDOUT} | 1 |" in section
     assert f"| split_curve_fit | random-search | {CHOICE_BEST_SEARCH} | 1 |" in section
+
+
+def test_a_sandbox_that_breaks_while_scoring_on_test_leaves_the_run_finished(
+    problem: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evoforge.bench import held_out
+
+    def broken(_problem_dir: Path, _code: str) -> dict[str, object]:
+        raise OSError("no more processes\nsecond line")
+
+    monkeypatch.setattr(held_out, "score_on_test", broken)
+    code = (problem / "initial_program.py").read_text()
+    scored = with_test_score(_record(code, -1.0), problem)
+    splits = scored.extra["splits"]
+    assert scored.status == "ok" and scored.best_score == -1.0
+    assert splits["test_score"] is None and splits["gap"] is None
+    assert splits["test_status"] == "error"
+    assert splits["test_reason"] == "OSError: no more processes"
