@@ -35,7 +35,7 @@ from suite_table import DEFAULT_SOURCES, SUITE
 
 from evoforge.bench.current import current_records
 from evoforge.bench.engines import DEFAULT_ENGINES, ENGINE_EVOFORGE, ENGINE_EVOFORGE_ORACLE
-from evoforge.bench.held_out import score_on_test
+from evoforge.bench.held_out import TestScorer
 from evoforge.bench.intervals import Interval, mean_interval
 
 SPLIT_PROBLEMS = (
@@ -108,26 +108,37 @@ def score_runs(
                     about["final_test_score"] = final.get("test_score")
                 todo.append((problem, engine, record.seed, source.name, record.best_code, about))
     scored = 0
-    with open(path, "a", encoding="utf-8") as handle:
-        for index, (problem, engine, seed, _, code, about) in enumerate(todo, 1):
-            if (problem, engine, seed) in done:
-                continue
-            started = time.monotonic()
-            test = score_on_test(ROOT_PROBLEMS / problem, code)
-            entry = {
-                "problem": problem,
-                "engine": engine,
-                "seed": seed,
-                **about,
-                **test,
-                "seconds": round(time.monotonic() - started, 2),
-                "scored_at": revision,
-            }
-            handle.write(json.dumps(entry) + "\n")
-            handle.flush()
-            scored += 1
-            shown = "failed" if test["test_score"] is None else f"{test['test_score']:.4f}"
-            print(f"scoring: {index}/{len(todo)} {problem} / {engine} / seed {seed}: test {shown}")
+    scorers: dict[str, TestScorer] = {}  # one evaluator per problem, started when needed
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            for index, (problem, engine, seed, _, code, about) in enumerate(todo, 1):
+                if (problem, engine, seed) in done:
+                    continue
+                if problem not in scorers:
+                    for other in scorers.values():
+                        other.close()
+                    scorers = {problem: TestScorer(ROOT_PROBLEMS / problem)}
+                started = time.monotonic()
+                test = scorers[problem].score(code)
+                entry = {
+                    "problem": problem,
+                    "engine": engine,
+                    "seed": seed,
+                    **about,
+                    **test,
+                    "seconds": round(time.monotonic() - started, 2),
+                    "scored_at": revision,
+                }
+                handle.write(json.dumps(entry) + "\n")
+                handle.flush()
+                scored += 1
+                shown = "failed" if test["test_score"] is None else f"{test['test_score']:.4f}"
+                print(
+                    f"scoring: {index}/{len(todo)} {problem} / {engine} / seed {seed}: test {shown}"
+                )
+    finally:
+        for scorer in scorers.values():
+            scorer.close()
     return scored
 
 

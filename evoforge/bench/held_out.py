@@ -40,33 +40,53 @@ def problem_has_splits(problem_dir: Path) -> bool:
     return bool(resolve_config(problem_layer=problem.config_layer).splits.enabled)
 
 
-def score_on_test(problem_dir: Path, code: str) -> dict[str, Any]:
-    """Score ``code`` once on the problem's test split: ``test_score`` (``None`` unless
-    it scored), ``test_status`` and ``test_reason`` (the last line of a failure's reason)."""
-    from evoforge.config import resolve_config
-    from evoforge.evaluation.evaluator import ProblemEvaluator
-    from evoforge.problem import load_problem
-    from evoforge.program import EvalStatus
-    from evoforge.splits import TEST, last_line
+class TestScorer:
+    """Scores programs of one problem on its test split, through one sandboxed evaluator
+    (the problem's settings), started once for every program it scores; :meth:`close`
+    (or a ``with`` block) stops it."""
 
-    problem = load_problem(problem_dir)
-    config = resolve_config(problem_layer=problem.config_layer)
-    evaluator = ProblemEvaluator(
-        problem.evaluator_path,
-        config.evaluator,
-        program_filename=problem.program_filename,
-        feature_names=[feature.name for feature in config.archive.features],
-    )
-    try:
-        result = evaluator.evaluate(code, split=TEST)
-    finally:
-        evaluator.close()
-    scored = result.status is EvalStatus.OK and result.score is not None
-    return {
-        "test_score": result.score if scored else None,
-        "test_status": result.status.value,
-        "test_reason": "" if scored else last_line(result.reason or "")[:300],
-    }
+    def __init__(self, problem_dir: Path) -> None:
+        from evoforge.config import resolve_config
+        from evoforge.evaluation.evaluator import ProblemEvaluator
+        from evoforge.problem import load_problem
+
+        problem = load_problem(problem_dir)
+        config = resolve_config(problem_layer=problem.config_layer)
+        self.evaluator = ProblemEvaluator(
+            problem.evaluator_path,
+            config.evaluator,
+            program_filename=problem.program_filename,
+            feature_names=[feature.name for feature in config.archive.features],
+        )
+
+    def score(self, code: str) -> dict[str, Any]:
+        """Score ``code`` once on the test split: ``test_score`` (``None`` unless it
+        scored), ``test_status`` and ``test_reason`` (the last line of a failure's reason)."""
+        from evoforge.program import EvalStatus
+        from evoforge.splits import TEST, last_line
+
+        result = self.evaluator.evaluate(code, split=TEST)
+        scored = result.status is EvalStatus.OK and result.score is not None
+        return {
+            "test_score": result.score if scored else None,
+            "test_status": result.status.value,
+            "test_reason": "" if scored else last_line(result.reason or "")[:300],
+        }
+
+    def close(self) -> None:
+        self.evaluator.close()
+
+    def __enter__(self) -> TestScorer:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def score_on_test(problem_dir: Path, code: str) -> dict[str, Any]:
+    """:meth:`TestScorer.score` for one program."""
+    with TestScorer(problem_dir) as scorer:
+        return scorer.score(code)
 
 
 def with_test_score(record: RunRecord, problem_dir: Path) -> RunRecord:
