@@ -25,44 +25,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from split_scores import PROBLEMS as SPLIT_PROBLEMS
 from suite_table import DEFAULT_SOURCES, SUITE
 
 from evoforge.bench.current import current_records
 from evoforge.bench.engines import DEFAULT_ENGINES, ENGINE_EVOFORGE, ENGINE_EVOFORGE_ORACLE
+from evoforge.bench.harness import source_revision
 from evoforge.bench.held_out import TestScorer
 from evoforge.bench.intervals import Interval, mean_interval
 
-SPLIT_PROBLEMS = (
-    "data_selection",
-    "optimizer_update_rule",
-    "sor_relaxation",
-    "cache_eviction",
-    "bin_packing",
-)
 SCORES_FILENAME = "test_scores.jsonl"
 ROOT_PROBLEMS = Path(__file__).resolve().parent / "problems"
 SEED_PROGRAM = "seed program"  # the engine field of the seed's own line
 CHOOSING_ENGINES = (ENGINE_EVOFORGE, ENGINE_EVOFORGE_ORACLE)  # with a final choice of their own
-
-
-def _revision() -> str:
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "--short=7", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).resolve().parent,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return ""
-    return done.stdout.strip()
 
 
 def read_scores(path: Path) -> dict[tuple[str, str, int], dict[str, Any]]:
@@ -87,11 +67,11 @@ def score_runs(
     path = out / SCORES_FILENAME
     done = read_scores(path)
     found = current_records(sources, problems, engines, seeds=seeds, budget=500)
-    revision = _revision()
-    todo: list[tuple[str, str, int, str, str, dict[str, Any]]] = []
+    revision = source_revision()
+    todo: list[tuple[str, str, int, str, dict[str, Any]]] = []
     for problem in problems:
         seed_code = (ROOT_PROBLEMS / problem / "initial_program.py").read_text(encoding="utf-8")
-        todo.append((problem, SEED_PROGRAM, 0, "", seed_code, {}))
+        todo.append((problem, SEED_PROGRAM, 0, seed_code, {}))
         for engine in engines:
             if (problem, engine) not in found:
                 raise SystemExit(f"test_scores: no source has {engine} on {problem} whole")
@@ -106,12 +86,12 @@ def score_runs(
                 if engine in CHOOSING_ENGINES and isinstance(final, dict):
                     about["final_search_score"] = final.get("search_score")
                     about["final_test_score"] = final.get("test_score")
-                todo.append((problem, engine, record.seed, source.name, record.best_code, about))
+                todo.append((problem, engine, record.seed, record.best_code, about))
     scored = 0
     scorers: dict[str, TestScorer] = {}  # one evaluator per problem, started when needed
     try:
         with open(path, "a", encoding="utf-8") as handle:
-            for index, (problem, engine, seed, _, code, about) in enumerate(todo, 1):
+            for index, (problem, engine, seed, code, about) in enumerate(todo, 1):
                 if (problem, engine, seed) in done:
                     continue
                 if problem not in scorers:
@@ -160,12 +140,15 @@ def table(out: Path, problems: list[str], engines: list[str]) -> str:
         + " |",
         "|---|" + "---:|" * len(CHOOSING_ENGINES),
     ]
+    by_cell: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (problem, engine): by seed
+    for (problem, engine, _), entry in sorted(scores.items()):
+        by_cell.setdefault((problem, engine), []).append(entry)
     means: dict[str, dict[str, float]] = {}
     for problem in problems:
         tests: dict[str, Interval | None] = {}
         searches: dict[str, Interval | None] = {}
         for engine in engines:
-            mine = [e for (p, g, _), e in sorted(scores.items()) if p == problem and g == engine]
+            mine = by_cell.get((problem, engine), [])
             values = [e["test_score"] for e in mine if e["test_score"] is not None]
             tests[engine] = mean_interval(values) if values and len(values) == len(mine) else None
             search = [e["search_score"] for e in mine if e["search_score"] is not None]
@@ -181,7 +164,7 @@ def table(out: Path, problems: list[str], engines: list[str]) -> str:
         lines.append(f"| {problem} ({shown_seed}) | " + " | ".join(cells) + " |")
         own: list[str] = []
         for engine in CHOOSING_ENGINES:
-            mine = [e for (p, g, _), e in sorted(scores.items()) if p == problem and g == engine]
+            mine = by_cell.get((problem, engine), [])
             chosen = [e.get("final_test_score") for e in mine]
             if mine and all(value is not None for value in chosen):
                 final = mean_interval([float(value) for value in chosen if value is not None])

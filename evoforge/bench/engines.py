@@ -354,10 +354,8 @@ def run_baseline(task: RunTask, *, batch: bool) -> RunRecord:
     changed, a syntax error) and exact duplicates cost no evaluation; after
     ``4 * budget + 50`` answers without filling the budget the run stops.
     """
-    from evoforge.config import resolve_config
-    from evoforge.evaluation.evaluator import ProblemEvaluator
+    from evoforge.bench.evaluate_one import problem_evaluator
     from evoforge.operators.diff import AnswerError, child_from_rewrite
-    from evoforge.problem import load_problem
     from evoforge.program import EvalStatus, code_hash
 
     assert task.oracle_url is not None, f"{task.engine} needs the oracle"
@@ -365,14 +363,7 @@ def run_baseline(task: RunTask, *, batch: bool) -> RunRecord:
     started = time.monotonic()
     if task.run_dir.exists():
         shutil.rmtree(task.run_dir / "children", ignore_errors=True)
-    problem = load_problem(task.problem_dir)
-    config = resolve_config(problem_layer=problem.config_layer)
-    evaluator = ProblemEvaluator(
-        problem.evaluator_path,
-        config.evaluator,
-        program_filename=problem.program_filename,
-        feature_names=[feature.name for feature in config.archive.features],
-    )
+    problem, evaluator = problem_evaluator(task.problem_dir)
     prompt = baseline_prompt(problem.description, problem.initial_code)
     seen = {code_hash(problem.initial_code)}
     max_answers = 4 * task.budget + 50

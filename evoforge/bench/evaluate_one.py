@@ -32,9 +32,32 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from evoforge.evaluation.evaluator import ProblemEvaluator
+    from evoforge.problem import Problem
 
 _MAX_REQUEST_BYTES = 64 * 1024
+
+
+def problem_evaluator(problem_dir: Path) -> tuple[Problem, ProblemEvaluator]:
+    """The problem and the evaluator that scores its programs as evoforge scores a child
+    of it: the problem's own settings, the sandbox, its trusted ``verify``. Every engine of
+    the bench is scored through one of these; the caller closes it."""
+    from evoforge.config import resolve_config
+    from evoforge.evaluation.evaluator import ProblemEvaluator
+    from evoforge.problem import load_problem
+
+    problem = load_problem(problem_dir)
+    config = resolve_config(problem_layer=problem.config_layer)
+    evaluator = ProblemEvaluator(
+        problem.evaluator_path,
+        config.evaluator,
+        program_filename=problem.program_filename,
+        feature_names=[feature.name for feature in config.archive.features],
+    )
+    return problem, evaluator
 
 
 def best_path(log_path: Path) -> Path:
@@ -46,19 +69,9 @@ class ProgramScorer:
     """Scores program files of one problem and logs each evaluation. Thread-safe."""
 
     def __init__(self, problem_dir: Path, log_path: Path) -> None:
-        from evoforge.config import resolve_config
-        from evoforge.evaluation.evaluator import ProblemEvaluator
-        from evoforge.problem import load_problem
         from evoforge.program import code_hash
 
-        self.problem = load_problem(problem_dir)
-        config = resolve_config(problem_layer=self.problem.config_layer)
-        self.evaluator = ProblemEvaluator(
-            self.problem.evaluator_path,
-            config.evaluator,
-            program_filename=self.problem.program_filename,
-            feature_names=[feature.name for feature in config.archive.features],
-        )
+        self.problem, self.evaluator = problem_evaluator(problem_dir)
         self.log_path = log_path
         self._seed_hash = code_hash(self.problem.initial_code)
         self._log_lock = threading.Lock()

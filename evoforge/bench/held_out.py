@@ -46,18 +46,9 @@ class TestScorer:
     (or a ``with`` block) stops it."""
 
     def __init__(self, problem_dir: Path) -> None:
-        from evoforge.config import resolve_config
-        from evoforge.evaluation.evaluator import ProblemEvaluator
-        from evoforge.problem import load_problem
+        from evoforge.bench.evaluate_one import problem_evaluator
 
-        problem = load_problem(problem_dir)
-        config = resolve_config(problem_layer=problem.config_layer)
-        self.evaluator = ProblemEvaluator(
-            problem.evaluator_path,
-            config.evaluator,
-            program_filename=problem.program_filename,
-            feature_names=[feature.name for feature in config.archive.features],
-        )
+        _, self.evaluator = problem_evaluator(problem_dir)
 
     def score(self, code: str) -> dict[str, Any]:
         """Score ``code`` once on the test split: ``test_score`` (``None`` unless it
